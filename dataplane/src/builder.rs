@@ -1,0 +1,202 @@
+//! `ExecutorBuilder`: wires NICs, nanoservices and rings into one core's graph.
+
+use crate::executor::{NODE_QUEUE_DEPTH, PortState, RingIn, RingOut};
+use crate::graph::NodeId;
+use crate::stats::{CoreCounters, NodeCounters};
+use crate::{
+    Batch, Consumer, Executor, Mempool, Nanoservice, Nic, Packet, PortId, Producer, RingId, Target,
+};
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use arrayvec::ArrayVec;
+
+/// Why a graph could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutorError {
+    /// `connect` named an output the service does not have.
+    UnknownOutput {
+        /// The service's kind.
+        service: &'static str,
+        /// The output asked for.
+        output: alloc::string::String,
+    },
+    /// An output was left unconnected.
+    UnconnectedOutput {
+        /// The service's kind.
+        service: &'static str,
+        /// The output's name.
+        output: &'static str,
+    },
+    /// A `NodeId`, `PortId` or `RingId` from another builder.
+    UnknownId,
+}
+
+impl core::fmt::Display for ExecutorError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnknownOutput { service, output } => {
+                write!(f, "service `{service}` has no output `{output}`")
+            }
+            Self::UnconnectedOutput { service, output } => {
+                write!(
+                    f,
+                    "output `{output}` of service `{service}` is not connected"
+                )
+            }
+            Self::UnknownId => write!(f, "node, port or ring id from another builder"),
+        }
+    }
+}
+
+/// Assembles an [`Executor`]: add NIC queues, nodes and rings, connect every
+/// node output to a target, then `build`.
+#[derive(Default)]
+pub struct ExecutorBuilder {
+    services: Vec<Box<dyn Nanoservice>>,
+    edges: Vec<Vec<Option<Target>>>,
+    ports: Vec<PortState>,
+    rings_out: Vec<RingOut>,
+    rings_in: Vec<RingIn>,
+    pool: Option<Mempool>,
+}
+
+impl ExecutorBuilder {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Gives the core its mempool (services allocate from it through
+    /// `Outputs::alloc`).
+    pub fn pool(&mut self, pool: Mempool) -> &mut Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Adds a NIC queue pair.
+    pub fn add_port(&mut self, nic: Box<dyn Nic>) -> PortId {
+        self.ports.push(PortState {
+            nic,
+            staging: Batch::new(),
+            rx_node: None,
+        });
+        PortId(self.ports.len() - 1)
+    }
+
+    /// Adds a node running `service`.
+    pub fn add_node(&mut self, service: Box<dyn Nanoservice>) -> NodeId {
+        self.edges.push(alloc::vec![None; service.outputs().len()]);
+        self.services.push(service);
+        NodeId(self.services.len() - 1)
+    }
+
+    /// Adds a ring to another core; emit to `Target::Ring(id)` to use it.
+    pub fn add_ring_out(&mut self, producer: Producer<Packet>) -> RingId {
+        self.rings_out.push(RingOut {
+            producer,
+            staging: ArrayVec::new(),
+        });
+        RingId(self.rings_out.len() - 1)
+    }
+
+    /// Adds a ring from another core whose packets enter `node`.
+    pub fn add_ring_in(
+        &mut self,
+        consumer: Consumer<Packet>,
+        node: NodeId,
+    ) -> Result<&mut Self, ExecutorError> {
+        self.check_node(node)?;
+        self.rings_in.push(RingIn { consumer, node });
+        Ok(self)
+    }
+
+    /// Packets received on `port` enter `node`.
+    pub fn route_rx(&mut self, port: PortId, node: NodeId) -> Result<&mut Self, ExecutorError> {
+        self.check_node(node)?;
+        self.ports
+            .get_mut(port.0)
+            .ok_or(ExecutorError::UnknownId)?
+            .rx_node = Some(node);
+        Ok(self)
+    }
+
+    /// Connects output `output` of `node` to `target`.
+    pub fn connect(
+        &mut self,
+        node: NodeId,
+        output: &str,
+        target: Target,
+    ) -> Result<&mut Self, ExecutorError> {
+        self.check_node(node)?;
+        match target {
+            Target::Node(id) => self.check_node(id)?,
+            Target::Port(id) if id.0 >= self.ports.len() => return Err(ExecutorError::UnknownId),
+            Target::Ring(id) if id.0 >= self.rings_out.len() => {
+                return Err(ExecutorError::UnknownId);
+            }
+            _ => {}
+        }
+        let service = &self.services[node.0];
+        let index = service
+            .outputs()
+            .iter()
+            .position(|name| *name == output)
+            .ok_or_else(|| ExecutorError::UnknownOutput {
+                service: service.name(),
+                output: output.into(),
+            })?;
+        self.edges[node.0][index] = Some(target);
+        Ok(self)
+    }
+
+    fn check_node(&self, node: NodeId) -> Result<(), ExecutorError> {
+        if node.0 < self.services.len() {
+            Ok(())
+        } else {
+            Err(ExecutorError::UnknownId)
+        }
+    }
+
+    /// Checks that every output is connected and makes the executor.
+    pub fn build(self) -> Result<Executor, ExecutorError> {
+        let mut edges = Vec::with_capacity(self.edges.len());
+        for (service, node_edges) in self.services.iter().zip(self.edges) {
+            let mut resolved = Vec::with_capacity(node_edges.len());
+            for (target, output) in node_edges.into_iter().zip(service.outputs()) {
+                resolved.push(target.ok_or(ExecutorError::UnconnectedOutput {
+                    service: service.name(),
+                    output,
+                })?);
+            }
+            edges.push(resolved);
+        }
+        let nodes = self
+            .services
+            .iter()
+            .map(|service| NodeCounters {
+                name: service.name(),
+                drop_reasons: service.drop_reasons(),
+                ..NodeCounters::default()
+            })
+            .collect();
+        let queues = (0..self.services.len())
+            .map(|_| VecDeque::with_capacity(NODE_QUEUE_DEPTH))
+            .collect();
+        Ok(Executor {
+            services: self.services,
+            edges,
+            queues,
+            ports: self.ports,
+            rings_out: self.rings_out,
+            rings_in: self.rings_in,
+            pool: self.pool,
+            counters: Arc::new(CoreCounters {
+                nodes,
+                ..CoreCounters::default()
+            }),
+            scratch: Batch::new(),
+        })
+    }
+}

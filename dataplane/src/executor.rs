@@ -1,0 +1,247 @@
+//! The per-core executor: polls NIC queues and input rings, runs the
+//! nanoservice graph to completion, flushes transmit bursts.
+
+use crate::graph::{NodeId, Outputs};
+use crate::stats::CoreCounters;
+use crate::{BURST_SIZE, Batch, Consumer, Mempool, Nanoservice, Nic, Packet, Producer};
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use arrayvec::ArrayVec;
+
+pub use crate::builder::{ExecutorBuilder, ExecutorError};
+
+/// Packets a node's input queue holds (several bursts, for fan-in).
+pub const NODE_QUEUE_DEPTH: usize = 8 * BURST_SIZE;
+/// Rounds over the graph per poll before leftovers count as a cycle.
+const MAX_PASSES: usize = 8;
+
+/// Index of a NIC queue pair in its executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortId(pub(crate) usize);
+
+/// Index of an outgoing ring in its executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RingId(pub(crate) usize);
+
+/// Where a node output leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Another node on this core.
+    Node(NodeId),
+    /// Transmit on a NIC queue.
+    Port(PortId),
+    /// Hand over to another core through a ring.
+    Ring(RingId),
+    /// Throw away, counted in `CoreCounters::discarded` (a sink).
+    Discard,
+}
+
+/// A NIC queue pair and the burst waiting to go out on it.
+pub(crate) struct PortState {
+    pub(crate) nic: Box<dyn Nic>,
+    pub(crate) staging: Batch,
+    pub(crate) rx_node: Option<NodeId>,
+}
+
+impl PortState {
+    /// Transmits the staged burst; what the NIC has no room for is dropped.
+    pub(crate) fn flush(&mut self, counters: &CoreCounters) {
+        let sent = self.nic.tx_burst(&mut self.staging);
+        counters.tx_packets.add(sent as u64);
+        counters.tx_dropped.add(self.staging.len() as u64);
+        self.staging.clear();
+    }
+}
+
+/// A ring to another core and the burst waiting to go onto it.
+pub(crate) struct RingOut {
+    pub(crate) producer: Producer<Packet>,
+    pub(crate) staging: ArrayVec<Packet, BURST_SIZE>,
+}
+
+impl RingOut {
+    /// Pushes the staged burst; what the ring has no room for is dropped.
+    pub(crate) fn flush(&mut self, counters: &CoreCounters) {
+        let pushed = self.producer.push_burst(&mut self.staging);
+        counters.ring_out_packets.add(pushed as u64);
+        counters.ring_full_drops.add(self.staging.len() as u64);
+        self.staging.clear();
+    }
+}
+
+/// A ring from another core and the node its packets enter.
+pub(crate) struct RingIn {
+    pub(crate) consumer: Consumer<Packet>,
+    pub(crate) node: NodeId,
+}
+
+/// One core's poll loop over its graph. Built by [`ExecutorBuilder`]; never
+/// shared: it runs on the core that built it.
+pub struct Executor {
+    pub(crate) services: Vec<Box<dyn Nanoservice>>,
+    pub(crate) edges: Vec<Vec<Target>>,
+    pub(crate) queues: Vec<VecDeque<Packet>>,
+    pub(crate) ports: Vec<PortState>,
+    pub(crate) rings_out: Vec<RingOut>,
+    pub(crate) rings_in: Vec<RingIn>,
+    pub(crate) pool: Option<Mempool>,
+    pub(crate) counters: Arc<CoreCounters>,
+    pub(crate) scratch: Batch,
+}
+
+impl Executor {
+    /// The core's counters; clone the `Arc` to read them from elsewhere.
+    pub fn counters(&self) -> &Arc<CoreCounters> {
+        &self.counters
+    }
+
+    /// The core's pool, if it was given one.
+    pub fn pool(&self) -> Option<&Mempool> {
+        self.pool.as_ref()
+    }
+
+    /// The NIC behind `port`.
+    pub fn nic(&self, port: PortId) -> &dyn Nic {
+        &*self.ports[port.0].nic
+    }
+
+    /// The NIC behind `port`, mutable.
+    pub fn nic_mut(&mut self, port: PortId) -> &mut dyn Nic {
+        &mut *self.ports[port.0].nic
+    }
+
+    /// The NIC behind `port` as its concrete driver type, if it is a `T`
+    /// (tests inject and collect packets this way).
+    pub fn nic_as<T: Nic>(&mut self, port: PortId) -> Option<&mut T> {
+        let nic: &mut dyn core::any::Any = &mut *self.ports[port.0].nic;
+        nic.downcast_mut::<T>()
+    }
+
+    /// One round: receive a burst from every NIC queue and input ring, run
+    /// the graph until no node has input, flush every transmit burst.
+    /// Returns the packets received.
+    pub fn poll_once(&mut self) -> usize {
+        let mut received = 0;
+        for port in 0..self.ports.len() {
+            let Some(node) = self.ports[port].rx_node else {
+                continue;
+            };
+            let count = self.ports[port].nic.rx_burst(&mut self.scratch);
+            received += count;
+            self.deliver_scratch(node);
+        }
+        for ring in 0..self.rings_in.len() {
+            let RingIn { consumer, node } = &mut self.rings_in[ring];
+            received += consumer.pop_burst(self.scratch.packets_mut());
+            let node = *node;
+            self.deliver_scratch(node);
+        }
+        self.run_queued();
+        self.flush();
+        let counters = &self.counters;
+        counters.polls.increment();
+        counters.rx_packets.add(received as u64);
+        if received == 0 {
+            counters.idle_polls.increment();
+        }
+        received
+    }
+
+    /// Polls until `keep_going` says stop; it sees the packets each poll
+    /// received, so platforms can idle (halt, back off) on empty polls.
+    pub fn run(&mut self, mut keep_going: impl FnMut(usize) -> bool) {
+        loop {
+            let received = self.poll_once();
+            if !keep_going(received) {
+                break;
+            }
+        }
+    }
+
+    /// Runs `node` on the scratch batch straight away when nothing is queued
+    /// before it (the common case), else queues the batch behind.
+    fn deliver_scratch(&mut self, node: NodeId) {
+        if self.scratch.is_empty() {
+            return;
+        }
+        if self.queues[node.0].is_empty() {
+            self.run_node(node.0);
+        } else {
+            let queue = &mut self.queues[node.0];
+            let room = NODE_QUEUE_DEPTH - queue.len();
+            let overflow = self.scratch.len().saturating_sub(room);
+            let accepted = self.scratch.len() - overflow;
+            queue.extend(self.scratch.packets_mut().drain(..accepted));
+            self.counters.queue_full_drops.add(overflow as u64);
+            self.scratch.clear();
+        }
+    }
+
+    /// Runs every node with queued input, in order, until all queues are
+    /// empty or the pass limit is hit.
+    fn run_queued(&mut self) {
+        for _ in 0..MAX_PASSES {
+            let mut ran = false;
+            for node in 0..self.services.len() {
+                for _ in 0..NODE_QUEUE_DEPTH / BURST_SIZE {
+                    let queue = &mut self.queues[node];
+                    if queue.is_empty() {
+                        break;
+                    }
+                    let count = queue.len().min(BURST_SIZE);
+                    self.scratch.packets_mut().extend(queue.drain(..count));
+                    self.run_node(node);
+                    ran = true;
+                }
+            }
+            if !ran {
+                return;
+            }
+        }
+        for queue in &mut self.queues {
+            self.counters.pass_limit_drops.add(queue.len() as u64);
+            queue.clear();
+        }
+    }
+
+    /// Runs one node over the scratch batch.
+    fn run_node(&mut self, node: usize) {
+        let node_counters = &self.counters.nodes[node];
+        node_counters.received.add(self.scratch.len() as u64);
+        let mut outputs = Outputs {
+            edges: &self.edges[node],
+            node: node_counters,
+            core: &self.counters,
+            queues: &mut self.queues,
+            queue_depth: NODE_QUEUE_DEPTH,
+            ports: &mut self.ports,
+            rings: &mut self.rings_out,
+            pool: self.pool.as_ref(),
+            emitted: 0,
+        };
+        self.services[node].process(&mut self.scratch, &mut outputs);
+        node_counters.emitted.add(outputs.emitted);
+        if !self.scratch.is_empty() {
+            self.counters
+                .unconsumed_drops
+                .add(self.scratch.len() as u64);
+            self.scratch.clear();
+        }
+    }
+
+    /// Transmits every staged burst.
+    fn flush(&mut self) {
+        for port in &mut self.ports {
+            if !port.staging.is_empty() {
+                port.flush(&self.counters);
+            }
+        }
+        for ring in &mut self.rings_out {
+            if !ring.staging.is_empty() {
+                ring.flush(&self.counters);
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The no_std core of warpcore: packet buffers, mempools, rings, batches, the
+//! nanoservice graph and the per-core executor.
+//!
+//! Everything here runs the same on bare metal and hosted on Linux; the
+//! platform supplies memory ([`DmaRegion`]), core identity
+//! ([`core_id::set_core_id_source`]) and NICs ([`Nic`]).
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod batch;
+mod builder;
+pub mod core_id;
+pub mod counters;
+pub mod executor;
+pub mod graph;
+pub mod loopback;
+pub mod mac;
+pub mod mem;
+pub mod nic;
+pub mod stats;
+
+pub use batch::{BURST_SIZE, Batch};
+pub use counters::Counter;
+pub use executor::{Executor, ExecutorBuilder, ExecutorError, PortId, RingId, Target};
+pub use graph::{DropCode, Nanoservice, NodeId, Outputs};
+pub use loopback::LoopbackNic;
+pub use mac::MacAddr;
+pub use mem::mempool::{Mempool, MempoolConfig, MempoolError, MempoolStats};
+pub use mem::packet::{Packet, PacketError};
+pub use mem::region::DmaRegion;
+pub use mem::ring::{Consumer, Producer, RingError, SpscRing};
+pub use nic::{LinkInfo, Nic};

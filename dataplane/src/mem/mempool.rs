@@ -1,0 +1,371 @@
+//! Per-core pools of fixed-size packet buffers carved from one region.
+//!
+//! A pool belongs to the core that created it. Allocation and frees on that
+//! core touch only a local free stack: O(1), no atomics. A [`Packet`] dropped
+//! on any other core goes back through a lock-free return queue that the
+//! owner drains when its stack runs dry. The core identity that tells the two
+//! apart comes from [`crate::core_id`].
+
+use super::packet::Packet;
+use super::region::DmaRegion;
+use super::return_queue::ReturnQueue;
+use crate::core_id::{self, CoreId};
+use crate::counters::Counter;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+/// Bytes of packet data per buffer.
+pub const DATA_SIZE: usize = 2048;
+/// Headroom reserved in front of the data unless configured otherwise.
+pub const DEFAULT_HEADROOM: usize = 128;
+/// Buffers start on cache-line boundaries.
+const BUFFER_ALIGN: usize = 64;
+
+/// How to carve a region into buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolConfig {
+    /// Bytes in front of the data for headers a service prepends.
+    pub headroom: usize,
+    /// How many buffers to make; `None` fills the region.
+    pub buffer_count: Option<usize>,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        Self {
+            headroom: DEFAULT_HEADROOM,
+            buffer_count: None,
+        }
+    }
+}
+
+/// Why a pool could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MempoolError {
+    /// The region holds fewer buffers than asked for (or none at all).
+    RegionTooSmall {
+        /// Buffers asked for.
+        wanted: usize,
+        /// Buffers that fit.
+        fits: usize,
+    },
+    /// Headroom over 4 KiB, which the 16-bit packet offsets cannot express
+    /// together with the data.
+    HeadroomTooLarge,
+    /// More buffers than a 32-bit index can name.
+    TooManyBuffers,
+}
+
+impl core::fmt::Display for MempoolError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::RegionTooSmall { wanted, fits } => {
+                write!(f, "region holds {fits} buffers, {wanted} wanted")
+            }
+            Self::HeadroomTooLarge => write!(f, "headroom larger than 4096 bytes"),
+            Self::TooManyBuffers => write!(f, "more than 2^32 - 1 buffers"),
+        }
+    }
+}
+
+/// A snapshot of a pool's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MempoolStats {
+    /// Buffers the pool holds in all.
+    pub capacity: usize,
+    /// Buffers free in the local stack right now.
+    pub free_local: usize,
+    /// Successful allocations.
+    pub allocations: u64,
+    /// Allocations that found the pool empty.
+    pub exhausted: u64,
+    /// Buffers that came back from other cores.
+    pub remote_returns: u64,
+}
+
+/// State shared between a pool and its packets. Lives at a fixed address
+/// until every buffer is back (see `Drop for Mempool`).
+pub(crate) struct PoolShared {
+    pub(crate) base: NonNull<u8>,
+    pub(crate) phys: u64,
+    pub(crate) stride: usize,
+    pub(crate) headroom: u16,
+    capacity: usize,
+    owner: Option<CoreId>,
+    /// Indices of free buffers; touched only on the owner core.
+    local_free: UnsafeCell<Vec<u32>>,
+    returns: ReturnQueue,
+    allocations: Counter,
+    exhausted: Counter,
+    remote_returns: Counter,
+    _region: DmaRegion,
+}
+
+impl PoolShared {
+    /// Takes a buffer back. Called from `Drop for Packet` on any core.
+    #[inline]
+    pub(crate) fn release(&self, index: u32) {
+        let here = core_id::current();
+        if here.is_some() && here == self.owner {
+            // SAFETY: we are on the owner core (core ids are unique among
+            // running threads, `set_core_id_source` precondition 1), and the
+            // owner core only touches `local_free` in non-reentrant methods
+            // that hold no reference across calls, so this is the only access.
+            let free = unsafe { &mut *self.local_free.get() };
+            // Never reallocates: capacity was reserved for every buffer and a
+            // buffer is free at most once.
+            free.push(index);
+        } else if self.returns.push(index).is_err() {
+            // Impossible: the queue holds every buffer. Leaking one buffer is
+            // the safe answer if it ever happened.
+            debug_assert!(false, "mempool return queue overflow");
+        }
+    }
+}
+
+/// A per-core pool of packet buffers. Neither `Send` nor `Sync`: create it on
+/// the core that uses it.
+pub struct Mempool {
+    shared: NonNull<PoolShared>,
+    _owner_only: PhantomData<*mut ()>,
+}
+
+impl Mempool {
+    /// Carves `region` into buffers of `config.headroom + 2048` bytes (rounded
+    /// up to 64) and makes the calling core their owner.
+    pub fn new(region: DmaRegion, config: MempoolConfig) -> Result<Self, MempoolError> {
+        if config.headroom > 4096 {
+            return Err(MempoolError::HeadroomTooLarge);
+        }
+        let stride = (config.headroom + DATA_SIZE).next_multiple_of(BUFFER_ALIGN);
+        let fits = region.len() / stride;
+        let capacity = config.buffer_count.unwrap_or(fits);
+        if capacity == 0 || capacity > fits {
+            return Err(MempoolError::RegionTooSmall {
+                wanted: capacity.max(1),
+                fits,
+            });
+        }
+        let last_index = u32::try_from(capacity - 1).map_err(|_| MempoolError::TooManyBuffers)?;
+        // Highest index on top, so buffers are handed out from the start.
+        let local_free: Vec<u32> = (0..=last_index).rev().collect();
+        let shared = Box::new(PoolShared {
+            base: region.virt(),
+            phys: region.phys(),
+            stride,
+            headroom: config.headroom as u16,
+            capacity,
+            owner: core_id::current(),
+            local_free: UnsafeCell::new(local_free),
+            returns: ReturnQueue::new(capacity),
+            allocations: Counter::new(),
+            exhausted: Counter::new(),
+            remote_returns: Counter::new(),
+            _region: region,
+        });
+        Ok(Self {
+            shared: NonNull::from(Box::leak(shared)),
+            _owner_only: PhantomData,
+        })
+    }
+
+    /// A pool of `buffer_count` buffers on fresh heap memory: for hosted use
+    /// and tests.
+    pub fn with_heap(buffer_count: usize, headroom: usize) -> Result<Self, MempoolError> {
+        let stride = (headroom + DATA_SIZE).next_multiple_of(BUFFER_ALIGN);
+        let len = buffer_count
+            .checked_mul(stride)
+            .ok_or(MempoolError::TooManyBuffers)?;
+        let region = DmaRegion::from_heap(len).ok_or(MempoolError::RegionTooSmall {
+            wanted: buffer_count,
+            fits: 0,
+        })?;
+        Self::new(
+            region,
+            MempoolConfig {
+                headroom,
+                buffer_count: Some(buffer_count),
+            },
+        )
+    }
+
+    fn shared(&self) -> &PoolShared {
+        // SAFETY: `shared` came from `Box::leak` in `new` and is only freed in
+        // `drop`, which needs `self` by value.
+        unsafe { self.shared.as_ref() }
+    }
+
+    /// Runs `f` on the local free stack.
+    fn with_local_free<R>(&self, f: impl FnOnce(&mut Vec<u32>) -> R) -> R {
+        // SAFETY: `Mempool` is neither Send nor Sync, so we run on the core
+        // that created it, the owner; `f` is crate code that frees no packet,
+        // so `PoolShared::release` cannot touch the stack while this borrow
+        // lives.
+        f(unsafe { &mut *self.shared().local_free.get() })
+    }
+
+    /// Moves buffers that other cores returned into the local stack.
+    fn drain_returns(&self) -> usize {
+        let shared = self.shared();
+        let drained = self.with_local_free(|free| {
+            let before = free.len();
+            while let Some(index) = shared.returns.pop() {
+                free.push(index);
+            }
+            free.len() - before
+        });
+        shared.remote_returns.add(drained as u64);
+        drained
+    }
+
+    /// One empty packet (headroom in front, no data), or `None` when every
+    /// buffer is in use; exhaustion is counted.
+    #[inline]
+    pub fn alloc(&self) -> Option<Packet> {
+        let mut index = self.with_local_free(|free| free.pop());
+        if index.is_none() && self.drain_returns() > 0 {
+            index = self.with_local_free(|free| free.pop());
+        }
+        let shared = self.shared();
+        match index {
+            Some(index) => {
+                shared.allocations.increment();
+                // SAFETY: `index` came off the free stack, so it is below
+                // `capacity` and no other packet owns the buffer.
+                Some(unsafe { Packet::from_pool(self.shared, index) })
+            }
+            None => {
+                shared.exhausted.increment();
+                None
+            }
+        }
+    }
+
+    /// Buffers in the pool.
+    pub fn capacity(&self) -> usize {
+        self.shared().capacity
+    }
+
+    /// Buffers free right now, counting those returned by other cores.
+    pub fn available(&self) -> usize {
+        self.drain_returns();
+        self.with_local_free(|free| free.len())
+    }
+
+    /// Bytes between the start of one buffer and the next.
+    pub fn buffer_stride(&self) -> usize {
+        self.shared().stride
+    }
+
+    /// The pool's counters.
+    pub fn stats(&self) -> MempoolStats {
+        let shared = self.shared();
+        MempoolStats {
+            capacity: shared.capacity,
+            free_local: self.with_local_free(|free| free.len()),
+            allocations: shared.allocations.get(),
+            exhausted: shared.exhausted.get(),
+            remote_returns: shared.remote_returns.get(),
+        }
+    }
+}
+
+impl Drop for Mempool {
+    fn drop(&mut self) {
+        // Packets still out keep pointing at the pool: leak it then, which is
+        // safe, and free it only once every buffer is back.
+        if self.available() == self.capacity() {
+            // SAFETY: every buffer is free, so no packet refers to the pool;
+            // the pointer came from `Box::leak` and is freed once, here.
+            drop(unsafe { Box::from_raw(self.shared.as_ptr()) });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exhaustion_is_counted_and_refill_reuses_every_buffer() {
+        let pool = Mempool::with_heap(8, 64).unwrap();
+        let packets: Vec<Packet> = (0..8).map(|_| pool.alloc().unwrap()).collect();
+        assert!(pool.alloc().is_none());
+        assert!(pool.alloc().is_none());
+        assert_eq!(pool.stats().exhausted, 2);
+        drop(packets);
+        assert_eq!(pool.available(), 8);
+        let again: Vec<Packet> = (0..8).map(|_| pool.alloc().unwrap()).collect();
+        assert_eq!(again.len(), 8);
+        assert_eq!(pool.stats().allocations, 16);
+    }
+
+    #[test]
+    fn buffers_are_distinct() {
+        let pool = Mempool::with_heap(16, 0).unwrap();
+        let mut addresses: Vec<u64> = (0..16).map(|_| pool.alloc().unwrap().phys_addr()).collect();
+        // Each packet was dropped right away, so the same buffer came back.
+        addresses.dedup();
+        assert_eq!(addresses.len(), 1);
+        let held: Vec<Packet> = (0..16).map(|_| pool.alloc().unwrap()).collect();
+        let mut distinct: Vec<u64> = held.iter().map(|p| p.phys_addr()).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 16);
+        assert!(
+            distinct
+                .windows(2)
+                .all(|w| w[1] - w[0] >= pool.buffer_stride() as u64)
+        );
+    }
+
+    #[test]
+    fn packets_freed_on_another_thread_come_home() {
+        let pool = Mempool::with_heap(64, 0).unwrap();
+        let packets: Vec<Packet> = (0..64).map(|_| pool.alloc().unwrap()).collect();
+        std::thread::spawn(move || drop(packets)).join().unwrap();
+        assert_eq!(pool.available(), 64);
+        assert_eq!(pool.stats().remote_returns, 64);
+        assert!(pool.alloc().is_some());
+    }
+
+    #[test]
+    fn bad_configs_are_errors() {
+        let region = DmaRegion::from_heap(1024).unwrap();
+        assert_eq!(
+            Mempool::new(region, MempoolConfig::default()).err(),
+            Some(MempoolError::RegionTooSmall { wanted: 1, fits: 0 })
+        );
+        let region = DmaRegion::from_heap(4096).unwrap();
+        let config = MempoolConfig {
+            headroom: 0,
+            buffer_count: Some(3),
+        };
+        assert_eq!(
+            Mempool::new(region, config).err(),
+            Some(MempoolError::RegionTooSmall { wanted: 3, fits: 2 })
+        );
+        let region = DmaRegion::from_heap(4096).unwrap();
+        let config = MempoolConfig {
+            headroom: 5000,
+            buffer_count: None,
+        };
+        assert_eq!(
+            Mempool::new(region, config).err(),
+            Some(MempoolError::HeadroomTooLarge)
+        );
+        assert!(Mempool::with_heap(0, 0).is_err());
+    }
+
+    #[test]
+    fn pool_dropped_with_packets_out_stays_valid() {
+        let pool = Mempool::with_heap(4, 0).unwrap();
+        let mut packet = pool.alloc().unwrap();
+        drop(pool);
+        packet.append(10).unwrap().fill(7);
+        assert_eq!(packet.payload(), &[7; 10]);
+    }
+}

@@ -1,0 +1,8 @@
+//! The one unsafe layer of the dataplane: packet memory and lock-free rings.
+#![allow(unsafe_code)]
+
+pub mod mempool;
+pub mod packet;
+pub mod region;
+mod return_queue;
+pub mod ring;

@@ -1,0 +1,359 @@
+//! `SpscRing`: a bounded lock-free single-producer single-consumer ring with
+//! burst enqueue and dequeue, split into a `Producer` and a `Consumer`.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use arrayvec::ArrayVec;
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use crossbeam_utils::CachePadded;
+
+/// Why a ring could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingError {
+    /// Capacity zero or not a power of two.
+    CapacityNotPowerOfTwo(usize),
+}
+
+impl core::fmt::Display for RingError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::CapacityNotPowerOfTwo(n) => write!(f, "ring capacity {n} is not a power of two"),
+        }
+    }
+}
+
+/// The memory both halves share. Positions count up forever (wrapping); the
+/// slot of position `p` is `p & mask`.
+pub struct SpscRing<T> {
+    /// Next position the consumer reads; written only by the consumer.
+    head: CachePadded<AtomicUsize>,
+    /// Next position the producer writes; written only by the producer.
+    tail: CachePadded<AtomicUsize>,
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    mask: usize,
+}
+
+// SAFETY: the halves hand each `T` from one thread to the other exactly once
+// (which needs `T: Send`), and each slot is accessed by one side at a time as
+// the head and tail positions say.
+unsafe impl<T: Send> Sync for SpscRing<T> {}
+// SAFETY: as above; the ring owns its `T`s.
+unsafe impl<T: Send> Send for SpscRing<T> {}
+
+impl<T> SpscRing<T> {
+    /// Makes a ring of `capacity` slots (a power of two) and splits it.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn with_capacity(capacity: usize) -> Result<(Producer<T>, Consumer<T>), RingError> {
+        if !capacity.is_power_of_two() {
+            return Err(RingError::CapacityNotPowerOfTwo(capacity));
+        }
+        let slots = (0..capacity)
+            .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+            .collect();
+        let ring = Arc::new(SpscRing {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            slots,
+            mask: capacity - 1,
+        });
+        let producer = Producer {
+            ring: Arc::clone(&ring),
+            tail: 0,
+            cached_head: 0,
+        };
+        let consumer = Consumer {
+            ring,
+            head: 0,
+            cached_tail: 0,
+        };
+        Ok((producer, consumer))
+    }
+
+    fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    fn slot(&self, position: usize) -> *mut MaybeUninit<T> {
+        self.slots[position & self.mask].get()
+    }
+}
+
+impl<T> Drop for SpscRing<T> {
+    fn drop(&mut self) {
+        let head = *self.head.get_mut();
+        let tail = *self.tail.get_mut();
+        let mut position = head;
+        while position != tail {
+            // SAFETY: positions in `head..tail` hold values written by the
+            // producer and not yet read; `&mut self` means both halves are gone.
+            unsafe { (*self.slot(position)).assume_init_drop() };
+            position = position.wrapping_add(1);
+        }
+    }
+}
+
+/// The writing half of a ring.
+pub struct Producer<T> {
+    ring: Arc<SpscRing<T>>,
+    /// Our copy of the tail: only we write it.
+    tail: usize,
+    /// Last head we loaded; the consumer only moves it forward.
+    cached_head: usize,
+}
+
+impl<T> Producer<T> {
+    /// Free slots, refreshing the cached head when fewer than `wanted` seem free.
+    #[inline]
+    fn free_slots(&mut self, wanted: usize) -> usize {
+        let capacity = self.ring.capacity();
+        let mut free = capacity - self.tail.wrapping_sub(self.cached_head);
+        if free < wanted {
+            // Ordering: Acquire pairs with the consumer's Release store of
+            // head, so its reads of those slots finished before we reuse them.
+            self.cached_head = self.ring.head.load(Ordering::Acquire);
+            free = capacity - self.tail.wrapping_sub(self.cached_head);
+        }
+        free
+    }
+
+    /// Enqueues one item, or gives it back when the ring is full.
+    #[inline]
+    pub fn push(&mut self, item: T) -> Result<(), T> {
+        if self.free_slots(1) == 0 {
+            return Err(item);
+        }
+        // SAFETY: the slot at `tail` is free (consumer's head is past it) and
+        // only the producer writes free slots.
+        unsafe { (*self.ring.slot(self.tail)).write(item) };
+        self.tail = self.tail.wrapping_add(1);
+        // Ordering: Release publishes the slot write to the consumer's Acquire.
+        self.ring.tail.store(self.tail, Ordering::Release);
+        Ok(())
+    }
+
+    /// Moves as many items as fit from the front of `items` into the ring,
+    /// with one release store; returns how many moved. The rest stay in
+    /// `items`, in order.
+    #[inline]
+    pub fn push_burst<const N: usize>(&mut self, items: &mut ArrayVec<T, N>) -> usize {
+        let count = items.len().min(self.free_slots(items.len()));
+        if count == 0 {
+            return 0;
+        }
+        for (offset, item) in items.drain(..count).enumerate() {
+            // SAFETY: `count` slots from `tail` are free, as above.
+            unsafe { (*self.ring.slot(self.tail.wrapping_add(offset))).write(item) };
+        }
+        self.tail = self.tail.wrapping_add(count);
+        // Ordering: Release publishes all `count` slot writes at once.
+        self.ring.tail.store(self.tail, Ordering::Release);
+        count
+    }
+
+    /// Slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Items the ring holds, as last seen (may be more by the time you read it).
+    pub fn len(&self) -> usize {
+        // Ordering: a snapshot for statistics.
+        self.tail
+            .wrapping_sub(self.ring.head.load(Ordering::Relaxed))
+    }
+
+    /// True when the consumer has taken everything.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The reading half of a ring.
+pub struct Consumer<T> {
+    ring: Arc<SpscRing<T>>,
+    /// Our copy of the head: only we write it.
+    head: usize,
+    /// Last tail we loaded; the producer only moves it forward.
+    cached_tail: usize,
+}
+
+impl<T> Consumer<T> {
+    #[inline]
+    fn ready_slots(&mut self, wanted: usize) -> usize {
+        let mut ready = self.cached_tail.wrapping_sub(self.head);
+        if ready < wanted {
+            // Ordering: Acquire pairs with the producer's Release store of
+            // tail, so the slot writes before it are visible.
+            self.cached_tail = self.ring.tail.load(Ordering::Acquire);
+            ready = self.cached_tail.wrapping_sub(self.head);
+        }
+        ready
+    }
+
+    /// Dequeues one item.
+    #[inline]
+    pub fn pop(&mut self) -> Option<T> {
+        if self.ready_slots(1) == 0 {
+            return None;
+        }
+        // SAFETY: the slot at `head` was written and published by the
+        // producer and not read yet; reading moves the value out once.
+        let item = unsafe { (*self.ring.slot(self.head)).assume_init_read() };
+        self.head = self.head.wrapping_add(1);
+        // Ordering: Release hands the slot back after our read completed.
+        self.ring.head.store(self.head, Ordering::Release);
+        Some(item)
+    }
+
+    /// Moves up to the free space of `out` items from the ring into it, with
+    /// one release store; returns how many moved.
+    #[inline]
+    pub fn pop_burst<const N: usize>(&mut self, out: &mut ArrayVec<T, N>) -> usize {
+        let room = out.remaining_capacity();
+        let count = room.min(self.ready_slots(room));
+        for offset in 0..count {
+            // SAFETY: `count` slots from `head` are published and unread.
+            let item =
+                unsafe { (*self.ring.slot(self.head.wrapping_add(offset))).assume_init_read() };
+            // Cannot fail: `count <= remaining_capacity`.
+            out.push(item);
+        }
+        if count > 0 {
+            self.head = self.head.wrapping_add(count);
+            // Ordering: Release hands all `count` slots back at once.
+            self.ring.head.store(self.head, Ordering::Release);
+        }
+        count
+    }
+
+    /// Slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Items waiting, as last seen.
+    pub fn len(&self) -> usize {
+        // Ordering: a snapshot for statistics.
+        self.ring
+            .tail
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.head)
+    }
+
+    /// True when nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+    use std::rc::Rc;
+
+    #[test]
+    fn capacity_must_be_a_power_of_two() {
+        assert!(matches!(
+            SpscRing::<u8>::with_capacity(0),
+            Err(RingError::CapacityNotPowerOfTwo(0))
+        ));
+        assert!(SpscRing::<u8>::with_capacity(6).is_err());
+        assert!(SpscRing::<u8>::with_capacity(8).is_ok());
+    }
+
+    #[test]
+    fn full_ring_gives_items_back() {
+        let (mut producer, mut consumer) = SpscRing::with_capacity(2).unwrap();
+        producer.push(1).unwrap();
+        producer.push(2).unwrap();
+        assert_eq!(producer.push(3), Err(3));
+        let mut burst: ArrayVec<i32, 4> = [4, 5, 6].into_iter().collect();
+        assert_eq!(producer.push_burst(&mut burst), 0);
+        assert_eq!(consumer.pop(), Some(1));
+        assert_eq!(producer.push_burst(&mut burst), 1);
+        assert_eq!(burst.as_slice(), &[5, 6]);
+        let mut out: ArrayVec<i32, 4> = ArrayVec::new();
+        assert_eq!(consumer.pop_burst(&mut out), 2);
+        assert_eq!(out.as_slice(), &[2, 4]);
+        assert!(consumer.is_empty());
+    }
+
+    #[test]
+    fn items_left_in_the_ring_are_dropped() {
+        let marker = Rc::new(());
+        let (mut producer, consumer) = SpscRing::with_capacity(4).unwrap();
+        producer.push(Rc::clone(&marker)).unwrap();
+        producer.push(Rc::clone(&marker)).unwrap();
+        drop(producer);
+        drop(consumer);
+        assert_eq!(Rc::strong_count(&marker), 1);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push,
+        PushBurst(u8),
+        Pop,
+        PopBurst(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Push),
+            (0u8..12).prop_map(Op::PushBurst),
+            Just(Op::Pop),
+            (0u8..12).prop_map(Op::PopBurst),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 512 }))]
+        /// The ring behaves like a bounded `VecDeque`.
+        #[test]
+        fn ring_matches_vecdeque_model(capacity_log2 in 0u32..5, ops in proptest::collection::vec(op(), 0..200)) {
+            let capacity = 1usize << capacity_log2;
+            let (mut producer, mut consumer) = SpscRing::<u32>::with_capacity(capacity).unwrap();
+            let mut model: VecDeque<u32> = VecDeque::new();
+            let mut next = 0u32;
+            for op in ops {
+                match op {
+                    Op::Push => {
+                        let result = producer.push(next);
+                        if model.len() < capacity {
+                            prop_assert_eq!(result, Ok(()));
+                            model.push_back(next);
+                        } else {
+                            prop_assert_eq!(result, Err(next));
+                        }
+                        next += 1;
+                    }
+                    Op::PushBurst(n) => {
+                        let mut burst: ArrayVec<u32, 16> = (next..next + u32::from(n)).collect();
+                        next += u32::from(n);
+                        let expected = burst.len().min(capacity - model.len());
+                        let moved = producer.push_burst(&mut burst);
+                        prop_assert_eq!(moved, expected);
+                        let all: Vec<u32> = (next - u32::from(n)..next).collect();
+                        model.extend(&all[..moved]);
+                        prop_assert_eq!(burst.as_slice(), &all[moved..]);
+                    }
+                    Op::Pop => prop_assert_eq!(consumer.pop(), model.pop_front()),
+                    Op::PopBurst(n) => {
+                        let room = usize::from(n);
+                        let mut out: ArrayVec<u32, 16> = core::iter::repeat_n(u32::MAX, 16 - room).collect();
+                        let got = consumer.pop_burst(&mut out);
+                        prop_assert_eq!(got, room.min(model.len()));
+                        let expected: Vec<u32> = model.drain(..got).collect();
+                        prop_assert_eq!(&out[16 - room..], expected.as_slice());
+                    }
+                }
+                prop_assert_eq!(producer.len(), model.len());
+                prop_assert_eq!(consumer.len(), model.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The `Nic` trait: one receive/transmit queue pair of a network interface.
+
+use crate::{Batch, MacAddr};
+
+/// What a driver knows about its link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Carrier present.
+    pub up: bool,
+    /// Link speed in Mbit/s, 0 when unknown.
+    pub speed_mbps: u32,
+    /// Largest IP packet the link carries.
+    pub mtu: u16,
+}
+
+/// One queue pair of a NIC, owned by one core. Drivers move packets in
+/// bursts: one fence and at most one doorbell per call. (`Any` lets tests
+/// reach the concrete driver behind an executor's port.)
+pub trait Nic: core::any::Any {
+    /// Appends up to `batch.remaining_capacity()` received packets to `batch`;
+    /// returns how many.
+    fn rx_burst(&mut self, batch: &mut Batch) -> usize;
+
+    /// Transmits packets from the front of `batch`, removing those it took;
+    /// packets it had no room for stay in `batch`, in order. Returns how many
+    /// it took.
+    fn tx_burst(&mut self, batch: &mut Batch) -> usize;
+
+    /// The interface's MAC address.
+    fn mac(&self) -> MacAddr;
+
+    /// Link state.
+    fn link(&self) -> LinkInfo;
+
+    /// A short name for logs and counters, like `virtio0.q1` or `tap:wc0`.
+    fn name(&self) -> &str;
+}

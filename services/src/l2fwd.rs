@@ -1,0 +1,92 @@
+//! `MacSwap`: the l2fwd reflector that swaps source and destination MAC
+//! addresses and sends the frame back where it came from.
+
+use dataplane::{Batch, DropCode, Nanoservice, Outputs};
+
+/// Ethernet header bytes the swap touches.
+const MAC_PAIR_LEN: usize = 12;
+
+/// Drop reasons of [`MacSwap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MacSwapDrop {
+    /// Frame shorter than two MAC addresses.
+    Truncated = 0,
+}
+
+impl From<MacSwapDrop> for DropCode {
+    fn from(reason: MacSwapDrop) -> Self {
+        DropCode(reason as u8)
+    }
+}
+
+/// Swaps destination and source MAC in place and emits on `out`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MacSwap;
+
+impl MacSwap {
+    /// Output index of `out`.
+    pub const OUT: usize = 0;
+}
+
+impl Nanoservice for MacSwap {
+    fn name(&self) -> &'static str {
+        "l2fwd"
+    }
+
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        &["truncated"]
+    }
+
+    #[inline]
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for mut packet in batch.drain() {
+            let Some(macs) = packet.payload_mut().get_mut(..MAC_PAIR_LEN) else {
+                out.drop(packet, MacSwapDrop::Truncated);
+                continue;
+            };
+            let (destination, source) = macs.split_at_mut(6);
+            destination.swap_with_slice(source);
+            out.emit(Self::OUT, packet);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::{ExecutorBuilder, LoopbackNic, MacAddr, Mempool, Target};
+
+    #[test]
+    fn swaps_and_forwards_and_drops_runts() {
+        let pool = Mempool::with_heap(8, 64).unwrap();
+        let mut frame = pool.alloc().unwrap();
+        frame
+            .append(14)
+            .unwrap()
+            .copy_from_slice(&[1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 8, 0]);
+        let mut runt = pool.alloc().unwrap();
+        runt.append(11).unwrap();
+
+        let mut nic = LoopbackNic::new(MacAddr::default(), 8);
+        nic.inject(frame).unwrap();
+        nic.inject(runt).unwrap();
+        let mut builder = ExecutorBuilder::new();
+        let port = builder.add_port(Box::new(nic));
+        let node = builder.add_node(Box::new(MacSwap));
+        builder.route_rx(port, node).unwrap();
+        builder.connect(node, "out", Target::Port(port)).unwrap();
+        let mut executor = builder.build().unwrap();
+
+        assert_eq!(executor.poll_once(), 2);
+        let counters = executor.counters().clone();
+        assert_eq!(counters.tx_packets.get(), 1);
+        assert_eq!(counters.nodes[0].drops_named("truncated"), Some(1));
+        let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+        let sent = nic.take_transmitted().unwrap();
+        assert_eq!(sent.payload(), &[2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 8, 0]);
+        assert!(nic.take_transmitted().is_none());
+        drop(sent);
+        assert_eq!(pool.available(), 8);
+    }
+}
