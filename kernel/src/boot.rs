@@ -1,0 +1,151 @@
+//! Boot-core initialisation from PVH entry to the `warpcore ready` line.
+
+use alloc::vec::Vec;
+use spin::Once;
+
+use crate::pvh::BootInfo;
+use crate::{acpi, apic, cmdline, console, cpu, dma, entry, frames, heap, idt, paging, pci, percpu, pic};
+use crate::{runtime, serial, smp, time};
+
+/// Copied `hvm_start_info`.
+static BOOT_INFO: Once<BootInfo> = Once::new();
+/// Bytes of the first PVH module (the spec file), copied to the heap.
+static SPEC_MODULE: Once<Option<&'static [u8]>> = Once::new();
+
+const MIB: u64 = 1024 * 1024;
+
+/// The first PVH module's bytes (`-initrd spec.toml`), if the loader gave one.
+pub fn spec_module() -> Option<&'static [u8]> {
+    SPEC_MODULE.get().copied().flatten()
+}
+
+/// The memory map and other loader facts.
+pub fn boot_info() -> Option<&'static BootInfo> {
+    BOOT_INFO.get()
+}
+
+/// Entered from `entry.rs` in long mode on the boot stack, interrupts off.
+#[unsafe(no_mangle)]
+extern "C" fn kernel_main(start_info_paddr: u64) -> ! {
+    percpu::init_boot_core(0);
+    serial::init();
+    console::init(log::LevelFilter::Info);
+    idt::init();
+    idt::load();
+
+    // SAFETY: `start_info_paddr` is EBX from PVH entry and nothing has been allocated yet,
+    // so the loader's structures are intact and identity mapped by the boot tables.
+    let boot = match unsafe { BootInfo::parse(start_info_paddr) } {
+        Ok(boot) => BOOT_INFO.call_once(|| boot),
+        Err(error) => panic!("unusable hvm_start_info at {start_info_paddr:#x}: {error:?}"),
+    };
+    cmdline::init(boot.cmdline());
+    if let Some(level) = cmdline::get("log").and_then(|level| level.parse().ok()) {
+        log::set_max_level(level);
+    }
+    log::info!("warpcore booting: cmdline \"{}\"", boot.cmdline());
+
+    init_memory(boot);
+    smp::init_boot_core_tables();
+
+    let acpi = acpi::parse(boot.rsdp_paddr).unwrap_or_else(|error| {
+        log::warn!("no usable ACPI ({error:?}): single core, legacy PCI");
+        acpi::AcpiInfo::default()
+    });
+    pic::disable();
+    let use_x2apic = apic::x2apic_supported() && cmdline::get("apic") != Some("xapic");
+    apic::select_mode(if acpi.local_apic_address != 0 { acpi.local_apic_address } else { 0xfee0_0000 }, use_x2apic);
+    apic::enable_this_core();
+    percpu::set_boot_apic_id(apic::id());
+    let calibration_us = cmdline::get_u64("tsc_calibrate_us").unwrap_or(2000);
+    let tsc_hz = time::calibrate(calibration_us);
+    apic::calibrate_timer();
+    log::info!(
+        "apic {:?} id {} (acpi via {}), tsc {} MHz, lapic timer {} counts/ms",
+        apic::mode(),
+        apic::id(),
+        if acpi.uses_xsdt { "XSDT" } else { "RSDT" },
+        tsc_hz / 1_000_000,
+        apic::timer_counts_per_ms()
+    );
+
+    let apic_ids: Vec<u32> = acpi.local_apics.iter().filter(|cpu| cpu.enabled).map(|cpu| cpu.apic_id).collect();
+    let online = smp::start_application_processors(&apic_ids, 1000);
+    if online < smp::core_count() {
+        log::error!("only {online} of {} cores came online", smp::core_count());
+    }
+
+    pci::init(&acpi.ecam);
+    let devices = pci::enumerate();
+    log::info!("pci: {} functions via {:?}", devices.len(), pci::access_method());
+    for device in devices {
+        log::info!(
+            "pci {} {:04x}:{:04x} class {:02x}.{:02x}.{:02x} bars {:x?}",
+            device.address,
+            device.vendor_id,
+            device.device_id,
+            device.class.0,
+            device.class.1,
+            device.class.2,
+            device.bars.iter().filter(|bar| **bar != crate::pci_bar::Bar::None).collect::<Vec<_>>()
+        );
+    }
+
+    let boot_ns = time::ticks_to_ns(cpu::rdtsc() - entry::entry_tsc());
+    crate::kprintln!(
+        "warpcore ready cores={} mem_mib={} pci={} boot_ms={}.{:03}",
+        online,
+        frames::usable_bytes().div_ceil(MIB),
+        devices.len(),
+        boot_ns / 1_000_000,
+        (boot_ns / 1_000) % 1_000
+    );
+    runtime::boot_core_main()
+}
+
+/// Frame allocator, kernel page tables, heap, spec module and DMA region.
+fn init_memory(boot: &'static BootInfo) {
+    let (kernel_start, kernel_end) = entry::kernel_image_range();
+    let mut reserved: [(u64, u64); 2 + crate::pvh::MAX_MODULES] = [(0, 0); 2 + crate::pvh::MAX_MODULES];
+    reserved[0] = (0, MIB); // real-mode area: BIOS data, AP trampoline
+    reserved[1] = (kernel_start, kernel_end);
+    for (slot, module) in reserved[2..].iter_mut().zip(boot.modules()) {
+        *slot = (module.paddr, module.paddr + module.size);
+    }
+    frames::init(boot.memory_map(), &reserved);
+    let memory_map = boot.memory_map();
+    let is_ram = |start: u64, end: u64| {
+        memory_map.iter().any(|region| {
+            region.kind == crate::pvh::MEMORY_USABLE && region.addr < end && start < region.addr + region.size
+        })
+    };
+    if let Err(error) = paging::init(is_ram) {
+        panic!("building page tables: {error:?}");
+    }
+    let usable = frames::usable_bytes();
+    let heap_bytes = (usable / 8).clamp(4 * MIB, 64 * MIB);
+    if let Err(error) = heap::init(heap_bytes) {
+        panic!("reserving a {} MiB heap: {error:?}", heap_bytes / MIB);
+    }
+    SPEC_MODULE.call_once(|| {
+        boot.modules().first().map(|module| {
+            // SAFETY: the module range was reserved from the frame allocator and is identity
+            // mapped (it is RAM below the mapped top).
+            let bytes = unsafe { core::slice::from_raw_parts(module.paddr as *const u8, module.size as usize) };
+            &*Vec::leak(bytes.to_vec())
+        })
+    });
+    let dma_bytes = cmdline::get_u64("dma_mib").map(|mib| mib * MIB).unwrap_or((usable / 4).clamp(4 * MIB, 256 * MIB));
+    if let Err(error) = dma::init(dma_bytes) {
+        panic!("reserving a {} MiB DMA region: {error:?}", dma_bytes / MIB);
+    }
+    log::info!(
+        "memory: {} MiB usable, heap {} MiB, dma {} MiB at {:#x}, spec module {} bytes, {} MiB free",
+        usable / MIB,
+        heap_bytes / MIB,
+        dma_bytes / MIB,
+        dma::region().map_or(0, |region| region.phys),
+        spec_module().map_or(0, <[u8]>::len),
+        frames::free_bytes() / MIB
+    );
+}

@@ -1,0 +1,36 @@
+//! warpcore bare-metal kernel: a PVH appliance image that boots every core, runs one
+//! executor per core and reports over the serial console.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod acpi;
+mod apic;
+mod boot;
+mod cmdline;
+mod console;
+mod cpu;
+mod dma;
+mod entry;
+mod exit;
+mod frames;
+mod gdt;
+mod heap;
+mod idt;
+mod logring;
+mod msix;
+mod paging;
+mod panic;
+mod pci;
+mod pci_bar;
+mod percpu;
+mod pic;
+mod pvh;
+mod runtime;
+mod scenarios;
+mod serial;
+mod smp;
+mod time;
+mod trampoline;
+mod trap;
