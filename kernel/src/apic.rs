@@ -146,18 +146,22 @@ pub fn send_fixed(apic_id: u32, vector: u8) {
     send(apic_id, ICR_LEVEL_ASSERT | u32::from(vector));
 }
 
-/// Measures the LAPIC timer rate against the calibrated TSC (boot core, once).
-pub fn calibrate_timer() {
+/// Starts a free-running, masked LAPIC countdown for calibration; returns the TSC
+/// value at the start. Finish with `finish_timer_calibration` once the TSC is calibrated.
+pub fn start_timer_calibration() -> u64 {
     write(register::TIMER_DIVIDE, 0b0011); // divide by 16
     write(register::LVT_TIMER, LVT_MASKED);
     write(register::TIMER_INITIAL, u32::MAX);
-    let start = crate::time::now_ns();
-    while crate::time::now_ns() - start < 1_000_000 {
-        cpu::pause();
-    }
-    let elapsed = u32::MAX - read(register::TIMER_CURRENT);
+    cpu::rdtsc()
+}
+
+/// Records the LAPIC timer rate from the countdown started at TSC `start_tsc`.
+pub fn finish_timer_calibration(start_tsc: u64) {
+    let counted = u32::MAX - read(register::TIMER_CURRENT);
+    let elapsed_ns = crate::time::ticks_to_ns(cpu::rdtsc() - start_tsc).max(1);
     write(register::TIMER_INITIAL, 0);
-    TIMER_COUNTS_PER_MS.store(u64::from(elapsed).max(1), Ordering::Relaxed);
+    let per_ms = u64::from(counted) * 1_000_000 / elapsed_ns;
+    TIMER_COUNTS_PER_MS.store(per_ms.max(1), Ordering::Relaxed);
 }
 
 /// LAPIC timer counts per millisecond (divide-by-16), 0 before calibration.

@@ -94,7 +94,16 @@ impl log::Log for KernelLogger {
         }
         let guard = ConsoleGuard::lock();
         let mut writer = ConsoleWriter { _guard: &guard };
-        let _ = writeln!(writer, "[c{} {:5}] {}", percpu::core_id(), record.level(), record.args());
+        let ns = crate::time::now_ns();
+        let _ = writeln!(
+            writer,
+            "[{:4}.{:03} c{} {:5}] {}",
+            ns / 1_000_000,
+            (ns / 1_000) % 1_000,
+            percpu::core_id(),
+            record.level(),
+            record.args()
+        );
     }
 
     fn flush(&self) {}

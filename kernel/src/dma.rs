@@ -54,7 +54,7 @@ static REGION: Once<DmaRegion> = Once::new();
 
 /// Reserves the DMA region (2 MiB aligned). Call once at boot.
 pub fn init(bytes: u64) -> Result<(), OutOfMemory> {
-    let phys = frames::allocate_zeroed(bytes, LARGE_PAGE)?;
+    let phys = frames::allocate(bytes, LARGE_PAGE)?;
     // Identity map: virtual address equals physical address.
     REGION.call_once(|| DmaRegion { virt: phys as *mut u8, phys, len: bytes as usize });
     Ok(())

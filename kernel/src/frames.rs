@@ -100,10 +100,15 @@ pub fn init(memory_map: &[MemoryRegion], reserved: &[(u64, u64)]) {
     }
 }
 
-/// Allocates `bytes` (rounded up to frames) of physically contiguous, zeroed memory
-/// aligned to `align`, returning its physical address.
+/// Allocates `bytes` (rounded up to frames) of physically contiguous memory aligned to
+/// `align`, returning its physical address. The contents are whatever RAM held.
+pub fn allocate(bytes: u64, align: u64) -> Result<u64, OutOfMemory> {
+    FRAMES.lock().allocate(bytes, align)
+}
+
+/// Like `allocate`, but zero-filled.
 pub fn allocate_zeroed(bytes: u64, align: u64) -> Result<u64, OutOfMemory> {
-    let start = FRAMES.lock().allocate(bytes, align)?;
+    let start = allocate(bytes, align)?;
     // SAFETY: the range was free RAM, is now owned by the caller, and is identity mapped.
     unsafe { core::ptr::write_bytes(start as *mut u8, 0, bytes.next_multiple_of(FRAME_BYTES) as usize) };
     Ok(start)

@@ -9,7 +9,7 @@ static ALLOCATOR: LockedHeap = LockedHeap::empty();
 
 /// Gives the heap `bytes` of fresh RAM.
 pub fn init(bytes: u64) -> Result<(), OutOfMemory> {
-    let start = frames::allocate_zeroed(bytes, frames::FRAME_BYTES)?;
+    let start = frames::allocate(bytes, frames::FRAME_BYTES)?;
     // SAFETY: the range is identity mapped, unused, and owned by the heap from now on.
     unsafe { ALLOCATOR.lock().init(start as *mut u8, bytes as usize) };
     Ok(())

@@ -1,25 +1,40 @@
 //! What every core runs once the system is up: the boot core releases the others
 //! after the ready line, then each core runs the scenario or appliance loop.
+//!
+//! Waiting cores halt rather than spin: under TCG with more vCPUs than host cores a
+//! spinning vCPU steals host time from the boot core and slows the boot down.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::{cpu, percpu, scenarios};
+use crate::trap::WAKEUP_VECTOR;
+use crate::{apic, cpu, percpu, scenarios, smp};
 
 /// Set by the boot core after printing the ready line.
 static RELEASED: AtomicBool = AtomicBool::new(false);
 
-/// Boot core, after the ready line.
+/// Boot core, after the ready line: release and wake the other cores.
 pub fn boot_core_main() -> ! {
     // Release: the ready state (device list, DMA region) is visible to released cores.
     RELEASED.store(true, Ordering::Release);
+    for core_id in 1..smp::core_count() {
+        if let Some(record) = smp::record(core_id) {
+            apic::send_fixed(record.apic_id(), WAKEUP_VECTOR);
+        }
+    }
     scenarios::run_on_core(0)
 }
 
-/// Application processors, right after they come online.
+/// Application processors, right after they come online: halt until released.
 pub fn core_main() -> ! {
-    // Acquire pairs with the Release in `boot_core_main`.
-    while !RELEASED.load(Ordering::Acquire) {
-        cpu::pause();
+    loop {
+        cpu::disable_interrupts();
+        // Acquire pairs with the Release in `boot_core_main`.
+        if RELEASED.load(Ordering::Acquire) {
+            break;
+        }
+        // SAFETY: the IDT is loaded; `sti; hlt` cannot miss the wake-up IPI because
+        // interrupts stay blocked until after `hlt` starts.
+        unsafe { cpu::enable_interrupts_and_halt() };
     }
     scenarios::run_on_core(percpu::core_id())
 }

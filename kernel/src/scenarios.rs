@@ -73,7 +73,7 @@ fn boot(core_id: u32) -> ! {
 /// page-fault report; if the read succeeds the scenario exits with success, which the
 /// harness treats as a failed check.
 fn page_fault() -> ! {
-    let address = cmdline::get_u64("fault_addr").unwrap_or(0x0000_dead_0000_0000);
+    let address = cmdline::get_u64("fault_addr").unwrap_or(0x0000_0bad_0000_0000);
     crate::kprintln!("scenario pagefault: reading {address:#018x} (mapped: {})", paging::is_mapped(address));
     // SAFETY: deliberately unsound when the address is unmapped: that is the test, and the
     // page-fault handler never returns. A mapped address is identity-mapped RAM or MMIO.

@@ -7,7 +7,8 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::gdt::{CoreTables, IST_STACK_BYTES};
 use crate::percpu::{self, MAX_CORES, PerCore};
-use crate::{apic, cpu, idt, paging, time, trampoline};
+use crate::trap::WAKEUP_VECTOR;
+use crate::{apic, cpu, frames, idt, paging, time, trampoline};
 
 /// Kernel stack size of each application processor.
 pub const AP_STACK_BYTES: usize = 256 * 1024;
@@ -23,16 +24,13 @@ static ONLINE: AtomicUsize = AtomicUsize::new(1);
 /// Stack tops handed to APs by trampoline ticket.
 static mut AP_STACK_TOPS: [u64; MAX_CORES] = [0; MAX_CORES];
 
-/// A 16-byte aligned stack allocation.
-#[repr(C, align(16))]
-struct StackChunk([u8; 16]);
-
-/// Allocates a stack of `bytes` on the heap and returns (bottom, top).
+/// Allocates a stack of `bytes` from physical frames (identity mapped, never freed)
+/// and returns (bottom, top).
 fn allocate_stack(bytes: usize) -> (u64, u64) {
-    let chunks: Vec<StackChunk> = (0..bytes / 16).map(|_| StackChunk([0; 16])).collect();
-    let memory = Box::leak(chunks.into_boxed_slice());
-    let bottom = memory.as_ptr() as u64;
-    (bottom, bottom + bytes as u64)
+    match frames::allocate(bytes as u64, frames::FRAME_BYTES) {
+        Ok(bottom) => (bottom, bottom + bytes as u64),
+        Err(error) => panic!("no memory for a {} KiB stack: {error:?}", bytes / 1024),
+    }
 }
 
 /// Builds and loads the boot core's descriptor tables (its IST stack comes from the heap).
@@ -73,9 +71,9 @@ fn needs_init_delay() -> bool {
     family < 6
 }
 
-/// Starts every enabled AP listed in `apic_ids` (the boot core's id is skipped) and
-/// waits up to `timeout_ms` for all of them to come online. Returns the online count.
-pub fn start_application_processors(apic_ids: &[u32], timeout_ms: u64) -> usize {
+/// Starts every enabled AP listed in `apic_ids` (the boot core's id is skipped) without
+/// waiting for them to finish initialising; see `wait_online`.
+pub fn start_application_processors(apic_ids: &[u32]) {
     let boot_apic = apic::id();
     let targets: Vec<u32> =
         apic_ids.iter().copied().filter(|&id| id != boot_apic).take(MAX_CORES - 1).collect();
@@ -93,7 +91,7 @@ pub fn start_application_processors(apic_ids: &[u32], timeout_ms: u64) -> usize 
     }
     CORE_COUNT.store(targets.len() + 1, Ordering::Release);
     if targets.is_empty() {
-        return online_count();
+        return;
     }
     // SAFETY: the trampoline page is below 1 MiB, excluded from the frame allocator and
     // identity mapped; stacks are leaked and 16-byte aligned; `ap_entry` never returns;
@@ -119,10 +117,25 @@ pub fn start_application_processors(apic_ids: &[u32], timeout_ms: u64) -> usize 
             break;
         }
     }
+}
+
+/// Waits up to `timeout_ms` for every started core to come online, halting between
+/// checks (each AP sends a wake-up IPI; a 1 kHz tick bounds the wait). Returns the
+/// online count.
+pub fn wait_online(timeout_ms: u64) -> usize {
+    let expected = core_count();
     let start = time::now_ns();
-    while online_count() < targets.len() + 1 && time::now_ns() - start < timeout_ms * 1_000_000 {
-        cpu::pause();
+    apic::start_periodic_timer(WAKEUP_VECTOR, 1000);
+    loop {
+        cpu::disable_interrupts();
+        if online_count() >= expected || time::now_ns() - start >= timeout_ms * 1_000_000 {
+            break;
+        }
+        // SAFETY: the IDT is loaded and handles the wake-up vector; `sti; hlt` cannot
+        // miss an IPI sent after the check.
+        unsafe { cpu::enable_interrupts_and_halt() };
     }
+    apic::stop_timer();
     online_count()
 }
 
@@ -142,9 +155,9 @@ extern "C" fn ap_entry(_ticket: u32) -> ! {
     let Some(core_id) = (1..count).find(|&id| record(id).is_some_and(|record| record.apic_id() == apic_id)) else {
         cpu::halt_forever();
     };
-    let record = RECORDS[core_id].load(Ordering::Acquire);
+    let own = RECORDS[core_id].load(Ordering::Acquire);
     // SAFETY: the record is a leaked box made for this APIC id and used by this core only.
-    unsafe { percpu::install(&mut *record) };
+    unsafe { percpu::install(&mut *own) };
     let tables = TABLES[core_id].load(Ordering::Acquire);
     // SAFETY: the tables are leaked and belong to this core; interrupts are disabled.
     unsafe { (*tables).load() };
@@ -153,5 +166,8 @@ extern "C" fn ap_entry(_ticket: u32) -> ! {
     // Release: everything this core initialised is visible to the boot core that
     // observes the incremented count.
     ONLINE.fetch_add(1, Ordering::Release);
+    if let Some(boot_core) = record(0) {
+        apic::send_fixed(boot_core.apic_id(), WAKEUP_VECTOR);
+    }
     crate::runtime::core_main()
 }

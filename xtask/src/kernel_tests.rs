@@ -1,0 +1,179 @@
+//! In-kernel scenarios run under QEMU: each boots the kernel with `test=NAME` on the
+//! command line, waits for the isa-debug-exit status, and checks the serial log.
+
+use anyhow::{Result, bail, ensure};
+use std::time::Duration;
+
+use crate::qemu::{self, Machine, QemuConfig, ScenarioOutcome, exit_status};
+
+/// Address the page-fault scenario reads: canonical, far above any mapping.
+const UNMAPPED_ADDRESS: u64 = 0x0000_0bad_0000_0000;
+/// Identity-mapped RAM, used to show the page-fault check rejects a run without a fault.
+const MAPPED_ADDRESS: u64 = 0x0020_0000;
+/// Per-scenario timeout; boots take well under a second under TCG.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One scenario: how to boot, and what the outcome must look like.
+pub struct Scenario {
+    /// Short name shown in the report.
+    pub name: String,
+    /// How QEMU boots the kernel.
+    pub config: QemuConfig,
+    /// Checks the outcome; `Err` says what was wrong.
+    pub check: Box<dyn Fn(&ScenarioOutcome) -> Result<()>>,
+    /// Whether the check is expected to reject this outcome (a control run that shows
+    /// the check is real).
+    pub expect_rejection: bool,
+}
+
+fn config(smp: u32, machine: Machine, cmdline: &str) -> QemuConfig {
+    QemuConfig { smp, machine, cmdline: cmdline.into(), ..QemuConfig::default() }
+}
+
+fn virtio_net_args() -> Vec<String> {
+    ["-device", "virtio-net-pci,netdev=n0,romfile=", "-netdev", "user,id=n0"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Every core reported its executor, the ready line names them all, exit was success.
+pub fn check_boot(outcome: &ScenarioOutcome, cores: u32) -> Result<()> {
+    ensure!(outcome.succeeded(), "expected success, got {}", outcome.describe_exit());
+    let ready_cores = outcome.ready_field("cores");
+    ensure!(ready_cores == Some(&*cores.to_string()), "ready line reports cores={ready_cores:?}, expected {cores}");
+    for core in 0..cores {
+        let needle = format!("core {core} executor running");
+        ensure!(outcome.serial_log.contains(&needle), "missing `{needle}`");
+    }
+    ensure!(
+        outcome.serial_log.contains(&format!("scenario boot: PASS cores={cores}")),
+        "missing the boot PASS line"
+    );
+    Ok(())
+}
+
+/// The kernel reported a page fault at `address` with CR2 and exited with the
+/// exception status.
+pub fn check_page_fault(outcome: &ScenarioOutcome, address: u64) -> Result<()> {
+    ensure!(
+        outcome.exit_code == Some(exit_status::EXCEPTION),
+        "expected the exception exit status 39, got {}",
+        outcome.describe_exit()
+    );
+    let line = outcome
+        .serial_log
+        .lines()
+        .find(|line| line.starts_with("EXCEPTION #PF page fault vector=14"))
+        .ok_or_else(|| anyhow::anyhow!("no page-fault report on the console"))?;
+    let cr2 = format!("cr2={address:#018x}");
+    ensure!(line.contains(&cr2), "page-fault report lacks `{cr2}`: {line}");
+    ensure!(outcome.serial_log.contains("  rax="), "page-fault report lacks the register dump");
+    Ok(())
+}
+
+/// The expected PCI function was found and the scenario passed.
+pub fn check_pci(outcome: &ScenarioOutcome) -> Result<()> {
+    ensure!(outcome.succeeded(), "expected success, got {}", outcome.describe_exit());
+    ensure!(outcome.serial_log.contains("scenario pci: PASS"), "missing the pci PASS line");
+    Ok(())
+}
+
+/// The scenario list run by `cargo xtask test`.
+pub fn scenarios() -> Vec<Scenario> {
+    let mut list = Vec::new();
+    for (machine, smp) in [(Machine::Q35, 1), (Machine::Q35, 2), (Machine::Q35, 4), (Machine::Microvm, 4), (Machine::Pc, 2)] {
+        list.push(Scenario {
+            name: format!("boot {machine} -smp {smp}"),
+            config: config(smp, machine, "test=boot"),
+            check: Box::new(move |outcome| check_boot(outcome, smp)),
+            expect_rejection: false,
+        });
+    }
+    list.push(Scenario {
+        name: "boot q35 -smp 2 xAPIC forced".into(),
+        config: config(2, Machine::Q35, "test=boot apic=xapic"),
+        check: Box::new(|outcome| {
+            check_boot(outcome, 2)?;
+            ensure!(outcome.serial_log.contains("apic XApic"), "kernel did not use xAPIC");
+            Ok(())
+        }),
+        expect_rejection: false,
+    });
+    list.push(Scenario {
+        name: format!("page fault at {UNMAPPED_ADDRESS:#x} is reported and fails the run"),
+        config: config(2, Machine::Q35, &format!("test=pagefault fault_addr={UNMAPPED_ADDRESS:#x}")),
+        check: Box::new(|outcome| check_page_fault(outcome, UNMAPPED_ADDRESS)),
+        expect_rejection: false,
+    });
+    list.push(Scenario {
+        name: "null dereference faults (page 0 unmapped)".into(),
+        config: config(1, Machine::Q35, "test=pagefault fault_addr=0x0"),
+        check: Box::new(|outcome| check_page_fault(outcome, 0)),
+        expect_rejection: false,
+    });
+    list.push(Scenario {
+        name: "control: page-fault check rejects a run without a fault".into(),
+        config: config(1, Machine::Q35, &format!("test=pagefault fault_addr={MAPPED_ADDRESS:#x}")),
+        check: Box::new(|outcome| check_page_fault(outcome, MAPPED_ADDRESS)),
+        expect_rejection: true,
+    });
+    list.push(Scenario {
+        name: "pci finds virtio-net (q35, ECAM)".into(),
+        config: QemuConfig { extra_args: virtio_net_args(), ..config(1, Machine::Q35, "test=pci expect_pci=1af4:1000") },
+        check: Box::new(check_pci),
+        expect_rejection: false,
+    });
+    list.push(Scenario {
+        name: "pci finds virtio-net (pc, port I/O)".into(),
+        config: QemuConfig { extra_args: virtio_net_args(), ..config(1, Machine::Pc, "test=pci expect_pci=1af4:1000") },
+        check: Box::new(check_pci),
+        expect_rejection: false,
+    });
+    list.push(Scenario {
+        name: "control: pci check rejects a machine without virtio-net".into(),
+        config: config(1, Machine::Q35, "test=pci expect_pci=1af4:1000"),
+        check: Box::new(check_pci),
+        expect_rejection: true,
+    });
+    list
+}
+
+/// Runs one scenario and decides whether it passed.
+pub fn run_scenario(scenario: &Scenario) -> Result<ScenarioOutcome> {
+    let outcome = qemu::run_scenario(&scenario.config, TIMEOUT)?;
+    match ((scenario.check)(&outcome), scenario.expect_rejection) {
+        (Ok(()), false) => Ok(outcome),
+        (Err(reason), true) => {
+            eprintln!("    (rejected as expected: {reason:#})");
+            Ok(outcome)
+        }
+        (Ok(()), true) => bail!("the check accepted an outcome it must reject\n{}", outcome.serial_log),
+        (Err(reason), false) => bail!("{reason:#}\n--- serial log ---\n{}--- end ---", outcome.serial_log),
+    }
+}
+
+/// Runs every scenario, printing one line each; fails if any failed.
+pub fn run_all() -> Result<()> {
+    let scenarios = scenarios();
+    let mut failed = Vec::new();
+    for scenario in &scenarios {
+        match run_scenario(scenario) {
+            Ok(outcome) => {
+                let ready = outcome
+                    .ready_after
+                    .map(|after| format!(", ready after {:.0} ms wall, boot_ms={}", after.as_secs_f64() * 1e3, outcome.ready_field("boot_ms").unwrap_or("?")))
+                    .unwrap_or_default();
+                println!("kernel scenario ok: {} ({:.2} s{ready})", scenario.name, outcome.elapsed.as_secs_f64());
+            }
+            Err(error) => {
+                println!("kernel scenario FAILED: {}: {error:#}", scenario.name);
+                failed.push(scenario.name.clone());
+            }
+        }
+    }
+    println!("kernel scenarios: {} passed, {} failed", scenarios.len() - failed.len(), failed.len());
+    if !failed.is_empty() {
+        bail!("kernel scenarios failed: {}", failed.join(", "));
+    }
+    Ok(())
+}

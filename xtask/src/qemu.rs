@@ -1,0 +1,434 @@
+//! QEMU harness for the bare-metal kernel: build the PVH image, make sure QEMU is
+//! installed, and boot it interactively or as a timed scenario with the serial log
+//! captured.
+
+use anyhow::{Context, Result, bail};
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The QEMU binary the harness runs.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// Debian package that provides `QEMU`.
+pub const QEMU_PACKAGE: &str = "qemu-system-x86";
+/// The line prefix the kernel prints once every core is up.
+pub const READY_PREFIX: &str = "warpcore ready ";
+
+/// QEMU exit statuses produced by the kernel through isa-debug-exit: `(code << 1) | 1`
+/// with the codes of `kernel/src/exit.rs`. Status 0 is a triple fault under `-no-reboot`.
+pub mod exit_status {
+    /// A scenario passed.
+    pub const SUCCESS: i32 = (0x10 << 1) | 1;
+    /// A scenario's check failed.
+    pub const FAILURE: i32 = (0x11 << 1) | 1;
+    /// The kernel panicked.
+    pub const PANIC: i32 = (0x12 << 1) | 1;
+    /// A CPU exception was reported.
+    pub const EXCEPTION: i32 = (0x13 << 1) | 1;
+    /// Triple fault (QEMU exits 0 under `-no-reboot`): never a success.
+    pub const TRIPLE_FAULT: i32 = 0;
+}
+
+/// The QEMU machine type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    /// `-M q35`: PCIe with ECAM (MCFG), SeaBIOS assigns BARs.
+    Q35,
+    /// `-M microvm`: no firmware tables for PCI unless `pcie=on`, qboot, fastest boot.
+    Microvm,
+    /// `-M pc` (i440FX): legacy PCI through ports 0xcf8/0xcfc.
+    Pc,
+}
+
+impl Machine {
+    /// The `-M` argument. microvm gets `pcie=on` only when PCI devices are requested,
+    /// because the PCIe host bridge costs boot time.
+    fn argument(self, wants_pci: bool) -> &'static str {
+        match (self, wants_pci) {
+            (Machine::Q35, _) => "q35",
+            (Machine::Microvm, false) => "microvm",
+            (Machine::Microvm, true) => "microvm,pcie=on",
+            (Machine::Pc, _) => "pc",
+        }
+    }
+}
+
+impl FromStr for Machine {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "q35" => Ok(Machine::Q35),
+            "microvm" => Ok(Machine::Microvm),
+            "pc" => Ok(Machine::Pc),
+            other => bail!("unknown machine `{other}` (expected q35, microvm or pc)"),
+        }
+    }
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Machine::Q35 => "q35",
+            Machine::Microvm => "microvm",
+            Machine::Pc => "pc",
+        })
+    }
+}
+
+/// The QEMU accelerator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    /// Multi-threaded TCG (the default: nested KVM here is slower and unreliable).
+    Tcg,
+    /// KVM with the host CPU model, for machines with real KVM.
+    Kvm,
+}
+
+impl FromStr for Accel {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "tcg" => Ok(Accel::Tcg),
+            "kvm" => Ok(Accel::Kvm),
+            other => bail!("unknown accelerator `{other}` (expected tcg or kvm)"),
+        }
+    }
+}
+
+impl fmt::Display for Accel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
+        })
+    }
+}
+
+/// How to boot the kernel.
+#[derive(Clone, Debug)]
+pub struct QemuConfig {
+    /// Number of vCPUs (`-smp`).
+    pub smp: u32,
+    /// Guest RAM in MiB (`-m`).
+    pub mem_mib: u32,
+    /// Machine type.
+    pub machine: Machine,
+    /// Accelerator.
+    pub accel: Accel,
+    /// Spec file handed to the kernel as the first PVH module (`-initrd`).
+    pub spec: Option<PathBuf>,
+    /// Kernel command line (`-append`), e.g. `test=boot`.
+    pub cmdline: String,
+    /// Extra QEMU arguments (devices, netdevs).
+    pub extra_args: Vec<String>,
+}
+
+impl Default for QemuConfig {
+    fn default() -> Self {
+        Self {
+            smp: 1,
+            mem_mib: 512,
+            machine: Machine::Q35,
+            accel: Accel::Tcg,
+            spec: None,
+            cmdline: String::new(),
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// What a scenario run produced.
+#[derive(Clone, Debug)]
+pub struct ScenarioOutcome {
+    /// QEMU's exit status; `None` if it was killed on timeout or by a signal.
+    pub exit_code: Option<i32>,
+    /// Everything the guest wrote to the serial port.
+    pub serial_log: String,
+    /// Whether the harness killed QEMU at the timeout.
+    pub timed_out: bool,
+    /// Wall time from spawning QEMU to the kernel's ready line, if it printed one.
+    pub ready_after: Option<Duration>,
+    /// Wall time from spawning QEMU to its exit (or the kill).
+    pub elapsed: Duration,
+}
+
+impl ScenarioOutcome {
+    /// Whether the kernel reported success through isa-debug-exit.
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(exit_status::SUCCESS)
+    }
+
+    /// The kernel's `warpcore ready ...` line, if any.
+    pub fn ready_line(&self) -> Option<&str> {
+        self.serial_log.lines().map(str::trim_end).find(|line| line.starts_with(READY_PREFIX))
+    }
+
+    /// The value of `key=` in the ready line, e.g. `cores` or `boot_ms`.
+    pub fn ready_field(&self, key: &str) -> Option<&str> {
+        self.ready_line()?
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// Describes the exit status for humans.
+    pub fn describe_exit(&self) -> String {
+        match self.exit_code {
+            _ if self.timed_out => format!("timed out after {:.1?}", self.elapsed),
+            Some(exit_status::SUCCESS) => "success (33)".into(),
+            Some(exit_status::FAILURE) => "scenario failure (35)".into(),
+            Some(exit_status::PANIC) => "kernel panic (37)".into(),
+            Some(exit_status::EXCEPTION) => "CPU exception (39)".into(),
+            Some(exit_status::TRIPLE_FAULT) => "triple fault or QEMU exit 0 (never success)".into(),
+            Some(other) => format!("QEMU exit status {other}"),
+            None => "killed by a signal".into(),
+        }
+    }
+}
+
+/// The workspace root: `WARPCORE_ROOT` if set, else the parent of `xtask/`.
+pub fn workspace_root() -> PathBuf {
+    match std::env::var_os("WARPCORE_ROOT") {
+        Some(root) => root.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives in the workspace")
+            .into(),
+    }
+}
+
+/// Builds the kernel (`cargo build -p kernel --release --target x86_64-unknown-none`)
+/// and returns the path of the PVH ELF.
+pub fn build_kernel() -> Result<PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: [kernel] cargo build -p kernel --release --target x86_64-unknown-none");
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "-p", "kernel", "--release", "--target", "x86_64-unknown-none"])
+        .status()
+        .context("kernel build: could not start cargo")?;
+    if !status.success() {
+        bail!("kernel build failed ({status})");
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let target_dir = if target_dir.is_absolute() { target_dir } else { root.join(target_dir) };
+    let image = target_dir.join("x86_64-unknown-none/release/kernel");
+    if !image.is_file() {
+        bail!("kernel build succeeded but {} is missing", image.display());
+    }
+    Ok(image)
+}
+
+/// Builds the kernel once per xtask process and returns the image path.
+fn kernel_image() -> Result<PathBuf> {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(image) = IMAGE.get() {
+        return Ok(image.clone());
+    }
+    let image = build_kernel()?;
+    Ok(IMAGE.get_or_init(|| image).clone())
+}
+
+fn qemu_installed() -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(QEMU).is_file()))
+        .unwrap_or(false)
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Makes sure `qemu-system-x86_64` is available: installs `qemu-system-x86` with
+/// `scripts/install-qemu.sh` when running as root, else fails saying what to install.
+pub fn ensure_qemu() -> Result<()> {
+    if qemu_installed() {
+        return Ok(());
+    }
+    if !running_as_root() {
+        bail!("{QEMU} not found: install the `{QEMU_PACKAGE}` package (sudo apt-get install -y {QEMU_PACKAGE})");
+    }
+    let script = workspace_root().join("scripts/install-qemu.sh");
+    eprintln!("xtask: [qemu] {QEMU} missing, running {}", script.display());
+    let status = Command::new("bash")
+        .arg(&script)
+        .status()
+        .with_context(|| format!("could not run {}", script.display()))?;
+    if !status.success() || !qemu_installed() {
+        bail!("installing `{QEMU_PACKAGE}` failed ({status}); install it with apt-get install -y {QEMU_PACKAGE}");
+    }
+    Ok(())
+}
+
+/// The QEMU command line for `config` booting `kernel`; `interactive` multiplexes the
+/// monitor on stdio so that Ctrl-A X quits.
+pub fn qemu_command(config: &QemuConfig, kernel: &Path, interactive: bool) -> Command {
+    let wants_pci = config.extra_args.iter().any(|arg| arg.contains("-pci"));
+    let mut command = Command::new(QEMU);
+    command
+        .args(["-M", config.machine.argument(wants_pci)])
+        .args(["-m", &config.mem_mib.to_string()])
+        .args(["-smp", &config.smp.to_string()]);
+    match config.accel {
+        Accel::Tcg => command.args(["-accel", "tcg,thread=multi"]),
+        Accel::Kvm => command.args(["-accel", "kvm", "-cpu", "host,-arch-capabilities"]),
+    };
+    command
+        .arg("-kernel")
+        .arg(kernel)
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args(["-no-reboot", "-display", "none", "-nic", "none"])
+        .args(["-serial", if interactive { "mon:stdio" } else { "stdio" }]);
+    if !interactive {
+        command.args(["-monitor", "none"]);
+    }
+    if !config.cmdline.is_empty() {
+        command.args(["-append", &config.cmdline]);
+    }
+    if let Some(spec) = &config.spec {
+        command.arg("-initrd").arg(spec);
+    }
+    command.args(&config.extra_args);
+    command
+}
+
+fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// Boots the kernel with the serial console on this terminal until QEMU exits
+/// (Ctrl-A X quits). Fails if the kernel reports a failure or triple-faults.
+pub fn run_interactive(config: &QemuConfig) -> Result<()> {
+    ensure_qemu()?;
+    let kernel = kernel_image()?;
+    if let Some(spec) = &config.spec
+        && !spec.is_file()
+    {
+        bail!("spec file {} not found", spec.display());
+    }
+    let mut command = qemu_command(config, &kernel, true);
+    eprintln!("xtask: [run] {}", describe(&command));
+    let status = command.status().with_context(|| format!("could not start {QEMU}"))?;
+    match status.code() {
+        Some(exit_status::SUCCESS) => Ok(()),
+        // QEMU exits 0 when quit from the monitor; a triple fault also exits 0, but then
+        // the console shows no ready line, which the user can see.
+        Some(0) => Ok(()),
+        Some(code) => bail!("kernel exited with status {code}"),
+        None => bail!("{QEMU} was killed by a signal"),
+    }
+}
+
+/// Boots the kernel with `config`, captures the serial log, and kills QEMU after
+/// `timeout`. Never fails because of what the kernel did; check the outcome.
+pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOutcome> {
+    ensure_qemu()?;
+    let kernel = kernel_image()?;
+    let mut command = qemu_command(config, &kernel, false);
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start {}", describe(&command)))?;
+    let (lines, receiver) = mpsc::channel::<(String, Instant)>();
+    let stdout = child.stdout.take().context("QEMU stdout was not captured")?;
+    let stderr = child.stderr.take().context("QEMU stderr was not captured")?;
+    let stderr_lines = lines.clone();
+    let readers = [
+        std::thread::spawn(move || forward_lines(stdout, &lines, "")),
+        std::thread::spawn(move || forward_lines(stderr, &stderr_lines, "qemu stderr: ")),
+    ];
+    let mut serial_log = String::new();
+    let mut ready_after = None;
+    let deadline = started + timeout;
+    let (exit_code, timed_out) = loop {
+        match receiver.recv_timeout(Duration::from_millis(20)) {
+            Ok((line, at)) => {
+                if ready_after.is_none() && line.trim_start().starts_with(READY_PREFIX) {
+                    ready_after = Some(at - started);
+                }
+                serial_log.push_str(&line);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Both pipes closed: QEMU is gone or about to be.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = wait_until(&mut child, deadline)?;
+                break (status.and_then(|status| status.code()), status.is_none());
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            // Drain what the readers still hold before reporting.
+            for (line, at) in receiver.iter() {
+                if ready_after.is_none() && line.trim_start().starts_with(READY_PREFIX) {
+                    ready_after = Some(at - started);
+                }
+                serial_log.push_str(&line);
+            }
+            break (status.code(), false);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break (None, true);
+        }
+    };
+    let elapsed = started.elapsed();
+    for reader in readers {
+        let _ = reader.join();
+    }
+    for (line, _) in receiver.try_iter() {
+        serial_log.push_str(&line);
+    }
+    Ok(ScenarioOutcome { exit_code, serial_log, timed_out, ready_after, elapsed })
+}
+
+/// Sends each line of `source` (with its arrival time) to `sink`.
+fn forward_lines(source: impl std::io::Read, sink: &mpsc::Sender<(String, Instant)>, prefix: &str) {
+    let mut reader = BufReader::new(source);
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        match reader.read_until(b'\n', &mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&buffer).replace('\r', "");
+                if sink.send((format!("{prefix}{text}"), Instant::now())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Waits for `child` until `deadline`, killing it then; `None` means it was killed.
+fn wait_until(child: &mut Child, deadline: Instant) -> Result<Option<std::process::ExitStatus>> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
