@@ -42,6 +42,7 @@ pub struct AcpiInfo {
 }
 
 /// Why ACPI tables could not be used.
+#[allow(dead_code)] // fields are reported through Debug
 #[derive(Clone, Copy, Debug)]
 pub enum AcpiError {
     /// No RSDP given by the loader nor found in the BIOS areas.
@@ -83,7 +84,11 @@ fn scan_for_rsdp() -> Option<u64> {
 
 /// Parses the ACPI tables starting from `rsdp_paddr` (0 = search the BIOS areas).
 pub fn parse(rsdp_paddr: u64) -> Result<AcpiInfo, AcpiError> {
-    let rsdp = if rsdp_paddr != 0 { rsdp_paddr } else { scan_for_rsdp().ok_or(AcpiError::NoRsdp)? };
+    let rsdp = if rsdp_paddr != 0 {
+        rsdp_paddr
+    } else {
+        scan_for_rsdp().ok_or(AcpiError::NoRsdp)?
+    };
     // SAFETY: the RSDP is firmware memory below 4 GiB, identity mapped.
     let header = unsafe { bytes(rsdp, 36) };
     if &header[..8] != b"RSD PTR " || !checksum_ok(&header[..20]) {
@@ -95,7 +100,11 @@ pub fn parse(rsdp_paddr: u64) -> Result<AcpiInfo, AcpiError> {
     } else {
         (u64::from(read_u32(header, 16)), 4)
     };
-    let mut info = AcpiInfo { uses_xsdt: entry_size == 8, local_apic_address: 0xfee0_0000, ..AcpiInfo::default() };
+    let mut info = AcpiInfo {
+        uses_xsdt: entry_size == 8,
+        local_apic_address: 0xfee0_0000,
+        ..AcpiInfo::default()
+    };
     let root_table = table(root)?;
     let entries = (root_table.len() - 36) / entry_size;
     for index in 0..entries {
@@ -106,6 +115,10 @@ pub fn parse(rsdp_paddr: u64) -> Result<AcpiInfo, AcpiError> {
             u64::from(read_u32(root_table, offset))
         };
         let sdt = table(address)?;
+        log::debug!(
+            "acpi: table {} at {address:#x}",
+            core::str::from_utf8(&sdt[..4]).unwrap_or("????")
+        );
         match &sdt[..4] {
             b"APIC" => parse_madt(sdt, &mut info),
             b"MCFG" => parse_mcfg(sdt, &mut info),
@@ -142,7 +155,10 @@ fn parse_madt(madt: &[u8], info: &mut AcpiInfo) {
             // Processor local APIC: uid(1) apic id(1) flags(4); bit 0 enabled, bit 1 online capable.
             0 if length >= 8 => {
                 let flags = read_u32(entry, 4);
-                info.local_apics.push(LocalApicEntry { apic_id: u32::from(entry[3]), enabled: flags & 3 != 0 });
+                info.local_apics.push(LocalApicEntry {
+                    apic_id: u32::from(entry[3]),
+                    enabled: flags & 3 != 0,
+                });
             }
             // I/O APIC: id(1) reserved(1) address(4) gsi base(4).
             1 if length >= 12 && info.io_apic_address.is_none() => {
@@ -154,8 +170,15 @@ fn parse_madt(madt: &[u8], info: &mut AcpiInfo) {
             9 if length >= 16 => {
                 let flags = read_u32(entry, 8);
                 let apic_id = read_u32(entry, 4);
-                if !info.local_apics.iter().any(|known| known.apic_id == apic_id) {
-                    info.local_apics.push(LocalApicEntry { apic_id, enabled: flags & 3 != 0 });
+                if !info
+                    .local_apics
+                    .iter()
+                    .any(|known| known.apic_id == apic_id)
+                {
+                    info.local_apics.push(LocalApicEntry {
+                        apic_id,
+                        enabled: flags & 3 != 0,
+                    });
                 }
             }
             _ => {}

@@ -50,7 +50,11 @@ static TIMER_COUNTS_PER_MS: AtomicU64 = AtomicU64::new(0);
 
 /// The mode chosen at boot.
 pub fn mode() -> Mode {
-    if MODE.load(Ordering::Relaxed) == 2 { Mode::X2Apic } else { Mode::XApic }
+    if MODE.load(Ordering::Relaxed) == 2 {
+        Mode::X2Apic
+    } else {
+        Mode::XApic
+    }
 }
 
 /// Whether this CPU supports x2APIC (CPUID.1:ECX[21]).
@@ -63,7 +67,9 @@ fn read(offset: u32) -> u32 {
         // SAFETY: x2APIC is enabled on this core and the MSR maps a defined register.
         Mode::X2Apic => unsafe { rdmsr(0x800 + (offset >> 4)) as u32 },
         // SAFETY: the xAPIC page is identity mapped uncached and `offset` is a register.
-        Mode::XApic => unsafe { ((MMIO_BASE.load(Ordering::Relaxed) + u64::from(offset)) as *const u32).read_volatile() },
+        Mode::XApic => unsafe {
+            ((MMIO_BASE.load(Ordering::Relaxed) + u64::from(offset)) as *const u32).read_volatile()
+        },
     }
 }
 
@@ -73,7 +79,8 @@ fn write(offset: u32, value: u32) {
         Mode::X2Apic => unsafe { wrmsr(0x800 + (offset >> 4), u64::from(value)) },
         // SAFETY: the xAPIC page is identity mapped uncached and `offset` is a register.
         Mode::XApic => unsafe {
-            ((MMIO_BASE.load(Ordering::Relaxed) + u64::from(offset)) as *mut u32).write_volatile(value)
+            ((MMIO_BASE.load(Ordering::Relaxed) + u64::from(offset)) as *mut u32)
+                .write_volatile(value)
         },
     }
 }

@@ -8,7 +8,9 @@ use alloc::vec::Vec;
 use spin::Once;
 
 use crate::pvh::BootInfo;
-use crate::{acpi, apic, cmdline, console, cpu, dma, entry, frames, heap, idt, paging, pci, percpu, pic};
+use crate::{
+    acpi, apic, cmdline, console, cpu, dma, entry, frames, heap, idt, paging, pci, percpu, pic,
+};
 use crate::{runtime, serial, smp, time};
 
 /// Copied `hvm_start_info`.
@@ -23,10 +25,18 @@ pub fn spec_module() -> Option<&'static [u8]> {
     SPEC_MODULE.get().copied().flatten()
 }
 
+/// Core identity for the dataplane (mempool ownership).
+fn core_id_source() -> u32 {
+    percpu::core_id()
+}
+
 /// Entered from `entry.rs` in long mode on the boot stack, interrupts off.
 #[unsafe(no_mangle)]
 extern "C" fn kernel_main(start_info_paddr: u64) -> ! {
     percpu::init_boot_core(0);
+    // SAFETY: `percpu::core_id` returns each core's dense, unique index from its GS
+    // record; it is installed here, before any mempool exists, and never replaced.
+    unsafe { dataplane::core_id::set_core_id_source(core_id_source) };
     serial::init();
     console::init(log::LevelFilter::Info);
     idt::init();
@@ -42,7 +52,11 @@ extern "C" fn kernel_main(start_info_paddr: u64) -> ! {
     if let Some(level) = cmdline::get("log").and_then(|level| level.parse().ok()) {
         log::set_max_level(level);
     }
-    log::info!("warpcore booting: cmdline \"{}\"", boot.cmdline());
+    log::info!(
+        "warpcore booting: pvh v{}, cmdline \"{}\"",
+        boot.version,
+        boot.cmdline()
+    );
 
     let memory = init_memory(boot);
     smp::init_boot_core_tables();
@@ -53,19 +67,39 @@ extern "C" fn kernel_main(start_info_paddr: u64) -> ! {
     });
     pic::disable();
     let use_x2apic = apic::x2apic_supported() && cmdline::get("apic") != Some("xapic");
-    let lapic_base = if acpi.local_apic_address != 0 { acpi.local_apic_address } else { 0xfee0_0000 };
+    let lapic_base = if acpi.local_apic_address != 0 {
+        acpi.local_apic_address
+    } else {
+        0xfee0_0000
+    };
     apic::select_mode(lapic_base, use_x2apic);
     apic::enable_this_core();
     percpu::set_boot_apic_id(apic::id());
 
     let lapic_start = apic::start_timer_calibration();
-    let tsc_hz = time::calibrate(cmdline::get_u64("tsc_calibrate_us").unwrap_or(1000));
+    time::calibrate(cmdline::get_u64("tsc_calibrate_us").unwrap_or(1000));
     apic::finish_timer_calibration(lapic_start);
 
-    let apic_ids: Vec<u32> = acpi.local_apics.iter().filter(|cpu| cpu.enabled).map(|cpu| cpu.apic_id).collect();
+    let apic_ids: Vec<u32> = acpi
+        .local_apics
+        .iter()
+        .filter(|cpu| cpu.enabled)
+        .map(|cpu| cpu.apic_id)
+        .collect();
     smp::start_application_processors(&apic_ids);
     // Enumerate PCI while the APs initialise, then wait for them.
-    pci::init(&acpi.ecam);
+    // QEMU's microvm describes its PCIe host only in AML (no MCFG): the loader may pass
+    // the ECAM base on the command line instead.
+    let ecam_override = cmdline::get_u64("pci_ecam").map(|base| acpi::EcamWindow {
+        base,
+        segment: 0,
+        start_bus: 0,
+        end_bus: 255,
+    });
+    match ecam_override {
+        Some(window) if acpi.ecam.is_empty() => pci::init(&[window]),
+        _ => pci::init(&acpi.ecam),
+    }
     let devices = pci::enumerate();
     let online = smp::wait_online(1000);
 
@@ -89,7 +123,7 @@ extern "C" fn kernel_main(start_info_paddr: u64) -> ! {
         apic::mode(),
         apic::id(),
         if acpi.uses_xsdt { "XSDT" } else { "RSDT" },
-        tsc_hz / 1_000_000,
+        time::tsc_hz() / 1_000_000,
         apic::timer_counts_per_ms()
     );
     log_devices(devices);
@@ -98,9 +132,17 @@ extern "C" fn kernel_main(start_info_paddr: u64) -> ! {
 
 /// Prints the PCI device list.
 fn log_devices(devices: &[pci::PciDevice]) {
-    log::info!("pci: {} functions via {:x?}", devices.len(), pci::access_method());
+    log::info!(
+        "pci: {} functions via {:x?}",
+        devices.len(),
+        pci::access_method()
+    );
     for device in devices {
-        let bars: Vec<_> = device.bars.iter().filter(|bar| **bar != crate::pci_bar::Bar::None).collect();
+        let bars: Vec<_> = device
+            .bars
+            .iter()
+            .filter(|bar| **bar != crate::pci_bar::Bar::None)
+            .collect();
         log::info!(
             "pci {} {:04x}:{:04x} class {:02x}.{:02x}.{:02x} bars {:x?}",
             device.address,
@@ -124,9 +166,10 @@ struct MemoryReport {
 impl MemoryReport {
     fn log(&self) {
         log::info!(
-            "memory: {} MiB usable, heap {} MiB, dma {} MiB at {:#x}, spec module {} bytes, {} MiB free",
+            "memory: {} MiB usable, heap {} MiB ({} KiB free), dma {} MiB at {:#x}, spec module {} bytes, {} MiB free",
             self.usable / MIB,
             self.heap / MIB,
+            heap::free_bytes() / 1024,
             self.dma / MIB,
             dma::region().map_or(0, |region| region.phys),
             spec_module().map_or(0, <[u8]>::len),
@@ -148,7 +191,9 @@ fn init_memory(boot: &'static BootInfo) -> MemoryReport {
     let memory_map = boot.memory_map();
     let is_ram = |start: u64, end: u64| {
         memory_map.iter().any(|region| {
-            region.kind == crate::pvh::MEMORY_USABLE && region.addr < end && start < region.addr + region.size
+            region.kind == crate::pvh::MEMORY_USABLE
+                && region.addr < end
+                && start < region.addr + region.size
         })
     };
     if let Err(error) = paging::init(is_ram) {
@@ -163,14 +208,21 @@ fn init_memory(boot: &'static BootInfo) -> MemoryReport {
         boot.modules().first().map(|module| {
             // SAFETY: the module range was reserved from the frame allocator and is
             // identity mapped RAM.
-            let bytes = unsafe { core::slice::from_raw_parts(module.paddr as *const u8, module.size as usize) };
+            let bytes = unsafe {
+                core::slice::from_raw_parts(module.paddr as *const u8, module.size as usize)
+            };
             &*Vec::leak(bytes.to_vec())
         })
     });
-    let dma_bytes =
-        cmdline::get_u64("dma_mib").map(|mib| mib * MIB).unwrap_or((usable / 4).clamp(4 * MIB, 256 * MIB));
+    let dma_bytes = cmdline::get_u64("dma_mib")
+        .map(|mib| mib * MIB)
+        .unwrap_or((usable / 4).clamp(4 * MIB, 256 * MIB));
     if let Err(error) = dma::init(dma_bytes) {
         panic!("reserving a {} MiB DMA region: {error:?}", dma_bytes / MIB);
     }
-    MemoryReport { usable, heap: heap_bytes, dma: dma_bytes }
+    MemoryReport {
+        usable,
+        heap: heap_bytes,
+        dma: dma_bytes,
+    }
 }

@@ -34,8 +34,3 @@ pub fn parse_u64(text: &str) -> Option<u64> {
         None => text.parse().ok(),
     }
 }
-
-/// Whether the bare word `flag` is present.
-pub fn has_flag(flag: &str) -> bool {
-    all().split_ascii_whitespace().any(|word| word == flag)
-}

@@ -8,7 +8,9 @@ use core::arch::asm;
 /// 1. `port` must be a device register for which writing `value` has no memory-safety effect.
 pub unsafe fn outb(port: u16, value: u8) {
     // SAFETY: the caller guarantees the port write is harmless to memory safety.
-    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    }
 }
 
 /// Reads a byte from an I/O port.
@@ -18,7 +20,9 @@ pub unsafe fn outb(port: u16, value: u8) {
 pub unsafe fn inb(port: u16) -> u8 {
     let value: u8;
     // SAFETY: the caller guarantees the port read is harmless to memory safety.
-    unsafe { asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
     value
 }
 
@@ -28,7 +32,9 @@ pub unsafe fn inb(port: u16) -> u8 {
 /// 1. `port` must be a device register for which writing `value` has no memory-safety effect.
 pub unsafe fn outl(port: u16, value: u32) {
     // SAFETY: the caller guarantees the port write is harmless to memory safety.
-    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
+    }
 }
 
 /// Reads a doubleword from an I/O port.
@@ -38,7 +44,9 @@ pub unsafe fn outl(port: u16, value: u32) {
 pub unsafe fn inl(port: u16) -> u32 {
     let value: u32;
     // SAFETY: the caller guarantees the port read is harmless to memory safety.
-    unsafe { asm!("in eax, dx", out("eax") value, in("dx") port, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("in eax, dx", out("eax") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
     value
 }
 
@@ -49,7 +57,9 @@ pub unsafe fn inl(port: u16) -> u32 {
 pub unsafe fn rdmsr(msr: u32) -> u64 {
     let (low, high): (u32, u32);
     // SAFETY: the caller guarantees the MSR exists.
-    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags))
+    }
     (u64::from(high) << 32) | u64::from(low)
 }
 
@@ -62,7 +72,9 @@ pub unsafe fn wrmsr(msr: u32, value: u64) {
     let low = value as u32;
     let high = (value >> 32) as u32;
     // SAFETY: the caller guarantees the write is valid and harmless.
-    unsafe { asm!("wrmsr", in("ecx") msr, in("eax") low, in("edx") high, options(nostack, preserves_flags)) }
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") low, in("edx") high, options(nostack, preserves_flags))
+    }
 }
 
 /// Result of one CPUID leaf.
@@ -81,7 +93,12 @@ pub struct Cpuid {
 /// Executes CPUID for `leaf` / `subleaf`.
 pub fn cpuid(leaf: u32, subleaf: u32) -> Cpuid {
     let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-    Cpuid { eax: r.eax, ebx: r.ebx, ecx: r.ecx, edx: r.edx }
+    Cpuid {
+        eax: r.eax,
+        ebx: r.ebx,
+        ecx: r.ecx,
+        edx: r.edx,
+    }
 }
 
 /// Reads the time-stamp counter.
@@ -114,15 +131,6 @@ pub fn read_cr3() -> u64 {
 pub unsafe fn write_cr3(pml4_phys: u64) {
     // SAFETY: the caller guarantees the new tables map everything in use.
     unsafe { asm!("mov cr3, {}", in(reg) pml4_phys, options(nostack, preserves_flags)) }
-}
-
-/// Enables interrupts.
-///
-/// # Safety
-/// 1. An IDT able to handle every interrupt that may arrive must be loaded.
-pub unsafe fn enable_interrupts() {
-    // SAFETY: the caller guarantees an IDT is installed.
-    unsafe { asm!("sti", options(nomem, nostack)) }
 }
 
 /// Disables interrupts on this core.
@@ -160,6 +168,4 @@ pub mod msr {
     pub const APIC_BASE: u32 = 0x1b;
     /// IA32_GS_BASE: the GS segment base used for per-core data.
     pub const GS_BASE: u32 = 0xc000_0101;
-    /// IA32_EFER: long mode and NX enable.
-    pub const EFER: u32 = 0xc000_0080;
 }

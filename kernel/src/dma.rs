@@ -46,7 +46,11 @@ impl DmaRegion {
         let offset = each * index;
         // SAFETY: `offset + each <= len`, inside the region.
         let virt = unsafe { self.virt.add(offset) };
-        Some(DmaRegion { virt, phys: self.phys + offset as u64, len: each })
+        Some(DmaRegion {
+            virt,
+            phys: self.phys + offset as u64,
+            len: each,
+        })
     }
 }
 
@@ -56,7 +60,11 @@ static REGION: Once<DmaRegion> = Once::new();
 pub fn init(bytes: u64) -> Result<(), OutOfMemory> {
     let phys = frames::allocate(bytes, LARGE_PAGE)?;
     // Identity map: virtual address equals physical address.
-    REGION.call_once(|| DmaRegion { virt: phys as *mut u8, phys, len: bytes as usize });
+    REGION.call_once(|| DmaRegion {
+        virt: phys as *mut u8,
+        phys,
+        len: bytes as usize,
+    });
     Ok(())
 }
 

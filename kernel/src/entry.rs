@@ -160,7 +160,10 @@ pub fn entry_tsc() -> u64 {
 /// Physical range `[start, end)` occupied by the kernel image including .bss.
 pub fn kernel_image_range() -> (u64, u64) {
     // Taking the address of linker-defined symbols does not read them.
-    (core::ptr::addr_of!(__kernel_start) as u64, core::ptr::addr_of!(__kernel_end) as u64)
+    (
+        core::ptr::addr_of!(__kernel_start) as u64,
+        core::ptr::addr_of!(__kernel_end) as u64,
+    )
 }
 
 /// Lowest address of the boot core's stack (its guard-free bottom).

@@ -34,8 +34,12 @@ pub struct FrameAllocator {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutOfMemory;
 
-static FRAMES: Mutex<FrameAllocator> =
-    Mutex::new(FrameAllocator { ranges: [Range { start: 0, end: 0 }; MAX_RANGES], count: 0, usable_bytes: 0, usable_top: 0 });
+static FRAMES: Mutex<FrameAllocator> = Mutex::new(FrameAllocator {
+    ranges: [Range { start: 0, end: 0 }; MAX_RANGES],
+    count: 0,
+    usable_bytes: 0,
+    usable_top: 0,
+});
 
 impl FrameAllocator {
     fn add(&mut self, start: u64, end: u64) {
@@ -44,7 +48,10 @@ impl FrameAllocator {
         if end <= start || self.count == MAX_RANGES {
             return;
         }
-        let at = self.ranges[..self.count].iter().position(|range| range.start > start).unwrap_or(self.count);
+        let at = self.ranges[..self.count]
+            .iter()
+            .position(|range| range.start > start)
+            .unwrap_or(self.count);
         self.ranges.copy_within(at..self.count, at + 1);
         self.ranges[at] = Range { start, end };
         self.count += 1;
@@ -89,7 +96,10 @@ impl FrameAllocator {
 /// Builds the free list from the memory map, minus `reserved` ranges.
 pub fn init(memory_map: &[MemoryRegion], reserved: &[(u64, u64)]) {
     let mut frames = FRAMES.lock();
-    for region in memory_map.iter().filter(|region| region.kind == MEMORY_USABLE) {
+    for region in memory_map
+        .iter()
+        .filter(|region| region.kind == MEMORY_USABLE)
+    {
         let end = region.addr.saturating_add(region.size);
         frames.usable_bytes += region.size;
         frames.usable_top = frames.usable_top.max(end);
@@ -110,7 +120,13 @@ pub fn allocate(bytes: u64, align: u64) -> Result<u64, OutOfMemory> {
 pub fn allocate_zeroed(bytes: u64, align: u64) -> Result<u64, OutOfMemory> {
     let start = allocate(bytes, align)?;
     // SAFETY: the range was free RAM, is now owned by the caller, and is identity mapped.
-    unsafe { core::ptr::write_bytes(start as *mut u8, 0, bytes.next_multiple_of(FRAME_BYTES) as usize) };
+    unsafe {
+        core::ptr::write_bytes(
+            start as *mut u8,
+            0,
+            bytes.next_multiple_of(FRAME_BYTES) as usize,
+        )
+    };
     Ok(start)
 }
 
@@ -132,5 +148,8 @@ pub fn usable_top() -> u64 {
 /// Bytes still free.
 pub fn free_bytes() -> u64 {
     let frames = FRAMES.lock();
-    frames.ranges[..frames.count].iter().map(|range| range.end - range.start).sum()
+    frames.ranges[..frames.count]
+        .iter()
+        .map(|range| range.end - range.start)
+        .sum()
 }

@@ -16,13 +16,13 @@ pub const IST_STACK_BYTES: usize = 16 * 1024;
 /// 64-bit Task State Segment (Intel SDM vol. 3, figure 8-11).
 #[repr(C, packed(4))]
 pub struct TaskStateSegment {
-    reserved0: u32,           // 0x00
+    reserved0: u32,             // 0x00
     privilege_stacks: [u64; 3], // 0x04 RSP0..RSP2
-    reserved1: u64,           // 0x1c
+    reserved1: u64,             // 0x1c
     interrupt_stacks: [u64; 7], // 0x24 IST1..IST7
-    reserved2: u64,           // 0x5c
-    reserved3: u16,           // 0x64
-    io_map_base: u16,         // 0x66
+    reserved2: u64,             // 0x5c
+    reserved3: u16,             // 0x64
+    io_map_base: u16,           // 0x66
 }
 const _: () = assert!(size_of::<TaskStateSegment>() == 0x68);
 
@@ -77,7 +77,10 @@ impl CoreTables {
             | (((limit >> 16) & 0xf) << 48)
             | (((tss >> 24) & 0xff) << 56);
         self.gdt[4] = tss >> 32;
-        let pointer = DescriptorPointer { limit: (size_of::<[u64; 5]>() - 1) as u16, base: self.gdt.as_ptr() as u64 };
+        let pointer = DescriptorPointer {
+            limit: (size_of::<[u64; 5]>() - 1) as u16,
+            base: self.gdt.as_ptr() as u64,
+        };
         // SAFETY: the GDT above has valid code/data descriptors at the selectors the kernel
         // already uses, so reloading CS/DS/ES/SS keeps executing the same code; the TSS
         // descriptor is fresh (not busy) and the TSS lives forever (precondition 1).

@@ -4,7 +4,7 @@
 
 use core::arch::naked_asm;
 
-use crate::gdt::{DOUBLE_FAULT_IST, KERNEL_CODE, DescriptorPointer};
+use crate::gdt::{DOUBLE_FAULT_IST, DescriptorPointer, KERNEL_CODE};
 use crate::trap::{self, TrapFrame};
 
 /// One 16-byte interrupt gate (Intel SDM vol. 3, figure 6-8).
@@ -22,8 +22,15 @@ struct Gate {
 const _: () = assert!(size_of::<Gate>() == 16);
 
 impl Gate {
-    const MISSING: Gate =
-        Gate { offset_low: 0, selector: 0, ist: 0, type_attr: 0, offset_mid: 0, offset_high: 0, reserved: 0 };
+    const MISSING: Gate = Gate {
+        offset_low: 0,
+        selector: 0,
+        ist: 0,
+        type_attr: 0,
+        offset_mid: 0,
+        offset_high: 0,
+        reserved: 0,
+    };
 
     fn new(handler: unsafe extern "C" fn(), ist: u8) -> Self {
         let address = handler as usize as u64;
@@ -134,7 +141,9 @@ pub fn load() {
         base: core::ptr::addr_of!(IDT) as u64,
     };
     // SAFETY: IDT is 'static, filled by `init`, and every present gate points at a stub.
-    unsafe { core::arch::asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags))
+    };
 }
 
 /// Frame layout check: the stubs push 15 registers plus vector and error code.

@@ -42,25 +42,29 @@ pub enum MsixError {
 impl MsixTable {
     /// Finds and maps the MSI-X table of `device`.
     pub fn new(device: &PciDevice) -> Result<Self, MsixError> {
-        let capability = device.find_capability(CAPABILITY_MSIX).ok_or(MsixError::NoCapability)?;
+        let capability = device
+            .find_capability(CAPABILITY_MSIX)
+            .ok_or(MsixError::NoCapability)?;
         let control = read32(device.address, capability);
         let entries = (((control >> 16) & 0x7ff) + 1) as u16;
         let table_word = read32(device.address, capability + 4);
-        let bar = device.bars.get((table_word & 0x7) as usize).ok_or(MsixError::BarUnavailable)?;
+        let bar = device
+            .bars
+            .get((table_word & 0x7) as usize)
+            .ok_or(MsixError::BarUnavailable)?;
         let base = bar.map().ok_or(MsixError::BarUnavailable)?;
         // SAFETY: the table lies inside the mapped BAR at the offset the device reports.
         let table = unsafe { base.add((table_word & !0x7) as usize) }.cast::<TableEntry>();
-        Ok(Self { capability, table, entries })
+        Ok(Self {
+            capability,
+            table,
+            entries,
+        })
     }
 
     /// Number of vectors in the table.
     pub fn len(&self) -> u16 {
         self.entries
-    }
-
-    /// Whether the table has no entries (never true for a valid capability).
-    pub fn is_empty(&self) -> bool {
-        self.entries == 0
     }
 
     /// Routes entry `index` to `vector` on the local APIC `apic_id` (fixed delivery,
@@ -74,7 +78,8 @@ impl MsixTable {
         unsafe {
             let entry = self.table.add(index as usize);
             core::ptr::addr_of_mut!((*entry).vector_control).write_volatile(ENTRY_MASKED);
-            core::ptr::addr_of_mut!((*entry).address_low).write_volatile(0xfee0_0000 | (u32::from(apic_id) << 12));
+            core::ptr::addr_of_mut!((*entry).address_low)
+                .write_volatile(0xfee0_0000 | (u32::from(apic_id) << 12));
             core::ptr::addr_of_mut!((*entry).address_high).write_volatile(0);
             core::ptr::addr_of_mut!((*entry).data).write_volatile(u32::from(vector));
             core::ptr::addr_of_mut!((*entry).vector_control).write_volatile(0);
@@ -85,7 +90,11 @@ impl MsixTable {
     /// Enables MSI-X on the function (and clears the function mask).
     pub fn enable(&self, device: &PciDevice) {
         let control = read32(device.address, self.capability);
-        write32(device.address, self.capability, (control | CONTROL_ENABLE) & !CONTROL_FUNCTION_MASK);
+        write32(
+            device.address,
+            self.capability,
+            (control | CONTROL_ENABLE) & !CONTROL_FUNCTION_MASK,
+        );
     }
 
     /// Whether MSI-X is enabled on the function.

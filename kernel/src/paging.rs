@@ -43,7 +43,11 @@ fn directory_entry(pml4: u64, address: u64) -> Result<&'static mut u64, OutOfMem
 
 /// Identity-maps `[start, end)` (rounded out to 2 MiB) into `pml4`.
 fn map_large(pml4: u64, start: u64, end: u64, cached: bool) -> Result<(), OutOfMemory> {
-    let cache = if cached { 0 } else { WRITE_THROUGH | CACHE_DISABLE };
+    let cache = if cached {
+        0
+    } else {
+        WRITE_THROUGH | CACHE_DISABLE
+    };
     let mut address = start & !(LARGE_PAGE - 1);
     while address < end {
         let entry = directory_entry(pml4, address)?;
@@ -61,7 +65,11 @@ fn map_low(pml4: u64) -> Result<(), OutOfMemory> {
     let table = frames::allocate_frame()?;
     for page in 1..512u64 {
         // SAFETY: `table` is a fresh frame owned by this function, identity mapped.
-        unsafe { (table as *mut u64).add(page as usize).write(page * FRAME_BYTES | PRESENT | WRITABLE) };
+        unsafe {
+            (table as *mut u64)
+                .add(page as usize)
+                .write((page * FRAME_BYTES) | PRESENT | WRITABLE)
+        };
     }
     *entry = table | PRESENT | WRITABLE;
     Ok(())
@@ -77,7 +85,12 @@ pub fn init(is_ram: impl Fn(u64, u64) -> bool) -> Result<(), OutOfMemory> {
     let top = frames::usable_top().max(4 * GIB).next_multiple_of(GIB);
     let mut address = LARGE_PAGE;
     while address < top {
-        map_large(pml4, address, address + LARGE_PAGE, is_ram(address, address + LARGE_PAGE))?;
+        map_large(
+            pml4,
+            address,
+            address + LARGE_PAGE,
+            is_ram(address, address + LARGE_PAGE),
+        )?;
         address += LARGE_PAGE;
     }
     // SAFETY: the new tables identity-map the kernel image, its stacks, all RAM and the

@@ -92,7 +92,9 @@ pub fn write32(address: PciAddress, offset: u16, value: u32) {
 }
 
 fn ecam_pointer(window: EcamWindow, address: PciAddress, offset: u16) -> *mut u32 {
-    let index = (u64::from(address.bus) << 20) | (u64::from(address.device) << 15) | (u64::from(address.function) << 12);
+    let index = (u64::from(address.bus) << 20)
+        | (u64::from(address.device) << 15)
+        | (u64::from(address.function) << 12);
     (window.base + index + u64::from(offset & 0xffc)) as *mut u32
 }
 
@@ -122,7 +124,9 @@ pub struct PciDevice {
 impl PciDevice {
     /// Offsets of the capabilities with id `capability_id`.
     pub fn find_capability(&self, capability_id: u8) -> Option<u16> {
-        capabilities(self.address).find(|&(id, _)| id == capability_id).map(|(_, offset)| offset)
+        capabilities(self.address)
+            .find(|&(id, _)| id == capability_id)
+            .map(|(_, offset)| offset)
     }
 
     /// Enables memory decoding and bus mastering (needed for DMA and MSI-X).
@@ -135,7 +139,11 @@ impl PciDevice {
 /// Iterates `(capability id, config offset)` over a function's capability list.
 pub fn capabilities(address: PciAddress) -> impl Iterator<Item = (u8, u16)> {
     let status_ok = read32(address, offset::COMMAND) & STATUS_CAPABILITIES != 0;
-    let mut next = if status_ok { (read32(address, offset::CAPABILITIES) & 0xfc) as u16 } else { 0 };
+    let mut next = if status_ok {
+        (read32(address, offset::CAPABILITIES) & 0xfc) as u16
+    } else {
+        0
+    };
     let mut budget = 48; // at most 48 capabilities fit in 256 bytes: stop on loops
     core::iter::from_fn(move || {
         if next == 0 || budget == 0 {
@@ -184,21 +192,33 @@ fn scan_bus(bus: u8, devices: &mut Vec<PciDevice>, depth: u32) {
         return;
     }
     for device in 0..32 {
-        let first = PciAddress { bus, device, function: 0 };
+        let first = PciAddress {
+            bus,
+            device,
+            function: 0,
+        };
         if read32(first, offset::VENDOR_ID) & 0xffff == 0xffff {
             continue;
         }
         let multi_function = (read32(first, offset::HEADER_TYPE & !3) >> 16) & 0x80 != 0;
         let functions = if multi_function { 8 } else { 1 };
         for function in 0..functions {
-            let address = PciAddress { bus, device, function };
+            let address = PciAddress {
+                bus,
+                device,
+                function,
+            };
             let ids = read32(address, offset::VENDOR_ID);
             if ids & 0xffff == 0xffff {
                 continue;
             }
             let class = read32(address, offset::CLASS_REVISION);
             let header_type = (read32(address, offset::HEADER_TYPE & !3) >> 16) & 0x7f;
-            let bars = if header_type == 0 { pci_bar::size_all(address) } else { [Bar::None; 6] };
+            let bars = if header_type == 0 {
+                pci_bar::size_all(address)
+            } else {
+                [Bar::None; 6]
+            };
             devices.push(PciDevice {
                 address,
                 vendor_id: ids as u16,

@@ -49,14 +49,20 @@ pub fn size_all(address: PciAddress) -> [Bar; 6] {
         if original & 1 == 1 {
             let mask = probed & !0x3;
             if mask != 0 {
-                bars[index] = Bar::Io { port: (original & !0x3) as u16, size: (!mask).wrapping_add(1) & 0xffff };
+                bars[index] = Bar::Io {
+                    port: (original & !0x3) as u16,
+                    size: (!mask).wrapping_add(1) & 0xffff,
+                };
             }
             index += 1;
             continue;
         }
         let wide = (original >> 1) & 0b11 == 0b10;
         let prefetchable = original & 0x8 != 0;
-        let (mut base, mut mask) = (u64::from(original & !0xf), u64::from(probed & !0xf) | 0xffff_ffff_0000_0000);
+        let (mut base, mut mask) = (
+            u64::from(original & !0xf),
+            u64::from(probed & !0xf) | 0xffff_ffff_0000_0000,
+        );
         if wide && index < 5 {
             let high_offset = offset + 4;
             let high = read32(address, high_offset);
@@ -67,7 +73,12 @@ pub fn size_all(address: PciAddress) -> [Bar; 6] {
             mask = (mask & 0xffff_ffff) | (u64::from(high_probed) << 32);
         }
         if mask & 0xffff_fff0 != 0 {
-            bars[index] = Bar::Memory { address: base, size: (!mask).wrapping_add(1), prefetchable, wide };
+            bars[index] = Bar::Memory {
+                address: base,
+                size: (!mask).wrapping_add(1),
+                prefetchable,
+                wide,
+            };
         }
         index += if wide { 2 } else { 1 };
     }

@@ -41,11 +41,6 @@ impl PerCore {
         }
     }
 
-    /// Dense core index.
-    pub fn core_id(&self) -> u32 {
-        self.core_id
-    }
-
     /// Local APIC id.
     pub fn apic_id(&self) -> u32 {
         self.apic_id
@@ -62,6 +57,8 @@ pub fn init_boot_core(apic_id: u32) {
     // references BOOT_CORE; afterwards it is only reached through `current()`.
     unsafe {
         (*record).apic_id = apic_id;
+        (*record).stack_bottom = crate::entry::boot_stack_bottom_addr();
+        (*record).stack_top = (*record).stack_bottom + crate::entry::BOOT_STACK_BYTES as u64;
         install(&mut *record);
     }
 }

@@ -85,6 +85,7 @@ pub struct BootInfo {
 }
 
 /// Why `hvm_start_info` could not be used.
+#[allow(dead_code)] // fields are reported through Debug
 #[derive(Clone, Copy, Debug)]
 pub enum StartInfoError {
     /// The magic number did not match: not a PVH boot.
@@ -145,7 +146,10 @@ impl BootInfo {
             let entry = info.modlist_paddr as *const ModlistEntry;
             // SAFETY: precondition 1; the loader wrote `nr_modules` entries there.
             let module = unsafe { read_unaligned(entry.add(index)) };
-            boot.modules[index] = Module { paddr: module.paddr, size: module.size };
+            boot.modules[index] = Module {
+                paddr: module.paddr,
+                size: module.size,
+            };
         }
         boot.module_count = modules;
         if info.cmdline_paddr != 0 {

@@ -14,9 +14,11 @@ use crate::{apic, cpu, frames, idt, paging, time, trampoline};
 pub const AP_STACK_BYTES: usize = 256 * 1024;
 
 /// Per-core records indexed by core id.
-static RECORDS: [AtomicPtr<PerCore>; MAX_CORES] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CORES];
+static RECORDS: [AtomicPtr<PerCore>; MAX_CORES] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CORES];
 /// Per-core descriptor tables indexed by core id.
-static TABLES: [AtomicPtr<CoreTables>; MAX_CORES] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CORES];
+static TABLES: [AtomicPtr<CoreTables>; MAX_CORES] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CORES];
 /// Number of cores the MADT gave us (including the boot core).
 static CORE_COUNT: AtomicUsize = AtomicUsize::new(1);
 /// Number of cores that finished their initialisation.
@@ -43,7 +45,10 @@ pub fn init_boot_core_tables() {
     unsafe { tables.load() };
     idt::load();
     // The boot core's record is static; remember it for lookups by core id.
-    RECORDS[0].store(percpu::current() as *const PerCore as *mut PerCore, Ordering::Release);
+    RECORDS[0].store(
+        percpu::current() as *const PerCore as *mut PerCore,
+        Ordering::Release,
+    );
 }
 
 /// Number of cores in the system (valid after `start_application_processors`).
@@ -75,8 +80,12 @@ fn needs_init_delay() -> bool {
 /// waiting for them to finish initialising; see `wait_online`.
 pub fn start_application_processors(apic_ids: &[u32]) {
     let boot_apic = apic::id();
-    let targets: Vec<u32> =
-        apic_ids.iter().copied().filter(|&id| id != boot_apic).take(MAX_CORES - 1).collect();
+    let targets: Vec<u32> = apic_ids
+        .iter()
+        .copied()
+        .filter(|&id| id != boot_apic)
+        .take(MAX_CORES - 1)
+        .collect();
     for (index, &apic_id) in targets.iter().enumerate() {
         let core_id = index + 1;
         let (bottom, top) = allocate_stack(AP_STACK_BYTES);
@@ -85,7 +94,10 @@ pub fn start_application_processors(apic_ids: &[u32]) {
         record.stack_top = top;
         RECORDS[core_id].store(Box::leak(record), Ordering::Release);
         let (_, ist_top) = allocate_stack(IST_STACK_BYTES);
-        TABLES[core_id].store(Box::leak(Box::new(CoreTables::new(ist_top))), Ordering::Release);
+        TABLES[core_id].store(
+            Box::leak(Box::new(CoreTables::new(ist_top))),
+            Ordering::Release,
+        );
         // SAFETY: only the boot core writes the table, before any AP runs.
         unsafe { (*core::ptr::addr_of_mut!(AP_STACK_TOPS))[index] = top };
     }
@@ -97,7 +109,11 @@ pub fn start_application_processors(apic_ids: &[u32]) {
     // identity mapped; stacks are leaked and 16-byte aligned; `ap_entry` never returns;
     // the kernel PML4 came from the frame allocator, which hands out low memory first.
     unsafe {
-        trampoline::install(paging::kernel_pml4(), core::ptr::addr_of!(AP_STACK_TOPS).cast(), ap_entry);
+        trampoline::install(
+            paging::kernel_pml4(),
+            core::ptr::addr_of!(AP_STACK_TOPS).cast(),
+            ap_entry,
+        );
     }
     for &apic_id in &targets {
         apic::send_init(apic_id);
@@ -152,7 +168,9 @@ fn apic_id_from_cpuid() -> u32 {
 extern "C" fn ap_entry(_ticket: u32) -> ! {
     let apic_id = apic_id_from_cpuid();
     let count = core_count();
-    let Some(core_id) = (1..count).find(|&id| record(id).is_some_and(|record| record.apic_id() == apic_id)) else {
+    let Some(core_id) =
+        (1..count).find(|&id| record(id).is_some_and(|record| record.apic_id() == apic_id))
+    else {
         cpu::halt_forever();
     };
     let own = RECORDS[core_id].load(Ordering::Acquire);

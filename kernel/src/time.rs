@@ -57,7 +57,10 @@ pub fn calibrate(window_us: u64) -> u64 {
 fn set_tsc_hz(hz: u64) {
     let hz = hz.max(1);
     TSC_HZ.store(hz, Ordering::Relaxed);
-    NS_PER_TICK_FIXED.store(((1_000_000_000u128 << 32) / u128::from(hz)) as u64, Ordering::Relaxed);
+    NS_PER_TICK_FIXED.store(
+        ((1_000_000_000u128 << 32) / u128::from(hz)) as u64,
+        Ordering::Relaxed,
+    );
 }
 
 /// TSC ticks per second (0 before calibration).

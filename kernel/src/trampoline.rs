@@ -103,7 +103,10 @@ fn offset_of(symbol: *const u8) -> u64 {
 ///    forever; `entry` never returns; `pml4` maps the trampoline and the kernel and lies
 ///    below 4 GiB.
 pub unsafe fn install(pml4: u64, stacks: *const u64, entry: extern "C" fn(u32) -> !) {
-    let (start, end) = (core::ptr::addr_of!(ap_trampoline_start), core::ptr::addr_of!(ap_trampoline_end));
+    let (start, end) = (
+        core::ptr::addr_of!(ap_trampoline_start),
+        core::ptr::addr_of!(ap_trampoline_end),
+    );
     let len = end as usize - start as usize;
     let base = TRAMPOLINE_BASE as *mut u8;
     // SAFETY: precondition 1; the trampoline is far smaller than a page.
@@ -111,8 +114,10 @@ pub unsafe fn install(pml4: u64, stacks: *const u64, entry: extern "C" fn(u32) -
         core::ptr::copy_nonoverlapping(start, base, len);
         let slot = |symbol: *const u8| base.add(offset_of(symbol) as usize);
         (slot(core::ptr::addr_of!(ap_trampoline_cr3)) as *mut u64).write_unaligned(pml4);
-        (slot(core::ptr::addr_of!(ap_trampoline_stacks)) as *mut u64).write_unaligned(stacks as u64);
-        (slot(core::ptr::addr_of!(ap_trampoline_entry)) as *mut u64).write_unaligned(entry as usize as u64);
+        (slot(core::ptr::addr_of!(ap_trampoline_stacks)) as *mut u64)
+            .write_unaligned(stacks as u64);
+        (slot(core::ptr::addr_of!(ap_trampoline_entry)) as *mut u64)
+            .write_unaligned(entry as usize as u64);
         (slot(core::ptr::addr_of!(ap_trampoline_ticket)) as *mut u32).write_unaligned(0);
     }
 }
@@ -122,7 +127,8 @@ pub fn arrived() -> u32 {
     // SAFETY: the ticket lives in the installed trampoline page (identity mapped); APs
     // update it with `lock xadd`, so a volatile read sees a consistent 32-bit value.
     unsafe {
-        let ticket = (TRAMPOLINE_BASE + offset_of(core::ptr::addr_of!(ap_trampoline_ticket))) as *const u32;
+        let ticket =
+            (TRAMPOLINE_BASE + offset_of(core::ptr::addr_of!(ap_trampoline_ticket))) as *const u32;
         core::ptr::read_volatile(ticket)
     }
 }

@@ -115,7 +115,13 @@ fn report_exception(frame: &TrapFrame) -> ! {
         frame.rbp,
         frame.rsp
     );
-    crate::kprintln!("  r8 ={:#018x} r9 ={:#018x} r10={:#018x} r11={:#018x}", frame.r8, frame.r9, frame.r10, frame.r11);
+    crate::kprintln!(
+        "  r8 ={:#018x} r9 ={:#018x} r10={:#018x} r11={:#018x}",
+        frame.r8,
+        frame.r9,
+        frame.r10,
+        frame.r11
+    );
     crate::kprintln!(
         "  r12={:#018x} r13={:#018x} r14={:#018x} r15={:#018x}",
         frame.r12,
@@ -132,4 +138,3 @@ fn report_exception(frame: &TrapFrame) -> ! {
     );
     exit_qemu(ExitCode::Exception)
 }
-

@@ -13,6 +13,9 @@ const MAPPED_ADDRESS: u64 = 0x0020_0000;
 /// Per-scenario timeout; boots take well under a second under TCG.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Decides whether an outcome is right; `Err` says what was wrong.
+pub type Check = Box<dyn Fn(&ScenarioOutcome) -> Result<()>>;
+
 /// One scenario: how to boot, and what the outcome must look like.
 pub struct Scenario {
     /// Short name shown in the report.
@@ -20,33 +23,52 @@ pub struct Scenario {
     /// How QEMU boots the kernel.
     pub config: QemuConfig,
     /// Checks the outcome; `Err` says what was wrong.
-    pub check: Box<dyn Fn(&ScenarioOutcome) -> Result<()>>,
+    pub check: Check,
     /// Whether the check is expected to reject this outcome (a control run that shows
     /// the check is real).
     pub expect_rejection: bool,
 }
 
 fn config(smp: u32, machine: Machine, cmdline: &str) -> QemuConfig {
-    QemuConfig { smp, machine, cmdline: cmdline.into(), ..QemuConfig::default() }
+    QemuConfig {
+        smp,
+        machine,
+        cmdline: cmdline.into(),
+        ..QemuConfig::default()
+    }
 }
 
 fn virtio_net_args() -> Vec<String> {
-    ["-device", "virtio-net-pci,netdev=n0,romfile=", "-netdev", "user,id=n0"]
-        .map(String::from)
-        .to_vec()
+    [
+        "-device",
+        "virtio-net-pci,netdev=n0,romfile=",
+        "-netdev",
+        "user,id=n0",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Every core reported its executor, the ready line names them all, exit was success.
 pub fn check_boot(outcome: &ScenarioOutcome, cores: u32) -> Result<()> {
-    ensure!(outcome.succeeded(), "expected success, got {}", outcome.describe_exit());
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
     let ready_cores = outcome.ready_field("cores");
-    ensure!(ready_cores == Some(&*cores.to_string()), "ready line reports cores={ready_cores:?}, expected {cores}");
+    ensure!(
+        ready_cores == Some(&*cores.to_string()),
+        "ready line reports cores={ready_cores:?}, expected {cores}"
+    );
     for core in 0..cores {
         let needle = format!("core {core} executor running");
         ensure!(outcome.serial_log.contains(&needle), "missing `{needle}`");
     }
     ensure!(
-        outcome.serial_log.contains(&format!("scenario boot: PASS cores={cores}")),
+        outcome
+            .serial_log
+            .contains(&format!("scenario boot: PASS cores={cores}")),
         "missing the boot PASS line"
     );
     Ok(())
@@ -66,22 +88,111 @@ pub fn check_page_fault(outcome: &ScenarioOutcome, address: u64) -> Result<()> {
         .find(|line| line.starts_with("EXCEPTION #PF page fault vector=14"))
         .ok_or_else(|| anyhow::anyhow!("no page-fault report on the console"))?;
     let cr2 = format!("cr2={address:#018x}");
-    ensure!(line.contains(&cr2), "page-fault report lacks `{cr2}`: {line}");
-    ensure!(outcome.serial_log.contains("  rax="), "page-fault report lacks the register dump");
+    ensure!(
+        line.contains(&cr2),
+        "page-fault report lacks `{cr2}`: {line}"
+    );
+    ensure!(
+        outcome.serial_log.contains("  rax="),
+        "page-fault report lacks the register dump"
+    );
     Ok(())
 }
 
 /// The expected PCI function was found and the scenario passed.
 pub fn check_pci(outcome: &ScenarioOutcome) -> Result<()> {
-    ensure!(outcome.succeeded(), "expected success, got {}", outcome.describe_exit());
-    ensure!(outcome.serial_log.contains("scenario pci: PASS"), "missing the pci PASS line");
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    ensure!(
+        outcome.serial_log.contains("scenario pci: PASS"),
+        "missing the pci PASS line"
+    );
     Ok(())
+}
+
+/// Core 0 and core 1 exchanged every message and both checked each one.
+pub fn check_pingpong(outcome: &ScenarioOutcome, messages: u64) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    let summary = format!(
+        "scenario pingpong: messages={messages} echoed={messages} errors=0 core1_errors=0 "
+    );
+    ensure!(outcome.serial_log.contains(&summary), "missing `{summary}`");
+    ensure!(
+        outcome.serial_log.contains("scenario pingpong: PASS"),
+        "missing the pingpong PASS line"
+    );
+    Ok(())
+}
+
+/// The pool was exhausted and refilled locally and through core 1 without a leak.
+pub fn check_mempool(outcome: &ScenarioOutcome) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    for needle in [
+        "local rounds of",
+        "came back remotely",
+        "scenario mempool: PASS",
+    ] {
+        ensure!(outcome.serial_log.contains(needle), "missing `{needle}`");
+    }
+    Ok(())
+}
+
+/// FNV-1a, as the kernel's spec scenario computes it.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The kernel saw exactly the bytes of the spec file as its first PVH module.
+pub fn check_spec(outcome: &ScenarioOutcome, spec: &[u8]) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    let expected = format!(
+        "scenario spec: module bytes={} fnv1a={:#018x}",
+        spec.len(),
+        fnv1a(spec)
+    );
+    ensure!(
+        outcome.serial_log.contains(&expected),
+        "missing `{expected}`"
+    );
+    Ok(())
+}
+
+/// A small spec file written for the spec scenario.
+fn spec_fixture() -> Result<(std::path::PathBuf, Vec<u8>)> {
+    let bytes = b"# warpcore spec fixture for the PVH module scenario\n[[service]]\nkind = \"echo\"\ncores = [0]\n".to_vec();
+    let path =
+        std::env::temp_dir().join(format!("warpcore-spec-fixture-{}.toml", std::process::id()));
+    std::fs::write(&path, &bytes)?;
+    Ok((path, bytes))
 }
 
 /// The scenario list run by `cargo xtask test`.
 pub fn scenarios() -> Vec<Scenario> {
     let mut list = Vec::new();
-    for (machine, smp) in [(Machine::Q35, 1), (Machine::Q35, 2), (Machine::Q35, 4), (Machine::Microvm, 4), (Machine::Pc, 2)] {
+    for (machine, smp) in [
+        (Machine::Q35, 1),
+        (Machine::Q35, 2),
+        (Machine::Q35, 4),
+        (Machine::Microvm, 4),
+        (Machine::Pc, 2),
+    ] {
         list.push(Scenario {
             name: format!("boot {machine} -smp {smp}"),
             config: config(smp, machine, "test=boot"),
@@ -94,14 +205,21 @@ pub fn scenarios() -> Vec<Scenario> {
         config: config(2, Machine::Q35, "test=boot apic=xapic"),
         check: Box::new(|outcome| {
             check_boot(outcome, 2)?;
-            ensure!(outcome.serial_log.contains("apic XApic"), "kernel did not use xAPIC");
+            ensure!(
+                outcome.serial_log.contains("apic XApic"),
+                "kernel did not use xAPIC"
+            );
             Ok(())
         }),
         expect_rejection: false,
     });
     list.push(Scenario {
         name: format!("page fault at {UNMAPPED_ADDRESS:#x} is reported and fails the run"),
-        config: config(2, Machine::Q35, &format!("test=pagefault fault_addr={UNMAPPED_ADDRESS:#x}")),
+        config: config(
+            2,
+            Machine::Q35,
+            &format!("test=pagefault fault_addr={UNMAPPED_ADDRESS:#x}"),
+        ),
         check: Box::new(|outcome| check_page_fault(outcome, UNMAPPED_ADDRESS)),
         expect_rejection: false,
     });
@@ -113,22 +231,66 @@ pub fn scenarios() -> Vec<Scenario> {
     });
     list.push(Scenario {
         name: "control: page-fault check rejects a run without a fault".into(),
-        config: config(1, Machine::Q35, &format!("test=pagefault fault_addr={MAPPED_ADDRESS:#x}")),
+        config: config(
+            1,
+            Machine::Q35,
+            &format!("test=pagefault fault_addr={MAPPED_ADDRESS:#x}"),
+        ),
         check: Box::new(|outcome| check_page_fault(outcome, MAPPED_ADDRESS)),
         expect_rejection: true,
     });
     list.push(Scenario {
         name: "pci finds virtio-net (q35, ECAM)".into(),
-        config: QemuConfig { extra_args: virtio_net_args(), ..config(1, Machine::Q35, "test=pci expect_pci=1af4:1000") },
+        config: QemuConfig {
+            extra_args: virtio_net_args(),
+            ..config(1, Machine::Q35, "test=pci expect_pci=1af4:1000")
+        },
         check: Box::new(check_pci),
         expect_rejection: false,
     });
     list.push(Scenario {
         name: "pci finds virtio-net (pc, port I/O)".into(),
-        config: QemuConfig { extra_args: virtio_net_args(), ..config(1, Machine::Pc, "test=pci expect_pci=1af4:1000") },
+        config: QemuConfig {
+            extra_args: virtio_net_args(),
+            ..config(1, Machine::Pc, "test=pci expect_pci=1af4:1000")
+        },
         check: Box::new(check_pci),
         expect_rejection: false,
     });
+    list.push(Scenario {
+        name: "pci finds virtio-net (microvm, pcie=on)".into(),
+        config: QemuConfig {
+            extra_args: virtio_net_args(),
+            ..config(1, Machine::Microvm, "test=pci expect_pci=1af4:1000")
+        },
+        check: Box::new(check_pci),
+        expect_rejection: false,
+    });
+    const MESSAGES: u64 = 1_000_000;
+    list.push(Scenario {
+        name: "ping-pong of 10^6 messages over SpscRing, core 0 <-> core 1".into(),
+        config: config(2, Machine::Q35, "test=pingpong"),
+        check: Box::new(|outcome| check_pingpong(outcome, MESSAGES)),
+        expect_rejection: false,
+    });
+    list.push(Scenario {
+        name: "mempool exhausted and refilled (local and remote), no leak".into(),
+        config: config(2, Machine::Q35, "test=mempool"),
+        check: Box::new(check_mempool),
+        expect_rejection: false,
+    });
+    match spec_fixture() {
+        Ok((path, bytes)) => list.push(Scenario {
+            name: "spec file arrives as the first PVH module".into(),
+            config: QemuConfig {
+                spec: Some(path),
+                ..config(1, Machine::Q35, "test=spec")
+            },
+            check: Box::new(move |outcome| check_spec(outcome, &bytes)),
+            expect_rejection: false,
+        }),
+        Err(error) => eprintln!("xtask: cannot write the spec fixture: {error}"),
+    }
     list.push(Scenario {
         name: "control: pci check rejects a machine without virtio-net".into(),
         config: config(1, Machine::Q35, "test=pci expect_pci=1af4:1000"),
@@ -147,8 +309,14 @@ pub fn run_scenario(scenario: &Scenario) -> Result<ScenarioOutcome> {
             eprintln!("    (rejected as expected: {reason:#})");
             Ok(outcome)
         }
-        (Ok(()), true) => bail!("the check accepted an outcome it must reject\n{}", outcome.serial_log),
-        (Err(reason), false) => bail!("{reason:#}\n--- serial log ---\n{}--- end ---", outcome.serial_log),
+        (Ok(()), true) => bail!(
+            "the check accepted an outcome it must reject\n{}",
+            outcome.serial_log
+        ),
+        (Err(reason), false) => bail!(
+            "{reason:#}\n--- serial log ---\n{}--- end ---",
+            outcome.serial_log
+        ),
     }
 }
 
@@ -161,9 +329,19 @@ pub fn run_all() -> Result<()> {
             Ok(outcome) => {
                 let ready = outcome
                     .ready_after
-                    .map(|after| format!(", ready after {:.0} ms wall, boot_ms={}", after.as_secs_f64() * 1e3, outcome.ready_field("boot_ms").unwrap_or("?")))
+                    .map(|after| {
+                        format!(
+                            ", ready after {:.0} ms wall, boot_ms={}",
+                            after.as_secs_f64() * 1e3,
+                            outcome.ready_field("boot_ms").unwrap_or("?")
+                        )
+                    })
                     .unwrap_or_default();
-                println!("kernel scenario ok: {} ({:.2} s{ready})", scenario.name, outcome.elapsed.as_secs_f64());
+                println!(
+                    "kernel scenario ok: {} ({:.2} s{ready})",
+                    scenario.name,
+                    outcome.elapsed.as_secs_f64()
+                );
             }
             Err(error) => {
                 println!("kernel scenario FAILED: {}: {error:#}", scenario.name);
@@ -171,7 +349,11 @@ pub fn run_all() -> Result<()> {
             }
         }
     }
-    println!("kernel scenarios: {} passed, {} failed", scenarios.len() - failed.len(), failed.len());
+    println!(
+        "kernel scenarios: {} passed, {} failed",
+        scenarios.len() - failed.len(),
+        failed.len()
+    );
     if !failed.is_empty() {
         bail!("kernel scenarios failed: {}", failed.join(", "));
     }

@@ -167,7 +167,10 @@ impl ScenarioOutcome {
 
     /// The kernel's `warpcore ready ...` line, if any.
     pub fn ready_line(&self) -> Option<&str> {
-        self.serial_log.lines().map(str::trim_end).find(|line| line.starts_with(READY_PREFIX))
+        self.serial_log
+            .lines()
+            .map(str::trim_end)
+            .find(|line| line.starts_with(READY_PREFIX))
     }
 
     /// The value of `key=` in the ready line, e.g. `cores` or `boot_ms`.
@@ -211,7 +214,14 @@ pub fn build_kernel() -> Result<PathBuf> {
     eprintln!("xtask: [kernel] cargo build -p kernel --release --target x86_64-unknown-none");
     let status = Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "-p", "kernel", "--release", "--target", "x86_64-unknown-none"])
+        .args([
+            "build",
+            "-p",
+            "kernel",
+            "--release",
+            "--target",
+            "x86_64-unknown-none",
+        ])
         .status()
         .context("kernel build: could not start cargo")?;
     if !status.success() {
@@ -220,7 +230,11 @@ pub fn build_kernel() -> Result<PathBuf> {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let target_dir = if target_dir.is_absolute() { target_dir } else { root.join(target_dir) };
+    let target_dir = if target_dir.is_absolute() {
+        target_dir
+    } else {
+        root.join(target_dir)
+    };
     let image = target_dir.join("x86_64-unknown-none/release/kernel");
     if !image.is_file() {
         bail!("kernel build succeeded but {} is missing", image.display());
@@ -259,7 +273,9 @@ pub fn ensure_qemu() -> Result<()> {
         return Ok(());
     }
     if !running_as_root() {
-        bail!("{QEMU} not found: install the `{QEMU_PACKAGE}` package (sudo apt-get install -y {QEMU_PACKAGE})");
+        bail!(
+            "{QEMU} not found: install the `{QEMU_PACKAGE}` package (sudo apt-get install -y {QEMU_PACKAGE})"
+        );
     }
     let script = workspace_root().join("scripts/install-qemu.sh");
     eprintln!("xtask: [qemu] {QEMU} missing, running {}", script.display());
@@ -268,7 +284,9 @@ pub fn ensure_qemu() -> Result<()> {
         .status()
         .with_context(|| format!("could not run {}", script.display()))?;
     if !status.success() || !qemu_installed() {
-        bail!("installing `{QEMU_PACKAGE}` failed ({status}); install it with apt-get install -y {QEMU_PACKAGE}");
+        bail!(
+            "installing `{QEMU_PACKAGE}` failed ({status}); install it with apt-get install -y {QEMU_PACKAGE}"
+        );
     }
     Ok(())
 }
@@ -295,8 +313,14 @@ pub fn qemu_command(config: &QemuConfig, kernel: &Path, interactive: bool) -> Co
     if !interactive {
         command.args(["-monitor", "none"]);
     }
-    if !config.cmdline.is_empty() {
-        command.args(["-append", &config.cmdline]);
+    let mut cmdline = config.cmdline.clone();
+    if config.machine == Machine::Microvm && wants_pci {
+        // microvm has no MCFG; its ECAM window is fixed at 0xe0000000 (hw/i386/microvm.c).
+        cmdline.push_str(" pci_ecam=0xe0000000");
+    }
+    let cmdline = cmdline.trim();
+    if !cmdline.is_empty() {
+        command.args(["-append", cmdline]);
     }
     if let Some(spec) = &config.spec {
         command.arg("-initrd").arg(spec);
@@ -326,7 +350,9 @@ pub fn run_interactive(config: &QemuConfig) -> Result<()> {
     }
     let mut command = qemu_command(config, &kernel, true);
     eprintln!("xtask: [run] {}", describe(&command));
-    let status = command.status().with_context(|| format!("could not start {QEMU}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {QEMU}"))?;
     match status.code() {
         Some(exit_status::SUCCESS) => Ok(()),
         // QEMU exits 0 when quit from the monitor; a triple fault also exits 0, but then
@@ -343,14 +369,23 @@ pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOu
     ensure_qemu()?;
     let kernel = kernel_image()?;
     let mut command = qemu_command(config, &kernel, false);
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = command
         .spawn()
         .with_context(|| format!("could not start {}", describe(&command)))?;
     let (lines, receiver) = mpsc::channel::<(String, Instant)>();
-    let stdout = child.stdout.take().context("QEMU stdout was not captured")?;
-    let stderr = child.stderr.take().context("QEMU stderr was not captured")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("QEMU stdout was not captured")?;
+    let stderr = child
+        .stderr
+        .take()
+        .context("QEMU stderr was not captured")?;
     let stderr_lines = lines.clone();
     let readers = [
         std::thread::spawn(move || forward_lines(stdout, &lines, "")),
@@ -397,7 +432,13 @@ pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOu
     for (line, _) in receiver.try_iter() {
         serial_log.push_str(&line);
     }
-    Ok(ScenarioOutcome { exit_code, serial_log, timed_out, ready_after, elapsed })
+    Ok(ScenarioOutcome {
+        exit_code,
+        serial_log,
+        timed_out,
+        ready_after,
+        elapsed,
+    })
 }
 
 /// Sends each line of `source` (with its arrival time) to `sink`.
@@ -410,7 +451,10 @@ fn forward_lines(source: impl std::io::Read, sink: &mpsc::Sender<(String, Instan
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buffer).replace('\r', "");
-                if sink.send((format!("{prefix}{text}"), Instant::now())).is_err() {
+                if sink
+                    .send((format!("{prefix}{text}"), Instant::now()))
+                    .is_err()
+                {
                     return;
                 }
             }
