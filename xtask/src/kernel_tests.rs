@@ -350,7 +350,7 @@ pub fn run_all() -> Result<()> {
         }
     }
     println!(
-        "kernel scenarios: {} passed, {} failed",
+        "kernel-scenarios: {} passed, {} failed",
         scenarios.len() - failed.len(),
         failed.len()
     );
