@@ -60,6 +60,7 @@ pub struct ExecutorBuilder {
     rings_out: Vec<RingOut>,
     rings_in: Vec<RingIn>,
     pool: Option<Mempool>,
+    clock: Option<fn() -> u64>,
 }
 
 impl ExecutorBuilder {
@@ -72,6 +73,14 @@ impl ExecutorBuilder {
     /// `Outputs::alloc`).
     pub fn pool(&mut self, pool: Mempool) -> &mut Self {
         self.pool = Some(pool);
+        self
+    }
+
+    /// Sets the platform's monotonic clock in nanoseconds (services read it
+    /// through `Outputs::now_ns`). Without one, hosted builds (feature `std`)
+    /// use `std::time::Instant` and bare builds a clock stuck at zero.
+    pub fn clock(&mut self, clock: fn() -> u64) -> &mut Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -197,6 +206,25 @@ impl ExecutorBuilder {
                 ..CoreCounters::default()
             }),
             scratch: Batch::new(),
+            clock: self.clock.unwrap_or(default_clock),
+            now_ns: 0,
+            last_tick_ns: None,
         })
     }
+}
+
+/// Nanoseconds since the first call, from the OS clock.
+#[cfg(any(test, feature = "std"))]
+fn default_clock() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
+
+/// Without an OS or a platform clock, time stands still.
+#[cfg(not(any(test, feature = "std")))]
+fn default_clock() -> u64 {
+    0
 }

@@ -16,6 +16,8 @@ pub use crate::builder::{ExecutorBuilder, ExecutorError};
 pub const NODE_QUEUE_DEPTH: usize = 8 * BURST_SIZE;
 /// Rounds over the graph per poll before leftovers count as a cycle.
 const MAX_PASSES: usize = 8;
+/// How often nodes get their `tick`, in clock nanoseconds.
+pub const TICK_INTERVAL_NS: u64 = 1_000_000;
 
 /// Index of a NIC queue pair in its executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +91,10 @@ pub struct Executor {
     pub(crate) pool: Option<Mempool>,
     pub(crate) counters: Arc<CoreCounters>,
     pub(crate) scratch: Batch,
+    pub(crate) clock: fn() -> u64,
+    pub(crate) now_ns: u64,
+    /// When nodes last ticked; `None` before the first poll.
+    pub(crate) last_tick_ns: Option<u64>,
 }
 
 impl Executor {
@@ -123,6 +129,16 @@ impl Executor {
     /// the graph until no node has input, flush every transmit burst.
     /// Returns the packets received.
     pub fn poll_once(&mut self) -> usize {
+        self.now_ns = (self.clock)();
+        if self
+            .last_tick_ns
+            .is_none_or(|last| self.now_ns.wrapping_sub(last) >= TICK_INTERVAL_NS)
+        {
+            self.last_tick_ns = Some(self.now_ns);
+            for node in 0..self.services.len() {
+                self.with_outputs(node, |service, _, outputs| service.tick(outputs));
+            }
+        }
         let mut received = 0;
         for port in 0..self.ports.len() {
             let Some(node) = self.ports[port].rx_node else {
@@ -208,8 +224,28 @@ impl Executor {
 
     /// Runs one node over the scratch batch.
     fn run_node(&mut self, node: usize) {
+        let received = self.scratch.len() as u64;
+        self.counters.nodes[node].received.add(received);
+        self.with_outputs(node, |service, scratch, outputs| {
+            service.process(scratch, outputs)
+        });
+        if !self.scratch.is_empty() {
+            self.counters
+                .unconsumed_drops
+                .add(self.scratch.len() as u64);
+            self.scratch.clear();
+        }
+    }
+
+    /// Calls `f` with node `node`'s service, the scratch batch and the
+    /// node's outputs, then books what it emitted.
+    #[inline]
+    fn with_outputs(
+        &mut self,
+        node: usize,
+        f: impl FnOnce(&mut dyn Nanoservice, &mut Batch, &mut Outputs<'_>),
+    ) {
         let node_counters = &self.counters.nodes[node];
-        node_counters.received.add(self.scratch.len() as u64);
         let mut outputs = Outputs {
             edges: &self.edges[node],
             node: node_counters,
@@ -220,15 +256,10 @@ impl Executor {
             rings: &mut self.rings_out,
             pool: self.pool.as_ref(),
             emitted: 0,
+            now_ns: self.now_ns,
         };
-        self.services[node].process(&mut self.scratch, &mut outputs);
+        f(&mut *self.services[node], &mut self.scratch, &mut outputs);
         node_counters.emitted.add(outputs.emitted);
-        if !self.scratch.is_empty() {
-            self.counters
-                .unconsumed_drops
-                .add(self.scratch.len() as u64);
-            self.scratch.clear();
-        }
     }
 
     /// Transmits every staged burst.

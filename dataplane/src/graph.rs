@@ -40,6 +40,11 @@ pub trait Nanoservice {
     /// Handles every packet of `batch`: each must be emitted or dropped
     /// (packets left behind are dropped and counted as unconsumed).
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>);
+
+    /// Housekeeping, called about once per millisecond of the platform clock
+    /// and on the first poll: expire cache entries, retransmit, send a
+    /// gratuitous ARP. Packets emitted here flow like any others.
+    fn tick(&mut self, _out: &mut Outputs<'_>) {}
 }
 
 /// Where a node's packets go while it runs.
@@ -53,6 +58,7 @@ pub struct Outputs<'a> {
     pub(crate) rings: &'a mut [RingOut],
     pub(crate) pool: Option<&'a Mempool>,
     pub(crate) emitted: u64,
+    pub(crate) now_ns: u64,
 }
 
 impl Outputs<'_> {
@@ -98,6 +104,12 @@ impl Outputs<'_> {
         let index = usize::from(reason.into().0).min(MAX_DROP_REASONS - 1);
         self.node.drops[index].increment();
         drop(packet);
+    }
+
+    /// The platform's monotonic clock, in nanoseconds, read once per poll.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
     }
 
     /// A fresh packet from this core's pool, for services that originate

@@ -1,15 +1,26 @@
 //! `cargo xtask`: build, run, test and benchmark warpcore with one command each.
 
 mod bench;
+mod kernel_tests;
+mod qemu;
 mod shell;
 mod test;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
+  build             build the appliance image (PVH ELF)
+  run [options]     build the appliance and boot it in QEMU, serial on stdout
+      --smp N                      vCPUs (default 2)
+      --mem MIB                    guest RAM (default 512)
+      --machine q35|microvm|pc     machine type (default q35)
+      --accel tcg|kvm              accelerator (default tcg)
+      --spec FILE                  spec file handed to the appliance
+      --append ARGS                extra kernel command line
   test              fmt, clippy, host tests, Miri, kernel scenarios in QEMU
   bench [--quick]   criterion benchmarks and the summary table
 ";
@@ -28,6 +39,21 @@ fn dispatch(args: &[String]) -> Result<()> {
         bail!("no command given");
     };
     match command.as_str() {
+        "build" => {
+            if let Some(unknown) = rest.first() {
+                bail!("`build` takes no arguments, got `{unknown}`");
+            }
+            shell::ensure_bare_metal_target()?;
+            let image = qemu::build_kernel()?;
+            println!("{}", image.display());
+            Ok(())
+        }
+        "run" => {
+            let config = parse_run_options(rest)?;
+            shell::ensure_bare_metal_target()?;
+            qemu::ensure_qemu()?;
+            qemu::run_interactive(&config)
+        }
         "test" => test::run(rest),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
@@ -37,6 +63,82 @@ fn dispatch(args: &[String]) -> Result<()> {
         other => {
             print!("{USAGE}");
             bail!("unknown command `{other}`")
+        }
+    }
+}
+
+/// Parses `run`'s options into a QEMU configuration.
+fn parse_run_options(args: &[String]) -> Result<qemu::QemuConfig> {
+    let mut config = qemu::QemuConfig {
+        smp: 2,
+        ..qemu::QemuConfig::default()
+    };
+    let mut args = args.iter();
+    while let Some(option) = args.next() {
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("option `{option}` needs a value"))
+        };
+        match option.as_str() {
+            "--smp" => {
+                let text = value()?;
+                config.smp = text
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .with_context(|| {
+                        format!("--smp takes a number of vCPUs from 1 to 64, got `{text}`")
+                    })?;
+            }
+            "--mem" => {
+                let text = value()?;
+                config.mem_mib = text.parse().ok().filter(|n| *n >= 64).with_context(|| {
+                    format!("--mem takes MiB of guest RAM, at least 64, got `{text}`")
+                })?;
+            }
+            "--machine" => config.machine = value()?.parse()?,
+            "--accel" => config.accel = value()?.parse()?,
+            "--spec" => {
+                let path = PathBuf::from(value()?);
+                if !path.is_file() {
+                    bail!("spec file `{}` not found", path.display());
+                }
+                config.spec = Some(path);
+            }
+            "--append" => config.cmdline = value()?.clone(),
+            other => bail!("unknown `run` option `{other}`\n{USAGE}"),
+        }
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<qemu::QemuConfig> {
+        parse_run_options(&args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn run_options_parse_and_reject_nonsense() {
+        let config = parse(&["--smp", "4", "--machine", "microvm", "--accel", "kvm"]).unwrap();
+        assert_eq!(
+            (config.smp, config.machine, config.accel),
+            (4, qemu::Machine::Microvm, qemu::Accel::Kvm)
+        );
+        assert_eq!(parse(&[]).unwrap().smp, 2);
+        for bad in [
+            &["--smp"][..],
+            &["--smp", "0"],
+            &["--smp", "many"],
+            &["--mem", "1"],
+            &["--machine", "vax"],
+            &["--accel", "hax"],
+            &["--spec", "/nonexistent.toml"],
+            &["--frobnicate"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
     }
 }

@@ -195,16 +195,7 @@ impl ScenarioOutcome {
     }
 }
 
-/// The workspace root: `WARPCORE_ROOT` if set, else the parent of `xtask/`.
-pub fn workspace_root() -> PathBuf {
-    match std::env::var_os("WARPCORE_ROOT") {
-        Some(root) => root.into(),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask lives in the workspace")
-            .into(),
-    }
-}
+pub use crate::shell::workspace_root;
 
 /// Builds the kernel (`cargo build -p kernel --release --target x86_64-unknown-none`)
 /// and returns the path of the PVH ELF.
@@ -253,9 +244,7 @@ fn kernel_image() -> Result<PathBuf> {
 }
 
 fn qemu_installed() -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(QEMU).is_file()))
-        .unwrap_or(false)
+    crate::shell::have(QEMU)
 }
 
 fn running_as_root() -> bool {

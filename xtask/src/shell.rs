@@ -5,12 +5,42 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The workspace root (the parent of `xtask/`).
+/// The workspace root: `WARPCORE_ROOT` if set, else the parent of `xtask/`.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .into()
+    match std::env::var_os("WARPCORE_ROOT") {
+        Some(root) => root.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives in the workspace")
+            .into(),
+    }
+}
+
+/// Installs the bare-metal target for the pinned toolchain when it is
+/// missing (rustup only adds `rust-toolchain.toml` targets when it installs
+/// the toolchain itself).
+pub fn ensure_bare_metal_target() -> Result<()> {
+    const TARGET: &str = "x86_64-unknown-none";
+    let listed = Command::new("rustup")
+        .current_dir(workspace_root())
+        .args(["target", "list", "--installed"])
+        .output();
+    match listed {
+        Ok(output)
+            if String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .any(|line| line == TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => run(
+            "rustup target",
+            Command::new("rustup")
+                .current_dir(workspace_root())
+                .args(["target", "add", TARGET]),
+        ),
+        Err(_) => bail!("rustup not found: install rustup, then `rustup target add {TARGET}`"),
+    }
 }
 
 /// `cargo` as the current toolchain knows it.

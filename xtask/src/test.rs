@@ -1,22 +1,38 @@
 //! `cargo xtask test`: every check CI runs, in order, fastest first.
 
-use crate::shell::{cargo, have, run};
+use crate::shell::{self, cargo, have};
 use anyhow::{Result, bail};
 
 /// Runs formatting, lints, host tests, the Miri check of the unsafe layer and
-/// (when built) the kernel scenarios.
+/// the kernel scenarios in QEMU.
 pub fn run(args: &[String]) -> Result<()> {
     if let Some(unknown) = args.first() {
         bail!("`test` takes no arguments, got `{unknown}`");
     }
-    run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(
+    shell::run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    shell::run(
         "clippy",
         cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]),
     )?;
-    run("host tests", cargo().args(["test", "--release"]))?;
+    shell::run("host tests", cargo().args(["test", "--release"]))?;
+    shell::ensure_bare_metal_target()?;
+    shell::run(
+        "kernel clippy",
+        cargo().args([
+            "clippy",
+            "-p",
+            "kernel",
+            "--release",
+            "--target",
+            "x86_64-unknown-none",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
     miri()?;
-    Ok(())
+    crate::qemu::ensure_qemu()?;
+    crate::kernel_tests::run_all()
 }
 
 /// Runs the unsafe layer (rings, return queue, pool, packets) under Miri.
@@ -24,7 +40,7 @@ fn miri() -> Result<()> {
     if !have("rustup") {
         bail!("Miri needs rustup to install the nightly `miri` component; install rustup");
     }
-    run(
+    shell::run(
         "miri setup",
         std::process::Command::new("rustup").args([
             "component",
@@ -35,7 +51,7 @@ fn miri() -> Result<()> {
             "nightly",
         ]),
     )?;
-    run(
+    shell::run(
         "miri",
         std::process::Command::new("rustup")
             .current_dir(crate::shell::workspace_root())

@@ -1,0 +1,323 @@
+//! The executor end to end on loopback NICs: routing between nodes, fan-in,
+//! rings to another executor, every kind of drop counted.
+
+use dataplane::{
+    Batch, DropCode, ExecutorBuilder, ExecutorError, LoopbackNic, MacAddr, Mempool, Nanoservice,
+    Outputs, SpscRing, Target,
+};
+
+/// Sends packets whose first byte is even to `even`, odd to `odd`, drops
+/// empty ones as `empty`, and emits byte 0xff on an output it does not have.
+struct Classify;
+
+impl Nanoservice for Classify {
+    fn name(&self) -> &'static str {
+        "classify"
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["even", "odd"]
+    }
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        &["empty"]
+    }
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for packet in batch.drain() {
+            match packet.payload().first() {
+                None => out.drop(packet, DropCode(0)),
+                Some(0xff) => out.emit(7, packet),
+                Some(byte) => out.emit(usize::from(byte % 2), packet),
+            }
+        }
+    }
+}
+
+/// Adds one to the first byte and passes the packet on.
+struct Increment;
+
+impl Nanoservice for Increment {
+    fn name(&self) -> &'static str {
+        "increment"
+    }
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for mut packet in batch.drain() {
+            packet.payload_mut()[0] += 1;
+            out.emit(0, packet);
+        }
+    }
+}
+
+/// Keeps every packet it is given in its batch: a buggy service.
+struct Hoarder;
+
+impl Nanoservice for Hoarder {
+    fn name(&self) -> &'static str {
+        "hoarder"
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn process(&mut self, _batch: &mut Batch, _out: &mut Outputs<'_>) {}
+}
+
+fn packet_with(pool: &Mempool, first_byte: Option<u8>) -> dataplane::Packet {
+    let mut packet = pool.alloc().unwrap();
+    if let Some(byte) = first_byte {
+        packet.append(1).unwrap()[0] = byte;
+    }
+    packet
+}
+
+#[test]
+fn routes_between_nodes_and_counts_drops() {
+    let pool = Mempool::with_heap(64, 0).unwrap();
+    let mut nic = LoopbackNic::new(MacAddr::default(), 64);
+    for byte in [Some(1), Some(2), None, Some(0xff), Some(4)] {
+        nic.inject(packet_with(&pool, byte)).unwrap();
+    }
+    let mut builder = ExecutorBuilder::new();
+    let port = builder.add_port(Box::new(nic));
+    let classify = builder.add_node(Box::new(Classify));
+    let increment = builder.add_node(Box::new(Increment));
+    builder.route_rx(port, classify).unwrap();
+    builder
+        .connect(classify, "even", Target::Port(port))
+        .unwrap();
+    builder
+        .connect(classify, "odd", Target::Node(increment))
+        .unwrap();
+    builder
+        .connect(increment, "out", Target::Port(port))
+        .unwrap();
+    let mut executor = builder.build().unwrap();
+
+    assert_eq!(executor.poll_once(), 5);
+    let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+    let sent: Vec<u8> = std::iter::from_fn(|| nic.take_transmitted())
+        .map(|p| p.payload()[0])
+        .collect();
+    // Even bytes go straight out in this poll's first burst; the odd one
+    // went through `increment`, which runs after `classify`.
+    assert_eq!(sent, [2, 4, 2]);
+    let counters = executor.counters();
+    assert_eq!(
+        counters.nodes[classify.index()].drops_named("empty"),
+        Some(1)
+    );
+    assert_eq!(counters.nodes[classify.index()].invalid_output.get(), 1);
+    assert_eq!(counters.nodes[classify.index()].received.get(), 5);
+    assert_eq!(counters.nodes[classify.index()].emitted.get(), 3);
+    assert_eq!(counters.nodes[increment.index()].received.get(), 1);
+    assert_eq!(counters.tx_packets.get(), 3);
+    assert_eq!(counters.rx_packets.get(), 5);
+    assert_eq!(pool.available(), 64);
+
+    assert_eq!(executor.poll_once(), 0);
+    assert_eq!(executor.counters().idle_polls.get(), 1);
+    assert_eq!(executor.counters().polls.get(), 2);
+}
+
+#[test]
+fn unconnected_and_unknown_outputs_are_errors() {
+    let mut builder = ExecutorBuilder::new();
+    let node = builder.add_node(Box::new(Classify));
+    let error = builder
+        .connect(node, "purple", Target::Discard)
+        .err()
+        .unwrap();
+    assert_eq!(
+        error,
+        ExecutorError::UnknownOutput {
+            service: "classify",
+            output: "purple".into()
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "service `classify` has no output `purple`"
+    );
+    builder.connect(node, "even", Target::Discard).unwrap();
+    let error = builder.build().err().unwrap();
+    assert_eq!(
+        error,
+        ExecutorError::UnconnectedOutput {
+            service: "classify",
+            output: "odd"
+        }
+    );
+}
+
+#[test]
+fn packets_a_service_keeps_are_dropped_and_counted() {
+    let pool = Mempool::with_heap(8, 0).unwrap();
+    let mut nic = LoopbackNic::new(MacAddr::default(), 8);
+    nic.inject(packet_with(&pool, Some(1))).unwrap();
+    let mut builder = ExecutorBuilder::new();
+    let port = builder.add_port(Box::new(nic));
+    let node = builder.add_node(Box::new(Hoarder));
+    builder.route_rx(port, node).unwrap();
+    let mut executor = builder.build().unwrap();
+    executor.poll_once();
+    assert_eq!(executor.counters().unconsumed_drops.get(), 1);
+    assert_eq!(pool.available(), 8);
+}
+
+#[test]
+fn a_cycle_hits_the_pass_limit_instead_of_spinning() {
+    let pool = Mempool::with_heap(8, 0).unwrap();
+    let mut nic = LoopbackNic::new(MacAddr::default(), 8);
+    nic.inject(packet_with(&pool, Some(0))).unwrap();
+    let mut builder = ExecutorBuilder::new();
+    let port = builder.add_port(Box::new(nic));
+    let node = builder.add_node(Box::new(Increment));
+    builder.route_rx(port, node).unwrap();
+    builder.connect(node, "out", Target::Node(node)).unwrap();
+    let mut executor = builder.build().unwrap();
+    executor.poll_once();
+    assert_eq!(executor.counters().pass_limit_drops.get(), 1);
+    assert_eq!(pool.available(), 8);
+}
+
+#[test]
+fn fan_in_beyond_the_queue_depth_is_counted() {
+    let pool = Mempool::with_heap(1024, 0).unwrap();
+    let mut builder = ExecutorBuilder::new();
+    let sink = builder.add_node(Box::new(Increment));
+    builder.connect(sink, "out", Target::Discard).unwrap();
+    // Many ports feed one node; each port's burst runs straight away only
+    // while the node's queue is empty, so nothing is lost here.
+    for _ in 0..16 {
+        let mut nic = LoopbackNic::new(MacAddr::default(), 32);
+        for _ in 0..32 {
+            nic.inject(packet_with(&pool, Some(0))).unwrap();
+        }
+        let port = builder.add_port(Box::new(nic));
+        builder.route_rx(port, sink).unwrap();
+    }
+    let mut executor = builder.build().unwrap();
+    assert_eq!(executor.poll_once(), 16 * 32);
+    assert_eq!(executor.counters().discarded.get(), 16 * 32);
+    assert_eq!(executor.counters().queue_full_drops.get(), 0);
+    assert_eq!(pool.available(), 1024);
+}
+
+#[test]
+fn rings_carry_packets_to_another_executor() {
+    let pool = Mempool::with_heap(64, 0).unwrap();
+    let (producer, consumer) = SpscRing::with_capacity(16).unwrap();
+
+    let mut nic = LoopbackNic::new(MacAddr::default(), 64);
+    for byte in 0..20 {
+        nic.inject(packet_with(&pool, Some(byte))).unwrap();
+    }
+    let mut first = ExecutorBuilder::new();
+    let port = first.add_port(Box::new(nic));
+    let node = first.add_node(Box::new(Increment));
+    let ring = first.add_ring_out(producer);
+    first.route_rx(port, node).unwrap();
+    first.connect(node, "out", Target::Ring(ring)).unwrap();
+    let mut first = first.build().unwrap();
+
+    let mut second = ExecutorBuilder::new();
+    let out_port = second.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 64)));
+    let node = second.add_node(Box::new(Increment));
+    second.add_ring_in(consumer, node).unwrap();
+    second.connect(node, "out", Target::Port(out_port)).unwrap();
+    let mut second = second.build().unwrap();
+
+    assert_eq!(first.poll_once(), 20);
+    // The ring holds 16: four packets did not fit and were counted.
+    assert_eq!(first.counters().ring_out_packets.get(), 16);
+    assert_eq!(first.counters().ring_full_drops.get(), 4);
+    assert_eq!(second.poll_once(), 16);
+    let nic = second.nic_as::<LoopbackNic>(out_port).unwrap();
+    let bytes: Vec<u8> = std::iter::from_fn(|| nic.take_transmitted())
+        .map(|p| p.payload()[0])
+        .collect();
+    assert_eq!(bytes, (2..18).collect::<Vec<u8>>());
+    assert_eq!(pool.available(), 64);
+}
+
+#[test]
+fn services_allocate_from_the_core_pool() {
+    struct Reply;
+    impl Nanoservice for Reply {
+        fn name(&self) -> &'static str {
+            "reply"
+        }
+        fn drop_reasons(&self) -> &'static [&'static str] {
+            &["no-buffer"]
+        }
+        fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+            for packet in batch.drain() {
+                match out.alloc() {
+                    Some(mut reply) => {
+                        reply.append(1).unwrap()[0] = 42;
+                        out.emit(0, reply);
+                        out.emit(0, packet);
+                    }
+                    None => out.drop(packet, DropCode(0)),
+                }
+            }
+        }
+    }
+    let pool = Mempool::with_heap(3, 0).unwrap();
+    let mut nic = LoopbackNic::new(MacAddr::default(), 8);
+    nic.inject(packet_with(&pool, Some(1))).unwrap();
+    nic.inject(packet_with(&pool, Some(2))).unwrap();
+    let mut builder = ExecutorBuilder::new();
+    builder.pool(pool);
+    let port = builder.add_port(Box::new(nic));
+    let node = builder.add_node(Box::new(Reply));
+    builder.route_rx(port, node).unwrap();
+    builder.connect(node, "out", Target::Port(port)).unwrap();
+    let mut executor = builder.build().unwrap();
+    executor.poll_once();
+    // One spare buffer: the first packet gets a reply, the second does not.
+    assert_eq!(
+        executor.counters().nodes[0].drops_named("no-buffer"),
+        Some(1)
+    );
+    assert_eq!(executor.counters().tx_packets.get(), 2);
+    assert_eq!(executor.pool().unwrap().stats().exhausted, 1);
+}
+
+#[test]
+fn nodes_tick_on_the_first_poll_and_then_by_the_clock() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NOW: AtomicU64 = AtomicU64::new(0);
+    fn clock() -> u64 {
+        NOW.load(Ordering::Relaxed)
+    }
+    /// Sends one fresh packet per tick, stamped with the tick time in ms.
+    struct Beacon;
+    impl Nanoservice for Beacon {
+        fn name(&self) -> &'static str {
+            "beacon"
+        }
+        fn process(&mut self, batch: &mut Batch, _out: &mut Outputs<'_>) {
+            batch.clear();
+        }
+        fn tick(&mut self, out: &mut Outputs<'_>) {
+            if let Some(mut packet) = out.alloc() {
+                packet.append(1).unwrap()[0] = (out.now_ns() / 1_000_000) as u8;
+                out.emit(0, packet);
+            }
+        }
+    }
+    let mut builder = ExecutorBuilder::new();
+    builder.pool(Mempool::with_heap(8, 0).unwrap()).clock(clock);
+    let port = builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 8)));
+    let node = builder.add_node(Box::new(Beacon));
+    builder.connect(node, "out", Target::Port(port)).unwrap();
+    let mut executor = builder.build().unwrap();
+    executor.poll_once();
+    NOW.store(999_999, Ordering::Relaxed);
+    executor.poll_once();
+    NOW.store(3_000_000, Ordering::Relaxed);
+    executor.poll_once();
+    let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+    let stamps: Vec<u8> = std::iter::from_fn(|| nic.take_transmitted())
+        .map(|p| p.payload()[0])
+        .collect();
+    assert_eq!(stamps, [0, 3]);
+}
