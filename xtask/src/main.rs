@@ -2,6 +2,7 @@
 
 mod bench;
 mod kernel_tests;
+mod netns;
 mod qemu;
 mod shell;
 mod test;
