@@ -19,6 +19,7 @@ pub mod loopback;
 pub mod mac;
 pub mod mem;
 pub mod nic;
+pub mod spec;
 pub mod stats;
 
 pub use batch::{BURST_SIZE, Batch};

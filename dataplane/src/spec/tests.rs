@@ -1,0 +1,300 @@
+//! Spec text fixtures: the examples parse, every refusal names line and field.
+
+use super::*;
+use crate::MacAddr;
+use alloc::string::ToString;
+use alloc::vec;
+use core::net::Ipv4Addr;
+
+const ECHO: &str = include_str!("../../../examples/echo.toml");
+const ROUTER: &str = include_str!("../../../examples/router.toml");
+
+const INTERFACE: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"virtio\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n";
+
+fn error(text: &str) -> String {
+    Spec::parse(text).unwrap_err().to_string()
+}
+
+use alloc::string::String;
+
+#[test]
+fn the_examples_parse() {
+    let spec = Spec::parse(ECHO).unwrap();
+    assert_eq!(spec.interfaces.len(), 1);
+    let eth0 = &spec.interfaces[0];
+    assert_eq!(eth0.name, "eth0");
+    assert_eq!(eth0.driver, Driver::Virtio);
+    assert_eq!(eth0.mac, MacAddr([2, 0, 0, 0, 0, 1]));
+    assert_eq!(eth0.address, "10.0.0.2/24".parse().unwrap());
+    assert_eq!(eth0.queues, 1);
+    assert_eq!(
+        spec.services,
+        vec![Service {
+            kind: ServiceKind::UdpEcho { port: 7 },
+            cores: None
+        }]
+    );
+    let router = Spec::parse(ROUTER).unwrap();
+    assert_eq!(router.interfaces.len(), 2);
+    assert_eq!(router.services[0].kind, ServiceKind::L3fwd);
+}
+
+#[test]
+fn routes_resolve_interfaces_and_next_hops() {
+    let text = alloc::format!(
+        "{INTERFACE}[[interface]]\nname = \"eth1\"\ndriver = \"tap\"\nmac = \"02:00:00:00:00:02\"\naddress = \"192.168.1.1/24\"\nqueues = 2\n\
+         [[route]]\ndestination = \"0.0.0.0/0\"\nvia = \"10.0.0.1\"\n\
+         [[route]]\ndestination = \"172.16.0.0/12\"\ninterface = \"eth1\"\n\
+         [[route]]\ndestination = \"10.9.0.0/16\"\nvia = \"192.168.1.254\"\ninterface = \"eth1\"\n\
+         [[service]]\nkind = \"udp-echo\"\nport = 7\ncores = [0, 1]\n\
+         [[service]]\nkind = \"icmp-echo\"\n"
+    );
+    let spec = Spec::parse(&text).unwrap();
+    assert_eq!(spec.interfaces[1].queues, 2);
+    assert_eq!(spec.interfaces[1].driver, Driver::Tap);
+    assert_eq!(
+        spec.routes,
+        vec![
+            Route {
+                destination: "0.0.0.0/0".parse().unwrap(),
+                via: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                interface: 0
+            },
+            Route {
+                destination: "172.16.0.0/12".parse().unwrap(),
+                via: None,
+                interface: 1
+            },
+            Route {
+                destination: "10.9.0.0/16".parse().unwrap(),
+                via: Some(Ipv4Addr::new(192, 168, 1, 254)),
+                interface: 1
+            },
+        ]
+    );
+    assert!(spec.services[0].runs_on(1) && !spec.services[0].runs_on(2));
+    assert!(spec.services[1].runs_on(5));
+    assert_eq!(spec.services_on(2).count(), 1);
+}
+
+#[test]
+fn the_documented_mac_error() {
+    let text = "# comment\n\n[[interface]]\nname = \"eth0\"\ndriver = \"virtio\"\n\nmac = \"zz\"\naddress = \"10.0.0.2/24\"\n";
+    assert_eq!(
+        error(text),
+        "line 7: interface[0].mac: expected a MAC address like 02:00:00:00:00:01, got \"zz\""
+    );
+}
+
+#[test]
+fn every_refusal_names_line_and_field() {
+    let cases: &[(String, &str)] = &[
+        (
+            "a = [1,".to_string(),
+            "line 1: a: expected `,` or `]` in array",
+        ),
+        ("name = 1".to_string(), "line 1: name: unknown key"),
+        (
+            "[interfaces]\n".to_string(),
+            "line 1: [interfaces]: unknown key",
+        ),
+        (
+            "[interface]\nname = \"x\"\n".to_string(),
+            "line 1: interface: expected an array of tables ([[...]]), got a table ([...])",
+        ),
+        (
+            INTERFACE
+                .replace("queues", "x")
+                .replace("name =", "colour = \"red\"\nname =")
+                .to_string(),
+            "line 2: interface[0].colour: unknown key",
+        ),
+        (
+            INTERFACE.replace("name = \"eth0\"\n", ""),
+            "line 1: interface[0].name: required key is missing",
+        ),
+        (
+            INTERFACE.replace("\"eth0\"", "0"),
+            "line 2: interface[0].name: expected a string, got an integer",
+        ),
+        (
+            INTERFACE.replace("\"eth0\"", "\"\""),
+            "line 2: interface[0].name: expected a non-empty name, got \"\"",
+        ),
+        (
+            INTERFACE.replace("virtio", "e1000"),
+            "line 3: interface[0].driver: expected one of virtio, tap, af-packet, loopback, got \"e1000\"",
+        ),
+        (
+            INTERFACE.replace("02:00:00:00:00:01", "01:00:5e:00:00:01"),
+            "line 4: interface[0].mac: expected a unicast MAC address (first byte even, not all zero), got \"01:00:5e:00:00:01\"",
+        ),
+        (
+            INTERFACE.replace("10.0.0.2/24", "10.0.0.2"),
+            "line 5: interface[0].address: expected an IPv4 address with prefix like 10.0.0.2/24, got \"10.0.0.2\"",
+        ),
+        (
+            INTERFACE.replace("10.0.0.2/24", "10.0.0.0/24"),
+            "line 5: interface[0].address: expected a host address inside its subnet, like 10.0.0.2/24, got \"10.0.0.0/24\"",
+        ),
+        (
+            alloc::format!("{INTERFACE}queues = 0\n"),
+            "line 6: interface[0].queues: expected a queue count from 1 to 64, got \"0\"",
+        ),
+        (
+            alloc::format!("{INTERFACE}queues = true\n"),
+            "line 6: interface[0].queues: expected an integer, got a boolean",
+        ),
+        (
+            alloc::format!("{INTERFACE}{INTERFACE}"),
+            "line 7: interface[1].name: \"eth0\" is already used by interface[0]",
+        ),
+        (
+            alloc::format!("{INTERFACE}{}", INTERFACE.replace("eth0", "eth1")),
+            "line 9: interface[1].mac: \"02:00:00:00:00:01\" is already used by interface[0]",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}{}",
+                INTERFACE.replace("eth0", "eth1").replace(":01\"", ":02\"")
+            ),
+            "line 10: interface[1].address: \"10.0.0.2/24\" is already used by interface[0]",
+        ),
+        (
+            alloc::format!(
+                "{0}{1}{2}{3}{4}",
+                INTERFACE,
+                INTERFACE
+                    .replace("eth0", "e1")
+                    .replace(":01\"", ":02\"")
+                    .replace(".2/", ".3/"),
+                INTERFACE
+                    .replace("eth0", "e2")
+                    .replace(":01\"", ":03\"")
+                    .replace(".2/", ".4/"),
+                INTERFACE
+                    .replace("eth0", "e3")
+                    .replace(":01\"", ":04\"")
+                    .replace(".2/", ".5/"),
+                INTERFACE
+                    .replace("eth0", "e4")
+                    .replace(":01\"", ":05\"")
+                    .replace(".2/", ".6/"),
+            ),
+            "line 21: interface[4]: at most 4 interfaces are supported",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[route]]\ndestination = \"10.2.0.1/16\"\nvia = \"10.0.0.1\"\n"
+            ),
+            "line 7: route[0].destination: expected a subnet with its host bits clear, like 10.2.0.0/16, got \"10.2.0.1/16\"",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[route]]\ndestination = \"default\"\n"),
+            "line 7: route[0].destination: expected a subnet like 10.2.0.0/16 or 0.0.0.0/0, got \"default\"",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[route]]\ndestination = \"0.0.0.0/0\"\nvia = \"10.1.0.1\"\n"
+            ),
+            "line 8: route[0].via: next hop 10.1.0.1 is not on a connected subnet",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[route]]\ndestination = \"0.0.0.0/0\"\nvia = \"10.0.0.2\"\n"
+            ),
+            "line 8: route[0].via: next hop 10.0.0.2 is not on a connected subnet",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[route]]\ndestination = \"0.0.0.0/0\"\nvia = \"10.0.0.x\"\n"
+            ),
+            "line 8: route[0].via: expected an IPv4 address like 10.0.0.1, got \"10.0.0.x\"",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[route]]\ndestination = \"0.0.0.0/0\"\ninterface = \"eth9\"\n"
+            ),
+            "line 8: route[0].interface: no interface is named \"eth9\"",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[route]]\ndestination = \"0.0.0.0/0\"\n"),
+            "line 6: route[0]: a route needs `via`, `interface` or both",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[route]]\ndestination = \"0.0.0.0/0\"\ninterface = \"eth0\"\nmetric = 1\n"
+            ),
+            "line 9: route[0].metric: unknown key",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[route]]\ndestination = \"0.0.0.0/0\"\ninterface = \"eth0\"\n[[route]]\ndestination = \"0.0.0.0/0\"\ninterface = \"eth0\"\n"
+            ),
+            "line 10: route[1].destination: \"0.0.0.0/0\" is already used by route[0]",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"nat\"\n"),
+            "line 7: service[0].kind: expected one of udp-echo, l2fwd, l3fwd, icmp-echo, got \"nat\"",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nport = 7\n"),
+            "line 6: service[0].kind: required key is missing",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"udp-echo\"\n"),
+            "line 6: service[0].port: required key is missing",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 70000\n"),
+            "line 8: service[0].port: expected a UDP port from 1 to 65535, got \"70000\"",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"l3fwd\"\nport = 7\n"),
+            "line 8: service[0].port: unknown key",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 7\n[[service]]\nkind = \"udp-echo\"\nport = 7\n"
+            ),
+            "line 11: service[1].port: \"7\" is already used by service[0]",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"l2fwd\"\ncores = 1\n"),
+            "line 8: service[0].cores: expected an array of core numbers, got an integer",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"l2fwd\"\ncores = [\"a\"]\n"),
+            "line 8: service[0].cores: expected an array of core numbers, got a string",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"l2fwd\"\ncores = [-1]\n"),
+            "line 8: service[0].cores: expected core numbers from 0 to 1023, got \"-1\"",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"l2fwd\"\ncores = [1, 1]\n"),
+            "line 8: service[0].cores: \"1\" is already used by service[0].cores",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"l2fwd\"\ncores = []\n"),
+            "line 8: service[0].cores: expected at least one core (omit `cores` for all), got \"[]\"",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"l3fwd\"\n"),
+            "line 6: service[0].kind: l3fwd needs at least two interfaces",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"l2fwd\"\n[[service]]\nkind = \"udp-echo\"\nport = 7\n"
+            ),
+            "line 6: service[0].kind: l2fwd reflects every frame and cannot share the spec with IP services",
+        ),
+        (
+            "[[service]]\nkind = \"icmp-echo\"\n".to_string(),
+            "line 1: service[0].kind: a service needs at least one interface",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(&error(text), expected, "spec:\n{text}");
+    }
+}
