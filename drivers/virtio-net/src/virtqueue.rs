@@ -1,0 +1,524 @@
+//! Split virtqueue bookkeeping (virtio 1.2 section 2.7): descriptor table,
+//! available ring and used ring in one DMA allocation, a free list of
+//! descriptors, and index arithmetic. Knows nothing about packets.
+//!
+//! Descriptors are added with [`SplitQueue::push`] and become visible to the
+//! device only at [`SplitQueue::publish`]: one fence for the whole burst.
+
+use crate::registers::{DescriptorFlags, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY};
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+use core::sync::atomic::{Ordering, fence};
+
+/// Largest queue the driver sets up; devices may offer more.
+pub const MAX_QUEUE_SIZE: u16 = 256;
+
+/// `struct virtq_desc` (2.7.5).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Descriptor {
+    /// 0x00: physical address of the buffer.
+    pub addr: u64,
+    /// 0x08: buffer length.
+    pub len: u32,
+    /// 0x0c: `DescriptorFlags`.
+    pub flags: u16,
+    /// 0x0e: next descriptor of the chain when `VIRTQ_DESC_F_NEXT`.
+    pub next: u16,
+}
+const _: () = assert!(size_of::<Descriptor>() == 16);
+
+/// `struct virtq_used_elem` (2.7.8).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsedElement {
+    /// 0x00: head descriptor of the completed chain.
+    pub id: u32,
+    /// 0x04: bytes the device wrote into the chain.
+    pub len: u32,
+}
+const _: () = assert!(size_of::<UsedElement>() == 8);
+
+/// One buffer of a chain: device-readable or device-writable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// Physical address.
+    pub addr: u64,
+    /// Length in bytes.
+    pub len: u32,
+    /// Whether the device writes it.
+    pub device_writes: bool,
+}
+
+/// Byte offsets of the three parts inside one allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingLayout {
+    /// Queue size (a power of two).
+    pub size: u16,
+    /// Offset of the available ring.
+    pub avail: usize,
+    /// Offset of the used ring (4-byte aligned).
+    pub used: usize,
+    /// Total bytes.
+    pub total: usize,
+}
+
+impl RingLayout {
+    /// Layout of a queue of `size` entries: descriptors (16 * size), the
+    /// available ring (6 + 2 * size), the used ring (6 + 8 * size) on a
+    /// 4-byte boundary.
+    pub const fn new(size: u16) -> Self {
+        let size_bytes = size as usize;
+        let avail = 16 * size_bytes;
+        let used = (avail + 6 + 2 * size_bytes).next_multiple_of(4);
+        Self {
+            size,
+            avail,
+            used,
+            total: used + 6 + 8 * size_bytes,
+        }
+    }
+}
+
+/// Physical addresses the device is told about (`queue_desc`, `queue_driver`,
+/// `queue_device`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingAddresses {
+    /// Descriptor table.
+    pub descriptors: u64,
+    /// Available ring.
+    pub driver: u64,
+    /// Used ring.
+    pub device: u64,
+}
+
+/// Why a chain could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// Not enough free descriptors.
+    Full,
+    /// An empty chain.
+    Empty,
+}
+
+/// A split virtqueue's driver side.
+pub struct SplitQueue {
+    layout: RingLayout,
+    base: NonNull<u8>,
+    phys: u64,
+    /// Free descriptor ids (a stack).
+    free: Vec<u16>,
+    /// Next free slot of the available ring (not yet visible while above
+    /// `published`).
+    avail_index: u16,
+    /// `avail.idx` as the device last saw it.
+    published: u16,
+    /// Used-ring entries consumed so far.
+    last_used: u16,
+}
+
+// SAFETY: the queue exclusively owns its ring memory (`new` precondition 1);
+// moving it to another core moves that ownership. Nothing in it is tied to
+// the creating core.
+unsafe impl Send for SplitQueue {}
+
+impl SplitQueue {
+    /// Lays a queue of `size` entries over zeroed memory.
+    ///
+    /// # Safety
+    /// 1. `base` points to `RingLayout::new(size).total` bytes that this
+    ///    queue exclusively owns (shared only with the device) for its whole
+    ///    life, aligned to 16.
+    /// 2. `phys` is the physical address of `base`, physically contiguous.
+    /// 3. `size` is a power of two no larger than 32768.
+    pub unsafe fn new(base: NonNull<u8>, phys: u64, size: u16) -> Self {
+        debug_assert!(size.is_power_of_two());
+        let layout = RingLayout::new(size);
+        // SAFETY: precondition 1: the memory is ours and `total` bytes long.
+        unsafe { base.as_ptr().write_bytes(0, layout.total) };
+        Self {
+            layout,
+            base,
+            phys,
+            free: (0..size).rev().collect(),
+            avail_index: 0,
+            published: 0,
+            last_used: 0,
+        }
+    }
+
+    /// Entries in the queue.
+    pub fn size(&self) -> u16 {
+        self.layout.size
+    }
+
+    /// Descriptors not in use.
+    pub fn free_count(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Where the device finds the three parts.
+    pub fn addresses(&self) -> RingAddresses {
+        RingAddresses {
+            descriptors: self.phys,
+            driver: self.phys + self.layout.avail as u64,
+            device: self.phys + self.layout.used as u64,
+        }
+    }
+
+    fn descriptor(&self, id: u16) -> *mut Descriptor {
+        debug_assert!(id < self.layout.size);
+        // SAFETY: `id < size`, so the descriptor lies in the table at offset 0.
+        unsafe { self.base.as_ptr().cast::<Descriptor>().add(usize::from(id)) }
+    }
+
+    /// Pointer to the `u16` at `offset` bytes into the available ring.
+    fn avail_field(&self, offset: usize) -> *mut u16 {
+        debug_assert!(offset + 2 <= 6 + 2 * usize::from(self.layout.size));
+        // SAFETY: inside the available ring (checked above), 2-byte aligned.
+        unsafe { self.base.as_ptr().add(self.layout.avail + offset).cast() }
+    }
+
+    /// Pointer to the `u16` at `offset` bytes into the used ring.
+    fn used_field(&self, offset: usize) -> *mut u16 {
+        // SAFETY: `flags` (0) and `idx` (2) lie at the start of the used ring.
+        unsafe { self.base.as_ptr().add(self.layout.used + offset).cast() }
+    }
+
+    /// Adds a descriptor chain to the available ring, invisible to the device
+    /// until `publish`. Returns the head descriptor id.
+    pub fn push(&mut self, chain: &[Segment]) -> Result<u16, PushError> {
+        if chain.is_empty() {
+            return Err(PushError::Empty);
+        }
+        if chain.len() > self.free.len() {
+            return Err(PushError::Full);
+        }
+        let mut next: Option<u16> = None;
+        for segment in chain.iter().rev() {
+            let id = self.free.pop().ok_or(PushError::Full)?;
+            let mut flags = DescriptorFlags::empty();
+            if segment.device_writes {
+                flags |= DescriptorFlags::VIRTQ_DESC_F_WRITE;
+            }
+            if next.is_some() {
+                flags |= DescriptorFlags::VIRTQ_DESC_F_NEXT;
+            }
+            let descriptor = Descriptor {
+                addr: segment.addr,
+                len: segment.len,
+                flags: flags.bits(),
+                next: next.unwrap_or(0),
+            };
+            // SAFETY: `id` came off the free list, so the device does not own
+            // the descriptor; the pointer is in bounds (`descriptor`).
+            unsafe { self.descriptor(id).write_volatile(descriptor) };
+            next = Some(id);
+        }
+        let head = next.ok_or(PushError::Empty)?;
+        let slot = usize::from(self.avail_index & (self.layout.size - 1));
+        // SAFETY: ring entry `slot < size` of the available ring; the device
+        // does not read entries at or past the published `idx`.
+        unsafe { self.avail_field(4 + 2 * slot).write_volatile(head) };
+        self.avail_index = self.avail_index.wrapping_add(1);
+        Ok(head)
+    }
+
+    /// Makes every pushed chain visible to the device with one fence and
+    /// says whether the device wants a notification (`VIRTQ_USED_F_NO_NOTIFY`
+    /// clear). Returns false when nothing was pushed since the last call.
+    pub fn publish(&mut self) -> bool {
+        if self.avail_index == self.published {
+            return false;
+        }
+        // Ordering: the descriptors and ring entries written above must be
+        // visible before the new index; then the index store must be ordered
+        // before the load of `used.flags` (store-load: a full fence), or we
+        // could miss the device re-enabling notifications.
+        fence(Ordering::SeqCst);
+        // SAFETY: `avail.idx` at offset 2 of the available ring.
+        unsafe { self.avail_field(2).write_volatile(self.avail_index) };
+        self.published = self.avail_index;
+        fence(Ordering::SeqCst);
+        // SAFETY: `used.flags` at offset 0 of the used ring, written by the device.
+        let used_flags = unsafe { self.used_field(0).read_volatile() };
+        used_flags & VIRTQ_USED_F_NO_NOTIFY == 0
+    }
+
+    /// Used-ring entries the device completed that the driver has not taken.
+    pub fn used_pending(&self) -> u16 {
+        // SAFETY: `used.idx` at offset 2 of the used ring, written by the device.
+        let device_index = unsafe { self.used_field(2).read_volatile() };
+        // Ordering: the used entries and buffer contents the device wrote
+        // before advancing `idx` are read only after this load.
+        fence(Ordering::Acquire);
+        device_index.wrapping_sub(self.last_used)
+    }
+
+    /// Takes the oldest used entry (call only while `used_pending() > 0`),
+    /// frees its chain and returns (head id, bytes written).
+    pub fn take_used(&mut self) -> Option<UsedElement> {
+        let slot = usize::from(self.last_used & (self.layout.size - 1));
+        // SAFETY: entry `slot < size` of the used ring, after `flags` and `idx`.
+        let element = unsafe {
+            self.base
+                .as_ptr()
+                .add(self.layout.used + 4 + 8 * slot)
+                .cast::<UsedElement>()
+                .read_volatile()
+        };
+        // Consume the entry even when it is bogus, so a misbehaving device
+        // cannot wedge the ring.
+        self.last_used = self.last_used.wrapping_add(1);
+        let head = u16::try_from(element.id)
+            .ok()
+            .filter(|&id| id < self.layout.size)?;
+        let mut id = head;
+        // A chain is never longer than the queue: bound the walk so a
+        // misbehaving device cannot loop us.
+        for _ in 0..self.layout.size {
+            // SAFETY: `id < size`; the device handed the chain back.
+            let descriptor = unsafe { self.descriptor(id).read_volatile() };
+            self.free.push(id);
+            if descriptor.flags & DescriptorFlags::VIRTQ_DESC_F_NEXT.bits() == 0
+                || descriptor.next >= self.layout.size
+            {
+                break;
+            }
+            id = descriptor.next;
+        }
+        Some(element)
+    }
+
+    /// Asks the device not to interrupt on used buffers (polling), or to
+    /// interrupt again.
+    pub fn set_interrupts(&mut self, enabled: bool) {
+        let flags = if enabled {
+            0
+        } else {
+            VIRTQ_AVAIL_F_NO_INTERRUPT
+        };
+        // SAFETY: `avail.flags` at offset 0 of the available ring.
+        unsafe { self.avail_field(0).write_volatile(flags) };
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Ring memory on the heap, 16-byte aligned; physical == virtual.
+    pub(crate) struct HeapRing {
+        storage: Vec<u128>,
+    }
+
+    impl HeapRing {
+        pub(crate) fn new(size: u16) -> Self {
+            Self {
+                storage: alloc::vec![0u128; RingLayout::new(size).total.div_ceil(16)],
+            }
+        }
+
+        pub(crate) fn queue(&mut self, size: u16) -> SplitQueue {
+            let base = NonNull::new(self.storage.as_mut_ptr().cast::<u8>()).unwrap();
+            // SAFETY: the storage is 16-byte aligned, large enough, owned by
+            // the test and outlives the queue; physical equals virtual here.
+            unsafe { SplitQueue::new(base, base.as_ptr() as u64, size) }
+        }
+    }
+
+    /// The device side, reading and writing the rings in memory like QEMU.
+    pub(crate) struct SimulatedDevice {
+        descriptors: *mut Descriptor,
+        avail: *mut u16,
+        used: *mut u8,
+        size: u16,
+        last_avail: u16,
+        used_index: u16,
+    }
+
+    impl SimulatedDevice {
+        pub(crate) fn attach(queue: &SplitQueue) -> Self {
+            let addresses = queue.addresses();
+            Self {
+                descriptors: addresses.descriptors as *mut Descriptor,
+                avail: addresses.driver as *mut u16,
+                used: addresses.device as *mut u8,
+                size: queue.size(),
+                last_avail: 0,
+                used_index: 0,
+            }
+        }
+
+        pub(crate) fn set_no_notify(&mut self, no_notify: bool) {
+            // SAFETY: test memory laid out by `SplitQueue`; used.flags at 0.
+            unsafe { self.used.cast::<u16>().write_volatile(u16::from(no_notify)) };
+        }
+
+        /// The next available chain as its descriptors, if the driver published one.
+        pub(crate) fn next_chain(&mut self) -> Option<(u16, Vec<Descriptor>)> {
+            // SAFETY: test memory laid out by `SplitQueue`; avail.idx at 2.
+            let published = unsafe { self.avail.add(1).read_volatile() };
+            if published == self.last_avail {
+                return None;
+            }
+            let slot = usize::from(self.last_avail % self.size);
+            // SAFETY: ring entry in bounds.
+            let head = unsafe { self.avail.add(2 + slot).read_volatile() };
+            self.last_avail = self.last_avail.wrapping_add(1);
+            let mut chain = Vec::new();
+            let mut id = head;
+            loop {
+                // SAFETY: ids come from the driver and are below `size`.
+                let descriptor = unsafe { self.descriptors.add(usize::from(id)).read() };
+                chain.push(descriptor);
+                if descriptor.flags & DescriptorFlags::VIRTQ_DESC_F_NEXT.bits() == 0 {
+                    break;
+                }
+                id = descriptor.next;
+            }
+            Some((head, chain))
+        }
+
+        /// Completes chain `head` with `len` bytes written.
+        pub(crate) fn complete(&mut self, head: u16, len: u32) {
+            let slot = usize::from(self.used_index % self.size);
+            // SAFETY: used ring entry and idx in bounds of the test memory.
+            unsafe {
+                self.used
+                    .add(4 + 8 * slot)
+                    .cast::<UsedElement>()
+                    .write_volatile(UsedElement {
+                        id: u32::from(head),
+                        len,
+                    });
+                self.used_index = self.used_index.wrapping_add(1);
+                self.used
+                    .add(2)
+                    .cast::<u16>()
+                    .write_volatile(self.used_index);
+            }
+        }
+
+        /// `avail.flags` as the driver set it.
+        pub(crate) fn avail_flags(&self) -> u16 {
+            // SAFETY: avail.flags at offset 0.
+            unsafe { self.avail.read_volatile() }
+        }
+    }
+
+    fn segment(addr: u64, len: u32, device_writes: bool) -> Segment {
+        Segment {
+            addr,
+            len,
+            device_writes,
+        }
+    }
+
+    #[test]
+    fn layout_matches_the_spec_formulas() {
+        let layout = RingLayout::new(256);
+        assert_eq!(layout.avail, 4096);
+        assert_eq!(layout.used, 4096 + 6 + 512 + 2); // rounded up to 4
+        assert_eq!(layout.total, layout.used + 6 + 8 * 256);
+        assert_eq!(RingLayout::new(4).used % 4, 0);
+    }
+
+    #[test]
+    fn chains_are_invisible_until_published_and_come_back_freed() {
+        let mut memory = HeapRing::new(8);
+        let mut queue = memory.queue(8);
+        let mut device = SimulatedDevice::attach(&queue);
+        let head = queue
+            .push(&[segment(0x1000, 12, false), segment(0x2000, 100, false)])
+            .unwrap();
+        assert_eq!(queue.free_count(), 6);
+        assert!(device.next_chain().is_none(), "seen before publish");
+        assert!(queue.publish(), "device wants notifications by default");
+        assert!(!queue.publish(), "nothing new to publish");
+        let (seen, chain) = device.next_chain().unwrap();
+        assert_eq!(seen, head);
+        assert_eq!(chain.len(), 2);
+        assert_eq!((chain[0].addr, chain[0].len), (0x1000, 12));
+        assert_eq!((chain[1].addr, chain[1].len), (0x2000, 100));
+        assert_eq!(
+            chain[1].flags & DescriptorFlags::VIRTQ_DESC_F_WRITE.bits(),
+            0
+        );
+        assert_eq!(queue.used_pending(), 0);
+        device.complete(head, 0);
+        assert_eq!(queue.used_pending(), 1);
+        let used = queue.take_used().unwrap();
+        assert_eq!(used.id, u32::from(head));
+        assert_eq!(queue.used_pending(), 0);
+        assert_eq!(queue.free_count(), 8, "both descriptors freed");
+    }
+
+    #[test]
+    fn no_notify_is_honoured_and_full_queue_refuses() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        device.set_no_notify(true);
+        for index in 0..4 {
+            queue.push(&[segment(index * 0x800, 2048, true)]).unwrap();
+        }
+        assert_eq!(
+            queue.push(&[segment(0, 1, true)]),
+            Err(PushError::Full),
+            "a fifth buffer in a 4-entry queue"
+        );
+        assert_eq!(queue.push(&[]), Err(PushError::Empty));
+        assert!(!queue.publish(), "device said NO_NOTIFY");
+        device.set_no_notify(false);
+        queue.set_interrupts(false);
+        assert_eq!(device.avail_flags(), VIRTQ_AVAIL_F_NO_INTERRUPT);
+        let chain = device.next_chain().unwrap().1;
+        assert_ne!(
+            chain[0].flags & DescriptorFlags::VIRTQ_DESC_F_WRITE.bits(),
+            0
+        );
+    }
+
+    #[test]
+    fn indices_wrap_around_u16_and_out_of_order_completion_works() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        // 70_000 round trips: avail and used indices wrap past 65535.
+        for round in 0..70_000u32 {
+            let first = queue.push(&[segment(u64::from(round), 1, true)]).unwrap();
+            let second = queue
+                .push(&[segment(u64::from(round) + 1, 2, true)])
+                .unwrap();
+            queue.publish();
+            let (a, _) = device.next_chain().unwrap();
+            let (b, chain) = device.next_chain().unwrap();
+            assert_eq!((a, b), (first, second));
+            assert_eq!(chain[0].addr, u64::from(round) + 1);
+            // Complete the second one first.
+            device.complete(b, 7);
+            device.complete(a, 9);
+            assert_eq!(queue.used_pending(), 2);
+            let done = [queue.take_used().unwrap(), queue.take_used().unwrap()];
+            assert_eq!((done[0].id, done[0].len), (u32::from(second), 7));
+            assert_eq!((done[1].id, done[1].len), (u32::from(first), 9));
+            assert_eq!(queue.free_count(), 4);
+        }
+    }
+
+    #[test]
+    fn bogus_used_ids_are_refused() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.push(&[segment(0, 1, true)]).unwrap();
+        queue.publish();
+        device.next_chain().unwrap();
+        device.complete(17, 1);
+        assert_eq!(queue.used_pending(), 1);
+        assert!(queue.take_used().is_none());
+        assert_eq!(queue.used_pending(), 0, "the bogus entry was consumed");
+        assert_eq!(queue.free_count(), 3, "nothing freed for a bogus id");
+    }
+}
