@@ -1,5 +1,7 @@
 //! Buffer allocation: a burst of 32 `Mempool` packets allocated and freed,
 //! against 32 heap-allocated `Box<[u8; 2048]>`.
+// `criterion_group!` generates public functions without docs.
+#![allow(missing_docs)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use dataplane::{Mempool, Packet};

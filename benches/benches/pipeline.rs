@@ -1,5 +1,7 @@
 //! The macswap forwarder: an executor polls a looped loopback NIC, swaps MAC
 //! addresses and transmits, one burst of 32 per poll.
+// `criterion_group!` generates public functions without docs.
+#![allow(missing_docs)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::{BURST_SIZE, ExecutorBuilder, LoopbackNic, MacAddr, Mempool, Target};

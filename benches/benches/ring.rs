@@ -1,5 +1,7 @@
 //! Ring throughput: warpcore's `SpscRing` against crossbeam's `ArrayQueue`
 //! and `rtrb`, in bursts of 32, on one thread and across two pinned threads.
+// `criterion_group!` generates public functions without docs.
+#![allow(missing_docs)]
 
 use arrayvec::ArrayVec;
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};

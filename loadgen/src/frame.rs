@@ -1,0 +1,301 @@
+//! Building the frames loadgen sends and recognising the replies to them.
+
+use crate::probe::{PROBE_LEN, Probe};
+use std::net::Ipv4Addr;
+
+/// EtherType of IPv4.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// EtherType of ARP.
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERNET_LEN: usize = 14;
+const IPV4_LEN: usize = 20;
+const UDP_LEN: usize = 8;
+const ICMP_LEN: usize = 8;
+const PROTOCOL_ICMP: u8 = 1;
+const PROTOCOL_UDP: u8 = 17;
+
+/// Who talks to whom on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Our MAC (the interface's).
+    pub source_mac: [u8; 6],
+    /// The system under test's MAC.
+    pub destination_mac: [u8; 6],
+    /// The address we send from (and answer ARP for).
+    pub source_ip: Ipv4Addr,
+    /// The system under test.
+    pub destination_ip: Ipv4Addr,
+}
+
+/// What to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// UDP datagrams to `port`; flow `f` uses source port `source_port + f`.
+    Udp {
+        /// Destination port (the echo service).
+        port: u16,
+        /// Source port of flow 0.
+        source_port: u16,
+    },
+    /// ICMP echo requests; flow `f` uses identifier `identifier + f`.
+    IcmpEcho {
+        /// Identifier of flow 0.
+        identifier: u16,
+    },
+}
+
+/// A reply that answers one of our probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    /// The probe the payload carried back.
+    pub probe: Probe,
+    /// Which flow it belongs to.
+    pub flow: u16,
+}
+
+/// Smallest payload that carries a probe.
+pub const MIN_PAYLOAD: usize = PROBE_LEN;
+
+/// The one's-complement sum of `bytes` as 16-bit big-endian words, folded.
+pub fn checksum_add(mut sum: u32, bytes: &[u8]) -> u32 {
+    let mut chunks = bytes.chunks_exact(2);
+    for pair in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum
+}
+
+/// The Internet checksum of a folded sum.
+pub fn checksum_finish(sum: u32) -> u16 {
+    !(sum as u16)
+}
+
+fn write_ethernet(out: &mut Vec<u8>, destination: [u8; 6], source: [u8; 6], ethertype: u16) {
+    out.extend_from_slice(&destination);
+    out.extend_from_slice(&source);
+    out.extend_from_slice(&ethertype.to_be_bytes());
+}
+
+/// Appends an IPv4 header with a valid checksum.
+fn write_ipv4(out: &mut Vec<u8>, endpoints: &Endpoints, protocol: u8, payload_len: usize, id: u16) {
+    let start = out.len();
+    let total = (IPV4_LEN + payload_len) as u16;
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&[0x40, 0, 64, protocol, 0, 0]);
+    out.extend_from_slice(&endpoints.source_ip.octets());
+    out.extend_from_slice(&endpoints.destination_ip.octets());
+    let checksum = checksum_finish(checksum_add(0, &out[start..]));
+    out[start + 10..start + 12].copy_from_slice(&checksum.to_be_bytes());
+}
+
+/// Builds the frame for `probe` on `flow` into `out` (cleared first), with
+/// `payload_len` bytes of payload (at least [`MIN_PAYLOAD`]).
+pub fn build(
+    endpoints: &Endpoints,
+    workload: Workload,
+    flow: u16,
+    payload_len: usize,
+    probe: Probe,
+    out: &mut Vec<u8>,
+) {
+    let payload_len = payload_len.max(MIN_PAYLOAD);
+    out.clear();
+    write_ethernet(
+        out,
+        endpoints.destination_mac,
+        endpoints.source_mac,
+        ETHERTYPE_IPV4,
+    );
+    let mut payload = vec![0u8; payload_len];
+    probe.write(&mut payload);
+    for (index, byte) in payload.iter_mut().enumerate().skip(PROBE_LEN) {
+        *byte = index as u8;
+    }
+    let id = probe.sequence as u16;
+    match workload {
+        Workload::Udp { port, source_port } => {
+            let udp_len = UDP_LEN + payload_len;
+            write_ipv4(out, endpoints, PROTOCOL_UDP, udp_len, id);
+            let start = out.len();
+            out.extend_from_slice(&source_port.wrapping_add(flow).to_be_bytes());
+            out.extend_from_slice(&port.to_be_bytes());
+            out.extend_from_slice(&(udp_len as u16).to_be_bytes());
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(&payload);
+            let mut sum = checksum_add(0, &endpoints.source_ip.octets());
+            sum = checksum_add(sum, &endpoints.destination_ip.octets());
+            sum = checksum_add(sum, &[0, PROTOCOL_UDP]);
+            sum = checksum_add(sum, &(udp_len as u16).to_be_bytes());
+            let checksum = match checksum_finish(checksum_add(sum, &out[start..])) {
+                0 => 0xffff,
+                other => other,
+            };
+            out[start + 6..start + 8].copy_from_slice(&checksum.to_be_bytes());
+        }
+        Workload::IcmpEcho { identifier } => {
+            write_ipv4(out, endpoints, PROTOCOL_ICMP, ICMP_LEN + payload_len, id);
+            let start = out.len();
+            out.extend_from_slice(&[8, 0, 0, 0]);
+            out.extend_from_slice(&identifier.wrapping_add(flow).to_be_bytes());
+            out.extend_from_slice(&(probe.sequence as u16).to_be_bytes());
+            out.extend_from_slice(&payload);
+            let checksum = checksum_finish(checksum_add(0, &out[start..]));
+            out[start + 2..start + 4].copy_from_slice(&checksum.to_be_bytes());
+        }
+    }
+}
+
+/// Recognises a reply to one of our probes: from the system under test, to
+/// us, of the workload's protocol, carrying a probe. Anything else is `None`.
+pub fn parse_reply(
+    frame: &[u8],
+    endpoints: &Endpoints,
+    workload: Workload,
+    flows: u16,
+) -> Option<Reply> {
+    if frame.len() < ETHERNET_LEN + IPV4_LEN
+        || frame[..6] != endpoints.source_mac
+        || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4
+    {
+        return None;
+    }
+    let ip = &frame[ETHERNET_LEN..];
+    let header_len = usize::from(ip[0] & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ip[0] >> 4 != 4 || header_len < IPV4_LEN || total_len < header_len || total_len > ip.len() {
+        return None;
+    }
+    if ip[12..16] != endpoints.destination_ip.octets() || ip[16..20] != endpoints.source_ip.octets()
+    {
+        return None;
+    }
+    let transport = &ip[header_len..total_len];
+    let (flow, payload) = match workload {
+        Workload::Udp { port, source_port } => {
+            if ip[9] != PROTOCOL_UDP || transport.len() < UDP_LEN {
+                return None;
+            }
+            let from = u16::from_be_bytes([transport[0], transport[1]]);
+            let to = u16::from_be_bytes([transport[2], transport[3]]);
+            (from == port).then_some(())?;
+            (to.wrapping_sub(source_port), &transport[UDP_LEN..])
+        }
+        Workload::IcmpEcho { identifier } => {
+            if ip[9] != PROTOCOL_ICMP || transport.len() < ICMP_LEN || transport[0] != 0 {
+                return None;
+            }
+            let id = u16::from_be_bytes([transport[4], transport[5]]);
+            (id.wrapping_sub(identifier), &transport[ICMP_LEN..])
+        }
+    };
+    if flow >= flows {
+        return None;
+    }
+    Some(Reply {
+        probe: Probe::read(payload)?,
+        flow,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints() -> Endpoints {
+        Endpoints {
+            source_mac: [2, 0, 0, 0, 0, 0x10],
+            destination_mac: [2, 0, 0, 0, 0, 1],
+            source_ip: Ipv4Addr::new(10, 0, 0, 100),
+            destination_ip: Ipv4Addr::new(10, 0, 0, 2),
+        }
+    }
+
+    /// Turns a request into the reply an echo server would send.
+    fn reflect(frame: &[u8]) -> Vec<u8> {
+        let mut reply = frame.to_vec();
+        reply[..6].copy_from_slice(&frame[6..12]);
+        reply[6..12].copy_from_slice(&frame[..6]);
+        reply[26..30].copy_from_slice(&frame[30..34]);
+        reply[30..34].copy_from_slice(&frame[26..30]);
+        if frame[23] == PROTOCOL_UDP {
+            reply[34..36].copy_from_slice(&frame[36..38]);
+            reply[36..38].copy_from_slice(&frame[34..36]);
+        } else {
+            reply[34] = 0;
+        }
+        reply
+    }
+
+    #[test]
+    fn udp_frames_are_valid_and_replies_match() {
+        let probe = Probe {
+            run_id: 1,
+            sequence: 5,
+            sent_ns: 99,
+        };
+        let workload = Workload::Udp {
+            port: 7,
+            source_port: 40000,
+        };
+        let mut frame = Vec::new();
+        build(&endpoints(), workload, 3, 64, probe, &mut frame);
+        assert_eq!(frame.len(), 14 + 20 + 8 + 64);
+        // IPv4 header checksum verifies to zero.
+        assert_eq!(checksum_finish(checksum_add(0, &frame[14..34])), 0);
+        // UDP checksum verifies over the pseudo-header.
+        let mut sum = checksum_add(0, &frame[26..34]);
+        sum = checksum_add(sum, &[0, 17]);
+        sum = checksum_add(sum, &frame[38..40]);
+        assert_eq!(checksum_finish(checksum_add(sum, &frame[34..])), 0);
+        assert_eq!(u16::from_be_bytes([frame[34], frame[35]]), 40003);
+
+        let reply = reflect(&frame);
+        assert_eq!(
+            parse_reply(&reply, &endpoints(), workload, 4),
+            Some(Reply { probe, flow: 3 })
+        );
+        // Our own request, a flow out of range, and a short frame are not replies.
+        assert_eq!(parse_reply(&frame, &endpoints(), workload, 4), None);
+        assert_eq!(parse_reply(&reply, &endpoints(), workload, 3), None);
+        assert_eq!(parse_reply(&reply[..30], &endpoints(), workload, 4), None);
+    }
+
+    #[test]
+    fn icmp_echo_frames_are_valid_and_replies_match() {
+        let probe = Probe {
+            run_id: 2,
+            sequence: 70_000,
+            sent_ns: 1,
+        };
+        let workload = Workload::IcmpEcho { identifier: 0x100 };
+        let mut frame = Vec::new();
+        build(&endpoints(), workload, 1, 10, probe, &mut frame);
+        assert_eq!(frame.len(), 14 + 20 + 8 + MIN_PAYLOAD);
+        assert_eq!(checksum_finish(checksum_add(0, &frame[34..])), 0);
+        let reply = reflect(&frame);
+        assert_eq!(
+            parse_reply(&reply, &endpoints(), workload, 2),
+            Some(Reply { probe, flow: 1 })
+        );
+        assert_eq!(
+            parse_reply(
+                &reply,
+                &endpoints(),
+                Workload::Udp {
+                    port: 7,
+                    source_port: 1
+                },
+                2
+            ),
+            None
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! One bounded load run: send probes in bursts (paced, as fast as possible,
+//! or within a window of outstanding probes), answer ARP, match replies.
+
+use crate::arp;
+use crate::frame::{Endpoints, Workload, build, parse_reply};
+use crate::probe::Probe;
+use crate::socket::{FRAME_BUFFER, PacketSocket};
+use crate::tracker::{Summary, Tracker};
+use anyhow::Result;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Largest burst handed to one `sendmmsg`.
+pub const MAX_BURST: usize = 64;
+
+/// What to send, how fast, and for how long at most.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Addresses on the wire.
+    pub endpoints: Endpoints,
+    /// UDP or ICMP echo.
+    pub workload: Workload,
+    /// Distinct flows (source ports or ICMP identifiers), round robin.
+    pub flows: u16,
+    /// Payload bytes per probe (at least the probe header).
+    pub payload_len: usize,
+    /// Stop after this many probes.
+    pub count: u64,
+    /// Stop sending after this long.
+    pub duration: Duration,
+    /// Probes per second, or `None` for as fast as possible.
+    pub rate_pps: Option<u64>,
+    /// Closed loop: at most this many probes outstanding.
+    pub window: Option<u64>,
+    /// How long a probe may go unanswered (for the window, and to wait for
+    /// stragglers at the end).
+    pub timeout: Duration,
+    /// Probes per burst.
+    pub burst: usize,
+    /// Tells this run's replies from stale ones.
+    pub run_id: u32,
+    /// Show a progress bar (on a terminal, for runs longer than a few seconds).
+    pub progress: bool,
+}
+
+/// The figures of a finished run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunResult {
+    /// Counts and latency percentiles.
+    pub summary: Summary,
+    /// Seconds spent sending.
+    pub send_seconds: f64,
+    /// Probes per second actually sent.
+    pub sent_pps: f64,
+    /// Probes per second asked for (`None`: as fast as possible).
+    pub offered_pps: Option<u64>,
+    /// Replies per second over the sending period.
+    pub received_pps: f64,
+    /// Latency percentiles 0..=100 in 1% steps, (percent, ns), for plots.
+    pub latency_cdf: Vec<(f64, u64)>,
+}
+
+/// Nanoseconds on the monotonic clock since the first call.
+pub fn now_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Runs the load described by `config` on `socket`.
+pub fn run(socket: &PacketSocket, config: &RunConfig) -> Result<RunResult> {
+    let mut tracker = Tracker::new(config.run_id);
+    let burst = config.burst.clamp(1, MAX_BURST);
+    let mut frames: Vec<Vec<u8>> = (0..burst)
+        .map(|_| Vec::with_capacity(FRAME_BUFFER))
+        .collect();
+    let mut buffers = vec![[0u8; FRAME_BUFFER]; MAX_BURST];
+    let mut lengths = vec![0usize; MAX_BURST];
+    let progress = progress_bar(config);
+    let timeout_ns = config.timeout.as_nanos() as u64;
+    let start = Instant::now();
+
+    while tracker.sent() < config.count && start.elapsed() < config.duration {
+        let mut allowed = (burst as u64).min(config.count - tracker.sent());
+        if let Some(rate) = config.rate_pps {
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+            allowed = allowed.min(due.saturating_sub(tracker.sent()));
+        }
+        if let Some(window) = config.window {
+            allowed = allowed.min(window.saturating_sub(tracker.in_flight(now_ns(), timeout_ns)));
+        }
+        if allowed > 0 {
+            let now = now_ns();
+            for (offset, frame) in frames.iter_mut().take(allowed as usize).enumerate() {
+                let sequence = tracker.sent() + offset as u64;
+                let flow = (sequence % u64::from(config.flows.max(1))) as u16;
+                let probe = Probe {
+                    run_id: config.run_id,
+                    sequence,
+                    sent_ns: now,
+                };
+                build(
+                    &config.endpoints,
+                    config.workload,
+                    flow,
+                    config.payload_len,
+                    probe,
+                    frame,
+                );
+            }
+            let sent = socket.send_batch(&frames[..allowed as usize])?;
+            for _ in 0..sent {
+                tracker.next_sent(now);
+            }
+            if let Some(bar) = &progress {
+                bar.set_position(tracker.sent());
+            }
+        }
+        let received = receive(socket, config, &mut tracker, &mut buffers, &mut lengths)?;
+        if allowed == 0 && received == 0 {
+            std::hint::spin_loop();
+        }
+    }
+    let send_seconds = start.elapsed().as_secs_f64().max(1e-9);
+    let received_while_sending = tracker.received();
+    let drain_deadline = Instant::now() + config.timeout;
+    while tracker.received() < tracker.sent() && Instant::now() < drain_deadline {
+        if receive(socket, config, &mut tracker, &mut buffers, &mut lengths)? == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    Ok(RunResult {
+        summary: tracker.summary(),
+        send_seconds,
+        sent_pps: tracker.sent() as f64 / send_seconds,
+        offered_pps: config.rate_pps,
+        received_pps: received_while_sending as f64 / send_seconds,
+        latency_cdf: tracker.latency_cdf(100),
+    })
+}
+
+/// Takes one burst of frames off the socket: answers ARP for our address,
+/// books replies. Returns how many frames arrived.
+fn receive(
+    socket: &PacketSocket,
+    config: &RunConfig,
+    tracker: &mut Tracker,
+    buffers: &mut [[u8; FRAME_BUFFER]],
+    lengths: &mut [usize],
+) -> Result<usize> {
+    let count = socket.recv_batch(buffers, lengths)?;
+    let now = now_ns();
+    for (buffer, &length) in buffers.iter().zip(lengths.iter()).take(count) {
+        let frame = &buffer[..length];
+        if let Some(reply) = parse_reply(
+            frame,
+            &config.endpoints,
+            config.workload,
+            config.flows.max(1),
+        ) {
+            tracker.on_reply(&reply, now);
+        } else if let Some(answer) = arp::answer(
+            frame,
+            config.endpoints.source_mac,
+            config.endpoints.source_ip,
+        ) {
+            socket.send_batch(&[answer])?;
+        }
+    }
+    Ok(count)
+}
+
+fn progress_bar(config: &RunConfig) -> Option<indicatif::ProgressBar> {
+    (config.progress && config.duration > Duration::from_secs(3)).then(|| {
+        let bar = indicatif::ProgressBar::new(config.count);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} {bar:40} {pos}/{len} probes",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    })
+}
