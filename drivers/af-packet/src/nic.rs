@@ -1,0 +1,202 @@
+//! `AfPacketNic`: one packet socket with mapped rings as a `dataplane::Nic`.
+
+use crate::checksum;
+use crate::ring::{Rings, TX_MAX_FRAME};
+use crate::stats::AfPacketStats;
+use crate::sys::{self, AfPacketError};
+use dataplane::{Batch, LinkInfo, MacAddr, Mempool, Nic};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+/// Which interface to bind, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfPacketConfig {
+    /// Interface name, like `veth1`.
+    pub ifname: String,
+    /// Fanout group to join in hash mode, so that each of several sockets on
+    /// the interface (one per core) gets whole flows; `None` for a single
+    /// queue. Groups are per network namespace: pick one unique to the
+    /// process and interface.
+    pub fanout_group: Option<u16>,
+    /// Which queue this is, for the NIC's name only.
+    pub queue: usize,
+    /// Frames in each ring, rounded up to whole 64 KiB blocks.
+    pub ring_frames: usize,
+    /// The MAC the dataplane uses; `None` takes the interface's own.
+    pub mac: Option<MacAddr>,
+}
+
+impl AfPacketConfig {
+    /// Queue 0 of `ifname`, no fanout, 512-frame rings, the interface's MAC.
+    pub fn new(ifname: &str) -> Self {
+        Self {
+            ifname: ifname.to_owned(),
+            fanout_group: None,
+            queue: 0,
+            ring_frames: 512,
+            mac: None,
+        }
+    }
+}
+
+/// One AF_PACKET socket bound to an interface, its rings mapped. Receive
+/// copies frames from the RX ring into buffers of the queue's own mempool;
+/// transmit copies packets into the TX ring and kicks it once per burst.
+pub struct AfPacketNic {
+    // Field order: the mapping goes before the socket that owns the rings.
+    rings: Rings,
+    socket: OwnedFd,
+    pool: Mempool,
+    rx_next: usize,
+    tx_next: usize,
+    ifname: String,
+    name: String,
+    mac: MacAddr,
+    stats: Arc<AfPacketStats>,
+}
+
+impl AfPacketNic {
+    /// Opens the socket, maps its rings, binds it to the interface (in
+    /// promiscuous mode) and joins the fanout group. Received frames land in
+    /// buffers of `pool`, which must be created on the core that polls this
+    /// NIC.
+    pub fn open(config: &AfPacketConfig, pool: Mempool) -> Result<Self, AfPacketError> {
+        let socket = sys::packet_socket()?;
+        let info = sys::interface_info(socket.as_raw_fd(), &config.ifname)?;
+        sys::configure_socket(&socket)?;
+        let rings = Rings::map(&socket, config.ring_frames)?;
+        sys::bind(&socket, info.index)?;
+        sys::enable_promiscuous(&socket, info.index)?;
+        if let Some(group) = config.fanout_group {
+            sys::join_fanout(&socket, group)?;
+        }
+        Ok(Self {
+            rings,
+            socket,
+            pool,
+            rx_next: 0,
+            tx_next: 0,
+            ifname: config.ifname.clone(),
+            name: format!("af-packet:{}.q{}", config.ifname, config.queue),
+            mac: config.mac.unwrap_or(MacAddr(info.mac)),
+            stats: Arc::new(AfPacketStats::default()),
+        })
+    }
+
+    /// The queue's counters; clone the `Arc` to read them from elsewhere.
+    pub fn stats(&self) -> &Arc<AfPacketStats> {
+        &self.stats
+    }
+
+    /// The Linux interface name.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+}
+
+impl Nic for AfPacketNic {
+    fn rx_burst(&mut self, batch: &mut Batch) -> usize {
+        let mut received = 0;
+        while !batch.is_full() {
+            let index = self.rx_next;
+            let Some(frame) = self.rings.rx_frame(index) else {
+                break;
+            };
+            if frame.packet_type == libc::PACKET_OUTGOING {
+                self.stats.rx_outgoing_skipped.increment();
+                self.rings.release_rx(index);
+                self.rx_next = (index + 1) % self.rings.frames();
+                continue;
+            }
+            let Some(mut packet) = self.pool.alloc() else {
+                // Leave the frame in the ring for the next burst.
+                self.stats.rx_no_buffer.increment();
+                break;
+            };
+            // SAFETY: `frame` came from `rx_frame(index)` just now and the
+            // frame is released only below, after the copy.
+            let data = unsafe { self.rings.rx_data(index, &frame) };
+            let copied = data.len().min(packet.tailroom());
+            if let Ok(buffer) = packet.append(copied) {
+                buffer.copy_from_slice(&data[..copied]);
+            }
+            self.rings.release_rx(index);
+            self.rx_next = (index + 1) % self.rings.frames();
+            if frame.snaplen < frame.len || copied < data.len() {
+                self.stats.rx_truncated.increment();
+            }
+            if frame.status & libc::TP_STATUS_CSUMNOTREADY != 0
+                && checksum::complete_partial(packet.payload_mut())
+            {
+                self.stats.rx_checksums_completed.increment();
+            }
+            self.stats.rx_packets.increment();
+            self.stats.rx_bytes.add(packet.len() as u64);
+            if batch.push(packet).is_err() {
+                // Impossible: the loop checked the batch has room.
+                break;
+            }
+            received += 1;
+        }
+        received
+    }
+
+    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+        let mut sent = 0;
+        for packet in batch.iter() {
+            let index = self.tx_next;
+            let status = self.rings.tx_status(index);
+            if status & libc::TP_STATUS_WRONG_FORMAT != 0 {
+                self.stats.tx_wrong_format.increment();
+                self.rings.reset_tx(index);
+            } else if status != libc::TP_STATUS_AVAILABLE {
+                self.stats.tx_ring_full.increment();
+                break;
+            }
+            let frame = packet.payload();
+            if frame.len() > TX_MAX_FRAME {
+                self.stats.tx_too_large.increment();
+                break;
+            }
+            // SAFETY: the slot is AVAILABLE (checked, or reset from
+            // WRONG_FORMAT, both meaning the kernel is done with it), and the
+            // length was checked against TX_MAX_FRAME.
+            unsafe { self.rings.fill_tx(index, frame) };
+            self.tx_next = (index + 1) % self.rings.frames();
+            self.stats.tx_packets.increment();
+            self.stats.tx_bytes.add(frame.len() as u64);
+            sent += 1;
+        }
+        if sent > 0 && sys::ring_doorbell(self.socket.as_raw_fd()).is_err() {
+            self.stats.tx_doorbell_errors.increment();
+        }
+        batch.packets_mut().drain(..sent);
+        sent
+    }
+
+    fn mac(&self) -> MacAddr {
+        self.mac
+    }
+
+    fn link(&self) -> LinkInfo {
+        match sys::interface_info(self.socket.as_raw_fd(), &self.ifname) {
+            Ok(info) => LinkInfo {
+                up: info.up,
+                speed_mbps: 0,
+                mtu: u16::try_from(info.mtu).unwrap_or(u16::MAX),
+            },
+            Err(_) => LinkInfo {
+                up: false,
+                speed_mbps: 0,
+                mtu: 1500,
+            },
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests;

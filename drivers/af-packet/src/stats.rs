@@ -1,0 +1,35 @@
+//! Driver-level counters of one AF_PACKET socket.
+
+use dataplane::Counter;
+
+/// What one AF_PACKET queue did, beyond the executor's packet counts. Written
+/// by the owning core only; shared behind an `Arc` so the runtime can print
+/// it after the NIC moved into an executor.
+#[derive(Debug, Default)]
+pub struct AfPacketStats {
+    /// Frames taken from the RX ring.
+    pub rx_packets: Counter,
+    /// Bytes of those frames.
+    pub rx_bytes: Counter,
+    /// Frames the kernel cut short (`tp_snaplen < tp_len`), passed on as cut.
+    pub rx_truncated: Counter,
+    /// Frames whose transport checksum the kernel had left to hardware
+    /// (`TP_STATUS_CSUMNOTREADY`) and the driver completed.
+    pub rx_checksums_completed: Counter,
+    /// Our own outgoing frames the ring showed us, skipped.
+    pub rx_outgoing_skipped: Counter,
+    /// Bursts cut short because the mempool had no free buffer.
+    pub rx_no_buffer: Counter,
+    /// Frames placed in the TX ring.
+    pub tx_packets: Counter,
+    /// Bytes of those frames.
+    pub tx_bytes: Counter,
+    /// Bursts cut short because the TX ring was full.
+    pub tx_ring_full: Counter,
+    /// Packets too large for a TX frame, left to the executor to drop.
+    pub tx_too_large: Counter,
+    /// Frames the kernel rejected (`TP_STATUS_WRONG_FORMAT`).
+    pub tx_wrong_format: Counter,
+    /// Doorbell `send(2)` calls that failed (other than `EAGAIN`/`ENOBUFS`).
+    pub tx_doorbell_errors: Counter,
+}
