@@ -3,6 +3,9 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
 pub mod l2fwd;
+pub mod wire;
 
 pub use l2fwd::MacSwap;

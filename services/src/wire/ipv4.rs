@@ -1,0 +1,386 @@
+//! IPv4 headers (RFC 791): validation, fields, header checksum and the
+//! incremental TTL decrement used when forwarding.
+
+use super::{WireError, checksum};
+use core::net::Ipv4Addr;
+
+/// Byte ranges of the IPv4 header.
+mod field {
+    use core::ops::Range;
+    pub const VERSION_IHL: usize = 0;
+    pub const DSCP_ECN: usize = 1;
+    pub const TOTAL_LEN: Range<usize> = 2..4;
+    pub const IDENT: Range<usize> = 4..6;
+    pub const FLAGS_FRAGMENT: Range<usize> = 6..8;
+    pub const TTL: usize = 8;
+    pub const PROTOCOL: usize = 9;
+    pub const CHECKSUM: Range<usize> = 10..12;
+    pub const SOURCE: Range<usize> = 12..16;
+    pub const DESTINATION: Range<usize> = 16..20;
+}
+
+/// Length of a header without options.
+pub const HEADER_LEN: usize = 20;
+/// The TTL we originate packets with.
+pub const DEFAULT_TTL: u8 = 64;
+
+/// IP protocol numbers we know by name.
+pub mod protocol {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+}
+
+/// A view of an IPv4 packet. After `new_checked`: version 4, `IHL >= 5`,
+/// the header fits, and `header_len <= total_len <= buffer length`. The
+/// header checksum is not checked there: see [`verify_checksum`](Self::verify_checksum).
+#[derive(Debug, Clone)]
+pub struct Ipv4Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    /// Wraps `buffer` without checks.
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Self { buffer }
+    }
+
+    /// Wraps `buffer` after checking version and every length field.
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        let bytes = buffer.as_ref();
+        if bytes.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let packet = Self { buffer };
+        if packet.version() != 4 {
+            return Err(WireError::BadVersion);
+        }
+        let header_len = packet.header_len();
+        let len = packet.buffer.as_ref().len();
+        if header_len < HEADER_LEN || header_len > len {
+            return Err(WireError::BadHeaderLength);
+        }
+        let total_len = usize::from(packet.total_len());
+        if total_len < header_len || total_len > len {
+            return Err(WireError::BadLength);
+        }
+        Ok(packet)
+    }
+
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    fn u16_at(&self, range: core::ops::Range<usize>) -> u16 {
+        let bytes = self.buffer.as_ref();
+        u16::from_be_bytes([bytes[range.start], bytes[range.start + 1]])
+    }
+
+    fn ip_at(&self, range: core::ops::Range<usize>) -> Ipv4Addr {
+        let bytes = &self.buffer.as_ref()[range];
+        Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])
+    }
+
+    /// The version field (4).
+    #[inline]
+    pub fn version(&self) -> u8 {
+        self.buffer.as_ref()[field::VERSION_IHL] >> 4
+    }
+
+    /// Header length in bytes (IHL × 4).
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[field::VERSION_IHL] & 0x0f) * 4
+    }
+
+    /// DSCP and ECN.
+    #[inline]
+    pub fn dscp_ecn(&self) -> u8 {
+        self.buffer.as_ref()[field::DSCP_ECN]
+    }
+
+    /// Total length: header and payload.
+    #[inline]
+    pub fn total_len(&self) -> u16 {
+        self.u16_at(field::TOTAL_LEN)
+    }
+
+    /// Identification.
+    #[inline]
+    pub fn ident(&self) -> u16 {
+        self.u16_at(field::IDENT)
+    }
+
+    /// The don't-fragment flag.
+    #[inline]
+    pub fn dont_fragment(&self) -> bool {
+        self.u16_at(field::FLAGS_FRAGMENT) & 0x4000 != 0
+    }
+
+    /// The more-fragments flag.
+    #[inline]
+    pub fn more_fragments(&self) -> bool {
+        self.u16_at(field::FLAGS_FRAGMENT) & 0x2000 != 0
+    }
+
+    /// Fragment offset in bytes.
+    #[inline]
+    pub fn fragment_offset(&self) -> u16 {
+        (self.u16_at(field::FLAGS_FRAGMENT) & 0x1fff) * 8
+    }
+
+    /// True for any fragment (first, middle or last).
+    #[inline]
+    pub fn is_fragment(&self) -> bool {
+        self.more_fragments() || self.fragment_offset() != 0
+    }
+
+    /// Time to live.
+    #[inline]
+    pub fn ttl(&self) -> u8 {
+        self.buffer.as_ref()[field::TTL]
+    }
+
+    /// The payload's protocol.
+    #[inline]
+    pub fn protocol(&self) -> u8 {
+        self.buffer.as_ref()[field::PROTOCOL]
+    }
+
+    /// The header checksum field.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        self.u16_at(field::CHECKSUM)
+    }
+
+    /// Source address.
+    #[inline]
+    pub fn source(&self) -> Ipv4Addr {
+        self.ip_at(field::SOURCE)
+    }
+
+    /// Destination address.
+    #[inline]
+    pub fn destination(&self) -> Ipv4Addr {
+        self.ip_at(field::DESTINATION)
+    }
+
+    /// True when the header checksum is right.
+    #[inline]
+    pub fn verify_checksum(&self) -> bool {
+        checksum::fold(checksum::sum(&self.buffer.as_ref()[..self.header_len()], 0)) == 0xffff
+    }
+
+    /// The header, options included.
+    #[inline]
+    pub fn header(&self) -> &[u8] {
+        &self.buffer.as_ref()[..self.header_len()]
+    }
+
+    /// The payload: from the end of the header to `total_len` (link-layer
+    /// padding excluded).
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..usize::from(self.total_len())]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    /// Sets the TTL (checksum not updated).
+    #[inline]
+    pub fn set_ttl(&mut self, ttl: u8) {
+        self.buffer.as_mut()[field::TTL] = ttl;
+    }
+
+    /// Sets the source address (checksum not updated).
+    #[inline]
+    pub fn set_source(&mut self, address: Ipv4Addr) {
+        self.buffer.as_mut()[field::SOURCE].copy_from_slice(&address.octets());
+    }
+
+    /// Sets the destination address (checksum not updated).
+    #[inline]
+    pub fn set_destination(&mut self, address: Ipv4Addr) {
+        self.buffer.as_mut()[field::DESTINATION].copy_from_slice(&address.octets());
+    }
+
+    /// Sets the checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, value: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Swaps source and destination (the checksum stays valid: the sum
+    /// does not depend on the order of the words).
+    #[inline]
+    pub fn swap_addresses(&mut self) {
+        let bytes = self.buffer.as_mut();
+        let (source, destination) =
+            bytes[field::SOURCE.start..field::DESTINATION.end].split_at_mut(4);
+        source.swap_with_slice(destination);
+    }
+
+    /// Recomputes the header checksum.
+    #[inline]
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let value = checksum::checksum(&self.buffer.as_ref()[..self.header_len()]);
+        self.set_checksum(value);
+    }
+
+    /// Decrements the TTL by one and updates the checksum incrementally
+    /// (RFC 1624). The caller checks `ttl() > 1` first.
+    #[inline]
+    pub fn decrement_ttl(&mut self) {
+        let old_word = u16::from_be_bytes([self.ttl(), self.protocol()]);
+        let ttl = self.ttl().wrapping_sub(1);
+        self.set_ttl(ttl);
+        let new_word = u16::from_be_bytes([ttl, self.protocol()]);
+        let value = checksum::update(self.checksum(), old_word, new_word);
+        self.set_checksum(value);
+    }
+
+    /// Writes a 20-byte header without options and its checksum.
+    pub fn emit_header(
+        &mut self,
+        source: Ipv4Addr,
+        destination: Ipv4Addr,
+        protocol: u8,
+        payload_len: u16,
+        ttl: u8,
+    ) {
+        let bytes = self.buffer.as_mut();
+        bytes[field::VERSION_IHL] = 0x45;
+        bytes[field::DSCP_ECN] = 0;
+        bytes[field::TOTAL_LEN].copy_from_slice(&(payload_len + HEADER_LEN as u16).to_be_bytes());
+        bytes[field::IDENT].copy_from_slice(&[0, 0]);
+        bytes[field::FLAGS_FRAGMENT].copy_from_slice(&[0, 0]);
+        bytes[field::TTL] = ttl;
+        bytes[field::PROTOCOL] = protocol;
+        self.set_source(source);
+        self.set_destination(destination);
+        self.fill_checksum();
+    }
+
+    /// The payload, writable.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let range = self.header_len()..usize::from(self.total_len());
+        &mut self.buffer.as_mut()[range]
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// 192.168.0.1 → 192.168.0.199, UDP, total length 0x73 (header only here).
+    pub const HEADER: [u8; 20] = [
+        0x45, 0x00, 0x00, 0x14, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0xc0, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+    ];
+
+    #[test]
+    fn parses_fields_and_checksum() {
+        let packet = Ipv4Packet::new_checked(&HEADER[..]).unwrap();
+        assert_eq!(packet.version(), 4);
+        assert_eq!(packet.header_len(), 20);
+        assert_eq!(packet.total_len(), 20);
+        assert!(packet.dont_fragment());
+        assert!(!packet.is_fragment());
+        assert_eq!(packet.ttl(), 64);
+        assert_eq!(packet.protocol(), protocol::UDP);
+        assert_eq!(packet.source(), Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(packet.destination(), Ipv4Addr::new(192, 168, 0, 199));
+        assert!(packet.verify_checksum());
+        assert!(packet.payload().is_empty());
+        let mut bad = HEADER;
+        bad[11] ^= 1;
+        assert!(!Ipv4Packet::new_checked(&bad[..]).unwrap().verify_checksum());
+    }
+
+    #[test]
+    fn emits_the_same_header() {
+        let mut bytes = [0u8; 20];
+        let mut packet = Ipv4Packet::new_unchecked(&mut bytes[..]);
+        packet.emit_header(
+            Ipv4Addr::new(192, 168, 0, 1),
+            Ipv4Addr::new(192, 168, 0, 199),
+            protocol::UDP,
+            0,
+            64,
+        );
+        let mut expected = HEADER;
+        expected[6] = 0; // we do not set DF
+        expected[10..12].copy_from_slice(&[0, 0]);
+        let value = checksum::checksum(&expected);
+        expected[10..12].copy_from_slice(&value.to_be_bytes());
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn decrements_ttl_incrementally_and_swaps() {
+        let mut bytes = HEADER;
+        let mut packet = Ipv4Packet::new_checked(&mut bytes[..]).unwrap();
+        packet.decrement_ttl();
+        assert_eq!(packet.ttl(), 63);
+        assert!(packet.verify_checksum());
+        packet.swap_addresses();
+        assert!(packet.verify_checksum());
+        assert_eq!(packet.source(), Ipv4Addr::new(192, 168, 0, 199));
+    }
+
+    #[test]
+    fn refuses_malformed_headers() {
+        assert_eq!(
+            Ipv4Packet::new_checked(&HEADER[..19]).unwrap_err(),
+            WireError::Truncated
+        );
+        let mut v6 = HEADER;
+        v6[0] = 0x65;
+        assert_eq!(
+            Ipv4Packet::new_checked(&v6[..]).unwrap_err(),
+            WireError::BadVersion
+        );
+        let mut short_ihl = HEADER;
+        short_ihl[0] = 0x44;
+        assert_eq!(
+            Ipv4Packet::new_checked(&short_ihl[..]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
+        let mut long_ihl = HEADER;
+        long_ihl[0] = 0x46;
+        assert_eq!(
+            Ipv4Packet::new_checked(&long_ihl[..]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
+        let mut long_total = HEADER;
+        long_total[3] = 21;
+        assert_eq!(
+            Ipv4Packet::new_checked(&long_total[..]).unwrap_err(),
+            WireError::BadLength
+        );
+        let mut short_total = HEADER;
+        short_total[3] = 19;
+        assert_eq!(
+            Ipv4Packet::new_checked(&short_total[..]).unwrap_err(),
+            WireError::BadLength
+        );
+        let mut fragment = HEADER;
+        fragment[6] = 0x20;
+        assert!(
+            Ipv4Packet::new_checked(&fragment[..])
+                .unwrap()
+                .is_fragment()
+        );
+        let mut later = HEADER;
+        later[6..8].copy_from_slice(&[0x00, 0x10]);
+        let later = Ipv4Packet::new_checked(&later[..]).unwrap();
+        assert!(later.is_fragment());
+        assert_eq!(later.fragment_offset(), 128);
+    }
+}

@@ -1,0 +1,200 @@
+//! UDP datagrams (RFC 768): ports, length, checksum with the IPv4 pseudo
+//! header (zero means "no checksum").
+
+use super::{WireError, checksum};
+use core::net::Ipv4Addr;
+
+/// Byte ranges of the UDP header.
+mod field {
+    use core::ops::Range;
+    pub const SOURCE_PORT: Range<usize> = 0..2;
+    pub const DESTINATION_PORT: Range<usize> = 2..4;
+    pub const LENGTH: Range<usize> = 4..6;
+    pub const CHECKSUM: Range<usize> = 6..8;
+}
+
+/// Length of the UDP header.
+pub const HEADER_LEN: usize = 8;
+
+/// A view of a UDP datagram. After `new_checked`: `8 <= length <= buffer`.
+#[derive(Debug, Clone)]
+pub struct UdpPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> UdpPacket<T> {
+    /// Wraps `buffer` without checks.
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Self { buffer }
+    }
+
+    /// Wraps `buffer` (the IP payload) after checking the length field.
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        if buffer.as_ref().len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let packet = Self { buffer };
+        let length = usize::from(packet.length());
+        if length < HEADER_LEN || length > packet.buffer.as_ref().len() {
+            return Err(WireError::BadLength);
+        }
+        Ok(packet)
+    }
+
+    fn u16_at(&self, range: core::ops::Range<usize>) -> u16 {
+        let bytes = self.buffer.as_ref();
+        u16::from_be_bytes([bytes[range.start], bytes[range.start + 1]])
+    }
+
+    /// Source port.
+    #[inline]
+    pub fn source_port(&self) -> u16 {
+        self.u16_at(field::SOURCE_PORT)
+    }
+
+    /// Destination port.
+    #[inline]
+    pub fn destination_port(&self) -> u16 {
+        self.u16_at(field::DESTINATION_PORT)
+    }
+
+    /// Length of header and payload.
+    #[inline]
+    pub fn length(&self) -> u16 {
+        self.u16_at(field::LENGTH)
+    }
+
+    /// The checksum field (0: none).
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        self.u16_at(field::CHECKSUM)
+    }
+
+    /// True when the checksum is absent (0) or right.
+    #[inline]
+    pub fn verify_checksum(&self, source: Ipv4Addr, destination: Ipv4Addr) -> bool {
+        if self.checksum() == 0 {
+            return true;
+        }
+        let length = self.length();
+        let pseudo = checksum::pseudo_header(source, destination, 17, length);
+        let bytes = &self.buffer.as_ref()[..usize::from(length)];
+        checksum::fold(checksum::sum(bytes, pseudo)) == 0xffff
+    }
+
+    /// The payload (up to `length`).
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..usize::from(self.length())]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
+    /// Sets the source port (checksum not updated).
+    #[inline]
+    pub fn set_source_port(&mut self, port: u16) {
+        self.buffer.as_mut()[field::SOURCE_PORT].copy_from_slice(&port.to_be_bytes());
+    }
+
+    /// Sets the destination port (checksum not updated).
+    #[inline]
+    pub fn set_destination_port(&mut self, port: u16) {
+        self.buffer.as_mut()[field::DESTINATION_PORT].copy_from_slice(&port.to_be_bytes());
+    }
+
+    /// Sets the checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, value: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Swaps the ports; a checksum stays valid when the addresses are
+    /// swapped too (the one's-complement sum ignores word order).
+    #[inline]
+    pub fn swap_ports(&mut self) {
+        let (source, destination) = self.buffer.as_mut()[..4].split_at_mut(2);
+        source.swap_with_slice(destination);
+    }
+
+    /// Computes and writes the checksum (0 is sent as 0xffff).
+    pub fn fill_checksum(&mut self, source: Ipv4Addr, destination: Ipv4Addr) {
+        self.set_checksum(0);
+        let length = self.length();
+        let pseudo = checksum::pseudo_header(source, destination, 17, length);
+        let value = !checksum::fold(checksum::sum(
+            &self.buffer.as_ref()[..usize::from(length)],
+            pseudo,
+        ));
+        self.set_checksum(if value == 0 { 0xffff } else { value });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const DESTINATION: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    /// 40000 → 7, "ping", checksum 0x70bb for 10.0.0.1 → 10.0.0.2.
+    const DATAGRAM: [u8; 12] = [
+        0x9c, 0x40, 0x00, 0x07, 0x00, 0x0c, 0x70, 0xbb, b'p', b'i', b'n', b'g',
+    ];
+
+    #[test]
+    fn parses_and_verifies() {
+        let udp = UdpPacket::new_checked(&DATAGRAM[..]).unwrap();
+        assert_eq!(udp.source_port(), 40000);
+        assert_eq!(udp.destination_port(), 7);
+        assert_eq!(udp.length(), 12);
+        assert_eq!(udp.payload(), b"ping");
+        assert!(udp.verify_checksum(SOURCE, DESTINATION));
+        assert!(!udp.verify_checksum(SOURCE, Ipv4Addr::new(10, 0, 0, 3)));
+        let mut none = DATAGRAM;
+        none[6..8].copy_from_slice(&[0, 0]);
+        assert!(
+            UdpPacket::new_checked(&none[..])
+                .unwrap()
+                .verify_checksum(SOURCE, SOURCE)
+        );
+    }
+
+    #[test]
+    fn generates_and_swaps() {
+        let mut bytes = DATAGRAM;
+        let mut udp = UdpPacket::new_checked(&mut bytes[..]).unwrap();
+        udp.set_checksum(0x1111);
+        udp.fill_checksum(SOURCE, DESTINATION);
+        assert_eq!(bytes, DATAGRAM);
+        let mut udp = UdpPacket::new_checked(&mut bytes[..]).unwrap();
+        udp.swap_ports();
+        assert_eq!(udp.source_port(), 7);
+        assert!(udp.verify_checksum(DESTINATION, SOURCE));
+        udp.set_source_port(9);
+        udp.set_destination_port(10);
+        assert_eq!(&bytes[..4], &[0, 9, 0, 10]);
+    }
+
+    #[test]
+    fn refuses_bad_lengths() {
+        assert_eq!(
+            UdpPacket::new_checked(&DATAGRAM[..7]).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            UdpPacket::new_checked(&DATAGRAM[..11]).unwrap_err(),
+            WireError::BadLength
+        );
+        let mut short = DATAGRAM;
+        short[5] = 7;
+        assert_eq!(
+            UdpPacket::new_checked(&short[..]).unwrap_err(),
+            WireError::BadLength
+        );
+        let mut padded = [0u8; 16];
+        padded[..12].copy_from_slice(&DATAGRAM);
+        assert_eq!(
+            UdpPacket::new_checked(&padded[..]).unwrap().payload(),
+            b"ping"
+        );
+    }
+}
