@@ -20,7 +20,7 @@ static EXECUTORS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 pub fn run_on_core(core_id: u32) -> ! {
     apic::start_periodic_timer(TIMER_VECTOR, TICK_HZ);
     match cmdline::get("test") {
-        None => appliance(core_id),
+        None => crate::appliance::run(core_id),
         Some("boot") => boot(core_id),
         Some("pingpong") => scenario_pingpong::run(core_id),
         Some("mempool") => scenario_mempool::run(core_id),
@@ -47,17 +47,6 @@ pub fn idle_forever() -> ! {
 pub fn fail(scenario: &str, message: core::fmt::Arguments<'_>) -> ! {
     crate::kprintln!("scenario {scenario}: FAIL {message}");
     exit_qemu(ExitCode::Failure)
-}
-
-/// Every core runs its executor with no graph yet (later issues load the spec).
-fn appliance(core_id: u32) -> ! {
-    let mut executor = match executor::build(core_id) {
-        Ok(executor) => executor,
-        Err(error) => panic!("core {core_id}: no executor: {error:?}"),
-    };
-    log::info!("core {core_id} executor running");
-    executor::run(&mut executor, |_| true);
-    idle_forever()
 }
 
 /// Every core builds its executor, polls it with halt-on-idle until its timer has

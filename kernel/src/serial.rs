@@ -50,3 +50,13 @@ pub fn write_bytes(bytes: &[u8]) {
         write_byte(byte);
     }
 }
+
+/// LSR bit: a received byte is waiting.
+const LSR_DATA_READY: u8 = 1;
+
+/// One received byte, if the UART holds one (polled; the harness writes to QEMU's
+/// stdin to reach it).
+pub fn read_byte() -> Option<u8> {
+    // SAFETY: reading LSR and RBR on COM1 touches only the UART.
+    unsafe { (inb(COM1 + LINE_STATUS) & LSR_DATA_READY != 0).then(|| inb(COM1 + DATA)) }
+}
