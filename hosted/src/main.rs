@@ -1,0 +1,199 @@
+//! `warpcore-hosted`: runs a warpcore spec as a Linux process, one pinned
+//! worker thread per core, over tap and AF_PACKET NICs.
+//!
+//! Exit status: 0 after a clean stop (SIGINT, SIGTERM or `--duration-secs`),
+//! 2 for a bad command line or spec (the message names the field), 1 when
+//! the runtime could not start (a NIC would not open, ...).
+#![deny(unsafe_code)]
+
+mod cli;
+mod counters;
+mod graph;
+mod nics;
+mod signals;
+mod worker;
+
+use counters::CoreReport;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often the main thread looks at signals, the clock and the counters
+/// file.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Why the runtime gave up, and with which exit status.
+struct Failure {
+    status: i32,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: String) -> Self {
+        Self { status: 2, message }
+    }
+
+    fn runtime(message: String) -> Self {
+        Self { status: 1, message }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(failure) = run(&args) {
+        eprintln!("warpcore-hosted: error: {}", failure.message);
+        if failure.status == 2 {
+            eprint!("{}", cli::USAGE);
+        }
+        std::process::exit(failure.status);
+    }
+}
+
+fn run(args: &[String]) -> Result<(), Failure> {
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        print!("{}", cli::USAGE);
+        return Ok(());
+    }
+    let options = cli::parse(args).map_err(Failure::usage)?;
+    let text = std::fs::read_to_string(&options.spec).map_err(|error| {
+        Failure::usage(format!(
+            "--spec: cannot read `{}`: {error}",
+            options.spec.display()
+        ))
+    })?;
+    let spec = dataplane::spec::Spec::parse(&text)
+        .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
+    let plans = nics::plan(&spec, &options.nics).map_err(Failure::usage)?;
+    signals::install()
+        .map_err(|error| Failure::runtime(format!("cannot install signal handlers: {error}")))?;
+    worker::clock();
+
+    let spec = Arc::new(spec);
+    let plans = Arc::new(plans);
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpus = core_affinity::get_core_ids().unwrap_or_default();
+    let (ready_sender, ready) = std::sync::mpsc::channel();
+    let mut workers = Vec::with_capacity(options.cores);
+    for core in 0..options.cores {
+        let setup = worker::WorkerSetup {
+            core,
+            cores: options.cores,
+            cpu: (!cpus.is_empty()).then(|| cpus[core % cpus.len()]),
+            spec: spec.clone(),
+            plans: plans.clone(),
+            stop: stop.clone(),
+            ready: ready_sender.clone(),
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("core{core}"))
+            .spawn(move || worker::run(setup));
+        match spawned {
+            Ok(handle) => workers.push(handle),
+            Err(error) => {
+                stop_workers(&stop, workers);
+                return Err(Failure::runtime(format!(
+                    "cannot start core {core}: {error}"
+                )));
+            }
+        }
+    }
+    drop(ready_sender);
+
+    let mut reports: Vec<CoreReport> = Vec::with_capacity(options.cores);
+    let mut startup_error = None;
+    for _ in 0..options.cores {
+        match ready.recv() {
+            Ok(Ok(report)) => reports.push(report),
+            Ok(Err(error)) => {
+                startup_error.get_or_insert(error);
+            }
+            Err(_) => {
+                startup_error.get_or_insert("a worker exited during setup".to_owned());
+                break;
+            }
+        }
+    }
+    if let Some(error) = startup_error {
+        stop_workers(&stop, workers);
+        return Err(Failure::runtime(error));
+    }
+    reports.sort_by_key(|report| report.core);
+    announce(&spec, &plans, options.cores);
+
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(TICK);
+        if signals::take_dump_request() {
+            print_dump(&reports);
+        }
+        if let Some(path) = &options.counters_file {
+            write_counters_file(path, &reports);
+        }
+        let expired = options
+            .duration
+            .is_some_and(|duration| started.elapsed() >= duration);
+        if signals::stop_requested() || expired {
+            break;
+        }
+    }
+    stop_workers(&stop, workers);
+    if let Some(path) = &options.counters_file {
+        write_counters_file(path, &reports);
+    }
+    println!("warpcore-hosted: stopped");
+    print_dump(&reports);
+    Ok(())
+}
+
+/// Tells every worker to stop and waits for them.
+fn stop_workers(stop: &AtomicBool, workers: Vec<std::thread::JoinHandle<()>>) {
+    // Ordering: Relaxed; `join` below is the synchronisation that matters.
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        if worker.join().is_err() {
+            eprintln!("warpcore-hosted: a worker panicked");
+        }
+    }
+}
+
+/// Says what runs where, ending with the `ready` line tests wait for.
+fn announce(spec: &dataplane::spec::Spec, plans: &[nics::NicPlan], cores: usize) {
+    for plan in plans {
+        let interface = &spec.interfaces[plan.interface];
+        println!(
+            "warpcore-hosted: {} {} mac {} on {}:{} ({} queue{})",
+            interface.name,
+            interface.address,
+            interface.mac,
+            plan.driver.name(),
+            plan.ifname,
+            cores,
+            if cores == 1 { "" } else { "s" }
+        );
+    }
+    println!("warpcore-hosted: ready cores={cores}");
+}
+
+fn print_dump(reports: &[CoreReport]) {
+    let text = counters::dump(reports);
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Replaces `path` with a fresh dump (write, then rename, so a reader never
+/// sees half a file).
+fn write_counters_file(path: &Path, reports: &[CoreReport]) {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let written = std::fs::write(&partial, counters::dump(reports))
+        .and_then(|()| std::fs::rename(&partial, path));
+    if let Err(error) = written {
+        eprintln!(
+            "warpcore-hosted: cannot write counters to {}: {error}",
+            path.display()
+        );
+    }
+}

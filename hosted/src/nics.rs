@@ -1,0 +1,194 @@
+//! Mapping spec interfaces to hosted NICs (`--nic`), and opening one queue of
+//! each on a core.
+
+use crate::cli::{HostedDriver, NicOverride};
+use crate::counters::DriverStats;
+use af_packet_nic::{AfPacketConfig, AfPacketNic};
+use dataplane::spec::{Driver, Spec};
+use dataplane::{MacAddr, Mempool, Nic};
+use tap_nic::{TapConfig, TapError, TapNic};
+
+/// Buffers in each NIC queue's receive pool.
+const RX_POOL_BUFFERS: usize = 1024;
+
+/// How one spec interface runs hosted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicPlan {
+    /// Index of the interface in the spec.
+    pub interface: usize,
+    /// Hosted driver.
+    pub driver: HostedDriver,
+    /// Linux interface.
+    pub ifname: String,
+    /// The spec's MAC for it.
+    pub mac: MacAddr,
+}
+
+/// Decides a hosted NIC for every spec interface: its `--nic` override, else
+/// the spec's driver if hosted (over the Linux interface of the same name).
+/// Fails naming the interface or override that cannot work.
+pub fn plan(spec: &Spec, overrides: &[NicOverride]) -> Result<Vec<NicPlan>, String> {
+    for nic in overrides {
+        if spec.interface_index(&nic.interface).is_none() {
+            let known: Vec<&str> = spec.interfaces.iter().map(|i| i.name.as_str()).collect();
+            return Err(format!(
+                "--nic {}: the spec has no interface `{}` (it has: {})",
+                nic.interface,
+                nic.interface,
+                known.join(", ")
+            ));
+        }
+    }
+    spec.interfaces
+        .iter()
+        .enumerate()
+        .map(|(index, interface)| {
+            let chosen = overrides.iter().find(|nic| nic.interface == interface.name);
+            let (driver, ifname) = match (chosen, interface.driver) {
+                (Some(nic), _) => (nic.driver, nic.ifname.clone()),
+                (None, Driver::Tap) => (HostedDriver::Tap, interface.name.clone()),
+                (None, Driver::AfPacket) => (HostedDriver::AfPacket, interface.name.clone()),
+                (None, other) => {
+                    return Err(format!(
+                        "interface[{index}].driver: `{}` ({}) cannot run hosted; map it with \
+                         --nic {}=tap:IFNAME or --nic {}=af-packet:IFNAME",
+                        other.name(),
+                        interface.name,
+                        interface.name,
+                        interface.name
+                    ));
+                }
+            };
+            Ok(NicPlan {
+                interface: index,
+                driver,
+                ifname,
+                mac: interface.mac,
+            })
+        })
+        .collect()
+}
+
+/// A freshly opened queue and what the runtime keeps of it.
+pub struct OpenedNic {
+    /// The queue, for the executor.
+    pub nic: Box<dyn Nic>,
+    /// Its name, like `tap:wctap0.q1`.
+    pub name: String,
+    /// Its counters.
+    pub stats: DriverStats,
+}
+
+/// Opens queue `core` (of `cores`) of `plan`'s interface, with a receive
+/// pool owned by the calling thread.
+pub fn open(plan: &NicPlan, core: usize, cores: usize) -> Result<OpenedNic, String> {
+    let pool = Mempool::with_heap(RX_POOL_BUFFERS, dataplane::mem::mempool::DEFAULT_HEADROOM)
+        .map_err(|error| format!("receive pool for {}: {error}", plan.ifname))?;
+    match plan.driver {
+        HostedDriver::Tap => {
+            let config = TapConfig {
+                ifname: plan.ifname.clone(),
+                multi_queue: true,
+                queue: core,
+                mac: Some(plan.mac),
+            };
+            // A tap made without `multi_queue` refuses IFF_MULTI_QUEUE; one
+            // core can still use it as a plain tap.
+            let nic = match TapNic::open(&config, pool) {
+                Ok(nic) => nic,
+                Err(TapError::Attach(_)) if cores == 1 => {
+                    let single = TapConfig {
+                        multi_queue: false,
+                        ..config
+                    };
+                    let pool = Mempool::with_heap(
+                        RX_POOL_BUFFERS,
+                        dataplane::mem::mempool::DEFAULT_HEADROOM,
+                    )
+                    .map_err(|error| format!("receive pool for {}: {error}", plan.ifname))?;
+                    TapNic::open(&single, pool)
+                        .map_err(|error| format!("tap {}: {error}", plan.ifname))?
+                }
+                Err(error) => return Err(format!("tap {}: {error}", plan.ifname)),
+            };
+            Ok(OpenedNic {
+                name: nic.name().to_owned(),
+                stats: DriverStats::Tap(nic.stats().clone()),
+                nic: Box::new(nic),
+            })
+        }
+        HostedDriver::AfPacket => {
+            let config = AfPacketConfig {
+                ifname: plan.ifname.clone(),
+                // Fanout groups are per namespace: the pid keeps runs apart,
+                // the interface index keeps this run's interfaces apart.
+                fanout_group: (cores > 1).then(|| {
+                    (std::process::id() as u16).wrapping_mul(16) ^ (plan.interface as u16)
+                }),
+                queue: core,
+                ring_frames: 512,
+                mac: Some(plan.mac),
+            };
+            let nic = AfPacketNic::open(&config, pool)
+                .map_err(|error| format!("af-packet {}: {error}", plan.ifname))?;
+            Ok(OpenedNic {
+                name: nic.name().to_owned(),
+                stats: DriverStats::AfPacket(nic.stats().clone()),
+                nic: Box::new(nic),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = "\
+[[interface]]
+name = \"eth0\"
+driver = \"virtio\"
+mac = \"02:00:00:00:00:01\"
+address = \"10.0.0.2/24\"
+
+[[interface]]
+name = \"eth1\"
+driver = \"af-packet\"
+mac = \"02:00:00:00:00:02\"
+address = \"10.0.1.2/24\"
+";
+
+    fn override_of(text: &str) -> NicOverride {
+        let (interface, rest) = text.split_once('=').unwrap();
+        let (driver, ifname) = rest.split_once(':').unwrap();
+        NicOverride {
+            interface: interface.into(),
+            driver: if driver == "tap" {
+                HostedDriver::Tap
+            } else {
+                HostedDriver::AfPacket
+            },
+            ifname: ifname.into(),
+        }
+    }
+
+    #[test]
+    fn overrides_and_hosted_spec_drivers_map() {
+        let spec = Spec::parse(SPEC).unwrap();
+        let plans = plan(&spec, &[override_of("eth0=tap:wctap0")]).unwrap();
+        assert_eq!(plans[0].driver, HostedDriver::Tap);
+        assert_eq!(plans[0].ifname, "wctap0");
+        assert_eq!(plans[0].mac, MacAddr([2, 0, 0, 0, 0, 1]));
+        assert_eq!(plans[1].driver, HostedDriver::AfPacket);
+        assert_eq!(plans[1].ifname, "eth1");
+    }
+
+    #[test]
+    fn unmapped_virtio_and_unknown_names_are_refused() {
+        let spec = Spec::parse(SPEC).unwrap();
+        let error = plan(&spec, &[]).unwrap_err();
+        assert!(error.contains("interface[0].driver"), "{error}");
+        let error = plan(&spec, &[override_of("eth9=tap:x")]).unwrap_err();
+        assert!(error.contains("eth9"), "{error}");
+    }
+}
