@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Builds the Linux peer guest for benchmarks from Debian packages: Debian's
+# kernel (linux-image-amd64) and a busybox-static initramfs holding the
+# virtio-net modules, a static UDP echo server and an init that configures
+# the NICs from the kernel command line:
+#   wc.mode=echo|forward|sink  wc.eth0=ADDR/PREFIX  wc.eth1=ADDR/PREFIX
+# Output (cached; rebuilt when the echo server is newer): OUT/bzImage and
+# OUT/initramfs.cpio.gz.
+#
+# usage: build-linux-guest.sh OUT ECHO_SERVER_BINARY
+set -euo pipefail
+out=${1:?usage: build-linux-guest.sh OUT ECHO_SERVER_BINARY}
+echo_server=${2:?usage: build-linux-guest.sh OUT ECHO_SERVER_BINARY}
+[ -x "$echo_server" ] || { echo "build-linux-guest: $echo_server is not an executable" >&2; exit 2; }
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+echo_server=$(realpath "$echo_server")
+if [ -f "$out/bzImage" ] && [ -f "$out/initramfs.cpio.gz" ] && [ "$out/initramfs.cpio.gz" -nt "$echo_server" ] \
+    && [ "$out/initramfs.cpio.gz" -nt "$0" ]; then
+  exit 0
+fi
+
+need() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }
+missing=""
+need cpio cpio
+need dpkg-deb dpkg
+need gzip gzip
+if [ -n "$missing" ]; then
+  [ "$(id -u)" = 0 ] || { echo "build-linux-guest: install:$missing" >&2; exit 2; }
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out" "$work/debs" "$work/root"
+cd "$work/debs"
+download() { apt-get download "$@" >/dev/null 2>&1 || { apt-get update -qq && apt-get download "$@" >/dev/null; }; }
+kernel_package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+if [ -z "$kernel_package" ]; then
+  apt-get update -qq
+  kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+fi
+[ -n "$kernel_package" ] || { echo "build-linux-guest: cannot find Debian's linux-image-amd64" >&2; exit 2; }
+download "$kernel_package" busybox-static
+for deb in *.deb; do dpkg-deb -x "$deb" "$work/extract"; done
+
+cp "$work"/extract/boot/vmlinuz-* "$out/bzImage"
+modules=$(echo "$work"/extract/lib/modules/*/kernel)
+root="$work/root"
+mkdir -p "$root"/{bin,dev,proc,sys,modules}
+cp "$work/extract/bin/busybox" "$root/bin/busybox"
+cp "$echo_server" "$root/bin/udp-echo-server"
+for module in drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_pci_modern_dev \
+    drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover \
+    drivers/net/net_failover drivers/net/virtio_net; do
+  source=$(ls "$modules/$module.ko"* | head -n 1)
+  case "$source" in
+    *.xz) xz -dc "$source" > "$root/modules/$(basename "$module").ko" ;;
+    *) cp "$source" "$root/modules/" ;;
+  esac
+done
+
+cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net; do
+  insmod /modules/$module.ko || echo "linux-guest: insmod $module failed"
+done
+mode=echo
+for word in $(cat /proc/cmdline); do
+  case "$word" in
+    wc.mode=*) mode=${word#wc.mode=} ;;
+    wc.eth*=*) name=${word%%=*}; name=${name#wc.}; address=${word#*=}
+               ip addr add "$address" dev "$name" && ip link set "$name" up ;;
+  esac
+done
+ip link set lo up
+case "$mode" in
+  echo) udp-echo-server --port 7 >/dev/null & ;;
+  forward) echo 1 > /proc/sys/net/ipv4/ip_forward ;;
+  sink) ;;
+esac
+echo "linux-guest ready mode=$mode"
+while true; do sleep 3600; done
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initramfs.cpio.gz"
+echo "build-linux-guest: $out/bzImage ($kernel_package) and $out/initramfs.cpio.gz"
