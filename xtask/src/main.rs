@@ -1,11 +1,14 @@
 //! `cargo xtask`: build, run, test and benchmark warpcore with one command each.
 
+mod appliance_tests;
 mod bench;
+mod hosted_tests;
 mod kernel_tests;
 mod netns;
 mod qemu;
 mod shell;
 mod test;
+mod udp_client;
 
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
@@ -56,6 +59,12 @@ fn dispatch(args: &[String]) -> Result<()> {
             qemu::run_interactive(&config)
         }
         "test" => test::run(rest),
+        // Internal: the UDP client the appliance tests run inside a namespace.
+        "__udp-client" => udp_client::run(rest),
+        // Internal: only the QEMU appliance tests (the last step of `test`).
+        "__appliance-tests" => appliance_tests::run_all(),
+        // Internal: only the hosted integration tests.
+        "__hosted-tests" => hosted_tests::run_all(),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

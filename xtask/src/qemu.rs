@@ -465,3 +465,240 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Result<Option<std::proces
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// A running appliance whose serial console is collected in the background and
+/// whose serial input the harness can write (the kernel's counters dump is asked
+/// for that way). QEMU is killed when the session drops.
+pub struct QemuSession {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl QemuSession {
+    /// Boots `config` without a terminal, inside network namespace `netns` when
+    /// given (so QEMU can open a tap that lives there).
+    pub fn start(config: &QemuConfig, netns: Option<&str>) -> Result<Self> {
+        ensure_qemu()?;
+        let kernel = kernel_image()?;
+        let qemu = qemu_command(config, &kernel, false);
+        let mut command = match netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns, QEMU]);
+                command.args(qemu.get_args());
+                command
+            }
+            None => qemu,
+        };
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        eprintln!("xtask: [appliance] {}", describe(&command));
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("could not start {}", describe(&command)))?;
+        let stdin = child.stdin.take().context("QEMU stdin was not captured")?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("QEMU stdout was not captured")?;
+        let stderr = child
+            .stderr
+            .take()
+            .context("QEMU stderr was not captured")?;
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let collect = |source: Box<dyn std::io::Read + Send>, prefix: &'static str| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(source);
+                let mut buffer = Vec::new();
+                while let Ok(read) = reader.read_until(b'\n', &mut buffer) {
+                    if read == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&buffer).replace('\r', "");
+                    if let Ok(mut log) = log.lock() {
+                        log.push_str(prefix);
+                        log.push_str(&text);
+                    }
+                    buffer.clear();
+                }
+            })
+        };
+        let readers = vec![
+            collect(Box::new(stdout), ""),
+            collect(Box::new(stderr), "qemu stderr: "),
+        ];
+        Ok(Self {
+            child,
+            stdin,
+            log,
+            readers,
+        })
+    }
+
+    /// Everything the console printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|log| log.clone()).unwrap_or_default()
+    }
+
+    /// Waits until the console has printed `needle` after byte `from` of the
+    /// log; returns the log position just past it. Fails (with the log) when
+    /// QEMU exits or `timeout` passes first.
+    pub fn wait_for(&mut self, needle: &str, from: usize, timeout: Duration) -> Result<usize> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if let Some(at) = log.get(from..).and_then(|tail| tail.find(needle)) {
+                return Ok(from + at + needle.len());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                std::thread::sleep(Duration::from_millis(100));
+                bail!(
+                    "QEMU exited ({status}) before printing `{needle}`; console:\n{}",
+                    self.log()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "no `{needle}` on the console within {timeout:?}; console:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Writes `bytes` to the guest's serial input.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.stdin
+            .write_all(bytes)
+            .and_then(|()| self.stdin.flush())
+            .context("writing to QEMU's serial input")
+    }
+
+    /// Asks the kernel for its counters dump and parses it.
+    pub fn counters(&mut self) -> Result<Counters> {
+        let start = self.log().len();
+        self.send(b"c")?;
+        let end = self.wait_for("counters end", start, Duration::from_secs(20))?;
+        let log = self.log();
+        let begin = log[start..end]
+            .rfind("counters begin")
+            .map_or(start, |at| start + at);
+        Counters::parse(&log[begin..end])
+    }
+}
+
+impl Drop for QemuSession {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// One `counter core=N <kind>=<name> [stat|drop]=<what> value=V` line of the
+/// kernel's counters dump.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterLine {
+    /// Core index.
+    pub core: u32,
+    /// The key=value pairs between `core=` and `value=`, in order.
+    pub labels: Vec<(String, String)>,
+    /// The counter's value.
+    pub value: u64,
+}
+
+/// A parsed counters dump.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Every line, in dump order.
+    pub lines: Vec<CounterLine>,
+}
+
+impl Counters {
+    /// Parses the lines of a dump (other lines are ignored).
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut lines = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix("counter ") else {
+                continue;
+            };
+            let mut core = None;
+            let mut value = None;
+            let mut labels = Vec::new();
+            for word in rest.split_whitespace() {
+                let (key, text) = word
+                    .split_once('=')
+                    .with_context(|| format!("counter line `{line}`: `{word}` is not key=value"))?;
+                match key {
+                    "core" => core = Some(text.parse()?),
+                    "value" => value = Some(text.parse()?),
+                    _ => labels.push((key.to_owned(), text.to_owned())),
+                }
+            }
+            let (Some(core), Some(value)) = (core, value) else {
+                bail!("counter line `{line}` lacks core= or value=");
+            };
+            lines.push(CounterLine {
+                core,
+                labels,
+                value,
+            });
+        }
+        Ok(Self { lines })
+    }
+
+    /// Sum over `cores` (all when `None`) of the lines whose labels include
+    /// every `(key, value)` of `labels`.
+    pub fn sum(&self, core: Option<u32>, labels: &[(&str, &str)]) -> u64 {
+        self.lines
+            .iter()
+            .filter(|line| core.is_none_or(|core| line.core == core))
+            .filter(|line| {
+                labels.iter().all(|(key, value)| {
+                    line.labels
+                        .iter()
+                        .any(|(have_key, have_value)| have_key == key && have_value == value)
+                })
+            })
+            .map(|line| line.value)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_dump_parses_and_sums() {
+        let dump = "counters begin cores=2\n\
+            counter core=0 executor=rx_packets value=5\n\
+            counter core=1 executor=rx_packets value=7\n\
+            counter core=0 node=ipv4 drop=bad-checksum value=3\n\
+            counter core=1 node=ipv4 drop=bad-checksum value=1\n\
+            counter core=1 node=ipv4 stat=received value=9\n\
+            counters end\n";
+        let counters = Counters::parse(dump).unwrap();
+        assert_eq!(counters.lines.len(), 5);
+        assert_eq!(counters.sum(None, &[("executor", "rx_packets")]), 12);
+        assert_eq!(counters.sum(Some(1), &[("executor", "rx_packets")]), 7);
+        assert_eq!(
+            counters.sum(None, &[("node", "ipv4"), ("drop", "bad-checksum")]),
+            4
+        );
+        assert_eq!(counters.sum(None, &[("node", "udp")]), 0);
+        assert!(Counters::parse("counter core=x value=1").is_err());
+        assert!(Counters::parse("counter node=ipv4 value=1").is_err());
+    }
+}

@@ -30,9 +30,11 @@ pub fn run(args: &[String]) -> Result<()> {
             "warnings",
         ]),
     )?;
+    crate::hosted_tests::run_all()?;
     miri()?;
     crate::qemu::ensure_qemu()?;
-    crate::kernel_tests::run_all()
+    crate::kernel_tests::run_all()?;
+    crate::appliance_tests::run_all()
 }
 
 /// Runs the unsafe layer (rings, return queue, pool, packets) under Miri.

@@ -436,11 +436,8 @@ mod tests {
             "one doorbell for three"
         );
         // SAFETY: the box outlives this read; the queue wrote through the pointer.
-        assert_eq!(
-            unsafe { address.as_ptr().read_volatile() },
-            1,
-            "queue index written"
-        );
+        let written = unsafe { address.as_ptr().read_volatile() };
+        assert_eq!(written, 1, "queue index written");
         rig.tx_device.set_no_notify(true);
         assert_eq!(send(&mut rig.queue, 2), 2);
         assert_eq!(

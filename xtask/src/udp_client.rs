@@ -1,0 +1,110 @@
+//! `cargo xtask __udp-client`: a small UDP client the appliance tests run inside
+//! a network namespace (`ip netns exec NS xtask __udp-client ...`), so that the
+//! test itself needs no namespace switching. Every loop is bounded in count and
+//! time.
+//!
+//! Modes:
+//! - `echo TARGET FLOWS COUNT`: FLOWS sockets (distinct source ports) each send
+//!   COUNT datagrams of varied sizes and contents, one at a time, and expect
+//!   each back byte-identical within a second; prints
+//!   `udp-echo sent=N received=N identical=N`.
+//! - `closed TARGET`: sends to a closed port and expects ICMP port unreachable,
+//!   which Linux reports on a connected socket as ECONNREFUSED; prints
+//!   `udp-closed refused=true|false`.
+
+use anyhow::{Context, Result, bail};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// How long a reply may take.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Runs the client with the arguments after `__udp-client`.
+pub fn run(args: &[String]) -> Result<()> {
+    match args {
+        [mode, target, flows, count] if mode == "echo" => {
+            let target: SocketAddr = target.parse().context("target address")?;
+            let flows: usize = flows.parse().context("flow count")?;
+            let count: usize = count.parse().context("datagram count")?;
+            echo(target, flows.clamp(1, 64), count.clamp(1, 100_000))
+        }
+        [mode, target] if mode == "closed" => closed(target.parse().context("target address")?),
+        _ => bail!("usage: __udp-client echo ADDR:PORT FLOWS COUNT | closed ADDR:PORT"),
+    }
+}
+
+/// The payload of datagram `index` of flow `flow`: 1 to 1400 bytes, all distinct.
+pub fn payload(flow: usize, index: usize) -> Vec<u8> {
+    let len = 1 + (index * 97 + flow * 13) % 1400;
+    (0..len)
+        .map(|byte| (byte as u64 * 31 + index as u64 * 7 + flow as u64) as u8)
+        .collect()
+}
+
+fn echo(target: SocketAddr, flows: usize, count: usize) -> Result<()> {
+    let sockets: Vec<UdpSocket> = (0..flows)
+        .map(|_| -> Result<UdpSocket> {
+            let socket = UdpSocket::bind("0.0.0.0:0")?;
+            socket.connect(target)?;
+            socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
+            Ok(socket)
+        })
+        .collect::<Result<_>>()?;
+    let (mut sent, mut received, mut identical) = (0usize, 0usize, 0usize);
+    let mut buffer = vec![0u8; 2048];
+    for index in 0..count {
+        for (flow, socket) in sockets.iter().enumerate() {
+            let message = payload(flow, index);
+            socket.send(&message)?;
+            sent += 1;
+            match socket.recv(&mut buffer) {
+                Ok(len) => {
+                    received += 1;
+                    if buffer[..len] == message[..] {
+                        identical += 1;
+                    } else {
+                        eprintln!("flow {flow} datagram {index}: reply differs ({len} bytes)");
+                    }
+                }
+                Err(error) => eprintln!("flow {flow} datagram {index}: no reply ({error})"),
+            }
+        }
+    }
+    println!("udp-echo sent={sent} received={received} identical={identical}");
+    Ok(())
+}
+
+fn closed(target: SocketAddr) -> Result<()> {
+    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    socket.connect(target)?;
+    socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    let mut buffer = [0u8; 64];
+    // The ICMP error arrives asynchronously: try a few times, bounded.
+    for _ in 0..3 {
+        socket.send(b"anyone there?")?;
+        match socket.recv(&mut buffer) {
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                println!("udp-closed refused=true");
+                return Ok(());
+            }
+            Ok(_) => bail!("a closed port answered"),
+            Err(_) => {}
+        }
+    }
+    println!("udp-closed refused=false");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_vary_in_size_and_content() {
+        assert_ne!(payload(0, 0), payload(1, 0));
+        assert_ne!(payload(0, 1), payload(0, 2));
+        let sizes: Vec<usize> = (0..100).map(|index| payload(0, index).len()).collect();
+        assert!(sizes.iter().all(|&len| (1..=1400).contains(&len)));
+        assert!(sizes.iter().max() > Some(&1000));
+    }
+}
