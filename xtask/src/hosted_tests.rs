@@ -1,0 +1,489 @@
+//! Hosted integration tests: `warpcore-hosted` on a tap or on a veth (via
+//! AF_PACKET) in network namespaces these tests create, driven by `arping`,
+//! `ping` and a small python3 UDP client from another namespace. Every
+//! traffic loop is bounded in count and time; every namespace, device and
+//! process is torn down by a guard, also on failure.
+
+use crate::netns::{self, ChildGuard, Netns, Tap, Veth};
+use crate::shell::{self, cargo, workspace_root};
+use anyhow::{Context, Result, bail, ensure};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+/// How long the appliance gets to say `ready` (a bound, not a check).
+const READY_WAIT: Duration = Duration::from_secs(30);
+
+/// A UDP client: sends `count` datagrams of varying sizes and content to
+/// `host:port` one by one, waits (bounded) for each echo and prints
+/// `echo sent=N identical=N`; with `closed` it expects ICMP port unreachable
+/// and prints `closed refused` or `closed silent`. With `flows`, datagrams go
+/// out from that many sockets (distinct source ports).
+const UDP_CLIENT: &str = r#"
+import os, socket, sys
+host, port, count, flows, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+if mode == "closed":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2.0)
+    s.connect((host, port))
+    verdict = "silent"
+    for _ in range(3):
+        try:
+            s.send(b"anyone there?")
+            s.recv(2048)
+        except ConnectionRefusedError:
+            verdict = "refused"
+            break
+        except socket.timeout:
+            pass
+    print("closed", verdict)
+    sys.exit(0)
+socks = []
+for _ in range(flows):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1.0)
+    s.connect((host, port))
+    socks.append(s)
+identical = 0
+for i in range(count):
+    s = socks[i % flows]
+    payload = i.to_bytes(4, "big") + os.urandom(1 + (i * 37) % 1400)
+    for attempt in range(3):
+        s.send(payload)
+        try:
+            reply = s.recv(2048)
+        except socket.timeout:
+            continue
+        if reply == payload:
+            identical += 1
+        break
+print("echo sent=%d identical=%d" % (count, identical))
+"#;
+
+/// One scenario: given the appliance binary, passes or says why not.
+type Scenario = fn(&Path) -> Result<()>;
+
+/// Runs every hosted scenario; fails listing those that failed.
+pub fn run_all() -> Result<()> {
+    if !netns::is_root() {
+        bail!("hosted tests need root (network namespaces, taps, AF_PACKET)");
+    }
+    netns::ensure_net_tools()?;
+    if !shell::have("python3") {
+        bail!("hosted tests need python3 for the UDP client (apt-get install -y python3)");
+    }
+    shell::run(
+        "build warpcore-hosted",
+        cargo().args(["build", "--release", "-p", "warpcore-hosted"]),
+    )?;
+    let binary = workspace_root().join("target/release/warpcore-hosted");
+    let scenarios: [(&str, Scenario); 5] = [
+        ("echo over tap", |binary| echo(binary, Link::Tap)),
+        ("echo over af-packet", |binary| echo(binary, Link::AfPacket)),
+        ("router over af-packet", router),
+        ("two cores over tap", |binary| two_cores(binary, Link::Tap)),
+        ("two cores over af-packet", |binary| {
+            two_cores(binary, Link::AfPacket)
+        }),
+    ];
+    let mut failed = Vec::new();
+    for (name, scenario) in scenarios {
+        eprintln!("hosted: {name} ...");
+        match scenario(&binary) {
+            Ok(()) => eprintln!("hosted: {name}: ok"),
+            Err(error) => {
+                eprintln!("hosted: {name}: FAILED: {error:#}");
+                failed.push(name);
+            }
+        }
+    }
+    let passed = scenarios.len() - failed.len();
+    eprintln!("hosted_tests: {passed} passed, {} failed", failed.len());
+    if !failed.is_empty() {
+        bail!("hosted tests failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Which hosted driver a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Tap,
+    AfPacket,
+}
+
+/// One appliance interface and the client namespace that reaches it. The
+/// guards drop in field order: devices, then namespaces.
+struct Attachment {
+    /// `NAME=DRIVER:IFNAME` for `--nic`.
+    nic_argument: String,
+    /// The client-side interface, in `client`.
+    client_ifname: String,
+    _tap: Option<Tap>,
+    _veth: Option<Veth>,
+    /// Where the client tools run (for a tap, also where the appliance runs).
+    client: Netns,
+}
+
+/// Connects spec interface `interface` to a client namespace holding
+/// `client_address`: a tap whose kernel side is in the client namespace
+/// (the appliance must then run there too), or a veth pair with the
+/// appliance end in `appliance`.
+fn attach(
+    link: Link,
+    interface: &str,
+    client_address: &str,
+    appliance: Option<&Netns>,
+) -> Result<Attachment> {
+    let client = Netns::create("wchc")?;
+    match link {
+        Link::Tap => {
+            let tap = Tap::create("wcht", Some(&client), true)?;
+            client.configure(tap.name(), Some(client_address))?;
+            Ok(Attachment {
+                nic_argument: format!("{interface}=tap:{}", tap.name()),
+                client_ifname: tap.name().to_owned(),
+                _tap: Some(tap),
+                _veth: None,
+                client,
+            })
+        }
+        Link::AfPacket => {
+            let veth = Veth::create("wchv", appliance, Some(&client))?;
+            client.configure(veth.second(), Some(client_address))?;
+            Ok(Attachment {
+                nic_argument: format!("{interface}=af-packet:{}", veth.first()),
+                client_ifname: veth.second().to_owned(),
+                _tap: None,
+                _veth: Some(veth),
+                client,
+            })
+        }
+    }
+}
+
+/// A running `warpcore-hosted`, killed on drop if still running.
+struct Appliance {
+    process: ChildGuard,
+    lines: Receiver<String>,
+    counters_file: PathBuf,
+}
+
+impl Appliance {
+    /// Starts the appliance inside `netns` and waits (bounded) for `ready`.
+    fn start(
+        binary: &Path,
+        netns: &Netns,
+        spec: &str,
+        nics: &[&str],
+        cores: usize,
+    ) -> Result<Self> {
+        let counters_file =
+            std::env::temp_dir().join(format!("{}.counters", netns::unique_name("wchc")));
+        let mut command = netns.command(&binary.to_string_lossy());
+        command
+            .current_dir(workspace_root())
+            .arg("--spec")
+            .arg(spec)
+            .args(["--cores", &cores.to_string()])
+            .arg("--counters-file")
+            .arg(&counters_file)
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null());
+        for nic in nics {
+            command.args(["--nic", nic]);
+        }
+        let mut process = ChildGuard::spawn(&mut command)?;
+        let stdout = process
+            .child_mut()
+            .stdout
+            .take()
+            .context("appliance stdout")?;
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let appliance = Self {
+            process,
+            lines,
+            counters_file,
+        };
+        loop {
+            let line = appliance
+                .lines
+                .recv_timeout(READY_WAIT)
+                .context("warpcore-hosted exited or never said `ready`")?;
+            eprintln!("  | {line}");
+            if line.starts_with("warpcore-hosted: ready") {
+                return Ok(appliance);
+            }
+        }
+    }
+
+    /// The latest counters, keyed `core=C <key>=<name>...` without `value`.
+    fn counters(&self) -> Result<Counters> {
+        // The file is rewritten every 100 ms; wait for two rewrites so it
+        // reflects what happened before this call.
+        std::thread::sleep(Duration::from_millis(250));
+        let text = std::fs::read_to_string(&self.counters_file)
+            .with_context(|| format!("reading {}", self.counters_file.display()))?;
+        Counters::parse(&text)
+    }
+
+    /// Stops the appliance with SIGTERM and checks it exits 0 and prints its
+    /// final counters.
+    fn stop(mut self) -> Result<Counters> {
+        self.process.signal("TERM")?;
+        let mut dump = String::new();
+        while let Ok(line) = self.lines.recv_timeout(READY_WAIT) {
+            dump.push_str(&line);
+            dump.push('\n');
+            if line == "counters end" {
+                break;
+            }
+        }
+        let status = self.process.child_mut().wait()?;
+        ensure!(status.success(), "warpcore-hosted exited with {status}");
+        let _ = std::fs::remove_file(&self.counters_file);
+        Counters::parse(&dump)
+    }
+}
+
+/// A parsed counters dump.
+#[derive(Debug, Default)]
+struct Counters {
+    values: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    fn parse(text: &str) -> Result<Self> {
+        ensure!(
+            text.lines().any(|line| line == "counters end"),
+            "counters dump incomplete"
+        );
+        let mut values = BTreeMap::new();
+        for line in text
+            .lines()
+            .filter_map(|line| line.strip_prefix("counter "))
+        {
+            let (key, value) = line
+                .rsplit_once(" value=")
+                .with_context(|| format!("counter line without value: {line}"))?;
+            values.insert(key.to_owned(), value.parse()?);
+        }
+        Ok(Self { values })
+    }
+
+    /// The executor counter `name` of `core`.
+    fn executor(&self, core: usize, name: &str) -> u64 {
+        self.values
+            .get(&format!("core={core} executor={name}"))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Runs `ping` in `client` and returns (received, output); the output must
+/// show the count sent.
+fn ping(client: &Netns, args: &[&str]) -> Result<(u32, String)> {
+    let mut full = vec!["ping", "-n"];
+    full.extend_from_slice(args);
+    let output = client.output(&full)?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let received = text
+        .lines()
+        .find_map(|line| {
+            let (_, rest) = line.split_once(" packets transmitted, ")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .with_context(|| format!("no ping summary in: {text}"))?;
+    eprintln!(
+        "  ping {}: {}",
+        args.join(" "),
+        text.lines().rev().nth(1).unwrap_or("")
+    );
+    Ok((received, text))
+}
+
+/// Runs the UDP client in `client`; returns its one result line.
+fn udp_client(
+    client: &Netns,
+    target: &str,
+    port: u16,
+    count: u32,
+    flows: u32,
+    mode: &str,
+) -> Result<String> {
+    let output = client.run(&[
+        "python3",
+        "-c",
+        UDP_CLIENT,
+        target,
+        &port.to_string(),
+        &count.to_string(),
+        &flows.to_string(),
+        mode,
+    ])?;
+    let line = output.trim().to_owned();
+    eprintln!("  udp client {mode} -> {target}:{port}: {line}");
+    Ok(line)
+}
+
+/// The echo acceptance checks over one link: ARP, ping (small and 1472-byte),
+/// UDP echo byte-identical, and port unreachable for a closed port.
+fn echo(binary: &Path, link: Link) -> Result<()> {
+    let appliance_netns = match link {
+        Link::Tap => None,
+        Link::AfPacket => Some(Netns::create("wcha")?),
+    };
+    let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
+    let client = &attachment.client;
+    let run_in = appliance_netns.as_ref().unwrap_or(client);
+    let appliance = Appliance::start(
+        binary,
+        run_in,
+        "examples/echo.toml",
+        &[&attachment.nic_argument],
+        1,
+    )?;
+
+    let arping = client.output(&[
+        "arping",
+        "-c",
+        "3",
+        "-w",
+        "10",
+        "-I",
+        &attachment.client_ifname,
+        "10.0.0.2",
+    ])?;
+    let arping_text = String::from_utf8_lossy(&arping.stdout);
+    eprintln!(
+        "  arping: {}",
+        arping_text.lines().last().unwrap_or("(no output)")
+    );
+    ensure!(
+        arping_text.contains("Received 3 response"),
+        "arping did not get 3 replies: {arping_text}"
+    );
+
+    let (received, text) = ping(client, &["-c", "100", "-i", "0.01", "-W", "2", "10.0.0.2"])?;
+    ensure!(received == 100, "ping -c 100 lost packets: {text}");
+    let (received, text) = ping(
+        client,
+        &["-c", "5", "-i", "0.2", "-s", "1472", "-W", "2", "10.0.0.2"],
+    )?;
+    ensure!(received == 5, "ping -s 1472 lost packets: {text}");
+
+    let echo = udp_client(client, "10.0.0.2", 7, 50, 1, "echo")?;
+    ensure!(
+        echo == "echo sent=50 identical=50",
+        "UDP echo not byte-identical for every datagram: {echo}"
+    );
+    let closed = udp_client(client, "10.0.0.2", 9, 0, 1, "closed")?;
+    ensure!(
+        closed == "closed refused",
+        "closed UDP port gave no ICMP port unreachable: {closed}"
+    );
+
+    let counters = appliance.stop()?;
+    ensure!(
+        counters.executor(0, "rx_packets") >= 100 + 5 + 50 + 3,
+        "core 0 counted fewer packets than were answered"
+    );
+    Ok(())
+}
+
+/// Two client namespaces ping each other through the hosted router; the
+/// TTL arrives decremented by one.
+fn router(binary: &Path) -> Result<()> {
+    let appliance_netns = Netns::create("wcha")?;
+    let left = attach(
+        Link::AfPacket,
+        "eth0",
+        "10.0.1.2/24",
+        Some(&appliance_netns),
+    )?;
+    let right = attach(
+        Link::AfPacket,
+        "eth1",
+        "10.0.2.2/24",
+        Some(&appliance_netns),
+    )?;
+    left.client
+        .ip(&["route", "add", "default", "via", "10.0.1.1"])?;
+    right
+        .client
+        .ip(&["route", "add", "default", "via", "10.0.2.1"])?;
+    let appliance = Appliance::start(
+        binary,
+        &appliance_netns,
+        "examples/router.toml",
+        &[&left.nic_argument, &right.nic_argument],
+        1,
+    )?;
+    for (from, to) in [(&left.client, "10.0.2.2"), (&right.client, "10.0.1.2")] {
+        let (received, text) = ping(from, &["-c", "10", "-i", "0.05", "-W", "2", to])?;
+        ensure!(
+            received == 10,
+            "ping {to} through the router lost packets: {text}"
+        );
+        // Linux sends with TTL 64; one router hop leaves 63.
+        ensure!(
+            text.lines()
+                .filter(|line| line.contains("bytes from"))
+                .all(|line| line.contains("ttl=63")),
+            "TTL not decremented exactly once: {text}"
+        );
+    }
+    appliance.stop()?;
+    Ok(())
+}
+
+/// With two cores, UDP flows from 16 source ports are spread over both
+/// cores' queues: each core's receive counter moves.
+fn two_cores(binary: &Path, link: Link) -> Result<()> {
+    let appliance_netns = match link {
+        Link::Tap => None,
+        Link::AfPacket => Some(Netns::create("wcha")?),
+    };
+    let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
+    let client = &attachment.client;
+    let run_in = appliance_netns.as_ref().unwrap_or(client);
+    let appliance = Appliance::start(
+        binary,
+        run_in,
+        "examples/echo.toml",
+        &[&attachment.nic_argument],
+        2,
+    )?;
+    // Resolve ARP first, so the flows below are all UDP.
+    ping(client, &["-c", "1", "-W", "2", "10.0.0.2"])?;
+    let before = appliance.counters()?;
+    let echo = udp_client(client, "10.0.0.2", 7, 64, 16, "echo")?;
+    let after = appliance.counters()?;
+    let moved: Vec<u64> = (0..2)
+        .map(|core| after.executor(core, "rx_packets") - before.executor(core, "rx_packets"))
+        .collect();
+    eprintln!(
+        "  rx packets during the flows: core0={} core1={}",
+        moved[0], moved[1]
+    );
+    ensure!(
+        echo == "echo sent=64 identical=64",
+        "UDP echo over two cores lost or changed datagrams: {echo}"
+    );
+    ensure!(
+        moved.iter().all(|count| *count > 0),
+        "16 flows did not reach both cores: {moved:?}"
+    );
+    appliance.stop()?;
+    Ok(())
+}
