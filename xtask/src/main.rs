@@ -23,7 +23,8 @@ commands:
       --mem MIB                    guest RAM (default 512)
       --machine q35|microvm|pc     machine type (default q35)
       --accel tcg|kvm              accelerator (default tcg)
-      --spec FILE                  spec file handed to the appliance
+      --spec FILE                  spec file handed to the appliance (default examples/echo.toml);
+                                   as root, each interface gets a tap in namespace wc-run
       --append ARGS                extra kernel command line
   test              fmt, clippy, host tests, Miri, kernel scenarios in QEMU
   bench [--quick]   criterion benchmarks and the summary table
@@ -53,10 +54,13 @@ fn dispatch(args: &[String]) -> Result<()> {
             Ok(())
         }
         "run" => {
-            let config = parse_run_options(rest)?;
+            let mut config = parse_run_options(rest)?;
+            if config.spec.is_none() {
+                config.spec = Some(qemu::workspace_root().join("examples/echo.toml"));
+            }
             shell::ensure_bare_metal_target()?;
             qemu::ensure_qemu()?;
-            qemu::run_interactive(&config)
+            qemu::run_appliance(&config)
         }
         "test" => test::run(rest),
         // Internal: the UDP client the appliance tests run inside a namespace.

@@ -676,6 +676,130 @@ impl Counters {
     }
 }
 
+/// The namespace `cargo xtask run` puts the appliance's taps in.
+pub const RUN_NETNS: &str = "wc-run";
+
+/// Deletes `RUN_NETNS` (and the taps in it) on drop.
+struct RunNetns;
+
+impl Drop for RunNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", RUN_NETNS])
+            .status();
+    }
+}
+
+/// The `address = "a.b.c.d/p"` values of a spec's interfaces, in order.
+fn spec_addresses(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == "address").then(|| value.trim().trim_matches('"'))
+        })
+        .filter_map(|cidr| {
+            let (address, prefix) = cidr.split_once('/')?;
+            Some((address.to_owned(), prefix.to_owned()))
+        })
+        .collect()
+}
+
+/// The host's address on an appliance subnet: `.1`, or `.2` when the appliance is `.1`.
+fn host_address(appliance: &str) -> Option<String> {
+    let (network, last) = appliance.rsplit_once('.')?;
+    Some(format!("{network}.{}", if last == "1" { 2 } else { 1 }))
+}
+
+/// `cargo xtask run`: boots the appliance with one tap per spec interface in
+/// network namespace `wc-run` (host side `.1` of each subnet), prints how to
+/// reach it, pings it a few times once it is up, and removes the namespace when
+/// QEMU exits (Ctrl-A X). Without root it boots without a network.
+pub fn run_appliance(config: &QemuConfig) -> Result<()> {
+    let Some(spec) = &config.spec else {
+        return run_interactive(config);
+    };
+    if !crate::netns::is_root() {
+        eprintln!("xtask: [run] not root: booting without a network (taps need CAP_NET_ADMIN)");
+        return run_interactive(config);
+    }
+    crate::netns::ensure_net_tools()?;
+    let text = std::fs::read_to_string(spec).with_context(|| spec.display().to_string())?;
+    let macs = crate::appliance_tests::spec_macs(&text);
+    let addresses = spec_addresses(&text);
+    let _ = Command::new("ip")
+        .args(["netns", "del", RUN_NETNS])
+        .stderr(Stdio::null())
+        .status();
+    crate::netns::ip(&["netns", "add", RUN_NETNS])?;
+    let _guard = RunNetns;
+    let in_netns = |args: &[&str]| -> Result<String> {
+        let mut full = vec!["-n", RUN_NETNS];
+        full.extend_from_slice(args);
+        crate::netns::ip(&full)
+    };
+    in_netns(&["link", "set", "lo", "up"])?;
+    let mut config = config.clone();
+    let mut targets = Vec::new();
+    for (index, (mac, (address, prefix))) in macs.iter().zip(&addresses).enumerate() {
+        let tap = format!("wctap{index}");
+        let host = host_address(address).context("interface address")?;
+        in_netns(&["tuntap", "add", "dev", &tap, "mode", "tap"])?;
+        in_netns(&["addr", "add", &format!("{host}/{prefix}"), "dev", &tap])?;
+        in_netns(&["link", "set", &tap, "up"])?;
+        config
+            .extra_args
+            .extend(crate::appliance_tests::tap_nic_args(index, &tap, mac, 1));
+        targets.push(address.clone());
+    }
+    ensure_qemu()?;
+    let kernel = kernel_image()?;
+    let qemu = qemu_command(&config, &kernel, true);
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", RUN_NETNS, QEMU])
+        .args(qemu.get_args());
+    eprintln!("xtask: [run] {}", describe(&command));
+    for target in &targets {
+        eprintln!("xtask: [run] reach the appliance with: ip netns exec {RUN_NETNS} ping {target}");
+    }
+    eprintln!("xtask: [run] quit with Ctrl-A X");
+    if let Some(target) = targets.first().cloned() {
+        std::thread::spawn(move || greet(&target));
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {QEMU}"))?;
+    match status.code() {
+        Some(exit_status::SUCCESS) | Some(0) => Ok(()),
+        Some(code) => bail!("kernel exited with status {code}"),
+        None => bail!("{QEMU} was killed by a signal"),
+    }
+}
+
+/// Waits (at most a minute) until `target` answers, then shows three pings.
+fn greet(target: &str) {
+    let ping = |count: &str| {
+        Command::new("ip")
+            .args([
+                "netns", "exec", RUN_NETNS, "ping", "-c", count, "-W", "1", target,
+            ])
+            .stdin(Stdio::null())
+            .output()
+    };
+    for _ in 0..60 {
+        if ping("1").is_ok_and(|output| output.status.success()) {
+            if let Ok(output) = ping("3") {
+                eprint!(
+                    "xtask: [run] the appliance answers:\n{}",
+                    String::from_utf8_lossy(&output.stdout).replace('\n', "\r\n")
+                );
+            }
+            return;
+        }
+    }
+    eprintln!("xtask: [run] {target} did not answer a ping within a minute\r");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
