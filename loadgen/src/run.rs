@@ -44,7 +44,7 @@ pub struct RunConfig {
 }
 
 /// The figures of a finished run.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunResult {
     /// Counts and latency percentiles.
     pub summary: Summary,

@@ -1,4 +1,13 @@
-//! warpcore's benchmark harness. Today it holds the peer programs the
-//! harness runs on Linux: `udp-echo-server`, the recvmmsg/sendmmsg echo that
-//! serves both as the Linux host kernel's peer and, statically linked, inside
-//! the Linux guest.
+//! warpcore's benchmark harness, the parts that are plain data: scenario
+//! files, measurements and their medians, and the report (JSON, CSV, SVG
+//! plots and a summary table with ratios to each peer). `cargo xtask bench`
+//! drives the systems under test and feeds this crate.
+//!
+//! The crate also builds `udp-echo-server`, the recvmmsg/sendmmsg echo that
+//! serves as the Linux host kernel's peer and, statically linked, runs
+//! inside the Linux guest.
+
+pub mod plots;
+pub mod report;
+pub mod results;
+pub mod scenario;

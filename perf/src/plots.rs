@@ -1,0 +1,200 @@
+//! SVG plots of a report: throughput by system, latency CDFs, and scaling
+//! from one core to two.
+
+use crate::report::Report;
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+use std::path::Path;
+
+const PALETTE: [RGBColor; 5] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+];
+
+fn plot_error<E: std::fmt::Debug>(error: E) -> anyhow::Error {
+    anyhow!("plotting: {error:?}")
+}
+
+/// Writes `pps.svg`, `latency_cdf.svg` (when there are latencies) and
+/// `scaling.svg` (when a scenario ran on 1 and 2 cores).
+pub fn write_all(report: &Report, dir: &Path) -> Result<()> {
+    throughput(report, &dir.join("pps.svg"))?;
+    if report.points.iter().any(|p| !p.latency_cdf.is_empty()) {
+        latency_cdf(report, &dir.join("latency_cdf.svg"))?;
+    }
+    if report.points.iter().any(|p| p.cores == 2) {
+        scaling(report, &dir.join("scaling.svg"))?;
+    }
+    Ok(())
+}
+
+/// Bars of packets per second, one per (scenario, cores, system), log scale.
+fn throughput(report: &Report, path: &Path) -> Result<()> {
+    let bars: Vec<(String, f64)> = report
+        .points
+        .iter()
+        .filter_map(|p| {
+            p.pps.map(|pps| {
+                (
+                    format!("{} {}c {}", p.scenario, p.cores, p.system.name()),
+                    pps.max(1.0),
+                )
+            })
+        })
+        .collect();
+    let root =
+        SVGBackend::new(path, (160 + 90 * bars.len().max(1) as u32, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let top = bars.iter().map(|(_, pps)| *pps).fold(10.0, f64::max) * 2.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("packets per second (log scale)", ("sans-serif", 20))
+        .margin(20)
+        .x_label_area_size(140)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..bars.len().max(1) as f64, (1f64..top).log_scale())
+        .map_err(plot_error)?;
+    let labels: Vec<String> = bars.iter().map(|(label, _)| label.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(bars.len().max(1) * 2 + 1)
+        .x_label_formatter(&|x| {
+            let index = x.floor() as usize;
+            if (x - index as f64 - 0.5).abs() < 0.01 {
+                labels.get(index).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_label_style(
+            ("sans-serif", 11)
+                .into_font()
+                .transform(FontTransform::Rotate90),
+        )
+        .y_desc("pps")
+        .draw()
+        .map_err(plot_error)?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(index, (_, pps))| {
+            let color = PALETTE[index % PALETTE.len()];
+            Rectangle::new(
+                [(index as f64 + 0.15, 1.0), (index as f64 + 0.85, *pps)],
+                color.filled(),
+            )
+        }))
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)
+}
+
+/// Latency CDFs: one line per (scenario, system, cores) with latencies.
+fn latency_cdf(report: &Report, path: &Path) -> Result<()> {
+    let series: Vec<(String, &Vec<(f64, u64)>)> = report
+        .points
+        .iter()
+        .filter(|p| !p.latency_cdf.is_empty())
+        .map(|p| {
+            (
+                format!("{} {}c {}", p.scenario, p.cores, p.system.name()),
+                &p.latency_cdf,
+            )
+        })
+        .collect();
+    let slowest = series
+        .iter()
+        .flat_map(|(_, cdf)| cdf.iter().map(|(_, ns)| *ns))
+        .max()
+        .unwrap_or(1000);
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("round-trip latency CDF", ("sans-serif", 20))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(
+            (1f64..(slowest as f64 / 1e3).max(2.0) * 1.5).log_scale(),
+            0f64..100f64,
+        )
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("latency (µs, log scale)")
+        .y_desc("percentile")
+        .draw()
+        .map_err(plot_error)?;
+    for (index, (label, cdf)) in series.iter().enumerate() {
+        let color = PALETTE[index % PALETTE.len()];
+        chart
+            .draw_series(LineSeries::new(
+                cdf.iter()
+                    .map(|(percent, ns)| ((*ns as f64 / 1e3).max(1.0), *percent)),
+                color,
+            ))
+            .map_err(plot_error)?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)
+}
+
+/// Packets per second at 1 and 2 cores, one line per (scenario, system).
+fn scaling(report: &Report, path: &Path) -> Result<()> {
+    let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for point in &report.points {
+        let Some(pps) = point.pps else { continue };
+        let label = format!("{} {}", point.scenario, point.system.name());
+        match lines.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, values)) => values.push((f64::from(point.cores), pps)),
+            None => lines.push((label, vec![(f64::from(point.cores), pps)])),
+        }
+    }
+    lines.retain(|(_, values)| values.len() > 1);
+    let top = lines
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|(_, pps)| *pps))
+        .fold(10.0, f64::max)
+        * 1.2;
+    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("scaling from 1 to 2 cores", ("sans-serif", 20))
+        .margin(20)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.8f64..2.2f64, 0f64..top)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_labels(3)
+        .x_desc("cores")
+        .y_desc("pps")
+        .draw()
+        .map_err(plot_error)?;
+    for (index, (label, values)) in lines.iter().enumerate() {
+        let color = PALETTE[index % PALETTE.len()];
+        chart
+            .draw_series(LineSeries::new(
+                values.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(plot_error)?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)
+}

@@ -1,0 +1,324 @@
+//! The report: `results.json`, `results.csv`, SVG plots and `summary.md`.
+
+use crate::plots;
+use crate::results::{Measurement, Point};
+use crate::scenario::System;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One criterion microbenchmark row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MicroRow {
+    /// Criterion group, like `ring_cross_thread`.
+    pub group: String,
+    /// Implementation, like `warpcore` or `rtrb`.
+    pub implementation: String,
+    /// Median nanoseconds per item.
+    pub ns_per_item: f64,
+}
+
+/// Pipeline capacity measured inside the appliance with no NIC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyntheticRow {
+    /// Pipeline cores.
+    pub cores: u32,
+    /// Million packets per second through all of them.
+    pub mpps: f64,
+    /// TSC cycles per packet per core.
+    pub cycles_per_packet: f64,
+}
+
+/// A deterministic instruction count from callgrind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstructionRow {
+    /// What was counted, like `macswap`.
+    pub benchmark: String,
+    /// Instructions per packet.
+    pub instructions_per_packet: f64,
+}
+
+/// Everything one `cargo xtask bench` run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Report {
+    /// When it ran (UTC, as the harness's clock said).
+    pub created: String,
+    /// The command that made it.
+    pub command: String,
+    /// Medians per scenario, system and core count.
+    pub points: Vec<Point>,
+    /// Every run.
+    pub measurements: Vec<Measurement>,
+    /// Criterion microbenchmarks.
+    pub micro: Vec<MicroRow>,
+    /// In-guest synthetic pipeline capacity.
+    pub synthetic: Vec<SyntheticRow>,
+    /// callgrind instructions per packet.
+    pub instructions: Vec<InstructionRow>,
+    /// Anything a reader must know (skipped systems, environment).
+    pub notes: Vec<String>,
+}
+
+/// The warpcore system a peer is compared with: the one in the same
+/// environment (QEMU guests against the appliance, host peers against the
+/// hosted runtime).
+pub fn reference_for(system: System) -> Option<System> {
+    match system {
+        System::LinuxGuest | System::QemuCeiling => Some(System::WarpcoreQemu),
+        System::LinuxHost => Some(System::WarpcoreHosted),
+        System::WarpcoreQemu | System::WarpcoreHosted => None,
+    }
+}
+
+fn rate(pps: Option<f64>) -> String {
+    match pps {
+        None => "failed".into(),
+        Some(pps) if pps >= 1e6 => format!("{:.2} M", pps / 1e6),
+        Some(pps) => format!("{:.1} k", pps / 1e3),
+    }
+}
+
+fn micros(nanoseconds: Option<u64>) -> String {
+    nanoseconds.map_or_else(|| "-".into(), |ns| format!("{:.0} µs", ns as f64 / 1e3))
+}
+
+/// The ratio of the reference warpcore system's rate to `point`'s.
+pub fn warpcore_ratio(points: &[Point], point: &Point) -> Option<f64> {
+    let reference = reference_for(point.system)?;
+    let ours = points
+        .iter()
+        .find(|p| p.scenario == point.scenario && p.cores == point.cores && p.system == reference)?
+        .pps?;
+    let theirs = point.pps.filter(|pps| *pps > 0.0)?;
+    Some(ours / theirs)
+}
+
+/// The summary table in Markdown.
+pub fn summary_markdown(report: &Report) -> String {
+    let mut text = String::from("# warpcore benchmark report\n\n");
+    let _ = writeln!(
+        text,
+        "- created: {}\n- command: `{}`",
+        report.created, report.command
+    );
+    for note in &report.notes {
+        let _ = writeln!(text, "- {note}");
+    }
+    let mut scenarios: Vec<&str> = Vec::new();
+    for point in &report.points {
+        if !scenarios.contains(&point.scenario.as_str()) {
+            scenarios.push(&point.scenario);
+        }
+    }
+    for scenario in scenarios {
+        let _ = writeln!(
+            text,
+            "\n## {scenario}\n\n| system | cores | pps | loss | p50 | p99 | warpcore ÷ system |\n|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for point in report.points.iter().filter(|p| p.scenario == scenario) {
+            let ratio = warpcore_ratio(&report.points, point)
+                .map_or_else(|| "-".into(), |r| format!("{r:.2}x"));
+            let loss = point
+                .loss_percent
+                .map_or_else(|| "-".into(), |l| format!("{l:.2} %"));
+            let _ = writeln!(
+                text,
+                "| {} | {} | {} | {loss} | {} | {} | {ratio} |",
+                point.system.name(),
+                point.cores,
+                rate(point.pps),
+                micros(point.latency_p50_ns),
+                micros(point.latency_p99_ns),
+            );
+            for failure in &point.failures {
+                let _ = writeln!(
+                    text,
+                    "|  | | failed: {} | | | | |",
+                    failure.replace('|', "/").replace('\n', " ")
+                );
+            }
+        }
+    }
+    if !report.synthetic.is_empty() {
+        text.push_str("\n## In-guest synthetic pipeline (no NIC)\n\n| cores | Mpps | cycles/packet/core |\n|---:|---:|---:|\n");
+        for row in &report.synthetic {
+            let _ = writeln!(
+                text,
+                "| {} | {:.2} | {:.1} |",
+                row.cores, row.mpps, row.cycles_per_packet
+            );
+        }
+    }
+    if !report.instructions.is_empty() {
+        text.push_str("\n## Instructions per packet (callgrind)\n\n| benchmark | instructions/packet |\n|---|---:|\n");
+        for row in &report.instructions {
+            let _ = writeln!(
+                text,
+                "| {} | {:.1} |",
+                row.benchmark, row.instructions_per_packet
+            );
+        }
+    }
+    if !report.micro.is_empty() {
+        text.push_str("\n## Microbenchmarks (criterion)\n\n| benchmark | implementation | ns/item | warpcore speed-up |\n|---|---|---:|---:|\n");
+        for row in &report.micro {
+            let ours = report
+                .micro
+                .iter()
+                .find(|r| r.group == row.group && r.implementation == "warpcore");
+            let speedup = ours.map_or_else(
+                || "-".into(),
+                |ours| format!("{:.2}x", row.ns_per_item / ours.ns_per_item),
+            );
+            let _ = writeln!(
+                text,
+                "| {} | {} | {:.2} | {speedup} |",
+                row.group, row.implementation, row.ns_per_item
+            );
+        }
+    }
+    text
+}
+
+/// One CSV row per point.
+pub fn csv(report: &Report) -> String {
+    let mut text = String::from(
+        "scenario,workload,system,cores,pps,loss_percent,p50_ns,p99_ns,runs,warpcore_ratio\n",
+    );
+    let optional = |value: Option<String>| value.unwrap_or_default();
+    for point in &report.points {
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{},{},{},{},{},{}",
+            point.scenario,
+            serde_json::to_value(point.workload)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            point.system.name(),
+            point.cores,
+            optional(point.pps.map(|p| format!("{p:.1}"))),
+            optional(point.loss_percent.map(|l| format!("{l:.4}"))),
+            optional(point.latency_p50_ns.map(|n| n.to_string())),
+            optional(point.latency_p99_ns.map(|n| n.to_string())),
+            point.runs,
+            optional(warpcore_ratio(&report.points, point).map(|r| format!("{r:.3}"))),
+        );
+    }
+    text
+}
+
+/// Writes every file of the report into `dir` (created if missing).
+pub fn write(report: &Report, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text)
+            .with_context(|| format!("writing {}", dir.join(name).display()))
+    };
+    write("results.json", serde_json::to_string_pretty(report)?)?;
+    write("results.csv", csv(report))?;
+    write("summary.md", summary_markdown(report))?;
+    plots::write_all(report, dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Outcome, aggregate};
+    use crate::scenario::Workload;
+
+    /// A fixture: two QEMU systems and the ceiling, one failed host peer.
+    fn fixture() -> Report {
+        let measurement = |system, pps: Option<f64>| Measurement {
+            scenario: "udp-echo".into(),
+            workload: Workload::UdpEcho,
+            system,
+            cores: 1,
+            repetition: 0,
+            outcome: match pps {
+                Some(pps) => Outcome::Measured { pps, run: None },
+                None => Outcome::Failed {
+                    reason: "no | tap".into(),
+                },
+            },
+        };
+        let measurements = vec![
+            measurement(System::WarpcoreQemu, Some(600_000.0)),
+            measurement(System::LinuxGuest, Some(20_000.0)),
+            measurement(System::QemuCeiling, Some(1_000_000.0)),
+            measurement(System::LinuxHost, None),
+        ];
+        Report {
+            created: "2026-11-22T00:00:00Z".into(),
+            command: "cargo xtask bench --quick".into(),
+            points: aggregate(&measurements),
+            measurements,
+            micro: vec![
+                MicroRow {
+                    group: "ring".into(),
+                    implementation: "warpcore".into(),
+                    ns_per_item: 2.0,
+                },
+                MicroRow {
+                    group: "ring".into(),
+                    implementation: "rtrb".into(),
+                    ns_per_item: 3.0,
+                },
+            ],
+            synthetic: vec![SyntheticRow {
+                cores: 1,
+                mpps: 12.5,
+                cycles_per_packet: 80.0,
+            }],
+            instructions: vec![InstructionRow {
+                benchmark: "macswap".into(),
+                instructions_per_packet: 31.5,
+            }],
+            notes: vec!["TCG".into()],
+        }
+    }
+
+    #[test]
+    fn summary_has_ratios_failures_and_sections() {
+        let text = summary_markdown(&fixture());
+        assert!(
+            text.contains("| warpcore-qemu | 1 | 600.0 k | - | - | - | - |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| linux-guest | 1 | 20.0 k | - | - | - | 30.00x |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| qemu-ceiling | 1 | 1.00 M | - | - | - | 0.60x |"),
+            "{text}"
+        );
+        assert!(text.contains("| linux-host | 1 | failed |"), "{text}");
+        assert!(text.contains("failed: no / tap"), "{text}");
+        assert!(text.contains("| 1 | 12.50 | 80.0 |"));
+        assert!(text.contains("| macswap | 31.5 |"));
+        assert!(text.contains("| ring | rtrb | 3.00 | 1.50x |"));
+    }
+
+    #[test]
+    fn csv_and_files_are_written() {
+        let report = fixture();
+        let csv = csv(&report);
+        assert_eq!(csv.lines().count(), 5);
+        assert!(
+            csv.contains("udp-echo,udp-echo,linux-guest,1,20000.0,,,,1,30.000"),
+            "{csv}"
+        );
+        let dir = std::env::temp_dir().join(format!("perf-report-{}", std::process::id()));
+        write(&report, &dir).unwrap();
+        for file in ["results.json", "results.csv", "summary.md", "pps.svg"] {
+            assert!(dir.join(file).is_file(), "{file} missing");
+        }
+        let back: Report =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(back, report);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

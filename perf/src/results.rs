@@ -1,0 +1,174 @@
+//! Measurements of the systems under test and their medians over repetitions.
+
+use crate::scenario::{System, Workload};
+use loadgen::run::RunResult;
+use serde::{Deserialize, Serialize};
+
+/// What one run of one system produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The run finished.
+    Measured {
+        /// Packets per second the system handled: echoes for echo workloads,
+        /// forwarded packets for l3fwd, frames received at the NIC for sink.
+        pps: f64,
+        /// loadgen's figures, when replies came back to loadgen.
+        run: Option<RunResult>,
+    },
+    /// The system could not be measured; the reason goes into the report.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One run of one system in one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Scenario name.
+    pub scenario: String,
+    /// Its workload.
+    pub workload: Workload,
+    /// The system under test.
+    pub system: System,
+    /// Cores (vCPUs or pinned threads) the system had.
+    pub cores: u32,
+    /// Which repetition, from 0.
+    pub repetition: u32,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// The median over repetitions of one system in one scenario at one core count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Scenario name.
+    pub scenario: String,
+    /// Its workload.
+    pub workload: Workload,
+    /// The system.
+    pub system: System,
+    /// Cores.
+    pub cores: u32,
+    /// Median packets per second; `None` when every repetition failed.
+    pub pps: Option<f64>,
+    /// Loss of the median run, percent.
+    pub loss_percent: Option<f64>,
+    /// Median round trip of the median run.
+    pub latency_p50_ns: Option<u64>,
+    /// 99th percentile round trip of the median run.
+    pub latency_p99_ns: Option<u64>,
+    /// Latency CDF of the median run, (percent, ns).
+    pub latency_cdf: Vec<(f64, u64)>,
+    /// Repetitions that succeeded.
+    pub runs: u32,
+    /// Why runs failed, if they did.
+    pub failures: Vec<String>,
+}
+
+/// Groups measurements by (scenario, system, cores), keeping the run with
+/// the median pps of each group, in first-seen order.
+pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
+    let mut keys: Vec<(String, System, u32)> = Vec::new();
+    for measurement in measurements {
+        let key = (
+            measurement.scenario.clone(),
+            measurement.system,
+            measurement.cores,
+        );
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .map(|(scenario, system, cores)| {
+            let group: Vec<&Measurement> = measurements
+                .iter()
+                .filter(|m| m.scenario == scenario && m.system == system && m.cores == cores)
+                .collect();
+            let mut measured: Vec<(f64, Option<&RunResult>)> = group
+                .iter()
+                .filter_map(|m| match &m.outcome {
+                    Outcome::Measured { pps, run } => Some((*pps, run.as_ref())),
+                    Outcome::Failed { .. } => None,
+                })
+                .collect();
+            measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let failures = group
+                .iter()
+                .filter_map(|m| match &m.outcome {
+                    Outcome::Failed { reason } => Some(reason.clone()),
+                    Outcome::Measured { .. } => None,
+                })
+                .collect();
+            let median = measured.get(measured.len().saturating_sub(1) / 2);
+            let run = median.and_then(|(_, run)| *run);
+            Point {
+                scenario,
+                workload: group[0].workload,
+                system,
+                cores,
+                pps: median.map(|(pps, _)| *pps),
+                loss_percent: run.map(|r| r.summary.loss_percent),
+                latency_p50_ns: run.and_then(|r| r.summary.latency_p50_ns),
+                latency_p99_ns: run.and_then(|r| r.summary.latency_p99_ns),
+                latency_cdf: run.map(|r| r.latency_cdf.clone()).unwrap_or_default(),
+                runs: measured.len() as u32,
+                failures,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(system: System, repetition: u32, pps: f64) -> Measurement {
+        Measurement {
+            scenario: "udp".into(),
+            workload: Workload::UdpEcho,
+            system,
+            cores: 1,
+            repetition,
+            outcome: Outcome::Measured { pps, run: None },
+        }
+    }
+
+    #[test]
+    fn keeps_the_median_and_the_failures() {
+        let mut measurements = vec![
+            measured(System::LinuxGuest, 0, 30.0),
+            measured(System::LinuxGuest, 1, 10.0),
+            measured(System::LinuxGuest, 2, 20.0),
+            measured(System::WarpcoreQemu, 0, 500.0),
+        ];
+        measurements.push(Measurement {
+            outcome: Outcome::Failed {
+                reason: "no ready line".into(),
+            },
+            ..measured(System::WarpcoreQemu, 1, 0.0)
+        });
+        let points = aggregate(&measurements);
+        assert_eq!(points.len(), 2);
+        assert_eq!(
+            (points[0].system, points[0].pps, points[0].runs),
+            (System::LinuxGuest, Some(20.0), 3)
+        );
+        assert_eq!(points[1].pps, Some(500.0));
+        assert_eq!(points[1].failures, ["no ready line"]);
+    }
+
+    #[test]
+    fn all_failed_has_no_rate() {
+        let points = aggregate(&[Measurement {
+            outcome: Outcome::Failed {
+                reason: "qemu missing".into(),
+            },
+            ..measured(System::QemuCeiling, 0, 0.0)
+        }]);
+        assert_eq!(points[0].pps, None);
+        assert_eq!(points[0].runs, 0);
+    }
+}

@@ -1,0 +1,287 @@
+//! Scenario files: which workloads to run on which systems, and how.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// What traffic a scenario offers and what the system does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// UDP datagrams echoed back.
+    UdpEcho,
+    /// ICMP echo requests answered.
+    IcmpEcho,
+    /// IPv4 forwarded between two interfaces.
+    L3fwd,
+    /// Frames dropped at the NIC: what the virtual NIC can carry at all.
+    Sink,
+}
+
+/// A system under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum System {
+    /// The warpcore appliance in QEMU.
+    WarpcoreQemu,
+    /// Debian's Linux in the same QEMU command line.
+    LinuxGuest,
+    /// warpcore hosted on Linux, on a tap.
+    WarpcoreHosted,
+    /// The Linux host kernel on a veth pair, with a recvmmsg echo server.
+    LinuxHost,
+    /// QEMU's tap backend when the guest drops every frame at the NIC.
+    QemuCeiling,
+}
+
+impl System {
+    /// The name used in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::WarpcoreQemu => "warpcore-qemu",
+            System::LinuxGuest => "linux-guest",
+            System::WarpcoreHosted => "warpcore-hosted",
+            System::LinuxHost => "linux-host",
+            System::QemuCeiling => "qemu-ceiling",
+        }
+    }
+
+    /// True for the warpcore systems (the numerators of the ratios).
+    pub fn is_warpcore(self) -> bool {
+        matches!(self, System::WarpcoreQemu | System::WarpcoreHosted)
+    }
+}
+
+/// Settings every scenario inherits unless it says otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Defaults {
+    /// Seconds of load per run.
+    pub duration_secs: u64,
+    /// Runs per scenario, system and core count; the report keeps the median.
+    pub repetitions: u32,
+    /// UDP/ICMP payload bytes.
+    pub payload: usize,
+    /// Distinct flows (source ports), so RSS spreads them.
+    pub flows: u16,
+    /// Closed loop: probes outstanding at once; 0 sends open loop at full speed.
+    pub window: u64,
+    /// Upper bound on probes per run.
+    pub max_probes: u64,
+    /// QEMU accelerator: tcg or kvm.
+    pub accel: String,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            duration_secs: 3,
+            repetitions: 1,
+            payload: 64,
+            flows: 4,
+            window: 64,
+            max_probes: 5_000_000,
+            accel: "tcg".into(),
+        }
+    }
+}
+
+/// One scenario as written in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// Unique name, used in file names.
+    pub name: String,
+    /// What to run.
+    pub workload: Workload,
+    /// Which systems to measure, side by side.
+    pub systems: Vec<System>,
+    /// Core counts to measure (1, 2).
+    #[serde(default = "one_core")]
+    pub cores: Vec<u32>,
+    /// Overrides of the defaults.
+    pub duration_secs: Option<u64>,
+    /// Overrides of the defaults.
+    pub repetitions: Option<u32>,
+    /// Overrides of the defaults.
+    pub payload: Option<usize>,
+    /// Overrides of the defaults.
+    pub flows: Option<u16>,
+    /// Overrides of the defaults.
+    pub window: Option<u64>,
+}
+
+fn one_core() -> Vec<u32> {
+    vec![1]
+}
+
+/// A scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Settings for every scenario.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The scenarios, in the order they run.
+    #[serde(rename = "scenario")]
+    pub scenarios: Vec<ScenarioSpec>,
+}
+
+/// One scenario with the defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Unique name.
+    pub name: String,
+    /// What to run.
+    pub workload: Workload,
+    /// Systems, side by side.
+    pub systems: Vec<System>,
+    /// Core counts.
+    pub cores: Vec<u32>,
+    /// Seconds of load per run.
+    pub duration_secs: u64,
+    /// Runs per point.
+    pub repetitions: u32,
+    /// Payload bytes.
+    pub payload: usize,
+    /// Flows.
+    pub flows: u16,
+    /// Closed-loop window (0: open loop).
+    pub window: u64,
+    /// Probe bound per run.
+    pub max_probes: u64,
+    /// QEMU accelerator.
+    pub accel: String,
+}
+
+impl ScenarioFile {
+    /// Parses and checks a scenario file's text.
+    pub fn parse(text: &str) -> Result<Vec<Scenario>> {
+        let file: ScenarioFile = toml::from_str(text).context("scenario file")?;
+        let defaults = file.defaults;
+        if !matches!(defaults.accel.as_str(), "tcg" | "kvm") {
+            bail!(
+                "defaults.accel must be tcg or kvm, got `{}`",
+                defaults.accel
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut scenarios = Vec::new();
+        for spec in file.scenarios {
+            let name = spec.name.clone();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!("scenario name `{name}` must be letters, digits, - and _");
+            }
+            if !names.insert(name.clone()) {
+                bail!("scenario `{name}` appears twice");
+            }
+            if spec.systems.is_empty() {
+                bail!("scenario `{name}`: systems is empty");
+            }
+            if spec.cores.is_empty() || spec.cores.iter().any(|&c| !(1..=2).contains(&c)) {
+                bail!("scenario `{name}`: cores must list 1 and/or 2");
+            }
+            let scenario = Scenario {
+                name,
+                workload: spec.workload,
+                systems: spec.systems,
+                cores: spec.cores,
+                duration_secs: spec.duration_secs.unwrap_or(defaults.duration_secs),
+                repetitions: spec.repetitions.unwrap_or(defaults.repetitions),
+                payload: spec.payload.unwrap_or(defaults.payload),
+                flows: spec.flows.unwrap_or(defaults.flows),
+                window: spec.window.unwrap_or(defaults.window),
+                max_probes: defaults.max_probes,
+                accel: defaults.accel.clone(),
+            };
+            if !(1..=600).contains(&scenario.duration_secs)
+                || !(1..=20).contains(&scenario.repetitions)
+            {
+                bail!(
+                    "scenario `{}`: duration_secs 1..=600 and repetitions 1..=20",
+                    scenario.name
+                );
+            }
+            if !(24..=1472).contains(&scenario.payload) || scenario.flows == 0 {
+                bail!(
+                    "scenario `{}`: payload 24..=1472 bytes and at least one flow",
+                    scenario.name
+                );
+            }
+            scenarios.push(scenario);
+        }
+        if scenarios.is_empty() {
+            bail!("the file has no [[scenario]]");
+        }
+        Ok(scenarios)
+    }
+
+    /// Reads and parses a scenario file.
+    pub fn load(path: &Path) -> Result<Vec<Scenario>> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_in_and_overrides_win() {
+        let scenarios = ScenarioFile::parse(
+            r#"
+            [defaults]
+            duration_secs = 2
+            [[scenario]]
+            name = "udp-echo"
+            workload = "udp-echo"
+            systems = ["warpcore-qemu", "linux-guest"]
+            cores = [1, 2]
+            payload = 128
+            "#,
+        )
+        .unwrap();
+        assert_eq!(scenarios.len(), 1);
+        let scenario = &scenarios[0];
+        assert_eq!(scenario.duration_secs, 2);
+        assert_eq!(scenario.payload, 128);
+        assert_eq!(scenario.flows, 4);
+        assert_eq!(scenario.systems, [System::WarpcoreQemu, System::LinuxGuest]);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        let base = |extra: &str| {
+            format!(
+                "[[scenario]]\nname = \"a\"\nworkload = \"udp-echo\"\nsystems = [\"linux-host\"]\n{extra}"
+            )
+        };
+        for (text, reason) in [
+            (base("cores = [3]"), "cores"),
+            (base("payload = 2"), "payload"),
+            (base("colour = 1"), "unknown field"),
+            (String::from("[defaults]\naccel = \"hax\"\n"), "scenario"),
+            (base("").replace("udp-echo", "tcp-echo"), "unknown variant"),
+            (format!("{}{}", base(""), base("")), "twice"),
+        ] {
+            let error = format!("{:#}", ScenarioFile::parse(&text).unwrap_err());
+            assert!(error.contains(reason), "`{text}` gave `{error}`");
+        }
+    }
+
+    #[test]
+    fn shipped_scenario_files_parse() {
+        for file in ["quick.toml", "full.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios")
+                .join(file);
+            ScenarioFile::load(&path).unwrap();
+        }
+    }
+}
