@@ -1,0 +1,304 @@
+//! `Arp`: one interface's ARP (RFC 826). Answers requests for our address
+//! in place, learns senders into an [`ArpCache`], resolves next hops for
+//! outgoing IPv4 (queueing a few packets per destination while a request is
+//! out) and announces itself with a gratuitous ARP on its first tick.
+//!
+//! Its input carries two kinds of frames, told apart by EtherType:
+//! * `0x0806`: ARP from the wire (via `eth`).
+//! * `0x0800`: IPv4 packets waiting for link-layer resolution, behind a
+//!   *resolution header* written by [`prepend_resolution_header`]: an
+//!   Ethernet header whose first four destination bytes hold the next hop.
+//!   Frames from the wire never arrive here with that EtherType.
+
+use crate::arp_cache::ArpCache;
+use crate::reasons::drop_reasons;
+use crate::wire::arp::{self, ArpOperation, ArpPacket};
+use crate::wire::ethernet::{self, EtherType, EthernetFrame};
+use arrayvec::ArrayVec;
+use core::net::Ipv4Addr;
+use dataplane::spec::Ipv4Cidr;
+use dataplane::{Batch, MacAddr, Nanoservice, Outputs, Packet, PacketError};
+
+/// Destinations that may wait for resolution at once.
+pub const MAX_PENDING_DESTINATIONS: usize = 8;
+/// Packets that may wait per destination.
+pub const PENDING_PACKETS_PER_DESTINATION: usize = 4;
+/// Interval between ARP requests for one destination.
+pub const REQUEST_INTERVAL_NS: u64 = 250_000_000;
+/// How long packets wait for a reply before they are dropped.
+pub const RESOLUTION_TIMEOUT_NS: u64 = 1_000_000_000;
+
+drop_reasons! {
+    /// Why [`Arp`] drops a frame.
+    ArpDrop {
+        /// Shorter than Ethernet + 28 bytes of ARP.
+        Truncated = "truncated",
+        /// Not Ethernet/IPv4 ARP, or an operation other than request/reply.
+        UnsupportedFormat = "unsupported-format",
+        /// A request or reply about another host (ignored, after refreshing
+        /// a cached sender).
+        NotForUs = "not-for-us",
+        /// Sender is multicast/zero MAC, or claims our or a non-unicast address.
+        BadSender = "bad-sender",
+        /// The destination's wait queue was full.
+        QueueFull = "queue-full",
+        /// Too many destinations waiting already.
+        PendingFull = "pending-full",
+        /// No reply within the resolution timeout.
+        ResolutionTimeout = "resolution-timeout",
+        /// An IPv4 frame without a valid resolution header.
+        BadResolutionHeader = "bad-resolution-header",
+    }
+}
+
+/// Writes the resolution header in front of an IPv4 packet bound for
+/// `next_hop` (see the module docs).
+pub fn prepend_resolution_header(
+    packet: &mut Packet,
+    next_hop: Ipv4Addr,
+) -> Result<(), PacketError> {
+    let header = packet.prepend(ethernet::HEADER_LEN)?;
+    header[..4].copy_from_slice(&next_hop.octets());
+    header[4..12].fill(0);
+    header[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Pending {
+    next_hop: Ipv4Addr,
+    first_ns: u64,
+    last_request_ns: u64,
+    packets: ArrayVec<Packet, PENDING_PACKETS_PER_DESTINATION>,
+}
+
+/// ARP for one interface.
+#[derive(Debug)]
+pub struct Arp {
+    mac: MacAddr,
+    address: Ipv4Cidr,
+    cache: ArpCache,
+    pending: ArrayVec<Pending, MAX_PENDING_DESTINATIONS>,
+    announced: bool,
+}
+
+impl Arp {
+    /// Output to the interface's transmit queue.
+    pub const TX: usize = 0;
+    /// Output for ARP replies absorbed into the cache (a sink).
+    pub const ABSORBED: usize = 1;
+
+    /// ARP for an interface with `mac` and `address`.
+    pub fn new(mac: MacAddr, address: Ipv4Cidr) -> Self {
+        Self {
+            mac,
+            address,
+            cache: ArpCache::new(),
+            pending: ArrayVec::new(),
+            announced: false,
+        }
+    }
+
+    /// The cache (for tests and management).
+    pub fn cache(&self) -> &ArpCache {
+        &self.cache
+    }
+
+    fn handle_arp(&mut self, mut packet: Packet, out: &mut Outputs<'_>) {
+        let Ok(arp) = ArpPacket::new_checked(&packet.payload()[ethernet::HEADER_LEN..]) else {
+            out.drop(packet, ArpDrop::Truncated);
+            return;
+        };
+        let operation = arp.operation();
+        if !arp.is_ethernet_ipv4()
+            || (operation != ArpOperation::REQUEST && operation != ArpOperation::REPLY)
+        {
+            out.drop(packet, ArpDrop::UnsupportedFormat);
+            return;
+        }
+        let (sender_mac, sender_ip, target_ip) =
+            (arp.sender_mac(), arp.sender_ip(), arp.target_ip());
+        let ours = self.address.address;
+        if !sender_mac.is_unicast()
+            || sender_ip == ours
+            || sender_ip.is_unspecified()
+            || sender_ip.is_broadcast()
+            || sender_ip.is_multicast()
+        {
+            out.drop(packet, ArpDrop::BadSender);
+            return;
+        }
+        let now = out.now_ns();
+        // RFC 826 merge: refresh a known sender whatever the target.
+        let known = self.cache.contains(sender_ip);
+        if known {
+            self.cache.insert(sender_ip, sender_mac, now);
+        }
+        if target_ip != ours {
+            out.drop(packet, ArpDrop::NotForUs);
+            return;
+        }
+        if !known && self.address.contains(sender_ip) {
+            self.cache.insert(sender_ip, sender_mac, now);
+        }
+        self.flush_pending(sender_ip, sender_mac, out);
+        if operation == ArpOperation::REQUEST {
+            let bytes = packet.payload_mut();
+            let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+            frame.set_destination(sender_mac);
+            frame.set_source(self.mac);
+            ArpPacket::new_unchecked(&mut bytes[ethernet::HEADER_LEN..]).emit(
+                ArpOperation::REPLY,
+                (self.mac, ours),
+                (sender_mac, sender_ip),
+            );
+            out.emit(Self::TX, packet);
+        } else {
+            out.emit(Self::ABSORBED, packet);
+        }
+    }
+
+    /// Sends the packets waiting for `ip` now that it is at `mac`.
+    fn flush_pending(&mut self, ip: Ipv4Addr, mac: MacAddr, out: &mut Outputs<'_>) {
+        let Some(index) = self
+            .pending
+            .iter()
+            .position(|pending| pending.next_hop == ip)
+        else {
+            return;
+        };
+        let pending = self.pending.swap_remove(index);
+        for packet in pending.packets {
+            self.send_resolved(packet, mac, out);
+        }
+    }
+
+    fn send_resolved(&self, mut packet: Packet, mac: MacAddr, out: &mut Outputs<'_>) {
+        let mut frame = EthernetFrame::new_unchecked(packet.payload_mut());
+        frame.set_destination(mac);
+        frame.set_source(self.mac);
+        out.emit(Self::TX, packet);
+    }
+
+    fn handle_outgoing(&mut self, packet: Packet, out: &mut Outputs<'_>) {
+        let header = &packet.payload()[..4];
+        let next_hop = Ipv4Addr::new(header[0], header[1], header[2], header[3]);
+        if next_hop.is_broadcast()
+            || (self.address.prefix_len < 31 && next_hop == self.address.broadcast())
+        {
+            self.send_resolved(packet, MacAddr::BROADCAST, out);
+            return;
+        }
+        if next_hop.is_unspecified() || next_hop.is_multicast() {
+            out.drop(packet, ArpDrop::BadResolutionHeader);
+            return;
+        }
+        let now = out.now_ns();
+        if let Some(mac) = self.cache.lookup(next_hop, now) {
+            self.send_resolved(packet, mac, out);
+            return;
+        }
+        if let Some(pending) = self
+            .pending
+            .iter_mut()
+            .find(|pending| pending.next_hop == next_hop)
+        {
+            if let Err(error) = pending.packets.try_push(packet) {
+                out.drop(error.element(), ArpDrop::QueueFull);
+            }
+            return;
+        }
+        if self.pending.is_full() {
+            out.drop(packet, ArpDrop::PendingFull);
+            return;
+        }
+        let mut packets = ArrayVec::new();
+        packets.push(packet);
+        self.pending.push(Pending {
+            next_hop,
+            first_ns: now,
+            last_request_ns: now,
+            packets,
+        });
+        self.send_request(next_hop, out);
+    }
+
+    /// Broadcasts "who has `target`?" (`target` = ours: gratuitous ARP).
+    fn send_request(&self, target: Ipv4Addr, out: &mut Outputs<'_>) {
+        let Some(mut packet) = out.alloc() else {
+            return;
+        };
+        let Ok(bytes) = packet.append(ethernet::HEADER_LEN + arp::PACKET_LEN) else {
+            return;
+        };
+        let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+        frame.set_destination(MacAddr::BROADCAST);
+        frame.set_source(self.mac);
+        frame.set_ethertype(EtherType::ARP);
+        ArpPacket::new_unchecked(&mut bytes[ethernet::HEADER_LEN..]).emit(
+            ArpOperation::REQUEST,
+            (self.mac, self.address.address),
+            (MacAddr([0; 6]), target),
+        );
+        out.emit(Self::TX, packet);
+    }
+}
+
+impl Nanoservice for Arp {
+    fn name(&self) -> &'static str {
+        "arp"
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        &["tx", "absorbed"]
+    }
+
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        ArpDrop::NAMES
+    }
+
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for packet in batch.drain() {
+            let ethertype = match EthernetFrame::new_checked(packet.payload()) {
+                Ok(frame) => frame.ethertype(),
+                Err(_) => {
+                    out.drop(packet, ArpDrop::Truncated);
+                    continue;
+                }
+            };
+            if ethertype == EtherType::ARP {
+                self.handle_arp(packet, out);
+            } else if ethertype == EtherType::IPV4 {
+                self.handle_outgoing(packet, out);
+            } else {
+                out.drop(packet, ArpDrop::UnsupportedFormat);
+            }
+        }
+    }
+
+    fn tick(&mut self, out: &mut Outputs<'_>) {
+        let now = out.now_ns();
+        if !self.announced {
+            self.announced = true;
+            self.send_request(self.address.address, out);
+        }
+        self.cache.expire(now);
+        let mut index = 0;
+        while index < self.pending.len() {
+            let pending = &mut self.pending[index];
+            if now.saturating_sub(pending.first_ns) >= RESOLUTION_TIMEOUT_NS {
+                let pending = self.pending.swap_remove(index);
+                for packet in pending.packets {
+                    out.drop(packet, ArpDrop::ResolutionTimeout);
+                }
+                continue;
+            }
+            if now.saturating_sub(pending.last_request_ns) >= REQUEST_INTERVAL_NS {
+                pending.last_request_ns = now;
+                let next_hop = pending.next_hop;
+                self.send_request(next_hop, out);
+            }
+            index += 1;
+        }
+    }
+}

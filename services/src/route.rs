@@ -1,0 +1,153 @@
+//! `RoutingTable`: connected, static and default IPv4 routes with
+//! longest-prefix match, and `LocalAddresses`: what counts as "for us".
+
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+use dataplane::spec::{Ipv4Cidr, Spec};
+
+/// One route: where packets for `destination` leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteEntry {
+    /// The destination subnet.
+    pub destination: Ipv4Cidr,
+    /// Egress interface (index in the spec).
+    pub interface: usize,
+    /// Next hop; `None` when the destination is directly connected.
+    pub via: Option<Ipv4Addr>,
+}
+
+/// A routing table, longest prefix first. Built once per core; lookups scan
+/// a handful of entries (a linear scan beats a trie at this size).
+#[derive(Debug, Clone, Default)]
+pub struct RoutingTable {
+    routes: Vec<RouteEntry>,
+}
+
+impl RoutingTable {
+    /// Connected routes for every interface plus the spec's static routes.
+    pub fn from_spec(spec: &Spec) -> Self {
+        let mut routes: Vec<RouteEntry> = spec
+            .interfaces
+            .iter()
+            .enumerate()
+            .map(|(interface, config)| RouteEntry {
+                destination: Ipv4Cidr {
+                    address: config.address.network(),
+                    prefix_len: config.address.prefix_len,
+                },
+                interface,
+                via: None,
+            })
+            .collect();
+        routes.extend(spec.routes.iter().map(|route| RouteEntry {
+            destination: route.destination,
+            interface: route.interface,
+            via: route.via,
+        }));
+        // Stable sort: among equal prefixes, connected routes stay first.
+        routes.sort_by_key(|route| core::cmp::Reverse(route.destination.prefix_len));
+        Self { routes }
+    }
+
+    /// The egress interface and next hop for `destination`.
+    #[inline]
+    pub fn lookup(&self, destination: Ipv4Addr) -> Option<(usize, Ipv4Addr)> {
+        self.routes
+            .iter()
+            .find(|route| route.destination.contains(destination))
+            .map(|route| (route.interface, route.via.unwrap_or(destination)))
+    }
+}
+
+/// How a destination address relates to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locality {
+    /// One of our unicast addresses.
+    Unicast,
+    /// 255.255.255.255 or a connected subnet's broadcast address.
+    Broadcast,
+    /// Somebody else (to forward, or not for us).
+    Remote,
+}
+
+/// Our addresses, one per spec interface.
+#[derive(Debug, Clone, Default)]
+pub struct LocalAddresses {
+    addresses: Vec<Ipv4Cidr>,
+}
+
+impl LocalAddresses {
+    /// The addresses of every interface of `spec`.
+    pub fn from_spec(spec: &Spec) -> Self {
+        Self {
+            addresses: spec
+                .interfaces
+                .iter()
+                .map(|config| config.address)
+                .collect(),
+        }
+    }
+
+    /// Whether `destination` is ours.
+    #[inline]
+    pub fn locality(&self, destination: Ipv4Addr) -> Locality {
+        if destination.is_broadcast() {
+            return Locality::Broadcast;
+        }
+        for cidr in &self.addresses {
+            if cidr.address == destination {
+                return Locality::Unicast;
+            }
+            if cidr.prefix_len < 31 && cidr.broadcast() == destination {
+                return Locality::Broadcast;
+            }
+        }
+        Locality::Remote
+    }
+
+    /// True when `address` is one of our unicast addresses.
+    #[inline]
+    pub fn is_ours(&self, address: Ipv4Addr) -> bool {
+        self.addresses.iter().any(|cidr| cidr.address == address)
+    }
+
+    /// Our address on `interface`.
+    #[inline]
+    pub fn on_interface(&self, interface: usize) -> Option<Ipv4Addr> {
+        self.addresses.get(interface).map(|cidr| cidr.address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = "[[interface]]\nname = \"a\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.1.1/24\"\n\
+        [[interface]]\nname = \"b\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:02\"\naddress = \"10.0.2.1/24\"\n\
+        [[route]]\ndestination = \"0.0.0.0/0\"\nvia = \"10.0.1.254\"\n\
+        [[route]]\ndestination = \"10.9.0.0/16\"\nvia = \"10.0.2.9\"\n\
+        [[route]]\ndestination = \"10.9.9.0/24\"\ninterface = \"a\"\n";
+
+    #[test]
+    fn longest_prefix_wins() {
+        let spec = Spec::parse(SPEC).unwrap();
+        let table = RoutingTable::from_spec(&spec);
+        let ip = |a, b, c, d| Ipv4Addr::new(a, b, c, d);
+        assert_eq!(table.lookup(ip(10, 0, 2, 7)), Some((1, ip(10, 0, 2, 7))));
+        assert_eq!(table.lookup(ip(10, 0, 1, 7)), Some((0, ip(10, 0, 1, 7))));
+        assert_eq!(table.lookup(ip(10, 9, 1, 1)), Some((1, ip(10, 0, 2, 9))));
+        assert_eq!(table.lookup(ip(10, 9, 9, 1)), Some((0, ip(10, 9, 9, 1))));
+        assert_eq!(table.lookup(ip(8, 8, 8, 8)), Some((0, ip(10, 0, 1, 254))));
+        let without_default = Spec::parse(&SPEC.replace("0.0.0.0/0", "192.168.0.0/16")).unwrap();
+        assert_eq!(
+            RoutingTable::from_spec(&without_default).lookup(ip(8, 8, 8, 8)),
+            None
+        );
+        let local = LocalAddresses::from_spec(&spec);
+        assert_eq!(local.locality(ip(10, 0, 2, 1)), Locality::Unicast);
+        assert_eq!(local.locality(ip(10, 0, 2, 255)), Locality::Broadcast);
+        assert_eq!(local.locality(ip(255, 255, 255, 255)), Locality::Broadcast);
+        assert_eq!(local.locality(ip(10, 0, 2, 2)), Locality::Remote);
+        assert_eq!(local.on_interface(1), Some(ip(10, 0, 2, 1)));
+    }
+}

@@ -1,0 +1,131 @@
+//! `Udp`: verifies UDP checksums (0 = none), dispatches datagrams to the
+//! app bound to their destination port, and answers closed ports with a
+//! rate-limited ICMP port unreachable.
+
+use crate::icmp_error::{TokenBucket, build_error, may_answer_with_error};
+use crate::reasons::drop_reasons;
+use crate::route::{LocalAddresses, Locality};
+use crate::wire::icmp::{kind, unreachable};
+use crate::wire::{Ipv4Packet, UdpPacket, WireError};
+use arrayvec::ArrayVec;
+use dataplane::{Batch, Nanoservice, Outputs};
+
+/// Most apps (ports) one core's `udp` node dispatches to.
+pub const MAX_UDP_APPS: usize = 8;
+
+drop_reasons! {
+    /// Why [`Udp`] drops a datagram.
+    UdpDrop {
+        /// Shorter than the 8-byte UDP header.
+        Truncated = "truncated",
+        /// Length field below 8 or beyond the IP payload.
+        BadLength = "bad-length",
+        /// Checksum mismatch.
+        BadChecksum = "bad-checksum",
+        /// No app on the port (ICMP port unreachable sent to unicast).
+        PortClosed = "port-closed",
+    }
+}
+
+/// Why a port could not be bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindError {
+    /// Already bound.
+    PortInUse(u16),
+    /// [`MAX_UDP_APPS`] ports are bound already.
+    TooManyApps,
+}
+
+/// UDP demultiplexer.
+#[derive(Debug, Clone)]
+pub struct Udp {
+    local: LocalAddresses,
+    ports: ArrayVec<u16, MAX_UDP_APPS>,
+    errors: TokenBucket,
+}
+
+impl Udp {
+    /// Output for ICMP errors (to `ipv4-out`).
+    pub const ERRORS: usize = 0;
+    /// Output of the first app; app `n` is `APP_0 + n`.
+    pub const APP_0: usize = 1;
+
+    /// A demultiplexer for these addresses, no port bound.
+    pub fn new(local: LocalAddresses) -> Self {
+        Self {
+            local,
+            ports: ArrayVec::new(),
+            errors: TokenBucket::default(),
+        }
+    }
+
+    /// Binds `port`; datagrams to it leave on output `app<n>` (returned).
+    pub fn bind(&mut self, port: u16) -> Result<usize, BindError> {
+        if self.ports.contains(&port) {
+            return Err(BindError::PortInUse(port));
+        }
+        self.ports
+            .try_push(port)
+            .map_err(|_| BindError::TooManyApps)?;
+        Ok(self.ports.len() - 1)
+    }
+}
+
+impl Nanoservice for Udp {
+    fn name(&self) -> &'static str {
+        "udp"
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "errors", "app0", "app1", "app2", "app3", "app4", "app5", "app6", "app7",
+        ]
+    }
+
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        UdpDrop::NAMES
+    }
+
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for packet in batch.drain() {
+            let Ok(ip) = Ipv4Packet::new_checked(packet.payload()) else {
+                out.drop(packet, UdpDrop::Truncated);
+                continue;
+            };
+            let (source, destination) = (ip.source(), ip.destination());
+            let port = match UdpPacket::new_checked(ip.payload()) {
+                Ok(udp) if !udp.verify_checksum(source, destination) => {
+                    out.drop(packet, UdpDrop::BadChecksum);
+                    continue;
+                }
+                Ok(udp) => udp.destination_port(),
+                Err(WireError::Truncated) => {
+                    out.drop(packet, UdpDrop::Truncated);
+                    continue;
+                }
+                Err(_) => {
+                    out.drop(packet, UdpDrop::BadLength);
+                    continue;
+                }
+            };
+            if let Some(app) = self.ports.iter().position(|bound| *bound == port) {
+                out.emit(Self::APP_0 + app, packet);
+                continue;
+            }
+            if self.local.locality(destination) == Locality::Unicast
+                && may_answer_with_error(packet.payload())
+                && self.errors.allow(out.now_ns())
+                && let Some(error) = build_error(
+                    out,
+                    packet.payload(),
+                    destination,
+                    kind::DESTINATION_UNREACHABLE,
+                    unreachable::PORT,
+                )
+            {
+                out.emit(Self::ERRORS, error);
+            }
+            out.drop(packet, UdpDrop::PortClosed);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `UdpEcho`: sends every datagram back to where it came from, in place:
+//! addresses and ports swapped (the UDP checksum stays valid), fresh TTL.
+
+use crate::reasons::drop_reasons;
+use crate::route::{LocalAddresses, Locality};
+use crate::wire::ipv4::DEFAULT_TTL;
+use crate::wire::{Ipv4Packet, UdpPacket};
+use dataplane::{Batch, Nanoservice, Outputs};
+
+drop_reasons! {
+    /// Why [`UdpEcho`] drops a datagram.
+    UdpEchoDrop {
+        /// Not IPv4/UDP (a bug upstream).
+        Malformed = "malformed",
+        /// Sent to a broadcast address (we never answer from one).
+        Broadcast = "broadcast",
+    }
+}
+
+/// The UDP echo app (RFC 862).
+#[derive(Debug, Clone)]
+pub struct UdpEcho {
+    local: LocalAddresses,
+}
+
+impl UdpEcho {
+    /// Output for echoed datagrams (to `ipv4-out`).
+    pub const OUT: usize = 0;
+
+    /// An echo app answering from these addresses.
+    pub fn new(local: LocalAddresses) -> Self {
+        Self { local }
+    }
+}
+
+impl Nanoservice for UdpEcho {
+    fn name(&self) -> &'static str {
+        "udp-echo"
+    }
+
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        UdpEchoDrop::NAMES
+    }
+
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for mut packet in batch.drain() {
+            let Ok(mut ip) = Ipv4Packet::new_checked(packet.payload_mut()) else {
+                out.drop(packet, UdpEchoDrop::Malformed);
+                continue;
+            };
+            if self.local.locality(ip.destination()) != Locality::Unicast {
+                out.drop(packet, UdpEchoDrop::Broadcast);
+                continue;
+            }
+            let Ok(mut udp) = UdpPacket::new_checked(ip.payload_mut()) else {
+                out.drop(packet, UdpEchoDrop::Malformed);
+                continue;
+            };
+            udp.swap_ports();
+            ip.swap_addresses();
+            ip.set_ttl(DEFAULT_TTL);
+            ip.fill_checksum();
+            out.emit(Self::OUT, packet);
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! The per-core pipeline end to end: `build_core` on loopback NICs, real
+//! frames in, real frames out, counters checked.
+
+use core::net::Ipv4Addr;
+use dataplane::spec::Spec;
+use dataplane::stats::CoreCounters;
+use dataplane::{Batch, Executor, LinkInfo, LoopbackNic, MacAddr, Mempool, Nic};
+use services::pipeline::drops;
+use services::wire::ethernet::{EtherType, EthernetFrame};
+use services::wire::{ArpPacket, IcmpPacket, Ipv4Packet, UdpPacket, checksum};
+use services::{build_core, malformed_frames};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+const OURS: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PEER: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+const ECHO_SPEC: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n\
+    [[service]]\nkind = \"udp-echo\"\nport = 7\n";
+
+thread_local! {
+    /// The platform clock of the executor on this test's thread.
+    static NOW_NS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn clock() -> u64 {
+    NOW_NS.with(Cell::get)
+}
+
+fn advance_clock(ns: u64) {
+    NOW_NS.with(|now| now.set(now.get() + ns));
+}
+
+/// A loopback NIC the test keeps a handle to after `build_core` owns it.
+#[derive(Clone)]
+struct SharedNic(Rc<RefCell<LoopbackNic>>);
+
+impl Nic for SharedNic {
+    fn rx_burst(&mut self, batch: &mut Batch) -> usize {
+        self.0.borrow_mut().rx_burst(batch)
+    }
+    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+        self.0.borrow_mut().tx_burst(batch)
+    }
+    fn mac(&self) -> MacAddr {
+        self.0.borrow().mac()
+    }
+    fn link(&self) -> LinkInfo {
+        self.0.borrow().link()
+    }
+    fn name(&self) -> &str {
+        "shared-loopback"
+    }
+}
+
+struct Harness {
+    executor: Executor,
+    nics: Vec<SharedNic>,
+}
+
+impl Harness {
+    /// Builds core 0 for `spec` with one loopback port per interface, polls
+    /// once (the first tick sends gratuitous ARPs) and checks those.
+    fn new(spec: &str) -> Self {
+        let spec = Spec::parse(spec).unwrap();
+        let pool = Mempool::with_heap(512, 128).unwrap();
+        let nics: Vec<SharedNic> = spec
+            .interfaces
+            .iter()
+            .map(|interface| SharedNic(Rc::new(RefCell::new(LoopbackNic::new(interface.mac, 64)))))
+            .collect();
+        let ports = nics
+            .iter()
+            .enumerate()
+            .map(|(index, nic)| (index, Box::new(nic.clone()) as Box<dyn Nic>))
+            .collect();
+        let executor = build_core(&spec, 0, ports, pool, clock).unwrap();
+        let mut harness = Self { executor, nics };
+        harness.executor.poll_once();
+        for (index, interface) in spec.interfaces.iter().enumerate() {
+            let announcement = harness.take(index).expect("gratuitous ARP");
+            let frame = EthernetFrame::new_checked(&announcement[..]).unwrap();
+            assert_eq!(frame.destination(), MacAddr::BROADCAST);
+            assert_eq!(frame.ethertype(), EtherType::ARP);
+            let arp = ArpPacket::new_checked(frame.payload()).unwrap();
+            assert_eq!(arp.sender_ip(), interface.address.address);
+            assert_eq!(arp.target_ip(), interface.address.address);
+            assert_eq!(arp.sender_mac(), interface.mac);
+            assert!(harness.take(index).is_none());
+        }
+        harness
+    }
+
+    fn counters(&self) -> std::sync::Arc<CoreCounters> {
+        self.executor.counters().clone()
+    }
+
+    fn inject(&mut self, interface: usize, bytes: &[u8]) {
+        let mut packet = self.executor.pool().unwrap().alloc().unwrap();
+        packet.append(bytes.len()).unwrap().copy_from_slice(bytes);
+        self.nics[interface].0.borrow_mut().inject(packet).unwrap();
+    }
+
+    fn take(&mut self, interface: usize) -> Option<Vec<u8>> {
+        let packet = self.nics[interface].0.borrow_mut().take_transmitted()?;
+        Some(packet.payload().to_vec())
+    }
+
+    /// Injects `bytes` on `interface`, polls once, returns what left there.
+    fn exchange(&mut self, interface: usize, bytes: &[u8]) -> Option<Vec<u8>> {
+        self.inject(interface, bytes);
+        self.executor.poll_once();
+        self.take(interface)
+    }
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn arp_frame(
+    op: u16,
+    sender: (MacAddr, Ipv4Addr),
+    target: (MacAddr, Ipv4Addr),
+    to: MacAddr,
+) -> Vec<u8> {
+    let mut bytes = vec![0u8; 42];
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    frame.set_destination(to);
+    frame.set_source(sender.0);
+    frame.set_ethertype(EtherType::ARP);
+    ArpPacket::new_unchecked(&mut bytes[14..]).emit(
+        services::wire::arp::ArpOperation(op),
+        sender,
+        target,
+    );
+    bytes
+}
+
+/// An Ethernet + IPv4 + UDP frame with valid checksums.
+fn udp_frame(
+    macs: (MacAddr, MacAddr),
+    ips: (Ipv4Addr, Ipv4Addr),
+    ports: (u16, u16),
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp_len = 8 + payload.len();
+    let mut bytes = vec![0u8; 14 + 20 + udp_len];
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    frame.set_destination(macs.0);
+    frame.set_source(macs.1);
+    frame.set_ethertype(EtherType::IPV4);
+    let datagram = &mut bytes[34..];
+    datagram[..2].copy_from_slice(&ports.0.to_be_bytes());
+    datagram[2..4].copy_from_slice(&ports.1.to_be_bytes());
+    datagram[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    datagram[8..].copy_from_slice(payload);
+    UdpPacket::new_unchecked(&mut datagram[..]).fill_checksum(ips.0, ips.1);
+    Ipv4Packet::new_unchecked(&mut bytes[14..]).emit_header(ips.0, ips.1, 17, udp_len as u16, ttl);
+    bytes
+}
+
+/// Every node's drop counters, flattened, for before/after comparisons.
+fn all_drops(counters: &CoreCounters) -> Vec<(String, u64)> {
+    counters
+        .nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(index, node)| {
+            node.drop_reasons.iter().map(move |reason| {
+                (
+                    format!("{index}:{}/{reason}", node.name),
+                    node.drops_named(reason).unwrap(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn every_malformed_frame_bumps_exactly_its_counter_and_sends_nothing() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    // Teach the ARP cache the peer so that nothing could wait on resolution.
+    let request = arp_frame(
+        1,
+        (PEER, PEER_IP),
+        (MacAddr([0; 6]), OUR_IP),
+        MacAddr::BROADCAST,
+    );
+    assert!(harness.exchange(0, &request).is_some());
+    let frames = malformed_frames(OURS, OUR_IP, PEER, PEER_IP);
+    assert!(frames.len() >= 20, "only {} kinds", frames.len());
+    let counters = harness.counters();
+    for frame in &frames {
+        let before = all_drops(&counters);
+        let tx_before = counters.tx_packets.get();
+        let expected_before = drops(&counters, frame.counter.0, frame.counter.1);
+        assert!(
+            counters
+                .nodes
+                .iter()
+                .any(|node| node.name == frame.counter.0
+                    && node.drop_reasons.contains(&frame.counter.1)),
+            "{}: no counter {:?}",
+            frame.name,
+            frame.counter
+        );
+        assert!(
+            harness.exchange(0, &frame.bytes).is_none(),
+            "{} was answered",
+            frame.name
+        );
+        assert_eq!(counters.tx_packets.get(), tx_before, "{}", frame.name);
+        assert_eq!(
+            drops(&counters, frame.counter.0, frame.counter.1),
+            expected_before + 1,
+            "{}: {:?} did not move by one",
+            frame.name,
+            frame.counter
+        );
+        let after = all_drops(&counters);
+        let moved: Vec<_> = before
+            .iter()
+            .zip(&after)
+            .filter(|(old, new)| old.1 != new.1)
+            .map(|(_, new)| new.0.clone())
+            .collect();
+        assert_eq!(moved.len(), 1, "{}: counters moved: {moved:?}", frame.name);
+    }
+    assert_eq!(counters.executor_drops(), 0);
+    // Still answers afterwards.
+    let reply = harness.exchange(0, &request).expect("ARP reply");
+    assert_eq!(&reply[..6], &PEER.0);
+    drop(harness);
+}
+
+#[test]
+fn arp_request_gets_a_reply_in_place() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    let mut request = arp_frame(
+        1,
+        (PEER, PEER_IP),
+        (MacAddr([0; 6]), OUR_IP),
+        MacAddr::BROADCAST,
+    );
+    request.resize(60, 0); // Ethernet padding, kept in the reply
+    let reply = harness.exchange(0, &request).expect("a reply");
+    let mut expected = arp_frame(2, (OURS, OUR_IP), (PEER, PEER_IP), PEER);
+    expected.resize(60, 0);
+    assert_eq!(reply, expected);
+    assert!(harness.take(0).is_none());
+}
+
+#[test]
+fn icmp_echo_reply_is_byte_exact() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    let request = arp_frame(
+        1,
+        (PEER, PEER_IP),
+        (MacAddr([0; 6]), OUR_IP),
+        MacAddr::BROADCAST,
+    );
+    harness.exchange(0, &request).unwrap();
+    // Computed independently (Python): 10.0.0.1 → 10.0.0.2, id 0x1234 seq 1, "abcdefgh".
+    let echo = hex(
+        "0200000000010200000000020800450000241c46400040010a910a0000010a00000208005435123400016162636465666768",
+    );
+    let expected = hex(
+        "0200000000020200000000010800450000241c46400040010a910a0000020a00000100005c35123400016162636465666768",
+    );
+    assert_eq!(harness.exchange(0, &echo).expect("echo reply"), expected);
+    // Ethernet padding behind the IP packet is not echoed.
+    let mut padded = echo.clone();
+    padded.extend_from_slice(&[0; 8]);
+    assert_eq!(harness.exchange(0, &padded).expect("echo reply"), expected);
+    let counters = harness.counters();
+    assert_eq!(drops(&counters, "icmp", "bad-checksum"), 0);
+}
+
+#[test]
+fn udp_echo_returns_the_datagram_byte_identical() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    let request = arp_frame(
+        1,
+        (PEER, PEER_IP),
+        (MacAddr([0; 6]), OUR_IP),
+        MacAddr::BROADCAST,
+    );
+    harness.exchange(0, &request).unwrap();
+    let payload: Vec<u8> = (0..1472u32).map(|i| (i * 7) as u8).collect();
+    let datagram = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 7), 17, &payload);
+    let reply = harness.exchange(0, &datagram).expect("echo");
+    assert_eq!(reply.len(), datagram.len());
+    let frame = EthernetFrame::new_checked(&reply[..]).unwrap();
+    assert_eq!((frame.destination(), frame.source()), (PEER, OURS));
+    let ip = Ipv4Packet::new_checked(frame.payload()).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!(
+        (ip.source(), ip.destination(), ip.ttl()),
+        (OUR_IP, PEER_IP, 64)
+    );
+    let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+    assert_eq!((udp.source_port(), udp.destination_port()), (7, 40000));
+    assert_ne!(udp.checksum(), 0);
+    assert!(udp.verify_checksum(OUR_IP, PEER_IP));
+    assert_eq!(udp.payload(), &payload[..]);
+    let counters = harness.counters();
+    let echo = counters
+        .nodes
+        .iter()
+        .find(|node| node.name == "udp-echo")
+        .unwrap();
+    assert_eq!((echo.received.get(), echo.emitted.get()), (1, 1));
+}
+
+#[test]
+fn closed_port_gets_icmp_port_unreachable() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    let request = arp_frame(
+        1,
+        (PEER, PEER_IP),
+        (MacAddr([0; 6]), OUR_IP),
+        MacAddr::BROADCAST,
+    );
+    harness.exchange(0, &request).unwrap();
+    let datagram = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 9), 64, b"anyone?");
+    let reply = harness.exchange(0, &datagram).expect("port unreachable");
+    let frame = EthernetFrame::new_checked(&reply[..]).unwrap();
+    assert_eq!(frame.destination(), PEER);
+    let ip = Ipv4Packet::new_checked(frame.payload()).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!(
+        (ip.source(), ip.destination(), ip.protocol()),
+        (OUR_IP, PEER_IP, 1)
+    );
+    let icmp = IcmpPacket::new_checked(ip.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (3, 3));
+    assert!(icmp.verify_checksum());
+    // Quotes the offending IP header and the first 8 bytes (the UDP header).
+    assert_eq!(icmp.payload(), &datagram[14..14 + 28]);
+    assert_eq!(drops(&harness.counters(), "udp", "port-closed"), 1);
+    // A broadcast to a closed port is dropped silently.
+    let broadcast = udp_frame(
+        (MacAddr::BROADCAST, PEER),
+        (PEER_IP, Ipv4Addr::new(10, 0, 0, 255)),
+        (40000, 9),
+        64,
+        b"anyone?",
+    );
+    assert!(harness.exchange(0, &broadcast).is_none());
+    assert_eq!(drops(&harness.counters(), "udp", "port-closed"), 2);
+}
+
+#[test]
+fn unresolved_next_hop_queues_then_sends_or_times_out() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    let echo = hex(
+        "0200000000010200000000020800450000241c46400040010a910a0000010a00000208005435123400016162636465666768",
+    );
+    // The reply must wait for ARP: a request goes out instead.
+    let request = harness.exchange(0, &echo).expect("an ARP request");
+    let arp = ArpPacket::new_checked(&request[14..]).unwrap();
+    assert_eq!(&request[..6], &MacAddr::BROADCAST.0);
+    assert_eq!(
+        (arp.operation().0, arp.sender_ip(), arp.target_ip()),
+        (1, OUR_IP, PEER_IP)
+    );
+    assert!(harness.take(0).is_none());
+    // Three more wait; the fifth overflows the per-destination queue.
+    for _ in 0..4 {
+        assert!(harness.exchange(0, &echo).is_none());
+    }
+    let counters = harness.counters();
+    assert_eq!(drops(&counters, "arp", "queue-full"), 1);
+    // The reply releases the four queued echo replies.
+    let reply = arp_frame(2, (PEER, PEER_IP), (OURS, OUR_IP), OURS);
+    harness.inject(0, &reply);
+    harness.executor.poll_once();
+    for _ in 0..4 {
+        let sent = harness.take(0).expect("queued echo reply");
+        assert_eq!(&sent[..6], &PEER.0);
+        assert_eq!(sent[34], 0, "echo reply type");
+    }
+    assert!(harness.take(0).is_none());
+
+    // An unknown host: retried every 250 ms, then dropped after 1 s.
+    let stranger = Ipv4Addr::new(10, 0, 0, 77);
+    let mut lost = echo.clone();
+    lost[26..30].copy_from_slice(&stranger.octets());
+    let mut header = Ipv4Packet::new_unchecked(&mut lost[14..34]);
+    header.fill_checksum();
+    assert!(harness.exchange(0, &lost).is_some(), "first ARP request");
+    advance_clock(300_000_000);
+    harness.executor.poll_once();
+    let retry = harness.take(0).expect("retried ARP request");
+    assert_eq!(
+        ArpPacket::new_checked(&retry[14..]).unwrap().target_ip(),
+        stranger
+    );
+    assert_eq!(drops(&counters, "arp", "resolution-timeout"), 0);
+    advance_clock(800_000_000);
+    harness.executor.poll_once();
+    assert_eq!(drops(&counters, "arp", "resolution-timeout"), 1);
+    let _ = checksum::checksum(&[]);
+}
+
+const ROUTER_SPEC: &str = include_str!("../../examples/router.toml");
+
+#[test]
+fn l3fwd_routes_between_interfaces_with_ttl_decrement() {
+    let spec = ROUTER_SPEC.replace("virtio", "loopback");
+    let mut harness = Harness::new(&spec);
+    let (left_mac, right_mac) = (MacAddr([2, 0, 0, 0, 1, 1]), MacAddr([2, 0, 0, 0, 2, 1]));
+    let (a_mac, a_ip) = (MacAddr([2, 0xaa, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 1, 2));
+    let (b_mac, b_ip) = (MacAddr([2, 0xbb, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 2, 2));
+    let ask = |mac, ip, ours| arp_frame(1, (mac, ip), (MacAddr([0; 6]), ours), MacAddr::BROADCAST);
+    harness
+        .exchange(0, &ask(a_mac, a_ip, Ipv4Addr::new(10, 0, 1, 1)))
+        .unwrap();
+    harness
+        .exchange(1, &ask(b_mac, b_ip, Ipv4Addr::new(10, 0, 2, 1)))
+        .unwrap();
+
+    let datagram = udp_frame(
+        (left_mac, a_mac),
+        (a_ip, b_ip),
+        (5000, 6000),
+        64,
+        b"through",
+    );
+    harness.inject(0, &datagram);
+    harness.executor.poll_once();
+    assert!(harness.take(0).is_none());
+    let forwarded = harness.take(1).expect("forwarded on eth1");
+    assert_eq!(&forwarded[..6], &b_mac.0);
+    assert_eq!(&forwarded[6..12], &right_mac.0);
+    let ip = Ipv4Packet::new_checked(&forwarded[14..]).unwrap();
+    assert_eq!(ip.ttl(), 63);
+    assert!(ip.verify_checksum());
+    assert_eq!(
+        &forwarded[14 + 12..],
+        &datagram[14 + 12..],
+        "only TTL and checksum change"
+    );
+
+    // TTL 1: time exceeded back to A, from our address on A's side.
+    let dying = udp_frame((left_mac, a_mac), (a_ip, b_ip), (5000, 6000), 1, b"dying");
+    let error = harness.exchange(0, &dying).expect("time exceeded");
+    assert!(harness.take(1).is_none());
+    let ip = Ipv4Packet::new_checked(&error[14..]).unwrap();
+    assert_eq!(
+        (ip.source(), ip.destination()),
+        (Ipv4Addr::new(10, 0, 1, 1), a_ip)
+    );
+    let icmp = IcmpPacket::new_checked(ip.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (11, 0));
+    assert_eq!(drops(&harness.counters(), "ipv4", "ttl-expired"), 1);
+
+    // No route: net unreachable.
+    let nowhere = udp_frame(
+        (left_mac, a_mac),
+        (a_ip, Ipv4Addr::new(192, 168, 9, 9)),
+        (1, 2),
+        64,
+        b"?",
+    );
+    let error = harness.exchange(0, &nowhere).expect("net unreachable");
+    let ip = Ipv4Packet::new_checked(&error[14..]).unwrap();
+    let icmp = IcmpPacket::new_checked(ip.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (3, 0));
+    assert_eq!(drops(&harness.counters(), "ipv4", "no-route"), 1);
+}
+
+#[test]
+fn icmp_errors_are_rate_limited() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    let request = arp_frame(
+        1,
+        (PEER, PEER_IP),
+        (MacAddr([0; 6]), OUR_IP),
+        MacAddr::BROADCAST,
+    );
+    harness.exchange(0, &request).unwrap();
+    let datagram = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 9), 64, b"x");
+    let mut answered = 0;
+    for _ in 0..50 {
+        if harness.exchange(0, &datagram).is_some() {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, services::icmp_error::ERROR_BURST);
+    assert_eq!(drops(&harness.counters(), "udp", "port-closed"), 50);
+    advance_clock(1_000_000_000);
+    assert!(harness.exchange(0, &datagram).is_some());
+}
+
+#[test]
+fn l2fwd_reflects_frames() {
+    let spec = ECHO_SPEC.replace("kind = \"udp-echo\"\nport = 7", "kind = \"l2fwd\"");
+    let spec = Spec::parse(&spec).unwrap();
+    let pool = Mempool::with_heap(16, 0).unwrap();
+    let nic = SharedNic(Rc::new(RefCell::new(LoopbackNic::new(OURS, 8))));
+    let mut executor = build_core(&spec, 0, vec![(0, Box::new(nic.clone()))], pool, clock).unwrap();
+    let mut packet = executor.pool().unwrap().alloc().unwrap();
+    packet
+        .append(14)
+        .unwrap()
+        .copy_from_slice(&[1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 8, 0]);
+    nic.0.borrow_mut().inject(packet).unwrap();
+    executor.poll_once();
+    let sent = nic.0.borrow_mut().take_transmitted().unwrap();
+    assert_eq!(sent.payload(), &[2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 8, 0]);
+}
+
+#[test]
+fn build_core_refuses_bad_ports() {
+    let spec = Spec::parse(ECHO_SPEC).unwrap();
+    let pool = Mempool::with_heap(4, 0).unwrap();
+    let nic = || Box::new(LoopbackNic::new(OURS, 1)) as Box<dyn Nic>;
+    let error = build_core(&spec, 0, vec![(1, nic())], pool, clock).err();
+    let pool = Mempool::with_heap(4, 0).unwrap();
+    assert_eq!(error, Some(services::PipelineError::UnknownInterface(1)));
+    let error = build_core(&spec, 0, vec![(0, nic()), (0, nic())], pool, clock).err();
+    assert_eq!(error, Some(services::PipelineError::DuplicateInterface(0)));
+}
