@@ -9,6 +9,15 @@
 //!   *resolution header* written by [`prepend_resolution_header`]: an
 //!   Ethernet header whose first four destination bytes hold the next hop.
 //!   Frames from the wire never arrive here with that EtherType.
+//!
+//! **Reply hint.** A reply built in place (echo, UDP echo) still has the
+//! request's Ethernet header in its headroom. When that header was unicast
+//! to our MAC on the egress interface, `ipv4-out` keeps the request's
+//! source MAC in the resolution header (byte 4 = 1, bytes 6..12 = MAC) and
+//! `arp` sends the reply there when its cache has no binding. With several
+//! queues, ARP replies may land on another core's queue; the hint keeps
+//! replies flowing without a per-core binding. Forwarded packets and fresh
+//! buffers never carry a hint.
 
 use crate::arp_cache::ArpCache;
 use crate::reasons::drop_reasons;
@@ -52,14 +61,24 @@ drop_reasons! {
 }
 
 /// Writes the resolution header in front of an IPv4 packet bound for
-/// `next_hop` (see the module docs).
+/// `next_hop` (see the module docs). With `reply_from = Some(mac)`, the
+/// source MAC of the Ethernet header still in the headroom becomes the
+/// reply hint if that header was IPv4 unicast to `mac`.
 pub fn prepend_resolution_header(
     packet: &mut Packet,
     next_hop: Ipv4Addr,
+    reply_from: Option<MacAddr>,
 ) -> Result<(), PacketError> {
     let header = packet.prepend(ethernet::HEADER_LEN)?;
+    let hint = reply_from.is_some_and(|ours| {
+        header[..6] == ours.0 && header[12..14] == EtherType::IPV4.0.to_be_bytes()
+    }) && ethernet::mac_at(&header[6..12]).is_unicast();
     header[..4].copy_from_slice(&next_hop.octets());
-    header[4..12].fill(0);
+    header[4] = u8::from(hint);
+    header[5] = 0;
+    if !hint {
+        header[6..12].fill(0);
+    }
     header[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
     Ok(())
 }
@@ -196,6 +215,11 @@ impl Arp {
         let now = out.now_ns();
         if let Some(mac) = self.cache.lookup(next_hop, now) {
             self.send_resolved(packet, mac, out);
+            return;
+        }
+        if packet.payload()[4] == 1 {
+            let hint = ethernet::mac_at(&packet.payload()[6..12]);
+            self.send_resolved(packet, hint, out);
             return;
         }
         if let Some(pending) = self

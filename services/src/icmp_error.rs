@@ -99,7 +99,9 @@ pub fn build_error(
     let message_len = icmp::HEADER_LEN + quoted_len;
     let total = ipv4::HEADER_LEN + message_len;
     let mut packet = out.alloc()?;
-    packet.append(ethernet::HEADER_LEN + total).ok()?;
+    // Zeroed link-layer room: a recycled buffer's old header must not
+    // pass for a reply hint.
+    packet.append(ethernet::HEADER_LEN + total).ok()?.fill(0);
     packet.trim_front(ethernet::HEADER_LEN).ok()?;
     let bytes = packet.payload_mut();
     let (header, message) = bytes.split_at_mut(ipv4::HEADER_LEN);

@@ -125,7 +125,7 @@ impl Ipv4 {
             return;
         };
         Ipv4Packet::new_unchecked(packet.payload_mut()).decrement_ttl();
-        if prepend_resolution_header(&mut packet, next_hop).is_err() {
+        if prepend_resolution_header(&mut packet, next_hop, None).is_err() {
             out.drop(packet, Ipv4Drop::NoHeadroom);
             return;
         }

@@ -5,8 +5,9 @@ use crate::arp::prepend_resolution_header;
 use crate::reasons::drop_reasons;
 use crate::route::RoutingTable;
 use crate::wire::Ipv4Packet;
+use alloc::vec::Vec;
 use dataplane::spec::MAX_INTERFACES;
-use dataplane::{Batch, Nanoservice, Outputs};
+use dataplane::{Batch, MacAddr, Nanoservice, Outputs};
 
 drop_reasons! {
     /// Why [`Ipv4Out`] drops a packet.
@@ -24,15 +25,17 @@ drop_reasons! {
 #[derive(Debug, Clone)]
 pub struct Ipv4Out {
     routes: RoutingTable,
+    macs: Vec<MacAddr>,
 }
 
 impl Ipv4Out {
     /// Output for interface 0; interface `n` is `INTERFACE_0 + n`.
     pub const INTERFACE_0: usize = 0;
 
-    /// Routes with `routes`.
-    pub fn new(routes: RoutingTable) -> Self {
-        Self { routes }
+    /// Routes with `routes`; `macs` are our MACs by interface index, for
+    /// the reply hint (see [`crate::arp`]).
+    pub fn new(routes: RoutingTable, macs: Vec<MacAddr>) -> Self {
+        Self { routes, macs }
     }
 }
 
@@ -62,7 +65,9 @@ impl Nanoservice for Ipv4Out {
                 out.drop(packet, Ipv4OutDrop::NoRoute);
                 continue;
             };
-            if prepend_resolution_header(&mut packet, next_hop).is_err() {
+            if prepend_resolution_header(&mut packet, next_hop, self.macs.get(interface).copied())
+                .is_err()
+            {
                 out.drop(packet, Ipv4OutDrop::NoHeadroom);
                 continue;
             }

@@ -124,7 +124,13 @@ pub fn build_core(
         routes.clone(),
         forwarding,
     )));
-    let ipv4_out = builder.add_node(Box::new(Ipv4Out::new(routes)));
+    let ipv4_out = builder.add_node(Box::new(Ipv4Out::new(
+        routes,
+        spec.interfaces
+            .iter()
+            .map(|interface| interface.mac)
+            .collect(),
+    )));
     let icmp = builder.add_node(Box::new(Icmp::new(local.clone())));
     let mut udp = Udp::new(local.clone());
     let mut apps: Vec<(usize, Box<dyn dataplane::Nanoservice>)> = Vec::new();

@@ -7,7 +7,7 @@ use dataplane::stats::CoreCounters;
 use dataplane::{Batch, Executor, LinkInfo, LoopbackNic, MacAddr, Mempool, Nic};
 use services::pipeline::drops;
 use services::wire::ethernet::{EtherType, EthernetFrame};
-use services::wire::{ArpPacket, IcmpPacket, Ipv4Packet, UdpPacket, checksum};
+use services::wire::{ArpPacket, IcmpPacket, Ipv4Packet, UdpPacket};
 use services::{build_core, malformed_frames};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -358,13 +358,30 @@ fn closed_port_gets_icmp_port_unreachable() {
 }
 
 #[test]
-fn unresolved_next_hop_queues_then_sends_or_times_out() {
+fn replies_use_the_request_source_mac_without_a_binding() {
     let mut harness = Harness::new(ECHO_SPEC);
     let echo = hex(
         "0200000000010200000000020800450000241c46400040010a910a0000010a00000208005435123400016162636465666768",
     );
-    // The reply must wait for ARP: a request goes out instead.
-    let request = harness.exchange(0, &echo).expect("an ARP request");
+    let reply = harness
+        .exchange(0, &echo)
+        .expect("echo reply, no ARP needed");
+    assert_eq!(&reply[..12], &[PEER.0, OURS.0].concat()[..]);
+    assert_eq!(reply[34], 0, "echo reply type");
+    assert!(harness.take(0).is_none());
+    // An ICMP error is a fresh buffer without a hint: it waits for ARP.
+    let datagram = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 9), 64, b"x");
+    let request = harness.exchange(0, &datagram).expect("an ARP request");
+    assert_eq!(&request[..6], &MacAddr::BROADCAST.0);
+    assert_eq!(&request[12..14], &[8, 6]);
+}
+
+#[test]
+fn unresolved_next_hop_queues_then_sends_or_times_out() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    // ICMP errors are fresh buffers without a reply hint: they wait for ARP.
+    let closed = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 9), 64, b"x");
+    let request = harness.exchange(0, &closed).expect("an ARP request");
     let arp = ArpPacket::new_checked(&request[14..]).unwrap();
     assert_eq!(&request[..6], &MacAddr::BROADCAST.0);
     assert_eq!(
@@ -374,27 +391,24 @@ fn unresolved_next_hop_queues_then_sends_or_times_out() {
     assert!(harness.take(0).is_none());
     // Three more wait; the fifth overflows the per-destination queue.
     for _ in 0..4 {
-        assert!(harness.exchange(0, &echo).is_none());
+        assert!(harness.exchange(0, &closed).is_none());
     }
     let counters = harness.counters();
     assert_eq!(drops(&counters, "arp", "queue-full"), 1);
-    // The reply releases the four queued echo replies.
+    // The reply releases the four queued port-unreachable messages.
     let reply = arp_frame(2, (PEER, PEER_IP), (OURS, OUR_IP), OURS);
     harness.inject(0, &reply);
     harness.executor.poll_once();
     for _ in 0..4 {
-        let sent = harness.take(0).expect("queued echo reply");
+        let sent = harness.take(0).expect("queued ICMP error");
         assert_eq!(&sent[..6], &PEER.0);
-        assert_eq!(sent[34], 0, "echo reply type");
+        assert_eq!((sent[34], sent[35]), (3, 3), "port unreachable");
     }
     assert!(harness.take(0).is_none());
 
     // An unknown host: retried every 250 ms, then dropped after 1 s.
     let stranger = Ipv4Addr::new(10, 0, 0, 77);
-    let mut lost = echo.clone();
-    lost[26..30].copy_from_slice(&stranger.octets());
-    let mut header = Ipv4Packet::new_unchecked(&mut lost[14..34]);
-    header.fill_checksum();
+    let lost = udp_frame((OURS, PEER), (stranger, OUR_IP), (40000, 9), 64, b"x");
     assert!(harness.exchange(0, &lost).is_some(), "first ARP request");
     advance_clock(300_000_000);
     harness.executor.poll_once();
@@ -407,7 +421,6 @@ fn unresolved_next_hop_queues_then_sends_or_times_out() {
     advance_clock(800_000_000);
     harness.executor.poll_once();
     assert_eq!(drops(&counters, "arp", "resolution-timeout"), 1);
-    let _ = checksum::checksum(&[]);
 }
 
 const ROUTER_SPEC: &str = include_str!("../../examples/router.toml");
