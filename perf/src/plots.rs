@@ -31,57 +31,53 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Bars of packets per second, one per (scenario, cores, system), log scale.
+/// Horizontal bars of packets per second, one per (scenario, cores,
+/// system), on a log scale; labels read left of the axis.
 fn throughput(report: &Report, path: &Path) -> Result<()> {
-    let bars: Vec<(String, f64)> = report
+    // Colour by system, so each system reads the same across scenarios.
+    let bars: Vec<(String, f64, usize)> = report
         .points
         .iter()
         .filter_map(|p| {
-            p.pps.map(|pps| {
-                (
-                    format!("{} {}c {}", p.scenario, p.cores, p.system.name()),
-                    pps.max(1.0),
-                )
-            })
+            let label = format!("{} {}c {}", p.scenario, p.cores, p.system.name());
+            p.pps.map(|pps| (label, pps.max(1.0), p.system as usize))
         })
         .collect();
-    let root =
-        SVGBackend::new(path, (160 + 90 * bars.len().max(1) as u32, 520)).into_drawing_area();
+    let count = bars.len().max(1);
+    let root = SVGBackend::new(path, (900, 120 + 36 * count as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
-    let top = bars.iter().map(|(_, pps)| *pps).fold(10.0, f64::max) * 2.0;
+    let top = bars.iter().map(|(_, pps, _)| *pps).fold(10.0, f64::max) * 2.0;
     let mut chart = ChartBuilder::on(&root)
         .caption("packets per second (log scale)", ("sans-serif", 20))
         .margin(20)
-        .x_label_area_size(140)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0f64..bars.len().max(1) as f64, (1f64..top).log_scale())
+        .x_label_area_size(40)
+        .y_label_area_size(260)
+        .build_cartesian_2d((100f64..top).log_scale(), 0f64..count as f64)
         .map_err(plot_error)?;
-    let labels: Vec<String> = bars.iter().map(|(label, _)| label.clone()).collect();
+    let labels: Vec<String> = bars.iter().map(|(label, _, _)| label.clone()).collect();
     chart
         .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(bars.len().max(1) * 2 + 1)
-        .x_label_formatter(&|x| {
-            let index = x.floor() as usize;
-            if (x - index as f64 - 0.5).abs() < 0.01 {
-                labels.get(index).cloned().unwrap_or_default()
+        .disable_y_mesh()
+        .y_labels(count * 2 + 1)
+        .y_label_formatter(&|y| {
+            // Bar i spans [count - i - 1, count - i]; label its middle.
+            let from_top = count as f64 - y - 0.5;
+            let index = from_top.round();
+            if (from_top - index).abs() < 0.01 && index >= 0.0 {
+                labels.get(index as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
             }
         })
-        .x_label_style(
-            ("sans-serif", 11)
-                .into_font()
-                .transform(FontTransform::Rotate90),
-        )
-        .y_desc("pps")
+        .x_desc("packets per second")
         .draw()
         .map_err(plot_error)?;
     chart
-        .draw_series(bars.iter().enumerate().map(|(index, (_, pps))| {
-            let color = PALETTE[index % PALETTE.len()];
+        .draw_series(bars.iter().enumerate().map(|(index, (_, pps, system))| {
+            let color = PALETTE[system % PALETTE.len()];
+            let bottom = (count - index - 1) as f64;
             Rectangle::new(
-                [(index as f64 + 0.15, 1.0), (index as f64 + 0.85, *pps)],
+                [(100.0, bottom + 0.15), (*pps, bottom + 0.85)],
                 color.filled(),
             )
         }))
