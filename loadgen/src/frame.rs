@@ -205,6 +205,55 @@ pub fn parse_reply(
     })
 }
 
+/// Recognises one of our probes forwarded by a router: on the receiving
+/// interface (`receiver_mac`), still from `source_ip` to `destination_ip`,
+/// with the workload's protocol and ports. Anything else is `None`.
+pub fn parse_forwarded(
+    frame: &[u8],
+    receiver_mac: [u8; 6],
+    endpoints: &Endpoints,
+    workload: Workload,
+    flows: u16,
+) -> Option<Reply> {
+    let Workload::Udp { port, source_port } = workload else {
+        return None;
+    };
+    if frame.len() < ETHERNET_LEN + IPV4_LEN
+        || frame[..6] != receiver_mac
+        || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4
+    {
+        return None;
+    }
+    let ip = &frame[ETHERNET_LEN..];
+    let header_len = usize::from(ip[0] & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ip[0] >> 4 != 4
+        || header_len < IPV4_LEN
+        || total_len < header_len + UDP_LEN
+        || total_len > ip.len()
+    {
+        return None;
+    }
+    if ip[9] != PROTOCOL_UDP
+        || ip[12..16] != endpoints.source_ip.octets()
+        || ip[16..20] != endpoints.destination_ip.octets()
+    {
+        return None;
+    }
+    let udp = &ip[header_len..total_len];
+    if u16::from_be_bytes([udp[2], udp[3]]) != port {
+        return None;
+    }
+    let flow = u16::from_be_bytes([udp[0], udp[1]]).wrapping_sub(source_port);
+    if flow >= flows {
+        return None;
+    }
+    Some(Reply {
+        probe: Probe::read(&udp[UDP_LEN..])?,
+        flow,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +315,43 @@ mod tests {
         assert_eq!(parse_reply(&frame, &endpoints(), workload, 4), None);
         assert_eq!(parse_reply(&reply, &endpoints(), workload, 3), None);
         assert_eq!(parse_reply(&reply[..30], &endpoints(), workload, 4), None);
+    }
+
+    #[test]
+    fn forwarded_frames_match_on_the_receiving_side() {
+        let probe = Probe {
+            run_id: 3,
+            sequence: 9,
+            sent_ns: 5,
+        };
+        let workload = Workload::Udp {
+            port: 9,
+            source_port: 40000,
+        };
+        let mut frame = Vec::new();
+        build(&endpoints(), workload, 2, 64, probe, &mut frame);
+        // The router rewrites the MACs and decrements the TTL.
+        let receiver = [2, 0, 0, 0, 0, 0x20];
+        frame[..6].copy_from_slice(&receiver);
+        frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        frame[22] -= 1;
+        assert_eq!(
+            parse_forwarded(&frame, receiver, &endpoints(), workload, 4),
+            Some(Reply { probe, flow: 2 })
+        );
+        assert_eq!(
+            parse_forwarded(&frame, [9; 6], &endpoints(), workload, 4),
+            None
+        );
+        assert_eq!(
+            parse_forwarded(&reflect(&frame), receiver, &endpoints(), workload, 4),
+            None
+        );
+        let icmp = Workload::IcmpEcho { identifier: 1 };
+        assert_eq!(
+            parse_forwarded(&frame, receiver, &endpoints(), icmp, 4),
+            None
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use loadgen::frame::{Endpoints, MIN_PAYLOAD, Workload};
-use loadgen::run::{RunConfig, run};
+use loadgen::run::{ReturnPath, RunConfig, run_with_return};
 use loadgen::socket::{PacketSocket, parse_mac};
 use loadgen::{arp, report};
 use std::net::Ipv4Addr;
@@ -16,7 +16,10 @@ Sends only on IF (an AF_PACKET socket bound to it) and answers ARP for
 --source-ip, which should not be an address the host itself owns.
 
 options:
-  --destination-mac MAC   skip ARP resolution of the destination
+  --destination-mac MAC   skip ARP resolution of the destination (or gateway)
+  --gateway IP            resolve this router's MAC instead of the destination's
+  --receive-interface IF  measure forwarding: probes come out of a router on IF
+                          (loadgen answers ARP for --destination-ip there)
   --workload udp|icmp     UDP datagrams (default) or ICMP echo requests
   --port N                UDP destination port (default 7)
   --flows N               distinct source ports / ICMP ids (default 1)
@@ -47,6 +50,8 @@ struct Options {
     source_ip: Ipv4Addr,
     destination_ip: Ipv4Addr,
     destination_mac: Option<[u8; 6]>,
+    gateway: Option<Ipv4Addr>,
+    receive_interface: Option<String>,
     config: RunConfig,
     json: bool,
 }
@@ -74,6 +79,8 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut source_ip = None;
     let mut destination_ip = None;
     let mut destination_mac = None;
+    let mut gateway = None;
+    let mut receive_interface = None;
     let mut workload = "udp".to_string();
     let mut port = 7u16;
     let mut flows = 1u16;
@@ -110,6 +117,14 @@ fn parse(args: &[String]) -> Result<Options> {
             "--destination-mac" => {
                 destination_mac = Some(parse_mac(value()?).context("--destination-mac")?)
             }
+            "--gateway" => {
+                gateway = Some(
+                    value()?
+                        .parse()
+                        .context("--gateway takes an IPv4 address")?,
+                )
+            }
+            "--receive-interface" => receive_interface = Some(value()?.clone()),
             "--workload" => workload = value()?.clone(),
             "--port" => port = number(option, value()?, 1..=65535)?,
             "--flows" => flows = number(option, value()?, 1..=4096)?,
@@ -159,11 +174,19 @@ fn parse(args: &[String]) -> Result<Options> {
         run_id: std::process::id() ^ (loadgen::run::now_ns() as u32),
         progress: !json,
     };
+    if receive_interface.is_some() && !matches!(workload, Workload::Udp { .. }) {
+        bail!("--receive-interface measures UDP forwarding; use --workload udp");
+    }
+    if receive_interface.as_ref() == Some(&interface) {
+        bail!("--receive-interface must differ from --interface");
+    }
     Ok(Options {
         interface,
         source_ip,
         destination_ip,
         destination_mac,
+        gateway,
+        receive_interface,
         config,
         json,
     })
@@ -171,18 +194,22 @@ fn parse(args: &[String]) -> Result<Options> {
 
 fn execute(mut options: Options) -> Result<()> {
     let socket = PacketSocket::open(&options.interface)?;
+    let receiver = options
+        .receive_interface
+        .as_deref()
+        .map(PacketSocket::open)
+        .transpose()?;
+    let next_hop = options.gateway.unwrap_or(options.destination_ip);
     let destination_mac = match options.destination_mac {
         Some(mac) => mac,
-        None => arp::resolve(
-            &socket,
-            options.source_ip,
-            options.destination_ip,
-            Duration::from_secs(3),
-        )?,
+        None => arp::resolve(&socket, options.source_ip, next_hop, Duration::from_secs(3))?,
     };
     options.config.endpoints.source_mac = socket.mac();
     options.config.endpoints.destination_mac = destination_mac;
-    let result = run(&socket, &options.config)?;
+    let path = receiver
+        .as_ref()
+        .map_or(ReturnPath::Echo, ReturnPath::Forwarded);
+    let result = run_with_return(&socket, path, &options.config)?;
     if options.json {
         println!("{}", report::json(&result));
     } else {
@@ -219,6 +246,9 @@ mod tests {
             &format!("{base} --port"),
             &format!("{base} --destination-mac 02:00"),
             &format!("{base} --bogus"),
+            &format!("{base} --receive-interface veth0"),
+            &format!("{base} --receive-interface veth1 --workload icmp"),
+            &format!("{base} --gateway 10.0.0"),
             "--interface veth0 --source-ip 10.0.0 --destination-ip 10.0.0.2",
         ] {
             assert!(parse(&args(bad)).is_err(), "accepted `{bad}`");

@@ -2,7 +2,7 @@
 //! or within a window of outstanding probes), answer ARP, match replies.
 
 use crate::arp;
-use crate::frame::{Endpoints, Workload, build, parse_reply};
+use crate::frame::{Endpoints, Workload, build, parse_forwarded, parse_reply};
 use crate::probe::Probe;
 use crate::socket::{FRAME_BUFFER, PacketSocket};
 use crate::tracker::{Summary, Tracker};
@@ -66,8 +66,29 @@ pub fn now_ns() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// Where probes come back: as replies on the sending socket, or forwarded by
+/// a router onto another interface.
+#[derive(Clone, Copy)]
+pub enum ReturnPath<'a> {
+    /// Replies come back on the socket that sent the probes.
+    Echo,
+    /// Probes come out, forwarded, on this socket; loadgen answers ARP for
+    /// the destination address there.
+    Forwarded(&'a PacketSocket),
+}
+
 /// Runs the load described by `config` on `socket`.
 pub fn run(socket: &PacketSocket, config: &RunConfig) -> Result<RunResult> {
+    run_with_return(socket, ReturnPath::Echo, config)
+}
+
+/// Runs the load described by `config` on `socket`, expecting probes back
+/// by `path`.
+pub fn run_with_return(
+    socket: &PacketSocket,
+    path: ReturnPath<'_>,
+    config: &RunConfig,
+) -> Result<RunResult> {
     let mut tracker = Tracker::new(config.run_id);
     let burst = config.burst.clamp(1, MAX_BURST);
     let mut frames: Vec<Vec<u8>> = (0..burst)
@@ -115,7 +136,14 @@ pub fn run(socket: &PacketSocket, config: &RunConfig) -> Result<RunResult> {
                 bar.set_position(tracker.sent());
             }
         }
-        let received = receive(socket, config, &mut tracker, &mut buffers, &mut lengths)?;
+        let received = receive(
+            socket,
+            path,
+            config,
+            &mut tracker,
+            &mut buffers,
+            &mut lengths,
+        )?;
         if allowed == 0 && received == 0 {
             std::hint::spin_loop();
         }
@@ -124,7 +152,15 @@ pub fn run(socket: &PacketSocket, config: &RunConfig) -> Result<RunResult> {
     let received_while_sending = tracker.received();
     let drain_deadline = Instant::now() + config.timeout;
     while tracker.received() < tracker.sent() && Instant::now() < drain_deadline {
-        if receive(socket, config, &mut tracker, &mut buffers, &mut lengths)? == 0 {
+        if receive(
+            socket,
+            path,
+            config,
+            &mut tracker,
+            &mut buffers,
+            &mut lengths,
+        )? == 0
+        {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
@@ -141,33 +177,46 @@ pub fn run(socket: &PacketSocket, config: &RunConfig) -> Result<RunResult> {
     })
 }
 
-/// Takes one burst of frames off the socket: answers ARP for our address,
-/// books replies. Returns how many frames arrived.
+/// Takes one burst of frames off the socket(s): answers ARP for our
+/// addresses, books replies. Returns how many frames arrived.
 fn receive(
     socket: &PacketSocket,
+    path: ReturnPath<'_>,
     config: &RunConfig,
     tracker: &mut Tracker,
     buffers: &mut [[u8; FRAME_BUFFER]],
     lengths: &mut [usize],
 ) -> Result<usize> {
-    let count = socket.recv_batch(buffers, lengths)?;
+    let flows = config.flows.max(1);
+    let endpoints = &config.endpoints;
+    let mut count = socket.recv_batch(buffers, lengths)?;
     let now = now_ns();
     for (buffer, &length) in buffers.iter().zip(lengths.iter()).take(count) {
         let frame = &buffer[..length];
-        if let Some(reply) = parse_reply(
-            frame,
-            &config.endpoints,
-            config.workload,
-            config.flows.max(1),
-        ) {
+        if let ReturnPath::Echo = path
+            && let Some(reply) = parse_reply(frame, endpoints, config.workload, flows)
+        {
             tracker.on_reply(&reply, now);
-        } else if let Some(answer) = arp::answer(
-            frame,
-            config.endpoints.source_mac,
-            config.endpoints.source_ip,
-        ) {
+        } else if let Some(answer) = arp::answer(frame, endpoints.source_mac, endpoints.source_ip) {
             socket.send_batch(&[answer])?;
         }
+    }
+    if let ReturnPath::Forwarded(receiver) = path {
+        let arrived = receiver.recv_batch(buffers, lengths)?;
+        let now = now_ns();
+        for (buffer, &length) in buffers.iter().zip(lengths.iter()).take(arrived) {
+            let frame = &buffer[..length];
+            if let Some(reply) =
+                parse_forwarded(frame, receiver.mac(), endpoints, config.workload, flows)
+            {
+                tracker.on_reply(&reply, now);
+            } else if let Some(answer) =
+                arp::answer(frame, receiver.mac(), endpoints.destination_ip)
+            {
+                receiver.send_batch(&[answer])?;
+            }
+        }
+        count += arrived;
     }
     Ok(count)
 }
