@@ -1,0 +1,25 @@
+//! Fuzzes `Spec::parse`: any UTF-8 text gives a spec or an error that
+//! renders with its line, never a panic.
+#![no_main]
+
+use dataplane::spec::Spec;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    match Spec::parse(text) {
+        Ok(spec) => {
+            assert!(spec.interfaces.len() <= dataplane::spec::MAX_INTERFACES);
+            for route in &spec.routes {
+                assert!(route.interface < spec.interfaces.len());
+            }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            assert!(message.starts_with("line "));
+            assert!(error.line <= text.lines().count() + 1);
+        }
+    }
+});
