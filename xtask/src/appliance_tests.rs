@@ -64,7 +64,13 @@ impl Lan {
 
 /// Boots `spec` with `smp` cores and one NIC per entry of `taps` (all in
 /// `netns`), and waits until every core runs the appliance.
-fn boot(spec: &Path, smp: u32, netns: &Netns, taps: &[&str], queues: u16) -> Result<QemuSession> {
+pub(crate) fn boot(
+    spec: &Path,
+    smp: u32,
+    netns: &Netns,
+    taps: &[&str],
+    queues: u16,
+) -> Result<QemuSession> {
     let text = std::fs::read_to_string(spec).with_context(|| spec.display().to_string())?;
     let macs = spec_macs(&text);
     ensure!(

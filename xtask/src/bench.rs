@@ -1,43 +1,129 @@
-//! `cargo xtask bench`: runs the criterion microbenchmarks and prints one
-//! table with warpcore and its peers side by side.
+//! `cargo xtask bench`: criterion microbenchmarks, instruction counts, and
+//! the systems-under-test harness, written into one report under
+//! `perf/reports/<timestamp>/` and summarised in `perf/RESULTS.md`.
 
 use crate::shell::{cargo, run as run_step, workspace_root};
 use anyhow::{Context, Result, bail};
+use perf::report::{MicroRow, Report};
+use perf::scenario::{ScenarioFile, System};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// One benchmark's result as criterion stored it.
-struct Measurement {
-    group: String,
-    function: String,
-    /// Median time of one iteration, in nanoseconds.
-    nanoseconds: f64,
-    /// Elements one iteration moves.
-    elements: u64,
+const USAGE: &str = "\
+usage: cargo xtask bench [--quick] [--scenarios FILE] [--systems a,b,..] [--no-micro] [--no-systems]
+
+  --quick          one repetition of short runs (perf/scenarios/quick.toml), short criterion runs
+  --scenarios F    scenario file (default perf/scenarios/full.toml, or quick.toml with --quick)
+  --systems LIST   only these systems: warpcore-qemu, linux-guest, qemu-ceiling,
+                   warpcore-hosted, linux-host
+  --no-micro       skip the criterion microbenchmarks
+  --no-systems     skip the systems under test (no root needed)
+";
+
+struct Options {
+    quick: bool,
+    scenarios: Option<PathBuf>,
+    systems: Option<Vec<System>>,
+    micro: bool,
+    harness: bool,
 }
 
-impl Measurement {
-    fn nanoseconds_per_element(&self) -> f64 {
-        self.nanoseconds / self.elements as f64
-    }
-
-    fn elements_per_second(&self) -> f64 {
-        1e9 / self.nanoseconds_per_element()
-    }
-}
-
-/// Runs the benches (`--quick`: short warm-up and measurement) and prints
-/// the summary.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut quick = false;
-    for arg in args {
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        quick: false,
+        scenarios: None,
+        systems: None,
+        micro: true,
+        harness: true,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--quick" => quick = true,
-            other => bail!("unknown `bench` option `{other}` (try --quick)"),
+            "--quick" => options.quick = true,
+            "--no-micro" => options.micro = false,
+            "--no-systems" => options.harness = false,
+            "--scenarios" => {
+                let path = PathBuf::from(args.next().context("--scenarios needs a file")?);
+                if !path.is_file() {
+                    bail!("scenario file `{}` not found", path.display());
+                }
+                options.scenarios = Some(path);
+            }
+            "--systems" => {
+                let list = args.next().context("--systems needs a list")?;
+                let systems = list
+                    .split(',')
+                    .map(|name| {
+                        serde_json::from_value::<System>(Value::String(name.trim().into()))
+                            .map_err(|_| anyhow::anyhow!("unknown system `{name}`\n{USAGE}"))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                options.systems = Some(systems);
+            }
+            other => bail!("unknown `bench` option `{other}`\n{USAGE}"),
         }
     }
+    Ok(options)
+}
+
+/// Runs the benchmarks and writes the report.
+pub fn run(args: &[String]) -> Result<()> {
+    let options = parse(args)?;
+    let root = workspace_root();
+    let mut report = Report {
+        created: utc_now(),
+        command: format!("cargo xtask bench {}", args.join(" "))
+            .trim()
+            .to_owned(),
+        ..Report::default()
+    };
+    if options.micro {
+        report.micro = criterion(options.quick)?;
+    }
+    if options.harness {
+        if !crate::netns::is_root() {
+            bail!(
+                "the systems under test need root (network namespaces, taps); run as root or pass --no-systems"
+            );
+        }
+        crate::qemu::ensure_qemu()?;
+        crate::netns::ensure_net_tools()?;
+        let file = options.scenarios.clone().unwrap_or_else(|| {
+            root.join("perf/scenarios").join(if options.quick {
+                "quick.toml"
+            } else {
+                "full.toml"
+            })
+        });
+        let mut scenarios = ScenarioFile::load(&file)?;
+        if let Some(only) = &options.systems {
+            for scenario in &mut scenarios {
+                scenario.systems.retain(|system| only.contains(system));
+            }
+            scenarios.retain(|scenario| !scenario.systems.is_empty());
+        }
+        report.notes.push(format!(
+            "scenarios: {}; accelerator: {}; host: {} CPUs",
+            file.strip_prefix(&root).unwrap_or(&file).display(),
+            scenarios.first().map_or("-", |s| s.accel.as_str()),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        ));
+        let tools = crate::harness::Tools::build()?;
+        report.measurements = crate::harness::measure_all(&tools, &scenarios);
+        report.points = perf::results::aggregate(&report.measurements);
+    }
+    let stamp = report.created.replace([':', '-'], "");
+    let dir = root.join("perf/reports").join(&stamp);
+    perf::report::write(&report, &dir)?;
+    let summary = perf::report::summary_markdown(&report);
+    print!("{summary}");
+    update_results_md(&root.join("perf/RESULTS.md"), &summary, &dir)?;
+    eprintln!("xtask: [bench] report in {}", dir.display());
+    Ok(())
+}
+
+/// Runs criterion and reads its medians.
+fn criterion(quick: bool) -> Result<Vec<MicroRow>> {
     let criterion_dir = workspace_root().join("target/criterion");
     if criterion_dir.exists() {
         std::fs::remove_dir_all(&criterion_dir)
@@ -56,13 +142,11 @@ pub fn run(args: &[String]) -> Result<()> {
         ]);
     }
     run_step("criterion", &mut command)?;
-    let measurements = read_criterion(&criterion_dir)?;
-    print!("{}", summary_table(&measurements));
-    Ok(())
+    read_criterion(&criterion_dir)
 }
 
 /// Reads every `<group>/<function>/new/` result under `dir`.
-fn read_criterion(dir: &Path) -> Result<Vec<Measurement>> {
+fn read_criterion(dir: &Path) -> Result<Vec<MicroRow>> {
     let mut found = Vec::new();
     for benchmark in walk_new_dirs(dir)? {
         let read = |name: &str| -> Result<Value> {
@@ -74,13 +158,14 @@ fn read_criterion(dir: &Path) -> Result<Vec<Measurement>> {
         let meta = read("benchmark.json")?;
         let estimates = read("estimates.json")?;
         let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
-        found.push(Measurement {
+        let nanoseconds = estimates["median"]["point_estimate"]
+            .as_f64()
+            .context("estimates.json without a median")?;
+        let elements = meta["throughput"]["Elements"].as_u64().unwrap_or(1).max(1);
+        found.push(MicroRow {
             group: text(&meta["group_id"]),
-            function: text(&meta["function_id"]),
-            nanoseconds: estimates["median"]["point_estimate"]
-                .as_f64()
-                .context("estimates.json without a median")?,
-            elements: meta["throughput"]["Elements"].as_u64().unwrap_or(1),
+            implementation: text(&meta["function_id"]),
+            ns_per_item: nanoseconds / elements as f64,
         });
     }
     if found.is_empty() {
@@ -89,7 +174,7 @@ fn read_criterion(dir: &Path) -> Result<Vec<Measurement>> {
     Ok(found)
 }
 
-fn walk_new_dirs(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+fn walk_new_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();
@@ -108,80 +193,66 @@ fn walk_new_dirs(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(out)
 }
 
-/// A markdown table: one row per benchmark, with each peer's speed as a
-/// ratio of warpcore's within its group.
-fn summary_table(measurements: &[Measurement]) -> String {
-    let mut groups: BTreeMap<&str, Vec<&Measurement>> = BTreeMap::new();
-    for measurement in measurements {
-        groups
-            .entry(&measurement.group)
-            .or_default()
-            .push(measurement);
-    }
-    let mut table = String::from(
-        "\n| benchmark | implementation | ns/item | items/s | warpcore speed-up |\n|---|---|---:|---:|---:|\n",
-    );
-    for (group, rows) in groups {
-        let warpcore = rows.iter().find(|row| row.function == "warpcore");
-        for row in rows.iter() {
-            let speedup = warpcore.map_or(String::from("-"), |ours| {
-                format!(
-                    "{:.2}x",
-                    row.nanoseconds_per_element() / ours.nanoseconds_per_element()
-                )
-            });
-            let _ = writeln!(
-                table,
-                "| {group} | {} | {:.2} | {} | {speedup} |",
-                row.function,
-                row.nanoseconds_per_element(),
-                human_rate(row.elements_per_second()),
-            );
-        }
-    }
-    table
+/// The current UTC time as `2026-11-22T00:21:09Z`.
+fn utc_now() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
-fn human_rate(per_second: f64) -> String {
-    if per_second >= 1e9 {
-        format!("{:.2} G", per_second / 1e9)
-    } else if per_second >= 1e6 {
-        format!("{:.2} M", per_second / 1e6)
-    } else {
-        format!("{:.1} k", per_second / 1e3)
-    }
+const BEGIN: &str = "<!-- latest bench report: begin -->";
+const END: &str = "<!-- latest bench report: end -->";
+
+/// Replaces the latest-report section of `perf/RESULTS.md` with `summary`.
+fn update_results_md(path: &Path, summary: &str, dir: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let relative = dir.strip_prefix(workspace_root()).unwrap_or(dir);
+    let body = summary
+        .replacen(
+            "# warpcore benchmark report",
+            "## Latest `cargo xtask bench` report",
+            1,
+        )
+        .replace("\n## ", "\n### ");
+    let section = format!(
+        "{BEGIN}\n{body}\nFull report (JSON, CSV, SVG plots): `{}`.\n{END}",
+        relative.display()
+    );
+    let updated = match (text.find(BEGIN), text.find(END)) {
+        (Some(begin), Some(end)) if end > begin => {
+            format!("{}{section}{}", &text[..begin], &text[end + END.len()..])
+        }
+        _ => format!("{text}\n{section}\n"),
+    };
+    std::fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn table_shows_ratios_against_warpcore() {
-        let rows = [
-            Measurement {
-                group: "ring".into(),
-                function: "warpcore".into(),
-                nanoseconds: 32.0,
-                elements: 32,
-            },
-            Measurement {
-                group: "ring".into(),
-                function: "peer".into(),
-                nanoseconds: 96.0,
-                elements: 32,
-            },
-        ];
-        let table = summary_table(&rows);
-        assert!(
-            table.contains("| ring | warpcore | 1.00 | 1.00 G | 1.00x |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| ring | peer | 3.00 | 333.33 M | 3.00x |"),
-            "{table}"
-        );
-    }
 
     #[test]
     fn reads_criterion_layout() {
@@ -200,8 +271,69 @@ mod tests {
         .unwrap();
         let found = read_criterion(&dir).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].nanoseconds_per_element(), 2.0);
+        assert_eq!(
+            found,
+            [MicroRow {
+                group: "ring".into(),
+                implementation: "warpcore".into(),
+                ns_per_item: 2.0
+            }]
+        );
         assert!(read_criterion(&dir).is_err());
+    }
+
+    #[test]
+    fn options_parse_and_refuse_unknown_systems() {
+        let args = |text: &str| {
+            text.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        let options = parse(&args(
+            "--quick --systems linux-guest,warpcore-qemu --no-micro",
+        ))
+        .unwrap();
+        assert!(options.quick && !options.micro && options.harness);
+        assert_eq!(
+            options.systems.unwrap(),
+            [System::LinuxGuest, System::WarpcoreQemu]
+        );
+        assert!(parse(&args("--systems bsd")).is_err());
+        assert!(parse(&args("--scenarios /nonexistent.toml")).is_err());
+        assert!(parse(&args("--fast")).is_err());
+    }
+
+    #[test]
+    fn utc_dates_are_civil() {
+        assert!(utc_now().starts_with("20"));
+        assert_eq!(utc_now().len(), 20);
+    }
+
+    #[test]
+    fn results_md_section_is_replaced_not_appended() {
+        let path = std::env::temp_dir().join(format!("xtask-results-{}.md", std::process::id()));
+        std::fs::write(&path, "# results\n\nkeep me\n").unwrap();
+        let dir = workspace_root().join("perf/reports/x");
+        update_results_md(
+            &path,
+            "# warpcore benchmark report\n\n## udp\nfirst\n",
+            &dir,
+        )
+        .unwrap();
+        update_results_md(
+            &path,
+            "# warpcore benchmark report\n\n## udp\nsecond\n",
+            &dir,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(text.contains("keep me"));
+        assert!(
+            text.contains("### udp\nsecond") && !text.contains("first"),
+            "{text}"
+        );
+        assert_eq!(text.matches(BEGIN).count(), 1);
+        assert!(text.contains("`perf/reports/x`"));
     }
 }

@@ -2,6 +2,7 @@
 
 mod appliance_tests;
 mod bench;
+mod harness;
 mod hosted_tests;
 mod kernel_tests;
 mod netns;
@@ -27,7 +28,7 @@ commands:
                                    as root, each interface gets a tap in namespace wc-run
       --append ARGS                extra kernel command line
   test              fmt, clippy, host tests, Miri, kernel scenarios in QEMU
-  bench [--quick]   criterion benchmarks and the summary table
+  bench [--quick]   microbenchmarks and the systems-under-test harness (bench --help)
 ";
 
 fn main() {

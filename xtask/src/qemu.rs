@@ -481,8 +481,14 @@ impl QemuSession {
     /// given (so QEMU can open a tap that lives there).
     pub fn start(config: &QemuConfig, netns: Option<&str>) -> Result<Self> {
         ensure_qemu()?;
-        let kernel = kernel_image()?;
-        let qemu = qemu_command(config, &kernel, false);
+        Self::start_kernel(config, &kernel_image()?, netns)
+    }
+
+    /// Boots another kernel (the Linux peer guest) under the same QEMU command
+    /// line as the appliance; `config.spec` becomes its initrd.
+    pub fn start_kernel(config: &QemuConfig, kernel: &Path, netns: Option<&str>) -> Result<Self> {
+        ensure_qemu()?;
+        let qemu = qemu_command(config, kernel, false);
         let mut command = match netns {
             Some(netns) => {
                 let mut command = Command::new("ip");
