@@ -10,6 +10,7 @@
 // A shared toolbox: the hosted and the appliance tests each use part of it.
 #![allow(dead_code)]
 
+use crate::shell::describe;
 use anyhow::{Context, Result, bail};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -417,15 +418,6 @@ pub fn parse_mac(text: &str) -> Result<[u8; 6]> {
         bail!("MAC `{text}` has more than 6 bytes");
     }
     Ok(mac)
-}
-
-fn describe(command: &Command) -> String {
-    let mut text = command.get_program().to_string_lossy().into_owned();
-    for arg in command.get_args() {
-        text.push(' ');
-        text.push_str(&arg.to_string_lossy());
-    }
-    text
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! installed, and boot it interactively or as a timed scenario with the serial log
 //! captured.
 
+use crate::shell::describe;
 use anyhow::{Context, Result, bail};
 use std::fmt;
 use std::io::{BufRead, BufReader};
@@ -316,15 +317,6 @@ pub fn qemu_command(config: &QemuConfig, kernel: &Path, interactive: bool) -> Co
     }
     command.args(&config.extra_args);
     command
-}
-
-fn describe(command: &Command) -> String {
-    let mut text = command.get_program().to_string_lossy().into_owned();
-    for arg in command.get_args() {
-        text.push(' ');
-        text.push_str(&arg.to_string_lossy());
-    }
-    text
 }
 
 /// Boots the kernel with the serial console on this terminal until QEMU exits

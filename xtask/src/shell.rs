@@ -69,7 +69,8 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn describe(command: &Command) -> String {
+/// The command line of `command`, for logs and error messages.
+pub fn describe(command: &Command) -> String {
     let mut text = command.get_program().to_string_lossy().into_owned();
     for arg in command.get_args() {
         text.push(' ');
