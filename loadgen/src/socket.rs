@@ -95,19 +95,7 @@ impl PacketSocket {
                 iov_len: frame.len(),
             })
             .collect();
-        let mut messages: Vec<libc::mmsghdr> = vectors
-            .iter_mut()
-            .map(|vector| {
-                // SAFETY: msghdr is plain old data; zero is a valid start.
-                let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-                header.msg_iov = vector;
-                header.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr: header,
-                    msg_len: 0,
-                }
-            })
-            .collect();
+        let mut messages = message_headers(&mut vectors);
         // SAFETY: `messages` points at `frames.len()` headers whose iovecs
         // reference live frame buffers; the kernel only reads them.
         let sent = unsafe {
@@ -145,19 +133,7 @@ impl PacketSocket {
                 iov_len: FRAME_BUFFER,
             })
             .collect();
-        let mut messages: Vec<libc::mmsghdr> = vectors
-            .iter_mut()
-            .map(|vector| {
-                // SAFETY: msghdr is plain old data; zero is a valid start.
-                let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-                header.msg_iov = vector;
-                header.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr: header,
-                    msg_len: 0,
-                }
-            })
-            .collect();
+        let mut messages = message_headers(&mut vectors);
         // SAFETY: each header's iovec covers one whole, exclusively borrowed
         // buffer of FRAME_BUFFER bytes.
         let received = unsafe {
@@ -182,6 +158,23 @@ impl PacketSocket {
         }
         Ok(received as usize)
     }
+}
+
+/// One `sendmmsg`/`recvmmsg` header per iovec, without addresses.
+fn message_headers(vectors: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
+    vectors
+        .iter_mut()
+        .map(|vector| {
+            // SAFETY: msghdr is plain old data; zero is a valid start.
+            let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+            header.msg_iov = vector;
+            header.msg_iovlen = 1;
+            libc::mmsghdr {
+                msg_hdr: header,
+                msg_len: 0,
+            }
+        })
+        .collect()
 }
 
 fn set_option(fd: &OwnedFd, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
