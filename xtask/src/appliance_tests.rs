@@ -36,7 +36,7 @@ pub fn spec_macs(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     qemu::workspace_root().join("examples").join(name)
 }
 
@@ -48,13 +48,13 @@ fn temporary_spec(name: &str, text: &str) -> Result<PathBuf> {
 }
 
 /// A namespace with one tap at `address` (CIDR) for the appliance's interface.
-struct Lan {
-    tap: Tap,
-    netns: Netns,
+pub(crate) struct Lan {
+    pub(crate) tap: Tap,
+    pub(crate) netns: Netns,
 }
 
 impl Lan {
-    fn create(address: &str, multi_queue: bool) -> Result<Self> {
+    pub(crate) fn create(address: &str, multi_queue: bool) -> Result<Self> {
         let netns = Netns::create("wca")?;
         let tap = Tap::create("wct", Some(&netns), multi_queue)?;
         netns.configure(tap.name(), Some(address))?;
@@ -99,7 +99,7 @@ pub(crate) fn boot(
 
 /// Pings until one reply comes back (the appliance may still be settling),
 /// bounded to `attempts` one-second tries.
-fn wait_reachable(netns: &Netns, address: &str, attempts: u32) -> Result<()> {
+pub(crate) fn wait_reachable(netns: &Netns, address: &str, attempts: u32) -> Result<()> {
     for _ in 0..attempts {
         let output = netns.output(&["ping", "-c", "1", "-W", "1", address])?;
         if output.status.success() {
@@ -110,7 +110,7 @@ fn wait_reachable(netns: &Netns, address: &str, attempts: u32) -> Result<()> {
 }
 
 /// Runs ping with `args` in `netns`; requires 0% loss and returns the output.
-fn ping_no_loss(netns: &Netns, args: &[&str]) -> Result<String> {
+pub(crate) fn ping_no_loss(netns: &Netns, args: &[&str]) -> Result<String> {
     let mut full = vec!["ping"];
     full.extend_from_slice(args);
     let output = netns.output(&full)?;
@@ -131,7 +131,7 @@ fn ping_no_loss(netns: &Netns, args: &[&str]) -> Result<String> {
 }
 
 /// Runs the UDP client inside `netns` with `args`; returns its stdout.
-fn udp_client(netns: &Netns, args: &[&str]) -> Result<String> {
+pub(crate) fn udp_client(netns: &Netns, args: &[&str]) -> Result<String> {
     let me = std::env::current_exe().context("locating the xtask binary")?;
     let mut command = netns.command(&me.to_string_lossy());
     command.arg("__udp-client").args(args);
@@ -145,7 +145,7 @@ fn udp_client(netns: &Netns, args: &[&str]) -> Result<String> {
 }
 
 /// Checks an `udp-echo sent=N received=N identical=N` line: everything back, identical.
-fn check_echo(output: &str, expected: usize) -> Result<()> {
+pub(crate) fn check_echo(output: &str, expected: usize) -> Result<()> {
     let want = format!("udp-echo sent={expected} received={expected} identical={expected}");
     ensure!(
         output.contains(&want),
@@ -314,7 +314,7 @@ pub fn run_all() -> Result<()> {
         bail!("the appliance tests create network namespaces and taps: run as root");
     }
     netns::ensure_net_tools()?;
-    let tests: [(&str, Test); 4] = [
+    let tests: [(&str, Test); 5] = [
         ("invalid spec is refused", invalid_spec_is_refused),
         (
             "echo: arping, ping, ping -s 1472, udp echo, closed port",
@@ -327,6 +327,10 @@ pub fn run_all() -> Result<()> {
         (
             "multi-queue: two cores both process flows",
             multi_queue_spreads_flows,
+        ),
+        (
+            "malformed: every bad frame bumps exactly its drop counter, then ping and udp echo",
+            crate::appliance_malformed::malformed_frames_are_counted,
         ),
     ];
     let mut failed = 0;

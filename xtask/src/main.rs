@@ -1,12 +1,15 @@
 //! `cargo xtask`: build, run, test and benchmark warpcore with one command each.
 
+mod appliance_malformed;
 mod appliance_tests;
 mod bench;
+mod callgrind;
 mod harness;
 mod hosted_tests;
 mod kernel_tests;
 mod netns;
 mod qemu;
+mod raw_frames;
 mod shell;
 mod test;
 mod udp_client;
@@ -66,6 +69,8 @@ fn dispatch(args: &[String]) -> Result<()> {
         "test" => test::run(rest),
         // Internal: the UDP client the appliance tests run inside a namespace.
         "__udp-client" => udp_client::run(rest),
+        // Internal: raw frames out of an interface (malformed-traffic tests).
+        "__send-frames" => raw_frames::run(rest),
         // Internal: only the QEMU appliance tests (the last step of `test`).
         "__appliance-tests" => appliance_tests::run_all(),
         // Internal: only the hosted integration tests.
