@@ -1,31 +1,12 @@
-//! Helpers shared by warpcore's criterion benchmarks: thread pinning and
-//! test frames.
+//! Helpers shared by warpcore's criterion benchmarks and the callgrind
+//! counter: thread pinning, test frames, the reflecting NICs and the
+//! pipelines under test, with the smoltcp peer beside them.
 
-use std::sync::OnceLock;
+pub mod cpu;
+pub mod frames;
+pub mod pipelines;
+pub mod reflector;
+pub mod smoltcp_echo;
 
-/// The CPUs the process may run on, read once: a thread spawned by a pinned
-/// thread inherits its one-CPU mask, so asking again from there would see
-/// only that CPU.
-fn process_cpus() -> &'static [core_affinity::CoreId] {
-    static CPUS: OnceLock<Vec<core_affinity::CoreId>> = OnceLock::new();
-    CPUS.get_or_init(|| core_affinity::get_core_ids().unwrap_or_default())
-}
-
-/// Pins the calling thread to CPU `index` (modulo the CPUs there are); returns
-/// false when the platform refused, in which case the run is unpinned.
-pub fn pin_to_cpu(index: usize) -> bool {
-    let cpus = process_cpus();
-    if cpus.is_empty() {
-        return false;
-    }
-    core_affinity::set_for_current(cpus[index % cpus.len()])
-}
-
-/// A 64-byte Ethernet frame (IPv4/UDP-shaped) from `source` to `destination`.
-pub fn ethernet_frame(destination: [u8; 6], source: [u8; 6]) -> [u8; 64] {
-    let mut frame = [0u8; 64];
-    frame[..6].copy_from_slice(&destination);
-    frame[6..12].copy_from_slice(&source);
-    frame[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    frame
-}
+pub use cpu::pin_to_cpu;
+pub use frames::ethernet_frame;

@@ -40,14 +40,28 @@ impl Nanoservice for MacSwap {
 
     #[inline]
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        for mut packet in batch.drain() {
-            let Some(macs) = packet.payload_mut().get_mut(..MAC_PAIR_LEN) else {
+        // Swap in place, then hand the whole burst on at once; only a burst
+        // with a runt in it goes packet by packet.
+        let mut runts = false;
+        for packet in batch.iter_mut() {
+            match packet.payload_mut().get_mut(..MAC_PAIR_LEN) {
+                Some(macs) => {
+                    let (destination, source) = macs.split_at_mut(6);
+                    destination.swap_with_slice(source);
+                }
+                None => runts = true,
+            }
+        }
+        if !runts {
+            out.emit_batch(Self::OUT, batch);
+            return;
+        }
+        for packet in batch.drain() {
+            if packet.len() < MAC_PAIR_LEN {
                 out.drop(packet, MacSwapDrop::Truncated);
-                continue;
-            };
-            let (destination, source) = macs.split_at_mut(6);
-            destination.swap_with_slice(source);
-            out.emit(Self::OUT, packet);
+            } else {
+                out.emit(Self::OUT, packet);
+            }
         }
     }
 }

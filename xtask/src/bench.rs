@@ -16,7 +16,7 @@ usage: cargo xtask bench [--quick] [--scenarios FILE] [--systems a,b,..] [--no-m
   --scenarios F    scenario file (default perf/scenarios/full.toml, or quick.toml with --quick)
   --systems LIST   only these systems: warpcore-qemu, linux-guest, qemu-ceiling,
                    warpcore-hosted, linux-host
-  --no-micro       skip the criterion microbenchmarks
+  --no-micro       skip the criterion microbenchmarks and callgrind counts
   --no-systems     skip the systems under test (no root needed)
 ";
 
@@ -79,6 +79,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     if options.micro {
         report.micro = criterion(options.quick)?;
+        report.instructions = crate::callgrind::instructions()?;
     }
     if options.harness {
         if !crate::netns::is_root() {

@@ -1,6 +1,7 @@
 //! The one unsafe layer of the dataplane: packet memory and lock-free rings.
 #![allow(unsafe_code)]
 
+pub mod burst;
 pub mod mempool;
 pub mod packet;
 pub mod region;

@@ -165,8 +165,14 @@ impl<T> Producer<T> {
         // front, so every item is owned exactly once.
         unsafe {
             core::ptr::copy_nonoverlapping(source, first.0, first.1);
-            core::ptr::copy_nonoverlapping(source.add(first.1), second.0, second.1);
-            core::ptr::copy(source.add(count), source, remaining);
+            // The branches skip `memcpy` calls for nothing, the common case
+            // (no wrap, whole burst taken).
+            if second.1 > 0 {
+                core::ptr::copy_nonoverlapping(source.add(first.1), second.0, second.1);
+            }
+            if remaining > 0 {
+                core::ptr::copy(source.add(count), source, remaining);
+            }
             items.set_len(remaining);
         }
         self.tail = self.tail.wrapping_add(count);
@@ -248,7 +254,10 @@ impl<T> Consumer<T> {
         unsafe {
             let destination = out.as_mut_ptr().add(length);
             core::ptr::copy_nonoverlapping(first.0, destination, first.1);
-            core::ptr::copy_nonoverlapping(second.0, destination.add(first.1), second.1);
+            // No `memcpy` call for nothing when the run does not wrap.
+            if second.1 > 0 {
+                core::ptr::copy_nonoverlapping(second.0, destination.add(first.1), second.1);
+            }
             out.set_len(length + count);
         }
         self.head = self.head.wrapping_add(count);

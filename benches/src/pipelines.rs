@@ -1,0 +1,248 @@
+//! The warpcore pipelines the benchmarks drive, set up once here for the
+//! criterion benches, the callgrind counter and the tests alike.
+//!
+//! Every executor here runs on a frozen clock (always 0 ns): nodes tick on
+//! the first poll only, and what is measured is the pipeline, not the
+//! platform's clock source.
+
+use crate::frames::{OUR_MAC, arp_request, echo_payload, ethernet_frame, udp_echo_request};
+use crate::reflector::ReflectorNic;
+use dataplane::spec::Spec;
+use dataplane::{BURST_SIZE, Executor, ExecutorBuilder, LoopbackNic, Mempool, Nic, Target};
+use services::MacSwap;
+
+/// Packets circulating in the macswap loop: a few bursts, so every poll
+/// finds a full burst.
+pub const MACSWAP_IN_FLIGHT: usize = 4 * BURST_SIZE;
+/// UDP requests circulating in the echo loop: one burst, so every poll
+/// answers exactly one full burst.
+pub const ECHO_IN_FLIGHT: usize = BURST_SIZE;
+/// Buffers in the echo core's pool: the requests in flight, the warm-up ARP
+/// frames, and room for anything a node allocates.
+const ECHO_POOL_BUFFERS: usize = 256;
+
+/// The clock every benchmark executor reads: stuck at zero.
+pub fn frozen_clock() -> u64 {
+    0
+}
+
+/// The appliance's default spec, `examples/echo.toml`: one interface,
+/// 02:00:00:00:00:01 at 10.0.0.2/24, UDP echo on port 7.
+pub fn echo_spec() -> Spec {
+    Spec::parse(include_str!("../../examples/echo.toml")).expect("examples/echo.toml parses")
+}
+
+/// The macswap forwarder on a looped loopback NIC, [`MACSWAP_IN_FLIGHT`]
+/// frames circulating: every poll swaps and sends one burst of 32.
+pub fn macswap_executor() -> Executor {
+    let pool = Mempool::with_heap(MACSWAP_IN_FLIGHT, 128).expect("heap pool");
+    let mut nic = LoopbackNic::looped(OUR_MAC, MACSWAP_IN_FLIGHT);
+    let frame = ethernet_frame(OUR_MAC.0, [2, 0, 0, 0, 0, 2]);
+    for _ in 0..MACSWAP_IN_FLIGHT {
+        let mut packet = pool.alloc().expect("pool sized for the frames");
+        packet
+            .append(frame.len())
+            .expect("a frame fits a buffer")
+            .copy_from_slice(&frame);
+        nic.inject(packet).expect("queue sized for the frames");
+    }
+    let mut builder = ExecutorBuilder::new();
+    builder.clock(frozen_clock);
+    let port = builder.add_port(Box::new(nic));
+    let node = builder.add_node(Box::new(MacSwap));
+    builder
+        .route_rx(port, node)
+        .expect("the port belongs to this builder");
+    builder
+        .connect(node, "out", Target::Port(port))
+        .expect("macswap has an `out` output");
+    builder.build().expect("a complete graph")
+}
+
+/// A pool for the echo core.
+pub fn echo_pool() -> Mempool {
+    Mempool::with_heap(ECHO_POOL_BUFFERS, dataplane::mem::mempool::DEFAULT_HEADROOM)
+        .expect("heap pool")
+}
+
+/// Queues the echo loop's frames on `nic`: first an ARP request from the
+/// peer (so the stack learns the peer's MAC during warm-up, as a real peer
+/// would make it), then [`ECHO_IN_FLIGHT`] UDP echo requests with a 64-byte
+/// payload.
+pub fn prime_echo(nic: &mut ReflectorNic, pool: &Mempool) {
+    let request = udp_echo_request(&echo_payload());
+    let arp = arp_request();
+    let frames = core::iter::once(&arp).chain(core::iter::repeat_n(&request, ECHO_IN_FLIGHT));
+    for bytes in frames {
+        let mut packet = pool.alloc().expect("pool sized for the frames");
+        packet
+            .append(bytes.len())
+            .expect("a frame fits a buffer")
+            .copy_from_slice(bytes);
+        nic.inject(packet)
+            .expect("reflector queue sized for the frames");
+    }
+}
+
+/// The echo core, as every platform builds it (`services::build_core` on
+/// [`echo_spec`]), on `nic`, after one warm-up poll: the first tick's
+/// gratuitous ARP goes out, the peer's ARP request is answered and learned,
+/// and the first requests are echoed.
+pub fn udp_echo_core(nic: Box<dyn Nic>, pool: Mempool) -> Executor {
+    let mut executor = services::build_core(&echo_spec(), 0, vec![(0, nic)], pool, frozen_clock)
+        .expect("the echo spec builds");
+    executor.poll_once();
+    executor
+}
+
+/// The echo core on a [`ReflectorNic`] primed by [`prime_echo`], warmed up:
+/// every further poll answers [`ECHO_IN_FLIGHT`] requests.
+pub fn udp_echo_executor() -> Executor {
+    let pool = echo_pool();
+    let mut nic = ReflectorNic::new(OUR_MAC, ECHO_IN_FLIGHT + 1);
+    prime_echo(&mut nic, &pool);
+    udp_echo_core(Box::new(nic), pool)
+}
+
+/// A warpcore pipeline the callgrind counter can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// [`macswap_executor`].
+    MacSwap,
+    /// [`udp_echo_executor`].
+    UdpEcho,
+}
+
+impl Workload {
+    /// Every workload, in report order.
+    pub const ALL: [Workload; 2] = [Workload::MacSwap, Workload::UdpEcho];
+
+    /// The workload's name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MacSwap => "macswap",
+            Self::UdpEcho => "udp-echo",
+        }
+    }
+
+    /// The workload called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|workload| workload.name() == name)
+    }
+
+    /// Its executor, set up and warmed up.
+    pub fn executor(self) -> Executor {
+        match self {
+            Self::MacSwap => macswap_executor(),
+            Self::UdpEcho => udp_echo_executor(),
+        }
+    }
+}
+
+/// Polls `executor` for `bursts` full bursts; panics if a poll receives
+/// less than a burst (the loop lost packets, so a count would be wrong).
+pub fn run_bursts(executor: &mut Executor, bursts: u64) {
+    for _ in 0..bursts {
+        let received = executor.poll_once();
+        assert_eq!(received, BURST_SIZE, "the benchmark loop lost packets");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frames::{ECHO_PORT, OUR_IP, PEER_IP, PEER_MAC, PEER_PORT, UdpSummary};
+    use dataplane::{Batch, LinkInfo, MacAddr};
+    use services::pipeline::drops;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// The reflector behind an `Rc`, so the test still reaches it once the
+    /// executor owns the port.
+    #[derive(Clone)]
+    struct SharedReflector(Rc<RefCell<ReflectorNic>>);
+
+    impl Nic for SharedReflector {
+        fn rx_burst(&mut self, batch: &mut Batch) -> usize {
+            self.0.borrow_mut().rx_burst(batch)
+        }
+        fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+            self.0.borrow_mut().tx_burst(batch)
+        }
+        fn mac(&self) -> MacAddr {
+            self.0.borrow().mac()
+        }
+        fn link(&self) -> LinkInfo {
+            self.0.borrow().link()
+        }
+        fn name(&self) -> &str {
+            "shared-reflector"
+        }
+    }
+
+    #[test]
+    fn echo_loop_echoes_every_request_unchanged() {
+        let pool = echo_pool();
+        let shared = SharedReflector(Rc::new(RefCell::new(ReflectorNic::new(
+            OUR_MAC,
+            ECHO_IN_FLIGHT + 1,
+        ))));
+        prime_echo(&mut shared.0.borrow_mut(), &pool);
+        let mut executor = udp_echo_core(Box::new(shared.clone()), pool);
+        let warm = shared.0.borrow().counts();
+        // Warm-up: the ARP request and the first 31 UDP requests in; the
+        // ARP reply and the gratuitous ARP went out and were not reflected.
+        assert_eq!(warm.received, BURST_SIZE as u64);
+        assert_eq!(warm.ignored, 2);
+        assert_eq!(warm.reflected, BURST_SIZE as u64 - 1);
+
+        let polls = 10u64;
+        run_bursts(&mut executor, polls);
+        let counts = shared.0.borrow().counts();
+        assert_eq!(counts.received - warm.received, polls * BURST_SIZE as u64);
+        assert_eq!(counts.reflected - warm.reflected, polls * BURST_SIZE as u64);
+        assert_eq!((counts.ignored, counts.overflowed), (2, 0));
+
+        let counters = executor.counters();
+        assert_eq!(counters.rx_packets.get(), (polls + 1) * BURST_SIZE as u64);
+        assert_eq!(counters.executor_drops(), 0);
+        let echoed: u64 = counters
+            .nodes
+            .iter()
+            .filter(|node| node.name == "udp-echo")
+            .map(|node| node.emitted.get())
+            .sum();
+        assert_eq!(echoed, counts.reflected);
+        assert_eq!(drops(counters, "udp", "bad-checksum"), 0);
+        let node_drops: u64 = counters.nodes.iter().map(|node| node.total_drops()).sum();
+        assert_eq!(node_drops, 0);
+
+        // Every frame on the wire is a valid request again, payload intact.
+        let nic = shared.0.borrow();
+        assert_eq!(nic.waiting().count(), ECHO_IN_FLIGHT);
+        for packet in nic.waiting() {
+            let request = UdpSummary::of(packet.payload()).expect("valid checksums");
+            assert_eq!(request.macs, (OUR_MAC, PEER_MAC));
+            assert_eq!(request.addresses, (PEER_IP, OUR_IP));
+            assert_eq!(request.ports, (PEER_PORT, ECHO_PORT));
+            assert_eq!(request.payload, echo_payload());
+        }
+    }
+
+    #[test]
+    fn workloads_run_full_bursts() {
+        for workload in Workload::ALL {
+            assert_eq!(Workload::from_name(workload.name()), Some(workload));
+            let mut executor = workload.executor();
+            let counters = executor.counters().clone();
+            let (rx, tx) = (counters.rx_packets.get(), counters.tx_packets.get());
+            run_bursts(&mut executor, 8);
+            assert_eq!(counters.rx_packets.get() - rx, 8 * BURST_SIZE as u64);
+            assert_eq!(counters.tx_packets.get() - tx, 8 * BURST_SIZE as u64);
+            assert_eq!(counters.executor_drops(), 0, "{}", workload.name());
+        }
+        assert_eq!(Workload::from_name("l3fwd"), None);
+    }
+}

@@ -1,0 +1,141 @@
+//! Instructions per packet from callgrind: `count-pipeline` (benches/) runs
+//! each pipeline under `valgrind --tool=callgrind` at two packet counts, and
+//! the difference of the totals over the difference of the counts is the
+//! cost of one packet, with setup and warm-up cancelled out. Deterministic,
+//! so the figure can be tracked commit to commit.
+
+use crate::shell::{cargo, have, run as run_step, workspace_root};
+use anyhow::{Context, Result, bail};
+use perf::report::InstructionRow;
+use std::path::Path;
+use std::process::Command;
+
+/// The pipelines counted, as `count-pipeline` names them.
+const WORKLOADS: [&str; 2] = ["macswap", "udp-echo"];
+/// The two packet counts (multiples of the 32-packet burst).
+const PACKETS: [u64; 2] = [3_200, 35_200];
+
+/// Builds `count-pipeline` in release and counts every workload.
+pub fn instructions() -> Result<Vec<InstructionRow>> {
+    ensure_valgrind()?;
+    run_step(
+        "build count-pipeline",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "warpcore-benches",
+            "--bin",
+            "count-pipeline",
+        ]),
+    )?;
+    let binary = workspace_root().join("target/release/count-pipeline");
+    let mut rows = Vec::new();
+    for workload in WORKLOADS {
+        let [small, large] = PACKETS.map(|packets| total_instructions(&binary, workload, packets));
+        let per_packet = per_packet(small?, large?)?;
+        eprintln!("xtask: [callgrind] {workload}: {per_packet:.1} instructions/packet");
+        rows.push(InstructionRow {
+            benchmark: workload.to_owned(),
+            instructions_per_packet: per_packet,
+        });
+    }
+    Ok(rows)
+}
+
+/// `(total_b - total_a) / (packets_b - packets_a)` over the two runs.
+fn per_packet(small: u64, large: u64) -> Result<f64> {
+    if large <= small {
+        bail!(
+            "callgrind counted {large} instructions for {} packets but {small} for {}: the loop did not run",
+            PACKETS[1],
+            PACKETS[0]
+        );
+    }
+    Ok((large - small) as f64 / (PACKETS[1] - PACKETS[0]) as f64)
+}
+
+/// Runs `binary workload packets` under callgrind and returns its total
+/// instruction count.
+fn total_instructions(binary: &Path, workload: &str, packets: u64) -> Result<u64> {
+    let output = std::env::temp_dir().join(format!(
+        "warpcore-callgrind-{}-{workload}-{packets}.out",
+        std::process::id()
+    ));
+    let status = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", output.display()))
+        .arg(binary)
+        .args([workload, &packets.to_string()])
+        .output()
+        .context("valgrind: could not start")?;
+    if !status.status.success() {
+        bail!(
+            "callgrind on `{} {workload} {packets}` failed ({}):\n{}",
+            binary.display(),
+            status.status,
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&output)
+        .with_context(|| format!("reading {}", output.display()))?;
+    let _ = std::fs::remove_file(&output);
+    totals(&text).with_context(|| format!("no `totals:` line in {}", output.display()))
+}
+
+/// The `totals:` figure of a callgrind output file (or its `summary:` when
+/// there is no `totals:` line): the first event, instructions.
+fn totals(text: &str) -> Option<u64> {
+    let figure = |prefix: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .and_then(|events| events.split_whitespace().next())
+            .and_then(|instructions| instructions.parse().ok())
+    };
+    figure("totals:").or_else(|| figure("summary:"))
+}
+
+/// Installs valgrind with apt-get when it is missing and we are root;
+/// otherwise fails saying how to get it.
+fn ensure_valgrind() -> Result<()> {
+    if have("valgrind") {
+        return Ok(());
+    }
+    if !crate::netns::is_root() {
+        bail!(
+            "the instruction counts need valgrind: install it with `sudo apt-get install -y valgrind` or run as root"
+        );
+    }
+    run_step(
+        "apt-get update",
+        Command::new("apt-get").args(["update", "-q"]),
+    )?;
+    run_step(
+        "install valgrind",
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "valgrind"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    if !have("valgrind") {
+        bail!("apt-get installed valgrind but it is not on PATH");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_totals_and_subtracts_setup() {
+        let text = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nfl=(1) a.rs\nfn=(1) main\nsummary: 4790042\n5 12\n\ntotals: 4790042\n";
+        assert_eq!(totals(text), Some(4_790_042));
+        assert_eq!(totals("events: Ir\nsummary: 77\n"), Some(77));
+        assert_eq!(totals("events: Ir\n"), None);
+        assert_eq!(
+            per_packet(1_000_000, 1_000_000 + 32_000 * 40).unwrap(),
+            40.0
+        );
+        assert!(per_packet(5, 5).is_err());
+    }
+}
