@@ -4,7 +4,6 @@ mod appliance_malformed;
 mod appliance_tests;
 mod bench;
 mod callgrind;
-mod callgrind;
 mod harness;
 mod hosted_tests;
 mod kernel_tests;
