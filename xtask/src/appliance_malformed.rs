@@ -12,8 +12,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use crate::appliance_tests::{Lan, boot, check_echo, example, ping_no_loss, udp_client};
+use crate::counters::Counters;
 use crate::netns;
-use crate::qemu::{Counters, QemuSession};
+use crate::qemu::QemuSession;
 use crate::raw_frames::{self, NamedFrame};
 
 /// The appliance's address in examples/echo.toml, and ours on the tap.

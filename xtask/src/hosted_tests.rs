@@ -1,10 +1,14 @@
 //! Hosted integration tests: `warpcore-hosted` on a tap or on a veth (via
 //! AF_PACKET) in network namespaces these tests create, driven by `arping`,
-//! `ping` and a small python3 UDP client from another namespace. Every
+//! `ping`, the `__udp-client` helper and the `__send-frames` raw sender from
+//! another namespace (the same helpers the QEMU appliance tests use). Every
 //! traffic loop is bounded in count and time; every namespace, device and
 //! process is torn down by a guard, also on failure.
 
+use crate::appliance_tests::{check_echo, udp_client};
+use crate::counters::Counters;
 use crate::netns::{self, ChildGuard, Netns, Tap, Veth};
+use crate::raw_frames::{self, NamedFrame};
 use crate::shell::{self, cargo, workspace_root};
 use anyhow::{Context, Result, bail, ensure};
 use std::collections::BTreeMap;
@@ -17,52 +21,6 @@ use std::time::Duration;
 /// How long the appliance gets to say `ready` (a bound, not a check).
 const READY_WAIT: Duration = Duration::from_secs(30);
 
-/// A UDP client: sends `count` datagrams of varying sizes and content to
-/// `host:port` one by one, waits (bounded) for each echo and prints
-/// `echo sent=N identical=N`; with `closed` it expects ICMP port unreachable
-/// and prints `closed refused` or `closed silent`. With `flows`, datagrams go
-/// out from that many sockets (distinct source ports).
-const UDP_CLIENT: &str = r#"
-import os, socket, sys
-host, port, count, flows, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-if mode == "closed":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(2.0)
-    s.connect((host, port))
-    verdict = "silent"
-    for _ in range(3):
-        try:
-            s.send(b"anyone there?")
-            s.recv(2048)
-        except ConnectionRefusedError:
-            verdict = "refused"
-            break
-        except socket.timeout:
-            pass
-    print("closed", verdict)
-    sys.exit(0)
-socks = []
-for _ in range(flows):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(1.0)
-    s.connect((host, port))
-    socks.append(s)
-identical = 0
-for i in range(count):
-    s = socks[i % flows]
-    payload = i.to_bytes(4, "big") + os.urandom(1 + (i * 37) % 1400)
-    for attempt in range(3):
-        s.send(payload)
-        try:
-            reply = s.recv(2048)
-        except socket.timeout:
-            continue
-        if reply == payload:
-            identical += 1
-        break
-print("echo sent=%d identical=%d" % (count, identical))
-"#;
-
 /// One scenario: given the appliance binary, passes or says why not.
 type Scenario = fn(&Path) -> Result<()>;
 
@@ -72,9 +30,6 @@ pub fn run_all() -> Result<()> {
         bail!("hosted tests need root (network namespaces, taps, AF_PACKET)");
     }
     netns::ensure_net_tools()?;
-    if !shell::have("python3") {
-        bail!("hosted tests need python3 for the UDP client (apt-get install -y python3)");
-    }
     shell::run(
         "build warpcore-hosted",
         cargo().args(["build", "--release", "-p", "warpcore-hosted"]),
@@ -235,7 +190,7 @@ impl Appliance {
         std::thread::sleep(Duration::from_millis(250));
         let text = std::fs::read_to_string(&self.counters_file)
             .with_context(|| format!("reading {}", self.counters_file.display()))?;
-        Counters::parse(&text)
+        parse_dump(&text)
     }
 
     /// Stops the appliance with SIGTERM and checks it exits 0 and prints its
@@ -253,52 +208,27 @@ impl Appliance {
         let status = self.process.child_mut().wait()?;
         ensure!(status.success(), "warpcore-hosted exited with {status}");
         let _ = std::fs::remove_file(&self.counters_file);
-        Counters::parse(&dump)
+        parse_dump(&dump)
     }
 }
 
-/// A parsed counters dump.
-#[derive(Debug, Default)]
-struct Counters {
-    values: BTreeMap<String, u64>,
+/// Drops for `reason` at every node called `node`, summed over cores.
+fn drops(counters: &Counters, node: &str, reason: &str) -> u64 {
+    counters.sum(None, &[("node", node), ("drop", reason)])
 }
 
-impl Counters {
-    fn parse(text: &str) -> Result<Self> {
-        ensure!(
-            text.lines().any(|line| line == "counters end"),
-            "counters dump incomplete"
-        );
-        let mut values = BTreeMap::new();
-        for line in text
-            .lines()
-            .filter_map(|line| line.strip_prefix("counter "))
-        {
-            let (key, value) = line
-                .rsplit_once(" value=")
-                .with_context(|| format!("counter line without value: {line}"))?;
-            values.insert(key.to_owned(), value.parse()?);
-        }
-        Ok(Self { values })
-    }
+/// The executor counter `name` of `core`.
+fn executor(counters: &Counters, core: u32, name: &str) -> u64 {
+    counters.sum(Some(core), &[("executor", name)])
+}
 
-    /// Drops for `reason` at every node called `node`, summed over cores.
-    fn drops(&self, node: &str, reason: &str) -> u64 {
-        let suffix = format!(" node={node} drop={reason}");
-        self.values
-            .iter()
-            .filter(|(key, _)| key.ends_with(&suffix))
-            .map(|(_, value)| value)
-            .sum()
-    }
-
-    /// The executor counter `name` of `core`.
-    fn executor(&self, core: usize, name: &str) -> u64 {
-        self.values
-            .get(&format!("core={core} executor={name}"))
-            .copied()
-            .unwrap_or(0)
-    }
+/// Parses a complete dump (one that reached `counters end`).
+fn parse_dump(text: &str) -> Result<Counters> {
+    ensure!(
+        text.lines().any(|line| line == "counters end"),
+        "counters dump incomplete"
+    );
+    Counters::parse(text)
 }
 
 /// Runs `ping` in `client` and returns (received, output); the output must
@@ -323,28 +253,30 @@ fn ping(client: &Netns, args: &[&str]) -> Result<(u32, String)> {
     Ok((received, text))
 }
 
-/// Runs the UDP client in `client`; returns its one result line.
-fn udp_client(
-    client: &Netns,
-    target: &str,
-    port: u16,
-    count: u32,
-    flows: u32,
-    mode: &str,
-) -> Result<String> {
-    let output = client.run(&[
-        "python3",
-        "-c",
-        UDP_CLIENT,
-        target,
-        &port.to_string(),
-        &count.to_string(),
-        &flows.to_string(),
-        mode,
-    ])?;
-    let line = output.trim().to_owned();
-    eprintln!("  udp client {mode} -> {target}:{port}: {line}");
-    Ok(line)
+/// Echoes `count` datagrams from each of `flows` sockets off `target:7`;
+/// fails unless every one came back byte-identical.
+fn udp_echo(client: &Netns, target: &str, flows: u32, count: u32) -> Result<()> {
+    let output = udp_client(
+        client,
+        &[
+            "echo",
+            &format!("{target}:7"),
+            &flows.to_string(),
+            &count.to_string(),
+        ],
+    )?;
+    check_echo(&output, (flows * count) as usize)
+}
+
+/// Sends to a closed port of `target`; fails unless ICMP port unreachable
+/// came back.
+fn udp_closed(client: &Netns, target: &str) -> Result<()> {
+    let output = udp_client(client, &["closed", &format!("{target}:9")])?;
+    ensure!(
+        output.contains("udp-closed refused=true"),
+        "closed UDP port gave no ICMP port unreachable: {output}"
+    );
+    Ok(())
 }
 
 /// The echo acceptance checks over one link: ARP, ping (small and 1472-byte),
@@ -393,20 +325,12 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
     )?;
     ensure!(received == 5, "ping -s 1472 lost packets: {text}");
 
-    let echo = udp_client(client, "10.0.0.2", 7, 50, 1, "echo")?;
-    ensure!(
-        echo == "echo sent=50 identical=50",
-        "UDP echo not byte-identical for every datagram: {echo}"
-    );
-    let closed = udp_client(client, "10.0.0.2", 9, 0, 1, "closed")?;
-    ensure!(
-        closed == "closed refused",
-        "closed UDP port gave no ICMP port unreachable: {closed}"
-    );
+    udp_echo(client, "10.0.0.2", 1, 50)?;
+    udp_closed(client, "10.0.0.2")?;
 
     let counters = appliance.stop()?;
     ensure!(
-        counters.executor(0, "rx_packets") >= 100 + 5 + 50 + 3,
+        executor(&counters, 0, "rx_packets") >= 100 + 5 + 50 + 3,
         "core 0 counted fewer packets than were answered"
     );
     Ok(())
@@ -478,19 +402,16 @@ fn two_cores(binary: &Path, link: Link) -> Result<()> {
     // Resolve ARP first, so the flows below are all UDP.
     ping(client, &["-c", "1", "-W", "2", "10.0.0.2"])?;
     let before = appliance.counters()?;
-    let echo = udp_client(client, "10.0.0.2", 7, 64, 16, "echo")?;
+    let echo = udp_echo(client, "10.0.0.2", 16, 4);
     let after = appliance.counters()?;
     let moved: Vec<u64> = (0..2)
-        .map(|core| after.executor(core, "rx_packets") - before.executor(core, "rx_packets"))
+        .map(|core| executor(&after, core, "rx_packets") - executor(&before, core, "rx_packets"))
         .collect();
     eprintln!(
         "  rx packets during the flows: core0={} core1={}",
         moved[0], moved[1]
     );
-    ensure!(
-        echo == "echo sent=64 identical=64",
-        "UDP echo over two cores lost or changed datagrams: {echo}"
-    );
+    echo.context("UDP echo over two cores lost or changed datagrams")?;
     ensure!(
         moved.iter().all(|count| *count > 0),
         "16 flows did not reach both cores: {moved:?}"
@@ -498,23 +419,6 @@ fn two_cores(binary: &Path, link: Link) -> Result<()> {
     appliance.stop()?;
     Ok(())
 }
-
-/// Sends hex-encoded frames, one per stdin line, out of interface `argv[1]`
-/// through a raw AF_PACKET socket; prints `refused INDEX ERRNO` for each
-/// frame the kernel would not send, then `sent N`.
-const RAW_SENDER: &str = r#"
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((sys.argv[1], 0))
-sent = 0
-for index, line in enumerate(sys.stdin):
-    try:
-        s.send(bytes.fromhex(line.strip()))
-        sent += 1
-    except OSError as error:
-        print("refused", index, error.errno)
-print("sent", sent)
-"#;
 
 /// Every frame of `services::pipeline::malformed_frames` goes in from the
 /// client namespace; each named drop counter moves by exactly the number of
@@ -550,53 +454,33 @@ fn malformed(binary: &Path) -> Result<()> {
         frames.len()
     );
     let before = appliance.counters()?;
-    let hex: String = frames
+    let named: Vec<NamedFrame> = frames
         .iter()
-        .map(|frame| {
-            let mut line: String = frame.bytes.iter().map(|b| format!("{b:02x}")).collect();
-            line.push('\n');
-            line
+        .map(|frame| NamedFrame {
+            name: frame.name.to_owned(),
+            bytes: frame.bytes.clone(),
         })
         .collect();
-    let mut sender = client.command("python3");
-    sender
-        .args(["-c", RAW_SENDER, &attachment.client_ifname])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = sender.spawn().context("starting the raw sender")?;
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().context("raw sender stdin")?;
-        stdin.write_all(hex.as_bytes())?;
-    }
-    let output = child.wait_with_output()?;
-    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let deliveries = raw_frames::send_in_netns(client, &attachment.client_ifname, &named)?;
     // Linux refuses to send a frame shorter than an Ethernet header
     // (dev_validate_header), so no Linux link can deliver one: those are
     // left out of the expectations, and nothing else may be refused.
     let mut refused = Vec::new();
-    for line in said.lines() {
-        if let Some(rest) = line.strip_prefix("refused ") {
-            let index: usize = rest.split_whitespace().next().unwrap_or("").parse()?;
-            let frame = frames.get(index).context("refused index out of range")?;
+    for (index, delivery) in deliveries.iter().enumerate() {
+        if let Some(error) = &delivery.refused {
             ensure!(
-                frame.bytes.len() < 14,
-                "the kernel refused to send `{}` ({} bytes): {line}",
-                frame.name,
-                frame.bytes.len()
+                delivery.len < 14,
+                "the kernel refused to send `{}` ({} bytes): {error}",
+                delivery.name,
+                delivery.len
             );
             eprintln!(
                 "  not sendable on a Linux link: {} ({} bytes)",
-                frame.name,
-                frame.bytes.len()
+                delivery.name, delivery.len
             );
             refused.push(index);
         }
     }
-    ensure!(
-        said.lines().last() == Some(format!("sent {}", frames.len() - refused.len()).as_str()),
-        "raw sender: {said}"
-    );
     let frames: Vec<_> = frames
         .into_iter()
         .enumerate()
@@ -612,7 +496,7 @@ fn malformed(binary: &Path) -> Result<()> {
     }
     let mut wrong = Vec::new();
     for ((node, reason), count) in &expected {
-        let moved = after.drops(node, reason) - before.drops(node, reason);
+        let moved = drops(&after, node, reason) - drops(&before, node, reason);
         eprintln!("  {node}/{reason}: +{moved} (expected +{count})");
         if moved != *count {
             let names: Vec<&str> = frames
@@ -627,11 +511,7 @@ fn malformed(binary: &Path) -> Result<()> {
     }
     let (received, text) = ping(client, &["-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"])?;
     ensure!(received == 3, "appliance stopped answering ping: {text}");
-    let echo = udp_client(client, "10.0.0.2", 7, 5, 1, "echo")?;
-    ensure!(
-        echo == "echo sent=5 identical=5",
-        "UDP echo broken after: {echo}"
-    );
+    udp_echo(client, "10.0.0.2", 1, 5).context("UDP echo broken after the bad frames")?;
     appliance.stop()?;
     ensure!(wrong.is_empty(), "drop counters off: {}", wrong.join("; "));
     Ok(())

@@ -4,6 +4,7 @@ mod appliance_malformed;
 mod appliance_tests;
 mod bench;
 mod callgrind;
+mod counters;
 mod harness;
 mod hosted_tests;
 mod kernel_tests;

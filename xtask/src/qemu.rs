@@ -2,6 +2,7 @@
 //! installed, and boot it interactively or as a timed scenario with the serial log
 //! captured.
 
+use crate::counters::Counters;
 use crate::shell::describe;
 use anyhow::{Context, Result, bail};
 use std::fmt;
@@ -604,76 +605,6 @@ impl Drop for QemuSession {
     }
 }
 
-/// One `counter core=N <kind>=<name> [stat|drop]=<what> value=V` line of the
-/// kernel's counters dump.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CounterLine {
-    /// Core index.
-    pub core: u32,
-    /// The key=value pairs between `core=` and `value=`, in order.
-    pub labels: Vec<(String, String)>,
-    /// The counter's value.
-    pub value: u64,
-}
-
-/// A parsed counters dump.
-#[derive(Clone, Debug, Default)]
-pub struct Counters {
-    /// Every line, in dump order.
-    pub lines: Vec<CounterLine>,
-}
-
-impl Counters {
-    /// Parses the lines of a dump (other lines are ignored).
-    pub fn parse(text: &str) -> Result<Self> {
-        let mut lines = Vec::new();
-        for line in text.lines() {
-            let Some(rest) = line.trim().strip_prefix("counter ") else {
-                continue;
-            };
-            let mut core = None;
-            let mut value = None;
-            let mut labels = Vec::new();
-            for word in rest.split_whitespace() {
-                let (key, text) = word
-                    .split_once('=')
-                    .with_context(|| format!("counter line `{line}`: `{word}` is not key=value"))?;
-                match key {
-                    "core" => core = Some(text.parse()?),
-                    "value" => value = Some(text.parse()?),
-                    _ => labels.push((key.to_owned(), text.to_owned())),
-                }
-            }
-            let (Some(core), Some(value)) = (core, value) else {
-                bail!("counter line `{line}` lacks core= or value=");
-            };
-            lines.push(CounterLine {
-                core,
-                labels,
-                value,
-            });
-        }
-        Ok(Self { lines })
-    }
-
-    /// Sum over `cores` (all when `None`) of the lines whose labels include
-    /// every `(key, value)` of `labels`.
-    pub fn sum(&self, core: Option<u32>, labels: &[(&str, &str)]) -> u64 {
-        self.lines
-            .iter()
-            .filter(|line| core.is_none_or(|core| line.core == core))
-            .filter(|line| {
-                labels.iter().all(|(key, value)| {
-                    line.labels
-                        .iter()
-                        .any(|(have_key, have_value)| have_key == key && have_value == value)
-                })
-            })
-            .map(|line| line.value)
-            .sum()
-    }
-}
-
 /// The namespace `cargo xtask run` puts the appliance's taps in.
 pub const RUN_NETNS: &str = "wc-run";
 
@@ -796,31 +727,4 @@ fn greet(target: &str) {
         }
     }
     eprintln!("xtask: [run] {target} did not answer a ping within a minute\r");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_dump_parses_and_sums() {
-        let dump = "counters begin cores=2\n\
-            counter core=0 executor=rx_packets value=5\n\
-            counter core=1 executor=rx_packets value=7\n\
-            counter core=0 node=ipv4 drop=bad-checksum value=3\n\
-            counter core=1 node=ipv4 drop=bad-checksum value=1\n\
-            counter core=1 node=ipv4 stat=received value=9\n\
-            counters end\n";
-        let counters = Counters::parse(dump).unwrap();
-        assert_eq!(counters.lines.len(), 5);
-        assert_eq!(counters.sum(None, &[("executor", "rx_packets")]), 12);
-        assert_eq!(counters.sum(Some(1), &[("executor", "rx_packets")]), 7);
-        assert_eq!(
-            counters.sum(None, &[("node", "ipv4"), ("drop", "bad-checksum")]),
-            4
-        );
-        assert_eq!(counters.sum(None, &[("node", "udp")]), 0);
-        assert!(Counters::parse("counter core=x value=1").is_err());
-        assert!(Counters::parse("counter node=ipv4 value=1").is_err());
-    }
 }
