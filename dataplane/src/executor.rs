@@ -165,6 +165,34 @@ impl Executor {
         received
     }
 
+    /// Before the core sleeps: arms every port's wake-up signal
+    /// ([`Nic::enable_wakeup`]). Returns false, with every port back to
+    /// polling, when a port or an input ring already has packets: poll
+    /// instead of sleeping. Input rings raise no signal of their own, so a
+    /// core sleeping with rings in wakes on its NICs or the platform's tick.
+    pub fn enable_wakeup(&mut self) -> bool {
+        for index in 0..self.ports.len() {
+            if !self.ports[index].nic.enable_wakeup() {
+                for port in &mut self.ports[..index] {
+                    port.nic.disable_wakeup();
+                }
+                return false;
+            }
+        }
+        if self.rings_in.iter().any(|ring| !ring.consumer.is_empty()) {
+            self.disable_wakeup();
+            return false;
+        }
+        true
+    }
+
+    /// After the core woke: every port back to polling without signals.
+    pub fn disable_wakeup(&mut self) {
+        for port in &mut self.ports {
+            port.nic.disable_wakeup();
+        }
+    }
+
     /// Polls until `keep_going` says stop; it sees the packets each poll
     /// received, so platforms can idle (halt, back off) on empty polls.
     pub fn run(&mut self, mut keep_going: impl FnMut(usize) -> bool) {

@@ -30,6 +30,11 @@ impl PacketQueue {
         self.producer.len()
     }
 
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn push(&mut self, packet: Packet) -> Result<(), Packet> {
         if self.len() >= self.depth {
             return Err(packet);
@@ -156,6 +161,12 @@ impl Nic for LoopbackNic {
 
     fn name(&self) -> &str {
         "loopback"
+    }
+
+    /// A loopback NIC "signals" nothing; it only refuses to let the core
+    /// sleep while received packets wait.
+    fn enable_wakeup(&mut self) -> bool {
+        self.received.is_empty()
     }
 }
 

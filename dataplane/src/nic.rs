@@ -34,4 +34,23 @@ pub trait Nic: core::any::Any {
 
     /// A short name for logs and counters, like `virtio0.q1` or `tap:wc0`.
     fn name(&self) -> &str;
+
+    /// Before the core sleeps: asks the device to signal the next received
+    /// packet (an interrupt on bare metal), then looks once more for packets
+    /// that arrived before the request took effect. Returns false when
+    /// packets are already waiting; the queue is then left polling and the
+    /// caller polls instead of sleeping. Call with interrupts disabled and
+    /// sleep atomically (`sti; hlt`), so a signal cannot slip in between.
+    ///
+    /// The default is for NICs that cannot signal: nothing to arm, so it
+    /// says "may sleep" and the platform's periodic tick is their wake-up
+    /// (a NIC that answered false instead would keep its core from ever
+    /// sleeping).
+    fn enable_wakeup(&mut self) -> bool {
+        true
+    }
+
+    /// After the core woke: back to polling without signals. Harmless when
+    /// `enable_wakeup` was not called.
+    fn disable_wakeup(&mut self) {}
 }

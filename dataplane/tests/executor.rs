@@ -321,3 +321,90 @@ fn nodes_tick_on_the_first_poll_and_then_by_the_clock() {
         .collect();
     assert_eq!(stamps, [0, 3]);
 }
+
+/// A NIC that records whether its wake-up signal is armed.
+struct WakeProbe {
+    pending: bool,
+    armed: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl dataplane::Nic for WakeProbe {
+    fn rx_burst(&mut self, _batch: &mut Batch) -> usize {
+        0
+    }
+    fn tx_burst(&mut self, _batch: &mut Batch) -> usize {
+        0
+    }
+    fn mac(&self) -> MacAddr {
+        MacAddr::default()
+    }
+    fn link(&self) -> dataplane::LinkInfo {
+        dataplane::LinkInfo {
+            up: true,
+            speed_mbps: 0,
+            mtu: 1500,
+        }
+    }
+    fn name(&self) -> &str {
+        "probe"
+    }
+    fn enable_wakeup(&mut self) -> bool {
+        if self.pending {
+            return false;
+        }
+        self.armed.set(true);
+        true
+    }
+    fn disable_wakeup(&mut self) {
+        self.armed.set(false);
+    }
+}
+
+#[test]
+fn wakeup_arms_every_port_or_none() {
+    let probe = |pending| {
+        let armed = std::rc::Rc::new(std::cell::Cell::new(false));
+        (
+            Box::new(WakeProbe {
+                pending,
+                armed: armed.clone(),
+            }),
+            armed,
+        )
+    };
+    let (quiet, quiet_armed) = probe(false);
+    let (busy, busy_armed) = probe(true);
+    let mut builder = ExecutorBuilder::new();
+    builder.add_port(quiet);
+    builder.add_port(busy);
+    let mut executor = builder.build().unwrap();
+    assert!(!executor.enable_wakeup(), "the second port has packets");
+    assert!(!quiet_armed.get(), "the first port was disarmed again");
+    assert!(!busy_armed.get());
+
+    let (quiet, quiet_armed) = probe(false);
+    let mut builder = ExecutorBuilder::new();
+    builder.add_port(quiet);
+    let mut executor = builder.build().unwrap();
+    assert!(executor.enable_wakeup());
+    assert!(quiet_armed.get());
+    executor.disable_wakeup();
+    assert!(!quiet_armed.get());
+}
+
+#[test]
+fn wakeup_is_refused_while_an_input_ring_holds_packets() {
+    let pool = Mempool::with_heap(4, 0).unwrap();
+    let (mut producer, consumer) = SpscRing::with_capacity(4).unwrap();
+    let mut builder = ExecutorBuilder::new();
+    let node = builder.add_node(Box::new(Hoarder));
+    builder.add_ring_in(consumer, node).unwrap();
+    let mut executor = builder.build().unwrap();
+    assert!(executor.enable_wakeup(), "empty ring: may sleep");
+    assert!(producer.push(pool.alloc().unwrap()).is_ok());
+    assert!(!executor.enable_wakeup(), "a packet waits in the ring");
+    let mut nic = LoopbackNic::new(MacAddr::default(), 4);
+    assert!(dataplane::Nic::enable_wakeup(&mut nic));
+    nic.inject(pool.alloc().unwrap()).unwrap();
+    assert!(!dataplane::Nic::enable_wakeup(&mut nic));
+}

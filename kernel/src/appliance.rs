@@ -15,19 +15,22 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use dataplane::spec::{Driver, Spec};
 use dataplane::{Executor, Mempool, MempoolConfig, Nic};
 use spin::{Mutex, Once};
-use virtio_net::{QueuePairSetup, VirtioNet};
+use virtio_net::{QueuePairSetup, RxInterrupts, VirtioNet};
 
 use crate::exit::{ExitCode, exit_qemu};
-use crate::trap::TIMER_VECTOR;
+use crate::msix::MsixTable;
+use crate::pci::PciDevice;
+use crate::trap::{NIC_RX_VECTOR, TIMER_VECTOR};
 use crate::virtio_platform::{KernelVirtioPlatform, virtio_net_devices};
 use crate::{apic, boot, counters_dump, cpu, executor, pipeline, smp, time};
 
 /// The spec used when the loader passes no module.
-const DEFAULT_SPEC: &str = include_str!("../../examples/echo.toml");
+pub(crate) const DEFAULT_SPEC: &str = include_str!("../../examples/echo.toml");
 /// Receive buffers per queue pair: the ring (256) plus packets in flight.
 const RX_POOL_BUFFERS: usize = 1024;
 /// Timer ticks per second while the appliance runs: a halted core wakes at
-/// least this often to poll its queues.
+/// least this often (a packet wakes it sooner through its queue's MSI-X
+/// vector).
 const APPLIANCE_TICK_HZ: u64 = 1000;
 /// Polls between two looks at the serial input on core 0.
 const SERIAL_POLL_INTERVAL: u32 = 256;
@@ -123,7 +126,13 @@ fn bring_up() {
         };
         let wanted = interface.queues.min(cores as u16).max(1);
         let platform = KernelVirtioPlatform::new(device);
-        let (nic, setups) = match VirtioNet::init(&platform, wanted) {
+        let msix = route_rx_interrupts(device, wanted);
+        let interrupts = if msix.is_some() {
+            RxInterrupts::MsixEntryPerPair
+        } else {
+            RxInterrupts::Never
+        };
+        let (nic, setups) = match VirtioNet::init(&platform, wanted, interrupts) {
             Ok(result) => result,
             Err(error) => refuse(format_args!(
                 "interface `{}` ({}): virtio-net: {error}",
@@ -138,8 +147,12 @@ fn bring_up() {
                 interface.mac
             );
         }
+        if let Some(table) = &msix {
+            table.enable(device);
+        }
+        let waking = setups.iter().filter(|setup| setup.rx_interrupts()).count();
         log::info!(
-            "interface `{}` {} at {}: mac {}, {} of {} queue pairs, features {:#x}",
+            "interface `{}` {} at {}: mac {}, {} of {} queue pairs ({waking} wake on packet), features {:#x}",
             interface.name,
             interface.address,
             device.address,
@@ -161,6 +174,49 @@ fn bring_up() {
             apic::send_fixed(record.apic_id(), crate::trap::WAKEUP_VECTOR);
         }
     }
+}
+
+/// Routes MSI-X table entry `pair` of `device` to the local APIC of core
+/// `pair` (the core that polls queue pair `pair`) on `NIC_RX_VECTOR`, for
+/// every pair. Returns the table, to be enabled once the device is up, or
+/// `None` (logged) when the device cannot do it or the command line says
+/// `wakeup=off`: its cores then wake on the tick only.
+fn route_rx_interrupts(device: &PciDevice, pairs: u16) -> Option<MsixTable> {
+    if crate::cmdline::get("wakeup") == Some("off") {
+        log::info!("wakeup=off: cores wake on the tick only");
+        return None;
+    }
+    let mut table = match MsixTable::new(device) {
+        Ok(table) => table,
+        Err(error) => {
+            log::warn!(
+                "{}: no MSI-X ({error:?}): cores wake on the tick only",
+                device.address
+            );
+            return None;
+        }
+    };
+    if table.len() < pairs {
+        log::warn!(
+            "{}: {} MSI-X vectors for {pairs} queue pairs: cores wake on the tick only",
+            device.address,
+            table.len()
+        );
+        return None;
+    }
+    for pair in 0..pairs {
+        let apic_id =
+            smp::record(usize::from(pair)).and_then(|record| u8::try_from(record.apic_id()).ok());
+        let Some(apic_id) = apic_id else {
+            log::warn!("core {pair}: no xAPIC-addressable id: cores wake on the tick only");
+            return None;
+        };
+        if let Err(error) = table.set_entry(pair, apic_id, NIC_RX_VECTOR) {
+            log::warn!("{}: MSI-X entry {pair}: {error:?}", device.address);
+            return None;
+        }
+    }
+    Some(table)
 }
 
 /// Builds the calling core's executor: a receive pool per queue pair and the

@@ -7,6 +7,7 @@
 //! ```text
 //! counters begin cores=2
 //! counter core=0 executor=rx_packets value=412
+//! counter core=0 idle=wakeups_by_packet value=97
 //! counter core=0 nic=virtio0.q0 stat=rx_packets value=412
 //! counter core=0 node=ipv4 stat=received value=300
 //! counter core=0 node=ipv4 drop=bad-checksum value=3
@@ -75,6 +76,11 @@ pub fn print() {
             ("discarded", executor.discarded.get()),
         ] {
             crate::kprintln!("counter core={core} executor={name} value={value}");
+        }
+        if let Some(record) = crate::smp::record(core as usize) {
+            for (name, value) in record.wakeups.entries() {
+                crate::kprintln!("counter core={core} idle={name} value={value}");
+            }
         }
         for (queue, stats) in &report.queues {
             for (name, value) in stats.entries() {

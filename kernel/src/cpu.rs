@@ -139,6 +139,15 @@ pub fn disable_interrupts() {
     unsafe { asm!("cli", options(nomem, nostack)) }
 }
 
+/// Enables interrupts on this core.
+///
+/// # Safety
+/// 1. An IDT able to handle every interrupt that may arrive must be loaded.
+pub unsafe fn enable_interrupts() {
+    // SAFETY: STI only unmasks maskable interrupts; the caller guarantees an IDT.
+    unsafe { asm!("sti", options(nomem, nostack)) }
+}
+
 /// Atomically enables interrupts and halts until the next one arrives.
 ///
 /// # Safety

@@ -122,6 +122,7 @@ stubs! {
     reserved_31 = 31 plain;
     timer = 0x40 plain;
     wakeup = 0x41 plain;
+    nic_rx = 0x42 plain;
     spurious = 0xff plain;
 }
 

@@ -35,6 +35,7 @@ mod runtime;
 mod scenario_checks;
 mod scenario_mempool;
 mod scenario_pingpong;
+mod scenario_synthetic;
 mod scenarios;
 mod serial;
 mod smp;

@@ -18,10 +18,52 @@ pub struct PerCore {
     apic_id: u32,
     /// LAPIC timer interrupts taken on this core.
     pub ticks: AtomicU64,
+    /// NIC receive interrupts (MSI-X) taken on this core.
+    pub nic_interrupts: AtomicU64,
+    /// How this core's idle halts ended.
+    pub wakeups: Wakeups,
     /// Lowest address of this core's kernel stack.
     pub stack_bottom: u64,
     /// One past the highest address of this core's kernel stack.
     pub stack_top: u64,
+}
+
+/// Counts of a core's idle halts by what woke it. Written by the owning core
+/// only, read by core 0 for the counters dump (Relaxed: statistics).
+pub struct Wakeups {
+    /// Halts with the NICs' wake-up armed.
+    pub halts: AtomicU64,
+    /// Halts ended by a NIC receive interrupt (a packet woke the core).
+    pub by_packet: AtomicU64,
+    /// Halts ended by the LAPIC timer tick and no packet interrupt.
+    pub by_tick: AtomicU64,
+    /// Halts ended by something else (a wake-up IPI).
+    pub by_other: AtomicU64,
+    /// Times the core meant to halt but found packets when arming.
+    pub refused: AtomicU64,
+}
+
+impl Wakeups {
+    const fn new() -> Self {
+        Self {
+            halts: AtomicU64::new(0),
+            by_packet: AtomicU64::new(0),
+            by_tick: AtomicU64::new(0),
+            by_other: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// `(name, value)` of every counter, for dumps.
+    pub fn entries(&self) -> [(&'static str, u64); 5] {
+        [
+            ("halts", self.halts.load(Ordering::Relaxed)),
+            ("wakeups_by_packet", self.by_packet.load(Ordering::Relaxed)),
+            ("wakeups_by_tick", self.by_tick.load(Ordering::Relaxed)),
+            ("wakeups_by_other", self.by_other.load(Ordering::Relaxed)),
+            ("halts_refused", self.refused.load(Ordering::Relaxed)),
+        ]
+    }
 }
 
 // SAFETY: the raw self pointer is only dereferenced by the owning core; shared fields
@@ -36,6 +78,8 @@ impl PerCore {
             core_id,
             apic_id,
             ticks: AtomicU64::new(0),
+            nic_interrupts: AtomicU64::new(0),
+            wakeups: Wakeups::new(),
             stack_bottom: 0,
             stack_top: 0,
         }
@@ -99,6 +143,12 @@ pub fn core_id() -> u32 {
 pub fn count_tick() {
     // Relaxed: a statistic read by the same core or summed approximately by others.
     current().ticks.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts one NIC receive interrupt on the calling core.
+pub fn count_nic_interrupt() {
+    // Relaxed: a statistic, and the wake-up attribution reads it on this core.
+    current().nic_interrupts.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records the boot core's APIC id once the local APIC is enabled.

@@ -8,6 +8,7 @@ use crate::exit::{ExitCode, exit_qemu};
 use crate::trap::TIMER_VECTOR;
 use crate::{
     apic, cmdline, cpu, executor, percpu, scenario_checks, scenario_mempool, scenario_pingpong,
+    scenario_synthetic,
 };
 use crate::{smp, time};
 
@@ -24,6 +25,7 @@ pub fn run_on_core(core_id: u32) -> ! {
         Some("boot") => boot(core_id),
         Some("pingpong") => scenario_pingpong::run(core_id),
         Some("mempool") => scenario_mempool::run(core_id),
+        Some("synthetic") => scenario_synthetic::run(core_id),
         Some(_) if core_id != 0 => idle_forever(),
         Some("pagefault") => scenario_checks::page_fault(),
         Some("pci") => scenario_checks::pci_expect(),

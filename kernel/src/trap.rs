@@ -7,6 +7,8 @@ use crate::{apic, cpu, percpu};
 pub const TIMER_VECTOR: u8 = 0x40;
 /// IPI vector used to wake a halted core.
 pub const WAKEUP_VECTOR: u8 = 0x41;
+/// MSI-X vector of the NIC receive queues: a packet arrived for a halted core.
+pub const NIC_RX_VECTOR: u8 = 0x42;
 /// LAPIC spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
@@ -49,6 +51,11 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             apic::end_of_interrupt();
         }
         WAKEUP_VECTOR => apic::end_of_interrupt(),
+        NIC_RX_VECTOR => {
+            // The interrupt only wakes the core; its poll loop does the work.
+            percpu::count_nic_interrupt();
+            apic::end_of_interrupt();
+        }
         SPURIOUS_VECTOR => {}
         _ => report_exception(frame),
     }

@@ -4,7 +4,7 @@
 
 use crate::shell::{cargo, run as run_step, workspace_root};
 use anyhow::{Context, Result, bail};
-use perf::report::{MicroRow, Report};
+use perf::report::{MicroRow, Report, SyntheticRow};
 use perf::scenario::{ScenarioFile, System};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -17,8 +17,14 @@ usage: cargo xtask bench [--quick] [--scenarios FILE] [--systems a,b,..] [--no-m
   --systems LIST   only these systems: warpcore-qemu, linux-guest, qemu-ceiling,
                    warpcore-hosted, linux-host
   --no-micro       skip the criterion microbenchmarks and callgrind counts
-  --no-systems     skip the systems under test (no root needed)
+  --no-systems     skip the systems under test and the in-guest synthetic runs (no root needed)
 ";
+
+/// Measured window of one in-guest synthetic run, and runs per core count
+/// (the median by Mpps is reported).
+const SYNTHETIC_WINDOW_MS: u64 = 2000;
+const SYNTHETIC_QUICK_WINDOW_MS: u64 = 1000;
+const SYNTHETIC_RUNS: usize = 3;
 
 struct Options {
     quick: bool,
@@ -82,6 +88,9 @@ pub fn run(args: &[String]) -> Result<()> {
         report.instructions = crate::callgrind::instructions()?;
     }
     if options.harness {
+        report.synthetic = synthetic(options.quick, &mut report.notes);
+    }
+    if options.harness {
         if !crate::netns::is_root() {
             bail!(
                 "the systems under test need root (network namespaces, taps); run as root or pass --no-systems"
@@ -121,6 +130,52 @@ pub fn run(args: &[String]) -> Result<()> {
     update_results_md(&root.join("perf/RESULTS.md"), &summary, &dir)?;
     eprintln!("xtask: [bench] report in {}", dir.display());
     Ok(())
+}
+
+/// The in-guest synthetic pipeline (`test=synthetic`) with 1 and 2 pipeline
+/// cores plus a generator core; failures become notes.
+fn synthetic(quick: bool, notes: &mut Vec<String>) -> Vec<SyntheticRow> {
+    let (window_ms, runs) = if quick {
+        (SYNTHETIC_QUICK_WINDOW_MS, 1)
+    } else {
+        (SYNTHETIC_WINDOW_MS, SYNTHETIC_RUNS)
+    };
+    let mut rows = Vec::new();
+    for pipelines in [1, 2] {
+        let mut lines = Vec::new();
+        for _ in 0..runs {
+            match crate::kernel_tests::measure_synthetic(pipelines, window_ms) {
+                Ok(line) => {
+                    eprintln!(
+                        "xtask: [bench] synthetic {pipelines} pipeline core(s): {:.3} Mpps, {:.1} cycles/packet, {}% busy",
+                        line.mpps, line.cycles_per_packet, line.busy_percent
+                    );
+                    lines.push(line);
+                }
+                Err(error) => notes.push(format!(
+                    "synthetic with {pipelines} pipeline core(s) failed: {}",
+                    format!("{error:#}").lines().next().unwrap_or_default()
+                )),
+            }
+        }
+        lines.sort_by(|a, b| a.mpps.total_cmp(&b.mpps));
+        if let Some(median) = lines.get(lines.len() / 2) {
+            rows.push(SyntheticRow {
+                cores: pipelines,
+                mpps: median.mpps,
+                cycles_per_packet: median.cycles_per_packet,
+            });
+        }
+    }
+    if let [one, two] = rows.as_slice() {
+        notes.push(format!(
+            "synthetic: a generator core feeds the echo pipeline through rings (no NIC); \
+             2 pipeline cores give {:.2}x the Mpps of 1 (TCG vCPUs share this host's {} CPUs)",
+            two.mpps / one.mpps.max(f64::MIN_POSITIVE),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        ));
+    }
+    rows
 }
 
 /// Runs criterion and reads its medians.

@@ -148,6 +148,118 @@ pub fn check_mempool(outcome: &ScenarioOutcome) -> Result<()> {
     Ok(())
 }
 
+/// The `synthetic cores=N key=value ...` line of a `test=synthetic` run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntheticLine {
+    /// Pipeline cores (the generator core not counted).
+    pub cores: u32,
+    /// Echoes in the measured window.
+    pub packets: u64,
+    /// Million echoes per second through all pipeline cores.
+    pub mpps: f64,
+    /// TSC cycles per packet of one pipeline core (busy polls only).
+    pub cycles_per_packet: f64,
+    /// Share of the window the pipeline cores had packets, in percent.
+    pub busy_percent: u64,
+    /// Requests the generator sent.
+    pub generated: u64,
+    /// Correct echoes that came back.
+    pub echoed: u64,
+    /// Wrong frames that came back.
+    pub errors: u64,
+    /// Packets the pipeline cores dropped.
+    pub drops: u64,
+}
+
+impl SyntheticLine {
+    /// Finds and parses the result line in a serial log.
+    pub fn find(serial_log: &str) -> Result<Self> {
+        let line = serial_log
+            .lines()
+            .find(|line| line.starts_with("synthetic cores="))
+            .ok_or_else(|| anyhow::anyhow!("no `synthetic cores=` line on the console"))?;
+        let field = |name: &str| -> Result<&str> {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+                .ok_or_else(|| anyhow::anyhow!("`{line}` lacks `{name}=`"))
+        };
+        let number = |name: &str| -> Result<u64> {
+            field(name)?
+                .parse()
+                .map_err(|error| anyhow::anyhow!("`{name}` in `{line}`: {error}"))
+        };
+        let real = |name: &str| -> Result<f64> {
+            field(name)?
+                .parse()
+                .map_err(|error| anyhow::anyhow!("`{name}` in `{line}`: {error}"))
+        };
+        Ok(Self {
+            cores: number("cores")? as u32,
+            packets: number("packets")?,
+            mpps: real("mpps")?,
+            cycles_per_packet: real("cycles_per_packet")?,
+            busy_percent: number("busy_percent")?,
+            generated: number("generated")?,
+            echoed: number("echoed")?,
+            errors: number("errors")?,
+            drops: number("drops")?,
+        })
+    }
+}
+
+/// Every one of `packets` requests the generator core sent came back as a
+/// correct echo from the `pipelines` pipeline cores, nothing was dropped.
+pub fn check_synthetic(outcome: &ScenarioOutcome, pipelines: u32, packets: u64) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    let line = SyntheticLine::find(&outcome.serial_log)?;
+    ensure!(
+        line.cores == pipelines,
+        "{} pipeline cores, expected {pipelines}",
+        line.cores
+    );
+    ensure!(
+        line.generated == packets && line.echoed == packets,
+        "{} of {} requests echoed, expected {packets}",
+        line.echoed,
+        line.generated
+    );
+    ensure!(
+        line.errors == 0 && line.drops == 0,
+        "{} wrong echoes, {} drops",
+        line.errors,
+        line.drops
+    );
+    ensure!(
+        outcome.serial_log.contains("scenario synthetic: PASS"),
+        "missing the synthetic PASS line"
+    );
+    Ok(())
+}
+
+/// Measures the in-guest synthetic pipeline with `pipelines` pipeline cores
+/// (plus the generator core) over a `window_ms` window.
+pub fn measure_synthetic(pipelines: u32, window_ms: u64) -> Result<SyntheticLine> {
+    let config = config(
+        pipelines + 1,
+        Machine::Q35,
+        &format!("test=synthetic synthetic_ms={window_ms}"),
+    );
+    let outcome = qemu::run_scenario(&config, TIMEOUT)?;
+    let line = SyntheticLine::find(&outcome.serial_log)
+        .map_err(|error| anyhow::anyhow!("{error:#}\n{}", outcome.serial_log))?;
+    ensure!(
+        outcome.succeeded(),
+        "synthetic run failed ({}): {:?}",
+        outcome.describe_exit(),
+        line
+    );
+    Ok(line)
+}
+
 /// FNV-1a, as the kernel's spec scenario computes it.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
@@ -279,6 +391,25 @@ pub fn scenarios() -> Vec<Scenario> {
         check: Box::new(check_mempool),
         expect_rejection: false,
     });
+    const SYNTHETIC_PACKETS: u64 = 50_000;
+    for pipelines in [1, 2] {
+        list.push(Scenario {
+            name: format!(
+                "synthetic: {SYNTHETIC_PACKETS} UDP echoes through {pipelines} pipeline core(s) over rings, all checked"
+            ),
+            config: config(
+                pipelines + 1,
+                Machine::Q35,
+                &format!(
+                    "test=synthetic synthetic_verify=full synthetic_packets={SYNTHETIC_PACKETS}"
+                ),
+            ),
+            check: Box::new(move |outcome| {
+                check_synthetic(outcome, pipelines, SYNTHETIC_PACKETS)
+            }),
+            expect_rejection: false,
+        });
+    }
     match spec_fixture() {
         Ok((path, bytes)) => list.push(Scenario {
             name: "spec file arrives as the first PVH module".into(),
@@ -358,4 +489,42 @@ pub fn run_all() -> Result<()> {
         bail!("kernel scenarios failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_line_parses_and_checks() {
+        let log = "boot\nsynthetic cores=2 packets=100 seconds=1.000 mpps=0.250 \
+            cycles_per_packet=1620.5 busy_percent=97 generated=120 echoed=120 errors=0 \
+            drops=0 unsolicited=2\nscenario synthetic: PASS\n";
+        let line = SyntheticLine::find(log).unwrap();
+        assert_eq!(line.cores, 2);
+        assert_eq!(line.packets, 100);
+        assert_eq!(line.mpps, 0.25);
+        assert_eq!(line.cycles_per_packet, 1620.5);
+        assert_eq!((line.generated, line.echoed, line.errors), (120, 120, 0));
+        assert!(SyntheticLine::find("synthetic cores=1 packets=x").is_err());
+        assert!(SyntheticLine::find("nothing here").is_err());
+        let outcome = |log: &str| ScenarioOutcome {
+            exit_code: Some(exit_status::SUCCESS),
+            serial_log: log.into(),
+            timed_out: false,
+            ready_after: None,
+            elapsed: Duration::ZERO,
+        };
+        check_synthetic(&outcome(log), 2, 120).unwrap();
+        assert!(
+            check_synthetic(&outcome(log), 1, 120).is_err(),
+            "core count"
+        );
+        assert!(check_synthetic(&outcome(log), 2, 121).is_err(), "lost echo");
+        let bad = log.replace("errors=0", "errors=1");
+        assert!(
+            check_synthetic(&outcome(&bad), 2, 120).is_err(),
+            "wrong echo"
+        );
+    }
 }

@@ -6,7 +6,8 @@ use crate::error::VirtioError;
 use crate::platform::{DmaMemory, VirtioPlatform};
 use crate::queue::{RingWithSlots, VirtioNetQueue};
 use crate::registers::{
-    DeviceStatus, Features, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, VIRTIO_NET_OK,
+    DeviceStatus, Features, VIRTIO_MSI_NO_VECTOR, VIRTIO_NET_CTRL_MQ,
+    VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, VIRTIO_NET_OK,
 };
 use crate::transport::{Doorbell, ModernTransport, NetConfigView};
 use crate::virtqueue::{MAX_QUEUE_SIZE, RingLayout, Segment, SplitQueue};
@@ -24,11 +25,26 @@ pub const WANTED_FEATURES: Features = Features::VIRTIO_F_VERSION_1
 /// Polls of the device status or the control queue before giving up.
 const SPIN_BUDGET: u32 = 50_000_000;
 
+/// Whether receive queues interrupt, so that a halted core wakes on a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxInterrupts {
+    /// Pure polling: no queue has an MSI-X vector.
+    Never,
+    /// The receive queue of pair `i` signals MSI-X table entry `i` (while the
+    /// core has asked for it, see [`VirtioNetQueue`]'s `enable_wakeup`).
+    /// The platform routes entry `i` to the core that polls pair `i` and
+    /// enables MSI-X on the function. Configuration changes never interrupt;
+    /// transmit queues never interrupt.
+    MsixEntryPerPair,
+}
+
 /// A configured queue pair waiting for the core that will poll it.
 pub struct QueuePairSetup {
     index: u16,
     rx: SplitQueue,
     rx_doorbell: Doorbell,
+    /// Whether the device accepted an MSI-X vector for the receive queue.
+    rx_interrupts: bool,
     tx: SplitQueue,
     tx_doorbell: Doorbell,
     mac: MacAddr,
@@ -51,7 +67,14 @@ impl QueuePairSetup {
             self.mac,
             Some(self.config),
             format!("virtio0.q{}", self.index),
+            self.rx_interrupts,
         )
+    }
+
+    /// Whether the receive queue can interrupt (the device accepted its
+    /// MSI-X vector).
+    pub fn rx_interrupts(&self) -> bool {
+        self.rx_interrupts
     }
 }
 
@@ -66,10 +89,12 @@ pub struct VirtioNet {
 
 impl VirtioNet {
     /// Brings the device up with `pairs` receive/transmit queue pairs (capped
-    /// at what the device offers) and returns one setup per pair.
+    /// at what the device offers), receive interrupts as `interrupts` says,
+    /// and returns one setup per pair.
     pub fn init(
         platform: &dyn VirtioPlatform,
         pairs: u16,
+        interrupts: RxInterrupts,
     ) -> Result<(Self, Vec<QueuePairSetup>), VirtioError> {
         let transport = ModernTransport::probe(platform)?;
         transport.set_status(DeviceStatus::empty());
@@ -119,14 +144,22 @@ impl VirtioNet {
         } else {
             MacAddr([0x02, 0, 0, 0, 0, 0x01])
         };
+        transport.set_config_vector(VIRTIO_MSI_NO_VECTOR);
         let mut setups = Vec::with_capacity(usize::from(pairs));
         for index in 0..pairs {
-            let (rx, rx_doorbell) = Self::make_queue(platform, &transport, 2 * index)?;
-            let (tx, tx_doorbell) = Self::make_queue(platform, &transport, 2 * index + 1)?;
+            let rx_vector = match interrupts {
+                RxInterrupts::Never => VIRTIO_MSI_NO_VECTOR,
+                RxInterrupts::MsixEntryPerPair => index,
+            };
+            let (rx, rx_doorbell, accepted) =
+                Self::make_queue(platform, &transport, 2 * index, rx_vector)?;
+            let (tx, tx_doorbell, _) =
+                Self::make_queue(platform, &transport, 2 * index + 1, VIRTIO_MSI_NO_VECTOR)?;
             setups.push(QueuePairSetup {
                 index,
                 rx,
                 rx_doorbell,
+                rx_interrupts: accepted != VIRTIO_MSI_NO_VECTOR,
                 tx,
                 tx_doorbell,
                 mac,
@@ -136,7 +169,9 @@ impl VirtioNet {
         let control = if features.contains(Features::VIRTIO_NET_F_CTRL_VQ) {
             // The control queue follows the last pair the device has, not the
             // last one we use (5.1.2).
-            Some(Self::make_queue(platform, &transport, 2 * max_pairs)?)
+            let (queue, doorbell, _) =
+                Self::make_queue(platform, &transport, 2 * max_pairs, VIRTIO_MSI_NO_VECTOR)?;
+            Some((queue, doorbell))
         } else {
             None
         };
@@ -159,12 +194,14 @@ impl VirtioNet {
         Ok((device, setups))
     }
 
-    /// Allocates, lays out and enables virtqueue `index`.
+    /// Allocates, lays out and enables virtqueue `index` with MSI-X table
+    /// entry `msix_vector`; returns the vector the device accepted too.
     fn make_queue(
         platform: &dyn VirtioPlatform,
         transport: &ModernTransport,
         index: u16,
-    ) -> Result<(SplitQueue, Doorbell), VirtioError> {
+        msix_vector: u16,
+    ) -> Result<(SplitQueue, Doorbell, u16), VirtioError> {
         let max = transport.queue_max_size(index);
         if max == 0 {
             return Err(VirtioError::QueueUnavailable(index));
@@ -184,8 +221,9 @@ impl VirtioNet {
         // program (`VirtioPlatform` precondition 3); `size` is a power of two
         // no larger than 256.
         let queue = unsafe { SplitQueue::new(memory.virt, memory.phys, size) };
-        let doorbell = transport.enable_queue(index, size, queue.addresses())?;
-        Ok((queue, doorbell))
+        let (doorbell, accepted) =
+            transport.enable_queue(index, size, queue.addresses(), msix_vector)?;
+        Ok((queue, doorbell, accepted))
     }
 
     /// The negotiated features.

@@ -28,7 +28,7 @@ pub mod registers;
 pub mod transport;
 pub mod virtqueue;
 
-pub use device::{QueuePairSetup, VirtioNet};
+pub use device::{QueuePairSetup, RxInterrupts, VirtioNet};
 pub use error::VirtioError;
 pub use platform::{DmaMemory, VirtioPlatform};
 pub use queue::{QueueStats, VirtioNetQueue};

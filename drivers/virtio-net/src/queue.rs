@@ -8,6 +8,7 @@ use crate::virtqueue::{Segment, SplitQueue};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{Ordering, fence};
 use dataplane::{Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
 
 /// Counters of one queue pair; shared (`Arc`) so the platform can print them
@@ -95,10 +96,14 @@ pub struct VirtioNetQueue {
     config: Option<NetConfigView>,
     name: String,
     stats: Arc<QueueStats>,
+    /// Whether the receive queue has an interrupt vector (so that
+    /// `enable_wakeup` means something).
+    rx_interrupts: bool,
 }
 
 impl VirtioNetQueue {
     /// Wraps two configured rings and fills the receive ring from `pool`.
+    /// Used-buffer notifications stay suppressed while the core polls.
     pub(crate) fn new(
         rx: RingWithSlots,
         tx: RingWithSlots,
@@ -106,6 +111,7 @@ impl VirtioNetQueue {
         mac: MacAddr,
         config: Option<NetConfigView>,
         name: String,
+        rx_interrupts: bool,
     ) -> Self {
         let mut queue = Self {
             rx,
@@ -115,6 +121,7 @@ impl VirtioNetQueue {
             config,
             name,
             stats: Arc::new(QueueStats::default()),
+            rx_interrupts,
         };
         queue.rx.ring.set_interrupts(false);
         queue.tx.ring.set_interrupts(false);
@@ -135,6 +142,12 @@ impl VirtioNetQueue {
     /// Buffers the device holds for reception.
     pub fn rx_posted(&self) -> usize {
         usize::from(self.rx.ring.size()) - self.rx.ring.free_count()
+    }
+
+    /// Free receive descriptors that make `rx_burst` refill: an eighth of
+    /// the ring, at most a burst.
+    fn refill_batch(&self) -> usize {
+        (usize::from(self.rx.ring.size()) / 8).clamp(1, dataplane::BURST_SIZE)
     }
 
     /// Gives the device a buffer for every free receive descriptor; one fence
@@ -209,7 +222,9 @@ impl Nic for VirtioNetQueue {
             received += 1;
         }
         self.stats.rx_packets.add(received as u64);
-        if ready > 0 {
+        // Refill in batches: each refill may cost a doorbell (a trap into
+        // the hypervisor), and the device still holds 7/8 of the ring.
+        if self.rx.ring.free_count() >= self.refill_batch() {
             self.refill();
         }
         received
@@ -243,6 +258,32 @@ impl Nic for VirtioNetQueue {
         self.stats.tx_packets.add(sent);
         self.tx.publish(&self.stats);
         room
+    }
+
+    /// Lets the receive queue interrupt, then looks at the used ring once
+    /// more: a frame the device completed before it could see the flag
+    /// would otherwise raise no interrupt and wait for the next tick.
+    fn enable_wakeup(&mut self) -> bool {
+        if self.rx_interrupts {
+            self.rx.ring.set_interrupts(true);
+            // Ordering: store (avail.flags) then load (used.idx) needs a full
+            // fence. The device stores used.idx, then loads avail.flags (with
+            // a full barrier in between, as QEMU's virtio_should_notify
+            // does): at least one side sees the other's store, so either we
+            // find the frame below or the device interrupts.
+            fence(Ordering::SeqCst);
+        }
+        if self.rx.ring.used_pending() > 0 {
+            self.disable_wakeup();
+            return false;
+        }
+        true
+    }
+
+    fn disable_wakeup(&mut self) {
+        if self.rx_interrupts {
+            self.rx.ring.set_interrupts(false);
+        }
     }
 
     fn mac(&self) -> MacAddr {
@@ -294,6 +335,7 @@ mod tests {
             MacAddr([2, 0, 0, 0, 0, 1]),
             None,
             "virtio0.q0".into(),
+            true,
         );
         Rig {
             _rx_memory: rx_memory,
@@ -344,6 +386,27 @@ mod tests {
         assert_eq!(rig.queue.stats().rx_bytes.get(), 300);
         drop(batch);
         assert_eq!(rig.queue.pool().available(), 56);
+    }
+
+    #[test]
+    fn receive_ring_is_refilled_in_batches() {
+        let mut rig = rig(64, 256);
+        let mut register = alloc::boxed::Box::new(0xffffu16);
+        let address = core::ptr::NonNull::from(&mut *register);
+        rig.queue.rx.doorbell = Some(Doorbell::at(address, 0));
+        let mut batch = Batch::new();
+        for _ in 0..7 {
+            deliver(&mut rig.rx_device, &[1; 60]);
+            assert_eq!(rig.queue.rx_burst(&mut batch), 1);
+            batch.clear();
+        }
+        assert_eq!(rig.queue.rx_posted(), 57, "below an eighth free: no refill");
+        assert_eq!(rig.queue.stats().notifications.get(), 0);
+        deliver(&mut rig.rx_device, &[1; 60]);
+        assert_eq!(rig.queue.rx_burst(&mut batch), 1);
+        assert_eq!(rig.queue.rx_posted(), 64, "refilled at an eighth");
+        assert_eq!(rig.queue.stats().notifications.get(), 1, "one doorbell");
+        drop(register);
     }
 
     #[test]
@@ -412,6 +475,36 @@ mod tests {
         assert_eq!(rig.queue.stats().tx_packets.get(), 0);
         assert!(rig.tx_device.next_chain().is_none());
         assert_eq!(sender.available(), 4);
+    }
+
+    #[test]
+    fn wakeup_enables_interrupts_only_while_nothing_is_pending() {
+        let mut rig = rig(8, 64);
+        assert_eq!(
+            rig.rx_device.avail_flags(),
+            crate::registers::VIRTQ_AVAIL_F_NO_INTERRUPT,
+            "suppressed while polling"
+        );
+        assert!(rig.queue.enable_wakeup(), "nothing pending: may sleep");
+        assert_eq!(rig.rx_device.avail_flags(), 0, "the device may interrupt");
+        rig.queue.disable_wakeup();
+        assert_eq!(
+            rig.rx_device.avail_flags(),
+            crate::registers::VIRTQ_AVAIL_F_NO_INTERRUPT
+        );
+        deliver(&mut rig.rx_device, &[7; 60]);
+        assert!(
+            !rig.queue.enable_wakeup(),
+            "a completed frame means poll, not sleep"
+        );
+        assert_eq!(
+            rig.rx_device.avail_flags(),
+            crate::registers::VIRTQ_AVAIL_F_NO_INTERRUPT,
+            "refused wake-up leaves interrupts off"
+        );
+        let mut batch = Batch::new();
+        assert_eq!(rig.queue.rx_burst(&mut batch), 1);
+        assert!(rig.queue.enable_wakeup());
     }
 
     #[test]

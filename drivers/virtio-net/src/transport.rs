@@ -200,14 +200,25 @@ impl ModernTransport {
         }
     }
 
+    /// Sets the MSI-X vector for configuration changes
+    /// (`VIRTIO_MSI_NO_VECTOR`: none).
+    pub fn set_config_vector(&self, vector: u16) {
+        // SAFETY: as in `status`.
+        unsafe { addr_of_mut!((*self.common()).config_msix_vector).write_volatile(vector) };
+    }
+
     /// Configures and enables queue `index` with `size` entries at
-    /// `addresses`, without interrupts; returns its doorbell.
+    /// `addresses`, interrupting through MSI-X table entry `msix_vector`
+    /// (`VIRTIO_MSI_NO_VECTOR`: never). Returns its doorbell and the vector
+    /// the device accepted: a device that cannot map the entry answers
+    /// `VIRTIO_MSI_NO_VECTOR` (4.1.4.3.3).
     pub fn enable_queue(
         &self,
         index: u16,
         size: u16,
         addresses: RingAddresses,
-    ) -> Result<Doorbell, VirtioError> {
+        msix_vector: u16,
+    ) -> Result<(Doorbell, u16), VirtioError> {
         let common = self.common();
         let write64 = |field: *mut u64, value: u64| {
             let halves = field.cast::<u32>();
@@ -219,19 +230,19 @@ impl ModernTransport {
             }
         };
         // SAFETY: as in `status`: volatile accesses to the selected queue's fields.
-        let notify_off = unsafe {
+        let (notify_off, accepted) = unsafe {
             addr_of_mut!((*common).queue_select).write_volatile(index);
             addr_of_mut!((*common).queue_size).write_volatile(size);
-            addr_of_mut!((*common).queue_msix_vector)
-                .write_volatile(crate::registers::VIRTIO_MSI_NO_VECTOR);
+            addr_of_mut!((*common).queue_msix_vector).write_volatile(msix_vector);
+            let accepted = addr_of!((*common).queue_msix_vector).read_volatile();
             write64(addr_of_mut!((*common).queue_desc), addresses.descriptors);
             write64(addr_of_mut!((*common).queue_driver), addresses.driver);
             write64(addr_of_mut!((*common).queue_device), addresses.device);
             let notify_off = addr_of!((*common).queue_notify_off).read_volatile();
             addr_of_mut!((*common).queue_enable).write_volatile(1);
-            notify_off
+            (notify_off, accepted)
         };
-        self.doorbell(index, notify_off)
+        Ok((self.doorbell(index, notify_off)?, accepted))
     }
 
     fn doorbell(&self, queue: u16, notify_off: u16) -> Result<Doorbell, VirtioError> {

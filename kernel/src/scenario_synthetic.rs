@@ -1,0 +1,614 @@
+//! In-guest synthetic load (`test=synthetic`): core 0 generates UDP echo
+//! requests and every other core runs the appliance's echo pipeline
+//! (`services::pipeline::build_core` over the built-in echo spec) on a NIC made
+//! of two `SpscRing`s, so pipeline capacity is measured without QEMU's device
+//! emulation.
+//!
+//! The generator prebuilds `IN_FLIGHT` request frames per pipeline core. Each
+//! reply that comes back is checked (addresses, ports, tag; with
+//! `synthetic_verify=full` also checksums and payload) and turned around into
+//! the request it answered (MACs, addresses and ports swapped back; the echo
+//! keeps the checksums valid and the TTL at 64, as the request had it), so
+//! the steady state allocates nothing. The generator halts between bursts on
+//! a fast tick instead of spinning: under TCG a spinning vCPU takes a host
+//! core from the pipeline cores.
+//!
+//! Two ways to end: `synthetic_packets=N` sends exactly N requests (the
+//! correctness scenario of `cargo xtask test`); `synthetic_ms=M` measures for
+//! M ms after a warm-up (the benchmark). Either way every request must come
+//! back echoed, and core 0 prints one machine-readable line:
+//!
+//! ```text
+//! synthetic cores=2 packets=1234567 seconds=1.000 mpps=1.234 cycles_per_packet=1620.5 busy_percent=97 generated=... echoed=... errors=0
+//! ```
+//!
+//! `cycles_per_packet` is TSC cycles per packet of one pipeline core,
+//! counted only over polls that received packets (averaged over the cores);
+//! `busy_percent` says how much of the window the pipeline cores had work.
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+use arrayvec::ArrayVec;
+use core::net::Ipv4Addr;
+use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+use dataplane::spec::Spec;
+use dataplane::{
+    BURST_SIZE, Batch, Consumer, LinkInfo, MacAddr, Mempool, MempoolConfig, Nic, Packet, Producer,
+    SpscRing,
+};
+use services::wire::{EtherType, EthernetFrame, Ipv4Packet, UdpPacket};
+use spin::Mutex;
+
+use crate::exit::{ExitCode, exit_qemu};
+use crate::percpu::MAX_CORES;
+use crate::scenarios::{fail, idle_forever};
+use crate::trap::TIMER_VECTOR;
+use crate::{apic, cmdline, cpu, executor, smp, time};
+
+/// The appliance's MAC and address in `examples/echo.toml`.
+const APPLIANCE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
+const APPLIANCE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The generator's MAC and address (a peer on the appliance's subnet).
+const GENERATOR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x64]);
+const GENERATOR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+/// UDP echo port of the spec, and the generator's first source port.
+const ECHO_PORT: u16 = 7;
+const FIRST_SOURCE_PORT: u16 = 40_000;
+/// Distinct source ports (flows) per pipeline core.
+const FLOWS: u64 = 16;
+/// UDP payload bytes: as the `perf/scenarios` runs (64).
+const PAYLOAD_LEN: usize = 64;
+/// Ethernet + IPv4 + UDP headers.
+const HEADERS_LEN: usize = 14 + 20 + 8;
+const FRAME_LEN: usize = HEADERS_LEN + PAYLOAD_LEN;
+/// Byte ranges in the frame.
+const ETH_DESTINATION: usize = 0;
+const ETH_SOURCE: usize = 6;
+const IP_SOURCE: usize = 26;
+const IP_DESTINATION: usize = 30;
+const UDP_SOURCE: usize = 34;
+const UDP_DESTINATION: usize = 36;
+const TAG: usize = HEADERS_LEN;
+/// Requests in flight per pipeline core; both rings hold them all.
+const IN_FLIGHT: usize = 512;
+const RING_CAPACITY: usize = 1024;
+/// The generator's tick while it runs: it halts between bursts and wakes at
+/// least this often (pipeline cores drain `IN_FLIGHT` packets in far longer).
+const GENERATOR_TICK_HZ: u64 = 20_000;
+/// Requests sent when neither `synthetic_packets` nor `synthetic_ms` is given.
+const DEFAULT_PACKETS: u64 = 200_000;
+/// Warm-up before the measured window (benchmark mode).
+const WARM_UP_NS: u64 = 200_000_000;
+/// Guest-time limit for the whole run, and for the drain at its end.
+const TIMEOUT_NS: u64 = 120_000_000_000;
+const DRAIN_TIMEOUT_NS: u64 = 5_000_000_000;
+
+/// Phases core 0 announces to the pipeline cores.
+const PHASE_SETUP: u8 = 0;
+const PHASE_WARM_UP: u8 = 1;
+const PHASE_MEASURE: u8 = 2;
+const PHASE_DRAIN: u8 = 3;
+const PHASE_DONE: u8 = 4;
+static PHASE: AtomicU8 = AtomicU8::new(PHASE_SETUP);
+
+/// A pipeline core's ring ends: requests in, replies out.
+type PipelineEnds = (Consumer<Packet>, Producer<Packet>);
+/// Ring ends for pipeline core `c` at index `c`.
+static ENDS: Mutex<Vec<Option<PipelineEnds>>> = Mutex::new(Vec::new());
+
+/// What one pipeline core measured, published when it sees `PHASE_DONE`.
+struct PipelineReport {
+    packets: AtomicU64,
+    busy_cycles: AtomicU64,
+    drops: AtomicU64,
+}
+
+#[allow(clippy::declare_interior_mutable_const)] // only used to fill the array below
+const EMPTY_REPORT: PipelineReport = PipelineReport {
+    packets: AtomicU64::new(0),
+    busy_cycles: AtomicU64::new(0),
+    drops: AtomicU64::new(0),
+};
+static REPORTS: [PipelineReport; MAX_CORES] = [EMPTY_REPORT; MAX_CORES];
+/// Pipeline cores that published their report.
+static REPORTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs the scenario's role for `core_id`.
+pub fn run(core_id: u32) -> ! {
+    if core_id == 0 {
+        generator()
+    } else {
+        pipeline(core_id as usize)
+    }
+}
+
+/// A NIC made of two rings to the generator core: requests in, replies out.
+struct RingNic {
+    requests: Consumer<Packet>,
+    replies: Producer<Packet>,
+}
+
+impl Nic for RingNic {
+    fn rx_burst(&mut self, batch: &mut Batch) -> usize {
+        self.requests.pop_burst(batch.packets_mut())
+    }
+
+    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+        self.replies.push_burst(batch.packets_mut())
+    }
+
+    fn mac(&self) -> MacAddr {
+        APPLIANCE_MAC
+    }
+
+    fn link(&self) -> LinkInfo {
+        LinkInfo {
+            up: true,
+            speed_mbps: 0,
+            mtu: 1500,
+        }
+    }
+
+    fn name(&self) -> &str {
+        "synthetic"
+    }
+
+    fn enable_wakeup(&mut self) -> bool {
+        self.requests.is_empty()
+    }
+}
+
+/// A pipeline core: the appliance's echo graph over a `RingNic`, polled
+/// without halting until core 0 says done.
+fn pipeline(core: usize) -> ! {
+    let ends = loop {
+        if let Some(ends) = ENDS.lock().get_mut(core).and_then(Option::take) {
+            break ends;
+        }
+        // SAFETY: the IDT is loaded and the timer ticks on this core.
+        unsafe { cpu::enable_interrupts_and_halt() };
+    };
+    let spec = match Spec::parse(crate::appliance::DEFAULT_SPEC) {
+        Ok(spec) => spec,
+        Err(error) => fail("synthetic", format_args!("echo spec: {error}")),
+    };
+    let pool = executor::dma_share(core as u32)
+        .map_err(|error| alloc::format!("{error:?}"))
+        .and_then(|region| {
+            Mempool::new(region, MempoolConfig::default()).map_err(|e| alloc::format!("{e}"))
+        });
+    let pool = match pool {
+        Ok(pool) => pool,
+        Err(error) => fail("synthetic", format_args!("core {core}: pool: {error}")),
+    };
+    let nic = RingNic {
+        requests: ends.0,
+        replies: ends.1,
+    };
+    let ports: Vec<(usize, Box<dyn Nic>)> = vec![(0, Box::new(nic))];
+    let mut executor = match crate::pipeline::build(&spec, core, ports, pool, time::now_ns) {
+        Ok(executor) => executor,
+        Err(error) => fail("synthetic", format_args!("core {core}: {error}")),
+    };
+    let (mut packets, mut busy_cycles) = (0u64, 0u64);
+    loop {
+        // Acquire: pairs with the generator's Release phase changes.
+        let phase = PHASE.load(Ordering::Acquire);
+        if phase == PHASE_DONE {
+            break;
+        }
+        let start = cpu::rdtsc();
+        let received = executor.poll_once();
+        if phase == PHASE_MEASURE && received > 0 {
+            busy_cycles += cpu::rdtsc() - start;
+            packets += received as u64;
+        }
+    }
+    let counters = executor.counters();
+    let drops = counters.tx_dropped.get()
+        + counters.queue_full_drops.get()
+        + counters.pass_limit_drops.get()
+        + counters.unconsumed_drops.get()
+        + counters.discarded.get();
+    let report = &REPORTS[core];
+    report.packets.store(packets, Ordering::Relaxed);
+    report.busy_cycles.store(busy_cycles, Ordering::Relaxed);
+    report.drops.store(drops, Ordering::Relaxed);
+    // Release: the report is visible before the count that announces it.
+    REPORTED.fetch_add(1, Ordering::Release);
+    idle_forever()
+}
+
+/// How thoroughly replies are checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    /// Addresses, ports and tag: what the turn-around relies on.
+    Headers,
+    /// Also both checksums, the length and every payload byte.
+    Full,
+}
+
+/// The generator's side of one pipeline core.
+struct Lane {
+    requests: Producer<Packet>,
+    replies: Consumer<Packet>,
+    /// Turned-around requests waiting for room in `requests`.
+    outgoing: ArrayVec<Packet, BURST_SIZE>,
+    incoming: ArrayVec<Packet, BURST_SIZE>,
+    generated: u64,
+    echoed: u64,
+    errors: u64,
+    /// Frames the pipeline sent on its own (not counted as echoes).
+    unsolicited: u64,
+    /// Echoes that came back during the measured window.
+    measured: u64,
+}
+
+impl Lane {
+    fn in_flight(&self) -> u64 {
+        self.generated - self.echoed - self.errors
+    }
+}
+
+/// The payload byte at `index` of a request (a fixed pattern after the tag).
+fn pattern(index: usize) -> u8 {
+    (index as u8).wrapping_mul(31).wrapping_add(7)
+}
+
+/// Writes request number `tag` into `packet`: flow `tag % FLOWS`.
+fn build_request(packet: &mut Packet, tag: u64) -> bool {
+    let Ok(bytes) = packet.append(FRAME_LEN) else {
+        return false;
+    };
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    frame.set_destination(APPLIANCE_MAC);
+    frame.set_source(GENERATOR_MAC);
+    frame.set_ethertype(EtherType::IPV4);
+    let datagram_len = (8 + PAYLOAD_LEN) as u16;
+    let mut ip = Ipv4Packet::new_unchecked(&mut bytes[14..]);
+    ip.emit_header(GENERATOR_IP, APPLIANCE_IP, 17, datagram_len, 64);
+    let udp_bytes = &mut bytes[34..];
+    udp_bytes[0..2].copy_from_slice(&(FIRST_SOURCE_PORT + (tag % FLOWS) as u16).to_be_bytes());
+    udp_bytes[2..4].copy_from_slice(&ECHO_PORT.to_be_bytes());
+    udp_bytes[4..6].copy_from_slice(&datagram_len.to_be_bytes());
+    udp_bytes[8..16].copy_from_slice(&tag.to_be_bytes());
+    for (index, byte) in udp_bytes[16..8 + PAYLOAD_LEN].iter_mut().enumerate() {
+        *byte = pattern(index);
+    }
+    UdpPacket::new_unchecked(&mut udp_bytes[..]).fill_checksum(GENERATOR_IP, APPLIANCE_IP);
+    true
+}
+
+/// What came back from a pipeline core.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// The echo of one of our requests, now turned back into that request.
+    Echo,
+    /// A frame the pipeline sent on its own (its ARP announcement).
+    Unsolicited,
+    /// Anything else: a wrong echo.
+    Bad,
+}
+
+/// Bytes 0..12 of an echo: Ethernet destination (us) and source (appliance).
+const ECHO_MACS: [u8; 12] = concat_6(GENERATOR_MAC.0, APPLIANCE_MAC.0);
+/// Bytes 26..36 of an echo: IPv4 source and destination, UDP source port.
+const ECHO_ADDRESSES: [u8; 10] = {
+    let (source, destination, port) = (
+        APPLIANCE_IP.octets(),
+        GENERATOR_IP.octets(),
+        ECHO_PORT.to_be_bytes(),
+    );
+    let mut bytes = [0u8; 10];
+    let mut index = 0;
+    while index < 4 {
+        bytes[index] = source[index];
+        bytes[4 + index] = destination[index];
+        index += 1;
+    }
+    bytes[8] = port[0];
+    bytes[9] = port[1];
+    bytes
+};
+
+const fn concat_6(first: [u8; 6], second: [u8; 6]) -> [u8; 12] {
+    let mut bytes = [0u8; 12];
+    let mut index = 0;
+    while index < 6 {
+        bytes[index] = first[index];
+        bytes[6 + index] = second[index];
+        index += 1;
+    }
+    bytes
+}
+
+/// Swaps the `N` bytes at `first` with the `N` bytes at `second` (constant
+/// offsets into a fixed-size frame: a few moves, no loop).
+#[inline(always)]
+fn swap_fields<const N: usize>(frame: &mut [u8; FRAME_LEN], first: usize, second: usize) {
+    let mut a = [0u8; N];
+    let mut b = [0u8; N];
+    a.copy_from_slice(&frame[first..first + N]);
+    b.copy_from_slice(&frame[second..second + N]);
+    frame[first..first + N].copy_from_slice(&b);
+    frame[second..second + N].copy_from_slice(&a);
+}
+
+/// Checks that `packet` is the echo of one of our requests and turns it back
+/// into that request.
+fn turn_around(packet: &mut Packet, verify: Verify) -> Reply {
+    let frame = packet.payload_mut();
+    if frame.get(12..14) == Some(&EtherType::ARP.0.to_be_bytes()[..]) {
+        return Reply::Unsolicited;
+    }
+    let Ok(frame) = <&mut [u8; FRAME_LEN]>::try_from(frame) else {
+        return Reply::Bad;
+    };
+    let mut tag = [0u8; 8];
+    tag.copy_from_slice(&frame[TAG..TAG + 8]);
+    let flow_port = FIRST_SOURCE_PORT + (u64::from_be_bytes(tag) % FLOWS) as u16;
+    let headers_match = frame[ETH_DESTINATION..ETH_DESTINATION + 12] == ECHO_MACS
+        && frame[IP_SOURCE..IP_SOURCE + 10] == ECHO_ADDRESSES
+        && frame[UDP_DESTINATION..UDP_DESTINATION + 2] == flow_port.to_be_bytes();
+    if !headers_match {
+        return Reply::Bad;
+    }
+    if verify == Verify::Full {
+        let Ok(ip) = Ipv4Packet::new_checked(&frame[14..]) else {
+            return Reply::Bad;
+        };
+        let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
+            return Reply::Bad;
+        };
+        let payload_intact = udp.payload()[8..]
+            .iter()
+            .enumerate()
+            .all(|(index, &byte)| byte == pattern(index));
+        if !ip.verify_checksum()
+            || ip.ttl() != 64
+            || !udp.verify_checksum(APPLIANCE_IP, GENERATOR_IP)
+            || !payload_intact
+        {
+            return Reply::Bad;
+        }
+    }
+    // Swapping both ends of each pair keeps every checksum valid.
+    swap_fields::<6>(frame, ETH_DESTINATION, ETH_SOURCE);
+    swap_fields::<4>(frame, IP_SOURCE, IP_DESTINATION);
+    swap_fields::<2>(frame, UDP_SOURCE, UDP_DESTINATION);
+    Reply::Echo
+}
+
+/// Core 0: builds the rings and requests, keeps every pipeline core fed,
+/// checks and counts the echoes, and reports.
+fn generator() -> ! {
+    let pipelines = smp::core_count().saturating_sub(1);
+    if pipelines == 0 {
+        fail("synthetic", format_args!("needs at least 2 cores"));
+    }
+    let verify = match cmdline::get("synthetic_verify") {
+        Some("full") => Verify::Full,
+        _ => Verify::Headers,
+    };
+    let window_ns = cmdline::get_u64("synthetic_ms").map(|ms| ms * 1_000_000);
+    let packet_budget = match window_ns {
+        Some(_) => u64::MAX,
+        None => cmdline::get_u64("synthetic_packets").unwrap_or(DEFAULT_PACKETS),
+    };
+    let region = match executor::dma_share(0) {
+        Ok(region) => region,
+        Err(error) => fail("synthetic", format_args!("DMA share: {error:?}")),
+    };
+    let pool = match Mempool::new(region, MempoolConfig::default()) {
+        Ok(pool) => pool,
+        Err(error) => fail("synthetic", format_args!("pool: {error}")),
+    };
+    let mut lanes = Vec::with_capacity(pipelines);
+    {
+        let mut ends = ENDS.lock();
+        ends.resize_with(pipelines + 1, || None);
+        for core in 1..=pipelines {
+            let rings = SpscRing::with_capacity(RING_CAPACITY)
+                .and_then(|requests| Ok((requests, SpscRing::with_capacity(RING_CAPACITY)?)));
+            let Ok(((requests_out, requests_in), (replies_out, replies_in))) = rings else {
+                fail("synthetic", format_args!("could not make rings"))
+            };
+            ends[core] = Some((requests_in, replies_out));
+            lanes.push(Lane {
+                requests: requests_out,
+                replies: replies_in,
+                outgoing: ArrayVec::new(),
+                incoming: ArrayVec::new(),
+                generated: 0,
+                echoed: 0,
+                errors: 0,
+                unsolicited: 0,
+                measured: 0,
+            });
+        }
+    }
+    for core in 1..=pipelines {
+        if let Some(record) = smp::record(core) {
+            apic::send_fixed(record.apic_id(), crate::trap::WAKEUP_VECTOR);
+        }
+    }
+    // Prefill: IN_FLIGHT requests per pipeline core, fewer if the budget is small.
+    let mut generated = 0u64;
+    for (index, lane) in lanes.iter_mut().enumerate() {
+        for _ in 0..IN_FLIGHT {
+            if generated >= packet_budget {
+                break;
+            }
+            let Some(mut packet) = pool.alloc() else {
+                fail("synthetic", format_args!("pool ran dry while prefilling"))
+            };
+            let tag = (index as u64) << 32 | lane.generated;
+            if !build_request(&mut packet, tag) {
+                fail("synthetic", format_args!("request does not fit a buffer"));
+            }
+            if lane.requests.push(packet).is_err() {
+                fail(
+                    "synthetic",
+                    format_args!("request ring full while prefilling"),
+                );
+            }
+            lane.generated += 1;
+            generated += 1;
+        }
+    }
+    apic::start_periodic_timer(TIMER_VECTOR, GENERATOR_TICK_HZ);
+    let start_ns = time::now_ns();
+    // Release: the rings' contents are visible to pipelines that see the phase.
+    PHASE.store(PHASE_WARM_UP, Ordering::Release);
+    let (mut measure_start, mut measure_end) = (None, None);
+    let mut phase = PHASE_WARM_UP;
+    if window_ns.is_none() {
+        measure_start = Some((start_ns, cpu::rdtsc()));
+        phase = PHASE_MEASURE;
+        PHASE.store(phase, Ordering::Release);
+    }
+    let mut drain_start = 0u64;
+    loop {
+        let now = time::now_ns();
+        if let Some(window) = window_ns {
+            if phase == PHASE_WARM_UP && now - start_ns >= WARM_UP_NS {
+                phase = PHASE_MEASURE;
+                measure_start = Some((now, cpu::rdtsc()));
+                PHASE.store(phase, Ordering::Release);
+            } else if phase == PHASE_MEASURE
+                && measure_start.is_some_and(|(begin, _)| now - begin >= window)
+            {
+                phase = PHASE_DRAIN;
+                measure_end = Some((now, cpu::rdtsc()));
+                drain_start = now;
+                PHASE.store(phase, Ordering::Release);
+            }
+        } else if phase == PHASE_MEASURE && generated >= packet_budget {
+            phase = PHASE_DRAIN;
+            measure_end = Some((now, cpu::rdtsc()));
+            drain_start = now;
+            PHASE.store(phase, Ordering::Release);
+        }
+        let sending = phase < PHASE_DRAIN;
+        let mut moved = 0usize;
+        for lane in &mut lanes {
+            if !lane.outgoing.is_empty() {
+                lane.requests.push_burst(&mut lane.outgoing);
+                if !lane.outgoing.is_empty() {
+                    continue;
+                }
+            }
+            moved += lane.replies.pop_burst(&mut lane.incoming);
+            for mut packet in lane.incoming.drain(..) {
+                let reply = turn_around(&mut packet, verify);
+                if reply == Reply::Unsolicited {
+                    lane.unsolicited += 1;
+                    continue;
+                }
+                if reply == Reply::Bad {
+                    if lane.errors == 0 {
+                        crate::kprintln!(
+                            "synthetic: bad echo ({} bytes): {:02x?}",
+                            packet.len(),
+                            &packet.payload()[..packet.len().min(48)]
+                        );
+                    }
+                    lane.errors += 1;
+                    continue;
+                }
+                lane.echoed += 1;
+                if phase == PHASE_MEASURE {
+                    lane.measured += 1;
+                }
+                if sending && generated < packet_budget {
+                    lane.outgoing.push(packet);
+                    lane.generated += 1;
+                    generated += 1;
+                }
+            }
+            lane.requests.push_burst(&mut lane.outgoing);
+        }
+        if phase == PHASE_DRAIN {
+            if lanes.iter().all(|lane| lane.in_flight() == 0) {
+                break;
+            }
+            if now - drain_start > DRAIN_TIMEOUT_NS {
+                let missing: u64 = lanes.iter().map(Lane::in_flight).sum();
+                fail(
+                    "synthetic",
+                    format_args!("{missing} requests never came back"),
+                );
+            }
+        }
+        if now - start_ns > TIMEOUT_NS {
+            fail("synthetic", format_args!("timed out"));
+        }
+        if moved == 0 {
+            // Nothing came back: sleep until the next tick rather than spin.
+            // SAFETY: the IDT is loaded and the timer ticks on this core.
+            unsafe { cpu::enable_interrupts_and_halt() };
+        }
+    }
+    apic::start_periodic_timer(TIMER_VECTOR, crate::scenarios::TICK_HZ);
+    // Release: the pipelines stop polling; their rings are empty.
+    PHASE.store(PHASE_DONE, Ordering::Release);
+    let deadline = time::now_ns() + DRAIN_TIMEOUT_NS;
+    while REPORTED.load(Ordering::Acquire) < pipelines {
+        if time::now_ns() > deadline {
+            fail("synthetic", format_args!("pipeline cores did not report"));
+        }
+        cpu::pause();
+    }
+    report(&lanes, measure_start, measure_end, pipelines)
+}
+
+/// Prints the result line and exits: success when every request came back
+/// echoed and nothing was dropped.
+fn report(
+    lanes: &[Lane],
+    measure_start: Option<(u64, u64)>,
+    measure_end: Option<(u64, u64)>,
+    pipelines: usize,
+) -> ! {
+    let (Some((begin_ns, begin_tsc)), Some((end_ns, end_tsc))) = (measure_start, measure_end)
+    else {
+        fail("synthetic", format_args!("no measured window"))
+    };
+    let generated: u64 = lanes.iter().map(|lane| lane.generated).sum();
+    let echoed: u64 = lanes.iter().map(|lane| lane.echoed).sum();
+    let errors: u64 = lanes.iter().map(|lane| lane.errors).sum();
+    let measured: u64 = lanes.iter().map(|lane| lane.measured).sum();
+    let unsolicited: u64 = lanes.iter().map(|lane| lane.unsolicited).sum();
+    let (mut pipeline_packets, mut busy_cycles, mut drops) = (0u64, 0u64, 0u64);
+    for report in &REPORTS[1..=pipelines] {
+        pipeline_packets += report.packets.load(Ordering::Relaxed);
+        busy_cycles += report.busy_cycles.load(Ordering::Relaxed);
+        drops += report.drops.load(Ordering::Relaxed);
+    }
+    let window_ns = (end_ns - begin_ns).max(1);
+    let window_cycles = (end_tsc - begin_tsc).max(1);
+    // Fixed point: thousandths of Mpps, tenths of cycles, whole percent.
+    let milli_mpps = u128::from(measured) * 1_000_000 / u128::from(window_ns);
+    let deci_cycles = u128::from(busy_cycles) * 10 / u128::from(pipeline_packets.max(1));
+    let busy_percent =
+        u128::from(busy_cycles) * 100 / (u128::from(window_cycles) * pipelines as u128);
+    crate::kprintln!(
+        "synthetic cores={pipelines} packets={measured} seconds={}.{:03} mpps={}.{:03} cycles_per_packet={}.{} busy_percent={busy_percent} generated={generated} echoed={echoed} errors={errors} drops={drops} unsolicited={unsolicited}",
+        window_ns / 1_000_000_000,
+        window_ns / 1_000_000 % 1000,
+        milli_mpps / 1000,
+        milli_mpps % 1000,
+        deci_cycles / 10,
+        deci_cycles % 10,
+    );
+    if errors != 0 || drops != 0 || echoed != generated || generated == 0 {
+        fail(
+            "synthetic",
+            format_args!("{echoed} of {generated} requests echoed, {errors} bad, {drops} dropped"),
+        );
+    }
+    crate::kprintln!("scenario synthetic: PASS");
+    exit_qemu(ExitCode::Success)
+}
