@@ -110,6 +110,8 @@ fn driver_counters(stats: &DriverStats) -> Vec<(&'static str, u64)> {
             ("tx_too_large", socket.tx_too_large.get()),
             ("tx_wrong_format", socket.tx_wrong_format.get()),
             ("tx_doorbell_errors", socket.tx_doorbell_errors.get()),
+            ("tx_doorbell_busy", socket.tx_doorbell_busy.get()),
+            ("tx_rekicks", socket.tx_rekicks.get()),
         ],
     }
 }

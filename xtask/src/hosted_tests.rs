@@ -317,8 +317,20 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
         "arping did not get 3 replies: {arping_text}"
     );
 
-    let (received, text) = ping(client, &["-c", "100", "-i", "0.01", "-W", "2", "10.0.0.2"])?;
-    ensure!(received == 100, "ping -c 100 lost packets: {text}");
+    // Without a deadline, `ping -c` waits only max(2 x the largest RTT so
+    // far, the interval) after its last probe (-W counts only while nothing
+    // came back), so any late reply at the end, such as from a worker
+    // descheduled on a loaded machine, counts as lost. With `-w` it waits
+    // until `-c` replies arrived (or the deadline), maybe probing more:
+    // check that the first 100 were all answered.
+    let (_, text) = ping(client, &["-c", "100", "-i", "0.01", "-w", "20", "10.0.0.2"])?;
+    let unanswered: Vec<u32> = (1..=100)
+        .filter(|seq| !text.contains(&format!(" icmp_seq={seq} ")))
+        .collect();
+    ensure!(
+        unanswered.is_empty(),
+        "ping -c 100 got no reply to icmp_seq {unanswered:?}: {text}"
+    );
     let (received, text) = ping(
         client,
         &["-c", "5", "-i", "0.2", "-s", "1472", "-W", "2", "10.0.0.2"],

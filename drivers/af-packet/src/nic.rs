@@ -3,7 +3,7 @@
 use crate::checksum;
 use crate::ring::{Rings, TX_MAX_FRAME};
 use crate::stats::AfPacketStats;
-use crate::sys::{self, AfPacketError};
+use crate::sys::{self, AfPacketError, Doorbell};
 use dataplane::{Batch, LinkInfo, MacAddr, Mempool, Nic};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -42,6 +42,13 @@ impl AfPacketConfig {
 /// One AF_PACKET socket bound to an interface, its rings mapped. Receive
 /// copies frames from the RX ring into buffers of the queue's own mempool;
 /// transmit copies packets into the TX ring and kicks it once per burst.
+///
+/// The kernel may leave frames of a burst in the ring (it stops early when
+/// the socket's send buffer is full or the device drops a frame, keeping
+/// them marked for a later doorbell). The NIC counts such frames and rings
+/// the doorbell again from every receive poll until the kernel has taken
+/// them all, so they never wait for the next transmit burst, which may never
+/// come once traffic stops.
 pub struct AfPacketNic {
     // Field order: the mapping goes before the socket that owns the rings.
     rings: Rings,
@@ -49,6 +56,10 @@ pub struct AfPacketNic {
     pool: Mempool,
     rx_next: usize,
     tx_next: usize,
+    /// Frames marked `SEND_REQUEST` that the kernel has not taken yet: the
+    /// slots just before `tx_next`. The kernel takes frames in ring order,
+    /// so these are contiguous and the oldest is the kernel's ring head.
+    tx_unsent: usize,
     ifname: String,
     name: String,
     mac: MacAddr,
@@ -76,6 +87,7 @@ impl AfPacketNic {
             pool,
             rx_next: 0,
             tx_next: 0,
+            tx_unsent: 0,
             ifname: config.ifname.clone(),
             name: format!("af-packet:{}.q{}", config.ifname, config.queue),
             mac: config.mac.unwrap_or(MacAddr(info.mac)),
@@ -92,10 +104,43 @@ impl AfPacketNic {
     pub fn ifname(&self) -> &str {
         &self.ifname
     }
+
+    /// Frames in the TX ring that the kernel has not taken yet, as of the
+    /// last doorbell.
+    pub fn unsent_frames(&self) -> usize {
+        self.tx_unsent
+    }
+
+    /// Rings the doorbell, then forgets the unsent frames the kernel took.
+    fn kick(&mut self) {
+        match sys::ring_doorbell(self.socket.as_raw_fd()) {
+            Ok(Doorbell::Rung) => {}
+            Ok(Doorbell::Busy) => self.stats.tx_doorbell_busy.increment(),
+            Err(_) => self.stats.tx_doorbell_errors.increment(),
+        }
+        // `send` has returned, so the kernel is done walking the ring: a
+        // frame it took is SENDING or already AVAILABLE again (or
+        // WRONG_FORMAT if it refused it); one it left is still
+        // SEND_REQUEST. Bounded: `tx_unsent <= frames`.
+        let frames = self.rings.frames();
+        while self.tx_unsent > 0 {
+            let oldest = (self.tx_next + frames - self.tx_unsent) % frames;
+            if self.rings.tx_status(oldest) == libc::TP_STATUS_SEND_REQUEST {
+                break;
+            }
+            self.tx_unsent -= 1;
+        }
+    }
 }
 
 impl Nic for AfPacketNic {
     fn rx_burst(&mut self, batch: &mut Batch) -> usize {
+        // The executor polls receive every round but transmits only when it
+        // has packets: frames a doorbell left behind go from here.
+        if self.tx_unsent > 0 {
+            self.stats.tx_rekicks.increment();
+            self.kick();
+        }
         let mut received = 0;
         while !batch.is_full() {
             let index = self.rx_next;
@@ -163,12 +208,13 @@ impl Nic for AfPacketNic {
             // length was checked against TX_MAX_FRAME.
             unsafe { self.rings.fill_tx(index, frame) };
             self.tx_next = (index + 1) % self.rings.frames();
+            self.tx_unsent += 1;
             self.stats.tx_packets.increment();
             self.stats.tx_bytes.add(frame.len() as u64);
             sent += 1;
         }
-        if sent > 0 && sys::ring_doorbell(self.socket.as_raw_fd()).is_err() {
-            self.stats.tx_doorbell_errors.increment();
+        if sent > 0 {
+            self.kick();
         }
         batch.packets_mut().drain(..sent);
         sent

@@ -32,4 +32,10 @@ pub struct AfPacketStats {
     pub tx_wrong_format: Counter,
     /// Doorbell `send(2)` calls that failed (other than `EAGAIN`/`ENOBUFS`).
     pub tx_doorbell_errors: Counter,
+    /// Doorbells the kernel cut short with `EAGAIN` or `ENOBUFS`.
+    pub tx_doorbell_busy: Counter,
+    /// Doorbells rung again from a receive poll because frames were still
+    /// marked `SEND_REQUEST` after the last one (no transmit burst to carry
+    /// them).
+    pub tx_rekicks: Counter,
 }

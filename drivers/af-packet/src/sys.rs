@@ -215,19 +215,33 @@ pub(crate) fn join_fanout(socket: &OwnedFd, group: u16) -> Result<(), AfPacketEr
     set_packet_option(socket, libc::PACKET_FANOUT, &argument, "PACKET_FANOUT")
 }
 
-/// Tells the kernel to transmit every TX frame marked `SEND_REQUEST`, without
-/// blocking. `EAGAIN`/`ENOBUFS` (device busy) are not errors: the frames stay
-/// marked and go with the next doorbell.
-pub(crate) fn ring_doorbell(socket: RawFd) -> io::Result<()> {
+/// What a doorbell did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Doorbell {
+    /// The kernel walked the ring.
+    Rung,
+    /// The kernel stopped early (`EAGAIN`: socket send buffer full;
+    /// `ENOBUFS`: the device dropped a frame, which the kernel then marked
+    /// `SEND_REQUEST` again). Frames from the one it stopped at on stay
+    /// marked and go only with a later doorbell.
+    Busy,
+}
+
+/// Tells the kernel to transmit the TX frames marked `SEND_REQUEST`, from
+/// its own ring head on, without blocking. `tpacket_snd` stops at the first
+/// frame not marked, and also when it cannot allocate or the device drops a
+/// frame; then it may still return a byte count, so only the frames' status
+/// words say which frames it took.
+pub(crate) fn ring_doorbell(socket: RawFd) -> io::Result<Doorbell> {
     // SAFETY: a zero-length send with a null buffer reads no memory; for a
     // packet socket with a TX ring it only kicks the ring.
     let result = unsafe { libc::send(socket, core::ptr::null(), 0, libc::MSG_DONTWAIT) };
     if result < 0 {
         let error = io::Error::last_os_error();
         return match error.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::ENOBUFS) => Ok(()),
+            Some(libc::EAGAIN) | Some(libc::ENOBUFS) => Ok(Doorbell::Busy),
             _ => Err(error),
         };
     }
-    Ok(())
+    Ok(Doorbell::Rung)
 }
