@@ -5,7 +5,7 @@
 //! traffic loop is bounded in count and time; every namespace, device and
 //! process is torn down by a guard, also on failure.
 
-use crate::appliance_tests::{check_echo, udp_client};
+use crate::appliance_tests::{check_echo, ping_no_loss, udp_client};
 use crate::counters::Counters;
 use crate::netns::{self, ChildGuard, Netns, Tap, Veth};
 use crate::raw_frames::{self, NamedFrame};
@@ -231,28 +231,6 @@ fn parse_dump(text: &str) -> Result<Counters> {
     Counters::parse(text)
 }
 
-/// Runs `ping` in `client` and returns (received, output); the output must
-/// show the count sent.
-fn ping(client: &Netns, args: &[&str]) -> Result<(u32, String)> {
-    let mut full = vec!["ping", "-n"];
-    full.extend_from_slice(args);
-    let output = client.output(&full)?;
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let received = text
-        .lines()
-        .find_map(|line| {
-            let (_, rest) = line.split_once(" packets transmitted, ")?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .with_context(|| format!("no ping summary in: {text}"))?;
-    eprintln!(
-        "  ping {}: {}",
-        args.join(" "),
-        text.lines().rev().nth(1).unwrap_or("")
-    );
-    Ok((received, text))
-}
-
 /// Echoes `count` datagrams from each of `flows` sockets off `target:7`;
 /// fails unless every one came back byte-identical.
 fn udp_echo(client: &Netns, target: &str, flows: u32, count: u32) -> Result<()> {
@@ -317,25 +295,8 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
         "arping did not get 3 replies: {arping_text}"
     );
 
-    // Without a deadline, `ping -c` waits only max(2 x the largest RTT so
-    // far, the interval) after its last probe (-W counts only while nothing
-    // came back), so any late reply at the end, such as from a worker
-    // descheduled on a loaded machine, counts as lost. With `-w` it waits
-    // until `-c` replies arrived (or the deadline), maybe probing more:
-    // check that the first 100 were all answered.
-    let (_, text) = ping(client, &["-c", "100", "-i", "0.01", "-w", "20", "10.0.0.2"])?;
-    let unanswered: Vec<u32> = (1..=100)
-        .filter(|seq| !text.contains(&format!(" icmp_seq={seq} ")))
-        .collect();
-    ensure!(
-        unanswered.is_empty(),
-        "ping -c 100 got no reply to icmp_seq {unanswered:?}: {text}"
-    );
-    let (received, text) = ping(
-        client,
-        &["-c", "5", "-i", "0.2", "-s", "1472", "-W", "2", "10.0.0.2"],
-    )?;
-    ensure!(received == 5, "ping -s 1472 lost packets: {text}");
+    ping_no_loss(client, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
+    ping_no_loss(client, &["-c", "5", "-i", "0.2", "-s", "1472", "10.0.0.2"])?;
 
     udp_echo(client, "10.0.0.2", 1, 50)?;
     udp_closed(client, "10.0.0.2")?;
@@ -377,11 +338,7 @@ fn router(binary: &Path) -> Result<()> {
         1,
     )?;
     for (from, to) in [(&left.client, "10.0.2.2"), (&right.client, "10.0.1.2")] {
-        let (received, text) = ping(from, &["-c", "10", "-i", "0.05", "-W", "2", to])?;
-        ensure!(
-            received == 10,
-            "ping {to} through the router lost packets: {text}"
-        );
+        let text = ping_no_loss(from, &["-c", "10", "-i", "0.05", to])?;
         // Linux sends with TTL 64; one router hop leaves 63.
         ensure!(
             text.lines()
@@ -412,7 +369,7 @@ fn two_cores(binary: &Path, link: Link) -> Result<()> {
         2,
     )?;
     // Resolve ARP first, so the flows below are all UDP.
-    ping(client, &["-c", "1", "-W", "2", "10.0.0.2"])?;
+    ping_no_loss(client, &["-c", "1", "10.0.0.2"])?;
     let before = appliance.counters()?;
     let echo = udp_echo(client, "10.0.0.2", 16, 4);
     let after = appliance.counters()?;
@@ -448,11 +405,8 @@ fn malformed(binary: &Path) -> Result<()> {
         1,
     )?;
     // Resolve ARP both ways first, so no frame below waits on it.
-    let (received, text) = ping(client, &["-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"])?;
-    ensure!(
-        received == 2,
-        "appliance does not answer before the test: {text}"
-    );
+    ping_no_loss(client, &["-c", "2", "-i", "0.2", "10.0.0.2"])
+        .context("the appliance does not answer before the test")?;
     let peer_mac = client.mac_address(&attachment.client_ifname)?;
     let frames = services::pipeline::malformed_frames(
         dataplane::MacAddr([0x02, 0, 0, 0, 0, 0x01]),
@@ -521,8 +475,8 @@ fn malformed(binary: &Path) -> Result<()> {
             ));
         }
     }
-    let (received, text) = ping(client, &["-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"])?;
-    ensure!(received == 3, "appliance stopped answering ping: {text}");
+    ping_no_loss(client, &["-c", "3", "-i", "0.2", "10.0.0.2"])
+        .context("the appliance stopped answering ping")?;
     udp_echo(client, "10.0.0.2", 1, 5).context("UDP echo broken after the bad frames")?;
     appliance.stop()?;
     ensure!(wrong.is_empty(), "drop counters off: {}", wrong.join("; "));
