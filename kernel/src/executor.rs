@@ -12,7 +12,7 @@ use crate::{cpu, dma, percpu, smp};
 /// Empty polls in a row after which a core halts until the next interrupt,
 /// unless the command line says `idle_polls=N`. Short: under TCG a spinning
 /// vCPU takes host time from QEMU's I/O thread, and a packet wakes the core.
-pub const IDLE_POLLS_BEFORE_HALT: u32 = 64;
+pub const IDLE_POLLS_BEFORE_HALT: u32 = 16;
 
 /// Why a core could not get its executor.
 #[allow(dead_code)] // fields are reported through Debug
@@ -84,7 +84,7 @@ pub fn run(executor: &mut Executor, mut keep_going: impl FnMut(&Executor) -> boo
 /// raised after `enable_wakeup` looked at the rings stays pending in the
 /// LAPIC and ends the `hlt` at once, instead of running its handler before
 /// the `hlt` and leaving us asleep until the tick.
-pub fn hibernate(executor: &mut Executor) {
+fn hibernate(executor: &mut Executor) {
     let record = percpu::current();
     let wakeups = &record.wakeups;
     cpu::disable_interrupts();

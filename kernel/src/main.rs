@@ -39,6 +39,7 @@ mod scenario_synthetic;
 mod scenarios;
 mod serial;
 mod smp;
+mod synthetic_frames;
 mod time;
 mod trampoline;
 mod trap;

@@ -9,9 +9,10 @@
 //! `synthetic_verify=full` also checksums and payload) and turned around into
 //! the request it answered (MACs, addresses and ports swapped back; the echo
 //! keeps the checksums valid and the TTL at 64, as the request had it), so
-//! the steady state allocates nothing. The generator halts between bursts on
-//! a fast tick instead of spinning: under TCG a spinning vCPU takes a host
-//! core from the pipeline cores.
+//! the steady state allocates nothing. Nobody spins while idle: the
+//! generator halts between bursts on a fast tick, and a pipeline core whose
+//! request ring ran dry halts until the generator's IPI. Under TCG a spinning
+//! vCPU takes a host core from the others.
 //!
 //! Two ways to end: `synthetic_packets=N` sends exactly N requests (the
 //! correctness scenario of `cargo xtask test`); `synthetic_ms=M` measures for
@@ -19,58 +20,36 @@
 //! back echoed, and core 0 prints one machine-readable line:
 //!
 //! ```text
-//! synthetic cores=2 packets=1234567 seconds=1.000 mpps=1.234 cycles_per_packet=1620.5 busy_percent=97 generated=... echoed=... errors=0
+//! synthetic cores=2 packets=1234567 seconds=1.000 mpps=1.234 cycles_per_packet=1620.5 busy_percent=97 generator_percent=12 generated=... echoed=... errors=0
 //! ```
 //!
 //! `cycles_per_packet` is TSC cycles per packet of one pipeline core,
 //! counted only over polls that received packets (averaged over the cores);
-//! `busy_percent` says how much of the window the pipeline cores had work.
+//! `busy_percent` says how much of the window the pipeline cores had work,
+//! `generator_percent` how much of it the generator core spent on replies.
 
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use arrayvec::ArrayVec;
-use core::net::Ipv4Addr;
-use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
 
 use dataplane::spec::Spec;
 use dataplane::{
-    BURST_SIZE, Batch, Consumer, LinkInfo, MacAddr, Mempool, MempoolConfig, Nic, Packet, Producer,
-    SpscRing,
+    Batch, Consumer, LinkInfo, MacAddr, Mempool, MempoolConfig, Nic, Packet, Producer, SpscRing,
 };
-use services::wire::{EtherType, EthernetFrame, Ipv4Packet, UdpPacket};
 use spin::Mutex;
 
 use crate::exit::{ExitCode, exit_qemu};
 use crate::percpu::MAX_CORES;
 use crate::scenarios::{fail, idle_forever};
+use crate::synthetic_frames::{APPLIANCE_MAC, Reply, Verify, build_request, turn_around};
 use crate::trap::TIMER_VECTOR;
 use crate::{apic, cmdline, cpu, executor, smp, time};
 
-/// The appliance's MAC and address in `examples/echo.toml`.
-const APPLIANCE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-const APPLIANCE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-/// The generator's MAC and address (a peer on the appliance's subnet).
-const GENERATOR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x64]);
-const GENERATOR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
-/// UDP echo port of the spec, and the generator's first source port.
-const ECHO_PORT: u16 = 7;
-const FIRST_SOURCE_PORT: u16 = 40_000;
-/// Distinct source ports (flows) per pipeline core.
-const FLOWS: u64 = 16;
-/// UDP payload bytes: as the `perf/scenarios` runs (64).
-const PAYLOAD_LEN: usize = 64;
-/// Ethernet + IPv4 + UDP headers.
-const HEADERS_LEN: usize = 14 + 20 + 8;
-const FRAME_LEN: usize = HEADERS_LEN + PAYLOAD_LEN;
-/// Byte ranges in the frame.
-const ETH_DESTINATION: usize = 0;
-const ETH_SOURCE: usize = 6;
-const IP_SOURCE: usize = 26;
-const IP_DESTINATION: usize = 30;
-const UDP_SOURCE: usize = 34;
-const UDP_DESTINATION: usize = 36;
-const TAG: usize = HEADERS_LEN;
+/// Packets the generator moves per ring operation: larger than the
+/// pipeline's bursts, to spend fewer ring-index updates per packet.
+const GENERATOR_BURST: usize = 128;
 /// Requests in flight per pipeline core; both rings hold them all.
 const IN_FLIGHT: usize = 512;
 const RING_CAPACITY: usize = 1024;
@@ -114,6 +93,12 @@ const EMPTY_REPORT: PipelineReport = PipelineReport {
 static REPORTS: [PipelineReport; MAX_CORES] = [EMPTY_REPORT; MAX_CORES];
 /// Pipeline cores that published their report.
 static REPORTED: AtomicUsize = AtomicUsize::new(0);
+/// Set by a pipeline core that is about to halt on an empty request ring;
+/// the generator clears it and sends a wake-up IPI after its next push.
+static SLEEPING: [AtomicBool; MAX_CORES] = [const { AtomicBool::new(false) }; MAX_CORES];
+/// Empty polls after which a pipeline core halts until the generator wakes
+/// it: a spinning vCPU would take host time from the generator under TCG.
+const PIPELINE_IDLE_POLLS: u32 = 16;
 
 /// Runs the scenario's role for `core_id`.
 pub fn run(core_id: u32) -> ! {
@@ -192,7 +177,7 @@ fn pipeline(core: usize) -> ! {
         Ok(executor) => executor,
         Err(error) => fail("synthetic", format_args!("core {core}: {error}")),
     };
-    let (mut packets, mut busy_cycles) = (0u64, 0u64);
+    let (mut packets, mut busy_cycles, mut idle) = (0u64, 0u64, 0u32);
     loop {
         // Acquire: pairs with the generator's Release phase changes.
         let phase = PHASE.load(Ordering::Acquire);
@@ -201,9 +186,18 @@ fn pipeline(core: usize) -> ! {
         }
         let start = cpu::rdtsc();
         let received = executor.poll_once();
-        if phase == PHASE_MEASURE && received > 0 {
-            busy_cycles += cpu::rdtsc() - start;
-            packets += received as u64;
+        if received > 0 {
+            idle = 0;
+            if phase == PHASE_MEASURE {
+                busy_cycles += cpu::rdtsc() - start;
+                packets += received as u64;
+            }
+        } else {
+            idle += 1;
+            if idle >= PIPELINE_IDLE_POLLS {
+                idle = 0;
+                sleep_until_fed(core, &mut executor, phase);
+            }
         }
     }
     let counters = executor.counters();
@@ -221,13 +215,36 @@ fn pipeline(core: usize) -> ! {
     idle_forever()
 }
 
-/// How thoroughly replies are checked.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Verify {
-    /// Addresses, ports and tag: what the turn-around relies on.
-    Headers,
-    /// Also both checksums, the length and every payload byte.
-    Full,
+/// Halts a pipeline core whose request ring is empty until the generator's
+/// IPI (or the tick). The flag store and the ring check are ordered by a
+/// full fence, as are the generator's ring push and flag load: one of the
+/// two sides sees the other, so a request cannot wait unseen.
+fn sleep_until_fed(core: usize, executor: &mut dataplane::Executor, phase: u8) {
+    cpu::disable_interrupts();
+    SLEEPING[core].store(true, Ordering::Relaxed);
+    fence(Ordering::SeqCst);
+    // Acquire: as in the poll loop.
+    if executor.enable_wakeup() && PHASE.load(Ordering::Acquire) == phase {
+        // SAFETY: the IDT is loaded; an IPI sent since the flag was set is
+        // pending and ends the `hlt` at once.
+        unsafe { cpu::enable_interrupts_and_halt() };
+    } else {
+        // SAFETY: the IDT is loaded on this core.
+        unsafe { cpu::enable_interrupts() };
+    }
+    executor.disable_wakeup();
+    SLEEPING[core].store(false, Ordering::Relaxed);
+}
+
+/// Wakes pipeline core `core` if it went to sleep on an empty request ring;
+/// call after pushing requests to it.
+fn wake_if_sleeping(core: usize) {
+    fence(Ordering::SeqCst);
+    if SLEEPING[core].swap(false, Ordering::Relaxed)
+        && let Some(record) = smp::record(core)
+    {
+        apic::send_fixed(record.apic_id(), crate::trap::WAKEUP_VECTOR);
+    }
 }
 
 /// The generator's side of one pipeline core.
@@ -235,8 +252,8 @@ struct Lane {
     requests: Producer<Packet>,
     replies: Consumer<Packet>,
     /// Turned-around requests waiting for room in `requests`.
-    outgoing: ArrayVec<Packet, BURST_SIZE>,
-    incoming: ArrayVec<Packet, BURST_SIZE>,
+    outgoing: ArrayVec<Packet, GENERATOR_BURST>,
+    incoming: ArrayVec<Packet, GENERATOR_BURST>,
     generated: u64,
     echoed: u64,
     errors: u64,
@@ -250,135 +267,6 @@ impl Lane {
     fn in_flight(&self) -> u64 {
         self.generated - self.echoed - self.errors
     }
-}
-
-/// The payload byte at `index` of a request (a fixed pattern after the tag).
-fn pattern(index: usize) -> u8 {
-    (index as u8).wrapping_mul(31).wrapping_add(7)
-}
-
-/// Writes request number `tag` into `packet`: flow `tag % FLOWS`.
-fn build_request(packet: &mut Packet, tag: u64) -> bool {
-    let Ok(bytes) = packet.append(FRAME_LEN) else {
-        return false;
-    };
-    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
-    frame.set_destination(APPLIANCE_MAC);
-    frame.set_source(GENERATOR_MAC);
-    frame.set_ethertype(EtherType::IPV4);
-    let datagram_len = (8 + PAYLOAD_LEN) as u16;
-    let mut ip = Ipv4Packet::new_unchecked(&mut bytes[14..]);
-    ip.emit_header(GENERATOR_IP, APPLIANCE_IP, 17, datagram_len, 64);
-    let udp_bytes = &mut bytes[34..];
-    udp_bytes[0..2].copy_from_slice(&(FIRST_SOURCE_PORT + (tag % FLOWS) as u16).to_be_bytes());
-    udp_bytes[2..4].copy_from_slice(&ECHO_PORT.to_be_bytes());
-    udp_bytes[4..6].copy_from_slice(&datagram_len.to_be_bytes());
-    udp_bytes[8..16].copy_from_slice(&tag.to_be_bytes());
-    for (index, byte) in udp_bytes[16..8 + PAYLOAD_LEN].iter_mut().enumerate() {
-        *byte = pattern(index);
-    }
-    UdpPacket::new_unchecked(&mut udp_bytes[..]).fill_checksum(GENERATOR_IP, APPLIANCE_IP);
-    true
-}
-
-/// What came back from a pipeline core.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reply {
-    /// The echo of one of our requests, now turned back into that request.
-    Echo,
-    /// A frame the pipeline sent on its own (its ARP announcement).
-    Unsolicited,
-    /// Anything else: a wrong echo.
-    Bad,
-}
-
-/// Bytes 0..12 of an echo: Ethernet destination (us) and source (appliance).
-const ECHO_MACS: [u8; 12] = concat_6(GENERATOR_MAC.0, APPLIANCE_MAC.0);
-/// Bytes 26..36 of an echo: IPv4 source and destination, UDP source port.
-const ECHO_ADDRESSES: [u8; 10] = {
-    let (source, destination, port) = (
-        APPLIANCE_IP.octets(),
-        GENERATOR_IP.octets(),
-        ECHO_PORT.to_be_bytes(),
-    );
-    let mut bytes = [0u8; 10];
-    let mut index = 0;
-    while index < 4 {
-        bytes[index] = source[index];
-        bytes[4 + index] = destination[index];
-        index += 1;
-    }
-    bytes[8] = port[0];
-    bytes[9] = port[1];
-    bytes
-};
-
-const fn concat_6(first: [u8; 6], second: [u8; 6]) -> [u8; 12] {
-    let mut bytes = [0u8; 12];
-    let mut index = 0;
-    while index < 6 {
-        bytes[index] = first[index];
-        bytes[6 + index] = second[index];
-        index += 1;
-    }
-    bytes
-}
-
-/// Swaps the `N` bytes at `first` with the `N` bytes at `second` (constant
-/// offsets into a fixed-size frame: a few moves, no loop).
-#[inline(always)]
-fn swap_fields<const N: usize>(frame: &mut [u8; FRAME_LEN], first: usize, second: usize) {
-    let mut a = [0u8; N];
-    let mut b = [0u8; N];
-    a.copy_from_slice(&frame[first..first + N]);
-    b.copy_from_slice(&frame[second..second + N]);
-    frame[first..first + N].copy_from_slice(&b);
-    frame[second..second + N].copy_from_slice(&a);
-}
-
-/// Checks that `packet` is the echo of one of our requests and turns it back
-/// into that request.
-fn turn_around(packet: &mut Packet, verify: Verify) -> Reply {
-    let frame = packet.payload_mut();
-    if frame.get(12..14) == Some(&EtherType::ARP.0.to_be_bytes()[..]) {
-        return Reply::Unsolicited;
-    }
-    let Ok(frame) = <&mut [u8; FRAME_LEN]>::try_from(frame) else {
-        return Reply::Bad;
-    };
-    let mut tag = [0u8; 8];
-    tag.copy_from_slice(&frame[TAG..TAG + 8]);
-    let flow_port = FIRST_SOURCE_PORT + (u64::from_be_bytes(tag) % FLOWS) as u16;
-    let headers_match = frame[ETH_DESTINATION..ETH_DESTINATION + 12] == ECHO_MACS
-        && frame[IP_SOURCE..IP_SOURCE + 10] == ECHO_ADDRESSES
-        && frame[UDP_DESTINATION..UDP_DESTINATION + 2] == flow_port.to_be_bytes();
-    if !headers_match {
-        return Reply::Bad;
-    }
-    if verify == Verify::Full {
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[14..]) else {
-            return Reply::Bad;
-        };
-        let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
-            return Reply::Bad;
-        };
-        let payload_intact = udp.payload()[8..]
-            .iter()
-            .enumerate()
-            .all(|(index, &byte)| byte == pattern(index));
-        if !ip.verify_checksum()
-            || ip.ttl() != 64
-            || !udp.verify_checksum(APPLIANCE_IP, GENERATOR_IP)
-            || !payload_intact
-        {
-            return Reply::Bad;
-        }
-    }
-    // Swapping both ends of each pair keeps every checksum valid.
-    swap_fields::<6>(frame, ETH_DESTINATION, ETH_SOURCE);
-    swap_fields::<4>(frame, IP_SOURCE, IP_DESTINATION);
-    swap_fields::<2>(frame, UDP_SOURCE, UDP_DESTINATION);
-    Reply::Echo
 }
 
 /// Core 0: builds the rings and requests, keeps every pipeline core fed,
@@ -470,8 +358,10 @@ fn generator() -> ! {
         PHASE.store(phase, Ordering::Release);
     }
     let mut drain_start = 0u64;
+    let mut generator_busy_cycles = 0u64;
     loop {
         let now = time::now_ns();
+        let iteration_start = cpu::rdtsc();
         if let Some(window) = window_ns {
             if phase == PHASE_WARM_UP && now - start_ns >= WARM_UP_NS {
                 phase = PHASE_MEASURE;
@@ -493,9 +383,11 @@ fn generator() -> ! {
         }
         let sending = phase < PHASE_DRAIN;
         let mut moved = 0usize;
-        for lane in &mut lanes {
+        for (index, lane) in lanes.iter_mut().enumerate() {
             if !lane.outgoing.is_empty() {
-                lane.requests.push_burst(&mut lane.outgoing);
+                if lane.requests.push_burst(&mut lane.outgoing) > 0 {
+                    wake_if_sleeping(index + 1);
+                }
                 if !lane.outgoing.is_empty() {
                     continue;
                 }
@@ -528,7 +420,9 @@ fn generator() -> ! {
                     generated += 1;
                 }
             }
-            lane.requests.push_burst(&mut lane.outgoing);
+            if lane.requests.push_burst(&mut lane.outgoing) > 0 {
+                wake_if_sleeping(index + 1);
+            }
         }
         if phase == PHASE_DRAIN {
             if lanes.iter().all(|lane| lane.in_flight() == 0) {
@@ -545,6 +439,9 @@ fn generator() -> ! {
         if now - start_ns > TIMEOUT_NS {
             fail("synthetic", format_args!("timed out"));
         }
+        if phase == PHASE_MEASURE && moved > 0 {
+            generator_busy_cycles += cpu::rdtsc() - iteration_start;
+        }
         if moved == 0 {
             // Nothing came back: sleep until the next tick rather than spin.
             // SAFETY: the IDT is loaded and the timer ticks on this core.
@@ -554,6 +451,9 @@ fn generator() -> ! {
     apic::start_periodic_timer(TIMER_VECTOR, crate::scenarios::TICK_HZ);
     // Release: the pipelines stop polling; their rings are empty.
     PHASE.store(PHASE_DONE, Ordering::Release);
+    for core in 1..=pipelines {
+        wake_if_sleeping(core);
+    }
     let deadline = time::now_ns() + DRAIN_TIMEOUT_NS;
     while REPORTED.load(Ordering::Acquire) < pipelines {
         if time::now_ns() > deadline {
@@ -561,7 +461,13 @@ fn generator() -> ! {
         }
         cpu::pause();
     }
-    report(&lanes, measure_start, measure_end, pipelines)
+    report(
+        &lanes,
+        measure_start,
+        measure_end,
+        pipelines,
+        generator_busy_cycles,
+    )
 }
 
 /// Prints the result line and exits: success when every request came back
@@ -571,6 +477,7 @@ fn report(
     measure_start: Option<(u64, u64)>,
     measure_end: Option<(u64, u64)>,
     pipelines: usize,
+    generator_busy_cycles: u64,
 ) -> ! {
     let (Some((begin_ns, begin_tsc)), Some((end_ns, end_tsc))) = (measure_start, measure_end)
     else {
@@ -594,8 +501,9 @@ fn report(
     let deci_cycles = u128::from(busy_cycles) * 10 / u128::from(pipeline_packets.max(1));
     let busy_percent =
         u128::from(busy_cycles) * 100 / (u128::from(window_cycles) * pipelines as u128);
+    let generator_percent = u128::from(generator_busy_cycles) * 100 / u128::from(window_cycles);
     crate::kprintln!(
-        "synthetic cores={pipelines} packets={measured} seconds={}.{:03} mpps={}.{:03} cycles_per_packet={}.{} busy_percent={busy_percent} generated={generated} echoed={echoed} errors={errors} drops={drops} unsolicited={unsolicited}",
+        "synthetic cores={pipelines} packets={measured} seconds={}.{:03} mpps={}.{:03} cycles_per_packet={}.{} busy_percent={busy_percent} generator_percent={generator_percent} generated={generated} echoed={echoed} errors={errors} drops={drops} unsolicited={unsolicited}",
         window_ns / 1_000_000_000,
         window_ns / 1_000_000 % 1000,
         milli_mpps / 1000,
