@@ -288,7 +288,11 @@ pub fn check_spec(outcome: &ScenarioOutcome, spec: &[u8]) -> Result<()> {
 
 /// A small spec file written for the spec scenario.
 fn spec_fixture() -> Result<(std::path::PathBuf, Vec<u8>)> {
-    let bytes = b"# warpcore spec fixture for the PVH module scenario\n[[service]]\nkind = \"echo\"\ncores = [0]\n".to_vec();
+    // A real spec (the appliance would accept it), with a comment line in
+    // front so the bytes differ from the built-in default.
+    let echo = std::fs::read(crate::shell::workspace_root().join("examples/echo.toml"))?;
+    let mut bytes = b"# warpcore spec fixture for the PVH module scenario\n".to_vec();
+    bytes.extend_from_slice(&echo);
     let path =
         std::env::temp_dir().join(format!("warpcore-spec-fixture-{}.toml", std::process::id()));
     std::fs::write(&path, &bytes)?;
