@@ -1,13 +1,13 @@
 //! `ExecutorBuilder`: wires NICs, nanoservices and rings into one core's graph.
 
-use crate::executor::{NODE_QUEUE_DEPTH, PortState, RingIn, RingOut};
+use crate::executor::{PortState, RingIn, RingOut};
 use crate::graph::NodeId;
+use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, NodeCounters};
 use crate::{
     Batch, Consumer, Executor, Mempool, Nanoservice, Nic, Packet, PortId, Producer, RingId, Target,
 };
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use arrayvec::ArrayVec;
@@ -190,12 +190,15 @@ impl ExecutorBuilder {
                 ..NodeCounters::default()
             })
             .collect();
-        let queues = (0..self.services.len())
-            .map(|_| VecDeque::with_capacity(NODE_QUEUE_DEPTH))
+        let queues = (0..self.services.len()).map(|_| NodeQueue::new()).collect();
+        let staging = edges
+            .iter()
+            .map(|node_edges: &Vec<Target>| node_edges.iter().map(|_| Batch::new()).collect())
             .collect();
         Ok(Executor {
             services: self.services,
             edges,
+            staging,
             queues,
             ports: self.ports,
             rings_out: self.rings_out,

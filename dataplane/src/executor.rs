@@ -2,18 +2,16 @@
 //! nanoservice graph to completion, flushes transmit bursts.
 
 use crate::graph::{NodeId, Outputs};
+use crate::queue::{NodeQueue, QUEUE_BURSTS};
 use crate::stats::CoreCounters;
 use crate::{BURST_SIZE, Batch, Consumer, Mempool, Nanoservice, Nic, Packet, Producer};
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use arrayvec::ArrayVec;
 
 pub use crate::builder::{ExecutorBuilder, ExecutorError};
-
-/// Packets a node's input queue holds (several bursts, for fan-in).
-pub const NODE_QUEUE_DEPTH: usize = 8 * BURST_SIZE;
+pub use crate::queue::NODE_QUEUE_DEPTH;
 /// Rounds over the graph per poll before leftovers count as a cycle.
 const MAX_PASSES: usize = 8;
 /// How often nodes get their `tick`, in clock nanoseconds.
@@ -84,7 +82,9 @@ pub(crate) struct RingIn {
 pub struct Executor {
     pub(crate) services: Vec<Box<dyn Nanoservice>>,
     pub(crate) edges: Vec<Vec<Target>>,
-    pub(crate) queues: Vec<VecDeque<Packet>>,
+    /// Per node, one staged burst per output (see [`Outputs`]).
+    pub(crate) staging: Vec<Vec<Batch>>,
+    pub(crate) queues: Vec<NodeQueue>,
     pub(crate) ports: Vec<PortState>,
     pub(crate) rings_out: Vec<RingOut>,
     pub(crate) rings_in: Vec<RingIn>,
@@ -213,13 +213,8 @@ impl Executor {
         if self.queues[node.0].is_empty() {
             self.run_node(node.0);
         } else {
-            let queue = &mut self.queues[node.0];
-            let room = NODE_QUEUE_DEPTH - queue.len();
-            let overflow = self.scratch.len().saturating_sub(room);
-            let accepted = self.scratch.len() - overflow;
-            queue.extend(self.scratch.packets_mut().drain(..accepted));
+            let overflow = self.queues[node.0].append(self.scratch.packets_mut());
             self.counters.queue_full_drops.add(overflow as u64);
-            self.scratch.clear();
         }
     }
 
@@ -229,13 +224,10 @@ impl Executor {
         for _ in 0..MAX_PASSES {
             let mut ran = false;
             for node in 0..self.services.len() {
-                for _ in 0..NODE_QUEUE_DEPTH / BURST_SIZE {
-                    let queue = &mut self.queues[node];
-                    if queue.is_empty() {
+                for _ in 0..QUEUE_BURSTS {
+                    if self.queues[node].pop_burst(&mut self.scratch) == 0 {
                         break;
                     }
-                    let count = queue.len().min(BURST_SIZE);
-                    self.scratch.packets_mut().extend(queue.drain(..count));
                     self.run_node(node);
                     ran = true;
                 }
@@ -245,8 +237,7 @@ impl Executor {
             }
         }
         for queue in &mut self.queues {
-            self.counters.pass_limit_drops.add(queue.len() as u64);
-            queue.clear();
+            self.counters.pass_limit_drops.add(queue.clear() as u64);
         }
     }
 
@@ -266,7 +257,7 @@ impl Executor {
     }
 
     /// Calls `f` with node `node`'s service, the scratch batch and the
-    /// node's outputs, then books what it emitted.
+    /// node's outputs, hands on what it emitted and books it.
     #[inline]
     fn with_outputs(
         &mut self,
@@ -276,10 +267,10 @@ impl Executor {
         let node_counters = &self.counters.nodes[node];
         let mut outputs = Outputs {
             edges: &self.edges[node],
+            staging: &mut self.staging[node],
             node: node_counters,
             core: &self.counters,
             queues: &mut self.queues,
-            queue_depth: NODE_QUEUE_DEPTH,
             ports: &mut self.ports,
             rings: &mut self.rings_out,
             pool: self.pool.as_ref(),
@@ -287,6 +278,7 @@ impl Executor {
             now_ns: self.now_ns,
         };
         f(&mut *self.services[node], &mut self.scratch, &mut outputs);
+        outputs.flush();
         node_counters.emitted.add(outputs.emitted);
     }
 

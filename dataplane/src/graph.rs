@@ -2,9 +2,9 @@
 
 use crate::executor::{PortState, RingOut};
 use crate::mem::burst::append_burst;
+use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, MAX_DROP_REASONS, NodeCounters};
 use crate::{Batch, Mempool, Packet, Target};
-use alloc::collections::VecDeque;
 
 /// Index of a node in its executor's graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,13 +48,16 @@ pub trait Nanoservice {
     fn tick(&mut self, _out: &mut Outputs<'_>) {}
 }
 
-/// Where a node's packets go while it runs.
+/// Where a node's packets go while it runs. Each output stages a burst:
+/// `emit` adds a packet to it, and the whole burst moves on to its target
+/// (a node's input queue, a NIC's transmit burst, a ring) when it is full
+/// and when the node returns.
 pub struct Outputs<'a> {
     pub(crate) edges: &'a [Target],
+    pub(crate) staging: &'a mut [Batch],
     pub(crate) node: &'a NodeCounters,
     pub(crate) core: &'a CoreCounters,
-    pub(crate) queues: &'a mut [VecDeque<Packet>],
-    pub(crate) queue_depth: usize,
+    pub(crate) queues: &'a mut [NodeQueue],
     pub(crate) ports: &'a mut [PortState],
     pub(crate) rings: &'a mut [RingOut],
     pub(crate) pool: Option<&'a Mempool>,
@@ -64,59 +67,91 @@ pub struct Outputs<'a> {
 
 impl Outputs<'_> {
     /// Sends `packet` along output `output`.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&mut self, output: usize, packet: Packet) {
-        let Some(target) = self.edges.get(output) else {
-            self.node.invalid_output.increment();
-            return;
-        };
-        self.emitted += 1;
-        match *target {
-            Target::Node(node) => {
-                let queue = &mut self.queues[node.0];
-                if queue.len() < self.queue_depth {
-                    queue.push_back(packet);
-                } else {
-                    self.core.queue_full_drops.increment();
-                }
+        match self.staging.get_mut(output) {
+            Some(staging) if !staging.is_full() => {
+                // Cannot fail: the burst has room.
+                let _ = staging.push(packet);
             }
-            Target::Port(port) => {
-                let port = &mut self.ports[port.0];
-                if let Err(packet) = port.staging.push(packet) {
-                    port.flush(self.core);
-                    // The staging batch was just flushed, so it has room.
-                    let _ = port.staging.push(packet);
-                }
-            }
-            Target::Ring(ring) => {
-                let ring = &mut self.rings[ring.0];
-                if let Err(error) = ring.staging.try_push(packet) {
-                    ring.flush(self.core);
-                    ring.staging.push(error.element());
-                }
-            }
-            Target::Discard => self.core.discarded.increment(),
+            _ => self.emit_cold(output, packet),
         }
     }
 
-    /// Sends every packet of `batch` along output `output`, in order, and
-    /// leaves `batch` empty: what `emit` does packet by packet, but a burst
-    /// bound for a NIC port joins its staging burst in one copy (after a
-    /// flush when it would not fit).
-    #[inline]
-    pub fn emit_batch(&mut self, output: usize, batch: &mut Batch) {
-        if let Some(&Target::Port(port)) = self.edges.get(output) {
-            let port = &mut self.ports[port.0];
-            if port.staging.remaining_capacity() < batch.len() {
-                port.flush(self.core);
-            }
-            // The staging burst has room now: a flushed one is empty.
-            let moved = append_burst(batch.packets_mut(), port.staging.packets_mut());
-            self.emitted += moved as u64;
+    /// `emit` when the output does not exist or its burst is full: kept out
+    /// of line so that `emit` inlines into every service's loop.
+    #[cold]
+    #[inline(never)]
+    fn emit_cold(&mut self, output: usize, packet: Packet) {
+        if output >= self.staging.len() {
+            self.node.invalid_output.increment();
             return;
         }
-        for packet in batch.drain() {
-            self.emit(output, packet);
+        self.flush_output(output);
+        // The staged burst was just handed on, so it has room.
+        let _ = self.staging[output].push(packet);
+    }
+
+    /// Sends every packet of `batch` along output `output`, in order, and
+    /// leaves `batch` empty: what `emit` does packet by packet, but the
+    /// burst moves on in one copy.
+    #[inline]
+    pub fn emit_batch(&mut self, output: usize, batch: &mut Batch) {
+        let Some(staging) = self.staging.get_mut(output) else {
+            self.node.invalid_output.add(batch.len() as u64);
+            batch.clear();
+            return;
+        };
+        if !staging.is_empty() {
+            if staging.remaining_capacity() >= batch.len() {
+                append_burst(batch.packets_mut(), staging.packets_mut());
+                return;
+            }
+            self.flush_output(output);
+        }
+        self.emitted += batch.len() as u64;
+        deliver(
+            self.edges[output],
+            batch,
+            self.core,
+            self.queues,
+            self.ports,
+            self.rings,
+        );
+    }
+
+    /// Hands output `output`'s staged burst on to its target.
+    #[inline(never)]
+    fn flush_output(&mut self, output: usize) {
+        let staging = &mut self.staging[output];
+        self.emitted += staging.len() as u64;
+        deliver(
+            self.edges[output],
+            staging,
+            self.core,
+            self.queues,
+            self.ports,
+            self.rings,
+        );
+    }
+
+    /// Hands every staged burst on to its target, in output order (the
+    /// executor calls this when the node returns).
+    #[inline]
+    pub(crate) fn flush(&mut self) {
+        for (staging, target) in self.staging.iter_mut().zip(self.edges) {
+            if staging.is_empty() {
+                continue;
+            }
+            self.emitted += staging.len() as u64;
+            deliver(
+                *target,
+                staging,
+                self.core,
+                self.queues,
+                self.ports,
+                self.rings,
+            );
         }
     }
 
@@ -140,5 +175,45 @@ impl Outputs<'_> {
     #[inline]
     pub fn alloc(&mut self) -> Option<Packet> {
         self.pool.and_then(Mempool::alloc)
+    }
+}
+
+/// Moves every packet of `batch` to `target` and leaves `batch` empty;
+/// what the target has no room for is dropped and counted.
+#[inline]
+fn deliver(
+    target: Target,
+    batch: &mut Batch,
+    core: &CoreCounters,
+    queues: &mut [NodeQueue],
+    ports: &mut [PortState],
+    rings: &mut [RingOut],
+) {
+    match target {
+        Target::Node(node) => {
+            let overflow = queues[node.0].append(batch.packets_mut());
+            if overflow > 0 {
+                core.queue_full_drops.add(overflow as u64);
+            }
+        }
+        Target::Port(port) => {
+            let port = &mut ports[port.0];
+            if port.staging.remaining_capacity() < batch.len() {
+                port.flush(core);
+            }
+            // The transmit burst has room now: a flushed one is empty.
+            append_burst(batch.packets_mut(), port.staging.packets_mut());
+        }
+        Target::Ring(ring) => {
+            let ring = &mut rings[ring.0];
+            if ring.staging.remaining_capacity() < batch.len() {
+                ring.flush(core);
+            }
+            append_burst(batch.packets_mut(), &mut ring.staging);
+        }
+        Target::Discard => {
+            core.discarded.add(batch.len() as u64);
+            batch.clear();
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod loopback;
 pub mod mac;
 pub mod mem;
 pub mod nic;
+mod queue;
 pub mod spec;
 pub mod stats;
 

@@ -13,20 +13,39 @@ pub fn append_burst<T, const N: usize>(
     to: &mut ArrayVec<T, N>,
 ) -> usize {
     let count = from.len();
+    append_tail(from, to, count);
+    count
+}
+
+/// Moves the last `count` items of `from` to the end of `to`, in order, with
+/// one bitwise copy; the items before them stay in `from`.
+///
+/// # Panics
+/// When `from` holds fewer than `count` items or `to` has no room for them.
+#[inline]
+pub fn append_tail<T, const N: usize>(
+    from: &mut ArrayVec<T, N>,
+    to: &mut ArrayVec<T, N>,
+    count: usize,
+) {
+    let kept = from
+        .len()
+        .checked_sub(count)
+        .expect("append_tail: source too short");
     let length = to.len();
     assert!(count <= N - length, "append_burst: destination too full");
-    // SAFETY: 1. `to` has `N - length >= count` spare slots after its
-    // `length` items (checked above), so the destination range is in bounds
-    // and uninitialised. 2. The two ArrayVecs are distinct (`&mut` to both),
-    // so the ranges do not overlap. 3. The `count` items are moved bitwise:
-    // `from.set_len(0)` forgets them there and `to.set_len` takes ownership,
-    // so each is owned exactly once.
+    // SAFETY: 1. `from` holds `kept + count` initialised items, so the source
+    // range `kept..kept + count` is in bounds. 2. `to` has `N - length >=
+    // count` spare slots after its `length` items (checked above), so the
+    // destination range is in bounds and uninitialised. 3. The two ArrayVecs
+    // are distinct (`&mut` to both), so the ranges do not overlap. 4. The
+    // `count` items are moved bitwise: `from.set_len(kept)` forgets them
+    // there and `to.set_len` takes ownership, so each is owned exactly once.
     unsafe {
-        core::ptr::copy_nonoverlapping(from.as_ptr(), to.as_mut_ptr().add(length), count);
-        from.set_len(0);
+        core::ptr::copy_nonoverlapping(from.as_ptr().add(kept), to.as_mut_ptr().add(length), count);
+        from.set_len(kept);
         to.set_len(length + count);
     }
-    count
 }
 
 #[cfg(test)]
@@ -42,6 +61,25 @@ mod tests {
         assert!(from.is_empty());
         assert_eq!(to.as_slice(), ["a", "b", "c", "d"]);
         assert_eq!(append_burst(&mut from, &mut to), 0);
+    }
+
+    #[test]
+    fn moves_a_tail_and_keeps_the_front() {
+        let mut from: ArrayVec<String, 4> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let mut to: ArrayVec<String, 4> = ["x"].iter().map(|s| s.to_string()).collect();
+        append_tail(&mut from, &mut to, 2);
+        assert_eq!(from.as_slice(), ["a"]);
+        assert_eq!(to.as_slice(), ["x", "b", "c"]);
+        append_tail(&mut from, &mut to, 0);
+        assert_eq!(from.as_slice(), ["a"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "source too short")]
+    fn refuses_a_tail_longer_than_the_source() {
+        let mut from: ArrayVec<u8, 2> = [1].into_iter().collect();
+        let mut to: ArrayVec<u8, 2> = ArrayVec::new();
+        append_tail(&mut from, &mut to, 2);
     }
 
     #[test]
