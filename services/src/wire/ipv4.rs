@@ -172,7 +172,18 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// True when the header checksum is right.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        checksum::fold(checksum::sum(&self.buffer.as_ref()[..self.header_len()], 0)) == 0xffff
+        checksum::fold(self.header_sum()) == 0xffff
+    }
+
+    /// The one's-complement sum of the header; a header without options
+    /// (nearly all of them) is summed with its length known.
+    #[inline]
+    fn header_sum(&self) -> u64 {
+        let bytes = self.buffer.as_ref();
+        match self.header_len() {
+            HEADER_LEN => checksum::sum(&bytes[..HEADER_LEN], 0),
+            header_len => checksum::sum(&bytes[..header_len], 0),
+        }
     }
 
     /// The header, options included.
@@ -228,7 +239,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
-        let value = checksum::checksum(&self.buffer.as_ref()[..self.header_len()]);
+        let value = !checksum::fold(self.header_sum());
         self.set_checksum(value);
     }
 
