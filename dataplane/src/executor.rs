@@ -48,10 +48,22 @@ pub(crate) struct PortState {
 impl PortState {
     /// Transmits the staged burst; what the NIC has no room for is dropped.
     pub(crate) fn flush(&mut self, counters: &CoreCounters) {
-        let sent = self.nic.tx_burst(&mut self.staging);
+        Self::send(&mut *self.nic, &mut self.staging, counters);
+    }
+
+    /// Transmits `burst` now, bypassing the (empty) staged burst; what the
+    /// NIC has no room for is dropped.
+    #[inline]
+    pub(crate) fn transmit(&mut self, burst: &mut Batch, counters: &CoreCounters) {
+        Self::send(&mut *self.nic, burst, counters);
+    }
+
+    #[inline]
+    fn send(nic: &mut dyn Nic, burst: &mut Batch, counters: &CoreCounters) {
+        let sent = nic.tx_burst(burst);
         counters.tx_packets.add(sent as u64);
-        counters.tx_dropped.add(self.staging.len() as u64);
-        self.staging.clear();
+        counters.tx_dropped.add(burst.len() as u64);
+        burst.clear();
     }
 }
 

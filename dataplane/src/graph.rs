@@ -198,6 +198,12 @@ fn deliver(
         }
         Target::Port(port) => {
             let port = &mut ports[port.0];
+            if port.staging.is_empty() && batch.is_full() {
+                // A full burst with nothing staged before it: what joining
+                // the staging burst and flushing it would send, minus a copy.
+                port.transmit(batch, core);
+                return;
+            }
             if port.staging.remaining_capacity() < batch.len() {
                 port.flush(core);
             }

@@ -6,6 +6,21 @@ use dataplane::{Batch, DropCode, Nanoservice, Outputs};
 /// Ethernet header bytes the swap touches.
 const MAC_PAIR_LEN: usize = 12;
 
+/// Swaps the destination MAC (bytes 0..6) with the source MAC (6..12) as
+/// one 64-bit and one 32-bit word: a handful of shifts, no byte loop.
+#[inline(always)]
+fn swap_macs(macs: &mut [u8; MAC_PAIR_LEN]) {
+    let (front, back) = macs.split_at_mut(8);
+    let front: &mut [u8; 8] = front.try_into().expect("8 bytes");
+    let back: &mut [u8; 4] = back.try_into().expect("4 bytes");
+    // Little-endian words: byte i of the frame is bits 8i..8i+8.
+    let first = u64::from_le_bytes(*front); // d0..d5 s0 s1
+    let last = u64::from(u32::from_le_bytes(*back)); // s2..s5
+    let swapped = (first >> 48) | (last << 16) | (first << 48); // s0..s5 d0 d1
+    *front = swapped.to_le_bytes();
+    *back = ((first >> 16) as u32).to_le_bytes(); // d2..d5
+}
+
 /// Drop reasons of [`MacSwap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -44,11 +59,8 @@ impl Nanoservice for MacSwap {
         // with a runt in it goes packet by packet.
         let mut runts = false;
         for packet in batch.iter_mut() {
-            match packet.payload_mut().get_mut(..MAC_PAIR_LEN) {
-                Some(macs) => {
-                    let (destination, source) = macs.split_at_mut(6);
-                    destination.swap_with_slice(source);
-                }
+            match packet.payload_mut().first_chunk_mut::<MAC_PAIR_LEN>() {
+                Some(macs) => swap_macs(macs),
                 None => runts = true,
             }
         }
