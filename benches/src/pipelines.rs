@@ -154,44 +154,16 @@ pub fn run_bursts(executor: &mut Executor, bursts: u64) {
 mod tests {
     use super::*;
     use crate::frames::{ECHO_PORT, OUR_IP, PEER_IP, PEER_MAC, PEER_PORT, UdpSummary};
-    use dataplane::{Batch, LinkInfo, MacAddr};
+    use dataplane::SharedNic;
     use services::pipeline::drops;
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    /// The reflector behind an `Rc`, so the test still reaches it once the
-    /// executor owns the port.
-    #[derive(Clone)]
-    struct SharedReflector(Rc<RefCell<ReflectorNic>>);
-
-    impl Nic for SharedReflector {
-        fn rx_burst(&mut self, batch: &mut Batch) -> usize {
-            self.0.borrow_mut().rx_burst(batch)
-        }
-        fn tx_burst(&mut self, batch: &mut Batch) -> usize {
-            self.0.borrow_mut().tx_burst(batch)
-        }
-        fn mac(&self) -> MacAddr {
-            self.0.borrow().mac()
-        }
-        fn link(&self) -> LinkInfo {
-            self.0.borrow().link()
-        }
-        fn name(&self) -> &str {
-            "shared-reflector"
-        }
-    }
 
     #[test]
     fn echo_loop_echoes_every_request_unchanged() {
         let pool = echo_pool();
-        let shared = SharedReflector(Rc::new(RefCell::new(ReflectorNic::new(
-            OUR_MAC,
-            ECHO_IN_FLIGHT + 1,
-        ))));
-        prime_echo(&mut shared.0.borrow_mut(), &pool);
+        let shared = SharedNic::new(ReflectorNic::new(OUR_MAC, ECHO_IN_FLIGHT + 1));
+        prime_echo(&mut shared.borrow_mut(), &pool);
         let mut executor = udp_echo_core(Box::new(shared.clone()), pool);
-        let warm = shared.0.borrow().counts();
+        let warm = shared.borrow().counts();
         // Warm-up: the ARP request and the first 31 UDP requests in; the
         // ARP reply and the gratuitous ARP went out and were not reflected.
         assert_eq!(warm.received, BURST_SIZE as u64);
@@ -200,7 +172,7 @@ mod tests {
 
         let polls = 10u64;
         run_bursts(&mut executor, polls);
-        let counts = shared.0.borrow().counts();
+        let counts = shared.borrow().counts();
         assert_eq!(counts.received - warm.received, polls * BURST_SIZE as u64);
         assert_eq!(counts.reflected - warm.reflected, polls * BURST_SIZE as u64);
         assert_eq!((counts.ignored, counts.overflowed), (2, 0));
@@ -220,7 +192,7 @@ mod tests {
         assert_eq!(node_drops, 0);
 
         // Every frame on the wire is a valid request again, payload intact.
-        let nic = shared.0.borrow();
+        let nic = shared.borrow();
         assert_eq!(nic.waiting().count(), ECHO_IN_FLIGHT);
         for packet in nic.waiting() {
             let request = UdpSummary::of(packet.payload()).expect("valid checksums");

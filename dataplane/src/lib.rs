@@ -20,6 +20,7 @@ pub mod mac;
 pub mod mem;
 pub mod nic;
 mod queue;
+pub mod shared_nic;
 pub mod spec;
 pub mod stats;
 
@@ -34,3 +35,4 @@ pub use mem::packet::{Packet, PacketError};
 pub use mem::region::DmaRegion;
 pub use mem::ring::{Consumer, Producer, RingError, SpscRing};
 pub use nic::{LinkInfo, Nic};
+pub use shared_nic::SharedNic;

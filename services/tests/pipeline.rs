@@ -4,13 +4,12 @@
 use core::net::Ipv4Addr;
 use dataplane::spec::Spec;
 use dataplane::stats::CoreCounters;
-use dataplane::{Batch, Executor, LinkInfo, LoopbackNic, MacAddr, Mempool, Nic};
+use dataplane::{Executor, LoopbackNic, MacAddr, Mempool, Nic, SharedNic};
 use services::pipeline::drops;
 use services::wire::ethernet::{EtherType, EthernetFrame};
 use services::wire::{ArpPacket, IcmpPacket, Ipv4Packet, UdpPacket};
 use services::{build_core, malformed_frames};
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::cell::Cell;
 
 const OURS: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
 const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -33,31 +32,9 @@ fn advance_clock(ns: u64) {
     NOW_NS.with(|now| now.set(now.get() + ns));
 }
 
-/// A loopback NIC the test keeps a handle to after `build_core` owns it.
-#[derive(Clone)]
-struct SharedNic(Rc<RefCell<LoopbackNic>>);
-
-impl Nic for SharedNic {
-    fn rx_burst(&mut self, batch: &mut Batch) -> usize {
-        self.0.borrow_mut().rx_burst(batch)
-    }
-    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
-        self.0.borrow_mut().tx_burst(batch)
-    }
-    fn mac(&self) -> MacAddr {
-        self.0.borrow().mac()
-    }
-    fn link(&self) -> LinkInfo {
-        self.0.borrow().link()
-    }
-    fn name(&self) -> &str {
-        "shared-loopback"
-    }
-}
-
 struct Harness {
     executor: Executor,
-    nics: Vec<SharedNic>,
+    nics: Vec<SharedNic<LoopbackNic>>,
 }
 
 impl Harness {
@@ -66,10 +43,10 @@ impl Harness {
     fn new(spec: &str) -> Self {
         let spec = Spec::parse(spec).unwrap();
         let pool = Mempool::with_heap(512, 128).unwrap();
-        let nics: Vec<SharedNic> = spec
+        let nics: Vec<SharedNic<LoopbackNic>> = spec
             .interfaces
             .iter()
-            .map(|interface| SharedNic(Rc::new(RefCell::new(LoopbackNic::new(interface.mac, 64)))))
+            .map(|interface| SharedNic::new(LoopbackNic::new(interface.mac, 64)))
             .collect();
         let ports = nics
             .iter()
@@ -100,11 +77,11 @@ impl Harness {
     fn inject(&mut self, interface: usize, bytes: &[u8]) {
         let mut packet = self.executor.pool().unwrap().alloc().unwrap();
         packet.append(bytes.len()).unwrap().copy_from_slice(bytes);
-        self.nics[interface].0.borrow_mut().inject(packet).unwrap();
+        self.nics[interface].borrow_mut().inject(packet).unwrap();
     }
 
     fn take(&mut self, interface: usize) -> Option<Vec<u8>> {
-        let packet = self.nics[interface].0.borrow_mut().take_transmitted()?;
+        let packet = self.nics[interface].borrow_mut().take_transmitted()?;
         Some(packet.payload().to_vec())
     }
 
@@ -518,16 +495,16 @@ fn l2fwd_reflects_frames() {
     let spec = ECHO_SPEC.replace("kind = \"udp-echo\"\nport = 7", "kind = \"l2fwd\"");
     let spec = Spec::parse(&spec).unwrap();
     let pool = Mempool::with_heap(16, 0).unwrap();
-    let nic = SharedNic(Rc::new(RefCell::new(LoopbackNic::new(OURS, 8))));
+    let nic = SharedNic::new(LoopbackNic::new(OURS, 8));
     let mut executor = build_core(&spec, 0, vec![(0, Box::new(nic.clone()))], pool, clock).unwrap();
     let mut packet = executor.pool().unwrap().alloc().unwrap();
     packet
         .append(14)
         .unwrap()
         .copy_from_slice(&[1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 8, 0]);
-    nic.0.borrow_mut().inject(packet).unwrap();
+    nic.borrow_mut().inject(packet).unwrap();
     executor.poll_once();
-    let sent = nic.0.borrow_mut().take_transmitted().unwrap();
+    let sent = nic.borrow_mut().take_transmitted().unwrap();
     assert_eq!(sent.payload(), &[2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 8, 0]);
 }
 
