@@ -257,23 +257,46 @@ fn udp_closed(client: &Netns, target: &str) -> Result<()> {
     Ok(())
 }
 
+/// `examples/echo.toml` on one link with `cores` workers, and the client
+/// namespace that reaches it. Fields drop in order: the appliance, then the
+/// devices and client namespace, then the appliance's own namespace.
+struct EchoSetup {
+    appliance: Appliance,
+    attachment: Attachment,
+    _appliance_netns: Option<Netns>,
+}
+
+impl EchoSetup {
+    fn start(binary: &Path, link: Link, cores: usize) -> Result<Self> {
+        // On a tap the appliance runs where the tap is, in the client's
+        // namespace; on AF_PACKET it gets its own, holding its veth end.
+        let appliance_netns = match link {
+            Link::Tap => None,
+            Link::AfPacket => Some(Netns::create("wcha")?),
+        };
+        let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
+        let run_in = appliance_netns.as_ref().unwrap_or(&attachment.client);
+        let appliance = Appliance::start(
+            binary,
+            run_in,
+            "examples/echo.toml",
+            &[&attachment.nic_argument],
+            cores,
+        )?;
+        Ok(Self {
+            appliance,
+            attachment,
+            _appliance_netns: appliance_netns,
+        })
+    }
+}
+
 /// The echo acceptance checks over one link: ARP, ping (small and 1472-byte),
 /// UDP echo byte-identical, and port unreachable for a closed port.
 fn echo(binary: &Path, link: Link) -> Result<()> {
-    let appliance_netns = match link {
-        Link::Tap => None,
-        Link::AfPacket => Some(Netns::create("wcha")?),
-    };
-    let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
-    let client = &attachment.client;
-    let run_in = appliance_netns.as_ref().unwrap_or(client);
-    let appliance = Appliance::start(
-        binary,
-        run_in,
-        "examples/echo.toml",
-        &[&attachment.nic_argument],
-        1,
-    )?;
+    let setup = EchoSetup::start(binary, link, 1)?;
+    let (client, attachment, appliance) =
+        (&setup.attachment.client, &setup.attachment, setup.appliance);
 
     let arping = client.output(&[
         "arping",
@@ -354,20 +377,8 @@ fn router(binary: &Path) -> Result<()> {
 /// With two cores, UDP flows from 16 source ports are spread over both
 /// cores' queues: each core's receive counter moves.
 fn two_cores(binary: &Path, link: Link) -> Result<()> {
-    let appliance_netns = match link {
-        Link::Tap => None,
-        Link::AfPacket => Some(Netns::create("wcha")?),
-    };
-    let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
-    let client = &attachment.client;
-    let run_in = appliance_netns.as_ref().unwrap_or(client);
-    let appliance = Appliance::start(
-        binary,
-        run_in,
-        "examples/echo.toml",
-        &[&attachment.nic_argument],
-        2,
-    )?;
+    let setup = EchoSetup::start(binary, link, 2)?;
+    let (client, appliance) = (&setup.attachment.client, setup.appliance);
     // Resolve ARP first, so the flows below are all UDP.
     ping_no_loss(client, &["-c", "1", "10.0.0.2"])?;
     let before = appliance.counters()?;
