@@ -6,12 +6,18 @@ use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use std::path::Path;
 
-const PALETTE: [RGBColor; 5] = [
+/// Ten distinguishable colours (the "tab10" set), so lines rarely repeat one.
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 fn plot_error<E: std::fmt::Debug>(error: E) -> anyhow::Error {
@@ -121,24 +127,17 @@ fn latency_cdf(report: &Report, path: &Path) -> Result<()> {
         .y_desc("percentile")
         .draw()
         .map_err(plot_error)?;
-    for (index, (label, cdf)) in series.iter().enumerate() {
-        let color = PALETTE[index % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(
-                cdf.iter()
-                    .map(|(percent, ns)| ((*ns as f64 / 1e3).max(1.0), *percent)),
-                color,
-            ))
-            .map_err(plot_error)?
-            .label(label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_error)?;
+    let lines: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(label, cdf)| {
+            let points = cdf
+                .iter()
+                .map(|(percent, ns)| ((*ns as f64 / 1e3).max(1.0), *percent))
+                .collect();
+            (label.clone(), points)
+        })
+        .collect();
+    draw_labelled_lines(&mut chart, &lines, 1)?;
     root.present().map_err(plot_error)
 }
 
@@ -175,12 +174,27 @@ fn scaling(report: &Report, path: &Path) -> Result<()> {
         .y_desc("pps")
         .draw()
         .map_err(plot_error)?;
-    for (index, (label, values)) in lines.iter().enumerate() {
+    draw_labelled_lines(&mut chart, &lines, 2)?;
+    root.present().map_err(plot_error)
+}
+
+/// Draws one coloured line per `(label, points)` and the legend naming them.
+fn draw_labelled_lines<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    lines: &[(String, Vec<(f64, f64)>)],
+    width: u32,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (index, (label, points)) in lines.iter().enumerate() {
         let color = PALETTE[index % PALETTE.len()];
         chart
             .draw_series(LineSeries::new(
-                values.iter().copied(),
-                color.stroke_width(2),
+                points.iter().copied(),
+                color.stroke_width(width),
             ))
             .map_err(plot_error)?
             .label(label.as_str())
@@ -191,6 +205,5 @@ fn scaling(report: &Report, path: &Path) -> Result<()> {
         .background_style(WHITE)
         .border_style(BLACK)
         .draw()
-        .map_err(plot_error)?;
-    root.present().map_err(plot_error)
+        .map_err(plot_error)
 }
