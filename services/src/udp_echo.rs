@@ -1,5 +1,7 @@
 //! `UdpEcho`: sends every datagram back to where it came from, in place:
-//! addresses and ports swapped (the UDP checksum stays valid), fresh TTL.
+//! addresses and ports swapped (the UDP checksum stays valid), fresh TTL
+//! (the header checksum updated incrementally: its input comes from `udp`,
+//! behind `ipv4`, which verified it).
 
 use crate::reasons::drop_reasons;
 use crate::route::{LocalAddresses, Locality};
@@ -58,8 +60,10 @@ impl Nanoservice for UdpEcho {
             };
             udp.swap_ports();
             ip.swap_addresses();
-            ip.set_ttl(DEFAULT_TTL);
-            ip.fill_checksum();
+            // `ipv4` verified the header checksum before `udp` passed the
+            // datagram on, so the incremental update writes the bytes a
+            // full recomputation would.
+            ip.set_ttl_updating_checksum(DEFAULT_TTL);
             out.emit(Self::OUT, packet);
         }
     }

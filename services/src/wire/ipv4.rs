@@ -265,6 +265,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(value);
     }
 
+    /// Sets the TTL and updates the checksum incrementally (RFC 1624 eqn. 3).
+    /// When the header checksum was valid, the result is the same bytes
+    /// [`fill_checksum`](Self::fill_checksum) writes: both lie in
+    /// `1..=0xffff` and agree modulo `0xffff`.
+    #[inline]
+    pub fn set_ttl_updating_checksum(&mut self, ttl: u8) {
+        let protocol = self.protocol();
+        let old_word = u16::from_be_bytes([self.ttl(), protocol]);
+        self.set_ttl(ttl);
+        let new_word = u16::from_be_bytes([ttl, protocol]);
+        let value = checksum::update(self.checksum(), old_word, new_word);
+        self.set_checksum(value);
+    }
+
     /// Writes a 20-byte header without options and its checksum.
     pub fn emit_header(
         &mut self,
@@ -353,6 +367,34 @@ pub(crate) mod tests {
         packet.swap_addresses();
         assert!(packet.verify_checksum());
         assert_eq!(packet.source(), Ipv4Addr::new(192, 168, 0, 199));
+    }
+
+    #[test]
+    fn setting_the_ttl_incrementally_matches_refilling() {
+        for (ident, ttl) in (0..=0xffffu16)
+            .step_by(97)
+            .zip((0..=255u8).cycle().step_by(7))
+        {
+            let mut bytes = HEADER;
+            bytes[4..6].copy_from_slice(&ident.to_be_bytes());
+            bytes[8] = ttl;
+            let mut packet = Ipv4Packet::new_checked(&mut bytes[..]).unwrap();
+            packet.fill_checksum();
+            for new_ttl in [0, 1, DEFAULT_TTL, ttl, 255] {
+                let mut incremental = bytes;
+                Ipv4Packet::new_checked(&mut incremental[..])
+                    .unwrap()
+                    .set_ttl_updating_checksum(new_ttl);
+                let mut refilled = bytes;
+                let mut packet = Ipv4Packet::new_checked(&mut refilled[..]).unwrap();
+                packet.set_ttl(new_ttl);
+                packet.fill_checksum();
+                assert_eq!(
+                    incremental, refilled,
+                    "ident {ident:#x} ttl {ttl} -> {new_ttl}"
+                );
+            }
+        }
     }
 
     #[test]
