@@ -192,10 +192,16 @@ impl Arp {
         }
     }
 
+    /// Fills in both MACs (one bounds check for the 12 bytes) and sends.
+    /// Every frame here holds a whole Ethernet header: `process` checked
+    /// it, `send_request` built it.
+    #[inline]
     fn send_resolved(&self, mut packet: Packet, mac: MacAddr, out: &mut Outputs<'_>) {
-        let mut frame = EthernetFrame::new_unchecked(packet.payload_mut());
-        frame.set_destination(mac);
-        frame.set_source(self.mac);
+        if let Some(addresses) = packet.payload_mut().first_chunk_mut::<12>() {
+            let (destination, source) = addresses.split_at_mut(6);
+            destination.copy_from_slice(&mac.0);
+            source.copy_from_slice(&self.mac.0);
+        }
         out.emit(Self::TX, packet);
     }
 

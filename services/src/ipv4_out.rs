@@ -6,6 +6,7 @@ use crate::reasons::drop_reasons;
 use crate::route::RoutingTable;
 use crate::wire::Ipv4Packet;
 use alloc::vec::Vec;
+use core::net::Ipv4Addr;
 use dataplane::spec::MAX_INTERFACES;
 use dataplane::{Batch, MacAddr, Nanoservice, Outputs};
 
@@ -26,6 +27,19 @@ drop_reasons! {
 pub struct Ipv4Out {
     routes: RoutingTable,
     macs: Vec<MacAddr>,
+    /// The last lookup: replies go back to few peers, often one per
+    /// burst. The table never changes after construction, so an entry
+    /// never goes stale.
+    last_route: Option<CachedRoute>,
+}
+
+/// A route lookup's result for one destination.
+#[derive(Debug, Clone, Copy)]
+struct CachedRoute {
+    destination: Ipv4Addr,
+    interface: usize,
+    next_hop: Ipv4Addr,
+    reply_from: Option<MacAddr>,
 }
 
 impl Ipv4Out {
@@ -35,7 +49,30 @@ impl Ipv4Out {
     /// Routes with `routes`; `macs` are our MACs by interface index, for
     /// the reply hint (see [`crate::arp`]).
     pub fn new(routes: RoutingTable, macs: Vec<MacAddr>) -> Self {
-        Self { routes, macs }
+        Self {
+            routes,
+            macs,
+            last_route: None,
+        }
+    }
+
+    /// The route for `destination`, from the one-entry cache or the table.
+    #[inline]
+    fn route(&mut self, destination: Ipv4Addr) -> Option<CachedRoute> {
+        if let Some(route) = self.last_route
+            && route.destination == destination
+        {
+            return Some(route);
+        }
+        let (interface, next_hop) = self.routes.lookup(destination)?;
+        let route = CachedRoute {
+            destination,
+            interface,
+            next_hop,
+            reply_from: self.macs.get(interface).copied(),
+        };
+        self.last_route = Some(route);
+        Some(route)
     }
 }
 
@@ -61,13 +98,17 @@ impl Nanoservice for Ipv4Out {
                     continue;
                 }
             };
-            let Some((interface, next_hop)) = self.routes.lookup(destination) else {
+            let Some(CachedRoute {
+                interface,
+                next_hop,
+                reply_from,
+                ..
+            }) = self.route(destination)
+            else {
                 out.drop(packet, Ipv4OutDrop::NoRoute);
                 continue;
             };
-            if prepend_resolution_header(&mut packet, next_hop, self.macs.get(interface).copied())
-                .is_err()
-            {
+            if prepend_resolution_header(&mut packet, next_hop, reply_from).is_err() {
                 out.drop(packet, Ipv4OutDrop::NoHeadroom);
                 continue;
             }
