@@ -69,17 +69,24 @@ pub fn prepend_resolution_header(
     next_hop: Ipv4Addr,
     reply_from: Option<MacAddr>,
 ) -> Result<(), PacketError> {
-    let header = packet.prepend(ethernet::HEADER_LEN)?;
-    let hint = reply_from.is_some_and(|ours| {
-        header[..6] == ours.0 && header[12..14] == EtherType::IPV4.0.to_be_bytes()
-    }) && ethernet::mac_at(&header[6..12]).is_unicast();
+    // `prepend` returns exactly the header's bytes; as an array, every
+    // index below is checked at compile time.
+    let Some(header) = packet
+        .prepend(ethernet::HEADER_LEN)?
+        .first_chunk_mut::<{ ethernet::HEADER_LEN }>()
+    else {
+        return Err(PacketError::NoHeadroom);
+    };
+    let ipv4 = EtherType::IPV4.0.to_be_bytes();
+    let hint = reply_from.is_some_and(|ours| header[..6] == ours.0 && header[12..14] == ipv4)
+        && ethernet::mac_at(&header[6..12]).is_unicast();
     header[..4].copy_from_slice(&next_hop.octets());
     header[4] = u8::from(hint);
     header[5] = 0;
     if !hint {
         header[6..12].fill(0);
     }
-    header[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
+    header[12..14].copy_from_slice(&ipv4);
     Ok(())
 }
 

@@ -58,21 +58,20 @@ impl Ipv4Out {
 
     /// The route for `destination`, from the one-entry cache or the table.
     #[inline]
-    fn route(&mut self, destination: Ipv4Addr) -> Option<CachedRoute> {
-        if let Some(route) = self.last_route
-            && route.destination == destination
+    fn route(&mut self, destination: Ipv4Addr) -> Option<&CachedRoute> {
+        if self
+            .last_route
+            .is_none_or(|route| route.destination != destination)
         {
-            return Some(route);
+            let (interface, next_hop) = self.routes.lookup(destination)?;
+            self.last_route = Some(CachedRoute {
+                destination,
+                interface,
+                next_hop,
+                reply_from: self.macs.get(interface).copied(),
+            });
         }
-        let (interface, next_hop) = self.routes.lookup(destination)?;
-        let route = CachedRoute {
-            destination,
-            interface,
-            next_hop,
-            reply_from: self.macs.get(interface).copied(),
-        };
-        self.last_route = Some(route);
-        Some(route)
+        self.last_route.as_ref()
     }
 }
 
@@ -98,7 +97,7 @@ impl Nanoservice for Ipv4Out {
                     continue;
                 }
             };
-            let Some(CachedRoute {
+            let Some(&CachedRoute {
                 interface,
                 next_hop,
                 reply_from,
