@@ -239,10 +239,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// does not depend on the order of the words).
     #[inline]
     pub fn swap_addresses(&mut self) {
-        let bytes = self.buffer.as_mut();
-        let (source, destination) =
-            bytes[field::SOURCE.start..field::DESTINATION.end].split_at_mut(4);
-        source.swap_with_slice(destination);
+        // One 8-byte load and store: rotating by 32 bits swaps the halves
+        // whatever the host's byte order.
+        let addresses = &mut self.buffer.as_mut()[field::SOURCE.start..field::DESTINATION.end];
+        let mut word = [0u8; 8];
+        word.copy_from_slice(addresses);
+        addresses.copy_from_slice(&u64::from_ne_bytes(word).rotate_left(32).to_ne_bytes());
     }
 
     /// Recomputes the header checksum.
@@ -367,6 +369,7 @@ pub(crate) mod tests {
         packet.swap_addresses();
         assert!(packet.verify_checksum());
         assert_eq!(packet.source(), Ipv4Addr::new(192, 168, 0, 199));
+        assert_eq!(packet.destination(), Ipv4Addr::new(192, 168, 0, 1));
     }
 
     #[test]

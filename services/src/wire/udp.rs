@@ -112,8 +112,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// swapped too (the one's-complement sum ignores word order).
     #[inline]
     pub fn swap_ports(&mut self) {
-        let (source, destination) = self.buffer.as_mut()[..4].split_at_mut(2);
-        source.swap_with_slice(destination);
+        // One 4-byte load and store: rotating by 16 bits swaps the halves
+        // whatever the host's byte order.
+        let ports = &mut self.buffer.as_mut()[..4];
+        let mut word = [0u8; 4];
+        word.copy_from_slice(ports);
+        ports.copy_from_slice(&u32::from_ne_bytes(word).rotate_left(16).to_ne_bytes());
     }
 
     /// Computes and writes the checksum (0 is sent as 0xffff).
