@@ -103,6 +103,9 @@ struct Pending {
 pub struct Arp {
     mac: MacAddr,
     address: Ipv4Cidr,
+    /// The subnet's broadcast address; 255.255.255.255 for /31 and /32,
+    /// which have none (computed once: `address` never changes).
+    directed_broadcast: Ipv4Addr,
     cache: ArpCache,
     pending: ArrayVec<Pending, MAX_PENDING_DESTINATIONS>,
     announced: bool,
@@ -119,6 +122,11 @@ impl Arp {
         Self {
             mac,
             address,
+            directed_broadcast: if address.prefix_len < 31 {
+                address.broadcast()
+            } else {
+                Ipv4Addr::BROADCAST
+            },
             cache: ArpCache::new(),
             pending: ArrayVec::new(),
             announced: false,
@@ -215,9 +223,7 @@ impl Arp {
     fn handle_outgoing(&mut self, packet: Packet, out: &mut Outputs<'_>) {
         let header = &packet.payload()[..4];
         let next_hop = Ipv4Addr::new(header[0], header[1], header[2], header[3]);
-        if next_hop.is_broadcast()
-            || (self.address.prefix_len < 31 && next_hop == self.address.broadcast())
-        {
+        if next_hop.is_broadcast() || next_hop == self.directed_broadcast {
             self.send_resolved(packet, MacAddr::BROADCAST, out);
             return;
         }
