@@ -12,7 +12,19 @@ use core::net::Ipv4Addr;
 /// accumulator. An odd last byte is padded with zero.
 #[inline]
 pub fn sum(data: &[u8], accumulator: u64) -> u64 {
-    let mut native = 0u64;
+    add_carry(
+        accumulator,
+        u64::from(u16::from_be(fold(sum_native(data, 0)))),
+    )
+}
+
+/// Adds `data` as native-endian words into `native`, a one's-complement
+/// accumulator in host byte order (not folded, not swapped): what
+/// [`verifies`] needs, since the byte order does not change whether a sum
+/// is all ones.
+#[inline]
+pub fn sum_native(data: &[u8], native: u64) -> u64 {
+    let mut native = native;
     let mut pairs = data.chunks_exact(16);
     for pair in &mut pairs {
         let (first, second) = pair.split_at(8);
@@ -38,7 +50,17 @@ pub fn sum(data: &[u8], accumulator: u64) -> u64 {
     if let [byte] = rest {
         native = add_carry(native, u64::from(u16::from_ne_bytes([*byte, 0])));
     }
-    add_carry(accumulator, u64::from(u16::from_be(fold(native))))
+    native
+}
+
+/// True when `data`, with the host-order accumulator `native` (0, or a
+/// [`pseudo_header_native`]), sums to all ones: the checksum in it is
+/// right. Folding in host order reaches 0xffff exactly when folding in
+/// network order does (a byte swap is a rotation by 8 bits, which maps the
+/// one's-complement zeros to themselves), so no swap and no second fold.
+#[inline]
+pub fn verifies(data: &[u8], native: u64) -> bool {
+    fold(sum_native(data, native)) == 0xffff
 }
 
 /// The first eight bytes of `bytes` (which has eight).
@@ -82,6 +104,21 @@ pub fn pseudo_header(source: Ipv4Addr, destination: Ipv4Addr, protocol: u8, leng
         + u64::from(destination.to_bits())
         + u64::from(protocol)
         + u64::from(length)
+}
+
+/// [`pseudo_header`] in host byte order, for [`verifies`]: the words read
+/// from their network-order bytes as the data words are.
+#[inline]
+pub fn pseudo_header_native(
+    source: Ipv4Addr,
+    destination: Ipv4Addr,
+    protocol: u8,
+    length: u16,
+) -> u64 {
+    u64::from(u32::from_ne_bytes(source.octets()))
+        + u64::from(u32::from_ne_bytes(destination.octets()))
+        + u64::from(u16::from_ne_bytes([0, protocol]))
+        + u64::from(u16::from_ne_bytes(length.to_be_bytes()))
 }
 
 /// RFC 1624 eqn. 3: the new checksum after a 16-bit word of the covered
@@ -129,6 +166,44 @@ mod tests {
             assert_eq!(checksum(&bytes), reference(&bytes), "len {len}");
         }
         assert_eq!(checksum(&[0xff; 64]), reference(&[0xff; 64]));
+    }
+
+    #[test]
+    fn verifies_like_the_network_order_sum() {
+        let mut state = 0x9e37_79b9_u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (state >> 16) as u8
+        };
+        for len in 0..200 {
+            let mut bytes: alloc::vec::Vec<u8> = (0..len).map(|_| next()).collect();
+            let source = Ipv4Addr::new(next(), next(), next(), next());
+            let destination = Ipv4Addr::new(next(), next(), next(), next());
+            let length = len as u16;
+            let pseudo = pseudo_header(source, destination, 17, length);
+            let native = pseudo_header_native(source, destination, 17, length);
+            let check = |bytes: &[u8]| {
+                assert_eq!(
+                    verifies(bytes, native),
+                    fold(sum(bytes, pseudo)) == 0xffff,
+                    "len {len}"
+                );
+                assert_eq!(verifies(bytes, 0), fold(sum(bytes, 0)) == 0xffff);
+                verifies(bytes, native)
+            };
+            check(&bytes);
+            if len >= 2 {
+                // Make it valid (checksum in the first word), then break it.
+                bytes[..2].fill(0);
+                let value = !fold(sum(&bytes, pseudo));
+                bytes[..2].copy_from_slice(&value.to_be_bytes());
+                assert!(check(&bytes), "len {len}");
+                bytes[len - 1] ^= 0x10;
+                assert!(!check(&bytes), "len {len}");
+            }
+        }
+        assert!(!verifies(&[0; 20], 0));
+        assert!(verifies(&[0xff; 20], 0));
     }
 
     #[test]

@@ -182,7 +182,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// True when the header checksum is right.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        checksum::fold(self.header_sum()) == 0xffff
+        let bytes = self.buffer.as_ref();
+        match self.header_len() {
+            HEADER_LEN => checksum::verifies(&bytes[..HEADER_LEN], 0),
+            header_len => checksum::verifies(&bytes[..header_len], 0),
+        }
     }
 
     /// The one's-complement sum of the header; a header without options

@@ -77,9 +77,8 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
             return true;
         }
         let length = self.length();
-        let pseudo = checksum::pseudo_header(source, destination, 17, length);
-        let bytes = &self.buffer.as_ref()[..usize::from(length)];
-        checksum::fold(checksum::sum(bytes, pseudo)) == 0xffff
+        let pseudo = checksum::pseudo_header_native(source, destination, 17, length);
+        checksum::verifies(&self.buffer.as_ref()[..usize::from(length)], pseudo)
     }
 
     /// The payload (up to `length`).
