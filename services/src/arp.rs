@@ -210,7 +210,7 @@ impl Arp {
     /// Fills in both MACs (one bounds check for the 12 bytes) and sends.
     /// Every frame here holds a whole Ethernet header: `process` checked
     /// it, `send_request` built it.
-    #[inline]
+    #[inline(always)]
     fn send_resolved(&self, mut packet: Packet, mac: MacAddr, out: &mut Outputs<'_>) {
         if let Some(addresses) = packet.payload_mut().first_chunk_mut::<12>() {
             let (destination, source) = addresses.split_at_mut(6);
