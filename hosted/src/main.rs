@@ -8,7 +8,6 @@
 
 mod cli;
 mod counters;
-mod graph;
 mod nics;
 mod signals;
 mod worker;

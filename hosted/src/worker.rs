@@ -112,7 +112,8 @@ fn start(
         dataplane::mem::mempool::DEFAULT_HEADROOM,
     )
     .map_err(|error| format!("executor pool: {error}"))?;
-    let executor = crate::graph::build(spec, core, ports, pool, clock)?;
+    let executor = services::build_core(spec, core, ports, pool, clock)
+        .map_err(|error| format!("pipeline: {error}"))?;
     let report = CoreReport {
         core,
         counters: executor.counters().clone(),

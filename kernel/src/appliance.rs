@@ -22,7 +22,7 @@ use crate::msix::MsixTable;
 use crate::pci::PciDevice;
 use crate::trap::{NIC_RX_VECTOR, TIMER_VECTOR};
 use crate::virtio_platform::{KernelVirtioPlatform, virtio_net_devices};
-use crate::{apic, boot, counters_dump, cpu, executor, pipeline, smp, time};
+use crate::{apic, boot, counters_dump, cpu, executor, smp, time};
 
 /// The spec used when the loader passes no module.
 pub(crate) const DEFAULT_SPEC: &str = include_str!("../../examples/echo.toml");
@@ -244,7 +244,8 @@ fn build_core(
         ports.push((interface, Box::new(queue)));
     }
     let pool = Mempool::new(region, MempoolConfig::default()).map_err(|error| error.to_string())?;
-    let executor = pipeline::build(spec, core_id as usize, ports, pool, time::now_ns)?;
+    let executor = services::build_core(spec, core_id as usize, ports, pool, time::now_ns)
+        .map_err(|error| error.to_string())?;
     counters_dump::register(core_id, executor.counters().clone(), queue_stats);
     Ok(executor)
 }

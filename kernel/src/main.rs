@@ -29,7 +29,6 @@ mod pci;
 mod pci_bar;
 mod percpu;
 mod pic;
-mod pipeline;
 mod pvh;
 mod runtime;
 mod scenario_checks;

@@ -173,7 +173,7 @@ fn pipeline(core: usize) -> ! {
         replies: ends.1,
     };
     let ports: Vec<(usize, Box<dyn Nic>)> = vec![(0, Box::new(nic))];
-    let mut executor = match crate::pipeline::build(&spec, core, ports, pool, time::now_ns) {
+    let mut executor = match services::build_core(&spec, core, ports, pool, time::now_ns) {
         Ok(executor) => executor,
         Err(error) => fail("synthetic", format_args!("core {core}: {error}")),
     };
