@@ -153,16 +153,16 @@ pub fn build(
     }
 }
 
-/// Recognises a reply to one of our probes: from the system under test, to
-/// us, of the workload's protocol, carrying a probe. Anything else is `None`.
-pub fn parse_reply(
+/// The IPv4 protocol and transport bytes of `frame`, if it is a well-formed
+/// Ethernet/IPv4 frame to `mac` from `source` to `destination`.
+fn ipv4_envelope(
     frame: &[u8],
-    endpoints: &Endpoints,
-    workload: Workload,
-    flows: u16,
-) -> Option<Reply> {
+    mac: [u8; 6],
+    source: Ipv4Addr,
+    destination: Ipv4Addr,
+) -> Option<(u8, &[u8])> {
     if frame.len() < ETHERNET_LEN + IPV4_LEN
-        || frame[..6] != endpoints.source_mac
+        || frame[..6] != mac
         || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4
     {
         return None;
@@ -173,14 +173,29 @@ pub fn parse_reply(
     if ip[0] >> 4 != 4 || header_len < IPV4_LEN || total_len < header_len || total_len > ip.len() {
         return None;
     }
-    if ip[12..16] != endpoints.destination_ip.octets() || ip[16..20] != endpoints.source_ip.octets()
-    {
+    if ip[12..16] != source.octets() || ip[16..20] != destination.octets() {
         return None;
     }
-    let transport = &ip[header_len..total_len];
+    Some((ip[9], &ip[header_len..total_len]))
+}
+
+/// Recognises a reply to one of our probes: from the system under test, to
+/// us, of the workload's protocol, carrying a probe. Anything else is `None`.
+pub fn parse_reply(
+    frame: &[u8],
+    endpoints: &Endpoints,
+    workload: Workload,
+    flows: u16,
+) -> Option<Reply> {
+    let (protocol, transport) = ipv4_envelope(
+        frame,
+        endpoints.source_mac,
+        endpoints.destination_ip,
+        endpoints.source_ip,
+    )?;
     let (flow, payload) = match workload {
         Workload::Udp { port, source_port } => {
-            if ip[9] != PROTOCOL_UDP || transport.len() < UDP_LEN {
+            if protocol != PROTOCOL_UDP || transport.len() < UDP_LEN {
                 return None;
             }
             let from = u16::from_be_bytes([transport[0], transport[1]]);
@@ -189,7 +204,7 @@ pub fn parse_reply(
             (to.wrapping_sub(source_port), &transport[UDP_LEN..])
         }
         Workload::IcmpEcho { identifier } => {
-            if ip[9] != PROTOCOL_ICMP || transport.len() < ICMP_LEN || transport[0] != 0 {
+            if protocol != PROTOCOL_ICMP || transport.len() < ICMP_LEN || transport[0] != 0 {
                 return None;
             }
             let id = u16::from_be_bytes([transport[4], transport[5]]);
@@ -218,29 +233,15 @@ pub fn parse_forwarded(
     let Workload::Udp { port, source_port } = workload else {
         return None;
     };
-    if frame.len() < ETHERNET_LEN + IPV4_LEN
-        || frame[..6] != receiver_mac
-        || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4
-    {
+    let (protocol, udp) = ipv4_envelope(
+        frame,
+        receiver_mac,
+        endpoints.source_ip,
+        endpoints.destination_ip,
+    )?;
+    if protocol != PROTOCOL_UDP || udp.len() < UDP_LEN {
         return None;
     }
-    let ip = &frame[ETHERNET_LEN..];
-    let header_len = usize::from(ip[0] & 0x0f) * 4;
-    let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    if ip[0] >> 4 != 4
-        || header_len < IPV4_LEN
-        || total_len < header_len + UDP_LEN
-        || total_len > ip.len()
-    {
-        return None;
-    }
-    if ip[9] != PROTOCOL_UDP
-        || ip[12..16] != endpoints.source_ip.octets()
-        || ip[16..20] != endpoints.destination_ip.octets()
-    {
-        return None;
-    }
-    let udp = &ip[header_len..total_len];
     if u16::from_be_bytes([udp[2], udp[3]]) != port {
         return None;
     }
