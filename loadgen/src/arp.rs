@@ -86,15 +86,16 @@ pub fn answer(frame: &[u8], our_mac: [u8; 6], our_ip: Ipv4Addr) -> Option<Vec<u8
     })
 }
 
-/// Asks for `target`'s MAC from `source_ip`, retrying every 200 ms until
-/// `timeout`; answers ARP for `source_ip` meanwhile.
+/// Asks for `target`'s MAC from `source_mac`/`source_ip`, retrying every
+/// 200 ms until `timeout`; answers ARP for `source_ip` meanwhile.
 pub fn resolve(
     socket: &PacketSocket,
+    source_mac: [u8; 6],
     source_ip: Ipv4Addr,
     target: Ipv4Addr,
     timeout: Duration,
 ) -> Result<[u8; 6]> {
-    let request = build(OPERATION_REQUEST, socket.mac(), source_ip, [0; 6], target);
+    let request = build(OPERATION_REQUEST, source_mac, source_ip, [0; 6], target);
     let deadline = Instant::now() + timeout;
     let mut buffers = vec![[0u8; FRAME_BUFFER]; 16];
     let mut lengths = vec![0usize; 16];
@@ -107,7 +108,7 @@ pub fn resolve(
         let count = socket.recv_batch(&mut buffers, &mut lengths)?;
         for (buffer, &length) in buffers.iter().zip(&lengths).take(count) {
             let frame = &buffer[..length];
-            if let Some(reply) = answer(frame, socket.mac(), source_ip) {
+            if let Some(reply) = answer(frame, source_mac, source_ip) {
                 socket.send_batch(&[reply])?;
             }
             match parse(frame) {

@@ -16,6 +16,9 @@ Sends only on IF (an AF_PACKET socket bound to it) and answers ARP for
 --source-ip, which should not be an address the host itself owns.
 
 options:
+  --source-mac MAC        send from MAC (default: the interface's own). A MAC the
+                          host does not own makes replies other-host frames that
+                          the host's IP stack drops at once instead of routing them
   --destination-mac MAC   skip ARP resolution of the destination (or gateway)
   --gateway IP            resolve this router's MAC instead of the destination's
   --receive-interface IF  measure forwarding: probes come out of a router on IF
@@ -49,6 +52,7 @@ struct Options {
     interface: String,
     source_ip: Ipv4Addr,
     destination_ip: Ipv4Addr,
+    source_mac: Option<[u8; 6]>,
     destination_mac: Option<[u8; 6]>,
     gateway: Option<Ipv4Addr>,
     receive_interface: Option<String>,
@@ -78,6 +82,7 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut interface = None;
     let mut source_ip = None;
     let mut destination_ip = None;
+    let mut source_mac = None;
     let mut destination_mac = None;
     let mut gateway = None;
     let mut receive_interface = None;
@@ -113,6 +118,13 @@ fn parse(args: &[String]) -> Result<Options> {
                         .parse()
                         .context("--destination-ip takes an IPv4 address")?,
                 )
+            }
+            "--source-mac" => {
+                let mac = parse_mac(value()?).context("--source-mac")?;
+                if mac[0] & 1 != 0 {
+                    bail!("--source-mac must be a unicast address");
+                }
+                source_mac = Some(mac);
             }
             "--destination-mac" => {
                 destination_mac = Some(parse_mac(value()?).context("--destination-mac")?)
@@ -184,6 +196,7 @@ fn parse(args: &[String]) -> Result<Options> {
         interface,
         source_ip,
         destination_ip,
+        source_mac,
         destination_mac,
         gateway,
         receive_interface,
@@ -200,11 +213,18 @@ fn execute(mut options: Options) -> Result<()> {
         .map(PacketSocket::open)
         .transpose()?;
     let next_hop = options.gateway.unwrap_or(options.destination_ip);
+    let source_mac = options.source_mac.unwrap_or(socket.mac());
     let destination_mac = match options.destination_mac {
         Some(mac) => mac,
-        None => arp::resolve(&socket, options.source_ip, next_hop, Duration::from_secs(3))?,
+        None => arp::resolve(
+            &socket,
+            source_mac,
+            options.source_ip,
+            next_hop,
+            Duration::from_secs(3),
+        )?,
     };
-    options.config.endpoints.source_mac = socket.mac();
+    options.config.endpoints.source_mac = source_mac;
     options.config.endpoints.destination_mac = destination_mac;
     let path = receiver
         .as_ref()
@@ -245,6 +265,7 @@ mod tests {
             &format!("{base} --workload tcp"),
             &format!("{base} --port"),
             &format!("{base} --destination-mac 02:00"),
+            &format!("{base} --source-mac 03:00:00:00:00:01"),
             &format!("{base} --bogus"),
             &format!("{base} --receive-interface veth0"),
             &format!("{base} --receive-interface veth1 --workload icmp"),

@@ -4,7 +4,7 @@
 use crate::arp;
 use crate::frame::{Endpoints, Workload, build, parse_forwarded, parse_reply};
 use crate::probe::Probe;
-use crate::socket::{FRAME_BUFFER, PacketSocket};
+use crate::socket::{FRAME_BUFFER, PacketSocket, wait_readable};
 use crate::tracker::{Summary, Tracker};
 use anyhow::Result;
 use std::sync::OnceLock;
@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 /// Largest burst handed to one `sendmmsg`.
 pub const MAX_BURST: usize = 64;
+
+/// Longest sleep of a closed-loop run whose window is full: a lost probe
+/// frees its slot only after `timeout`, so waking this often is plenty.
+const WINDOW_WAIT: Duration = Duration::from_millis(1);
 
 /// What to send, how fast, and for how long at most.
 #[derive(Debug, Clone)]
@@ -145,7 +149,18 @@ pub fn run_with_return(
             &mut lengths,
         )?;
         if allowed == 0 && received == 0 {
-            std::hint::spin_loop();
+            if config.window.is_some() {
+                // The window is full and nothing came back: sleep until a
+                // reply arrives rather than spin; on a small host the
+                // system under test needs this CPU to produce it.
+                let mut sockets = vec![socket];
+                if let ReturnPath::Forwarded(receiver) = path {
+                    sockets.push(receiver);
+                }
+                wait_readable(&sockets, WINDOW_WAIT)?;
+            } else {
+                std::hint::spin_loop();
+            }
         }
     }
     let send_seconds = start.elapsed().as_secs_f64().max(1e-9);

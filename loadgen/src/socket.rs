@@ -160,6 +160,41 @@ impl PacketSocket {
     }
 }
 
+/// Sleeps until one of `sockets` has a frame to read or `timeout` passed
+/// (a signal also ends the wait). Lets a closed-loop run with a full window
+/// give its CPU to the system under test instead of spinning on `recvmmsg`.
+pub fn wait_readable(sockets: &[&PacketSocket], timeout: std::time::Duration) -> io::Result<()> {
+    let mut polled: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|socket| libc::pollfd {
+            fd: socket.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: `polled` holds `polled.len()` initialised pollfds and `timeout`
+    // is a live timespec; no signal mask is passed.
+    let result = unsafe {
+        libc::ppoll(
+            polled.as_mut_ptr(),
+            polled.len() as libc::nfds_t,
+            &timeout,
+            std::ptr::null(),
+        )
+    };
+    if result < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
 /// One `sendmmsg`/`recvmmsg` header per iovec, without addresses.
 fn message_headers(vectors: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
     vectors
