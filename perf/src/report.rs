@@ -22,12 +22,21 @@ pub struct MicroRow {
 /// Pipeline capacity measured inside the appliance with no NIC.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyntheticRow {
+    /// Who turns echoes into requests: `core` (a generator core) or `local`
+    /// (each pipeline core for itself).
+    #[serde(default = "core_generator")]
+    pub generator: String,
     /// Pipeline cores.
     pub cores: u32,
     /// Million packets per second through all of them.
     pub mpps: f64,
     /// TSC cycles per packet per core.
     pub cycles_per_packet: f64,
+}
+
+/// Reports written before the local generator existed measured this one.
+fn core_generator() -> String {
+    "core".into()
 }
 
 /// A deterministic instruction count from callgrind.
@@ -141,12 +150,22 @@ pub fn summary_markdown(report: &Report) -> String {
         }
     }
     if !report.synthetic.is_empty() {
-        text.push_str("\n## In-guest synthetic pipeline (no NIC)\n\n| cores | Mpps | cycles/packet/core |\n|---:|---:|---:|\n");
+        text.push_str("\n## In-guest synthetic pipeline (no NIC)\n\n| generator | cores | Mpps | cycles/packet/core | ÷ 1 core |\n|---|---:|---:|---:|---:|\n");
         for row in &report.synthetic {
+            let one_core = report
+                .synthetic
+                .iter()
+                .find(|other| other.generator == row.generator && other.cores == 1);
+            let scaling = match one_core {
+                Some(one) if row.cores != 1 && one.mpps > 0.0 => {
+                    format!("{:.2}x", row.mpps / one.mpps)
+                }
+                _ => "-".into(),
+            };
             let _ = writeln!(
                 text,
-                "| {} | {:.2} | {:.1} |",
-                row.cores, row.mpps, row.cycles_per_packet
+                "| {} | {} | {:.2} | {:.1} | {scaling} |",
+                row.generator, row.cores, row.mpps, row.cycles_per_packet
             );
         }
     }
@@ -266,11 +285,20 @@ mod tests {
                     ns_per_item: 3.0,
                 },
             ],
-            synthetic: vec![SyntheticRow {
-                cores: 1,
-                mpps: 12.5,
-                cycles_per_packet: 80.0,
-            }],
+            synthetic: vec![
+                SyntheticRow {
+                    generator: "core".into(),
+                    cores: 1,
+                    mpps: 12.5,
+                    cycles_per_packet: 80.0,
+                },
+                SyntheticRow {
+                    generator: "core".into(),
+                    cores: 2,
+                    mpps: 20.0,
+                    cycles_per_packet: 90.0,
+                },
+            ],
             instructions: vec![InstructionRow {
                 benchmark: "macswap".into(),
                 instructions_per_packet: 31.5,
@@ -296,7 +324,11 @@ mod tests {
         );
         assert!(text.contains("| linux-host | 1 | failed |"), "{text}");
         assert!(text.contains("failed: no / tap"), "{text}");
-        assert!(text.contains("| 1 | 12.50 | 80.0 |"));
+        assert!(text.contains("| core | 1 | 12.50 | 80.0 | - |"), "{text}");
+        assert!(
+            text.contains("| core | 2 | 20.00 | 90.0 | 1.60x |"),
+            "{text}"
+        );
         assert!(text.contains("| macswap | 31.5 |"));
         assert!(text.contains("| ring | rtrb | 3.00 | 1.50x |"));
     }

@@ -18,6 +18,7 @@ usage: cargo xtask bench [--quick] [--scenarios FILE] [--systems a,b,..] [--no-m
                    warpcore-hosted, linux-host
   --no-micro       skip the criterion microbenchmarks and callgrind counts
   --no-systems     skip the systems under test and the in-guest synthetic runs (no root needed)
+  --no-synthetic   skip the in-guest synthetic runs
 ";
 
 /// Measured window of one in-guest synthetic run, and runs per core count
@@ -25,6 +26,8 @@ usage: cargo xtask bench [--quick] [--scenarios FILE] [--systems a,b,..] [--no-m
 const SYNTHETIC_WINDOW_MS: u64 = 2000;
 const SYNTHETIC_QUICK_WINDOW_MS: u64 = 500;
 const SYNTHETIC_RUNS: usize = 3;
+/// Who turns echoes back into requests in the synthetic runs.
+const SYNTHETIC_GENERATORS: [&str; 2] = ["core", "local"];
 
 struct Options {
     quick: bool,
@@ -32,6 +35,7 @@ struct Options {
     systems: Option<Vec<System>>,
     micro: bool,
     harness: bool,
+    synthetic: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -41,6 +45,7 @@ fn parse(args: &[String]) -> Result<Options> {
         systems: None,
         micro: true,
         harness: true,
+        synthetic: true,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -48,6 +53,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--quick" => options.quick = true,
             "--no-micro" => options.micro = false,
             "--no-systems" => options.harness = false,
+            "--no-synthetic" => options.synthetic = false,
             "--scenarios" => {
                 let path = PathBuf::from(args.next().context("--scenarios needs a file")?);
                 if !path.is_file() {
@@ -87,7 +93,7 @@ pub fn run(args: &[String]) -> Result<()> {
         report.micro = criterion(options.quick)?;
         report.instructions = crate::callgrind::instructions()?;
     }
-    if options.harness {
+    if options.harness && options.synthetic {
         report.synthetic = synthetic(options.quick, &mut report.notes);
     }
     if options.harness {
@@ -133,28 +139,33 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// The in-guest synthetic pipeline (`test=synthetic`) with 1 and 2 pipeline
-/// cores plus a generator core; failures become notes.
+/// cores, fed by a generator core and by local generators on the pipeline
+/// cores; failures become notes.
 fn synthetic(quick: bool, notes: &mut Vec<String>) -> Vec<SyntheticRow> {
     let window_ms = if quick {
         SYNTHETIC_QUICK_WINDOW_MS
     } else {
         SYNTHETIC_WINDOW_MS
     };
-    // Interleaved (1, 2, 1, 2, ...) so that a busy spell on the host hits
-    // both core counts alike.
-    let mut lines: [Vec<crate::kernel_tests::SyntheticLine>; 2] = [Vec::new(), Vec::new()];
+    let cases: Vec<(&str, u32)> = SYNTHETIC_GENERATORS
+        .iter()
+        .flat_map(|&generator| [(generator, 1), (generator, 2)])
+        .collect();
+    // Interleaved (every case once per round) so that a busy spell on the
+    // host hits every case alike.
+    let mut lines: Vec<Vec<crate::kernel_tests::SyntheticLine>> = vec![Vec::new(); cases.len()];
     for _ in 0..SYNTHETIC_RUNS {
-        for (pipelines, found) in (1..).zip(lines.iter_mut()) {
-            match crate::kernel_tests::measure_synthetic(pipelines, window_ms) {
+        for (&(generator, pipelines), found) in cases.iter().zip(lines.iter_mut()) {
+            match crate::kernel_tests::measure_synthetic(pipelines, generator, window_ms) {
                 Ok(line) => {
                     eprintln!(
-                        "xtask: [bench] synthetic {pipelines} pipeline core(s): {:.3} Mpps, {:.1} cycles/packet, {}% busy",
+                        "xtask: [bench] synthetic generator={generator} {pipelines} pipeline core(s): {:.3} Mpps, {:.1} cycles/packet, {}% busy",
                         line.mpps, line.cycles_per_packet, line.busy_percent
                     );
                     found.push(line);
                 }
                 Err(error) => notes.push(format!(
-                    "synthetic with {pipelines} pipeline core(s) failed: {}",
+                    "synthetic generator={generator} with {pipelines} pipeline core(s) failed: {}",
                     format!("{error:#}").lines().next().unwrap_or_default()
                 )),
             }
@@ -165,20 +176,33 @@ fn synthetic(quick: bool, notes: &mut Vec<String>) -> Vec<SyntheticRow> {
         found.sort_by(|a, b| a.mpps.total_cmp(&b.mpps));
         if let Some(median) = found.get(found.len() / 2) {
             rows.push(SyntheticRow {
+                generator: median.generator.clone(),
                 cores: median.cores,
                 mpps: median.mpps,
                 cycles_per_packet: median.cycles_per_packet,
             });
         }
     }
-    if let [one, two] = rows.as_slice() {
-        notes.push(format!(
-            "synthetic: a generator core feeds the echo pipeline through rings (no NIC); \
-             2 pipeline cores give {:.2}x the Mpps of 1 (TCG vCPUs share this host's {} CPUs)",
-            two.mpps / one.mpps.max(f64::MIN_POSITIVE),
-            std::thread::available_parallelism().map_or(0, |n| n.get())
-        ));
-    }
+    let scaling = |generator: &str| {
+        let mpps = |cores| {
+            rows.iter()
+                .find(|row| row.generator == generator && row.cores == cores)
+                .map(|row| row.mpps)
+        };
+        match (mpps(1), mpps(2)) {
+            (Some(one), Some(two)) if one > 0.0 => format!("{:.2}x", two / one),
+            _ => "n/a".into(),
+        }
+    };
+    notes.push(format!(
+        "synthetic: the echo pipeline fed through rings (no NIC), medians of {SYNTHETIC_RUNS} runs; \
+         generator=core (a generator core turns echoes into requests): 2 pipeline cores give {} the Mpps of 1; \
+         generator=local (each pipeline core turns its own echoes around): {}. \
+         The core generator is a third vCPU competing for this host's {} CPUs",
+        scaling("core"),
+        scaling("local"),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    ));
     rows
 }
 

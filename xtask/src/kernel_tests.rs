@@ -153,6 +153,9 @@ pub fn check_mempool(outcome: &ScenarioOutcome) -> Result<()> {
 pub struct SyntheticLine {
     /// Pipeline cores (the generator core not counted).
     pub cores: u32,
+    /// `core` (core 0 turns echoes into requests) or `local` (each
+    /// pipeline core does); lines from before the local mode say neither.
+    pub generator: String,
     /// Echoes in the measured window.
     pub packets: u64,
     /// Million echoes per second through all pipeline cores.
@@ -195,6 +198,7 @@ impl SyntheticLine {
         };
         Ok(Self {
             cores: number("cores")? as u32,
+            generator: field("generator").unwrap_or("core").to_owned(),
             packets: number("packets")?,
             mpps: real("mpps")?,
             cycles_per_packet: real("cycles_per_packet")?,
@@ -207,9 +211,15 @@ impl SyntheticLine {
     }
 }
 
-/// Every one of `packets` requests the generator core sent came back as a
-/// correct echo from the `pipelines` pipeline cores, nothing was dropped.
-pub fn check_synthetic(outcome: &ScenarioOutcome, pipelines: u32, packets: u64) -> Result<()> {
+/// Every request (exactly `packets` of them when given) came back as a
+/// correct echo from the `pipelines` pipeline cores with `generator`
+/// turning echoes around, and nothing was dropped.
+pub fn check_synthetic(
+    outcome: &ScenarioOutcome,
+    pipelines: u32,
+    generator: &str,
+    packets: Option<u64>,
+) -> Result<()> {
     ensure!(
         outcome.succeeded(),
         "expected success, got {}",
@@ -222,8 +232,14 @@ pub fn check_synthetic(outcome: &ScenarioOutcome, pipelines: u32, packets: u64) 
         line.cores
     );
     ensure!(
-        line.generated == packets && line.echoed == packets,
-        "{} of {} requests echoed, expected {packets}",
+        line.generator == generator,
+        "generator={}, expected {generator}",
+        line.generator
+    );
+    let expected = packets.unwrap_or(line.generated);
+    ensure!(
+        expected > 0 && line.generated == expected && line.echoed == expected,
+        "{} of {} requests echoed, expected {expected}",
         line.echoed,
         line.generated
     );
@@ -242,11 +258,11 @@ pub fn check_synthetic(outcome: &ScenarioOutcome, pipelines: u32, packets: u64) 
 
 /// Measures the in-guest synthetic pipeline with `pipelines` pipeline cores
 /// (plus the generator core) over a `window_ms` window.
-pub fn measure_synthetic(pipelines: u32, window_ms: u64) -> Result<SyntheticLine> {
+pub fn measure_synthetic(pipelines: u32, generator: &str, window_ms: u64) -> Result<SyntheticLine> {
     let config = config(
         pipelines + 1,
         Machine::Q35,
-        &format!("test=synthetic synthetic_ms={window_ms}"),
+        &format!("test=synthetic synthetic_generator={generator} synthetic_ms={window_ms}"),
     );
     let outcome = qemu::run_scenario(&config, TIMEOUT)?;
     let line = SyntheticLine::find(&outcome.serial_log)
@@ -409,11 +425,22 @@ pub fn scenarios() -> Vec<Scenario> {
                 ),
             ),
             check: Box::new(move |outcome| {
-                check_synthetic(outcome, pipelines, SYNTHETIC_PACKETS)
+                check_synthetic(outcome, pipelines, "core", Some(SYNTHETIC_PACKETS))
             }),
             expect_rejection: false,
         });
     }
+    list.push(Scenario {
+        name: "synthetic: local generators on 2 pipeline cores for 300 ms, every echo checked"
+            .into(),
+        config: config(
+            3,
+            Machine::Q35,
+            "test=synthetic synthetic_verify=full synthetic_generator=local synthetic_ms=300",
+        ),
+        check: Box::new(|outcome| check_synthetic(outcome, 2, "local", None)),
+        expect_rejection: false,
+    });
     match spec_fixture() {
         Ok((path, bytes)) => list.push(Scenario {
             name: "spec file arrives as the first PVH module".into(),
@@ -519,15 +546,31 @@ mod tests {
             ready_after: None,
             elapsed: Duration::ZERO,
         };
-        check_synthetic(&outcome(log), 2, 120).unwrap();
+        assert_eq!(line.generator, "core", "lines without generator= are core");
+        check_synthetic(&outcome(log), 2, "core", Some(120)).unwrap();
+        check_synthetic(&outcome(log), 2, "core", None).unwrap();
         assert!(
-            check_synthetic(&outcome(log), 1, 120).is_err(),
+            check_synthetic(&outcome(log), 1, "core", Some(120)).is_err(),
             "core count"
         );
-        assert!(check_synthetic(&outcome(log), 2, 121).is_err(), "lost echo");
+        assert!(
+            check_synthetic(&outcome(log), 2, "local", Some(120)).is_err(),
+            "generator mode"
+        );
+        assert!(
+            check_synthetic(&outcome(log), 2, "core", Some(121)).is_err(),
+            "lost echo"
+        );
+        let local = log.replace("cores=2", "cores=2 generator=local");
+        check_synthetic(&outcome(&local), 2, "local", None).unwrap();
+        let lost = local.replace("echoed=120", "echoed=119");
+        assert!(
+            check_synthetic(&outcome(&lost), 2, "local", None).is_err(),
+            "lost echo, window mode"
+        );
         let bad = log.replace("errors=0", "errors=1");
         assert!(
-            check_synthetic(&outcome(&bad), 2, 120).is_err(),
+            check_synthetic(&outcome(&bad), 2, "core", Some(120)).is_err(),
             "wrong echo"
         );
     }
