@@ -1,23 +1,34 @@
 //! `Batch`: a fixed-capacity burst of packets, the unit everything moves in.
 
 use crate::Packet;
+use alloc::boxed::Box;
 use arrayvec::ArrayVec;
 
 /// Packets per burst: one fence and one doorbell for this many.
 pub const BURST_SIZE: usize = 32;
 
-/// Up to [`BURST_SIZE`] packets, stored inline (no allocation).
+/// Up to [`BURST_SIZE`] packets in storage allocated once, when the batch
+/// is made: handing a whole burst to an empty batch is [`swap`](Self::swap),
+/// an exchange of two pointers instead of a copy of every packet handle.
 #[derive(Debug, Default)]
 pub struct Batch {
-    packets: ArrayVec<Packet, BURST_SIZE>,
+    packets: Box<ArrayVec<Packet, BURST_SIZE>>,
 }
 
 impl Batch {
-    /// An empty batch.
-    pub const fn new() -> Self {
+    /// An empty batch (allocates its storage: make batches at setup, not
+    /// per packet).
+    pub fn new() -> Self {
         Self {
-            packets: ArrayVec::new_const(),
+            packets: Box::new(ArrayVec::new_const()),
         }
+    }
+
+    /// Exchanges the packets of `self` and `other`, in O(1): no packet
+    /// handle is copied.
+    #[inline]
+    pub fn swap(&mut self, other: &mut Batch) {
+        core::mem::swap(&mut self.packets, &mut other.packets);
     }
 
     /// Adds a packet; gives it back when the batch is full.
@@ -101,5 +112,18 @@ mod tests {
         assert_eq!(batch.drain().count(), BURST_SIZE);
         assert!(batch.is_empty());
         assert_eq!(pool.available(), BURST_SIZE + 1);
+    }
+
+    #[test]
+    fn swap_exchanges_the_packets() {
+        let pool = Mempool::with_heap(3, 0).unwrap();
+        let (mut first, mut second) = (Batch::new(), Batch::new());
+        first.push(pool.alloc().unwrap()).unwrap();
+        second.push(pool.alloc().unwrap()).unwrap();
+        second.push(pool.alloc().unwrap()).unwrap();
+        first.swap(&mut second);
+        assert_eq!((first.len(), second.len()), (2, 1));
+        drop((first, second));
+        assert_eq!(pool.available(), 3);
     }
 }

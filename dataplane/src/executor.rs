@@ -225,7 +225,7 @@ impl Executor {
         if self.queues[node.0].is_empty() {
             self.run_node(node.0);
         } else {
-            let overflow = self.queues[node.0].append(self.scratch.packets_mut());
+            let overflow = self.queues[node.0].append(&mut self.scratch);
             self.counters.queue_full_drops.add(overflow as u64);
         }
     }

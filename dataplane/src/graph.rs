@@ -4,7 +4,8 @@ use crate::executor::{PortState, RingOut};
 use crate::mem::burst::append_burst;
 use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, MAX_DROP_REASONS, NodeCounters};
-use crate::{Batch, Mempool, Packet, Target};
+use crate::{BURST_SIZE, Batch, Mempool, Packet, Target};
+use arrayvec::ArrayVec;
 
 /// Index of a node in its executor's graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,6 +21,59 @@ impl NodeId {
 /// A drop reason: an index into the service's `drop_reasons()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DropCode(pub u8);
+
+/// What a service decided for one packet it looked at in place (see
+/// [`Outputs::dispatch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send it along this output (see [`Verdict::emit`]).
+    Emit(u8),
+    /// Drop it, counted under this reason.
+    Drop(DropCode),
+    /// Leave it in the batch: the service handles it itself afterwards
+    /// (to keep it, say, while an address resolves).
+    Keep,
+}
+
+impl Verdict {
+    /// Send along output `output`. Outputs past 254 do not fit: they
+    /// become 255, which is invalid unless the node has 256 outputs.
+    #[inline(always)]
+    pub const fn emit(output: usize) -> Self {
+        Self::Emit(if output < u8::MAX as usize {
+            output as u8
+        } else {
+            u8::MAX
+        })
+    }
+
+    /// Drop, counted under `reason`.
+    #[inline(always)]
+    pub fn drop(reason: impl Into<DropCode>) -> Self {
+        Self::Drop(reason.into())
+    }
+
+    /// The verdict as one integer, so that a burst's verdicts compare as
+    /// plain numbers: outputs are `0..=0xff`, drops `0x100..=0x1ff`.
+    #[inline(always)]
+    const fn code(self) -> u16 {
+        match self {
+            Self::Emit(output) => output as u16,
+            Self::Drop(reason) => 0x100 | reason.0 as u16,
+            Self::Keep => 0x200,
+        }
+    }
+
+    /// The verdict whose [`code`](Self::code) is `code`.
+    #[inline(always)]
+    const fn from_code(code: u16) -> Self {
+        match code >> 8 {
+            0 => Self::Emit(code as u8),
+            1 => Self::Drop(DropCode(code as u8)),
+            _ => Self::Keep,
+        }
+    }
+}
 
 /// A small state machine with one job. It receives a batch, and emits each
 /// packet to one of its named outputs or drops it with a reason. It runs on
@@ -94,7 +148,7 @@ impl Outputs<'_> {
 
     /// Sends every packet of `batch` along output `output`, in order, and
     /// leaves `batch` empty: what `emit` does packet by packet, but the
-    /// burst moves on in one copy.
+    /// burst moves on in one copy, or none into an empty node queue.
     #[inline]
     pub fn emit_batch(&mut self, output: usize, batch: &mut Batch) {
         let Some(staging) = self.staging.get_mut(output) else {
@@ -118,6 +172,64 @@ impl Outputs<'_> {
             self.ports,
             self.rings,
         );
+    }
+
+    /// Decides every packet of `batch` in place with `decide`, then sends
+    /// each where its [`Verdict`] says, in order; `Keep` packets stay in
+    /// `batch`, in order, and the rest leave it. `decide` may use the
+    /// outputs too (to emit packets it makes, or read the clock).
+    ///
+    /// When every packet gets the same verdict (the common case on a busy
+    /// path), the whole batch moves on at once, as [`emit_batch`] moves it,
+    /// with no per-packet push: the reason to prefer this over a loop of
+    /// `emit` and `drop`.
+    ///
+    /// [`emit_batch`]: Self::emit_batch
+    #[inline(always)]
+    pub fn dispatch(
+        &mut self,
+        batch: &mut Batch,
+        mut decide: impl FnMut(&mut Packet, &mut Self) -> Verdict,
+    ) {
+        let mut codes = [0u16; BURST_SIZE];
+        for (packet, code) in batch.iter_mut().zip(&mut codes) {
+            *code = decide(packet, self).code();
+        }
+        let Some(&first) = codes.first().filter(|_| !batch.is_empty()) else {
+            return;
+        };
+        // One pass of OR over the codes, branch-free: any verdict unlike
+        // the first leaves a bit set.
+        let differ = codes[..batch.len()]
+            .iter()
+            .fold(0, |differ, code| differ | (code ^ first));
+        if differ != 0 {
+            self.dispatch_mixed(batch, &codes);
+            return;
+        }
+        match Verdict::from_code(first) {
+            Verdict::Emit(output) => self.emit_batch(usize::from(output), batch),
+            Verdict::Drop(reason) => {
+                let index = usize::from(reason.0).min(MAX_DROP_REASONS - 1);
+                self.node.drops[index].add(batch.len() as u64);
+                batch.clear();
+            }
+            Verdict::Keep => {}
+        }
+    }
+
+    /// `dispatch` for a batch whose packets go different ways: one at a time.
+    #[inline(never)]
+    fn dispatch_mixed(&mut self, batch: &mut Batch, codes: &[u16; BURST_SIZE]) {
+        let mut kept: ArrayVec<Packet, BURST_SIZE> = ArrayVec::new();
+        for (packet, code) in batch.drain().zip(codes) {
+            match Verdict::from_code(*code) {
+                Verdict::Emit(output) => self.emit(usize::from(output), packet),
+                Verdict::Drop(reason) => self.drop(packet, reason),
+                Verdict::Keep => kept.push(packet),
+            }
+        }
+        append_burst(&mut kept, batch.packets_mut());
     }
 
     /// Hands output `output`'s staged burst on to its target.
@@ -191,7 +303,7 @@ fn deliver(
 ) {
     match target {
         Target::Node(node) => {
-            let overflow = queues[node.0].append(batch.packets_mut());
+            let overflow = queues[node.0].append(batch);
             if overflow > 0 {
                 core.queue_full_drops.add(overflow as u64);
             }

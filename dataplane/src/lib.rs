@@ -27,7 +27,7 @@ pub mod stats;
 pub use batch::{BURST_SIZE, Batch};
 pub use counters::Counter;
 pub use executor::{Executor, ExecutorBuilder, ExecutorError, PortId, RingId, Target};
-pub use graph::{DropCode, Nanoservice, NodeId, Outputs};
+pub use graph::{DropCode, Nanoservice, NodeId, Outputs, Verdict};
 pub use loopback::LoopbackNic;
 pub use mac::MacAddr;
 pub use mem::mempool::{Mempool, MempoolConfig, MempoolError, MempoolStats};

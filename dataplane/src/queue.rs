@@ -2,8 +2,7 @@
 //! leave in bulk.
 
 use crate::mem::burst::{append_burst, append_tail};
-use crate::{BURST_SIZE, Batch, Packet};
-use arrayvec::ArrayVec;
+use crate::{BURST_SIZE, Batch};
 
 /// Bursts a node's input queue holds (several, for fan-in).
 pub const QUEUE_BURSTS: usize = 8;
@@ -28,7 +27,7 @@ impl NodeQueue {
     /// An empty queue.
     pub(crate) fn new() -> Self {
         Self {
-            bursts: [const { Batch::new() }; QUEUE_BURSTS],
+            bursts: core::array::from_fn(|_| Batch::new()),
             head: 0,
             bursts_used: 0,
             packets: 0,
@@ -43,9 +42,22 @@ impl NodeQueue {
 
     /// Moves every packet of `from` behind the queued ones, in order, and
     /// leaves `from` empty. Packets beyond the queue's depth (the last ones)
-    /// are dropped; returns how many.
+    /// are dropped; returns how many. Into an empty queue, the burst moves
+    /// by [`Batch::swap`], without copying a packet handle.
     #[inline]
-    pub(crate) fn append(&mut self, from: &mut ArrayVec<Packet, BURST_SIZE>) -> usize {
+    pub(crate) fn append(&mut self, from: &mut Batch) -> usize {
+        if self.bursts_used == 0 {
+            // Every burst of an empty queue is empty, and one burst holds
+            // all of `from`: no overflow.
+            self.packets = from.len();
+            if from.is_empty() {
+                return 0;
+            }
+            self.bursts[self.head].swap(from);
+            self.bursts_used = 1;
+            return 0;
+        }
+        let from = from.packets_mut();
         let room = NODE_QUEUE_DEPTH - self.packets;
         let overflow = from.len().saturating_sub(room);
         if overflow > 0 {
@@ -55,11 +67,6 @@ impl NodeQueue {
             return overflow;
         }
         self.packets += from.len();
-        if self.bursts_used == 0 {
-            append_burst(from, self.bursts[self.head].packets_mut());
-            self.bursts_used = 1;
-            return overflow;
-        }
         let tail = (self.head + self.bursts_used - 1) % QUEUE_BURSTS;
         let fits = self.bursts[tail].remaining_capacity();
         if from.len() > fits {
@@ -74,14 +81,21 @@ impl NodeQueue {
         overflow
     }
 
-    /// Moves the oldest burst into `to` (empty) and returns how many
-    /// packets moved; 0 when the queue is empty.
+    /// Moves the oldest burst into `to` and returns how many packets
+    /// moved; 0 when the queue is empty. An empty `to` takes the burst by
+    /// [`Batch::swap`] and leaves its empty storage in the queue.
     #[inline]
     pub(crate) fn pop_burst(&mut self, to: &mut Batch) -> usize {
         if self.bursts_used == 0 {
             return 0;
         }
-        let moved = append_burst(self.bursts[self.head].packets_mut(), to.packets_mut());
+        let head = &mut self.bursts[self.head];
+        let moved = head.len();
+        if to.is_empty() {
+            head.swap(to);
+        } else {
+            append_burst(head.packets_mut(), to.packets_mut());
+        }
         self.head = (self.head + 1) % QUEUE_BURSTS;
         self.bursts_used -= 1;
         self.packets -= moved;
@@ -106,14 +120,14 @@ mod tests {
     use super::*;
     use crate::Mempool;
 
-    fn burst_of(pool: &Mempool, first: u8, count: usize) -> ArrayVec<Packet, BURST_SIZE> {
-        (0..count)
-            .map(|index| {
-                let mut packet = pool.alloc().unwrap();
-                packet.append(1).unwrap()[0] = first.wrapping_add(index as u8);
-                packet
-            })
-            .collect()
+    fn burst_of(pool: &Mempool, first: u8, count: usize) -> Batch {
+        let mut burst = Batch::new();
+        for index in 0..count {
+            let mut packet = pool.alloc().unwrap();
+            packet.append(1).unwrap()[0] = first.wrapping_add(index as u8);
+            burst.push(packet).unwrap();
+        }
+        burst
     }
 
     #[test]

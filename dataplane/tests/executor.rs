@@ -3,7 +3,7 @@
 
 use dataplane::{
     Batch, DropCode, ExecutorBuilder, ExecutorError, LoopbackNic, MacAddr, Mempool, Nanoservice,
-    Outputs, SpscRing, Target,
+    Outputs, SpscRing, Target, Verdict,
 };
 
 /// Sends packets whose first byte is even to `even`, odd to `odd`, drops
@@ -407,4 +407,87 @@ fn wakeup_is_refused_while_an_input_ring_holds_packets() {
     assert!(dataplane::Nic::enable_wakeup(&mut nic));
     nic.inject(pool.alloc().unwrap()).unwrap();
     assert!(!dataplane::Nic::enable_wakeup(&mut nic));
+}
+
+/// `Classify` on `Outputs::dispatch`: even first bytes go to `even`, empty
+/// packets are dropped, 0xff goes to an output it does not have, and odd
+/// ones are kept and then emitted on `odd` by hand.
+struct Dispatcher;
+
+impl Nanoservice for Dispatcher {
+    fn name(&self) -> &'static str {
+        "dispatcher"
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["even", "odd"]
+    }
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        &["empty"]
+    }
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        out.dispatch(batch, |packet, _| match packet.payload().first() {
+            None => Verdict::drop(DropCode(0)),
+            Some(0xff) => Verdict::emit(7),
+            Some(byte) if byte % 2 == 0 => Verdict::emit(0),
+            Some(_) => Verdict::Keep,
+        });
+        for packet in batch.drain() {
+            out.emit(1, packet);
+        }
+    }
+}
+
+/// Runs `Dispatcher` once on frames with these first bytes; returns the
+/// first bytes sent on `even` and on `odd`, in order, and the executor.
+fn dispatch_once(bytes: &[Option<u8>]) -> (Vec<u8>, Vec<u8>, dataplane::Executor, Mempool) {
+    let pool = Mempool::with_heap(64, 0).unwrap();
+    let mut even_nic = LoopbackNic::new(MacAddr::default(), 64);
+    for byte in bytes {
+        even_nic.inject(packet_with(&pool, *byte)).unwrap();
+    }
+    let odd_nic = LoopbackNic::new(MacAddr::default(), 64);
+    let mut builder = ExecutorBuilder::new();
+    let even = builder.add_port(Box::new(even_nic));
+    let odd = builder.add_port(Box::new(odd_nic));
+    let node = builder.add_node(Box::new(Dispatcher));
+    builder.route_rx(even, node).unwrap();
+    builder.connect(node, "even", Target::Port(even)).unwrap();
+    builder.connect(node, "odd", Target::Port(odd)).unwrap();
+    let mut executor = builder.build().unwrap();
+    assert_eq!(executor.poll_once(), bytes.len());
+    let mut sent = |port| -> Vec<u8> {
+        let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+        std::iter::from_fn(|| nic.take_transmitted())
+            .map(|packet| packet.payload()[0])
+            .collect()
+    };
+    let (even_sent, odd_sent) = (sent(even), sent(odd));
+    (even_sent, odd_sent, executor, pool)
+}
+
+#[test]
+fn dispatch_sends_mixed_verdicts_in_order_and_keeps_what_it_is_told() {
+    let bytes = [Some(1), Some(2), None, Some(0xff), Some(4), Some(3)];
+    let (even, odd, executor, pool) = dispatch_once(&bytes);
+    assert_eq!(even, [2, 4]);
+    assert_eq!(odd, [1, 3]);
+    let node = &executor.counters().nodes[0];
+    assert_eq!(node.drops_named("empty"), Some(1));
+    assert_eq!(node.invalid_output.get(), 1);
+    assert_eq!(node.emitted.get(), 4);
+    drop(executor);
+    assert_eq!(pool.available(), 64);
+}
+
+#[test]
+fn dispatch_moves_a_uniform_batch_whole() {
+    let (even, odd, executor, _pool) = dispatch_once(&[Some(2); 32]);
+    assert_eq!((even.len(), odd.len()), (32, 0));
+    assert_eq!(executor.counters().nodes[0].emitted.get(), 32);
+    let (even, odd, executor, _pool) = dispatch_once(&[None; 5]);
+    assert!(even.is_empty() && odd.is_empty());
+    assert_eq!(executor.counters().nodes[0].drops_named("empty"), Some(5));
+    let (even, odd, executor, _pool) = dispatch_once(&[Some(0xff); 3]);
+    assert!(even.is_empty() && odd.is_empty());
+    assert_eq!(executor.counters().nodes[0].invalid_output.get(), 3);
 }

@@ -26,7 +26,7 @@ use crate::wire::ethernet::{self, EtherType, EthernetFrame};
 use arrayvec::ArrayVec;
 use core::net::Ipv4Addr;
 use dataplane::spec::Ipv4Cidr;
-use dataplane::{Batch, MacAddr, Nanoservice, Outputs, Packet, PacketError};
+use dataplane::{Batch, MacAddr, Nanoservice, Outputs, Packet, PacketError, Verdict};
 
 /// Destinations that may wait for resolution at once.
 pub const MAX_PENDING_DESTINATIONS: usize = 8;
@@ -88,6 +88,15 @@ pub fn prepend_resolution_header(
     }
     header[12..14].copy_from_slice(&ipv4);
     Ok(())
+}
+
+/// The next hop in the resolution header in front of `packet` (which holds
+/// a whole Ethernet header), read as one word.
+#[inline(always)]
+fn next_hop_of(packet: &Packet) -> Ipv4Addr {
+    let mut octets = [0u8; 4];
+    octets.copy_from_slice(&packet.payload()[..4]);
+    Ipv4Addr::from(octets)
 }
 
 #[derive(Debug)]
@@ -202,45 +211,82 @@ impl Arp {
             return;
         };
         let pending = self.pending.swap_remove(index);
-        for packet in pending.packets {
-            self.send_resolved(packet, mac, out);
+        for mut packet in pending.packets {
+            self.fill_macs(&mut packet, mac);
+            out.emit(Self::TX, packet);
         }
     }
 
-    /// Fills in both MACs (one bounds check for the 12 bytes) and sends.
-    /// Every frame here holds a whole Ethernet header: `process` checked
-    /// it, `send_request` built it.
+    /// Fills in both MACs (one bounds check for the 12 bytes). Every frame
+    /// here holds a whole Ethernet header: `classify` checked it,
+    /// `send_request` built it.
     #[inline(always)]
-    fn send_resolved(&self, mut packet: Packet, mac: MacAddr, out: &mut Outputs<'_>) {
+    fn fill_macs(&self, packet: &mut Packet, mac: MacAddr) {
         if let Some(addresses) = packet.payload_mut().first_chunk_mut::<12>() {
             let (destination, source) = addresses.split_at_mut(6);
             destination.copy_from_slice(&mac.0);
             source.copy_from_slice(&self.mac.0);
         }
-        out.emit(Self::TX, packet);
     }
 
-    fn handle_outgoing(&mut self, packet: Packet, out: &mut Outputs<'_>) {
-        let header = &packet.payload()[..4];
-        let next_hop = Ipv4Addr::new(header[0], header[1], header[2], header[3]);
-        if next_hop.is_broadcast() || next_hop == self.directed_broadcast {
-            self.send_resolved(packet, MacAddr::BROADCAST, out);
+    /// Where a frame goes, decided in place: outgoing IPv4 with a known
+    /// link-layer destination is completed and sent; ARP from the wire and
+    /// IPv4 that must wait stay in the batch for [`Self::handle_kept`].
+    #[inline(always)]
+    fn classify(&self, packet: &mut Packet, now: u64) -> Verdict {
+        let ethertype = match EthernetFrame::new_checked(packet.payload()) {
+            Ok(frame) => frame.ethertype(),
+            Err(_) => return Verdict::drop(ArpDrop::Truncated),
+        };
+        if ethertype == EtherType::IPV4 {
+            self.resolve(packet, now)
+        } else if ethertype == EtherType::ARP {
+            Verdict::Keep
+        } else {
+            Verdict::drop(ArpDrop::UnsupportedFormat)
+        }
+    }
+
+    /// Completes the Ethernet header of an outgoing IPv4 packet (behind its
+    /// resolution header) when its next hop's MAC is known: broadcast, in
+    /// the cache, or the reply hint. `Keep` when it must wait.
+    #[inline(always)]
+    fn resolve(&self, packet: &mut Packet, now: u64) -> Verdict {
+        let next_hop = next_hop_of(packet);
+        let mac = if next_hop.is_broadcast() || next_hop == self.directed_broadcast {
+            MacAddr::BROADCAST
+        } else if next_hop.is_unspecified() || next_hop.is_multicast() {
+            return Verdict::drop(ArpDrop::BadResolutionHeader);
+        } else if let Some(mac) = self.cache.lookup(next_hop, now) {
+            mac
+        } else if packet.payload()[4] == 1 {
+            ethernet::mac_at(&packet.payload()[6..12])
+        } else {
+            return Verdict::Keep;
+        };
+        self.fill_macs(packet, mac);
+        Verdict::emit(Self::TX)
+    }
+
+    /// A frame `classify` kept: ARP from the wire, or IPv4 whose next hop
+    /// was unknown (resolved again first: an ARP reply earlier in the
+    /// batch may have taught it).
+    fn handle_kept(&mut self, mut packet: Packet, out: &mut Outputs<'_>) {
+        if EthernetFrame::new_unchecked(packet.payload()).ethertype() == EtherType::ARP {
+            self.handle_arp(packet, out);
             return;
         }
-        if next_hop.is_unspecified() || next_hop.is_multicast() {
-            out.drop(packet, ArpDrop::BadResolutionHeader);
-            return;
+        match self.resolve(&mut packet, out.now_ns()) {
+            Verdict::Emit(output) => out.emit(usize::from(output), packet),
+            Verdict::Drop(reason) => out.drop(packet, reason),
+            Verdict::Keep => self.wait_for_resolution(packet, out),
         }
-        let now = out.now_ns();
-        if let Some(mac) = self.cache.lookup(next_hop, now) {
-            self.send_resolved(packet, mac, out);
-            return;
-        }
-        if packet.payload()[4] == 1 {
-            let hint = ethernet::mac_at(&packet.payload()[6..12]);
-            self.send_resolved(packet, hint, out);
-            return;
-        }
+    }
+
+    /// Queues `packet` until its next hop answers, asking for it if nobody
+    /// asked yet.
+    fn wait_for_resolution(&mut self, packet: Packet, out: &mut Outputs<'_>) {
+        let next_hop = next_hop_of(&packet);
         if let Some(pending) = self
             .pending
             .iter_mut()
@@ -255,6 +301,7 @@ impl Arp {
             out.drop(packet, ArpDrop::PendingFull);
             return;
         }
+        let now = out.now_ns();
         let mut packets = ArrayVec::new();
         packets.push(packet);
         self.pending.push(Pending {
@@ -301,21 +348,10 @@ impl Nanoservice for Arp {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        let now = out.now_ns();
+        out.dispatch(batch, |packet, _| self.classify(packet, now));
         for packet in batch.drain() {
-            let ethertype = match EthernetFrame::new_checked(packet.payload()) {
-                Ok(frame) => frame.ethertype(),
-                Err(_) => {
-                    out.drop(packet, ArpDrop::Truncated);
-                    continue;
-                }
-            };
-            if ethertype == EtherType::ARP {
-                self.handle_arp(packet, out);
-            } else if ethertype == EtherType::IPV4 {
-                self.handle_outgoing(packet, out);
-            } else {
-                out.drop(packet, ArpDrop::UnsupportedFormat);
-            }
+            self.handle_kept(packet, out);
         }
     }
 

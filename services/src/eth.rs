@@ -5,7 +5,7 @@
 use crate::reasons::drop_reasons;
 use crate::wire::ethernet::{self, EtherType, EthernetFrame};
 use arrayvec::ArrayVec;
-use dataplane::{Batch, MacAddr, Nanoservice, Outputs};
+use dataplane::{Batch, MacAddr, Nanoservice, Outputs, Packet, Verdict};
 
 drop_reasons! {
     /// Why [`Eth`] drops a frame.
@@ -57,6 +57,28 @@ impl Eth {
             || destination.is_broadcast()
             || self.multicast.contains(&destination)
     }
+
+    /// Where `packet` goes; an IPv4 packet loses its Ethernet header here.
+    #[inline(always)]
+    fn classify(&self, packet: &mut Packet) -> Verdict {
+        let (destination, ethertype) = match EthernetFrame::new_checked(packet.payload()) {
+            Ok(frame) => (frame.destination(), frame.ethertype()),
+            Err(_) => return Verdict::drop(EthDrop::Runt),
+        };
+        if packet.len() > ethernet::MAX_FRAME_LEN {
+            Verdict::drop(EthDrop::Oversized)
+        } else if !self.accepts(destination) {
+            Verdict::drop(EthDrop::NotForUs)
+        } else if ethertype == EtherType::ARP {
+            Verdict::emit(Self::ARP)
+        } else if ethertype == EtherType::IPV4 {
+            // Cannot fail: the frame holds a whole header.
+            let _ = packet.trim_front(ethernet::HEADER_LEN);
+            Verdict::emit(Self::IPV4)
+        } else {
+            Verdict::drop(EthDrop::UnknownEthertype)
+        }
+    }
 }
 
 impl Nanoservice for Eth {
@@ -73,27 +95,6 @@ impl Nanoservice for Eth {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        for mut packet in batch.drain() {
-            let (destination, ethertype) = match EthernetFrame::new_checked(packet.payload()) {
-                Ok(frame) => (frame.destination(), frame.ethertype()),
-                Err(_) => {
-                    out.drop(packet, EthDrop::Runt);
-                    continue;
-                }
-            };
-            if packet.len() > ethernet::MAX_FRAME_LEN {
-                out.drop(packet, EthDrop::Oversized);
-            } else if !self.accepts(destination) {
-                out.drop(packet, EthDrop::NotForUs);
-            } else if ethertype == EtherType::ARP {
-                out.emit(Self::ARP, packet);
-            } else if ethertype == EtherType::IPV4 {
-                // Cannot fail: the frame holds a whole header.
-                let _ = packet.trim_front(ethernet::HEADER_LEN);
-                out.emit(Self::IPV4, packet);
-            } else {
-                out.drop(packet, EthDrop::UnknownEthertype);
-            }
-        }
+        out.dispatch(batch, |packet, _| self.classify(packet));
     }
 }

@@ -15,7 +15,7 @@ use crate::wire::icmp::{kind, unreachable};
 use crate::wire::ipv4::protocol;
 use crate::wire::{Ipv4Packet, WireError};
 use dataplane::spec::MAX_INTERFACES;
-use dataplane::{Batch, Nanoservice, Outputs, Packet};
+use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict};
 
 drop_reasons! {
     /// Why [`Ipv4`] drops a packet.
@@ -104,35 +104,72 @@ impl Ipv4 {
         }
     }
 
-    fn forward(&mut self, mut packet: Packet, out: &mut Outputs<'_>) {
+    fn forward(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
         let (ttl, destination) = {
             let view = Ipv4Packet::new_unchecked(packet.payload());
             (view.ttl(), view.destination())
         };
         if ttl <= 1 {
-            self.send_error(&packet, kind::TIME_EXCEEDED, 0, out);
-            out.drop(packet, Ipv4Drop::TtlExpired);
-            return;
+            self.send_error(packet, kind::TIME_EXCEEDED, 0, out);
+            return Verdict::drop(Ipv4Drop::TtlExpired);
         }
         let Some((interface, next_hop)) = self.routes.lookup(destination) else {
-            self.send_error(
-                &packet,
-                kind::DESTINATION_UNREACHABLE,
-                unreachable::NET,
-                out,
-            );
-            out.drop(packet, Ipv4Drop::NoRoute);
-            return;
+            self.send_error(packet, kind::DESTINATION_UNREACHABLE, unreachable::NET, out);
+            return Verdict::drop(Ipv4Drop::NoRoute);
         };
         Ipv4Packet::new_unchecked(packet.payload_mut()).decrement_ttl();
-        if prepend_resolution_header(&mut packet, next_hop, None).is_err() {
-            out.drop(packet, Ipv4Drop::NoHeadroom);
-            return;
+        if prepend_resolution_header(packet, next_hop, None).is_err() {
+            return Verdict::drop(Ipv4Drop::NoHeadroom);
         }
-        out.emit(
-            Self::INTERFACE_0 + interface.min(MAX_INTERFACES - 1),
-            packet,
-        );
+        Verdict::emit(Self::INTERFACE_0 + interface.min(MAX_INTERFACES - 1))
+    }
+
+    /// Validates `packet` and decides where it goes: to `icmp` or `udp`
+    /// (trimmed to its total length), forwarded, or dropped.
+    #[inline(always)]
+    fn receive(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
+        let view = match Ipv4Packet::new_checked(packet.payload()) {
+            Ok(view) => view,
+            Err(error) => {
+                return Verdict::drop(match error {
+                    WireError::Truncated => Ipv4Drop::Truncated,
+                    WireError::BadVersion => Ipv4Drop::BadVersion,
+                    WireError::BadHeaderLength => Ipv4Drop::BadHeaderLength,
+                    WireError::BadLength => Ipv4Drop::BadTotalLength,
+                });
+            }
+        };
+        let reason = if !view.verify_checksum() {
+            Some(Ipv4Drop::BadChecksum)
+        } else if view.is_fragment() {
+            Some(Ipv4Drop::Fragment)
+        } else if view.ttl() == 0 {
+            Some(Ipv4Drop::TtlZero)
+        } else {
+            let source = view.source();
+            (source.is_broadcast()
+                || source.is_multicast()
+                || source.is_unspecified()
+                || self.local.is_ours(source))
+            .then_some(Ipv4Drop::BadSource)
+        };
+        if let Some(reason) = reason {
+            return Verdict::drop(reason);
+        }
+        let (total_len, destination, protocol) =
+            (view.total_len(), view.destination(), view.protocol());
+        packet.truncate(usize::from(total_len));
+        match self.local.locality(destination) {
+            Locality::Unicast | Locality::Broadcast => match protocol {
+                protocol::ICMP => Verdict::emit(Self::ICMP),
+                protocol::UDP => Verdict::emit(Self::UDP),
+                _ => Verdict::drop(Ipv4Drop::UnknownProtocol),
+            },
+            Locality::Remote if self.forwarding && !destination.is_multicast() => {
+                self.forward(packet, out)
+            }
+            Locality::Remote => Verdict::drop(Ipv4Drop::NotForUs),
+        }
     }
 }
 
@@ -150,52 +187,6 @@ impl Nanoservice for Ipv4 {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        for mut packet in batch.drain() {
-            let view = match Ipv4Packet::new_checked(packet.payload()) {
-                Ok(view) => view,
-                Err(error) => {
-                    let reason = match error {
-                        WireError::Truncated => Ipv4Drop::Truncated,
-                        WireError::BadVersion => Ipv4Drop::BadVersion,
-                        WireError::BadHeaderLength => Ipv4Drop::BadHeaderLength,
-                        WireError::BadLength => Ipv4Drop::BadTotalLength,
-                    };
-                    out.drop(packet, reason);
-                    continue;
-                }
-            };
-            let reason = if !view.verify_checksum() {
-                Some(Ipv4Drop::BadChecksum)
-            } else if view.is_fragment() {
-                Some(Ipv4Drop::Fragment)
-            } else if view.ttl() == 0 {
-                Some(Ipv4Drop::TtlZero)
-            } else {
-                let source = view.source();
-                (source.is_broadcast()
-                    || source.is_multicast()
-                    || source.is_unspecified()
-                    || self.local.is_ours(source))
-                .then_some(Ipv4Drop::BadSource)
-            };
-            if let Some(reason) = reason {
-                out.drop(packet, reason);
-                continue;
-            }
-            let (total_len, destination, protocol) =
-                (view.total_len(), view.destination(), view.protocol());
-            packet.truncate(usize::from(total_len));
-            match self.local.locality(destination) {
-                Locality::Unicast | Locality::Broadcast => match protocol {
-                    protocol::ICMP => out.emit(Self::ICMP, packet),
-                    protocol::UDP => out.emit(Self::UDP, packet),
-                    _ => out.drop(packet, Ipv4Drop::UnknownProtocol),
-                },
-                Locality::Remote if self.forwarding && !destination.is_multicast() => {
-                    self.forward(packet, out)
-                }
-                Locality::Remote => out.drop(packet, Ipv4Drop::NotForUs),
-            }
-        }
+        out.dispatch(batch, |packet, out| self.receive(packet, out));
     }
 }

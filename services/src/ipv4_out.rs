@@ -8,7 +8,7 @@ use crate::wire::Ipv4Packet;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 use dataplane::spec::MAX_INTERFACES;
-use dataplane::{Batch, MacAddr, Nanoservice, Outputs};
+use dataplane::{Batch, MacAddr, Nanoservice, Outputs, Packet, Verdict};
 
 drop_reasons! {
     /// Why [`Ipv4Out`] drops a packet.
@@ -73,6 +73,28 @@ impl Ipv4Out {
         }
         self.last_route.as_ref()
     }
+
+    /// Puts the resolution header for its route in front of `packet`.
+    #[inline(always)]
+    fn send(&mut self, packet: &mut Packet) -> Verdict {
+        let destination = match Ipv4Packet::new_checked(packet.payload()) {
+            Ok(view) => view.destination(),
+            Err(_) => return Verdict::drop(Ipv4OutDrop::Malformed),
+        };
+        let Some(&CachedRoute {
+            interface,
+            next_hop,
+            reply_from,
+            ..
+        }) = self.route(destination)
+        else {
+            return Verdict::drop(Ipv4OutDrop::NoRoute);
+        };
+        if prepend_resolution_header(packet, next_hop, reply_from).is_err() {
+            return Verdict::drop(Ipv4OutDrop::NoHeadroom);
+        }
+        Verdict::emit(Self::INTERFACE_0 + interface.min(MAX_INTERFACES - 1))
+    }
 }
 
 impl Nanoservice for Ipv4Out {
@@ -89,32 +111,6 @@ impl Nanoservice for Ipv4Out {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        for mut packet in batch.drain() {
-            let destination = match Ipv4Packet::new_checked(packet.payload()) {
-                Ok(view) => view.destination(),
-                Err(_) => {
-                    out.drop(packet, Ipv4OutDrop::Malformed);
-                    continue;
-                }
-            };
-            let Some(&CachedRoute {
-                interface,
-                next_hop,
-                reply_from,
-                ..
-            }) = self.route(destination)
-            else {
-                out.drop(packet, Ipv4OutDrop::NoRoute);
-                continue;
-            };
-            if prepend_resolution_header(&mut packet, next_hop, reply_from).is_err() {
-                out.drop(packet, Ipv4OutDrop::NoHeadroom);
-                continue;
-            }
-            out.emit(
-                Self::INTERFACE_0 + interface.min(MAX_INTERFACES - 1),
-                packet,
-            );
-        }
+        out.dispatch(batch, |packet, _| self.send(packet));
     }
 }

@@ -8,7 +8,7 @@ use crate::route::{LocalAddresses, Locality};
 use crate::wire::icmp::{kind, unreachable};
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
 use arrayvec::ArrayVec;
-use dataplane::{Batch, Nanoservice, Outputs};
+use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict};
 
 /// Most apps (ports) one core's `udp` node dispatches to.
 pub const MAX_UDP_APPS: usize = 8;
@@ -69,6 +69,41 @@ impl Udp {
             .map_err(|_| BindError::TooManyApps)?;
         Ok(self.ports.len() - 1)
     }
+
+    /// Checks the datagram in `packet` and picks the app bound to its
+    /// port; a closed port is answered with an ICMP error.
+    #[inline(always)]
+    fn demultiplex(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
+        let Ok(ip) = Ipv4Packet::new_checked(packet.payload()) else {
+            return Verdict::drop(UdpDrop::Truncated);
+        };
+        let (source, destination) = (ip.source(), ip.destination());
+        let port = match UdpPacket::new_checked(ip.payload()) {
+            Ok(udp) if !udp.verify_checksum(source, destination) => {
+                return Verdict::drop(UdpDrop::BadChecksum);
+            }
+            Ok(udp) => udp.destination_port(),
+            Err(WireError::Truncated) => return Verdict::drop(UdpDrop::Truncated),
+            Err(_) => return Verdict::drop(UdpDrop::BadLength),
+        };
+        if let Some(app) = self.ports.iter().position(|bound| *bound == port) {
+            return Verdict::emit(Self::APP_0 + app);
+        }
+        if self.local.locality(destination) == Locality::Unicast
+            && may_answer_with_error(packet.payload())
+            && self.errors.allow(out.now_ns())
+            && let Some(error) = build_error(
+                out,
+                packet.payload(),
+                destination,
+                kind::DESTINATION_UNREACHABLE,
+                unreachable::PORT,
+            )
+        {
+            out.emit(Self::ERRORS, error);
+        }
+        Verdict::drop(UdpDrop::PortClosed)
+    }
 }
 
 impl Nanoservice for Udp {
@@ -87,45 +122,6 @@ impl Nanoservice for Udp {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        for packet in batch.drain() {
-            let Ok(ip) = Ipv4Packet::new_checked(packet.payload()) else {
-                out.drop(packet, UdpDrop::Truncated);
-                continue;
-            };
-            let (source, destination) = (ip.source(), ip.destination());
-            let port = match UdpPacket::new_checked(ip.payload()) {
-                Ok(udp) if !udp.verify_checksum(source, destination) => {
-                    out.drop(packet, UdpDrop::BadChecksum);
-                    continue;
-                }
-                Ok(udp) => udp.destination_port(),
-                Err(WireError::Truncated) => {
-                    out.drop(packet, UdpDrop::Truncated);
-                    continue;
-                }
-                Err(_) => {
-                    out.drop(packet, UdpDrop::BadLength);
-                    continue;
-                }
-            };
-            if let Some(app) = self.ports.iter().position(|bound| *bound == port) {
-                out.emit(Self::APP_0 + app, packet);
-                continue;
-            }
-            if self.local.locality(destination) == Locality::Unicast
-                && may_answer_with_error(packet.payload())
-                && self.errors.allow(out.now_ns())
-                && let Some(error) = build_error(
-                    out,
-                    packet.payload(),
-                    destination,
-                    kind::DESTINATION_UNREACHABLE,
-                    unreachable::PORT,
-                )
-            {
-                out.emit(Self::ERRORS, error);
-            }
-            out.drop(packet, UdpDrop::PortClosed);
-        }
+        out.dispatch(batch, |packet, out| self.demultiplex(packet, out));
     }
 }

@@ -7,7 +7,7 @@ use crate::reasons::drop_reasons;
 use crate::route::{LocalAddresses, Locality};
 use crate::wire::ipv4::DEFAULT_TTL;
 use crate::wire::{Ipv4Packet, UdpPacket};
-use dataplane::{Batch, Nanoservice, Outputs};
+use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict};
 
 drop_reasons! {
     /// Why [`UdpEcho`] drops a datagram.
@@ -33,6 +33,27 @@ impl UdpEcho {
     pub fn new(local: LocalAddresses) -> Self {
         Self { local }
     }
+
+    /// Turns the datagram in `packet` into its echo.
+    #[inline(always)]
+    fn echo(&self, packet: &mut Packet) -> Verdict {
+        let Ok(mut ip) = Ipv4Packet::new_checked(packet.payload_mut()) else {
+            return Verdict::drop(UdpEchoDrop::Malformed);
+        };
+        if self.local.locality(ip.destination()) != Locality::Unicast {
+            return Verdict::drop(UdpEchoDrop::Broadcast);
+        }
+        let Ok(mut udp) = UdpPacket::new_checked(ip.payload_mut()) else {
+            return Verdict::drop(UdpEchoDrop::Malformed);
+        };
+        udp.swap_ports();
+        ip.swap_addresses();
+        // `ipv4` verified the header checksum before `udp` passed the
+        // datagram on, so the incremental update writes the bytes a
+        // full recomputation would.
+        ip.set_ttl_updating_checksum(DEFAULT_TTL);
+        Verdict::emit(Self::OUT)
+    }
 }
 
 impl Nanoservice for UdpEcho {
@@ -45,26 +66,6 @@ impl Nanoservice for UdpEcho {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        for mut packet in batch.drain() {
-            let Ok(mut ip) = Ipv4Packet::new_checked(packet.payload_mut()) else {
-                out.drop(packet, UdpEchoDrop::Malformed);
-                continue;
-            };
-            if self.local.locality(ip.destination()) != Locality::Unicast {
-                out.drop(packet, UdpEchoDrop::Broadcast);
-                continue;
-            }
-            let Ok(mut udp) = UdpPacket::new_checked(ip.payload_mut()) else {
-                out.drop(packet, UdpEchoDrop::Malformed);
-                continue;
-            };
-            udp.swap_ports();
-            ip.swap_addresses();
-            // `ipv4` verified the header checksum before `udp` passed the
-            // datagram on, so the incremental update writes the bytes a
-            // full recomputation would.
-            ip.set_ttl_updating_checksum(DEFAULT_TTL);
-            out.emit(Self::OUT, packet);
-        }
+        out.dispatch(batch, |packet, _| self.echo(packet));
     }
 }

@@ -48,19 +48,18 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Self { buffer }
     }
 
-    /// Wraps `buffer` after checking version and every length field. The
-    /// header's first four bytes are read once, from a fixed-size array;
+    /// Wraps `buffer` after checking version and every length field. One
+    /// comparison checks that a whole header without options is there;
+    /// its first four bytes are then read from a fixed-size array, and
     /// the common header without options (`0x45`) takes one comparison.
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let bytes = buffer.as_ref();
         let len = bytes.len();
-        let Some(&[version_ihl, _, total_high, total_low]) = bytes.first_chunk::<4>() else {
+        let Some(&[version_ihl, _, total_high, total_low, ..]) = bytes.first_chunk::<HEADER_LEN>()
+        else {
             return Err(WireError::Truncated);
         };
-        if len < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
         let total_len = usize::from(u16::from_be_bytes([total_high, total_low]));
         let header_len = if version_ihl == 0x45 {
             HEADER_LEN
@@ -90,9 +89,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         u16::from_be_bytes([bytes[range.start], bytes[range.start + 1]])
     }
 
+    /// The address at `range` (four bytes), read as one word.
     fn ip_at(&self, range: core::ops::Range<usize>) -> Ipv4Addr {
-        let bytes = &self.buffer.as_ref()[range];
-        Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])
+        let mut octets = [0u8; 4];
+        octets.copy_from_slice(&self.buffer.as_ref()[range]);
+        Ipv4Addr::from(octets)
     }
 
     /// The version field (4).
@@ -275,14 +276,23 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// When the header checksum was valid, the result is the same bytes
     /// [`fill_checksum`](Self::fill_checksum) writes: both lie in
     /// `1..=0xffff` and agree modulo `0xffff`.
+    ///
+    /// The words are read and written in host byte order, without swaps:
+    /// one's-complement arithmetic gives the same bytes in either order
+    /// (RFC 1071 §2B).
     #[inline]
     pub fn set_ttl_updating_checksum(&mut self, ttl: u8) {
-        let protocol = self.protocol();
-        let old_word = u16::from_be_bytes([self.ttl(), protocol]);
-        self.set_ttl(ttl);
-        let new_word = u16::from_be_bytes([ttl, protocol]);
-        let value = checksum::update(self.checksum(), old_word, new_word);
-        self.set_checksum(value);
+        let bytes = self.buffer.as_mut();
+        let protocol = bytes[field::PROTOCOL];
+        let old_word = u16::from_ne_bytes([bytes[field::TTL], protocol]);
+        bytes[field::TTL] = ttl;
+        let new_word = u16::from_ne_bytes([ttl, protocol]);
+        let checksum = u16::from_ne_bytes([
+            bytes[field::CHECKSUM.start],
+            bytes[field::CHECKSUM.start + 1],
+        ]);
+        let value = checksum::update(checksum, old_word, new_word);
+        bytes[field::CHECKSUM].copy_from_slice(&value.to_ne_bytes());
     }
 
     /// Writes a 20-byte header without options and its checksum.
