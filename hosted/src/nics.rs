@@ -6,6 +6,7 @@ use crate::counters::DriverStats;
 use af_packet_nic::{AfPacketConfig, AfPacketNic};
 use dataplane::spec::{Driver, Spec};
 use dataplane::{MacAddr, Mempool, Nic};
+use std::os::fd::OwnedFd;
 use tap_nic::{TapConfig, TapError, TapNic};
 
 /// Buffers in each NIC queue's receive pool.
@@ -77,6 +78,8 @@ pub struct OpenedNic {
     pub name: String,
     /// Its counters.
     pub stats: DriverStats,
+    /// Readable when the queue has a frame: what an idle worker waits on.
+    pub wait_fd: OwnedFd,
 }
 
 /// Opens queue `core` (of `cores`) of `plan`'s interface, with a receive
@@ -111,9 +114,13 @@ pub fn open(plan: &NicPlan, core: usize, cores: usize) -> Result<OpenedNic, Stri
                 }
                 Err(error) => return Err(format!("tap {}: {error}", plan.ifname)),
             };
+            let wait_fd = nic
+                .wait_fd()
+                .map_err(|error| format!("tap {}: duplicating the queue: {error}", plan.ifname))?;
             Ok(OpenedNic {
                 name: nic.name().to_owned(),
                 stats: DriverStats::Tap(nic.stats().clone()),
+                wait_fd,
                 nic: Box::new(nic),
             })
         }
@@ -131,9 +138,13 @@ pub fn open(plan: &NicPlan, core: usize, cores: usize) -> Result<OpenedNic, Stri
             };
             let nic = AfPacketNic::open(&config, pool)
                 .map_err(|error| format!("af-packet {}: {error}", plan.ifname))?;
+            let wait_fd = nic.wait_fd().map_err(|error| {
+                format!("af-packet {}: duplicating the socket: {error}", plan.ifname)
+            })?;
             Ok(OpenedNic {
                 name: nic.name().to_owned(),
                 stats: DriverStats::AfPacket(nic.stats().clone()),
+                wait_fd,
                 nic: Box::new(nic),
             })
         }

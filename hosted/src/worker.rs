@@ -1,25 +1,32 @@
 //! One worker thread per core: pinned, with its own pools and NIC queues,
-//! polling its executor until told to stop, backing off when idle.
+//! polling its executor until told to stop. An idle worker sleeps in
+//! `poll(2)` on its queues' descriptors, so a frame wakes it at once and
+//! the CPU it is pinned to serves others meanwhile (on a small host, the
+//! load generator and the kernel's tap work).
 
 use crate::counters::CoreReport;
 use crate::nics::{self, NicPlan};
 use dataplane::Mempool;
 use dataplane::spec::Spec;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Buffers in each core's executor pool (replies and generated packets).
 const EXECUTOR_POOL_BUFFERS: usize = 1024;
-/// Empty polls in a row after which the worker yields its CPU between polls.
-const YIELD_AFTER_EMPTY_POLLS: u32 = 256;
-/// Empty polls in a row after which it sleeps between polls.
-const SLEEP_AFTER_EMPTY_POLLS: u32 = 4096;
-/// How long an idle worker sleeps: bounds the wake-up latency of an idle
-/// core while leaving the CPU to others.
-const IDLE_SLEEP: Duration = Duration::from_micros(200);
+/// Empty polls in a row after which the worker sleeps until a frame comes.
+const WAIT_AFTER_EMPTY_POLLS: u32 = 64;
+/// Longest sleep: the executor's timers (ARP retries and expiry) and
+/// packets from other cores' rings, which no descriptor signals, wait at
+/// most this long.
+const WAIT_TIMEOUT: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 1_000_000,
+};
 
 /// Nanoseconds since the runtime started: the executors' clock.
 pub fn clock() -> u64 {
@@ -64,12 +71,12 @@ pub fn run(setup: WorkerSetup) {
             cpu.id
         );
     }
-    let mut executor = match start(core, cores, &spec, &plans) {
-        Ok((executor, report)) => {
+    let (mut executor, wait_fds) = match start(core, cores, &spec, &plans) {
+        Ok((executor, report, wait_fds)) => {
             if ready.send(Ok(report)).is_err() {
                 return;
             }
-            executor
+            (executor, wait_fds)
         }
         Err(error) => {
             let _ = ready.send(Err(format!("core {core}: {error}")));
@@ -84,13 +91,26 @@ pub fn run(setup: WorkerSetup) {
             empty_polls = 0;
             continue;
         }
-        empty_polls = empty_polls.saturating_add(1);
-        if empty_polls >= SLEEP_AFTER_EMPTY_POLLS {
-            std::thread::sleep(IDLE_SLEEP);
-        } else if empty_polls >= YIELD_AFTER_EMPTY_POLLS {
-            std::thread::yield_now();
+        empty_polls += 1;
+        if empty_polls >= WAIT_AFTER_EMPTY_POLLS {
+            empty_polls = 0;
+            if executor.enable_wakeup() {
+                wait_for_frames(&wait_fds);
+            }
+            executor.disable_wakeup();
         }
     }
+}
+
+/// Sleeps until one of `fds` is readable or `WAIT_TIMEOUT` passed.
+/// Level-triggered: a frame that arrived before the call ends it at once.
+fn wait_for_frames(fds: &[OwnedFd]) {
+    let mut polled: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(fd, PollFlags::IN))
+        .collect();
+    // A failure (EINTR) only ends the wait early; the loop polls anyway.
+    let _ = poll(&mut polled, Some(&WAIT_TIMEOUT));
 }
 
 /// Opens this core's queues and pool and builds its executor.
@@ -99,12 +119,14 @@ fn start(
     cores: usize,
     spec: &Spec,
     plans: &[NicPlan],
-) -> Result<(dataplane::Executor, CoreReport), String> {
+) -> Result<(dataplane::Executor, CoreReport, Vec<OwnedFd>), String> {
     let mut ports = Vec::with_capacity(plans.len());
     let mut nics = Vec::with_capacity(plans.len());
+    let mut wait_fds = Vec::with_capacity(plans.len());
     for plan in plans {
         let opened = nics::open(plan, core, cores)?;
         nics.push((opened.name, opened.stats));
+        wait_fds.push(opened.wait_fd);
         ports.push((plan.interface, opened.nic));
     }
     let pool = Mempool::with_heap(
@@ -119,5 +141,5 @@ fn start(
         counters: executor.counters().clone(),
         nics,
     };
-    Ok((executor, report))
+    Ok((executor, report, wait_fds))
 }

@@ -105,6 +105,12 @@ impl AfPacketNic {
         &self.ifname
     }
 
+    /// A duplicate of the socket, for `poll(2)`: readable when the receive
+    /// ring holds a frame.
+    pub fn wait_fd(&self) -> std::io::Result<OwnedFd> {
+        self.socket.try_clone()
+    }
+
     /// Frames in the TX ring that the kernel has not taken yet, as of the
     /// last doorbell.
     pub fn unsent_frames(&self) -> usize {
@@ -241,6 +247,14 @@ impl Nic for AfPacketNic {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The receive ring signals through the socket (see [`wait_fd`]); frames
+    /// a doorbell left in the TX ring need this core to poll, not sleep.
+    ///
+    /// [`wait_fd`]: AfPacketNic::wait_fd
+    fn enable_wakeup(&mut self) -> bool {
+        self.tx_unsent == 0
     }
 }
 

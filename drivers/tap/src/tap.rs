@@ -74,6 +74,12 @@ impl TapNic {
     pub fn ifname(&self) -> &str {
         &self.ifname
     }
+
+    /// A duplicate of the queue's descriptor, for `poll(2)`: readable when
+    /// a frame waits.
+    pub fn wait_fd(&self) -> std::io::Result<OwnedFd> {
+        self.fd.try_clone()
+    }
 }
 
 /// A locally administered unicast MAC, `02:77:63:..` ("wc") followed by a
