@@ -288,6 +288,7 @@ impl Executor {
             pool: self.pool.as_ref(),
             emitted: 0,
             now_ns: self.now_ns,
+            staged: false,
         };
         f(&mut *self.services[node], &mut self.scratch, &mut outputs);
         outputs.flush();

@@ -117,6 +117,10 @@ pub struct Outputs<'a> {
     pub(crate) pool: Option<&'a Mempool>,
     pub(crate) emitted: u64,
     pub(crate) now_ns: u64,
+    /// False until a packet is staged: a node that only moved whole bursts
+    /// on (or dropped) leaves no staged burst for [`flush`](Self::flush)
+    /// to look for.
+    pub(crate) staged: bool,
 }
 
 impl Outputs<'_> {
@@ -127,6 +131,7 @@ impl Outputs<'_> {
             Some(staging) if !staging.is_full() => {
                 // Cannot fail: the burst has room.
                 let _ = staging.push(packet);
+                self.staged = true;
             }
             _ => self.emit_cold(output, packet),
         }
@@ -144,6 +149,7 @@ impl Outputs<'_> {
         self.flush_output(output);
         // The staged burst was just handed on, so it has room.
         let _ = self.staging[output].push(packet);
+        self.staged = true;
     }
 
     /// Sends every packet of `batch` along output `output`, in order, and
@@ -251,6 +257,9 @@ impl Outputs<'_> {
     /// executor calls this when the node returns).
     #[inline]
     pub(crate) fn flush(&mut self) {
+        if !self.staged {
+            return;
+        }
         for (staging, target) in self.staging.iter_mut().zip(self.edges) {
             if staging.is_empty() {
                 continue;

@@ -99,6 +99,23 @@ fn next_hop_of(packet: &Packet) -> Ipv4Addr {
     Ipv4Addr::from(octets)
 }
 
+/// A next hop and its MAC, remembered between the packets of one burst:
+/// replies go back to few peers, often one per burst.
+#[derive(Debug, Clone, Copy)]
+struct Resolved {
+    next_hop: Ipv4Addr,
+    mac: MacAddr,
+}
+
+impl Resolved {
+    /// Remembers nothing: the broadcast next hop resolves to the broadcast
+    /// MAC anyway, so it needs no sentinel.
+    const NONE: Self = Self {
+        next_hop: Ipv4Addr::BROADCAST,
+        mac: MacAddr::BROADCAST,
+    };
+}
+
 #[derive(Debug)]
 struct Pending {
     next_hop: Ipv4Addr,
@@ -233,13 +250,13 @@ impl Arp {
     /// link-layer destination is completed and sent; ARP from the wire and
     /// IPv4 that must wait stay in the batch for [`Self::handle_kept`].
     #[inline(always)]
-    fn classify(&self, packet: &mut Packet, now: u64) -> Verdict {
+    fn classify(&self, packet: &mut Packet, now: u64, last: &mut Resolved) -> Verdict {
         let ethertype = match EthernetFrame::new_checked(packet.payload()) {
             Ok(frame) => frame.ethertype(),
             Err(_) => return Verdict::drop(ArpDrop::Truncated),
         };
         if ethertype == EtherType::IPV4 {
-            self.resolve(packet, now)
+            self.resolve(packet, now, last)
         } else if ethertype == EtherType::ARP {
             Verdict::Keep
         } else {
@@ -249,15 +266,19 @@ impl Arp {
 
     /// Completes the Ethernet header of an outgoing IPv4 packet (behind its
     /// resolution header) when its next hop's MAC is known: broadcast, in
-    /// the cache, or the reply hint. `Keep` when it must wait.
+    /// the cache, or the reply hint. `Keep` when it must wait. `last` is
+    /// the last cache hit for this `now` (see [`Resolved`]).
     #[inline(always)]
-    fn resolve(&self, packet: &mut Packet, now: u64) -> Verdict {
+    fn resolve(&self, packet: &mut Packet, now: u64, last: &mut Resolved) -> Verdict {
         let next_hop = next_hop_of(packet);
-        let mac = if next_hop.is_broadcast() || next_hop == self.directed_broadcast {
+        let mac = if next_hop == last.next_hop {
+            last.mac
+        } else if next_hop.is_broadcast() || next_hop == self.directed_broadcast {
             MacAddr::BROADCAST
         } else if next_hop.is_unspecified() || next_hop.is_multicast() {
             return Verdict::drop(ArpDrop::BadResolutionHeader);
         } else if let Some(mac) = self.cache.lookup(next_hop, now) {
+            *last = Resolved { next_hop, mac };
             mac
         } else if packet.payload()[4] == 1 {
             ethernet::mac_at(&packet.payload()[6..12])
@@ -276,7 +297,8 @@ impl Arp {
             self.handle_arp(packet, out);
             return;
         }
-        match self.resolve(&mut packet, out.now_ns()) {
+        let mut last = Resolved::NONE;
+        match self.resolve(&mut packet, out.now_ns(), &mut last) {
             Verdict::Emit(output) => out.emit(usize::from(output), packet),
             Verdict::Drop(reason) => out.drop(packet, reason),
             Verdict::Keep => self.wait_for_resolution(packet, out),
@@ -349,7 +371,11 @@ impl Nanoservice for Arp {
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         let now = out.now_ns();
-        out.dispatch(batch, |packet, _| self.classify(packet, now));
+        // The cache does not change while the burst is classified (ARP
+        // frames are handled after it) and `now` is fixed: a cache hit
+        // holds for the rest of the burst.
+        let mut last = Resolved::NONE;
+        out.dispatch(batch, |packet, _| self.classify(packet, now, &mut last));
         for packet in batch.drain() {
             self.handle_kept(packet, out);
         }

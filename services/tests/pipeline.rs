@@ -354,6 +354,39 @@ fn replies_use_the_request_source_mac_without_a_binding() {
 }
 
 #[test]
+fn replies_in_one_burst_each_go_to_their_own_peer() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    let peers = [
+        (MacAddr([2, 0, 0, 0, 0, 0x0a]), Ipv4Addr::new(10, 0, 0, 10)),
+        (MacAddr([2, 0, 0, 0, 0, 0x0b]), Ipv4Addr::new(10, 0, 0, 11)),
+    ];
+    for peer in peers {
+        let request = arp_frame(1, peer, (MacAddr([0; 6]), OUR_IP), MacAddr::BROADCAST);
+        harness.exchange(0, &request).expect("ARP reply");
+    }
+    // Not in the cache: answered through the reply hint.
+    let stranger = (MacAddr([2, 0, 0, 0, 0, 0x0c]), Ipv4Addr::new(10, 0, 0, 12));
+    let order = [peers[0], peers[1], peers[1], stranger, peers[0], peers[0]];
+    for (mac, ip) in order {
+        harness.inject(
+            0,
+            &udp_frame((OURS, mac), (ip, OUR_IP), (40000, 7), 64, b"x"),
+        );
+    }
+    harness.executor.poll_once();
+    for (mac, ip) in order {
+        let reply = harness.take(0).expect("an echo");
+        let frame = EthernetFrame::new_checked(&reply[..]).unwrap();
+        assert_eq!((frame.destination(), frame.source()), (mac, OURS));
+        let destination = Ipv4Packet::new_checked(frame.payload())
+            .unwrap()
+            .destination();
+        assert_eq!(destination, ip);
+    }
+    assert!(harness.take(0).is_none());
+}
+
+#[test]
 fn unresolved_next_hop_queues_then_sends_or_times_out() {
     let mut harness = Harness::new(ECHO_SPEC);
     // ICMP errors are fresh buffers without a reply hint: they wait for ARP.
