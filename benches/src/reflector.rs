@@ -3,7 +3,7 @@
 //! fixed set of buffers.
 
 use crate::frames::turn_around;
-use dataplane::{Batch, LinkInfo, MacAddr, Nic, Packet};
+use dataplane::{BURST_SIZE, Batch, LinkInfo, MacAddr, Nic, Packet};
 use std::collections::VecDeque;
 
 /// What a [`ReflectorNic`] saw.
@@ -22,21 +22,34 @@ pub struct ReflectorCounts {
 /// A NIC with one receive queue: every IPv4/UDP frame it transmits comes
 /// back as received with MACs, addresses and ports swapped
 /// ([`turn_around`]); anything else is dropped. Moving a packet is moving
-/// its handle: no copy, no allocation after construction.
+/// its handle: no copy, no allocation after construction. The queue is
+/// kept in bursts, so a transmitted burst that comes back whole, and a
+/// whole burst received into an empty batch, move by [`Batch::swap`], as
+/// the executor's own queues move them.
 pub struct ReflectorNic {
     mac: MacAddr,
     depth: usize,
-    received: VecDeque<Packet>,
+    /// The receive queue, oldest burst first; no burst in it is empty.
+    bursts: VecDeque<Batch>,
+    /// Packets in `bursts`.
+    waiting: usize,
+    /// Empty bursts, for `bursts` to grow into.
+    spare: Vec<Batch>,
     counts: ReflectorCounts,
 }
 
 impl ReflectorNic {
     /// A NIC with `mac` whose receive queue holds `depth` packets.
     pub fn new(mac: MacAddr, depth: usize) -> Self {
+        // Every queued burst holds a packet, so `depth` bursts, and one
+        // more to swap with a transmitted burst, are all it ever needs.
+        let bursts = depth + 1;
         Self {
             mac,
             depth,
-            received: VecDeque::with_capacity(depth),
+            bursts: VecDeque::with_capacity(bursts),
+            waiting: 0,
+            spare: (0..bursts).map(|_| Batch::new()).collect(),
             counts: ReflectorCounts::default(),
         }
     }
@@ -44,29 +57,71 @@ impl ReflectorNic {
     /// Queues `packet` for `rx_burst` as it is; gives it back when the queue
     /// is full.
     pub fn inject(&mut self, packet: Packet) -> Result<(), Packet> {
-        if self.received.len() >= self.depth {
+        if self.waiting >= self.depth {
             return Err(packet);
         }
-        self.received.push_back(packet);
+        self.push_back(packet);
         Ok(())
     }
 
     /// The packets waiting to be received, oldest first.
     pub fn waiting(&self) -> impl Iterator<Item = &Packet> {
-        self.received.iter()
+        self.bursts.iter().flat_map(Batch::iter)
     }
 
     /// What the NIC saw so far.
     pub fn counts(&self) -> ReflectorCounts {
         self.counts
     }
+
+    /// An empty burst from the spares.
+    fn spare_burst(&mut self) -> Batch {
+        // `new` made enough spares; a fresh one would only allocate.
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Queues one packet behind the others (the caller checked the depth).
+    fn push_back(&mut self, packet: Packet) {
+        self.waiting += 1;
+        if let Some(tail) = self.bursts.back_mut().filter(|tail| !tail.is_full()) {
+            // Cannot fail: the burst has room.
+            let _ = tail.push(packet);
+            return;
+        }
+        let mut burst = self.spare_burst();
+        // Cannot fail: a spare burst is empty.
+        let _ = burst.push(packet);
+        self.bursts.push_back(burst);
+    }
 }
 
 impl Nic for ReflectorNic {
     #[inline]
     fn rx_burst(&mut self, batch: &mut Batch) -> usize {
-        let count = batch.remaining_capacity().min(self.received.len());
-        batch.packets_mut().extend(self.received.drain(..count));
+        let mut count = 0;
+        while let Some(front) = self.bursts.front_mut() {
+            let room = batch.remaining_capacity();
+            if room == 0 {
+                break;
+            }
+            let moved = if batch.is_empty() && front.len() <= room {
+                batch.swap(front);
+                batch.len()
+            } else {
+                let moved = room.min(front.len());
+                batch
+                    .packets_mut()
+                    .extend(front.packets_mut().drain(..moved));
+                moved
+            };
+            count += moved;
+            if front.is_empty()
+                && let Some(empty) = self.bursts.pop_front()
+            {
+                self.spare.push(empty);
+            }
+        }
+        self.waiting -= count;
         self.counts.received += count as u64;
         count
     }
@@ -74,11 +129,27 @@ impl Nic for ReflectorNic {
     #[inline]
     fn tx_burst(&mut self, batch: &mut Batch) -> usize {
         let taken = batch.len();
-        for mut packet in batch.drain() {
-            if !turn_around(packet.payload_mut()) {
+        let mut turned = [false; BURST_SIZE];
+        for (packet, turned) in batch.iter_mut().zip(&mut turned) {
+            *turned = turn_around(packet.payload_mut());
+        }
+        let turned = &turned[..taken];
+        if turned.iter().all(|turned| *turned) && self.waiting + taken <= self.depth {
+            // The whole burst comes back: no packet handle moves.
+            if taken > 0 {
+                let mut burst = self.spare_burst();
+                burst.swap(batch);
+                self.bursts.push_back(burst);
+                self.waiting += taken;
+                self.counts.reflected += taken as u64;
+            }
+            return taken;
+        }
+        for (packet, turned) in batch.drain().zip(turned) {
+            if !turned {
                 self.counts.ignored += 1;
-            } else if self.received.len() < self.depth {
-                self.received.push_back(packet);
+            } else if self.waiting < self.depth {
+                self.push_back(packet);
                 self.counts.reflected += 1;
             } else {
                 self.counts.overflowed += 1;
@@ -148,5 +219,67 @@ mod tests {
         assert_eq!(nic.counts().received, 2);
         drop(batch);
         assert_eq!(pool.available(), 8, "dropped frames went back to the pool");
+    }
+
+    #[test]
+    fn whole_bursts_come_back_in_order_and_split_to_fit() {
+        let pool = Mempool::with_heap(2 * BURST_SIZE, 128).unwrap();
+        let mut nic = ReflectorNic::new(PEER_MAC, BURST_SIZE + 4);
+        let mut reply = udp_echo_request(&echo_payload());
+        assert!(turn_around(&mut reply));
+        let marked = |index: usize| {
+            let mut bytes = reply.clone();
+            *bytes.last_mut().unwrap() = index as u8;
+            bytes
+        };
+        let last_byte = |packet: &Packet| usize::from(*packet.payload().last().unwrap());
+        assert!(nic.inject(packet(&pool, &marked(100))).is_ok());
+        let mut batch = Batch::new();
+        for index in 0..BURST_SIZE {
+            batch.push(packet(&pool, &marked(index))).unwrap();
+        }
+        assert_eq!(nic.tx_burst(&mut batch), BURST_SIZE);
+        assert!(batch.is_empty());
+        assert_eq!(nic.counts().reflected, BURST_SIZE as u64);
+        let order: Vec<usize> = nic.waiting().map(last_byte).collect();
+        let expected: Vec<usize> = core::iter::once(100).chain(0..BURST_SIZE).collect();
+        assert_eq!(order, expected);
+
+        // Two packets already in the batch: 30 fit, across both bursts.
+        for index in [200, 201] {
+            batch.push(packet(&pool, &marked(index))).unwrap();
+        }
+        assert_eq!(nic.rx_burst(&mut batch), BURST_SIZE - 2);
+        let received: Vec<usize> = batch.iter().map(last_byte).collect();
+        let expected: Vec<usize> = [200, 201, 100].into_iter().chain(0..29).collect();
+        assert_eq!(received, expected);
+        batch.clear();
+        assert_eq!(nic.rx_burst(&mut batch), 3);
+        assert_eq!(
+            batch.iter().map(last_byte).collect::<Vec<_>>(),
+            [29, 30, 31]
+        );
+        assert_eq!(nic.rx_burst(&mut batch), 0);
+        assert_eq!(nic.counts().received, BURST_SIZE as u64 + 1);
+
+        // A full burst with the queue already holding some overflows by
+        // the packets that do not fit, in order.
+        let mut burst = Batch::new();
+        for index in 0..BURST_SIZE {
+            burst.push(packet(&pool, &marked(index))).unwrap();
+        }
+        batch.clear();
+        for index in 0..8 {
+            batch.push(packet(&pool, &marked(index))).unwrap();
+        }
+        assert_eq!(nic.tx_burst(&mut batch), 8);
+        assert_eq!(nic.tx_burst(&mut burst), BURST_SIZE);
+        assert_eq!(nic.counts().overflowed, 4);
+        assert_eq!(nic.waiting().count(), BURST_SIZE + 4);
+        let order: Vec<usize> = nic.waiting().map(last_byte).collect();
+        let expected: Vec<usize> = (0..8).chain(0..BURST_SIZE - 4).collect();
+        assert_eq!(order, expected);
+        drop((batch, burst, nic));
+        assert_eq!(pool.available(), 2 * BURST_SIZE);
     }
 }
