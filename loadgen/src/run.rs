@@ -110,8 +110,11 @@ pub fn run_with_return(
             let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
             allowed = allowed.min(due.saturating_sub(tracker.sent()));
         }
+        let mut window_full = false;
         if let Some(window) = config.window {
-            allowed = allowed.min(window.saturating_sub(tracker.in_flight(now_ns(), timeout_ns)));
+            let room = window.saturating_sub(tracker.in_flight(now_ns(), timeout_ns));
+            window_full = room == 0;
+            allowed = allowed.min(room);
         }
         if allowed > 0 {
             let now = now_ns();
@@ -148,19 +151,17 @@ pub fn run_with_return(
             &mut buffers,
             &mut lengths,
         )?;
-        if allowed == 0 && received == 0 {
-            if config.window.is_some() {
-                // The window is full and nothing came back: sleep until a
-                // reply arrives rather than spin; on a small host the
-                // system under test needs this CPU to produce it.
-                let mut sockets = vec![socket];
-                if let ReturnPath::Forwarded(receiver) = path {
-                    sockets.push(receiver);
-                }
-                wait_readable(&sockets, WINDOW_WAIT)?;
-            } else {
-                std::hint::spin_loop();
+        if window_full && received == 0 {
+            // Nothing came back to open the window: sleep until a reply
+            // arrives rather than spin; on a small host the system under
+            // test needs this CPU to produce it. (Pacing keeps spinning:
+            // a sleep would turn its steady stream into bursts.)
+            match path {
+                ReturnPath::Echo => wait_readable(&[socket], WINDOW_WAIT)?,
+                ReturnPath::Forwarded(receiver) => wait_readable(&[socket, receiver], WINDOW_WAIT)?,
             }
+        } else if allowed == 0 && received == 0 {
+            std::hint::spin_loop();
         }
     }
     let send_seconds = start.elapsed().as_secs_f64().max(1e-9);
