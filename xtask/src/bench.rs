@@ -25,7 +25,7 @@ usage: cargo xtask bench [--quick] [--scenarios FILE] [--systems a,b,..] [--no-m
 /// (the median by Mpps is reported: single runs swing by 2x on a shared host).
 const SYNTHETIC_WINDOW_MS: u64 = 2000;
 const SYNTHETIC_QUICK_WINDOW_MS: u64 = 500;
-const SYNTHETIC_RUNS: usize = 3;
+const SYNTHETIC_RUNS: usize = 5;
 /// Who turns echoes back into requests in the synthetic runs.
 const SYNTHETIC_GENERATORS: [&str; 2] = ["core", "local"];
 
