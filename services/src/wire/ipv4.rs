@@ -61,18 +61,22 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
             return Err(WireError::Truncated);
         };
         let total_len = usize::from(u16::from_be_bytes([total_high, total_low]));
-        let header_len = if version_ihl == 0x45 {
-            HEADER_LEN
-        } else {
-            if version_ihl >> 4 != 4 {
-                return Err(WireError::BadVersion);
+        if version_ihl == 0x45 {
+            // A header without options returns on its own path: the
+            // header length is the constant 20 there, and callers that
+            // inline this keep it so (a joined path made it a variable).
+            if total_len < HEADER_LEN || total_len > len {
+                return Err(WireError::BadLength);
             }
-            let header_len = usize::from(version_ihl & 0x0f) * 4;
-            if header_len < HEADER_LEN || header_len > len {
-                return Err(WireError::BadHeaderLength);
-            }
-            header_len
-        };
+            return Ok(Self { buffer });
+        }
+        if version_ihl >> 4 != 4 {
+            return Err(WireError::BadVersion);
+        }
+        let header_len = usize::from(version_ihl & 0x0f) * 4;
+        if header_len < HEADER_LEN || header_len > len {
+            return Err(WireError::BadHeaderLength);
+        }
         if total_len < header_len || total_len > len {
             return Err(WireError::BadLength);
         }
@@ -448,6 +452,20 @@ pub(crate) mod tests {
         short_total[3] = 19;
         assert_eq!(
             Ipv4Packet::new_checked(&short_total[..]).unwrap_err(),
+            WireError::BadLength
+        );
+        // A header with one word of options takes the general path.
+        let mut options = [0u8; 24];
+        options[..20].copy_from_slice(&HEADER);
+        options[0] = 0x46;
+        options[3] = 24;
+        assert_eq!(
+            Ipv4Packet::new_checked(&options[..]).unwrap().header_len(),
+            24
+        );
+        options[3] = 23;
+        assert_eq!(
+            Ipv4Packet::new_checked(&options[..]).unwrap_err(),
             WireError::BadLength
         );
         let mut fragment = HEADER;
