@@ -85,6 +85,13 @@ impl Harness {
         Some(packet.payload().to_vec())
     }
 
+    /// Teaches interface 0's ARP cache `peer` (MAC, address) with a request
+    /// from it for our address; returns the reply, which must come back.
+    fn learn(&mut self, peer: (MacAddr, Ipv4Addr)) -> Vec<u8> {
+        let request = arp_frame(1, peer, (MacAddr([0; 6]), OUR_IP), MacAddr::BROADCAST);
+        self.exchange(0, &request).expect("ARP reply")
+    }
+
     /// Injects `bytes` on `interface`, polls once, returns what left there.
     fn exchange(&mut self, interface: usize, bytes: &[u8]) -> Option<Vec<u8>> {
         self.inject(interface, bytes);
@@ -164,13 +171,7 @@ fn all_drops(counters: &CoreCounters) -> Vec<(String, u64)> {
 fn every_malformed_frame_bumps_exactly_its_counter_and_sends_nothing() {
     let mut harness = Harness::new(ECHO_SPEC);
     // Teach the ARP cache the peer so that nothing could wait on resolution.
-    let request = arp_frame(
-        1,
-        (PEER, PEER_IP),
-        (MacAddr([0; 6]), OUR_IP),
-        MacAddr::BROADCAST,
-    );
-    assert!(harness.exchange(0, &request).is_some());
+    harness.learn((PEER, PEER_IP));
     let frames = malformed_frames(OURS, OUR_IP, PEER, PEER_IP);
     assert!(frames.len() >= 20, "only {} kinds", frames.len());
     let counters = harness.counters();
@@ -212,7 +213,7 @@ fn every_malformed_frame_bumps_exactly_its_counter_and_sends_nothing() {
     }
     assert_eq!(counters.executor_drops(), 0);
     // Still answers afterwards.
-    let reply = harness.exchange(0, &request).expect("ARP reply");
+    let reply = harness.learn((PEER, PEER_IP));
     assert_eq!(&reply[..6], &PEER.0);
     drop(harness);
 }
@@ -237,13 +238,7 @@ fn arp_request_gets_a_reply_in_place() {
 #[test]
 fn icmp_echo_reply_is_byte_exact() {
     let mut harness = Harness::new(ECHO_SPEC);
-    let request = arp_frame(
-        1,
-        (PEER, PEER_IP),
-        (MacAddr([0; 6]), OUR_IP),
-        MacAddr::BROADCAST,
-    );
-    harness.exchange(0, &request).unwrap();
+    harness.learn((PEER, PEER_IP));
     // Computed independently (Python): 10.0.0.1 → 10.0.0.2, id 0x1234 seq 1, "abcdefgh".
     let echo = hex(
         "0200000000010200000000020800450000241c46400040010a910a0000010a00000208005435123400016162636465666768",
@@ -263,13 +258,7 @@ fn icmp_echo_reply_is_byte_exact() {
 #[test]
 fn udp_echo_returns_the_datagram_byte_identical() {
     let mut harness = Harness::new(ECHO_SPEC);
-    let request = arp_frame(
-        1,
-        (PEER, PEER_IP),
-        (MacAddr([0; 6]), OUR_IP),
-        MacAddr::BROADCAST,
-    );
-    harness.exchange(0, &request).unwrap();
+    harness.learn((PEER, PEER_IP));
     let payload: Vec<u8> = (0..1472u32).map(|i| (i * 7) as u8).collect();
     let datagram = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 7), 17, &payload);
     let reply = harness.exchange(0, &datagram).expect("echo");
@@ -299,13 +288,7 @@ fn udp_echo_returns_the_datagram_byte_identical() {
 #[test]
 fn closed_port_gets_icmp_port_unreachable() {
     let mut harness = Harness::new(ECHO_SPEC);
-    let request = arp_frame(
-        1,
-        (PEER, PEER_IP),
-        (MacAddr([0; 6]), OUR_IP),
-        MacAddr::BROADCAST,
-    );
-    harness.exchange(0, &request).unwrap();
+    harness.learn((PEER, PEER_IP));
     let datagram = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 9), 64, b"anyone?");
     let reply = harness.exchange(0, &datagram).expect("port unreachable");
     let frame = EthernetFrame::new_checked(&reply[..]).unwrap();
@@ -361,8 +344,7 @@ fn replies_in_one_burst_each_go_to_their_own_peer() {
         (MacAddr([2, 0, 0, 0, 0, 0x0b]), Ipv4Addr::new(10, 0, 0, 11)),
     ];
     for peer in peers {
-        let request = arp_frame(1, peer, (MacAddr([0; 6]), OUR_IP), MacAddr::BROADCAST);
-        harness.exchange(0, &request).expect("ARP reply");
+        harness.learn(peer);
     }
     // Not in the cache: answered through the reply hint.
     let stranger = (MacAddr([2, 0, 0, 0, 0, 0x0c]), Ipv4Addr::new(10, 0, 0, 12));
@@ -503,13 +485,7 @@ fn l3fwd_routes_between_interfaces_with_ttl_decrement() {
 #[test]
 fn icmp_errors_are_rate_limited() {
     let mut harness = Harness::new(ECHO_SPEC);
-    let request = arp_frame(
-        1,
-        (PEER, PEER_IP),
-        (MacAddr([0; 6]), OUR_IP),
-        MacAddr::BROADCAST,
-    );
-    harness.exchange(0, &request).unwrap();
+    harness.learn((PEER, PEER_IP));
     let datagram = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 9), 64, b"x");
     let mut answered = 0;
     for _ in 0..50 {
