@@ -2,6 +2,7 @@
 //! `sendmmsg`/`recvmmsg`, bypassing the qdisc layer.
 
 use anyhow::{Context, Result, bail};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -164,35 +165,18 @@ impl PacketSocket {
 /// (a signal also ends the wait). Lets a closed-loop run with a full window
 /// give its CPU to the system under test instead of spinning on `recvmmsg`.
 pub fn wait_readable(sockets: &[&PacketSocket], timeout: std::time::Duration) -> io::Result<()> {
-    let mut polled: Vec<libc::pollfd> = sockets
+    let mut polled: Vec<PollFd<'_>> = sockets
         .iter()
-        .map(|socket| libc::pollfd {
-            fd: socket.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .map(|socket| PollFd::new(&socket.fd, PollFlags::IN))
         .collect();
-    let timeout = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    let timeout = Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
     };
-    // SAFETY: `polled` holds `polled.len()` initialised pollfds and `timeout`
-    // is a live timespec; no signal mask is passed.
-    let result = unsafe {
-        libc::ppoll(
-            polled.as_mut_ptr(),
-            polled.len() as libc::nfds_t,
-            &timeout,
-            std::ptr::null(),
-        )
-    };
-    if result < 0 {
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
+    match poll(&mut polled, Some(&timeout)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(error) => Err(error.into()),
     }
-    Ok(())
 }
 
 /// One `sendmmsg`/`recvmmsg` header per iovec, without addresses.
