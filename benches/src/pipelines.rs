@@ -7,7 +7,7 @@
 
 use crate::frames::{OUR_MAC, arp_request, echo_payload, ethernet_frame, udp_echo_request};
 use crate::reflector::ReflectorNic;
-use dataplane::spec::Spec;
+use control::Spec;
 use dataplane::{BURST_SIZE, Executor, ExecutorBuilder, LoopbackNic, Mempool, Nic, Target};
 use services::MacSwap;
 
@@ -29,7 +29,11 @@ pub fn frozen_clock() -> u64 {
 /// The appliance's default spec, `examples/echo.toml`: one interface,
 /// 02:00:00:00:00:01 at 10.0.0.2/24, UDP echo on port 7.
 pub fn echo_spec() -> Spec {
-    Spec::parse(include_str!("../../examples/echo.toml")).expect("examples/echo.toml parses")
+    Spec::parse(
+        include_str!("../../examples/echo.toml"),
+        &services::Registry::with_builtin(),
+    )
+    .expect("examples/echo.toml parses")
 }
 
 /// The macswap forwarder on a looped loopback NIC, [`MACSWAP_IN_FLIGHT`]
@@ -84,12 +88,12 @@ pub fn prime_echo(nic: &mut ReflectorNic, pool: &Mempool) {
     }
 }
 
-/// The echo core, as every platform builds it (`services::build_core` on
+/// The echo core, as every platform builds it (`control::build_core` on
 /// [`echo_spec`]), on `nic`, after one warm-up poll: the first tick's
 /// gratuitous ARP goes out, the peer's ARP request is answered and learned,
 /// and the first requests are echoed.
 pub fn udp_echo_core(nic: Box<dyn Nic>, pool: Mempool) -> Executor {
-    let mut executor = services::build_core(&echo_spec(), 0, vec![(0, nic)], pool, frozen_clock)
+    let mut executor = control::build_core(&echo_spec(), 0, vec![(0, nic)], pool, frozen_clock)
         .expect("the echo spec builds");
     executor.poll_once();
     executor
@@ -155,7 +159,6 @@ mod tests {
     use super::*;
     use crate::frames::{ECHO_PORT, OUR_IP, PEER_IP, PEER_MAC, PEER_PORT, UdpSummary};
     use dataplane::SharedNic;
-    use services::pipeline::drops;
 
     #[test]
     fn echo_loop_echoes_every_request_unchanged() {
@@ -187,7 +190,7 @@ mod tests {
             .map(|node| node.emitted.get())
             .sum();
         assert_eq!(echoed, counts.reflected);
-        assert_eq!(drops(counters, "udp", "bad-checksum"), 0);
+        assert_eq!(counters.node_drops("udp", "bad-checksum"), 0);
         let node_drops: u64 = counters.nodes.iter().map(|node| node.total_drops()).sum();
         assert_eq!(node_drops, 0);
 

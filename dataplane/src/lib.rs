@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod batch;
 mod builder;
+pub mod cidr;
 pub mod core_id;
 pub mod counters;
 pub mod executor;
@@ -20,11 +21,12 @@ pub mod mac;
 pub mod mem;
 pub mod nic;
 mod queue;
+mod reasons;
 pub mod shared_nic;
-pub mod spec;
 pub mod stats;
 
 pub use batch::{BURST_SIZE, Batch};
+pub use cidr::Ipv4Cidr;
 pub use counters::Counter;
 pub use executor::{Executor, ExecutorBuilder, ExecutorError, PortId, RingId, Target};
 pub use graph::{DropCode, Nanoservice, NodeId, Outputs, Verdict};

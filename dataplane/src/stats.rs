@@ -75,4 +75,15 @@ impl CoreCounters {
             + self.pass_limit_drops.get()
             + self.unconsumed_drops.get()
     }
+
+    /// The sum of drop counter `reason` over every node called `node`
+    /// (per-port nodes like `eth` and `arp` share a name); 0 when there is
+    /// none.
+    pub fn node_drops(&self, node: &str, reason: &str) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|counters| counters.name == node)
+            .filter_map(|counters| counters.drops_named(reason))
+            .sum()
+    }
 }

@@ -2,7 +2,7 @@
 //! is emitted or dropped with a counted reason, never a panic or a leak.
 #![no_main]
 
-use dataplane::spec::Spec;
+use control::Spec;
 use dataplane::{LoopbackNic, MacAddr, Mempool, SharedNic};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,10 +17,10 @@ fuzz_target!(|data: &[u8]| {
     if data.len() > 2048 {
         return;
     }
-    let spec = Spec::parse(SPEC).unwrap();
+    let spec = Spec::parse(SPEC, &services::Registry::with_builtin()).unwrap();
     let nic = SharedNic::new(LoopbackNic::new(MacAddr([2, 0, 0, 0, 0, 1]), 16));
     let pool = Mempool::with_heap(64, 128).unwrap();
-    let mut executor = services::build_core(&spec, 0, vec![(0, Box::new(nic.clone()))], pool, clock).unwrap();
+    let mut executor = control::build_core(&spec, 0, vec![(0, Box::new(nic.clone()))], pool, clock).unwrap();
     // Several polls: the frame, then whatever it caused (ARP requests).
     for _ in 0..3 {
         let mut packet = executor.pool().unwrap().alloc().unwrap();

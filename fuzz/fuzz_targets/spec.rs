@@ -2,16 +2,16 @@
 //! renders with its line, never a panic.
 #![no_main]
 
-use dataplane::spec::Spec;
+use control::Spec;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = core::str::from_utf8(data) else {
         return;
     };
-    match Spec::parse(text) {
+    match Spec::parse(text, &services::Registry::with_builtin()) {
         Ok(spec) => {
-            assert!(spec.interfaces.len() <= dataplane::spec::MAX_INTERFACES);
+            assert!(spec.interfaces.len() <= control::spec::MAX_INTERFACES);
             for route in &spec.routes {
                 assert!(route.interface < spec.interfaces.len());
             }

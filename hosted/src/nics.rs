@@ -4,7 +4,7 @@
 use crate::cli::{HostedDriver, NicOverride};
 use crate::counters::DriverStats;
 use af_packet_nic::{AfPacketConfig, AfPacketNic};
-use dataplane::spec::{Driver, Spec};
+use control::spec::{Driver, Spec};
 use dataplane::{MacAddr, Mempool, Nic};
 use std::os::fd::OwnedFd;
 use tap_nic::{TapConfig, TapError, TapNic};
@@ -185,7 +185,7 @@ address = \"10.0.1.2/24\"
 
     #[test]
     fn overrides_and_hosted_spec_drivers_map() {
-        let spec = Spec::parse(SPEC).unwrap();
+        let spec = Spec::parse(SPEC, &services::Registry::with_builtin()).unwrap();
         let plans = plan(&spec, &[override_of("eth0=tap:wctap0")]).unwrap();
         assert_eq!(plans[0].driver, HostedDriver::Tap);
         assert_eq!(plans[0].ifname, "wctap0");
@@ -196,7 +196,7 @@ address = \"10.0.1.2/24\"
 
     #[test]
     fn unmapped_virtio_and_unknown_names_are_refused() {
-        let spec = Spec::parse(SPEC).unwrap();
+        let spec = Spec::parse(SPEC, &services::Registry::with_builtin()).unwrap();
         let error = plan(&spec, &[]).unwrap_err();
         assert!(error.contains("interface[0].driver"), "{error}");
         let error = plan(&spec, &[override_of("eth9=tap:x")]).unwrap_err();

@@ -6,8 +6,8 @@
 
 use crate::counters::CoreReport;
 use crate::nics::{self, NicPlan};
+use control::Spec;
 use dataplane::Mempool;
-use dataplane::spec::Spec;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -134,7 +134,7 @@ fn start(
         dataplane::mem::mempool::DEFAULT_HEADROOM,
     )
     .map_err(|error| format!("executor pool: {error}"))?;
-    let executor = services::build_core(spec, core, ports, pool, clock)
+    let executor = control::build_core(spec, core, ports, pool, clock)
         .map_err(|error| format!("pipeline: {error}"))?;
     let report = CoreReport {
         core,

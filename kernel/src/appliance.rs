@@ -12,8 +12,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use dataplane::spec::{Driver, Spec};
+use control::spec::{Driver, Spec};
 use dataplane::{Executor, Mempool, MempoolConfig, Nic};
+use services::Registry;
 use spin::{Mutex, Once};
 use virtio_net::{QueuePairSetup, RxInterrupts, VirtioNet};
 
@@ -102,7 +103,7 @@ fn bring_up() {
     } else {
         "built-in examples/echo.toml"
     };
-    let spec = match Spec::parse(text) {
+    let spec = match Spec::parse(text, &registry()) {
         Ok(spec) => spec,
         Err(error) => refuse(format_args!("spec error ({source}): {error}")),
     };
@@ -221,6 +222,19 @@ fn route_rx_interrupts(device: &PciDevice, pairs: u16) -> Option<MsixTable> {
 
 /// Builds the calling core's executor: a receive pool per queue pair and the
 /// executor's own pool, all from this core's DMA share, created on this core.
+/// The service kinds this image knows: the built-in ones, and the example
+/// `port-filter` of `examples/port-filter` when built with the feature
+/// `example-port-filter`. A service author's crate is added the same way.
+pub fn registry() -> Registry {
+    #[cfg_attr(not(feature = "example-port-filter"), expect(unused_mut))]
+    let mut registry = Registry::with_builtin();
+    #[cfg(feature = "example-port-filter")]
+    if let Err(error) = registry.register::<port_filter::PortFilterKind>() {
+        panic!("{error}");
+    }
+    registry
+}
+
 fn build_core(
     spec: &Spec,
     core_id: u32,
@@ -244,7 +258,7 @@ fn build_core(
         ports.push((interface, Box::new(queue)));
     }
     let pool = Mempool::new(region, MempoolConfig::default()).map_err(|error| error.to_string())?;
-    let executor = services::build_core(spec, core_id as usize, ports, pool, time::now_ns)
+    let executor = control::build_core(spec, core_id as usize, ports, pool, time::now_ns)
         .map_err(|error| error.to_string())?;
     counters_dump::register(core_id, executor.counters().clone(), queue_stats);
     Ok(executor)

@@ -44,7 +44,7 @@ use alloc::vec::Vec;
 use arrayvec::ArrayVec;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
 
-use dataplane::spec::Spec;
+use control::Spec;
 use dataplane::{
     BURST_SIZE, Batch, Consumer, LinkInfo, MacAddr, Mempool, MempoolConfig, Nic, Packet, Producer,
     SpscRing,
@@ -246,7 +246,10 @@ fn pipeline(core: usize) -> ! {
         // SAFETY: the IDT is loaded and the timer ticks on this core.
         unsafe { cpu::enable_interrupts_and_halt() };
     };
-    let spec = match Spec::parse(crate::appliance::DEFAULT_SPEC) {
+    let spec = match Spec::parse(
+        crate::appliance::DEFAULT_SPEC,
+        &crate::appliance::registry(),
+    ) {
         Ok(spec) => spec,
         Err(error) => fail("synthetic", format_args!("echo spec: {error}")),
     };
@@ -271,7 +274,7 @@ fn pipeline(core: usize) -> ! {
         reflector,
     };
     let ports: Vec<(usize, Box<dyn Nic>)> = vec![(0, Box::new(nic))];
-    let mut executor = match services::build_core(&spec, core, ports, pool, time::now_ns) {
+    let mut executor = match control::build_core(&spec, core, ports, pool, time::now_ns) {
         Ok(executor) => executor,
         Err(error) => fail("synthetic", format_args!("core {core}: {error}")),
     };

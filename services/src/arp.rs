@@ -20,12 +20,12 @@
 //! buffers never carry a hint.
 
 use crate::arp_cache::ArpCache;
-use crate::reasons::drop_reasons;
 use crate::wire::arp::{self, ArpOperation, ArpPacket};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame};
 use arrayvec::ArrayVec;
 use core::net::Ipv4Addr;
-use dataplane::spec::Ipv4Cidr;
+use dataplane::Ipv4Cidr;
+use dataplane::drop_reasons;
 use dataplane::{Batch, MacAddr, Nanoservice, Outputs, Packet, PacketError, Verdict};
 
 /// Destinations that may wait for resolution at once.

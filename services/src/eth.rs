@@ -2,9 +2,9 @@
 //! (ARP frames whole, IPv4 with the Ethernet header trimmed) and drops what
 //! is not ours.
 
-use crate::reasons::drop_reasons;
 use crate::wire::ethernet::{self, EtherType, EthernetFrame};
 use arrayvec::ArrayVec;
+use dataplane::drop_reasons;
 use dataplane::{Batch, MacAddr, Nanoservice, Outputs, Packet, Verdict};
 
 drop_reasons! {
@@ -16,7 +16,8 @@ drop_reasons! {
         Oversized = "oversized",
         /// Unicast to another MAC, or a multicast group we did not join.
         NotForUs = "not-for-us",
-        /// Neither ARP nor IPv4 (IPv6, VLAN tags and the rest).
+        /// Neither ARP nor IPv4 nor an EtherType a service attached to
+        /// (IPv6, VLAN tags and the rest).
         UnknownEthertype = "unknown-ethertype",
     }
 }
@@ -24,11 +25,26 @@ drop_reasons! {
 /// Most multicast groups an interface listens to.
 pub const MAX_MULTICAST: usize = 8;
 
+/// Most EtherTypes besides ARP and IPv4 that services can attach to
+/// (`eth:<ethertype>`) on one interface.
+pub const MAX_ETHERTYPE_HOOKS: usize = 4;
+
+/// Why an EtherType hook could not be bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EthertypeHookError {
+    /// ARP and IPv4 belong to the stack: attach at `port:rx` or at an
+    /// `ipv4:` hook point instead.
+    OwnedByTheStack(u16),
+    /// [`MAX_ETHERTYPE_HOOKS`] EtherTypes are bound already.
+    TooMany,
+}
+
 /// Ethernet demultiplexer for one interface.
 #[derive(Debug, Clone)]
 pub struct Eth {
     mac: MacAddr,
     multicast: ArrayVec<MacAddr, MAX_MULTICAST>,
+    ethertypes: ArrayVec<u16, MAX_ETHERTYPE_HOOKS>,
 }
 
 impl Eth {
@@ -36,13 +52,32 @@ impl Eth {
     pub const ARP: usize = 0;
     /// Output for IPv4 packets (Ethernet header trimmed).
     pub const IPV4: usize = 1;
+    /// Output of the first bound EtherType (whole frames); hook `n` is
+    /// `ETHERTYPE_0 + n`.
+    pub const ETHERTYPE_0: usize = 2;
 
     /// Accepts frames to `mac` and to broadcast.
     pub fn new(mac: MacAddr) -> Self {
         Self {
             mac,
             multicast: ArrayVec::new(),
+            ethertypes: ArrayVec::new(),
         }
+    }
+
+    /// Sends whole frames of `ethertype` to output `ethertype<n>` (`n`
+    /// returned) instead of dropping them as unknown.
+    pub fn bind_ethertype(&mut self, ethertype: u16) -> Result<usize, EthertypeHookError> {
+        if ethertype == EtherType::ARP.0 || ethertype == EtherType::IPV4.0 {
+            return Err(EthertypeHookError::OwnedByTheStack(ethertype));
+        }
+        if let Some(index) = self.ethertypes.iter().position(|bound| *bound == ethertype) {
+            return Ok(index);
+        }
+        self.ethertypes
+            .try_push(ethertype)
+            .map_err(|_| EthertypeHookError::TooMany)?;
+        Ok(self.ethertypes.len() - 1)
     }
 
     /// Also accepts frames to the multicast group `group`; ignored beyond
@@ -76,7 +111,14 @@ impl Eth {
             let _ = packet.trim_front(ethernet::HEADER_LEN);
             Verdict::emit(Self::IPV4)
         } else {
-            Verdict::drop(EthDrop::UnknownEthertype)
+            match self
+                .ethertypes
+                .iter()
+                .position(|bound| *bound == ethertype.0)
+            {
+                Some(index) => Verdict::emit(Self::ETHERTYPE_0 + index),
+                None => Verdict::drop(EthDrop::UnknownEthertype),
+            }
         }
     }
 }
@@ -87,7 +129,14 @@ impl Nanoservice for Eth {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["arp", "ipv4"]
+        &[
+            "arp",
+            "ipv4",
+            "ethertype0",
+            "ethertype1",
+            "ethertype2",
+            "ethertype3",
+        ]
     }
 
     fn drop_reasons(&self) -> &'static [&'static str] {

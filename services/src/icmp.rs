@@ -1,11 +1,11 @@
 //! `Icmp`: answers echo requests to our unicast addresses, built in place
 //! (type flipped, addresses swapped, checksums recomputed).
 
-use crate::reasons::drop_reasons;
 use crate::route::{LocalAddresses, Locality};
 use crate::wire::icmp::kind;
 use crate::wire::ipv4::DEFAULT_TTL;
 use crate::wire::{IcmpPacket, Ipv4Packet};
+use dataplane::drop_reasons;
 use dataplane::{Batch, Nanoservice, Outputs};
 
 drop_reasons! {

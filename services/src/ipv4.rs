@@ -1,21 +1,16 @@
-//! `Ipv4`: validates received IPv4 packets, delivers ours to `icmp`/`udp`,
-//! forwards the rest when l3fwd is on (TTL decrement with an incremental
-//! checksum, longest-prefix route, ARP resolution on the egress interface),
-//! and sends rate-limited ICMP errors (time exceeded, net unreachable).
+//! `Ipv4`: validates received IPv4 packets, delivers ours to `icmp`, `udp`
+//! or a service attached at `ipv4:proto:<n>`, and hands packets for others
+//! to the service attached at `ipv4:forward` (l3fwd), if any.
 //!
 //! Fragments are **not reassembled**: every fragment is dropped and counted
 //! as `fragment`. Packets leaving the node start at the IP header; the
 //! link-layer padding behind `total_len` is trimmed.
 
-use crate::arp::prepend_resolution_header;
-use crate::icmp_error::{TokenBucket, build_error, may_answer_with_error};
-use crate::reasons::drop_reasons;
-use crate::route::{LocalAddresses, Locality, RoutingTable};
-use crate::wire::icmp::{kind, unreachable};
+use crate::route::{LocalAddresses, Locality};
 use crate::wire::ipv4::protocol;
 use crate::wire::{Ipv4Packet, WireError};
-use dataplane::spec::MAX_INTERFACES;
-use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict};
+use arrayvec::ArrayVec;
+use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict, drop_reasons};
 
 drop_reasons! {
     /// Why [`Ipv4`] drops a packet.
@@ -36,29 +31,31 @@ drop_reasons! {
         TtlZero = "ttl-zero",
         /// Source is broadcast, multicast, unspecified or one of ours.
         BadSource = "bad-source",
-        /// For us, but neither ICMP nor UDP.
+        /// For us, but no service takes its protocol.
         UnknownProtocol = "unknown-protocol",
-        /// Not for us and forwarding is off (or multicast).
+        /// Not for us and nothing forwards (or multicast).
         NotForUs = "not-for-us",
-        /// To forward, with no route (ICMP net unreachable sent).
-        NoRoute = "no-route",
-        /// To forward, TTL would reach 0 (ICMP time exceeded sent).
-        TtlExpired = "ttl-expired",
-        /// No headroom for the link-layer header.
-        NoHeadroom = "no-headroom",
     }
 }
 
-/// Output names of nodes that end in per-interface outputs.
-pub(crate) const ROUTED_OUTPUTS: usize = 3;
+/// Most protocols besides ICMP and UDP that services can attach to
+/// (`ipv4:proto:<n>`) on one core.
+pub const MAX_PROTOCOL_HOOKS: usize = 4;
 
-/// IPv4 input: validation, local delivery, forwarding.
+/// Why a protocol hook could not be bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolHookError {
+    /// [`MAX_PROTOCOL_HOOKS`] protocols are bound already.
+    TooMany,
+}
+
+/// IPv4 input: validation, then local delivery by protocol, or the
+/// `forward` output for packets to others (when something forwards).
 #[derive(Debug, Clone)]
 pub struct Ipv4 {
     local: LocalAddresses,
-    routes: RoutingTable,
     forwarding: bool,
-    errors: TokenBucket,
+    protocols: ArrayVec<u8, MAX_PROTOCOL_HOOKS>,
 }
 
 impl Ipv4 {
@@ -66,68 +63,39 @@ impl Ipv4 {
     pub const ICMP: usize = 0;
     /// Output for UDP to us.
     pub const UDP: usize = 1;
-    /// Output for ICMP errors we originate (to `ipv4-out`).
-    pub const ERRORS: usize = 2;
-    /// Output for forwarded packets leaving on interface 0; interface `n`
-    /// is `INTERFACE_0 + n`.
-    pub const INTERFACE_0: usize = ROUTED_OUTPUTS;
+    /// Output for unicast packets to others (`ipv4:forward`).
+    pub const FORWARD: usize = 2;
+    /// Output of the first bound protocol; protocol hook `n` is
+    /// `PROTOCOL_0 + n`.
+    pub const PROTOCOL_0: usize = 3;
 
-    /// A node for a core with these addresses and routes; `forwarding`
-    /// when the core runs l3fwd.
-    pub fn new(local: LocalAddresses, routes: RoutingTable, forwarding: bool) -> Self {
+    /// A node for a core with these addresses; `forwarding` when a service
+    /// is attached at `ipv4:forward` (otherwise packets to others are
+    /// dropped as `not-for-us`).
+    pub fn new(local: LocalAddresses, forwarding: bool) -> Self {
         Self {
             local,
-            routes,
             forwarding,
-            errors: TokenBucket::default(),
+            protocols: ArrayVec::new(),
         }
     }
 
-    fn send_error(&mut self, packet: &Packet, msg_type: u8, code: u8, out: &mut Outputs<'_>) {
-        let offending = packet.payload();
-        if !may_answer_with_error(offending) || !self.errors.allow(out.now_ns()) {
-            return;
+    /// Delivers packets of IP protocol `protocol` to us on output
+    /// `proto<n>` (`n` returned). ICMP and UDP have outputs of their own.
+    pub fn bind_protocol(&mut self, protocol: u8) -> Result<usize, ProtocolHookError> {
+        if let Some(index) = self.protocols.iter().position(|bound| *bound == protocol) {
+            return Ok(index);
         }
-        let Ok(view) = Ipv4Packet::new_checked(offending) else {
-            return;
-        };
-        // Answer from our address on the interface that leads back.
-        let Some(source) = self
-            .routes
-            .lookup(view.source())
-            .and_then(|(interface, _)| self.local.on_interface(interface))
-        else {
-            return;
-        };
-        if let Some(error) = build_error(out, offending, source, msg_type, code) {
-            out.emit(Self::ERRORS, error);
-        }
-    }
-
-    fn forward(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
-        let (ttl, destination) = {
-            let view = Ipv4Packet::new_unchecked(packet.payload());
-            (view.ttl(), view.destination())
-        };
-        if ttl <= 1 {
-            self.send_error(packet, kind::TIME_EXCEEDED, 0, out);
-            return Verdict::drop(Ipv4Drop::TtlExpired);
-        }
-        let Some((interface, next_hop)) = self.routes.lookup(destination) else {
-            self.send_error(packet, kind::DESTINATION_UNREACHABLE, unreachable::NET, out);
-            return Verdict::drop(Ipv4Drop::NoRoute);
-        };
-        Ipv4Packet::new_unchecked(packet.payload_mut()).decrement_ttl();
-        if prepend_resolution_header(packet, next_hop, None).is_err() {
-            return Verdict::drop(Ipv4Drop::NoHeadroom);
-        }
-        Verdict::emit(Self::INTERFACE_0 + interface.min(MAX_INTERFACES - 1))
+        self.protocols
+            .try_push(protocol)
+            .map_err(|_| ProtocolHookError::TooMany)?;
+        Ok(self.protocols.len() - 1)
     }
 
     /// Validates `packet` and decides where it goes: to `icmp` or `udp`
     /// (trimmed to its total length), forwarded, or dropped.
     #[inline(always)]
-    fn receive(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
+    fn receive(&mut self, packet: &mut Packet) -> Verdict {
         let view = match Ipv4Packet::new_checked(packet.payload()) {
             Ok(view) => view,
             Err(error) => {
@@ -163,10 +131,13 @@ impl Ipv4 {
             Locality::Unicast | Locality::Broadcast => match protocol {
                 protocol::ICMP => Verdict::emit(Self::ICMP),
                 protocol::UDP => Verdict::emit(Self::UDP),
-                _ => Verdict::drop(Ipv4Drop::UnknownProtocol),
+                other => match self.protocols.iter().position(|bound| *bound == other) {
+                    Some(index) => Verdict::emit(Self::PROTOCOL_0 + index),
+                    None => Verdict::drop(Ipv4Drop::UnknownProtocol),
+                },
             },
             Locality::Remote if self.forwarding && !destination.is_multicast() => {
-                self.forward(packet, out)
+                Verdict::emit(Self::FORWARD)
             }
             Locality::Remote => Verdict::drop(Ipv4Drop::NotForUs),
         }
@@ -179,7 +150,9 @@ impl Nanoservice for Ipv4 {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["icmp", "udp", "errors", "if0", "if1", "if2", "if3"]
+        &[
+            "icmp", "udp", "forward", "proto0", "proto1", "proto2", "proto3",
+        ]
     }
 
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -187,6 +160,6 @@ impl Nanoservice for Ipv4 {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, out| self.receive(packet, out));
+        out.dispatch(batch, |packet, _| self.receive(packet));
     }
 }

@@ -1,13 +1,13 @@
 //! `Ipv4Out`: routes IPv4 packets this core originates (echo replies, UDP
 //! replies, ICMP errors) to the ARP stage of their egress interface.
 
+use crate::MAX_INTERFACES;
 use crate::arp::prepend_resolution_header;
-use crate::reasons::drop_reasons;
 use crate::route::RoutingTable;
 use crate::wire::Ipv4Packet;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
-use dataplane::spec::MAX_INTERFACES;
+use dataplane::drop_reasons;
 use dataplane::{Batch, MacAddr, Nanoservice, Outputs, Packet, Verdict};
 
 drop_reasons! {

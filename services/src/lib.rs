@@ -1,6 +1,6 @@
 //! warpcore nanoservices: protocol stages and applications, each one small
-//! state machine that runs on one core, and the per-core pipeline that
-//! wires them for a spec.
+//! state machine that runs on one core, and the registry through which a
+//! spec names them and the hook points where they attach.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
@@ -14,9 +14,9 @@ pub mod icmp_error;
 pub mod ipv4;
 pub mod ipv4_out;
 pub mod l2fwd;
+pub mod l3fwd;
 mod malformed;
-pub mod pipeline;
-mod reasons;
+pub mod registry;
 pub mod route;
 pub mod udp;
 pub mod udp_echo;
@@ -29,6 +29,12 @@ pub use icmp::Icmp;
 pub use ipv4::Ipv4;
 pub use ipv4_out::Ipv4Out;
 pub use l2fwd::MacSwap;
-pub use pipeline::{MalformedFrame, PipelineError, build_core, malformed_frames};
+pub use l3fwd::L3fwd;
+pub use malformed::{MalformedFrame, malformed_frames};
+pub use registry::{HookPoint, Registry, ServiceKind};
 pub use udp::Udp;
 pub use udp_echo::UdpEcho;
+
+/// Most interfaces one spec may define: nodes that route end in one output
+/// per interface (`if0` to `if3`).
+pub const MAX_INTERFACES: usize = 4;

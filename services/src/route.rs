@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
-use dataplane::spec::{Ipv4Cidr, Spec};
+use dataplane::Ipv4Cidr;
 
 /// One route: where packets for `destination` leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,26 +24,22 @@ pub struct RoutingTable {
 }
 
 impl RoutingTable {
-    /// Connected routes for every interface plus the spec's static routes.
-    pub fn from_spec(spec: &Spec) -> Self {
-        let mut routes: Vec<RouteEntry> = spec
-            .interfaces
+    /// Connected routes for every interface address in `interfaces` (by
+    /// index) plus the static `routes`.
+    pub fn new(interfaces: &[Ipv4Cidr], routes: &[RouteEntry]) -> Self {
+        let mut routes: Vec<RouteEntry> = interfaces
             .iter()
             .enumerate()
-            .map(|(interface, config)| RouteEntry {
+            .map(|(interface, address)| RouteEntry {
                 destination: Ipv4Cidr {
-                    address: config.address.network(),
-                    prefix_len: config.address.prefix_len,
+                    address: address.network(),
+                    prefix_len: address.prefix_len,
                 },
                 interface,
                 via: None,
             })
+            .chain(routes.iter().copied())
             .collect();
-        routes.extend(spec.routes.iter().map(|route| RouteEntry {
-            destination: route.destination,
-            interface: route.interface,
-            via: route.via,
-        }));
         // Stable sort: among equal prefixes, connected routes stay first.
         routes.sort_by_key(|route| core::cmp::Reverse(route.destination.prefix_len));
         Self { routes }
@@ -77,15 +73,9 @@ pub struct LocalAddresses {
 }
 
 impl LocalAddresses {
-    /// The addresses of every interface of `spec`.
-    pub fn from_spec(spec: &Spec) -> Self {
-        Self {
-            addresses: spec
-                .interfaces
-                .iter()
-                .map(|config| config.address)
-                .collect(),
-        }
+    /// Our addresses, by interface index.
+    pub fn new(addresses: Vec<Ipv4Cidr>) -> Self {
+        Self { addresses }
     }
 
     /// Whether `destination` is ours.
@@ -122,28 +112,39 @@ impl LocalAddresses {
 mod tests {
     use super::*;
 
-    const SPEC: &str = "[[interface]]\nname = \"a\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.1.1/24\"\n\
-        [[interface]]\nname = \"b\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:02\"\naddress = \"10.0.2.1/24\"\n\
-        [[route]]\ndestination = \"0.0.0.0/0\"\nvia = \"10.0.1.254\"\n\
-        [[route]]\ndestination = \"10.9.0.0/16\"\nvia = \"10.0.2.9\"\n\
-        [[route]]\ndestination = \"10.9.9.0/24\"\ninterface = \"a\"\n";
+    fn cidr(text: &str) -> Ipv4Cidr {
+        text.parse().unwrap()
+    }
+
+    fn route(destination: &str, interface: usize, via: Option<Ipv4Addr>) -> RouteEntry {
+        RouteEntry {
+            destination: cidr(destination),
+            interface,
+            via,
+        }
+    }
 
     #[test]
     fn longest_prefix_wins() {
-        let spec = Spec::parse(SPEC).unwrap();
-        let table = RoutingTable::from_spec(&spec);
         let ip = |a, b, c, d| Ipv4Addr::new(a, b, c, d);
+        let interfaces = [cidr("10.0.1.1/24"), cidr("10.0.2.1/24")];
+        let mut routes = vec![
+            route("0.0.0.0/0", 0, Some(ip(10, 0, 1, 254))),
+            route("10.9.0.0/16", 1, Some(ip(10, 0, 2, 9))),
+            route("10.9.9.0/24", 0, None),
+        ];
+        let table = RoutingTable::new(&interfaces, &routes);
         assert_eq!(table.lookup(ip(10, 0, 2, 7)), Some((1, ip(10, 0, 2, 7))));
         assert_eq!(table.lookup(ip(10, 0, 1, 7)), Some((0, ip(10, 0, 1, 7))));
         assert_eq!(table.lookup(ip(10, 9, 1, 1)), Some((1, ip(10, 0, 2, 9))));
         assert_eq!(table.lookup(ip(10, 9, 9, 1)), Some((0, ip(10, 9, 9, 1))));
         assert_eq!(table.lookup(ip(8, 8, 8, 8)), Some((0, ip(10, 0, 1, 254))));
-        let without_default = Spec::parse(&SPEC.replace("0.0.0.0/0", "192.168.0.0/16")).unwrap();
+        routes[0] = route("192.168.0.0/16", 0, Some(ip(10, 0, 1, 254)));
         assert_eq!(
-            RoutingTable::from_spec(&without_default).lookup(ip(8, 8, 8, 8)),
+            RoutingTable::new(&interfaces, &routes).lookup(ip(8, 8, 8, 8)),
             None
         );
-        let local = LocalAddresses::from_spec(&spec);
+        let local = LocalAddresses::new(interfaces.to_vec());
         assert_eq!(local.locality(ip(10, 0, 2, 1)), Locality::Unicast);
         assert_eq!(local.locality(ip(10, 0, 2, 255)), Locality::Broadcast);
         assert_eq!(local.locality(ip(255, 255, 255, 255)), Locality::Broadcast);

@@ -3,11 +3,11 @@
 //! rate-limited ICMP port unreachable.
 
 use crate::icmp_error::{TokenBucket, build_error, may_answer_with_error};
-use crate::reasons::drop_reasons;
 use crate::route::{LocalAddresses, Locality};
 use crate::wire::icmp::{kind, unreachable};
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
 use arrayvec::ArrayVec;
+use dataplane::drop_reasons;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict};
 
 /// Most apps (ports) one core's `udp` node dispatches to.

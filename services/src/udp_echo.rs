@@ -3,10 +3,10 @@
 //! (the header checksum updated incrementally: its input comes from `udp`,
 //! behind `ipv4`, which verified it).
 
-use crate::reasons::drop_reasons;
 use crate::route::{LocalAddresses, Locality};
 use crate::wire::ipv4::DEFAULT_TTL;
 use crate::wire::{Ipv4Packet, UdpPacket};
+use dataplane::drop_reasons;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict};
 
 drop_reasons! {

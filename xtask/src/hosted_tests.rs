@@ -400,7 +400,7 @@ fn two_cores(binary: &Path, link: Link) -> Result<()> {
     Ok(())
 }
 
-/// Every frame of `services::pipeline::malformed_frames` goes in from the
+/// Every frame of `services::malformed_frames` goes in from the
 /// client namespace; each named drop counter moves by exactly the number of
 /// frames naming it, and the appliance still answers ping and UDP echo.
 fn malformed(binary: &Path) -> Result<()> {
@@ -419,7 +419,7 @@ fn malformed(binary: &Path) -> Result<()> {
     ping_no_loss(client, &["-c", "2", "-i", "0.2", "10.0.0.2"])
         .context("the appliance does not answer before the test")?;
     let peer_mac = client.mac_address(&attachment.client_ifname)?;
-    let frames = services::pipeline::malformed_frames(
+    let frames = services::malformed_frames(
         dataplane::MacAddr([0x02, 0, 0, 0, 0, 0x01]),
         std::net::Ipv4Addr::new(10, 0, 0, 2),
         dataplane::MacAddr(peer_mac),

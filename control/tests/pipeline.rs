@@ -1,14 +1,14 @@
 //! The per-core pipeline end to end: `build_core` on loopback NICs, real
 //! frames in, real frames out, counters checked.
 
+use control::{Spec, build_core};
 use core::net::Ipv4Addr;
-use dataplane::spec::Spec;
 use dataplane::stats::CoreCounters;
 use dataplane::{Executor, LoopbackNic, MacAddr, Mempool, Nic, SharedNic};
-use services::pipeline::drops;
+use services::Registry;
+use services::malformed_frames;
 use services::wire::ethernet::{EtherType, EthernetFrame};
 use services::wire::{ArpPacket, IcmpPacket, Ipv4Packet, UdpPacket};
-use services::{build_core, malformed_frames};
 use std::cell::Cell;
 
 const OURS: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
@@ -41,7 +41,7 @@ impl Harness {
     /// Builds core 0 for `spec` with one loopback port per interface, polls
     /// once (the first tick sends gratuitous ARPs) and checks those.
     fn new(spec: &str) -> Self {
-        let spec = Spec::parse(spec).unwrap();
+        let spec = Spec::parse(spec, &Registry::with_builtin()).unwrap();
         let pool = Mempool::with_heap(512, 128).unwrap();
         let nics: Vec<SharedNic<LoopbackNic>> = spec
             .interfaces
@@ -178,7 +178,7 @@ fn every_malformed_frame_bumps_exactly_its_counter_and_sends_nothing() {
     for frame in &frames {
         let before = all_drops(&counters);
         let tx_before = counters.tx_packets.get();
-        let expected_before = drops(&counters, frame.counter.0, frame.counter.1);
+        let expected_before = counters.node_drops(frame.counter.0, frame.counter.1);
         assert!(
             counters
                 .nodes
@@ -196,7 +196,7 @@ fn every_malformed_frame_bumps_exactly_its_counter_and_sends_nothing() {
         );
         assert_eq!(counters.tx_packets.get(), tx_before, "{}", frame.name);
         assert_eq!(
-            drops(&counters, frame.counter.0, frame.counter.1),
+            counters.node_drops(frame.counter.0, frame.counter.1),
             expected_before + 1,
             "{}: {:?} did not move by one",
             frame.name,
@@ -252,7 +252,7 @@ fn icmp_echo_reply_is_byte_exact() {
     padded.extend_from_slice(&[0; 8]);
     assert_eq!(harness.exchange(0, &padded).expect("echo reply"), expected);
     let counters = harness.counters();
-    assert_eq!(drops(&counters, "icmp", "bad-checksum"), 0);
+    assert_eq!(counters.node_drops("icmp", "bad-checksum"), 0);
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn closed_port_gets_icmp_port_unreachable() {
     assert!(icmp.verify_checksum());
     // Quotes the offending IP header and the first 8 bytes (the UDP header).
     assert_eq!(icmp.payload(), &datagram[14..14 + 28]);
-    assert_eq!(drops(&harness.counters(), "udp", "port-closed"), 1);
+    assert_eq!(harness.counters().node_drops("udp", "port-closed"), 1);
     // A broadcast to a closed port is dropped silently.
     let broadcast = udp_frame(
         (MacAddr::BROADCAST, PEER),
@@ -314,7 +314,7 @@ fn closed_port_gets_icmp_port_unreachable() {
         b"anyone?",
     );
     assert!(harness.exchange(0, &broadcast).is_none());
-    assert_eq!(drops(&harness.counters(), "udp", "port-closed"), 2);
+    assert_eq!(harness.counters().node_drops("udp", "port-closed"), 2);
 }
 
 #[test]
@@ -386,7 +386,7 @@ fn unresolved_next_hop_queues_then_sends_or_times_out() {
         assert!(harness.exchange(0, &closed).is_none());
     }
     let counters = harness.counters();
-    assert_eq!(drops(&counters, "arp", "queue-full"), 1);
+    assert_eq!(counters.node_drops("arp", "queue-full"), 1);
     // The reply releases the four queued port-unreachable messages.
     let reply = arp_frame(2, (PEER, PEER_IP), (OURS, OUR_IP), OURS);
     harness.inject(0, &reply);
@@ -409,10 +409,10 @@ fn unresolved_next_hop_queues_then_sends_or_times_out() {
         ArpPacket::new_checked(&retry[14..]).unwrap().target_ip(),
         stranger
     );
-    assert_eq!(drops(&counters, "arp", "resolution-timeout"), 0);
+    assert_eq!(counters.node_drops("arp", "resolution-timeout"), 0);
     advance_clock(800_000_000);
     harness.executor.poll_once();
-    assert_eq!(drops(&counters, "arp", "resolution-timeout"), 1);
+    assert_eq!(counters.node_drops("arp", "resolution-timeout"), 1);
 }
 
 const ROUTER_SPEC: &str = include_str!("../../examples/router.toml");
@@ -465,7 +465,7 @@ fn l3fwd_routes_between_interfaces_with_ttl_decrement() {
     );
     let icmp = IcmpPacket::new_checked(ip.payload()).unwrap();
     assert_eq!((icmp.msg_type(), icmp.code()), (11, 0));
-    assert_eq!(drops(&harness.counters(), "ipv4", "ttl-expired"), 1);
+    assert_eq!(harness.counters().node_drops("l3fwd", "ttl-expired"), 1);
 
     // No route: net unreachable.
     let nowhere = udp_frame(
@@ -479,7 +479,7 @@ fn l3fwd_routes_between_interfaces_with_ttl_decrement() {
     let ip = Ipv4Packet::new_checked(&error[14..]).unwrap();
     let icmp = IcmpPacket::new_checked(ip.payload()).unwrap();
     assert_eq!((icmp.msg_type(), icmp.code()), (3, 0));
-    assert_eq!(drops(&harness.counters(), "ipv4", "no-route"), 1);
+    assert_eq!(harness.counters().node_drops("l3fwd", "no-route"), 1);
 }
 
 #[test]
@@ -494,7 +494,7 @@ fn icmp_errors_are_rate_limited() {
         }
     }
     assert_eq!(answered, services::icmp_error::ERROR_BURST);
-    assert_eq!(drops(&harness.counters(), "udp", "port-closed"), 50);
+    assert_eq!(harness.counters().node_drops("udp", "port-closed"), 50);
     advance_clock(1_000_000_000);
     assert!(harness.exchange(0, &datagram).is_some());
 }
@@ -502,7 +502,7 @@ fn icmp_errors_are_rate_limited() {
 #[test]
 fn l2fwd_reflects_frames() {
     let spec = ECHO_SPEC.replace("kind = \"udp-echo\"\nport = 7", "kind = \"l2fwd\"");
-    let spec = Spec::parse(&spec).unwrap();
+    let spec = Spec::parse(&spec, &Registry::with_builtin()).unwrap();
     let pool = Mempool::with_heap(16, 0).unwrap();
     let nic = SharedNic::new(LoopbackNic::new(OURS, 8));
     let mut executor = build_core(&spec, 0, vec![(0, Box::new(nic.clone()))], pool, clock).unwrap();
@@ -519,12 +519,12 @@ fn l2fwd_reflects_frames() {
 
 #[test]
 fn build_core_refuses_bad_ports() {
-    let spec = Spec::parse(ECHO_SPEC).unwrap();
+    let spec = Spec::parse(ECHO_SPEC, &Registry::with_builtin()).unwrap();
     let pool = Mempool::with_heap(4, 0).unwrap();
     let nic = || Box::new(LoopbackNic::new(OURS, 1)) as Box<dyn Nic>;
     let error = build_core(&spec, 0, vec![(1, nic())], pool, clock).err();
     let pool = Mempool::with_heap(4, 0).unwrap();
-    assert_eq!(error, Some(services::PipelineError::UnknownInterface(1)));
+    assert_eq!(error, Some(control::PipelineError::UnknownInterface(1)));
     let error = build_core(&spec, 0, vec![(0, nic()), (0, nic())], pool, clock).err();
-    assert_eq!(error, Some(services::PipelineError::DuplicateInterface(0)));
+    assert_eq!(error, Some(control::PipelineError::DuplicateInterface(0)));
 }

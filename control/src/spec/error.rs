@@ -1,13 +1,12 @@
 //! `SpecError`: why a spec was refused, naming the line and the field.
 
-use super::toml::SyntaxError;
 use alloc::string::String;
 
 /// What is wrong with a spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpecErrorKind {
-    /// The text is not in the TOML subset we read.
-    Syntax(SyntaxError),
+    /// The text is not TOML (the parser's message).
+    Syntax(String),
     /// A key or table the schema does not have (we refuse to guess).
     UnknownKey,
     /// A required key is absent.
@@ -44,8 +43,18 @@ pub enum SpecErrorKind {
         /// The limit.
         limit: usize,
     },
-    /// A service's needs are not met, like `l3fwd` with one interface.
-    ServiceConflict(&'static str),
+    /// A service's needs are not met, like `l3fwd` with one interface
+    /// (a sentence saying why).
+    Conflict(String),
+    /// `kind` names no registered service kind.
+    UnknownKind {
+        /// The kind as written.
+        kind: String,
+        /// The registered kinds, comma-separated.
+        known: String,
+    },
+    /// A service kind refused its settings (the kind's message).
+    Config(String),
 }
 
 /// A refused spec: the line, the field path (`interface[0].mac`) and why.
@@ -91,7 +100,13 @@ impl core::fmt::Display for SpecError {
             SpecErrorKind::TooManyInterfaces { limit } => {
                 write!(f, "at most {limit} interfaces are supported")
             }
-            SpecErrorKind::ServiceConflict(why) => f.write_str(why),
+            SpecErrorKind::Conflict(why) | SpecErrorKind::Config(why) => f.write_str(why),
+            SpecErrorKind::UnknownKind { kind, known } => {
+                write!(
+                    f,
+                    "expected a registered service kind ({known}), got {kind:?}"
+                )
+            }
         }
     }
 }

@@ -1,0 +1,14 @@
+//! The spec: a declarative TOML file saying which interfaces, routes and
+//! services a warpcore instance runs, parsed with the `toml` crate and
+//! validated without `std`; services are kinds of a [`Registry`](services::Registry).
+
+mod document;
+mod error;
+mod model;
+mod parse;
+mod service_table;
+#[cfg(test)]
+mod tests;
+
+pub use error::{SpecError, SpecErrorKind};
+pub use model::{Driver, Interface, MAX_INTERFACES, Route, Service, Spec};

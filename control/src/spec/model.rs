@@ -1,0 +1,127 @@
+//! The typed spec: interfaces, routes and services, as validated.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+use dataplane::{Ipv4Cidr, MacAddr};
+use services::HookPoint;
+use services::registry::{InterfaceInfo, ServiceConfig};
+
+pub use services::MAX_INTERFACES;
+
+/// Which driver runs an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Driver {
+    /// virtio-net (appliance).
+    Virtio,
+    /// Linux tap (hosted).
+    Tap,
+    /// Linux AF_PACKET (hosted).
+    AfPacket,
+    /// In-memory loopback (tests).
+    Loopback,
+}
+
+impl Driver {
+    /// The name as written in a spec.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Virtio => "virtio",
+            Self::Tap => "tap",
+            Self::AfPacket => "af-packet",
+            Self::Loopback => "loopback",
+        }
+    }
+}
+
+/// A network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Unique name, like `eth0`.
+    pub name: String,
+    /// The driver.
+    pub driver: Driver,
+    /// Our MAC address on it.
+    pub mac: MacAddr,
+    /// Our address and the connected subnet.
+    pub address: Ipv4Cidr,
+    /// Queue pairs (one per core that serves it); at least 1.
+    pub queues: u16,
+}
+
+/// A static route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The destination subnet (host bits clear); `0.0.0.0/0` is the default.
+    pub destination: Ipv4Cidr,
+    /// Next hop; `None` means directly connected on `interface`.
+    pub via: Option<Ipv4Addr>,
+    /// Index into `Spec::interfaces` of the egress interface.
+    pub interface: usize,
+}
+
+/// A service and where it runs.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Its kind's name, like `udp-echo`.
+    pub kind: &'static str,
+    /// Cores it runs on; `None` means every core.
+    pub cores: Option<Vec<usize>>,
+    /// Where it attaches: the spec's `attach`, else its kind's own.
+    pub attach: Vec<HookPoint>,
+    /// Its kind's configuration, from the rest of its table.
+    pub config: Arc<dyn ServiceConfig>,
+    /// The line of its `kind` key (for errors about the service).
+    pub line: usize,
+    /// The line that set its hook points (`attach`, else `kind`).
+    pub attach_line: usize,
+}
+
+impl Service {
+    /// True when the service runs on `core`.
+    pub fn runs_on(&self, core: usize) -> bool {
+        self.cores
+            .as_ref()
+            .is_none_or(|cores| cores.contains(&core))
+    }
+}
+
+/// A validated spec: what should run. Build one with [`Spec::parse`].
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// Interfaces, in file order (their index is used everywhere).
+    pub interfaces: Vec<Interface>,
+    /// Static routes (connected routes are implied by the interfaces).
+    pub routes: Vec<Route>,
+    /// Services.
+    pub services: Vec<Service>,
+}
+
+impl Spec {
+    /// The index of the interface called `name`.
+    pub fn interface_index(&self, name: &str) -> Option<usize> {
+        self.interfaces
+            .iter()
+            .position(|interface| interface.name == name)
+    }
+
+    /// The interfaces as services see them.
+    pub fn interface_infos(&self) -> Vec<InterfaceInfo> {
+        self.interfaces
+            .iter()
+            .map(|interface| InterfaceInfo {
+                name: interface.name.clone(),
+                mac: interface.mac,
+                address: interface.address,
+            })
+            .collect()
+    }
+
+    /// The services that run on `core`.
+    pub fn services_on(&self, core: usize) -> impl Iterator<Item = &Service> {
+        self.services
+            .iter()
+            .filter(move |service| service.runs_on(core))
+    }
+}

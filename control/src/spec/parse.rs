@@ -1,0 +1,229 @@
+//! `Spec::parse`: TOML text (read by the `toml` crate, every key and value
+//! with its byte span) to a validated [`Spec`], refusing anything unknown,
+//! missing, malformed or contradictory with the line and the field.
+
+use super::document::{Document, Entry, TableReader};
+use super::error::{SpecError, SpecErrorKind};
+use super::model::{Driver, Interface, MAX_INTERFACES, Route, Spec};
+use super::service_table::read_service;
+use alloc::format;
+use alloc::string::ToString;
+use alloc::vec::Vec;
+use dataplane::{Ipv4Cidr, MacAddr};
+use services::Registry;
+use toml::de::DeValue;
+
+const EXPECT_MAC: &str = "a MAC address like 02:00:00:00:00:01";
+const EXPECT_CIDR: &str = "an IPv4 address with prefix like 10.0.0.2/24";
+const EXPECT_DRIVER: &str = "one of virtio, tap, af-packet, loopback";
+
+impl Spec {
+    /// Parses and validates a spec whose services are kinds of `registry`.
+    /// The error names the line and the field, like `line 7:
+    /// interface[0].mac: expected a MAC address like 02:00:00:00:00:01,
+    /// got "zz"`.
+    pub fn parse(text: &str, registry: &Registry) -> Result<Spec, SpecError> {
+        let document = Document::parse(text)?;
+        let mut spec = Spec::default();
+        for (index, table) in document.tables("interface")?.iter().enumerate() {
+            let reader = TableReader::new(text, table, format!("interface[{index}]"));
+            if index == MAX_INTERFACES {
+                return Err(reader.error_here(SpecErrorKind::TooManyInterfaces {
+                    limit: MAX_INTERFACES,
+                }));
+            }
+            let interface = read_interface(&reader, &spec)?;
+            spec.interfaces.push(interface);
+        }
+        let service_tables = document.tables("service")?;
+        for (index, table) in service_tables.iter().enumerate() {
+            let reader = TableReader::new(text, table, format!("service[{index}]"));
+            spec.services.push(read_service(&reader, registry)?);
+        }
+        for (index, table) in document.tables("route")?.iter().enumerate() {
+            let reader = TableReader::new(text, table, format!("route[{index}]"));
+            let route = read_route(&reader, &spec)?;
+            spec.routes.push(route);
+        }
+        super::service_table::check_services(&spec)?;
+        Ok(spec)
+    }
+}
+
+fn read_interface(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Interface, SpecError> {
+    reader.reject_unknown(&["name", "driver", "mac", "address", "queues"])?;
+    let entry = reader.required("name")?;
+    let name = reader.string(entry)?;
+    if name.is_empty() {
+        return Err(reader.invalid(entry, "a non-empty name", name));
+    }
+    if let Some(first) = spec.interface_index(name) {
+        return Err(reader.duplicate(entry, name, format!("interface[{first}]")));
+    }
+    let entry = reader.required("driver")?;
+    let driver = match reader.string(entry)? {
+        "virtio" => Driver::Virtio,
+        "tap" => Driver::Tap,
+        "af-packet" => Driver::AfPacket,
+        "loopback" => Driver::Loopback,
+        other => return Err(reader.invalid(entry, EXPECT_DRIVER, other)),
+    };
+    let entry = reader.required("mac")?;
+    let text = reader.string(entry)?;
+    let mac: MacAddr = text
+        .parse()
+        .map_err(|_| reader.invalid(entry, EXPECT_MAC, text))?;
+    if !mac.is_unicast() {
+        return Err(reader.invalid(
+            entry,
+            "a unicast MAC address (first byte even, not all zero)",
+            text,
+        ));
+    }
+    if let Some(first) = spec.interfaces.iter().position(|other| other.mac == mac) {
+        return Err(reader.duplicate(entry, text, format!("interface[{first}]")));
+    }
+    let entry = reader.required("address")?;
+    let text = reader.string(entry)?;
+    let address: Ipv4Cidr = text
+        .parse()
+        .map_err(|_| reader.invalid(entry, EXPECT_CIDR, text))?;
+    let bits = address.address.to_bits();
+    if address.prefix_len == 0
+        || address.address.is_unspecified()
+        || address.address.is_multicast()
+        || address.address.is_broadcast()
+        || (address.prefix_len < 31
+            && (bits == address.network().to_bits() || bits == address.broadcast().to_bits()))
+    {
+        return Err(reader.invalid(
+            entry,
+            "a host address inside its subnet, like 10.0.0.2/24",
+            text,
+        ));
+    }
+    if let Some(first) = spec
+        .interfaces
+        .iter()
+        .position(|other| other.address.address == address.address)
+    {
+        return Err(reader.duplicate(entry, text, format!("interface[{first}]")));
+    }
+    let queues = match reader.get("queues") {
+        Some(entry) => reader.integer(entry, 1, 64, "a queue count from 1 to 64")? as u16,
+        None => 1,
+    };
+    Ok(Interface {
+        name: name.to_string(),
+        driver,
+        mac,
+        address,
+        queues,
+    })
+}
+
+fn read_route(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Route, SpecError> {
+    reader.reject_unknown(&["destination", "via", "interface"])?;
+    let destination_entry = reader.required("destination")?;
+    let text = reader.string(destination_entry)?;
+    let destination: Ipv4Cidr = text.parse().map_err(|_| {
+        reader.invalid(
+            destination_entry,
+            "a subnet like 10.2.0.0/16 or 0.0.0.0/0",
+            text,
+        )
+    })?;
+    if destination.network() != destination.address {
+        return Err(reader.invalid(
+            destination_entry,
+            "a subnet with its host bits clear, like 10.2.0.0/16",
+            text,
+        ));
+    }
+    let interface = match reader.get("interface") {
+        Some(entry) => {
+            let name = reader.string(entry)?;
+            Some(spec.interface_index(name).ok_or_else(|| {
+                reader.error_at(entry, SpecErrorKind::UnknownInterface(name.to_string()))
+            })?)
+        }
+        None => None,
+    };
+    let via = match reader.get("via") {
+        Some(entry) => Some((reader.address(entry)?, entry)),
+        None => None,
+    };
+    let interface = match (via, interface) {
+        (None, None) => return Err(reader.error_here(SpecErrorKind::RouteWithoutTarget)),
+        (None, Some(interface)) => interface,
+        (Some((via, entry)), interface) => {
+            let reachable = |index: usize| {
+                let connected = spec.interfaces[index].address;
+                connected.contains(via) && connected.address != via
+            };
+            let found = match interface {
+                Some(index) => reachable(index).then_some(index),
+                None => (0..spec.interfaces.len()).find(|index| reachable(*index)),
+            };
+            found.ok_or_else(|| {
+                reader.error_at(entry, SpecErrorKind::UnreachableNextHop(via.to_string()))
+            })?
+        }
+    };
+    if let Some(first) = spec
+        .routes
+        .iter()
+        .position(|route| route.destination == destination)
+    {
+        return Err(reader.duplicate(destination_entry, text, format!("route[{first}]")));
+    }
+    Ok(Route {
+        destination,
+        via: via.map(|(via, _)| via),
+        interface,
+    })
+}
+
+/// Reads `cores = [0, 1]`: distinct core numbers, at least one.
+pub(super) fn read_cores(
+    reader: &TableReader<'_, '_>,
+    entry: Entry<'_, '_>,
+) -> Result<Vec<usize>, SpecError> {
+    let DeValue::Array(items) = entry.value.get_ref() else {
+        return Err(reader.wrong_type(entry, "an array of core numbers"));
+    };
+    let mut cores = Vec::with_capacity(items.len());
+    for item in items {
+        let core = match item.get_ref() {
+            DeValue::Integer(_) => {
+                let value = reader.integer_value(entry, item.get_ref())?;
+                if !(0..=1023).contains(&value) {
+                    return Err(reader.invalid(
+                        entry,
+                        "core numbers from 0 to 1023",
+                        &value.to_string(),
+                    ));
+                }
+                value as usize
+            }
+            other => {
+                return Err(reader.error_at(
+                    entry,
+                    SpecErrorKind::WrongType {
+                        expected: "an array of core numbers",
+                        found: super::document::type_name(other),
+                    },
+                ));
+            }
+        };
+        if cores.contains(&core) {
+            let first = reader.field(entry.key);
+            return Err(reader.duplicate(entry, &core.to_string(), first));
+        }
+        cores.push(core);
+    }
+    if cores.is_empty() {
+        return Err(reader.invalid(entry, "at least one core (omit `cores` for all)", "[]"));
+    }
+    Ok(cores)
+}

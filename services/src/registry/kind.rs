@@ -1,0 +1,141 @@
+//! `ServiceKind`: what a service author implements to make a nanoservice
+//! nameable in a spec, and the contexts its factory receives.
+
+use super::HookPoint;
+use crate::route::{LocalAddresses, RoutingTable};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Debug;
+use dataplane::{Ipv4Cidr, MacAddr, Nanoservice};
+use serde::de::DeserializeOwned;
+
+/// A kind of service: a name bound to a factory. The spec's
+/// `[[service]]` table names it with `kind = "<NAME>"`; the table's other
+/// keys (all but `kind`, `cores` and `attach`) are deserialized into
+/// [`Config`](Self::Config) with serde, so a mistake is reported with its
+/// line and field. Register it with [`Registry::register`](super::Registry::register).
+///
+/// The node a kind builds talks to the graph through output names that the
+/// hook point binds (see [`HookPoint`]): `pass` (on to what comes next at
+/// the hook point), `out` (transmit: on the same port at layer 2, through
+/// IPv4 routing above), `errors` (ICMP errors, through routing) and
+/// `if<n>` (out of interface `n` after ARP resolution).
+pub trait ServiceKind: 'static {
+    /// The name in a spec, like `udp-echo`.
+    const NAME: &'static str;
+
+    /// The service's own settings, from its spec table. Use
+    /// `#[serde(deny_unknown_fields)]` so that typos are refused.
+    type Config: DeserializeOwned + Debug + Send + Sync + 'static;
+
+    /// Where the service attaches when the spec does not say (`attach`).
+    fn attach(config: &Self::Config) -> Vec<HookPoint>;
+
+    /// Checks the service against the rest of the spec; the error says
+    /// why in a sentence (the spec error adds the line and field).
+    fn check(_config: &Self::Config, _spec: &SpecSummary<'_>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Builds the node for one core (or one port of it, at a per-port hook
+    /// point).
+    fn build(config: &Self::Config, context: &BuildContext<'_>) -> Box<dyn Nanoservice>;
+}
+
+/// An interface as services see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    /// Its name in the spec, like `eth0`.
+    pub name: String,
+    /// Our MAC address on it.
+    pub mac: MacAddr,
+    /// Our address on it and the connected subnet.
+    pub address: Ipv4Cidr,
+}
+
+/// A service of the spec as other services' checks see it.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceSummary<'a> {
+    /// Its kind's name.
+    pub kind: &'a str,
+    /// Where it attaches.
+    pub attach: &'a [HookPoint],
+}
+
+/// The spec as a service's [`ServiceKind::check`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecSummary<'a> {
+    /// Every interface, in spec order.
+    pub interfaces: &'a [InterfaceInfo],
+    /// Every service, in spec order.
+    pub services: &'a [ServiceSummary<'a>],
+    /// The index in `services` of the service being checked.
+    pub index: usize,
+}
+
+impl SpecSummary<'_> {
+    /// The other services of the spec, with their indexes.
+    pub fn others(&self) -> impl Iterator<Item = (usize, &ServiceSummary<'_>)> {
+        let index = self.index;
+        self.services
+            .iter()
+            .enumerate()
+            .filter(move |(other, _)| *other != index)
+    }
+}
+
+/// What a factory gets to build one node.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildContext<'a> {
+    /// The core the node runs on.
+    pub core: usize,
+    /// Every interface of the spec, by index.
+    pub interfaces: &'a [InterfaceInfo],
+    /// The interface the node serves, at a per-port hook point.
+    pub interface: Option<usize>,
+    /// Our addresses, for "is this for us" questions.
+    pub local: &'a LocalAddresses,
+    /// The routing table (connected and static routes).
+    pub routes: &'a RoutingTable,
+}
+
+/// A service's configuration with its kind erased: what the spec keeps for
+/// each `[[service]]` and the graph builder asks to build nodes.
+pub trait ServiceConfig: Debug + Send + Sync {
+    /// The kind's name.
+    fn kind(&self) -> &'static str;
+    /// The kind's default hook points for this configuration.
+    fn attach(&self) -> Vec<HookPoint>;
+    /// See [`ServiceKind::check`].
+    fn check(&self, spec: &SpecSummary<'_>) -> Result<(), String>;
+    /// See [`ServiceKind::build`].
+    fn build(&self, context: &BuildContext<'_>) -> Box<dyn Nanoservice>;
+}
+
+/// A kind's configuration, erased behind [`ServiceConfig`].
+pub(super) struct Configured<K: ServiceKind>(pub(super) K::Config);
+
+impl<K: ServiceKind> Debug for Configured<K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} {:?}", K::NAME, self.0)
+    }
+}
+
+impl<K: ServiceKind> ServiceConfig for Configured<K> {
+    fn kind(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn attach(&self) -> Vec<HookPoint> {
+        K::attach(&self.0)
+    }
+
+    fn check(&self, spec: &SpecSummary<'_>) -> Result<(), String> {
+        K::check(&self.0, spec)
+    }
+
+    fn build(&self, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
+        K::build(&self.0, context)
+    }
+}

@@ -1,0 +1,16 @@
+//! The service registry: service kinds bound to factories by name, the hook
+//! points they attach to, and the kinds built in.
+
+mod builtin;
+mod hook;
+mod kind;
+mod table;
+
+pub use builtin::{
+    L2fwdConfig, L2fwdKind, L3fwdConfig, L3fwdKind, UdpEchoConfig, UdpEchoKind, UdpPort,
+};
+pub use hook::{HOOK_POINT_FORMS, HookPoint, UnknownHookPoint};
+pub use kind::{
+    BuildContext, InterfaceInfo, ServiceConfig, ServiceKind, ServiceSummary, SpecSummary,
+};
+pub use table::{Registry, RegistryError};
