@@ -74,8 +74,6 @@ pub struct Service {
     pub config: Arc<dyn ServiceConfig>,
     /// The line of its `kind` key (for errors about the service).
     pub line: usize,
-    /// The line that set its hook points (`attach`, else `kind`).
-    pub attach_line: usize,
 }
 
 impl Service {

@@ -41,9 +41,9 @@ pub(super) fn read_service(
         Some(entry) => Some(read_cores(reader, entry)?),
         None => None,
     };
-    let (attach, attach_line) = match reader.get("attach") {
-        Some(entry) => (read_attach(reader, entry)?, reader.line(entry.key_start)),
-        None => (config.attach(), reader.line(kind_entry.key_start)),
+    let attach = match reader.get("attach") {
+        Some(entry) => read_attach(reader, entry)?,
+        None => config.attach(),
     };
     Ok(Service {
         kind: config.kind(),
@@ -51,7 +51,6 @@ pub(super) fn read_service(
         attach,
         config,
         line: reader.line(kind_entry.key_start),
-        attach_line,
     })
 }
 
@@ -141,36 +140,19 @@ fn config_error(reader: &TableReader<'_, '_>, error: &toml::de::Error) -> SpecEr
     }
 }
 
-/// Checks that the services fit together and with the interfaces: no two
-/// services of one kind at one hook point, then each kind's own check.
+/// Checks that the services fit together and with the interfaces: each
+/// kind's own check, with every service in view.
 pub(super) fn check_services(spec: &Spec) -> Result<(), SpecError> {
     let conflict = |index: usize, why: String| SpecError {
         line: spec.services[index].line,
         field: format!("service[{index}].kind"),
         kind: SpecErrorKind::Conflict(why),
     };
-    for (index, service) in spec.services.iter().enumerate() {
-        if spec.interfaces.is_empty() {
-            return Err(conflict(
-                index,
-                "a service needs at least one interface".to_string(),
-            ));
-        }
-        for hook in &service.attach {
-            let earlier = spec.services[..index]
-                .iter()
-                .position(|other| other.kind == service.kind && other.attach.contains(hook));
-            if let Some(first) = earlier {
-                return Err(SpecError {
-                    line: service.attach_line,
-                    field: format!("service[{index}]"),
-                    kind: SpecErrorKind::Duplicate {
-                        value: format!("{} at {hook}", service.kind),
-                        first: format!("service[{first}]"),
-                    },
-                });
-            }
-        }
+    if spec.interfaces.is_empty() && !spec.services.is_empty() {
+        return Err(conflict(
+            0,
+            "a service needs at least one interface".to_string(),
+        ));
     }
     let interfaces: Vec<InterfaceInfo> = spec.interface_infos();
     let summaries: Vec<ServiceSummary<'_>> = spec

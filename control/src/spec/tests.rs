@@ -266,7 +266,7 @@ fn every_refusal_names_line_and_field() {
             alloc::format!(
                 "{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 7\n[[service]]\nkind = \"udp-echo\"\nport = 7\n"
             ),
-            "line 10: service[1]: \"udp-echo at udp:7\" is already used by service[0]",
+            "line 10: service[1].kind: service[0] already echoes at udp:7",
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nkind = \"l2fwd\"\ncores = 1\n"),
@@ -301,6 +301,48 @@ fn every_refusal_names_line_and_field() {
         (
             "[[service]]\nkind = \"udp-echo\"\nport = 9\n".to_string(),
             "line 2: service[0].kind: a service needs at least one interface",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 7\nattach = \"tcp:80\"\n"
+            ),
+            "line 9: service[0].attach: expected a hook point: port:rx, eth:<ethertype>, ipv4:proto:<0-255>, ipv4:forward or udp:<1-65535>, got \"tcp:80\"",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 7\nattach = \"eth:0x0800\"\n"
+            ),
+            "line 9: service[0].attach: EtherType 0x0800 belongs to the stack: attach at port:rx or at an ipv4: hook point",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 7\nattach = 5\n"),
+            "line 9: service[0].attach: expected a hook point or an array of them, got an integer",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 7\nattach = []\n"),
+            "line 9: service[0].attach: expected at least one hook point (omit `attach` for the kind's own), got \"[]\"",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 7\nattach = [\"udp:9\", \"udp:0x9\"]\n"
+            ),
+            "line 9: service[0].attach: \"udp:0x9\" is already used by service[0].attach",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = \"7\"\n"),
+            "line 8: service[0].port: invalid type: string \"7\", expected a UDP port from 1 to 65535",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 7\n[[service]]\nkind = \"udp-echo\"\nport = 8\nattach = \"udp:7\"\n"
+            ),
+            "line 10: service[1].kind: service[0] already echoes at udp:7",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"l3fwd\"\ncores = [0]\nattach = [\"ipv4:proto:6\"]\nroutes = 1\n"
+            ),
+            "line 10: service[0].routes: unknown key",
         ),
     ];
     let mut wrong = 0;

@@ -66,6 +66,27 @@ impl ServiceKind for UdpEchoKind {
         vec![HookPoint::Udp(config.port.0)]
     }
 
+    /// An echo answers everything on its port, so a second one there
+    /// would never see a datagram.
+    fn check(_config: &UdpEchoConfig, spec: &SpecSummary<'_>) -> Result<(), String> {
+        let ours = spec.services[spec.index].attach;
+        let earlier = spec.others().find(|(index, other)| {
+            *index < spec.index
+                && other.kind == Self::NAME
+                && other.attach.iter().any(|hook| ours.contains(hook))
+        });
+        match earlier {
+            Some((index, other)) => {
+                let hook = other.attach.iter().find(|hook| ours.contains(hook));
+                Err(alloc::format!(
+                    "service[{index}] already echoes at {}",
+                    hook.map_or(String::new(), ToString::to_string)
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+
     fn build(_config: &UdpEchoConfig, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
         Box::new(UdpEcho::new(context.local.clone()))
     }
