@@ -1,0 +1,325 @@
+//! `build_core` in steps: the ports and their `port:rx` chains, then (when
+//! anything passes on) the IP stack with its demultiplexers bound to the
+//! hook points in use, then every chain wired to its stage.
+
+use super::PipelineError;
+use super::chain::{Chain, ChainNode, Stack, build_chain, chains, connect_slots, passes_on};
+use crate::spec::Spec;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use dataplane::{Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target};
+use services::registry::{BuildContext, InterfaceInfo};
+use services::route::{LocalAddresses, RouteEntry, RoutingTable};
+use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
+
+/// Builds core `core`'s executor for `spec`: every port is (index of its
+/// interface in `spec.interfaces`, the NIC queue this core polls).
+pub fn build_core(
+    spec: &Spec,
+    core: usize,
+    ports: Vec<(usize, Box<dyn Nic>)>,
+    pool: Mempool,
+    clock: fn() -> u64,
+) -> Result<Executor, PipelineError> {
+    check_ports(spec, &ports)?;
+    let interfaces: Vec<InterfaceInfo> = spec.interface_infos();
+    let local = LocalAddresses::new(interfaces.iter().map(|info| info.address).collect());
+    let routes = routing_table(spec, &interfaces);
+    let context = BuildContext {
+        core,
+        interfaces: &interfaces,
+        interface: None,
+        local: &local,
+        routes: &routes,
+    };
+    let chains = chains(spec, core);
+    let mut builder = ExecutorBuilder::new();
+    builder.pool(pool).clock(clock);
+
+    let ports = add_ports(
+        &mut builder,
+        ports,
+        find(&chains, HookPoint::PortRx),
+        &context,
+    )?;
+    if !ports.iter().any(|port| passes_on(&port.rx_chain)) {
+        layer2_only(&mut builder, &chains, &ports)?;
+        return Ok(builder.build()?);
+    }
+    let stack = add_stack(&mut builder, spec, &chains, &ports, &context)?;
+    wire_layer2(&mut builder, &stack, &chains, &ports, &context)?;
+    wire_layer3(&mut builder, &stack, &chains, &context)?;
+    Ok(builder.build()?)
+}
+
+/// Refuses ports for interfaces the spec lacks, and two ports for one.
+fn check_ports(spec: &Spec, ports: &[(usize, Box<dyn Nic>)]) -> Result<(), PipelineError> {
+    let mut seen = [false; MAX_INTERFACES];
+    for (interface, _) in ports {
+        if *interface >= spec.interfaces.len() || *interface >= MAX_INTERFACES {
+            return Err(PipelineError::UnknownInterface(*interface));
+        }
+        if core::mem::replace(&mut seen[*interface], true) {
+            return Err(PipelineError::DuplicateInterface(*interface));
+        }
+    }
+    Ok(())
+}
+
+/// Connected routes for the interfaces and the spec's static routes.
+fn routing_table(spec: &Spec, interfaces: &[InterfaceInfo]) -> RoutingTable {
+    let static_routes: Vec<RouteEntry> = spec
+        .routes
+        .iter()
+        .map(|route| RouteEntry {
+            destination: route.destination,
+            interface: route.interface,
+            via: route.via,
+        })
+        .collect();
+    let addresses: Vec<_> = interfaces.iter().map(|info| info.address).collect();
+    RoutingTable::new(&addresses, &static_routes)
+}
+
+/// The chain of `hook`, if any service attaches there.
+fn find<'c>(chains: &'c [Chain<'c>], hook: HookPoint) -> Option<&'c Chain<'c>> {
+    chains.iter().find(|chain| chain.hook == hook)
+}
+
+/// A port of this core with its `port:rx` chain.
+struct Port {
+    interface: usize,
+    id: PortId,
+    rx_chain: Vec<ChainNode>,
+}
+
+/// Adds the ports, each with its own nodes of the `port:rx` chain.
+fn add_ports(
+    builder: &mut ExecutorBuilder,
+    ports: Vec<(usize, Box<dyn Nic>)>,
+    port_rx: Option<&Chain<'_>>,
+    context: &BuildContext<'_>,
+) -> Result<Vec<Port>, PipelineError> {
+    let mut added = Vec::with_capacity(ports.len());
+    for (interface, nic) in ports {
+        let id = builder.add_port(nic);
+        let port_context = BuildContext {
+            interface: Some(interface),
+            ..*context
+        };
+        let rx_chain = build_chain(builder, port_rx, &port_context)?;
+        added.push(Port {
+            interface,
+            id,
+            rx_chain,
+        });
+    }
+    Ok(added)
+}
+
+/// A core whose `port:rx` services pass nothing on (l2fwd): no IP stack,
+/// and no other service could ever see a packet.
+fn layer2_only(
+    builder: &mut ExecutorBuilder,
+    chains: &[Chain<'_>],
+    ports: &[Port],
+) -> Result<(), PipelineError> {
+    if let Some(chain) = chains.iter().find(|chain| chain.hook != HookPoint::PortRx) {
+        let service = ports
+            .first()
+            .and_then(|port| port.rx_chain.last())
+            .map_or(chain.services[0].kind(), |node| node.name);
+        return Err(PipelineError::Unreachable { service });
+    }
+    let stack = Stack {
+        ipv4_out: None,
+        arp: [None; MAX_INTERFACES],
+    };
+    for port in ports {
+        let head = stack.wire(
+            builder,
+            &port.rx_chain,
+            Target::Discard,
+            Target::Port(port.id),
+        )?;
+        if let Target::Node(head) = head {
+            builder.route_rx(port.id, head)?;
+        }
+    }
+    Ok(())
+}
+
+/// The IP stack's nodes, with the hook slots bound on its demultiplexers.
+struct IpStack {
+    stack: Stack,
+    ipv4: NodeId,
+    icmp: NodeId,
+    udp: NodeId,
+    /// `(slot, protocol)` bound on `ipv4`.
+    protocols: Vec<(usize, u8)>,
+    /// `(slot, port)` bound on `udp`.
+    udp_ports: Vec<(usize, u16)>,
+    /// Each port's `eth` node and its `(slot, ethertype)` bindings.
+    eth: Vec<(NodeId, Vec<(usize, u16)>)>,
+}
+
+/// Adds ipv4, ipv4-out, icmp, udp, and eth and arp per port, binding the
+/// hook points the chains use; routes each port to its `port:rx` chain or
+/// its `eth`.
+fn add_stack(
+    builder: &mut ExecutorBuilder,
+    spec: &Spec,
+    chains: &[Chain<'_>],
+    ports: &[Port],
+    context: &BuildContext<'_>,
+) -> Result<IpStack, PipelineError> {
+    let forwarding = find(chains, HookPoint::Ipv4Forward).is_some();
+    let mut ipv4 = Ipv4::new(context.local.clone(), forwarding);
+    let mut udp = Udp::new(context.local.clone());
+    let (mut protocols, mut udp_ports) = (Vec::new(), Vec::new());
+    for chain in chains {
+        match chain.hook {
+            HookPoint::Ipv4Protocol(protocol) if protocol != 1 && protocol != 17 => {
+                let slot = ipv4
+                    .bind_protocol(protocol)
+                    .map_err(|_| PipelineError::TooManyHooks(chain.hook))?;
+                protocols.push((slot, protocol));
+            }
+            HookPoint::Udp(port) => {
+                let slot = udp
+                    .bind(port)
+                    .map_err(|_| PipelineError::TooManyHooks(chain.hook))?;
+                udp_ports.push((slot, port));
+            }
+            _ => {}
+        }
+    }
+    let ipv4 = builder.add_node(Box::new(ipv4));
+    let ipv4_out = builder.add_node(Box::new(Ipv4Out::new(
+        context.routes.clone(),
+        context
+            .interfaces
+            .iter()
+            .map(|interface| interface.mac)
+            .collect(),
+    )));
+    let icmp = builder.add_node(Box::new(Icmp::new(context.local.clone())));
+    let udp = builder.add_node(Box::new(udp));
+    let mut stack = Stack {
+        ipv4_out: Some(ipv4_out),
+        arp: [None; MAX_INTERFACES],
+    };
+    let mut eth_nodes = Vec::with_capacity(ports.len());
+    for port in ports {
+        let config = &spec.interfaces[port.interface];
+        let mut eth = Eth::new(config.mac);
+        let mut ethertypes = Vec::new();
+        for chain in chains {
+            if let HookPoint::Ethertype(ethertype) = chain.hook {
+                let slot = eth
+                    .bind_ethertype(ethertype)
+                    .map_err(|_| PipelineError::TooManyHooks(chain.hook))?;
+                ethertypes.push((slot, ethertype));
+            }
+        }
+        let eth = builder.add_node(Box::new(eth));
+        let arp = builder.add_node(Box::new(Arp::new(config.mac, config.address)));
+        builder.connect(eth, "arp", Target::Node(arp))?;
+        builder.connect(eth, "ipv4", Target::Node(ipv4))?;
+        builder.connect(arp, "tx", Target::Port(port.id))?;
+        builder.connect(arp, "absorbed", Target::Discard)?;
+        stack.arp[port.interface] = Some(arp);
+        let first = port.rx_chain.first().map_or(eth, |head| head.id);
+        builder.route_rx(port.id, first)?;
+        eth_nodes.push((eth, ethertypes));
+    }
+    for (index, arp) in stack.arp.iter().enumerate() {
+        let target = arp.map_or(Target::Discard, Target::Node);
+        builder.connect(ipv4_out, &alloc::format!("if{index}"), target)?;
+    }
+    builder.connect(icmp, "out", Target::Node(ipv4_out))?;
+    builder.connect(udp, "errors", Target::Node(ipv4_out))?;
+    Ok(IpStack {
+        stack,
+        ipv4,
+        icmp,
+        udp,
+        protocols,
+        udp_ports,
+        eth: eth_nodes,
+    })
+}
+
+/// Wires each port's `port:rx` chain (its `pass` leads to the port's
+/// `eth`) and `eth:<ethertype>` chains (one set of nodes per port).
+fn wire_layer2(
+    builder: &mut ExecutorBuilder,
+    ip: &IpStack,
+    chains: &[Chain<'_>],
+    ports: &[Port],
+    context: &BuildContext<'_>,
+) -> Result<(), PipelineError> {
+    for (port, (eth, ethertypes)) in ports.iter().zip(&ip.eth) {
+        let transmit = Target::Port(port.id);
+        ip.stack
+            .wire(builder, &port.rx_chain, Target::Node(*eth), transmit)?;
+        let port_context = BuildContext {
+            interface: Some(port.interface),
+            ..*context
+        };
+        let mut heads = Vec::with_capacity(ethertypes.len());
+        for (slot, ethertype) in ethertypes {
+            let chain = find(chains, HookPoint::Ethertype(*ethertype));
+            let nodes = build_chain(builder, chain, &port_context)?;
+            heads.push((
+                *slot,
+                ip.stack.wire(builder, &nodes, Target::Discard, transmit)?,
+            ));
+        }
+        connect_slots(
+            builder,
+            *eth,
+            "ethertype",
+            services::eth::MAX_ETHERTYPE_HOOKS,
+            &heads,
+        )?;
+    }
+    Ok(())
+}
+
+/// Wires the per-core chains: `ipv4:proto:1` and `:17` in front of icmp
+/// and udp, other protocols, `ipv4:forward`, and every `udp:<port>`.
+fn wire_layer3(
+    builder: &mut ExecutorBuilder,
+    ip: &IpStack,
+    chains: &[Chain<'_>],
+    context: &BuildContext<'_>,
+) -> Result<(), PipelineError> {
+    let routed = ip.stack.ipv4_out.map_or(Target::Discard, Target::Node);
+    let chain_head = |builder: &mut ExecutorBuilder, hook, tail| {
+        let nodes = build_chain(builder, find(chains, hook), context)?;
+        ip.stack.wire(builder, &nodes, tail, routed)
+    };
+    let head = chain_head(builder, HookPoint::Ipv4Protocol(1), Target::Node(ip.icmp))?;
+    builder.connect(ip.ipv4, "icmp", head)?;
+    let head = chain_head(builder, HookPoint::Ipv4Protocol(17), Target::Node(ip.udp))?;
+    builder.connect(ip.ipv4, "udp", head)?;
+    let head = chain_head(builder, HookPoint::Ipv4Forward, Target::Discard)?;
+    builder.connect(ip.ipv4, "forward", head)?;
+    let mut heads = Vec::with_capacity(ip.protocols.len());
+    for (slot, protocol) in &ip.protocols {
+        let hook = HookPoint::Ipv4Protocol(*protocol);
+        heads.push((*slot, chain_head(builder, hook, Target::Discard)?));
+    }
+    let capacity = services::ipv4::MAX_PROTOCOL_HOOKS;
+    connect_slots(builder, ip.ipv4, "proto", capacity, &heads)?;
+    let mut heads = Vec::with_capacity(ip.udp_ports.len());
+    for (slot, port) in &ip.udp_ports {
+        heads.push((
+            *slot,
+            chain_head(builder, HookPoint::Udp(*port), Target::Discard)?,
+        ));
+    }
+    connect_slots(builder, ip.udp, "app", services::udp::MAX_UDP_APPS, &heads)?;
+    Ok(())
+}
