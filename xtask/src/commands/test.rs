@@ -1,22 +1,89 @@
-//! `cargo xtask test`: every check CI runs, in order, fastest first.
+//! `cargo xtask test`: every check CI runs, in order, fastest first; with
+//! `--only`, the steps and suite cases it names, and with `--list`, the
+//! names to choose from.
 
-use crate::shell::{self, cargo, have};
+use crate::cli::TestArguments;
+use crate::shell::host::{ensure_bare_metal_target, have, workspace_root};
+use crate::shell::process::{cargo, run as run_step};
+use crate::suites::runner::Filter;
+use crate::suites::{appliance, hosted, kernel};
 use anyhow::{Result, bail};
+use std::process::Command;
 
-/// Runs formatting, lints, host tests, the Miri check of the unsafe layer and
-/// the kernel scenarios in QEMU.
-pub fn run(args: &[String]) -> Result<()> {
-    if let Some(unknown) = args.first() {
-        bail!("`test` takes no arguments, got `{unknown}`");
+/// A step of the run: a cargo check or one of the suites.
+enum Step {
+    /// Runs on its own; its name is the step's.
+    Check(&'static str, fn() -> Result<()>),
+    /// A suite: the full names of its cases, and what runs the selected ones.
+    Suite(Vec<String>, fn(&Filter) -> Result<()>),
+}
+
+/// Every step, in the order they run.
+fn steps() -> Result<Vec<Step>> {
+    Ok(vec![
+        Step::Check("fmt", fmt),
+        Step::Check("clippy", clippy),
+        Step::Check("host", host_tests),
+        Step::Check("clippy-kernel", kernel_clippy),
+        Step::Suite(hosted::scenarios::names(), hosted::scenarios::run),
+        Step::Check("miri", miri),
+        Step::Suite(kernel::scenarios::names()?, kernel::scenarios::run),
+        Step::Suite(appliance::tests::names(), appliance::tests::run),
+    ])
+}
+
+/// Runs (or with `--list` names) the steps and cases `arguments` select.
+pub fn run(arguments: &TestArguments) -> Result<()> {
+    let filter = Filter::new(arguments.only.clone());
+    let steps = steps()?;
+    let selected: Vec<&str> = steps
+        .iter()
+        .flat_map(|step| match step {
+            Step::Check(name, _) => vec![*name],
+            Step::Suite(names, _) => names.iter().map(String::as_str).collect(),
+        })
+        .filter(|name| filter.selects(name))
+        .collect();
+    if arguments.list {
+        for name in &selected {
+            println!("{name}");
+        }
+        return Ok(());
     }
-    shell::run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
-    shell::run(
+    if selected.is_empty() {
+        bail!(
+            "--only {} selects nothing; `cargo xtask test --list` names the steps and cases",
+            arguments.only.join(" --only ")
+        );
+    }
+    for step in &steps {
+        match step {
+            Step::Check(name, check) if filter.selects(name) => check()?,
+            Step::Check(..) => {}
+            Step::Suite(_, suite) => suite(&filter)?,
+        }
+    }
+    Ok(())
+}
+
+fn fmt() -> Result<()> {
+    run_step("fmt", cargo().args(["fmt", "--all", "--", "--check"]))
+}
+
+fn clippy() -> Result<()> {
+    run_step(
         "clippy",
         cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]),
-    )?;
-    shell::run("host tests", cargo().args(["test", "--release"]))?;
-    shell::ensure_bare_metal_target()?;
-    shell::run(
+    )
+}
+
+fn host_tests() -> Result<()> {
+    run_step("host tests", cargo().args(["test", "--release"]))
+}
+
+fn kernel_clippy() -> Result<()> {
+    ensure_bare_metal_target()?;
+    run_step(
         "kernel clippy",
         cargo().args([
             "clippy",
@@ -29,12 +96,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "-D",
             "warnings",
         ]),
-    )?;
-    crate::hosted_tests::run_all()?;
-    miri()?;
-    crate::qemu::ensure_qemu()?;
-    crate::kernel_tests::run_all()?;
-    crate::appliance_tests::run_all()
+    )
 }
 
 /// Runs the unsafe layer (rings, return queue, pool, packets) under Miri.
@@ -42,9 +104,9 @@ fn miri() -> Result<()> {
     if !have("rustup") {
         bail!("Miri needs rustup to install the nightly `miri` component; install rustup");
     }
-    shell::run(
+    run_step(
         "miri setup",
-        std::process::Command::new("rustup").args([
+        Command::new("rustup").args([
             "component",
             "add",
             "miri",
@@ -53,10 +115,10 @@ fn miri() -> Result<()> {
             "nightly",
         ]),
     )?;
-    shell::run(
+    run_step(
         "miri",
-        std::process::Command::new("rustup")
-            .current_dir(crate::shell::workspace_root())
+        Command::new("rustup")
+            .current_dir(workspace_root())
             .args([
                 "run",
                 "nightly",

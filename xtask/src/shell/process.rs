@@ -1,49 +1,11 @@
 //! Running child processes with their command line echoed and errors that
-//! say which step failed.
+//! say which step failed; a guard that kills a spawned process on drop.
 
+use crate::shell::host::workspace_root;
 use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
-/// The workspace root: `WARPCORE_ROOT` if set, else the parent of `xtask/`.
-pub fn workspace_root() -> PathBuf {
-    match std::env::var_os("WARPCORE_ROOT") {
-        Some(root) => root.into(),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask lives in the workspace")
-            .into(),
-    }
-}
-
-/// Installs the bare-metal target for the pinned toolchain when it is
-/// missing (rustup only adds `rust-toolchain.toml` targets when it installs
-/// the toolchain itself).
-pub fn ensure_bare_metal_target() -> Result<()> {
-    const TARGET: &str = "x86_64-unknown-none";
-    let listed = Command::new("rustup")
-        .current_dir(workspace_root())
-        .args(["target", "list", "--installed"])
-        .output();
-    match listed {
-        Ok(output)
-            if String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .any(|line| line == TARGET) =>
-        {
-            Ok(())
-        }
-        Ok(_) => run(
-            "rustup target",
-            Command::new("rustup")
-                .current_dir(workspace_root())
-                .args(["target", "add", TARGET]),
-        ),
-        Err(_) => bail!("rustup not found: install rustup, then `rustup target add {TARGET}`"),
-    }
-}
-
-/// `cargo` as the current toolchain knows it.
+/// `cargo` as the current toolchain knows it, in the workspace root.
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(workspace_root());
@@ -62,11 +24,23 @@ pub fn run(step: &str, command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// True when `program` is on PATH.
-pub fn have(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false)
+/// Runs `command` to completion and returns its stdout; fails with the
+/// command line and its stderr when it exits non-zero.
+pub fn checked_output(command: &mut Command) -> Result<String> {
+    let line = describe(command);
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("could not start `{line}`"))?;
+    if !output.status.success() {
+        bail!(
+            "`{line}` failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim(),
+            String::from_utf8_lossy(&output.stdout).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The command line of `command`, for logs and error messages.
@@ -77,4 +51,44 @@ pub fn describe(command: &Command) -> String {
         text.push_str(&arg.to_string_lossy());
     }
     text
+}
+
+/// A spawned process killed (SIGKILL) and reaped on drop, unless it already
+/// exited.
+#[derive(Debug)]
+pub struct ChildGuard {
+    child: Child,
+}
+
+impl ChildGuard {
+    /// Spawns `command` under the guard.
+    pub fn spawn(command: &mut Command) -> Result<Self> {
+        let line = describe(command);
+        let child = command
+            .spawn()
+            .with_context(|| format!("could not start `{line}`"))?;
+        Ok(Self { child })
+    }
+
+    /// The child, for its pipes and `wait`.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Sends `signal` (like `"INT"`, `"TERM"`, `"USR1"`) with `kill(1)`.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        checked_output(
+            Command::new("kill").args([format!("-{signal}"), self.child.id().to_string()]),
+        )
+        .map(drop)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

@@ -5,181 +5,88 @@
 //! in count and time. Counters come from the kernel's serial dump
 //! (`kernel/src/counters_dump.rs`).
 
+use crate::net::devices::{Lan, Tap, Veth};
+use crate::net::netns::{Netns, ensure_net_tools, unique_name};
+use crate::qemu::command_line::QemuConfig;
+use crate::qemu::image::ensure_qemu;
+use crate::qemu::scenario::{exit_status, run_scenario};
+use crate::qemu::session::QemuSession;
+use crate::shell::host::is_root;
+use crate::spec_file::{self, example};
+use crate::suites::runner::{self, Case, Filter};
+use crate::suites::traffic::{arping_answers, ping_no_loss, udp_closed, udp_echo, wait_reachable};
 use anyhow::{Context, Result, bail, ensure};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::netns::{self, Netns, Tap, Veth};
-use crate::qemu::{self, QemuConfig, QemuSession, exit_status};
+/// The suite's name in `--only` and in its summary line.
+const SUITE: &str = "appliance";
 
-/// How long a boot may take until every core runs the appliance.
-const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+/// One appliance test.
+type Test = fn() -> Result<()>;
 
-/// Arguments that give QEMU one virtio-net device on `tap` (index `index`).
-pub fn tap_nic_args(index: usize, tap: &str, mac: &str, queues: u16) -> Vec<String> {
-    let mut netdev = format!("tap,id=net{index},ifname={tap},script=no,downscript=no,vhost=off");
-    let mut device = format!("virtio-net-pci,netdev=net{index},mac={mac},romfile=");
-    if queues > 1 {
-        netdev.push_str(&format!(",queues={queues}"));
-        device.push_str(&format!(",mq=on,vectors={}", 2 * queues + 2));
-    }
-    vec!["-netdev".into(), netdev, "-device".into(), device]
+/// Every appliance test.
+fn cases() -> Vec<Case<Test>> {
+    vec![
+        Case::new(
+            "invalid-spec",
+            "an invalid spec is refused naming the field",
+            invalid_spec_is_refused as Test,
+        ),
+        Case::new(
+            "echo",
+            "arping, ping, ping -s 1472, udp echo, closed port",
+            echo_answers,
+        ),
+        Case::new(
+            "router",
+            "two namespaces ping through, ttl decremented",
+            router_forwards,
+        ),
+        Case::new(
+            "multi-queue",
+            "two cores both process flows",
+            multi_queue_spreads_flows,
+        ),
+        Case::new(
+            "malformed",
+            "every bad frame bumps exactly its drop counter, then ping and udp echo",
+            crate::suites::appliance::malformed::malformed_frames_are_counted,
+        ),
+    ]
 }
 
-/// The `mac = "..."` values of a spec's interfaces, in order.
-pub fn spec_macs(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|line| {
-            let (key, value) = line.split_once('=')?;
-            (key.trim() == "mac").then(|| value.trim().trim_matches('"').to_owned())
-        })
-        .collect()
+/// The names of the appliance tests, for `--list`.
+pub fn names() -> Vec<String> {
+    runner::names(SUITE, &cases())
 }
 
-pub(crate) fn example(name: &str) -> PathBuf {
-    qemu::workspace_root().join("examples").join(name)
-}
-
-/// Writes `text` to a spec file unique to this process and test.
-fn temporary_spec(name: &str, text: &str) -> Result<PathBuf> {
-    let path = std::env::temp_dir().join(format!("warpcore-{}-{name}.toml", std::process::id()));
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// A namespace with one tap at `address` (CIDR) for the appliance's interface.
-pub(crate) struct Lan {
-    pub(crate) tap: Tap,
-    pub(crate) netns: Netns,
-}
-
-impl Lan {
-    pub(crate) fn create(address: &str, multi_queue: bool) -> Result<Self> {
-        let netns = Netns::create("wca")?;
-        let tap = Tap::create("wct", Some(&netns), multi_queue)?;
-        netns.configure(tap.name(), Some(address))?;
-        Ok(Self { tap, netns })
-    }
-}
-
-/// Boots `spec` with `smp` cores and one NIC per entry of `taps` (all in
-/// `netns`), and waits until every core runs the appliance.
-pub(crate) fn boot(
-    spec: &Path,
-    smp: u32,
-    netns: &Netns,
-    taps: &[&str],
-    queues: u16,
-) -> Result<QemuSession> {
-    let text = std::fs::read_to_string(spec).with_context(|| spec.display().to_string())?;
-    let macs = spec_macs(&text);
-    ensure!(
-        macs.len() == taps.len(),
-        "{} names {} MACs for {} taps",
-        spec.display(),
-        macs.len(),
-        taps.len()
-    );
-    let mut extra_args = Vec::new();
-    for (index, (tap, mac)) in taps.iter().zip(&macs).enumerate() {
-        extra_args.extend(tap_nic_args(index, tap, mac, queues));
-    }
-    let config = QemuConfig {
-        smp,
-        spec: Some(spec.to_owned()),
-        extra_args,
-        ..QemuConfig::default()
-    };
-    let mut session = QemuSession::start(&config, Some(netns.name()))?;
-    for core in 0..smp {
-        session.wait_for(&format!("core {core} appliance running"), 0, BOOT_TIMEOUT)?;
-    }
-    Ok(session)
-}
-
-/// Pings until one reply comes back (the appliance may still be settling),
-/// bounded to `attempts` one-second tries.
-pub(crate) fn wait_reachable(netns: &Netns, address: &str, attempts: u32) -> Result<()> {
-    for _ in 0..attempts {
-        let output = netns.output(&["ping", "-c", "1", "-W", "1", address])?;
-        if output.status.success() {
-            return Ok(());
-        }
-    }
-    bail!("{address} never answered a ping from {}", netns.name())
-}
-
-/// Runs `ping ARGS` in `netns` and requires a reply to every one of its `-c`
-/// requests; returns ping's output.
-///
-/// Without a deadline ping stops waiting about 10 ms (or two round trips)
-/// after its last request, so a guest that stalls briefly near the end
-/// "loses" the tail although every reply arrives. With `-w` ping waits, and
-/// may send extra probes meanwhile; so the check is that icmp_seq 1..=count
-/// were all answered, not the loss percentage.
-pub(crate) fn ping_no_loss(netns: &Netns, args: &[&str]) -> Result<String> {
-    let count: u32 = args
-        .windows(2)
-        .find(|pair| pair[0] == "-c")
-        .and_then(|pair| pair[1].parse().ok())
-        .context("ping_no_loss needs -c COUNT")?;
-    let mut full = vec!["ping", "-n", "-w", "30"];
-    full.extend_from_slice(args);
-    let output = netns.output(&full)?;
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let unanswered: Vec<u32> = (1..=count)
-        .filter(|seq| !text.contains(&format!(" icmp_seq={seq} ")))
-        .collect();
-    ensure!(
-        unanswered.is_empty(),
-        "`{}` got no reply to icmp_seq {unanswered:?}:\n{text}",
-        full.join(" ")
-    );
-    eprintln!(
-        "xtask: [ping] {}: all {count} answered ({})",
-        full.join(" "),
-        text.lines()
-            .find(|line| line.contains("packet loss"))
-            .unwrap_or("")
-    );
-    Ok(text)
-}
-
-/// Runs the UDP client inside `netns` with `args`; returns its stdout.
-pub(crate) fn udp_client(netns: &Netns, args: &[&str]) -> Result<String> {
-    let me = std::env::current_exe().context("locating the xtask binary")?;
-    let mut command = netns.command(&me.to_string_lossy());
-    command.arg("__udp-client").args(args);
-    let output = netns::checked_output(&mut command)?;
-    eprintln!(
-        "xtask: [appliance] udp client {}: {}",
-        args.join(" "),
-        output.trim()
-    );
-    Ok(output)
-}
-
-/// Checks an `udp-echo sent=N received=N identical=N` line: everything back, identical.
-pub(crate) fn check_echo(output: &str, expected: usize) -> Result<()> {
-    let want = format!("udp-echo sent={expected} received={expected} identical={expected}");
-    ensure!(
-        output.contains(&want),
-        "expected `{want}`, got `{}`",
-        output.trim()
-    );
-    Ok(())
+/// Runs the appliance tests `filter` selects; fails if any failed.
+pub fn run(filter: &Filter) -> Result<()> {
+    runner::run(
+        SUITE,
+        cases(),
+        filter,
+        || {
+            if !is_root() {
+                bail!("the appliance tests create network namespaces and taps: run as root");
+            }
+            ensure_net_tools()?;
+            ensure_qemu()
+        },
+        |(), test| test(),
+    )
 }
 
 /// An invalid spec is refused with an error naming the field, and a failure exit.
 fn invalid_spec_is_refused() -> Result<()> {
     let text =
         std::fs::read_to_string(example("echo.toml"))?.replace("10.0.0.2/24", "10.0.0.300/24");
-    let spec = temporary_spec("invalid", &text)?;
+    let spec = spec_file::temporary("invalid", &text)?;
     let config = QemuConfig {
         spec: Some(spec.clone()),
         ..QemuConfig::default()
     };
-    let outcome = qemu::run_scenario(&config, Duration::from_secs(60));
+    let outcome = run_scenario(&config, Duration::from_secs(60));
     let _ = std::fs::remove_file(&spec);
     let outcome = outcome?;
     ensure!(
@@ -203,36 +110,16 @@ fn invalid_spec_is_refused() -> Result<()> {
 
 /// examples/echo.toml: ARP, ping (small and 1472-byte), UDP echo, closed port.
 fn echo_answers() -> Result<()> {
-    let lan = Lan::create("10.0.0.1/24", false)?;
-    let mut session = boot(&example("echo.toml"), 1, &lan.netns, &[lan.tap.name()], 1)?;
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let mut session =
+        QemuSession::boot_appliance(&example("echo.toml"), 1, &lan.netns, &lan.tap_names(), 1)?;
     let result = (|| -> Result<()> {
         wait_reachable(&lan.netns, "10.0.0.2", 20)?;
-        let arping = lan.netns.output(&[
-            "arping",
-            "-c",
-            "3",
-            "-w",
-            "10",
-            "-I",
-            lan.tap.name(),
-            "10.0.0.2",
-        ])?;
-        let text = String::from_utf8_lossy(&arping.stdout);
-        ensure!(
-            text.contains("Received 3 response"),
-            "arping did not get 3 replies:\n{text}"
-        );
-        eprintln!("xtask: [appliance] arping -c 3: Received 3 responses");
+        arping_answers(&lan.netns, lan.tap(), "10.0.0.2")?;
         ping_no_loss(&lan.netns, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
         ping_no_loss(&lan.netns, &["-c", "5", "-s", "1472", "10.0.0.2"])?;
-        let output = udp_client(&lan.netns, &["echo", "10.0.0.2:7", "1", "200"])?;
-        check_echo(&output, 200)?;
-        let output = udp_client(&lan.netns, &["closed", "10.0.0.2:9999"])?;
-        ensure!(
-            output.contains("udp-closed refused=true"),
-            "no ICMP port unreachable for a closed port: {output}"
-        );
-        Ok(())
+        udp_echo(&lan.netns, "10.0.0.2", 1, 200)?;
+        udp_closed(&lan.netns, "10.0.0.2")
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
     drop(session.counters()?);
@@ -252,7 +139,7 @@ fn router_forwards() -> Result<()> {
         (&right, "10.0.2.2/24", "10.0.2.1"),
     ] {
         let tap = Tap::create("wct", Some(&host), false)?;
-        let bridge = netns::unique_name("wcb");
+        let bridge = unique_name("wcb");
         host.ip(&["link", "add", &bridge, "type", "bridge"])?;
         host.ip(&["link", "set", &bridge, "up"])?;
         let veth = Veth::create("wcv", Some(&host), Some(side))?;
@@ -265,7 +152,8 @@ fn router_forwards() -> Result<()> {
         links.push(veth);
     }
     let tap_names: Vec<&str> = taps.iter().map(Tap::name).collect();
-    let mut session = boot(&example("router.toml"), 1, &host, &tap_names, 1)?;
+    let mut session =
+        QemuSession::boot_appliance(&example("router.toml"), 1, &host, &tap_names, 1)?;
     let result = (|| -> Result<()> {
         wait_reachable(&left, "10.0.1.1", 20)?;
         wait_reachable(&left, "10.0.2.2", 20)?;
@@ -285,14 +173,10 @@ fn router_forwards() -> Result<()> {
 
 /// Two cores, two queue pairs: several UDP flows land on both cores.
 fn multi_queue_spreads_flows() -> Result<()> {
-    let text = std::fs::read_to_string(example("echo.toml"))?.replace("queues = 1", "queues = 2");
-    ensure!(
-        text.contains("queues = 2"),
-        "examples/echo.toml has no `queues = 1` line"
-    );
-    let spec = temporary_spec("mq", &text)?;
-    let lan = Lan::create("10.0.0.1/24", true)?;
-    let booted = boot(&spec, 2, &lan.netns, &[lan.tap.name()], 2);
+    let text = spec_file::with_queues(&std::fs::read_to_string(example("echo.toml"))?, 2)?;
+    let spec = spec_file::temporary("mq", &text)?;
+    let lan = Lan::create(1, true, Some("10.0.0.1/24"))?;
+    let booted = QemuSession::boot_appliance(&spec, 2, &lan.netns, &lan.tap_names(), 2);
     let _ = std::fs::remove_file(&spec);
     let mut session = booted?;
     let result = (|| -> Result<()> {
@@ -301,8 +185,7 @@ fn multi_queue_spreads_flows() -> Result<()> {
             session.log().contains("2 of 2 queue pairs"),
             "the device did not get 2 queue pairs"
         );
-        let output = udp_client(&lan.netns, &["echo", "10.0.0.2:7", "16", "10"])?;
-        check_echo(&output, 160)?;
+        udp_echo(&lan.netns, "10.0.0.2", 16, 10)?;
         let counters = session.counters()?;
         for core in 0..2 {
             let received = counters.sum(Some(core), &[("executor", "rx_packets")]);
@@ -312,75 +195,4 @@ fn multi_queue_spreads_flows() -> Result<()> {
         Ok(())
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))
-}
-
-/// One appliance test.
-type Test = fn() -> Result<()>;
-
-/// Runs every appliance test; fails if any failed.
-pub fn run_all() -> Result<()> {
-    if !netns::is_root() {
-        bail!("the appliance tests create network namespaces and taps: run as root");
-    }
-    netns::ensure_net_tools()?;
-    let tests: [(&str, Test); 5] = [
-        ("invalid spec is refused", invalid_spec_is_refused),
-        (
-            "echo: arping, ping, ping -s 1472, udp echo, closed port",
-            echo_answers,
-        ),
-        (
-            "router: two namespaces ping through, ttl decremented",
-            router_forwards,
-        ),
-        (
-            "multi-queue: two cores both process flows",
-            multi_queue_spreads_flows,
-        ),
-        (
-            "malformed: every bad frame bumps exactly its drop counter, then ping and udp echo",
-            crate::appliance_malformed::malformed_frames_are_counted,
-        ),
-    ];
-    let mut failed = 0;
-    for (name, test) in tests {
-        eprintln!("xtask: [appliance] {name} ...");
-        match test() {
-            Ok(()) => eprintln!("xtask: [appliance] {name}: ok"),
-            Err(error) => {
-                failed += 1;
-                eprintln!("xtask: [appliance] {name}: FAILED: {error:#}");
-            }
-        }
-    }
-    eprintln!(
-        "appliance: {} passed, {failed} failed",
-        tests.len() - failed
-    );
-    if failed > 0 {
-        bail!("{failed} appliance test(s) failed");
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nic_args_and_spec_macs() {
-        let args = tap_nic_args(1, "wct0", "02:00:00:00:00:01", 2);
-        assert_eq!(
-            args[1],
-            "tap,id=net1,ifname=wct0,script=no,downscript=no,vhost=off,queues=2"
-        );
-        assert_eq!(
-            args[3],
-            "virtio-net-pci,netdev=net1,mac=02:00:00:00:00:01,romfile=,mq=on,vectors=6"
-        );
-        assert!(!tap_nic_args(0, "t", "m", 1)[3].contains("mq"));
-        let macs =
-            spec_macs("[[interface]]\nmac = \"02:00:00:00:01:01\"\n[[interface]]\n mac=\"aa\"\n");
-        assert_eq!(macs, ["02:00:00:00:01:01", "aa"]);
-    }
 }

@@ -2,214 +2,75 @@
 //! AF_PACKET) in network namespaces these tests create, driven by `arping`,
 //! `ping`, the `__udp-client` helper and the `__send-frames` raw sender from
 //! another namespace (the same helpers the QEMU appliance tests use). Every
-//! traffic loop is bounded in count and time; every namespace, device and
-//! process is torn down by a guard, also on failure.
+//! traffic loop is bounded in count and time.
 
-use crate::appliance_tests::{check_echo, ping_no_loss, udp_client};
 use crate::counters::Counters;
-use crate::netns::{self, ChildGuard, Netns, Tap, Veth};
-use crate::raw_frames::{self, NamedFrame};
-use crate::shell::{self, cargo, workspace_root};
+use crate::net::netns::{Netns, ensure_net_tools};
+use crate::net::raw_frames::{self, NamedFrame};
+use crate::shell::host::{is_root, target_dir};
+use crate::shell::process::{cargo, run as run_step};
+use crate::suites::hosted::process::{Appliance, EchoSetup, Link, attach};
+use crate::suites::runner::{self, Case, Filter};
+use crate::suites::traffic::{arping_answers, ping_no_loss, udp_closed, udp_echo};
 use anyhow::{Context, Result, bail, ensure};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
 
-/// How long the appliance gets to say `ready` (a bound, not a check).
-const READY_WAIT: Duration = Duration::from_secs(30);
+/// The suite's name in `--only` and in its summary line.
+const SUITE: &str = "hosted";
 
 /// One scenario: given the appliance binary, passes or says why not.
 type Scenario = fn(&Path) -> Result<()>;
 
-/// Runs every hosted scenario; fails listing those that failed.
-pub fn run_all() -> Result<()> {
-    if !netns::is_root() {
+/// Every hosted scenario.
+fn cases() -> Vec<Case<Scenario>> {
+    vec![
+        Case::new(
+            "echo-tap",
+            "echo over tap",
+            (|binary| echo(binary, Link::Tap)) as Scenario,
+        ),
+        Case::new("echo-af-packet", "echo over af-packet", |binary| {
+            echo(binary, Link::AfPacket)
+        }),
+        Case::new("router-af-packet", "router over af-packet", router),
+        Case::new("malformed-tap", "malformed frames over tap", malformed),
+        Case::new("two-cores-tap", "two cores over tap", |binary| {
+            two_cores(binary, Link::Tap)
+        }),
+        Case::new(
+            "two-cores-af-packet",
+            "two cores over af-packet",
+            |binary| two_cores(binary, Link::AfPacket),
+        ),
+    ]
+}
+
+/// The names of the hosted scenarios, for `--list`.
+pub fn names() -> Vec<String> {
+    runner::names(SUITE, &cases())
+}
+
+/// Runs the hosted scenarios `filter` selects; fails listing those that
+/// failed.
+pub fn run(filter: &Filter) -> Result<()> {
+    runner::run(SUITE, cases(), filter, build, |binary, scenario| {
+        scenario(binary)
+    })
+}
+
+/// Checks for root and the network tools and builds `warpcore-hosted`;
+/// returns its path.
+fn build() -> Result<PathBuf> {
+    if !is_root() {
         bail!("hosted tests need root (network namespaces, taps, AF_PACKET)");
     }
-    netns::ensure_net_tools()?;
-    shell::run(
+    ensure_net_tools()?;
+    run_step(
         "build warpcore-hosted",
         cargo().args(["build", "--release", "-p", "warpcore-hosted"]),
     )?;
-    let binary = workspace_root().join("target/release/warpcore-hosted");
-    let scenarios: [(&str, Scenario); 6] = [
-        ("echo over tap", |binary| echo(binary, Link::Tap)),
-        ("echo over af-packet", |binary| echo(binary, Link::AfPacket)),
-        ("router over af-packet", router),
-        ("malformed frames over tap", malformed),
-        ("two cores over tap", |binary| two_cores(binary, Link::Tap)),
-        ("two cores over af-packet", |binary| {
-            two_cores(binary, Link::AfPacket)
-        }),
-    ];
-    let mut failed = Vec::new();
-    for (name, scenario) in scenarios {
-        eprintln!("hosted: {name} ...");
-        match scenario(&binary) {
-            Ok(()) => eprintln!("hosted: {name}: ok"),
-            Err(error) => {
-                eprintln!("hosted: {name}: FAILED: {error:#}");
-                failed.push(name);
-            }
-        }
-    }
-    let passed = scenarios.len() - failed.len();
-    eprintln!("hosted_tests: {passed} passed, {} failed", failed.len());
-    if !failed.is_empty() {
-        bail!("hosted tests failed: {}", failed.join(", "));
-    }
-    Ok(())
-}
-
-/// Which hosted driver a scenario runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Link {
-    Tap,
-    AfPacket,
-}
-
-/// One appliance interface and the client namespace that reaches it. The
-/// guards drop in field order: devices, then namespaces.
-struct Attachment {
-    /// `NAME=DRIVER:IFNAME` for `--nic`.
-    nic_argument: String,
-    /// The client-side interface, in `client`.
-    client_ifname: String,
-    _tap: Option<Tap>,
-    _veth: Option<Veth>,
-    /// Where the client tools run (for a tap, also where the appliance runs).
-    client: Netns,
-}
-
-/// Connects spec interface `interface` to a client namespace holding
-/// `client_address`: a tap whose kernel side is in the client namespace
-/// (the appliance must then run there too), or a veth pair with the
-/// appliance end in `appliance`.
-fn attach(
-    link: Link,
-    interface: &str,
-    client_address: &str,
-    appliance: Option<&Netns>,
-) -> Result<Attachment> {
-    let client = Netns::create("wchc")?;
-    match link {
-        Link::Tap => {
-            let tap = Tap::create("wcht", Some(&client), true)?;
-            client.configure(tap.name(), Some(client_address))?;
-            Ok(Attachment {
-                nic_argument: format!("{interface}=tap:{}", tap.name()),
-                client_ifname: tap.name().to_owned(),
-                _tap: Some(tap),
-                _veth: None,
-                client,
-            })
-        }
-        Link::AfPacket => {
-            let veth = Veth::create("wchv", appliance, Some(&client))?;
-            client.configure(veth.second(), Some(client_address))?;
-            Ok(Attachment {
-                nic_argument: format!("{interface}=af-packet:{}", veth.first()),
-                client_ifname: veth.second().to_owned(),
-                _tap: None,
-                _veth: Some(veth),
-                client,
-            })
-        }
-    }
-}
-
-/// A running `warpcore-hosted`, killed on drop if still running.
-struct Appliance {
-    process: ChildGuard,
-    lines: Receiver<String>,
-    counters_file: PathBuf,
-}
-
-impl Appliance {
-    /// Starts the appliance inside `netns` and waits (bounded) for `ready`.
-    fn start(
-        binary: &Path,
-        netns: &Netns,
-        spec: &str,
-        nics: &[&str],
-        cores: usize,
-    ) -> Result<Self> {
-        let counters_file =
-            std::env::temp_dir().join(format!("{}.counters", netns::unique_name("wchc")));
-        let mut command = netns.command(&binary.to_string_lossy());
-        command
-            .current_dir(workspace_root())
-            .arg("--spec")
-            .arg(spec)
-            .args(["--cores", &cores.to_string()])
-            .arg("--counters-file")
-            .arg(&counters_file)
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null());
-        for nic in nics {
-            command.args(["--nic", nic]);
-        }
-        let mut process = ChildGuard::spawn(&mut command)?;
-        let stdout = process
-            .child_mut()
-            .stdout
-            .take()
-            .context("appliance stdout")?;
-        let (sender, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let appliance = Self {
-            process,
-            lines,
-            counters_file,
-        };
-        loop {
-            let line = appliance
-                .lines
-                .recv_timeout(READY_WAIT)
-                .context("warpcore-hosted exited or never said `ready`")?;
-            eprintln!("  | {line}");
-            if line.starts_with("warpcore-hosted: ready") {
-                return Ok(appliance);
-            }
-        }
-    }
-
-    /// The latest counters, keyed `core=C <key>=<name>...` without `value`.
-    fn counters(&self) -> Result<Counters> {
-        // The file is rewritten every 100 ms; wait for two rewrites so it
-        // reflects what happened before this call.
-        std::thread::sleep(Duration::from_millis(250));
-        let text = std::fs::read_to_string(&self.counters_file)
-            .with_context(|| format!("reading {}", self.counters_file.display()))?;
-        parse_dump(&text)
-    }
-
-    /// Stops the appliance with SIGTERM and checks it exits 0 and prints its
-    /// final counters.
-    fn stop(mut self) -> Result<Counters> {
-        self.process.signal("TERM")?;
-        let mut dump = String::new();
-        while let Ok(line) = self.lines.recv_timeout(READY_WAIT) {
-            dump.push_str(&line);
-            dump.push('\n');
-            if line == "counters end" {
-                break;
-            }
-        }
-        let status = self.process.child_mut().wait()?;
-        ensure!(status.success(), "warpcore-hosted exited with {status}");
-        let _ = std::fs::remove_file(&self.counters_file);
-        parse_dump(&dump)
-    }
+    Ok(target_dir().join("release/warpcore-hosted"))
 }
 
 /// Drops for `reason` at every node called `node`, summed over cores.
@@ -222,75 +83,6 @@ fn executor(counters: &Counters, core: u32, name: &str) -> u64 {
     counters.sum(Some(core), &[("executor", name)])
 }
 
-/// Parses a complete dump (one that reached `counters end`).
-fn parse_dump(text: &str) -> Result<Counters> {
-    ensure!(
-        text.lines().any(|line| line == "counters end"),
-        "counters dump incomplete"
-    );
-    Counters::parse(text)
-}
-
-/// Echoes `count` datagrams from each of `flows` sockets off `target:7`;
-/// fails unless every one came back byte-identical.
-fn udp_echo(client: &Netns, target: &str, flows: u32, count: u32) -> Result<()> {
-    let output = udp_client(
-        client,
-        &[
-            "echo",
-            &format!("{target}:7"),
-            &flows.to_string(),
-            &count.to_string(),
-        ],
-    )?;
-    check_echo(&output, (flows * count) as usize)
-}
-
-/// Sends to a closed port of `target`; fails unless ICMP port unreachable
-/// came back.
-fn udp_closed(client: &Netns, target: &str) -> Result<()> {
-    let output = udp_client(client, &["closed", &format!("{target}:9")])?;
-    ensure!(
-        output.contains("udp-closed refused=true"),
-        "closed UDP port gave no ICMP port unreachable: {output}"
-    );
-    Ok(())
-}
-
-/// `examples/echo.toml` on one link with `cores` workers, and the client
-/// namespace that reaches it. Fields drop in order: the appliance, then the
-/// devices and client namespace, then the appliance's own namespace.
-struct EchoSetup {
-    appliance: Appliance,
-    attachment: Attachment,
-    _appliance_netns: Option<Netns>,
-}
-
-impl EchoSetup {
-    fn start(binary: &Path, link: Link, cores: usize) -> Result<Self> {
-        // On a tap the appliance runs where the tap is, in the client's
-        // namespace; on AF_PACKET it gets its own, holding its veth end.
-        let appliance_netns = match link {
-            Link::Tap => None,
-            Link::AfPacket => Some(Netns::create("wcha")?),
-        };
-        let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
-        let run_in = appliance_netns.as_ref().unwrap_or(&attachment.client);
-        let appliance = Appliance::start(
-            binary,
-            run_in,
-            "examples/echo.toml",
-            &[&attachment.nic_argument],
-            cores,
-        )?;
-        Ok(Self {
-            appliance,
-            attachment,
-            _appliance_netns: appliance_netns,
-        })
-    }
-}
-
 /// The echo acceptance checks over one link: ARP, ping (small and 1472-byte),
 /// UDP echo byte-identical, and port unreachable for a closed port.
 fn echo(binary: &Path, link: Link) -> Result<()> {
@@ -298,25 +90,7 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
     let (client, attachment, appliance) =
         (&setup.attachment.client, &setup.attachment, setup.appliance);
 
-    let arping = client.output(&[
-        "arping",
-        "-c",
-        "3",
-        "-w",
-        "10",
-        "-I",
-        &attachment.client_ifname,
-        "10.0.0.2",
-    ])?;
-    let arping_text = String::from_utf8_lossy(&arping.stdout);
-    eprintln!(
-        "  arping: {}",
-        arping_text.lines().last().unwrap_or("(no output)")
-    );
-    ensure!(
-        arping_text.contains("Received 3 response"),
-        "arping did not get 3 replies: {arping_text}"
-    );
+    arping_answers(client, &attachment.client_ifname, "10.0.0.2")?;
 
     ping_no_loss(client, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
     ping_no_loss(client, &["-c", "5", "-i", "0.2", "-s", "1472", "10.0.0.2"])?;
