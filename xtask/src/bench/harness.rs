@@ -153,6 +153,17 @@ fn print_appliance_effort(appliance: &mut QemuSession) {
     );
 }
 
+/// The echo appliance on `cores` cores with one queue pair each, booted on
+/// a tap of its own network. The session comes first, so QEMU is gone
+/// before its tap when the pair drops.
+fn echo_appliance(cores: u32) -> Result<(QemuSession, Lan)> {
+    let lan = Lan::create(1, cores > 1, None)?;
+    let spec = echo_spec(cores)?;
+    let appliance =
+        QemuSession::boot_appliance(&spec, cores, &lan.netns, &lan.tap_names(), cores as u16)?;
+    Ok((appliance, lan))
+}
+
 /// One run: packets per second, and loadgen's figures when replies came back.
 fn measure(
     tools: &Tools,
@@ -162,15 +173,7 @@ fn measure(
 ) -> Result<(f64, Option<RunResult>)> {
     match (scenario.workload, system) {
         (Workload::UdpEcho | Workload::IcmpEcho, System::WarpcoreQemu) => {
-            let lan = Lan::create(1, cores > 1, None)?;
-            let spec = echo_spec(cores)?;
-            let mut appliance = QemuSession::boot_appliance(
-                &spec,
-                cores,
-                &lan.netns,
-                &lan.tap_names(),
-                cores as u16,
-            )?;
+            let (mut appliance, lan) = echo_appliance(cores)?;
             let result = echo_run(tools, scenario, &lan.netns, lan.tap());
             if result.is_ok() {
                 print_appliance_effort(&mut appliance);
@@ -191,15 +194,7 @@ fn measure(
             echo_run(tools, scenario, &lan.netns, lan.tap())
         }
         (Workload::UdpEcho | Workload::Sink, System::QemuCeiling) => {
-            let lan = Lan::create(1, cores > 1, None)?;
-            let spec = echo_spec(cores)?;
-            let mut appliance = QemuSession::boot_appliance(
-                &spec,
-                cores,
-                &lan.netns,
-                &lan.tap_names(),
-                cores as u16,
-            )?;
+            let (mut appliance, lan) = echo_appliance(cores)?;
             let rx = |session: &mut QemuSession| -> Result<u64> {
                 Ok(session.counters()?.sum(None, &[("executor", "rx_packets")]))
             };

@@ -6,11 +6,10 @@ use crate::bench::harness::Tools;
 use crate::net::netns::Netns;
 use crate::qemu::command_line::{Accel, QemuConfig, tap_nic_args};
 use crate::qemu::session::QemuSession;
-use crate::shell::process::ChildGuard;
+use crate::shell::process::{ChildGuard, spawn_reading_lines, wait_for_line};
 use crate::spec_file::{self, example};
 use anyhow::{Context, Result};
 use perf::scenario::Scenario;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -78,24 +77,8 @@ pub fn hosted(
             "--duration-secs",
             &(scenario.duration_secs + 60).to_string(),
         ])
-        .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let mut guard = ChildGuard::spawn(&mut command)?;
-    let stdout = guard
-        .child_mut()
-        .stdout
-        .take()
-        .context("hosted stdout was not captured")?;
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("ready") {
-                let _ = sender.send(());
-            }
-        }
-    });
-    receiver
-        .recv_timeout(Duration::from_secs(30))
-        .context("warpcore-hosted printed no ready line within 30 s")?;
+    let (guard, lines) = spawn_reading_lines(&mut command)?;
+    wait_for_line(&lines, "warpcore-hosted: ready", Duration::from_secs(30))?;
     Ok(guard)
 }

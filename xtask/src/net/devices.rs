@@ -44,17 +44,10 @@ impl Veth {
             ip(&["link", "set", &veth.first, "netns", netns.name()])?;
             veth.first_netns = Some(netns.name().to_owned());
         }
-        veth.set_up(&veth.first, first)?;
-        veth.set_up(&veth.second, second)?;
-        Ok(veth)
-    }
-
-    fn set_up(&self, ifname: &str, netns: Option<&Netns>) -> Result<()> {
-        match netns {
-            Some(netns) => netns.ip(&["link", "set", ifname, "up"]),
-            None => ip(&["link", "set", ifname, "up"]),
+        for (end, netns) in [(&veth.first, first), (&veth.second, second)] {
+            ip_in(netns.map(Netns::name), &["link", "set", end, "up"])?;
         }
-        .map(drop)
+        Ok(veth)
     }
 
     /// The first end's interface name.
@@ -72,10 +65,15 @@ impl Drop for Veth {
     fn drop(&mut self) {
         // Deleting one end deletes the pair; it is already gone when its
         // namespace was dropped first.
-        let _ = match &self.first_netns {
-            Some(netns) => ip(&["-n", netns, "link", "del", &self.first]),
-            None => ip(&["link", "del", &self.first]),
-        };
+        let _ = ip_in(self.first_netns.as_deref(), &["link", "del", &self.first]);
+    }
+}
+
+/// Runs `ip args` in namespace `netns` (`None`: the current one).
+fn ip_in(netns: Option<&str>, args: &[&str]) -> Result<String> {
+    match netns {
+        Some(netns) => ip(&[&["-n", netns], args].concat()),
+        None => ip(args),
     }
 }
 
@@ -97,10 +95,7 @@ impl Tap {
         if multi_queue {
             args.push("multi_queue");
         }
-        match netns {
-            Some(netns) => netns.ip(&args)?,
-            None => ip(&args)?,
-        };
+        ip_in(netns.map(Netns::name), &args)?;
         Ok(Self {
             name,
             netns: netns.map(|netns| netns.name().to_owned()),
@@ -115,10 +110,7 @@ impl Tap {
 
 impl Drop for Tap {
     fn drop(&mut self) {
-        let _ = match &self.netns {
-            Some(netns) => ip(&["-n", netns, "link", "del", &self.name]),
-            None => ip(&["link", "del", &self.name]),
-        };
+        let _ = ip_in(self.netns.as_deref(), &["link", "del", &self.name]);
     }
 }
 

@@ -2,6 +2,7 @@
 //! command line, timed scenario boots and long-running appliance sessions.
 
 pub mod command_line;
+pub mod console;
 pub mod image;
 pub mod scenario;
 pub mod session;

@@ -3,10 +3,9 @@
 //! status come back for checking.
 
 use crate::qemu::command_line::{QemuConfig, qemu_command};
+use crate::qemu::console;
 use crate::qemu::image::{ensure_qemu, kernel_image};
-use crate::shell::process::describe;
-use anyhow::{Context, Result};
-use std::io::{BufRead, BufReader};
+use anyhow::Result;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -86,33 +85,14 @@ pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOu
     ensure_qemu()?;
     let kernel = kernel_image()?;
     let mut command = qemu_command(config, &kernel, false);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.stdin(Stdio::null());
     let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("could not start {}", describe(&command)))?;
-    let (lines, receiver) = mpsc::channel::<(String, Instant)>();
-    let stdout = child
-        .stdout
-        .take()
-        .context("QEMU stdout was not captured")?;
-    let stderr = child
-        .stderr
-        .take()
-        .context("QEMU stderr was not captured")?;
-    let stderr_lines = lines.clone();
-    let readers = [
-        std::thread::spawn(move || forward_lines(stdout, &lines, "")),
-        std::thread::spawn(move || forward_lines(stderr, &stderr_lines, "qemu stderr: ")),
-    ];
+    let (mut child, console) = console::spawn(&mut command)?;
     let mut serial_log = String::new();
     let mut ready_after = None;
     let deadline = started + timeout;
     let (exit_code, timed_out) = loop {
-        match receiver.recv_timeout(Duration::from_millis(20)) {
+        match console.lines.recv_timeout(Duration::from_millis(20)) {
             Ok((line, at)) => {
                 if ready_after.is_none() && line.trim_start().starts_with(READY_PREFIX) {
                     ready_after = Some(at - started);
@@ -128,7 +108,7 @@ pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOu
         }
         if let Some(status) = child.try_wait()? {
             // Drain what the readers still hold before reporting.
-            for (line, at) in receiver.iter() {
+            for (line, at) in console.lines.iter() {
                 if ready_after.is_none() && line.trim_start().starts_with(READY_PREFIX) {
                     ready_after = Some(at - started);
                 }
@@ -143,12 +123,7 @@ pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOu
         }
     };
     let elapsed = started.elapsed();
-    for reader in readers {
-        let _ = reader.join();
-    }
-    for (line, _) in receiver.try_iter() {
-        serial_log.push_str(&line);
-    }
+    serial_log.push_str(&console.finish());
     Ok(ScenarioOutcome {
         exit_code,
         serial_log,
@@ -156,27 +131,6 @@ pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOu
         ready_after,
         elapsed,
     })
-}
-
-/// Sends each line of `source` (with its arrival time) to `sink`.
-fn forward_lines(source: impl std::io::Read, sink: &mpsc::Sender<(String, Instant)>, prefix: &str) {
-    let mut reader = BufReader::new(source);
-    let mut buffer = Vec::new();
-    loop {
-        buffer.clear();
-        match reader.read_until(b'\n', &mut buffer) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&buffer).replace('\r', "");
-                if sink
-                    .send((format!("{prefix}{text}"), Instant::now()))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// Waits for `child` until `deadline`, killing it then; `None` means it was killed.

@@ -6,13 +6,15 @@ use crate::counters::Counters;
 use crate::net::netns::Netns;
 use crate::qemu::command_line::tap_nic_args;
 use crate::qemu::command_line::{QemuConfig, qemu_command};
+use crate::qemu::console;
 use crate::qemu::image::{QEMU, ensure_qemu, kernel_image};
 use crate::shell::process::describe;
 use crate::spec_file;
 use anyhow::{Context, Result, bail, ensure};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A running appliance whose serial console is collected in the background and
@@ -21,8 +23,9 @@ use std::time::{Duration, Instant};
 pub struct QemuSession {
     child: Child,
     stdin: std::process::ChildStdin,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
+    log: Arc<Mutex<String>>,
+    /// Appends the console to `log` until QEMU exits; joined on drop.
+    collector: Option<JoinHandle<()>>,
 }
 
 /// How long an appliance boot may take until every core runs the appliance.
@@ -85,51 +88,17 @@ impl QemuSession {
             }
             None => qemu,
         };
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.stdin(Stdio::piped());
         eprintln!("xtask: [appliance] {}", describe(&command));
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("could not start {}", describe(&command)))?;
+        let (mut child, console) = console::spawn(&mut command)?;
         let stdin = child.stdin.take().context("QEMU stdin was not captured")?;
-        let stdout = child
-            .stdout
-            .take()
-            .context("QEMU stdout was not captured")?;
-        let stderr = child
-            .stderr
-            .take()
-            .context("QEMU stderr was not captured")?;
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let collect = |source: Box<dyn std::io::Read + Send>, prefix: &'static str| {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(source);
-                let mut buffer = Vec::new();
-                while let Ok(read) = reader.read_until(b'\n', &mut buffer) {
-                    if read == 0 {
-                        break;
-                    }
-                    let text = String::from_utf8_lossy(&buffer).replace('\r', "");
-                    if let Ok(mut log) = log.lock() {
-                        log.push_str(prefix);
-                        log.push_str(&text);
-                    }
-                    buffer.clear();
-                }
-            })
-        };
-        let readers = vec![
-            collect(Box::new(stdout), ""),
-            collect(Box::new(stderr), "qemu stderr: "),
-        ];
+        let log = Arc::new(Mutex::new(String::new()));
+        let collector = Some(console.collect_into(log.clone()));
         Ok(Self {
             child,
             stdin,
             log,
-            readers,
+            collector,
         })
     }
 
@@ -189,8 +158,8 @@ impl Drop for QemuSession {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
+        if let Some(collector) = self.collector.take() {
+            let _ = collector.join();
         }
     }
 }

@@ -3,7 +3,10 @@
 
 use crate::shell::host::workspace_root;
 use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
 
 /// `cargo` as the current toolchain knows it, in the workspace root.
 pub fn cargo() -> Command {
@@ -81,6 +84,40 @@ impl ChildGuard {
             Command::new("kill").args([format!("-{signal}"), self.child.id().to_string()]),
         )
         .map(drop)
+    }
+}
+
+/// Spawns `command` with its stdout piped, under a guard; its stdout lines
+/// arrive on the returned channel. The reader keeps reading after the
+/// receiver is gone, so the process never blocks on a full pipe.
+pub fn spawn_reading_lines(command: &mut Command) -> Result<(ChildGuard, Receiver<String>)> {
+    command.stdout(Stdio::piped());
+    let mut guard = ChildGuard::spawn(command)?;
+    let stdout = guard
+        .child
+        .stdout
+        .take()
+        .context("stdout was not captured")?;
+    let (sender, lines) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    Ok((guard, lines))
+}
+
+/// Waits for a line of `lines` that starts with `prefix`, echoing each one
+/// indented; fails when the process ends or `timeout` passes between lines.
+pub fn wait_for_line(lines: &Receiver<String>, prefix: &str, timeout: Duration) -> Result<()> {
+    loop {
+        let line = lines
+            .recv_timeout(timeout)
+            .with_context(|| format!("the process exited or never said `{prefix}`"))?;
+        eprintln!("  | {line}");
+        if line.starts_with(prefix) {
+            return Ok(());
+        }
     }
 }
 

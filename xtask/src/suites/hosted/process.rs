@@ -6,12 +6,11 @@ use crate::counters::Counters;
 use crate::net::devices::{Tap, Veth};
 use crate::net::netns::{Netns, unique_name};
 use crate::shell::host::workspace_root;
-use crate::shell::process::ChildGuard;
+use crate::shell::process::{ChildGuard, spawn_reading_lines, wait_for_line};
 use anyhow::{Context, Result, ensure};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 /// How long the appliance gets to say `ready` (a bound, not a check).
@@ -101,40 +100,18 @@ impl Appliance {
             .args(["--cores", &cores.to_string()])
             .arg("--counters-file")
             .arg(&counters_file)
-            .stdout(Stdio::piped())
             .stdin(Stdio::null());
         for nic in nics {
             command.args(["--nic", nic]);
         }
-        let mut process = ChildGuard::spawn(&mut command)?;
-        let stdout = process
-            .child_mut()
-            .stdout
-            .take()
-            .context("appliance stdout")?;
-        let (sender, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (process, lines) = spawn_reading_lines(&mut command)?;
         let appliance = Self {
             process,
             lines,
             counters_file,
         };
-        loop {
-            let line = appliance
-                .lines
-                .recv_timeout(READY_WAIT)
-                .context("warpcore-hosted exited or never said `ready`")?;
-            eprintln!("  | {line}");
-            if line.starts_with("warpcore-hosted: ready") {
-                return Ok(appliance);
-            }
-        }
+        wait_for_line(&appliance.lines, "warpcore-hosted: ready", READY_WAIT)?;
+        Ok(appliance)
     }
 
     /// The latest counters, keyed `core=C <key>=<name>...` without `value`.
