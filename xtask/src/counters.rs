@@ -25,8 +25,20 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Parses the lines of a dump (other lines are ignored).
-    pub fn parse(text: &str) -> Result<Self> {
+    /// Parses the last complete dump in `text` (a serial log, a hosted
+    /// process's output or its counters file): the `counter` lines after the
+    /// last `counters begin` (or the start) that precedes the last
+    /// `counters end`. Fails when no dump reached `counters end`.
+    pub fn parse_dump(text: &str) -> Result<Self> {
+        let end = text
+            .rfind("counters end")
+            .context("counters dump incomplete: no `counters end` line")?;
+        let begin = text[..end].rfind("counters begin").unwrap_or(0);
+        Self::parse_lines(&text[begin..end])
+    }
+
+    /// Parses every `counter` line of `text` (other lines are ignored).
+    fn parse_lines(text: &str) -> Result<Self> {
         let mut lines = Vec::new();
         for line in text.lines() {
             let Some(rest) = line.trim().strip_prefix("counter ") else {
@@ -88,7 +100,7 @@ mod tests {
             counter core=1 node=ipv4 drop=bad-checksum value=1\n\
             counter core=1 node=ipv4 stat=received value=9\n\
             counters end\n";
-        let counters = Counters::parse(dump).unwrap();
+        let counters = Counters::parse_dump(dump).unwrap();
         assert_eq!(counters.lines.len(), 5);
         assert_eq!(counters.sum(None, &[("executor", "rx_packets")]), 12);
         assert_eq!(counters.sum(Some(1), &[("executor", "rx_packets")]), 7);
@@ -97,7 +109,16 @@ mod tests {
             4
         );
         assert_eq!(counters.sum(None, &[("node", "udp")]), 0);
-        assert!(Counters::parse("counter core=x value=1").is_err());
-        assert!(Counters::parse("counter node=ipv4 value=1").is_err());
+        assert!(Counters::parse_dump("counter core=x value=1\ncounters end\n").is_err());
+        assert!(Counters::parse_dump("counter node=ipv4 value=1\ncounters end\n").is_err());
+        // Without its end line a dump is incomplete.
+        assert!(Counters::parse_dump("counter core=0 executor=polls value=1\n").is_err());
+        // A log with two dumps reads as the last; a hosted dump has no begin line.
+        let two = format!("noise\n{dump}{}", dump.replace("value=7", "value=70"));
+        let last = Counters::parse_dump(&two).unwrap();
+        assert_eq!(last.lines.len(), 5);
+        assert_eq!(last.sum(Some(1), &[("executor", "rx_packets")]), 70);
+        let hosted = "counter core=0 executor=rx_packets value=4\ncounters end\n";
+        assert_eq!(Counters::parse_dump(hosted).unwrap().lines.len(), 1);
     }
 }

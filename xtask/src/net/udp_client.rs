@@ -12,29 +12,28 @@
 //!   which Linux reports on a connected socket as ECONNREFUSED; prints
 //!   `udp-closed refused=true|false`.
 
-use anyhow::{Context, Result, bail};
+use crate::cli::UdpClientMode;
+use anyhow::{Result, bail};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 /// How long a reply may take.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Runs the client with the arguments after `__udp-client`.
-pub fn run(args: &[String]) -> Result<()> {
-    match args {
-        [mode, target, flows, count] if mode == "echo" => {
-            let target: SocketAddr = target.parse().context("target address")?;
-            let flows: usize = flows.parse().context("flow count")?;
-            let count: usize = count.parse().context("datagram count")?;
-            echo(target, flows.clamp(1, 64), count.clamp(1, 100_000))
-        }
-        [mode, target] if mode == "closed" => closed(target.parse().context("target address")?),
-        _ => bail!("usage: __udp-client echo ADDR:PORT FLOWS COUNT | closed ADDR:PORT"),
+/// Runs the client in `mode`.
+pub fn run(mode: &UdpClientMode) -> Result<()> {
+    match *mode {
+        UdpClientMode::Echo {
+            target,
+            flows,
+            count,
+        } => echo(target, flows.clamp(1, 64), count.clamp(1, 100_000)),
+        UdpClientMode::Closed { target } => closed(target),
     }
 }
 
 /// The payload of datagram `index` of flow `flow`: 1 to 1400 bytes, all distinct.
-pub fn payload(flow: usize, index: usize) -> Vec<u8> {
+fn payload(flow: usize, index: usize) -> Vec<u8> {
     let len = 1 + (index * 97 + flow * 13) % 1400;
     (0..len)
         .map(|byte| (byte as u64 * 31 + index as u64 * 7 + flow as u64) as u8)

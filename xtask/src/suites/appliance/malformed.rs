@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use crate::appliance_tests::{Lan, boot, check_echo, example, ping_no_loss, udp_client};
 use crate::counters::Counters;
-use crate::netns;
-use crate::qemu::QemuSession;
-use crate::raw_frames::{self, NamedFrame};
+use crate::net::devices::Lan;
+use crate::net::netns::parse_mac;
+use crate::net::raw_frames::{self, NamedFrame};
+use crate::qemu::session::QemuSession;
+use crate::spec_file::{self, example};
+use crate::suites::traffic::{ping_no_loss, udp_echo, wait_reachable};
 
 /// The appliance's address in examples/echo.toml, and ours on the tap.
 const APPLIANCE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -116,24 +118,26 @@ struct Outcome {
 /// examples/echo.toml: every catalogue frame bumps exactly its counter, and
 /// the appliance still answers afterwards.
 pub fn malformed_frames_are_counted() -> Result<()> {
-    let lan = Lan::create(&format!("{PEER_IP}/24"), false)?;
-    lan.netns
-        .ip(&["link", "set", lan.tap.name(), "mtu", TAP_MTU])?;
+    let lan = Lan::create(1, false, Some(&format!("{PEER_IP}/24")))?;
+    lan.netns.ip(&["link", "set", lan.tap(), "mtu", TAP_MTU])?;
     let spec = example("echo.toml");
-    let macs = crate::appliance_tests::spec_macs(&std::fs::read_to_string(&spec)?);
-    let ours = MacAddr(netns::parse_mac(
-        macs.first().context("echo.toml has no MAC")?,
+    let interfaces = spec_file::interfaces(&spec)?;
+    let ours = MacAddr(parse_mac(
+        &interfaces
+            .first()
+            .context("echo.toml has no interface")?
+            .mac,
     )?);
-    let peer_mac = MacAddr(lan.netns.mac_address(lan.tap.name())?);
+    let peer_mac = MacAddr(lan.netns.mac_address(lan.tap())?);
     let catalogue = services::malformed_frames(ours, APPLIANCE_IP, peer_mac, PEER_IP);
     ensure!(
         catalogue.len() >= 20,
         "the catalogue has only {} kinds of bad frames",
         catalogue.len()
     );
-    let mut session = boot(&spec, 1, &lan.netns, &[lan.tap.name()], 1)?;
+    let mut session = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1)?;
     let result = (|| -> Result<()> {
-        crate::appliance_tests::wait_reachable(&lan.netns, &APPLIANCE_IP.to_string(), 20)?;
+        wait_reachable(&lan.netns, &APPLIANCE_IP.to_string(), 20)?;
         let first = totals(&session.counters()?);
         let mut before = first.clone();
         let mut outcomes = Vec::new();
@@ -142,7 +146,7 @@ pub fn malformed_frames_are_counted() -> Result<()> {
                 name: frame.name.to_owned(),
                 bytes: frame.bytes.clone(),
             };
-            let delivery = raw_frames::send_in_netns(&lan.netns, lan.tap.name(), &[named])?
+            let delivery = raw_frames::send_in_netns(&lan.netns, lan.tap(), &[named])?
                 .pop()
                 .context("no delivery report")?;
             let counter = format!("node={} drop={}", frame.counter.0, frame.counter.1);
@@ -186,11 +190,7 @@ pub fn malformed_frames_are_counted() -> Result<()> {
             &lan.netns,
             &["-c", "100", "-i", "0.01", &APPLIANCE_IP.to_string()],
         )?;
-        let output = udp_client(
-            &lan.netns,
-            &["echo", &format!("{APPLIANCE_IP}:7"), "1", "50"],
-        )?;
-        check_echo(&output, 50)
+        udp_echo(&lan.netns, &APPLIANCE_IP.to_string(), 1, 50)
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))
 }
@@ -277,8 +277,9 @@ mod tests {
             counter core=0 node=ipv4 drop=bad-checksum value=3\n\
             counter core=1 node=ipv4 drop=bad-checksum value=1\n\
             counter core=0 node=ipv4 stat=received value=9\n\
-            counter core=0 executor=rx_packets value=5\n";
-        let before = totals(&Counters::parse(dump).unwrap());
+            counter core=0 executor=rx_packets value=5\n\
+            counters end\n";
+        let before = totals(&Counters::parse_dump(dump).unwrap());
         assert_eq!(before["stat=rx_bad_length"], 3);
         assert_eq!(before["node=ipv4 drop=bad-checksum"], 4);
         assert!(is_drop("node=ipv4 drop=bad-checksum"));

@@ -11,7 +11,8 @@
 //! header (`EINVAL`) and frames longer than the interface MTU plus that
 //! header (`EMSGSIZE`).
 
-use crate::netns::{self, Netns};
+use crate::net::netns::{Netns, unique_name};
+use crate::shell::process::checked_output;
 use anyhow::{Context, Result, bail, ensure};
 use loadgen::socket::PacketSocket;
 use std::path::Path;
@@ -52,12 +53,12 @@ pub fn send_in_netns(netns: &Netns, ifname: &str, frames: &[NamedFrame]) -> Resu
         frames.len() <= MAX_FRAMES,
         "at most {MAX_FRAMES} frames per run"
     );
-    let path = std::env::temp_dir().join(format!("{}.frames", netns::unique_name("wcf")));
+    let path = std::env::temp_dir().join(format!("{}.frames", unique_name("wcf")));
     std::fs::write(&path, encode(frames)?)
         .with_context(|| format!("writing {}", path.display()))?;
     let me = std::env::current_exe().context("locating the xtask binary");
     let output = me.and_then(|me| {
-        netns::checked_output(
+        checked_output(
             netns
                 .command(&me.to_string_lossy())
                 .arg("__send-frames")
@@ -79,11 +80,8 @@ pub fn send_in_netns(netns: &Netns, ifname: &str, frames: &[NamedFrame]) -> Resu
 /// `cargo xtask __send-frames IFNAME FILE`: sends every `NAME HEX` line of
 /// FILE out of IFNAME, one frame at a time, and prints one report line each:
 /// `frame NAME len=N sent` or `frame NAME len=N refused ERROR`.
-pub fn run(args: &[String]) -> Result<()> {
-    let [ifname, file] = args else {
-        bail!("usage: __send-frames IFNAME FILE (lines of `NAME HEX`)");
-    };
-    let frames = decode(&std::fs::read_to_string(Path::new(file)).context("reading frames")?)?;
+pub fn run(ifname: &str, file: &Path) -> Result<()> {
+    let frames = decode(&std::fs::read_to_string(file).context("reading frames")?)?;
     ensure!(frames.len() <= MAX_FRAMES, "at most {MAX_FRAMES} frames");
     let socket = PacketSocket::open(ifname)?;
     for frame in &frames {

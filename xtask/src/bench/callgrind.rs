@@ -4,7 +4,8 @@
 //! cost of one packet, with setup and warm-up cancelled out. Deterministic,
 //! so the figure can be tracked commit to commit.
 
-use crate::shell::{cargo, have, run as run_step, workspace_root};
+use crate::shell::host::{ensure_programs, target_dir};
+use crate::shell::process::{cargo, run as run_step};
 use anyhow::{Context, Result, bail};
 use perf::report::InstructionRow;
 use std::path::Path;
@@ -29,7 +30,7 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             "count-pipeline",
         ]),
     )?;
-    let binary = workspace_root().join("target/release/count-pipeline");
+    let binary = target_dir().join("release/count-pipeline");
     let mut rows = Vec::new();
     for workload in WORKLOADS {
         let [small, large] = PACKETS.map(|packets| total_instructions(&binary, workload, packets));
@@ -95,31 +96,10 @@ fn totals(text: &str) -> Option<u64> {
     figure("totals:").or_else(|| figure("summary:"))
 }
 
-/// Installs valgrind with apt-get when it is missing and we are root;
-/// otherwise fails saying how to get it.
+/// Installs valgrind when it is missing and we are root; otherwise fails
+/// saying how to get it.
 fn ensure_valgrind() -> Result<()> {
-    if have("valgrind") {
-        return Ok(());
-    }
-    if !crate::netns::is_root() {
-        bail!(
-            "the instruction counts need valgrind: install it with `sudo apt-get install -y valgrind` or run as root"
-        );
-    }
-    run_step(
-        "apt-get update",
-        Command::new("apt-get").args(["update", "-q"]),
-    )?;
-    run_step(
-        "install valgrind",
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "valgrind"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
-    if !have("valgrind") {
-        bail!("apt-get installed valgrind but it is not on PATH");
-    }
-    Ok(())
+    ensure_programs("the instruction counts", &[("valgrind", "valgrind")])
 }
 
 #[cfg(test)]

@@ -1,0 +1,250 @@
+//! The benchmark harness: for each scenario, core count, system under test
+//! and repetition, build the network (namespaces, taps, veths), boot or start
+//! the system, drive it with loadgen, and tear everything down, also on
+//! failure. Results go into a `perf::report::Report`.
+
+use crate::bench::drive::{echo_run, forward_run, loadgen, loadgen_args};
+use crate::bench::systems::{echo_spec, hosted, linux_guest};
+use crate::net::devices::{Lan, Veth};
+use crate::net::netns::Netns;
+use crate::qemu::session::QemuSession;
+use crate::shell::host::{target_dir, workspace_root};
+use crate::shell::process::{ChildGuard, cargo, run as run_step};
+use crate::spec_file::example;
+use anyhow::{Result, bail, ensure};
+use loadgen::run::RunResult;
+use perf::results::{Measurement, Outcome};
+use perf::scenario::{Scenario, System, Workload};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Instant;
+
+/// The appliance's MAC in `examples/echo.toml`.
+const ECHO_MAC: &str = "02:00:00:00:00:01";
+/// A unicast MAC nobody owns: the ceiling run's frames are dropped at the NIC.
+const FOREIGN_MAC: &str = "02:00:00:00:00:77";
+/// The router's interfaces in `examples/router.toml`.
+const ROUTER_MACS: [&str; 2] = ["02:00:00:00:01:01", "02:00:00:00:02:01"];
+
+/// Built programs and images every measurement needs.
+pub struct Tools {
+    /// loadgen.
+    pub loadgen: PathBuf,
+    /// warpcore-hosted.
+    pub hosted: PathBuf,
+    /// The UDP echo server the Linux host runs.
+    pub echo_server_host: PathBuf,
+    /// The Linux peer guest's kernel.
+    pub guest_kernel: PathBuf,
+    /// The Linux peer guest's initramfs.
+    pub guest_initrd: PathBuf,
+}
+
+impl Tools {
+    /// Builds loadgen, the hosted runtime, the echo server (host and static
+    /// builds) and the Linux peer guest.
+    pub fn build() -> Result<Self> {
+        let root = workspace_root();
+        run_step(
+            "build loadgen, hosted, echo server",
+            cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "loadgen",
+                "-p",
+                "warpcore-hosted",
+                "-p",
+                "perf",
+            ]),
+        )?;
+        run_step(
+            "build static echo server",
+            cargo()
+                .args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "perf",
+                    "--bin",
+                    "udp-echo-server",
+                ])
+                .args(["--target", "x86_64-unknown-linux-gnu"])
+                .env("RUSTFLAGS", "-C target-feature=+crt-static"),
+        )?;
+        let static_echo = target_dir().join("x86_64-unknown-linux-gnu/release/udp-echo-server");
+        let guest = target_dir().join("linux-guest");
+        run_step(
+            "build Linux peer guest",
+            std::process::Command::new("bash")
+                .arg(root.join("scripts/build-linux-guest.sh"))
+                .arg(&guest)
+                .arg(&static_echo),
+        )?;
+        let release = target_dir().join("release");
+        Ok(Self {
+            loadgen: release.join("loadgen"),
+            hosted: release.join("warpcore-hosted"),
+            echo_server_host: release.join("udp-echo-server"),
+            guest_kernel: guest.join("bzImage"),
+            guest_initrd: guest.join("initramfs.cpio.gz"),
+        })
+    }
+}
+
+/// Runs every scenario on every system it names; a system that fails is
+/// recorded with its reason and the run goes on.
+pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
+    let mut measurements = Vec::new();
+    for scenario in scenarios {
+        for &cores in &scenario.cores {
+            for &system in &scenario.systems {
+                for repetition in 0..scenario.repetitions {
+                    let started = Instant::now();
+                    let outcome = match measure(tools, scenario, system, cores) {
+                        Ok((pps, run)) => Outcome::Measured { pps, run },
+                        Err(error) => Outcome::Failed {
+                            reason: format!("{error:#}"),
+                        },
+                    };
+                    let shown = match &outcome {
+                        Outcome::Measured { pps, .. } => format!("{pps:.0} pps"),
+                        Outcome::Failed { reason } => {
+                            format!("FAILED: {}", reason.lines().next().unwrap_or(""))
+                        }
+                    };
+                    eprintln!(
+                        "xtask: [bench] {} {}c {} #{repetition}: {shown} ({:.0} s)",
+                        scenario.name,
+                        cores,
+                        system.name(),
+                        started.elapsed().as_secs_f64()
+                    );
+                    measurements.push(Measurement {
+                        scenario: scenario.name.clone(),
+                        workload: scenario.workload,
+                        system,
+                        cores,
+                        repetition,
+                        outcome,
+                    });
+                }
+            }
+        }
+    }
+    measurements
+}
+
+/// Prints how the appliance spent the run: packets per poll, per halt and
+/// per TX doorbell (the guest's share of QEMU's per-packet work).
+fn print_appliance_effort(appliance: &mut QemuSession) {
+    let Ok(counters) = appliance.counters() else {
+        return;
+    };
+    let sum = |labels: &[(&str, &str)]| counters.sum(None, labels);
+    let rx = sum(&[("executor", "rx_packets")]);
+    let per = |count: u64| rx as f64 / count.max(1) as f64;
+    eprintln!(
+        "xtask: [bench]   appliance: {rx} packets, {:.1} per poll, {:.0} per halt, {:.0} per TX doorbell, {} woken by packet",
+        per(sum(&[("executor", "polls")])),
+        per(sum(&[("idle", "halts")])),
+        per(sum(&[("stat", "notifications")])),
+        sum(&[("idle", "wakeups_by_packet")]),
+    );
+}
+
+/// The echo appliance on `cores` cores with one queue pair each, booted on
+/// a tap of its own network. The session comes first, so QEMU is gone
+/// before its tap when the pair drops.
+fn echo_appliance(cores: u32) -> Result<(QemuSession, Lan)> {
+    let lan = Lan::create(1, cores > 1, None)?;
+    let spec = echo_spec(cores)?;
+    let appliance =
+        QemuSession::boot_appliance(&spec, cores, &lan.netns, &lan.tap_names(), cores as u16)?;
+    Ok((appliance, lan))
+}
+
+/// One run: packets per second, and loadgen's figures when replies came back.
+fn measure(
+    tools: &Tools,
+    scenario: &Scenario,
+    system: System,
+    cores: u32,
+) -> Result<(f64, Option<RunResult>)> {
+    match (scenario.workload, system) {
+        (Workload::UdpEcho | Workload::IcmpEcho, System::WarpcoreQemu) => {
+            let (mut appliance, lan) = echo_appliance(cores)?;
+            let result = echo_run(tools, scenario, &lan.netns, lan.tap());
+            if result.is_ok() {
+                print_appliance_effort(&mut appliance);
+            }
+            result
+        }
+        (Workload::UdpEcho | Workload::IcmpEcho, System::LinuxGuest) => {
+            let lan = Lan::create(1, cores > 1, None)?;
+            let _guest = linux_guest(
+                tools,
+                scenario,
+                cores,
+                &lan.netns,
+                &lan.tap_names(),
+                &[ECHO_MAC],
+                "wc.mode=echo wc.eth0=10.0.0.2/24",
+            )?;
+            echo_run(tools, scenario, &lan.netns, lan.tap())
+        }
+        (Workload::UdpEcho | Workload::Sink, System::QemuCeiling) => {
+            let (mut appliance, lan) = echo_appliance(cores)?;
+            let rx = |session: &mut QemuSession| -> Result<u64> {
+                Ok(session.counters()?.sum(None, &[("executor", "rx_packets")]))
+            };
+            let before = rx(&mut appliance)?;
+            let mut args = loadgen_args(scenario, lan.tap(), false);
+            args.extend(["--destination-mac".into(), FOREIGN_MAC.into()]);
+            let run = loadgen(tools, &lan.netns, &args)?;
+            let after = rx(&mut appliance)?;
+            ensure!(after > before, "the appliance received none of the frames");
+            Ok(((after - before) as f64 / run.send_seconds, None))
+        }
+        (Workload::UdpEcho | Workload::IcmpEcho, System::WarpcoreHosted) => {
+            let lan = Lan::create(1, cores > 1, None)?;
+            let spec = echo_spec(cores)?;
+            let _hosted = hosted(tools, scenario, cores, &lan.netns, &spec, lan.tap())?;
+            echo_run(tools, scenario, &lan.netns, lan.tap())
+        }
+        (Workload::UdpEcho | Workload::IcmpEcho, System::LinuxHost) => {
+            let client = Netns::create("wcbc")?;
+            let server = Netns::create("wcbs")?;
+            let veth = Veth::create("wcbv", Some(&client), Some(&server))?;
+            client.configure(veth.first(), None)?;
+            server.configure(veth.second(), Some("10.0.0.2/24"))?;
+            let mut command = server.command(&tools.echo_server_host.to_string_lossy());
+            command.args(["--port", "7"]).stdout(Stdio::null());
+            let _server = ChildGuard::spawn(&mut command)?;
+            echo_run(tools, scenario, &client, veth.first())
+        }
+        (Workload::L3fwd, System::WarpcoreQemu) => {
+            let net = Lan::create(2, cores > 1, None)?;
+            let spec = example("router.toml");
+            let taps = net.tap_names();
+            let _router =
+                QemuSession::boot_appliance(&spec, cores, &net.netns, &taps, cores as u16)?;
+            forward_run(tools, scenario, &net.netns, [taps[0], taps[1]])
+        }
+        (Workload::L3fwd, System::LinuxGuest) => {
+            let net = Lan::create(2, cores > 1, None)?;
+            let taps = net.tap_names();
+            let _guest = linux_guest(
+                tools,
+                scenario,
+                cores,
+                &net.netns,
+                &taps,
+                &ROUTER_MACS,
+                "wc.mode=forward wc.eth0=10.0.1.1/24 wc.eth1=10.0.2.1/24",
+            )?;
+            forward_run(tools, scenario, &net.netns, [taps[0], taps[1]])
+        }
+        (workload, system) => bail!("{workload:?} is not measured on {}", system.name()),
+    }
+}

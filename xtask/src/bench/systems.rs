@@ -1,0 +1,84 @@
+//! Starting the systems under test that need more than a boot: the Linux
+//! peer guest under the appliance's QEMU command line, warpcore-hosted on a
+//! tap, and the echo spec with one queue pair per core.
+
+use crate::bench::harness::Tools;
+use crate::net::netns::Netns;
+use crate::qemu::command_line::{Accel, QemuConfig, tap_nic_args};
+use crate::qemu::session::QemuSession;
+use crate::shell::process::{ChildGuard, spawn_reading_lines, wait_for_line};
+use crate::spec_file::{self, example};
+use anyhow::{Context, Result};
+use perf::scenario::Scenario;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// How long the Linux peer guest may take to boot.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `examples/echo.toml` with one queue pair per core.
+pub fn echo_spec(cores: u32) -> Result<PathBuf> {
+    let source = example("echo.toml");
+    let text = std::fs::read_to_string(&source).with_context(|| source.display().to_string())?;
+    spec_file::temporary(
+        &format!("bench-echo-{cores}"),
+        &spec_file::with_queues(&text, cores)?,
+    )
+}
+
+/// Boots the Linux peer guest under the appliance's QEMU command line.
+pub fn linux_guest(
+    tools: &Tools,
+    scenario: &Scenario,
+    cores: u32,
+    netns: &Netns,
+    taps: &[&str],
+    macs: &[&str],
+    settings: &str,
+) -> Result<QemuSession> {
+    let mut extra_args = Vec::new();
+    for (index, (tap, mac)) in taps.iter().zip(macs).enumerate() {
+        extra_args.extend(tap_nic_args(index, tap, mac, cores as u16));
+    }
+    let config = QemuConfig {
+        smp: cores,
+        accel: Accel::parse(&scenario.accel)?,
+        spec: Some(tools.guest_initrd.clone()),
+        cmdline: format!("console=ttyS0 quiet {settings}"),
+        extra_args,
+        ..QemuConfig::default()
+    };
+    let mut session = QemuSession::start_kernel(&config, &tools.guest_kernel, Some(netns.name()))?;
+    session.wait_for("linux-guest ready", 0, BOOT_TIMEOUT)?;
+    Ok(session)
+}
+
+/// Starts warpcore-hosted on `tap` and waits for its ready line.
+pub fn hosted(
+    tools: &Tools,
+    scenario: &Scenario,
+    cores: u32,
+    netns: &Netns,
+    spec: &Path,
+    tap: &str,
+) -> Result<ChildGuard> {
+    let mut command = netns.command(&tools.hosted.to_string_lossy());
+    command
+        .arg("--spec")
+        .arg(spec)
+        .args([
+            "--nic",
+            &format!("eth0=tap:{tap}"),
+            "--cores",
+            &cores.to_string(),
+        ])
+        .args([
+            "--duration-secs",
+            &(scenario.duration_secs + 60).to_string(),
+        ])
+        .stderr(Stdio::inherit());
+    let (guard, lines) = spawn_reading_lines(&mut command)?;
+    wait_for_line(&lines, "warpcore-hosted: ready", Duration::from_secs(30))?;
+    Ok(guard)
+}

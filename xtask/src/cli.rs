@@ -1,0 +1,286 @@
+//! The `cargo xtask` command line, parsed by clap: every command, its
+//! options and their help texts.
+
+use crate::qemu::command_line::{Accel, Machine, QemuConfig};
+use crate::shell::host::workspace_root;
+use clap::{Args, Parser, Subcommand};
+use perf::scenario::System;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Build, run, test and benchmark warpcore with one command each.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the appliance image (PVH ELF) and print its path.
+    Build,
+    /// Build the appliance and boot it in QEMU, serial on stdout (quit with Ctrl-A X).
+    Run(RunArguments),
+    /// Everything CI runs: fmt, clippy, host tests, hosted tests, Miri, kernel scenarios and
+    /// appliance tests in QEMU (filter with --only, names with --list).
+    Test(TestArguments),
+    /// Microbenchmarks and the systems-under-test harness, written into one report.
+    Bench(BenchArguments),
+    /// Internal: the UDP client the tests run inside a namespace.
+    #[command(name = "__udp-client", hide = true)]
+    UdpClient {
+        /// What to check.
+        #[command(subcommand)]
+        mode: UdpClientMode,
+    },
+    /// Internal: raw frames out of an interface (malformed-traffic tests).
+    #[command(name = "__send-frames", hide = true)]
+    SendFrames {
+        /// The interface to send from.
+        ifname: String,
+        /// A file of `NAME HEX` lines, one frame each.
+        file: PathBuf,
+    },
+    /// Internal: only the QEMU appliance tests (`test --only appliance/`).
+    #[command(name = "__appliance-tests", hide = true)]
+    ApplianceTests,
+    /// Internal: only the hosted integration tests (`test --only hosted/`).
+    #[command(name = "__hosted-tests", hide = true)]
+    HostedTests,
+}
+
+/// `cargo xtask run`'s options.
+#[derive(Debug, Args)]
+pub struct RunArguments {
+    /// vCPUs.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub smp: u32,
+    /// Guest RAM in MiB, at least 64.
+    #[arg(long = "mem", value_name = "MIB", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(64..))]
+    pub mem_mib: u32,
+    /// Machine type.
+    #[arg(long, value_enum, default_value_t = Machine::Q35)]
+    pub machine: Machine,
+    /// Accelerator (KVM adds `-cpu host,-arch-capabilities`).
+    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+    pub accel: Accel,
+    /// Spec file handed to the appliance [default: examples/echo.toml]; as
+    /// root, each interface gets a tap in namespace wc-run.
+    #[arg(long, value_name = "FILE", value_parser = existing_file)]
+    pub spec: Option<PathBuf>,
+    /// Extra kernel command line.
+    #[arg(
+        long,
+        value_name = "ARGS",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    pub append: String,
+}
+
+impl RunArguments {
+    /// The QEMU configuration these options ask for.
+    pub fn qemu_config(&self) -> QemuConfig {
+        QemuConfig {
+            smp: self.smp,
+            mem_mib: self.mem_mib,
+            machine: self.machine,
+            accel: self.accel,
+            spec: Some(
+                self.spec
+                    .clone()
+                    .unwrap_or_else(|| workspace_root().join("examples/echo.toml")),
+            ),
+            cmdline: self.append.clone(),
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// `cargo xtask test`'s options.
+#[derive(Debug, Args)]
+pub struct TestArguments {
+    /// Run only the steps and cases whose name contains PATTERN, or matches
+    /// it as a glob (`*`, `?`) when it has one; repeatable. Names are
+    /// `fmt`, `clippy`, `host`, `clippy-kernel`, `miri` and `<suite>/<case>`
+    /// for the suites `hosted`, `kernel` and `appliance` (see --list).
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Vec<String>,
+    /// Print the names of every step and case (those --only selects, with
+    /// --only) and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// `cargo xtask bench`'s options.
+#[derive(Debug, Args)]
+pub struct BenchArguments {
+    /// One repetition of short runs (perf/scenarios/quick.toml), short criterion runs.
+    #[arg(long)]
+    pub quick: bool,
+    /// Scenario file [default: perf/scenarios/full.toml, or quick.toml with --quick].
+    #[arg(long, value_name = "FILE", value_parser = existing_file)]
+    pub scenarios: Option<PathBuf>,
+    /// Only these systems: warpcore-qemu, linux-guest, qemu-ceiling,
+    /// warpcore-hosted, linux-host.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = system)]
+    pub systems: Option<Vec<System>>,
+    /// Skip the criterion microbenchmarks and callgrind counts.
+    #[arg(long)]
+    pub no_micro: bool,
+    /// Skip the systems under test and the in-guest synthetic runs (no root needed).
+    #[arg(long)]
+    pub no_systems: bool,
+    /// Skip the in-guest synthetic runs.
+    #[arg(long)]
+    pub no_synthetic: bool,
+}
+
+/// What `__udp-client` checks. Every loop is bounded in count and time.
+#[derive(Debug, Subcommand)]
+pub enum UdpClientMode {
+    /// FLOWS sockets each send COUNT datagrams and expect each back
+    /// byte-identical; prints `udp-echo sent=N received=N identical=N`.
+    Echo {
+        /// The echo server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// Sockets with distinct source ports (1 to 64).
+        flows: usize,
+        /// Datagrams per socket (1 to 100000).
+        count: usize,
+    },
+    /// Sends to a closed port and expects ICMP port unreachable; prints
+    /// `udp-closed refused=true|false`.
+    Closed {
+        /// The closed port, `ADDRESS:PORT`.
+        target: SocketAddr,
+    },
+}
+
+/// A path that names an existing file.
+fn existing_file(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!("file `{text}` not found"))
+    }
+}
+
+/// A system under test by its name in reports and scenario files.
+fn system(text: &str) -> Result<System, String> {
+    serde_json::from_value(serde_json::Value::String(text.trim().into())).map_err(|_| {
+        format!(
+            "unknown system `{text}` (expected warpcore-qemu, linux-guest, qemu-ceiling, \
+             warpcore-hosted or linux-host)"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &str) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.split_whitespace()))
+            .map(|cli| cli.command)
+    }
+
+    fn run_options(args: &str) -> Result<QemuConfig, clap::Error> {
+        match parse(&format!("run {args}"))? {
+            Command::Run(arguments) => Ok(arguments.qemu_config()),
+            other => panic!("`run {args}` parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_options_parse_and_reject_nonsense() {
+        let config = run_options("--smp 4 --machine microvm --accel kvm").unwrap();
+        assert_eq!(
+            (config.smp, config.machine, config.accel),
+            (4, Machine::Microvm, Accel::Kvm)
+        );
+        let defaults = run_options("").unwrap();
+        assert_eq!((defaults.smp, defaults.mem_mib), (2, 512));
+        assert!(defaults.spec.unwrap().ends_with("examples/echo.toml"));
+        let appended = run_options("--mem 1024 --append -v").unwrap();
+        assert_eq!((appended.mem_mib, appended.cmdline.as_str()), (1024, "-v"));
+        for bad in [
+            "--smp",
+            "--smp 0",
+            "--smp 65",
+            "--smp many",
+            "--mem 1",
+            "--machine vax",
+            "--accel hax",
+            "--spec /nonexistent.toml",
+            "--frobnicate",
+        ] {
+            assert!(run_options(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn bench_options_parse_and_refuse_unknown_systems() {
+        let Command::Bench(options) =
+            parse("bench --quick --systems linux-guest,warpcore-qemu --no-micro").unwrap()
+        else {
+            panic!("not bench");
+        };
+        assert!(options.quick && options.no_micro && !options.no_systems);
+        assert_eq!(
+            options.systems.unwrap(),
+            [System::LinuxGuest, System::WarpcoreQemu]
+        );
+        assert!(parse("bench --systems bsd").is_err());
+        assert!(parse("bench --scenarios /nonexistent.toml").is_err());
+        assert!(parse("bench --fast").is_err());
+    }
+
+    #[test]
+    fn commands_and_internal_helpers_parse() {
+        assert!(matches!(parse("build").unwrap(), Command::Build));
+        assert!(parse("build extra").is_err());
+        assert!(parse("").is_err(), "no command");
+        assert!(parse("frobnicate").is_err());
+        let Command::Test(test) = parse("test --only appliance/router --only fmt --list").unwrap()
+        else {
+            panic!("not test");
+        };
+        assert_eq!(test.only, ["appliance/router", "fmt"]);
+        assert!(test.list);
+        assert!(parse("test extra").is_err());
+        assert!(matches!(
+            parse("__udp-client echo 10.0.0.2:7 16 4").unwrap(),
+            Command::UdpClient {
+                mode: UdpClientMode::Echo {
+                    flows: 16,
+                    count: 4,
+                    ..
+                }
+            }
+        ));
+        assert!(parse("__udp-client closed 10.0.0.2").is_err(), "no port");
+        assert!(parse("__udp-client echo 10.0.0.2:7 many 4").is_err());
+        assert!(matches!(
+            parse("__send-frames eth0 /tmp/frames").unwrap(),
+            Command::SendFrames { .. }
+        ));
+        assert!(parse("__send-frames eth0").is_err());
+    }
+}

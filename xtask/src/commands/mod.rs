@@ -1,0 +1,5 @@
+//! The entry points of `cargo xtask`'s commands.
+
+pub mod bench;
+pub mod run;
+pub mod test;

@@ -1,0 +1,135 @@
+//! `cargo xtask test`: every check CI runs, in order, fastest first; with
+//! `--only`, the steps and suite cases it names, and with `--list`, the
+//! names to choose from.
+
+use crate::cli::TestArguments;
+use crate::shell::host::{ensure_bare_metal_target, have, workspace_root};
+use crate::shell::process::{cargo, run as run_step};
+use crate::suites::runner::Filter;
+use crate::suites::{appliance, hosted, kernel};
+use anyhow::{Result, bail};
+use std::process::Command;
+
+/// A step of the run: a cargo check or one of the suites.
+enum Step {
+    /// Runs on its own; its name is the step's.
+    Check(&'static str, fn() -> Result<()>),
+    /// A suite: the full names of its cases, and what runs the selected ones.
+    Suite(Vec<String>, fn(&Filter) -> Result<()>),
+}
+
+/// Every step, in the order they run.
+fn steps() -> Result<Vec<Step>> {
+    Ok(vec![
+        Step::Check("fmt", fmt),
+        Step::Check("clippy", clippy),
+        Step::Check("host", host_tests),
+        Step::Check("clippy-kernel", kernel_clippy),
+        Step::Suite(hosted::scenarios::names(), hosted::scenarios::run),
+        Step::Check("miri", miri),
+        Step::Suite(kernel::scenarios::names()?, kernel::scenarios::run),
+        Step::Suite(appliance::tests::names(), appliance::tests::run),
+    ])
+}
+
+/// Runs (or with `--list` names) the steps and cases `arguments` select.
+pub fn run(arguments: &TestArguments) -> Result<()> {
+    let filter = Filter::new(arguments.only.clone());
+    let steps = steps()?;
+    let selected: Vec<&str> = steps
+        .iter()
+        .flat_map(|step| match step {
+            Step::Check(name, _) => vec![*name],
+            Step::Suite(names, _) => names.iter().map(String::as_str).collect(),
+        })
+        .filter(|name| filter.selects(name))
+        .collect();
+    if arguments.list {
+        for name in &selected {
+            println!("{name}");
+        }
+        return Ok(());
+    }
+    if selected.is_empty() {
+        bail!(
+            "--only {} selects nothing; `cargo xtask test --list` names the steps and cases",
+            arguments.only.join(" --only ")
+        );
+    }
+    for step in &steps {
+        match step {
+            Step::Check(name, check) if filter.selects(name) => check()?,
+            Step::Check(..) => {}
+            Step::Suite(_, suite) => suite(&filter)?,
+        }
+    }
+    Ok(())
+}
+
+fn fmt() -> Result<()> {
+    run_step("fmt", cargo().args(["fmt", "--all", "--", "--check"]))
+}
+
+fn clippy() -> Result<()> {
+    run_step(
+        "clippy",
+        cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]),
+    )
+}
+
+fn host_tests() -> Result<()> {
+    run_step("host tests", cargo().args(["test", "--release"]))
+}
+
+fn kernel_clippy() -> Result<()> {
+    ensure_bare_metal_target()?;
+    run_step(
+        "kernel clippy",
+        cargo().args([
+            "clippy",
+            "-p",
+            "kernel",
+            "--release",
+            "--target",
+            "x86_64-unknown-none",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )
+}
+
+/// Runs the unsafe layer (rings, return queue, pool, packets) under Miri.
+fn miri() -> Result<()> {
+    if !have("rustup") {
+        bail!("Miri needs rustup to install the nightly `miri` component; install rustup");
+    }
+    run_step(
+        "miri setup",
+        Command::new("rustup").args([
+            "component",
+            "add",
+            "miri",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]),
+    )?;
+    run_step(
+        "miri",
+        Command::new("rustup")
+            .current_dir(workspace_root())
+            .args([
+                "run",
+                "nightly",
+                "cargo",
+                "miri",
+                "test",
+                "-p",
+                "dataplane",
+                "--lib",
+                "mem::",
+            ])
+            .env("MIRIFLAGS", "-Zmiri-ignore-leaks -Zmiri-strict-provenance"),
+    )
+}

@@ -1,0 +1,163 @@
+//! The QEMU command line: machine, accelerator, memory, vCPUs, the kernel
+//! and its spec module, and the virtio-net devices on taps.
+
+use crate::qemu::image::QEMU;
+use clap::ValueEnum;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The QEMU machine type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Machine {
+    /// `-M q35`: PCIe with ECAM (MCFG), SeaBIOS assigns BARs.
+    Q35,
+    /// `-M microvm`: no firmware tables for PCI unless `pcie=on`, qboot, fastest boot.
+    Microvm,
+    /// `-M pc` (i440FX): legacy PCI through ports 0xcf8/0xcfc.
+    Pc,
+}
+
+impl Machine {
+    /// The `-M` argument. microvm gets `pcie=on` only when PCI devices are requested,
+    /// because the PCIe host bridge costs boot time.
+    fn argument(self, wants_pci: bool) -> &'static str {
+        match (self, wants_pci) {
+            (Machine::Q35, _) => "q35",
+            (Machine::Microvm, false) => "microvm",
+            (Machine::Microvm, true) => "microvm,pcie=on",
+            (Machine::Pc, _) => "pc",
+        }
+    }
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.argument(false))
+    }
+}
+
+/// The QEMU accelerator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Accel {
+    /// Multi-threaded TCG (the default: nested KVM here is slower and unreliable).
+    Tcg,
+    /// KVM with the host CPU model, for machines with real KVM.
+    Kvm,
+}
+
+impl Accel {
+    /// Parses `tcg` or `kvm` (as a scenario file names it).
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        <Self as ValueEnum>::from_str(text, false)
+            .map_err(|_| anyhow::anyhow!("unknown accelerator `{text}` (expected tcg or kvm)"))
+    }
+}
+
+/// How to boot the kernel.
+#[derive(Clone, Debug)]
+pub struct QemuConfig {
+    /// Number of vCPUs (`-smp`).
+    pub smp: u32,
+    /// Guest RAM in MiB (`-m`).
+    pub mem_mib: u32,
+    /// Machine type.
+    pub machine: Machine,
+    /// Accelerator.
+    pub accel: Accel,
+    /// Spec file handed to the kernel as the first PVH module (`-initrd`).
+    pub spec: Option<PathBuf>,
+    /// Kernel command line (`-append`), e.g. `test=boot`.
+    pub cmdline: String,
+    /// Extra QEMU arguments (devices, netdevs).
+    pub extra_args: Vec<String>,
+}
+
+impl Default for QemuConfig {
+    fn default() -> Self {
+        Self {
+            smp: 1,
+            mem_mib: 512,
+            machine: Machine::Q35,
+            accel: Accel::Tcg,
+            spec: None,
+            cmdline: String::new(),
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// The QEMU command line for `config` booting `kernel`; `interactive` multiplexes the
+/// monitor on stdio so that Ctrl-A X quits.
+pub fn qemu_command(config: &QemuConfig, kernel: &Path, interactive: bool) -> Command {
+    let wants_pci = config.extra_args.iter().any(|arg| arg.contains("-pci"));
+    let mut command = Command::new(QEMU);
+    command
+        .args(["-M", config.machine.argument(wants_pci)])
+        .args(["-m", &config.mem_mib.to_string()])
+        .args(["-smp", &config.smp.to_string()]);
+    match config.accel {
+        Accel::Tcg => command.args(["-accel", "tcg,thread=multi"]),
+        Accel::Kvm => command.args(["-accel", "kvm", "-cpu", "host,-arch-capabilities"]),
+    };
+    command
+        .arg("-kernel")
+        .arg(kernel)
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args(["-no-reboot", "-display", "none", "-nic", "none"])
+        .args(["-serial", if interactive { "mon:stdio" } else { "stdio" }]);
+    if !interactive {
+        command.args(["-monitor", "none"]);
+    }
+    let mut cmdline = config.cmdline.clone();
+    if config.machine == Machine::Microvm && wants_pci {
+        // microvm has no MCFG; its ECAM window is fixed at 0xe0000000 (hw/i386/microvm.c).
+        cmdline.push_str(" pci_ecam=0xe0000000");
+    }
+    let cmdline = cmdline.trim();
+    if !cmdline.is_empty() {
+        command.args(["-append", cmdline]);
+    }
+    if let Some(spec) = &config.spec {
+        command.arg("-initrd").arg(spec);
+    }
+    command.args(&config.extra_args);
+    command
+}
+
+/// Arguments that give QEMU one virtio-net device on `tap` (index `index`).
+pub fn tap_nic_args(index: usize, tap: &str, mac: &str, queues: u16) -> Vec<String> {
+    let mut netdev = format!("tap,id=net{index},ifname={tap},script=no,downscript=no,vhost=off");
+    let mut device = format!("virtio-net-pci,netdev=net{index},mac={mac},romfile=");
+    if queues > 1 {
+        netdev.push_str(&format!(",queues={queues}"));
+        device.push_str(&format!(",mq=on,vectors={}", 2 * queues + 2));
+    }
+    vec!["-netdev".into(), netdev, "-device".into(), device]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nic_args_name_the_tap_and_queues() {
+        let args = tap_nic_args(1, "wct0", "02:00:00:00:00:01", 2);
+        assert_eq!(
+            args[1],
+            "tap,id=net1,ifname=wct0,script=no,downscript=no,vhost=off,queues=2"
+        );
+        assert_eq!(
+            args[3],
+            "virtio-net-pci,netdev=net1,mac=02:00:00:00:00:01,romfile=,mq=on,vectors=6"
+        );
+        assert!(!tap_nic_args(0, "t", "m", 1)[3].contains("mq"));
+    }
+
+    #[test]
+    fn machines_and_accelerators_read_as_typed() {
+        assert_eq!(Machine::Microvm.to_string(), "microvm");
+        assert_eq!(Accel::parse("kvm").unwrap(), Accel::Kvm);
+        assert!(Accel::parse("hax").is_err());
+    }
+}

@@ -1,0 +1,70 @@
+//! QEMU itself and the image it boots: installs QEMU when it is missing and
+//! builds the kernel's PVH ELF (once per xtask process).
+
+use crate::shell::host::{ensure_bare_metal_target, have, is_root, target_dir, workspace_root};
+use crate::shell::process::{cargo, run};
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The QEMU binary the harness runs.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// Debian package that provides `QEMU`.
+pub const QEMU_PACKAGE: &str = "qemu-system-x86";
+/// Builds the kernel (`cargo build -p kernel --release --target x86_64-unknown-none`)
+/// and returns the path of the PVH ELF.
+pub fn build_kernel() -> Result<PathBuf> {
+    ensure_bare_metal_target()?;
+    run(
+        "kernel",
+        cargo().args([
+            "build",
+            "-p",
+            "kernel",
+            "--release",
+            "--target",
+            "x86_64-unknown-none",
+        ]),
+    )?;
+    let image = target_dir().join("x86_64-unknown-none/release/kernel");
+    if !image.is_file() {
+        bail!("kernel build succeeded but {} is missing", image.display());
+    }
+    Ok(image)
+}
+
+/// Builds the kernel once per xtask process and returns the image path.
+pub fn kernel_image() -> Result<PathBuf> {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(image) = IMAGE.get() {
+        return Ok(image.clone());
+    }
+    let image = build_kernel()?;
+    Ok(IMAGE.get_or_init(|| image).clone())
+}
+
+/// Makes sure `qemu-system-x86_64` is available: installs `qemu-system-x86` with
+/// `scripts/install-qemu.sh` when running as root, else fails saying what to install.
+pub fn ensure_qemu() -> Result<()> {
+    if have(QEMU) {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "{QEMU} not found: install the `{QEMU_PACKAGE}` package (sudo apt-get install -y {QEMU_PACKAGE})"
+        );
+    }
+    let script = workspace_root().join("scripts/install-qemu.sh");
+    eprintln!("xtask: [qemu] {QEMU} missing, running {}", script.display());
+    let status = Command::new("bash")
+        .arg(&script)
+        .status()
+        .with_context(|| format!("could not run {}", script.display()))?;
+    if !status.success() || !have(QEMU) {
+        bail!(
+            "installing `{QEMU_PACKAGE}` failed ({status}); install it with apt-get install -y {QEMU_PACKAGE}"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The appliance under QEMU answering real traffic: every test creates its own
+//! network namespaces and tap devices (torn down by guards, also on failure),
+//! boots the kernel with a spec, and drives it with `arping`, `ping` and the
+//! `__udp-client` helper run inside the namespace. Every traffic loop is bounded
+//! in count and time. Counters come from the kernel's serial dump
+//! (`kernel/src/counters_dump.rs`).
+
+use crate::net::devices::{Lan, Tap, Veth};
+use crate::net::netns::{Netns, ensure_net_tools, unique_name};
+use crate::qemu::command_line::QemuConfig;
+use crate::qemu::image::ensure_qemu;
+use crate::qemu::scenario::{exit_status, run_scenario};
+use crate::qemu::session::QemuSession;
+use crate::shell::host::is_root;
+use crate::spec_file::{self, example};
+use crate::suites::runner::{self, Case, Filter};
+use crate::suites::traffic::{arping_answers, ping_no_loss, udp_closed, udp_echo, wait_reachable};
+use anyhow::{Context, Result, bail, ensure};
+use std::time::Duration;
+
+/// The suite's name in `--only` and in its summary line.
+const SUITE: &str = "appliance";
+
+/// One appliance test.
+type Test = fn() -> Result<()>;
+
+/// Every appliance test.
+fn cases() -> Vec<Case<Test>> {
+    vec![
+        Case::new(
+            "invalid-spec",
+            "an invalid spec is refused naming the field",
+            invalid_spec_is_refused as Test,
+        ),
+        Case::new(
+            "echo",
+            "arping, ping, ping -s 1472, udp echo, closed port",
+            echo_answers,
+        ),
+        Case::new(
+            "router",
+            "two namespaces ping through, ttl decremented",
+            router_forwards,
+        ),
+        Case::new(
+            "multi-queue",
+            "two cores both process flows",
+            multi_queue_spreads_flows,
+        ),
+        Case::new(
+            "malformed",
+            "every bad frame bumps exactly its drop counter, then ping and udp echo",
+            crate::suites::appliance::malformed::malformed_frames_are_counted,
+        ),
+    ]
+}
+
+/// The names of the appliance tests, for `--list`.
+pub fn names() -> Vec<String> {
+    runner::names(SUITE, &cases())
+}
+
+/// Runs the appliance tests `filter` selects; fails if any failed.
+pub fn run(filter: &Filter) -> Result<()> {
+    runner::run(
+        SUITE,
+        cases(),
+        filter,
+        || {
+            if !is_root() {
+                bail!("the appliance tests create network namespaces and taps: run as root");
+            }
+            ensure_net_tools()?;
+            ensure_qemu()
+        },
+        |(), test| test(),
+    )
+}
+
+/// An invalid spec is refused with an error naming the field, and a failure exit.
+fn invalid_spec_is_refused() -> Result<()> {
+    let text =
+        std::fs::read_to_string(example("echo.toml"))?.replace("10.0.0.2/24", "10.0.0.300/24");
+    let spec = spec_file::temporary("invalid", &text)?;
+    let config = QemuConfig {
+        spec: Some(spec.clone()),
+        ..QemuConfig::default()
+    };
+    let outcome = run_scenario(&config, Duration::from_secs(60));
+    let _ = std::fs::remove_file(&spec);
+    let outcome = outcome?;
+    ensure!(
+        outcome.exit_code == Some(exit_status::FAILURE),
+        "expected the failure exit, got {}:\n{}",
+        outcome.describe_exit(),
+        outcome.serial_log
+    );
+    let line = outcome
+        .serial_log
+        .lines()
+        .find(|line| line.contains("refusing to start"))
+        .context("no `refusing to start` line")?;
+    ensure!(
+        line.contains("spec error") && line.contains("address"),
+        "the refusal does not name the field: {line}"
+    );
+    eprintln!("xtask: [appliance] {line}");
+    Ok(())
+}
+
+/// examples/echo.toml: ARP, ping (small and 1472-byte), UDP echo, closed port.
+fn echo_answers() -> Result<()> {
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let mut session =
+        QemuSession::boot_appliance(&example("echo.toml"), 1, &lan.netns, &lan.tap_names(), 1)?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        arping_answers(&lan.netns, lan.tap(), "10.0.0.2")?;
+        ping_no_loss(&lan.netns, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
+        ping_no_loss(&lan.netns, &["-c", "5", "-s", "1472", "10.0.0.2"])?;
+        udp_echo(&lan.netns, "10.0.0.2", 1, 200)?;
+        udp_closed(&lan.netns, "10.0.0.2")
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
+    drop(session.counters()?);
+    Ok(())
+}
+
+/// examples/router.toml: two namespaces ping each other through the appliance,
+/// with the TTL decremented once.
+fn router_forwards() -> Result<()> {
+    let host = Netns::create("wcq")?;
+    let left = Netns::create("wcl")?;
+    let right = Netns::create("wcr")?;
+    let mut taps = Vec::new();
+    let mut links = Vec::new();
+    for (side, address, gateway) in [
+        (&left, "10.0.1.2/24", "10.0.1.1"),
+        (&right, "10.0.2.2/24", "10.0.2.1"),
+    ] {
+        let tap = Tap::create("wct", Some(&host), false)?;
+        let bridge = unique_name("wcb");
+        host.ip(&["link", "add", &bridge, "type", "bridge"])?;
+        host.ip(&["link", "set", &bridge, "up"])?;
+        let veth = Veth::create("wcv", Some(&host), Some(side))?;
+        host.ip(&["link", "set", tap.name(), "master", &bridge])?;
+        host.ip(&["link", "set", veth.first(), "master", &bridge])?;
+        host.configure(tap.name(), None)?;
+        side.configure(veth.second(), Some(address))?;
+        side.ip(&["route", "add", "default", "via", gateway])?;
+        taps.push(tap);
+        links.push(veth);
+    }
+    let tap_names: Vec<&str> = taps.iter().map(Tap::name).collect();
+    let mut session =
+        QemuSession::boot_appliance(&example("router.toml"), 1, &host, &tap_names, 1)?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&left, "10.0.1.1", 20)?;
+        wait_reachable(&left, "10.0.2.2", 20)?;
+        for (from, to) in [(&left, "10.0.2.2"), (&right, "10.0.1.2")] {
+            let text = ping_no_loss(from, &["-c", "5", to])?;
+            ensure!(
+                text.contains("ttl=63"),
+                "replies from {to} should carry TTL 63 (64, forwarded once):\n{text}"
+            );
+        }
+        Ok(())
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
+    drop(session.counters()?);
+    Ok(())
+}
+
+/// Two cores, two queue pairs: several UDP flows land on both cores.
+fn multi_queue_spreads_flows() -> Result<()> {
+    let text = spec_file::with_queues(&std::fs::read_to_string(example("echo.toml"))?, 2)?;
+    let spec = spec_file::temporary("mq", &text)?;
+    let lan = Lan::create(1, true, Some("10.0.0.1/24"))?;
+    let booted = QemuSession::boot_appliance(&spec, 2, &lan.netns, &lan.tap_names(), 2);
+    let _ = std::fs::remove_file(&spec);
+    let mut session = booted?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        ensure!(
+            session.log().contains("2 of 2 queue pairs"),
+            "the device did not get 2 queue pairs"
+        );
+        udp_echo(&lan.netns, "10.0.0.2", 16, 10)?;
+        let counters = session.counters()?;
+        for core in 0..2 {
+            let received = counters.sum(Some(core), &[("executor", "rx_packets")]);
+            eprintln!("xtask: [appliance] core {core} rx_packets={received}");
+            ensure!(received > 0, "core {core} processed no packets");
+        }
+        Ok(())
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+}

@@ -1,0 +1,5 @@
+//! The hosted suite: `warpcore-hosted` in network namespaces on taps and
+//! veth pairs, answering the same traffic as the appliance.
+
+pub mod process;
+pub mod scenarios;

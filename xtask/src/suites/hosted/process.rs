@@ -1,0 +1,181 @@
+//! A `warpcore-hosted` process under test, attached to client namespaces
+//! through a tap or a veth pair (AF_PACKET); every namespace, device and
+//! process is torn down by a guard, also on failure.
+
+use crate::counters::Counters;
+use crate::net::devices::{Tap, Veth};
+use crate::net::netns::{Netns, unique_name};
+use crate::shell::host::workspace_root;
+use crate::shell::process::{ChildGuard, spawn_reading_lines, wait_for_line};
+use anyhow::{Context, Result, ensure};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+/// How long the appliance gets to say `ready` (a bound, not a check).
+const READY_WAIT: Duration = Duration::from_secs(30);
+
+/// Which hosted driver a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// A tap device.
+    Tap,
+    /// One end of a veth pair, through AF_PACKET.
+    AfPacket,
+}
+
+/// One appliance interface and the client namespace that reaches it. The
+/// guards drop in field order: devices, then namespaces.
+pub struct Attachment {
+    /// `NAME=DRIVER:IFNAME` for `--nic`.
+    pub nic_argument: String,
+    /// The client-side interface, in `client`.
+    pub client_ifname: String,
+    _tap: Option<Tap>,
+    _veth: Option<Veth>,
+    /// Where the client tools run (for a tap, also where the appliance runs).
+    pub client: Netns,
+}
+
+/// Connects spec interface `interface` to a client namespace holding
+/// `client_address`: a tap whose kernel side is in the client namespace
+/// (the appliance must then run there too), or a veth pair with the
+/// appliance end in `appliance`.
+pub fn attach(
+    link: Link,
+    interface: &str,
+    client_address: &str,
+    appliance: Option<&Netns>,
+) -> Result<Attachment> {
+    let client = Netns::create("wchc")?;
+    match link {
+        Link::Tap => {
+            let tap = Tap::create("wcht", Some(&client), true)?;
+            client.configure(tap.name(), Some(client_address))?;
+            Ok(Attachment {
+                nic_argument: format!("{interface}=tap:{}", tap.name()),
+                client_ifname: tap.name().to_owned(),
+                _tap: Some(tap),
+                _veth: None,
+                client,
+            })
+        }
+        Link::AfPacket => {
+            let veth = Veth::create("wchv", appliance, Some(&client))?;
+            client.configure(veth.second(), Some(client_address))?;
+            Ok(Attachment {
+                nic_argument: format!("{interface}=af-packet:{}", veth.first()),
+                client_ifname: veth.second().to_owned(),
+                _tap: None,
+                _veth: Some(veth),
+                client,
+            })
+        }
+    }
+}
+
+/// A running `warpcore-hosted`, killed on drop if still running.
+pub struct Appliance {
+    process: ChildGuard,
+    lines: Receiver<String>,
+    counters_file: PathBuf,
+}
+
+impl Appliance {
+    /// Starts the appliance inside `netns` and waits (bounded) for `ready`.
+    pub fn start(
+        binary: &Path,
+        netns: &Netns,
+        spec: &str,
+        nics: &[&str],
+        cores: usize,
+    ) -> Result<Self> {
+        let counters_file = std::env::temp_dir().join(format!("{}.counters", unique_name("wchc")));
+        let mut command = netns.command(&binary.to_string_lossy());
+        command
+            .current_dir(workspace_root())
+            .arg("--spec")
+            .arg(spec)
+            .args(["--cores", &cores.to_string()])
+            .arg("--counters-file")
+            .arg(&counters_file)
+            .stdin(Stdio::null());
+        for nic in nics {
+            command.args(["--nic", nic]);
+        }
+        let (process, lines) = spawn_reading_lines(&mut command)?;
+        let appliance = Self {
+            process,
+            lines,
+            counters_file,
+        };
+        wait_for_line(&appliance.lines, "warpcore-hosted: ready", READY_WAIT)?;
+        Ok(appliance)
+    }
+
+    /// The latest counters, keyed `core=C <key>=<name>...` without `value`.
+    pub fn counters(&self) -> Result<Counters> {
+        // The file is rewritten every 100 ms; wait for two rewrites so it
+        // reflects what happened before this call.
+        std::thread::sleep(Duration::from_millis(250));
+        let text = std::fs::read_to_string(&self.counters_file)
+            .with_context(|| format!("reading {}", self.counters_file.display()))?;
+        Counters::parse_dump(&text)
+    }
+
+    /// Stops the appliance with SIGTERM and checks it exits 0 and prints its
+    /// final counters.
+    pub fn stop(mut self) -> Result<Counters> {
+        self.process.signal("TERM")?;
+        let mut dump = String::new();
+        while let Ok(line) = self.lines.recv_timeout(READY_WAIT) {
+            dump.push_str(&line);
+            dump.push('\n');
+            if line == "counters end" {
+                break;
+            }
+        }
+        let status = self.process.child_mut().wait()?;
+        ensure!(status.success(), "warpcore-hosted exited with {status}");
+        let _ = std::fs::remove_file(&self.counters_file);
+        Counters::parse_dump(&dump)
+    }
+}
+
+/// `examples/echo.toml` on one link with `cores` workers, and the client
+/// namespace that reaches it. Fields drop in order: the appliance, then the
+/// devices and client namespace, then the appliance's own namespace.
+pub struct EchoSetup {
+    /// The running appliance.
+    pub appliance: Appliance,
+    /// Its interface and the client namespace.
+    pub attachment: Attachment,
+    _appliance_netns: Option<Netns>,
+}
+
+impl EchoSetup {
+    /// Starts the appliance on `link` with `cores` workers.
+    pub fn start(binary: &Path, link: Link, cores: usize) -> Result<Self> {
+        // On a tap the appliance runs where the tap is, in the client's
+        // namespace; on AF_PACKET it gets its own, holding its veth end.
+        let appliance_netns = match link {
+            Link::Tap => None,
+            Link::AfPacket => Some(Netns::create("wcha")?),
+        };
+        let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
+        let run_in = appliance_netns.as_ref().unwrap_or(&attachment.client);
+        let appliance = Appliance::start(
+            binary,
+            run_in,
+            "examples/echo.toml",
+            &[&attachment.nic_argument],
+            cores,
+        )?;
+        Ok(Self {
+            appliance,
+            attachment,
+            _appliance_netns: appliance_netns,
+        })
+    }
+}

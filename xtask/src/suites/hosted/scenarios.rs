@@ -1,0 +1,269 @@
+//! Hosted integration tests: `warpcore-hosted` on a tap or on a veth (via
+//! AF_PACKET) in network namespaces these tests create, driven by `arping`,
+//! `ping`, the `__udp-client` helper and the `__send-frames` raw sender from
+//! another namespace (the same helpers the QEMU appliance tests use). Every
+//! traffic loop is bounded in count and time.
+
+use crate::counters::Counters;
+use crate::net::netns::{Netns, ensure_net_tools};
+use crate::net::raw_frames::{self, NamedFrame};
+use crate::shell::host::{is_root, target_dir};
+use crate::shell::process::{cargo, run as run_step};
+use crate::suites::hosted::process::{Appliance, EchoSetup, Link, attach};
+use crate::suites::runner::{self, Case, Filter};
+use crate::suites::traffic::{arping_answers, ping_no_loss, udp_closed, udp_echo};
+use anyhow::{Context, Result, bail, ensure};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The suite's name in `--only` and in its summary line.
+const SUITE: &str = "hosted";
+
+/// One scenario: given the appliance binary, passes or says why not.
+type Scenario = fn(&Path) -> Result<()>;
+
+/// Every hosted scenario.
+fn cases() -> Vec<Case<Scenario>> {
+    vec![
+        Case::new(
+            "echo-tap",
+            "echo over tap",
+            (|binary| echo(binary, Link::Tap)) as Scenario,
+        ),
+        Case::new("echo-af-packet", "echo over af-packet", |binary| {
+            echo(binary, Link::AfPacket)
+        }),
+        Case::new("router-af-packet", "router over af-packet", router),
+        Case::new("malformed-tap", "malformed frames over tap", malformed),
+        Case::new("two-cores-tap", "two cores over tap", |binary| {
+            two_cores(binary, Link::Tap)
+        }),
+        Case::new(
+            "two-cores-af-packet",
+            "two cores over af-packet",
+            |binary| two_cores(binary, Link::AfPacket),
+        ),
+    ]
+}
+
+/// The names of the hosted scenarios, for `--list`.
+pub fn names() -> Vec<String> {
+    runner::names(SUITE, &cases())
+}
+
+/// Runs the hosted scenarios `filter` selects; fails listing those that
+/// failed.
+pub fn run(filter: &Filter) -> Result<()> {
+    runner::run(SUITE, cases(), filter, build, |binary, scenario| {
+        scenario(binary)
+    })
+}
+
+/// Checks for root and the network tools and builds `warpcore-hosted`;
+/// returns its path.
+fn build() -> Result<PathBuf> {
+    if !is_root() {
+        bail!("hosted tests need root (network namespaces, taps, AF_PACKET)");
+    }
+    ensure_net_tools()?;
+    run_step(
+        "build warpcore-hosted",
+        cargo().args(["build", "--release", "-p", "warpcore-hosted"]),
+    )?;
+    Ok(target_dir().join("release/warpcore-hosted"))
+}
+
+/// Drops for `reason` at every node called `node`, summed over cores.
+fn drops(counters: &Counters, node: &str, reason: &str) -> u64 {
+    counters.sum(None, &[("node", node), ("drop", reason)])
+}
+
+/// The executor counter `name` of `core`.
+fn executor(counters: &Counters, core: u32, name: &str) -> u64 {
+    counters.sum(Some(core), &[("executor", name)])
+}
+
+/// The echo acceptance checks over one link: ARP, ping (small and 1472-byte),
+/// UDP echo byte-identical, and port unreachable for a closed port.
+fn echo(binary: &Path, link: Link) -> Result<()> {
+    let setup = EchoSetup::start(binary, link, 1)?;
+    let (client, attachment, appliance) =
+        (&setup.attachment.client, &setup.attachment, setup.appliance);
+
+    arping_answers(client, &attachment.client_ifname, "10.0.0.2")?;
+
+    ping_no_loss(client, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
+    ping_no_loss(client, &["-c", "5", "-i", "0.2", "-s", "1472", "10.0.0.2"])?;
+
+    udp_echo(client, "10.0.0.2", 1, 50)?;
+    udp_closed(client, "10.0.0.2")?;
+
+    let counters = appliance.stop()?;
+    ensure!(
+        executor(&counters, 0, "rx_packets") >= 100 + 5 + 50 + 3,
+        "core 0 counted fewer packets than were answered"
+    );
+    Ok(())
+}
+
+/// Two client namespaces ping each other through the hosted router; the
+/// TTL arrives decremented by one.
+fn router(binary: &Path) -> Result<()> {
+    let appliance_netns = Netns::create("wcha")?;
+    let left = attach(
+        Link::AfPacket,
+        "eth0",
+        "10.0.1.2/24",
+        Some(&appliance_netns),
+    )?;
+    let right = attach(
+        Link::AfPacket,
+        "eth1",
+        "10.0.2.2/24",
+        Some(&appliance_netns),
+    )?;
+    left.client
+        .ip(&["route", "add", "default", "via", "10.0.1.1"])?;
+    right
+        .client
+        .ip(&["route", "add", "default", "via", "10.0.2.1"])?;
+    let appliance = Appliance::start(
+        binary,
+        &appliance_netns,
+        "examples/router.toml",
+        &[&left.nic_argument, &right.nic_argument],
+        1,
+    )?;
+    for (from, to) in [(&left.client, "10.0.2.2"), (&right.client, "10.0.1.2")] {
+        let text = ping_no_loss(from, &["-c", "10", "-i", "0.05", to])?;
+        // Linux sends with TTL 64; one router hop leaves 63.
+        ensure!(
+            text.lines()
+                .filter(|line| line.contains("bytes from"))
+                .all(|line| line.contains("ttl=63")),
+            "TTL not decremented exactly once: {text}"
+        );
+    }
+    appliance.stop()?;
+    Ok(())
+}
+
+/// With two cores, UDP flows from 16 source ports are spread over both
+/// cores' queues: each core's receive counter moves.
+fn two_cores(binary: &Path, link: Link) -> Result<()> {
+    let setup = EchoSetup::start(binary, link, 2)?;
+    let (client, appliance) = (&setup.attachment.client, setup.appliance);
+    // Resolve ARP first, so the flows below are all UDP.
+    ping_no_loss(client, &["-c", "1", "10.0.0.2"])?;
+    let before = appliance.counters()?;
+    let echo = udp_echo(client, "10.0.0.2", 16, 4);
+    let after = appliance.counters()?;
+    let moved: Vec<u64> = (0..2)
+        .map(|core| executor(&after, core, "rx_packets") - executor(&before, core, "rx_packets"))
+        .collect();
+    eprintln!(
+        "  rx packets during the flows: core0={} core1={}",
+        moved[0], moved[1]
+    );
+    echo.context("UDP echo over two cores lost or changed datagrams")?;
+    ensure!(
+        moved.iter().all(|count| *count > 0),
+        "16 flows did not reach both cores: {moved:?}"
+    );
+    appliance.stop()?;
+    Ok(())
+}
+
+/// Every frame of `services::pipeline::malformed_frames` goes in from the
+/// client namespace; each named drop counter moves by exactly the number of
+/// frames naming it, and the appliance still answers ping and UDP echo.
+fn malformed(binary: &Path) -> Result<()> {
+    let attachment = attach(Link::Tap, "eth0", "10.0.0.1/24", None)?;
+    let client = &attachment.client;
+    // The catalogue has an oversized frame: let the client side send it.
+    client.ip(&["link", "set", &attachment.client_ifname, "mtu", "3000"])?;
+    let appliance = Appliance::start(
+        binary,
+        client,
+        "examples/echo.toml",
+        &[&attachment.nic_argument],
+        1,
+    )?;
+    // Resolve ARP both ways first, so no frame below waits on it.
+    ping_no_loss(client, &["-c", "2", "-i", "0.2", "10.0.0.2"])
+        .context("the appliance does not answer before the test")?;
+    let peer_mac = client.mac_address(&attachment.client_ifname)?;
+    let frames = services::pipeline::malformed_frames(
+        dataplane::MacAddr([0x02, 0, 0, 0, 0, 0x01]),
+        std::net::Ipv4Addr::new(10, 0, 0, 2),
+        dataplane::MacAddr(peer_mac),
+        std::net::Ipv4Addr::new(10, 0, 0, 1),
+    );
+    ensure!(
+        frames.len() >= 20,
+        "only {} kinds of bad frames",
+        frames.len()
+    );
+    let before = appliance.counters()?;
+    let named: Vec<NamedFrame> = frames
+        .iter()
+        .map(|frame| NamedFrame {
+            name: frame.name.to_owned(),
+            bytes: frame.bytes.clone(),
+        })
+        .collect();
+    let deliveries = raw_frames::send_in_netns(client, &attachment.client_ifname, &named)?;
+    // Linux refuses to send a frame shorter than an Ethernet header
+    // (dev_validate_header), so no Linux link can deliver one: those are
+    // left out of the expectations, and nothing else may be refused.
+    let mut refused = Vec::new();
+    for (index, delivery) in deliveries.iter().enumerate() {
+        if let Some(error) = &delivery.refused {
+            ensure!(
+                delivery.len < 14,
+                "the kernel refused to send `{}` ({} bytes): {error}",
+                delivery.name,
+                delivery.len
+            );
+            eprintln!(
+                "  not sendable on a Linux link: {} ({} bytes)",
+                delivery.name, delivery.len
+            );
+            refused.push(index);
+        }
+    }
+    let frames: Vec<_> = frames
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| !refused.contains(index))
+        .map(|(_, frame)| frame)
+        .collect();
+    eprintln!("  sent {} malformed frames", frames.len());
+    let after = appliance.counters()?;
+
+    let mut expected: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for frame in &frames {
+        *expected.entry(frame.counter).or_default() += 1;
+    }
+    let mut wrong = Vec::new();
+    for ((node, reason), count) in &expected {
+        let moved = drops(&after, node, reason) - drops(&before, node, reason);
+        eprintln!("  {node}/{reason}: +{moved} (expected +{count})");
+        if moved != *count {
+            let names: Vec<&str> = frames
+                .iter()
+                .filter(|frame| frame.counter == (*node, *reason))
+                .map(|frame| frame.name)
+                .collect();
+            wrong.push(format!(
+                "{node}/{reason} +{moved}, expected +{count} ({names:?})"
+            ));
+        }
+    }
+    ping_no_loss(client, &["-c", "3", "-i", "0.2", "10.0.0.2"])
+        .context("the appliance stopped answering ping")?;
+    udp_echo(client, "10.0.0.2", 1, 5).context("UDP echo broken after the bad frames")?;
+    appliance.stop()?;
+    ensure!(wrong.is_empty(), "drop counters off: {}", wrong.join("; "));
+    Ok(())
+}

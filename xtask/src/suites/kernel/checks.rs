@@ -1,0 +1,293 @@
+//! What a kernel scenario's outcome must look like: exit status, serial
+//! lines and figures, one check per scenario kind.
+
+use crate::qemu::scenario::{ScenarioOutcome, exit_status};
+use anyhow::{Result, ensure};
+
+/// Every core reported its executor, the ready line names them all, exit was success.
+pub fn check_boot(outcome: &ScenarioOutcome, cores: u32) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    let ready_cores = outcome.ready_field("cores");
+    ensure!(
+        ready_cores == Some(&*cores.to_string()),
+        "ready line reports cores={ready_cores:?}, expected {cores}"
+    );
+    for core in 0..cores {
+        let needle = format!("core {core} executor running");
+        ensure!(outcome.serial_log.contains(&needle), "missing `{needle}`");
+    }
+    ensure!(
+        outcome
+            .serial_log
+            .contains(&format!("scenario boot: PASS cores={cores}")),
+        "missing the boot PASS line"
+    );
+    Ok(())
+}
+
+/// The kernel reported a page fault at `address` with CR2 and exited with the
+/// exception status.
+pub fn check_page_fault(outcome: &ScenarioOutcome, address: u64) -> Result<()> {
+    ensure!(
+        outcome.exit_code == Some(exit_status::EXCEPTION),
+        "expected the exception exit status 39, got {}",
+        outcome.describe_exit()
+    );
+    let line = outcome
+        .serial_log
+        .lines()
+        .find(|line| line.starts_with("EXCEPTION #PF page fault vector=14"))
+        .ok_or_else(|| anyhow::anyhow!("no page-fault report on the console"))?;
+    let cr2 = format!("cr2={address:#018x}");
+    ensure!(
+        line.contains(&cr2),
+        "page-fault report lacks `{cr2}`: {line}"
+    );
+    ensure!(
+        outcome.serial_log.contains("  rax="),
+        "page-fault report lacks the register dump"
+    );
+    Ok(())
+}
+
+/// The expected PCI function was found and the scenario passed.
+pub fn check_pci(outcome: &ScenarioOutcome) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    ensure!(
+        outcome.serial_log.contains("scenario pci: PASS"),
+        "missing the pci PASS line"
+    );
+    Ok(())
+}
+
+/// Core 0 and core 1 exchanged every message and both checked each one.
+pub fn check_pingpong(outcome: &ScenarioOutcome, messages: u64) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    let summary = format!(
+        "scenario pingpong: messages={messages} echoed={messages} errors=0 core1_errors=0 "
+    );
+    ensure!(outcome.serial_log.contains(&summary), "missing `{summary}`");
+    ensure!(
+        outcome.serial_log.contains("scenario pingpong: PASS"),
+        "missing the pingpong PASS line"
+    );
+    Ok(())
+}
+
+/// The pool was exhausted and refilled locally and through core 1 without a leak.
+pub fn check_mempool(outcome: &ScenarioOutcome) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    for needle in [
+        "local rounds of",
+        "came back remotely",
+        "scenario mempool: PASS",
+    ] {
+        ensure!(outcome.serial_log.contains(needle), "missing `{needle}`");
+    }
+    Ok(())
+}
+
+/// The `synthetic cores=N key=value ...` line of a `test=synthetic` run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntheticLine {
+    /// Pipeline cores (the generator core not counted).
+    pub cores: u32,
+    /// `core` (core 0 turns echoes into requests) or `local` (each
+    /// pipeline core does); lines from before the local mode say neither.
+    pub generator: String,
+    /// Echoes in the measured window.
+    pub packets: u64,
+    /// Million echoes per second through all pipeline cores.
+    pub mpps: f64,
+    /// TSC cycles per packet of one pipeline core (busy polls only).
+    pub cycles_per_packet: f64,
+    /// Share of the window the pipeline cores had packets, in percent.
+    pub busy_percent: u64,
+    /// Requests the generator sent.
+    pub generated: u64,
+    /// Correct echoes that came back.
+    pub echoed: u64,
+    /// Wrong frames that came back.
+    pub errors: u64,
+    /// Packets the pipeline cores dropped.
+    pub drops: u64,
+}
+
+impl SyntheticLine {
+    /// Finds and parses the result line in a serial log.
+    pub fn find(serial_log: &str) -> Result<Self> {
+        let line = serial_log
+            .lines()
+            .find(|line| line.starts_with("synthetic cores="))
+            .ok_or_else(|| anyhow::anyhow!("no `synthetic cores=` line on the console"))?;
+        let field = |name: &str| -> Result<&str> {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+                .ok_or_else(|| anyhow::anyhow!("`{line}` lacks `{name}=`"))
+        };
+        let number = |name: &str| -> Result<u64> {
+            field(name)?
+                .parse()
+                .map_err(|error| anyhow::anyhow!("`{name}` in `{line}`: {error}"))
+        };
+        let real = |name: &str| -> Result<f64> {
+            field(name)?
+                .parse()
+                .map_err(|error| anyhow::anyhow!("`{name}` in `{line}`: {error}"))
+        };
+        Ok(Self {
+            cores: number("cores")? as u32,
+            generator: field("generator").unwrap_or("core").to_owned(),
+            packets: number("packets")?,
+            mpps: real("mpps")?,
+            cycles_per_packet: real("cycles_per_packet")?,
+            busy_percent: number("busy_percent")?,
+            generated: number("generated")?,
+            echoed: number("echoed")?,
+            errors: number("errors")?,
+            drops: number("drops")?,
+        })
+    }
+}
+
+/// Every request (exactly `packets` of them when given) came back as a
+/// correct echo from the `pipelines` pipeline cores with `generator`
+/// turning echoes around, and nothing was dropped.
+pub fn check_synthetic(
+    outcome: &ScenarioOutcome,
+    pipelines: u32,
+    generator: &str,
+    packets: Option<u64>,
+) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    let line = SyntheticLine::find(&outcome.serial_log)?;
+    ensure!(
+        line.cores == pipelines,
+        "{} pipeline cores, expected {pipelines}",
+        line.cores
+    );
+    ensure!(
+        line.generator == generator,
+        "generator={}, expected {generator}",
+        line.generator
+    );
+    let expected = packets.unwrap_or(line.generated);
+    ensure!(
+        expected > 0 && line.generated == expected && line.echoed == expected,
+        "{} of {} requests echoed, expected {expected}",
+        line.echoed,
+        line.generated
+    );
+    ensure!(
+        line.errors == 0 && line.drops == 0,
+        "{} wrong echoes, {} drops",
+        line.errors,
+        line.drops
+    );
+    ensure!(
+        outcome.serial_log.contains("scenario synthetic: PASS"),
+        "missing the synthetic PASS line"
+    );
+    Ok(())
+}
+
+/// FNV-1a, as the kernel's spec scenario computes it.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The kernel saw exactly the bytes of the spec file as its first PVH module.
+pub fn check_spec(outcome: &ScenarioOutcome, spec: &[u8]) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    let expected = format!(
+        "scenario spec: module bytes={} fnv1a={:#018x}",
+        spec.len(),
+        fnv1a(spec)
+    );
+    ensure!(
+        outcome.serial_log.contains(&expected),
+        "missing `{expected}`"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn synthetic_line_parses_and_checks() {
+        let log = "boot\nsynthetic cores=2 packets=100 seconds=1.000 mpps=0.250 \
+            cycles_per_packet=1620.5 busy_percent=97 generated=120 echoed=120 errors=0 \
+            drops=0 unsolicited=2\nscenario synthetic: PASS\n";
+        let line = SyntheticLine::find(log).unwrap();
+        assert_eq!(line.cores, 2);
+        assert_eq!(line.packets, 100);
+        assert_eq!(line.mpps, 0.25);
+        assert_eq!(line.cycles_per_packet, 1620.5);
+        assert_eq!((line.generated, line.echoed, line.errors), (120, 120, 0));
+        assert!(SyntheticLine::find("synthetic cores=1 packets=x").is_err());
+        assert!(SyntheticLine::find("nothing here").is_err());
+        let outcome = |log: &str| ScenarioOutcome {
+            exit_code: Some(exit_status::SUCCESS),
+            serial_log: log.into(),
+            timed_out: false,
+            ready_after: None,
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(line.generator, "core", "lines without generator= are core");
+        check_synthetic(&outcome(log), 2, "core", Some(120)).unwrap();
+        check_synthetic(&outcome(log), 2, "core", None).unwrap();
+        assert!(
+            check_synthetic(&outcome(log), 1, "core", Some(120)).is_err(),
+            "core count"
+        );
+        assert!(
+            check_synthetic(&outcome(log), 2, "local", Some(120)).is_err(),
+            "generator mode"
+        );
+        assert!(
+            check_synthetic(&outcome(log), 2, "core", Some(121)).is_err(),
+            "lost echo"
+        );
+        let local = log.replace("cores=2", "cores=2 generator=local");
+        check_synthetic(&outcome(&local), 2, "local", None).unwrap();
+        let lost = local.replace("echoed=120", "echoed=119");
+        assert!(
+            check_synthetic(&outcome(&lost), 2, "local", None).is_err(),
+            "lost echo, window mode"
+        );
+        let bad = log.replace("errors=0", "errors=1");
+        assert!(
+            check_synthetic(&outcome(&bad), 2, "core", Some(120)).is_err(),
+            "wrong echo"
+        );
+    }
+}

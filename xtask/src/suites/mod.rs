@@ -1,0 +1,8 @@
+//! The home-made test suites `cargo xtask test` runs after the cargo steps,
+//! their shared runner (names, `--only`, summary lines) and traffic checks.
+
+pub mod appliance;
+pub mod hosted;
+pub mod kernel;
+pub mod runner;
+pub mod traffic;
