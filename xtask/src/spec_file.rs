@@ -1,50 +1,64 @@
 //! Everything xtask reads from or writes into spec files, in one place: the
-//! examples, temporary variants of them, and each interface's MAC and
-//! address (read by grepping lines, until xtask uses the real spec parser).
+//! examples, temporary variants of them, and specs read with the real
+//! parser (`control::Spec`), so xtask sees a spec exactly as the appliance
+//! will.
 
 use crate::shell::host::workspace_root;
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
+use control::Spec;
+use port_filter::PortFilterKind;
+use services::{Registry, ServiceKind};
 use std::path::{Path, PathBuf};
 
 /// What xtask needs to know about one `[[interface]]` of a spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpecInterface {
-    /// Its `mac`, as written (`02:00:00:00:00:01`).
+    /// Its `mac`, as `02:00:00:00:00:01`.
     pub mac: String,
-    /// Its `address` in CIDR form (`10.0.0.2/24`), when it has one.
-    pub address: Option<String>,
+    /// Its `address` in CIDR form, as `10.0.0.2/24`.
+    pub address: String,
+}
+
+/// Every service kind an image or binary can be built with: the built-in
+/// ones and the example `port-filter` (cargo feature `example-port-filter`
+/// of the kernel and of warpcore-hosted).
+pub fn registry() -> Registry {
+    let mut registry = Registry::with_builtin();
+    if let Err(error) = registry.register::<PortFilterKind>() {
+        unreachable!("{error}");
+    }
+    registry
+}
+
+/// The spec file at `path`, parsed and checked as the appliance will.
+pub fn read(path: &Path) -> Result<Spec> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    Spec::parse(&text, &registry()).map_err(|error| anyhow!("{}: {error}", path.display()))
+}
+
+/// True when `spec` names a kind only images built with the feature
+/// `example-port-filter` know.
+pub fn needs_example_services(spec: &Spec) -> bool {
+    spec.services
+        .iter()
+        .any(|service| service.kind == PortFilterKind::NAME)
+}
+
+/// The interfaces of the spec file at `path`, in order.
+pub fn interfaces(path: &Path) -> Result<Vec<SpecInterface>> {
+    Ok(read(path)?
+        .interfaces
+        .iter()
+        .map(|interface| SpecInterface {
+            mac: interface.mac.to_string(),
+            address: interface.address.to_string(),
+        })
+        .collect())
 }
 
 /// `examples/NAME` in the workspace.
 pub fn example(name: &str) -> PathBuf {
     workspace_root().join("examples").join(name)
-}
-
-/// The interfaces of the spec file at `path`, in order.
-pub fn interfaces(path: &Path) -> Result<Vec<SpecInterface>> {
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-    Ok(interfaces_in(&text))
-}
-
-/// The interfaces of spec `text`: the n-th `mac = "..."` line with the n-th
-/// `address = "..."` line.
-fn interfaces_in(text: &str) -> Vec<SpecInterface> {
-    let values = |wanted: &str| -> Vec<String> {
-        text.lines()
-            .filter_map(|line| {
-                let (key, value) = line.split_once('=')?;
-                (key.trim() == wanted).then(|| value.trim().trim_matches('"').to_owned())
-            })
-            .collect()
-    };
-    let mut addresses = values("address").into_iter();
-    values("mac")
-        .into_iter()
-        .map(|mac| SpecInterface {
-            mac,
-            address: addresses.next(),
-        })
-        .collect()
 }
 
 /// `text` (a spec whose interfaces say `queues = 1`) with `queues` queue
@@ -69,34 +83,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn interfaces_pair_macs_with_addresses() {
-        let found = interfaces_in(
-            "[[interface]]\nmac = \"02:00:00:00:01:01\"\naddress = \"10.0.1.1/24\"\n\
-             [[interface]]\n mac=\"aa\"\n",
-        );
-        assert_eq!(
-            found,
-            [
-                SpecInterface {
-                    mac: "02:00:00:00:01:01".into(),
-                    address: Some("10.0.1.1/24".into())
-                },
-                SpecInterface {
-                    mac: "aa".into(),
-                    address: None
-                }
-            ]
-        );
-    }
-
-    #[test]
     fn the_examples_read_and_take_more_queues() {
         let echo = interfaces(&example("echo.toml")).unwrap();
         assert_eq!(echo.len(), 1);
-        assert_eq!(echo[0].address.as_deref(), Some("10.0.0.2/24"));
+        assert_eq!(echo[0].address, "10.0.0.2/24");
+        assert_eq!(echo[0].mac, "02:00:00:00:00:01");
         assert_eq!(interfaces(&example("router.toml")).unwrap().len(), 2);
         let text = std::fs::read_to_string(example("echo.toml")).unwrap();
         assert!(with_queues(&text, 2).unwrap().contains("queues = 2"));
         assert!(with_queues("queues = 3", 2).is_err());
+    }
+
+    #[test]
+    fn specs_are_read_by_the_real_parser() {
+        let filter = read(&example("port-filter.toml")).unwrap();
+        assert!(needs_example_services(&filter));
+        assert!(!needs_example_services(
+            &read(&example("echo.toml")).unwrap()
+        ));
+        let broken = temporary(
+            "broken",
+            "[[interface]]\nname = \"eth0\" # a comment\nmac = 1\n",
+        )
+        .unwrap();
+        let error = read(&broken).unwrap_err().to_string();
+        std::fs::remove_file(&broken).unwrap();
+        assert!(
+            error.ends_with("line 1: interface[0].driver: required key is missing"),
+            "{error}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use crate::cli::RunArguments;
 use crate::net::netns::{ensure_net_tools, ip};
 use crate::qemu::command_line::{QemuConfig, qemu_command, tap_nic_args};
-use crate::qemu::image::{QEMU, build_kernel, ensure_qemu, kernel_image};
+use crate::qemu::image::{QEMU, build_kernel, ensure_qemu, image_for};
 use crate::qemu::scenario::exit_status;
 use crate::shell::host::is_root;
 use crate::shell::process::describe;
@@ -30,7 +30,7 @@ pub fn run(arguments: &RunArguments) -> Result<()> {
 /// Boots the kernel with the serial console on this terminal until QEMU exits
 /// (Ctrl-A X quits). Fails if the kernel reports a failure or triple-faults.
 fn run_interactive(config: &QemuConfig) -> Result<()> {
-    let kernel = kernel_image()?;
+    let kernel = image_for(config)?;
     if let Some(spec) = &config.spec
         && !spec.is_file()
     {
@@ -105,11 +105,7 @@ fn run_appliance(config: &QemuConfig) -> Result<()> {
     let mut config = config.clone();
     let mut targets = Vec::new();
     for (index, interface) in interfaces.iter().enumerate() {
-        let Some((address, prefix)) = interface
-            .address
-            .as_deref()
-            .and_then(|cidr| cidr.split_once('/'))
-        else {
+        let Some((address, prefix)) = interface.address.split_once('/') else {
             continue;
         };
         let tap = format!("wctap{index}");
@@ -122,7 +118,7 @@ fn run_appliance(config: &QemuConfig) -> Result<()> {
             .extend(tap_nic_args(index, &tap, &interface.mac, 1));
         targets.push(address.to_owned());
     }
-    let kernel = kernel_image()?;
+    let kernel = image_for(&config)?;
     let qemu = qemu_command(&config, &kernel, true);
     let mut command = Command::new("ip");
     command

@@ -1,8 +1,10 @@
 //! QEMU itself and the image it boots: installs QEMU when it is missing and
 //! builds the kernel's PVH ELF (once per xtask process).
 
+use crate::qemu::command_line::QemuConfig;
 use crate::shell::host::{ensure_bare_metal_target, have, is_root, target_dir, workspace_root};
 use crate::shell::process::{cargo, run};
+use crate::spec_file;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::Command;
@@ -41,6 +43,56 @@ pub fn kernel_image() -> Result<PathBuf> {
         return Ok(image.clone());
     }
     let image = build_kernel()?;
+    Ok(IMAGE.get_or_init(|| image).clone())
+}
+
+/// The image that can boot `config`'s spec: the release image, or the one
+/// built with the example services (cargo feature `example-port-filter`)
+/// when the spec names one of them. A spec that does not parse gets the
+/// release image, which refuses it with the same error.
+pub fn image_for(config: &QemuConfig) -> Result<PathBuf> {
+    let needs_examples = config
+        .spec
+        .as_deref()
+        .and_then(|spec| spec_file::read(spec).ok())
+        .is_some_and(|spec| spec_file::needs_example_services(&spec));
+    if needs_examples {
+        example_kernel_image()
+    } else {
+        kernel_image()
+    }
+}
+
+/// Builds (once per xtask process) the image with the example services,
+/// in its own target directory so that it never overwrites the release
+/// image.
+fn example_kernel_image() -> Result<PathBuf> {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(image) = IMAGE.get() {
+        return Ok(image.clone());
+    }
+    ensure_bare_metal_target()?;
+    let target = target_dir().join("example-image");
+    run(
+        "kernel with example services",
+        cargo()
+            .args([
+                "build",
+                "-p",
+                "kernel",
+                "--release",
+                "--target",
+                "x86_64-unknown-none",
+                "--features",
+                "example-port-filter",
+                "--target-dir",
+            ])
+            .arg(&target),
+    )?;
+    let image = target.join("x86_64-unknown-none/release/kernel");
+    if !image.is_file() {
+        bail!("kernel build succeeded but {} is missing", image.display());
+    }
     Ok(IMAGE.get_or_init(|| image).clone())
 }
 

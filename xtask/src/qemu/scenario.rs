@@ -4,7 +4,7 @@
 
 use crate::qemu::command_line::{QemuConfig, qemu_command};
 use crate::qemu::console;
-use crate::qemu::image::{ensure_qemu, kernel_image};
+use crate::qemu::image::{ensure_qemu, image_for};
 use anyhow::Result;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -83,7 +83,7 @@ impl ScenarioOutcome {
 /// `timeout`. Never fails because of what the kernel did; check the outcome.
 pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOutcome> {
     ensure_qemu()?;
-    let kernel = kernel_image()?;
+    let kernel = image_for(config)?;
     let mut command = qemu_command(config, &kernel, false);
     command.stdin(Stdio::null());
     let started = Instant::now();

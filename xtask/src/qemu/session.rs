@@ -7,7 +7,7 @@ use crate::net::netns::Netns;
 use crate::qemu::command_line::tap_nic_args;
 use crate::qemu::command_line::{QemuConfig, qemu_command};
 use crate::qemu::console;
-use crate::qemu::image::{QEMU, ensure_qemu, kernel_image};
+use crate::qemu::image::{QEMU, ensure_qemu, image_for};
 use crate::shell::process::describe;
 use crate::spec_file;
 use anyhow::{Context, Result, bail, ensure};
@@ -71,7 +71,7 @@ impl QemuSession {
     /// Boots `config` without a terminal, inside network namespace `netns` when
     /// given (so QEMU can open a tap that lives there).
     pub fn start(config: &QemuConfig, netns: Option<&str>) -> Result<Self> {
-        Self::start_kernel(config, &kernel_image()?, netns)
+        Self::start_kernel(config, &image_for(config)?, netns)
     }
 
     /// Boots another kernel (the Linux peer guest) under the same QEMU command

@@ -110,6 +110,20 @@ pub fn udp_echo(client: &Netns, target: &str, flows: u32, count: u32) -> Result<
     check_echo(&output, (flows * count) as usize)
 }
 
+/// Sends `count` datagrams to `target:port`, where a service drops them;
+/// fails if any came back.
+pub fn udp_dropped(client: &Netns, target: &str, port: u16, count: u32) -> Result<()> {
+    let output = udp_client(
+        client,
+        &["echo", &format!("{target}:{port}"), "1", &count.to_string()],
+    )?;
+    ensure!(
+        output.contains(&format!("udp-echo sent={count} received=0 ")),
+        "datagrams to port {port} came back: {output}"
+    );
+    Ok(())
+}
+
 /// Sends to a closed port of `target`; fails unless ICMP port unreachable
 /// came back.
 pub fn udp_closed(client: &Netns, target: &str) -> Result<()> {

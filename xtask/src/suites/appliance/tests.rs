@@ -14,7 +14,9 @@ use crate::qemu::session::QemuSession;
 use crate::shell::host::is_root;
 use crate::spec_file::{self, example};
 use crate::suites::runner::{self, Case, Filter};
-use crate::suites::traffic::{arping_answers, ping_no_loss, udp_closed, udp_echo, wait_reachable};
+use crate::suites::traffic::{
+    arping_answers, ping_no_loss, udp_closed, udp_dropped, udp_echo, wait_reachable,
+};
 use anyhow::{Context, Result, bail, ensure};
 use std::time::Duration;
 
@@ -36,6 +38,11 @@ fn cases() -> Vec<Case<Test>> {
             "echo",
             "arping, ping, ping -s 1472, udp echo, closed port",
             echo_answers,
+        ),
+        Case::new(
+            "example-service",
+            "the example port-filter service: port 7 echoed, port 9 dropped and counted",
+            example_service_filters,
         ),
         Case::new(
             "router",
@@ -123,6 +130,35 @@ fn echo_answers() -> Result<()> {
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
     drop(session.counters()?);
+    Ok(())
+}
+
+/// examples/port-filter.toml on the image built with the example services
+/// (the service of examples/port-filter, registered from outside the
+/// core): port 7 is echoed, datagrams to port 9 are dropped by
+/// `port-filter` before the UDP stage (so no ICMP error) and counted.
+fn example_service_filters() -> Result<()> {
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let spec = example("port-filter.toml");
+    let mut session = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1)?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        udp_echo(&lan.netns, "10.0.0.2", 1, 20)?;
+        udp_dropped(&lan.netns, "10.0.0.2", 9, 3)?;
+        udp_echo(&lan.netns, "10.0.0.2", 1, 20)
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
+    let counters = session.counters()?;
+    let blocked = counters.sum(None, &[("node", "port-filter"), ("drop", "blocked")]);
+    ensure!(
+        blocked == 3,
+        "port-filter/blocked counted {blocked}, expected 3"
+    );
+    let closed = counters.sum(None, &[("node", "udp"), ("drop", "port-closed")]);
+    ensure!(
+        closed == 0,
+        "udp/port-closed counted {closed}: the filter let a datagram through"
+    );
     Ok(())
 }
 

@@ -157,6 +157,12 @@ pub struct EchoSetup {
 impl EchoSetup {
     /// Starts the appliance on `link` with `cores` workers.
     pub fn start(binary: &Path, link: Link, cores: usize) -> Result<Self> {
+        Self::with_spec(binary, link, cores, "examples/echo.toml")
+    }
+
+    /// Starts the appliance with `spec` (one interface `eth0` at
+    /// 10.0.0.2/24) on `link` with `cores` workers.
+    pub fn with_spec(binary: &Path, link: Link, cores: usize, spec: &str) -> Result<Self> {
         // On a tap the appliance runs where the tap is, in the client's
         // namespace; on AF_PACKET it gets its own, holding its veth end.
         let appliance_netns = match link {
@@ -165,13 +171,7 @@ impl EchoSetup {
         };
         let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
         let run_in = appliance_netns.as_ref().unwrap_or(&attachment.client);
-        let appliance = Appliance::start(
-            binary,
-            run_in,
-            "examples/echo.toml",
-            &[&attachment.nic_argument],
-            cores,
-        )?;
+        let appliance = Appliance::start(binary, run_in, spec, &[&attachment.nic_argument], cores)?;
         Ok(Self {
             appliance,
             attachment,

@@ -11,7 +11,7 @@ use crate::shell::host::{is_root, target_dir};
 use crate::shell::process::{cargo, run as run_step};
 use crate::suites::hosted::process::{Appliance, EchoSetup, Link, attach};
 use crate::suites::runner::{self, Case, Filter};
-use crate::suites::traffic::{arping_answers, ping_no_loss, udp_closed, udp_echo};
+use crate::suites::traffic::{arping_answers, ping_no_loss, udp_closed, udp_dropped, udp_echo};
 use anyhow::{Context, Result, bail, ensure};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,11 @@ fn cases() -> Vec<Case<Scenario>> {
         }),
         Case::new("router-af-packet", "router over af-packet", router),
         Case::new("malformed-tap", "malformed frames over tap", malformed),
+        Case::new(
+            "example-service-tap",
+            "the example port-filter service over tap",
+            example_service,
+        ),
         Case::new("two-cores-tap", "two cores over tap", |binary| {
             two_cores(binary, Link::Tap)
         }),
@@ -68,7 +73,14 @@ fn build() -> Result<PathBuf> {
     ensure_net_tools()?;
     run_step(
         "build warpcore-hosted",
-        cargo().args(["build", "--release", "-p", "warpcore-hosted"]),
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "warpcore-hosted",
+            "--features",
+            "example-port-filter",
+        ]),
     )?;
     Ok(target_dir().join("release/warpcore-hosted"))
 }
@@ -102,6 +114,30 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
     ensure!(
         executor(&counters, 0, "rx_packets") >= 100 + 5 + 50 + 3,
         "core 0 counted fewer packets than were answered"
+    );
+    Ok(())
+}
+
+/// examples/port-filter.toml, with the service of examples/port-filter
+/// registered from outside the core: port 7 is echoed, datagrams to port 9
+/// are dropped by `port-filter` (no ICMP error, since they never reach the
+/// UDP stage) and counted.
+fn example_service(binary: &Path) -> Result<()> {
+    let setup = EchoSetup::with_spec(binary, Link::Tap, 1, "examples/port-filter.toml")?;
+    let client = &setup.attachment.client;
+    udp_echo(client, "10.0.0.2", 1, 20)?;
+    udp_dropped(client, "10.0.0.2", 9, 3)?;
+    udp_echo(client, "10.0.0.2", 1, 20)?;
+    let counters = setup.appliance.stop()?;
+    let blocked = drops(&counters, "port-filter", "blocked");
+    ensure!(
+        blocked == 3,
+        "port-filter/blocked counted {blocked}, expected 3"
+    );
+    let closed = drops(&counters, "udp", "port-closed");
+    ensure!(
+        closed == 0,
+        "udp/port-closed counted {closed}: the filter let a datagram through"
     );
     Ok(())
 }
@@ -174,7 +210,7 @@ fn two_cores(binary: &Path, link: Link) -> Result<()> {
     Ok(())
 }
 
-/// Every frame of `services::pipeline::malformed_frames` goes in from the
+/// Every frame of `services::malformed_frames` goes in from the
 /// client namespace; each named drop counter moves by exactly the number of
 /// frames naming it, and the appliance still answers ping and UDP echo.
 fn malformed(binary: &Path) -> Result<()> {
@@ -193,7 +229,7 @@ fn malformed(binary: &Path) -> Result<()> {
     ping_no_loss(client, &["-c", "2", "-i", "0.2", "10.0.0.2"])
         .context("the appliance does not answer before the test")?;
     let peer_mac = client.mac_address(&attachment.client_ifname)?;
-    let frames = services::pipeline::malformed_frames(
+    let frames = services::malformed_frames(
         dataplane::MacAddr([0x02, 0, 0, 0, 0, 0x01]),
         std::net::Ipv4Addr::new(10, 0, 0, 2),
         dataplane::MacAddr(peer_mac),
