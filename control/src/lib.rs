@@ -12,3 +12,21 @@ pub mod spec;
 
 pub use pipeline::{PipelineError, build_core};
 pub use spec::{Spec, SpecError};
+
+use services::Registry;
+
+/// The service kinds a platform built from this workspace knows: the
+/// built-in ones, and the example `port-filter` of `examples/port-filter`
+/// with the cargo feature `example-port-filter` (which the kernel's and
+/// warpcore-hosted's features of the same name turn on). A service
+/// author's crate is added the same way: an optional dependency and one
+/// `register` line here.
+pub fn registry() -> Registry {
+    #[cfg_attr(not(feature = "example-port-filter"), expect(unused_mut))]
+    let mut registry = Registry::with_builtin();
+    #[cfg(feature = "example-port-filter")]
+    if let Err(error) = registry.register::<port_filter::PortFilterKind>() {
+        unreachable!("the example's name differs from the built-in ones: {error}");
+    }
+    registry
+}

@@ -21,16 +21,9 @@
 #[macro_export]
 macro_rules! drop_reasons {
     ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[repr(u8)]
-        pub enum $name {
-            $($(#[$variant_meta])* $variant,)*
-        }
-
-        impl $name {
-            /// Counter names, indexed by the reason's code.
-            pub const NAMES: &'static [&'static str] = &[$($text,)*];
+        $crate::__named_enum! {
+            $(#[$meta])* $name, "Counter names, indexed by the reason's code."
+            { $($(#[$variant_meta])* $variant = $text,)* }
         }
 
         impl From<$name> for $crate::DropCode {
@@ -59,6 +52,25 @@ macro_rules! drop_reasons {
 #[macro_export]
 macro_rules! outputs {
     ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)* }) => {
+        $crate::__named_enum! {
+            $(#[$meta])* $name, "Output names, indexed by the output's number."
+            { $($(#[$variant_meta])* $variant = $text,)* }
+        }
+
+        impl From<$name> for usize {
+            fn from(output: $name) -> Self {
+                output as usize
+            }
+        }
+    };
+}
+
+/// The enum both macros above declare: variants numbered from 0 and their
+/// names in `NAMES`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __named_enum {
+    ($(#[$meta:meta])* $name:ident, $names_doc:literal { $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[repr(u8)]
@@ -67,14 +79,8 @@ macro_rules! outputs {
         }
 
         impl $name {
-            /// Output names, indexed by the output's number.
+            #[doc = $names_doc]
             pub const NAMES: &'static [&'static str] = &[$($text,)*];
-        }
-
-        impl From<$name> for usize {
-            fn from(output: $name) -> Self {
-                output as usize
-            }
         }
     };
 }

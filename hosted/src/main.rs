@@ -13,7 +13,6 @@ mod signals;
 mod worker;
 
 use counters::CoreReport;
-use services::Registry;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -63,7 +62,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
             options.spec.display()
         ))
     })?;
-    let spec = control::Spec::parse(&text, &registry())
+    let spec = control::Spec::parse(&text, &control::registry())
         .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
     let plans = nics::plan(&spec, &options.nics).map_err(Failure::usage)?;
     signals::install()
@@ -159,19 +158,6 @@ fn stop_workers(stop: &AtomicBool, workers: Vec<std::thread::JoinHandle<()>>) {
 }
 
 /// Says what runs where, ending with the `ready` line tests wait for.
-/// The service kinds this binary knows: the built-in ones, and the example
-/// `port-filter` of `examples/port-filter` when built with the feature
-/// `example-port-filter`. A service author's crate is added the same way.
-pub fn registry() -> Registry {
-    #[cfg_attr(not(feature = "example-port-filter"), expect(unused_mut))]
-    let mut registry = Registry::with_builtin();
-    #[cfg(feature = "example-port-filter")]
-    if let Err(error) = registry.register::<port_filter::PortFilterKind>() {
-        panic!("{error}");
-    }
-    registry
-}
-
 fn announce(spec: &control::Spec, plans: &[nics::NicPlan], cores: usize) {
     for plan in plans {
         let interface = &spec.interfaces[plan.interface];

@@ -14,7 +14,6 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use control::spec::{Driver, Spec};
 use dataplane::{Executor, Mempool, MempoolConfig, Nic};
-use services::Registry;
 use spin::{Mutex, Once};
 use virtio_net::{QueuePairSetup, RxInterrupts, VirtioNet};
 
@@ -103,7 +102,7 @@ fn bring_up() {
     } else {
         "built-in examples/echo.toml"
     };
-    let spec = match Spec::parse(text, &registry()) {
+    let spec = match Spec::parse(text, &control::registry()) {
         Ok(spec) => spec,
         Err(error) => refuse(format_args!("spec error ({source}): {error}")),
     };
@@ -222,19 +221,6 @@ fn route_rx_interrupts(device: &PciDevice, pairs: u16) -> Option<MsixTable> {
 
 /// Builds the calling core's executor: a receive pool per queue pair and the
 /// executor's own pool, all from this core's DMA share, created on this core.
-/// The service kinds this image knows: the built-in ones, and the example
-/// `port-filter` of `examples/port-filter` when built with the feature
-/// `example-port-filter`. A service author's crate is added the same way.
-pub fn registry() -> Registry {
-    #[cfg_attr(not(feature = "example-port-filter"), expect(unused_mut))]
-    let mut registry = Registry::with_builtin();
-    #[cfg(feature = "example-port-filter")]
-    if let Err(error) = registry.register::<port_filter::PortFilterKind>() {
-        panic!("{error}");
-    }
-    registry
-}
-
 fn build_core(
     spec: &Spec,
     core_id: u32,

@@ -246,10 +246,7 @@ fn pipeline(core: usize) -> ! {
         // SAFETY: the IDT is loaded and the timer ticks on this core.
         unsafe { cpu::enable_interrupts_and_halt() };
     };
-    let spec = match Spec::parse(
-        crate::appliance::DEFAULT_SPEC,
-        &crate::appliance::registry(),
-    ) {
+    let spec = match Spec::parse(crate::appliance::DEFAULT_SPEC, &control::registry()) {
         Ok(spec) => spec,
         Err(error) => fail("synthetic", format_args!("echo spec: {error}")),
     };

@@ -6,8 +6,7 @@
 use crate::shell::host::workspace_root;
 use anyhow::{Context, Result, anyhow, ensure};
 use control::Spec;
-use port_filter::PortFilterKind;
-use services::{Registry, ServiceKind};
+use services::Registry;
 use std::path::{Path, PathBuf};
 
 /// What xtask needs to know about one `[[interface]]` of a spec.
@@ -23,11 +22,7 @@ pub struct SpecInterface {
 /// ones and the example `port-filter` (cargo feature `example-port-filter`
 /// of the kernel and of warpcore-hosted).
 pub fn registry() -> Registry {
-    let mut registry = Registry::with_builtin();
-    if let Err(error) = registry.register::<PortFilterKind>() {
-        unreachable!("{error}");
-    }
-    registry
+    control::registry()
 }
 
 /// The spec file at `path`, parsed and checked as the appliance will.
@@ -36,12 +31,13 @@ pub fn read(path: &Path) -> Result<Spec> {
     Spec::parse(&text, &registry()).map_err(|error| anyhow!("{}: {error}", path.display()))
 }
 
-/// True when `spec` names a kind only images built with the feature
-/// `example-port-filter` know.
+/// True when `spec` names a kind that is not built in, which only images
+/// built with the feature `example-port-filter` know.
 pub fn needs_example_services(spec: &Spec) -> bool {
+    let builtin = Registry::with_builtin();
     spec.services
         .iter()
-        .any(|service| service.kind == PortFilterKind::NAME)
+        .any(|service| !builtin.names().any(|name| name == service.kind))
 }
 
 /// The interfaces of the spec file at `path`, in order.

@@ -6,7 +6,7 @@ use crate::shell::host::{ensure_bare_metal_target, have, is_root, target_dir, wo
 use crate::shell::process::{cargo, run};
 use crate::spec_file;
 use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -17,19 +17,30 @@ pub const QEMU_PACKAGE: &str = "qemu-system-x86";
 /// Builds the kernel (`cargo build -p kernel --release --target x86_64-unknown-none`)
 /// and returns the path of the PVH ELF.
 pub fn build_kernel() -> Result<PathBuf> {
+    build_image("kernel", &[], &target_dir())
+}
+
+/// Builds the kernel with cargo `features` into `target` and returns the
+/// image's path.
+fn build_image(step: &str, features: &[&str], target: &Path) -> Result<PathBuf> {
     ensure_bare_metal_target()?;
-    run(
+    let mut command = cargo();
+    command.args([
+        "build",
+        "-p",
         "kernel",
-        cargo().args([
-            "build",
-            "-p",
-            "kernel",
-            "--release",
-            "--target",
-            "x86_64-unknown-none",
-        ]),
-    )?;
-    let image = target_dir().join("x86_64-unknown-none/release/kernel");
+        "--release",
+        "--target",
+        "x86_64-unknown-none",
+    ]);
+    if !features.is_empty() {
+        command.arg("--features").arg(features.join(","));
+    }
+    if target != target_dir() {
+        command.arg("--target-dir").arg(target);
+    }
+    run(step, &mut command)?;
+    let image = target.join("x86_64-unknown-none/release/kernel");
     if !image.is_file() {
         bail!("kernel build succeeded but {} is missing", image.display());
     }
@@ -71,28 +82,11 @@ fn example_kernel_image() -> Result<PathBuf> {
     if let Some(image) = IMAGE.get() {
         return Ok(image.clone());
     }
-    ensure_bare_metal_target()?;
-    let target = target_dir().join("example-image");
-    run(
+    let image = build_image(
         "kernel with example services",
-        cargo()
-            .args([
-                "build",
-                "-p",
-                "kernel",
-                "--release",
-                "--target",
-                "x86_64-unknown-none",
-                "--features",
-                "example-port-filter",
-                "--target-dir",
-            ])
-            .arg(&target),
+        &["example-port-filter"],
+        &target_dir().join("example-image"),
     )?;
-    let image = target.join("x86_64-unknown-none/release/kernel");
-    if !image.is_file() {
-        bail!("kernel build succeeded but {} is missing", image.display());
-    }
     Ok(IMAGE.get_or_init(|| image).clone())
 }
 
