@@ -6,8 +6,13 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::trap::WAKEUP_VECTOR;
-use crate::{apic, cpu, percpu, scenarios, smp};
+use crate::arch::trap::TIMER_VECTOR;
+use crate::arch::trap::WAKEUP_VECTOR;
+use crate::arch::{apic, cpu, percpu, smp};
+use crate::boot::cmdline;
+
+/// Timer ticks per second on every core.
+pub const TICK_HZ: u64 = 100;
 
 /// Set by the boot core after printing the ready line.
 static RELEASED: AtomicBool = AtomicBool::new(false);
@@ -21,7 +26,7 @@ pub fn boot_core_main() -> ! {
             apic::send_fixed(record.apic_id(), WAKEUP_VECTOR);
         }
     }
-    scenarios::run_on_core(0)
+    run_on_core(0)
 }
 
 /// Application processors, right after they come online: halt until released.
@@ -36,5 +41,28 @@ pub fn core_main() -> ! {
         // interrupts stay blocked until after `hlt` starts.
         unsafe { cpu::enable_interrupts_and_halt() };
     }
-    scenarios::run_on_core(percpu::core_id())
+    run_on_core(percpu::core_id())
+}
+
+/// Starts the core's timer, then runs the appliance, or with the feature
+/// `scenarios` the scenario `test=NAME` names; never returns.
+fn run_on_core(core_id: u32) -> ! {
+    apic::start_periodic_timer(TIMER_VECTOR, TICK_HZ);
+    #[cfg(feature = "scenarios")]
+    if let Some(name) = cmdline::get("test") {
+        crate::scenarios::dispatch::run(core_id, name)
+    }
+    #[cfg(not(feature = "scenarios"))]
+    if let Some(name) = cmdline::get("test") {
+        log::warn!("test={name} ignored: this image has no scenarios (cargo feature `scenarios`)");
+    }
+    crate::appliance::setup::run(core_id)
+}
+
+/// Halts with interrupts on, forever (cores with nothing to do).
+pub fn idle_forever() -> ! {
+    loop {
+        // SAFETY: the IDT is loaded on this core and handles every vector in use.
+        unsafe { cpu::enable_interrupts_and_halt() };
+    }
 }

@@ -1,6 +1,7 @@
 //! The `cargo xtask` command line, parsed by clap: every command, its
 //! options and their help texts.
 
+use crate::qemu::command_line::Image;
 use crate::qemu::command_line::{Accel, Machine, QemuConfig};
 use crate::shell::host::workspace_root;
 use clap::{Args, Parser, Subcommand};
@@ -102,6 +103,16 @@ impl RunArguments {
             ),
             cmdline: self.append.clone(),
             extra_args: Vec::new(),
+            // `--append test=NAME` runs a scenario: only the scenario image has them.
+            image: if self
+                .append
+                .split_whitespace()
+                .any(|word| word.starts_with("test="))
+            {
+                Image::Scenarios
+            } else {
+                Image::Appliance
+            },
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::cli::TestArguments;
 use crate::shell::host::{ensure_bare_metal_target, have, workspace_root};
 use crate::shell::process::{cargo, run as run_step};
 use crate::suites::runner::Filter;
-use crate::suites::{appliance, hosted, kernel};
+use crate::suites::{appliance, hosted, image, kernel};
 use anyhow::{Result, bail};
 use std::process::Command;
 
@@ -27,6 +27,7 @@ fn steps() -> Result<Vec<Step>> {
         Step::Check("clippy-kernel", kernel_clippy),
         Step::Suite(hosted::scenarios::names(), hosted::scenarios::run),
         Step::Check("miri", miri),
+        Step::Suite(image::names(), image::run),
         Step::Suite(kernel::scenarios::names()?, kernel::scenarios::run),
         Step::Suite(appliance::tests::names(), appliance::tests::run),
     ])
@@ -81,22 +82,28 @@ fn host_tests() -> Result<()> {
     run_step("host tests", cargo().args(["test", "--release"]))
 }
 
+/// Lints the kernel for the bare-metal target twice: as the release image is
+/// built, and with every feature (the scenarios and the example services).
 fn kernel_clippy() -> Result<()> {
     ensure_bare_metal_target()?;
-    run_step(
-        "kernel clippy",
-        cargo().args([
+    for features in [None, Some("--all-features")] {
+        let mut command = cargo();
+        command.args([
             "clippy",
             "-p",
             "kernel",
             "--release",
             "--target",
             "x86_64-unknown-none",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )
+        ]);
+        command.args(features);
+        command.args(["--", "-D", "warnings"]);
+        run_step(
+            &format!("kernel clippy {}", features.unwrap_or("(release)")),
+            &mut command,
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs the unsafe layer (rings, return queue, pool, packets) under Miri.

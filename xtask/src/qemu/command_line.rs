@@ -71,6 +71,20 @@ pub struct QemuConfig {
     pub cmdline: String,
     /// Extra QEMU arguments (devices, netdevs).
     pub extra_args: Vec<String>,
+    /// Which kernel image boots.
+    pub image: Image,
+}
+
+/// Which kernel image a configuration boots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Image {
+    /// The release image: the appliance, or the image with the example
+    /// services when the spec names one of them.
+    #[default]
+    Appliance,
+    /// The image with the in-kernel test scenarios (cargo feature
+    /// `scenarios`), for `test=NAME`.
+    Scenarios,
 }
 
 impl Default for QemuConfig {
@@ -83,6 +97,7 @@ impl Default for QemuConfig {
             spec: None,
             cmdline: String::new(),
             extra_args: Vec::new(),
+            image: Image::Appliance,
         }
     }
 }

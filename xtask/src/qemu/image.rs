@@ -1,7 +1,7 @@
 //! QEMU itself and the image it boots: installs QEMU when it is missing and
 //! builds the kernel's PVH ELF (once per xtask process).
 
-use crate::qemu::command_line::QemuConfig;
+use crate::qemu::command_line::{Image, QemuConfig};
 use crate::shell::host::{ensure_bare_metal_target, have, is_root, target_dir, workspace_root};
 use crate::shell::process::{cargo, run};
 use crate::spec_file;
@@ -47,21 +47,21 @@ fn build_image(step: &str, features: &[&str], target: &Path) -> Result<PathBuf> 
     Ok(image)
 }
 
-/// Builds the kernel once per xtask process and returns the image path.
+/// Builds the release image once per xtask process and returns its path.
 pub fn kernel_image() -> Result<PathBuf> {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(image) = IMAGE.get() {
-        return Ok(image.clone());
-    }
-    let image = build_kernel()?;
-    Ok(IMAGE.get_or_init(|| image).clone())
+    built_once(&IMAGE, build_kernel)
 }
 
-/// The image that can boot `config`'s spec: the release image, or the one
-/// built with the example services (cargo feature `example-port-filter`)
-/// when the spec names one of them. A spec that does not parse gets the
-/// release image, which refuses it with the same error.
+/// The image that can boot `config`: the scenario image for
+/// [`Image::Scenarios`]; else the release image, or the one built with the
+/// example services (cargo feature `example-port-filter`) when the spec
+/// names one of them. A spec that does not parse gets the release image,
+/// which refuses it with the same error.
 pub fn image_for(config: &QemuConfig) -> Result<PathBuf> {
+    if config.image == Image::Scenarios {
+        return scenario_kernel_image();
+    }
     let needs_examples = config
         .spec
         .as_deref()
@@ -74,20 +74,43 @@ pub fn image_for(config: &QemuConfig) -> Result<PathBuf> {
     }
 }
 
-/// Builds (once per xtask process) the image with the example services,
-/// in its own target directory so that it never overwrites the release
-/// image.
+/// Builds (once per xtask process) the image with the in-kernel test
+/// scenarios, in its own target directory so that it never overwrites the
+/// release image.
+pub fn scenario_kernel_image() -> Result<PathBuf> {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    built_once(&IMAGE, || {
+        build_image(
+            "kernel with scenarios",
+            &["scenarios"],
+            &target_dir().join("scenario-image"),
+        )
+    })
+}
+
+/// Builds (once per xtask process) the image with the example services, in
+/// its own target directory.
 fn example_kernel_image() -> Result<PathBuf> {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(image) = IMAGE.get() {
+    built_once(&IMAGE, || {
+        build_image(
+            "kernel with example services",
+            &["example-port-filter"],
+            &target_dir().join("example-image"),
+        )
+    })
+}
+
+/// The path in `cell`, built by `build` the first time.
+fn built_once(
+    cell: &OnceLock<PathBuf>,
+    build: impl FnOnce() -> Result<PathBuf>,
+) -> Result<PathBuf> {
+    if let Some(image) = cell.get() {
         return Ok(image.clone());
     }
-    let image = build_image(
-        "kernel with example services",
-        &["example-port-filter"],
-        &target_dir().join("example-image"),
-    )?;
-    Ok(IMAGE.get_or_init(|| image).clone())
+    let image = build()?;
+    Ok(cell.get_or_init(|| image).clone())
 }
 
 /// Makes sure `qemu-system-x86_64` is available: installs `qemu-system-x86` with

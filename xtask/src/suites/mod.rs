@@ -3,6 +3,7 @@
 
 pub mod appliance;
 pub mod hosted;
+pub mod image;
 pub mod kernel;
 pub mod runner;
 pub mod traffic;

@@ -1,7 +1,7 @@
 //! In-kernel scenarios run under QEMU: each boots the kernel with `test=NAME` on the
 //! command line, waits for the isa-debug-exit status, and checks the serial log.
 
-use crate::qemu::command_line::{Machine, QemuConfig};
+use crate::qemu::command_line::{Image, Machine, QemuConfig};
 use crate::qemu::image::ensure_qemu;
 use crate::qemu::scenario::{self, ScenarioOutcome};
 use crate::spec_file::example;
@@ -69,6 +69,7 @@ pub fn config(smp: u32, machine: Machine, cmdline: &str) -> QemuConfig {
         smp,
         machine,
         cmdline: cmdline.into(),
+        image: Image::Scenarios,
         ..QemuConfig::default()
     }
 }

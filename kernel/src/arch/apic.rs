@@ -1,0 +1,191 @@
+//! Local APIC in xAPIC (MMIO) or x2APIC (MSR) mode: enable, EOI, IPIs and the timer.
+
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use crate::arch::cpu::{self, msr, rdmsr, wrmsr};
+use crate::arch::trap::SPURIOUS_VECTOR;
+
+/// Register offsets in the xAPIC MMIO page (x2APIC MSR = 0x800 + offset / 16).
+mod register {
+    pub const ID: u32 = 0x020;
+    pub const TASK_PRIORITY: u32 = 0x080;
+    pub const END_OF_INTERRUPT: u32 = 0x0b0;
+    pub const SPURIOUS: u32 = 0x0f0;
+    pub const ICR_LOW: u32 = 0x300;
+    pub const ICR_HIGH: u32 = 0x310;
+    pub const LVT_TIMER: u32 = 0x320;
+    pub const TIMER_INITIAL: u32 = 0x380;
+    pub const TIMER_CURRENT: u32 = 0x390;
+    pub const TIMER_DIVIDE: u32 = 0x3e0;
+}
+
+/// IA32_APIC_BASE bits.
+const BASE_ENABLE: u64 = 1 << 11;
+const BASE_X2APIC: u64 = 1 << 10;
+/// ICR bits.
+const ICR_DELIVERY_PENDING: u32 = 1 << 12;
+const ICR_LEVEL_ASSERT: u32 = 1 << 14;
+const ICR_INIT: u32 = 0b101 << 8;
+const ICR_STARTUP: u32 = 0b110 << 8;
+/// LVT timer periodic mode.
+const TIMER_PERIODIC: u32 = 1 << 17;
+/// LVT mask bit.
+const LVT_MASKED: u32 = 1 << 16;
+
+/// Which programming interface the local APICs use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Memory-mapped registers, 8-bit ids.
+    XApic,
+    /// MSR registers, 32-bit ids.
+    X2Apic,
+}
+
+/// 0 = not initialised, 1 = xAPIC, 2 = x2APIC.
+static MODE: AtomicU8 = AtomicU8::new(0);
+/// xAPIC MMIO base.
+static MMIO_BASE: AtomicU64 = AtomicU64::new(0xfee0_0000);
+/// LAPIC timer counts per millisecond at divide-by-16, measured on the boot core.
+static TIMER_COUNTS_PER_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The mode chosen at boot.
+pub fn mode() -> Mode {
+    if MODE.load(Ordering::Relaxed) == 2 {
+        Mode::X2Apic
+    } else {
+        Mode::XApic
+    }
+}
+
+/// Whether this CPU supports x2APIC (CPUID.1:ECX[21]).
+pub fn x2apic_supported() -> bool {
+    cpu::cpuid(1, 0).ecx & (1 << 21) != 0
+}
+
+fn read(offset: u32) -> u32 {
+    match mode() {
+        // SAFETY: x2APIC is enabled on this core and the MSR maps a defined register.
+        Mode::X2Apic => unsafe { rdmsr(0x800 + (offset >> 4)) as u32 },
+        // SAFETY: the xAPIC page is identity mapped uncached and `offset` is a register.
+        Mode::XApic => unsafe {
+            ((MMIO_BASE.load(Ordering::Relaxed) + u64::from(offset)) as *const u32).read_volatile()
+        },
+    }
+}
+
+fn write(offset: u32, value: u32) {
+    match mode() {
+        // SAFETY: x2APIC is enabled on this core and the MSR maps a defined register.
+        Mode::X2Apic => unsafe { wrmsr(0x800 + (offset >> 4), u64::from(value)) },
+        // SAFETY: the xAPIC page is identity mapped uncached and `offset` is a register.
+        Mode::XApic => unsafe {
+            ((MMIO_BASE.load(Ordering::Relaxed) + u64::from(offset)) as *mut u32)
+                .write_volatile(value)
+        },
+    }
+}
+
+/// Chooses the APIC mode for all cores; call once on the boot core.
+pub fn select_mode(mmio_base: u64, use_x2apic: bool) {
+    MMIO_BASE.store(mmio_base, Ordering::Relaxed);
+    MODE.store(if use_x2apic { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+/// Enables the local APIC of the calling core in the selected mode.
+pub fn enable_this_core() {
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; we only set enable bits and
+    // keep the base address the firmware programmed.
+    unsafe {
+        let base = rdmsr(msr::APIC_BASE);
+        let wanted = match mode() {
+            Mode::X2Apic => base | BASE_ENABLE | BASE_X2APIC,
+            Mode::XApic => base | BASE_ENABLE,
+        };
+        if wanted != base {
+            wrmsr(msr::APIC_BASE, wanted);
+        }
+    }
+    write(register::TASK_PRIORITY, 0);
+    write(register::SPURIOUS, 0x100 | u32::from(SPURIOUS_VECTOR));
+    write(register::LVT_TIMER, LVT_MASKED);
+}
+
+/// The calling core's local APIC id.
+pub fn id() -> u32 {
+    match mode() {
+        Mode::X2Apic => read(register::ID),
+        Mode::XApic => read(register::ID) >> 24,
+    }
+}
+
+/// Signals end of interrupt.
+pub fn end_of_interrupt() {
+    write(register::END_OF_INTERRUPT, 0);
+}
+
+/// Sends an inter-processor interrupt with ICR low bits `command` to `apic_id`.
+fn send(apic_id: u32, command: u32) {
+    match mode() {
+        // SAFETY: writing the x2APIC ICR only sends the requested IPI.
+        Mode::X2Apic => unsafe { wrmsr(0x830, (u64::from(apic_id) << 32) | u64::from(command)) },
+        Mode::XApic => {
+            write(register::ICR_HIGH, apic_id << 24);
+            write(register::ICR_LOW, command);
+            while read(register::ICR_LOW) & ICR_DELIVERY_PENDING != 0 {
+                cpu::pause();
+            }
+        }
+    }
+}
+
+/// Sends INIT (assert) to `apic_id`.
+pub fn send_init(apic_id: u32) {
+    send(apic_id, ICR_INIT | ICR_LEVEL_ASSERT);
+}
+
+/// Sends a STARTUP IPI: the target starts in real mode at `page * 4096`.
+pub fn send_startup(apic_id: u32, page: u8) {
+    send(apic_id, ICR_STARTUP | ICR_LEVEL_ASSERT | u32::from(page));
+}
+
+/// Sends a fixed interrupt `vector` to `apic_id`.
+pub fn send_fixed(apic_id: u32, vector: u8) {
+    send(apic_id, ICR_LEVEL_ASSERT | u32::from(vector));
+}
+
+/// Starts a free-running, masked LAPIC countdown for calibration; returns the TSC
+/// value at the start. Finish with `finish_timer_calibration` once the TSC is calibrated.
+pub fn start_timer_calibration() -> u64 {
+    write(register::TIMER_DIVIDE, 0b0011); // divide by 16
+    write(register::LVT_TIMER, LVT_MASKED);
+    write(register::TIMER_INITIAL, u32::MAX);
+    cpu::rdtsc()
+}
+
+/// Records the LAPIC timer rate from the countdown started at TSC `start_tsc`.
+pub fn finish_timer_calibration(start_tsc: u64) {
+    let counted = u32::MAX - read(register::TIMER_CURRENT);
+    let elapsed_ns = crate::dev::time::ticks_to_ns(cpu::rdtsc() - start_tsc).max(1);
+    write(register::TIMER_INITIAL, 0);
+    let per_ms = u64::from(counted) * 1_000_000 / elapsed_ns;
+    TIMER_COUNTS_PER_MS.store(per_ms.max(1), Ordering::Relaxed);
+}
+
+/// LAPIC timer counts per millisecond (divide-by-16), 0 before calibration.
+pub fn timer_counts_per_ms() -> u64 {
+    TIMER_COUNTS_PER_MS.load(Ordering::Relaxed)
+}
+
+/// Starts the periodic LAPIC timer on the calling core at `hz` interrupts per second.
+pub fn start_periodic_timer(vector: u8, hz: u64) {
+    let count = (timer_counts_per_ms() * 1000 / hz.max(1)).clamp(1, u64::from(u32::MAX));
+    write(register::TIMER_DIVIDE, 0b0011);
+    write(register::LVT_TIMER, TIMER_PERIODIC | u32::from(vector));
+    write(register::TIMER_INITIAL, count as u32);
+}
+
+/// Stops the LAPIC timer on the calling core.
+pub fn stop_timer() {
+    write(register::LVT_TIMER, LVT_MASKED);
+    write(register::TIMER_INITIAL, 0);
+}

@@ -1,0 +1,87 @@
+//! Time: the TSC calibrated against PIT channel 0, a monotonic nanosecond clock from PVH
+//! entry, and busy-wait delays.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::arch::cpu::{self, inb, outb};
+use crate::boot::entry;
+
+/// PIT input clock in Hz.
+const PIT_HZ: u64 = 1_193_182;
+const PIT_CHANNEL0: u16 = 0x40;
+const PIT_COMMAND: u16 = 0x43;
+
+/// TSC ticks per second (0 until calibrated).
+static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds per TSC tick as a 32.32 fixed-point multiplier.
+static NS_PER_TICK_FIXED: AtomicU64 = AtomicU64::new(0);
+
+/// Latches and reads PIT channel 0's current count.
+fn pit_count() -> u16 {
+    // SAFETY: latch command and two data reads on the PIT's fixed ports.
+    unsafe {
+        outb(PIT_COMMAND, 0x00); // latch channel 0
+        let low = inb(PIT_CHANNEL0);
+        let high = inb(PIT_CHANNEL0);
+        u16::from_le_bytes([low, high])
+    }
+}
+
+/// Measures the TSC frequency over `window_us` microseconds of PIT time and returns it.
+///
+/// Channel 0 runs in mode 2 (rate generator) from 0xffff; we poll its latched count so
+/// it also works on machines without the port-0x61 speaker gate (microvm). The PIC has
+/// IRQ 0 masked, so the channel raises no interrupts.
+pub fn calibrate(window_us: u64) -> u64 {
+    // SAFETY: programming PIT channel 0 on its fixed ports; IRQ 0 is masked.
+    unsafe {
+        outb(PIT_COMMAND, 0x34); // channel 0, lobyte/hibyte, mode 2, binary
+        outb(PIT_CHANNEL0, 0xff);
+        outb(PIT_CHANNEL0, 0xff);
+    }
+    let target = PIT_HZ * window_us / 1_000_000;
+    let mut previous = pit_count();
+    let start_tsc = cpu::rdtsc();
+    let mut elapsed = 0u64;
+    while elapsed < target {
+        let now = pit_count();
+        elapsed += u64::from(previous.wrapping_sub(now));
+        previous = now;
+    }
+    let ticks = cpu::rdtsc() - start_tsc;
+    let hz = ticks * PIT_HZ / elapsed.max(1);
+    set_tsc_hz(hz);
+    hz
+}
+
+fn set_tsc_hz(hz: u64) {
+    let hz = hz.max(1);
+    TSC_HZ.store(hz, Ordering::Relaxed);
+    NS_PER_TICK_FIXED.store(
+        ((1_000_000_000u128 << 32) / u128::from(hz)) as u64,
+        Ordering::Relaxed,
+    );
+}
+
+/// TSC ticks per second (0 before calibration).
+pub fn tsc_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
+
+/// Converts TSC ticks to nanoseconds.
+pub fn ticks_to_ns(ticks: u64) -> u64 {
+    ((u128::from(ticks) * u128::from(NS_PER_TICK_FIXED.load(Ordering::Relaxed))) >> 32) as u64
+}
+
+/// Monotonic nanoseconds since PVH entry (0 before calibration).
+pub fn now_ns() -> u64 {
+    ticks_to_ns(cpu::rdtsc().saturating_sub(entry::entry_tsc()))
+}
+
+/// Busy-waits for `ns` nanoseconds.
+pub fn delay_ns(ns: u64) {
+    let start = now_ns();
+    while now_ns() - start < ns {
+        cpu::pause();
+    }
+}

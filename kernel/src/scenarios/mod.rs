@@ -1,0 +1,8 @@
+//! In-kernel test scenarios (cargo feature `scenarios`), selected by `test=NAME` on the command line; the release image has none.
+
+pub mod checks;
+pub mod dispatch;
+pub mod mempool;
+pub mod pingpong;
+pub mod synthetic;
+pub mod synthetic_frames;
