@@ -19,8 +19,8 @@ usage: warpcore-hosted --spec FILE [--nic NAME=DRIVER:IFNAME]... [options]
   --counters-file PATH      rewrite PATH with the counters dump every 100 ms
 
 On exit, and on SIGUSR1, the counters dump goes to stdout: one
-`counter core=C ...key=value... value=N` line per counter, ended by
-`counters end`.
+`counter core=C ...key=value... value=N` line per counter, between
+`counters begin cores=N` and `counters end`.
 ";
 
 /// Which hosted driver runs an interface.
