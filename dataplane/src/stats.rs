@@ -2,6 +2,7 @@
 
 use crate::Counter;
 use alloc::vec::Vec;
+use core::fmt::{self, Write};
 
 /// Distinct drop reasons a nanoservice can count; higher codes share the last.
 pub const MAX_DROP_REASONS: usize = 16;
@@ -67,6 +68,23 @@ pub struct CoreCounters {
 }
 
 impl CoreCounters {
+    /// `(name, value)` of every executor counter (not the nodes'), for dumps.
+    pub fn entries(&self) -> [(&'static str, u64); 11] {
+        [
+            ("polls", self.polls.get()),
+            ("idle_polls", self.idle_polls.get()),
+            ("rx_packets", self.rx_packets.get()),
+            ("tx_packets", self.tx_packets.get()),
+            ("tx_dropped", self.tx_dropped.get()),
+            ("ring_out_packets", self.ring_out_packets.get()),
+            ("ring_full_drops", self.ring_full_drops.get()),
+            ("queue_full_drops", self.queue_full_drops.get()),
+            ("pass_limit_drops", self.pass_limit_drops.get()),
+            ("unconsumed_drops", self.unconsumed_drops.get()),
+            ("discarded", self.discarded.get()),
+        ]
+    }
+
     /// Every packet this core dropped outside its nodes' own drop reasons.
     pub fn executor_drops(&self) -> u64 {
         self.tx_dropped.get()
@@ -85,5 +103,146 @@ impl CoreCounters {
             .filter(|counters| counters.name == node)
             .filter_map(|counters| counters.drops_named(reason))
             .sum()
+    }
+}
+
+/// The counters dump, one writer for the appliance (serial console) and
+/// hosted (stdout, signal, counters file):
+///
+/// ```text
+/// counters begin cores=2
+/// counter core=0 executor=rx_packets value=412
+/// counter core=0 node=ipv4 stat=received value=300
+/// counter core=0 node=ipv4 drop=bad-checksum value=3
+/// counter core=0 nic=virtio0.q0 stat=rx_packets value=412
+/// counters end
+/// ```
+///
+/// One counter a line: `counter core=C`, then `key=value` labels, then
+/// `value=N`. Platform counters (NIC queues, idle wakeups) go through
+/// [`CountersDump::labelled`] and [`CountersDump::stats`].
+pub struct CountersDump<'a, W: Write> {
+    out: &'a mut W,
+}
+
+impl<'a, W: Write> CountersDump<'a, W> {
+    /// Starts a dump of `cores` cores on `out` (writes the begin marker).
+    pub fn begin(out: &'a mut W, cores: usize) -> Result<Self, fmt::Error> {
+        writeln!(out, "counters begin cores={cores}")?;
+        Ok(Self { out })
+    }
+
+    /// Writes one counter line: `counter core=C k=v... value=N`.
+    pub fn line(&mut self, core: usize, labels: &[(&str, &str)], value: u64) -> fmt::Result {
+        write!(self.out, "counter core={core}")?;
+        for (key, label) in labels {
+            write!(self.out, " {key}={label}")?;
+        }
+        writeln!(self.out, " value={value}")
+    }
+
+    /// Writes `counter core=C <kind>=<name> value=N` for each `(name, N)`
+    /// of `entries` (the executor's counters, idle wakeups).
+    pub fn labelled(
+        &mut self,
+        core: usize,
+        kind: &str,
+        entries: impl IntoIterator<Item = (&'static str, u64)>,
+    ) -> fmt::Result {
+        for (name, value) in entries {
+            self.line(core, &[(kind, name)], value)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `counter core=C <kind>=<name> stat=<stat> value=N` for each
+    /// `(stat, N)` of `entries` (a NIC queue's counters).
+    pub fn stats(
+        &mut self,
+        core: usize,
+        kind: &str,
+        name: &str,
+        entries: impl IntoIterator<Item = (&'static str, u64)>,
+    ) -> fmt::Result {
+        for (stat, value) in entries {
+            self.line(core, &[(kind, name), ("stat", stat)], value)?;
+        }
+        Ok(())
+    }
+
+    /// Writes core `core`'s executor counters.
+    pub fn executor(&mut self, core: usize, counters: &CoreCounters) -> fmt::Result {
+        self.labelled(core, "executor", counters.entries())
+    }
+
+    /// Writes the counters of every node of core `core`: received, emitted,
+    /// invalid outputs, and one line per drop reason.
+    pub fn nodes(&mut self, core: usize, counters: &CoreCounters) -> fmt::Result {
+        for node in &counters.nodes {
+            self.stats(
+                core,
+                "node",
+                node.name,
+                [
+                    ("received", node.received.get()),
+                    ("emitted", node.emitted.get()),
+                    ("invalid_output", node.invalid_output.get()),
+                ],
+            )?;
+            for (index, reason) in node.drop_reasons.iter().enumerate() {
+                let value = node.drops[index.min(MAX_DROP_REASONS - 1)].get();
+                self.line(core, &[("node", node.name), ("drop", reason)], value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the dump (writes the end marker).
+    pub fn end(self) -> fmt::Result {
+        writeln!(self.out, "counters end")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+
+    #[test]
+    fn dump_writes_one_line_per_counter_between_markers() {
+        let mut counters = CoreCounters::default();
+        counters.rx_packets.add(5);
+        counters.nodes.push(NodeCounters {
+            name: "ipv4",
+            drop_reasons: &["bad-checksum", "ttl-expired"],
+            ..NodeCounters::default()
+        });
+        counters.nodes[0].received.add(9);
+        counters.nodes[0].drops[1].add(2);
+        let mut text = String::new();
+        let mut dump = CountersDump::begin(&mut text, 1).unwrap();
+        dump.executor(3, &counters).unwrap();
+        dump.nodes(3, &counters).unwrap();
+        dump.stats(3, "nic", "tap:wc0.q1", [("tx_packets", 4)])
+            .unwrap();
+        dump.labelled(3, "idle", [("halts", 6)]).unwrap();
+        dump.end().unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.first(), Some(&"counters begin cores=1"));
+        assert_eq!(lines.last(), Some(&"counters end"));
+        assert_eq!(lines.len(), 2 + 11 + 3 + 2 + 1 + 1);
+        for expected in [
+            "counter core=3 executor=polls value=0",
+            "counter core=3 executor=rx_packets value=5",
+            "counter core=3 executor=discarded value=0",
+            "counter core=3 node=ipv4 stat=received value=9",
+            "counter core=3 node=ipv4 stat=invalid_output value=0",
+            "counter core=3 node=ipv4 drop=bad-checksum value=0",
+            "counter core=3 node=ipv4 drop=ttl-expired value=2",
+            "counter core=3 nic=tap:wc0.q1 stat=tx_packets value=4",
+            "counter core=3 idle=halts value=6",
+        ] {
+            assert!(lines.contains(&expected), "{expected} missing from\n{text}");
+        }
     }
 }

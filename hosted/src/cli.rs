@@ -1,27 +1,10 @@
-//! Command-line options of `warpcore-hosted`, parsed into [`Options`] or a
-//! usage error that names the offending argument.
+//! Command-line options of `warpcore-hosted` (clap), parsed into
+//! [`Options`] or a usage error that names the offending argument.
 
+use clap::Parser;
+use clap::error::ErrorKind;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Usage text printed with every usage error.
-pub const USAGE: &str = "\
-usage: warpcore-hosted --spec FILE [--nic NAME=DRIVER:IFNAME]... [options]
-
-  --spec FILE               spec (TOML) describing interfaces, routes, services
-  --nic NAME=DRIVER:IFNAME  run spec interface NAME on a hosted NIC instead of
-                            its spec driver; DRIVER is tap or af-packet, IFNAME
-                            the Linux interface (a missing tap is created)
-  --cores N                 pinned worker threads, each with a queue on every
-                            interface (default 1)
-  --duration-secs N         stop after N seconds (default: run until SIGINT
-                            or SIGTERM)
-  --counters-file PATH      rewrite PATH with the counters dump every 100 ms
-
-On exit, and on SIGUSR1, the counters dump goes to stdout: one
-`counter core=C ...key=value... value=N` line per counter, ended by
-`counters end`.
-";
 
 /// Which hosted driver runs an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,79 +38,80 @@ pub struct NicOverride {
 }
 
 /// What the command line asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(
+    name = "warpcore-hosted",
+    about = "Runs a warpcore spec as a Linux process: one pinned worker thread per core over tap and AF_PACKET NICs.",
+    after_help = "On exit, and on SIGUSR1, the counters dump goes to stdout: one
+`counter core=C ...key=value... value=N` line per counter, between
+`counters begin cores=N` and `counters end`."
+)]
 pub struct Options {
-    /// The spec file.
+    /// Spec (TOML) describing interfaces, routes, services.
+    #[arg(long, value_name = "FILE")]
     pub spec: PathBuf,
-    /// Interface overrides, in order given.
+    /// Run spec interface NAME on a hosted NIC instead of its spec driver;
+    /// DRIVER is tap or af-packet, IFNAME the Linux interface (a missing tap
+    /// is created). Repeatable.
+    #[arg(long = "nic", value_name = "NAME=DRIVER:IFNAME", value_parser = parse_nic)]
     pub nics: Vec<NicOverride>,
-    /// Worker threads.
+    /// Pinned worker threads, each with a queue on every interface.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_cores)]
     pub cores: usize,
-    /// When to stop on our own.
+    /// Stop after N seconds (default: run until SIGINT or SIGTERM).
+    #[arg(
+        long = "duration-secs",
+        value_name = "N",
+        value_parser = parse_duration,
+        allow_negative_numbers = true
+    )]
     pub duration: Option<Duration>,
-    /// Where to keep a fresh counters dump.
+    /// Rewrite PATH with the counters dump every 100 ms.
+    #[arg(long, value_name = "PATH")]
     pub counters_file: Option<PathBuf>,
 }
 
 /// Most worker threads accepted.
 const MAX_CORES: usize = 64;
 
-/// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<Options, String> {
-    let mut spec = None;
-    let mut nics = Vec::new();
-    let mut cores = 1;
-    let mut duration = None;
-    let mut counters_file = None;
-    let mut args = args.iter();
-    while let Some(option) = args.next() {
-        let mut value = || {
-            args.next()
-                .ok_or_else(|| format!("option `{option}` needs a value"))
-        };
-        match option.as_str() {
-            "--spec" => spec = Some(PathBuf::from(value()?)),
-            "--nic" => nics.push(parse_nic(value()?)?),
-            "--cores" => {
-                let text = value()?;
-                cores = text
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_CORES).contains(n))
-                    .ok_or_else(|| {
-                        format!("--cores takes a number from 1 to {MAX_CORES}, got `{text}`")
-                    })?;
-            }
-            "--duration-secs" => {
-                let text = value()?;
-                let seconds: u64 = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    format!("--duration-secs takes a positive number of seconds, got `{text}`")
-                })?;
-                duration = Some(Duration::from_secs(seconds));
-            }
-            "--counters-file" => counters_file = Some(PathBuf::from(value()?)),
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    let spec = spec.ok_or_else(|| "--spec FILE is required".to_owned())?;
-    for (position, nic) in nics.iter().enumerate() {
-        if nics[..position]
+/// Parses the command line (`args` starts with the program name). Help and
+/// version requests come back as errors too: `clap::Error::exit` prints
+/// them and exits 0, and usage errors with status 2.
+pub fn parse<I, T>(args: I) -> Result<Options, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let options = Options::try_parse_from(args)?;
+    for (position, nic) in options.nics.iter().enumerate() {
+        if options.nics[..position]
             .iter()
             .any(|earlier| earlier.interface == nic.interface)
         {
-            return Err(format!(
-                "--nic: interface `{}` is mapped twice",
-                nic.interface
-            ));
+            return Err(clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("--nic: interface `{}` is mapped twice\n", nic.interface),
+            )
+            .with_cmd(&<Options as clap::CommandFactory>::command()));
         }
     }
-    Ok(Options {
-        spec,
-        nics,
-        cores,
-        duration,
-        counters_file,
-    })
+    Ok(options)
+}
+
+/// Parses `--cores`.
+fn parse_cores(text: &str) -> Result<usize, String> {
+    text.parse()
+        .ok()
+        .filter(|n| (1..=MAX_CORES).contains(n))
+        .ok_or_else(|| format!("--cores takes a number from 1 to {MAX_CORES}, got `{text}`"))
+}
+
+/// Parses `--duration-secs`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let seconds: u64 = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        format!("--duration-secs takes a positive number of seconds, got `{text}`")
+    })?;
+    Ok(Duration::from_secs(seconds))
 }
 
 /// Parses `NAME=DRIVER:IFNAME`.
@@ -164,7 +148,8 @@ mod tests {
     use super::*;
 
     fn parse_args(args: &[&str]) -> Result<Options, String> {
-        parse(&args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>())
+        parse(std::iter::once("warpcore-hosted").chain(args.iter().copied()))
+            .map_err(|error| error.to_string())
     }
 
     #[test]
@@ -195,6 +180,24 @@ mod tests {
             }
         );
         assert_eq!(options.counters_file, Some(PathBuf::from("/tmp/c")));
+        let defaults = parse_args(&["--spec", "s"]).unwrap();
+        assert_eq!((defaults.cores, defaults.duration), (1, None));
+        assert!(defaults.nics.is_empty() && defaults.counters_file.is_none());
+    }
+
+    #[test]
+    fn help_lists_every_option() {
+        let help = parse_args(&["--help"]).unwrap_err();
+        for option in [
+            "--spec <FILE>",
+            "--nic <NAME=DRIVER:IFNAME>",
+            "--cores <N>",
+            "--duration-secs <N>",
+            "--counters-file <PATH>",
+            "counters end",
+        ] {
+            assert!(help.contains(option), "help lacks {option}:\n{help}");
+        }
     }
 
     #[test]
@@ -211,7 +214,7 @@ mod tests {
                 &["--spec", "s", "--nic", "eth0=tap:a", "--nic", "eth0=tap:b"],
                 "mapped twice",
             ),
-            (&["--spec"], "needs a value"),
+            (&["--spec"], "a value is required for '--spec <FILE>'"),
             (&["--frobnicate"], "--frobnicate"),
         ] {
             let error = parse_args(args).unwrap_err();

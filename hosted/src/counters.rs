@@ -1,10 +1,10 @@
 //! The counters dump: every executor, node and driver counter of every core
-//! as `counter core=C <what>=<name>... value=N` lines, ended by
-//! `counters end`, for people and for tests to parse.
+//! as `counter core=C <what>=<name>... value=N` lines between
+//! `counters begin` and `counters end`, for people and for tests to parse,
+//! written by the appliance's writer (`dataplane::stats::CountersDump`).
 
 use af_packet_nic::AfPacketStats;
-use dataplane::stats::CoreCounters;
-use std::fmt::Write;
+use dataplane::stats::{CoreCounters, CountersDump};
 use std::sync::Arc;
 use tap_nic::TapStats;
 
@@ -28,58 +28,23 @@ pub struct CoreReport {
     pub nics: Vec<(String, DriverStats)>,
 }
 
-/// Formats the dump of `cores`.
+/// Formats the dump of `cores` (`dataplane::stats::CountersDump`).
 pub fn dump(cores: &[CoreReport]) -> String {
     let mut text = String::new();
+    write_dump(&mut text, cores).expect("writing to a String cannot fail");
+    text
+}
+
+fn write_dump(text: &mut String, cores: &[CoreReport]) -> std::fmt::Result {
+    let mut dump = CountersDump::begin(text, cores.len())?;
     for report in cores {
-        let core = report.core;
-        let counters = &report.counters;
-        for (name, value) in [
-            ("polls", counters.polls.get()),
-            ("idle_polls", counters.idle_polls.get()),
-            ("rx_packets", counters.rx_packets.get()),
-            ("tx_packets", counters.tx_packets.get()),
-            ("tx_dropped", counters.tx_dropped.get()),
-            ("ring_out_packets", counters.ring_out_packets.get()),
-            ("ring_full_drops", counters.ring_full_drops.get()),
-            ("queue_full_drops", counters.queue_full_drops.get()),
-            ("pass_limit_drops", counters.pass_limit_drops.get()),
-            ("unconsumed_drops", counters.unconsumed_drops.get()),
-            ("discarded", counters.discarded.get()),
-        ] {
-            let _ = writeln!(text, "counter core={core} executor={name} value={value}");
-        }
-        for node in &counters.nodes {
-            let name = node.name;
-            for (counter, value) in [
-                ("received", node.received.get()),
-                ("emitted", node.emitted.get()),
-                ("invalid_output", node.invalid_output.get()),
-            ] {
-                let _ = writeln!(
-                    text,
-                    "counter core={core} node={name} counter={counter} value={value}"
-                );
-            }
-            for reason in node.drop_reasons {
-                let value = node.drops_named(reason).unwrap_or(0);
-                let _ = writeln!(
-                    text,
-                    "counter core={core} node={name} drop={reason} value={value}"
-                );
-            }
-        }
+        dump.executor(report.core, &report.counters)?;
+        dump.nodes(report.core, &report.counters)?;
         for (nic, stats) in &report.nics {
-            for (counter, value) in driver_counters(stats) {
-                let _ = writeln!(
-                    text,
-                    "counter core={core} nic={nic} counter={counter} value={value}"
-                );
-            }
+            dump.stats(report.core, "nic", nic, driver_counters(stats))?;
         }
     }
-    text.push_str("counters end\n");
-    text
+    dump.end()
 }
 
 fn driver_counters(stats: &DriverStats) -> Vec<(&'static str, u64)> {
@@ -132,7 +97,8 @@ mod tests {
             nics: vec![("tap:wc0.q1".into(), DriverStats::Tap(tap))],
         }]);
         assert!(text.contains("counter core=1 executor=rx_packets value=5\n"));
-        assert!(text.contains("counter core=1 nic=tap:wc0.q1 counter=tx_packets value=3\n"));
+        assert!(text.contains("counter core=1 nic=tap:wc0.q1 stat=tx_packets value=3\n"));
+        assert!(text.starts_with("counters begin cores=1\n"));
         assert!(text.ends_with("counters end\n"));
     }
 }

@@ -40,22 +40,14 @@ impl Failure {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(failure) = run(&args) {
+    let options = cli::parse(std::env::args_os()).unwrap_or_else(|error| error.exit());
+    if let Err(failure) = run(&options) {
         eprintln!("warpcore-hosted: error: {}", failure.message);
-        if failure.status == 2 {
-            eprint!("{}", cli::USAGE);
-        }
         std::process::exit(failure.status);
     }
 }
 
-fn run(args: &[String]) -> Result<(), Failure> {
-    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
-        print!("{}", cli::USAGE);
-        return Ok(());
-    }
-    let options = cli::parse(args).map_err(Failure::usage)?;
+fn run(options: &cli::Options) -> Result<(), Failure> {
     let text = std::fs::read_to_string(&options.spec).map_err(|error| {
         Failure::usage(format!(
             "--spec: cannot read `{}`: {error}",

@@ -3,16 +3,20 @@
 use crate::probe::{PROBE_LEN, Probe};
 use std::net::Ipv4Addr;
 
+use wire::ethernet::{self, EtherType};
+use wire::ipv4::{self, protocol};
+use wire::{IcmpPacket, Ipv4Packet, UdpPacket, icmp, udp};
+
 /// EtherType of IPv4.
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_IPV4: u16 = EtherType::IPV4.0;
 /// EtherType of ARP.
-pub const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERNET_LEN: usize = 14;
-const IPV4_LEN: usize = 20;
-const UDP_LEN: usize = 8;
-const ICMP_LEN: usize = 8;
-const PROTOCOL_ICMP: u8 = 1;
-const PROTOCOL_UDP: u8 = 17;
+pub const ETHERTYPE_ARP: u16 = EtherType::ARP.0;
+const ETHERNET_LEN: usize = ethernet::HEADER_LEN;
+const IPV4_LEN: usize = ipv4::HEADER_LEN;
+const UDP_LEN: usize = udp::HEADER_LEN;
+const ICMP_LEN: usize = icmp::HEADER_LEN;
+const PROTOCOL_ICMP: u8 = protocol::ICMP;
+const PROTOCOL_UDP: u8 = protocol::UDP;
 
 /// Who talks to whom on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,26 +60,6 @@ pub struct Reply {
 /// Smallest payload that carries a probe.
 pub const MIN_PAYLOAD: usize = PROBE_LEN;
 
-/// The one's-complement sum of `bytes` as 16-bit big-endian words, folded.
-pub fn checksum_add(mut sum: u32, bytes: &[u8]) -> u32 {
-    let mut chunks = bytes.chunks_exact(2);
-    for pair in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum
-}
-
-/// The Internet checksum of a folded sum.
-pub fn checksum_finish(sum: u32) -> u16 {
-    !(sum as u16)
-}
-
 fn write_ethernet(out: &mut Vec<u8>, destination: [u8; 6], source: [u8; 6], ethertype: u16) {
     out.extend_from_slice(&destination);
     out.extend_from_slice(&source);
@@ -92,8 +76,7 @@ fn write_ipv4(out: &mut Vec<u8>, endpoints: &Endpoints, protocol: u8, payload_le
     out.extend_from_slice(&[0x40, 0, 64, protocol, 0, 0]);
     out.extend_from_slice(&endpoints.source_ip.octets());
     out.extend_from_slice(&endpoints.destination_ip.octets());
-    let checksum = checksum_finish(checksum_add(0, &out[start..]));
-    out[start + 10..start + 12].copy_from_slice(&checksum.to_be_bytes());
+    Ipv4Packet::new_unchecked(&mut out[start..]).fill_checksum();
 }
 
 /// Builds the frame for `probe` on `flow` into `out` (cleared first), with
@@ -130,15 +113,8 @@ pub fn build(
             out.extend_from_slice(&(udp_len as u16).to_be_bytes());
             out.extend_from_slice(&[0, 0]);
             out.extend_from_slice(&payload);
-            let mut sum = checksum_add(0, &endpoints.source_ip.octets());
-            sum = checksum_add(sum, &endpoints.destination_ip.octets());
-            sum = checksum_add(sum, &[0, PROTOCOL_UDP]);
-            sum = checksum_add(sum, &(udp_len as u16).to_be_bytes());
-            let checksum = match checksum_finish(checksum_add(sum, &out[start..])) {
-                0 => 0xffff,
-                other => other,
-            };
-            out[start + 6..start + 8].copy_from_slice(&checksum.to_be_bytes());
+            UdpPacket::new_unchecked(&mut out[start..])
+                .fill_checksum(endpoints.source_ip, endpoints.destination_ip);
         }
         Workload::IcmpEcho { identifier } => {
             write_ipv4(out, endpoints, PROTOCOL_ICMP, ICMP_LEN + payload_len, id);
@@ -147,8 +123,7 @@ pub fn build(
             out.extend_from_slice(&identifier.wrapping_add(flow).to_be_bytes());
             out.extend_from_slice(&(probe.sequence as u16).to_be_bytes());
             out.extend_from_slice(&payload);
-            let checksum = checksum_finish(checksum_add(0, &out[start..]));
-            out[start + 2..start + 4].copy_from_slice(&checksum.to_be_bytes());
+            IcmpPacket::new_unchecked(&mut out[start..]).fill_checksum();
         }
     }
 }
@@ -161,22 +136,21 @@ fn ipv4_envelope(
     source: Ipv4Addr,
     destination: Ipv4Addr,
 ) -> Option<(u8, &[u8])> {
-    if frame.len() < ETHERNET_LEN + IPV4_LEN
+    if frame.len() < ETHERNET_LEN
         || frame[..6] != mac
         || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4
     {
         return None;
     }
-    let ip = &frame[ETHERNET_LEN..];
-    let header_len = usize::from(ip[0] & 0x0f) * 4;
-    let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    if ip[0] >> 4 != 4 || header_len < IPV4_LEN || total_len < header_len || total_len > ip.len() {
+    let ip_bytes = &frame[ETHERNET_LEN..];
+    let ip = Ipv4Packet::new_checked(ip_bytes).ok()?;
+    if ip.source() != source || ip.destination() != destination {
         return None;
     }
-    if ip[12..16] != source.octets() || ip[16..20] != destination.octets() {
-        return None;
-    }
-    Some((ip[9], &ip[header_len..total_len]))
+    Some((
+        ip.protocol(),
+        &ip_bytes[ip.header_len()..usize::from(ip.total_len())],
+    ))
 }
 
 /// Recognises a reply to one of our probes: from the system under test, to
@@ -299,12 +273,13 @@ mod tests {
         build(&endpoints(), workload, 3, 64, probe, &mut frame);
         assert_eq!(frame.len(), 14 + 20 + 8 + 64);
         // IPv4 header checksum verifies to zero.
-        assert_eq!(checksum_finish(checksum_add(0, &frame[14..34])), 0);
+        assert_eq!(wire::checksum::checksum(&frame[14..34]), 0);
         // UDP checksum verifies over the pseudo-header.
-        let mut sum = checksum_add(0, &frame[26..34]);
-        sum = checksum_add(sum, &[0, 17]);
-        sum = checksum_add(sum, &frame[38..40]);
-        assert_eq!(checksum_finish(checksum_add(sum, &frame[34..])), 0);
+        let mut pseudo = frame[26..34].to_vec();
+        pseudo.extend_from_slice(&[0, 17]);
+        pseudo.extend_from_slice(&frame[38..40]);
+        pseudo.extend_from_slice(&frame[34..]);
+        assert_eq!(wire::checksum::checksum(&pseudo), 0);
         assert_eq!(u16::from_be_bytes([frame[34], frame[35]]), 40003);
 
         let reply = reflect(&frame);
@@ -366,7 +341,7 @@ mod tests {
         let mut frame = Vec::new();
         build(&endpoints(), workload, 1, 10, probe, &mut frame);
         assert_eq!(frame.len(), 14 + 20 + 8 + MIN_PAYLOAD);
-        assert_eq!(checksum_finish(checksum_add(0, &frame[34..])), 0);
+        assert_eq!(wire::checksum::checksum(&frame[34..]), 0);
         let reply = reflect(&frame);
         assert_eq!(
             parse_reply(&reply, &endpoints(), workload, 2),

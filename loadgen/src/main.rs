@@ -1,7 +1,8 @@
 //! `loadgen`: bounded UDP or ICMP echo load through one interface, with a
 //! table or JSON of rates, loss and latency.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use clap::{Parser, ValueEnum};
 use loadgen::frame::{Endpoints, MIN_PAYLOAD, Workload};
 use loadgen::run::{ReturnPath, RunConfig, run_with_return};
 use loadgen::socket::{PacketSocket, parse_mac};
@@ -9,36 +10,87 @@ use loadgen::{arp, report};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-const USAGE: &str = "\
-usage: loadgen --interface IF --source-ip IP --destination-ip IP [options]
+/// The command line, as clap reads it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadgen",
+    about = "Bounded UDP or ICMP echo load through one interface, with a table or JSON of rates, loss and latency.",
+    long_about = "Bounded UDP or ICMP echo load through one interface, with a table or JSON of rates, \
+loss and latency.\n\nSends only on IF (an AF_PACKET socket bound to it) and answers ARP for \
+--source-ip, which should not be an address the host itself owns."
+)]
+struct Arguments {
+    /// Send and receive on this interface.
+    #[arg(long, value_name = "IF")]
+    interface: String,
+    /// Send from this address (loadgen answers ARP for it).
+    #[arg(long, value_name = "IP")]
+    source_ip: Ipv4Addr,
+    /// The system under test.
+    #[arg(long, value_name = "IP")]
+    destination_ip: Ipv4Addr,
+    /// Send from MAC (default: the interface's own). A MAC the host does not
+    /// own makes replies other-host frames that the host's IP stack drops at
+    /// once instead of routing them.
+    #[arg(long, value_name = "MAC", value_parser = parse_source_mac)]
+    source_mac: Option<[u8; 6]>,
+    /// Skip ARP resolution of the destination (or gateway).
+    #[arg(long, value_name = "MAC", value_parser = parse_any_mac)]
+    destination_mac: Option<[u8; 6]>,
+    /// Resolve this router's MAC instead of the destination's.
+    #[arg(long, value_name = "IP")]
+    gateway: Option<Ipv4Addr>,
+    /// Measure forwarding: probes come out of a router on IF (loadgen
+    /// answers ARP for --destination-ip there).
+    #[arg(long, value_name = "IF")]
+    receive_interface: Option<String>,
+    /// UDP datagrams or ICMP echo requests.
+    #[arg(long, value_enum, default_value = "udp")]
+    workload: WorkloadKind,
+    /// UDP destination port.
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..))]
+    port: u16,
+    /// Distinct source ports / ICMP ids.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    flows: u16,
+    /// Payload bytes, at least 24.
+    #[arg(long, value_name = "BYTES", default_value_t = 64, value_parser = parse_size)]
+    size: usize,
+    /// Stop after N probes (at most 10^9).
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    count: u64,
+    /// Stop sending after SECS (at most 600).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    duration: u64,
+    /// Pace to PPS probes per second (default: as fast as possible).
+    #[arg(long, value_name = "PPS", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    rate: Option<u64>,
+    /// Closed loop: at most N probes outstanding.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    window: Option<u64>,
+    /// A probe unanswered after MS is lost.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    timeout_ms: u64,
+    /// Probes per sendmmsg (at most 64).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=64))]
+    burst: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
 
-Sends only on IF (an AF_PACKET socket bound to it) and answers ARP for
---source-ip, which should not be an address the host itself owns.
-
-options:
-  --source-mac MAC        send from MAC (default: the interface's own). A MAC the
-                          host does not own makes replies other-host frames that
-                          the host's IP stack drops at once instead of routing them
-  --destination-mac MAC   skip ARP resolution of the destination (or gateway)
-  --gateway IP            resolve this router's MAC instead of the destination's
-  --receive-interface IF  measure forwarding: probes come out of a router on IF
-                          (loadgen answers ARP for --destination-ip there)
-  --workload udp|icmp     UDP datagrams (default) or ICMP echo requests
-  --port N                UDP destination port (default 7)
-  --flows N               distinct source ports / ICMP ids (default 1)
-  --size BYTES            payload bytes, at least 24 (default 64)
-  --count N               stop after N probes (default 10000, at most 10^9)
-  --duration SECS         stop sending after SECS (default 10, at most 600)
-  --rate PPS              pace to PPS probes per second (default: as fast as possible)
-  --window N              closed loop: at most N probes outstanding
-  --timeout-ms MS         a probe unanswered after MS is lost (default 1000)
-  --burst N               probes per sendmmsg (default 32, at most 64)
-  --json                  print JSON instead of a table
-";
+/// `--workload`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WorkloadKind {
+    /// UDP datagrams.
+    Udp,
+    /// ICMP echo requests.
+    Icmp,
+}
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match parse(&args).and_then(execute) {
+    let arguments = Arguments::parse();
+    match options(arguments).and_then(execute) {
         Ok(()) => {}
         Err(error) => {
             eprintln!("loadgen: error: {error:#}");
@@ -60,148 +112,78 @@ struct Options {
     json: bool,
 }
 
-fn number<T>(option: &str, text: &str, range: std::ops::RangeInclusive<T>) -> Result<T>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    let value: T = text
-        .parse()
-        .ok()
-        .with_context(|| format!("{option} takes a number, got `{text}`"))?;
-    if !range.contains(&value) {
-        bail!(
-            "{option} must be between {} and {}, got {value}",
-            range.start(),
-            range.end()
-        );
+/// `--source-mac`: a unicast MAC.
+fn parse_source_mac(text: &str) -> Result<[u8; 6]> {
+    let mac = parse_mac(text)?;
+    if mac[0] & 1 != 0 {
+        bail!("--source-mac must be a unicast address");
     }
-    Ok(value)
+    Ok(mac)
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut interface = None;
-    let mut source_ip = None;
-    let mut destination_ip = None;
-    let mut source_mac = None;
-    let mut destination_mac = None;
-    let mut gateway = None;
-    let mut receive_interface = None;
-    let mut workload = "udp".to_string();
-    let mut port = 7u16;
-    let mut flows = 1u16;
-    let mut size = 64usize;
-    let mut count = 10_000u64;
-    let mut duration = 10u64;
-    let mut rate = None;
-    let mut window = None;
-    let mut timeout_ms = 1000u64;
-    let mut burst = 32usize;
-    let mut json = false;
-    let mut args = args.iter();
-    while let Some(option) = args.next() {
-        let mut value = || {
-            args.next()
-                .with_context(|| format!("{option} needs a value\n{USAGE}"))
-        };
-        match option.as_str() {
-            "--interface" => interface = Some(value()?.clone()),
-            "--source-ip" => {
-                source_ip = Some(
-                    value()?
-                        .parse()
-                        .context("--source-ip takes an IPv4 address")?,
-                )
-            }
-            "--destination-ip" => {
-                destination_ip = Some(
-                    value()?
-                        .parse()
-                        .context("--destination-ip takes an IPv4 address")?,
-                )
-            }
-            "--source-mac" => {
-                let mac = parse_mac(value()?).context("--source-mac")?;
-                if mac[0] & 1 != 0 {
-                    bail!("--source-mac must be a unicast address");
-                }
-                source_mac = Some(mac);
-            }
-            "--destination-mac" => {
-                destination_mac = Some(parse_mac(value()?).context("--destination-mac")?)
-            }
-            "--gateway" => {
-                gateway = Some(
-                    value()?
-                        .parse()
-                        .context("--gateway takes an IPv4 address")?,
-                )
-            }
-            "--receive-interface" => receive_interface = Some(value()?.clone()),
-            "--workload" => workload = value()?.clone(),
-            "--port" => port = number(option, value()?, 1..=65535)?,
-            "--flows" => flows = number(option, value()?, 1..=4096)?,
-            "--size" => size = number(option, value()?, MIN_PAYLOAD..=1472)?,
-            "--count" => count = number(option, value()?, 1..=1_000_000_000)?,
-            "--duration" => duration = number(option, value()?, 1..=600)?,
-            "--rate" => rate = Some(number(option, value()?, 1..=100_000_000)?),
-            "--window" => window = Some(number(option, value()?, 1..=1_000_000)?),
-            "--timeout-ms" => timeout_ms = number(option, value()?, 1..=60_000)?,
-            "--burst" => burst = number(option, value()?, 1..=64)?,
-            "--json" => json = true,
-            "--help" | "-h" => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => bail!("unknown option `{other}`\n{USAGE}"),
-        }
+/// `--destination-mac`: any MAC.
+fn parse_any_mac(text: &str) -> Result<[u8; 6]> {
+    parse_mac(text)
+}
+
+/// `--size`: from the smallest payload that carries a probe to 1472.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let size: usize = text
+        .parse()
+        .map_err(|_| format!("--size takes a number, got `{text}`"))?;
+    if !(MIN_PAYLOAD..=1472).contains(&size) {
+        return Err(format!(
+            "--size must be between {MIN_PAYLOAD} and 1472, got {size}"
+        ));
     }
-    let interface = interface.context("--interface is required")?;
-    let source_ip = source_ip.context("--source-ip is required")?;
-    let destination_ip = destination_ip.context("--destination-ip is required")?;
-    let workload = match workload.as_str() {
-        "udp" => Workload::Udp {
-            port,
+    Ok(size)
+}
+
+/// Checks what clap cannot check alone and builds the run's configuration.
+fn options(arguments: Arguments) -> Result<Options> {
+    let workload = match arguments.workload {
+        WorkloadKind::Udp => Workload::Udp {
+            port: arguments.port,
             source_port: 40_000,
         },
-        "icmp" => Workload::IcmpEcho { identifier: 0x5700 },
-        other => bail!("--workload takes udp or icmp, got `{other}`"),
+        WorkloadKind::Icmp => Workload::IcmpEcho { identifier: 0x5700 },
     };
     let endpoints = Endpoints {
         source_mac: [0; 6],
         destination_mac: [0; 6],
-        source_ip,
-        destination_ip,
+        source_ip: arguments.source_ip,
+        destination_ip: arguments.destination_ip,
     };
     let config = RunConfig {
         endpoints,
         workload,
-        flows,
-        payload_len: size,
-        count,
-        duration: Duration::from_secs(duration),
-        rate_pps: rate,
-        window,
-        timeout: Duration::from_millis(timeout_ms),
-        burst,
+        flows: arguments.flows,
+        payload_len: arguments.size,
+        count: arguments.count,
+        duration: Duration::from_secs(arguments.duration),
+        rate_pps: arguments.rate,
+        window: arguments.window,
+        timeout: Duration::from_millis(arguments.timeout_ms),
+        burst: arguments.burst as usize,
         run_id: std::process::id() ^ (loadgen::run::now_ns() as u32),
-        progress: !json,
+        progress: !arguments.json,
     };
-    if receive_interface.is_some() && !matches!(workload, Workload::Udp { .. }) {
+    if arguments.receive_interface.is_some() && !matches!(workload, Workload::Udp { .. }) {
         bail!("--receive-interface measures UDP forwarding; use --workload udp");
     }
-    if receive_interface.as_ref() == Some(&interface) {
+    if arguments.receive_interface.as_ref() == Some(&arguments.interface) {
         bail!("--receive-interface must differ from --interface");
     }
     Ok(Options {
-        interface,
-        source_ip,
-        destination_ip,
-        source_mac,
-        destination_mac,
-        gateway,
-        receive_interface,
+        interface: arguments.interface,
+        source_ip: arguments.source_ip,
+        destination_ip: arguments.destination_ip,
+        source_mac: arguments.source_mac,
+        destination_mac: arguments.destination_mac,
+        gateway: arguments.gateway,
+        receive_interface: arguments.receive_interface,
         config,
-        json,
+        json: arguments.json,
     })
 }
 
@@ -242,37 +224,66 @@ fn execute(mut options: Options) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(String::from).collect()
+    fn parse(text: &str) -> Result<Options> {
+        let arguments =
+            Arguments::try_parse_from(std::iter::once("loadgen").chain(text.split_whitespace()))?;
+        options(arguments)
     }
 
     #[test]
     fn parses_and_refuses_nonsense() {
         let base = "--interface veth0 --source-ip 10.0.0.100 --destination-ip 10.0.0.2";
-        let options = parse(&args(&format!(
-            "{base} --flows 4 --rate 1000 --workload icmp"
-        )))
-        .unwrap();
+        let options = parse(&format!("{base} --flows 4 --rate 1000 --workload icmp")).unwrap();
         assert_eq!(options.config.flows, 4);
         assert_eq!(options.config.rate_pps, Some(1000));
         assert!(matches!(options.config.workload, Workload::IcmpEcho { .. }));
-        for bad in [
-            "",
-            "--interface veth0",
-            &format!("{base} --count 0"),
-            &format!("{base} --duration 601"),
-            &format!("{base} --size 10"),
-            &format!("{base} --workload tcp"),
-            &format!("{base} --port"),
-            &format!("{base} --destination-mac 02:00"),
-            &format!("{base} --source-mac 03:00:00:00:00:01"),
-            &format!("{base} --bogus"),
-            &format!("{base} --receive-interface veth0"),
-            &format!("{base} --receive-interface veth1 --workload icmp"),
-            &format!("{base} --gateway 10.0.0"),
-            "--interface veth0 --source-ip 10.0.0 --destination-ip 10.0.0.2",
+        let defaults = parse(base).unwrap();
+        assert_eq!(
+            (
+                defaults.config.payload_len,
+                defaults.config.count,
+                defaults.config.burst
+            ),
+            (64, 10_000, 32)
+        );
+        assert_eq!(defaults.config.duration, Duration::from_secs(10));
+        assert_eq!(defaults.config.timeout, Duration::from_millis(1000));
+        assert_eq!(
+            defaults.config.workload,
+            Workload::Udp {
+                port: 7,
+                source_port: 40_000
+            }
+        );
+        for (bad, names) in [
+            ("", "--interface"),
+            ("--interface veth0", "--source-ip"),
+            (&format!("{base} --count 0"), "--count"),
+            (&format!("{base} --duration 601"), "--duration"),
+            (&format!("{base} --size 10"), "--size"),
+            (&format!("{base} --workload tcp"), "tcp"),
+            (&format!("{base} --port"), "--port"),
+            (&format!("{base} --destination-mac 02:00"), "six parts"),
+            (&format!("{base} --source-mac 03:00:00:00:00:01"), "unicast"),
+            (&format!("{base} --bogus"), "--bogus"),
+            (&format!("{base} --receive-interface veth0"), "must differ"),
+            (
+                &format!("{base} --receive-interface veth1 --workload icmp"),
+                "UDP forwarding",
+            ),
+            (&format!("{base} --gateway 10.0.0"), "--gateway"),
+            (
+                "--interface veth0 --source-ip 10.0.0 --destination-ip 10.0.0.2",
+                "--source-ip",
+            ),
         ] {
-            assert!(parse(&args(bad)).is_err(), "accepted `{bad}`");
+            let error = format!(
+                "{:#}",
+                parse(bad)
+                    .err()
+                    .unwrap_or_else(|| panic!("accepted `{bad}`"))
+            );
+            assert!(error.contains(names), "`{bad}`: `{error}` lacks `{names}`");
         }
     }
 }

@@ -1,15 +1,14 @@
 //! An AF_PACKET socket bound to one interface: batched raw frame I/O with
 //! `sendmmsg`/`recvmmsg`, bypassing the qdisc layer.
 
-use anyhow::{Context, Result, bail};
+use af_packet_nic::AfPacketError;
+use anyhow::{Context, Result, anyhow, bail};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// Largest frame we receive.
 pub const FRAME_BUFFER: usize = 2048;
-/// `SOL_PACKET` option that hides frames this host sends (Linux 4.20).
-const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 
 /// A raw socket on one interface. Frames go out only there: the socket is
 /// bound to the interface index and `send_batch` takes no address.
@@ -20,55 +19,27 @@ pub struct PacketSocket {
 }
 
 impl PacketSocket {
-    /// Opens a non-blocking raw socket on `interface` (needs CAP_NET_RAW).
+    /// Opens a raw socket on `interface` (needs CAP_NET_RAW) with the
+    /// AF_PACKET driver's setup: bound to the interface, qdisc bypassed,
+    /// this host's own outgoing frames hidden. Sends and receives never
+    /// block (`MSG_DONTWAIT`).
     pub fn open(interface: &str) -> Result<Self> {
-        if interface.is_empty() || interface.len() >= libc::IFNAMSIZ || interface.contains('/') {
-            bail!("`{interface}` is not an interface name");
-        }
-        let name = std::ffi::CString::new(interface).context("interface name has a NUL byte")?;
-        // SAFETY: `name` is a valid NUL-terminated string.
-        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if index == 0 {
-            bail!("no interface called `{interface}` in this network namespace");
-        }
-        let protocol = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2) call; the result is checked below.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                i32::from(protocol),
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error())
-                .context("AF_PACKET socket (are you root / CAP_NET_RAW?)");
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: sockaddr_ll is plain old data; zero is a valid start.
-        let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        address.sll_family = libc::AF_PACKET as u16;
-        address.sll_protocol = protocol;
-        address.sll_ifindex = index as i32;
-        // SAFETY: `address` is a valid sockaddr_ll and the length matches it.
-        let bound = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const address).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if bound < 0 {
-            return Err(io::Error::last_os_error())
-                .with_context(|| format!("binding to `{interface}`"));
-        }
-        set_option(&fd, libc::PACKET_QDISC_BYPASS, 1).context("PACKET_QDISC_BYPASS")?;
-        set_option(&fd, PACKET_IGNORE_OUTGOING, 1).context("PACKET_IGNORE_OUTGOING")?;
-        let mac = hardware_address(&fd, interface)?;
+        let (fd, info) =
+            af_packet_nic::socket::open_bound(interface).map_err(|error| match error {
+                AfPacketError::BadName => anyhow!("`{interface}` is not an interface name"),
+                AfPacketError::NoSuchInterface(_) => {
+                    anyhow!("no interface called `{interface}` in this network namespace")
+                }
+                AfPacketError::Setup(step, cause)
+                    if cause.kind() == io::ErrorKind::PermissionDenied =>
+                {
+                    anyhow!("{step}: {cause} (are you root / CAP_NET_RAW?)")
+                }
+                other => anyhow!("opening `{interface}`: {other}"),
+            })?;
         Ok(Self {
             fd,
-            mac,
+            mac: info.mac,
             interface: interface.into(),
         })
     }
@@ -194,48 +165,6 @@ fn message_headers(vectors: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
             }
         })
         .collect()
-}
-
-fn set_option(fd: &OwnedFd, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: `value` is a live c_int and the length says so.
-    let result = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            option,
-            (&raw const value).cast(),
-            std::mem::size_of::<libc::c_int>() as u32,
-        )
-    };
-    if result < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-/// The interface's MAC, asked of the kernel through the socket (sysfs may
-/// belong to another network namespace).
-fn hardware_address(fd: &OwnedFd, interface: &str) -> Result<[u8; 6]> {
-    // SAFETY: ifreq is plain old data; zero is a valid start.
-    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (slot, byte) in request.ifr_name.iter_mut().zip(interface.bytes()) {
-        *slot = byte as libc::c_char;
-    }
-    // SAFETY: SIOCGIFHWADDR reads the NUL-terminated name (the name is
-    // shorter than IFNAMSIZ, checked in `open`) and fills `ifru_hwaddr`.
-    let result = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &raw mut request) };
-    if result < 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("MAC address of `{interface}`"));
-    }
-    // SAFETY: a successful SIOCGIFHWADDR initialised the `ifru_hwaddr` member.
-    let address = unsafe { request.ifr_ifru.ifru_hwaddr };
-    let mut mac = [0u8; 6];
-    for (out, byte) in mac.iter_mut().zip(address.sa_data.iter()) {
-        *out = *byte as u8;
-    }
-    Ok(mac)
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff`.

@@ -48,6 +48,12 @@ pub struct InstructionRow {
     pub instructions_per_packet: f64,
 }
 
+/// `at` in UTC to the second, as reports stamp their creation:
+/// `2026-11-22T00:21:09Z` (RFC 3339).
+pub fn utc_timestamp(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// Everything one `cargo xtask bench` run measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Report {
@@ -305,6 +311,19 @@ mod tests {
             }],
             notes: vec!["TCG".into()],
         }
+    }
+
+    #[test]
+    fn timestamps_are_civil_utc_dates() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        // A leap day, and the last second of a year.
+        let leap_day = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_661);
+        assert_eq!(utc_timestamp(leap_day), "2000-02-29T01:01:01Z");
+        let year_end = UNIX_EPOCH + Duration::from_secs(1_798_761_599);
+        assert_eq!(utc_timestamp(year_end), "2026-12-31T23:59:59Z");
+        let now = utc_timestamp(std::time::SystemTime::now());
+        assert!(now.starts_with("20") && now.len() == 20, "{now}");
     }
 
     #[test]

@@ -138,15 +138,15 @@ mod tests {
 
     #[test]
     fn never_answers_errors_fragments_or_broadcast_sources() {
-        let mut header = crate::wire::ipv4::tests::HEADER;
+        let mut header = crate::wire::ipv4::fixtures::HEADER;
         assert!(may_answer_with_error(&header));
         header[12..16].copy_from_slice(&[255, 255, 255, 255]);
         assert!(!may_answer_with_error(&header));
-        let mut later = crate::wire::ipv4::tests::HEADER;
+        let mut later = crate::wire::ipv4::fixtures::HEADER;
         later[6..8].copy_from_slice(&[0, 1]);
         assert!(!may_answer_with_error(&later));
         let mut error = [0u8; 28];
-        error[..20].copy_from_slice(&crate::wire::ipv4::tests::HEADER);
+        error[..20].copy_from_slice(&crate::wire::ipv4::fixtures::HEADER);
         error[3] = 28;
         error[9] = 1;
         error[20] = 3;

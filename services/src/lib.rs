@@ -20,7 +20,8 @@ pub mod registry;
 pub mod route;
 pub mod udp;
 pub mod udp_echo;
-pub mod wire;
+/// The wire formats, reachable as `services::wire` and `crate::wire`.
+pub use wire;
 
 pub use arp::Arp;
 pub use arp_cache::ArpCache;

@@ -10,9 +10,10 @@
 mod checksum;
 mod nic;
 mod ring;
+pub mod socket;
 mod stats;
 mod sys;
 
 pub use nic::{AfPacketConfig, AfPacketNic};
 pub use stats::AfPacketStats;
-pub use sys::AfPacketError;
+pub use sys::{AfPacketError, InterfaceInfo};

@@ -7,6 +7,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// `TPACKET_V2` in `enum tpacket_versions`.
 const TPACKET_V2: libc::c_int = 1;
+/// `SOL_PACKET` option that hides frames this host sends (Linux 4.20).
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 
 /// Why an AF_PACKET queue could not be opened.
 #[derive(Debug)]
@@ -71,11 +73,15 @@ fn interface_ioctl(
 
 /// The interface's index, MAC, flags and MTU, as the kernel reports them.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct InterfaceInfo {
-    pub(crate) index: i32,
-    pub(crate) mac: [u8; 6],
-    pub(crate) up: bool,
-    pub(crate) mtu: u32,
+pub struct InterfaceInfo {
+    /// The interface index (`ifindex`).
+    pub index: i32,
+    /// The hardware address.
+    pub mac: [u8; 6],
+    /// Administratively up and running.
+    pub up: bool,
+    /// The MTU in bytes (0 if the kernel reported a negative one).
+    pub mtu: u32,
 }
 
 /// Queries `ifname` through `socket` (any socket works).
@@ -147,12 +153,29 @@ fn set_packet_option<T>(
 /// Selects TPACKET_V2 frames and bypasses the qdisc layer on transmit.
 pub(crate) fn configure_socket(socket: &OwnedFd) -> Result<(), AfPacketError> {
     set_packet_option(socket, libc::PACKET_VERSION, &TPACKET_V2, "PACKET_VERSION")?;
+    bypass_qdisc(socket)
+}
+
+/// Sends frames straight to the device, past the qdisc layer.
+pub(crate) fn bypass_qdisc(socket: &OwnedFd) -> Result<(), AfPacketError> {
     let on: libc::c_int = 1;
     set_packet_option(
         socket,
         libc::PACKET_QDISC_BYPASS,
         &on,
         "PACKET_QDISC_BYPASS",
+    )
+}
+
+/// Hides from the socket the frames this host sends on the interface
+/// (Linux 4.20), so a sender does not read its own traffic back.
+pub(crate) fn ignore_outgoing(socket: &OwnedFd) -> Result<(), AfPacketError> {
+    let on: libc::c_int = 1;
+    set_packet_option(
+        socket,
+        PACKET_IGNORE_OUTGOING,
+        &on,
+        "PACKET_IGNORE_OUTGOING",
     )
 }
 

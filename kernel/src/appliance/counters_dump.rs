@@ -10,6 +10,7 @@
 //! counter core=0 idle=wakeups_by_packet value=97
 //! counter core=0 nic=virtio0.q0 stat=rx_packets value=412
 //! counter core=0 node=ipv4 stat=received value=300
+//! counter core=0 node=ipv4 stat=emitted value=290
 //! counter core=0 node=ipv4 drop=bad-checksum value=3
 //! counters end
 //! ```
@@ -20,7 +21,8 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use dataplane::stats::CoreCounters;
+use core::fmt;
+use dataplane::stats::{CoreCounters, CountersDump};
 use spin::Mutex;
 use virtio_net::QueueStats;
 
@@ -58,50 +60,29 @@ pub fn poll_request() {
     }
 }
 
-/// Prints every registered counter.
+/// Prints every registered counter, the whole dump in one console write so
+/// that no other core's log line lands inside it.
 pub fn print() {
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_dump(&mut text);
+    crate::kprint!("{text}");
+}
+
+/// Writes the dump of every registered core into `text`.
+fn write_dump(text: &mut String) -> fmt::Result {
     let reports = REPORTS.lock();
-    crate::kprintln!("counters begin cores={}", reports.len());
+    let mut dump = CountersDump::begin(text, reports.len())?;
     for report in reports.iter() {
-        let core = report.core;
-        let executor = &report.executor;
-        for (name, value) in [
-            ("polls", executor.polls.get()),
-            ("rx_packets", executor.rx_packets.get()),
-            ("tx_packets", executor.tx_packets.get()),
-            ("tx_dropped", executor.tx_dropped.get()),
-            ("queue_full_drops", executor.queue_full_drops.get()),
-            ("pass_limit_drops", executor.pass_limit_drops.get()),
-            ("unconsumed_drops", executor.unconsumed_drops.get()),
-            ("discarded", executor.discarded.get()),
-        ] {
-            crate::kprintln!("counter core={core} executor={name} value={value}");
-        }
-        if let Some(record) = crate::arch::smp::record(core as usize) {
-            for (name, value) in record.wakeups.entries() {
-                crate::kprintln!("counter core={core} idle={name} value={value}");
-            }
+        let core = report.core as usize;
+        dump.executor(core, &report.executor)?;
+        if let Some(record) = crate::arch::smp::record(core) {
+            dump.labelled(core, "idle", record.wakeups.entries())?;
         }
         for (queue, stats) in &report.queues {
-            for (name, value) in stats.entries() {
-                crate::kprintln!("counter core={core} nic={queue} stat={name} value={value}");
-            }
+            dump.stats(core, "nic", queue, stats.entries())?;
         }
-        for node in &executor.nodes {
-            let name = node.name;
-            crate::kprintln!(
-                "counter core={core} node={name} stat=received value={}",
-                node.received.get()
-            );
-            crate::kprintln!(
-                "counter core={core} node={name} stat=emitted value={}",
-                node.emitted.get()
-            );
-            for (index, reason) in node.drop_reasons.iter().enumerate() {
-                let value = node.drops[index.min(node.drops.len() - 1)].get();
-                crate::kprintln!("counter core={core} node={name} drop={reason} value={value}");
-            }
-        }
+        dump.nodes(core, &report.executor)?;
     }
-    crate::kprintln!("counters end");
+    dump.end()
 }

@@ -3,41 +3,35 @@
 //!
 //! usage: udp-echo-server [--port N] [--burst N]
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use clap::Parser;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 
 const BUFFER: usize = 2048;
 
+/// A UDP echo server for Linux peers in benchmarks: `recvmmsg` a burst,
+/// `sendmmsg` it back to the senders. Runs until killed.
+#[derive(Debug, Parser)]
+#[command(name = "udp-echo-server")]
+struct Arguments {
+    /// UDP port to echo on.
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    port: u16,
+    /// Datagrams per recvmmsg/sendmmsg.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+    burst: u16,
+}
+
 fn main() {
-    if let Err(error) = run() {
+    let arguments = Arguments::parse();
+    if let Err(error) = run(arguments.port, usize::from(arguments.burst)) {
         eprintln!("udp-echo-server: error: {error:#}");
         std::process::exit(2);
     }
 }
 
-fn run() -> Result<()> {
-    let mut port = 7u16;
-    let mut burst = 32usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(option) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{option} needs a value"))?;
-        match option.as_str() {
-            "--port" => port = value.parse().context("--port takes a port number")?,
-            "--burst" => {
-                burst = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=256).contains(n))
-                    .context("--burst takes 1..=256")?
-            }
-            other => {
-                bail!("unknown option `{other}` (usage: udp-echo-server [--port N] [--burst N])")
-            }
-        }
-    }
+fn run(port: u16, burst: usize) -> Result<()> {
     let socket =
         UdpSocket::bind(("0.0.0.0", port)).with_context(|| format!("binding UDP port {port}"))?;
     println!("udp-echo-server listening on port {port}");
@@ -111,6 +105,33 @@ fn run() -> Result<()> {
                 break;
             }
             done += sent as usize;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Arguments, clap::Error> {
+        Arguments::try_parse_from(std::iter::once("udp-echo-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn parses_port_and_burst_and_refuses_nonsense() {
+        let defaults = parse(&[]).unwrap();
+        assert_eq!((defaults.port, defaults.burst), (7, 32));
+        let given = parse(&["--port", "9", "--burst", "256"]).unwrap();
+        assert_eq!((given.port, given.burst), (9, 256));
+        for (bad, names) in [
+            (&["--burst", "0"][..], "--burst"),
+            (&["--burst", "257"], "--burst"),
+            (&["--port", "70000"], "--port"),
+            (&["--port"], "--port"),
+            (&["--frobnicate", "1"], "--frobnicate"),
+        ] {
+            let error = parse(bad).unwrap_err().to_string();
+            assert!(error.contains(names), "{bad:?}: `{error}` lacks `{names}`");
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// The current UTC time as `2026-11-22T00:21:09Z`.
 pub fn utc_now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    perf::report::utc_timestamp(std::time::SystemTime::now())
 }
 
 const BEGIN: &str = "<!-- latest bench report: begin -->";

@@ -1,7 +1,7 @@
 //! UDP datagrams (RFC 768): ports, length, checksum with the IPv4 pseudo
 //! header (zero means "no checksum").
 
-use super::{WireError, checksum};
+use crate::{WireError, checksum};
 use core::net::Ipv4Addr;
 
 /// Byte ranges of the UDP header.

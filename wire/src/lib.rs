@@ -1,5 +1,11 @@
-//! Wire formats: smoltcp-style views over packet bytes. `new_checked`
+//! Wire formats: smoltcp-style views over packet bytes and the Internet
+//! checksum, shared by services, drivers and loadgen. `new_checked`
 //! validates lengths once; after it, no accessor panics.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+#[cfg(test)]
+extern crate alloc;
 
 pub mod arp;
 pub mod checksum;

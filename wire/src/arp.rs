@@ -1,7 +1,7 @@
 //! ARP packets (RFC 826) for IPv4 over Ethernet.
 
-use super::WireError;
-use super::ethernet::mac_at;
+use crate::WireError;
+use crate::ethernet::mac_at;
 use core::net::Ipv4Addr;
 use dataplane::MacAddr;
 

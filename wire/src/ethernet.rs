@@ -1,6 +1,6 @@
 //! Ethernet II frames: destination, source, EtherType, payload.
 
-use super::WireError;
+use crate::WireError;
 use dataplane::MacAddr;
 
 /// Byte ranges of the Ethernet II header.
@@ -108,7 +108,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
 
 /// The MAC address in the first six bytes of `bytes` (which has six).
 #[inline]
-pub(crate) fn mac_at(bytes: &[u8]) -> MacAddr {
+pub fn mac_at(bytes: &[u8]) -> MacAddr {
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&bytes[..6]);
     MacAddr(mac)

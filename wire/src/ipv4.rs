@@ -1,7 +1,7 @@
 //! IPv4 headers (RFC 791): validation, fields, header checksum and the
 //! incremental TTL decrement used when forwarding.
 
-use super::{WireError, checksum};
+use crate::{WireError, checksum};
 use core::net::Ipv4Addr;
 
 /// Byte ranges of the IPv4 header.
@@ -329,15 +329,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
+/// Byte fixtures for the tests of this crate and of the crates built on it.
+pub mod fixtures {
     /// 192.168.0.1 → 192.168.0.199, UDP, total length 0x73 (header only here).
     pub const HEADER: [u8; 20] = [
         0x45, 0x00, 0x00, 0x14, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0xc0, 0xc0, 0xa8, 0x00,
         0x01, 0xc0, 0xa8, 0x00, 0xc7,
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::HEADER;
+    use super::*;
 
     #[test]
     fn parses_fields_and_checksum() {

@@ -1,6 +1,6 @@
 //! ICMPv4 messages (RFC 792): echo, destination unreachable, time exceeded.
 
-use super::{WireError, checksum};
+use crate::{WireError, checksum};
 
 /// Byte ranges of the ICMP header.
 mod field {

@@ -271,6 +271,8 @@ mod tests {
         ];
         let expected = reference(0x1_2345 + u64::from(!super::tests::reference(&data)));
         assert_eq!(fold(sum(&data, 0x1_2345)), expected);
+        // An odd last byte is the high byte of a zero-padded word.
+        assert_eq!(fold(sum(&[1, 2, 3], 0)), 0x0102 + 0x0300);
     }
 
     #[test]
