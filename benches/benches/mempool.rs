@@ -1,5 +1,6 @@
 //! Buffer allocation: a burst of 32 `Mempool` packets allocated and freed,
 //! against 32 heap-allocated `Box<[u8; 2048]>`.
+#![forbid(unsafe_code)]
 // `criterion_group!` generates public functions without docs.
 #![allow(missing_docs)]
 

@@ -1,5 +1,6 @@
 //! Ring throughput: warpcore's `SpscRing` against crossbeam's `ArrayQueue`
 //! and `rtrb`, in bursts of 32, on one thread and across two pinned threads.
+#![forbid(unsafe_code)]
 // `criterion_group!` generates public functions without docs.
 #![allow(missing_docs)]
 

@@ -1,6 +1,7 @@
 //! Helpers shared by warpcore's criterion benchmarks and the callgrind
 //! counter: thread pinning, test frames, the reflecting NICs and the
 //! pipelines under test, with the smoltcp peer beside them.
+#![forbid(unsafe_code)]
 
 pub mod cpu;
 pub mod frames;

@@ -1,5 +1,6 @@
 //! `loadgen`: bounded UDP or ICMP echo load through one interface, with a
 //! table or JSON of rates, loss and latency.
+#![deny(unsafe_code)]
 
 use anyhow::{Context, Result, bail};
 use loadgen::frame::{Endpoints, MIN_PAYLOAD, Workload};
