@@ -239,6 +239,8 @@ impl SplitQueue {
         // SAFETY: `avail.idx` at offset 2 of the available ring.
         unsafe { self.avail_field(2).write_volatile(self.avail_index) };
         self.published = self.avail_index;
+        // Ordering: the store-load fence named above (index store, then the
+        // `used.flags` load).
         fence(Ordering::SeqCst);
         // SAFETY: `used.flags` at offset 0 of the used ring, written by the device.
         let used_flags = unsafe { self.used_field(0).read_volatile() };
