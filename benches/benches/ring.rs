@@ -1,5 +1,6 @@
-//! Ring throughput: warpcore's `SpscRing` against crossbeam's `ArrayQueue`
-//! and `rtrb`, in bursts of 32, on one thread and across two pinned threads.
+//! Ring throughput: warpcore's `SpscRing` against `rtrb` and crossbeam's
+//! `ArrayQueue`, in bursts of 32, on one thread and across two pinned
+//! threads.
 #![forbid(unsafe_code)]
 // `criterion_group!` generates public functions without docs.
 #![allow(missing_docs)]
@@ -142,7 +143,50 @@ fn cross_thread(c: &mut Criterion) {
         })
     });
 
+    // The same shape as warpcore's: bursts move from one `ArrayVec` through
+    // the ring into another, then the consumer sums them.
     group.bench_function(BenchmarkId::new("rtrb", BURST), |b| {
+        b.iter_custom(|iterations| {
+            let (mut producer, mut consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+            let mut outgoing: ArrayVec<u64, BURST> = ArrayVec::new();
+            let mut incoming: ArrayVec<u64, BURST> = ArrayVec::new();
+            across_threads(
+                iterations * BURST as u64,
+                move |sent| {
+                    if outgoing.is_empty() {
+                        outgoing.extend(sent..sent + BURST as u64);
+                    }
+                    let room = outgoing.len().min(producer.slots());
+                    match producer.write_chunk_uninit(room) {
+                        Ok(chunk) if room > 0 => {
+                            chunk.fill_from_iter(outgoing.drain(..room)) as u64
+                        }
+                        _ => 0,
+                    }
+                },
+                move || {
+                    let ready = consumer.slots().min(BURST);
+                    match consumer.read_chunk(ready) {
+                        Ok(chunk) if ready > 0 => {
+                            let (first, second) = chunk.as_slices();
+                            incoming.try_extend_from_slice(first).unwrap();
+                            incoming.try_extend_from_slice(second).unwrap();
+                            chunk.commit_all();
+                            black_box(incoming.drain(..).sum::<u64>());
+                            ready as u64
+                        }
+                        _ => 0,
+                    }
+                },
+            )
+        })
+    });
+
+    // rtrb's own shape: the producer writes straight into the ring and the
+    // consumer sums in place before it releases the slots. A different
+    // workload from the two above (no burst buffers); kept because it is
+    // what this row measured before (perf/RESULTS.md).
+    group.bench_function(BenchmarkId::new("rtrb_in_place", BURST), |b| {
         b.iter_custom(|iterations| {
             let (mut producer, mut consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
             across_threads(
