@@ -1,5 +1,6 @@
 //! The macswap forwarder: an executor polls a looped loopback NIC, swaps MAC
 //! addresses and transmits, one burst of 32 per poll.
+#![forbid(unsafe_code)]
 // `criterion_group!` generates public functions without docs.
 #![allow(missing_docs)]
 

@@ -3,6 +3,7 @@
 //! spec) against smoltcp's `Interface` with a UDP socket on port 7. Both run
 //! over a NIC that turns every reply into the next request, 32 requests per
 //! round; see `warpcore_benches::smoltcp_echo` for what differs by design.
+#![forbid(unsafe_code)]
 // `criterion_group!` generates public functions without docs.
 #![allow(missing_docs)]
 

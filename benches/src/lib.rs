@@ -1,11 +1,14 @@
 //! Helpers shared by warpcore's criterion benchmarks and the callgrind
 //! counter: thread pinning, test frames, the reflecting NICs and the
-//! pipelines under test, with the smoltcp peer beside them.
+//! pipelines under test, with the smoltcp peer beside them, and the
+//! cross-thread ring workloads.
+#![forbid(unsafe_code)]
 
 pub mod cpu;
 pub mod frames;
 pub mod pipelines;
 pub mod reflector;
+pub mod ring_workloads;
 pub mod smoltcp_echo;
 
 pub use cpu::pin_to_cpu;

@@ -286,6 +286,7 @@ fn nodes_tick_on_the_first_poll_and_then_by_the_clock() {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NOW: AtomicU64 = AtomicU64::new(0);
     fn clock() -> u64 {
+        // Ordering: Relaxed: a fake clock read and written by this test's thread.
         NOW.load(Ordering::Relaxed)
     }
     /// Sends one fresh packet per tick, stamped with the tick time in ms.
@@ -311,6 +312,7 @@ fn nodes_tick_on_the_first_poll_and_then_by_the_clock() {
     builder.connect(node, "out", Target::Port(port)).unwrap();
     let mut executor = builder.build().unwrap();
     executor.poll_once();
+    // Ordering: Relaxed: the fake clock lives on this test's thread only.
     NOW.store(999_999, Ordering::Relaxed);
     executor.poll_once();
     NOW.store(3_000_000, Ordering::Relaxed);

@@ -1,4 +1,5 @@
 //! Fuzzes `ArpPacket::new_checked` and its accessors.
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,4 +1,5 @@
 //! Fuzzes `IcmpPacket::new_checked`, its accessors and checksum round trip.
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

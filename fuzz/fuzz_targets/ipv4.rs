@@ -1,6 +1,7 @@
 //! Fuzzes `Ipv4Packet::new_checked`: after it, no accessor panics, the
 //! lengths are consistent and the incremental TTL update matches a full
 //! checksum recomputation.
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

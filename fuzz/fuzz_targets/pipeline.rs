@@ -1,5 +1,6 @@
 //! Fuzzes the whole echo pipeline: any frame through `build_core`'s graph
 //! is emitted or dropped with a counted reason, never a panic or a leak.
+#![forbid(unsafe_code)]
 #![no_main]
 
 use control::Spec;

@@ -1,5 +1,6 @@
 //! Fuzzes `Spec::parse`: any UTF-8 text gives a spec or an error that
 //! renders with its line, never a panic.
+#![forbid(unsafe_code)]
 #![no_main]
 
 use control::Spec;

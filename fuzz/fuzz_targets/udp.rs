@@ -1,4 +1,5 @@
 //! Fuzzes `UdpPacket::new_checked`, its accessors and checksum round trip.
+#![forbid(unsafe_code)]
 #![no_main]
 
 use core::net::Ipv4Addr;

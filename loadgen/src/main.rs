@@ -1,5 +1,6 @@
 //! `loadgen`: bounded UDP or ICMP echo load through one interface, with a
 //! table or JSON of rates, loss and latency.
+#![deny(unsafe_code)]
 
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};

@@ -1,6 +1,7 @@
 //! loadgen against a scripted reflector over a veth pair in a private network
 //! namespace: the reflector drops, duplicates and reorders by a known script,
 //! and loadgen's accounting must match it exactly.
+#![deny(unsafe_code)]
 
 use loadgen::frame::{Endpoints, Workload};
 use loadgen::probe::Probe;
@@ -45,10 +46,9 @@ fn ip(args: &str) {
     assert!(status.success(), "ip {args} failed");
 }
 
-#[test]
-fn accounting_matches_the_script() {
-    // A private network namespace for this thread (and the `ip` commands it
-    // starts); it disappears with the thread and the sockets.
+/// Moves this thread into a network namespace of its own.
+#[allow(unsafe_code)]
+fn enter_private_network_namespace() {
     // SAFETY: unshare(2) with CLONE_NEWNET only changes this thread's
     // network namespace.
     let unshared = unsafe { libc::unshare(libc::CLONE_NEWNET) };
@@ -56,6 +56,13 @@ fn accounting_matches_the_script() {
         unshared, 0,
         "unshare(CLONE_NEWNET) failed: run the tests as root"
     );
+}
+
+#[test]
+fn accounting_matches_the_script() {
+    // A private network namespace for this thread (and the `ip` commands it
+    // starts); it disappears with the thread and the sockets.
+    enter_private_network_namespace();
     ip("link add lgen0 type veth peer name lgen1");
     ip("link set lgen0 up");
     ip("link set lgen1 up");
@@ -69,6 +76,8 @@ fn accounting_matches_the_script() {
         let mut buffers = vec![[0u8; FRAME_BUFFER]; 32];
         let mut lengths = vec![0usize; 32];
         let mut held: Option<(u64, Vec<u8>)> = None;
+        // Ordering: Relaxed: a stop flag that guards no data; the join publishes
+        // everything else.
         while !reflector_stop.load(Ordering::Relaxed) {
             let count = reflector.recv_batch(&mut buffers, &mut lengths).unwrap();
             if count == 0 {
@@ -123,6 +132,7 @@ fn accounting_matches_the_script() {
         progress: false,
     };
     let result = run(&generator, &config).unwrap();
+    // Ordering: Relaxed: see the reflector's loop.
     stop.store(true, Ordering::Relaxed);
     reflector_thread.join().unwrap();
 

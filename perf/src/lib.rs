@@ -6,6 +6,7 @@
 //! The crate also builds `udp-echo-server`, the recvmmsg/sendmmsg echo that
 //! serves as the Linux host kernel's peer and, statically linked, runs
 //! inside the Linux guest.
+#![deny(unsafe_code)]
 
 pub mod plots;
 pub mod report;

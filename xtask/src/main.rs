@@ -1,4 +1,5 @@
 //! `cargo xtask`: build, run, test and benchmark warpcore with one command each.
+#![forbid(unsafe_code)]
 
 mod bench;
 mod cli;

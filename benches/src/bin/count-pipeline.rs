@@ -5,6 +5,7 @@
 //! packet counts, and the difference of the instruction totals over the
 //! difference of the packet counts is the cost of one packet, setup and
 //! warm-up cancelled out.
+#![forbid(unsafe_code)]
 
 use dataplane::BURST_SIZE;
 use std::process::ExitCode;

@@ -5,5 +5,4 @@ pub mod burst;
 pub mod mempool;
 pub mod packet;
 pub mod region;
-mod return_queue;
 pub mod ring;

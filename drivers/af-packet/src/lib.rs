@@ -8,6 +8,7 @@
 //! fills TX frames and rings the doorbell with one `send(2)`.
 
 mod checksum;
+mod frames;
 mod nic;
 mod ring;
 pub mod socket;

@@ -1,7 +1,8 @@
 //! `AfPacketNic`: one packet socket with mapped rings as a `dataplane::Nic`.
 
 use crate::checksum;
-use crate::ring::{Rings, TX_MAX_FRAME};
+use crate::frames::TX_MAX_FRAME;
+use crate::ring::Rings;
 use crate::stats::AfPacketStats;
 use crate::sys::{self, AfPacketError, Doorbell};
 use dataplane::{Batch, LinkInfo, MacAddr, Mempool, Nic};

@@ -50,6 +50,8 @@ static TIMER_COUNTS_PER_MS: AtomicU64 = AtomicU64::new(0);
 
 /// The mode chosen at boot.
 pub fn mode() -> Mode {
+    // Ordering: Relaxed: set once on the boot core before the APs start; the
+    // AP start-up IPI sequence (and `smp`'s Release/Acquire records) orders it.
     if MODE.load(Ordering::Relaxed) == 2 {
         Mode::X2Apic
     } else {
@@ -68,6 +70,7 @@ fn read(offset: u32) -> u32 {
         Mode::X2Apic => unsafe { rdmsr(0x800 + (offset >> 4)) as u32 },
         // SAFETY: the xAPIC page is identity mapped uncached and `offset` is a register.
         Mode::XApic => unsafe {
+            // Ordering: Relaxed: written once in `select_mode`, see `mode`.
             ((MMIO_BASE.load(Ordering::Relaxed) + u64::from(offset)) as *const u32).read_volatile()
         },
     }
@@ -79,6 +82,7 @@ fn write(offset: u32, value: u32) {
         Mode::X2Apic => unsafe { wrmsr(0x800 + (offset >> 4), u64::from(value)) },
         // SAFETY: the xAPIC page is identity mapped uncached and `offset` is a register.
         Mode::XApic => unsafe {
+            // Ordering: Relaxed: written once in `select_mode`, see `mode`.
             ((MMIO_BASE.load(Ordering::Relaxed) + u64::from(offset)) as *mut u32)
                 .write_volatile(value)
         },
@@ -87,6 +91,8 @@ fn write(offset: u32, value: u32) {
 
 /// Chooses the APIC mode for all cores; call once on the boot core.
 pub fn select_mode(mmio_base: u64, use_x2apic: bool) {
+    // Ordering: Relaxed: the boot core runs this before it starts any AP; the
+    // start-up sequence publishes it (see `mode`).
     MMIO_BASE.store(mmio_base, Ordering::Relaxed);
     MODE.store(if use_x2apic { 2 } else { 1 }, Ordering::Relaxed);
 }
@@ -168,11 +174,14 @@ pub fn finish_timer_calibration(start_tsc: u64) {
     let elapsed_ns = crate::dev::time::ticks_to_ns(cpu::rdtsc() - start_tsc).max(1);
     write(register::TIMER_INITIAL, 0);
     let per_ms = u64::from(counted) * 1_000_000 / elapsed_ns;
+    // Ordering: Relaxed: a plain number with no data behind it, calibrated on
+    // the boot core before the APs are started.
     TIMER_COUNTS_PER_MS.store(per_ms.max(1), Ordering::Relaxed);
 }
 
 /// LAPIC timer counts per millisecond (divide-by-16), 0 before calibration.
 pub fn timer_counts_per_ms() -> u64 {
+    // Ordering: Relaxed: see `calibrate_timer`; the value guards no other data.
     TIMER_COUNTS_PER_MS.load(Ordering::Relaxed)
 }
 

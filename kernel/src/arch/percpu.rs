@@ -57,6 +57,7 @@ impl Wakeups {
     /// `(name, value)` of every counter, for dumps.
     pub fn entries(&self) -> [(&'static str, u64); 5] {
         [
+            // Ordering: Relaxed: statistics, each written by its own core only.
             ("halts", self.halts.load(Ordering::Relaxed)),
             ("wakeups_by_packet", self.by_packet.load(Ordering::Relaxed)),
             ("wakeups_by_tick", self.by_tick.load(Ordering::Relaxed)),

@@ -41,12 +41,15 @@ fn allocate_stack(bytes: usize) -> (u64, u64) {
 pub fn init_boot_core_tables() {
     let (_, ist_top) = allocate_stack(IST_STACK_BYTES);
     let tables = Box::leak(Box::new(CoreTables::new(ist_top)));
+    // Ordering: Release, as for the APs' tables in
+    // `start_application_processors`; only this core uses its own.
     TABLES[0].store(tables, Ordering::Release);
     // SAFETY: the tables are leaked ('static), used by the boot core only; interrupts
     // are still disabled during boot.
     unsafe { tables.load() };
     idt::load();
     // The boot core's record is static; remember it for lookups by core id.
+    // Ordering: Release pairs with the Acquire in `record`.
     RECORDS[0].store(
         percpu::current() as *const PerCore as *mut PerCore,
         Ordering::Release,
@@ -55,16 +58,22 @@ pub fn init_boot_core_tables() {
 
 /// Number of cores in the system (valid after `start_application_processors`).
 pub fn core_count() -> usize {
+    // Ordering: Acquire pairs with the Release in `start_application_processors`,
+    // so the records of the counted cores are visible too.
     CORE_COUNT.load(Ordering::Acquire)
 }
 
 /// Number of cores that completed initialisation.
 pub fn online_count() -> usize {
+    // Ordering: Acquire pairs with each AP's Release increment in `ap_main`:
+    // what a counted core initialised is visible.
     ONLINE.load(Ordering::Acquire)
 }
 
 /// The record of core `core_id`.
 pub fn record(core_id: usize) -> Option<&'static PerCore> {
+    // Ordering: Acquire pairs with the Release stores of the records, so the
+    // record is seen fully initialised.
     let pointer = RECORDS.get(core_id)?.load(Ordering::Acquire);
     // SAFETY: records are leaked boxes or the static boot record, never freed.
     (!pointer.is_null()).then(|| unsafe { &*pointer })
@@ -94,8 +103,11 @@ pub fn start_application_processors(apic_ids: &[u32]) {
         let mut record = Box::new(PerCore::new(core_id as u32, apic_id));
         record.stack_bottom = bottom;
         record.stack_top = top;
+        // Ordering: Release publishes the initialised record (stack bounds) to the
+        // AP and to `record` (Acquire).
         RECORDS[core_id].store(Box::leak(record), Ordering::Release);
         let (_, ist_top) = allocate_stack(IST_STACK_BYTES);
+        // Ordering: Release publishes the built tables to the AP's Acquire load.
         TABLES[core_id].store(
             Box::leak(Box::new(CoreTables::new(ist_top))),
             Ordering::Release,
@@ -103,6 +115,8 @@ pub fn start_application_processors(apic_ids: &[u32]) {
         // SAFETY: only the boot core writes the table, before any AP runs.
         unsafe { (*core::ptr::addr_of_mut!(AP_STACK_TOPS))[index] = top };
     }
+    // Ordering: Release: every record stored above is visible to a core that
+    // reads this count with Acquire (`core_count`).
     CORE_COUNT.store(targets.len() + 1, Ordering::Release);
     if targets.is_empty() {
         return;
@@ -175,9 +189,11 @@ extern "C" fn ap_entry(_ticket: u32) -> ! {
     else {
         cpu::halt_forever();
     };
+    // Ordering: Acquire pairs with the boot core's Release store of the record.
     let own = RECORDS[core_id].load(Ordering::Acquire);
     // SAFETY: the record is a leaked box made for this APIC id and used by this core only.
     unsafe { percpu::install(&mut *own) };
+    // Ordering: Acquire pairs with the boot core's Release store of the tables.
     let tables = TABLES[core_id].load(Ordering::Acquire);
     // SAFETY: the tables are leaked and belong to this core; interrupts are disabled.
     unsafe { (*tables).load() };

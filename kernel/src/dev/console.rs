@@ -32,6 +32,8 @@ struct ConsoleGuard {
 impl ConsoleGuard {
     fn lock() -> Self {
         let me = percpu::core_id() + 1;
+        // Ordering: Relaxed: only our own earlier store can make it equal `me`,
+        // and a core sees its own stores in program order.
         if CONSOLE_OWNER.load(Ordering::Relaxed) == me {
             return Self { acquired: false };
         }

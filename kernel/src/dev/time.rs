@@ -56,6 +56,8 @@ pub fn calibrate(window_us: u64) -> u64 {
 
 fn set_tsc_hz(hz: u64) {
     let hz = hz.max(1);
+    // Ordering: Relaxed for both: calibrated on the boot core before any AP
+    // starts (the start-up IPIs order it); the numbers guard no other data.
     TSC_HZ.store(hz, Ordering::Relaxed);
     NS_PER_TICK_FIXED.store(
         ((1_000_000_000u128 << 32) / u128::from(hz)) as u64,
@@ -65,11 +67,13 @@ fn set_tsc_hz(hz: u64) {
 
 /// TSC ticks per second (0 before calibration).
 pub fn tsc_hz() -> u64 {
+    // Ordering: Relaxed: see `set_tsc_hz`.
     TSC_HZ.load(Ordering::Relaxed)
 }
 
 /// Converts TSC ticks to nanoseconds.
 pub fn ticks_to_ns(ticks: u64) -> u64 {
+    // Ordering: Relaxed: see `set_tsc_hz`.
     ((u128::from(ticks) * u128::from(NS_PER_TICK_FIXED.load(Ordering::Relaxed))) >> 32) as u64
 }
 

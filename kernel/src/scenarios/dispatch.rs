@@ -49,6 +49,8 @@ fn boot(core_id: u32) -> ! {
         ),
     };
     let record = percpu::current();
+    // Ordering: Relaxed: our own tick counter, bumped by this core's timer
+    // interrupt; it guards no data.
     executor::run(&mut executor, |_| record.ticks.load(Ordering::Relaxed) < 3);
     let polls = executor.counters().polls.get();
     let buffers = executor.pool().map_or(0, dataplane::Mempool::capacity);
@@ -73,6 +75,8 @@ fn boot(core_id: u32) -> ! {
     executor::run(&mut executor, |_| {
         EXECUTORS_RUNNING.load(Ordering::Acquire) < expected && time::now_ns() < deadline
     });
+    // Ordering: Acquire (here and in the loop above) pairs with each core's
+    // Release increment, so their reports happened before we read the count.
     let running = EXECUTORS_RUNNING.load(Ordering::Acquire);
     if running != expected || smp::online_count() != expected {
         fail(

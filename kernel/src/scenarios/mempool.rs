@@ -120,6 +120,8 @@ fn remote_round(pool: &Mempool, capacity: usize) {
             fail("mempool", format_args!("core 1 stopped taking packets"));
         }
     }
+    // Ordering: Acquire pairs with core 1's Release `fetch_add`: its drops (the
+    // return-queue pushes) happened before the count we see.
     while DROPPED_BY_CORE1.load(Ordering::Acquire) < capacity as u64 {
         if time::now_ns() - start > 30_000_000_000 {
             fail(

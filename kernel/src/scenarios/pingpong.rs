@@ -77,6 +77,8 @@ fn sender(messages: u64) -> ! {
         cpu::pause();
     }
     let elapsed_ns = time::now_ns() - start;
+    // Ordering: Acquire pairs with core 1's Release store of `CORE1_DONE`, so
+    // its error count (stored before it) is visible below.
     while !CORE1_DONE.load(Ordering::Acquire) {
         cpu::pause();
     }
@@ -117,6 +119,8 @@ fn echoer(messages: u64) -> ! {
         pong_out.push_burst(&mut echoes);
         cpu::pause();
     }
+    // Ordering: Release is more than needed (the `done` store below publishes
+    // it) and costs nothing on x86.
     CORE1_ERRORS.store(errors, Ordering::Release);
     // Release: the error count is visible to core 0 once it sees `done`.
     CORE1_DONE.store(true, Ordering::Release);

@@ -308,6 +308,8 @@ fn pipeline(core: usize) -> ! {
         + counters.unconsumed_drops.get()
         + counters.discarded.get();
     let report = &REPORTS[core];
+    // Ordering: Relaxed: the Release increment of `REPORTED` below publishes
+    // these to core 0's Acquire load.
     report.packets.store(packets, Ordering::Relaxed);
     report.busy_cycles.store(busy_cycles, Ordering::Relaxed);
     report.drops.store(drops, Ordering::Relaxed);
@@ -322,6 +324,9 @@ fn pipeline(core: usize) -> ! {
 /// two sides sees the other, so a request cannot wait unseen.
 fn sleep_until_fed(core: usize, executor: &mut dataplane::Executor, phase: u8) {
     cpu::disable_interrupts();
+    // Ordering: Relaxed store, then a SeqCst fence before the ring check: with
+    // the fence in `wake_if_sleeping` (after the push, before the flag load)
+    // one side must see the other (store-load on both sides).
     SLEEPING[core].store(true, Ordering::Relaxed);
     fence(Ordering::SeqCst);
     // Acquire: as in the poll loop.
@@ -334,12 +339,16 @@ fn sleep_until_fed(core: usize, executor: &mut dataplane::Executor, phase: u8) {
         unsafe { cpu::enable_interrupts() };
     }
     executor.disable_wakeup();
+    // Ordering: Relaxed: we are awake and polling; a stale `true` seen by the
+    // generator only costs a spurious IPI.
     SLEEPING[core].store(false, Ordering::Relaxed);
 }
 
 /// Wakes pipeline core `core` if it went to sleep on an empty request ring;
 /// call after pushing requests to it.
 fn wake_if_sleeping(core: usize) {
+    // Ordering: the SeqCst fence orders the caller's ring push before the flag
+    // load (the mirror of `sleep_until_fed`); the swap itself can be Relaxed.
     fence(Ordering::SeqCst);
     if SLEEPING[core].swap(false, Ordering::Relaxed)
         && let Some(record) = smp::record(core)
@@ -480,6 +489,7 @@ fn generator() -> ! {
     if window_ns.is_none() {
         measure_start = Some((start_ns, cpu::rdtsc()));
         phase = PHASE_MEASURE;
+        // Ordering: Release, as for the warm-up phase above.
         PHASE.store(phase, Ordering::Release);
     }
     let mut drain_start = 0u64;
@@ -491,6 +501,7 @@ fn generator() -> ! {
             if phase == PHASE_WARM_UP && now - start_ns >= WARM_UP_NS {
                 phase = PHASE_MEASURE;
                 measure_start = Some((now, cpu::rdtsc()));
+                // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
             } else if phase == PHASE_MEASURE
                 && measure_start.is_some_and(|(begin, _)| now - begin >= window)
@@ -498,12 +509,14 @@ fn generator() -> ! {
                 phase = PHASE_DRAIN;
                 measure_end = Some((now, cpu::rdtsc()));
                 drain_start = now;
+                // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
             }
         } else if phase == PHASE_MEASURE && generated >= packet_budget {
             phase = PHASE_DRAIN;
             measure_end = Some((now, cpu::rdtsc()));
             drain_start = now;
+            // Ordering: Release pairs with the pipelines' Acquire loads.
             PHASE.store(phase, Ordering::Release);
         }
         let sending = phase < PHASE_DRAIN;
@@ -580,6 +593,8 @@ fn generator() -> ! {
         wake_if_sleeping(core);
     }
     let deadline = time::now_ns() + DRAIN_TIMEOUT_NS;
+    // Ordering: Acquire pairs with each pipeline's Release increment, so the
+    // Relaxed report fields read in `report` are complete.
     while REPORTED.load(Ordering::Acquire) < pipelines {
         if time::now_ns() > deadline {
             fail("synthetic", format_args!("pipeline cores did not report"));
@@ -613,6 +628,8 @@ fn report(
     // A reflected echo is both an echo and the next request.
     let reflected: u64 = REPORTS[1..=pipelines]
         .iter()
+        // Ordering: Relaxed here and below: published by `REPORTED` (see the wait
+        // in `generate`).
         .map(|report| report.reflected.load(Ordering::Relaxed))
         .sum();
     let reflected_measured: u64 = REPORTS[1..=pipelines]
@@ -626,6 +643,7 @@ fn report(
     let unsolicited: u64 = lanes.iter().map(|lane| lane.unsolicited).sum();
     let (mut pipeline_packets, mut busy_cycles, mut drops) = (0u64, 0u64, 0u64);
     for report in &REPORTS[1..=pipelines] {
+        // Ordering: Relaxed: published by `REPORTED`, as above.
         pipeline_packets += report.packets.load(Ordering::Relaxed);
         busy_cycles += report.busy_cycles.load(Ordering::Relaxed);
         drops += report.drops.load(Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! Re-renders a report (CSV, SVG plots, summary) from its `results.json`.
 //!
 //! usage: perf-report REPORT_DIR
+#![deny(unsafe_code)]
 
 use anyhow::{Context, Result};
 use clap::Parser;

@@ -2,6 +2,7 @@
 //! `sendmmsg` it back to the senders. Runs until killed.
 //!
 //! usage: udp-echo-server [--port N] [--burst N]
+#![deny(unsafe_code)]
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -35,6 +36,14 @@ fn run(port: u16, burst: usize) -> Result<()> {
     let socket =
         UdpSocket::bind(("0.0.0.0", port)).with_context(|| format!("binding UDP port {port}"))?;
     println!("udp-echo-server listening on port {port}");
+    echo_forever(&socket, burst)
+}
+
+/// Echoes bursts of datagrams back to their senders until an error. The one
+/// unsafe function of the crate: rustix has no `recvmmsg`, and the headers
+/// `sendmmsg` reuses are the ones `recvmmsg` filled.
+#[allow(unsafe_code)]
+fn echo_forever(socket: &UdpSocket, burst: usize) -> Result<()> {
     let mut buffers = vec![[0u8; BUFFER]; burst];
     // SAFETY: sockaddr_in is plain old data; zero is a valid value.
     let mut addresses: Vec<libc::sockaddr_in> = vec![unsafe { std::mem::zeroed() }; burst];

@@ -1,5 +1,6 @@
 //! The entry points of `cargo xtask`'s commands.
 
 pub mod bench;
+pub mod miri;
 pub mod run;
 pub mod test;

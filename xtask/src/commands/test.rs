@@ -3,12 +3,12 @@
 //! names to choose from.
 
 use crate::cli::TestArguments;
-use crate::shell::host::{ensure_bare_metal_target, have, workspace_root};
+use crate::commands::miri;
+use crate::shell::host::{ensure_bare_metal_target, target_dir};
 use crate::shell::process::{cargo, run as run_step};
 use crate::suites::runner::Filter;
 use crate::suites::{appliance, hosted, image, kernel};
 use anyhow::{Result, bail};
-use std::process::Command;
 
 /// A step of the run: a cargo check or one of the suites.
 enum Step {
@@ -24,9 +24,10 @@ fn steps() -> Result<Vec<Step>> {
         Step::Check("fmt", fmt),
         Step::Check("clippy", clippy),
         Step::Check("host", host_tests),
+        Step::Check("fuzz-build", fuzz_build),
         Step::Check("clippy-kernel", kernel_clippy),
         Step::Suite(hosted::scenarios::names(), hosted::scenarios::run),
-        Step::Check("miri", miri),
+        Step::Check("miri", miri::run),
         Step::Suite(image::names(), image::run),
         Step::Suite(kernel::scenarios::names()?, kernel::scenarios::run),
         Step::Suite(appliance::tests::names(), appliance::tests::run),
@@ -106,37 +107,20 @@ fn kernel_clippy() -> Result<()> {
     Ok(())
 }
 
-/// Runs the unsafe layer (rings, return queue, pool, packets) under Miri.
-fn miri() -> Result<()> {
-    if !have("rustup") {
-        bail!("Miri needs rustup to install the nightly `miri` component; install rustup");
-    }
+/// Builds the fuzz targets, their own workspace (with libFuzzer, without
+/// sanitizers), so that they cannot rot; `cargo +nightly fuzz run` runs them.
+fn fuzz_build() -> Result<()> {
+    let target = target_dir().join("fuzz-check");
     run_step(
-        "miri setup",
-        Command::new("rustup").args([
-            "component",
-            "add",
-            "miri",
-            "rust-src",
-            "--toolchain",
-            "nightly",
-        ]),
-    )?;
-    run_step(
-        "miri",
-        Command::new("rustup")
-            .current_dir(workspace_root())
+        "fuzz targets",
+        cargo()
             .args([
-                "run",
-                "nightly",
-                "cargo",
-                "miri",
-                "test",
-                "-p",
-                "dataplane",
-                "--lib",
-                "mem::",
+                "build",
+                "--manifest-path",
+                "fuzz/Cargo.toml",
+                "--bins",
+                "--target-dir",
             ])
-            .env("MIRIFLAGS", "-Zmiri-ignore-leaks -Zmiri-strict-provenance"),
+            .arg(target),
     )
 }

@@ -1,0 +1,127 @@
+//! The Miri step of `cargo xtask test`: the unsafe layer under Miri on a
+//! pinned nightly, leaks failing every run but the one about a leak on
+//! purpose.
+
+use crate::shell::host::{have, workspace_root};
+use crate::shell::process::run as run_step;
+use anyhow::{Result, bail};
+use std::process::Command;
+
+/// The nightly Miri runs on, pinned by date: Miri's checks change from one
+/// nightly to the next, and a check that starts failing should be a commit.
+const MIRI_NIGHTLY: &str = "nightly-2026-05-20";
+/// That nightly's rustc commit: a plain `nightly` toolchain that is this
+/// build is used as is (machines without network to install the dated one).
+const MIRI_RUSTC_COMMIT: &str = "e50aa6fba";
+
+/// One `cargo miri test` run: a package, a test filter, its flags.
+struct MiriRun {
+    package: &'static str,
+    filter: &'static str,
+    /// Tests of the filter left to a later run (`--skip`).
+    skip: &'static [&'static str],
+    flags: &'static str,
+}
+
+/// The unsafe layer under Miri: dataplane's rings, pool and packets; the
+/// af-packet frame hand-off against its fake kernel; the virtio-net
+/// virtqueue and queue against the simulated device. Leaks fail a run,
+/// except in the tests named with `-Zmiri-ignore-leaks`, each for a reason.
+const MIRI_RUNS: &[MiriRun] = &[
+    MiriRun {
+        package: "dataplane",
+        filter: "mem::",
+        skip: &["pool_dropped_with_packets_out_stays_valid"],
+        flags: "-Zmiri-strict-provenance",
+    },
+    // A pool dropped while packets are out is leaked on purpose (they
+    // still point at it); this test checks exactly that case.
+    MiriRun {
+        package: "dataplane",
+        filter: "mem::mempool::tests::pool_dropped_with_packets_out_stays_valid",
+        skip: &[],
+        flags: "-Zmiri-strict-provenance -Zmiri-ignore-leaks",
+    },
+    MiriRun {
+        package: "af-packet-nic",
+        filter: "frames::",
+        skip: &[],
+        flags: "-Zmiri-strict-provenance",
+    },
+    // The simulated device finds buffers by physical address, an integer,
+    // as a DMA engine does: permissive provenance.
+    MiriRun {
+        package: "virtio-net",
+        filter: "",
+        skip: &[],
+        flags: "-Zmiri-permissive-provenance",
+    },
+];
+
+/// The toolchain to run Miri with: the pinned nightly, installed if need be.
+fn miri_toolchain() -> Result<&'static str> {
+    let is_pinned_build = |toolchain: &str| {
+        Command::new("rustup")
+            .args(["run", toolchain, "rustc", "--version"])
+            .output()
+            .is_ok_and(|output| {
+                output.status.success()
+                    && String::from_utf8_lossy(&output.stdout).contains(MIRI_RUSTC_COMMIT)
+            })
+    };
+    if is_pinned_build(MIRI_NIGHTLY) {
+        return Ok(MIRI_NIGHTLY);
+    }
+    if is_pinned_build("nightly") {
+        return Ok("nightly");
+    }
+    run_step(
+        "miri toolchain",
+        Command::new("rustup").args(["toolchain", "install", MIRI_NIGHTLY, "--profile", "minimal"]),
+    )?;
+    Ok(MIRI_NIGHTLY)
+}
+
+/// Runs [`MIRI_RUNS`] on the pinned nightly.
+pub fn run() -> Result<()> {
+    if !have("rustup") {
+        bail!("Miri needs rustup to install the nightly `miri` component; install rustup");
+    }
+    let toolchain = miri_toolchain()?;
+    run_step(
+        "miri setup",
+        Command::new("rustup").args([
+            "component",
+            "add",
+            "miri",
+            "rust-src",
+            "--toolchain",
+            toolchain,
+        ]),
+    )?;
+    for miri in MIRI_RUNS {
+        let mut command = Command::new("rustup");
+        command
+            .current_dir(workspace_root())
+            .args([
+                "run",
+                toolchain,
+                "cargo",
+                "miri",
+                "test",
+                "-p",
+                miri.package,
+                "--lib",
+                "--",
+            ])
+            .env("MIRIFLAGS", miri.flags);
+        if !miri.filter.is_empty() {
+            command.arg(miri.filter);
+        }
+        for test in miri.skip {
+            command.args(["--skip", test]);
+        }
+        run_step("miri", &mut command)?;
+    }
+    Ok(())
+}
