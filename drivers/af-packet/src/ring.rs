@@ -89,8 +89,8 @@ impl core::ops::Deref for Rings {
 
 impl Drop for Rings {
     fn drop(&mut self) {
-        // SAFETY: `base`/`map_len` are exactly the mapping made in `map`, and
-        // no reference into it outlives `self`.
+        // SAFETY: `frame_rings.base()` and `map_len` are exactly the mapping
+        // made in `map`, and no reference into it outlives `self`.
         unsafe { libc::munmap(self.frame_rings.base().as_ptr().cast(), self.map_len) };
     }
 }
