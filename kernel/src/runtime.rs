@@ -52,9 +52,17 @@ fn run_on_core(core_id: u32) -> ! {
     if let Some(name) = cmdline::get("test") {
         crate::scenarios::dispatch::run(core_id, name)
     }
+    // A release image given `test=` says so and fails at once, rather than
+    // leave a harness waiting for a scenario that is not there.
     #[cfg(not(feature = "scenarios"))]
     if let Some(name) = cmdline::get("test") {
-        log::warn!("test={name} ignored: this image has no scenarios (cargo feature `scenarios`)");
+        if core_id == 0 {
+            crate::kprintln!(
+                "test={name}: this image has no scenarios (build the kernel with --features scenarios)"
+            );
+            crate::dev::exit::exit_qemu(crate::dev::exit::ExitCode::Failure)
+        }
+        idle_forever()
     }
     crate::appliance::setup::run(core_id)
 }

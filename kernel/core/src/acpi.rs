@@ -85,10 +85,14 @@ pub fn parse(memory: &impl PhysicalMemory, rsdp_paddr: u64) -> Result<AcpiInfo, 
     if &header[..8] != b"RSD PTR " || !checksum_ok(header) {
         return Err(AcpiError::BadChecksum(rsdp));
     }
-    // ACPI 2.0+ RSDPs are 36 bytes with the XSDT address at 24.
+    // ACPI 2.0+ RSDPs are 36 bytes with the XSDT address at 24, covered by
+    // the extended checksum; when that does not hold, the RSDT (which the
+    // first checksum covered) is used. An ACPI 1.0 RSDP is only 20 bytes:
+    // nothing past them is read.
     let xsdt = (header[15] >= 2)
         .then(|| memory.read(rsdp, 36))
         .flatten()
+        .filter(|long| checksum_ok(long))
         .and_then(|long| read_u64(long, 24))
         .filter(|address| *address != 0);
     let (root, entry_size) = match xsdt {

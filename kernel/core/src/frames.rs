@@ -55,14 +55,31 @@ impl FrameRanges {
             .sum()
     }
 
-    /// Adds `[start, end)`, shrunk to whole frames; ignored when empty or
-    /// when [`MAX_RANGES`] ranges are tracked already.
+    /// Adds `[start, end)`, shrunk to whole frames and merged with every
+    /// free range it overlaps or touches, so that no frame is listed twice
+    /// (memory maps may overlap); ignored when empty or when
+    /// [`MAX_RANGES`] ranges are tracked already.
     pub fn add(&mut self, start: u64, end: u64) {
-        let Some(start) = start.checked_next_multiple_of(FRAME_BYTES) else {
+        let Some(mut start) = start.checked_next_multiple_of(FRAME_BYTES) else {
             return;
         };
-        let end = end & !(FRAME_BYTES - 1);
-        if end <= start || self.count == MAX_RANGES {
+        let mut end = end & !(FRAME_BYTES - 1);
+        if end <= start {
+            return;
+        }
+        let mut index = 0;
+        while index < self.count {
+            let range = self.ranges[index];
+            if range.end < start || end < range.start {
+                index += 1;
+                continue;
+            }
+            start = start.min(range.start);
+            end = end.max(range.end);
+            self.ranges.copy_within(index + 1..self.count, index);
+            self.count -= 1;
+        }
+        if self.count == MAX_RANGES {
             return;
         }
         let at = self
@@ -167,6 +184,28 @@ mod tests {
         let free = frames.free_bytes();
         assert_eq!(frames.allocate(free + FRAME_BYTES, 0), Err(OutOfMemory));
         assert_eq!(frames.allocate(u64::MAX, 0), Err(OutOfMemory));
+    }
+
+    #[test]
+    fn overlapping_regions_are_merged_so_no_frame_is_handed_out_twice() {
+        let mut frames = FrameRanges::new();
+        frames.add(MIB, 4 * MIB);
+        frames.add(2 * MIB, 6 * MIB);
+        frames.add(6 * MIB, 7 * MIB);
+        frames.add(9 * MIB, 10 * MIB);
+        frames.add(0, 10 * MIB);
+        assert_eq!(
+            frames.ranges(),
+            [Range {
+                start: 0,
+                end: 10 * MIB
+            }]
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        while let Ok(frame) = frames.allocate(FRAME_BYTES, 0) {
+            assert!(seen.insert(frame), "{frame:#x} handed out twice");
+        }
+        assert_eq!(seen.len() as u64, 10 * MIB / FRAME_BYTES);
     }
 
     #[test]

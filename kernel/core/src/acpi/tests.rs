@@ -159,6 +159,20 @@ fn malformed_madt_entries_end_the_walk() {
 }
 
 #[test]
+fn a_bad_extended_checksum_falls_back_to_the_rsdt() {
+    let mut image = machine(true, &madt());
+    // The RSDT the ACPI 1.0 part names: the same two tables, 4-byte entries.
+    let rsdt_at = 0x10_3000;
+    let mut body = (MADT as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(&(MCFG as u32).to_le_bytes());
+    image.write(rsdt_at, &sdt(b"RSDT", &body));
+    let mut pointer = rsdp(rsdt_at as u32, Some(ROOT));
+    pointer[32] ^= 0xff;
+    image.write(RSDP, &pointer);
+    assert_eq!(parse(&image, RSDP), Ok(expected(false)));
+}
+
+#[test]
 fn bad_pointers_and_tables_are_errors() {
     let image = Image::new(0xe0000, 0x40000);
     assert_eq!(parse(&image, 0), Err(AcpiError::NoRsdp));
