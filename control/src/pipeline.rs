@@ -8,7 +8,8 @@
 //!                                        └ipv4─▶ ipv4 ─icmp─▶ [ipv4:proto:1 chain] ─pass─▶ icmp ─▶ ipv4-out
 //!                                                     ├udp──▶ [ipv4:proto:17 chain] ─pass─▶ udp
 //!                                                     ├proto<k>─▶ [ipv4:proto:<n> chain]
-//!                                                     └forward─▶ [ipv4:forward chain] (l3fwd) ─if<n>─▶ arp[n]
+//!                                                     ├forward─▶ [ipv4:forward chain] (l3fwd) ─if<n>─▶ arp[n]
+//!                                                     └errors─▶ ipv4-out
 //! udp ─app<k>─▶ [udp:<port> chain] (udp-echo) ─out─▶ ipv4-out ─if<n>─▶ arp[n]
 //! ```
 //!
@@ -32,6 +33,7 @@ use alloc::vec::Vec;
 use dataplane::{
     Executor, ExecutorBuilder, ExecutorError, Mempool, Nanoservice, Nic, NodeId, Target,
 };
+use services::icmp_error::ErrorLimiter;
 use services::registry::{BuildContext, InterfaceInfo, ServiceConfig};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
 use services::udp::BindError;
@@ -168,12 +170,14 @@ pub fn build_core(
         .collect();
     let addresses: Vec<_> = interfaces.iter().map(|info| info.address).collect();
     let routes = RoutingTable::new(&addresses, &static_routes);
+    let errors = ErrorLimiter::new();
     let context = BuildContext {
         core,
         interfaces: &interfaces,
         interface: None,
         local: &local,
         routes: &routes,
+        errors: &errors,
     };
     let chains = chains(spec, core);
     let chain = |hook: HookPoint| chains.iter().find(|chain| chain.hook == hook);
@@ -226,8 +230,8 @@ pub fn build_core(
 
     // The IP stack, with every hook point's demultiplexer bound first.
     let forwarding = chain(HookPoint::Ipv4Forward).is_some();
-    let mut ipv4 = Ipv4::new(local.clone(), forwarding);
-    let mut udp = Udp::new(local.clone());
+    let mut ipv4 = Ipv4::new(local.clone(), forwarding, errors.clone());
+    let mut udp = Udp::new(local.clone(), errors.clone());
     let mut protocol_slots = Vec::new();
     let mut udp_slots = Vec::new();
     for chain in &chains {
@@ -294,6 +298,7 @@ pub fn build_core(
     }
     builder.connect(icmp, "out", Target::Node(ipv4_out))?;
     builder.connect(udp, "errors", Target::Node(ipv4_out))?;
+    builder.connect(ipv4, "errors", Target::Node(ipv4_out))?;
 
     // Layer 2 chains, per port: `pass` from port:rx leads to eth.
     for ((_, port, rx_chain), (interface, _, eth, ethertype_slots)) in

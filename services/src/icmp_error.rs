@@ -1,17 +1,31 @@
 //! ICMP error messages (destination unreachable, time exceeded): when they
-//! may be sent (RFC 1122 3.2.2), a token-bucket rate limit, and building one
-//! in a fresh pool buffer that quotes the offending header.
+//! may be sent (RFC 1122 3.2.2), the rate limiter every error kind of one
+//! core shares (a token bucket per destination, like Linux), and building
+//! one in a fresh pool buffer that quotes the offending header.
 
+use crate::route::{LocalAddresses, Locality};
 use crate::wire::icmp::{self, IcmpPacket};
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::{ethernet, udp};
+use alloc::rc::Rc;
+use arrayvec::ArrayVec;
+use core::cell::RefCell;
 use core::net::Ipv4Addr;
 use dataplane::{Outputs, Packet};
 
-/// Errors allowed per second, sustained.
-pub const ERRORS_PER_SECOND: u64 = 100;
-/// Errors allowed in a burst.
-pub const ERROR_BURST: u64 = 20;
+/// Errors allowed per second to one destination, sustained (Linux
+/// `icmp_ratelimit`: 1000 ms).
+pub const ERRORS_PER_SECOND: u64 = 1;
+/// Errors allowed in a burst to one destination (Linux `XRLIM_BURST_FACTOR`).
+pub const ERROR_BURST: u64 = 6;
+/// Errors allowed per second from one core to everybody (Linux
+/// `icmp_msgs_per_sec`).
+pub const GLOBAL_ERRORS_PER_SECOND: u64 = 1000;
+/// Errors allowed in a burst from one core (Linux `icmp_msgs_burst`).
+pub const GLOBAL_ERROR_BURST: u64 = 50;
+/// Destinations with a bucket of their own; the least recently used one
+/// makes room for a new destination (which starts with a full burst).
+pub const LIMITED_DESTINATIONS: usize = 16;
 
 /// A token bucket on the platform clock.
 #[derive(Debug, Clone)]
@@ -52,23 +66,125 @@ impl TokenBucket {
             false
         }
     }
-}
 
-impl Default for TokenBucket {
-    fn default() -> Self {
-        Self::new(ERRORS_PER_SECOND, ERROR_BURST)
+    /// When a token was last asked for.
+    fn last_ns(&self) -> u64 {
+        self.last_ns.unwrap_or(0)
     }
 }
 
+/// The buckets of one core: one per recent destination and one for all.
+#[derive(Debug)]
+struct Buckets {
+    global: TokenBucket,
+    destinations: ArrayVec<(Ipv4Addr, TokenBucket), LIMITED_DESTINATIONS>,
+}
+
+impl Buckets {
+    fn allow(&mut self, destination: Ipv4Addr, now_ns: u64) -> bool {
+        let index = match self
+            .destinations
+            .iter()
+            .position(|(address, _)| *address == destination)
+        {
+            Some(index) => index,
+            None => {
+                let fresh = (
+                    destination,
+                    TokenBucket::new(ERRORS_PER_SECOND, ERROR_BURST),
+                );
+                if let Err(error) = self.destinations.try_push(fresh) {
+                    let oldest = self
+                        .destinations
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, (_, bucket))| bucket.last_ns())
+                        .map_or(0, |(index, _)| index);
+                    self.destinations[oldest] = error.element();
+                    oldest
+                } else {
+                    self.destinations.len() - 1
+                }
+            }
+        };
+        // The destination's bucket first: a peer over its own limit does
+        // not spend the tokens everybody shares.
+        self.destinations[index].1.allow(now_ns) && self.global.allow(now_ns)
+    }
+}
+
+/// The ICMP error limiter of one core, shared by every node that sends
+/// errors (`ipv4`, `udp`, `l3fwd`): cloning it shares the buckets. Linux's
+/// scheme: a bucket per destination (1/s, burst 6) behind a global one
+/// (1000/s, burst 50). Echo replies are not limited.
+#[derive(Debug, Clone)]
+pub struct ErrorLimiter {
+    buckets: Rc<RefCell<Buckets>>,
+}
+
+impl Default for ErrorLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ErrorLimiter {
+    /// A limiter with full buckets.
+    pub fn new() -> Self {
+        Self {
+            buckets: Rc::new(RefCell::new(Buckets {
+                global: TokenBucket::new(GLOBAL_ERRORS_PER_SECOND, GLOBAL_ERROR_BURST),
+                destinations: ArrayVec::new(),
+            })),
+        }
+    }
+
+    /// Takes a token for an error to `destination` if there is one.
+    pub fn allow(&self, destination: Ipv4Addr, now_ns: u64) -> bool {
+        self.buckets.borrow_mut().allow(destination, now_ns)
+    }
+
+    /// Builds an ICMP error from `source` about `offending` (an IP packet
+    /// that arrived here, header first) when RFC 1122 allows one (see
+    /// [`may_answer_with_error`]; `local` tells whether its destination
+    /// was a broadcast) and the limiter has a token for its source.
+    pub fn error_for(
+        &self,
+        out: &mut Outputs<'_>,
+        local: &LocalAddresses,
+        offending: &[u8],
+        source: Ipv4Addr,
+        (msg_type, code): (u8, u8),
+    ) -> Option<Packet> {
+        let original = Ipv4Packet::new_checked(offending).ok()?;
+        let destination = original.destination();
+        if destination.is_multicast() || local.locality(destination) == Locality::Broadcast {
+            return None;
+        }
+        if !may_answer_with_error(offending) || !self.allow(original.source(), out.now_ns()) {
+            return None;
+        }
+        build_error(out, offending, source, msg_type, code)
+    }
+}
+
+/// True when `address` can be no neighbour's own: unspecified, "this
+/// network" (0/8), loopback (127/8), multicast, reserved (240/4) or the
+/// limited broadcast (Linux's martians).
+pub fn is_martian(address: Ipv4Addr) -> bool {
+    let first = address.octets()[0];
+    first == 0 || address.is_loopback() || first >= 224
+}
+
 /// True when RFC 1122 allows an ICMP error about `offending`: not about an
-/// ICMP error, a non-first fragment, or a packet from a non-unicast source.
-/// (Callers check that the destination was not a broadcast.)
+/// ICMP error, a non-first fragment, or a packet from a martian source
+/// (see [`is_martian`]). (Callers check that the destination was not a
+/// broadcast, or use [`ErrorLimiter::error_for`], which does.)
 pub fn may_answer_with_error(offending: &[u8]) -> bool {
     let Ok(packet) = Ipv4Packet::new_checked(offending) else {
         return false;
     };
-    let source = packet.source();
-    if source.is_broadcast() || source.is_multicast() || source.is_unspecified() {
+    if is_martian(packet.source()) {
         return false;
     }
     if packet.fragment_offset() != 0 {
@@ -154,5 +270,54 @@ mod tests {
         error[20] = 8;
         assert!(may_answer_with_error(&error));
         assert!(!may_answer_with_error(&error[..10]));
+    }
+
+    #[test]
+    fn never_answers_martian_sources() {
+        for source in [[127, 0, 0, 1], [0, 1, 2, 3], [224, 0, 0, 1], [240, 0, 0, 1]] {
+            let mut header = crate::wire::ipv4::tests::HEADER;
+            header[12..16].copy_from_slice(&source);
+            assert!(!may_answer_with_error(&header), "{source:?}");
+        }
+        assert!(!is_martian(Ipv4Addr::new(10, 0, 0, 1)));
+    }
+
+    #[test]
+    fn limiter_keeps_a_bucket_per_destination_behind_a_global_one() {
+        let limiter = ErrorLimiter::new();
+        let shared = limiter.clone();
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        for _ in 0..ERROR_BURST {
+            assert!(limiter.allow(a, 0));
+        }
+        // The clone shares the buckets: `a` is spent for both.
+        assert!(!shared.allow(a, 0));
+        assert!(shared.allow(b, 0), "another destination has its own burst");
+        assert!(limiter.allow(a, 1_000_000_000), "one more a second later");
+        assert!(!limiter.allow(a, 1_000_000_000));
+        // The global bucket caps all destinations together.
+        let limiter = ErrorLimiter::new();
+        let allowed = (0..200u32)
+            .filter(|index| limiter.allow(Ipv4Addr::from_bits(0x0a00_0000 + index), 0))
+            .count();
+        assert_eq!(allowed as u64, GLOBAL_ERROR_BURST);
+    }
+
+    #[test]
+    fn limiter_recycles_the_least_recently_used_destination() {
+        let limiter = ErrorLimiter::new();
+        let first = Ipv4Addr::new(10, 0, 1, 0);
+        for _ in 0..ERROR_BURST {
+            assert!(limiter.allow(first, 0));
+        }
+        for index in 1..=LIMITED_DESTINATIONS as u32 {
+            assert!(limiter.allow(Ipv4Addr::from_bits(first.to_bits() + index), 1));
+        }
+        // `first` lost its (empty) bucket and starts over with a full one.
+        assert!(limiter.allow(first, 2));
+        assert_eq!(
+            limiter.buckets.borrow().destinations.len(),
+            LIMITED_DESTINATIONS
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! as `fragment`. Packets leaving the node start at the IP header; the
 //! link-layer padding behind `total_len` is trimmed.
 
+use crate::icmp_error::{ErrorLimiter, is_martian};
 use crate::route::{LocalAddresses, Locality};
+use crate::wire::icmp::{kind, unreachable};
 use crate::wire::ipv4::protocol;
 use crate::wire::{Ipv4Packet, WireError};
 use arrayvec::ArrayVec;
@@ -29,9 +31,11 @@ drop_reasons! {
         Fragment = "fragment",
         /// Arrived with TTL 0.
         TtlZero = "ttl-zero",
-        /// Source is broadcast, multicast, unspecified or one of ours.
+        /// Source is a martian (0/8, loopback, multicast, reserved,
+        /// broadcast) or one of ours.
         BadSource = "bad-source",
-        /// For us, but no service takes its protocol.
+        /// For us, but no service takes its protocol (ICMP protocol
+        /// unreachable sent, rate-limited, when the destination was unicast).
         UnknownProtocol = "unknown-protocol",
         /// Not for us and nothing forwards (or multicast).
         NotForUs = "not-for-us",
@@ -56,6 +60,7 @@ pub struct Ipv4 {
     local: LocalAddresses,
     forwarding: bool,
     protocols: ArrayVec<u8, MAX_PROTOCOL_HOOKS>,
+    errors: ErrorLimiter,
 }
 
 impl Ipv4 {
@@ -68,15 +73,19 @@ impl Ipv4 {
     /// Output of the first bound protocol; protocol hook `n` is
     /// `PROTOCOL_0 + n`.
     pub const PROTOCOL_0: usize = 3;
+    /// Output for ICMP errors we originate (to `ipv4-out`).
+    pub const ERRORS: usize = 3 + MAX_PROTOCOL_HOOKS;
 
     /// A node for a core with these addresses; `forwarding` when a service
     /// is attached at `ipv4:forward` (otherwise packets to others are
-    /// dropped as `not-for-us`).
-    pub fn new(local: LocalAddresses, forwarding: bool) -> Self {
+    /// dropped as `not-for-us`). Errors go through the core's `errors`
+    /// limiter.
+    pub fn new(local: LocalAddresses, forwarding: bool, errors: ErrorLimiter) -> Self {
         Self {
             local,
             forwarding,
             protocols: ArrayVec::new(),
+            errors,
         }
     }
 
@@ -95,7 +104,7 @@ impl Ipv4 {
     /// Validates `packet` and decides where it goes: to `icmp` or `udp`
     /// (trimmed to its total length), forwarded, or dropped.
     #[inline(always)]
-    fn receive(&mut self, packet: &mut Packet) -> Verdict {
+    fn receive(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
         let view = match Ipv4Packet::new_checked(packet.payload()) {
             Ok(view) => view,
             Err(error) => {
@@ -115,11 +124,7 @@ impl Ipv4 {
             Some(Ipv4Drop::TtlZero)
         } else {
             let source = view.source();
-            (source.is_broadcast()
-                || source.is_multicast()
-                || source.is_unspecified()
-                || self.local.is_ours(source))
-            .then_some(Ipv4Drop::BadSource)
+            (is_martian(source) || self.local.is_ours(source)).then_some(Ipv4Drop::BadSource)
         };
         if let Some(reason) = reason {
             return Verdict::drop(reason);
@@ -133,7 +138,7 @@ impl Ipv4 {
                 protocol::UDP => Verdict::emit(Self::UDP),
                 other => match self.protocols.iter().position(|bound| *bound == other) {
                     Some(index) => Verdict::emit(Self::PROTOCOL_0 + index),
-                    None => Verdict::drop(Ipv4Drop::UnknownProtocol),
+                    None => self.protocol_unreachable(packet, destination, out),
                 },
             },
             Locality::Remote if self.forwarding && !destination.is_multicast() => {
@@ -141,6 +146,27 @@ impl Ipv4 {
             }
             Locality::Remote => Verdict::drop(Ipv4Drop::NotForUs),
         }
+    }
+
+    /// Answers a packet for a protocol nobody takes with ICMP protocol
+    /// unreachable (RFC 1122 3.2.2.1), when allowed, and drops it.
+    #[cold]
+    fn protocol_unreachable(
+        &self,
+        packet: &Packet,
+        destination: core::net::Ipv4Addr,
+        out: &mut Outputs<'_>,
+    ) -> Verdict {
+        if let Some(error) = self.errors.error_for(
+            out,
+            &self.local,
+            packet.payload(),
+            destination,
+            (kind::DESTINATION_UNREACHABLE, unreachable::PROTOCOL),
+        ) {
+            out.emit(Self::ERRORS, error);
+        }
+        Verdict::drop(Ipv4Drop::UnknownProtocol)
     }
 }
 
@@ -151,7 +177,7 @@ impl Nanoservice for Ipv4 {
 
     fn outputs(&self) -> &'static [&'static str] {
         &[
-            "icmp", "udp", "forward", "proto0", "proto1", "proto2", "proto3",
+            "icmp", "udp", "forward", "proto0", "proto1", "proto2", "proto3", "errors",
         ]
     }
 
@@ -160,6 +186,6 @@ impl Nanoservice for Ipv4 {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, _| self.receive(packet));
+        out.dispatch(batch, |packet, out| self.receive(packet, out));
     }
 }

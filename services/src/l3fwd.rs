@@ -5,7 +5,7 @@
 
 use crate::MAX_INTERFACES;
 use crate::arp::prepend_resolution_header;
-use crate::icmp_error::{TokenBucket, build_error, may_answer_with_error};
+use crate::icmp_error::ErrorLimiter;
 use crate::route::{LocalAddresses, RoutingTable};
 use crate::wire::Ipv4Packet;
 use crate::wire::icmp::{kind, unreachable};
@@ -30,7 +30,7 @@ drop_reasons! {
 pub struct L3fwd {
     local: LocalAddresses,
     routes: RoutingTable,
-    errors: TokenBucket,
+    errors: ErrorLimiter,
 }
 
 impl L3fwd {
@@ -41,20 +41,17 @@ impl L3fwd {
     pub const INTERFACE_0: usize = 1;
 
     /// A forwarder with these addresses (ICMP errors come from ours) and
-    /// routes.
-    pub fn new(local: LocalAddresses, routes: RoutingTable) -> Self {
+    /// routes, sending its errors through the core's `errors` limiter.
+    pub fn new(local: LocalAddresses, routes: RoutingTable, errors: ErrorLimiter) -> Self {
         Self {
             local,
             routes,
-            errors: TokenBucket::default(),
+            errors,
         }
     }
 
     fn send_error(&mut self, packet: &Packet, msg_type: u8, code: u8, out: &mut Outputs<'_>) {
         let offending = packet.payload();
-        if !may_answer_with_error(offending) || !self.errors.allow(out.now_ns()) {
-            return;
-        }
         let Ok(view) = Ipv4Packet::new_checked(offending) else {
             return;
         };
@@ -66,7 +63,10 @@ impl L3fwd {
         else {
             return;
         };
-        if let Some(error) = build_error(out, offending, source, msg_type, code) {
+        if let Some(error) =
+            self.errors
+                .error_for(out, &self.local, offending, source, (msg_type, code))
+        {
             out.emit(Self::ERRORS, error);
         }
     }

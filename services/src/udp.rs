@@ -1,9 +1,14 @@
 //! `Udp`: verifies UDP checksums (0 = none), dispatches datagrams to the
 //! app bound to their destination port, and answers closed ports with a
 //! rate-limited ICMP port unreachable.
+//!
+//! A UDP length shorter than the IP payload leaves padding behind the
+//! datagram (RFC 768): a packet for an app is trimmed to the datagram, with
+//! the IP total length and header checksum fixed, so that apps (echo) see
+//! and send exactly the UDP-length bytes.
 
-use crate::icmp_error::{TokenBucket, build_error, may_answer_with_error};
-use crate::route::{LocalAddresses, Locality};
+use crate::icmp_error::ErrorLimiter;
+use crate::route::LocalAddresses;
 use crate::wire::icmp::{kind, unreachable};
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
 use arrayvec::ArrayVec;
@@ -41,7 +46,7 @@ pub enum BindError {
 pub struct Udp {
     local: LocalAddresses,
     ports: ArrayVec<u16, MAX_UDP_APPS>,
-    errors: TokenBucket,
+    errors: ErrorLimiter,
 }
 
 impl Udp {
@@ -50,12 +55,13 @@ impl Udp {
     /// Output of the first app; app `n` is `APP_0 + n`.
     pub const APP_0: usize = 1;
 
-    /// A demultiplexer for these addresses, no port bound.
-    pub fn new(local: LocalAddresses) -> Self {
+    /// A demultiplexer for these addresses, no port bound, sending its
+    /// errors through the core's `errors` limiter.
+    pub fn new(local: LocalAddresses, errors: ErrorLimiter) -> Self {
         Self {
             local,
             ports: ArrayVec::new(),
-            errors: TokenBucket::default(),
+            errors,
         }
     }
 
@@ -78,32 +84,48 @@ impl Udp {
             return Verdict::drop(UdpDrop::Truncated);
         };
         let (source, destination) = (ip.source(), ip.destination());
-        let port = match UdpPacket::new_checked(ip.payload()) {
+        let payload_len = ip.payload().len();
+        let (port, length) = match UdpPacket::new_checked(ip.payload()) {
             Ok(udp) if !udp.verify_checksum(source, destination) => {
                 return Verdict::drop(UdpDrop::BadChecksum);
             }
-            Ok(udp) => udp.destination_port(),
+            Ok(udp) => (udp.destination_port(), udp.length()),
             Err(WireError::Truncated) => return Verdict::drop(UdpDrop::Truncated),
             Err(_) => return Verdict::drop(UdpDrop::BadLength),
         };
         if let Some(app) = self.ports.iter().position(|bound| *bound == port) {
+            if usize::from(length) != payload_len {
+                trim_padding(packet, length);
+            }
             return Verdict::emit(Self::APP_0 + app);
         }
-        if self.local.locality(destination) == Locality::Unicast
-            && may_answer_with_error(packet.payload())
-            && self.errors.allow(out.now_ns())
-            && let Some(error) = build_error(
-                out,
-                packet.payload(),
-                destination,
-                kind::DESTINATION_UNREACHABLE,
-                unreachable::PORT,
-            )
-        {
+        // An error quotes the header as it arrived, padding or not (Linux
+        // too: it trims the buffer, not the header).
+        if let Some(error) = self.errors.error_for(
+            out,
+            &self.local,
+            packet.payload(),
+            destination,
+            (kind::DESTINATION_UNREACHABLE, unreachable::PORT),
+        ) {
             out.emit(Self::ERRORS, error);
         }
         Verdict::drop(UdpDrop::PortClosed)
     }
+}
+
+/// Cuts the padding behind a `length`-byte datagram off `packet` (a valid
+/// IPv4 packet whose UDP length is below its payload's) and fixes the IP
+/// total length and header checksum.
+#[cold]
+fn trim_padding(packet: &mut Packet, length: u16) {
+    let Ok(mut ip) = Ipv4Packet::new_checked(packet.payload_mut()) else {
+        return;
+    };
+    let total_len = ip.header_len() as u16 + length;
+    ip.set_total_len(total_len);
+    ip.fill_checksum();
+    packet.truncate(usize::from(total_len));
 }
 
 impl Nanoservice for Udp {
