@@ -10,6 +10,7 @@
 use crate::icmp_error::ErrorLimiter;
 use crate::route::LocalAddresses;
 use crate::wire::icmp::{kind, unreachable};
+use crate::wire::udp::HEADER_LEN;
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
 use arrayvec::ArrayVec;
 use dataplane::drop_reasons;
@@ -84,23 +85,40 @@ impl Udp {
             return Verdict::drop(UdpDrop::Truncated);
         };
         let (source, destination) = (ip.source(), ip.destination());
-        let payload_len = ip.payload().len();
         let (port, length) = match UdpPacket::new_checked(ip.payload()) {
             Ok(udp) if !udp.verify_checksum(source, destination) => {
                 return Verdict::drop(UdpDrop::BadChecksum);
             }
-            Ok(udp) => (udp.destination_port(), udp.length()),
+            Ok(udp) => (
+                udp.destination_port(),
+                // `Some` only with padding behind the datagram.
+                (udp.payload().len() + HEADER_LEN != ip.payload().len()).then_some(udp.length()),
+            ),
             Err(WireError::Truncated) => return Verdict::drop(UdpDrop::Truncated),
             Err(_) => return Verdict::drop(UdpDrop::BadLength),
         };
-        if let Some(app) = self.ports.iter().position(|bound| *bound == port) {
-            if usize::from(length) != payload_len {
-                trim_padding(packet, length);
+        match self.ports.iter().position(|bound| *bound == port) {
+            Some(app) => {
+                if let Some(length) = length {
+                    trim_padding(packet, length);
+                }
+                Verdict::emit(Self::APP_0 + app)
             }
-            return Verdict::emit(Self::APP_0 + app);
+            None => self.port_closed(packet, destination, out),
         }
-        // An error quotes the header as it arrived, padding or not (Linux
-        // too: it trims the buffer, not the header).
+    }
+
+    /// Answers a datagram to a closed port with ICMP port unreachable, when
+    /// allowed, and drops it. The error quotes the header as it arrived,
+    /// padding or not (Linux too: it trims the buffer, not the header).
+    #[cold]
+    #[inline(never)]
+    fn port_closed(
+        &self,
+        packet: &Packet,
+        destination: core::net::Ipv4Addr,
+        out: &mut Outputs<'_>,
+    ) -> Verdict {
         if let Some(error) = self.errors.error_for(
             out,
             &self.local,
@@ -118,6 +136,7 @@ impl Udp {
 /// IPv4 packet whose UDP length is below its payload's) and fixes the IP
 /// total length and header checksum.
 #[cold]
+#[inline(never)]
 fn trim_padding(packet: &mut Packet, length: u16) {
     let Ok(mut ip) = Ipv4Packet::new_checked(packet.payload_mut()) else {
         return;
