@@ -1,6 +1,6 @@
 //! `Packet`: an owned handle to one pool buffer, with head and tail offsets.
 
-use super::mempool::{DATA_SIZE, PoolShared};
+use super::mempool::PoolShared;
 use core::ptr::NonNull;
 
 /// Why a packet could not be resized.
@@ -64,7 +64,7 @@ impl Packet {
 
     fn capacity(&self) -> usize {
         // SAFETY: the pool outlives its packets (`from_pool` precondition 1).
-        unsafe { self.pool.as_ref() }.headroom as usize + DATA_SIZE
+        unsafe { self.pool.as_ref() }.buffer_len
     }
 
     /// Bytes of data.
