@@ -9,7 +9,8 @@
 //!                                                     ├udp──▶ [ipv4:proto:17 chain] ─pass─▶ udp
 //!                                                     ├proto<k>─▶ [ipv4:proto:<n> chain]
 //!                                                     ├forward─▶ [ipv4:forward chain] (l3fwd) ─if<n>─▶ arp[n]
-//!                                                     └errors─▶ ipv4-out
+//!                                                     ├errors─▶ ipv4-out
+//!                                                     └held─▶ (fragments taken into reassembly: discard)
 //! udp ─app<k>─▶ [udp:<port> chain] (udp-echo) ─out─▶ ipv4-out ─if<n>─▶ arp[n]
 //! ```
 //!
@@ -34,6 +35,7 @@ use dataplane::{
     Executor, ExecutorBuilder, ExecutorError, Mempool, Nanoservice, Nic, NodeId, Target,
 };
 use services::icmp_error::ErrorLimiter;
+use services::reassembly::Reassembly;
 use services::registry::{BuildContext, InterfaceInfo, ServiceConfig};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
 use services::udp::BindError;
@@ -230,7 +232,12 @@ pub fn build_core(
 
     // The IP stack, with every hook point's demultiplexer bound first.
     let forwarding = chain(HookPoint::Ipv4Forward).is_some();
-    let mut ipv4 = Ipv4::new(local.clone(), forwarding, errors.clone());
+    let mut ipv4 = Ipv4::new(
+        local.clone(),
+        forwarding,
+        errors.clone(),
+        Reassembly::new(spec.ipv4.reassembly),
+    );
     let mut udp = Udp::new(local.clone(), errors.clone());
     let mut protocol_slots = Vec::new();
     let mut udp_slots = Vec::new();
@@ -299,6 +306,7 @@ pub fn build_core(
     builder.connect(icmp, "out", Target::Node(ipv4_out))?;
     builder.connect(udp, "errors", Target::Node(ipv4_out))?;
     builder.connect(ipv4, "errors", Target::Node(ipv4_out))?;
+    builder.connect(ipv4, "held", Target::Discard)?;
 
     // Layer 2 chains, per port: `pass` from port:rx leads to eth.
     for ((_, port, rx_chain), (interface, _, eth, ethertype_slots)) in

@@ -154,17 +154,38 @@ impl ErrorLimiter {
         local: &LocalAddresses,
         offending: &[u8],
         source: Ipv4Addr,
-        (msg_type, code): (u8, u8),
+        kind: (u8, u8),
     ) -> Option<Packet> {
         let original = Ipv4Packet::new_checked(offending).ok()?;
+        let quoted_len =
+            (original.header_len() + udp::HEADER_LEN).min(usize::from(original.total_len()));
+        self.error_quoting(out, local, &offending[..quoted_len], source, kind)
+    }
+
+    /// [`error_for`](Self::error_for) from what the error quotes: the
+    /// offending header as it arrived and up to 8 bytes of its payload
+    /// (for a datagram whose fragments are gone, like one that timed out
+    /// in reassembly).
+    pub fn error_quoting(
+        &self,
+        out: &mut Outputs<'_>,
+        local: &LocalAddresses,
+        quoted: &[u8],
+        source: Ipv4Addr,
+        (msg_type, code): (u8, u8),
+    ) -> Option<Packet> {
+        if !may_quote(quoted) {
+            return None;
+        }
+        let original = Ipv4Packet::new_unchecked(quoted);
         let destination = original.destination();
         if destination.is_multicast() || local.locality(destination) == Locality::Broadcast {
             return None;
         }
-        if !may_answer_with_error(offending) || !self.allow(original.source(), out.now_ns()) {
+        if !self.allow(original.source(), out.now_ns()) {
             return None;
         }
-        build_error(out, offending, source, msg_type, code)
+        build_error(out, quoted, source, msg_type, code)
     }
 }
 
@@ -184,14 +205,26 @@ pub fn may_answer_with_error(offending: &[u8]) -> bool {
     let Ok(packet) = Ipv4Packet::new_checked(offending) else {
         return false;
     };
-    if is_martian(packet.source()) {
+    let quoted_len = (packet.header_len() + udp::HEADER_LEN).min(usize::from(packet.total_len()));
+    may_quote(&offending[..quoted_len])
+}
+
+/// [`may_answer_with_error`] on a quote: a whole header, then up to 8
+/// bytes of payload (all 8 when it is ICMP, to tell errors apart).
+fn may_quote(quoted: &[u8]) -> bool {
+    if quoted.len() < ipv4::HEADER_LEN {
         return false;
     }
-    if packet.fragment_offset() != 0 {
+    let packet = Ipv4Packet::new_unchecked(quoted);
+    let header_len = packet.header_len();
+    if header_len < ipv4::HEADER_LEN || header_len > quoted.len() {
+        return false;
+    }
+    if is_martian(packet.source()) || packet.fragment_offset() != 0 {
         return false;
     }
     if packet.protocol() == ipv4::protocol::ICMP {
-        return match IcmpPacket::new_checked(packet.payload()) {
+        return match IcmpPacket::new_checked(&quoted[header_len..]) {
             Ok(message) => !message.is_error(),
             Err(_) => false,
         };
@@ -199,20 +232,22 @@ pub fn may_answer_with_error(offending: &[u8]) -> bool {
     true
 }
 
-/// Builds an ICMP error from `source` about `offending` (an IP packet) in a
-/// fresh buffer, with link-layer headroom for the Ethernet header. `None`
-/// when the pool is empty.
+/// Builds an ICMP error from `source` quoting `quoted` (an IP header and up
+/// to 8 bytes of its payload; at least a header) in a fresh buffer, with
+/// link-layer headroom for the Ethernet header. `None` when the pool is
+/// empty.
 pub fn build_error(
     out: &mut Outputs<'_>,
-    offending: &[u8],
+    quoted: &[u8],
     source: Ipv4Addr,
     msg_type: u8,
     code: u8,
 ) -> Option<Packet> {
-    let original = Ipv4Packet::new_checked(offending).ok()?;
-    let quoted_len =
-        (original.header_len() + udp::HEADER_LEN).min(usize::from(original.total_len()));
-    let message_len = icmp::HEADER_LEN + quoted_len;
+    if quoted.len() < ipv4::HEADER_LEN {
+        return None;
+    }
+    let destination = Ipv4Packet::new_unchecked(quoted).source();
+    let message_len = icmp::HEADER_LEN + quoted.len();
     let total = ipv4::HEADER_LEN + message_len;
     let mut packet = out.alloc()?;
     // Zeroed link-layer room: a recycled buffer's old header must not
@@ -221,14 +256,10 @@ pub fn build_error(
     packet.trim_front(ethernet::HEADER_LEN).ok()?;
     let bytes = packet.payload_mut();
     let (header, message) = bytes.split_at_mut(ipv4::HEADER_LEN);
-    IcmpPacket::new_unchecked(&mut message[..]).emit_error(
-        msg_type,
-        code,
-        &offending[..quoted_len],
-    );
+    IcmpPacket::new_unchecked(&mut message[..]).emit_error(msg_type, code, quoted);
     Ipv4Packet::new_unchecked(header).emit_header(
         source,
-        original.source(),
+        destination,
         ipv4::protocol::ICMP,
         message_len as u16,
         ipv4::DEFAULT_TTL,

@@ -16,6 +16,7 @@ pub mod ipv4_out;
 pub mod l2fwd;
 pub mod l3fwd;
 mod malformed;
+pub mod reassembly;
 pub mod registry;
 pub mod route;
 pub mod udp;

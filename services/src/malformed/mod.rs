@@ -8,7 +8,9 @@
 //! causes no transmission but its `reply`, byte for byte (ICMP errors:
 //! fewer than the rate limiter's burst per peer in the whole catalogue, so
 //! every one is sent). Frames in `preceded_by` go first (the fragments a
-//! case needs) and move no counter.
+//! case needs) and move no counter. The catalogue is sent in order, and a
+//! fragment case may finish a datagram an earlier case left in progress;
+//! only the cases with an `after_ns` leave one to time out.
 
 use crate::wire::arp::{ArpOperation, ArpPacket};
 use crate::wire::checksum;
@@ -34,7 +36,12 @@ pub struct MalformedFrame {
     pub preceded_by: Vec<Vec<u8>>,
     /// The whole Ethernet frame sent back, if any (an ICMP error).
     pub reply: Option<Vec<u8>>,
+    /// How long after the frame the counter moves and the reply leaves:
+    /// 0, except for datagrams left to time out in reassembly.
+    pub after_ns: u64,
 }
+
+mod fragments;
 
 struct Builder {
     ours: MacAddr,
@@ -156,7 +163,29 @@ impl Catalogue {
             counter: (node, reason),
             preceded_by: Vec::new(),
             reply: None,
+            after_ns: 0,
         });
+    }
+
+    /// Adds a case that needs `preceded_by` sent first.
+    fn add_after(
+        &mut self,
+        name: &'static str,
+        preceded_by: Vec<Vec<u8>>,
+        bytes: Vec<u8>,
+        counter: (&'static str, &'static str),
+    ) {
+        self.add(name, bytes, counter.0, counter.1);
+        if let Some(frame) = self.frames.last_mut() {
+            frame.preceded_by = preceded_by;
+        }
+    }
+
+    /// Sets how long after the last frame added its counter moves.
+    fn last_after(&mut self, after_ns: u64) {
+        if let Some(frame) = self.frames.last_mut() {
+            frame.after_ns = after_ns;
+        }
     }
 
     /// Sets the reply of the last frame added.
@@ -311,10 +340,6 @@ pub fn malformed_frames(
         "ipv4",
         "bad-checksum",
     );
-    let first = b.edited(udp.clone(), |p| p[6] = 0x20);
-    c.add("ipv4-first-fragment", b.frame(&first), "ipv4", "fragment");
-    let later = b.edited(udp.clone(), |p| p[7] = 0x10);
-    c.add("ipv4-later-fragment", b.frame(&later), "ipv4", "fragment");
     let ttl_zero = b.edited(udp.clone(), |p| p[8] = 0);
     c.add("ipv4-ttl-zero", b.frame(&ttl_zero), "ipv4", "ttl-zero");
     let broadcast_source = b.edited(udp.clone(), |p| p[12..16].fill(255));
@@ -443,5 +468,6 @@ pub fn malformed_frames(
         "icmp",
         "broadcast",
     );
+    fragments::add(&b, &mut c);
     c.frames
 }
