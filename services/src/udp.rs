@@ -3,14 +3,13 @@
 //! rate-limited ICMP port unreachable.
 //!
 //! A UDP length shorter than the IP payload leaves padding behind the
-//! datagram (RFC 768): a packet for an app is trimmed to the datagram, with
-//! the IP total length and header checksum fixed, so that apps (echo) see
-//! and send exactly the UDP-length bytes.
+//! datagram (RFC 768): apps read the datagram through
+//! `UdpPacket::payload`, which stops at the UDP length, and an app that
+//! sends the packet back (echo) trims it first.
 
 use crate::icmp_error::ErrorLimiter;
 use crate::route::LocalAddresses;
 use crate::wire::icmp::{kind, unreachable};
-use crate::wire::udp::HEADER_LEN;
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
 use arrayvec::ArrayVec;
 use dataplane::drop_reasons;
@@ -85,25 +84,16 @@ impl Udp {
             return Verdict::drop(UdpDrop::Truncated);
         };
         let (source, destination) = (ip.source(), ip.destination());
-        let (port, length) = match UdpPacket::new_checked(ip.payload()) {
+        let port = match UdpPacket::new_checked(ip.payload()) {
             Ok(udp) if !udp.verify_checksum(source, destination) => {
                 return Verdict::drop(UdpDrop::BadChecksum);
             }
-            Ok(udp) => (
-                udp.destination_port(),
-                // `Some` only with padding behind the datagram.
-                (udp.payload().len() + HEADER_LEN != ip.payload().len()).then_some(udp.length()),
-            ),
+            Ok(udp) => udp.destination_port(),
             Err(WireError::Truncated) => return Verdict::drop(UdpDrop::Truncated),
             Err(_) => return Verdict::drop(UdpDrop::BadLength),
         };
         match self.ports.iter().position(|bound| *bound == port) {
-            Some(app) => {
-                if let Some(length) = length {
-                    trim_padding(packet, length);
-                }
-                Verdict::emit(Self::APP_0 + app)
-            }
+            Some(app) => Verdict::emit(Self::APP_0 + app),
             None => self.port_closed(packet, destination, out),
         }
     }
@@ -130,21 +120,6 @@ impl Udp {
         }
         Verdict::drop(UdpDrop::PortClosed)
     }
-}
-
-/// Cuts the padding behind a `length`-byte datagram off `packet` (a valid
-/// IPv4 packet whose UDP length is below its payload's) and fixes the IP
-/// total length and header checksum.
-#[cold]
-#[inline(never)]
-fn trim_padding(packet: &mut Packet, length: u16) {
-    let Ok(mut ip) = Ipv4Packet::new_checked(packet.payload_mut()) else {
-        return;
-    };
-    let total_len = ip.header_len() as u16 + length;
-    ip.set_total_len(total_len);
-    ip.fill_checksum();
-    packet.truncate(usize::from(total_len));
 }
 
 impl Nanoservice for Udp {
