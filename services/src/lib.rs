@@ -9,6 +9,7 @@ extern crate alloc;
 pub mod arp;
 pub mod arp_cache;
 pub mod eth;
+pub mod fragment;
 pub mod icmp;
 pub mod icmp_error;
 pub mod ipv4;

@@ -64,6 +64,19 @@ impl UdpEcho {
     }
 }
 
+/// The datagrams `echo` kept, echoed or dropped one by one.
+#[cold]
+#[inline(never)]
+fn echo_kept(batch: &mut Batch, out: &mut Outputs<'_>) {
+    for mut packet in batch.drain() {
+        match echo_padded(&mut packet) {
+            Verdict::Emit(output) => out.emit(usize::from(output), packet),
+            Verdict::Drop(reason) => out.drop(packet, reason),
+            Verdict::Keep => out.drop(packet, UdpEchoDrop::Malformed),
+        }
+    }
+}
+
 /// Echoes a datagram with padding behind it (RFC 768): exactly the
 /// UDP-length bytes go back, with the IP total length and header checksum
 /// fixed. Drops a malformed one.
@@ -100,12 +113,8 @@ impl Nanoservice for UdpEcho {
         out.dispatch(batch, |packet, _| self.echo(packet));
         // What `echo` kept: datagrams with padding behind them, or
         // malformed ones.
-        for mut packet in batch.drain() {
-            match echo_padded(&mut packet) {
-                Verdict::Emit(output) => out.emit(usize::from(output), packet),
-                Verdict::Drop(reason) => out.drop(packet, reason),
-                Verdict::Keep => out.drop(packet, UdpEchoDrop::Malformed),
-            }
+        if !batch.is_empty() {
+            echo_kept(batch, out);
         }
     }
 }
