@@ -198,8 +198,10 @@ impl Datagram {
 /// The reassembly table of one core.
 pub struct Reassembly {
     limits: ReassemblyLimits,
-    pool: Option<Mempool>,
+    /// Declared before `pool`, so dropped first: a pool dropped while its
+    /// buffers are out is leaked (see `Drop for Mempool`).
     datagrams: Vec<Datagram>,
+    pool: Option<Mempool>,
 }
 
 impl core::fmt::Debug for Reassembly {
@@ -226,8 +228,8 @@ impl Reassembly {
                 datagrams,
                 max_bytes,
             },
-            pool,
             datagrams: Vec::with_capacity(datagrams),
+            pool,
         }
     }
 

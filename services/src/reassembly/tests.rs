@@ -296,3 +296,4 @@ fn small_datagrams_move_to_a_regular_buffer() {
     assert_eq!(moved.payload(), &whole(15, &data)[..]);
     assert_eq!(table.pool().unwrap().available(), 1);
 }
+
