@@ -35,8 +35,6 @@ drop_reasons! {
         /// buffer is free, or its datagram has too many holes (and is
         /// dropped).
         Fragment = "fragment",
-        /// Arrived with TTL 0.
-        TtlZero = "ttl-zero",
         /// Source is a martian (0/8, loopback, multicast, reserved,
         /// broadcast) or one of ours.
         BadSource = "bad-source",
@@ -151,9 +149,10 @@ impl Ipv4 {
         };
         let reason = if !view.verify_checksum() {
             Some(Ipv4Drop::BadChecksum)
-        } else if view.ttl() == 0 {
-            Some(Ipv4Drop::TtlZero)
         } else {
+            // No TTL check: RFC 1122 3.2.1.7, a host MUST NOT discard a
+            // datagram for being received with a TTL below 2 (l3fwd drops
+            // those it would forward).
             let source = view.source();
             (is_martian(source) || self.local.is_ours(source)).then_some(Ipv4Drop::BadSource)
         };

@@ -96,10 +96,15 @@ pub(super) fn add(b: &Builder, c: &mut Catalogue) {
         b.fragment(0x103, &huge, (65512, 65512 + 32), false),
         ("ipv4", "fragment-too-large"),
     );
-    let ttl_zero = b.edited(b.fragment_ip(0x104, 17, &data, (0, 16), false), |p| {
-        p[8] = 0
+    let multicast = b.edited(b.fragment_ip(0x104, 17, &data, (0, 16), false), |p| {
+        p[12..16].copy_from_slice(&[224, 0, 0, 9])
     });
-    c.add("fragment-ttl-zero", b.frame(&ttl_zero), "ipv4", "ttl-zero");
+    c.add(
+        "fragment-multicast-source",
+        b.frame(&multicast),
+        "ipv4",
+        "bad-source",
+    );
     let mut bad_checksum = b.fragment_ip(0x105, 17, &data, (0, 16), false);
     bad_checksum[10] ^= 0x33;
     c.add(

@@ -340,8 +340,18 @@ pub fn malformed_frames(
         "ipv4",
         "bad-checksum",
     );
-    let ttl_zero = b.edited(udp.clone(), |p| p[8] = 0);
-    c.add("ipv4-ttl-zero", b.frame(&ttl_zero), "ipv4", "ttl-zero");
+    // TTL 0 is no reason for a host to drop (RFC 1122 3.2.1.7): delivered,
+    // here to a closed port, so answered.
+    let ttl_zero = b.edited(b.ipv4(our_ip, protocol::UDP, &b.udp(9, b"ttl 0")), |p| {
+        p[8] = 0
+    });
+    c.add(
+        "ipv4-ttl-zero-to-a-closed-port",
+        b.frame(&ttl_zero),
+        "udp",
+        "port-closed",
+    );
+    c.reply(b.icmp_error(3, 3, &ttl_zero));
     let broadcast_source = b.edited(udp.clone(), |p| p[12..16].fill(255));
     c.add(
         "ipv4-broadcast-source",

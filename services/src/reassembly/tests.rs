@@ -296,4 +296,3 @@ fn small_datagrams_move_to_a_regular_buffer() {
     assert_eq!(moved.payload(), &whole(15, &data)[..]);
     assert_eq!(table.pool().unwrap().available(), 1);
 }
-
