@@ -135,7 +135,7 @@ impl Ipv4 {
     /// Validates `packet` and decides where it goes: to `icmp` or `udp`
     /// (trimmed to its total length), forwarded, or dropped.
     #[inline(always)]
-    fn receive(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
+    fn receive(&mut self, packet: &mut Packet) -> Verdict {
         let view = match Ipv4Packet::new_checked(packet.payload()) {
             Ok(view) => view,
             Err(error) => {
@@ -159,27 +159,67 @@ impl Ipv4 {
         if let Some(reason) = reason {
             return Verdict::drop(reason);
         }
-        let (total_len, destination, protocol, fragment) = (
-            view.total_len(),
-            view.destination(),
-            view.protocol(),
-            view.is_fragment(),
-        );
+        let (total_len, destination, protocol) =
+            (view.total_len(), view.destination(), view.protocol());
+        let fragment = view.is_fragment();
         packet.truncate(usize::from(total_len));
+        if fragment {
+            // Handled after the burst (see `handle_kept`).
+            return Verdict::Keep;
+        }
         match self.local.locality(destination) {
-            Locality::Unicast | Locality::Broadcast if fragment => self.reassemble(packet, out),
-            Locality::Unicast | Locality::Broadcast => {
-                self.deliver(packet, protocol, destination, out)
+            Locality::Unicast | Locality::Broadcast => match protocol {
+                protocol::ICMP => Verdict::emit(Self::ICMP),
+                protocol::UDP => Verdict::emit(Self::UDP),
+                other => match self.protocols.iter().position(|bound| *bound == other) {
+                    Some(index) => Verdict::emit(Self::PROTOCOL_0 + index),
+                    // Answered after the burst (see `handle_kept`).
+                    None => Verdict::Keep,
+                },
+            },
+            Locality::Remote => self.not_ours(destination),
+        }
+    }
+
+    /// Where a packet for others goes: forwarded when something forwards
+    /// (and it is not multicast), else dropped.
+    #[inline(always)]
+    fn not_ours(&self, destination: Ipv4Addr) -> Verdict {
+        if self.forwarding && !destination.is_multicast() {
+            Verdict::emit(Self::FORWARD)
+        } else {
+            Verdict::drop(Ipv4Drop::NotForUs)
+        }
+    }
+
+    /// What `receive` kept, valid and trimmed: fragments (reassembled when
+    /// for us, else treated like any packet for others) and packets for a
+    /// protocol nobody takes. Out of the per-packet loop, which then
+    /// needs no call and no outputs.
+    #[cold]
+    #[inline(never)]
+    fn handle_kept(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for packet in batch.drain() {
+            let Ok(view) = Ipv4Packet::new_checked(packet.payload()) else {
+                out.drop(packet, Ipv4Drop::BadTotalLength);
+                continue;
+            };
+            let (destination, fragment) = (view.destination(), view.is_fragment());
+            let local = self.local.locality(destination) != Locality::Remote;
+            let verdict = match (fragment, local) {
+                (true, true) => self.reassemble(&packet, out),
+                (true, false) => self.not_ours(destination),
+                (false, _) => self.protocol_unreachable(&packet, destination, out),
+            };
+            match verdict {
+                Verdict::Emit(output) => out.emit(usize::from(output), packet),
+                Verdict::Drop(reason) => out.drop(packet, reason),
+                Verdict::Keep => out.drop(packet, Ipv4Drop::Fragment),
             }
-            Locality::Remote if self.forwarding && !destination.is_multicast() => {
-                Verdict::emit(Self::FORWARD)
-            }
-            Locality::Remote => Verdict::drop(Ipv4Drop::NotForUs),
         }
     }
 
     /// Where a whole datagram for us goes, by protocol.
-    #[inline(always)]
     fn deliver(
         &self,
         packet: &Packet,
@@ -272,7 +312,10 @@ impl Nanoservice for Ipv4 {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, out| self.receive(packet, out));
+        out.dispatch(batch, |packet, _| self.receive(packet));
+        if !batch.is_empty() {
+            self.handle_kept(batch, out);
+        }
     }
 
     fn tick(&mut self, out: &mut Outputs<'_>) {
