@@ -79,7 +79,7 @@ impl Udp {
     /// Checks the datagram in `packet` and picks the app bound to its
     /// port; a closed port is answered with an ICMP error.
     #[inline(always)]
-    fn demultiplex(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
+    fn demultiplex(&mut self, packet: &mut Packet) -> Verdict {
         let Ok(ip) = Ipv4Packet::new_checked(packet.payload()) else {
             return Verdict::drop(UdpDrop::Truncated);
         };
@@ -94,7 +94,25 @@ impl Udp {
         };
         match self.ports.iter().position(|bound| *bound == port) {
             Some(app) => Verdict::emit(Self::APP_0 + app),
-            None => self.port_closed(packet, destination, out),
+            // Answered after the burst, out of the per-packet loop.
+            None => Verdict::Keep,
+        }
+    }
+
+    /// What `demultiplex` kept: datagrams to closed ports.
+    #[cold]
+    #[inline(never)]
+    fn closed_ports(&self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for packet in batch.drain() {
+            let Ok(ip) = Ipv4Packet::new_checked(packet.payload()) else {
+                out.drop(packet, UdpDrop::Truncated);
+                continue;
+            };
+            let destination = ip.destination();
+            match self.port_closed(&packet, destination, out) {
+                Verdict::Drop(reason) => out.drop(packet, reason),
+                _ => out.drop(packet, UdpDrop::PortClosed),
+            }
         }
     }
 
@@ -138,6 +156,9 @@ impl Nanoservice for Udp {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, out| self.demultiplex(packet, out));
+        out.dispatch(batch, |packet, _| self.demultiplex(packet));
+        if !batch.is_empty() {
+            self.closed_ports(batch, out);
+        }
     }
 }
