@@ -243,6 +243,7 @@ fn an_ethertype_hook_gets_whole_frames_and_transmits_on_its_port() {
 fn a_protocol_hook_takes_what_would_be_an_unknown_protocol() {
     let spec = format!("{INTERFACE}[[service]]\nkind = \"sink\"\n");
     let mut harness = Harness::with_registry(&spec, &registry());
+    harness.learn((PEER, PEER_IP));
     let mut tcp = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (1, 2), 64, b"x");
     tcp[14 + 9] = 6;
     tcp[14 + 10..14 + 12].fill(0);
@@ -254,7 +255,11 @@ fn a_protocol_hook_takes_what_would_be_an_unknown_protocol() {
     gre[14 + 10..14 + 12].fill(0);
     let checksum = services::wire::checksum::checksum(&gre[14..34]);
     gre[14 + 10..14 + 12].copy_from_slice(&checksum.to_be_bytes());
-    assert!(harness.exchange(0, &gre).is_none());
+    // Nobody takes GRE: ICMP protocol unreachable, quoting its header.
+    let error = harness.exchange(0, &gre).expect("protocol unreachable");
+    assert_eq!(&error[..6], &PEER.0);
+    assert_eq!((error[14 + 20], error[14 + 21]), (3, 2));
+    assert_eq!(&error[14 + 28..], &gre[14..14 + 28]);
     let counters = harness.counters();
     assert_eq!(counters.node_drops("sink", "seen"), 1);
     assert_eq!(counters.node_drops("ipv4", "unknown-protocol"), 1);

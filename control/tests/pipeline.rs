@@ -14,16 +14,19 @@ use services::wire::{ArpPacket, IcmpPacket, Ipv4Packet, UdpPacket};
 use support::*;
 
 #[test]
-fn every_malformed_frame_bumps_exactly_its_counter_and_sends_nothing() {
+fn every_malformed_frame_bumps_exactly_its_counter_and_sends_only_its_reply() {
     let mut harness = Harness::new(ECHO_SPEC);
     // Teach the ARP cache the peer so that nothing could wait on resolution.
     harness.learn((PEER, PEER_IP));
     let frames = malformed_frames(OURS, OUR_IP, PEER, PEER_IP);
-    assert!(frames.len() >= 20, "only {} kinds", frames.len());
+    assert!(frames.len() >= 60, "only {} kinds", frames.len());
+    let mut names: Vec<_> = frames.iter().map(|frame| frame.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), frames.len(), "names are unique");
     let counters = harness.counters();
     for frame in &frames {
         let before = all_drops(&counters);
-        let tx_before = counters.tx_packets.get();
         let expected_before = counters.node_drops(frame.counter.0, frame.counter.1);
         assert!(
             counters
@@ -35,12 +38,45 @@ fn every_malformed_frame_bumps_exactly_its_counter_and_sends_nothing() {
             frame.name,
             frame.counter
         );
-        assert!(
-            harness.exchange(0, &frame.bytes).is_none(),
-            "{} was answered",
+        for (index, first) in frame.preceded_by.iter().enumerate() {
+            assert!(
+                harness.exchange(0, first).is_none(),
+                "{}: frame {index} before it was answered",
+                frame.name
+            );
+        }
+        assert_eq!(
+            all_drops(&counters),
+            before,
+            "{}: the frames before it moved a counter",
             frame.name
         );
-        assert_eq!(counters.tx_packets.get(), tx_before, "{}", frame.name);
+        if frame.after_ns > 0 {
+            // The peer's binding must outlive the wait.
+            harness.learn((PEER, PEER_IP));
+        }
+        let tx_before = counters.tx_packets.get();
+        let mut reply = harness.exchange(0, &frame.bytes);
+        if frame.after_ns > 0 {
+            assert!(reply.is_none(), "{}: answered at once", frame.name);
+            assert_eq!(
+                counters.node_drops(frame.counter.0, frame.counter.1),
+                expected_before,
+                "{}: moved before its time",
+                frame.name
+            );
+            advance_clock(frame.after_ns);
+            harness.executor.poll_once();
+            reply = harness.take(0);
+        }
+        assert_eq!(reply, frame.reply, "{}: wrong reply", frame.name);
+        assert!(harness.take(0).is_none(), "{}: a second reply", frame.name);
+        assert_eq!(
+            counters.tx_packets.get(),
+            tx_before + u64::from(frame.reply.is_some()),
+            "{}",
+            frame.name
+        );
         assert_eq!(
             counters.node_drops(frame.counter.0, frame.counter.1),
             expected_before + 1,
@@ -62,6 +98,70 @@ fn every_malformed_frame_bumps_exactly_its_counter_and_sends_nothing() {
     let reply = harness.learn((PEER, PEER_IP));
     assert_eq!(&reply[..6], &PEER.0);
     drop(harness);
+}
+
+#[test]
+fn protocol_unreachable_is_byte_exact() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    harness.learn((PEER, PEER_IP));
+    // Computed independently (Python): 10.0.0.1 → 10.0.0.2, protocol 253,
+    // "experiment"; the answer is ICMP 3/2 from 10.0.0.2 quoting the
+    // header and the first 8 bytes.
+    let request = hex(
+        "02000000000102000000000208004500001e0000000040fd65e10a0000010a0000026578706572696d656e74",
+    );
+    let expected = hex(concat!(
+        "02000000000202000000000108004500003800000000400166c30a0000020a0000010302475100000000",
+        "4500001e0000000040fd65e10a0000010a0000026578706572696d65",
+    ));
+    assert_eq!(harness.exchange(0, &request), Some(expected));
+    assert_eq!(harness.counters().node_drops("ipv4", "unknown-protocol"), 1);
+}
+
+#[test]
+fn udp_echo_sends_exactly_the_udp_length_bytes() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    harness.learn((PEER, PEER_IP));
+    let datagram = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 7), 64, b"payload");
+    let mut padded = datagram.clone();
+    padded.extend_from_slice(b"trailing bytes, not UDP");
+    let total = (padded.len() - 14) as u16;
+    padded[16..18].copy_from_slice(&total.to_be_bytes());
+    padded[24..26].fill(0);
+    let checksum = services::wire::checksum::checksum(&padded[14..34]);
+    padded[24..26].copy_from_slice(&checksum.to_be_bytes());
+    let reply = harness.exchange(0, &padded).expect("echo");
+    let unpadded = harness.exchange(0, &datagram).expect("echo");
+    assert_eq!(reply, unpadded, "the padding is neither echoed nor counted");
+    assert_eq!(reply.len(), datagram.len());
+    let ip = Ipv4Packet::new_checked(&reply[14..]).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!(usize::from(ip.total_len()), datagram.len() - 14);
+    let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+    assert_eq!(udp.payload(), b"payload");
+    assert!(udp.verify_checksum(OUR_IP, PEER_IP));
+}
+
+#[test]
+fn arp_requests_from_addresses_no_neighbour_owns_are_ignored() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    for sender in [
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(0, 0, 0, 7),
+        Ipv4Addr::new(224, 0, 0, 251),
+        Ipv4Addr::new(255, 255, 255, 255),
+        Ipv4Addr::new(10, 0, 0, 255),
+    ] {
+        let request = arp_frame(
+            1,
+            (PEER, sender),
+            (MacAddr([0; 6]), OUR_IP),
+            MacAddr::BROADCAST,
+        );
+        assert!(harness.exchange(0, &request).is_none(), "{sender}");
+    }
+    assert_eq!(harness.counters().node_drops("arp", "bad-sender"), 5);
+    harness.learn((PEER, PEER_IP));
 }
 
 #[test]
@@ -99,6 +199,23 @@ fn icmp_echo_reply_is_byte_exact() {
     assert_eq!(harness.exchange(0, &padded).expect("echo reply"), expected);
     let counters = harness.counters();
     assert_eq!(counters.node_drops("icmp", "bad-checksum"), 0);
+}
+
+#[test]
+fn echo_request_with_a_nonzero_code_is_answered_with_that_code() {
+    let mut harness = Harness::new(ECHO_SPEC);
+    harness.learn((PEER, PEER_IP));
+    let mut echo = hex(
+        "0200000000010200000000020800450000241c46400040010a910a0000010a00000208005435123400016162636465666768",
+    );
+    echo[35] = 7;
+    echo[36..38].fill(0);
+    let checksum = services::wire::checksum::checksum(&echo[34..]);
+    echo[36..38].copy_from_slice(&checksum.to_be_bytes());
+    let reply = harness.exchange(0, &echo).expect("echo reply");
+    let icmp = IcmpPacket::new_checked(&reply[34..]).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (0, 7));
+    assert!(icmp.verify_checksum());
 }
 
 #[test]

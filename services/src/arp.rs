@@ -20,6 +20,7 @@
 //! buffers never carry a hint.
 
 use crate::arp_cache::ArpCache;
+use crate::icmp_error::is_martian;
 use crate::wire::arp::{self, ArpOperation, ArpPacket};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame};
 use arrayvec::ArrayVec;
@@ -47,7 +48,10 @@ drop_reasons! {
         /// A request or reply about another host (ignored, after refreshing
         /// a cached sender).
         NotForUs = "not-for-us",
-        /// Sender is multicast/zero MAC, or claims our or a non-unicast address.
+        /// Sender is a multicast/zero MAC, or claims our address or one no
+        /// neighbour can own: unspecified, 0/8, loopback, multicast,
+        /// reserved, broadcast or the subnet's broadcast (as Linux's
+        /// `arp_process` ignores them).
         BadSender = "bad-sender",
         /// The destination's wait queue was full.
         QueueFull = "queue-full",
@@ -181,9 +185,8 @@ impl Arp {
         let ours = self.address.address;
         if !sender_mac.is_unicast()
             || sender_ip == ours
-            || sender_ip.is_unspecified()
-            || sender_ip.is_broadcast()
-            || sender_ip.is_multicast()
+            || is_martian(sender_ip)
+            || sender_ip == self.directed_broadcast
         {
             out.drop(packet, ArpDrop::BadSender);
             return;

@@ -62,7 +62,10 @@ impl Nanoservice for Icmp {
                 out.drop(packet, IcmpDrop::BadChecksum);
                 continue;
             }
-            if message.msg_type() != kind::ECHO_REQUEST || message.code() != 0 {
+            // Any code is answered and copied into the reply, as Linux does
+            // (RFC 792 defines only code 0; a reply that mirrors the request
+            // is what a prober comparing the two expects).
+            if message.msg_type() != kind::ECHO_REQUEST {
                 out.drop(packet, IcmpDrop::UnsupportedType);
                 continue;
             }

@@ -2,14 +2,20 @@
 //! or a service attached at `ipv4:proto:<n>`, and hands packets for others
 //! to the service attached at `ipv4:forward` (l3fwd), if any.
 //!
-//! Fragments are **not reassembled**: every fragment is dropped and counted
-//! as `fragment`. Packets leaving the node start at the IP header; the
-//! link-layer padding behind `total_len` is trimmed.
+//! Fragments for us are reassembled (see [`crate::reassembly`]): each one
+//! taken in leaves on the `held` output (a discard), and the complete
+//! datagram is delivered like any packet. Fragments for others are
+//! forwarded as they are. Packets leaving the node start at the IP header;
+//! the link-layer padding behind `total_len` is trimmed.
 
+use crate::icmp_error::{ErrorLimiter, is_martian};
+use crate::reassembly::{FragmentError, Outcome, Reassembly, into_regular_buffer};
 use crate::route::{LocalAddresses, Locality};
+use crate::wire::icmp::{kind, time_exceeded, unreachable};
 use crate::wire::ipv4::protocol;
 use crate::wire::{Ipv4Packet, WireError};
 use arrayvec::ArrayVec;
+use core::net::Ipv4Addr;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict, drop_reasons};
 
 drop_reasons! {
@@ -25,16 +31,34 @@ drop_reasons! {
         BadTotalLength = "bad-total-length",
         /// Header checksum mismatch.
         BadChecksum = "bad-checksum",
-        /// A fragment (we do not reassemble).
+        /// A fragment with no room to reassemble it: reassembly is off, no
+        /// buffer is free, or its datagram has too many holes (and is
+        /// dropped).
         Fragment = "fragment",
-        /// Arrived with TTL 0.
-        TtlZero = "ttl-zero",
-        /// Source is broadcast, multicast, unspecified or one of ours.
+        /// Source is a martian (0/8, loopback, multicast, reserved,
+        /// broadcast) or one of ours.
         BadSource = "bad-source",
-        /// For us, but no service takes its protocol.
+        /// For us, but no service takes its protocol (ICMP protocol
+        /// unreachable sent, rate-limited, when the destination was unicast).
         UnknownProtocol = "unknown-protocol",
         /// Not for us and nothing forwards (or multicast).
         NotForUs = "not-for-us",
+        /// A fragment with no data, or not the last and not a multiple of
+        /// 8 bytes.
+        FragmentBadLength = "fragment-bad-length",
+        /// A fragment reaching past the reassembly limit or 65535 bytes.
+        FragmentTooLarge = "fragment-too-large",
+        /// A fragment entirely inside data already received (ignored).
+        FragmentDuplicate = "fragment-duplicate",
+        /// A fragment overlapping received data partially, or contradicting
+        /// its datagram's end: the whole datagram is dropped.
+        FragmentOverlap = "fragment-overlap",
+        /// A datagram incomplete after 30 s (ICMP time exceeded sent when
+        /// its first fragment had come); counted once per datagram.
+        ReassemblyTimeout = "reassembly-timeout",
+        /// The oldest datagram in progress, dropped to make room for a new
+        /// one (counted on the fragment that made it go).
+        ReassemblyEvicted = "reassembly-evicted",
     }
 }
 
@@ -49,13 +73,16 @@ pub enum ProtocolHookError {
     TooMany,
 }
 
-/// IPv4 input: validation, then local delivery by protocol, or the
-/// `forward` output for packets to others (when something forwards).
-#[derive(Debug, Clone)]
+/// IPv4 input: validation and reassembly, then local delivery by
+/// protocol, or the `forward` output for packets to others (when something
+/// forwards).
+#[derive(Debug)]
 pub struct Ipv4 {
     local: LocalAddresses,
     forwarding: bool,
     protocols: ArrayVec<u8, MAX_PROTOCOL_HOOKS>,
+    errors: ErrorLimiter,
+    reassembly: Reassembly,
 }
 
 impl Ipv4 {
@@ -68,15 +95,28 @@ impl Ipv4 {
     /// Output of the first bound protocol; protocol hook `n` is
     /// `PROTOCOL_0 + n`.
     pub const PROTOCOL_0: usize = 3;
+    /// Output for ICMP errors we originate (to `ipv4-out`).
+    pub const ERRORS: usize = 3 + MAX_PROTOCOL_HOOKS;
+    /// Output for fragments taken into reassembly (a discard: their bytes
+    /// are copied).
+    pub const HELD: usize = Self::ERRORS + 1;
 
     /// A node for a core with these addresses; `forwarding` when a service
     /// is attached at `ipv4:forward` (otherwise packets to others are
-    /// dropped as `not-for-us`).
-    pub fn new(local: LocalAddresses, forwarding: bool) -> Self {
+    /// dropped as `not-for-us`). Errors go through the core's `errors`
+    /// limiter; fragments for us into `reassembly`.
+    pub fn new(
+        local: LocalAddresses,
+        forwarding: bool,
+        errors: ErrorLimiter,
+        reassembly: Reassembly,
+    ) -> Self {
         Self {
             local,
             forwarding,
             protocols: ArrayVec::new(),
+            errors,
+            reassembly,
         }
     }
 
@@ -109,38 +149,150 @@ impl Ipv4 {
         };
         let reason = if !view.verify_checksum() {
             Some(Ipv4Drop::BadChecksum)
-        } else if view.is_fragment() {
-            Some(Ipv4Drop::Fragment)
-        } else if view.ttl() == 0 {
-            Some(Ipv4Drop::TtlZero)
         } else {
+            // No TTL check: RFC 1122 3.2.1.7, a host MUST NOT discard a
+            // datagram for being received with a TTL below 2 (l3fwd drops
+            // those it would forward).
             let source = view.source();
-            (source.is_broadcast()
-                || source.is_multicast()
-                || source.is_unspecified()
-                || self.local.is_ours(source))
-            .then_some(Ipv4Drop::BadSource)
+            (is_martian(source) || self.local.is_ours(source)).then_some(Ipv4Drop::BadSource)
         };
         if let Some(reason) = reason {
             return Verdict::drop(reason);
         }
         let (total_len, destination, protocol) =
             (view.total_len(), view.destination(), view.protocol());
+        let fragment = view.is_fragment();
         packet.truncate(usize::from(total_len));
+        if fragment {
+            // Handled after the burst (see `handle_kept`).
+            return Verdict::Keep;
+        }
         match self.local.locality(destination) {
             Locality::Unicast | Locality::Broadcast => match protocol {
                 protocol::ICMP => Verdict::emit(Self::ICMP),
                 protocol::UDP => Verdict::emit(Self::UDP),
                 other => match self.protocols.iter().position(|bound| *bound == other) {
                     Some(index) => Verdict::emit(Self::PROTOCOL_0 + index),
-                    None => Verdict::drop(Ipv4Drop::UnknownProtocol),
+                    // Answered after the burst (see `handle_kept`).
+                    None => Verdict::Keep,
                 },
             },
-            Locality::Remote if self.forwarding && !destination.is_multicast() => {
-                Verdict::emit(Self::FORWARD)
-            }
-            Locality::Remote => Verdict::drop(Ipv4Drop::NotForUs),
+            Locality::Remote => self.not_ours(destination),
         }
+    }
+
+    /// Where a packet for others goes: forwarded when something forwards
+    /// (and it is not multicast), else dropped.
+    #[inline(always)]
+    fn not_ours(&self, destination: Ipv4Addr) -> Verdict {
+        if self.forwarding && !destination.is_multicast() {
+            Verdict::emit(Self::FORWARD)
+        } else {
+            Verdict::drop(Ipv4Drop::NotForUs)
+        }
+    }
+
+    /// What `receive` kept, valid and trimmed: fragments (reassembled when
+    /// for us, else treated like any packet for others) and packets for a
+    /// protocol nobody takes. Out of the per-packet loop, which then
+    /// needs no call and no outputs.
+    #[cold]
+    #[inline(never)]
+    fn handle_kept(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for packet in batch.drain() {
+            let Ok(view) = Ipv4Packet::new_checked(packet.payload()) else {
+                out.drop(packet, Ipv4Drop::BadTotalLength);
+                continue;
+            };
+            let (destination, fragment) = (view.destination(), view.is_fragment());
+            let local = self.local.locality(destination) != Locality::Remote;
+            let verdict = match (fragment, local) {
+                (true, true) => self.reassemble(&packet, out),
+                (true, false) => self.not_ours(destination),
+                (false, _) => self.protocol_unreachable(&packet, destination, out),
+            };
+            match verdict {
+                Verdict::Emit(output) => out.emit(usize::from(output), packet),
+                Verdict::Drop(reason) => out.drop(packet, reason),
+                Verdict::Keep => out.drop(packet, Ipv4Drop::Fragment),
+            }
+        }
+    }
+
+    /// Where a whole datagram for us goes, by protocol.
+    fn deliver(
+        &self,
+        packet: &Packet,
+        protocol: u8,
+        destination: Ipv4Addr,
+        out: &mut Outputs<'_>,
+    ) -> Verdict {
+        match protocol {
+            protocol::ICMP => Verdict::emit(Self::ICMP),
+            protocol::UDP => Verdict::emit(Self::UDP),
+            other => match self.protocols.iter().position(|bound| *bound == other) {
+                Some(index) => Verdict::emit(Self::PROTOCOL_0 + index),
+                None => self.protocol_unreachable(packet, destination, out),
+            },
+        }
+    }
+
+    /// Takes a fragment for us into reassembly; a datagram it completes
+    /// is delivered from here.
+    #[cold]
+    #[inline(never)]
+    fn reassemble(&mut self, fragment: &Packet, out: &mut Outputs<'_>) -> Verdict {
+        match self.reassembly.insert(fragment.payload(), out.now_ns()) {
+            Outcome::Held { evicted: false } => Verdict::emit(Self::HELD),
+            Outcome::Held { evicted: true } => Verdict::drop(Ipv4Drop::ReassemblyEvicted),
+            Outcome::Complete(datagram) => {
+                let datagram = into_regular_buffer(datagram, || out.alloc());
+                let Ok(view) = Ipv4Packet::new_checked(datagram.payload()) else {
+                    out.drop(datagram, Ipv4Drop::BadTotalLength);
+                    return Verdict::emit(Self::HELD);
+                };
+                let (protocol, destination) = (view.protocol(), view.destination());
+                match self.deliver(&datagram, protocol, destination, out) {
+                    Verdict::Emit(output) => out.emit(usize::from(output), datagram),
+                    Verdict::Drop(reason) => out.drop(datagram, reason),
+                    Verdict::Keep => out.drop(datagram, Ipv4Drop::Fragment),
+                }
+                Verdict::emit(Self::HELD)
+            }
+            Outcome::Rejected(error) => Verdict::drop(match error {
+                FragmentError::NoRoom => Ipv4Drop::Fragment,
+                FragmentError::BadLength => Ipv4Drop::FragmentBadLength,
+                FragmentError::TooLarge => Ipv4Drop::FragmentTooLarge,
+                FragmentError::Duplicate => Ipv4Drop::FragmentDuplicate,
+                FragmentError::Overlap => Ipv4Drop::FragmentOverlap,
+            }),
+        }
+    }
+
+    /// The reassembly table (for tests and management).
+    pub fn reassembly(&self) -> &Reassembly {
+        &self.reassembly
+    }
+
+    /// Answers a packet for a protocol nobody takes with ICMP protocol
+    /// unreachable (RFC 1122 3.2.2.1), when allowed, and drops it.
+    #[cold]
+    fn protocol_unreachable(
+        &self,
+        packet: &Packet,
+        destination: Ipv4Addr,
+        out: &mut Outputs<'_>,
+    ) -> Verdict {
+        if let Some(error) = self.errors.error_for(
+            out,
+            &self.local,
+            packet.payload(),
+            destination,
+            (kind::DESTINATION_UNREACHABLE, unreachable::PROTOCOL),
+        ) {
+            out.emit(Self::ERRORS, error);
+        }
+        Verdict::drop(Ipv4Drop::UnknownProtocol)
     }
 }
 
@@ -151,7 +303,7 @@ impl Nanoservice for Ipv4 {
 
     fn outputs(&self) -> &'static [&'static str] {
         &[
-            "icmp", "udp", "forward", "proto0", "proto1", "proto2", "proto3",
+            "icmp", "udp", "forward", "proto0", "proto1", "proto2", "proto3", "errors", "held",
         ]
     }
 
@@ -161,5 +313,34 @@ impl Nanoservice for Ipv4 {
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         out.dispatch(batch, |packet, _| self.receive(packet));
+        if !batch.is_empty() {
+            self.handle_kept(batch, out);
+        }
+    }
+
+    fn tick(&mut self, out: &mut Outputs<'_>) {
+        let Self {
+            local,
+            errors,
+            reassembly,
+            ..
+        } = self;
+        reassembly.expire(out.now_ns(), |buffer, quoted| {
+            // RFC 1122 3.3.2: time exceeded (reassembly) when fragment
+            // zero had come, from the address it was sent to.
+            if quoted.len() >= crate::wire::ipv4::HEADER_LEN {
+                let to_us = Ipv4Packet::new_unchecked(quoted).destination();
+                if let Some(error) = errors.error_quoting(
+                    out,
+                    local,
+                    quoted,
+                    to_us,
+                    (kind::TIME_EXCEEDED, time_exceeded::REASSEMBLY),
+                ) {
+                    out.emit(Self::ERRORS, error);
+                }
+            }
+            out.drop(buffer, Ipv4Drop::ReassemblyTimeout);
+        });
     }
 }

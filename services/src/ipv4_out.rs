@@ -1,8 +1,17 @@
 //! `Ipv4Out`: routes IPv4 packets this core originates (echo replies, UDP
-//! replies, ICMP errors) to the ARP stage of their egress interface.
+//! replies, ICMP errors) to the ARP stage of their egress interface, in
+//! fragments when longer than the MTU (the echo of a reassembled 65507-byte
+//! ping).
+//!
+//! Only datagrams over the MTU come without link headroom (reassembled
+//! ones, in the reassembly pool's buffers), so the length is looked at
+//! only when the link header does not fit: the common path pays nothing.
+//! A service that builds a packet over the MTU in a regular buffer (2048
+//! bytes of data) must keep it within the MTU itself.
 
 use crate::MAX_INTERFACES;
 use crate::arp::prepend_resolution_header;
+use crate::fragment::{Fragmenter, MTU};
 use crate::route::RoutingTable;
 use crate::wire::Ipv4Packet;
 use alloc::vec::Vec;
@@ -19,6 +28,9 @@ drop_reasons! {
         NoRoute = "no-route",
         /// No headroom for the link-layer header.
         NoHeadroom = "no-headroom",
+        /// Longer than the MTU and the pool ran dry while fragmenting it
+        /// (the fragments made so far were sent).
+        NoBuffer = "no-buffer",
     }
 }
 
@@ -74,13 +86,16 @@ impl Ipv4Out {
         self.last_route.as_ref()
     }
 
-    /// Puts the resolution header for its route in front of `packet`.
+    /// Puts the resolution header for its route in front of `packet`;
+    /// keeps a packet without headroom for it (see
+    /// [`Self::send_fragments`]).
     #[inline(always)]
     fn send(&mut self, packet: &mut Packet) -> Verdict {
         let destination = match Ipv4Packet::new_checked(packet.payload()) {
             Ok(view) => view.destination(),
             Err(_) => return Verdict::drop(Ipv4OutDrop::Malformed),
         };
+
         let Some(&CachedRoute {
             interface,
             next_hop,
@@ -91,9 +106,60 @@ impl Ipv4Out {
             return Verdict::drop(Ipv4OutDrop::NoRoute);
         };
         if prepend_resolution_header(packet, next_hop, reply_from).is_err() {
-            return Verdict::drop(Ipv4OutDrop::NoHeadroom);
+            return Verdict::Keep;
         }
         Verdict::emit(Self::INTERFACE_0 + interface.min(MAX_INTERFACES - 1))
+    }
+}
+
+impl Ipv4Out {
+    /// The packets `send` kept: fragmented when over the MTU, else
+    /// dropped.
+    #[cold]
+    #[inline(never)]
+    fn without_headroom(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for packet in batch.drain() {
+            if packet.len() > MTU {
+                self.send_fragments(packet, out);
+            } else {
+                out.drop(packet, Ipv4OutDrop::NoHeadroom);
+            }
+        }
+    }
+
+    /// Sends a packet longer than the MTU as fragments in fresh buffers.
+    #[cold]
+    #[inline(never)]
+    fn send_fragments(&mut self, packet: Packet, out: &mut Outputs<'_>) {
+        let destination = match Ipv4Packet::new_checked(packet.payload()) {
+            Ok(view) => view.destination(),
+            Err(_) => return out.drop(packet, Ipv4OutDrop::Malformed),
+        };
+        let Some(&CachedRoute {
+            interface,
+            next_hop,
+            ..
+        }) = self.route(destination)
+        else {
+            return out.drop(packet, Ipv4OutDrop::NoRoute);
+        };
+        let output = Self::INTERFACE_0 + interface.min(MAX_INTERFACES - 1);
+        let Ok(mut cutter) = Fragmenter::new(packet.payload(), MTU) else {
+            return out.drop(packet, Ipv4OutDrop::Malformed);
+        };
+        while !cutter.is_done() {
+            let Some(mut piece) = out.alloc() else {
+                return out.drop(packet, Ipv4OutDrop::NoBuffer);
+            };
+            if cutter.write_next(&mut piece).is_err() {
+                return out.drop(packet, Ipv4OutDrop::NoBuffer);
+            }
+            // A fresh buffer: no reply hint.
+            if prepend_resolution_header(&mut piece, next_hop, None).is_err() {
+                return out.drop(packet, Ipv4OutDrop::NoHeadroom);
+            }
+            out.emit(output, piece);
+        }
     }
 }
 
@@ -112,5 +178,11 @@ impl Nanoservice for Ipv4Out {
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         out.dispatch(batch, |packet, _| self.send(packet));
+        // What `send` kept: packets without link headroom. Datagrams over
+        // the MTU are those (reassembled ones live in headroom-free
+        // buffers of up to 65535 bytes): they leave in fragments.
+        if !batch.is_empty() {
+            self.without_headroom(batch, out);
+        }
     }
 }

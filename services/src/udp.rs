@@ -1,9 +1,14 @@
 //! `Udp`: verifies UDP checksums (0 = none), dispatches datagrams to the
 //! app bound to their destination port, and answers closed ports with a
 //! rate-limited ICMP port unreachable.
+//!
+//! A UDP length shorter than the IP payload leaves padding behind the
+//! datagram (RFC 768): apps read the datagram through
+//! `UdpPacket::payload`, which stops at the UDP length, and an app that
+//! sends the packet back (echo) trims it first.
 
-use crate::icmp_error::{TokenBucket, build_error, may_answer_with_error};
-use crate::route::{LocalAddresses, Locality};
+use crate::icmp_error::ErrorLimiter;
+use crate::route::LocalAddresses;
 use crate::wire::icmp::{kind, unreachable};
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
 use arrayvec::ArrayVec;
@@ -41,7 +46,7 @@ pub enum BindError {
 pub struct Udp {
     local: LocalAddresses,
     ports: ArrayVec<u16, MAX_UDP_APPS>,
-    errors: TokenBucket,
+    errors: ErrorLimiter,
 }
 
 impl Udp {
@@ -50,12 +55,13 @@ impl Udp {
     /// Output of the first app; app `n` is `APP_0 + n`.
     pub const APP_0: usize = 1;
 
-    /// A demultiplexer for these addresses, no port bound.
-    pub fn new(local: LocalAddresses) -> Self {
+    /// A demultiplexer for these addresses, no port bound, sending its
+    /// errors through the core's `errors` limiter.
+    pub fn new(local: LocalAddresses, errors: ErrorLimiter) -> Self {
         Self {
             local,
             ports: ArrayVec::new(),
-            errors: TokenBucket::default(),
+            errors,
         }
     }
 
@@ -73,7 +79,7 @@ impl Udp {
     /// Checks the datagram in `packet` and picks the app bound to its
     /// port; a closed port is answered with an ICMP error.
     #[inline(always)]
-    fn demultiplex(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
+    fn demultiplex(&mut self, packet: &mut Packet) -> Verdict {
         let Ok(ip) = Ipv4Packet::new_checked(packet.payload()) else {
             return Verdict::drop(UdpDrop::Truncated);
         };
@@ -86,20 +92,48 @@ impl Udp {
             Err(WireError::Truncated) => return Verdict::drop(UdpDrop::Truncated),
             Err(_) => return Verdict::drop(UdpDrop::BadLength),
         };
-        if let Some(app) = self.ports.iter().position(|bound| *bound == port) {
-            return Verdict::emit(Self::APP_0 + app);
+        match self.ports.iter().position(|bound| *bound == port) {
+            Some(app) => Verdict::emit(Self::APP_0 + app),
+            // Answered after the burst, out of the per-packet loop.
+            None => Verdict::Keep,
         }
-        if self.local.locality(destination) == Locality::Unicast
-            && may_answer_with_error(packet.payload())
-            && self.errors.allow(out.now_ns())
-            && let Some(error) = build_error(
-                out,
-                packet.payload(),
-                destination,
-                kind::DESTINATION_UNREACHABLE,
-                unreachable::PORT,
-            )
-        {
+    }
+
+    /// What `demultiplex` kept: datagrams to closed ports.
+    #[cold]
+    #[inline(never)]
+    fn closed_ports(&self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        for packet in batch.drain() {
+            let Ok(ip) = Ipv4Packet::new_checked(packet.payload()) else {
+                out.drop(packet, UdpDrop::Truncated);
+                continue;
+            };
+            let destination = ip.destination();
+            match self.port_closed(&packet, destination, out) {
+                Verdict::Drop(reason) => out.drop(packet, reason),
+                _ => out.drop(packet, UdpDrop::PortClosed),
+            }
+        }
+    }
+
+    /// Answers a datagram to a closed port with ICMP port unreachable, when
+    /// allowed, and drops it. The error quotes the header as it arrived,
+    /// padding or not (Linux too: it trims the buffer, not the header).
+    #[cold]
+    #[inline(never)]
+    fn port_closed(
+        &self,
+        packet: &Packet,
+        destination: core::net::Ipv4Addr,
+        out: &mut Outputs<'_>,
+    ) -> Verdict {
+        if let Some(error) = self.errors.error_for(
+            out,
+            &self.local,
+            packet.payload(),
+            destination,
+            (kind::DESTINATION_UNREACHABLE, unreachable::PORT),
+        ) {
             out.emit(Self::ERRORS, error);
         }
         Verdict::drop(UdpDrop::PortClosed)
@@ -122,6 +156,9 @@ impl Nanoservice for Udp {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, out| self.demultiplex(packet, out));
+        out.dispatch(batch, |packet, _| self.demultiplex(packet));
+        if !batch.is_empty() {
+            self.closed_ports(batch, out);
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::route::{LocalAddresses, Locality};
 use crate::wire::ipv4::DEFAULT_TTL;
-use crate::wire::{Ipv4Packet, UdpPacket};
+use crate::wire::{Ipv4Packet, UdpPacket, udp};
 use dataplane::drop_reasons;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict};
 
@@ -43,9 +43,17 @@ impl UdpEcho {
         if self.local.locality(ip.destination()) != Locality::Unicast {
             return Verdict::drop(UdpEchoDrop::Broadcast);
         }
-        let Ok(mut udp) = UdpPacket::new_checked(ip.payload_mut()) else {
-            return Verdict::drop(UdpEchoDrop::Malformed);
-        };
+        let datagram = ip.payload_mut();
+        // The common case in one compare: a UDP length equal to the IP
+        // payload's (at least a header) makes a valid view. Anything else
+        // is padding (RFC 768) or malformed, told apart out of line.
+        let exact = datagram.len() >= udp::HEADER_LEN
+            && usize::from(u16::from_be_bytes([datagram[4], datagram[5]])) == datagram.len();
+        if !exact {
+            // Handled after the burst: no call on this path.
+            return Verdict::Keep;
+        }
+        let mut udp = UdpPacket::new_unchecked(datagram);
         udp.swap_ports();
         ip.swap_addresses();
         // `ipv4` verified the header checksum before `udp` passed the
@@ -54,6 +62,42 @@ impl UdpEcho {
         ip.set_ttl_updating_checksum(DEFAULT_TTL);
         Verdict::emit(Self::OUT)
     }
+}
+
+/// The datagrams `echo` kept, echoed or dropped one by one.
+#[cold]
+#[inline(never)]
+fn echo_kept(batch: &mut Batch, out: &mut Outputs<'_>) {
+    for mut packet in batch.drain() {
+        match echo_padded(&mut packet) {
+            Verdict::Emit(output) => out.emit(usize::from(output), packet),
+            Verdict::Drop(reason) => out.drop(packet, reason),
+            Verdict::Keep => out.drop(packet, UdpEchoDrop::Malformed),
+        }
+    }
+}
+
+/// Echoes a datagram with padding behind it (RFC 768): exactly the
+/// UDP-length bytes go back, with the IP total length and header checksum
+/// fixed. Drops a malformed one.
+#[cold]
+#[inline(never)]
+fn echo_padded(packet: &mut Packet) -> Verdict {
+    let Ok(mut ip) = Ipv4Packet::new_checked(packet.payload_mut()) else {
+        return Verdict::drop(UdpEchoDrop::Malformed);
+    };
+    let header_len = ip.header_len() as u16;
+    let Ok(mut udp) = UdpPacket::new_checked(ip.payload_mut()) else {
+        return Verdict::drop(UdpEchoDrop::Malformed);
+    };
+    udp.swap_ports();
+    let total_len = header_len + udp.length();
+    ip.swap_addresses();
+    ip.set_ttl(DEFAULT_TTL);
+    ip.set_total_len(total_len);
+    ip.fill_checksum();
+    packet.truncate(usize::from(total_len));
+    Verdict::emit(UdpEcho::OUT)
 }
 
 impl Nanoservice for UdpEcho {
@@ -67,5 +111,10 @@ impl Nanoservice for UdpEcho {
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         out.dispatch(batch, |packet, _| self.echo(packet));
+        // What `echo` kept: datagrams with padding behind them, or
+        // malformed ones.
+        if !batch.is_empty() {
+            echo_kept(batch, out);
+        }
     }
 }

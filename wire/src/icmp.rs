@@ -36,6 +36,17 @@ pub mod unreachable {
     pub const PROTOCOL: u8 = 2;
     /// Port unreachable.
     pub const PORT: u8 = 3;
+    /// Fragmentation needed and DF set (the next-hop MTU in bytes 6..8,
+    /// RFC 1191).
+    pub const FRAGMENTATION_NEEDED: u8 = 4;
+}
+
+/// Time-exceeded codes we send.
+pub mod time_exceeded {
+    /// TTL exceeded in transit.
+    pub const TRANSIT: u8 = 0;
+    /// Fragment reassembly time exceeded.
+    pub const REASSEMBLY: u8 = 1;
 }
 
 /// A view of an ICMP message (the whole IP payload).

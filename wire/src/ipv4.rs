@@ -299,6 +299,23 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         bytes[field::CHECKSUM].copy_from_slice(&value.to_ne_bytes());
     }
 
+    /// Sets the total length (header and payload); the checksum is left
+    /// alone.
+    #[inline]
+    pub fn set_total_len(&mut self, value: u16) {
+        self.buffer.as_mut()[field::TOTAL_LEN].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Sets the flags and fragment offset: don't-fragment, more-fragments
+    /// and the offset in bytes (a multiple of 8, below 65536); the
+    /// checksum is left alone.
+    #[inline]
+    pub fn set_fragment(&mut self, dont_fragment: bool, more_fragments: bool, offset: u16) {
+        let value =
+            (u16::from(dont_fragment) << 14) | (u16::from(more_fragments) << 13) | (offset / 8);
+        self.buffer.as_mut()[field::FLAGS_FRAGMENT].copy_from_slice(&value.to_be_bytes());
+    }
+
     /// Writes a 20-byte header without options and its checksum.
     pub fn emit_header(
         &mut self,

@@ -8,6 +8,8 @@ use crate::spec::Spec;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use dataplane::{Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target};
+use services::icmp_error::ErrorLimiter;
+use services::reassembly::Reassembly;
 use services::registry::{BuildContext, InterfaceInfo};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
@@ -25,12 +27,14 @@ pub fn build_core(
     let interfaces: Vec<InterfaceInfo> = spec.interface_infos();
     let local = LocalAddresses::new(interfaces.iter().map(|info| info.address).collect());
     let routes = routing_table(spec, &interfaces);
+    let errors = ErrorLimiter::new();
     let context = BuildContext {
         core,
         interfaces: &interfaces,
         interface: None,
         local: &local,
         routes: &routes,
+        errors: &errors,
     };
     let chains = chains(spec, core);
     let mut builder = ExecutorBuilder::new();
@@ -174,8 +178,13 @@ fn add_stack(
     context: &BuildContext<'_>,
 ) -> Result<IpStack, PipelineError> {
     let forwarding = find(chains, HookPoint::Ipv4Forward).is_some();
-    let mut ipv4 = Ipv4::new(context.local.clone(), forwarding);
-    let mut udp = Udp::new(context.local.clone());
+    let mut ipv4 = Ipv4::new(
+        context.local.clone(),
+        forwarding,
+        context.errors.clone(),
+        Reassembly::new(spec.ipv4.reassembly),
+    );
+    let mut udp = Udp::new(context.local.clone(), context.errors.clone());
     let (mut protocols, mut udp_ports) = (Vec::new(), Vec::new());
     for chain in chains {
         match chain.hook {
@@ -239,6 +248,8 @@ fn add_stack(
     }
     builder.connect(icmp, "out", Target::Node(ipv4_out))?;
     builder.connect(udp, "errors", Target::Node(ipv4_out))?;
+    builder.connect(ipv4, "errors", Target::Node(ipv4_out))?;
+    builder.connect(ipv4, "held", Target::Discard)?;
     Ok(IpStack {
         stack,
         ipv4,

@@ -8,7 +8,9 @@
 //!                                        └ipv4─▶ ipv4 ─icmp─▶ [ipv4:proto:1 chain] ─pass─▶ icmp ─▶ ipv4-out
 //!                                                     ├udp──▶ [ipv4:proto:17 chain] ─pass─▶ udp
 //!                                                     ├proto<k>─▶ [ipv4:proto:<n> chain]
-//!                                                     └forward─▶ [ipv4:forward chain] (l3fwd) ─if<n>─▶ arp[n]
+//!                                                     ├forward─▶ [ipv4:forward chain] (l3fwd) ─if<n>─▶ arp[n]
+//!                                                     ├errors─▶ ipv4-out
+//!                                                     └held─▶ (fragments taken into reassembly: discard)
 //! udp ─app<k>─▶ [udp:<port> chain] (udp-echo) ─out─▶ ipv4-out ─if<n>─▶ arp[n]
 //! ```
 //!

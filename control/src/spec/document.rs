@@ -67,7 +67,7 @@ impl<'i> Document<'i> {
         keys.sort_by_key(|(key, _)| key.span().start);
         for (key, value) in keys {
             let name: &str = key.get_ref();
-            if !matches!(name, "interface" | "route" | "service") {
+            if !matches!(name, "interface" | "route" | "service" | "ipv4") {
                 let field = match value.get_ref() {
                     DeValue::Table(_) => format!("[{name}]"),
                     _ => name.to_string(),
@@ -80,6 +80,32 @@ impl<'i> Document<'i> {
             }
         }
         Ok(Self { text, root })
+    }
+
+    /// The one table `[name]`, if present.
+    pub(super) fn table(&self, name: &str) -> Result<Option<&Spanned<DeValue<'i>>>, SpecError> {
+        let Some((key, value)) = self
+            .root
+            .get_ref()
+            .iter()
+            .find(|(key, _)| key.get_ref().as_ref() == name)
+        else {
+            return Ok(None);
+        };
+        match value.get_ref() {
+            DeValue::Table(_) => Ok(Some(value)),
+            other => Err(SpecError {
+                line: line_of(self.text, key.span().start),
+                field: name.to_string(),
+                kind: SpecErrorKind::WrongType {
+                    expected: "a table ([...])",
+                    found: match other {
+                        DeValue::Array(_) => "an array of tables ([[...]])",
+                        other => type_name(other),
+                    },
+                },
+            }),
+        }
     }
 
     /// The tables of section `name` (`[[name]]`), in file order; none when

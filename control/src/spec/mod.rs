@@ -11,4 +11,4 @@ mod service_table;
 mod tests;
 
 pub use error::{SpecError, SpecErrorKind};
-pub use model::{Driver, Interface, MAX_INTERFACES, Route, Service, Spec};
+pub use model::{Driver, Interface, Ipv4Settings, MAX_INTERFACES, Route, Service, Spec};

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 use dataplane::{Ipv4Cidr, MacAddr};
 use services::HookPoint;
+use services::reassembly::ReassemblyLimits;
 use services::registry::{InterfaceInfo, ServiceConfig};
 
 pub use services::MAX_INTERFACES;
@@ -85,6 +86,15 @@ impl Service {
     }
 }
 
+/// Settings of the IPv4 stage of every core (`[ipv4]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ipv4Settings {
+    /// Reassembly limits per core: `reassembly_datagrams` in progress at
+    /// once (0 turns reassembly off) and `reassembly_max_bytes`, the
+    /// largest datagram; the memory bound is their product.
+    pub reassembly: ReassemblyLimits,
+}
+
 /// A validated spec: what should run. Build one with [`Spec::parse`].
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
@@ -94,6 +104,8 @@ pub struct Spec {
     pub routes: Vec<Route>,
     /// Services.
     pub services: Vec<Service>,
+    /// The IPv4 stage's settings.
+    pub ipv4: Ipv4Settings,
 }
 
 impl Spec {

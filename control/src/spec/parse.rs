@@ -4,13 +4,14 @@
 
 use super::document::{Document, Entry, TableReader};
 use super::error::{SpecError, SpecErrorKind};
-use super::model::{Driver, Interface, MAX_INTERFACES, Route, Spec};
+use super::model::{Driver, Interface, Ipv4Settings, MAX_INTERFACES, Route, Spec};
 use super::service_table::read_service;
 use alloc::format;
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use dataplane::{Ipv4Cidr, MacAddr};
 use services::Registry;
+use services::reassembly;
 use toml::de::DeValue;
 
 const EXPECT_MAC: &str = "a MAC address like 02:00:00:00:00:01";
@@ -44,6 +45,9 @@ impl Spec {
             let reader = TableReader::new(text, table, format!("route[{index}]"));
             let route = read_route(&reader, &spec)?;
             spec.routes.push(route);
+        }
+        if let Some(table) = document.table("ipv4")? {
+            spec.ipv4 = read_ipv4(&TableReader::new(text, table, "ipv4".to_string()))?;
         }
         super::service_table::check_services(&spec)?;
         Ok(spec)
@@ -120,6 +124,28 @@ fn read_interface(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Interface
         address,
         queues,
     })
+}
+
+fn read_ipv4(reader: &TableReader<'_, '_>) -> Result<Ipv4Settings, SpecError> {
+    reader.reject_unknown(&["reassembly_datagrams", "reassembly_max_bytes"])?;
+    let mut settings = Ipv4Settings::default();
+    if let Some(entry) = reader.get("reassembly_datagrams") {
+        settings.reassembly.datagrams = reader.integer(
+            entry,
+            0,
+            reassembly::MAX_DATAGRAMS as i64,
+            "datagrams in progress per core, from 0 (off) to 64",
+        )? as usize;
+    }
+    if let Some(entry) = reader.get("reassembly_max_bytes") {
+        settings.reassembly.max_bytes = reader.integer(
+            entry,
+            reassembly::MIN_MAX_BYTES as i64,
+            reassembly::DEFAULT_MAX_BYTES as i64,
+            "the largest datagram to reassemble, from 576 to 65535 bytes",
+        )? as usize;
+    }
+    Ok(settings)
 }
 
 fn read_route(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Route, SpecError> {

@@ -358,3 +358,53 @@ fn every_refusal_names_line_and_field() {
         "{wrong} refusals worded otherwise (printed above)"
     );
 }
+
+#[test]
+fn the_ipv4_table_sets_reassembly_limits_and_names_line_and_field() {
+    let defaults = parse(INTERFACE).unwrap().ipv4.reassembly;
+    assert_eq!(defaults, services::reassembly::ReassemblyLimits::default());
+    assert_eq!((defaults.datagrams, defaults.max_bytes), (8, 65535));
+    let spec = parse(&format!(
+        "{INTERFACE}[ipv4]\nreassembly_datagrams = 2\nreassembly_max_bytes = 9000\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            spec.ipv4.reassembly.datagrams,
+            spec.ipv4.reassembly.max_bytes
+        ),
+        (2, 9000)
+    );
+    assert_eq!(
+        parse(&format!("{INTERFACE}[ipv4]\nreassembly_datagrams = 0\n"))
+            .unwrap()
+            .ipv4
+            .reassembly
+            .datagrams,
+        0
+    );
+    for (text, expected) in [
+        (
+            "[ipv4]\nreassembly_datagrams = 65\n",
+            "line 7: ipv4.reassembly_datagrams: expected datagrams in progress per core, from 0 (off) to 64, got \"65\"",
+        ),
+        (
+            "[ipv4]\nreassembly_max_bytes = 100\n",
+            "line 7: ipv4.reassembly_max_bytes: expected the largest datagram to reassemble, from 576 to 65535 bytes, got \"100\"",
+        ),
+        (
+            "[ipv4]\nreassembly_max_bytes = \"64k\"\n",
+            "line 7: ipv4.reassembly_max_bytes: expected an integer, got a string",
+        ),
+        (
+            "[ipv4]\nfragments = 3\n",
+            "line 7: ipv4.fragments: unknown key",
+        ),
+        (
+            "[[ipv4]]\nreassembly_datagrams = 1\n",
+            "line 6: ipv4: expected a table ([...]), got an array of tables ([[...]])",
+        ),
+    ] {
+        assert_eq!(error(&format!("{INTERFACE}{text}")), expected, "{text}");
+    }
+}

@@ -57,6 +57,9 @@ pub enum MempoolError {
     HeadroomTooLarge,
     /// More buffers than a 32-bit index can name.
     TooManyBuffers,
+    /// Headroom and data past 65535 bytes, which the 16-bit packet offsets
+    /// cannot express.
+    BufferTooLarge,
 }
 
 impl core::fmt::Display for MempoolError {
@@ -67,6 +70,7 @@ impl core::fmt::Display for MempoolError {
             }
             Self::HeadroomTooLarge => write!(f, "headroom larger than 4096 bytes"),
             Self::TooManyBuffers => write!(f, "more than 2^32 - 1 buffers"),
+            Self::BufferTooLarge => write!(f, "headroom and data larger than 65535 bytes"),
         }
     }
 }
@@ -93,6 +97,8 @@ pub(crate) struct PoolShared {
     pub(crate) phys: u64,
     pub(crate) stride: usize,
     pub(crate) headroom: u16,
+    /// Headroom and data: the bytes of one buffer a packet may use.
+    pub(crate) buffer_len: usize,
     capacity: usize,
     owner: Option<CoreId>,
     /// Indices of free buffers; touched only on the owner core.
@@ -139,10 +145,25 @@ impl Mempool {
     /// Carves `region` into buffers of `config.headroom + 2048` bytes (rounded
     /// up to 64) and makes the calling core their owner.
     pub fn new(region: DmaRegion, config: MempoolConfig) -> Result<Self, MempoolError> {
+        Self::with_data_size(region, config, DATA_SIZE)
+    }
+
+    /// [`new`](Self::new) with `data_size` bytes of data per buffer instead
+    /// of 2048: large buffers for reassembled datagrams (headroom and data
+    /// at most 65535 bytes).
+    pub fn with_data_size(
+        region: DmaRegion,
+        config: MempoolConfig,
+        data_size: usize,
+    ) -> Result<Self, MempoolError> {
         if config.headroom > 4096 {
             return Err(MempoolError::HeadroomTooLarge);
         }
-        let stride = (config.headroom + DATA_SIZE).next_multiple_of(BUFFER_ALIGN);
+        let buffer_len = config.headroom + data_size;
+        if buffer_len > usize::from(u16::MAX) {
+            return Err(MempoolError::BufferTooLarge);
+        }
+        let stride = buffer_len.next_multiple_of(BUFFER_ALIGN);
         let fits = region.len() / stride;
         let capacity = config.buffer_count.unwrap_or(fits);
         if capacity == 0 || capacity > fits {
@@ -159,6 +180,7 @@ impl Mempool {
             phys: region.phys(),
             stride,
             headroom: config.headroom as u16,
+            buffer_len,
             capacity,
             owner: core_id::current(),
             local_free: UnsafeCell::new(local_free),
@@ -177,7 +199,17 @@ impl Mempool {
     /// A pool of `buffer_count` buffers on fresh heap memory: for hosted use
     /// and tests.
     pub fn with_heap(buffer_count: usize, headroom: usize) -> Result<Self, MempoolError> {
-        let stride = (headroom + DATA_SIZE).next_multiple_of(BUFFER_ALIGN);
+        Self::with_heap_data_size(buffer_count, headroom, DATA_SIZE)
+    }
+
+    /// [`with_heap`](Self::with_heap) with `data_size` bytes of data per
+    /// buffer (see [`with_data_size`](Self::with_data_size)).
+    pub fn with_heap_data_size(
+        buffer_count: usize,
+        headroom: usize,
+        data_size: usize,
+    ) -> Result<Self, MempoolError> {
+        let stride = (headroom + data_size).next_multiple_of(BUFFER_ALIGN);
         let len = buffer_count
             .checked_mul(stride)
             .ok_or(MempoolError::TooManyBuffers)?;
@@ -185,12 +217,13 @@ impl Mempool {
             wanted: buffer_count,
             fits: 0,
         })?;
-        Self::new(
+        Self::with_data_size(
             region,
             MempoolConfig {
                 headroom,
                 buffer_count: Some(buffer_count),
             },
+            data_size,
         )
     }
 
@@ -255,6 +288,11 @@ impl Mempool {
     pub fn available(&self) -> usize {
         self.drain_returns();
         self.with_local_free(|free| free.len())
+    }
+
+    /// Bytes of headroom and data one packet of this pool may use.
+    pub fn buffer_len(&self) -> usize {
+        self.shared().buffer_len
     }
 
     /// Bytes between the start of one buffer and the next.
@@ -388,6 +426,23 @@ mod tests {
             Some(MempoolError::HeadroomTooLarge)
         );
         assert!(Mempool::with_heap(0, 0).is_err());
+    }
+
+    #[test]
+    fn large_buffers_hold_a_whole_ipv4_datagram() {
+        let pool = Mempool::with_heap_data_size(2, 0, 65535).unwrap();
+        assert_eq!(pool.buffer_len(), 65535);
+        let mut packet = pool.alloc().unwrap();
+        assert_eq!(packet.tailroom(), 65535);
+        packet.append(65535).unwrap().fill(9);
+        assert_eq!(packet.len(), 65535);
+        assert_eq!(packet.append(1).err(), Some(crate::PacketError::NoTailroom));
+        packet.set_range(100, 65435).unwrap();
+        assert_eq!(packet.payload()[65434], 9);
+        assert_eq!(
+            Mempool::with_heap_data_size(1, 64, 65535).err(),
+            Some(MempoolError::BufferTooLarge)
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `Packet`: an owned handle to one pool buffer, with head and tail offsets.
 
-use super::mempool::{DATA_SIZE, PoolShared};
+use super::mempool::PoolShared;
 use core::ptr::NonNull;
 
 /// Why a packet could not be resized.
@@ -62,9 +62,9 @@ impl Packet {
         }
     }
 
-    fn capacity(&self) -> usize {
+    fn buffer_len(&self) -> usize {
         // SAFETY: the pool outlives its packets (`from_pool` precondition 1).
-        unsafe { self.pool.as_ref() }.headroom as usize + DATA_SIZE
+        unsafe { self.pool.as_ref() }.buffer_len
     }
 
     /// Bytes of data.
@@ -88,7 +88,7 @@ impl Packet {
     /// Bytes free behind the data.
     #[inline]
     pub fn tailroom(&self) -> usize {
-        self.capacity() - usize::from(self.tail)
+        self.buffer_len() - usize::from(self.tail)
     }
 
     /// The data.
@@ -153,7 +153,7 @@ impl Packet {
     /// device wrote `len` bytes at `offset` from the buffer start.
     pub fn set_range(&mut self, offset: usize, len: usize) -> Result<(), PacketError> {
         let end = offset.checked_add(len).ok_or(PacketError::NoTailroom)?;
-        if end > self.capacity() {
+        if end > self.buffer_len() {
             return Err(PacketError::NoTailroom);
         }
         self.head = offset as u16;
@@ -177,7 +177,7 @@ impl Packet {
         let shared = unsafe { self.pool.as_ref() };
         (
             shared.phys + (self.index as usize * shared.stride) as u64,
-            self.capacity(),
+            self.buffer_len(),
         )
     }
 }

@@ -149,6 +149,10 @@ impl ServiceKind for L3fwdKind {
     }
 
     fn build(_config: &L3fwdConfig, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
-        Box::new(L3fwd::new(context.local.clone(), context.routes.clone()))
+        Box::new(L3fwd::new(
+            context.local.clone(),
+            context.routes.clone(),
+            context.errors.clone(),
+        ))
     }
 }

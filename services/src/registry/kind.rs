@@ -2,6 +2,7 @@
 //! nameable in a spec, and the contexts its factory receives.
 
 use super::HookPoint;
+use crate::icmp_error::ErrorLimiter;
 use crate::route::{LocalAddresses, RoutingTable};
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -98,6 +99,9 @@ pub struct BuildContext<'a> {
     pub local: &'a LocalAddresses,
     /// The routing table (connected and static routes).
     pub routes: &'a RoutingTable,
+    /// The core's ICMP error limiter, shared by every node that sends
+    /// errors (clone it).
+    pub errors: &'a ErrorLimiter,
 }
 
 /// A service's configuration with its kind erased: what the spec keeps for

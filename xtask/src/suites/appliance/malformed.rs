@@ -142,13 +142,28 @@ pub fn malformed_frames_are_counted() -> Result<()> {
         let mut before = first.clone();
         let mut outcomes = Vec::new();
         for frame in &catalogue {
-            let named = NamedFrame {
+            // The case's preceding frames (fragments) go right before it.
+            let mut named: Vec<NamedFrame> = frame
+                .preceded_by
+                .iter()
+                .enumerate()
+                .map(|(index, bytes)| NamedFrame {
+                    name: format!("{}.before{index}", frame.name),
+                    bytes: bytes.clone(),
+                })
+                .collect();
+            named.push(NamedFrame {
                 name: frame.name.to_owned(),
                 bytes: frame.bytes.clone(),
-            };
-            let delivery = raw_frames::send_in_netns(&lan.netns, lan.tap(), &[named])?
-                .pop()
-                .context("no delivery report")?;
+            });
+            let preceding = named.len() as u64 - 1;
+            let mut deliveries = raw_frames::send_in_netns(&lan.netns, lan.tap(), &named)?;
+            let delivery = deliveries.pop().context("no delivery report")?;
+            ensure!(
+                deliveries.iter().all(|before| before.refused.is_none()),
+                "{}: a preceding frame was refused: {deliveries:?}",
+                frame.name
+            );
             let counter = format!("node={} drop={}", frame.counter.0, frame.counter.1);
             ensure!(
                 first.contains_key(&counter),
@@ -170,7 +185,11 @@ pub fn malformed_frames_are_counted() -> Result<()> {
                     0
                 }
             };
-            let after = counters_after(&mut session, &before, expected)?;
+            if frame.after_ns > 0 {
+                // Left to time out in reassembly: the counter moves later.
+                std::thread::sleep(Duration::from_nanos(frame.after_ns) + Duration::from_secs(2));
+            }
+            let after = counters_after(&mut session, &before, preceding + expected)?;
             let mut others = moved(&before, &after);
             let delta = others.remove(&counter).unwrap_or(0);
             others.retain(|key, _| is_drop(key));

@@ -15,6 +15,7 @@ use crate::suites::traffic::{arping_answers, ping_no_loss, udp_closed, udp_dropp
 use anyhow::{Context, Result, bail, ensure};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The suite's name in `--only` and in its summary line.
 const SUITE: &str = "hosted";
@@ -241,14 +242,47 @@ fn malformed(binary: &Path) -> Result<()> {
         frames.len()
     );
     let before = appliance.counters()?;
+    // Each case's preceding frames (fragments) go right before it.
     let named: Vec<NamedFrame> = frames
         .iter()
-        .map(|frame| NamedFrame {
-            name: frame.name.to_owned(),
-            bytes: frame.bytes.clone(),
+        .flat_map(|frame| {
+            let before = frame
+                .preceded_by
+                .iter()
+                .enumerate()
+                .map(|(index, bytes)| NamedFrame {
+                    name: format!("{}.before{index}", frame.name),
+                    bytes: bytes.clone(),
+                });
+            before.chain(std::iter::once(NamedFrame {
+                name: frame.name.to_owned(),
+                bytes: frame.bytes.clone(),
+            }))
         })
         .collect();
-    let deliveries = raw_frames::send_in_netns(client, &attachment.client_ifname, &named)?;
+    let sent = raw_frames::send_in_netns(client, &attachment.client_ifname, &named)?;
+    ensure!(
+        sent.iter()
+            .all(|delivery| delivery.refused.is_none() || delivery.len < 14),
+        "the kernel refused a frame: {sent:?}"
+    );
+    let deliveries: Vec<_> = sent
+        .into_iter()
+        .filter(|delivery| !delivery.name.contains(".before"))
+        .collect();
+    // Datagrams left to time out in reassembly move their counter later.
+    if let Some(wait) = frames
+        .iter()
+        .map(|frame| frame.after_ns)
+        .max()
+        .filter(|ns| *ns > 0)
+    {
+        eprintln!(
+            "  waiting {} s for reassembly timeouts",
+            wait / 1_000_000_000 + 2
+        );
+        std::thread::sleep(Duration::from_nanos(wait) + Duration::from_secs(2));
+    }
     // Linux refuses to send a frame shorter than an Ethernet header
     // (dev_validate_header), so no Linux link can deliver one: those are
     // left out of the expectations, and nothing else may be refused.
