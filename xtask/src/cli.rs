@@ -168,6 +168,10 @@ pub enum UdpClientMode {
         flows: usize,
         /// Datagrams per socket (1 to 100000).
         count: usize,
+        /// Every payload this many bytes (1 to 65507; IP fragments past
+        /// 1472) instead of varied sizes up to 1400.
+        #[arg(long)]
+        size: Option<usize>,
     },
     /// Sends to a closed port and expects ICMP port unreachable; prints
     /// `udp-closed refused=true|false`.

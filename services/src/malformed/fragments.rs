@@ -52,6 +52,28 @@ impl Builder {
     }
 }
 
+/// `count` first fragments of distinct datagrams (identifications 0x8000
+/// on) whose rest never comes: each holds a reassembly slot until it is
+/// evicted by a newer one or times out.
+pub fn unfinished_datagrams(
+    ours: dataplane::MacAddr,
+    our_ip: Ipv4Addr,
+    peer_mac: dataplane::MacAddr,
+    peer_ip: Ipv4Addr,
+    count: u16,
+) -> Vec<Vec<u8>> {
+    let b = Builder {
+        ours,
+        our_ip,
+        peer_mac,
+        peer_ip,
+    };
+    let data = b.bad_udp();
+    (0..count)
+        .map(|index| b.fragment(0x8000 | index, &data, (0, 16), false))
+        .collect()
+}
+
 /// Adds the fragment cases.
 pub(super) fn add(b: &Builder, c: &mut Catalogue) {
     let data = b.bad_udp();

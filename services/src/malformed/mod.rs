@@ -43,6 +43,8 @@ pub struct MalformedFrame {
 
 mod fragments;
 
+pub use fragments::unfinished_datagrams;
+
 struct Builder {
     ours: MacAddr,
     our_ip: Ipv4Addr,

@@ -27,20 +27,27 @@ pub fn run(mode: &UdpClientMode) -> Result<()> {
             target,
             flows,
             count,
-        } => echo(target, flows.clamp(1, 64), count.clamp(1, 100_000)),
+            size,
+        } => echo(
+            target,
+            flows.clamp(1, 64),
+            count.clamp(1, 100_000),
+            size.map(|size| size.clamp(1, 65_507)),
+        ),
         UdpClientMode::Closed { target } => closed(target),
     }
 }
 
-/// The payload of datagram `index` of flow `flow`: 1 to 1400 bytes, all distinct.
-fn payload(flow: usize, index: usize) -> Vec<u8> {
-    let len = 1 + (index * 97 + flow * 13) % 1400;
+/// The payload of datagram `index` of flow `flow`: `size` bytes, or 1 to
+/// 1400, all distinct.
+fn payload(flow: usize, index: usize, size: Option<usize>) -> Vec<u8> {
+    let len = size.unwrap_or(1 + (index * 97 + flow * 13) % 1400);
     (0..len)
         .map(|byte| (byte as u64 * 31 + index as u64 * 7 + flow as u64) as u8)
         .collect()
 }
 
-fn echo(target: SocketAddr, flows: usize, count: usize) -> Result<()> {
+fn echo(target: SocketAddr, flows: usize, count: usize, size: Option<usize>) -> Result<()> {
     let sockets: Vec<UdpSocket> = (0..flows)
         .map(|_| -> Result<UdpSocket> {
             let socket = UdpSocket::bind("0.0.0.0:0")?;
@@ -50,10 +57,10 @@ fn echo(target: SocketAddr, flows: usize, count: usize) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let (mut sent, mut received, mut identical) = (0usize, 0usize, 0usize);
-    let mut buffer = vec![0u8; 2048];
+    let mut buffer = vec![0u8; 65_536];
     for index in 0..count {
         for (flow, socket) in sockets.iter().enumerate() {
-            let message = payload(flow, index);
+            let message = payload(flow, index, size);
             socket.send(&message)?;
             sent += 1;
             match socket.recv(&mut buffer) {
@@ -100,9 +107,13 @@ mod tests {
 
     #[test]
     fn payloads_vary_in_size_and_content() {
-        assert_ne!(payload(0, 0), payload(1, 0));
-        assert_ne!(payload(0, 1), payload(0, 2));
-        let sizes: Vec<usize> = (0..100).map(|index| payload(0, index).len()).collect();
+        assert_ne!(payload(0, 0, None), payload(1, 0, None));
+        assert_ne!(payload(0, 1, None), payload(0, 2, None));
+        assert_eq!(payload(0, 3, Some(4000)).len(), 4000);
+        assert_ne!(payload(0, 3, Some(4000)), payload(0, 4, Some(4000)));
+        let sizes: Vec<usize> = (0..100)
+            .map(|index| payload(0, index, None).len())
+            .collect();
         assert!(sizes.iter().all(|&len| (1..=1400).contains(&len)));
         assert!(sizes.iter().max() > Some(&1000));
     }

@@ -134,3 +134,72 @@ pub fn udp_closed(client: &Netns, target: &str) -> Result<()> {
     );
     Ok(())
 }
+
+/// Datagrams bigger than the MTU against the appliance at `target`
+/// (reassembled on the way in, fragmented on the way out): `ping -s 4000`
+/// and `ping -s 65507` all answered, and 4000- and 65507-byte UDP echoes
+/// back byte-identical.
+pub fn fragmented_traffic(client: &Netns, target: &str) -> Result<()> {
+    ping_no_loss(client, &["-c", "3", "-i", "0.3", "-s", "4000", target])?;
+    ping_no_loss(
+        client,
+        &["-c", "2", "-i", "0.5", "-W", "5", "-s", "65507", target],
+    )?;
+    for (size, count) in [("4000", 5), ("65507", 2)] {
+        let output = udp_client(
+            client,
+            &[
+                "echo",
+                &format!("{target}:7"),
+                "1",
+                &count.to_string(),
+                "--size",
+                size,
+            ],
+        )?;
+        check_echo(&output, count)?;
+    }
+    Ok(())
+}
+
+/// How many datagrams [`unfinished_datagrams_are_bounded`] leaves unfinished.
+pub const UNFINISHED: u16 = 1000;
+
+/// Sends [`UNFINISHED`] first fragments whose rest never comes from
+/// `ifname` in `client` to the appliance (MAC `ours`, 10.0.0.2; the client
+/// is 10.0.0.1); `evicted` reads the appliance's `ipv4/reassembly-evicted`
+/// count. All but the configured number of slots must have been evicted
+/// (memory stays within the bound), and the appliance must answer after.
+pub fn unfinished_datagrams_are_bounded(
+    client: &Netns,
+    ifname: &str,
+    evicted: impl Fn() -> Result<u64>,
+) -> Result<()> {
+    let before = evicted()?;
+    let frames = services::unfinished_datagrams(
+        dataplane::MacAddr([0x02, 0, 0, 0, 0, 0x01]),
+        std::net::Ipv4Addr::new(10, 0, 0, 2),
+        dataplane::MacAddr(client.mac_address(ifname)?),
+        std::net::Ipv4Addr::new(10, 0, 0, 1),
+        UNFINISHED,
+    );
+    let named: Vec<crate::net::raw_frames::NamedFrame> = frames
+        .into_iter()
+        .enumerate()
+        .map(|(index, bytes)| crate::net::raw_frames::NamedFrame {
+            name: format!("unfinished-{index}"),
+            bytes,
+        })
+        .collect();
+    crate::net::raw_frames::send_in_netns(client, ifname, &named)?;
+    let slots = services::reassembly::ReassemblyLimits::default().datagrams;
+    let expected = u64::from(UNFINISHED) - slots as u64;
+    let moved = evicted()? - before;
+    ensure!(
+        moved == expected,
+        "{UNFINISHED} unfinished datagrams evicted {moved}, expected {expected} ({slots} slots)"
+    );
+    eprintln!("    {UNFINISHED} unfinished datagrams: {moved} evicted, {slots} held");
+    ping_no_loss(client, &["-c", "3", "-i", "0.2", "10.0.0.2"])?;
+    udp_echo(client, "10.0.0.2", 1, 10)
+}

@@ -15,7 +15,8 @@ use crate::shell::host::is_root;
 use crate::spec_file::{self, example};
 use crate::suites::runner::{self, Case, Filter};
 use crate::suites::traffic::{
-    arping_answers, ping_no_loss, udp_closed, udp_dropped, udp_echo, wait_reachable,
+    arping_answers, fragmented_traffic, ping_no_loss, udp_closed, udp_dropped, udp_echo,
+    unfinished_datagrams_are_bounded, wait_reachable,
 };
 use anyhow::{Context, Result, bail, ensure};
 use std::time::Duration;
@@ -38,6 +39,11 @@ fn cases() -> Vec<Case<Test>> {
             "echo",
             "arping, ping, ping -s 1472, udp echo, closed port",
             echo_answers,
+        ),
+        Case::new(
+            "fragments",
+            "ping -s 65507, 4000-byte UDP echo, 1000 unfinished datagrams",
+            fragments,
         ),
         Case::new(
             "example-service",
@@ -131,6 +137,26 @@ fn echo_answers() -> Result<()> {
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
     drop(session.counters()?);
     Ok(())
+}
+
+/// examples/echo.toml: datagrams bigger than the MTU both ways, then 1000
+/// datagrams whose first fragment alone arrives: reassembly memory stays
+/// within its slots (all but those are evicted, counted) and the appliance
+/// answers after.
+fn fragments() -> Result<()> {
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let mut session =
+        QemuSession::boot_appliance(&example("echo.toml"), 1, &lan.netns, &lan.tap_names(), 1)?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        fragmented_traffic(&lan.netns, "10.0.0.2")?;
+        let session = std::cell::RefCell::new(&mut session);
+        unfinished_datagrams_are_bounded(&lan.netns, lan.tap(), || {
+            let counters = session.borrow_mut().counters()?;
+            Ok(counters.sum(None, &[("node", "ipv4"), ("drop", "reassembly-evicted")]))
+        })
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))
 }
 
 /// examples/port-filter.toml on the image built with the example services

@@ -11,7 +11,10 @@ use crate::shell::host::{is_root, target_dir};
 use crate::shell::process::{cargo, run as run_step};
 use crate::suites::hosted::process::{Appliance, EchoSetup, Link, attach};
 use crate::suites::runner::{self, Case, Filter};
-use crate::suites::traffic::{arping_answers, ping_no_loss, udp_closed, udp_dropped, udp_echo};
+use crate::suites::traffic::{
+    arping_answers, fragmented_traffic, ping_no_loss, udp_closed, udp_dropped, udp_echo,
+    unfinished_datagrams_are_bounded,
+};
 use anyhow::{Context, Result, bail, ensure};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,11 @@ fn cases() -> Vec<Case<Scenario>> {
         }),
         Case::new("router-af-packet", "router over af-packet", router),
         Case::new("malformed-tap", "malformed frames over tap", malformed),
+        Case::new(
+            "fragments-tap",
+            "ping -s 65507, 4000-byte UDP echo, 1000 unfinished datagrams over tap",
+            fragments,
+        ),
         Case::new(
             "example-service-tap",
             "the example port-filter service over tap",
@@ -116,6 +124,22 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
         executor(&counters, 0, "rx_packets") >= 100 + 5 + 50 + 3,
         "core 0 counted fewer packets than were answered"
     );
+    Ok(())
+}
+
+/// Datagrams bigger than the MTU both ways, then 1000 datagrams whose
+/// first fragment alone arrives: reassembly memory stays within its slots
+/// (all but those are evicted, counted) and the appliance answers after.
+fn fragments(binary: &Path) -> Result<()> {
+    let setup = EchoSetup::start(binary, Link::Tap, 1)?;
+    let (client, ifname) = (&setup.attachment.client, &setup.attachment.client_ifname);
+    ping_no_loss(client, &["-c", "2", "-i", "0.2", "10.0.0.2"])?;
+    fragmented_traffic(client, "10.0.0.2")?;
+    let appliance = &setup.appliance;
+    unfinished_datagrams_are_bounded(client, ifname, || {
+        Ok(drops(&appliance.counters()?, "ipv4", "reassembly-evicted"))
+    })?;
+    setup.appliance.stop()?;
     Ok(())
 }
 
