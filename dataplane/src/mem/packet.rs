@@ -63,7 +63,8 @@ impl Packet {
     }
 
     fn buffer_len(&self) -> usize {
-        // SAFETY: the pool outlives its packets (`from_pool` precondition 1).
+        // SAFETY: the pool outlives its packets (`from_pool` precondition 1),
+        // so its shared state, buffer length included, is readable.
         unsafe { self.pool.as_ref() }.buffer_len
     }
 

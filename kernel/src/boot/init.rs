@@ -44,7 +44,8 @@ extern "C" fn kernel_main(start_info_paddr: u64) -> ! {
     idt::load();
 
     // SAFETY: `start_info_paddr` is EBX from PVH entry and nothing has been allocated yet,
-    // so the loader's structures are intact and identity mapped by the boot tables.
+    // so the loader's structures are intact and identity mapped by the boot tables
+    // (`pvh::parse` precondition 1).
     let boot = match unsafe { crate::boot::pvh::parse(start_info_paddr) } {
         Ok(boot) => BOOT_INFO.call_once(|| boot),
         Err(error) => panic!("unusable hvm_start_info at {start_info_paddr:#x}: {error:?}"),
