@@ -162,6 +162,23 @@ impl ErrorLimiter {
         self.error_quoting(out, local, &offending[..quoted_len], source, kind)
     }
 
+    /// Sends destination unreachable `code` about `offending` (from our
+    /// address `source`) on output `output`, when the limiter allows: the
+    /// answer of `ipv4` to an unknown protocol and of `udp` to a closed port.
+    pub fn send_unreachable(
+        &self,
+        out: &mut Outputs<'_>,
+        local: &LocalAddresses,
+        offending: &[u8],
+        source: Ipv4Addr,
+        (code, output): (u8, usize),
+    ) {
+        let kind = (crate::wire::icmp::kind::DESTINATION_UNREACHABLE, code);
+        if let Some(error) = self.error_for(out, local, offending, source, kind) {
+            out.emit(output, error);
+        }
+    }
+
     /// [`error_for`](Self::error_for) from what the error quotes: the
     /// offending header as it arrived and up to 8 bytes of its payload
     /// (for a datagram whose fragments are gone, like one that timed out

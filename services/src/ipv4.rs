@@ -283,15 +283,13 @@ impl Ipv4 {
         destination: Ipv4Addr,
         out: &mut Outputs<'_>,
     ) -> Verdict {
-        if let Some(error) = self.errors.error_for(
+        self.errors.send_unreachable(
             out,
             &self.local,
             packet.payload(),
             destination,
-            (kind::DESTINATION_UNREACHABLE, unreachable::PROTOCOL),
-        ) {
-            out.emit(Self::ERRORS, error);
-        }
+            (unreachable::PROTOCOL, Self::ERRORS),
+        );
         Verdict::drop(Ipv4Drop::UnknownProtocol)
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::icmp_error::ErrorLimiter;
 use crate::route::LocalAddresses;
-use crate::wire::icmp::{kind, unreachable};
+use crate::wire::icmp::unreachable;
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
 use arrayvec::ArrayVec;
 use dataplane::drop_reasons;
@@ -127,15 +127,13 @@ impl Udp {
         destination: core::net::Ipv4Addr,
         out: &mut Outputs<'_>,
     ) -> Verdict {
-        if let Some(error) = self.errors.error_for(
+        self.errors.send_unreachable(
             out,
             &self.local,
             packet.payload(),
             destination,
-            (kind::DESTINATION_UNREACHABLE, unreachable::PORT),
-        ) {
-            out.emit(Self::ERRORS, error);
-        }
+            (unreachable::PORT, Self::ERRORS),
+        );
         Verdict::drop(UdpDrop::PortClosed)
     }
 }

@@ -8,7 +8,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeString, DeTable, DeValue};
 
 /// The 1-based line of byte `offset` of `text`.
 pub(super) fn line_of(text: &str, offset: usize) -> usize {
@@ -82,14 +82,17 @@ impl<'i> Document<'i> {
         Ok(Self { text, root })
     }
 
-    /// The one table `[name]`, if present.
-    pub(super) fn table(&self, name: &str) -> Result<Option<&Spanned<DeValue<'i>>>, SpecError> {
-        let Some((key, value)) = self
-            .root
+    /// The top-level key `name` and its value, if present.
+    fn section(&self, name: &str) -> Option<(&Spanned<DeString<'i>>, &Spanned<DeValue<'i>>)> {
+        self.root
             .get_ref()
             .iter()
             .find(|(key, _)| key.get_ref().as_ref() == name)
-        else {
+    }
+
+    /// The one table `[name]`, if present.
+    pub(super) fn table(&self, name: &str) -> Result<Option<&Spanned<DeValue<'i>>>, SpecError> {
+        let Some((key, value)) = self.section(name) else {
             return Ok(None);
         };
         match value.get_ref() {
@@ -111,12 +114,7 @@ impl<'i> Document<'i> {
     /// The tables of section `name` (`[[name]]`), in file order; none when
     /// the section is absent.
     pub(super) fn tables(&self, name: &str) -> Result<Vec<&Spanned<DeValue<'i>>>, SpecError> {
-        let Some((key, value)) = self
-            .root
-            .get_ref()
-            .iter()
-            .find(|(key, _)| key.get_ref().as_ref() == name)
-        else {
+        let Some((key, value)) = self.section(name) else {
             return Ok(Vec::new());
         };
         let wrong = |found: &'static str| SpecError {
