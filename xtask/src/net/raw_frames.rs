@@ -34,6 +34,28 @@ pub struct NamedFrame {
     pub bytes: Vec<u8>,
 }
 
+/// What the names of a catalogue case's preceding frames contain.
+pub const PRECEDING: &str = ".before";
+
+/// The frames one malformed-catalogue case sends, in order: its preceding
+/// frames (fragments), named `<case>.before<n>`, then the case's own.
+pub fn case_frames(frame: &services::MalformedFrame) -> Vec<NamedFrame> {
+    let preceding = frame
+        .preceded_by
+        .iter()
+        .enumerate()
+        .map(|(index, bytes)| NamedFrame {
+            name: format!("{}{PRECEDING}{index}", frame.name),
+            bytes: bytes.clone(),
+        });
+    preceding
+        .chain(std::iter::once(NamedFrame {
+            name: frame.name.to_owned(),
+            bytes: frame.bytes.clone(),
+        }))
+        .collect()
+}
+
 /// What happened to one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::counters::Counters;
 use crate::net::devices::Lan;
 use crate::net::netns::parse_mac;
-use crate::net::raw_frames::{self, NamedFrame};
+use crate::net::raw_frames;
 use crate::qemu::session::QemuSession;
 use crate::spec_file::{self, example};
 use crate::suites::traffic::{ping_no_loss, udp_echo, wait_reachable};
@@ -143,19 +143,7 @@ pub fn malformed_frames_are_counted() -> Result<()> {
         let mut outcomes = Vec::new();
         for frame in &catalogue {
             // The case's preceding frames (fragments) go right before it.
-            let mut named: Vec<NamedFrame> = frame
-                .preceded_by
-                .iter()
-                .enumerate()
-                .map(|(index, bytes)| NamedFrame {
-                    name: format!("{}.before{index}", frame.name),
-                    bytes: bytes.clone(),
-                })
-                .collect();
-            named.push(NamedFrame {
-                name: frame.name.to_owned(),
-                bytes: frame.bytes.clone(),
-            });
+            let named = raw_frames::case_frames(frame);
             let preceding = named.len() as u64 - 1;
             let mut deliveries = raw_frames::send_in_netns(&lan.netns, lan.tap(), &named)?;
             let delivery = deliveries.pop().context("no delivery report")?;

@@ -267,23 +267,7 @@ fn malformed(binary: &Path) -> Result<()> {
     );
     let before = appliance.counters()?;
     // Each case's preceding frames (fragments) go right before it.
-    let named: Vec<NamedFrame> = frames
-        .iter()
-        .flat_map(|frame| {
-            let before = frame
-                .preceded_by
-                .iter()
-                .enumerate()
-                .map(|(index, bytes)| NamedFrame {
-                    name: format!("{}.before{index}", frame.name),
-                    bytes: bytes.clone(),
-                });
-            before.chain(std::iter::once(NamedFrame {
-                name: frame.name.to_owned(),
-                bytes: frame.bytes.clone(),
-            }))
-        })
-        .collect();
+    let named: Vec<NamedFrame> = frames.iter().flat_map(raw_frames::case_frames).collect();
     let sent = raw_frames::send_in_netns(client, &attachment.client_ifname, &named)?;
     ensure!(
         sent.iter()
@@ -292,7 +276,7 @@ fn malformed(binary: &Path) -> Result<()> {
     );
     let deliveries: Vec<_> = sent
         .into_iter()
-        .filter(|delivery| !delivery.name.contains(".before"))
+        .filter(|delivery| !delivery.name.contains(raw_frames::PRECEDING))
         .collect();
     // Datagrams left to time out in reassembly move their counter later.
     if let Some(wait) = frames
