@@ -20,6 +20,7 @@ mod malformed;
 pub mod reassembly;
 pub mod registry;
 pub mod route;
+pub mod tcp;
 pub mod udp;
 pub mod udp_echo;
 /// The wire formats, reachable as `services::wire` and `crate::wire`.

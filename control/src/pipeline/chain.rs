@@ -7,7 +7,7 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::vec::Vec;
 use dataplane::{ExecutorBuilder, Nanoservice, NodeId, Target};
-use services::registry::{BuildContext, ServiceConfig};
+use services::registry::{BuildContext, Built, ServiceConfig};
 use services::{HookPoint, MAX_INTERFACES};
 
 /// The services of one hook point on a core, in spec order.
@@ -62,7 +62,15 @@ pub(super) fn build_chain(
         {
             return Err(PipelineError::Unreachable { service: last.name });
         }
-        let node: Box<dyn Nanoservice> = service.build(context);
+        let node: Box<dyn Nanoservice> = match service.build(context) {
+            Built::Node(node) => node,
+            Built::Tcp(listener) => {
+                return Err(PipelineError::WrongShape {
+                    service: listener.name(),
+                    hook: chain.hook,
+                });
+            }
+        };
         let (name, outputs) = (node.name(), node.outputs());
         nodes.push(ChainNode {
             id: builder.add_node(node),

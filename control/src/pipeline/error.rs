@@ -26,6 +26,21 @@ pub enum PipelineError {
         /// The node that passes nothing on.
         service: &'static str,
     },
+    /// A TCP app attached where packets flow, or a packet service at a
+    /// `tcp:<port>` hook point.
+    WrongShape {
+        /// The service's kind.
+        service: &'static str,
+        /// Where it was attached.
+        hook: HookPoint,
+    },
+    /// Two TCP apps on one port.
+    PortTaken {
+        /// The second app's kind.
+        service: &'static str,
+        /// The port.
+        port: u16,
+    },
     /// The executor refused the graph (a bug here).
     Executor(ExecutorError),
 }
@@ -34,6 +49,20 @@ impl core::fmt::Display for PipelineError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::UnknownInterface(index) => write!(f, "the spec has no interface {index}"),
+            Self::WrongShape { service, hook } => match hook {
+                HookPoint::Tcp(_) => write!(
+                    f,
+                    "service `{service}` handles packets and cannot attach at {hook} \
+                     (tcp:<port> takes TCP apps: http, kv, tcp-echo)"
+                ),
+                _ => write!(
+                    f,
+                    "service `{service}` is a TCP app and attaches only at tcp:<port>, not {hook}"
+                ),
+            },
+            Self::PortTaken { service, port } => {
+                write!(f, "service `{service}`: TCP port {port} already has an app on this core")
+            }
             Self::DuplicateInterface(index) => {
                 write!(f, "interface {index} has two ports on this core")
             }

@@ -27,6 +27,9 @@ pub enum HookPoint {
     /// on. `out` sends IPv4 packets through routing; `pass` leads on to
     /// the next service on the port, or drops.
     Udp(u16),
+    /// `tcp:<port>`: a TCP app ([`TcpServiceKind`](super::TcpServiceKind))
+    /// serving this port on the core's TCP stack. One app per port.
+    Tcp(u16),
 }
 
 impl HookPoint {
@@ -45,13 +48,14 @@ impl fmt::Display for HookPoint {
             Self::Ipv4Protocol(protocol) => write!(f, "ipv4:proto:{protocol}"),
             Self::Ipv4Forward => f.write_str("ipv4:forward"),
             Self::Udp(port) => write!(f, "udp:{port}"),
+            Self::Tcp(port) => write!(f, "tcp:{port}"),
         }
     }
 }
 
 /// What a hook point looks like, for error messages.
 pub const HOOK_POINT_FORMS: &str =
-    "a hook point: port:rx, eth:<ethertype>, ipv4:proto:<0-255>, ipv4:forward or udp:<1-65535>";
+    "a hook point: port:rx, eth:<ethertype>, ipv4:proto:<0-255>, ipv4:forward, udp:<1-65535> or tcp:<1-65535>";
 
 /// A hook point name that is not one of [`HOOK_POINT_FORMS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +99,10 @@ impl FromStr for HookPoint {
                 Some(0) | None => return Err(UnknownHookPoint),
                 Some(port) => Self::Udp(port),
             },
+            ["tcp", port] => match number(port) {
+                Some(0) | None => return Err(UnknownHookPoint),
+                Some(port) => Self::Tcp(port),
+            },
             _ => return Err(UnknownHookPoint),
         };
         Ok(hook)
@@ -115,6 +123,7 @@ mod tests {
             ("ipv4:proto:6", HookPoint::Ipv4Protocol(6), "ipv4:proto:6"),
             ("ipv4:forward", HookPoint::Ipv4Forward, "ipv4:forward"),
             ("udp:7", HookPoint::Udp(7), "udp:7"),
+            ("tcp:80", HookPoint::Tcp(80), "tcp:80"),
         ] {
             assert_eq!(text.parse::<HookPoint>(), Ok(hook), "{text}");
             assert_eq!(hook.to_string(), printed);
@@ -134,7 +143,8 @@ mod tests {
             "udp:65536",
             "udp:+7",
             "udp:7:8",
-            "tcp:80",
+            "tcp:0",
+            "tcp:65536",
             "a:b:c:d:e",
         ] {
             assert_eq!(bad.parse::<HookPoint>(), Err(UnknownHookPoint), "{bad}");

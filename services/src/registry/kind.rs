@@ -4,6 +4,7 @@
 use super::HookPoint;
 use crate::icmp_error::ErrorLimiter;
 use crate::route::{LocalAddresses, RoutingTable};
+use crate::tcp::{Hosted, Listener, TcpApp};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -42,6 +43,59 @@ pub trait ServiceKind: 'static {
     /// Builds the node for one core (or one port of it, at a per-port hook
     /// point).
     fn build(config: &Self::Config, context: &BuildContext<'_>) -> Box<dyn Nanoservice>;
+}
+
+/// A TCP app kind: a name bound to a factory for a [`TcpApp`] served on
+/// the port its configuration names (hook point `tcp:<port>`). Register it
+/// with [`Registry::register_tcp`](super::Registry::register_tcp).
+pub trait TcpServiceKind: 'static {
+    /// The name in a spec, like `http`.
+    const NAME: &'static str;
+
+    /// The app's own settings, from its spec table (`port` among them).
+    type Config: DeserializeOwned + Debug + Send + Sync + 'static;
+
+    /// The app this kind builds.
+    type App: TcpApp;
+
+    /// The TCP port the app serves.
+    fn port(config: &Self::Config) -> u16;
+
+    /// Checks the service against the rest of the spec.
+    fn check(_config: &Self::Config, _spec: &SpecSummary<'_>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Builds the app for one core.
+    fn build(config: &Self::Config, context: &BuildContext<'_>) -> Self::App;
+}
+
+/// What a service's factory built: a node of the packet graph, or an app
+/// of the core's TCP stack.
+pub enum Built {
+    /// A nanoservice, wired into the graph at its hook point.
+    Node(Box<dyn Nanoservice>),
+    /// A TCP app, served by the core's `tcp` node on its port.
+    Tcp(Box<dyn Listener>),
+}
+
+impl Built {
+    /// The built thing's kind name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Node(node) => node.name(),
+            Self::Tcp(listener) => listener.name(),
+        }
+    }
+}
+
+impl Debug for Built {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Node(node) => write!(f, "Node({})", node.name()),
+            Self::Tcp(listener) => write!(f, "Tcp({})", listener.name()),
+        }
+    }
 }
 
 /// An interface as services see it.
@@ -113,8 +167,8 @@ pub trait ServiceConfig: Debug + Send + Sync {
     fn attach(&self) -> Vec<HookPoint>;
     /// See [`ServiceKind::check`].
     fn check(&self, spec: &SpecSummary<'_>) -> Result<(), String>;
-    /// See [`ServiceKind::build`].
-    fn build(&self, context: &BuildContext<'_>) -> Box<dyn Nanoservice>;
+    /// See [`ServiceKind::build`] and [`TcpServiceKind::build`].
+    fn build(&self, context: &BuildContext<'_>) -> Built;
 }
 
 /// A kind's configuration, erased behind [`ServiceConfig`].
@@ -139,7 +193,34 @@ impl<K: ServiceKind> ServiceConfig for Configured<K> {
         K::check(&self.0, spec)
     }
 
-    fn build(&self, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
-        K::build(&self.0, context)
+    fn build(&self, context: &BuildContext<'_>) -> Built {
+        Built::Node(K::build(&self.0, context))
+    }
+}
+
+/// A TCP kind's configuration, erased behind [`ServiceConfig`].
+pub(super) struct ConfiguredTcp<K: TcpServiceKind>(pub(super) K::Config);
+
+impl<K: TcpServiceKind> Debug for ConfiguredTcp<K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} {:?}", K::NAME, self.0)
+    }
+}
+
+impl<K: TcpServiceKind> ServiceConfig for ConfiguredTcp<K> {
+    fn kind(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn attach(&self) -> Vec<HookPoint> {
+        alloc::vec![HookPoint::Tcp(K::port(&self.0))]
+    }
+
+    fn check(&self, spec: &SpecSummary<'_>) -> Result<(), String> {
+        K::check(&self.0, spec)
+    }
+
+    fn build(&self, context: &BuildContext<'_>) -> Built {
+        Built::Tcp(Box::new(Hosted::new(K::NAME, K::build(&self.0, context))))
     }
 }

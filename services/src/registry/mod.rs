@@ -11,6 +11,7 @@ pub use builtin::{
 };
 pub use hook::{HOOK_POINT_FORMS, HookPoint, UnknownHookPoint};
 pub use kind::{
-    BuildContext, InterfaceInfo, ServiceConfig, ServiceKind, ServiceSummary, SpecSummary,
+    BuildContext, Built, InterfaceInfo, ServiceConfig, ServiceKind, ServiceSummary, SpecSummary,
+    TcpServiceKind,
 };
 pub use table::{Registry, RegistryError};

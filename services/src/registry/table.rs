@@ -2,7 +2,8 @@
 
 use super::ServiceKind;
 use super::builtin::{L2fwdKind, L3fwdKind, UdpEchoKind};
-use super::kind::{Configured, ServiceConfig};
+use super::TcpServiceKind;
+use super::kind::{Configured, ConfiguredTcp, ServiceConfig};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -77,6 +78,15 @@ impl Registry {
         Ok(self)
     }
 
+    /// Makes TCP app kind `K` nameable in specs.
+    pub fn register_tcp<K: TcpServiceKind>(&mut self) -> Result<&mut Self, RegistryError> {
+        if self.kinds.iter().any(|(name, _)| *name == K::NAME) {
+            return Err(RegistryError::Duplicate(K::NAME));
+        }
+        self.kinds.push((K::NAME, configure_tcp::<K>));
+        Ok(self)
+    }
+
     /// The registered kinds' names, in registration order.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.iter().map(|(name, _)| *name)
@@ -107,4 +117,12 @@ fn configure<K: ServiceKind>(
 ) -> Result<Arc<dyn ServiceConfig>, toml::de::Error> {
     let config = K::Config::deserialize(table)?;
     Ok(Arc::new(Configured::<K>(config)))
+}
+
+/// [`Configure`] for TCP app kind `K`.
+fn configure_tcp<K: TcpServiceKind>(
+    table: ValueDeserializer<'_>,
+) -> Result<Arc<dyn ServiceConfig>, toml::de::Error> {
+    let config = K::Config::deserialize(table)?;
+    Ok(Arc::new(ConfiguredTcp::<K>(config)))
 }

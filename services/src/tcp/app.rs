@@ -1,0 +1,179 @@
+//! The TCP app API: what a service author implements to serve a TCP port
+//! (`TcpApp`), and the `Stream` through which an app reads and writes one
+//! connection with buffers lent by the stack.
+//!
+//! The stack calls the app from the `tcp` node, on the core the connection
+//! lives on, to completion: no locks, no threads, no copies it can avoid.
+//! Received bytes are lent straight from the packet buffer when nothing is
+//! waiting before them; bytes the app leaves unconsumed are kept and lent
+//! again, with what follows, on the next call. Sent bytes are written into
+//! the connection's send buffer (which keeps them for retransmission) and
+//! copied once into packet buffers as the window opens.
+
+use core::net::SocketAddrV4;
+
+/// Identifies a connection on its core: a slot and a generation, so an id
+/// kept past the connection's end never names its successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectionId {
+    /// Index of the connection's slot.
+    pub slot: u32,
+    /// Generation of the slot when the connection took it.
+    pub generation: u32,
+}
+
+/// Why a connection ended, as [`TcpApp::closed`] is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Both sides sent FIN and every byte was acknowledged.
+    Closed,
+    /// The peer sent RST.
+    Reset,
+    /// Retransmissions or keep-alive probes went unanswered.
+    TimedOut,
+    /// The app aborted it ([`Stream::abort`]).
+    Aborted,
+}
+
+/// A TCP server: one instance per core for one port. `Session` is the app's
+/// state for one connection; the stack keeps it beside the connection and
+/// lends it back on every call.
+///
+/// ```ignore
+/// struct Hello;
+/// impl TcpApp for Hello {
+///     type Session = ();
+///     fn accept(&mut self, _peer: SocketAddrV4, _io: &mut Stream<'_>) -> Option<()> { Some(()) }
+///     fn data(&mut self, _: &mut (), data: &[u8], io: &mut Stream<'_>) -> usize {
+///         io.write(b"hello\n");
+///         io.close();
+///         data.len()
+///     }
+/// }
+/// ```
+pub trait TcpApp: 'static {
+    /// The app's state for one connection.
+    type Session;
+
+    /// A connection was established with `peer`: its session, or `None` to
+    /// refuse it (the stack resets it).
+    fn accept(&mut self, peer: SocketAddrV4, io: &mut Stream<'_>) -> Option<Self::Session>;
+
+    /// Bytes arrived, in order. Returns how many the app consumed; the rest
+    /// is lent again, followed by what arrives next, on the next call (the
+    /// receive window shrinks by what is kept).
+    fn data(&mut self, session: &mut Self::Session, data: &[u8], io: &mut Stream<'_>) -> usize;
+
+    /// The send buffer has room again, after the app asked with
+    /// [`Stream::want_writable`].
+    fn writable(&mut self, _session: &mut Self::Session, _io: &mut Stream<'_>) {}
+
+    /// The peer closed its side (FIN): no more data will arrive. The app
+    /// may still write; by default it closes its side too.
+    fn read_closed(&mut self, _session: &mut Self::Session, io: &mut Stream<'_>) {
+        io.close();
+    }
+
+    /// The timer the app set with [`Stream::set_timeout`] fired. By default
+    /// the connection is closed.
+    fn timeout(&mut self, _session: &mut Self::Session, io: &mut Stream<'_>) {
+        io.close();
+    }
+
+    /// The app asked (through [`TcpApp::poll`]) to be called back for this
+    /// connection: work it waited for elsewhere (another core) is done.
+    fn resume(&mut self, _session: &mut Self::Session, _io: &mut Stream<'_>) {}
+
+    /// Called once per run of the `tcp` node, after its burst: the app pushes
+    /// onto `ready` the connections it wants [`TcpApp::resume`]d.
+    fn poll(&mut self, _ready: &mut alloc::vec::Vec<ConnectionId>) {}
+
+    /// The connection is gone; `session` is dropped after this.
+    fn closed(&mut self, _session: Self::Session, _reason: CloseReason) {}
+}
+
+/// What an app may do with one connection while the stack lends it.
+#[derive(Debug)]
+pub struct Stream<'a> {
+    pub(super) id: ConnectionId,
+    pub(super) peer: SocketAddrV4,
+    pub(super) now_ns: u64,
+    pub(super) send: &'a mut super::buffer::SendBuffer,
+    pub(super) requests: &'a mut Requests,
+}
+
+/// What an app asked of its connection during one call.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Requests {
+    /// Send FIN once the send buffer drains.
+    pub(super) close: bool,
+    /// Reset the connection now.
+    pub(super) abort: bool,
+    /// Call `writable` when the send buffer has room.
+    pub(super) want_writable: bool,
+    /// Stop or restart reading (the receive window closes).
+    pub(super) pause_reading: Option<bool>,
+    /// Set (`Some(ms)`) or clear (`Some(0)`) the app's timer.
+    pub(super) timeout_ms: Option<u32>,
+}
+
+impl Stream<'_> {
+    /// This connection's id (keep it to be resumed later).
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// The peer's address and port.
+    pub fn peer(&self) -> SocketAddrV4 {
+        self.peer
+    }
+
+    /// The platform clock, in nanoseconds.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// Bytes the send buffer has room for now.
+    pub fn send_capacity(&self) -> usize {
+        self.send.free()
+    }
+
+    /// Queues as much of `bytes` as fits and returns how much that was.
+    pub fn write(&mut self, bytes: &[u8]) -> usize {
+        self.send.write(bytes)
+    }
+
+    /// Lends the send buffer's free space (one contiguous part of it) to
+    /// `fill`, which writes into it and returns how many bytes it wrote:
+    /// the app formats straight into the buffer the stack sends from.
+    pub fn write_with(&mut self, fill: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        self.send.write_with(fill)
+    }
+
+    /// Sends FIN after everything written so far (the app's half-close).
+    pub fn close(&mut self) {
+        self.requests.close = true;
+    }
+
+    /// Resets the connection now; unsent data is thrown away.
+    pub fn abort(&mut self) {
+        self.requests.abort = true;
+    }
+
+    /// Asks for [`TcpApp::writable`] when the send buffer has room.
+    pub fn want_writable(&mut self) {
+        self.requests.want_writable = true;
+    }
+
+    /// Stops (`true`) or resumes (`false`) reading: while paused, received
+    /// data is kept, unlent, and the receive window closes as it fills.
+    pub fn pause_reading(&mut self, paused: bool) {
+        self.requests.pause_reading = Some(paused);
+    }
+
+    /// Calls [`TcpApp::timeout`] after `milliseconds` (0 clears the timer).
+    /// Setting it again moves it.
+    pub fn set_timeout(&mut self, milliseconds: u32) {
+        self.requests.timeout_ms = Some(milliseconds);
+    }
+}
