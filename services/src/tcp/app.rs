@@ -104,17 +104,17 @@ pub struct Stream<'a> {
 
 /// What an app asked of its connection during one call.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Requests {
+pub(crate) struct Requests {
     /// Send FIN once the send buffer drains.
-    pub(super) close: bool,
+    pub(crate) close: bool,
     /// Reset the connection now.
-    pub(super) abort: bool,
+    pub(crate) abort: bool,
     /// Call `writable` when the send buffer has room.
-    pub(super) want_writable: bool,
+    pub(crate) want_writable: bool,
     /// Stop or restart reading (the receive window closes).
-    pub(super) pause_reading: Option<bool>,
+    pub(crate) pause_reading: Option<bool>,
     /// Set (`Some(ms)`) or clear (`Some(0)`) the app's timer.
-    pub(super) timeout_ms: Option<u32>,
+    pub(crate) timeout_ms: Option<u32>,
 }
 
 impl Stream<'_> {
@@ -175,5 +175,50 @@ impl Stream<'_> {
     /// Setting it again moves it.
     pub fn set_timeout(&mut self, milliseconds: u32) {
         self.requests.timeout_ms = Some(milliseconds);
+    }
+}
+
+/// A connection's send buffer and requests without a stack, for apps' unit
+/// tests: `stream()` lends a [`Stream`] over them, `sent()` reads back what
+/// the app wrote.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct TestStream {
+    pub(crate) send: super::buffer::SendBuffer,
+    pub(crate) requests: Requests,
+    pub(crate) now_ns: u64,
+}
+
+#[cfg(test)]
+impl TestStream {
+    /// A stream whose send buffer holds up to `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            send: super::buffer::SendBuffer::new(limit),
+            requests: Requests::default(),
+            now_ns: 0,
+        }
+    }
+
+    /// A [`Stream`] over this connection, from 192.0.2.1:40000.
+    pub(crate) fn stream(&mut self) -> Stream<'_> {
+        Stream {
+            id: ConnectionId {
+                slot: 0,
+                generation: 0,
+            },
+            peer: SocketAddrV4::new(core::net::Ipv4Addr::new(192, 0, 2, 1), 40000),
+            now_ns: self.now_ns,
+            send: &mut self.send,
+            requests: &mut self.requests,
+        }
+    }
+
+    /// Takes everything written so far out of the send buffer.
+    pub(crate) fn take_sent(&mut self) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec![0; self.send.len()];
+        self.send.copy_out(0, &mut out);
+        self.send.consume(out.len());
+        out
     }
 }
