@@ -52,11 +52,11 @@ impl SendBuffer {
         if wanted <= self.storage.len() {
             return;
         }
-        let mut size = self.storage.len().max(RETAINED);
+        let mut size = self.storage.len().max(RETAINED.min(self.limit));
         while size < wanted {
             size *= 2;
         }
-        let size = size.min(self.limit.max(RETAINED));
+        let size = size.min(self.limit);
         let mut storage = alloc::vec![0u8; size];
         self.copy_out(0, &mut storage[..self.len]);
         self.storage = storage;
@@ -90,9 +90,10 @@ impl SendBuffer {
         if self.len == self.storage.len() || self.storage.is_empty() {
             self.grow(self.len + 1);
         }
+        let free = self.free();
         let tail = self.tail_chunk();
-        let room = tail.len();
-        let written = fill(tail).min(room);
+        let room = tail.len().min(free);
+        let written = fill(&mut tail[..room]).min(room);
         self.len += written;
         written
     }
