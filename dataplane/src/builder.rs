@@ -187,6 +187,7 @@ impl ExecutorBuilder {
             .map(|service| NodeCounters {
                 name: service.name(),
                 drop_reasons: service.drop_reasons(),
+                event_names: service.events(),
                 ..NodeCounters::default()
             })
             .collect();

@@ -92,6 +92,12 @@ pub trait Nanoservice {
         &[]
     }
 
+    /// Names of the events the service counts with [`Outputs::count`]
+    /// (things that are not drops), at most `MAX_EVENTS`.
+    fn events(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Handles every packet of `batch`: each must be emitted or dropped
     /// (packets left behind are dropped and counted as unconsumed).
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>);
@@ -282,6 +288,15 @@ impl Outputs<'_> {
         let index = usize::from(reason.into().0).min(MAX_DROP_REASONS - 1);
         self.node.drops[index].increment();
         drop(packet);
+    }
+
+    /// Counts `n` occurrences of the service's event `event` (an index into
+    /// its `events()`); an index past `MAX_EVENTS` is not counted.
+    #[inline]
+    pub fn count(&mut self, event: usize, n: u64) {
+        if let Some(counter) = self.node.events.get(event) {
+            counter.add(n);
+        }
     }
 
     /// The platform's monotonic clock, in nanoseconds, read once per poll.

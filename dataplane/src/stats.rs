@@ -6,6 +6,9 @@ use core::fmt::{self, Write};
 
 /// Distinct drop reasons a nanoservice can count; higher codes share the last.
 pub const MAX_DROP_REASONS: usize = 16;
+/// Distinct events (counters that are not drops) a nanoservice can count;
+/// higher indexes are not counted.
+pub const MAX_EVENTS: usize = 24;
 
 /// Counters of one node (nanoservice instance).
 #[derive(Debug, Default)]
@@ -22,12 +25,23 @@ pub struct NodeCounters {
     pub drops: [Counter; MAX_DROP_REASONS],
     /// Packets emitted on an output index the service does not have.
     pub invalid_output: Counter,
+    /// Names of the service's events, indexed like `events`.
+    pub event_names: &'static [&'static str],
+    /// Things the service counts that are not drops (connections opened,
+    /// retransmissions), by index into `event_names`.
+    pub events: [Counter; MAX_EVENTS],
 }
 
 impl NodeCounters {
     /// All drops of this node, whatever the reason.
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().map(Counter::get).sum::<u64>() + self.invalid_output.get()
+    }
+
+    /// The count of the event called `event`.
+    pub fn event_named(&self, event: &str) -> Option<u64> {
+        let index = self.event_names.iter().position(|name| *name == event)?;
+        Some(self.events.get(index)?.get())
     }
 
     /// The count for the drop reason called `reason`.
@@ -83,6 +97,16 @@ impl CoreCounters {
             ("unconsumed_drops", self.unconsumed_drops.get()),
             ("discarded", self.discarded.get()),
         ]
+    }
+
+    /// The sum of event `event` over every node called `node`; 0 when
+    /// there is none.
+    pub fn node_events(&self, node: &str, event: &str) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|counters| counters.name == node)
+            .filter_map(|counters| counters.event_named(event))
+            .sum()
     }
 
     /// Every packet this core dropped outside its nodes' own drop reasons.
@@ -176,7 +200,7 @@ impl<'a, W: Write> CountersDump<'a, W> {
     }
 
     /// Writes the counters of every node of core `core`: received, emitted,
-    /// invalid outputs, and one line per drop reason.
+    /// invalid outputs, one line per drop reason and one per event.
     pub fn nodes(&mut self, core: usize, counters: &CoreCounters) -> fmt::Result {
         for node in &counters.nodes {
             self.stats(
@@ -192,6 +216,9 @@ impl<'a, W: Write> CountersDump<'a, W> {
             for (index, reason) in node.drop_reasons.iter().enumerate() {
                 let value = node.drops[index.min(MAX_DROP_REASONS - 1)].get();
                 self.line(core, &[("node", node.name), ("drop", reason)], value)?;
+            }
+            for (event, counter) in node.event_names.iter().zip(&node.events) {
+                self.line(core, &[("node", node.name), ("event", event)], counter.get())?;
             }
         }
         Ok(())
