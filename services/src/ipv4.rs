@@ -144,6 +144,8 @@ impl Ipv4 {
                     WireError::BadVersion => Ipv4Drop::BadVersion,
                     WireError::BadHeaderLength => Ipv4Drop::BadHeaderLength,
                     WireError::BadLength => Ipv4Drop::BadTotalLength,
+                    // TCP's errors: `Ipv4Packet` never returns them.
+                    WireError::BadDataOffset | WireError::BadOption => Ipv4Drop::BadHeaderLength,
                 });
             }
         };

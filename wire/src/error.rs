@@ -11,6 +11,11 @@ pub enum WireError {
     BadHeaderLength,
     /// A length field smaller than its header or larger than the buffer.
     BadLength,
+    /// TCP data offset below 5 or beyond the segment.
+    BadDataOffset,
+    /// A TCP option with a length below 2, running past the header, or of
+    /// the wrong length for its kind.
+    BadOption,
 }
 
 impl core::fmt::Display for WireError {
@@ -20,6 +25,8 @@ impl core::fmt::Display for WireError {
             Self::BadVersion => "wrong IP version",
             Self::BadHeaderLength => "bad header length",
             Self::BadLength => "length field disagrees with the buffer",
+            Self::BadDataOffset => "TCP data offset below 5 or beyond the segment",
+            Self::BadOption => "malformed TCP option",
         })
     }
 }

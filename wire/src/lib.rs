@@ -13,6 +13,7 @@ mod error;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod tcp;
 pub mod udp;
 
 pub use arp::ArpPacket;
@@ -20,4 +21,5 @@ pub use error::WireError;
 pub use ethernet::{EtherType, EthernetFrame};
 pub use icmp::IcmpPacket;
 pub use ipv4::Ipv4Packet;
+pub use tcp::{TcpFlags, TcpHeader, TcpOptions, TcpPacket};
 pub use udp::UdpPacket;
