@@ -34,7 +34,7 @@ pub use ipv4::Ipv4;
 pub use ipv4_out::Ipv4Out;
 pub use l2fwd::MacSwap;
 pub use l3fwd::L3fwd;
-pub use malformed::{MalformedFrame, malformed_frames, unfinished_datagrams};
+pub use malformed::{MalformedFrame, malformed_frames, malformed_segments, unfinished_datagrams};
 pub use registry::{HookPoint, Registry, ServiceKind};
 pub use udp::Udp;
 pub use udp_echo::UdpEcho;

@@ -42,8 +42,10 @@ pub struct MalformedFrame {
 }
 
 mod fragments;
+mod tcp;
 
 pub use fragments::unfinished_datagrams;
+pub use tcp::malformed_segments;
 
 struct Builder {
     ours: MacAddr,
