@@ -1,5 +1,5 @@
-//! `drop_reasons!` and `outputs!`: declare a node's drop reasons and its
-//! outputs as enums with their counter names, so that a service says
+//! `drop_reasons!`, `outputs!` and `events!`: declare a node's drop
+//! reasons, outputs and events as enums with their counter names, so that a service says
 //! `Verdict::drop(FilterDrop::Blocked)` and `Verdict::emit(FilterOutput::Pass)`
 //! instead of bare numbers.
 
@@ -65,7 +65,38 @@ macro_rules! outputs {
     };
 }
 
-/// The enum both macros above declare: variants numbered from 0 and their
+/// Declares `pub enum $name` of a node's events (counters that are not
+/// drops) with `NAMES` (what `Nanoservice::events` returns) and
+/// `From<$name> for usize`, for `Outputs::count`.
+///
+/// ```
+/// dataplane::events! {
+///     /// What the stack counts.
+///     StackEvent {
+///         /// A connection was accepted.
+///         Accepted = "accepted",
+///     }
+/// }
+/// assert_eq!(StackEvent::NAMES, &["accepted"]);
+/// assert_eq!(usize::from(StackEvent::Accepted), 0);
+/// ```
+#[macro_export]
+macro_rules! events {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)* }) => {
+        $crate::__named_enum! {
+            $(#[$meta])* $name, "Event names, indexed by the event's number."
+            { $($(#[$variant_meta])* $variant = $text,)* }
+        }
+
+        impl From<$name> for usize {
+            fn from(event: $name) -> Self {
+                event as usize
+            }
+        }
+    };
+}
+
+/// The enum the macros above declare: variants numbered from 0 and their
 /// names in `NAMES`.
 #[doc(hidden)]
 #[macro_export]

@@ -218,7 +218,11 @@ impl<'a, W: Write> CountersDump<'a, W> {
                 self.line(core, &[("node", node.name), ("drop", reason)], value)?;
             }
             for (event, counter) in node.event_names.iter().zip(&node.events) {
-                self.line(core, &[("node", node.name), ("event", event)], counter.get())?;
+                self.line(
+                    core,
+                    &[("node", node.name), ("event", event)],
+                    counter.get(),
+                )?;
             }
         }
         Ok(())

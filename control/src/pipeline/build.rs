@@ -10,8 +10,10 @@ use alloc::vec::Vec;
 use dataplane::{Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target};
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::Reassembly;
+use services::registry::Built;
 use services::registry::{BuildContext, InterfaceInfo};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
+use services::tcp::{Tcp, TcpConfig};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
 /// Builds core `core`'s executor for `spec`: every port is (index of its
@@ -50,7 +52,11 @@ pub fn build_core(
         layer2_only(&mut builder, &chains, &ports)?;
         return Ok(builder.build()?);
     }
-    let stack = add_stack(&mut builder, spec, &chains, &ports, &context)?;
+    // Keys sequence numbers, SYN cookies and the connection hash. The
+    // clock at start-up differs per boot and per core; a platform with a
+    // hardware random source should mix it in here.
+    let seed = clock().wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (core as u64).rotate_left(32);
+    let stack = add_stack(&mut builder, spec, &chains, &ports, &context, seed)?;
     wire_layer2(&mut builder, &stack, &chains, &ports, &context)?;
     wire_layer3(&mut builder, &stack, &chains, &context)?;
     Ok(builder.build()?)
@@ -159,6 +165,8 @@ struct IpStack {
     ipv4: NodeId,
     icmp: NodeId,
     udp: NodeId,
+    /// The TCP stack, when an app serves a TCP port on this core.
+    tcp: Option<NodeId>,
     /// `(slot, protocol)` bound on `ipv4`.
     protocols: Vec<(usize, u8)>,
     /// `(slot, port)` bound on `udp`.
@@ -176,6 +184,7 @@ fn add_stack(
     chains: &[Chain<'_>],
     ports: &[Port],
     context: &BuildContext<'_>,
+    seed: u64,
 ) -> Result<IpStack, PipelineError> {
     let forwarding = find(chains, HookPoint::Ipv4Forward).is_some();
     let mut ipv4 = Ipv4::new(
@@ -188,7 +197,9 @@ fn add_stack(
     let (mut protocols, mut udp_ports) = (Vec::new(), Vec::new());
     for chain in chains {
         match chain.hook {
-            HookPoint::Ipv4Protocol(protocol) if protocol != 1 && protocol != 17 => {
+            HookPoint::Ipv4Protocol(protocol)
+                if protocol != 1 && protocol != 17 && protocol != 6 =>
+            {
                 let slot = ipv4
                     .bind_protocol(protocol)
                     .map_err(|_| PipelineError::TooManyHooks(chain.hook))?;
@@ -203,6 +214,14 @@ fn add_stack(
             _ => {}
         }
     }
+    let tcp = tcp_stack(chains, context, seed)?;
+    if tcp.is_some() || find(chains, HookPoint::Ipv4Protocol(6)).is_some() {
+        let hook = HookPoint::Ipv4Protocol(6);
+        let slot = ipv4
+            .bind_protocol(6)
+            .map_err(|_| PipelineError::TooManyHooks(hook))?;
+        protocols.push((slot, 6));
+    }
     let ipv4 = builder.add_node(Box::new(ipv4));
     let ipv4_out = builder.add_node(Box::new(Ipv4Out::new(
         context.routes.clone(),
@@ -214,6 +233,15 @@ fn add_stack(
     )));
     let icmp = builder.add_node(Box::new(Icmp::new(context.local.clone())));
     let udp = builder.add_node(Box::new(udp));
+    let tcp = match tcp {
+        Some(tcp) => {
+            let tcp = builder.add_node(Box::new(tcp));
+            builder.connect(tcp, "out", Target::Node(ipv4_out))?;
+            builder.connect(tcp, "absorbed", Target::Discard)?;
+            Some(tcp)
+        }
+        None => None,
+    };
     let mut stack = Stack {
         ipv4_out: Some(ipv4_out),
         arp: [None; MAX_INTERFACES],
@@ -255,10 +283,44 @@ fn add_stack(
         ipv4,
         icmp,
         udp,
+        tcp,
         protocols,
         udp_ports,
         eth: eth_nodes,
     })
+}
+
+/// The core's TCP stack with the apps of every `tcp:<port>` hook point,
+/// or `None` when no app serves TCP here.
+fn tcp_stack(
+    chains: &[Chain<'_>],
+    context: &BuildContext<'_>,
+    seed: u64,
+) -> Result<Option<Tcp>, PipelineError> {
+    let mut tcp: Option<Tcp> = None;
+    for chain in chains {
+        let HookPoint::Tcp(port) = chain.hook else {
+            continue;
+        };
+        for service in &chain.services {
+            let listener = match service.build(context) {
+                Built::Tcp(listener) => listener,
+                Built::Node(node) => {
+                    return Err(PipelineError::WrongShape {
+                        service: node.name(),
+                        hook: chain.hook,
+                    });
+                }
+            };
+            let service = listener.name();
+            let stack = tcp
+                .get_or_insert_with(|| Tcp::new(context.local.clone(), TcpConfig::default(), seed));
+            if !stack.listen(port, listener) {
+                return Err(PipelineError::PortTaken { service, port });
+            }
+        }
+    }
+    Ok(tcp)
 }
 
 /// Wires each port's `port:rx` chain (its `pass` leads to the port's
@@ -320,7 +382,11 @@ fn wire_layer3(
     let mut heads = Vec::with_capacity(ip.protocols.len());
     for (slot, protocol) in &ip.protocols {
         let hook = HookPoint::Ipv4Protocol(*protocol);
-        heads.push((*slot, chain_head(builder, hook, Target::Discard)?));
+        let tail = match (protocol, ip.tcp) {
+            (6, Some(tcp)) => Target::Node(tcp),
+            _ => Target::Discard,
+        };
+        heads.push((*slot, chain_head(builder, hook, tail)?));
     }
     let capacity = services::ipv4::MAX_PROTOCOL_HOOKS;
     connect_slots(builder, ip.ipv4, "proto", capacity, &heads)?;

@@ -61,7 +61,10 @@ impl core::fmt::Display for PipelineError {
                 ),
             },
             Self::PortTaken { service, port } => {
-                write!(f, "service `{service}`: TCP port {port} already has an app on this core")
+                write!(
+                    f,
+                    "service `{service}`: TCP port {port} already has an app on this core"
+                )
             }
             Self::DuplicateInterface(index) => {
                 write!(f, "interface {index} has two ports on this core")

@@ -54,8 +54,7 @@ impl fmt::Display for HookPoint {
 }
 
 /// What a hook point looks like, for error messages.
-pub const HOOK_POINT_FORMS: &str =
-    "a hook point: port:rx, eth:<ethertype>, ipv4:proto:<0-255>, ipv4:forward, udp:<1-65535> or tcp:<1-65535>";
+pub const HOOK_POINT_FORMS: &str = "a hook point: port:rx, eth:<ethertype>, ipv4:proto:<0-255>, ipv4:forward, udp:<1-65535> or tcp:<1-65535>";
 
 /// A hook point name that is not one of [`HOOK_POINT_FORMS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

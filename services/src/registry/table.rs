@@ -1,9 +1,10 @@
 //! `Registry`: the service kinds a platform knows, by name.
 
 use super::ServiceKind;
-use super::builtin::{L2fwdKind, L3fwdKind, UdpEchoKind};
 use super::TcpServiceKind;
+use super::builtin::{L2fwdKind, L3fwdKind, UdpEchoKind};
 use super::kind::{Configured, ConfiguredTcp, ServiceConfig};
+use crate::tcp::TcpEchoKind;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -55,13 +56,15 @@ impl Registry {
         Self { kinds: Vec::new() }
     }
 
-    /// A registry with the built-in kinds: `l2fwd`, `l3fwd`, `udp-echo`.
+    /// A registry with the built-in kinds: `l2fwd`, `l3fwd`, `udp-echo`,
+    /// `tcp-echo`.
     pub fn with_builtin() -> Self {
         let mut registry = Self::empty();
         for result in [
             registry.register::<L2fwdKind>().map(|_| ()),
             registry.register::<L3fwdKind>().map(|_| ()),
             registry.register::<UdpEchoKind>().map(|_| ()),
+            registry.register_tcp::<TcpEchoKind>().map(|_| ()),
         ] {
             // Cannot fail: the built-in names differ.
             debug_assert!(result.is_ok());

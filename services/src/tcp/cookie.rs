@@ -175,11 +175,27 @@ mod tests {
                 .is_none()
         );
         // Another peer sequence, port or secret: refused.
-        assert!(secrets.check_cookie(local, remote, Seq(1001), cookie, 5_000).is_none());
+        assert!(
+            secrets
+                .check_cookie(local, remote, Seq(1001), cookie, 5_000)
+                .is_none()
+        );
         let other = SocketAddrV4::new(*remote.ip(), 40001);
-        assert!(secrets.check_cookie(local, other, Seq(1000), cookie, 5_000).is_none());
-        assert!(Secrets::new(43).check_cookie(local, remote, Seq(1000), cookie, 5_000).is_none());
-        assert!(secrets.check_cookie(local, remote, Seq(1000), cookie + 1u32, 5_000).is_none());
+        assert!(
+            secrets
+                .check_cookie(local, other, Seq(1000), cookie, 5_000)
+                .is_none()
+        );
+        assert!(
+            Secrets::new(43)
+                .check_cookie(local, remote, Seq(1000), cookie, 5_000)
+                .is_none()
+        );
+        assert!(
+            secrets
+                .check_cookie(local, remote, Seq(1000), cookie + 1u32, 5_000)
+                .is_none()
+        );
     }
 
     #[test]

@@ -111,10 +111,7 @@ impl<A: TcpApp> Listener for Hosted<A> {
     }
 
     fn closed(&mut self, slot: u32, reason: CloseReason) {
-        let session = self
-            .sessions
-            .get_mut(slot as usize)
-            .and_then(Option::take);
+        let session = self.sessions.get_mut(slot as usize).and_then(Option::take);
         if let Some(session) = session {
             self.open -= 1;
             self.app.closed(session, reason);

@@ -3,8 +3,25 @@
 
 pub mod app;
 pub mod buffer;
+pub mod config;
+pub mod connection;
+pub mod cookie;
+pub mod echo;
+pub mod events;
 pub mod listener;
+pub mod node;
+mod output;
+pub mod receive;
+pub mod rtt;
+pub mod seq;
+mod siphash;
+pub mod time_wait;
+pub mod timer;
 
 pub use app::{CloseReason, ConnectionId, Stream, TcpApp};
 pub use buffer::SendBuffer;
+pub use config::TcpConfig;
+pub use echo::{TcpEcho, TcpEchoKind};
+pub use events::{TcpDrop, TcpEvent};
 pub use listener::{Hosted, Listener};
+pub use node::{Tcp, TcpOutput};

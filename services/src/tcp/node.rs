@@ -1,0 +1,724 @@
+//! `Tcp`: the node that runs one core's TCP stack. It checks each segment,
+//! finds its connection by a hash of the four addresses (no walk over the
+//! connections), answers SYNs for the ports its apps serve (a bounded SYN
+//! queue, then SYN cookies), keeps TIME-WAIT as a few numbers, and after
+//! each burst sends what its connections owe: one ACK per connection per
+//! burst at most, data and FINs as the windows allow.
+
+use super::app::{CloseReason, ConnectionId};
+use super::config::TcpConfig;
+use super::connection::{Connection, FourTuple, Incoming, Outcome, SegmentSink, State};
+use super::cookie::{self, Secrets};
+use super::events::{Tally, TcpDrop, TcpEvent};
+use super::listener::Listener;
+use super::output::PacketSink;
+use super::seq::Seq;
+use super::time_wait::{TimeWaitEntry, TimeWaitTable};
+use super::timer::{TimerEntry, TimerWheel};
+use crate::fragment::MTU;
+use crate::route::{LocalAddresses, Locality};
+use crate::wire::tcp::{TcpFlags, TcpOptions, parse_options};
+use crate::wire::{Ipv4Packet, TcpPacket, WireError};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, SocketAddrV4};
+use dataplane::{Batch, Nanoservice, Outputs, Packet, outputs};
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+
+outputs! {
+    /// Where the `tcp` node sends packets.
+    TcpOutput {
+        /// Segments we send, as IPv4 packets (to `ipv4-out`).
+        Out = "out",
+        /// Segments taken in (their bytes delivered or buffered).
+        Absorbed = "absorbed",
+    }
+}
+
+/// The MSS we offer and send with: the link MTU less the IPv4 and TCP
+/// headers (every interface has the Ethernet MTU).
+const LOCAL_MSS: u16 = (MTU - 40) as u16;
+
+/// One core's TCP stack and the apps on its ports.
+pub struct Tcp {
+    config: TcpConfig,
+    local: LocalAddresses,
+    secrets: Secrets,
+    /// Apps by port.
+    listeners: Vec<(u16, Box<dyn Listener>)>,
+    /// Connections by slot; `None` is a free slot.
+    connections: Vec<Option<Connection>>,
+    /// Each slot's generation (bumped when a connection leaves it).
+    generations: Vec<u32>,
+    free: Vec<u32>,
+    /// Four addresses to slot.
+    index: HashMap<FourTuple, u32, FixedState>,
+    /// Connections in SYN-RECEIVED.
+    half_open: usize,
+    time_wait: TimeWaitTable<FixedState>,
+    wheel: TimerWheel,
+    /// Connections touched in this burst, to visit at its end.
+    dirty: Vec<u32>,
+    /// Connections apps asked to resume.
+    ready: Vec<ConnectionId>,
+    tally: Tally,
+    /// The last time the wheel moved.
+    last_tick_ms: u64,
+}
+
+impl core::fmt::Debug for Tcp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tcp")
+            .field("ports", &self.ports().collect::<Vec<_>>())
+            .field("connections", &self.index.len())
+            .field("time_wait", &self.time_wait.len())
+            .finish()
+    }
+}
+
+impl Tcp {
+    /// A stack for these addresses with no app yet; `seed` keys sequence
+    /// numbers, cookies and the connection hash (make it random).
+    pub fn new(local: LocalAddresses, config: TcpConfig, seed: u64) -> Self {
+        let hasher = FixedState::with_seed(seed.rotate_left(17) ^ 0x5851_f42d_4c95_7f2d);
+        Self {
+            local,
+            secrets: Secrets::new(seed),
+            listeners: Vec::new(),
+            connections: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::with_capacity_and_hasher(config.max_connections, hasher.clone()),
+            half_open: 0,
+            time_wait: TimeWaitTable::new(config.max_time_wait, hasher),
+            wheel: TimerWheel::new(0),
+            dirty: Vec::new(),
+            ready: Vec::new(),
+            tally: Tally::default(),
+            last_tick_ms: 0,
+            config,
+        }
+    }
+
+    /// Serves `port` with `listener`; false if the port has an app already.
+    pub fn listen(&mut self, port: u16, listener: Box<dyn Listener>) -> bool {
+        if self.listeners.iter().any(|(bound, _)| *bound == port) {
+            return false;
+        }
+        self.listeners.push((port, listener));
+        true
+    }
+
+    /// The ports served.
+    pub fn ports(&self) -> impl Iterator<Item = u16> + '_ {
+        self.listeners.iter().map(|(port, _)| *port)
+    }
+
+    /// Connections open now (half-open ones included).
+    pub fn connection_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Connections in TIME-WAIT now.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait.len()
+    }
+
+    /// The connection on `tuple`, for tests.
+    pub fn connection(&self, tuple: &FourTuple) -> Option<&Connection> {
+        let slot = *self.index.get(tuple)?;
+        self.connections.get(slot as usize)?.as_ref()
+    }
+
+    /// Checks a segment and takes it in; `Err` names the drop reason.
+    fn receive(
+        &mut self,
+        packet: &Packet,
+        now_ns: u64,
+        out: &mut Outputs<'_>,
+    ) -> Result<(), TcpDrop> {
+        let ip = Ipv4Packet::new_checked(packet.payload()).map_err(|_| TcpDrop::Truncated)?;
+        let (source, destination) = (ip.source(), ip.destination());
+        if self.local.locality(destination) != Locality::Unicast
+            || source.is_broadcast()
+            || source.is_multicast()
+            || source.is_unspecified()
+        {
+            return Err(TcpDrop::NotUnicast);
+        }
+        let tcp = TcpPacket::new_checked(ip.payload()).map_err(|error| match error {
+            WireError::BadDataOffset => TcpDrop::BadDataOffset,
+            _ => TcpDrop::Truncated,
+        })?;
+        if !tcp.verify_checksum(source, destination) {
+            return Err(TcpDrop::BadChecksum);
+        }
+        let flags = tcp.flags();
+        if flags.contains(TcpFlags::SYN) && flags.intersects(TcpFlags::FIN | TcpFlags::RST)
+            || !flags.intersects(TcpFlags::SYN | TcpFlags::ACK | TcpFlags::RST)
+        {
+            return Err(TcpDrop::BadFlags);
+        }
+        let options = parse_options(tcp.options()).map_err(|_| TcpDrop::BadOptions)?;
+        let segment = Incoming {
+            seq: Seq(tcp.sequence_number()),
+            ack: Seq(tcp.acknowledgment_number()),
+            flags,
+            window: tcp.window(),
+            options,
+            payload: tcp.payload(),
+        };
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(destination, tcp.destination_port()),
+            remote: SocketAddrV4::new(source, tcp.source_port()),
+        };
+        let now_ms = now_ns / 1_000_000;
+        let mut sink = PacketSink::new(out);
+        if let Some(&slot) = self.index.get(&tuple) {
+            return self.for_connection(slot, &segment, now_ms, now_ns, &mut sink);
+        }
+        if let Some(entry) = self.time_wait.get(&tuple).copied() {
+            match self.in_time_wait(&tuple, entry, &segment, &mut sink) {
+                Some(result) => return result,
+                None => self.time_wait.remove(&tuple),
+            }
+        }
+        let Some(listener) = self
+            .listeners
+            .iter()
+            .position(|(port, _)| *port == tuple.local.port())
+        else {
+            if !flags.contains(TcpFlags::RST) {
+                self.reset_for(&tuple, &segment, &mut sink);
+            }
+            return Err(TcpDrop::PortClosed);
+        };
+        if flags.contains(TcpFlags::RST) {
+            return Err(TcpDrop::NoConnection);
+        }
+        if flags.contains(TcpFlags::SYN) {
+            if flags.contains(TcpFlags::ACK) {
+                self.reset_for(&tuple, &segment, &mut sink);
+                return Err(TcpDrop::BadAck);
+            }
+            return self.on_syn(tuple, listener, &segment, now_ms, now_ns, &mut sink);
+        }
+        self.on_cookie_ack(tuple, listener, &segment, now_ms, now_ns, &mut sink)
+    }
+
+    /// A segment for a connection in the table.
+    fn for_connection(
+        &mut self,
+        slot: u32,
+        segment: &Incoming<'_>,
+        now_ms: u64,
+        now_ns: u64,
+        sink: &mut PacketSink<'_, '_>,
+    ) -> Result<(), TcpDrop> {
+        let Some(connection) = self.connections[slot as usize].as_mut() else {
+            return Err(TcpDrop::NoConnection);
+        };
+        let was_half_open = connection.state == State::SynReceived;
+        let listener = &mut *self.listeners[connection.listener].1;
+        let outcome = connection.on_segment(
+            segment,
+            now_ms,
+            now_ns,
+            &self.config,
+            listener,
+            sink,
+            &mut self.tally,
+        );
+        if was_half_open && connection.state != State::SynReceived {
+            self.half_open -= 1;
+        }
+        let result = match outcome {
+            Outcome::Dropped(TcpDrop::BadAck) if was_half_open => {
+                let tuple = connection.tuple;
+                self.reset_for(&tuple, segment, sink);
+                Err(TcpDrop::BadAck)
+            }
+            Outcome::Dropped(reason) => Err(reason),
+            _ => Ok(()),
+        };
+        self.settle(slot, outcome, now_ms, sink);
+        result
+    }
+
+    /// After a connection handled something: end it, move it to
+    /// TIME-WAIT, or put it on the burst's list.
+    fn settle(&mut self, slot: u32, outcome: Outcome, now_ms: u64, sink: &mut PacketSink<'_, '_>) {
+        let Some(connection) = self.connections[slot as usize].as_mut() else {
+            return;
+        };
+        match outcome {
+            Outcome::Ended(reason) => {
+                if reason == CloseReason::Aborted {
+                    connection.send_reset(sink, &mut self.tally);
+                }
+                self.free_connection(slot, reason);
+            }
+            Outcome::TimeWait => self.enter_time_wait(slot, now_ms),
+            Outcome::Open | Outcome::Dropped(_) => {
+                if connection.aborted() {
+                    connection.send_reset(sink, &mut self.tally);
+                    self.tally.bump(TcpEvent::Aborted);
+                    self.free_connection(slot, CloseReason::Aborted);
+                    return;
+                }
+                if !connection.dirty {
+                    connection.dirty = true;
+                    self.dirty.push(slot);
+                }
+            }
+        }
+    }
+
+    /// A SYN for a port we serve: a half-open connection, or a cookie when
+    /// the SYN queue is full.
+    fn on_syn(
+        &mut self,
+        tuple: FourTuple,
+        listener: usize,
+        segment: &Incoming<'_>,
+        now_ms: u64,
+        now_ns: u64,
+        sink: &mut PacketSink<'_, '_>,
+    ) -> Result<(), TcpDrop> {
+        if self.half_open >= self.config.syn_backlog
+            || self.index.len() >= self.config.max_connections
+        {
+            self.send_cookie(&tuple, segment, now_ms, sink);
+            return Ok(());
+        }
+        let iss = self
+            .secrets
+            .initial_sequence(tuple.local, tuple.remote, now_ns);
+        let slot = self.allocate_slot();
+        let id = ConnectionId {
+            slot,
+            generation: self.generations[slot as usize],
+        };
+        let mut connection =
+            Connection::passive(tuple, id, listener, segment, iss, LOCAL_MSS, &self.config);
+        connection.send_syn_ack(now_ms, &self.config, LOCAL_MSS, sink, &mut self.tally);
+        self.connections[slot as usize] = Some(connection);
+        self.index.insert(tuple, slot);
+        self.half_open += 1;
+        self.schedule(slot);
+        Ok(())
+    }
+
+    /// A stateless SYN-ACK whose sequence number is a cookie.
+    fn send_cookie(
+        &mut self,
+        tuple: &FourTuple,
+        segment: &Incoming<'_>,
+        now_ms: u64,
+        sink: &mut PacketSink<'_, '_>,
+    ) {
+        let cookie = self.secrets.make_cookie(
+            tuple.local,
+            tuple.remote,
+            segment.seq,
+            segment.options.mss.unwrap_or(536),
+            now_ms,
+        );
+        let timestamps = segment.options.timestamps.map(|(value, _)| {
+            let ours = cookie::cookie_timestamp(now_ms as u32, segment.options.window_scale);
+            (ours, value)
+        });
+        // Without timestamps the cookie cannot carry a window scale.
+        let window_scale = timestamps
+            .and(segment.options.window_scale)
+            .map(|_| self.config.window_scale());
+        let options = TcpOptions {
+            mss: Some(LOCAL_MSS),
+            window_scale,
+            sack_permitted: false,
+            timestamps,
+        };
+        sink.send_raw(
+            tuple,
+            cookie,
+            segment.seq + 1u32,
+            TcpFlags::SYN | TcpFlags::ACK,
+            u16::MAX,
+            options,
+        );
+        self.tally.bump(TcpEvent::CookiesSent);
+        self.tally.bump(TcpEvent::SegmentsOut);
+    }
+
+    /// An ACK with no connection: the end of a cookie handshake, or stray.
+    fn on_cookie_ack(
+        &mut self,
+        tuple: FourTuple,
+        listener: usize,
+        segment: &Incoming<'_>,
+        now_ms: u64,
+        now_ns: u64,
+        sink: &mut PacketSink<'_, '_>,
+    ) -> Result<(), TcpDrop> {
+        let grant = self.secrets.check_cookie(
+            tuple.local,
+            tuple.remote,
+            segment.seq + u32::MAX,
+            segment.ack + u32::MAX,
+            now_ms,
+        );
+        let Some(grant) = grant else {
+            self.reset_for(&tuple, segment, sink);
+            return Err(TcpDrop::NoConnection);
+        };
+        if self.index.len() >= self.config.max_connections {
+            return Err(TcpDrop::ListenOverflow);
+        }
+        let scale = segment
+            .options
+            .timestamps
+            .and_then(|(_, echo)| cookie::cookie_window_scale(echo));
+        let slot = self.allocate_slot();
+        let id = ConnectionId {
+            slot,
+            generation: self.generations[slot as usize],
+        };
+        let mut connection = Connection::from_cookie(
+            tuple,
+            id,
+            listener,
+            segment,
+            grant.mss.min(LOCAL_MSS),
+            scale,
+            &self.config,
+        );
+        self.tally.bump(TcpEvent::CookiesAccepted);
+        let app = &mut *self.listeners[listener].1;
+        if !connection.accept(app, now_ns, &mut self.tally) {
+            connection.send_reset(sink, &mut self.tally);
+            self.free.push(slot);
+            return Ok(());
+        }
+        self.connections[slot as usize] = Some(connection);
+        self.index.insert(tuple, slot);
+        // The ACK may carry data: handle it as the connection would.
+        self.for_connection(slot, segment, now_ms, now_ns, sink)
+    }
+
+    /// A segment for a connection in TIME-WAIT (RFC 9293 3.10.7.4 and
+    /// RFC 6191): `None` lets a new SYN reopen it.
+    fn in_time_wait(
+        &mut self,
+        tuple: &FourTuple,
+        entry: TimeWaitEntry,
+        segment: &Incoming<'_>,
+        sink: &mut PacketSink<'_, '_>,
+    ) -> Option<Result<(), TcpDrop>> {
+        let flags = segment.flags;
+        if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
+            let newer_timestamp = match (entry.ts_recent, segment.options.timestamps) {
+                (Some(recent), Some((value, _))) => (value.wrapping_sub(recent) as i32) > 0,
+                _ => false,
+            };
+            if segment.seq > entry.rcv_nxt || newer_timestamp {
+                return None;
+            }
+        }
+        // RFC 1337: a RST does not end TIME-WAIT early.
+        if !flags.contains(TcpFlags::RST) {
+            let timestamps = entry.ts_recent.map(|recent| (0, recent));
+            sink.send_raw(
+                tuple,
+                entry.snd_nxt,
+                entry.rcv_nxt,
+                TcpFlags::ACK,
+                0,
+                TcpOptions {
+                    timestamps,
+                    ..TcpOptions::default()
+                },
+            );
+            self.tally.bump(TcpEvent::SegmentsOut);
+        }
+        Some(Err(TcpDrop::TimeWait))
+    }
+
+    /// Answers a segment with no connection with RST (RFC 9293 3.10.7.1).
+    fn reset_for(
+        &mut self,
+        tuple: &FourTuple,
+        segment: &Incoming<'_>,
+        sink: &mut PacketSink<'_, '_>,
+    ) {
+        if segment.flags.contains(TcpFlags::ACK) {
+            sink.send_raw(
+                tuple,
+                segment.ack,
+                Seq(0),
+                TcpFlags::RST,
+                0,
+                TcpOptions::default(),
+            );
+        } else {
+            sink.send_raw(
+                tuple,
+                Seq(0),
+                segment.seq + segment.len(),
+                TcpFlags::RST | TcpFlags::ACK,
+                0,
+                TcpOptions::default(),
+            );
+        }
+        self.tally.bump(TcpEvent::ResetsSent);
+        self.tally.bump(TcpEvent::SegmentsOut);
+    }
+
+    /// A free slot, the slab grown if none.
+    fn allocate_slot(&mut self) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            return slot;
+        }
+        self.connections.push(None);
+        self.generations.push(0);
+        (self.connections.len() - 1) as u32
+    }
+
+    /// Ends the connection in `slot`: tells its app, frees its buffers
+    /// and its slot.
+    fn free_connection(&mut self, slot: u32, reason: CloseReason) {
+        let Some(mut connection) = self.connections[slot as usize].take() else {
+            return;
+        };
+        if connection.state == State::SynReceived {
+            self.half_open -= 1;
+        }
+        if connection.accepted {
+            self.listeners[connection.listener].1.closed(slot, reason);
+        }
+        connection.release_buffers();
+        self.index.remove(&connection.tuple);
+        self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
+        self.free.push(slot);
+    }
+
+    /// Moves the connection in `slot` to the TIME-WAIT table.
+    fn enter_time_wait(&mut self, slot: u32, now_ms: u64) {
+        let Some(connection) = self.connections[slot as usize].as_ref() else {
+            return;
+        };
+        let (snd_nxt, rcv_nxt, ts_recent) = connection.time_wait_numbers();
+        let tuple = connection.tuple;
+        self.tally.bump(TcpEvent::TimeWaitEntered);
+        self.tally.bump(TcpEvent::Closed);
+        self.free_connection(slot, CloseReason::Closed);
+        let entry = TimeWaitEntry {
+            snd_nxt,
+            rcv_nxt,
+            ts_recent,
+            expires_ms: now_ms + self.config.time_wait_ms,
+        };
+        if self.time_wait.insert(tuple, entry) {
+            self.tally.bump(TcpEvent::TimeWaitRecycled);
+        }
+    }
+
+    /// Puts the connection in `slot` in the timer wheel for its next
+    /// deadline, unless an entry as early is there already.
+    fn schedule(&mut self, slot: u32) {
+        let Some(connection) = self.connections[slot as usize].as_mut() else {
+            return;
+        };
+        let deadline = connection.next_deadline_ms();
+        if deadline == 0 || (connection.scheduled_ms != 0 && connection.scheduled_ms <= deadline) {
+            return;
+        }
+        connection.scheduled_ms = deadline;
+        self.wheel.schedule(TimerEntry {
+            slot,
+            generation: connection.id.generation,
+            deadline_ms: deadline,
+        });
+    }
+
+    /// Visits the connections the burst touched: lends buffered bytes,
+    /// sends what is owed, reschedules their timers.
+    fn flush_dirty(&mut self, now_ns: u64, out: &mut Outputs<'_>) {
+        let now_ms = now_ns / 1_000_000;
+        let mut dirty = core::mem::take(&mut self.dirty);
+        let mut sink = PacketSink::new(out);
+        for slot in dirty.drain(..) {
+            self.visit(slot, now_ms, now_ns, &mut sink, |_, _, _, _| Outcome::Open);
+        }
+        self.dirty = dirty;
+    }
+
+    /// Runs `work` on the connection in `slot`, then sends what it owes
+    /// and settles it.
+    fn visit(
+        &mut self,
+        slot: u32,
+        now_ms: u64,
+        now_ns: u64,
+        sink: &mut PacketSink<'_, '_>,
+        work: impl FnOnce(
+            &mut Connection,
+            &mut dyn Listener,
+            &mut dyn SegmentSink,
+            &mut Tally,
+        ) -> Outcome,
+    ) {
+        let Some(connection) = self.connections[slot as usize].as_mut() else {
+            return;
+        };
+        connection.dirty = false;
+        let listener = &mut *self.listeners[connection.listener].1;
+        let mut outcome = work(connection, listener, sink, &mut self.tally);
+        if outcome == Outcome::Open && connection.aborted() {
+            outcome = Outcome::Ended(CloseReason::Aborted);
+            self.tally.bump(TcpEvent::Aborted);
+        }
+        if matches!(outcome, Outcome::Open | Outcome::Dropped(_)) {
+            if connection.accepted && !connection.receive.is_empty() {
+                connection.deliver_buffered(listener, now_ns);
+            }
+            outcome = connection.output(now_ms, &self.config, sink, &mut self.tally);
+            if connection.aborted() {
+                outcome = Outcome::Ended(CloseReason::Aborted);
+                self.tally.bump(TcpEvent::Aborted);
+            }
+        }
+        match outcome {
+            Outcome::Ended(reason) => {
+                if reason == CloseReason::Aborted {
+                    connection.send_reset(sink, &mut self.tally);
+                }
+                self.free_connection(slot, reason);
+            }
+            Outcome::TimeWait => self.enter_time_wait(slot, now_ms),
+            _ => {
+                connection.dirty = false;
+                self.schedule(slot);
+            }
+        }
+    }
+
+    /// Fires the timers that are due.
+    fn run_timers(&mut self, now_ns: u64, out: &mut Outputs<'_>) {
+        let now_ms = now_ns / 1_000_000;
+        if now_ms <= self.last_tick_ms && self.last_tick_ms != 0 {
+            return;
+        }
+        self.last_tick_ms = now_ms;
+        self.time_wait.expire(now_ms);
+        let mut fired = Vec::new();
+        self.wheel.advance(now_ms, |entry| fired.push(entry));
+        let mut sink = PacketSink::new(out);
+        for entry in fired {
+            let Some(connection) = self.connections[entry.slot as usize].as_mut() else {
+                continue;
+            };
+            if connection.id.generation != entry.generation
+                || connection.scheduled_ms != entry.deadline_ms
+            {
+                continue;
+            }
+            connection.scheduled_ms = 0;
+            let config = self.config;
+            self.visit(
+                entry.slot,
+                now_ms,
+                now_ns,
+                &mut sink,
+                |connection, listener, sink, tally| {
+                    connection.on_timer(now_ms, now_ns, &config, listener, sink, tally)
+                },
+            );
+            // `visit` rescheduled it if it lives on.
+        }
+    }
+
+    /// Lets apps collect work finished elsewhere and resumes the
+    /// connections they name.
+    fn poll_apps(&mut self, now_ns: u64, out: &mut Outputs<'_>) {
+        let now_ms = now_ns / 1_000_000;
+        let mut ready = core::mem::take(&mut self.ready);
+        for (_, listener) in &mut self.listeners {
+            listener.poll(&mut ready);
+        }
+        let mut sink = PacketSink::new(out);
+        for id in ready.drain(..) {
+            let alive = self
+                .connections
+                .get(id.slot as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|connection| connection.id == id && connection.accepted);
+            if !alive {
+                continue;
+            }
+            self.visit(
+                id.slot,
+                now_ms,
+                now_ns,
+                &mut sink,
+                |connection, listener, _, _| {
+                    connection.call_app(listener, now_ns, |app, slot, stream| {
+                        app.resume(slot, stream)
+                    });
+                    Outcome::Open
+                },
+            );
+        }
+        self.ready = ready;
+    }
+
+    /// Adds the burst's tally to the node's counters.
+    fn count(&mut self, out: &mut Outputs<'_>) {
+        for (event, count) in self.tally.drain() {
+            out.count(event, count);
+        }
+    }
+}
+
+impl Nanoservice for Tcp {
+    fn name(&self) -> &'static str {
+        "tcp"
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        TcpOutput::NAMES
+    }
+
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        TcpDrop::NAMES
+    }
+
+    fn events(&self) -> &'static [&'static str] {
+        TcpEvent::NAMES
+    }
+
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        let now_ns = out.now_ns();
+        for packet in batch.drain() {
+            match self.receive(&packet, now_ns, out) {
+                Ok(()) => out.emit(TcpOutput::Absorbed.into(), packet),
+                Err(reason) => out.drop(packet, reason),
+            }
+        }
+        self.flush_dirty(now_ns, out);
+        self.poll_apps(now_ns, out);
+        self.count(out);
+    }
+
+    fn tick(&mut self, out: &mut Outputs<'_>) {
+        let now_ns = out.now_ns();
+        self.run_timers(now_ns, out);
+        self.poll_apps(now_ns, out);
+        self.count(out);
+    }
+}
+
+/// The address a local IPv4 address and port make, for tests and apps.
+pub fn socket(address: Ipv4Addr, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(address, port)
+}

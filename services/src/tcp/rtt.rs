@@ -1,0 +1,80 @@
+//! `RttEstimator`: the smoothed round-trip time and the retransmission
+//! timeout it gives (RFC 6298 2, in milliseconds).
+
+use super::config::TcpConfig;
+
+/// Smoothed RTT, its variation and the current timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct RttEstimator {
+    /// Smoothed RTT; `None` before the first sample.
+    smoothed_ms: Option<u64>,
+    /// RTT variation.
+    variation_ms: u64,
+    /// The retransmission timeout now (backed off after timeouts).
+    timeout_ms: u64,
+}
+
+impl RttEstimator {
+    /// Before any sample: the initial timeout (RFC 6298 2.1).
+    pub fn new(config: &TcpConfig) -> Self {
+        Self {
+            smoothed_ms: None,
+            variation_ms: 0,
+            timeout_ms: config.rto_initial_ms,
+        }
+    }
+
+    /// The retransmission timeout.
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+
+    /// Takes an RTT measurement (RFC 6298 2.2, 2.3; clock granularity 1 ms).
+    pub fn sample(&mut self, rtt_ms: u64, config: &TcpConfig) {
+        match self.smoothed_ms {
+            None => {
+                self.smoothed_ms = Some(rtt_ms);
+                self.variation_ms = rtt_ms / 2;
+            }
+            Some(smoothed) => {
+                let error = smoothed.abs_diff(rtt_ms);
+                self.variation_ms = (3 * self.variation_ms + error) / 4;
+                self.smoothed_ms = Some((7 * smoothed + rtt_ms) / 8);
+            }
+        }
+        let smoothed = self.smoothed_ms.unwrap_or(rtt_ms);
+        self.timeout_ms =
+            (smoothed + (4 * self.variation_ms).max(1)).clamp(config.rto_min_ms, config.rto_max_ms);
+    }
+
+    /// Doubles the timeout after it expired (RFC 6298 5.5).
+    pub fn back_off(&mut self, config: &TcpConfig) {
+        self.timeout_ms = (self.timeout_ms * 2).min(config.rto_max_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_rfc_6298() {
+        let config = TcpConfig::default();
+        let mut rtt = RttEstimator::new(&config);
+        assert_eq!(rtt.timeout_ms(), 1000);
+        rtt.sample(100, &config);
+        // SRTT 100, RTTVAR 50: RTO = 100 + 200.
+        assert_eq!(rtt.timeout_ms(), 300);
+        rtt.sample(100, &config);
+        // RTTVAR 37, SRTT 100: 248.
+        assert_eq!(rtt.timeout_ms(), 248);
+        rtt.sample(1, &config);
+        assert!(rtt.timeout_ms() >= config.rto_min_ms);
+        rtt.back_off(&config);
+        assert_eq!(rtt.timeout_ms(), 2 * 200.max(rtt.timeout_ms() / 2));
+        for _ in 0..20 {
+            rtt.back_off(&config);
+        }
+        assert_eq!(rtt.timeout_ms(), config.rto_max_ms);
+    }
+}
