@@ -42,7 +42,7 @@ pub(super) fn read_service(
         None => None,
     };
     let attach = match reader.get("attach") {
-        Some(entry) => read_attach(reader, entry)?,
+        Some(entry) => read_attach(reader, entry, config.kind(), config.serves_tcp())?,
         None => config.attach(),
     };
     Ok(Service {
@@ -58,6 +58,8 @@ pub(super) fn read_service(
 fn read_attach(
     reader: &TableReader<'_, '_>,
     entry: Entry<'_, '_>,
+    kind: &str,
+    tcp_app: bool,
 ) -> Result<Vec<HookPoint>, SpecError> {
     let texts: Vec<&str> = match entry.value.get_ref() {
         DeValue::String(text) => alloc::vec![text.as_ref()],
@@ -92,6 +94,15 @@ fn read_attach(
                     "EtherType 0x{ethertype:04x} belongs to the stack: attach at port:rx or at an ipv4: hook point"
                 )),
             ));
+        }
+        let at_tcp = matches!(hook, HookPoint::Tcp(_));
+        if at_tcp != tcp_app {
+            let why = if tcp_app {
+                format!("{kind} is a TCP app and attaches only at tcp:<port>, not {text}")
+            } else {
+                format!("{kind} handles packets; {text} takes TCP apps (tcp-echo, http, kv)")
+            };
+            return Err(reader.error_at(entry, SpecErrorKind::Conflict(why)));
         }
         if hooks.contains(&hook) {
             return Err(reader.duplicate(entry, text, reader.field(entry.key)));

@@ -244,7 +244,7 @@ fn every_refusal_names_line_and_field() {
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nkind = \"nat\"\n"),
-            "line 7: service[0].kind: expected a registered service kind (l2fwd, l3fwd, udp-echo), got \"nat\"",
+            "line 7: service[0].kind: expected a registered service kind (l2fwd, l3fwd, tcp-echo, udp-echo), got \"nat\"",
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nport = 7\n"),
@@ -306,7 +306,7 @@ fn every_refusal_names_line_and_field() {
             alloc::format!(
                 "{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 7\nattach = \"tcp:80\"\n"
             ),
-            "line 9: service[0].attach: expected a hook point: port:rx, eth:<ethertype>, ipv4:proto:<0-255>, ipv4:forward or udp:<1-65535>, got \"tcp:80\"",
+            "line 9: service[0].attach: udp-echo handles packets; tcp:80 takes TCP apps (tcp-echo, http, kv)",
         ),
         (
             alloc::format!(

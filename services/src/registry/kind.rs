@@ -169,6 +169,10 @@ pub trait ServiceConfig: Debug + Send + Sync {
     fn check(&self, spec: &SpecSummary<'_>) -> Result<(), String>;
     /// See [`ServiceKind::build`] and [`TcpServiceKind::build`].
     fn build(&self, context: &BuildContext<'_>) -> Built;
+    /// True for a TCP app (it attaches only at `tcp:<port>`).
+    fn serves_tcp(&self) -> bool {
+        false
+    }
 }
 
 /// A kind's configuration, erased behind [`ServiceConfig`].
@@ -218,6 +222,10 @@ impl<K: TcpServiceKind> ServiceConfig for ConfiguredTcp<K> {
 
     fn check(&self, spec: &SpecSummary<'_>) -> Result<(), String> {
         K::check(&self.0, spec)
+    }
+
+    fn serves_tcp(&self) -> bool {
+        true
     }
 
     fn build(&self, context: &BuildContext<'_>) -> Built {
