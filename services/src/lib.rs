@@ -10,6 +10,7 @@ pub mod arp;
 pub mod arp_cache;
 pub mod eth;
 pub mod fragment;
+pub mod http;
 pub mod icmp;
 pub mod icmp_error;
 pub mod ipv4;
