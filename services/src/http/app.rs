@@ -126,9 +126,10 @@ impl HttpApp {
     pub fn serve_read_closed(&mut self, session: &mut HttpSession, io: &mut impl Transport) {
         session.peer_closed = true;
         session.keep_alive = false;
-        let unfinished_body = session.body.is_some();
-        if unfinished_body || (!session.busy() && session.kept == 0) {
-            // A body that can no longer arrive, or nothing left to do.
+        // Unless a response is being written (with more requests perhaps
+        // kept behind it), what is left can never become a request: a
+        // body cut short, or part of a head.
+        if session.body.is_some() || session.response.is_none() {
             self.close(session, io);
         }
     }
@@ -187,7 +188,7 @@ impl HttpApp {
                     }
                     Err(error) => {
                         self.refuse(session, error);
-                        return data.len();
+                        consumed = data.len();
                     }
                 }
                 continue;
@@ -213,14 +214,14 @@ impl HttpApp {
                         Ok(head) => self.start_request(session, &head, &rest[..length], io),
                         Err(error) => {
                             self.refuse(session, error);
-                            return data.len();
+                            consumed = data.len();
                         }
                     }
                 }
                 Err(error) => {
                     self.counters.requests += 1;
                     self.refuse(session, error);
-                    return data.len();
+                    consumed = data.len();
                 }
             }
         }
