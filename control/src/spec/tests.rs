@@ -244,7 +244,7 @@ fn every_refusal_names_line_and_field() {
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nkind = \"nat\"\n"),
-            "line 7: service[0].kind: expected a registered service kind (l2fwd, l3fwd, tcp-echo, udp-echo), got \"nat\"",
+            "line 7: service[0].kind: expected a registered service kind (http, l2fwd, l3fwd, tcp-echo, udp-echo), got \"nat\"",
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nport = 7\n"),
@@ -406,5 +406,76 @@ fn the_ipv4_table_sets_reassembly_limits_and_names_line_and_field() {
         ),
     ] {
         assert_eq!(error(&format!("{INTERFACE}{text}")), expected, "{text}");
+    }
+}
+
+#[test]
+fn an_http_service_parses_and_its_mistakes_name_line_and_field() {
+    let spec = parse(&format!(
+        "{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\nidle_timeout_ms = 5000\nroutes = [\n  {{ path = \"/\", body = \"hello from warpcore\\n\", content_type = \"text/plain\" }},\n  {{ path = \"/index.html\", file = \"index.html\" }},\n  {{ path = \"/bytes\", generate = \"pattern\" }},\n  {{ path = \"/echo\", echo = true }},\n]\n"
+    ))
+    .unwrap();
+    let http = &spec.services[0];
+    assert_eq!(
+        (http.kind, &http.attach),
+        ("http", &vec![HookPoint::Tcp(80)])
+    );
+    let debug = alloc::format!("{:?}", http.config);
+    assert!(
+        debug.contains("max_header_bytes: 8192, max_body_bytes: 1048576, idle_timeout_ms: 5000"),
+        "{debug}"
+    );
+    let route = |routes: &str| {
+        format!("{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\nroutes = [\n{routes}\n]\n")
+    };
+    for (text, expected) in [
+        (
+            route(
+                "  { path = \"/\", body = \"x\" },\n  { path = \"/y\", body = \"y\", echo = true },",
+            ),
+            "line 9: service[0].routes: route \"/y\" needs exactly one of body, file, generate or echo = true",
+        ),
+        (
+            route("  { path = \"/\", file = \"logo.png\" },"),
+            "line 9: service[0].routes: route \"/\": no built-in file is named \"logo.png\" (there are: index.html)",
+        ),
+        (
+            route("  { path = \"x\", body = \"x\" },"),
+            "line 9: service[0].routes: route path \"x\" must start with '/' and be visible ASCII without '?'",
+        ),
+        (
+            route("  { path = \"/\", body = \"x\" },\n  { path = \"/\", echo = true },"),
+            "line 9: service[0].routes: route path \"/\" is given twice",
+        ),
+        (
+            route("  { path = \"/\", generate = \"random\" },"),
+            "line 10: service[0].routes: unknown variant `random`, expected `pattern`",
+        ),
+        (
+            route("  { path = \"/\", body = \"x\", colour = \"red\" },"),
+            "line 10: service[0].routes: unknown field `colour`, expected one of `path`, `body`, `file`, `generate`, `echo`, `content_type`",
+        ),
+        (
+            format!(
+                "{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\nmax_header_bytes = 10\nroutes = []\n"
+            ),
+            "line 9: service[0].max_header_bytes: expected a header limit from 256 to 65536 bytes, got \"10\"",
+        ),
+        (
+            format!("{INTERFACE}[[service]]\nkind = \"http\"\nport = 0\nroutes = []\n"),
+            "line 8: service[0].port: expected a TCP port from 1 to 65535, got \"0\"",
+        ),
+        (
+            format!("{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\n"),
+            "line 6: service[0].routes: required key is missing",
+        ),
+        (
+            format!(
+                "{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\nroutes = []\n[[service]]\nkind = \"http\"\nport = 80\nroutes = []\n"
+            ),
+            "line 11: service[1].kind: service[0] already serves tcp:80",
+        ),
+    ] {
+        assert_eq!(error(&text), expected, "{text}");
     }
 }
