@@ -78,7 +78,8 @@ impl ChunkDecoder {
         self.state == State::Done
     }
 
-    /// Body bytes decoded so far.
+    /// Body bytes the chunk sizes announced so far (all of them decoded
+    /// once [`ChunkDecoder::is_done`]).
     pub fn body_bytes(&self) -> u64 {
         self.body
     }

@@ -23,3 +23,4 @@ pub use config::{HttpConfig, HttpKind, TcpPort};
 pub use counters::{HttpCounters, RequestErrorCounters};
 pub use error::RequestError;
 pub use request::{BodyFraming, Method, RequestHead, Version};
+pub use session::HttpSession;
