@@ -411,6 +411,8 @@ fn the_ipv4_table_sets_reassembly_limits_and_names_line_and_field() {
 
 #[test]
 fn an_http_service_parses_and_its_mistakes_name_line_and_field() {
+    let example = parse(include_str!("../../../examples/http.toml")).unwrap();
+    assert_eq!(example.services[0].attach, vec![HookPoint::Tcp(80)]);
     let spec = parse(&format!(
         "{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\nidle_timeout_ms = 5000\nroutes = [\n  {{ path = \"/\", body = \"hello from warpcore\\n\", content_type = \"text/plain\" }},\n  {{ path = \"/index.html\", file = \"index.html\" }},\n  {{ path = \"/bytes\", generate = \"pattern\" }},\n  {{ path = \"/echo\", echo = true }},\n]\n"
     ))
