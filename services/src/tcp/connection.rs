@@ -850,6 +850,9 @@ impl Connection {
                 }
                 _ => {}
             }
+            // Tells the app of the FIN once nothing waits before it, or
+            // once what waits is a piece the app cannot use alone.
+            self.deliver_buffered(app, now_ns);
             if self.receive.is_empty() {
                 self.tell_read_closed(app, now_ns);
             }
@@ -889,6 +892,7 @@ impl Connection {
     /// Lends the buffered in-order bytes to the app, again and again while
     /// it consumes some.
     pub fn deliver_buffered(&mut self, app: &mut dyn Listener, now_ns: u64) {
+        let mut stuck = false;
         while self.accepted && !self.read_paused && !self.receive.is_empty() {
             let mut requests = Requests::default();
             let consumed = {
@@ -904,10 +908,12 @@ impl Connection {
             self.receive.consume(consumed);
             self.apply(requests, now_ns / 1_000_000);
             if consumed == 0 {
+                // Waiting for bytes that, after a FIN, never come.
+                stuck = !self.want_writable;
                 break;
             }
         }
-        if self.receive.is_empty() && self.peer_closed() {
+        if (self.receive.is_empty() || stuck) && self.peer_closed() {
             self.tell_read_closed(app, now_ns);
         }
     }
