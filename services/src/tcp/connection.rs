@@ -1010,7 +1010,15 @@ impl Connection {
         loop {
             let in_flight = (self.snd_nxt - self.snd_una) as usize;
             let unsent = self.send.len().saturating_sub(in_flight);
-            let window = self.cwnd.min(self.snd_wnd) as usize;
+            // Limited transmit (RFC 3042): the first two duplicate ACKs
+            // each let one new segment out, so that a small window still
+            // produces the three a fast retransmit needs.
+            let limited = if self.in_recovery || self.duplicate_acks >= 3 {
+                0
+            } else {
+                self.duplicate_acks * u32::from(self.mss)
+            };
+            let window = (self.cwnd + limited).min(self.snd_wnd) as usize;
             let room = window.saturating_sub(in_flight);
             let fin_due = self.fin_seq.is_some_and(|fin| fin == self.snd_nxt);
             if unsent == 0 && !fin_due {
