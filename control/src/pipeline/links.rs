@@ -28,3 +28,28 @@ pub fn core_links(spec: &Spec, cores: usize) -> Vec<CoreLinks> {
     }
     links
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use services::HookPoint;
+    use services::kv::shard::ShardEnd;
+
+    const SPEC: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n\
+        [[service]]\nkind = \"kv\"\nport = 11211\n\
+        [[service]]\nkind = \"kv\"\nport = 11212\ncores = [0]\n\
+        [[service]]\nkind = \"udp-echo\"\nport = 7\n";
+
+    #[test]
+    fn a_sharded_service_gets_one_end_per_core_that_runs_it() {
+        let spec = Spec::parse(SPEC, &services::Registry::with_builtin()).unwrap();
+        let links = core_links(&spec, 3);
+        assert_eq!(links.len(), 3);
+        for core_links in &links {
+            // Port 11212 runs on one core only: no rings; udp-echo asks none.
+            assert_eq!(core_links.len(), 1);
+            assert!(core_links.take::<ShardEnd>(HookPoint::Tcp(11211)).is_some());
+        }
+        assert!(core_links(&spec, 1).iter().all(CoreLinks::is_empty));
+    }
+}
