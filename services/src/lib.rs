@@ -15,6 +15,7 @@ pub mod icmp;
 pub mod icmp_error;
 pub mod ipv4;
 pub mod ipv4_out;
+pub mod kv;
 pub mod l2fwd;
 pub mod l3fwd;
 mod malformed;

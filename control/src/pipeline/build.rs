@@ -11,19 +11,22 @@ use dataplane::{Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target}
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::Reassembly;
 use services::registry::Built;
-use services::registry::{BuildContext, InterfaceInfo};
+use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
 use services::tcp::{Tcp, TcpConfig};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
 /// Builds core `core`'s executor for `spec`: every port is (index of its
 /// interface in `spec.interfaces`, the NIC queue this core polls).
+/// `links` is this core's element of [`core_links`](super::core_links)
+/// (`CoreLinks::new()` when the core runs alone).
 pub fn build_core(
     spec: &Spec,
     core: usize,
     ports: Vec<(usize, Box<dyn Nic>)>,
     pool: Mempool,
     clock: fn() -> u64,
+    links: CoreLinks,
 ) -> Result<Executor, PipelineError> {
     check_ports(spec, &ports)?;
     let interfaces: Vec<InterfaceInfo> = spec.interface_infos();
@@ -37,6 +40,7 @@ pub fn build_core(
         local: &local,
         routes: &routes,
         errors: &errors,
+        links: &links,
     };
     let chains = chains(spec, core);
     let mut builder = ExecutorBuilder::new();

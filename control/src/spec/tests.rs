@@ -244,7 +244,7 @@ fn every_refusal_names_line_and_field() {
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nkind = \"nat\"\n"),
-            "line 7: service[0].kind: expected a registered service kind (http, l2fwd, l3fwd, tcp-echo, udp-echo), got \"nat\"",
+            "line 7: service[0].kind: expected a registered service kind (http, kv, l2fwd, l3fwd, tcp-echo, udp-echo), got \"nat\"",
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nport = 7\n"),
@@ -479,5 +479,47 @@ fn an_http_service_parses_and_its_mistakes_name_line_and_field() {
         ),
     ] {
         assert_eq!(error(&text), expected, "{text}");
+    }
+}
+
+#[test]
+fn a_kv_service_parses_with_defaults_and_names_line_and_field() {
+    let text = alloc::format!(
+        "{INTERFACE}[[service]]\nkind = \"kv\"\nport = 11211\nmemory_bytes = 67108864\nmax_item_bytes = 1048576\n\
+         [[service]]\nkind = \"kv\"\nport = 11212\ncores = [1]\n"
+    );
+    let spec = parse(&text).unwrap();
+    let kv = &spec.services[0];
+    assert_eq!(
+        (kv.kind, &kv.attach, kv.line),
+        ("kv", &vec![HookPoint::Tcp(11211)], 7)
+    );
+    assert_eq!(
+        alloc::format!("{:?}", spec.services[1].config),
+        "kv KvConfig { port: TcpPort(11212), memory_bytes: 67108864, max_item_bytes: 1048576 }"
+    );
+    for (text, message) in [
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"kv\"\nport = 11211\nmemory = 1\n"),
+            "line 9: service[0].memory: unknown key",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"kv\"\n"),
+            "line 6: service[0].port: required key is missing",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"kv\"\nport = 11211\nmemory_bytes = 4096\n"
+            ),
+            "line 7: service[0].kind: max_item_bytes cannot exceed memory_bytes",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"kv\"\nport = 11211\n[[service]]\nkind = \"kv\"\nport = 11211\n"
+            ),
+            "line 10: service[1].kind: service[0] already serves tcp:11211",
+        ),
+    ] {
+        assert_eq!(error(&text), message, "{text}");
     }
 }

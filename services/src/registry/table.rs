@@ -58,7 +58,7 @@ impl Registry {
     }
 
     /// A registry with the built-in kinds: `l2fwd`, `l3fwd`, `udp-echo`,
-    /// `tcp-echo`, `http`.
+    /// `tcp-echo`, `http`, `kv`.
     pub fn with_builtin() -> Self {
         let mut registry = Self::empty();
         for result in [
@@ -67,6 +67,7 @@ impl Registry {
             registry.register::<UdpEchoKind>().map(|_| ()),
             registry.register_tcp::<TcpEchoKind>().map(|_| ()),
             registry.register_tcp::<HttpKind>().map(|_| ()),
+            registry.register_tcp::<crate::kv::KvKind>().map(|_| ()),
         ] {
             // Cannot fail: the built-in names differ.
             debug_assert!(result.is_ok());
