@@ -571,25 +571,16 @@ impl Connection {
     /// Hands the connection to its app; false when the app refused it (a
     /// RST is sent).
     pub fn accept(&mut self, app: &mut dyn Listener, now_ns: u64, tally: &mut Tally) -> bool {
-        let mut requests = Requests::default();
         let peer = self.tuple.remote;
-        let accepted = {
-            let mut stream = Stream {
-                id: self.id,
-                peer,
-                now_ns,
-                send: &mut self.send,
-                requests: &mut requests,
-            };
-            app.accept(self.id.slot, peer, &mut stream)
-        };
+        let accepted = self.call_app(app, now_ns, |app, slot, stream| {
+            app.accept(slot, peer, stream)
+        });
         if !accepted {
             tally.bump(TcpEvent::Aborted);
             return false;
         }
         self.accepted = true;
         tally.bump(TcpEvent::Accepted);
-        self.apply(requests, now_ns / 1_000_000);
         true
     }
 
@@ -872,21 +863,12 @@ impl Connection {
             }
             return;
         }
-        let mut requests = Requests::default();
-        let consumed = {
-            let mut stream = Stream {
-                id: self.id,
-                peer: self.tuple.remote,
-                now_ns,
-                send: &mut self.send,
-                requests: &mut requests,
-            };
-            app.data(self.id.slot, payload, &mut stream)
-        };
+        let consumed = self.call_app(app, now_ns, |app, slot, stream| {
+            app.data(slot, payload, stream)
+        });
         if consumed < payload.len() {
             self.receive.push(&payload[consumed..]);
         }
-        self.apply(requests, now_ns / 1_000_000);
     }
 
     /// Lends the buffered in-order bytes to the app, again and again while
@@ -937,16 +919,16 @@ impl Connection {
         });
     }
 
-    /// Calls the app with a stream over this connection and applies what
-    /// it asked.
-    pub fn call_app(
+    /// Calls the app with a stream over this connection, applies what it
+    /// asked, and returns what the call returned.
+    pub fn call_app<R>(
         &mut self,
         app: &mut dyn Listener,
         now_ns: u64,
-        call: impl FnOnce(&mut dyn Listener, u32, &mut Stream<'_>),
-    ) {
+        call: impl FnOnce(&mut dyn Listener, u32, &mut Stream<'_>) -> R,
+    ) -> R {
         let mut requests = Requests::default();
-        {
+        let result = {
             let mut stream = Stream {
                 id: self.id,
                 peer: self.tuple.remote,
@@ -954,9 +936,10 @@ impl Connection {
                 send: &mut self.send,
                 requests: &mut requests,
             };
-            call(app, self.id.slot, &mut stream);
-        }
+            call(app, self.id.slot, &mut stream)
+        };
         self.apply(requests, now_ns / 1_000_000);
+        result
     }
 
     /// Takes in what the app asked during a call.
