@@ -218,7 +218,7 @@ fn add_stack(
             _ => {}
         }
     }
-    let tcp = tcp_stack(chains, context, seed)?;
+    let tcp = tcp_stack(chains, context, spec.tcp, seed)?;
     if tcp.is_some() || find(chains, HookPoint::Ipv4Protocol(6)).is_some() {
         let hook = HookPoint::Ipv4Protocol(6);
         let slot = ipv4
@@ -299,6 +299,7 @@ fn add_stack(
 fn tcp_stack(
     chains: &[Chain<'_>],
     context: &BuildContext<'_>,
+    config: TcpConfig,
     seed: u64,
 ) -> Result<Option<Tcp>, PipelineError> {
     let mut tcp: Option<Tcp> = None;
@@ -317,8 +318,7 @@ fn tcp_stack(
                 }
             };
             let service = listener.name();
-            let stack = tcp
-                .get_or_insert_with(|| Tcp::new(context.local.clone(), TcpConfig::default(), seed));
+            let stack = tcp.get_or_insert_with(|| Tcp::new(context.local.clone(), config, seed));
             if !stack.listen(port, listener) {
                 return Err(PipelineError::PortTaken { service, port });
             }

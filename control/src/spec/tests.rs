@@ -360,6 +360,43 @@ fn every_refusal_names_line_and_field() {
 }
 
 #[test]
+fn the_tcp_table_sets_the_stack_limits_and_names_line_and_field() {
+    assert_eq!(
+        parse(INTERFACE).unwrap().tcp,
+        services::tcp::TcpConfig::default()
+    );
+    let spec = parse(&format!(
+        "{INTERFACE}[tcp]\nsyn_backlog = 16\nrto_min_ms = 5\ntime_wait_ms = 1000\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            spec.tcp.syn_backlog,
+            spec.tcp.rto_min_ms,
+            spec.tcp.time_wait_ms
+        ),
+        (16, 5, 1000)
+    );
+    assert_eq!(
+        spec.tcp.max_connections, 16_384,
+        "the rest keep their defaults"
+    );
+    for (text, expected) in [
+        (
+            "[tcp]\nsyn_backlog = 70000\n",
+            "line 7: tcp.syn_backlog: expected half-open connections per core before SYN cookies, from 0 to 65536, got \"70000\"",
+        ),
+        ("[tcp]\nnagle = true\n", "line 7: tcp.nagle: unknown key"),
+        (
+            "[tcp]\nrto_max_ms = 100\nrto_min_ms = 200\n",
+            "line 8: tcp.rto_min_ms: rto_min_ms is above rto_max_ms",
+        ),
+    ] {
+        assert_eq!(error(&format!("{INTERFACE}{text}")), expected, "{text}");
+    }
+}
+
+#[test]
 fn the_ipv4_table_sets_reassembly_limits_and_names_line_and_field() {
     let defaults = parse(INTERFACE).unwrap().ipv4.reassembly;
     assert_eq!(defaults, services::reassembly::ReassemblyLimits::default());
