@@ -4,8 +4,10 @@
 
 use super::PipelineError;
 use super::chain::{Chain, ChainNode, Stack, build_chain, chains, connect_slots, passes_on};
+use super::links::TCP_STACK;
 use crate::spec::Spec;
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use dataplane::{Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target};
 use services::icmp_error::ErrorLimiter;
@@ -13,7 +15,7 @@ use services::reassembly::Reassembly;
 use services::registry::Built;
 use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
-use services::tcp::{Tcp, TcpConfig};
+use services::tcp::{FlowDirectory, Tcp, TcpConfig};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
 /// Builds core `core`'s executor for `spec`: every port is (index of its
@@ -318,7 +320,13 @@ fn tcp_stack(
                 }
             };
             let service = listener.name();
-            let stack = tcp.get_or_insert_with(|| Tcp::new(context.local.clone(), config, seed));
+            let stack = tcp.get_or_insert_with(|| {
+                let stack = Tcp::new(context.local.clone(), config, seed);
+                match context.links.take::<Arc<FlowDirectory>>(TCP_STACK) {
+                    Some(directory) => stack.with_directory(context.core, directory),
+                    None => stack,
+                }
+            });
             if !stack.listen(port, listener) {
                 return Err(PipelineError::PortTaken { service, port });
             }

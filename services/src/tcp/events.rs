@@ -40,6 +40,9 @@ drop_reasons! {
         BadCookie = "bad-cookie",
         /// An out-of-order segment with no room to hold it.
         NoRoom = "no-room",
+        /// Not a SYN, for a connection another core owns (the NIC's
+        /// steering sent it astray): dropped, not reset.
+        WrongCore = "wrong-core",
     }
 }
 
@@ -88,8 +91,6 @@ events! {
         WindowProbes = "window-probes",
         /// Segments not sent because the pool was dry.
         NoBuffer = "no-buffer",
-        /// Non-SYN segments of a connection another core owns.
-        WrongCore = "wrong-core",
     }
 }
 

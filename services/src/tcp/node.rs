@@ -9,6 +9,7 @@ use super::app::{CloseReason, ConnectionId};
 use super::config::TcpConfig;
 use super::connection::{Connection, FourTuple, Incoming, Outcome, SegmentSink, State};
 use super::cookie::{self, Secrets};
+use super::directory::FlowDirectory;
 use super::events::{Tally, TcpDrop, TcpEvent};
 use super::listener::Listener;
 use super::output::PacketSink;
@@ -20,6 +21,7 @@ use crate::route::{LocalAddresses, Locality};
 use crate::wire::tcp::{TcpFlags, TcpOptions, parse_options};
 use crate::wire::{Ipv4Packet, TcpPacket, WireError};
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use dataplane::{Batch, Nanoservice, Outputs, Packet, outputs};
@@ -65,6 +67,9 @@ pub struct Tcp {
     tally: Tally,
     /// The last time the wheel moved.
     last_tick_ms: u64,
+    /// This core, and the directory of every core's connections.
+    core: usize,
+    directory: Option<Arc<FlowDirectory>>,
 }
 
 impl core::fmt::Debug for Tcp {
@@ -97,8 +102,27 @@ impl Tcp {
             ready: Vec::new(),
             tally: Tally::default(),
             last_tick_ms: 0,
+            core: 0,
+            directory: None,
             config,
         }
+    }
+
+    /// Shares `directory` with the other cores' stacks, as core `core`:
+    /// segments of their connections that arrive here are counted
+    /// (`wrong-core`) and dropped instead of reset.
+    pub fn with_directory(mut self, core: usize, directory: Arc<FlowDirectory>) -> Self {
+        self.core = core;
+        self.directory = Some(directory);
+        self
+    }
+
+    /// True when another core owns `tuple` (by the shared directory).
+    fn owned_elsewhere(&self, tuple: &FourTuple) -> bool {
+        self.directory
+            .as_ref()
+            .and_then(|directory| directory.owner(tuple))
+            .is_some_and(|owner| owner != self.core)
     }
 
     /// Serves `port` with `listener`; false if the port has an app already.
@@ -177,6 +201,9 @@ impl Tcp {
         let mut sink = PacketSink::new(out);
         if let Some(&slot) = self.index.get(&tuple) {
             return self.for_connection(slot, &segment, now_ms, now_ns, &mut sink);
+        }
+        if !flags.contains(TcpFlags::SYN) && self.owned_elsewhere(&tuple) {
+            return Err(TcpDrop::WrongCore);
         }
         if let Some(entry) = self.time_wait.get(&tuple).copied() {
             match self.in_time_wait(&tuple, entry, &segment, &mut sink) {
@@ -305,6 +332,7 @@ impl Tcp {
         connection.send_syn_ack(now_ms, &self.config, LOCAL_MSS, sink, &mut self.tally);
         self.connections[slot as usize] = Some(connection);
         self.index.insert(tuple, slot);
+        self.claim(&tuple);
         self.half_open += 1;
         self.schedule(slot);
         Ok(())
@@ -402,6 +430,7 @@ impl Tcp {
         }
         self.connections[slot as usize] = Some(connection);
         self.index.insert(tuple, slot);
+        self.claim(&tuple);
         // The ACK may carry data: handle it as the connection would.
         self.for_connection(slot, segment, now_ms, now_ns, sink)
     }
@@ -474,6 +503,13 @@ impl Tcp {
         self.tally.bump(TcpEvent::SegmentsOut);
     }
 
+    /// Records in the shared directory that this core owns `tuple`.
+    fn claim(&self, tuple: &FourTuple) {
+        if let Some(directory) = &self.directory {
+            directory.claim(tuple, self.core);
+        }
+    }
+
     /// A free slot, the slab grown if none.
     fn allocate_slot(&mut self) -> u32 {
         if let Some(slot) = self.free.pop() {
@@ -498,6 +534,9 @@ impl Tcp {
         }
         connection.release_buffers();
         self.index.remove(&connection.tuple);
+        if let Some(directory) = &self.directory {
+            directory.release(&connection.tuple, self.core);
+        }
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free.push(slot);
     }
