@@ -184,6 +184,15 @@ impl TcpApp for KvApp {
         Self::settle(session, io);
     }
 
+    /// The client sent all it will (`printf ... | nc` half-closes at once):
+    /// answers still awaited from other cores must reach it first, so the
+    /// connection closes once its queue drains, as after `quit` (the
+    /// default would close now and orphan them).
+    fn read_closed(&mut self, session: &mut KvSession, io: &mut Stream<'_>) {
+        session.closing = true;
+        Self::settle(session, io);
+    }
+
     fn resume(&mut self, session: &mut KvSession, io: &mut Stream<'_>) {
         let mut at = 0;
         while at < self.arrivals.len() {

@@ -171,3 +171,36 @@ fn answers_for_a_closed_connection_are_dropped() {
     assert!(ready.is_empty());
     assert_eq!(cores.apps[0].counters().orphan_replies, 2);
 }
+
+#[test]
+fn a_half_close_waits_for_remote_answers_before_closing() {
+    // `printf 'set ...' | nc -q1`: the request and the client's FIN come
+    // together, before core 1 has answered.
+    let mut cores = TwoCores::new(16);
+    let (local, remote) = (key_on(0, "l"), key_on(1, "r"));
+    cores.send(&alloc::format!(
+        "set {remote} 0 0 1\r\nR\r\nget {local} {remote}\r\n"
+    ));
+    cores.apps[0].read_closed(&mut cores.session, &mut cores.stream.stream());
+    assert!(
+        !cores.stream.requests.close,
+        "closing now would orphan the remote answers"
+    );
+    cores.run(1);
+    assert_eq!(
+        cores.sent(),
+        alloc::format!("STORED\r\nVALUE {remote} 0 1\r\nR\r\nEND\r\n")
+    );
+    assert!(cores.stream.requests.close, "closed once answered");
+    assert_eq!(cores.apps[0].counters().orphan_replies, 0);
+}
+
+#[test]
+fn a_half_close_with_nothing_waiting_closes_at_once() {
+    let mut cores = TwoCores::new(16);
+    let local = key_on(0, "l");
+    cores.send(&alloc::format!("set {local} 0 0 1\r\nL\r\n"));
+    cores.apps[0].read_closed(&mut cores.session, &mut cores.stream.stream());
+    assert_eq!(cores.sent(), "STORED\r\n");
+    assert!(cores.stream.requests.close);
+}
