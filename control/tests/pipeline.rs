@@ -507,3 +507,18 @@ fn build_core_refuses_bad_ports() {
     .err();
     assert_eq!(error, Some(control::PipelineError::DuplicateInterface(0)));
 }
+
+/// More cores than queue pairs: a core with no port still builds its
+/// stack (its apps may serve other cores over rings) and polls quietly.
+#[test]
+fn a_core_without_ports_builds_and_idles() {
+    let spec = Spec::parse(
+        &format!("{ECHO_SPEC}[[service]]\nkind = \"kv\"\nport = 11211\n"),
+        &Registry::with_builtin(),
+    )
+    .unwrap();
+    let pool = Mempool::with_heap(4, 0).unwrap();
+    let mut executor = build_core(&spec, 1, Vec::new(), pool, clock, CoreLinks::new()).unwrap();
+    executor.poll_once();
+    assert_eq!(executor.counters().rx_packets.get(), 0);
+}

@@ -54,7 +54,9 @@ pub fn build_core(
         find(&chains, HookPoint::PortRx),
         &context,
     )?;
-    if !ports.iter().any(|port| passes_on(&port.rx_chain)) {
+    // A core without ports (more cores than queue pairs) still builds the
+    // stack: its apps may own state other cores reach over rings (kv).
+    if !ports.is_empty() && !ports.iter().any(|port| passes_on(&port.rx_chain)) {
         layer2_only(&mut builder, &chains, &ports)?;
         return Ok(builder.build()?);
     }
