@@ -2,7 +2,7 @@
 
 use crate::plots;
 use crate::results::{Measurement, Point};
-use crate::scenario::System;
+use crate::scenario::{System, Workload};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -98,15 +98,29 @@ fn micros(nanoseconds: Option<u64>) -> String {
     nanoseconds.map_or_else(|| "-".into(), |ns| format!("{:.0} µs", ns as f64 / 1e3))
 }
 
-/// The ratio of the reference warpcore system's rate to `point`'s.
+/// The ratio of the reference warpcore system's rate to `point`'s; for
+/// `http-latency`, where both are offered the same rate, the ratio of
+/// `point`'s p99 latency to warpcore's (how many times lower warpcore's is).
 pub fn warpcore_ratio(points: &[Point], point: &Point) -> Option<f64> {
     let reference = reference_for(point.system)?;
-    let ours = points
-        .iter()
-        .find(|p| p.scenario == point.scenario && p.cores == point.cores && p.system == reference)?
-        .pps?;
+    let ours = points.iter().find(|p| {
+        p.scenario == point.scenario && p.cores == point.cores && p.system == reference
+    })?;
+    if point.workload == Workload::HttpLatency {
+        let ours = ours.latency_p99_ns.filter(|ns| *ns > 0)?;
+        return Some(point.latency_p99_ns? as f64 / ours as f64);
+    }
     let theirs = point.pps.filter(|pps| *pps > 0.0)?;
-    Some(ours / theirs)
+    Some(ours.pps? / theirs)
+}
+
+/// The ratio column's header for `workload`.
+fn ratio_header(workload: Workload) -> &'static str {
+    if workload == Workload::HttpLatency {
+        "system p99 ÷ warpcore p99"
+    } else {
+        "warpcore ÷ system"
+    }
 }
 
 /// The summary table in Markdown.
@@ -127,9 +141,17 @@ pub fn summary_markdown(report: &Report) -> String {
         }
     }
     for scenario in scenarios {
+        let workload = report
+            .points
+            .iter()
+            .find(|p| p.scenario == scenario)
+            .map_or(Workload::UdpEcho, |p| p.workload);
+        let loss = if workload.is_tcp() { "errors" } else { "loss" };
         let _ = writeln!(
             text,
-            "\n## {scenario}\n\n| system | cores | pps | loss | p50 | p99 | warpcore ÷ system |\n|---|---:|---:|---:|---:|---:|---:|"
+            "\n## {scenario}\n\n| system | cores | {} | {loss} | p50 | p99 | {} |\n|---|---:|---:|---:|---:|---:|---:|",
+            workload.rate_unit(),
+            ratio_header(workload),
         );
         for point in report.points.iter().filter(|p| p.scenario == scenario) {
             let ratio = warpcore_ratio(&report.points, point)
@@ -251,7 +273,6 @@ pub fn write(report: &Report, dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::results::{Outcome, aggregate};
-    use crate::scenario::Workload;
 
     /// A fixture: two QEMU systems and the ceiling, one failed host peer.
     fn fixture() -> Report {
