@@ -374,6 +374,45 @@ mod tests {
     }
 
     #[test]
+    fn latency_rows_compare_p99s_at_the_same_rate() {
+        let point = |system, p99_ns| Point {
+            scenario: "http-latency".into(),
+            workload: Workload::HttpLatency,
+            system,
+            cores: 1,
+            pps: Some(4_000.0),
+            loss_percent: Some(0.0),
+            latency_p50_ns: Some(100_000),
+            latency_p99_ns: Some(p99_ns),
+            latency_cdf: Vec::new(),
+            runs: 1,
+            failures: Vec::new(),
+        };
+        let report = Report {
+            points: vec![
+                point(System::WarpcoreQemu, 300_000),
+                point(System::LinuxGuest, 15_000_000),
+            ],
+            ..Report::default()
+        };
+        assert_eq!(
+            warpcore_ratio(&report.points, &report.points[1]),
+            Some(50.0)
+        );
+        let text = summary_markdown(&report);
+        assert!(
+            text.contains(
+                "| system | cores | requests/s | errors | p50 | p99 | system p99 ÷ warpcore p99 |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| linux-guest | 1 | 4.0 k | 0.00 % | 100 µs | 15000 µs | 50.00x |"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn csv_and_files_are_written() {
         let report = fixture();
         let csv = csv(&report);
