@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Linux peer guest for benchmarks from Debian packages: Debian's
 # kernel (linux-image-amd64) and a busybox-static initramfs holding the
-# virtio-net modules, a static UDP echo server and an init that configures
-# the NICs from the kernel command line:
-#   wc.mode=echo|forward|sink  wc.eth0=ADDR/PREFIX  wc.eth1=ADDR/PREFIX
+# virtio-net modules, a static UDP echo server, Debian's nginx (from
+# nginx-light) and memcached with the shared libraries ldd finds for them,
+# and an init that configures the NICs from the kernel command line:
+#   wc.mode=echo|forward|sink|tcp  wc.eth0=ADDR/PREFIX  wc.eth1=ADDR/PREFIX
+# wc.mode=tcp runs nginx on port 80 (`/` answers a 20-byte body, as
+# examples/http.toml does) and memcached on 11211, one worker or thread per
+# vCPU. nginx and memcached are copied from the host's installation (apt
+# installs nginx-light and memcached when they are missing and we are root).
 # Output (cached; rebuilt when the echo server is newer): OUT/bzImage and
 # OUT/initramfs.cpio.gz.
 #
@@ -15,8 +20,9 @@ echo_server=${2:?usage: build-linux-guest.sh OUT ECHO_SERVER_BINARY}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 echo_server=$(realpath "$echo_server")
+nginx_conf=$(realpath "$(dirname "$0")/../perf/peers/nginx.conf")
 if [ -f "$out/bzImage" ] && [ -f "$out/initramfs.cpio.gz" ] && [ "$out/initramfs.cpio.gz" -nt "$echo_server" ] \
-    && [ "$out/initramfs.cpio.gz" -nt "$0" ]; then
+    && [ "$out/initramfs.cpio.gz" -nt "$0" ] && [ "$out/initramfs.cpio.gz" -nt "$nginx_conf" ]; then
   exit 0
 fi
 
@@ -25,6 +31,8 @@ missing=""
 need cpio cpio
 need dpkg-deb dpkg
 need gzip gzip
+need nginx nginx-light
+need memcached memcached
 if [ -n "$missing" ]; then
   [ "$(id -u)" = 0 ] || { echo "build-linux-guest: install:$missing" >&2; exit 2; }
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
@@ -50,6 +58,18 @@ root="$work/root"
 mkdir -p "$root"/{bin,dev,proc,sys,modules}
 cp "$work/extract/bin/busybox" "$root/bin/busybox"
 cp "$echo_server" "$root/bin/udp-echo-server"
+# nginx and memcached with every shared library ldd lists, at the same paths.
+for program in "$(command -v nginx)" "$(command -v memcached)"; do
+  cp "$program" "$root/bin/"
+  for library in $(ldd "$program" | grep -o '/[^ ]*'); do
+    mkdir -p "$root$(dirname "$library")"
+    cp -L "$library" "$root$library"
+  done
+done
+mkdir -p "$root"/{etc/nginx,tmp,var/log/nginx}
+printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+cp "$nginx_conf" "$root/etc/nginx/nginx.conf"
 for module in drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_pci_modern_dev \
     drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover \
     drivers/net/net_failover drivers/net/virtio_net; do
@@ -82,6 +102,10 @@ case "$mode" in
   echo) udp-echo-server --port 7 >/dev/null & ;;
   forward) echo 1 > /proc/sys/net/ipv4/ip_forward ;;
   sink) ;;
+  tcp) cpus=$(grep -c ^processor /proc/cpuinfo)
+       nginx -c /etc/nginx/nginx.conf -g "worker_processes $cpus;" &
+       memcached -u root -p 11211 -U 0 -m 64 -c 4096 -t "$cpus" &
+       sleep 1 ;;
 esac
 echo "linux-guest ready mode=$mode"
 while true; do sleep 3600; done

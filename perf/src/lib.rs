@@ -5,7 +5,8 @@
 //!
 //! The crate also builds `udp-echo-server`, the recvmmsg/sendmmsg echo that
 //! serves as the Linux host kernel's peer and, statically linked, runs
-//! inside the Linux guest.
+//! inside the Linux guest, and `tcp-load`, the HTTP and memcached client of
+//! the TCP workloads (fixed-rate latency, memcached get/set).
 #![deny(unsafe_code)]
 
 pub mod plots;

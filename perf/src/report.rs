@@ -2,7 +2,7 @@
 
 use crate::plots;
 use crate::results::{Measurement, Point};
-use crate::scenario::System;
+use crate::scenario::{System, Workload};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -98,15 +98,29 @@ fn micros(nanoseconds: Option<u64>) -> String {
     nanoseconds.map_or_else(|| "-".into(), |ns| format!("{:.0} µs", ns as f64 / 1e3))
 }
 
-/// The ratio of the reference warpcore system's rate to `point`'s.
+/// The ratio of the reference warpcore system's rate to `point`'s; for
+/// `http-latency`, where both are offered the same rate, the ratio of
+/// `point`'s p99 latency to warpcore's (how many times lower warpcore's is).
 pub fn warpcore_ratio(points: &[Point], point: &Point) -> Option<f64> {
     let reference = reference_for(point.system)?;
-    let ours = points
-        .iter()
-        .find(|p| p.scenario == point.scenario && p.cores == point.cores && p.system == reference)?
-        .pps?;
+    let ours = points.iter().find(|p| {
+        p.scenario == point.scenario && p.cores == point.cores && p.system == reference
+    })?;
+    if point.workload == Workload::HttpLatency {
+        let ours = ours.latency_p99_ns.filter(|ns| *ns > 0)?;
+        return Some(point.latency_p99_ns? as f64 / ours as f64);
+    }
     let theirs = point.pps.filter(|pps| *pps > 0.0)?;
-    Some(ours / theirs)
+    Some(ours.pps? / theirs)
+}
+
+/// The ratio column's header for `workload`.
+fn ratio_header(workload: Workload) -> &'static str {
+    if workload == Workload::HttpLatency {
+        "system p99 ÷ warpcore p99"
+    } else {
+        "warpcore ÷ system"
+    }
 }
 
 /// The summary table in Markdown.
@@ -127,9 +141,17 @@ pub fn summary_markdown(report: &Report) -> String {
         }
     }
     for scenario in scenarios {
+        let workload = report
+            .points
+            .iter()
+            .find(|p| p.scenario == scenario)
+            .map_or(Workload::UdpEcho, |p| p.workload);
+        let loss = if workload.is_tcp() { "errors" } else { "loss" };
         let _ = writeln!(
             text,
-            "\n## {scenario}\n\n| system | cores | pps | loss | p50 | p99 | warpcore ÷ system |\n|---|---:|---:|---:|---:|---:|---:|"
+            "\n## {scenario}\n\n| system | cores | {} | {loss} | p50 | p99 | {} |\n|---|---:|---:|---:|---:|---:|---:|",
+            workload.rate_unit(),
+            ratio_header(workload),
         );
         for point in report.points.iter().filter(|p| p.scenario == scenario) {
             let ratio = warpcore_ratio(&report.points, point)
@@ -251,7 +273,6 @@ pub fn write(report: &Report, dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::results::{Outcome, aggregate};
-    use crate::scenario::Workload;
 
     /// A fixture: two QEMU systems and the ceiling, one failed host peer.
     fn fixture() -> Report {
@@ -350,6 +371,45 @@ mod tests {
         );
         assert!(text.contains("| macswap | 31.5 |"));
         assert!(text.contains("| ring | rtrb | 3.00 | 1.50x |"));
+    }
+
+    #[test]
+    fn latency_rows_compare_p99s_at_the_same_rate() {
+        let point = |system, p99_ns| Point {
+            scenario: "http-latency".into(),
+            workload: Workload::HttpLatency,
+            system,
+            cores: 1,
+            pps: Some(4_000.0),
+            loss_percent: Some(0.0),
+            latency_p50_ns: Some(100_000),
+            latency_p99_ns: Some(p99_ns),
+            latency_cdf: Vec::new(),
+            runs: 1,
+            failures: Vec::new(),
+        };
+        let report = Report {
+            points: vec![
+                point(System::WarpcoreQemu, 300_000),
+                point(System::LinuxGuest, 15_000_000),
+            ],
+            ..Report::default()
+        };
+        assert_eq!(
+            warpcore_ratio(&report.points, &report.points[1]),
+            Some(50.0)
+        );
+        let text = summary_markdown(&report);
+        assert!(
+            text.contains(
+                "| system | cores | requests/s | errors | p50 | p99 | system p99 ÷ warpcore p99 |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| linux-guest | 1 | 4.0 k | 0.00 % | 100 µs | 15000 µs | 50.00x |"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -16,6 +16,46 @@ pub enum Workload {
     L3fwd,
     /// Frames dropped at the NIC: what the virtual NIC can carry at all.
     Sink,
+    /// HTTP/1.1 `GET /` on keep-alive connections, closed loop (wrk):
+    /// requests per second.
+    HttpKeepalive,
+    /// HTTP/1.1 `GET /` with `Connection: close`, a new connection per
+    /// request (wrk): connections per second.
+    HttpClose,
+    /// HTTP/1.1 `GET /` on keep-alive connections at a fixed rate
+    /// (`tcp-load --rate`): the latency percentiles at that load.
+    HttpLatency,
+    /// memcached text-protocol `get` of a 32-byte value, closed loop
+    /// (`tcp-load`): operations per second.
+    KvGet,
+    /// memcached text-protocol `set` of a 32-byte value, closed loop
+    /// (`tcp-load`): operations per second.
+    KvSet,
+}
+
+impl Workload {
+    /// True for the TCP request/response workloads (servers on ports 80 and
+    /// 11211 rather than loadgen's raw frames).
+    pub fn is_tcp(self) -> bool {
+        matches!(
+            self,
+            Workload::HttpKeepalive
+                | Workload::HttpClose
+                | Workload::HttpLatency
+                | Workload::KvGet
+                | Workload::KvSet
+        )
+    }
+
+    /// What the rate of a run counts, for table headers.
+    pub fn rate_unit(self) -> &'static str {
+        match self {
+            Workload::UdpEcho | Workload::IcmpEcho | Workload::L3fwd | Workload::Sink => "pps",
+            Workload::HttpKeepalive | Workload::HttpLatency => "requests/s",
+            Workload::HttpClose => "connections/s",
+            Workload::KvGet | Workload::KvSet => "ops/s",
+        }
+    }
 }
 
 /// A system under test.
@@ -70,6 +110,11 @@ pub struct Defaults {
     pub max_probes: u64,
     /// QEMU accelerator: tcg or kvm.
     pub accel: String,
+    /// TCP workloads: connections, each with one request outstanding.
+    pub connections: u32,
+    /// `http-latency`: requests per second offered; 0 offers half of the
+    /// Linux peer's `http-keepalive` rate measured earlier in the same run.
+    pub rate: u64,
 }
 
 impl Default for Defaults {
@@ -82,6 +127,8 @@ impl Default for Defaults {
             window: 64,
             max_probes: 5_000_000,
             accel: "tcg".into(),
+            connections: 16,
+            rate: 0,
         }
     }
 }
@@ -109,6 +156,10 @@ pub struct ScenarioSpec {
     pub flows: Option<u16>,
     /// Overrides of the defaults.
     pub window: Option<u64>,
+    /// Overrides of the defaults.
+    pub connections: Option<u32>,
+    /// Overrides of the defaults.
+    pub rate: Option<u64>,
 }
 
 fn one_core() -> Vec<u32> {
@@ -152,6 +203,11 @@ pub struct Scenario {
     pub max_probes: u64,
     /// QEMU accelerator.
     pub accel: String,
+    /// TCP workloads: connections.
+    pub connections: u32,
+    /// `http-latency`: offered requests per second (0: half the Linux
+    /// peer's keep-alive peak in this run).
+    pub rate: u64,
 }
 
 impl ScenarioFile {
@@ -197,6 +253,8 @@ impl ScenarioFile {
                 window: spec.window.unwrap_or(defaults.window),
                 max_probes: defaults.max_probes,
                 accel: defaults.accel.clone(),
+                connections: spec.connections.unwrap_or(defaults.connections),
+                rate: spec.rate.unwrap_or(defaults.rate),
             };
             if !(1..=600).contains(&scenario.duration_secs)
                 || !(1..=20).contains(&scenario.repetitions)
@@ -211,6 +269,9 @@ impl ScenarioFile {
                     "scenario `{}`: payload 24..=1472 bytes and at least one flow",
                     scenario.name
                 );
+            }
+            if !(1..=1024).contains(&scenario.connections) {
+                bail!("scenario `{}`: connections 1..=1024", scenario.name);
             }
             scenarios.push(scenario);
         }
@@ -253,6 +314,7 @@ mod tests {
         assert_eq!(scenario.payload, 128);
         assert_eq!(scenario.flows, 4);
         assert_eq!(scenario.systems, [System::WarpcoreQemu, System::LinuxGuest]);
+        assert_eq!((scenario.connections, scenario.rate), (16, 0));
     }
 
     #[test]
@@ -268,6 +330,7 @@ mod tests {
             (base("colour = 1"), "unknown field"),
             (String::from("[defaults]\naccel = \"hax\"\n"), "scenario"),
             (base("").replace("udp-echo", "tcp-echo"), "unknown variant"),
+            (base("connections = 0"), "connections"),
             (format!("{}{}", base(""), base("")), "twice"),
         ] {
             let error = format!("{:#}", ScenarioFile::parse(&text).unwrap_err());

@@ -145,6 +145,9 @@ pub struct BenchArguments {
     /// warpcore-hosted, linux-host.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = system)]
     pub systems: Option<Vec<System>>,
+    /// Only the scenarios of these names (like `http-keepalive,kv-get`).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub only: Option<Vec<String>>,
     /// Skip the criterion microbenchmarks and callgrind counts.
     #[arg(long)]
     pub no_micro: bool,

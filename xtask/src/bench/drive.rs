@@ -22,7 +22,7 @@ const LOADGEN_MAC: &str = "02:00:00:00:00:64";
 pub fn loadgen_args(scenario: &Scenario, interface: &str, closed_loop: bool) -> Vec<String> {
     let workload = match scenario.workload {
         Workload::IcmpEcho => "icmp",
-        Workload::UdpEcho | Workload::L3fwd | Workload::Sink => "udp",
+        _ => "udp",
     };
     let mut args: Vec<String> = [
         "--interface",

@@ -5,6 +5,7 @@
 
 use crate::bench::drive::{echo_run, forward_run, loadgen, loadgen_args};
 use crate::bench::systems::{echo_spec, hosted, linux_guest};
+use crate::bench::tcp::{CLIENT_ADDRESS, HostServers, tcp_run, tcp_spec, wait_for_servers};
 use crate::net::devices::{Lan, Veth};
 use crate::net::netns::Netns;
 use crate::qemu::session::QemuSession;
@@ -34,6 +35,8 @@ pub struct Tools {
     pub hosted: PathBuf,
     /// The UDP echo server the Linux host runs.
     pub echo_server_host: PathBuf,
+    /// The TCP request/response client.
+    pub tcp_load: PathBuf,
     /// The Linux peer guest's kernel.
     pub guest_kernel: PathBuf,
     /// The Linux peer guest's initramfs.
@@ -42,7 +45,7 @@ pub struct Tools {
 
 impl Tools {
     /// Builds loadgen, the hosted runtime, the echo server (host and static
-    /// builds) and the Linux peer guest.
+    /// builds), tcp-load and the Linux peer guest.
     pub fn build() -> Result<Self> {
         let root = workspace_root();
         run_step(
@@ -86,6 +89,7 @@ impl Tools {
             loadgen: release.join("loadgen"),
             hosted: release.join("warpcore-hosted"),
             echo_server_host: release.join("udp-echo-server"),
+            tcp_load: release.join("tcp-load"),
             guest_kernel: guest.join("bzImage"),
             guest_initrd: guest.join("initramfs.cpio.gz"),
         })
@@ -99,6 +103,11 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
     for scenario in scenarios {
         for &cores in &scenario.cores {
             for &system in &scenario.systems {
+                let mut scenario = scenario.clone();
+                if scenario.workload == Workload::HttpLatency && scenario.rate == 0 {
+                    scenario.rate = half_peer_peak(&measurements, system, cores);
+                }
+                let scenario = &scenario;
                 for repetition in 0..scenario.repetitions {
                     let started = Instant::now();
                     let outcome = match measure(tools, scenario, system, cores) {
@@ -133,6 +142,25 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
         }
     }
     measurements
+}
+
+/// Half of the Linux peer's best `http-keepalive` rate measured so far in
+/// this run at `cores` cores: the Linux guest for the QEMU systems, the
+/// Linux host for the hosted ones; 0 when there is none.
+fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u64 {
+    let peer = match system {
+        System::WarpcoreQemu | System::LinuxGuest | System::QemuCeiling => System::LinuxGuest,
+        System::WarpcoreHosted | System::LinuxHost => System::LinuxHost,
+    };
+    let peak = measurements
+        .iter()
+        .filter(|m| m.workload == Workload::HttpKeepalive && m.system == peer && m.cores == cores)
+        .filter_map(|m| match m.outcome {
+            Outcome::Measured { pps, .. } => Some(pps),
+            Outcome::Failed { .. } => None,
+        })
+        .fold(0.0, f64::max);
+    (peak / 2.0) as u64
 }
 
 /// Prints how the appliance spent the run: packets per poll, per halt and
@@ -244,6 +272,54 @@ fn measure(
                 "wc.mode=forward wc.eth0=10.0.1.1/24 wc.eth1=10.0.2.1/24",
             )?;
             forward_run(tools, scenario, &net.netns, [taps[0], taps[1]])
+        }
+        (workload, System::WarpcoreQemu) if workload.is_tcp() => {
+            let lan = Lan::create(1, cores > 1, Some(CLIENT_ADDRESS))?;
+            let spec = tcp_spec(cores)?;
+            let mut appliance = QemuSession::boot_appliance(
+                &spec,
+                cores,
+                &lan.netns,
+                &lan.tap_names(),
+                cores as u16,
+            )?;
+            wait_for_servers(&lan.netns)?;
+            let result = tcp_run(tools, scenario, &lan.netns);
+            if result.is_ok() {
+                print_appliance_effort(&mut appliance);
+            }
+            result
+        }
+        (workload, System::LinuxGuest) if workload.is_tcp() => {
+            let lan = Lan::create(1, cores > 1, Some(CLIENT_ADDRESS))?;
+            let _guest = linux_guest(
+                tools,
+                scenario,
+                cores,
+                &lan.netns,
+                &lan.tap_names(),
+                &[ECHO_MAC],
+                "wc.mode=tcp wc.eth0=10.0.0.2/24",
+            )?;
+            wait_for_servers(&lan.netns)?;
+            tcp_run(tools, scenario, &lan.netns)
+        }
+        (workload, System::WarpcoreHosted) if workload.is_tcp() => {
+            let lan = Lan::create(1, cores > 1, Some(CLIENT_ADDRESS))?;
+            let spec = tcp_spec(cores)?;
+            let _hosted = hosted(tools, scenario, cores, &lan.netns, &spec, lan.tap())?;
+            wait_for_servers(&lan.netns)?;
+            tcp_run(tools, scenario, &lan.netns)
+        }
+        (workload, System::LinuxHost) if workload.is_tcp() => {
+            let client = Netns::create("wcbc")?;
+            let server = Netns::create("wcbs")?;
+            let veth = Veth::create("wcbv", Some(&client), Some(&server))?;
+            client.configure(veth.first(), Some(CLIENT_ADDRESS))?;
+            server.configure(veth.second(), Some("10.0.0.2/24"))?;
+            server.configure("lo", None)?;
+            let _servers = HostServers::start(&server, &client, cores)?;
+            tcp_run(tools, scenario, &client)
         }
         (workload, system) => bail!("{workload:?} is not measured on {}", system.name()),
     }

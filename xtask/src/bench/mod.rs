@@ -9,3 +9,4 @@ pub mod harness;
 pub mod results;
 pub mod synthetic;
 pub mod systems;
+pub mod tcp;

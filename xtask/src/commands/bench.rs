@@ -7,6 +7,7 @@ use crate::bench::criterion::criterion;
 use crate::bench::harness::{Tools, measure_all};
 use crate::bench::results::{update_results_md, utc_now};
 use crate::bench::synthetic::synthetic;
+use crate::bench::tcp::ensure_tcp_tools;
 use crate::cli::BenchArguments;
 use crate::net::netns::ensure_net_tools;
 use crate::qemu::image::ensure_qemu;
@@ -54,6 +55,18 @@ pub fn run(options: &BenchArguments) -> Result<()> {
                 scenario.systems.retain(|system| only.contains(system));
             }
             scenarios.retain(|scenario| !scenario.systems.is_empty());
+        }
+        if let Some(only) = &options.only {
+            if let Some(unknown) = only
+                .iter()
+                .find(|name| !scenarios.iter().any(|s| &s.name == *name))
+            {
+                bail!("no scenario `{unknown}` in {}", file.display());
+            }
+            scenarios.retain(|scenario| only.contains(&scenario.name));
+        }
+        if scenarios.iter().any(|scenario| scenario.workload.is_tcp()) {
+            ensure_tcp_tools()?;
         }
         report.notes.push(format!(
             "scenarios: {}; accelerator: {}; host: {} CPUs",

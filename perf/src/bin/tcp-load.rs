@@ -1,0 +1,318 @@
+//! A TCP request/response client for the benchmarks: HTTP/1.1 keep-alive
+//! `GET /` or memcached text-protocol `get`/`set`, over N connections, each
+//! one request at a time. Closed loop by default; with `--rate` each
+//! connection sends on a fixed schedule and latency counts from the
+//! scheduled send time, so a slow reply also charges the requests it
+//! delayed (no coordinated omission). Prints loadgen's JSON (`RunResult`)
+//! so the harness reads it like a loadgen run.
+//!
+//! usage: tcp-load --target ADDR:PORT --protocol http|memcache-get|memcache-set
+//!        [--connections N] [--duration-secs S] [--rate REQUESTS_PER_SECOND]
+#![deny(unsafe_code)]
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use loadgen::run::RunResult;
+use loadgen::tracker::Summary;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Bytes of every memcached value (`set` stores it, `get` reads it back).
+const VALUE_BYTES: usize = 32;
+/// How long one reply may take before the connection counts an error.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the client asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    /// `GET / HTTP/1.1`, keep-alive; the reply's Content-Length says where
+    /// it ends.
+    Http,
+    /// memcached `get` of a key the connection set before the run.
+    MemcacheGet,
+    /// memcached `set` of a 32-byte value.
+    MemcacheSet,
+}
+
+/// A TCP request/response client for the benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "tcp-load")]
+struct Arguments {
+    /// The server.
+    #[arg(long, value_name = "ADDR:PORT")]
+    target: SocketAddr,
+    /// What to ask.
+    #[arg(long, value_enum)]
+    protocol: Protocol,
+    /// Connections, each with one request outstanding.
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    connections: u32,
+    /// Seconds of load.
+    #[arg(long, value_name = "S", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    duration_secs: u64,
+    /// Requests per second over all connections; 0: as fast as replies come.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rate: u64,
+}
+
+/// What one connection's thread measured.
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    errors: u64,
+    latencies_ns: Vec<u64>,
+}
+
+fn main() {
+    let arguments = Arguments::parse();
+    match run(&arguments) {
+        Ok(result) => println!(
+            "{}",
+            serde_json::to_string(&result).expect("RunResult serialises")
+        ),
+        Err(error) => {
+            eprintln!("tcp-load: error: {error:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run(arguments: &Arguments) -> Result<RunResult> {
+    let duration = Duration::from_secs(arguments.duration_secs);
+    let interval = (arguments.rate > 0)
+        .then(|| Duration::from_secs_f64(f64::from(arguments.connections) / arguments.rate as f64));
+    let start = Instant::now() + Duration::from_millis(200);
+    let threads: Vec<_> = (0..arguments.connections)
+        .map(|index| {
+            let (target, protocol) = (arguments.target, arguments.protocol);
+            // Stagger the schedules so the connections do not send in step.
+            let offset = interval.map_or(Duration::ZERO, |interval| {
+                interval.mul_f64(f64::from(index) / f64::from(arguments.connections))
+            });
+            std::thread::spawn(move || {
+                connection(target, protocol, index, start + offset, duration, interval)
+            })
+        })
+        .collect();
+    let mut total = Tally::default();
+    for thread in threads {
+        let tally = thread.join().expect("connection thread panicked")?;
+        total.sent += tally.sent;
+        total.errors += tally.errors;
+        total.latencies_ns.extend(tally.latencies_ns);
+    }
+    if total.latencies_ns.is_empty() {
+        bail!("no replies ({} sent, {} errors)", total.sent, total.errors);
+    }
+    Ok(result(total, duration.as_secs_f64(), arguments.rate))
+}
+
+/// One connection: sends until `duration` after `start`, reconnecting after
+/// an error.
+fn connection(
+    target: SocketAddr,
+    protocol: Protocol,
+    index: u32,
+    start: Instant,
+    duration: Duration,
+    interval: Option<Duration>,
+) -> Result<Tally> {
+    let mut tally = Tally::default();
+    let key = format!("wc-bench-{index}");
+    let request = match protocol {
+        Protocol::Http => format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", target.ip()).into_bytes(),
+        Protocol::MemcacheGet => format!("get {key}\r\n").into_bytes(),
+        Protocol::MemcacheSet => set_request(&key),
+    };
+    let mut stream = connect(target)?;
+    if protocol == Protocol::MemcacheGet {
+        stream.write_all(&set_request(&key))?;
+        read_reply(&mut stream, Protocol::MemcacheSet, &mut Vec::new())
+            .context("setting the key before the run")?;
+    }
+    let end = start + duration;
+    let mut buffer = Vec::with_capacity(4096);
+    let mut next = start;
+    while Instant::now() < start {
+        std::thread::sleep(start - Instant::now());
+    }
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        // Open loop: wait for this request's slot and count from it.
+        let sent_at = match interval {
+            Some(interval) => {
+                if next > now {
+                    std::thread::sleep(next - now);
+                }
+                let slot = next;
+                next += interval;
+                slot
+            }
+            None => now,
+        };
+        tally.sent += 1;
+        let outcome = stream
+            .write_all(&request)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| read_reply(&mut stream, protocol, &mut buffer));
+        match outcome {
+            Ok(()) => tally.latencies_ns.push(sent_at.elapsed().as_nanos() as u64),
+            Err(_) => {
+                tally.errors += 1;
+                match connect(target) {
+                    Ok(fresh) => stream = fresh,
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }
+    }
+    Ok(tally)
+}
+
+fn connect(target: SocketAddr) -> Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&target, REPLY_TIMEOUT)
+        .with_context(|| format!("connecting to {target}"))?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    Ok(stream)
+}
+
+fn set_request(key: &str) -> Vec<u8> {
+    let mut request = format!("set {key} 0 0 {VALUE_BYTES}\r\n").into_bytes();
+    request.extend(std::iter::repeat_n(b'v', VALUE_BYTES));
+    request.extend(b"\r\n");
+    request
+}
+
+/// Reads one whole reply into `buffer` (cleared first).
+fn read_reply(stream: &mut TcpStream, protocol: Protocol, buffer: &mut Vec<u8>) -> Result<()> {
+    buffer.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(complete) = reply_complete(protocol, buffer)? {
+            if complete != buffer.len() {
+                bail!("more bytes than one reply: the server answered unasked");
+            }
+            return Ok(());
+        }
+        let read = stream.read(&mut chunk)?;
+        if read == 0 {
+            bail!("the server closed the connection");
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// The length of the reply at the start of `bytes` once all of it is
+/// there; an error for a reply that says the request failed.
+fn reply_complete(protocol: Protocol, bytes: &[u8]) -> Result<Option<usize>> {
+    match protocol {
+        Protocol::Http => {
+            let Some(head) = find(bytes, b"\r\n\r\n") else {
+                return Ok(None);
+            };
+            let header = String::from_utf8_lossy(&bytes[..head]);
+            if !header.starts_with("HTTP/1.1 200") {
+                bail!("HTTP status: {}", header.lines().next().unwrap_or(""));
+            }
+            let length = header
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .context("a reply without Content-Length")?;
+            let total = head + 4 + length;
+            Ok((bytes.len() >= total).then_some(total))
+        }
+        Protocol::MemcacheGet => {
+            if bytes.starts_with(b"END\r\n") {
+                bail!("get missed the key");
+            }
+            Ok(find(bytes, b"\r\nEND\r\n").map(|at| at + 7))
+        }
+        Protocol::MemcacheSet => match find(bytes, b"\r\n") {
+            Some(_) if !bytes.starts_with(b"STORED\r\n") => {
+                bail!("set: {}", String::from_utf8_lossy(bytes).trim())
+            }
+            found => Ok(found.map(|at| at + 2)),
+        },
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// loadgen's figures for the run: requests as probes, errors as lost.
+fn result(mut tally: Tally, seconds: f64, rate: u64) -> RunResult {
+    tally.latencies_ns.sort_unstable();
+    let latencies = &tally.latencies_ns;
+    let at = |quantile: f64| {
+        let index = ((latencies.len() - 1) as f64 * quantile).round() as usize;
+        latencies[index]
+    };
+    let received = latencies.len() as u64;
+    RunResult {
+        summary: Summary {
+            sent: tally.sent,
+            received,
+            lost: tally.errors,
+            loss_percent: tally.errors as f64 * 100.0 / tally.sent.max(1) as f64,
+            duplicates: 0,
+            reordered: 0,
+            foreign: 0,
+            latency_p50_ns: Some(at(0.5)),
+            latency_p90_ns: Some(at(0.9)),
+            latency_p99_ns: Some(at(0.99)),
+            latency_p999_ns: Some(at(0.999)),
+            latency_max_ns: Some(at(1.0)),
+        },
+        send_seconds: seconds,
+        sent_pps: tally.sent as f64 / seconds,
+        offered_pps: (rate > 0).then_some(rate),
+        received_pps: received as f64 / seconds,
+        latency_cdf: (0..=100)
+            .map(|percent| (f64::from(percent), at(f64::from(percent) / 100.0)))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_end_where_their_protocol_says() {
+        let http = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nhello from warpcore\n";
+        assert_eq!(
+            reply_complete(Protocol::Http, http).unwrap(),
+            Some(http.len())
+        );
+        assert_eq!(
+            reply_complete(Protocol::Http, &http[..http.len() - 1]).unwrap(),
+            None
+        );
+        assert!(reply_complete(Protocol::Http, b"HTTP/1.1 404 Not Found\r\n\r\n").is_err());
+        let get = b"VALUE k 0 3\r\nabc\r\nEND\r\n";
+        assert_eq!(
+            reply_complete(Protocol::MemcacheGet, get).unwrap(),
+            Some(get.len())
+        );
+        assert!(reply_complete(Protocol::MemcacheGet, b"END\r\n").is_err());
+        assert_eq!(
+            reply_complete(Protocol::MemcacheSet, b"STORED\r\n").unwrap(),
+            Some(8)
+        );
+        assert!(reply_complete(Protocol::MemcacheSet, b"SERVER_ERROR out of memory\r\n").is_err());
+    }
+}
