@@ -127,7 +127,11 @@ mod wire_segments {
     impl Peer {
         /// A core for `spec` with the clock past zero and the peer learnt.
         pub fn new(spec: &str, port: u16, our_port: u16) -> Self {
-            let mut harness = Harness::new(spec);
+            Self::with_harness(Harness::new(spec), port, our_port)
+        }
+
+        /// [`Peer::new`] on a core built by the caller.
+        pub fn with_harness(mut harness: Harness, port: u16, our_port: u16) -> Self {
             advance_clock(5_000_000_000);
             harness.learn((PEER, PEER_IP));
             Self {
@@ -467,4 +471,31 @@ fn reset_elsewhere_in_the_window_gets_a_challenge_ack() {
     let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, b"hello");
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert_eq!(replies[0].payload, b"hello");
+}
+
+#[test]
+fn a_segment_on_the_wrong_core_is_counted_and_not_reset() {
+    let spec = control::Spec::parse(TCP_SPEC, &services::Registry::with_builtin()).unwrap();
+    let mut links = control::core_links(&spec, 2);
+    let second = support::Harness::on_core(&spec, 1, links.pop().unwrap());
+    let first = support::Harness::on_core(&spec, 0, links.pop().unwrap());
+    let mut peer = Peer::with_harness(first, 40000, 7);
+    peer.connect();
+    assert_eq!(peer.event("connections-accepted"), 1);
+    // The same connection's next segment, steered to core 1.
+    let mut stray = Peer::with_harness(second, 40000, 7);
+    stray.sequence = peer.sequence;
+    stray.acknowledgment = peer.acknowledgment;
+    let replies = stray.send(TcpFlags::ACK | TcpFlags::PSH, b"lost");
+    assert!(
+        replies.is_empty(),
+        "no RST for a connection core 0 owns: {replies:?}"
+    );
+    assert_eq!(stray.drops("wrong-core"), 1);
+    assert_eq!(stray.event("resets-sent"), 0);
+    // Core 0 still serves it.
+    let echoed = peer.send(TcpFlags::ACK | TcpFlags::PSH, b"hello");
+    assert_eq!(echoed.len(), 1);
+    assert_eq!(echoed[0].payload, b"hello");
+    assert_eq!(peer.drops("wrong-core"), 0);
 }

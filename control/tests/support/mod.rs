@@ -48,6 +48,12 @@ impl Harness {
     /// [`Harness::new`] with the kinds of `registry`.
     pub fn with_registry(spec: &str, registry: &Registry) -> Self {
         let spec = Spec::parse(spec, registry).unwrap();
+        Self::on_core(&spec, 0, CoreLinks::new())
+    }
+
+    /// Core `core` of `spec` with its cross-core `links` (from
+    /// `control::core_links`), built as [`Harness::new`] builds core 0.
+    pub fn on_core(spec: &Spec, core: usize, links: CoreLinks) -> Self {
         let pool = Mempool::with_heap(512, 128).unwrap();
         let nics: Vec<SharedNic<LoopbackNic>> = spec
             .interfaces
@@ -59,7 +65,7 @@ impl Harness {
             .enumerate()
             .map(|(index, nic)| (index, Box::new(nic.clone()) as Box<dyn Nic>))
             .collect();
-        let executor = build_core(&spec, 0, ports, pool, clock, CoreLinks::new()).unwrap();
+        let executor = build_core(spec, core, ports, pool, clock, links).unwrap();
         let mut harness = Self { executor, nics };
         harness.executor.poll_once();
         for (index, interface) in spec.interfaces.iter().enumerate() {
