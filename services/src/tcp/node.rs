@@ -7,7 +7,7 @@
 
 use super::app::{CloseReason, ConnectionId};
 use super::config::TcpConfig;
-use super::connection::{Connection, FourTuple, Incoming, Outcome, SegmentSink, State};
+use super::connection::{Connection, FourTuple, Incoming, LOCAL_MSS, Outcome, SegmentSink, State};
 use super::cookie::{self, Secrets};
 use super::directory::FlowDirectory;
 use super::events::{Tally, TcpDrop, TcpEvent};
@@ -16,7 +16,6 @@ use super::output::PacketSink;
 use super::seq::Seq;
 use super::time_wait::{TimeWaitEntry, TimeWaitTable};
 use super::timer::{TimerEntry, TimerWheel};
-use crate::fragment::MTU;
 use crate::route::{LocalAddresses, Locality};
 use crate::wire::tcp::{TcpFlags, TcpOptions, parse_options};
 use crate::wire::{Ipv4Packet, TcpPacket, WireError};
@@ -37,10 +36,6 @@ outputs! {
         Absorbed = "absorbed",
     }
 }
-
-/// The MSS we offer and send with: the link MTU less the IPv4 and TCP
-/// headers (every interface has the Ethernet MTU).
-const LOCAL_MSS: u16 = (MTU - 40) as u16;
 
 /// One core's TCP stack and the apps on its ports.
 pub struct Tcp {
@@ -329,7 +324,7 @@ impl Tcp {
         };
         let mut connection =
             Connection::passive(tuple, id, listener, segment, iss, LOCAL_MSS, &self.config);
-        connection.send_syn_ack(now_ms, &self.config, LOCAL_MSS, sink, &mut self.tally);
+        connection.send_syn_ack(now_ms, &self.config, sink, &mut self.tally);
         self.connections[slot as usize] = Some(connection);
         self.index.insert(tuple, slot);
         self.claim(&tuple);

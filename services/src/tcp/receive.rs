@@ -4,9 +4,11 @@
 use super::seq::Seq;
 use alloc::vec::Vec;
 
-/// Most segments held out of order per connection; more are dropped
-/// (the peer retransmits them).
-const MAX_OUT_OF_ORDER: usize = 64;
+/// Most segments held out of order per connection; more are dropped (the
+/// peer retransmits them). The bytes are bounded by the receive window
+/// (segments beyond it are trimmed before they get here); this bounds the
+/// bookkeeping: a 256 KiB window of 536-byte segments is 490.
+const MAX_OUT_OF_ORDER: usize = 1024;
 
 /// In-order bytes not yet consumed, then out-of-order segments by
 /// sequence number.

@@ -57,7 +57,7 @@ impl Connection {
                 && segment.seq + 1u32 == self.rcv_nxt
             {
                 // The SYN again: our SYN-ACK was lost.
-                self.send_syn_ack(now_ms, config, self.mss, sink, tally);
+                self.send_syn_ack(now_ms, config, sink, tally);
                 return Outcome::Open;
             }
             self.ack_pending = true;
@@ -195,6 +195,7 @@ impl Connection {
                 let before = self.rcv_nxt;
                 self.rcv_nxt = self.receive.reassemble(self.rcv_nxt);
                 if self.rcv_nxt != before {
+                    tally.add(TcpEvent::BytesIn, u64::from(self.rcv_nxt - before));
                     self.deliver_buffered(app, now_ns);
                 }
             }

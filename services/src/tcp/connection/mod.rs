@@ -211,6 +211,10 @@ pub struct Connection {
     pub dirty: bool,
 }
 
+/// The MSS we offer and send with at most: the link MTU less the IPv4 and
+/// TCP headers (every interface has the Ethernet MTU).
+pub const LOCAL_MSS: u16 = (crate::fragment::MTU - 40) as u16;
+
 /// The initial congestion window (RFC 6928): ten segments.
 const INITIAL_WINDOW_SEGMENTS: u32 = 10;
 
@@ -385,12 +389,11 @@ impl Connection {
         &mut self,
         now_ms: u64,
         config: &TcpConfig,
-        local_mss: u16,
         sink: &mut dyn SegmentSink,
         tally: &mut Tally,
     ) {
         let options = TcpOptions {
-            mss: Some(local_mss),
+            mss: Some(LOCAL_MSS),
             window_scale: (self.rcv_scale != 0 || self.snd_scale != 0 || self.offered_scale())
                 .then_some(self.rcv_scale),
             sack_permitted: false,

@@ -183,7 +183,15 @@ impl Connection {
         sink: &mut dyn SegmentSink,
         tally: &mut Tally,
     ) -> Outcome {
-        if matches!(self.state, State::SynReceived | State::Closed) {
+        if self.state == State::SynReceived {
+            // Owed an ACK (a stray SYN or segment, RFC 9293 and 5961):
+            // the SYN-ACK is ours to repeat.
+            if self.ack_pending {
+                self.send_syn_ack(now_ms, config, sink, tally);
+            }
+            return Outcome::Open;
+        }
+        if self.state == State::Closed {
             return Outcome::Open;
         }
         self.queue_fin();

@@ -61,8 +61,7 @@ impl Connection {
         self.rtt.back_off(config);
         if self.state == State::SynReceived {
             tally.bump(TcpEvent::Retransmits);
-            let mss = self.mss;
-            self.send_syn_ack(now_ms, config, mss, sink, tally);
+            self.send_syn_ack(now_ms, config, sink, tally);
             self.rto_deadline_ms = now_ms + self.rtt.timeout_ms();
             return Outcome::Open;
         }
