@@ -1,6 +1,7 @@
 //! Network helpers for the tests and the benchmark harness: namespaces,
 //! devices, raw frames, a SYN flood and UDP and TCP clients run inside a namespace.
 
+pub mod bridged;
 pub mod devices;
 pub mod netns;
 pub mod nft;

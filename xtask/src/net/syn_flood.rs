@@ -199,10 +199,7 @@ mod tests {
         let mut ports = std::collections::BTreeSet::new();
         for frame in &frames {
             let ethernet = EthernetFrame::new_checked(&frame.bytes[..]).unwrap();
-            assert_eq!(
-                (ethernet.destination(), ethernet.source()),
-                (ours, peer)
-            );
+            assert_eq!((ethernet.destination(), ethernet.source()), (ours, peer));
             let ip = Ipv4Packet::new_checked(ethernet.payload()).unwrap();
             assert!(ip.verify_checksum());
             assert_eq!((ip.source(), ip.destination()), (peer_ip, our_ip));

@@ -332,9 +332,7 @@ fn reset(target: SocketAddr, timeout: Duration) -> Result<()> {
     while sent < RESET_BYTES {
         match stream.write(&chunk) {
             Ok(written) => sent += written as u64,
-            Err(error)
-                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 break;
             }
             Err(error) => return Err(error).context("streaming before the abort"),

@@ -6,8 +6,9 @@
 //! kernel's serial dump). Every loop is bounded in count and time.
 
 use crate::counters::Counters;
+use crate::net::bridged::{BridgedClient, Direction};
 use crate::net::netns::Netns;
-use crate::net::nft::{Direction, NftTable};
+use crate::net::nft::NftTable;
 use crate::net::raw_frames::{self, NamedFrame};
 use crate::net::syn_flood::{flood_in_netns, syn_frames};
 use crate::shell::process::checked_output;
@@ -186,11 +187,11 @@ pub fn echo_round_trip(client: &Netns, counters: &mut ReadCounters) -> Result<()
     Ok(())
 }
 
-/// `bytes` through tcp-echo under `percent` % random TCP loss on
-/// `directions`, within `timeout` seconds: byte-identical and then EOF.
-/// Logs the rate, the dropped segments and the recovery counters.
+/// `bytes` through tcp-echo from `link`'s client under `percent` % random
+/// TCP loss on `directions`, within `timeout` seconds: byte-identical and
+/// then EOF. Logs the rate, the dropped segments and the recovery counters.
 pub fn bulk_under_loss(
-    client: &Netns,
+    link: &BridgedClient,
     counters: &mut ReadCounters,
     bytes: u64,
     percent: u8,
@@ -198,17 +199,12 @@ pub fn bulk_under_loss(
     timeout: u64,
 ) -> Result<()> {
     let before = counters()?;
-    let loss = NftTable::tcp_loss(client, percent, directions)?;
-    let result = tcp_bulk(client, bytes, false, timeout);
-    let listing = loss.listing();
+    let loss = link.tcp_loss(percent, directions)?;
+    let result = tcp_bulk(&link.client, bytes, false, timeout);
+    let dropped = loss.dropped();
     drop(loss);
     let after = counters()?;
-    let dropped: Vec<&str> = listing
-        .lines()
-        .filter(|line| line.contains("counter"))
-        .map(str::trim)
-        .collect();
-    eprintln!("    nft: {dropped:?}");
+    eprintln!("    segments dropped {directions:?}: {dropped:?}");
     eprintln!("    counters: {}", moved(&before, &after));
     let seconds = result?;
     eprintln!(
@@ -227,8 +223,12 @@ pub fn half_close(client: &Netns, counters: &mut ReadCounters) -> Result<()> {
         event(now, None, "connections-closed") > event(&before, None, "connections-closed")
     })?;
     eprintln!("    counters: {}", moved(&before, &after));
-    let closed = event(&after, None, "connections-closed") - event(&before, None, "connections-closed");
-    ensure!(closed == 1, "connections-closed moved by {closed}, expected 1");
+    let closed =
+        event(&after, None, "connections-closed") - event(&before, None, "connections-closed");
+    ensure!(
+        closed == 1,
+        "connections-closed moved by {closed}, expected 1"
+    );
     Ok(())
 }
 
@@ -290,29 +290,30 @@ pub fn syn_flood(
     let peer_mac = MacAddr(client.mac_address(ifname)?);
     let frames = syn_frames(APPLIANCE_MAC, APPLIANCE_IP, peer_mac, CLIENT_IP, 7, count);
     let before = counters()?;
-    let quiet = NftTable::create(client, &[(Direction::Outgoing, "tcp flags rst counter drop")])?;
+    // A drop on the output hook is what a spoofing attacker's silence
+    // looks like to the appliance: the kernel does not retry an RST.
+    let quiet = NftTable::drop_outgoing(client, "tcp flags rst")?;
     let flood = flood_in_netns(client, ifname, &frames, rate);
-    let listing = quiet.listing();
+    let rsts = quiet.dropped();
     drop(quiet);
     let flood = flood?;
     let after = counters()?;
-    let rsts: Vec<&str> = listing
-        .lines()
-        .filter(|line| line.contains("counter"))
-        .map(str::trim)
-        .collect();
     eprintln!(
         "    flood: {} SYNs in {:.1} s; client RSTs held back: {rsts:?}",
         flood.sent, flood.seconds
     );
     eprintln!("    counters: {}", moved(&before, &after));
-    let cookies = event(&after, None, "syn-cookies-sent") - event(&before, None, "syn-cookies-sent");
+    let cookies =
+        event(&after, None, "syn-cookies-sent") - event(&before, None, "syn-cookies-sent");
     ensure!(cookies > 0, "{count} SYNs sent no SYN cookie");
     ping_no_loss(client, &["-c", "3", "-i", "0.2", APPLIANCE])
         .context("no ping answered after the flood")?;
     let echoed = counters()?;
     tcp_echo(client, 1, 3, 30).context("no echo after the flood")?;
-    eprintln!("    after the flood, one echo: {}", moved(&echoed, &counters()?));
+    eprintln!(
+        "    after the flood, one echo: {}",
+        moved(&echoed, &counters()?)
+    );
     Ok(())
 }
 
@@ -363,13 +364,18 @@ pub fn malformed_segments(client: &Netns, ifname: &str, counters: &mut ReadCount
                 .filter(|segment| segment.counter.1 == *reason)
                 .map(|segment| segment.name)
                 .collect();
-            wrong.push(format!("tcp/{reason} +{moved}, expected +{count} ({names:?})"));
+            wrong.push(format!(
+                "tcp/{reason} +{moved}, expected +{count} ({names:?})"
+            ));
         }
     }
     let resets = event(&after, None, "resets-sent") - event(&before, None, "resets-sent");
     eprintln!("    counters: {}", moved(&before, &after));
     tcp_echo(client, 1, 3, 30).context("no echo after the malformed segments")?;
     ensure!(wrong.is_empty(), "drop counters off: {}", wrong.join("; "));
-    ensure!(resets == 0, "{resets} malformed segments were answered with RST");
+    ensure!(
+        resets == 0,
+        "{resets} malformed segments were answered with RST"
+    );
     Ok(())
 }

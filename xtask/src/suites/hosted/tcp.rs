@@ -4,8 +4,10 @@
 //! `suites::tcp_traffic`), with the `tcp` node's counters read from the
 //! counters file. Every case is bounded in time.
 
-use crate::net::nft::Direction;
-use crate::suites::hosted::process::{EchoSetup, Link};
+use crate::net::bridged::{BridgedClient, Direction};
+use crate::net::devices::Tap;
+use crate::net::netns::Netns;
+use crate::suites::hosted::process::{Appliance, EchoSetup, Link};
 use crate::suites::runner::Case;
 use crate::suites::tcp_traffic::{
     self, ReadCounters, bulk_under_loss, closed_port, echo_round_trip, event, half_close,
@@ -87,34 +89,42 @@ fn on_one_core(
     Ok(())
 }
 
-/// 10 MB with 5 % loss on what the client sends, then 2 MB with 5 % loss
-/// each way. Both directions at once are far slower today (about
-/// 250 KB/s, many RTOs), hence the smaller size there. Reordering is not
-/// injected: the kernels here have no netem, and a userspace relay is left
-/// for later.
+/// 10 MB with 5 % loss toward the appliance, then 2 MB with 5 % loss each
+/// way, the client bridged to the tap so that the loss is on the wire.
+/// Both directions at once are far slower today (about 200 KB/s, mostly
+/// RTOs), hence the smaller size there. Reordering is not injected: the
+/// kernels here have no netem, and a userspace relay is left for later.
 fn loss(binary: &Path) -> Result<()> {
-    let setup = EchoSetup::with_spec(binary, Link::Tap, 1, SPEC)?;
-    let client = &setup.attachment.client;
-    ping_no_loss(client, &["-c", "1", tcp_traffic::APPLIANCE])?;
-    let appliance = &setup.appliance;
+    let tap_netns = Netns::create("wcha")?;
+    let tap = Tap::create("wcht", Some(&tap_netns), true)?;
+    tap_netns.configure(tap.name(), None)?;
+    let link = BridgedClient::create(&tap_netns, tap.name(), "10.0.0.1/24")?;
+    let appliance = Appliance::start(
+        binary,
+        &tap_netns,
+        SPEC,
+        &[&format!("eth0=tap:{}", tap.name())],
+        1,
+    )?;
+    ping_no_loss(&link.client, &["-c", "1", tcp_traffic::APPLIANCE])?;
     let mut counters = || appliance.counters();
     bulk_under_loss(
-        client,
+        &link,
         &mut counters,
         10_000_000,
         5,
-        &[Direction::Outgoing],
+        &[Direction::ToAppliance],
         180,
     )?;
     bulk_under_loss(
-        client,
+        &link,
         &mut counters,
         2_000_000,
         5,
-        &[Direction::Outgoing, Direction::Incoming],
+        &[Direction::ToAppliance, Direction::ToClient],
         180,
     )?;
-    setup.appliance.stop()?;
+    appliance.stop()?;
     Ok(())
 }
 
@@ -123,7 +133,13 @@ fn syn_flood(binary: &Path) -> Result<()> {
     let setup = EchoSetup::with_spec(binary, Link::Tap, 1, SPEC)?;
     let (client, ifname) = (&setup.attachment.client, &setup.attachment.client_ifname);
     let appliance = &setup.appliance;
-    tcp_traffic::syn_flood(client, ifname, &mut || appliance.counters(), 100_000, 20_000)?;
+    tcp_traffic::syn_flood(
+        client,
+        ifname,
+        &mut || appliance.counters(),
+        100_000,
+        20_000,
+    )?;
     setup.appliance.stop()?;
     Ok(())
 }
@@ -138,8 +154,8 @@ fn concurrent(binary: &Path) -> Result<()> {
     tcp_echo(client, CONNECTIONS, 1, 60)?;
     let after = setup.appliance.counters()?;
     eprintln!("    counters: {}", tcp_traffic::moved(&before, &after));
-    let accepted = event(&after, None, "connections-accepted")
-        - event(&before, None, "connections-accepted");
+    let accepted =
+        event(&after, None, "connections-accepted") - event(&before, None, "connections-accepted");
     ensure!(
         accepted == CONNECTIONS as u64,
         "connections-accepted moved by {accepted}, expected {CONNECTIONS}"
