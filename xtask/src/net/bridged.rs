@@ -56,6 +56,11 @@ impl<'tap> BridgedClient<'tap> {
         })
     }
 
+    /// The client's interface (raw frames go out of it).
+    pub fn client_ifname(&self) -> &str {
+        self.veth.second()
+    }
+
     /// Drops `percent` % of the TCP segments each way of `directions`
     /// until the returned table is dropped.
     pub fn tcp_loss(&self, percent: u8, directions: &[Direction]) -> Result<NftTable<'tap>> {
