@@ -93,8 +93,15 @@ pub fn prime_echo(nic: &mut ReflectorNic, pool: &Mempool) {
 /// gratuitous ARP goes out, the peer's ARP request is answered and learned,
 /// and the first requests are echoed.
 pub fn udp_echo_core(nic: Box<dyn Nic>, pool: Mempool) -> Executor {
-    let mut executor = control::build_core(&echo_spec(), 0, vec![(0, nic)], pool, frozen_clock)
-        .expect("the echo spec builds");
+    let mut executor = control::build_core(
+        &echo_spec(),
+        0,
+        vec![(0, nic)],
+        pool,
+        frozen_clock,
+        control::CoreLinks::new(),
+    )
+    .expect("the echo spec builds");
     executor.poll_once();
     executor
 }

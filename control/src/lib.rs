@@ -10,7 +10,9 @@ extern crate alloc;
 pub mod pipeline;
 pub mod spec;
 
-pub use pipeline::{PipelineError, build_core};
+pub use pipeline::{PipelineError, build_core, core_links};
+/// One core's ends of the links between cores (see [`core_links`]).
+pub use services::registry::CoreLinks;
 pub use spec::{Spec, SpecError};
 
 use services::Registry;

@@ -4,7 +4,7 @@
 
 mod support;
 
-use control::{PipelineError, Spec, build_core};
+use control::{CoreLinks, PipelineError, Spec, build_core};
 use dataplane::{Batch, LoopbackNic, Mempool, Nanoservice, Nic, Outputs, Verdict, drop_reasons};
 use port_filter::PortFilterKind;
 use serde::Deserialize;
@@ -269,7 +269,7 @@ fn build(spec: &str) -> Result<(), PipelineError> {
     let spec = Spec::parse(spec, &registry()).unwrap();
     let pool = Mempool::with_heap(64, 128).unwrap();
     let nic = Box::new(LoopbackNic::new(OURS, 8)) as Box<dyn Nic>;
-    build_core(&spec, 0, vec![(0, nic)], pool, clock).map(|_| ())
+    build_core(&spec, 0, vec![(0, nic)], pool, clock, CoreLinks::new()).map(|_| ())
 }
 
 #[test]

@@ -4,7 +4,7 @@
 mod support;
 
 use control::Spec;
-use control::build_core;
+use control::{CoreLinks, build_core};
 use core::net::Ipv4Addr;
 use dataplane::{LoopbackNic, MacAddr, Mempool, Nic, SharedNic};
 use services::Registry;
@@ -468,7 +468,15 @@ fn l2fwd_reflects_frames() {
     let spec = Spec::parse(&spec, &Registry::with_builtin()).unwrap();
     let pool = Mempool::with_heap(16, 0).unwrap();
     let nic = SharedNic::new(LoopbackNic::new(OURS, 8));
-    let mut executor = build_core(&spec, 0, vec![(0, Box::new(nic.clone()))], pool, clock).unwrap();
+    let mut executor = build_core(
+        &spec,
+        0,
+        vec![(0, Box::new(nic.clone()))],
+        pool,
+        clock,
+        CoreLinks::new(),
+    )
+    .unwrap();
     let mut packet = executor.pool().unwrap().alloc().unwrap();
     packet
         .append(14)
@@ -485,9 +493,17 @@ fn build_core_refuses_bad_ports() {
     let spec = Spec::parse(ECHO_SPEC, &Registry::with_builtin()).unwrap();
     let pool = Mempool::with_heap(4, 0).unwrap();
     let nic = || Box::new(LoopbackNic::new(OURS, 1)) as Box<dyn Nic>;
-    let error = build_core(&spec, 0, vec![(1, nic())], pool, clock).err();
+    let error = build_core(&spec, 0, vec![(1, nic())], pool, clock, CoreLinks::new()).err();
     let pool = Mempool::with_heap(4, 0).unwrap();
     assert_eq!(error, Some(control::PipelineError::UnknownInterface(1)));
-    let error = build_core(&spec, 0, vec![(0, nic()), (0, nic())], pool, clock).err();
+    let error = build_core(
+        &spec,
+        0,
+        vec![(0, nic()), (0, nic())],
+        pool,
+        clock,
+        CoreLinks::new(),
+    )
+    .err();
     assert_eq!(error, Some(control::PipelineError::DuplicateInterface(0)));
 }

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let spec = Spec::parse(SPEC, &services::Registry::with_builtin()).unwrap();
     let nic = SharedNic::new(LoopbackNic::new(MacAddr([2, 0, 0, 0, 0, 1]), 16));
     let pool = Mempool::with_heap(64, 128).unwrap();
-    let mut executor = control::build_core(&spec, 0, vec![(0, Box::new(nic.clone()))], pool, clock).unwrap();
+    let mut executor = control::build_core(&spec, 0, vec![(0, Box::new(nic.clone()))], pool, clock, control::CoreLinks::new()).unwrap();
     // Several polls: the frame, then whatever it caused (ARP requests).
     for _ in 0..3 {
         let mut packet = executor.pool().unwrap().alloc().unwrap();

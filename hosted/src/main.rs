@@ -67,6 +67,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
     let cpus = core_affinity::get_core_ids().unwrap_or_default();
     let (ready_sender, ready) = std::sync::mpsc::channel();
     let mut workers = Vec::with_capacity(options.cores);
+    let mut links = control::core_links(&spec, options.cores).into_iter();
     for core in 0..options.cores {
         let setup = worker::WorkerSetup {
             core,
@@ -76,6 +77,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
             plans: plans.clone(),
             stop: stop.clone(),
             ready: ready_sender.clone(),
+            links: links.next().unwrap_or_default(),
         };
         let spawned = std::thread::Builder::new()
             .name(format!("core{core}"))

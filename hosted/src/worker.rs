@@ -6,7 +6,7 @@
 
 use crate::counters::CoreReport;
 use crate::nics::{self, NicPlan};
-use control::Spec;
+use control::{CoreLinks, Spec};
 use dataplane::Mempool;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use std::os::fd::OwnedFd;
@@ -50,6 +50,8 @@ pub struct WorkerSetup {
     pub stop: Arc<AtomicBool>,
     /// Where the worker reports that it runs (or why it cannot).
     pub ready: Sender<Result<CoreReport, String>>,
+    /// This core's ends of the links between cores (`control::core_links`).
+    pub links: CoreLinks,
 }
 
 /// Runs a worker to completion: sets up, reports, polls until `stop`.
@@ -62,6 +64,7 @@ pub fn run(setup: WorkerSetup) {
         plans,
         stop,
         ready,
+        links,
     } = setup;
     if let Some(cpu) = cpu
         && !core_affinity::set_for_current(cpu)
@@ -71,7 +74,7 @@ pub fn run(setup: WorkerSetup) {
             cpu.id
         );
     }
-    let (mut executor, wait_fds) = match start(core, cores, &spec, &plans) {
+    let (mut executor, wait_fds) = match start(core, cores, &spec, &plans, links) {
         Ok((executor, report, wait_fds)) => {
             if ready.send(Ok(report)).is_err() {
                 return;
@@ -119,6 +122,7 @@ fn start(
     cores: usize,
     spec: &Spec,
     plans: &[NicPlan],
+    links: CoreLinks,
 ) -> Result<(dataplane::Executor, CoreReport, Vec<OwnedFd>), String> {
     let mut ports = Vec::with_capacity(plans.len());
     let mut nics = Vec::with_capacity(plans.len());
@@ -134,7 +138,7 @@ fn start(
         dataplane::mem::mempool::DEFAULT_HEADROOM,
     )
     .map_err(|error| format!("executor pool: {error}"))?;
-    let executor = control::build_core(spec, core, ports, pool, clock)
+    let executor = control::build_core(spec, core, ports, pool, clock, links)
         .map_err(|error| format!("pipeline: {error}"))?;
     let report = CoreReport {
         core,

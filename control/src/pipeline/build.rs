@@ -11,19 +11,22 @@ use dataplane::{Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target}
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::Reassembly;
 use services::registry::Built;
-use services::registry::{BuildContext, InterfaceInfo};
+use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
 use services::tcp::{Tcp, TcpConfig};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
 /// Builds core `core`'s executor for `spec`: every port is (index of its
 /// interface in `spec.interfaces`, the NIC queue this core polls).
+/// `links` is this core's element of [`core_links`](super::core_links)
+/// (`CoreLinks::new()` when the core runs alone).
 pub fn build_core(
     spec: &Spec,
     core: usize,
     ports: Vec<(usize, Box<dyn Nic>)>,
     pool: Mempool,
     clock: fn() -> u64,
+    links: CoreLinks,
 ) -> Result<Executor, PipelineError> {
     check_ports(spec, &ports)?;
     let interfaces: Vec<InterfaceInfo> = spec.interface_infos();
@@ -37,6 +40,7 @@ pub fn build_core(
         local: &local,
         routes: &routes,
         errors: &errors,
+        links: &links,
     };
     let chains = chains(spec, core);
     let mut builder = ExecutorBuilder::new();
@@ -214,7 +218,7 @@ fn add_stack(
             _ => {}
         }
     }
-    let tcp = tcp_stack(chains, context, seed)?;
+    let tcp = tcp_stack(chains, context, spec.tcp, seed)?;
     if tcp.is_some() || find(chains, HookPoint::Ipv4Protocol(6)).is_some() {
         let hook = HookPoint::Ipv4Protocol(6);
         let slot = ipv4
@@ -295,6 +299,7 @@ fn add_stack(
 fn tcp_stack(
     chains: &[Chain<'_>],
     context: &BuildContext<'_>,
+    config: TcpConfig,
     seed: u64,
 ) -> Result<Option<Tcp>, PipelineError> {
     let mut tcp: Option<Tcp> = None;
@@ -313,8 +318,7 @@ fn tcp_stack(
                 }
             };
             let service = listener.name();
-            let stack = tcp
-                .get_or_insert_with(|| Tcp::new(context.local.clone(), TcpConfig::default(), seed));
+            let stack = tcp.get_or_insert_with(|| Tcp::new(context.local.clone(), config, seed));
             if !stack.listen(port, listener) {
                 return Err(PipelineError::PortTaken { service, port });
             }

@@ -29,6 +29,8 @@
 mod build;
 mod chain;
 mod error;
+mod links;
 
 pub use build::build_core;
 pub use error::PipelineError;
+pub use links::core_links;

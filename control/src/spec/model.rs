@@ -86,6 +86,8 @@ impl Service {
     }
 }
 
+pub use services::tcp::TcpConfig;
+
 /// Settings of the IPv4 stage of every core (`[ipv4]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Ipv4Settings {
@@ -106,6 +108,8 @@ pub struct Spec {
     pub services: Vec<Service>,
     /// The IPv4 stage's settings.
     pub ipv4: Ipv4Settings,
+    /// The TCP stack's settings (`[tcp]`), the same on every core.
+    pub tcp: TcpConfig,
 }
 
 impl Spec {

@@ -4,7 +4,7 @@
 
 use super::document::{Document, Entry, TableReader};
 use super::error::{SpecError, SpecErrorKind};
-use super::model::{Driver, Interface, Ipv4Settings, MAX_INTERFACES, Route, Spec};
+use super::model::{Driver, Interface, Ipv4Settings, MAX_INTERFACES, Route, Spec, TcpConfig};
 use super::service_table::read_service;
 use alloc::format;
 use alloc::string::ToString;
@@ -48,6 +48,9 @@ impl Spec {
         }
         if let Some(table) = document.table("ipv4")? {
             spec.ipv4 = read_ipv4(&TableReader::new(text, table, "ipv4".to_string()))?;
+        }
+        if let Some(table) = document.table("tcp")? {
+            spec.tcp = read_tcp(&TableReader::new(text, table, "tcp".to_string()))?;
         }
         super::service_table::check_services(&spec)?;
         Ok(spec)
@@ -146,6 +149,98 @@ fn read_ipv4(reader: &TableReader<'_, '_>) -> Result<Ipv4Settings, SpecError> {
         )? as usize;
     }
     Ok(settings)
+}
+
+/// `[tcp]`'s keys: name, least and largest value, what is expected.
+const TCP_KEYS: [(&str, i64, i64, &str); 9] = [
+    (
+        "max_connections",
+        1,
+        1 << 20,
+        "connections per core, from 1 to 1048576",
+    ),
+    (
+        "syn_backlog",
+        0,
+        1 << 16,
+        "half-open connections per core before SYN cookies, from 0 to 65536",
+    ),
+    (
+        "receive_buffer",
+        4096,
+        16 << 20,
+        "bytes a connection buffers on receive, from 4096 to 16777216",
+    ),
+    (
+        "send_buffer",
+        4096,
+        16 << 20,
+        "bytes a connection buffers on send, from 4096 to 16777216",
+    ),
+    (
+        "time_wait_ms",
+        0,
+        240_000,
+        "milliseconds in TIME-WAIT, from 0 to 240000",
+    ),
+    (
+        "max_time_wait",
+        0,
+        1 << 20,
+        "TIME-WAIT entries per core, from 0 to 1048576",
+    ),
+    (
+        "rto_min_ms",
+        1,
+        60_000,
+        "the least retransmission timeout in milliseconds, from 1 to 60000",
+    ),
+    (
+        "rto_max_ms",
+        100,
+        600_000,
+        "the largest retransmission timeout in milliseconds, from 100 to 600000",
+    ),
+    (
+        "fin_wait2_ms",
+        1000,
+        600_000,
+        "milliseconds to wait for the peer's FIN after ours, from 1000 to 600000",
+    ),
+];
+
+/// `[tcp]`: the TCP stack's limits and timers, each within a range a
+/// datacenter stack can live with.
+fn read_tcp(reader: &TableReader<'_, '_>) -> Result<TcpConfig, SpecError> {
+    let names: Vec<&str> = TCP_KEYS.iter().map(|key| key.0).collect();
+    reader.reject_unknown(&names)?;
+    let mut config = TcpConfig::default();
+    for (name, least, largest, expected) in TCP_KEYS {
+        let Some(entry) = reader.get(name) else {
+            continue;
+        };
+        let value = reader.integer(entry, least, largest, expected)? as u64;
+        match name {
+            "max_connections" => config.max_connections = value as usize,
+            "syn_backlog" => config.syn_backlog = value as usize,
+            "receive_buffer" => config.receive_buffer = value as usize,
+            "send_buffer" => config.send_buffer = value as usize,
+            "time_wait_ms" => config.time_wait_ms = value,
+            "max_time_wait" => config.max_time_wait = value as usize,
+            "rto_min_ms" => config.rto_min_ms = value,
+            "rto_max_ms" => config.rto_max_ms = value,
+            _ => config.fin_wait2_ms = value,
+        }
+    }
+    if config.rto_min_ms > config.rto_max_ms
+        && let Some(entry) = reader.get("rto_min_ms")
+    {
+        return Err(reader.error_at(
+            entry,
+            SpecErrorKind::Conflict("rto_min_ms is above rto_max_ms".to_string()),
+        ));
+    }
+    Ok(config)
 }
 
 fn read_route(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Route, SpecError> {

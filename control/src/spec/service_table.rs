@@ -141,12 +141,25 @@ fn config_error(reader: &TableReader<'_, '_>, error: &toml::de::Error) -> SpecEr
         (Some(key), None) => reader.get(key),
         (None, None) => None,
     };
-    let kind = match unknown {
-        Some(_) => SpecErrorKind::UnknownKey,
-        None => SpecErrorKind::Config(message.to_string()),
+    let kind = match (&unknown, entry) {
+        // A key of the service's own table; one nested deeper (in an
+        // array of inline tables) is named by the kind's message.
+        (Some(key), Some(entry)) if *key != entry.key => SpecErrorKind::Config(message.to_string()),
+        (Some(_), _) => SpecErrorKind::UnknownKey,
+        (None, _) => SpecErrorKind::Config(message.to_string()),
     };
     match entry {
-        Some(entry) => reader.error_at(entry, kind),
+        Some(entry) => {
+            let mut refused = reader.error_at(entry, kind);
+            // Inside a value that spans lines (an array of routes, say),
+            // the line of the part refused.
+            if let Some(span) = error.span()
+                && entry.value.span().contains(&span.start)
+            {
+                refused.line = reader.line(span.start);
+            }
+            refused
+        }
         None => reader.error_here(kind),
     }
 }

@@ -244,7 +244,7 @@ fn every_refusal_names_line_and_field() {
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nkind = \"nat\"\n"),
-            "line 7: service[0].kind: expected a registered service kind (l2fwd, l3fwd, tcp-echo, udp-echo), got \"nat\"",
+            "line 7: service[0].kind: expected a registered service kind (http, kv, l2fwd, l3fwd, tcp-echo, udp-echo), got \"nat\"",
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nport = 7\n"),
@@ -360,6 +360,43 @@ fn every_refusal_names_line_and_field() {
 }
 
 #[test]
+fn the_tcp_table_sets_the_stack_limits_and_names_line_and_field() {
+    assert_eq!(
+        parse(INTERFACE).unwrap().tcp,
+        services::tcp::TcpConfig::default()
+    );
+    let spec = parse(&format!(
+        "{INTERFACE}[tcp]\nsyn_backlog = 16\nrto_min_ms = 5\ntime_wait_ms = 1000\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            spec.tcp.syn_backlog,
+            spec.tcp.rto_min_ms,
+            spec.tcp.time_wait_ms
+        ),
+        (16, 5, 1000)
+    );
+    assert_eq!(
+        spec.tcp.max_connections, 16_384,
+        "the rest keep their defaults"
+    );
+    for (text, expected) in [
+        (
+            "[tcp]\nsyn_backlog = 70000\n",
+            "line 7: tcp.syn_backlog: expected half-open connections per core before SYN cookies, from 0 to 65536, got \"70000\"",
+        ),
+        ("[tcp]\nnagle = true\n", "line 7: tcp.nagle: unknown key"),
+        (
+            "[tcp]\nrto_max_ms = 100\nrto_min_ms = 200\n",
+            "line 8: tcp.rto_min_ms: rto_min_ms is above rto_max_ms",
+        ),
+    ] {
+        assert_eq!(error(&format!("{INTERFACE}{text}")), expected, "{text}");
+    }
+}
+
+#[test]
 fn the_ipv4_table_sets_reassembly_limits_and_names_line_and_field() {
     let defaults = parse(INTERFACE).unwrap().ipv4.reassembly;
     assert_eq!(defaults, services::reassembly::ReassemblyLimits::default());
@@ -406,5 +443,120 @@ fn the_ipv4_table_sets_reassembly_limits_and_names_line_and_field() {
         ),
     ] {
         assert_eq!(error(&format!("{INTERFACE}{text}")), expected, "{text}");
+    }
+}
+
+#[test]
+fn an_http_service_parses_and_its_mistakes_name_line_and_field() {
+    let example = parse(include_str!("../../../examples/http.toml")).unwrap();
+    assert_eq!(example.services[0].attach, vec![HookPoint::Tcp(80)]);
+    let spec = parse(&format!(
+        "{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\nidle_timeout_ms = 5000\nroutes = [\n  {{ path = \"/\", body = \"hello from warpcore\\n\", content_type = \"text/plain\" }},\n  {{ path = \"/index.html\", file = \"index.html\" }},\n  {{ path = \"/bytes\", generate = \"pattern\" }},\n  {{ path = \"/echo\", echo = true }},\n]\n"
+    ))
+    .unwrap();
+    let http = &spec.services[0];
+    assert_eq!(
+        (http.kind, &http.attach),
+        ("http", &vec![HookPoint::Tcp(80)])
+    );
+    let debug = alloc::format!("{:?}", http.config);
+    assert!(
+        debug.contains("max_header_bytes: 8192, max_body_bytes: 1048576, idle_timeout_ms: 5000"),
+        "{debug}"
+    );
+    let route = |routes: &str| {
+        format!("{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\nroutes = [\n{routes}\n]\n")
+    };
+    for (text, expected) in [
+        (
+            route(
+                "  { path = \"/\", body = \"x\" },\n  { path = \"/y\", body = \"y\", echo = true },",
+            ),
+            "line 9: service[0].routes: route \"/y\" needs exactly one of body, file, generate or echo = true",
+        ),
+        (
+            route("  { path = \"/\", file = \"logo.png\" },"),
+            "line 9: service[0].routes: route \"/\": no built-in file is named \"logo.png\" (there are: index.html)",
+        ),
+        (
+            route("  { path = \"x\", body = \"x\" },"),
+            "line 9: service[0].routes: route path \"x\" must start with '/' and be visible ASCII without '?'",
+        ),
+        (
+            route("  { path = \"/\", body = \"x\" },\n  { path = \"/\", echo = true },"),
+            "line 9: service[0].routes: route path \"/\" is given twice",
+        ),
+        (
+            route("  { path = \"/\", generate = \"random\" },"),
+            "line 10: service[0].routes: unknown variant `random`, expected `pattern`",
+        ),
+        (
+            route("  { path = \"/\", body = \"x\", colour = \"red\" },"),
+            "line 10: service[0].routes: unknown field `colour`, expected one of `path`, `body`, `file`, `generate`, `echo`, `content_type`",
+        ),
+        (
+            format!(
+                "{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\nmax_header_bytes = 10\nroutes = []\n"
+            ),
+            "line 9: service[0].max_header_bytes: expected a header limit from 256 to 65536 bytes, got \"10\"",
+        ),
+        (
+            format!("{INTERFACE}[[service]]\nkind = \"http\"\nport = 0\nroutes = []\n"),
+            "line 8: service[0].port: expected a TCP port from 1 to 65535, got \"0\"",
+        ),
+        (
+            format!("{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\n"),
+            "line 6: service[0].routes: required key is missing",
+        ),
+        (
+            format!(
+                "{INTERFACE}[[service]]\nkind = \"http\"\nport = 80\nroutes = []\n[[service]]\nkind = \"http\"\nport = 80\nroutes = []\n"
+            ),
+            "line 11: service[1].kind: service[0] already serves tcp:80",
+        ),
+    ] {
+        assert_eq!(error(&text), expected, "{text}");
+    }
+}
+
+#[test]
+fn a_kv_service_parses_with_defaults_and_names_line_and_field() {
+    let text = alloc::format!(
+        "{INTERFACE}[[service]]\nkind = \"kv\"\nport = 11211\nmemory_bytes = 67108864\nmax_item_bytes = 1048576\n\
+         [[service]]\nkind = \"kv\"\nport = 11212\ncores = [1]\n"
+    );
+    let spec = parse(&text).unwrap();
+    let kv = &spec.services[0];
+    assert_eq!(
+        (kv.kind, &kv.attach, kv.line),
+        ("kv", &vec![HookPoint::Tcp(11211)], 7)
+    );
+    assert_eq!(
+        alloc::format!("{:?}", spec.services[1].config),
+        "kv KvConfig { port: TcpPort(11212), memory_bytes: 67108864, max_item_bytes: 1048576 }"
+    );
+    for (text, message) in [
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"kv\"\nport = 11211\nmemory = 1\n"),
+            "line 9: service[0].memory: unknown key",
+        ),
+        (
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"kv\"\n"),
+            "line 6: service[0].port: required key is missing",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"kv\"\nport = 11211\nmemory_bytes = 4096\n"
+            ),
+            "line 7: service[0].kind: max_item_bytes cannot exceed memory_bytes",
+        ),
+        (
+            alloc::format!(
+                "{INTERFACE}[[service]]\nkind = \"kv\"\nport = 11211\n[[service]]\nkind = \"kv\"\nport = 11211\n"
+            ),
+            "line 10: service[1].kind: service[0] already serves tcp:11211",
+        ),
+    ] {
+        assert_eq!(error(&text), message, "{text}");
     }
 }

@@ -2,7 +2,7 @@
 //! NICs, a test clock, and frame builders.
 #![allow(dead_code)]
 
-use control::{Spec, build_core};
+use control::{CoreLinks, Spec, build_core};
 use core::net::Ipv4Addr;
 use dataplane::stats::CoreCounters;
 use dataplane::{Executor, LoopbackNic, MacAddr, Mempool, Nic, SharedNic};
@@ -59,7 +59,7 @@ impl Harness {
             .enumerate()
             .map(|(index, nic)| (index, Box::new(nic.clone()) as Box<dyn Nic>))
             .collect();
-        let executor = build_core(&spec, 0, ports, pool, clock).unwrap();
+        let executor = build_core(&spec, 0, ports, pool, clock, CoreLinks::new()).unwrap();
         let mut harness = Self { executor, nics };
         harness.executor.poll_once();
         for (index, interface) in spec.interfaces.iter().enumerate() {

@@ -12,6 +12,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, Ordering};
 
+use control::CoreLinks;
 use control::spec::{Driver, Spec};
 use dataplane::{Executor, Mempool, MempoolConfig, Nic};
 use spin::{Mutex, Once};
@@ -45,6 +46,9 @@ static STATE: AtomicU8 = AtomicU8::new(PENDING);
 static SPEC: Once<Spec> = Once::new();
 /// Queue pairs waiting for their core: `SETUPS[core]` holds (interface index, pair).
 static SETUPS: Mutex<Vec<Vec<(usize, QueuePairSetup)>>> = Mutex::new(Vec::new());
+/// The links between cores the spec's services asked for: `LINKS[core]`
+/// holds that core's ends, made once by the boot core.
+static LINKS: Mutex<Vec<CoreLinks>> = Mutex::new(Vec::new());
 
 /// Runs the appliance on the calling core; never returns.
 pub fn run(core_id: u32) -> ! {
@@ -66,7 +70,12 @@ pub fn run(core_id: u32) -> ! {
         .get_mut(core_id as usize)
         .map(core::mem::take)
         .unwrap_or_default();
-    let mut executor = match build_core(spec, core_id, setups) {
+    let links = LINKS
+        .lock()
+        .get_mut(core_id as usize)
+        .map(core::mem::take)
+        .unwrap_or_default();
+    let mut executor = match build_core(spec, core_id, setups, links) {
         Ok(executor) => executor,
         Err(error) => refuse(format_args!("core {core_id}: {error}")),
     };
@@ -168,6 +177,7 @@ fn bring_up() {
             per_core[usize::from(setup.index())].push((index, setup));
         }
     }
+    *LINKS.lock() = control::core_links(&spec, cores);
     SPEC.call_once(|| spec);
     *SETUPS.lock() = per_core;
     // Release: the spec and the setups are visible to cores that see READY.
@@ -228,6 +238,7 @@ fn build_core(
     spec: &Spec,
     core_id: u32,
     setups: Vec<(usize, QueuePairSetup)>,
+    links: CoreLinks,
 ) -> Result<Executor, String> {
     let mut region = executor::dma_share(core_id).map_err(|error| alloc::format!("{error:?}"))?;
     let rx_config = MempoolConfig {
@@ -247,7 +258,7 @@ fn build_core(
         ports.push((interface, Box::new(queue)));
     }
     let pool = Mempool::new(region, MempoolConfig::default()).map_err(|error| error.to_string())?;
-    let executor = control::build_core(spec, core_id as usize, ports, pool, time::now_ns)
+    let executor = control::build_core(spec, core_id as usize, ports, pool, time::now_ns, links)
         .map_err(|error| error.to_string())?;
     counters_dump::register(core_id, executor.counters().clone(), queue_stats);
     Ok(executor)

@@ -274,7 +274,9 @@ fn pipeline(core: usize) -> ! {
         reflector,
     };
     let ports: Vec<(usize, Box<dyn Nic>)> = vec![(0, Box::new(nic))];
-    let mut executor = match control::build_core(&spec, core, ports, pool, time::now_ns) {
+    // The echo spec asks for no links between cores.
+    let links = control::CoreLinks::new();
+    let mut executor = match control::build_core(&spec, core, ports, pool, time::now_ns, links) {
         Ok(executor) => executor,
         Err(error) => fail("synthetic", format_args!("core {core}: {error}")),
     };

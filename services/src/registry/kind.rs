@@ -1,13 +1,14 @@
 //! `ServiceKind`: what a service author implements to make a nanoservice
 //! nameable in a spec, and the contexts its factory receives.
 
-use super::HookPoint;
+use super::{CoreLinks, HookPoint};
 use crate::icmp_error::ErrorLimiter;
 use crate::route::{LocalAddresses, RoutingTable};
 use crate::tcp::{Hosted, Listener, TcpApp};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::any::Any;
 use core::fmt::Debug;
 use dataplane::{Ipv4Cidr, MacAddr, Nanoservice};
 use serde::de::DeserializeOwned;
@@ -64,6 +65,15 @@ pub trait TcpServiceKind: 'static {
     /// Checks the service against the rest of the spec.
     fn check(_config: &Self::Config, _spec: &SpecSummary<'_>) -> Result<(), String> {
         Ok(())
+    }
+
+    /// Links between the `cores` cores that run the service, made once per
+    /// spec before any core builds: one end per core, in core order (the
+    /// first end goes to the lowest-numbered core that runs it). `build`
+    /// takes its core's end back with
+    /// `context.links.take::<End>(HookPoint::Tcp(port))`. None by default.
+    fn link_cores(_config: &Self::Config, _cores: usize) -> Vec<Box<dyn Any + Send>> {
+        Vec::new()
     }
 
     /// Builds the app for one core.
@@ -156,6 +166,9 @@ pub struct BuildContext<'a> {
     /// The core's ICMP error limiter, shared by every node that sends
     /// errors (clone it).
     pub errors: &'a ErrorLimiter,
+    /// This core's ends of the links between cores that services asked
+    /// for ([`TcpServiceKind::link_cores`]); a factory takes its own.
+    pub links: &'a CoreLinks,
 }
 
 /// A service's configuration with its kind erased: what the spec keeps for
@@ -167,6 +180,10 @@ pub trait ServiceConfig: Debug + Send + Sync {
     fn attach(&self) -> Vec<HookPoint>;
     /// See [`ServiceKind::check`].
     fn check(&self, spec: &SpecSummary<'_>) -> Result<(), String>;
+    /// See [`TcpServiceKind::link_cores`]; none by default.
+    fn link_cores(&self, _cores: usize) -> Vec<Box<dyn Any + Send>> {
+        Vec::new()
+    }
     /// See [`ServiceKind::build`] and [`TcpServiceKind::build`].
     fn build(&self, context: &BuildContext<'_>) -> Built;
     /// True for a TCP app (it attaches only at `tcp:<port>`).
@@ -226,6 +243,10 @@ impl<K: TcpServiceKind> ServiceConfig for ConfiguredTcp<K> {
 
     fn serves_tcp(&self) -> bool {
         true
+    }
+
+    fn link_cores(&self, cores: usize) -> Vec<Box<dyn Any + Send>> {
+        K::link_cores(&self.0, cores)
     }
 
     fn build(&self, context: &BuildContext<'_>) -> Built {

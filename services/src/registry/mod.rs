@@ -4,6 +4,7 @@
 mod builtin;
 mod hook;
 mod kind;
+mod links;
 mod table;
 
 pub use builtin::{
@@ -14,4 +15,5 @@ pub use kind::{
     BuildContext, Built, InterfaceInfo, ServiceConfig, ServiceKind, ServiceSummary, SpecSummary,
     TcpServiceKind,
 };
+pub use links::CoreLinks;
 pub use table::{Registry, RegistryError};

@@ -4,6 +4,7 @@ use super::ServiceKind;
 use super::TcpServiceKind;
 use super::builtin::{L2fwdKind, L3fwdKind, UdpEchoKind};
 use super::kind::{Configured, ConfiguredTcp, ServiceConfig};
+use crate::http::HttpKind;
 use crate::tcp::TcpEchoKind;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -57,7 +58,7 @@ impl Registry {
     }
 
     /// A registry with the built-in kinds: `l2fwd`, `l3fwd`, `udp-echo`,
-    /// `tcp-echo`.
+    /// `tcp-echo`, `http`, `kv`.
     pub fn with_builtin() -> Self {
         let mut registry = Self::empty();
         for result in [
@@ -65,6 +66,8 @@ impl Registry {
             registry.register::<L3fwdKind>().map(|_| ()),
             registry.register::<UdpEchoKind>().map(|_| ()),
             registry.register_tcp::<TcpEchoKind>().map(|_| ()),
+            registry.register_tcp::<HttpKind>().map(|_| ()),
+            registry.register_tcp::<crate::kv::KvKind>().map(|_| ()),
         ] {
             // Cannot fail: the built-in names differ.
             debug_assert!(result.is_ok());

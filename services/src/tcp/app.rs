@@ -181,7 +181,7 @@ impl Stream<'_> {
 /// A connection's send buffer and requests without a stack, for apps' unit
 /// tests: `stream()` lends a [`Stream`] over them, `sent()` reads back what
 /// the app wrote.
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 #[derive(Debug)]
 pub(crate) struct TestStream {
     pub(crate) send: super::buffer::SendBuffer,
@@ -189,7 +189,7 @@ pub(crate) struct TestStream {
     pub(crate) now_ns: u64,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 impl TestStream {
     /// A stream whose send buffer holds up to `limit` bytes.
     pub(crate) fn new(limit: usize) -> Self {

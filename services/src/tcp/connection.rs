@@ -571,25 +571,16 @@ impl Connection {
     /// Hands the connection to its app; false when the app refused it (a
     /// RST is sent).
     pub fn accept(&mut self, app: &mut dyn Listener, now_ns: u64, tally: &mut Tally) -> bool {
-        let mut requests = Requests::default();
         let peer = self.tuple.remote;
-        let accepted = {
-            let mut stream = Stream {
-                id: self.id,
-                peer,
-                now_ns,
-                send: &mut self.send,
-                requests: &mut requests,
-            };
-            app.accept(self.id.slot, peer, &mut stream)
-        };
+        let accepted = self.call_app(app, now_ns, |app, slot, stream| {
+            app.accept(slot, peer, stream)
+        });
         if !accepted {
             tally.bump(TcpEvent::Aborted);
             return false;
         }
         self.accepted = true;
         tally.bump(TcpEvent::Accepted);
-        self.apply(requests, now_ns / 1_000_000);
         true
     }
 
@@ -850,6 +841,9 @@ impl Connection {
                 }
                 _ => {}
             }
+            // Tells the app of the FIN once nothing waits before it, or
+            // once what waits is a piece the app cannot use alone.
+            self.deliver_buffered(app, now_ns);
             if self.receive.is_empty() {
                 self.tell_read_closed(app, now_ns);
             }
@@ -869,26 +863,18 @@ impl Connection {
             }
             return;
         }
-        let mut requests = Requests::default();
-        let consumed = {
-            let mut stream = Stream {
-                id: self.id,
-                peer: self.tuple.remote,
-                now_ns,
-                send: &mut self.send,
-                requests: &mut requests,
-            };
-            app.data(self.id.slot, payload, &mut stream)
-        };
+        let consumed = self.call_app(app, now_ns, |app, slot, stream| {
+            app.data(slot, payload, stream)
+        });
         if consumed < payload.len() {
             self.receive.push(&payload[consumed..]);
         }
-        self.apply(requests, now_ns / 1_000_000);
     }
 
     /// Lends the buffered in-order bytes to the app, again and again while
     /// it consumes some.
     pub fn deliver_buffered(&mut self, app: &mut dyn Listener, now_ns: u64) {
+        let mut stuck = false;
         while self.accepted && !self.read_paused && !self.receive.is_empty() {
             let mut requests = Requests::default();
             let consumed = {
@@ -904,10 +890,12 @@ impl Connection {
             self.receive.consume(consumed);
             self.apply(requests, now_ns / 1_000_000);
             if consumed == 0 {
+                // Waiting for bytes that, after a FIN, never come.
+                stuck = !self.want_writable;
                 break;
             }
         }
-        if self.receive.is_empty() && self.peer_closed() {
+        if (self.receive.is_empty() || stuck) && self.peer_closed() {
             self.tell_read_closed(app, now_ns);
         }
     }
@@ -931,16 +919,16 @@ impl Connection {
         });
     }
 
-    /// Calls the app with a stream over this connection and applies what
-    /// it asked.
-    pub fn call_app(
+    /// Calls the app with a stream over this connection, applies what it
+    /// asked, and returns what the call returned.
+    pub fn call_app<R>(
         &mut self,
         app: &mut dyn Listener,
         now_ns: u64,
-        call: impl FnOnce(&mut dyn Listener, u32, &mut Stream<'_>),
-    ) {
+        call: impl FnOnce(&mut dyn Listener, u32, &mut Stream<'_>) -> R,
+    ) -> R {
         let mut requests = Requests::default();
-        {
+        let result = {
             let mut stream = Stream {
                 id: self.id,
                 peer: self.tuple.remote,
@@ -948,9 +936,10 @@ impl Connection {
                 send: &mut self.send,
                 requests: &mut requests,
             };
-            call(app, self.id.slot, &mut stream);
-        }
+            call(app, self.id.slot, &mut stream)
+        };
         self.apply(requests, now_ns / 1_000_000);
+        result
     }
 
     /// Takes in what the app asked during a call.
@@ -1004,7 +993,15 @@ impl Connection {
         loop {
             let in_flight = (self.snd_nxt - self.snd_una) as usize;
             let unsent = self.send.len().saturating_sub(in_flight);
-            let window = self.cwnd.min(self.snd_wnd) as usize;
+            // Limited transmit (RFC 3042): the first two duplicate ACKs
+            // each let one new segment out, so that a small window still
+            // produces the three a fast retransmit needs.
+            let limited = if self.in_recovery || self.duplicate_acks >= 3 {
+                0
+            } else {
+                self.duplicate_acks * u32::from(self.mss)
+            };
+            let window = (self.cwnd + limited).min(self.snd_wnd) as usize;
             let room = window.saturating_sub(in_flight);
             let fin_due = self.fin_seq.is_some_and(|fin| fin == self.snd_nxt);
             if unsent == 0 && !fin_due {

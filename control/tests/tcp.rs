@@ -1,0 +1,470 @@
+//! The TCP stack end to end: `build_core` with a `tcp-echo` service on a
+//! loopback NIC, segments from a peer in, segments out, counters checked.
+
+mod support;
+
+use services::malformed_segments;
+use services::wire::tcp::{TcpFlags, TcpOptions};
+use support::*;
+use wire_segments::Peer;
+
+/// The echo interface of the pipeline tests with a TCP echo on port 7.
+const TCP_SPEC: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n\
+    [[service]]\nkind = \"tcp-echo\"\nport = 7\n";
+
+/// The peer's initial sequence number on every connection.
+const PEER_ISN: u32 = 0x1000_0000;
+
+/// Builds and parses the segments a test exchanges with the core.
+mod wire_segments {
+    use super::support::{Harness, OUR_IP, OURS, PEER, PEER_IP, advance_clock};
+    use services::wire::ethernet::{EtherType, EthernetFrame};
+    use services::wire::ipv4::protocol;
+    use services::wire::tcp::{TcpFlags, TcpHeader, TcpOptions, parse_options};
+    use services::wire::{Ipv4Packet, TcpPacket};
+
+    /// The peer's window field (scaled by its window scale of 7).
+    pub const PEER_WINDOW: u16 = 502;
+
+    /// A TCP segment the core sent, parsed out of its Ethernet frame.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Segment {
+        pub source_port: u16,
+        pub destination_port: u16,
+        pub sequence: u32,
+        pub acknowledgment: u32,
+        pub flags: TcpFlags,
+        pub window: u16,
+        pub options: TcpOptions,
+        pub payload: Vec<u8>,
+    }
+
+    impl Segment {
+        /// Parses `frame`, checking that it is TCP from us to the peer with
+        /// valid IPv4 and TCP checksums.
+        pub fn parse(frame: &[u8]) -> Self {
+            let ethernet = EthernetFrame::new_checked(frame).unwrap();
+            assert_eq!(ethernet.destination(), PEER);
+            assert_eq!(ethernet.source(), OURS);
+            assert_eq!(ethernet.ethertype(), EtherType::IPV4);
+            let ip = Ipv4Packet::new_checked(ethernet.payload()).unwrap();
+            assert!(ip.verify_checksum());
+            assert_eq!(ip.protocol(), protocol::TCP);
+            assert_eq!(ip.source(), OUR_IP);
+            assert_eq!(ip.destination(), PEER_IP);
+            let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert!(tcp.verify_checksum(OUR_IP, PEER_IP));
+            Self {
+                source_port: tcp.source_port(),
+                destination_port: tcp.destination_port(),
+                sequence: tcp.sequence_number(),
+                acknowledgment: tcp.acknowledgment_number(),
+                flags: tcp.flags(),
+                window: tcp.window(),
+                options: parse_options(tcp.options()).unwrap(),
+                payload: tcp.payload().to_vec(),
+            }
+        }
+
+        /// Our timestamp value, which the peer echoes.
+        pub fn timestamp(&self) -> u32 {
+            self.options.timestamps.expect("timestamps").0
+        }
+    }
+
+    /// An Ethernet frame from the peer carrying `header` and `payload`, with
+    /// both checksums filled.
+    pub fn frame(header: &TcpHeader, payload: &[u8]) -> Vec<u8> {
+        let segment_length = header.header_len() + payload.len();
+        let mut bytes = vec![0u8; 14 + 20 + segment_length];
+        let mut ethernet = EthernetFrame::new_unchecked(&mut bytes[..]);
+        ethernet.set_destination(OURS);
+        ethernet.set_source(PEER);
+        ethernet.set_ethertype(EtherType::IPV4);
+        let segment = &mut bytes[34..];
+        header.emit(segment);
+        segment[header.header_len()..].copy_from_slice(payload);
+        TcpPacket::new_unchecked(&mut segment[..]).fill_checksum(PEER_IP, OUR_IP);
+        Ipv4Packet::new_unchecked(&mut bytes[14..]).emit_header(
+            PEER_IP,
+            OUR_IP,
+            protocol::TCP,
+            segment_length as u16,
+            64,
+        );
+        bytes
+    }
+
+    /// The options of a Linux SYN: MSS 1460, window scale 7, SACK
+    /// permitted, timestamps with `timestamp` as the value.
+    pub fn syn_options(timestamp: u32) -> TcpOptions {
+        TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: Some((timestamp, 0)),
+        }
+    }
+
+    /// One end of a connection: a harness whose ARP cache knows the peer,
+    /// and the peer's side of the conversation on one port.
+    pub struct Peer {
+        pub harness: Harness,
+        /// The peer's port.
+        pub port: u16,
+        /// Our port it talks to.
+        pub our_port: u16,
+        /// The peer's next sequence number.
+        pub sequence: u32,
+        /// What the peer acknowledges: our next sequence number.
+        pub acknowledgment: u32,
+        /// The peer's next timestamp value (it grows by one a segment).
+        pub timestamp: u32,
+        /// The last timestamp value we sent, which the peer echoes.
+        pub echo: u32,
+    }
+
+    impl Peer {
+        /// A core for `spec` with the clock past zero and the peer learnt.
+        pub fn new(spec: &str, port: u16, our_port: u16) -> Self {
+            let mut harness = Harness::new(spec);
+            advance_clock(5_000_000_000);
+            harness.learn((PEER, PEER_IP));
+            Self {
+                harness,
+                port,
+                our_port,
+                sequence: super::PEER_ISN,
+                acknowledgment: 0,
+                timestamp: 1000,
+                echo: 0,
+            }
+        }
+
+        /// The header of a segment from the peer with `flags` and
+        /// `options`, at the peer's current numbers.
+        pub fn header(&self, flags: TcpFlags, options: TcpOptions) -> TcpHeader {
+            TcpHeader {
+                source_port: self.port,
+                destination_port: self.our_port,
+                sequence: self.sequence,
+                acknowledgment: if flags.contains(TcpFlags::ACK) {
+                    self.acknowledgment
+                } else {
+                    0
+                },
+                flags,
+                window: PEER_WINDOW,
+                options,
+            }
+        }
+
+        /// The options of a segment after the handshake: timestamps.
+        pub fn options(&mut self) -> TcpOptions {
+            self.timestamp += 1;
+            TcpOptions {
+                timestamps: Some((self.timestamp, self.echo)),
+                ..TcpOptions::default()
+            }
+        }
+
+        /// Injects `header` with `payload`, polls once and returns every
+        /// segment sent back, in order.
+        pub fn exchange(&mut self, header: &TcpHeader, payload: &[u8]) -> Vec<Segment> {
+            self.harness.inject(0, &frame(header, payload));
+            self.harness.executor.poll_once();
+            self.transmitted()
+        }
+
+        /// Every segment transmitted since the last look, in order.
+        pub fn transmitted(&mut self) -> Vec<Segment> {
+            let segments: Vec<Segment> = core::iter::from_fn(|| self.harness.take(0))
+                .map(|frame| Segment::parse(&frame))
+                .collect();
+            if let Some(last) = segments.last()
+                && let Some((value, _)) = last.options.timestamps
+            {
+                self.echo = value;
+            }
+            segments
+        }
+
+        /// Sends a segment with `flags` (and timestamps) carrying
+        /// `payload` at the peer's numbers, which move past it.
+        pub fn send(&mut self, flags: TcpFlags, payload: &[u8]) -> Vec<Segment> {
+            let options = self.options();
+            let header = self.header(flags, options);
+            self.sequence = self
+                .sequence
+                .wrapping_add(payload.len() as u32)
+                .wrapping_add(u32::from(flags.contains(TcpFlags::FIN)));
+            self.exchange(&header, payload)
+        }
+
+        /// Sends the SYN and returns our one SYN-ACK.
+        pub fn syn(&mut self) -> Segment {
+            let header = self.header(TcpFlags::SYN, syn_options(self.timestamp));
+            self.sequence = self.sequence.wrapping_add(1);
+            let mut replies = self.exchange(&header, b"");
+            assert_eq!(replies.len(), 1, "{replies:?}");
+            let syn_ack = replies.remove(0);
+            self.acknowledgment = syn_ack.sequence.wrapping_add(1);
+            syn_ack
+        }
+
+        /// The whole handshake: SYN, our SYN-ACK, the peer's ACK (which
+        /// gets no reply).
+        pub fn connect(&mut self) -> Segment {
+            let syn_ack = self.syn();
+            assert!(self.send(TcpFlags::ACK, b"").is_empty());
+            syn_ack
+        }
+
+        /// A counter of the `tcp` node's events.
+        pub fn event(&self, name: &str) -> u64 {
+            self.harness.counters().node_events("tcp", name)
+        }
+
+        /// A counter of the `tcp` node's drops.
+        pub fn drops(&self, reason: &str) -> u64 {
+            self.harness.counters().node_drops("tcp", reason)
+        }
+    }
+}
+
+#[test]
+fn handshake_negotiates_the_options_of_the_syn() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 7);
+    let syn_ack = peer.syn();
+    assert_eq!(syn_ack.source_port, 7);
+    assert_eq!(syn_ack.destination_port, 40000);
+    assert_eq!(syn_ack.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(syn_ack.acknowledgment, PEER_ISN + 1);
+    assert_eq!(syn_ack.window, u16::MAX);
+    assert_eq!(syn_ack.payload, b"");
+    assert_eq!(syn_ack.options.mss, Some(1460));
+    // A 256 KiB receive buffer needs a scale of 3 to be offered whole.
+    assert_eq!(syn_ack.options.window_scale, Some(3));
+    assert_eq!(syn_ack.options.timestamps.unwrap().1, 1000);
+    assert_eq!(peer.event("connections-accepted"), 0);
+    assert!(peer.send(TcpFlags::ACK, b"").is_empty());
+    assert_eq!(peer.event("connections-accepted"), 1);
+}
+
+#[test]
+fn data_comes_back_acknowledged() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 7);
+    let syn_ack = peer.connect();
+    let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, b"hello");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let echo = &replies[0];
+    assert_eq!(echo.payload, b"hello");
+    assert_eq!(echo.flags, TcpFlags::PSH | TcpFlags::ACK);
+    assert_eq!(echo.sequence, syn_ack.sequence.wrapping_add(1));
+    assert_eq!(echo.acknowledgment, PEER_ISN + 1 + 5);
+    // The whole 256 KiB receive buffer, scaled by 3.
+    assert_eq!(echo.window, 32768);
+    assert_eq!(echo.options.timestamps.unwrap().1, peer.timestamp);
+    assert_eq!(peer.event("bytes-in"), 5);
+    assert_eq!(peer.event("bytes-out"), 5);
+}
+
+#[test]
+fn peer_closing_first_ends_without_time_wait() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 7);
+    let syn_ack = peer.connect();
+    let replies = peer.send(TcpFlags::FIN | TcpFlags::ACK, b"");
+    // The echo app closes when the peer does: our FIN rides on the ACK.
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let fin = &replies[0];
+    assert_eq!(fin.flags, TcpFlags::FIN | TcpFlags::ACK);
+    assert_eq!(fin.sequence, syn_ack.sequence.wrapping_add(1));
+    assert_eq!(fin.acknowledgment, PEER_ISN + 2);
+    assert_eq!(fin.payload, b"");
+    peer.acknowledgment = fin.sequence.wrapping_add(1);
+    assert_eq!(peer.event("connections-closed"), 0);
+    assert!(peer.send(TcpFlags::ACK, b"").is_empty());
+    assert_eq!(peer.event("connections-closed"), 1);
+    assert_eq!(peer.event("time-wait-entered"), 0);
+    // Gone, not in TIME-WAIT: another ACK finds no connection and is reset.
+    let replies = peer.send(TcpFlags::ACK, b"");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].flags, TcpFlags::RST);
+    assert_eq!(replies[0].sequence, peer.acknowledgment);
+    assert_eq!(peer.drops("no-connection"), 1);
+    assert_eq!(peer.drops("time-wait"), 0);
+}
+
+#[test]
+fn closed_port_answers_with_reset() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 9);
+    let header = peer.header(TcpFlags::SYN, wire_segments::syn_options(1000));
+    let replies = peer.exchange(&header, b"");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let reset = &replies[0];
+    assert_eq!(reset.flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!((reset.source_port, reset.destination_port), (9, 40000));
+    assert_eq!(reset.sequence, 0);
+    assert_eq!(reset.acknowledgment, PEER_ISN + 1);
+    assert_eq!(reset.options, TcpOptions::default());
+    assert_eq!(peer.drops("port-closed"), 1);
+
+    peer.acknowledgment = 0x2345_6789;
+    let header = peer.header(TcpFlags::ACK, TcpOptions::default());
+    let replies = peer.exchange(&header, b"");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].flags, TcpFlags::RST);
+    assert_eq!(replies[0].sequence, 0x2345_6789);
+    assert_eq!(peer.drops("port-closed"), 2);
+    assert_eq!(peer.event("resets-sent"), 2);
+}
+
+#[test]
+fn out_of_order_data_is_echoed_once_in_order() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 7);
+    let syn_ack = peer.connect();
+    let start = peer.sequence;
+    peer.sequence = start + 5;
+    let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, b"world");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].flags, TcpFlags::ACK);
+    assert_eq!(replies[0].acknowledgment, start);
+    assert_eq!(replies[0].sequence, syn_ack.sequence.wrapping_add(1));
+    assert_eq!(replies[0].payload, b"");
+    assert_eq!(peer.event("out-of-order"), 1);
+
+    peer.sequence = start;
+    let replies = peer.send(TcpFlags::ACK, b"hello");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].payload, b"helloworld");
+    assert_eq!(replies[0].sequence, syn_ack.sequence.wrapping_add(1));
+    assert_eq!(replies[0].acknowledgment, start + 10);
+    assert_eq!(peer.event("out-of-order"), 1);
+}
+
+#[test]
+fn every_malformed_segment_bumps_exactly_its_counter_and_gets_no_reply() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 7);
+    let counters = peer.harness.counters();
+    let segments = malformed_segments(OURS, OUR_IP, PEER, PEER_IP, 7);
+    assert_eq!(segments.len(), 12);
+    for segment in &segments {
+        let before = all_drops(&counters);
+        let expected = counters.node_drops(segment.counter.0, segment.counter.1) + 1;
+        assert!(
+            peer.harness.exchange(0, &segment.bytes).is_none(),
+            "{}: answered",
+            segment.name
+        );
+        assert_eq!(
+            counters.node_drops(segment.counter.0, segment.counter.1),
+            expected,
+            "{}: {:?} did not move by one",
+            segment.name,
+            segment.counter
+        );
+        let moved: Vec<_> = before
+            .iter()
+            .zip(all_drops(&counters))
+            .filter(|(old, new)| old.1 != new.1)
+            .map(|(_, new)| new.0)
+            .collect();
+        assert_eq!(
+            moved.len(),
+            1,
+            "{}: counters moved: {moved:?}",
+            segment.name
+        );
+    }
+    assert_eq!(counters.executor_drops(), 0);
+    assert_eq!(peer.event("connections-accepted"), 0);
+}
+
+#[test]
+fn a_full_syn_queue_answers_with_cookies_that_open_connections() {
+    let mut peer = Peer::new(TCP_SPEC, 10000, 7);
+    let mut last = None;
+    for port in 10000..11100 {
+        peer.port = port;
+        last = Some(peer.syn());
+        peer.sequence = PEER_ISN;
+    }
+    assert_eq!(peer.event("syn-cookies-sent"), 1100 - 1024);
+    let cookie = last.unwrap();
+    assert_eq!(cookie.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(cookie.acknowledgment, PEER_ISN + 1);
+    assert_eq!(cookie.options.mss, Some(1460));
+    assert_eq!(cookie.options.window_scale, Some(3));
+    assert_eq!(cookie.options.timestamps.unwrap().1, 1000);
+
+    peer.sequence = PEER_ISN + 1;
+    peer.acknowledgment = cookie.sequence.wrapping_add(1);
+    peer.echo = cookie.timestamp();
+    assert!(peer.send(TcpFlags::ACK, b"").is_empty());
+    assert_eq!(peer.event("syn-cookies-accepted"), 1);
+    assert_eq!(peer.event("connections-accepted"), 1);
+    assert_eq!(peer.drops("bad-cookie"), 0);
+
+    let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, b"hello");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].payload, b"hello");
+    assert_eq!(replies[0].sequence, cookie.sequence.wrapping_add(1));
+    assert_eq!(replies[0].acknowledgment, PEER_ISN + 6);
+    assert_eq!(replies[0].destination_port, 11099);
+}
+
+#[test]
+fn unacknowledged_data_is_sent_again_after_the_timeout() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 7);
+    peer.connect();
+    let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, b"hello");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let first = replies[0].clone();
+    assert_eq!(peer.event("retransmits"), 0);
+    advance_clock(1_100_000_000);
+    peer.harness.executor.poll_once();
+    let again = peer.transmitted();
+    assert_eq!(again.len(), 1, "{again:?}");
+    let again = &again[0];
+    assert_eq!(again.sequence, first.sequence);
+    assert_eq!(again.acknowledgment, first.acknowledgment);
+    assert_eq!(again.flags, first.flags);
+    assert_eq!(again.payload, b"hello");
+    assert_eq!(peer.event("retransmits"), 1);
+    assert_eq!(peer.event("rto-expired"), 1);
+}
+
+#[test]
+fn reset_at_the_next_sequence_ends_the_connection() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 7);
+    peer.connect();
+    assert!(peer.send(TcpFlags::RST, b"").is_empty());
+    assert_eq!(peer.event("connections-reset"), 1);
+    assert_eq!(peer.event("challenge-acks"), 0);
+    // Gone: data now finds no connection and is reset.
+    let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, b"hello");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].flags, TcpFlags::RST);
+}
+
+#[test]
+fn reset_elsewhere_in_the_window_gets_a_challenge_ack() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 7);
+    let syn_ack = peer.connect();
+    let expected = peer.sequence;
+    peer.sequence = expected + 100;
+    let replies = peer.send(TcpFlags::RST, b"");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let challenge = &replies[0];
+    assert_eq!(challenge.flags, TcpFlags::ACK);
+    assert_eq!(challenge.sequence, syn_ack.sequence.wrapping_add(1));
+    assert_eq!(challenge.acknowledgment, expected);
+    assert_eq!(challenge.payload, b"");
+    assert_eq!(peer.event("challenge-acks"), 1);
+    assert_eq!(peer.event("connections-reset"), 0);
+    // Still open: data echoes.
+    peer.sequence = expected;
+    let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, b"hello");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].payload, b"hello");
+}

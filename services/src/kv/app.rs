@@ -1,0 +1,232 @@
+//! `KvApp`: the memcached-protocol key-value server of one core, as a
+//! [`TcpApp`]: its shard of the store, its connections, and (on several
+//! cores) the mesh to the other shards, served from [`TcpApp::poll`].
+
+use super::counters::KvCounters;
+use super::operation;
+use super::replies::Flushed;
+use super::reply::Silent;
+use super::session::KvSession;
+use super::shard::{Answer, Mesh, Message, Reply, Request, ShardEnd, Work};
+use super::stats::ShardStats;
+use super::store::Store;
+use crate::tcp::{CloseReason, ConnectionId, Stream, TcpApp};
+use alloc::vec::Vec;
+use core::net::SocketAddrV4;
+
+/// Queued answer bytes of one connection above which it stops reading
+/// (its receive window closes) until the send buffer takes them.
+pub(super) const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+/// Remote answers one connection may await before it stops reading.
+pub(super) const MAX_WAITING_PARTS: usize = 256;
+
+/// Nanoseconds in a second.
+const NANOSECONDS: u64 = 1_000_000_000;
+
+/// The store's clock: whole seconds since boot.
+pub(super) fn seconds(now_ns: u64) -> u64 {
+    now_ns / NANOSECONDS
+}
+
+/// One core's kv server.
+#[derive(Debug)]
+pub struct KvApp {
+    pub(super) store: Store,
+    pub(super) mesh: Mesh,
+    pub(super) counters: KvCounters,
+    /// The largest item (key, value, overhead), for the early check.
+    pub(super) max_item_bytes: usize,
+    /// Last sequence number given to a remote request.
+    sequence: u64,
+    /// Remote answers received, until their connection is resumed.
+    arrivals: Vec<Reply>,
+    /// Connections that closed awaiting remote answers: how many more to
+    /// throw away for each.
+    orphans: Vec<(ConnectionId, usize)>,
+    pub(super) connections: u64,
+    pub(super) total_connections: u64,
+}
+
+impl KvApp {
+    /// A server whose shard holds up to `memory_bytes`, items up to
+    /// `max_item_bytes`; `end` links it to the other cores' shards (none:
+    /// it holds every key).
+    pub fn new(memory_bytes: usize, max_item_bytes: usize, end: Option<ShardEnd>) -> Self {
+        Self {
+            store: Store::new(memory_bytes, max_item_bytes),
+            mesh: end.map_or_else(Mesh::alone, Mesh::new),
+            counters: KvCounters::default(),
+            max_item_bytes,
+            sequence: 0,
+            arrivals: Vec::new(),
+            orphans: Vec::new(),
+            connections: 0,
+            total_connections: 0,
+        }
+    }
+
+    /// This core's counters (its shard's and its connections').
+    pub fn counters(&self) -> KvCounters {
+        let store = self.store.counters();
+        KvCounters {
+            cmd_get: store.cmd_get,
+            get_hits: store.get_hits,
+            get_misses: store.get_misses,
+            cmd_set: store.cmd_set,
+            evictions: store.evictions,
+            ..self.counters
+        }
+    }
+
+    /// Items in this core's shard.
+    pub fn items(&self) -> usize {
+        self.store.len()
+    }
+
+    /// This shard's figures for `stats`.
+    pub(super) fn shard_stats(&self) -> ShardStats {
+        ShardStats::of(&self.store, self.connections, self.total_connections)
+    }
+
+    /// A new sequence number for a remote request.
+    pub(super) fn next_sequence(&mut self) -> u64 {
+        self.sequence += 1;
+        self.sequence
+    }
+
+    /// Writes what the queue can, closes when asked and drained, and
+    /// pauses or resumes reading as the queue fills or drains.
+    pub(super) fn settle(session: &mut KvSession, io: &mut Stream<'_>) {
+        let flushed = session.replies.flush(io);
+        if flushed == Flushed::Blocked {
+            io.want_writable();
+        }
+        if session.closing && flushed == Flushed::Drained {
+            io.close();
+        }
+        let congested = session.replies.queued_bytes() > OUTPUT_HIGH_WATER
+            || session.replies.waiting_parts() >= MAX_WAITING_PARTS;
+        if congested != session.paused {
+            session.paused = congested;
+            io.pause_reading(congested);
+        }
+    }
+
+    /// Runs a request from another core on this shard; the answer, if the
+    /// request wants one.
+    fn serve(&mut self, request: Request) -> Option<Reply> {
+        self.counters.remote_requests_served += 1;
+        let now = seconds(request.now_ns);
+        let answer = match request.work {
+            Work::Get { keys, with_cas } => {
+                let mut bytes = Vec::new();
+                for key in &keys {
+                    operation::get(&mut self.store, key, with_cas, now, &mut bytes);
+                }
+                Answer::Bytes(bytes)
+            }
+            Work::Operation(operation) if request.answer => {
+                let mut bytes = Vec::new();
+                operation::apply(&mut self.store, operation.borrow(), now, &mut bytes);
+                Answer::Bytes(bytes)
+            }
+            Work::Operation(operation) => {
+                operation::apply(&mut self.store, operation.borrow(), now, &mut Silent);
+                return None;
+            }
+            Work::Stats => Answer::Stats(self.shard_stats()),
+        };
+        request.answer.then_some(Reply {
+            connection: request.connection,
+            sequence: request.sequence,
+            answer,
+        })
+    }
+
+    /// Keeps a remote answer for its connection, unless it closed.
+    fn arrive(&mut self, reply: Reply, ready: &mut Vec<ConnectionId>) {
+        if let Some(at) = self
+            .orphans
+            .iter()
+            .position(|(connection, _)| *connection == reply.connection)
+        {
+            self.counters.orphan_replies += 1;
+            self.orphans[at].1 -= 1;
+            if self.orphans[at].1 == 0 {
+                self.orphans.swap_remove(at);
+            }
+            return;
+        }
+        if !ready.contains(&reply.connection) {
+            ready.push(reply.connection);
+        }
+        self.arrivals.push(reply);
+    }
+}
+
+impl TcpApp for KvApp {
+    type Session = KvSession;
+
+    fn accept(&mut self, _peer: SocketAddrV4, io: &mut Stream<'_>) -> Option<KvSession> {
+        self.connections += 1;
+        self.total_connections += 1;
+        Some(KvSession::new(io.id()))
+    }
+
+    fn data(&mut self, session: &mut KvSession, data: &[u8], io: &mut Stream<'_>) -> usize {
+        session.replies.flush(io);
+        let consumed = self.consume(session, data, io);
+        Self::settle(session, io);
+        consumed
+    }
+
+    fn writable(&mut self, session: &mut KvSession, io: &mut Stream<'_>) {
+        Self::settle(session, io);
+    }
+
+    fn resume(&mut self, session: &mut KvSession, io: &mut Stream<'_>) {
+        let mut at = 0;
+        while at < self.arrivals.len() {
+            if self.arrivals[at].connection == session.id {
+                let reply = self.arrivals.swap_remove(at);
+                session.replies.fill(reply.sequence, reply.answer);
+            } else {
+                at += 1;
+            }
+        }
+        Self::settle(session, io);
+    }
+
+    fn poll(&mut self, ready: &mut Vec<ConnectionId>) {
+        let mut ring_full = 0;
+        self.mesh.flush_outboxes(&mut ring_full);
+        for peer in self.mesh.peers() {
+            for _ in 0..Mesh::receive_burst() {
+                let Some(message) = self.mesh.receive(peer) else {
+                    break;
+                };
+                match message {
+                    Message::Request(request) => {
+                        if let Some(reply) = self.serve(request) {
+                            self.mesh.send(peer, Message::Reply(reply), &mut ring_full);
+                        }
+                    }
+                    Message::Reply(reply) => self.arrive(reply, ready),
+                }
+            }
+        }
+        self.counters.ring_full_retries += ring_full;
+    }
+
+    fn closed(&mut self, session: KvSession, _reason: CloseReason) {
+        self.connections -= 1;
+        let before = self.arrivals.len();
+        self.arrivals.retain(|reply| reply.connection != session.id);
+        let arrived = before - self.arrivals.len();
+        self.counters.orphan_replies += arrived as u64;
+        let outstanding = session.replies.waiting_parts() - arrived;
+        if outstanding > 0 {
+            self.orphans.push((session.id, outstanding));
+        }
+    }
+}
