@@ -244,6 +244,16 @@ pub enum TcpClientMode {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
+    /// Speaks the memcached text protocol to a key-value store: set, get,
+    /// gets, cas (matching and stale), incr, decr, append, delete, each
+    /// reply checked; prints `tcp-kv checks=N passed=N`.
+    Kv {
+        /// The store, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// Seconds the whole run may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
     /// Connects to a closed port and expects RST (ECONNREFUSED); prints
     /// `tcp-refused refused=true|false`.
     Refused {

@@ -6,7 +6,8 @@
 //! Modes (see `TcpClientMode`): `echo` (many connections at once, lines
 //! echoed one by one), `bulk` (a deterministic stream echoed back and
 //! compared byte for byte, half-closed at the end), `reset` (an abort with
-//! SO_LINGER 0 while data flows both ways) and `refused` (a closed port).
+//! SO_LINGER 0 while data flows both ways), `kv` (the memcached text
+//! protocol, reply by reply) and `refused` (a closed port).
 //! Each prints one summary line of `key=value` words that the tests parse.
 
 use crate::cli::TcpClientMode;
@@ -50,6 +51,7 @@ pub fn run(mode: &TcpClientMode) -> Result<()> {
             Duration::from_secs(timeout),
         ),
         TcpClientMode::Reset { target, timeout } => reset(target, Duration::from_secs(timeout)),
+        TcpClientMode::Kv { target, timeout } => kv(target, Duration::from_secs(timeout)),
         TcpClientMode::Refused { target } => refused(target),
     }
 }
@@ -341,6 +343,70 @@ fn reset(target: SocketAddr, timeout: Duration) -> Result<()> {
     socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
     drop(stream);
     println!("tcp-reset sent={sent} read={}", first.len());
+    Ok(())
+}
+
+/// A memcached text-protocol exchange: what to send, and the exact reply.
+/// `{cas}` in either stands for the unique the previous `gets` returned.
+const KV_EXCHANGES: [(&str, &str); 14] = [
+    ("delete wc-a\r\n", "NOT_FOUND\r\n"),
+    ("get wc-a\r\n", "END\r\n"),
+    ("set wc-a 5 0 3\r\nabc\r\n", "STORED\r\n"),
+    ("get wc-a\r\n", "VALUE wc-a 5 3\r\nabc\r\nEND\r\n"),
+    ("gets wc-a\r\n", "VALUE wc-a 5 3 {cas}\r\nabc\r\nEND\r\n"),
+    ("cas wc-a 6 0 3 {cas}\r\nxyz\r\n", "STORED\r\n"),
+    // The unique changed with the store above: the same one is stale now.
+    ("cas wc-a 7 0 3 {cas}\r\nold\r\n", "EXISTS\r\n"),
+    ("get wc-a\r\n", "VALUE wc-a 6 3\r\nxyz\r\nEND\r\n"),
+    ("append wc-a 0 0 2\r\n!!\r\n", "STORED\r\n"),
+    ("get wc-a\r\n", "VALUE wc-a 6 5\r\nxyz!!\r\nEND\r\n"),
+    ("set wc-n 0 0 2\r\n41\r\n", "STORED\r\n"),
+    ("incr wc-n 1\r\n", "42\r\n"),
+    ("decr wc-n 50\r\n", "0\r\n"),
+    ("delete wc-a\r\n", "DELETED\r\n"),
+];
+
+/// Reads one reply to `request`: up to and including its last line, which
+/// is the whole of `expected`'s line count.
+fn kv_reply(stream: &mut TcpStream, lines: usize, deadline: Instant) -> Result<String> {
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    while reply.iter().filter(|b| **b == b'\n').count() < lines {
+        read_exact_by(stream, &mut byte, deadline)?;
+        reply.push(byte[0]);
+        if reply.len() > 4096 {
+            bail!("reply longer than 4096 bytes");
+        }
+    }
+    Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+fn kv(target: SocketAddr, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = connect(target, deadline)?;
+    let mut cas = String::from("0");
+    let mut passed = 0;
+    for (request, expected) in KV_EXCHANGES {
+        let request = request.replace("{cas}", &cas);
+        stream.write_all(request.as_bytes())?;
+        let reply = kv_reply(&mut stream, expected.matches('\n').count(), deadline)?;
+        if expected.contains("{cas}") {
+            // VALUE <key> <flags> <bytes> <cas>: keep the unique.
+            if let Some(unique) = reply.lines().next().and_then(|line| line.split(' ').nth(4)) {
+                cas = unique.to_owned();
+            }
+        }
+        if reply == expected.replace("{cas}", &cas) {
+            passed += 1;
+        } else {
+            eprintln!(
+                "tcp-kv: `{}` got `{}`",
+                request.trim_end(),
+                reply.escape_debug()
+            );
+        }
+    }
+    println!("tcp-kv checks={} passed={passed}", KV_EXCHANGES.len());
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 use crate::net::bridged::{BridgedClient, Direction};
 use crate::net::devices::Tap;
 use crate::net::netns::Netns;
+use crate::shell::host::ensure_programs;
 use crate::suites::hosted::process::{Appliance, EchoSetup, Link};
 use crate::suites::runner::Case;
 use crate::suites::tcp_traffic::{
@@ -14,7 +15,7 @@ use crate::suites::tcp_traffic::{
     reset_mid_transfer, tcp_echo,
 };
 use crate::suites::traffic::ping_no_loss;
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use std::path::Path;
 
 /// The spec every TCP scenario serves.
@@ -65,6 +66,16 @@ pub fn cases() -> Vec<Case<Scenario>> {
             "tcp-two-cores-tap",
             "two cores: 16 connections spread over both, none on the wrong core",
             two_cores,
+        ),
+        Case::new(
+            "tcp-http-tap",
+            "http: curl GET, POST /echo, /bytes, keep-alive reuse; wrk -c 1000 -d 5s",
+            http,
+        ),
+        Case::new(
+            "tcp-kv-tap",
+            "kv: memccp/memccat round trip, memcslap, set/get/gets/cas/incr reply by reply",
+            kv,
         ),
         Case::new(
             "tcp-malformed-tap",
@@ -205,6 +216,166 @@ fn malformed(binary: &Path) -> Result<()> {
     let (client, ifname) = (&setup.attachment.client, &setup.attachment.client_ifname);
     let appliance = &setup.appliance;
     tcp_traffic::malformed_segments(client, ifname, &mut || appliance.counters())?;
+    setup.appliance.stop()?;
+    Ok(())
+}
+
+/// Runs `args` in `netns` under `timeout -k 5 SECONDS`, so a hung client
+/// ends; returns its stdout, failing on a non-zero exit.
+fn bounded(netns: &Netns, seconds: u32, args: &[&str]) -> Result<String> {
+    let seconds = seconds.to_string();
+    let mut full = vec!["timeout", "-k", "5", seconds.as_str()];
+    full.extend_from_slice(args);
+    netns.run(&full)
+}
+
+/// curl against examples/tcp.toml's `http` on port 80: GET / answers the
+/// route's body, POST /echo sends the body back, /bytes?n=1048576 streams
+/// exactly that many bytes, two GETs in one curl share one connection
+/// (keep-alive), and `wrk -c 1000 -d 5s` finishes without socket errors or
+/// non-2xx answers.
+fn http(binary: &Path) -> Result<()> {
+    ensure_programs("HTTP tests", &[("curl", "curl"), ("wrk", "wrk")])?;
+    let setup = EchoSetup::with_spec(binary, Link::Tap, 1, SPEC)?;
+    let client = &setup.attachment.client;
+    ping_no_loss(client, &["-c", "1", tcp_traffic::APPLIANCE])?;
+    let curl = |args: &[&str]| -> Result<String> {
+        let mut full = vec!["curl", "-sS", "--max-time", "20"];
+        full.extend_from_slice(args);
+        bounded(client, 30, &full)
+    };
+    let root = curl(&["http://10.0.0.2/"])?;
+    ensure!(root == "hello from warpcore\n", "GET / answered `{root}`");
+    let body = "warpcore echoes this body";
+    let echoed = curl(&["--data-binary", body, "http://10.0.0.2/echo"])?;
+    ensure!(echoed == body, "POST /echo answered `{echoed}`");
+    let size = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download}",
+        "http://10.0.0.2/bytes?n=1048576",
+    ])?;
+    ensure!(size == "1048576", "/bytes?n=1048576 sent {size} bytes");
+    let before = setup.appliance.counters()?;
+    let connects = curl(&[
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{num_connects} ",
+        "http://10.0.0.2/",
+        "http://10.0.0.2/",
+    ])?;
+    let after = setup.appliance.counters()?;
+    let accepted =
+        event(&after, None, "connections-accepted") - event(&before, None, "connections-accepted");
+    ensure!(
+        connects.trim() == "1 0" && accepted == 1,
+        "two GETs in one curl did not share a connection: num_connects `{connects}`, \
+         connections-accepted +{accepted}"
+    );
+    eprintln!("    curl: GET, POST /echo, 1 MiB /bytes, keep-alive reuse ok");
+    let before = setup.appliance.counters()?;
+    let wrk = bounded(
+        client,
+        40,
+        &[
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            "1000",
+            "-d",
+            "5s",
+            "http://10.0.0.2/",
+        ],
+    )?;
+    let after = setup.appliance.counters()?;
+    eprintln!("    wrk: {}", wrk.trim().replace('\n', "\n    wrk: "));
+    eprintln!("    counters: {}", tcp_traffic::moved(&before, &after));
+    let requests: u64 = wrk
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in "))
+        .and_then(|(count, _)| count.trim().parse().ok())
+        .context("wrk printed no request count")?;
+    ensure!(
+        requests > 0 && !wrk.contains("Socket errors") && !wrk.contains("Non-2xx"),
+        "wrk saw errors: {wrk}"
+    );
+    setup.appliance.stop()?;
+    Ok(())
+}
+
+/// The memcached tools and the client's `kv` mode against examples/tcp.toml's
+/// `kv` on port 11211: a 5000-byte file through memccp and back through
+/// memccat unchanged, memcslap's 10 000 sets from 10 threads, and every
+/// reply of a set/get/gets/cas/incr/decr/append/delete exchange exact.
+fn kv(binary: &Path) -> Result<()> {
+    ensure_programs(
+        "key-value tests",
+        &[
+            ("memccp", "libmemcached-tools"),
+            ("memccat", "libmemcached-tools"),
+            ("memcslap", "libmemcached-tools"),
+        ],
+    )?;
+    let setup = EchoSetup::with_spec(binary, Link::Tap, 1, SPEC)?;
+    let client = &setup.attachment.client;
+    ping_no_loss(client, &["-c", "1", tcp_traffic::APPLIANCE])?;
+    let servers = "--servers=10.0.0.2:11211";
+    let directory = std::env::temp_dir().join(crate::net::netns::unique_name("wckv"));
+    std::fs::create_dir_all(&directory)?;
+    let file = directory.join("wc-file");
+    let contents: Vec<u8> = (0..5000u64).map(crate::net::tcp_client::pattern).collect();
+    std::fs::write(&file, &contents)?;
+    let copied = bounded(client, 20, &["memccp", servers, &file.to_string_lossy()]);
+    let read = copied.and_then(|_| {
+        let mut command = client.command("timeout");
+        command.args(["-k", "5", "20", "memccat", servers, "wc-file"]);
+        let output = command.output().context("running memccat")?;
+        ensure!(output.status.success(), "memccat failed: {output:?}");
+        Ok(output.stdout)
+    });
+    let _ = std::fs::remove_dir_all(&directory);
+    let mut read = read?;
+    // memccat ends the value with a newline of its own.
+    if read.last() == Some(&b'\n') && read.len() == contents.len() + 1 {
+        read.pop();
+    }
+    ensure!(
+        read == contents,
+        "memccat returned {} bytes, not the 5000 memccp stored",
+        read.len()
+    );
+    let slap = bounded(
+        client,
+        60,
+        &[
+            "memcslap",
+            servers,
+            "--concurrency=10",
+            "--execute-number=1000",
+        ],
+    )?;
+    ensure!(
+        slap.contains("Time total"),
+        "memcslap did not finish: {slap}"
+    );
+    eprintln!(
+        "    memcslap: {}",
+        slap.lines()
+            .filter(|line| line.starts_with("Time"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let output = tcp_traffic::tcp_client(client, &["kv", "10.0.0.2:11211"])?;
+    ensure!(
+        output.contains("checks=14 passed=14"),
+        "kv exchange replies differ: {}",
+        output.trim()
+    );
     setup.appliance.stop()?;
     Ok(())
 }
