@@ -41,6 +41,24 @@ pub enum Command {
         #[command(subcommand)]
         mode: UdpClientMode,
     },
+    /// Internal: the TCP client the tests run inside a namespace.
+    #[command(name = "__tcp-client", hide = true)]
+    TcpClient {
+        /// What to check.
+        #[command(subcommand)]
+        mode: TcpClientMode,
+    },
+    /// Internal: many raw frames out of an interface at a bounded rate
+    /// (the SYN flood).
+    #[command(name = "__flood-frames", hide = true)]
+    FloodFrames {
+        /// The interface to send from.
+        ifname: String,
+        /// A file of `NAME HEX` lines, one frame each.
+        file: PathBuf,
+        /// Frames per second, at most.
+        rate: u32,
+    },
     /// Internal: raw frames out of an interface (malformed-traffic tests).
     #[command(name = "__send-frames", hide = true)]
     SendFrames {
@@ -179,6 +197,69 @@ pub enum UdpClientMode {
     /// Sends to a closed port and expects ICMP port unreachable; prints
     /// `udp-closed refused=true|false`.
     Closed {
+        /// The closed port, `ADDRESS:PORT`.
+        target: SocketAddr,
+    },
+}
+
+/// What `__tcp-client` checks. Every loop is bounded in count and time:
+/// each mode gives up after its `--timeout` seconds (default 30).
+#[derive(Debug, Subcommand)]
+pub enum TcpClientMode {
+    /// CONNECTIONS sockets, all open at once, each send LINES lines one at
+    /// a time and expect each back, then half-close and expect EOF; prints
+    /// `tcp-echo connections=N connected=N lines=N identical=N eof=N`.
+    Echo {
+        /// The echo server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// Connections held open at once (1 to 10000).
+        connections: usize,
+        /// Lines per connection (1 to 100000).
+        lines: usize,
+        /// Seconds the whole run may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Streams BYTES of a deterministic pattern to an echo server while
+    /// reading the echo, half-closes after the last byte and expects the
+    /// whole pattern back then EOF; prints `tcp-bulk sent=N received=N
+    /// identical=BOOL eof=BOOL seconds=S`.
+    Bulk {
+        /// The echo server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// Bytes to send (at most 1 GiB).
+        bytes: u64,
+        /// Send everything and half-close before reading anything (BYTES
+        /// must fit in the buffers on the way).
+        #[arg(long)]
+        read_after_close: bool,
+        /// Seconds the whole run may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Streams to an echo server without reading most of the echo, then
+    /// closes with SO_LINGER 0 so the kernel sends RST with data in flight
+    /// both ways; prints `tcp-reset sent=N read=N`.
+    Reset {
+        /// The echo server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// Seconds the whole run may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Speaks the memcached text protocol to a key-value store: set, get,
+    /// gets, cas (matching and stale), incr, decr, append, delete, each
+    /// reply checked; prints `tcp-kv checks=N passed=N`.
+    Kv {
+        /// The store, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// Seconds the whole run may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Connects to a closed port and expects RST (ECONNREFUSED); prints
+    /// `tcp-refused refused=true|false`.
+    Refused {
         /// The closed port, `ADDRESS:PORT`.
         target: SocketAddr,
     },

@@ -23,6 +23,8 @@ fn main() {
         Command::Test(arguments) => commands::test::run(arguments),
         Command::Bench(arguments) => commands::bench::run(arguments),
         Command::UdpClient { mode } => net::udp_client::run(mode),
+        Command::TcpClient { mode } => net::tcp_client::run(mode),
+        Command::FloodFrames { ifname, file, rate } => net::syn_flood::run(ifname, file, *rate),
         Command::SendFrames { ifname, file } => net::raw_frames::run(ifname, file),
         Command::ApplianceTests => {
             suites::appliance::tests::run(&Filter::new(vec!["appliance/".into()]))

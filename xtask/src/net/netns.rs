@@ -12,17 +12,18 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Programs the network tests drive, and the Debian package that ships each.
-const NET_TOOLS: [(&str, &str); 4] = [
+const NET_TOOLS: [(&str, &str); 5] = [
     ("ip", "iproute2"),
     ("ping", "iputils-ping"),
     ("arping", "iputils-arping"),
     ("nc", "netcat-openbsd"),
+    ("nft", "nftables"),
 ];
 
 /// Longest interface name Linux accepts (IFNAMSIZ - 1).
 const MAX_IFNAME: usize = 15;
 
-/// Makes sure `ip`, `ping`, `arping` and `nc` are installed: as root, installs
+/// Makes sure `ip`, `ping`, `arping`, `nc` and `nft` are installed: as root, installs
 /// the missing packages; otherwise fails naming them.
 pub fn ensure_net_tools() -> Result<()> {
     ensure_programs("network tests", &NET_TOOLS)

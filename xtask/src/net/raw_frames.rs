@@ -136,7 +136,7 @@ fn send_one(socket: &PacketSocket, frame: &[u8]) -> std::io::Result<()> {
 }
 
 /// One `NAME HEX` line per frame.
-fn encode(frames: &[NamedFrame]) -> Result<String> {
+pub(crate) fn encode(frames: &[NamedFrame]) -> Result<String> {
     let mut text = String::new();
     for frame in frames {
         ensure!(
@@ -155,7 +155,7 @@ fn encode(frames: &[NamedFrame]) -> Result<String> {
 }
 
 /// Parses what [`encode`] wrote; an empty HEX is an empty frame.
-fn decode(text: &str) -> Result<Vec<NamedFrame>> {
+pub(crate) fn decode(text: &str) -> Result<Vec<NamedFrame>> {
     text.lines()
         .filter(|line| !line.trim().is_empty())
         .map(|line| {

@@ -1,9 +1,11 @@
 //! The home-made test suites `cargo xtask test` runs after the cargo steps,
-//! their shared runner (names, `--only`, summary lines) and traffic checks.
+//! their shared runner (names, `--only`, summary lines) and traffic checks (UDP
+//! and ICMP in `traffic`, TCP in `tcp_traffic`).
 
 pub mod appliance;
 pub mod hosted;
 pub mod image;
 pub mod kernel;
 pub mod runner;
+pub mod tcp_traffic;
 pub mod traffic;

@@ -1,5 +1,6 @@
 //! The appliance suite: the kernel under QEMU on taps, answering real
-//! traffic and counting malformed frames.
+//! traffic (UDP, ICMP and TCP) and counting malformed frames.
 
 pub mod malformed;
+pub mod tcp;
 pub mod tests;

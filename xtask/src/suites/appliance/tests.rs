@@ -65,6 +65,12 @@ fn cases() -> Vec<Case<Test>> {
             "every bad frame bumps exactly its drop counter, then ping and udp echo",
             crate::suites::appliance::malformed::malformed_frames_are_counted,
         ),
+        Case::new(
+            "tcp",
+            "tcp-echo: echo and 10 MB, 10 MB under 5 % loss, closed port, malformed segments, \
+             20 000-SYN flood",
+            crate::suites::appliance::tcp::tcp_checks,
+        ),
     ]
 }
 

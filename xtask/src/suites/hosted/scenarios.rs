@@ -1,8 +1,9 @@
 //! Hosted integration tests: `warpcore-hosted` on a tap or on a veth (via
 //! AF_PACKET) in network namespaces these tests create, driven by `arping`,
-//! `ping`, the `__udp-client` helper and the `__send-frames` raw sender from
-//! another namespace (the same helpers the QEMU appliance tests use). Every
-//! traffic loop is bounded in count and time.
+//! `ping`, the `__udp-client` and `__tcp-client` helpers and the
+//! `__send-frames` raw sender from another namespace (the same helpers the
+//! QEMU appliance tests use); the TCP scenarios are in `tcp`. Every traffic
+//! loop is bounded in count and time.
 
 use crate::counters::Counters;
 use crate::net::netns::{Netns, ensure_net_tools};
@@ -58,6 +59,9 @@ fn cases() -> Vec<Case<Scenario>> {
             |binary| two_cores(binary, Link::AfPacket),
         ),
     ]
+    .into_iter()
+    .chain(crate::suites::hosted::tcp::cases())
+    .collect()
 }
 
 /// The names of the hosted scenarios, for `--list`.

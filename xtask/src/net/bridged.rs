@@ -1,0 +1,76 @@
+//! A client namespace reaching an appliance's tap through a bridge, so that
+//! loss can be injected on the way: the tap and one end of a veth pair are
+//! ports of a bridge in the namespace holding the tap, and the client's
+//! kernel stack sits on the veth's other end in a namespace of its own.
+//!
+//! Segments toward the appliance cross the veth and arrive on its bridge
+//! end; segments toward the client come out of the appliance into the tap.
+//! Both arrivals are ingress hooks where an nftables drop is a loss on the
+//! wire (see `net::nft`). The client's veth sends one segment per packet
+//! (`gso_max_segs 1`), so a drop loses one segment, not a 64 KB burst.
+
+use crate::net::devices::Veth;
+use crate::net::netns::{Netns, unique_name};
+use crate::net::nft::NftTable;
+use anyhow::Result;
+
+/// Which way segments travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the client to the appliance.
+    ToAppliance,
+    /// From the appliance to the client.
+    ToClient,
+}
+
+/// The client side of a bridged tap. Guards drop in field order: the veth
+/// pair, then the client namespace; the bridge goes with the tap's
+/// namespace, which the caller owns.
+pub struct BridgedClient<'tap> {
+    veth: Veth,
+    tap_netns: &'tap Netns,
+    tap: String,
+    /// Where the client's tools run.
+    pub client: Netns,
+}
+
+impl<'tap> BridgedClient<'tap> {
+    /// Bridges `tap` (in `tap_netns`, up, without address) to a new client
+    /// namespace whose veth end holds `client_address` (CIDR).
+    pub fn create(tap_netns: &'tap Netns, tap: &str, client_address: &str) -> Result<Self> {
+        let client = Netns::create("wcbc")?;
+        let veth = Veth::create("wcbv", Some(tap_netns), Some(&client))?;
+        let bridge = unique_name("wcbb");
+        tap_netns.ip(&["link", "add", &bridge, "type", "bridge"])?;
+        tap_netns.ip(&["link", "set", &bridge, "up"])?;
+        for port in [tap, veth.first()] {
+            tap_netns.ip(&["link", "set", port, "master", &bridge])?;
+        }
+        client.ip(&["link", "set", veth.second(), "gso_max_segs", "1"])?;
+        client.configure(veth.second(), Some(client_address))?;
+        Ok(Self {
+            veth,
+            tap_netns,
+            tap: tap.to_owned(),
+            client,
+        })
+    }
+
+    /// The client's interface (raw frames go out of it).
+    pub fn client_ifname(&self) -> &str {
+        self.veth.second()
+    }
+
+    /// Drops `percent` % of the TCP segments each way of `directions`
+    /// until the returned table is dropped.
+    pub fn tcp_loss(&self, percent: u8, directions: &[Direction]) -> Result<NftTable<'tap>> {
+        let devices: Vec<&str> = directions
+            .iter()
+            .map(|direction| match direction {
+                Direction::ToAppliance => self.veth.first(),
+                Direction::ToClient => self.tap.as_str(),
+            })
+            .collect();
+        NftTable::tcp_loss(self.tap_netns, percent, &devices)
+    }
+}

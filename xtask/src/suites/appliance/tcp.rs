@@ -1,0 +1,48 @@
+//! The TCP stack under QEMU: examples/tcp.toml booted once, its tap bridged
+//! to a client namespace (so loss can be injected on the wire), then the
+//! core TCP checks of `suites::tcp_traffic` in a row: echo and 10 MB, 10 MB
+//! under 5 % loss toward the appliance, a closed port, the malformed
+//! segments and a 20 000-SYN flood. One boot for all keeps the suite short.
+
+use crate::net::bridged::{BridgedClient, Direction};
+use crate::net::devices::Lan;
+use crate::qemu::session::QemuSession;
+use crate::spec_file::example;
+use crate::suites::tcp_traffic::{
+    self, bulk_under_loss, closed_port, echo_round_trip, malformed_segments,
+};
+use crate::suites::traffic::wait_reachable;
+use anyhow::Result;
+use std::cell::RefCell;
+
+/// Boots examples/tcp.toml on one core and runs the TCP checks against it.
+pub fn tcp_checks() -> Result<()> {
+    let lan = Lan::create(1, false, None)?;
+    let link = BridgedClient::create(&lan.netns, lan.tap(), "10.0.0.1/24")?;
+    let session =
+        QemuSession::boot_appliance(&example("tcp.toml"), 1, &lan.netns, &lan.tap_names(), 1)?;
+    let session = RefCell::new(session);
+    let mut counters = || session.borrow_mut().counters();
+    let result = (|| -> Result<()> {
+        let client = &link.client;
+        wait_reachable(client, tcp_traffic::APPLIANCE, 20)?;
+        eprintln!("xtask: [appliance] tcp echo");
+        echo_round_trip(client, &mut counters)?;
+        eprintln!("xtask: [appliance] tcp under loss");
+        bulk_under_loss(
+            &link,
+            &mut counters,
+            10_000_000,
+            5,
+            &[Direction::ToAppliance],
+            180,
+        )?;
+        eprintln!("xtask: [appliance] tcp closed port");
+        closed_port(client, &mut counters)?;
+        eprintln!("xtask: [appliance] tcp malformed segments");
+        malformed_segments(client, link.client_ifname(), &mut counters)?;
+        eprintln!("xtask: [appliance] tcp syn flood");
+        tcp_traffic::syn_flood(client, link.client_ifname(), &mut counters, 20_000, 5_000)
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.borrow().log())))
+}
