@@ -149,10 +149,8 @@ impl HttpClients {
         );
         assert!((1..=BURST_SIZE).contains(&burst), "1 to {BURST_SIZE}");
         let template = request_template();
-        let base = !u16::from_be_bytes([
-            template[offset::CHECKSUM],
-            template[offset::CHECKSUM + 1],
-        ]);
+        let base =
+            !u16::from_be_bytes([template[offset::CHECKSUM], template[offset::CHECKSUM + 1]]);
         let clients = (0..connections)
             .map(|index| Client {
                 stage: Stage::New,
@@ -247,8 +245,7 @@ impl HttpClients {
         while !batch.is_full()
             && let Some(&index) = self.acks_owed.front()
         {
-            let frame =
-                self.handshake_frame(index as usize, TcpFlags::ACK, TcpOptions::default());
+            let frame = self.handshake_frame(index as usize, TcpFlags::ACK, TcpOptions::default());
             if !self.push_frame(batch, &frame) {
                 return count;
             }
@@ -515,10 +512,8 @@ mod tests {
     #[test]
     fn patched_requests_carry_valid_checksums() {
         let template = request_template();
-        let base = !u16::from_be_bytes([
-            template[offset::CHECKSUM],
-            template[offset::CHECKSUM + 1],
-        ]);
+        let base =
+            !u16::from_be_bytes([template[offset::CHECKSUM], template[offset::CHECKSUM + 1]]);
         for (index, sequence, acknowledgment) in [
             (0, 0, 0),
             (7, CLIENT_ISN, 0xffff_ffff),

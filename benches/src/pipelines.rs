@@ -149,11 +149,8 @@ const OPEN_POLLS_PER_CONNECTION: usize = 4;
 /// polls.
 pub fn http_executor(connections: usize, burst: usize) -> (Executor, SharedNic<HttpClients>) {
     let clients = SharedNic::new(HttpClients::new(connections, burst));
-    let pool = Mempool::with_heap(
-        ECHO_POOL_BUFFERS,
-        dataplane::mem::mempool::DEFAULT_HEADROOM,
-    )
-    .expect("heap pool");
+    let pool = Mempool::with_heap(ECHO_POOL_BUFFERS, dataplane::mem::mempool::DEFAULT_HEADROOM)
+        .expect("heap pool");
     let mut executor = control::build_core(
         &http_spec(),
         0,
@@ -177,7 +174,10 @@ pub fn http_executor(connections: usize, burst: usize) -> (Executor, SharedNic<H
     let accepted = executor
         .counters()
         .node_events("tcp", "connections-accepted");
-    assert_eq!(accepted, connections as u64, "connections the stack accepted");
+    assert_eq!(
+        accepted, connections as u64,
+        "connections the stack accepted"
+    );
     (executor, clients)
 }
 
@@ -193,7 +193,12 @@ pub fn run_requests(executor: &mut Executor, clients: &SharedNic<HttpClients>, r
         assert_eq!(received, burst, "a response was missing");
     }
     let clients = clients.borrow();
-    assert_eq!(clients.counts().wrong, 0, "wrong frames: {:?}", clients.counts());
+    assert_eq!(
+        clients.counts().wrong,
+        0,
+        "wrong frames: {:?}",
+        clients.counts()
+    );
 }
 
 /// A warpcore pipeline the callgrind counter can drive.
@@ -301,7 +306,11 @@ mod tests {
             clients.borrow_mut().verify_checksums(true);
             let counts = clients.borrow().counts();
             assert_eq!(counts.syn_acks, connections as u64);
-            assert_eq!((counts.ignored, counts.wrong), (2, 0), "gratuitous ARP, ARP reply");
+            assert_eq!(
+                (counts.ignored, counts.wrong),
+                (2, 0),
+                "gratuitous ARP, ARP reply"
+            );
             let counters = executor.counters().clone();
             assert_eq!(counters.node_events("tcp", "syn-cookies-sent"), cookies);
             let burst = clients.borrow().burst();
