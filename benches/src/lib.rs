@@ -1,11 +1,12 @@
 //! Helpers shared by warpcore's criterion benchmarks and the callgrind
-//! counter: thread pinning, test frames, the reflecting NICs and the
-//! pipelines under test, with the smoltcp peer beside them, and the
-//! cross-thread ring workloads.
+//! counters: thread pinning, test frames, the reflecting NICs, the HTTP
+//! clients and the pipelines under test, with the smoltcp peer beside them,
+//! and the cross-thread ring workloads.
 #![forbid(unsafe_code)]
 
 pub mod cpu;
 pub mod frames;
+pub mod http_clients;
 pub mod pipelines;
 pub mod reflector;
 pub mod ring_workloads;

@@ -6,9 +6,12 @@
 //! platform's clock source.
 
 use crate::frames::{OUR_MAC, arp_request, echo_payload, ethernet_frame, udp_echo_request};
+use crate::http_clients::HttpClients;
 use crate::reflector::ReflectorNic;
 use control::Spec;
-use dataplane::{BURST_SIZE, Executor, ExecutorBuilder, LoopbackNic, Mempool, Nic, Target};
+use dataplane::{
+    BURST_SIZE, Executor, ExecutorBuilder, LoopbackNic, Mempool, Nic, SharedNic, Target,
+};
 use services::MacSwap;
 
 /// Packets circulating in the macswap loop: a few bursts, so every poll
@@ -115,6 +118,89 @@ pub fn udp_echo_executor() -> Executor {
     udp_echo_core(Box::new(nic), pool)
 }
 
+/// The `http` appliance the TCP benchmark drives: the interface of
+/// `examples/http.toml` with its `/` route only (`hello from warpcore\n`).
+pub fn http_spec() -> Spec {
+    const SPEC: &str = r#"
+[[interface]]
+name = "eth0"
+driver = "virtio"
+mac = "02:00:00:00:00:01"
+address = "10.0.0.2/24"
+queues = 1
+
+[[service]]
+kind = "http"
+port = 80
+routes = [
+  { path = "/", body = "hello from warpcore\n", content_type = "text/plain" },
+]
+"#;
+    Spec::parse(SPEC, &services::Registry::with_builtin()).expect("the http spec parses")
+}
+
+/// Polls allowed per connection to open them all.
+const OPEN_POLLS_PER_CONNECTION: usize = 4;
+
+/// The `http` core (`control::build_core` on [`http_spec`]) on an
+/// [`HttpClients`] NIC playing `connections` clients that send up to
+/// `burst` requests per poll, every connection open (and accepted by the
+/// stack), no request sent yet. The handle reaches the clients between
+/// polls.
+pub fn http_executor(connections: usize, burst: usize) -> (Executor, SharedNic<HttpClients>) {
+    let clients = SharedNic::new(HttpClients::new(connections, burst));
+    let pool = Mempool::with_heap(ECHO_POOL_BUFFERS, dataplane::mem::mempool::DEFAULT_HEADROOM)
+        .expect("heap pool");
+    let mut executor = control::build_core(
+        &http_spec(),
+        0,
+        vec![(0, Box::new(clients.clone()) as Box<dyn Nic>)],
+        pool,
+        frozen_clock,
+        control::CoreLinks::new(),
+    )
+    .expect("the http spec builds");
+    let mut polls = 0;
+    // The poll that receives the last ACK also hands it to the stack.
+    while !clients.borrow().all_open() {
+        executor.poll_once();
+        polls += 1;
+        assert!(
+            polls <= OPEN_POLLS_PER_CONNECTION * connections + 8,
+            "the connections did not open: {:?}",
+            clients.borrow().counts()
+        );
+    }
+    let accepted = executor
+        .counters()
+        .node_events("tcp", "connections-accepted");
+    assert_eq!(
+        accepted, connections as u64,
+        "connections the stack accepted"
+    );
+    (executor, clients)
+}
+
+/// Polls `executor` until its clients sent `requests` more requests (a
+/// multiple of their burst); panics if a poll receives less than a burst
+/// (a response was missing, so the next request could not go) or a
+/// response was wrong.
+pub fn run_requests(executor: &mut Executor, clients: &SharedNic<HttpClients>, requests: u64) {
+    let burst = clients.borrow().burst();
+    assert_eq!(requests % burst as u64, 0, "requests in whole bursts");
+    for _ in 0..requests / burst as u64 {
+        let received = executor.poll_once();
+        assert_eq!(received, burst, "a response was missing");
+    }
+    let clients = clients.borrow();
+    assert_eq!(
+        clients.counts().wrong,
+        0,
+        "wrong frames: {:?}",
+        clients.counts()
+    );
+}
+
 /// A warpcore pipeline the callgrind counter can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
@@ -210,6 +296,38 @@ mod tests {
             assert_eq!(request.addresses, (PEER_IP, OUR_IP));
             assert_eq!(request.ports, (PEER_PORT, ECHO_PORT));
             assert_eq!(request.payload, echo_payload());
+        }
+    }
+
+    #[test]
+    fn http_clients_get_every_response_over_opened_and_cookie_connections() {
+        for (connections, burst, cookies) in [(10, 32, 0), (40, 32, 0), (1100, 32, 1100 - 1024)] {
+            let (mut executor, clients) = http_executor(connections, burst);
+            clients.borrow_mut().verify_checksums(true);
+            let counts = clients.borrow().counts();
+            assert_eq!(counts.syn_acks, connections as u64);
+            assert_eq!(
+                (counts.ignored, counts.wrong),
+                (2, 0),
+                "gratuitous ARP, ARP reply"
+            );
+            let counters = executor.counters().clone();
+            assert_eq!(counters.node_events("tcp", "syn-cookies-sent"), cookies);
+            let burst = clients.borrow().burst();
+            assert_eq!(burst, connections.min(32));
+            let requests = 2 * connections.div_ceil(burst) as u64 * burst as u64;
+            run_requests(&mut executor, &clients, requests);
+            let counts = clients.borrow().counts();
+            assert_eq!(counts.requests, requests);
+            assert_eq!(counts.responses, requests);
+            assert_eq!(counts.wrong, 0);
+            assert_eq!(counters.executor_drops(), 0);
+            let node_drops: u64 = counters.nodes.iter().map(|node| node.total_drops()).sum();
+            assert_eq!(node_drops, 0);
+            assert_eq!(
+                counters.node_events("tcp", "connections-accepted"),
+                connections as u64
+            );
         }
     }
 

@@ -1,8 +1,11 @@
 //! Instructions per packet from callgrind: `count-pipeline` (benches/) runs
 //! each pipeline under `valgrind --tool=callgrind` at two packet counts, and
 //! the difference of the totals over the difference of the counts is the
-//! cost of one packet, with setup and warm-up cancelled out. Deterministic,
-//! so the figure can be tracked commit to commit.
+//! cost of one packet, with setup and warm-up cancelled out. `count-http`
+//! does the same per HTTP request through the TCP stack, at 10 and 10 000
+//! open keep-alive connections (bursts of 10 requests for both, so that
+//! only the number of connections differs). Deterministic, so the figures
+//! can be tracked commit to commit.
 
 use crate::shell::host::{ensure_programs, target_dir};
 use crate::shell::process::{cargo, run as run_step};
@@ -13,14 +16,21 @@ use std::process::Command;
 
 /// The pipelines counted, as `count-pipeline` names them.
 const WORKLOADS: [&str; 2] = ["macswap", "udp-echo"];
-/// The two packet counts (multiples of the 32-packet burst).
+/// The two packet counts (multiples of the 32-packet burst), also the
+/// two request counts (multiples of [`HTTP_BURST`]).
 const PACKETS: [u64; 2] = [3_200, 35_200];
+/// The open connections `count-http` is counted at.
+const HTTP_CONNECTIONS: [u64; 2] = [10, 10_000];
+/// Requests per poll in `count-http`: 10, the most 10 clients with one
+/// request outstanding each can send.
+const HTTP_BURST: u64 = 10;
 
-/// Builds `count-pipeline` in release and counts every workload.
+/// Builds `count-pipeline` and `count-http` in release and counts every
+/// workload, then HTTP requests at each number of connections.
 pub fn instructions() -> Result<Vec<InstructionRow>> {
     ensure_valgrind()?;
     run_step(
-        "build count-pipeline",
+        "build count-pipeline and count-http",
         cargo().args([
             "build",
             "--release",
@@ -28,17 +38,35 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             "warpcore-benches",
             "--bin",
             "count-pipeline",
+            "--bin",
+            "count-http",
         ]),
     )?;
     let binary = target_dir().join("release/count-pipeline");
     let mut rows = Vec::new();
     for workload in WORKLOADS {
-        let [small, large] = PACKETS.map(|packets| total_instructions(&binary, workload, packets));
+        let [small, large] = PACKETS.map(|packets| {
+            total_instructions(&binary, &[workload.to_owned(), packets.to_string()])
+        });
         let per_packet = per_packet(small?, large?)?;
         eprintln!("xtask: [callgrind] {workload}: {per_packet:.1} instructions/packet");
         rows.push(InstructionRow {
             benchmark: workload.to_owned(),
             instructions_per_packet: per_packet,
+        });
+    }
+    let binary = target_dir().join("release/count-http");
+    for connections in HTTP_CONNECTIONS {
+        let [small, large] = PACKETS.map(|requests| {
+            let arguments = [connections, requests, HTTP_BURST].map(|figure| figure.to_string());
+            total_instructions(&binary, &arguments)
+        });
+        let per_request = per_packet(small?, large?)?;
+        let benchmark = format!("http request, {connections} connections (per request)");
+        eprintln!("xtask: [callgrind] {benchmark}: {per_request:.1} instructions/request");
+        rows.push(InstructionRow {
+            benchmark,
+            instructions_per_packet: per_request,
         });
     }
     Ok(rows)
@@ -56,23 +84,25 @@ fn per_packet(small: u64, large: u64) -> Result<f64> {
     Ok((large - small) as f64 / (PACKETS[1] - PACKETS[0]) as f64)
 }
 
-/// Runs `binary workload packets` under callgrind and returns its total
+/// Runs `binary arguments...` under callgrind and returns its total
 /// instruction count.
-fn total_instructions(binary: &Path, workload: &str, packets: u64) -> Result<u64> {
+fn total_instructions(binary: &Path, arguments: &[String]) -> Result<u64> {
+    let command = arguments.join(" ");
     let output = std::env::temp_dir().join(format!(
-        "warpcore-callgrind-{}-{workload}-{packets}.out",
-        std::process::id()
+        "warpcore-callgrind-{}-{}.out",
+        std::process::id(),
+        arguments.join("-")
     ));
     let status = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", output.display()))
         .arg(binary)
-        .args([workload, &packets.to_string()])
+        .args(arguments)
         .output()
         .context("valgrind: could not start")?;
     if !status.status.success() {
         bail!(
-            "callgrind on `{} {workload} {packets}` failed ({}):\n{}",
+            "callgrind on `{} {command}` failed ({}):\n{}",
             binary.display(),
             status.status,
             String::from_utf8_lossy(&status.stderr)

@@ -1,0 +1,541 @@
+//! `HttpClients`: a NIC whose wire leads to N HTTP/1.1 keep-alive clients
+//! of the appliance's `http` app, so the TCP stack can be measured per
+//! request at any number of open connections.
+//!
+//! The clients open their connections first (every SYN, then the ACK of
+//! every SYN-ACK, cookies or not), then take turns round-robin: each
+//! receive burst is the next clients' requests, each transmitted response
+//! is checked and acknowledged by its client's next request. A request is
+//! one frame template with the port, the numbers and the checksum patched
+//! in, written into a buffer the stack transmitted before: the clients'
+//! cost per request is the same whatever N, and small.
+
+use crate::frames::{OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, arp_request};
+use dataplane::mem::mempool::DEFAULT_HEADROOM;
+use dataplane::{BURST_SIZE, Batch, LinkInfo, MacAddr, Mempool, Nic, Packet};
+use services::wire::ethernet::{self, EtherType};
+use services::wire::ipv4::{self, protocol};
+use services::wire::tcp::{self, TcpFlags, TcpHeader, TcpOptions};
+use services::wire::{EthernetFrame, Ipv4Packet, TcpPacket};
+use std::collections::VecDeque;
+
+/// The port the `http` app serves.
+pub const HTTP_PORT: u16 = 80;
+/// The first client's port; client `i` sends from `FIRST_CLIENT_PORT + i`.
+pub const FIRST_CLIENT_PORT: u16 = 10_000;
+/// Most clients one NIC plays (the ports above [`FIRST_CLIENT_PORT`]).
+pub const MAX_CLIENTS: usize = (u16::MAX - FIRST_CLIENT_PORT) as usize;
+/// What every client asks.
+pub const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: b\r\n\r\n";
+/// What the app answers (`/` of [`crate::pipelines::http_spec`]), whole, in
+/// one segment.
+pub const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: warpcore\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\nhello from warpcore\n";
+/// Every client's initial sequence number.
+const CLIENT_ISN: u32 = 0x1000_0000;
+/// The clients' receive window (no window scale is offered).
+const CLIENT_WINDOW: u16 = u16::MAX;
+/// The MSS the clients offer.
+const CLIENT_MSS: u16 = 1460;
+/// Buffers of the clients' own pool: handshake frames and the first
+/// requests (later ones reuse transmitted buffers).
+const CLIENT_POOL_BUFFERS: usize = 4 * BURST_SIZE;
+/// Transmitted buffers kept for reuse.
+const SPARES: usize = 2 * BURST_SIZE;
+
+/// Where a request frame's patched fields sit, from the frame start.
+mod offset {
+    use services::wire::{ethernet, ipv4};
+
+    /// The TCP header.
+    pub const TCP: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+    /// Source port.
+    pub const SOURCE_PORT: usize = TCP;
+    /// Sequence number.
+    pub const SEQUENCE: usize = TCP + 4;
+    /// Acknowledgment number.
+    pub const ACKNOWLEDGMENT: usize = TCP + 8;
+    /// Checksum.
+    pub const CHECKSUM: usize = TCP + 16;
+}
+
+/// Bytes of a request frame.
+const REQUEST_FRAME_LEN: usize = offset::TCP + tcp::HEADER_LEN + REQUEST.len();
+
+/// Where a client's connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Its SYN is not sent yet.
+    New,
+    /// SYN sent, waiting for the SYN-ACK.
+    SynSent,
+    /// SYN-ACK received, ACK not sent yet.
+    AckOwed,
+    /// Open, no request outstanding.
+    Open,
+    /// Open, a request outstanding.
+    Waiting,
+}
+
+/// One client's side of its connection.
+#[derive(Debug, Clone, Copy)]
+struct Client {
+    stage: Stage,
+    /// The client's next sequence number.
+    sequence: u32,
+    /// What it acknowledges: the server's next sequence number.
+    acknowledgment: u32,
+    /// The ones' complement sum of its request frame's TCP checksum with
+    /// sequence and acknowledgment numbers zero, folded.
+    partial_sum: u16,
+}
+
+/// What the clients saw.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCounts {
+    /// Frames handed out by `rx_burst`.
+    pub received: u64,
+    /// Requests among them.
+    pub requests: u64,
+    /// SYN-ACKs taken (cookies among them).
+    pub syn_acks: u64,
+    /// Correct responses taken.
+    pub responses: u64,
+    /// Transmitted frames that were not IPv4 (ARP), dropped.
+    pub ignored: u64,
+    /// Transmitted frames that were wrong: not TCP to a client, bad
+    /// checksums (when checked), unexpected flags or numbers, or a
+    /// response that is not [`RESPONSE`].
+    pub wrong: u64,
+}
+
+/// A NIC playing `connections` HTTP/1.1 clients from 10.0.0.1 (ports from
+/// [`FIRST_CLIENT_PORT`]) to the appliance's port 80.
+pub struct HttpClients {
+    mac: MacAddr,
+    clients: Vec<Client>,
+    /// The ARP request that teaches the stack the clients' MAC, sent alone
+    /// first.
+    arp: Option<Vec<u8>>,
+    /// Clients whose SYN is sent: the next SYN is client `syns_sent`.
+    syns_sent: usize,
+    /// Clients that owe the ACK of their SYN-ACK.
+    acks_owed: VecDeque<u32>,
+    /// Clients whose ACK is sent.
+    opened: usize,
+    /// The client whose turn is next.
+    cursor: usize,
+    /// Most requests in one receive burst.
+    burst: usize,
+    /// A request frame with port, numbers and checksum zero.
+    template: [u8; REQUEST_FRAME_LEN],
+    /// Transmitted buffers, written over for the next requests.
+    spare: Vec<Packet>,
+    /// Buffers for the handshake and the first requests.
+    pool: Mempool,
+    /// Verify both checksums of every transmitted frame (off when counting
+    /// instructions: a client's checksums are not the stack's cost).
+    verify_checksums: bool,
+    counts: ClientCounts,
+}
+
+impl HttpClients {
+    /// `connections` clients (at most [`MAX_CLIENTS`]) that send at most
+    /// `burst` requests per receive burst (at most [`BURST_SIZE`]; with
+    /// one request outstanding per client, at most `connections`).
+    pub fn new(connections: usize, burst: usize) -> Self {
+        assert!(
+            (1..=MAX_CLIENTS).contains(&connections),
+            "1 to {MAX_CLIENTS} clients"
+        );
+        assert!((1..=BURST_SIZE).contains(&burst), "1 to {BURST_SIZE}");
+        let template = request_template();
+        let base =
+            !u16::from_be_bytes([template[offset::CHECKSUM], template[offset::CHECKSUM + 1]]);
+        let clients = (0..connections)
+            .map(|index| Client {
+                stage: Stage::New,
+                sequence: CLIENT_ISN,
+                acknowledgment: 0,
+                partial_sum: fold(u32::from(base) + u32::from(client_port(index))),
+            })
+            .collect();
+        Self {
+            mac: OUR_MAC,
+            clients,
+            arp: Some(arp_request()),
+            syns_sent: 0,
+            acks_owed: VecDeque::with_capacity(connections),
+            opened: 0,
+            cursor: 0,
+            burst,
+            template,
+            spare: Vec::with_capacity(SPARES),
+            pool: Mempool::with_heap(CLIENT_POOL_BUFFERS, DEFAULT_HEADROOM).expect("heap pool"),
+            verify_checksums: false,
+            counts: ClientCounts::default(),
+        }
+    }
+
+    /// Checks both checksums of every transmitted frame from now on.
+    pub fn verify_checksums(&mut self, verify: bool) {
+        self.verify_checksums = verify;
+    }
+
+    /// How many clients play.
+    pub fn connections(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Requests per receive burst once every connection is open.
+    pub fn burst(&self) -> usize {
+        self.burst.min(self.clients.len())
+    }
+
+    /// True once every client sent the ACK of its SYN-ACK.
+    pub fn all_open(&self) -> bool {
+        self.opened == self.clients.len()
+    }
+
+    /// Requests sent and not answered yet.
+    pub fn outstanding(&self) -> usize {
+        (self.counts.requests - self.counts.responses) as usize
+    }
+
+    /// What the clients saw so far.
+    pub fn counts(&self) -> ClientCounts {
+        self.counts
+    }
+
+    /// A buffer to write a frame into: a transmitted one, or a fresh one.
+    fn buffer(&mut self) -> Option<Packet> {
+        self.spare.pop().or_else(|| self.pool.alloc())
+    }
+
+    /// Queues `bytes` as a received frame; false when no buffer is left.
+    fn push_frame(&mut self, batch: &mut Batch, bytes: &[u8]) -> bool {
+        let Some(mut packet) = self.buffer() else {
+            return false;
+        };
+        if packet.set_range(DEFAULT_HEADROOM, bytes.len()).is_err() {
+            return false;
+        }
+        packet.payload_mut().copy_from_slice(bytes);
+        batch.push(packet).is_ok()
+    }
+
+    /// Fills `batch` with SYNs, then with the ACKs of SYN-ACKs.
+    fn handshake_burst(&mut self, batch: &mut Batch) -> usize {
+        let mut count = 0;
+        while !batch.is_full() && self.syns_sent < self.clients.len() {
+            let index = self.syns_sent;
+            let options = TcpOptions {
+                mss: Some(CLIENT_MSS),
+                ..TcpOptions::default()
+            };
+            let frame = self.handshake_frame(index, TcpFlags::SYN, options);
+            if !self.push_frame(batch, &frame) {
+                return count;
+            }
+            let client = &mut self.clients[index];
+            client.stage = Stage::SynSent;
+            client.sequence = CLIENT_ISN.wrapping_add(1);
+            self.syns_sent += 1;
+            count += 1;
+        }
+        while !batch.is_full()
+            && let Some(&index) = self.acks_owed.front()
+        {
+            let frame = self.handshake_frame(index as usize, TcpFlags::ACK, TcpOptions::default());
+            if !self.push_frame(batch, &frame) {
+                return count;
+            }
+            self.acks_owed.pop_front();
+            self.clients[index as usize].stage = Stage::Open;
+            self.opened += 1;
+            count += 1;
+        }
+        count
+    }
+
+    /// A SYN or ACK from client `index` at its numbers, checksums filled.
+    fn handshake_frame(&self, index: usize, flags: TcpFlags, options: TcpOptions) -> Vec<u8> {
+        let client = &self.clients[index];
+        let header = TcpHeader {
+            source_port: client_port(index),
+            destination_port: HTTP_PORT,
+            sequence: if flags.contains(TcpFlags::SYN) {
+                CLIENT_ISN
+            } else {
+                client.sequence
+            },
+            acknowledgment: if flags.contains(TcpFlags::ACK) {
+                client.acknowledgment
+            } else {
+                0
+            },
+            flags,
+            window: CLIENT_WINDOW,
+            options,
+        };
+        frame(&header, b"")
+    }
+
+    /// Fills `batch` with the next clients' requests, round-robin, up to
+    /// the burst; stops at a client still waiting for its response.
+    fn request_burst(&mut self, batch: &mut Batch) -> usize {
+        let room = batch.remaining_capacity().min(self.burst);
+        let mut count = 0;
+        while count < room {
+            let index = self.cursor;
+            if self.clients[index].stage != Stage::Open {
+                break;
+            }
+            let Some(mut packet) = self.buffer() else {
+                break;
+            };
+            if packet
+                .set_range(DEFAULT_HEADROOM, REQUEST_FRAME_LEN)
+                .is_err()
+            {
+                break;
+            }
+            let client = &mut self.clients[index];
+            write_request(packet.payload_mut(), &self.template, client, index);
+            client.sequence = client.sequence.wrapping_add(REQUEST.len() as u32);
+            client.stage = Stage::Waiting;
+            // Cannot fail: `room` is within the batch's capacity.
+            let _ = batch.push(packet);
+            self.cursor = if index + 1 == self.clients.len() {
+                0
+            } else {
+                index + 1
+            };
+            count += 1;
+        }
+        self.counts.requests += count as u64;
+        count
+    }
+
+    /// Takes one transmitted frame; false when it was wrong.
+    fn take(&mut self, frame: &[u8]) -> Taken {
+        let Ok(ethernet) = EthernetFrame::new_checked(frame) else {
+            return Taken::Wrong;
+        };
+        if ethernet.ethertype() != EtherType::IPV4 {
+            return Taken::Ignored;
+        }
+        let Ok(ip) = Ipv4Packet::new_checked(ethernet.payload()) else {
+            return Taken::Wrong;
+        };
+        if ip.protocol() != protocol::TCP || ethernet.destination() != PEER_MAC {
+            return Taken::Wrong;
+        }
+        let Ok(segment) = TcpPacket::new_checked(ip.payload()) else {
+            return Taken::Wrong;
+        };
+        if self.verify_checksums
+            && !(ip.verify_checksum() && segment.verify_checksum(OUR_IP, PEER_IP))
+        {
+            return Taken::Wrong;
+        }
+        let index = usize::from(segment.destination_port().wrapping_sub(FIRST_CLIENT_PORT));
+        let Some(client) = self.clients.get_mut(index) else {
+            return Taken::Wrong;
+        };
+        if segment.source_port() != HTTP_PORT {
+            return Taken::Wrong;
+        }
+        let flags = segment.flags();
+        match client.stage {
+            Stage::SynSent
+                if flags == TcpFlags::SYN | TcpFlags::ACK
+                    && segment.acknowledgment_number() == client.sequence =>
+            {
+                client.acknowledgment = segment.sequence_number().wrapping_add(1);
+                client.stage = Stage::AckOwed;
+                self.acks_owed.push_back(index as u32);
+                Taken::SynAck
+            }
+            Stage::Waiting
+                if flags.contains(TcpFlags::ACK)
+                    && !flags.intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST)
+                    && segment.sequence_number() == client.acknowledgment
+                    && segment.acknowledgment_number() == client.sequence
+                    && segment.payload() == RESPONSE =>
+            {
+                client.acknowledgment = client.acknowledgment.wrapping_add(RESPONSE.len() as u32);
+                client.stage = Stage::Open;
+                Taken::Response
+            }
+            _ => Taken::Wrong,
+        }
+    }
+}
+
+/// What one transmitted frame was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    SynAck,
+    Response,
+    Ignored,
+    Wrong,
+}
+
+/// Client `index`'s port.
+fn client_port(index: usize) -> u16 {
+    FIRST_CLIENT_PORT + index as u16
+}
+
+/// Folds a ones' complement sum to 16 bits.
+#[inline]
+fn fold(mut sum: u32) -> u16 {
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum as u16
+}
+
+/// Writes client `index`'s next request into `frame` (a copy of
+/// `template` with its port, numbers and checksum patched in).
+#[inline]
+fn write_request(
+    frame: &mut [u8],
+    template: &[u8; REQUEST_FRAME_LEN],
+    client: &Client,
+    index: usize,
+) {
+    frame.copy_from_slice(template);
+    let (sequence, acknowledgment) = (client.sequence, client.acknowledgment);
+    let sum = u32::from(client.partial_sum)
+        + (sequence >> 16)
+        + (sequence & 0xffff)
+        + (acknowledgment >> 16)
+        + (acknowledgment & 0xffff);
+    frame[offset::SOURCE_PORT..offset::SOURCE_PORT + 2]
+        .copy_from_slice(&client_port(index).to_be_bytes());
+    frame[offset::SEQUENCE..offset::SEQUENCE + 4].copy_from_slice(&sequence.to_be_bytes());
+    frame[offset::ACKNOWLEDGMENT..offset::ACKNOWLEDGMENT + 4]
+        .copy_from_slice(&acknowledgment.to_be_bytes());
+    frame[offset::CHECKSUM..offset::CHECKSUM + 2].copy_from_slice(&(!fold(sum)).to_be_bytes());
+}
+
+/// A request frame from port 0 with numbers 0, checksums filled: what
+/// [`write_request`] patches.
+fn request_template() -> [u8; REQUEST_FRAME_LEN] {
+    let header = TcpHeader {
+        source_port: 0,
+        destination_port: HTTP_PORT,
+        sequence: 0,
+        acknowledgment: 0,
+        flags: TcpFlags::PSH | TcpFlags::ACK,
+        window: CLIENT_WINDOW,
+        options: TcpOptions::default(),
+    };
+    frame(&header, REQUEST)
+        .try_into()
+        .expect("a request frame is REQUEST_FRAME_LEN bytes")
+}
+
+/// An Ethernet frame from the clients carrying `header` and `payload`, with
+/// both checksums filled.
+fn frame(header: &TcpHeader, payload: &[u8]) -> Vec<u8> {
+    let segment_length = header.header_len() + payload.len();
+    let mut bytes = vec![0u8; offset::TCP + segment_length];
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    frame.set_destination(OUR_MAC);
+    frame.set_source(PEER_MAC);
+    frame.set_ethertype(EtherType::IPV4);
+    let segment = &mut bytes[offset::TCP..];
+    header.emit(segment);
+    segment[header.header_len()..].copy_from_slice(payload);
+    TcpPacket::new_unchecked(&mut segment[..]).fill_checksum(PEER_IP, OUR_IP);
+    Ipv4Packet::new_unchecked(&mut bytes[ethernet::HEADER_LEN..]).emit_header(
+        PEER_IP,
+        OUR_IP,
+        protocol::TCP,
+        segment_length as u16,
+        ipv4::DEFAULT_TTL,
+    );
+    bytes
+}
+
+impl Nic for HttpClients {
+    fn rx_burst(&mut self, batch: &mut Batch) -> usize {
+        let count = if let Some(arp) = self.arp.take() {
+            // Alone, so the stack knows our MAC before it answers a SYN.
+            usize::from(self.push_frame(batch, &arp))
+        } else if !self.all_open() {
+            self.handshake_burst(batch)
+        } else {
+            self.request_burst(batch)
+        };
+        self.counts.received += count as u64;
+        count
+    }
+
+    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+        let taken = batch.len();
+        for packet in batch.drain() {
+            match self.take(packet.payload()) {
+                Taken::SynAck => self.counts.syn_acks += 1,
+                Taken::Response => self.counts.responses += 1,
+                Taken::Ignored => self.counts.ignored += 1,
+                Taken::Wrong => self.counts.wrong += 1,
+            }
+            if self.spare.len() < SPARES {
+                self.spare.push(packet);
+            }
+        }
+        taken
+    }
+
+    fn mac(&self) -> MacAddr {
+        self.mac
+    }
+
+    fn link(&self) -> LinkInfo {
+        LinkInfo {
+            up: true,
+            speed_mbps: 0,
+            mtu: 1500,
+        }
+    }
+
+    fn name(&self) -> &str {
+        "http-clients"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patched_requests_carry_valid_checksums() {
+        let template = request_template();
+        let base =
+            !u16::from_be_bytes([template[offset::CHECKSUM], template[offset::CHECKSUM + 1]]);
+        for (index, sequence, acknowledgment) in [
+            (0, 0, 0),
+            (7, CLIENT_ISN, 0xffff_ffff),
+            (9999, 0xdead_beef, 0x0001_0000),
+            (MAX_CLIENTS - 1, 0xffff_0000, 0x1234_5678),
+        ] {
+            let client = Client {
+                stage: Stage::Open,
+                sequence,
+                acknowledgment,
+                partial_sum: fold(u32::from(base) + u32::from(client_port(index))),
+            };
+            let mut frame = [0u8; REQUEST_FRAME_LEN];
+            write_request(&mut frame, &template, &client, index);
+            let ip = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]).unwrap();
+            assert!(ip.verify_checksum());
+            let segment = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert!(segment.verify_checksum(PEER_IP, OUR_IP), "{index}");
+            assert_eq!(segment.source_port(), client_port(index));
+            assert_eq!(segment.sequence_number(), sequence);
+            assert_eq!(segment.acknowledgment_number(), acknowledgment);
+            assert_eq!(segment.payload(), REQUEST);
+        }
+    }
+}
