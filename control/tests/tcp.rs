@@ -103,6 +103,7 @@ mod wire_segments {
             window_scale: Some(7),
             sack_permitted: true,
             timestamps: Some((timestamp, 0)),
+            sack_blocks: Default::default(),
         }
     }
 

@@ -104,6 +104,7 @@ fn header_round_trip(source: Ipv4Addr, destination: Ipv4Addr, input: &[u8]) {
             window_scale: Some(fields.u8()).filter(|_| present & 2 != 0),
             sack_permitted: present & 4 != 0,
             timestamps: Some((fields.u32(), fields.u32())).filter(|_| present & 8 != 0),
+            sack_blocks: Default::default(),
         },
     };
     let payload = fields.bytes;

@@ -12,7 +12,10 @@ mod options;
 
 pub use flags::TcpFlags;
 pub use header::TcpHeader;
-pub use options::{MAX_WINDOW_SCALE, MAX_WRITTEN_LEN, TcpOptions, parse_options, write_options};
+pub use options::{
+    MAX_SACK_BLOCKS, MAX_WINDOW_SCALE, MAX_WRITTEN_LEN, SackBlocks, TcpOptions, parse_options,
+    write_options,
+};
 
 /// Byte ranges of the TCP header.
 mod field {
@@ -300,6 +303,7 @@ mod tests {
                 window_scale: Some(10),
                 sack_permitted: true,
                 timestamps: Some((0xa274_7e54, 0)),
+                sack_blocks: Default::default(),
             })
         );
         assert!(syn.verify_checksum(SOURCE, DESTINATION));

@@ -28,6 +28,7 @@ impl Builder {
                 window_scale: Some(7),
                 sack_permitted: true,
                 timestamps: Some((0x0001_0203, 0)),
+                sack_blocks: Default::default(),
             }
         } else {
             TcpOptions::default()

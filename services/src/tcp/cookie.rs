@@ -16,9 +16,9 @@ use core::net::SocketAddrV4;
 const MSS_TABLE: [u16; 8] = [536, 1024, 1220, 1360, 1400, 1440, 1460, 8960];
 /// Milliseconds per cookie period (a power of two).
 const PERIOD_MS: u64 = 64 * 1024;
-/// TSval bits that carry the window scale: bit 4 says one was offered,
-/// bits 0-3 hold it.
-pub const TIMESTAMP_OPTION_BITS: u32 = 5;
+/// TSval bits that carry the peer's options: bit 5 says SACK was
+/// permitted, bit 4 that a window scale was offered, bits 0-3 hold it.
+pub const TIMESTAMP_OPTION_BITS: u32 = 6;
 
 /// The secrets of one core's TCP stack.
 #[derive(Debug, Clone)]
@@ -129,8 +129,9 @@ impl Secrets {
 /// Our TSval for a cookie SYN-ACK: the clock with its low bits replaced
 /// by the peer's window scale, moved back a period if that put it ahead
 /// of the clock (the peer's PAWS check must accept our next TSval).
-pub fn cookie_timestamp(now_ts: u32, window_scale: Option<u8>) -> u32 {
-    let bits = window_scale.map_or(0, |scale| 0x10 | u32::from(scale.min(14)));
+pub fn cookie_timestamp(now_ts: u32, window_scale: Option<u8>, sack_permitted: bool) -> u32 {
+    let bits = window_scale.map_or(0, |scale| 0x10 | u32::from(scale.min(14)))
+        | if sack_permitted { 0x20 } else { 0 };
     let mask = (1 << TIMESTAMP_OPTION_BITS) - 1;
     let value = (now_ts & !mask) | bits;
     if value > now_ts {
@@ -143,6 +144,11 @@ pub fn cookie_timestamp(now_ts: u32, window_scale: Option<u8>) -> u32 {
 /// The window scale a cookie SYN-ACK's TSval carried (echoed as TSecr).
 pub fn cookie_window_scale(echoed: u32) -> Option<u8> {
     (echoed & 0x10 != 0).then_some((echoed & 0x0f) as u8)
+}
+
+/// Whether a cookie SYN-ACK's TSval said the peer permitted SACK.
+pub fn cookie_sack_permitted(echoed: u32) -> bool {
+    echoed & 0x20 != 0
 }
 
 #[cfg(test)]
@@ -213,9 +219,12 @@ mod tests {
     fn timestamps_carry_the_window_scale_without_running_ahead() {
         for now in [0u32, 31, 32, 1000, 1_000_017] {
             for scale in [None, Some(0), Some(7), Some(14)] {
-                let value = cookie_timestamp(now, scale);
-                assert!(value <= now || now < 32, "{now} {scale:?}");
-                assert_eq!(cookie_window_scale(value), scale);
+                for sack in [false, true] {
+                    let value = cookie_timestamp(now, scale, sack);
+                    assert!(value <= now || now < 64, "{now} {scale:?}");
+                    assert_eq!(cookie_window_scale(value), scale);
+                    assert_eq!(cookie_sack_permitted(value), sack);
+                }
             }
         }
     }

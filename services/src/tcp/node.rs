@@ -349,7 +349,11 @@ impl Tcp {
             now_ms,
         );
         let timestamps = segment.options.timestamps.map(|(value, _)| {
-            let ours = cookie::cookie_timestamp(now_ms as u32, segment.options.window_scale);
+            let ours = cookie::cookie_timestamp(
+                now_ms as u32,
+                segment.options.window_scale,
+                segment.options.sack_permitted,
+            );
             (ours, value)
         });
         // Without timestamps the cookie cannot carry a window scale.
@@ -359,8 +363,9 @@ impl Tcp {
         let options = TcpOptions {
             mss: Some(LOCAL_MSS),
             window_scale,
-            sack_permitted: false,
+            sack_permitted: timestamps.is_some() && segment.options.sack_permitted,
             timestamps,
+            sack_blocks: Default::default(),
         };
         sink.send_raw(
             tuple,
@@ -402,6 +407,10 @@ impl Tcp {
             .options
             .timestamps
             .and_then(|(_, echo)| cookie::cookie_window_scale(echo));
+        let sack = segment
+            .options
+            .timestamps
+            .is_some_and(|(_, echo)| cookie::cookie_sack_permitted(echo));
         let slot = self.allocate_slot();
         let id = ConnectionId {
             slot,
@@ -413,7 +422,7 @@ impl Tcp {
             listener,
             segment,
             grant.mss.min(LOCAL_MSS),
-            scale,
+            (scale, sack),
             &self.config,
         );
         self.tally.bump(TcpEvent::CookiesAccepted);

@@ -2,7 +2,9 @@
 //! segments that arrived ahead of a gap, waiting for it to fill.
 
 use super::seq::Seq;
+use crate::wire::tcp::SackBlocks;
 use alloc::vec::Vec;
+use arrayvec::ArrayVec;
 
 /// Most segments held out of order per connection; more are dropped (the
 /// peer retransmits them). The bytes are bounded by the receive window
@@ -21,6 +23,9 @@ pub struct ReceiveBuffer {
     out_of_order: Vec<(Seq, Vec<u8>)>,
     /// Bytes in `out_of_order`.
     out_of_order_bytes: usize,
+    /// The first sequence number of the segment held last (its block
+    /// goes first in our SACK option, RFC 2018 4).
+    last_held: Option<Seq>,
 }
 
 impl ReceiveBuffer {
@@ -32,6 +37,11 @@ impl ReceiveBuffer {
     /// In-order bytes waiting for the app.
     pub fn unread(&self) -> &[u8] {
         &self.unread
+    }
+
+    /// True when segments wait after a gap.
+    pub fn has_gaps(&self) -> bool {
+        !self.out_of_order.is_empty()
     }
 
     /// True when no in-order byte waits.
@@ -87,7 +97,40 @@ impl ReceiveBuffer {
         }
         self.out_of_order_bytes += bytes.len();
         self.out_of_order.insert(position, (seq, bytes.to_vec()));
+        self.last_held = Some(seq);
         true
+    }
+
+    /// The SACK blocks for what is held after the gap (RFC 2018): runs of
+    /// held segments as (left, right) edges, the run holding the segment
+    /// kept last first, then the others in order, at most three.
+    pub fn sack_blocks(&self) -> SackBlocks {
+        let mut runs: ArrayVec<(Seq, Seq), 64> = ArrayVec::new();
+        for (start, bytes) in &self.out_of_order {
+            let end = *start + bytes.len();
+            match runs.last_mut() {
+                Some((_, right)) if *right >= *start => *right = (*right).max(end),
+                _ => {
+                    if runs.try_push((*start, end)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut blocks = SackBlocks::default();
+        let first = self.last_held.and_then(|last| {
+            runs.iter()
+                .position(|(left, right)| *left <= last && last < *right)
+        });
+        if let Some(index) = first {
+            blocks.push(runs[index].0.0, runs[index].1.0);
+        }
+        for (index, (left, right)) in runs.iter().enumerate() {
+            if Some(index) != first && !blocks.push(left.0, right.0) {
+                break;
+            }
+        }
+        blocks
     }
 
     /// Moves the held segments that `next` reaches into the in-order
@@ -141,6 +184,21 @@ mod tests {
         let next = buffer.reassemble(Seq(4));
         assert_eq!(buffer.unread(), b"456789ab");
         assert_eq!(next, Seq(12));
+    }
+
+    #[test]
+    fn sack_blocks_put_the_latest_run_first() {
+        let mut buffer = ReceiveBuffer::default();
+        assert_eq!(buffer.sack_blocks().len, 0);
+        buffer.insert_out_of_order(Seq(100), b"aaaa");
+        buffer.insert_out_of_order(Seq(104), b"bbbb");
+        buffer.insert_out_of_order(Seq(200), b"cc");
+        buffer.insert_out_of_order(Seq(300), b"d");
+        buffer.insert_out_of_order(Seq(210), b"e");
+        assert_eq!(
+            buffer.sack_blocks().as_slice(),
+            &[(210, 211), (100, 108), (200, 202)]
+        );
     }
 
     #[test]

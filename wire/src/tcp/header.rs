@@ -101,6 +101,7 @@ mod tests {
                     window_scale: Some(10),
                     sack_permitted: true,
                     timestamps: Some((0x283e_7c1d, 0xa274_7e54)),
+                    sack_blocks: Default::default(),
                 },
             })
         );

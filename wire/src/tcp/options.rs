@@ -10,6 +10,7 @@ mod kind {
     pub const MSS: u8 = 2;
     pub const WINDOW_SCALE: u8 = 3;
     pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
 }
 
@@ -18,7 +19,39 @@ pub const MAX_WINDOW_SCALE: u8 = 14;
 
 /// Most bytes [`write_options`] writes (MSS, SACK-permitted with
 /// timestamps, window scale).
-pub const MAX_WRITTEN_LEN: usize = 20;
+pub const MAX_WRITTEN_LEN: usize = 40;
+
+/// Most SACK blocks we write or keep from a parse: three fit beside
+/// timestamps in the 40 bytes of options.
+pub const MAX_SACK_BLOCKS: usize = 3;
+
+/// SACK blocks (RFC 2018): ranges of sequence numbers (left edge, right
+/// edge) received beyond a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SackBlocks {
+    /// The blocks; only the first `len` count.
+    pub blocks: [(u32, u32); MAX_SACK_BLOCKS],
+    /// How many blocks there are.
+    pub len: u8,
+}
+
+impl SackBlocks {
+    /// The blocks in use.
+    pub fn as_slice(&self) -> &[(u32, u32)] {
+        &self.blocks[..usize::from(self.len).min(MAX_SACK_BLOCKS)]
+    }
+
+    /// Adds a block; false when there is no room.
+    pub fn push(&mut self, left: u32, right: u32) -> bool {
+        let index = usize::from(self.len);
+        if index >= MAX_SACK_BLOCKS {
+            return false;
+        }
+        self.blocks[index] = (left, right);
+        self.len += 1;
+        true
+    }
+}
 
 /// The options we act on. Every other option is skipped when parsed and
 /// never written.
@@ -32,6 +65,8 @@ pub struct TcpOptions {
     pub sack_permitted: bool,
     /// Timestamps (kind 8): (TSval, TSecr).
     pub timestamps: Option<(u32, u32)>,
+    /// SACK blocks (kind 5), the first three of the option.
+    pub sack_blocks: SackBlocks,
 }
 
 impl TcpOptions {
@@ -46,7 +81,15 @@ impl TcpOptions {
             (false, false) => 0,
         };
         let window_scale = if self.window_scale.is_some() { 4 } else { 0 };
-        mss + sack_and_timestamps + window_scale
+        let blocks = self.sack_blocks.len as usize;
+        let sack = if blocks == 0 {
+            0
+        } else if blocks <= MAX_SACK_BLOCKS {
+            4 + 8 * blocks
+        } else {
+            4 + 8 * MAX_SACK_BLOCKS
+        };
+        mss + sack_and_timestamps + window_scale + sack
     }
 }
 
@@ -93,7 +136,19 @@ pub fn parse_options(bytes: &[u8]) -> Result<TcpOptions, WireError> {
             (kind::MSS | kind::WINDOW_SCALE | kind::SACK_PERMITTED | kind::TIMESTAMPS, _) => {
                 return Err(WireError::BadOption);
             }
-            // SACK blocks (we do not take them) and kinds we do not know.
+            (kind::SACK, blocks) if !blocks.is_empty() && blocks.len() % 8 == 0 => {
+                options.sack_blocks = SackBlocks::default();
+                for block in blocks.chunks_exact(8) {
+                    let edge = |at: usize| {
+                        u32::from_be_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]])
+                    };
+                    if !options.sack_blocks.push(edge(0), edge(4)) {
+                        break;
+                    }
+                }
+            }
+            // Malformed SACK blocks (advice only: ignored) and kinds we do
+            // not know.
             _ => {}
         }
         rest = after;
@@ -103,8 +158,9 @@ pub fn parse_options(bytes: &[u8]) -> Result<TcpOptions, WireError> {
 
 /// Writes `options` at the start of `out` as Linux lays them out: MSS;
 /// SACK-permitted and timestamps as `4 2 8 10 …` (either alone behind two
-/// NOPs); NOP and window scale (above 14 written as 14). Every piece is 4
-/// bytes or 12, so the result needs no padding. Returns the length
+/// NOPs); NOP and window scale (above 14 written as 14); two NOPs and the
+/// SACK blocks. Every piece is a multiple of 4 bytes, so the result needs
+/// no padding. Returns the length
 /// written, [`TcpOptions::written_len`].
 ///
 /// # Panics
@@ -141,6 +197,14 @@ pub fn write_options(out: &mut [u8], options: &TcpOptions) -> usize {
             3,
             shift.min(MAX_WINDOW_SCALE),
         ]);
+    }
+    let blocks = options.sack_blocks.as_slice();
+    if !blocks.is_empty() {
+        writer.push(&[kind::NOP, kind::NOP, kind::SACK, 2 + 8 * blocks.len() as u8]);
+        for (left, right) in blocks {
+            writer.push(&left.to_be_bytes());
+            writer.push(&right.to_be_bytes());
+        }
     }
     out[..writer.len].copy_from_slice(&writer.bytes[..writer.len]);
     writer.len
@@ -181,6 +245,7 @@ mod tests {
             window_scale: Some(10),
             sack_permitted: true,
             timestamps: Some((0xa274_7e54, 0)),
+            sack_blocks: Default::default(),
         }
     }
 
@@ -216,6 +281,7 @@ mod tests {
                 window_scale: (bits & 2 != 0).then_some(7),
                 sack_permitted: bits & 4 != 0,
                 timestamps: (bits & 8 != 0).then_some((0x0102_0304, 0xa0b0_c0d0)),
+                sack_blocks: Default::default(),
             };
             let mut out = [0u8; MAX_WRITTEN_LEN];
             let len = write_options(&mut out, &options);
@@ -240,18 +306,45 @@ mod tests {
 
     #[test]
     fn skips_what_it_does_not_use() {
-        // An unknown kind, SACK blocks, NOPs, then END and garbage.
+        // An unknown kind, a SACK block, NOPs, then END and garbage.
         let bytes = [
             253, 4, 0xab, 0xcd, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 2, 4, 0x05, 0xdc, 0, 0xff,
             0xff,
         ];
+        let mut sack_blocks = SackBlocks::default();
+        sack_blocks.push(1, 2);
         assert_eq!(
             parse_options(&bytes),
             Ok(TcpOptions {
                 mss: Some(1500),
+                sack_blocks,
                 ..TcpOptions::default()
             })
         );
+        // A SACK option of the wrong length is advice to ignore.
+        assert_eq!(
+            parse_options(&[5, 7, 0, 0, 0, 1, 0]),
+            Ok(TcpOptions::default())
+        );
+    }
+
+    #[test]
+    fn sack_blocks_follow_the_timestamps_and_parse_back() {
+        let mut sack_blocks = SackBlocks::default();
+        for (left, right) in [(1000, 2000), (3000, 4000), (5000, 6000)] {
+            assert!(sack_blocks.push(left, right));
+        }
+        assert!(!sack_blocks.push(7000, 8000), "three fit beside timestamps");
+        let options = TcpOptions {
+            timestamps: Some((7, 9)),
+            sack_blocks,
+            ..TcpOptions::default()
+        };
+        assert_eq!(options.written_len(), MAX_WRITTEN_LEN);
+        let mut out = [0u8; MAX_WRITTEN_LEN];
+        assert_eq!(write_options(&mut out, &options), 40);
+        assert_eq!(&out[12..16], &[1, 1, 5, 26]);
+        assert_eq!(parse_options(&out), Ok(options));
         // The last of a repeated option wins.
         assert_eq!(
             parse_options(&[2, 4, 0, 1, 2, 4, 0, 2]).unwrap().mss,

@@ -57,6 +57,7 @@ pub fn syn_frames(
                     window_scale: Some(7),
                     sack_permitted: true,
                     timestamps: None,
+                    sack_blocks: Default::default(),
                 },
             };
             let tcp_len = header.header_len();

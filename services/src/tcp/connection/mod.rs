@@ -17,7 +17,7 @@ use super::listener::Listener;
 use super::receive::ReceiveBuffer;
 use super::rtt::RttEstimator;
 use super::seq::Seq;
-use crate::wire::tcp::{TcpFlags, TcpOptions};
+use crate::wire::tcp::{SackBlocks, TcpFlags, TcpOptions};
 use core::net::SocketAddrV4;
 
 mod arrival;
@@ -167,6 +167,9 @@ pub struct Connection {
     rcv_adv: Seq,
     // Timestamps (RFC 7323).
     timestamps: bool,
+    /// The peer permitted SACK: our ACKs carry SACK blocks (RFC 2018; as a
+    /// sender we take none, which the RFC allows).
+    sack: bool,
     ts_recent: u32,
     // Congestion control.
     cwnd: u32,
@@ -243,6 +246,7 @@ impl Connection {
             0
         };
         connection.snd_wnd = u32::from(syn.window);
+        connection.sack = syn.options.sack_permitted;
         if let Some((value, _)) = syn.options.timestamps {
             connection.timestamps = true;
             connection.ts_recent = value;
@@ -260,7 +264,7 @@ impl Connection {
         listener: usize,
         ack: &Incoming<'_>,
         mss: u16,
-        peer_window_scale: Option<u8>,
+        (peer_window_scale, sack): (Option<u8>, bool),
         config: &TcpConfig,
     ) -> Self {
         let iss = ack.ack + u32::MAX; // ack - 1
@@ -277,6 +281,7 @@ impl Connection {
             connection.timestamps = true;
             connection.ts_recent = value;
             connection.snd_scale = peer_window_scale.unwrap_or(0);
+            connection.sack = sack;
             connection.rcv_scale = if peer_window_scale.is_some() {
                 config.window_scale()
             } else {
@@ -314,6 +319,7 @@ impl Connection {
             rcv_scale: 0,
             rcv_adv: Seq(0),
             timestamps: false,
+            sack: false,
             ts_recent: 0,
             cwnd: 0,
             ssthresh: u32::MAX,
@@ -380,6 +386,11 @@ impl Connection {
     pub(super) fn options(&self, now_ms: u64) -> TcpOptions {
         TcpOptions {
             timestamps: self.timestamps.then_some((now_ms as u32, self.ts_recent)),
+            sack_blocks: if self.sack && self.receive.has_gaps() {
+                self.receive.sack_blocks()
+            } else {
+                SackBlocks::default()
+            },
             ..TcpOptions::default()
         }
     }
@@ -396,8 +407,9 @@ impl Connection {
             mss: Some(LOCAL_MSS),
             window_scale: (self.rcv_scale != 0 || self.snd_scale != 0 || self.offered_scale())
                 .then_some(self.rcv_scale),
-            sack_permitted: false,
+            sack_permitted: self.sack,
             timestamps: self.timestamps.then_some((now_ms as u32, self.ts_recent)),
+            sack_blocks: Default::default(),
         };
         let segment = Outgoing {
             seq: self.iss,
