@@ -13,6 +13,11 @@ impl Seq {
     pub fn max(self, other: Self) -> Self {
         if self > other { self } else { other }
     }
+
+    /// The smaller of two numbers.
+    pub fn min_seq(self, other: Self) -> Self {
+        if self < other { self } else { other }
+    }
 }
 
 impl PartialOrd for Seq {

@@ -18,9 +18,11 @@ use super::receive::ReceiveBuffer;
 use super::rtt::RttEstimator;
 use super::seq::Seq;
 use crate::wire::tcp::{SackBlocks, TcpFlags, TcpOptions};
+use arrayvec::ArrayVec;
 use core::net::SocketAddrV4;
 
 mod arrival;
+mod sack;
 mod sending;
 mod timers;
 
@@ -178,6 +180,10 @@ pub struct Connection {
     /// NewReno: the highest sequence number sent when recovery began.
     recover: Seq,
     in_recovery: bool,
+    /// What the peer holds beyond `snd_una`, from its SACK blocks.
+    sacked: ArrayVec<(Seq, Seq), { sack::SCOREBOARD_RANGES }>,
+    /// Where the next hole retransmission starts looking.
+    retransmit_next: Seq,
     rtt: RttEstimator,
     /// Karn's algorithm without timestamps: the sequence number timed and
     /// when it was sent.
@@ -326,6 +332,8 @@ impl Connection {
             duplicate_acks: 0,
             recover: iss,
             in_recovery: false,
+            sacked: ArrayVec::new(),
+            retransmit_next: iss,
             rtt: RttEstimator::new(config),
             timed: None,
             retries: 0,

@@ -26,6 +26,9 @@ impl Connection {
             return Some(Outcome::Dropped(TcpDrop::BadAck));
         }
         let window = u32::from(segment.window) << self.snd_scale;
+        if self.sack {
+            self.take_sack_blocks(&segment.options.sack_blocks);
+        }
         if ack > self.snd_una {
             let acked = ack - self.snd_una;
             self.on_new_ack(ack, acked, now_ms, config, sink, tally);
@@ -36,6 +39,9 @@ impl Connection {
             && self.snd_max > self.snd_una
         {
             self.on_duplicate_ack(now_ms, config, sink, tally);
+        }
+        if self.sack && !self.sacked.is_empty() {
+            self.recover_with_sack(now_ms, config, sink, tally);
         }
         // Window update (RFC 9293 3.10.7.4, SND.WL1/WL2).
         if self.snd_wl1 < segment.seq || (self.snd_wl1 == segment.seq && self.snd_wl2 <= ack) {
@@ -81,6 +87,7 @@ impl Connection {
         let data = (acked as usize).min(self.send.len());
         self.send.consume(data);
         self.snd_una = ack;
+        self.trim_sacked();
         if self.snd_nxt < ack {
             self.snd_nxt = ack;
         }
@@ -102,7 +109,10 @@ impl Connection {
                 self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
             } else {
                 // Partial: the next hole is lost too; deflate (step 4).
-                self.retransmit_first(now_ms, config, sink, tally);
+                // With SACK the holes are known and sent after this.
+                if self.sacked.is_empty() {
+                    self.retransmit_first(now_ms, config, sink, tally);
+                }
                 self.cwnd = self.cwnd.saturating_sub(acked).max(mss) + mss;
             }
         } else if self.cwnd < self.ssthresh {
@@ -132,13 +142,10 @@ impl Connection {
         if self.in_recovery {
             self.cwnd += mss;
         } else if self.duplicate_acks == 3 && self.snd_una >= self.recover {
-            let flight = self.snd_max - self.snd_una;
-            self.ssthresh = (flight / 2).max(2 * mss);
-            self.recover = self.snd_max;
-            self.in_recovery = true;
+            self.enter_recovery(tally);
             self.cwnd = self.ssthresh + 3 * mss;
-            tally.bump(TcpEvent::FastRetransmits);
             self.retransmit_first(now_ms, config, sink, tally);
+            self.retransmit_next = self.snd_una + usize::from(self.mss);
         }
     }
 

@@ -91,6 +91,9 @@ impl Connection {
         self.recover = self.snd_max;
         self.duplicate_acks = 0;
         self.snd_nxt = self.snd_una;
+        // Go back to the oldest byte: what the peer SACKed may be reneged
+        // (RFC 2018 8), so it is sent again too.
+        self.sacked.clear();
         self.timed = None;
         tally.bump(TcpEvent::Retransmits);
         self.output(now_ms, config, sink, tally);
