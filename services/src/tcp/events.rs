@@ -91,6 +91,8 @@ events! {
         WindowProbes = "window-probes",
         /// Segments not sent because the pool was dry.
         NoBuffer = "no-buffer",
+        /// Tail loss probes sent (RFC 8985 7).
+        TailLossProbes = "tail-loss-probes",
     }
 }
 

@@ -29,6 +29,16 @@ impl RttEstimator {
         self.timeout_ms
     }
 
+    /// The probe timeout of a tail loss probe (RFC 8985 7.2): twice the
+    /// smoothed RTT, at least 10 ms, and before the retransmission
+    /// timeout; the timeout itself before the first sample.
+    pub fn probe_timeout_ms(&self) -> u64 {
+        match self.smoothed_ms {
+            Some(smoothed) => (2 * smoothed).max(10).min(self.timeout_ms),
+            None => self.timeout_ms,
+        }
+    }
+
     /// Takes an RTT measurement (RFC 6298 2.2, 2.3; clock granularity 1 ms).
     pub fn sample(&mut self, rtt_ms: u64, config: &TcpConfig) {
         match self.smoothed_ms {

@@ -195,6 +195,9 @@ pub struct Connection {
     pub rto_deadline_ms: u64,
     /// The app's timer.
     pub app_deadline_ms: u64,
+    /// Tail loss probe deadline (RFC 8985): when the last segments of a
+    /// flight may be lost with nothing behind them to tell.
+    pub probe_deadline_ms: u64,
     /// FIN-WAIT-2 limit.
     pub linger_deadline_ms: u64,
     /// The deadline the timer wheel holds an entry for.
@@ -339,6 +342,7 @@ impl Connection {
             retries: 0,
             rto_deadline_ms: 0,
             app_deadline_ms: 0,
+            probe_deadline_ms: 0,
             linger_deadline_ms: 0,
             scheduled_ms: 0,
             send: SendBuffer::new(config.send_buffer),
@@ -358,6 +362,7 @@ impl Connection {
         [
             self.rto_deadline_ms,
             self.app_deadline_ms,
+            self.probe_deadline_ms,
             self.linger_deadline_ms,
         ]
         .into_iter()

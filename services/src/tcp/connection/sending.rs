@@ -121,8 +121,14 @@ impl Connection {
             self.cwnd += (mss * mss / self.cwnd.max(1)).max(1);
         }
         self.duplicate_acks = 0;
-        self.rto_deadline_ms = if self.snd_max > self.snd_una {
+        let in_flight = self.snd_max > self.snd_una;
+        self.rto_deadline_ms = if in_flight {
             now_ms + self.rtt.timeout_ms()
+        } else {
+            0
+        };
+        self.probe_deadline_ms = if in_flight && !self.in_recovery {
+            now_ms + self.rtt.probe_timeout_ms()
         } else {
             0
         };
@@ -258,6 +264,9 @@ impl Connection {
             self.snd_max = self.snd_max.max(self.snd_nxt);
             if self.rto_deadline_ms == 0 {
                 self.rto_deadline_ms = now_ms + self.rtt.timeout_ms();
+            }
+            if self.probe_deadline_ms == 0 && !self.in_recovery {
+                self.probe_deadline_ms = now_ms + self.rtt.probe_timeout_ms();
             }
             if fin {
                 break;

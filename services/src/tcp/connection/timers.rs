@@ -1,5 +1,6 @@
-//! A connection's timers: retransmission with backoff (RFC 6298 5),
-//! zero-window probes, the app's timer and FIN-WAIT-2's limit.
+//! A connection's timers: retransmission with backoff (RFC 6298 5), tail
+//! loss probes (RFC 8985 7), zero-window probes, the app's timer and
+//! FIN-WAIT-2's limit.
 
 use super::*;
 
@@ -33,9 +34,50 @@ impl Connection {
         }
         if self.rto_deadline_ms != 0 && self.rto_deadline_ms <= now_ms {
             self.rto_deadline_ms = 0;
+            self.probe_deadline_ms = 0;
             return self.on_retransmission_timeout(now_ms, config, sink, tally);
         }
+        if self.probe_deadline_ms != 0 && self.probe_deadline_ms <= now_ms {
+            self.probe_deadline_ms = 0;
+            self.send_tail_loss_probe(now_ms, config, sink, tally);
+        }
         Outcome::Open
+    }
+
+    /// A tail loss probe (RFC 8985 7.3): with data in flight and no ACK
+    /// for a probe timeout, the last segment goes again, so that an ACK
+    /// (with SACK blocks) comes back and recovery can start without
+    /// waiting for the retransmission timeout. One per flight.
+    fn send_tail_loss_probe(
+        &mut self,
+        now_ms: u64,
+        config: &TcpConfig,
+        sink: &mut dyn SegmentSink,
+        tally: &mut Tally,
+    ) {
+        if self.snd_max == self.snd_una || self.in_recovery || self.snd_nxt != self.snd_max {
+            return;
+        }
+        let in_flight_data = ((self.snd_max - self.snd_una) as usize).min(self.send.len());
+        if in_flight_data == 0 {
+            // Only our FIN is out: send it again.
+            self.retransmit_first(now_ms, config, sink, tally);
+        } else {
+            let length = in_flight_data.min(usize::from(self.mss));
+            let seq = self.snd_una + (in_flight_data - length);
+            let segment = Outgoing {
+                seq,
+                ack: self.rcv_nxt,
+                flags: TcpFlags::ACK | TcpFlags::PSH,
+                window: self.window_field(config, false),
+                options: self.options(now_ms),
+                payload_offset: in_flight_data - length,
+                payload_len: length,
+            };
+            self.timed = None;
+            self.transmit(&segment, sink, tally);
+        }
+        tally.bump(TcpEvent::TailLossProbes);
     }
 
     /// RFC 6298 5.4-5.7 (and RFC 5681 3.1 for the window): back off, go
