@@ -291,6 +291,18 @@ fn multi_queue_spreads_flows() -> Result<()> {
             );
         }
         echo?;
+        for core in 0..2u32 {
+            // A zero must come from a printed counter, not a missing one.
+            ensure!(
+                after.lines.iter().any(|line| line.core == core
+                    && line.labels
+                        == [
+                            ("node".into(), "tcp".into()),
+                            ("drop".into(), "wrong-core".into())
+                        ]),
+                "core {core} printed no `node=tcp drop=wrong-core` counter"
+            );
+        }
         ensure!(
             accepted.iter().all(|count| *count > 0),
             "16 connections did not reach both cores: accepted {accepted:?}"
