@@ -11,9 +11,10 @@ use crate::qemu::command_line::QemuConfig;
 use crate::qemu::image::ensure_qemu;
 use crate::qemu::scenario::{exit_status, run_scenario};
 use crate::qemu::session::QemuSession;
-use crate::shell::host::is_root;
+use crate::shell::host::{ensure_programs, is_root};
 use crate::spec_file::{self, example};
 use crate::suites::runner::{self, Case, Filter};
+use crate::suites::tcp_traffic::{self, event, tcp_echo};
 use crate::suites::traffic::{
     arping_answers, fragmented_traffic, ping_no_loss, udp_closed, udp_dropped, udp_echo,
     unfinished_datagrams_are_bounded, wait_reachable,
@@ -57,7 +58,8 @@ fn cases() -> Vec<Case<Test>> {
         ),
         Case::new(
             "multi-queue",
-            "two cores both process flows",
+            "two cores, tcp.toml: UDP flows and 16 TCP connections on both cores, \
+             none on the wrong core",
             multi_queue_spreads_flows,
         ),
         Case::new(
@@ -239,9 +241,15 @@ fn router_forwards() -> Result<()> {
     Ok(())
 }
 
-/// Two cores, two queue pairs: several UDP flows land on both cores.
+/// Two cores, two queue pairs, examples/tcp.toml: several UDP flows land
+/// on both cores, then 16 TCP connections (distinct source ports) each
+/// echo a few lines, both cores accept some, and no segment reaches a core
+/// that does not own its connection (`drop=wrong-core` stays 0 on both),
+/// as the hosted `tcp-two-cores-tap` case checks; then four HTTP GETs,
+/// each its own connection. One boot for UDP, TCP and HTTP.
 fn multi_queue_spreads_flows() -> Result<()> {
-    let text = spec_file::with_queues(&std::fs::read_to_string(example("echo.toml"))?, 2)?;
+    ensure_programs("the multi-queue test", &[("curl", "curl")])?;
+    let text = spec_file::with_queues(&std::fs::read_to_string(example("tcp.toml"))?, 2)?;
     let spec = spec_file::temporary("mq", &text)?;
     let lan = Lan::create(1, true, Some("10.0.0.1/24"))?;
     let booted = QemuSession::boot_appliance(&spec, 2, &lan.netns, &lan.tap_names(), 2);
@@ -260,6 +268,68 @@ fn multi_queue_spreads_flows() -> Result<()> {
             eprintln!("xtask: [appliance] core {core} rx_packets={received}");
             ensure!(received > 0, "core {core} processed no packets");
         }
+        let before = counters;
+        let echo = tcp_echo(&lan.netns, 16, 4, 60);
+        let after = session.counters()?;
+        eprintln!(
+            "xtask: [appliance] tcp counters: {}",
+            tcp_traffic::moved(&before, &after)
+        );
+        let mut accepted = [0; 2];
+        let mut wrong_core = [0; 2];
+        for core in 0..2u32 {
+            let index = core as usize;
+            accepted[index] = event(&after, Some(core), "connections-accepted")
+                - event(&before, Some(core), "connections-accepted");
+            wrong_core[index] = after.sum(Some(core), &[("node", "tcp"), ("drop", "wrong-core")]);
+            let received = after.sum(Some(core), &[("executor", "rx_packets")])
+                - before.sum(Some(core), &[("executor", "rx_packets")]);
+            eprintln!(
+                "xtask: [appliance] core {core} connections-accepted +{} wrong-core={} \
+                 rx_packets +{received}",
+                accepted[index], wrong_core[index]
+            );
+        }
+        echo?;
+        for core in 0..2u32 {
+            // A zero must come from a printed counter, not a missing one.
+            ensure!(
+                after.lines.iter().any(|line| line.core == core
+                    && line.labels
+                        == [
+                            ("node".into(), "tcp".into()),
+                            ("drop".into(), "wrong-core".into())
+                        ]),
+                "core {core} printed no `node=tcp drop=wrong-core` counter"
+            );
+        }
+        ensure!(
+            accepted.iter().all(|count| *count > 0),
+            "16 connections did not reach both cores: accepted {accepted:?}"
+        );
+        ensure!(
+            accepted.iter().sum::<u64>() == 16,
+            "connections-accepted moved by {accepted:?}, expected 16 in all"
+        );
+        ensure!(
+            wrong_core == [0, 0],
+            "segments reached a core that does not own their connection: wrong-core {wrong_core:?}"
+        );
+        for _ in 0..4 {
+            let root = lan.netns.run(&[
+                "timeout",
+                "-k",
+                "5",
+                "30",
+                "curl",
+                "-sS",
+                "--max-time",
+                "20",
+                "http://10.0.0.2/",
+            ])?;
+            ensure!(root == "hello from warpcore\n", "GET / answered `{root}`");
+        }
+        eprintln!("xtask: [appliance] http: 4 GETs answered on two cores");
         Ok(())
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))

@@ -11,8 +11,8 @@ use crate::shell::host::ensure_programs;
 use crate::suites::hosted::process::{Appliance, EchoSetup, Link};
 use crate::suites::runner::Case;
 use crate::suites::tcp_traffic::{
-    self, ReadCounters, bulk_under_loss, closed_port, echo_round_trip, event, half_close,
-    reset_mid_transfer, tcp_echo,
+    self, ReadCounters, bulk_under_loss, closed_port, drop_count, echo_round_trip, event,
+    half_close, reset_mid_transfer, tcp_echo,
 };
 use crate::suites::traffic::ping_no_loss;
 use anyhow::{Context, Result, ensure};
@@ -178,7 +178,7 @@ fn concurrent(binary: &Path) -> Result<()> {
 /// With two cores and a multi-queue tap, 16 connections (distinct source
 /// ports) land on both cores, as the UDP two-cores case checks for flows:
 /// each core accepts some, and no segment reaches a core that does not own
-/// its connection (`event=wrong-core` stays 0).
+/// its connection (`drop=wrong-core` stays 0).
 fn two_cores(binary: &Path) -> Result<()> {
     let setup = EchoSetup::with_spec(binary, Link::Tap, 2, SPEC)?;
     let client = &setup.attachment.client;
@@ -192,7 +192,7 @@ fn two_cores(binary: &Path) -> Result<()> {
                 - event(&before, Some(core), "connections-accepted")
         })
         .collect();
-    let wrong_core = event(&after, None, "wrong-core");
+    let wrong_core = drop_count(&after, "wrong-core");
     eprintln!(
         "    connections accepted: core0={} core1={}; wrong-core={wrong_core}",
         accepted[0], accepted[1]
