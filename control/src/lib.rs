@@ -18,17 +18,33 @@ pub use spec::{Spec, SpecError};
 use services::Registry;
 
 /// The service kinds a platform built from this workspace knows: the
-/// built-in ones, and the example `port-filter` of `examples/port-filter`
-/// with the cargo feature `example-port-filter` (which the kernel's and
+/// built-in ones, the example `port-filter` of `examples/port-filter` with
+/// the cargo feature `example-port-filter`, and the example TCP apps
+/// `hello` and `line-echo` of `examples/tcp-apps` with the feature
+/// `example-tcp-apps` (which, like the first, the kernel's and
 /// warpcore-hosted's features of the same name turn on). A service
 /// author's crate is added the same way: an optional dependency and one
 /// `register` line here.
 pub fn registry() -> Registry {
-    #[cfg_attr(not(feature = "example-port-filter"), expect(unused_mut))]
+    #[cfg_attr(
+        not(any(feature = "example-port-filter", feature = "example-tcp-apps")),
+        expect(unused_mut)
+    )]
     let mut registry = Registry::with_builtin();
     #[cfg(feature = "example-port-filter")]
     if let Err(error) = registry.register::<port_filter::PortFilterKind>() {
         unreachable!("the example's name differs from the built-in ones: {error}");
+    }
+    #[cfg(feature = "example-tcp-apps")]
+    for result in [
+        registry.register_tcp::<tcp_apps::HelloKind>().map(|_| ()),
+        registry
+            .register_tcp::<tcp_apps::LineEchoKind>()
+            .map(|_| ()),
+    ] {
+        if let Err(error) = result {
+            unreachable!("the examples' names differ from the built-in ones: {error}");
+        }
     }
     registry
 }

@@ -1,12 +1,12 @@
-//! The server against `TestStream`: whole exchanges byte for byte, split
+//! The server against `StreamHarness`: whole exchanges byte for byte, split
 //! and pipelined requests, every refusal, back-pressure and idle timeout.
 
 use super::config::HttpConfig;
 use super::pattern;
 use super::{HttpApp, RequestError};
 use crate::http::session::HttpSession;
+use crate::tcp::StreamHarness;
 use crate::tcp::TcpApp;
-use crate::tcp::app::TestStream;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
@@ -29,7 +29,7 @@ routes = [
 struct Connection {
     app: HttpApp,
     session: HttpSession,
-    stream: TestStream,
+    stream: StreamHarness,
     kept: Vec<u8>,
 }
 
@@ -37,7 +37,7 @@ impl Connection {
     fn new(send_buffer: usize) -> Self {
         let config: HttpConfig = toml::from_str(CONFIG).unwrap();
         let mut app = HttpApp::new(&config);
-        let mut stream = TestStream::new(send_buffer);
+        let mut stream = StreamHarness::new(send_buffer);
         let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
         let session = app.accept(peer, &mut stream.stream()).unwrap();
         assert_eq!(stream.requests.timeout_ms, Some(30_000), "idle timer armed");

@@ -5,8 +5,9 @@
 
 use super::app::KvApp;
 use super::session::KvSession;
+use crate::tcp::StreamHarness;
 use crate::tcp::TcpApp;
-use crate::tcp::app::{Requests, TestStream};
+use crate::tcp::app::Requests;
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
@@ -19,7 +20,7 @@ const SEND_BUFFER: usize = 1 << 20;
 pub struct KvHarness {
     app: KvApp,
     session: Option<KvSession>,
-    stream: TestStream,
+    stream: StreamHarness,
     /// Bytes lent and not consumed, lent again with the next chunk.
     kept: Vec<u8>,
     /// Everything the app wrote.
@@ -32,7 +33,7 @@ impl KvHarness {
     /// A connection to a fresh app with these limits.
     pub fn new(memory_bytes: usize, max_item_bytes: usize) -> Self {
         let mut app = KvApp::new(memory_bytes, max_item_bytes, None);
-        let mut stream = TestStream::new(SEND_BUFFER);
+        let mut stream = StreamHarness::new(SEND_BUFFER);
         let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
         let session = app.accept(peer, &mut stream.stream());
         Self {

@@ -57,12 +57,12 @@ impl TcpServiceKind for TcpEchoKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::app::TestStream;
+    use crate::tcp::StreamHarness;
 
     #[test]
     fn echoes_what_fits_and_asks_to_be_called_back() {
         let mut echo = TcpEcho;
-        let mut stream = TestStream::new(4);
+        let mut stream = StreamHarness::new(4);
         let consumed = echo.data(&mut (), b"hello", &mut stream.stream());
         assert_eq!(consumed, 4);
         assert!(stream.requests.want_writable);

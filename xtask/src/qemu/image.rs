@@ -95,7 +95,7 @@ fn example_kernel_image() -> Result<PathBuf> {
     built_once(&IMAGE, || {
         build_image(
             "kernel with example services",
-            &["example-port-filter"],
+            &["example-port-filter", "example-tcp-apps"],
             &target_dir().join("example-image"),
         )
     })

@@ -5,7 +5,7 @@
 use crate::kv::hash::shard_of;
 use crate::kv::shard::link_shards;
 use crate::kv::{KvApp, KvSession};
-use crate::tcp::app::TestStream;
+use crate::tcp::StreamHarness;
 use crate::tcp::{ConnectionId, TcpApp};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -15,7 +15,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 struct TwoCores {
     apps: Vec<KvApp>,
     session: KvSession,
-    stream: TestStream,
+    stream: StreamHarness,
 }
 
 impl TwoCores {
@@ -24,7 +24,7 @@ impl TwoCores {
             .into_iter()
             .map(|end| KvApp::new(1 << 20, 64 * 1024, Some(end)))
             .collect();
-        let mut stream = TestStream::new(1 << 20);
+        let mut stream = StreamHarness::new(1 << 20);
         let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
         let session = apps[0].accept(peer, &mut stream.stream()).unwrap();
         Self {

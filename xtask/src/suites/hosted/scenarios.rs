@@ -8,9 +8,11 @@
 use crate::counters::Counters;
 use crate::net::netns::{Netns, ensure_net_tools};
 use crate::net::raw_frames::{self, NamedFrame};
+use crate::shell::host::ensure_programs;
 use crate::shell::host::{is_root, target_dir};
 use crate::shell::process::{cargo, run as run_step};
 use crate::suites::hosted::process::{Appliance, EchoSetup, Link, attach};
+use crate::suites::hosted::tcp::bounded;
 use crate::suites::runner::{self, Case, Filter};
 use crate::suites::traffic::{
     arping_answers, fragmented_traffic, ping_no_loss, udp_closed, udp_dropped, udp_echo,
@@ -49,6 +51,11 @@ fn cases() -> Vec<Case<Scenario>> {
             "example-service-tap",
             "the example port-filter service over tap",
             example_service,
+        ),
+        Case::new(
+            "example-tcp-apps-tap",
+            "the example TCP apps (hello, line-echo) over tap, with curl and a client",
+            example_tcp_apps,
         ),
         Case::new("two-cores-tap", "two cores over tap", |binary| {
             two_cores(binary, Link::Tap)
@@ -92,7 +99,7 @@ fn build() -> Result<PathBuf> {
             "-p",
             "warpcore-hosted",
             "--features",
-            "example-port-filter",
+            "example-port-filter,example-tcp-apps",
         ]),
     )?;
     Ok(target_dir().join("release/warpcore-hosted"))
@@ -167,6 +174,54 @@ fn example_service(binary: &Path) -> Result<()> {
     ensure!(
         closed == 0,
         "udp/port-closed counted {closed}: the filter let a datagram through"
+    );
+    Ok(())
+}
+
+/// The example TCP apps of examples/tcp-apps: `hello` answers two
+/// requests on one kept-alive connection (curl), `line-echo` sends lines
+/// back and closes on `quit`.
+fn example_tcp_apps(binary: &Path) -> Result<()> {
+    ensure_programs(
+        "the example TCP apps",
+        &[("curl", "curl"), ("nc", "netcat-openbsd")],
+    )?;
+    let setup = EchoSetup::with_spec(binary, Link::Tap, 1, "examples/tcp-apps.toml")?;
+    let client = &setup.attachment.client;
+    ping_no_loss(client, &["-c", "1", "10.0.0.2"])?;
+    let hello = bounded(
+        client,
+        30,
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "20",
+            "-w",
+            "%{num_connects}",
+            "http://10.0.0.2:8080/",
+            "http://10.0.0.2:8080/",
+        ],
+    )?;
+    ensure!(
+        hello == "hello\n1hello\n0",
+        "hello answered `{hello}` (two bodies on one connection expected)"
+    );
+    let echoed = bounded(
+        client,
+        30,
+        &[
+            "sh",
+            "-c",
+            "printf 'one\\ntwo\\nquit\\nlost\\n' | nc -w 10 10.0.0.2 7007",
+        ],
+    )?;
+    ensure!(echoed == "one\ntwo\n", "line-echo answered `{echoed}`");
+    let counters = setup.appliance.stop()?;
+    let closed = counters.sum(None, &[("node", "tcp"), ("event", "connections-closed")]);
+    ensure!(
+        closed == 2,
+        "connections-closed counted {closed}, expected 2"
     );
     Ok(())
 }

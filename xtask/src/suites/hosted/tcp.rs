@@ -222,7 +222,7 @@ fn malformed(binary: &Path) -> Result<()> {
 
 /// Runs `args` in `netns` under `timeout -k 5 SECONDS`, so a hung client
 /// ends; returns its stdout, failing on a non-zero exit.
-fn bounded(netns: &Netns, seconds: u32, args: &[&str]) -> Result<String> {
+pub(super) fn bounded(netns: &Netns, seconds: u32, args: &[&str]) -> Result<String> {
     let seconds = seconds.to_string();
     let mut full = vec!["timeout", "-k", "5", seconds.as_str()];
     full.extend_from_slice(args);
