@@ -228,9 +228,22 @@ fn send_all(socket: &PacketSocket, frames: &[Vec<u8>]) -> Result<u64> {
     let mut next = 0;
     let mut deadline = Instant::now() + SEND_TIMEOUT;
     while next < frames.len() {
-        let sent = socket
-            .send_batch(&frames[next..])
-            .with_context(|| format!("sending on {}", socket.interface()))?;
+        let sent = match socket.send_batch(&frames[next..]) {
+            Ok(sent) => sent,
+            Err(error) if error.raw_os_error() == Some(EMSGSIZE) => {
+                eprintln!(
+                    "reorder-relay: {} refused a {}-byte frame: {error}",
+                    socket.interface(),
+                    frames[next].len()
+                );
+                failed += 1;
+                next += 1;
+                continue;
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("sending on {}", socket.interface()));
+            }
+        };
         if sent > 0 {
             next += sent;
             deadline = Instant::now() + SEND_TIMEOUT;
@@ -244,6 +257,10 @@ fn send_all(socket: &PacketSocket, frames: &[Vec<u8>]) -> Result<u64> {
     }
     Ok(failed)
 }
+
+/// Linux's EMSGSIZE: a frame longer than the interface's MTU allows
+/// (counted in `send-failed` and skipped, as a switch would drop it).
+const EMSGSIZE: i32 = 90;
 
 /// Reads what `socket` has (one batch) into owned frames.
 fn receive(
