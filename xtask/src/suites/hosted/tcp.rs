@@ -7,7 +7,7 @@
 use crate::net::bridged::{BridgedClient, Direction};
 use crate::net::devices::Tap;
 use crate::net::netns::Netns;
-use crate::shell::host::ensure_programs;
+use crate::shell::host::{DEBIAN_PYTHON, ensure_programs, ensure_python_module, workspace_root};
 use crate::suites::hosted::process::{Appliance, EchoSetup, Link};
 use crate::suites::runner::Case;
 use crate::suites::tcp_traffic::{
@@ -74,7 +74,7 @@ pub fn cases() -> Vec<Case<Scenario>> {
         ),
         Case::new(
             "tcp-kv-tap",
-            "kv: memccp/memccat round trip, memcslap, set/get/gets/cas/incr reply by reply",
+            "kv: memccp/memccat round trip, memcslap, set/get/gets/cas/incr reply by reply, pymemcache",
             kv,
         ),
         Case::new(
@@ -335,11 +335,16 @@ fn http(binary: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The memcached tools and the client's `kv` mode against examples/tcp.toml's
-/// `kv` on port 11211: a 5000-byte file through memccp and back through
-/// memccat unchanged, memcslap's 10 000 sets from 10 threads, and every
-/// reply of a set/get/gets/cas/incr/decr/append/delete exchange exact.
+/// The script the kv case runs with Debian's Python and pymemcache.
+const PYMEMCACHE_CHECK: &str = "scripts/pymemcache-check.py";
+
+/// The memcached tools, the client's `kv` mode and pymemcache against
+/// examples/tcp.toml's `kv` on port 11211: a 5000-byte file through memccp
+/// and back through memccat unchanged, memcslap's 10 000 sets from 10
+/// threads, every reply of a set/get/gets/cas/incr/decr/append/delete
+/// exchange exact, and [`PYMEMCACHE_CHECK`] over 200 keys.
 fn kv(binary: &Path) -> Result<()> {
+    ensure_python_module("key-value tests", "pymemcache", "python3-pymemcache")?;
     ensure_programs(
         "key-value tests",
         &[
@@ -402,6 +407,24 @@ fn kv(binary: &Path) -> Result<()> {
         output.contains("checks=14 passed=14"),
         "kv exchange replies differ: {}",
         output.trim()
+    );
+    let script = workspace_root().join(PYMEMCACHE_CHECK);
+    let python = bounded(
+        client,
+        60,
+        &[
+            DEBIAN_PYTHON,
+            &script.to_string_lossy(),
+            "10.0.0.2:11211",
+            "200",
+        ],
+    )
+    .context("the pymemcache check failed (its reason is in the error above)")?;
+    eprintln!("    {}", python.trim());
+    ensure!(
+        python.contains("pymemcache checks=") && !python.contains("mismatch"),
+        "pymemcache: {}",
+        python.trim()
     );
     setup.appliance.stop()?;
     Ok(())
