@@ -141,7 +141,7 @@ impl Reorderer {
     fn push(&mut self, frame: Vec<u8>, now: Instant, out: &mut Vec<Vec<u8>>) {
         if self.held.is_none() && carries_tcp_data(&frame) {
             let roll = self.next_random();
-            if roll % u64::from(self.hold_one_in) == 0 {
+            if roll.is_multiple_of(u64::from(self.hold_one_in)) {
                 let overtaking_left = 1 + ((roll >> 32) % u64::from(MAX_OVERTAKING)) as u32;
                 self.held = Some(Held {
                     frame,
