@@ -67,6 +67,22 @@ pub enum Command {
         /// A file of `NAME HEX` lines, one frame each.
         file: PathBuf,
     },
+    /// Internal: relays frames between two interfaces, reordering those
+    /// toward the appliance (the TCP reordering test).
+    #[command(name = "__reorder-relay", hide = true)]
+    ReorderRelay {
+        /// The interface the client's frames arrive on.
+        client_side: String,
+        /// The interface toward the appliance.
+        appliance_side: String,
+        /// Hold back about one TCP data segment in this many (at least 1).
+        #[arg(long, default_value_t = 20,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        hold_one_in: u32,
+        /// Stop after this many seconds if stdin has not closed first.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+    },
     /// Internal: only the QEMU appliance tests (`test --only appliance/`).
     #[command(name = "__appliance-tests", hide = true)]
     ApplianceTests,
@@ -381,5 +397,14 @@ mod tests {
             Command::SendFrames { .. }
         ));
         assert!(parse("__send-frames eth0").is_err());
+        assert!(matches!(
+            parse("__reorder-relay veth0 tap0 --hold-one-in 20").unwrap(),
+            Command::ReorderRelay {
+                hold_one_in: 20,
+                seconds: 300,
+                ..
+            }
+        ));
+        assert!(parse("__reorder-relay veth0 tap0 --hold-one-in 0").is_err());
     }
 }

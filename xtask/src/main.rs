@@ -26,6 +26,12 @@ fn main() {
         Command::TcpClient { mode } => net::tcp_client::run(mode),
         Command::FloodFrames { ifname, file, rate } => net::syn_flood::run(ifname, file, *rate),
         Command::SendFrames { ifname, file } => net::raw_frames::run(ifname, file),
+        Command::ReorderRelay {
+            client_side,
+            appliance_side,
+            hold_one_in,
+            seconds,
+        } => net::reorder_relay::run(client_side, appliance_side, *hold_one_in, *seconds),
         Command::ApplianceTests => {
             suites::appliance::tests::run(&Filter::new(vec!["appliance/".into()]))
         }

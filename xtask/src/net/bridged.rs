@@ -8,11 +8,27 @@
 //! Both arrivals are ingress hooks where an nftables drop is a loss on the
 //! wire (see `net::nft`). The client's veth sends one segment per packet
 //! (`gso_max_segs 1`), so a drop loses one segment, not a 64 KB burst.
+//!
+//! [`BridgedClient::create_relayed`] puts a userspace relay between the
+//! bridge and the tap, for reordering (see `net::reorder_relay`): the
+//! bridge's second port is then one end of another veth pair, and the
+//! relay moves frames between that pair's other end and the tap. Loss
+//! toward the client then goes on the relay veth's bridge end, which the
+//! relay's frames arrive on, since an AF_PACKET socket on the tap reads
+//! frames before the tap's ingress hook could drop them.
 
 use crate::net::devices::Veth;
 use crate::net::netns::{Netns, unique_name};
 use crate::net::nft::NftTable;
-use anyhow::Result;
+use crate::net::reorder_relay::ReorderRelay;
+use anyhow::{Context, Result};
+
+/// The relay veth pair's MTU. The appliance fills segments to the peer's
+/// MSS and adds its TCP options on top (1526-byte frames with timestamps
+/// on a 1500-byte link); the kernel's bridge and veth let those through,
+/// an AF_PACKET socket would refuse to send them, so the relay's pair has
+/// room for them.
+const RELAY_MTU: &str = "1600";
 
 /// Which way segments travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,10 +40,13 @@ pub enum Direction {
 }
 
 /// The client side of a bridged tap. Guards drop in field order: the veth
-/// pair, then the client namespace; the bridge goes with the tap's
+/// pairs, then the client namespace; the bridge goes with the tap's
 /// namespace, which the caller owns.
 pub struct BridgedClient<'tap> {
     veth: Veth,
+    /// With a relay: the pair whose first end is the bridge's second port
+    /// and whose second end the relay reads.
+    relay_veth: Option<Veth>,
     tap_netns: &'tap Netns,
     tap: String,
     /// Where the client's tools run.
@@ -38,18 +57,44 @@ impl<'tap> BridgedClient<'tap> {
     /// Bridges `tap` (in `tap_netns`, up, without address) to a new client
     /// namespace whose veth end holds `client_address` (CIDR).
     pub fn create(tap_netns: &'tap Netns, tap: &str, client_address: &str) -> Result<Self> {
+        Self::build(tap_netns, tap, client_address, false)
+    }
+
+    /// Like [`Self::create`], but the bridge reaches the tap only through
+    /// a relay started by [`Self::reorder`].
+    pub fn create_relayed(tap_netns: &'tap Netns, tap: &str, client_address: &str) -> Result<Self> {
+        Self::build(tap_netns, tap, client_address, true)
+    }
+
+    fn build(
+        tap_netns: &'tap Netns,
+        tap: &str,
+        client_address: &str,
+        relayed: bool,
+    ) -> Result<Self> {
         let client = Netns::create("wcbc")?;
         let veth = Veth::create("wcbv", Some(tap_netns), Some(&client))?;
+        let relay_veth = if relayed {
+            let pair = Veth::create("wcbr", Some(tap_netns), Some(tap_netns))?;
+            for end in [pair.first(), pair.second()] {
+                tap_netns.ip(&["link", "set", end, "mtu", RELAY_MTU])?;
+            }
+            Some(pair)
+        } else {
+            None
+        };
         let bridge = unique_name("wcbb");
         tap_netns.ip(&["link", "add", &bridge, "type", "bridge"])?;
         tap_netns.ip(&["link", "set", &bridge, "up"])?;
-        for port in [tap, veth.first()] {
+        let second_port = relay_veth.as_ref().map_or(tap, Veth::first);
+        for port in [second_port, veth.first()] {
             tap_netns.ip(&["link", "set", port, "master", &bridge])?;
         }
         client.ip(&["link", "set", veth.second(), "gso_max_segs", "1"])?;
         client.configure(veth.second(), Some(client_address))?;
         Ok(Self {
             veth,
+            relay_veth,
             tap_netns,
             tap: tap.to_owned(),
             client,
@@ -68,9 +113,30 @@ impl<'tap> BridgedClient<'tap> {
             .iter()
             .map(|direction| match direction {
                 Direction::ToAppliance => self.veth.first(),
-                Direction::ToClient => self.tap.as_str(),
+                Direction::ToClient => self
+                    .relay_veth
+                    .as_ref()
+                    .map_or(self.tap.as_str(), Veth::first),
             })
             .collect();
         NftTable::tcp_loss(self.tap_netns, percent, &devices)
+    }
+
+    /// Starts the relay of a link made by [`Self::create_relayed`],
+    /// holding back about one data segment in `hold_one_in` toward the
+    /// appliance, for at most `seconds`; it stops when
+    /// [`ReorderRelay::finish`] is called or the guard drops.
+    pub fn reorder(&self, hold_one_in: u32, seconds: u64) -> Result<ReorderRelay> {
+        let relay_veth = self
+            .relay_veth
+            .as_ref()
+            .context("this bridged link was made without a relay")?;
+        ReorderRelay::start(
+            self.tap_netns,
+            relay_veth.second(),
+            &self.tap,
+            hold_one_in,
+            seconds,
+        )
     }
 }

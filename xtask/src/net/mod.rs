@@ -1,11 +1,13 @@
 //! Network helpers for the tests and the benchmark harness: namespaces,
-//! devices, raw frames, a SYN flood and UDP and TCP clients run inside a namespace.
+//! devices, raw frames, a SYN flood, a reordering relay and UDP and TCP
+//! clients run inside a namespace.
 
 pub mod bridged;
 pub mod devices;
 pub mod netns;
 pub mod nft;
 pub mod raw_frames;
+pub mod reorder_relay;
 pub mod syn_flood;
 pub mod tcp_client;
 pub mod udp_client;

@@ -87,17 +87,7 @@ pub fn ensure_programs(purpose: &str, programs: &[(&str, &str)]) -> Result<()> {
             missing.join(" ")
         );
     }
-    run(
-        "apt-get update",
-        Command::new("apt-get").args(["update", "-q"]),
-    )?;
-    run(
-        &format!("install {}", missing.join(" ")),
-        Command::new("apt-get")
-            .args(["install", "-y", "-q"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
+    apt_install(&missing)?;
     let still_missing: Vec<&str> = programs
         .iter()
         .filter(|(program, _)| !have(program))
@@ -111,6 +101,51 @@ pub fn ensure_programs(purpose: &str, programs: &[(&str, &str)]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Debian's own Python, not whatever `python3` on PATH is (a pyenv shim
+/// would not see Debian's `python3-*` packages).
+pub const DEBIAN_PYTHON: &str = "/usr/bin/python3";
+
+/// Makes sure [`DEBIAN_PYTHON`] can import `module`: as root, installs
+/// `package` (and `python3` itself when missing) with `apt-get install -y`;
+/// otherwise fails naming it. `purpose` says what needs it.
+pub fn ensure_python_module(purpose: &str, module: &str, package: &str) -> Result<()> {
+    let imports = || {
+        Command::new(DEBIAN_PYTHON)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if imports() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "{purpose} need the Python module {module} for {DEBIAN_PYTHON}; install with \
+             `sudo apt-get install -y python3 {package}` or run as root"
+        );
+    }
+    apt_install(&["python3", package])?;
+    if !imports() {
+        bail!("installed {package} but {DEBIAN_PYTHON} still cannot import {module}");
+    }
+    Ok(())
+}
+
+/// `apt-get update`, then `apt-get install -y` of `packages`.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    run(
+        "apt-get update",
+        Command::new("apt-get").args(["update", "-q"]),
+    )?;
+    run(
+        &format!("install {}", packages.join(" ")),
+        Command::new("apt-get")
+            .args(["install", "-y", "-q"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 /// Installs the bare-metal target for the pinned toolchain when it is

@@ -1,6 +1,6 @@
 //! TCP checks run from a client namespace against an appliance (QEMU or
 //! hosted) serving `examples/tcp.toml` (tcp-echo on port 7 of 10.0.0.2):
-//! echo, a stream under random loss, half-close, an abort with RST, a
+//! echo, a stream under random loss (and reordering), half-close, an abort with RST, a
 //! closed port, a SYN flood and the malformed segments, each reading the
 //! `tcp` node's counters through a closure (a hosted counters file or the
 //! kernel's serial dump). Every loop is bounded in count and time.
@@ -10,6 +10,7 @@ use crate::net::bridged::{BridgedClient, Direction};
 use crate::net::netns::Netns;
 use crate::net::nft::NftTable;
 use crate::net::raw_frames::{self, NamedFrame};
+use crate::net::reorder_relay::ReorderRelay;
 use crate::net::syn_flood::{flood_in_netns, syn_frames};
 use crate::shell::process::checked_output;
 use crate::suites::traffic::ping_no_loss;
@@ -211,6 +212,46 @@ pub fn bulk_under_loss(
         "    {bytes} bytes under {percent} % loss {directions:?} in {seconds:.1} s ({:.0} KB/s)",
         bytes as f64 / seconds.max(0.001) / 1e3
     );
+    Ok(())
+}
+
+/// `bytes` through tcp-echo from `link`'s client under `percent` % random
+/// TCP loss toward the appliance, with `relay` (already running on `link`)
+/// reordering that way too, within `timeout` seconds: byte-identical and
+/// then EOF. Logs the relay's counts, the dropped segments and the
+/// counters; the relay must have held frames back and `out-of-order` must
+/// have moved.
+pub fn bulk_under_loss_and_reordering(
+    link: &BridgedClient,
+    relay: ReorderRelay,
+    counters: &mut ReadCounters,
+    bytes: u64,
+    percent: u8,
+    timeout: u64,
+) -> Result<()> {
+    let before = counters()?;
+    let loss = link.tcp_loss(percent, &[Direction::ToAppliance])?;
+    let result = tcp_bulk(&link.client, bytes, false, timeout);
+    let dropped = loss.dropped();
+    drop(loss);
+    let relayed = relay.finish();
+    let after = counters()?;
+    eprintln!("    segments dropped toward the appliance: {dropped:?}");
+    eprintln!("    relay: {relayed:?}");
+    eprintln!("    counters: {}", moved(&before, &after));
+    let seconds = result?;
+    let relayed = relayed?;
+    eprintln!(
+        "    {bytes} bytes under {percent} % loss and reordering toward the appliance in \
+         {seconds:.1} s ({:.0} KB/s)",
+        bytes as f64 / seconds.max(0.001) / 1e3
+    );
+    let out_of_order = event(&after, None, "out-of-order") - event(&before, None, "out-of-order");
+    ensure!(
+        relayed.held > 0,
+        "the relay held no segment back: {relayed:?}"
+    );
+    ensure!(out_of_order > 0, "event=out-of-order did not move");
     Ok(())
 }
 

@@ -7,12 +7,12 @@
 use crate::net::bridged::{BridgedClient, Direction};
 use crate::net::devices::Tap;
 use crate::net::netns::Netns;
-use crate::shell::host::ensure_programs;
+use crate::shell::host::{DEBIAN_PYTHON, ensure_programs, ensure_python_module, workspace_root};
 use crate::suites::hosted::process::{Appliance, EchoSetup, Link};
 use crate::suites::runner::Case;
 use crate::suites::tcp_traffic::{
-    self, ReadCounters, bulk_under_loss, closed_port, drop_count, echo_round_trip, event,
-    half_close, reset_mid_transfer, tcp_echo,
+    self, ReadCounters, bulk_under_loss, bulk_under_loss_and_reordering, closed_port, drop_count,
+    echo_round_trip, event, half_close, reset_mid_transfer, tcp_echo,
 };
 use crate::suites::traffic::ping_no_loss;
 use anyhow::{Context, Result, ensure};
@@ -34,7 +34,7 @@ pub fn cases() -> Vec<Case<Scenario>> {
         ),
         Case::new(
             "tcp-loss-tap",
-            "tcp-echo under 5 % random loss: 10 MB one way, 2 MB both ways, byte-identical",
+            "tcp-echo: 10 MB under 5 % loss and reordering one way, 2 MB under loss both ways, byte-identical",
             loss,
         ),
         Case::new(
@@ -74,7 +74,7 @@ pub fn cases() -> Vec<Case<Scenario>> {
         ),
         Case::new(
             "tcp-kv-tap",
-            "kv: memccp/memccat round trip, memcslap, set/get/gets/cas/incr reply by reply",
+            "kv: memccp/memccat round trip, memcslap, set/get/gets/cas/incr reply by reply, pymemcache",
             kv,
         ),
         Case::new(
@@ -100,12 +100,47 @@ fn on_one_core(
     Ok(())
 }
 
-/// 10 MB with 5 % loss toward the appliance, then 2 MB with 5 % loss each
-/// way, the client bridged to the tap so that the loss is on the wire.
-/// Both directions at once are far slower today (about 200 KB/s, mostly
-/// RTOs), hence the smaller size there. Reordering is not injected: the
-/// kernels here have no netem, and a userspace relay is left for later.
+/// 10 MB with 5 % loss and reordering toward the appliance, then 2 MB with
+/// 5 % loss each way, the client bridged to the tap so that the loss is on
+/// the wire. Both directions at once are far slower today (about 200 KB/s,
+/// mostly RTOs), hence the smaller size there. The kernels here have no
+/// netem, so a userspace relay between the bridge and the tap reorders
+/// (see `net::reorder_relay`); the both-ways case runs without it.
 fn loss(binary: &Path) -> Result<()> {
+    loss_and_reordering(binary)?;
+    loss_both_ways(binary)
+}
+
+/// Holding back about one data segment in this many toward the appliance.
+const HOLD_ONE_IN: u32 = 20;
+
+/// 10 MB through a relayed bridge: 5 % loss and reordering toward the
+/// appliance.
+fn loss_and_reordering(binary: &Path) -> Result<()> {
+    let tap_netns = Netns::create("wcha")?;
+    let tap = Tap::create("wcht", Some(&tap_netns), true)?;
+    tap_netns.configure(tap.name(), None)?;
+    let link = BridgedClient::create_relayed(&tap_netns, tap.name(), "10.0.0.1/24")?;
+    let appliance = Appliance::start(
+        binary,
+        &tap_netns,
+        SPEC,
+        &[&format!("eth0=tap:{}", tap.name())],
+        1,
+    )?;
+    let timeout = 180;
+    // The relay outlives the transfer's timeout by a margin, and stops
+    // when the transfer ends.
+    let relay = link.reorder(HOLD_ONE_IN, timeout + 60)?;
+    ping_no_loss(&link.client, &["-c", "1", tcp_traffic::APPLIANCE])?;
+    let mut counters = || appliance.counters();
+    bulk_under_loss_and_reordering(&link, relay, &mut counters, 10_000_000, 5, timeout)?;
+    appliance.stop()?;
+    Ok(())
+}
+
+/// 2 MB through a plain bridge with 5 % loss each way.
+fn loss_both_ways(binary: &Path) -> Result<()> {
     let tap_netns = Netns::create("wcha")?;
     let tap = Tap::create("wcht", Some(&tap_netns), true)?;
     tap_netns.configure(tap.name(), None)?;
@@ -119,14 +154,6 @@ fn loss(binary: &Path) -> Result<()> {
     )?;
     ping_no_loss(&link.client, &["-c", "1", tcp_traffic::APPLIANCE])?;
     let mut counters = || appliance.counters();
-    bulk_under_loss(
-        &link,
-        &mut counters,
-        10_000_000,
-        5,
-        &[Direction::ToAppliance],
-        180,
-    )?;
     bulk_under_loss(
         &link,
         &mut counters,
@@ -308,11 +335,16 @@ fn http(binary: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The memcached tools and the client's `kv` mode against examples/tcp.toml's
-/// `kv` on port 11211: a 5000-byte file through memccp and back through
-/// memccat unchanged, memcslap's 10 000 sets from 10 threads, and every
-/// reply of a set/get/gets/cas/incr/decr/append/delete exchange exact.
+/// The script the kv case runs with Debian's Python and pymemcache.
+const PYMEMCACHE_CHECK: &str = "scripts/pymemcache-check.py";
+
+/// The memcached tools, the client's `kv` mode and pymemcache against
+/// examples/tcp.toml's `kv` on port 11211: a 5000-byte file through memccp
+/// and back through memccat unchanged, memcslap's 10 000 sets from 10
+/// threads, every reply of a set/get/gets/cas/incr/decr/append/delete
+/// exchange exact, and [`PYMEMCACHE_CHECK`] over 200 keys.
 fn kv(binary: &Path) -> Result<()> {
+    ensure_python_module("key-value tests", "pymemcache", "python3-pymemcache")?;
     ensure_programs(
         "key-value tests",
         &[
@@ -375,6 +407,24 @@ fn kv(binary: &Path) -> Result<()> {
         output.contains("checks=14 passed=14"),
         "kv exchange replies differ: {}",
         output.trim()
+    );
+    let script = workspace_root().join(PYMEMCACHE_CHECK);
+    let python = bounded(
+        client,
+        60,
+        &[
+            DEBIAN_PYTHON,
+            &script.to_string_lossy(),
+            "10.0.0.2:11211",
+            "200",
+        ],
+    )
+    .context("the pymemcache check failed (its reason is in the error above)")?;
+    eprintln!("    {}", python.trim());
+    ensure!(
+        python.contains("pymemcache checks=") && !python.contains("mismatch"),
+        "pymemcache: {}",
+        python.trim()
     );
     setup.appliance.stop()?;
     Ok(())
