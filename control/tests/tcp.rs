@@ -274,6 +274,29 @@ fn data_comes_back_acknowledged() {
     assert_eq!(peer.event("bytes-out"), 5);
 }
 
+/// RFC 6691: the MSS counts our options, so that a full segment with
+/// timestamps still fits the 1500-byte link (1448 bytes of payload, a
+/// 1514-byte frame), not MSS bytes plus options.
+#[test]
+fn full_segments_leave_room_for_the_options() {
+    let spec = format!(
+        "{TCP_SPEC}[[service]]\nkind = \"http\"\nport = 80\nroutes = [{{ path = \"/bytes\", generate = \"pattern\" }}]\n"
+    );
+    let mut peer = Peer::new(&spec, 40000, 80);
+    peer.connect();
+    let replies = peer.send(
+        TcpFlags::ACK | TcpFlags::PSH,
+        b"GET /bytes?n=5000 HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let lengths: Vec<usize> = replies
+        .iter()
+        .map(|segment| segment.payload.len())
+        .collect();
+    assert!(lengths.iter().sum::<usize>() > 5000, "{lengths:?}");
+    assert!(lengths.iter().all(|length| *length <= 1448), "{lengths:?}");
+    assert_eq!(lengths[0], 1448, "{lengths:?}");
+}
+
 #[test]
 fn peer_closing_first_ends_without_time_wait() {
     let mut peer = Peer::new(TCP_SPEC, 40000, 7);

@@ -408,6 +408,15 @@ impl Connection {
         }
     }
 
+    /// Payload bytes a segment can carry now: the MSS less the options we
+    /// put on it (RFC 6691: the MSS counts options, so that a segment with
+    /// timestamps and SACK blocks still fits the link).
+    pub(super) fn payload_room(&self) -> usize {
+        usize::from(self.mss)
+            .saturating_sub(self.options(0).written_len())
+            .max(1)
+    }
+
     /// Sends our SYN-ACK (again), with the options the SYN asked for.
     pub fn send_syn_ack(
         &mut self,

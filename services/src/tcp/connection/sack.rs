@@ -76,7 +76,7 @@ impl Connection {
         let mut at = from.max(self.snd_una);
         for (start, end) in &self.sacked {
             if at < *start {
-                let length = ((*start - at) as usize).min(usize::from(self.mss));
+                let length = ((*start - at) as usize).min(self.payload_room());
                 return Some((at, length));
             }
             at = at.max(*end);

@@ -151,7 +151,7 @@ impl Connection {
             self.enter_recovery(tally);
             self.cwnd = self.ssthresh + 3 * mss;
             self.retransmit_first(now_ms, config, sink, tally);
-            self.retransmit_next = self.snd_una + usize::from(self.mss);
+            self.retransmit_next = self.snd_una + self.payload_room();
         }
     }
 
@@ -163,7 +163,7 @@ impl Connection {
         sink: &mut dyn SegmentSink,
         tally: &mut Tally,
     ) {
-        let length = self.send.len().min(usize::from(self.mss));
+        let length = self.send.len().min(self.payload_room());
         let fin =
             self.fin_seq == Some(self.snd_una + length) && self.snd_max > self.snd_una + length;
         if length == 0 && !fin {
@@ -208,7 +208,8 @@ impl Connection {
             return Outcome::Open;
         }
         self.queue_fin();
-        let mss = usize::from(self.mss);
+        // The MSS covers our options too (RFC 6691).
+        let mss = self.payload_room();
         loop {
             let in_flight = (self.snd_nxt - self.snd_una) as usize;
             let unsent = self.send.len().saturating_sub(in_flight);

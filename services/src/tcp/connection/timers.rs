@@ -63,7 +63,7 @@ impl Connection {
             // Only our FIN is out: send it again.
             self.retransmit_first(now_ms, config, sink, tally);
         } else {
-            let length = in_flight_data.min(usize::from(self.mss));
+            let length = in_flight_data.min(self.payload_room());
             let seq = self.snd_una + (in_flight_data - length);
             let segment = Outgoing {
                 seq,
