@@ -23,13 +23,6 @@ use crate::net::nft::NftTable;
 use crate::net::reorder_relay::ReorderRelay;
 use anyhow::{Context, Result};
 
-/// The relay veth pair's MTU. The appliance fills segments to the peer's
-/// MSS and adds its TCP options on top (1526-byte frames with timestamps
-/// on a 1500-byte link); the kernel's bridge and veth let those through,
-/// an AF_PACKET socket would refuse to send them, so the relay's pair has
-/// room for them.
-const RELAY_MTU: &str = "1600";
-
 /// Which way segments travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -75,11 +68,10 @@ impl<'tap> BridgedClient<'tap> {
         let client = Netns::create("wcbc")?;
         let veth = Veth::create("wcbv", Some(tap_netns), Some(&client))?;
         let relay_veth = if relayed {
-            let pair = Veth::create("wcbr", Some(tap_netns), Some(tap_netns))?;
-            for end in [pair.first(), pair.second()] {
-                tap_netns.ip(&["link", "set", end, "mtu", RELAY_MTU])?;
-            }
-            Some(pair)
+            // The pair keeps the Ethernet MTU: a frame of ours over 1500
+            // bytes is refused by the relay's AF_PACKET socket, counted,
+            // and the transfer stalls, so the test catches it.
+            Some(Veth::create("wcbr", Some(tap_netns), Some(tap_netns))?)
         } else {
             None
         };
