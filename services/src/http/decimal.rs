@@ -14,21 +14,23 @@ pub struct Digits {
 impl Digits {
     /// `value` in decimal.
     pub fn decimal(value: u64) -> Self {
-        Self::in_radix(value, 10)
+        Self::in_radix::<10>(value)
     }
 
     /// `value` in lowercase hexadecimal.
     pub fn hexadecimal(value: u64) -> Self {
-        Self::in_radix(value, 16)
+        Self::in_radix::<16>(value)
     }
 
-    fn in_radix(mut value: u64, radix: u64) -> Self {
+    /// The radix is a constant, so that the divisions become multiplies
+    /// and shifts (a `Content-Length` is formatted on every response).
+    fn in_radix<const RADIX: u64>(mut value: u64) -> Self {
         let mut bytes = [b'0'; MAX_DIGITS];
         let mut start = MAX_DIGITS;
         loop {
             start -= 1;
-            bytes[start] = b"0123456789abcdef"[(value % radix) as usize];
-            value /= radix;
+            bytes[start] = b"0123456789abcdef"[(value % RADIX) as usize];
+            value /= RADIX;
             if value == 0 {
                 break;
             }

@@ -201,10 +201,40 @@ impl HeadScanner {
     }
 }
 
+/// The `tchar`s of RFC 9110 section 5.6.2, by byte value: one load per
+/// byte of every method and field name.
+const TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let value = byte as u8;
+        table[byte] = value.is_ascii_alphanumeric()
+            || matches!(
+                value,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        byte += 1;
+    }
+    table
+};
+
 /// A `tchar` of RFC 9110 section 5.6.2: what tokens (methods, field names)
 /// are made of.
 fn is_token_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+    TOKEN_BYTES[usize::from(byte)]
 }
 
 /// A byte allowed in a field value: visible, space, tab or obs-text.
