@@ -10,6 +10,7 @@
 extern crate alloc;
 
 pub mod batch;
+pub mod board;
 mod builder;
 pub mod cidr;
 pub mod core_id;
@@ -26,6 +27,7 @@ pub mod shared_nic;
 pub mod stats;
 
 pub use batch::{BURST_SIZE, Batch};
+pub use board::CountersBoard;
 pub use cidr::Ipv4Cidr;
 pub use counters::Counter;
 pub use executor::{Executor, ExecutorBuilder, ExecutorError, PortId, RingId, Target};
