@@ -4,16 +4,15 @@
 
 use super::PipelineError;
 use super::chain::{Chain, ChainNode, Stack, build_chain, chains, connect_slots, passes_on};
-use super::links::TCP_STACK;
 use crate::spec::Spec;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use dataplane::{Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target};
+use dataplane::{CountersBoard, Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target};
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::Reassembly;
-use services::registry::Built;
 use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
+use services::registry::{Built, PlatformListener};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
 use services::tcp::{FlowDirectory, Tcp, TcpConfig};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
@@ -58,7 +57,7 @@ pub fn build_core(
     // stack: its apps may own state other cores reach over rings (kv).
     if !ports.is_empty() && !ports.iter().any(|port| passes_on(&port.rx_chain)) {
         layer2_only(&mut builder, &chains, &ports)?;
-        return Ok(builder.build()?);
+        return Ok(on_the_board(builder.build()?, core, &links));
     }
     // Keys sequence numbers, SYN cookies and the connection hash. The
     // clock at start-up differs per boot and per core; a platform with a
@@ -67,7 +66,16 @@ pub fn build_core(
     let stack = add_stack(&mut builder, spec, &chains, &ports, &context, seed)?;
     wire_layer2(&mut builder, &stack, &chains, &ports, &context)?;
     wire_layer3(&mut builder, &stack, &chains, &context)?;
-    Ok(builder.build()?)
+    Ok(on_the_board(builder.build()?, core, &links))
+}
+
+/// Puts the core's counters up on the platform's counters board, when
+/// it shares one (for the management plane's `/metrics`).
+fn on_the_board(executor: Executor, core: usize, links: &CoreLinks) -> Executor {
+    if let Some(board) = links.take_shared::<Arc<CountersBoard>>() {
+        board.register(core, executor.counters().clone());
+    }
+    executor
 }
 
 /// Refuses ports for interfaces the spec lacks, and two ports for one.
@@ -324,7 +332,7 @@ fn tcp_stack(
             let service = listener.name();
             let stack = tcp.get_or_insert_with(|| {
                 let stack = Tcp::new(context.local.clone(), config, seed);
-                match context.links.take::<Arc<FlowDirectory>>(TCP_STACK) {
+                match context.links.take_shared::<Arc<FlowDirectory>>() {
                     Some(directory) => stack.with_directory(context.core, directory),
                     None => stack,
                 }
@@ -332,6 +340,20 @@ fn tcp_stack(
             if !stack.listen(port, listener) {
                 return Err(PipelineError::PortTaken { service, port });
             }
+        }
+    }
+    // The platform's own TCP apps on this core (the management plane).
+    while let Some(PlatformListener { port, listener }) = context.links.take_shared() {
+        let service = listener.name();
+        let stack = tcp.get_or_insert_with(|| {
+            let stack = Tcp::new(context.local.clone(), config, seed);
+            match context.links.take_shared::<Arc<FlowDirectory>>() {
+                Some(directory) => stack.with_directory(context.core, directory),
+                None => stack,
+            }
+        });
+        if !stack.listen(port, listener) {
+            return Err(PipelineError::PortTaken { service, port });
         }
     }
     Ok(tcp)

@@ -2,15 +2,10 @@
 //! made once per spec before any core builds, one set per core.
 
 use crate::spec::Spec;
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use services::HookPoint;
 use services::registry::CoreLinks;
 use services::tcp::FlowDirectory;
-
-/// Where the TCP stack's own link (the flow directory) is kept.
-pub(super) const TCP_STACK: HookPoint = HookPoint::Ipv4Protocol(6);
 
 /// Makes the links between cores that the spec's services ask for
 /// ([`TcpServiceKind::link_cores`]): element `core` of the result goes to
@@ -33,7 +28,7 @@ pub fn core_links(spec: &Spec, cores: usize) -> Vec<CoreLinks> {
     {
         let directory = Arc::new(FlowDirectory::new());
         for core_links in &mut links {
-            core_links.insert(TCP_STACK, Box::new(Arc::clone(&directory)));
+            core_links.insert_shared(Arc::clone(&directory));
         }
     }
     for service in &spec.services {
@@ -52,6 +47,7 @@ pub fn core_links(spec: &Spec, cores: usize) -> Vec<CoreLinks> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use services::HookPoint;
     use services::kv::shard::ShardEnd;
 
     const SPEC: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n\
@@ -67,9 +63,9 @@ mod tests {
         for core_links in &links {
             // Port 11212 runs on one core only: no rings; udp-echo asks
             // none; the TCP stack gets the shared flow directory.
-            assert_eq!(core_links.len(), 2);
+            assert_eq!(core_links.len(), 1);
             assert!(core_links.take::<ShardEnd>(HookPoint::Tcp(11211)).is_some());
-            assert!(core_links.take::<Arc<FlowDirectory>>(TCP_STACK).is_some());
+            assert!(core_links.take_shared::<Arc<FlowDirectory>>().is_some());
         }
         assert!(core_links(&spec, 1).iter().all(CoreLinks::is_empty));
     }

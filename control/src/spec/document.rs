@@ -67,7 +67,10 @@ impl<'i> Document<'i> {
         keys.sort_by_key(|(key, _)| key.span().start);
         for (key, value) in keys {
             let name: &str = key.get_ref();
-            if !matches!(name, "interface" | "route" | "service" | "ipv4" | "tcp") {
+            if !matches!(
+                name,
+                "interface" | "route" | "service" | "ipv4" | "tcp" | "management"
+            ) {
                 let field = match value.get_ref() {
                     DeValue::Table(_) => format!("[{name}]"),
                     _ => name.to_string(),

@@ -11,4 +11,6 @@ mod service_table;
 mod tests;
 
 pub use error::{SpecError, SpecErrorKind};
-pub use model::{Driver, Interface, Ipv4Settings, MAX_INTERFACES, Route, Service, Spec};
+pub use model::{
+    Driver, Interface, Ipv4Settings, MAX_INTERFACES, Management, Route, Service, Spec,
+};

@@ -110,6 +110,20 @@ pub struct Spec {
     pub ipv4: Ipv4Settings,
     /// The TCP stack's settings (`[tcp]`), the same on every core.
     pub tcp: TcpConfig,
+    /// The management plane (`[management]`), if the spec asks for it.
+    pub management: Option<Management>,
+}
+
+/// Where the management plane listens and who may use it (`[management]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Management {
+    /// Our address and TCP port it listens on (`listen = "10.0.0.2:8080"`).
+    pub listen: core::net::SocketAddrV4,
+    /// SHA-256 of the bearer token (`token_sha256`, 64 hex digits); the
+    /// endpoints that need a token refuse every request without one.
+    pub token_sha256: Option<[u8; 32]>,
+    /// The core whose TCP stack serves it (`core`, default 0).
+    pub core: usize,
 }
 
 impl Spec {

@@ -4,12 +4,16 @@
 
 use super::document::{Document, Entry, TableReader};
 use super::error::{SpecError, SpecErrorKind};
-use super::model::{Driver, Interface, Ipv4Settings, MAX_INTERFACES, Route, Spec, TcpConfig};
+use super::model::{
+    Driver, Interface, Ipv4Settings, MAX_INTERFACES, Management, Route, Spec, TcpConfig,
+};
 use super::service_table::read_service;
 use alloc::format;
 use alloc::string::ToString;
 use alloc::vec::Vec;
+use core::net::SocketAddrV4;
 use dataplane::{Ipv4Cidr, MacAddr};
+use services::HookPoint;
 use services::Registry;
 use services::reassembly;
 use toml::de::DeValue;
@@ -51,6 +55,10 @@ impl Spec {
         }
         if let Some(table) = document.table("tcp")? {
             spec.tcp = read_tcp(&TableReader::new(text, table, "tcp".to_string()))?;
+        }
+        if let Some(table) = document.table("management")? {
+            let reader = TableReader::new(text, table, "management".to_string());
+            spec.management = Some(read_management(&reader, &spec)?);
         }
         super::service_table::check_services(&spec)?;
         Ok(spec)
@@ -241,6 +249,73 @@ fn read_tcp(reader: &TableReader<'_, '_>) -> Result<TcpConfig, SpecError> {
         ));
     }
     Ok(config)
+}
+
+/// `[management]`: `listen` on one of our addresses, a port no TCP app
+/// serves; `token_sha256` as 64 hexadecimal digits; `core`.
+fn read_management(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Management, SpecError> {
+    reader.reject_unknown(&["listen", "token_sha256", "core"])?;
+    let entry = reader.required("listen")?;
+    let text = reader.string(entry)?;
+    let listen: SocketAddrV4 = text
+        .parse()
+        .ok()
+        .filter(|address: &SocketAddrV4| address.port() != 0)
+        .ok_or_else(|| reader.invalid(entry, "an address and port like 10.0.0.2:8080", text))?;
+    if !spec
+        .interfaces
+        .iter()
+        .any(|interface| interface.address.address == *listen.ip())
+    {
+        return Err(reader.invalid(entry, "one of the interfaces' addresses and a port", text));
+    }
+    if let Some(service) = spec
+        .services
+        .iter()
+        .find(|service| service.attach.contains(&HookPoint::Tcp(listen.port())))
+    {
+        return Err(reader.error_at(
+            entry,
+            SpecErrorKind::Conflict(format!(
+                "TCP port {} is served by `{}` already",
+                listen.port(),
+                service.kind
+            )),
+        ));
+    }
+    let token_sha256 =
+        match reader.get("token_sha256") {
+            Some(entry) => {
+                let text = reader.string(entry)?;
+                Some(hex_digest(text).ok_or_else(|| {
+                    reader.invalid(entry, "64 hexadecimal digits (a SHA-256)", text)
+                })?)
+            }
+            None => None,
+        };
+    let core = match reader.get("core") {
+        Some(entry) => reader.integer(entry, 0, 255, "a core from 0 to 255")? as usize,
+        None => 0,
+    };
+    Ok(Management {
+        listen,
+        token_sha256,
+        core,
+    })
+}
+
+/// 64 hexadecimal digits as 32 bytes.
+fn hex_digest(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (index, pair) in bytes.chunks_exact(2).enumerate() {
+        let text = core::str::from_utf8(pair).ok()?;
+        digest[index] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(digest)
 }
 
 fn read_route(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Route, SpecError> {

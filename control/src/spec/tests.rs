@@ -360,6 +360,44 @@ fn every_refusal_names_line_and_field() {
 }
 
 #[test]
+fn the_management_table_names_an_address_a_port_and_a_token_digest() {
+    assert_eq!(parse(INTERFACE).unwrap().management, None);
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let spec = parse(&format!(
+        "{INTERFACE}[management]\nlisten = \"10.0.0.2:8080\"\ntoken_sha256 = \"{digest}\"\n"
+    ))
+    .unwrap();
+    let management = spec.management.unwrap();
+    assert_eq!(management.listen.to_string(), "10.0.0.2:8080");
+    assert_eq!(management.core, 0);
+    assert_eq!(management.token_sha256.unwrap()[..2], [0x9f, 0x86]);
+    for (text, expected) in [
+        (
+            "[management]\nlisten = \"10.9.9.9:8080\"\n",
+            "line 7: management.listen: expected one of the interfaces' addresses and a port, got \"10.9.9.9:8080\"",
+        ),
+        (
+            "[management]\nlisten = \"10.0.0.2\"\n",
+            "line 7: management.listen: expected an address and port like 10.0.0.2:8080, got \"10.0.0.2\"",
+        ),
+        (
+            "[management]\nlisten = \"10.0.0.2:80\"\ntoken_sha256 = \"abc\"\n",
+            "line 8: management.token_sha256: expected 64 hexadecimal digits (a SHA-256), got \"abc\"",
+        ),
+        (
+            "[[service]]\nkind = \"tcp-echo\"\nport = 7\n[management]\nlisten = \"10.0.0.2:7\"\n",
+            "line 10: management.listen: TCP port 7 is served by `tcp-echo` already",
+        ),
+        (
+            "[management]\nport = 1\n",
+            "line 7: management.port: unknown key",
+        ),
+    ] {
+        assert_eq!(error(&format!("{INTERFACE}{text}")), expected, "{text}");
+    }
+}
+
+#[test]
 fn the_tcp_table_sets_the_stack_limits_and_names_line_and_field() {
     assert_eq!(
         parse(INTERFACE).unwrap().tcp,

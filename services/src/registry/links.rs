@@ -3,6 +3,7 @@
 //! platform before any core builds, and taken by the services' factories.
 
 use super::HookPoint;
+use crate::tcp::Listener;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::any::Any;
@@ -17,9 +18,24 @@ use core::cell::RefCell;
 /// are moved into the nodes and apps.
 ///
 /// [`TcpServiceKind::link_cores`]: super::TcpServiceKind::link_cores
+///
+/// Beside the services' ends, a core's links carry what the platform
+/// shares with every core's stack ([`CoreLinks::insert_shared`]: the TCP
+/// flow directory, the counters board) and the TCP apps it adds beside the
+/// spec's services ([`PlatformListener`]: the management plane).
 #[derive(Default)]
 pub struct CoreLinks {
     ends: RefCell<Vec<(HookPoint, Box<dyn Any + Send>)>>,
+    shared: RefCell<Vec<Box<dyn Any + Send>>>,
+}
+
+/// A TCP app the platform serves on a core beside the spec's services
+/// (the management plane), on `port`.
+pub struct PlatformListener {
+    /// The TCP port.
+    pub port: u16,
+    /// The app.
+    pub listener: Box<dyn Listener + Send>,
 }
 
 impl core::fmt::Debug for CoreLinks {
@@ -51,6 +67,20 @@ impl CoreLinks {
             .position(|(at, end)| *at == hook && end.is::<T>())?;
         let (_, end) = ends.swap_remove(index);
         end.downcast::<T>().ok().map(|end| *end)
+    }
+
+    /// Keeps `value` for the core's build to take by its type (one of
+    /// each type is taken per [`CoreLinks::take_shared`] call).
+    pub fn insert_shared<T: Any + Send>(&mut self, value: T) {
+        self.shared.get_mut().push(Box::new(value));
+    }
+
+    /// Takes out a shared value of type `T`, if one is kept.
+    pub fn take_shared<T: Any>(&self) -> Option<T> {
+        let mut shared = self.shared.borrow_mut();
+        let index = shared.iter().position(|value| value.is::<T>())?;
+        let value = shared.swap_remove(index);
+        value.downcast::<T>().ok().map(|value| *value)
     }
 
     /// Ends not taken yet.

@@ -15,5 +15,5 @@ pub use kind::{
     BuildContext, Built, InterfaceInfo, ServiceConfig, ServiceKind, ServiceSummary, SpecSummary,
     TcpServiceKind,
 };
-pub use links::CoreLinks;
+pub use links::{CoreLinks, PlatformListener};
 pub use table::{Registry, RegistryError};
