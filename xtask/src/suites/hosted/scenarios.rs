@@ -68,6 +68,7 @@ fn cases() -> Vec<Case<Scenario>> {
     ]
     .into_iter()
     .chain(crate::suites::hosted::tcp::cases())
+    .chain(crate::suites::hosted::management::cases())
     .collect()
 }
 
