@@ -15,6 +15,24 @@ use crate::suites::traffic::wait_reachable;
 use anyhow::Result;
 use std::cell::RefCell;
 
+/// Boots examples/management.toml on one core and runs the management
+/// checks against it.
+pub fn management_checks_in_qemu() -> Result<()> {
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let session = QemuSession::boot_appliance(
+        &example("management.toml"),
+        1,
+        &lan.netns,
+        &lan.tap_names(),
+        1,
+    )?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&lan.netns, tcp_traffic::APPLIANCE, 20)?;
+        crate::suites::management_traffic::management_checks(&lan.netns)
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+}
+
 /// Boots examples/tcp.toml on one core and runs the TCP checks against it.
 pub fn tcp_checks() -> Result<()> {
     let lan = Lan::create(1, false, None)?;

@@ -68,6 +68,12 @@ fn cases() -> Vec<Case<Test>> {
             crate::suites::appliance::malformed::malformed_frames_are_counted,
         ),
         Case::new(
+            "management",
+            "management API in QEMU: promtool on /metrics, counters move, auth, 412/422/409, \
+             dry run, status",
+            crate::suites::appliance::tcp::management_checks_in_qemu,
+        ),
+        Case::new(
             "tcp",
             "tcp-echo: echo and 10 MB, 10 MB under 5 % loss, closed port, malformed segments, \
              20 000-SYN flood",

@@ -1,21 +1,12 @@
-//! Hosted management-plane tests: `examples/management.toml` on a tap,
-//! its API driven with curl from the client namespace and its scrape
-//! checked by Prometheus' own `promtool`.
+//! Hosted management-plane test: `examples/management.toml` on a tap and
+//! the shared management checks against it.
 
-use crate::shell::host::ensure_programs;
 use crate::suites::hosted::process::{EchoSetup, Link};
-use crate::suites::hosted::tcp::bounded;
+use crate::suites::management_traffic::{SPEC, management_checks};
 use crate::suites::runner::Case;
-use crate::suites::traffic::{ping_no_loss, udp_echo};
-use anyhow::{Context, Result, ensure};
+use crate::suites::traffic::ping_no_loss;
+use anyhow::Result;
 use std::path::Path;
-
-/// The spec the management tests run.
-const SPEC: &str = "examples/management.toml";
-/// The token whose SHA-256 the spec holds.
-const TOKEN: &str = "warpcore-test-token";
-/// The management API's base address.
-const BASE: &str = "http://10.0.0.2:8080";
 
 /// One scenario: given the appliance binary, passes or says why not.
 type Scenario = fn(&Path) -> Result<()>;
@@ -29,177 +20,10 @@ pub fn cases() -> Vec<Case<Scenario>> {
     )]
 }
 
-/// The sum of the samples of `family` whose labels include every pair of
-/// `labels`, in a Prometheus text scrape.
-fn sample(scrape: &str, family: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (name, rest) = series.split_once('{').unwrap_or((series, "}"));
-            (name == family
-                && labels
-                    .iter()
-                    .all(|(key, value)| rest.contains(&format!("{key}=\"{value}\""))))
-            .then(|| value.parse::<f64>().ok())?
-        })
-        .sum()
-}
-
 fn management(binary: &Path) -> Result<()> {
-    ensure_programs(
-        "the management tests",
-        &[("curl", "curl"), ("promtool", "prometheus")],
-    )?;
     let setup = EchoSetup::with_spec(binary, Link::Tap, 1, SPEC)?;
-    let client = &setup.attachment.client;
-    ping_no_loss(client, &["-c", "1", "10.0.0.2"])?;
-    let curl = |args: &[&str]| -> Result<String> {
-        let mut full = vec!["curl", "-sS", "--max-time", "20"];
-        full.extend_from_slice(args);
-        bounded(client, 30, &full)
-    };
-    let bearer = format!("Authorization: Bearer {TOKEN}");
-    // Status codes only: `-o /dev/null -w %{http_code}`.
-    let status = |args: &[&str]| -> Result<String> {
-        let mut full = vec!["-o", "/dev/null", "-w", "%{http_code}"];
-        full.extend_from_slice(args);
-        curl(&full)
-    };
-
-    // A live scrape passes promtool, and counters move by the traffic sent.
-    let before = curl(&[&format!("{BASE}/metrics")])?;
-    let scrape_file = std::env::temp_dir().join("warpcore-management-scrape.txt");
-    std::fs::write(&scrape_file, &before).context("writing the scrape")?;
-    let checked = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "promtool check metrics < {}",
-            scrape_file.display()
-        ))
-        .output()
-        .context("running promtool")?;
-    ensure!(
-        checked.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
-    eprintln!(
-        "    promtool check metrics: ok ({} lines)",
-        before.lines().count()
-    );
-    udp_echo(client, "10.0.0.2", 1, 20)?;
-    let after = curl(&[&format!("{BASE}/metrics")])?;
-    let echoed = |scrape: &str| {
-        sample(
-            scrape,
-            "warpcore_node_packets_total",
-            &[("node", "udp-echo"), ("direction", "received")],
-        )
-    };
-    let moved = echoed(&after) - echoed(&before);
-    ensure!(
-        moved == 20.0,
-        "udp-echo's received packets moved by {moved}, 20 datagrams were sent"
-    );
-    eprintln!("    /metrics: udp-echo received +{moved} for 20 datagrams");
-
-    // Auth: no token, a wrong one, the right one.
-    let spec_url = format!("{BASE}/api/v1/spec");
-    let code = status(&[&spec_url])?;
-    ensure!(
-        code == "401",
-        "GET /api/v1/spec without a token answered {code}"
-    );
-    let code = status(&["-H", "Authorization: Bearer wrong", &spec_url])?;
-    ensure!(
-        code == "401",
-        "GET /api/v1/spec with a wrong token answered {code}"
-    );
-    let spec_text = std::fs::read_to_string(SPEC).context("reading the spec")?;
-    let served = curl(&["-H", &bearer, &spec_url])?;
-    ensure!(
-        served == spec_text,
-        "GET /api/v1/spec did not return the running spec"
-    );
-    let headers = curl(&["-D", "-", "-o", "/dev/null", "-H", &bearer, &spec_url])?;
-    let etag = headers
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("ETag: ")
-                .or_else(|| line.strip_prefix("etag: "))
-        })
-        .map(|value| value.trim().to_string())
-        .context("no ETag on GET /api/v1/spec")?;
-
-    // PUT: dry run of a valid spec, 422 for an invalid one, 412 for a
-    // stale If-Match, 409 while no controller applies specs.
-    let body_file = std::env::temp_dir().join("warpcore-management-put.toml");
-    std::fs::write(&body_file, &spec_text).context("writing the PUT body")?;
-    let body = format!("@{}", body_file.display());
-    let put = |extra: &[&str], url: &str| -> Result<String> {
-        let mut args = vec!["-X", "PUT", "-H", bearer.as_str(), "--data-binary", &body];
-        args.extend_from_slice(extra);
-        args.push(url);
-        curl(&args)
-    };
-    let plan = put(&["-w", " %{http_code}"], &format!("{spec_url}?dryRun=true"))?;
-    ensure!(
-        plan.ends_with(" 200") && plan.contains("dryRun"),
-        "PUT ?dryRun=true answered `{plan}`"
-    );
-    let conflict = put(&["-o", "/dev/null", "-w", "%{http_code}"], &spec_url)?;
-    ensure!(
-        conflict == "409",
-        "PUT without a controller answered {conflict}"
-    );
-    let stale = put(
-        &[
-            "-H",
-            "If-Match: \"0000\"",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ],
-        &spec_url,
-    )?;
-    ensure!(stale == "412", "PUT with a stale If-Match answered {stale}");
-    let current = put(
-        &[
-            "-H",
-            &format!("If-Match: {etag}"),
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ],
-        &format!("{spec_url}?dryRun=true"),
-    )?;
-    ensure!(
-        current == "200",
-        "PUT with the current ETag answered {current}"
-    );
-    std::fs::write(&body_file, "[[interface]]\nname = \"eth0\"\nbogus = 1\n")
-        .context("writing the PUT body")?;
-    let invalid = put(&["-w", " %{http_code}"], &format!("{spec_url}?dryRun=true"))?;
-    ensure!(
-        invalid.ends_with(" 422") && invalid.contains("\"line\":3"),
-        "PUT of an invalid spec answered `{invalid}`"
-    );
-    eprintln!(
-        "    /api/v1/spec: 401 without or with a wrong token, 200, dry run, 409, 412, 422 line 3"
-    );
-
-    let status_body = curl(&["-H", &bearer, &format!("{BASE}/api/v1/status")])?;
-    ensure!(
-        status_body.contains("\"observedGeneration\"") && status_body.contains("Ready"),
-        "GET /api/v1/status answered `{status_body}`"
-    );
-    let _ = std::fs::remove_file(&scrape_file);
-    let _ = std::fs::remove_file(&body_file);
+    ping_no_loss(&setup.attachment.client, &["-c", "1", "10.0.0.2"])?;
+    management_checks(&setup.attachment.client)?;
     setup.appliance.stop()?;
     Ok(())
 }
