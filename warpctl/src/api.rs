@@ -161,8 +161,11 @@ pub struct Api {
 }
 
 impl Api {
-    /// Talks through `client`, authenticating with `token` where needed.
+    /// Talks through `client`, authenticating with `token` where needed
+    /// (an empty token counts as none: `WARPCTL_TOKEN=` must not spend
+    /// one of the appliance's allowed failures).
     pub fn new(client: Client, token: Option<String>) -> Api {
+        let token = token.filter(|token| !token.trim().is_empty());
         Api { client, token }
     }
 

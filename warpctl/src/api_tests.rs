@@ -64,6 +64,12 @@ fn token_endpoints_without_a_token_fail_before_asking() {
     );
     assert!(matches!(api.status(), Err(ApiError::NoToken)));
     assert!(matches!(api.spec(), Err(ApiError::NoToken)));
+    let endpoint = crate::http::Endpoint::parse("http://127.0.0.1:9").unwrap();
+    let empty = Api::new(
+        Client::new(endpoint, std::time::Duration::from_secs(1)),
+        Some(" ".into()),
+    );
+    assert!(matches!(empty.status(), Err(ApiError::NoToken)));
 }
 
 #[test]

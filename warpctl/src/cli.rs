@@ -22,6 +22,7 @@ pub struct Cli {
 
 /// The flags every command shares to reach the appliance.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
 pub struct Connection {
     /// The management API's address, `http://HOST[:PORT]`.
     #[arg(long, env = "WARPCTL_SERVER", value_name = "URL",
