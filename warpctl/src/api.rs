@@ -5,6 +5,11 @@ use crate::http::{Client, HttpError, Method, Request, Response};
 use serde_json::Value;
 use std::fmt;
 
+/// The largest spec the appliance accepts (it answers 413 past it). Checked
+/// here too: an appliance may reset a connection mid-body rather than read
+/// it all and answer, and the operator would see a reset, not the cause.
+pub const MAX_SPEC_BYTES: usize = 64 * 1024;
+
 /// A JSON answer: the text as the server sent it and its parse.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JsonBody {
@@ -203,6 +208,9 @@ impl Api {
         dry_run: bool,
         if_match: Option<&str>,
     ) -> Result<JsonBody, ApiError> {
+        if spec.len() > MAX_SPEC_BYTES {
+            return Err(ApiError::TooLarge);
+        }
         let path = if dry_run {
             "/api/v1/spec?dryRun=true"
         } else {

@@ -152,3 +152,17 @@ fn conflicts_preconditions_limits_and_surprises_are_named() {
             .starts_with("/api/v1/spec answered something that is not JSON")
     );
 }
+
+#[test]
+fn a_spec_over_the_limit_is_refused_before_sending() {
+    let endpoint = crate::http::Endpoint::parse("http://127.0.0.1:9").unwrap();
+    let api = Api::new(
+        Client::new(endpoint, std::time::Duration::from_secs(1)),
+        Some("secret".into()),
+    );
+    let spec = vec![b'#'; MAX_SPEC_BYTES + 1];
+    assert!(matches!(
+        api.apply(&spec, "big.toml", true, None),
+        Err(ApiError::TooLarge)
+    ));
+}

@@ -7,8 +7,10 @@
 pub mod api;
 pub mod cli;
 pub mod commands;
+mod endpoint;
 pub mod http;
 pub mod output;
+mod response_reader;
 
 #[cfg(test)]
 mod fake_server;
