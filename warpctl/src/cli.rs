@@ -1,0 +1,170 @@
+//! The `warpctl` command line, parsed by clap: global connection flags
+//! and one subcommand per management API call.
+
+use crate::http::Endpoint;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Operate a warpcore appliance through its management API.
+#[derive(Debug, Parser)]
+#[command(name = "warpctl", version, arg_required_else_help = true)]
+pub struct Cli {
+    /// How to reach the appliance.
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Output format: `table` for people, `json` for the server's JSON as is.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The flags every command shares to reach the appliance.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct Connection {
+    /// The management API's address, `http://HOST[:PORT]`.
+    #[arg(long, env = "WARPCTL_SERVER", value_name = "URL",
+          default_value = "http://10.0.0.2:8080", value_parser = Endpoint::parse, global = true)]
+    pub server: Endpoint,
+    /// The bearer token (prefer the environment: flags show in `ps`).
+    #[arg(
+        long,
+        env = "WARPCTL_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+    /// Seconds each request may take, connecting included.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub timeout: u64,
+}
+
+/// `-o`'s formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable tables and lines.
+    Table,
+    /// The server's JSON, unchanged.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generations, conditions and every core's load and services.
+    Status,
+    /// Print a resource of the appliance.
+    Get {
+        /// Which one.
+        #[command(subcommand)]
+        resource: Resource,
+    },
+    /// Send a spec to the appliance: it plans the change and applies it.
+    Apply(ApplyArguments),
+    /// The Prometheus scrape of `/metrics` (needs no token).
+    Metrics {
+        /// Print only the lines that contain TEXT.
+        #[arg(long, value_name = "TEXT")]
+        grep: Option<String>,
+    },
+}
+
+/// What `get` prints.
+#[derive(Debug, Subcommand)]
+pub enum Resource {
+    /// The running spec's TOML on stdout; its generation and ETag on
+    /// stderr (with `-o json`, one JSON object holding all three).
+    Spec,
+}
+
+/// `warpctl apply`'s options.
+#[derive(Debug, Args)]
+pub struct ApplyArguments {
+    /// The spec file (TOML); `-` reads stdin.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Only validate and plan: change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply only if the running spec still has this ETag (from `get spec`).
+    #[arg(long, value_name = "ETAG")]
+    pub if_match: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("warpctl").chain(args.split_whitespace()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_command() {
+        let cli = parse("--server http://192.0.2.1:9000 status -o json --timeout 3").unwrap();
+        assert_eq!(cli.connection.server.authority, "192.0.2.1:9000");
+        assert_eq!((cli.output, cli.connection.timeout), (Output::Json, 3));
+        assert!(matches!(cli.command, Command::Status));
+        let cli = parse("apply -f spec.toml --dry-run --if-match \"abc\" --token t").unwrap();
+        let Command::Apply(apply) = cli.command else {
+            panic!("not apply");
+        };
+        assert!(apply.dry_run);
+        assert_eq!(apply.file, PathBuf::from("spec.toml"));
+        assert_eq!(cli.connection.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        for bad in [
+            "",
+            "apply",
+            "apply --dry-run",
+            "get",
+            "get logs",
+            "logs",
+            "status -o yaml",
+            "status --timeout 0",
+            "status --server https://10.0.0.2",
+            "status --server http://10.0.0.2:http",
+            "metrics extra",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(matches!(
+            parse("metrics --grep udp").unwrap().command,
+            Command::Metrics { grep: Some(_) }
+        ));
+        assert!(matches!(
+            parse("get spec").unwrap().command,
+            Command::Get {
+                resource: Resource::Spec
+            }
+        ));
+    }
+
+    #[test]
+    fn servers_parse_with_defaults() {
+        let parsed = |text| Endpoint::parse(text).unwrap();
+        assert_eq!(parsed("http://10.0.0.2").authority, "10.0.0.2:80");
+        assert_eq!(parsed("10.0.0.2:8080").authority, "10.0.0.2:8080");
+        assert_eq!(parsed("http://[::1]").authority, "[::1]:80");
+        let prefixed = parsed("http://[::1]:8080/appliance/");
+        assert_eq!(
+            (prefixed.authority.as_str(), prefixed.base_path.as_str()),
+            ("[::1]:8080", "/appliance")
+        );
+        assert!(Endpoint::parse("http://").is_err());
+        assert!(Endpoint::parse("http://user@host").is_err());
+    }
+}

@@ -1,0 +1,175 @@
+//! Runs one parsed command against the appliance and writes what it
+//! prints; every failure comes back as a `CommandError`.
+
+use crate::api::{Api, ApiError};
+use crate::cli::{ApplyArguments, Cli, Command, Output, Resource};
+use crate::http::Client;
+use crate::output;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum CommandError {
+    /// The spec file could not be read.
+    ReadSpec {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: io::Error,
+    },
+    /// The appliance call failed.
+    Api(ApiError),
+    /// The appliance answered 200 with `"valid": false`.
+    InvalidPlan {
+        /// The plan as printed.
+        plan: String,
+    },
+    /// Writing the output failed.
+    Write(io::Error),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::ReadSpec { path, error } => {
+                write!(formatter, "cannot read {}: {error}", path.display())
+            }
+            CommandError::Api(error) => write!(formatter, "{error}"),
+            CommandError::InvalidPlan { plan } => {
+                write!(
+                    formatter,
+                    "the appliance found the spec invalid: {}",
+                    plan.trim()
+                )
+            }
+            CommandError::Write(error) => write!(formatter, "cannot write the output: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+impl From<ApiError> for CommandError {
+    fn from(error: ApiError) -> CommandError {
+        CommandError::Api(error)
+    }
+}
+
+impl From<io::Error> for CommandError {
+    fn from(error: io::Error) -> CommandError {
+        CommandError::Write(error)
+    }
+}
+
+/// Runs `cli`'s command, printing to stdout and stderr. A reader that
+/// closes stdout early (`warpctl metrics | head`) is not an error.
+pub fn run(cli: &Cli) -> Result<(), CommandError> {
+    let result = run_with(cli, &mut io::stdout().lock(), &mut io::stderr().lock());
+    match result {
+        Err(CommandError::Write(error)) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Runs `cli`'s command, printing to `out` and, for notes beside the
+/// output, `notes`.
+pub fn run_with(cli: &Cli, out: &mut dyn Write, notes: &mut dyn Write) -> Result<(), CommandError> {
+    let connection = &cli.connection;
+    let client = Client::new(
+        connection.server.clone(),
+        Duration::from_secs(connection.timeout),
+    );
+    let api = Api::new(client, connection.token.clone());
+    match &cli.command {
+        Command::Status => {
+            let status = api.status()?;
+            match cli.output {
+                Output::Json => write_json(out, &status.text)?,
+                Output::Table => out.write_all(output::status(&status.value).as_bytes())?,
+            }
+        }
+        Command::Get {
+            resource: Resource::Spec,
+        } => {
+            let spec = api.spec()?;
+            match cli.output {
+                Output::Json => {
+                    let document = serde_json::json!({
+                        "generation": spec.generation,
+                        "etag": spec.etag,
+                        "spec": spec.text,
+                    });
+                    writeln!(out, "{document}")?;
+                }
+                Output::Table => {
+                    out.write_all(spec.text.as_bytes())?;
+                    writeln!(
+                        notes,
+                        "# generation {}, ETag {}",
+                        spec.generation
+                            .map_or_else(|| "unknown".to_string(), |value| value.to_string()),
+                        spec.etag.as_deref().unwrap_or("none"),
+                    )?;
+                }
+            }
+        }
+        Command::Apply(arguments) => apply(&api, arguments, cli.output, out)?,
+        Command::Metrics { grep } => {
+            let scrape = api.metrics()?;
+            out.write_all(output::metrics(&scrape, grep.as_deref()).as_bytes())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `warpctl apply`: reads the spec, sends it, prints the plan.
+fn apply(
+    api: &Api,
+    arguments: &ApplyArguments,
+    format: Output,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let path = &arguments.file;
+    let read_error = |error| CommandError::ReadSpec {
+        path: path.clone(),
+        error,
+    };
+    let (spec, source) = if path.as_os_str() == "-" {
+        let mut spec = Vec::new();
+        io::stdin().read_to_end(&mut spec).map_err(read_error)?;
+        (spec, "stdin".to_string())
+    } else {
+        (
+            std::fs::read(path).map_err(read_error)?,
+            path.display().to_string(),
+        )
+    };
+    let plan = api.apply(
+        &spec,
+        &source,
+        arguments.dry_run,
+        arguments.if_match.as_deref(),
+    )?;
+    let printed = match format {
+        Output::Json => format!("{}\n", plan.text.trim_end()),
+        Output::Table => output::plan(&plan.value),
+    };
+    if plan.value.get("valid").and_then(serde_json::Value::as_bool) == Some(false) {
+        return Err(CommandError::InvalidPlan { plan: plan.text });
+    }
+    out.write_all(printed.as_bytes())?;
+    Ok(())
+}
+
+/// The server's JSON as sent, ending in one newline.
+fn write_json(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    writeln!(out, "{}", text.trim_end())
+}
+
+#[cfg(test)]
+#[path = "commands_tests.rs"]
+mod tests;
