@@ -477,5 +477,18 @@ impl TcpApp for ManagementApp {
         self.serve(session, io);
     }
 
+    /// An idle connection is closed; one stalled in the middle of a
+    /// request or a response is reset.
+    fn timeout(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {
+        let busy = !session.input.is_empty() || session.written < session.output.len();
+        if busy {
+            io.abort();
+            session.closed = true;
+            session.reading = Reading::Stopped;
+        } else {
+            Self::close(session, io);
+        }
+    }
+
     fn closed(&mut self, _session: ManagementSession, _reason: CloseReason) {}
 }

@@ -599,6 +599,30 @@ fn refusals_by_status() {
 }
 
 #[test]
+fn idle_connections_close_and_stalled_ones_reset() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    assert_eq!(
+        client.harness.timeout_ms(),
+        Some(crate::app::IDLE_TIMEOUT_MS)
+    );
+    assert_eq!(client.one(&get("/", None)).status, 200);
+    client
+        .app
+        .timeout(&mut client.session, &mut client.harness.stream());
+    assert!(client.harness.close_requested() && !client.harness.aborted());
+
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    assert!(client.send(b"GET / HT").is_empty());
+    client
+        .app
+        .timeout(&mut client.session, &mut client.harness.stream());
+    assert!(client.harness.aborted());
+    assert!(client.send(b"TP/1.1\r\nHost: a\r\n\r\n").is_empty());
+}
+
+#[test]
 fn head_and_expect_continue() {
     let (app, _) = app_with(Some(TOKEN));
     let mut client = Client::new(app, 1 << 16);
