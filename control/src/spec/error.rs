@@ -75,7 +75,14 @@ impl core::fmt::Display for SpecError {
         if !self.field.is_empty() {
             write!(f, "{}: ", self.field)?;
         }
-        match &self.kind {
+        write!(f, "{}", self.kind)
+    }
+}
+
+/// What is wrong, without the line and field (an API's `message`).
+impl core::fmt::Display for SpecErrorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
             SpecErrorKind::Syntax(error) => write!(f, "{error}"),
             SpecErrorKind::UnknownKey => f.write_str("unknown key"),
             SpecErrorKind::MissingKey => f.write_str("required key is missing"),

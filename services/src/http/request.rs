@@ -331,6 +331,20 @@ impl Fields {
     }
 }
 
+/// The values of every header field called `name` (case-insensitive), in
+/// order, trimmed, from a head [`parse_head`] accepted.
+pub fn field_values<'a>(head: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    lines(head)
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(move |line| {
+            let colon = line.iter().position(|byte| *byte == b':')?;
+            line[..colon]
+                .eq_ignore_ascii_case(name)
+                .then(|| trim(&line[colon + 1..]))
+        })
+}
+
 /// Parses a whole head (what [`HeadScanner::scan`] found: the request
 /// line, the header fields and the empty line).
 pub fn parse_head(head: &[u8]) -> Result<RequestHead, RequestError> {
@@ -443,6 +457,10 @@ mod tests {
         assert!(head.keep_alive);
         let text = b"GET http://example.com/x?y HTTP/1.1\r\nHost: example.com\r\n\r\n";
         assert_eq!(parse(text).unwrap().path(text), b"/x");
+        let text = b"GET / HTTP/1.1\r\nHost: a\r\nX-A:  1 \r\nx-a:2\r\n\r\n";
+        let values: alloc::vec::Vec<&[u8]> = field_values(text, b"X-a").collect();
+        assert_eq!(values, [&b"1"[..], b"2"]);
+        assert_eq!(field_values(text, b"host").next(), Some(&b"a"[..]));
     }
 
     #[test]

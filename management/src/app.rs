@@ -1,0 +1,494 @@
+//! `ManagementApp`: the management plane's HTTP/1.1 server as a
+//! [`TcpApp`], with keep-alive and pipelining; bad input is answered with
+//! a status code, never a panic.
+//!
+//! Received bytes are copied into the session (at most [`MAX_INPUT`]) and
+//! used from there; a response is built whole (a `/metrics` scrape is
+//! rendered once per request into a session-owned buffer, an allocation
+//! per scrape) and written across `writable` calls as the send buffer
+//! drains. One response is in flight per connection; requests behind it
+//! wait in the session.
+
+use crate::auth::{RETRY_AFTER_SECONDS, TokenGuard, Verdict, sha256};
+use crate::config::ManagementConfig;
+use crate::json::push_string;
+use crate::response::{JSON, Reply, TEXT};
+use crate::session::{Endpoint, ManagementSession, Pending, Reading};
+use crate::status::GENERATION;
+use crate::{metrics, plan, status};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use core::net::SocketAddrV4;
+use dataplane::CountersBoard;
+use services::Registry;
+use services::http::RequestError;
+use services::http::chunked::ChunkDecoder;
+use services::http::config::DEFAULT_MAX_HEADER_BYTES;
+use services::http::request::{
+    BodyFraming, Method, RequestHead, Version, field_values, parse_head,
+};
+use services::http::response::{CONTINUE, ConnectionField};
+use services::tcp::{CloseReason, Stream, TcpApp};
+
+/// Largest request head: the HTTP server's default `max_header_bytes`.
+pub const MAX_HEAD_BYTES: usize = DEFAULT_MAX_HEADER_BYTES;
+
+/// Largest `PUT` body (a spec): 64 KiB; larger ones are answered 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Most received bytes a connection keeps unused: a head and a body, and
+/// room for chunk framing.
+pub const MAX_INPUT: usize = MAX_HEAD_BYTES + MAX_BODY_BYTES + 4096;
+
+/// A connection idle this long is closed.
+pub const IDLE_TIMEOUT_MS: u32 = 60_000;
+
+/// The page at `/`.
+const INDEX: &str = "warpcore management\n\n\
+GET /metrics          Prometheus text format 0.0.4 (no token)\n\
+GET /api/v1/spec      the running spec (token)\n\
+PUT /api/v1/spec      validate a spec; ?dryRun=true for the plan (token)\n\
+GET /api/v1/status    generation, conditions, cores (token)\n\n\
+The token goes in `Authorization: Bearer <token>`.\n";
+
+/// The management plane's server on core 0.
+pub struct ManagementApp {
+    spec_text: String,
+    spec: control::Spec,
+    etag: String,
+    board: Arc<CountersBoard>,
+    guard: TokenGuard,
+    registry: Registry,
+    build_info: (&'static str, &'static str),
+    started_ns: Option<u64>,
+}
+
+impl core::fmt::Debug for ManagementApp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ManagementApp")
+            .field("etag", &self.etag)
+            .field("build_info", &self.build_info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The strong `ETag` of a spec text: the first 16 hexadecimal digits of
+/// its SHA-256, quoted.
+pub fn spec_etag(spec_text: &str) -> String {
+    let digest = sha256(spec_text.as_bytes());
+    let mut etag = String::from("\"");
+    for byte in &digest[..8] {
+        let _ = write!(etag, "{byte:02x}");
+    }
+    etag.push('"');
+    etag
+}
+
+/// True when the query holds `dryRun=true`.
+fn dry_run(query: &[u8]) -> bool {
+    query
+        .split(|byte| *byte == b'&')
+        .any(|pair| pair == b"dryRun=true")
+}
+
+impl ManagementApp {
+    /// A server for `config`.
+    pub fn new(config: ManagementConfig) -> Self {
+        Self {
+            etag: spec_etag(&config.spec_text),
+            spec_text: config.spec_text,
+            spec: config.spec,
+            board: config.board,
+            guard: TokenGuard::new(config.token_sha256),
+            registry: config.registry,
+            build_info: config.build_info,
+            started_ns: config.started_ns,
+        }
+    }
+
+    /// The running spec's `ETag`, quoted.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// Writes what is pending and serves the requests in the session's
+    /// input until it runs out or the send buffer is full.
+    fn serve(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {
+        loop {
+            if session.closed {
+                return;
+            }
+            if session.written < session.output.len() {
+                session.written += io.write(&session.output[session.written..]);
+                if session.written < session.output.len() {
+                    io.want_writable();
+                    return;
+                }
+            }
+            session.output.clear();
+            session.written = 0;
+            if session.close_after_output {
+                Self::close(session, io);
+                return;
+            }
+            if !self.step(session, io) {
+                if session.peer_closed && session.output.is_empty() {
+                    // What is left can never become a whole request.
+                    Self::close(session, io);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Closes our side after what was written.
+    fn close(session: &mut ManagementSession, io: &mut Stream<'_>) {
+        io.close();
+        session.closed = true;
+        session.reading = Reading::Stopped;
+        session.input = Vec::new();
+    }
+
+    /// Answers `reply` and closes after it (a refused request: what
+    /// follows it cannot be trusted to be framed right).
+    fn refuse(session: &mut ManagementSession, reply: Reply) {
+        reply.write(&mut session.output, ConnectionField::Close, false);
+        session.close_after_output = true;
+        session.reading = Reading::Stopped;
+        session.input.clear();
+    }
+
+    /// Refuses a request the parser or chunk decoder refused.
+    fn refuse_error(session: &mut ManagementSession, error: RequestError) {
+        let status = error.status();
+        let body = services::http::response::error_body(status);
+        Self::refuse(session, Reply::new(status, TEXT, body));
+    }
+
+    /// Takes one step: reads a head, a body, or answers. False when it
+    /// waits for more bytes.
+    fn step(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) -> bool {
+        match core::mem::take(&mut session.reading) {
+            Reading::Head => {
+                // Empty lines between requests are ignored (RFC 9112 2.2).
+                let blank = session
+                    .input
+                    .iter()
+                    .take_while(|byte| matches!(byte, b'\r' | b'\n'))
+                    .count();
+                if blank > 0 && session.scanner == Default::default() {
+                    session.input.drain(..blank);
+                }
+                if session.input.is_empty() {
+                    return false;
+                }
+                match session.scanner.scan(&session.input, MAX_HEAD_BYTES) {
+                    Ok(None) => false,
+                    Err(error) => {
+                        Self::refuse_error(session, error);
+                        true
+                    }
+                    Ok(Some(length)) => {
+                        let head_bytes: Vec<u8> = session.input.drain(..length).collect();
+                        match parse_head(&head_bytes) {
+                            Ok(head) => self.start(session, &head, &head_bytes, io),
+                            Err(error) => Self::refuse_error(session, error),
+                        }
+                        true
+                    }
+                }
+            }
+            Reading::Body(mut pending, length) => {
+                if session.input.len() < length {
+                    session.reading = Reading::Body(pending, length);
+                    return false;
+                }
+                pending.body.extend(session.input.drain(..length));
+                self.answer(session, pending);
+                true
+            }
+            Reading::Chunked(mut pending, mut decoder) => loop {
+                match decoder.decode(&session.input) {
+                    Err(error) => {
+                        Self::refuse_error(session, error);
+                        return true;
+                    }
+                    Ok(decoded) => {
+                        pending.body.extend_from_slice(&session.input[decoded.data]);
+                        session.input.drain(..decoded.consumed);
+                        if decoder.is_done() {
+                            self.answer(session, pending);
+                            return true;
+                        }
+                        if decoded.consumed == 0 {
+                            session.reading = Reading::Chunked(pending, decoder);
+                            return false;
+                        }
+                    }
+                }
+            },
+            Reading::Stopped => {
+                session.reading = Reading::Stopped;
+                session.input.clear();
+                false
+            }
+        }
+    }
+
+    /// A head was read: routes it, judges its token, and reads its body
+    /// (or answers at once).
+    fn start(
+        &mut self,
+        session: &mut ManagementSession,
+        head: &RequestHead,
+        bytes: &[u8],
+        io: &mut Stream<'_>,
+    ) {
+        let connection = match (head.keep_alive, head.version) {
+            (false, _) => ConnectionField::Close,
+            (true, Version::Http10) => ConnectionField::KeepAlive,
+            (true, Version::Http11) => ConnectionField::Absent,
+        };
+        let mut pending = Pending {
+            endpoint: Endpoint::Index,
+            put: head.method == Method::Put,
+            head_only: head.method == Method::Head,
+            connection,
+            verdict: Verdict::Allowed,
+            precondition_failed: false,
+            dry_run: dry_run(head.query(bytes)),
+            now_ns: io.now_ns(),
+            early: None,
+            body: Vec::new(),
+        };
+        let early = match Endpoint::from_path(head.path(bytes)) {
+            None => Some(Reply::text(404, "404 Not Found\n")),
+            Some(endpoint) => {
+                pending.endpoint = endpoint;
+                let allowed = match head.method {
+                    Method::Get | Method::Head => true,
+                    Method::Put => endpoint == Endpoint::Spec,
+                    _ => false,
+                };
+                if !allowed {
+                    Some(Reply::text(405, "405 Method Not Allowed\n").with_allow(endpoint.allow()))
+                } else if endpoint.protected() {
+                    let authorization = field_values(bytes, b"authorization").next();
+                    pending.verdict = self.guard.check(authorization, io.now_ns());
+                    pending.precondition_failed = pending.put
+                        && field_values(bytes, b"if-match").next().is_some()
+                        && !field_values(bytes, b"if-match").any(|value| self.if_match(value));
+                    None
+                } else {
+                    None
+                }
+            }
+        };
+        pending.early = early.or_else(|| Self::refusal(&pending));
+        let length = match head.framing {
+            BodyFraming::None => {
+                self.answer(session, pending);
+                return;
+            }
+            BodyFraming::Length(length) if length > MAX_BODY_BYTES as u64 => {
+                Self::refuse(session, Reply::text(413, "413 Content Too Large\n"));
+                return;
+            }
+            BodyFraming::Length(length) => Some(length as usize),
+            BodyFraming::Chunked => None,
+        };
+        if head.expect_continue {
+            match pending.early.take() {
+                // The client waits for our word before sending the body:
+                // answer now, and close rather than wait for a body that
+                // may never come.
+                Some(reply) => {
+                    Self::refuse(session, reply);
+                    return;
+                }
+                None => session.output.extend_from_slice(CONTINUE),
+            }
+        }
+        // With an early reply, the body is read and thrown away first.
+        session.reading = match length {
+            Some(length) => Reading::Body(pending, length),
+            None => Reading::Chunked(
+                pending,
+                ChunkDecoder::new(MAX_BODY_BYTES as u64, MAX_HEAD_BYTES),
+            ),
+        };
+    }
+
+    /// The reply to a protected request the token or a precondition
+    /// refuses.
+    fn refusal(pending: &Pending) -> Option<Reply> {
+        match pending.verdict {
+            Verdict::Allowed => {}
+            Verdict::NoTokenConfigured => {
+                return Some(Reply::text(403, "403 Forbidden: no token configured\n"));
+            }
+            Verdict::Locked => {
+                return Some(
+                    Reply::text(429, "429 Too Many Requests: too many wrong tokens\n")
+                        .with_field("Retry-After", RETRY_AFTER_SECONDS),
+                );
+            }
+            Verdict::Denied => {
+                return Some(
+                    Reply::text(401, "401 Unauthorized: a bearer token is needed\n")
+                        .with_field("WWW-Authenticate", "Bearer"),
+                );
+            }
+        }
+        pending.precondition_failed.then(|| {
+            Reply::json(
+                412,
+                String::from("{\"error\":\"precondition failed\",\"message\":\"If-Match does not name the running spec\"}"),
+            )
+        })
+    }
+
+    /// True when an `If-Match` value names the running spec.
+    fn if_match(&self, value: &[u8]) -> bool {
+        value
+            .split(|byte| *byte == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|tag| tag == b"*" || tag == self.etag.as_bytes())
+    }
+
+    /// The request is whole: writes its reply.
+    fn answer(&mut self, session: &mut ManagementSession, mut pending: Pending) {
+        let reply = match pending.early.take() {
+            Some(reply) => reply,
+            None => self.reply(&pending),
+        };
+        reply.write(&mut session.output, pending.connection, pending.head_only);
+        if pending.connection == ConnectionField::Close {
+            session.close_after_output = true;
+            session.reading = Reading::Stopped;
+        }
+    }
+
+    /// The reply to a whole request whose token and method are right.
+    fn reply(&self, pending: &Pending) -> Reply {
+        match (pending.endpoint, pending.put) {
+            (Endpoint::Index, _) => Reply::text(200, INDEX),
+            (Endpoint::Metrics, _) => {
+                let mut text = String::with_capacity(16 * 1024);
+                metrics::render(&mut text, &self.board, self.build_info);
+                Reply::new(200, metrics::CONTENT_TYPE, text.into_bytes())
+            }
+            (Endpoint::Spec, false) => {
+                Reply::new(200, "application/toml", self.spec_text.as_bytes())
+                    .with_field("ETag", self.etag.clone())
+                    .with_field("X-Warpcore-Generation", "1")
+            }
+            (Endpoint::Spec, true) => self.put_spec(pending),
+            (Endpoint::Status, _) => {
+                let mut text = String::new();
+                status::render(&mut text, &self.board, self.uptime_seconds(pending));
+                Reply::json(200, text)
+            }
+        }
+    }
+
+    /// Seconds since the instance started.
+    fn uptime_seconds(&self, pending: &Pending) -> u64 {
+        pending
+            .now_ns
+            .saturating_sub(self.started_ns.unwrap_or(pending.now_ns))
+            / 1_000_000_000
+    }
+
+    /// `PUT /api/v1/spec`: validates the body; a plan with `?dryRun=true`.
+    fn put_spec(&self, pending: &Pending) -> Reply {
+        let Ok(text) = core::str::from_utf8(&pending.body) else {
+            let mut body =
+                String::from("{\"error\":\"spec\",\"line\":0,\"field\":\"\",\"message\":");
+            push_string(&mut body, "the body is not UTF-8");
+            body.push('}');
+            return Reply::json(422, body);
+        };
+        let proposed = match control::Spec::parse(text, &self.registry) {
+            Ok(spec) => spec,
+            Err(error) => {
+                let mut body = String::new();
+                let _ = write!(
+                    body,
+                    "{{\"error\":\"spec\",\"line\":{},\"field\":",
+                    error.line
+                );
+                push_string(&mut body, &error.field);
+                body.push_str(",\"message\":");
+                push_string(&mut body, &alloc::format!("{}", error.kind));
+                body.push('}');
+                return Reply::json(422, body);
+            }
+        };
+        if !pending.dry_run {
+            return Reply::json(
+                409,
+                String::from(
+                    "{\"error\":\"reconcile not available\",\"message\":\"applying a spec needs the controller; use ?dryRun=true to validate\"}",
+                ),
+            );
+        }
+        let mut body = String::new();
+        let _ = write!(
+            body,
+            "{{\"dryRun\":true,\"valid\":true,\"generation\":{GENERATION},\"changes\":"
+        );
+        plan::push_json(&mut body, &plan::changes(&self.spec, &proposed));
+        body.push('}');
+        Reply::new(200, JSON, body.into_bytes())
+    }
+}
+
+impl TcpApp for ManagementApp {
+    type Session = ManagementSession;
+
+    fn accept(&mut self, _peer: SocketAddrV4, io: &mut Stream<'_>) -> Option<ManagementSession> {
+        self.started_ns.get_or_insert(io.now_ns());
+        io.set_timeout(IDLE_TIMEOUT_MS);
+        Some(ManagementSession::default())
+    }
+
+    fn data(&mut self, session: &mut ManagementSession, data: &[u8], io: &mut Stream<'_>) -> usize {
+        if session.closed || matches!(session.reading, Reading::Stopped) {
+            return data.len();
+        }
+        let taken = data
+            .len()
+            .min(MAX_INPUT.saturating_sub(session.input.len()));
+        session.input.extend_from_slice(&data[..taken]);
+        io.set_timeout(IDLE_TIMEOUT_MS);
+        self.serve(session, io);
+        taken
+    }
+
+    fn writable(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {
+        self.serve(session, io);
+    }
+
+    fn read_closed(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {
+        session.peer_closed = true;
+        self.serve(session, io);
+    }
+
+    /// An idle connection is closed; one stalled in the middle of a
+    /// request or a response is reset.
+    fn timeout(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {
+        let busy = !session.input.is_empty() || session.written < session.output.len();
+        if busy {
+            io.abort();
+            session.closed = true;
+            session.reading = Reading::Stopped;
+        } else {
+            Self::close(session, io);
+        }
+    }
+
+    fn closed(&mut self, _session: ManagementSession, _reason: CloseReason) {}
+}

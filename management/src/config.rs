@@ -1,0 +1,26 @@
+//! `ManagementConfig`: what the management app serves from.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use dataplane::CountersBoard;
+
+/// Everything [`ManagementApp`](crate::ManagementApp) needs, given once
+/// when the platform builds core 0's TCP stack.
+pub struct ManagementConfig {
+    /// The running spec as written (served by `GET /api/v1/spec`).
+    pub spec_text: String,
+    /// The running spec, parsed (compared with `PUT` bodies for a plan).
+    pub spec: control::Spec,
+    /// Every core's counters (read by `/metrics` and `/api/v1/status`).
+    pub board: Arc<CountersBoard>,
+    /// SHA-256 of the API token; `None`: the token-protected endpoints
+    /// answer 403.
+    pub token_sha256: Option<[u8; 32]>,
+    /// The service kinds, to validate `PUT` bodies.
+    pub registry: services::Registry,
+    /// The build's version and platform (`appliance` or `hosted`).
+    pub build_info: (&'static str, &'static str),
+    /// The platform clock (as `Stream::now_ns` reads it) when the instance
+    /// started; `None`: the time of the app's first connection.
+    pub started_ns: Option<u64>,
+}

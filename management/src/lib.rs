@@ -1,0 +1,23 @@
+//! warpcore's management plane: `ManagementApp`, an HTTP/1.1 TCP app on
+//! core 0 serving `/metrics` (Prometheus text format 0.0.4), the running
+//! spec (`/api/v1/spec`, GET and dry-run PUT) and `/api/v1/status`, the
+//! API behind a bearer token.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod json;
+pub mod metrics;
+pub mod plan;
+pub mod response;
+pub mod session;
+pub mod status;
+#[cfg(test)]
+mod tests;
+
+pub use app::ManagementApp;
+pub use config::ManagementConfig;

@@ -1,0 +1,232 @@
+//! `/metrics`: every core's counters in the Prometheus text exposition
+//! format 0.0.4, rendered into a `String` once per scrape (an allocation
+//! per scrape, off the packet path: the management plane's cost, paid on
+//! core 0 only).
+
+use alloc::string::String;
+use core::fmt::Write;
+use dataplane::CountersBoard;
+use dataplane::stats::{CoreCounters, MAX_DROP_REASONS, NodeCounters};
+
+/// The `Content-Type` of the exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The metric of an executor counter (a name of `CoreCounters::entries`)
+/// and its help text: packet counts end in `_packets_total`, drops in
+/// `_dropped_packets_total`.
+pub fn executor_metric(entry: &str) -> (String, &'static str) {
+    let (name, help): (&str, &'static str) = match entry {
+        "polls" => ("polls", "Executor polls."),
+        "idle_polls" => ("idle_polls", "Executor polls that received nothing."),
+        "rx_packets" => ("rx_packets", "Packets received from NICs and input rings."),
+        "tx_packets" => ("tx_packets", "Packets NICs accepted for transmission."),
+        "tx_dropped" => ("tx_dropped_packets", "Packets a NIC had no room for."),
+        "ring_out_packets" => (
+            "ring_out_packets",
+            "Packets pushed onto rings to other cores.",
+        ),
+        "ring_full_drops" => (
+            "ring_full_dropped_packets",
+            "Packets a ring to another core had no room for.",
+        ),
+        "queue_full_drops" => (
+            "queue_full_dropped_packets",
+            "Packets emitted to a node whose input queue was full.",
+        ),
+        "pass_limit_drops" => (
+            "pass_limit_dropped_packets",
+            "Packets still queued after the pass limit (a cycle in the graph).",
+        ),
+        "unconsumed_drops" => (
+            "unconsumed_dropped_packets",
+            "Packets a node left in its batch.",
+        ),
+        "discarded" => ("discarded_packets", "Packets sent to the discard target."),
+        other => (other, "An executor counter."),
+    };
+    let mut metric = String::from("warpcore_");
+    metric.extend(name.chars().map(|character| match character {
+        'a'..='z' | 'A'..='Z' | '0'..='9' | '_' => character,
+        _ => '_',
+    }));
+    metric.push_str("_total");
+    (metric, help)
+}
+
+/// Appends `value` as a label value: backslash, double quote and newline
+/// escaped.
+pub fn push_label_value(out: &mut String, value: &str) {
+    for character in value.chars() {
+        match character {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            other => out.push(other),
+        }
+    }
+}
+
+/// Writes one family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Writes one sample: `name{k="v",...} value`.
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+    out.push_str(name);
+    out.push('{');
+    for (index, (key, label)) in labels.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(key);
+        out.push_str("=\"");
+        push_label_value(out, label);
+        out.push('"');
+    }
+    let _ = writeln!(out, "}} {value}");
+}
+
+/// The distinct node names of a core, in graph order (per-port nodes
+/// share a name; their counters are summed into one sample).
+pub fn node_names(counters: &CoreCounters) -> impl Iterator<Item = &'static str> + '_ {
+    counters
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(index, node)| {
+            !counters.nodes[..*index]
+                .iter()
+                .any(|earlier| earlier.name == node.name)
+        })
+        .map(|(_, node)| node.name)
+}
+
+/// The nodes of `counters` called `name`.
+fn nodes_named<'a>(
+    counters: &'a CoreCounters,
+    name: &'a str,
+) -> impl Iterator<Item = &'a NodeCounters> {
+    counters.nodes.iter().filter(move |node| node.name == name)
+}
+
+/// The distinct entries of `names` (drop reasons or events of a node).
+fn distinct<'a>(names: &'a [&'static str]) -> impl Iterator<Item = &'static str> + 'a {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(index, name)| !names[..*index].contains(name))
+        .map(|(_, name)| *name)
+}
+
+/// Renders the whole exposition into `out`.
+pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str)) {
+    family(
+        out,
+        "warpcore_build_info",
+        "Version and platform of the running build.",
+        "gauge",
+    );
+    sample(
+        out,
+        "warpcore_build_info",
+        &[("version", build_info.0), ("platform", build_info.1)],
+        1,
+    );
+
+    let mut core_label = String::new();
+    let entries = CoreCounters::default().entries();
+    for (position, (entry, _)) in entries.iter().enumerate() {
+        let (metric, help) = executor_metric(entry);
+        family(out, &metric, help, "counter");
+        for (core, counters) in board.cores() {
+            core_text(&mut core_label, core);
+            let value = counters.entries()[position].1;
+            sample(out, &metric, &[("core", &core_label)], value);
+        }
+    }
+
+    let name = "warpcore_node_packets_total";
+    family(out, name, "Packets a node received or emitted.", "counter");
+    for (core, counters) in board.cores() {
+        core_text(&mut core_label, core);
+        for node in node_names(counters) {
+            let received = nodes_named(counters, node).map(|n| n.received.get()).sum();
+            let emitted = nodes_named(counters, node).map(|n| n.emitted.get()).sum();
+            for (direction, value) in [("received", received), ("emitted", emitted)] {
+                let labels = [
+                    ("core", &*core_label),
+                    ("node", node),
+                    ("direction", direction),
+                ];
+                sample(out, name, &labels, value);
+            }
+        }
+    }
+
+    let name = "warpcore_node_invalid_output_packets_total";
+    family(
+        out,
+        name,
+        "Packets a node emitted on an output it does not have.",
+        "counter",
+    );
+    for (core, counters) in board.cores() {
+        core_text(&mut core_label, core);
+        for node in node_names(counters) {
+            let value = nodes_named(counters, node)
+                .map(|n| n.invalid_output.get())
+                .sum();
+            sample(out, name, &[("core", &core_label), ("node", node)], value);
+        }
+    }
+
+    let name = "warpcore_drops_total";
+    family(out, name, "Packets a node dropped, by reason.", "counter");
+    for (core, counters) in board.cores() {
+        core_text(&mut core_label, core);
+        for node in node_names(counters) {
+            let Some(first) = nodes_named(counters, node).next() else {
+                continue;
+            };
+            for reason in distinct(first.drop_reasons) {
+                let value = nodes_named(counters, node)
+                    .filter_map(|n| {
+                        let index = n.drop_reasons.iter().position(|r| *r == reason)?;
+                        Some(n.drops[index.min(MAX_DROP_REASONS - 1)].get())
+                    })
+                    .sum();
+                let labels = [("core", &*core_label), ("node", node), ("reason", reason)];
+                sample(out, name, &labels, value);
+            }
+        }
+    }
+
+    let name = "warpcore_node_events_total";
+    family(
+        out,
+        name,
+        "Things a node counts that are not drops (TCP connections accepted, retransmissions), by event.",
+        "counter",
+    );
+    for (core, counters) in board.cores() {
+        core_text(&mut core_label, core);
+        for node in node_names(counters) {
+            let Some(first) = nodes_named(counters, node).next() else {
+                continue;
+            };
+            let events = &first.event_names[..first.event_names.len().min(first.events.len())];
+            for event in distinct(events) {
+                let value = counters.node_events(node, event);
+                let labels = [("core", &*core_label), ("node", node), ("event", event)];
+                sample(out, name, &labels, value);
+            }
+        }
+    }
+}
+
+/// Puts `core` in decimal into `text`.
+fn core_text(text: &mut String, core: usize) {
+    text.clear();
+    let _ = write!(text, "{core}");
+}

@@ -1,0 +1,107 @@
+//! `ManagementSession`: one connection's request bytes, where its current
+//! request is, and the response being written.
+
+use crate::auth::Verdict;
+use crate::response::Reply;
+use alloc::vec::Vec;
+use services::http::chunked::ChunkDecoder;
+use services::http::request::HeadScanner;
+use services::http::response::ConnectionField;
+
+/// The endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/`: a page naming the endpoints.
+    Index,
+    /// `/metrics`: Prometheus.
+    Metrics,
+    /// `/api/v1/spec`: the running spec (GET) or a proposed one (PUT).
+    Spec,
+    /// `/api/v1/status`: generation, conditions, cores.
+    Status,
+}
+
+impl Endpoint {
+    /// The endpoint at `path`.
+    pub fn from_path(path: &[u8]) -> Option<Self> {
+        Some(match path {
+            b"/" => Self::Index,
+            b"/metrics" => Self::Metrics,
+            b"/api/v1/spec" => Self::Spec,
+            b"/api/v1/status" => Self::Status,
+            _ => return None,
+        })
+    }
+
+    /// The methods it allows, for `Allow`.
+    pub const fn allow(self) -> &'static str {
+        match self {
+            Self::Spec => "GET, HEAD, PUT",
+            _ => "GET, HEAD",
+        }
+    }
+
+    /// True when it needs the token.
+    pub const fn protected(self) -> bool {
+        matches!(self, Self::Spec | Self::Status)
+    }
+}
+
+/// A request whose head was read, waiting for its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub(crate) endpoint: Endpoint,
+    /// `PUT` (else `GET` or `HEAD`).
+    pub(crate) put: bool,
+    /// `HEAD`: the response goes without its body.
+    pub(crate) head_only: bool,
+    /// The response's `Connection` field.
+    pub(crate) connection: ConnectionField,
+    /// The token check, for protected endpoints.
+    pub(crate) verdict: Verdict,
+    /// `If-Match` was present and did not name the running spec.
+    pub(crate) precondition_failed: bool,
+    /// `?dryRun=true`.
+    pub(crate) dry_run: bool,
+    /// The clock when the head was read.
+    pub(crate) now_ns: u64,
+    /// The reply decided from the head alone (404, 405, 401, 412...),
+    /// sent once the body is read.
+    pub(crate) early: Option<Reply>,
+    /// The body so far.
+    pub(crate) body: Vec<u8>,
+}
+
+/// What the connection is reading.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Reading {
+    /// A request head.
+    #[default]
+    Head,
+    /// A body of this many bytes.
+    Body(Pending, usize),
+    /// A chunked body.
+    Chunked(Pending, ChunkDecoder),
+    /// Nothing more: the connection closes after the response.
+    Stopped,
+}
+
+/// One connection's state.
+#[derive(Debug, Default)]
+pub struct ManagementSession {
+    /// Received bytes not yet used (copied out of the stack's buffer, so
+    /// that pipelined requests are served after a blocked response
+    /// without waiting for more bytes to arrive).
+    pub(crate) input: Vec<u8>,
+    pub(crate) scanner: HeadScanner,
+    pub(crate) reading: Reading,
+    /// The response being written, and how much of it is written.
+    pub(crate) output: Vec<u8>,
+    pub(crate) written: usize,
+    /// Close once `output` is written.
+    pub(crate) close_after_output: bool,
+    /// The peer sent FIN.
+    pub(crate) peer_closed: bool,
+    /// We closed (or aborted) our side.
+    pub(crate) closed: bool,
+}

@@ -1,0 +1,65 @@
+//! `/api/v1/status`: the instance's generation, conditions, uptime and
+//! each core's load and services, as JSON.
+
+use crate::json::push_string;
+use crate::metrics::node_names;
+use alloc::string::String;
+use core::fmt::Write;
+use dataplane::CountersBoard;
+
+/// The spec generation until the controller exists.
+pub const GENERATION: u64 = 1;
+
+/// `1 - idle/polls` in ten-thousandths (0 before the first poll).
+pub fn busy_share_ten_thousandths(polls: u64, idle_polls: u64) -> u64 {
+    if polls == 0 {
+        return 0;
+    }
+    let busy = u128::from(polls - idle_polls.min(polls));
+    (busy * 10_000 / u128::from(polls)) as u64
+}
+
+/// Renders the status document into `out`.
+pub fn render(out: &mut String, board: &CountersBoard, uptime_seconds: u64) {
+    let _ = write!(
+        out,
+        "{{\"generation\":{GENERATION},\"observedGeneration\":{GENERATION},\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":"
+    );
+    push_string(out, "the running spec is applied on every core");
+    let _ = write!(out, "}}],\"uptimeSeconds\":{uptime_seconds},\"cores\":[");
+    for (position, (core, counters)) in board.cores().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        let polls = counters.polls.get();
+        let idle_polls = counters.idle_polls.get();
+        let share = busy_share_ten_thousandths(polls, idle_polls);
+        let _ = write!(
+            out,
+            "{{\"core\":{core},\"polls\":{polls},\"idlePolls\":{idle_polls},\"busyShare\":{}.{:04},\"services\":[",
+            share / 10_000,
+            share % 10_000
+        );
+        for (index, name) in node_names(counters).enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            push_string(out, name);
+        }
+        out.push_str("]}");
+    }
+    out.push_str("]}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_share() {
+        assert_eq!(busy_share_ten_thousandths(0, 0), 0);
+        assert_eq!(busy_share_ten_thousandths(4, 1), 7_500);
+        assert_eq!(busy_share_ten_thousandths(3, 9), 0);
+        assert_eq!(busy_share_ten_thousandths(u64::MAX, 0), 10_000);
+    }
+}

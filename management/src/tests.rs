@@ -1,0 +1,654 @@
+//! The management app end to end over a `StreamHarness`: every endpoint,
+//! its token rules, and the scrape checked as Prometheus 0.0.4.
+
+use crate::auth::sha256;
+use crate::session::ManagementSession;
+use crate::{ManagementApp, ManagementConfig};
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, SocketAddrV4};
+use dataplane::CountersBoard;
+use dataplane::stats::{CoreCounters, NodeCounters};
+use services::Registry;
+use services::tcp::{StreamHarness, TcpApp};
+
+const SPEC: &str = include_str!("../../examples/echo.toml");
+const TOKEN: &str = "s3cret-token";
+const NS: u64 = 1_000_000_000;
+
+/// Two cores; core 0 with per-port `eth` nodes (one name twice), `ipv4`
+/// with drop reasons, `tcp` with events, and a node whose name needs
+/// escaping.
+fn board() -> (Arc<CountersBoard>, Arc<CoreCounters>) {
+    let mut core0 = CoreCounters::default();
+    for _ in 0..2 {
+        core0.nodes.push(NodeCounters {
+            name: "eth",
+            drop_reasons: &["not-for-us"],
+            ..NodeCounters::default()
+        });
+    }
+    core0.nodes.push(NodeCounters {
+        name: "ipv4",
+        drop_reasons: &["bad-checksum", "ttl-expired"],
+        ..NodeCounters::default()
+    });
+    core0.nodes.push(NodeCounters {
+        name: "tcp",
+        event_names: &["accepted", "retransmits"],
+        ..NodeCounters::default()
+    });
+    core0.nodes.push(NodeCounters {
+        name: "odd\"name\\with\nnewline",
+        ..NodeCounters::default()
+    });
+    core0.polls.add(100);
+    core0.idle_polls.add(25);
+    core0.nodes[0].received.add(3);
+    core0.nodes[1].received.add(4);
+    core0.nodes[2].drops[1].add(6);
+    core0.nodes[3].events[0].add(2);
+    let core0 = Arc::new(core0);
+    let board = Arc::new(CountersBoard::new(2));
+    board.register(0, core0.clone());
+    board.register(1, Arc::new(CoreCounters::default()));
+    (board, core0)
+}
+
+fn app_with(token: Option<&str>) -> (ManagementApp, Arc<CoreCounters>) {
+    let registry = Registry::with_builtin();
+    let (board, core0) = board();
+    let app = ManagementApp::new(ManagementConfig {
+        spec_text: SPEC.to_string(),
+        spec: control::Spec::parse(SPEC, &registry).unwrap(),
+        board,
+        token_sha256: token.map(|token| sha256(token.as_bytes())),
+        registry,
+        build_info: ("0.1.0", "hosted"),
+        started_ns: Some(0),
+    });
+    (app, core0)
+}
+
+/// One connection to an app, over a send buffer of `limit` bytes.
+struct Client {
+    app: ManagementApp,
+    session: ManagementSession,
+    harness: StreamHarness,
+}
+
+impl Client {
+    fn new(app: ManagementApp, limit: usize) -> Self {
+        let mut harness = StreamHarness::new(limit);
+        let mut app = app;
+        let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
+        let session = app.accept(peer, &mut harness.stream()).unwrap();
+        Self {
+            app,
+            session,
+            harness,
+        }
+    }
+
+    /// Sends `bytes` in one piece; drains the send buffer (calling
+    /// `writable`) until the app writes nothing more; returns what it sent.
+    fn send(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let consumed = self
+            .app
+            .data(&mut self.session, bytes, &mut self.harness.stream());
+        assert_eq!(consumed, bytes.len());
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<u8> {
+        let mut sent = Vec::new();
+        loop {
+            let piece = self.harness.take_sent();
+            if piece.is_empty() {
+                return sent;
+            }
+            sent.extend(piece);
+            self.app
+                .writable(&mut self.session, &mut self.harness.stream());
+        }
+    }
+
+    fn one(&mut self, request: &str) -> Response {
+        let mut responses = parse_responses(&self.send(request.as_bytes()));
+        assert_eq!(responses.len(), 1, "{request}");
+        responses.remove(0)
+    }
+}
+
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    fields: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Splits a byte stream into responses (each with Content-Length).
+fn parse_responses(mut bytes: &[u8]) -> Vec<Response> {
+    let mut responses = Vec::new();
+    while !bytes.is_empty() {
+        let end = bytes
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .expect("a whole head")
+            + 4;
+        let head = core::str::from_utf8(&bytes[..end]).unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap()[9..12].parse().unwrap();
+        let fields: Vec<(String, String)> = lines
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let (name, value) = line.split_once(": ").unwrap();
+                (name.to_string(), value.to_string())
+            })
+            .collect();
+        let length: usize = fields
+            .iter()
+            .find(|(name, _)| name == "Content-Length")
+            .map(|(_, value)| value.parse().unwrap())
+            .unwrap();
+        let body = String::from_utf8(bytes[end..end + length].to_vec()).unwrap();
+        bytes = &bytes[end + length..];
+        if status != 100 {
+            responses.push(Response {
+                status,
+                fields,
+                body,
+            });
+        }
+    }
+    responses
+}
+
+fn get(path: &str, token: Option<&str>) -> String {
+    let mut request = alloc::format!("GET {path} HTTP/1.1\r\nHost: a\r\n");
+    if let Some(token) = token {
+        request += &alloc::format!("Authorization: Bearer {token}\r\n");
+    }
+    request + "\r\n"
+}
+
+fn put(path: &str, token: &str, if_match: Option<&str>, body: &str) -> String {
+    let mut request = alloc::format!(
+        "PUT {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(tag) = if_match {
+        request += &alloc::format!("If-Match: {tag}\r\n");
+    }
+    request + "\r\n" + body
+}
+
+fn is_name(name: &str) -> bool {
+    let mut characters = name.chars();
+    characters
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == ':')
+        && characters.all(|rest| rest.is_ascii_alphanumeric() || rest == '_' || rest == ':')
+}
+
+/// Checks `text` as Prometheus text format 0.0.4 and returns its samples,
+/// `name{labels}` to value.
+fn check_exposition(text: &str) -> BTreeMap<String, u64> {
+    let mut helped = Vec::new();
+    let mut typed: BTreeMap<String, String> = BTreeMap::new();
+    let mut samples = BTreeMap::new();
+    assert!(text.ends_with('\n'));
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect("HELP name text");
+            assert!(is_name(name) && !help.is_empty(), "{line}");
+            assert!(!helped.contains(&name.to_string()), "HELP twice: {line}");
+            helped.push(name.to_string());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(
+                is_name(name) && matches!(kind, "counter" | "gauge"),
+                "{line}"
+            );
+            assert!(
+                typed.insert(name.to_string(), kind.to_string()).is_none(),
+                "TYPE twice: {line}"
+            );
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "{line}");
+            }
+        } else {
+            assert!(!line.starts_with('#'), "{line}");
+            let brace = line.find('{').expect("labels");
+            let name = &line[..brace];
+            assert!(is_name(name), "{line}");
+            assert!(
+                helped.iter().any(|family| family == name),
+                "no HELP before {line}"
+            );
+            assert!(typed.contains_key(name), "no TYPE before {line}");
+            // Labels: key="value" pairs, escapes only \\ \" \n.
+            let rest = &line[brace + 1..];
+            let mut characters = rest.char_indices().peekable();
+            let close = loop {
+                let (start, _) = *characters.peek().expect("a closing brace");
+                let key_end = rest[start..].find('=').expect("key=") + start;
+                assert!(is_name(&rest[start..key_end]), "{line}");
+                while characters.next_if(|(index, _)| *index <= key_end).is_some() {}
+                assert_eq!(characters.next().map(|(_, c)| c), Some('"'), "{line}");
+                loop {
+                    match characters.next().expect("a closing quote") {
+                        (_, '\\') => {
+                            let escaped = characters.next().unwrap().1;
+                            assert!(matches!(escaped, '\\' | '"' | 'n'), "{line}");
+                        }
+                        (_, '"') => break,
+                        (_, '\n') => panic!("raw newline in {line}"),
+                        _ => {}
+                    }
+                }
+                match characters.next().expect("a comma or a brace") {
+                    (_, ',') => continue,
+                    (index, '}') => break index,
+                    other => panic!("{other:?} in {line}"),
+                }
+            };
+            let (series, value) = (&line[..brace + 1 + close + 1], &rest[close + 1..]);
+            let value = value.strip_prefix(' ').expect("a space before the value");
+            let value: u64 = value.parse().expect("an integer value");
+            assert!(
+                samples.insert(series.to_string(), value).is_none(),
+                "twice: {line}"
+            );
+        }
+    }
+    samples
+}
+
+#[test]
+fn a_scrape_is_prometheus_and_moves_with_the_counters() {
+    let (app, core0) = app_with(None);
+    let mut client = Client::new(app, 700);
+    let response = client.one(&get("/metrics", None));
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.field("Content-Type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let before = check_exposition(&response.body);
+    for (series, value) in [
+        (
+            "warpcore_build_info{version=\"0.1.0\",platform=\"hosted\"}",
+            1,
+        ),
+        ("warpcore_polls_total{core=\"0\"}", 100),
+        ("warpcore_idle_polls_total{core=\"1\"}", 0),
+        ("warpcore_tx_dropped_packets_total{core=\"0\"}", 0),
+        ("warpcore_discarded_packets_total{core=\"1\"}", 0),
+        (
+            "warpcore_node_packets_total{core=\"0\",node=\"eth\",direction=\"received\"}",
+            7,
+        ),
+        (
+            "warpcore_node_packets_total{core=\"0\",node=\"eth\",direction=\"emitted\"}",
+            0,
+        ),
+        (
+            "warpcore_drops_total{core=\"0\",node=\"ipv4\",reason=\"ttl-expired\"}",
+            6,
+        ),
+        (
+            "warpcore_drops_total{core=\"0\",node=\"ipv4\",reason=\"bad-checksum\"}",
+            0,
+        ),
+        (
+            "warpcore_node_events_total{core=\"0\",node=\"tcp\",event=\"accepted\"}",
+            2,
+        ),
+        (
+            "warpcore_node_events_total{core=\"0\",node=\"tcp\",event=\"retransmits\"}",
+            0,
+        ),
+        (
+            "warpcore_node_invalid_output_packets_total{core=\"0\",node=\"odd\\\"name\\\\with\\nnewline\"}",
+            0,
+        ),
+    ] {
+        assert_eq!(
+            before.get(series),
+            Some(&value),
+            "{series}\n{}",
+            response.body
+        );
+    }
+    assert!(
+        !before
+            .keys()
+            .any(|series| series.contains("polls_total{core=\"2\""))
+    );
+
+    core0.polls.add(5);
+    core0.nodes[1].emitted.add(9);
+    core0.nodes[2].drops[0].add(1);
+    core0.nodes[3].events[1].add(4);
+    let after = check_exposition(&client.one(&get("/metrics", None)).body);
+    assert_eq!(after.len(), before.len());
+    let moved: BTreeMap<&str, u64> = after
+        .iter()
+        .filter(|(series, value)| before[*series] != **value)
+        .map(|(series, value)| (series.as_str(), value - before[series]))
+        .collect();
+    let expected: BTreeMap<&str, u64> = [
+        ("warpcore_polls_total{core=\"0\"}", 5),
+        (
+            "warpcore_node_packets_total{core=\"0\",node=\"eth\",direction=\"emitted\"}",
+            9,
+        ),
+        (
+            "warpcore_drops_total{core=\"0\",node=\"ipv4\",reason=\"bad-checksum\"}",
+            1,
+        ),
+        (
+            "warpcore_node_events_total{core=\"0\",node=\"tcp\",event=\"retransmits\"}",
+            4,
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(moved, expected);
+}
+
+#[test]
+fn token_rules_of_every_endpoint() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    for path in ["/api/v1/spec", "/api/v1/status"] {
+        let response = client.one(&get(path, Some(TOKEN)));
+        assert_eq!(response.status, 403, "{path}");
+        assert!(response.body.contains("no token configured"));
+    }
+    assert_eq!(client.one(&get("/metrics", None)).status, 200);
+    assert_eq!(client.one(&get("/", None)).status, 200);
+
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    for path in ["/api/v1/spec", "/api/v1/status"] {
+        for token in [None, Some("wrong")] {
+            let response = client.one(&get(path, token));
+            assert_eq!(response.status, 401, "{path} {token:?}");
+            assert_eq!(response.field("WWW-Authenticate"), Some("Bearer"));
+        }
+        assert_eq!(client.one(&get(path, Some(TOKEN))).status, 200, "{path}");
+    }
+    let index = client.one(&get("/", None));
+    assert_eq!(index.status, 200);
+    assert!(index.body.contains("/api/v1/status"));
+    assert_eq!(client.one(&get("/metrics", Some("wrong"))).status, 200);
+}
+
+#[test]
+fn the_spec_its_etag_and_generation() {
+    let (app, _) = app_with(Some(TOKEN));
+    let etag = app.etag().to_string();
+    assert_eq!(etag.len(), 18);
+    assert_eq!(etag, crate::app::spec_etag(SPEC));
+    let mut client = Client::new(app, 1 << 16);
+    let response = client.one(&get("/api/v1/spec", Some(TOKEN)));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, SPEC);
+    assert_eq!(response.field("Content-Type"), Some("application/toml"));
+    assert_eq!(response.field("ETag"), Some(etag.as_str()));
+    assert_eq!(response.field("X-Warpcore-Generation"), Some("1"));
+}
+
+#[test]
+fn put_refuses_validates_plans_and_defers() {
+    let (app, _) = app_with(Some(TOKEN));
+    let etag = app.etag().to_string();
+    let mut client = Client::new(app, 1 << 16);
+    let more = alloc::format!("{SPEC}\n[[service]]\nkind = \"udp-echo\"\nport = 9\n");
+
+    let response = client.one(&put(
+        "/api/v1/spec",
+        TOKEN,
+        Some("\"0000000000000000\""),
+        &more,
+    ));
+    assert_eq!(response.status, 412);
+
+    let bad = SPEC.replace("02:00:00:00:00:01", "not-a-mac");
+    let response = client.one(&put("/api/v1/spec?dryRun=true", TOKEN, Some(&etag), &bad));
+    assert_eq!(response.status, 422);
+    assert_eq!(response.field("Content-Type"), Some("application/json"));
+    assert!(
+        response.body.starts_with(
+            "{\"error\":\"spec\",\"line\":8,\"field\":\"interface[0].mac\",\"message\":\""
+        ),
+        "{}",
+        response.body
+    );
+
+    let response = client.one(&put(
+        "/api/v1/spec?x=1&dryRun=true",
+        TOKEN,
+        Some(&etag),
+        &more,
+    ));
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        response.body,
+        "{\"dryRun\":true,\"valid\":true,\"generation\":1,\"changes\":[{\"action\":\"added\",\"object\":\"service\",\"kind\":\"udp-echo\",\"port\":9}]}"
+    );
+    let fewer = SPEC.replace("address = \"10.0.0.2/24\"", "address = \"10.0.0.3/24\"");
+    let fewer = &fewer[..fewer.find("[[service]]").unwrap()];
+    let response = client.one(&put("/api/v1/spec?dryRun=true", TOKEN, None, fewer));
+    assert_eq!(
+        response.body,
+        "{\"dryRun\":true,\"valid\":true,\"generation\":1,\"changes\":[{\"action\":\"changed\",\"object\":\"interface\",\"name\":\"eth0\"},{\"action\":\"removed\",\"object\":\"service\",\"kind\":\"udp-echo\",\"port\":7}]}"
+    );
+
+    let response = client.one(&put("/api/v1/spec", TOKEN, Some(&etag), &more));
+    assert_eq!(response.status, 409);
+    assert!(
+        response
+            .body
+            .contains("\"error\":\"reconcile not available\"")
+    );
+
+    let response = client.one(&put("/api/v1/spec", "wrong", Some(&etag), &more));
+    assert_eq!(response.status, 401);
+
+    // A chunked body.
+    let request = alloc::format!(
+        "PUT /api/v1/spec?dryRun=true HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{more}\r\n0\r\n\r\n",
+        more.len()
+    );
+    assert_eq!(client.one(&request).status, 200);
+
+    // Too large: 413, then close.
+    let request = alloc::format!(
+        "PUT /api/v1/spec HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 70000\r\n\r\n"
+    );
+    assert_eq!(client.one(&request).status, 413);
+    assert!(client.harness.close_requested());
+}
+
+#[test]
+fn five_wrong_tokens_answer_429_for_ten_seconds() {
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    client.harness.set_now_ns(100 * NS);
+    for _ in 0..5 {
+        assert_eq!(
+            client.one(&get("/api/v1/status", Some("guess"))).status,
+            401
+        );
+    }
+    let response = client.one(&get("/api/v1/status", Some(TOKEN)));
+    assert_eq!(response.status, 429);
+    assert_eq!(response.field("Retry-After"), Some("10"));
+    assert_eq!(client.one(&get("/metrics", None)).status, 200);
+    client.harness.set_now_ns(110 * NS);
+    let response = client.one(&get("/api/v1/status", Some(TOKEN)));
+    assert_eq!(response.status, 200);
+    assert!(
+        response.body.contains("\"uptimeSeconds\":110,"),
+        "{}",
+        response.body
+    );
+}
+
+#[test]
+fn status_reports_cores_and_services() {
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    client.harness.set_now_ns(42 * NS + 5);
+    let response = client.one(&get("/api/v1/status", Some(TOKEN)));
+    assert_eq!(response.field("Content-Type"), Some("application/json"));
+    assert_eq!(
+        response.body,
+        "{\"generation\":1,\"observedGeneration\":1,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":\"the running spec is applied on every core\"}],\"uptimeSeconds\":42,\"cores\":[\
+         {\"core\":0,\"polls\":100,\"idlePolls\":25,\"busyShare\":0.7500,\"services\":[\"eth\",\"ipv4\",\"tcp\",\"odd\\\"name\\\\with\\nnewline\"]},\
+         {\"core\":1,\"polls\":0,\"idlePolls\":0,\"busyShare\":0.0000,\"services\":[]}]}"
+    );
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let (app, _) = app_with(None);
+    // A small send buffer: the first response blocks the second.
+    let mut client = Client::new(app, 300);
+    let request = get("/metrics", None) + &get("/", None) + &get("/nowhere", None);
+    let responses = parse_responses(&client.send(request.as_bytes()));
+    let statuses: Vec<u16> = responses.iter().map(|response| response.status).collect();
+    assert_eq!(statuses, [200, 200, 404]);
+    assert!(responses[0].body.starts_with("# HELP warpcore_build_info"));
+    assert!(!client.harness.close_requested());
+}
+
+#[test]
+fn a_request_split_byte_by_byte() {
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    let request = get("/api/v1/spec", Some(TOKEN)) + &get("/", None);
+    let mut sent = Vec::new();
+    for byte in request.as_bytes() {
+        sent.extend(client.send(core::slice::from_ref(byte)));
+    }
+    let responses = parse_responses(&sent);
+    assert_eq!(responses.len(), 2);
+    assert_eq!(
+        (responses[0].status, responses[0].body.as_str()),
+        (200, SPEC)
+    );
+    assert_eq!(responses[1].status, 200);
+}
+
+#[test]
+fn refusals_by_status() {
+    for (request, status, closes) in [
+        (&b"\x00\x01garbage\r\n\r\n"[..], 400, true),
+        (b"GET / HTTP/1.1\r\n\r\n", 400, true),
+        (b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501, true),
+        (b"GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n", 404, false),
+        (b"DELETE /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 405, false),
+        (
+            b"PUT /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+            405,
+            false,
+        ),
+        (b"GET / HTTP/1.0\r\n\r\n", 200, true),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            200,
+            true,
+        ),
+    ] {
+        let (app, _) = app_with(Some(TOKEN));
+        let mut client = Client::new(app, 1 << 16);
+        let responses = parse_responses(&client.send(request));
+        assert_eq!(responses.len(), 1);
+        assert_eq!(responses[0].status, status, "{request:?}");
+        assert_eq!(client.harness.close_requested(), closes, "{request:?}");
+        if status == 405 {
+            assert_eq!(responses[0].field("Allow"), Some("GET, HEAD"));
+        }
+    }
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    let mut huge = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+    for _ in 0..400 {
+        huge += "X-Filler: aaaaaaaaaaaaaaaaaaaa\r\n";
+    }
+    let responses = parse_responses(&client.send(huge.as_bytes()));
+    assert_eq!(responses[0].status, 431);
+    assert!(client.harness.close_requested());
+    // Nothing more is read after a refusal.
+    assert!(client.send(get("/", None).as_bytes()).is_empty());
+}
+
+#[test]
+fn idle_connections_close_and_stalled_ones_reset() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    assert_eq!(
+        client.harness.timeout_ms(),
+        Some(crate::app::IDLE_TIMEOUT_MS)
+    );
+    assert_eq!(client.one(&get("/", None)).status, 200);
+    client
+        .app
+        .timeout(&mut client.session, &mut client.harness.stream());
+    assert!(client.harness.close_requested() && !client.harness.aborted());
+
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    assert!(client.send(b"GET / HT").is_empty());
+    client
+        .app
+        .timeout(&mut client.session, &mut client.harness.stream());
+    assert!(client.harness.aborted());
+    assert!(client.send(b"TP/1.1\r\nHost: a\r\n\r\n").is_empty());
+}
+
+#[test]
+fn head_and_expect_continue() {
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    let sent = client.send(
+        b"HEAD /api/v1/spec HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer s3cret-token\r\n\r\n",
+    );
+    let text = String::from_utf8(sent).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\n"));
+    assert!(text.contains(&alloc::format!("Content-Length: {}\r\n", SPEC.len())));
+
+    let body = "x = 1";
+    let head = alloc::format!(
+        "PUT /api/v1/spec HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let sent = client.send(head.as_bytes());
+    assert_eq!(sent, services::http::response::CONTINUE);
+    let response = client.one(body);
+    assert_eq!(response.status, 422);
+    assert!(
+        response.body.contains("\"line\":1,\"field\":\"x\""),
+        "{}",
+        response.body
+    );
+    let head =
+        "PUT /api/v1/spec HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    assert_eq!(client.one(head).status, 401);
+    assert!(client.harness.close_requested());
+}
