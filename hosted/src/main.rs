@@ -67,7 +67,10 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
     let cpus = core_affinity::get_core_ids().unwrap_or_default();
     let (ready_sender, ready) = std::sync::mpsc::channel();
     let mut workers = Vec::with_capacity(options.cores);
-    let mut links = control::core_links(&spec, options.cores).into_iter();
+    let mut links = control::core_links(&spec, options.cores);
+    management::attach(&spec, &text, &mut links, "hosted", worker::clock())
+        .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
+    let mut links = links.into_iter();
     for core in 0..options.cores {
         let setup = worker::WorkerSetup {
             core,

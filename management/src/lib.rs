@@ -8,6 +8,7 @@
 extern crate alloc;
 
 pub mod app;
+mod attach;
 pub mod auth;
 pub mod config;
 pub mod json;
@@ -20,4 +21,5 @@ pub mod status;
 mod tests;
 
 pub use app::ManagementApp;
+pub use attach::attach;
 pub use config::ManagementConfig;

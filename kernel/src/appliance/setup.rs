@@ -177,7 +177,11 @@ fn bring_up() {
             per_core[usize::from(setup.index())].push((index, setup));
         }
     }
-    *LINKS.lock() = control::core_links(&spec, cores);
+    let mut links = control::core_links(&spec, cores);
+    if let Err(error) = management::attach(&spec, text, &mut links, "appliance", time::now_ns()) {
+        refuse(format_args!("spec error ({source}): {error}"));
+    }
+    *LINKS.lock() = links;
     SPEC.call_once(|| spec);
     *SETUPS.lock() = per_core;
     // Release: the spec and the setups are visible to cores that see READY.

@@ -3,7 +3,8 @@
 //! namespace, its scrape checked by Prometheus' own `promtool`.
 
 use crate::net::netns::Netns;
-use crate::shell::host::ensure_programs;
+use crate::shell::host::{ensure_programs, target_dir};
+use crate::shell::process::{cargo, run as run_step};
 use crate::suites::traffic::udp_echo;
 use anyhow::{Context, Result, ensure};
 
@@ -184,8 +185,76 @@ pub fn management_checks(client: &Netns) -> Result<()> {
         status_body.contains("\"observedGeneration\"") && status_body.contains("Ready"),
         "GET /api/v1/status answered `{status_body}`"
     );
+    warpctl_checks(client, &spec_text)?;
     let _ = std::fs::remove_file(&scrape_file);
     let _ = std::fs::remove_file(&body_file);
+    Ok(())
+}
+
+/// `warpctl` against the same appliance: every subcommand, and its errors
+/// for a wrong token and an invalid spec.
+fn warpctl_checks(client: &Netns, spec_text: &str) -> Result<()> {
+    run_step(
+        "build warpctl",
+        cargo().args(["build", "--release", "-p", "warpctl"]),
+    )?;
+    let binary = target_dir().join("release/warpctl");
+    let binary = binary.to_string_lossy();
+    let warpctl = |token: &str, args: &[&str]| -> Result<std::process::Output> {
+        let mut full = vec![
+            "timeout", "-k", "5", "30", &*binary, "--server", BASE, "--token", token,
+        ];
+        full.extend_from_slice(args);
+        client.output(&full)
+    };
+    let ok = |output: &std::process::Output, what: &str| -> Result<String> {
+        ensure!(
+            output.status.success(),
+            "warpctl {what} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let status = ok(&warpctl(TOKEN, &["status"])?, "status")?;
+    ensure!(
+        status.contains("Ready"),
+        "warpctl status printed `{status}`"
+    );
+    let spec = ok(&warpctl(TOKEN, &["get", "spec"])?, "get spec")?;
+    ensure!(spec == spec_text, "warpctl get spec printed another spec");
+    let metrics = ok(
+        &warpctl(TOKEN, &["metrics", "--grep", "warpcore_build_info"])?,
+        "metrics",
+    )?;
+    ensure!(
+        metrics.contains("warpcore_build_info{"),
+        "warpctl metrics --grep printed `{metrics}`"
+    );
+    let spec_file = std::env::temp_dir().join("warpcore-warpctl-spec.toml");
+    std::fs::write(&spec_file, spec_text).context("writing the spec for warpctl")?;
+    let spec_path = spec_file.to_string_lossy().into_owned();
+    ok(
+        &warpctl(TOKEN, &["apply", "-f", &spec_path, "--dry-run"])?,
+        "apply --dry-run",
+    )?;
+    let refused = warpctl("wrong-token", &["status"])?;
+    let said = String::from_utf8_lossy(&refused.stderr);
+    ensure!(
+        !refused.status.success() && said.contains("token"),
+        "warpctl with a wrong token: `{said}`"
+    );
+    std::fs::write(&spec_file, "[[interface]]\nname = \"eth0\"\nbogus = 1\n")
+        .context("writing the spec for warpctl")?;
+    let invalid = warpctl(TOKEN, &["apply", "-f", &spec_path, "--dry-run"])?;
+    let said = String::from_utf8_lossy(&invalid.stderr);
+    ensure!(
+        !invalid.status.success() && said.contains("line 3"),
+        "warpctl apply of an invalid spec: `{said}`"
+    );
+    let _ = std::fs::remove_file(&spec_file);
+    eprintln!(
+        "    warpctl: status, get spec, metrics, apply --dry-run; wrong token and line 3 refused"
+    );
     Ok(())
 }
 

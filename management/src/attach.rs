@@ -1,0 +1,55 @@
+//! `attach`: how a platform serves the management plane its spec asks for,
+//! in one call between `control::core_links` and the cores' builds.
+
+use crate::{ManagementApp, ManagementConfig};
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use control::Spec;
+use dataplane::CountersBoard;
+use services::registry::{CoreLinks, PlatformListener};
+use services::tcp::Hosted;
+
+/// Serves the spec's `[management]`, if any: one counters board shared by
+/// every core (each puts its counters up when it builds), and the
+/// management app on the core and port the spec names, in that core's
+/// TCP stack beside the spec's services. `links` is every core's links
+/// from `control::core_links`; `platform` is `appliance` or `hosted`;
+/// `started_ns` the platform clock now (for the uptime).
+pub fn attach(
+    spec: &Spec,
+    spec_text: &str,
+    links: &mut [CoreLinks],
+    platform: &'static str,
+    started_ns: u64,
+) -> Result<(), String> {
+    let Some(management) = spec.management else {
+        return Ok(());
+    };
+    if management.core >= links.len() {
+        return Err(format!(
+            "[management] core {} does not run: the platform runs {} core(s)",
+            management.core,
+            links.len()
+        ));
+    }
+    let board = Arc::new(CountersBoard::new(links.len()));
+    for core_links in links.iter_mut() {
+        core_links.insert_shared(Arc::clone(&board));
+    }
+    let app = ManagementApp::new(ManagementConfig {
+        spec_text: spec_text.to_string(),
+        spec: spec.clone(),
+        board,
+        token_sha256: management.token_sha256,
+        registry: control::registry(),
+        build_info: (env!("CARGO_PKG_VERSION"), platform),
+        started_ns: Some(started_ns),
+    });
+    links[management.core].insert_shared(PlatformListener {
+        port: management.listen.port(),
+        listener: Box::new(Hosted::new("management", app)),
+    });
+    Ok(())
+}
