@@ -12,7 +12,7 @@
 use crate::auth::{RETRY_AFTER_SECONDS, TokenGuard, Verdict, sha256};
 use crate::config::ManagementConfig;
 use crate::json::push_string;
-use crate::response::{JSON, Reply, TEXT};
+use crate::response::{HTML, JSON, Reply, TEXT};
 use crate::session::{Endpoint, ManagementSession, Pending, Reading};
 use crate::status::GENERATION;
 use crate::{metrics, plan, status};
@@ -45,13 +45,10 @@ pub const MAX_INPUT: usize = MAX_HEAD_BYTES + MAX_BODY_BYTES + 4096;
 /// A connection idle this long is closed.
 pub const IDLE_TIMEOUT_MS: u32 = 60_000;
 
-/// The page at `/`.
-const INDEX: &str = "warpcore management\n\n\
-GET /metrics          Prometheus text format 0.0.4 (no token)\n\
-GET /api/v1/spec      the running spec (token)\n\
-PUT /api/v1/spec      validate a spec; ?dryRun=true for the plan (token)\n\
-GET /api/v1/status    generation, conditions, cores (token)\n\n\
-The token goes in `Authorization: Bearer <token>`.\n";
+/// The status page at `/`: HTML with inline CSS and JS, no build step.
+/// It polls `/metrics` (no token) and, given the token, shows the spec
+/// and status.
+const INDEX: &str = include_str!("page/index.html");
 
 /// The management plane's server on core 0.
 pub struct ManagementApp {
@@ -374,7 +371,7 @@ impl ManagementApp {
     /// The reply to a whole request whose token and method are right.
     fn reply(&self, pending: &Pending) -> Reply {
         match (pending.endpoint, pending.put) {
-            (Endpoint::Index, _) => Reply::text(200, INDEX),
+            (Endpoint::Index, _) => Reply::new(200, HTML, INDEX),
             (Endpoint::Metrics, _) => {
                 let mut text = String::with_capacity(16 * 1024);
                 metrics::render(&mut text, &self.board, self.build_info);

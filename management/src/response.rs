@@ -7,6 +7,8 @@ use services::http::response::{BodyLength, ConnectionField, MAX_RESPONSE_HEAD, R
 
 /// `text/plain` for people.
 pub const TEXT: &str = "text/plain; charset=utf-8";
+/// HTML: the status page.
+pub const HTML: &str = "text/html; charset=utf-8";
 /// JSON for the API.
 pub const JSON: &str = "application/json";
 

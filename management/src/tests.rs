@@ -393,7 +393,7 @@ fn token_rules_of_every_endpoint() {
     }
     let index = client.one(&get("/", None));
     assert_eq!(index.status, 200);
-    assert!(index.body.contains("/api/v1/status"));
+    assert!(index.body.contains("/metrics"));
     assert_eq!(client.one(&get("/metrics", Some("wrong"))).status, 200);
 }
 
@@ -651,4 +651,30 @@ fn head_and_expect_continue() {
         "PUT /api/v1/spec HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
     assert_eq!(client.one(head).status, 401);
     assert!(client.harness.close_requested());
+}
+
+/// `GET /` is the status page, served without a token; `HEAD /` answers
+/// its head alone.
+#[test]
+fn status_page() {
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    let page = client.one(&get("/", None));
+    assert_eq!(page.status, 200);
+    assert_eq!(page.field("Content-Type"), Some("text/html; charset=utf-8"));
+    assert!(page.body.starts_with("<!DOCTYPE html>"));
+    for part in [
+        "id=\"updated\"",
+        "id=\"nodes\"",
+        "id=\"token\"",
+        "fetch(\"/metrics\"",
+        "/api/v1/spec",
+        "no log endpoint",
+    ] {
+        assert!(page.body.contains(part), "the page lacks {part}");
+    }
+    let sent = client.send(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let text = String::from_utf8(sent).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\n"));
+    assert!(text.contains(&alloc::format!("Content-Length: {}\r\n", page.body.len())));
 }
