@@ -1,10 +1,12 @@
 //! The management plane's checks, shared by the hosted and the appliance
 //! suites: `examples/management.toml`'s API driven with curl from a client
-//! namespace, its scrape checked by Prometheus' own `promtool`.
+//! namespace, its scrape checked by Prometheus' own `promtool`, its status
+//! page loaded in headless Chromium under traffic.
 
 use crate::net::netns::Netns;
 use crate::shell::host::{ensure_programs, target_dir};
 use crate::shell::process::{cargo, run as run_step};
+use crate::suites::status_page::status_page_checks;
 use crate::suites::traffic::udp_echo;
 use anyhow::{Context, Result, ensure};
 
@@ -186,6 +188,7 @@ pub fn management_checks(client: &Netns) -> Result<()> {
         "GET /api/v1/status answered `{status_body}`"
     );
     warpctl_checks(client, &spec_text)?;
+    status_page_checks(client, BASE)?;
     let _ = std::fs::remove_file(&scrape_file);
     let _ = std::fs::remove_file(&body_file);
     Ok(())

@@ -8,5 +8,6 @@ pub mod image;
 pub mod kernel;
 pub mod management_traffic;
 pub mod runner;
+pub mod status_page;
 pub mod tcp_traffic;
 pub mod traffic;
