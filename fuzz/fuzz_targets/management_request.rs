@@ -37,6 +37,7 @@ fn app() -> ManagementApp {
         registry,
         build_info: ("fuzz", "hosted"),
         started_ns: Some(0),
+        idle_timeout_ms: management::app::IDLE_TIMEOUT_MS,
     })
 }
 

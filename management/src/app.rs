@@ -42,8 +42,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// room for chunk framing.
 pub const MAX_INPUT: usize = MAX_HEAD_BYTES + MAX_BODY_BYTES + 4096;
 
-/// A connection idle this long is closed.
-pub const IDLE_TIMEOUT_MS: u32 = 60_000;
+/// A connection idle this long is closed, unless the spec says otherwise
+/// (`[management] idle_timeout_ms`).
+pub const IDLE_TIMEOUT_MS: u32 = control::spec::DEFAULT_IDLE_TIMEOUT_MS;
 
 /// The status page at `/`: HTML with inline CSS and JS, no build step.
 /// It polls `/metrics` (no token) and, given the token, shows the spec
@@ -60,6 +61,7 @@ pub struct ManagementApp {
     registry: Registry,
     build_info: (&'static str, &'static str),
     started_ns: Option<u64>,
+    idle_timeout_ms: u32,
 }
 
 impl core::fmt::Debug for ManagementApp {
@@ -102,6 +104,7 @@ impl ManagementApp {
             registry: config.registry,
             build_info: config.build_info,
             started_ns: config.started_ns,
+            idle_timeout_ms: config.idle_timeout_ms,
         }
     }
 
@@ -448,7 +451,7 @@ impl TcpApp for ManagementApp {
 
     fn accept(&mut self, _peer: SocketAddrV4, io: &mut Stream<'_>) -> Option<ManagementSession> {
         self.started_ns.get_or_insert(io.now_ns());
-        io.set_timeout(IDLE_TIMEOUT_MS);
+        io.set_timeout(self.idle_timeout_ms);
         Some(ManagementSession::default())
     }
 
@@ -460,7 +463,7 @@ impl TcpApp for ManagementApp {
             .len()
             .min(MAX_INPUT.saturating_sub(session.input.len()));
         session.input.extend_from_slice(&data[..taken]);
-        io.set_timeout(IDLE_TIMEOUT_MS);
+        io.set_timeout(self.idle_timeout_ms);
         self.serve(session, io);
         taken
     }

@@ -46,6 +46,7 @@ pub fn attach(
         registry: control::registry(),
         build_info: (env!("CARGO_PKG_VERSION"), platform),
         started_ns: Some(started_ns),
+        idle_timeout_ms: management.idle_timeout_ms,
     });
     links[management.core].insert_shared(PlatformListener {
         port: management.listen.port(),

@@ -23,4 +23,7 @@ pub struct ManagementConfig {
     /// The platform clock (as `Stream::now_ns` reads it) when the instance
     /// started; `None`: the time of the app's first connection.
     pub started_ns: Option<u64>,
+    /// A connection idle this long is closed (one stalled mid-request or
+    /// mid-response is reset): the spec's `idle_timeout_ms`.
+    pub idle_timeout_ms: u32,
 }

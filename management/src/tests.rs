@@ -57,10 +57,10 @@ fn board() -> (Arc<CountersBoard>, Arc<CoreCounters>) {
     (board, core0)
 }
 
-fn app_with(token: Option<&str>) -> (ManagementApp, Arc<CoreCounters>) {
+fn config(token: Option<&str>) -> (ManagementConfig, Arc<CoreCounters>) {
     let registry = Registry::with_builtin();
     let (board, core0) = board();
-    let app = ManagementApp::new(ManagementConfig {
+    let config = ManagementConfig {
         spec_text: SPEC.to_string(),
         spec: control::Spec::parse(SPEC, &registry).unwrap(),
         board,
@@ -68,8 +68,14 @@ fn app_with(token: Option<&str>) -> (ManagementApp, Arc<CoreCounters>) {
         registry,
         build_info: ("0.1.0", "hosted"),
         started_ns: Some(0),
-    });
-    (app, core0)
+        idle_timeout_ms: crate::app::IDLE_TIMEOUT_MS,
+    };
+    (config, core0)
+}
+
+fn app_with(token: Option<&str>) -> (ManagementApp, Arc<CoreCounters>) {
+    let (config, core0) = config(token);
+    (ManagementApp::new(config), core0)
 }
 
 /// One connection to an app, over a send buffer of `limit` bytes.
@@ -596,6 +602,21 @@ fn refusals_by_status() {
     assert!(client.harness.close_requested());
     // Nothing more is read after a refusal.
     assert!(client.send(get("/", None).as_bytes()).is_empty());
+}
+
+#[test]
+fn the_idle_timeout_is_the_configured_one() {
+    let (mut config, _) = config(None);
+    config.idle_timeout_ms = 2000;
+    let mut client = Client::new(ManagementApp::new(config), 1 << 16);
+    assert_eq!(client.harness.timeout_ms(), Some(2000));
+    // Half a head, then the timer fires: the stalled connection is reset.
+    assert!(client.send(b"GET /metrics HTTP/1.1\r\nHost: a").is_empty());
+    assert_eq!(client.harness.timeout_ms(), Some(2000));
+    client
+        .app
+        .timeout(&mut client.session, &mut client.harness.stream());
+    assert!(client.harness.aborted());
 }
 
 #[test]

@@ -124,7 +124,13 @@ pub struct Management {
     pub token_sha256: Option<[u8; 32]>,
     /// The core whose TCP stack serves it (`core`, default 0).
     pub core: usize,
+    /// A connection idle this long is closed (`idle_timeout_ms`, default
+    /// [`DEFAULT_IDLE_TIMEOUT_MS`]); one stalled mid-request is reset.
+    pub idle_timeout_ms: u32,
 }
+
+/// `[management] idle_timeout_ms` when the spec does not say: 60 s.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u32 = 60_000;
 
 impl Spec {
     /// The index of the interface called `name`.

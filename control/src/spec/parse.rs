@@ -5,7 +5,8 @@
 use super::document::{Document, Entry, TableReader};
 use super::error::{SpecError, SpecErrorKind};
 use super::model::{
-    Driver, Interface, Ipv4Settings, MAX_INTERFACES, Management, Route, Spec, TcpConfig,
+    DEFAULT_IDLE_TIMEOUT_MS, Driver, Interface, Ipv4Settings, MAX_INTERFACES, Management, Route,
+    Spec, TcpConfig,
 };
 use super::service_table::read_service;
 use alloc::format;
@@ -254,7 +255,7 @@ fn read_tcp(reader: &TableReader<'_, '_>) -> Result<TcpConfig, SpecError> {
 /// `[management]`: `listen` on one of our addresses, a port no TCP app
 /// serves; `token_sha256` as 64 hexadecimal digits; `core`.
 fn read_management(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Management, SpecError> {
-    reader.reject_unknown(&["listen", "token_sha256", "core"])?;
+    reader.reject_unknown(&["listen", "token_sha256", "core", "idle_timeout_ms"])?;
     let entry = reader.required("listen")?;
     let text = reader.string(entry)?;
     let listen: SocketAddrV4 = text
@@ -297,10 +298,20 @@ fn read_management(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Manageme
         Some(entry) => reader.integer(entry, 0, 255, "a core from 0 to 255")? as usize,
         None => 0,
     };
+    let idle_timeout_ms = match reader.get("idle_timeout_ms") {
+        Some(entry) => reader.integer(
+            entry,
+            100,
+            3_600_000,
+            "milliseconds from 100 to 3600000",
+        )? as u32,
+        None => DEFAULT_IDLE_TIMEOUT_MS,
+    };
     Ok(Management {
         listen,
         token_sha256,
         core,
+        idle_timeout_ms,
     })
 }
 

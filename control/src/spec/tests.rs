@@ -371,6 +371,12 @@ fn the_management_table_names_an_address_a_port_and_a_token_digest() {
     assert_eq!(management.listen.to_string(), "10.0.0.2:8080");
     assert_eq!(management.core, 0);
     assert_eq!(management.token_sha256.unwrap()[..2], [0x9f, 0x86]);
+    assert_eq!(management.idle_timeout_ms, 60_000);
+    let spec = parse(&format!(
+        "{INTERFACE}[management]\nlisten = \"10.0.0.2:8080\"\nidle_timeout_ms = 2000\n"
+    ))
+    .unwrap();
+    assert_eq!(spec.management.unwrap().idle_timeout_ms, 2000);
     for (text, expected) in [
         (
             "[management]\nlisten = \"10.9.9.9:8080\"\n",
@@ -391,6 +397,14 @@ fn the_management_table_names_an_address_a_port_and_a_token_digest() {
         (
             "[management]\nport = 1\n",
             "line 7: management.port: unknown key",
+        ),
+        (
+            "[management]\nlisten = \"10.0.0.2:8080\"\nidle_timeout_ms = 0\n",
+            "line 8: management.idle_timeout_ms: expected milliseconds from 100 to 3600000, got \"0\"",
+        ),
+        (
+            "[management]\nlisten = \"10.0.0.2:8080\"\nidle_timeout_ms = \"2s\"\n",
+            "line 8: management.idle_timeout_ms: expected an integer, got a string",
         ),
     ] {
         assert_eq!(error(&format!("{INTERFACE}{text}")), expected, "{text}");
