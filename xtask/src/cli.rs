@@ -197,7 +197,7 @@ pub struct BenchArguments {
 #[derive(Debug, Subcommand)]
 pub enum UdpClientMode {
     /// FLOWS sockets each send COUNT datagrams and expect each back
-    /// byte-identical; prints `udp-echo sent=N received=N identical=N`.
+    /// byte-identical; prints `udp-echo sent=N received=N identical=N seconds=S`.
     Echo {
         /// The echo server, `ADDRESS:PORT`.
         target: SocketAddr,
@@ -278,6 +278,47 @@ pub enum TcpClientMode {
     Refused {
         /// The closed port, `ADDRESS:PORT`.
         target: SocketAddr,
+    },
+    /// Sends REQUEST's bytes on one connection, reads the response until
+    /// the server closes; prints `http status=NNN|none closed=BOOL`.
+    Http {
+        /// The HTTP server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// The bytes to send, with `\r`, `\n`, `\\` and `\xNN` escapes.
+        request: String,
+        /// Seconds the whole run may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// CONNECTIONS sockets, all open at once, each send `GET PATH` with
+    /// `Connection: close` and read the response to EOF; prints
+    /// `http-many connections=N connected=N ok=N seconds=S` (ok: 200).
+    HttpMany {
+        /// The HTTP server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// Connections held open at once (1 to 10000).
+        connections: usize,
+        /// The path to get.
+        path: String,
+        /// Seconds the whole run may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// CONNECTIONS sockets each send half a request head and then nothing;
+    /// a whole `GET PATH` on a fresh connection while they hang and
+    /// another once all are closed by the server; prints `slowloris
+    /// connections=N connected=N closed=N max_close_ms=N during=NNN
+    /// after=NNN`.
+    Slowloris {
+        /// The HTTP server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// Connections that hang (1 to 10000).
+        connections: usize,
+        /// The path of the whole requests.
+        path: String,
+        /// Seconds the whole run may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
     },
 }
 

@@ -299,12 +299,9 @@ fn read_management(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Manageme
         None => 0,
     };
     let idle_timeout_ms = match reader.get("idle_timeout_ms") {
-        Some(entry) => reader.integer(
-            entry,
-            100,
-            3_600_000,
-            "milliseconds from 100 to 3600000",
-        )? as u32,
+        Some(entry) => {
+            reader.integer(entry, 100, 3_600_000, "milliseconds from 100 to 3600000")? as u32
+        }
         None => DEFAULT_IDLE_TIMEOUT_MS,
     };
     Ok(Management {

@@ -4,6 +4,7 @@
 
 pub mod bridged;
 pub mod devices;
+pub mod http_client;
 pub mod netns;
 pub mod nft;
 pub mod raw_frames;

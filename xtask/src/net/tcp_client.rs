@@ -7,10 +7,12 @@
 //! echoed one by one), `bulk` (a deterministic stream echoed back and
 //! compared byte for byte, half-closed at the end), `reset` (an abort with
 //! SO_LINGER 0 while data flows both ways), `kv` (the memcached text
-//! protocol, reply by reply) and `refused` (a closed port).
+//! protocol, reply by reply), `refused` (a closed port) and the HTTP
+//! modes of [`http_client`] (`http`, `http-many`, `slowloris`).
 //! Each prints one summary line of `key=value` words that the tests parse.
 
 use crate::cli::TcpClientMode;
+use crate::net::http_client;
 use anyhow::{Context, Result, bail};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -53,6 +55,33 @@ pub fn run(mode: &TcpClientMode) -> Result<()> {
         TcpClientMode::Reset { target, timeout } => reset(target, Duration::from_secs(timeout)),
         TcpClientMode::Kv { target, timeout } => kv(target, Duration::from_secs(timeout)),
         TcpClientMode::Refused { target } => refused(target),
+        TcpClientMode::Http {
+            target,
+            ref request,
+            timeout,
+        } => http_client::one(target, request, Duration::from_secs(timeout)),
+        TcpClientMode::HttpMany {
+            target,
+            connections,
+            ref path,
+            timeout,
+        } => http_client::many(
+            target,
+            connections.clamp(1, 10_000),
+            path,
+            Duration::from_secs(timeout),
+        ),
+        TcpClientMode::Slowloris {
+            target,
+            connections,
+            ref path,
+            timeout,
+        } => http_client::slowloris(
+            target,
+            connections.clamp(1, 10_000),
+            path,
+            Duration::from_secs(timeout),
+        ),
     }
 }
 
@@ -75,7 +104,7 @@ fn line(connection: usize, index: usize) -> Vec<u8> {
 
 /// Time left before `deadline`, at least a millisecond (a zero timeout
 /// means "none" to the socket calls), or an error once it has passed.
-fn left(deadline: Instant) -> std::io::Result<Duration> {
+pub(crate) fn left(deadline: Instant) -> std::io::Result<Duration> {
     let now = Instant::now();
     if now >= deadline {
         return Err(std::io::Error::new(
@@ -88,7 +117,7 @@ fn left(deadline: Instant) -> std::io::Result<Duration> {
 
 /// Connects to `target` within the connect timeout and the deadline, with
 /// Nagle off.
-fn connect(target: SocketAddr, deadline: Instant) -> std::io::Result<TcpStream> {
+pub(crate) fn connect(target: SocketAddr, deadline: Instant) -> std::io::Result<TcpStream> {
     let stream = TcpStream::connect_timeout(&target, left(deadline)?.min(CONNECT_TIMEOUT))?;
     stream.set_nodelay(true)?;
     Ok(stream)
@@ -120,7 +149,7 @@ fn expect_eof(stream: &mut TcpStream, deadline: Instant) -> Result<()> {
 }
 
 /// Counts a failure, printing the first few.
-fn note(failures: &mut usize, what: std::fmt::Arguments) {
+pub(crate) fn note(failures: &mut usize, what: std::fmt::Arguments) {
     *failures += 1;
     if *failures <= FAILURES_SHOWN {
         eprintln!("{what}");

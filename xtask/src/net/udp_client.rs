@@ -57,6 +57,7 @@ fn echo(target: SocketAddr, flows: usize, count: usize, size: Option<usize>) -> 
         })
         .collect::<Result<_>>()?;
     let (mut sent, mut received, mut identical) = (0usize, 0usize, 0usize);
+    let started = std::time::Instant::now();
     let mut buffer = vec![0u8; 65_536];
     for index in 0..count {
         for (flow, socket) in sockets.iter().enumerate() {
@@ -76,7 +77,10 @@ fn echo(target: SocketAddr, flows: usize, count: usize, size: Option<usize>) -> 
             }
         }
     }
-    println!("udp-echo sent={sent} received={received} identical={identical}");
+    println!(
+        "udp-echo sent={sent} received={received} identical={identical} seconds={:.4}",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

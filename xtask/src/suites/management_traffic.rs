@@ -1,17 +1,50 @@
 //! The management plane's checks, shared by the hosted and the appliance
-//! suites: `examples/management.toml`'s API driven with curl from a client
-//! namespace, its scrape checked by Prometheus' own `promtool`, its status
-//! page loaded in headless Chromium under traffic.
+//! suites: `examples/management.toml`'s API (in a test copy with a short
+//! idle timeout) driven with curl from a client namespace, its scrape
+//! checked by Prometheus' own `promtool`, its status page loaded in
+//! headless Chromium under traffic, then the robustness checks of
+//! `management_robustness`.
 
 use crate::net::netns::Netns;
-use crate::shell::host::{ensure_programs, target_dir};
+use crate::shell::host::{ensure_programs, target_dir, workspace_root};
 use crate::shell::process::{cargo, run as run_step};
+use crate::suites::management_robustness::robustness_checks;
 use crate::suites::status_page::status_page_checks;
 use crate::suites::traffic::udp_echo;
 use anyhow::{Context, Result, ensure};
+use std::path::PathBuf;
 
-/// The spec the management checks expect.
-pub const SPEC: &str = "examples/management.toml";
+/// The example the management checks' spec is a copy of.
+const EXAMPLE: &str = "examples/management.toml";
+/// The test copy's `[management] idle_timeout_ms`: short, so that the
+/// slowloris check is.
+pub const IDLE_TIMEOUT_MS: u64 = 2000;
+
+/// Writes the spec the management checks expect, `examples/management.toml`
+/// with `idle_timeout_ms = IDLE_TIMEOUT_MS` in its `[management]` table
+/// (the last one), into the target directory; returns its path.
+pub fn test_spec() -> Result<PathBuf> {
+    let example = workspace_root().join(EXAMPLE);
+    let text = std::fs::read_to_string(&example)
+        .with_context(|| format!("reading {}", example.display()))?;
+    let last_table = text
+        .lines()
+        .filter(|line| line.trim_start().starts_with('['))
+        .last();
+    ensure!(
+        last_table.map(str::trim) == Some("[management]"),
+        "{EXAMPLE}: [management] is no longer the last table"
+    );
+    let mut copy = text;
+    if !copy.ends_with('\n') {
+        copy.push('\n');
+    }
+    copy.push_str(&format!("idle_timeout_ms = {IDLE_TIMEOUT_MS}\n"));
+    let path = target_dir().join("management-test.toml");
+    std::fs::create_dir_all(target_dir()).context("creating the target directory")?;
+    std::fs::write(&path, copy).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
 /// The token whose SHA-256 the spec holds.
 const TOKEN: &str = "warpcore-test-token";
 /// The management API's base address.
@@ -38,7 +71,8 @@ fn sample(scrape: &str, family: &str, labels: &[(&str, &str)]) -> f64 {
 /// The management checks against an appliance running
 /// `examples/management.toml`, from `client` (a namespace that reaches
 /// 10.0.0.2): promtool on a live scrape, counters moving by the traffic
-/// sent, the token rules, PUT's dry run, 409, 412 and 422, the status.
+/// sent, the token rules, PUT's dry run, 409, 412 and 422, the status,
+/// warpctl, then the robustness checks.
 pub fn management_checks(client: &Netns) -> Result<()> {
     ensure_programs(
         "the management tests",
@@ -107,7 +141,7 @@ pub fn management_checks(client: &Netns) -> Result<()> {
         code == "401",
         "GET /api/v1/spec with a wrong token answered {code}"
     );
-    let spec_text = std::fs::read_to_string(SPEC).context("reading the spec")?;
+    let spec_text = std::fs::read_to_string(test_spec()?).context("reading the spec")?;
     let served = curl(&["-H", &bearer, &spec_url])?;
     ensure!(
         served == spec_text,
@@ -191,7 +225,7 @@ pub fn management_checks(client: &Netns) -> Result<()> {
     status_page_checks(client, BASE)?;
     let _ = std::fs::remove_file(&scrape_file);
     let _ = std::fs::remove_file(&body_file);
-    Ok(())
+    robustness_checks(client, IDLE_TIMEOUT_MS)
 }
 
 /// `warpctl` against the same appliance: every subcommand, and its errors

@@ -96,7 +96,15 @@ pub fn tcp_client(netns: &Netns, args: &[&str]) -> Result<String> {
     let mut command = netns.command(&me.to_string_lossy());
     command.arg("__tcp-client").args(args);
     let output = checked_output(&mut command)?;
-    eprintln!("    tcp client {}: {}", args.join(" "), output.trim());
+    // A long argument (a request of kilobytes) is shown by its start.
+    let shown: Vec<String> = args
+        .iter()
+        .map(|arg| match arg.char_indices().nth(60) {
+            Some((cut, _)) => format!("{}...({} bytes)", &arg[..cut], arg.len()),
+            None => (*arg).to_string(),
+        })
+        .collect();
+    eprintln!("    tcp client {}: {}", shown.join(" "), output.trim());
     Ok(output)
 }
 

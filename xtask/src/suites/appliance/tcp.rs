@@ -15,12 +15,12 @@ use crate::suites::traffic::wait_reachable;
 use anyhow::Result;
 use std::cell::RefCell;
 
-/// Boots examples/management.toml on one core and runs the management
-/// checks against it.
+/// Boots examples/management.toml (its test copy) on one core and runs
+/// the management checks against it.
 pub fn management_checks_in_qemu() -> Result<()> {
     let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
     let session = QemuSession::boot_appliance(
-        &example("management.toml"),
+        &crate::suites::management_traffic::test_spec()?,
         1,
         &lan.netns,
         &lan.tap_names(),

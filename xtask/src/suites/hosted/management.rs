@@ -1,8 +1,8 @@
-//! Hosted management-plane test: `examples/management.toml` on a tap and
-//! the shared management checks against it.
+//! Hosted management-plane test: `examples/management.toml` (its test
+//! copy) on a tap and the shared management checks against it.
 
 use crate::suites::hosted::process::{EchoSetup, Link};
-use crate::suites::management_traffic::{SPEC, management_checks};
+use crate::suites::management_traffic::{management_checks, test_spec};
 use crate::suites::runner::Case;
 use crate::suites::traffic::ping_no_loss;
 use anyhow::Result;
@@ -15,13 +15,14 @@ type Scenario = fn(&Path) -> Result<()>;
 pub fn cases() -> Vec<Case<Scenario>> {
     vec![Case::new(
         "management-tap",
-        "management API: promtool on /metrics, counters move by the traffic sent, auth, 412/422/409, dry run, status",
+        "management API: promtool on /metrics, counters move by the traffic sent, auth, 412/422/409, dry run, status; 400/431/413/414, 1000 connections, slowloris, UDP echo meanwhile",
         management as Scenario,
     )]
 }
 
 fn management(binary: &Path) -> Result<()> {
-    let setup = EchoSetup::with_spec(binary, Link::Tap, 1, SPEC)?;
+    let spec = test_spec()?;
+    let setup = EchoSetup::with_spec(binary, Link::Tap, 1, &spec.to_string_lossy())?;
     ping_no_loss(&setup.attachment.client, &["-c", "1", "10.0.0.2"])?;
     management_checks(&setup.attachment.client)?;
     setup.appliance.stop()?;

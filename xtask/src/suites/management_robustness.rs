@@ -1,0 +1,220 @@
+//! The management plane under bad and heavy input, part of the shared
+//! management checks: malformed HTTP, a head, a request line and a body
+//! over their limits (each a status code, then the connection closed),
+//! 1000 connections at once all answered, 50 slowloris connections closed
+//! by the idle timeout while whole requests are still served, and the
+//! data path (UDP echo) answering every datagram meanwhile.
+
+use crate::net::netns::Netns;
+use crate::shell::process::checked_output;
+use crate::suites::tcp_traffic::tcp_client;
+use anyhow::{Context, Result, ensure};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// The management API, for the TCP client.
+const TARGET: &str = "10.0.0.2:8080";
+/// The UDP echo service.
+const ECHO: &str = "10.0.0.2:7";
+/// Datagrams per UDP echo round.
+const ROUND: usize = 100;
+/// Connections open at once.
+const CONNECTIONS: usize = 1000;
+/// Connections that hang mid-head.
+const SLOW_CONNECTIONS: usize = 50;
+
+/// The value of `key=` in a client's summary line.
+fn field<'a>(output: &'a str, key: &str) -> Result<&'a str> {
+    output
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+        .with_context(|| format!("no {key}= in `{}`", output.trim()))
+}
+
+/// A count in a client's summary line.
+fn count(output: &str, key: &str) -> Result<usize> {
+    field(output, key)?
+        .parse()
+        .with_context(|| format!("{key}= in `{}`", output.trim()))
+}
+
+/// One UDP echo round of [`ROUND`] datagrams; every one must come back.
+/// Returns the client's own time for it, in seconds.
+fn echo_round(client: &Netns) -> Result<f64> {
+    let me = std::env::current_exe().context("locating the xtask binary")?;
+    let mut command = client.command(&me.to_string_lossy());
+    command.args(["__udp-client", "echo", ECHO, "1", &ROUND.to_string()]);
+    let output = checked_output(&mut command)?;
+    for key in ["sent", "received", "identical"] {
+        let got = count(&output, key)?;
+        ensure!(
+            got == ROUND,
+            "UDP echo: {key}={got} of {ROUND}: `{}`",
+            output.trim()
+        );
+    }
+    field(&output, "seconds")?
+        .parse()
+        .context("the UDP client's seconds")
+}
+
+/// UDP echo rounds until `stop` (at least `minimum`); the datagrams echoed
+/// and the client's seconds for them.
+fn echo_until(client: &Netns, stop: &AtomicBool, minimum: usize) -> Result<(usize, f64)> {
+    let (mut datagrams, mut seconds) = (0, 0.0);
+    let mut rounds = 0;
+    // Relaxed: the flag only ends a loop; no other memory hangs on it.
+    while rounds < minimum || !stop.load(Ordering::Relaxed) {
+        seconds += echo_round(client)?;
+        datagrams += ROUND;
+        rounds += 1;
+    }
+    Ok((datagrams, seconds))
+}
+
+/// Sends `request` (escaped for `__tcp-client http`); its status must be
+/// `expected` and the connection closed after it.
+fn refused(client: &Netns, what: &str, request: &str, expected: u16) -> Result<()> {
+    let output = tcp_client(client, &["http", TARGET, request, "--timeout", "20"])?;
+    let status = field(&output, "status")?;
+    let closed = field(&output, "closed")?;
+    ensure!(
+        status == expected.to_string() && closed == "true",
+        "{what}: status={status} closed={closed}, expected {expected} and the connection closed"
+    );
+    eprintln!("    {what}: {status}, closed");
+    Ok(())
+}
+
+/// Malformed and oversized requests, each its status code.
+fn bad_input(client: &Netns) -> Result<()> {
+    refused(
+        client,
+        "garbage bytes",
+        r"\x00\x01\xfe\xffgarbage\r\n\r\n",
+        400,
+    )?;
+    refused(
+        client,
+        "a bad request line",
+        r"GET /metrics\r\nHost: warpcore\r\n\r\n",
+        400,
+    )?;
+    let pad = "a".repeat(9000);
+    refused(
+        client,
+        "a 9 KiB header section",
+        &format!(r"GET /metrics HTTP/1.1\r\nHost: warpcore\r\nX-Pad: {pad}\r\n\r\n"),
+        431,
+    )?;
+    refused(
+        client,
+        "a 70000-byte body",
+        r"PUT /api/v1/spec HTTP/1.1\r\nHost: warpcore\r\nContent-Length: 70000\r\n\r\n",
+        413,
+    )?;
+    let long = "a".repeat(5000);
+    refused(
+        client,
+        "a 5000-byte request target",
+        &format!(r"GET /{long} HTTP/1.1\r\nHost: warpcore\r\n\r\n"),
+        414,
+    )
+}
+
+/// [`CONNECTIONS`] connections open at once, each `GET /metrics`, all 200.
+fn many_connections(client: &Netns) -> Result<()> {
+    let output = tcp_client(
+        client,
+        &[
+            "http-many",
+            TARGET,
+            &CONNECTIONS.to_string(),
+            "/metrics",
+            "--timeout",
+            "60",
+        ],
+    )?;
+    for key in ["connected", "ok"] {
+        let got = count(&output, key)?;
+        ensure!(
+            got == CONNECTIONS,
+            "{CONNECTIONS} connections at once: {key}={got}"
+        );
+    }
+    Ok(())
+}
+
+/// [`SLOW_CONNECTIONS`] half heads closed by the idle timeout within
+/// `idle_timeout_ms` and a margin; whole requests served meanwhile and
+/// after.
+fn slowloris(client: &Netns, idle_timeout_ms: u64) -> Result<()> {
+    let margin_ms = 10_000;
+    let timeout = ((idle_timeout_ms + margin_ms) / 1000 + 5).to_string();
+    let output = tcp_client(
+        client,
+        &[
+            "slowloris",
+            TARGET,
+            &SLOW_CONNECTIONS.to_string(),
+            "/metrics",
+            "--timeout",
+            &timeout,
+        ],
+    )?;
+    for key in ["connected", "closed"] {
+        let got = count(&output, key)?;
+        ensure!(
+            got == SLOW_CONNECTIONS,
+            "slowloris: {key}={got} of {SLOW_CONNECTIONS}"
+        );
+    }
+    let slowest = count(&output, "max_close_ms")? as u64;
+    ensure!(
+        slowest <= idle_timeout_ms + margin_ms,
+        "slowloris: the last connection closed after {slowest} ms, the idle timeout is {idle_timeout_ms} ms"
+    );
+    for key in ["during", "after"] {
+        let status = field(&output, key)?;
+        ensure!(
+            status == "200",
+            "slowloris: a whole request {key} them answered {status}"
+        );
+    }
+    Ok(())
+}
+
+/// The robustness checks against the management plane at 10.0.0.2:8080
+/// (whose spec sets `idle_timeout_ms`), with UDP echo on 10.0.0.2:7
+/// counted all the while.
+pub fn robustness_checks(client: &Netns, idle_timeout_ms: u64) -> Result<()> {
+    let started = Instant::now();
+    let (quiet_datagrams, quiet_seconds) = echo_until(client, &AtomicBool::new(true), 3)?;
+    let stop = AtomicBool::new(false);
+    let (hammer, echoed) = std::thread::scope(|scope| {
+        let echo = scope.spawn(|| echo_until(client, &stop, 1));
+        let hammer = (|| -> Result<()> {
+            bad_input(client)?;
+            many_connections(client)?;
+            slowloris(client, idle_timeout_ms)
+        })();
+        stop.store(true, Ordering::Relaxed);
+        let echoed = echo
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the UDP echo thread panicked")));
+        (hammer, echoed)
+    });
+    hammer?;
+    let (datagrams, seconds) =
+        echoed.context("UDP echo while the management plane was hammered")?;
+    eprintln!(
+        "    data path: {quiet_datagrams} datagrams echoed quiet at {:.0}/s; {datagrams} of {datagrams} echoed under management load at {:.0}/s (client time {seconds:.2} s)",
+        quiet_datagrams as f64 / quiet_seconds.max(1e-9),
+        datagrams as f64 / seconds.max(1e-9),
+    );
+    eprintln!(
+        "    robustness checks: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
