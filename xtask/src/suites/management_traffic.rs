@@ -29,8 +29,8 @@ pub fn test_spec() -> Result<PathBuf> {
         .with_context(|| format!("reading {}", example.display()))?;
     let last_table = text
         .lines()
-        .filter(|line| line.trim_start().starts_with('['))
-        .last();
+        .rev()
+        .find(|line| line.trim_start().starts_with('['));
     ensure!(
         last_table.map(str::trim) == Some("[management]"),
         "{EXAMPLE}: [management] is no longer the last table"
