@@ -184,6 +184,30 @@ fn slowloris(client: &Netns, idle_timeout_ms: u64) -> Result<()> {
     Ok(())
 }
 
+/// Prints where a lost datagram may have gone: the client side's link
+/// counters and the appliance's nonzero drop counters.
+fn where_lost(client: &Netns) {
+    if let Ok(links) = client.ip(&["-s", "link"]) {
+        eprintln!("    client links:\n{links}");
+    }
+    let scrape = client.run(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        "http://10.0.0.2:8080/metrics",
+    ]);
+    if let Ok(scrape) = scrape {
+        for line in scrape.lines().filter(|line| {
+            !line.starts_with('#')
+                && (line.contains("drop") || line.contains("udp-echo"))
+                && !line.ends_with(" 0")
+        }) {
+            eprintln!("    {line}");
+        }
+    }
+}
+
 /// The robustness checks against the management plane at 10.0.0.2:8080
 /// (whose spec sets `idle_timeout_ms`), with UDP echo on 10.0.0.2:7
 /// counted all the while.
@@ -205,8 +229,13 @@ pub fn robustness_checks(client: &Netns, idle_timeout_ms: u64) -> Result<()> {
         (hammer, echoed)
     });
     hammer?;
-    let (datagrams, seconds) =
-        echoed.context("UDP echo while the management plane was hammered")?;
+    let (datagrams, seconds) = match echoed {
+        Ok(echoed) => echoed,
+        Err(error) => {
+            where_lost(client);
+            return Err(error.context("UDP echo while the management plane was hammered"));
+        }
+    };
     eprintln!(
         "    data path: {quiet_datagrams} datagrams echoed quiet at {:.0}/s; {datagrams} of {datagrams} echoed under management load at {:.0}/s (client time {seconds:.2} s)",
         quiet_datagrams as f64 / quiet_seconds.max(1e-9),
