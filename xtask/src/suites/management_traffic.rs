@@ -52,7 +52,7 @@ const BASE: &str = "http://10.0.0.2:8080";
 
 /// The sum of the samples of `family` whose labels include every pair of
 /// `labels`, in a Prometheus text scrape.
-fn sample(scrape: &str, family: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn sample(scrape: &str, family: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .lines()
         .filter(|line| !line.starts_with('#'))
