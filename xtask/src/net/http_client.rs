@@ -6,7 +6,7 @@
 //! Each prints one summary line of `key=value` words; every wait is bounded
 //! by the run's deadline.
 
-use crate::net::tcp_client::{connect, left, note};
+use crate::net::tcp_client::{connect, left, note, open_all};
 use anyhow::{Context, Result, bail};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -129,18 +129,7 @@ pub fn many(target: SocketAddr, connections: usize, path: &str, timeout: Duratio
     let started = Instant::now();
     let deadline = started + timeout;
     let mut failures = 0;
-    let mut streams: Vec<Option<TcpStream>> = (0..connections)
-        .map(|index| match connect(target, deadline) {
-            Ok(stream) => Some(stream),
-            Err(error) => {
-                note(
-                    &mut failures,
-                    format_args!("connection {index}: connect failed ({error})"),
-                );
-                None
-            }
-        })
-        .collect();
+    let mut streams = open_all(target, connections, deadline, &mut failures);
     let connected = streams.iter().flatten().count();
     let request = get_request(path);
     for (index, slot) in streams.iter_mut().enumerate() {

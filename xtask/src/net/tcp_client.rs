@@ -149,6 +149,28 @@ fn expect_eof(stream: &mut TcpStream, deadline: Instant) -> Result<()> {
 }
 
 /// Counts a failure, printing the first few.
+/// Opens `connections` connections to `target`, all before any is used;
+/// a connection that fails is noted and left `None`.
+pub(crate) fn open_all(
+    target: SocketAddr,
+    connections: usize,
+    deadline: Instant,
+    failures: &mut usize,
+) -> Vec<Option<TcpStream>> {
+    (0..connections)
+        .map(|index| match connect(target, deadline) {
+            Ok(stream) => Some(stream),
+            Err(error) => {
+                note(
+                    failures,
+                    format_args!("connection {index}: connect failed ({error})"),
+                );
+                None
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn note(failures: &mut usize, what: std::fmt::Arguments) {
     *failures += 1;
     if *failures <= FAILURES_SHOWN {
@@ -160,18 +182,7 @@ fn echo(target: SocketAddr, connections: usize, lines: usize, timeout: Duration)
     let deadline = Instant::now() + timeout;
     let mut failures = 0;
     // All connections first, so that `connections` of them are open at once.
-    let mut streams: Vec<Option<TcpStream>> = (0..connections)
-        .map(|index| match connect(target, deadline) {
-            Ok(stream) => Some(stream),
-            Err(error) => {
-                note(
-                    &mut failures,
-                    format_args!("connection {index}: connect failed ({error})"),
-                );
-                None
-            }
-        })
-        .collect();
+    let mut streams = open_all(target, connections, deadline, &mut failures);
     let connected = streams.iter().flatten().count();
     let mut identical = 0;
     for index in 0..lines {
