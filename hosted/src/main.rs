@@ -78,7 +78,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
         worker::clock(),
         &logger::LOG_RING,
     )
-        .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
+    .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
     let mut links = links.into_iter();
     for core in 0..options.cores {
         let setup = worker::WorkerSetup {
@@ -197,9 +197,6 @@ fn write_counters_file(path: &Path, reports: &[CoreReport]) {
     let written = std::fs::write(&partial, counters::dump(reports))
         .and_then(|()| std::fs::rename(&partial, path));
     if let Err(error) = written {
-        log::warn!(
-            "cannot write counters to {}: {error}",
-            path.display()
-        );
+        log::warn!("cannot write counters to {}: {error}", path.display());
     }
 }

@@ -1,8 +1,8 @@
 //! `ManagementConfig`: what the management app serves from.
 
+use crate::LogRing;
 use alloc::string::String;
 use alloc::sync::Arc;
-use crate::LogRing;
 use dataplane::CountersBoard;
 
 /// Everything [`ManagementApp`](crate::ManagementApp) needs, given once

@@ -245,7 +245,11 @@ mod tests {
         assert_eq!(entries[0].seq, total);
         assert_eq!(entries[0].message, format!("line {total}"));
         assert_eq!(entries.last().unwrap().seq, 11);
-        assert!(entries.windows(2).all(|pair| pair[0].seq == pair[1].seq + 1));
+        assert!(
+            entries
+                .windows(2)
+                .all(|pair| pair[0].seq == pair[1].seq + 1)
+        );
     }
 
     #[test]
@@ -256,23 +260,44 @@ mod tests {
         ring.push(3, log::Level::Debug, "tcp", format_args!("accepted"));
         ring.push(4, log::Level::Warn, "tcp", format_args!("retransmit"));
         let seqs = |filter: LogFilter<'_>| -> Vec<u64> {
-            ring.query(&filter).0.iter().map(|entry| entry.seq).collect()
+            ring.query(&filter)
+                .0
+                .iter()
+                .map(|entry| entry.seq)
+                .collect()
         };
-        assert_eq!(seqs(filter("", log::LevelFilter::Trace, 0, 100)), [4, 3, 2, 1]);
-        assert_eq!(seqs(filter("link", log::LevelFilter::Trace, 0, 100)), [2, 1]);
+        assert_eq!(
+            seqs(filter("", log::LevelFilter::Trace, 0, 100)),
+            [4, 3, 2, 1]
+        );
+        assert_eq!(
+            seqs(filter("link", log::LevelFilter::Trace, 0, 100)),
+            [2, 1]
+        );
         assert_eq!(seqs(filter("tcp", log::LevelFilter::Trace, 0, 100)), [4, 3]);
         assert_eq!(seqs(filter("", log::LevelFilter::Warn, 0, 100)), [4, 1]);
         assert_eq!(seqs(filter("", log::LevelFilter::Trace, 2, 100)), [4, 3]);
         assert_eq!(seqs(filter("", log::LevelFilter::Trace, 0, 2)), [4, 3]);
-        assert_eq!(seqs(filter("", log::LevelFilter::Trace, 4, 100)), [] as [u64; 0]);
-        assert_eq!(seqs(filter("nothing", log::LevelFilter::Trace, 0, 100)), [] as [u64; 0]);
+        assert_eq!(
+            seqs(filter("", log::LevelFilter::Trace, 4, 100)),
+            [] as [u64; 0]
+        );
+        assert_eq!(
+            seqs(filter("nothing", log::LevelFilter::Trace, 0, 100)),
+            [] as [u64; 0]
+        );
     }
 
     #[test]
     fn long_messages_are_cut_at_a_character_boundary() {
         let ring = ring();
         let long = "é".repeat(MESSAGE_BYTES);
-        ring.push(0, log::Level::Info, &"x".repeat(100), format_args!("{long}"));
+        ring.push(
+            0,
+            log::Level::Info,
+            &"x".repeat(100),
+            format_args!("{long}"),
+        );
         let (entries, _) = ring.query(&filter("", log::LevelFilter::Trace, 0, 1));
         assert_eq!(entries[0].message.len(), MESSAGE_BYTES);
         assert!(entries[0].message.chars().all(|character| character == 'é'));

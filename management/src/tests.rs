@@ -60,9 +60,24 @@ fn board() -> (Arc<CountersBoard>, Arc<CoreCounters>) {
 /// A ring (leaked, as the platforms' is static) holding four records.
 fn log_ring() -> &'static crate::LogRing {
     let ring = alloc::boxed::Box::leak(alloc::boxed::Box::new(crate::LogRing::new()));
-    ring.push(10, log::Level::Info, "kernel", format_args!("core 0 appliance running"));
-    ring.push(20, log::Level::Warn, "net", format_args!("link \"eth0\" flapped"));
-    ring.push(30, log::Level::Debug, "tcp", format_args!("accepted 10.0.0.1"));
+    ring.push(
+        10,
+        log::Level::Info,
+        "kernel",
+        format_args!("core 0 appliance running"),
+    );
+    ring.push(
+        20,
+        log::Level::Warn,
+        "net",
+        format_args!("link \"eth0\" flapped"),
+    );
+    ring.push(
+        30,
+        log::Level::Debug,
+        "tcp",
+        format_args!("accepted 10.0.0.1"),
+    );
     ring.push(40, log::Level::Error, "net", format_args!("link eth0 down"));
     ring
 }
@@ -747,7 +762,12 @@ fn logs_are_searched_newest_first() {
     ] {
         let response = client.one(&get(&alloc::format!("/api/v1/logs?{query}"), Some(TOKEN)));
         assert_eq!(response.status, 200, "{query}");
-        assert_eq!(log_seqs(&response.body), expected, "{query}: {}", response.body);
+        assert_eq!(
+            log_seqs(&response.body),
+            expected,
+            "{query}: {}",
+            response.body
+        );
         assert!(response.body.ends_with(",\"next\":4}"), "{query}");
     }
     for query in ["level=loud", "limit=0", "limit=1001", "since=x", "q=%G0"] {
