@@ -86,7 +86,7 @@ pub fn print(args: fmt::Arguments<'_>) {
 }
 
 /// Calls `f` with the retained console output, oldest first.
-#[allow(dead_code)] // read by the management `/logs` endpoint (a later issue)
+#[allow(dead_code)] // raw console bytes; `/api/v1/logs` serves `LOG_RING`, records instead
 pub fn with_ring(f: impl FnMut(&[u8])) {
     let guard = ConsoleGuard::lock();
     let _ = &guard;
