@@ -8,6 +8,7 @@
 
 mod cli;
 mod counters;
+mod logger;
 mod nics;
 mod signals;
 mod worker;
@@ -40,9 +41,10 @@ impl Failure {
 }
 
 fn main() {
+    logger::init();
     let options = cli::parse(std::env::args_os()).unwrap_or_else(|error| error.exit());
     if let Err(failure) = run(&options) {
-        eprintln!("warpcore-hosted: error: {}", failure.message);
+        log::error!("error: {}", failure.message);
         std::process::exit(failure.status);
     }
 }
@@ -68,8 +70,15 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
     let (ready_sender, ready) = std::sync::mpsc::channel();
     let mut workers = Vec::with_capacity(options.cores);
     let mut links = control::core_links(&spec, options.cores);
-    management::attach(&spec, &text, &mut links, "hosted", worker::clock())
-        .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
+    management::attach(
+        &spec,
+        &text,
+        &mut links,
+        "hosted",
+        worker::clock(),
+        &logger::LOG_RING,
+    )
+    .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
     let mut links = links.into_iter();
     for core in 0..options.cores {
         let setup = worker::WorkerSetup {
@@ -138,7 +147,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
     if let Some(path) = &options.counters_file {
         write_counters_file(path, &reports);
     }
-    println!("warpcore-hosted: stopped");
+    log::info!("stopped");
     print_dump(&reports);
     Ok(())
 }
@@ -149,17 +158,18 @@ fn stop_workers(stop: &AtomicBool, workers: Vec<std::thread::JoinHandle<()>>) {
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
         if worker.join().is_err() {
-            eprintln!("warpcore-hosted: a worker panicked");
+            log::error!("a worker panicked");
         }
     }
 }
 
-/// Says what runs where, ending with the `ready` line tests wait for.
+/// Says what runs where (through the logger, so the lines are in the log
+/// ring too), ending with the `ready` line tests wait for.
 fn announce(spec: &control::Spec, plans: &[nics::NicPlan], cores: usize) {
     for plan in plans {
         let interface = &spec.interfaces[plan.interface];
-        println!(
-            "warpcore-hosted: {} {} mac {} on {}:{} ({} queue{})",
+        log::info!(
+            "{} {} mac {} on {}:{} ({} queue{})",
             interface.name,
             interface.address,
             interface.mac,
@@ -169,7 +179,7 @@ fn announce(spec: &control::Spec, plans: &[nics::NicPlan], cores: usize) {
             if cores == 1 { "" } else { "s" }
         );
     }
-    println!("warpcore-hosted: ready cores={cores}");
+    log::info!("ready cores={cores}");
 }
 
 fn print_dump(reports: &[CoreReport]) {
@@ -187,9 +197,6 @@ fn write_counters_file(path: &Path, reports: &[CoreReport]) {
     let written = std::fs::write(&partial, counters::dump(reports))
         .and_then(|()| std::fs::rename(&partial, path));
     if let Err(error) = written {
-        eprintln!(
-            "warpcore-hosted: cannot write counters to {}: {error}",
-            path.display()
-        );
+        log::warn!("cannot write counters to {}: {error}", path.display());
     }
 }

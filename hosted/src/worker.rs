@@ -69,10 +69,7 @@ pub fn run(setup: WorkerSetup) {
     if let Some(cpu) = cpu
         && !core_affinity::set_for_current(cpu)
     {
-        eprintln!(
-            "warpcore-hosted: core {core}: could not pin to CPU {}",
-            cpu.id
-        );
+        log::warn!("core {core}: could not pin to CPU {}", cpu.id);
     }
     let (mut executor, wait_fds) = match start(core, cores, &spec, &plans, links) {
         Ok((executor, report, wait_fds)) => {

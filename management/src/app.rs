@@ -15,7 +15,7 @@ use crate::json::push_string;
 use crate::response::{HTML, JSON, Reply, TEXT};
 use crate::session::{Endpoint, ManagementSession, Pending, Reading};
 use crate::status::GENERATION;
-use crate::{metrics, plan, status};
+use crate::{LogRing, logs, metrics, plan, status};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -62,6 +62,7 @@ pub struct ManagementApp {
     build_info: (&'static str, &'static str),
     started_ns: Option<u64>,
     idle_timeout_ms: u32,
+    logs: &'static LogRing,
 }
 
 impl core::fmt::Debug for ManagementApp {
@@ -105,6 +106,7 @@ impl ManagementApp {
             build_info: config.build_info,
             started_ns: config.started_ns,
             idle_timeout_ms: config.idle_timeout_ms,
+            logs: config.logs,
         }
     }
 
@@ -259,6 +261,7 @@ impl ManagementApp {
             verdict: Verdict::Allowed,
             precondition_failed: false,
             dry_run: dry_run(head.query(bytes)),
+            query: Vec::new(),
             now_ns: io.now_ns(),
             early: None,
             body: Vec::new(),
@@ -267,6 +270,9 @@ impl ManagementApp {
             None => Some(Reply::text(404, "404 Not Found\n")),
             Some(endpoint) => {
                 pending.endpoint = endpoint;
+                if endpoint == Endpoint::Logs {
+                    pending.query = head.query(bytes).to_vec();
+                }
                 let allowed = match head.method {
                     Method::Get | Method::Head => true,
                     Method::Put => endpoint == Endpoint::Spec,
@@ -391,6 +397,19 @@ impl ManagementApp {
                 status::render(&mut text, &self.board, self.uptime_seconds(pending));
                 Reply::json(200, text)
             }
+            (Endpoint::Logs, _) => match logs::LogQuery::parse(&pending.query) {
+                Ok(query) => {
+                    let mut text = String::new();
+                    logs::render(&mut text, self.logs, &query);
+                    Reply::json(200, text)
+                }
+                Err(error) => {
+                    let mut body = String::from("{\"error\":\"query\",\"message\":");
+                    push_string(&mut body, error.message());
+                    body.push('}');
+                    Reply::json(400, body)
+                }
+            },
         }
     }
 

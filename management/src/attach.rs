@@ -1,7 +1,7 @@
 //! `attach`: how a platform serves the management plane its spec asks for,
 //! in one call between `control::core_links` and the cores' builds.
 
-use crate::{ManagementApp, ManagementConfig};
+use crate::{LogRing, ManagementApp, ManagementConfig};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -16,13 +16,15 @@ use services::tcp::Hosted;
 /// management app on the core and port the spec names, in that core's
 /// TCP stack beside the spec's services. `links` is every core's links
 /// from `control::core_links`; `platform` is `appliance` or `hosted`;
-/// `started_ns` the platform clock now (for the uptime).
+/// `started_ns` the platform clock now (for the uptime); `logs` the ring
+/// the platform's logger appends to.
 pub fn attach(
     spec: &Spec,
     spec_text: &str,
     links: &mut [CoreLinks],
     platform: &'static str,
     started_ns: u64,
+    logs: &'static LogRing,
 ) -> Result<(), String> {
     let Some(management) = spec.management else {
         return Ok(());
@@ -47,7 +49,13 @@ pub fn attach(
         build_info: (env!("CARGO_PKG_VERSION"), platform),
         started_ns: Some(started_ns),
         idle_timeout_ms: management.idle_timeout_ms,
+        logs,
     });
+    log::info!(
+        "management listening on port {} (core {})",
+        management.listen.port(),
+        management.core
+    );
     links[management.core].insert_shared(PlatformListener {
         port: management.listen.port(),
         listener: Box::new(Hosted::new("management", app)),

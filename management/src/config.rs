@@ -1,5 +1,6 @@
 //! `ManagementConfig`: what the management app serves from.
 
+use crate::LogRing;
 use alloc::string::String;
 use alloc::sync::Arc;
 use dataplane::CountersBoard;
@@ -26,4 +27,7 @@ pub struct ManagementConfig {
     /// A connection idle this long is closed (one stalled mid-request or
     /// mid-response is reset): the spec's `idle_timeout_ms`.
     pub idle_timeout_ms: u32,
+    /// The platform's log ring, which its logger appends to (searched by
+    /// `GET /api/v1/logs`).
+    pub logs: &'static LogRing,
 }

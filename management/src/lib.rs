@@ -1,7 +1,7 @@
 //! warpcore's management plane: `ManagementApp`, an HTTP/1.1 TCP app on
 //! core 0 serving `/metrics` (Prometheus text format 0.0.4), the running
-//! spec (`/api/v1/spec`, GET and dry-run PUT) and `/api/v1/status`, the
-//! API behind a bearer token.
+//! spec (`/api/v1/spec`, GET and dry-run PUT), `/api/v1/status` and the
+//! log ring (`/api/v1/logs`), the API behind a bearer token.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
@@ -12,6 +12,8 @@ mod attach;
 pub mod auth;
 pub mod config;
 pub mod json;
+pub mod log_ring;
+pub mod logs;
 pub mod metrics;
 pub mod plan;
 pub mod response;
@@ -23,3 +25,4 @@ mod tests;
 pub use app::ManagementApp;
 pub use attach::attach;
 pub use config::ManagementConfig;
+pub use log_ring::LogRing;

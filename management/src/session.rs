@@ -19,6 +19,8 @@ pub enum Endpoint {
     Spec,
     /// `/api/v1/status`: generation, conditions, cores.
     Status,
+    /// `/api/v1/logs`: the log ring, searched.
+    Logs,
 }
 
 impl Endpoint {
@@ -29,6 +31,7 @@ impl Endpoint {
             b"/metrics" => Self::Metrics,
             b"/api/v1/spec" => Self::Spec,
             b"/api/v1/status" => Self::Status,
+            b"/api/v1/logs" => Self::Logs,
             _ => return None,
         })
     }
@@ -43,7 +46,7 @@ impl Endpoint {
 
     /// True when it needs the token.
     pub const fn protected(self) -> bool {
-        matches!(self, Self::Spec | Self::Status)
+        matches!(self, Self::Spec | Self::Status | Self::Logs)
     }
 }
 
@@ -63,6 +66,8 @@ pub(crate) struct Pending {
     pub(crate) precondition_failed: bool,
     /// `?dryRun=true`.
     pub(crate) dry_run: bool,
+    /// The query string (kept for `/api/v1/logs` only).
+    pub(crate) query: Vec<u8>,
     /// The clock when the head was read.
     pub(crate) now_ns: u64,
     /// The reply decided from the head alone (404, 405, 401, 412...),

@@ -57,6 +57,31 @@ fn board() -> (Arc<CountersBoard>, Arc<CoreCounters>) {
     (board, core0)
 }
 
+/// A ring (leaked, as the platforms' is static) holding four records.
+fn log_ring() -> &'static crate::LogRing {
+    let ring = alloc::boxed::Box::leak(alloc::boxed::Box::new(crate::LogRing::new()));
+    ring.push(
+        10,
+        log::Level::Info,
+        "kernel",
+        format_args!("core 0 appliance running"),
+    );
+    ring.push(
+        20,
+        log::Level::Warn,
+        "net",
+        format_args!("link \"eth0\" flapped"),
+    );
+    ring.push(
+        30,
+        log::Level::Debug,
+        "tcp",
+        format_args!("accepted 10.0.0.1"),
+    );
+    ring.push(40, log::Level::Error, "net", format_args!("link eth0 down"));
+    ring
+}
+
 fn config(token: Option<&str>) -> (ManagementConfig, Arc<CoreCounters>) {
     let registry = Registry::with_builtin();
     let (board, core0) = board();
@@ -69,6 +94,7 @@ fn config(token: Option<&str>) -> (ManagementConfig, Arc<CoreCounters>) {
         build_info: ("0.1.0", "hosted"),
         started_ns: Some(0),
         idle_timeout_ms: crate::app::IDLE_TIMEOUT_MS,
+        logs: log_ring(),
     };
     (config, core0)
 }
@@ -379,7 +405,7 @@ fn a_scrape_is_prometheus_and_moves_with_the_counters() {
 fn token_rules_of_every_endpoint() {
     let (app, _) = app_with(None);
     let mut client = Client::new(app, 1 << 16);
-    for path in ["/api/v1/spec", "/api/v1/status"] {
+    for path in ["/api/v1/spec", "/api/v1/status", "/api/v1/logs"] {
         let response = client.one(&get(path, Some(TOKEN)));
         assert_eq!(response.status, 403, "{path}");
         assert!(response.body.contains("no token configured"));
@@ -389,7 +415,7 @@ fn token_rules_of_every_endpoint() {
 
     let (app, _) = app_with(Some(TOKEN));
     let mut client = Client::new(app, 1 << 16);
-    for path in ["/api/v1/spec", "/api/v1/status"] {
+    for path in ["/api/v1/spec", "/api/v1/status", "/api/v1/logs"] {
         for token in [None, Some("wrong")] {
             let response = client.one(&get(path, token));
             assert_eq!(response.status, 401, "{path} {token:?}");
@@ -698,4 +724,76 @@ fn status_page() {
     let text = String::from_utf8(sent).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\n"));
     assert!(text.contains(&alloc::format!("Content-Length: {}\r\n", page.body.len())));
+}
+
+/// The `seq`s of a `/api/v1/logs` answer, in order.
+fn log_seqs(body: &str) -> Vec<u64> {
+    body.split("\"seq\":")
+        .skip(1)
+        .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn logs_are_searched_newest_first() {
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    let response = client.one(&get("/api/v1/logs", Some(TOKEN)));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.field("Content-Type"), Some("application/json"));
+    assert_eq!(
+        response.body,
+        "{\"entries\":[\
+         {\"seq\":4,\"timeMs\":40,\"level\":\"error\",\"target\":\"net\",\"message\":\"link eth0 down\"},\
+         {\"seq\":3,\"timeMs\":30,\"level\":\"debug\",\"target\":\"tcp\",\"message\":\"accepted 10.0.0.1\"},\
+         {\"seq\":2,\"timeMs\":20,\"level\":\"warn\",\"target\":\"net\",\"message\":\"link \\\"eth0\\\" flapped\"},\
+         {\"seq\":1,\"timeMs\":10,\"level\":\"info\",\"target\":\"kernel\",\"message\":\"core 0 appliance running\"}],\"next\":4}"
+    );
+    for (query, expected) in [
+        ("q=appliance+running", &[1][..]),
+        ("q=link%20eth0", &[4]),
+        ("q=net", &[4, 2]),
+        ("level=warn", &[4, 2]),
+        ("level=info&q=link", &[4, 2]),
+        ("since=2", &[4, 3]),
+        ("limit=1", &[4]),
+        ("since=4", &[]),
+        ("q=absent", &[]),
+    ] {
+        let response = client.one(&get(&alloc::format!("/api/v1/logs?{query}"), Some(TOKEN)));
+        assert_eq!(response.status, 200, "{query}");
+        assert_eq!(
+            log_seqs(&response.body),
+            expected,
+            "{query}: {}",
+            response.body
+        );
+        assert!(response.body.ends_with(",\"next\":4}"), "{query}");
+    }
+    for query in ["level=loud", "limit=0", "limit=1001", "since=x", "q=%G0"] {
+        let response = client.one(&get(&alloc::format!("/api/v1/logs?{query}"), Some(TOKEN)));
+        assert_eq!(response.status, 400, "{query}");
+        assert!(response.body.starts_with("{\"error\":\"query\""), "{query}");
+    }
+    let response = client.one(&get("/api/v1/logs?q=running", None));
+    assert_eq!(response.status, 401);
+    assert!(!response.body.contains("running"));
+}
+
+#[test]
+fn logs_limit_defaults_to_100_and_caps_at_1000() {
+    let (mut config, _) = config(Some(TOKEN));
+    let ring = alloc::boxed::Box::leak(alloc::boxed::Box::new(crate::LogRing::new()));
+    for index in 0..crate::log_ring::LOG_RING_ENTRIES {
+        ring.push(0, log::Level::Info, "t", format_args!("line {index}"));
+    }
+    config.logs = ring;
+    let mut client = Client::new(ManagementApp::new(config), 1 << 20);
+    let response = client.one(&get("/api/v1/logs", Some(TOKEN)));
+    assert_eq!(log_seqs(&response.body).len(), crate::logs::DEFAULT_LIMIT);
+    let response = client.one(&get("/api/v1/logs?limit=1000", Some(TOKEN)));
+    assert_eq!(
+        log_seqs(&response.body).len(),
+        crate::log_ring::LOG_RING_ENTRIES.min(crate::logs::MAX_LIMIT)
+    );
 }

@@ -178,7 +178,14 @@ fn bring_up() {
         }
     }
     let mut links = control::core_links(&spec, cores);
-    if let Err(error) = management::attach(&spec, text, &mut links, "appliance", time::now_ns()) {
+    if let Err(error) = management::attach(
+        &spec,
+        text,
+        &mut links,
+        "appliance",
+        time::now_ns(),
+        &crate::dev::console::LOG_RING,
+    ) {
         refuse(format_args!("spec error ({source}): {error}"));
     }
     *LINKS.lock() = links;

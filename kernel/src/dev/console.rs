@@ -1,4 +1,5 @@
-//! `log` facade backend: serial console plus the in-memory log ring, with a per-core prefix.
+//! `log` facade backend: serial console plus the in-memory log rings (console bytes, and
+//! records for the management plane), with a per-core prefix.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -10,6 +11,10 @@ use crate::{arch::percpu, dev::serial};
 static CONSOLE_OWNER: AtomicU32 = AtomicU32::new(0);
 /// Recent console output. Only touched while holding `CONSOLE_OWNER`.
 static mut RING: LogRing = LogRing::new();
+
+/// Recent log records, searched by the management plane's
+/// `GET /api/v1/logs` (the ring locks itself; see `management::log_ring`).
+pub static LOG_RING: management::LogRing = management::LogRing::new();
 
 /// The kernel logger installed into the `log` facade.
 struct KernelLogger;
@@ -81,7 +86,7 @@ pub fn print(args: fmt::Arguments<'_>) {
 }
 
 /// Calls `f` with the retained console output, oldest first.
-#[allow(dead_code)] // read by the management `/logs` endpoint (a later issue)
+#[allow(dead_code)] // raw console bytes; `/api/v1/logs` serves `LOG_RING`, records instead
 pub fn with_ring(f: impl FnMut(&[u8])) {
     let guard = ConsoleGuard::lock();
     let _ = &guard;
@@ -110,6 +115,7 @@ impl log::Log for KernelLogger {
             record.level(),
             record.args()
         );
+        LOG_RING.push_record(ns / 1_000_000, record);
     }
 
     fn flush(&self) {}

@@ -1,4 +1,4 @@
-//! In-memory ring of recent console output, kept for the management `/logs` endpoint.
+//! In-memory ring of recent console output bytes (the management plane serves log records from `console::LOG_RING`).
 
 /// Capacity of the ring in bytes.
 pub const LOG_RING_BYTES: usize = 64 * 1024;
@@ -10,7 +10,7 @@ pub struct LogRing {
     written: u64,
 }
 
-#[allow(dead_code)] // readers arrive with the management `/logs` endpoint
+#[allow(dead_code)] // raw console bytes, not yet served (`/api/v1/logs` serves `console::LOG_RING`)
 impl LogRing {
     /// An empty ring.
     pub const fn new() -> Self {

@@ -72,7 +72,7 @@ pub fn sample(scrape: &str, family: &str, labels: &[(&str, &str)]) -> f64 {
 /// `examples/management.toml`, from `client` (a namespace that reaches
 /// 10.0.0.2): promtool on a live scrape, counters moving by the traffic
 /// sent, the token rules, PUT's dry run, 409, 412 and 422, the status,
-/// warpctl, then the robustness checks.
+/// the log search, warpctl, then the robustness checks.
 pub fn management_checks(client: &Netns) -> Result<()> {
     ensure_programs(
         "the management tests",
@@ -221,11 +221,51 @@ pub fn management_checks(client: &Netns) -> Result<()> {
         status_body.contains("\"observedGeneration\"") && status_body.contains("Ready"),
         "GET /api/v1/status answered `{status_body}`"
     );
+    logs_checks(&curl, &status, &bearer)?;
     warpctl_checks(client, &spec_text)?;
     status_page_checks(client, BASE)?;
     let _ = std::fs::remove_file(&scrape_file);
     let _ = std::fs::remove_file(&body_file);
     robustness_checks(client, IDLE_TIMEOUT_MS)
+}
+
+/// `GET /api/v1/logs` finds the lines the platform logged at startup:
+/// `management::attach`'s `management listening` line (both platforms),
+/// and the platform's own: the appliance's `core 0 appliance running` or
+/// warpcore-hosted's `ready cores=`; 401 without the token.
+fn logs_checks(
+    curl: &dyn Fn(&[&str]) -> Result<String>,
+    status: &dyn Fn(&[&str]) -> Result<String>,
+    bearer: &str,
+) -> Result<()> {
+    let search = |query: &str| -> Result<String> {
+        curl(&["-H", bearer, &format!("{BASE}/api/v1/logs?{query}")])
+    };
+    let listening = search("q=management+listening&level=info")?;
+    ensure!(
+        listening.starts_with("{\"entries\":[{\"seq\":")
+            && listening.contains("\"level\":\"info\"")
+            && listening.contains("management listening on port 8080"),
+        "GET /api/v1/logs?q=management+listening answered `{listening}`"
+    );
+    let running = search("q=appliance%20running&limit=1")?;
+    let ready = search("q=ready%20cores%3D&limit=1")?;
+    ensure!(
+        running.contains("core 0 appliance running") || ready.contains("ready cores="),
+        "GET /api/v1/logs found neither `appliance running` (`{running}`) nor `ready cores=` (`{ready}`)"
+    );
+    let absent = search("q=no-such-line-logged")?;
+    ensure!(
+        absent.starts_with("{\"entries\":[],\"next\":"),
+        "GET /api/v1/logs?q=no-such-line-logged answered `{absent}`"
+    );
+    let code = status(&[&format!("{BASE}/api/v1/logs?q=running")])?;
+    ensure!(
+        code == "401",
+        "GET /api/v1/logs without a token answered {code}"
+    );
+    eprintln!("    /api/v1/logs: startup lines found by q=, 401 without a token");
+    Ok(())
 }
 
 /// `warpctl` against the same appliance: every subcommand, and its errors
