@@ -38,8 +38,12 @@ fn app() -> ManagementApp {
         build_info: ("fuzz", "hosted"),
         started_ns: Some(0),
         idle_timeout_ms: management::app::IDLE_TIMEOUT_MS,
+        logs: &LOGS,
     })
 }
+
+/// The log ring `/api/v1/logs` searches.
+static LOGS: management::LogRing = management::LogRing::new();
 
 fuzz_target!(|input: &[u8]| {
     let Some((&control, mut data)) = input.split_first() else {
