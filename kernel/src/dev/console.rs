@@ -1,16 +1,13 @@
-//! `log` facade backend: serial console plus the in-memory log rings (console bytes, and
-//! records for the management plane), with a per-core prefix.
+//! `log` facade backend: serial console plus the in-memory ring of records the
+//! management plane searches, with a per-core prefix.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::dev::logring::LogRing;
 use crate::{arch::percpu, dev::serial};
 
 /// Owner of the console: 0 when free, else core id + 1.
 static CONSOLE_OWNER: AtomicU32 = AtomicU32::new(0);
-/// Recent console output. Only touched while holding `CONSOLE_OWNER`.
-static mut RING: LogRing = LogRing::new();
 
 /// Recent log records, searched by the management plane's
 /// `GET /api/v1/logs` (the ring locks itself; see `management::log_ring`).
@@ -57,13 +54,13 @@ impl ConsoleGuard {
 impl Drop for ConsoleGuard {
     fn drop(&mut self) {
         if self.acquired {
-            // Release publishes our ring writes to the next owner.
+            // Release orders our console writes before the next owner's.
             CONSOLE_OWNER.store(0, Ordering::Release);
         }
     }
 }
 
-/// Writer that sends text to the serial port and the log ring.
+/// Writer that sends text to the serial port.
 struct ConsoleWriter<'a> {
     _guard: &'a ConsoleGuard,
 }
@@ -71,9 +68,6 @@ struct ConsoleWriter<'a> {
 impl Write for ConsoleWriter<'_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         serial::write_bytes(text.as_bytes());
-        // SAFETY: `_guard` proves this core owns the console, so no other core touches RING;
-        // re-entrant use on the same core only appends bytes, keeping the ring consistent.
-        unsafe { (*core::ptr::addr_of_mut!(RING)).push(text.as_bytes()) };
         Ok(())
     }
 }
@@ -83,15 +77,6 @@ pub fn print(args: fmt::Arguments<'_>) {
     let guard = ConsoleGuard::lock();
     let mut writer = ConsoleWriter { _guard: &guard };
     let _ = writer.write_fmt(args);
-}
-
-/// Calls `f` with the retained console output, oldest first.
-#[allow(dead_code)] // raw console bytes; `/api/v1/logs` serves `LOG_RING`, records instead
-pub fn with_ring(f: impl FnMut(&[u8])) {
-    let guard = ConsoleGuard::lock();
-    let _ = &guard;
-    // SAFETY: the guard gives this core exclusive access to RING.
-    unsafe { (*core::ptr::addr_of!(RING)).for_each_chunk(f) };
 }
 
 impl log::Log for KernelLogger {

@@ -3,7 +3,6 @@
 pub mod acpi;
 pub mod console;
 pub mod exit;
-pub mod logring;
 pub mod msix;
 pub mod pci;
 pub mod pci_bar;
