@@ -67,14 +67,16 @@ pub struct Delivery {
     pub refused: Option<String>,
 }
 
-/// Sends `frames` in order out of `ifname`, which lives in `netns`, and
-/// returns one [`Delivery`] per frame. Fails only when the helper cannot run
-/// or its report is incomplete; a frame Linux refuses is a `Delivery`.
-pub fn send_in_netns(netns: &Netns, ifname: &str, frames: &[NamedFrame]) -> Result<Vec<Delivery>> {
-    ensure!(
-        frames.len() <= MAX_FRAMES,
-        "at most {MAX_FRAMES} frames per run"
-    );
+/// Runs `cargo xtask SUBCOMMAND IFNAME FILE ARGS...` inside `netns` with
+/// `frames` written to FILE (a temporary file, removed after), and returns
+/// its output: how `__send-frames` and `__flood-frames` are started.
+pub fn run_frames_helper(
+    netns: &Netns,
+    subcommand: &str,
+    ifname: &str,
+    frames: &[NamedFrame],
+    args: &[&str],
+) -> Result<String> {
     let path = std::env::temp_dir().join(format!("{}.frames", unique_name("wcf")));
     std::fs::write(&path, encode(frames)?)
         .with_context(|| format!("writing {}", path.display()))?;
@@ -83,13 +85,26 @@ pub fn send_in_netns(netns: &Netns, ifname: &str, frames: &[NamedFrame]) -> Resu
         checked_output(
             netns
                 .command(&me.to_string_lossy())
-                .arg("__send-frames")
+                .arg(subcommand)
                 .arg(ifname)
-                .arg(&path),
+                .arg(&path)
+                .args(args),
         )
     });
     let _ = std::fs::remove_file(&path);
-    let deliveries = parse_report(&output?)?;
+    output
+}
+
+/// Sends `frames` in order out of `ifname`, which lives in `netns`, and
+/// returns one [`Delivery`] per frame. Fails only when the helper cannot run
+/// or its report is incomplete; a frame Linux refuses is a `Delivery`.
+pub fn send_in_netns(netns: &Netns, ifname: &str, frames: &[NamedFrame]) -> Result<Vec<Delivery>> {
+    ensure!(
+        frames.len() <= MAX_FRAMES,
+        "at most {MAX_FRAMES} frames per run"
+    );
+    let output = run_frames_helper(netns, "__send-frames", ifname, frames, &[])?;
+    let deliveries = parse_report(&output)?;
     let names: Vec<&str> = deliveries.iter().map(|d| d.name.as_str()).collect();
     let wanted: Vec<&str> = frames.iter().map(|f| f.name.as_str()).collect();
     ensure!(

@@ -8,9 +8,8 @@
 //! the malformed catalogue), this one is built for volume: 100 000 frames
 //! at 20 000 a second take five seconds.
 
-use crate::net::netns::{Netns, unique_name};
-use crate::net::raw_frames::{NamedFrame, decode, encode};
-use crate::shell::process::checked_output;
+use crate::net::netns::Netns;
+use crate::net::raw_frames::{NamedFrame, decode, run_frames_helper};
 use anyhow::{Context, Result, ensure};
 use dataplane::MacAddr;
 use loadgen::socket::PacketSocket;
@@ -106,22 +105,9 @@ pub fn flood_in_netns(
         frames.len() <= MAX_FRAMES,
         "at most {MAX_FRAMES} frames per flood"
     );
-    let path = std::env::temp_dir().join(format!("{}.flood", unique_name("wcs")));
-    std::fs::write(&path, encode(frames)?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    let me = std::env::current_exe().context("locating the xtask binary");
-    let output = me.and_then(|me| {
-        checked_output(
-            netns
-                .command(&me.to_string_lossy())
-                .arg("__flood-frames")
-                .arg(ifname)
-                .arg(&path)
-                .arg(rate.to_string()),
-        )
-    });
-    let _ = std::fs::remove_file(&path);
-    let flood = parse_summary(&output?)?;
+    let rate = rate.to_string();
+    let output = run_frames_helper(netns, "__flood-frames", ifname, frames, &[&rate])?;
+    let flood = parse_summary(&output)?;
     ensure!(
         flood.sent == frames.len() as u64,
         "the flood sent {} of {} frames in {:.1} s",
