@@ -23,6 +23,9 @@ pub enum Endpoint {
     Status,
     /// `/api/v1/logs`: the log ring, searched.
     Logs,
+    /// `/api/v1/logs/stream`: the log ring followed, as server-sent
+    /// events.
+    LogStream,
     /// `/test/stream?parts=N&every=MS&bytes=B`: a streaming response for
     /// the unit tests of the streaming machinery.
     #[cfg(test)]
@@ -38,6 +41,7 @@ impl Endpoint {
             b"/api/v1/spec" => Self::Spec,
             b"/api/v1/status" => Self::Status,
             b"/api/v1/logs" => Self::Logs,
+            b"/api/v1/logs/stream" => Self::LogStream,
             #[cfg(test)]
             b"/test/stream" => Self::TestStream,
             _ => return None,
@@ -55,7 +59,7 @@ impl Endpoint {
     /// True when its answer reads the query string.
     pub const fn reads_query(self) -> bool {
         match self {
-            Self::Logs => true,
+            Self::Logs | Self::LogStream => true,
             #[cfg(test)]
             Self::TestStream => true,
             _ => false,
@@ -64,7 +68,10 @@ impl Endpoint {
 
     /// True when it needs the token.
     pub const fn protected(self) -> bool {
-        matches!(self, Self::Spec | Self::Status | Self::Logs)
+        matches!(
+            self,
+            Self::Spec | Self::Status | Self::Logs | Self::LogStream
+        )
     }
 }
 
@@ -90,6 +97,9 @@ pub(crate) struct Pending {
     pub(crate) version: Version,
     /// The client's address and port.
     pub(crate) peer: SocketAddrV4,
+    /// `Last-Event-ID`, when it is a number (an `EventSource`
+    /// reconnecting to the log stream).
+    pub(crate) last_event_id: Option<u64>,
     /// The clock when the head was read.
     pub(crate) now_ns: u64,
     /// The reply decided from the head alone (404, 405, 401, 412...),
