@@ -9,8 +9,11 @@
 //! drains, or it streams (`crate::stream`: a head, then a feed pumped on
 //! the connection's timer as the client takes its output). One response
 //! is in flight per connection; requests behind it wait in the session.
+//! Requests beyond the app's budget (`crate::budget`, 1000 a second) wait
+//! for their turn, so that the core stays the data path's.
 
 use crate::auth::{RETRY_AFTER_SECONDS, TokenGuard, Verdict, sha256};
+use crate::budget::{REQUEST_BURST, REQUESTS_PER_SECOND, RequestBudget};
 use crate::config::ManagementConfig;
 use crate::json::push_string;
 use crate::response::{HTML, JSON, Reply, TEXT};
@@ -74,6 +77,7 @@ pub struct ManagementApp {
     idle_timeout_ms: u32,
     logs: &'static LogRing,
     streams: StreamSlots,
+    budget: RequestBudget,
 }
 
 impl core::fmt::Debug for ManagementApp {
@@ -119,7 +123,20 @@ impl ManagementApp {
             idle_timeout_ms: config.idle_timeout_ms,
             logs: config.logs,
             streams: StreamSlots::new(MAX_STREAMS),
+            budget: RequestBudget::new(REQUESTS_PER_SECOND, REQUEST_BURST),
         }
+    }
+
+    /// Answers at most `per_second` requests a second, in bursts of
+    /// `burst` (by default [`REQUESTS_PER_SECOND`] and [`REQUEST_BURST`]).
+    pub fn with_request_budget(mut self, per_second: u32, burst: u32) -> Self {
+        self.budget = RequestBudget::new(per_second, burst);
+        self
+    }
+
+    /// Connections whose next request waits for the request budget.
+    pub fn requests_waiting(&self) -> u32 {
+        self.budget.waiting()
     }
 
     /// Streaming responses open now.
@@ -188,7 +205,7 @@ impl ManagementApp {
                 return;
             }
             if !self.step(session, io) {
-                if session.peer_closed && session.output.is_empty() {
+                if session.peer_closed && session.output.is_empty() && !session.budget_wait {
                     // What is left can never become a whole request.
                     Self::close(session, io);
                 }
@@ -261,6 +278,16 @@ impl ManagementApp {
                         true
                     }
                     Ok(Some(length)) => {
+                        // A whole head: answering it takes a token of the
+                        // budget, or the request waits (left in `input`,
+                        // scanned again on the retry).
+                        let now_ns = io.now_ns();
+                        if let Err(wait_ns) = self.budget.take(now_ns, session.budget_wait) {
+                            session.budget_wait = true;
+                            io.set_timeout(millis_until(now_ns.saturating_add(wait_ns), now_ns));
+                            return false;
+                        }
+                        session.budget_wait = false;
                         let head_bytes: Vec<u8> = session.input.drain(..length).collect();
                         match parse_head(&head_bytes) {
                             Ok(head) => self.start(session, &head, &head_bytes, io),
@@ -674,6 +701,13 @@ impl TcpApp for ManagementApp {
     /// closed; one stalled in the middle of a request or a response is
     /// reset.
     fn timeout(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {
+        if session.budget_wait {
+            // Its turn: the request waiting for the budget is tried again
+            // (and waits again if it must).
+            io.set_timeout(self.idle_timeout_ms);
+            self.serve(session, io);
+            return;
+        }
         if let Some(streaming) = &session.streaming {
             let unsent = session.written < session.output.len();
             let stalled_ns = io.now_ns().saturating_sub(streaming.last_progress_ns);
@@ -697,5 +731,9 @@ impl TcpApp for ManagementApp {
         }
     }
 
-    fn closed(&mut self, _session: ManagementSession, _reason: CloseReason) {}
+    fn closed(&mut self, session: ManagementSession, _reason: CloseReason) {
+        if session.budget_wait {
+            self.budget.leave();
+        }
+    }
 }

@@ -12,6 +12,7 @@ extern crate alloc;
 pub mod app;
 mod attach;
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod json;
 pub mod log_ring;
