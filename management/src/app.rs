@@ -6,8 +6,9 @@
 //! used from there; a response is built whole (a `/metrics` scrape is
 //! rendered once per request into a session-owned buffer, an allocation
 //! per scrape) and written across `writable` calls as the send buffer
-//! drains. One response is in flight per connection; requests behind it
-//! wait in the session.
+//! drains, or it streams (`crate::stream`: a head, then a feed pumped on
+//! the connection's timer as the client takes its output). One response
+//! is in flight per connection; requests behind it wait in the session.
 
 use crate::auth::{RETRY_AFTER_SECONDS, TokenGuard, Verdict, sha256};
 use crate::config::ManagementConfig;
@@ -15,6 +16,10 @@ use crate::json::push_string;
 use crate::response::{HTML, JSON, Reply, TEXT};
 use crate::session::{Endpoint, ManagementSession, Pending, Reading};
 use crate::status::GENERATION;
+use crate::stream::{
+    Answer, Framing, MAX_STREAMS, Pumped, STREAMS_RETRY_AFTER_SECONDS, StreamReply, StreamSlots,
+    Streaming, millis_until,
+};
 use crate::{LogRing, logs, metrics, plan, status};
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -46,6 +51,11 @@ pub const MAX_INPUT: usize = MAX_HEAD_BYTES + MAX_BODY_BYTES + 4096;
 /// (`[management] idle_timeout_ms`).
 pub const IDLE_TIMEOUT_MS: u32 = control::spec::DEFAULT_IDLE_TIMEOUT_MS;
 
+/// Most pumps of one stream per call from the stack: a feed that always
+/// has more and a client that takes everything at once still hand the
+/// core back (the next pump is due 1 ms later).
+const PUMPS_PER_CALL: u32 = 16;
+
 /// The status page at `/`: HTML with inline CSS and JS, no build step.
 /// It polls `/metrics` (no token) and, given the token, shows the spec
 /// and status.
@@ -63,6 +73,7 @@ pub struct ManagementApp {
     started_ns: Option<u64>,
     idle_timeout_ms: u32,
     logs: &'static LogRing,
+    streams: StreamSlots,
 }
 
 impl core::fmt::Debug for ManagementApp {
@@ -107,7 +118,13 @@ impl ManagementApp {
             started_ns: config.started_ns,
             idle_timeout_ms: config.idle_timeout_ms,
             logs: config.logs,
+            streams: StreamSlots::new(MAX_STREAMS),
         }
+    }
+
+    /// Streaming responses open now.
+    pub fn streams_open(&self) -> usize {
+        self.streams.open()
     }
 
     /// The running spec's `ETag`, quoted.
@@ -115,22 +132,57 @@ impl ManagementApp {
         &self.etag
     }
 
-    /// Writes what is pending and serves the requests in the session's
-    /// input until it runs out or the send buffer is full.
+    /// Writes what is pending, pumps the stream in progress, and serves
+    /// the requests in the session's input until it runs out or the send
+    /// buffer is full.
     fn serve(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {
+        let mut pumps = 0;
         loop {
             if session.closed {
                 return;
             }
             if session.written < session.output.len() {
-                session.written += io.write(&session.output[session.written..]);
+                let wrote = io.write(&session.output[session.written..]);
+                session.written += wrote;
+                if let Some(streaming) = session.streaming.as_mut()
+                    && wrote > 0
+                {
+                    streaming.last_progress_ns = io.now_ns();
+                }
                 if session.written < session.output.len() {
                     io.want_writable();
+                    self.arm_stream_timer(session, io);
                     return;
                 }
             }
             session.output.clear();
             session.written = 0;
+            if let Some(streaming) = session.streaming.as_mut() {
+                if session.peer_closed {
+                    // The client is gone: free its stream slot now.
+                    session.streaming = None;
+                    session.close_after_output = true;
+                    session.reading = Reading::Stopped;
+                    session.input.clear();
+                    continue;
+                }
+                let now_ns = io.now_ns();
+                if now_ns < streaming.due_ns() || pumps == PUMPS_PER_CALL {
+                    self.arm_stream_timer(session, io);
+                    return;
+                }
+                pumps += 1;
+                if streaming.pump(&mut session.output, now_ns) == Pumped::Done {
+                    if streaming.close_after {
+                        session.close_after_output = true;
+                        session.reading = Reading::Stopped;
+                    } else {
+                        io.set_timeout(self.idle_timeout_ms);
+                    }
+                    session.streaming = None;
+                }
+                continue;
+            }
             if session.close_after_output {
                 Self::close(session, io);
                 return;
@@ -143,6 +195,22 @@ impl ManagementApp {
                 return;
             }
         }
+    }
+
+    /// Sets a streaming session's timer: the next pump when its output is
+    /// sent, else the end of the client's grace to take it.
+    fn arm_stream_timer(&self, session: &ManagementSession, io: &mut Stream<'_>) {
+        let Some(streaming) = &session.streaming else {
+            return;
+        };
+        let deadline_ns = if session.written < session.output.len() {
+            streaming
+                .last_progress_ns
+                .saturating_add(u64::from(self.idle_timeout_ms) * 1_000_000)
+        } else {
+            streaming.due_ns()
+        };
+        io.set_timeout(millis_until(deadline_ns, io.now_ns()));
     }
 
     /// Closes our side after what was written.
@@ -262,6 +330,8 @@ impl ManagementApp {
             precondition_failed: false,
             dry_run: dry_run(head.query(bytes)),
             query: Vec::new(),
+            version: head.version,
+            peer: io.peer(),
             now_ns: io.now_ns(),
             early: None,
             body: Vec::new(),
@@ -270,7 +340,7 @@ impl ManagementApp {
             None => Some(Reply::text(404, "404 Not Found\n")),
             Some(endpoint) => {
                 pending.endpoint = endpoint;
-                if endpoint == Endpoint::Logs {
+                if endpoint.reads_query() {
                     pending.query = head.query(bytes).to_vec();
                 }
                 let allowed = match head.method {
@@ -364,52 +434,110 @@ impl ManagementApp {
             .any(|tag| tag == b"*" || tag == self.etag.as_bytes())
     }
 
-    /// The request is whole: writes its reply.
+    /// The request is whole: writes its reply, or starts its stream.
     fn answer(&mut self, session: &mut ManagementSession, mut pending: Pending) {
-        let reply = match pending.early.take() {
-            Some(reply) => reply,
+        let answer = match pending.early.take() {
+            Some(reply) => Answer::Whole(reply),
             None => self.reply(&pending),
         };
-        reply.write(&mut session.output, pending.connection, pending.head_only);
+        match answer {
+            Answer::Whole(reply) => {
+                reply.write(&mut session.output, pending.connection, pending.head_only);
+            }
+            Answer::Stream(stream) => self.start_stream(session, stream, &mut pending),
+        }
         if pending.connection == ConnectionField::Close {
             session.close_after_output = true;
             session.reading = Reading::Stopped;
         }
     }
 
-    /// The reply to a whole request whose token and method are right.
-    fn reply(&self, pending: &Pending) -> Reply {
+    /// Writes a stream's head and hands its feed to the session (which
+    /// `serve` pumps), or answers 503 when every stream slot is taken.
+    fn start_stream(
+        &mut self,
+        session: &mut ManagementSession,
+        stream: StreamReply,
+        pending: &mut Pending,
+    ) {
+        let framing = match pending.version {
+            Version::Http11 => Framing::Chunked,
+            Version::Http10 => Framing::UntilClose,
+        };
+        if framing == Framing::UntilClose {
+            // The close is what ends the body.
+            pending.connection = ConnectionField::Close;
+        }
+        if pending.head_only {
+            let output = &mut session.output;
+            stream
+                .head
+                .write_head(output, pending.connection, framing.body_length());
+            return;
+        }
+        let Some(permit) = self.streams.try_take() else {
+            Reply::text(503, "503 Service Unavailable: too many streams are open\n")
+                .with_field("Retry-After", STREAMS_RETRY_AFTER_SECONDS)
+                .write(&mut session.output, pending.connection, false);
+            return;
+        };
+        stream.head.write_head(
+            &mut session.output,
+            pending.connection,
+            framing.body_length(),
+        );
+        let close_after = pending.connection == ConnectionField::Close;
+        session.streaming = Some(Streaming::new(
+            stream.feed,
+            framing,
+            close_after,
+            permit,
+            pending.now_ns,
+        ));
+        // The connection closes when the stream ends, not before: the
+        // caller's `close_after_output` would close it after the head.
+        pending.connection = ConnectionField::Absent;
+        if close_after {
+            session.reading = Reading::Stopped;
+        }
+    }
+
+    /// The answer to a whole request whose token and method are right.
+    fn reply(&self, pending: &Pending) -> Answer {
         match (pending.endpoint, pending.put) {
-            (Endpoint::Index, _) => Reply::new(200, HTML, INDEX),
+            (Endpoint::Index, _) => Reply::new(200, HTML, INDEX).into(),
             (Endpoint::Metrics, _) => {
                 let mut text = String::with_capacity(16 * 1024);
                 metrics::render(&mut text, &self.board, self.build_info);
-                Reply::new(200, metrics::CONTENT_TYPE, text.into_bytes())
+                Reply::new(200, metrics::CONTENT_TYPE, text.into_bytes()).into()
             }
             (Endpoint::Spec, false) => {
                 Reply::new(200, "application/toml", self.spec_text.as_bytes())
                     .with_field("ETag", self.etag.clone())
                     .with_field("X-Warpcore-Generation", "1")
+                    .into()
             }
-            (Endpoint::Spec, true) => self.put_spec(pending),
+            (Endpoint::Spec, true) => self.put_spec(pending).into(),
             (Endpoint::Status, _) => {
                 let mut text = String::new();
                 status::render(&mut text, &self.board, self.uptime_seconds(pending));
-                Reply::json(200, text)
+                Reply::json(200, text).into()
             }
             (Endpoint::Logs, _) => match logs::LogQuery::parse(&pending.query) {
                 Ok(query) => {
                     let mut text = String::new();
                     logs::render(&mut text, self.logs, &query);
-                    Reply::json(200, text)
+                    Reply::json(200, text).into()
                 }
                 Err(error) => {
                     let mut body = String::from("{\"error\":\"query\",\"message\":");
                     push_string(&mut body, error.message());
                     body.push('}');
-                    Reply::json(400, body)
+                    Reply::json(400, body).into()
                 }
             },
+            #[cfg(test)]
+            (Endpoint::TestStream, _) => crate::tests::test_stream(&pending.query),
         }
     }
 
@@ -496,9 +624,24 @@ impl TcpApp for ManagementApp {
         self.serve(session, io);
     }
 
-    /// An idle connection is closed; one stalled in the middle of a
-    /// request or a response is reset.
+    /// A streaming session is pumped (or reset, when its client took
+    /// nothing for the idle timeout). Otherwise an idle connection is
+    /// closed; one stalled in the middle of a request or a response is
+    /// reset.
     fn timeout(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {
+        if let Some(streaming) = &session.streaming {
+            let unsent = session.written < session.output.len();
+            let stalled_ns = io.now_ns().saturating_sub(streaming.last_progress_ns);
+            if !unsent || stalled_ns < u64::from(self.idle_timeout_ms) * 1_000_000 {
+                self.serve(session, io);
+                return;
+            }
+            session.streaming = None;
+            io.abort();
+            session.closed = true;
+            session.reading = Reading::Stopped;
+            return;
+        }
         let busy = !session.input.is_empty() || session.written < session.output.len();
         if busy {
             io.abort();

@@ -1,7 +1,8 @@
 //! warpcore's management plane: `ManagementApp`, an HTTP/1.1 TCP app on
 //! core 0 serving `/metrics` (Prometheus text format 0.0.4), the running
 //! spec (`/api/v1/spec`, GET and dry-run PUT), `/api/v1/status` and the
-//! log ring (`/api/v1/logs`), the API behind a bearer token.
+//! log ring (`/api/v1/logs`), the API behind a bearer token; responses
+//! are built whole or stream (`stream`: a body produced over time).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod plan;
 pub mod response;
 pub mod session;
 pub mod status;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 

@@ -64,10 +64,19 @@ impl Reply {
     /// Appends the response to `out`: the head, then the body unless
     /// `head_only` (an answer to `HEAD`).
     pub fn write(&self, out: &mut Vec<u8>, connection: ConnectionField, head_only: bool) {
+        self.write_head(out, connection, BodyLength::Known(self.body.len() as u64));
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+    }
+
+    /// Appends the head alone to `out`, its body delimited by `length`
+    /// (a streaming response's head: chunked, or until the close).
+    pub fn write_head(&self, out: &mut Vec<u8>, connection: ConnectionField, length: BodyLength) {
         let head = ResponseHead {
             status: self.status,
             content_type: self.content_type.as_bytes(),
-            length: BodyLength::Known(self.body.len() as u64),
+            length,
             connection,
             allow: self.allow,
         };
@@ -84,9 +93,6 @@ impl Reply {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        if !head_only {
-            out.extend_from_slice(&self.body);
-        }
     }
 }
 

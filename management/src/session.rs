@@ -3,9 +3,11 @@
 
 use crate::auth::Verdict;
 use crate::response::Reply;
+use crate::stream::Streaming;
 use alloc::vec::Vec;
+use core::net::SocketAddrV4;
 use services::http::chunked::ChunkDecoder;
-use services::http::request::HeadScanner;
+use services::http::request::{HeadScanner, Version};
 use services::http::response::ConnectionField;
 
 /// The endpoints.
@@ -21,6 +23,10 @@ pub enum Endpoint {
     Status,
     /// `/api/v1/logs`: the log ring, searched.
     Logs,
+    /// `/test/stream?parts=N&every=MS&bytes=B`: a streaming response for
+    /// the unit tests of the streaming machinery.
+    #[cfg(test)]
+    TestStream,
 }
 
 impl Endpoint {
@@ -32,6 +38,8 @@ impl Endpoint {
             b"/api/v1/spec" => Self::Spec,
             b"/api/v1/status" => Self::Status,
             b"/api/v1/logs" => Self::Logs,
+            #[cfg(test)]
+            b"/test/stream" => Self::TestStream,
             _ => return None,
         })
     }
@@ -41,6 +49,16 @@ impl Endpoint {
         match self {
             Self::Spec => "GET, HEAD, PUT",
             _ => "GET, HEAD",
+        }
+    }
+
+    /// True when its answer reads the query string.
+    pub const fn reads_query(self) -> bool {
+        match self {
+            Self::Logs => true,
+            #[cfg(test)]
+            Self::TestStream => true,
+            _ => false,
         }
     }
 
@@ -66,8 +84,12 @@ pub(crate) struct Pending {
     pub(crate) precondition_failed: bool,
     /// `?dryRun=true`.
     pub(crate) dry_run: bool,
-    /// The query string (kept for `/api/v1/logs` only).
+    /// The query string (kept for the endpoints that read one).
     pub(crate) query: Vec<u8>,
+    /// The request's HTTP version (a stream to HTTP/1.0 is not chunked).
+    pub(crate) version: Version,
+    /// The client's address and port.
+    pub(crate) peer: SocketAddrV4,
     /// The clock when the head was read.
     pub(crate) now_ns: u64,
     /// The reply decided from the head alone (404, 405, 401, 412...),
@@ -103,6 +125,10 @@ pub struct ManagementSession {
     /// The response being written, and how much of it is written.
     pub(crate) output: Vec<u8>,
     pub(crate) written: usize,
+    /// The streaming response in progress: its feed is pumped into
+    /// `output` whenever that is written and the feed's wake time has
+    /// come; requests behind it wait in `input`.
+    pub(crate) streaming: Option<Streaming>,
     /// Close once `output` is written.
     pub(crate) close_after_output: bool,
     /// The peer sent FIN.

@@ -797,3 +797,291 @@ fn logs_limit_defaults_to_100_and_caps_at_1000() {
         crate::log_ring::LOG_RING_ENTRIES.min(crate::logs::MAX_LIMIT)
     );
 }
+
+/// `/test/stream?parts=N&every=MS&bytes=B`: `N` parts of `B` bytes (the
+/// first all `a`, the next all `b`...), `MS` apart, the last with `Done`.
+struct TestFeed {
+    parts: u32,
+    every_ms: u32,
+    bytes: usize,
+    sent: u32,
+}
+
+impl crate::stream::Feed for TestFeed {
+    fn pump(&mut self, out: &mut Vec<u8>, _now_ns: u64) -> crate::stream::Pumped {
+        if self.sent == self.parts {
+            return crate::stream::Pumped::Done;
+        }
+        let letter = b'a' + (self.sent % 26) as u8;
+        out.extend(core::iter::repeat_n(letter, self.bytes));
+        self.sent += 1;
+        if self.sent == self.parts {
+            crate::stream::Pumped::Done
+        } else {
+            crate::stream::Pumped::More {
+                wake_after_ms: self.every_ms,
+            }
+        }
+    }
+}
+
+/// The test stream a `/test/stream` query asks for.
+pub(crate) fn test_stream(query: &[u8]) -> crate::stream::Answer {
+    let query = core::str::from_utf8(query).unwrap_or("");
+    let number = |name: &str, default: u32| -> u32 {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    };
+    let feed = TestFeed {
+        parts: number("parts", 3),
+        every_ms: number("every", 100),
+        bytes: number("bytes", 5) as usize,
+        sent: 0,
+    };
+    crate::stream::Answer::Stream(crate::stream::StreamReply::new(
+        crate::response::Reply::new(200, "text/plain", Vec::new()),
+        feed,
+    ))
+}
+
+const MS: u64 = 1_000_000;
+
+/// A chunked body from its first byte: the data of each chunk, and the
+/// bytes after the last chunk (`None` while it has not come).
+fn dechunk(mut bytes: &[u8]) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
+    let mut chunks = Vec::new();
+    loop {
+        let Some(line_end) = bytes.windows(2).position(|pair| pair == b"\r\n") else {
+            return (chunks, None);
+        };
+        let size = usize::from_str_radix(core::str::from_utf8(&bytes[..line_end]).unwrap(), 16)
+            .expect("a chunk size");
+        let data = &bytes[line_end + 2..];
+        if size == 0 {
+            assert!(data.starts_with(b"\r\n"), "no empty trailer section");
+            return (chunks, Some(data[2..].to_vec()));
+        }
+        assert_eq!(&data[size..size + 2], b"\r\n", "no CRLF after a chunk");
+        chunks.push(data[..size].to_vec());
+        bytes = &data[size + 2..];
+    }
+}
+
+/// The head of a response (through its empty line) and what follows.
+fn split_head(bytes: &[u8]) -> (String, &[u8]) {
+    let end = bytes
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("a whole head")
+        + 4;
+    (
+        String::from_utf8(bytes[..end].to_vec()).unwrap(),
+        &bytes[end..],
+    )
+}
+
+impl Client {
+    /// Moves the clock to `now_ns` and fires the app's timer; returns what
+    /// was sent.
+    fn fire(&mut self, now_ns: u64) -> Vec<u8> {
+        self.harness.set_now_ns(now_ns);
+        self.app
+            .timeout(&mut self.session, &mut self.harness.stream());
+        self.drain()
+    }
+}
+
+#[test]
+fn a_stream_is_chunked_paced_by_its_timer_and_serves_what_waited() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    let mut sent = client.send(get("/test/stream?parts=3&every=100&bytes=5", None).as_bytes());
+    let (head, _) = split_head(&sent);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Transfer-Encoding: chunked\r\n"), "{head}");
+    assert!(!head.contains("Content-Length"), "{head}");
+    assert_eq!(client.app.streams_open(), 1);
+    // The first part goes at once; the next is 100 ms away.
+    assert_eq!(client.harness.timeout_ms(), Some(100));
+    // A request sent meanwhile waits, and does not move the timer.
+    client.harness.set_now_ns(40 * MS);
+    sent.extend(client.send(get("/", None).as_bytes()));
+    assert_eq!(client.harness.timeout_ms(), Some(60));
+    // Early: nothing to send yet.
+    assert!(client.fire(99 * MS).is_empty());
+    sent.extend(client.fire(100 * MS));
+    let (_, body) = split_head(&sent);
+    let (chunks, after) = dechunk(body);
+    assert_eq!(chunks, [b"aaaaa".to_vec(), b"bbbbb".to_vec()]);
+    assert!(after.is_none());
+    sent.extend(client.fire(200 * MS));
+    let (_, body) = split_head(&sent);
+    let (chunks, after) = dechunk(body);
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks[2], b"ccccc");
+    // The stream is done: the waiting request is answered on the same
+    // connection, which goes back to its idle timer.
+    let responses = parse_responses(&after.expect("the last chunk"));
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 200);
+    assert!(responses[0].body.starts_with("<!DOCTYPE html>"));
+    assert_eq!(client.app.streams_open(), 0);
+    assert!(!client.harness.close_requested());
+    assert_eq!(
+        client.harness.timeout_ms(),
+        Some(crate::app::IDLE_TIMEOUT_MS)
+    );
+}
+
+#[test]
+fn a_stream_to_http_1_0_ends_with_the_close() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    let mut sent = client.send(b"GET /test/stream?parts=2&every=10&bytes=3 HTTP/1.0\r\n\r\n");
+    sent.extend(client.fire(10 * MS));
+    let (head, body) = split_head(&sent);
+    assert!(head.contains("Connection: close\r\n"), "{head}");
+    assert!(!head.contains("Transfer-Encoding") && !head.contains("Content-Length"));
+    assert_eq!(body, b"aaabbb");
+    assert!(client.harness.close_requested());
+    assert_eq!(client.app.streams_open(), 0);
+}
+
+#[test]
+fn connection_close_ends_the_connection_after_the_last_chunk() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    let sent = client
+        .send(b"GET /test/stream?parts=1&bytes=4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let (head, body) = split_head(&sent);
+    assert!(head.contains("Transfer-Encoding: chunked\r\nConnection: close\r\n"));
+    assert_eq!(dechunk(body), (vec![b"aaaa".to_vec()], Some(Vec::new())));
+    assert!(client.harness.close_requested());
+}
+
+#[test]
+fn a_stream_waits_for_its_output_to_be_taken() {
+    let (mut config, _) = config(None);
+    config.idle_timeout_ms = 2000;
+    // A send buffer smaller than one part.
+    let mut client = Client::new(ManagementApp::new(config), 64);
+    let request = get("/test/stream?parts=50&every=0&bytes=100", None);
+    let consumed = client.app.data(
+        &mut client.session,
+        request.as_bytes(),
+        &mut client.harness.stream(),
+    );
+    assert_eq!(consumed, request.len());
+    assert!(client.harness.wants_writable());
+    // The client takes nothing: however often the timer fires, nothing
+    // more is pumped.
+    let unsent = client.session.output.len() - client.session.written;
+    assert!(unsent > 0);
+    assert_eq!(client.harness.timeout_ms(), Some(2000));
+    for now in [1, 500, 1999] {
+        client.harness.set_now_ns(now * MS);
+        client
+            .app
+            .timeout(&mut client.session, &mut client.harness.stream());
+        assert_eq!(client.session.output.len() - client.session.written, unsent);
+        assert!(!client.harness.aborted());
+    }
+    // It takes some: the grace starts again.
+    client.harness.set_now_ns(2100 * MS);
+    assert_eq!(client.harness.take_sent().len(), 64);
+    client
+        .app
+        .writable(&mut client.session, &mut client.harness.stream());
+    assert_eq!(client.harness.timeout_ms(), Some(2000));
+    // Then nothing for the idle timeout: reset, slot given back.
+    client.harness.set_now_ns(4100 * MS);
+    client
+        .app
+        .timeout(&mut client.session, &mut client.harness.stream());
+    assert!(client.harness.aborted());
+    assert_eq!(client.app.streams_open(), 0);
+}
+
+#[test]
+fn a_fast_reader_gets_every_part_and_the_core_is_handed_back() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    // Parts that are always ready: at most 16 pumps per call from the
+    // stack, then the timer (1 ms) brings the rest.
+    let request = get("/test/stream?parts=40&every=0&bytes=7", None);
+    client.app.data(
+        &mut client.session,
+        request.as_bytes(),
+        &mut client.harness.stream(),
+    );
+    let mut sent = client.harness.take_sent();
+    let (_, body) = split_head(&sent);
+    assert_eq!(dechunk(body).0.len(), 16);
+    assert_eq!(client.harness.timeout_ms(), Some(1));
+    for step in 1..=3 {
+        sent.extend(client.fire(step * MS));
+    }
+    let (_, body) = split_head(&sent);
+    let (chunks, after) = dechunk(body);
+    assert_eq!(chunks.len(), 40);
+    assert!(chunks.iter().all(|chunk| chunk.len() == 7));
+    assert_eq!(after, Some(Vec::new()));
+}
+
+#[test]
+fn a_client_that_closes_its_side_ends_its_stream() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    client.send(get("/test/stream?parts=1000&every=1000", None).as_bytes());
+    assert_eq!(client.app.streams_open(), 1);
+    client
+        .app
+        .read_closed(&mut client.session, &mut client.harness.stream());
+    assert!(client.harness.close_requested());
+    assert_eq!(client.app.streams_open(), 0);
+}
+
+#[test]
+fn head_of_a_stream_opens_none() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    let sent = client.send(b"HEAD /test/stream HTTP/1.1\r\nHost: a\r\n\r\n");
+    let (head, rest) = split_head(&sent);
+    assert!(head.contains("Transfer-Encoding: chunked\r\n"), "{head}");
+    assert!(rest.is_empty());
+    assert_eq!(client.app.streams_open(), 0);
+    assert_eq!(client.one(&get("/", None)).status, 200);
+}
+
+#[test]
+fn streams_beyond_the_limit_are_answered_503() {
+    let (mut app, _) = app_with(None);
+    let request = get("/test/stream?parts=1000&every=1000", None);
+    let mut open = Vec::new();
+    for _ in 0..crate::stream::MAX_STREAMS {
+        let mut harness = StreamHarness::new(1 << 16);
+        let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
+        let mut session = app.accept(peer, &mut harness.stream()).unwrap();
+        app.data(&mut session, request.as_bytes(), &mut harness.stream());
+        assert!(harness.take_sent().starts_with(b"HTTP/1.1 200 OK\r\n"));
+        open.push((session, harness));
+    }
+    assert_eq!(app.streams_open(), crate::stream::MAX_STREAMS);
+    let mut client = Client::new(app, 1 << 16);
+    let response = client.one(&request);
+    assert_eq!(response.status, 503);
+    assert_eq!(response.field("Retry-After"), Some("5"));
+    // The connection stays usable.
+    assert_eq!(client.one(&get("/metrics", None)).status, 200);
+    // One stream's connection goes: its slot is free again.
+    let (session, _) = open.pop().unwrap();
+    client
+        .app
+        .closed(session, services::tcp::CloseReason::Reset);
+    let sent = client.send(request.as_bytes());
+    assert!(sent.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(client.app.streams_open(), crate::stream::MAX_STREAMS);
+}

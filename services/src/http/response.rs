@@ -36,6 +36,7 @@ pub const fn reason(status: u16) -> &'static str {
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "Unknown",
     }
@@ -65,6 +66,10 @@ pub enum BodyLength {
     Known(u64),
     /// `Transfer-Encoding: chunked`.
     Chunked,
+    /// Neither field: the body ends when the server closes the connection
+    /// (RFC 9112 section 6.3, rule 8); for HTTP/1.0 clients of a body
+    /// whose length is not known, with `Connection: close`.
+    UntilClose,
 }
 
 /// The `Connection` field a response carries.
@@ -133,6 +138,7 @@ impl ResponseHead<'_> {
                 cursor.push(Digits::decimal(length).as_bytes());
             }
             BodyLength::Chunked => cursor.push(b"\r\nTransfer-Encoding: chunked"),
+            BodyLength::UntilClose => {}
         }
         match self.connection {
             ConnectionField::Absent => {}
@@ -191,6 +197,17 @@ mod tests {
             &b"HTTP/1.1 405 Method Not Allowed\r\nServer: warpcore\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nAllow: GET, HEAD\r\n\r\n"[..]
         );
         assert_eq!(head.write(&mut out[..length - 1]), None);
+        let until_close = ResponseHead {
+            status: 503,
+            length: BodyLength::UntilClose,
+            allow: None,
+            ..head
+        };
+        let length = until_close.write(&mut out).unwrap();
+        assert_eq!(
+            &out[..length],
+            &b"HTTP/1.1 503 Service Unavailable\r\nServer: warpcore\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"[..]
+        );
         let longest = ResponseHead {
             status: 431,
             content_type: &[b'x'; MAX_CONTENT_TYPE],
