@@ -549,7 +549,7 @@ fn a_shared_capture_board_taps_every_port() {
             out[..copied].to_vec(),
         ));
     }
-    board.disarm(capture);
+    board.finish(capture);
     assert_eq!(
         frames,
         [

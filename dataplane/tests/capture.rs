@@ -83,7 +83,7 @@ fn armed_taps_see_received_and_sent_frames_of_their_interface_only() {
             (Direction::Sent, 11, 100, 1000),
         ]
     );
-    board.disarm(capture);
+    board.finish(capture);
     inject(&mut executor, eth0, 30);
     assert_eq!(executor.poll_once(), 1);
     let mut captured = 0;

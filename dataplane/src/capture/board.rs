@@ -200,19 +200,32 @@ impl CaptureBoard {
 
     /// True while some capture is armed.
     pub fn is_armed(&self) -> bool {
-        // Ordering: a snapshot.
-        self.armed.load(Ordering::Relaxed) != 0
+        self.armed_interface().is_some()
     }
 
-    /// Disarms `capture` and throws away its unread records; taps stop at
-    /// their next burst (records they push meanwhile carry the old id, and
-    /// readers of later captures skip them).
-    pub fn disarm(&self, capture: Capture) {
-        // Ordering: as in `arm`. It fails only if the capture was not armed,
-        // which its holder cannot observe: nothing to do then.
+    /// The interface an armed capture copies, if one is armed.
+    pub fn armed_interface(&self) -> Option<usize> {
+        // Ordering: a snapshot.
+        let tag = self.armed.load(Ordering::Relaxed) & INTERFACE_BITS;
+        (tag as usize).checked_sub(1)
+    }
+
+    /// Disarms `capture`: taps stop copying at their next burst, and what
+    /// they copied stays readable (a capture whose time is up still sends
+    /// the frames seen before). Records a tap pushes after it (it saw the
+    /// word a burst late) carry the old id: later captures skip them.
+    pub fn disarm(&self, capture: &Capture) {
+        // Ordering: as in `arm`. It fails only when the capture was
+        // disarmed already: nothing to do then.
         let _ = self
             .armed
             .compare_exchange(capture.word, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// Ends `capture`: disarms it and throws away its unread records, so
+    /// the next capture starts with empty rings.
+    pub fn finish(&self, capture: Capture) {
+        self.disarm(&capture);
         for end in self.ends.lock().iter_mut() {
             end.consumer.clear();
         }
@@ -312,8 +325,9 @@ mod tests {
         assert!(!board.is_armed());
         let first = board.arm(1, 64).unwrap();
         assert_eq!((first.interface(), first.snaplen()), (1, 64));
+        assert_eq!(board.armed_interface(), Some(1));
         assert_eq!(board.arm(0, 64), Err(ArmError::Busy));
-        board.disarm(first);
+        board.finish(first);
         assert!(!board.is_armed());
         let second = board.arm(0, MAX_SNAPLEN).unwrap();
         assert_ne!(second.id(), 0);
@@ -364,11 +378,19 @@ mod tests {
         let mut captured = 0;
         board.for_each_tap(|_, _, counters| captured += counters.captured.get());
         assert_eq!(captured, 4);
-        board.disarm(capture);
+        // Disarmed: what was copied before stays readable, nothing new is.
+        eth0.observe(Direction::Sent, &burst, 45);
+        board.disarm(&capture);
         eth0.observe(Direction::Received, &burst, 50);
+        let mut left = Vec::new();
+        while let Some((header, _)) = board.next_record(&capture, |_| true, &mut out) {
+            left.push(header.timestamp_ns);
+        }
+        assert_eq!(left, [45, 45]);
+        board.finish(capture);
         let mut after = 0;
         board.for_each_tap(|_, _, counters| after += counters.captured.get());
-        assert_eq!(after, 4, "a disarmed tap copies nothing");
+        assert_eq!(after, 6, "a disarmed tap copies nothing");
     }
 
     #[test]
@@ -381,7 +403,7 @@ mod tests {
         let old = board.arm(0, 64).unwrap();
         // A core that saw the disarm late keeps writing the old capture.
         let stale_word = old.word;
-        board.disarm(old);
+        board.finish(old);
         board.armed.store(stale_word, Ordering::Relaxed);
         core1.observe(Direction::Received, &burst, 1);
         board.armed.store(0, Ordering::Relaxed);
@@ -395,6 +417,28 @@ mod tests {
             times.push(header.timestamp_ns);
         }
         assert_eq!(times, [20, 30, 40]);
+    }
+
+    #[test]
+    fn finishing_empties_the_rings_for_the_next_capture() {
+        // 16 words: one record of 3 + 6 words fits, two do not.
+        let board = Arc::new(CaptureBoard::with_ring_words(16).unwrap());
+        let pool = Mempool::with_heap(8, 0).unwrap();
+        let mut tap = board.tap(0, 0);
+        let burst = frames(&pool, &[42]);
+        let first = board.arm(0, 64).unwrap();
+        tap.observe(Direction::Received, &burst, 1);
+        board.finish(first);
+        let second = board.arm(0, 64).unwrap();
+        tap.observe(Direction::Received, &burst, 2);
+        assert_eq!(board.dropped(0), 0, "the first capture's record was left");
+        let mut out = [0u8; 64];
+        assert_eq!(
+            board
+                .next_record(&second, |_| true, &mut out)
+                .map(|(header, _)| header.timestamp_ns),
+            Some(2)
+        );
     }
 
     #[test]
