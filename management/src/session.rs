@@ -23,6 +23,8 @@ pub enum Endpoint {
     Status,
     /// `/api/v1/logs`: the log ring, searched.
     Logs,
+    /// `/api/v1/capture`: an interface's frames, as a pcap stream.
+    Capture,
     /// `/test/stream?parts=N&every=MS&bytes=B`: a streaming response for
     /// the unit tests of the streaming machinery.
     #[cfg(test)]
@@ -38,6 +40,7 @@ impl Endpoint {
             b"/api/v1/spec" => Self::Spec,
             b"/api/v1/status" => Self::Status,
             b"/api/v1/logs" => Self::Logs,
+            b"/api/v1/capture" => Self::Capture,
             #[cfg(test)]
             b"/test/stream" => Self::TestStream,
             _ => return None,
@@ -55,7 +58,7 @@ impl Endpoint {
     /// True when its answer reads the query string.
     pub const fn reads_query(self) -> bool {
         match self {
-            Self::Logs => true,
+            Self::Logs | Self::Capture => true,
             #[cfg(test)]
             Self::TestStream => true,
             _ => false,
@@ -64,7 +67,7 @@ impl Endpoint {
 
     /// True when it needs the token.
     pub const fn protected(self) -> bool {
-        matches!(self, Self::Spec | Self::Status | Self::Logs)
+        matches!(self, Self::Spec | Self::Status | Self::Logs | Self::Capture)
     }
 }
 
