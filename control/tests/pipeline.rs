@@ -538,7 +538,7 @@ fn a_shared_capture_board_taps_every_port() {
     let echo = hex(
         "0200000000010200000000020800450000241c46400040010a910a0000010a00000208005435123400016162636465666768",
     );
-    let capture = board.arm(0, 40).unwrap();
+    let capture = board.arm(0, 40, None).unwrap();
     let reply = harness.exchange(0, &echo).expect("echo reply");
     let mut out = [0u8; 64];
     let mut frames = Vec::new();

@@ -65,7 +65,7 @@ fn armed_taps_see_received_and_sent_frames_of_their_interface_only() {
     board.for_each_tap(|_, _, counters| captured += counters.captured.get());
     assert_eq!(captured, 0);
 
-    let capture = board.arm(0, 100).unwrap();
+    let capture = board.arm(0, 100, None).unwrap();
     inject(&mut executor, eth0, 10);
     inject(&mut executor, eth1, 20);
     assert_eq!(executor.poll_once(), 2);

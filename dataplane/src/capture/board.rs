@@ -4,6 +4,7 @@
 //! it builds, and the management core arms one capture at a time and
 //! reads every tap's ring.
 
+use super::flow::TcpFlow;
 use super::record_ring::{HEADER_WORDS, RecordConsumer, RecordHeader, record_ring};
 use super::tap::PortTap;
 use crate::Counter;
@@ -100,6 +101,10 @@ pub struct CaptureBoard {
     /// core's work on the rest of the board does not disturb the data
     /// cores' loads.
     pub(super) armed: CachePadded<AtomicU64>,
+    /// The connection the armed capture leaves out ([`TcpFlow`], packed;
+    /// 0 for none). Stored before the armed word, read by taps only once
+    /// they saw their interface armed.
+    pub(super) excluded: AtomicU64,
     /// The last capture id handed out.
     last_id: AtomicU32,
     /// Taps registered while the cores built, in registration order. Only
@@ -129,6 +134,7 @@ impl CaptureBoard {
     pub fn new() -> Self {
         Self {
             armed: CachePadded::new(AtomicU64::new(0)),
+            excluded: AtomicU64::new(0),
             last_id: AtomicU32::new(0),
             ends: Mutex::new(Vec::new()),
             ring_words: DEFAULT_RING_WORDS,
@@ -172,9 +178,16 @@ impl CaptureBoard {
     }
 
     /// Arms a capture of spec interface `interface` at `snaplen` bytes a
-    /// frame; every core's taps start copying that interface's frames at
-    /// their next burst. Refused while another capture is armed.
-    pub fn arm(&self, interface: usize, snaplen: u16) -> Result<Capture, ArmError> {
+    /// frame, leaving out the frames of `excluded` (the connection that
+    /// carries the capture); every core's taps start copying that
+    /// interface's frames at their next burst. Refused while another
+    /// capture is armed.
+    pub fn arm(
+        &self,
+        interface: usize,
+        snaplen: u16,
+        excluded: Option<TcpFlow>,
+    ) -> Result<Capture, ArmError> {
         if snaplen == 0 || snaplen > MAX_SNAPLEN {
             return Err(ArmError::BadSnaplen(snaplen));
         }
@@ -189,9 +202,17 @@ impl CaptureBoard {
             id = self.last_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         }
         let word = u64::from(id) << 32 | u64::from(snaplen) << 16 | tag;
-        // Ordering: the word is the whole message (the taps need nothing
-        // else to start), so Relaxed would do; AcqRel keeps two arming
-        // callers, should there ever be two, from both winning.
+        if self.is_armed() {
+            return Err(ArmError::Busy);
+        }
+        // Ordering: Relaxed; the Release of the exchange below publishes it
+        // to the taps, which fence with Acquire after seeing the word.
+        self.excluded
+            .store(excluded.map_or(0, TcpFlow::pack), Ordering::Relaxed);
+        // Ordering: AcqRel; Release publishes `excluded` with the word. One
+        // core (the management core) arms; were there two, the exchange
+        // still lets one win (the other's flow might then stand for the
+        // winner's: one connection's frames more or fewer in a capture).
         self.armed
             .compare_exchange(0, word, Ordering::AcqRel, Ordering::Relaxed)
             .map_err(|_| ArmError::Busy)?;
@@ -313,23 +334,23 @@ mod tests {
     #[test]
     fn one_capture_at_a_time_and_only_valid_ones() {
         let board = CaptureBoard::new();
-        assert_eq!(board.arm(0, 0), Err(ArmError::BadSnaplen(0)));
+        assert_eq!(board.arm(0, 0, None), Err(ArmError::BadSnaplen(0)));
         assert_eq!(
-            board.arm(0, MAX_SNAPLEN + 1),
+            board.arm(0, MAX_SNAPLEN + 1, None),
             Err(ArmError::BadSnaplen(MAX_SNAPLEN + 1))
         );
         assert_eq!(
-            board.arm(usize::MAX, 64),
+            board.arm(usize::MAX, 64, None),
             Err(ArmError::InterfaceOutOfRange(usize::MAX))
         );
         assert!(!board.is_armed());
-        let first = board.arm(1, 64).unwrap();
+        let first = board.arm(1, 64, None).unwrap();
         assert_eq!((first.interface(), first.snaplen()), (1, 64));
         assert_eq!(board.armed_interface(), Some(1));
-        assert_eq!(board.arm(0, 64), Err(ArmError::Busy));
+        assert_eq!(board.arm(0, 64, None), Err(ArmError::Busy));
         board.finish(first);
         assert!(!board.is_armed());
-        let second = board.arm(0, MAX_SNAPLEN).unwrap();
+        let second = board.arm(0, MAX_SNAPLEN, None).unwrap();
         assert_ne!(second.id(), 0);
         assert_eq!(second.interface(), 0);
     }
@@ -344,7 +365,7 @@ mod tests {
         // Nothing armed: nothing copied.
         eth0.observe(Direction::Received, &burst, 10);
         let mut out = [0u8; MAX_SNAPLEN as usize];
-        let capture = board.arm(0, 64).unwrap();
+        let capture = board.arm(0, 64, None).unwrap();
         assert_eq!(board.next_record(&capture, |_| true, &mut out), None);
         eth0.observe(Direction::Received, &burst, 20);
         eth1.observe(Direction::Sent, &burst, 30);
@@ -400,14 +421,14 @@ mod tests {
         let mut core0 = board.tap(0, 0);
         let mut core1 = board.tap(1, 0);
         let burst = frames(&pool, &[42]);
-        let old = board.arm(0, 64).unwrap();
+        let old = board.arm(0, 64, None).unwrap();
         // A core that saw the disarm late keeps writing the old capture.
         let stale_word = old.word;
         board.finish(old);
         board.armed.store(stale_word, Ordering::Relaxed);
         core1.observe(Direction::Received, &burst, 1);
         board.armed.store(0, Ordering::Relaxed);
-        let capture = board.arm(0, 64).unwrap();
+        let capture = board.arm(0, 64, None).unwrap();
         core0.observe(Direction::Received, &burst, 30);
         core1.observe(Direction::Sent, &burst, 20);
         core0.observe(Direction::Sent, &burst, 40);
@@ -420,16 +441,62 @@ mod tests {
     }
 
     #[test]
+    fn the_excluded_connection_is_left_out() {
+        let board = Arc::new(CaptureBoard::new());
+        let pool = Mempool::with_heap(8, 0).unwrap();
+        let mut tap = board.tap(0, 0);
+        // An IPv4 TCP segment 10.0.0.1:40000 -> 10.0.0.2:8080, and a frame
+        // of the same length that is not one.
+        let mut segment = alloc::vec![0u8; 54];
+        segment[12..14].copy_from_slice(&[0x08, 0x00]);
+        segment[14] = 0x45;
+        segment[23] = 6;
+        segment[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        segment[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        segment[34..36].copy_from_slice(&40000u16.to_be_bytes());
+        segment[36..38].copy_from_slice(&8080u16.to_be_bytes());
+        let mut burst = Batch::new();
+        for first in [0x45, 0x00] {
+            let mut packet = pool.alloc().unwrap();
+            let bytes = packet.append(segment.len()).unwrap();
+            bytes.copy_from_slice(&segment);
+            bytes[14] = first;
+            burst.push(packet).unwrap();
+        }
+        let flow = TcpFlow {
+            peer: core::net::SocketAddrV4::new(core::net::Ipv4Addr::new(10, 0, 0, 1), 40000),
+            local_port: 8080,
+        };
+        let capture = board.arm(0, 64, Some(flow)).unwrap();
+        tap.observe(Direction::Received, &burst, 1);
+        let mut out = [0u8; 64];
+        let (_, copied) = board.next_record(&capture, |_| true, &mut out).unwrap();
+        assert_eq!(out[14], 0x00, "only the frame that is not the flow's");
+        assert_eq!(copied, 54);
+        assert_eq!(board.next_record(&capture, |_| true, &mut out), None);
+        // A busy board keeps the running capture's exclusion.
+        assert_eq!(board.arm(0, 64, None), Err(ArmError::Busy));
+        tap.observe(Direction::Sent, &burst, 2);
+        assert!(board.next_record(&capture, |_| true, &mut out).is_some());
+        assert_eq!(board.next_record(&capture, |_| true, &mut out), None);
+        board.finish(capture);
+        let unfiltered = board.arm(0, 64, None).unwrap();
+        tap.observe(Direction::Received, &burst, 3);
+        assert!(board.next_record(&unfiltered, |_| true, &mut out).is_some());
+        assert!(board.next_record(&unfiltered, |_| true, &mut out).is_some());
+    }
+
+    #[test]
     fn finishing_empties_the_rings_for_the_next_capture() {
         // 16 words: one record of 3 + 6 words fits, two do not.
         let board = Arc::new(CaptureBoard::with_ring_words(16).unwrap());
         let pool = Mempool::with_heap(8, 0).unwrap();
         let mut tap = board.tap(0, 0);
         let burst = frames(&pool, &[42]);
-        let first = board.arm(0, 64).unwrap();
+        let first = board.arm(0, 64, None).unwrap();
         tap.observe(Direction::Received, &burst, 1);
         board.finish(first);
-        let second = board.arm(0, 64).unwrap();
+        let second = board.arm(0, 64, None).unwrap();
         tap.observe(Direction::Received, &burst, 2);
         assert_eq!(board.dropped(0), 0, "the first capture's record was left");
         let mut out = [0u8; 64];
@@ -447,7 +514,7 @@ mod tests {
         assert!(CaptureBoard::with_ring_words(48).is_err());
         let pool = Mempool::with_heap(8, 0).unwrap();
         let mut tap = board.tap(0, 0);
-        let capture = board.arm(0, 64).unwrap();
+        let capture = board.arm(0, 64, None).unwrap();
         // 3 + 8 words a record: two fit in 32 words, three do not.
         let burst = frames(&pool, &[64, 64, 64]);
         tap.observe(Direction::Received, &burst, 1);

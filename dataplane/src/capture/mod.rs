@@ -6,12 +6,14 @@
 //! and no allocation.
 
 mod board;
+mod flow;
 mod record_ring;
 mod tap;
 
 pub use board::{
     ArmError, Capture, CaptureBoard, DEFAULT_RING_WORDS, DEFAULT_SNAPLEN, MAX_SNAPLEN, TapCounters,
 };
+pub use flow::TcpFlow;
 pub use record_ring::{
     Direction, HEADER_WORDS, RecordConsumer, RecordHeader, RecordProducer, record_ring,
 };

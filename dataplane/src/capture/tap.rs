@@ -4,10 +4,11 @@
 //! relaxed load and one compare per burst.
 
 use super::board::{CaptureBoard, TapCounters};
+use super::flow::TcpFlow;
 use super::record_ring::{Direction, RecordHeader, RecordProducer};
 use crate::Batch;
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{Ordering, fence};
 
 /// One port's tap: its ring's writing end and what it compares the armed
 /// word with.
@@ -66,9 +67,20 @@ impl PortTap {
     fn copy(&mut self, armed: u64, direction: Direction, burst: &Batch, now_ns: u64) {
         let capture = (armed >> 32) as u32;
         let snaplen = usize::from((armed >> 16) as u16);
+        // Ordering: pairs with the Release of `arm`'s exchange, whose word
+        // the Relaxed load in `observe` read: the flow stored before it is
+        // visible.
+        fence(Ordering::Acquire);
+        let excluded = match self.board.excluded.load(Ordering::Relaxed) {
+            0 => None,
+            word => Some(TcpFlow::unpack(word)),
+        };
         let (mut captured, mut dropped) = (0, 0);
         for packet in burst.iter() {
             let frame = packet.payload();
+            if excluded.is_some_and(|flow| flow.carries(frame)) {
+                continue;
+            }
             let header = RecordHeader {
                 capture,
                 direction,
