@@ -28,7 +28,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use core::net::SocketAddrV4;
 use dataplane::CountersBoard;
-use dataplane::capture::{ArmError, CaptureBoard};
+use dataplane::capture::{ArmError, CaptureBoard, TcpFlow};
 use services::Registry;
 use services::http::RequestError;
 use services::http::chunked::ChunkDecoder;
@@ -556,8 +556,9 @@ impl ManagementApp {
     }
 
     /// `GET /api/v1/capture`: arms a capture of the interface the query
-    /// names and streams it as pcap; 400 for a bad query, 409 while
-    /// another capture runs. `HEAD` arms nothing.
+    /// names, leaving out the request's own connection, and streams it as
+    /// pcap; 400 for a bad query, 409 while another capture runs. `HEAD`
+    /// arms nothing.
     fn capture(&self, pending: &Pending) -> Answer {
         let query = match CaptureQuery::parse(&pending.query, &self.spec) {
             Ok(query) => query,
@@ -583,7 +584,13 @@ impl ManagementApp {
             }
             None
         } else {
-            match self.capture.arm(query.interface, query.snaplen) {
+            // The capture's own connection stays out of it: captured, each
+            // of its segments would be sent, and captured again.
+            let own = self.spec.management.map(|management| TcpFlow {
+                peer: pending.peer,
+                local_port: management.listen.port(),
+            });
+            match self.capture.arm(query.interface, query.snaplen, own) {
                 Ok(capture) => Some(capture),
                 Err(ArmError::Busy) => return busy(),
                 Err(error) => {

@@ -282,3 +282,66 @@ fn a_full_ring_s_drops_are_counted_in_the_trailer_and_metrics() {
     );
     assert!(scrape.contains("warpcore_capture_active{interface=\"eth0\"} 0\n"));
 }
+
+/// An IPv4 TCP segment between `from` and `to` (ports in the TCP header).
+fn segment(from: SocketAddrV4, to: SocketAddrV4) -> Vec<u8> {
+    let mut frame = alloc::vec![0u8; 54];
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    frame[14] = 0x45;
+    frame[23] = 6;
+    frame[26..30].copy_from_slice(&from.ip().octets());
+    frame[30..34].copy_from_slice(&to.ip().octets());
+    frame[34..36].copy_from_slice(&from.port().to_be_bytes());
+    frame[36..38].copy_from_slice(&to.port().to_be_bytes());
+    frame
+}
+
+#[test]
+fn the_capture_leaves_its_own_connection_out() {
+    let (mut config, _) = config(Some(TOKEN));
+    let spec = alloc::format!(
+        "{}\n[management]\nlisten = \"10.0.0.2:8080\"\n",
+        config.spec_text
+    );
+    config.spec = control::Spec::parse(&spec, &services::Registry::with_builtin()).unwrap();
+    config.spec_text = spec;
+    let board = Arc::new(CaptureBoard::new());
+    config.capture = Arc::clone(&board);
+    let mut tap = board.tap(0, 0);
+    let mut client = Client::new(ManagementApp::new(config), 1 << 20);
+    let mut sent =
+        client.send(get("/api/v1/capture?interface=eth0&count=2", Some(TOKEN)).as_bytes());
+    // The client's connection (192.0.2.1:40000 to port 8080), both ways,
+    // and another connection of the same client to the same port.
+    let ours = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 8080);
+    let client_end = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
+    let other_end = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40001);
+    let pool = Mempool::with_heap(16, 0).unwrap();
+    let mut batch = Batch::new();
+    for frame in [
+        segment(client_end, ours),
+        segment(ours, client_end),
+        segment(other_end, ours),
+        segment(ours, other_end),
+    ] {
+        let mut packet = pool.alloc().unwrap();
+        packet.append(frame.len()).unwrap().copy_from_slice(&frame);
+        batch.push(packet).unwrap();
+    }
+    tap.observe(Direction::Received, &batch, MS);
+    sent.extend(client.fire(2 * MS));
+    let (_, body) = split_head(&sent);
+    let (data, fields) = dechunk(body);
+    assert!(fields.is_some(), "the two other frames end it");
+    let records = read_pcap(&data, 256);
+    let ports: Vec<(u16, u16)> = records
+        .iter()
+        .map(|(_, _, bytes)| {
+            (
+                u16::from_be_bytes([bytes[34], bytes[35]]),
+                u16::from_be_bytes([bytes[36], bytes[37]]),
+            )
+        })
+        .collect();
+    assert_eq!(ports, [(40001, 8080), (8080, 40001)]);
+}
