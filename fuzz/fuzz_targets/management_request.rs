@@ -1,7 +1,8 @@
 //! Fuzzes the management plane's server: arbitrary bytes through
 //! `ManagementApp` over a `StreamHarness`, cut into pieces, with the send
-//! buffer drained and the clock moved at arbitrary moments. Nothing may
-//! panic, consume more than it was lent, or write anything but responses.
+//! buffer drained, the app's timer fired and the clock moved at arbitrary
+//! moments. Nothing may panic, consume more than it was lent, or write
+//! anything but responses.
 #![forbid(unsafe_code)]
 #![no_main]
 
@@ -73,6 +74,11 @@ fuzz_target!(|input: &[u8]| {
         if length % 3 == 0 {
             sent.extend(harness.take_sent());
             app.writable(&mut session, &mut harness.stream());
+        }
+        if length % 5 == 1 {
+            // The app's timer fires: a stream (`/api/v1/logs/stream`) is
+            // pumped, an idle connection closed.
+            app.timeout(&mut session, &mut harness.stream());
         }
         now += u64::from(control) * 100_000_000;
         harness.set_now_ns(now);

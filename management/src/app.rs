@@ -21,7 +21,7 @@ use crate::stream::{
     Answer, Framing, MAX_STREAMS, Pumped, STREAMS_RETRY_AFTER_SECONDS, StreamReply, StreamSlots,
     Streaming, millis_until,
 };
-use crate::{LogRing, logs, metrics, plan, status};
+use crate::{LogRing, log_stream, logs, metrics, plan, status};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -338,6 +338,10 @@ impl ManagementApp {
             query: Vec::new(),
             version: head.version,
             peer: io.peer(),
+            last_event_id: field_values(bytes, b"last-event-id")
+                .next()
+                .and_then(|value| core::str::from_utf8(value.trim_ascii()).ok())
+                .and_then(|value| value.parse().ok()),
             now_ns: io.now_ns(),
             early: None,
             body: Vec::new(),
@@ -359,6 +363,19 @@ impl ManagementApp {
                 } else if endpoint.protected() {
                     let authorization = field_values(bytes, b"authorization").next();
                     pending.verdict = self.guard.check(authorization, io.now_ns());
+                    let guessed = authorization.and_then(crate::auth::bearer_token).is_some();
+                    if pending.verdict == Verdict::Denied && guessed {
+                        // At most `MAX_FAILURES` lines per lockout period.
+                        let path = String::from_utf8_lossy(head.path(bytes));
+                        if self.guard.locked(io.now_ns()) {
+                            log::warn!(
+                                "wrong token from {} for {path}: the API refuses tokens for {RETRY_AFTER_SECONDS} s",
+                                pending.peer
+                            );
+                        } else {
+                            log::warn!("wrong token from {} for {path}", pending.peer);
+                        }
+                    }
                     pending.precondition_failed = pending.put
                         && field_values(bytes, b"if-match").next().is_some()
                         && !field_values(bytes, b"if-match").any(|value| self.if_match(value));
@@ -542,12 +559,16 @@ impl ManagementApp {
                     logs::render(&mut text, self.logs, &query);
                     Reply::json(200, text).into()
                 }
-                Err(error) => {
-                    let mut body = String::from("{\"error\":\"query\",\"message\":");
-                    push_string(&mut body, error.message());
-                    body.push('}');
-                    Reply::json(400, body).into()
+                Err(error) => Self::query_error(error),
+            },
+            (Endpoint::LogStream, _) => match log_stream::parse_query(&pending.query, self.logs) {
+                Ok(query) => {
+                    let head = Reply::new(200, log_stream::EVENT_STREAM, Vec::new())
+                        .with_field("Cache-Control", "no-store");
+                    let feed = log_stream::LogFeed::new(self.logs, query, pending.last_event_id);
+                    Answer::Stream(StreamReply::new(head, feed))
                 }
+                Err(error) => Self::query_error(error),
             },
             (Endpoint::Capture, _) => self.capture(pending),
             #[cfg(test)]
@@ -617,6 +638,14 @@ impl ManagementApp {
         Answer::Stream(StreamReply::new(head, feed))
     }
 
+    /// The 400 for a log query the parser refused.
+    fn query_error(error: logs::QueryError) -> Answer {
+        let mut body = String::from("{\"error\":\"query\",\"message\":");
+        push_string(&mut body, error.message());
+        body.push('}');
+        Reply::json(400, body).into()
+    }
+
     /// Seconds since the instance started.
     fn uptime_seconds(&self, pending: &Pending) -> u64 {
         pending
@@ -626,8 +655,12 @@ impl ManagementApp {
     }
 
     /// `PUT /api/v1/spec`: validates the body; a plan with `?dryRun=true`.
+    /// Each outcome is logged (an operator's audit trail of proposed
+    /// specs; only requests with the right token get here).
     fn put_spec(&self, pending: &Pending) -> Reply {
+        let peer = pending.peer;
         let Ok(text) = core::str::from_utf8(&pending.body) else {
+            log::info!("spec from {peer} rejected: the body is not UTF-8");
             let mut body =
                 String::from("{\"error\":\"spec\",\"line\":0,\"field\":\"\",\"message\":");
             push_string(&mut body, "the body is not UTF-8");
@@ -637,6 +670,12 @@ impl ManagementApp {
         let proposed = match control::Spec::parse(text, &self.registry) {
             Ok(spec) => spec,
             Err(error) => {
+                log::info!(
+                    "spec from {peer} rejected: line {}, field {}: {}",
+                    error.line,
+                    error.field,
+                    error.kind
+                );
                 let mut body = String::new();
                 let _ = write!(
                     body,
@@ -651,6 +690,7 @@ impl ManagementApp {
             }
         };
         if !pending.dry_run {
+            log::info!("spec from {peer} is valid but not applied: no controller to reconcile it");
             return Reply::json(
                 409,
                 String::from(
@@ -663,7 +703,12 @@ impl ManagementApp {
             body,
             "{{\"dryRun\":true,\"valid\":true,\"generation\":{GENERATION},\"changes\":"
         );
-        plan::push_json(&mut body, &plan::changes(&self.spec, &proposed));
+        let changes = plan::changes(&self.spec, &proposed);
+        log::info!(
+            "spec dry run from {peer}: valid, {} change(s)",
+            changes.len()
+        );
+        plan::push_json(&mut body, &changes);
         body.push('}');
         Reply::new(200, JSON, body.into_bytes())
     }

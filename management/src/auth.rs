@@ -86,6 +86,11 @@ impl TokenGuard {
         }
     }
 
+    /// True while wrong tokens have locked the API (at `now_ns`).
+    pub fn locked(&self, now_ns: u64) -> bool {
+        self.locked_until_ns.is_some_and(|until| now_ns < until)
+    }
+
     /// Judges a request carrying `authorization` (the field's value) at
     /// `now_ns`. A wrong token counts as a failure; a missing one does
     /// not (it is no guess).

@@ -105,6 +105,22 @@ pub struct LogFilter<'a> {
     pub limit: usize,
 }
 
+/// What [`LogRing::follow`] found after a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Followed {
+    /// The records after the filter's `since` that match it, oldest
+    /// first, at most its `limit`.
+    pub entries: Vec<LogEntry>,
+    /// Records after `since` that were overwritten before this call: the
+    /// follower never saw them (whether they matched is not known).
+    pub lost: u64,
+    /// The newest sequence number looked at: the `since` of the next call.
+    pub cursor: u64,
+    /// Records after `cursor` are in the ring already (the limit stopped
+    /// the scan).
+    pub more: bool,
+}
+
 struct Ring {
     slots: [Slot; LOG_RING_ENTRIES],
     /// Records ever pushed; the next goes to `pushed % LOG_RING_ENTRIES`
@@ -191,26 +207,66 @@ impl LogRing {
                 break;
             }
             let slot = &ring.slots[((seq - 1) % LOG_RING_ENTRIES as u64) as usize];
-            if slot.level > filter.level {
-                continue;
-            }
-            let (target, message) = (slot.target.as_str(), slot.message.as_str());
-            if !filter.contains.is_empty()
-                && !message.contains(filter.contains)
-                && !target.contains(filter.contains)
-            {
-                continue;
-            }
-            found.push(LogEntry {
-                seq: slot.seq,
-                time_ms: slot.time_ms,
-                level: slot.level,
-                target: String::from(target),
-                message: String::from(message),
-            });
+            found.extend(matching(slot, filter));
         }
         (found, ring.pushed)
     }
+
+    /// The records after `filter.since` that match it, oldest first (at
+    /// most `filter.limit`), for a follower that saw everything up to
+    /// `since`: what it missed to the ring's overwriting, and where to
+    /// go on from. A `since` newer than the newest record finds nothing.
+    pub fn follow(&self, filter: &LogFilter<'_>) -> Followed {
+        let mut followed = Followed {
+            entries: Vec::new(),
+            lost: 0,
+            cursor: filter.since,
+            more: false,
+        };
+        let ring = self.ring.lock();
+        let kept = ring.pushed.min(LOG_RING_ENTRIES as u64);
+        let oldest = ring.pushed - kept + 1;
+        let mut next = filter.since.saturating_add(1);
+        if next < oldest {
+            followed.lost = oldest - next;
+            followed.cursor = oldest - 1;
+            next = oldest;
+        }
+        // At most `LOG_RING_ENTRIES` records are looked at.
+        for seq in next..=ring.pushed {
+            if followed.entries.len() >= filter.limit {
+                followed.more = true;
+                break;
+            }
+            followed.cursor = seq;
+            let slot = &ring.slots[((seq - 1) % LOG_RING_ENTRIES as u64) as usize];
+            if let Some(entry) = matching(slot, filter) {
+                followed.entries.push(entry);
+            }
+        }
+        followed
+    }
+}
+
+/// The slot as an entry, when it matches `filter`'s level and text.
+fn matching(slot: &Slot, filter: &LogFilter<'_>) -> Option<LogEntry> {
+    if slot.level > filter.level {
+        return None;
+    }
+    let (target, message) = (slot.target.as_str(), slot.message.as_str());
+    if !filter.contains.is_empty()
+        && !message.contains(filter.contains)
+        && !target.contains(filter.contains)
+    {
+        return None;
+    }
+    Some(LogEntry {
+        seq: slot.seq,
+        time_ms: slot.time_ms,
+        level: slot.level,
+        target: String::from(target),
+        message: String::from(message),
+    })
 }
 
 #[cfg(test)]
@@ -302,6 +358,67 @@ mod tests {
         assert_eq!(entries[0].message.len(), MESSAGE_BYTES);
         assert!(entries[0].message.chars().all(|character| character == 'é'));
         assert_eq!(entries[0].target.len(), TARGET_BYTES);
+    }
+
+    #[test]
+    fn a_follower_gets_what_came_after_its_cursor_oldest_first() {
+        let ring = ring();
+        let follow =
+            |contains, level, since, limit| ring.follow(&filter(contains, level, since, limit));
+        let empty = follow("", log::LevelFilter::Trace, 0, 10);
+        assert_eq!(
+            (empty.entries.len(), empty.lost, empty.cursor, empty.more),
+            (0, 0, 0, false)
+        );
+        for index in 1..=5 {
+            let level = if index % 2 == 0 {
+                log::Level::Warn
+            } else {
+                log::Level::Info
+            };
+            ring.push(index, level, "t", format_args!("line {index}"));
+        }
+        let seqs = |followed: &Followed| {
+            followed
+                .entries
+                .iter()
+                .map(|entry| entry.seq)
+                .collect::<Vec<_>>()
+        };
+        let all = follow("", log::LevelFilter::Trace, 0, 10);
+        assert_eq!(
+            (seqs(&all), all.cursor, all.more),
+            (vec![1, 2, 3, 4, 5], 5, false)
+        );
+        let first = follow("", log::LevelFilter::Trace, 1, 2);
+        assert_eq!(
+            (seqs(&first), first.cursor, first.more),
+            (vec![2, 3], 3, true)
+        );
+        // Filtered records move the cursor too.
+        let warnings = follow("", log::LevelFilter::Warn, 0, 10);
+        assert_eq!((seqs(&warnings), warnings.cursor), (vec![2, 4], 5));
+        let text = follow("line 3", log::LevelFilter::Trace, 0, 1);
+        assert_eq!((seqs(&text), text.cursor, text.more), (vec![3], 3, true));
+        let ahead = follow("", log::LevelFilter::Trace, 9, 10);
+        assert_eq!((ahead.entries.len(), ahead.cursor), (0, 9));
+    }
+
+    #[test]
+    fn a_follower_left_behind_is_told_how_many_it_lost() {
+        let ring = ring();
+        let total = LOG_RING_ENTRIES as u64 + 30;
+        for index in 1..=total {
+            ring.push(index, log::Level::Info, "t", format_args!("line {index}"));
+        }
+        let followed = ring.follow(&filter("", log::LevelFilter::Trace, 10, 3));
+        // 11..=30 were overwritten; 31 is the oldest kept.
+        assert_eq!(followed.lost, 20);
+        assert_eq!(followed.entries[0].seq, 31);
+        assert_eq!(followed.cursor, 33);
+        let caught_up = ring.follow(&filter("", log::LevelFilter::Trace, 33, usize::MAX));
+        assert_eq!(caught_up.lost, 0);
+        assert_eq!(caught_up.entries.len() as u64, total - 33);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! `GET /api/v1/logs?q=&level=&since=&limit=`: the log ring searched, as
-//! JSON, newest first.
+//! JSON, newest first; the query and the record's JSON are shared with
+//! the log stream (`log_stream`).
 
 use crate::json::push_string;
-use crate::log_ring::{LogFilter, LogRing};
+use crate::log_ring::{LogEntry, LogFilter, LogRing};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -74,12 +75,21 @@ impl LogQuery {
     /// Parses the query string (the bytes after `?`); unknown parameters
     /// are ignored.
     pub fn parse(query: &[u8]) -> Result<Self, QueryError> {
-        let mut parsed = Self {
-            contains: String::new(),
-            level: log::LevelFilter::Trace,
-            since: 0,
-            limit: DEFAULT_LIMIT,
-        };
+        Self::parse_over(
+            query,
+            Self {
+                contains: String::new(),
+                level: log::LevelFilter::Trace,
+                since: 0,
+                limit: DEFAULT_LIMIT,
+            },
+        )
+    }
+
+    /// Parses the query string over `defaults`: what it does not name
+    /// keeps the default's value.
+    pub fn parse_over(query: &[u8], defaults: Self) -> Result<Self, QueryError> {
+        let mut parsed = defaults;
         for pair in query.split(|byte| *byte == b'&') {
             let (name, value) = match pair.iter().position(|byte| *byte == b'=') {
                 Some(equals) => (&pair[..equals], &pair[equals + 1..]),
@@ -131,23 +141,28 @@ pub fn render(out: &mut String, ring: &LogRing, query: &LogQuery) {
         if index > 0 {
             out.push(',');
         }
-        let _ = write!(
-            out,
-            "{{\"seq\":{},\"timeMs\":{},\"level\":",
-            entry.seq, entry.time_ms
-        );
-        push_string(out, level_name(entry.level));
-        out.push_str(",\"target\":");
-        push_string(out, &entry.target);
-        out.push_str(",\"message\":");
-        push_string(out, &entry.message);
-        out.push('}');
+        push_entry(out, entry);
     }
     let _ = write!(out, "],\"next\":{}}}", newest.max(query.since));
 }
 
+/// Appends one record as JSON: `{"seq","timeMs","level","target","message"}`.
+pub fn push_entry(out: &mut String, entry: &LogEntry) {
+    let _ = write!(
+        out,
+        "{{\"seq\":{},\"timeMs\":{},\"level\":",
+        entry.seq, entry.time_ms
+    );
+    push_string(out, level_name(entry.level));
+    out.push_str(",\"target\":");
+    push_string(out, &entry.target);
+    out.push_str(",\"message\":");
+    push_string(out, &entry.message);
+    out.push('}');
+}
+
 /// The level's name in lower case, as the query spells it.
-fn level_name(level: log::Level) -> &'static str {
+pub fn level_name(level: log::Level) -> &'static str {
     match level {
         log::Level::Error => "error",
         log::Level::Warn => "warn",

@@ -23,6 +23,9 @@ pub enum Endpoint {
     Status,
     /// `/api/v1/logs`: the log ring, searched.
     Logs,
+    /// `/api/v1/logs/stream`: the log ring followed, as server-sent
+    /// events.
+    LogStream,
     /// `/api/v1/capture`: an interface's frames, as a pcap stream.
     Capture,
     /// `/test/stream?parts=N&every=MS&bytes=B`: a streaming response for
@@ -40,6 +43,7 @@ impl Endpoint {
             b"/api/v1/spec" => Self::Spec,
             b"/api/v1/status" => Self::Status,
             b"/api/v1/logs" => Self::Logs,
+            b"/api/v1/logs/stream" => Self::LogStream,
             b"/api/v1/capture" => Self::Capture,
             #[cfg(test)]
             b"/test/stream" => Self::TestStream,
@@ -58,7 +62,7 @@ impl Endpoint {
     /// True when its answer reads the query string.
     pub const fn reads_query(self) -> bool {
         match self {
-            Self::Logs | Self::Capture => true,
+            Self::Logs | Self::LogStream | Self::Capture => true,
             #[cfg(test)]
             Self::TestStream => true,
             _ => false,
@@ -67,7 +71,10 @@ impl Endpoint {
 
     /// True when it needs the token.
     pub const fn protected(self) -> bool {
-        matches!(self, Self::Spec | Self::Status | Self::Logs | Self::Capture)
+        matches!(
+            self,
+            Self::Spec | Self::Status | Self::Logs | Self::LogStream | Self::Capture
+        )
     }
 }
 
@@ -93,6 +100,9 @@ pub(crate) struct Pending {
     pub(crate) version: Version,
     /// The client's address and port.
     pub(crate) peer: SocketAddrV4,
+    /// `Last-Event-ID`, when it is a number (an `EventSource`
+    /// reconnecting to the log stream).
+    pub(crate) last_event_id: Option<u64>,
     /// The clock when the head was read.
     pub(crate) now_ns: u64,
     /// The reply decided from the head alone (404, 405, 401, 412...),

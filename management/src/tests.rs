@@ -718,7 +718,8 @@ fn status_page() {
         "id=\"token\"",
         "fetch(\"/metrics\"",
         "/api/v1/spec",
-        "no log endpoint",
+        "/api/v1/logs/stream?since=",
+        "getReader()",
     ] {
         assert!(page.body.contains(part), "the page lacks {part}");
     }
@@ -1086,4 +1087,133 @@ fn streams_beyond_the_limit_are_answered_503() {
     let sent = client.send(request.as_bytes());
     assert!(sent.starts_with(b"HTTP/1.1 200 OK\r\n"));
     assert_eq!(client.app.streams_open(), crate::stream::MAX_STREAMS);
+}
+
+/// The events of a server-sent event stream's text: each one's fields
+/// (`id`, `event`, `data`; comments left out), in order.
+fn events(text: &str) -> Vec<Vec<(String, String)>> {
+    text.split("\n\n")
+        .map(|block| {
+            block
+                .lines()
+                .filter(|line| !line.starts_with(':'))
+                .filter_map(|line| line.split_once(": "))
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .filter(|fields| fields.iter().any(|(name, _)| name == "event"))
+        .collect()
+}
+
+/// The text of a chunked stream's body sent so far (after its head).
+fn stream_text(sent: &[u8]) -> String {
+    let (_, body) = split_head(sent);
+    String::from_utf8(dechunk(body).0.concat()).unwrap()
+}
+
+#[test]
+fn the_log_stream_sends_records_as_server_sent_events() {
+    let (config, _) = config(Some(TOKEN));
+    let ring = config.logs;
+    let mut client = Client::new(ManagementApp::new(config), 1 << 16);
+    let mut sent =
+        client.send(get("/api/v1/logs/stream?since=0&level=warn", Some(TOKEN)).as_bytes());
+    let (head, _) = split_head(&sent);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    for field in [
+        "Content-Type: text/event-stream\r\n",
+        "Transfer-Encoding: chunked\r\n",
+        "Cache-Control: no-store\r\n",
+    ] {
+        assert!(head.contains(field), "{head}");
+    }
+    let text = stream_text(&sent);
+    assert!(
+        text.starts_with(": warpcore log stream\nretry: 2000\n\n"),
+        "{text}"
+    );
+    assert_eq!(
+        events(&text),
+        [
+            vec![
+                ("id".to_string(), "2".to_string()),
+                ("event".to_string(), "log".to_string()),
+                (
+                    "data".to_string(),
+                    "{\"seq\":2,\"timeMs\":20,\"level\":\"warn\",\"target\":\"net\",\"message\":\"link \\\"eth0\\\" flapped\"}".to_string()
+                ),
+            ],
+            vec![
+                ("id".to_string(), "4".to_string()),
+                ("event".to_string(), "log".to_string()),
+                (
+                    "data".to_string(),
+                    "{\"seq\":4,\"timeMs\":40,\"level\":\"error\",\"target\":\"net\",\"message\":\"link eth0 down\"}".to_string()
+                ),
+            ],
+        ]
+    );
+    // The stream looks at the ring every 250 ms: a new record arrives;
+    // one below the level does not.
+    assert_eq!(
+        client.harness.timeout_ms(),
+        Some(crate::log_stream::POLL_MS)
+    );
+    ring.push(50, log::Level::Debug, "tcp", format_args!("quiet"));
+    ring.push(
+        60,
+        log::Level::Warn,
+        "tcp",
+        format_args!("retransmit storm"),
+    );
+    sent.extend(client.fire(250 * MS));
+    let all = events(&stream_text(&sent));
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2][0], ("id".to_string(), "6".to_string()));
+    assert!(all[2][2].1.contains("\"message\":\"retransmit storm\""));
+    assert_eq!(client.app.streams_open(), 1);
+}
+
+#[test]
+fn the_log_stream_resumes_after_last_event_id_and_ends_at_its_limit() {
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    let request = alloc::format!(
+        "GET /api/v1/logs/stream?q=link&limit=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nLast-Event-ID: 2\r\n\r\n"
+    );
+    let sent = client.send(request.as_bytes());
+    let (_, body) = split_head(&sent);
+    let (chunks, after) = dechunk(body);
+    let all = events(&String::from_utf8(chunks.concat()).unwrap());
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0][0], ("id".to_string(), "4".to_string()));
+    // The limit reached, the stream ended and the connection reads again.
+    assert_eq!(after, Some(Vec::new()));
+    assert_eq!(client.app.streams_open(), 0);
+    assert_eq!(client.one(&get("/metrics", None)).status, 200);
+    // By default only records logged after the stream opened.
+    let sent = client.send(get("/api/v1/logs/stream", Some(TOKEN)).as_bytes());
+    assert!(events(&stream_text(&sent)).is_empty());
+}
+
+#[test]
+fn the_log_stream_needs_the_token_and_a_good_query() {
+    let (app, _) = app_with(Some(TOKEN));
+    let mut client = Client::new(app, 1 << 16);
+    for token in [None, Some("wrong")] {
+        let response = client.one(&get("/api/v1/logs/stream", token));
+        assert_eq!(response.status, 401, "{token:?}");
+    }
+    let response = client.one(&get("/api/v1/logs/stream?level=loud", Some(TOKEN)));
+    assert_eq!(response.status, 400);
+    assert!(response.body.contains("level must be"));
+    let response = client.one(&get("/api/v1/logs/stream?limit=0", Some(TOKEN)));
+    assert_eq!(response.status, 400);
+    assert_eq!(client.app.streams_open(), 0);
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app, 1 << 16);
+    assert_eq!(
+        client.one(&get("/api/v1/logs/stream", Some(TOKEN))).status,
+        403
+    );
 }

@@ -2,8 +2,11 @@
 //! refusal turned into an `ApiError` that names its cause.
 
 use crate::http::{Client, HttpError, Method, Request, Response};
+use crate::sse::EventReader;
 use serde_json::Value;
 use std::fmt;
+use std::io::{BufRead, Read};
+use std::time::Duration;
 
 /// The largest spec the appliance accepts (it answers 413 past it). Checked
 /// here too: an appliance may reset a connection mid-body rather than read
@@ -28,6 +31,131 @@ pub struct SpecDocument {
     pub etag: Option<String>,
     /// The `X-Warpcore-Generation` header.
     pub generation: Option<u64>,
+}
+
+/// What `GET /api/v1/logs` and its stream are asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    /// `q`: a substring of the message or target.
+    pub text: Option<String>,
+    /// `level`: the least severe level (`error` ... `trace`).
+    pub level: Option<String>,
+    /// `limit`: at most this many records (the search; 1 to 1000).
+    pub limit: Option<u32>,
+    /// `since`: only records after this sequence number.
+    pub since: Option<u64>,
+}
+
+impl LogQuery {
+    /// The query string, `?` included (empty when nothing is asked).
+    pub fn query_string(&self) -> String {
+        let mut pairs = Vec::new();
+        if let Some(text) = &self.text {
+            pairs.push(format!("q={}", percent_encode(text)));
+        }
+        if let Some(level) = &self.level {
+            pairs.push(format!("level={}", percent_encode(level)));
+        }
+        if let Some(limit) = self.limit {
+            pairs.push(format!("limit={limit}"));
+        }
+        if let Some(since) = self.since {
+            pairs.push(format!("since={since}"));
+        }
+        if pairs.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", pairs.join("&"))
+        }
+    }
+}
+
+/// `text` with everything but RFC 3986's unreserved characters
+/// percent-encoded.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// One event of the log stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogEvent {
+    /// A record: its JSON as the appliance sent it, and its parse.
+    Record(JsonBody),
+    /// Records the appliance's ring overwrote before the stream reached
+    /// them.
+    Lost {
+        /// How many.
+        count: u64,
+        /// The appliance's words for it.
+        message: String,
+    },
+}
+
+/// The log stream, open.
+pub struct LogStream {
+    events: EventReader<Box<dyn BufRead + Send>>,
+    client: Client,
+    idle: Duration,
+}
+
+impl fmt::Debug for LogStream {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("LogStream")
+            .field("server", self.client.endpoint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogStream {
+    /// The next record (or loss); waits as long as the stream is alive.
+    /// The stream ending is an error: the appliance only ends it by
+    /// closing the connection.
+    pub fn next_event(&mut self) -> Result<LogEvent, ApiError> {
+        // Events of other types are skipped; each read is bounded by the
+        // idle time, and each event by the reader's limits.
+        loop {
+            let event = self
+                .events
+                .next_event()
+                .map_err(|error| ApiError::Http(self.client.stream_error(error, self.idle)))?
+                .ok_or_else(|| ApiError::StreamEnded {
+                    authority: self.client.endpoint().authority.clone(),
+                })?;
+            let value: Result<Value, _> = serde_json::from_str(&event.data);
+            let value = value.map_err(|error| ApiError::NotJson {
+                path: "/api/v1/logs/stream".to_string(),
+                reason: error.to_string(),
+            })?;
+            match event.event.as_str() {
+                "log" => {
+                    return Ok(LogEvent::Record(JsonBody {
+                        text: event.data,
+                        value,
+                    }));
+                }
+                "lost" => {
+                    return Ok(LogEvent::Lost {
+                        count: value.get("lost").and_then(Value::as_u64).unwrap_or(0),
+                        message: value
+                            .get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("log records were lost")
+                            .to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Why an API call failed.
@@ -78,6 +206,11 @@ pub enum ApiError {
         status: u16,
         /// The body, as text.
         body: String,
+    },
+    /// The appliance ended a stream that only ends when the client does.
+    StreamEnded {
+        /// `host:port`.
+        authority: String,
     },
     /// A 200 whose body is not the JSON expected.
     NotJson {
@@ -140,6 +273,9 @@ impl fmt::Display for ApiError {
                 }
                 Ok(())
             }
+            ApiError::StreamEnded { authority } => {
+                write!(formatter, "{authority} ended the log stream")
+            }
             ApiError::NotJson { path, reason } => {
                 write!(
                     formatter,
@@ -197,6 +333,53 @@ impl Api {
         let path = "/api/v1/status";
         let response = self.call(Method::Get, path, true, Vec::new(), None)?;
         json_body(path, &response)
+    }
+
+    /// `GET /api/v1/logs`: the newest records that match `query`.
+    pub fn logs(&self, query: &LogQuery) -> Result<JsonBody, ApiError> {
+        let path = format!("/api/v1/logs{}", query.query_string());
+        let response = self.call(Method::Get, &path, true, Vec::new(), None)?;
+        json_body("/api/v1/logs", &response)
+    }
+
+    /// `GET /api/v1/logs/stream`: the records that match `query` (its
+    /// `limit` is not sent), from `query.since` on, as they are logged.
+    /// A stream silent (not even a keep-alive) for `idle` is an error.
+    pub fn follow_logs(&self, query: &LogQuery, idle: Duration) -> Result<LogStream, ApiError> {
+        let query = LogQuery {
+            limit: None,
+            ..query.clone()
+        };
+        let path = format!("/api/v1/logs/stream{}", query.query_string());
+        let token = self.token.as_deref().ok_or(ApiError::NoToken)?;
+        let request = Request {
+            method: Method::Get,
+            path: &path,
+            headers: vec![
+                ("Authorization", format!("Bearer {token}")),
+                ("Accept", "text/event-stream".to_string()),
+            ],
+            body: None,
+        };
+        let mut response = self.client.open(&request, idle)?;
+        if !(200..=299).contains(&response.status) {
+            // A refusal is short: read it whole (bounded) and name it.
+            let mut body = Vec::new();
+            let _ = (&mut response.body).take(64 * 1024).read_to_end(&mut body);
+            return Err(refusal(
+                "/api/v1/logs/stream",
+                &Response {
+                    status: response.status,
+                    headers: response.headers,
+                    body,
+                },
+            ));
+        }
+        Ok(LogStream {
+            events: EventReader::new(response.body),
+            client: self.client.clone(),
+            idle,
+        })
     }
 
     /// `PUT /api/v1/spec`: applies `spec` (or only plans it with
@@ -261,24 +444,31 @@ impl Api {
         })?;
         match response.status {
             200..=299 => Ok(response),
-            401 | 403 => Err(ApiError::Unauthorized),
-            404 => Err(ApiError::NotServed {
-                path: path.to_string(),
-            }),
-            409 => Err(ApiError::Conflict {
-                message: server_message(&response),
-            }),
-            412 => Err(ApiError::PreconditionFailed { if_match: None }),
-            413 => Err(ApiError::TooLarge),
-            422 => Err(spec_rejection(&response)),
-            429 => Err(ApiError::TooManyRequests {
-                retry_after: response.header("Retry-After").map(str::to_string),
-            }),
-            status => Err(ApiError::Unexpected {
-                status,
-                body: response.text(),
-            }),
+            _ => Err(refusal(path, &response)),
         }
+    }
+}
+
+/// The error a status other than 2xx means.
+fn refusal(path: &str, response: &Response) -> ApiError {
+    match response.status {
+        401 | 403 => ApiError::Unauthorized,
+        404 => ApiError::NotServed {
+            path: path.to_string(),
+        },
+        409 => ApiError::Conflict {
+            message: server_message(response),
+        },
+        412 => ApiError::PreconditionFailed { if_match: None },
+        413 => ApiError::TooLarge,
+        422 => spec_rejection(response),
+        429 => ApiError::TooManyRequests {
+            retry_after: response.header("Retry-After").map(str::to_string),
+        },
+        status => ApiError::Unexpected {
+            status,
+            body: response.text(),
+        },
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::fake_server::{FakeServer, response};
+use std::time::Duration;
 
 const STATUS: &str = r#"{"generation":2,"observedGeneration":2,"conditions":[{"type":"Ready","status":"True","reason":"Applied","message":"all cores run generation 2"}],"uptimeSeconds":3725,"cores":[{"core":0,"polls":1000,"idlePolls":880,"busyShare":0.12,"services":["ipv4","tcp"]}]}"#;
 
@@ -165,4 +166,61 @@ fn a_spec_over_the_limit_is_refused_before_sending() {
         api.apply(&spec, "big.toml", true, None),
         Err(ApiError::TooLarge)
     ));
+}
+
+#[test]
+fn a_stream_refused_or_silent_says_why() {
+    let server = FakeServer::start(vec![response(
+        "401 Unauthorized",
+        &[("WWW-Authenticate", "Bearer")],
+        "401 Unauthorized: a bearer token is needed\n",
+    )]);
+    let error = api(&server)
+        .follow_logs(&LogQuery::default(), Duration::from_secs(5))
+        .unwrap_err();
+    assert!(matches!(error, ApiError::Unauthorized), "{error}");
+
+    // A server that sends the head and then nothing, not even a
+    // keep-alive, until the client gives up.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let authority = listener.local_addr().unwrap().to_string();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let silent = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
+        let _ = wait.recv_timeout(Duration::from_secs(10));
+    });
+    let endpoint = crate::http::Endpoint::parse(&authority).unwrap();
+    let api = Api::new(
+        Client::new(endpoint, Duration::from_secs(5)),
+        Some("t".into()),
+    );
+    let mut stream = api
+        .follow_logs(&LogQuery::default(), Duration::from_millis(100))
+        .unwrap();
+    let error = stream.next_event().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!("{authority} sent nothing on the stream, not even a keep-alive, for 0.1 s")
+    );
+    done.send(()).unwrap();
+    silent.join().unwrap();
+}
+
+#[test]
+fn log_queries_are_percent_encoded() {
+    let query = LogQuery {
+        text: Some("a b&c=ü".into()),
+        level: Some("warn".into()),
+        limit: Some(3),
+        since: Some(9),
+    };
+    assert_eq!(
+        query.query_string(),
+        "?q=a%20b%26c%3D%C3%BC&level=warn&limit=3&since=9"
+    );
+    assert_eq!(LogQuery::default().query_string(), "");
 }

@@ -65,6 +65,9 @@ pub enum Command {
     },
     /// Send a spec to the appliance: it plans the change and applies it.
     Apply(ApplyArguments),
+    /// Search the appliance's log ring, newest records last; `-f` then
+    /// follows it until Ctrl-C.
+    Logs(LogsArguments),
     /// The Prometheus scrape of `/metrics` (needs no token).
     Metrics {
         /// Print only the lines that contain TEXT.
@@ -79,6 +82,52 @@ pub enum Resource {
     /// The running spec's TOML on stdout; its generation and ETag on
     /// stderr (with `-o json`, one JSON object holding all three).
     Spec,
+}
+
+/// `warpctl logs`'s options.
+#[derive(Debug, Args)]
+pub struct LogsArguments {
+    /// Only records whose message or target contains TEXT.
+    #[arg(short = 'q', long = "query", value_name = "TEXT")]
+    pub text: Option<String>,
+    /// Only records at least this severe.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub level: Option<Level>,
+    /// At most the N newest records (the appliance answers 100 without).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: Option<u32>,
+    /// Then print records as they are logged (the server-sent events of
+    /// `/api/v1/logs/stream`), until Ctrl-C.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+/// A log level, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Information and above.
+    Info,
+    /// Debugging and above.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl Level {
+    /// The name the API takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+            Level::Trace => "trace",
+        }
+    }
 }
 
 /// `warpctl apply`'s options.
@@ -132,7 +181,10 @@ mod tests {
             "apply --dry-run",
             "get",
             "get logs",
-            "logs",
+            "logs --level loud",
+            "logs --limit 0",
+            "logs --limit 1001",
+            "logs -q",
             "status -o yaml",
             "status --timeout 0",
             "status --server https://10.0.0.2",
@@ -145,6 +197,16 @@ mod tests {
             parse("metrics --grep udp").unwrap().command,
             Command::Metrics { grep: Some(_) }
         ));
+        let Command::Logs(logs) = parse("logs -q up --level warn --limit 5 -f")
+            .unwrap()
+            .command
+        else {
+            panic!("not logs");
+        };
+        assert_eq!(
+            (logs.text.as_deref(), logs.level, logs.limit, logs.follow),
+            (Some("up"), Some(Level::Warn), Some(5), true)
+        );
         assert!(matches!(
             parse("get spec").unwrap().command,
             Command::Get {

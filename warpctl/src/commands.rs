@@ -1,14 +1,18 @@
 //! Runs one parsed command against the appliance and writes what it
 //! prints; every failure comes back as a `CommandError`.
 
-use crate::api::{Api, ApiError};
-use crate::cli::{ApplyArguments, Cli, Command, Output, Resource};
+use crate::api::{Api, ApiError, LogEvent, LogQuery};
+use crate::cli::{ApplyArguments, Cli, Command, LogsArguments, Output, Resource};
 use crate::http::Client;
 use crate::output;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// How long a followed log stream may be silent before `logs -f` gives
+/// up: three of the appliance's 15 s keep-alives.
+pub const FOLLOW_IDLE: Duration = Duration::from_secs(45);
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -117,6 +121,7 @@ pub fn run_with(cli: &Cli, out: &mut dyn Write, notes: &mut dyn Write) -> Result
             }
         }
         Command::Apply(arguments) => apply(&api, arguments, cli.output, out)?,
+        Command::Logs(arguments) => logs(&api, arguments, cli.output, out, notes, FOLLOW_IDLE)?,
         Command::Metrics { grep } => {
             let scrape = api.metrics()?;
             out.write_all(output::metrics(&scrape, grep.as_deref()).as_bytes())?;
@@ -163,6 +168,75 @@ fn apply(
     }
     out.write_all(printed.as_bytes())?;
     Ok(())
+}
+
+/// `warpctl logs`: the search, oldest of the found records first; with
+/// `-f`, then each record as the stream brings it (one JSON object a line
+/// with `-o json`), until the stream fails (or Ctrl-C). A silence of
+/// `idle` on the stream is a failure.
+pub fn logs(
+    api: &Api,
+    arguments: &LogsArguments,
+    format: Output,
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+    idle: Duration,
+) -> Result<(), CommandError> {
+    let mut query = LogQuery {
+        text: arguments.text.clone(),
+        level: arguments.level.map(|level| level.as_str().to_string()),
+        limit: arguments.limit,
+        since: None,
+    };
+    let found = api.logs(&query)?;
+    let not_json = |reason: &str| ApiError::NotJson {
+        path: "/api/v1/logs".to_string(),
+        reason: reason.to_string(),
+    };
+    let entries = found
+        .value
+        .get("entries")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| not_json("no `entries` array"))?;
+    match (format, arguments.follow) {
+        (Output::Json, false) => write_json(out, &found.text)?,
+        (Output::Json, true) => {
+            for entry in entries.iter().rev() {
+                writeln!(out, "{entry}")?;
+            }
+        }
+        (Output::Table, following) => {
+            out.write_all(output::logs(entries, following).as_bytes())?;
+        }
+    }
+    if !arguments.follow {
+        return Ok(());
+    }
+    out.flush()?;
+    query.since = Some(
+        found
+            .value
+            .get("next")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| not_json("no `next` sequence number"))?,
+    );
+    let mut stream = api.follow_logs(&query, idle)?;
+    // Each turn waits for the appliance's next event, at most `idle`.
+    loop {
+        match stream.next_event()? {
+            LogEvent::Record(record) => {
+                match format {
+                    Output::Json => writeln!(out, "{}", record.text.trim())?,
+                    Output::Table => out.write_all(output::log_line(&record.value).as_bytes())?,
+                }
+                out.flush()?;
+            }
+            LogEvent::Lost { message, .. } => {
+                writeln!(notes, "warpctl: {message}")?;
+                notes.flush()?;
+            }
+        }
+    }
 }
 
 /// The server's JSON as sent, ending in one newline.

@@ -106,3 +106,16 @@ pub fn response(status_line: &str, headers: &[(&str, &str)], body: &str) -> Vec<
     ));
     text.into_bytes()
 }
+
+/// A `text/event-stream` response whose body is `parts`, one chunk each,
+/// then the last chunk (the server ends the stream).
+pub fn event_stream(parts: &[&str]) -> Vec<u8> {
+    let mut text = String::from(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for part in parts {
+        text.push_str(&format!("{:x}\r\n{part}\r\n", part.len()));
+    }
+    text.push_str("0\r\n\r\n");
+    text.into_bytes()
+}

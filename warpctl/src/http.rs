@@ -1,11 +1,13 @@
 //! A small HTTP/1.1 client over `std::net::TcpStream`: one request per
 //! connection (`Connection: close`), Content-Length, chunked and
-//! read-to-close bodies, one deadline for the whole exchange.
+//! read-to-close bodies, one deadline for the whole exchange; or, for a
+//! stream, the head within the deadline and the body read as it comes.
 
+use crate::chunked_reader::ChunkedReader;
 pub use crate::endpoint::Endpoint;
-use crate::response_reader::{ReadError, read_response};
+use crate::response_reader::{ReadError, read_head, read_response};
 use std::fmt;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -67,6 +69,27 @@ impl Response {
     }
 }
 
+/// A response whose body is read as it arrives (a stream).
+pub struct StreamingResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked; each read waits at most the idle time given
+    /// to [`Client::open`], then fails with `TimedOut`.
+    pub body: Box<dyn BufRead + Send>,
+}
+
+impl fmt::Debug for StreamingResponse {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("StreamingResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why a request got no response.
 #[derive(Debug)]
 pub enum HttpError {
@@ -98,6 +121,13 @@ pub enum HttpError {
         /// The error.
         error: io::Error,
     },
+    /// A stream sent nothing (not even a keep-alive) for too long.
+    Idle {
+        /// `host:port`.
+        authority: String,
+        /// How long it was silent.
+        idle: Duration,
+    },
     /// The server's answer is not HTTP/1.x as we read it.
     Malformed {
         /// `host:port`.
@@ -128,6 +158,11 @@ impl fmt::Display for HttpError {
                     describe(error)
                 )
             }
+            HttpError::Idle { authority, idle } => write!(
+                formatter,
+                "{authority} sent nothing on the stream, not even a keep-alive, for {} s",
+                idle.as_secs_f64()
+            ),
             HttpError::Malformed { authority, reason } => {
                 write!(
                     formatter,
@@ -189,6 +224,85 @@ impl Client {
                 reason,
             },
         })
+    }
+
+    /// Sends `request` and reads the head of its response within the
+    /// client's timeout; the body is then read as it arrives, each read
+    /// waiting at most `idle`.
+    pub fn open(
+        &self,
+        request: &Request<'_>,
+        idle: Duration,
+    ) -> Result<StreamingResponse, HttpError> {
+        let deadline = Instant::now() + self.timeout;
+        let stream = self.connect(deadline)?;
+        let io_error = |error: io::Error| self.io_error(error);
+        let mut writer = stream.try_clone().map_err(io_error)?;
+        writer
+            .set_write_timeout(Some(remaining(deadline).ok_or_else(|| self.timed_out())?))
+            .map_err(io_error)?;
+        writer.write_all(&self.encode(request)).map_err(io_error)?;
+        let mut reader = BufReader::new(PacedStream {
+            stream,
+            deadline: Some(deadline),
+            idle,
+        });
+        let malformed = |reason| HttpError::Malformed {
+            authority: self.endpoint.authority.clone(),
+            reason,
+        };
+        let (status, headers) = loop {
+            let (status, headers) = read_head(&mut reader).map_err(|error| match error {
+                ReadError::Io(error) => self.io_error(error),
+                ReadError::Malformed(reason) => malformed(reason),
+            })?;
+            if !(100..200).contains(&status) {
+                break (status, headers);
+            }
+        };
+        reader.get_mut().deadline = None;
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.trim().to_string())
+        };
+        let chunked = header("Transfer-Encoding")
+            .is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
+        let body: Box<dyn BufRead + Send> = if chunked {
+            Box::new(BufReader::new(ChunkedReader::new(reader)))
+        } else if let Some(length) = header("Content-Length") {
+            let length: u64 = length
+                .parse()
+                .map_err(|_| malformed(format!("Content-Length `{length}`")))?;
+            Box::new(reader.take(length))
+        } else {
+            Box::new(reader)
+        };
+        Ok(StreamingResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// An error reading a stream's body opened with `idle`, in the
+    /// operator's words.
+    pub fn stream_error(&self, error: io::Error, idle: Duration) -> HttpError {
+        match error.kind() {
+            io::ErrorKind::InvalidData => HttpError::Malformed {
+                authority: self.endpoint.authority.clone(),
+                reason: error.to_string(),
+            },
+            _ if is_timeout(&error) => HttpError::Idle {
+                authority: self.endpoint.authority.clone(),
+                idle,
+            },
+            _ => HttpError::Io {
+                authority: self.endpoint.authority.clone(),
+                error,
+            },
+        }
     }
 
     /// The request's bytes on the wire.
@@ -283,6 +397,26 @@ impl Read for DeadlineStream {
         let left = remaining(self.deadline)
             .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))?;
         self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buffer)
+    }
+}
+
+/// A stream whose reads wait until a deadline (while the head is read),
+/// then at most `idle` each (while a streamed body is).
+struct PacedStream {
+    stream: TcpStream,
+    deadline: Option<Instant>,
+    idle: Duration,
+}
+
+impl Read for PacedStream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let wait = match self.deadline {
+            Some(deadline) => remaining(deadline)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))?,
+            None => self.idle,
+        };
+        self.stream.set_read_timeout(Some(wait))?;
         self.stream.read(buffer)
     }
 }

@@ -5,12 +5,14 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+mod chunked_reader;
 pub mod cli;
 pub mod commands;
 mod endpoint;
 pub mod http;
 pub mod output;
 mod response_reader;
+pub mod sse;
 
 #[cfg(test)]
 mod fake_server;

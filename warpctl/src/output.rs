@@ -196,6 +196,53 @@ pub fn plan(plan: &Value) -> String {
     text
 }
 
+/// The log table's columns: fixed widths, so that the lines `logs -f`
+/// adds later line up under the same header.
+const LOG_COLUMNS: (usize, usize, usize, usize) = (6, 10, 5, 20);
+
+/// The log table's header line.
+pub fn log_header() -> String {
+    let (seq, time, level, target) = LOG_COLUMNS;
+    format!(
+        "{:>seq$}  {:>time$}  {:<level$}  {:<target$}  MESSAGE\n",
+        "SEQ", "TIME (s)", "LEVEL", "TARGET"
+    )
+}
+
+/// One record (`{"seq","timeMs","level","target","message"}`) as a line
+/// of the log table; line breaks in its message are shown as `\n`.
+pub fn log_line(entry: &Value) -> String {
+    let (seq, time, level, target) = LOG_COLUMNS;
+    let seconds = entry.get("timeMs").and_then(Value::as_u64).map_or_else(
+        || "-".to_string(),
+        |ms| format!("{}.{:03}", ms / 1000, ms % 1000),
+    );
+    let message = cell(entry.get("message"))
+        .replace('\r', "\\r")
+        .replace('\n', "\\n");
+    let line = format!(
+        "{:>seq$}  {seconds:>time$}  {:<level$}  {:<target$}  {message}",
+        cell(entry.get("seq")),
+        cell(entry.get("level")),
+        cell(entry.get("target")),
+    );
+    format!("{}\n", line.trim_end())
+}
+
+/// The records of a `/api/v1/logs` answer (newest first, as it sends
+/// them) as a table, oldest first; without any, a line saying so unless
+/// more are to follow.
+pub fn logs(entries: &[Value], following: bool) -> String {
+    if entries.is_empty() && !following {
+        return "no log records match\n".to_string();
+    }
+    let mut text = log_header();
+    for entry in entries.iter().rev() {
+        text.push_str(&log_line(entry));
+    }
+    text
+}
+
 /// The lines of a scrape that contain `pattern` (all of them without one).
 pub fn metrics(scrape: &str, pattern: Option<&str>) -> String {
     let mut text = String::new();

@@ -65,3 +65,21 @@ fn grep_keeps_matching_lines() {
     );
     assert_eq!(output::metrics(scrape, None), scrape);
 }
+
+#[test]
+fn log_lines_line_up_under_the_header() {
+    let entry: Value = serde_json::from_str(
+        r#"{"seq":123456,"timeMs":98765432,"level":"debug","target":"a-target-longer-than-twenty","message":"x\r\ny"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        output::log_header(),
+        "   SEQ    TIME (s)  LEVEL  TARGET                MESSAGE\n"
+    );
+    assert_eq!(
+        output::log_line(&entry),
+        "123456   98765.432  debug  a-target-longer-than-twenty  x\\r\\ny\n"
+    );
+    let sparse: Value = serde_json::from_str(r#"{"message":""}"#).unwrap();
+    assert_eq!(output::log_line(&sparse), "     -           -  -      -\n");
+}

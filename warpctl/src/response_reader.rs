@@ -5,7 +5,7 @@ use crate::http::Response;
 use std::io::{self, BufRead, Read};
 
 /// The most header bytes a response may have.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The most body bytes a response may have (a large scrape fits easily).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -71,7 +71,9 @@ pub(crate) fn read_response(reader: &mut impl BufRead) -> Result<Response, ReadE
 }
 
 /// Reads a status line and headers up to the blank line.
-fn read_head(reader: &mut impl BufRead) -> Result<(u16, Vec<(String, String)>), ReadError> {
+pub(crate) fn read_head(
+    reader: &mut impl BufRead,
+) -> Result<(u16, Vec<(String, String)>), ReadError> {
     let mut budget = MAX_HEADER_BYTES;
     let status_line = read_line(reader, &mut budget)?;
     if status_line.is_empty() {
@@ -102,7 +104,10 @@ fn read_head(reader: &mut impl BufRead) -> Result<(u16, Vec<(String, String)>), 
 }
 
 /// Reads one CRLF- (or LF-) terminated line, at most `budget` bytes in all.
-fn read_line(reader: &mut impl BufRead, budget: &mut usize) -> Result<String, ReadError> {
+pub(crate) fn read_line(
+    reader: &mut impl BufRead,
+    budget: &mut usize,
+) -> Result<String, ReadError> {
     let mut line = Vec::new();
     let read = reader
         .take(*budget as u64 + 1)
