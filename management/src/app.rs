@@ -9,8 +9,11 @@
 //! drains, or it streams (`crate::stream`: a head, then a feed pumped on
 //! the connection's timer as the client takes its output). One response
 //! is in flight per connection; requests behind it wait in the session.
+//! Requests beyond the app's budget (`crate::budget`, 1000 a second) wait
+//! for their turn, so that the core stays the data path's.
 
 use crate::auth::{RETRY_AFTER_SECONDS, TokenGuard, Verdict, sha256};
+use crate::budget::{REQUEST_BURST, REQUESTS_PER_SECOND, RequestBudget};
 use crate::capture::{self, CaptureFeed, CaptureQuery};
 use crate::config::ManagementConfig;
 use crate::json::push_string;
@@ -78,6 +81,7 @@ pub struct ManagementApp {
     streams: StreamSlots,
     capture: Arc<CaptureBoard>,
     unix_offset_ns: u64,
+    budget: RequestBudget,
 }
 
 impl core::fmt::Debug for ManagementApp {
@@ -125,7 +129,20 @@ impl ManagementApp {
             streams: StreamSlots::new(MAX_STREAMS),
             capture: config.capture,
             unix_offset_ns: config.unix_offset_ns,
+            budget: RequestBudget::new(REQUESTS_PER_SECOND, REQUEST_BURST),
         }
+    }
+
+    /// Answers at most `per_second` requests a second, in bursts of
+    /// `burst` (by default [`REQUESTS_PER_SECOND`] and [`REQUEST_BURST`]).
+    pub fn with_request_budget(mut self, per_second: u32, burst: u32) -> Self {
+        self.budget = RequestBudget::new(per_second, burst);
+        self
+    }
+
+    /// Connections whose next request waits for the request budget.
+    pub fn requests_waiting(&self) -> u32 {
+        self.budget.waiting()
     }
 
     /// Streaming responses open now.
@@ -194,7 +211,7 @@ impl ManagementApp {
                 return;
             }
             if !self.step(session, io) {
-                if session.peer_closed && session.output.is_empty() {
+                if session.peer_closed && session.output.is_empty() && !session.budget_wait {
                     // What is left can never become a whole request.
                     Self::close(session, io);
                 }
@@ -267,6 +284,16 @@ impl ManagementApp {
                         true
                     }
                     Ok(Some(length)) => {
+                        // A whole head: answering it takes a token of the
+                        // budget, or the request waits (left in `input`,
+                        // scanned again on the retry).
+                        let now_ns = io.now_ns();
+                        if let Err(wait_ns) = self.budget.take(now_ns, session.budget_wait) {
+                            session.budget_wait = true;
+                            io.set_timeout(millis_until(now_ns.saturating_add(wait_ns), now_ns));
+                            return false;
+                        }
+                        session.budget_wait = false;
                         let head_bytes: Vec<u8> = session.input.drain(..length).collect();
                         match parse_head(&head_bytes) {
                             Ok(head) => self.start(session, &head, &head_bytes, io),
@@ -750,6 +777,13 @@ impl TcpApp for ManagementApp {
     /// closed; one stalled in the middle of a request or a response is
     /// reset.
     fn timeout(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {
+        if session.budget_wait {
+            // Its turn: the request waiting for the budget is tried again
+            // (and waits again if it must).
+            io.set_timeout(self.idle_timeout_ms);
+            self.serve(session, io);
+            return;
+        }
         if let Some(streaming) = &session.streaming {
             let unsent = session.written < session.output.len();
             let stalled_ns = io.now_ns().saturating_sub(streaming.last_progress_ns);
@@ -773,5 +807,9 @@ impl TcpApp for ManagementApp {
         }
     }
 
-    fn closed(&mut self, _session: ManagementSession, _reason: CloseReason) {}
+    fn closed(&mut self, session: ManagementSession, _reason: CloseReason) {
+        if session.budget_wait {
+            self.budget.leave();
+        }
+    }
 }

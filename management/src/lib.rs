@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod app;
 mod attach;
 pub mod auth;
+pub mod budget;
 pub mod capture;
 #[cfg(test)]
 mod capture_tests;

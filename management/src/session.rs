@@ -148,4 +148,7 @@ pub struct ManagementSession {
     pub(crate) peer_closed: bool,
     /// We closed (or aborted) our side.
     pub(crate) closed: bool,
+    /// A whole request head waits in `input` for the request budget; the
+    /// connection's timer is its turn.
+    pub(crate) budget_wait: bool,
 }

@@ -1217,3 +1217,61 @@ fn the_log_stream_needs_the_token_and_a_good_query() {
         403
     );
 }
+
+#[test]
+fn requests_beyond_the_budget_wait_their_turn() {
+    let (app, _) = app_with(None);
+    let mut client = Client::new(app.with_request_budget(1000, 2), 1 << 16);
+    let three = get("/metrics", None) + &get("/", None) + &get("/nowhere", None);
+    let responses = parse_responses(&client.send(three.as_bytes()));
+    let statuses: Vec<u16> = responses.iter().map(|response| response.status).collect();
+    assert_eq!(statuses, [200, 200]);
+    assert_eq!(client.app.requests_waiting(), 1);
+    assert_eq!(client.harness.timeout_ms(), Some(1));
+    // The peer's FIN does not drop the waiting request.
+    client
+        .app
+        .read_closed(&mut client.session, &mut client.harness.stream());
+    assert!(!client.harness.close_requested());
+    let responses = parse_responses(&client.fire(MS));
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 404);
+    assert_eq!(client.app.requests_waiting(), 0);
+    // Nothing left, the peer gone: closed.
+    assert!(client.harness.close_requested());
+}
+
+#[test]
+fn waiting_connections_take_turns_and_leave_the_queue_when_they_go() {
+    let (app, _) = app_with(None);
+    let mut app = app.with_request_budget(1000, 1);
+    let mut connections: Vec<(ManagementSession, StreamHarness)> = (0..3)
+        .map(|_| {
+            let mut harness = StreamHarness::new(1 << 16);
+            let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
+            let session = app.accept(peer, &mut harness.stream()).unwrap();
+            (session, harness)
+        })
+        .collect();
+    for (session, harness) in &mut connections {
+        app.data(session, get("/", None).as_bytes(), &mut harness.stream());
+    }
+    let answered: Vec<bool> = connections
+        .iter_mut()
+        .map(|(_, harness)| !harness.take_sent().is_empty())
+        .collect();
+    assert_eq!(answered, [true, false, false]);
+    assert_eq!(app.requests_waiting(), 2);
+    // The second waits one token, the third one more.
+    assert_eq!(connections[1].1.timeout_ms(), Some(1));
+    assert_eq!(connections[2].1.timeout_ms(), Some(2));
+    let (session, _) = connections.remove(2);
+    app.closed(session, services::tcp::CloseReason::Reset);
+    assert_eq!(app.requests_waiting(), 1);
+    let (session, harness) = &mut connections[1];
+    harness.set_now_ns(MS);
+    app.timeout(session, &mut harness.stream());
+    assert!(harness.take_sent().starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(app.requests_waiting(), 0);
+    assert_eq!(harness.timeout_ms(), Some(crate::app::IDLE_TIMEOUT_MS));
+}

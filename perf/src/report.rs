@@ -102,6 +102,11 @@ fn micros(nanoseconds: Option<u64>) -> String {
 /// `http-latency`, where both are offered the same rate, the ratio of
 /// `point`'s p99 latency to warpcore's (how many times lower warpcore's is).
 pub fn warpcore_ratio(points: &[Point], point: &Point) -> Option<f64> {
+    if point.workload == Workload::UdpEchoManagementLoad {
+        // The system under the management load against itself alone.
+        let alone = point.management.as_ref()?.alone_pps;
+        return (alone > 0.0).then(|| point.pps.unwrap_or(0.0) / alone);
+    }
     let reference = reference_for(point.system)?;
     let ours = points.iter().find(|p| {
         p.scenario == point.scenario && p.cores == point.cores && p.system == reference
@@ -116,10 +121,10 @@ pub fn warpcore_ratio(points: &[Point], point: &Point) -> Option<f64> {
 
 /// The ratio column's header for `workload`.
 fn ratio_header(workload: Workload) -> &'static str {
-    if workload == Workload::HttpLatency {
-        "system p99 ÷ warpcore p99"
-    } else {
-        "warpcore ÷ system"
+    match workload {
+        Workload::HttpLatency => "system p99 ÷ warpcore p99",
+        Workload::UdpEchoManagementLoad => "under load ÷ alone",
+        _ => "warpcore ÷ system",
     }
 }
 
@@ -146,6 +151,10 @@ pub fn summary_markdown(report: &Report) -> String {
             .iter()
             .find(|p| p.scenario == scenario)
             .map_or(Workload::UdpEcho, |p| p.workload);
+        if workload == Workload::UdpEchoManagementLoad {
+            management_load_table(&mut text, scenario, &report.points);
+            continue;
+        }
         let loss = if workload.is_tcp() { "errors" } else { "loss" };
         let _ = writeln!(
             text,
@@ -228,6 +237,43 @@ pub fn summary_markdown(report: &Report) -> String {
     text
 }
 
+/// A `udp-echo-management-load` scenario's table: each system's echo
+/// rate alone and under the management load, their ratio, and what the
+/// management client got.
+fn management_load_table(text: &mut String, scenario: &str, points: &[Point]) {
+    let _ = writeln!(
+        text,
+        "\n## {scenario}\n\n| system | cores | pps alone | pps under management load | {} | loss under load | management requests/s | request errors | connections |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ratio_header(Workload::UdpEchoManagementLoad)
+    );
+    for point in points.iter().filter(|p| p.scenario == scenario) {
+        let ratio =
+            warpcore_ratio(points, point).map_or_else(|| "-".into(), |r| format!("{r:.2}x"));
+        let loss = point
+            .loss_percent
+            .map_or_else(|| "-".into(), |l| format!("{l:.2} %"));
+        let management = point.management.as_ref();
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} | {ratio} | {loss} | {} | {} | {} |",
+            point.system.name(),
+            point.cores,
+            rate(management.map(|m| m.alone_pps)),
+            rate(point.pps),
+            management.map_or_else(|| "-".into(), |m| format!("{:.0}", m.requests_per_second)),
+            management.map_or_else(|| "-".into(), |m| m.request_errors.to_string()),
+            management.map_or_else(|| "-".into(), |m| m.connections.to_string()),
+        );
+        for failure in &point.failures {
+            let _ = writeln!(
+                text,
+                "|  | | failed: {} | | | | | | |",
+                failure.replace('|', "/").replace('\n', " ")
+            );
+        }
+    }
+}
+
 /// One CSV row per point.
 pub fn csv(report: &Report) -> String {
     let mut text = String::from(
@@ -283,7 +329,11 @@ mod tests {
             cores: 1,
             repetition: 0,
             outcome: match pps {
-                Some(pps) => Outcome::Measured { pps, run: None },
+                Some(pps) => Outcome::Measured {
+                    pps,
+                    run: None,
+                    management: None,
+                },
                 None => Outcome::Failed {
                     reason: "no | tap".into(),
                 },
@@ -374,6 +424,55 @@ mod tests {
     }
 
     #[test]
+    fn management_load_rows_compare_each_system_with_itself_alone() {
+        let measurement = |system, pps, alone_pps| Measurement {
+            scenario: "udp-echo-management-load".into(),
+            workload: Workload::UdpEchoManagementLoad,
+            system,
+            cores: 1,
+            repetition: 0,
+            outcome: Outcome::Measured {
+                pps,
+                run: None,
+                management: Some(Box::new(crate::results::ManagementLoad {
+                    alone_pps,
+                    requests_per_second: 4321.4,
+                    request_errors: 2,
+                    connections: 64,
+                })),
+            },
+        };
+        let measurements = vec![
+            measurement(System::WarpcoreQemu, 18_000.0, 20_000.0),
+            measurement(System::WarpcoreHosted, 150_000.0, 100_000.0),
+        ];
+        let report = Report {
+            points: aggregate(&measurements),
+            measurements,
+            ..Report::default()
+        };
+        let text = summary_markdown(&report);
+        assert!(
+            text.contains("| system | cores | pps alone | pps under management load | under load ÷ alone | loss under load | management requests/s | request errors | connections |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| warpcore-qemu | 1 | 20.0 k | 18.0 k | 0.90x | - | 4321 | 2 | 64 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| warpcore-hosted | 1 | 100.0 k | 150.0 k | 1.50x |"),
+            "{text}"
+        );
+        assert!(csv(&report).contains(
+            "udp-echo-management-load,udp-echo-management-load,warpcore-qemu,1,18000.0,,,,1,0.900"
+        ));
+        let json = serde_json::to_string(&report).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
     fn latency_rows_compare_p99s_at_the_same_rate() {
         let point = |system, p99_ns| Point {
             scenario: "http-latency".into(),
@@ -387,6 +486,7 @@ mod tests {
             latency_cdf: Vec::new(),
             runs: 1,
             failures: Vec::new(),
+            management: None,
         };
         let report = Report {
             points: vec![

@@ -4,6 +4,22 @@ use crate::scenario::{System, Workload};
 use loadgen::run::RunResult;
 use serde::{Deserialize, Serialize};
 
+/// The management plane's load beside a data-path run
+/// (`udp-echo-management-load`): the same system measured alone just
+/// before, and what the management client got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManagementLoad {
+    /// The data path's rate alone (pps), on the same system in the same
+    /// run; the measurement's `pps` is its rate under the load.
+    pub alone_pps: f64,
+    /// Management requests answered per second during the loaded run.
+    pub requests_per_second: f64,
+    /// Management requests that failed (socket errors, non-2xx).
+    pub request_errors: u64,
+    /// The management client's connections.
+    pub connections: u32,
+}
+
 /// What one run of one system produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
@@ -15,6 +31,11 @@ pub enum Outcome {
         pps: f64,
         /// loadgen's figures, when replies came back to loadgen.
         run: Option<RunResult>,
+        /// The management load beside the run, for the workloads that
+        /// have one.
+        /// (Boxed: the other variants are far smaller.)
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        management: Option<Box<ManagementLoad>>,
     },
     /// The system could not be measured; the reason goes into the report.
     Failed {
@@ -65,6 +86,9 @@ pub struct Point {
     pub runs: u32,
     /// Why runs failed, if they did.
     pub failures: Vec<String>,
+    /// The management load beside the median run, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management: Option<ManagementLoad>,
 }
 
 /// Groups measurements by (scenario, system, cores), keeping the run with
@@ -87,10 +111,14 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
                 .iter()
                 .filter(|m| m.scenario == scenario && m.system == system && m.cores == cores)
                 .collect();
-            let mut measured: Vec<(f64, Option<&RunResult>)> = group
+            let mut measured: Vec<(f64, Option<&RunResult>, Option<&ManagementLoad>)> = group
                 .iter()
                 .filter_map(|m| match &m.outcome {
-                    Outcome::Measured { pps, run } => Some((*pps, run.as_ref())),
+                    Outcome::Measured {
+                        pps,
+                        run,
+                        management,
+                    } => Some((*pps, run.as_ref(), management.as_deref())),
                     Outcome::Failed { .. } => None,
                 })
                 .collect();
@@ -103,19 +131,20 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
                 })
                 .collect();
             let median = measured.get(measured.len().saturating_sub(1) / 2);
-            let run = median.and_then(|(_, run)| *run);
+            let run = median.and_then(|(_, run, _)| *run);
             Point {
                 scenario,
                 workload: group[0].workload,
                 system,
                 cores,
-                pps: median.map(|(pps, _)| *pps),
+                pps: median.map(|(pps, _, _)| *pps),
                 loss_percent: run.map(|r| r.summary.loss_percent),
                 latency_p50_ns: run.and_then(|r| r.summary.latency_p50_ns),
                 latency_p99_ns: run.and_then(|r| r.summary.latency_p99_ns),
                 latency_cdf: run.map(|r| r.latency_cdf.clone()).unwrap_or_default(),
                 runs: measured.len() as u32,
                 failures,
+                management: median.and_then(|(_, _, management)| management.cloned()),
             }
         })
         .collect()
@@ -132,7 +161,11 @@ mod tests {
             system,
             cores: 1,
             repetition,
-            outcome: Outcome::Measured { pps, run: None },
+            outcome: Outcome::Measured {
+                pps,
+                run: None,
+                management: None,
+            },
         }
     }
 

@@ -31,6 +31,11 @@ pub enum Workload {
     /// memcached text-protocol `set` of a 32-byte value, closed loop
     /// (`tcp-load`): operations per second.
     KvSet,
+    /// UDP echo through an appliance that serves its management plane,
+    /// measured alone and then while a client hammers `/metrics` and
+    /// `/api/v1/status` over `connections` connections (wrk): echoes per
+    /// second under that load, with the rate alone beside it.
+    UdpEchoManagementLoad,
 }
 
 impl Workload {
@@ -50,7 +55,11 @@ impl Workload {
     /// What the rate of a run counts, for table headers.
     pub fn rate_unit(self) -> &'static str {
         match self {
-            Workload::UdpEcho | Workload::IcmpEcho | Workload::L3fwd | Workload::Sink => "pps",
+            Workload::UdpEcho
+            | Workload::IcmpEcho
+            | Workload::L3fwd
+            | Workload::Sink
+            | Workload::UdpEchoManagementLoad => "pps",
             Workload::HttpKeepalive | Workload::HttpLatency => "requests/s",
             Workload::HttpClose => "connections/s",
             Workload::KvGet | Workload::KvSet => "ops/s",

@@ -4,6 +4,7 @@
 //! failure. Results go into a `perf::report::Report`.
 
 use crate::bench::drive::{echo_run, forward_run, loadgen, loadgen_args};
+use crate::bench::management::management_load_run;
 use crate::bench::systems::{echo_spec, hosted, linux_guest};
 use crate::bench::tcp::{CLIENT_ADDRESS, HostServers, tcp_run, tcp_spec, wait_for_servers};
 use crate::net::devices::{Lan, Veth};
@@ -110,8 +111,18 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
                 let scenario = &scenario;
                 for repetition in 0..scenario.repetitions {
                     let started = Instant::now();
-                    let outcome = match measure(tools, scenario, system, cores) {
-                        Ok((pps, run)) => Outcome::Measured { pps, run },
+                    let measured = if scenario.workload == Workload::UdpEchoManagementLoad {
+                        management_load_run(tools, scenario, system, cores)
+                            .map(|(pps, run, load)| (pps, run, Some(Box::new(load))))
+                    } else {
+                        measure(tools, scenario, system, cores).map(|(pps, run)| (pps, run, None))
+                    };
+                    let outcome = match measured {
+                        Ok((pps, run, management)) => Outcome::Measured {
+                            pps,
+                            run,
+                            management,
+                        },
                         Err(error) => Outcome::Failed {
                             reason: format!("{error:#}"),
                         },

@@ -207,7 +207,7 @@ fn tcp_load(
 
 /// wrk's report as loadgen's figures: requests as probes, socket errors and
 /// non-2xx replies as lost, the 50 % and 99 % latencies.
-fn parse_wrk(text: &str, seconds: f64) -> Result<RunResult> {
+pub(crate) fn parse_wrk(text: &str, seconds: f64) -> Result<RunResult> {
     let rate: f64 = field(text, "Requests/sec:")
         .context("no Requests/sec line")?
         .parse()

@@ -14,7 +14,7 @@ use crate::qemu::image::ensure_qemu;
 use crate::shell::host::{is_root, workspace_root};
 use anyhow::{Result, bail};
 use perf::report::Report;
-use perf::scenario::ScenarioFile;
+use perf::scenario::{ScenarioFile, Workload};
 
 /// Runs the benchmarks and writes the report.
 pub fn run(options: &BenchArguments) -> Result<()> {
@@ -65,7 +65,9 @@ pub fn run(options: &BenchArguments) -> Result<()> {
             }
             scenarios.retain(|scenario| only.contains(&scenario.name));
         }
-        if scenarios.iter().any(|scenario| scenario.workload.is_tcp()) {
+        if scenarios.iter().any(|scenario| {
+            scenario.workload.is_tcp() || scenario.workload == Workload::UdpEchoManagementLoad
+        }) {
             ensure_tcp_tools()?;
         }
         report.notes.push(format!(

@@ -10,11 +10,12 @@ use crate::net::netns::Netns;
 use crate::shell::host::{ensure_programs, target_dir, workspace_root};
 use crate::shell::process::{cargo, run as run_step};
 use crate::suites::management_capture::capture_checks;
+use crate::suites::management_logs::LogChecks;
 use crate::suites::management_robustness::robustness_checks;
 use crate::suites::status_page::status_page_checks;
 use crate::suites::traffic::udp_echo;
 use anyhow::{Context, Result, ensure};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The example the management checks' spec is a copy of.
 const EXAMPLE: &str = "examples/management.toml";
@@ -74,7 +75,7 @@ pub fn sample(scrape: &str, family: &str, labels: &[(&str, &str)]) -> f64 {
 /// `examples/management.toml`, from `client` (a namespace that reaches
 /// 10.0.0.2): promtool on a live scrape, counters moving by the traffic
 /// sent, the token rules, PUT's dry run, 409, 412 and 422, the status,
-/// the log search, warpctl, then the robustness checks.
+/// the log search and stream, warpctl, then the robustness checks.
 pub fn management_checks(client: &Netns) -> Result<()> {
     ensure_programs(
         "the management tests",
@@ -223,66 +224,64 @@ pub fn management_checks(client: &Netns) -> Result<()> {
         status_body.contains("\"observedGeneration\"") && status_body.contains("Ready"),
         "GET /api/v1/status answered `{status_body}`"
     );
-    logs_checks(&curl, &status, &bearer)?;
-    warpctl_checks(client, &spec_text)?;
-    capture_checks(client, BASE, TOKEN, &target_dir().join("release/warpctl"))?;
+    let warpctl = build_warpctl()?;
+    let dry_run_file = std::env::temp_dir().join("warpcore-management-dry-run.toml");
+    std::fs::write(&dry_run_file, &spec_text).context("writing the dry run's body")?;
+    let dry_run_body = format!("@{}", dry_run_file.display());
+    let log_a_line = || -> Result<()> {
+        let code = curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            &bearer,
+            "--data-binary",
+            &dry_run_body,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{spec_url}?dryRun=true"),
+        ])?;
+        ensure!(code == "200", "PUT ?dryRun=true answered {code}");
+        Ok(())
+    };
+    LogChecks {
+        client,
+        base: BASE,
+        token: TOKEN,
+        curl: &curl,
+        log_a_line: &log_a_line,
+        warpctl: &warpctl,
+    }
+    .run()?;
+    let _ = std::fs::remove_file(&dry_run_file);
+    warpctl_checks(client, &warpctl, &spec_text)?;
+    capture_checks(client, BASE, TOKEN, Path::new(&warpctl))?;
     status_page_checks(client, BASE)?;
     let _ = std::fs::remove_file(&scrape_file);
     let _ = std::fs::remove_file(&body_file);
     robustness_checks(client, IDLE_TIMEOUT_MS)
 }
 
-/// `GET /api/v1/logs` finds the lines the platform logged at startup:
-/// `management::attach`'s `management listening` line (both platforms),
-/// and the platform's own: the appliance's `core 0 appliance running` or
-/// warpcore-hosted's `ready cores=`; 401 without the token.
-fn logs_checks(
-    curl: &dyn Fn(&[&str]) -> Result<String>,
-    status: &dyn Fn(&[&str]) -> Result<String>,
-    bearer: &str,
-) -> Result<()> {
-    let search = |query: &str| -> Result<String> {
-        curl(&["-H", bearer, &format!("{BASE}/api/v1/logs?{query}")])
-    };
-    let listening = search("q=management+listening&level=info")?;
-    ensure!(
-        listening.starts_with("{\"entries\":[{\"seq\":")
-            && listening.contains("\"level\":\"info\"")
-            && listening.contains("management listening on port 8080"),
-        "GET /api/v1/logs?q=management+listening answered `{listening}`"
-    );
-    let running = search("q=appliance%20running&limit=1")?;
-    let ready = search("q=ready%20cores%3D&limit=1")?;
-    ensure!(
-        running.contains("core 0 appliance running") || ready.contains("ready cores="),
-        "GET /api/v1/logs found neither `appliance running` (`{running}`) nor `ready cores=` (`{ready}`)"
-    );
-    let absent = search("q=no-such-line-logged")?;
-    ensure!(
-        absent.starts_with("{\"entries\":[],\"next\":"),
-        "GET /api/v1/logs?q=no-such-line-logged answered `{absent}`"
-    );
-    let code = status(&[&format!("{BASE}/api/v1/logs?q=running")])?;
-    ensure!(
-        code == "401",
-        "GET /api/v1/logs without a token answered {code}"
-    );
-    eprintln!("    /api/v1/logs: startup lines found by q=, 401 without a token");
-    Ok(())
-}
-
-/// `warpctl` against the same appliance: every subcommand, and its errors
-/// for a wrong token and an invalid spec.
-fn warpctl_checks(client: &Netns, spec_text: &str) -> Result<()> {
+/// Builds warpctl; its path.
+fn build_warpctl() -> Result<String> {
     run_step(
         "build warpctl",
         cargo().args(["build", "--release", "-p", "warpctl"]),
     )?;
-    let binary = target_dir().join("release/warpctl");
-    let binary = binary.to_string_lossy();
+    Ok(target_dir()
+        .join("release/warpctl")
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// `warpctl` against the same appliance: every subcommand but `logs`
+/// (in `management_logs`), and its errors for a wrong token and an
+/// invalid spec.
+fn warpctl_checks(client: &Netns, binary: &str, spec_text: &str) -> Result<()> {
     let warpctl = |token: &str, args: &[&str]| -> Result<std::process::Output> {
         let mut full = vec![
-            "timeout", "-k", "5", "30", &*binary, "--server", BASE, "--token", token,
+            "timeout", "-k", "5", "30", binary, "--server", BASE, "--token", token,
         ];
         full.extend_from_slice(args);
         client.output(&full)
