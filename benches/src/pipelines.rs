@@ -10,9 +10,11 @@ use crate::http_clients::HttpClients;
 use crate::reflector::ReflectorNic;
 use control::Spec;
 use dataplane::{
-    BURST_SIZE, Executor, ExecutorBuilder, LoopbackNic, Mempool, Nic, SharedNic, Target,
+    BURST_SIZE, CaptureBoard, Executor, ExecutorBuilder, LoopbackNic, Mempool, Nic, SharedNic,
+    Target,
 };
 use services::MacSwap;
+use std::sync::Arc;
 
 /// Packets circulating in the macswap loop: a few bursts, so every poll
 /// finds a full burst.
@@ -42,6 +44,17 @@ pub fn echo_spec() -> Spec {
 /// The macswap forwarder on a looped loopback NIC, [`MACSWAP_IN_FLIGHT`]
 /// frames circulating: every poll swaps and sends one burst of 32.
 pub fn macswap_executor() -> Executor {
+    macswap_with_tap(None)
+}
+
+/// [`macswap_executor`] with a capture tap of `board`, never armed, on its
+/// port: what a platform serving the management plane builds, so the
+/// difference is the tap's cost while nobody captures.
+pub fn macswap_executor_tapped() -> Executor {
+    macswap_with_tap(Some(Arc::new(CaptureBoard::new())))
+}
+
+fn macswap_with_tap(board: Option<Arc<CaptureBoard>>) -> Executor {
     let pool = Mempool::with_heap(MACSWAP_IN_FLIGHT, 128).expect("heap pool");
     let mut nic = LoopbackNic::looped(OUR_MAC, MACSWAP_IN_FLIGHT);
     let frame = ethernet_frame(OUR_MAC.0, [2, 0, 0, 0, 0, 2]);
@@ -63,6 +76,11 @@ pub fn macswap_executor() -> Executor {
     builder
         .connect(node, "out", Target::Port(port))
         .expect("macswap has an `out` output");
+    if let Some(board) = board {
+        builder
+            .tap_port(port, board.tap(0, 0))
+            .expect("the port belongs to this builder");
+    }
     builder.build().expect("a complete graph")
 }
 
@@ -96,15 +114,15 @@ pub fn prime_echo(nic: &mut ReflectorNic, pool: &Mempool) {
 /// gratuitous ARP goes out, the peer's ARP request is answered and learned,
 /// and the first requests are echoed.
 pub fn udp_echo_core(nic: Box<dyn Nic>, pool: Mempool) -> Executor {
-    let mut executor = control::build_core(
-        &echo_spec(),
-        0,
-        vec![(0, nic)],
-        pool,
-        frozen_clock,
-        control::CoreLinks::new(),
-    )
-    .expect("the echo spec builds");
+    udp_echo_core_with(nic, pool, control::CoreLinks::new())
+}
+
+/// [`udp_echo_core`] built with `links` (a shared capture board puts a tap
+/// on the port).
+fn udp_echo_core_with(nic: Box<dyn Nic>, pool: Mempool, links: control::CoreLinks) -> Executor {
+    let mut executor =
+        control::build_core(&echo_spec(), 0, vec![(0, nic)], pool, frozen_clock, links)
+            .expect("the echo spec builds");
     executor.poll_once();
     executor
 }
@@ -116,6 +134,18 @@ pub fn udp_echo_executor() -> Executor {
     let mut nic = ReflectorNic::new(OUR_MAC, ECHO_IN_FLIGHT + 1);
     prime_echo(&mut nic, &pool);
     udp_echo_core(Box::new(nic), pool)
+}
+
+/// [`udp_echo_executor`] built as a platform serving the management plane
+/// builds it: a capture board shared through its links puts a tap, never
+/// armed, on the port.
+pub fn udp_echo_executor_tapped() -> Executor {
+    let pool = echo_pool();
+    let mut nic = ReflectorNic::new(OUR_MAC, ECHO_IN_FLIGHT + 1);
+    prime_echo(&mut nic, &pool);
+    let mut links = control::CoreLinks::new();
+    links.insert_shared(Arc::new(CaptureBoard::new()));
+    udp_echo_core_with(Box::new(nic), pool, links)
 }
 
 /// The `http` appliance the TCP benchmark drives: the interface of
@@ -208,17 +238,28 @@ pub enum Workload {
     MacSwap,
     /// [`udp_echo_executor`].
     UdpEcho,
+    /// [`macswap_executor_tapped`].
+    MacSwapTapped,
+    /// [`udp_echo_executor_tapped`].
+    UdpEchoTapped,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 2] = [Workload::MacSwap, Workload::UdpEcho];
+    pub const ALL: [Workload; 4] = [
+        Workload::MacSwap,
+        Workload::UdpEcho,
+        Workload::MacSwapTapped,
+        Workload::UdpEchoTapped,
+    ];
 
     /// The workload's name on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Self::MacSwap => "macswap",
             Self::UdpEcho => "udp-echo",
+            Self::MacSwapTapped => "macswap-tapped",
+            Self::UdpEchoTapped => "udp-echo-tapped",
         }
     }
 
@@ -234,6 +275,8 @@ impl Workload {
         match self {
             Self::MacSwap => macswap_executor(),
             Self::UdpEcho => udp_echo_executor(),
+            Self::MacSwapTapped => macswap_executor_tapped(),
+            Self::UdpEchoTapped => udp_echo_executor_tapped(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod support;
 use control::Spec;
 use control::{CoreLinks, build_core};
 use core::net::Ipv4Addr;
+use dataplane::capture::Direction;
 use dataplane::{LoopbackNic, MacAddr, Mempool, Nic, SharedNic};
 use services::Registry;
 use services::malformed_frames;
@@ -521,4 +522,39 @@ fn a_core_without_ports_builds_and_idles() {
     let mut executor = build_core(&spec, 1, Vec::new(), pool, clock, CoreLinks::new()).unwrap();
     executor.poll_once();
     assert_eq!(executor.counters().rx_packets.get(), 0);
+}
+
+/// A platform that shares a capture board gets a tap on every port: an
+/// armed capture of eth0 sees the echo request come in and the reply go
+/// out, whole up to the snap length.
+#[test]
+fn a_shared_capture_board_taps_every_port() {
+    let spec = Spec::parse(ECHO_SPEC, &Registry::with_builtin()).unwrap();
+    let board = std::sync::Arc::new(dataplane::CaptureBoard::new());
+    let mut links = CoreLinks::new();
+    links.insert_shared(board.clone());
+    let mut harness = Harness::on_core(&spec, 0, links);
+    harness.learn((PEER, PEER_IP));
+    let echo = hex(
+        "0200000000010200000000020800450000241c46400040010a910a0000010a00000208005435123400016162636465666768",
+    );
+    let capture = board.arm(0, 40, None).unwrap();
+    let reply = harness.exchange(0, &echo).expect("echo reply");
+    let mut out = [0u8; 64];
+    let mut frames = Vec::new();
+    while let Some((header, copied)) = board.next_record(&capture, |_| true, &mut out) {
+        frames.push((
+            header.direction,
+            header.original_len,
+            out[..copied].to_vec(),
+        ));
+    }
+    board.finish(capture);
+    assert_eq!(
+        frames,
+        [
+            (Direction::Received, echo.len() as u32, echo[..40].to_vec()),
+            (Direction::Sent, reply.len() as u32, reply[..40].to_vec()),
+        ]
+    );
 }

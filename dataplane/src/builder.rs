@@ -5,7 +5,8 @@ use crate::graph::NodeId;
 use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, NodeCounters};
 use crate::{
-    Batch, Consumer, Executor, Mempool, Nanoservice, Nic, Packet, PortId, Producer, RingId, Target,
+    Batch, Consumer, Executor, Mempool, Nanoservice, Nic, Packet, PortId, PortTap, Producer,
+    RingId, Target,
 };
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -90,6 +91,7 @@ impl ExecutorBuilder {
             nic,
             staging: Batch::new(),
             rx_node: None,
+            tap: None,
         });
         PortId(self.ports.len() - 1)
     }
@@ -128,6 +130,16 @@ impl ExecutorBuilder {
             .get_mut(port.0)
             .ok_or(ExecutorError::UnknownId)?
             .rx_node = Some(node);
+        Ok(self)
+    }
+
+    /// Puts a packet-capture tap on `port` (see [`crate::capture`]): it
+    /// sees every burst the port receives and sends.
+    pub fn tap_port(&mut self, port: PortId, tap: PortTap) -> Result<&mut Self, ExecutorError> {
+        self.ports
+            .get_mut(port.0)
+            .ok_or(ExecutorError::UnknownId)?
+            .tap = Some(tap);
         Ok(self)
     }
 

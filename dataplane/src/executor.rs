@@ -1,6 +1,7 @@
 //! The per-core executor: polls NIC queues and input rings, runs the
 //! nanoservice graph to completion, flushes transmit bursts.
 
+use crate::capture::{Direction, PortTap};
 use crate::graph::{NodeId, Outputs};
 use crate::queue::{NodeQueue, QUEUE_BURSTS};
 use crate::stats::CoreCounters;
@@ -43,23 +44,43 @@ pub(crate) struct PortState {
     pub(crate) nic: Box<dyn Nic>,
     pub(crate) staging: Batch,
     pub(crate) rx_node: Option<NodeId>,
+    /// The packet capture's tap, when the platform shares a capture board.
+    pub(crate) tap: Option<PortTap>,
 }
 
 impl PortState {
     /// Transmits the staged burst; what the NIC has no room for is dropped.
-    pub(crate) fn flush(&mut self, counters: &CoreCounters) {
-        Self::send(&mut *self.nic, &mut self.staging, counters);
+    pub(crate) fn flush(&mut self, counters: &CoreCounters, now_ns: u64) {
+        Self::send(
+            &mut *self.nic,
+            &mut self.tap,
+            &mut self.staging,
+            counters,
+            now_ns,
+        );
     }
 
     /// Transmits `burst` now, bypassing the (empty) staged burst; what the
     /// NIC has no room for is dropped.
     #[inline]
-    pub(crate) fn transmit(&mut self, burst: &mut Batch, counters: &CoreCounters) {
-        Self::send(&mut *self.nic, burst, counters);
+    pub(crate) fn transmit(&mut self, burst: &mut Batch, counters: &CoreCounters, now_ns: u64) {
+        Self::send(&mut *self.nic, &mut self.tap, burst, counters, now_ns);
     }
 
+    /// Shows the burst to the tap, then hands it to the NIC. The tap sees
+    /// what the core sends, like Linux's taps before a driver's transmit:
+    /// frames the NIC then has no room for are in a capture too.
     #[inline]
-    fn send(nic: &mut dyn Nic, burst: &mut Batch, counters: &CoreCounters) {
+    fn send(
+        nic: &mut dyn Nic,
+        tap: &mut Option<PortTap>,
+        burst: &mut Batch,
+        counters: &CoreCounters,
+        now_ns: u64,
+    ) {
+        if let Some(tap) = tap {
+            tap.observe(Direction::Sent, burst, now_ns);
+        }
         let sent = nic.tx_burst(burst);
         counters.tx_packets.add(sent as u64);
         counters.tx_dropped.add(burst.len() as u64);
@@ -156,7 +177,13 @@ impl Executor {
             let Some(node) = self.ports[port].rx_node else {
                 continue;
             };
-            let count = self.ports[port].nic.rx_burst(&mut self.scratch);
+            let state = &mut self.ports[port];
+            let count = state.nic.rx_burst(&mut self.scratch);
+            if count > 0
+                && let Some(tap) = &mut state.tap
+            {
+                tap.observe(Direction::Received, &self.scratch, self.now_ns);
+            }
             received += count;
             self.deliver_scratch(node);
         }
@@ -299,7 +326,7 @@ impl Executor {
     fn flush(&mut self) {
         for port in &mut self.ports {
             if !port.staging.is_empty() {
-                port.flush(&self.counters);
+                port.flush(&self.counters, self.now_ns);
             }
         }
         for ring in &mut self.rings_out {

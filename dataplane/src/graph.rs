@@ -183,6 +183,7 @@ impl Outputs<'_> {
             self.queues,
             self.ports,
             self.rings,
+            self.now_ns,
         );
     }
 
@@ -256,6 +257,7 @@ impl Outputs<'_> {
             self.queues,
             self.ports,
             self.rings,
+            self.now_ns,
         );
     }
 
@@ -278,6 +280,7 @@ impl Outputs<'_> {
                 self.queues,
                 self.ports,
                 self.rings,
+                self.now_ns,
             );
         }
     }
@@ -324,6 +327,7 @@ fn deliver(
     queues: &mut [NodeQueue],
     ports: &mut [PortState],
     rings: &mut [RingOut],
+    now_ns: u64,
 ) {
     match target {
         Target::Node(node) => {
@@ -337,11 +341,11 @@ fn deliver(
             if port.staging.is_empty() && batch.is_full() {
                 // A full burst with nothing staged before it: what joining
                 // the staging burst and flushing it would send, minus a copy.
-                port.transmit(batch, core);
+                port.transmit(batch, core, now_ns);
                 return;
             }
             if port.staging.remaining_capacity() < batch.len() {
-                port.flush(core);
+                port.flush(core, now_ns);
             }
             // The transmit burst has room now: a flushed one is empty.
             append_burst(batch.packets_mut(), port.staging.packets_mut());

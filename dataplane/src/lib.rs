@@ -12,6 +12,7 @@ extern crate alloc;
 pub mod batch;
 pub mod board;
 mod builder;
+pub mod capture;
 pub mod cidr;
 pub mod core_id;
 pub mod counters;
@@ -28,6 +29,7 @@ pub mod stats;
 
 pub use batch::{BURST_SIZE, Batch};
 pub use board::CountersBoard;
+pub use capture::{CaptureBoard, PortTap};
 pub use cidr::Ipv4Cidr;
 pub use counters::Counter;
 pub use executor::{Executor, ExecutorBuilder, ExecutorError, PortId, RingId, Target};

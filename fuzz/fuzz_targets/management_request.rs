@@ -40,6 +40,8 @@ fn app() -> ManagementApp {
         started_ns: Some(0),
         idle_timeout_ms: management::app::IDLE_TIMEOUT_MS,
         logs: &LOGS,
+        capture: Arc::new(dataplane::CaptureBoard::new()),
+        unix_offset_ns: 0,
     })
 }
 

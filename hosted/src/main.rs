@@ -76,6 +76,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
         &mut links,
         "hosted",
         worker::clock(),
+        unix_now_ns(),
         &logger::LOG_RING,
     )
     .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
@@ -150,6 +151,15 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
     log::info!("stopped");
     print_dump(&reports);
     Ok(())
+}
+
+/// The Unix time now in nanoseconds (captured frames are stamped with
+/// it); `None` for a clock set before 1970.
+fn unix_now_ns() -> Option<u64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|since| u64::try_from(since.as_nanos()).ok())
 }
 
 /// Tells every worker to stop and waits for them.

@@ -14,6 +14,7 @@
 
 use crate::auth::{RETRY_AFTER_SECONDS, TokenGuard, Verdict, sha256};
 use crate::budget::{REQUEST_BURST, REQUESTS_PER_SECOND, RequestBudget};
+use crate::capture::{self, CaptureFeed, CaptureQuery};
 use crate::config::ManagementConfig;
 use crate::json::push_string;
 use crate::response::{HTML, JSON, Reply, TEXT};
@@ -30,6 +31,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use core::net::SocketAddrV4;
 use dataplane::CountersBoard;
+use dataplane::capture::{ArmError, CaptureBoard, TcpFlow};
 use services::Registry;
 use services::http::RequestError;
 use services::http::chunked::ChunkDecoder;
@@ -77,6 +79,8 @@ pub struct ManagementApp {
     idle_timeout_ms: u32,
     logs: &'static LogRing,
     streams: StreamSlots,
+    capture: Arc<CaptureBoard>,
+    unix_offset_ns: u64,
     budget: RequestBudget,
 }
 
@@ -123,6 +127,8 @@ impl ManagementApp {
             idle_timeout_ms: config.idle_timeout_ms,
             logs: config.logs,
             streams: StreamSlots::new(MAX_STREAMS),
+            capture: config.capture,
+            unix_offset_ns: config.unix_offset_ns,
             budget: RequestBudget::new(REQUESTS_PER_SECOND, REQUEST_BURST),
         }
     }
@@ -553,6 +559,13 @@ impl ManagementApp {
             (Endpoint::Metrics, _) => {
                 let mut text = String::with_capacity(16 * 1024);
                 metrics::render(&mut text, &self.board, self.build_info);
+                let interfaces: Vec<&str> = self
+                    .spec
+                    .interfaces
+                    .iter()
+                    .map(|interface| interface.name.as_str())
+                    .collect();
+                metrics::render_capture(&mut text, &self.capture, &interfaces);
                 Reply::new(200, metrics::CONTENT_TYPE, text.into_bytes()).into()
             }
             (Endpoint::Spec, false) => {
@@ -584,9 +597,72 @@ impl ManagementApp {
                 }
                 Err(error) => Self::query_error(error),
             },
+            (Endpoint::Capture, _) => self.capture(pending),
             #[cfg(test)]
             (Endpoint::TestStream, _) => crate::tests::test_stream(&pending.query),
         }
+    }
+
+    /// `GET /api/v1/capture`: arms a capture of the interface the query
+    /// names, leaving out the request's own connection, and streams it as
+    /// pcap; 400 for a bad query, 409 while another capture runs. `HEAD`
+    /// arms nothing.
+    fn capture(&self, pending: &Pending) -> Answer {
+        let query = match CaptureQuery::parse(&pending.query, &self.spec) {
+            Ok(query) => query,
+            Err(error) => {
+                let mut body = String::from("{\"error\":\"query\",\"message\":");
+                push_string(&mut body, &error.message());
+                body.push('}');
+                return Reply::json(400, body).into();
+            }
+        };
+        let busy = || {
+            Reply::json(
+                409,
+                String::from(
+                    "{\"error\":\"capture running\",\"message\":\"another capture is running (one at a time); try again when it ends\"}",
+                ),
+            )
+            .into()
+        };
+        let armed = if pending.head_only {
+            if self.capture.is_armed() {
+                return busy();
+            }
+            None
+        } else {
+            // The capture's own connection stays out of it: captured, each
+            // of its segments would be sent, and captured again.
+            let own = self.spec.management.map(|management| TcpFlow {
+                peer: pending.peer,
+                local_port: management.listen.port(),
+            });
+            match self.capture.arm(query.interface, query.snaplen, own) {
+                Ok(capture) => Some(capture),
+                Err(ArmError::Busy) => return busy(),
+                Err(error) => {
+                    let mut body = String::from("{\"error\":\"query\",\"message\":");
+                    push_string(&mut body, &alloc::format!("{error}"));
+                    body.push('}');
+                    return Reply::json(400, body).into();
+                }
+            }
+        };
+        let feed = CaptureFeed::new(
+            Arc::clone(&self.capture),
+            armed,
+            &query,
+            pending.now_ns,
+            self.unix_offset_ns,
+        );
+        let head = Reply::new(200, capture::CONTENT_TYPE, Vec::new())
+            .with_field("Trailer", capture::TRAILER_FIELDS)
+            .with_field(
+                "Content-Disposition",
+                alloc::format!("attachment; filename=\"{}.pcap\"", query.interface_name),
+            );
+        Answer::Stream(StreamReply::new(head, feed))
     }
 
     /// The 400 for a log query the parser refused.

@@ -7,7 +7,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use control::Spec;
-use dataplane::CountersBoard;
+use dataplane::{CaptureBoard, CountersBoard};
 use services::registry::{CoreLinks, PlatformListener};
 use services::tcp::Hosted;
 
@@ -16,14 +16,19 @@ use services::tcp::Hosted;
 /// management app on the core and port the spec names, in that core's
 /// TCP stack beside the spec's services. `links` is every core's links
 /// from `control::core_links`; `platform` is `appliance` or `hosted`;
-/// `started_ns` the platform clock now (for the uptime); `logs` the ring
-/// the platform's logger appends to.
+/// `started_ns` the platform clock now (for the uptime); `unix_now_ns`
+/// the Unix time now in nanoseconds, where the platform has a wall clock
+/// (captured frames are stamped with it; without one they count from the
+/// platform clock's start); `logs` the ring the platform's logger appends
+/// to. Every core's ports also get a packet-capture tap from one shared
+/// capture board (`GET /api/v1/capture`).
 pub fn attach(
     spec: &Spec,
     spec_text: &str,
     links: &mut [CoreLinks],
     platform: &'static str,
     started_ns: u64,
+    unix_now_ns: Option<u64>,
     logs: &'static LogRing,
 ) -> Result<(), String> {
     let Some(management) = spec.management else {
@@ -37,8 +42,10 @@ pub fn attach(
         ));
     }
     let board = Arc::new(CountersBoard::new(links.len()));
+    let capture = Arc::new(CaptureBoard::new());
     for core_links in links.iter_mut() {
         core_links.insert_shared(Arc::clone(&board));
+        core_links.insert_shared(Arc::clone(&capture));
     }
     let app = ManagementApp::new(ManagementConfig {
         spec_text: spec_text.to_string(),
@@ -50,6 +57,8 @@ pub fn attach(
         started_ns: Some(started_ns),
         idle_timeout_ms: management.idle_timeout_ms,
         logs,
+        capture,
+        unix_offset_ns: unix_now_ns.map_or(0, |unix| unix.saturating_sub(started_ns)),
     });
     log::info!(
         "management listening on port {} (core {})",

@@ -3,7 +3,7 @@
 use crate::LogRing;
 use alloc::string::String;
 use alloc::sync::Arc;
-use dataplane::CountersBoard;
+use dataplane::{CaptureBoard, CountersBoard};
 
 /// Everything [`ManagementApp`](crate::ManagementApp) needs, given once
 /// when the platform builds core 0's TCP stack.
@@ -30,4 +30,11 @@ pub struct ManagementConfig {
     /// The platform's log ring, which its logger appends to (searched by
     /// `GET /api/v1/logs`).
     pub logs: &'static LogRing,
+    /// The capture board every core's ports are tapped from
+    /// (`GET /api/v1/capture`, and the capture counters in `/metrics`).
+    pub capture: Arc<CaptureBoard>,
+    /// Added to the platform clock, gives Unix time in nanoseconds (the
+    /// timestamps of captured frames); 0 on a platform without a wall
+    /// clock, whose captures then count from its clock's start.
+    pub unix_offset_ns: u64,
 }

@@ -49,7 +49,7 @@ pub struct LogQuery {
 
 /// Decodes `application/x-www-form-urlencoded` text: `+` is a space and
 /// `%XX` a byte.
-fn decode(value: &[u8], name: &'static str) -> Result<String, QueryError> {
+pub(crate) fn decode(value: &[u8], name: &'static str) -> Result<String, QueryError> {
     let mut bytes = Vec::with_capacity(value.len());
     let mut index = 0;
     while index < value.len() {

@@ -5,8 +5,8 @@
 
 use alloc::string::String;
 use core::fmt::Write;
-use dataplane::CountersBoard;
 use dataplane::stats::{CoreCounters, MAX_DROP_REASONS, NodeCounters};
+use dataplane::{CaptureBoard, CountersBoard};
 
 /// The `Content-Type` of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -222,6 +222,54 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
                 sample(out, name, &labels, value);
             }
         }
+    }
+}
+
+/// Renders the capture taps' counters into `out`: frames copied and
+/// frames a full ring dropped, by core and interface (named as in
+/// `interfaces`, the spec's names by index), and which interface a
+/// capture runs on.
+pub fn render_capture(out: &mut String, capture: &CaptureBoard, interfaces: &[&str]) {
+    let name = "warpcore_capture_active";
+    family(
+        out,
+        name,
+        "1 while a capture (GET /api/v1/capture) of the interface runs, else 0.",
+        "gauge",
+    );
+    let armed = capture.armed_interface();
+    for (index, interface) in interfaces.iter().enumerate() {
+        let value = u64::from(armed == Some(index));
+        sample(out, name, &[("interface", interface)], value);
+    }
+    let mut core_label = String::new();
+    let families = [
+        (
+            "warpcore_capture_frames_total",
+            "Frames a capture tap copied for /api/v1/capture.",
+        ),
+        (
+            "warpcore_capture_dropped_frames_total",
+            "Frames a capture tap's full ring had no room for (not in the capture).",
+        ),
+    ];
+    for (index, (name, help)) in families.into_iter().enumerate() {
+        family(out, name, help, "counter");
+        capture.for_each_tap(|core, interface, counters| {
+            core_text(&mut core_label, core);
+            let interface = interfaces.get(interface).copied().unwrap_or("unknown");
+            let value = if index == 0 {
+                counters.captured.get()
+            } else {
+                counters.dropped.get()
+            };
+            sample(
+                out,
+                name,
+                &[("core", &core_label), ("interface", interface)],
+                value,
+            );
+        });
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Endpoint {
     /// `/api/v1/logs/stream`: the log ring followed, as server-sent
     /// events.
     LogStream,
+    /// `/api/v1/capture`: an interface's frames, as a pcap stream.
+    Capture,
     /// `/test/stream?parts=N&every=MS&bytes=B`: a streaming response for
     /// the unit tests of the streaming machinery.
     #[cfg(test)]
@@ -42,6 +44,7 @@ impl Endpoint {
             b"/api/v1/status" => Self::Status,
             b"/api/v1/logs" => Self::Logs,
             b"/api/v1/logs/stream" => Self::LogStream,
+            b"/api/v1/capture" => Self::Capture,
             #[cfg(test)]
             b"/test/stream" => Self::TestStream,
             _ => return None,
@@ -59,7 +62,7 @@ impl Endpoint {
     /// True when its answer reads the query string.
     pub const fn reads_query(self) -> bool {
         match self {
-            Self::Logs | Self::LogStream => true,
+            Self::Logs | Self::LogStream | Self::Capture => true,
             #[cfg(test)]
             Self::TestStream => true,
             _ => false,
@@ -70,7 +73,7 @@ impl Endpoint {
     pub const fn protected(self) -> bool {
         matches!(
             self,
-            Self::Spec | Self::Status | Self::Logs | Self::LogStream
+            Self::Spec | Self::Status | Self::Logs | Self::LogStream | Self::Capture
         )
     }
 }

@@ -36,6 +36,7 @@
 
 use crate::response::Reply;
 use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -80,6 +81,16 @@ pub trait Feed: Send {
     /// nothing appended sends nothing) at `now_ns` on the platform clock,
     /// and says when to call again.
     fn pump(&mut self, out: &mut Vec<u8>, now_ns: u64) -> Pumped;
+
+    /// Trailer fields to send after the last chunk, asked once, after the
+    /// pump that said [`Pumped::Done`]: what the feed can only say at the
+    /// end (a capture's frame and drop counts). Name the fields in the
+    /// head's `Trailer` field. A body framed [`Framing::UntilClose`]
+    /// (HTTP/1.0) has no trailer section: they are not asked for there.
+    /// None by default.
+    fn trailer(&mut self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 /// A streaming response: its head (status, content type and fields; its
@@ -281,7 +292,20 @@ impl Streaming {
             }
             Pumped::Done => {
                 if self.framing == Framing::Chunked {
-                    out.extend_from_slice(LAST_CHUNK);
+                    let trailer = self.feed.trailer();
+                    if trailer.is_empty() {
+                        out.extend_from_slice(LAST_CHUNK);
+                    } else {
+                        // The last chunk, the trailer fields, the empty line.
+                        out.extend_from_slice(&LAST_CHUNK[..3]);
+                        for (name, value) in trailer {
+                            out.extend_from_slice(name.as_bytes());
+                            out.extend_from_slice(b": ");
+                            out.extend_from_slice(value.as_bytes());
+                            out.extend_from_slice(b"\r\n");
+                        }
+                        out.extend_from_slice(b"\r\n");
+                    }
                 }
             }
         }
@@ -334,6 +358,55 @@ mod tests {
         stream.pump(&mut out, 2_000_000);
         assert_eq!(stream.pump(&mut out, 2_000_000), Pumped::Done);
         assert_eq!(out, b"5\r\nhello\r\n11\r\n0123456789abcdef!\r\n0\r\n\r\n");
+    }
+
+    /// Says one part, then is done with two trailer fields.
+    struct Counted(bool);
+
+    impl Feed for Counted {
+        fn pump(&mut self, out: &mut Vec<u8>, _now_ns: u64) -> Pumped {
+            if core::mem::replace(&mut self.0, true) {
+                return Pumped::Done;
+            }
+            out.extend_from_slice(b"data");
+            Pumped::More { wake_after_ms: 0 }
+        }
+
+        fn trailer(&mut self) -> Vec<(&'static str, String)> {
+            alloc::vec![
+                ("X-Frames", String::from("1")),
+                ("X-Dropped", String::from("0"))
+            ]
+        }
+    }
+
+    #[test]
+    fn a_feed_s_trailer_follows_the_last_chunk() {
+        let slots = StreamSlots::new(2);
+        let mut chunked = Streaming::new(
+            Box::new(Counted(false)),
+            Framing::Chunked,
+            false,
+            slots.try_take().unwrap(),
+            0,
+        );
+        let mut out = Vec::new();
+        while chunked.pump(&mut out, 0) != Pumped::Done {}
+        assert_eq!(
+            out,
+            b"4\r\ndata\r\n0\r\nX-Frames: 1\r\nX-Dropped: 0\r\n\r\n"
+        );
+        // HTTP/1.0 has no trailer section: the bytes alone.
+        let mut until_close = Streaming::new(
+            Box::new(Counted(false)),
+            Framing::UntilClose,
+            false,
+            slots.try_take().unwrap(),
+            0,
+        );
+        let mut out = Vec::new();
+        while until_close.pump(&mut out, 0) != Pumped::Done {}
+        assert_eq!(out, b"data");
     }
 
     #[test]

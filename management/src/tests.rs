@@ -15,7 +15,7 @@ use services::Registry;
 use services::tcp::{StreamHarness, TcpApp};
 
 const SPEC: &str = include_str!("../../examples/echo.toml");
-const TOKEN: &str = "s3cret-token";
+pub(crate) const TOKEN: &str = "s3cret-token";
 const NS: u64 = 1_000_000_000;
 
 /// Two cores; core 0 with per-port `eth` nodes (one name twice), `ipv4`
@@ -82,7 +82,7 @@ fn log_ring() -> &'static crate::LogRing {
     ring
 }
 
-fn config(token: Option<&str>) -> (ManagementConfig, Arc<CoreCounters>) {
+pub(crate) fn config(token: Option<&str>) -> (ManagementConfig, Arc<CoreCounters>) {
     let registry = Registry::with_builtin();
     let (board, core0) = board();
     let config = ManagementConfig {
@@ -95,6 +95,8 @@ fn config(token: Option<&str>) -> (ManagementConfig, Arc<CoreCounters>) {
         started_ns: Some(0),
         idle_timeout_ms: crate::app::IDLE_TIMEOUT_MS,
         logs: log_ring(),
+        capture: Arc::new(dataplane::CaptureBoard::new()),
+        unix_offset_ns: 0,
     };
     (config, core0)
 }
@@ -105,14 +107,14 @@ fn app_with(token: Option<&str>) -> (ManagementApp, Arc<CoreCounters>) {
 }
 
 /// One connection to an app, over a send buffer of `limit` bytes.
-struct Client {
-    app: ManagementApp,
-    session: ManagementSession,
-    harness: StreamHarness,
+pub(crate) struct Client {
+    pub(crate) app: ManagementApp,
+    pub(crate) session: ManagementSession,
+    pub(crate) harness: StreamHarness,
 }
 
 impl Client {
-    fn new(app: ManagementApp, limit: usize) -> Self {
+    pub(crate) fn new(app: ManagementApp, limit: usize) -> Self {
         let mut harness = StreamHarness::new(limit);
         let mut app = app;
         let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
@@ -126,7 +128,7 @@ impl Client {
 
     /// Sends `bytes` in one piece; drains the send buffer (calling
     /// `writable`) until the app writes nothing more; returns what it sent.
-    fn send(&mut self, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn send(&mut self, bytes: &[u8]) -> Vec<u8> {
         let consumed = self
             .app
             .data(&mut self.session, bytes, &mut self.harness.stream());
@@ -134,7 +136,7 @@ impl Client {
         self.drain()
     }
 
-    fn drain(&mut self) -> Vec<u8> {
+    pub(crate) fn drain(&mut self) -> Vec<u8> {
         let mut sent = Vec::new();
         loop {
             let piece = self.harness.take_sent();
@@ -147,7 +149,7 @@ impl Client {
         }
     }
 
-    fn one(&mut self, request: &str) -> Response {
+    pub(crate) fn one(&mut self, request: &str) -> Response {
         let mut responses = parse_responses(&self.send(request.as_bytes()));
         assert_eq!(responses.len(), 1, "{request}");
         responses.remove(0)
@@ -155,14 +157,14 @@ impl Client {
 }
 
 #[derive(Debug)]
-struct Response {
-    status: u16,
-    fields: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) fields: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Response {
-    fn field(&self, name: &str) -> Option<&str> {
+    pub(crate) fn field(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(field, _)| field.eq_ignore_ascii_case(name))
@@ -207,7 +209,7 @@ fn parse_responses(mut bytes: &[u8]) -> Vec<Response> {
     responses
 }
 
-fn get(path: &str, token: Option<&str>) -> String {
+pub(crate) fn get(path: &str, token: Option<&str>) -> String {
     let mut request = alloc::format!("GET {path} HTTP/1.1\r\nHost: a\r\n");
     if let Some(token) = token {
         request += &alloc::format!("Authorization: Bearer {token}\r\n");
@@ -848,11 +850,11 @@ pub(crate) fn test_stream(query: &[u8]) -> crate::stream::Answer {
     ))
 }
 
-const MS: u64 = 1_000_000;
+pub(crate) const MS: u64 = 1_000_000;
 
 /// A chunked body from its first byte: the data of each chunk, and the
 /// bytes after the last chunk (`None` while it has not come).
-fn dechunk(mut bytes: &[u8]) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
+pub(crate) fn dechunk(mut bytes: &[u8]) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
     let mut chunks = Vec::new();
     loop {
         let Some(line_end) = bytes.windows(2).position(|pair| pair == b"\r\n") else {
@@ -872,7 +874,7 @@ fn dechunk(mut bytes: &[u8]) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
 }
 
 /// The head of a response (through its empty line) and what follows.
-fn split_head(bytes: &[u8]) -> (String, &[u8]) {
+pub(crate) fn split_head(bytes: &[u8]) -> (String, &[u8]) {
     let end = bytes
         .windows(4)
         .position(|window| window == b"\r\n\r\n")
@@ -887,7 +889,7 @@ fn split_head(bytes: &[u8]) -> (String, &[u8]) {
 impl Client {
     /// Moves the clock to `now_ns` and fires the app's timer; returns what
     /// was sent.
-    fn fire(&mut self, now_ns: u64) -> Vec<u8> {
+    pub(crate) fn fire(&mut self, now_ns: u64) -> Vec<u8> {
         self.harness.set_now_ns(now_ns);
         self.app
             .timeout(&mut self.session, &mut self.harness.stream());

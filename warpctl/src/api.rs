@@ -1,7 +1,7 @@
 //! The appliance's management API, one method per endpoint, with every
 //! refusal turned into an `ApiError` that names its cause.
 
-use crate::http::{Client, HttpError, Method, Request, Response};
+use crate::http::{Client, HttpError, Method, Request, Response, StreamingResponse};
 use crate::sse::EventReader;
 use serde_json::Value;
 use std::fmt;
@@ -72,7 +72,7 @@ impl LogQuery {
 
 /// `text` with everything but RFC 3986's unreserved characters
 /// percent-encoded.
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut encoded = String::new();
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
@@ -183,6 +183,11 @@ pub enum ApiError {
         /// The server's message.
         message: String,
     },
+    /// 400: the appliance refused the request's parameters.
+    BadRequest {
+        /// The server's message.
+        message: String,
+    },
     /// 409: the appliance cannot take the change now.
     Conflict {
         /// The server's message.
@@ -250,6 +255,12 @@ impl fmt::Display for ApiError {
                     write!(formatter, ", field {field}")?;
                 }
                 write!(formatter, ": {message}")
+            }
+            ApiError::BadRequest { message } => {
+                write!(
+                    formatter,
+                    "the appliance refused the request (400): {message}"
+                )
             }
             ApiError::Conflict { message } => write!(formatter, "the appliance refused: {message}"),
             ApiError::TooManyRequests { retry_after } => match retry_after {
@@ -351,13 +362,30 @@ impl Api {
             ..query.clone()
         };
         let path = format!("/api/v1/logs/stream{}", query.query_string());
+        let response = self.open_stream(&path, "text/event-stream", idle)?;
+        Ok(LogStream {
+            events: EventReader::new(response.body),
+            client: self.client.clone(),
+            idle,
+        })
+    }
+
+    /// Opens `GET path` (with the token) as a stream whose body is read
+    /// as it comes, each read waiting at most `idle`; a refusal (any
+    /// status but 2xx) is read whole, bounded, and named.
+    pub fn open_stream(
+        &self,
+        path: &str,
+        accept: &str,
+        idle: Duration,
+    ) -> Result<StreamingResponse, ApiError> {
         let token = self.token.as_deref().ok_or(ApiError::NoToken)?;
         let request = Request {
             method: Method::Get,
-            path: &path,
+            path,
             headers: vec![
                 ("Authorization", format!("Bearer {token}")),
-                ("Accept", "text/event-stream".to_string()),
+                ("Accept", accept.to_string()),
             ],
             body: None,
         };
@@ -366,8 +394,9 @@ impl Api {
             // A refusal is short: read it whole (bounded) and name it.
             let mut body = Vec::new();
             let _ = (&mut response.body).take(64 * 1024).read_to_end(&mut body);
+            let path = path.split('?').next().unwrap_or(path);
             return Err(refusal(
-                "/api/v1/logs/stream",
+                path,
                 &Response {
                     status: response.status,
                     headers: response.headers,
@@ -375,11 +404,13 @@ impl Api {
                 },
             ));
         }
-        Ok(LogStream {
-            events: EventReader::new(response.body),
-            client: self.client.clone(),
-            idle,
-        })
+        Ok(response)
+    }
+
+    /// The client, for naming errors of an open stream
+    /// ([`Client::stream_error`]).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// `PUT /api/v1/spec`: applies `spec` (or only plans it with
@@ -452,6 +483,9 @@ impl Api {
 /// The error a status other than 2xx means.
 fn refusal(path: &str, response: &Response) -> ApiError {
     match response.status {
+        400 => ApiError::BadRequest {
+            message: server_message(response),
+        },
         401 | 403 => ApiError::Unauthorized,
         404 => ApiError::NotServed {
             path: path.to_string(),

@@ -4,6 +4,45 @@
 
 use crate::response_reader::{MAX_HEADER_BYTES, ReadError, read_line};
 use std::io::{self, BufRead, Read};
+use std::sync::{Arc, Mutex};
+
+/// Most trailer fields kept from one body.
+const MAX_TRAILER_FIELDS: usize = 64;
+
+/// Header or trailer fields, names and values as sent.
+type Fields = Vec<(String, String)>;
+
+/// The trailer fields of a chunked body, filled in when its reader reaches
+/// the end (a capture's frame and drop counts); a handle that stays with
+/// the caller while the reader is boxed away.
+#[derive(Clone, Debug, Default)]
+pub struct Trailers {
+    fields: Arc<Mutex<Option<Fields>>>,
+}
+
+impl Trailers {
+    /// The first field of this name (compared case-insensitively), once
+    /// the body's end was read.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let fields = self.fields.lock().ok()?;
+        fields
+            .as_ref()?
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.clone())
+    }
+
+    /// True once the last chunk and its trailer section were read.
+    pub fn arrived(&self) -> bool {
+        self.fields.lock().is_ok_and(|fields| fields.is_some())
+    }
+
+    fn set(&self, fields: Fields) {
+        if let Ok(mut slot) = self.fields.lock() {
+            *slot = Some(fields);
+        }
+    }
+}
 
 /// Reads the data of a chunked body from `inner`, chunk by chunk; ends
 /// (reads 0) after the last chunk and its trailers.
@@ -14,17 +53,19 @@ pub struct ChunkedReader<R> {
     /// The CRLF after a chunk's data is still to be read.
     crlf_due: bool,
     done: bool,
+    trailers: Trailers,
 }
 
 impl<R: BufRead> ChunkedReader<R> {
     /// Decodes the chunked body that `inner` holds from its first size
-    /// line on.
-    pub fn new(inner: R) -> Self {
+    /// line on, keeping its trailer fields in `trailers`.
+    pub fn new(inner: R, trailers: Trailers) -> Self {
         Self {
             inner,
             left: 0,
             crlf_due: false,
             done: false,
+            trailers,
         }
     }
 
@@ -60,8 +101,21 @@ impl<R: BufRead> Read for ChunkedReader<R> {
             let size = usize::from_str_radix(size_text, 16)
                 .map_err(|_| malformed(format!("chunk size `{line}`")))?;
             if size == 0 {
-                // Trailers (bounded: each line is), then the blank line.
-                while !self.line()?.is_empty() {}
+                // Trailers (bounded: each line is, and so is how many are
+                // kept), then the blank line.
+                let mut fields = Vec::new();
+                loop {
+                    let line = self.line()?;
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && fields.len() < MAX_TRAILER_FIELDS
+                    {
+                        fields.push((name.trim().to_string(), value.trim().to_string()));
+                    }
+                }
+                self.trailers.set(fields);
                 self.done = true;
                 return Ok(0);
             }
@@ -86,7 +140,8 @@ mod tests {
     fn decode(raw: &[u8]) -> io::Result<Vec<u8>> {
         let mut body = Vec::new();
         // A tiny buffer: chunks are read across many calls.
-        ChunkedReader::new(BufReader::with_capacity(3, raw)).read_to_end(&mut body)?;
+        ChunkedReader::new(BufReader::with_capacity(3, raw), Trailers::default())
+            .read_to_end(&mut body)?;
         Ok(body)
     }
 
@@ -94,6 +149,24 @@ mod tests {
     fn chunks_are_joined_as_they_come_and_trailers_skipped() {
         let raw = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\nnext response";
         assert_eq!(decode(raw).unwrap(), b"hello, world");
+    }
+
+    #[test]
+    fn trailer_fields_are_kept_once_the_body_ends() {
+        let raw = b"4\r\npcap\r\n0\r\nX-Frames: 6\r\nx-dropped:0\r\n\r\n";
+        let trailers = Trailers::default();
+        let mut reader =
+            ChunkedReader::new(BufReader::with_capacity(3, &raw[..]), trailers.clone());
+        let mut first = [0u8; 4];
+        reader.read_exact(&mut first).unwrap();
+        assert!(!trailers.arrived());
+        assert_eq!(trailers.get("X-Frames"), None);
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty() && trailers.arrived());
+        assert_eq!(trailers.get("x-frames").as_deref(), Some("6"));
+        assert_eq!(trailers.get("X-Dropped").as_deref(), Some("0"));
+        assert_eq!(trailers.get("X-Other"), None);
     }
 
     #[test]

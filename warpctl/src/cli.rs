@@ -68,6 +68,10 @@ pub enum Command {
     /// Search the appliance's log ring, newest records last; `-f` then
     /// follows it until Ctrl-C.
     Logs(LogsArguments),
+    /// Capture an interface's frames as pcap, received and sent, on every
+    /// core (`-w - | tshark -r -` reads them as they come); a summary on
+    /// stderr.
+    Capture(CaptureArguments),
     /// The Prometheus scrape of `/metrics` (needs no token).
     Metrics {
         /// Print only the lines that contain TEXT.
@@ -82,6 +86,29 @@ pub enum Resource {
     /// The running spec's TOML on stdout; its generation and ETag on
     /// stderr (with `-o json`, one JSON object holding all three).
     Spec,
+}
+
+/// `warpctl capture`'s options. The appliance bounds every capture: 1000
+/// frames and 30 s unless asked otherwise.
+#[derive(Debug, Args)]
+pub struct CaptureArguments {
+    /// The interface, as the spec names it.
+    #[arg(short = 'i', long = "interface", value_name = "NAME")]
+    pub interface: String,
+    /// Stop after N frames (1 to 1000000).
+    #[arg(short = 'c', long = "count", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub count: Option<u64>,
+    /// Stop after S seconds (1 to 3600).
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub seconds: Option<u32>,
+    /// Keep the first BYTES of each frame (1 to 1514; 256 unless asked).
+    #[arg(short = 's', long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u16).range(1..=1514))]
+    pub snaplen: Option<u16>,
+    /// Write the pcap to FILE; `-` is stdout (not a terminal).
+    #[arg(short = 'w', long = "write", value_name = "FILE", default_value = "-")]
+    pub file: PathBuf,
 }
 
 /// `warpctl logs`'s options.
@@ -190,6 +217,13 @@ mod tests {
             "status --server https://10.0.0.2",
             "status --server http://10.0.0.2:http",
             "metrics extra",
+            "capture",
+            "capture -i eth0 -c 0",
+            "capture -i eth0 -c 1000001",
+            "capture -i eth0 --seconds -1",
+            "capture -i eth0 --seconds 0",
+            "capture -i eth0 --seconds abc",
+            "capture -i eth0 -s 1515",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
@@ -197,6 +231,24 @@ mod tests {
             parse("metrics --grep udp").unwrap().command,
             Command::Metrics { grep: Some(_) }
         ));
+        let Command::Capture(capture) =
+            parse("capture -i eth0 -c 100 -w out.pcap").unwrap().command
+        else {
+            panic!("not capture");
+        };
+        assert_eq!(
+            (capture.interface.as_str(), capture.count, capture.seconds),
+            ("eth0", Some(100), None)
+        );
+        assert_eq!(capture.file, PathBuf::from("out.pcap"));
+        let Command::Capture(capture) = parse("capture -i eth1 --seconds 5 -s 1514")
+            .unwrap()
+            .command
+        else {
+            panic!("not capture");
+        };
+        assert_eq!(capture.file, PathBuf::from("-"));
+        assert_eq!((capture.seconds, capture.snaplen), (Some(5), Some(1514)));
         let Command::Logs(logs) = parse("logs -q up --level warn --limit 5 -f")
             .unwrap()
             .command

@@ -2,11 +2,12 @@
 //! prints; every failure comes back as a `CommandError`.
 
 use crate::api::{Api, ApiError, LogEvent, LogQuery};
-use crate::cli::{ApplyArguments, Cli, Command, LogsArguments, Output, Resource};
+use crate::capture::{self, CaptureError, CaptureQuery};
+use crate::cli::{ApplyArguments, CaptureArguments, Cli, Command, LogsArguments, Output, Resource};
 use crate::http::Client;
 use crate::output;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,6 +34,17 @@ pub enum CommandError {
     },
     /// Writing the output failed.
     Write(io::Error),
+    /// The capture's file could not be made.
+    CreateOutput {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: io::Error,
+    },
+    /// A pcap would have gone to a terminal.
+    Terminal,
+    /// The capture failed part way.
+    Capture(CaptureError),
 }
 
 impl fmt::Display for CommandError {
@@ -50,6 +62,13 @@ impl fmt::Display for CommandError {
                 )
             }
             CommandError::Write(error) => write!(formatter, "cannot write the output: {error}"),
+            CommandError::CreateOutput { path, error } => {
+                write!(formatter, "cannot create {}: {error}", path.display())
+            }
+            CommandError::Terminal => formatter.write_str(
+                "refusing to write pcap to a terminal: give -w FILE, or pipe it (-w - | tshark -r -)",
+            ),
+            CommandError::Capture(error) => write!(formatter, "{error}"),
         }
     }
 }
@@ -71,6 +90,12 @@ impl From<io::Error> for CommandError {
 /// Runs `cli`'s command, printing to stdout and stderr. A reader that
 /// closes stdout early (`warpctl metrics | head`) is not an error.
 pub fn run(cli: &Cli) -> Result<(), CommandError> {
+    if let Command::Capture(arguments) = &cli.command
+        && arguments.file.as_os_str() == "-"
+        && io::stdout().is_terminal()
+    {
+        return Err(CommandError::Terminal);
+    }
     let result = run_with(cli, &mut io::stdout().lock(), &mut io::stderr().lock());
     match result {
         Err(CommandError::Write(error)) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
@@ -122,6 +147,7 @@ pub fn run_with(cli: &Cli, out: &mut dyn Write, notes: &mut dyn Write) -> Result
         }
         Command::Apply(arguments) => apply(&api, arguments, cli.output, out)?,
         Command::Logs(arguments) => logs(&api, arguments, cli.output, out, notes, FOLLOW_IDLE)?,
+        Command::Capture(arguments) => capture(&api, arguments, cli.output, out, notes)?,
         Command::Metrics { grep } => {
             let scrape = api.metrics()?;
             out.write_all(output::metrics(&scrape, grep.as_deref()).as_bytes())?;
@@ -237,6 +263,59 @@ pub fn logs(
             }
         }
     }
+}
+
+/// `warpctl capture`: the pcap to the file (or `out` for `-`), a line
+/// on `notes` once the appliance armed the capture, and the summary
+/// there at the end (a JSON object with `-o json`).
+fn capture(
+    api: &Api,
+    arguments: &CaptureArguments,
+    format: Output,
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let query = CaptureQuery {
+        interface: arguments.interface.clone(),
+        count: arguments.count,
+        seconds: arguments.seconds,
+        snaplen: arguments.snaplen,
+    };
+    let mut file;
+    let sink: &mut dyn Write = if arguments.file.as_os_str() == "-" {
+        out
+    } else {
+        file =
+            std::fs::File::create(&arguments.file).map_err(|error| CommandError::CreateOutput {
+                path: arguments.file.clone(),
+                error,
+            })?;
+        &mut file
+    };
+    let interface = &arguments.interface;
+    let mut started = || {
+        if format == Output::Table {
+            writeln!(notes, "warpctl: capturing on {interface}")?;
+            notes.flush()?;
+        }
+        Ok(())
+    };
+    let summary =
+        capture::capture(api, &query, sink, &mut started).map_err(CommandError::Capture)?;
+    match format {
+        Output::Json => writeln!(
+            notes,
+            "{}",
+            serde_json::json!({
+                "interface": interface,
+                "frames": summary.frames,
+                "dropped": summary.dropped,
+                "end": summary.end,
+            })
+        )?,
+        Output::Table => writeln!(notes, "warpctl: {summary} on {interface}")?,
+    }
+    Ok(())
 }
 
 /// The server's JSON as sent, ending in one newline.

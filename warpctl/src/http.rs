@@ -4,6 +4,7 @@
 //! stream, the head within the deadline and the body read as it comes.
 
 use crate::chunked_reader::ChunkedReader;
+pub use crate::chunked_reader::Trailers;
 pub use crate::endpoint::Endpoint;
 use crate::response_reader::{ReadError, read_head, read_response};
 use std::fmt;
@@ -78,6 +79,8 @@ pub struct StreamingResponse {
     /// The body, de-chunked; each read waits at most the idle time given
     /// to [`Client::open`], then fails with `TimedOut`.
     pub body: Box<dyn BufRead + Send>,
+    /// A chunked body's trailer fields, there once `body` reached its end.
+    pub trailers: Trailers,
 }
 
 impl fmt::Debug for StreamingResponse {
@@ -269,8 +272,9 @@ impl Client {
         };
         let chunked = header("Transfer-Encoding")
             .is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
+        let trailers = Trailers::default();
         let body: Box<dyn BufRead + Send> = if chunked {
-            Box::new(BufReader::new(ChunkedReader::new(reader)))
+            Box::new(BufReader::new(ChunkedReader::new(reader, trailers.clone())))
         } else if let Some(length) = header("Content-Length") {
             let length: u64 = length
                 .parse()
@@ -283,6 +287,7 @@ impl Client {
             status,
             headers,
             body,
+            trailers,
         })
     }
 

@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod capture;
 mod chunked_reader;
 pub mod cli;
 pub mod commands;

@@ -1,4 +1,5 @@
-//! `count-pipeline macswap|udp-echo PACKETS`: sets up one warpcore pipeline
+//! `count-pipeline macswap|udp-echo|macswap-tapped|udp-echo-tapped PACKETS`:
+//! sets up one warpcore pipeline
 //! exactly as the criterion benches do, warms it up, then runs PACKETS
 //! packets through it (a multiple of the burst size) and exits. Made to run
 //! under `valgrind --tool=callgrind`: `cargo xtask bench` runs it at two
@@ -17,7 +18,7 @@ const WARM_UP_BURSTS: u64 = 16;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: count-pipeline macswap|udp-echo PACKETS (PACKETS a multiple of 32)";
+    let usage = "usage: count-pipeline macswap|udp-echo|macswap-tapped|udp-echo-tapped PACKETS (PACKETS a multiple of 32)";
     let [name, packets] = args.as_slice() else {
         eprintln!("{usage}");
         return ExitCode::from(2);

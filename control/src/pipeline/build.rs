@@ -8,7 +8,9 @@ use crate::spec::Spec;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use dataplane::{CountersBoard, Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target};
+use dataplane::{
+    CaptureBoard, CountersBoard, Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target,
+};
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::Reassembly;
 use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
@@ -53,6 +55,7 @@ pub fn build_core(
         find(&chains, HookPoint::PortRx),
         &context,
     )?;
+    tap_ports(&mut builder, &ports, core, &links)?;
     // A core without ports (more cores than queue pairs) still builds the
     // stack: its apps may own state other cores reach over rings (kv).
     if !ports.is_empty() && !ports.iter().any(|port| passes_on(&port.rx_chain)) {
@@ -76,6 +79,22 @@ fn on_the_board(executor: Executor, core: usize, links: &CoreLinks) -> Executor 
         board.register(core, executor.counters().clone());
     }
     executor
+}
+
+/// Puts a packet-capture tap on every port, when the platform shares a
+/// capture board (the management plane's `/api/v1/capture`).
+fn tap_ports(
+    builder: &mut ExecutorBuilder,
+    ports: &[Port],
+    core: usize,
+    links: &CoreLinks,
+) -> Result<(), PipelineError> {
+    if let Some(board) = links.take_shared::<Arc<CaptureBoard>>() {
+        for port in ports {
+            builder.tap_port(port.id, board.tap(core, port.interface))?;
+        }
+    }
+    Ok(())
 }
 
 /// Refuses ports for interfaces the spec lacks, and two ports for one.

@@ -184,6 +184,8 @@ fn bring_up() {
         &mut links,
         "appliance",
         time::now_ns(),
+        // No wall clock (no RTC driver): captures count from boot.
+        None,
         &crate::dev::console::LOG_RING,
     ) {
         refuse(format_args!("spec error ({source}): {error}"));

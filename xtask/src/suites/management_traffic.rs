@@ -1,19 +1,21 @@
 //! The management plane's checks, shared by the hosted and the appliance
 //! suites: `examples/management.toml`'s API (in a test copy with a short
 //! idle timeout) driven with curl from a client namespace, its scrape
-//! checked by Prometheus' own `promtool`, its status page loaded in
-//! headless Chromium under traffic, then the robustness checks of
+//! checked by Prometheus' own `promtool`, its packet capture read by
+//! `tshark` (`management_capture`), its status page loaded in headless
+//! Chromium under traffic, then the robustness checks of
 //! `management_robustness`.
 
 use crate::net::netns::Netns;
 use crate::shell::host::{ensure_programs, target_dir, workspace_root};
 use crate::shell::process::{cargo, run as run_step};
+use crate::suites::management_capture::capture_checks;
 use crate::suites::management_logs::LogChecks;
 use crate::suites::management_robustness::robustness_checks;
 use crate::suites::status_page::status_page_checks;
 use crate::suites::traffic::udp_echo;
 use anyhow::{Context, Result, ensure};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The example the management checks' spec is a copy of.
 const EXAMPLE: &str = "examples/management.toml";
@@ -254,6 +256,7 @@ pub fn management_checks(client: &Netns) -> Result<()> {
     .run()?;
     let _ = std::fs::remove_file(&dry_run_file);
     warpctl_checks(client, &warpctl, &spec_text)?;
+    capture_checks(client, BASE, TOKEN, Path::new(&warpctl))?;
     status_page_checks(client, BASE)?;
     let _ = std::fs::remove_file(&scrape_file);
     let _ = std::fs::remove_file(&body_file);

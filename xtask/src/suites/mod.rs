@@ -6,6 +6,7 @@ pub mod appliance;
 pub mod hosted;
 pub mod image;
 pub mod kernel;
+pub mod management_capture;
 pub mod management_logs;
 pub mod management_robustness;
 pub mod management_traffic;

@@ -70,7 +70,8 @@ fn cases() -> Vec<Case<Test>> {
         Case::new(
             "management",
             "management API in QEMU: promtool on /metrics, counters move, auth, 412/422/409, \
-             dry run, status; 400/431/413/414, 1000 connections, slowloris, UDP echo meanwhile",
+             dry run, status; pcap capture by curl and warpctl read by tshark, 400/401/409; \
+             400/431/413/414, 1000 connections, slowloris, UDP echo meanwhile",
             crate::suites::appliance::tcp::management_checks_in_qemu,
         ),
         Case::new(

@@ -15,7 +15,7 @@ type Scenario = fn(&Path) -> Result<()>;
 pub fn cases() -> Vec<Case<Scenario>> {
     vec![Case::new(
         "management-tap",
-        "management API: promtool on /metrics, counters move by the traffic sent, auth, 412/422/409, dry run, status; 400/431/413/414, 1000 connections, slowloris, UDP echo meanwhile",
+        "management API: promtool on /metrics, counters move by the traffic sent, auth, 412/422/409, dry run, status; pcap capture by curl and warpctl read by tshark, 400/401/409; 400/431/413/414, 1000 connections, slowloris, UDP echo meanwhile",
         management as Scenario,
     )]
 }
