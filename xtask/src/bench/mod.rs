@@ -1,11 +1,12 @@
 //! The benchmark room behind `cargo xtask bench`: criterion runs, callgrind
-//! counts, the in-guest synthetic runs, the systems-under-test harness and
-//! the report's place in `perf/RESULTS.md`.
+//! counts, the in-guest synthetic runs, the systems-under-test harness,
+//! the idle systems' cost and the report's place in `perf/RESULTS.md`.
 
 pub mod callgrind;
 pub mod criterion;
 pub mod drive;
 pub mod harness;
+pub mod idle;
 pub mod results;
 pub mod synthetic;
 pub mod systems;
