@@ -170,7 +170,7 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
     (peak / 2.0) as u64
 }
 
-/// Prints how the appliance spent the run: packets per poll, per halt and
+/// Prints how the appliance spent the run: packets per poll, per sleep and
 /// per TX doorbell (the guest's share of QEMU's per-packet work).
 fn print_appliance_effort(appliance: &mut QemuSession) {
     let Ok(counters) = appliance.counters() else {
@@ -180,9 +180,9 @@ fn print_appliance_effort(appliance: &mut QemuSession) {
     let rx = sum(&[("executor", "rx_packets")]);
     let per = |count: u64| rx as f64 / count.max(1) as f64;
     eprintln!(
-        "xtask: [bench]   appliance: {rx} packets, {:.1} per poll, {:.0} per halt, {:.0} per TX doorbell, {} woken by packet",
+        "xtask: [bench]   appliance: {rx} packets, {:.1} per poll, {:.0} per sleep, {:.0} per TX doorbell, {} woken by packet",
         per(sum(&[("executor", "polls")])),
-        per(sum(&[("idle", "halts")])),
+        per(sum(&[("idle", "sleeps")])),
         per(sum(&[("stat", "notifications")])),
         sum(&[("idle", "wakeups_by_packet")]),
     );
