@@ -106,9 +106,9 @@ pub enum IdleMode {
     /// handoff wakes it. Under load it never sleeps.
     #[default]
     Halt,
-    /// `"poll"`: the core polls without pause, never sleeping: the lowest
-    /// latency for the first packet after a quiet spell, at the price of
-    /// a whole CPU per core, busy or not.
+    /// `"poll"`: the core polls without pause, never sleeping (no wake-up
+    /// to pay on the guest's side), at the price of a whole CPU per core,
+    /// busy or not.
     Poll,
 }
 
