@@ -2,6 +2,7 @@
 
 use crate::executor::{PortState, RingIn, RingOut};
 use crate::graph::NodeId;
+use crate::idle::Doorbell;
 use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, NodeCounters};
 use crate::{
@@ -62,6 +63,7 @@ pub struct ExecutorBuilder {
     rings_in: Vec<RingIn>,
     pool: Option<Mempool>,
     clock: Option<fn() -> u64>,
+    doorbell: Option<Arc<Doorbell>>,
 }
 
 impl ExecutorBuilder {
@@ -82,6 +84,15 @@ impl ExecutorBuilder {
     /// use `std::time::Instant` and bare builds a clock stuck at zero.
     pub fn clock(&mut self, clock: fn() -> u64) -> &mut Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Gives the core its doorbell: the producers of its input rings ring
+    /// it when the core sleeps (see [`Executor::prepare_sleep`]). Without
+    /// one, a core with input rings must not sleep longer than it can
+    /// leave them waiting.
+    pub fn doorbell(&mut self, doorbell: Arc<Doorbell>) -> &mut Self {
+        self.doorbell = Some(doorbell);
         self
     }
 
@@ -208,6 +219,11 @@ impl ExecutorBuilder {
             .iter()
             .map(|node_edges: &Vec<Target>| node_edges.iter().map(|_| Batch::new()).collect())
             .collect();
+        if let Some(doorbell) = &self.doorbell {
+            for ring in &self.rings_in {
+                ring.consumer.set_doorbell(Arc::clone(doorbell));
+            }
+        }
         Ok(Executor {
             services: self.services,
             edges,
@@ -225,6 +241,7 @@ impl ExecutorBuilder {
             clock: self.clock.unwrap_or(default_clock),
             now_ns: 0,
             last_tick_ns: None,
+            doorbell: self.doorbell,
         })
     }
 }

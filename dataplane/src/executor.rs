@@ -3,6 +3,7 @@
 
 use crate::capture::{Direction, PortTap};
 use crate::graph::{NodeId, Outputs};
+use crate::idle::{Doorbell, Idle, WakeCause};
 use crate::queue::{NodeQueue, QUEUE_BURSTS};
 use crate::stats::CoreCounters;
 use crate::{BURST_SIZE, Batch, Consumer, Mempool, Nanoservice, Nic, Packet, Producer};
@@ -15,7 +16,8 @@ pub use crate::builder::{ExecutorBuilder, ExecutorError};
 pub use crate::queue::NODE_QUEUE_DEPTH;
 /// Rounds over the graph per poll before leftovers count as a cycle.
 const MAX_PASSES: usize = 8;
-/// How often nodes get their `tick`, in clock nanoseconds.
+/// How often nodes get their `tick` while the core polls, in clock
+/// nanoseconds (a sleeping core wakes for the next deadline instead).
 pub const TICK_INTERVAL_NS: u64 = 1_000_000;
 
 /// Index of a NIC queue pair in its executor.
@@ -95,9 +97,13 @@ pub(crate) struct RingOut {
 }
 
 impl RingOut {
-    /// Pushes the staged burst; what the ring has no room for is dropped.
+    /// Pushes the staged burst, waking the consuming core if it sleeps;
+    /// what the ring has no room for is dropped.
     pub(crate) fn flush(&mut self, counters: &CoreCounters) {
         let pushed = self.producer.push_burst(&mut self.staging);
+        if pushed > 0 {
+            self.producer.notify();
+        }
         counters.ring_out_packets.add(pushed as u64);
         counters.ring_full_drops.add(self.staging.len() as u64);
         self.staging.clear();
@@ -126,8 +132,12 @@ pub struct Executor {
     pub(crate) scratch: Batch,
     pub(crate) clock: fn() -> u64,
     pub(crate) now_ns: u64,
-    /// When nodes last ticked; `None` before the first poll.
+    /// When nodes last ticked; `None` before the first poll and after a
+    /// sleep (the next poll ticks).
     pub(crate) last_tick_ns: Option<u64>,
+    /// This core's doorbell, rung by the producers of `rings_in` (and of
+    /// the services' own rings) when the core sleeps.
+    pub(crate) doorbell: Option<Arc<Doorbell>>,
 }
 
 impl Executor {
@@ -207,8 +217,8 @@ impl Executor {
     /// Before the core sleeps: arms every port's wake-up signal
     /// ([`Nic::enable_wakeup`]). Returns false, with every port back to
     /// polling, when a port or an input ring already has packets: poll
-    /// instead of sleeping. Input rings raise no signal of their own, so a
-    /// core sleeping with rings in wakes on its NICs or the platform's tick.
+    /// instead of sleeping. [`prepare_sleep`](Self::prepare_sleep) does
+    /// this and more; platforms call that.
     pub fn enable_wakeup(&mut self) -> bool {
         for index in 0..self.ports.len() {
             if !self.ports[index].nic.enable_wakeup() {
@@ -229,6 +239,75 @@ impl Executor {
     pub fn disable_wakeup(&mut self) {
         for port in &mut self.ports {
             port.nic.disable_wakeup();
+        }
+    }
+
+    /// This core's doorbell, if the platform gave it one.
+    pub fn doorbell(&self) -> Option<&Arc<Doorbell>> {
+        self.doorbell.as_ref()
+    }
+
+    /// The earliest time any node wants its `tick`
+    /// ([`Nanoservice::next_deadline_ns`]); `None` when no node has a
+    /// timer.
+    pub fn next_deadline_ns(&self) -> Option<u64> {
+        self.services
+            .iter()
+            .filter_map(|service| service.next_deadline_ns())
+            .min()
+    }
+
+    /// After polls that found nothing, before the core sleeps: announces
+    /// the sleep on the core's doorbell (producers ring from now on), arms
+    /// every port's wake-up signal, and looks once more for work: packets
+    /// on a port or an input ring, a node whose deadline has come (a
+    /// service's own rings from other cores show up there). Returns
+    /// [`Idle::Busy`], with everything back as it was, when there is work;
+    /// else [`Idle::Sleep`] with the earliest deadline, for the platform's
+    /// one-shot timer.
+    ///
+    /// The platform then sleeps until a port's signal, the doorbell or the
+    /// deadline, and calls [`finish_sleep`](Self::finish_sleep). On bare
+    /// metal, call with interrupts disabled and sleep atomically (`sti;
+    /// hlt`), so that a signal raised after this look is not missed.
+    pub fn prepare_sleep(&mut self) -> Idle {
+        if let Some(doorbell) = &self.doorbell {
+            doorbell.announce_sleep();
+        }
+        let deadline_ns = self.next_deadline_ns();
+        let due = deadline_ns.is_some_and(|deadline| deadline <= (self.clock)());
+        if due || !self.enable_wakeup() {
+            if due {
+                self.disable_wakeup();
+                // The node whose deadline came ticks on the next poll.
+                self.last_tick_ns = None;
+            }
+            if let Some(doorbell) = &self.doorbell {
+                doorbell.awake();
+            }
+            self.counters.idle.sleeps_refused.increment();
+            return Idle::Busy;
+        }
+        Idle::Sleep { deadline_ns }
+    }
+
+    /// After the sleep [`prepare_sleep`](Self::prepare_sleep) allowed:
+    /// every port back to polling, the doorbell quiet, the sleep counted
+    /// under what ended it; the next poll ticks every node (a deadline may
+    /// have come, or a service's ring filled).
+    pub fn finish_sleep(&mut self, woken_by: WakeCause) {
+        if let Some(doorbell) = &self.doorbell {
+            doorbell.awake();
+        }
+        self.disable_wakeup();
+        self.last_tick_ns = None;
+        let idle = &self.counters.idle;
+        idle.sleeps.increment();
+        match woken_by {
+            WakeCause::Packet => idle.wakeups_by_packet.increment(),
+            WakeCause::Doorbell => idle.wakeups_by_doorbell.increment(),
+            WakeCause::Timer => idle.wakeups_by_timer.increment(),
+            WakeCause::Other => idle.wakeups_by_other.increment(),
         }
     }
 

@@ -102,10 +102,22 @@ pub trait Nanoservice {
     /// (packets left behind are dropped and counted as unconsumed).
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>);
 
-    /// Housekeeping, called about once per millisecond of the platform clock
-    /// and on the first poll: expire cache entries, retransmit, send a
-    /// gratuitous ARP. Packets emitted here flow like any others.
+    /// Housekeeping: expire cache entries, retransmit, send a gratuitous
+    /// ARP. Called on the first poll, about once per millisecond of the
+    /// platform clock while the core polls, and on the first poll after
+    /// the core slept. Packets emitted here flow like any others.
     fn tick(&mut self, _out: &mut Outputs<'_>) {}
+
+    /// When the service next needs its [`tick`](Self::tick) although no
+    /// packet comes: the earliest of its timers, on the platform clock
+    /// (`Outputs::now_ns`), or `None` when it has none. A time already
+    /// past means "now": the core does not sleep. A core with nothing to
+    /// do sleeps until the earliest deadline of its services, so a service
+    /// whose `tick` does timed work must say when here; the default says
+    /// it has none. Asked only when the core is about to sleep.
+    fn next_deadline_ns(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Where a node's packets go while it runs. Each output stages a burst:

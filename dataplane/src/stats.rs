@@ -77,8 +77,44 @@ pub struct CoreCounters {
     pub unconsumed_drops: Counter,
     /// Packets sent to `Target::Discard`.
     pub discarded: Counter,
+    /// How the core slept when idle, and what woke it.
+    pub idle: IdleCounters,
     /// Per-node counters, indexed by `NodeId`.
     pub nodes: Vec<NodeCounters>,
+}
+
+/// How a core spent its idle time: sleeps and what ended them, counted by
+/// the executor as the platform reports them
+/// ([`Executor::finish_sleep`](crate::Executor::finish_sleep)).
+#[derive(Debug, Default)]
+pub struct IdleCounters {
+    /// Times the core slept.
+    pub sleeps: Counter,
+    /// Times it meant to sleep but found work (packets, a ring, a timer
+    /// due) in its last look.
+    pub sleeps_refused: Counter,
+    /// Sleeps a received packet ended.
+    pub wakeups_by_packet: Counter,
+    /// Sleeps another core's doorbell ended (work handed over a ring).
+    pub wakeups_by_doorbell: Counter,
+    /// Sleeps the one-shot timer for the next deadline ended.
+    pub wakeups_by_timer: Counter,
+    /// Sleeps something else ended (the console, a signal, spuriously).
+    pub wakeups_by_other: Counter,
+}
+
+impl IdleCounters {
+    /// `(name, value)` of every counter, for dumps.
+    pub fn entries(&self) -> [(&'static str, u64); 6] {
+        [
+            ("sleeps", self.sleeps.get()),
+            ("sleeps_refused", self.sleeps_refused.get()),
+            ("wakeups_by_packet", self.wakeups_by_packet.get()),
+            ("wakeups_by_doorbell", self.wakeups_by_doorbell.get()),
+            ("wakeups_by_timer", self.wakeups_by_timer.get()),
+            ("wakeups_by_other", self.wakeups_by_other.get()),
+        ]
+    }
 }
 
 impl CoreCounters {
@@ -143,7 +179,7 @@ impl CoreCounters {
 /// ```
 ///
 /// One counter a line: `counter core=C`, then `key=value` labels, then
-/// `value=N`. Platform counters (NIC queues, idle wakeups) go through
+/// `value=N`. Platform counters (NIC queues, interrupts) go through
 /// [`CountersDump::labelled`] and [`CountersDump::stats`].
 pub struct CountersDump<'a, W: Write> {
     out: &'a mut W,
@@ -194,9 +230,11 @@ impl<'a, W: Write> CountersDump<'a, W> {
         Ok(())
     }
 
-    /// Writes core `core`'s executor counters.
+    /// Writes core `core`'s executor counters, then its idle counters
+    /// (`counter core=C idle=wakeups_by_timer value=N`).
     pub fn executor(&mut self, core: usize, counters: &CoreCounters) -> fmt::Result {
-        self.labelled(core, "executor", counters.entries())
+        self.labelled(core, "executor", counters.entries())?;
+        self.labelled(core, "idle", counters.idle.entries())
     }
 
     /// Writes the counters of every node of core `core`: received, emitted,
@@ -256,12 +294,14 @@ mod tests {
         dump.nodes(3, &counters).unwrap();
         dump.stats(3, "nic", "tap:wc0.q1", [("tx_packets", 4)])
             .unwrap();
-        dump.labelled(3, "idle", [("halts", 6)]).unwrap();
+        dump.labelled(3, "interrupts", [("timer", 6)]).unwrap();
+        counters.idle.wakeups_by_timer.add(4);
+        dump.executor(4, &counters).unwrap();
         dump.end().unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.first(), Some(&"counters begin cores=1"));
         assert_eq!(lines.last(), Some(&"counters end"));
-        assert_eq!(lines.len(), 2 + 11 + 3 + 2 + 1 + 1);
+        assert_eq!(lines.len(), 2 + 2 * (11 + 6) + 3 + 2 + 1 + 1);
         for expected in [
             "counter core=3 executor=polls value=0",
             "counter core=3 executor=rx_packets value=5",
@@ -271,7 +311,9 @@ mod tests {
             "counter core=3 node=ipv4 drop=bad-checksum value=0",
             "counter core=3 node=ipv4 drop=ttl-expired value=2",
             "counter core=3 nic=tap:wc0.q1 stat=tx_packets value=4",
-            "counter core=3 idle=halts value=6",
+            "counter core=3 interrupts=timer value=6",
+            "counter core=3 idle=sleeps value=0",
+            "counter core=4 idle=wakeups_by_timer value=4",
         ] {
             assert!(lines.contains(&expected), "{expected} missing from\n{text}");
         }

@@ -11,6 +11,7 @@ mod counters;
 mod logger;
 mod nics;
 mod signals;
+mod wake;
 mod worker;
 
 use counters::CoreReport;
@@ -80,6 +81,21 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
         &logger::LOG_RING,
     )
     .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
+    // With `idle = "halt"`, each worker sleeps when idle: its doorbell
+    // (an eventfd) goes to its links for the services fed by other cores'
+    // rings, and stays here to wake it at the stop.
+    let mut wakes = Vec::with_capacity(options.cores);
+    if spec.idle == control::spec::IdleMode::Halt {
+        for core_links in &mut links {
+            let wake = wake::Wake::new().map_err(|error| {
+                Failure::runtime(format!("cannot make a worker's eventfd: {error}"))
+            })?;
+            core_links.insert_shared(wake.doorbell().clone());
+            wakes.push(wake);
+        }
+    }
+    let doorbells: Vec<_> = wakes.iter().map(|wake| wake.doorbell().clone()).collect();
+    let mut wakes = wakes.into_iter();
     let mut links = links.into_iter();
     for core in 0..options.cores {
         let setup = worker::WorkerSetup {
@@ -91,6 +107,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
             stop: stop.clone(),
             ready: ready_sender.clone(),
             links: links.next().unwrap_or_default(),
+            wake: wakes.next(),
         };
         let spawned = std::thread::Builder::new()
             .name(format!("core{core}"))
@@ -98,7 +115,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
         match spawned {
             Ok(handle) => workers.push(handle),
             Err(error) => {
-                stop_workers(&stop, workers);
+                stop_workers(&stop, &doorbells, workers);
                 return Err(Failure::runtime(format!(
                     "cannot start core {core}: {error}"
                 )));
@@ -122,7 +139,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
         }
     }
     if let Some(error) = startup_error {
-        stop_workers(&stop, workers);
+        stop_workers(&stop, &doorbells, workers);
         return Err(Failure::runtime(error));
     }
     reports.sort_by_key(|report| report.core);
@@ -144,7 +161,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
             break;
         }
     }
-    stop_workers(&stop, workers);
+    stop_workers(&stop, &doorbells, workers);
     if let Some(path) = &options.counters_file {
         write_counters_file(path, &reports);
     }
@@ -162,10 +179,19 @@ fn unix_now_ns() -> Option<u64> {
         .and_then(|since| u64::try_from(since.as_nanos()).ok())
 }
 
-/// Tells every worker to stop and waits for them.
-fn stop_workers(stop: &AtomicBool, workers: Vec<std::thread::JoinHandle<()>>) {
+/// Tells every worker to stop, wakes those that sleep, and waits for them.
+fn stop_workers(
+    stop: &AtomicBool,
+    doorbells: &[Arc<dataplane::Doorbell>],
+    workers: Vec<std::thread::JoinHandle<()>>,
+) {
     // Ordering: Relaxed; `join` below is the synchronisation that matters.
+    // A worker that read the flag before this store and sleeps now finds
+    // its eventfd written below.
     stop.store(true, Ordering::Relaxed);
+    for doorbell in doorbells {
+        doorbell.ring_now();
+    }
     for worker in workers {
         if worker.join().is_err() {
             log::error!("a worker panicked");

@@ -1,13 +1,18 @@
 //! One worker thread per core: pinned, with its own pools and NIC queues,
-//! polling its executor until told to stop. An idle worker sleeps in
-//! `poll(2)` on its queues' descriptors, so a frame wakes it at once and
-//! the CPU it is pinned to serves others meanwhile (on a small host, the
-//! load generator and the kernel's tap work).
+//! polling its executor until told to stop. With `idle = "halt"` (the
+//! spec's default) an idle worker sleeps in `poll(2)` on its queues'
+//! descriptors and its eventfd (the doorbell other workers ring when they
+//! hand it work), for at most as long as its services' next deadline: a
+//! frame, a handoff or a timer wakes it at once, and the CPU it is pinned
+//! to serves others meanwhile (on a small host, the load generator and the
+//! kernel's tap work). With `idle = "poll"` it never sleeps.
 
 use crate::counters::CoreReport;
 use crate::nics::{self, NicPlan};
+use crate::wake::Wake;
+use control::spec::IdleMode;
 use control::{CoreLinks, Spec};
-use dataplane::Mempool;
+use dataplane::{Idle, Mempool, WakeCause};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -18,15 +23,9 @@ use std::time::Instant;
 
 /// Buffers in each core's executor pool (replies and generated packets).
 const EXECUTOR_POOL_BUFFERS: usize = 1024;
-/// Empty polls in a row after which the worker sleeps until a frame comes.
+/// Empty polls in a row after which the worker sleeps until a frame, a
+/// doorbell or its next deadline.
 const WAIT_AFTER_EMPTY_POLLS: u32 = 64;
-/// Longest sleep: the executor's timers (ARP retries and expiry) and
-/// packets from other cores' rings, which no descriptor signals, wait at
-/// most this long.
-const WAIT_TIMEOUT: Timespec = Timespec {
-    tv_sec: 0,
-    tv_nsec: 1_000_000,
-};
 
 /// Nanoseconds since the runtime started: the executors' clock.
 pub fn clock() -> u64 {
@@ -50,8 +49,11 @@ pub struct WorkerSetup {
     pub stop: Arc<AtomicBool>,
     /// Where the worker reports that it runs (or why it cannot).
     pub ready: Sender<Result<CoreReport, String>>,
-    /// This core's ends of the links between cores (`control::core_links`).
+    /// This core's ends of the links between cores (`control::core_links`),
+    /// with its doorbell among the shared values when it sleeps.
     pub links: CoreLinks,
+    /// The eventfd its doorbell writes, when it sleeps (`idle = "halt"`).
+    pub wake: Option<Wake>,
 }
 
 /// Runs a worker to completion: sets up, reports, polls until `stop`.
@@ -65,6 +67,7 @@ pub fn run(setup: WorkerSetup) {
         stop,
         ready,
         links,
+        wake,
     } = setup;
     if let Some(cpu) = cpu
         && !core_affinity::set_for_current(cpu)
@@ -83,34 +86,66 @@ pub fn run(setup: WorkerSetup) {
             return;
         }
     };
+    // A worker without its eventfd never sleeps: nothing would wake it
+    // for a handoff or to stop.
+    let wake = wake.filter(|_| spec.idle == IdleMode::Halt);
     let mut empty_polls: u32 = 0;
     // Ordering: Relaxed; the flag carries no data, and the main thread joins
-    // the worker afterwards, which synchronises everything else.
+    // the worker afterwards, which synchronises everything else. The main
+    // thread rings every doorbell after setting it.
     while !stop.load(Ordering::Relaxed) {
         if executor.poll_once() > 0 {
             empty_polls = 0;
             continue;
         }
         empty_polls += 1;
+        let Some(wake) = &wake else {
+            continue;
+        };
         if empty_polls >= WAIT_AFTER_EMPTY_POLLS {
             empty_polls = 0;
-            if executor.enable_wakeup() {
-                wait_for_frames(&wait_fds);
+            if let Idle::Sleep { deadline_ns } = executor.prepare_sleep() {
+                let woken_by = sleep(&wait_fds, wake, deadline_ns);
+                executor.finish_sleep(woken_by);
             }
-            executor.disable_wakeup();
         }
     }
 }
 
-/// Sleeps until one of `fds` is readable or `WAIT_TIMEOUT` passed.
-/// Level-triggered: a frame that arrived before the call ends it at once.
-fn wait_for_frames(fds: &[OwnedFd]) {
+/// Sleeps until one of `fds` (the NIC queues) or `wake`'s eventfd is
+/// readable, or the clock reaches `deadline_ns`; says which came first.
+/// Level-triggered: a frame or a ring that came before the call ends it at
+/// once.
+fn sleep(fds: &[OwnedFd], wake: &Wake, deadline_ns: Option<u64>) -> WakeCause {
+    let wake_fd = wake.fd();
     let mut polled: Vec<PollFd<'_>> = fds
         .iter()
         .map(|fd| PollFd::new(fd, PollFlags::IN))
+        .chain(std::iter::once(PollFd::new(&wake_fd, PollFlags::IN)))
         .collect();
-    // A failure (EINTR) only ends the wait early; the loop polls anyway.
-    let _ = poll(&mut polled, Some(&WAIT_TIMEOUT));
+    let timeout = deadline_ns.map(|deadline| {
+        let left = deadline.saturating_sub(clock());
+        Timespec {
+            tv_sec: (left / 1_000_000_000) as i64,
+            tv_nsec: (left % 1_000_000_000) as i64,
+        }
+    });
+    // A failure (EINTR) only ends the sleep early; the loop polls anyway.
+    let ready = poll(&mut polled, timeout.as_ref()).unwrap_or(usize::MAX);
+    let (doorbell, queues) = polled.split_last().expect("the eventfd is polled");
+    let rung = !doorbell.revents().is_empty();
+    if rung {
+        wake.clear();
+    }
+    if queues.iter().any(|fd| !fd.revents().is_empty()) {
+        WakeCause::Packet
+    } else if rung {
+        WakeCause::Doorbell
+    } else if ready == 0 {
+        WakeCause::Timer
+    } else {
+        WakeCause::Other
+    }
 }
 
 /// Opens this core's queues and pool and builds its executor.

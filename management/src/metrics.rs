@@ -146,6 +146,8 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
         }
     }
 
+    idle_families(out, board, &mut core_label);
+
     let name = "warpcore_node_packets_total";
     family(out, name, "Packets a node received or emitted.", "counter");
     for (core, counters) in board.cores() {
@@ -270,6 +272,52 @@ pub fn render_capture(out: &mut String, capture: &CaptureBoard, interfaces: &[&s
                 value,
             );
         });
+    }
+}
+
+/// `warpcore_sleeps_total{core}`, `warpcore_sleeps_refused_total{core}`
+/// and `warpcore_wakeups_total{core,cause}` from each core's
+/// `IdleCounters`.
+fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut String) {
+    for (metric, help, entry) in [
+        (
+            "warpcore_sleeps_total",
+            "Times a core with no work slept.",
+            "sleeps",
+        ),
+        (
+            "warpcore_sleeps_refused_total",
+            "Times a core meant to sleep but found work in its last look.",
+            "sleeps_refused",
+        ),
+    ] {
+        family(out, metric, help, "counter");
+        for (core, counters) in board.cores() {
+            core_text(core_label, core);
+            let value = counters
+                .idle
+                .entries()
+                .iter()
+                .find(|(name, _)| *name == entry)
+                .map_or(0, |(_, value)| *value);
+            sample(out, metric, &[("core", core_label)], value);
+        }
+    }
+    let name = "warpcore_wakeups_total";
+    family(
+        out,
+        name,
+        "Sleeps of a core, by what ended them: packet, doorbell (work from another core), timer (the next deadline), other.",
+        "counter",
+    );
+    for (core, counters) in board.cores() {
+        core_text(core_label, core);
+        for (entry, value) in counters.idle.entries() {
+            let Some(cause) = entry.strip_prefix("wakeups_by_") else {
+                continue;
+            };
+            sample(out, name, &[("core", core_label), ("cause", cause)], value);
+        }
     }
 }
 

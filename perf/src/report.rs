@@ -39,6 +39,35 @@ fn core_generator() -> String {
     "core".into()
 }
 
+/// An idle system: what it costs the host doing nothing, and how fast it
+/// answers when something finally comes (`workload = "idle"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdleRow {
+    /// Scenario name.
+    pub scenario: String,
+    /// The system.
+    pub system: System,
+    /// vCPUs.
+    pub cores: u32,
+    /// Which repetition, from 0.
+    pub repetition: u32,
+    /// Seconds the host CPU was measured over.
+    pub seconds: f64,
+    /// QEMU's user + system time over those seconds (`/proc/<pid>/stat`),
+    /// in percent of one host CPU; `None` when the run failed.
+    pub host_cpu_percent: Option<f64>,
+    /// Round trip of the first UDP echo after 10 s without traffic, one
+    /// per sample, in nanoseconds.
+    pub first_packet_ns: Vec<u64>,
+    /// Median round trip of the echoes sent right after each first one
+    /// (the system awake), in nanoseconds.
+    pub warm_packet_ns: Option<u64>,
+    /// What the system said about its idle time over the CPU window
+    /// (warpcore: wake-ups by cause and timer interrupts), or why the run
+    /// failed.
+    pub detail: String,
+}
+
 /// A deterministic instruction count from callgrind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstructionRow {
@@ -71,6 +100,9 @@ pub struct Report {
     pub synthetic: Vec<SyntheticRow>,
     /// callgrind instructions per packet.
     pub instructions: Vec<InstructionRow>,
+    /// Idle systems: host CPU and first-packet latency.
+    #[serde(default)]
+    pub idle: Vec<IdleRow>,
     /// Anything a reader must know (skipped systems, environment).
     pub notes: Vec<String>,
 }
@@ -82,6 +114,9 @@ pub fn reference_for(system: System) -> Option<System> {
     match system {
         System::LinuxGuest | System::QemuCeiling => Some(System::WarpcoreQemu),
         System::LinuxHost => Some(System::WarpcoreHosted),
+        // The same appliance busy-polling: the ratio is what halting when
+        // idle costs (or not) at peak.
+        System::WarpcoreQemuPoll => Some(System::WarpcoreQemu),
         System::WarpcoreQemu | System::WarpcoreHosted => None,
     }
 }
@@ -186,6 +221,7 @@ pub fn summary_markdown(report: &Report) -> String {
             }
         }
     }
+    idle_markdown(&mut text, &report.idle);
     if !report.synthetic.is_empty() {
         text.push_str("\n## In-guest synthetic pipeline (no NIC)\n\n| generator | cores | Mpps | cycles/packet/core | ÷ 1 core |\n|---|---:|---:|---:|---:|\n");
         for row in &report.synthetic {
@@ -271,6 +307,57 @@ fn management_load_table(text: &mut String, scenario: &str, points: &[Point]) {
                 failure.replace('|', "/").replace('\n', " ")
             );
         }
+    }
+}
+
+/// The idle table: each system's host CPU, and its ratio to the Linux
+/// guest's in the same scenario at the same vCPU count.
+fn idle_markdown(text: &mut String, rows: &[IdleRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    text.push_str(
+        "\n## Idle: host CPU, first packet after 10 s idle\n\n\
+         | scenario | system | vCPUs | host CPU | ÷ linux-guest | first packet | then | idle detail |\n\
+         |---|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for row in rows {
+        let linux = rows
+            .iter()
+            .filter(|other| {
+                other.scenario == row.scenario
+                    && other.cores == row.cores
+                    && other.system == System::LinuxGuest
+            })
+            .find_map(|other| other.host_cpu_percent);
+        let cpu = row
+            .host_cpu_percent
+            .map_or_else(|| "failed".into(), |cpu| format!("{cpu:.2} %"));
+        let ratio = match (row.host_cpu_percent, linux) {
+            (Some(ours), Some(linux)) if row.system != System::LinuxGuest && linux > 0.0 => {
+                format!("{:.2}x", ours / linux)
+            }
+            _ => "-".into(),
+        };
+        let first = if row.first_packet_ns.is_empty() {
+            "-".into()
+        } else {
+            row.first_packet_ns
+                .iter()
+                .map(|ns| format!("{:.0}", *ns as f64 / 1e3))
+                .collect::<Vec<_>>()
+                .join(" / ")
+                + " µs"
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {cpu} | {ratio} | {first} | {} | {} |",
+            row.scenario,
+            row.system.name(),
+            row.cores,
+            micros(row.warm_packet_ns),
+            row.detail.replace('|', "/").replace('\n', " "),
+        );
     }
 }
 
@@ -380,6 +467,30 @@ mod tests {
                 benchmark: "macswap".into(),
                 instructions_per_packet: 31.5,
             }],
+            idle: vec![
+                IdleRow {
+                    scenario: "idle".into(),
+                    system: System::WarpcoreQemu,
+                    cores: 2,
+                    repetition: 0,
+                    seconds: 30.0,
+                    host_cpu_percent: Some(0.15),
+                    first_packet_ns: vec![450_000, 520_000],
+                    warm_packet_ns: Some(200_000),
+                    detail: "timer 3 | packet 2".into(),
+                },
+                IdleRow {
+                    scenario: "idle".into(),
+                    system: System::LinuxGuest,
+                    cores: 2,
+                    repetition: 0,
+                    seconds: 30.0,
+                    host_cpu_percent: Some(0.3),
+                    first_packet_ns: vec![900_000],
+                    warm_packet_ns: None,
+                    detail: String::new(),
+                },
+            ],
             notes: vec!["TCG".into()],
         }
     }
@@ -420,6 +531,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("| macswap | 31.5 |"));
+        assert!(
+            text.contains(
+                "| idle | warpcore-qemu | 2 | 0.15 % | 0.50x | 450 / 520 µs | 200 µs | timer 3 / packet 2 |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| idle | linux-guest | 2 | 0.30 % | - | 900 µs | - |  |"),
+            "{text}"
+        );
         assert!(text.contains("| ring | rtrb | 3.00 | 1.50x |"));
     }
 

@@ -36,6 +36,11 @@ pub enum Workload {
     /// `/api/v1/status` over `connections` connections (wrk): echoes per
     /// second under that load, with the rate alone beside it.
     UdpEchoManagementLoad,
+    /// No load: the host CPU the idle system costs over `duration_secs`,
+    /// then the round trip of the first UDP echo after 10 s of silence.
+    /// Reported in its own table ([`crate::report::IdleRow`]), not as a
+    /// rate.
+    Idle,
 }
 
 impl Workload {
@@ -63,6 +68,7 @@ impl Workload {
             Workload::HttpKeepalive | Workload::HttpLatency => "requests/s",
             Workload::HttpClose => "connections/s",
             Workload::KvGet | Workload::KvSet => "ops/s",
+            Workload::Idle => "% of a host CPU",
         }
     }
 }
@@ -81,6 +87,9 @@ pub enum System {
     LinuxHost,
     /// QEMU's tap backend when the guest drops every frame at the NIC.
     QemuCeiling,
+    /// The warpcore appliance in QEMU with `idle = "poll"`: its cores
+    /// never sleep (the reference for what halting costs under load).
+    WarpcoreQemuPoll,
 }
 
 impl System {
@@ -92,12 +101,16 @@ impl System {
             System::WarpcoreHosted => "warpcore-hosted",
             System::LinuxHost => "linux-host",
             System::QemuCeiling => "qemu-ceiling",
+            System::WarpcoreQemuPoll => "warpcore-qemu-poll",
         }
     }
 
-    /// True for the warpcore systems (the numerators of the ratios).
+    /// True for the warpcore systems.
     pub fn is_warpcore(self) -> bool {
-        matches!(self, System::WarpcoreQemu | System::WarpcoreHosted)
+        matches!(
+            self,
+            System::WarpcoreQemu | System::WarpcoreHosted | System::WarpcoreQemuPoll
+        )
     }
 }
 

@@ -409,4 +409,18 @@ impl Nanoservice for Arp {
             index += 1;
         }
     }
+
+    /// The gratuitous ARP not sent yet (now), the next request or give-up
+    /// of a pending resolution, the next binding to go stale.
+    fn next_deadline_ns(&self) -> Option<u64> {
+        if !self.announced {
+            return Some(0);
+        }
+        let pending = self.pending.iter().map(|pending| {
+            let give_up = pending.first_ns.saturating_add(RESOLUTION_TIMEOUT_NS);
+            let ask_again = pending.last_request_ns.saturating_add(REQUEST_INTERVAL_NS);
+            give_up.min(ask_again)
+        });
+        pending.chain(self.cache.next_expiry_ns()).min()
+    }
 }

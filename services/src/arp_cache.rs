@@ -62,6 +62,15 @@ impl ArpCache {
         }
     }
 
+    /// When the oldest binding goes stale (nanoseconds), if any: the next
+    /// [`expire`](Self::expire) with something to forget.
+    pub fn next_expiry_ns(&self) -> Option<u64> {
+        self.bindings
+            .iter()
+            .map(|binding| binding.learned_ns.saturating_add(ARP_ENTRY_LIFETIME_NS))
+            .min()
+    }
+
     /// Forgets bindings older than the lifetime.
     pub fn expire(&mut self, now_ns: u64) {
         self.bindings
@@ -87,7 +96,14 @@ mod tests {
     fn learns_expires_and_stays_bounded() {
         let mut cache = ArpCache::new();
         let mac = MacAddr([2, 0, 0, 0, 0, 7]);
+        assert_eq!(cache.next_expiry_ns(), None);
         cache.insert(Ipv4Addr::new(10, 0, 0, 1), mac, 5);
+        cache.insert(Ipv4Addr::new(10, 0, 0, 9), mac, 8);
+        assert_eq!(cache.next_expiry_ns(), Some(5 + ARP_ENTRY_LIFETIME_NS));
+        cache.insert(Ipv4Addr::new(10, 0, 0, 9), mac, 2);
+        assert_eq!(cache.next_expiry_ns(), Some(2 + ARP_ENTRY_LIFETIME_NS));
+        cache.expire(2 + ARP_ENTRY_LIFETIME_NS);
+        assert_eq!(cache.next_expiry_ns(), Some(5 + ARP_ENTRY_LIFETIME_NS));
         assert_eq!(cache.lookup(Ipv4Addr::new(10, 0, 0, 1), 6), Some(mac));
         assert_eq!(
             cache.lookup(Ipv4Addr::new(10, 0, 0, 1), 5 + ARP_ENTRY_LIFETIME_NS),

@@ -343,4 +343,9 @@ impl Nanoservice for Ipv4 {
             out.drop(buffer, Ipv4Drop::ReassemblyTimeout);
         });
     }
+
+    /// The next reassembly to time out.
+    fn next_deadline_ns(&self) -> Option<u64> {
+        self.reassembly.next_expiry_ns()
+    }
 }

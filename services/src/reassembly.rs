@@ -378,6 +378,15 @@ impl Reassembly {
         Some(buffer)
     }
 
+    /// When the oldest datagram in progress times out (nanoseconds), if
+    /// any: the next [`expire`](Self::expire) with something to do.
+    pub fn next_expiry_ns(&self) -> Option<u64> {
+        self.datagrams
+            .iter()
+            .map(|datagram| datagram.started_ns.saturating_add(TIMEOUT_NS))
+            .min()
+    }
+
     /// Removes every datagram older than [`TIMEOUT_NS`] and hands each to
     /// `expired` with its quote (see [`Datagram::quote`]; empty when the
     /// first fragment never came).

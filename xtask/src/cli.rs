@@ -175,7 +175,7 @@ pub struct BenchArguments {
     /// Scenario file [default: perf/scenarios/full.toml, or quick.toml with --quick].
     #[arg(long, value_name = "FILE", value_parser = existing_file)]
     pub scenarios: Option<PathBuf>,
-    /// Only these systems: warpcore-qemu, linux-guest, qemu-ceiling,
+    /// Only these systems: warpcore-qemu, warpcore-qemu-poll, linux-guest, qemu-ceiling,
     /// warpcore-hosted, linux-host.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = system)]
     pub systems: Option<Vec<System>>,
@@ -215,6 +215,15 @@ pub enum UdpClientMode {
     Closed {
         /// The closed port, `ADDRESS:PORT`.
         target: SocketAddr,
+    },
+    /// Times one echo, then COUNT more right after it, one at a time;
+    /// prints `udp-rtt first_ns=N then_ns=N` (the median of the rest), or
+    /// fails when a reply does not come within a second.
+    Rtt {
+        /// The echo server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// Echoes after the first (1 to 1000).
+        count: usize,
     },
 }
 

@@ -9,7 +9,8 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use dataplane::{
-    CaptureBoard, CountersBoard, Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId, Target,
+    CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId,
+    Target,
 };
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::Reassembly;
@@ -22,7 +23,10 @@ use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 /// Builds core `core`'s executor for `spec`: every port is (index of its
 /// interface in `spec.interfaces`, the NIC queue this core polls).
 /// `links` is this core's element of [`core_links`](super::core_links)
-/// (`CoreLinks::new()` when the core runs alone).
+/// (`CoreLinks::new()` when the core runs alone). A platform whose cores
+/// sleep when idle puts the core's `Arc<Doorbell>` among the links'
+/// shared values ([`CoreLinks::insert_shared`]): the executor and the
+/// services fed by other cores' rings take it.
 pub fn build_core(
     spec: &Spec,
     core: usize,
@@ -36,6 +40,7 @@ pub fn build_core(
     let local = LocalAddresses::new(interfaces.iter().map(|info| info.address).collect());
     let routes = routing_table(spec, &interfaces);
     let errors = ErrorLimiter::new();
+    let doorbell = links.take_shared::<Arc<Doorbell>>();
     let context = BuildContext {
         core,
         interfaces: &interfaces,
@@ -44,10 +49,14 @@ pub fn build_core(
         routes: &routes,
         errors: &errors,
         links: &links,
+        doorbell: doorbell.as_ref(),
     };
     let chains = chains(spec, core);
     let mut builder = ExecutorBuilder::new();
     builder.pool(pool).clock(clock);
+    if let Some(doorbell) = &doorbell {
+        builder.doorbell(Arc::clone(doorbell));
+    }
 
     let ports = add_ports(
         &mut builder,

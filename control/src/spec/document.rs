@@ -53,7 +53,7 @@ pub(super) struct Document<'i> {
 
 impl<'i> Document<'i> {
     /// Reads `text` as TOML and refuses top-level keys other than the
-    /// spec's sections.
+    /// spec's sections and settings.
     pub(super) fn parse(text: &'i str) -> Result<Self, SpecError> {
         let root = DeTable::parse(text).map_err(|error| {
             let line = error.span().map_or(0, |span| line_of(text, span.start));
@@ -69,7 +69,7 @@ impl<'i> Document<'i> {
             let name: &str = key.get_ref();
             if !matches!(
                 name,
-                "interface" | "route" | "service" | "ipv4" | "tcp" | "management"
+                "interface" | "route" | "service" | "ipv4" | "tcp" | "management" | "idle"
             ) {
                 let field = match value.get_ref() {
                     DeValue::Table(_) => format!("[{name}]"),
@@ -91,6 +91,26 @@ impl<'i> Document<'i> {
             .get_ref()
             .iter()
             .find(|(key, _)| key.get_ref().as_ref() == name)
+    }
+
+    /// The top-level string `name = "..."`, if present, with the line of
+    /// its value.
+    pub(super) fn string(&self, name: &str) -> Result<Option<(&str, usize)>, SpecError> {
+        let Some((key, value)) = self.section(name) else {
+            return Ok(None);
+        };
+        let line = line_of(self.text, value.span().start);
+        match value.get_ref() {
+            DeValue::String(text) => Ok(Some((text.as_ref(), line))),
+            other => Err(SpecError {
+                line: line_of(self.text, key.span().start),
+                field: name.to_string(),
+                kind: SpecErrorKind::WrongType {
+                    expected: "a string",
+                    found: type_name(other),
+                },
+            }),
+        }
     }
 
     /// The one table `[name]`, if present.

@@ -12,6 +12,6 @@ mod tests;
 
 pub use error::{SpecError, SpecErrorKind};
 pub use model::{
-    DEFAULT_IDLE_TIMEOUT_MS, Driver, Interface, Ipv4Settings, MAX_INTERFACES, Management, Route,
-    Service, Spec,
+    DEFAULT_IDLE_TIMEOUT_MS, Driver, IdleMode, Interface, Ipv4Settings, MAX_INTERFACES, Management,
+    Route, Service, Spec,
 };

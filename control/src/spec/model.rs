@@ -97,6 +97,31 @@ pub struct Ipv4Settings {
     pub reassembly: ReassemblyLimits,
 }
 
+/// What a core does when it has no work: the spec's top-level `idle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdleMode {
+    /// `"halt"` (the default): after a run of empty polls the core arms
+    /// its NICs' receive interrupts and a one-shot timer for its services'
+    /// next deadline, and sleeps until one of them or another core's
+    /// handoff wakes it. Under load it never sleeps.
+    #[default]
+    Halt,
+    /// `"poll"`: the core polls without pause, never sleeping (no wake-up
+    /// to pay on the guest's side), at the price of a whole CPU per core,
+    /// busy or not.
+    Poll,
+}
+
+impl IdleMode {
+    /// The name as written in a spec.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Halt => "halt",
+            Self::Poll => "poll",
+        }
+    }
+}
+
 /// A validated spec: what should run. Build one with [`Spec::parse`].
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
@@ -112,6 +137,8 @@ pub struct Spec {
     pub tcp: TcpConfig,
     /// The management plane (`[management]`), if the spec asks for it.
     pub management: Option<Management>,
+    /// What idle cores do (`idle = "halt" | "poll"`, a top-level key).
+    pub idle: IdleMode,
 }
 
 /// Where the management plane listens and who may use it (`[management]`).

@@ -5,8 +5,8 @@
 use super::document::{Document, Entry, TableReader};
 use super::error::{SpecError, SpecErrorKind};
 use super::model::{
-    DEFAULT_IDLE_TIMEOUT_MS, Driver, Interface, Ipv4Settings, MAX_INTERFACES, Management, Route,
-    Spec, TcpConfig,
+    DEFAULT_IDLE_TIMEOUT_MS, Driver, IdleMode, Interface, Ipv4Settings, MAX_INTERFACES, Management,
+    Route, Spec, TcpConfig,
 };
 use super::service_table::read_service;
 use alloc::format;
@@ -31,6 +31,22 @@ impl Spec {
     pub fn parse(text: &str, registry: &Registry) -> Result<Spec, SpecError> {
         let document = Document::parse(text)?;
         let mut spec = Spec::default();
+        if let Some((idle, line)) = document.string("idle")? {
+            spec.idle = match idle {
+                "halt" => IdleMode::Halt,
+                "poll" => IdleMode::Poll,
+                other => {
+                    return Err(SpecError {
+                        line,
+                        field: "idle".to_string(),
+                        kind: SpecErrorKind::InvalidValue {
+                            expected: "\"halt\" (sleep when idle) or \"poll\" (never sleep)",
+                            got: other.to_string(),
+                        },
+                    });
+                }
+            };
+        }
         for (index, table) in document.tables("interface")?.iter().enumerate() {
             let reader = TableReader::new(text, table, format!("interface[{index}]"));
             if index == MAX_INTERFACES {

@@ -449,6 +449,37 @@ fn the_tcp_table_sets_the_stack_limits_and_names_line_and_field() {
 }
 
 #[test]
+fn idle_says_halt_or_poll_and_names_line_and_field() {
+    assert_eq!(parse(INTERFACE).unwrap().idle, IdleMode::Halt);
+    for (idle, mode) in [("halt", IdleMode::Halt), ("poll", IdleMode::Poll)] {
+        let spec = parse(&format!("idle = \"{idle}\"\n{INTERFACE}")).unwrap();
+        assert_eq!(spec.idle, mode);
+        assert_eq!(mode.name(), idle);
+    }
+    for (text, expected) in [
+        (
+            format!("# comment\nidle = \"sleep\"\n{INTERFACE}"),
+            "line 2: idle: expected \"halt\" (sleep when idle) or \"poll\" (never sleep), got \"sleep\"",
+        ),
+        (
+            format!("idle = true\n{INTERFACE}"),
+            "line 1: idle: expected a string, got a boolean",
+        ),
+        (
+            format!("{INTERFACE}[idle]\nmode = \"poll\"\n"),
+            "line 6: idle: expected a string, got a table",
+        ),
+        // After a table header the key belongs to that table.
+        (
+            format!("{INTERFACE}idle = \"poll\"\n"),
+            "line 6: interface[0].idle: unknown key",
+        ),
+    ] {
+        assert_eq!(error(&text), expected, "{text}");
+    }
+}
+
+#[test]
 fn the_ipv4_table_sets_reassembly_limits_and_names_line_and_field() {
     let defaults = parse(INTERFACE).unwrap().ipv4.reassembly;
     assert_eq!(defaults, services::reassembly::ReassemblyLimits::default());

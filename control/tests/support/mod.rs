@@ -2,6 +2,8 @@
 //! NICs, a test clock, and frame builders.
 #![allow(dead_code)]
 
+pub mod segments;
+
 use control::{CoreLinks, Spec, build_core};
 use core::net::Ipv4Addr;
 use dataplane::stats::CoreCounters;

@@ -34,6 +34,31 @@ pub struct EcamWindow {
     pub end_bus: u8,
 }
 
+/// An ISA interrupt line wired to another global system interrupt, or
+/// with another polarity or trigger than ISA's (MADT interrupt source
+/// override).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsaOverride {
+    /// The ISA IRQ.
+    pub irq: u8,
+    /// The global system interrupt it arrives on.
+    pub gsi: u32,
+    /// MPS INTI flags: polarity in bits 0-1, trigger mode in bits 2-3
+    /// (0: as the bus, ISA's edge and active high).
+    pub flags: u16,
+}
+
+/// Where an ISA IRQ arrives and how it signals (see [`AcpiInfo::isa_route`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsaRoute {
+    /// The global system interrupt.
+    pub gsi: u32,
+    /// Active low (ISA: active high).
+    pub active_low: bool,
+    /// Level triggered (ISA: edge).
+    pub level: bool,
+}
+
 /// What the kernel uses from ACPI.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct AcpiInfo {
@@ -43,6 +68,10 @@ pub struct AcpiInfo {
     pub local_apic_address: u64,
     /// First IOAPIC's MMIO base, if any.
     pub io_apic_address: Option<u64>,
+    /// The first global system interrupt of that IOAPIC's inputs.
+    pub io_apic_gsi_base: u32,
+    /// ISA IRQs wired otherwise than ISA says, in MADT order.
+    pub isa_overrides: Vec<IsaOverride>,
     /// PCI ECAM windows.
     pub ecam: Vec<EcamWindow>,
     /// Whether the tables were found through an XSDT (ACPI 2.0+).
@@ -72,6 +101,28 @@ fn scan_for_rsdp(memory: &impl PhysicalMemory) -> Option<u64> {
             .read(address, 20)
             .is_some_and(|candidate| &candidate[..8] == b"RSD PTR " && checksum_ok(candidate))
     })
+}
+
+impl AcpiInfo {
+    /// Where ISA IRQ `irq` arrives: its override, else the GSI of the same
+    /// number, edge triggered and active high as ISA has it.
+    pub fn isa_route(&self, irq: u8) -> IsaRoute {
+        let isa = IsaRoute {
+            gsi: u32::from(irq),
+            active_low: false,
+            level: false,
+        };
+        let Some(found) = self.isa_overrides.iter().find(|over| over.irq == irq) else {
+            return isa;
+        };
+        // MPS INTI flags: 0b01 active high / edge, 0b11 active low / level,
+        // 0b00 as the bus.
+        IsaRoute {
+            gsi: found.gsi,
+            active_low: found.flags & 0b11 == 0b11,
+            level: (found.flags >> 2) & 0b11 == 0b11,
+        }
+    }
 }
 
 /// Parses the ACPI tables from the RSDP at `rsdp_paddr` (0: search the BIOS
@@ -161,7 +212,14 @@ fn parse_madt(madt: &[u8], info: &mut AcpiInfo) {
             // I/O APIC: id(1) reserved(1) address(4) gsi base(4).
             (1, 12..) if info.io_apic_address.is_none() => {
                 info.io_apic_address = read_u32(entry, 4).map(u64::from);
+                info.io_apic_gsi_base = read_u32(entry, 8).unwrap_or(0);
             }
+            // Interrupt source override: bus(1) source(1) gsi(4) flags(2).
+            (2, 10..) if entry[2] == 0 => info.isa_overrides.push(IsaOverride {
+                irq: entry[3],
+                gsi: read_u32(entry, 4).unwrap_or(u32::from(entry[3])),
+                flags: read_u16(entry, 8).unwrap_or(0),
+            }),
             // Local APIC address override: reserved(2) address(8).
             (5, 12..) => {
                 if let Some(address) = read_u64(entry, 4) {

@@ -8,6 +8,7 @@
 //! counters begin cores=2
 //! counter core=0 executor=rx_packets value=412
 //! counter core=0 idle=wakeups_by_packet value=97
+//! counter core=0 interrupts=timer value=3
 //! counter core=0 nic=virtio0.q0 stat=rx_packets value=412
 //! counter core=0 node=ipv4 stat=received value=300
 //! counter core=0 node=ipv4 stat=emitted value=290
@@ -77,7 +78,7 @@ fn write_dump(text: &mut String) -> fmt::Result {
         let core = report.core as usize;
         dump.executor(core, &report.executor)?;
         if let Some(record) = crate::arch::smp::record(core) {
-            dump.labelled(core, "idle", record.wakeups.entries())?;
+            dump.labelled(core, "interrupts", record.interrupts.entries())?;
         }
         for (queue, stats) in &report.queues {
             dump.stats(core, "nic", queue, stats.entries())?;

@@ -1,13 +1,17 @@
 //! Each core's `dataplane` executor: a mempool on the core's share of the DMA region,
 //! and the poll loop that hibernates after a run of empty polls: NIC receive
-//! interrupts armed, halted until a packet (or the tick) arrives.
+//! interrupts armed, a one-shot timer for the services' next deadline, halted
+//! until a packet, another core's wake-up IPI or the timer arrives.
 
+use alloc::sync::Arc;
 use core::ptr::NonNull;
 use core::sync::atomic::{Ordering, compiler_fence};
 
-use dataplane::Executor;
+use control::spec::IdleMode;
+use dataplane::{Doorbell, Executor, Idle, WakeCause};
 
-use crate::{arch::cpu, arch::percpu, arch::smp, mem::dma};
+use crate::arch::trap::{TIMER_VECTOR, WAKEUP_VECTOR};
+use crate::{arch::apic, arch::cpu, arch::percpu, arch::smp, dev::time, mem::dma};
 
 /// Empty polls in a row after which a core halts until the next interrupt,
 /// unless the command line says `idle_polls=N`. Short: under TCG a spinning
@@ -57,10 +61,45 @@ pub fn build(core_id: u32) -> Result<Executor, CoreExecutorError> {
     builder.build().map_err(CoreExecutorError::Build)
 }
 
-/// Polls `executor` while `keep_going()` holds; after `IDLE_POLLS_BEFORE_HALT`
-/// (or `idle_polls=N`) empty polls in a row the core hibernates until a
-/// packet (or the tick) wakes it.
-pub fn run(executor: &mut Executor, mut keep_going: impl FnMut(&Executor) -> bool) {
+/// How a core idles: the spec's `idle`, and the longest it may sleep
+/// (`None`: until something wakes it).
+#[derive(Clone, Copy, Debug)]
+pub struct IdlePolicy {
+    /// Halt when idle, or never.
+    pub mode: IdleMode,
+    /// A bound on each sleep, for a core that some source of work cannot
+    /// wake: a NIC queue without a receive interrupt (`wakeup=off`, no
+    /// MSI-X), or core 0 when the console has no interrupt line.
+    pub max_sleep_ns: Option<u64>,
+}
+
+impl IdlePolicy {
+    /// Halt when idle, until a packet, a doorbell or a deadline (the
+    /// scenarios' cores, whose periodic tick also wakes them).
+    #[cfg(feature = "scenarios")]
+    pub const HALT: Self = Self {
+        mode: IdleMode::Halt,
+        max_sleep_ns: None,
+    };
+}
+
+/// The calling core's doorbell: other cores wake it with `WAKEUP_VECTOR`.
+pub fn doorbell() -> Arc<Doorbell> {
+    let apic_id = percpu::current().apic_id();
+    Arc::new(Doorbell::new(move || {
+        apic::send_fixed(apic_id, WAKEUP_VECTOR);
+    }))
+}
+
+/// Polls `executor` while `keep_going()` holds. With `policy.mode` halt,
+/// after `IDLE_POLLS_BEFORE_HALT` (or `idle_polls=N`) empty polls in a row
+/// the core hibernates until a packet, a doorbell or its next deadline; with
+/// poll it never stops polling.
+pub fn run(
+    executor: &mut Executor,
+    policy: IdlePolicy,
+    mut keep_going: impl FnMut(&Executor) -> bool,
+) {
     let idle_polls_before_halt = crate::boot::cmdline::get_u64("idle_polls")
         .and_then(|polls| u32::try_from(polls).ok())
         .unwrap_or(IDLE_POLLS_BEFORE_HALT)
@@ -72,48 +111,61 @@ pub fn run(executor: &mut Executor, mut keep_going: impl FnMut(&Executor) -> boo
         } else {
             idle = 0;
         }
-        if idle >= idle_polls_before_halt {
+        if policy.mode == IdleMode::Halt && idle >= idle_polls_before_halt {
             idle = 0;
-            hibernate(executor);
+            hibernate(executor, policy.max_sleep_ns);
         }
     }
 }
 
-/// Arms every port's receive interrupt and halts until an interrupt arrives,
-/// unless a port already has packets; then back to polling with the
-/// interrupts off. Counts what ended the halt in this core's `Wakeups`.
+/// Prepares the sleep (doorbell announced, receive interrupts armed, one
+/// more look for work) and, unless work turned up, halts until an interrupt
+/// arrives, with the LAPIC timer armed once for the services' next deadline
+/// (bounded by `max_sleep_ns`); then back to polling, the sleep counted
+/// under what ended it. Without a deadline or bound no timer is armed: a
+/// periodic timer the core runs (the scenarios') stays as it is.
 ///
-/// Interrupts stay disabled from arming to `sti; hlt`: a receive interrupt
-/// raised after `enable_wakeup` looked at the rings stays pending in the
+/// Interrupts stay disabled from preparing to `sti; hlt`: a receive
+/// interrupt or wake-up IPI raised after the last look stays pending in the
 /// LAPIC and ends the `hlt` at once, instead of running its handler before
-/// the `hlt` and leaving us asleep until the tick.
-fn hibernate(executor: &mut Executor) {
-    let record = percpu::current();
-    let wakeups = &record.wakeups;
+/// the `hlt` and leaving the core asleep.
+fn hibernate(executor: &mut Executor, max_sleep_ns: Option<u64>) {
+    let interrupts = &percpu::current().interrupts;
     cpu::disable_interrupts();
-    // Relaxed throughout: per-core statistics; the interrupt handlers that
-    // bump `ticks` and `nic_interrupts` run on this core.
-    if !executor.enable_wakeup() {
-        wakeups.refused.fetch_add(1, Ordering::Relaxed);
+    let Idle::Sleep { deadline_ns } = executor.prepare_sleep() else {
         // SAFETY: the IDT is loaded on this core and handles every vector in use.
         unsafe { cpu::enable_interrupts() };
         return;
+    };
+    let now = time::now_ns();
+    let sleep_ns = [
+        deadline_ns.map(|deadline| deadline.saturating_sub(now)),
+        max_sleep_ns,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    if let Some(sleep_ns) = sleep_ns {
+        apic::start_one_shot_timer(TIMER_VECTOR, sleep_ns);
     }
-    let nic_before = record.nic_interrupts.load(Ordering::Relaxed);
-    let ticks_before = record.ticks.load(Ordering::Relaxed);
-    // The avail-flag stores of `enable_wakeup` are issued before the halt.
+    let before = interrupts.read();
+    // The avail-flag stores of `prepare_sleep` are issued before the halt.
     compiler_fence(Ordering::SeqCst);
     // SAFETY: the IDT is loaded on this core and handles every vector in use.
     unsafe { cpu::enable_interrupts_and_halt() };
     compiler_fence(Ordering::SeqCst);
-    executor.disable_wakeup();
-    wakeups.halts.fetch_add(1, Ordering::Relaxed);
-    let woken_by = if record.nic_interrupts.load(Ordering::Relaxed) != nic_before {
-        &wakeups.by_packet
-    } else if record.ticks.load(Ordering::Relaxed) != ticks_before {
-        &wakeups.by_tick
+    if sleep_ns.is_some() {
+        apic::stop_timer();
+    }
+    let after = interrupts.read();
+    let woken_by = if after.nic != before.nic {
+        WakeCause::Packet
+    } else if after.wakeup != before.wakeup {
+        WakeCause::Doorbell
+    } else if after.timer != before.timer {
+        WakeCause::Timer
     } else {
-        &wakeups.by_other
+        WakeCause::Other
     };
-    woken_by.fetch_add(1, Ordering::Relaxed);
+    executor.finish_sleep(woken_by);
 }

@@ -10,34 +10,38 @@
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use control::CoreLinks;
-use control::spec::{Driver, Spec};
+use control::spec::{Driver, IdleMode, Spec};
 use dataplane::{Executor, Mempool, MempoolConfig, Nic};
 use spin::{Mutex, Once};
 use virtio_net::{QueuePairSetup, RxInterrupts, VirtioNet};
 
-use crate::arch::trap::{NIC_RX_VECTOR, TIMER_VECTOR};
+use crate::appliance::executor::IdlePolicy;
+use crate::arch::trap::{CONSOLE_VECTOR, NIC_RX_VECTOR};
 use crate::dev::exit::{ExitCode, exit_qemu};
 use crate::dev::msix::MsixTable;
 use crate::dev::pci::PciDevice;
 use crate::dev::virtio_platform::{KernelVirtioPlatform, virtio_net_devices};
 use crate::{
-    appliance::counters_dump, appliance::executor, arch::apic, arch::cpu, arch::smp, boot::init,
-    dev::time,
+    appliance::counters_dump, appliance::executor, arch::apic, arch::cpu, arch::ioapic,
+    arch::percpu, arch::smp, boot::init, dev::serial, dev::time,
 };
 
 /// The spec used when the loader passes no module.
 pub(crate) const DEFAULT_SPEC: &str = include_str!("../../../examples/echo.toml");
 /// Receive buffers per queue pair: the ring (256) plus packets in flight.
 const RX_POOL_BUFFERS: usize = 1024;
-/// Timer ticks per second while the appliance runs: a halted core wakes at
-/// least this often (a packet wakes it sooner through its queue's MSI-X
-/// vector).
-const APPLIANCE_TICK_HZ: u64 = 1000;
-/// Polls between two looks at the serial input on core 0.
+/// Polls between two looks at the serial input on core 0 while it polls
+/// (asleep, the console's interrupt wakes it, and it looks at once).
 const SERIAL_POLL_INTERVAL: u32 = 256;
+/// The longest sleep of a core with a NIC queue that cannot interrupt
+/// (`wakeup=off`, no MSI-X): the tick it woke on before hibernation.
+const UNSIGNALLED_NIC_SLEEP_NS: u64 = 1_000_000;
+/// The longest sleep of core 0 when the console cannot interrupt (no
+/// IOAPIC): how late a `c` on the console may be answered.
+const UNSIGNALLED_CONSOLE_SLEEP_NS: u64 = 100_000_000;
 
 /// Bring-up state the waiting cores watch.
 const PENDING: u8 = 0;
@@ -49,6 +53,8 @@ static SETUPS: Mutex<Vec<Vec<(usize, QueuePairSetup)>>> = Mutex::new(Vec::new())
 /// The links between cores the spec's services asked for: `LINKS[core]`
 /// holds that core's ends, made once by the boot core.
 static LINKS: Mutex<Vec<CoreLinks>> = Mutex::new(Vec::new());
+/// True once the console's receive interrupt is routed to core 0.
+static CONSOLE_INTERRUPTS: AtomicBool = AtomicBool::new(false);
 
 /// Runs the appliance on the calling core; never returns.
 pub fn run(core_id: u32) -> ! {
@@ -61,7 +67,9 @@ pub fn run(core_id: u32) -> ! {
             unsafe { cpu::enable_interrupts_and_halt() };
         }
     }
-    apic::start_periodic_timer(TIMER_VECTOR, APPLIANCE_TICK_HZ);
+    // No periodic tick from here on: a core that sleeps arms a one-shot
+    // timer for its next deadline, one that polls needs none.
+    apic::stop_timer();
     let Some(spec) = SPEC.get() else {
         refuse(format_args!("no spec after bring-up"))
     };
@@ -70,27 +78,83 @@ pub fn run(core_id: u32) -> ! {
         .get_mut(core_id as usize)
         .map(core::mem::take)
         .unwrap_or_default();
-    let links = LINKS
+    let mut links = LINKS
         .lock()
         .get_mut(core_id as usize)
         .map(core::mem::take)
         .unwrap_or_default();
+    let policy = idle_policy(spec, core_id, &setups);
+    if spec.idle == IdleMode::Halt {
+        links.insert_shared(executor::doorbell());
+    }
     let mut executor = match build_core(spec, core_id, setups, links) {
         Ok(executor) => executor,
         Err(error) => refuse(format_args!("core {core_id}: {error}")),
     };
-    log::info!("core {core_id} appliance running");
+    log::info!(
+        "core {core_id} appliance running (idle = {}{})",
+        spec.idle.name(),
+        match policy.max_sleep_ns {
+            Some(bound) => alloc::format!(", sleeps at most {} ms", bound / 1_000_000),
+            None => String::new(),
+        }
+    );
+    let console = &percpu::current().interrupts.console;
+    let mut console_seen = 0;
     let mut polls = 0u32;
-    executor::run(&mut executor, |_| {
+    executor::run(&mut executor, policy, |_| {
         if core_id == 0 {
             polls = polls.wrapping_add(1);
-            if polls.is_multiple_of(SERIAL_POLL_INTERVAL) {
+            // Ordering: Relaxed: bumped by this core's own console interrupt.
+            let console_now = console.load(Ordering::Relaxed);
+            if console_now != console_seen || polls.is_multiple_of(SERIAL_POLL_INTERVAL) {
+                console_seen = console_now;
                 counters_dump::poll_request();
             }
         }
         true
     });
     crate::runtime::idle_forever()
+}
+
+/// How core `core_id` idles: the spec's mode, with a bound on each sleep
+/// when something it must notice cannot wake it (a NIC queue without a
+/// receive interrupt; on core 0, a console without one).
+fn idle_policy(spec: &Spec, core_id: u32, setups: &[(usize, QueuePairSetup)]) -> IdlePolicy {
+    if spec.idle == IdleMode::Poll {
+        return IdlePolicy {
+            mode: IdleMode::Poll,
+            max_sleep_ns: None,
+        };
+    }
+    let nic_bound = setups
+        .iter()
+        .any(|(_, setup)| !setup.rx_interrupts())
+        .then_some(UNSIGNALLED_NIC_SLEEP_NS);
+    // Ordering: Acquire pairs with the Release store in `route_console`,
+    // made before the boot core released the others.
+    let console_bound = (core_id == 0 && !CONSOLE_INTERRUPTS.load(Ordering::Acquire))
+        .then_some(UNSIGNALLED_CONSOLE_SLEEP_NS);
+    IdlePolicy {
+        mode: spec.idle,
+        max_sleep_ns: nic_bound.into_iter().chain(console_bound).min(),
+    }
+}
+
+/// Routes the console's receive interrupt to the calling core (core 0)
+/// and turns it on, so that a `c` wakes the core when it sleeps.
+fn route_console() {
+    match ioapic::route_isa(serial::COM1_IRQ, CONSOLE_VECTOR, apic::id()) {
+        Ok(()) => {
+            serial::enable_receive_interrupt();
+            // Ordering: Release pairs with the Acquire in `idle_policy`.
+            CONSOLE_INTERRUPTS.store(true, Ordering::Release);
+        }
+        Err(error) => log::warn!(
+            "console: no receive interrupt ({error:?}): core 0 wakes at least every {} ms to read it",
+            UNSIGNALLED_CONSOLE_SLEEP_NS / 1_000_000
+        ),
+    }
 }
 
 /// Prints why the appliance will not start and exits QEMU with the failure status.
@@ -191,6 +255,9 @@ fn bring_up() {
         refuse(format_args!("spec error ({source}): {error}"));
     }
     *LINKS.lock() = links;
+    if spec.idle == IdleMode::Halt {
+        route_console();
+    }
     SPEC.call_once(|| spec);
     *SETUPS.lock() = per_core;
     // Release: the spec and the setups are visible to cores that see READY.
@@ -206,17 +273,17 @@ fn bring_up() {
 /// `pair` (the core that polls queue pair `pair`) on `NIC_RX_VECTOR`, for
 /// every pair. Returns the table, to be enabled once the device is up, or
 /// `None` (logged) when the device cannot do it or the command line says
-/// `wakeup=off`: its cores then wake on the tick only.
+/// `wakeup=off`: its cores then sleep at most a millisecond at a time.
 fn route_rx_interrupts(device: &PciDevice, pairs: u16) -> Option<MsixTable> {
     if crate::boot::cmdline::get("wakeup") == Some("off") {
-        log::info!("wakeup=off: cores wake on the tick only");
+        log::info!("wakeup=off: cores sleep at most a millisecond at a time");
         return None;
     }
     let mut table = match MsixTable::new(device) {
         Ok(table) => table,
         Err(error) => {
             log::warn!(
-                "{}: no MSI-X ({error:?}): cores wake on the tick only",
+                "{}: no MSI-X ({error:?}): cores sleep at most a millisecond at a time",
                 device.address
             );
             return None;
@@ -224,7 +291,7 @@ fn route_rx_interrupts(device: &PciDevice, pairs: u16) -> Option<MsixTable> {
     };
     if table.len() < pairs {
         log::warn!(
-            "{}: {} MSI-X vectors for {pairs} queue pairs: cores wake on the tick only",
+            "{}: {} MSI-X vectors for {pairs} queue pairs: cores sleep at most a millisecond at a time",
             device.address,
             table.len()
         );
@@ -234,7 +301,9 @@ fn route_rx_interrupts(device: &PciDevice, pairs: u16) -> Option<MsixTable> {
         let apic_id =
             smp::record(usize::from(pair)).and_then(|record| u8::try_from(record.apic_id()).ok());
         let Some(apic_id) = apic_id else {
-            log::warn!("core {pair}: no xAPIC-addressable id: cores wake on the tick only");
+            log::warn!(
+                "core {pair}: no xAPIC-addressable id: cores sleep at most a millisecond at a time"
+            );
             return None;
         };
         if let Err(error) = table.set_entry(pair, apic_id, NIC_RX_VECTOR) {

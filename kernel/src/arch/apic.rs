@@ -193,6 +193,23 @@ pub fn start_periodic_timer(vector: u8, hz: u64) {
     write(register::TIMER_INITIAL, count as u32);
 }
 
+/// Arms the LAPIC timer of the calling core to interrupt once on `vector`
+/// after `ns` nanoseconds (rounded up to the timer's resolution, at most
+/// what the 32-bit count holds: about a minute at QEMU's rate, after which
+/// the core wakes and sleeps again). Replaces a periodic timer.
+pub fn start_one_shot_timer(vector: u8, ns: u64) {
+    let per_ms = timer_counts_per_ms().max(1);
+    let count = u128::from(ns)
+        .saturating_mul(u128::from(per_ms))
+        .div_ceil(1_000_000)
+        .clamp(1, u128::from(u32::MAX));
+    write(register::TIMER_DIVIDE, 0b0011);
+    // One-shot mode (LVT bits 17-18 clear), unmasked; writing the initial
+    // count starts the countdown.
+    write(register::LVT_TIMER, u32::from(vector));
+    write(register::TIMER_INITIAL, count as u32);
+}
+
 /// Stops the LAPIC timer on the calling core.
 pub fn stop_timer() {
     write(register::LVT_TIMER, LVT_MASKED);

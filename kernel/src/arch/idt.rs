@@ -123,6 +123,7 @@ stubs! {
     timer = 0x40 plain;
     wakeup = 0x41 plain;
     nic_rx = 0x42 plain;
+    console = 0x43 plain;
     spurious = 0xff plain;
 }
 

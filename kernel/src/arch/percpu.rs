@@ -16,53 +16,74 @@ pub struct PerCore {
     core_id: u32,
     /// Local APIC id (offset 12).
     apic_id: u32,
-    /// LAPIC timer interrupts taken on this core.
-    pub ticks: AtomicU64,
-    /// NIC receive interrupts (MSI-X) taken on this core.
-    pub nic_interrupts: AtomicU64,
-    /// How this core's idle halts ended.
-    pub wakeups: Wakeups,
+    /// Interrupts taken on this core, by source.
+    pub interrupts: Interrupts,
     /// Lowest address of this core's kernel stack.
     pub stack_bottom: u64,
     /// One past the highest address of this core's kernel stack.
     pub stack_top: u64,
 }
 
-/// Counts of a core's idle halts by what woke it. Written by the owning core
-/// only, read by core 0 for the counters dump (Relaxed: statistics).
-pub struct Wakeups {
-    /// Halts with the NICs' wake-up armed.
-    pub halts: AtomicU64,
-    /// Halts ended by a NIC receive interrupt (a packet woke the core).
-    pub by_packet: AtomicU64,
-    /// Halts ended by the LAPIC timer tick and no packet interrupt.
-    pub by_tick: AtomicU64,
-    /// Halts ended by something else (a wake-up IPI).
-    pub by_other: AtomicU64,
-    /// Times the core meant to halt but found packets when arming.
-    pub refused: AtomicU64,
+/// Interrupts a core took, by source: what woke it from a halt (the
+/// executor's idle counters say which sleeps they ended). Bumped by the
+/// core's own interrupt handlers; read by that core and, for the counters
+/// dump, by core 0 (Relaxed: statistics).
+pub struct Interrupts {
+    /// LAPIC timer: the one-shot timer for the next deadline (the appliance),
+    /// or the periodic tick (boot, scenarios).
+    pub timer: AtomicU64,
+    /// NIC receive (MSI-X): a packet arrived while the core slept.
+    pub nic: AtomicU64,
+    /// Wake-up IPIs: another core handed this one work (or released it).
+    pub wakeup: AtomicU64,
+    /// The serial console's receive interrupt (core 0).
+    pub console: AtomicU64,
 }
 
-impl Wakeups {
+/// One reading of a core's [`Interrupts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterruptCounts {
+    /// LAPIC timer.
+    pub timer: u64,
+    /// NIC receive.
+    pub nic: u64,
+    /// Wake-up IPIs.
+    pub wakeup: u64,
+    /// Serial console.
+    pub console: u64,
+}
+
+impl Interrupts {
     const fn new() -> Self {
         Self {
-            halts: AtomicU64::new(0),
-            by_packet: AtomicU64::new(0),
-            by_tick: AtomicU64::new(0),
-            by_other: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
+            timer: AtomicU64::new(0),
+            nic: AtomicU64::new(0),
+            wakeup: AtomicU64::new(0),
+            console: AtomicU64::new(0),
         }
     }
 
-    /// `(name, value)` of every counter, for dumps.
-    pub fn entries(&self) -> [(&'static str, u64); 5] {
+    /// The counts now.
+    pub fn read(&self) -> InterruptCounts {
+        // Ordering: Relaxed: statistics; on the owning core, the handlers
+        // that bump them ran on this core before these loads.
+        InterruptCounts {
+            timer: self.timer.load(Ordering::Relaxed),
+            nic: self.nic.load(Ordering::Relaxed),
+            wakeup: self.wakeup.load(Ordering::Relaxed),
+            console: self.console.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `(name, value)` of every counter, for dumps
+    /// (`counter core=C interrupts=timer value=N`).
+    pub fn entries(&self) -> [(&'static str, u64); 4] {
+        let counts = self.read();
         [
-            // Ordering: Relaxed: statistics, each written by its own core only.
-            ("halts", self.halts.load(Ordering::Relaxed)),
-            ("wakeups_by_packet", self.by_packet.load(Ordering::Relaxed)),
-            ("wakeups_by_tick", self.by_tick.load(Ordering::Relaxed)),
-            ("wakeups_by_other", self.by_other.load(Ordering::Relaxed)),
-            ("halts_refused", self.refused.load(Ordering::Relaxed)),
+            ("timer", counts.timer),
+            ("nic", counts.nic),
+            ("wakeup", counts.wakeup),
+            ("console", counts.console),
         ]
     }
 }
@@ -78,9 +99,7 @@ impl PerCore {
             self_pointer: core::ptr::null(),
             core_id,
             apic_id,
-            ticks: AtomicU64::new(0),
-            nic_interrupts: AtomicU64::new(0),
-            wakeups: Wakeups::new(),
+            interrupts: Interrupts::new(),
             stack_bottom: 0,
             stack_top: 0,
         }
@@ -140,16 +159,11 @@ pub fn core_id() -> u32 {
     id
 }
 
-/// Counts one timer tick on the calling core.
-pub fn count_tick() {
-    // Relaxed: a statistic read by the same core or summed approximately by others.
-    current().ticks.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Counts one NIC receive interrupt on the calling core.
-pub fn count_nic_interrupt() {
-    // Relaxed: a statistic, and the wake-up attribution reads it on this core.
-    current().nic_interrupts.fetch_add(1, Ordering::Relaxed);
+/// Counts one interrupt of the calling core in the counter `pick` chooses.
+pub fn count_interrupt(pick: impl FnOnce(&Interrupts) -> &AtomicU64) {
+    // Ordering: Relaxed: a statistic, read by this core to tell what ended a
+    // halt, or summed approximately by others.
+    pick(&current().interrupts).fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records the boot core's APIC id once the local APIC is enabled.

@@ -9,6 +9,9 @@ pub const TIMER_VECTOR: u8 = 0x40;
 pub const WAKEUP_VECTOR: u8 = 0x41;
 /// MSI-X vector of the NIC receive queues: a packet arrived for a halted core.
 pub const NIC_RX_VECTOR: u8 = 0x42;
+/// IOAPIC vector of the serial console's receive interrupt (core 0): a
+/// byte arrived, such as the `c` that asks for the counters.
+pub const CONSOLE_VECTOR: u8 = 0x43;
 /// LAPIC spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
@@ -46,14 +49,25 @@ pub struct TrapFrame {
 /// Called by `idt::trap_common` with the saved frame.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     match frame.vector as u8 {
+        // Each of these only wakes the core and is counted; its poll loop
+        // does the work (and tells the causes apart by the counts).
         TIMER_VECTOR => {
-            percpu::count_tick();
+            percpu::count_interrupt(|counts| &counts.timer);
             apic::end_of_interrupt();
         }
-        WAKEUP_VECTOR => apic::end_of_interrupt(),
+        WAKEUP_VECTOR => {
+            percpu::count_interrupt(|counts| &counts.wakeup);
+            apic::end_of_interrupt();
+        }
         NIC_RX_VECTOR => {
-            // The interrupt only wakes the core; its poll loop does the work.
-            percpu::count_nic_interrupt();
+            percpu::count_interrupt(|counts| &counts.nic);
+            apic::end_of_interrupt();
+        }
+        CONSOLE_VECTOR => {
+            // The line stays raised until the bytes are read (core 0's
+            // loop does); the IOAPIC is edge triggered, so the next byte
+            // after that interrupts again.
+            percpu::count_interrupt(|counts| &counts.console);
             apic::end_of_interrupt();
         }
         SPURIOUS_VECTOR => {}

@@ -9,8 +9,9 @@ use spin::Once;
 
 use crate::boot::pvh::BootInfo;
 use crate::{
-    arch::apic, arch::cpu, arch::idt, arch::paging, arch::percpu, arch::pic, boot::cmdline,
-    boot::entry, dev::acpi, dev::console, dev::pci, mem::dma, mem::frames, mem::heap,
+    arch::apic, arch::cpu, arch::idt, arch::ioapic, arch::paging, arch::percpu, arch::pic,
+    boot::cmdline, boot::entry, dev::acpi, dev::console, dev::pci, mem::dma, mem::frames,
+    mem::heap,
 };
 use crate::{arch::smp, dev::serial, dev::time, runtime};
 
@@ -68,6 +69,7 @@ extern "C" fn kernel_main(start_info_paddr: u64) -> ! {
         acpi::AcpiInfo::default()
     });
     pic::disable();
+    ioapic::init(&acpi);
     let use_x2apic = apic::x2apic_supported() && cmdline::get("apic") != Some("xapic");
     let lapic_base = if acpi.local_apic_address != 0 {
         acpi.local_apic_address

@@ -51,7 +51,23 @@ pub fn calibrate(window_us: u64) -> u64 {
     let ticks = cpu::rdtsc() - start_tsc;
     let hz = ticks * PIT_HZ / elapsed.max(1);
     set_tsc_hz(hz);
+    stop_pit();
     hz
+}
+
+/// Leaves PIT channel 0 in mode 0 (interrupt on terminal count) from
+/// 0xffff: one terminal count about 55 ms on, then silent. In mode 2 it
+/// would run at 18.2 Hz forever; nothing listens (IRQ 0 is masked), but
+/// each period wakes the hypervisor's device model (QEMU's main loop)
+/// for nothing, the bulk of an idle appliance's host CPU once its cores
+/// sleep.
+fn stop_pit() {
+    // SAFETY: programming PIT channel 0 on its fixed ports; IRQ 0 is masked.
+    unsafe {
+        outb(PIT_COMMAND, 0x30); // channel 0, lobyte/hibyte, mode 0, binary
+        outb(PIT_CHANNEL0, 0xff);
+        outb(PIT_CHANNEL0, 0xff);
+    }
 }
 
 fn set_tsc_hz(hz: u64) {

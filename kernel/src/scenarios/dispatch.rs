@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::appliance::executor;
+use crate::appliance::executor::{self, IdlePolicy};
 use crate::arch::{percpu, smp};
 use crate::dev::exit::{ExitCode, exit_qemu};
 use crate::dev::time;
@@ -49,15 +49,17 @@ fn boot(core_id: u32) -> ! {
         ),
     };
     let record = percpu::current();
-    // Ordering: Relaxed: our own tick counter, bumped by this core's timer
-    // interrupt; it guards no data.
-    executor::run(&mut executor, |_| record.ticks.load(Ordering::Relaxed) < 3);
+    // Ordering: Relaxed: our own timer interrupt counter, bumped by this
+    // core's periodic tick; it guards no data.
+    executor::run(&mut executor, IdlePolicy::HALT, |_| {
+        record.interrupts.timer.load(Ordering::Relaxed) < 3
+    });
     let polls = executor.counters().polls.get();
     let buffers = executor.pool().map_or(0, dataplane::Mempool::capacity);
     log::info!(
         "core {core_id} executor running (apic {}, {} ticks, {polls} polls, {buffers} buffers)",
         record.apic_id(),
-        record.ticks.load(Ordering::Relaxed)
+        record.interrupts.timer.load(Ordering::Relaxed)
     );
     if polls == 0 || buffers == 0 {
         fail(
@@ -68,11 +70,11 @@ fn boot(core_id: u32) -> ! {
     // Release: our report is visible before the boot core sees the count.
     EXECUTORS_RUNNING.fetch_add(1, Ordering::Release);
     if core_id != 0 {
-        executor::run(&mut executor, |_| true);
+        executor::run(&mut executor, IdlePolicy::HALT, |_| true);
     }
     let expected = smp::core_count();
     let deadline = time::now_ns() + 5_000_000_000;
-    executor::run(&mut executor, |_| {
+    executor::run(&mut executor, IdlePolicy::HALT, |_| {
         EXECUTORS_RUNNING.load(Ordering::Acquire) < expected && time::now_ns() < deadline
     });
     // Ordering: Acquire (here and in the loop above) pairs with each core's

@@ -50,7 +50,8 @@ pub struct KvApp {
 impl KvApp {
     /// A server whose shard holds up to `memory_bytes`, items up to
     /// `max_item_bytes`; `end` links it to the other cores' shards (none:
-    /// it holds every key).
+    /// it holds every key). On a core that sleeps when idle, give the mesh
+    /// the core's doorbell ([`KvApp::wake_with`]).
     pub fn new(memory_bytes: usize, max_item_bytes: usize, end: Option<ShardEnd>) -> Self {
         Self {
             store: Store::new(memory_bytes, max_item_bytes),
@@ -63,6 +64,15 @@ impl KvApp {
             connections: 0,
             total_connections: 0,
         }
+    }
+
+    /// Has the other shards ring `doorbell` (this core's) when they send
+    /// it requests or answers, so that the core may sleep meanwhile.
+    pub fn wake_with(self, doorbell: Option<&alloc::sync::Arc<dataplane::Doorbell>>) -> Self {
+        if let Some(doorbell) = doorbell {
+            self.mesh.set_doorbell(doorbell);
+        }
+        self
     }
 
     /// This core's counters (its shard's and its connections').
@@ -224,7 +234,16 @@ impl TcpApp for KvApp {
                 }
             }
         }
+        // What `data` sent during the burst and the replies just sent.
+        self.mesh.notify_peers();
         self.counters.ring_full_retries += ring_full;
+    }
+
+    /// Now when a peer's ring holds messages or ours wait for room in one
+    /// (the core must not sleep on them); peers ring this core's doorbell
+    /// for what they send later.
+    fn next_poll_ns(&self) -> Option<u64> {
+        self.mesh.has_work().then_some(0)
     }
 
     fn closed(&mut self, session: KvSession, _reason: CloseReason) {

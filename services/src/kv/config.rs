@@ -91,6 +91,6 @@ impl TcpServiceKind for KvKind {
         let end = context
             .links
             .take::<ShardEnd>(HookPoint::Tcp(config.port.0));
-        KvApp::new(config.memory_bytes, config.max_item_bytes, end)
+        KvApp::new(config.memory_bytes, config.max_item_bytes, end).wake_with(context.doorbell)
     }
 }

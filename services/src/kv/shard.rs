@@ -12,8 +12,9 @@ use super::stats::ShardStats;
 use crate::tcp::ConnectionId;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
-use dataplane::{Consumer, Producer, SpscRing};
+use dataplane::{Consumer, Doorbell, Producer, SpscRing};
 
 /// Slots of each ring between two cores (one per direction).
 pub const RING_CAPACITY: usize = 1024;
@@ -144,6 +145,9 @@ pub fn link_shards(count: usize, capacity: usize) -> Vec<ShardEnd> {
 struct Peer {
     link: Link,
     outbox: VecDeque<Message>,
+    /// Messages went into the outgoing ring since the peer's doorbell was
+    /// last rung.
+    unannounced: bool,
 }
 
 /// One core's view of the service's shards.
@@ -181,6 +185,7 @@ impl Mesh {
                     link.map(|link| Peer {
                         link,
                         outbox: VecDeque::new(),
+                        unannounced: false,
                     })
                 })
                 .collect(),
@@ -220,9 +225,12 @@ impl Mesh {
             peer.outbox.push_back(message);
             return;
         }
-        if let Err(message) = peer.link.to.push(message) {
-            *ring_full += 1;
-            peer.outbox.push_back(message);
+        match peer.link.to.push(message) {
+            Ok(()) => peer.unannounced = true,
+            Err(message) => {
+                *ring_full += 1;
+                peer.outbox.push_back(message);
+            }
         }
     }
 
@@ -235,8 +243,36 @@ impl Mesh {
                     peer.outbox.push_front(message);
                     break;
                 }
+                peer.unannounced = true;
             }
         }
+    }
+
+    /// Rings the doorbell of every peer whose ring got messages since the
+    /// last call, so that a peer asleep wakes for them: once per poll, not
+    /// per message (each ring costs a full fence).
+    pub fn notify_peers(&mut self) {
+        for peer in self.peers.iter_mut().flatten() {
+            if core::mem::take(&mut peer.unannounced) {
+                peer.link.to.notify();
+            }
+        }
+    }
+
+    /// Has the peers ring `doorbell` (this core's) when they send to it.
+    pub fn set_doorbell(&self, doorbell: &Arc<Doorbell>) {
+        for peer in self.peers.iter().flatten() {
+            peer.link.from.set_doorbell(Arc::clone(doorbell));
+        }
+    }
+
+    /// True when a peer's ring holds messages for us or ours wait for
+    /// room: the next poll has work.
+    pub fn has_work(&self) -> bool {
+        self.peers
+            .iter()
+            .flatten()
+            .any(|peer| !peer.link.from.is_empty() || !peer.outbox.is_empty())
     }
 
     /// Takes the next message from shard `from`, if any.

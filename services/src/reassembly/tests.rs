@@ -237,8 +237,10 @@ fn a_full_table_evicts_its_oldest_datagram_and_memory_stays_bounded() {
 fn datagrams_time_out_with_their_quote() {
     let data = payload(1600);
     let mut table = table(4);
-    held(table.insert(&fragment(11, &data, 0, 800, false), 0));
+    assert_eq!(table.next_expiry_ns(), None);
     held(table.insert(&fragment(12, &data, 800, 1600, true), 5));
+    held(table.insert(&fragment(11, &data, 0, 800, false), 0));
+    assert_eq!(table.next_expiry_ns(), Some(TIMEOUT_NS));
     let mut expired = Vec::new();
     table.expire(TIMEOUT_NS - 1, |_, quoted| expired.push(quoted.to_vec()));
     assert!(expired.is_empty());
@@ -251,6 +253,7 @@ fn datagrams_time_out_with_their_quote() {
     assert!(expired.contains(&first[..28].to_vec()));
     assert!(expired.contains(&Vec::new()), "no first fragment, no quote");
     assert_eq!(table.in_progress(), 0);
+    assert_eq!(table.next_expiry_ns(), None);
     assert_eq!(table.pool().unwrap().available(), 4);
 }
 

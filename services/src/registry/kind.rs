@@ -7,10 +7,11 @@ use crate::route::{LocalAddresses, RoutingTable};
 use crate::tcp::{Hosted, Listener, TcpApp};
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::fmt::Debug;
-use dataplane::{Ipv4Cidr, MacAddr, Nanoservice};
+use dataplane::{Doorbell, Ipv4Cidr, MacAddr, Nanoservice};
 use serde::de::DeserializeOwned;
 
 /// A kind of service: a name bound to a factory. The spec's
@@ -169,6 +170,10 @@ pub struct BuildContext<'a> {
     /// This core's ends of the links between cores that services asked
     /// for ([`TcpServiceKind::link_cores`]); a factory takes its own.
     pub links: &'a CoreLinks,
+    /// This core's doorbell, when the platform lets it sleep: a service
+    /// fed by rings from other cores sets it on their consumer ends
+    /// (`Consumer::set_doorbell`) so that their producers wake the core.
+    pub doorbell: Option<&'a Arc<Doorbell>>,
 }
 
 /// A service's configuration with its kind erased: what the spec keeps for

@@ -84,9 +84,22 @@ pub trait TcpApp: 'static {
     /// connection: work it waited for elsewhere (another core) is done.
     fn resume(&mut self, _session: &mut Self::Session, _io: &mut Stream<'_>) {}
 
-    /// Called once per run of the `tcp` node, after its burst: the app pushes
-    /// onto `ready` the connections it wants [`TcpApp::resume`]d.
+    /// Called once per run of the `tcp` node, after its burst and on its
+    /// tick: the app pushes onto `ready` the connections it wants
+    /// [`TcpApp::resume`]d.
     fn poll(&mut self, _ready: &mut alloc::vec::Vec<ConnectionId>) {}
+
+    /// When the app next needs [`TcpApp::poll`] although no packet comes,
+    /// on the platform clock (a time already past: now, and the core does
+    /// not sleep), or `None`: only when packets come. Asked when the core
+    /// is about to sleep, after it told other cores so: an app fed by rings
+    /// from other cores answers "now" when one holds something, and has
+    /// their producers ring the core's doorbell (`Producer::notify`) so
+    /// that it wakes for the next. Timers of a connection go through
+    /// [`Stream::set_timeout`], not here.
+    fn next_poll_ns(&self) -> Option<u64> {
+        None
+    }
 
     /// The connection is gone; `session` is dropped after this.
     fn closed(&mut self, _session: Self::Session, _reason: CloseReason) {}

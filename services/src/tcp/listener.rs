@@ -24,6 +24,8 @@ pub trait Listener {
     fn resume(&mut self, slot: u32, io: &mut Stream<'_>);
     /// See [`TcpApp::poll`].
     fn poll(&mut self, ready: &mut Vec<ConnectionId>);
+    /// See [`TcpApp::next_poll_ns`].
+    fn next_poll_ns(&self) -> Option<u64>;
     /// See [`TcpApp::closed`]; the session is dropped.
     fn closed(&mut self, slot: u32, reason: CloseReason);
     /// Sessions open now.
@@ -108,6 +110,10 @@ impl<A: TcpApp> Listener for Hosted<A> {
 
     fn poll(&mut self, ready: &mut Vec<ConnectionId>) {
         self.app.poll(ready);
+    }
+
+    fn next_poll_ns(&self) -> Option<u64> {
+        self.app.next_poll_ns()
     }
 
     fn closed(&mut self, slot: u32, reason: CloseReason) {

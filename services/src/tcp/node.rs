@@ -759,6 +759,22 @@ impl Nanoservice for Tcp {
         self.poll_apps(now_ns, out);
         self.count(out);
     }
+
+    /// The next connection timer in the wheel (retransmission, probe,
+    /// linger, app timeout), the next TIME-WAIT expiry, and the apps'
+    /// wishes to be polled: whichever comes first.
+    fn next_deadline_ns(&self) -> Option<u64> {
+        let timers = [self.wheel.next_due_ms(), self.time_wait.next_expiry_ms()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|ms| ms.saturating_mul(1_000_000));
+        let apps = self
+            .listeners
+            .iter()
+            .filter_map(|(_, listener)| listener.next_poll_ns());
+        timers.into_iter().chain(apps).min()
+    }
 }
 
 /// The address a local IPv4 address and port make, for tests and apps.

@@ -74,6 +74,13 @@ impl<S: BuildHasher> TimeWaitTable<S> {
         self.entries.remove(tuple);
     }
 
+    /// When the oldest entry's time is up (milliseconds), if any: the
+    /// next [`expire`](Self::expire) with something to do. Entries leave
+    /// in arrival order and all live as long.
+    pub fn next_expiry_ms(&self) -> Option<u64> {
+        self.order.front().map(|(_, expires_ms)| *expires_ms)
+    }
+
     /// Forgets entries whose time is up.
     pub fn expire(&mut self, now_ms: u64) {
         while let Some((tuple, expires_ms)) = self.order.front().copied() {
@@ -117,11 +124,15 @@ mod tests {
     #[test]
     fn entries_expire_in_order_and_the_oldest_is_recycled_when_full() {
         let mut table = TimeWaitTable::new(2, DefaultHashBuilder::default());
+        assert_eq!(table.next_expiry_ms(), None);
         assert!(!table.insert(tuple(1), entry(100)));
+        assert_eq!(table.next_expiry_ms(), Some(100));
         assert!(!table.insert(tuple(2), entry(200)));
         assert!(table.insert(tuple(3), entry(300)));
         assert!(table.get(&tuple(1)).is_none());
+        assert_eq!(table.next_expiry_ms(), Some(200));
         table.expire(250);
+        assert_eq!(table.next_expiry_ms(), Some(300));
         assert!(table.get(&tuple(2)).is_none());
         assert!(table.get(&tuple(3)).is_some());
         // Re-entered: the old expiry does not remove the new entry.

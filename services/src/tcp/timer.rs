@@ -7,12 +7,18 @@
 //! entry where it is (it fires early, finds nothing due and is scheduled
 //! again), moving it earlier adds an entry and the old one, when it fires,
 //! no longer matches the connection's deadline and is skipped.
+//!
+//! A bitmap of the slots that hold entries finds the next one to fire in
+//! 64 word tests at most ([`TimerWheel::next_due_ms`]): what an idle core
+//! arms its one-shot timer for.
 
 use alloc::vec::Vec;
 
 /// Slots in the ring: one per millisecond, a little over four seconds.
 /// Later deadlines wait in the last slot of the horizon and are put back.
 const SLOTS: usize = 4096;
+/// Words of the bitmap of occupied slots.
+const WORDS: usize = SLOTS / 64;
 
 /// A scheduled visit: the connection slot, its generation and the
 /// deadline the entry was made for.
@@ -30,7 +36,10 @@ pub struct TimerEntry {
 #[derive(Debug)]
 pub struct TimerWheel {
     slots: Vec<Vec<TimerEntry>>,
-    /// Every slot before this millisecond has fired.
+    /// Bit `i % 64` of word `i / 64` is set when slot `i` holds entries.
+    occupied: [u64; WORDS],
+    /// Every slot before this millisecond has fired; every entry is in a
+    /// slot of `next_ms..next_ms + SLOTS`.
     next_ms: u64,
 }
 
@@ -39,6 +48,7 @@ impl TimerWheel {
     pub fn new(now_ms: u64) -> Self {
         Self {
             slots: (0..SLOTS).map(|_| Vec::new()).collect(),
+            occupied: [0; WORDS],
             next_ms: now_ms,
         }
     }
@@ -49,7 +59,35 @@ impl TimerWheel {
         let at = entry
             .deadline_ms
             .clamp(self.next_ms, self.next_ms + SLOTS as u64 - 1);
-        self.slots[(at % SLOTS as u64) as usize].push(entry);
+        let index = (at % SLOTS as u64) as usize;
+        self.slots[index].push(entry);
+        self.occupied[index / 64] |= 1 << (index % 64);
+    }
+
+    /// The millisecond of the next slot with entries (they fire once the
+    /// clock's millisecond reaches it), `None` when the wheel is empty.
+    /// It may be early: an entry whose connection moved its deadline later
+    /// still sits there.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        let start = (self.next_ms % SLOTS as u64) as usize;
+        let (first_word, first_bit) = (start / 64, start % 64);
+        // The words from `start` on, round the ring, and back to the bits
+        // before `start` in its own word.
+        for step in 0..=WORDS {
+            let word_index = (first_word + step) % WORDS;
+            let mut word = self.occupied[word_index];
+            if step == 0 {
+                word &= u64::MAX << first_bit;
+            } else if step == WORDS {
+                word &= (1u64 << first_bit) - 1;
+            }
+            if word != 0 {
+                let index = word_index * 64 + word.trailing_zeros() as usize;
+                let distance = (index + SLOTS - start) % SLOTS;
+                return Some(self.next_ms + distance as u64);
+            }
+        }
+        None
     }
 
     /// Moves time to `now_ms` and hands every entry of the slots passed to
@@ -61,6 +99,10 @@ impl TimerWheel {
         while self.next_ms <= end {
             let index = (self.next_ms % SLOTS as u64) as usize;
             self.next_ms += 1;
+            if self.occupied[index / 64] & (1 << (index % 64)) == 0 {
+                continue;
+            }
+            self.occupied[index / 64] &= !(1 << (index % 64));
             for entry in self.slots[index].drain(..) {
                 fire(entry);
             }
@@ -107,6 +149,34 @@ mod tests {
         let mut again = Vec::new();
         wheel.advance(10_000, |entry| again.push(entry.slot));
         assert_eq!(again, [7]);
+    }
+
+    #[test]
+    fn the_next_due_slot_is_found_round_the_ring() {
+        let mut wheel = TimerWheel::new(4000);
+        assert_eq!(wheel.next_due_ms(), None);
+        // Past the end of the array: slot 4500 % 4096 = 404, before `next_ms`'s.
+        wheel.schedule(entry(1, 4500));
+        assert_eq!(wheel.next_due_ms(), Some(4500));
+        wheel.schedule(entry(2, 4001));
+        assert_eq!(wheel.next_due_ms(), Some(4001));
+        // In the past: fires on the next advance, due now.
+        wheel.schedule(entry(3, 10));
+        assert_eq!(wheel.next_due_ms(), Some(4000));
+        let mut fired = Vec::new();
+        wheel.advance(4001, |entry| fired.push(entry.slot));
+        assert_eq!(fired, [3, 2]);
+        assert_eq!(wheel.next_due_ms(), Some(4500));
+        // Beyond the horizon: due at the horizon's last slot.
+        wheel.schedule(entry(4, 100_000));
+        assert_eq!(wheel.next_due_ms(), Some(4500));
+        wheel.advance(4500, |entry| fired.push(entry.slot));
+        assert_eq!(wheel.next_due_ms(), Some(4002 + SLOTS as u64 - 1));
+        // In `next_ms`'s word, before its bit (slot 65 against 70): found
+        // after the whole turn.
+        let mut wheel = TimerWheel::new(70);
+        wheel.schedule(entry(5, 4161));
+        assert_eq!(wheel.next_due_ms(), Some(4161));
     }
 
     #[test]

@@ -101,7 +101,11 @@ impl Tools {
 /// recorded with its reason and the run goes on.
 pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
     let mut measurements = Vec::new();
-    for scenario in scenarios {
+    // Idle scenarios measure no rate: see `bench::idle`.
+    for scenario in scenarios
+        .iter()
+        .filter(|scenario| scenario.workload != Workload::Idle)
+    {
         for &cores in &scenario.cores {
             for &system in &scenario.systems {
                 let mut scenario = scenario.clone();
@@ -160,7 +164,10 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
 /// Linux host for the hosted ones; 0 when there is none.
 fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u64 {
     let peer = match system {
-        System::WarpcoreQemu | System::LinuxGuest | System::QemuCeiling => System::LinuxGuest,
+        System::WarpcoreQemu
+        | System::WarpcoreQemuPoll
+        | System::LinuxGuest
+        | System::QemuCeiling => System::LinuxGuest,
         System::WarpcoreHosted | System::LinuxHost => System::LinuxHost,
     };
     let peak = measurements
@@ -174,7 +181,7 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
     (peak / 2.0) as u64
 }
 
-/// Prints how the appliance spent the run: packets per poll, per halt and
+/// Prints how the appliance spent the run: packets per poll, per sleep and
 /// per TX doorbell (the guest's share of QEMU's per-packet work).
 fn print_appliance_effort(appliance: &mut QemuSession) {
     let Ok(counters) = appliance.counters() else {
@@ -184,20 +191,20 @@ fn print_appliance_effort(appliance: &mut QemuSession) {
     let rx = sum(&[("executor", "rx_packets")]);
     let per = |count: u64| rx as f64 / count.max(1) as f64;
     eprintln!(
-        "xtask: [bench]   appliance: {rx} packets, {:.1} per poll, {:.0} per halt, {:.0} per TX doorbell, {} woken by packet",
+        "xtask: [bench]   appliance: {rx} packets, {:.1} per poll, {:.0} per sleep, {:.0} per TX doorbell, {} woken by packet",
         per(sum(&[("executor", "polls")])),
-        per(sum(&[("idle", "halts")])),
+        per(sum(&[("idle", "sleeps")])),
         per(sum(&[("stat", "notifications")])),
         sum(&[("idle", "wakeups_by_packet")]),
     );
 }
 
-/// The echo appliance on `cores` cores with one queue pair each, booted on
-/// a tap of its own network. The session comes first, so QEMU is gone
-/// before its tap when the pair drops.
-fn echo_appliance(cores: u32) -> Result<(QemuSession, Lan)> {
+/// The echo appliance on `cores` cores with one queue pair each (busy
+/// polling when `poll`), booted on a tap of its own network. The session
+/// comes first, so QEMU is gone before its tap when the pair drops.
+fn echo_appliance(cores: u32, poll: bool) -> Result<(QemuSession, Lan)> {
     let lan = Lan::create(1, cores > 1, None)?;
-    let spec = echo_spec(cores)?;
+    let spec = echo_spec(cores, poll)?;
     let appliance =
         QemuSession::boot_appliance(&spec, cores, &lan.netns, &lan.tap_names(), cores as u16)?;
     Ok((appliance, lan))
@@ -211,8 +218,11 @@ fn measure(
     cores: u32,
 ) -> Result<(f64, Option<RunResult>)> {
     match (scenario.workload, system) {
-        (Workload::UdpEcho | Workload::IcmpEcho, System::WarpcoreQemu) => {
-            let (mut appliance, lan) = echo_appliance(cores)?;
+        (
+            Workload::UdpEcho | Workload::IcmpEcho,
+            System::WarpcoreQemu | System::WarpcoreQemuPoll,
+        ) => {
+            let (mut appliance, lan) = echo_appliance(cores, system == System::WarpcoreQemuPoll)?;
             let result = echo_run(tools, scenario, &lan.netns, lan.tap());
             if result.is_ok() {
                 print_appliance_effort(&mut appliance);
@@ -233,7 +243,7 @@ fn measure(
             echo_run(tools, scenario, &lan.netns, lan.tap())
         }
         (Workload::UdpEcho | Workload::Sink, System::QemuCeiling) => {
-            let (mut appliance, lan) = echo_appliance(cores)?;
+            let (mut appliance, lan) = echo_appliance(cores, false)?;
             let rx = |session: &mut QemuSession| -> Result<u64> {
                 Ok(session.counters()?.sum(None, &[("executor", "rx_packets")]))
             };
@@ -247,7 +257,7 @@ fn measure(
         }
         (Workload::UdpEcho | Workload::IcmpEcho, System::WarpcoreHosted) => {
             let lan = Lan::create(1, cores > 1, None)?;
-            let spec = echo_spec(cores)?;
+            let spec = echo_spec(cores, false)?;
             let _hosted = hosted(tools, scenario, cores, &lan.netns, &spec, lan.tap())?;
             echo_run(tools, scenario, &lan.netns, lan.tap())
         }

@@ -1,12 +1,13 @@
 //! The benchmark room behind `cargo xtask bench`: criterion runs, callgrind
 //! counts, the in-guest synthetic runs, the systems-under-test harness (the
-//! data path under a management load among its workloads) and the
-//! report's place in `perf/RESULTS.md`.
+//! data path under a management load among its workloads), the idle
+//! systems' cost and the report's place in `perf/RESULTS.md`.
 
 pub mod callgrind;
 pub mod criterion;
 pub mod drive;
 pub mod harness;
+pub mod idle;
 pub mod management;
 pub mod results;
 pub mod synthetic;

@@ -17,14 +17,22 @@ use std::time::Duration;
 /// How long the Linux peer guest may take to boot.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// `examples/echo.toml` with one queue pair per core.
-pub fn echo_spec(cores: u32) -> Result<PathBuf> {
+/// The text of `examples/echo.toml` with one queue pair per core.
+pub fn echo_spec_text(cores: u32) -> Result<String> {
     let source = example("echo.toml");
     let text = std::fs::read_to_string(&source).with_context(|| source.display().to_string())?;
-    spec_file::temporary(
-        &format!("bench-echo-{cores}"),
-        &spec_file::with_queues(&text, cores)?,
-    )
+    spec_file::with_queues(&text, cores)
+}
+
+/// `examples/echo.toml` with one queue pair per core, and with `idle =
+/// "poll"` when `poll` (cores that never sleep).
+pub fn echo_spec(cores: u32, poll: bool) -> Result<PathBuf> {
+    let mut text = echo_spec_text(cores)?;
+    if poll {
+        text = format!("idle = \"poll\"\n{text}");
+    }
+    let name = format!("bench-echo-{cores}{}", if poll { "-poll" } else { "" });
+    spec_file::temporary(&name, &text)
 }
 
 /// Boots the Linux peer guest under the appliance's QEMU command line.

@@ -5,6 +5,7 @@
 use crate::bench::callgrind::instructions;
 use crate::bench::criterion::criterion;
 use crate::bench::harness::{Tools, measure_all};
+use crate::bench::idle::measure_idle_all;
 use crate::bench::results::{update_results_md, utc_now};
 use crate::bench::synthetic::synthetic;
 use crate::bench::tcp::ensure_tcp_tools;
@@ -78,6 +79,7 @@ pub fn run(options: &BenchArguments) -> Result<()> {
         ));
         let tools = Tools::build()?;
         report.measurements = measure_all(&tools, &scenarios);
+        report.idle = measure_idle_all(&tools, &scenarios);
         report.points = perf::results::aggregate(&report.measurements);
     }
     let stamp = report.created.replace([':', '-'], "");

@@ -11,6 +11,9 @@
 //! - `closed TARGET`: sends to a closed port and expects ICMP port unreachable,
 //!   which Linux reports on a connected socket as ECONNREFUSED; prints
 //!   `udp-closed refused=true|false`.
+//! - `rtt TARGET COUNT`: times one echo, then COUNT more right after it;
+//!   prints `udp-rtt first_ns=N then_ns=N` (the benchmark of an idle
+//!   system's first packet).
 
 use crate::cli::UdpClientMode;
 use anyhow::{Result, bail};
@@ -35,6 +38,7 @@ pub fn run(mode: &UdpClientMode) -> Result<()> {
             size.map(|size| size.clamp(1, 65_507)),
         ),
         UdpClientMode::Closed { target } => closed(target),
+        UdpClientMode::Rtt { target, count } => rtt(target, count.clamp(1, 1000)),
     }
 }
 
@@ -102,6 +106,37 @@ fn closed(target: SocketAddr) -> Result<()> {
         }
     }
     println!("udp-closed refused=false");
+    Ok(())
+}
+
+/// One echo's round trip; fails when the reply does not come back
+/// byte-identical within `REPLY_TIMEOUT`.
+fn round_trip(socket: &UdpSocket, message: &[u8], buffer: &mut [u8]) -> Result<Duration> {
+    let started = std::time::Instant::now();
+    socket.send(message)?;
+    let len = socket.recv(buffer)?;
+    let elapsed = started.elapsed();
+    if buffer[..len] != message[..] {
+        bail!("the echo differs ({len} bytes)");
+    }
+    Ok(elapsed)
+}
+
+fn rtt(target: SocketAddr, count: usize) -> Result<()> {
+    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    socket.connect(target)?;
+    socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    let mut buffer = [0u8; 256];
+    let first = round_trip(&socket, b"first after idle", &mut buffer)?;
+    let mut then = (0..count)
+        .map(|_| round_trip(&socket, b"right after", &mut buffer))
+        .collect::<Result<Vec<_>>>()?;
+    then.sort();
+    println!(
+        "udp-rtt first_ns={} then_ns={}",
+        first.as_nanos(),
+        then[then.len() / 2].as_nanos()
+    );
     Ok(())
 }
 

@@ -102,6 +102,11 @@ impl QemuSession {
         })
     }
 
+    /// QEMU's process id (`ip netns exec` execs QEMU in its own process).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the console printed so far.
     pub fn log(&self) -> String {
         self.log.lock().map(|log| log.clone()).unwrap_or_default()

@@ -35,7 +35,7 @@ fn field<'a>(output: &'a str, key: &str) -> Result<&'a str> {
 }
 
 /// A count in a client's summary line.
-fn count(output: &str, key: &str) -> Result<usize> {
+pub fn count(output: &str, key: &str) -> Result<usize> {
     field(output, key)?
         .parse()
         .with_context(|| format!("{key}= in `{}`", output.trim()))

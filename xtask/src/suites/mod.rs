@@ -1,9 +1,10 @@
 //! The home-made test suites `cargo xtask test` runs after the cargo steps,
 //! their shared runner (names, `--only`, summary lines) and traffic checks (UDP
-//! and ICMP in `traffic`, TCP in `tcp_traffic`).
+//! and ICMP in `traffic`, TCP in `tcp_traffic`, idle cores in `idle_checks`).
 
 pub mod appliance;
 pub mod hosted;
+pub mod idle_checks;
 pub mod image;
 pub mod kernel;
 pub mod management_capture;

@@ -42,7 +42,8 @@ fn rsdp(rsdt: u32, xsdt: Option<u64>) -> Vec<u8> {
 }
 
 /// A MADT: LAPIC address 0xfee00000, two processors (one disabled), an
-/// IOAPIC, an x2APIC entry for a new id and one repeating id 0.
+/// IOAPIC, ISA IRQ 0 on GSI 2 and IRQ 9 level triggered (as QEMU's), an
+/// x2APIC entry for a new id and one repeating id 0.
 fn madt() -> Vec<u8> {
     let mut body = vec![];
     body.extend_from_slice(&0xfee0_0000u32.to_le_bytes());
@@ -50,6 +51,8 @@ fn madt() -> Vec<u8> {
     body.extend_from_slice(&[0, 8, 0, 0, 1, 0, 0, 0]);
     body.extend_from_slice(&[0, 8, 1, 1, 0, 0, 0, 0]);
     body.extend_from_slice(&[1, 12, 0, 0, 0x00, 0x00, 0xc0, 0xfe, 0, 0, 0, 0]);
+    body.extend_from_slice(&[2, 10, 0, 0, 2, 0, 0, 0, 0, 0]);
+    body.extend_from_slice(&[2, 10, 0, 9, 9, 0, 0, 0, 0x0d, 0]);
     let mut x2apic = vec![9, 16, 0, 0];
     x2apic.extend_from_slice(&300u32.to_le_bytes());
     x2apic.extend_from_slice(&1u32.to_le_bytes());
@@ -111,6 +114,19 @@ fn expected(uses_xsdt: bool) -> AcpiInfo {
         ],
         local_apic_address: 0xfee0_0000,
         io_apic_address: Some(0xfec0_0000),
+        io_apic_gsi_base: 0,
+        isa_overrides: vec![
+            IsaOverride {
+                irq: 0,
+                gsi: 2,
+                flags: 0,
+            },
+            IsaOverride {
+                irq: 9,
+                gsi: 9,
+                flags: 0x0d,
+            },
+        ],
         ecam: vec![EcamWindow {
             base: 0xb000_0000,
             segment: 0,
@@ -133,6 +149,26 @@ fn rsdt_and_xsdt_machines_parse_alike() {
             "xsdt {xsdt}, searched"
         );
     }
+}
+
+#[test]
+fn isa_irqs_follow_their_overrides() {
+    let info = expected(false);
+    let isa = |gsi| IsaRoute {
+        gsi,
+        active_low: false,
+        level: false,
+    };
+    assert_eq!(info.isa_route(4), isa(4), "no override: as ISA");
+    assert_eq!(info.isa_route(0), isa(2));
+    assert_eq!(
+        info.isa_route(9),
+        IsaRoute {
+            gsi: 9,
+            active_low: false,
+            level: true,
+        }
+    );
 }
 
 /// Regression: a MADT of only its 36-byte header used to panic reading

@@ -1,6 +1,8 @@
 //! The appliance suite: the kernel under QEMU on taps, answering real
-//! traffic (UDP, ICMP and TCP) and counting malformed frames.
+//! traffic (UDP, ICMP and TCP), counting malformed frames, and sleeping
+//! when idle.
 
+pub mod idle;
 pub mod malformed;
 pub mod tcp;
 pub mod tests;

@@ -80,6 +80,17 @@ fn cases() -> Vec<Case<Test>> {
              20 000-SYN flood",
             crate::suites::appliance::tcp::tcp_checks,
         ),
+        Case::new(
+            "idle",
+            "two idle cores: few timer interrupts in 3 s, a TCP app timer fires on an idle core, \
+             kv requests wake the sleeping shard, wake-ups in /metrics",
+            crate::suites::appliance::idle::idle_cores_sleep,
+        ),
+        Case::new(
+            "idle-poll",
+            "idle = \"poll\": the core never sleeps",
+            crate::suites::appliance::idle::polling_core_never_sleeps,
+        ),
     ]
 }
 

@@ -69,6 +69,7 @@ fn cases() -> Vec<Case<Scenario>> {
     .into_iter()
     .chain(crate::suites::hosted::tcp::cases())
     .chain(crate::suites::hosted::management::cases())
+    .chain(crate::suites::hosted::idle::cases())
     .collect()
 }
 

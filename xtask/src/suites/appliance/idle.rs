@@ -1,0 +1,157 @@
+//! The appliance idle: two cores that sleep with no periodic tick (counted
+//! in the serial dump's `interrupts=` and `idle=` lines and in `/metrics`),
+//! a TCP app timer that still fires on an idle core (the management plane's
+//! idle timeout closes a silent connection), and kv requests handed across
+//! cores that wake the sleeping shard through its doorbell.
+
+use crate::net::devices::Lan;
+use crate::qemu::session::QemuSession;
+use crate::shell::host::ensure_programs;
+use crate::spec_file::{self, example};
+use crate::suites::idle_checks::{
+    delta, idle_moves, kv_wakes_the_other_core, polling_cores_never_sleep, quiet_window,
+};
+use crate::suites::management_robustness::count;
+use crate::suites::tcp_traffic::tcp_client;
+use crate::suites::traffic::{udp_echo, wait_reachable};
+use anyhow::{Result, ensure};
+
+/// The management plane's idle timeout in the test spec.
+const IDLE_TIMEOUT_MS: u64 = 1000;
+/// Silent management connections: the management plane serves on core 0
+/// only, and RSS sends about half of them to core 1, which refuses them;
+/// of 16, some land on core 0 but for a chance of 2^-16.
+const SILENT_CONNECTIONS: &str = "16";
+/// Connections tried for one scrape of `/metrics` (each lands on core 0
+/// with a chance of one half).
+const SCRAPE_TRIES: usize = 16;
+
+/// examples/tcp.toml on two queue pairs with the management plane on
+/// 10.0.0.2:8080 and a short idle timeout.
+fn spec_text() -> Result<String> {
+    let text = std::fs::read_to_string(example("tcp.toml"))?;
+    Ok(format!(
+        "{}\n[management]\nlisten = \"10.0.0.2:8080\"\nidle_timeout_ms = {IDLE_TIMEOUT_MS}\n",
+        spec_file::with_queues(&text, 2)?
+    ))
+}
+
+/// Two cores, idle: few timer interrupts in a quiet window; the management
+/// idle timeout closes a silent connection; kv requests cross cores.
+pub fn idle_cores_sleep() -> Result<()> {
+    ensure_programs("the idle test", &[("curl", "curl")])?;
+    let spec = spec_file::temporary("idle", &spec_text()?)?;
+    let lan = Lan::create(1, true, Some("10.0.0.1/24"))?;
+    let booted = QemuSession::boot_appliance(&spec, 2, &lan.netns, &lan.tap_names(), 2);
+    let _ = std::fs::remove_file(&spec);
+    let mut session = booted?;
+    let result = (|| -> Result<()> {
+        ensure!(
+            session.log().contains("idle = halt"),
+            "the cores do not say they halt when idle"
+        );
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        udp_echo(&lan.netns, "10.0.0.2", 16, 5)?;
+        let session = std::cell::RefCell::new(&mut session);
+        let mut read = || session.borrow_mut().counters();
+        quiet_window(&mut read, 2, ("interrupts", "timer"), "appliance")?;
+        app_timer_on_an_idle_core(&mut read, &lan)?;
+        kv_wakes_the_other_core(&lan.netns, &mut read, "appliance")?;
+        metrics_count_the_wakeups(&lan)
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+}
+
+/// Management connections that send half a request and then nothing are
+/// closed by their idle timeout (a `Stream::set_timeout` timer in the TCP
+/// wheel) while their core sleeps: the core wakes for it on its one-shot
+/// timer.
+fn app_timer_on_an_idle_core(
+    read: &mut crate::suites::tcp_traffic::ReadCounters,
+    lan: &Lan,
+) -> Result<()> {
+    let before = read()?;
+    let output = tcp_client(
+        &lan.netns,
+        &[
+            "slowloris",
+            "10.0.0.2:8080",
+            SILENT_CONNECTIONS,
+            "/metrics",
+            "--timeout",
+            "30",
+        ],
+    )?;
+    let after = read()?;
+    let connected = count(&output, "connected")?;
+    ensure!(
+        connected >= 1 && count(&output, "closed")? == connected,
+        "silent connections on core 0 were not all closed: {output}"
+    );
+    let woken = delta(&before, &after, 0, &[("idle", "wakeups_by_timer")]);
+    eprintln!(
+        "xtask: [appliance] idle timeout of {IDLE_TIMEOUT_MS} ms: {}",
+        idle_moves(&before, &after, 2)
+    );
+    ensure!(
+        woken >= 1,
+        "core 0 (the management plane's) closed the silent connection without a timer wake-up"
+    );
+    Ok(())
+}
+
+/// `/metrics` carries the sleeps and wake-ups by cause. The management
+/// plane serves on core 0 only: a connection RSS sends to core 1 is
+/// refused, and the next try (another source port) may land on core 0.
+fn metrics_count_the_wakeups(lan: &Lan) -> Result<()> {
+    let mut scrape = None;
+    for _ in 0..SCRAPE_TRIES {
+        let output = lan.netns.output(&[
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            "http://10.0.0.2:8080/metrics",
+        ])?;
+        if output.status.success() {
+            scrape = Some(String::from_utf8_lossy(&output.stdout).into_owned());
+            break;
+        }
+    }
+    let Some(scrape) = scrape else {
+        anyhow::bail!("no scrape of /metrics in {SCRAPE_TRIES} connections");
+    };
+    for series in [
+        "warpcore_sleeps_total{core=\"1\"}",
+        "warpcore_wakeups_total{core=\"0\",cause=\"timer\"}",
+        "warpcore_wakeups_total{core=\"1\",cause=\"doorbell\"}",
+    ] {
+        ensure!(
+            scrape.lines().any(|line| line.starts_with(series)),
+            "/metrics has no {series}"
+        );
+    }
+    Ok(())
+}
+
+/// examples/echo.toml with `idle = "poll"` on one core: it says so, and
+/// polls without sleeping.
+pub fn polling_core_never_sleeps() -> Result<()> {
+    let text = std::fs::read_to_string(example("echo.toml"))?;
+    let spec = spec_file::temporary("idle-poll", &format!("idle = \"poll\"\n{text}"))?;
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let booted = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1);
+    let _ = std::fs::remove_file(&spec);
+    let mut session = booted?;
+    let result = (|| -> Result<()> {
+        ensure!(
+            session.log().contains("idle = poll"),
+            "the core does not say it polls when idle"
+        );
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        udp_echo(&lan.netns, "10.0.0.2", 1, 20)?;
+        let session = std::cell::RefCell::new(&mut session);
+        polling_cores_never_sleep(&mut || session.borrow_mut().counters(), 1, "appliance")
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+}
