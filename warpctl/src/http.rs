@@ -212,21 +212,9 @@ impl Client {
     /// Sends `request` and reads the whole response.
     pub fn send(&self, request: &Request<'_>) -> Result<Response, HttpError> {
         let deadline = Instant::now() + self.timeout;
-        let stream = self.connect(deadline)?;
-        let io_error = |error: io::Error| self.io_error(error);
-        let mut writer = stream.try_clone().map_err(io_error)?;
-        writer
-            .set_write_timeout(Some(remaining(deadline).ok_or_else(|| self.timed_out())?))
-            .map_err(io_error)?;
-        writer.write_all(&self.encode(request)).map_err(io_error)?;
+        let stream = self.write_request(request, deadline)?;
         let mut reader = BufReader::new(DeadlineStream { stream, deadline });
-        read_response(&mut reader).map_err(|error| match error {
-            ReadError::Io(error) => self.io_error(error),
-            ReadError::Malformed(reason) => HttpError::Malformed {
-                authority: self.endpoint.authority.clone(),
-                reason,
-            },
-        })
+        read_response(&mut reader).map_err(|error| self.read_error(error))
     }
 
     /// Sends `request` and reads the head of its response within the
@@ -238,27 +226,15 @@ impl Client {
         idle: Duration,
     ) -> Result<StreamingResponse, HttpError> {
         let deadline = Instant::now() + self.timeout;
-        let stream = self.connect(deadline)?;
-        let io_error = |error: io::Error| self.io_error(error);
-        let mut writer = stream.try_clone().map_err(io_error)?;
-        writer
-            .set_write_timeout(Some(remaining(deadline).ok_or_else(|| self.timed_out())?))
-            .map_err(io_error)?;
-        writer.write_all(&self.encode(request)).map_err(io_error)?;
+        let stream = self.write_request(request, deadline)?;
         let mut reader = BufReader::new(PacedStream {
             stream,
             deadline: Some(deadline),
             idle,
         });
-        let malformed = |reason| HttpError::Malformed {
-            authority: self.endpoint.authority.clone(),
-            reason,
-        };
         let (status, headers) = loop {
-            let (status, headers) = read_head(&mut reader).map_err(|error| match error {
-                ReadError::Io(error) => self.io_error(error),
-                ReadError::Malformed(reason) => malformed(reason),
-            })?;
+            let (status, headers) =
+                read_head(&mut reader).map_err(|error| self.read_error(error))?;
             if !(100..200).contains(&status) {
                 break (status, headers);
             }
@@ -276,9 +252,9 @@ impl Client {
         let body: Box<dyn BufRead + Send> = if chunked {
             Box::new(BufReader::new(ChunkedReader::new(reader, trailers.clone())))
         } else if let Some(length) = header("Content-Length") {
-            let length: u64 = length
-                .parse()
-                .map_err(|_| malformed(format!("Content-Length `{length}`")))?;
+            let length: u64 = length.parse().map_err(|_| {
+                self.read_error(ReadError::Malformed(format!("Content-Length `{length}`")))
+            })?;
             Box::new(reader.take(length))
         } else {
             Box::new(reader)
@@ -330,6 +306,34 @@ impl Client {
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(request.body.unwrap_or_default());
         bytes
+    }
+
+    /// Connects and writes `request`, both by `deadline`; the stream to
+    /// read the response from.
+    fn write_request(
+        &self,
+        request: &Request<'_>,
+        deadline: Instant,
+    ) -> Result<TcpStream, HttpError> {
+        let stream = self.connect(deadline)?;
+        let io_error = |error: io::Error| self.io_error(error);
+        let mut writer = stream.try_clone().map_err(io_error)?;
+        writer
+            .set_write_timeout(Some(remaining(deadline).ok_or_else(|| self.timed_out())?))
+            .map_err(io_error)?;
+        writer.write_all(&self.encode(request)).map_err(io_error)?;
+        Ok(stream)
+    }
+
+    /// A response that could not be read, in the operator's words.
+    fn read_error(&self, error: ReadError) -> HttpError {
+        match error {
+            ReadError::Io(error) => self.io_error(error),
+            ReadError::Malformed(reason) => HttpError::Malformed {
+                authority: self.endpoint.authority.clone(),
+                reason,
+            },
+        }
     }
 
     /// Connects to the first of the endpoint's addresses that answers.
