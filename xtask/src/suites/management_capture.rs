@@ -175,22 +175,10 @@ fn curl_capture(client: &Netns, base: &str, bearer: &str, artifacts: &Path) -> R
             .find_map(|line| line.strip_prefix(&format!("{name}: ")))
             .map(str::trim)
     };
-    let icmp = tshark(
+    let icmp = tshark_fields(
         &pcap,
-        &[
-            "-Y",
-            "icmp",
-            "-T",
-            "fields",
-            "-e",
-            "ip.src",
-            "-e",
-            "ip.dst",
-            "-e",
-            "icmp.type",
-            "-e",
-            "icmp.seq",
-        ],
+        &["-Y", "icmp"],
+        &["ip.src", "ip.dst", "icmp.type", "icmp.seq"],
     )?;
     for seq in 1..=2 {
         for (from, to, kind) in [(CLIENT, APPLIANCE, 8), (APPLIANCE, CLIENT, 0)] {
@@ -201,22 +189,10 @@ fn curl_capture(client: &Netns, base: &str, bearer: &str, artifacts: &Path) -> R
             );
         }
     }
-    let udp = tshark(
+    let udp = tshark_fields(
         &pcap,
-        &[
-            "-Y",
-            "udp.port == 7",
-            "-T",
-            "fields",
-            "-e",
-            "ip.src",
-            "-e",
-            "ip.dst",
-            "-e",
-            "udp.srcport",
-            "-e",
-            "udp.dstport",
-        ],
+        &["-Y", "udp.port == 7"],
+        &["ip.src", "ip.dst", "udp.srcport", "udp.dstport"],
     )?;
     let toward = udp
         .lines()
@@ -234,20 +210,10 @@ fn curl_capture(client: &Netns, base: &str, bearer: &str, artifacts: &Path) -> R
     );
     // Port 8080 dissected as HTTP: the 409 is there, the capture's own
     // 200 with its pcap is not.
-    let http = tshark(
+    let http = tshark_fields(
         &pcap,
-        &[
-            "-d",
-            "tcp.port==8080,http",
-            "-Y",
-            "http.response",
-            "-T",
-            "fields",
-            "-e",
-            "http.response.code",
-            "-e",
-            "http.content_type",
-        ],
+        &["-d", "tcp.port==8080,http", "-Y", "http.response"],
+        &["http.response.code", "http.content_type"],
     )?;
     ensure!(
         http.lines().any(|line| line.starts_with("409\t")),
@@ -323,6 +289,17 @@ fn warpctl_capture(
     }
     eprintln!("    warpctl capture -c 6 -w - | tshark -r -: the echoes; {summary}");
     Ok(())
+}
+
+/// `tshark` over `pcap` with `args` (a display filter...), printing
+/// `fields` of each matching frame tab-separated, one frame a line.
+fn tshark_fields(pcap: &Path, args: &[&str], fields: &[&str]) -> Result<String> {
+    let mut all = args.to_vec();
+    all.extend(["-T", "fields"]);
+    for field in fields {
+        all.extend(["-e", field]);
+    }
+    tshark(pcap, &all)
 }
 
 /// Runs `tshark -r - ARGS < pcap` and returns what it printed.
