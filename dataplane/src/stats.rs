@@ -1,6 +1,7 @@
 //! Counters of one core's executor and of each nanoservice on it.
 
 use crate::Counter;
+use crate::supervise::SupervisionCounters;
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
@@ -30,6 +31,8 @@ pub struct NodeCounters {
     /// Things the service counts that are not drops (connections opened,
     /// retransmissions), by index into `event_names`.
     pub events: [Counter; MAX_EVENTS],
+    /// Its failures, restarts and state (see [`crate::supervise`]).
+    pub supervision: SupervisionCounters,
 }
 
 impl NodeCounters {
