@@ -241,7 +241,8 @@ impl<'a, W: Write> CountersDump<'a, W> {
     }
 
     /// Writes the counters of every node of core `core`: received, emitted,
-    /// invalid outputs, one line per drop reason and one per event.
+    /// invalid outputs, one line per drop reason and one per event, and
+    /// its supervision counters once it has failed.
     pub fn nodes(&mut self, core: usize, counters: &CoreCounters) -> fmt::Result {
         for node in &counters.nodes {
             self.stats(
@@ -264,6 +265,17 @@ impl<'a, W: Write> CountersDump<'a, W> {
                     &[("node", node.name), ("event", event)],
                     counter.get(),
                 )?;
+            }
+            let supervision = &node.supervision;
+            if supervision.failures() > 0 {
+                for (what, value) in [
+                    ("panics", supervision.panics.get()),
+                    ("overruns", supervision.overruns.get()),
+                    ("restarts", supervision.restarts.get()),
+                    ("dropped", supervision.dropped.get()),
+                ] {
+                    self.line(core, &[("node", node.name), ("supervision", what)], value)?;
+                }
             }
         }
         Ok(())

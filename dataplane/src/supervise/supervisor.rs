@@ -55,6 +55,8 @@ struct Slot {
     running_since_ns: u64,
     /// When it is to be rebuilt, while it waits out its backoff.
     restart_at_ns: Option<u64>,
+    /// When it last failed.
+    failed_at_ns: u64,
     /// False from its failure until it is rebuilt.
     running: bool,
 }
@@ -95,6 +97,7 @@ impl Supervisor {
                     failures_in_row: 0,
                     running_since_ns: 0,
                     restart_at_ns: None,
+                    failed_at_ns: 0,
                     running: true,
                 })
                 .collect(),
@@ -172,6 +175,7 @@ impl Supervisor {
             slot.failures_in_row = 0;
         }
         slot.failures_in_row = slot.failures_in_row.saturating_add(1);
+        slot.failed_at_ns = now_ns;
         let core = self.core;
         let at_us = now_ns / 1_000;
         if slot.rebuild.is_none() {
@@ -241,10 +245,15 @@ impl Supervisor {
         slot.running_since_ns = now_ns;
         counters.restarts.increment();
         counters.set_state(ServiceState::Running);
+        // The failure's time and the backoff on the same line, so that a
+        // reader of the logs checks the spacing from one line.
         log::info!(
-            "supervision: core={} node={node} service={name} restarted restarts={} at_us={}",
+            "supervision: core={} node={node} service={name} restarted restarts={} failures_in_row={} failed_at_us={} backoff_ms={} at_us={}",
             self.core,
             counters.restarts.get(),
+            slot.failures_in_row,
+            slot.failed_at_ns / 1_000,
+            counters.backoff_ms(),
             now_ns / 1_000,
         );
     }
