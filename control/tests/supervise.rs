@@ -5,10 +5,10 @@
 mod support;
 
 use control::{CoreLinks, Spec};
-use dataplane::{Guard, ServiceState};
+use dataplane::ServiceState;
+use dataplane::supervise::CATCH_UNWIND;
 use services::Registry;
 use services::faulty_echo::FaultyEchoKind;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use support::{Harness, OUR_IP, OURS, PEER, PEER_IP, advance_clock, udp_frame};
 
 const SPEC: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n\
@@ -16,21 +16,12 @@ const SPEC: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"loopback\"\nmac =
     [[service]]\nkind = \"faulty-echo\"\nport = 9\n\
     [supervision]\ninitial_backoff_ms = 50\n";
 
-fn guard(call: &mut dyn FnMut()) -> Result<(), String> {
-    catch_unwind(AssertUnwindSafe(call)).map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|text| (*text).to_owned())
-            .unwrap_or_default()
-    })
-}
-
 fn harness() -> Harness {
     let mut registry = Registry::with_builtin();
     registry.register::<FaultyEchoKind>().unwrap();
     let spec = Spec::parse(SPEC, &registry).unwrap();
     let mut links = CoreLinks::new();
-    links.insert_shared(guard as Guard);
+    links.insert_shared(CATCH_UNWIND);
     let mut harness = Harness::on_core(&spec, 0, links);
     harness.learn((PEER, PEER_IP));
     harness

@@ -476,11 +476,16 @@ impl Executor {
     #[cold]
     #[inline(never)]
     fn restart_due(&mut self) {
+        let drops_failed = self.supervisor.drops_failed();
         while let Some((node, mut rebuild)) = self.supervisor.take_due(self.now_ns) {
             let services = &mut self.services;
             let outcome = self.supervisor.guarded(|| {
                 let failed = core::mem::replace(&mut services[node], rebuild());
-                drop(failed);
+                if drops_failed {
+                    drop(failed);
+                } else {
+                    core::mem::forget(failed);
+                }
             });
             self.supervisor.return_rebuild(node, rebuild);
             let counters = &self.counters.nodes[node];

@@ -4,12 +4,12 @@
 //! backoff (100 ms doubling, reset after a healthy spell), on a clock the
 //! test moves by hand.
 
+use dataplane::supervise::CATCH_UNWIND as GUARD;
 use dataplane::{
     Batch, ExecutorBuilder, LoopbackNic, MacAddr, Mempool, Nanoservice, Outputs, PortId,
     ServiceState, SupervisionPolicy, Target,
 };
 use std::cell::Cell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 thread_local! {
     /// The test's clock, in nanoseconds; each test runs on its own thread.
@@ -22,17 +22,6 @@ fn clock() -> u64 {
 
 fn advance_ms(ms: u64) {
     NOW.with(|now| now.set(now.get() + ms * 1_000_000));
-}
-
-/// The hosted platform's guard: `catch_unwind`, the panic's message out.
-fn guard(call: &mut dyn FnMut()) -> Result<(), String> {
-    catch_unwind(AssertUnwindSafe(call)).map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|text| (*text).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default()
-    })
 }
 
 /// Byte 1 to `bomb`, byte 2 to `echo`.
@@ -98,7 +87,7 @@ struct Setup {
 fn setup(policy: SupervisionPolicy) -> Setup {
     let pool = Mempool::with_heap(64, 0).unwrap();
     let mut builder = ExecutorBuilder::new();
-    builder.clock(clock).supervision(0, policy).guard(guard);
+    builder.clock(clock).supervision(0, policy).guard(GUARD);
     let port = builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 64)));
     let router = builder.add_node(Box::new(Router));
     let bomb = builder.add_node(Box::new(Bomb { slow_ms: 5 }));
@@ -238,7 +227,7 @@ fn a_call_over_the_budget_is_a_failure() {
 fn a_node_without_a_factory_stays_failed_and_the_core_runs_on() {
     let pool = Mempool::with_heap(64, 0).unwrap();
     let mut builder = ExecutorBuilder::new();
-    builder.clock(clock).guard(guard);
+    builder.clock(clock).guard(GUARD);
     let port = builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 64)));
     let router = builder.add_node(Box::new(Router));
     let bomb = builder.add_node(Box::new(Bomb { slow_ms: 0 }));

@@ -98,7 +98,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
     // Every core contains a panicking service instead of ending the
     // process (the executor's supervisor restarts it).
     for core_links in &mut links {
-        core_links.insert_shared(supervise::guard as dataplane::Guard);
+        core_links.insert_shared(supervise::GUARD);
     }
     let doorbells: Vec<_> = wakes.iter().map(|wake| wake.doorbell().clone()).collect();
     let mut wakes = wakes.into_iter();

@@ -74,12 +74,14 @@ impl SupervisionCounters {
         self.panics.get() + self.overruns.get()
     }
 
-    pub(crate) fn set_state(&self, state: ServiceState) {
+    /// Sets the state. Only the owning core (its executor) may call this.
+    pub fn set_state(&self, state: ServiceState) {
         // Ordering: single writer, a status value (see `state`).
         self.state.store(state as u8, Ordering::Relaxed);
     }
 
-    pub(crate) fn set_backoff_ms(&self, backoff_ms: u64) {
+    /// Sets the pending backoff. Only the owning core may call this.
+    pub fn set_backoff_ms(&self, backoff_ms: u64) {
         // Ordering: as for `set_state`.
         self.backoff_ms.store(backoff_ms, Ordering::Relaxed);
     }

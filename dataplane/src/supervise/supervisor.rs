@@ -9,10 +9,20 @@ use alloc::vec::Vec;
 use core::fmt;
 
 /// The platform's way to run one node call and catch its failure: hosted,
-/// `std::panic::catch_unwind`, returning the panic's message. Without a
-/// guard a panic is the platform's panic (the process or the appliance
-/// ends), and only the time budget is supervised.
-pub type Guard = fn(&mut dyn FnMut()) -> Result<(), String>;
+/// `std::panic::catch_unwind` ([`super::CATCH_UNWIND`]); bare metal, a
+/// resume point the panic handler jumps back to. Without a guard a panic
+/// is the platform's panic (the process or the appliance ends), and only
+/// the time budget is supervised.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard {
+    /// Runs the call; `Err` with the panic's message when it panicked.
+    pub run: fn(&mut dyn FnMut()) -> Result<(), String>,
+    /// True when a caught panic ran the destructors of the frames it left
+    /// (unwinding). False when it jumped over them: the failed service may
+    /// then be inconsistent beyond what dropping it tolerates, so it is
+    /// leaked, not dropped, when its replacement is built.
+    pub unwinds: bool,
+}
 
 /// Builds a node afresh from its spec, for a restart.
 pub type Rebuild = Box<dyn FnMut() -> Box<dyn Nanoservice>>;
@@ -112,6 +122,11 @@ impl Supervisor {
         self.down == 0 || self.slots[node].running
     }
 
+    /// True unless the guard jumps over destructors (see [`Guard`]).
+    pub(crate) fn drops_failed(&self) -> bool {
+        self.guard.is_none_or(|guard| guard.unwinds)
+    }
+
     /// True when the budget is checked (the clock is read around calls).
     #[inline(always)]
     pub(crate) fn budget_ns(&self) -> Option<u64> {
@@ -127,7 +142,7 @@ impl Supervisor {
                 call();
                 Ok(())
             }
-            Some(guard) => guard(&mut call).map_err(Failure::Panic),
+            Some(guard) => (guard.run)(&mut call).map_err(Failure::Panic),
         }
     }
 
