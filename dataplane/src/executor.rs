@@ -460,11 +460,14 @@ impl Executor {
         let in_flight = lost + self.queues[node].clear() as u64;
         self.scratch.clear();
         let counters = &self.counters.nodes[node];
+        // The failure's own time, not the poll's: an overrun ends long
+        // after the poll began, and the backoff counts from its end.
+        let failed_at_ns = (self.clock)();
         self.supervisor.fail(
             node,
             counters.name,
             failure,
-            self.now_ns,
+            failed_at_ns,
             in_flight,
             &counters.supervision,
         );
