@@ -33,13 +33,16 @@ fn sum(counters: &CoreCounters, name: &str, value: impl Fn(&NodeCounters) -> u64
     nodes_named(counters, name).map(value).sum()
 }
 
+/// A counter family: its name, its help text and the node counter it sums.
+type CounterFamily = (&'static str, &'static str, fn(&NodeCounters) -> u64);
+
 /// `warpcore_service_restarts_total{core,service}`,
 /// `warpcore_service_failures_total{core,service,cause}`,
 /// `warpcore_service_dropped_packets_total{core,service}` and
 /// `warpcore_service_up{core,service}`, for every node of every core.
 pub fn render_families(out: &mut String, board: &CountersBoard) {
     let mut core_label = String::new();
-    let counters_families: [(&str, &str, fn(&NodeCounters) -> u64); 2] = [
+    let counters_families: [CounterFamily; 2] = [
         (
             "warpcore_service_restarts_total",
             "Times a failed service was rebuilt from its spec after its backoff.",
