@@ -252,6 +252,13 @@ impl Executor {
         }
     }
 
+    /// False while `node` is stopped by supervision (waiting out its
+    /// backoff, or failed for good): a graph change must not carry such a
+    /// node's service over (its state may be broken) but build it afresh.
+    pub fn is_running(&self, node: NodeId) -> bool {
+        self.supervisor.is_running(node.0)
+    }
+
     /// This core's doorbell, if the platform gave it one.
     pub fn doorbell(&self) -> Option<&Arc<Doorbell>> {
         self.doorbell.as_ref()

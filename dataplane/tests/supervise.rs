@@ -4,7 +4,7 @@
 //! backoff (100 ms doubling, reset after a healthy spell), on a clock the
 //! test moves by hand.
 
-use dataplane::supervise::CATCH_UNWIND as GUARD;
+use dataplane::Guard;
 use dataplane::{
     Batch, ExecutorBuilder, LoopbackNic, MacAddr, Mempool, Nanoservice, Outputs, PortId,
     ServiceState, SupervisionPolicy, Target,
@@ -15,6 +15,19 @@ thread_local! {
     /// The test's clock, in nanoseconds; each test runs on its own thread.
     static NOW: Cell<u64> = const { Cell::new(0) };
 }
+
+/// The hosted platform's guard (`supervise::CATCH_UNWIND`, which needs
+/// the feature `std` that a test of this crate alone lacks).
+const GUARD: Guard = Guard {
+    run: |call| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|payload| {
+            payload
+                .downcast_ref::<&str>()
+                .map_or_else(String::new, |text| (*text).to_owned())
+        })
+    },
+    unwinds: true,
+};
 
 fn clock() -> u64 {
     NOW.with(Cell::get)

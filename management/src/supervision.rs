@@ -145,42 +145,51 @@ pub fn push_core_services(out: &mut String, counters: &CoreCounters) {
     out.push(']');
 }
 
-/// Appends the `Degraded` condition (with its leading comma): `True`
-/// while any service of any core waits out its backoff or stays failed,
-/// naming the first; else `False`.
-pub fn push_degraded_condition(out: &mut String, board: &CountersBoard) {
-    let down = board.cores().find_map(|(core, counters)| {
+/// Why the instance is degraded by supervision, if it is: the reason
+/// (`ServiceBackoff`, `ServiceFailed`) and a message naming the first
+/// service of any core that waits out its backoff or stays failed.
+pub fn degraded(board: &CountersBoard) -> Option<(&'static str, String)> {
+    let (core, service, state) = board.cores().find_map(|(core, counters)| {
         node_names(counters).find_map(|service| match state_of(counters, service) {
             ServiceState::Running => None,
             state => Some((core, service, state)),
         })
-    });
+    })?;
+    let mut message = String::new();
+    let reason = match state {
+        ServiceState::Failed => {
+            let _ = write!(
+                message,
+                "service {service} on core {core} failed and cannot be rebuilt"
+            );
+            "ServiceFailed"
+        }
+        _ => {
+            let _ = write!(
+                message,
+                "service {service} on core {core} failed and waits out its backoff"
+            );
+            "ServiceBackoff"
+        }
+    };
+    Some((reason, message))
+}
+
+/// Appends the `Degraded` condition (with its leading comma): `True`
+/// while any service of any core waits out its backoff or stays failed
+/// (see [`degraded`]); else `False`.
+pub fn push_degraded_condition(out: &mut String, board: &CountersBoard) {
     out.push_str(",{\"type\":\"Degraded\",");
-    match down {
+    match degraded(board) {
         None => {
             out.push_str("\"status\":\"False\",\"reason\":\"ServicesRunning\",\"message\":");
             push_string(out, "every service runs");
         }
-        Some((core, service, state)) => {
-            let reason = match state {
-                ServiceState::Failed => "ServiceFailed",
-                _ => "ServiceBackoff",
-            };
+        Some((reason, message)) => {
             let _ = write!(
                 out,
                 "\"status\":\"True\",\"reason\":\"{reason}\",\"message\":"
             );
-            let mut message = String::new();
-            let _ = match state {
-                ServiceState::Failed => write!(
-                    message,
-                    "service {service} on core {core} failed and cannot be rebuilt"
-                ),
-                _ => write!(
-                    message,
-                    "service {service} on core {core} failed and waits out its backoff"
-                ),
-            };
             push_string(out, &message);
         }
     }
