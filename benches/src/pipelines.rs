@@ -148,6 +148,18 @@ pub fn udp_echo_executor_tapped() -> Executor {
     udp_echo_core_with(Box::new(nic), pool, links)
 }
 
+/// [`udp_echo_executor`] built as the hosted runtime builds it: every
+/// node call under the `catch_unwind` guard (supervision), so the
+/// difference is the guard's cost.
+pub fn udp_echo_executor_supervised() -> Executor {
+    let pool = echo_pool();
+    let mut nic = ReflectorNic::new(OUR_MAC, ECHO_IN_FLIGHT + 1);
+    prime_echo(&mut nic, &pool);
+    let mut links = control::CoreLinks::new();
+    links.insert_shared(dataplane::supervise::CATCH_UNWIND);
+    udp_echo_core_with(Box::new(nic), pool, links)
+}
+
 /// The `http` appliance the TCP benchmark drives: the interface of
 /// `examples/http.toml` with its `/` route only (`hello from warpcore\n`).
 pub fn http_spec() -> Spec {
@@ -242,15 +254,18 @@ pub enum Workload {
     MacSwapTapped,
     /// [`udp_echo_executor_tapped`].
     UdpEchoTapped,
+    /// [`udp_echo_executor_supervised`].
+    UdpEchoSupervised,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::MacSwap,
         Workload::UdpEcho,
         Workload::MacSwapTapped,
         Workload::UdpEchoTapped,
+        Workload::UdpEchoSupervised,
     ];
 
     /// The workload's name on the command line and in reports.
@@ -260,6 +275,7 @@ impl Workload {
             Self::UdpEcho => "udp-echo",
             Self::MacSwapTapped => "macswap-tapped",
             Self::UdpEchoTapped => "udp-echo-tapped",
+            Self::UdpEchoSupervised => "udp-echo-supervised",
         }
     }
 
@@ -277,6 +293,7 @@ impl Workload {
             Self::UdpEcho => udp_echo_executor(),
             Self::MacSwapTapped => macswap_executor_tapped(),
             Self::UdpEchoTapped => udp_echo_executor_tapped(),
+            Self::UdpEchoSupervised => udp_echo_executor_supervised(),
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::graph::NodeId;
 use crate::idle::Doorbell;
 use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, NodeCounters};
+use crate::supervise::{Guard, Rebuild, SupervisionPolicy, Supervisor};
 use crate::{
     Batch, Consumer, Executor, Mempool, Nanoservice, Nic, Packet, PortId, PortTap, Producer,
     RingId, Target,
@@ -64,6 +65,11 @@ pub struct ExecutorBuilder {
     pool: Option<Mempool>,
     clock: Option<fn() -> u64>,
     doorbell: Option<Arc<Doorbell>>,
+    /// The core (for supervision's logs) and its restart policy.
+    supervision: (usize, SupervisionPolicy),
+    guard: Option<Guard>,
+    /// Per node, its factory for restarts, if it has one.
+    rebuilds: Vec<Option<Rebuild>>,
 }
 
 impl ExecutorBuilder {
@@ -96,6 +102,30 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Supervises this core's nodes with `policy` (without it, the
+    /// defaults); `core` names the core in supervision's logs.
+    pub fn supervision(&mut self, core: usize, policy: SupervisionPolicy) -> &mut Self {
+        self.supervision = (core, policy);
+        self
+    }
+
+    /// Runs every node call under the platform's `guard`, which catches a
+    /// panic (hosted: `catch_unwind`). Without one, a panicking node is
+    /// the platform's panic.
+    pub fn guard(&mut self, guard: Guard) -> &mut Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Gives `node` a factory that builds it afresh from its spec: after a
+    /// failure it is rebuilt with it once its backoff is over. A node
+    /// without one stays failed.
+    pub fn rebuild(&mut self, node: NodeId, rebuild: Rebuild) -> Result<&mut Self, ExecutorError> {
+        self.check_node(node)?;
+        self.rebuilds[node.0] = Some(rebuild);
+        Ok(self)
+    }
+
     /// Adds a NIC queue pair.
     pub fn add_port(&mut self, nic: Box<dyn Nic>) -> PortId {
         self.ports.push(PortState {
@@ -111,6 +141,7 @@ impl ExecutorBuilder {
     pub fn add_node(&mut self, service: Box<dyn Nanoservice>) -> NodeId {
         self.edges.push(alloc::vec![None; service.outputs().len()]);
         self.services.push(service);
+        self.rebuilds.push(None);
         NodeId(self.services.len() - 1)
     }
 
@@ -242,6 +273,12 @@ impl ExecutorBuilder {
             now_ns: 0,
             last_tick_ns: None,
             doorbell: self.doorbell,
+            supervisor: Supervisor::new(
+                self.supervision.0,
+                self.supervision.1,
+                self.guard,
+                self.rebuilds,
+            ),
         })
     }
 }

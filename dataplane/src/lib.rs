@@ -27,6 +27,7 @@ mod queue;
 mod reasons;
 pub mod shared_nic;
 pub mod stats;
+pub mod supervise;
 
 pub use batch::{BURST_SIZE, Batch};
 pub use board::CountersBoard;
@@ -44,3 +45,4 @@ pub use mem::region::DmaRegion;
 pub use mem::ring::{Consumer, Producer, RingError, SpscRing};
 pub use nic::{LinkInfo, Nic};
 pub use shared_nic::SharedNic;
+pub use supervise::{Failure, Guard, Rebuild, ServiceState, SupervisionPolicy};

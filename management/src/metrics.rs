@@ -67,12 +67,12 @@ pub fn push_label_value(out: &mut String, value: &str) {
 }
 
 /// Writes one family's `# HELP` and `# TYPE` lines.
-fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+pub(crate) fn family(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 /// Writes one sample: `name{k="v",...} value`.
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+pub(crate) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
     out.push_str(name);
     out.push('{');
     for (index, (key, label)) in labels.iter().enumerate() {
@@ -226,6 +226,8 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
             }
         }
     }
+
+    crate::supervision::render_families(out, board);
 }
 
 /// Renders the capture taps' counters into `out`: frames copied and

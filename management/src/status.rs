@@ -3,6 +3,7 @@
 
 use crate::json::push_string;
 use crate::metrics::node_names;
+use crate::supervision;
 use alloc::string::String;
 use core::fmt::Write;
 use dataplane::CountersBoard;
@@ -26,7 +27,9 @@ pub fn render(out: &mut String, board: &CountersBoard, uptime_seconds: u64) {
         "{{\"generation\":{GENERATION},\"observedGeneration\":{GENERATION},\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":"
     );
     push_string(out, "the running spec is applied on every core");
-    let _ = write!(out, "}}],\"uptimeSeconds\":{uptime_seconds},\"cores\":[");
+    out.push('}');
+    supervision::push_degraded_condition(out, board);
+    let _ = write!(out, "],\"uptimeSeconds\":{uptime_seconds},\"cores\":[");
     for (position, (core, counters)) in board.cores().enumerate() {
         if position > 0 {
             out.push(',');
@@ -46,7 +49,9 @@ pub fn render(out: &mut String, board: &CountersBoard, uptime_seconds: u64) {
             }
             push_string(out, name);
         }
-        out.push_str("]}");
+        out.push_str("],");
+        supervision::push_core_services(out, counters);
+        out.push('}');
     }
     out.push_str("]}");
 }

@@ -560,9 +560,11 @@ fn status_reports_cores_and_services() {
     assert_eq!(response.field("Content-Type"), Some("application/json"));
     assert_eq!(
         response.body,
-        "{\"generation\":1,\"observedGeneration\":1,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":\"the running spec is applied on every core\"}],\"uptimeSeconds\":42,\"cores\":[\
-         {\"core\":0,\"polls\":100,\"idlePolls\":25,\"busyShare\":0.7500,\"services\":[\"eth\",\"ipv4\",\"tcp\",\"odd\\\"name\\\\with\\nnewline\"]},\
-         {\"core\":1,\"polls\":0,\"idlePolls\":0,\"busyShare\":0.0000,\"services\":[]}]}"
+        "{\"generation\":1,\"observedGeneration\":1,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":\"the running spec is applied on every core\"},\
+         {\"type\":\"Degraded\",\"status\":\"False\",\"reason\":\"ServicesRunning\",\"message\":\"every service runs\"}],\"uptimeSeconds\":42,\"cores\":[\
+         {\"core\":0,\"polls\":100,\"idlePolls\":25,\"busyShare\":0.7500,\"services\":[\"eth\",\"ipv4\",\"tcp\",\"odd\\\"name\\\\with\\nnewline\"],\"supervision\":[\
+         {\"service\":\"eth\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0},{\"service\":\"ipv4\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0},{\"service\":\"tcp\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0},{\"service\":\"odd\\\"name\\\\with\\nnewline\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0}]},\
+         {\"core\":1,\"polls\":0,\"idlePolls\":0,\"busyShare\":0.0000,\"services\":[],\"supervision\":[]}]}"
     );
 }
 

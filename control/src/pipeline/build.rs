@@ -9,8 +9,8 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use dataplane::{
-    CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, Mempool, Nic, NodeId, PortId,
-    Target,
+    CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, Guard, Mempool, Nic, NodeId,
+    PortId, Target,
 };
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::Reassembly;
@@ -53,7 +53,14 @@ pub fn build_core(
     };
     let chains = chains(spec, core);
     let mut builder = ExecutorBuilder::new();
-    builder.pool(pool).clock(clock);
+    builder
+        .pool(pool)
+        .clock(clock)
+        .supervision(core, spec.supervision);
+    // The platform's panic guard, when it can catch a panic (hosted).
+    if let Some(guard) = links.take_shared::<Guard>() {
+        builder.guard(guard);
+    }
     if let Some(doorbell) = &doorbell {
         builder.doorbell(Arc::clone(doorbell));
     }

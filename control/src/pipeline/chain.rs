@@ -2,9 +2,11 @@
 //! and wired output by output (`pass` to the next, the rest by name).
 
 use super::PipelineError;
+use super::restart::{OwnedContext, rebuild};
 use crate::spec::Spec;
 use alloc::boxed::Box;
 use alloc::format;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use dataplane::{ExecutorBuilder, Nanoservice, NodeId, Target};
 use services::registry::{BuildContext, Built, ServiceConfig};
@@ -15,7 +17,7 @@ pub(super) struct Chain<'a> {
     /// Where they attach.
     pub(super) hook: HookPoint,
     /// Their configurations.
-    pub(super) services: Vec<&'a dyn ServiceConfig>,
+    pub(super) services: Vec<&'a Arc<dyn ServiceConfig>>,
 }
 
 /// The spec's services on `core`, grouped by hook point, in spec order.
@@ -24,10 +26,10 @@ pub(super) fn chains(spec: &Spec, core: usize) -> Vec<Chain<'_>> {
     for service in spec.services_on(core) {
         for hook in &service.attach {
             match chains.iter_mut().find(|chain| chain.hook == *hook) {
-                Some(chain) => chain.services.push(&*service.config),
+                Some(chain) => chain.services.push(&service.config),
                 None => chains.push(Chain {
                     hook: *hook,
-                    services: alloc::vec![&*service.config],
+                    services: alloc::vec![&service.config],
                 }),
             }
         }
@@ -46,7 +48,8 @@ pub(super) struct ChainNode {
 }
 
 /// Builds the nodes of `chain` (none for no chain); a node without `pass`
-/// must be the last.
+/// must be the last. Each node gets its factory for supervision's
+/// restarts.
 pub(super) fn build_chain(
     builder: &mut ExecutorBuilder,
     chain: Option<&Chain<'_>>,
@@ -56,6 +59,7 @@ pub(super) fn build_chain(
         return Ok(Vec::new());
     };
     let mut nodes: Vec<ChainNode> = Vec::with_capacity(chain.services.len());
+    let owned = OwnedContext::of(context);
     for service in &chain.services {
         if let Some(last) = nodes.last()
             && !last.outputs.contains(&"pass")
@@ -72,11 +76,9 @@ pub(super) fn build_chain(
             }
         };
         let (name, outputs) = (node.name(), node.outputs());
-        nodes.push(ChainNode {
-            id: builder.add_node(node),
-            name,
-            outputs,
-        });
+        let id = builder.add_node(node);
+        builder.rebuild(id, rebuild(Arc::clone(service), owned.clone()))?;
+        nodes.push(ChainNode { id, name, outputs });
     }
     Ok(nodes)
 }

@@ -30,6 +30,7 @@ mod build;
 mod chain;
 mod error;
 mod links;
+mod restart;
 
 pub use build::build_core;
 pub use error::PipelineError;

@@ -87,6 +87,11 @@ pub fn run(core_id: u32) -> ! {
     if spec.idle == IdleMode::Halt {
         links.insert_shared(executor::doorbell());
     }
+    // A panicking service goes back to its executor, which restarts it.
+    links.insert_shared(dataplane::Guard {
+        run: crate::arch::resume::guard,
+        unwinds: false,
+    });
     let mut executor = match build_core(spec, core_id, setups, links) {
         Ok(executor) => executor,
         Err(error) => refuse(format_args!("core {core_id}: {error}")),

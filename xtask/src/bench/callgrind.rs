@@ -15,7 +15,13 @@ use std::path::Path;
 use std::process::Command;
 
 /// The pipelines counted, as `count-pipeline` names them.
-const WORKLOADS: [&str; 4] = ["macswap", "udp-echo", "macswap-tapped", "udp-echo-tapped"];
+const WORKLOADS: [&str; 5] = [
+    "macswap",
+    "udp-echo",
+    "macswap-tapped",
+    "udp-echo-tapped",
+    "udp-echo-supervised",
+];
 /// The two packet counts (multiples of the 32-packet burst), also the
 /// two request counts (multiples of [`HTTP_BURST`]).
 const PACKETS: [u64; 2] = [3_200, 35_200];

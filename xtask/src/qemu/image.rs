@@ -88,14 +88,14 @@ pub fn scenario_kernel_image() -> Result<PathBuf> {
     })
 }
 
-/// Builds (once per xtask process) the image with the example services, in
-/// its own target directory.
+/// Builds (once per xtask process) the image with the example services and
+/// the test-only kinds (`faulty-echo`), in its own target directory.
 fn example_kernel_image() -> Result<PathBuf> {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
     built_once(&IMAGE, || {
         build_image(
             "kernel with example services",
-            &["example-port-filter", "example-tcp-apps"],
+            &["example-port-filter", "example-tcp-apps", "test-services"],
             &target_dir().join("example-image"),
         )
     })

@@ -14,5 +14,6 @@ pub mod management_robustness;
 pub mod management_traffic;
 pub mod runner;
 pub mod status_page;
+pub mod supervision_checks;
 pub mod tcp_traffic;
 pub mod traffic;

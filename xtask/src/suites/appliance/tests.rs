@@ -93,6 +93,12 @@ fn cases() -> Vec<Case<Test>> {
             "idle = \"poll\": the core never sleeps",
             crate::suites::appliance::idle::polling_core_never_sleeps,
         ),
+        Case::new(
+            "supervise",
+            "faulty-echo panics on marked datagrams: contained through the resume point, \
+             restarted with backoff, udp-echo answering meanwhile",
+            crate::suites::appliance::supervise::faulty_service_is_contained,
+        ),
     ]
 }
 
