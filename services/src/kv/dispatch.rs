@@ -101,7 +101,7 @@ impl KvApp {
         let mut keys = keys.peekable();
         loop {
             {
-                let mut out = Gather::new(session.replies.sink(io));
+                let mut out = Gather::new(&mut self.gather, session.replies.sink(io));
                 while let Some(key) = keys.next_if(|key| self.mesh.owner(key) == here) {
                     operation::get(&mut self.store, key, with_cas, now, &mut out);
                 }

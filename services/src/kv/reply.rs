@@ -98,23 +98,24 @@ impl Sink for Silent {
 pub const GATHER_BYTES: usize = 1024;
 
 /// Collects the small pieces of an answer (a `VALUE` line, its data, the
-/// `END`) on the stack and hands them to `inner` in one `put` when
+/// `END`) in a scratch buffer and hands them to `inner` in one `put` when
 /// dropped: one write into the send buffer instead of one per piece.
 /// A piece that does not fit what is left goes on after what was held,
 /// directly when it is larger than the whole buffer.
 #[derive(Debug)]
-pub struct Gather<S: Sink> {
+pub struct Gather<'a, S: Sink> {
     inner: S,
-    held: [u8; GATHER_BYTES],
+    /// The scratch buffer (the app's, so that nothing is zeroed per answer).
+    held: &'a mut [u8; GATHER_BYTES],
     length: usize,
 }
 
-impl<S: Sink> Gather<S> {
-    /// Gathers what is put into `inner`.
-    pub fn new(inner: S) -> Self {
+impl<'a, S: Sink> Gather<'a, S> {
+    /// Gathers what is put into `inner` in `scratch`.
+    pub fn new(scratch: &'a mut [u8; GATHER_BYTES], inner: S) -> Self {
         Self {
             inner,
-            held: [0; GATHER_BYTES],
+            held: scratch,
             length: 0,
         }
     }
@@ -128,7 +129,7 @@ impl<S: Sink> Gather<S> {
     }
 }
 
-impl<S: Sink> Sink for Gather<S> {
+impl<S: Sink> Sink for Gather<'_, S> {
     fn put(&mut self, bytes: &[u8]) {
         if self.length + bytes.len() > GATHER_BYTES {
             self.flush();
@@ -142,7 +143,7 @@ impl<S: Sink> Sink for Gather<S> {
     }
 }
 
-impl<S: Sink> Drop for Gather<S> {
+impl<S: Sink> Drop for Gather<'_, S> {
     fn drop(&mut self) {
         self.flush();
     }
@@ -214,8 +215,9 @@ mod tests {
     #[test]
     fn gathered_pieces_go_on_in_one_put_and_in_order() {
         let mut counted = Counted::default();
+        let mut scratch = [0; GATHER_BYTES];
         {
-            let mut gather = Gather::new(&mut counted);
+            let mut gather = Gather::new(&mut scratch, &mut counted);
             value(&mut gather, b"key", 0, &[b'v'; 32], None);
             gather.put(END);
         }
@@ -231,7 +233,7 @@ mod tests {
         let large = alloc::vec![b'x'; GATHER_BYTES + 1];
         let middle = alloc::vec![b'y'; GATHER_BYTES - 10];
         {
-            let mut gather = Gather::new(&mut counted);
+            let mut gather = Gather::new(&mut scratch, &mut counted);
             value(&mut gather, b"k", 1, &large, None);
             value(&mut gather, b"m", 2, &middle, None);
             gather.put(END);
