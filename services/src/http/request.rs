@@ -586,6 +586,55 @@ mod tests {
     }
 
     #[test]
+    fn the_one_pass_parser_agrees_with_the_scanner_and_waits_on_every_prefix() {
+        let heads: [&[u8]; 8] = [
+            b"GET / HTTP/1.1\r\nHost: b\r\n\r\n",
+            b"GET /bytes?n=10 HTTP/1.1\r\nHost: a\r\nUser-Agent: curl\r\n\r\n",
+            b"POST /echo HTTP/1.1\nHost: a\nContent-Length: 5\n\n",
+            b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"PUT /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-A:  1 \r\nx-a:2\r\n\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+        ];
+        for head in heads {
+            let text = core::str::from_utf8(head).unwrap();
+            let mut bytes = alloc::vec::Vec::from(head);
+            bytes.extend_from_slice(b"GET / HTTP/1.1\r\n");
+            let two_pass = HeadScanner::default()
+                .scan(&bytes, 8192)
+                .map(|length| parse_head(&bytes[..length.expect("whole")]));
+            let one_pass = parse_request(&bytes, 8192);
+            match two_pass {
+                Ok(Ok(parsed)) => assert_eq!(one_pass, Ok(Some(parsed)), "{text}"),
+                Ok(Err(error)) | Err(error) => assert_eq!(one_pass, Err(error), "{text}"),
+            }
+            if one_pass.is_ok() {
+                // Nothing is refused before the head is whole.
+                for end in 0..head.len() {
+                    assert_eq!(
+                        parse_request(&head[..end], 8192),
+                        Ok(None),
+                        "{text} [..{end}]"
+                    );
+                }
+            }
+        }
+        // The scanner's limits, in one pass.
+        let mut line = alloc::vec::Vec::from(&b"GET /"[..]);
+        line.extend_from_slice(&[b'a'; 150]);
+        assert_eq!(parse_request(&line, 100), Err(RequestError::TargetTooLong));
+        line.extend_from_slice(b" HTTP/1.1\r\n");
+        assert_eq!(parse_request(&line, 100), Err(RequestError::TargetTooLong));
+        let head = b"GET / HTTP/1.1\r\nHost: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        assert_eq!(parse_request(head, 60), Err(RequestError::HeadersTooLarge));
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 26),
+            Err(RequestError::HeadersTooLarge)
+        );
+    }
+
+    #[test]
     fn the_scanner_waits_resumes_and_limits() {
         let text = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET";
         let mut scanner = HeadScanner::default();
