@@ -17,7 +17,7 @@ use services::reassembly::Reassembly;
 use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::registry::{Built, PlatformListener};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
-use services::tcp::{FlowDirectory, Handoff, Tcp, TcpConfig};
+use services::tcp::{FlowDirectory, Strays, Tcp, TcpConfig};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
 /// Builds core `core`'s executor for `spec`: every port is (index of its
@@ -385,8 +385,8 @@ fn new_stack(context: &BuildContext<'_>, config: TcpConfig, seed: u64) -> Tcp {
     if let Some(directory) = context.links.take_shared::<Arc<FlowDirectory>>() {
         stack = stack.with_directory(context.core, directory);
     }
-    if let Some(handoff) = context.links.take_shared::<Handoff>() {
-        stack = stack.with_handoff(handoff);
+    if let Some(strays) = context.links.take_shared::<Strays>() {
+        stack = stack.with_strays(strays);
         if let Some(doorbell) = context.doorbell {
             stack.set_doorbell(doorbell);
         }

@@ -29,10 +29,10 @@ pub fn core_links(spec: &Spec, cores: usize) -> Vec<CoreLinks> {
             .any(|service| service.config.serves_tcp())
     {
         let directory = Arc::new(FlowDirectory::new());
-        let rings = services::tcp::handoff::link(cores);
-        for (core_links, handoff) in links.iter_mut().zip(rings) {
+        let rings = services::tcp::strays::link(cores);
+        for (core_links, strays) in links.iter_mut().zip(rings) {
             core_links.insert_shared(Arc::clone(&directory));
-            core_links.insert_shared(handoff);
+            core_links.insert_shared(strays);
         }
     }
     for service in &spec.services {
@@ -70,7 +70,7 @@ mod tests {
             assert_eq!(core_links.len(), 1);
             assert!(core_links.take::<ShardEnd>(HookPoint::Tcp(11211)).is_some());
             assert!(core_links.take_shared::<Arc<FlowDirectory>>().is_some());
-            assert!(core_links.take_shared::<services::tcp::Handoff>().is_some());
+            assert!(core_links.take_shared::<services::tcp::Strays>().is_some());
         }
         assert!(core_links(&spec, 1).iter().all(CoreLinks::is_empty));
     }

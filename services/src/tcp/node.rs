@@ -11,11 +11,11 @@ use super::connection::{Connection, FourTuple, Incoming, LOCAL_MSS, Outcome, Seg
 use super::cookie::{self, Secrets};
 use super::directory::FlowDirectory;
 use super::events::{Tally, TcpDrop, TcpEvent};
-use super::handoff::Handoff;
 use super::listener::Listener;
 use super::output::PacketSink;
 use super::ports::EphemeralPorts;
 use super::seq::Seq;
+use super::strays::Strays;
 use super::time_wait::{TimeWaitEntry, TimeWaitTable};
 use super::timer::{TimerEntry, TimerWheel};
 use crate::route::{LocalAddresses, Locality, RoutingTable};
@@ -69,7 +69,7 @@ pub struct Tcp {
     directory: Option<Arc<FlowDirectory>>,
     /// The rings to the other cores' stacks, for segments that arrive
     /// here for their connections.
-    handoff: Option<Handoff>,
+    strays: Option<Strays>,
     /// Segments other cores passed here, taken from the rings.
     handed_in: Vec<Packet>,
     /// This core's ephemeral ports, for the connections it opens.
@@ -122,7 +122,7 @@ impl Tcp {
             last_tick_ms: 0,
             core: 0,
             directory: None,
-            handoff: None,
+            strays: None,
             handed_in: Vec::new(),
             ports: EphemeralPorts::new(0, 1, seed.rotate_left(29)),
             routes: RoutingTable::default(),
@@ -139,23 +139,22 @@ impl Tcp {
         self
     }
 
-    /// Links this stack to the other cores' through `handoff` (this core
-    /// is `handoff.core()`): it takes this core's share of the ephemeral
+    /// Links this stack to the other cores' through `strays` (this core
+    /// is `strays.core()`): it takes this core's share of the ephemeral
     /// ports, and passes a segment for another core's connection there
     /// instead of dropping it.
-    pub fn with_handoff(mut self, handoff: Handoff) -> Self {
-        self.core = handoff.core();
-        self.ports =
-            EphemeralPorts::new(handoff.core(), handoff.cores(), self.seed.rotate_left(29));
-        self.handoff = Some(handoff);
+    pub fn with_strays(mut self, strays: Strays) -> Self {
+        self.core = strays.core();
+        self.ports = EphemeralPorts::new(strays.core(), strays.cores(), self.seed.rotate_left(29));
+        self.strays = Some(strays);
         self
     }
 
     /// Wakes this core when another core passes it a segment while it
     /// sleeps.
     pub fn set_doorbell(&self, doorbell: &Arc<dataplane::Doorbell>) {
-        if let Some(handoff) = &self.handoff {
-            handoff.set_doorbell(doorbell);
+        if let Some(strays) = &self.strays {
+            strays.set_doorbell(doorbell);
         }
     }
 
@@ -872,11 +871,11 @@ impl Tcp {
 
     /// Takes the segments other cores passed here, and takes them in.
     fn take_handed_in(&mut self, now_ns: u64, out: &mut Outputs<'_>) {
-        let Some(handoff) = &mut self.handoff else {
+        let Some(strays) = &mut self.strays else {
             return;
         };
         let mut handed_in = core::mem::take(&mut self.handed_in);
-        handoff.receive(|packet| handed_in.push(packet));
+        strays.receive(|packet| handed_in.push(packet));
         for packet in handed_in.drain(..) {
             self.tally.bump(TcpEvent::HandedIn);
             self.arrive(packet, true, now_ns, out);
@@ -889,8 +888,8 @@ impl Tcp {
         match self.receive(&packet, handed_in, now_ns, out) {
             Ok(Arrival::Taken) => out.emit(TcpOutput::Absorbed.into(), packet),
             Ok(Arrival::HandOff(core)) => {
-                let pushed = match &mut self.handoff {
-                    Some(handoff) => handoff.push(core, packet),
+                let pushed = match &mut self.strays {
+                    Some(strays) => strays.push(core, packet),
                     None => Err(packet),
                 };
                 match pushed {
@@ -969,8 +968,8 @@ impl Nanoservice for Tcp {
         for packet in batch.drain() {
             self.arrive(packet, false, now_ns, out);
         }
-        if let Some(handoff) = &mut self.handoff {
-            handoff.notify();
+        if let Some(strays) = &mut self.strays {
+            strays.notify();
         }
         self.flush_dirty(now_ns, out);
         self.poll_apps(now_ns, out);
@@ -993,7 +992,7 @@ impl Nanoservice for Tcp {
     /// wishes to be polled: whichever comes first; now when another core
     /// passed segments here or an app asked for a connection.
     fn next_deadline_ns(&self) -> Option<u64> {
-        if !self.opening.is_empty() || self.handoff.as_ref().is_some_and(Handoff::pending) {
+        if !self.opening.is_empty() || self.strays.as_ref().is_some_and(Strays::pending) {
             return Some(0);
         }
         let timers = [self.wheel.next_due_ms(), self.time_wait.next_expiry_ms()]

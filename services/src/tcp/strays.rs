@@ -1,4 +1,4 @@
-//! `Handoff`: one core's ends of the SPSC rings between every pair of
+//! `Strays`: one core's ends of the SPSC rings between every pair of
 //! cores' TCP stacks, which carry a segment that arrived on a core not
 //! owning its connection to the core that does.
 //!
@@ -25,19 +25,19 @@ pub const RECEIVE_BURST: usize = 64;
 
 /// One core's ends: a producer towards every other core, a consumer from
 /// every other core.
-pub struct Handoff {
+pub struct Strays {
     core: usize,
     /// By destination core; `None` for this core.
     to: Vec<Option<Producer<Packet>>>,
     /// From every other core.
     from: Vec<Consumer<Packet>>,
-    /// Producers pushed to since the last [`Handoff::notify`].
+    /// Producers pushed to since the last [`Strays::notify`].
     pushed: u64,
 }
 
-impl core::fmt::Debug for Handoff {
+impl core::fmt::Debug for Strays {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Handoff")
+        f.debug_struct("Strays")
             .field("core", &self.core)
             .field("cores", &self.to.len())
             .finish()
@@ -46,9 +46,9 @@ impl core::fmt::Debug for Handoff {
 
 /// The rings between `cores` cores: element `core` is that core's ends.
 /// Fails only if the allocator does.
-pub fn link(cores: usize) -> Vec<Handoff> {
-    let mut ends: Vec<Handoff> = (0..cores)
-        .map(|core| Handoff {
+pub fn link(cores: usize) -> Vec<Strays> {
+    let mut ends: Vec<Strays> = (0..cores)
+        .map(|core| Strays {
             core,
             to: (0..cores).map(|_| None).collect(),
             from: Vec::with_capacity(cores.saturating_sub(1)),
@@ -69,7 +69,7 @@ pub fn link(cores: usize) -> Vec<Handoff> {
     ends
 }
 
-impl Handoff {
+impl Strays {
     /// The cores linked (this one included).
     pub fn cores(&self) -> usize {
         self.to.len()
