@@ -147,6 +147,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
     }
 
     idle_families(out, board, &mut core_label);
+    handoff_family(out, board, &mut core_label);
 
     let name = "warpcore_node_packets_total";
     family(out, name, "Packets a node received or emitted.", "counter");
@@ -318,6 +319,24 @@ fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut Strin
             };
             sample(out, name, &[("core", core_label), ("cause", cause)], value);
         }
+    }
+}
+
+/// `warpcore_tcp_handoff_segments_total{core}`: the segments each core's
+/// `tcp-handoff` node put on its ring to the core that serves the
+/// management plane (0 on that core and on one core alone).
+fn handoff_family(out: &mut String, board: &CountersBoard, core_label: &mut String) {
+    let name = "warpcore_tcp_handoff_segments_total";
+    family(
+        out,
+        name,
+        "TCP segments for the management plane that the NIC steered to another core, handed over to the management core.",
+        "counter",
+    );
+    for (core, counters) in board.cores() {
+        core_text(core_label, core);
+        let value = counters.node_events("tcp-handoff", "handed-over");
+        sample(out, name, &[("core", core_label)], value);
     }
 }
 

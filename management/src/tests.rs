@@ -1283,3 +1283,34 @@ fn waiting_connections_take_turns_and_leave_the_queue_when_they_go() {
     assert_eq!(app.requests_waiting(), 0);
     assert_eq!(harness.timeout_ms(), Some(crate::app::IDLE_TIMEOUT_MS));
 }
+
+#[test]
+fn handed_over_segments_are_a_family_per_core() {
+    let board = CountersBoard::new(2);
+    let mut core1 = CoreCounters::default();
+    core1.nodes.push(NodeCounters {
+        name: "tcp-handoff",
+        event_names: &["handed-over"],
+        ..NodeCounters::default()
+    });
+    core1.nodes[0].events[0].add(5);
+    board.register(0, Arc::new(CoreCounters::default()));
+    board.register(1, Arc::new(core1));
+    let mut text = String::new();
+    crate::metrics::render(&mut text, &board, ("0.1.0", "hosted"));
+    let samples = check_exposition(&text);
+    assert_eq!(
+        samples.get("warpcore_tcp_handoff_segments_total{core=\"0\"}"),
+        Some(&0)
+    );
+    assert_eq!(
+        samples.get("warpcore_tcp_handoff_segments_total{core=\"1\"}"),
+        Some(&5)
+    );
+    assert_eq!(
+        samples.get(
+            "warpcore_node_events_total{core=\"1\",node=\"tcp-handoff\",event=\"handed-over\"}"
+        ),
+        Some(&5)
+    );
+}

@@ -17,7 +17,9 @@ use services::reassembly::Reassembly;
 use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::registry::{Built, PlatformListener};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
-use services::tcp::{FlowDirectory, Strays, Tcp, TcpConfig};
+use services::tcp::{
+    FlowDirectory, HandoffReceiver, HandoffSender, Strays, Tcp, TcpConfig, TcpHandoff,
+};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
 /// Builds core `core`'s executor for `spec`: every port is (index of its
@@ -209,7 +211,9 @@ struct IpStack {
     ipv4: NodeId,
     icmp: NodeId,
     udp: NodeId,
-    /// The TCP stack, when an app serves a TCP port on this core.
+    /// Where TCP segments go behind the `ipv4:proto:6` chain, when this
+    /// core has a TCP stack: the stack, or the `tcp-handoff` node in
+    /// front of it (see [`hand_off`]).
     tcp: Option<NodeId>,
     /// `(slot, protocol)` bound on `ipv4`.
     protocols: Vec<(usize, u8)>,
@@ -258,7 +262,8 @@ fn add_stack(
             _ => {}
         }
     }
-    let tcp = tcp_stack(chains, context, spec.tcp, seed)?;
+    let handoff = context.links.take_shared::<HandoffSender>();
+    let tcp = tcp_stack(chains, context, spec.tcp, seed, handoff.is_some())?;
     if tcp.is_some() || find(chains, HookPoint::Ipv4Protocol(6)).is_some() {
         let hook = HookPoint::Ipv4Protocol(6);
         let slot = ipv4
@@ -286,6 +291,7 @@ fn add_stack(
         }
         None => None,
     };
+    let tcp = hand_off(builder, context, tcp, handoff)?;
     let mut stack = Stack {
         ipv4_out: Some(ipv4_out),
         arp: [None; MAX_INTERFACES],
@@ -335,12 +341,15 @@ fn add_stack(
 }
 
 /// The core's TCP stack with the apps of every `tcp:<port>` hook point,
-/// or `None` when no app serves TCP here.
+/// or `None` when no app serves TCP here and the core hands nothing over
+/// (`handing_off`: it does, and answers other TCP as the serving core
+/// would, closed ports with RST, from a stack without apps).
 fn tcp_stack(
     chains: &[Chain<'_>],
     context: &BuildContext<'_>,
     config: TcpConfig,
     seed: u64,
+    handing_off: bool,
 ) -> Result<Option<Tcp>, PipelineError> {
     let mut tcp: Option<Tcp> = None;
     for chain in chains {
@@ -372,6 +381,9 @@ fn tcp_stack(
             return Err(PipelineError::PortTaken { service, port });
         }
     }
+    if tcp.is_none() && handing_off {
+        tcp = Some(new_stack(context, config, seed));
+    }
     Ok(tcp)
 }
 
@@ -392,6 +404,34 @@ fn new_stack(context: &BuildContext<'_>, config: TcpConfig, seed: u64) -> Tcp {
         }
     }
     stack
+}
+
+/// Connects this core's stack to the cores a platform's TCP app is
+/// served by alone (`services::tcp::handoff`, the management plane): on
+/// the serving core, the rings from the other cores feed the stack; on
+/// another core, a `tcp-handoff` node in front of the stack puts the
+/// app's segments on the ring to the serving core. Returns where TCP
+/// segments enter: the handoff node or the stack.
+fn hand_off(
+    builder: &mut ExecutorBuilder,
+    context: &BuildContext<'_>,
+    tcp: Option<NodeId>,
+    sender: Option<HandoffSender>,
+) -> Result<Option<NodeId>, PipelineError> {
+    let Some(tcp) = tcp else {
+        return Ok(None);
+    };
+    while let Some(HandoffReceiver { consumer }) = context.links.take_shared() {
+        builder.add_ring_in(consumer, tcp)?;
+    }
+    let Some(HandoffSender { listen, producer }) = sender else {
+        return Ok(Some(tcp));
+    };
+    let handoff = builder.add_node(Box::new(TcpHandoff::new(listen)));
+    let ring = builder.add_ring_out(producer);
+    builder.connect(handoff, "pass", Target::Node(tcp))?;
+    builder.connect(handoff, "handoff", Target::Ring(ring))?;
+    Ok(Some(handoff))
 }
 
 /// Wires each port's `port:rx` chain (its `pass` leads to the port's

@@ -9,6 +9,7 @@ pub mod idle_checks;
 pub mod image;
 pub mod kernel;
 pub mod management_capture;
+pub mod management_cores;
 pub mod management_logs;
 pub mod management_robustness;
 pub mod management_traffic;

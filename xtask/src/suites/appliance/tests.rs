@@ -13,6 +13,7 @@ use crate::qemu::scenario::{exit_status, run_scenario};
 use crate::qemu::session::QemuSession;
 use crate::shell::host::{ensure_programs, is_root};
 use crate::spec_file::{self, example};
+use crate::suites::management_cores::{every_connection_answered, management_table};
 use crate::suites::runner::{self, Case, Filter};
 use crate::suites::tcp_traffic::{self, event, tcp_echo};
 use crate::suites::traffic::{
@@ -59,7 +60,8 @@ fn cases() -> Vec<Case<Test>> {
         Case::new(
             "multi-queue",
             "two cores, tcp.toml: UDP flows and 16 TCP connections on both cores, \
-             none on the wrong core",
+             none on the wrong core; 32 management connections all answered, those \
+             steered to core 1 handed over to core 0",
             multi_queue_spreads_flows,
         ),
         Case::new(
@@ -270,10 +272,15 @@ fn router_forwards() -> Result<()> {
 /// echo a few lines, both cores accept some, and no segment reaches a core
 /// that does not own its connection (`drop=wrong-core` stays 0 on both),
 /// as the hosted `tcp-two-cores-tap` case checks; then four HTTP GETs,
-/// each its own connection. One boot for UDP, TCP and HTTP.
+/// each its own connection; then 32 management connections (served by
+/// core 0 alone) from distinct source ports, every one answered, those
+/// the device steered to core 1 handed over to core 0, as the hosted
+/// `management-two-cores-tap` case checks. One boot for UDP, TCP, HTTP
+/// and the management plane.
 fn multi_queue_spreads_flows() -> Result<()> {
     ensure_programs("the multi-queue test", &[("curl", "curl")])?;
     let text = spec_file::with_queues(&std::fs::read_to_string(example("tcp.toml"))?, 2)?;
+    let text = format!("{text}\n{}", management_table()?);
     let spec = spec_file::temporary("mq", &text)?;
     let lan = Lan::create(1, true, Some("10.0.0.1/24"))?;
     let booted = QemuSession::boot_appliance(&spec, 2, &lan.netns, &lan.tap_names(), 2);
@@ -358,7 +365,7 @@ fn multi_queue_spreads_flows() -> Result<()> {
             ensure!(root == "hello from warpcore\n", "GET / answered `{root}`");
         }
         eprintln!("xtask: [appliance] http: 4 GETs answered on two cores");
-        Ok(())
+        every_connection_answered(&lan.netns, 2)
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))
 }
