@@ -9,7 +9,7 @@ use core::fmt::{self, Write};
 pub const MAX_DROP_REASONS: usize = 16;
 /// Distinct events (counters that are not drops) a nanoservice can count;
 /// higher indexes are not counted.
-pub const MAX_EVENTS: usize = 24;
+pub const MAX_EVENTS: usize = 32;
 
 /// Counters of one node (nanoservice instance).
 #[derive(Debug, Default)]

@@ -17,7 +17,9 @@ use services::reassembly::Reassembly;
 use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::registry::{Built, PlatformListener};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
-use services::tcp::{FlowDirectory, HandoffReceiver, HandoffSender, Tcp, TcpConfig, TcpHandoff};
+use services::tcp::{
+    FlowDirectory, HandoffReceiver, HandoffSender, Strays, Tcp, TcpConfig, TcpHandoff,
+};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
 /// Builds core `core`'s executor for `spec`: every port is (index of its
@@ -372,13 +374,7 @@ fn tcp_stack(
                 }
             };
             let service = listener.name();
-            let stack = tcp.get_or_insert_with(|| {
-                let stack = Tcp::new(context.local.clone(), config, seed);
-                match context.links.take_shared::<Arc<FlowDirectory>>() {
-                    Some(directory) => stack.with_directory(context.core, directory),
-                    None => stack,
-                }
-            });
+            let stack = tcp.get_or_insert_with(|| new_stack(context, config, seed));
             if !stack.listen(port, listener) {
                 return Err(PipelineError::PortTaken { service, port });
             }
@@ -387,25 +383,34 @@ fn tcp_stack(
     // The platform's own TCP apps on this core (the management plane).
     while let Some(PlatformListener { port, listener }) = context.links.take_shared() {
         let service = listener.name();
-        let stack = tcp.get_or_insert_with(|| {
-            let stack = Tcp::new(context.local.clone(), config, seed);
-            match context.links.take_shared::<Arc<FlowDirectory>>() {
-                Some(directory) => stack.with_directory(context.core, directory),
-                None => stack,
-            }
-        });
+        let stack = tcp.get_or_insert_with(|| new_stack(context, config, seed));
         if !stack.listen(port, listener) {
             return Err(PipelineError::PortTaken { service, port });
         }
     }
     if tcp.is_none() && handing_off {
-        let stack = Tcp::new(context.local.clone(), config, seed);
-        tcp = Some(match context.links.take_shared::<Arc<FlowDirectory>>() {
-            Some(directory) => stack.with_directory(context.core, directory),
-            None => stack,
-        });
+        tcp = Some(new_stack(context, config, seed));
     }
     Ok(tcp)
+}
+
+/// A core's TCP stack with no app yet: the routes for the connections
+/// apps open, and what the platform shares between the cores' stacks (the
+/// flow directory, the rings that pass segments to their connection's
+/// core, ringing this core's doorbell).
+fn new_stack(context: &BuildContext<'_>, config: TcpConfig, seed: u64) -> Tcp {
+    let mut stack =
+        Tcp::new(context.local.clone(), config, seed).with_routes(context.routes.clone());
+    if let Some(directory) = context.links.take_shared::<Arc<FlowDirectory>>() {
+        stack = stack.with_directory(context.core, directory);
+    }
+    if let Some(strays) = context.links.take_shared::<Strays>() {
+        stack = stack.with_strays(strays);
+        if let Some(doorbell) = context.doorbell {
+            stack.set_doorbell(doorbell);
+        }
+    }
+    stack
 }
 
 /// Connects this core's stack to the cores a platform's TCP app is
