@@ -1,7 +1,7 @@
 //! The QEMU command line: machine, accelerator, memory, vCPUs, the kernel
 //! and its spec module, and the virtio-net devices on taps.
 
-use crate::qemu::image::QEMU;
+use crate::qemu::image::qemu_binary;
 use clap::ValueEnum;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ impl Default for QemuConfig {
 /// monitor on stdio so that Ctrl-A X quits.
 pub fn qemu_command(config: &QemuConfig, kernel: &Path, interactive: bool) -> Command {
     let wants_pci = config.extra_args.iter().any(|arg| arg.contains("-pci"));
-    let mut command = Command::new(QEMU);
+    let mut command = Command::new(qemu_binary());
     command
         .args(["-M", config.machine.argument(wants_pci)])
         .args(["-m", &config.mem_mib.to_string()])

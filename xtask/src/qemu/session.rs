@@ -7,7 +7,7 @@ use crate::net::netns::Netns;
 use crate::qemu::command_line::tap_nic_args;
 use crate::qemu::command_line::{QemuConfig, qemu_command};
 use crate::qemu::console;
-use crate::qemu::image::{QEMU, ensure_qemu, image_for};
+use crate::qemu::image::{ensure_qemu, image_for, qemu_binary};
 use crate::shell::process::describe;
 use crate::spec_file;
 use anyhow::{Context, Result, bail, ensure};
@@ -82,7 +82,7 @@ impl QemuSession {
         let mut command = match netns {
             Some(netns) => {
                 let mut command = Command::new("ip");
-                command.args(["netns", "exec", netns, QEMU]);
+                command.args(["netns", "exec", netns, qemu_binary()]);
                 command.args(qemu.get_args());
                 command
             }
