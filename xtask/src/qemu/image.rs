@@ -8,7 +8,7 @@ use crate::spec_file;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The QEMU binary the harness runs unless `WARPCORE_QEMU` names another.
 pub const DEFAULT_QEMU: &str = "qemu-system-x86_64";
@@ -130,11 +130,8 @@ fn built_once(
     Ok(cell.get_or_init(|| image).clone())
 }
 
-/// Makes sure the QEMU binary ([`qemu`]) is available, and says once which
-/// version it is. A missing default QEMU is installed with
-/// `scripts/install-qemu.sh` (QEMU 10) and a missing [`QEMU_7_2`] with
-/// `scripts/install-qemu.sh 7.2` when running as root; anything else fails
-/// saying what to install.
+/// Makes sure the QEMU binary ([`qemu_binary`]) is available, and says once
+/// which version it is (see [`ensure_qemu_binary`]).
 pub fn ensure_qemu() -> Result<()> {
     ensured_version().map(|_| ())
 }
@@ -146,7 +143,21 @@ pub fn ensured_version() -> Result<&'static str> {
     if let Some(version) = VERSION.get() {
         return Ok(version);
     }
-    let binary = qemu_binary();
+    let version = ensure_qemu_binary(qemu_binary())?;
+    Ok(VERSION.get_or_init(|| version))
+}
+
+/// Makes sure `binary` can run, and returns its version (printing it the
+/// first time). A missing [`DEFAULT_QEMU`] is installed with
+/// `scripts/install-qemu.sh` (QEMU 10) and a missing [`QEMU_7_2`] with
+/// `scripts/install-qemu.sh 7.2` when running as root; anything else fails
+/// saying what to install.
+pub fn ensure_qemu_binary(binary: &str) -> Result<String> {
+    static SEEN: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, version)) = seen.iter().find(|(known, _)| known == binary) {
+        return Ok(version.clone());
+    }
     if !is_runnable(binary) {
         let script_argument = match binary {
             DEFAULT_QEMU => "10",
@@ -177,7 +188,8 @@ pub fn ensured_version() -> Result<&'static str> {
     }
     let version = qemu_version(binary)?;
     eprintln!("xtask: [qemu] {binary}: QEMU {version}");
-    Ok(VERSION.get_or_init(|| version))
+    seen.push((binary.to_string(), version.clone()));
+    Ok(version)
 }
 
 /// True when `binary` is a path to an executable file or a program in `PATH`.

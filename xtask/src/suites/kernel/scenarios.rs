@@ -2,7 +2,7 @@
 //! command line, waits for the isa-debug-exit status, and checks the serial log.
 
 use crate::qemu::command_line::{Image, Machine, QemuConfig};
-use crate::qemu::image::ensure_qemu;
+use crate::qemu::image::{QEMU_7_2, ensure_qemu, ensure_qemu_binary};
 use crate::qemu::scenario::{self, ScenarioOutcome};
 use crate::spec_file::example;
 use crate::suites::kernel::checks::{
@@ -16,6 +16,10 @@ use std::time::Duration;
 
 /// The suite's name in `--only` and in its summary line.
 const SUITE: &str = "kernel";
+/// The same scenarios booted by QEMU 7.2 (`scripts/install-qemu.sh 7.2`),
+/// the oldest QEMU we support: its own suite, so that `--only kernel/` is
+/// the default QEMU alone.
+const SUITE_QEMU_7_2: &str = "kernel-qemu7.2";
 /// Address the page-fault scenario reads: canonical, far above any mapping.
 const UNMAPPED_ADDRESS: u64 = 0x0000_0bad_0000_0000;
 /// Identity-mapped RAM, used to show the page-fault check rejects a run without a fault.
@@ -256,10 +260,36 @@ pub fn names() -> Result<Vec<String>> {
     Ok(runner::names(SUITE, &cases()?))
 }
 
+/// The names of the kernel scenarios on QEMU 7.2, for `--list`.
+pub fn names_on_qemu_7_2() -> Result<Vec<String>> {
+    Ok(runner::names(SUITE_QEMU_7_2, &cases()?))
+}
+
 /// Runs the kernel scenarios `filter` selects, printing one line each;
 /// fails if any failed.
 pub fn run(filter: &Filter) -> Result<()> {
-    runner::run(SUITE, cases()?, filter, ensure_qemu, |(), scenario| {
+    run_suite(SUITE, cases()?, filter, ensure_qemu)
+}
+
+/// Runs the kernel scenarios `filter` selects under QEMU 7.2 (installed
+/// beside QEMU 10 when missing, as root).
+pub fn run_on_qemu_7_2(filter: &Filter) -> Result<()> {
+    let mut cases = cases()?;
+    for case in &mut cases {
+        case.body.config.qemu = Some(QEMU_7_2);
+    }
+    run_suite(SUITE_QEMU_7_2, cases, filter, || {
+        ensure_qemu_binary(QEMU_7_2).map(|_| ())
+    })
+}
+
+fn run_suite(
+    suite: &str,
+    cases: Vec<Case<Scenario>>,
+    filter: &Filter,
+    prepare: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    runner::run(suite, cases, filter, prepare, |(), scenario| {
         let outcome = run_scenario(scenario)?;
         let ready = outcome
             .ready_after
