@@ -186,10 +186,41 @@ pub fn ensure_qemu_binary(binary: &str) -> Result<String> {
             );
         }
     }
-    let version = qemu_version(binary)?;
+    let mut version = qemu_version(binary)?;
+    if binary == DEFAULT_QEMU && major(&version) < 10 {
+        // An older system QEMU (bookworm's 7.2, from before QEMU 10 was the
+        // default): the igb and x2APIC scenarios need QEMU 8 or later.
+        if is_root() {
+            eprintln!("xtask: [qemu] {binary} is QEMU {version}; upgrading to QEMU 10");
+            let script = workspace_root().join("scripts/install-qemu.sh");
+            let status = Command::new("bash")
+                .arg(&script)
+                .arg("10")
+                .status()
+                .with_context(|| format!("could not run {}", script.display()))?;
+            if !status.success() {
+                bail!("upgrading to QEMU 10 failed ({status}); run scripts/install-qemu.sh 10");
+            }
+            version = qemu_version(binary)?;
+        } else {
+            eprintln!(
+                "xtask: [qemu] warning: {binary} is QEMU {version}, not 10; \
+                 run sudo scripts/install-qemu.sh (the igb and x2APIC scenarios need QEMU 8 or later)"
+            );
+        }
+    }
     eprintln!("xtask: [qemu] {binary}: QEMU {version}");
     seen.push((binary.to_string(), version.clone()));
     Ok(version)
+}
+
+/// The major version of a version string like `10.0.2` (0 when unreadable).
+fn major(version: &str) -> u32 {
+    version
+        .split('.')
+        .next()
+        .and_then(|part| part.parse().ok())
+        .unwrap_or(0)
 }
 
 /// True when `binary` is a path to an executable file or a program in `PATH`.
@@ -244,5 +275,6 @@ mod tests {
         );
         assert_eq!(parse_version("qemu-img version 10.0.2"), None);
         assert_eq!(parse_version("QEMU emulator version 10..2"), None);
+        assert_eq!((super::major("10.0.2"), super::major("7.2.22")), (10, 7));
     }
 }
