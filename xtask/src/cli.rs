@@ -147,6 +147,7 @@ impl RunArguments {
             } else {
                 Image::Appliance
             },
+            qemu: None,
         }
     }
 }
