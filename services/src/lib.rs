@@ -8,6 +8,7 @@ extern crate alloc;
 
 pub mod arp;
 pub mod arp_cache;
+pub mod conntrack;
 pub mod eth;
 pub mod fragment;
 pub mod http;
