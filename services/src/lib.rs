@@ -10,6 +10,7 @@ pub mod arp;
 pub mod arp_cache;
 pub mod conntrack;
 pub mod eth;
+pub mod firewall;
 pub mod fragment;
 pub mod http;
 pub mod icmp;

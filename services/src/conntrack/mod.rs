@@ -14,6 +14,9 @@ mod tests;
 
 pub use flow::{Direction, FiveTuple, FlowPacket, ParseError};
 pub use kind::{ConntrackConfig, ConntrackKind};
+pub use kind::{DEFAULT_CAPACITY, MAX_CAPACITY};
+pub(crate) use kind::{check_capacity, flow_seed};
 pub use node::{Conntrack, ConntrackDrop, ConntrackEvent, ConntrackOutput};
+pub(crate) use node::{SWEEP_PER_TICK, count_table};
 pub use table::{CtState, FlowTable, TableStats, Tracked, WAYS};
 pub use tcp_state::{TcpState, Timeouts};

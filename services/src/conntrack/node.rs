@@ -43,7 +43,7 @@ events! {
 }
 
 /// Entries the housekeeping tick checks for expiry per call.
-pub(super) const SWEEP_PER_TICK: usize = 1024;
+pub(crate) const SWEEP_PER_TICK: usize = 1024;
 
 /// Adds the table's counts to the node's events.
 pub(crate) fn count_table(stats: TableStats, out: &mut Outputs<'_>) {

@@ -42,6 +42,9 @@ pub struct Tracked {
     pub state: CtState,
     /// Its direction along its flow (`Original` when it has none).
     pub direction: Direction,
+    /// The packet created its flow (a firewall that drops it
+    /// [`forget`](FlowTable::forget)s the flow again).
+    pub created: bool,
 }
 
 /// Counts since the last [`FlowTable::take_stats`].
@@ -219,6 +222,7 @@ impl FlowTable {
                 Tracked {
                     state: CtState::Related,
                     direction,
+                    created: false,
                 }
             }
             None => {
@@ -261,7 +265,11 @@ impl FlowTable {
         } else {
             CtState::New
         };
-        Tracked { state, direction }
+        Tracked {
+            state,
+            direction,
+            created: false,
+        }
     }
 
     /// A new flow for canonical `key`, opened in the packet's direction.
@@ -312,6 +320,7 @@ impl FlowTable {
         Tracked {
             state: CtState::New,
             direction: Direction::Original,
+            created: true,
         }
     }
 
@@ -326,6 +335,17 @@ impl FlowTable {
                 self.stats.expired += 1;
             }
             self.cursor = (self.cursor + 1) % self.entries.len();
+        }
+    }
+
+    /// Removes the flow of `tuple` (either direction), which the packet
+    /// that created it did not get through: it is not counted as created.
+    pub fn forget(&mut self, tuple: &FiveTuple, now_ns: u64) {
+        let (key, _) = tuple.canonical();
+        if let Some(index) = self.find(&key, now_ns) {
+            self.entries[index] = Entry::FREE;
+            self.live -= 1;
+            self.stats.created = self.stats.created.saturating_sub(1);
         }
     }
 
@@ -344,6 +364,7 @@ impl From<CtState> for Tracked {
         Self {
             state,
             direction: Direction::Original,
+            created: false,
         }
     }
 }

@@ -58,7 +58,7 @@ impl Registry {
     }
 
     /// A registry with the built-in kinds: `l2fwd`, `l3fwd`, `udp-echo`,
-    /// `conntrack`, `tcp-echo`, `http`, `kv`.
+    /// `conntrack`, `firewall`, `tcp-echo`, `http`, `kv`.
     pub fn with_builtin() -> Self {
         let mut registry = Self::empty();
         for result in [
