@@ -68,6 +68,9 @@ impl Registry {
             registry
                 .register::<crate::conntrack::ConntrackKind>()
                 .map(|_| ()),
+            registry
+                .register::<crate::firewall::FirewallKind>()
+                .map(|_| ()),
             registry.register_tcp::<TcpEchoKind>().map(|_| ()),
             registry.register_tcp::<HttpKind>().map(|_| ()),
             registry.register_tcp::<crate::kv::KvKind>().map(|_| ()),
