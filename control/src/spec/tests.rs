@@ -48,7 +48,11 @@ fn the_examples_parse() {
     assert_eq!(router.services[0].kind, "l3fwd");
     assert_eq!(router.services[0].attach, vec![HookPoint::Ipv4Forward]);
     let firewall = parse(FIREWALL).unwrap();
-    let kinds: Vec<&str> = firewall.services.iter().map(|service| service.kind).collect();
+    let kinds: Vec<&str> = firewall
+        .services
+        .iter()
+        .map(|service| service.kind)
+        .collect();
     assert_eq!(kinds, ["firewall", "l3fwd"]);
     assert_eq!(firewall.services[0].attach, vec![HookPoint::Ipv4Forward]);
     let mistake = FIREWALL.replace("destination_port = 8081", "destination_port = 80811");

@@ -70,6 +70,7 @@ fn cases() -> Vec<Case<Scenario>> {
     .chain(crate::suites::hosted::tcp::cases())
     .chain(crate::suites::hosted::management::cases())
     .chain(crate::suites::hosted::idle::cases())
+    .chain(crate::suites::hosted::firewall::cases())
     .collect()
 }
 
