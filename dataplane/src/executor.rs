@@ -138,6 +138,10 @@ pub struct Executor {
     /// This core's doorbell, rung by the producers of `rings_in` (and of
     /// the services' own rings) when the core sleeps.
     pub(crate) doorbell: Option<Arc<Doorbell>>,
+    /// Each node's tag (see [`crate::parts`]).
+    pub(crate) node_tags: Vec<crate::Tag>,
+    /// Each port's tag.
+    pub(crate) port_tags: Vec<crate::Tag>,
 }
 
 impl Executor {
@@ -399,6 +403,11 @@ impl Executor {
         f(&mut *self.services[node], &mut self.scratch, &mut outputs);
         outputs.flush();
         node_counters.emitted.add(outputs.emitted);
+    }
+
+    /// Transmits every staged burst.
+    pub(crate) fn flush_staged(&mut self) {
+        self.flush();
     }
 
     /// Transmits every staged burst.
