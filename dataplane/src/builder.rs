@@ -121,13 +121,19 @@ impl ExecutorBuilder {
     /// Tags `node` with what it stands for, so that the next graph of the
     /// core can take it over ([`Executor::into_parts`]).
     pub fn tag_node(&mut self, node: NodeId, tag: crate::Tag) -> Result<&mut Self, ExecutorError> {
-        *self.node_tags.get_mut(node.0).ok_or(ExecutorError::UnknownId)? = tag;
+        *self
+            .node_tags
+            .get_mut(node.0)
+            .ok_or(ExecutorError::UnknownId)? = tag;
         Ok(self)
     }
 
     /// Tags `port` (the platform's index of its interface, say).
     pub fn tag_port(&mut self, port: PortId, tag: crate::Tag) -> Result<&mut Self, ExecutorError> {
-        *self.port_tags.get_mut(port.0).ok_or(ExecutorError::UnknownId)? = tag;
+        *self
+            .port_tags
+            .get_mut(port.0)
+            .ok_or(ExecutorError::UnknownId)? = tag;
         Ok(self)
     }
 

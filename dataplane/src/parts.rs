@@ -89,7 +89,10 @@ impl CoreCounters {
             (&self.idle.sleeps, &old.idle.sleeps),
             (&self.idle.sleeps_refused, &old.idle.sleeps_refused),
             (&self.idle.wakeups_by_packet, &old.idle.wakeups_by_packet),
-            (&self.idle.wakeups_by_doorbell, &old.idle.wakeups_by_doorbell),
+            (
+                &self.idle.wakeups_by_doorbell,
+                &old.idle.wakeups_by_doorbell,
+            ),
             (&self.idle.wakeups_by_timer, &old.idle.wakeups_by_timer),
             (&self.idle.wakeups_by_other, &old.idle.wakeups_by_other),
             (&self.graph_swaps, &old.graph_swaps),
@@ -144,7 +147,10 @@ mod tests {
     #[test]
     fn parts_keep_tags_ports_and_nodes_in_order() {
         let mut builder = ExecutorBuilder::new();
-        let port = builder.add_port(Box::new(LoopbackNic::new(crate::MacAddr([2, 0, 0, 0, 0, 1]), 8)));
+        let port = builder.add_port(Box::new(LoopbackNic::new(
+            crate::MacAddr([2, 0, 0, 0, 0, 1]),
+            8,
+        )));
         builder.tag_port(port, 3).unwrap();
         let first = builder.add_node(Box::new(Named("first")));
         let second = builder.add_node(Box::new(Named("second")));

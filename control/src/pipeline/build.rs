@@ -4,14 +4,12 @@
 
 use super::PipelineError;
 use super::carry::{Carry, PLATFORM_LISTENER, arp_tag, context_tag, listener_tag, tcp_tag};
-use super::chain::{
-    Chain, ChainNode, Reuse, Stack, build_chain, chains, connect_slots, passes_on,
-};
-use core::cell::RefCell;
+use super::chain::{Chain, ChainNode, Reuse, Stack, build_chain, chains, connect_slots, passes_on};
 use crate::spec::Spec;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use dataplane::stats::CoreCounters;
 use dataplane::{
     CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, ExecutorParts, Mempool, Nic,
@@ -187,8 +185,17 @@ fn build(
         carry: &carry,
         context: context_tag(spec),
     };
-    let built = wire(&mut builder, spec, core, ports, clock, links, doorbell.as_ref(), &reuse)
-        .and_then(|()| builder.check().map_err(PipelineError::from));
+    let built = wire(
+        &mut builder,
+        spec,
+        core,
+        ports,
+        clock,
+        links,
+        doorbell.as_ref(),
+        &reuse,
+    )
+    .and_then(|()| builder.check().map_err(PipelineError::from));
     match built {
         Ok(()) => Ok(builder.build().map_err(|error| BuildFailure {
             error: error.into(),
@@ -232,7 +239,13 @@ fn wire(
         doorbell,
     };
     let chains = chains(spec, core);
-    let ports = add_ports(builder, ports, find(&chains, HookPoint::PortRx), &context, reuse)?;
+    let ports = add_ports(
+        builder,
+        ports,
+        find(&chains, HookPoint::PortRx),
+        &context,
+        reuse,
+    )?;
     tap_ports(builder, &ports, core, links)?;
     // A core without ports (more cores than queue pairs) still builds the
     // stack: its apps may own state other cores reach over rings (kv).
@@ -477,9 +490,8 @@ fn add_stack(
         let eth = builder.add_node(Box::new(eth));
         let tag = arp_tag(port.interface, config.mac, config.address);
         let carried = reuse.carry.borrow_mut().take(tag);
-        let arp = builder.add_node(
-            carried.unwrap_or_else(|| Box::new(Arp::new(config.mac, config.address))),
-        );
+        let arp = builder
+            .add_node(carried.unwrap_or_else(|| Box::new(Arp::new(config.mac, config.address))));
         builder.tag_node(arp, tag)?;
         builder.connect(eth, "arp", Target::Node(arp))?;
         builder.connect(eth, "ipv4", Target::Node(ipv4))?;
@@ -542,9 +554,9 @@ fn tcp_stack(
         let running: Vec<(u16, u64)> = stack.listener_tags().collect();
         for (port, tag) in running {
             let kept = tag == PLATFORM_LISTENER
-                || wanted
-                    .iter()
-                    .any(|(wanted_port, wanted_tag, _, _)| *wanted_port == port && *wanted_tag == tag);
+                || wanted.iter().any(|(wanted_port, wanted_tag, _, _)| {
+                    *wanted_port == port && *wanted_tag == tag
+                });
             if !kept && let Some(ended) = stack.unlisten(port) {
                 log::info!(
                     "core {}: tcp port {port}: app removed, {ended} connection(s) ended",
@@ -552,7 +564,11 @@ fn tcp_stack(
                 );
             }
         }
-        if wanted.is_empty() && !stack.listener_tags().any(|(_, tag)| tag == PLATFORM_LISTENER) {
+        if wanted.is_empty()
+            && !stack
+                .listener_tags()
+                .any(|(_, tag)| tag == PLATFORM_LISTENER)
+        {
             tcp = None;
         }
     }
@@ -564,10 +580,11 @@ fn tcp_stack(
         }
     };
     for (port, tag, chain, index) in &wanted {
-        if tcp
-            .as_ref()
-            .is_some_and(|stack| stack.listener_tags().any(|running| running == (*port, *tag)))
-        {
+        if tcp.as_ref().is_some_and(|stack| {
+            stack
+                .listener_tags()
+                .any(|running| running == (*port, *tag))
+        }) {
             continue;
         }
         let listener = match chain.services[*index].config.build(context) {

@@ -153,7 +153,10 @@ impl Tcp {
     /// with RST, as for any connection we do not know). Returns how many
     /// connections ended; `None` when no app served the port.
     pub fn unlisten(&mut self, port: u16) -> Option<usize> {
-        let index = self.listeners.iter().position(|(bound, _)| *bound == port)?;
+        let index = self
+            .listeners
+            .iter()
+            .position(|(bound, _)| *bound == port)?;
         let slots: Vec<u32> = self
             .connections
             .iter()
