@@ -42,6 +42,10 @@ pub fn executor_metric(entry: &str) -> (String, &'static str) {
             "Packets a node left in its batch.",
         ),
         "discarded" => ("discarded_packets", "Packets sent to the discard target."),
+        "graph_swaps" => (
+            "graph_swaps",
+            "Times the core swapped its graph for a new spec's (reconcile).",
+        ),
         other => (other, "An executor counter."),
     };
     let mut metric = String::from("warpcore_");
@@ -74,6 +78,10 @@ fn family(out: &mut String, name: &str, help: &str, kind: &str) {
 /// Writes one sample: `name{k="v",...} value`.
 fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
     out.push_str(name);
+    if labels.is_empty() {
+        let _ = writeln!(out, " {value}");
+        return;
+    }
     out.push('{');
     for (index, (key, label)) in labels.iter().enumerate() {
         if index > 0 {
@@ -224,6 +232,54 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
                 sample(out, name, &labels, value);
             }
         }
+    }
+}
+
+/// Renders the controller's generations and counters into `out`.
+pub fn render_reconcile(out: &mut String, controller: &control::reconcile::Controller) {
+    for (name, help, value) in [
+        (
+            "warpcore_spec_generation",
+            "The newest accepted spec generation.",
+            controller.generation(),
+        ),
+        (
+            "warpcore_spec_observed_generation",
+            "The newest generation the controller finished with (applied or rolled back).",
+            controller.observed_generation(),
+        ),
+    ] {
+        family(out, name, help, "gauge");
+        sample(out, name, &[], value);
+    }
+    let counters = controller.counters();
+    let name = "warpcore_reconciles_total";
+    family(
+        out,
+        name,
+        "Spec changes by outcome: started, applied, rolled back, refused (a restart needed, or another change on its way).",
+        "counter",
+    );
+    for (result, value) in [
+        ("started", counters.started),
+        ("applied", counters.applied),
+        ("rolled_back", counters.rolled_back),
+        ("refused", counters.refused),
+    ] {
+        sample(out, name, &[("result", result)], value);
+    }
+    let name = "warpcore_reconcile_failures_total";
+    family(
+        out,
+        name,
+        "Why changes were rolled back: a core that could not build its graph, or one that did not acknowledge in time.",
+        "counter",
+    );
+    for (reason, value) in [
+        ("build", counters.core_failures),
+        ("timeout", counters.timeouts),
+    ] {
+        sample(out, name, &[("reason", reason)], value);
     }
 }
 
