@@ -148,6 +148,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
         let (metric, help) = executor_metric(entry);
         family(out, &metric, help, "counter");
         for (core, counters) in board.cores() {
+            let counters: &CoreCounters = &counters;
             core_text(&mut core_label, core);
             let value = counters.entries()[position].1;
             sample(out, &metric, &[("core", &core_label)], value);
@@ -159,6 +160,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
     let name = "warpcore_node_packets_total";
     family(out, name, "Packets a node received or emitted.", "counter");
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for node in node_names(counters) {
             let received = nodes_named(counters, node).map(|n| n.received.get()).sum();
@@ -182,6 +184,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
         "counter",
     );
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for node in node_names(counters) {
             let value = nodes_named(counters, node)
@@ -194,6 +197,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
     let name = "warpcore_drops_total";
     family(out, name, "Packets a node dropped, by reason.", "counter");
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for node in node_names(counters) {
             let Some(first) = nodes_named(counters, node).next() else {
@@ -220,6 +224,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
         "counter",
     );
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for node in node_names(counters) {
             let Some(first) = nodes_named(counters, node).next() else {
@@ -349,6 +354,7 @@ fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut Strin
     ] {
         family(out, metric, help, "counter");
         for (core, counters) in board.cores() {
+            let counters: &CoreCounters = &counters;
             core_text(core_label, core);
             let value = counters
                 .idle
@@ -367,6 +373,7 @@ fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut Strin
         "counter",
     );
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(core_label, core);
         for (entry, value) in counters.idle.entries() {
             let Some(cause) = entry.strip_prefix("wakeups_by_") else {

@@ -7,6 +7,7 @@ use alloc::string::String;
 use control::reconcile::Controller;
 use core::fmt::Write;
 use dataplane::CountersBoard;
+use dataplane::stats::CoreCounters;
 
 /// The spec generation of an instance without a controller.
 pub const GENERATION: u64 = 1;
@@ -67,6 +68,7 @@ pub fn render(
 /// document.
 fn render_cores(out: &mut String, board: &CountersBoard) {
     for (position, (core, counters)) in board.cores().enumerate() {
+        let counters: &CoreCounters = &counters;
         if position > 0 {
             out.push(',');
         }

@@ -11,6 +11,7 @@ pub mod management_capture;
 pub mod management_logs;
 pub mod management_robustness;
 pub mod management_traffic;
+pub mod reconcile;
 pub mod runner;
 pub mod status_page;
 pub mod tcp_traffic;
