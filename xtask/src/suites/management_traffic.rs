@@ -265,7 +265,7 @@ pub fn management_checks(client: &Netns) -> Result<()> {
 }
 
 /// Builds warpctl; its path.
-fn build_warpctl() -> Result<String> {
+pub(crate) fn build_warpctl() -> Result<String> {
     run_step(
         "build warpctl",
         cargo().args(["build", "--release", "-p", "warpctl"]),

@@ -11,7 +11,7 @@
 use crate::net::netns::Netns;
 use crate::shell::host::target_dir;
 use crate::shell::process::{cargo, run as run_step};
-use crate::suites::management_traffic::{sample, test_spec};
+use crate::suites::management_traffic::{build_warpctl, sample, test_spec};
 use crate::suites::traffic::{check_echo, udp_client};
 use anyhow::{Context, Result, bail, ensure};
 use std::io::{BufRead, BufReader, Read};
@@ -192,13 +192,24 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
     // A route: the next ping after the generation is observed is answered.
     let route =
         format!("{base_text}\n[[route]]\ndestination = \"192.0.2.0/24\"\nvia = \"10.0.0.1\"\n");
-    api.apply(&route, generation + 3)?;
+    let warpctl = build_warpctl()?;
+    let applied = warpctl_apply(client, &warpctl, &route)?;
+    ensure!(
+        applied.status.success()
+            && String::from_utf8_lossy(&applied.stdout)
+                .contains(&format!("observed: generation {}", generation + 3)),
+        "warpctl apply --wait of the route: {}{}",
+        String::from_utf8_lossy(&applied.stdout),
+        String::from_utf8_lossy(&applied.stderr)
+    );
     ensure!(
         routed()?,
         "the first ping after the route's generation got no reply"
     );
     api.apply(&base_text, generation + 4)?;
-    eprintln!("    route 192.0.2.0/24 via 10.0.0.1: answered at once, and gone again");
+    eprintln!(
+        "    route 192.0.2.0/24 via 10.0.0.1 by warpctl apply --wait: the next ping answered; and gone again"
+    );
 
     // A graph no core can build: nine UDP ports on a core (eight hook slots).
     let mut crowded = base_text.clone();
@@ -207,10 +218,11 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
             "\n[[service]]\nkind = \"udp-echo\"\nport = {port}\n"
         ));
     }
-    let code = api.put(&crowded)?;
+    let refused = warpctl_apply(client, &warpctl, &crowded)?;
+    let said = String::from_utf8_lossy(&refused.stderr);
     ensure!(
-        code.ends_with(" 202"),
-        "PUT of the crowded spec answered `{code}`"
+        !refused.status.success() && said.contains("not applied") && said.contains("rolled back"),
+        "warpctl apply --wait of the crowded spec: `{said}`"
     );
     let status = api.wait_observed(generation + 5)?;
     ensure!(
@@ -225,7 +237,9 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
     );
     check_echo(&udp_client(client, &["echo", "10.0.0.2:7", "1", "3"])?, 3)
         .context("udp-echo on port 7 after the rollback")?;
-    eprintln!("    nine UDP ports: rolled back, Degraded says why, port 7 still echoes");
+    eprintln!(
+        "    nine UDP ports: warpctl apply --wait fails with the reason, rolled back, Degraded says why, port 7 still echoes"
+    );
 
     // A change that needs a restart.
     let tcp = format!("{base_text}\n[tcp]\nmax_connections = 64\n");
@@ -261,6 +275,32 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
     );
     client.run(&["ip", "addr", "del", "192.0.2.1/32", "dev", client_ifname])?;
     Ok(())
+}
+
+/// `warpctl apply -f <text> --wait` from `client`.
+fn warpctl_apply(client: &Netns, warpctl: &str, text: &str) -> Result<std::process::Output> {
+    let file = std::env::temp_dir().join(format!("warpcore-warpctl-{}.toml", std::process::id()));
+    std::fs::write(&file, text).context("writing the spec for warpctl")?;
+    let path = file.to_string_lossy().into_owned();
+    let output = client.output(&[
+        "timeout",
+        "-k",
+        "5",
+        "60",
+        warpctl,
+        "--server",
+        BASE,
+        "--token",
+        TOKEN,
+        "apply",
+        "-f",
+        &path,
+        "--wait",
+        "--timeout",
+        "30",
+    ]);
+    let _ = std::fs::remove_file(&file);
+    output
 }
 
 /// Reads one line of a child's output.
