@@ -1,6 +1,7 @@
 //! `HttpClients`: a NIC whose wire leads to N HTTP/1.1 keep-alive clients
-//! of the appliance's `http` app, so the TCP stack can be measured per
-//! request at any number of open connections.
+//! of the appliance's `http` app (or N memcached clients of its `kv` app,
+//! by [`Protocol`]), so the TCP stack can be measured per request at any
+//! number of open connections.
 //!
 //! The clients open their connections first (every SYN, then the ACK of
 //! every SYN-ACK, cookies or not), then take turns round-robin: each
@@ -15,12 +16,14 @@ use dataplane::mem::mempool::DEFAULT_HEADROOM;
 use dataplane::{BURST_SIZE, Batch, LinkInfo, MacAddr, Mempool, Nic, Packet};
 use services::wire::ethernet::{self, EtherType};
 use services::wire::ipv4::{self, protocol};
-use services::wire::tcp::{self, TcpFlags, TcpHeader, TcpOptions};
+use services::wire::tcp::{TcpFlags, TcpHeader, TcpOptions};
 use services::wire::{EthernetFrame, Ipv4Packet, TcpPacket};
 use std::collections::VecDeque;
 
 /// The port the `http` app serves.
 pub const HTTP_PORT: u16 = 80;
+/// The port the `kv` app serves.
+pub const KV_PORT: u16 = 11211;
 /// The first client's port; client `i` sends from `FIRST_CLIENT_PORT + i`.
 pub const FIRST_CLIENT_PORT: u16 = 10_000;
 /// Most clients one NIC plays (the ports above [`FIRST_CLIENT_PORT`]).
@@ -30,6 +33,69 @@ pub const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: b\r\n\r\n";
 /// What the app answers (`/` of [`crate::pipelines::http_spec`]), whole, in
 /// one segment.
 pub const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: warpcore\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\nhello from warpcore\n";
+/// The key every memcached client sets once, then gets.
+pub const KV_SET: &[u8] = b"set key 0 0 32\r\n0123456789abcdef0123456789abcdef\r\n";
+/// What the `kv` app answers a set.
+pub const KV_STORED: &[u8] = b"STORED\r\n";
+/// What every memcached client asks after its set.
+pub const KV_GET: &[u8] = b"get key\r\n";
+/// What the `kv` app answers the get, whole, in one segment.
+pub const KV_VALUE: &[u8] = b"VALUE key 0 32\r\n0123456789abcdef0123456789abcdef\r\nEND\r\n";
+
+/// What the clients say: the server's port, a first exchange each client
+/// makes once, and the exchange it repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocol {
+    /// The server's port.
+    pub port: u16,
+    /// Each client's first request and its expected response.
+    pub first: (&'static [u8], &'static [u8]),
+    /// Every later request and its expected response.
+    pub steady: (&'static [u8], &'static [u8]),
+}
+
+impl Protocol {
+    /// `GET /` to the `http` app, every time.
+    pub const HTTP: Self = Self {
+        port: HTTP_PORT,
+        first: (REQUEST, RESPONSE),
+        steady: (REQUEST, RESPONSE),
+    };
+    /// memcached's text protocol to the `kv` app: `set key` once, then
+    /// `get key` (a hit, a 32-byte value).
+    pub const MEMCACHE_GET: Self = Self {
+        port: KV_PORT,
+        first: (KV_SET, KV_STORED),
+        steady: (KV_GET, KV_VALUE),
+    };
+}
+
+/// One exchange as the clients play it: a request frame with port,
+/// numbers and checksum zero, and the response expected.
+#[derive(Debug, Clone)]
+struct Exchange {
+    template: Vec<u8>,
+    /// The template's TCP checksum before it was complemented.
+    base: u16,
+    /// The request's payload bytes.
+    request_len: u32,
+    response: &'static [u8],
+}
+
+impl Exchange {
+    fn new(port: u16, (request, response): (&'static [u8], &'static [u8])) -> Self {
+        let template = request_template(port, request);
+        let base =
+            !u16::from_be_bytes([template[offset::CHECKSUM], template[offset::CHECKSUM + 1]]);
+        Self {
+            template,
+            base,
+            request_len: request.len() as u32,
+            response,
+        }
+    }
+}
+
 /// Every client's initial sequence number.
 const CLIENT_ISN: u32 = 0x1000_0000;
 /// The clients' receive window (no window scale is offered).
@@ -58,9 +124,6 @@ mod offset {
     pub const CHECKSUM: usize = TCP + 16;
 }
 
-/// Bytes of a request frame.
-const REQUEST_FRAME_LEN: usize = offset::TCP + tcp::HEADER_LEN + REQUEST.len();
-
 /// Where a client's connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -76,6 +139,13 @@ enum Stage {
     Waiting,
 }
 
+/// Which of the protocol's exchanges a client is at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    First,
+    Steady,
+}
+
 /// One client's side of its connection.
 #[derive(Debug, Clone, Copy)]
 struct Client {
@@ -84,9 +154,8 @@ struct Client {
     sequence: u32,
     /// What it acknowledges: the server's next sequence number.
     acknowledgment: u32,
-    /// The ones' complement sum of its request frame's TCP checksum with
-    /// sequence and acknowledgment numbers zero, folded.
-    partial_sum: u16,
+    /// The exchange its next (or outstanding) request belongs to.
+    turn: Turn,
 }
 
 /// What the clients saw.
@@ -104,12 +173,13 @@ pub struct ClientCounts {
     pub ignored: u64,
     /// Transmitted frames that were wrong: not TCP to a client, bad
     /// checksums (when checked), unexpected flags or numbers, or a
-    /// response that is not [`RESPONSE`].
+    /// response that is not the one expected.
     pub wrong: u64,
 }
 
 /// A NIC playing `connections` HTTP/1.1 clients from 10.0.0.1 (ports from
-/// [`FIRST_CLIENT_PORT`]) to the appliance's port 80.
+/// [`FIRST_CLIENT_PORT`]) to the appliance's port 80, or the clients of
+/// another [`Protocol`].
 pub struct HttpClients {
     mac: MacAddr,
     clients: Vec<Client>,
@@ -126,8 +196,11 @@ pub struct HttpClients {
     cursor: usize,
     /// Most requests in one receive burst.
     burst: usize,
-    /// A request frame with port, numbers and checksum zero.
-    template: [u8; REQUEST_FRAME_LEN],
+    /// The server's port.
+    port: u16,
+    /// Each client's first exchange, and the one it repeats.
+    first: Exchange,
+    steady: Exchange,
     /// Transmitted buffers, written over for the next requests.
     spare: Vec<Packet>,
     /// Buffers for the handshake and the first requests.
@@ -143,20 +216,22 @@ impl HttpClients {
     /// `burst` requests per receive burst (at most [`BURST_SIZE`]; with
     /// one request outstanding per client, at most `connections`).
     pub fn new(connections: usize, burst: usize) -> Self {
+        Self::with_protocol(connections, burst, Protocol::HTTP)
+    }
+
+    /// As [`HttpClients::new`], the clients speaking `protocol`.
+    pub fn with_protocol(connections: usize, burst: usize, protocol: Protocol) -> Self {
         assert!(
             (1..=MAX_CLIENTS).contains(&connections),
             "1 to {MAX_CLIENTS} clients"
         );
         assert!((1..=BURST_SIZE).contains(&burst), "1 to {BURST_SIZE}");
-        let template = request_template();
-        let base =
-            !u16::from_be_bytes([template[offset::CHECKSUM], template[offset::CHECKSUM + 1]]);
         let clients = (0..connections)
-            .map(|index| Client {
+            .map(|_| Client {
                 stage: Stage::New,
                 sequence: CLIENT_ISN,
                 acknowledgment: 0,
-                partial_sum: fold(u32::from(base) + u32::from(client_port(index))),
+                turn: Turn::First,
             })
             .collect();
         Self {
@@ -168,7 +243,9 @@ impl HttpClients {
             opened: 0,
             cursor: 0,
             burst,
-            template,
+            port: protocol.port,
+            first: Exchange::new(protocol.port, protocol.first),
+            steady: Exchange::new(protocol.port, protocol.steady),
             spare: Vec::with_capacity(SPARES),
             pool: Mempool::with_heap(CLIENT_POOL_BUFFERS, DEFAULT_HEADROOM).expect("heap pool"),
             verify_checksums: false,
@@ -262,7 +339,7 @@ impl HttpClients {
         let client = &self.clients[index];
         let header = TcpHeader {
             source_port: client_port(index),
-            destination_port: HTTP_PORT,
+            destination_port: self.port,
             sequence: if flags.contains(TcpFlags::SYN) {
                 CLIENT_ISN
             } else {
@@ -293,15 +370,19 @@ impl HttpClients {
             let Some(mut packet) = self.buffer() else {
                 break;
             };
+            let exchange = match self.clients[index].turn {
+                Turn::First => &self.first,
+                Turn::Steady => &self.steady,
+            };
             if packet
-                .set_range(DEFAULT_HEADROOM, REQUEST_FRAME_LEN)
+                .set_range(DEFAULT_HEADROOM, exchange.template.len())
                 .is_err()
             {
                 break;
             }
             let client = &mut self.clients[index];
-            write_request(packet.payload_mut(), &self.template, client, index);
-            client.sequence = client.sequence.wrapping_add(REQUEST.len() as u32);
+            write_request(packet.payload_mut(), exchange, client, index);
+            client.sequence = client.sequence.wrapping_add(exchange.request_len);
             client.stage = Stage::Waiting;
             // Cannot fail: `room` is within the batch's capacity.
             let _ = batch.push(packet);
@@ -342,10 +423,14 @@ impl HttpClients {
         let Some(client) = self.clients.get_mut(index) else {
             return Taken::Wrong;
         };
-        if segment.source_port() != HTTP_PORT {
+        if segment.source_port() != self.port {
             return Taken::Wrong;
         }
         let flags = segment.flags();
+        let expected = match client.turn {
+            Turn::First => self.first.response,
+            Turn::Steady => self.steady.response,
+        };
         match client.stage {
             Stage::SynSent
                 if flags == TcpFlags::SYN | TcpFlags::ACK
@@ -361,10 +446,11 @@ impl HttpClients {
                     && !flags.intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST)
                     && segment.sequence_number() == client.acknowledgment
                     && segment.acknowledgment_number() == client.sequence
-                    && segment.payload() == RESPONSE =>
+                    && segment.payload() == expected =>
             {
-                client.acknowledgment = client.acknowledgment.wrapping_add(RESPONSE.len() as u32);
+                client.acknowledgment = client.acknowledgment.wrapping_add(expected.len() as u32);
                 client.stage = Stage::Open;
+                client.turn = Turn::Steady;
                 Taken::Response
             }
             _ => Taken::Wrong,
@@ -394,18 +480,14 @@ fn fold(mut sum: u32) -> u16 {
     sum as u16
 }
 
-/// Writes client `index`'s next request into `frame` (a copy of
-/// `template` with its port, numbers and checksum patched in).
+/// Writes client `index`'s next request into `frame` (a copy of the
+/// exchange's template with its port, numbers and checksum patched in).
 #[inline]
-fn write_request(
-    frame: &mut [u8],
-    template: &[u8; REQUEST_FRAME_LEN],
-    client: &Client,
-    index: usize,
-) {
-    frame.copy_from_slice(template);
+fn write_request(frame: &mut [u8], exchange: &Exchange, client: &Client, index: usize) {
+    frame.copy_from_slice(&exchange.template);
     let (sequence, acknowledgment) = (client.sequence, client.acknowledgment);
-    let sum = u32::from(client.partial_sum)
+    let sum = u32::from(exchange.base)
+        + u32::from(client_port(index))
         + (sequence >> 16)
         + (sequence & 0xffff)
         + (acknowledgment >> 16)
@@ -418,21 +500,19 @@ fn write_request(
     frame[offset::CHECKSUM..offset::CHECKSUM + 2].copy_from_slice(&(!fold(sum)).to_be_bytes());
 }
 
-/// A request frame from port 0 with numbers 0, checksums filled: what
-/// [`write_request`] patches.
-fn request_template() -> [u8; REQUEST_FRAME_LEN] {
+/// A frame carrying `request` to `port` from port 0 with numbers 0,
+/// checksums filled: what [`write_request`] patches.
+fn request_template(port: u16, request: &[u8]) -> Vec<u8> {
     let header = TcpHeader {
         source_port: 0,
-        destination_port: HTTP_PORT,
+        destination_port: port,
         sequence: 0,
         acknowledgment: 0,
         flags: TcpFlags::PSH | TcpFlags::ACK,
         window: CLIENT_WINDOW,
         options: TcpOptions::default(),
     };
-    frame(&header, REQUEST)
-        .try_into()
-        .expect("a request frame is REQUEST_FRAME_LEN bytes")
+    frame(&header, request)
 }
 
 /// An Ethernet frame from the clients carrying `header` and `payload`, with
@@ -511,9 +591,7 @@ mod tests {
 
     #[test]
     fn patched_requests_carry_valid_checksums() {
-        let template = request_template();
-        let base =
-            !u16::from_be_bytes([template[offset::CHECKSUM], template[offset::CHECKSUM + 1]]);
+        let exchange = Exchange::new(HTTP_PORT, (REQUEST, RESPONSE));
         for (index, sequence, acknowledgment) in [
             (0, 0, 0),
             (7, CLIENT_ISN, 0xffff_ffff),
@@ -524,10 +602,10 @@ mod tests {
                 stage: Stage::Open,
                 sequence,
                 acknowledgment,
-                partial_sum: fold(u32::from(base) + u32::from(client_port(index))),
+                turn: Turn::Steady,
             };
-            let mut frame = [0u8; REQUEST_FRAME_LEN];
-            write_request(&mut frame, &template, &client, index);
+            let mut frame = vec![0u8; exchange.template.len()];
+            write_request(&mut frame, &exchange, &client, index);
             let ip = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]).unwrap();
             assert!(ip.verify_checksum());
             let segment = TcpPacket::new_checked(ip.payload()).unwrap();

@@ -6,7 +6,7 @@
 //! platform's clock source.
 
 use crate::frames::{OUR_MAC, arp_request, echo_payload, ethernet_frame, udp_echo_request};
-use crate::http_clients::HttpClients;
+use crate::http_clients::{HttpClients, Protocol};
 use crate::reflector::ReflectorNic;
 use control::Spec;
 use dataplane::{
@@ -148,6 +148,18 @@ pub fn udp_echo_executor_tapped() -> Executor {
     udp_echo_core_with(Box::new(nic), pool, links)
 }
 
+/// [`udp_echo_executor`] built as the hosted runtime builds it: every
+/// node call under the `catch_unwind` guard (supervision), so the
+/// difference is the guard's cost.
+pub fn udp_echo_executor_supervised() -> Executor {
+    let pool = echo_pool();
+    let mut nic = ReflectorNic::new(OUR_MAC, ECHO_IN_FLIGHT + 1);
+    prime_echo(&mut nic, &pool);
+    let mut links = control::CoreLinks::new();
+    links.insert_shared(dataplane::supervise::CATCH_UNWIND);
+    udp_echo_core_with(Box::new(nic), pool, links)
+}
+
 /// The `http` appliance the TCP benchmark drives: the interface of
 /// `examples/http.toml` with its `/` route only (`hello from warpcore\n`).
 pub fn http_spec() -> Spec {
@@ -169,6 +181,25 @@ routes = [
     Spec::parse(SPEC, &services::Registry::with_builtin()).expect("the http spec parses")
 }
 
+/// The `kv` appliance the memcached benchmark drives: the same interface,
+/// the `kv` app alone on port 11211, one core (every key is this core's).
+pub fn kv_spec() -> Spec {
+    const SPEC: &str = r#"
+[[interface]]
+name = "eth0"
+driver = "virtio"
+mac = "02:00:00:00:00:01"
+address = "10.0.0.2/24"
+queues = 1
+
+[[service]]
+kind = "kv"
+port = 11211
+memory_bytes = 16777216
+"#;
+    Spec::parse(SPEC, &services::Registry::with_builtin()).expect("the kv spec parses")
+}
+
 /// Polls allowed per connection to open them all.
 const OPEN_POLLS_PER_CONNECTION: usize = 4;
 
@@ -178,18 +209,35 @@ const OPEN_POLLS_PER_CONNECTION: usize = 4;
 /// stack), no request sent yet. The handle reaches the clients between
 /// polls.
 pub fn http_executor(connections: usize, burst: usize) -> (Executor, SharedNic<HttpClients>) {
-    let clients = SharedNic::new(HttpClients::new(connections, burst));
+    tcp_executor(&http_spec(), Protocol::HTTP, connections, burst)
+}
+
+/// As [`http_executor`], for the `kv` core ([`kv_spec`]) and clients that
+/// set one key each and then get it ([`Protocol::MEMCACHE_GET`]).
+pub fn kv_executor(connections: usize, burst: usize) -> (Executor, SharedNic<HttpClients>) {
+    tcp_executor(&kv_spec(), Protocol::MEMCACHE_GET, connections, burst)
+}
+
+/// The core `spec` builds on clients speaking `protocol`, every
+/// connection open.
+fn tcp_executor(
+    spec: &Spec,
+    protocol: Protocol,
+    connections: usize,
+    burst: usize,
+) -> (Executor, SharedNic<HttpClients>) {
+    let clients = SharedNic::new(HttpClients::with_protocol(connections, burst, protocol));
     let pool = Mempool::with_heap(ECHO_POOL_BUFFERS, dataplane::mem::mempool::DEFAULT_HEADROOM)
         .expect("heap pool");
     let mut executor = control::build_core(
-        &http_spec(),
+        spec,
         0,
         vec![(0, Box::new(clients.clone()) as Box<dyn Nic>)],
         pool,
         frozen_clock,
         control::CoreLinks::new(),
     )
-    .expect("the http spec builds");
+    .expect("the TCP benchmark's spec builds");
     let mut polls = 0;
     // The poll that receives the last ACK also hands it to the stack.
     while !clients.borrow().all_open() {
@@ -242,15 +290,18 @@ pub enum Workload {
     MacSwapTapped,
     /// [`udp_echo_executor_tapped`].
     UdpEchoTapped,
+    /// [`udp_echo_executor_supervised`].
+    UdpEchoSupervised,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::MacSwap,
         Workload::UdpEcho,
         Workload::MacSwapTapped,
         Workload::UdpEchoTapped,
+        Workload::UdpEchoSupervised,
     ];
 
     /// The workload's name on the command line and in reports.
@@ -260,6 +311,7 @@ impl Workload {
             Self::UdpEcho => "udp-echo",
             Self::MacSwapTapped => "macswap-tapped",
             Self::UdpEchoTapped => "udp-echo-tapped",
+            Self::UdpEchoSupervised => "udp-echo-supervised",
         }
     }
 
@@ -277,6 +329,7 @@ impl Workload {
             Self::UdpEcho => udp_echo_executor(),
             Self::MacSwapTapped => macswap_executor_tapped(),
             Self::UdpEchoTapped => udp_echo_executor_tapped(),
+            Self::UdpEchoSupervised => udp_echo_executor_supervised(),
         }
     }
 }
@@ -371,6 +424,25 @@ mod tests {
                 counters.node_events("tcp", "connections-accepted"),
                 connections as u64
             );
+        }
+    }
+
+    #[test]
+    fn memcached_clients_set_then_get_every_value() {
+        for (connections, burst) in [(10, 10), (40, 32)] {
+            let (mut executor, clients) = kv_executor(connections, burst);
+            clients.borrow_mut().verify_checksums(true);
+            let burst = clients.borrow().burst();
+            // A set per client, then gets.
+            let requests = 3 * connections.div_ceil(burst) as u64 * burst as u64;
+            run_requests(&mut executor, &clients, requests);
+            let counts = clients.borrow().counts();
+            assert_eq!((counts.requests, counts.responses), (requests, requests));
+            assert_eq!(counts.wrong, 0);
+            let counters = executor.counters();
+            assert_eq!(counters.executor_drops(), 0);
+            let node_drops: u64 = counters.nodes.iter().map(|node| node.total_drops()).sum();
+            assert_eq!(node_drops, 0);
         }
     }
 

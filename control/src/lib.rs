@@ -23,15 +23,24 @@ use services::Registry;
 /// the cargo feature `example-port-filter`, and the example TCP apps
 /// `hello` and `line-echo` of `examples/tcp-apps` with the feature
 /// `example-tcp-apps` (which, like the first, the kernel's and
-/// warpcore-hosted's features of the same name turn on). A service
+/// warpcore-hosted's features of the same name turn on), and the
+/// test-only `faulty-echo` with the feature `test-services`. A service
 /// author's crate is added the same way: an optional dependency and one
 /// `register` line here.
 pub fn registry() -> Registry {
     #[cfg_attr(
-        not(any(feature = "example-port-filter", feature = "example-tcp-apps")),
+        not(any(
+            feature = "example-port-filter",
+            feature = "example-tcp-apps",
+            feature = "test-services"
+        )),
         expect(unused_mut)
     )]
     let mut registry = Registry::with_builtin();
+    #[cfg(feature = "test-services")]
+    if let Err(error) = registry.register::<services::faulty_echo::FaultyEchoKind>() {
+        unreachable!("the test kinds' names differ from the built-in ones: {error}");
+    }
     #[cfg(feature = "example-port-filter")]
     if let Err(error) = registry.register::<port_filter::PortFilterKind>() {
         unreachable!("the example's name differs from the built-in ones: {error}");

@@ -273,7 +273,7 @@ fn reset_elsewhere_in_the_window_gets_a_challenge_ack() {
 }
 
 #[test]
-fn a_segment_on_the_wrong_core_is_counted_and_not_reset() {
+fn a_segment_on_the_wrong_core_is_passed_to_its_core_and_not_reset() {
     let spec = control::Spec::parse(TCP_SPEC, &services::Registry::with_builtin()).unwrap();
     let mut links = control::core_links(&spec, 2);
     let second = support::Harness::on_core(&spec, 1, links.pop().unwrap());
@@ -285,16 +285,26 @@ fn a_segment_on_the_wrong_core_is_counted_and_not_reset() {
     let mut stray = Peer::with_harness(second, 40000, 7);
     stray.sequence = peer.sequence;
     stray.acknowledgment = peer.acknowledgment;
-    let replies = stray.send(TcpFlags::ACK | TcpFlags::PSH, b"lost");
+    stray.timestamp = peer.timestamp;
+    let replies = stray.send(TcpFlags::ACK | TcpFlags::PSH, b"astray");
     assert!(
         replies.is_empty(),
         "no RST for a connection core 0 owns: {replies:?}"
     );
-    assert_eq!(stray.drops("wrong-core"), 1);
+    assert_eq!(stray.event("segments-handed-off"), 1);
+    assert_eq!(stray.drops("wrong-core"), 0);
     assert_eq!(stray.event("resets-sent"), 0);
-    // Core 0 still serves it.
+    // Core 0 takes it from the ring on its next run and echoes it.
+    advance_clock(2_000_000);
+    peer.harness.executor.poll_once();
+    let echoed = peer.transmitted();
+    assert_eq!(echoed.len(), 1, "{echoed:?}");
+    assert_eq!(echoed[0].payload, b"astray");
+    assert_eq!(peer.event("segments-handed-in"), 1);
+    peer.sequence = stray.sequence;
+    peer.timestamp = stray.timestamp;
     let echoed = peer.send(TcpFlags::ACK | TcpFlags::PSH, b"hello");
     assert_eq!(echoed.len(), 1);
     assert_eq!(echoed[0].payload, b"hello");
-    assert_eq!(peer.drops("wrong-core"), 0);
+    assert_eq!(peer.event("segments-handed-off"), 0);
 }

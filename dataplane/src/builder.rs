@@ -5,6 +5,7 @@ use crate::graph::NodeId;
 use crate::idle::Doorbell;
 use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, NodeCounters};
+use crate::supervise::{Guard, Rebuild, SupervisionPolicy, Supervisor};
 use crate::{
     Batch, Consumer, Executor, Mempool, Nanoservice, Nic, Packet, PortId, PortTap, Producer,
     RingId, Target,
@@ -66,6 +67,11 @@ pub struct ExecutorBuilder {
     doorbell: Option<Arc<Doorbell>>,
     node_tags: Vec<crate::Tag>,
     port_tags: Vec<crate::Tag>,
+    /// The core (for supervision's logs) and its restart policy.
+    supervision: (usize, SupervisionPolicy),
+    guard: Option<Guard>,
+    /// Per node, its factory for restarts, if it has one.
+    rebuilds: Vec<Option<Rebuild>>,
 }
 
 impl ExecutorBuilder {
@@ -98,6 +104,30 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Supervises this core's nodes with `policy` (without it, the
+    /// defaults); `core` names the core in supervision's logs.
+    pub fn supervision(&mut self, core: usize, policy: SupervisionPolicy) -> &mut Self {
+        self.supervision = (core, policy);
+        self
+    }
+
+    /// Runs every node call under the platform's `guard`, which catches a
+    /// panic (hosted: `catch_unwind`). Without one, a panicking node is
+    /// the platform's panic.
+    pub fn guard(&mut self, guard: Guard) -> &mut Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Gives `node` a factory that builds it afresh from its spec: after a
+    /// failure it is rebuilt with it once its backoff is over. A node
+    /// without one stays failed.
+    pub fn rebuild(&mut self, node: NodeId, rebuild: Rebuild) -> Result<&mut Self, ExecutorError> {
+        self.check_node(node)?;
+        self.rebuilds[node.0] = Some(rebuild);
+        Ok(self)
+    }
+
     /// Adds a NIC queue pair.
     pub fn add_port(&mut self, nic: Box<dyn Nic>) -> PortId {
         self.ports.push(PortState {
@@ -115,6 +145,7 @@ impl ExecutorBuilder {
         self.edges.push(alloc::vec![None; service.outputs().len()]);
         self.services.push(service);
         self.node_tags.push(0);
+        self.rebuilds.push(None);
         NodeId(self.services.len() - 1)
     }
 
@@ -245,6 +276,17 @@ impl ExecutorBuilder {
             pool: self.pool,
             clock: self.clock.unwrap_or(default_clock),
             doorbell: self.doorbell,
+            guard: self.guard,
+            rings_in: self
+                .rings_in
+                .into_iter()
+                .map(|ring| ring.consumer)
+                .collect(),
+            rings_out: self
+                .rings_out
+                .into_iter()
+                .map(|ring| ring.producer)
+                .collect(),
             counters,
         }
     }
@@ -302,6 +344,12 @@ impl ExecutorBuilder {
             doorbell: self.doorbell,
             node_tags: self.node_tags,
             port_tags: self.port_tags,
+            supervisor: Supervisor::new(
+                self.supervision.0,
+                self.supervision.1,
+                self.guard,
+                self.rebuilds,
+            ),
         })
     }
 }

@@ -6,6 +6,7 @@ use crate::graph::{NodeId, Outputs};
 use crate::idle::{Doorbell, Idle, WakeCause};
 use crate::queue::{NodeQueue, QUEUE_BURSTS};
 use crate::stats::CoreCounters;
+use crate::supervise::{Failure, Supervisor};
 use crate::{BURST_SIZE, Batch, Consumer, Mempool, Nanoservice, Nic, Packet, Producer};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -142,6 +143,8 @@ pub struct Executor {
     pub(crate) node_tags: Vec<crate::Tag>,
     /// Each port's tag.
     pub(crate) port_tags: Vec<crate::Tag>,
+    /// Contains failing nodes and restarts them (see [`crate::supervise`]).
+    pub(crate) supervisor: Supervisor,
 }
 
 impl Executor {
@@ -177,6 +180,13 @@ impl Executor {
     /// Returns the packets received.
     pub fn poll_once(&mut self) -> usize {
         self.now_ns = (self.clock)();
+        if self
+            .supervisor
+            .next_restart_ns()
+            .is_some_and(|next| next <= self.now_ns)
+        {
+            self.restart_due();
+        }
         if self
             .last_tick_ns
             .is_none_or(|last| self.now_ns.wrapping_sub(last) >= TICK_INTERVAL_NS)
@@ -246,6 +256,13 @@ impl Executor {
         }
     }
 
+    /// False while `node` is stopped by supervision (waiting out its
+    /// backoff, or failed for good): a graph change must not carry such a
+    /// node's service over (its state may be broken) but build it afresh.
+    pub fn is_running(&self, node: NodeId) -> bool {
+        self.supervisor.is_running(node.0)
+    }
+
     /// This core's doorbell, if the platform gave it one.
     pub fn doorbell(&self) -> Option<&Arc<Doorbell>> {
         self.doorbell.as_ref()
@@ -255,9 +272,13 @@ impl Executor {
     /// ([`Nanoservice::next_deadline_ns`]); `None` when no node has a
     /// timer.
     pub fn next_deadline_ns(&self) -> Option<u64> {
+        let supervisor = &self.supervisor;
         self.services
             .iter()
-            .filter_map(|service| service.next_deadline_ns())
+            .enumerate()
+            .filter(|(node, _)| supervisor.is_running(*node))
+            .filter_map(|(_, service)| service.next_deadline_ns())
+            .chain(supervisor.next_restart_ns())
             .min()
     }
 
@@ -379,13 +400,23 @@ impl Executor {
     }
 
     /// Calls `f` with node `node`'s service, the scratch batch and the
-    /// node's outputs, hands on what it emitted and books it.
+    /// node's outputs, hands on what it emitted and books it. The call
+    /// runs under the supervisor: a node that panics or overruns its
+    /// budget is stopped, and what it had in flight is dropped and
+    /// counted ([`contain`](Self::contain)); a stopped node's input is
+    /// dropped and counted without a call.
     #[inline]
     fn with_outputs(
         &mut self,
         node: usize,
         f: impl FnOnce(&mut dyn Nanoservice, &mut Batch, &mut Outputs<'_>),
     ) {
+        if !self.supervisor.is_running(node) {
+            let dropped = self.scratch.len() as u64;
+            self.scratch.clear();
+            self.counters.nodes[node].supervision.dropped.add(dropped);
+            return;
+        }
         let node_counters = &self.counters.nodes[node];
         let mut outputs = Outputs {
             edges: &self.edges[node],
@@ -400,9 +431,101 @@ impl Executor {
             now_ns: self.now_ns,
             staged: false,
         };
-        f(&mut *self.services[node], &mut self.scratch, &mut outputs);
-        outputs.flush();
-        node_counters.emitted.add(outputs.emitted);
+        let service = &mut *self.services[node];
+        let batch_len = self.scratch.len() as u64;
+        let scratch = &mut self.scratch;
+        let started_ns = self.supervisor.budget_ns().map(|_| (self.clock)());
+        let mut f = Some(f);
+        let outcome = self.supervisor.guarded(|| {
+            if let Some(f) = f.take() {
+                f(service, scratch, &mut outputs);
+            }
+        });
+        let outcome = match (outcome, started_ns) {
+            (Ok(()), Some(started_ns)) => self.supervisor.check_budget(started_ns, (self.clock)()),
+            (outcome, _) => outcome,
+        };
+        match outcome {
+            Ok(()) => {
+                outputs.flush();
+                node_counters.emitted.add(outputs.emitted);
+            }
+            Err(failure) => {
+                outputs.discard_staged();
+                let lost = batch_len.saturating_sub(outputs.emitted);
+                self.contain(node, &failure, lost);
+            }
+        }
+    }
+
+    /// Stops `node` after `failure`: drops what it had in flight (the
+    /// `lost` packets of the batch it failed on that it had not handed on
+    /// yet, and its input queue), counts them, and lets the supervisor
+    /// schedule its rebuild. What it had emitted but not handed on is
+    /// already discarded: a failed service's output is not trusted. The
+    /// failed service stays in place, never called, until the rebuild
+    /// replaces it.
+    #[cold]
+    #[inline(never)]
+    fn contain(&mut self, node: usize, failure: &Failure, lost: u64) {
+        let in_flight = lost + self.queues[node].clear() as u64;
+        self.scratch.clear();
+        let counters = &self.counters.nodes[node];
+        // The failure's own time, not the poll's: an overrun ends long
+        // after the poll began, and the backoff counts from its end.
+        let failed_at_ns = (self.clock)();
+        self.supervisor.fail(
+            node,
+            counters.name,
+            failure,
+            failed_at_ns,
+            in_flight,
+            &counters.supervision,
+        );
+    }
+
+    /// Rebuilds every node whose backoff is over, from its factory, under
+    /// the guard: a factory (or the failed service's drop) that panics
+    /// counts as one more failure.
+    #[cold]
+    #[inline(never)]
+    fn restart_due(&mut self) {
+        let drops_failed = self.supervisor.drops_failed();
+        while let Some((node, mut rebuild)) = self.supervisor.take_due(self.now_ns) {
+            let services = &mut self.services;
+            let outcome = self.supervisor.guarded(|| {
+                let failed = core::mem::replace(&mut services[node], rebuild());
+                if drops_failed {
+                    drop(failed);
+                } else {
+                    core::mem::forget(failed);
+                }
+            });
+            self.supervisor.return_rebuild(node, rebuild);
+            let counters = &self.counters.nodes[node];
+            match outcome {
+                Ok(()) => {
+                    self.supervisor.restarted(
+                        node,
+                        counters.name,
+                        self.now_ns,
+                        &counters.supervision,
+                    );
+                }
+                Err(failure) => {
+                    self.supervisor.fail(
+                        node,
+                        counters.name,
+                        &failure,
+                        self.now_ns,
+                        0,
+                        &counters.supervision,
+                    );
+                }
+            }
+        }
+        // A rebuilt node ticks at once (timers, gratuitous ARP).
+        self.last_tick_ns = None;
     }
 
     /// Transmits every staged burst.

@@ -297,6 +297,15 @@ impl Outputs<'_> {
         }
     }
 
+    /// Drops every staged burst instead of handing it on (the node
+    /// failed: what it emitted is not trusted).
+    #[cold]
+    pub(crate) fn discard_staged(&mut self) {
+        for staging in self.staging.iter_mut() {
+            staging.clear();
+        }
+    }
+
     /// Drops `packet`, counting it under `reason`.
     #[inline]
     pub fn drop(&mut self, packet: Packet, reason: impl Into<DropCode>) {

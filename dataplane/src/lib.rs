@@ -28,6 +28,7 @@ mod queue;
 mod reasons;
 pub mod shared_nic;
 pub mod stats;
+pub mod supervise;
 
 pub use batch::{BURST_SIZE, Batch};
 pub use board::CountersBoard;
@@ -46,3 +47,4 @@ pub use mem::ring::{Consumer, Producer, RingError, SpscRing};
 pub use nic::{LinkInfo, Nic};
 pub use parts::{ExecutorParts, Tag};
 pub use shared_nic::SharedNic;
+pub use supervise::{Failure, Guard, Rebuild, ServiceState, SupervisionPolicy};

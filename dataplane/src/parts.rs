@@ -3,7 +3,7 @@
 //! pool, the nodes whose state must live on, and its counters' totals.
 
 use crate::stats::CoreCounters;
-use crate::{Doorbell, Executor, Mempool, Nanoservice, Nic};
+use crate::{Consumer, Doorbell, Executor, Guard, Mempool, Nanoservice, Nic, Packet, Producer};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -27,6 +27,13 @@ pub struct ExecutorParts {
     pub clock: fn() -> u64,
     /// The core's doorbell.
     pub doorbell: Option<Arc<Doorbell>>,
+    /// The platform's panic guard (supervision), for the next graph.
+    pub guard: Option<Guard>,
+    /// The rings from other cores that fed the graph (their node is the
+    /// next graph's to choose).
+    pub rings_in: Vec<Consumer<Packet>>,
+    /// The rings to other cores the graph fed.
+    pub rings_out: Vec<Producer<Packet>>,
     /// The counters of the graph taken apart (their totals go on in the
     /// next graph's: [`CoreCounters::carry_from`]).
     pub counters: Arc<CoreCounters>,
@@ -35,9 +42,11 @@ pub struct ExecutorParts {
 impl Executor {
     /// Takes the executor apart. Call between polls (a batch boundary):
     /// the transmit bursts are flushed then and the node queues empty;
-    /// whatever a pass limit left queued is dropped and counted. Input
-    /// rings from other cores go with the graph: a platform that feeds a
-    /// graph from rings rebuilds them with it.
+    /// whatever a pass limit left queued is dropped and counted. The rings
+    /// to and from other cores are handed on for the next graph. A node that failed and
+    /// waits for its restart (supervision) is not handed on: it is dropped
+    /// (leaked, when the guard jumped over its destructors), and the next
+    /// graph builds it afresh.
     pub fn into_parts(mut self) -> ExecutorParts {
         self.flush_staged();
         for queue in &mut self.queues {
@@ -49,13 +58,40 @@ impl Executor {
             .zip(self.port_tags)
             .map(|(port, tag)| (tag, port.nic))
             .collect();
-        let nodes = self.node_tags.into_iter().zip(self.services).collect();
+        let supervisor = &self.supervisor;
+        let drops_failed = supervisor.drops_failed();
+        let nodes = self
+            .node_tags
+            .into_iter()
+            .zip(self.services)
+            .enumerate()
+            .filter_map(|(index, node)| {
+                if supervisor.is_running(index) {
+                    return Some(node);
+                }
+                if !drops_failed {
+                    core::mem::forget(node);
+                }
+                None
+            })
+            .collect();
         ExecutorParts {
             ports,
             nodes,
             pool: self.pool,
             clock: self.clock,
             doorbell: self.doorbell,
+            guard: self.supervisor.guard(),
+            rings_in: self
+                .rings_in
+                .into_iter()
+                .map(|ring| ring.consumer)
+                .collect(),
+            rings_out: self
+                .rings_out
+                .into_iter()
+                .map(|ring| ring.producer)
+                .collect(),
             counters: self.counters,
         }
     }

@@ -1,6 +1,7 @@
 //! Counters of one core's executor and of each nanoservice on it.
 
 use crate::Counter;
+use crate::supervise::SupervisionCounters;
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
@@ -8,7 +9,7 @@ use core::fmt::{self, Write};
 pub const MAX_DROP_REASONS: usize = 16;
 /// Distinct events (counters that are not drops) a nanoservice can count;
 /// higher indexes are not counted.
-pub const MAX_EVENTS: usize = 24;
+pub const MAX_EVENTS: usize = 32;
 
 /// Counters of one node (nanoservice instance).
 #[derive(Debug, Default)]
@@ -30,6 +31,8 @@ pub struct NodeCounters {
     /// Things the service counts that are not drops (connections opened,
     /// retransmissions), by index into `event_names`.
     pub events: [Counter; MAX_EVENTS],
+    /// Its failures, restarts and state (see [`crate::supervise`]).
+    pub supervision: SupervisionCounters,
 }
 
 impl NodeCounters {
@@ -241,7 +244,8 @@ impl<'a, W: Write> CountersDump<'a, W> {
     }
 
     /// Writes the counters of every node of core `core`: received, emitted,
-    /// invalid outputs, one line per drop reason and one per event.
+    /// invalid outputs, one line per drop reason and one per event, and
+    /// its supervision counters once it has failed.
     pub fn nodes(&mut self, core: usize, counters: &CoreCounters) -> fmt::Result {
         for node in &counters.nodes {
             self.stats(
@@ -264,6 +268,17 @@ impl<'a, W: Write> CountersDump<'a, W> {
                     &[("node", node.name), ("event", event)],
                     counter.get(),
                 )?;
+            }
+            let supervision = &node.supervision;
+            if supervision.failures() > 0 {
+                for (what, value) in [
+                    ("panics", supervision.panics.get()),
+                    ("overruns", supervision.overruns.get()),
+                    ("restarts", supervision.restarts.get()),
+                    ("dropped", supervision.dropped.get()),
+                ] {
+                    self.line(core, &[("node", node.name), ("supervision", what)], value)?;
+                }
             }
         }
         Ok(())

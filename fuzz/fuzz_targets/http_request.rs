@@ -10,7 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use services::http::chunked::ChunkDecoder;
-use services::http::request::{HeadScanner, parse_head};
+use services::http::request::{HeadScanner, parse_head, parse_request};
 use services::http::{HttpApp, HttpConfig, Transport};
 
 const CONFIG: &str = r#"
@@ -96,7 +96,15 @@ fn scanner(input: &[u8], seed: u32) {
             assert_eq!(parsed.length, length);
             assert!(parsed.target_start < parsed.target_end && parsed.target_end <= length);
             let _ = (parsed.path(head), parsed.query(head));
+            // The one-pass parser the server tries first agrees.
+            assert_eq!(parse_request(input, 512), Ok(Some(parsed)));
         }
+    }
+    // A head the one-pass parser accepts is the one the scanner finds,
+    // parsed the same way.
+    if let Ok(Some(parsed)) = parse_request(input, 512) {
+        assert_eq!(whole, Ok(Some(parsed.length)));
+        assert_eq!(parse_head(&input[..parsed.length]), Ok(parsed));
     }
 }
 

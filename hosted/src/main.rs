@@ -11,6 +11,7 @@ mod counters;
 mod logger;
 mod nics;
 mod signals;
+mod supervise;
 mod wake;
 mod worker;
 
@@ -94,6 +95,11 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
             core_links.insert_shared(wake.doorbell().clone());
             wakes.push(wake);
         }
+    }
+    // Every core contains a panicking service instead of ending the
+    // process (the executor's supervisor restarts it).
+    for core_links in &mut links {
+        core_links.insert_shared(supervise::GUARD);
     }
     let doorbells: Vec<_> = wakes.iter().map(|wake| wake.doorbell().clone()).collect();
     let mut wakes = wakes.into_iter();

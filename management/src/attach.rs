@@ -9,7 +9,7 @@ use alloc::sync::Arc;
 use control::Spec;
 use dataplane::{CaptureBoard, CountersBoard};
 use services::registry::{CoreLinks, PlatformListener};
-use services::tcp::Hosted;
+use services::tcp::{Hosted, link_handoff};
 
 /// Serves the spec's `[management]`, if any: one counters board shared by
 /// every core (each puts its counters up when it builds), and the
@@ -21,11 +21,14 @@ use services::tcp::Hosted;
 /// (captured frames are stamped with it; without one they count from the
 /// platform clock's start); `logs` the ring the platform's logger appends
 /// to. Every core's ports also get a packet-capture tap from one shared
-/// capture board (`GET /api/v1/capture`), and every core its control
-/// rings (a `control::reconcile::CoreControl` among its links' shared
-/// values, for the platform to take before it builds the core) from the
-/// controller the app applies `PUT /api/v1/spec` with; `clock` is the
-/// platform clock.
+/// capture board (`GET /api/v1/capture`). With several cores, every other
+/// core hands the segments for the listen address and port to the
+/// management core over a ring (`services::tcp::handoff`): the NIC's
+/// steering may send a management connection to any core. Every core
+/// also gets its control rings (a `control::reconcile::CoreControl` among
+/// its links' shared values, for the platform to take before it builds
+/// the core) from the controller the app applies `PUT /api/v1/spec`
+/// with; `clock` is the platform clock.
 #[expect(clippy::too_many_arguments)]
 pub fn attach(
     spec: &Spec,
@@ -88,5 +91,9 @@ pub fn attach(
         port: management.listen.port(),
         listener: Box::new(Hosted::new("management", app)),
     });
+    for (core, sender, receiver) in link_handoff(links.len(), management.core, management.listen) {
+        links[core].insert_shared(sender);
+        links[management.core].insert_shared(receiver);
+    }
     Ok(())
 }

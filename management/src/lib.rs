@@ -31,6 +31,7 @@ pub mod response;
 pub mod session;
 pub mod status;
 pub mod stream;
+pub mod supervision;
 #[cfg(test)]
 mod tests;
 

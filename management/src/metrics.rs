@@ -71,12 +71,12 @@ pub fn push_label_value(out: &mut String, value: &str) {
 }
 
 /// Writes one family's `# HELP` and `# TYPE` lines.
-fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+pub(crate) fn family(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 /// Writes one sample: `name{k="v",...} value`.
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+pub(crate) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
     out.push_str(name);
     if labels.is_empty() {
         let _ = writeln!(out, " {value}");
@@ -156,6 +156,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
     }
 
     idle_families(out, board, &mut core_label);
+    handoff_family(out, board, &mut core_label);
 
     let name = "warpcore_node_packets_total";
     family(out, name, "Packets a node received or emitted.", "counter");
@@ -238,6 +239,8 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
             }
         }
     }
+
+    crate::supervision::render_families(out, board);
 }
 
 /// Renders the controller's generations and counters into `out`.
@@ -381,6 +384,25 @@ fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut Strin
             };
             sample(out, name, &[("core", core_label), ("cause", cause)], value);
         }
+    }
+}
+
+/// `warpcore_tcp_handoff_segments_total{core}`: the segments each core's
+/// `tcp-handoff` node put on its ring to the core that serves the
+/// management plane (0 on that core and on one core alone).
+fn handoff_family(out: &mut String, board: &CountersBoard, core_label: &mut String) {
+    let name = "warpcore_tcp_handoff_segments_total";
+    family(
+        out,
+        name,
+        "TCP segments for the management plane that the NIC steered to another core, handed over to the management core.",
+        "counter",
+    );
+    for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
+        core_text(core_label, core);
+        let value = counters.node_events("tcp-handoff", "handed-over");
+        sample(out, name, &[("core", core_label)], value);
     }
 }
 

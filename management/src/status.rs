@@ -3,6 +3,7 @@
 
 use crate::json::push_string;
 use crate::metrics::node_names;
+use crate::supervision;
 use alloc::string::String;
 use control::reconcile::Controller;
 use core::fmt::Write;
@@ -22,7 +23,9 @@ pub fn busy_share_ten_thousandths(polls: u64, idle_polls: u64) -> u64 {
 }
 
 /// Renders the status document into `out`: the controller's generations
-/// and conditions (without one: generation 1, always ready).
+/// and conditions (without one: generation 1, ready), `Degraded` true
+/// when the last change was rolled back or a service is down
+/// (supervision).
 pub fn render(
     out: &mut String,
     board: &CountersBoard,
@@ -35,7 +38,9 @@ pub fn render(
             "{{\"generation\":{GENERATION},\"observedGeneration\":{GENERATION},\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":"
         );
         push_string(out, "the running spec is applied on every core");
-        let _ = write!(out, "}}],\"uptimeSeconds\":{uptime_seconds},\"cores\":[");
+        out.push('}');
+        supervision::push_degraded_condition(out, board);
+        let _ = write!(out, "],\"uptimeSeconds\":{uptime_seconds},\"cores\":[");
         render_cores(out, board);
         return;
     };
@@ -45,7 +50,19 @@ pub fn render(
         controller.generation(),
         controller.observed_generation()
     );
-    for (index, condition) in controller.conditions().iter().enumerate() {
+    let [ready, reconciling, mut degraded] = controller.conditions();
+    // One `Degraded`: a rolled-back change, a service down, or both.
+    if let Some((reason, message)) = supervision::degraded(board) {
+        if degraded.status {
+            degraded.message.push_str("; ");
+            degraded.message.push_str(&message);
+        } else {
+            degraded.status = true;
+            degraded.reason = reason;
+            degraded.message = message;
+        }
+    }
+    for (index, condition) in [ready, reconciling, degraded].iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
@@ -87,7 +104,9 @@ fn render_cores(out: &mut String, board: &CountersBoard) {
             }
             push_string(out, name);
         }
-        out.push_str("]}");
+        out.push_str("],");
+        supervision::push_core_services(out, counters);
+        out.push('}');
     }
     out.push_str("]}");
 }

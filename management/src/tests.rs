@@ -562,9 +562,11 @@ fn status_reports_cores_and_services() {
     assert_eq!(response.field("Content-Type"), Some("application/json"));
     assert_eq!(
         response.body,
-        "{\"generation\":1,\"observedGeneration\":1,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":\"the running spec is applied on every core\"}],\"uptimeSeconds\":42,\"cores\":[\
-         {\"core\":0,\"polls\":100,\"idlePolls\":25,\"busyShare\":0.7500,\"services\":[\"eth\",\"ipv4\",\"tcp\",\"odd\\\"name\\\\with\\nnewline\"]},\
-         {\"core\":1,\"polls\":0,\"idlePolls\":0,\"busyShare\":0.0000,\"services\":[]}]}"
+        "{\"generation\":1,\"observedGeneration\":1,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":\"the running spec is applied on every core\"},\
+         {\"type\":\"Degraded\",\"status\":\"False\",\"reason\":\"ServicesRunning\",\"message\":\"every service runs\"}],\"uptimeSeconds\":42,\"cores\":[\
+         {\"core\":0,\"polls\":100,\"idlePolls\":25,\"busyShare\":0.7500,\"services\":[\"eth\",\"ipv4\",\"tcp\",\"odd\\\"name\\\\with\\nnewline\"],\"supervision\":[\
+         {\"service\":\"eth\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0},{\"service\":\"ipv4\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0},{\"service\":\"tcp\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0},{\"service\":\"odd\\\"name\\\\with\\nnewline\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0}]},\
+         {\"core\":1,\"polls\":0,\"idlePolls\":0,\"busyShare\":0.0000,\"services\":[],\"supervision\":[]}]}"
     );
 }
 
@@ -1284,4 +1286,35 @@ fn waiting_connections_take_turns_and_leave_the_queue_when_they_go() {
     assert!(harness.take_sent().starts_with(b"HTTP/1.1 200 OK\r\n"));
     assert_eq!(app.requests_waiting(), 0);
     assert_eq!(harness.timeout_ms(), Some(crate::app::IDLE_TIMEOUT_MS));
+}
+
+#[test]
+fn handed_over_segments_are_a_family_per_core() {
+    let board = CountersBoard::new(2);
+    let mut core1 = CoreCounters::default();
+    core1.nodes.push(NodeCounters {
+        name: "tcp-handoff",
+        event_names: &["handed-over"],
+        ..NodeCounters::default()
+    });
+    core1.nodes[0].events[0].add(5);
+    board.register(0, Arc::new(CoreCounters::default()));
+    board.register(1, Arc::new(core1));
+    let mut text = String::new();
+    crate::metrics::render(&mut text, &board, ("0.1.0", "hosted"));
+    let samples = check_exposition(&text);
+    assert_eq!(
+        samples.get("warpcore_tcp_handoff_segments_total{core=\"0\"}"),
+        Some(&0)
+    );
+    assert_eq!(
+        samples.get("warpcore_tcp_handoff_segments_total{core=\"1\"}"),
+        Some(&5)
+    );
+    assert_eq!(
+        samples.get(
+            "warpcore_node_events_total{core=\"1\",node=\"tcp-handoff\",event=\"handed-over\"}"
+        ),
+        Some(&5)
+    );
 }

@@ -9,6 +9,8 @@ extern crate alloc;
 pub mod arp;
 pub mod arp_cache;
 pub mod eth;
+#[cfg(feature = "test-services")]
+pub mod faulty_echo;
 pub mod fragment;
 pub mod http;
 pub mod icmp;

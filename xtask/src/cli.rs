@@ -147,6 +147,7 @@ impl RunArguments {
             } else {
                 Image::Appliance
             },
+            qemu: None,
         }
     }
 }
@@ -223,6 +224,17 @@ pub enum UdpClientMode {
         /// The echo server, `ADDRESS:PORT`.
         target: SocketAddr,
         /// Echoes after the first (1 to 1000).
+        count: usize,
+    },
+    /// Sends COUNT datagrams of PAYLOAD, one at a time, each waiting up
+    /// to a second for its echo; prints `udp-send sent=N received=N`
+    /// (the supervision test's marked datagrams).
+    Send {
+        /// The server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// The payload, as text.
+        payload: String,
+        /// Datagrams (1 to 1000).
         count: usize,
     },
 }

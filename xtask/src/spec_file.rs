@@ -19,8 +19,9 @@ pub struct SpecInterface {
 }
 
 /// Every service kind an image or binary can be built with: the built-in
-/// ones and the example `port-filter` (cargo feature `example-port-filter`
-/// of the kernel and of warpcore-hosted).
+/// ones, the examples (cargo features `example-port-filter` and
+/// `example-tcp-apps` of the kernel and of warpcore-hosted) and the
+/// test-only `faulty-echo` (`test-services`).
 pub fn registry() -> Registry {
     control::registry()
 }

@@ -1,4 +1,4 @@
-//! `count-pipeline macswap|udp-echo|macswap-tapped|udp-echo-tapped PACKETS`:
+//! `count-pipeline macswap|udp-echo|macswap-tapped|udp-echo-tapped|udp-echo-supervised PACKETS`:
 //! sets up one warpcore pipeline
 //! exactly as the criterion benches do, warms it up, then runs PACKETS
 //! packets through it (a multiple of the burst size) and exits. Made to run
@@ -18,7 +18,7 @@ const WARM_UP_BURSTS: u64 = 16;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: count-pipeline macswap|udp-echo|macswap-tapped|udp-echo-tapped PACKETS (PACKETS a multiple of 32)";
+    let usage = "usage: count-pipeline macswap|udp-echo|macswap-tapped|udp-echo-tapped|udp-echo-supervised PACKETS (PACKETS a multiple of 32)";
     let [name, packets] = args.as_slice() else {
         eprintln!("{usage}");
         return ExitCode::from(2);

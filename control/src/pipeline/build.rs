@@ -12,15 +12,17 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 use dataplane::stats::CoreCounters;
 use dataplane::{
-    CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, ExecutorParts, Mempool, Nic,
-    NodeId, PortId, Target,
+    CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, ExecutorParts, Guard,
+    Mempool, Nic, NodeId, PortId, Target,
 };
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::Reassembly;
 use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::registry::{Built, PlatformListener};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
-use services::tcp::{FlowDirectory, Tcp, TcpConfig};
+use services::tcp::{
+    FlowDirectory, HandoffReceiver, HandoffSender, Strays, Tcp, TcpConfig, TcpHandoff,
+};
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
 /// Builds core `core`'s executor for `spec`: every port is (index of its
@@ -40,11 +42,14 @@ pub fn build_core(
 ) -> Result<Executor, PipelineError> {
     check_ports(spec, &ports)?;
     let doorbell = links.take_shared::<Arc<Doorbell>>();
+    // The platform's panic guard, when it can catch a panic (hosted).
+    let guard = links.take_shared::<Guard>();
     let start = Start {
         ports,
         pool: Some(pool),
         clock,
         doorbell,
+        guard,
         carry: Carry::empty(),
     };
     match build(spec, core, start, &links) {
@@ -60,7 +65,7 @@ pub struct BuildFailure {
     pub error: PipelineError,
     /// The ports, pool, clock and doorbell, the nodes that could still be
     /// taken over, and the counters of the graph taken apart.
-    pub parts: ExecutorParts,
+    pub parts: Box<ExecutorParts>,
 }
 
 impl core::fmt::Debug for BuildFailure {
@@ -82,12 +87,13 @@ impl core::fmt::Debug for BuildFailure {
 /// ([`CoreCounters::carry_from`](dataplane::stats::CoreCounters::carry_from))
 /// and count the swap (`graph_swaps`). `links` is this core's element of
 /// [`core_links`](super::core_links) for the new spec, with the platform's
-/// shared boards; the doorbell comes from `parts`.
+/// shared boards; the doorbell, the panic guard and the management
+/// plane's handoff rings (`services::tcp::handoff`) come from `parts`.
 pub fn rebuild_core(
     spec: &Spec,
     core: usize,
     parts: ExecutorParts,
-    links: CoreLinks,
+    mut links: CoreLinks,
 ) -> Result<Executor, BuildFailure> {
     let ExecutorParts {
         ports,
@@ -95,8 +101,24 @@ pub fn rebuild_core(
         pool,
         clock,
         doorbell,
+        guard,
+        rings_in,
+        rings_out,
         counters,
     } = parts;
+    // The only rings between graphs are the management plane's handoff
+    // (the kv shards' live in their apps): they go back to the build.
+    for consumer in rings_in {
+        links.insert_shared(HandoffReceiver { consumer });
+    }
+    if let Some(management) = spec.management {
+        for producer in rings_out {
+            links.insert_shared(HandoffSender {
+                listen: management.listen,
+                producer,
+            });
+        }
+    }
     let ports: Vec<(usize, Box<dyn Nic>)> = ports
         .into_iter()
         .map(|(tag, nic)| (tag as usize, nic))
@@ -106,12 +128,13 @@ pub fn rebuild_core(
         pool,
         clock,
         doorbell,
+        guard,
         carry: Carry::new(nodes),
     };
     if let Err(error) = check_ports(spec, &start.ports) {
         return Err(BuildFailure {
             error,
-            parts: start.into_parts(counters),
+            parts: Box::new(start.into_parts(counters)),
         });
     }
     match build(spec, core, start, &links) {
@@ -120,13 +143,23 @@ pub fn rebuild_core(
             executor.counters().graph_swaps.increment();
             Ok(on_the_board(executor, core, &links))
         }
-        Err(failure) => Err(BuildFailure {
-            error: failure.error,
-            parts: ExecutorParts {
+        Err(failure) => {
+            let mut parts = ExecutorParts {
                 counters,
-                ..failure.parts
-            },
-        }),
+                ..*failure.parts
+            };
+            // The handoff rings the build did not get to.
+            while let Some(HandoffReceiver { consumer }) = links.take_shared() {
+                parts.rings_in.push(consumer);
+            }
+            while let Some(HandoffSender { producer, .. }) = links.take_shared() {
+                parts.rings_out.push(producer);
+            }
+            Err(BuildFailure {
+                error: failure.error,
+                parts: Box::new(parts),
+            })
+        }
     }
 }
 
@@ -136,6 +169,7 @@ struct Start {
     pool: Option<Mempool>,
     clock: fn() -> u64,
     doorbell: Option<Arc<Doorbell>>,
+    guard: Option<Guard>,
     carry: Carry,
 }
 
@@ -152,6 +186,9 @@ impl Start {
             pool: self.pool,
             clock: self.clock,
             doorbell: self.doorbell,
+            guard: self.guard,
+            rings_in: Vec::new(),
+            rings_out: Vec::new(),
             counters,
         }
     }
@@ -170,13 +207,17 @@ fn build(
         pool,
         clock,
         doorbell,
+        guard,
         carry,
     } = start;
     let mut builder = ExecutorBuilder::new();
     if let Some(pool) = pool {
         builder.pool(pool);
     }
-    builder.clock(clock);
+    builder.clock(clock).supervision(core, spec.supervision);
+    if let Some(guard) = guard {
+        builder.guard(guard);
+    }
     if let Some(doorbell) = &doorbell {
         builder.doorbell(Arc::clone(doorbell));
     }
@@ -199,14 +240,17 @@ fn build(
     match built {
         Ok(()) => Ok(builder.build().map_err(|error| BuildFailure {
             error: error.into(),
-            parts: ExecutorBuilder::new().into_parts(Arc::default()),
+            parts: Box::new(ExecutorBuilder::new().into_parts(Arc::default())),
         })?),
         Err(error) => {
             let mut parts = builder.into_parts(Arc::default());
             let mut carry = carry.into_inner();
             carry.extend(core::mem::take(&mut parts.nodes));
             parts.nodes = carry.into_nodes();
-            Err(BuildFailure { error, parts })
+            Err(BuildFailure {
+                error,
+                parts: Box::new(parts),
+            })
         }
     }
 }
@@ -441,7 +485,8 @@ fn add_stack(
             _ => {}
         }
     }
-    let tcp = tcp_stack(chains, context, spec.tcp, seed, reuse)?;
+    let handoff = context.links.take_shared::<HandoffSender>();
+    let tcp = tcp_stack(chains, context, spec.tcp, seed, handoff.is_some(), reuse)?;
     if tcp.is_some() || find(chains, HookPoint::Ipv4Protocol(6)).is_some() {
         let hook = HookPoint::Ipv4Protocol(6);
         let slot = ipv4
@@ -470,6 +515,7 @@ fn add_stack(
         }
         None => None,
     };
+    let tcp = hand_off(builder, context, tcp, handoff)?;
     let mut stack = Stack {
         ipv4_out: Some(ipv4_out),
         arp: [None; MAX_INTERFACES],
@@ -523,15 +569,19 @@ fn add_stack(
 }
 
 /// The core's TCP stack with the apps of every `tcp:<port>` hook point,
-/// or `None` when no app serves TCP here. The previous graph's stack is
-/// taken over when `[tcp]` is the same (with its connections): it keeps
-/// the apps of unchanged services and the platform's, drops the others
-/// with their connections, and gets the apps of new or changed services.
+/// or `None` when no app serves TCP here and the core hands nothing over
+/// (`handing_off`: it does, and answers other TCP as the serving core
+/// would, closed ports with RST, from a stack without apps). The previous
+/// graph's stack is taken over when `[tcp]` is the same (with its
+/// connections): it keeps the apps of unchanged services and the
+/// platform's, drops the others with their connections, and gets the
+/// apps of new or changed services.
 fn tcp_stack(
     chains: &[Chain<'_>],
     context: &BuildContext<'_>,
     config: TcpConfig,
     seed: u64,
+    handing_off: bool,
     reuse: &Reuse<'_>,
 ) -> Result<Option<Tcp>, PipelineError> {
     let wanted: Vec<(u16, u64, &Chain<'_>, usize)> = chains
@@ -565,6 +615,7 @@ fn tcp_stack(
             }
         }
         if wanted.is_empty()
+            && !handing_off
             && !stack
                 .listener_tags()
                 .any(|(_, tag)| tag == PLATFORM_LISTENER)
@@ -572,13 +623,7 @@ fn tcp_stack(
             tcp = None;
         }
     }
-    let new_stack = || {
-        let stack = Tcp::new(context.local.clone(), config, seed);
-        match context.links.take_shared::<Arc<FlowDirectory>>() {
-            Some(directory) => stack.with_directory(context.core, directory),
-            None => stack,
-        }
-    };
+    let new_stack = || new_stack(context, config, seed);
     for (port, tag, chain, index) in &wanted {
         if tcp.as_ref().is_some_and(|stack| {
             stack
@@ -613,7 +658,57 @@ fn tcp_stack(
             return Err(PipelineError::PortTaken { service, port });
         }
     }
+    if tcp.is_none() && handing_off {
+        tcp = Some(new_stack());
+    }
     Ok(tcp)
+}
+
+/// A core's TCP stack with no app yet: the routes for the connections
+/// apps open, and what the platform shares between the cores' stacks (the
+/// flow directory, the rings that pass segments to their connection's
+/// core, ringing this core's doorbell).
+fn new_stack(context: &BuildContext<'_>, config: TcpConfig, seed: u64) -> Tcp {
+    let mut stack =
+        Tcp::new(context.local.clone(), config, seed).with_routes(context.routes.clone());
+    if let Some(directory) = context.links.take_shared::<Arc<FlowDirectory>>() {
+        stack = stack.with_directory(context.core, directory);
+    }
+    if let Some(strays) = context.links.take_shared::<Strays>() {
+        stack = stack.with_strays(strays);
+        if let Some(doorbell) = context.doorbell {
+            stack.set_doorbell(doorbell);
+        }
+    }
+    stack
+}
+
+/// Connects this core's stack to the cores a platform's TCP app is
+/// served by alone (`services::tcp::handoff`, the management plane): on
+/// the serving core, the rings from the other cores feed the stack; on
+/// another core, a `tcp-handoff` node in front of the stack puts the
+/// app's segments on the ring to the serving core. Returns where TCP
+/// segments enter: the handoff node or the stack.
+fn hand_off(
+    builder: &mut ExecutorBuilder,
+    context: &BuildContext<'_>,
+    tcp: Option<NodeId>,
+    sender: Option<HandoffSender>,
+) -> Result<Option<NodeId>, PipelineError> {
+    let Some(tcp) = tcp else {
+        return Ok(None);
+    };
+    while let Some(HandoffReceiver { consumer }) = context.links.take_shared() {
+        builder.add_ring_in(consumer, tcp)?;
+    }
+    let Some(HandoffSender { listen, producer }) = sender else {
+        return Ok(Some(tcp));
+    };
+    let handoff = builder.add_node(Box::new(TcpHandoff::new(listen)));
+    let ring = builder.add_ring_out(producer);
+    builder.connect(handoff, "pass", Target::Node(tcp))?;
+    builder.connect(handoff, "handoff", Target::Ring(ring))?;
+    Ok(Some(handoff))
 }
 
 /// Wires each port's `port:rx` chain (its `pass` leads to the port's

@@ -3,9 +3,11 @@
 
 use super::PipelineError;
 use super::carry::{Carry, node_tag};
+use super::restart::{OwnedContext, rebuild};
 use crate::spec::{Service, Spec};
 use alloc::boxed::Box;
 use alloc::format;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use dataplane::{ExecutorBuilder, Nanoservice, NodeId, Tag, Target};
 use services::registry::{BuildContext, Built};
@@ -57,7 +59,7 @@ pub(super) struct Reuse<'c> {
 
 /// Builds the nodes of `chain` (none for no chain), taking over those of
 /// the previous graph whose tag matches; a node without `pass` must be
-/// the last.
+/// the last. Each node gets its factory for supervision's restarts.
 pub(super) fn build_chain(
     builder: &mut ExecutorBuilder,
     chain: Option<&Chain<'_>>,
@@ -68,6 +70,7 @@ pub(super) fn build_chain(
         return Ok(Vec::new());
     };
     let mut nodes: Vec<ChainNode> = Vec::with_capacity(chain.services.len());
+    let owned = OwnedContext::of(context);
     for service in &chain.services {
         if let Some(last) = nodes.last()
             && !last.outputs.contains(&"pass")
@@ -91,6 +94,7 @@ pub(super) fn build_chain(
         let (name, outputs) = (node.name(), node.outputs());
         let id = builder.add_node(node);
         builder.tag_node(id, tag)?;
+        builder.rebuild(id, rebuild(Arc::clone(&service.config), owned.clone()))?;
         nodes.push(ChainNode { id, name, outputs });
     }
     Ok(nodes)

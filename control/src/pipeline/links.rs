@@ -19,7 +19,9 @@ use services::tcp::FlowDirectory;
 pub fn core_links(spec: &Spec, cores: usize) -> Vec<CoreLinks> {
     let mut links: Vec<CoreLinks> = (0..cores).map(|_| CoreLinks::new()).collect();
     // Every core's TCP stack shares one directory of who owns which
-    // connection (the `wrong-core` counter), when there is TCP to share.
+    // connection, and rings to every other core's stack to pass it the
+    // segments of its connections that arrive elsewhere, when there is
+    // TCP to share.
     if cores > 1
         && spec
             .services
@@ -27,8 +29,10 @@ pub fn core_links(spec: &Spec, cores: usize) -> Vec<CoreLinks> {
             .any(|service| service.config.serves_tcp())
     {
         let directory = Arc::new(FlowDirectory::new());
-        for core_links in &mut links {
+        let rings = services::tcp::strays::link(cores);
+        for (core_links, strays) in links.iter_mut().zip(rings) {
             core_links.insert_shared(Arc::clone(&directory));
+            core_links.insert_shared(strays);
         }
     }
     for service in &spec.services {
@@ -66,6 +70,7 @@ mod tests {
             assert_eq!(core_links.len(), 1);
             assert!(core_links.take::<ShardEnd>(HookPoint::Tcp(11211)).is_some());
             assert!(core_links.take_shared::<Arc<FlowDirectory>>().is_some());
+            assert!(core_links.take_shared::<services::tcp::Strays>().is_some());
         }
         assert!(core_links(&spec, 1).iter().all(CoreLinks::is_empty));
     }

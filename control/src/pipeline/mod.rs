@@ -31,6 +31,7 @@ mod carry;
 mod chain;
 mod error;
 mod links;
+mod restart;
 
 pub use build::{BuildFailure, build_core, rebuild_core};
 pub use carry::{Carry, PLATFORM_LISTENER};

@@ -157,7 +157,7 @@ impl CoreControl {
         log::warn!("{reason}; building the previous spec's graph again");
         let mut links = CoreLinks::new();
         boards.insert_into(&mut links);
-        match rebuild_core(&self.spec, self.core, failure.parts, links) {
+        match rebuild_core(&self.spec, self.core, *failure.parts, links) {
             Ok(executor) => (executor, Err(reason)),
             Err(again) => {
                 log::error!(
@@ -165,7 +165,7 @@ impl CoreControl {
                     self.core,
                     again.error
                 );
-                (bare(again.parts), Err(reason))
+                (bare(*again.parts), Err(reason))
             }
         }
     }

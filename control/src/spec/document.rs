@@ -69,7 +69,14 @@ impl<'i> Document<'i> {
             let name: &str = key.get_ref();
             if !matches!(
                 name,
-                "interface" | "route" | "service" | "ipv4" | "tcp" | "management" | "idle"
+                "interface"
+                    | "route"
+                    | "service"
+                    | "ipv4"
+                    | "tcp"
+                    | "management"
+                    | "supervision"
+                    | "idle"
             ) {
                 let field = match value.get_ref() {
                     DeValue::Table(_) => format!("[{name}]"),

@@ -7,6 +7,7 @@ mod error;
 mod model;
 mod parse;
 mod service_table;
+mod supervision;
 #[cfg(test)]
 mod tests;
 

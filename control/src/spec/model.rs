@@ -139,6 +139,8 @@ pub struct Spec {
     pub management: Option<Management>,
     /// What idle cores do (`idle = "halt" | "poll"`, a top-level key).
     pub idle: IdleMode,
+    /// How failing services are restarted (`[supervision]`).
+    pub supervision: dataplane::SupervisionPolicy,
 }
 
 /// Where the management plane listens and who may use it (`[management]`).

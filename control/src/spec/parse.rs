@@ -77,6 +77,10 @@ impl Spec {
             let reader = TableReader::new(text, table, "management".to_string());
             spec.management = Some(read_management(&reader, &spec)?);
         }
+        if let Some(table) = document.table("supervision")? {
+            let reader = TableReader::new(text, table, "supervision".to_string());
+            spec.supervision = super::supervision::read_supervision(&reader)?;
+        }
         super::service_table::check_services(&spec)?;
         Ok(spec)
     }

@@ -89,6 +89,11 @@ pub fn run(core_id: u32) -> ! {
     if spec.idle == IdleMode::Halt {
         links.insert_shared(executor::doorbell());
     }
+    // A panicking service goes back to its executor, which restarts it.
+    links.insert_shared(dataplane::Guard {
+        run: crate::arch::resume::guard,
+        unwinds: false,
+    });
     // The reconcile controller's rings, when the spec has a management
     // plane to take new specs.
     let mut control = links.take_shared::<CoreControl>();

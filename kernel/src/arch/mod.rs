@@ -8,6 +8,7 @@ pub mod ioapic;
 pub mod paging;
 pub mod percpu;
 pub mod pic;
+pub mod resume;
 pub mod smp;
 pub mod trampoline;
 pub mod trap;

@@ -1,8 +1,12 @@
-//! Devices and firmware tables: ACPI, PCI and MSI-X, the serial console and log ring, time, QEMU exit, and the virtio-net platform glue.
+//! Devices and firmware tables: ACPI, PCI and MSI-X, the serial console and log ring, time, QEMU exit, and the virtio-net and igb platform glue.
 
 pub mod acpi;
 pub mod console;
 pub mod exit;
+// Only the igb scenario drives igb until the appliance's NIC setup takes
+// `driver = "igb"`.
+#[cfg(feature = "scenarios")]
+pub mod igb_platform;
 pub mod msix;
 pub mod pci;
 pub mod pci_bar;

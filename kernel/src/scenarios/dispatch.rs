@@ -9,7 +9,7 @@ use crate::arch::{percpu, smp};
 use crate::dev::exit::{ExitCode, exit_qemu};
 use crate::dev::time;
 use crate::runtime::idle_forever;
-use crate::scenarios::{checks, mempool, pingpong, synthetic};
+use crate::scenarios::{checks, igb, mempool, pingpong, synthetic};
 
 /// Cores that reported their executor running.
 static EXECUTORS_RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -24,6 +24,7 @@ pub fn run(core_id: u32, name: &str) -> ! {
         _ if core_id != 0 => idle_forever(),
         "pagefault" => checks::page_fault(),
         "pci" => checks::pci_expect(),
+        "igb" => igb::bring_up(),
         "spec" => checks::spec_module(),
         name => {
             crate::kprintln!("unknown scenario {name}");

@@ -2,6 +2,7 @@
 
 pub mod checks;
 pub mod dispatch;
+pub mod igb;
 pub mod mempool;
 pub mod pingpong;
 pub mod synthetic;

@@ -10,7 +10,7 @@
 use super::config::HttpConfig;
 use super::counters::HttpCounters;
 use super::error::RequestError;
-use super::request::parse_head;
+use super::request::{HeadScanner, RequestHead, parse_request};
 use super::routes::RouteTable;
 use super::session::HttpSession;
 use crate::tcp::{CloseReason, Stream, TcpApp};
@@ -205,18 +205,12 @@ impl HttpApp {
             if rest.is_empty() {
                 break;
             }
-            match session.scanner.scan(rest, self.max_header_bytes) {
+            match self.next_head(session, rest) {
                 Ok(None) => break,
-                Ok(Some(length)) => {
-                    consumed += length;
+                Ok(Some(head)) => {
+                    consumed += head.length;
                     self.counters.requests += 1;
-                    match parse_head(&rest[..length]) {
-                        Ok(head) => self.start_request(session, &head, &rest[..length], io),
-                        Err(error) => {
-                            self.refuse(session, error);
-                            consumed = data.len();
-                        }
-                    }
+                    self.start_request(session, &head, &rest[..head.length], io);
                 }
                 Err(error) => {
                     self.counters.requests += 1;
@@ -226,6 +220,29 @@ impl HttpApp {
             }
         }
         consumed
+    }
+
+    /// The request head at the start of `rest`, once it is whole. A head
+    /// that arrived whole is parsed in one pass; one split across
+    /// arrivals is followed by the scanner (each byte read once however
+    /// thinly it trickles in) and parsed when its end is found.
+    fn next_head(
+        &self,
+        session: &mut HttpSession,
+        rest: &[u8],
+    ) -> Result<Option<RequestHead>, RequestError> {
+        if session.scanner == HeadScanner::default()
+            && let Some(head) = parse_request(rest, self.max_header_bytes)?
+        {
+            return Ok(Some(head));
+        }
+        let Some(length) = session.scanner.scan(rest, self.max_header_bytes)? else {
+            return Ok(None);
+        };
+        match parse_request(&rest[..length], self.max_header_bytes)? {
+            Some(head) if head.length == length => Ok(Some(head)),
+            _ => Err(RequestError::Malformed),
+        }
     }
 
     /// Answers a refused request with its status; the connection closes

@@ -107,6 +107,10 @@ impl HttpApp {
             };
         }
         let (body, total, chunked) = match &route.action {
+            Action::Body(_) if self.routes.rendered(index, connection, head_only).is_some() => {
+                // `push_rendered` takes its length from the rendered bytes.
+                (Body::Rendered(index), 0, false)
+            }
             Action::Body(text) => (Body::Route(index), text.len() as u64, false),
             Action::File(asset) => (Body::Static(asset.bytes), asset.bytes.len() as u64, false),
             Action::Generate(Generator::Pattern) => {

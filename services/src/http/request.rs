@@ -268,6 +268,22 @@ fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
 }
 
+/// The index of the first LF in `bytes` from `start` on.
+fn find_line_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let rest = bytes.get(start..)?;
+    rest.iter()
+        .position(|byte| *byte == b'\n')
+        .map(|offset| start + offset)
+}
+
+/// `line` without the CR before its LF.
+fn without_cr(line: &[u8]) -> &[u8] {
+    match line {
+        [rest @ .., b'\r'] => rest,
+        _ => line,
+    }
+}
+
 /// Parses the request line's version.
 fn version(text: &[u8]) -> Result<Version, RequestError> {
     match text {
@@ -348,28 +364,51 @@ pub fn field_values<'a>(head: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = 
 /// Parses a whole head (what [`HeadScanner::scan`] found: the request
 /// line, the header fields and the empty line).
 pub fn parse_head(head: &[u8]) -> Result<RequestHead, RequestError> {
-    let mut lines = lines(head);
-    let request_line = lines.next().ok_or(RequestError::Malformed)?;
-    let mut parts = request_line.split(|byte| *byte == b' ');
-    let (Some(method), Some(target), Some(version_text), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(RequestError::Malformed);
+    match parse_request(head, usize::MAX)? {
+        Some(parsed) if parsed.length == head.len() => Ok(parsed),
+        _ => Err(RequestError::Malformed),
+    }
+}
+
+/// Parses the request head at the start of `bytes` in one pass, each
+/// line checked as soon as its LF is seen: `Ok(Some(head))` when the head
+/// is whole (`head.length` is where it ends), `Ok(None)` when the bytes
+/// end before the head does and nothing in them is wrong so far, an error
+/// for the first thing wrong or a limit passed ([`HeadScanner::scan`]'s:
+/// the request line within [`MAX_REQUEST_LINE`] and `max_header_bytes`,
+/// the head within `max_header_bytes`).
+///
+/// A head that arrives whole (the common case) is read once; one split
+/// across arrivals should be found with [`HeadScanner`] before it is
+/// parsed again, so that no byte is read more than a few times.
+pub fn parse_request(
+    bytes: &[u8],
+    max_header_bytes: usize,
+) -> Result<Option<RequestHead>, RequestError> {
+    let line_limit = MAX_REQUEST_LINE.min(max_header_bytes);
+    let Some(line_end) = find_line_end(bytes, 0) else {
+        if bytes.len() > line_limit {
+            return Err(RequestError::TargetTooLong);
+        }
+        return Ok(None);
     };
-    if method.is_empty() || !method.iter().all(|byte| is_token_byte(*byte)) {
-        return Err(RequestError::Malformed);
+    if line_end > line_limit {
+        return Err(RequestError::TargetTooLong);
     }
-    if target.is_empty() || !target.iter().all(|byte| (0x21..=0x7e).contains(byte)) {
-        return Err(RequestError::Malformed);
-    }
-    let version = version(version_text)?;
-    let method = Method::from_token(method).ok_or(RequestError::UnknownMethod)?;
-    let target_start = method.as_str().len() + 1;
-    let target_end = target_start + target.len();
+    let line = request_line(without_cr(&bytes[..line_end]))?;
 
     let mut fields = Fields::default();
     let mut count = 0;
-    for line in lines {
+    let mut start = line_end + 1;
+    loop {
+        let Some(end) = find_line_end(bytes, start) else {
+            if bytes.len() > max_header_bytes {
+                return Err(RequestError::HeadersTooLarge);
+            }
+            return Ok(None);
+        };
+        let line = without_cr(&bytes[start..end]);
+        start = end + 1;
         if line.is_empty() {
             break;
         }
@@ -391,7 +430,11 @@ pub fn parse_head(head: &[u8]) -> Result<RequestHead, RequestError> {
         }
         fields.field(name, value)?;
     }
+    if start > max_header_bytes {
+        return Err(RequestError::HeadersTooLarge);
+    }
 
+    let version = line.version;
     if fields.transfer_encoding && (fields.length.is_some() || version == Version::Http10) {
         return Err(RequestError::BadFraming);
     }
@@ -407,15 +450,55 @@ pub fn parse_head(head: &[u8]) -> Result<RequestHead, RequestError> {
         (false, Some(length)) => BodyFraming::Length(length),
     };
     let keep_alive = !fields.close && (version == Version::Http11 || fields.keep_alive);
-    Ok(RequestHead {
-        method,
-        target_start,
-        target_end,
+    Ok(Some(RequestHead {
+        method: line.method,
+        target_start: line.target_start,
+        target_end: line.target_end,
         version,
         framing,
         keep_alive,
         expect_continue: fields.expect_continue,
-        length: head.len(),
+        length: start,
+    }))
+}
+
+/// What a request line says.
+struct RequestLine {
+    method: Method,
+    target_start: usize,
+    target_end: usize,
+    version: Version,
+}
+
+/// Parses the request line (without its line end): method, one space,
+/// target, one space, version.
+fn request_line(line: &[u8]) -> Result<RequestLine, RequestError> {
+    let method_end = line
+        .iter()
+        .position(|byte| *byte == b' ')
+        .ok_or(RequestError::Malformed)?;
+    let method = &line[..method_end];
+    if method.is_empty() || !method.iter().all(|byte| is_token_byte(*byte)) {
+        return Err(RequestError::Malformed);
+    }
+    let target_start = method_end + 1;
+    let target_length = line[target_start..]
+        .iter()
+        .position(|byte| *byte == b' ')
+        .ok_or(RequestError::Malformed)?;
+    let target_end = target_start + target_length;
+    let target = &line[target_start..target_end];
+    if target.is_empty() || !target.iter().all(|byte| (0x21..=0x7e).contains(byte)) {
+        return Err(RequestError::Malformed);
+    }
+    // A third space (a fourth part) makes the version malformed.
+    let version = version(&line[target_end + 1..])?;
+    let method = Method::from_token(method).ok_or(RequestError::UnknownMethod)?;
+    Ok(RequestLine {
+        method,
+        target_start,
+        target_end,
+        version,
     })
 }
 
@@ -500,6 +583,55 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         assert_eq!(parse(&many), Err(RequestError::HeadersTooLarge));
+    }
+
+    #[test]
+    fn the_one_pass_parser_agrees_with_the_scanner_and_waits_on_every_prefix() {
+        let heads: [&[u8]; 8] = [
+            b"GET / HTTP/1.1\r\nHost: b\r\n\r\n",
+            b"GET /bytes?n=10 HTTP/1.1\r\nHost: a\r\nUser-Agent: curl\r\n\r\n",
+            b"POST /echo HTTP/1.1\nHost: a\nContent-Length: 5\n\n",
+            b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"PUT /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-A:  1 \r\nx-a:2\r\n\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+        ];
+        for head in heads {
+            let text = core::str::from_utf8(head).unwrap();
+            let mut bytes = alloc::vec::Vec::from(head);
+            bytes.extend_from_slice(b"GET / HTTP/1.1\r\n");
+            let two_pass = HeadScanner::default()
+                .scan(&bytes, 8192)
+                .map(|length| parse_head(&bytes[..length.expect("whole")]));
+            let one_pass = parse_request(&bytes, 8192);
+            match two_pass {
+                Ok(Ok(parsed)) => assert_eq!(one_pass, Ok(Some(parsed)), "{text}"),
+                Ok(Err(error)) | Err(error) => assert_eq!(one_pass, Err(error), "{text}"),
+            }
+            if one_pass.is_ok() {
+                // Nothing is refused before the head is whole.
+                for end in 0..head.len() {
+                    assert_eq!(
+                        parse_request(&head[..end], 8192),
+                        Ok(None),
+                        "{text} [..{end}]"
+                    );
+                }
+            }
+        }
+        // The scanner's limits, in one pass.
+        let mut line = alloc::vec::Vec::from(&b"GET /"[..]);
+        line.extend_from_slice(&[b'a'; 150]);
+        assert_eq!(parse_request(&line, 100), Err(RequestError::TargetTooLong));
+        line.extend_from_slice(b" HTTP/1.1\r\n");
+        assert_eq!(parse_request(&line, 100), Err(RequestError::TargetTooLong));
+        let head = b"GET / HTTP/1.1\r\nHost: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        assert_eq!(parse_request(head, 60), Err(RequestError::HeadersTooLarge));
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 26),
+            Err(RequestError::HeadersTooLarge)
+        );
     }
 
     #[test]

@@ -69,6 +69,9 @@ impl HttpApp {
         let Some(out) = response.as_mut() else {
             return true;
         };
+        if let Body::Rendered(index) = out.body {
+            return self.push_rendered(out, index, io);
+        }
         if !out.head_written {
             let content_type: &[u8] = match out.content_type {
                 ContentType::Static(content_type) => content_type,
@@ -108,6 +111,8 @@ impl HttpApp {
             Body::Buffered => echo,
             // Written by `read_body` as it arrives.
             Body::Streamed => return true,
+            // Written with its head by `push_rendered`.
+            Body::Rendered(_) => return true,
             Body::Pattern if out.chunked => return self.push_chunks(out, io),
             Body::Pattern => {
                 let count = (out.total - out.sent).min(io.send_capacity() as u64) as usize;
@@ -119,6 +124,24 @@ impl HttpApp {
         };
         let start = (out.sent as usize).min(bytes.len());
         let written = io.write(&bytes[start..]);
+        out.sent += written as u64;
+        self.counters.bytes_sent += written as u64;
+        out.sent >= bytes.len() as u64
+    }
+
+    /// Writes as much of a route's rendered response (head and body in
+    /// one slice) as fits; true when it is all written.
+    fn push_rendered(&mut self, out: &mut Outgoing, index: usize, io: &mut impl Transport) -> bool {
+        let bytes = self
+            .routes
+            .rendered(index, out.connection, out.head_only)
+            .unwrap_or_default();
+        let start = (out.sent as usize).min(bytes.len());
+        let written = io.write(&bytes[start..]);
+        if written > 0 && !out.head_written {
+            out.head_written = true;
+            self.counters.response(out.status);
+        }
         out.sent += written as u64;
         self.counters.bytes_sent += written as u64;
         out.sent >= bytes.len() as u64

@@ -3,7 +3,9 @@
 
 use super::assets::{self, Asset};
 use super::request::{MAX_REQUEST_LINE, Method};
-use super::response::MAX_CONTENT_TYPE;
+use super::response::{
+    BodyLength, ConnectionField, MAX_CONTENT_TYPE, MAX_RESPONSE_HEAD, ResponseHead,
+};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -144,16 +146,96 @@ impl Route {
     }
 }
 
+/// Longest `body` whose whole response is rendered once (see
+/// [`RouteTable::rendered`]); longer ones are written head, then body.
+pub const MAX_RENDERED_BODY: usize = 16 * 1024;
+
+/// A `body` route's whole `200` response, rendered once for each
+/// `Connection` field a response may carry: answering is one copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rendered {
+    /// Head and body, by [`connection_index`].
+    responses: [Vec<u8>; 3],
+    /// Where each response's head ends (a `HEAD` answer).
+    head_lengths: [usize; 3],
+}
+
+/// The slot of a `Connection` field in [`Rendered`].
+fn connection_index(connection: ConnectionField) -> usize {
+    match connection {
+        ConnectionField::Absent => 0,
+        ConnectionField::Close => 1,
+        ConnectionField::KeepAlive => 2,
+    }
+}
+
+impl Rendered {
+    /// `route`'s responses, if it answers a short configured body.
+    fn render(route: &Route) -> Option<Self> {
+        let Action::Body(text) = &route.action else {
+            return None;
+        };
+        if text.len() > MAX_RENDERED_BODY {
+            return None;
+        }
+        let mut head = [0u8; MAX_RESPONSE_HEAD];
+        let mut responses: [Vec<u8>; 3] = Default::default();
+        let mut head_lengths = [0; 3];
+        for connection in [
+            ConnectionField::Absent,
+            ConnectionField::Close,
+            ConnectionField::KeepAlive,
+        ] {
+            let length = ResponseHead {
+                status: 200,
+                content_type: route.content_type(),
+                length: BodyLength::Known(text.len() as u64),
+                connection,
+                allow: None,
+            }
+            .write(&mut head)?;
+            let index = connection_index(connection);
+            responses[index] = [&head[..length], text.as_bytes()].concat();
+            head_lengths[index] = length;
+        }
+        Some(Self {
+            responses,
+            head_lengths,
+        })
+    }
+}
+
 /// The routes of one server, looked up by path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    /// By route index: the whole responses of short `body` routes.
+    rendered: Vec<Option<Rendered>>,
 }
 
 impl RouteTable {
     /// A table of `routes` (their paths are unique: the config checked).
     pub fn new(routes: Vec<Route>) -> Self {
-        Self { routes }
+        let rendered = routes.iter().map(Rendered::render).collect();
+        Self { routes, rendered }
+    }
+
+    /// The whole `200` response of the route at `index` with the
+    /// `connection` field (its head alone when `head_only`), if the
+    /// route's body is short enough to have been rendered in advance.
+    pub fn rendered(
+        &self,
+        index: usize,
+        connection: ConnectionField,
+        head_only: bool,
+    ) -> Option<&[u8]> {
+        let rendered = self.rendered.get(index)?.as_ref()?;
+        let slot = connection_index(connection);
+        let response = &rendered.responses[slot];
+        Some(match head_only {
+            true => &response[..rendered.head_lengths[slot]],
+            false => response,
+        })
     }
 
     /// The index of the route for `path`.

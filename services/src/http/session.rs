@@ -14,6 +14,9 @@ pub(super) enum Body {
     Static(&'static [u8]),
     /// A route's configured `body`, by route index.
     Route(usize),
+    /// A route's whole response, head and body, rendered in advance
+    /// ([`super::routes::RouteTable::rendered`]), by route index.
+    Rendered(usize),
     /// [`super::pattern`] bytes.
     Pattern,
     /// The session's buffered request body (a chunked echo).

@@ -5,12 +5,13 @@
 use super::counters::KvCounters;
 use super::operation;
 use super::replies::Flushed;
-use super::reply::Silent;
+use super::reply::{GATHER_BYTES, Silent};
 use super::session::KvSession;
 use super::shard::{Answer, Mesh, Message, Reply, Request, ShardEnd, Work};
 use super::stats::ShardStats;
 use super::store::Store;
 use crate::tcp::{CloseReason, ConnectionId, Stream, TcpApp};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
@@ -45,6 +46,8 @@ pub struct KvApp {
     orphans: Vec<(ConnectionId, usize)>,
     pub(super) connections: u64,
     pub(super) total_connections: u64,
+    /// Where a get's answer is gathered before it is written.
+    pub(super) gather: Box<[u8; GATHER_BYTES]>,
 }
 
 impl KvApp {
@@ -63,6 +66,7 @@ impl KvApp {
             orphans: Vec::new(),
             connections: 0,
             total_connections: 0,
+            gather: Box::new([0; GATHER_BYTES]),
         }
     }
 

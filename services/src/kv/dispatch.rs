@@ -8,7 +8,7 @@
 use super::app::{KvApp, seconds};
 use super::command::Command;
 use super::operation::{self, Operation, OwnedOperation};
-use super::reply::{self, Silent, Sink};
+use super::reply::{self, Gather, Silent, Sink};
 use super::session::KvSession;
 use super::shard::{Message, Request, Work};
 use crate::tcp::Stream;
@@ -87,6 +87,8 @@ impl KvApp {
     }
 
     /// `get`/`gets`: each key's `VALUE` from its owner, in order, then `END`.
+    /// The answers of a run of keys this core owns, and the `END`, are
+    /// gathered and written at once: a one-key get is one write.
     fn get<'k>(
         &mut self,
         session: &mut KvSession,
@@ -97,18 +99,21 @@ impl KvApp {
         let now = seconds(io.now_ns());
         let here = self.mesh.index();
         let mut keys = keys.peekable();
-        while let Some(key) = keys.next() {
-            let owner = self.mesh.owner(key);
-            if owner == here {
-                operation::get(
-                    &mut self.store,
-                    key,
-                    with_cas,
-                    now,
-                    &mut session.replies.sink(io),
-                );
-                continue;
+        loop {
+            {
+                let mut out = Gather::new(&mut self.gather, session.replies.sink(io));
+                while let Some(key) = keys.next_if(|key| self.mesh.owner(key) == here) {
+                    operation::get(&mut self.store, key, with_cas, now, &mut out);
+                }
+                if keys.peek().is_none() {
+                    out.put(reply::END);
+                    return;
+                }
             }
+            let Some(key) = keys.next() else {
+                return;
+            };
+            let owner = self.mesh.owner(key);
             let mut run: Vec<Box<[u8]>> = alloc::vec![key.into()];
             while let Some(next) = keys.next_if(|next| self.mesh.owner(next) == owner) {
                 run.push(next.into());
@@ -119,7 +124,6 @@ impl KvApp {
             };
             self.send(session, owner, work, true, 1, io);
         }
-        session.replies.sink(io).put(reply::END);
     }
 
     /// `stats`: this shard's figures plus every other shard's, summed.

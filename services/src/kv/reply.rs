@@ -94,6 +94,61 @@ impl Sink for Silent {
     fn put(&mut self, _bytes: &[u8]) {}
 }
 
+/// Bytes a [`Gather`] holds before it hands them on.
+pub const GATHER_BYTES: usize = 1024;
+
+/// Collects the small pieces of an answer (a `VALUE` line, its data, the
+/// `END`) in a scratch buffer and hands them to `inner` in one `put` when
+/// dropped: one write into the send buffer instead of one per piece.
+/// A piece that does not fit what is left goes on after what was held,
+/// directly when it is larger than the whole buffer.
+#[derive(Debug)]
+pub struct Gather<'a, S: Sink> {
+    inner: S,
+    /// The scratch buffer (the app's, so that nothing is zeroed per answer).
+    held: &'a mut [u8; GATHER_BYTES],
+    length: usize,
+}
+
+impl<'a, S: Sink> Gather<'a, S> {
+    /// Gathers what is put into `inner` in `scratch`.
+    pub fn new(scratch: &'a mut [u8; GATHER_BYTES], inner: S) -> Self {
+        Self {
+            inner,
+            held: scratch,
+            length: 0,
+        }
+    }
+
+    /// Hands what is held to `inner`.
+    fn flush(&mut self) {
+        if self.length > 0 {
+            self.inner.put(&self.held[..self.length]);
+            self.length = 0;
+        }
+    }
+}
+
+impl<S: Sink> Sink for Gather<'_, S> {
+    fn put(&mut self, bytes: &[u8]) {
+        if self.length + bytes.len() > GATHER_BYTES {
+            self.flush();
+            if bytes.len() > GATHER_BYTES {
+                self.inner.put(bytes);
+                return;
+            }
+        }
+        self.held[self.length..self.length + bytes.len()].copy_from_slice(bytes);
+        self.length += bytes.len();
+    }
+}
+
+impl<S: Sink> Drop for Gather<'_, S> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 /// Writes `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`.
 pub fn value(sink: &mut impl Sink, key: &[u8], flags: u32, data: &[u8], cas: Option<u64>) {
     sink.put(b"VALUE ");
@@ -141,5 +196,55 @@ mod tests {
         stat(&mut out, b"curr_items", 3);
         number(&mut out, 10);
         assert_eq!(out, b"STAT curr_items 3\r\n10\r\n");
+    }
+
+    /// Counts the `put`s it receives.
+    #[derive(Default)]
+    struct Counted {
+        bytes: Vec<u8>,
+        puts: usize,
+    }
+
+    impl Sink for &mut Counted {
+        fn put(&mut self, bytes: &[u8]) {
+            self.bytes.extend_from_slice(bytes);
+            self.puts += 1;
+        }
+    }
+
+    #[test]
+    fn gathered_pieces_go_on_in_one_put_and_in_order() {
+        let mut counted = Counted::default();
+        let mut scratch = [0; GATHER_BYTES];
+        {
+            let mut gather = Gather::new(&mut scratch, &mut counted);
+            value(&mut gather, b"key", 0, &[b'v'; 32], None);
+            gather.put(END);
+        }
+        assert_eq!(counted.puts, 1);
+        let mut expected = b"VALUE key 0 32\r\n".to_vec();
+        expected.extend_from_slice(&[b'v'; 32]);
+        expected.extend_from_slice(b"\r\nEND\r\n");
+        assert_eq!(counted.bytes, expected);
+
+        // A value larger than the buffer: what was held, then the value
+        // itself, then the rest gathered again.
+        let mut counted = Counted::default();
+        let large = alloc::vec![b'x'; GATHER_BYTES + 1];
+        let middle = alloc::vec![b'y'; GATHER_BYTES - 10];
+        {
+            let mut gather = Gather::new(&mut scratch, &mut counted);
+            value(&mut gather, b"k", 1, &large, None);
+            value(&mut gather, b"m", 2, &middle, None);
+            gather.put(END);
+        }
+        let mut expected = Vec::new();
+        value(&mut expected, b"k", 1, &large, None);
+        value(&mut expected, b"m", 2, &middle, None);
+        expected.extend_from_slice(END);
+        assert_eq!(counted.bytes, expected);
+        // k's line; k's data on its own; k's CRLF and m's line; m's data,
+        // its CRLF and END.
+        assert_eq!(counted.puts, 4);
     }
 }

@@ -58,7 +58,7 @@ impl Registry {
     }
 
     /// A registry with the built-in kinds: `l2fwd`, `l3fwd`, `udp-echo`,
-    /// `tcp-echo`, `http`, `kv`.
+    /// `tcp-echo`, `http`, `kv`, `tcp-proxy`.
     pub fn with_builtin() -> Self {
         let mut registry = Self::empty();
         for result in [
@@ -68,6 +68,9 @@ impl Registry {
             registry.register_tcp::<TcpEchoKind>().map(|_| ()),
             registry.register_tcp::<HttpKind>().map(|_| ()),
             registry.register_tcp::<crate::kv::KvKind>().map(|_| ()),
+            registry
+                .register_tcp::<crate::tcp::TcpProxyKind>()
+                .map(|_| ()),
         ] {
             // Cannot fail: the built-in names differ.
             debug_assert!(result.is_ok());

@@ -35,6 +35,25 @@ pub enum CloseReason {
     Aborted,
 }
 
+/// Why a connection an app asked for ([`Stream::connect`]) never opened,
+/// as [`TcpApp::connect_failed`] is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The peer answered the SYN with RST (nothing listens there).
+    Refused,
+    /// The SYN went unanswered through every retransmission.
+    TimedOut,
+    /// No route leads to the address, or no address of ours is on it.
+    NoRoute,
+    /// Every ephemeral port of this core is taken for that peer.
+    NoPort,
+    /// The core holds `max_connections` already.
+    TableFull,
+    /// The app gave the connection no session ([`TcpApp::connected`]
+    /// returned `None`): it was reset.
+    NotWanted,
+}
+
 /// A TCP server: one instance per core for one port. `Session` is the app's
 /// state for one connection; the stack keeps it beside the connection and
 /// lends it back on every call.
@@ -103,6 +122,16 @@ pub trait TcpApp: 'static {
 
     /// The connection is gone; `session` is dropped after this.
     fn closed(&mut self, _session: Self::Session, _reason: CloseReason) {}
+
+    /// A connection the app opened ([`Stream::connect`] with `token`) is
+    /// established: its session, or `None` to reset it. It lives on this
+    /// core, like the connection that asked for it.
+    fn connected(&mut self, _token: u64, _io: &mut Stream<'_>) -> Option<Self::Session> {
+        None
+    }
+
+    /// The connection asked for with `token` never opened.
+    fn connect_failed(&mut self, _token: u64, _error: ConnectError) {}
 }
 
 /// What an app may do with one connection while the stack lends it.
@@ -128,6 +157,8 @@ pub(crate) struct Requests {
     pub(crate) pause_reading: Option<bool>,
     /// Set (`Some(ms)`) or clear (`Some(0)`) the app's timer.
     pub(crate) timeout_ms: Option<u32>,
+    /// Open a connection to this address, the app's token with it.
+    pub(crate) connect: Option<(SocketAddrV4, u64)>,
 }
 
 impl Stream<'_> {
@@ -182,6 +213,16 @@ impl Stream<'_> {
     /// data is kept, unlent, and the receive window closes as it fills.
     pub fn pause_reading(&mut self, paused: bool) {
         self.requests.pause_reading = Some(paused);
+    }
+
+    /// Opens a connection from this core to `remote` (one per call; a
+    /// later call in the same callback replaces it). Its SYN leaves on this
+    /// core's transmit queue from an ephemeral port this core owns, so
+    /// that the answers come back here (see the README's "Active open");
+    /// the app hears [`TcpApp::connected`] or [`TcpApp::connect_failed`]
+    /// with `token`.
+    pub fn connect(&mut self, remote: SocketAddrV4, token: u64) {
+        self.requests.connect = Some((remote, token));
     }
 
     /// Calls [`TcpApp::timeout`] after `milliseconds` (0 clears the timer).

@@ -93,6 +93,18 @@ events! {
         NoBuffer = "no-buffer",
         /// Tail loss probes sent (RFC 8985 7).
         TailLossProbes = "tail-loss-probes",
+        /// Connections we opened (an app's `connect`) that got established.
+        Connected = "connections-opened",
+        /// Connections we opened that the peer refused with RST.
+        ConnectsRefused = "connections-refused",
+        /// Connections an app asked for that could not even be tried (no
+        /// route, no free ephemeral port, the table full).
+        ConnectsFailed = "connects-failed",
+        /// Segments that arrived on this core for a connection another
+        /// core owns, passed to that core over the cores' TCP rings.
+        HandedOff = "segments-handed-off",
+        /// Segments other cores passed here for connections of this core.
+        HandedIn = "segments-handed-in",
     }
 }
 
@@ -127,3 +139,6 @@ impl Tally {
             .map(|(index, count)| (index, core::mem::take(count)))
     }
 }
+
+// Every event must have a counter slot, or it is silently not counted.
+const _: () = assert!(TcpEvent::NAMES.len() <= dataplane::stats::MAX_EVENTS);

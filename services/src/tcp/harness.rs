@@ -69,6 +69,16 @@ impl StreamHarness {
         self.requests.want_writable
     }
 
+    /// The connection the app asked to open (peer, token), if any.
+    pub fn connect_requested(&self) -> Option<(SocketAddrV4, u64)> {
+        self.requests.connect
+    }
+
+    /// The app's last wish about reading: `Some(true)` paused it.
+    pub fn reading_paused(&self) -> Option<bool> {
+        self.requests.pause_reading
+    }
+
     /// The app's last timer request: `Some(0)` cleared it.
     pub fn timeout_ms(&self) -> Option<u32> {
         self.requests.timeout_ms

@@ -1,7 +1,7 @@
 //! `Listener`: a [`TcpApp`] and its sessions behind one object-safe trait,
 //! so that one `tcp` node serves apps of different kinds on its ports.
 
-use super::app::{CloseReason, ConnectionId, Stream, TcpApp};
+use super::app::{CloseReason, ConnectError, ConnectionId, Stream, TcpApp};
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
@@ -30,6 +30,10 @@ pub trait Listener {
     fn closed(&mut self, slot: u32, reason: CloseReason);
     /// Sessions open now.
     fn sessions(&self) -> usize;
+    /// See [`TcpApp::connected`]; false resets the connection.
+    fn connected(&mut self, slot: u32, token: u64, io: &mut Stream<'_>) -> bool;
+    /// See [`TcpApp::connect_failed`].
+    fn connect_failed(&mut self, token: u64, error: ConnectError);
 }
 
 /// A [`TcpApp`] and its sessions by connection slot.
@@ -56,6 +60,17 @@ impl<A: TcpApp> Hosted<A> {
         &self.app
     }
 
+    /// Keeps `session` for the connection in `slot`.
+    fn keep(&mut self, slot: u32, session: A::Session) {
+        let index = slot as usize;
+        if self.sessions.len() <= index {
+            self.sessions.resize_with(index + 1, || None);
+        }
+        if self.sessions[index].replace(session).is_none() {
+            self.open += 1;
+        }
+    }
+
     /// Runs `call` on the session in `slot`, if there is one.
     fn with_session<R>(
         &mut self,
@@ -76,14 +91,20 @@ impl<A: TcpApp> Listener for Hosted<A> {
         let Some(session) = self.app.accept(peer, io) else {
             return false;
         };
-        let index = slot as usize;
-        if self.sessions.len() <= index {
-            self.sessions.resize_with(index + 1, || None);
-        }
-        if self.sessions[index].replace(session).is_none() {
-            self.open += 1;
-        }
+        self.keep(slot, session);
         true
+    }
+
+    fn connected(&mut self, slot: u32, token: u64, io: &mut Stream<'_>) -> bool {
+        let Some(session) = self.app.connected(token, io) else {
+            return false;
+        };
+        self.keep(slot, session);
+        true
+    }
+
+    fn connect_failed(&mut self, token: u64, error: ConnectError) {
+        self.app.connect_failed(token, error);
     }
 
     fn data(&mut self, slot: u32, data: &[u8], io: &mut Stream<'_>) -> usize {

@@ -5,7 +5,7 @@
 //! each burst sends what its connections owe: one ACK per connection per
 //! burst at most, data and FINs as the windows allow.
 
-use super::app::{CloseReason, ConnectionId};
+use super::app::{CloseReason, ConnectError, ConnectionId};
 use super::config::TcpConfig;
 use super::connection::{Connection, FourTuple, Incoming, LOCAL_MSS, Outcome, SegmentSink, State};
 use super::cookie::{self, Secrets};
@@ -13,10 +13,12 @@ use super::directory::FlowDirectory;
 use super::events::{Tally, TcpDrop, TcpEvent};
 use super::listener::Listener;
 use super::output::PacketSink;
+use super::ports::EphemeralPorts;
 use super::seq::Seq;
+use super::strays::Strays;
 use super::time_wait::{TimeWaitEntry, TimeWaitTable};
 use super::timer::{TimerEntry, TimerWheel};
-use crate::route::{LocalAddresses, Locality};
+use crate::route::{LocalAddresses, Locality, RoutingTable};
 use crate::wire::tcp::{TcpFlags, TcpOptions, parse_options};
 use crate::wire::{Ipv4Packet, TcpPacket, WireError};
 use alloc::boxed::Box;
@@ -68,6 +70,27 @@ pub struct Tcp {
     /// This core, and the directory of every core's connections.
     core: usize,
     directory: Option<Arc<FlowDirectory>>,
+    /// The rings to the other cores' stacks, for segments that arrive
+    /// here for their connections.
+    strays: Option<Strays>,
+    /// Segments other cores passed here, taken from the rings.
+    handed_in: Vec<Packet>,
+    /// This core's ephemeral ports, for the connections it opens.
+    ports: EphemeralPorts,
+    /// Routes: which of our addresses a connection we open leaves from.
+    routes: RoutingTable,
+    /// Connections apps asked for (listener, peer, token), opened after
+    /// the burst.
+    opening: Vec<(usize, SocketAddrV4, u64)>,
+    seed: u64,
+}
+
+/// Where an arriving segment went.
+enum Arrival {
+    /// Taken in (or answered) here.
+    Taken,
+    /// For a connection of this core: pass it there.
+    HandOff(usize),
 }
 
 impl core::fmt::Debug for Tcp {
@@ -103,8 +126,51 @@ impl Tcp {
             last_tick_ms: 0,
             core: 0,
             directory: None,
+            strays: None,
+            handed_in: Vec::new(),
+            ports: EphemeralPorts::new(0, 1, seed.rotate_left(29)),
+            routes: RoutingTable::default(),
+            opening: Vec::new(),
+            seed,
             config,
         }
+    }
+
+    /// Routes for the connections apps open: the route to the peer names
+    /// the interface, whose address is the connection's.
+    pub fn with_routes(mut self, routes: RoutingTable) -> Self {
+        self.routes = routes;
+        self
+    }
+
+    /// Links this stack to the other cores' through `strays` (this core
+    /// is `strays.core()`): it takes this core's share of the ephemeral
+    /// ports, and passes a segment for another core's connection there
+    /// instead of dropping it.
+    pub fn with_strays(mut self, strays: Strays) -> Self {
+        self.core = strays.core();
+        self.ports = EphemeralPorts::new(strays.core(), strays.cores(), self.seed.rotate_left(29));
+        self.strays = Some(strays);
+        self
+    }
+
+    /// Wakes this core when another core passes it a segment while it
+    /// sleeps.
+    pub fn set_doorbell(&self, doorbell: &Arc<dataplane::Doorbell>) {
+        if let Some(strays) = &self.strays {
+            strays.set_doorbell(doorbell);
+        }
+    }
+
+    /// Opens a connection to `remote` for the app on `port`, after this
+    /// burst (the app hears `connected` or `connect_failed` with
+    /// `token`); false when no app serves `port`.
+    pub fn connect(&mut self, port: u16, remote: SocketAddrV4, token: u64) -> bool {
+        let Some(listener) = self.listeners.iter().position(|(bound, _)| *bound == port) else {
+            return false;
+        };
+        self.opening.push((listener, remote, token));
+        true
     }
 
     /// Shares `directory` with the other cores' stacks, as core `core`:
@@ -116,12 +182,25 @@ impl Tcp {
         self
     }
 
-    /// True when another core owns `tuple` (by the shared directory).
-    fn owned_elsewhere(&self, tuple: &FourTuple) -> bool {
-        self.directory
-            .as_ref()
-            .and_then(|directory| directory.owner(tuple))
-            .is_some_and(|owner| owner != self.core)
+    /// The other core that owns `tuple`, for a segment with `flags` that
+    /// matched no connection here: by the ephemeral port for connections
+    /// a core opened, by the shared directory for the ones it accepted. A
+    /// SYN without ACK opens a connection where it lands.
+    fn owned_elsewhere(&self, tuple: &FourTuple, flags: TcpFlags) -> Option<usize> {
+        if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
+            return None;
+        }
+        let port = tuple.local.port();
+        let by_port = if self.ports().any(|served| served == port) {
+            None
+        } else {
+            self.ports.owner(port)
+        };
+        let owner = match by_port {
+            Some(owner) => owner,
+            None => self.directory.as_ref()?.owner(tuple)?,
+        };
+        (owner != self.core).then_some(owner)
     }
 
     /// Serves `port` with `listener`; false if the port has an app already.
@@ -209,13 +288,16 @@ impl Tcp {
         self.connections.get(slot as usize)?.as_ref()
     }
 
-    /// Checks a segment and takes it in; `Err` names the drop reason.
+    /// Checks a segment and takes it in, or names the core to pass it to;
+    /// `Err` names the drop reason. A segment another core passed here
+    /// (`handed_in`) is never passed on again.
     fn receive(
         &mut self,
         packet: &Packet,
+        handed_in: bool,
         now_ns: u64,
         out: &mut Outputs<'_>,
-    ) -> Result<(), TcpDrop> {
+    ) -> Result<Arrival, TcpDrop> {
         let ip = Ipv4Packet::new_checked(packet.payload()).map_err(|_| TcpDrop::Truncated)?;
         let (source, destination) = (ip.source(), ip.destination());
         if self.local.locality(destination) != Locality::Unicast
@@ -254,13 +336,30 @@ impl Tcp {
         let now_ms = now_ns / 1_000_000;
         let mut sink = PacketSink::new(out);
         if let Some(&slot) = self.index.get(&tuple) {
-            return self.for_connection(slot, &segment, now_ms, now_ns, &mut sink);
+            return self
+                .for_connection(slot, &segment, now_ms, now_ns, &mut sink)
+                .map(|()| Arrival::Taken);
         }
-        if !flags.contains(TcpFlags::SYN) && self.owned_elsewhere(&tuple) {
-            return Err(TcpDrop::WrongCore);
+        if !handed_in && let Some(owner) = self.owned_elsewhere(&tuple, flags) {
+            return Ok(Arrival::HandOff(owner));
         }
+        self.without_connection(tuple, &segment, now_ms, now_ns, &mut sink)
+            .map(|()| Arrival::Taken)
+    }
+
+    /// A segment that matched no connection: TIME-WAIT, a closed port, a
+    /// SYN for a listener, or the ACK of a cookie.
+    fn without_connection(
+        &mut self,
+        tuple: FourTuple,
+        segment: &Incoming<'_>,
+        now_ms: u64,
+        now_ns: u64,
+        sink: &mut PacketSink<'_, '_>,
+    ) -> Result<(), TcpDrop> {
+        let flags = segment.flags;
         if let Some(entry) = self.time_wait.get(&tuple).copied() {
-            match self.in_time_wait(&tuple, entry, &segment, &mut sink) {
+            match self.in_time_wait(&tuple, entry, segment, sink) {
                 Some(result) => return result,
                 None => self.time_wait.remove(&tuple),
             }
@@ -271,7 +370,7 @@ impl Tcp {
             .position(|(port, _)| *port == tuple.local.port())
         else {
             if !flags.contains(TcpFlags::RST) {
-                self.reset_for(&tuple, &segment, &mut sink);
+                self.reset_for(&tuple, segment, sink);
             }
             return Err(TcpDrop::PortClosed);
         };
@@ -280,12 +379,12 @@ impl Tcp {
         }
         if flags.contains(TcpFlags::SYN) {
             if flags.contains(TcpFlags::ACK) {
-                self.reset_for(&tuple, &segment, &mut sink);
+                self.reset_for(&tuple, segment, sink);
                 return Err(TcpDrop::BadAck);
             }
-            return self.on_syn(tuple, listener, &segment, now_ms, now_ns, &mut sink);
+            return self.on_syn(tuple, listener, segment, now_ms, now_ns, sink);
         }
-        self.on_cookie_ack(tuple, listener, &segment, now_ms, now_ns, &mut sink)
+        self.on_cookie_ack(tuple, listener, segment, now_ms, now_ns, sink)
     }
 
     /// A segment for a connection in the table.
@@ -301,6 +400,7 @@ impl Tcp {
             return Err(TcpDrop::NoConnection);
         };
         let was_half_open = connection.state == State::SynReceived;
+        let was_opening = connection.state == State::SynSent;
         let listener = &mut *self.listeners[connection.listener].1;
         let outcome = connection.on_segment(
             segment,
@@ -315,7 +415,9 @@ impl Tcp {
             self.half_open -= 1;
         }
         let result = match outcome {
-            Outcome::Dropped(TcpDrop::BadAck) if was_half_open => {
+            Outcome::Dropped(TcpDrop::BadAck)
+                if was_half_open || was_opening && !segment.flags.contains(TcpFlags::RST) =>
+            {
                 let tuple = connection.tuple;
                 self.reset_for(&tuple, segment, sink);
                 Err(TcpDrop::BadAck)
@@ -333,6 +435,9 @@ impl Tcp {
         let Some(connection) = self.connections[slot as usize].as_mut() else {
             return;
         };
+        if let Some((remote, token)) = connection.connect_request.take() {
+            self.opening.push((connection.listener, remote, token));
+        }
         match outcome {
             Outcome::Ended(reason) => {
                 if reason == CloseReason::Aborted {
@@ -594,6 +699,14 @@ impl Tcp {
         }
         if connection.accepted {
             self.listeners[connection.listener].1.closed(slot, reason);
+        } else if let Some(token) = connection.token {
+            let error = match reason {
+                CloseReason::Reset => ConnectError::Refused,
+                _ => ConnectError::TimedOut,
+            };
+            self.listeners[connection.listener]
+                .1
+                .connect_failed(token, error);
         }
         connection.release_buffers();
         self.index.remove(&connection.tuple);
@@ -676,6 +789,9 @@ impl Tcp {
         connection.dirty = false;
         let listener = &mut *self.listeners[connection.listener].1;
         let mut outcome = work(connection, listener, sink, &mut self.tally);
+        if let Some((remote, token)) = connection.connect_request.take() {
+            self.opening.push((connection.listener, remote, token));
+        }
         if outcome == Outcome::Open && connection.aborted() {
             outcome = Outcome::Ended(CloseReason::Aborted);
             self.tally.bump(TcpEvent::Aborted);
@@ -740,6 +856,112 @@ impl Tcp {
         }
     }
 
+    /// Opens the connections apps asked for: an address of ours on the
+    /// route to the peer, a port of this core's share, our SYN out on this
+    /// core's queue. The app hears at once of one that cannot be tried.
+    fn open_requested(&mut self, now_ns: u64, out: &mut Outputs<'_>) {
+        if self.opening.is_empty() {
+            return;
+        }
+        let now_ms = now_ns / 1_000_000;
+        let mut opening = core::mem::take(&mut self.opening);
+        let mut sink = PacketSink::new(out);
+        for (listener, remote, token) in opening.drain(..) {
+            if let Err(error) = self.open(listener, remote, token, now_ms, now_ns, &mut sink) {
+                self.tally.bump(TcpEvent::ConnectsFailed);
+                self.listeners[listener].1.connect_failed(token, error);
+            }
+        }
+        self.opening = opening;
+    }
+
+    /// Opens one connection (SYN-SENT) and sends its SYN.
+    fn open(
+        &mut self,
+        listener: usize,
+        remote: SocketAddrV4,
+        token: u64,
+        now_ms: u64,
+        now_ns: u64,
+        sink: &mut PacketSink<'_, '_>,
+    ) -> Result<(), ConnectError> {
+        if self.index.len() >= self.config.max_connections {
+            return Err(ConnectError::TableFull);
+        }
+        let address = self
+            .routes
+            .lookup(*remote.ip())
+            .and_then(|(interface, _)| self.local.on_interface(interface))
+            .filter(|_| !remote.ip().is_broadcast() && !remote.ip().is_multicast())
+            .ok_or(ConnectError::NoRoute)?;
+        let (index, time_wait, listeners) = (&self.index, &self.time_wait, &self.listeners);
+        let port = self
+            .ports
+            .allocate(|port| {
+                let tuple = FourTuple {
+                    local: SocketAddrV4::new(address, port),
+                    remote,
+                };
+                !listeners.iter().any(|(served, _)| *served == port)
+                    && !index.contains_key(&tuple)
+                    && time_wait.get(&tuple).is_none()
+            })
+            .ok_or(ConnectError::NoPort)?;
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(address, port),
+            remote,
+        };
+        let iss = self
+            .secrets
+            .initial_sequence(tuple.local, tuple.remote, now_ns);
+        let slot = self.allocate_slot();
+        let id = ConnectionId {
+            slot,
+            generation: self.generations[slot as usize],
+        };
+        let mut connection = Connection::active(tuple, id, listener, iss, token, &self.config);
+        connection.send_syn(now_ms, &self.config, sink, &mut self.tally);
+        self.connections[slot as usize] = Some(connection);
+        self.index.insert(tuple, slot);
+        self.claim(&tuple);
+        self.schedule(slot);
+        Ok(())
+    }
+
+    /// Takes the segments other cores passed here, and takes them in.
+    fn take_handed_in(&mut self, now_ns: u64, out: &mut Outputs<'_>) {
+        let Some(strays) = &mut self.strays else {
+            return;
+        };
+        let mut handed_in = core::mem::take(&mut self.handed_in);
+        strays.receive(|packet| handed_in.push(packet));
+        for packet in handed_in.drain(..) {
+            self.tally.bump(TcpEvent::HandedIn);
+            self.arrive(packet, true, now_ns, out);
+        }
+        self.handed_in = handed_in;
+    }
+
+    /// Takes in one segment, passes it to its core, or drops it.
+    fn arrive(&mut self, packet: Packet, handed_in: bool, now_ns: u64, out: &mut Outputs<'_>) {
+        match self.receive(&packet, handed_in, now_ns, out) {
+            Ok(Arrival::Taken) => out.emit(TcpOutput::Absorbed.into(), packet),
+            Ok(Arrival::HandOff(core)) => {
+                let pushed = match &mut self.strays {
+                    Some(strays) => strays.push(core, packet),
+                    None => Err(packet),
+                };
+                match pushed {
+                    Ok(()) => self.tally.bump(TcpEvent::HandedOff),
+                    // No ring to it, or the ring is full: counted, and not
+                    // reset (the connection lives on where it is).
+                    Err(packet) => out.drop(packet, TcpDrop::WrongCore),
+                }
+            }
+            Err(reason) => out.drop(packet, reason),
+        }
+    }
+
     /// Lets apps collect work finished elsewhere and resumes the
     /// connections they name.
     fn poll_apps(&mut self, now_ns: u64, out: &mut Outputs<'_>) {
@@ -801,28 +1023,37 @@ impl Nanoservice for Tcp {
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         let now_ns = out.now_ns();
+        self.take_handed_in(now_ns, out);
         for packet in batch.drain() {
-            match self.receive(&packet, now_ns, out) {
-                Ok(()) => out.emit(TcpOutput::Absorbed.into(), packet),
-                Err(reason) => out.drop(packet, reason),
-            }
+            self.arrive(packet, false, now_ns, out);
+        }
+        if let Some(strays) = &mut self.strays {
+            strays.notify();
         }
         self.flush_dirty(now_ns, out);
         self.poll_apps(now_ns, out);
+        self.open_requested(now_ns, out);
         self.count(out);
     }
 
     fn tick(&mut self, out: &mut Outputs<'_>) {
         let now_ns = out.now_ns();
+        self.take_handed_in(now_ns, out);
+        self.flush_dirty(now_ns, out);
         self.run_timers(now_ns, out);
         self.poll_apps(now_ns, out);
+        self.open_requested(now_ns, out);
         self.count(out);
     }
 
     /// The next connection timer in the wheel (retransmission, probe,
     /// linger, app timeout), the next TIME-WAIT expiry, and the apps'
-    /// wishes to be polled: whichever comes first.
+    /// wishes to be polled: whichever comes first; now when another core
+    /// passed segments here or an app asked for a connection.
     fn next_deadline_ns(&self) -> Option<u64> {
+        if !self.opening.is_empty() || self.strays.as_ref().is_some_and(Strays::pending) {
+            return Some(0);
+        }
         let timers = [self.wheel.next_due_ms(), self.time_wait.next_expiry_ms()]
             .into_iter()
             .flatten()

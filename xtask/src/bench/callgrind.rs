@@ -4,8 +4,9 @@
 //! cost of one packet, with setup and warm-up cancelled out. `count-http`
 //! does the same per HTTP request through the TCP stack, at 10 and 10 000
 //! open keep-alive connections (bursts of 10 requests for both, so that
-//! only the number of connections differs). Deterministic, so the figures
-//! can be tracked commit to commit.
+//! only the number of connections differs); `count-kv` likewise per
+//! memcached `get` (a hit on a 32-byte value). Deterministic, so the
+//! figures can be tracked commit to commit.
 
 use crate::shell::host::{ensure_programs, target_dir};
 use crate::shell::process::{cargo, run as run_step};
@@ -15,7 +16,13 @@ use std::path::Path;
 use std::process::Command;
 
 /// The pipelines counted, as `count-pipeline` names them.
-const WORKLOADS: [&str; 4] = ["macswap", "udp-echo", "macswap-tapped", "udp-echo-tapped"];
+const WORKLOADS: [&str; 5] = [
+    "macswap",
+    "udp-echo",
+    "macswap-tapped",
+    "udp-echo-tapped",
+    "udp-echo-supervised",
+];
 /// The two packet counts (multiples of the 32-packet burst), also the
 /// two request counts (multiples of [`HTTP_BURST`]).
 const PACKETS: [u64; 2] = [3_200, 35_200];
@@ -25,12 +32,17 @@ const HTTP_CONNECTIONS: [u64; 2] = [10, 10_000];
 /// request outstanding each can send.
 const HTTP_BURST: u64 = 10;
 
-/// Builds `count-pipeline` and `count-http` in release and counts every
-/// workload, then HTTP requests at each number of connections.
+/// The request counters, by binary, and what their rows are called.
+const REQUEST_COUNTERS: [(&str, &str); 2] =
+    [("count-http", "http request"), ("count-kv", "kv get")];
+
+/// Builds `count-pipeline`, `count-http` and `count-kv` in release and
+/// counts every workload, then HTTP requests and kv gets at each number of
+/// connections.
 pub fn instructions() -> Result<Vec<InstructionRow>> {
     ensure_valgrind()?;
     run_step(
-        "build count-pipeline and count-http",
+        "build count-pipeline, count-http and count-kv",
         cargo().args([
             "build",
             "--release",
@@ -40,6 +52,8 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             "count-pipeline",
             "--bin",
             "count-http",
+            "--bin",
+            "count-kv",
         ]),
     )?;
     let binary = target_dir().join("release/count-pipeline");
@@ -55,19 +69,22 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             instructions_per_packet: per_packet,
         });
     }
-    let binary = target_dir().join("release/count-http");
-    for connections in HTTP_CONNECTIONS {
-        let [small, large] = PACKETS.map(|requests| {
-            let arguments = [connections, requests, HTTP_BURST].map(|figure| figure.to_string());
-            total_instructions(&binary, &arguments)
-        });
-        let per_request = per_packet(small?, large?)?;
-        let benchmark = format!("http request, {connections} connections (per request)");
-        eprintln!("xtask: [callgrind] {benchmark}: {per_request:.1} instructions/request");
-        rows.push(InstructionRow {
-            benchmark,
-            instructions_per_packet: per_request,
-        });
+    for (counter, name) in REQUEST_COUNTERS {
+        let binary = target_dir().join("release").join(counter);
+        for connections in HTTP_CONNECTIONS {
+            let [small, large] = PACKETS.map(|requests| {
+                let arguments =
+                    [connections, requests, HTTP_BURST].map(|figure| figure.to_string());
+                total_instructions(&binary, &arguments)
+            });
+            let per_request = per_packet(small?, large?)?;
+            let benchmark = format!("{name}, {connections} connections (per request)");
+            eprintln!("xtask: [callgrind] {benchmark}: {per_request:.1} instructions/request");
+            rows.push(InstructionRow {
+                benchmark,
+                instructions_per_packet: per_request,
+            });
+        }
     }
     Ok(rows)
 }

@@ -294,9 +294,9 @@ fn measure(
             )?;
             forward_run(tools, scenario, &net.netns, [taps[0], taps[1]])
         }
-        (workload, System::WarpcoreQemu) if workload.is_tcp() => {
+        (workload, System::WarpcoreQemu | System::WarpcoreQemuPoll) if workload.is_tcp() => {
             let lan = Lan::create(1, cores > 1, Some(CLIENT_ADDRESS))?;
-            let spec = tcp_spec(cores)?;
+            let spec = tcp_spec(cores, system == System::WarpcoreQemuPoll)?;
             let mut appliance = QemuSession::boot_appliance(
                 &spec,
                 cores,
@@ -327,7 +327,7 @@ fn measure(
         }
         (workload, System::WarpcoreHosted) if workload.is_tcp() => {
             let lan = Lan::create(1, cores > 1, Some(CLIENT_ADDRESS))?;
-            let spec = tcp_spec(cores)?;
+            let spec = tcp_spec(cores, false)?;
             let _hosted = hosted(tools, scenario, cores, &lan.netns, &spec, lan.tap())?;
             wait_for_servers(&lan.netns)?;
             tcp_run(tools, scenario, &lan.netns)

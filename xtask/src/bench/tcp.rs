@@ -41,12 +41,17 @@ pub fn ensure_tcp_tools() -> Result<()> {
 }
 
 /// `perf/specs/tcp.toml` (the `http` and `kv` apps on one interface) with
-/// one queue pair per core.
-pub fn tcp_spec(cores: u32) -> Result<PathBuf> {
+/// one queue pair per core, and with `idle = "poll"` when `poll` (cores
+/// that never sleep).
+pub fn tcp_spec(cores: u32, poll: bool) -> Result<PathBuf> {
     let source = workspace_root().join("perf/specs/tcp.toml");
-    let text = std::fs::read_to_string(&source).with_context(|| source.display().to_string())?;
+    let mut text =
+        std::fs::read_to_string(&source).with_context(|| source.display().to_string())?;
+    if poll {
+        text = format!("idle = \"poll\"\n{text}");
+    }
     spec_file::temporary(
-        &format!("bench-tcp-{cores}"),
+        &format!("bench-tcp-{cores}{}", if poll { "-poll" } else { "" }),
         &spec_file::with_queues(&text, cores)?,
     )
 }

@@ -11,7 +11,7 @@ use crate::bench::synthetic::synthetic;
 use crate::bench::tcp::ensure_tcp_tools;
 use crate::cli::BenchArguments;
 use crate::net::netns::ensure_net_tools;
-use crate::qemu::image::ensure_qemu;
+use crate::qemu::image::{ensured_version, qemu_binary};
 use crate::shell::host::{is_root, workspace_root};
 use anyhow::{Result, bail};
 use perf::report::Report;
@@ -41,7 +41,7 @@ pub fn run(options: &BenchArguments) -> Result<()> {
                 "the systems under test need root (network namespaces, taps); run as root or pass --no-systems"
             );
         }
-        ensure_qemu()?;
+        let qemu_version = ensured_version()?;
         ensure_net_tools()?;
         let file = options.scenarios.clone().unwrap_or_else(|| {
             root.join("perf/scenarios").join(if options.quick {
@@ -72,8 +72,9 @@ pub fn run(options: &BenchArguments) -> Result<()> {
             ensure_tcp_tools()?;
         }
         report.notes.push(format!(
-            "scenarios: {}; accelerator: {}; host: {} CPUs",
+            "scenarios: {}; QEMU {qemu_version} ({}); accelerator: {}; host: {} CPUs",
             file.strip_prefix(&root).unwrap_or(&file).display(),
+            qemu_binary(),
             scenarios.first().map_or("-", |s| s.accel.as_str()),
             std::thread::available_parallelism().map_or(0, |n| n.get())
         ));

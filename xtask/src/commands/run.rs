@@ -5,7 +5,7 @@
 use crate::cli::RunArguments;
 use crate::net::netns::{ensure_net_tools, ip};
 use crate::qemu::command_line::{QemuConfig, qemu_command, tap_nic_args};
-use crate::qemu::image::{QEMU, build_kernel, ensure_qemu, image_for};
+use crate::qemu::image::{build_kernel, ensure_qemu, image_for, qemu_binary};
 use crate::qemu::scenario::exit_status;
 use crate::shell::host::is_root;
 use crate::shell::process::describe;
@@ -46,13 +46,13 @@ fn run_interactive(config: &QemuConfig) -> Result<()> {
 fn wait_interactive(command: &mut Command) -> Result<()> {
     let status = command
         .status()
-        .with_context(|| format!("could not start {QEMU}"))?;
+        .with_context(|| format!("could not start {}", qemu_binary()))?;
     match status.code() {
         // QEMU exits 0 when quit from the monitor; a triple fault also exits 0, but then
         // the console shows no ready line, which the user can see.
         Some(exit_status::SUCCESS) | Some(0) => Ok(()),
         Some(code) => bail!("kernel exited with status {code}"),
-        None => bail!("{QEMU} was killed by a signal"),
+        None => bail!("{} was killed by a signal", qemu_binary()),
     }
 }
 
@@ -122,7 +122,7 @@ fn run_appliance(config: &QemuConfig) -> Result<()> {
     let qemu = qemu_command(&config, &kernel, true);
     let mut command = Command::new("ip");
     command
-        .args(["netns", "exec", RUN_NETNS, QEMU])
+        .args(["netns", "exec", RUN_NETNS, qemu_binary()])
         .args(qemu.get_args());
     eprintln!("xtask: [run] {}", describe(&command));
     for target in &targets {

@@ -30,6 +30,10 @@ fn steps() -> Result<Vec<Step>> {
         Step::Check("miri", miri::run),
         Step::Suite(image::names(), image::run),
         Step::Suite(kernel::scenarios::names()?, kernel::scenarios::run),
+        Step::Suite(
+            kernel::scenarios::names_on_qemu_7_2()?,
+            kernel::scenarios::run_on_qemu_7_2,
+        ),
         Step::Suite(appliance::tests::names(), appliance::tests::run),
     ])
 }

@@ -14,6 +14,9 @@
 //! - `rtt TARGET COUNT`: times one echo, then COUNT more right after it;
 //!   prints `udp-rtt first_ns=N then_ns=N` (the benchmark of an idle
 //!   system's first packet).
+//! - `send TARGET PAYLOAD COUNT`: sends COUNT datagrams of PAYLOAD, each
+//!   waiting up to a second for its echo; prints `udp-send sent=N
+//!   received=N`.
 
 use crate::cli::UdpClientMode;
 use anyhow::{Result, bail};
@@ -39,7 +42,30 @@ pub fn run(mode: &UdpClientMode) -> Result<()> {
         ),
         UdpClientMode::Closed { target } => closed(target),
         UdpClientMode::Rtt { target, count } => rtt(target, count.clamp(1, 1000)),
+        UdpClientMode::Send {
+            target,
+            ref payload,
+            count,
+        } => send(target, payload.as_bytes(), count.clamp(1, 1000)),
     }
+}
+
+/// Sends `count` datagrams of `payload`, one at a time, counting the
+/// echoes that come back within `REPLY_TIMEOUT`.
+fn send(target: SocketAddr, payload: &[u8], count: usize) -> Result<()> {
+    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    socket.connect(target)?;
+    socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    let mut buffer = vec![0u8; 65_536];
+    let mut received = 0;
+    for _ in 0..count {
+        socket.send(payload)?;
+        if socket.recv(&mut buffer).is_ok() {
+            received += 1;
+        }
+    }
+    println!("udp-send sent={count} received={received}");
+    Ok(())
 }
 
 /// The payload of datagram `index` of flow `flow`: `size` bytes, or 1 to

@@ -1,7 +1,7 @@
 //! The QEMU command line: machine, accelerator, memory, vCPUs, the kernel
 //! and its spec module, and the virtio-net devices on taps.
 
-use crate::qemu::image::QEMU;
+use crate::qemu::image::qemu_binary;
 use clap::ValueEnum;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -73,6 +73,16 @@ pub struct QemuConfig {
     pub extra_args: Vec<String>,
     /// Which kernel image boots.
     pub image: Image,
+    /// The QEMU binary; `None` is [`qemu_binary`] (`$WARPCORE_QEMU`, else the
+    /// system's QEMU 10).
+    pub qemu: Option<&'static str>,
+}
+
+impl QemuConfig {
+    /// The QEMU binary that boots this configuration.
+    pub fn binary(&self) -> &'static str {
+        self.qemu.unwrap_or_else(qemu_binary)
+    }
 }
 
 /// Which kernel image a configuration boots.
@@ -98,6 +108,7 @@ impl Default for QemuConfig {
             cmdline: String::new(),
             extra_args: Vec::new(),
             image: Image::Appliance,
+            qemu: None,
         }
     }
 }
@@ -106,7 +117,7 @@ impl Default for QemuConfig {
 /// monitor on stdio so that Ctrl-A X quits.
 pub fn qemu_command(config: &QemuConfig, kernel: &Path, interactive: bool) -> Command {
     let wants_pci = config.extra_args.iter().any(|arg| arg.contains("-pci"));
-    let mut command = Command::new(QEMU);
+    let mut command = Command::new(config.binary());
     command
         .args(["-M", config.machine.argument(wants_pci)])
         .args(["-m", &config.mem_mib.to_string()])

@@ -4,7 +4,7 @@
 
 use crate::qemu::command_line::{QemuConfig, qemu_command};
 use crate::qemu::console;
-use crate::qemu::image::{ensure_qemu, image_for};
+use crate::qemu::image::{ensure_qemu_binary, image_for};
 use anyhow::Result;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -82,7 +82,7 @@ impl ScenarioOutcome {
 /// Boots the kernel with `config`, captures the serial log, and kills QEMU after
 /// `timeout`. Never fails because of what the kernel did; check the outcome.
 pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOutcome> {
-    ensure_qemu()?;
+    ensure_qemu_binary(config.binary())?;
     let kernel = image_for(config)?;
     let mut command = qemu_command(config, &kernel, false);
     command.stdin(Stdio::null());

@@ -7,7 +7,7 @@ use crate::net::netns::Netns;
 use crate::qemu::command_line::tap_nic_args;
 use crate::qemu::command_line::{QemuConfig, qemu_command};
 use crate::qemu::console;
-use crate::qemu::image::{QEMU, ensure_qemu, image_for};
+use crate::qemu::image::{ensure_qemu_binary, image_for};
 use crate::shell::process::describe;
 use crate::spec_file;
 use anyhow::{Context, Result, bail, ensure};
@@ -77,12 +77,12 @@ impl QemuSession {
     /// Boots another kernel (the Linux peer guest) under the same QEMU command
     /// line as the appliance; `config.spec` becomes its initrd.
     pub fn start_kernel(config: &QemuConfig, kernel: &Path, netns: Option<&str>) -> Result<Self> {
-        ensure_qemu()?;
+        ensure_qemu_binary(config.binary())?;
         let qemu = qemu_command(config, kernel, false);
         let mut command = match netns {
             Some(netns) => {
                 let mut command = Command::new("ip");
-                command.args(["netns", "exec", netns, QEMU]);
+                command.args(["netns", "exec", netns, config.binary()]);
                 command.args(qemu.get_args());
                 command
             }

@@ -49,9 +49,9 @@ pub fn test_spec() -> Result<PathBuf> {
     Ok(path)
 }
 /// The token whose SHA-256 the spec holds.
-const TOKEN: &str = "warpcore-test-token";
+pub(crate) const TOKEN: &str = "warpcore-test-token";
 /// The management API's base address.
-const BASE: &str = "http://10.0.0.2:8080";
+pub(crate) const BASE: &str = "http://10.0.0.2:8080";
 
 /// The sum of the samples of `family` whose labels include every pair of
 /// `labels`, in a Prometheus text scrape.

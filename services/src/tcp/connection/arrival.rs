@@ -39,6 +39,9 @@ impl Connection {
         tally: &mut Tally,
     ) -> Outcome {
         let flags = segment.flags;
+        if self.state == State::SynSent {
+            return self.on_segment_in_syn_sent(segment, now_ms, now_ns, config, app, tally);
+        }
         // PAWS: an old timestamp on anything but a RST.
         if self.timestamps
             && !flags.contains(TcpFlags::RST)
@@ -333,6 +336,9 @@ impl Connection {
         }
         if let Some(paused) = requests.pause_reading {
             self.read_paused = paused;
+        }
+        if let Some(request) = requests.connect {
+            self.connect_request = Some(request);
         }
         if let Some(milliseconds) = requests.timeout_ms {
             self.app_deadline_ms = if milliseconds == 0 {

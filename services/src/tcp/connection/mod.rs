@@ -21,6 +21,7 @@ use crate::wire::tcp::{SackBlocks, TcpFlags, TcpOptions};
 use arrayvec::ArrayVec;
 use core::net::SocketAddrV4;
 
+mod active;
 mod arrival;
 mod sack;
 mod sending;
@@ -30,6 +31,8 @@ mod timers;
 /// connection entering TIME-WAIT leaves the table for a smaller entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// We opened it: our SYN is out, the peer's SYN-ACK not in yet.
+    SynSent,
     /// Our SYN-ACK is out, the peer's ACK not in yet.
     SynReceived,
     /// Open both ways.
@@ -143,6 +146,12 @@ pub struct Connection {
     pub state: State,
     /// True once the app has a session for it.
     pub accepted: bool,
+    /// For a connection we opened: the app's token, until it is told the
+    /// connection opened or failed.
+    pub token: Option<u64>,
+    /// A connection the app asked for during a call ([`Stream::connect`]),
+    /// for the node to open.
+    pub connect_request: Option<(SocketAddrV4, u64)>,
     // Send sequence space (RFC 9293 3.3.1).
     /// Our initial sequence number.
     pub iss: Seq,
@@ -315,6 +324,8 @@ impl Connection {
             listener,
             state: State::SynReceived,
             accepted: false,
+            token: None,
+            connect_request: None,
             iss,
             snd_una: iss,
             snd_nxt: iss + 1u32,

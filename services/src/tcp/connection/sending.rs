@@ -204,7 +204,7 @@ impl Connection {
             }
             return Outcome::Open;
         }
-        if self.state == State::Closed {
+        if matches!(self.state, State::Closed | State::SynSent) {
             return Outcome::Open;
         }
         self.queue_fin();

@@ -90,7 +90,7 @@ impl Connection {
         tally: &mut Tally,
     ) -> Outcome {
         self.retries += 1;
-        let limit = if self.state == State::SynReceived {
+        let limit = if matches!(self.state, State::SynReceived | State::SynSent) {
             config.syn_ack_retries
         } else {
             config.max_retransmissions
@@ -101,6 +101,12 @@ impl Connection {
         }
         tally.bump(TcpEvent::Timeouts);
         self.rtt.back_off(config);
+        if self.state == State::SynSent {
+            tally.bump(TcpEvent::Retransmits);
+            self.rto_deadline_ms = 0;
+            self.send_syn(now_ms, config, sink, tally);
+            return Outcome::Open;
+        }
         if self.state == State::SynReceived {
             tally.bump(TcpEvent::Retransmits);
             self.send_syn_ack(now_ms, config, sink, tally);

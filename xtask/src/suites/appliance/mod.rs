@@ -4,5 +4,6 @@
 
 pub mod idle;
 pub mod malformed;
+pub mod supervise;
 pub mod tcp;
 pub mod tests;

@@ -7,7 +7,7 @@
 use crate::net::bridged::{BridgedClient, Direction};
 use crate::net::devices::Lan;
 use crate::qemu::session::QemuSession;
-use crate::spec_file::example;
+use crate::spec_file::{self, example};
 use crate::suites::tcp_traffic::{
     self, bulk_under_loss, closed_port, echo_round_trip, malformed_segments,
 };
@@ -49,6 +49,24 @@ pub fn reconcile_checks_in_qemu() -> Result<()> {
         crate::suites::reconcile::reconcile_checks(&lan.netns, lan.tap())
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+}
+
+/// Boots examples/tcp-proxy.toml on two cores and two queue pairs, its
+/// backend (python http.server) and clients in the tap's namespace, and
+/// runs the proxy checks (`suites::proxy_traffic`).
+pub fn proxy_checks_in_qemu() -> Result<()> {
+    let text = spec_file::with_queues(&std::fs::read_to_string(example("tcp-proxy.toml"))?, 2)?;
+    let spec = spec_file::temporary("px", &text)?;
+    let lan = Lan::create(1, true, Some("10.0.0.1/24"))?;
+    let booted = QemuSession::boot_appliance(&spec, 2, &lan.netns, &lan.tap_names(), 2);
+    let _ = std::fs::remove_file(&spec);
+    let session = RefCell::new(booted?);
+    let mut counters = || session.borrow_mut().counters();
+    let result = (|| -> Result<()> {
+        wait_reachable(&lan.netns, tcp_traffic::APPLIANCE, 20)?;
+        crate::suites::proxy_traffic::proxy_checks(&lan.netns, &mut counters, 2)
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.borrow().log())))
 }
 
 /// Boots examples/tcp.toml on one core and runs the TCP checks against it.

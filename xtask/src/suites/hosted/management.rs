@@ -1,7 +1,10 @@
-//! Hosted management-plane test: `examples/management.toml` (its test
-//! copy) on a tap and the shared management checks against it.
+//! Hosted management-plane tests: `examples/management.toml` (its test
+//! copy) on a tap and the shared management checks against it; the same
+//! spec on two cores and a multi-queue tap, every management connection
+//! answered whichever core the tap steers it to.
 
 use crate::suites::hosted::process::{EchoSetup, Link};
+use crate::suites::management_cores::every_connection_answered;
 use crate::suites::management_traffic::{management_checks, test_spec};
 use crate::suites::reconcile::reconcile_checks;
 use crate::suites::runner::Case;
@@ -25,6 +28,11 @@ pub fn cases() -> Vec<Case<Scenario>> {
             "reconcile without restart: zero loss under loadgen while a service is added and removed, an HTTP keep-alive connection kept, a route for the next ping, a bad change rolled back with the reason, [tcp] refused 409, generations and counters",
             reconcile as Scenario,
         ),
+        Case::new(
+            "management-two-cores-tap",
+            "two cores, multi-queue tap: 32 management connections from distinct source ports all answered (/metrics, /api/v1/status), those steered to core 1 handed over to core 0",
+            two_cores,
+        ),
     ]
 }
 
@@ -42,6 +50,17 @@ fn management(binary: &Path) -> Result<()> {
     let setup = EchoSetup::with_spec(binary, Link::Tap, 1, &spec.to_string_lossy())?;
     ping_no_loss(&setup.attachment.client, &["-c", "1", "10.0.0.2"])?;
     management_checks(&setup.attachment.client)?;
+    setup.appliance.stop()?;
+    Ok(())
+}
+
+/// The management spec on two cores over a multi-queue tap: the tap
+/// steers about half the connections to core 1, which hands them over.
+fn two_cores(binary: &Path) -> Result<()> {
+    let spec = test_spec()?;
+    let setup = EchoSetup::with_spec(binary, Link::Tap, 2, &spec.to_string_lossy())?;
+    ping_no_loss(&setup.attachment.client, &["-c", "1", "10.0.0.2"])?;
+    every_connection_answered(&setup.attachment.client, 2)?;
     setup.appliance.stop()?;
     Ok(())
 }

@@ -5,4 +5,5 @@ pub mod idle;
 pub mod management;
 pub mod process;
 pub mod scenarios;
+pub mod supervise;
 pub mod tcp;

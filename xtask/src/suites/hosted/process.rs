@@ -124,6 +124,12 @@ impl Appliance {
         Counters::parse_dump(&text)
     }
 
+    /// The lines it printed since the last look (its log: info and
+    /// below), without waiting.
+    pub fn lines_so_far(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
     /// Stops the appliance with SIGTERM and checks it exits 0 and prints its
     /// final counters.
     pub fn stop(mut self) -> Result<Counters> {

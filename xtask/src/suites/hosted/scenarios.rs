@@ -70,6 +70,7 @@ fn cases() -> Vec<Case<Scenario>> {
     .chain(crate::suites::hosted::tcp::cases())
     .chain(crate::suites::hosted::management::cases())
     .chain(crate::suites::hosted::idle::cases())
+    .chain(crate::suites::hosted::supervise::cases())
     .collect()
 }
 
@@ -101,7 +102,7 @@ fn build() -> Result<PathBuf> {
             "-p",
             "warpcore-hosted",
             "--features",
-            "example-port-filter,example-tcp-apps",
+            "example-port-filter,example-tcp-apps,test-services",
         ]),
     )?;
     Ok(target_dir().join("release/warpcore-hosted"))

@@ -68,6 +68,25 @@ pub fn check_pci(outcome: &ScenarioOutcome) -> Result<()> {
     Ok(())
 }
 
+/// The igb driver reset QEMU's 82576, read the MAC QEMU was given, saw the
+/// link come up and enabled queue pair 0.
+pub fn check_igb(outcome: &ScenarioOutcome) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    for line in [
+        "reset, mac 52:54:00:12:34:56",
+        "scenario igb: link up 1000 Mb/s full duplex",
+        "scenario igb: queue pair 0 enabled",
+        "scenario igb: PASS",
+    ] {
+        ensure!(outcome.serial_log.contains(line), "missing `{line}`");
+    }
+    Ok(())
+}
+
 /// Core 0 and core 1 exchanged every message and both checked each one.
 pub fn check_pingpong(outcome: &ScenarioOutcome, messages: u64) -> Result<()> {
     ensure!(

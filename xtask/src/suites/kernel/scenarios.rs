@@ -2,11 +2,11 @@
 //! command line, waits for the isa-debug-exit status, and checks the serial log.
 
 use crate::qemu::command_line::{Image, Machine, QemuConfig};
-use crate::qemu::image::ensure_qemu;
+use crate::qemu::image::{QEMU_7_2, ensure_qemu, ensure_qemu_binary};
 use crate::qemu::scenario::{self, ScenarioOutcome};
 use crate::spec_file::example;
 use crate::suites::kernel::checks::{
-    check_boot, check_mempool, check_page_fault, check_pci, check_pingpong, check_spec,
+    check_boot, check_igb, check_mempool, check_page_fault, check_pci, check_pingpong, check_spec,
     check_synthetic,
 };
 use crate::suites::runner::{self, Case, Filter};
@@ -16,6 +16,20 @@ use std::time::Duration;
 
 /// The suite's name in `--only` and in its summary line.
 const SUITE: &str = "kernel";
+/// The case that boots with x2APIC: QEMU's TCG offers x2APIC from 8.0 on
+/// (`-cpu max`), so before QEMU 10 only KVM reached the kernel's x2APIC
+/// path. QEMU 7.2 lacks it and skips the case.
+const X2APIC_CASE: &str = "boot-x2apic";
+/// The igb bring-up case: QEMU has the igb model from 8.0 on; 7.2 skips it.
+const IGB_CASE: &str = "igb-bring-up";
+/// The MAC QEMU gives the igb function, which the driver must read back.
+const IGB_MAC: &str = "52:54:00:12:34:56";
+/// Cases that need a QEMU newer than 7.2.
+const NEEDS_QEMU_8: [&str; 2] = [X2APIC_CASE, IGB_CASE];
+/// The same scenarios booted by QEMU 7.2 (`scripts/install-qemu.sh 7.2`),
+/// the oldest QEMU we support: its own suite, so that `--only kernel/` is
+/// the default QEMU alone.
+const SUITE_QEMU_7_2: &str = "kernel-qemu7.2";
 /// Address the page-fault scenario reads: canonical, far above any mapping.
 const UNMAPPED_ADDRESS: u64 = 0x0000_0bad_0000_0000;
 /// Identity-mapped RAM, used to show the page-fault check rejects a run without a fault.
@@ -117,6 +131,24 @@ fn cases() -> Result<Vec<Case<Scenario>>> {
         ));
     }
     list.push(Case::new(
+        X2APIC_CASE,
+        "boot q35 -smp 2 -cpu max: x2APIC under TCG (QEMU 8 and later)",
+        Scenario::new(
+            QemuConfig {
+                extra_args: ["-cpu", "max"].map(String::from).to_vec(),
+                ..config(2, Machine::Q35, "test=boot")
+            },
+            |outcome| {
+                check_boot(outcome, 2)?;
+                ensure!(
+                    outcome.serial_log.contains("apic X2Apic"),
+                    "kernel did not use x2APIC although -cpu max offers it"
+                );
+                Ok(())
+            },
+        ),
+    ));
+    list.push(Case::new(
         "boot-xapic",
         "boot q35 -smp 2 xAPIC forced",
         Scenario::new(config(2, Machine::Q35, "test=boot apic=xapic"), |outcome| {
@@ -177,6 +209,24 @@ fn cases() -> Result<Vec<Case<Scenario>>> {
             ),
         ));
     }
+    list.push(Case::new(
+        IGB_CASE,
+        "igb driver bring-up on QEMU's 82576 (-device igb): reset, MAC, link, queue pair 0",
+        Scenario::new(
+            QemuConfig {
+                extra_args: [
+                    "-device",
+                    &format!("igb,netdev=n0,mac={IGB_MAC},romfile="),
+                    "-netdev",
+                    "user,id=n0",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ..config(1, Machine::Q35, &format!("test=igb expect_mac={IGB_MAC}"))
+            },
+            check_igb,
+        ),
+    ));
     const MESSAGES: u64 = 1_000_000;
     list.push(Case::new(
         "pingpong",
@@ -256,10 +306,39 @@ pub fn names() -> Result<Vec<String>> {
     Ok(runner::names(SUITE, &cases()?))
 }
 
+/// The names of the kernel scenarios on QEMU 7.2, for `--list`.
+pub fn names_on_qemu_7_2() -> Result<Vec<String>> {
+    let mut cases = cases()?;
+    cases.retain(|case| !NEEDS_QEMU_8.contains(&case.name.as_str()));
+    Ok(runner::names(SUITE_QEMU_7_2, &cases))
+}
+
 /// Runs the kernel scenarios `filter` selects, printing one line each;
 /// fails if any failed.
 pub fn run(filter: &Filter) -> Result<()> {
-    runner::run(SUITE, cases()?, filter, ensure_qemu, |(), scenario| {
+    run_suite(SUITE, cases()?, filter, ensure_qemu)
+}
+
+/// Runs the kernel scenarios `filter` selects under QEMU 7.2 (installed
+/// beside QEMU 10 when missing, as root).
+pub fn run_on_qemu_7_2(filter: &Filter) -> Result<()> {
+    let mut cases = cases()?;
+    cases.retain(|case| !NEEDS_QEMU_8.contains(&case.name.as_str()));
+    for case in &mut cases {
+        case.body.config.qemu = Some(QEMU_7_2);
+    }
+    run_suite(SUITE_QEMU_7_2, cases, filter, || {
+        ensure_qemu_binary(QEMU_7_2).map(|_| ())
+    })
+}
+
+fn run_suite(
+    suite: &str,
+    cases: Vec<Case<Scenario>>,
+    filter: &Filter,
+    prepare: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    runner::run(suite, cases, filter, prepare, |(), scenario| {
         let outcome = run_scenario(scenario)?;
         let ready = outcome
             .ready_after
@@ -311,7 +390,16 @@ mod tests {
     #[test]
     fn scenario_names_are_unique_words() {
         let names = names().unwrap();
-        assert_eq!(names.len(), 19);
+        assert_eq!(names.len(), 21);
+        // QEMU 7.2 boots every scenario but the two that need QEMU 8.
+        let old_qemu = names_on_qemu_7_2().unwrap();
+        assert_eq!(old_qemu.len(), 19);
+        assert!(names.contains(&format!("{SUITE}/{IGB_CASE}")));
+        assert!(
+            !old_qemu
+                .iter()
+                .any(|name| NEEDS_QEMU_8.iter().any(|case| name.ends_with(case)))
+        );
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();
