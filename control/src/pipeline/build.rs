@@ -303,6 +303,10 @@ fn add_stack(
         ipv4_out: Some(ipv4_out),
         arp: [None; MAX_INTERFACES],
     };
+    let mut relays = Vec::new();
+    while let Some(relay) = context.links.take_shared::<services::arp::ArpRelay>() {
+        relays.push(relay);
+    }
     let mut eth_nodes = Vec::with_capacity(ports.len());
     for port in ports {
         let config = &spec.interfaces[port.interface];
@@ -317,7 +321,14 @@ fn add_stack(
             }
         }
         let eth = builder.add_node(Box::new(eth));
-        let arp = builder.add_node(Box::new(Arp::new(config.mac, config.address)));
+        let mut arp = Arp::new(config.mac, config.address);
+        if let Some(index) = relays
+            .iter()
+            .position(|relay| relay.interface == port.interface)
+        {
+            arp = arp.with_relay(relays.swap_remove(index));
+        }
+        let arp = builder.add_node(Box::new(arp));
         builder.connect(eth, "arp", Target::Node(arp))?;
         builder.connect(eth, "ipv4", Target::Node(ipv4))?;
         builder.connect(arp, "tx", Target::Port(port.id))?;
