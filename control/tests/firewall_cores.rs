@@ -141,3 +141,32 @@ fn a_reply_without_its_request_is_dropped_on_the_owner() {
         "what core 1 handed over, core 0 took in"
     );
 }
+
+/// An ARP reply that the NIC steers to core 0 answers core 1's request:
+/// core 0 passes the binding over, and what core 1 held for it leaves.
+#[test]
+fn an_arp_reply_landing_on_the_other_core_resolves_for_the_asker() {
+    let spec = control::Spec::parse(ECHO_SPEC, &services::Registry::with_builtin()).unwrap();
+    let mut links = control::core_links(&spec, 2);
+    let second = links.pop().unwrap();
+    let first = links.pop().unwrap();
+    let mut cores = [
+        Harness::on_core(&spec, 0, first),
+        Harness::on_core(&spec, 1, second),
+    ];
+    // An ICMP error is a fresh buffer without a reply hint: it waits.
+    let closed = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40000, 9), 64, b"x");
+    let request = cores[1].exchange(0, &closed).expect("core 1 asks");
+    assert_eq!(&request[..6], &MacAddr::BROADCAST.0);
+    let reply = arp_frame(2, (PEER, PEER_IP), (OURS, OUR_IP), OURS);
+    assert!(cores[0].exchange(0, &reply).is_none());
+    assert!(cores[1].take(0).is_none(), "not before core 1 runs");
+    settle(&mut cores);
+    let sent = cores[1].take(0).expect("the held error, now resolved");
+    assert_eq!(&sent[..6], &PEER.0);
+    assert_eq!((sent[34], sent[35]), (3, 3), "port unreachable");
+    assert_eq!(
+        cores[1].counters().node_drops("arp", "resolution-timeout"),
+        0
+    );
+}
