@@ -28,6 +28,7 @@ use core::net::Ipv4Addr;
 use dataplane::Ipv4Cidr;
 use dataplane::drop_reasons;
 use dataplane::{Batch, MacAddr, Nanoservice, Outputs, Packet, PacketError, Verdict};
+use dataplane::{Consumer, Producer, SpscRing};
 
 /// Destinations that may wait for resolution at once.
 pub const MAX_PENDING_DESTINATIONS: usize = 8;
@@ -128,6 +129,60 @@ struct Pending {
     packets: ArrayVec<Packet, PENDING_PACKETS_PER_DESTINATION>,
 }
 
+/// Bindings one core's ARP of an interface passes to the other cores'
+/// (one ring per pair of cores and direction).
+pub const RELAY_RING_CAPACITY: usize = 256;
+
+/// One core's ends of the rings that share what ARP learns on one
+/// interface between the cores: each core's cache is its own, and an ARP
+/// reply lands on one core only (a NIC steers ARP by a hash that does not
+/// see the addresses, so all of an interface's ARP may reach one core),
+/// while any core may have to forward to that neighbour (a firewall hands
+/// a flow to its owner core). Bindings, not frames, cross: no buffer, no
+/// lock; a full ring loses the binding (the core asks again). Only
+/// bindings from replies cross: a core that needs a neighbour asks, and
+/// the answer reaches it wherever it lands.
+pub struct ArpRelay {
+    /// The interface's index.
+    pub interface: usize,
+    to: alloc::vec::Vec<Producer<(Ipv4Addr, MacAddr)>>,
+    from: alloc::vec::Vec<Consumer<(Ipv4Addr, MacAddr)>>,
+}
+
+impl core::fmt::Debug for ArpRelay {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "ArpRelay(if{}, {} peers)", self.interface, self.to.len())
+    }
+}
+
+/// The relays of `interface` between `cores` cores: element `core` is
+/// that core's (none for one core).
+pub fn link_relays(interface: usize, cores: usize) -> alloc::vec::Vec<ArpRelay> {
+    let mut relays: alloc::vec::Vec<ArpRelay> = (0..cores)
+        .map(|_| ArpRelay {
+            interface,
+            to: alloc::vec::Vec::new(),
+            from: alloc::vec::Vec::new(),
+        })
+        .collect();
+    if cores < 2 {
+        return alloc::vec::Vec::new();
+    }
+    for source in 0..cores {
+        for destination in 0..cores {
+            if source == destination {
+                continue;
+            }
+            let Ok((producer, consumer)) = SpscRing::with_capacity(RELAY_RING_CAPACITY) else {
+                unreachable!("a power of two")
+            };
+            relays[source].to.push(producer);
+            relays[destination].from.push(consumer);
+        }
+    }
+    relays
+}
+
 /// ARP for one interface.
 #[derive(Debug)]
 pub struct Arp {
@@ -139,6 +194,7 @@ pub struct Arp {
     cache: ArpCache,
     pending: ArrayVec<Pending, MAX_PENDING_DESTINATIONS>,
     announced: bool,
+    relay: Option<ArpRelay>,
 }
 
 impl Arp {
@@ -160,7 +216,41 @@ impl Arp {
             cache: ArpCache::new(),
             pending: ArrayVec::new(),
             announced: false,
+            relay: None,
         }
+    }
+
+    /// Shares what this core learns with the other cores' ARP of the same
+    /// interface, and learns what they do, over `relay`.
+    pub fn with_relay(mut self, relay: ArpRelay) -> Self {
+        self.relay = Some(relay);
+        self
+    }
+
+    /// Passes a binding just learnt to the other cores.
+    fn share(&mut self, ip: Ipv4Addr, mac: MacAddr) {
+        if let Some(relay) = &mut self.relay {
+            for producer in &mut relay.to {
+                // Full: that core resolves for itself.
+                let _ = producer.push((ip, mac));
+            }
+        }
+    }
+
+    /// Learns the bindings the other cores passed here, and sends what
+    /// waited for them.
+    fn take_shared(&mut self, out: &mut Outputs<'_>) {
+        let Some(mut relay) = self.relay.take() else {
+            return;
+        };
+        let now = out.now_ns();
+        for consumer in &mut relay.from {
+            while let Some((ip, mac)) = consumer.pop() {
+                self.cache.insert(ip, mac, now);
+                self.flush_pending(ip, mac, out);
+            }
+        }
+        self.relay = Some(relay);
     }
 
     /// The cache (for tests and management).
@@ -203,6 +293,11 @@ impl Arp {
         }
         if !known && self.address.contains(sender_ip) {
             self.cache.insert(sender_ip, sender_mac, now);
+        }
+        // An answer to a request: possibly another core's, whose answer
+        // the NIC steered here.
+        if operation == ArpOperation::REPLY && self.cache.contains(sender_ip) {
+            self.share(sender_ip, sender_mac);
         }
         self.flush_pending(sender_ip, sender_mac, out);
         if operation == ArpOperation::REQUEST {
@@ -373,6 +468,7 @@ impl Nanoservice for Arp {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        self.take_shared(out);
         let now = out.now_ns();
         // The cache does not change while the burst is classified (ARP
         // frames are handled after it) and `now` is fixed: a cache hit
@@ -385,6 +481,7 @@ impl Nanoservice for Arp {
     }
 
     fn tick(&mut self, out: &mut Outputs<'_>) {
+        self.take_shared(out);
         let now = out.now_ns();
         if !self.announced {
             self.announced = true;

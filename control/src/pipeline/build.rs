@@ -520,6 +520,10 @@ fn add_stack(
         ipv4_out: Some(ipv4_out),
         arp: [None; MAX_INTERFACES],
     };
+    let mut relays = Vec::new();
+    while let Some(relay) = context.links.take_shared::<services::arp::ArpRelay>() {
+        relays.push(relay);
+    }
     let mut eth_nodes = Vec::with_capacity(ports.len());
     for port in ports {
         let config = &spec.interfaces[port.interface];
@@ -536,8 +540,19 @@ fn add_stack(
         let eth = builder.add_node(Box::new(eth));
         let tag = arp_tag(port.interface, config.mac, config.address);
         let carried = reuse.carry.borrow_mut().take(tag);
-        let arp = builder
-            .add_node(carried.unwrap_or_else(|| Box::new(Arp::new(config.mac, config.address))));
+        // A carried ARP keeps the relay it was built with; a fresh one
+        // takes this interface's relay, when the core links hold one.
+        let relay = relays
+            .iter()
+            .position(|relay| relay.interface == port.interface)
+            .map(|index| relays.swap_remove(index));
+        let arp = builder.add_node(carried.unwrap_or_else(|| {
+            let arp = Arp::new(config.mac, config.address);
+            Box::new(match relay {
+                Some(relay) => arp.with_relay(relay),
+                None => arp,
+            })
+        }));
         builder.tag_node(arp, tag)?;
         builder.connect(eth, "arp", Target::Node(arp))?;
         builder.connect(eth, "ipv4", Target::Node(ipv4))?;

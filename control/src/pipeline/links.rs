@@ -35,6 +35,18 @@ pub fn core_links(spec: &Spec, cores: usize) -> Vec<CoreLinks> {
             core_links.insert_shared(strays);
         }
     }
+    // Every core's ARP of an interface shares the bindings it learns with
+    // the others': forwarding from any core needs them.
+    if cores > 1 {
+        for interface in 0..spec.interfaces.len() {
+            for (core_links, relay) in links
+                .iter_mut()
+                .zip(services::arp::link_relays(interface, cores))
+            {
+                core_links.insert_shared(relay);
+            }
+        }
+    }
     for service in &spec.services {
         let Some(hook) = service.attach.first() else {
             continue;

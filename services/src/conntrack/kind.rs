@@ -1,10 +1,11 @@
 //! The `conntrack` service kind: its spec table and factory.
 
-use super::{Conntrack, FlowTable, Timeouts};
+use super::{Conntrack, FlowSteering, FlowTable, SteerEnd, Timeouts, link_steering};
 use crate::registry::{BuildContext, HookPoint, ServiceKind};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::any::Any;
 use core::hash::BuildHasher;
 use dataplane::Nanoservice;
 use serde::Deserialize;
@@ -69,8 +70,16 @@ impl ServiceKind for ConntrackKind {
         check_capacity(config.capacity)
     }
 
+    fn link_cores(_config: &ConntrackConfig, cores: usize) -> Vec<Box<dyn Any + Send>> {
+        link_steering(cores)
+    }
+
     fn build(config: &ConntrackConfig, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
         let table = FlowTable::new(config.capacity, Timeouts::LINUX, flow_seed(context.core));
-        Box::new(Conntrack::new(table, config.drop_invalid))
+        let mut node = Conntrack::new(table, config.drop_invalid);
+        if let Some(end) = context.links.take::<SteerEnd>(HookPoint::Ipv4Forward) {
+            node = node.with_steering(FlowSteering::new(end, context.doorbell));
+        }
+        Box::new(node)
     }
 }

@@ -7,6 +7,7 @@
 mod flow;
 mod kind;
 mod node;
+pub mod steer;
 mod table;
 mod tcp_state;
 #[cfg(test)]
@@ -18,5 +19,6 @@ pub use kind::{DEFAULT_CAPACITY, MAX_CAPACITY};
 pub(crate) use kind::{check_capacity, flow_seed};
 pub use node::{Conntrack, ConntrackDrop, ConntrackEvent, ConntrackOutput};
 pub(crate) use node::{SWEEP_PER_TICK, count_table};
+pub use steer::{FlowSteering, SteerEnd, link_steering, owner_core};
 pub use table::{CtState, FlowTable, TableStats, Tracked, WAYS};
 pub use tcp_state::{TcpState, Timeouts};

@@ -3,7 +3,7 @@
 //! router), drops what fits no flow unless told not to, and counts flows
 //! created, expired, evicted and refused.
 
-use super::{CtState, FlowPacket, FlowTable, ParseError, TableStats};
+use super::{CtState, FlowPacket, FlowSteering, FlowTable, ParseError, TableStats};
 use dataplane::{Batch, Nanoservice, Outputs, Verdict, drop_reasons, events, outputs};
 
 drop_reasons! {
@@ -17,6 +17,8 @@ drop_reasons! {
         Invalid = "invalid",
         /// Would open a flow whose bucket is full of established flows.
         TableFull = "table-full",
+        /// Belongs to another core's flows, whose ring was full.
+        RingFull = "ring-full",
     }
 }
 
@@ -39,6 +41,10 @@ events! {
         Evicted = "flows-evicted",
         /// Non-first fragments passed untracked.
         Fragments = "fragments",
+        /// Packets of another core's flows put on the ring to it.
+        HandedOff = "handed-off",
+        /// Packets of this core's flows taken from other cores' rings.
+        HandedIn = "handed-in",
     }
 }
 
@@ -63,6 +69,7 @@ pub(crate) fn count_table(stats: TableStats, out: &mut Outputs<'_>) {
 pub struct Conntrack {
     table: FlowTable,
     drop_invalid: bool,
+    steering: Option<FlowSteering>,
 }
 
 impl Conntrack {
@@ -72,7 +79,15 @@ impl Conntrack {
         Self {
             table,
             drop_invalid,
+            steering: None,
         }
+    }
+
+    /// Brings both directions of every flow to one core over `steering`
+    /// (see [`crate::conntrack::steer`]).
+    pub fn with_steering(mut self, steering: FlowSteering) -> Self {
+        self.steering = Some(steering);
+        self
     }
 
     /// The flow table.
@@ -80,7 +95,9 @@ impl Conntrack {
         &self.table
     }
 
-    fn verdict(&mut self, ip: &[u8], now_ns: u64, fragments: &mut u64) -> Verdict {
+    /// `steer`: a packet of another core's flow is kept in the batch for
+    /// [`FlowSteering::hand_off`] (false for packets handed in).
+    fn verdict(&mut self, ip: &[u8], steer: bool, now_ns: u64, fragments: &mut u64) -> Verdict {
         let packet = match FlowPacket::parse(ip) {
             Ok(packet) => packet,
             Err(ParseError::Fragment) => {
@@ -90,11 +107,40 @@ impl Conntrack {
             }
             Err(_) => return Verdict::drop(ConntrackDrop::Malformed),
         };
+        if steer
+            && let Some(steering) = &mut self.steering
+            && steering
+                .elsewhere(packet.quoted.as_ref().unwrap_or(&packet.tuple))
+                .is_some()
+        {
+            return Verdict::Keep;
+        }
         match self.table.track(&packet, now_ns).state {
             CtState::Invalid if self.drop_invalid => Verdict::drop(ConntrackDrop::Invalid),
             CtState::Full => Verdict::drop(ConntrackDrop::TableFull),
             _ => Verdict::emit(ConntrackOutput::Pass.into()),
         }
+    }
+}
+
+impl Conntrack {
+    /// Tracks the packets other cores handed to this one (their flows
+    /// are this core's).
+    fn take_handed_in(&mut self, out: &mut Outputs<'_>) {
+        let Some(mut steering) = self.steering.take() else {
+            return;
+        };
+        let now_ns = out.now_ns();
+        let mut fragments = 0;
+        let taken = steering.receive(|batch| {
+            out.dispatch(batch, |packet, _| {
+                self.verdict(packet.payload(), false, now_ns, &mut fragments)
+            });
+        });
+        if taken > 0 {
+            out.count(ConntrackEvent::HandedIn.into(), taken);
+        }
+        self.steering = Some(steering);
     }
 }
 
@@ -116,18 +162,38 @@ impl Nanoservice for Conntrack {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        self.take_handed_in(out);
         let now_ns = out.now_ns();
         let mut fragments = 0;
         out.dispatch(batch, |packet, _| {
-            self.verdict(packet.payload(), now_ns, &mut fragments)
+            self.verdict(packet.payload(), true, now_ns, &mut fragments)
         });
         if fragments > 0 {
             out.count(ConntrackEvent::Fragments.into(), fragments);
         }
+        if let Some(steering) = &mut self.steering
+            && !batch.is_empty()
+        {
+            let handed = steering.hand_off(batch, |packet| {
+                out.drop(packet, ConntrackDrop::RingFull);
+            });
+            if handed > 0 {
+                out.count(ConntrackEvent::HandedOff.into(), handed);
+            }
+        }
         count_table(self.table.take_stats(), out);
     }
 
+    /// Now when another core handed this one packets of its flows.
+    fn next_deadline_ns(&self) -> Option<u64> {
+        self.steering
+            .as_ref()
+            .is_some_and(FlowSteering::pending)
+            .then_some(0)
+    }
+
     fn tick(&mut self, out: &mut Outputs<'_>) {
+        self.take_handed_in(out);
         self.table.sweep(out.now_ns(), SWEEP_PER_TICK);
         count_table(self.table.take_stats(), out);
     }

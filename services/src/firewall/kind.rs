@@ -1,12 +1,16 @@
 //! The `firewall` service kind: its spec table and factory.
 
 use super::{Action, Classifier, Firewall, RuleConfig};
-use crate::conntrack::{DEFAULT_CAPACITY, FlowTable, Timeouts, check_capacity, flow_seed};
+use crate::conntrack::{
+    DEFAULT_CAPACITY, FlowSteering, FlowTable, SteerEnd, Timeouts, check_capacity, flow_seed,
+    link_steering,
+};
 use crate::registry::{BuildContext, HookPoint, ServiceKind, SpecSummary};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::any::Any;
 use dataplane::Nanoservice;
 use serde::Deserialize;
 
@@ -72,11 +76,15 @@ impl ServiceKind for FirewallKind {
         Ok(())
     }
 
+    fn link_cores(_config: &FirewallConfig, cores: usize) -> Vec<Box<dyn Any + Send>> {
+        link_steering(cores)
+    }
+
     fn build(config: &FirewallConfig, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
         let seed = flow_seed(context.core);
         let matches: Vec<_> = config.rules.iter().map(RuleConfig::to_match).collect();
         let actions = config.rules.iter().map(|rule| rule.action).collect();
-        Box::new(Firewall::new(
+        let firewall = Firewall::new(
             FlowTable::new(config.capacity, Timeouts::LINUX, seed),
             Classifier::new(&matches, seed.rotate_left(17)),
             actions,
@@ -86,6 +94,10 @@ impl ServiceKind for FirewallKind {
                 context.routes.clone(),
                 context.errors.clone(),
             ),
-        ))
+        );
+        match context.links.take::<SteerEnd>(HookPoint::Ipv4Forward) {
+            Some(end) => Box::new(firewall.with_steering(FlowSteering::new(end, context.doorbell))),
+            None => Box::new(firewall),
+        }
     }
 }

@@ -6,7 +6,7 @@
 use super::classifier::{Classifier, FlowFields};
 use super::reject::reset_for;
 use super::rule::Action;
-use crate::conntrack::{CtState, FlowPacket, FlowTable, ParseError};
+use crate::conntrack::{CtState, FlowPacket, FlowSteering, FlowTable, ParseError};
 use crate::icmp_error::ErrorLimiter;
 use crate::route::{LocalAddresses, RoutingTable};
 use crate::wire::Ipv4Packet;
@@ -26,6 +26,8 @@ drop_reasons! {
         Rejected = "rejected",
         /// Would open a flow whose bucket is full of established flows.
         TableFull = "table-full",
+        /// Belongs to another core's flows, whose ring was full.
+        RingFull = "ring-full",
     }
 }
 
@@ -70,11 +72,15 @@ const EVENTS: &[&str] = &[
     "rule-14",
     "rule-15",
     "rule-16+",
+    "handed-off",
+    "handed-in",
 ];
 const ALLOWED: usize = 3;
 const RESETS: usize = 4;
 const DEFAULT_POLICY: usize = 5;
 const RULE_0: usize = 6;
+const HANDED_OFF: usize = 23;
+const HANDED_IN: usize = 24;
 
 /// The firewall of one core.
 #[derive(Debug)]
@@ -87,6 +93,7 @@ pub struct Firewall {
     local: LocalAddresses,
     routes: RoutingTable,
     errors: ErrorLimiter,
+    steering: Option<FlowSteering>,
 }
 
 impl Firewall {
@@ -111,7 +118,15 @@ impl Firewall {
             local,
             routes,
             errors,
+            steering: None,
         }
+    }
+
+    /// Brings both directions of every flow to one core over `steering`
+    /// (see [`crate::conntrack::steer`]).
+    pub fn with_steering(mut self, steering: FlowSteering) -> Self {
+        self.steering = Some(steering);
+        self
     }
 
     /// Packets each rule matched, by rule index.
@@ -124,7 +139,9 @@ impl Firewall {
         &self.table
     }
 
-    fn verdict(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
+    /// `steer`: a packet of another core's flow is kept in the batch for
+    /// [`FlowSteering::hand_off`] (false for packets handed in).
+    fn verdict(&mut self, packet: &mut Packet, steer: bool, out: &mut Outputs<'_>) -> Verdict {
         let now_ns = out.now_ns();
         let flow = match FlowPacket::parse(packet.payload()) {
             Ok(flow) => flow,
@@ -134,6 +151,14 @@ impl Firewall {
             Err(ParseError::Fragment) => return Verdict::emit(FirewallOutput::Pass.into()),
             Err(_) => return Verdict::drop(FirewallDrop::Malformed),
         };
+        if steer
+            && let Some(steering) = &mut self.steering
+            && steering
+                .elsewhere(flow.quoted.as_ref().unwrap_or(&flow.tuple))
+                .is_some()
+        {
+            return Verdict::Keep;
+        }
         let tracked = self.table.track(&flow, now_ns);
         let state = match tracked.state {
             CtState::Full => return Verdict::drop(FirewallDrop::TableFull),
@@ -204,6 +229,23 @@ impl Firewall {
     }
 }
 
+impl Firewall {
+    /// Judges the packets other cores handed to this one (their flows
+    /// are this core's).
+    fn take_handed_in(&mut self, out: &mut Outputs<'_>) {
+        let Some(mut steering) = self.steering.take() else {
+            return;
+        };
+        let taken = steering.receive(|batch| {
+            out.dispatch(batch, |packet, out| self.verdict(packet, false, out));
+        });
+        if taken > 0 {
+            out.count(HANDED_IN, taken);
+        }
+        self.steering = Some(steering);
+    }
+}
+
 impl Nanoservice for Firewall {
     fn name(&self) -> &'static str {
         "firewall"
@@ -222,11 +264,31 @@ impl Nanoservice for Firewall {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, out| self.verdict(packet, out));
+        self.take_handed_in(out);
+        out.dispatch(batch, |packet, out| self.verdict(packet, true, out));
+        if let Some(steering) = &mut self.steering
+            && !batch.is_empty()
+        {
+            let handed = steering.hand_off(batch, |packet| {
+                out.drop(packet, FirewallDrop::RingFull);
+            });
+            if handed > 0 {
+                out.count(HANDED_OFF, handed);
+            }
+        }
         crate::conntrack::count_table(self.table.take_stats(), out);
     }
 
+    /// Now when another core handed this one packets of its flows.
+    fn next_deadline_ns(&self) -> Option<u64> {
+        self.steering
+            .as_ref()
+            .is_some_and(FlowSteering::pending)
+            .then_some(0)
+    }
+
     fn tick(&mut self, out: &mut Outputs<'_>) {
+        self.take_handed_in(out);
         self.table
             .sweep(out.now_ns(), crate::conntrack::SWEEP_PER_TICK);
         crate::conntrack::count_table(self.table.take_stats(), out);

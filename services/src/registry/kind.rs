@@ -42,6 +42,15 @@ pub trait ServiceKind: 'static {
         Ok(())
     }
 
+    /// Links between the `cores` cores that run the service, made once per
+    /// spec before any core builds: one end per core, in core order.
+    /// `build` takes its core's end back with
+    /// `context.links.take::<End>(hook)` (its first hook point). None by
+    /// default.
+    fn link_cores(_config: &Self::Config, _cores: usize) -> Vec<Box<dyn Any + Send>> {
+        Vec::new()
+    }
+
     /// Builds the node for one core (or one port of it, at a per-port hook
     /// point).
     fn build(config: &Self::Config, context: &BuildContext<'_>) -> Box<dyn Nanoservice>;
@@ -217,6 +226,10 @@ impl<K: ServiceKind> ServiceConfig for Configured<K> {
 
     fn check(&self, spec: &SpecSummary<'_>) -> Result<(), String> {
         K::check(&self.0, spec)
+    }
+
+    fn link_cores(&self, cores: usize) -> Vec<Box<dyn Any + Send>> {
+        K::link_cores(&self.0, cores)
     }
 
     fn build(&self, context: &BuildContext<'_>) -> Built {

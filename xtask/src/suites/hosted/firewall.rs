@@ -24,11 +24,37 @@ type Scenario = fn(&Path) -> Result<()>;
 
 /// The hosted firewall scenarios.
 pub fn cases() -> Vec<Case<Scenario>> {
-    vec![Case::new(
-        "firewall-af-packet",
-        "examples/firewall.toml between two namespaces: allowed, established, rejected (RST, ICMP), dropped",
-        firewall as Scenario,
-    )]
+    vec![
+        Case::new(
+            "firewall-af-packet",
+            "examples/firewall.toml between two namespaces: allowed, established, rejected (RST, ICMP), dropped",
+            (|binary| firewall(binary, 1)) as Scenario,
+        ),
+        Case::new(
+            "firewall-two-cores-af-packet",
+            "the same on two cores (fanout sockets): flows on the wrong core handed to their owner, replies pass",
+            (|binary| firewall(binary, 2)) as Scenario,
+        ),
+    ]
+}
+
+/// Flows of each kind (ping, curl) the two-core case adds, each its own
+/// 5-tuple, so that some land on the core that does not own them.
+const MORE_FLOWS: usize = 12;
+
+/// On two cores: more pings (each its own echo identifier) and more
+/// connections to the allowed port (each its own source port), all of
+/// whose replies must come back.
+fn many_flows(inside: &Netns) -> Result<()> {
+    for _ in 0..MORE_FLOWS {
+        ping_no_loss(inside, &["-c", "2", "-i", "0.2", "10.0.2.2"])?;
+        let answer = curl(inside, "http://10.0.2.2:8080/", "10")?;
+        ensure!(
+            answer.0 == Some(0) && answer.1.starts_with("200"),
+            "curl to the allowed port 8080 failed on two cores: {answer:?}"
+        );
+    }
+    Ok(())
 }
 
 /// `curl` from `client` to `url`, bounded: its exit status and what it said.
@@ -66,7 +92,8 @@ fn drops(counters: &Counters, reason: &str) -> u64 {
     counters.sum(None, &[("node", "firewall"), ("drop", reason)])
 }
 
-fn firewall(binary: &Path) -> Result<()> {
+/// The firewall example on `cores` cores.
+fn firewall(binary: &Path, cores: usize) -> Result<()> {
     ensure_programs(
         "the firewall test",
         &[("curl", "curl"), ("python3", "python3")],
@@ -124,7 +151,7 @@ fn firewall(binary: &Path) -> Result<()> {
         &appliance_netns,
         "examples/firewall.toml",
         &[&inside.nic_argument, &outside.nic_argument],
-        1,
+        cores,
     )?;
     let (inside, outside) = (&inside.client, &outside.client);
     let result = (|| -> Result<()> {
@@ -159,6 +186,9 @@ fn firewall(binary: &Path) -> Result<()> {
             "the outside pinged the inside through a default-drop firewall: {}",
             String::from_utf8_lossy(&ping.stdout)
         );
+        if cores > 1 {
+            many_flows(inside)?;
+        }
         Ok(())
     })();
     let counters = appliance.stop()?;
@@ -175,10 +205,12 @@ fn firewall(binary: &Path) -> Result<()> {
             "allowed",
             "resets-sent",
             "flows-created",
+            "handed-off",
+            "handed-in",
         ] {
             seen.push_str(&format!(" {name}={}", event(&counters, name)));
         }
-        for reason in ["malformed", "denied", "rejected", "table-full"] {
+        for reason in ["malformed", "denied", "rejected", "table-full", "ring-full"] {
             seen.push_str(&format!(" {reason}={}", drops(&counters, reason)));
         }
         return Err(error.context(format!("firewall counters:{seen}")));
@@ -198,6 +230,29 @@ fn firewall(binary: &Path) -> Result<()> {
         ensure!(
             value >= least,
             "firewall {name} counted {value}, expected at least {least}"
+        );
+    }
+    if cores > 1 {
+        let per_core = |name| -> Vec<u64> {
+            (0..cores as u32)
+                .map(|core| counters.sum(Some(core), &[("node", "firewall"), ("event", name)]))
+                .collect()
+        };
+        let (off, into) = (per_core("handed-off"), per_core("handed-in"));
+        let created = per_core("flows-created");
+        eprintln!(
+            "    firewall per core: flows-created={created:?} handed-off={off:?} handed-in={into:?}"
+        );
+        let (off, into): (u64, u64) = (off.iter().sum(), into.iter().sum());
+        ensure!(
+            off > 0,
+            "no packet reached a core that does not own its flow in {} flows",
+            2 * MORE_FLOWS
+        );
+        ensure!(
+            drops(&counters, "ring-full") == 0 && into == off,
+            "handed off {off}, handed in {into}, ring-full {}",
+            drops(&counters, "ring-full")
         );
     }
     Ok(())
