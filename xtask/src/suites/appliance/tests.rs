@@ -43,6 +43,12 @@ fn cases() -> Vec<Case<Test>> {
             echo_answers,
         ),
         Case::new(
+            "igb-echo",
+            "echo-igb.toml on QEMU's 82576 (-device igb): arping, ping, ping -s 1472, udp echo, \
+             closed port; the queue's and the device's counters agree with the traffic",
+            igb_echo_answers,
+        ),
+        Case::new(
             "fragments",
             "ping -s 65507, 4000-byte UDP echo, 1000 unfinished datagrams",
             fragments,
@@ -176,6 +182,64 @@ fn echo_answers() -> Result<()> {
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
     drop(session.counters()?);
+    Ok(())
+}
+
+/// Frames the igb test sends at least: 100 + 5 pings, 200 datagrams.
+const IGB_FRAMES_AT_LEAST: u64 = 305;
+
+/// examples/echo-igb.toml: the echo test's traffic through the igb driver,
+/// then its counters: the queue received and sent every frame of it, and
+/// the device's statistics registers (`GPRC`, `GPTC`) saw them too.
+fn igb_echo_answers() -> Result<()> {
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let mut session = QemuSession::boot_appliance(
+        &example("echo-igb.toml"),
+        1,
+        &lan.netns,
+        &lan.tap_names(),
+        1,
+    )?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        arping_answers(&lan.netns, lan.tap(), "10.0.0.2")?;
+        ping_no_loss(&lan.netns, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
+        ping_no_loss(&lan.netns, &["-c", "5", "-s", "1472", "10.0.0.2"])?;
+        udp_echo(&lan.netns, "10.0.0.2", 1, 200)?;
+        udp_closed(&lan.netns, "10.0.0.2")
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
+    let counters = session.counters()?;
+    let stat = |name: &str| counters.sum(None, &[("nic", "igb0.q0"), ("stat", name)]);
+    eprintln!(
+        "xtask: [appliance] igb0.q0: rx_packets={} tx_packets={} tx_reclaimed={} doorbells={} \
+         rx_errors={} device_rx_good_packets={} device_tx_good_packets={} device_rx_missed={}",
+        stat("rx_packets"),
+        stat("tx_packets"),
+        stat("tx_reclaimed"),
+        stat("doorbells"),
+        stat("rx_errors"),
+        stat("device_rx_good_packets"),
+        stat("device_tx_good_packets"),
+        stat("device_rx_missed"),
+    );
+    for name in [
+        "rx_packets",
+        "tx_packets",
+        "device_rx_good_packets",
+        "device_tx_good_packets",
+    ] {
+        ensure!(
+            stat(name) >= IGB_FRAMES_AT_LEAST,
+            "igb0.q0 {name} = {}, expected at least {IGB_FRAMES_AT_LEAST}",
+            stat(name)
+        );
+    }
+    ensure!(
+        stat("rx_errors") == 0,
+        "igb0.q0 rx_errors = {}",
+        stat("rx_errors")
+    );
     Ok(())
 }
 
