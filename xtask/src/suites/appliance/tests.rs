@@ -64,6 +64,11 @@ fn cases() -> Vec<Case<Test>> {
             router_forwards,
         ),
         Case::new(
+            "igb-router",
+            "router.toml with both interfaces on igb: two namespaces ping through, ttl decremented",
+            igb_router_forwards,
+        ),
+        Case::new(
             "multi-queue",
             "two cores, tcp.toml: UDP flows and 16 TCP connections on both cores, \
              none on the wrong core; 32 management connections all answered, those \
@@ -295,6 +300,29 @@ fn example_service_filters() -> Result<()> {
 /// examples/router.toml: two namespaces ping each other through the appliance,
 /// with the TTL decremented once.
 fn router_forwards() -> Result<()> {
+    router_forwards_with(&example("router.toml"))
+}
+
+/// examples/router.toml with `driver = "igb"` on both interfaces: two igb
+/// functions, each polled by core 0.
+fn igb_router_forwards() -> Result<()> {
+    let text = std::fs::read_to_string(example("router.toml"))?;
+    ensure!(
+        text.matches("driver = \"virtio\"").count() == 2,
+        "router.toml no longer has two virtio interfaces"
+    );
+    let spec = spec_file::temporary(
+        "router-igb",
+        &text.replace("driver = \"virtio\"", "driver = \"igb\""),
+    )?;
+    let result = router_forwards_with(&spec);
+    let _ = std::fs::remove_file(&spec);
+    result
+}
+
+/// Two namespaces ping each other through the appliance running `spec` (a
+/// router with the addresses of examples/router.toml).
+fn router_forwards_with(spec: &std::path::Path) -> Result<()> {
     let host = Netns::create("wcq")?;
     let left = Netns::create("wcl")?;
     let right = Netns::create("wcr")?;
@@ -318,8 +346,7 @@ fn router_forwards() -> Result<()> {
         links.push(veth);
     }
     let tap_names: Vec<&str> = taps.iter().map(Tap::name).collect();
-    let mut session =
-        QemuSession::boot_appliance(&example("router.toml"), 1, &host, &tap_names, 1)?;
+    let mut session = QemuSession::boot_appliance(spec, 1, &host, &tap_names, 1)?;
     let result = (|| -> Result<()> {
         wait_reachable(&left, "10.0.1.1", 20)?;
         wait_reachable(&left, "10.0.2.2", 20)?;
