@@ -26,6 +26,7 @@ pub mod device;
 pub mod error;
 pub mod queue;
 pub mod registers;
+pub mod rss;
 
 pub use device::{Igb, LinkState, QueueRings, Registers};
 pub use error::IgbError;
