@@ -8,9 +8,10 @@
 extern crate alloc;
 
 pub mod pipeline;
+pub mod reconcile;
 pub mod spec;
 
-pub use pipeline::{PipelineError, build_core, core_links};
+pub use pipeline::{BuildFailure, Carry, PipelineError, build_core, core_links, rebuild_core};
 /// One core's ends of the links between cores (see [`core_links`]).
 pub use services::registry::CoreLinks;
 pub use spec::{Spec, SpecError};

@@ -1,32 +1,36 @@
 //! `CountersBoard`: every core's counters in one place, for readers on any
 //! core (the management plane's `/metrics`). Each core puts its executor's
-//! counters up once, after building; readers load them with relaxed
-//! atomics and never stop or slow the core that writes them.
+//! counters up after building, and again when a new spec swaps its graph;
+//! readers take a clone of the `Arc` under a short lock (never held by the
+//! data path: a core touches the board only when it builds), then load the
+//! counters with relaxed atomics and never stop or slow the core that
+//! writes them.
 
 use crate::stats::CoreCounters;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use spin::Once;
+use spin::Mutex;
 
-/// One slot per core, each set once.
+/// One slot per core.
 #[derive(Debug)]
 pub struct CountersBoard {
-    cores: Vec<Once<Arc<CoreCounters>>>,
+    cores: Vec<Mutex<Option<Arc<CoreCounters>>>>,
 }
 
 impl CountersBoard {
     /// A board for `cores` cores, none registered yet.
     pub fn new(cores: usize) -> Self {
         Self {
-            cores: (0..cores).map(|_| Once::new()).collect(),
+            cores: (0..cores).map(|_| Mutex::new(None)).collect(),
         }
     }
 
-    /// Puts up core `core`'s counters; a second call for a core, or a core
-    /// past the board, changes nothing.
+    /// Puts up core `core`'s counters, in place of those it had up (a
+    /// core whose graph was swapped: the new counters go on from the old
+    /// totals); a core past the board changes nothing.
     pub fn register(&self, core: usize, counters: Arc<CoreCounters>) {
         if let Some(slot) = self.cores.get(core) {
-            slot.call_once(|| counters);
+            *slot.lock() = Some(counters);
         }
     }
 
@@ -41,11 +45,14 @@ impl CountersBoard {
     }
 
     /// The registered cores' counters, by core.
-    pub fn cores(&self) -> impl Iterator<Item = (usize, &Arc<CoreCounters>)> {
-        self.cores
+    pub fn cores(&self) -> impl Iterator<Item = (usize, Arc<CoreCounters>)> + use<> {
+        let registered: Vec<(usize, Arc<CoreCounters>)> = self
+            .cores
             .iter()
             .enumerate()
-            .filter_map(|(core, slot)| slot.get().map(|counters| (core, counters)))
+            .filter_map(|(core, slot)| slot.lock().clone().map(|counters| (core, counters)))
+            .collect();
+        registered.into_iter()
     }
 }
 
@@ -54,13 +61,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_core_registers_once() {
+    fn a_core_registers_again_in_place() {
         let board = CountersBoard::new(2);
         assert_eq!(board.cores().count(), 0);
         let first = Arc::new(CoreCounters::default());
         first.polls.add(3);
-        board.register(1, first);
         board.register(1, Arc::new(CoreCounters::default()));
+        board.register(1, first);
         board.register(5, Arc::new(CoreCounters::default()));
         let registered: Vec<(usize, u64)> = board
             .cores()

@@ -65,6 +65,8 @@ pub struct ExecutorBuilder {
     pool: Option<Mempool>,
     clock: Option<fn() -> u64>,
     doorbell: Option<Arc<Doorbell>>,
+    node_tags: Vec<crate::Tag>,
+    port_tags: Vec<crate::Tag>,
     /// The core (for supervision's logs) and its restart policy.
     supervision: (usize, SupervisionPolicy),
     guard: Option<Guard>,
@@ -134,6 +136,7 @@ impl ExecutorBuilder {
             rx_node: None,
             tap: None,
         });
+        self.port_tags.push(0);
         PortId(self.ports.len() - 1)
     }
 
@@ -141,8 +144,28 @@ impl ExecutorBuilder {
     pub fn add_node(&mut self, service: Box<dyn Nanoservice>) -> NodeId {
         self.edges.push(alloc::vec![None; service.outputs().len()]);
         self.services.push(service);
+        self.node_tags.push(0);
         self.rebuilds.push(None);
         NodeId(self.services.len() - 1)
+    }
+
+    /// Tags `node` with what it stands for, so that the next graph of the
+    /// core can take it over ([`Executor::into_parts`]).
+    pub fn tag_node(&mut self, node: NodeId, tag: crate::Tag) -> Result<&mut Self, ExecutorError> {
+        *self
+            .node_tags
+            .get_mut(node.0)
+            .ok_or(ExecutorError::UnknownId)? = tag;
+        Ok(self)
+    }
+
+    /// Tags `port` (the platform's index of its interface, say).
+    pub fn tag_port(&mut self, port: PortId, tag: crate::Tag) -> Result<&mut Self, ExecutorError> {
+        *self
+            .port_tags
+            .get_mut(port.0)
+            .ok_or(ExecutorError::UnknownId)? = tag;
+        Ok(self)
     }
 
     /// Adds a ring to another core; emit to `Target::Ring(id)` to use it.
@@ -222,6 +245,52 @@ impl ExecutorBuilder {
         }
     }
 
+    /// Checks that every output is connected, as [`build`](Self::build)
+    /// will.
+    pub fn check(&self) -> Result<(), ExecutorError> {
+        for (service, node_edges) in self.services.iter().zip(&self.edges) {
+            for (target, output) in node_edges.iter().zip(service.outputs()) {
+                if target.is_none() {
+                    return Err(ExecutorError::UnconnectedOutput {
+                        service: service.name(),
+                        output,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back what was added, when the graph will not be built after
+    /// all (a core that could not build a new spec's graph rebuilds its
+    /// previous one from them). `counters` stands for the parts' counters.
+    pub fn into_parts(self, counters: Arc<CoreCounters>) -> crate::ExecutorParts {
+        crate::ExecutorParts {
+            ports: self
+                .port_tags
+                .into_iter()
+                .zip(self.ports)
+                .map(|(tag, port)| (tag, port.nic))
+                .collect(),
+            nodes: self.node_tags.into_iter().zip(self.services).collect(),
+            pool: self.pool,
+            clock: self.clock.unwrap_or(default_clock),
+            doorbell: self.doorbell,
+            guard: self.guard,
+            rings_in: self
+                .rings_in
+                .into_iter()
+                .map(|ring| ring.consumer)
+                .collect(),
+            rings_out: self
+                .rings_out
+                .into_iter()
+                .map(|ring| ring.producer)
+                .collect(),
+            counters,
+        }
+    }
+
     /// Checks that every output is connected and makes the executor.
     pub fn build(self) -> Result<Executor, ExecutorError> {
         let mut edges = Vec::with_capacity(self.edges.len());
@@ -273,6 +342,8 @@ impl ExecutorBuilder {
             now_ns: 0,
             last_tick_ns: None,
             doorbell: self.doorbell,
+            node_tags: self.node_tags,
+            port_tags: self.port_tags,
             supervisor: Supervisor::new(
                 self.supervision.0,
                 self.supervision.1,

@@ -139,6 +139,10 @@ pub struct Executor {
     /// This core's doorbell, rung by the producers of `rings_in` (and of
     /// the services' own rings) when the core sleeps.
     pub(crate) doorbell: Option<Arc<Doorbell>>,
+    /// Each node's tag (see [`crate::parts`]).
+    pub(crate) node_tags: Vec<crate::Tag>,
+    /// Each port's tag.
+    pub(crate) port_tags: Vec<crate::Tag>,
     /// Contains failing nodes and restarts them (see [`crate::supervise`]).
     pub(crate) supervisor: Supervisor,
 }
@@ -522,6 +526,11 @@ impl Executor {
         }
         // A rebuilt node ticks at once (timers, gratuitous ARP).
         self.last_tick_ns = None;
+    }
+
+    /// Transmits every staged burst.
+    pub(crate) fn flush_staged(&mut self) {
+        self.flush();
     }
 
     /// Transmits every staged burst.

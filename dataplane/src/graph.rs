@@ -78,7 +78,7 @@ impl Verdict {
 /// A small state machine with one job. It receives a batch, and emits each
 /// packet to one of its named outputs or drops it with a reason. It runs on
 /// one core, to completion, with no locks.
-pub trait Nanoservice {
+pub trait Nanoservice: core::any::Any {
     /// The service's kind, like `arp` or `udp-echo`.
     fn name(&self) -> &'static str;
 

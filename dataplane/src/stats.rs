@@ -82,6 +82,8 @@ pub struct CoreCounters {
     pub discarded: Counter,
     /// How the core slept when idle, and what woke it.
     pub idle: IdleCounters,
+    /// Times the core swapped its graph for a new spec's (reconcile).
+    pub graph_swaps: Counter,
     /// Per-node counters, indexed by `NodeId`.
     pub nodes: Vec<NodeCounters>,
 }
@@ -122,7 +124,7 @@ impl IdleCounters {
 
 impl CoreCounters {
     /// `(name, value)` of every executor counter (not the nodes'), for dumps.
-    pub fn entries(&self) -> [(&'static str, u64); 11] {
+    pub fn entries(&self) -> [(&'static str, u64); 12] {
         [
             ("polls", self.polls.get()),
             ("idle_polls", self.idle_polls.get()),
@@ -135,6 +137,7 @@ impl CoreCounters {
             ("pass_limit_drops", self.pass_limit_drops.get()),
             ("unconsumed_drops", self.unconsumed_drops.get()),
             ("discarded", self.discarded.get()),
+            ("graph_swaps", self.graph_swaps.get()),
         ]
     }
 
@@ -316,7 +319,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.first(), Some(&"counters begin cores=1"));
         assert_eq!(lines.last(), Some(&"counters end"));
-        assert_eq!(lines.len(), 2 + 2 * (11 + 6) + 3 + 2 + 1 + 1);
+        assert_eq!(lines.len(), 2 + 2 * (12 + 6) + 3 + 2 + 1 + 1);
         for expected in [
             "counter core=3 executor=polls value=0",
             "counter core=3 executor=rx_packets value=5",

@@ -42,6 +42,8 @@ fn app() -> ManagementApp {
         logs: &LOGS,
         capture: Arc::new(dataplane::CaptureBoard::new()),
         unix_offset_ns: 0,
+        controller: None,
+        clock: || 0,
     })
 }
 

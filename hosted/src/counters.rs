@@ -5,8 +5,12 @@
 
 use af_packet_nic::AfPacketStats;
 use dataplane::stats::{CoreCounters, CountersDump};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use tap_nic::TapStats;
+
+/// A core's executor counters, replaced when a new spec swaps its graph
+/// (the new ones go on from the old totals).
+pub type CountersSlot = Arc<Mutex<Arc<CoreCounters>>>;
 
 /// A driver's counters, kept after its NIC moved into an executor.
 #[derive(Debug, Clone)]
@@ -23,7 +27,7 @@ pub struct CoreReport {
     /// The core's index.
     pub core: usize,
     /// Its executor's counters.
-    pub counters: Arc<CoreCounters>,
+    pub counters: CountersSlot,
     /// Its NIC queues: name and counters.
     pub nics: Vec<(String, DriverStats)>,
 }
@@ -38,8 +42,14 @@ pub fn dump(cores: &[CoreReport]) -> String {
 fn write_dump(text: &mut String, cores: &[CoreReport]) -> std::fmt::Result {
     let mut dump = CountersDump::begin(text, cores.len())?;
     for report in cores {
-        dump.executor(report.core, &report.counters)?;
-        dump.nodes(report.core, &report.counters)?;
+        let counters = Arc::clone(
+            &report
+                .counters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        dump.executor(report.core, &counters)?;
+        dump.nodes(report.core, &counters)?;
         for (nic, stats) in &report.nics {
             dump.stats(report.core, "nic", nic, driver_counters(stats))?;
         }
@@ -93,7 +103,7 @@ mod tests {
         tap.tx_packets.add(3);
         let text = dump(&[CoreReport {
             core: 1,
-            counters,
+            counters: Arc::new(Mutex::new(counters)),
             nics: vec![("tap:wc0.q1".into(), DriverStats::Tap(tap))],
         }]);
         assert!(text.contains("counter core=1 executor=rx_packets value=5\n"));

@@ -77,6 +77,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
         &text,
         &mut links,
         "hosted",
+        worker::clock,
         worker::clock(),
         unix_now_ns(),
         &logger::LOG_RING,

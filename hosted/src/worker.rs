@@ -10,15 +10,16 @@
 use crate::counters::CoreReport;
 use crate::nics::{self, NicPlan};
 use crate::wake::Wake;
+use control::reconcile::CoreControl;
 use control::spec::IdleMode;
 use control::{CoreLinks, Spec};
 use dataplane::{Idle, Mempool, WakeCause};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 /// Buffers in each core's executor pool (replies and generated packets).
@@ -74,12 +75,16 @@ pub fn run(setup: WorkerSetup) {
     {
         log::warn!("core {core}: could not pin to CPU {}", cpu.id);
     }
-    let (mut executor, wait_fds) = match start(core, cores, &spec, &plans, links) {
+    // The control rings of the reconcile controller, when the spec has a
+    // management plane to apply new specs through.
+    let mut control = links.take_shared::<CoreControl>();
+    let (mut executor, wait_fds, counters) = match start(core, cores, &spec, &plans, links) {
         Ok((executor, report, wait_fds)) => {
+            let counters = Arc::clone(&report.counters);
             if ready.send(Ok(report)).is_err() {
                 return;
             }
-            (executor, wait_fds)
+            (executor, wait_fds, counters)
         }
         Err(error) => {
             let _ = ready.send(Err(format!("core {core}: {error}")));
@@ -89,11 +94,22 @@ pub fn run(setup: WorkerSetup) {
     // A worker without its eventfd never sleeps: nothing would wake it
     // for a handoff or to stop.
     let wake = wake.filter(|_| spec.idle == IdleMode::Halt);
+    if let (Some(control), Some(doorbell)) = (&control, executor.doorbell()) {
+        control.set_doorbell(Arc::clone(doorbell));
+    }
     let mut empty_polls: u32 = 0;
     // Ordering: Relaxed; the flag carries no data, and the main thread joins
     // the worker afterwards, which synchronises everything else. The main
     // thread rings every doorbell after setting it.
     while !stop.load(Ordering::Relaxed) {
+        // A batch boundary: a new spec's graph takes over here.
+        if let Some(control) = &mut control
+            && control.pending()
+        {
+            executor = control.apply(executor);
+            *counters.lock().unwrap_or_else(PoisonError::into_inner) =
+                Arc::clone(executor.counters());
+        }
         if executor.poll_once() > 0 {
             empty_polls = 0;
             continue;
@@ -174,7 +190,7 @@ fn start(
         .map_err(|error| format!("pipeline: {error}"))?;
     let report = CoreReport {
         core,
-        counters: executor.counters().clone(),
+        counters: Arc::new(Mutex::new(executor.counters().clone())),
         nics,
     };
     Ok((executor, report, wait_fds))

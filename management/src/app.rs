@@ -82,6 +82,8 @@ pub struct ManagementApp {
     capture: Arc<CaptureBoard>,
     unix_offset_ns: u64,
     budget: RequestBudget,
+    controller: Option<control::reconcile::Controller>,
+    clock: fn() -> u64,
 }
 
 impl core::fmt::Debug for ManagementApp {
@@ -130,6 +132,50 @@ impl ManagementApp {
             capture: config.capture,
             unix_offset_ns: config.unix_offset_ns,
             budget: RequestBudget::new(REQUESTS_PER_SECOND, REQUEST_BURST),
+            controller: config.controller,
+            clock: config.clock,
+        }
+    }
+
+    /// The spec served: the one being applied, else the running one.
+    fn spec(&self) -> &control::Spec {
+        self.controller
+            .as_ref()
+            .map_or(&self.spec, |controller| controller.spec())
+    }
+
+    /// The text of [`spec`](Self::spec).
+    fn spec_text(&self) -> &str {
+        self.controller
+            .as_ref()
+            .map_or(&self.spec_text, |controller| controller.spec_text())
+    }
+
+    /// The generation of [`spec`](Self::spec).
+    fn generation(&self) -> u64 {
+        self.controller
+            .as_ref()
+            .map_or(GENERATION, control::reconcile::Controller::generation)
+    }
+
+    /// The controller, for status and metrics.
+    pub fn controller(&self) -> Option<&control::reconcile::Controller> {
+        self.controller.as_ref()
+    }
+
+    /// Moves the change in flight on (acks, rollback, its end), keeping
+    /// the `ETag` in step with the spec served.
+    fn step_controller(&mut self) {
+        let Some(controller) = &mut self.controller else {
+            return;
+        };
+        if !controller.reconciling() {
+            return;
+        }
+        controller.step((self.clock)());
+        let etag = spec_etag(controller.spec_text());
+        if etag != self.etag {
+            self.etag = etag;
         }
     }
 
@@ -553,14 +599,17 @@ impl ManagementApp {
     }
 
     /// The answer to a whole request whose token and method are right.
-    fn reply(&self, pending: &Pending) -> Answer {
+    fn reply(&mut self, pending: &Pending) -> Answer {
         match (pending.endpoint, pending.put) {
             (Endpoint::Index, _) => Reply::new(200, HTML, INDEX).into(),
             (Endpoint::Metrics, _) => {
                 let mut text = String::with_capacity(16 * 1024);
                 metrics::render(&mut text, &self.board, self.build_info);
+                if let Some(controller) = &self.controller {
+                    metrics::render_reconcile(&mut text, controller);
+                }
                 let interfaces: Vec<&str> = self
-                    .spec
+                    .spec()
                     .interfaces
                     .iter()
                     .map(|interface| interface.name.as_str())
@@ -569,15 +618,23 @@ impl ManagementApp {
                 Reply::new(200, metrics::CONTENT_TYPE, text.into_bytes()).into()
             }
             (Endpoint::Spec, false) => {
-                Reply::new(200, "application/toml", self.spec_text.as_bytes())
+                Reply::new(200, "application/toml", self.spec_text().as_bytes())
                     .with_field("ETag", self.etag.clone())
-                    .with_field("X-Warpcore-Generation", "1")
+                    .with_field(
+                        "X-Warpcore-Generation",
+                        alloc::format!("{}", self.generation()),
+                    )
                     .into()
             }
             (Endpoint::Spec, true) => self.put_spec(pending).into(),
             (Endpoint::Status, _) => {
                 let mut text = String::new();
-                status::render(&mut text, &self.board, self.uptime_seconds(pending));
+                status::render(
+                    &mut text,
+                    &self.board,
+                    self.controller.as_ref(),
+                    self.uptime_seconds(pending),
+                );
                 Reply::json(200, text).into()
             }
             (Endpoint::Logs, _) => match logs::LogQuery::parse(&pending.query) {
@@ -608,7 +665,7 @@ impl ManagementApp {
     /// pcap; 400 for a bad query, 409 while another capture runs. `HEAD`
     /// arms nothing.
     fn capture(&self, pending: &Pending) -> Answer {
-        let query = match CaptureQuery::parse(&pending.query, &self.spec) {
+        let query = match CaptureQuery::parse(&pending.query, self.spec()) {
             Ok(query) => query,
             Err(error) => {
                 let mut body = String::from("{\"error\":\"query\",\"message\":");
@@ -634,7 +691,7 @@ impl ManagementApp {
         } else {
             // The capture's own connection stays out of it: captured, each
             // of its segments would be sent, and captured again.
-            let own = self.spec.management.map(|management| TcpFlow {
+            let own = self.spec().management.map(|management| TcpFlow {
                 peer: pending.peer,
                 local_port: management.listen.port(),
             });
@@ -684,7 +741,7 @@ impl ManagementApp {
     /// `PUT /api/v1/spec`: validates the body; a plan with `?dryRun=true`.
     /// Each outcome is logged (an operator's audit trail of proposed
     /// specs; only requests with the right token get here).
-    fn put_spec(&self, pending: &Pending) -> Reply {
+    fn put_spec(&mut self, pending: &Pending) -> Reply {
         let peer = pending.peer;
         let Ok(text) = core::str::from_utf8(&pending.body) else {
             log::info!("spec from {peer} rejected: the body is not UTF-8");
@@ -716,7 +773,38 @@ impl ManagementApp {
                 return Reply::json(422, body);
             }
         };
-        if !pending.dry_run {
+        let changes = plan::changes(self.spec(), &proposed);
+        if pending.dry_run {
+            let mut body = String::new();
+            let _ = write!(
+                body,
+                "{{\"dryRun\":true,\"valid\":true,\"generation\":{},\"changes\":",
+                self.generation()
+            );
+            log::info!(
+                "spec dry run from {peer}: valid, {} change(s)",
+                changes.len()
+            );
+            plan::push_json(&mut body, &changes);
+            body.push('}');
+            return Reply::new(200, JSON, body.into_bytes());
+        }
+        self.apply_spec(peer, proposed, text, &changes, pending.now_ns)
+    }
+
+    /// A valid spec to apply: 409 naming the field when it needs a
+    /// restart, 409 while another change is on its way, else 202 with
+    /// the new generation (the controller goes on from there; the
+    /// status says how it ends).
+    fn apply_spec(
+        &mut self,
+        peer: SocketAddrV4,
+        proposed: control::Spec,
+        text: &str,
+        changes: &[plan::Change],
+        now_ns: u64,
+    ) -> Reply {
+        let Some(controller) = &mut self.controller else {
             log::info!("spec from {peer} is valid but not applied: no controller to reconcile it");
             return Reply::json(
                 409,
@@ -724,25 +812,68 @@ impl ManagementApp {
                     "{\"error\":\"reconcile not available\",\"message\":\"applying a spec needs the controller; use ?dryRun=true to validate\"}",
                 ),
             );
+        };
+        if let Some(needed) = control::reconcile::live::restart_needed(controller.spec(), &proposed)
+        {
+            controller.refused();
+            log::info!("spec from {peer} refused: {}", needed.message);
+            let mut body = String::from("{\"error\":\"restart required\",\"field\":");
+            push_string(&mut body, &needed.field);
+            body.push_str(",\"message\":");
+            push_string(&mut body, &needed.message);
+            body.push('}');
+            return Reply::json(409, body);
         }
-        let mut body = String::new();
-        let _ = write!(
-            body,
-            "{{\"dryRun\":true,\"valid\":true,\"generation\":{GENERATION},\"changes\":"
-        );
-        let changes = plan::changes(&self.spec, &proposed);
-        log::info!(
-            "spec dry run from {peer}: valid, {} change(s)",
-            changes.len()
-        );
-        plan::push_json(&mut body, &changes);
-        body.push('}');
-        Reply::new(200, JSON, body.into_bytes())
+        match controller.start(proposed, String::from(text), now_ns) {
+            Ok(generation) => {
+                log::info!(
+                    "spec from {peer} accepted: generation {generation}, {} change(s)",
+                    changes.len()
+                );
+                self.etag = spec_etag(text);
+                let mut body = String::new();
+                let _ = write!(body, "{{\"generation\":{generation},\"changes\":");
+                plan::push_json(&mut body, changes);
+                body.push('}');
+                Reply::new(202, JSON, body.into_bytes())
+            }
+            Err(busy) => {
+                log::info!(
+                    "spec from {peer} refused: generation {} is still being applied",
+                    busy.generation
+                );
+                let mut body = String::from("{\"error\":\"reconciling\",\"message\":");
+                push_string(
+                    &mut body,
+                    &alloc::format!(
+                        "generation {} is still being applied; try again when /api/v1/status shows it observed",
+                        busy.generation
+                    ),
+                );
+                body.push('}');
+                Reply::json(409, body).with_field("Retry-After", "1")
+            }
+        }
     }
 }
 
 impl TcpApp for ManagementApp {
     type Session = ManagementSession;
+
+    /// Moves a change in flight on: the cores' acks come in over their
+    /// rings, not through a connection.
+    fn poll(&mut self, _ready: &mut Vec<services::tcp::ConnectionId>) {
+        self.step_controller();
+    }
+
+    /// While a change is on its way: now (the core polls until it ends,
+    /// a few milliseconds; every step has a bound).
+    fn next_poll_ns(&self) -> Option<u64> {
+        self.controller
+            .as_ref()
+            .filter(|controller| controller.reconciling())
+            .map(|_| 0)
+    }
 
     fn accept(&mut self, _peer: SocketAddrV4, io: &mut Stream<'_>) -> Option<ManagementSession> {
         self.started_ns.get_or_insert(io.now_ns());

@@ -24,12 +24,18 @@ use services::tcp::{Hosted, link_handoff};
 /// capture board (`GET /api/v1/capture`). With several cores, every other
 /// core hands the segments for the listen address and port to the
 /// management core over a ring (`services::tcp::handoff`): the NIC's
-/// steering may send a management connection to any core.
+/// steering may send a management connection to any core. Every core
+/// also gets its control rings (a `control::reconcile::CoreControl` among
+/// its links' shared values, for the platform to take before it builds
+/// the core) from the controller the app applies `PUT /api/v1/spec`
+/// with; `clock` is the platform clock.
+#[expect(clippy::too_many_arguments)]
 pub fn attach(
     spec: &Spec,
     spec_text: &str,
     links: &mut [CoreLinks],
     platform: &'static str,
+    clock: fn() -> u64,
     started_ns: u64,
     unix_now_ns: Option<u64>,
     logs: &'static LogRing,
@@ -50,6 +56,17 @@ pub fn attach(
         core_links.insert_shared(Arc::clone(&board));
         core_links.insert_shared(Arc::clone(&capture));
     }
+    let running = Arc::new(spec.clone());
+    let (ends, controls) = control::reconcile::channels(&running, links.len());
+    for (core_links, control) in links.iter_mut().zip(controls) {
+        core_links.insert_shared(control);
+    }
+    let boards = control::reconcile::Boards {
+        counters: Some(Arc::clone(&board)),
+        capture: Some(Arc::clone(&capture)),
+    };
+    let controller =
+        control::reconcile::Controller::new(running, spec_text.to_string(), ends, boards);
     let app = ManagementApp::new(ManagementConfig {
         spec_text: spec_text.to_string(),
         spec: spec.clone(),
@@ -62,6 +79,8 @@ pub fn attach(
         logs,
         capture,
         unix_offset_ns: unix_now_ns.map_or(0, |unix| unix.saturating_sub(started_ns)),
+        controller: Some(controller),
+        clock,
     });
     log::info!(
         "management listening on port {} (core {})",

@@ -33,6 +33,12 @@ pub struct ManagementConfig {
     /// The capture board every core's ports are tapped from
     /// (`GET /api/v1/capture`, and the capture counters in `/metrics`).
     pub capture: Arc<CaptureBoard>,
+    /// The controller that applies accepted specs to the cores
+    /// (`control::reconcile`); `None`: `PUT /api/v1/spec` only validates
+    /// (409 for a change) and the generation stays 1.
+    pub controller: Option<control::reconcile::Controller>,
+    /// The platform clock (the controller's time bound on acks).
+    pub clock: fn() -> u64,
     /// Added to the platform clock, gives Unix time in nanoseconds (the
     /// timestamps of captured frames); 0 on a platform without a wall
     /// clock, whose captures then count from its clock's start.

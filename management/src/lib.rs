@@ -25,6 +25,8 @@ pub mod logs;
 pub mod metrics;
 pub mod pcap;
 pub mod plan;
+#[cfg(test)]
+mod reconcile_tests;
 pub mod response;
 pub mod session;
 pub mod status;

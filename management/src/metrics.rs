@@ -42,6 +42,10 @@ pub fn executor_metric(entry: &str) -> (String, &'static str) {
             "Packets a node left in its batch.",
         ),
         "discarded" => ("discarded_packets", "Packets sent to the discard target."),
+        "graph_swaps" => (
+            "graph_swaps",
+            "Times the core swapped its graph for a new spec's (reconcile).",
+        ),
         other => (other, "An executor counter."),
     };
     let mut metric = String::from("warpcore_");
@@ -74,6 +78,10 @@ pub(crate) fn family(out: &mut String, name: &str, help: &str, kind: &str) {
 /// Writes one sample: `name{k="v",...} value`.
 pub(crate) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
     out.push_str(name);
+    if labels.is_empty() {
+        let _ = writeln!(out, " {value}");
+        return;
+    }
     out.push('{');
     for (index, (key, label)) in labels.iter().enumerate() {
         if index > 0 {
@@ -140,6 +148,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
         let (metric, help) = executor_metric(entry);
         family(out, &metric, help, "counter");
         for (core, counters) in board.cores() {
+            let counters: &CoreCounters = &counters;
             core_text(&mut core_label, core);
             let value = counters.entries()[position].1;
             sample(out, &metric, &[("core", &core_label)], value);
@@ -152,6 +161,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
     let name = "warpcore_node_packets_total";
     family(out, name, "Packets a node received or emitted.", "counter");
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for node in node_names(counters) {
             let received = nodes_named(counters, node).map(|n| n.received.get()).sum();
@@ -175,6 +185,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
         "counter",
     );
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for node in node_names(counters) {
             let value = nodes_named(counters, node)
@@ -187,6 +198,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
     let name = "warpcore_drops_total";
     family(out, name, "Packets a node dropped, by reason.", "counter");
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for node in node_names(counters) {
             let Some(first) = nodes_named(counters, node).next() else {
@@ -213,6 +225,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
         "counter",
     );
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for node in node_names(counters) {
             let Some(first) = nodes_named(counters, node).next() else {
@@ -228,6 +241,54 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
     }
 
     crate::supervision::render_families(out, board);
+}
+
+/// Renders the controller's generations and counters into `out`.
+pub fn render_reconcile(out: &mut String, controller: &control::reconcile::Controller) {
+    for (name, help, value) in [
+        (
+            "warpcore_spec_generation",
+            "The newest accepted spec generation.",
+            controller.generation(),
+        ),
+        (
+            "warpcore_spec_observed_generation",
+            "The newest generation the controller finished with (applied or rolled back).",
+            controller.observed_generation(),
+        ),
+    ] {
+        family(out, name, help, "gauge");
+        sample(out, name, &[], value);
+    }
+    let counters = controller.counters();
+    let name = "warpcore_reconciles_total";
+    family(
+        out,
+        name,
+        "Spec changes by outcome: started, applied, rolled back, refused (a restart needed, or another change on its way).",
+        "counter",
+    );
+    for (result, value) in [
+        ("started", counters.started),
+        ("applied", counters.applied),
+        ("rolled_back", counters.rolled_back),
+        ("refused", counters.refused),
+    ] {
+        sample(out, name, &[("result", result)], value);
+    }
+    let name = "warpcore_reconcile_failures_total";
+    family(
+        out,
+        name,
+        "Why changes were rolled back: a core that could not build its graph, or one that did not acknowledge in time.",
+        "counter",
+    );
+    for (reason, value) in [
+        ("build", counters.core_failures),
+        ("timeout", counters.timeouts),
+    ] {
+        sample(out, name, &[("reason", reason)], value);
+    }
 }
 
 /// Renders the capture taps' counters into `out`: frames copied and
@@ -296,6 +357,7 @@ fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut Strin
     ] {
         family(out, metric, help, "counter");
         for (core, counters) in board.cores() {
+            let counters: &CoreCounters = &counters;
             core_text(core_label, core);
             let value = counters
                 .idle
@@ -314,6 +376,7 @@ fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut Strin
         "counter",
     );
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(core_label, core);
         for (entry, value) in counters.idle.entries() {
             let Some(cause) = entry.strip_prefix("wakeups_by_") else {
@@ -336,6 +399,7 @@ fn handoff_family(out: &mut String, board: &CountersBoard, core_label: &mut Stri
         "counter",
     );
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(core_label, core);
         let value = counters.node_events("tcp-handoff", "handed-over");
         sample(out, name, &[("core", core_label)], value);

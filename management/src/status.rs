@@ -5,10 +5,12 @@ use crate::json::push_string;
 use crate::metrics::node_names;
 use crate::supervision;
 use alloc::string::String;
+use control::reconcile::Controller;
 use core::fmt::Write;
 use dataplane::CountersBoard;
+use dataplane::stats::CoreCounters;
 
-/// The spec generation until the controller exists.
+/// The spec generation of an instance without a controller.
 pub const GENERATION: u64 = 1;
 
 /// `1 - idle/polls` in ten-thousandths (0 before the first poll).
@@ -20,17 +22,70 @@ pub fn busy_share_ten_thousandths(polls: u64, idle_polls: u64) -> u64 {
     (busy * 10_000 / u128::from(polls)) as u64
 }
 
-/// Renders the status document into `out`.
-pub fn render(out: &mut String, board: &CountersBoard, uptime_seconds: u64) {
+/// Renders the status document into `out`: the controller's generations
+/// and conditions (without one: generation 1, ready), `Degraded` true
+/// when the last change was rolled back or a service is down
+/// (supervision).
+pub fn render(
+    out: &mut String,
+    board: &CountersBoard,
+    controller: Option<&Controller>,
+    uptime_seconds: u64,
+) {
+    let Some(controller) = controller else {
+        let _ = write!(
+            out,
+            "{{\"generation\":{GENERATION},\"observedGeneration\":{GENERATION},\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":"
+        );
+        push_string(out, "the running spec is applied on every core");
+        out.push('}');
+        supervision::push_degraded_condition(out, board);
+        let _ = write!(out, "],\"uptimeSeconds\":{uptime_seconds},\"cores\":[");
+        render_cores(out, board);
+        return;
+    };
     let _ = write!(
         out,
-        "{{\"generation\":{GENERATION},\"observedGeneration\":{GENERATION},\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Running\",\"message\":"
+        "{{\"generation\":{},\"observedGeneration\":{},\"conditions\":[",
+        controller.generation(),
+        controller.observed_generation()
     );
-    push_string(out, "the running spec is applied on every core");
-    out.push('}');
-    supervision::push_degraded_condition(out, board);
+    let [ready, reconciling, mut degraded] = controller.conditions();
+    // One `Degraded`: a rolled-back change, a service down, or both.
+    if let Some((reason, message)) = supervision::degraded(board) {
+        if degraded.status {
+            degraded.message.push_str("; ");
+            degraded.message.push_str(&message);
+        } else {
+            degraded.status = true;
+            degraded.reason = reason;
+            degraded.message = message;
+        }
+    }
+    for (index, condition) in [ready, reconciling, degraded].iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"type\":\"{}\",\"status\":\"{}\",\"reason\":\"{}\",\"observedGeneration\":{},\"message\":",
+            condition.kind,
+            if condition.status { "True" } else { "False" },
+            condition.reason,
+            condition.generation
+        );
+        push_string(out, &condition.message);
+        out.push('}');
+    }
     let _ = write!(out, "],\"uptimeSeconds\":{uptime_seconds},\"cores\":[");
+    render_cores(out, board);
+}
+
+/// Each core's polls, busy share and services, and the end of the
+/// document.
+fn render_cores(out: &mut String, board: &CountersBoard) {
     for (position, (core, counters)) in board.cores().enumerate() {
+        let counters: &CoreCounters = &counters;
         if position > 0 {
             out.push(',');
         }

@@ -57,6 +57,7 @@ pub fn render_families(out: &mut String, board: &CountersBoard) {
     for (name, help, value) in counters_families {
         family(out, name, help, "counter");
         for (core, counters) in board.cores() {
+            let counters: &CoreCounters = &counters;
             core_text(&mut core_label, core);
             for service in node_names(counters) {
                 let total = sum(counters, service, value);
@@ -77,6 +78,7 @@ pub fn render_families(out: &mut String, board: &CountersBoard) {
         "counter",
     );
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for service in node_names(counters) {
             for (cause, total) in [
@@ -106,6 +108,7 @@ pub fn render_families(out: &mut String, board: &CountersBoard) {
         "gauge",
     );
     for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
         for service in node_names(counters) {
             let up = u64::from(state_of(counters, service) == ServiceState::Running);
@@ -150,7 +153,7 @@ pub fn push_core_services(out: &mut String, counters: &CoreCounters) {
 /// service of any core that waits out its backoff or stays failed.
 pub fn degraded(board: &CountersBoard) -> Option<(&'static str, String)> {
     let (core, service, state) = board.cores().find_map(|(core, counters)| {
-        node_names(counters).find_map(|service| match state_of(counters, service) {
+        node_names(&counters).find_map(|service| match state_of(&counters, service) {
             ServiceState::Running => None,
             state => Some((core, service, state)),
         })
@@ -284,7 +287,7 @@ mod tests {
         let board = board(ServiceState::Backoff);
         let (_, counters) = board.cores().next().unwrap();
         let mut out = String::new();
-        push_core_services(&mut out, counters);
+        push_core_services(&mut out, &counters);
         assert_eq!(
             out,
             "\"supervision\":[{\"service\":\"eth\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0},{\"service\":\"faulty-echo\",\"state\":\"backoff\",\"restarts\":3,\"failures\":4,\"backoffMs\":800}]"

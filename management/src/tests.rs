@@ -14,7 +14,7 @@ use dataplane::stats::{CoreCounters, NodeCounters};
 use services::Registry;
 use services::tcp::{StreamHarness, TcpApp};
 
-const SPEC: &str = include_str!("../../examples/echo.toml");
+pub(crate) const SPEC: &str = include_str!("../../examples/echo.toml");
 pub(crate) const TOKEN: &str = "s3cret-token";
 const NS: u64 = 1_000_000_000;
 
@@ -97,6 +97,8 @@ pub(crate) fn config(token: Option<&str>) -> (ManagementConfig, Arc<CoreCounters
         logs: log_ring(),
         capture: Arc::new(dataplane::CaptureBoard::new()),
         unix_offset_ns: 0,
+        controller: None,
+        clock: || 0,
     };
     (config, core0)
 }
@@ -217,7 +219,7 @@ pub(crate) fn get(path: &str, token: Option<&str>) -> String {
     request + "\r\n"
 }
 
-fn put(path: &str, token: &str, if_match: Option<&str>, body: &str) -> String {
+pub(crate) fn put(path: &str, token: &str, if_match: Option<&str>, body: &str) -> String {
     let mut request = alloc::format!(
         "PUT {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n",
         body.len()

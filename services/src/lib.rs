@@ -8,9 +8,11 @@ extern crate alloc;
 
 pub mod arp;
 pub mod arp_cache;
+pub mod conntrack;
 pub mod eth;
 #[cfg(feature = "test-services")]
 pub mod faulty_echo;
+pub mod firewall;
 pub mod fragment;
 pub mod http;
 pub mod icmp;

@@ -169,6 +169,13 @@ pub struct ApplyArguments {
     /// Apply only if the running spec still has this ETag (from `get spec`).
     #[arg(long, value_name = "ETAG")]
     pub if_match: Option<String>,
+    /// Wait until the controller has finished with the new generation
+    /// (`observedGeneration` in the status); fail if it was rolled back.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub wait: bool,
+    /// With `--wait`: give up after SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "wait")]
+    pub timeout: u64,
 }
 
 #[cfg(test)]

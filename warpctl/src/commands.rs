@@ -45,6 +45,18 @@ pub enum CommandError {
     Terminal,
     /// The capture failed part way.
     Capture(CaptureError),
+    /// `apply --wait`: the controller rolled the generation back.
+    RolledBack {
+        /// The `Degraded` condition's message.
+        message: String,
+    },
+    /// `apply --wait`: the generation was not observed in time.
+    WaitTimedOut {
+        /// The generation waited for.
+        generation: u64,
+        /// How long.
+        seconds: u64,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -69,6 +81,16 @@ impl fmt::Display for CommandError {
                 "refusing to write pcap to a terminal: give -w FILE, or pipe it (-w - | tshark -r -)",
             ),
             CommandError::Capture(error) => write!(formatter, "{error}"),
+            CommandError::RolledBack { message } => {
+                write!(formatter, "the change was not applied: {message}")
+            }
+            CommandError::WaitTimedOut {
+                generation,
+                seconds,
+            } => write!(
+                formatter,
+                "generation {generation} was not observed within {seconds} s (see `warpctl status`)"
+            ),
         }
     }
 }
@@ -193,7 +215,66 @@ fn apply(
         return Err(CommandError::InvalidPlan { plan: plan.text });
     }
     out.write_all(printed.as_bytes())?;
+    if arguments.wait
+        && let Some(generation) = plan
+            .value
+            .get("generation")
+            .and_then(serde_json::Value::as_u64)
+    {
+        out.flush()?;
+        wait_observed(api, generation, Duration::from_secs(arguments.timeout))?;
+        if format == Output::Table {
+            writeln!(out, "observed: generation {generation} runs on every core")?;
+        }
+    }
     Ok(())
+}
+
+/// Polls the status until `observedGeneration` reaches `generation`,
+/// for at most `timeout`; an error if the generation was rolled back
+/// (its `Degraded` condition true).
+fn wait_observed(api: &Api, generation: u64, timeout: Duration) -> Result<(), CommandError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let status = api.status()?.value;
+        let observed = status
+            .get("observedGeneration")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if observed >= generation {
+            let degraded = status
+                .get("conditions")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|condition| {
+                    condition.get("type").and_then(serde_json::Value::as_str) == Some("Degraded")
+                        && condition.get("status").and_then(serde_json::Value::as_str)
+                            == Some("True")
+                        && condition
+                            .get("observedGeneration")
+                            .and_then(serde_json::Value::as_u64)
+                            == Some(generation)
+                });
+            return match degraded {
+                Some(condition) => Err(CommandError::RolledBack {
+                    message: condition
+                        .get("message")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("no reason given")
+                        .to_string(),
+                }),
+                None => Ok(()),
+            };
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(CommandError::WaitTimedOut {
+                generation,
+                seconds: timeout.as_secs(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// `warpctl logs`: the search, oldest of the found records first; with

@@ -181,7 +181,7 @@ pub fn plan(plan: &Value) -> String {
     let mut text = match (dry_run, valid) {
         (_, false) => "the appliance found the spec invalid".to_string(),
         (true, true) => format!("dry run: the spec is valid (generation {generation})"),
-        (false, true) => format!("applied: generation {generation}"),
+        (false, true) => format!("accepted: generation {generation}"),
     };
     match changes.len() {
         0 => text.push_str(", no changes\n"),

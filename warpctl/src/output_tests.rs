@@ -52,7 +52,7 @@ fn plans_list_their_changes() {
             .unwrap();
     assert_eq!(
         output::plan(&applied),
-        "applied: generation 4, no changes\n"
+        "accepted: generation 4, no changes\n"
     );
 }
 

@@ -3,14 +3,17 @@
 //! hook points in use, then every chain wired to its stage.
 
 use super::PipelineError;
-use super::chain::{Chain, ChainNode, Stack, build_chain, chains, connect_slots, passes_on};
+use super::carry::{Carry, PLATFORM_LISTENER, arp_tag, context_tag, listener_tag, tcp_tag};
+use super::chain::{Chain, ChainNode, Reuse, Stack, build_chain, chains, connect_slots, passes_on};
 use crate::spec::Spec;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::RefCell;
+use dataplane::stats::CoreCounters;
 use dataplane::{
-    CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, Guard, Mempool, Nic, NodeId,
-    PortId, Target,
+    CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, ExecutorParts, Guard,
+    Mempool, Nic, NodeId, PortId, Target,
 };
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::Reassembly;
@@ -38,11 +41,237 @@ pub fn build_core(
     links: CoreLinks,
 ) -> Result<Executor, PipelineError> {
     check_ports(spec, &ports)?;
+    let doorbell = links.take_shared::<Arc<Doorbell>>();
+    // The platform's panic guard, when it can catch a panic (hosted).
+    let guard = links.take_shared::<Guard>();
+    let start = Start {
+        ports,
+        pool: Some(pool),
+        clock,
+        doorbell,
+        guard,
+        carry: Carry::empty(),
+    };
+    match build(spec, core, start, &links) {
+        Ok(executor) => Ok(on_the_board(executor, core, &links)),
+        Err(failure) => Err(failure.error),
+    }
+}
+
+/// Why [`rebuild_core`] failed, and everything the core had, so that it
+/// can build another graph (its previous spec's) at once.
+pub struct BuildFailure {
+    /// Why.
+    pub error: PipelineError,
+    /// The ports, pool, clock and doorbell, the nodes that could still be
+    /// taken over, and the counters of the graph taken apart.
+    pub parts: Box<ExecutorParts>,
+}
+
+impl core::fmt::Debug for BuildFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BuildFailure")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds core `core`'s next graph for `spec` from its running one, taken
+/// apart at a batch boundary ([`Executor::into_parts`]): the same ports
+/// (tagged with their interface) and pool, and every node whose tag the
+/// new spec yields again, taken over with its state (ARP caches, the TCP
+/// stack with its connections and the apps of unchanged services, a KV
+/// store; see [`Carry`]); the rest is built from the spec. The TCP stack
+/// drops the apps of services that went or changed, with their
+/// connections. The new counters start from the old totals
+/// ([`CoreCounters::carry_from`](dataplane::stats::CoreCounters::carry_from))
+/// and count the swap (`graph_swaps`). `links` is this core's element of
+/// [`core_links`](super::core_links) for the new spec, with the platform's
+/// shared boards; the doorbell, the panic guard and the management
+/// plane's handoff rings (`services::tcp::handoff`) come from `parts`.
+pub fn rebuild_core(
+    spec: &Spec,
+    core: usize,
+    parts: ExecutorParts,
+    mut links: CoreLinks,
+) -> Result<Executor, BuildFailure> {
+    let ExecutorParts {
+        ports,
+        nodes,
+        pool,
+        clock,
+        doorbell,
+        guard,
+        rings_in,
+        rings_out,
+        counters,
+    } = parts;
+    // The only rings between graphs are the management plane's handoff
+    // (the kv shards' live in their apps): they go back to the build.
+    for consumer in rings_in {
+        links.insert_shared(HandoffReceiver { consumer });
+    }
+    if let Some(management) = spec.management {
+        for producer in rings_out {
+            links.insert_shared(HandoffSender {
+                listen: management.listen,
+                producer,
+            });
+        }
+    }
+    let ports: Vec<(usize, Box<dyn Nic>)> = ports
+        .into_iter()
+        .map(|(tag, nic)| (tag as usize, nic))
+        .collect();
+    let start = Start {
+        ports,
+        pool,
+        clock,
+        doorbell,
+        guard,
+        carry: Carry::new(nodes),
+    };
+    if let Err(error) = check_ports(spec, &start.ports) {
+        return Err(BuildFailure {
+            error,
+            parts: Box::new(start.into_parts(counters)),
+        });
+    }
+    match build(spec, core, start, &links) {
+        Ok(executor) => {
+            executor.counters().carry_from(&counters);
+            executor.counters().graph_swaps.increment();
+            Ok(on_the_board(executor, core, &links))
+        }
+        Err(failure) => {
+            let mut parts = ExecutorParts {
+                counters,
+                ..*failure.parts
+            };
+            // The handoff rings the build did not get to.
+            while let Some(HandoffReceiver { consumer }) = links.take_shared() {
+                parts.rings_in.push(consumer);
+            }
+            while let Some(HandoffSender { producer, .. }) = links.take_shared() {
+                parts.rings_out.push(producer);
+            }
+            Err(BuildFailure {
+                error: failure.error,
+                parts: Box::new(parts),
+            })
+        }
+    }
+}
+
+/// What a build starts from.
+struct Start {
+    ports: Vec<(usize, Box<dyn Nic>)>,
+    pool: Option<Mempool>,
+    clock: fn() -> u64,
+    doorbell: Option<Arc<Doorbell>>,
+    guard: Option<Guard>,
+    carry: Carry,
+}
+
+impl Start {
+    /// Back to parts, unused.
+    fn into_parts(self, counters: Arc<CoreCounters>) -> ExecutorParts {
+        ExecutorParts {
+            ports: self
+                .ports
+                .into_iter()
+                .map(|(interface, nic)| (interface as u64, nic))
+                .collect(),
+            nodes: self.carry.into_nodes(),
+            pool: self.pool,
+            clock: self.clock,
+            doorbell: self.doorbell,
+            guard: self.guard,
+            rings_in: Vec::new(),
+            rings_out: Vec::new(),
+            counters,
+        }
+    }
+}
+
+/// Builds the graph from `start`; on failure gives back what the builder
+/// had, with the nodes not taken over.
+fn build(
+    spec: &Spec,
+    core: usize,
+    start: Start,
+    links: &CoreLinks,
+) -> Result<Executor, BuildFailure> {
+    let Start {
+        ports,
+        pool,
+        clock,
+        doorbell,
+        guard,
+        carry,
+    } = start;
+    let mut builder = ExecutorBuilder::new();
+    if let Some(pool) = pool {
+        builder.pool(pool);
+    }
+    builder.clock(clock).supervision(core, spec.supervision);
+    if let Some(guard) = guard {
+        builder.guard(guard);
+    }
+    if let Some(doorbell) = &doorbell {
+        builder.doorbell(Arc::clone(doorbell));
+    }
+    let carry = RefCell::new(carry);
+    let reuse = Reuse {
+        carry: &carry,
+        context: context_tag(spec),
+    };
+    let built = wire(
+        &mut builder,
+        spec,
+        core,
+        ports,
+        clock,
+        links,
+        doorbell.as_ref(),
+        &reuse,
+    )
+    .and_then(|()| builder.check().map_err(PipelineError::from));
+    match built {
+        Ok(()) => Ok(builder.build().map_err(|error| BuildFailure {
+            error: error.into(),
+            parts: Box::new(ExecutorBuilder::new().into_parts(Arc::default())),
+        })?),
+        Err(error) => {
+            let mut parts = builder.into_parts(Arc::default());
+            let mut carry = carry.into_inner();
+            carry.extend(core::mem::take(&mut parts.nodes));
+            parts.nodes = carry.into_nodes();
+            Err(BuildFailure {
+                error,
+                parts: Box::new(parts),
+            })
+        }
+    }
+}
+
+/// Adds the ports, the stack and the spec's services to `builder` and
+/// wires them.
+#[expect(clippy::too_many_arguments)]
+fn wire(
+    builder: &mut ExecutorBuilder,
+    spec: &Spec,
+    core: usize,
+    ports: Vec<(usize, Box<dyn Nic>)>,
+    clock: fn() -> u64,
+    links: &CoreLinks,
+    doorbell: Option<&Arc<Doorbell>>,
+    reuse: &Reuse<'_>,
+) -> Result<(), PipelineError> {
     let interfaces: Vec<InterfaceInfo> = spec.interface_infos();
     let local = LocalAddresses::new(interfaces.iter().map(|info| info.address).collect());
     let routes = routing_table(spec, &interfaces);
     let errors = ErrorLimiter::new();
-    let doorbell = links.take_shared::<Arc<Doorbell>>();
     let context = BuildContext {
         core,
         interfaces: &interfaces,
@@ -50,44 +279,30 @@ pub fn build_core(
         local: &local,
         routes: &routes,
         errors: &errors,
-        links: &links,
-        doorbell: doorbell.as_ref(),
+        links,
+        doorbell,
     };
     let chains = chains(spec, core);
-    let mut builder = ExecutorBuilder::new();
-    builder
-        .pool(pool)
-        .clock(clock)
-        .supervision(core, spec.supervision);
-    // The platform's panic guard, when it can catch a panic (hosted).
-    if let Some(guard) = links.take_shared::<Guard>() {
-        builder.guard(guard);
-    }
-    if let Some(doorbell) = &doorbell {
-        builder.doorbell(Arc::clone(doorbell));
-    }
-
     let ports = add_ports(
-        &mut builder,
+        builder,
         ports,
         find(&chains, HookPoint::PortRx),
         &context,
+        reuse,
     )?;
-    tap_ports(&mut builder, &ports, core, &links)?;
+    tap_ports(builder, &ports, core, links)?;
     // A core without ports (more cores than queue pairs) still builds the
     // stack: its apps may own state other cores reach over rings (kv).
     if !ports.is_empty() && !ports.iter().any(|port| passes_on(&port.rx_chain)) {
-        layer2_only(&mut builder, &chains, &ports)?;
-        return Ok(on_the_board(builder.build()?, core, &links));
+        return layer2_only(builder, &chains, &ports);
     }
     // Keys sequence numbers, SYN cookies and the connection hash. The
     // clock at start-up differs per boot and per core; a platform with a
     // hardware random source should mix it in here.
     let seed = clock().wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (core as u64).rotate_left(32);
-    let stack = add_stack(&mut builder, spec, &chains, &ports, &context, seed)?;
-    wire_layer2(&mut builder, &stack, &chains, &ports, &context)?;
-    wire_layer3(&mut builder, &stack, &chains, &context)?;
-    Ok(on_the_board(builder.build()?, core, &links))
+    let stack = add_stack(builder, spec, &chains, &ports, &context, seed, reuse)?;
+    wire_layer2(builder, &stack, &chains, &ports, &context, reuse)?;
+    wire_layer3(builder, &stack, &chains, &context, reuse)
 }
 
 /// Puts the core's counters up on the platform's counters board, when
@@ -162,15 +377,17 @@ fn add_ports(
     ports: Vec<(usize, Box<dyn Nic>)>,
     port_rx: Option<&Chain<'_>>,
     context: &BuildContext<'_>,
+    reuse: &Reuse<'_>,
 ) -> Result<Vec<Port>, PipelineError> {
     let mut added = Vec::with_capacity(ports.len());
     for (interface, nic) in ports {
         let id = builder.add_port(nic);
+        builder.tag_port(id, interface as u64)?;
         let port_context = BuildContext {
             interface: Some(interface),
             ..*context
         };
-        let rx_chain = build_chain(builder, port_rx, &port_context)?;
+        let rx_chain = build_chain(builder, port_rx, &port_context, reuse)?;
         added.push(Port {
             interface,
             id,
@@ -191,7 +408,7 @@ fn layer2_only(
         let service = ports
             .first()
             .and_then(|port| port.rx_chain.last())
-            .map_or(chain.services[0].kind(), |node| node.name);
+            .map_or(chain.services[0].kind, |node| node.name);
         return Err(PipelineError::Unreachable { service });
     }
     let stack = Stack {
@@ -218,9 +435,7 @@ struct IpStack {
     ipv4: NodeId,
     icmp: NodeId,
     udp: NodeId,
-    /// Where TCP segments go behind the `ipv4:proto:6` chain, when this
-    /// core has a TCP stack: the stack, or the `tcp-handoff` node in
-    /// front of it (see [`hand_off`]).
+    /// The TCP stack, when an app serves a TCP port on this core.
     tcp: Option<NodeId>,
     /// `(slot, protocol)` bound on `ipv4`.
     protocols: Vec<(usize, u8)>,
@@ -240,6 +455,7 @@ fn add_stack(
     ports: &[Port],
     context: &BuildContext<'_>,
     seed: u64,
+    reuse: &Reuse<'_>,
 ) -> Result<IpStack, PipelineError> {
     let forwarding = find(chains, HookPoint::Ipv4Forward).is_some();
     let mut ipv4 = Ipv4::new(
@@ -270,7 +486,7 @@ fn add_stack(
         }
     }
     let handoff = context.links.take_shared::<HandoffSender>();
-    let tcp = tcp_stack(chains, context, spec.tcp, seed, handoff.is_some())?;
+    let tcp = tcp_stack(chains, context, spec.tcp, seed, handoff.is_some(), reuse)?;
     if tcp.is_some() || find(chains, HookPoint::Ipv4Protocol(6)).is_some() {
         let hook = HookPoint::Ipv4Protocol(6);
         let slot = ipv4
@@ -292,6 +508,7 @@ fn add_stack(
     let tcp = match tcp {
         Some(tcp) => {
             let tcp = builder.add_node(Box::new(tcp));
+            builder.tag_node(tcp, tcp_tag(&spec.tcp))?;
             builder.connect(tcp, "out", Target::Node(ipv4_out))?;
             builder.connect(tcp, "absorbed", Target::Discard)?;
             Some(tcp)
@@ -317,7 +534,11 @@ fn add_stack(
             }
         }
         let eth = builder.add_node(Box::new(eth));
-        let arp = builder.add_node(Box::new(Arp::new(config.mac, config.address)));
+        let tag = arp_tag(port.interface, config.mac, config.address);
+        let carried = reuse.carry.borrow_mut().take(tag);
+        let arp = builder
+            .add_node(carried.unwrap_or_else(|| Box::new(Arp::new(config.mac, config.address))));
+        builder.tag_node(arp, tag)?;
         builder.connect(eth, "arp", Target::Node(arp))?;
         builder.connect(eth, "ipv4", Target::Node(ipv4))?;
         builder.connect(arp, "tx", Target::Port(port.id))?;
@@ -350,46 +571,95 @@ fn add_stack(
 /// The core's TCP stack with the apps of every `tcp:<port>` hook point,
 /// or `None` when no app serves TCP here and the core hands nothing over
 /// (`handing_off`: it does, and answers other TCP as the serving core
-/// would, closed ports with RST, from a stack without apps).
+/// would, closed ports with RST, from a stack without apps). The previous
+/// graph's stack is taken over when `[tcp]` is the same (with its
+/// connections): it keeps the apps of unchanged services and the
+/// platform's, drops the others with their connections, and gets the
+/// apps of new or changed services.
 fn tcp_stack(
     chains: &[Chain<'_>],
     context: &BuildContext<'_>,
     config: TcpConfig,
     seed: u64,
     handing_off: bool,
+    reuse: &Reuse<'_>,
 ) -> Result<Option<Tcp>, PipelineError> {
-    let mut tcp: Option<Tcp> = None;
-    for chain in chains {
-        let HookPoint::Tcp(port) = chain.hook else {
-            continue;
-        };
-        for service in &chain.services {
-            let listener = match service.build(context) {
-                Built::Tcp(listener) => listener,
-                Built::Node(node) => {
-                    return Err(PipelineError::WrongShape {
-                        service: node.name(),
-                        hook: chain.hook,
-                    });
-                }
-            };
-            let service = listener.name();
-            let stack = tcp.get_or_insert_with(|| new_stack(context, config, seed));
-            if !stack.listen(port, listener) {
-                return Err(PipelineError::PortTaken { service, port });
+    let wanted: Vec<(u16, u64, &Chain<'_>, usize)> = chains
+        .iter()
+        .filter_map(|chain| match chain.hook {
+            HookPoint::Tcp(port) => Some((port, chain)),
+            _ => None,
+        })
+        .flat_map(|(port, chain)| {
+            chain
+                .services
+                .iter()
+                .enumerate()
+                .map(move |(index, service)| (port, listener_tag(service), chain, index))
+        })
+        .collect();
+    let mut tcp: Option<Tcp> = reuse.carry.borrow_mut().take_tcp(tcp_tag(&config));
+    if let Some(stack) = &mut tcp {
+        stack.set_local(context.local.clone());
+        let running: Vec<(u16, u64)> = stack.listener_tags().collect();
+        for (port, tag) in running {
+            let kept = tag == PLATFORM_LISTENER
+                || wanted.iter().any(|(wanted_port, wanted_tag, _, _)| {
+                    *wanted_port == port && *wanted_tag == tag
+                });
+            if !kept && let Some(ended) = stack.unlisten(port) {
+                log::info!(
+                    "core {}: tcp port {port}: app removed, {ended} connection(s) ended",
+                    context.core
+                );
             }
+        }
+        if wanted.is_empty()
+            && !handing_off
+            && !stack
+                .listener_tags()
+                .any(|(_, tag)| tag == PLATFORM_LISTENER)
+        {
+            tcp = None;
+        }
+    }
+    let new_stack = || new_stack(context, config, seed);
+    for (port, tag, chain, index) in &wanted {
+        if tcp.as_ref().is_some_and(|stack| {
+            stack
+                .listener_tags()
+                .any(|running| running == (*port, *tag))
+        }) {
+            continue;
+        }
+        let listener = match chain.services[*index].config.build(context) {
+            Built::Tcp(listener) => listener,
+            Built::Node(node) => {
+                return Err(PipelineError::WrongShape {
+                    service: node.name(),
+                    hook: chain.hook,
+                });
+            }
+        };
+        let service = listener.name();
+        let stack = tcp.get_or_insert_with(new_stack);
+        if !stack.listen_tagged(*port, listener, *tag) {
+            return Err(PipelineError::PortTaken {
+                service,
+                port: *port,
+            });
         }
     }
     // The platform's own TCP apps on this core (the management plane).
     while let Some(PlatformListener { port, listener }) = context.links.take_shared() {
         let service = listener.name();
-        let stack = tcp.get_or_insert_with(|| new_stack(context, config, seed));
-        if !stack.listen(port, listener) {
+        let stack = tcp.get_or_insert_with(new_stack);
+        if !stack.listen_tagged(port, listener, PLATFORM_LISTENER) {
             return Err(PipelineError::PortTaken { service, port });
         }
     }
     if tcp.is_none() && handing_off {
-        tcp = Some(new_stack(context, config, seed));
+        tcp = Some(new_stack());
     }
     Ok(tcp)
 }
@@ -449,6 +719,7 @@ fn wire_layer2(
     chains: &[Chain<'_>],
     ports: &[Port],
     context: &BuildContext<'_>,
+    reuse: &Reuse<'_>,
 ) -> Result<(), PipelineError> {
     for (port, (eth, ethertypes)) in ports.iter().zip(&ip.eth) {
         let transmit = Target::Port(port.id);
@@ -461,7 +732,7 @@ fn wire_layer2(
         let mut heads = Vec::with_capacity(ethertypes.len());
         for (slot, ethertype) in ethertypes {
             let chain = find(chains, HookPoint::Ethertype(*ethertype));
-            let nodes = build_chain(builder, chain, &port_context)?;
+            let nodes = build_chain(builder, chain, &port_context, reuse)?;
             heads.push((
                 *slot,
                 ip.stack.wire(builder, &nodes, Target::Discard, transmit)?,
@@ -485,10 +756,11 @@ fn wire_layer3(
     ip: &IpStack,
     chains: &[Chain<'_>],
     context: &BuildContext<'_>,
+    reuse: &Reuse<'_>,
 ) -> Result<(), PipelineError> {
     let routed = ip.stack.ipv4_out.map_or(Target::Discard, Target::Node);
     let chain_head = |builder: &mut ExecutorBuilder, hook, tail| {
-        let nodes = build_chain(builder, find(chains, hook), context)?;
+        let nodes = build_chain(builder, find(chains, hook), context, reuse)?;
         ip.stack.wire(builder, &nodes, tail, routed)
     };
     let head = chain_head(builder, HookPoint::Ipv4Protocol(1), Target::Node(ip.icmp))?;

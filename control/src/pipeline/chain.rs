@@ -2,22 +2,23 @@
 //! and wired output by output (`pass` to the next, the rest by name).
 
 use super::PipelineError;
+use super::carry::{Carry, node_tag};
 use super::restart::{OwnedContext, rebuild};
-use crate::spec::Spec;
+use crate::spec::{Service, Spec};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use dataplane::{ExecutorBuilder, Nanoservice, NodeId, Target};
-use services::registry::{BuildContext, Built, ServiceConfig};
+use dataplane::{ExecutorBuilder, Nanoservice, NodeId, Tag, Target};
+use services::registry::{BuildContext, Built};
 use services::{HookPoint, MAX_INTERFACES};
 
 /// The services of one hook point on a core, in spec order.
 pub(super) struct Chain<'a> {
     /// Where they attach.
     pub(super) hook: HookPoint,
-    /// Their configurations.
-    pub(super) services: Vec<&'a Arc<dyn ServiceConfig>>,
+    /// The services, as the spec says them.
+    pub(super) services: Vec<&'a Service>,
 }
 
 /// The spec's services on `core`, grouped by hook point, in spec order.
@@ -26,10 +27,10 @@ pub(super) fn chains(spec: &Spec, core: usize) -> Vec<Chain<'_>> {
     for service in spec.services_on(core) {
         for hook in &service.attach {
             match chains.iter_mut().find(|chain| chain.hook == *hook) {
-                Some(chain) => chain.services.push(&service.config),
+                Some(chain) => chain.services.push(service),
                 None => chains.push(Chain {
                     hook: *hook,
-                    services: alloc::vec![&service.config],
+                    services: alloc::vec![service],
                 }),
             }
         }
@@ -47,13 +48,23 @@ pub(super) struct ChainNode {
     pub(super) outputs: &'static [&'static str],
 }
 
-/// Builds the nodes of `chain` (none for no chain); a node without `pass`
-/// must be the last. Each node gets its factory for supervision's
-/// restarts.
+/// Where a build takes over nodes of the previous graph: the nodes, and
+/// the tag of what the build context holds of the spec.
+pub(super) struct Reuse<'c> {
+    /// The previous graph's nodes.
+    pub(super) carry: &'c core::cell::RefCell<Carry>,
+    /// [`context_tag`](super::carry::context_tag) of the spec being built.
+    pub(super) context: Tag,
+}
+
+/// Builds the nodes of `chain` (none for no chain), taking over those of
+/// the previous graph whose tag matches; a node without `pass` must be
+/// the last. Each node gets its factory for supervision's restarts.
 pub(super) fn build_chain(
     builder: &mut ExecutorBuilder,
     chain: Option<&Chain<'_>>,
     context: &BuildContext<'_>,
+    reuse: &Reuse<'_>,
 ) -> Result<Vec<ChainNode>, PipelineError> {
     let Some(chain) = chain else {
         return Ok(Vec::new());
@@ -66,18 +77,24 @@ pub(super) fn build_chain(
         {
             return Err(PipelineError::Unreachable { service: last.name });
         }
-        let node: Box<dyn Nanoservice> = match service.build(context) {
-            Built::Node(node) => node,
-            Built::Tcp(listener) => {
-                return Err(PipelineError::WrongShape {
-                    service: listener.name(),
-                    hook: chain.hook,
-                });
-            }
+        let tag = node_tag(service, context.interface, reuse.context);
+        let carried = reuse.carry.borrow_mut().take(tag);
+        let node: Box<dyn Nanoservice> = match carried {
+            Some(node) => node,
+            None => match service.config.build(context) {
+                Built::Node(node) => node,
+                Built::Tcp(listener) => {
+                    return Err(PipelineError::WrongShape {
+                        service: listener.name(),
+                        hook: chain.hook,
+                    });
+                }
+            },
         };
         let (name, outputs) = (node.name(), node.outputs());
         let id = builder.add_node(node);
-        builder.rebuild(id, rebuild(Arc::clone(service), owned.clone()))?;
+        builder.tag_node(id, tag)?;
+        builder.rebuild(id, rebuild(Arc::clone(&service.config), owned.clone()))?;
         nodes.push(ChainNode { id, name, outputs });
     }
     Ok(nodes)

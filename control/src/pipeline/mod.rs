@@ -27,11 +27,13 @@
 //! whatever the driver reports.
 
 mod build;
+mod carry;
 mod chain;
 mod error;
 mod links;
 mod restart;
 
-pub use build::build_core;
+pub use build::{BuildFailure, build_core, rebuild_core};
+pub use carry::{Carry, PLATFORM_LISTENER};
 pub use error::PipelineError;
 pub use links::core_links;

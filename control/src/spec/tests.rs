@@ -10,6 +10,7 @@ use services::{HookPoint, Registry};
 const ECHO: &str = include_str!("../../../examples/echo.toml");
 const ROUTER: &str = include_str!("../../../examples/router.toml");
 const ECHO_IGB: &str = include_str!("../../../examples/echo-igb.toml");
+const FIREWALL: &str = include_str!("../../../examples/firewall.toml");
 
 const INTERFACE: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"virtio\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n";
 
@@ -50,6 +51,17 @@ fn the_examples_parse() {
     assert_eq!(router.interfaces.len(), 2);
     assert_eq!(router.services[0].kind, "l3fwd");
     assert_eq!(router.services[0].attach, vec![HookPoint::Ipv4Forward]);
+    let firewall = parse(FIREWALL).unwrap();
+    let kinds: Vec<&str> = firewall
+        .services
+        .iter()
+        .map(|service| service.kind)
+        .collect();
+    assert_eq!(kinds, ["firewall", "l3fwd"]);
+    assert_eq!(firewall.services[0].attach, vec![HookPoint::Ipv4Forward]);
+    let mistake = FIREWALL.replace("destination_port = 8081", "destination_port = 80811");
+    let error = parse(&mistake).unwrap_err().to_string();
+    assert!(error.contains("80811"), "{error}");
 }
 
 #[test]
@@ -248,7 +260,7 @@ fn every_refusal_names_line_and_field() {
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nkind = \"nat\"\n"),
-            "line 7: service[0].kind: expected a registered service kind (http, kv, l2fwd, l3fwd, tcp-echo, tcp-proxy, udp-echo), got \"nat\"",
+            "line 7: service[0].kind: expected a registered service kind (conntrack, firewall, http, kv, l2fwd, l3fwd, tcp-echo, tcp-proxy, udp-echo), got \"nat\"",
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nport = 7\n"),

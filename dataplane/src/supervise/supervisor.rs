@@ -122,6 +122,11 @@ impl Supervisor {
         self.down == 0 || self.slots[node].running
     }
 
+    /// The platform's guard, for the core's next graph.
+    pub(crate) fn guard(&self) -> Option<Guard> {
+        self.guard
+    }
+
     /// True unless the guard jumps over destructors (see [`Guard`]).
     pub(crate) fn drops_failed(&self) -> bool {
         self.guard.is_none_or(|guard| guard.unwinds)

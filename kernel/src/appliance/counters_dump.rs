@@ -57,6 +57,14 @@ pub fn register(core: u32, executor: Arc<CoreCounters>, queues: Vec<(String, Nic
     reports.sort_by_key(|report| report.core);
 }
 
+/// Core `core` swapped its graph (a new spec): its executor counters are
+/// `executor` from now on (they go on from the old totals).
+pub fn replace_executor(core: u32, executor: Arc<CoreCounters>) {
+    if let Some(report) = REPORTS.lock().iter_mut().find(|report| report.core == core) {
+        report.executor = executor;
+    }
+}
+
 /// Prints the dump if a request byte arrived on the serial input.
 pub fn poll_request() {
     let mut requested = false;

@@ -91,14 +91,15 @@ pub fn doorbell() -> Arc<Doorbell> {
     }))
 }
 
-/// Polls `executor` while `keep_going()` holds. With `policy.mode` halt,
+/// Polls `executor` while `keep_going()` holds (asked before each poll,
+/// a batch boundary: it may replace the executor). With `policy.mode` halt,
 /// after `IDLE_POLLS_BEFORE_HALT` (or `idle_polls=N`) empty polls in a row
 /// the core hibernates until a packet, a doorbell or its next deadline; with
 /// poll it never stops polling.
 pub fn run(
     executor: &mut Executor,
     policy: IdlePolicy,
-    mut keep_going: impl FnMut(&Executor) -> bool,
+    mut keep_going: impl FnMut(&mut Executor) -> bool,
 ) {
     let idle_polls_before_halt = crate::boot::cmdline::get_u64("idle_polls")
         .and_then(|polls| u32::try_from(polls).ok())

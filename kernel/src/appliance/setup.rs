@@ -10,10 +10,12 @@
 
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use control::CoreLinks;
+use control::reconcile::CoreControl;
 use control::spec::{Driver, IdleMode, Spec};
 use dataplane::{Executor, Mempool, MempoolConfig, Nic};
 use spin::{Mutex, Once};
@@ -98,10 +100,16 @@ pub fn run(core_id: u32) -> ! {
         run: crate::arch::resume::guard,
         unwinds: false,
     });
+    // The reconcile controller's rings, when the spec has a management
+    // plane to take new specs.
+    let mut control = links.take_shared::<CoreControl>();
     let mut executor = match build_core(spec, core_id, setups, igb_pairs, links) {
         Ok(executor) => executor,
         Err(error) => refuse(format_args!("core {core_id}: {error}")),
     };
+    if let (Some(control), Some(doorbell)) = (&control, executor.doorbell()) {
+        control.set_doorbell(Arc::clone(doorbell));
+    }
     log::info!(
         "core {core_id} appliance running (idle = {}{})",
         spec.idle.name(),
@@ -113,7 +121,12 @@ pub fn run(core_id: u32) -> ! {
     let console = &percpu::current().interrupts.console;
     let mut console_seen = 0;
     let mut polls = 0u32;
-    executor::run(&mut executor, policy, |_| {
+    executor::run(&mut executor, policy, |executor| {
+        if let Some(control) = &mut control
+            && control.pending()
+        {
+            swap_graph(executor, control, core_id);
+        }
         if core_id == 0 {
             polls = polls.wrapping_add(1);
             // Ordering: Relaxed: bumped by this core's own console interrupt.
@@ -126,6 +139,19 @@ pub fn run(core_id: u32) -> ! {
         true
     });
     crate::runtime::idle_forever()
+}
+
+/// Builds the graph of the spec the controller sent (between polls: a
+/// batch boundary) in place of the running one.
+fn swap_graph(executor: &mut Executor, control: &mut CoreControl, core_id: u32) {
+    let placeholder = match dataplane::ExecutorBuilder::new().build() {
+        Ok(empty) => empty,
+        // A graph without nodes has no output to leave unconnected.
+        Err(error) => unreachable!("an empty graph: {error}"),
+    };
+    let running = core::mem::replace(executor, placeholder);
+    *executor = control.apply(running);
+    counters_dump::replace_executor(core_id, executor.counters().clone());
 }
 
 /// How core `core_id` idles: the spec's mode, with a bound on each sleep
@@ -283,6 +309,7 @@ fn bring_up() -> Vec<(usize, IgbPairSetup)> {
         text,
         &mut links,
         "appliance",
+        time::now_ns,
         time::now_ns(),
         // No wall clock (no RTC driver): captures count from boot.
         None,

@@ -58,13 +58,19 @@ impl Registry {
     }
 
     /// A registry with the built-in kinds: `l2fwd`, `l3fwd`, `udp-echo`,
-    /// `tcp-echo`, `http`, `kv`, `tcp-proxy`.
+    /// `conntrack`, `firewall`, `tcp-echo`, `http`, `kv`, `tcp-proxy`.
     pub fn with_builtin() -> Self {
         let mut registry = Self::empty();
         for result in [
             registry.register::<L2fwdKind>().map(|_| ()),
             registry.register::<L3fwdKind>().map(|_| ()),
             registry.register::<UdpEchoKind>().map(|_| ()),
+            registry
+                .register::<crate::conntrack::ConntrackKind>()
+                .map(|_| ()),
+            registry
+                .register::<crate::firewall::FirewallKind>()
+                .map(|_| ()),
             registry.register_tcp::<TcpEchoKind>().map(|_| ()),
             registry.register_tcp::<HttpKind>().map(|_| ()),
             registry.register_tcp::<crate::kv::KvKind>().map(|_| ()),

@@ -46,6 +46,9 @@ pub struct Tcp {
     secrets: Secrets,
     /// Apps by port.
     listeners: Vec<(u16, Box<dyn Listener>)>,
+    /// Each listener's tag: what it stands for in the spec (0: nothing),
+    /// so that a new spec keeps the apps it did not change.
+    listener_tags: Vec<u64>,
     /// Connections by slot; `None` is a free slot.
     connections: Vec<Option<Connection>>,
     /// Each slot's generation (bumped when a connection leaves it).
@@ -109,6 +112,7 @@ impl Tcp {
             local,
             secrets: Secrets::new(seed),
             listeners: Vec::new(),
+            listener_tags: Vec::new(),
             connections: Vec::new(),
             generations: Vec::new(),
             free: Vec::new(),
@@ -201,11 +205,66 @@ impl Tcp {
 
     /// Serves `port` with `listener`; false if the port has an app already.
     pub fn listen(&mut self, port: u16, listener: Box<dyn Listener>) -> bool {
+        self.listen_tagged(port, listener, 0)
+    }
+
+    /// [`listen`](Self::listen), tagging the app with what it stands for
+    /// (see [`listener_tags`](Self::listener_tags)).
+    pub fn listen_tagged(&mut self, port: u16, listener: Box<dyn Listener>, tag: u64) -> bool {
         if self.listeners.iter().any(|(bound, _)| *bound == port) {
             return false;
         }
         self.listeners.push((port, listener));
+        self.listener_tags.push(tag);
         true
+    }
+
+    /// Every app's port and tag.
+    pub fn listener_tags(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.listeners
+            .iter()
+            .zip(&self.listener_tags)
+            .map(|((port, _), tag)| (*port, *tag))
+    }
+
+    /// Stops serving `port`: its app goes, and with it every connection
+    /// it had (ended without a segment: the peer's next one is answered
+    /// with RST, as for any connection we do not know). Returns how many
+    /// connections ended; `None` when no app served the port.
+    pub fn unlisten(&mut self, port: u16) -> Option<usize> {
+        let index = self
+            .listeners
+            .iter()
+            .position(|(bound, _)| *bound == port)?;
+        let slots: Vec<u32> = self
+            .connections
+            .iter()
+            .enumerate()
+            .filter(|(_, connection)| {
+                connection
+                    .as_ref()
+                    .is_some_and(|connection| connection.listener == index)
+            })
+            .map(|(slot, _)| slot as u32)
+            .collect();
+        for slot in &slots {
+            self.tally.bump(TcpEvent::Aborted);
+            self.free_connection(*slot, CloseReason::Aborted);
+        }
+        self.listeners.remove(index);
+        self.listener_tags.remove(index);
+        for connection in self.connections.iter_mut().flatten() {
+            if connection.listener > index {
+                connection.listener -= 1;
+            }
+        }
+        Some(slots.len())
+    }
+
+    /// Our addresses changed (a new spec): segments for an address we no
+    /// longer have are not ours from now on.
+    pub fn set_local(&mut self, local: LocalAddresses) {
+        self.local = local;
     }
 
     /// The ports served.

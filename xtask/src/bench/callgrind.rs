@@ -5,8 +5,9 @@
 //! does the same per HTTP request through the TCP stack, at 10 and 10 000
 //! open keep-alive connections (bursts of 10 requests for both, so that
 //! only the number of connections differs); `count-kv` likewise per
-//! memcached `get` (a hit on a 32-byte value). Deterministic, so the
-//! figures can be tracked commit to commit.
+//! memcached `get` (a hit on a 32-byte value). `count-firewall` counts a
+//! firewall verdict (conntrack and classifier) at 10, 1000 and 10 000 rules.
+//! Deterministic, so the figures can be tracked commit to commit.
 
 use crate::shell::host::{ensure_programs, target_dir};
 use crate::shell::process::{cargo, run as run_step};
@@ -28,6 +29,9 @@ const WORKLOADS: [&str; 5] = [
 const PACKETS: [u64; 2] = [3_200, 35_200];
 /// The open connections `count-http` is counted at.
 const HTTP_CONNECTIONS: [u64; 2] = [10, 10_000];
+/// The rule counts `count-firewall` is counted at: the lookup cost should
+/// stay flat (within 20 %) from the first to the last.
+const FIREWALL_RULES: [u64; 3] = [10, 1_000, 10_000];
 /// Requests per poll in `count-http`: 10, the most 10 clients with one
 /// request outstanding each can send.
 const HTTP_BURST: u64 = 10;
@@ -36,13 +40,13 @@ const HTTP_BURST: u64 = 10;
 const REQUEST_COUNTERS: [(&str, &str); 2] =
     [("count-http", "http request"), ("count-kv", "kv get")];
 
-/// Builds `count-pipeline`, `count-http` and `count-kv` in release and
-/// counts every workload, then HTTP requests and kv gets at each number of
-/// connections.
+/// Builds `count-pipeline`, `count-http`, `count-kv` and `count-firewall`
+/// in release and counts every workload, then HTTP requests and kv gets at
+/// each number of connections, then firewall packets at each number of rules.
 pub fn instructions() -> Result<Vec<InstructionRow>> {
     ensure_valgrind()?;
     run_step(
-        "build count-pipeline, count-http and count-kv",
+        "build count-pipeline, count-http, count-kv and count-firewall",
         cargo().args([
             "build",
             "--release",
@@ -54,6 +58,7 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             "count-http",
             "--bin",
             "count-kv",
+            "count-firewall",
         ]),
     )?;
     let binary = target_dir().join("release/count-pipeline");
@@ -85,6 +90,18 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
                 instructions_per_packet: per_request,
             });
         }
+    }
+    let binary = target_dir().join("release/count-firewall");
+    for rules in FIREWALL_RULES {
+        let [small, large] = PACKETS
+            .map(|packets| total_instructions(&binary, &[rules.to_string(), packets.to_string()]));
+        let per_packet = per_packet(small?, large?)?;
+        let benchmark = format!("firewall, {rules} rules (conntrack + classifier, per packet)");
+        eprintln!("xtask: [callgrind] {benchmark}: {per_packet:.1} instructions/packet");
+        rows.push(InstructionRow {
+            benchmark,
+            instructions_per_packet: per_packet,
+        });
     }
     Ok(rows)
 }

@@ -14,6 +14,7 @@ pub mod management_logs;
 pub mod management_robustness;
 pub mod management_traffic;
 pub mod proxy_traffic;
+pub mod reconcile;
 pub mod runner;
 pub mod status_page;
 pub mod supervision_checks;

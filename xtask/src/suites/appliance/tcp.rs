@@ -33,6 +33,24 @@ pub fn management_checks_in_qemu() -> Result<()> {
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))
 }
 
+/// Boots examples/management.toml (its test copy) on one core and runs
+/// the reconcile checks against it: specs applied without a reboot.
+pub fn reconcile_checks_in_qemu() -> Result<()> {
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let session = QemuSession::boot_appliance(
+        &crate::suites::management_traffic::test_spec()?,
+        1,
+        &lan.netns,
+        &lan.tap_names(),
+        1,
+    )?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&lan.netns, tcp_traffic::APPLIANCE, 20)?;
+        crate::suites::reconcile::reconcile_checks(&lan.netns, lan.tap())
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+}
+
 /// Boots examples/tcp-proxy.toml on two cores and two queue pairs, its
 /// backend (python http.server) and clients in the tap's namespace, and
 /// runs the proxy checks (`suites::proxy_traffic`).

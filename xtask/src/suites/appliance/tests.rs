@@ -82,10 +82,17 @@ fn cases() -> Vec<Case<Test>> {
         ),
         Case::new(
             "management",
-            "management API in QEMU: promtool on /metrics, counters move, auth, 412/422/409, \
+            "management API in QEMU: promtool on /metrics, counters move, auth, 412/422/202, \
              dry run, status; pcap capture by curl and warpctl read by tshark, 400/401/409; \
              400/431/413/414, 1000 connections, slowloris, UDP echo meanwhile",
             crate::suites::appliance::tcp::management_checks_in_qemu,
+        ),
+        Case::new(
+            "reconcile",
+            "specs applied without a reboot in QEMU: zero loss under loadgen while a service is \
+             added and removed, a keep-alive connection kept, a route for the next ping, a bad \
+             change rolled back with the reason (warpctl apply --wait), [tcp] refused 409",
+            crate::suites::appliance::tcp::reconcile_checks_in_qemu,
         ),
         Case::new(
             "tcp",

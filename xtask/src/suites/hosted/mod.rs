@@ -1,6 +1,7 @@
 //! The hosted suite: `warpcore-hosted` in network namespaces on taps and
 //! veth pairs, answering the same traffic as the appliance.
 
+pub mod firewall;
 pub mod idle;
 pub mod management;
 pub mod process;

@@ -71,6 +71,7 @@ fn cases() -> Vec<Case<Scenario>> {
     .chain(crate::suites::hosted::management::cases())
     .chain(crate::suites::hosted::idle::cases())
     .chain(crate::suites::hosted::supervise::cases())
+    .chain(crate::suites::hosted::firewall::cases())
     .collect()
 }
 

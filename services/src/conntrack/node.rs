@@ -1,0 +1,134 @@
+//! `Conntrack`: the connection tracker as a node of its own. It tracks
+//! every packet that passes (at `ipv4:forward` by default, in front of the
+//! router), drops what fits no flow unless told not to, and counts flows
+//! created, expired, evicted and refused.
+
+use super::{CtState, FlowPacket, FlowTable, ParseError, TableStats};
+use dataplane::{Batch, Nanoservice, Outputs, Verdict, drop_reasons, events, outputs};
+
+drop_reasons! {
+    /// Why [`Conntrack`] drops a packet.
+    ConntrackDrop {
+        /// Not a readable IPv4 packet with its transport header.
+        Malformed = "malformed",
+        /// Fits no flow: a TCP segment that neither opens nor continues
+        /// one, a reply without a request, an ICMP error quoting nothing
+        /// tracked (with `drop_invalid`).
+        Invalid = "invalid",
+        /// Would open a flow whose bucket is full of established flows.
+        TableFull = "table-full",
+    }
+}
+
+outputs! {
+    /// Where [`Conntrack`] sends a packet.
+    ConntrackOutput {
+        /// On to the next service at the hook point.
+        Pass = "pass",
+    }
+}
+
+events! {
+    /// What [`Conntrack`] counts besides drops.
+    ConntrackEvent {
+        /// Flows created.
+        Created = "flows-created",
+        /// Flows that timed out.
+        Expired = "flows-expired",
+        /// Unestablished flows evicted to make room.
+        Evicted = "flows-evicted",
+        /// Non-first fragments passed untracked.
+        Fragments = "fragments",
+    }
+}
+
+/// Entries the housekeeping tick checks for expiry per call.
+pub(crate) const SWEEP_PER_TICK: usize = 1024;
+
+/// Adds the table's counts to the node's events.
+pub(crate) fn count_table(stats: TableStats, out: &mut Outputs<'_>) {
+    for (event, count) in [
+        (ConntrackEvent::Created, stats.created),
+        (ConntrackEvent::Expired, stats.expired),
+        (ConntrackEvent::Evicted, stats.evicted),
+    ] {
+        if count > 0 {
+            out.count(event.into(), count);
+        }
+    }
+}
+
+/// The connection tracker of one core.
+#[derive(Debug)]
+pub struct Conntrack {
+    table: FlowTable,
+    drop_invalid: bool,
+}
+
+impl Conntrack {
+    /// A tracker over `table`; `drop_invalid` drops packets that fit no
+    /// flow (else they pass, still counted).
+    pub fn new(table: FlowTable, drop_invalid: bool) -> Self {
+        Self {
+            table,
+            drop_invalid,
+        }
+    }
+
+    /// The flow table.
+    pub fn table(&self) -> &FlowTable {
+        &self.table
+    }
+
+    fn verdict(&mut self, ip: &[u8], now_ns: u64, fragments: &mut u64) -> Verdict {
+        let packet = match FlowPacket::parse(ip) {
+            Ok(packet) => packet,
+            Err(ParseError::Fragment) => {
+                // Later fragments carry no ports; the first one was tracked.
+                *fragments += 1;
+                return Verdict::emit(ConntrackOutput::Pass.into());
+            }
+            Err(_) => return Verdict::drop(ConntrackDrop::Malformed),
+        };
+        match self.table.track(&packet, now_ns).state {
+            CtState::Invalid if self.drop_invalid => Verdict::drop(ConntrackDrop::Invalid),
+            CtState::Full => Verdict::drop(ConntrackDrop::TableFull),
+            _ => Verdict::emit(ConntrackOutput::Pass.into()),
+        }
+    }
+}
+
+impl Nanoservice for Conntrack {
+    fn name(&self) -> &'static str {
+        "conntrack"
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        ConntrackOutput::NAMES
+    }
+
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        ConntrackDrop::NAMES
+    }
+
+    fn events(&self) -> &'static [&'static str] {
+        ConntrackEvent::NAMES
+    }
+
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        let now_ns = out.now_ns();
+        let mut fragments = 0;
+        out.dispatch(batch, |packet, _| {
+            self.verdict(packet.payload(), now_ns, &mut fragments)
+        });
+        if fragments > 0 {
+            out.count(ConntrackEvent::Fragments.into(), fragments);
+        }
+        count_table(self.table.take_stats(), out);
+    }
+
+    fn tick(&mut self, out: &mut Outputs<'_>) {
+        self.table.sweep(out.now_ns(), SWEEP_PER_TICK);
+        count_table(self.table.take_stats(), out);
+    }
+}

@@ -1,0 +1,234 @@
+//! `Firewall`: tracks each packet's flow, classifies it against the
+//! rules, and allows, drops or rejects it. A flow whose first packet is
+//! not allowed is forgotten again, so only accepted flows hold entries
+//! (Linux confirms a conntrack entry only when its packet leaves).
+
+use super::classifier::{Classifier, FlowFields};
+use super::reject::reset_for;
+use super::rule::Action;
+use crate::conntrack::{CtState, FlowPacket, FlowTable, ParseError};
+use crate::icmp_error::ErrorLimiter;
+use crate::route::{LocalAddresses, RoutingTable};
+use crate::wire::Ipv4Packet;
+use crate::wire::icmp::{kind, unreachable};
+use crate::wire::ipv4::protocol;
+use alloc::vec::Vec;
+use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
+
+drop_reasons! {
+    /// Why [`Firewall`] drops a packet.
+    FirewallDrop {
+        /// Not a readable IPv4 packet with its transport header.
+        Malformed = "malformed",
+        /// A rule or the default policy said drop.
+        Denied = "denied",
+        /// A rule or the default policy said reject (RST or ICMP sent).
+        Rejected = "rejected",
+        /// Would open a flow whose bucket is full of established flows.
+        TableFull = "table-full",
+    }
+}
+
+outputs! {
+    /// Where [`Firewall`] sends a packet.
+    FirewallOutput {
+        /// On to the next service at the hook point (the router).
+        Pass = "pass",
+        /// RSTs and ICMP errors we send, through routing.
+        Errors = "errors",
+    }
+}
+
+/// Rules with a counter of their own in the node's events (`rule-0` to
+/// `rule-15`); later rules share `rule-16+`. Every rule's count is kept
+/// in [`Firewall::rule_hits`].
+pub const RULE_COUNTERS: usize = 16;
+
+/// The node's events: the flow table's first (as `conntrack`'s), then
+/// verdict counts and per-rule hits.
+const EVENTS: &[&str] = &[
+    "flows-created",
+    "flows-expired",
+    "flows-evicted",
+    "allowed",
+    "resets-sent",
+    "default-policy",
+    "rule-0",
+    "rule-1",
+    "rule-2",
+    "rule-3",
+    "rule-4",
+    "rule-5",
+    "rule-6",
+    "rule-7",
+    "rule-8",
+    "rule-9",
+    "rule-10",
+    "rule-11",
+    "rule-12",
+    "rule-13",
+    "rule-14",
+    "rule-15",
+    "rule-16+",
+];
+const ALLOWED: usize = 3;
+const RESETS: usize = 4;
+const DEFAULT_POLICY: usize = 5;
+const RULE_0: usize = 6;
+
+/// The firewall of one core.
+#[derive(Debug)]
+pub struct Firewall {
+    table: FlowTable,
+    classifier: Classifier,
+    actions: Vec<Action>,
+    default: Action,
+    hits: Vec<u64>,
+    local: LocalAddresses,
+    routes: RoutingTable,
+    errors: ErrorLimiter,
+}
+
+impl Firewall {
+    /// A firewall applying `actions` (one per rule compiled into
+    /// `classifier`, in order) and `default` to what no rule matches,
+    /// tracking flows in `table`; rejects answer from our address on the
+    /// interface that leads back.
+    pub fn new(
+        table: FlowTable,
+        classifier: Classifier,
+        actions: Vec<Action>,
+        default: Action,
+        (local, routes, errors): (LocalAddresses, RoutingTable, ErrorLimiter),
+    ) -> Self {
+        let hits = alloc::vec![0; actions.len()];
+        Self {
+            table,
+            classifier,
+            actions,
+            default,
+            hits,
+            local,
+            routes,
+            errors,
+        }
+    }
+
+    /// Packets each rule matched, by rule index.
+    pub fn rule_hits(&self) -> &[u64] {
+        &self.hits
+    }
+
+    /// The flow table.
+    pub fn table(&self) -> &FlowTable {
+        &self.table
+    }
+
+    fn verdict(&mut self, packet: &mut Packet, out: &mut Outputs<'_>) -> Verdict {
+        let now_ns = out.now_ns();
+        let flow = match FlowPacket::parse(packet.payload()) {
+            Ok(flow) => flow,
+            // Later fragments carry no ports: they pass on the strength of
+            // their first fragment (which carries the whole transport
+            // header, or it would be malformed), which the rules judged.
+            Err(ParseError::Fragment) => return Verdict::emit(FirewallOutput::Pass.into()),
+            Err(_) => return Verdict::drop(FirewallDrop::Malformed),
+        };
+        let tracked = self.table.track(&flow, now_ns);
+        let state = match tracked.state {
+            CtState::Full => return Verdict::drop(FirewallDrop::TableFull),
+            CtState::New => 1,
+            CtState::Established | CtState::Related => 2,
+            CtState::Invalid => 3,
+        };
+        let fields = FlowFields {
+            source: flow.tuple.source.to_bits(),
+            destination: flow.tuple.destination.to_bits(),
+            source_port: flow.tuple.source_port,
+            destination_port: flow.tuple.destination_port,
+            protocol: flow.tuple.protocol,
+            state,
+        };
+        let action = match self.classifier.lookup(&fields) {
+            Some(rule) => {
+                let rule = rule as usize;
+                self.hits[rule] += 1;
+                out.count(RULE_0 + rule.min(RULE_COUNTERS), 1);
+                self.actions[rule]
+            }
+            None => {
+                out.count(DEFAULT_POLICY, 1);
+                self.default
+            }
+        };
+        if action == Action::Allow {
+            out.count(ALLOWED, 1);
+            return Verdict::emit(FirewallOutput::Pass.into());
+        }
+        if tracked.created {
+            self.table.forget(&flow.tuple, now_ns);
+        }
+        if action == Action::Drop {
+            return Verdict::drop(FirewallDrop::Denied);
+        }
+        self.reject(packet, flow.tuple.protocol, out);
+        Verdict::drop(FirewallDrop::Rejected)
+    }
+
+    /// Tells the sender of `packet` it was refused.
+    fn reject(&mut self, packet: &Packet, protocol_number: u8, out: &mut Outputs<'_>) {
+        if protocol_number == protocol::TCP {
+            if let Some(reset) = reset_for(packet.payload(), out) {
+                out.count(RESETS, 1);
+                out.emit(FirewallOutput::Errors.into(), reset);
+            }
+            return;
+        }
+        let Ok(view) = Ipv4Packet::new_checked(packet.payload()) else {
+            return;
+        };
+        let Some(source) = self
+            .routes
+            .lookup(view.source())
+            .and_then(|(interface, _)| self.local.on_interface(interface))
+        else {
+            return;
+        };
+        let kind = (kind::DESTINATION_UNREACHABLE, unreachable::PORT);
+        if let Some(error) = self
+            .errors
+            .error_for(out, &self.local, packet.payload(), source, kind)
+        {
+            out.emit(FirewallOutput::Errors.into(), error);
+        }
+    }
+}
+
+impl Nanoservice for Firewall {
+    fn name(&self) -> &'static str {
+        "firewall"
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        FirewallOutput::NAMES
+    }
+
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        FirewallDrop::NAMES
+    }
+
+    fn events(&self) -> &'static [&'static str] {
+        EVENTS
+    }
+
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        out.dispatch(batch, |packet, out| self.verdict(packet, out));
+        crate::conntrack::count_table(self.table.take_stats(), out);
+    }
+
+    fn tick(&mut self, out: &mut Outputs<'_>) {
+        self.table
+            .sweep(out.now_ns(), crate::conntrack::SWEEP_PER_TICK);
+        crate::conntrack::count_table(self.table.take_stats(), out);
+    }
+}
