@@ -2,7 +2,7 @@
 //! options and their help texts.
 
 use crate::qemu::command_line::Image;
-use crate::qemu::command_line::{Accel, Machine, QemuConfig};
+use crate::qemu::command_line::{Accel, Machine, NicModel, QemuConfig};
 use crate::shell::host::workspace_root;
 use clap::{Args, Parser, Subcommand};
 use perf::scenario::System;
@@ -120,6 +120,11 @@ pub struct RunArguments {
         allow_hyphen_values = true
     )]
     pub append: String,
+    /// The NIC model for every spec interface [default: the spec's driver]:
+    /// `igb` boots virtio interfaces on QEMU's 82576 (`nic=igb` tells the
+    /// kernel).
+    #[arg(long, value_enum, value_name = "MODEL")]
+    pub nic: Option<NicModel>,
 }
 
 impl RunArguments {
@@ -135,7 +140,10 @@ impl RunArguments {
                     .clone()
                     .unwrap_or_else(|| workspace_root().join("examples/echo.toml")),
             ),
-            cmdline: self.append.clone(),
+            cmdline: match self.nic {
+                Some(NicModel::Igb) => format!("{} nic=igb", self.append),
+                _ => self.append.clone(),
+            },
             extra_args: Vec::new(),
             // `--append test=NAME` runs a scenario: only the scenario image has them.
             image: if self
@@ -397,6 +405,9 @@ mod tests {
         assert!(defaults.spec.unwrap().ends_with("examples/echo.toml"));
         let appended = run_options("--mem 1024 --append -v").unwrap();
         assert_eq!((appended.mem_mib, appended.cmdline.as_str()), (1024, "-v"));
+        let igb = run_options("--nic igb --append -v").unwrap();
+        assert_eq!(igb.cmdline, "-v nic=igb");
+        assert_eq!(run_options("--nic virtio").unwrap().cmdline, "");
         for bad in [
             "--smp",
             "--smp 0",
@@ -405,6 +416,7 @@ mod tests {
             "--mem 1",
             "--machine vax",
             "--accel hax",
+            "--nic e1000",
             "--spec /nonexistent.toml",
             "--frobnicate",
         ] {

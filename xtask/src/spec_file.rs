@@ -3,6 +3,7 @@
 //! parser (`control::Spec`), so xtask sees a spec exactly as the appliance
 //! will.
 
+use crate::qemu::command_line::NicModel;
 use crate::shell::host::workspace_root;
 use anyhow::{Context, Result, anyhow, ensure};
 use control::Spec;
@@ -16,6 +17,8 @@ pub struct SpecInterface {
     pub mac: String,
     /// Its `address` in CIDR form, as `10.0.0.2/24`.
     pub address: String,
+    /// The NIC QEMU must give it (`driver = "igb"`: igb, else virtio-net).
+    pub model: NicModel,
 }
 
 /// Every service kind an image or binary can be built with: the built-in
@@ -49,6 +52,10 @@ pub fn interfaces(path: &Path) -> Result<Vec<SpecInterface>> {
         .map(|interface| SpecInterface {
             mac: interface.mac.to_string(),
             address: interface.address.to_string(),
+            model: match interface.driver {
+                control::spec::Driver::Igb => NicModel::Igb,
+                _ => NicModel::Virtio,
+            },
         })
         .collect())
 }

@@ -16,6 +16,8 @@ pub use services::MAX_INTERFACES;
 pub enum Driver {
     /// virtio-net (appliance).
     Virtio,
+    /// Intel 82576 / I350 (appliance; QEMU's `-device igb`).
+    Igb,
     /// Linux tap (hosted).
     Tap,
     /// Linux AF_PACKET (hosted).
@@ -29,6 +31,7 @@ impl Driver {
     pub const fn name(self) -> &'static str {
         match self {
             Self::Virtio => "virtio",
+            Self::Igb => "igb",
             Self::Tap => "tap",
             Self::AfPacket => "af-packet",
             Self::Loopback => "loopback",

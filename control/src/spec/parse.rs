@@ -21,7 +21,7 @@ use toml::de::DeValue;
 
 const EXPECT_MAC: &str = "a MAC address like 02:00:00:00:00:01";
 const EXPECT_CIDR: &str = "an IPv4 address with prefix like 10.0.0.2/24";
-const EXPECT_DRIVER: &str = "one of virtio, tap, af-packet, loopback";
+const EXPECT_DRIVER: &str = "one of virtio, igb, tap, af-packet, loopback";
 
 impl Spec {
     /// Parses and validates a spec whose services are kinds of `registry`.
@@ -99,6 +99,7 @@ fn read_interface(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Interface
     let entry = reader.required("driver")?;
     let driver = match reader.string(entry)? {
         "virtio" => Driver::Virtio,
+        "igb" => Driver::Igb,
         "tap" => Driver::Tap,
         "af-packet" => Driver::AfPacket,
         "loopback" => Driver::Loopback,

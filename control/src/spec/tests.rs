@@ -9,6 +9,7 @@ use services::{HookPoint, Registry};
 
 const ECHO: &str = include_str!("../../../examples/echo.toml");
 const ROUTER: &str = include_str!("../../../examples/router.toml");
+const ECHO_IGB: &str = include_str!("../../../examples/echo-igb.toml");
 const FIREWALL: &str = include_str!("../../../examples/firewall.toml");
 
 const INTERFACE: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"virtio\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n";
@@ -43,6 +44,9 @@ fn the_examples_parse() {
         alloc::format!("{:?}", echo.config),
         "udp-echo UdpEchoConfig { port: UdpPort(7) }"
     );
+    let igb = parse(ECHO_IGB).unwrap();
+    assert_eq!(igb.interfaces[0].driver, Driver::Igb);
+    assert_eq!(igb.interfaces[0].driver.name(), "igb");
     let router = parse(ROUTER).unwrap();
     assert_eq!(router.interfaces.len(), 2);
     assert_eq!(router.services[0].kind, "l3fwd");
@@ -144,7 +148,7 @@ fn every_refusal_names_line_and_field() {
         ),
         (
             INTERFACE.replace("virtio", "e1000"),
-            "line 3: interface[0].driver: expected one of virtio, tap, af-packet, loopback, got \"e1000\"",
+            "line 3: interface[0].driver: expected one of virtio, igb, tap, af-packet, loopback, got \"e1000\"",
         ),
         (
             INTERFACE.replace("02:00:00:00:00:01", "01:00:5e:00:00:01"),

@@ -5,10 +5,12 @@
 use crate::error::IgbError;
 use crate::registers::{
     self, BMCR_AUTONEG_ENABLE, BMCR_AUTONEG_RESTART, CTRL, CTRL_EXT, Ctrl, CtrlExt, EICR, EIMC,
-    ICR, IMC, MDIC, MDIC_REGISTER_SHIFT, MTA, MTA_REGISTERS, Mdic, PHY_BMCR, QUEUE_THRESHOLDS,
-    QUEUES, QueueControl, RCTL, RXCSUM, Rah, Rctl, STATUS, Srrctl, Status, TCTL,
-    TCTL_COLD_FULL_DUPLEX, TCTL_CT_DEFAULT, Tctl, rx_queue, srrctl_packet_buffer, stats, tx_queue,
+    ICR, IMC, MDIC, MDIC_REGISTER_SHIFT, MRQC, MRQC_ENABLE_RSS, MRQC_RSS_FIELDS, MTA,
+    MTA_REGISTERS, Mdic, PHY_BMCR, QUEUE_THRESHOLDS, QUEUES, QueueControl, RCTL, RETA, RSSRK,
+    RXCSUM, RXCSUM_PCSD, Rah, Rctl, STATUS, Srrctl, Status, TCTL, TCTL_COLD_FULL_DUPLEX,
+    TCTL_CT_DEFAULT, Tctl, rx_queue, srrctl_packet_buffer, stats, tx_queue,
 };
+use crate::rss::{self, RedirectionTable};
 
 /// How long a reset may take: the datasheet asks for at least 1 ms before
 /// the first poll; the device then has up to 100 ms.
@@ -246,11 +248,26 @@ impl<R: Registers> Igb<R> {
     /// Turns the receiver on: broadcasts accepted, the CRC stripped, 2 KiB
     /// buffers (`RCTL.BSIZE` = 0; the queues' `SRRCTL` overrides it), no
     /// promiscuous modes; receive checksum offload left off (the stack
-    /// checks checksums itself).
+    /// checks checksums itself) and `RXCSUM.PCSD` set, which RSS needs.
     pub fn enable_receiver(&mut self) {
-        self.registers.write(RXCSUM, 0);
+        self.registers.write(RXCSUM, RXCSUM_PCSD);
         self.registers
             .write(RCTL, (Rctl::EN | Rctl::BAM | Rctl::SECRC).bits());
+    }
+
+    /// Turns RSS on: `key` into `RSSRK`, `table` into `RETA`, and `MRQC`
+    /// hashing IPv4 and IPv6 with TCP and UDP ports (other packets go to
+    /// queue 0). Call before `enable_receiver`; the queues `table` names
+    /// must be configured.
+    pub fn configure_rss(&mut self, key: &[u8; 40], table: &RedirectionTable) {
+        for (index, value) in (0u32..).zip(rss::key_registers(key)) {
+            self.registers.write(RSSRK + 4 * index, value);
+        }
+        for (index, value) in (0u32..).zip(table.registers()) {
+            self.registers.write(RETA + 4 * index, value);
+        }
+        self.registers
+            .write(MRQC, MRQC_ENABLE_RSS | MRQC_RSS_FIELDS);
     }
 
     /// Programs transmit queue `queue` on `rings` and enables it.

@@ -27,6 +27,9 @@ pub enum IgbError {
         /// The PHY register.
         register: u8,
     },
+    /// Receive buffers with fewer bytes after their headroom than the
+    /// queue is programmed for.
+    BufferTooSmall(usize),
 }
 
 impl core::fmt::Display for IgbError {
@@ -50,6 +53,11 @@ impl core::fmt::Display for IgbError {
             Self::PhyAccess { register } => {
                 write!(f, "PHY register {register} access through MDIC failed")
             }
+            Self::BufferTooSmall(bytes) => write!(
+                f,
+                "receive buffers hold {bytes} bytes after the headroom, the queue needs {}",
+                crate::queue::RX_BUFFER_BYTES
+            ),
         }
     }
 }

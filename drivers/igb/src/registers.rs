@@ -36,6 +36,22 @@ pub const EIMC: u32 = 0x0_1528;
 pub const EICR: u32 = 0x0_1580;
 /// 0x05000: Receive Checksum Control.
 pub const RXCSUM: u32 = 0x0_5000;
+/// `RXCSUM.PCSD`: the descriptor's checksum field carries the RSS hash
+/// instead (RSS needs it; the stack checks checksums itself anyway).
+pub const RXCSUM_PCSD: u32 = 1 << 13;
+/// 0x05818: Multiple Receive Queues Command.
+pub const MRQC: u32 = 0x0_5818;
+/// `MRQC.MRQE` = 010b: RSS over the receive queues.
+pub const MRQC_ENABLE_RSS: u32 = 0x2;
+/// `MRQC` hash fields: IPv4 / TCP, IPv4, IPv6 / TCP, IPv6, IPv4 / UDP, IPv6 / UDP.
+pub const MRQC_RSS_FIELDS: u32 =
+    (1 << 16) | (1 << 17) | (1 << 21) | (1 << 20) | (1 << 22) | (1 << 23);
+/// 0x05c00: Redirection Table, 32 registers of four one-byte entries.
+pub const RETA: u32 = 0x0_5c00;
+/// Entries of the redirection table (indexed by the hash's low 7 bits).
+pub const RETA_ENTRIES: usize = 128;
+/// 0x05c80: RSS Random Key, 10 registers (40 bytes, little-endian).
+pub const RSSRK: u32 = 0x0_5c80;
 /// 0x05200: Multicast Table Array, 128 registers.
 pub const MTA: u32 = 0x0_5200;
 /// Number of `MTA` registers.

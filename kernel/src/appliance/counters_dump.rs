@@ -25,7 +25,14 @@ use alloc::vec::Vec;
 use core::fmt;
 use dataplane::stats::{CoreCounters, CountersDump};
 use spin::Mutex;
-use virtio_net::QueueStats;
+
+/// The counters of one NIC queue pair, by driver.
+pub enum NicStats {
+    /// A virtio-net queue pair.
+    Virtio(Arc<virtio_net::QueueStats>),
+    /// An igb queue pair, with its device's statistics registers.
+    Igb(Arc<igb::QueueStats>),
+}
 
 /// The serial byte that asks for a dump.
 pub const DUMP_REQUEST: u8 = b'c';
@@ -34,13 +41,13 @@ pub const DUMP_REQUEST: u8 = b'c';
 struct CoreReport {
     core: u32,
     executor: Arc<CoreCounters>,
-    queues: Vec<(String, Arc<QueueStats>)>,
+    queues: Vec<(String, NicStats)>,
 }
 
 static REPORTS: Mutex<Vec<CoreReport>> = Mutex::new(Vec::new());
 
 /// Registers core `core`'s counters (once, when its executor is built).
-pub fn register(core: u32, executor: Arc<CoreCounters>, queues: Vec<(String, Arc<QueueStats>)>) {
+pub fn register(core: u32, executor: Arc<CoreCounters>, queues: Vec<(String, NicStats)>) {
     let mut reports = REPORTS.lock();
     reports.push(CoreReport {
         core,
@@ -89,7 +96,10 @@ fn write_dump(text: &mut String) -> fmt::Result {
             dump.labelled(core, "interrupts", record.interrupts.entries())?;
         }
         for (queue, stats) in &report.queues {
-            dump.stats(core, "nic", queue, stats.entries())?;
+            match stats {
+                NicStats::Virtio(stats) => dump.stats(core, "nic", queue, stats.entries())?,
+                NicStats::Igb(stats) => dump.stats(core, "nic", queue, stats.entries())?,
+            }
         }
         dump.nodes(core, &report.executor)?;
     }

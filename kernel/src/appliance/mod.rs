@@ -2,4 +2,5 @@
 
 pub mod counters_dump;
 pub mod executor;
+pub mod igb_setup;
 pub mod setup;

@@ -1,6 +1,7 @@
 //! The appliance: the spec (first PVH module, or the built-in examples/echo.toml),
-//! one virtio-net device per spec interface with one queue pair per core, and on
-//! every core an executor built from the spec over that core's queue pairs.
+//! one virtio-net device per spec interface with one queue pair per core (or
+//! one igb function with one queue pair, on core 0), and on every core an
+//! executor built from the spec over that core's queue pairs.
 //!
 //! The boot core parses the spec and brings the devices up; an invalid spec or a
 //! missing device is reported on serial and QEMU exits with the failure status.
@@ -20,9 +21,12 @@ use dataplane::{Executor, Mempool, MempoolConfig, Nic};
 use spin::{Mutex, Once};
 use virtio_net::{QueuePairSetup, RxInterrupts, VirtioNet};
 
+use crate::appliance::counters_dump::NicStats;
 use crate::appliance::executor::IdlePolicy;
+use crate::appliance::igb_setup::{self, IgbPairSetup};
 use crate::arch::trap::{CONSOLE_VECTOR, NIC_RX_VECTOR};
 use crate::dev::exit::{ExitCode, exit_qemu};
+use crate::dev::igb_platform::igb_devices;
 use crate::dev::msix::MsixTable;
 use crate::dev::pci::PciDevice;
 use crate::dev::virtio_platform::{KernelVirtioPlatform, virtio_net_devices};
@@ -60,8 +64,10 @@ static CONSOLE_INTERRUPTS: AtomicBool = AtomicBool::new(false);
 
 /// Runs the appliance on the calling core; never returns.
 pub fn run(core_id: u32) -> ! {
+    // igb queue pairs stay on the boot core, which brought them up.
+    let mut igb_pairs = Vec::new();
     if core_id == 0 {
-        bring_up();
+        igb_pairs = bring_up();
     } else {
         // Acquire pairs with the Release store in `bring_up`.
         while STATE.load(Ordering::Acquire) == PENDING {
@@ -85,7 +91,7 @@ pub fn run(core_id: u32) -> ! {
         .get_mut(core_id as usize)
         .map(core::mem::take)
         .unwrap_or_default();
-    let policy = idle_policy(spec, core_id, &setups);
+    let policy = idle_policy(spec, core_id, &setups, !igb_pairs.is_empty());
     if spec.idle == IdleMode::Halt {
         links.insert_shared(executor::doorbell());
     }
@@ -97,7 +103,7 @@ pub fn run(core_id: u32) -> ! {
     // The reconcile controller's rings, when the spec has a management
     // plane to take new specs.
     let mut control = links.take_shared::<CoreControl>();
-    let mut executor = match build_core(spec, core_id, setups, links) {
+    let mut executor = match build_core(spec, core_id, setups, igb_pairs, links) {
         Ok(executor) => executor,
         Err(error) => refuse(format_args!("core {core_id}: {error}")),
     };
@@ -150,17 +156,21 @@ fn swap_graph(executor: &mut Executor, control: &mut CoreControl, core_id: u32) 
 
 /// How core `core_id` idles: the spec's mode, with a bound on each sleep
 /// when something it must notice cannot wake it (a NIC queue without a
-/// receive interrupt; on core 0, a console without one).
-fn idle_policy(spec: &Spec, core_id: u32, setups: &[(usize, QueuePairSetup)]) -> IdlePolicy {
+/// receive interrupt, as igb's queues are for now; on core 0, a console
+/// without one).
+fn idle_policy(
+    spec: &Spec,
+    core_id: u32,
+    setups: &[(usize, QueuePairSetup)],
+    unsignalled_queues: bool,
+) -> IdlePolicy {
     if spec.idle == IdleMode::Poll {
         return IdlePolicy {
             mode: IdleMode::Poll,
             max_sleep_ns: None,
         };
     }
-    let nic_bound = setups
-        .iter()
-        .any(|(_, setup)| !setup.rx_interrupts())
+    let nic_bound = (unsignalled_queues || setups.iter().any(|(_, setup)| !setup.rx_interrupts()))
         .then_some(UNSIGNALLED_NIC_SLEEP_NS);
     // Ordering: Acquire pairs with the Release store in `route_console`,
     // made before the boot core released the others.
@@ -194,8 +204,9 @@ fn refuse(reason: core::fmt::Arguments<'_>) -> ! {
     exit_qemu(ExitCode::Failure)
 }
 
-/// Boot core: parse the spec, bring every interface's device up, hand out pairs.
-fn bring_up() {
+/// Boot core: parse the spec, bring every interface's device up, hand out
+/// pairs; returns the igb pairs, which the boot core polls itself.
+fn bring_up() -> Vec<(usize, IgbPairSetup)> {
     let text = match init::spec_module() {
         Some(bytes) => match core::str::from_utf8(bytes) {
             // Loaders pad modules with zero bytes; they are not part of the text.
@@ -216,13 +227,33 @@ fn bring_up() {
     let cores = smp::core_count();
     let mut per_core: Vec<Vec<(usize, QueuePairSetup)>> = (0..cores).map(|_| Vec::new()).collect();
     let mut devices = virtio_net_devices();
+    let mut igb_functions = igb_devices();
+    let mut igb_pairs = Vec::new();
     for (index, interface) in spec.interfaces.iter().enumerate() {
-        if interface.driver != Driver::Virtio {
-            refuse(format_args!(
-                "interface `{}`: driver `{}` is not available on bare metal (use virtio)",
+        match igb_setup::effective_driver(interface) {
+            Driver::Virtio => {}
+            Driver::Igb => {
+                let Some(device) = igb_functions.next() else {
+                    refuse(format_args!(
+                        "interface `{}`: no igb PCI function left for it (give QEMU one \
+                         -device igb per igb interface)",
+                        interface.name
+                    ))
+                };
+                match igb_setup::bring_up(interface, index, device) {
+                    Ok(pair) => igb_pairs.push((index, pair)),
+                    Err(error) => refuse(format_args!(
+                        "interface `{}` ({}): {error}",
+                        interface.name, device.address
+                    )),
+                }
+                continue;
+            }
+            other => refuse(format_args!(
+                "interface `{}`: driver `{}` is not available on bare metal (use virtio or igb)",
                 interface.name,
-                interface.driver.name()
-            ));
+                other.name()
+            )),
         }
         let Some(device) = devices.next() else {
             refuse(format_args!(
@@ -299,6 +330,7 @@ fn bring_up() {
             apic::send_fixed(record.apic_id(), crate::arch::trap::WAKEUP_VECTOR);
         }
     }
+    igb_pairs
 }
 
 /// Routes MSI-X table entry `pair` of `device` to the local APIC of core
@@ -352,6 +384,7 @@ fn build_core(
     spec: &Spec,
     core_id: u32,
     setups: Vec<(usize, QueuePairSetup)>,
+    igb_pairs: Vec<(usize, IgbPairSetup)>,
     links: CoreLinks,
 ) -> Result<Executor, String> {
     let mut region = executor::dma_share(core_id).map_err(|error| alloc::format!("{error:?}"))?;
@@ -368,7 +401,18 @@ fn build_core(
             .ok_or("DMA share too small for the receive pools")?;
         let pool = Mempool::new(pool_region, rx_config).map_err(|error| error.to_string())?;
         let queue = setup.start(pool);
-        queue_stats.push((queue.name().to_string(), queue.stats()));
+        queue_stats.push((queue.name().to_string(), NicStats::Virtio(queue.stats())));
+        ports.push((interface, Box::new(queue)));
+    }
+    for (interface, setup) in igb_pairs {
+        let pool_region = region
+            .split_off_front(rx_bytes)
+            .ok_or("DMA share too small for the receive pools")?;
+        let pool = Mempool::new(pool_region, rx_config).map_err(|error| error.to_string())?;
+        let queue = setup
+            .start(pool)
+            .map_err(|error| alloc::format!("igb queue pair 0: {error}"))?;
+        queue_stats.push((queue.name().to_string(), NicStats::Igb(queue.stats())));
         ports.push((interface, Box::new(queue)));
     }
     let pool = Mempool::new(region, MempoolConfig::default()).map_err(|error| error.to_string())?;

@@ -3,9 +3,6 @@
 pub mod acpi;
 pub mod console;
 pub mod exit;
-// Only the igb scenario drives igb until the appliance's NIC setup takes
-// `driver = "igb"`.
-#[cfg(feature = "scenarios")]
 pub mod igb_platform;
 pub mod msix;
 pub mod pci;

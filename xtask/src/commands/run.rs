@@ -4,7 +4,7 @@
 
 use crate::cli::RunArguments;
 use crate::net::netns::{ensure_net_tools, ip};
-use crate::qemu::command_line::{QemuConfig, qemu_command, tap_nic_args};
+use crate::qemu::command_line::{NicModel, QemuConfig, model_nic_args, qemu_command};
 use crate::qemu::image::{build_kernel, ensure_qemu, image_for, qemu_binary};
 use crate::qemu::scenario::exit_status;
 use crate::shell::host::is_root;
@@ -103,6 +103,11 @@ fn run_appliance(config: &QemuConfig) -> Result<()> {
     };
     in_netns(&["link", "set", "lo", "up"])?;
     let mut config = config.clone();
+    // `--nic igb` (`nic=igb` for the kernel) puts every interface on igb.
+    let forced_igb = config
+        .cmdline
+        .split_whitespace()
+        .any(|word| word == "nic=igb");
     let mut targets = Vec::new();
     for (index, interface) in interfaces.iter().enumerate() {
         let Some((address, prefix)) = interface.address.split_once('/') else {
@@ -113,9 +118,14 @@ fn run_appliance(config: &QemuConfig) -> Result<()> {
         in_netns(&["tuntap", "add", "dev", &tap, "mode", "tap"])?;
         in_netns(&["addr", "add", &format!("{host}/{prefix}"), "dev", &tap])?;
         in_netns(&["link", "set", &tap, "up"])?;
+        let model = if forced_igb {
+            NicModel::Igb
+        } else {
+            interface.model
+        };
         config
             .extra_args
-            .extend(tap_nic_args(index, &tap, &interface.mac, 1));
+            .extend(model_nic_args(model, index, &tap, &interface.mac, 1));
         targets.push(address.to_owned());
     }
     let kernel = image_for(&config)?;

@@ -37,6 +37,16 @@ impl fmt::Display for Machine {
     }
 }
 
+/// The NIC model QEMU gives the appliance for a spec interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NicModel {
+    /// `-device virtio-net-pci` (multi-queue, MSI-X).
+    Virtio,
+    /// `-device igb`: QEMU's Intel 82576 (QEMU 8 and later), driven by
+    /// drivers/igb with one queue pair.
+    Igb,
+}
+
 /// The QEMU accelerator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Accel {
@@ -151,6 +161,38 @@ pub fn qemu_command(config: &QemuConfig, kernel: &Path, interactive: bool) -> Co
     command
 }
 
+/// Arguments that give QEMU one NIC of `model` on `tap` (index `index`);
+/// igb gets one queue pair whatever `queues` says (the driver runs one).
+///
+/// QEMU's igb registers its SR-IOV virtual functions at the function's
+/// slot + 16 and + 17 when it is created, so two igb functions in
+/// neighbouring slots collide ("slot 19 function 0 not available for
+/// igbvf"): igb `index` sits at slot 4 + 2 × index, its functions at
+/// 20 + 2 × index and the next, free of each other.
+pub fn model_nic_args(
+    model: NicModel,
+    index: usize,
+    tap: &str,
+    mac: &str,
+    queues: u16,
+) -> Vec<String> {
+    match model {
+        NicModel::Virtio => tap_nic_args(index, tap, mac, queues),
+        NicModel::Igb => vec![
+            "-netdev".into(),
+            format!("tap,id=net{index},ifname={tap},script=no,downscript=no,vhost=off"),
+            "-device".into(),
+            format!(
+                "igb,netdev=net{index},mac={mac},romfile=,addr={:#x}",
+                IGB_FIRST_SLOT + 2 * index
+            ),
+        ],
+    }
+}
+
+/// The PCI slot of the first igb function (see [`model_nic_args`]).
+const IGB_FIRST_SLOT: usize = 4;
+
 /// Arguments that give QEMU one virtio-net device on `tap` (index `index`).
 pub fn tap_nic_args(index: usize, tap: &str, mac: &str, queues: u16) -> Vec<String> {
     let mut netdev = format!("tap,id=net{index},ifname={tap},script=no,downscript=no,vhost=off");
@@ -178,6 +220,14 @@ mod tests {
             "virtio-net-pci,netdev=net1,mac=02:00:00:00:00:01,romfile=,mq=on,vectors=6"
         );
         assert!(!tap_nic_args(0, "t", "m", 1)[3].contains("mq"));
+        let igb = model_nic_args(NicModel::Igb, 0, "wct0", "02:00:00:00:00:01", 2);
+        assert_eq!(
+            igb[3],
+            "igb,netdev=net0,mac=02:00:00:00:00:01,romfile=,addr=0x4"
+        );
+        let second = model_nic_args(NicModel::Igb, 1, "wct1", "02:00:00:00:00:02", 1);
+        assert!(second[3].ends_with(",addr=0x6"));
+        assert!(!igb[1].contains("queues"));
     }
 
     #[test]

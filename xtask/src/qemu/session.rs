@@ -4,7 +4,7 @@
 
 use crate::counters::Counters;
 use crate::net::netns::Netns;
-use crate::qemu::command_line::tap_nic_args;
+use crate::qemu::command_line::model_nic_args;
 use crate::qemu::command_line::{QemuConfig, qemu_command};
 use crate::qemu::console;
 use crate::qemu::image::{ensure_qemu_binary, image_for};
@@ -32,8 +32,8 @@ pub struct QemuSession {
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl QemuSession {
-    /// Boots the appliance with `spec` on `smp` cores and one virtio-net
-    /// device with `queues` queue pairs per tap of `taps` (all in `netns`,
+    /// Boots the appliance with `spec` on `smp` cores and one NIC (virtio-net
+    /// with `queues` queue pairs, or igb as the spec's driver says) per tap of `taps` (all in `netns`,
     /// in the order of the spec's interfaces), and waits until every core
     /// runs the appliance.
     pub fn boot_appliance(
@@ -53,7 +53,13 @@ impl QemuSession {
         );
         let mut extra_args = Vec::new();
         for (index, (tap, interface)) in taps.iter().zip(&interfaces).enumerate() {
-            extra_args.extend(tap_nic_args(index, tap, &interface.mac, queues));
+            extra_args.extend(model_nic_args(
+                interface.model,
+                index,
+                tap,
+                &interface.mac,
+                queues,
+            ));
         }
         let config = QemuConfig {
             smp,

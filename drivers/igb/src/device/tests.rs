@@ -339,3 +339,22 @@ fn a_phy_that_does_not_answer_is_an_error() {
         Err(IgbError::PhyAccess { register: PHY_BMCR })
     );
 }
+
+#[test]
+fn rss_writes_key_table_and_hash_fields_and_the_receiver_keeps_pcsd() {
+    use crate::registers::{MRQC, RETA, RSSRK, RXCSUM, RXCSUM_PCSD};
+    use crate::rss::{RedirectionTable, WARPCORE_RSS_KEY};
+    let mut igb = Igb::reset(SimulatedIgb::new()).unwrap();
+    igb.configure_rss(&WARPCORE_RSS_KEY, &RedirectionTable::spread(2));
+    igb.enable_receiver();
+    for index in 0..10 {
+        assert_eq!(igb.registers.value(RSSRK + 4 * index), 0x5a6d_5a6d);
+    }
+    for index in 0..32 {
+        assert_eq!(igb.registers.value(RETA + 4 * index), 0x0100_0100);
+    }
+    // MRQE = RSS, IPv4 / IPv6 with TCP and UDP ports.
+    assert_eq!(igb.registers.value(MRQC), 0x00f3_0002);
+    // QEMU's model (and the datasheet) hash only with PCSD set.
+    assert_eq!(igb.registers.value(RXCSUM), RXCSUM_PCSD);
+}

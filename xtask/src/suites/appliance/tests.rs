@@ -43,6 +43,12 @@ fn cases() -> Vec<Case<Test>> {
             echo_answers,
         ),
         Case::new(
+            "igb-echo",
+            "echo-igb.toml on QEMU's 82576 (-device igb): arping, ping, ping -s 1472, udp echo, \
+             closed port; the queue's and the device's counters agree with the traffic",
+            igb_echo_answers,
+        ),
+        Case::new(
             "fragments",
             "ping -s 65507, 4000-byte UDP echo, 1000 unfinished datagrams",
             fragments,
@@ -56,6 +62,11 @@ fn cases() -> Vec<Case<Test>> {
             "router",
             "two namespaces ping through, ttl decremented",
             router_forwards,
+        ),
+        Case::new(
+            "igb-router",
+            "router.toml with both interfaces on igb: two namespaces ping through, ttl decremented",
+            igb_router_forwards,
         ),
         Case::new(
             "multi-queue",
@@ -186,6 +197,64 @@ fn echo_answers() -> Result<()> {
     Ok(())
 }
 
+/// Frames the igb test sends at least: 100 + 5 pings, 200 datagrams.
+const IGB_FRAMES_AT_LEAST: u64 = 305;
+
+/// examples/echo-igb.toml: the echo test's traffic through the igb driver,
+/// then its counters: the queue received and sent every frame of it, and
+/// the device's statistics registers (`GPRC`, `GPTC`) saw them too.
+fn igb_echo_answers() -> Result<()> {
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let mut session = QemuSession::boot_appliance(
+        &example("echo-igb.toml"),
+        1,
+        &lan.netns,
+        &lan.tap_names(),
+        1,
+    )?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        arping_answers(&lan.netns, lan.tap(), "10.0.0.2")?;
+        ping_no_loss(&lan.netns, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
+        ping_no_loss(&lan.netns, &["-c", "5", "-s", "1472", "10.0.0.2"])?;
+        udp_echo(&lan.netns, "10.0.0.2", 1, 200)?;
+        udp_closed(&lan.netns, "10.0.0.2")
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
+    let counters = session.counters()?;
+    let stat = |name: &str| counters.sum(None, &[("nic", "igb0.q0"), ("stat", name)]);
+    eprintln!(
+        "xtask: [appliance] igb0.q0: rx_packets={} tx_packets={} tx_reclaimed={} doorbells={} \
+         rx_errors={} device_rx_good_packets={} device_tx_good_packets={} device_rx_missed={}",
+        stat("rx_packets"),
+        stat("tx_packets"),
+        stat("tx_reclaimed"),
+        stat("doorbells"),
+        stat("rx_errors"),
+        stat("device_rx_good_packets"),
+        stat("device_tx_good_packets"),
+        stat("device_rx_missed"),
+    );
+    for name in [
+        "rx_packets",
+        "tx_packets",
+        "device_rx_good_packets",
+        "device_tx_good_packets",
+    ] {
+        ensure!(
+            stat(name) >= IGB_FRAMES_AT_LEAST,
+            "igb0.q0 {name} = {}, expected at least {IGB_FRAMES_AT_LEAST}",
+            stat(name)
+        );
+    }
+    ensure!(
+        stat("rx_errors") == 0,
+        "igb0.q0 rx_errors = {}",
+        stat("rx_errors")
+    );
+    Ok(())
+}
+
 /// examples/echo.toml: datagrams bigger than the MTU both ways, then 1000
 /// datagrams whose first fragment alone arrives: reassembly memory stays
 /// within its slots (all but those are evicted, counted) and the appliance
@@ -238,6 +307,29 @@ fn example_service_filters() -> Result<()> {
 /// examples/router.toml: two namespaces ping each other through the appliance,
 /// with the TTL decremented once.
 fn router_forwards() -> Result<()> {
+    router_forwards_with(&example("router.toml"))
+}
+
+/// examples/router.toml with `driver = "igb"` on both interfaces: two igb
+/// functions, each polled by core 0.
+fn igb_router_forwards() -> Result<()> {
+    let text = std::fs::read_to_string(example("router.toml"))?;
+    ensure!(
+        text.matches("driver = \"virtio\"").count() == 2,
+        "router.toml no longer has two virtio interfaces"
+    );
+    let spec = spec_file::temporary(
+        "router-igb",
+        &text.replace("driver = \"virtio\"", "driver = \"igb\""),
+    )?;
+    let result = router_forwards_with(&spec);
+    let _ = std::fs::remove_file(&spec);
+    result
+}
+
+/// Two namespaces ping each other through the appliance running `spec` (a
+/// router with the addresses of examples/router.toml).
+fn router_forwards_with(spec: &std::path::Path) -> Result<()> {
     let host = Netns::create("wcq")?;
     let left = Netns::create("wcl")?;
     let right = Netns::create("wcr")?;
@@ -261,8 +353,7 @@ fn router_forwards() -> Result<()> {
         links.push(veth);
     }
     let tap_names: Vec<&str> = taps.iter().map(Tap::name).collect();
-    let mut session =
-        QemuSession::boot_appliance(&example("router.toml"), 1, &host, &tap_names, 1)?;
+    let mut session = QemuSession::boot_appliance(spec, 1, &host, &tap_names, 1)?;
     let result = (|| -> Result<()> {
         wait_reachable(&left, "10.0.1.1", 20)?;
         wait_reachable(&left, "10.0.2.2", 20)?;

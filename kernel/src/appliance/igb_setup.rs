@@ -1,0 +1,85 @@
+//! The appliance's igb interfaces (`driver = "igb"`, or every virtio one
+//! with `nic=igb` on the command line): the boot core resets each device,
+//! asks for the link, waits for it (bounded) and gives it ring memory for
+//! queue pair 0, which core 0 polls. RSS over more pairs is not done yet.
+
+use alloc::format;
+use alloc::string::String;
+
+use control::spec::{Driver, Interface};
+use igb::{Igb, QueuePairSetup, RingMemory};
+
+use crate::boot::cmdline;
+use crate::dev::igb_platform::KernelIgbRegisters;
+use crate::dev::pci::PciDevice;
+use crate::mem::frames;
+
+/// A queue pair waiting for core 0.
+pub type IgbPairSetup = QueuePairSetup<KernelIgbRegisters>;
+
+/// Descriptors per ring.
+const RING_DESCRIPTORS: u16 = 256;
+/// How long the boot core waits for auto-negotiation (QEMU: about 500 ms);
+/// a link still down after it is logged, and the queue polls anyway.
+const LINK_BUDGET_MS: u32 = 3_000;
+
+/// The driver that runs `interface`: its spec's, except that `nic=igb` on
+/// the command line (`cargo xtask run --nic igb`) puts virtio interfaces on
+/// igb functions.
+pub fn effective_driver(interface: &Interface) -> Driver {
+    match (interface.driver, cmdline::get("nic")) {
+        (Driver::Virtio, Some("igb")) => Driver::Igb,
+        (driver, _) => driver,
+    }
+}
+
+/// Brings up `device` for `interface` (the spec's `index`-th): reset, link,
+/// ring memory for queue pair 0.
+pub fn bring_up(
+    interface: &Interface,
+    index: usize,
+    device: &PciDevice,
+) -> Result<IgbPairSetup, String> {
+    let registers = KernelIgbRegisters::new(device)
+        .ok_or_else(|| format!("{}: BAR 0 is not an assigned memory BAR", device.address))?;
+    let mut nic = Igb::reset(registers).map_err(|error| format!("igb reset: {error}"))?;
+    nic.set_link_up()
+        .map_err(|error| format!("igb link: {error}"))?;
+    let link = nic.wait_for_link(LINK_BUDGET_MS);
+    let mac = dataplane::MacAddr(nic.mac());
+    if mac != interface.mac {
+        log::warn!(
+            "interface `{}`: device MAC {mac} differs from the spec's {}",
+            interface.name,
+            interface.mac
+        );
+    }
+    if interface.queues > 1 {
+        log::warn!(
+            "interface `{}`: igb runs one queue pair (core 0) for now, not {}",
+            interface.name,
+            interface.queues
+        );
+    }
+    let bytes = RingMemory::bytes(RING_DESCRIPTORS) as u64;
+    let ring = || -> Result<RingMemory, String> {
+        let phys = frames::allocate_zeroed(bytes, frames::FRAME_BYTES)
+            .map_err(|_| String::from("no memory for the igb rings"))?;
+        let virt = core::ptr::NonNull::new(phys as *mut u8)
+            .ok_or_else(|| String::from("igb ring at address 0"))?;
+        // SAFETY: fresh zeroed frames owned by this ring from now on, never
+        // freed, page aligned (so 128-byte aligned), identity mapped (the
+        // device sees them at the same address), cache coherent (x86 DMA).
+        Ok(unsafe { RingMemory::new(virt, phys, RING_DESCRIPTORS) })
+    };
+    let (rx, tx) = (ring()?, ring()?);
+    log::info!(
+        "interface `{}` {} at {}: igb, mac {mac}, link {} {} Mb/s, 1 queue pair of {RING_DESCRIPTORS} descriptors",
+        interface.name,
+        interface.address,
+        device.address,
+        if link.up { "up" } else { "down" },
+        link.speed_mbps
+    );
+    Ok(QueuePairSetup::new(nic, rx, tx, format!("igb{index}.q0")))
+}
