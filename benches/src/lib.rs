@@ -9,6 +9,7 @@ pub mod frames;
 pub mod http_clients;
 pub mod pipelines;
 pub mod reflector;
+pub mod request_counter;
 pub mod ring_workloads;
 pub mod smoltcp_echo;
 
