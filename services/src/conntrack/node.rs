@@ -171,15 +171,13 @@ impl Nanoservice for Conntrack {
         if fragments > 0 {
             out.count(ConntrackEvent::Fragments.into(), fragments);
         }
-        if let Some(steering) = &mut self.steering
-            && !batch.is_empty()
-        {
-            let handed = steering.hand_off(batch, |packet| {
-                out.drop(packet, ConntrackDrop::RingFull);
-            });
-            if handed > 0 {
-                out.count(ConntrackEvent::HandedOff.into(), handed);
-            }
+        if let Some(steering) = &mut self.steering {
+            steering.hand_off_counted(
+                batch,
+                out,
+                ConntrackDrop::RingFull.into(),
+                ConntrackEvent::HandedOff.into(),
+            );
         }
         count_table(self.table.take_stats(), out);
     }

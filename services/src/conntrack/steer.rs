@@ -23,7 +23,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::hash::BuildHasher;
-use dataplane::{Batch, Doorbell, Packet};
+use dataplane::{Batch, Doorbell, DropCode, Outputs, Packet};
 
 /// One core's end of the flow-steering links: the rings to and from
 /// every other core running the service, and the hash seed they share.
@@ -111,8 +111,8 @@ impl FlowSteering {
 
     /// Puts the packets the burst kept (one per [`FlowSteering::elsewhere`]
     /// that named a core, in order) on the rings to their owners and rings
-    /// their doorbells. Returns (handed off, dropped because a ring was
-    /// full); the caller counts the drops.
+    /// their doorbells. Returns the packets handed off; `full` gets each
+    /// one whose ring was full.
     pub fn hand_off(&mut self, batch: &mut Batch, mut full: impl FnMut(Packet)) -> u64 {
         let mut handed = 0;
         for (packet, owner) in batch.drain().zip(self.owners.drain(..)) {
@@ -124,6 +124,25 @@ impl FlowSteering {
         self.owners.clear();
         self.rings.notify();
         handed
+    }
+
+    /// [`FlowSteering::hand_off`] for a node: the packets left in `batch`
+    /// are counted as event `handed_off`, and those that found their ring
+    /// full dropped as `ring_full`.
+    pub fn hand_off_counted(
+        &mut self,
+        batch: &mut Batch,
+        out: &mut Outputs<'_>,
+        ring_full: DropCode,
+        handed_off: usize,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        let handed = self.hand_off(batch, |packet| out.drop(packet, ring_full));
+        if handed > 0 {
+            out.count(handed_off, handed);
+        }
     }
 
     /// Takes what other cores handed to this one, in bursts: `each` gets

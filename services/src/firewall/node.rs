@@ -266,15 +266,8 @@ impl Nanoservice for Firewall {
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         self.take_handed_in(out);
         out.dispatch(batch, |packet, out| self.verdict(packet, true, out));
-        if let Some(steering) = &mut self.steering
-            && !batch.is_empty()
-        {
-            let handed = steering.hand_off(batch, |packet| {
-                out.drop(packet, FirewallDrop::RingFull);
-            });
-            if handed > 0 {
-                out.count(HANDED_OFF, handed);
-            }
+        if let Some(steering) = &mut self.steering {
+            steering.hand_off_counted(batch, out, FirewallDrop::RingFull.into(), HANDED_OFF);
         }
         crate::conntrack::count_table(self.table.take_stats(), out);
     }
