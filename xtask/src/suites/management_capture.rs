@@ -11,7 +11,7 @@
 use crate::net::netns::Netns;
 use crate::shell::host::{ensure_programs, target_dir};
 use crate::shell::process::ChildGuard;
-use crate::suites::management_traffic::sample;
+use crate::suites::management_traffic::{curl_in, sample};
 use crate::suites::traffic::{ping_no_loss, udp_echo};
 use anyhow::{Context, Result, bail, ensure};
 use std::path::{Path, PathBuf};
@@ -34,20 +34,7 @@ pub fn capture_checks(client: &Netns, base: &str, token: &str, warpctl: &Path) -
     let artifacts = target_dir().join("test-artifacts");
     std::fs::create_dir_all(&artifacts).context("creating target/test-artifacts")?;
     let bearer = format!("Authorization: Bearer {token}");
-    let curl = |args: &[&str]| -> Result<String> {
-        let mut full = vec![
-            "timeout",
-            "-k",
-            "5",
-            "30",
-            "curl",
-            "-sS",
-            "--max-time",
-            "20",
-        ];
-        full.extend_from_slice(args);
-        client.run(&full)
-    };
+    let curl = |args: &[&str]| curl_in(client, args);
     let code = |args: &[&str]| -> Result<String> {
         let mut full = vec!["-o", "/dev/null", "-w", "%{http_code}"];
         full.extend_from_slice(args);

@@ -81,11 +81,7 @@ pub fn management_checks(client: &Netns) -> Result<()> {
         "the management tests",
         &[("curl", "curl"), ("promtool", "prometheus")],
     )?;
-    let curl = |args: &[&str]| -> Result<String> {
-        let mut full = vec!["curl", "-sS", "--max-time", "20"];
-        full.extend_from_slice(args);
-        bounded(client, 30, &full)
-    };
+    let curl = |args: &[&str]| curl_in(client, args);
     let bearer = format!("Authorization: Bearer {TOKEN}");
     // Status codes only: `-o /dev/null -w %{http_code}`.
     let status = |args: &[&str]| -> Result<String> {
@@ -339,6 +335,14 @@ fn warpctl_checks(client: &Netns, binary: &str, spec_text: &str) -> Result<()> {
 }
 
 /// Runs `args` in `netns` under `timeout`, killed after `seconds`.
+/// `curl -sS --max-time 20 ARGS` in `netns`, killed after 30 s if it
+/// hangs anyway; its output.
+pub(crate) fn curl_in(netns: &Netns, args: &[&str]) -> Result<String> {
+    let mut full = vec!["curl", "-sS", "--max-time", "20"];
+    full.extend_from_slice(args);
+    bounded(netns, 30, &full)
+}
+
 fn bounded(netns: &Netns, seconds: u32, args: &[&str]) -> Result<String> {
     let seconds = seconds.to_string();
     let mut full = vec!["timeout", "-k", "5", seconds.as_str()];

@@ -11,7 +11,7 @@
 use crate::net::netns::Netns;
 use crate::shell::host::target_dir;
 use crate::shell::process::{cargo, run as run_step};
-use crate::suites::management_traffic::{build_warpctl, sample, test_spec};
+use crate::suites::management_traffic::{build_warpctl, curl_in, sample, test_spec};
 use crate::suites::traffic::{check_echo, udp_client};
 use anyhow::{Context, Result, bail, ensure};
 use std::io::{BufRead, BufReader, Read};
@@ -353,18 +353,7 @@ struct Api<'a> {
 
 impl Api<'_> {
     fn curl(&self, args: &[&str]) -> Result<String> {
-        let mut full = vec![
-            "timeout",
-            "-k",
-            "5",
-            "30",
-            "curl",
-            "-sS",
-            "--max-time",
-            "20",
-        ];
-        full.extend_from_slice(args);
-        self.client.run(&full)
+        curl_in(self.client, args)
     }
 
     /// PUTs `text`; the body and the status code after a space.
