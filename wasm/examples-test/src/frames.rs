@@ -29,7 +29,12 @@ pub struct Ipv4Packet {
 
 impl Ipv4Packet {
     /// A UDP datagram with a checksum.
-    pub fn udp(source: [u8; 4], destination: [u8; 4], source_port: u16, destination_port: u16) -> Self {
+    pub fn udp(
+        source: [u8; 4],
+        destination: [u8; 4],
+        source_port: u16,
+        destination_port: u16,
+    ) -> Self {
         Self {
             source,
             destination,
@@ -44,7 +49,12 @@ impl Ipv4Packet {
     }
 
     /// A TCP segment.
-    pub fn tcp(source: [u8; 4], destination: [u8; 4], source_port: u16, destination_port: u16) -> Self {
+    pub fn tcp(
+        source: [u8; 4],
+        destination: [u8; 4],
+        source_port: u16,
+        destination_port: u16,
+    ) -> Self {
         Self {
             protocol: 6,
             ..Self::udp(source, destination, source_port, destination_port)
@@ -122,7 +132,12 @@ impl Ipv4Packet {
         };
         let checksum = match self.protocol {
             1 => internet_checksum(&transport),
-            _ => match internet_checksum(&pseudo_header_and(&self.source, &self.destination, self.protocol, &transport)) {
+            _ => match internet_checksum(&pseudo_header_and(
+                &self.source,
+                &self.destination,
+                self.protocol,
+                &transport,
+            )) {
                 0 if self.protocol == 17 => 0xffff,
                 checksum => checksum,
             },
@@ -138,7 +153,12 @@ fn ethernet_header(ethertype: u16) -> Vec<u8> {
     header
 }
 
-fn pseudo_header_and(source: &[u8; 4], destination: &[u8; 4], protocol: u8, transport: &[u8]) -> Vec<u8> {
+fn pseudo_header_and(
+    source: &[u8; 4],
+    destination: &[u8; 4],
+    protocol: u8,
+    transport: &[u8],
+) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(12 + transport.len());
     bytes.extend_from_slice(source);
     bytes.extend_from_slice(destination);
@@ -173,7 +193,9 @@ pub fn transport_checksum_ok(ip: &[u8]) -> bool {
     let destination: [u8; 4] = ip[16..20].try_into().expect("4 bytes");
     match ip[9] {
         17 if transport[6..8] == [0, 0] => true,
-        6 | 17 => internet_checksum(&pseudo_header_and(&source, &destination, ip[9], transport)) == 0,
+        6 | 17 => {
+            internet_checksum(&pseudo_header_and(&source, &destination, ip[9], transport)) == 0
+        }
         1 => internet_checksum(transport) == 0,
         _ => true,
     }

@@ -152,10 +152,14 @@ fn define_imports(linker: &mut Linker<State>) -> Result<(), wasmi::Error> {
         "warpcore",
         "packet_read",
         |mut caller: Caller<'_, State>, slot: i32, offset: i32, dst: i32, len: i32| -> i32 {
-            let Some(memory) = memory_of(&caller) else { return -1 };
+            let Some(memory) = memory_of(&caller) else {
+                return -1;
+            };
             let (data, state) = memory.data_and_store_mut(&mut caller);
             let (Some(packet), Ok(offset), Some(range)) = (
-                usize::try_from(slot).ok().and_then(|slot| state.packets.get(slot)),
+                usize::try_from(slot)
+                    .ok()
+                    .and_then(|slot| state.packets.get(slot)),
                 usize::try_from(offset),
                 memory_range(dst, len, data.len()),
             ) else {
@@ -171,10 +175,14 @@ fn define_imports(linker: &mut Linker<State>) -> Result<(), wasmi::Error> {
         "warpcore",
         "packet_write",
         |mut caller: Caller<'_, State>, slot: i32, offset: i32, src: i32, len: i32| -> i32 {
-            let Some(memory) = memory_of(&caller) else { return -1 };
+            let Some(memory) = memory_of(&caller) else {
+                return -1;
+            };
             let (data, state) = memory.data_and_store_mut(&mut caller);
             let (Some(packet), Ok(offset), Some(range)) = (
-                usize::try_from(slot).ok().and_then(|slot| state.packets.get_mut(slot)),
+                usize::try_from(slot)
+                    .ok()
+                    .and_then(|slot| state.packets.get_mut(slot)),
                 usize::try_from(offset),
                 memory_range(src, len, data.len()),
             ) else {
@@ -190,11 +198,19 @@ fn define_imports(linker: &mut Linker<State>) -> Result<(), wasmi::Error> {
         "warpcore",
         "map_lookup",
         |mut caller: Caller<'_, State>, key: i32, key_len: i32, value: i32, cap: i32| -> i32 {
-            let Some(key) = read_memory(&caller, key, key_len) else { return -1 };
-            let Some(memory) = memory_of(&caller) else { return -1 };
+            let Some(key) = read_memory(&caller, key, key_len) else {
+                return -1;
+            };
+            let Some(memory) = memory_of(&caller) else {
+                return -1;
+            };
             let (data, state) = memory.data_and_store_mut(&mut caller);
-            let Some(range) = memory_range(value, cap, data.len()) else { return -1 };
-            let Some(stored) = state.map.get(&key) else { return -1 };
+            let Some(range) = memory_range(value, cap, data.len()) else {
+                return -1;
+            };
+            let Some(stored) = state.map.get(&key) else {
+                return -1;
+            };
             let count = stored.len().min(range.len());
             data[range.start..range.start + count].copy_from_slice(&stored[..count]);
             stored.len() as i32
@@ -227,7 +243,9 @@ fn define_imports(linker: &mut Linker<State>) -> Result<(), wasmi::Error> {
         "warpcore",
         "map_delete",
         |mut caller: Caller<'_, State>, key: i32, key_len: i32| -> i32 {
-            let Some(key) = read_memory(&caller, key, key_len) else { return -1 };
+            let Some(key) = read_memory(&caller, key, key_len) else {
+                return -1;
+            };
             match caller.data_mut().map.remove(&key) {
                 Some(_) => 0,
                 None => -1,
@@ -251,7 +269,9 @@ fn define_imports(linker: &mut Linker<State>) -> Result<(), wasmi::Error> {
         "warpcore",
         "counter",
         |mut caller: Caller<'_, State>, name: i32, name_len: i32| -> i32 {
-            let Some(name) = read_memory(&caller, name, name_len) else { return -1 };
+            let Some(name) = read_memory(&caller, name, name_len) else {
+                return -1;
+            };
             let state = caller.data_mut();
             if !state.in_init || !valid_counter_name(&name) || state.counters.len() >= 32 {
                 return -1;
@@ -289,7 +309,10 @@ pub fn header_offsets(packet: &[u8], hook: Hook, window: usize) -> (u16, u16) {
         Hook::PortRx => return (ABSENT, ABSENT),
         Hook::Ipv4 => 0,
     };
-    let Some(ip) = packet.get(l3..).filter(|ip| ip.len() >= 20 && ip[0] >> 4 == 4) else {
+    let Some(ip) = packet
+        .get(l3..)
+        .filter(|ip| ip.len() >= 20 && ip[0] >> 4 == 4)
+    else {
         return (ABSENT, ABSENT);
     };
     let header_len = usize::from(ip[0] & 0x0f) * 4;
@@ -388,7 +411,7 @@ impl Host {
             .call(&mut store, size as i32)
             .map_err(engine_error)? as u32;
         let buffer_end = buffer as usize + size;
-        if buffer == 0 || buffer % 8 != 0 || buffer_end > memory.data(&store).len() {
+        if buffer == 0 || !buffer.is_multiple_of(8) || buffer_end > memory.data(&store).len() {
             return Err(LoadError::Abi(format!(
                 "warpcore_buffer gave {buffer:#x} for {size} bytes"
             )));

@@ -59,7 +59,11 @@ pub fn mix_frames() -> Vec<Vec<u8>> {
 
 /// The mix as IPv4 packets (what the `ipv4:*` hooks see), without the ARP frame.
 pub fn mix_ip() -> Vec<Vec<u8>> {
-    mix().into_iter().flatten().map(|packet| packet.ip()).collect()
+    mix()
+        .into_iter()
+        .flatten()
+        .map(|packet| packet.ip())
+        .collect()
 }
 
 /// `times` copies of `frames` one after another.

@@ -29,7 +29,13 @@ pub fn run_command() -> Result<()> {
     run(
         "wasm example costs",
         cargo()
-            .args(["run", "--quiet", "--release", "-p", "warpcore-wasm-examples-test"])
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "warpcore-wasm-examples-test",
+            ])
             .args(["--bin", "wasm-example-costs"])
             .env("WARPCORE_WASM_EXAMPLES", &folder),
     )
@@ -60,7 +66,14 @@ pub fn test() -> Result<()> {
         "wasm guest crate tests",
         cargo()
             .current_dir(&rust_examples)
-            .args(["test", "-p", "warpcore-wasm-guest", "--target", &host, "--target-dir"])
+            .args([
+                "test",
+                "-p",
+                "warpcore-wasm-guest",
+                "--target",
+                &host,
+                "--target-dir",
+            ])
             .arg(target_dir().join("wasm-rust")),
     )?;
     run(
@@ -129,8 +142,9 @@ fn build_rust(root: &Path, folder: &Path) -> Result<()> {
             .join("wasm32-unknown-unknown/release")
             .join(format!("wasm_{}.wasm", example.replace('-', "_")));
         let module = folder.join("rust").join(format!("{example}.wasm"));
-        std::fs::copy(&built, &module)
-            .with_context(|| format!("could not copy {} to {}", built.display(), module.display()))?;
+        std::fs::copy(&built, &module).with_context(|| {
+            format!("could not copy {} to {}", built.display(), module.display())
+        })?;
     }
     Ok(())
 }
@@ -140,9 +154,18 @@ fn build_c(root: &Path, folder: &Path, example: &str) -> Result<()> {
         &format!("wasm c {example}"),
         Command::new("clang")
             .current_dir(root)
-            .args(["--target=wasm32", "-nostdlib", "-ffreestanding", "-mbulk-memory"])
+            .args([
+                "--target=wasm32",
+                "-nostdlib",
+                "-ffreestanding",
+                "-mbulk-memory",
+            ])
             .args(["-Os", "-Wall", "-Wextra", "-Werror", "-I", "wasm/abi"])
-            .args(["-Wl,--no-entry", "-Wl,-z,stack-size=16384", "-Wl,--strip-all"])
+            .args([
+                "-Wl,--no-entry",
+                "-Wl,-z,stack-size=16384",
+                "-Wl,--strip-all",
+            ])
             .arg("-o")
             .arg(folder.join("c").join(format!("{example}.wasm")))
             .arg(format!("examples/wasm/c/{example}.c")),
@@ -158,18 +181,25 @@ fn build_assemblyscript(root: &Path, folder: &Path, example: &str) -> Result<()>
             .arg(format!("examples/wasm/assemblyscript/{example}.ts"))
             .args(["--runtime", "stub", "--use", "abort=", "-O3", "--noAssert"])
             .arg("-o")
-            .arg(folder.join("assemblyscript").join(format!("{example}.wasm"))),
+            .arg(
+                folder
+                    .join("assemblyscript")
+                    .join(format!("{example}.wasm")),
+            ),
     )
 }
 
 fn print_sizes(folder: &Path) -> Result<()> {
-    println!("{:<18} {:>8} {:>8} {:>16}", "module", "rust", "c", "assemblyscript");
+    println!(
+        "{:<18} {:>8} {:>8} {:>16}",
+        "module", "rust", "c", "assemblyscript"
+    );
     for example in EXAMPLES {
         let mut sizes = Vec::new();
         for language in LANGUAGES {
             let path = folder.join(language).join(format!("{example}.wasm"));
-            let metadata = std::fs::metadata(&path)
-                .with_context(|| format!("{} missing", path.display()))?;
+            let metadata =
+                std::fs::metadata(&path).with_context(|| format!("{} missing", path.display()))?;
             sizes.push(metadata.len());
         }
         println!(

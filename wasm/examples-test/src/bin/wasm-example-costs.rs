@@ -8,8 +8,14 @@ use warpcore_wasm_examples_test::traffic::{ACL_CONFIG, REWRITER_CONFIG, mix_fram
 
 fn main() {
     let frames = repeated(&mix_frames(), 3);
-    println!("fuel per packet (batch of 32, {}-frame mix, steady state):", mix_frames().len());
-    println!("{:<18} {:>8} {:>8} {:>16}", "module", "rust", "c", "assemblyscript");
+    println!(
+        "fuel per packet (batch of 32, {}-frame mix, steady state):",
+        mix_frames().len()
+    );
+    println!(
+        "{:<18} {:>8} {:>8} {:>16}",
+        "module", "rust", "c", "assemblyscript"
+    );
     for example in Example::ALL {
         let config = match example {
             Example::Acl => ACL_CONFIG,
@@ -18,8 +24,12 @@ fn main() {
         };
         let mut row = Vec::new();
         for language in Language::ALL {
-            let mut host = Host::load(&module_bytes(language, example), config.as_bytes(), Settings::default())
-                .unwrap_or_else(|error| panic!("{language:?} {example:?}: {error:?}"));
+            let mut host = Host::load(
+                &module_bytes(language, example),
+                config.as_bytes(),
+                Settings::default(),
+            )
+            .unwrap_or_else(|error| panic!("{language:?} {example:?}: {error:?}"));
             // The first batch warms the flow counter's map; measure the second.
             let mut warm = frames[..32].to_vec();
             host.process(&mut warm, 0).expect("no fault");
