@@ -113,10 +113,9 @@ static inline int warpcore_five_tuple_of(const warpcore_slot *slot, warpcore_fiv
 
 /* The 13-byte map key: source, destination, ports (big-endian, as on the wire), protocol. */
 static inline void warpcore_five_tuple_key(const warpcore_five_tuple *tuple, uint8_t key[13]) {
-    for (int i = 0; i < 4; i++) {
-        key[i] = (uint8_t)(tuple->source >> (24 - 8 * i));
-        key[4 + i] = (uint8_t)(tuple->destination >> (24 - 8 * i));
-    }
+    uint32_t source = __builtin_bswap32(tuple->source), destination = __builtin_bswap32(tuple->destination);
+    __builtin_memcpy(key, &source, 4); /* Wasm is little-endian: swapped, the bytes are big-endian */
+    __builtin_memcpy(key + 4, &destination, 4);
     warpcore_set_be16(key + 8, tuple->source_port);
     warpcore_set_be16(key + 10, tuple->destination_port);
     key[12] = tuple->protocol;

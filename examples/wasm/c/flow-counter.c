@@ -33,10 +33,9 @@ void service_process(warpcore_slot *slot) {
     if (!warpcore_five_tuple_of(slot, &flow)) return;
     warpcore_five_tuple_key(&flow, key);
     int known = warpcore_map_lookup(key, sizeof key, value, sizeof value) == sizeof value;
-    if (known)
-        for (int i = 7; i >= 0; i--) count = count << 8 | value[i];
+    if (known) __builtin_memcpy(&count, value, sizeof count); /* Wasm is little-endian */
     count++;
-    for (int i = 0; i < 8; i++) value[i] = (uint8_t)(count >> (8 * i));
+    __builtin_memcpy(value, &count, sizeof count);
     if (warpcore_map_update(key, sizeof key, value, sizeof value) != 0)
         warpcore_counter_add(map_full, 1);
     else if (!known)

@@ -301,8 +301,9 @@ fn define_imports(linker: &mut Linker<State>) -> Result<(), wasmi::Error> {
 }
 
 /// Where the IPv4 and transport headers of `packet` are, as the host
-/// tells the module: `(l3, l4)`, [`ABSENT`] for what is not there or not
-/// inside the first `window` bytes.
+/// tells the module: `(l3, l4)`, [`ABSENT`] for what is not there. `l4`
+/// names a TCP, UDP or ICMP header of a first fragment whose first 8 bytes
+/// (ports, or ICMP type to identifier) are inside the first `window` bytes.
 pub fn header_offsets(packet: &[u8], hook: Hook, window: usize) -> (u16, u16) {
     let l3 = match hook {
         Hook::PortRx if packet.len() >= 14 && packet[12..14] == [0x08, 0x00] => 14,
@@ -317,12 +318,9 @@ pub fn header_offsets(packet: &[u8], hook: Hook, window: usize) -> (u16, u16) {
     };
     let header_len = usize::from(ip[0] & 0x0f) * 4;
     let fragment_offset = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
-    if header_len < 20 || header_len > ip.len() || l3 + 20 > window {
-        return (ABSENT, ABSENT);
-    }
     let l4 = l3 + header_len;
-    let transport = matches!(ip[9], 1 | 6 | 17);
-    if !transport || fragment_offset != 0 || l4 >= window.min(packet.len()) {
+    let transport = matches!(ip[9], 1 | 6 | 17) && fragment_offset == 0 && header_len >= 20;
+    if !transport || l4 + 8 > window.min(packet.len()) {
         return (l3 as u16, ABSENT);
     }
     (l3 as u16, l4 as u16)
@@ -385,12 +383,11 @@ impl Host {
         let memory = instance
             .get_memory(&store, "memory")
             .ok_or_else(|| LoadError::Abi("no exported memory".into()))?;
-        if memory
-            .ty(&store)
-            .maximum()
-            .is_some_and(|maximum| maximum > u64::from(settings.memory_pages))
+        let memory_type = memory.ty(&store);
+        let cap = u64::from(settings.memory_pages);
+        if memory_type.minimum() > cap || memory_type.maximum().is_some_and(|maximum| maximum > cap)
         {
-            return Err(LoadError::Abi("memory maximum over memory_pages".into()));
+            return Err(LoadError::Abi("memory over memory_pages".into()));
         }
         let function = |name: &str| LoadError::Abi(format!("no export {name} of the right type"));
         let version = instance

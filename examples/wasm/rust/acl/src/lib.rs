@@ -76,7 +76,12 @@ impl Service for Acl {
         let Some(flow) = slot.five_tuple() else {
             return;
         };
-        if let Some(rule) = self.rules.iter().flatten().find(|rule| rule.matches(&flow)) {
+        if let Some(rule) = self
+            .rules
+            .iter()
+            .map_while(Option::as_ref)
+            .find(|rule| rule.matches(&flow))
+        {
             rule.counter.increment();
             if rule.drop {
                 slot.set_verdict(Verdict::Drop);

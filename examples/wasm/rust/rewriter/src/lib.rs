@@ -93,7 +93,7 @@ impl Rewriter {
     fn remap(&self, port: u16) -> Option<&(u16, u16)> {
         self.remaps
             .iter()
-            .flatten()
+            .map_while(Option::as_ref)
             .find(|(from, to)| *from == port && from != to)
     }
 }
