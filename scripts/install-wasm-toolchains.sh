@@ -15,6 +15,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 toolchain="$root/wasm/toolchain"
+# rustup reads rust-toolchain.toml from the working directory.
+cd "$root"
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown

@@ -206,3 +206,38 @@ fn only_dscp_or_only_ports_and_bad_configs() {
         }
     }
 }
+
+#[test]
+fn a_udp_checksum_that_comes_out_zero_is_sent_as_ffff() {
+    // A datagram to port 9 whose remapped form (port 7) sums to 0xffff,
+    // so the incremental update yields 0x0000, which UDP cannot send (it
+    // means "no checksum"): RFC 768 sends 0xffff. Found by trying the last
+    // payload word.
+    let with = |word: u16, port: u16| {
+        let mut packet = Ipv4Packet::udp([10, 0, 1, 2], [10, 0, 2, 2], 1000, port);
+        packet.payload = vec![0x11, 0x22, (word >> 8) as u8, word as u8];
+        packet
+    };
+    let word = (0..=u16::MAX)
+        .find(|&word| {
+            let ip = with(word, 7).ip();
+            ip[20 + 6..20 + 8] == [0xff, 0xff]
+        })
+        .expect("some payload word makes the checksum 0xffff");
+    let frame = with(word, 9).frame();
+    let expected = with(word, 7).frame();
+    for language in Language::ALL {
+        let result = run(
+            language,
+            Example::Rewriter,
+            "port 9 7",
+            Settings::default(),
+            &[frame.clone()],
+        );
+        assert_eq!(result.frames[0], expected, "{language:?}");
+        assert!(
+            transport_checksum_ok(&result.frames[0][14..]),
+            "{language:?}"
+        );
+    }
+}
