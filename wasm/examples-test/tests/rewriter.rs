@@ -232,7 +232,7 @@ fn a_udp_checksum_that_comes_out_zero_is_sent_as_ffff() {
             Example::Rewriter,
             "port 9 7",
             Settings::default(),
-            &[frame.clone()],
+            std::slice::from_ref(&frame),
         );
         assert_eq!(result.frames[0], expected, "{language:?}");
         assert!(
