@@ -49,6 +49,12 @@ fn cases() -> Vec<Case<Test>> {
             igb_echo_answers,
         ),
         Case::new(
+            "igb-rss",
+            "two cores, echo-igb.toml with queues = 2: RSS with our Toeplitz key, 24 UDP \
+             flows each echoed by exactly the core the hash predicts, both cores served",
+            crate::suites::appliance::igb_rss::rss_lands_each_flow_on_its_predicted_core,
+        ),
+        Case::new(
             "fragments",
             "ping -s 65507, 4000-byte UDP echo, 1000 unfinished datagrams",
             fragments,
