@@ -2,11 +2,14 @@
 //! programmed with our Toeplitz key. Every flow's datagrams must be echoed
 //! by exactly the core that `igb::rss::toeplitz_hash` (the driver's own
 //! code, checked against Microsoft's vectors) and the redirection table
-//! predict, for flows that land on both cores.
+//! predict, for flows that land on both cores. Then the cores idle with no
+//! tick (each queue's MSI-X vector wakes its core) and a datagram to each
+//! wakes it by packet.
 
 use crate::net::devices::Lan;
 use crate::qemu::session::QemuSession;
 use crate::spec_file::{self, example};
+use crate::suites::idle_checks::{delta, idle_moves, quiet_window};
 use crate::suites::traffic::{check_echo, udp_client, wait_reachable};
 use anyhow::{Result, ensure};
 use igb::rss::{WARPCORE_RSS_KEY, ipv4_flow_input, toeplitz_hash};
@@ -109,7 +112,56 @@ pub fn rss_lands_each_flow_on_its_predicted_core() -> Result<()> {
             "xtask: [appliance] igb rss: {} flows on core 0, {} on core 1, each on its predicted core",
             flows_per_core[0], flows_per_core[1]
         );
-        Ok(())
+        idle_cores_wake_on_packet(&mut session, &lan, &target)
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+}
+
+/// Datagrams sent to the sleeping cores, one process (and so at least a
+/// few milliseconds) apart, per core.
+const WAKING_DATAGRAMS: u16 = 4;
+
+/// Both cores idle without a tick (at most a few timer wake-ups in the
+/// quiet window, where a 1 ms bound would give thousands), then datagrams
+/// of flows predicted for each core wake that core by packet: its queue's
+/// MSI-X vector reached its local APIC.
+fn idle_cores_wake_on_packet(session: &mut QemuSession, lan: &Lan, target: &str) -> Result<()> {
+    ensure!(
+        session.log().contains("2 wake on packet"),
+        "the igb queue pairs did not get an MSI-X vector each"
+    );
+    let session = std::cell::RefCell::new(session);
+    let mut read = || session.borrow_mut().counters();
+    quiet_window(&mut read, 2, ("interrupts", "timer"), "appliance")?;
+    let before = read()?;
+    let mut sent = [0u16; 2];
+    for port in (FIRST_SOURCE_PORT + 1000)..(FIRST_SOURCE_PORT + 1100) {
+        let core = predicted_core(port, 2);
+        if sent[core] == WAKING_DATAGRAMS {
+            continue;
+        }
+        let output = udp_client(
+            &lan.netns,
+            &["echo", target, "1", "1", "--source-port", &port.to_string()],
+        )?;
+        check_echo(&output, 1)?;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        sent[core] += 1;
+        if sent == [WAKING_DATAGRAMS; 2] {
+            break;
+        }
+    }
+    let after = read()?;
+    eprintln!(
+        "xtask: [appliance] igb: {WAKING_DATAGRAMS} datagrams per idle core: {}",
+        idle_moves(&before, &after, 2)
+    );
+    for core in 0..2u32 {
+        let by_packet = delta(&before, &after, core, &[("idle", "wakeups_by_packet")]);
+        ensure!(
+            by_packet >= 1,
+            "core {core} was not woken by a packet for its {WAKING_DATAGRAMS} datagrams"
+        );
+    }
+    Ok(())
 }

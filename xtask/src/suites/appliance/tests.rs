@@ -51,7 +51,8 @@ fn cases() -> Vec<Case<Test>> {
         Case::new(
             "igb-rss",
             "two cores, echo-igb.toml with queues = 2: RSS with our Toeplitz key, 24 UDP \
-             flows each echoed by exactly the core the hash predicts, both cores served",
+             flows each echoed by exactly the core the hash predicts, both cores served; \
+             idle cores take no tick and wake by packet (MSI-X per queue)",
             crate::suites::appliance::igb_rss::rss_lands_each_flow_on_its_predicted_core,
         ),
         Case::new(
