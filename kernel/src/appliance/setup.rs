@@ -236,6 +236,8 @@ fn bring_up() {
     let mut igb_functions = igb_devices();
     let mut igb_per_core: Vec<Vec<(usize, IgbPairSetup)>> =
         (0..cores).map(|_| Vec::new()).collect();
+    // What each core's TCP stack learns of the igb interfaces' RSS.
+    let mut igb_steering = Vec::new();
     for (index, interface) in spec.interfaces.iter().enumerate() {
         match igb_setup::effective_driver(interface) {
             Driver::Virtio => {}
@@ -249,6 +251,14 @@ fn bring_up() {
                 };
                 match igb_setup::bring_up(interface, index, device, cores) {
                     Ok(pairs) => {
+                        if pairs.len() > 1 {
+                            let table = igb::redirection_table(pairs.len() as u16);
+                            for pair in &pairs {
+                                let queue = pair.queue();
+                                igb_steering
+                                    .push((usize::from(queue), table.steering(index, queue as u8)));
+                            }
+                        }
                         for pair in pairs {
                             igb_per_core[usize::from(pair.queue())].push((index, pair));
                         }
@@ -315,6 +325,11 @@ fn bring_up() {
         }
     }
     let mut links = control::core_links(&spec, cores);
+    for (core, steering) in igb_steering {
+        if let Some(core_links) = links.get_mut(core) {
+            core_links.insert_shared(steering);
+        }
+    }
     if let Err(error) = management::attach(
         &spec,
         text,
