@@ -114,6 +114,12 @@ fn cases() -> Vec<Case<Test>> {
             crate::suites::appliance::tcp::proxy_checks_in_qemu,
         ),
         Case::new(
+            "igb-tcp-proxy",
+            "tcp-proxy over igb on two cores: curl and wrk through the proxy, both cores \
+             dialling from ports whose answers our RSS hashes back to them: no segment strays",
+            crate::suites::appliance::tcp::proxy_checks_on_igb,
+        ),
+        Case::new(
             "idle",
             "two idle cores: few timer interrupts in 3 s, a TCP app timer fires on an idle core, \
              kv requests wake the sleeping shard, wake-ups in /metrics",
