@@ -88,6 +88,12 @@ fn cases() -> Vec<Case<Test>> {
             crate::suites::appliance::malformed::malformed_frames_are_counted,
         ),
         Case::new(
+            "igb-malformed",
+            "malformed over igb: every bad frame bumps exactly its drop counter, then ping and \
+             udp echo",
+            crate::suites::appliance::malformed::malformed_frames_are_counted_on_igb,
+        ),
+        Case::new(
             "management",
             "management API in QEMU: promtool on /metrics, counters move, auth, 412/422/202, \
              dry run, status; pcap capture by curl and warpctl read by tshark, 400/401/409; \
