@@ -218,6 +218,16 @@ fn malformed_frames_with(spec: &std::path::Path, nic: Nic) -> Result<()> {
         let mut before = first.clone();
         let mut outcomes = Vec::new();
         for frame in &catalogue {
+            if nic == Nic::Igb && frame.after_ns > 0 {
+                // A reassembly timeout is the stack's timer, the same over
+                // any NIC: the igb case leaves out its 30 s waits (CI time).
+                eprintln!(
+                    "xtask: [appliance] frame {} left out over igb (a reassembly timeout, \
+                     NIC-independent; the virtio case checks it)",
+                    frame.name
+                );
+                continue;
+            }
             // The case's preceding frames (fragments) go right before it.
             let named = raw_frames::case_frames(frame);
             let preceding = named.len() as u64 - 1;
