@@ -182,6 +182,20 @@ pub struct ScenarioSpec {
     pub connections: Option<u32>,
     /// Overrides of the defaults.
     pub rate: Option<u64>,
+    /// The NIC QEMU gives the guests (virtio when not named).
+    #[serde(default)]
+    pub nic: GuestNic,
+}
+
+/// The NIC model the QEMU systems of a scenario run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestNic {
+    /// `-device virtio-net-pci` (multi-queue over a multi-queue tap).
+    #[default]
+    Virtio,
+    /// `-device igb` (QEMU's 82576: warpcore's igb driver, Linux's igb).
+    Igb,
 }
 
 fn one_core() -> Vec<u32> {
@@ -230,6 +244,8 @@ pub struct Scenario {
     /// `http-latency`: offered requests per second (0: half the Linux
     /// peer's keep-alive peak in this run).
     pub rate: u64,
+    /// The NIC of the QEMU systems.
+    pub nic: GuestNic,
 }
 
 impl ScenarioFile {
@@ -277,6 +293,7 @@ impl ScenarioFile {
                 accel: defaults.accel.clone(),
                 connections: spec.connections.unwrap_or(defaults.connections),
                 rate: spec.rate.unwrap_or(defaults.rate),
+                nic: spec.nic,
             };
             if !(1..=600).contains(&scenario.duration_secs)
                 || !(1..=20).contains(&scenario.repetitions)
