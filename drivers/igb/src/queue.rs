@@ -13,8 +13,8 @@ use dataplane::{Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
 
 use crate::descriptors::{DESCRIPTOR_BYTES, RxDescriptor, TxDescriptor};
 use crate::device::{DeviceStats, Igb, QueueRings, Registers, link_state};
-use crate::registers::{EICR, EIMC, EIMS, rx_queue, tx_queue};
 use crate::error::IgbError;
+use crate::registers::{EICR, EIMC, EIMS, rx_queue, tx_queue};
 
 /// Receive bursts between two reads of the device's statistics registers
 /// (they clear on read and are 32 bits wide: at 1.5 Mpps, 1024 bursts come
@@ -380,8 +380,7 @@ impl<R: Registers> IgbQueue<R> {
             // sees the tail move (the tail write is an uncached MMIO store).
             fence(Ordering::SeqCst);
             let tail = (self.rx_next + self.rx_posted) % self.size;
-            self.registers
-                .write(rx_queue::rdt(self.queue), tail as u32);
+            self.registers.write(rx_queue::rdt(self.queue), tail as u32);
             self.stats.doorbells.increment();
         }
     }

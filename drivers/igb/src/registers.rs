@@ -70,13 +70,19 @@ bitflags! {
 /// (8.8.14 for the 82576: queues 0..8 in byte 0, 8..16 in byte 2 of
 /// register `queue % 8`).
 pub const fn ivar_rx(queue: u16) -> (u32, u32) {
-    (IVAR0 + 4 * (queue as u32 % 8), if queue < 8 { 0 } else { 16 })
+    (
+        IVAR0 + 4 * (queue as u32 % 8),
+        if queue < 8 { 0 } else { 16 },
+    )
 }
 
 /// The `IVAR0` register and bit shift of transmit queue `queue`'s entry
 /// (byte 1, or byte 3 for queues 8..16).
 pub const fn ivar_tx(queue: u16) -> (u32, u32) {
-    (IVAR0 + 4 * (queue as u32 % 8), if queue < 8 { 8 } else { 24 })
+    (
+        IVAR0 + 4 * (queue as u32 % 8),
+        if queue < 8 { 8 } else { 24 },
+    )
 }
 /// 0x05000: Receive Checksum Control.
 pub const RXCSUM: u32 = 0x0_5000;

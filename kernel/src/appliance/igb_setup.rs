@@ -8,8 +8,8 @@
 use alloc::format;
 use alloc::string::String;
 
-use control::spec::{Driver, Interface};
 use alloc::vec::Vec;
+use control::spec::{Driver, Interface};
 use igb::{Igb, PairOptions, QueuePairSetup, RingMemory};
 
 use crate::boot::cmdline;

@@ -14,7 +14,6 @@ use super::events::{Tally, TcpDrop, TcpEvent};
 use super::listener::Listener;
 use super::output::PacketSink;
 use super::ports::EphemeralPorts;
-use dataplane::rss::RssSteering;
 use super::seq::Seq;
 use super::strays::Strays;
 use super::time_wait::{TimeWaitEntry, TimeWaitTable};
@@ -26,6 +25,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
+use dataplane::rss::RssSteering;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, outputs};
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
@@ -165,7 +165,8 @@ impl Tcp {
     /// share, whose segments from the peer the NIC hashes to this core, so
     /// none of them strays to another core.
     pub fn with_rss(mut self, steering: RssSteering) -> Self {
-        self.rss.retain(|known| known.interface != steering.interface);
+        self.rss
+            .retain(|known| known.interface != steering.interface);
         self.rss.push(steering);
         self
     }

@@ -5,11 +5,11 @@
 use crate::bench::harness::Tools;
 use crate::net::netns::Netns;
 use crate::qemu::command_line::{Accel, NicModel, QemuConfig, model_nic_args};
-use perf::scenario::GuestNic;
 use crate::qemu::session::QemuSession;
 use crate::shell::process::{ChildGuard, spawn_reading_lines, wait_for_line};
 use crate::spec_file::{self, example};
 use anyhow::{Context, Result};
+use perf::scenario::GuestNic;
 use perf::scenario::Scenario;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -395,20 +395,14 @@ fn two_pairs() -> (SimulatedRegisters, Vec<IgbQueue<SimulatedRegisters>>) {
         .values
         .insert(rah(0), 0x5634 | Rah::AV.bits());
     let device = Igb::reset(registers.clone()).unwrap();
-    let rings = (0..2)
-        .map(|_| (ring_memory(16), ring_memory(16)))
-        .collect();
+    let rings = (0..2).map(|_| (ring_memory(16), ring_memory(16))).collect();
     let options = crate::PairOptions { msix: true };
     let setups = crate::program_queue_pairs(device, rings, "igb0", options).unwrap();
     assert_eq!(setups.len(), 2);
     assert!(setups.iter().all(QueuePairSetup::rx_interrupts));
     let queues = setups
         .into_iter()
-        .map(|setup| {
-            setup
-                .start(Mempool::with_heap(64, 128).unwrap())
-                .unwrap()
-        })
+        .map(|setup| setup.start(Mempool::with_heap(64, 128).unwrap()).unwrap())
         .collect();
     (registers, queues)
 }
@@ -417,7 +411,15 @@ fn two_pairs() -> (SimulatedRegisters, Vec<IgbQueue<SimulatedRegisters>>) {
 fn two_pairs_get_rss_with_our_key_and_a_vector_each() {
     use crate::registers::{GPIE, Gpie, IVAR0, MRQC, RETA, RSSRK};
     let (registers, queues) = two_pairs();
-    let read = |offset| registers.0.borrow().values.get(&offset).copied().unwrap_or(0);
+    let read = |offset| {
+        registers
+            .0
+            .borrow()
+            .values
+            .get(&offset)
+            .copied()
+            .unwrap_or(0)
+    };
     assert_eq!(read(MRQC) & 3, crate::registers::MRQC_ENABLE_RSS);
     assert_eq!(read(RSSRK), 0x5a6d_5a6d);
     assert_eq!(read(RETA), 0x0100_0100);
@@ -437,7 +439,15 @@ fn two_pairs_get_rss_with_our_key_and_a_vector_each() {
 fn a_pair_arms_its_own_vector_and_declines_to_sleep_on_a_pending_frame() {
     use crate::registers::{EIMC, EIMS};
     let (registers, mut queues) = two_pairs();
-    let read = |offset| registers.0.borrow().values.get(&offset).copied().unwrap_or(0);
+    let read = |offset| {
+        registers
+            .0
+            .borrow()
+            .values
+            .get(&offset)
+            .copied()
+            .unwrap_or(0)
+    };
     assert!(queues[1].enable_wakeup());
     assert_eq!(read(EIMS), 0b10);
     queues[1].disable_wakeup();

@@ -79,10 +79,7 @@ pub fn rss_lands_each_flow_on_its_predicted_core() -> Result<()> {
             let after = session.counters()?;
             for (core, expected) in (0u32..).zip(predicted) {
                 let echoed = |counters: &crate::counters::Counters| {
-                    counters.sum(
-                        Some(core),
-                        &[("node", "udp-echo"), ("stat", "received")],
-                    )
+                    counters.sum(Some(core), &[("node", "udp-echo"), ("stat", "received")])
                 };
                 let moved = echoed(&after) - echoed(&before);
                 eprintln!(

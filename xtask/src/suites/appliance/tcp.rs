@@ -8,10 +8,10 @@ use crate::net::bridged::{BridgedClient, Direction};
 use crate::net::devices::Lan;
 use crate::qemu::session::QemuSession;
 use crate::spec_file::{self, example};
+use crate::suites::proxy_traffic::Steering;
 use crate::suites::tcp_traffic::{
     self, bulk_under_loss, closed_port, echo_round_trip, malformed_segments,
 };
-use crate::suites::proxy_traffic::Steering;
 use crate::suites::traffic::wait_reachable;
 use anyhow::Result;
 use std::cell::RefCell;
