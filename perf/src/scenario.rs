@@ -348,6 +348,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(scenarios.len(), 1);
+        assert_eq!(scenarios[0].nic, GuestNic::Virtio);
+        let igb = ScenarioFile::parse(
+            "[[scenario]]\nname = \"e\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\nnic = \"igb\"\n",
+        )
+        .unwrap();
+        assert_eq!(igb[0].nic, GuestNic::Igb);
+        assert!(
+            ScenarioFile::parse(
+                "[[scenario]]\nname = \"e\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\nnic = \"e1000\"\n",
+            )
+            .is_err()
+        );
         let scenario = &scenarios[0];
         assert_eq!(scenario.duration_secs, 2);
         assert_eq!(scenario.payload, 128);
