@@ -189,6 +189,20 @@ pub struct ScenarioSpec {
     pub rate: Option<u64>,
     /// Overrides of the defaults.
     pub warmup_secs: Option<u64>,
+    /// The NIC QEMU gives the guests (virtio when not named).
+    #[serde(default)]
+    pub nic: GuestNic,
+}
+
+/// The NIC model the QEMU systems of a scenario run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestNic {
+    /// `-device virtio-net-pci` (multi-queue over a multi-queue tap).
+    #[default]
+    Virtio,
+    /// `-device igb` (QEMU's 82576: warpcore's igb driver, Linux's igb).
+    Igb,
 }
 
 fn one_core() -> Vec<u32> {
@@ -237,6 +251,8 @@ pub struct Scenario {
     /// `http-latency`: offered requests per second (0: half the Linux
     /// peer's keep-alive peak in this run).
     pub rate: u64,
+    /// The NIC of the QEMU systems.
+    pub nic: GuestNic,
     /// `http-latency`: unmeasured seconds of load before the measured ones.
     #[serde(default)]
     pub warmup_secs: u64,
@@ -287,6 +303,7 @@ impl ScenarioFile {
                 accel: defaults.accel.clone(),
                 connections: spec.connections.unwrap_or(defaults.connections),
                 rate: spec.rate.unwrap_or(defaults.rate),
+                nic: spec.nic,
                 warmup_secs: spec.warmup_secs.unwrap_or(defaults.warmup_secs),
             };
             if !(1..=600).contains(&scenario.duration_secs)
@@ -345,6 +362,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(scenarios.len(), 1);
+        assert_eq!(scenarios[0].nic, GuestNic::Virtio);
+        let igb = ScenarioFile::parse(
+            "[[scenario]]\nname = \"e\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\nnic = \"igb\"\n",
+        )
+        .unwrap();
+        assert_eq!(igb[0].nic, GuestNic::Igb);
+        assert!(
+            ScenarioFile::parse(
+                "[[scenario]]\nname = \"e\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\nnic = \"e1000\"\n",
+            )
+            .is_err()
+        );
         let scenario = &scenarios[0];
         assert_eq!(scenario.duration_secs, 2);
         assert_eq!(scenario.payload, 128);

@@ -221,6 +221,10 @@ pub enum UdpClientMode {
         /// 1472) instead of varied sizes up to 1400.
         #[arg(long)]
         size: Option<usize>,
+        /// Flow `f` sends from this port + `f` instead of a port the
+        /// kernel picks (the RSS test predicts each flow's queue).
+        #[arg(long)]
+        source_port: Option<u16>,
     },
     /// Sends to a closed port and expects ICMP port unreachable; prints
     /// `udp-closed refused=true|false`.

@@ -49,6 +49,13 @@ fn cases() -> Vec<Case<Test>> {
             igb_echo_answers,
         ),
         Case::new(
+            "igb-rss",
+            "two cores, echo-igb.toml with queues = 2: RSS with our Toeplitz key, 24 UDP \
+             flows each echoed by exactly the core the hash predicts, both cores served; \
+             idle cores take no tick and wake by packet (MSI-X per queue)",
+            crate::suites::appliance::igb_rss::rss_lands_each_flow_on_its_predicted_core,
+        ),
+        Case::new(
             "fragments",
             "ping -s 65507, 4000-byte UDP echo, 1000 unfinished datagrams",
             fragments,
@@ -81,6 +88,12 @@ fn cases() -> Vec<Case<Test>> {
             crate::suites::appliance::malformed::malformed_frames_are_counted,
         ),
         Case::new(
+            "igb-malformed",
+            "malformed over igb: every bad frame bumps exactly its drop counter, then ping and \
+             udp echo",
+            crate::suites::appliance::malformed::malformed_frames_are_counted_on_igb,
+        ),
+        Case::new(
             "management",
             "management API in QEMU: promtool on /metrics, counters move, auth, 412/422/202, \
              dry run, status; pcap capture by curl and warpctl read by tshark, 400/401/409; \
@@ -105,6 +118,12 @@ fn cases() -> Vec<Case<Test>> {
             "two cores, tcp-proxy.toml: curl and wrk through the proxy to python http.server, \
              4 MiB by sha256, a refused backend, both cores dialling, strays passed",
             crate::suites::appliance::tcp::proxy_checks_in_qemu,
+        ),
+        Case::new(
+            "igb-tcp-proxy",
+            "tcp-proxy over igb on two cores: curl and wrk through the proxy, both cores \
+             dialling from ports whose answers our RSS hashes back to them: no segment strays",
+            crate::suites::appliance::tcp::proxy_checks_on_igb,
         ),
         Case::new(
             "idle",
