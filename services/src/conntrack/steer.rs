@@ -96,6 +96,17 @@ impl FlowSteering {
         self.rings.core()
     }
 
+    /// How many cores run the service.
+    pub fn cores(&self) -> usize {
+        self.rings.cores()
+    }
+
+    /// True when `tuple`'s flow belongs to this core (without noting
+    /// anything for [`FlowSteering::hand_off`]).
+    pub fn owns(&self, tuple: &FiveTuple) -> bool {
+        owner_core(tuple, self.rings.cores(), self.seed) == self.rings.core()
+    }
+
     /// The owner of `tuple`'s flow when it is another core (and notes it
     /// for [`FlowSteering::hand_off`]: the caller keeps the packet in its
     /// batch); `None` when the flow is this core's.
