@@ -41,25 +41,28 @@ pub fn claimed(claims: &[LocalClaim], ip: &[u8]) -> bool {
         return false;
     };
     let header_len = usize::from(first & 0x0f) * 4;
-    let (Some(destination), Some(&protocol_number), Some(transport)) = (
-        ip.get(16..20),
-        ip.get(9),
-        ip.get(header_len..),
-    ) else {
+    let (Some(destination), Some(&protocol_number), Some(transport)) =
+        (ip.get(16..20), ip.get(9), ip.get(header_len..))
+    else {
         return false;
     };
-    let destination = Ipv4Addr::new(destination[0], destination[1], destination[2], destination[3]);
+    let destination = Ipv4Addr::new(
+        destination[0],
+        destination[1],
+        destination[2],
+        destination[3],
+    );
     let Some(claim) = claims.iter().find(|claim| claim.address == destination) else {
         return false;
     };
     match protocol_number {
-        protocol::TCP | protocol::UDP => transport
-            .get(2..4)
-            .is_some_and(|port| claim.covers(protocol_number, u16::from_be_bytes([port[0], port[1]]))),
+        protocol::TCP | protocol::UDP => transport.get(2..4).is_some_and(|port| {
+            claim.covers(protocol_number, u16::from_be_bytes([port[0], port[1]]))
+        }),
         protocol::ICMP => match transport.first() {
-            Some(&kind::ECHO_REPLY) => transport
-                .get(4..6)
-                .is_some_and(|ident| claim.covers(protocol::ICMP, u16::from_be_bytes([ident[0], ident[1]]))),
+            Some(&kind::ECHO_REPLY) => transport.get(4..6).is_some_and(|ident| {
+                claim.covers(protocol::ICMP, u16::from_be_bytes([ident[0], ident[1]]))
+            }),
             // Errors (unreachable, source quench, redirect, time exceeded,
             // parameter problem) about a packet we sent from a claimed port.
             Some(3 | 4 | 5 | 11 | 12) => quoted_source_port(transport.get(8..).unwrap_or(&[]))

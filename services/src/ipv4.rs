@@ -10,12 +10,12 @@
 
 use crate::claim::{LocalClaim, claimed};
 use crate::icmp_error::{ErrorLimiter, is_martian};
-use alloc::vec::Vec;
 use crate::reassembly::{FragmentError, Outcome, Reassembly, into_regular_buffer};
 use crate::route::{LocalAddresses, Locality};
 use crate::wire::icmp::{kind, time_exceeded, unreachable};
 use crate::wire::ipv4::protocol;
 use crate::wire::{Ipv4Packet, WireError};
+use alloc::vec::Vec;
 use arrayvec::ArrayVec;
 use core::net::Ipv4Addr;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict, drop_reasons};
@@ -184,7 +184,9 @@ impl Ipv4 {
             return Verdict::Keep;
         }
         match self.local.locality(destination) {
-            Locality::Unicast if !self.claims.is_empty() && claimed(&self.claims, packet.payload()) => {
+            Locality::Unicast
+                if !self.claims.is_empty() && claimed(&self.claims, packet.payload()) =>
+            {
                 Verdict::emit(Self::FORWARD)
             }
             Locality::Unicast | Locality::Broadcast => match protocol {

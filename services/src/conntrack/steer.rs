@@ -101,10 +101,9 @@ impl FlowSteering {
         self.rings.cores()
     }
 
-    /// True when `tuple`'s flow belongs to this core (without noting
-    /// anything for [`FlowSteering::hand_off`]).
-    pub fn owns(&self, tuple: &FiveTuple) -> bool {
-        owner_core(tuple, self.rings.cores(), self.seed) == self.rings.core()
+    /// The seed of the owner hash the cores share ([`owner_core`]).
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The owner of `tuple`'s flow when it is another core (and notes it

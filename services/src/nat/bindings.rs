@@ -125,7 +125,11 @@ impl Bindings {
     }
 
     /// Binds `original` to `translated`.
-    pub fn insert(&mut self, original: FiveTuple, translated: FiveTuple) -> Result<usize, BindError> {
+    pub fn insert(
+        &mut self,
+        original: FiveTuple,
+        translated: FiveTuple,
+    ) -> Result<usize, BindError> {
         let reply = translated.reversed();
         if self.index.contains_key(&reply) || self.index.contains_key(&original) {
             return Err(BindError::Conflict);

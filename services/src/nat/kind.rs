@@ -161,7 +161,9 @@ impl ServiceKind for NatKind {
     fn build(config: &NatConfig, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
         let seed = flow_seed(context.core);
         // `check` made sure the interface exists.
-        let (outside, address) = config.outside_of(context.interfaces).unwrap_or((0, core::net::Ipv4Addr::UNSPECIFIED));
+        let (outside, address) = config
+            .outside_of(context.interfaces)
+            .unwrap_or((0, core::net::Ipv4Addr::UNSPECIFIED));
         let settings = NatSettings {
             outside,
             address,

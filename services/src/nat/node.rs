@@ -6,7 +6,9 @@
 
 use super::bindings::{BindError, Binding, Bindings, Way};
 use super::translate::{rewrite, rewrite_error};
-use crate::conntrack::{CtState, FiveTuple, FlowPacket, FlowSteering, FlowTable, ParseError};
+use crate::conntrack::{
+    CtState, FiveTuple, FlowPacket, FlowSteering, FlowTable, ParseError, owner_core,
+};
 use crate::route::RoutingTable;
 use crate::wire::ipv4::protocol;
 use alloc::vec::Vec;
@@ -147,6 +149,10 @@ pub struct Nat {
     settings: NatSettings,
     routes: RoutingTable,
     steering: Option<FlowSteering>,
+    /// With steering: this core, the cores, and the seed of the owner
+    /// hash (kept apart from `steering`, which is taken out while the
+    /// packets handed in are judged).
+    landing: Option<(usize, usize, u64)>,
 }
 
 /// A packet's binding once found or made.
@@ -169,6 +175,7 @@ impl Nat {
             settings,
             routes,
             steering: None,
+            landing: None,
         }
     }
 
@@ -176,6 +183,7 @@ impl Nat {
     /// masquerade ports are then chosen so that replies land on the core
     /// that chose them.
     pub fn with_steering(mut self, steering: FlowSteering) -> Self {
+        self.landing = Some((steering.core(), steering.cores(), steering.seed()));
         self.steering = Some(steering);
         self
     }
@@ -195,13 +203,13 @@ impl Nat {
         steering_key(&self.settings, tuple)
     }
 
-    fn from_outside(&self, source: Ipv4Addr) -> bool {
+    fn comes_from_outside(&self, source: Ipv4Addr) -> bool {
         self.routes
             .lookup(source)
             .is_some_and(|(interface, _)| interface == self.settings.outside)
     }
 
-    fn to_outside(&self, destination: Ipv4Addr) -> bool {
+    fn goes_outside(&self, destination: Ipv4Addr) -> bool {
         self.routes
             .lookup(destination)
             .is_some_and(|(interface, _)| interface == self.settings.outside)
@@ -218,11 +226,11 @@ impl Nat {
 
     /// Binds `original` to a masquerade port for destination `to`.
     fn masquerade(&mut self, original: FiveTuple, to: (Ipv4Addr, u16)) -> Result<usize, BindError> {
-        let (steering, settings) = (&self.steering, &self.settings);
+        let (landing, settings) = (self.landing, &self.settings);
         let lands = |reply: &FiveTuple| {
-            steering
-                .as_ref()
-                .is_none_or(|steering| steering.owns(&steering_key(settings, reply)))
+            landing.is_none_or(|(core, cores, seed)| {
+                owner_core(&steering_key(settings, reply), cores, seed) == core
+            })
         };
         self.bindings
             .insert_masquerade(original, to, settings.address, settings.ports, lands)
@@ -253,13 +261,16 @@ impl Nat {
             if !flow.opens {
                 return Err(Verdict::drop(NatDrop::Invalid));
             }
-            if self.from_outside(tuple.source) {
+            if self.comes_from_outside(tuple.source) {
                 let translated = FiveTuple {
                     destination: forward.to.0,
                     destination_port: forward.to.1,
                     ..tuple
                 };
-                let slot = self.bindings.insert(tuple, translated).map_err(bind_error)?;
+                let slot = self
+                    .bindings
+                    .insert(tuple, translated)
+                    .map_err(bind_error)?;
                 out.count(FORWARDED, 1);
                 slot
             } else if self.settings.hairpin {
@@ -269,11 +280,14 @@ impl Nat {
             } else {
                 return Err(Verdict::drop(NatDrop::NoMapping));
             }
-        } else if self.from_outside(tuple.source) {
+        } else if self.comes_from_outside(tuple.source) {
             return Err(Verdict::drop(NatDrop::NoMapping));
-        } else if !self.to_outside(tuple.destination) || !self.masquerades(tuple.source) {
+        } else if !self.goes_outside(tuple.destination) || !self.masquerades(tuple.source) {
             return Ok(None);
-        } else if !matches!(tuple.protocol, protocol::TCP | protocol::UDP | protocol::ICMP) {
+        } else if !matches!(
+            tuple.protocol,
+            protocol::TCP | protocol::UDP | protocol::ICMP
+        ) {
             return Err(Verdict::drop(NatDrop::Unsupported));
         } else if !flow.opens {
             return Err(Verdict::drop(NatDrop::Invalid));
@@ -357,8 +371,8 @@ impl Nat {
         let Some((_, binding, way)) = self.bindings.find(&arriving) else {
             let outer = flow.tuple;
             if outer.destination == self.settings.address
-                || self.from_outside(outer.source)
-                || self.to_outside(outer.destination)
+                || self.comes_from_outside(outer.source)
+                || self.goes_outside(outer.destination)
             {
                 // About nothing we translated: it would tell the outside
                 // an inside address, or the inside nothing it knows.
@@ -376,8 +390,7 @@ impl Nat {
         }
         let leaves = binding.leaves_as(way);
         let outer = flow.tuple;
-        let source = if outer.source == arriving.source || leaves.source == self.settings.address
-        {
+        let source = if outer.source == arriving.source || leaves.source == self.settings.address {
             leaves.source
         } else {
             outer.source
@@ -387,7 +400,14 @@ impl Nat {
         } else {
             outer.destination
         };
-        if rewrite_error(packet.payload_mut(), source, destination, &leaves.reversed()).is_err() {
+        if rewrite_error(
+            packet.payload_mut(),
+            source,
+            destination,
+            &leaves.reversed(),
+        )
+        .is_err()
+        {
             return Verdict::drop(NatDrop::Malformed);
         }
         out.count(ERRORS_TRANSLATED, 1);

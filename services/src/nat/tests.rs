@@ -187,7 +187,12 @@ fn a_udp_datagram_without_checksum_keeps_none() {
 #[test]
 fn an_echo_identifier_rewrite_keeps_the_icmp_checksum() {
     let mut request = echo(INSIDE, SERVER, 8, 77);
-    rewrite(&mut request, &tuple((NAT, 20004), (SERVER, 20004), 1), false).unwrap();
+    rewrite(
+        &mut request,
+        &tuple((NAT, 20004), (SERVER, 20004), 1),
+        false,
+    )
+    .unwrap();
     verify(&request);
     assert_eq!(u16::from_be_bytes([request[24], request[25]]), 20004);
     assert_eq!(&request[20..21], &[8]);
@@ -233,11 +238,31 @@ fn claims_take_replies_and_forwarded_ports_but_not_our_own_traffic() {
         extra: vec![(6, 8080)],
     }];
     for (packet, expected, what) in [
-        (tcp((SERVER, 80), (NAT, 20001), 0x12, b""), true, "reply to a masquerade port"),
-        (tcp((SERVER, 80), (NAT, 8080), 0x02, b""), true, "forwarded port"),
-        (udp((SERVER, 80), (NAT, 8080), b""), false, "forwarded port is tcp only"),
-        (tcp((SERVER, 80), (NAT, 80), 0x02, b""), false, "management port"),
-        (echo(SERVER, NAT, 0, 20003), true, "echo reply to a masquerade identifier"),
+        (
+            tcp((SERVER, 80), (NAT, 20001), 0x12, b""),
+            true,
+            "reply to a masquerade port",
+        ),
+        (
+            tcp((SERVER, 80), (NAT, 8080), 0x02, b""),
+            true,
+            "forwarded port",
+        ),
+        (
+            udp((SERVER, 80), (NAT, 8080), b""),
+            false,
+            "forwarded port is tcp only",
+        ),
+        (
+            tcp((SERVER, 80), (NAT, 80), 0x02, b""),
+            false,
+            "management port",
+        ),
+        (
+            echo(SERVER, NAT, 0, 20003),
+            true,
+            "echo reply to a masquerade identifier",
+        ),
         (echo(SERVER, NAT, 8, 20003), false, "echo request to us"),
         (
             icmp_error(ROUTER, NAT, 3, &udp((NAT, 20002), (SERVER, 53), b"")),
@@ -249,7 +274,11 @@ fn claims_take_replies_and_forwarded_ports_but_not_our_own_traffic() {
             false,
             "error about our own datagram",
         ),
-        (tcp((SERVER, 80), (ROUTER, 20001), 0x12, b""), false, "another address"),
+        (
+            tcp((SERVER, 80), (ROUTER, 20001), 0x12, b""),
+            false,
+            "another address",
+        ),
     ] {
         assert_eq!(claimed(&claims, &packet), expected, "{what}");
     }
@@ -306,7 +335,9 @@ impl Harness {
         nic.inject(packet).unwrap();
         self.executor.poll_once();
         let nic = self.executor.nic_as::<LoopbackNic>(self.port).unwrap();
-        let sent = nic.take_transmitted().map(|packet| packet.payload().to_vec());
+        let sent = nic
+            .take_transmitted()
+            .map(|packet| packet.payload().to_vec());
         assert!(nic.take_transmitted().is_none());
         if let Some(sent) = &sent {
             verify(sent);
@@ -319,7 +350,9 @@ impl Harness {
     }
 
     fn drops(&self, reason: &str) -> u64 {
-        self.executor.counters().nodes[0].drops_named(reason).unwrap()
+        self.executor.counters().nodes[0]
+            .drops_named(reason)
+            .unwrap()
     }
 }
 
@@ -330,7 +363,10 @@ fn masquerade_translates_both_ways_and_drops_what_has_no_mapping() {
         .send(&tcp((INSIDE, 40000), (SERVER, 80), 0x02, b""))
         .unwrap();
     let out = tuple_of(&syn);
-    assert_eq!((out.source, out.destination, out.destination_port), (NAT, SERVER, 80));
+    assert_eq!(
+        (out.source, out.destination, out.destination_port),
+        (NAT, SERVER, 80)
+    );
     assert!((20000..=20099).contains(&out.source_port));
     let reply = nat
         .send(&tcp((SERVER, 80), (NAT, out.source_port), 0x12, b""))
@@ -343,13 +379,26 @@ fn masquerade_translates_both_ways_and_drops_what_has_no_mapping() {
     assert_eq!(&ack[40..], b"GET /");
 
     // From the outside, nothing without a binding gets in.
-    let other = if out.source_port == 20000 { 20001 } else { 20000 };
-    assert!(nat.send(&tcp((SERVER, 80), (NAT, other), 0x12, b"")).is_none());
-    assert!(nat.send(&tcp((SERVER, 80), (INSIDE, 40000), 0x02, b"")).is_none());
+    let other = if out.source_port == 20000 {
+        20001
+    } else {
+        20000
+    };
+    assert!(
+        nat.send(&tcp((SERVER, 80), (NAT, other), 0x12, b""))
+            .is_none()
+    );
+    assert!(
+        nat.send(&tcp((SERVER, 80), (INSIDE, 40000), 0x02, b""))
+            .is_none()
+    );
     assert!(nat.send(&udp((SERVER, 53), (NAT, other), b"x")).is_none());
     assert_eq!(nat.drops("no-mapping"), 3);
     // A mid-stream segment from the inside opens nothing.
-    assert!(nat.send(&tcp((INSIDE, 40001), (SERVER, 80), 0x10, b"")).is_none());
+    assert!(
+        nat.send(&tcp((INSIDE, 40001), (SERVER, 80), 0x10, b""))
+            .is_none()
+    );
     assert_eq!(nat.drops("invalid"), 1);
     // Between inside hosts: routed as it is.
     let local = tcp((INSIDE, 40000), ([10, 0, 1, 3].into(), 22), 0x02, b"");
@@ -397,7 +446,10 @@ fn an_error_from_the_inside_host_reaches_the_outside_from_our_address() {
     let answer = nat.send(&udp((SERVER, 53), (NAT, port), b"a")).unwrap();
     // The inside host's socket is gone: it answers port unreachable.
     let error = nat.send(&icmp_error(INSIDE, SERVER, 3, &answer)).unwrap();
-    assert_eq!((tuple_of(&error).source, tuple_of(&error).destination), (NAT, SERVER));
+    assert_eq!(
+        (tuple_of(&error).source, tuple_of(&error).destination),
+        (NAT, SERVER)
+    );
     assert_eq!(tuple_of(&error[28..]), tuple((SERVER, 53), (NAT, port), 17));
 }
 
@@ -410,19 +462,29 @@ fn a_forwarded_port_reaches_the_inside_server_and_hairpin_is_optional() {
     };
     let server = ([10, 0, 1, 3].into(), 80);
     let mut nat = Harness::new(settings((20000, 20099), vec![web], false), 64);
-    let syn = nat.send(&tcp((SERVER, 5555), (NAT, 8080), 0x02, b"")).unwrap();
+    let syn = nat
+        .send(&tcp((SERVER, 5555), (NAT, 8080), 0x02, b""))
+        .unwrap();
     assert_eq!(tuple_of(&syn), tuple((SERVER, 5555), server, 6));
     let reply = nat.send(&tcp(server, (SERVER, 5555), 0x12, b"")).unwrap();
     assert_eq!(tuple_of(&reply), tuple((NAT, 8080), (SERVER, 5555), 6));
     // Without hairpin, the inside cannot use the outside address.
-    assert!(nat.send(&tcp((INSIDE, 40000), (NAT, 8080), 0x02, b"")).is_none());
+    assert!(
+        nat.send(&tcp((INSIDE, 40000), (NAT, 8080), 0x02, b""))
+            .is_none()
+    );
     assert_eq!(nat.event("forwarded-flows"), 1);
     assert_eq!(nat.drops("no-mapping"), 1);
 
     let mut nat = Harness::new(settings((20000, 20099), vec![web], true), 64);
-    let syn = nat.send(&tcp((INSIDE, 40000), (NAT, 8080), 0x02, b"")).unwrap();
+    let syn = nat
+        .send(&tcp((INSIDE, 40000), (NAT, 8080), 0x02, b""))
+        .unwrap();
     let out = tuple_of(&syn);
-    assert_eq!((out.source, (out.destination, out.destination_port)), (NAT, server));
+    assert_eq!(
+        (out.source, (out.destination, out.destination_port)),
+        (NAT, server)
+    );
     let reply = nat
         .send(&tcp(server, (NAT, out.source_port), 0x12, b""))
         .unwrap();
@@ -434,7 +496,10 @@ fn a_forwarded_port_reaches_the_inside_server_and_hairpin_is_optional() {
 fn port_exhaustion_and_a_full_table_are_counted() {
     let mut nat = Harness::new(settings((20000, 20001), vec![], false), 64);
     for source_port in [5000, 5001] {
-        assert!(nat.send(&udp((INSIDE, source_port), (SERVER, 53), b"")).is_some());
+        assert!(
+            nat.send(&udp((INSIDE, source_port), (SERVER, 53), b""))
+                .is_some()
+        );
     }
     assert!(nat.send(&udp((INSIDE, 5002), (SERVER, 53), b"")).is_none());
     assert_eq!(nat.drops("ports-exhausted"), 1);
@@ -452,7 +517,9 @@ fn port_exhaustion_and_a_full_table_are_counted() {
 #[test]
 fn masquerade_ports_make_replies_land_on_the_choosing_core() {
     let (cores, seed) = (3, 11);
-    let mut bindings: Vec<Bindings> = (0..cores).map(|core| Bindings::new(256, core as u64)).collect();
+    let mut bindings: Vec<Bindings> = (0..cores)
+        .map(|core| Bindings::new(256, core as u64))
+        .collect();
     for source_port in 40000..40200 {
         let original = tuple((INSIDE, source_port), (SERVER, 443), 6);
         let core = owner_core(&original, cores, seed);
@@ -462,8 +529,17 @@ fn masquerade_ports_make_replies_land_on_the_choosing_core() {
             })
             .unwrap();
         let binding = bindings[core].get(slot).unwrap();
-        assert_eq!(owner_core(&binding.translated.reversed(), cores, seed), core);
-        assert_eq!(bindings[core].find(&binding.translated.reversed()).unwrap().2, Way::Reply);
+        assert_eq!(
+            owner_core(&binding.translated.reversed(), cores, seed),
+            core
+        );
+        assert_eq!(
+            bindings[core]
+                .find(&binding.translated.reversed())
+                .unwrap()
+                .2,
+            Way::Reply
+        );
     }
 }
 
@@ -486,7 +562,10 @@ fn spec_tables_parse_and_bad_ones_say_why() {
     assert!(!config.hairpin);
     for (bad, says) in [
         ("outside = \"eth1\"\nports = \"9-1\"", "range"),
-        ("outside = \"eth1\"\n[[forward]]\nprotocol = \"tcp\"\nport = 1\nto = \"10.0.1.2\"", "socket address"),
+        (
+            "outside = \"eth1\"\n[[forward]]\nprotocol = \"tcp\"\nport = 1\nto = \"10.0.1.2\"",
+            "socket address",
+        ),
         ("outside = \"eth1\"\nmasquerade = true", "unknown field"),
     ] {
         let error = toml::from_str::<NatConfig>(bad).unwrap_err().to_string();
