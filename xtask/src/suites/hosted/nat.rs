@@ -114,7 +114,7 @@ fn peers(log: &Path) -> Result<Vec<String>> {
 fn nc_through(client: &Netns, server: &Netns, port: &str) -> Result<(String, String)> {
     let listener = server
         .command("timeout")
-        .args(["10", "nc", "-l", "-v", "10.0.2.2", port])
+        .args(["10", "nc", "-l", "-n", "-v", "10.0.2.2", port])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -126,7 +126,7 @@ fn nc_through(client: &Netns, server: &Netns, port: &str) -> Result<(String, Str
         let output = client.output(&[
             "sh",
             "-c",
-            &format!("echo through-the-nat | timeout 5 nc -N -w 3 10.0.2.2 {port}"),
+            &format!("echo through-the-nat | timeout 5 nc -n -N -w 3 10.0.2.2 {port}"),
         ])?;
         if output.status.success() {
             sent = Some(());
@@ -161,7 +161,7 @@ fn small_table_spec() -> Result<PathBuf> {
         text.contains("capacity = 65536 "),
         "examples/nat.toml changed its capacity line"
     );
-    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("wcnat")));
+    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("wcns")));
     std::fs::write(&path, text.replace("capacity = 65536 ", &capacity))?;
     Ok(path)
 }
@@ -196,7 +196,7 @@ fn run(binary: &Path, cores: usize, spec: &Path) -> Result<()> {
         "10.0.2.2/24",
         Some(&appliance_netns),
     )?;
-    let logs = std::env::temp_dir().join(unique_name("wcnatlogs"));
+    let logs = std::env::temp_dir().join(unique_name("wcnl"));
     std::fs::create_dir_all(&logs)?;
     let (outside_log, inside_log) = (logs.join("outside.log"), logs.join("inside.log"));
     // Servers first, answering locally: the outside one on 8081, the
