@@ -53,7 +53,7 @@ const FLOOD: usize = 400;
 const MORE_FLOWS: usize = 12;
 
 /// `curl` from `client` to `url`, bounded: its exit status and what it said.
-fn curl(client: &Netns, url: &str, max_time: &str) -> Result<(Option<i32>, String)> {
+pub fn curl(client: &Netns, url: &str, max_time: &str) -> Result<(Option<i32>, String)> {
     let output = client.output(&[
         "timeout",
         "-k",
@@ -79,7 +79,7 @@ fn curl(client: &Netns, url: &str, max_time: &str) -> Result<(Option<i32>, Strin
 
 /// A Python `http.server` on `address:port` in `netns`, its request log
 /// (which names each peer) in `log`; waits (bounded) until it answers.
-fn http_server(netns: &Netns, address: &str, port: &str, log: &Path) -> Result<ChildGuard> {
+pub fn http_server(netns: &Netns, address: &str, port: &str, log: &Path) -> Result<ChildGuard> {
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let server = ChildGuard::spawn(
         netns
@@ -98,8 +98,9 @@ fn http_server(netns: &Netns, address: &str, port: &str, log: &Path) -> Result<C
     anyhow::bail!("python3 -m http.server {port} did not answer in its namespace")
 }
 
-/// The peers the server's log names after `skip` lines (its own check).
-fn peers(log: &Path) -> Result<Vec<String>> {
+/// The peers the server's log names, in order (its own readiness
+/// checks included).
+pub fn peers(log: &Path) -> Result<Vec<String>> {
     let text =
         std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
     Ok(text
