@@ -465,6 +465,13 @@ fn add_stack(
         context.errors.clone(),
         Reassembly::new(spec.ipv4.reassembly),
     );
+    if let Some(chain) = find(chains, HookPoint::Ipv4Forward) {
+        for service in &chain.services {
+            for claim in service.config.claims(context.interfaces) {
+                ipv4.claim(claim);
+            }
+        }
+    }
     let mut udp = Udp::new(context.local.clone(), context.errors.clone());
     let (mut protocols, mut udp_ports) = (Vec::new(), Vec::new());
     for chain in chains {
