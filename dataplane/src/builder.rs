@@ -314,6 +314,11 @@ impl ExecutorBuilder {
                 ..NodeCounters::default()
             })
             .collect();
+        let parts = self
+            .services
+            .iter()
+            .flat_map(|service| service.supervised_parts())
+            .collect();
         let queues = (0..self.services.len()).map(|_| NodeQueue::new()).collect();
         let staging = edges
             .iter()
@@ -335,6 +340,7 @@ impl ExecutorBuilder {
             pool: self.pool,
             counters: Arc::new(CoreCounters {
                 nodes,
+                parts,
                 ..CoreCounters::default()
             }),
             scratch: Batch::new(),

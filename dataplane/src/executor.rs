@@ -442,7 +442,12 @@ impl Executor {
             }
         });
         let outcome = match (outcome, started_ns) {
-            (Ok(()), Some(started_ns)) => self.supervisor.check_budget(started_ns, (self.clock)()),
+            // Time the node spent in parts it supervises itself (its own
+            // budget checks judged those) is not the node's.
+            (Ok(()), Some(started_ns)) => self.supervisor.check_budget(
+                started_ns.saturating_add(service.take_contained_ns()),
+                (self.clock)(),
+            ),
             (outcome, _) => outcome,
         };
         match outcome {

@@ -5,6 +5,7 @@
 use super::PipelineError;
 use super::carry::{Carry, PLATFORM_LISTENER, arp_tag, context_tag, listener_tag, tcp_tag};
 use super::chain::{Chain, ChainNode, Reuse, Stack, build_chain, chains, connect_slots, passes_on};
+use super::restart::{OwnedContext, rebuild_app};
 use crate::spec::Spec;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -21,7 +22,8 @@ use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::registry::{Built, PlatformListener};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
 use services::tcp::{
-    FlowDirectory, HandoffReceiver, HandoffSender, Strays, Tcp, TcpConfig, TcpHandoff,
+    AppSupervision, FlowDirectory, HandoffReceiver, HandoffSender, Strays, Tcp, TcpConfig,
+    TcpHandoff,
 };
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
@@ -225,6 +227,12 @@ fn build(
     let reuse = Reuse {
         carry: &carry,
         context: context_tag(spec),
+        apps: AppSupervision {
+            guard,
+            clock,
+            policy: spec.supervision,
+            core,
+        },
     };
     let built = wire(
         &mut builder,
@@ -616,6 +624,7 @@ fn tcp_stack(
     let mut tcp: Option<Tcp> = reuse.carry.borrow_mut().take_tcp(tcp_tag(&config));
     if let Some(stack) = &mut tcp {
         stack.set_local(context.local.clone());
+        stack.set_supervision(reuse.apps);
         let running: Vec<(u16, u64)> = stack.listener_tags().collect();
         for (port, tag) in running {
             let kept = tag == PLATFORM_LISTENER
@@ -638,7 +647,12 @@ fn tcp_stack(
             tcp = None;
         }
     }
-    let new_stack = || new_stack(context, config, seed);
+    let new_stack = || {
+        let mut stack = new_stack(context, config, seed);
+        stack.set_supervision(reuse.apps);
+        stack
+    };
+    let owned = OwnedContext::of(context);
     for (port, tag, chain, index) in &wanted {
         if tcp.as_ref().is_some_and(|stack| {
             stack
@@ -647,7 +661,9 @@ fn tcp_stack(
         }) {
             continue;
         }
-        let listener = match chain.services[*index].config.build(context) {
+        let service = chain.services[*index];
+        let links_before = context.links.len();
+        let listener = match service.config.build(context) {
             Built::Tcp(listener) => listener,
             Built::Node(node) => {
                 return Err(PipelineError::WrongShape {
@@ -656,9 +672,15 @@ fn tcp_stack(
                 });
             }
         };
+        // Supervision rebuilds the app from its spec after a failure,
+        // unless its first build took links to other cores (kv on several
+        // cores: the rings went with the failed app, and a shard without
+        // them would answer for keys that are not its own).
+        let rebuild = (context.links.len() == links_before)
+            .then(|| rebuild_app(Arc::clone(&service.config), owned.clone()));
         let service = listener.name();
         let stack = tcp.get_or_insert_with(new_stack);
-        if !stack.listen_tagged(*port, listener, *tag) {
+        if !stack.listen_supervised(*port, listener, *tag, rebuild) {
             return Err(PipelineError::PortTaken {
                 service,
                 port: *port,

@@ -10,6 +10,7 @@ use dataplane::{Doorbell, Nanoservice, Rebuild};
 use services::icmp_error::ErrorLimiter;
 use services::registry::{BuildContext, Built, CoreLinks, InterfaceInfo, ServiceConfig};
 use services::route::{LocalAddresses, RoutingTable};
+use services::tcp::{AppRebuild, Listener};
 
 /// A [`BuildContext`] that owns what it lends, for builds after the core
 /// started.
@@ -68,6 +69,19 @@ pub(super) fn rebuild(config: Arc<dyn ServiceConfig>, context: Rc<OwnedContext>)
                 "service {} rebuilt as a TCP app, not a node",
                 listener.name()
             ),
+        }
+    })
+}
+
+/// The factory that rebuilds the TCP app of `config` (a kind that built an
+/// app the first time) in `context`, for the `tcp` node's supervision.
+pub(super) fn rebuild_app(config: Arc<dyn ServiceConfig>, context: Rc<OwnedContext>) -> AppRebuild {
+    Box::new(move || -> Box<dyn Listener> {
+        match config.build(&context.context()) {
+            Built::Tcp(listener) => listener,
+            // As in `rebuild`: a kind whose shape changes is a bug,
+            // contained as a failed restart.
+            Built::Node(node) => panic!("service {} rebuilt as a node, not a TCP app", node.name()),
         }
     })
 }
