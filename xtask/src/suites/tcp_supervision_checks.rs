@@ -12,7 +12,7 @@
 use crate::counters::Counters;
 use crate::net::netns::Netns;
 use crate::shell::host::target_dir;
-use crate::suites::management_traffic::{curl_in, sample};
+use crate::suites::management_traffic::{TOKEN, curl_in, sample};
 use crate::suites::supervision_checks::check_restart_log;
 use crate::suites::tcp_traffic::tcp_client;
 use anyhow::{Context, Result, bail, ensure};
@@ -227,7 +227,11 @@ pub fn check_management(client: &Netns, slow: bool) -> Result<()> {
         http == (0, 1, 1),
         "/metrics: http restarts, http up, tcp up = {http:?}, expected (0, 1, 1)"
     );
-    let status = curl_in(client, &["http://10.0.0.2:8080/api/v1/status"])?;
+    let bearer = format!("Authorization: Bearer {TOKEN}");
+    let status = curl_in(
+        client,
+        &["-H", &bearer, "http://10.0.0.2:8080/api/v1/status"],
+    )?;
     let entry = format!(
         "{{\"service\":\"faulty-tcp\",\"state\":\"running\",\"restarts\":{failures},\"failures\":{failures},"
     );
