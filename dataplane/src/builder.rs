@@ -128,6 +128,12 @@ impl ExecutorBuilder {
         Ok(self)
     }
 
+    /// Node `node`'s service as a `T`, if it is one.
+    pub fn node_as<T: Nanoservice>(&self, node: NodeId) -> Option<&T> {
+        let service: &dyn core::any::Any = &**self.services.get(node.0)?;
+        service.downcast_ref::<T>()
+    }
+
     /// Adds a NIC queue pair.
     pub fn add_port(&mut self, nic: Box<dyn Nic>) -> PortId {
         self.ports.push(PortState {

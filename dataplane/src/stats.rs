@@ -312,7 +312,11 @@ impl<'a, W: Write> CountersDump<'a, W> {
                 ] {
                     self.line(
                         core,
-                        &[("node", part.node), ("app", part.name), ("supervision", what)],
+                        &[
+                            ("node", part.node),
+                            ("app", part.name),
+                            ("supervision", what),
+                        ],
                         value,
                     )?;
                 }

@@ -111,14 +111,8 @@ pub fn render_families(out: &mut String, board: &CountersBoard) {
         core_text(&mut core_label, core);
         for service in service_names(counters) {
             for (cause, total) in [
-                (
-                    "panic",
-                    sum(counters, service, |n| n.panics.get()),
-                ),
-                (
-                    "overrun",
-                    sum(counters, service, |n| n.overruns.get()),
-                ),
+                ("panic", sum(counters, service, |n| n.panics.get())),
+                ("overrun", sum(counters, service, |n| n.overruns.get())),
             ] {
                 let labels = [
                     ("core", &*core_label),
@@ -355,7 +349,10 @@ mod tests {
             "warpcore_service_up{core=\"0\",service=\"faulty-tcp\"} 0",
             "warpcore_service_up{core=\"0\",service=\"tcp\"} 1",
         ] {
-            assert!(out.lines().any(|have| have == line), "{line} missing:\n{out}");
+            assert!(
+                out.lines().any(|have| have == line),
+                "{line} missing:\n{out}"
+            );
         }
         let (_, counters) = board.cores().next().unwrap();
         let mut status = String::new();
@@ -366,6 +363,9 @@ mod tests {
         );
         let mut condition = String::new();
         push_degraded_condition(&mut condition, &board);
-        assert!(condition.contains("service faulty-tcp on core 0 failed and waits out its backoff"), "{condition}");
+        assert!(
+            condition.contains("service faulty-tcp on core 0 failed and waits out its backoff"),
+            "{condition}"
+        );
     }
 }

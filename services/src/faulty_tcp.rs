@@ -20,7 +20,10 @@ pub struct FaultyTcp {
 
 /// True when `data` holds `mark` (an empty mark never matches).
 fn holds(data: &[u8], mark: &str) -> bool {
-    !mark.is_empty() && data.windows(mark.len()).any(|window| window == mark.as_bytes())
+    !mark.is_empty()
+        && data
+            .windows(mark.len())
+            .any(|window| window == mark.as_bytes())
 }
 
 impl TcpApp for FaultyTcp {

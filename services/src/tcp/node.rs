@@ -247,6 +247,19 @@ impl Tcp {
         }
     }
 
+    /// True when the stack is linked to other cores' (the flow directory,
+    /// the rings for stray segments) or serves a platform's app (the
+    /// management plane): such links are made once per boot, so a stack
+    /// with them is not rebuilt after a failure.
+    pub fn has_links_elsewhere(&self) -> bool {
+        self.directory.is_some() || self.strays.is_some()
+    }
+
+    /// True when every app can be rebuilt from its spec.
+    pub fn apps_rebuildable(&self) -> bool {
+        self.listeners.iter().all(|(_, app)| app.rebuildable())
+    }
+
     /// The app serving `port`, with its supervision state.
     pub fn app(&self, port: u16) -> Option<&SupervisedApp> {
         self.listeners

@@ -115,6 +115,11 @@ impl SupervisedApp {
         }
     }
 
+    /// True when it has a factory to be rebuilt with.
+    pub fn rebuildable(&self) -> bool {
+        self.rebuild.is_some()
+    }
+
     /// The port it serves.
     pub fn port(&self) -> u16 {
         self.port

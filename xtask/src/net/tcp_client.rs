@@ -493,9 +493,7 @@ fn say(target: SocketAddr, text: &str, timeout: Duration) -> Result<()> {
             {
                 break "reset";
             }
-            Err(error)
-                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 break "timeout";
             }
             Err(error) => return Err(error.into()),

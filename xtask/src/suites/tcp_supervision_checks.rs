@@ -240,7 +240,8 @@ pub fn check_management(client: &Netns, slow: bool) -> Result<()> {
         "/api/v1/status lacks `{entry}`: {status}"
     );
     ensure!(
-        status.contains("{\"service\":\"http\",\"state\":\"running\",\"restarts\":0,\"failures\":0,"),
+        status
+            .contains("{\"service\":\"http\",\"state\":\"running\",\"restarts\":0,\"failures\":0,"),
         "/api/v1/status does not show http running, never failed: {status}"
     );
     eprintln!(
@@ -257,7 +258,11 @@ pub fn check_counters(counters: &Counters, slow: bool, seen: &Seen) -> Result<()
     let app = |what| {
         counters.sum(
             None,
-            &[("node", "tcp"), ("app", "faulty-tcp"), ("supervision", what)],
+            &[
+                ("node", "tcp"),
+                ("app", "faulty-tcp"),
+                ("supervision", what),
+            ],
         )
     };
     let overruns = u64::from(slow);
