@@ -186,4 +186,19 @@ fn every_stage_of_the_stack_is_rebuilt_into_a_working_one() {
             "{stage}"
         );
     }
+    // The apps of the rebuilt stack count on in the counters the graph
+    // exports: a marked request still shows.
+    switch(&mut peer, fresh(42_000, 9));
+    peer.connect();
+    assert!(is_reset(
+        &peer.send(TcpFlags::PSH | TcpFlags::ACK, b"PANIC\n")
+    ));
+    let counters = peer.harness.counters();
+    let app = counters
+        .parts
+        .iter()
+        .find(|part| part.name == "faulty-tcp")
+        .unwrap();
+    assert_eq!(app.supervision.panics.get(), 1);
+    assert_eq!(app.supervision.state(), ServiceState::Backoff);
 }

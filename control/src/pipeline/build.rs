@@ -520,7 +520,7 @@ fn add_stack(
             && stack
                 .listener_tags()
                 .all(|(_, tag)| tag != PLATFORM_LISTENER);
-        rebuildable.then(|| tcp_recipe(chains, spec, reuse))
+        rebuildable.then(|| tcp_recipe(stack, chains, spec, reuse))
     });
     let ipv4 = builder.add_node(Box::new(ipv4));
     builder.rebuild(
@@ -935,7 +935,7 @@ impl StageRecipe {
 
 /// The `tcp` node's recipe: `[tcp]`, the apps' supervision, and every
 /// `tcp:<port>` service of the spec on this core.
-fn tcp_recipe(chains: &[Chain<'_>], spec: &Spec, reuse: &Reuse<'_>) -> TcpRecipe {
+fn tcp_recipe(stack: &Tcp, chains: &[Chain<'_>], spec: &Spec, reuse: &Reuse<'_>) -> TcpRecipe {
     let apps = chains
         .iter()
         .filter_map(|chain| match chain.hook {
@@ -943,10 +943,15 @@ fn tcp_recipe(chains: &[Chain<'_>], spec: &Spec, reuse: &Reuse<'_>) -> TcpRecipe
             _ => None,
         })
         .flat_map(|(port, chain)| {
-            chain
-                .services
-                .iter()
-                .map(move |service| (port, listener_tag(service), Arc::clone(&service.config)))
+            chain.services.iter().filter_map(move |service| {
+                let counters = Arc::clone(stack.app(port)?.counters());
+                Some((
+                    port,
+                    listener_tag(service),
+                    Arc::clone(&service.config),
+                    counters,
+                ))
+            })
         })
         .collect();
     TcpRecipe {

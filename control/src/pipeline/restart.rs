@@ -95,8 +95,14 @@ pub(super) struct TcpRecipe {
     pub(super) supervision: AppSupervision,
     /// The clock, for a fresh seed.
     pub(super) clock: fn() -> u64,
-    /// Each app: its port, tag and spec.
-    pub(super) apps: Vec<(u16, u64, Arc<dyn ServiceConfig>)>,
+    /// Each app: its port, tag, spec, and the supervision counters the
+    /// graph exports for it (a rebuilt stack's apps count on in them).
+    pub(super) apps: Vec<(
+        u16,
+        u64,
+        Arc<dyn ServiceConfig>,
+        Arc<dataplane::supervise::SupervisionCounters>,
+    )>,
 }
 
 /// The factory that rebuilds a core's `tcp` node from `recipe`: a fresh
@@ -109,7 +115,7 @@ pub(super) fn rebuild_tcp(recipe: TcpRecipe, context: Rc<OwnedContext>) -> Rebui
         let mut stack = Tcp::new(context.local.clone(), recipe.config, seed)
             .with_routes(context.routes.clone());
         stack.set_supervision(recipe.supervision);
-        for (port, tag, config) in &recipe.apps {
+        for (port, tag, config, counters) in &recipe.apps {
             let listener = match config.build(&context.context()) {
                 Built::Tcp(listener) => listener,
                 Built::Node(node) => {
@@ -117,7 +123,7 @@ pub(super) fn rebuild_tcp(recipe: TcpRecipe, context: Rc<OwnedContext>) -> Rebui
                 }
             };
             let rebuild = rebuild_app(Arc::clone(config), Rc::clone(&context));
-            stack.listen_supervised(*port, listener, *tag, Some(rebuild));
+            stack.listen_counted(*port, listener, *tag, Some(rebuild), Arc::clone(counters));
         }
         Box::new(stack)
     })

@@ -238,6 +238,25 @@ impl Tcp {
         true
     }
 
+    /// [`listen_supervised`](Self::listen_supervised), counting into
+    /// `counters` (the app's before the stack was rebuilt).
+    pub fn listen_counted(
+        &mut self,
+        port: u16,
+        listener: Box<dyn Listener>,
+        tag: u64,
+        rebuild: Option<AppRebuild>,
+        counters: Arc<dataplane::supervise::SupervisionCounters>,
+    ) -> bool {
+        if !self.listen_supervised(port, listener, tag, rebuild) {
+            return false;
+        }
+        if let Some((_, app)) = self.listeners.pop() {
+            self.listeners.push((port, app.with_counters(counters)));
+        }
+        true
+    }
+
     /// Supervises the apps with `supervision` (the platform's guard and
     /// clock, the spec's policy), those already served and those to come.
     pub fn set_supervision(&mut self, supervision: AppSupervision) {

@@ -120,6 +120,14 @@ impl SupervisedApp {
         self.rebuild.is_some()
     }
 
+    /// Counts into `counters` (those of the app it replaces, when the
+    /// whole stack was rebuilt: the exported counts go on), running.
+    pub fn with_counters(mut self, counters: Arc<SupervisionCounters>) -> Self {
+        counters.set_state(ServiceState::Running);
+        self.counters = counters;
+        self
+    }
+
     /// The port it serves.
     pub fn port(&self) -> u16 {
         self.port
