@@ -5,7 +5,7 @@
 use super::PipelineError;
 use super::carry::{Carry, PLATFORM_LISTENER, arp_tag, context_tag, listener_tag, tcp_tag};
 use super::chain::{Chain, ChainNode, Reuse, Stack, build_chain, chains, connect_slots, passes_on};
-use super::restart::{OwnedContext, TcpRecipe, rebuild_app, rebuild_tcp};
+use super::restart::{AppRecipe, OwnedContext, TcpRecipe, rebuild_app, rebuild_tcp};
 use crate::spec::Spec;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -945,12 +945,12 @@ fn tcp_recipe(stack: &Tcp, chains: &[Chain<'_>], spec: &Spec, reuse: &Reuse<'_>)
         .flat_map(|(port, chain)| {
             chain.services.iter().filter_map(move |service| {
                 let counters = Arc::clone(stack.app(port)?.counters());
-                Some((
+                Some(AppRecipe {
                     port,
-                    listener_tag(service),
-                    Arc::clone(&service.config),
+                    tag: listener_tag(service),
+                    config: Arc::clone(&service.config),
                     counters,
-                ))
+                })
             })
         })
         .collect();

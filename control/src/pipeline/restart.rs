@@ -97,12 +97,19 @@ pub(super) struct TcpRecipe {
     pub(super) clock: fn() -> u64,
     /// Each app: its port, tag, spec, and the supervision counters the
     /// graph exports for it (a rebuilt stack's apps count on in them).
-    pub(super) apps: Vec<(
-        u16,
-        u64,
-        Arc<dyn ServiceConfig>,
-        Arc<dataplane::supervise::SupervisionCounters>,
-    )>,
+    pub(super) apps: Vec<AppRecipe>,
+}
+
+/// One app of a rebuilt `tcp` node.
+pub(super) struct AppRecipe {
+    /// Its port.
+    pub(super) port: u16,
+    /// Its tag (what it stands for in the spec).
+    pub(super) tag: u64,
+    /// Its spec.
+    pub(super) config: Arc<dyn ServiceConfig>,
+    /// The supervision counters the graph exports for it.
+    pub(super) counters: Arc<dataplane::supervise::SupervisionCounters>,
 }
 
 /// The factory that rebuilds a core's `tcp` node from `recipe`: a fresh
@@ -115,7 +122,13 @@ pub(super) fn rebuild_tcp(recipe: TcpRecipe, context: Rc<OwnedContext>) -> Rebui
         let mut stack = Tcp::new(context.local.clone(), recipe.config, seed)
             .with_routes(context.routes.clone());
         stack.set_supervision(recipe.supervision);
-        for (port, tag, config, counters) in &recipe.apps {
+        for app in &recipe.apps {
+            let AppRecipe {
+                port,
+                tag,
+                config,
+                counters,
+            } = app;
             let listener = match config.build(&context.context()) {
                 Built::Tcp(listener) => listener,
                 Built::Node(node) => {
