@@ -472,6 +472,14 @@ mod tests {
         app.data(2, b"PANIC", &mut stream.stream());
         assert_eq!(app.restart_at_ns(), Some(1_400_000_000));
         assert_eq!(app.counters().backoff_ms(), 200);
+        // Sixty healthy seconds after its restart, the next failure waits
+        // 100 ms again.
+        assert!(app.restart_if_due(1_400_000_000));
+        NOW_NS.store(61_400_000_000, Ordering::Relaxed);
+        assert!(app.accept(3, peer, &mut stream.stream()));
+        app.data(3, b"PANIC", &mut stream.stream());
+        assert_eq!(app.counters().backoff_ms(), 100);
+        assert_eq!(app.restart_at_ns(), Some(61_500_000_000));
     }
 
     #[test]
