@@ -24,7 +24,8 @@ use services::Registry;
 /// `hello` and `line-echo` of `examples/tcp-apps` with the feature
 /// `example-tcp-apps` (which, like the first, the kernel's and
 /// warpcore-hosted's features of the same name turn on), and the
-/// test-only `faulty-echo` with the feature `test-services`. A service
+/// test-only `faulty-echo` and `faulty-tcp` with the feature
+/// `test-services`. A service
 /// author's crate is added the same way: an optional dependency and one
 /// `register` line here.
 pub fn registry() -> Registry {
@@ -38,8 +39,17 @@ pub fn registry() -> Registry {
     )]
     let mut registry = Registry::with_builtin();
     #[cfg(feature = "test-services")]
-    if let Err(error) = registry.register::<services::faulty_echo::FaultyEchoKind>() {
-        unreachable!("the test kinds' names differ from the built-in ones: {error}");
+    for result in [
+        registry
+            .register::<services::faulty_echo::FaultyEchoKind>()
+            .map(|_| ()),
+        registry
+            .register_tcp::<services::faulty_tcp::FaultyTcpKind>()
+            .map(|_| ()),
+    ] {
+        if let Err(error) = result {
+            unreachable!("the test kinds' names differ from the built-in ones: {error}");
+        }
     }
     #[cfg(feature = "example-port-filter")]
     if let Err(error) = registry.register::<port_filter::PortFilterKind>() {

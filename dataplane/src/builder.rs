@@ -128,6 +128,12 @@ impl ExecutorBuilder {
         Ok(self)
     }
 
+    /// Node `node`'s service as a `T`, if it is one.
+    pub fn node_as<T: Nanoservice>(&self, node: NodeId) -> Option<&T> {
+        let service: &dyn core::any::Any = &**self.services.get(node.0)?;
+        service.downcast_ref::<T>()
+    }
+
     /// Adds a NIC queue pair.
     pub fn add_port(&mut self, nic: Box<dyn Nic>) -> PortId {
         self.ports.push(PortState {
@@ -314,6 +320,11 @@ impl ExecutorBuilder {
                 ..NodeCounters::default()
             })
             .collect();
+        let parts = self
+            .services
+            .iter()
+            .flat_map(|service| service.supervised_parts())
+            .collect();
         let queues = (0..self.services.len()).map(|_| NodeQueue::new()).collect();
         let staging = edges
             .iter()
@@ -335,6 +346,7 @@ impl ExecutorBuilder {
             pool: self.pool,
             counters: Arc::new(CoreCounters {
                 nodes,
+                parts,
                 ..CoreCounters::default()
             }),
             scratch: Batch::new(),

@@ -6,7 +6,7 @@ use crate::graph::{NodeId, Outputs};
 use crate::idle::{Doorbell, Idle, WakeCause};
 use crate::queue::{NodeQueue, QUEUE_BURSTS};
 use crate::stats::CoreCounters;
-use crate::supervise::{Failure, Supervisor};
+use crate::supervise::{Failure, Rebuild, Supervisor};
 use crate::{BURST_SIZE, Batch, Consumer, Mempool, Nanoservice, Nic, Packet, Producer};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -442,7 +442,12 @@ impl Executor {
             }
         });
         let outcome = match (outcome, started_ns) {
-            (Ok(()), Some(started_ns)) => self.supervisor.check_budget(started_ns, (self.clock)()),
+            // Time the node spent in parts it supervises itself (its own
+            // budget checks judged those) is not the node's.
+            (Ok(()), Some(started_ns)) => self.supervisor.check_budget(
+                started_ns.saturating_add(service.take_contained_ns()),
+                (self.clock)(),
+            ),
             (outcome, _) => outcome,
         };
         match outcome {
@@ -484,18 +489,44 @@ impl Executor {
         );
     }
 
+    /// Rebuilds node `node` (its index in `CoreCounters::nodes`) from its
+    /// factory now, as supervision does after a failure's backoff (an
+    /// operator's restart; tests use it to check that a factory rebuilds
+    /// a working node). False when it has no factory.
+    pub fn restart_node(&mut self, node: usize) -> bool {
+        let Some(rebuild) = self.supervisor.take_rebuild(node) else {
+            return false;
+        };
+        // A running node is healthy: dropped, whatever the guard.
+        let drop_old = self.supervisor.is_running(node) || self.supervisor.drops_failed();
+        self.rebuild_node(node, rebuild, drop_old);
+        self.last_tick_ns = None;
+        true
+    }
+
     /// Rebuilds every node whose backoff is over, from its factory, under
     /// the guard: a factory (or the failed service's drop) that panics
     /// counts as one more failure.
     #[cold]
     #[inline(never)]
     fn restart_due(&mut self) {
-        let drops_failed = self.supervisor.drops_failed();
-        while let Some((node, mut rebuild)) = self.supervisor.take_due(self.now_ns) {
+        while let Some((node, rebuild)) = self.supervisor.take_due(self.now_ns) {
+            let drop_old = self.supervisor.drops_failed();
+            self.rebuild_node(node, rebuild, drop_old);
+        }
+        // A rebuilt node ticks at once (timers, gratuitous ARP).
+        self.last_tick_ns = None;
+    }
+
+    /// Replaces `node` with what `rebuild` builds, under the guard; the
+    /// old node is dropped with `drop_old`, else leaked (see
+    /// `Guard::unwinds`).
+    fn rebuild_node(&mut self, node: usize, mut rebuild: Rebuild, drop_old: bool) {
+        {
             let services = &mut self.services;
             let outcome = self.supervisor.guarded(|| {
                 let failed = core::mem::replace(&mut services[node], rebuild());
-                if drops_failed {
+                if drop_old {
                     drop(failed);
                 } else {
                     core::mem::forget(failed);
@@ -524,8 +555,6 @@ impl Executor {
                 }
             }
         }
-        // A rebuilt node ticks at once (timers, gratuitous ARP).
-        self.last_tick_ns = None;
     }
 
     /// Transmits every staged burst.

@@ -118,6 +118,22 @@ pub trait Nanoservice: core::any::Any {
     fn next_deadline_ns(&self) -> Option<u64> {
         None
     }
+
+    /// The supervision counters of what this node supervises inside
+    /// itself (the `tcp` node's apps), asked when the graph is built:
+    /// they are exported beside the nodes'. None by default.
+    fn supervised_parts(&self) -> alloc::vec::Vec<crate::stats::PartCounters> {
+        alloc::vec::Vec::new()
+    }
+
+    /// Time the last call spent in parts this node supervises itself, in
+    /// nanoseconds, and resets it. The executor does not hold it against
+    /// the node's own budget: the node already judged each part's call
+    /// against the budget (a slow app fails, not the TCP stack). 0 by
+    /// default.
+    fn take_contained_ns(&mut self) -> u64 {
+        0
+    }
 }
 
 /// Where a node's packets go while it runs. Each output stages a burst:

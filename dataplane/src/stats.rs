@@ -2,11 +2,12 @@
 
 use crate::Counter;
 use crate::supervise::SupervisionCounters;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
 /// Distinct drop reasons a nanoservice can count; higher codes share the last.
-pub const MAX_DROP_REASONS: usize = 16;
+pub const MAX_DROP_REASONS: usize = 24;
 /// Distinct events (counters that are not drops) a nanoservice can count;
 /// higher indexes are not counted.
 pub const MAX_EVENTS: usize = 32;
@@ -86,6 +87,23 @@ pub struct CoreCounters {
     pub graph_swaps: Counter,
     /// Per-node counters, indexed by `NodeId`.
     pub nodes: Vec<NodeCounters>,
+    /// The supervision counters of what nodes supervise inside themselves
+    /// (the TCP apps of `tcp`), as the nodes named them when the graph
+    /// was built ([`Nanoservice::supervised_parts`](crate::Nanoservice::supervised_parts)).
+    pub parts: Vec<PartCounters>,
+}
+
+/// The supervision counters of one part a node supervises itself: a TCP
+/// app inside the `tcp` node. Shared with the part, which lives on across
+/// graph swaps (so are its counts).
+#[derive(Debug, Clone)]
+pub struct PartCounters {
+    /// The part's kind, like `http` (its `service` label).
+    pub name: &'static str,
+    /// The node it lives in, like `tcp`.
+    pub node: &'static str,
+    /// Its failures, restarts and state.
+    pub supervision: Arc<SupervisionCounters>,
 }
 
 /// How a core spent its idle time: sleeps and what ended them, counted by
@@ -245,7 +263,9 @@ impl<'a, W: Write> CountersDump<'a, W> {
 
     /// Writes the counters of every node of core `core`: received, emitted,
     /// invalid outputs, one line per drop reason and one per event, and
-    /// its supervision counters once it has failed.
+    /// its supervision counters once it has failed; then the supervision
+    /// counters of each part a node supervises (`node=tcp app=http
+    /// supervision=restarts`) once it has failed.
     pub fn nodes(&mut self, core: usize, counters: &CoreCounters) -> fmt::Result {
         for node in &counters.nodes {
             self.stats(
@@ -278,6 +298,27 @@ impl<'a, W: Write> CountersDump<'a, W> {
                     ("dropped", supervision.dropped.get()),
                 ] {
                     self.line(core, &[("node", node.name), ("supervision", what)], value)?;
+                }
+            }
+        }
+        for part in &counters.parts {
+            let supervision = &part.supervision;
+            if supervision.failures() > 0 {
+                for (what, value) in [
+                    ("panics", supervision.panics.get()),
+                    ("overruns", supervision.overruns.get()),
+                    ("restarts", supervision.restarts.get()),
+                    ("dropped", supervision.dropped.get()),
+                ] {
+                    self.line(
+                        core,
+                        &[
+                            ("node", part.node),
+                            ("app", part.name),
+                            ("supervision", what),
+                        ],
+                        value,
+                    )?;
                 }
             }
         }

@@ -8,33 +8,62 @@ use crate::metrics::{family, node_names, sample};
 use alloc::string::String;
 use core::fmt::Write;
 use dataplane::CountersBoard;
-use dataplane::stats::{CoreCounters, NodeCounters};
-use dataplane::supervise::ServiceState;
+use dataplane::stats::CoreCounters;
+use dataplane::supervise::{ServiceState, SupervisionCounters};
 
-/// The nodes of `counters` called `name`.
+/// The supervision counters of everything of `counters` called `name`:
+/// nodes, and the parts nodes supervise themselves (the TCP apps of
+/// `tcp`).
 fn nodes_named<'a>(
     counters: &'a CoreCounters,
     name: &'a str,
-) -> impl Iterator<Item = &'a NodeCounters> {
-    counters.nodes.iter().filter(move |node| node.name == name)
+) -> impl Iterator<Item = &'a SupervisionCounters> {
+    let nodes = counters
+        .nodes
+        .iter()
+        .filter(move |node| node.name == name)
+        .map(|node| &node.supervision);
+    let parts = counters
+        .parts
+        .iter()
+        .filter(move |part| part.name == name)
+        .map(|part| &*part.supervision);
+    nodes.chain(parts)
+}
+
+/// Every supervised service of `counters` once: the nodes' names, then
+/// the names of the parts nodes supervise (TCP apps) that no node has.
+fn service_names(counters: &CoreCounters) -> impl Iterator<Item = &'static str> + '_ {
+    let parts = counters
+        .parts
+        .iter()
+        .enumerate()
+        .filter(|(index, part)| {
+            !counters.nodes.iter().any(|node| node.name == part.name)
+                && !counters.parts[..*index]
+                    .iter()
+                    .any(|earlier| earlier.name == part.name)
+        })
+        .map(|(_, part)| part.name);
+    node_names(counters).chain(parts)
 }
 
 /// The worst state of the nodes called `name` (per-port nodes share a
 /// name): failed over backoff over running.
 fn state_of(counters: &CoreCounters, name: &str) -> ServiceState {
     nodes_named(counters, name)
-        .map(|node| node.supervision.state())
+        .map(SupervisionCounters::state)
         .max_by_key(|state| *state as u8)
         .unwrap_or(ServiceState::Running)
 }
 
 /// The sum of `value` over the nodes called `name`.
-fn sum(counters: &CoreCounters, name: &str, value: impl Fn(&NodeCounters) -> u64) -> u64 {
+fn sum(counters: &CoreCounters, name: &str, value: impl Fn(&SupervisionCounters) -> u64) -> u64 {
     nodes_named(counters, name).map(value).sum()
 }
 
 /// A counter family: its name, its help text and the node counter it sums.
-type CounterFamily = (&'static str, &'static str, fn(&NodeCounters) -> u64);
+type CounterFamily = (&'static str, &'static str, fn(&SupervisionCounters) -> u64);
 
 /// `warpcore_service_restarts_total{core,service}`,
 /// `warpcore_service_failures_total{core,service,cause}`,
@@ -46,12 +75,12 @@ pub fn render_families(out: &mut String, board: &CountersBoard) {
         (
             "warpcore_service_restarts_total",
             "Times a failed service was rebuilt from its spec after its backoff.",
-            |node| node.supervision.restarts.get(),
+            |node| node.restarts.get(),
         ),
         (
             "warpcore_service_dropped_packets_total",
             "Packets a failed service had in flight, or received while it was down.",
-            |node| node.supervision.dropped.get(),
+            |node| node.dropped.get(),
         ),
     ];
     for (name, help, value) in counters_families {
@@ -59,7 +88,7 @@ pub fn render_families(out: &mut String, board: &CountersBoard) {
         for (core, counters) in board.cores() {
             let counters: &CoreCounters = &counters;
             core_text(&mut core_label, core);
-            for service in node_names(counters) {
+            for service in service_names(counters) {
                 let total = sum(counters, service, value);
                 sample(
                     out,
@@ -80,16 +109,10 @@ pub fn render_families(out: &mut String, board: &CountersBoard) {
     for (core, counters) in board.cores() {
         let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
-        for service in node_names(counters) {
+        for service in service_names(counters) {
             for (cause, total) in [
-                (
-                    "panic",
-                    sum(counters, service, |n| n.supervision.panics.get()),
-                ),
-                (
-                    "overrun",
-                    sum(counters, service, |n| n.supervision.overruns.get()),
-                ),
+                ("panic", sum(counters, service, |n| n.panics.get())),
+                ("overrun", sum(counters, service, |n| n.overruns.get())),
             ] {
                 let labels = [
                     ("core", &*core_label),
@@ -110,7 +133,7 @@ pub fn render_families(out: &mut String, board: &CountersBoard) {
     for (core, counters) in board.cores() {
         let counters: &CoreCounters = &counters;
         core_text(&mut core_label, core);
-        for service in node_names(counters) {
+        for service in service_names(counters) {
             let up = u64::from(state_of(counters, service) == ServiceState::Running);
             sample(
                 out,
@@ -126,7 +149,7 @@ pub fn render_families(out: &mut String, board: &CountersBoard) {
 /// each service's state, restarts, failures and current backoff.
 pub fn push_core_services(out: &mut String, counters: &CoreCounters) {
     out.push_str("\"supervision\":[");
-    for (index, service) in node_names(counters).enumerate() {
+    for (index, service) in service_names(counters).enumerate() {
         if index > 0 {
             out.push(',');
         }
@@ -134,10 +157,10 @@ pub fn push_core_services(out: &mut String, counters: &CoreCounters) {
         push_string(out, service);
         out.push_str(",\"state\":");
         push_string(out, state_of(counters, service).name());
-        let restarts = sum(counters, service, |n| n.supervision.restarts.get());
-        let failures = sum(counters, service, |n| n.supervision.failures());
+        let restarts = sum(counters, service, |n| n.restarts.get());
+        let failures = sum(counters, service, |n| n.failures());
         let backoff_ms = nodes_named(counters, service)
-            .map(|n| n.supervision.backoff_ms())
+            .map(|n| n.backoff_ms())
             .max()
             .unwrap_or(0);
         let _ = write!(
@@ -153,7 +176,7 @@ pub fn push_core_services(out: &mut String, counters: &CoreCounters) {
 /// service of any core that waits out its backoff or stays failed.
 pub fn degraded(board: &CountersBoard) -> Option<(&'static str, String)> {
     let (core, service, state) = board.cores().find_map(|(core, counters)| {
-        node_names(&counters).find_map(|service| match state_of(&counters, service) {
+        service_names(&counters).find_map(|service| match state_of(&counters, service) {
             ServiceState::Running => None,
             state => Some((core, service, state)),
         })
@@ -210,6 +233,7 @@ mod tests {
     use super::*;
     use alloc::sync::Arc;
     use alloc::vec;
+    use dataplane::stats::{NodeCounters, PartCounters};
 
     /// A board of one core with nodes `eth` and `faulty-echo`, the latter
     /// in `state` after 3 panics, 1 overrun and 3 restarts.
@@ -291,6 +315,57 @@ mod tests {
         assert_eq!(
             out,
             "\"supervision\":[{\"service\":\"eth\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0},{\"service\":\"faulty-echo\",\"state\":\"backoff\",\"restarts\":3,\"failures\":4,\"backoffMs\":800}]"
+        );
+    }
+
+    #[test]
+    fn a_tcp_app_is_a_service_beside_the_nodes() {
+        let app = Arc::new(SupervisionCounters::default());
+        app.panics.add(2);
+        app.restarts.add(1);
+        app.dropped.add(5);
+        app.set_state(ServiceState::Backoff);
+        app.set_backoff_ms(200);
+        let counters = CoreCounters {
+            nodes: vec![NodeCounters {
+                name: "tcp",
+                ..NodeCounters::default()
+            }],
+            parts: vec![PartCounters {
+                name: "faulty-tcp",
+                node: "tcp",
+                supervision: app,
+            }],
+            ..CoreCounters::default()
+        };
+        let board = CountersBoard::new(1);
+        board.register(0, Arc::new(counters));
+        let mut out = String::new();
+        render_families(&mut out, &board);
+        for line in [
+            "warpcore_service_restarts_total{core=\"0\",service=\"faulty-tcp\"} 1",
+            "warpcore_service_dropped_packets_total{core=\"0\",service=\"faulty-tcp\"} 5",
+            "warpcore_service_failures_total{core=\"0\",service=\"faulty-tcp\",cause=\"panic\"} 2",
+            "warpcore_service_up{core=\"0\",service=\"faulty-tcp\"} 0",
+            "warpcore_service_up{core=\"0\",service=\"tcp\"} 1",
+        ] {
+            assert!(
+                out.lines().any(|have| have == line),
+                "{line} missing:\n{out}"
+            );
+        }
+        let (_, counters) = board.cores().next().unwrap();
+        let mut status = String::new();
+        push_core_services(&mut status, &counters);
+        assert_eq!(
+            status,
+            "\"supervision\":[{\"service\":\"tcp\",\"state\":\"running\",\"restarts\":0,\"failures\":0,\"backoffMs\":0},{\"service\":\"faulty-tcp\",\"state\":\"backoff\",\"restarts\":1,\"failures\":2,\"backoffMs\":200}]"
+        );
+        let mut condition = String::new();
+        push_degraded_condition(&mut condition, &board);
+        assert!(
+            condition.contains("service faulty-tcp on core 0 failed and waits out its backoff"),
+            "{condition}"
         );
     }
 }

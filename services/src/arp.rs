@@ -227,6 +227,13 @@ impl Arp {
         self
     }
 
+    /// True when it shares what it learns with other cores (a relay's
+    /// rings cannot be built twice: such an ARP is not rebuilt after a
+    /// failure).
+    pub fn has_relay(&self) -> bool {
+        self.relay.is_some()
+    }
+
     /// Passes a binding just learnt to the other cores.
     fn share(&mut self, ip: Ipv4Addr, mac: MacAddr) {
         if let Some(relay) = &mut self.relay {

@@ -13,6 +13,7 @@ pub mod conntrack;
 pub mod eth;
 #[cfg(feature = "test-services")]
 pub mod faulty_echo;
+pub mod faulty_tcp;
 pub mod firewall;
 pub mod fragment;
 pub mod http;

@@ -315,6 +315,18 @@ pub enum TcpClientMode {
         /// The closed port, `ADDRESS:PORT`.
         target: SocketAddr,
     },
+    /// Connects, sends TEXT and a newline, and reads the reply line (or
+    /// what ends the connection first); prints `tcp-say connect=ok|refused
+    /// reply=<the line, spaces as _>|none end=line|eof|reset|timeout`.
+    Say {
+        /// The server, `ADDRESS:PORT`.
+        target: SocketAddr,
+        /// What to send (a newline follows).
+        text: String,
+        /// Seconds the whole exchange may take.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
     /// Sends REQUEST's bytes on one connection, reads the response until
     /// the server closes; prints `http status=NNN|none closed=BOOL`.
     Http {

@@ -5,6 +5,7 @@
 use super::PipelineError;
 use super::carry::{Carry, PLATFORM_LISTENER, arp_tag, context_tag, listener_tag, tcp_tag};
 use super::chain::{Chain, ChainNode, Reuse, Stack, build_chain, chains, connect_slots, passes_on};
+use super::restart::{AppRecipe, OwnedContext, TcpRecipe, rebuild_app, rebuild_tcp};
 use crate::spec::Spec;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -14,15 +15,16 @@ use dataplane::rss::RssSteering;
 use dataplane::stats::CoreCounters;
 use dataplane::{
     CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, ExecutorParts, Guard,
-    Mempool, Nic, NodeId, PortId, Target,
+    MacAddr, Mempool, Nanoservice, Nic, NodeId, PortId, Rebuild, Target,
 };
 use services::icmp_error::ErrorLimiter;
-use services::reassembly::Reassembly;
+use services::reassembly::{Reassembly, ReassemblyLimits};
 use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::registry::{Built, PlatformListener};
 use services::route::{LocalAddresses, RouteEntry, RoutingTable};
 use services::tcp::{
-    FlowDirectory, HandoffReceiver, HandoffSender, Strays, Tcp, TcpConfig, TcpHandoff,
+    AppSupervision, FlowDirectory, HandoffReceiver, HandoffSender, Strays, Tcp, TcpConfig,
+    TcpHandoff,
 };
 use services::{Arp, Eth, HookPoint, Icmp, Ipv4, Ipv4Out, MAX_INTERFACES, Udp};
 
@@ -226,6 +228,12 @@ fn build(
     let reuse = Reuse {
         carry: &carry,
         context: context_tag(spec),
+        apps: AppSupervision {
+            guard,
+            clock,
+            policy: spec.supervision,
+            core,
+        },
     };
     let built = wire(
         &mut builder,
@@ -502,21 +510,47 @@ fn add_stack(
             .map_err(|_| PipelineError::TooManyHooks(hook))?;
         protocols.push((slot, 6));
     }
-    let ipv4 = builder.add_node(Box::new(ipv4));
-    let ipv4_out = builder.add_node(Box::new(Ipv4Out::new(
-        context.routes.clone(),
-        context
+    // The stages' factories, for supervision: each rebuilds its stage as
+    // this build made it (same hook bindings, so the same output slots).
+    let stages = StageRecipe {
+        local: context.local.clone(),
+        routes: context.routes.clone(),
+        errors: context.errors.clone(),
+        macs: context
             .interfaces
             .iter()
             .map(|interface| interface.mac)
             .collect(),
+    };
+    let tcp_recipe = tcp.as_ref().and_then(|stack| {
+        let rebuildable = !stack.has_links_elsewhere()
+            && stack.apps_rebuildable()
+            && stack
+                .listener_tags()
+                .all(|(_, tag)| tag != PLATFORM_LISTENER);
+        rebuildable.then(|| tcp_recipe(stack, chains, spec, reuse))
+    });
+    let ipv4 = builder.add_node(Box::new(ipv4));
+    builder.rebuild(
+        ipv4,
+        stages.ipv4(forwarding, spec.ipv4.reassembly, protocols.clone()),
+    )?;
+    let ipv4_out = builder.add_node(Box::new(Ipv4Out::new(
+        context.routes.clone(),
+        stages.macs.clone(),
     )));
+    builder.rebuild(ipv4_out, stages.ipv4_out())?;
     let icmp = builder.add_node(Box::new(Icmp::new(context.local.clone())));
+    builder.rebuild(icmp, stages.icmp())?;
     let udp = builder.add_node(Box::new(udp));
+    builder.rebuild(udp, stages.udp(udp_ports.clone()))?;
     let tcp = match tcp {
         Some(tcp) => {
             let tcp = builder.add_node(Box::new(tcp));
             builder.tag_node(tcp, tcp_tag(&spec.tcp))?;
+            if let Some(recipe) = tcp_recipe {
+                builder.rebuild(tcp, rebuild_tcp(recipe, OwnedContext::of(context)))?;
+            }
             builder.connect(tcp, "out", Target::Node(ipv4_out))?;
             builder.connect(tcp, "absorbed", Target::Discard)?;
             Some(tcp)
@@ -546,6 +580,7 @@ fn add_stack(
             }
         }
         let eth = builder.add_node(Box::new(eth));
+        builder.rebuild(eth, stages.eth(config.mac, ethertypes.clone()))?;
         let tag = arp_tag(port.interface, config.mac, config.address);
         let carried = reuse.carry.borrow_mut().take(tag);
         // A carried ARP keeps the relay it was built with; a fresh one
@@ -562,6 +597,15 @@ fn add_stack(
             })
         }));
         builder.tag_node(arp, tag)?;
+        // An ARP that shares its cache with other cores has rings made
+        // once per boot: it is not rebuilt.
+        if !builder.node_as::<Arp>(arp).is_some_and(Arp::has_relay) {
+            let (mac, address) = (config.mac, config.address);
+            builder.rebuild(
+                arp,
+                Box::new(move || -> Box<dyn Nanoservice> { Box::new(Arp::new(mac, address)) }),
+            )?;
+        }
         builder.connect(eth, "arp", Target::Node(arp))?;
         builder.connect(eth, "ipv4", Target::Node(ipv4))?;
         builder.connect(arp, "tx", Target::Port(port.id))?;
@@ -624,6 +668,7 @@ fn tcp_stack(
     let mut tcp: Option<Tcp> = reuse.carry.borrow_mut().take_tcp(tcp_tag(&config));
     if let Some(stack) = &mut tcp {
         stack.set_local(context.local.clone());
+        stack.set_supervision(reuse.apps);
         let running: Vec<(u16, u64)> = stack.listener_tags().collect();
         for (port, tag) in running {
             let kept = tag == PLATFORM_LISTENER
@@ -646,7 +691,12 @@ fn tcp_stack(
             tcp = None;
         }
     }
-    let new_stack = || new_stack(context, config, seed);
+    let new_stack = || {
+        let mut stack = new_stack(context, config, seed);
+        stack.set_supervision(reuse.apps);
+        stack
+    };
+    let owned = OwnedContext::of(context);
     for (port, tag, chain, index) in &wanted {
         if tcp.as_ref().is_some_and(|stack| {
             stack
@@ -655,7 +705,9 @@ fn tcp_stack(
         }) {
             continue;
         }
-        let listener = match chain.services[*index].config.build(context) {
+        let service = chain.services[*index];
+        let links_before = context.links.len();
+        let listener = match service.config.build(context) {
             Built::Tcp(listener) => listener,
             Built::Node(node) => {
                 return Err(PipelineError::WrongShape {
@@ -664,9 +716,15 @@ fn tcp_stack(
                 });
             }
         };
+        // Supervision rebuilds the app from its spec after a failure,
+        // unless its first build took links to other cores (kv on several
+        // cores: the rings went with the failed app, and a shard without
+        // them would answer for keys that are not its own).
+        let rebuild = (context.links.len() == links_before)
+            .then(|| rebuild_app(Arc::clone(&service.config), owned.clone()));
         let service = listener.name();
         let stack = tcp.get_or_insert_with(new_stack);
-        if !stack.listen_tagged(*port, listener, *tag) {
+        if !stack.listen_supervised(*port, listener, *tag, rebuild) {
             return Err(PipelineError::PortTaken {
                 service,
                 port: *port,
@@ -816,4 +874,102 @@ fn wire_layer3(
     }
     connect_slots(builder, ip.udp, "app", services::udp::MAX_UDP_APPS, &heads)?;
     Ok(())
+}
+
+/// What the IP stack's stages are rebuilt from, after a failure.
+struct StageRecipe {
+    local: LocalAddresses,
+    routes: RoutingTable,
+    errors: ErrorLimiter,
+    macs: Vec<MacAddr>,
+}
+
+impl StageRecipe {
+    /// `eth` with `ethertypes` bound in this order.
+    fn eth(&self, mac: MacAddr, ethertypes: Vec<(usize, u16)>) -> Rebuild {
+        Box::new(move || -> Box<dyn Nanoservice> {
+            let mut eth = Eth::new(mac);
+            for (_, ethertype) in &ethertypes {
+                // The first build bound the same ones, in the same order.
+                let _ = eth.bind_ethertype(*ethertype);
+            }
+            Box::new(eth)
+        })
+    }
+
+    /// `ipv4` with `protocols` bound in this order (fragments in
+    /// reassembly are lost with the failed one).
+    fn ipv4(
+        &self,
+        forwarding: bool,
+        reassembly: ReassemblyLimits,
+        protocols: Vec<(usize, u8)>,
+    ) -> Rebuild {
+        let (local, errors) = (self.local.clone(), self.errors.clone());
+        Box::new(move || -> Box<dyn Nanoservice> {
+            let mut ipv4 = Ipv4::new(
+                local.clone(),
+                forwarding,
+                errors.clone(),
+                Reassembly::new(reassembly),
+            );
+            for (_, protocol) in &protocols {
+                let _ = ipv4.bind_protocol(*protocol);
+            }
+            Box::new(ipv4)
+        })
+    }
+
+    fn ipv4_out(&self) -> Rebuild {
+        let (routes, macs) = (self.routes.clone(), self.macs.clone());
+        Box::new(move || -> Box<dyn Nanoservice> {
+            Box::new(Ipv4Out::new(routes.clone(), macs.clone()))
+        })
+    }
+
+    fn icmp(&self) -> Rebuild {
+        let local = self.local.clone();
+        Box::new(move || -> Box<dyn Nanoservice> { Box::new(Icmp::new(local.clone())) })
+    }
+
+    /// `udp` with `ports` bound in this order.
+    fn udp(&self, ports: Vec<(usize, u16)>) -> Rebuild {
+        let (local, errors) = (self.local.clone(), self.errors.clone());
+        Box::new(move || -> Box<dyn Nanoservice> {
+            let mut udp = Udp::new(local.clone(), errors.clone());
+            for (_, port) in &ports {
+                let _ = udp.bind(*port);
+            }
+            Box::new(udp)
+        })
+    }
+}
+
+/// The `tcp` node's recipe: `[tcp]`, the apps' supervision, and every
+/// `tcp:<port>` service of the spec on this core.
+fn tcp_recipe(stack: &Tcp, chains: &[Chain<'_>], spec: &Spec, reuse: &Reuse<'_>) -> TcpRecipe {
+    let apps = chains
+        .iter()
+        .filter_map(|chain| match chain.hook {
+            HookPoint::Tcp(port) => Some((port, chain)),
+            _ => None,
+        })
+        .flat_map(|(port, chain)| {
+            chain.services.iter().filter_map(move |service| {
+                let counters = Arc::clone(stack.app(port)?.counters());
+                Some(AppRecipe {
+                    port,
+                    tag: listener_tag(service),
+                    config: Arc::clone(&service.config),
+                    counters,
+                })
+            })
+        })
+        .collect();
+    TcpRecipe {
+        config: spec.tcp,
+        supervision: reuse.apps,
+        clock: reuse.apps.clock,
+        apps,
+    }
 }

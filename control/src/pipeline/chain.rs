@@ -55,6 +55,8 @@ pub(super) struct Reuse<'c> {
     pub(super) carry: &'c core::cell::RefCell<Carry>,
     /// [`context_tag`](super::carry::context_tag) of the spec being built.
     pub(super) context: Tag,
+    /// How the TCP stack supervises its apps (guard, clock, policy).
+    pub(super) apps: services::tcp::AppSupervision,
 }
 
 /// Builds the nodes of `chain` (none for no chain), taking over those of

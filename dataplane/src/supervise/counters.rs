@@ -13,9 +13,12 @@ pub enum ServiceState {
     /// It failed and waits out its backoff; its input is dropped and
     /// counted until it is rebuilt.
     Backoff = 1,
-    /// It failed and cannot be rebuilt (the graph has no factory for it:
-    /// a stage of the IP stack, or the TCP stack with its apps); its
-    /// input is dropped and counted for as long as the core runs.
+    /// It failed and cannot be rebuilt (no factory: an ARP sharing its
+    /// cache with other cores, a TCP stack linked to other cores' or
+    /// serving the management plane, a TCP app whose first build took
+    /// links to other cores, the management plane itself); its input is
+    /// dropped and counted (an app's port refuses connections) for as
+    /// long as the core runs.
     Failed = 2,
 }
 

@@ -244,6 +244,17 @@ impl Supervisor {
         rebuild.map(|rebuild| (node, rebuild))
     }
 
+    /// `node`'s factory, lent out for a restart now (give it back with
+    /// [`return_rebuild`](Self::return_rebuild)); a pending restart of it
+    /// is this one.
+    pub(crate) fn take_rebuild(&mut self, node: usize) -> Option<Rebuild> {
+        let slot = self.slots.get_mut(node)?;
+        let rebuild = slot.rebuild.take()?;
+        slot.restart_at_ns = None;
+        self.next_restart_ns = self.earliest_restart();
+        Some(rebuild)
+    }
+
     /// Gives `node`'s factory back after a restart attempt.
     pub(crate) fn return_rebuild(&mut self, node: usize, rebuild: Rebuild) {
         self.slots[node].rebuild = Some(rebuild);

@@ -15,13 +15,19 @@
 //! frames skipped here are the failed service's own and the panic
 //! machinery's, none of them pinned, and the service itself is never
 //! called again (it is leaked, not dropped, when its replacement is built).
+//!
+//! Guarded calls nest, up to [`DEPTH`] deep: the executor guards the `tcp`
+//! node's call, and the node guards each of its apps' calls inside it, so
+//! that a panicking app jumps back to the node (which resets the app's
+//! connections and goes on) rather than to the executor (which would stop
+//! the whole TCP stack). A panic returns to the innermost armed point.
 
 use crate::arch::percpu::{MAX_CORES, core_id};
 use alloc::string::String;
 use core::arch::naked_asm;
 use core::cell::UnsafeCell;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Callee-saved registers, the stack pointer after the call, its return
 /// address and the flags (the interrupt flag among them): what the jump
@@ -45,11 +51,17 @@ const _: () = assert!(core::mem::size_of::<Registers>() == 0x48);
 /// Longest panic message kept, in bytes (the rest is cut).
 const MESSAGE_BYTES: usize = 160;
 
-/// One core's resume point.
+/// Guarded calls one core can nest (the executor's node call, a node's
+/// call of its part, and room to spare); a call deeper than this runs
+/// unguarded (the one around it catches its panic).
+pub const DEPTH: usize = 4;
+
+/// One core's resume points, innermost last.
 struct Slot {
-    /// True while a guarded call runs on this core.
-    armed: AtomicBool,
-    registers: UnsafeCell<Registers>,
+    /// Guarded calls running on this core: the armed points are
+    /// `registers[..depth]`.
+    depth: AtomicUsize,
+    registers: UnsafeCell<[Registers; DEPTH]>,
     message: UnsafeCell<Message>,
 }
 
@@ -59,18 +71,22 @@ unsafe impl Sync for Slot {}
 
 static SLOTS: [Slot; MAX_CORES] = [const {
     Slot {
-        armed: AtomicBool::new(false),
-        registers: UnsafeCell::new(Registers {
-            rbx: 0,
-            rbp: 0,
-            r12: 0,
-            r13: 0,
-            r14: 0,
-            r15: 0,
-            rsp: 0,
-            rip: 0,
-            rflags: 0,
-        }),
+        depth: AtomicUsize::new(0),
+        registers: UnsafeCell::new(
+            [const {
+                Registers {
+                    rbx: 0,
+                    rbp: 0,
+                    r12: 0,
+                    r13: 0,
+                    r14: 0,
+                    r15: 0,
+                    rsp: 0,
+                    rip: 0,
+                    rflags: 0,
+                }
+            }; DEPTH],
+        ),
         message: UnsafeCell::new(Message::new()),
     }
 }; MAX_CORES];
@@ -172,27 +188,34 @@ unsafe extern "sysv64" fn trampoline(data: *mut ()) {
     call();
 }
 
-/// The kernel's `dataplane::Guard`: runs `call` with this core's resume
-/// point armed; a panic inside comes back as its message (the panic
-/// handler printed it). A guarded call inside another runs unguarded (the
-/// outer one catches its panic).
+/// The kernel's `dataplane::Guard`: runs `call` with a resume point of
+/// this core armed; a panic inside comes back as its message (the panic
+/// handler printed it). Guarded calls nest ([`DEPTH`] deep; deeper ones
+/// run unguarded, and the one around catches their panic).
 pub fn guard(mut call: &mut dyn FnMut()) -> Result<(), String> {
     let slot = &SLOTS[core_id() as usize % MAX_CORES];
-    // Ordering: the flag is read by the panic handler on this same core
+    // Ordering: the depth is read by the panic handler on this same core
     // only; Relaxed with the compiler fences below keeps the store before
     // the call and the load after it.
-    if slot.armed.swap(true, Ordering::Relaxed) {
+    let depth = slot.depth.load(Ordering::Relaxed);
+    if depth >= DEPTH {
         call();
         return Ok(());
     }
+    slot.depth.store(depth + 1, Ordering::Relaxed);
     core::sync::atomic::compiler_fence(Ordering::SeqCst);
     let data = (&mut call as *mut &mut dyn FnMut()).cast::<()>();
-    // SAFETY: 1. the slot's registers are this core's, live forever, and no
-    // other guarded call on this core uses them (the flag was clear);
-    // 2. `data` points to `call`, live for the whole call.
-    let resumed = unsafe { save_and_call(slot.registers.get(), data, trampoline) };
+    // SAFETY: in bounds (`depth < DEPTH`); the array lives forever.
+    let registers = unsafe { slot.registers.get().cast::<Registers>().add(depth) };
+    // SAFETY: 1. `registers` is this core's point at `depth`, which no
+    // other running guarded call uses (those around this one hold the
+    // points below it, and the depth is now past it); 2. `data` points to
+    // `call`, live for the whole call.
+    let resumed = unsafe { save_and_call(registers, data, trampoline) };
     core::sync::atomic::compiler_fence(Ordering::SeqCst);
-    slot.armed.store(false, Ordering::Relaxed);
+    // Back to the calls around this one (the panic handler set it so too,
+    // before jumping back).
+    slot.depth.store(depth, Ordering::Relaxed);
     if resumed == 0 {
         return Ok(());
     }
@@ -203,13 +226,18 @@ pub fn guard(mut call: &mut dyn FnMut()) -> Result<(), String> {
 }
 
 /// From the panic handler: when a guarded call runs on this core, keeps
-/// the panic's message and jumps back to it (never returns); else returns.
+/// the panic's message and jumps back to the innermost one (never
+/// returns); else returns.
 pub fn resume_if_guarded(info: &core::panic::PanicInfo<'_>) {
     let slot = &SLOTS[core_id() as usize % MAX_CORES];
     // Ordering: see `guard`; the same core set it.
-    if !slot.armed.swap(false, Ordering::Relaxed) {
+    let depth = slot.depth.load(Ordering::Relaxed);
+    if depth == 0 {
         return;
     }
+    // Disarmed before the jump: a panic while leaving goes to the point
+    // around it.
+    slot.depth.store(depth - 1, Ordering::Relaxed);
     // SAFETY: this core's slot; the guarded call is suspended in the panic.
     let message = unsafe { &mut *slot.message.get() };
     message.len = 0;
@@ -217,7 +245,11 @@ pub fn resume_if_guarded(info: &core::panic::PanicInfo<'_>) {
     if let Some(location) = info.location() {
         let _ = write!(message, " at {}:{}", location.file(), location.line());
     }
-    // SAFETY: the flag was set, so `save_and_call` filled the registers
-    // and has not returned: the guarded call is below us on this stack.
-    unsafe { jump_back(slot.registers.get()) }
+    // SAFETY: in bounds (`depth - 1 < DEPTH`, as `guard` never arms past
+    // it); the array lives forever.
+    let registers = unsafe { slot.registers.get().cast::<Registers>().add(depth - 1) };
+    // SAFETY: the point at `depth - 1` is armed, so its `save_and_call`
+    // filled the registers and has not returned: that guarded call is
+    // below us on this stack.
+    unsafe { jump_back(registers) }
 }

@@ -43,6 +43,9 @@ drop_reasons! {
         /// Not a SYN, for a connection another core owns (the NIC's
         /// steering sent it astray): dropped, not reset.
         WrongCore = "wrong-core",
+        /// For the port of an app that failed and waits for its restart
+        /// (supervision): answered with RST.
+        AppDown = "app-down",
     }
 }
 
@@ -105,6 +108,8 @@ events! {
         HandedOff = "segments-handed-off",
         /// Segments other cores passed here for connections of this core.
         HandedIn = "segments-handed-in",
+        /// Connections reset because their app failed (supervision).
+        ResetAppFailed = "connections-reset-app-failed",
     }
 }
 
@@ -142,3 +147,4 @@ impl Tally {
 
 // Every event must have a counter slot, or it is silently not counted.
 const _: () = assert!(TcpEvent::NAMES.len() <= dataplane::stats::MAX_EVENTS);
+const _: () = assert!(TcpDrop::NAMES.len() <= dataplane::stats::MAX_DROP_REASONS);

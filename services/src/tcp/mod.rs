@@ -21,6 +21,7 @@ pub mod rtt;
 pub mod seq;
 mod siphash;
 pub mod strays;
+pub mod supervised;
 pub mod time_wait;
 pub mod timer;
 
@@ -36,3 +37,4 @@ pub use listener::{Hosted, Listener};
 pub use node::{Tcp, TcpOutput};
 pub use proxy::{TcpProxy, TcpProxyKind};
 pub use strays::Strays;
+pub use supervised::{AppRebuild, AppSupervision, SupervisedApp};

@@ -16,6 +16,7 @@ use super::output::PacketSink;
 use super::ports::EphemeralPorts;
 use super::seq::Seq;
 use super::strays::Strays;
+use super::supervised::{AppRebuild, AppSupervision, SupervisedApp};
 use super::time_wait::{TimeWaitEntry, TimeWaitTable};
 use super::timer::{TimerEntry, TimerWheel};
 use crate::route::{LocalAddresses, Locality, RoutingTable};
@@ -26,6 +27,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use dataplane::rss::RssSteering;
+use dataplane::stats::PartCounters;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, outputs};
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
@@ -45,8 +47,10 @@ pub struct Tcp {
     config: TcpConfig,
     local: LocalAddresses,
     secrets: Secrets,
-    /// Apps by port.
-    listeners: Vec<(u16, Box<dyn Listener>)>,
+    /// Apps by port, each under supervision.
+    listeners: Vec<(u16, SupervisedApp)>,
+    /// How new apps are supervised.
+    supervision: AppSupervision,
     /// Each listener's tag: what it stands for in the spec (0: nothing),
     /// so that a new spec keeps the apps it did not change.
     listener_tags: Vec<u64>,
@@ -116,6 +120,7 @@ impl Tcp {
             local,
             secrets: Secrets::new(seed),
             listeners: Vec::new(),
+            supervision: AppSupervision::default(),
             listener_tags: Vec::new(),
             connections: Vec::new(),
             generations: Vec::new(),
@@ -226,14 +231,77 @@ impl Tcp {
     }
 
     /// [`listen`](Self::listen), tagging the app with what it stands for
-    /// (see [`listener_tags`](Self::listener_tags)).
+    /// (see [`listener_tags`](Self::listener_tags)). The app is contained
+    /// when it fails, but not rebuilt.
     pub fn listen_tagged(&mut self, port: u16, listener: Box<dyn Listener>, tag: u64) -> bool {
+        self.listen_supervised(port, listener, tag, None)
+    }
+
+    /// [`listen_tagged`](Self::listen_tagged), with the factory that
+    /// rebuilds the app from its spec after a failure.
+    pub fn listen_supervised(
+        &mut self,
+        port: u16,
+        listener: Box<dyn Listener>,
+        tag: u64,
+        rebuild: Option<AppRebuild>,
+    ) -> bool {
         if self.listeners.iter().any(|(bound, _)| *bound == port) {
             return false;
         }
-        self.listeners.push((port, listener));
+        let app = SupervisedApp::new(port, listener, rebuild, self.supervision);
+        self.listeners.push((port, app));
         self.listener_tags.push(tag);
         true
+    }
+
+    /// [`listen_supervised`](Self::listen_supervised), counting into
+    /// `counters` (the app's before the stack was rebuilt).
+    pub fn listen_counted(
+        &mut self,
+        port: u16,
+        listener: Box<dyn Listener>,
+        tag: u64,
+        rebuild: Option<AppRebuild>,
+        counters: Arc<dataplane::supervise::SupervisionCounters>,
+    ) -> bool {
+        if !self.listen_supervised(port, listener, tag, rebuild) {
+            return false;
+        }
+        if let Some((_, app)) = self.listeners.pop() {
+            self.listeners.push((port, app.with_counters(counters)));
+        }
+        true
+    }
+
+    /// Supervises the apps with `supervision` (the platform's guard and
+    /// clock, the spec's policy), those already served and those to come.
+    pub fn set_supervision(&mut self, supervision: AppSupervision) {
+        self.supervision = supervision;
+        for (_, app) in &mut self.listeners {
+            app.set_supervision(supervision);
+        }
+    }
+
+    /// True when the stack is linked to other cores' (the flow directory,
+    /// the rings for stray segments) or serves a platform's app (the
+    /// management plane): such links are made once per boot, so a stack
+    /// with them is not rebuilt after a failure.
+    pub fn has_links_elsewhere(&self) -> bool {
+        self.directory.is_some() || self.strays.is_some()
+    }
+
+    /// True when every app can be rebuilt from its spec.
+    pub fn apps_rebuildable(&self) -> bool {
+        self.listeners.iter().all(|(_, app)| app.rebuildable())
+    }
+
+    /// The app serving `port`, with its supervision state.
+    pub fn app(&self, port: u16) -> Option<&SupervisedApp> {
+        self.listeners
+            .iter()
+            .find(|(bound, _)| *bound == port)
+            .map(|(_, app)| app)
     }
 
     /// Every app's port and tag.
@@ -391,6 +459,15 @@ impl Tcp {
             }
             return Err(TcpDrop::PortClosed);
         };
+        if self.listeners[listener].1.is_down() {
+            // The app failed and waits for its restart: refused as a
+            // closed port is, and counted as the app's dropped packet.
+            self.listeners[listener].1.count_dropped(1);
+            if !flags.contains(TcpFlags::RST) {
+                self.reset_for(&tuple, segment, sink);
+            }
+            return Err(TcpDrop::AppDown);
+        }
         if flags.contains(TcpFlags::RST) {
             return Err(TcpDrop::NoConnection);
         }
@@ -418,7 +495,7 @@ impl Tcp {
         };
         let was_half_open = connection.state == State::SynReceived;
         let was_opening = connection.state == State::SynSent;
-        let listener = &mut *self.listeners[connection.listener].1;
+        let listener = &mut self.listeners[connection.listener].1;
         let outcome = connection.on_segment(
             segment,
             now_ms,
@@ -607,7 +684,7 @@ impl Tcp {
             &self.config,
         );
         self.tally.bump(TcpEvent::CookiesAccepted);
-        let app = &mut *self.listeners[listener].1;
+        let app = &mut self.listeners[listener].1;
         if !connection.accept(app, now_ns, &mut self.tally) {
             connection.send_reset(sink, &mut self.tally);
             self.free.push(slot);
@@ -804,7 +881,7 @@ impl Tcp {
             return;
         };
         connection.dirty = false;
-        let listener = &mut *self.listeners[connection.listener].1;
+        let listener = &mut self.listeners[connection.listener].1;
         let mut outcome = work(connection, listener, sink, &mut self.tally);
         if let Some((remote, token)) = connection.connect_request.take() {
             self.opening.push((connection.listener, remote, token));
@@ -1015,6 +1092,45 @@ impl Tcp {
         self.ready = ready;
     }
 
+    /// Rebuilds the apps whose backoff is over.
+    fn restart_due_apps(&mut self, now_ns: u64) {
+        for (_, app) in &mut self.listeners {
+            if app.restart_at_ns().is_some_and(|at| at <= now_ns) {
+                app.restart_if_due(now_ns);
+            }
+        }
+    }
+
+    /// Resets every connection of an app that failed during this call
+    /// (RST sent, counted as `connections-reset-app-failed`): its sessions
+    /// went with it, and a rebuilt app starts with none.
+    fn reset_failed_apps(&mut self, out: &mut Outputs<'_>) {
+        for index in 0..self.listeners.len() {
+            if !self.listeners[index].1.take_failure() {
+                continue;
+            }
+            let slots: Vec<u32> = self
+                .connections
+                .iter()
+                .enumerate()
+                .filter(|(_, connection)| {
+                    connection
+                        .as_ref()
+                        .is_some_and(|connection| connection.listener == index)
+                })
+                .map(|(slot, _)| slot as u32)
+                .collect();
+            let mut sink = PacketSink::new(out);
+            for slot in slots {
+                if let Some(connection) = self.connections[slot as usize].as_mut() {
+                    connection.send_reset(&mut sink, &mut self.tally);
+                }
+                self.tally.bump(TcpEvent::ResetAppFailed);
+                self.free_connection(slot, CloseReason::Aborted);
+            }
+        }
+    }
+
     /// Adds the burst's tally to the node's counters.
     fn count(&mut self, out: &mut Outputs<'_>) {
         for (event, count) in self.tally.drain() {
@@ -1042,6 +1158,7 @@ impl Nanoservice for Tcp {
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         let now_ns = out.now_ns();
+        self.restart_due_apps(now_ns);
         self.take_handed_in(now_ns, out);
         for packet in batch.drain() {
             self.arrive(packet, false, now_ns, out);
@@ -1052,17 +1169,38 @@ impl Nanoservice for Tcp {
         self.flush_dirty(now_ns, out);
         self.poll_apps(now_ns, out);
         self.open_requested(now_ns, out);
+        self.reset_failed_apps(out);
         self.count(out);
     }
 
     fn tick(&mut self, out: &mut Outputs<'_>) {
         let now_ns = out.now_ns();
+        self.restart_due_apps(now_ns);
         self.take_handed_in(now_ns, out);
         self.flush_dirty(now_ns, out);
         self.run_timers(now_ns, out);
         self.poll_apps(now_ns, out);
         self.open_requested(now_ns, out);
+        self.reset_failed_apps(out);
         self.count(out);
+    }
+
+    fn supervised_parts(&self) -> Vec<PartCounters> {
+        self.listeners
+            .iter()
+            .map(|(_, app)| PartCounters {
+                name: app.name(),
+                node: "tcp",
+                supervision: Arc::clone(app.counters()),
+            })
+            .collect()
+    }
+
+    fn take_contained_ns(&mut self) -> u64 {
+        self.listeners
+            .iter_mut()
+            .map(|(_, app)| app.take_contained_ns())
+            .sum()
     }
 
     /// The next connection timer in the wheel (retransmission, probe,
@@ -1070,7 +1208,10 @@ impl Nanoservice for Tcp {
     /// wishes to be polled: whichever comes first; now when another core
     /// passed segments here or an app asked for a connection.
     fn next_deadline_ns(&self) -> Option<u64> {
-        if !self.opening.is_empty() || self.strays.as_ref().is_some_and(Strays::pending) {
+        if !self.opening.is_empty()
+            || self.strays.as_ref().is_some_and(Strays::pending)
+            || self.listeners.iter().any(|(_, app)| app.has_failure())
+        {
             return Some(0);
         }
         let timers = [self.wheel.next_due_ms(), self.time_wait.next_expiry_ms()]
@@ -1082,7 +1223,11 @@ impl Nanoservice for Tcp {
             .listeners
             .iter()
             .filter_map(|(_, listener)| listener.next_poll_ns());
-        timers.into_iter().chain(apps).min()
+        let restarts = self
+            .listeners
+            .iter()
+            .filter_map(|(_, app)| app.restart_at_ns());
+        timers.into_iter().chain(apps).chain(restarts).min()
     }
 }
 

@@ -55,6 +55,11 @@ pub fn run(mode: &TcpClientMode) -> Result<()> {
         TcpClientMode::Reset { target, timeout } => reset(target, Duration::from_secs(timeout)),
         TcpClientMode::Kv { target, timeout } => kv(target, Duration::from_secs(timeout)),
         TcpClientMode::Refused { target } => refused(target),
+        TcpClientMode::Say {
+            target,
+            ref text,
+            timeout,
+        } => say(target, text, Duration::from_secs(timeout.clamp(1, 120))),
         TcpClientMode::Http {
             target,
             ref request,
@@ -447,6 +452,59 @@ fn kv(target: SocketAddr, timeout: Duration) -> Result<()> {
         }
     }
     println!("tcp-kv checks={} passed={passed}", KV_EXCHANGES.len());
+    Ok(())
+}
+
+/// One line out, one line back (see `TcpClientMode::Say`).
+fn say(target: SocketAddr, text: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = match connect(target, deadline) {
+        Ok(stream) => stream,
+        Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
+            println!("tcp-say connect=refused reply=none end=refused");
+            return Ok(());
+        }
+        Err(error) => bail!("connecting to {target}: {error}"),
+    };
+    let mut request = text.as_bytes().to_vec();
+    request.push(b'\n');
+    stream.write_all(&request).context("sending")?;
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    // Bounded: one line of at most 4 KiB, before the deadline.
+    let end = loop {
+        if reply.len() >= 4096 {
+            break "line";
+        }
+        let Ok(wait) = left(deadline) else {
+            break "timeout";
+        };
+        stream.set_read_timeout(Some(wait))?;
+        match stream.read(&mut byte) {
+            Ok(0) => break "eof",
+            Ok(_) if byte[0] == b'\n' => break "line",
+            Ok(_) => reply.push(byte[0]),
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                ) =>
+            {
+                break "reset";
+            }
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break "timeout";
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
+    let reply = if reply.is_empty() && end != "line" {
+        "none".to_string()
+    } else {
+        String::from_utf8_lossy(&reply).replace(' ', "_")
+    };
+    println!("tcp-say connect=ok reply={reply} end={end}");
     Ok(())
 }
 

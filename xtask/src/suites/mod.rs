@@ -18,5 +18,6 @@ pub mod reconcile;
 pub mod runner;
 pub mod status_page;
 pub mod supervision_checks;
+pub mod tcp_supervision_checks;
 pub mod tcp_traffic;
 pub mod traffic;

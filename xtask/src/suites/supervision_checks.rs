@@ -131,13 +131,14 @@ struct Restart {
     at_us: u64,
 }
 
-/// The `faulty-echo` restarts in `lines` (the platform's log output), in
+/// The restarts of `service` in `lines` (the platform's log output), in
 /// order.
-fn restarts(lines: &[String]) -> Result<Vec<Restart>> {
+fn restarts(lines: &[String], service: &str) -> Result<Vec<Restart>> {
     let mut found = Vec::new();
+    let named = format!("service={service} ");
     for line in lines {
         if !line.contains("supervision: ")
-            || !line.contains("service=faulty-echo")
+            || !line.contains(&named)
             || !line.contains(" restarted ")
         {
             continue;
@@ -162,11 +163,19 @@ fn restarts(lines: &[String]) -> Result<Vec<Restart>> {
 /// each after its failure by at least its backoff (100, 200, 400, 400 ms,
 /// then 400 for the overrun), each failure after the previous restart.
 pub fn check_log(lines: &[String], slow: bool) -> Result<()> {
-    let restarts = restarts(lines)?;
     let mut expected: Vec<u64> = PANIC_BACKOFFS_MS.to_vec();
     if slow {
         expected.push(400);
     }
+    check_restart_log(lines, "faulty-echo", &expected)
+}
+
+/// Checks the restart log lines of `service`: one per failure, with the
+/// backoffs `expected` in order, numbered in order, each after its
+/// failure by at least its backoff, each failure after the previous
+/// restart (all on the platform's clock, from the lines themselves).
+pub fn check_restart_log(lines: &[String], service: &str, expected: &[u64]) -> Result<()> {
+    let restarts = restarts(lines, service)?;
     let backoffs: Vec<u64> = restarts.iter().map(|restart| restart.backoff_ms).collect();
     ensure!(
         backoffs == expected,
@@ -193,7 +202,7 @@ pub fn check_log(lines: &[String], slow: bool) -> Result<()> {
         previous_at_us = restart.at_us;
     }
     eprintln!(
-        "xtask: [supervision] restarts after {backoffs:?} ms, spacing checked on the executor clock"
+        "xtask: [supervision] {service} restarts after {backoffs:?} ms, spacing checked on the platform clock"
     );
     Ok(())
 }

@@ -8,6 +8,7 @@
 use crate::net::devices::Lan;
 use crate::qemu::session::QemuSession;
 use crate::suites::supervision_checks::{check_counters, check_log, drive, write_spec};
+use crate::suites::tcp_supervision_checks as tcp_checks;
 use crate::suites::traffic::wait_reachable;
 use anyhow::Result;
 
@@ -26,4 +27,26 @@ pub fn faulty_service_is_contained() -> Result<()> {
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
     let counters = session.counters()?;
     check_counters(&counters, false)
+}
+
+/// Boots the TCP supervision spec on one core: `faulty-tcp` panics inside
+/// the `tcp` node; the node's own resume point (nested in the executor's)
+/// takes the panic back, the app's connection is reset, `http` and the
+/// management plane keep answering, and the app is rebuilt with backoff
+/// (panics only, as above).
+pub fn faulty_tcp_app_is_contained() -> Result<()> {
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let spec = tcp_checks::write_spec("virtio", false)?;
+    let mut session = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1)?;
+    let result = (|| -> Result<tcp_checks::Seen> {
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        let seen = tcp_checks::drive(&lan.netns, false)?;
+        tcp_checks::check_management(&lan.netns, false)?;
+        let lines: Vec<String> = session.log().lines().map(str::to_owned).collect();
+        tcp_checks::check_log(&lines, false)?;
+        Ok(seen)
+    })();
+    let seen = result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
+    let counters = session.counters()?;
+    tcp_checks::check_counters(&counters, false, &seen)
 }

@@ -149,6 +149,12 @@ fn cases() -> Vec<Case<Test>> {
              restarted with backoff, udp-echo answering meanwhile",
             crate::suites::appliance::supervise::faulty_service_is_contained,
         ),
+        Case::new(
+            "supervise-tcp",
+            "faulty-tcp panics inside the tcp node: contained through a nested resume point, its \
+             connection reset, rebuilt with backoff, http and management answering meanwhile",
+            crate::suites::appliance::supervise::faulty_tcp_app_is_contained,
+        ),
     ]
 }
 
