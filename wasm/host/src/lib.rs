@@ -9,6 +9,7 @@
 
 extern crate alloc;
 
+pub mod bundle;
 mod config;
 pub mod descriptor;
 mod fault;

@@ -212,3 +212,25 @@ fn spec_keys_out_of_range_name_their_line_and_field() {
     let error = refusal("verdicts.wat", "outputs = [\"if0\", \"if0\"]\n");
     assert!(error.contains("named twice"), "{error}");
 }
+
+#[test]
+fn the_acl_module_drops_its_ports_counted_per_rule() {
+    let text = format!(
+        "{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 9\n\
+         [[service]]\nkind = \"wasm\"\nname = \"acl\"\nmodule = \"acl.wat\"\n\
+         attach = \"ipv4:proto:17\"\nconfig = \"19 9\"\n"
+    );
+    let mut harness = Harness::with_registry(&text, &registry());
+    harness.learn((PEER, PEER_IP));
+    assert_eq!(echoed_from(&harness.exchange(0, &request(7)).unwrap()), Some(7));
+    assert_eq!(harness.exchange(0, &request(9)), None);
+    assert_eq!(harness.exchange(0, &request(9)), None);
+    assert_eq!(echoed_from(&harness.exchange(0, &request(7)).unwrap()), Some(7));
+    let counters = harness.counters();
+    assert_eq!(counters.node_drops("acl", "dropped-by-module"), 2);
+    assert_eq!(counters.node_events("acl", "rule-1"), 2);
+    assert_eq!(counters.node_events("acl", "rule-0"), 0);
+    let text = text.replace("config = \"19 9\"", "config = \"1 2 3 4 5 6 7 8 9 10 11\"");
+    let error = Spec::parse(&text, &registry()).unwrap_err().to_string();
+    assert!(error.contains("refused its config with code 2"), "{error}");
+}
