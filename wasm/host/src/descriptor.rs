@@ -12,7 +12,6 @@ pub const NONE: u16 = 0xffff;
 
 /// Offsets of the fields in a descriptor.
 mod field {
-    pub(super) const WINDOW: usize = 0;
     pub(super) const LEN: usize = 4;
     pub(super) const PACKET_LEN: usize = 6;
     pub(super) const INTERFACE: usize = 8;
@@ -44,15 +43,15 @@ impl Descriptor {
     /// Writes the descriptor, with `verdict`, `dirty` and `output` at 0.
     #[inline(always)]
     pub fn write(&self, out: &mut [u8; DESCRIPTOR_SIZE]) {
-        let mut bytes = [0u8; DESCRIPTOR_SIZE];
-        bytes[field::WINDOW..field::WINDOW + 4].copy_from_slice(&self.window.to_le_bytes());
-        bytes[field::LEN..field::LEN + 2].copy_from_slice(&self.len.to_le_bytes());
-        bytes[field::PACKET_LEN..field::PACKET_LEN + 2]
-            .copy_from_slice(&self.packet_len.to_le_bytes());
-        bytes[field::INTERFACE] = self.interface;
-        bytes[field::L3..field::L3 + 2].copy_from_slice(&self.l3.to_le_bytes());
-        bytes[field::L4..field::L4 + 2].copy_from_slice(&self.l4.to_le_bytes());
-        *out = bytes;
+        // One 16-byte store: the fields packed little-endian at their
+        // offsets (`field`), verdict, dirty and output zero.
+        let packed = u128::from(self.window)
+            | u128::from(self.len) << (8 * field::LEN)
+            | u128::from(self.packet_len) << (8 * field::PACKET_LEN)
+            | u128::from(self.interface) << (8 * field::INTERFACE)
+            | u128::from(self.l3) << (8 * field::L3)
+            | u128::from(self.l4) << (8 * field::L4);
+        *out = packed.to_le_bytes();
     }
 }
 

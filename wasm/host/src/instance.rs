@@ -54,6 +54,10 @@ impl HookView {
         if let Some(interface) = self.interface {
             return interface;
         }
+        // With one interface, that is where everything came in.
+        if self.subnets.len() == 1 {
+            return 0;
+        }
         let l3 = usize::from(l3);
         let Some(source) = packet.get(l3 + 12..l3 + 16) else {
             return u8::MAX;
@@ -259,7 +263,7 @@ impl Instance {
         state.filled = n;
         let (descriptors, windows) =
             memory[buffer..buffer + slots * (DESCRIPTOR_SIZE + window)].split_at_mut(slots * DESCRIPTOR_SIZE);
-        for (slot, packet) in state.batch.iter().skip(start).take(n).enumerate() {
+        for (slot, packet) in state.batch.packets_mut()[start..start + n].iter().enumerate() {
             let payload = packet.payload();
             let len = payload.len().min(window);
             let window_bytes = &mut windows[slot * window..slot * window + len];
