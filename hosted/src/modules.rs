@@ -16,7 +16,9 @@ pub fn install(spec: &std::path::Path) {
 
 /// Reads module `name`.
 fn read(name: &str) -> Result<Arc<Vec<u8>>, String> {
-    let path = SPEC_DIR.get().map_or_else(|| PathBuf::from(name), |dir| dir.join(name));
+    let path = SPEC_DIR
+        .get()
+        .map_or_else(|| PathBuf::from(name), |dir| dir.join(name));
     std::fs::read(&path)
         .map(Arc::new)
         .map_err(|error| format!("cannot read `{}`: {error}", path.display()))

@@ -15,9 +15,7 @@ use dataplane::BURST_SIZE;
 use std::process::ExitCode;
 use std::sync::Arc;
 use warpcore_benches::frames::OUR_MAC;
-use warpcore_benches::pipelines::{
-    echo_pool, prime_echo, run_bursts, udp_echo_core_with,
-};
+use warpcore_benches::pipelines::{echo_pool, prime_echo, run_bursts, udp_echo_core_with};
 use warpcore_benches::reflector::ReflectorNic;
 
 const WARM_UP_BURSTS: u64 = 16;
@@ -46,7 +44,11 @@ fn spec(variant: &str, window: u32) -> Option<Spec> {
         "wasm" | "wasm-pass" => format!(
             "[[service]]\nkind = \"wasm\"\nname = \"acl\"\nmodule = \"{}\"\n\
              attach = \"ipv4:proto:17\"\nconfig = \"{PORTS}\"\nwindow = {window}\n",
-            if variant == "wasm" { "acl.wasm" } else { "pass.wasm" }
+            if variant == "wasm" {
+                "acl.wasm"
+            } else {
+                "pass.wasm"
+            }
         ),
         _ => return None,
     };
@@ -63,7 +65,8 @@ fn spec(variant: &str, window: u32) -> Option<Spec> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: count-wasm echo|native|wasm|wasm-pass PACKETS [WINDOW] (PACKETS a multiple of 32)";
+    let usage =
+        "usage: count-wasm echo|native|wasm|wasm-pass PACKETS [WINDOW] (PACKETS a multiple of 32)";
     let (Some(variant), Some(packets)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -103,6 +106,9 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    println!("count-wasm {variant}: {packets} packets after {} warm-up", WARM_UP_BURSTS * BURST_SIZE as u64);
+    println!(
+        "count-wasm {variant}: {packets} packets after {} warm-up",
+        WARM_UP_BURSTS * BURST_SIZE as u64
+    );
     ExitCode::SUCCESS
 }

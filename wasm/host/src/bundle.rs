@@ -30,9 +30,9 @@ pub fn split(bytes: &[u8]) -> Result<(&[u8], Modules), String> {
     if rest.iter().all(|&byte| byte == 0) {
         return Ok((text, Vec::new()));
     }
-    let mut rest = rest
-        .strip_prefix(&MAGIC[..])
-        .ok_or_else(|| String::from("bytes after the spec that are not a module bundle (WCWASM01)"))?;
+    let mut rest = rest.strip_prefix(&MAGIC[..]).ok_or_else(|| {
+        String::from("bytes after the spec that are not a module bundle (WCWASM01)")
+    })?;
     let mut modules = Vec::new();
     while !rest.is_empty() && !rest.iter().all(|&byte| byte == 0) {
         let take = |rest: &mut &[u8], n: usize, what: &str| -> Result<Vec<u8>, String> {
@@ -82,12 +82,18 @@ mod tests {
         let (text, modules) = split(&bytes).unwrap();
         assert_eq!(text, b"[spec]\n");
         assert_eq!(modules.len(), 2);
-        assert_eq!((modules[0].0.as_str(), modules[0].1.as_slice()), ("acl.wasm", &b"\0asm1"[..]));
+        assert_eq!(
+            (modules[0].0.as_str(), modules[0].1.as_slice()),
+            ("acl.wasm", &b"\0asm1"[..])
+        );
         assert_eq!(modules[1].0, "b");
         let mut padded = bytes.clone();
         padded.extend_from_slice(&[0; 7]);
         assert_eq!(split(&padded).unwrap().1.len(), 2, "padding is ignored");
-        assert_eq!(split(b"[spec]\n\0\0\0").unwrap(), (&b"[spec]\n"[..], Vec::new()));
+        assert_eq!(
+            split(b"[spec]\n\0\0\0").unwrap(),
+            (&b"[spec]\n"[..], Vec::new())
+        );
         assert_eq!(split(b"[spec]\n").unwrap().1.len(), 0);
         assert!(split(b"x\0junk").is_err());
         for cut in 9..bytes.len() - 1 {

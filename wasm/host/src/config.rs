@@ -7,8 +7,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
-use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
+use serde::de::{Deserializer, Error as _};
 use spin::Once;
 
 /// What happens to the packets of a fault (and of a quarantined module).
@@ -53,7 +53,10 @@ pub struct WasmConfig {
     #[serde(default)]
     pub on_fault: OnFault,
     /// Faults within `quarantine_window_ms` that quarantine the module (1-1000).
-    #[serde(default = "defaults::quarantine_after", deserialize_with = "quarantine_after")]
+    #[serde(
+        default = "defaults::quarantine_after",
+        deserialize_with = "quarantine_after"
+    )]
     pub quarantine_after: u32,
     /// The window faults are counted in, in milliseconds (1-3600000).
     #[serde(

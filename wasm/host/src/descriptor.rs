@@ -181,14 +181,26 @@ mod tests {
         frame[14] = 0x45;
         frame[23] = 17;
         assert_eq!(header_offsets(&frame, Some(14), 64), (14, 34));
-        assert_eq!(header_offsets(&frame, Some(14), 40), (14, NONE), "l4 past the window");
+        assert_eq!(
+            header_offsets(&frame, Some(14), 40),
+            (14, NONE),
+            "l4 past the window"
+        );
         frame[14] = 0x46;
         assert_eq!(header_offsets(&frame, Some(14), 64), (14, 38));
         frame[20] = 0x00;
         frame[21] = 0x10;
-        assert_eq!(header_offsets(&frame, Some(14), 64), (14, NONE), "a later fragment");
+        assert_eq!(
+            header_offsets(&frame, Some(14), 64),
+            (14, NONE),
+            "a later fragment"
+        );
         frame[14] = 0x65;
-        assert_eq!(header_offsets(&frame, Some(14), 64), (NONE, NONE), "not version 4");
+        assert_eq!(
+            header_offsets(&frame, Some(14), 64),
+            (NONE, NONE),
+            "not version 4"
+        );
         assert_eq!(header_offsets(&frame, None, 64), (NONE, NONE));
         assert_eq!(header_offsets(&frame[..20], Some(14), 20), (NONE, NONE));
     }

@@ -126,7 +126,10 @@ mod tests {
         record.rebuilt(0);
         assert!(!record.fault(10 * MS));
         assert!(!record.fault(20 * MS));
-        assert!(!record.fault(1_500 * MS), "the first two fell out of the window");
+        assert!(
+            !record.fault(1_500 * MS),
+            "the first two fell out of the window"
+        );
         assert!(!record.fault(1_600 * MS));
         assert!(record.fault(1_700 * MS), "three within a second");
         assert!(record.quarantined());

@@ -55,7 +55,12 @@ pub struct HostState {
 impl HostState {
     /// State for an instance of `service` on `core` with a map of
     /// `map_entries` and memory capped at `memory_bytes`.
-    pub(crate) fn new(service: &'static str, core: usize, map_entries: usize, memory_bytes: usize) -> Self {
+    pub(crate) fn new(
+        service: &'static str,
+        core: usize,
+        map_entries: usize,
+        memory_bytes: usize,
+    ) -> Self {
         Self {
             batch: Batch::new(),
             start: 0,
@@ -99,7 +104,13 @@ fn packet_index(state: &HostState, slot: i32) -> Option<usize> {
     (slot < state.filled).then_some(state.start + slot)
 }
 
-fn packet_read(mut caller: Caller<'_, HostState>, slot: i32, offset: i32, dst: i32, len: i32) -> i32 {
+fn packet_read(
+    mut caller: Caller<'_, HostState>,
+    slot: i32,
+    offset: i32,
+    dst: i32,
+    len: i32,
+) -> i32 {
     let Some(memory) = caller.data().memory else {
         return -1;
     };
@@ -120,7 +131,13 @@ fn packet_read(mut caller: Caller<'_, HostState>, slot: i32, offset: i32, dst: i
     n as i32
 }
 
-fn packet_write(mut caller: Caller<'_, HostState>, slot: i32, offset: i32, src: i32, len: i32) -> i32 {
+fn packet_write(
+    mut caller: Caller<'_, HostState>,
+    slot: i32,
+    offset: i32,
+    src: i32,
+    len: i32,
+) -> i32 {
     let Some(memory) = caller.data().memory else {
         return -1;
     };
@@ -143,13 +160,21 @@ fn packet_write(mut caller: Caller<'_, HostState>, slot: i32, offset: i32, src: 
     n as i32
 }
 
-fn map_lookup(mut caller: Caller<'_, HostState>, key: i32, key_len: i32, value: i32, cap: i32) -> i32 {
+fn map_lookup(
+    mut caller: Caller<'_, HostState>,
+    key: i32,
+    key_len: i32,
+    value: i32,
+    cap: i32,
+) -> i32 {
     let Some(memory) = caller.data().memory else {
         return -1;
     };
     let (memory, state) = memory.data_and_store_mut(&mut caller);
-    let (Some(key), Some(value)) = (range(key, key_len, memory.len()), range(value, cap, memory.len()))
-    else {
+    let (Some(key), Some(value)) = (
+        range(key, key_len, memory.len()),
+        range(value, cap, memory.len()),
+    ) else {
         return -1;
     };
     let Some(found) = state.map.lookup(&memory[key]) else {
@@ -160,7 +185,13 @@ fn map_lookup(mut caller: Caller<'_, HostState>, key: i32, key_len: i32, value: 
     found.len() as i32
 }
 
-fn map_update(mut caller: Caller<'_, HostState>, key: i32, key_len: i32, value: i32, value_len: i32) -> i32 {
+fn map_update(
+    mut caller: Caller<'_, HostState>,
+    key: i32,
+    key_len: i32,
+    value: i32,
+    value_len: i32,
+) -> i32 {
     let Some(memory) = caller.data().memory else {
         return -1;
     };
@@ -213,12 +244,17 @@ fn log_line(mut caller: Caller<'_, HostState>, level: i32, message: i32, len: i3
         return;
     };
     let text = String::from_utf8_lossy(&memory[message]);
-    let (service, core) = (state.service, state.core);
+    let service = state.service;
+    // The trial instance of a module's check runs on no core.
+    let core = match state.core {
+        usize::MAX => alloc::format!("check"),
+        core => alloc::format!("core {core}"),
+    };
     match level {
-        0 => log::error!("wasm {service} core {core}: {text}"),
-        1 => log::warn!("wasm {service} core {core}: {text}"),
-        2 => log::info!("wasm {service} core {core}: {text}"),
-        _ => log::debug!("wasm {service} core {core}: {text}"),
+        0 => log::error!("wasm {service} {core}: {text}"),
+        1 => log::warn!("wasm {service} {core}: {text}"),
+        2 => log::info!("wasm {service} {core}: {text}"),
+        _ => log::debug!("wasm {service} {core}: {text}"),
     }
     state.last_log.clear();
     state.last_log.push_str(&text);

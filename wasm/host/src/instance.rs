@@ -10,8 +10,8 @@ use crate::module::{ABI_VERSION, LoadedModule};
 use crate::node::HOST_EVENTS;
 use alloc::format;
 use alloc::string::String;
-use dataplane::{BURST_SIZE, Batch, Ipv4Cidr};
 use core::net::Ipv4Addr;
+use dataplane::{BURST_SIZE, Batch, Ipv4Cidr};
 use wasmi::{Memory, Store, TrapCode, TypedFunc};
 
 /// What became of one packet of a batch.
@@ -111,7 +111,7 @@ impl core::fmt::Debug for Instance {
 
 /// A wasmi error as a sentence.
 fn engine_error(what: &str, error: &wasmi::Error) -> String {
-    format!("{what}: {error}")
+    crate::module::one_line(&format!("{what}: {error}"))
 }
 
 impl Instance {
@@ -125,7 +125,8 @@ impl Instance {
         store
             .set_fuel(loaded.fuel)
             .map_err(|error| engine_error("fuel", &error))?;
-        let linker = host::linker(&loaded.engine).map_err(|error| engine_error("imports", &error))?;
+        let linker =
+            host::linker(&loaded.engine).map_err(|error| engine_error("imports", &error))?;
         let instance = linker
             .instantiate_and_start(&mut store, &loaded.module)
             .map_err(|error| engine_error("instantiation refused", &error))?;
@@ -166,7 +167,10 @@ impl Instance {
         if buffer % 8 != 0 {
             return Err(refuse_buffer("returned an address not 8-aligned"));
         }
-        if buffer.checked_add(size).is_none_or(|end| end > memory.data(&store).len()) {
+        if buffer
+            .checked_add(size)
+            .is_none_or(|end| end > memory.data(&store).len())
+        {
             return Err(refuse_buffer("returned a buffer past the end of memory"));
         }
         let config_len = loaded.config.len();
@@ -190,7 +194,12 @@ impl Instance {
         for (id, name) in store.data().counter_names.iter().enumerate() {
             // A trial instance (the loaded events are the host's only)
             // maps nothing; a core's maps each name to its event.
-            if let Some(index) = loaded.events.iter().skip(HOST_EVENTS.len()).position(|event| event == name) {
+            if let Some(index) = loaded
+                .events
+                .iter()
+                .skip(HOST_EVENTS.len())
+                .position(|event| event == name)
+            {
                 counter_events[id] = (HOST_EVENTS.len() + index) as u8;
             }
         }
@@ -261,9 +270,12 @@ impl Instance {
         let (memory, state) = self.memory.data_and_store_mut(&mut self.store);
         state.start = start;
         state.filled = n;
-        let (descriptors, windows) =
-            memory[buffer..buffer + slots * (DESCRIPTOR_SIZE + window)].split_at_mut(slots * DESCRIPTOR_SIZE);
-        for (slot, packet) in state.batch.packets_mut()[start..start + n].iter().enumerate() {
+        let (descriptors, windows) = memory[buffer..buffer + slots * (DESCRIPTOR_SIZE + window)]
+            .split_at_mut(slots * DESCRIPTOR_SIZE);
+        for (slot, packet) in state.batch.packets_mut()[start..start + n]
+            .iter()
+            .enumerate()
+        {
             let payload = packet.payload();
             let len = payload.len().min(window);
             let window_bytes = &mut windows[slot * window..slot * window + len];
@@ -291,7 +303,8 @@ impl Instance {
     /// windows back; returns how many descriptors were bad.
     #[inline(always)]
     fn read_back(&mut self, start: usize, n: usize, outcomes: &mut [Outcome; BURST_SIZE]) -> u32 {
-        let (buffer, window, slots, redirects) = (self.buffer, self.window, self.slots, self.redirects);
+        let (buffer, window, slots, redirects) =
+            (self.buffer, self.window, self.slots, self.redirects);
         let (memory, state) = self.memory.data_and_store_mut(&mut self.store);
         let area = &memory[buffer..buffer + slots * (DESCRIPTOR_SIZE + window)];
         let (descriptors, windows) = area.split_at(slots * DESCRIPTOR_SIZE);
@@ -308,7 +321,8 @@ impl Instance {
                     if dirty {
                         let payload = packets[index].payload_mut();
                         let len = payload.len().min(window);
-                        payload[..len].copy_from_slice(&windows[slot * window..slot * window + len]);
+                        payload[..len]
+                            .copy_from_slice(&windows[slot * window..slot * window + len]);
                         let l3 = self.l3[index];
                         if l3 != NONE {
                             descriptor::fix_ipv4_checksum(payload, usize::from(l3));
@@ -329,7 +343,12 @@ impl Instance {
     /// event index) and the host's map and log tallies.
     pub fn take_counters(&mut self, mut add: impl FnMut(usize, u64)) -> (u64, u64, u64) {
         let state = self.store.data_mut();
-        for (id, delta) in state.counter_deltas.iter_mut().enumerate().take(state.counter_names.len()) {
+        for (id, delta) in state
+            .counter_deltas
+            .iter_mut()
+            .enumerate()
+            .take(state.counter_names.len())
+        {
             if *delta != 0 {
                 if self.counter_events[id] != u8::MAX {
                     add(usize::from(self.counter_events[id]), *delta);

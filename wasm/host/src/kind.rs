@@ -43,9 +43,17 @@ impl ServiceKind for WasmKind {
         let view = HookView {
             ethernet: context.interface.is_some(),
             interface: context.interface.map(|index| index.min(254) as u8),
-            subnets: context.interfaces.iter().map(|interface| interface.address).collect(),
+            subnets: context
+                .interfaces
+                .iter()
+                .map(|interface| interface.address)
+                .collect(),
         };
-        let quarantine = Quarantine::new(config.quarantine_after, config.quarantine_window_ms, policy());
+        let quarantine = Quarantine::new(
+            config.quarantine_after,
+            config.quarantine_window_ms,
+            policy(),
+        );
         Box::new(WasmNode::new(
             Arc::clone(loaded),
             context.core,

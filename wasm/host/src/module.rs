@@ -63,7 +63,8 @@ impl LoadedModule {
             .consume_fuel(true)
             .compilation_mode(CompilationMode::Eager);
         let engine = Engine::new(&engine_config);
-        let module = Module::new(&engine, bytes).map_err(|error| format!("invalid module: {error}"))?;
+        let module = Module::new(&engine, bytes)
+            .map_err(|error| one_line(&format!("invalid module: {error}")))?;
         check_exports(&module, config.memory_pages)?;
         for import in module.imports() {
             if import.module() != "warpcore" {
@@ -123,18 +124,27 @@ impl LoadedModule {
     }
 }
 
+/// `text` on one line: the engine's messages spread byte arrays over many.
+pub(crate) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Checks the exports the ABI requires.
 fn check_exports(module: &Module, memory_pages: u32) -> Result<(), String> {
     let function = |name: &str, params: &[ValType], results: &[ValType]| -> Result<(), String> {
         match module.get_export(name) {
-            Some(ExternType::Func(ty)) if ty.params() == params && ty.results() == results => Ok(()),
+            Some(ExternType::Func(ty)) if ty.params() == params && ty.results() == results => {
+                Ok(())
+            }
             Some(ExternType::Func(ty)) => Err(format!(
                 "export `{name}` has type {:?} -> {:?}, the ABI says {params:?} -> {results:?}",
                 ty.params(),
                 ty.results()
             )),
             Some(_) => Err(format!("export `{name}` is not a function")),
-            None => Err(format!("does not export `{name}` (wasm/ABI.md, version {ABI_VERSION})")),
+            None => Err(format!(
+                "does not export `{name}` (wasm/ABI.md, version {ABI_VERSION})"
+            )),
         }
     };
     match module.get_export("memory") {

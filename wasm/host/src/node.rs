@@ -9,7 +9,9 @@ use crate::instance::{HookView, Instance, Outcome};
 use crate::module::LoadedModule;
 use alloc::sync::Arc;
 use dataplane::supervise::ServiceState;
-use dataplane::{BURST_SIZE, Batch, Nanoservice, Outputs, SupervisionPolicy, Verdict, drop_reasons};
+use dataplane::{
+    BURST_SIZE, Batch, Nanoservice, Outputs, SupervisionPolicy, Verdict, drop_reasons,
+};
 
 drop_reasons! {
     /// Why a Wasm service drops a packet.
@@ -208,7 +210,11 @@ impl Nanoservice for WasmNode {
                 }
                 if let Some(kind) = report.fault {
                     out.count(
-                        if kind == FaultKind::Fuel { event::FUEL } else { event::TRAP },
+                        if kind == FaultKind::Fuel {
+                            event::FUEL
+                        } else {
+                            event::TRAP
+                        },
                         1,
                     );
                     self.fault(kind, out);

@@ -20,13 +20,17 @@ use warpcore_wasm::WasmKind;
 /// compiled as given, `bytes:<text>` as raw bytes.
 fn test_source(name: &str) -> Result<Arc<Vec<u8>>, String> {
     if let Some(text) = name.strip_prefix("wat:") {
-        return wat::parse_str(text).map(Arc::new).map_err(|e| e.to_string());
+        return wat::parse_str(text)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
     }
     if let Some(bytes) = name.strip_prefix("bytes:") {
         return Ok(Arc::new(bytes.as_bytes().to_vec()));
     }
     let path = format!("{}/tests/modules/{name}", env!("CARGO_MANIFEST_DIR"));
-    wat::parse_file(&path).map(Arc::new).map_err(|e| format!("{path}: {e}"))
+    wat::parse_file(&path)
+        .map(Arc::new)
+        .map_err(|e| format!("{path}: {e}"))
 }
 
 fn registry() -> Registry {
@@ -81,7 +85,11 @@ fn every_verdict_does_what_the_module_says() {
     assert_eq!(counters.node_drops("judge", "dropped-by-module"), 1);
     assert_eq!(counters.node_drops("judge", "fault-dropped"), 1);
     assert_eq!(counters.node_events("judge", "bad-descriptor"), 1);
-    assert_eq!(counters.node_events("judge", "judged"), 6, "the ARP request too");
+    assert_eq!(
+        counters.node_events("judge", "judged"),
+        6,
+        "the ARP request too"
+    );
 }
 
 #[test]
@@ -92,7 +100,11 @@ fn a_dirty_window_is_written_back_with_a_fresh_ipv4_checksum() {
     assert_eq!(back.len(), sent.len());
     assert_eq!(back[14 + 8], 5, "the module's TTL");
     assert_eq!(checksum(&back[14..34]), 0, "a valid header checksum");
-    assert_ne!(back[24..26], sent[24..26], "the checksum changed with the TTL");
+    assert_ne!(
+        back[24..26],
+        sent[24..26],
+        "the checksum changed with the TTL"
+    );
     assert_eq!(back[..22], sent[..22]);
     assert_eq!(back[23..24], sent[23..24]);
     assert_eq!(back[26..], sent[26..], "nothing else changed");
@@ -112,15 +124,24 @@ fn packet_and_map_imports_hold_their_bounds() {
 
 #[test]
 fn fuel_and_traps_are_faults_and_too_many_quarantine_until_the_backoff_ends() {
-    let extra = "on_fault = \"pass\"\nquarantine_after = 3\nquarantine_window_ms = 10000\nfuel = 100000\n";
+    let extra =
+        "on_fault = \"pass\"\nquarantine_after = 3\nquarantine_window_ms = 10000\nfuel = 100000\n";
     let mut harness = Harness::with_registry(&spec(extra), &registry());
     harness.learn((PEER, PEER_IP));
     // A module that loops is stopped by fuel; its packet passes on
     // (on_fault) and the core goes on serving.
-    let reply = harness.exchange(0, &request(15)).expect("an ICMP port unreachable");
+    let reply = harness
+        .exchange(0, &request(15))
+        .expect("an ICMP port unreachable");
     assert_eq!(echoed_from(&reply), None);
-    assert_eq!(echoed_from(&harness.exchange(0, &request(7)).unwrap()), Some(7));
-    assert!(harness.exchange(0, &request(14)).is_some(), "trap: passed, ICMP error");
+    assert_eq!(
+        echoed_from(&harness.exchange(0, &request(7)).unwrap()),
+        Some(7)
+    );
+    assert!(
+        harness.exchange(0, &request(14)).is_some(),
+        "trap: passed, ICMP error"
+    );
     let counters = harness.counters();
     assert_eq!(counters.node_events("judge", "fuel-exhausted"), 1);
     assert_eq!(counters.node_events("judge", "trap"), 1);
@@ -129,12 +150,19 @@ fn fuel_and_traps_are_faults_and_too_many_quarantine_until_the_backoff_ends() {
     // The third fault in the window quarantines.
     assert!(harness.exchange(0, &request(14)).is_some());
     assert_eq!(counters.node_events("judge", "quarantined"), 1);
-    let node = counters.nodes.iter().find(|node| node.name == "judge").unwrap();
+    let node = counters
+        .nodes
+        .iter()
+        .find(|node| node.name == "judge")
+        .unwrap();
     assert_eq!(node.supervision.state(), ServiceState::Backoff);
     assert_eq!(node.supervision.backoff_ms(), 100);
     // Quarantined: the module is not called; its packets get on_fault.
     let judged = counters.node_events("judge", "judged");
-    assert!(harness.exchange(0, &request(9)).is_some(), "passed, not dropped");
+    assert!(
+        harness.exchange(0, &request(9)).is_some(),
+        "passed, not dropped"
+    );
     assert_eq!(counters.node_drops("judge", "dropped-by-module"), 0);
     assert_eq!(counters.node_events("judge", "judged"), judged);
     // After the backoff, a fresh instance.
@@ -163,39 +191,67 @@ const GOOD_EXPORTS: &str = r#"(func (export "warpcore_abi_version") (result i32)
 #[test]
 fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
     let error = refusal("bytes:not a module", "");
-    assert!(error.contains("service `bad`: module") && error.contains("invalid module"), "{error}");
-    assert!(error.starts_with("line 10: service[1].kind: service `bad`"), "{error}");
+    assert!(
+        error.contains("service `bad`: module") && error.contains("invalid module"),
+        "{error}"
+    );
+    assert!(
+        error.starts_with("line 10: service[1].kind: service `bad`"),
+        "{error}"
+    );
     let error = refusal("missing.wasm", "");
     assert!(error.contains("missing.wasm"), "{error}");
     let error = refusal(
         r#"wat:(module (memory (export "memory") 1) (func (export "warpcore_abi_version") (result i32) (i32.const 1)))"#,
         "",
     );
-    assert!(error.contains("does not export `warpcore_buffer`"), "{error}");
+    assert!(
+        error.contains("does not export `warpcore_buffer`"),
+        "{error}"
+    );
     let error = refusal(
         &format!(r#"wat:(module (memory (export "memory") 20) {GOOD_EXPORTS})"#),
         "",
     );
-    assert!(error.contains("20 pages, over memory_pages = 16"), "{error}");
+    assert!(
+        error.contains("20 pages, over memory_pages = 16"),
+        "{error}"
+    );
     let error = refusal(
-        &format!(r#"wat:(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (memory (export "memory") 1) {GOOD_EXPORTS})"#),
+        &format!(
+            r#"wat:(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (memory (export "memory") 1) {GOOD_EXPORTS})"#
+        ),
         "",
     );
     assert!(error.contains("no WASI"), "{error}");
     let error = refusal(
-        &format!(r#"wat:(module (memory (export "memory") 1) {})"#, GOOD_EXPORTS.replace("(i32.const 1))", "(i32.const 2))")),
+        &format!(
+            r#"wat:(module (memory (export "memory") 1) {})"#,
+            GOOD_EXPORTS.replace("(i32.const 1))", "(i32.const 2))")
+        ),
         "",
     );
     assert!(error.contains("ABI version 2"), "{error}");
     let error = refusal(
-        &format!(r#"wat:(module (memory (export "memory") 1) {})"#, GOOD_EXPORTS.replace("(i32.const 1024)", "(i32.const 65528)")),
+        &format!(
+            r#"wat:(module (memory (export "memory") 1) {})"#,
+            GOOD_EXPORTS.replace("(i32.const 1024)", "(i32.const 65528)")
+        ),
         "",
     );
     assert!(error.contains("past the end of memory"), "{error}");
     let error = refusal("verdicts.wat", "config = \"refuse\"\n");
     assert!(error.contains("code 7: hello from init"), "{error}");
     let error = refusal(
-        &format!(r#"wat:(module (memory (export "memory") 1) {})"#, GOOD_EXPORTS.replace("(param i32))", "(param i32) unreachable)").replace("(func (export \"warpcore_init\") (param i32) (result i32) (i32.const 0))", "(func (export \"warpcore_init\") (param i32) (result i32) unreachable)")),
+        &format!(
+            r#"wat:(module (memory (export "memory") 1) {})"#,
+            GOOD_EXPORTS
+                .replace("(param i32))", "(param i32) unreachable)")
+                .replace(
+                    "(func (export \"warpcore_init\") (param i32) (result i32) (i32.const 0))",
+                    "(func (export \"warpcore_init\") (param i32) (result i32) unreachable)"
+                )
+        ),
         "",
     );
     assert!(error.contains("warpcore_init trapped"), "{error}");
@@ -204,7 +260,10 @@ fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
 #[test]
 fn spec_keys_out_of_range_name_their_line_and_field() {
     let error = refusal("verdicts.wat", "window = 32\n");
-    assert!(error.contains("line 13: service[1].window") && error.contains("64-9216"), "{error}");
+    assert!(
+        error.contains("line 13: service[1].window") && error.contains("64-9216"),
+        "{error}"
+    );
     let error = refusal("verdicts.wat", "on_fault = \"explode\"\n");
     assert!(error.contains("service[1].on_fault"), "{error}");
     let error = refusal("verdicts.wat", "slots = 0\n");
@@ -222,10 +281,16 @@ fn the_acl_module_drops_its_ports_counted_per_rule() {
     );
     let mut harness = Harness::with_registry(&text, &registry());
     harness.learn((PEER, PEER_IP));
-    assert_eq!(echoed_from(&harness.exchange(0, &request(7)).unwrap()), Some(7));
+    assert_eq!(
+        echoed_from(&harness.exchange(0, &request(7)).unwrap()),
+        Some(7)
+    );
     assert_eq!(harness.exchange(0, &request(9)), None);
     assert_eq!(harness.exchange(0, &request(9)), None);
-    assert_eq!(echoed_from(&harness.exchange(0, &request(7)).unwrap()), Some(7));
+    assert_eq!(
+        echoed_from(&harness.exchange(0, &request(7)).unwrap()),
+        Some(7)
+    );
     let counters = harness.counters();
     assert_eq!(counters.node_drops("acl", "dropped-by-module"), 2);
     assert_eq!(counters.node_events("acl", "rule-1"), 2);

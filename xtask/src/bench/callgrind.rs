@@ -39,8 +39,14 @@ const FIREWALL_RULES: [u64; 3] = [10, 1_000, 10_000];
 const WASM_VARIANTS: [(&str, &str); 4] = [
     ("echo", "udp-echo, no ACL (count-wasm baseline)"),
     ("native", "udp-echo + 8-rule port ACL, native port-filter"),
-    ("wasm-pass", "udp-echo + Wasm module passing all unread (host + call cost)"),
-    ("wasm", "udp-echo + 8-rule port ACL as a Wasm module (wasmi)"),
+    (
+        "wasm-pass",
+        "udp-echo + Wasm module passing all unread (host + call cost)",
+    ),
+    (
+        "wasm",
+        "udp-echo + 8-rule port ACL as a Wasm module (wasmi)",
+    ),
 ];
 /// Requests per poll in `count-http`: 10, the most 10 clients with one
 /// request outstanding each can send.
