@@ -247,7 +247,7 @@ fn log_line(mut caller: Caller<'_, HostState>, level: i32, message: i32, len: i3
     let service = state.service;
     // The trial instance of a module's check runs on no core.
     let core = match state.core {
-        usize::MAX => alloc::format!("check"),
+        usize::MAX => String::from("check"),
         core => alloc::format!("core {core}"),
     };
     match level {
