@@ -32,14 +32,20 @@ pub fn registry() -> Registry {
 
 /// The directory `module = "..."` paths of the spec being read are
 /// relative to, and the modules its parse read (for the boot bundle).
-static MODULES: Mutex<(PathBuf, Vec<(String, Vec<u8>)>)> = Mutex::new((PathBuf::new(), Vec::new()));
+static MODULES: Mutex<(PathBuf, ReadModules)> = Mutex::new((PathBuf::new(), Vec::new()));
+
+/// Modules read while parsing a spec: name and bytes.
+type ReadModules = Vec<(String, Vec<u8>)>;
 
 /// The Wasm kind's module source in xtask: files beside the spec being
 /// read, as warpcore-hosted reads them; each one read is recorded.
 fn module_source(name: &str) -> std::result::Result<Arc<Vec<u8>>, String> {
-    let mut modules = MODULES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut modules = MODULES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let path = modules.0.join(name);
-    let bytes = std::fs::read(&path).map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+    let bytes = std::fs::read(&path)
+        .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
     modules.1.push((name.to_owned(), bytes.clone()));
     Ok(Arc::new(bytes))
 }
@@ -49,7 +55,9 @@ pub fn read(path: &Path) -> Result<Spec> {
     let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     warpcore_wasm::set_module_source(module_source);
     {
-        let mut modules = MODULES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut modules = MODULES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         modules.0 = path.parent().map(Path::to_path_buf).unwrap_or_default();
         modules.1.clear();
     }
@@ -65,12 +73,21 @@ pub fn boot_module(spec: &Path) -> PathBuf {
     let (Ok(_), Ok(text)) = (read(spec), std::fs::read(spec)) else {
         return spec.to_owned();
     };
-    let modules = std::mem::take(&mut MODULES.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).1);
+    let modules = std::mem::take(
+        &mut MODULES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .1,
+    );
     if modules.is_empty() {
         return spec.to_owned();
     }
-    let named: Vec<(&str, &[u8])> = modules.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())).collect();
-    let path = std::env::temp_dir().join(format!("warpcore-{}-boot-module.bin", std::process::id()));
+    let named: Vec<(&str, &[u8])> = modules
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        .collect();
+    let path =
+        std::env::temp_dir().join(format!("warpcore-{}-boot-module.bin", std::process::id()));
     match std::fs::write(&path, warpcore_wasm::bundle::encode(&text, &named)) {
         Ok(()) => path,
         Err(_) => spec.to_owned(),

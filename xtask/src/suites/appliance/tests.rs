@@ -291,7 +291,9 @@ fn wasm_acl_filters() -> Result<()> {
     let acl = wat::parse_str(include_str!("../../../../wasm/host/tests/modules/acl.wat"))?;
     std::fs::write(dir.join("acl.wasm"), acl)?;
     let echo = std::fs::read_to_string(example("port-filter.toml"))?;
-    let echo = &echo[..echo.find("[[service]]\nkind = \"port-filter\"").context("port-filter.toml's filter")?];
+    let echo = &echo[..echo
+        .find("[[service]]\nkind = \"port-filter\"")
+        .context("port-filter.toml's filter")?];
     let spec = dir.join("wasm-acl.toml");
     std::fs::write(
         &spec,
@@ -312,7 +314,10 @@ fn wasm_acl_filters() -> Result<()> {
         result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
         let counters = session.counters()?;
         let dropped = counters.sum(None, &[("node", "acl"), ("drop", "dropped-by-module")]);
-        ensure!(dropped == 3, "acl/dropped-by-module counted {dropped}, expected 3");
+        ensure!(
+            dropped == 3,
+            "acl/dropped-by-module counted {dropped}, expected 3"
+        );
         let rule = counters.sum(None, &[("node", "acl"), ("event", "rule-0")]);
         ensure!(rule == 3, "acl's rule-0 counted {rule}, expected 3");
         Ok(())
