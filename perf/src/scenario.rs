@@ -137,6 +137,10 @@ pub struct Defaults {
     /// `http-latency`: requests per second offered; 0 offers half of the
     /// Linux peer's `http-keepalive` rate measured earlier in the same run.
     pub rate: u64,
+    /// `http-latency`: seconds of the same fixed-rate load before the
+    /// measured `duration_secs`, not counted (a freshly booted guest's
+    /// first seconds are its warm-up, not its latency at that load).
+    pub warmup_secs: u64,
 }
 
 impl Default for Defaults {
@@ -151,6 +155,7 @@ impl Default for Defaults {
             accel: "tcg".into(),
             connections: 16,
             rate: 0,
+            warmup_secs: 0,
         }
     }
 }
@@ -182,6 +187,8 @@ pub struct ScenarioSpec {
     pub connections: Option<u32>,
     /// Overrides of the defaults.
     pub rate: Option<u64>,
+    /// Overrides of the defaults.
+    pub warmup_secs: Option<u64>,
 }
 
 fn one_core() -> Vec<u32> {
@@ -230,6 +237,9 @@ pub struct Scenario {
     /// `http-latency`: offered requests per second (0: half the Linux
     /// peer's keep-alive peak in this run).
     pub rate: u64,
+    /// `http-latency`: unmeasured seconds of load before the measured ones.
+    #[serde(default)]
+    pub warmup_secs: u64,
 }
 
 impl ScenarioFile {
@@ -277,6 +287,7 @@ impl ScenarioFile {
                 accel: defaults.accel.clone(),
                 connections: spec.connections.unwrap_or(defaults.connections),
                 rate: spec.rate.unwrap_or(defaults.rate),
+                warmup_secs: spec.warmup_secs.unwrap_or(defaults.warmup_secs),
             };
             if !(1..=600).contains(&scenario.duration_secs)
                 || !(1..=20).contains(&scenario.repetitions)
@@ -291,6 +302,9 @@ impl ScenarioFile {
                     "scenario `{}`: payload 24..=1472 bytes and at least one flow",
                     scenario.name
                 );
+            }
+            if scenario.warmup_secs > 60 {
+                bail!("scenario `{}`: warmup_secs 0..=60", scenario.name);
             }
             if !(1..=1024).contains(&scenario.connections) {
                 bail!("scenario `{}`: connections 1..=1024", scenario.name);

@@ -34,6 +34,9 @@ pub enum Command {
     Test(TestArguments),
     /// Microbenchmarks and the systems-under-test harness, written into one report.
     Bench(BenchArguments),
+    /// Build the nine Wasm example modules (examples/wasm/{rust,c,assemblyscript})
+    /// into target/wasm-examples, and print their sizes and fuel per packet.
+    WasmExamples,
     /// Internal: the UDP client the tests run inside a namespace.
     #[command(name = "__udp-client", hide = true)]
     UdpClient {
