@@ -114,15 +114,25 @@ pub fn prime_echo(nic: &mut ReflectorNic, pool: &Mempool) {
 /// gratuitous ARP goes out, the peer's ARP request is answered and learned,
 /// and the first requests are echoed.
 pub fn udp_echo_core(nic: Box<dyn Nic>, pool: Mempool) -> Executor {
-    udp_echo_core_with(nic, pool, control::CoreLinks::new())
+    udp_echo_core_links(nic, pool, control::CoreLinks::new())
 }
 
 /// [`udp_echo_core`] built with `links` (a shared capture board puts a tap
 /// on the port).
-fn udp_echo_core_with(nic: Box<dyn Nic>, pool: Mempool, links: control::CoreLinks) -> Executor {
-    let mut executor =
-        control::build_core(&echo_spec(), 0, vec![(0, nic)], pool, frozen_clock, links)
-            .expect("the echo spec builds");
+fn udp_echo_core_links(nic: Box<dyn Nic>, pool: Mempool, links: control::CoreLinks) -> Executor {
+    udp_echo_core_with(&echo_spec(), nic, pool, links)
+}
+
+/// The core of `spec` (an echo spec, perhaps with more services) built
+/// as [`udp_echo_core`] builds the echo spec's, with `links`.
+pub fn udp_echo_core_with(
+    spec: &Spec,
+    nic: Box<dyn Nic>,
+    pool: Mempool,
+    links: control::CoreLinks,
+) -> Executor {
+    let mut executor = control::build_core(spec, 0, vec![(0, nic)], pool, frozen_clock, links)
+        .expect("the echo spec builds");
     executor.poll_once();
     executor
 }
@@ -145,7 +155,7 @@ pub fn udp_echo_executor_tapped() -> Executor {
     prime_echo(&mut nic, &pool);
     let mut links = control::CoreLinks::new();
     links.insert_shared(Arc::new(CaptureBoard::new()));
-    udp_echo_core_with(Box::new(nic), pool, links)
+    udp_echo_core_links(Box::new(nic), pool, links)
 }
 
 /// [`udp_echo_executor`] built as the hosted runtime builds it: every
@@ -157,7 +167,7 @@ pub fn udp_echo_executor_supervised() -> Executor {
     prime_echo(&mut nic, &pool);
     let mut links = control::CoreLinks::new();
     links.insert_shared(dataplane::supervise::CATCH_UNWIND);
-    udp_echo_core_with(Box::new(nic), pool, links)
+    udp_echo_core_links(Box::new(nic), pool, links)
 }
 
 /// The `http` appliance the TCP benchmark drives: the interface of

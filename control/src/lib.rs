@@ -25,7 +25,8 @@ use services::Registry;
 /// `example-tcp-apps` (which, like the first, the kernel's and
 /// warpcore-hosted's features of the same name turn on), and the
 /// test-only `faulty-echo` and `faulty-tcp` with the feature
-/// `test-services`. A service
+/// `test-services`, and `wasm` (Wasm nanoservices, `wasm/host`) with the
+/// feature `wasm`. A service
 /// author's crate is added the same way: an optional dependency and one
 /// `register` line here.
 pub fn registry() -> Registry {
@@ -33,7 +34,8 @@ pub fn registry() -> Registry {
         not(any(
             feature = "example-port-filter",
             feature = "example-tcp-apps",
-            feature = "test-services"
+            feature = "test-services",
+            feature = "wasm"
         )),
         expect(unused_mut)
     )]
@@ -50,6 +52,10 @@ pub fn registry() -> Registry {
         if let Err(error) = result {
             unreachable!("the test kinds' names differ from the built-in ones: {error}");
         }
+    }
+    #[cfg(feature = "wasm")]
+    if let Err(error) = registry.register::<warpcore_wasm::WasmKind>() {
+        unreachable!("`wasm` differs from the built-in kinds' names: {error}");
     }
     #[cfg(feature = "example-port-filter")]
     if let Err(error) = registry.register::<port_filter::PortFilterKind>() {

@@ -339,6 +339,13 @@ impl Outputs<'_> {
         }
     }
 
+    /// This node's supervision counters, for a service that contains its
+    /// own failures (a Wasm module's quarantine) and says so in status.
+    #[inline]
+    pub fn supervision(&self) -> &crate::supervise::SupervisionCounters {
+        &self.node.supervision
+    }
+
     /// The platform's monotonic clock, in nanoseconds, read once per poll.
     #[inline]
     pub fn now_ns(&self) -> u64 {

@@ -9,11 +9,12 @@ use core::fmt::{self, Write};
 /// Distinct drop reasons a nanoservice can count; higher codes share the last.
 pub const MAX_DROP_REASONS: usize = 24;
 /// Distinct events (counters that are not drops) a nanoservice can count;
-/// higher indexes are not counted.
-pub const MAX_EVENTS: usize = 32;
+/// higher indexes are not counted. 48: a Wasm nanoservice counts its
+/// host's events beside the up to 32 its module registers.
+pub const MAX_EVENTS: usize = 48;
 
 /// Counters of one node (nanoservice instance).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NodeCounters {
     /// The service's kind, as `Nanoservice::name` said.
     pub name: &'static str,
@@ -34,6 +35,23 @@ pub struct NodeCounters {
     pub events: [Counter; MAX_EVENTS],
     /// Its failures, restarts and state (see [`crate::supervise`]).
     pub supervision: SupervisionCounters,
+}
+
+impl Default for NodeCounters {
+    fn default() -> Self {
+        Self {
+            name: "",
+            drop_reasons: &[],
+            received: Counter::new(),
+            emitted: Counter::new(),
+            drops: Default::default(),
+            invalid_output: Counter::new(),
+            event_names: &[],
+            // `Default` stops at arrays of 32.
+            events: core::array::from_fn(|_| Counter::new()),
+            supervision: SupervisionCounters::default(),
+        }
+    }
 }
 
 impl NodeCounters {

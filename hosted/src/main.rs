@@ -9,6 +9,7 @@
 mod cli;
 mod counters;
 mod logger;
+mod modules;
 mod nics;
 mod signals;
 mod supervise;
@@ -58,6 +59,7 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
             options.spec.display()
         ))
     })?;
+    modules::install(&options.spec);
     let spec = control::Spec::parse(&text, &control::registry())
         .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
     let plans = nics::plan(&spec, &options.nics).map_err(Failure::usage)?;

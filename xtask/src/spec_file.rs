@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow, ensure};
 use control::Spec;
 use services::Registry;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// What xtask needs to know about one `[[interface]]` of a spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,10 +30,68 @@ pub fn registry() -> Registry {
     control::registry()
 }
 
+/// The directory `module = "..."` paths of the spec being read are
+/// relative to, and the modules its parse read (for the boot bundle).
+static MODULES: Mutex<(PathBuf, ReadModules)> = Mutex::new((PathBuf::new(), Vec::new()));
+
+/// Modules read while parsing a spec: name and bytes.
+type ReadModules = Vec<(String, Vec<u8>)>;
+
+/// The Wasm kind's module source in xtask: files beside the spec being
+/// read, as warpcore-hosted reads them; each one read is recorded.
+fn module_source(name: &str) -> std::result::Result<Arc<Vec<u8>>, String> {
+    let mut modules = MODULES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let path = modules.0.join(name);
+    let bytes = std::fs::read(&path)
+        .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+    modules.1.push((name.to_owned(), bytes.clone()));
+    Ok(Arc::new(bytes))
+}
+
 /// The spec file at `path`, parsed and checked as the appliance will.
 pub fn read(path: &Path) -> Result<Spec> {
     let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    warpcore_wasm::set_module_source(module_source);
+    {
+        let mut modules = MODULES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        modules.0 = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        modules.1.clear();
+    }
     Spec::parse(&text, &registry()).map_err(|error| anyhow!("{}: {error}", path.display()))
+}
+
+/// What QEMU hands the appliance as its boot module for the spec file at
+/// `spec`: the file itself, or, when it names Wasm modules, a bundle of
+/// the spec and those modules (`warpcore_wasm::bundle`) in a temporary
+/// file. A spec that does not parse goes as it is (the appliance refuses
+/// it with the same error).
+pub fn boot_module(spec: &Path) -> PathBuf {
+    let (Ok(_), Ok(text)) = (read(spec), std::fs::read(spec)) else {
+        return spec.to_owned();
+    };
+    let modules = std::mem::take(
+        &mut MODULES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .1,
+    );
+    if modules.is_empty() {
+        return spec.to_owned();
+    }
+    let named: Vec<(&str, &[u8])> = modules
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        .collect();
+    let path =
+        std::env::temp_dir().join(format!("warpcore-{}-boot-module.bin", std::process::id()));
+    match std::fs::write(&path, warpcore_wasm::bundle::encode(&text, &named)) {
+        Ok(()) => path,
+        Err(_) => spec.to_owned(),
+    }
 }
 
 /// True when `spec` names a kind that is not built in, which only images

@@ -3,4 +3,5 @@
 pub mod counters_dump;
 pub mod executor;
 pub mod igb_setup;
+pub mod modules;
 pub mod setup;

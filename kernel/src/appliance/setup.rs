@@ -214,7 +214,10 @@ fn refuse(reason: core::fmt::Arguments<'_>) -> ! {
 /// pairs to their cores.
 fn bring_up() {
     let text = match init::spec_module() {
-        Some(bytes) => match core::str::from_utf8(bytes) {
+        Some(bytes) => match core::str::from_utf8(
+            super::modules::split_boot_module(bytes)
+                .unwrap_or_else(|error| refuse(format_args!("boot module: {error}"))),
+        ) {
             // Loaders pad modules with zero bytes; they are not part of the text.
             Ok(text) => text.trim_end_matches('\0'),
             Err(error) => refuse(format_args!("spec module is not UTF-8: {error}")),

@@ -7,6 +7,9 @@
 //! only the number of connections differs); `count-kv` likewise per
 //! memcached `get` (a hit on a 32-byte value). `count-firewall` counts a
 //! firewall verdict (conntrack and classifier) at 10, 1000 and 10 000 rules.
+//! `count-wasm` counts the echo core with an 8-rule UDP port ACL in front
+//! of its UDP stage, native (`port-filter`) and as a Wasm module on wasmi,
+//! and with a Wasm module that passes everything unread (the host's cost).
 //! Deterministic, so the figures can be tracked commit to commit.
 
 use crate::shell::host::{ensure_programs, target_dir};
@@ -32,6 +35,19 @@ const HTTP_CONNECTIONS: [u64; 2] = [10, 10_000];
 /// The rule counts `count-firewall` is counted at: the lookup cost should
 /// stay flat (within 20 %) from the first to the last.
 const FIREWALL_RULES: [u64; 3] = [10, 1_000, 10_000];
+/// The `count-wasm` variants and their rows.
+const WASM_VARIANTS: [(&str, &str); 4] = [
+    ("echo", "udp-echo, no ACL (count-wasm baseline)"),
+    ("native", "udp-echo + 8-rule port ACL, native port-filter"),
+    (
+        "wasm-pass",
+        "udp-echo + Wasm module passing all unread (host + call cost)",
+    ),
+    (
+        "wasm",
+        "udp-echo + 8-rule port ACL as a Wasm module (wasmi)",
+    ),
+];
 /// Requests per poll in `count-http`: 10, the most 10 clients with one
 /// request outstanding each can send.
 const HTTP_BURST: u64 = 10;
@@ -46,7 +62,7 @@ const REQUEST_COUNTERS: [(&str, &str); 2] =
 pub fn instructions() -> Result<Vec<InstructionRow>> {
     ensure_valgrind()?;
     run_step(
-        "build count-pipeline, count-http, count-kv and count-firewall",
+        "build count-pipeline, count-http, count-kv, count-firewall and count-wasm",
         cargo().args([
             "build",
             "--release",
@@ -58,7 +74,10 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             "count-http",
             "--bin",
             "count-kv",
+            "--bin",
             "count-firewall",
+            "--bin",
+            "count-wasm",
         ]),
     )?;
     let binary = target_dir().join("release/count-pipeline");
@@ -100,6 +119,17 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
         eprintln!("xtask: [callgrind] {benchmark}: {per_packet:.1} instructions/packet");
         rows.push(InstructionRow {
             benchmark,
+            instructions_per_packet: per_packet,
+        });
+    }
+    let binary = target_dir().join("release/count-wasm");
+    for (variant, benchmark) in WASM_VARIANTS {
+        let [small, large] = PACKETS
+            .map(|packets| total_instructions(&binary, &[variant.to_owned(), packets.to_string()]));
+        let per_packet = per_packet(small?, large?)?;
+        eprintln!("xtask: [callgrind] {benchmark}: {per_packet:.1} instructions/packet");
+        rows.push(InstructionRow {
+            benchmark: benchmark.to_owned(),
             instructions_per_packet: per_packet,
         });
     }

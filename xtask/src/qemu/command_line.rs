@@ -155,7 +155,10 @@ pub fn qemu_command(config: &QemuConfig, kernel: &Path, interactive: bool) -> Co
         command.args(["-append", cmdline]);
     }
     if let Some(spec) = &config.spec {
-        command.arg("-initrd").arg(spec);
+        // The spec, with the Wasm modules it names bundled after it.
+        command
+            .arg("-initrd")
+            .arg(crate::spec_file::boot_module(spec));
     }
     command.args(&config.extra_args);
     command

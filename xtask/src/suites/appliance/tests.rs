@@ -66,6 +66,12 @@ fn cases() -> Vec<Case<Test>> {
             example_service_filters,
         ),
         Case::new(
+            "wasm-acl",
+            "a Wasm ACL module (acl.wat, bundled after the spec in the boot module) in front of \
+             the UDP stage: port 7 echoed, port 9 dropped and counted per rule",
+            wasm_acl_filters,
+        ),
+        Case::new(
             "router",
             "two namespaces ping through, ttl decremented",
             router_forwards,
@@ -305,6 +311,51 @@ fn fragments() -> Result<()> {
         })
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+}
+
+/// The Wasm ACL of wasm/host/tests/modules/acl.wat, compiled to a file
+/// beside a spec that names it; xtask bundles it after the spec in the
+/// boot module (`spec_file::boot_module`), the kernel finds it there:
+/// port 7 is echoed, datagrams to port 9 dropped by the module, counted.
+fn wasm_acl_filters() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("warpcore-wasm-appliance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let acl = wat::parse_str(include_str!("../../../../wasm/host/tests/modules/acl.wat"))?;
+    std::fs::write(dir.join("acl.wasm"), acl)?;
+    let echo = std::fs::read_to_string(example("port-filter.toml"))?;
+    let echo = &echo[..echo
+        .find("[[service]]\nkind = \"port-filter\"")
+        .context("port-filter.toml's filter")?];
+    let spec = dir.join("wasm-acl.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "{echo}[[service]]\nkind = \"wasm\"\nname = \"acl\"\nmodule = \"acl.wasm\"\n\
+             attach = \"ipv4:proto:17\"\nconfig = \"9\"\n"
+        ),
+    )?;
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let outcome = (|| -> Result<()> {
+        let mut session = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1)?;
+        let result = (|| -> Result<()> {
+            wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+            udp_echo(&lan.netns, "10.0.0.2", 1, 20)?;
+            udp_dropped(&lan.netns, "10.0.0.2", 9, 3)?;
+            udp_echo(&lan.netns, "10.0.0.2", 1, 20)
+        })();
+        result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
+        let counters = session.counters()?;
+        let dropped = counters.sum(None, &[("node", "acl"), ("drop", "dropped-by-module")]);
+        ensure!(
+            dropped == 3,
+            "acl/dropped-by-module counted {dropped}, expected 3"
+        );
+        let rule = counters.sum(None, &[("node", "acl"), ("event", "rule-0")]);
+        ensure!(rule == 3, "acl's rule-0 counted {rule}, expected 3");
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
 }
 
 /// examples/port-filter.toml on the image built with the example services

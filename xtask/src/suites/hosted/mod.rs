@@ -9,3 +9,4 @@ pub mod process;
 pub mod scenarios;
 pub mod supervise;
 pub mod tcp;
+pub mod wasm;

@@ -73,6 +73,7 @@ fn cases() -> Vec<Case<Scenario>> {
     .chain(crate::suites::hosted::supervise::cases())
     .chain(crate::suites::hosted::firewall::cases())
     .chain(crate::suites::hosted::nat::cases())
+    .chain(crate::suites::hosted::wasm::cases())
     .collect()
 }
 

@@ -1,0 +1,32 @@
+//! `warpcore-wasm`: the `wasm` service kind. A WebAssembly module judges
+//! and rewrites packets in batches under the packet ABI of `wasm/ABI.md`
+//! (version 1), on wasmi, with its own store, memory cap and map per core,
+//! fuel per batch, faults handled by `on_fault` and quarantine after too
+//! many. The same code runs on bare metal and hosted; the platform says
+//! where module bytes come from ([`set_module_source`]).
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod bundle;
+mod config;
+pub mod descriptor;
+mod fault;
+mod host;
+mod instance;
+mod kind;
+mod map;
+mod module;
+mod node;
+mod source;
+
+pub use config::{OnFault, WasmConfig};
+pub use descriptor::{Descriptor, SlotVerdict};
+pub use fault::{FaultKind, Quarantine};
+pub use instance::Instance;
+pub use kind::WasmKind;
+pub use map::BoundedMap;
+pub use module::{ABI_VERSION, LoadedModule};
+pub use node::{HOST_EVENTS, WasmNode};
+pub use source::{ModuleSource, load_module, set_module_source};
