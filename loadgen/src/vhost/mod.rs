@@ -2,6 +2,7 @@
 //! and virtqueues over a unix socket; it writes request frames straight into
 //! the guest's receive rings and reads the replies off its transmit rings.
 
-pub mod backend;
 pub mod device;
+pub mod handler;
+pub mod protocol;
 pub mod rings;

@@ -2,11 +2,11 @@
 //! ring, and the notifications around them (kicks from the guest, calls to
 //! it), over rust-vmm's split virtqueue.
 
+use super::handler::QueueSlot;
 use crate::socket::FRAME_BUFFER;
 use std::io::{Read, Write};
 use std::sync::atomic::{Ordering, fence};
-use vhost_user_backend::VringState;
-use virtio_queue::QueueT;
+use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 /// The virtio-net header without mergeable receive buffers (virtio 1.x,
@@ -36,13 +36,13 @@ pub struct RingErrors {
 /// that cannot are returned empty and counted. `false`: the ring has no
 /// buffer left.
 pub fn push_frame(
-    state: &mut VringState,
+    queue: &mut Queue,
     memory: &GuestMemoryMmap,
     frame: &[u8],
     errors: &mut RingErrors,
 ) -> bool {
     loop {
-        let Some(chain) = state.get_queue_mut().pop_descriptor_chain(memory) else {
+        let Some(chain) = queue.pop_descriptor_chain(memory) else {
             return false;
         };
         let head = chain.head_index();
@@ -55,7 +55,10 @@ pub fn push_frame(
         if written.is_none() {
             errors.bad_receive_buffers += 1;
         }
-        if state.add_used(head, written.unwrap_or(0) as u32).is_err() {
+        if queue
+            .add_used(memory, head, written.unwrap_or(0) as u32)
+            .is_err()
+        {
             errors.used_ring_errors += 1;
         }
         if written.is_some() {
@@ -67,12 +70,12 @@ pub fn push_frame(
 /// Takes the next frame the guest transmitted into `buffer`: `None` when
 /// the ring is empty, `Some(None)` for a chain that held no frame (counted).
 pub fn pop_frame(
-    state: &mut VringState,
+    queue: &mut Queue,
     memory: &GuestMemoryMmap,
     buffer: &mut [u8; FRAME_BUFFER],
     errors: &mut RingErrors,
 ) -> Option<Option<usize>> {
-    let chain = state.get_queue_mut().pop_descriptor_chain(memory)?;
+    let chain = queue.pop_descriptor_chain(memory)?;
     let head = chain.head_index();
     let length = chain.reader(memory).ok().and_then(|mut reader| {
         let total = reader.available_bytes();
@@ -86,7 +89,7 @@ pub fn pop_frame(
     if length.is_none() {
         errors.bad_transmit_chains += 1;
     }
-    if state.add_used(head, 0).is_err() {
+    if queue.add_used(memory, head, 0).is_err() {
         errors.used_ring_errors += 1;
     }
     Some(length)
@@ -97,48 +100,51 @@ pub fn pop_frame(
 /// indices were negotiated, by `VRING_AVAIL_F_NO_INTERRUPT` otherwise.
 /// Returns whether it called.
 pub fn call_if_wanted(
-    state: &mut VringState,
+    slot: &mut QueueSlot,
     memory: &GuestMemoryMmap,
     event_idx: bool,
 ) -> std::io::Result<bool> {
+    let queue = &mut slot.queue;
     let wanted = if event_idx {
-        state.needs_notification().unwrap_or(true)
+        queue.needs_notification(memory).unwrap_or(true)
     } else {
         // Ordering: SeqCst: the used index written by add_used must be
         // visible before we read the driver's flag, or a driver that just
         // cleared it could miss this batch (the virtio memory-barrier rule).
         fence(Ordering::SeqCst);
-        let avail = GuestAddress(state.get_queue().avail_ring());
         memory
-            .load::<u16>(avail, Ordering::Acquire)
+            .load::<u16>(GuestAddress(queue.avail_ring()), Ordering::Acquire)
             .map_or(true, |flags| flags & AVAIL_F_NO_INTERRUPT == 0)
     };
-    if wanted {
-        state.signal_used_queue()?;
+    match (&slot.call, wanted) {
+        (Some(call), true) => {
+            let mut call: &std::fs::File = call;
+            call.write_all(&1u64.to_ne_bytes())?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
-    Ok(wanted)
 }
 
 /// Asks the guest to kick on its next buffer. `true`: buffers are already
 /// waiting (then notifications stay off and there is no need to sleep).
-pub fn arm_kick(state: &mut VringState) -> bool {
-    match state.enable_notification() {
+pub fn arm_kick(queue: &mut Queue, memory: &GuestMemoryMmap) -> bool {
+    match queue.enable_notification(memory) {
         Ok(false) => false,
         _ => {
-            let _ = state.disable_notification();
+            let _ = queue.disable_notification(memory);
             true
         }
     }
 }
 
 /// Asks the guest not to kick while loadgen polls the ring anyway.
-pub fn disarm_kick(state: &mut VringState) {
-    let _ = state.disable_notification();
+pub fn disarm_kick(queue: &mut Queue, memory: &GuestMemoryMmap) {
+    let _ = queue.disable_notification(memory);
 }
 
 /// Whether the guest has posted buffers loadgen has not taken yet.
-pub fn has_available(state: &VringState, memory: &GuestMemoryMmap) -> bool {
-    let queue = state.get_queue();
+pub fn has_available(queue: &Queue, memory: &GuestMemoryMmap) -> bool {
     queue
         .avail_idx(memory, Ordering::Acquire)
         .is_ok_and(|index| index.0 != queue.next_avail())
