@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::sync::{Arc, Mutex, PoisonError};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
+use virtio_bindings::virtio_net::VIRTIO_NET_F_MQ;
 use virtio_bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::mmap::MmapRegion;
@@ -126,10 +127,17 @@ impl NetDevice {
 
     /// Virtio features offered: plain virtio 1.x rings with event indices,
     /// no offloads and no mergeable receive buffers (every header is 12
-    /// bytes, `num_buffers` 1). MAC, link status, control queue and
-    /// multi-queue are QEMU's virtio-net device's own features.
+    /// bytes, `num_buffers` 1), and multi-queue with more than one pair
+    /// (QEMU masks the device's `VIRTIO_NET_F_MQ` with the backend's). MAC,
+    /// link status and the control queue are QEMU's device's own.
     fn offered_features(&self) -> u64 {
-        (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_RING_F_EVENT_IDX) | PROTOCOL_FEATURES
+        let features =
+            (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_RING_F_EVENT_IDX) | PROTOCOL_FEATURES;
+        if self.pairs > 1 {
+            features | (1 << VIRTIO_NET_F_MQ)
+        } else {
+            features
+        }
     }
 
     fn slot(&mut self, index: u32) -> DeviceResult<&mut QueueSlot> {
