@@ -24,7 +24,12 @@ loss and latency.\n\nSends only on IF (an AF_PACKET socket bound to it) and answ
 )]
 struct Arguments {
     /// Send and receive on this interface.
-    #[arg(long, value_name = "IF", required_unless_present = "vhost_user", conflicts_with = "vhost_user")]
+    #[arg(
+        long,
+        value_name = "IF",
+        required_unless_present = "vhost_user",
+        conflicts_with = "vhost_user"
+    )]
     interface: Option<String>,
     /// Be the guest's NIC instead: a vhost-user net backend listening on
     /// this unix socket (QEMU: `-chardev socket,id=c0,path=SOCK -netdev
@@ -204,7 +209,9 @@ fn options(arguments: Arguments) -> Result<Options> {
         bail!("--receive-interface measures UDP forwarding; use --workload udp");
     }
     if arguments.receive_interface.is_some() && arguments.interface.is_none() {
-        bail!("--receive-interface measures forwarding between two interfaces; not with --vhost-user");
+        bail!(
+            "--receive-interface measures forwarding between two interfaces; not with --vhost-user"
+        );
     }
     if arguments.receive_interface.is_some() && arguments.receive_interface == arguments.interface {
         bail!("--receive-interface must differ from --interface");

@@ -6,6 +6,7 @@
 //! guest's event index or no-interrupt flag.
 
 use super::handler::{MAX_QUEUE_PAIRS, NetDevice, SharedDevice, lock, memory};
+use super::protocol::{ProtocolError, serve};
 use super::rings::{
     RingErrors, arm_kick, call_if_wanted, disarm_kick, has_available, pop_frame, push_frame,
 };
@@ -16,11 +17,10 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use super::protocol::{ProtocolError, serve};
-use std::os::unix::net::UnixListener;
 use virtio_queue::QueueT;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
@@ -76,11 +76,12 @@ impl VhostUserPort {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => {
-                return Err(error).with_context(|| format!("removing the stale {}", path.display()));
+                return Err(error)
+                    .with_context(|| format!("removing the stale {}", path.display()));
             }
         }
-        let listener = UnixListener::bind(path)
-            .with_context(|| format!("listening on {}", path.display()))?;
+        let listener =
+            UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
         let shared = device.clone();
         let server = std::thread::Builder::new()
             .name("vhost-user".into())
@@ -312,7 +313,12 @@ impl FramePort for VhostUserPort {
             }
             let mut taken = 0;
             while count < room {
-                match pop_frame(&mut slot.queue, &memory, &mut buffers[count], &mut counters.errors) {
+                match pop_frame(
+                    &mut slot.queue,
+                    &memory,
+                    &mut buffers[count],
+                    &mut counters.errors,
+                ) {
                     None => break,
                     Some(Some(length)) => {
                         lengths[count] = length;

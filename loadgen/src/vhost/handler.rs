@@ -195,14 +195,23 @@ impl NetDevice {
     }
 
     /// SET_MEM_TABLE: maps every region from its file descriptor.
-    pub fn set_mem_table(&mut self, regions: &[MemoryRegion], files: Vec<File>) -> DeviceResult<()> {
+    pub fn set_mem_table(
+        &mut self,
+        regions: &[MemoryRegion],
+        files: Vec<File>,
+    ) -> DeviceResult<()> {
         if regions.len() != files.len() {
-            return Err(DeviceError::InvalidParam("memory table (one fd per region)"));
+            return Err(DeviceError::InvalidParam(
+                "memory table (one fd per region)",
+            ));
         }
         let mut mapped = Vec::with_capacity(regions.len());
         for (region, file) in regions.iter().zip(files) {
-            let mapping = MmapRegion::from_file(FileOffset::new(file, region.mmap_offset), region.size as usize)
-                .map_err(|error| DeviceError::Memory(error.to_string()))?;
+            let mapping = MmapRegion::from_file(
+                FileOffset::new(file, region.mmap_offset),
+                region.size as usize,
+            )
+            .map_err(|error| DeviceError::Memory(error.to_string()))?;
             let guest_region = GuestRegionMmap::new(mapping, GuestAddress(region.guest_address))
                 .ok_or(DeviceError::InvalidParam("memory region"))?;
             mapped.push(guest_region);
@@ -235,7 +244,13 @@ impl NetDevice {
     }
 
     /// SET_VRING_ADDR, in QEMU's virtual addresses.
-    pub fn set_vring_addr(&mut self, index: u32, descriptor: u64, used: u64, available: u64) -> DeviceResult<()> {
+    pub fn set_vring_addr(
+        &mut self,
+        index: u32,
+        descriptor: u64,
+        used: u64,
+        available: u64,
+    ) -> DeviceResult<()> {
         let descriptor = self.guest_address(descriptor)?;
         let used = self.guest_address(used)?;
         let available = self.guest_address(available)?;

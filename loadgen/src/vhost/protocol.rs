@@ -133,7 +133,9 @@ fn read_message(stream: &mut UnixStream) -> Result<Message, ProtocolError> {
     let request = u32::from_le_bytes(header[0..4].try_into().expect("four bytes"));
     let size = u32::from_le_bytes(header[8..12].try_into().expect("four bytes")) as usize;
     if size > MAX_PAYLOAD {
-        return Err(ProtocolError::Malformed(format!("request {request} of {size} bytes")));
+        return Err(ProtocolError::Malformed(format!(
+            "request {request} of {size} bytes"
+        )));
     }
     let mut payload = vec![0u8; size];
     stream.read_exact(&mut payload)?;
@@ -200,7 +202,9 @@ pub fn serve(mut stream: UnixStream, device: &SharedDevice) -> Result<(), Protoc
                     })
                     .collect::<Result<Vec<_>, ProtocolError>>()?;
                 let files = std::mem::take(&mut message.files);
-                lock(device).set_mem_table(&regions, files).map_err(refused)?;
+                lock(device)
+                    .set_mem_table(&regions, files)
+                    .map_err(refused)?;
             }
             request::SET_VRING_NUM => {
                 let (index, num) = (message.u32_at(0)?, message.u32_at(4)?);

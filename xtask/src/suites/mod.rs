@@ -20,3 +20,4 @@ pub mod status_page;
 pub mod supervision_checks;
 pub mod tcp_traffic;
 pub mod traffic;
+pub mod vhost_user;
