@@ -256,7 +256,7 @@ fn execute(options: Options) -> Result<()> {
             )?;
             port.wait_for_guest(*guest_timeout)?;
             let mut result = run_through(&port, &options)?;
-            result.vhost_user = Some(port.counters());
+            result.vhost_user = Some(Box::new(port.counters()));
             result
         }
     };

@@ -63,9 +63,10 @@ pub struct RunResult {
     pub received_pps: f64,
     /// Latency percentiles 0..=100 in 1% steps, (percent, ns), for plots.
     pub latency_cdf: Vec<(f64, u64)>,
-    /// The vhost-user device's own counters, in that mode.
+    /// The vhost-user device's own counters, in that mode (boxed: most
+    /// runs have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vhost_user: Option<crate::vhost::device::DeviceCounters>,
+    pub vhost_user: Option<Box<crate::vhost::device::DeviceCounters>>,
 }
 
 /// Nanoseconds on the monotonic clock since the first call.
