@@ -26,6 +26,9 @@ const ECHO_MAC: &str = "02:00:00:00:00:01";
 const ECHO_IP: &str = "10.0.0.2";
 /// Probes per run.
 const PROBES: u64 = 5000;
+/// Probes outstanding in the echo runs.
+const WINDOW: u64 = 32;
+const WINDOW_TEXT: &str = "32";
 /// How long the appliance may take to boot.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -33,6 +36,8 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 struct Test {
     cores: u32,
     echo: bool,
+    /// Boot the Linux peer guest (its echo server) instead of the appliance.
+    linux: bool,
 }
 
 fn cases() -> Vec<Case<Test>> {
@@ -44,6 +49,7 @@ fn cases() -> Vec<Case<Test>> {
             Test {
                 cores: 1,
                 echo: true,
+                linux: false,
             },
         ),
         Case::new(
@@ -52,6 +58,7 @@ fn cases() -> Vec<Case<Test>> {
             Test {
                 cores: 2,
                 echo: true,
+                linux: false,
             },
         ),
         Case::new(
@@ -61,6 +68,18 @@ fn cases() -> Vec<Case<Test>> {
             Test {
                 cores: 1,
                 echo: false,
+                linux: false,
+            },
+        ),
+        Case::new(
+            "linux-guest",
+            "the bench harness's Linux peer guest (virtio-net driver, its UDP echo server) on \
+             the same backend and QEMU command line: 5000 probes, at least 4968 echoed (one \
+             window may be lost while it resolves ARP), none twice",
+            Test {
+                cores: 1,
+                echo: true,
+                linux: true,
             },
         ),
     ]
@@ -109,6 +128,11 @@ fn spec_for(test: &Test) -> Result<PathBuf> {
 }
 
 fn run_case(loadgen: &Path, test: &Test) -> Result<()> {
+    let guest = if test.linux {
+        Some(crate::bench::harness::Tools::build()?)
+    } else {
+        None
+    };
     let spec = spec_for(test)?;
     let socket = std::env::temp_dir().join(format!("warpcore-vhost-{}.sock", std::process::id()));
     let flows = test.cores.to_string();
@@ -128,11 +152,18 @@ fn run_case(loadgen: &Path, test: &Test) -> Result<()> {
     // run is paced instead (a full receive ring delays probes, never loses
     // them).
     arguments.extend(if test.echo {
-        ["--window", "32"]
+        ["--window", WINDOW_TEXT]
     } else {
         ["--rate", "20000"]
     });
-    let result = drive(loadgen, &spec, &socket, test.cores, &arguments);
+    let result = drive(
+        loadgen,
+        &spec,
+        &socket,
+        test.cores,
+        &arguments,
+        guest.as_ref(),
+    );
     let _ = std::fs::remove_file(&spec);
     let _ = std::fs::remove_file(&socket);
     let (run, received_by_appliance) = result?;
@@ -163,7 +194,17 @@ fn run_case(loadgen: &Path, test: &Test) -> Result<()> {
         summary.duplicates == 0 && summary.foreign == 0,
         "{summary:?}"
     );
-    if test.echo {
+    if test.linux {
+        // Measured: the Linux guest loses exactly one window (32) of a
+        // 5000-probe run, all else echoed once; unverified cause, most
+        // likely the probes that arrive while it resolves 10.0.0.100 by
+        // ARP for its first reply. It must echo everything else.
+        ensure!(
+            summary.received + WINDOW >= PROBES && summary.received + summary.lost == PROBES,
+            "expected at least {} of {PROBES} echoed: {summary:?}",
+            PROBES - WINDOW
+        );
+    } else if test.echo {
         ensure!(
             summary.received == PROBES && summary.lost == 0,
             "expected {PROBES} echoed, 0 lost: {summary:?}"
@@ -190,6 +231,7 @@ fn drive(
     socket: &Path,
     cores: u32,
     arguments: &[&str],
+    linux: Option<&crate::bench::harness::Tools>,
 ) -> Result<(RunResult, u64)> {
     let mut command = Command::new(loadgen);
     command
@@ -215,7 +257,7 @@ fn drive(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let config = QemuConfig {
+    let mut config = QemuConfig {
         smp: cores,
         spec: Some(spec.to_owned()),
         extra_args: vhost_user_nic_args(
@@ -226,6 +268,17 @@ fn drive(
         ),
         ..QemuConfig::default()
     };
+    if let Some(tools) = linux {
+        // The harness's peer guest, as `bench::systems::linux_guest` boots
+        // it, on this backend.
+        config.spec = Some(tools.guest_initrd.clone());
+        config.cmdline = format!("console=ttyS0 quiet wc.mode=echo wc.eth0={ECHO_IP}/24");
+        let mut guest = QemuSession::start_kernel(&config, &tools.guest_kernel, None)?;
+        guest.wait_for("linux-guest ready", 0, BOOT_TIMEOUT)?;
+        let run = wait_json(generator.child_mut(), 200)
+            .map_err(|error| error.context(format!("console:\n{}", guest.log())))?;
+        return Ok((run, 0));
+    }
     let mut appliance = QemuSession::start(&config, None)?;
     for core in 0..cores {
         appliance.wait_for(&format!("core {core} appliance running"), 0, BOOT_TIMEOUT)?;
