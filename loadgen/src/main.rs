@@ -38,7 +38,7 @@ struct Arguments {
     #[arg(long, value_name = "SOCK")]
     vhost_user: Option<std::path::PathBuf>,
     /// vhost-user: queue pairs (one per guest vCPU; QEMU's `queues=`).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8), requires = "vhost_user")]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]
     queues: u64,
     /// vhost-user: how long QEMU and the guest driver may take to bring the
     /// rings up (a TCG guest boots slowly).
@@ -208,6 +208,9 @@ fn options(arguments: Arguments) -> Result<Options> {
     if arguments.receive_interface.is_some() && !matches!(workload, Workload::Udp { .. }) {
         bail!("--receive-interface measures UDP forwarding; use --workload udp");
     }
+    if arguments.queues > 1 && arguments.vhost_user.is_none() {
+        bail!("--queues sets the queue pairs of --vhost-user; an interface has its own");
+    }
     if arguments.receive_interface.is_some() && arguments.interface.is_none() {
         bail!(
             "--receive-interface measures forwarding between two interfaces; not with --vhost-user"
@@ -356,6 +359,41 @@ mod tests {
             let error = format!(
                 "{:#}",
                 parse(bad)
+                    .err()
+                    .unwrap_or_else(|| panic!("accepted `{bad}`"))
+            );
+            assert!(error.contains(names), "`{bad}`: `{error}` lacks `{names}`");
+        }
+    }
+
+    #[test]
+    fn vhost_user_mode_parses_and_refuses_mixtures() {
+        let ips = "--source-ip 10.0.0.100 --destination-ip 10.0.0.2";
+        let options = parse(&format!("--vhost-user /tmp/lg.sock --queues 2 {ips}")).unwrap();
+        match options.attachment {
+            Attachment::VhostUser { socket, queues, .. } => {
+                assert_eq!((socket.to_str(), queues), (Some("/tmp/lg.sock"), 2));
+            }
+            Attachment::Interface(_) => panic!("expected the vhost-user mode"),
+        }
+        for (bad, names) in [
+            (
+                format!("--interface veth0 --vhost-user s {ips}"),
+                "--vhost-user",
+            ),
+            (
+                format!("--interface veth0 --queues 2 {ips}"),
+                "--vhost-user",
+            ),
+            (format!("--vhost-user s --queues 9 {ips}"), "--queues"),
+            (
+                format!("--vhost-user s --receive-interface veth1 {ips}"),
+                "not with --vhost-user",
+            ),
+        ] {
+            let error = format!(
+                "{:#}",
+                parse(&bad)
                     .err()
                     .unwrap_or_else(|| panic!("accepted `{bad}`"))
             );
