@@ -2,7 +2,8 @@
 //! for the address loadgen sends from (which the host kernel does not own).
 
 use crate::frame::ETHERTYPE_ARP;
-use crate::socket::{FRAME_BUFFER, PacketSocket};
+use crate::port::FramePort;
+use crate::socket::FRAME_BUFFER;
 use anyhow::{Result, bail};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -88,8 +89,8 @@ pub fn answer(frame: &[u8], our_mac: [u8; 6], our_ip: Ipv4Addr) -> Option<Vec<u8
 
 /// Asks for `target`'s MAC from `source_mac`/`source_ip`, retrying every
 /// 200 ms until `timeout`; answers ARP for `source_ip` meanwhile.
-pub fn resolve(
-    socket: &PacketSocket,
+pub fn resolve<P: FramePort>(
+    socket: &P,
     source_mac: [u8; 6],
     source_ip: Ipv4Addr,
     target: Ipv4Addr,
@@ -124,7 +125,7 @@ pub fn resolve(
     }
     bail!(
         "no ARP reply from {target} on {} within {timeout:?}",
-        socket.interface()
+        socket.describe()
     )
 }
 

@@ -1,11 +1,13 @@
 //! warpcore's load generator: sends bounded streams of Ethernet/IPv4/UDP or
-//! ICMP echo frames through an AF_PACKET socket bound to one interface,
+//! ICMP echo frames through an AF_PACKET socket bound to one interface, or
+//! straight into a QEMU guest's virtio-net rings as its vhost-user backend,
 //! matches the replies, and reports rates, loss, reordering, duplicates and
 //! round-trip latency.
 #![deny(unsafe_code)]
 
 pub mod arp;
 pub mod frame;
+pub mod port;
 pub mod probe;
 pub mod report;
 pub mod run;
@@ -15,3 +17,4 @@ pub mod run;
 #[allow(unsafe_code)]
 pub mod socket;
 pub mod tracker;
+pub mod vhost;

@@ -5,8 +5,10 @@
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
 use loadgen::frame::{Endpoints, MIN_PAYLOAD, Workload};
-use loadgen::run::{ReturnPath, RunConfig, run_with_return};
+use loadgen::port::FramePort;
+use loadgen::run::{ReturnPath, RunConfig, RunResult, run_on};
 use loadgen::socket::{PacketSocket, parse_mac};
+use loadgen::vhost::device::VhostUserPort;
 use loadgen::{arp, report};
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -22,15 +24,34 @@ loss and latency.\n\nSends only on IF (an AF_PACKET socket bound to it) and answ
 )]
 struct Arguments {
     /// Send and receive on this interface.
-    #[arg(long, value_name = "IF")]
-    interface: String,
+    #[arg(
+        long,
+        value_name = "IF",
+        required_unless_present = "vhost_user",
+        conflicts_with = "vhost_user"
+    )]
+    interface: Option<String>,
+    /// Be the guest's NIC instead: a vhost-user net backend listening on
+    /// this unix socket (QEMU: `-chardev socket,id=c0,path=SOCK -netdev
+    /// vhost-user,id=n0,chardev=c0` and shared guest memory). Needs
+    /// --destination-mac or answers from the guest to ARP.
+    #[arg(long, value_name = "SOCK")]
+    vhost_user: Option<std::path::PathBuf>,
+    /// vhost-user: queue pairs (one per guest vCPU; QEMU's `queues=`).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]
+    queues: u64,
+    /// vhost-user: how long QEMU and the guest driver may take to bring the
+    /// rings up (a TCG guest boots slowly).
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=600))]
+    guest_timeout: u64,
     /// Send from this address (loadgen answers ARP for it).
     #[arg(long, value_name = "IP")]
     source_ip: Ipv4Addr,
     /// The system under test.
     #[arg(long, value_name = "IP")]
     destination_ip: Ipv4Addr,
-    /// Send from MAC (default: the interface's own). A MAC the host does not
+    /// Send from MAC (default: the interface's own; with --vhost-user
+    /// 02:57:43:4c:47:00). A MAC the host does not
     /// own makes replies other-host frames that the host's IP stack drops at
     /// once instead of routing them.
     #[arg(long, value_name = "MAC", value_parser = parse_source_mac)]
@@ -100,9 +121,24 @@ fn main() {
     }
 }
 
+/// Where loadgen sends.
+enum Attachment {
+    /// An AF_PACKET socket on this interface.
+    Interface(String),
+    /// A vhost-user device on this socket with this many queue pairs.
+    VhostUser {
+        socket: std::path::PathBuf,
+        queues: usize,
+        guest_timeout: Duration,
+    },
+}
+
+/// loadgen's MAC on a vhost-user device when --source-mac says none.
+const VHOST_USER_MAC: [u8; 6] = [0x02, 0x57, 0x43, 0x4c, 0x47, 0x00];
+
 /// Everything the command line says.
 struct Options {
-    interface: String,
+    attachment: Attachment,
     source_ip: Ipv4Addr,
     destination_ip: Ipv4Addr,
     source_mac: Option<[u8; 6]>,
@@ -172,11 +208,28 @@ fn options(arguments: Arguments) -> Result<Options> {
     if arguments.receive_interface.is_some() && !matches!(workload, Workload::Udp { .. }) {
         bail!("--receive-interface measures UDP forwarding; use --workload udp");
     }
-    if arguments.receive_interface.as_ref() == Some(&arguments.interface) {
+    if arguments.queues > 1 && arguments.vhost_user.is_none() {
+        bail!("--queues sets the queue pairs of --vhost-user; an interface has its own");
+    }
+    if arguments.receive_interface.is_some() && arguments.interface.is_none() {
+        bail!(
+            "--receive-interface measures forwarding between two interfaces; not with --vhost-user"
+        );
+    }
+    if arguments.receive_interface.is_some() && arguments.receive_interface == arguments.interface {
         bail!("--receive-interface must differ from --interface");
     }
+    let attachment = match (arguments.interface, arguments.vhost_user) {
+        (Some(interface), None) => Attachment::Interface(interface),
+        (None, Some(socket)) => Attachment::VhostUser {
+            socket,
+            queues: arguments.queues as usize,
+            guest_timeout: Duration::from_secs(arguments.guest_timeout),
+        },
+        _ => bail!("give one of --interface and --vhost-user"),
+    };
     Ok(Options {
-        interface: arguments.interface,
+        attachment,
         source_ip: arguments.source_ip,
         destination_ip: arguments.destination_ip,
         source_mac: arguments.source_mac,
@@ -188,37 +241,62 @@ fn options(arguments: Arguments) -> Result<Options> {
     })
 }
 
-fn execute(mut options: Options) -> Result<()> {
-    let socket = PacketSocket::open(&options.interface)?;
-    let receiver = options
-        .receive_interface
-        .as_deref()
-        .map(PacketSocket::open)
-        .transpose()?;
-    let next_hop = options.gateway.unwrap_or(options.destination_ip);
-    let source_mac = options.source_mac.unwrap_or(socket.mac());
-    let destination_mac = match options.destination_mac {
-        Some(mac) => mac,
-        None => arp::resolve(
-            &socket,
-            source_mac,
-            options.source_ip,
-            next_hop,
-            Duration::from_secs(3),
-        )?,
+fn execute(options: Options) -> Result<()> {
+    let result = match &options.attachment {
+        Attachment::Interface(interface) => {
+            let socket = PacketSocket::open(interface)?;
+            run_through(&socket, &options)?
+        }
+        Attachment::VhostUser {
+            socket,
+            queues,
+            guest_timeout,
+        } => {
+            let mut port = VhostUserPort::listen(
+                socket,
+                *queues,
+                options.source_mac.unwrap_or(VHOST_USER_MAC),
+            )?;
+            port.wait_for_guest(*guest_timeout)?;
+            let mut result = run_through(&port, &options)?;
+            result.vhost_user = Some(Box::new(port.counters()));
+            result
+        }
     };
-    options.config.endpoints.source_mac = source_mac;
-    options.config.endpoints.destination_mac = destination_mac;
-    let path = receiver
-        .as_ref()
-        .map_or(ReturnPath::Echo, ReturnPath::Forwarded);
-    let result = run_with_return(&socket, path, &options.config)?;
     if options.json {
         println!("{}", report::json(&result));
     } else {
         print!("{}", report::table(&result));
     }
     Ok(())
+}
+
+/// Resolves the destination through `port` (unless given) and runs the load.
+fn run_through<P: FramePort>(port: &P, options: &Options) -> Result<RunResult> {
+    let mut config = options.config.clone();
+    let receiver = options
+        .receive_interface
+        .as_deref()
+        .map(PacketSocket::open)
+        .transpose()?;
+    let next_hop = options.gateway.unwrap_or(options.destination_ip);
+    let source_mac = options.source_mac.unwrap_or(port.mac());
+    let destination_mac = match options.destination_mac {
+        Some(mac) => mac,
+        None => arp::resolve(
+            port,
+            source_mac,
+            options.source_ip,
+            next_hop,
+            Duration::from_secs(3),
+        )?,
+    };
+    config.endpoints.source_mac = source_mac;
+    config.endpoints.destination_mac = destination_mac;
+    let path = receiver
+        .as_ref()
+        .map_or(ReturnPath::Echo, ReturnPath::Forwarded);
+    run_on(port, path, &config)
 }
 
 #[cfg(test)]
@@ -281,6 +359,41 @@ mod tests {
             let error = format!(
                 "{:#}",
                 parse(bad)
+                    .err()
+                    .unwrap_or_else(|| panic!("accepted `{bad}`"))
+            );
+            assert!(error.contains(names), "`{bad}`: `{error}` lacks `{names}`");
+        }
+    }
+
+    #[test]
+    fn vhost_user_mode_parses_and_refuses_mixtures() {
+        let ips = "--source-ip 10.0.0.100 --destination-ip 10.0.0.2";
+        let options = parse(&format!("--vhost-user /tmp/lg.sock --queues 2 {ips}")).unwrap();
+        match options.attachment {
+            Attachment::VhostUser { socket, queues, .. } => {
+                assert_eq!((socket.to_str(), queues), (Some("/tmp/lg.sock"), 2));
+            }
+            Attachment::Interface(_) => panic!("expected the vhost-user mode"),
+        }
+        for (bad, names) in [
+            (
+                format!("--interface veth0 --vhost-user s {ips}"),
+                "--vhost-user",
+            ),
+            (
+                format!("--interface veth0 --queues 2 {ips}"),
+                "--vhost-user",
+            ),
+            (format!("--vhost-user s --queues 9 {ips}"), "--queues"),
+            (
+                format!("--vhost-user s --receive-interface veth1 {ips}"),
+                "not with --vhost-user",
+            ),
+        ] {
+            let error = format!(
+                "{:#}",
+                parse(&bad)
                     .err()
                     .unwrap_or_else(|| panic!("accepted `{bad}`"))
             );

@@ -3,8 +3,9 @@
 
 use crate::arp;
 use crate::frame::{Endpoints, Workload, build, parse_forwarded, parse_reply};
+use crate::port::FramePort;
 use crate::probe::Probe;
-use crate::socket::{FRAME_BUFFER, PacketSocket, wait_readable};
+use crate::socket::{FRAME_BUFFER, PacketSocket};
 use crate::tracker::{Summary, Tracker};
 use anyhow::Result;
 use std::sync::OnceLock;
@@ -62,6 +63,10 @@ pub struct RunResult {
     pub received_pps: f64,
     /// Latency percentiles 0..=100 in 1% steps, (percent, ns), for plots.
     pub latency_cdf: Vec<(f64, u64)>,
+    /// The vhost-user device's own counters, in that mode (boxed: most
+    /// runs have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost_user: Option<Box<crate::vhost::device::DeviceCounters>>,
 }
 
 /// Nanoseconds on the monotonic clock since the first call.
@@ -90,6 +95,16 @@ pub fn run(socket: &PacketSocket, config: &RunConfig) -> Result<RunResult> {
 /// by `path`.
 pub fn run_with_return(
     socket: &PacketSocket,
+    path: ReturnPath<'_>,
+    config: &RunConfig,
+) -> Result<RunResult> {
+    run_on(socket, path, config)
+}
+
+/// Runs the load described by `config` through `socket` (an AF_PACKET
+/// socket or the vhost-user device), expecting probes back by `path`.
+pub fn run_on<P: FramePort>(
+    socket: &P,
     path: ReturnPath<'_>,
     config: &RunConfig,
 ) -> Result<RunResult> {
@@ -136,6 +151,11 @@ pub fn run_with_return(
                 );
             }
             let sent = socket.send_batch(&frames[..allowed as usize])?;
+            if sent == 0 {
+                // No room (a full ring): a port that can tell when room
+                // comes back sleeps for it, boundedly.
+                socket.wait_send_room(WINDOW_WAIT)?;
+            }
             for _ in 0..sent {
                 tracker.next_sent(now);
             }
@@ -157,8 +177,10 @@ pub fn run_with_return(
             // test needs this CPU to produce it. (Pacing keeps spinning:
             // a sleep would turn its steady stream into bursts.)
             match path {
-                ReturnPath::Echo => wait_readable(&[socket], WINDOW_WAIT)?,
-                ReturnPath::Forwarded(receiver) => wait_readable(&[socket, receiver], WINDOW_WAIT)?,
+                ReturnPath::Echo => socket.wait_readable(WINDOW_WAIT)?,
+                // Probes come back on the receiver; ARP on the sending
+                // port waits at most this one sleep.
+                ReturnPath::Forwarded(receiver) => receiver.wait_readable(WINDOW_WAIT)?,
             }
         } else if allowed == 0 && received == 0 {
             std::hint::spin_loop();
@@ -190,13 +212,14 @@ pub fn run_with_return(
         offered_pps: config.rate_pps,
         received_pps: received_while_sending as f64 / send_seconds,
         latency_cdf: tracker.latency_cdf(100),
+        vhost_user: None,
     })
 }
 
 /// Takes one burst of frames off the socket(s): answers ARP for our
 /// addresses, books replies. Returns how many frames arrived.
-fn receive(
-    socket: &PacketSocket,
+fn receive<P: FramePort>(
+    socket: &P,
     path: ReturnPath<'_>,
     config: &RunConfig,
     tracker: &mut Tracker,

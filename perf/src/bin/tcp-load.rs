@@ -325,6 +325,7 @@ fn result(mut tally: Tally, seconds: f64, rate: u64) -> RunResult {
         latency_cdf: (0..=100)
             .map(|percent| (f64::from(percent), at(f64::from(percent) / 100.0)))
             .collect(),
+        vhost_user: None,
     }
 }
 

@@ -272,6 +272,7 @@ pub(crate) fn parse_wrk(text: &str, seconds: f64) -> Result<RunResult> {
                 Some((percent, percentile(name)?))
             })
             .collect(),
+        vhost_user: None,
     })
 }
 

@@ -7,7 +7,7 @@ use crate::commands::{miri, wasm_examples};
 use crate::shell::host::{ensure_bare_metal_target, target_dir};
 use crate::shell::process::{cargo, run as run_step};
 use crate::suites::runner::Filter;
-use crate::suites::{appliance, hosted, image, kernel};
+use crate::suites::{appliance, hosted, image, kernel, vhost_user};
 use anyhow::{Result, bail};
 
 /// A step of the run: a cargo check or one of the suites.
@@ -36,6 +36,7 @@ fn steps() -> Result<Vec<Step>> {
             kernel::scenarios::run_on_qemu_7_2,
         ),
         Step::Suite(appliance::tests::names(), appliance::tests::run),
+        Step::Suite(vhost_user::names(), vhost_user::run),
     ])
 }
 

@@ -208,6 +208,31 @@ pub fn tap_nic_args(index: usize, tap: &str, mac: &str, queues: u16) -> Vec<Stri
     vec!["-netdev".into(), netdev, "-device".into(), device]
 }
 
+/// Arguments that give QEMU one virtio-net device on a vhost-user backend
+/// listening on `socket` (loadgen `--vhost-user`), with guest RAM of
+/// `mem_mib` MiB in shared memory the backend can map (`mem_mib` must be
+/// the configuration's `-m`).
+pub fn vhost_user_nic_args(socket: &Path, mac: &str, queues: u16, mem_mib: u32) -> Vec<String> {
+    let mut netdev = "vhost-user,id=net0,chardev=vhost0".to_owned();
+    let mut device = format!("virtio-net-pci,netdev=net0,mac={mac},romfile=");
+    if queues > 1 {
+        netdev.push_str(&format!(",queues={queues}"));
+        device.push_str(&format!(",mq=on,vectors={}", 2 * queues + 2));
+    }
+    vec![
+        "-object".into(),
+        format!("memory-backend-memfd,id=mem,size={mem_mib}M,share=on"),
+        "-numa".into(),
+        "node,memdev=mem".into(),
+        "-chardev".into(),
+        format!("socket,id=vhost0,path={}", socket.display()),
+        "-netdev".into(),
+        netdev,
+        "-device".into(),
+        device,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +257,16 @@ mod tests {
         let second = model_nic_args(NicModel::Igb, 1, "wct1", "02:00:00:00:00:02", 1);
         assert!(second[3].ends_with(",addr=0x6"));
         assert!(!igb[1].contains("queues"));
+    }
+
+    #[test]
+    fn vhost_user_args_share_memory_and_name_the_socket() {
+        let args = vhost_user_nic_args(Path::new("/tmp/v.sock"), "02:00:00:00:00:01", 2, 512);
+        assert_eq!(args[1], "memory-backend-memfd,id=mem,size=512M,share=on");
+        assert_eq!(args[5], "socket,id=vhost0,path=/tmp/v.sock");
+        assert_eq!(args[7], "vhost-user,id=net0,chardev=vhost0,queues=2");
+        assert!(args[9].ends_with(",mq=on,vectors=6"));
+        assert!(!vhost_user_nic_args(Path::new("s"), "m", 1, 64)[7].contains("queues"));
     }
 
     #[test]

@@ -21,3 +21,4 @@ pub mod supervision_checks;
 pub mod tcp_supervision_checks;
 pub mod tcp_traffic;
 pub mod traffic;
+pub mod vhost_user;
