@@ -1,5 +1,5 @@
 //! Named counters of the service (`counter`, `counter_add`), shown in
-//! `/metrics` as `warpcore_service_events_total{event=<name>}`.
+//! `/metrics` as `warpcore_node_events_total{node=<service>,event=<name>}`.
 
 /// A registered counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
