@@ -525,7 +525,13 @@ impl Executor {
         {
             let services = &mut self.services;
             let outcome = self.supervisor.guarded(|| {
-                let failed = core::mem::replace(&mut services[node], rebuild());
+                // Built first: a factory that fails leaves the links in
+                // the failed node for the next attempt.
+                let mut fresh = rebuild();
+                if let Some(links) = services[node].take_links() {
+                    fresh.adopt_links(links);
+                }
+                let failed = core::mem::replace(&mut services[node], fresh);
                 if drop_old {
                     drop(failed);
                 } else {

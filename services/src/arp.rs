@@ -227,9 +227,9 @@ impl Arp {
         self
     }
 
-    /// True when it shares what it learns with other cores (a relay's
-    /// rings cannot be built twice: such an ARP is not rebuilt after a
-    /// failure).
+    /// True when it shares what it learns with other cores (a rebuilt
+    /// ARP takes the failed one's relay: its rings are made once per
+    /// boot).
     pub fn has_relay(&self) -> bool {
         self.relay.is_some()
     }
@@ -464,6 +464,19 @@ impl Arp {
 impl Nanoservice for Arp {
     fn name(&self) -> &'static str {
         "arp"
+    }
+
+    /// Its relay, for a rebuilt `arp` (the other cores keep theirs; the
+    /// bindings still in the rings reach the new cache).
+    fn take_links(&mut self) -> Option<alloc::boxed::Box<dyn core::any::Any>> {
+        let relay = self.relay.take()?;
+        Some(alloc::boxed::Box::new(relay))
+    }
+
+    fn adopt_links(&mut self, links: alloc::boxed::Box<dyn core::any::Any>) {
+        if let Ok(relay) = links.downcast::<ArpRelay>() {
+            self.relay = Some(*relay);
+        }
     }
 
     fn outputs(&self) -> &'static [&'static str] {

@@ -282,6 +282,13 @@ impl SupervisedApp {
         let unwinds = self.settings.guard.is_none_or(|guard| guard.unwinds);
         let mut built = None;
         let mut work = || {
+            // Built first: a factory that fails leaves the links to other
+            // cores in the failed app for the next attempt.
+            let mut fresh = rebuild();
+            if let Some(links) = failed.as_mut().and_then(|failed| failed.take_links()) {
+                fresh.adopt_links(links);
+            }
+            built = Some(fresh);
             if unwinds {
                 drop(failed.take());
             } else {
@@ -289,7 +296,6 @@ impl SupervisedApp {
                 // inconsistent beyond what dropping it tolerates.
                 core::mem::forget(failed.take());
             }
-            built = Some(rebuild());
         };
         let outcome = match self.settings.guard {
             None => {
@@ -299,6 +305,11 @@ impl SupervisedApp {
             Some(guard) => (guard.run)(&mut work).map_err(Failure::Panic),
         };
         self.rebuild = Some(rebuild);
+        // A factory that failed left the failed app (and its links) for
+        // the next attempt.
+        if self.failed.is_none() {
+            self.failed = failed;
+        }
         match (outcome, built) {
             (Ok(()), Some(app)) => {
                 self.app = Some(app);
@@ -397,6 +408,22 @@ impl Listener for SupervisedApp {
 
     fn connect_failed(&mut self, token: u64, error: ConnectError) {
         self.call((), |app| app.connect_failed(token, error));
+    }
+
+    /// The running app's links, or the failed one's while it waits out
+    /// its backoff (the `tcp` node's own rebuild takes them either way).
+    fn take_links(&mut self) -> Option<alloc::boxed::Box<dyn core::any::Any>> {
+        match (&mut self.app, &mut self.failed) {
+            (Some(app), _) => app.take_links(),
+            (None, Some(failed)) => failed.take_links(),
+            (None, None) => None,
+        }
+    }
+
+    fn adopt_links(&mut self, links: alloc::boxed::Box<dyn core::any::Any>) {
+        if let Some(app) = &mut self.app {
+            app.adopt_links(links);
+        }
     }
 }
 
