@@ -247,17 +247,20 @@ impl Arp {
     /// Learns the bindings the other cores passed here, and sends what
     /// waited for them.
     fn take_shared(&mut self, out: &mut Outputs<'_>) {
-        let Some(mut relay) = self.relay.take() else {
-            return;
-        };
+        // One binding at a time, the relay left in place: a failure while
+        // sending what waited leaves it in the failed node, for the
+        // rebuilt one (`Nanoservice::take_links`).
         let now = out.now_ns();
-        for consumer in &mut relay.from {
-            while let Some((ip, mac)) = consumer.pop() {
-                self.cache.insert(ip, mac, now);
-                self.flush_pending(ip, mac, out);
-            }
+        loop {
+            let Some(relay) = &mut self.relay else {
+                return;
+            };
+            let Some((ip, mac)) = relay.from.iter_mut().find_map(|consumer| consumer.pop()) else {
+                return;
+            };
+            self.cache.insert(ip, mac, now);
+            self.flush_pending(ip, mac, out);
         }
-        self.relay = Some(relay);
     }
 
     /// The cache (for tests and management).
