@@ -148,6 +148,13 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// Node `node`'s service (its index in `CoreCounters::nodes`) as a
+    /// `T`, if it is one (tests look into a node's state).
+    pub fn node_as<T: Nanoservice>(&self, node: usize) -> Option<&T> {
+        let service: &dyn core::any::Any = &**self.services.get(node)?;
+        service.downcast_ref::<T>()
+    }
+
     /// The core's counters; clone the `Arc` to read them from elsewhere.
     pub fn counters(&self) -> &Arc<CoreCounters> {
         &self.counters
