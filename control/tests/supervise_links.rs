@@ -207,7 +207,11 @@ fn a_rebuilt_arp_still_shares_what_it_learns_with_the_other_core() {
     // Core 0 knows the peer without asking who it is.
     for (harness, core) in [(&first, 0), (&second, 1)] {
         let arp = arp_of(harness);
-        assert_eq!(arp.cache().lookup(PEER_IP, support::clock()), Some(PEER), "core {core}");
+        assert_eq!(
+            arp.cache().lookup(PEER_IP, support::clock()),
+            Some(PEER),
+            "core {core}"
+        );
     }
     // And core 0's answers still go out.
     let datagram = udp_frame((OURS, PEER), (PEER_IP, OUR_IP), (40_000, 7), 64, b"ping");
@@ -223,5 +227,8 @@ fn arp_of(harness: &Harness) -> &services::arp::Arp {
         .iter()
         .position(|node| node.name == "arp")
         .unwrap();
-    harness.executor.node_as::<services::arp::Arp>(node).unwrap()
+    harness
+        .executor
+        .node_as::<services::arp::Arp>(node)
+        .unwrap()
 }
