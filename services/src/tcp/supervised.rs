@@ -509,6 +509,64 @@ mod tests {
         assert_eq!(app.restart_at_ns(), Some(61_500_000_000));
     }
 
+    /// An app holding a link to another core (a number here), which it
+    /// writes back on data; it panics on `PANIC`.
+    struct Linked {
+        link: Option<u8>,
+    }
+
+    impl crate::tcp::TcpApp for Linked {
+        type Session = ();
+
+        fn accept(&mut self, _peer: SocketAddrV4, _io: &mut Stream<'_>) -> Option<()> {
+            Some(())
+        }
+
+        fn data(&mut self, _session: &mut (), data: &[u8], io: &mut Stream<'_>) -> usize {
+            assert!(data != b"PANIC", "marked");
+            io.write(&[self.link.unwrap_or(b'-')]);
+            data.len()
+        }
+
+        fn take_links(&mut self) -> Option<Box<dyn core::any::Any>> {
+            Some(Box::new(self.link.take()?))
+        }
+
+        fn adopt_links(&mut self, links: Box<dyn core::any::Any>) {
+            if let Ok(link) = links.downcast::<u8>() {
+                self.link = Some(*link);
+            }
+        }
+    }
+
+    #[test]
+    fn a_rebuilt_app_takes_the_failed_ones_links() {
+        NOW_NS.store(1_000_000_000, Ordering::Relaxed);
+        let settings = AppSupervision {
+            guard: Some(CATCH_UNWIND),
+            clock,
+            policy: SupervisionPolicy::default(),
+            core: 0,
+        };
+        // The factory builds it from its spec: without the link.
+        let rebuild: AppRebuild =
+            Box::new(|| Box::new(Hosted::new("linked", Linked { link: None })));
+        let first = Box::new(Hosted::new("linked", Linked { link: Some(b'7') }));
+        let mut app = SupervisedApp::new(9, first, Some(rebuild), settings);
+        let mut stream = StreamHarness::new(64);
+        let peer = SocketAddrV4::new(core::net::Ipv4Addr::LOCALHOST, 1);
+        assert!(app.accept(0, peer, &mut stream.stream()));
+        app.data(0, b"x", &mut stream.stream());
+        assert_eq!(stream.take_sent(), b"7");
+        app.data(0, b"PANIC", &mut stream.stream());
+        assert!(app.is_down());
+        // Whatever the shared test clock says by now: after the backoff.
+        assert!(app.restart_if_due(u64::MAX));
+        assert!(app.accept(1, peer, &mut stream.stream()));
+        app.data(1, b"x", &mut stream.stream());
+        assert_eq!(stream.take_sent(), b"7", "the failed app's link");
+    }
+
     #[test]
     fn an_app_without_a_factory_stays_failed() {
         let mut app = supervised(false);
