@@ -6,6 +6,7 @@
 use crate::bench::drive::{echo_run, forward_run, loadgen, loadgen_args};
 use crate::bench::management::management_load_run;
 use crate::bench::systems::{echo_spec, hosted, linux_guest};
+use crate::bench::veth::veth_echo;
 use crate::bench::tcp::{CLIENT_ADDRESS, HostServers, tcp_run, tcp_spec, wait_for_servers};
 use crate::net::devices::{Lan, Veth};
 use crate::net::netns::Netns;
@@ -168,7 +169,12 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
         | System::WarpcoreQemuPoll
         | System::LinuxGuest
         | System::QemuCeiling => System::LinuxGuest,
-        System::WarpcoreHosted | System::LinuxHost => System::LinuxHost,
+        System::WarpcoreHosted
+        | System::LinuxHost
+        | System::WarpcoreAfXdp
+        | System::WarpcoreAfPacket
+        | System::TestpmdAfXdp
+        | System::TestpmdAfPacket => System::LinuxHost,
     };
     let peak = measurements
         .iter()
@@ -342,6 +348,13 @@ fn measure(
             let _servers = HostServers::start(&server, &client, cores)?;
             tcp_run(tools, scenario, &client)
         }
+        (
+            Workload::UdpEcho,
+            System::WarpcoreAfXdp
+            | System::WarpcoreAfPacket
+            | System::TestpmdAfXdp
+            | System::TestpmdAfPacket,
+        ) => veth_echo(tools, scenario, system, cores),
         (workload, system) => bail!("{workload:?} is not measured on {}", system.name()),
     }
 }
