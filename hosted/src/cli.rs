@@ -124,9 +124,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses `NAME=DRIVER:IFNAME[:QUEUE]`.
 fn parse_nic(text: &str) -> Result<NicOverride, String> {
-    let shape = || {
-        format!("--nic takes NAME=DRIVER:IFNAME[:QUEUE] (like eth0=tap:wctap0), got `{text}`")
-    };
+    let shape =
+        || format!("--nic takes NAME=DRIVER:IFNAME[:QUEUE] (like eth0=tap:wctap0), got `{text}`");
     let (interface, rest) = text.split_once('=').ok_or_else(shape)?;
     let (driver, target) = rest.split_once(':').ok_or_else(shape)?;
     let (ifname, queue) = match target.split_once(':') {
@@ -228,7 +227,10 @@ mod tests {
             (HostedDriver::AfXdp, 3)
         );
         assert_eq!(options.nics[0].ifname, "veth0");
-        assert_eq!((options.nics[1].ifname.as_str(), options.nics[1].queue), ("veth1", 0));
+        assert_eq!(
+            (options.nics[1].ifname.as_str(), options.nics[1].queue),
+            ("veth1", 0)
+        );
     }
 
     #[test]
@@ -258,7 +260,10 @@ mod tests {
             (&["--spec", "s", "--nic", "eth0=tap:"], "interface name"),
             (&["--spec", "s", "--nic", "eth0=af-xdp:v:x"], "queue `x`"),
             (&["--spec", "s", "--nic", "eth0=tap:v:1"], "only af-xdp"),
-            (&["--spec", "s", "--nic", "eth0=af-xdp::1"], "interface name"),
+            (
+                &["--spec", "s", "--nic", "eth0=af-xdp::1"],
+                "interface name",
+            ),
             (
                 &["--spec", "s", "--nic", "eth0=tap:a", "--nic", "eth0=tap:b"],
                 "mapped twice",

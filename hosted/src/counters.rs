@@ -109,10 +109,19 @@ fn driver_counters(stats: &DriverStats) -> Vec<(&'static str, u64)> {
             ("wakeups_busy", socket.wakeups_busy.get()),
             ("wakeup_errors", socket.wakeup_errors.get()),
             ("kernel_rx_dropped", socket.kernel_rx_dropped.get()),
-            ("kernel_rx_invalid_descs", socket.kernel_rx_invalid_descs.get()),
-            ("kernel_tx_invalid_descs", socket.kernel_tx_invalid_descs.get()),
+            (
+                "kernel_rx_invalid_descs",
+                socket.kernel_rx_invalid_descs.get(),
+            ),
+            (
+                "kernel_tx_invalid_descs",
+                socket.kernel_tx_invalid_descs.get(),
+            ),
             ("kernel_rx_ring_full", socket.kernel_rx_ring_full.get()),
-            ("kernel_rx_fill_ring_empty", socket.kernel_rx_fill_ring_empty.get()),
+            (
+                "kernel_rx_fill_ring_empty",
+                socket.kernel_rx_fill_ring_empty.get(),
+            ),
         ],
     }
 }

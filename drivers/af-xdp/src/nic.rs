@@ -107,11 +107,11 @@ impl Rings {
             libc::XDP_PGOFF_TX_RING as u64,
             descriptor_ring(&offsets.tx),
         )?;
-        // SAFETY (all four): each mapping is the kernel's ring of `size`
-        // entries (a power of two, checked by `open`) at the offsets it
-        // reported, kept alive in `_mappings` as long as the rings; the
-        // kernel uses the index words atomically and a slot only while the
-        // indices give it to the kernel.
+        // SAFETY: each mapping is the kernel's ring of `size` entries (a
+        // power of two, checked by `open`) at the offsets it reported, kept
+        // alive in `_mappings` as long as the rings; the kernel uses the
+        // index words atomically and a slot only while the indices give it
+        // to the kernel.
         let rings = unsafe {
             Self {
                 fill: Ring::new(fill_map.base(), &offsets.fr, size),
@@ -335,7 +335,7 @@ impl AfXdpNic {
 impl Nic for AfXdpNic {
     fn rx_burst(&mut self, batch: &mut Batch) -> usize {
         self.bursts = self.bursts.wrapping_add(1);
-        if self.bursts % STATISTICS_EVERY == 0 {
+        if self.bursts.is_multiple_of(STATISTICS_EVERY) {
             self.read_kernel_statistics();
         }
         self.reclaim();

@@ -48,16 +48,18 @@ pub enum ProgramError {
 impl fmt::Display for ProgramError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Library(reason) => write!(
-                f,
-                "cannot load libxdp (install Debian's libxdp1): {reason}"
-            ),
+            Self::Library(reason) => {
+                write!(f, "cannot load libxdp (install Debian's libxdp1): {reason}")
+            }
             Self::Interface(reason) => f.write_str(reason),
             Self::Attach { ifname, reason } => {
                 write!(f, "attaching the XDP program to {ifname} failed: {reason}")
             }
             Self::MapUpdate { queue, error } => {
-                write!(f, "putting the socket of queue {queue} into the XSKMAP failed: {error}")
+                write!(
+                    f,
+                    "putting the socket of queue {queue} into the XSKMAP failed: {error}"
+                )
             }
         }
     }
@@ -70,15 +72,23 @@ const XDP_MODE_NATIVE: c_int = 1;
 const XDP_MODE_SKB: c_int = 2;
 const XDP_MODE_HW: c_int = 3;
 
+type SetupXdpProg = unsafe extern "C" fn(c_int, *mut c_int) -> c_int;
+type GetFromIfindex = unsafe extern "C" fn(c_int) -> *mut c_void;
+type AttachMode = unsafe extern "C" fn(*const c_void) -> c_int;
+type Detach = unsafe extern "C" fn(*mut c_void) -> c_int;
+type Close = unsafe extern "C" fn(*mut c_void);
+type GetError = unsafe extern "C" fn(*const c_void) -> c_long;
+type StrError = unsafe extern "C" fn(c_int, *mut c_char, usize) -> c_int;
+
 /// The few libxdp functions we use, resolved once.
 struct Libxdp {
-    setup_xdp_prog: unsafe extern "C" fn(c_int, *mut c_int) -> c_int,
-    multiprog_get_from_ifindex: unsafe extern "C" fn(c_int) -> *mut c_void,
-    multiprog_attach_mode: unsafe extern "C" fn(*const c_void) -> c_int,
-    multiprog_detach: unsafe extern "C" fn(*mut c_void) -> c_int,
-    multiprog_close: unsafe extern "C" fn(*mut c_void),
-    get_error: unsafe extern "C" fn(*const c_void) -> c_long,
-    strerror: unsafe extern "C" fn(c_int, *mut c_char, usize) -> c_int,
+    setup_xdp_prog: SetupXdpProg,
+    multiprog_get_from_ifindex: GetFromIfindex,
+    multiprog_attach_mode: AttachMode,
+    multiprog_detach: Detach,
+    multiprog_close: Close,
+    get_error: GetError,
+    strerror: StrError,
 }
 
 // SAFETY: the struct holds only function pointers into a library that is
@@ -96,7 +106,9 @@ fn dl_error() -> String {
         return "unknown dlopen error".to_owned();
     }
     // SAFETY: non-null, NUL-terminated (above).
-    unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 impl Libxdp {
@@ -116,30 +128,29 @@ impl Libxdp {
                 Ok(pointer)
             }
         };
-        // SAFETY (each transmute): the symbol is the libxdp 1.x function of
-        // that name, whose C prototype (libxdp.h, xsk.h) is the Rust type it
-        // becomes; function and data pointers have one size on Linux.
-        unsafe {
-            Ok(Self {
-                setup_xdp_prog: core::mem::transmute::<*mut c_void, _>(symbol(
-                    c"xsk_setup_xdp_prog",
-                )?),
-                multiprog_get_from_ifindex: core::mem::transmute::<*mut c_void, _>(symbol(
-                    c"xdp_multiprog__get_from_ifindex",
-                )?),
-                multiprog_attach_mode: core::mem::transmute::<*mut c_void, _>(symbol(
-                    c"xdp_multiprog__attach_mode",
-                )?),
-                multiprog_detach: core::mem::transmute::<*mut c_void, _>(symbol(
-                    c"xdp_multiprog__detach",
-                )?),
-                multiprog_close: core::mem::transmute::<*mut c_void, _>(symbol(
-                    c"xdp_multiprog__close",
-                )?),
-                get_error: core::mem::transmute::<*mut c_void, _>(symbol(c"libxdp_get_error")?),
-                strerror: core::mem::transmute::<*mut c_void, _>(symbol(c"libxdp_strerror")?),
-            })
+        // Each symbol is the libxdp 1.x function of that name, whose C
+        // prototype (libxdp.h, xsk.h) is the Rust type it is turned into;
+        // function and data pointers have one size on Linux.
+        macro_rules! function {
+            ($name:literal, $type:ty) => {{
+                let pointer = symbol($name)?;
+                // SAFETY: see above: `pointer` is the non-null address of a
+                // C function of type `$type`, in a library never unloaded.
+                unsafe { core::mem::transmute::<*mut c_void, $type>(pointer) }
+            }};
         }
+        Ok(Self {
+            setup_xdp_prog: function!(c"xsk_setup_xdp_prog", SetupXdpProg),
+            multiprog_get_from_ifindex: function!(
+                c"xdp_multiprog__get_from_ifindex",
+                GetFromIfindex
+            ),
+            multiprog_attach_mode: function!(c"xdp_multiprog__attach_mode", AttachMode),
+            multiprog_detach: function!(c"xdp_multiprog__detach", Detach),
+            multiprog_close: function!(c"xdp_multiprog__close", Close),
+            get_error: function!(c"libxdp_get_error", GetError),
+            strerror: function!(c"libxdp_strerror", StrError),
+        })
     }
 
     fn get() -> Result<&'static Self, ProgramError> {

@@ -36,7 +36,11 @@ impl<T: Copy> Ring<T> {
     /// 2. `size` is a power of two.
     /// 3. The other side accesses the index words atomically and a
     ///    descriptor only while the indices give it to that side.
-    pub(crate) unsafe fn new(base: NonNull<u8>, offsets: &libc::xdp_ring_offset, size: u32) -> Self {
+    pub(crate) unsafe fn new(
+        base: NonNull<u8>,
+        offsets: &libc::xdp_ring_offset,
+        size: u32,
+    ) -> Self {
         // SAFETY: precondition 1 puts every offset inside the mapping.
         let at = |offset: u64| unsafe { base.add(offset as usize) };
         let producer = at(offsets.producer).cast::<AtomicU32>();
@@ -69,7 +73,11 @@ impl<T: Copy> Ring<T> {
     fn slot(&self, index: u32) -> *mut T {
         // SAFETY: masked by `size - 1` (a power of two, precondition 2),
         // the slot is inside the descriptor array.
-        unsafe { self.descriptors.as_ptr().add((index & (self.size - 1)) as usize) }
+        unsafe {
+            self.descriptors
+                .as_ptr()
+                .add((index & (self.size - 1)) as usize)
+        }
     }
 
     /// True when the kernel set `XDP_RING_NEED_WAKEUP`: it stopped looking
@@ -157,3 +165,6 @@ impl<T: Copy> Ring<T> {
             .store(self.cached_consumer, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -168,7 +168,12 @@ pub(crate) fn register_umem(
 
 /// Sizes the four rings.
 pub(crate) fn size_rings(socket: &OwnedFd, size: u32) -> Result<(), AfXdpError> {
-    set_option(socket, "XDP_UMEM_FILL_RING", libc::XDP_UMEM_FILL_RING, &size)?;
+    set_option(
+        socket,
+        "XDP_UMEM_FILL_RING",
+        libc::XDP_UMEM_FILL_RING,
+        &size,
+    )?;
     set_option(
         socket,
         "XDP_UMEM_COMPLETION_RING",
@@ -270,7 +275,12 @@ impl Drop for Mapping {
 
 /// Binds the socket to queue `queue` of interface `ifindex` with `flags`
 /// (`XDP_COPY`, `XDP_ZEROCOPY`, `XDP_USE_NEED_WAKEUP`).
-pub(crate) fn bind(socket: &OwnedFd, ifindex: u32, queue: u32, flags: u16) -> Result<(), AfXdpError> {
+pub(crate) fn bind(
+    socket: &OwnedFd,
+    ifindex: u32,
+    queue: u32,
+    flags: u16,
+) -> Result<(), AfXdpError> {
     let address = libc::sockaddr_xdp {
         sxdp_family: libc::AF_XDP as u16,
         sxdp_flags: flags,

@@ -6,8 +6,8 @@
 use crate::bench::drive::{echo_run, forward_run, loadgen, loadgen_args};
 use crate::bench::management::management_load_run;
 use crate::bench::systems::{echo_spec, hosted, linux_guest};
-use crate::bench::veth::veth_echo;
 use crate::bench::tcp::{CLIENT_ADDRESS, HostServers, tcp_run, tcp_spec, wait_for_servers};
+use crate::bench::veth::veth_echo;
 use crate::net::devices::{Lan, Veth};
 use crate::net::netns::Netns;
 use crate::qemu::session::QemuSession;

@@ -162,10 +162,10 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
         executor(&counters, 0, "rx_packets") >= 100 + 5 + 50 + 3,
         "core 0 counted fewer packets than were answered"
     );
-    if let Some(netns) = &setup.appliance_netns {
-        if link == Link::AfXdp {
-            af_xdp_checks(&counters, netns, &setup.attachment, 1)?;
-        }
+    if let Some(netns) = &setup.appliance_netns
+        && link == Link::AfXdp
+    {
+        af_xdp_checks(&counters, netns, &setup.attachment, 1)?;
     }
     Ok(())
 }
@@ -211,7 +211,11 @@ fn af_xdp_checks(
             sent > 0 && copied < sent,
             "core {core}: {sent} sent, {copied} of them copied: replies should go out in their own buffers"
         );
-        for stat in ["rx_invalid", "kernel_rx_invalid_descs", "kernel_tx_invalid_descs"] {
+        for stat in [
+            "rx_invalid",
+            "kernel_rx_invalid_descs",
+            "kernel_tx_invalid_descs",
+        ] {
             ensure!(nic(stat) == 0, "core {core}: {stat} = {}", nic(stat));
         }
     }
@@ -367,7 +371,6 @@ fn router(binary: &Path, link: Link) -> Result<()> {
     Ok(())
 }
 
-
 /// With two cores, UDP flows from 16 source ports are spread over both
 /// cores' queues: each core's receive counter moves.
 fn two_cores(binary: &Path, link: Link) -> Result<()> {
@@ -392,10 +395,10 @@ fn two_cores(binary: &Path, link: Link) -> Result<()> {
         "16 flows did not reach both cores: {moved:?}"
     );
     let counters = appliance.stop()?;
-    if let Some(netns) = &setup.appliance_netns {
-        if link == Link::AfXdp {
-            af_xdp_checks(&counters, netns, &setup.attachment, 2)?;
-        }
+    if let Some(netns) = &setup.appliance_netns
+        && link == Link::AfXdp
+    {
+        af_xdp_checks(&counters, netns, &setup.attachment, 2)?;
     }
     Ok(())
 }
