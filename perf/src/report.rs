@@ -118,8 +118,8 @@ pub fn reference_for(system: System) -> Option<System> {
         // idle costs (or not) at peak.
         System::WarpcoreQemuPoll => Some(System::WarpcoreQemu),
         // DPDK on the same veth and PMD type as warpcore's driver.
-        System::TestpmdAfXdp => Some(System::WarpcoreAfXdp),
-        System::TestpmdAfPacket => Some(System::WarpcoreAfPacket),
+        System::TestpmdAfXdp | System::WarpcoreAfXdpPoll => Some(System::WarpcoreAfXdp),
+        System::TestpmdAfPacket | System::WarpcoreAfPacketPoll => Some(System::WarpcoreAfPacket),
         System::WarpcoreQemu
         | System::WarpcoreHosted
         | System::WarpcoreAfXdp

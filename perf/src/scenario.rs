@@ -94,6 +94,11 @@ pub enum System {
     WarpcoreAfXdp,
     /// warpcore hosted on one end of a veth pair, through AF_PACKET.
     WarpcoreAfPacket,
+    /// `WarpcoreAfXdp` with `idle = "poll"`: its core never sleeps, as
+    /// testpmd's forwarding lcore.
+    WarpcoreAfXdpPoll,
+    /// `WarpcoreAfPacket` with `idle = "poll"`.
+    WarpcoreAfPacketPoll,
     /// DPDK's `dpdk-testpmd` (5tswap) on the same veth, `net_af_xdp` PMD.
     TestpmdAfXdp,
     /// DPDK's `dpdk-testpmd` (5tswap) on the same veth, `net_af_packet` PMD.
@@ -112,6 +117,8 @@ impl System {
             System::WarpcoreQemuPoll => "warpcore-qemu-poll",
             System::WarpcoreAfXdp => "warpcore-af-xdp",
             System::WarpcoreAfPacket => "warpcore-af-packet",
+            System::WarpcoreAfXdpPoll => "warpcore-af-xdp-poll",
+            System::WarpcoreAfPacketPoll => "warpcore-af-packet-poll",
             System::TestpmdAfXdp => "testpmd-af-xdp",
             System::TestpmdAfPacket => "testpmd-af-packet",
         }
@@ -126,6 +133,8 @@ impl System {
                 | System::WarpcoreQemuPoll
                 | System::WarpcoreAfXdp
                 | System::WarpcoreAfPacket
+                | System::WarpcoreAfXdpPoll
+                | System::WarpcoreAfPacketPoll
         )
     }
 }

@@ -173,6 +173,8 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
         | System::LinuxHost
         | System::WarpcoreAfXdp
         | System::WarpcoreAfPacket
+        | System::WarpcoreAfXdpPoll
+        | System::WarpcoreAfPacketPoll
         | System::TestpmdAfXdp
         | System::TestpmdAfPacket => System::LinuxHost,
     };
@@ -352,6 +354,8 @@ fn measure(
             Workload::UdpEcho,
             System::WarpcoreAfXdp
             | System::WarpcoreAfPacket
+            | System::WarpcoreAfXdpPoll
+            | System::WarpcoreAfPacketPoll
             | System::TestpmdAfXdp
             | System::TestpmdAfPacket,
         ) => veth_echo(tools, scenario, system, cores),

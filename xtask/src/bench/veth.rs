@@ -1,7 +1,8 @@
 //! UDP echo hosted on a veth pair, one end for loadgen and one for the
 //! system under test: warpcore-hosted through AF_XDP or AF_PACKET, and
 //! DPDK's `dpdk-testpmd` (5tswap, which echoes like our UDP echo) through
-//! its `net_af_xdp` or `net_af_packet` PMD. Besides packets per second,
+//! its `net_af_xdp` or `net_af_packet` PMD. The `-poll` warpcore systems
+//! run the spec with `idle = "poll"`, busy-polling like testpmd. Besides packets per second,
 //! the CPU time the system's process used during the run is printed,
 //! since testpmd busy-polls and warpcore sleeps when idle: packets per
 //! CPU-second is the fair comparison.
@@ -74,13 +75,19 @@ fn start(
     ifname: &str,
 ) -> Result<ChildGuard> {
     match system {
-        System::WarpcoreAfXdp | System::WarpcoreAfPacket => {
-            let driver = if system == System::WarpcoreAfXdp {
-                "af-xdp"
-            } else {
-                "af-packet"
+        System::WarpcoreAfXdp
+        | System::WarpcoreAfPacket
+        | System::WarpcoreAfXdpPoll
+        | System::WarpcoreAfPacketPoll => {
+            let driver = match system {
+                System::WarpcoreAfXdp | System::WarpcoreAfXdpPoll => "af-xdp",
+                _ => "af-packet",
             };
-            let spec = echo_spec(cores, false)?;
+            let poll = matches!(
+                system,
+                System::WarpcoreAfXdpPoll | System::WarpcoreAfPacketPoll
+            );
+            let spec = echo_spec(cores, poll)?;
             let mut command = netns.command(&tools.hosted.to_string_lossy());
             command
                 .arg("--spec")

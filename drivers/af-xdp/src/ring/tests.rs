@@ -127,7 +127,10 @@ fn consumer_reads_what_was_published_and_releases_once() {
     assert_eq!((completion.read(), completion.read()), (60, 70));
     assert_eq!(completion.ready(32), 1);
     assert_eq!(completion.read(), 80);
-    assert_eq!(kernel.words().consumer.load(Ordering::Acquire), u32::MAX - 1);
+    assert_eq!(
+        kernel.words().consumer.load(Ordering::Acquire),
+        u32::MAX - 1
+    );
     completion.release();
     assert_eq!(kernel.words().consumer.load(Ordering::Acquire), 1);
     assert_eq!(completion.ready(32), 0);
