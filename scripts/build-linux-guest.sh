@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Linux peer guest for benchmarks from Debian packages: Debian's
 # kernel (linux-image-amd64) and a busybox-static initramfs holding the
-# virtio-net modules, a static UDP echo server, Debian's nginx (from
+# virtio-net and igb modules, a static UDP echo server, Debian's nginx (from
 # nginx-light) and memcached with the shared libraries ldd finds for them,
 # and an init that configures the NICs from the kernel command line:
 #   wc.mode=echo|forward|sink|tcp  wc.eth0=ADDR/PREFIX  wc.eth1=ADDR/PREFIX
@@ -80,6 +80,30 @@ for module in drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/vi
   esac
 done
 
+# Linux's igb (QEMU's -device igb) and the modules it needs, dependencies
+# first, found through each module's own `depends` field (the package ships
+# no modules.dep, and kmod's modinfo need not be installed); the init loads
+# them in that order.
+: > "$root/modules/igb.order"
+add_module() {
+  local name=$1 source dependency
+  grep -qx "$name" "$root/modules/igb.order" && return 0
+  source=$(find "$modules" -name "$name.ko*" | head -n 1)
+  [ -n "$source" ] || { echo "build-linux-guest: no module $name" >&2; return 1; }
+  case "$source" in
+    *.xz) xz -dc "$source" > "$work/$name.ko" ;;
+    *) cp "$source" "$work/$name.ko" ;;
+  esac
+  # The .modinfo section holds `depends=a,b` as a NUL-terminated string.
+  for dependency in $(grep -a -o -m 1 'depends=[a-z0-9_,-]*' "$work/$name.ko" | head -n 1 \
+      | sed 's/^depends=//' | tr ',' ' '); do
+    add_module "$(echo "$dependency" | tr '-' '_')" || add_module "$dependency"
+  done
+  cp "$work/$name.ko" "$root/modules/$name.ko"
+  echo "$name" >> "$root/modules/igb.order"
+}
+add_module igb
+
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -87,6 +111,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net; do
+  insmod /modules/$module.ko || echo "linux-guest: insmod $module failed"
+done
+for module in $(cat /modules/igb.order); do
   insmod /modules/$module.ko || echo "linux-guest: insmod $module failed"
 done
 mode=echo

@@ -188,3 +188,45 @@ fn a_syn_ack_on_the_wrong_core_is_passed_to_the_core_that_sent_the_syn() {
     assert_eq!(client.event("segments-handed-in"), 1);
     assert_eq!(client.event("connections-opened"), 1);
 }
+
+#[test]
+fn with_rss_the_backend_port_is_one_whose_answers_hash_to_the_dialling_core() {
+    use dataplane::rss::{RETA_ENTRIES, RssSteering, WARPCORE_RSS_KEY};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let spec = control::Spec::parse(PROXY_SPEC, &services::Registry::with_builtin()).unwrap();
+    let mut links = control::core_links(&spec, 2);
+    let mut table = [0; RETA_ENTRIES];
+    for (index, entry) in table.iter_mut().enumerate() {
+        *entry = (index % 2) as u8;
+    }
+    let steering = |queue: u8| RssSteering {
+        interface: 0,
+        key: WARPCORE_RSS_KEY,
+        table,
+        queue,
+    };
+    for (core, core_links) in links.iter_mut().enumerate() {
+        core_links.insert_shared(steering(core as u8));
+    }
+    let backend = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 8000);
+    let second = Harness::on_core(&spec, 1, links.pop().unwrap());
+    let first = Harness::on_core(&spec, 0, links.pop().unwrap());
+    for (core, harness) in [(0u16, first), (1, second)] {
+        let mut client = Peer::with_harness(harness, 40000, 8080);
+        for client_port in 40000..40004 {
+            client.port = client_port;
+            client.sequence = support::segments::PEER_ISN;
+            client.acknowledgment = 0;
+            let syn = client_connects(&mut client);
+            assert!((FIRST..=LAST).contains(&syn.source_port));
+            assert_eq!((syn.source_port - FIRST) % 2, core, "the core's share");
+            let ours = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), syn.source_port);
+            assert_eq!(
+                steering(0).queue_of(backend, ours),
+                core as u8,
+                "port {}: the backend's answers hash to the other core",
+                syn.source_port
+            );
+        }
+    }
+}

@@ -26,6 +26,7 @@ pub mod nic;
 pub mod parts;
 mod queue;
 mod reasons;
+pub mod rss;
 pub mod shared_nic;
 pub mod stats;
 pub mod supervise;

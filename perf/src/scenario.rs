@@ -162,6 +162,10 @@ pub struct Defaults {
     /// `http-latency`: requests per second offered; 0 offers half of the
     /// Linux peer's `http-keepalive` rate measured earlier in the same run.
     pub rate: u64,
+    /// `http-latency`: seconds of the same fixed-rate load before the
+    /// measured `duration_secs`, not counted (a freshly booted guest's
+    /// first seconds are its warm-up, not its latency at that load).
+    pub warmup_secs: u64,
 }
 
 impl Default for Defaults {
@@ -176,6 +180,7 @@ impl Default for Defaults {
             accel: "tcg".into(),
             connections: 16,
             rate: 0,
+            warmup_secs: 0,
         }
     }
 }
@@ -207,6 +212,22 @@ pub struct ScenarioSpec {
     pub connections: Option<u32>,
     /// Overrides of the defaults.
     pub rate: Option<u64>,
+    /// Overrides of the defaults.
+    pub warmup_secs: Option<u64>,
+    /// The NIC QEMU gives the guests (virtio when not named).
+    #[serde(default)]
+    pub nic: GuestNic,
+}
+
+/// The NIC model the QEMU systems of a scenario run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestNic {
+    /// `-device virtio-net-pci` (multi-queue over a multi-queue tap).
+    #[default]
+    Virtio,
+    /// `-device igb` (QEMU's 82576: warpcore's igb driver, Linux's igb).
+    Igb,
 }
 
 fn one_core() -> Vec<u32> {
@@ -255,6 +276,11 @@ pub struct Scenario {
     /// `http-latency`: offered requests per second (0: half the Linux
     /// peer's keep-alive peak in this run).
     pub rate: u64,
+    /// The NIC of the QEMU systems.
+    pub nic: GuestNic,
+    /// `http-latency`: unmeasured seconds of load before the measured ones.
+    #[serde(default)]
+    pub warmup_secs: u64,
 }
 
 impl ScenarioFile {
@@ -302,6 +328,8 @@ impl ScenarioFile {
                 accel: defaults.accel.clone(),
                 connections: spec.connections.unwrap_or(defaults.connections),
                 rate: spec.rate.unwrap_or(defaults.rate),
+                nic: spec.nic,
+                warmup_secs: spec.warmup_secs.unwrap_or(defaults.warmup_secs),
             };
             if !(1..=600).contains(&scenario.duration_secs)
                 || !(1..=20).contains(&scenario.repetitions)
@@ -316,6 +344,9 @@ impl ScenarioFile {
                     "scenario `{}`: payload 24..=1472 bytes and at least one flow",
                     scenario.name
                 );
+            }
+            if scenario.warmup_secs > 60 {
+                bail!("scenario `{}`: warmup_secs 0..=60", scenario.name);
             }
             if !(1..=1024).contains(&scenario.connections) {
                 bail!("scenario `{}`: connections 1..=1024", scenario.name);
@@ -356,6 +387,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(scenarios.len(), 1);
+        assert_eq!(scenarios[0].nic, GuestNic::Virtio);
+        let igb = ScenarioFile::parse(
+            "[[scenario]]\nname = \"e\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\nnic = \"igb\"\n",
+        )
+        .unwrap();
+        assert_eq!(igb[0].nic, GuestNic::Igb);
+        assert!(
+            ScenarioFile::parse(
+                "[[scenario]]\nname = \"e\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\nnic = \"e1000\"\n",
+            )
+            .is_err()
+        );
         let scenario = &scenarios[0];
         assert_eq!(scenario.duration_secs, 2);
         assert_eq!(scenario.payload, 128);

@@ -8,12 +8,14 @@
 //! forwarded as they are. Packets leaving the node start at the IP header;
 //! the link-layer padding behind `total_len` is trimmed.
 
+use crate::claim::{LocalClaim, claimed};
 use crate::icmp_error::{ErrorLimiter, is_martian};
 use crate::reassembly::{FragmentError, Outcome, Reassembly, into_regular_buffer};
 use crate::route::{LocalAddresses, Locality};
 use crate::wire::icmp::{kind, time_exceeded, unreachable};
 use crate::wire::ipv4::protocol;
 use crate::wire::{Ipv4Packet, WireError};
+use alloc::vec::Vec;
 use arrayvec::ArrayVec;
 use core::net::Ipv4Addr;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict, drop_reasons};
@@ -83,6 +85,8 @@ pub struct Ipv4 {
     protocols: ArrayVec<u8, MAX_PROTOCOL_HOOKS>,
     errors: ErrorLimiter,
     reassembly: Reassembly,
+    /// Packets for us that a service at `ipv4:forward` takes (NAT).
+    claims: Vec<LocalClaim>,
 }
 
 impl Ipv4 {
@@ -117,6 +121,16 @@ impl Ipv4 {
             protocols: ArrayVec::new(),
             errors,
             reassembly,
+            claims: Vec::new(),
+        }
+    }
+
+    /// Sends packets for us that `claim` covers to the `forward` output
+    /// instead of delivering them (a NAT's replies and forwarded ports);
+    /// only when something forwards.
+    pub fn claim(&mut self, claim: LocalClaim) {
+        if self.forwarding {
+            self.claims.push(claim);
         }
     }
 
@@ -170,6 +184,11 @@ impl Ipv4 {
             return Verdict::Keep;
         }
         match self.local.locality(destination) {
+            Locality::Unicast
+                if !self.claims.is_empty() && claimed(&self.claims, packet.payload()) =>
+            {
+                Verdict::emit(Self::FORWARD)
+            }
             Locality::Unicast | Locality::Broadcast => match protocol {
                 protocol::ICMP => Verdict::emit(Self::ICMP),
                 protocol::UDP => Verdict::emit(Self::UDP),

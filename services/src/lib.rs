@@ -8,6 +8,7 @@ extern crate alloc;
 
 pub mod arp;
 pub mod arp_cache;
+pub mod claim;
 pub mod conntrack;
 pub mod eth;
 #[cfg(feature = "test-services")]
@@ -23,6 +24,7 @@ pub mod kv;
 pub mod l2fwd;
 pub mod l3fwd;
 mod malformed;
+pub mod nat;
 pub mod reassembly;
 pub mod registry;
 pub mod route;

@@ -34,6 +34,9 @@ pub enum Command {
     Test(TestArguments),
     /// Microbenchmarks and the systems-under-test harness, written into one report.
     Bench(BenchArguments),
+    /// Build the nine Wasm example modules (examples/wasm/{rust,c,assemblyscript})
+    /// into target/wasm-examples, and print their sizes and fuel per packet.
+    WasmExamples,
     /// Internal: the UDP client the tests run inside a namespace.
     #[command(name = "__udp-client", hide = true)]
     UdpClient {
@@ -219,6 +222,10 @@ pub enum UdpClientMode {
         /// 1472) instead of varied sizes up to 1400.
         #[arg(long)]
         size: Option<usize>,
+        /// Flow `f` sends from this port + `f` instead of a port the
+        /// kernel picks (the RSS test predicts each flow's queue).
+        #[arg(long)]
+        source_port: Option<u16>,
     },
     /// Sends to a closed port and expects ICMP port unreachable; prints
     /// `udp-closed refused=true|false`.

@@ -22,6 +22,7 @@ fn main() {
         Command::Run(arguments) => commands::run::run(arguments),
         Command::Test(arguments) => commands::test::run(arguments),
         Command::Bench(arguments) => commands::bench::run(arguments),
+        Command::WasmExamples => commands::wasm_examples::run_command(),
         Command::UdpClient { mode } => net::udp_client::run(mode),
         Command::TcpClient { mode } => net::tcp_client::run(mode),
         Command::FloodFrames { ifname, file, rate } => net::syn_flood::run(ifname, file, *rate),

@@ -10,6 +10,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
+use dataplane::rss::RssSteering;
 use dataplane::stats::CoreCounters;
 use dataplane::{
     CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, ExecutorParts, Guard,
@@ -464,6 +465,13 @@ fn add_stack(
         context.errors.clone(),
         Reassembly::new(spec.ipv4.reassembly),
     );
+    if let Some(chain) = find(chains, HookPoint::Ipv4Forward) {
+        for service in &chain.services {
+            for claim in service.config.claims(context.interfaces) {
+                ipv4.claim(claim);
+            }
+        }
+    }
     let mut udp = Udp::new(context.local.clone(), context.errors.clone());
     let (mut protocols, mut udp_ports) = (Vec::new(), Vec::new());
     for chain in chains {
@@ -682,12 +690,16 @@ fn tcp_stack(
 /// A core's TCP stack with no app yet: the routes for the connections
 /// apps open, and what the platform shares between the cores' stacks (the
 /// flow directory, the rings that pass segments to their connection's
-/// core, ringing this core's doorbell).
+/// core, ringing this core's doorbell, and the RSS of NICs that hash with
+/// a key we know).
 fn new_stack(context: &BuildContext<'_>, config: TcpConfig, seed: u64) -> Tcp {
     let mut stack =
         Tcp::new(context.local.clone(), config, seed).with_routes(context.routes.clone());
     if let Some(directory) = context.links.take_shared::<Arc<FlowDirectory>>() {
         stack = stack.with_directory(context.core, directory);
+    }
+    while let Some(steering) = context.links.take_shared::<RssSteering>() {
+        stack = stack.with_rss(steering);
     }
     if let Some(strays) = context.links.take_shared::<Strays>() {
         stack = stack.with_strays(strays);

@@ -11,6 +11,7 @@ const ECHO: &str = include_str!("../../../examples/echo.toml");
 const ROUTER: &str = include_str!("../../../examples/router.toml");
 const ECHO_IGB: &str = include_str!("../../../examples/echo-igb.toml");
 const FIREWALL: &str = include_str!("../../../examples/firewall.toml");
+const NAT: &str = include_str!("../../../examples/nat.toml");
 
 const INTERFACE: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"virtio\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n";
 
@@ -62,6 +63,31 @@ fn the_examples_parse() {
     let mistake = FIREWALL.replace("destination_port = 8081", "destination_port = 80811");
     let error = parse(&mistake).unwrap_err().to_string();
     assert!(error.contains("80811"), "{error}");
+    let nat = parse(NAT).unwrap();
+    let kinds: Vec<&str> = nat.services.iter().map(|service| service.kind).collect();
+    assert_eq!(kinds, ["nat", "l3fwd"]);
+    assert_eq!(nat.services[0].attach, vec![HookPoint::Ipv4Forward]);
+    for (mistake, says) in [
+        (
+            NAT.replace("outside = \"eth1\"", "outside = \"eth7\""),
+            "outside names no interface",
+        ),
+        (
+            NAT.replace("20000-29999", "30000-40000"),
+            "stay out of 32768-60999",
+        ),
+        (
+            NAT.replace("port = 8080", "port = 20080"),
+            "lies in the masquerade ports",
+        ),
+        (
+            NAT.replace("to = \"10.0.1.2:8000\"", "to = \"10.0.1.2\""),
+            "socket address",
+        ),
+    ] {
+        let error = parse(&mistake).unwrap_err().to_string();
+        assert!(error.contains(says), "{error}");
+    }
 }
 
 #[test]
@@ -259,8 +285,8 @@ fn every_refusal_names_line_and_field() {
             "line 10: route[1].destination: \"0.0.0.0/0\" is already used by route[0]",
         ),
         (
-            alloc::format!("{INTERFACE}[[service]]\nkind = \"nat\"\n"),
-            "line 7: service[0].kind: expected a registered service kind (conntrack, firewall, http, kv, l2fwd, l3fwd, tcp-echo, tcp-proxy, udp-echo), got \"nat\"",
+            alloc::format!("{INTERFACE}[[service]]\nkind = \"teleport\"\n"),
+            "line 7: service[0].kind: expected a registered service kind (conntrack, firewall, http, kv, l2fwd, l3fwd, nat, tcp-echo, tcp-proxy, udp-echo), got \"teleport\"",
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nport = 7\n"),

@@ -4,11 +4,11 @@
 
 use crate::error::IgbError;
 use crate::registers::{
-    self, BMCR_AUTONEG_ENABLE, BMCR_AUTONEG_RESTART, CTRL, CTRL_EXT, Ctrl, CtrlExt, EICR, EIMC,
-    ICR, IMC, MDIC, MDIC_REGISTER_SHIFT, MRQC, MRQC_ENABLE_RSS, MRQC_RSS_FIELDS, MTA,
-    MTA_REGISTERS, Mdic, PHY_BMCR, QUEUE_THRESHOLDS, QUEUES, QueueControl, RCTL, RETA, RSSRK,
-    RXCSUM, RXCSUM_PCSD, Rah, Rctl, STATUS, Srrctl, Status, TCTL, TCTL_COLD_FULL_DUPLEX,
-    TCTL_CT_DEFAULT, Tctl, rx_queue, srrctl_packet_buffer, stats, tx_queue,
+    self, BMCR_AUTONEG_ENABLE, BMCR_AUTONEG_RESTART, CTRL, CTRL_EXT, Ctrl, CtrlExt, EIAC, EIAM,
+    EICR, EIMC, GPIE, Gpie, ICR, IMC, IVAR_VALID, MDIC, MDIC_REGISTER_SHIFT, MRQC, MRQC_ENABLE_RSS,
+    MRQC_RSS_FIELDS, MTA, MTA_REGISTERS, Mdic, PHY_BMCR, QUEUE_THRESHOLDS, QUEUES, QueueControl,
+    RCTL, RETA, RSSRK, RXCSUM, RXCSUM_PCSD, Rah, Rctl, STATUS, Srrctl, Status, TCTL,
+    TCTL_COLD_FULL_DUPLEX, TCTL_CT_DEFAULT, Tctl, rx_queue, srrctl_packet_buffer, stats, tx_queue,
 };
 use crate::rss::{self, RedirectionTable};
 
@@ -189,12 +189,47 @@ impl<R: Registers> Igb<R> {
 
     /// The link as `STATUS` reports it now.
     pub fn link(&self) -> LinkState {
-        let status = Status::from_bits_retain(self.registers.read(STATUS));
-        LinkState {
-            up: status.contains(Status::LU),
-            speed_mbps: status.speed_mbps(),
-            full_duplex: status.contains(Status::FD),
+        link_state(&self.registers)
+    }
+
+    /// A second handle on the same registers, for a queue pair polled on
+    /// another core (it touches only its own queue's registers).
+    pub fn register_handle(&self) -> R
+    where
+        R: Clone,
+    {
+        self.registers.clone()
+    }
+
+    /// MSI-X mode (8.8.15, as Linux's `igb_configure_msix`): receive and
+    /// transmit queue `q` of the first `queues` raise MSI-X vector `q`,
+    /// which clears its own cause when sent (`EIAC`) and is left masked
+    /// (`EIMS` clear) until its queue's core arms it before sleeping. The
+    /// other causes (link) get no vector.
+    pub fn configure_msix(&mut self, queues: u16) -> Result<(), IgbError> {
+        if queues == 0 || queues > QUEUES {
+            return Err(IgbError::NoSuchQueue(queues));
         }
+        let gpie = Gpie::MSIX_MODE | Gpie::PBA_SUPPORT | Gpie::EIAME | Gpie::NSICR;
+        self.registers.write(GPIE, gpie.bits());
+        self.registers.write(registers::IVAR_MISC, 0);
+        for queue in 0..queues {
+            let entry = u32::from(queue) | IVAR_VALID;
+            for (register, shift) in [registers::ivar_rx(queue), registers::ivar_tx(queue)] {
+                let value = self.registers.read(register) & !(0xff << shift);
+                self.registers.write(register, value | (entry << shift));
+            }
+        }
+        let vectors = queue_vectors(queues);
+        self.registers.write(EIAC, vectors);
+        // No auto mask: a core masks its vector itself when it wakes
+        // (`EIMC`), so that the contract does not hang on `EIAM`, which
+        // QEMU's model does not apply.
+        self.registers.write(EIAM, 0);
+        self.registers.write(EIMC, !0);
+        let _ = self.registers.read(EICR);
+        self.registers.write(EICR, vectors);
+        Ok(())
     }
 
     /// Polls the link every millisecond for at most `budget_ms` ms (auto-
@@ -340,6 +375,25 @@ impl<R: Registers> Igb<R> {
             self.registers.delay_us(10);
         }
         Err(IgbError::QueueEnableTimeout { queue, transmit })
+    }
+}
+
+/// The link as `registers`' `STATUS` reports it now.
+pub fn link_state(registers: &impl Registers) -> LinkState {
+    let status = Status::from_bits_retain(registers.read(STATUS));
+    LinkState {
+        up: status.contains(Status::LU),
+        speed_mbps: status.speed_mbps(),
+        full_duplex: status.contains(Status::FD),
+    }
+}
+
+/// The `EICR` / `EIMS` bits of the first `queues` MSI-X vectors.
+pub const fn queue_vectors(queues: u16) -> u32 {
+    if queues >= 32 {
+        !0
+    } else {
+        (1u32 << queues) - 1
     }
 }
 

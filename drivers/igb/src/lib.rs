@@ -24,10 +24,12 @@ extern crate alloc;
 pub mod descriptors;
 pub mod device;
 pub mod error;
+pub mod pairs;
 pub mod queue;
 pub mod registers;
 pub mod rss;
 
 pub use device::{Igb, LinkState, QueueRings, Registers};
 pub use error::IgbError;
+pub use pairs::{PairOptions, program_queue_pairs, redirection_table};
 pub use queue::{IgbQueue, QueuePairSetup, QueueStats, RingMemory};

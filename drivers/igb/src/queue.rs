@@ -12,8 +12,9 @@ use core::sync::atomic::{Ordering, fence};
 use dataplane::{Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
 
 use crate::descriptors::{DESCRIPTOR_BYTES, RxDescriptor, TxDescriptor};
-use crate::device::{DeviceStats, Igb, QueueRings, Registers};
+use crate::device::{DeviceStats, Igb, QueueRings, Registers, link_state};
 use crate::error::IgbError;
+use crate::registers::{EICR, EIMC, EIMS, rx_queue, tx_queue};
 
 /// Receive bursts between two reads of the device's statistics registers
 /// (they clear on read and are 32 bits wide: at 1.5 Mpps, 1024 bursts come
@@ -140,31 +141,60 @@ impl RingMemory {
     }
 }
 
-/// A device whose queue pair 0 is ready to start on the core that polls it.
+// SAFETY: the ring memory is owned by one queue (precondition 1 of
+// `new`): moving the handle to the core that polls the queue moves that
+// ownership with it.
+unsafe impl Send for RingMemory {}
+
+/// One programmed queue pair waiting for the core that polls it: the
+/// device's queues, RSS and interrupts are set up ([`crate::program_queue_pairs`]);
+/// the receive ring gets its buffers from that core's mempool in `start`.
 pub struct QueuePairSetup<R: Registers> {
-    device: Igb<R>,
+    /// This pair's queue index (and MSI-X vector).
+    queue: u16,
+    /// The registers, for this queue's tails and interrupt bit.
+    registers: R,
+    /// The device itself, on pair 0 only: its statistics registers are
+    /// device-wide and clear on read, so one queue reads them.
+    device: Option<Igb<R>>,
     rx: RingMemory,
     tx: RingMemory,
+    mac: MacAddr,
+    interrupts: bool,
     name: String,
 }
 
 impl<R: Registers> QueuePairSetup<R> {
-    /// Pairs a brought-up device (link requested) with ring memory for
-    /// queue pair 0.
-    pub fn new(device: Igb<R>, rx: RingMemory, tx: RingMemory, name: String) -> Self {
+    /// A programmed pair (see [`crate::program_queue_pairs`]).
+    pub(crate) fn new(parts: PairParts<R>) -> Self {
         Self {
-            device,
-            rx,
-            tx,
-            name,
+            queue: parts.queue,
+            registers: parts.registers,
+            device: parts.device,
+            rx: parts.rx,
+            tx: parts.tx,
+            mac: parts.mac,
+            interrupts: parts.interrupts,
+            name: parts.name,
         }
     }
 
-    /// Programs and enables the queues, turns receiver and transmitter on,
-    /// and fills the receive ring from `pool` (created on the calling core,
-    /// with at least [`RX_BUFFER_BYTES`] of buffer after the headroom).
+    /// The pair's queue index: the core that should poll it, when the
+    /// function has one pair per core.
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// Whether the queue raises its MSI-X vector when armed (otherwise
+    /// the core must wake on a timer to look).
+    pub fn rx_interrupts(&self) -> bool {
+        self.interrupts
+    }
+
+    /// Fills the receive ring from `pool` (created on the calling core,
+    /// with at least [`RX_BUFFER_BYTES`] of buffer after the headroom),
+    /// one tail write, and hands the pair to the caller to poll.
     pub fn start(self, pool: Mempool) -> Result<IgbQueue<R>, IgbError> {
-        let mut device = self.device;
         if let Some(packet) = pool.alloc() {
             let (_, capacity) = packet.buffer_phys();
             let room = capacity.saturating_sub(packet.headroom());
@@ -172,20 +202,38 @@ impl<R: Registers> QueuePairSetup<R> {
                 return Err(IgbError::BufferTooSmall(room));
             }
         }
-        device.configure_rx_queue(0, self.rx.rings(), RX_BUFFER_BYTES)?;
-        device.configure_tx_queue(0, self.tx.rings())?;
-        device.enable_receiver();
-        device.enable_transmitter();
-        let mac = MacAddr(device.mac());
-        Ok(IgbQueue::new(
-            device, self.rx, self.tx, pool, mac, self.name,
-        ))
+        Ok(IgbQueue::new(self, pool))
+    }
+}
+
+/// What [`QueuePairSetup::new`] is made of.
+pub(crate) struct PairParts<R: Registers> {
+    pub(crate) queue: u16,
+    pub(crate) registers: R,
+    pub(crate) device: Option<Igb<R>>,
+    pub(crate) rx: RingMemory,
+    pub(crate) tx: RingMemory,
+    pub(crate) mac: MacAddr,
+    pub(crate) interrupts: bool,
+    pub(crate) name: String,
+}
+
+impl RingMemory {
+    /// The ring as the device is told about it.
+    pub(crate) fn device_rings(&self) -> QueueRings {
+        self.rings()
     }
 }
 
 /// One queue pair, polled by the core that owns its mempool.
 pub struct IgbQueue<R: Registers> {
-    device: Igb<R>,
+    /// This pair's queue index (and MSI-X vector).
+    queue: u16,
+    registers: R,
+    /// The device, on the pair that reads its statistics registers.
+    device: Option<Igb<R>>,
+    /// The queue's MSI-X vector is routed to this core.
+    interrupts: bool,
     rx_ring: NonNull<RxDescriptor>,
     /// Packet lent to the device, by receive descriptor.
     rx_slots: Vec<Option<Packet>>,
@@ -211,17 +259,23 @@ pub struct IgbQueue<R: Registers> {
 }
 
 impl<R: Registers> IgbQueue<R> {
-    fn new(
-        device: Igb<R>,
-        rx: RingMemory,
-        tx: RingMemory,
-        pool: Mempool,
-        mac: MacAddr,
-        name: String,
-    ) -> Self {
+    fn new(setup: QueuePairSetup<R>, pool: Mempool) -> Self {
+        let QueuePairSetup {
+            queue,
+            registers,
+            device,
+            rx,
+            tx,
+            mac,
+            interrupts,
+            name,
+        } = setup;
         let size = usize::from(rx.descriptors.min(tx.descriptors));
         let mut queue = Self {
+            queue,
+            registers,
             device,
+            interrupts,
             rx_ring: rx.virt.cast(),
             rx_slots: (0..size).map(|_| None).collect(),
             rx_next: 0,
@@ -257,11 +311,34 @@ impl<R: Registers> IgbQueue<R> {
         self.tx_in_flight
     }
 
-    /// Reads the device's statistics registers into the counters.
+    /// Reads the device's statistics registers into the counters (on the
+    /// pair that owns them; the others count their queue alone).
     pub fn refresh_device_stats(&mut self) {
-        let totals = self.device.update_stats();
-        self.stats.set_device(totals);
+        if let Some(device) = &mut self.device {
+            let totals = device.update_stats();
+            self.stats.set_device(totals);
+        }
         self.bursts_since_stats = 0;
+    }
+
+    /// This pair's queue index.
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// This queue's bit in `EICR` / `EIMS` / `EIMC` (its MSI-X vector).
+    fn vector_bit(&self) -> u32 {
+        1 << self.queue
+    }
+
+    /// Whether the device has written back the next receive descriptor.
+    fn rx_pending(&self) -> bool {
+        if self.rx_posted == 0 {
+            return false;
+        }
+        // SAFETY: inside the ring; volatile because the device writes it.
+        let descriptor = unsafe { self.rx_descriptor(self.rx_next).read_volatile() };
+        descriptor.write_back().done()
     }
 
     /// The receive descriptor at `index`.
@@ -303,7 +380,7 @@ impl<R: Registers> IgbQueue<R> {
             // sees the tail move (the tail write is an uncached MMIO store).
             fence(Ordering::SeqCst);
             let tail = (self.rx_next + self.rx_posted) % self.size;
-            self.device.write_rx_tail(0, tail as u16);
+            self.registers.write(rx_queue::rdt(self.queue), tail as u32);
             self.stats.doorbells.increment();
         }
     }
@@ -416,19 +493,43 @@ impl<R: Registers + 'static> Nic for IgbQueue<R> {
             // Ordering: descriptors and frames in memory before the tail
             // write lets the device fetch them.
             fence(Ordering::SeqCst);
-            self.device.write_tx_tail(0, self.tx_tail as u16);
+            self.registers
+                .write(tx_queue::tdt(self.queue), self.tx_tail as u32);
             self.stats.doorbells.increment();
         }
         self.stats.tx_packets.add(sent as u64);
         room
     }
 
-    /// No receive interrupt yet (MSI-X per queue is the next step): the
-    /// platform's tick wakes the core. The device's counters are brought up
-    /// to date before it sleeps.
+    /// Brings the device's counters up to date, then, when the queue has
+    /// its MSI-X vector, arms it: the stale cause cleared, the vector
+    /// unmasked, and the ring looked at once more, since a frame written
+    /// back before the unmask raised nothing (`EICR` bits only interrupt
+    /// when they rise under `EIMS`).
     fn enable_wakeup(&mut self) -> bool {
         self.refresh_device_stats();
+        if !self.interrupts {
+            return true;
+        }
+        let bit = self.vector_bit();
+        self.registers.write(EICR, bit);
+        self.registers.write(EIMS, bit);
+        // Ordering: the unmask (an uncached store) before the load of the
+        // descriptor: either the device wrote the descriptor back before
+        // it saw the unmask, and we see it below, or it raises the vector.
+        fence(Ordering::SeqCst);
+        if self.rx_pending() {
+            self.disable_wakeup();
+            return false;
+        }
         true
+    }
+
+    /// Masks the queue's vector again: a polling core takes no interrupts.
+    fn disable_wakeup(&mut self) {
+        if self.interrupts {
+            self.registers.write(EIMC, self.vector_bit());
+        }
     }
 
     fn mac(&self) -> MacAddr {
@@ -436,7 +537,7 @@ impl<R: Registers + 'static> Nic for IgbQueue<R> {
     }
 
     fn link(&self) -> LinkInfo {
-        let link = self.device.link();
+        let link = link_state(&self.registers);
         LinkInfo {
             up: link.up,
             speed_mbps: if link.up { link.speed_mbps } else { 0 },

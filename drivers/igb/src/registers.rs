@@ -32,8 +32,58 @@ pub const ICR: u32 = 0x0_1500;
 pub const IMC: u32 = 0x0_150c;
 /// 0x01528: Extended Interrupt Mask Clear.
 pub const EIMC: u32 = 0x0_1528;
-/// 0x01580: Extended Interrupt Cause Read.
+/// 0x01580: Extended Interrupt Cause Read (write 1 to clear a cause).
 pub const EICR: u32 = 0x0_1580;
+/// 0x01514: General Purpose Interrupt Enable.
+pub const GPIE: u32 = 0x0_1514;
+/// 0x01524: Extended Interrupt Mask Set/Read.
+pub const EIMS: u32 = 0x0_1524;
+/// 0x0152c: Extended Interrupt Auto Clear: a cause whose bit is set here
+/// clears when its MSI-X message is sent.
+pub const EIAC: u32 = 0x0_152c;
+/// 0x01530: Extended Interrupt Auto Mask.
+pub const EIAM: u32 = 0x0_1530;
+/// 0x01700: Interrupt Vector Allocation, 8 registers.
+pub const IVAR0: u32 = 0x0_1700;
+/// 0x01740: Interrupt Vector Allocation for the other causes.
+pub const IVAR_MISC: u32 = 0x0_1740;
+/// `IVAR` entry valid bit (each entry is a byte: vector number | valid).
+pub const IVAR_VALID: u32 = 0x80;
+
+bitflags! {
+    /// `GPIE` bits (8.8.15).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Gpie: u32 {
+        /// Non-selective interrupt clear on read of `ICR`.
+        const NSICR = 1 << 0;
+        /// MSI-X mode: `EICR` bits are MSI-X vectors, queues are mapped
+        /// to them through `IVAR`.
+        const MSIX_MODE = 1 << 4;
+        /// Extended interrupt auto mask enable.
+        const EIAME = 1 << 30;
+        /// PBA support: the MSI-X pending bits reflect `EICR`.
+        const PBA_SUPPORT = 1 << 31;
+    }
+}
+
+/// The `IVAR0` register and bit shift of receive queue `queue`'s entry
+/// (8.8.14 for the 82576: queues 0..8 in byte 0, 8..16 in byte 2 of
+/// register `queue % 8`).
+pub const fn ivar_rx(queue: u16) -> (u32, u32) {
+    (
+        IVAR0 + 4 * (queue as u32 % 8),
+        if queue < 8 { 0 } else { 16 },
+    )
+}
+
+/// The `IVAR0` register and bit shift of transmit queue `queue`'s entry
+/// (byte 1, or byte 3 for queues 8..16).
+pub const fn ivar_tx(queue: u16) -> (u32, u32) {
+    (
+        IVAR0 + 4 * (queue as u32 % 8),
+        if queue < 8 { 8 } else { 24 },
+    )
+}
 /// 0x05000: Receive Checksum Control.
 pub const RXCSUM: u32 = 0x0_5000;
 /// `RXCSUM.PCSD`: the descriptor's checksum field carries the RSS hash
@@ -368,6 +418,10 @@ mod tests {
         assert_eq!(tx_queue::tdt(2), 0xe098);
         assert_eq!(tx_queue::txdctl(0), 0xe028);
         assert_eq!((ral(0), rah(0), rah(1)), (0x5400, 0x5404, 0x540c));
+        assert_eq!(ivar_rx(1), (0x1704, 0));
+        assert_eq!(ivar_tx(1), (0x1704, 8));
+        assert_eq!(ivar_rx(9), (0x1704, 16));
+        assert_eq!(ivar_tx(15), (0x171c, 24));
     }
 
     #[test]

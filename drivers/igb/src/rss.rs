@@ -1,58 +1,13 @@
-//! Receive-side scaling (82576 datasheet 7.1.2.8): the Toeplitz hash over a
-//! flow's addresses and ports, our key, and the redirection table that
-//! maps the hash's low 7 bits to a queue. The same hash in software lets
-//! the appliance predict the queue (and so the core) of a flow.
+//! Receive-side scaling (82576 datasheet 7.1.2.8): the redirection table
+//! that maps the Toeplitz hash's low 7 bits to a queue, and the register
+//! packing of it and of the key. The hash and our key are
+//! `dataplane::rss`'s (checked there against Microsoft's verification
+//! vectors), so the appliance predicts a flow's queue with the same code.
 
 use crate::registers::RETA_ENTRIES;
+use dataplane::rss::RssSteering;
 
-/// Our Toeplitz key: `6d 5a` repeated. A key whose 16-bit halves repeat
-/// hashes a flow and its reverse alike (source and destination swapped),
-/// so both directions of a connection land on one core.
-pub const WARPCORE_RSS_KEY: [u8; 40] = {
-    let mut key = [0; 40];
-    let mut index = 0;
-    while index < 40 {
-        key[index] = if index % 2 == 0 { 0x6d } else { 0x5a };
-        index += 1;
-    }
-    key
-};
-
-/// The Toeplitz hash of `input` under `key` (as the device computes it;
-/// `input` at most 36 bytes, the IPv6 4-tuple).
-pub fn toeplitz_hash(key: &[u8; 40], input: &[u8]) -> u32 {
-    let mut hash = 0u32;
-    // The 32-bit window of the key at the current input bit.
-    let mut window = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
-    // Byte `next_key_byte` of the key shifts in while input byte
-    // `next_key_byte - 4` is hashed.
-    for (next_key_byte, &byte) in (4..).zip(input.iter().take(36)) {
-        for bit in (0..8).rev() {
-            if byte & (1 << bit) != 0 {
-                hash ^= window;
-            }
-            let incoming = key.get(next_key_byte).copied().unwrap_or(0) >> bit & 1;
-            window = (window << 1) | u32::from(incoming);
-        }
-    }
-    hash
-}
-
-/// The hash input of an IPv4 TCP or UDP flow: source address, destination
-/// address, source port, destination port, in network order.
-pub fn ipv4_flow_input(
-    source: [u8; 4],
-    destination: [u8; 4],
-    source_port: u16,
-    destination_port: u16,
-) -> [u8; 12] {
-    let mut input = [0; 12];
-    input[..4].copy_from_slice(&source);
-    input[4..8].copy_from_slice(&destination);
-    input[8..10].copy_from_slice(&source_port.to_be_bytes());
-    input[10..].copy_from_slice(&destination_port.to_be_bytes());
-    input
-}
+pub use dataplane::rss::{WARPCORE_RSS_KEY, ipv4_flow_input, toeplitz_hash};
 
 /// The redirection table: queue by the hash's low 7 bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +27,17 @@ impl RedirectionTable {
     /// The queue a packet with `hash` goes to.
     pub fn queue(&self, hash: u32) -> u8 {
         self.0[(hash as usize) % RETA_ENTRIES]
+    }
+
+    /// What the core polling `queue` of interface `interface` knows of
+    /// its steering (our key and this table).
+    pub fn steering(&self, interface: usize, queue: u8) -> RssSteering {
+        RssSteering {
+            interface,
+            key: WARPCORE_RSS_KEY,
+            table: self.0,
+            queue,
+        }
     }
 
     /// The 32 `RETA` register values (entry `4n + k` in byte `k` of
@@ -99,47 +65,6 @@ pub fn key_registers(key: &[u8; 40]) -> [u32; 10] {
 mod tests {
     use super::*;
 
-    /// The key of Microsoft's RSS verification suite.
-    const MICROSOFT_KEY: [u8; 40] = [
-        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
-        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
-        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-    ];
-
-    #[test]
-    fn the_hash_matches_the_verification_suite() {
-        // 66.9.149.187:2794 -> 161.142.100.80:1766.
-        let input = ipv4_flow_input([66, 9, 149, 187], [161, 142, 100, 80], 2794, 1766);
-        assert_eq!(toeplitz_hash(&MICROSOFT_KEY, &input[..8]), 0x323e_8fc2);
-        assert_eq!(toeplitz_hash(&MICROSOFT_KEY, &input), 0x51cc_c178);
-        // 199.92.111.2:14230 -> 65.69.140.83:4739.
-        let input = ipv4_flow_input([199, 92, 111, 2], [65, 69, 140, 83], 14230, 4739);
-        assert_eq!(toeplitz_hash(&MICROSOFT_KEY, &input[..8]), 0xd718_262a);
-        assert_eq!(toeplitz_hash(&MICROSOFT_KEY, &input), 0xc626_b0ea);
-    }
-
-    #[test]
-    fn our_key_hashes_both_directions_of_a_flow_alike() {
-        for (a, b, port_a, port_b) in [
-            ([10, 0, 0, 1], [10, 0, 0, 2], 40000, 7),
-            ([192, 168, 1, 9], [172, 16, 0, 1], 1234, 443),
-        ] {
-            let forward = toeplitz_hash(&WARPCORE_RSS_KEY, &ipv4_flow_input(a, b, port_a, port_b));
-            let reverse = toeplitz_hash(&WARPCORE_RSS_KEY, &ipv4_flow_input(b, a, port_b, port_a));
-            assert_eq!(forward, reverse);
-        }
-        // ... and still tells flows apart.
-        let one = toeplitz_hash(
-            &WARPCORE_RSS_KEY,
-            &ipv4_flow_input([10, 0, 0, 1], [10, 0, 0, 2], 40000, 7),
-        );
-        let two = toeplitz_hash(
-            &WARPCORE_RSS_KEY,
-            &ipv4_flow_input([10, 0, 0, 1], [10, 0, 0, 2], 40001, 7),
-        );
-        assert_ne!(one, two);
-    }
-
     #[test]
     fn the_table_spreads_and_packs_into_registers() {
         let table = RedirectionTable::spread(2);
@@ -149,6 +74,20 @@ mod tests {
         assert_eq!(table.registers()[0], 0x0100_0100);
         assert_eq!(RedirectionTable::spread(0), RedirectionTable::spread(1));
         assert_eq!(key_registers(&WARPCORE_RSS_KEY), [0x5a6d_5a6d; 10]);
-        assert_eq!(key_registers(&MICROSOFT_KEY)[0], 0xda56_5a6d);
+        // Byte 4n + k of the key in byte k of register n.
+        let mut key = [0; 40];
+        key[..4].copy_from_slice(&[0x6d, 0x5a, 0x56, 0xda]);
+        assert_eq!(key_registers(&key)[0], 0xda56_5a6d);
+    }
+
+    #[test]
+    fn the_steering_a_core_gets_predicts_what_the_table_says() {
+        let table = RedirectionTable::spread(2);
+        let steering = table.steering(0, 1);
+        let input = ipv4_flow_input([10, 0, 0, 1], [10, 0, 0, 2], 41000, 7);
+        let expected = table.queue(toeplitz_hash(&WARPCORE_RSS_KEY, &input));
+        let source = core::net::SocketAddrV4::new([10, 0, 0, 1].into(), 41000);
+        let destination = core::net::SocketAddrV4::new([10, 0, 0, 2].into(), 7);
+        assert_eq!(steering.queue_of(source, destination), expected);
     }
 }

@@ -1,20 +1,23 @@
 //! The appliance's igb interfaces (`driver = "igb"`, or every virtio one
 //! with `nic=igb` on the command line): the boot core resets each device,
-//! asks for the link, waits for it (bounded) and gives it ring memory for
-//! queue pair 0, which core 0 polls. RSS over more pairs is not done yet.
+//! asks for the link, waits for it (bounded), routes one MSI-X vector per
+//! queue pair to the pair's core, and programs one queue pair per core
+//! (the spec's `queues`, at most the cores) with RSS over them; core `i`
+//! polls pair `i`.
 
 use alloc::format;
 use alloc::string::String;
 
+use alloc::vec::Vec;
 use control::spec::{Driver, Interface};
-use igb::{Igb, QueuePairSetup, RingMemory};
+use igb::{Igb, PairOptions, QueuePairSetup, RingMemory};
 
 use crate::boot::cmdline;
 use crate::dev::igb_platform::KernelIgbRegisters;
 use crate::dev::pci::PciDevice;
 use crate::mem::frames;
 
-/// A queue pair waiting for core 0.
+/// A queue pair waiting for its core.
 pub type IgbPairSetup = QueuePairSetup<KernelIgbRegisters>;
 
 /// Descriptors per ring.
@@ -34,12 +37,14 @@ pub fn effective_driver(interface: &Interface) -> Driver {
 }
 
 /// Brings up `device` for `interface` (the spec's `index`-th): reset, link,
-/// ring memory for queue pair 0.
+/// MSI-X, and `min(queues, cores)` queue pairs programmed; pair `i` is for
+/// core `i`.
 pub fn bring_up(
     interface: &Interface,
     index: usize,
     device: &PciDevice,
-) -> Result<IgbPairSetup, String> {
+    cores: usize,
+) -> Result<Vec<IgbPairSetup>, String> {
     let registers = KernelIgbRegisters::new(device)
         .ok_or_else(|| format!("{}: BAR 0 is not an assigned memory BAR", device.address))?;
     let mut nic = Igb::reset(registers).map_err(|error| format!("igb reset: {error}"))?;
@@ -54,13 +59,11 @@ pub fn bring_up(
             interface.mac
         );
     }
-    if interface.queues > 1 {
-        log::warn!(
-            "interface `{}`: igb runs one queue pair (core 0) for now, not {}",
-            interface.name,
-            interface.queues
-        );
-    }
+    let pairs = interface
+        .queues
+        .min(u16::try_from(cores).unwrap_or(u16::MAX))
+        .min(igb::registers::QUEUES)
+        .max(1);
     let bytes = RingMemory::bytes(RING_DESCRIPTORS) as u64;
     let ring = || -> Result<RingMemory, String> {
         let phys = frames::allocate_zeroed(bytes, frames::FRAME_BYTES)
@@ -72,14 +75,28 @@ pub fn bring_up(
         // device sees them at the same address), cache coherent (x86 DMA).
         Ok(unsafe { RingMemory::new(virt, phys, RING_DESCRIPTORS) })
     };
-    let (rx, tx) = (ring()?, ring()?);
+    let mut rings = Vec::new();
+    for _ in 0..pairs {
+        rings.push((ring()?, ring()?));
+    }
+    let msix = crate::appliance::setup::route_rx_interrupts(device, pairs);
+    let options = PairOptions {
+        msix: msix.is_some(),
+    };
+    let setups = igb::program_queue_pairs(nic, rings, &format!("igb{index}"), options)
+        .map_err(|error| format!("igb queues: {error}"))?;
+    if let Some(table) = &msix {
+        table.enable(device);
+    }
     log::info!(
-        "interface `{}` {} at {}: igb, mac {mac}, link {} {} Mb/s, 1 queue pair of {RING_DESCRIPTORS} descriptors",
+        "interface `{}` {} at {}: igb, mac {mac}, link {} {} Mb/s, {pairs} queue pairs of {RING_DESCRIPTORS} descriptors{}, {} wake on packet",
         interface.name,
         interface.address,
         device.address,
         if link.up { "up" } else { "down" },
-        link.speed_mbps
+        link.speed_mbps,
+        if pairs > 1 { " (RSS)" } else { "" },
+        if msix.is_some() { pairs } else { 0 },
     );
-    Ok(QueuePairSetup::new(nic, rx, tx, format!("igb{index}.q0")))
+    Ok(setups)
 }

@@ -1,6 +1,6 @@
 //! The appliance: the spec (first PVH module, or the built-in examples/echo.toml),
-//! one virtio-net device per spec interface with one queue pair per core (or
-//! one igb function with one queue pair, on core 0), and on every core an
+//! one virtio-net device or igb function per spec interface with one queue
+//! pair per core, and on every core an
 //! executor built from the spec over that core's queue pairs.
 //!
 //! The boot core parses the spec and brings the devices up; an invalid spec or a
@@ -56,6 +56,8 @@ static STATE: AtomicU8 = AtomicU8::new(PENDING);
 static SPEC: Once<Spec> = Once::new();
 /// Queue pairs waiting for their core: `SETUPS[core]` holds (interface index, pair).
 static SETUPS: Mutex<Vec<Vec<(usize, QueuePairSetup)>>> = Mutex::new(Vec::new());
+/// igb queue pairs waiting for their core, as `SETUPS`.
+static IGB_SETUPS: Mutex<Vec<Vec<(usize, IgbPairSetup)>>> = Mutex::new(Vec::new());
 /// The links between cores the spec's services asked for: `LINKS[core]`
 /// holds that core's ends, made once by the boot core.
 static LINKS: Mutex<Vec<CoreLinks>> = Mutex::new(Vec::new());
@@ -64,10 +66,8 @@ static CONSOLE_INTERRUPTS: AtomicBool = AtomicBool::new(false);
 
 /// Runs the appliance on the calling core; never returns.
 pub fn run(core_id: u32) -> ! {
-    // igb queue pairs stay on the boot core, which brought them up.
-    let mut igb_pairs = Vec::new();
     if core_id == 0 {
-        igb_pairs = bring_up();
+        bring_up();
     } else {
         // Acquire pairs with the Release store in `bring_up`.
         while STATE.load(Ordering::Acquire) == PENDING {
@@ -86,12 +86,18 @@ pub fn run(core_id: u32) -> ! {
         .get_mut(core_id as usize)
         .map(core::mem::take)
         .unwrap_or_default();
+    let igb_pairs = IGB_SETUPS
+        .lock()
+        .get_mut(core_id as usize)
+        .map(core::mem::take)
+        .unwrap_or_default();
     let mut links = LINKS
         .lock()
         .get_mut(core_id as usize)
         .map(core::mem::take)
         .unwrap_or_default();
-    let policy = idle_policy(spec, core_id, &setups, !igb_pairs.is_empty());
+    let unsignalled_igb = igb_pairs.iter().any(|(_, pair)| !pair.rx_interrupts());
+    let policy = idle_policy(spec, core_id, &setups, unsignalled_igb);
     if spec.idle == IdleMode::Halt {
         links.insert_shared(executor::doorbell());
     }
@@ -156,7 +162,7 @@ fn swap_graph(executor: &mut Executor, control: &mut CoreControl, core_id: u32) 
 
 /// How core `core_id` idles: the spec's mode, with a bound on each sleep
 /// when something it must notice cannot wake it (a NIC queue without a
-/// receive interrupt, as igb's queues are for now; on core 0, a console
+/// receive interrupt: `wakeup=off`, or no MSI-X; on core 0, a console
 /// without one).
 fn idle_policy(
     spec: &Spec,
@@ -205,8 +211,8 @@ fn refuse(reason: core::fmt::Arguments<'_>) -> ! {
 }
 
 /// Boot core: parse the spec, bring every interface's device up, hand out
-/// pairs; returns the igb pairs, which the boot core polls itself.
-fn bring_up() -> Vec<(usize, IgbPairSetup)> {
+/// pairs to their cores.
+fn bring_up() {
     let text = match init::spec_module() {
         Some(bytes) => match core::str::from_utf8(bytes) {
             // Loaders pad modules with zero bytes; they are not part of the text.
@@ -228,7 +234,10 @@ fn bring_up() -> Vec<(usize, IgbPairSetup)> {
     let mut per_core: Vec<Vec<(usize, QueuePairSetup)>> = (0..cores).map(|_| Vec::new()).collect();
     let mut devices = virtio_net_devices();
     let mut igb_functions = igb_devices();
-    let mut igb_pairs = Vec::new();
+    let mut igb_per_core: Vec<Vec<(usize, IgbPairSetup)>> =
+        (0..cores).map(|_| Vec::new()).collect();
+    // What each core's TCP stack learns of the igb interfaces' RSS.
+    let mut igb_steering = Vec::new();
     for (index, interface) in spec.interfaces.iter().enumerate() {
         match igb_setup::effective_driver(interface) {
             Driver::Virtio => {}
@@ -240,8 +249,20 @@ fn bring_up() -> Vec<(usize, IgbPairSetup)> {
                         interface.name
                     ))
                 };
-                match igb_setup::bring_up(interface, index, device) {
-                    Ok(pair) => igb_pairs.push((index, pair)),
+                match igb_setup::bring_up(interface, index, device, cores) {
+                    Ok(pairs) => {
+                        if pairs.len() > 1 {
+                            let table = igb::redirection_table(pairs.len() as u16);
+                            for pair in &pairs {
+                                let queue = pair.queue();
+                                igb_steering
+                                    .push((usize::from(queue), table.steering(index, queue as u8)));
+                            }
+                        }
+                        for pair in pairs {
+                            igb_per_core[usize::from(pair.queue())].push((index, pair));
+                        }
+                    }
                     Err(error) => refuse(format_args!(
                         "interface `{}` ({}): {error}",
                         interface.name, device.address
@@ -304,6 +325,11 @@ fn bring_up() -> Vec<(usize, IgbPairSetup)> {
         }
     }
     let mut links = control::core_links(&spec, cores);
+    for (core, steering) in igb_steering {
+        if let Some(core_links) = links.get_mut(core) {
+            core_links.insert_shared(steering);
+        }
+    }
     if let Err(error) = management::attach(
         &spec,
         text,
@@ -323,6 +349,7 @@ fn bring_up() -> Vec<(usize, IgbPairSetup)> {
     }
     SPEC.call_once(|| spec);
     *SETUPS.lock() = per_core;
+    *IGB_SETUPS.lock() = igb_per_core;
     // Release: the spec and the setups are visible to cores that see READY.
     STATE.store(READY, Ordering::Release);
     for core_id in 1..cores {
@@ -330,7 +357,6 @@ fn bring_up() -> Vec<(usize, IgbPairSetup)> {
             apic::send_fixed(record.apic_id(), crate::arch::trap::WAKEUP_VECTOR);
         }
     }
-    igb_pairs
 }
 
 /// Routes MSI-X table entry `pair` of `device` to the local APIC of core
@@ -338,7 +364,7 @@ fn bring_up() -> Vec<(usize, IgbPairSetup)> {
 /// every pair. Returns the table, to be enabled once the device is up, or
 /// `None` (logged) when the device cannot do it or the command line says
 /// `wakeup=off`: its cores then sleep at most a millisecond at a time.
-fn route_rx_interrupts(device: &PciDevice, pairs: u16) -> Option<MsixTable> {
+pub(crate) fn route_rx_interrupts(device: &PciDevice, pairs: u16) -> Option<MsixTable> {
     if crate::boot::cmdline::get("wakeup") == Some("off") {
         log::info!("wakeup=off: cores sleep at most a millisecond at a time");
         return None;
@@ -411,7 +437,7 @@ fn build_core(
         let pool = Mempool::new(pool_region, rx_config).map_err(|error| error.to_string())?;
         let queue = setup
             .start(pool)
-            .map_err(|error| alloc::format!("igb queue pair 0: {error}"))?;
+            .map_err(|error| alloc::format!("igb queue pair {core_id}: {error}"))?;
         queue_stats.push((queue.name().to_string(), NicStats::Igb(queue.stats())));
         ports.push((interface, Box::new(queue)));
     }

@@ -21,7 +21,9 @@ pub fn igb_devices() -> impl Iterator<Item = &'static PciDevice> {
         .filter(|device| IGB_IDS.contains(&(device.vendor_id, device.device_id)))
 }
 
-/// BAR 0 of one igb function.
+/// BAR 0 of one igb function: one handle per queue pair (each on its
+/// core), all on the same mapping.
+#[derive(Clone)]
 pub struct KernelIgbRegisters {
     base: *mut u8,
     len: u64,
@@ -50,6 +52,14 @@ impl KernelIgbRegisters {
         unsafe { self.base.add(offset as usize).cast::<u32>() }
     }
 }
+
+// SAFETY: the handle is a pointer to an uncached MMIO mapping that is never
+// removed; moving it to another core moves no memory. The handles of one
+// function on different cores write disjoint registers (each pair its own
+// queue's tails and its own interrupt bit; only pair 0 the device-wide
+// ones), and a register access is one 32-bit volatile access, atomic on
+// the bus.
+unsafe impl Send for KernelIgbRegisters {}
 
 // SAFETY: reads and writes are single volatile 32-bit accesses to BAR 0 of
 // this function, at 4-byte aligned offsets inside the BAR (`register`

@@ -6,8 +6,14 @@
 //! delayed (no coordinated omission). Prints loadgen's JSON (`RunResult`)
 //! so the harness reads it like a loadgen run.
 //!
+//! With `--warmup-secs W` the same load runs W seconds before the
+//! measured ones and nothing of it is counted. The client's threads sleep
+//! with a timer slack of 1 ns (Linux's default of 50 µs would add up to
+//! 50 µs of the client's own oversleep to every scheduled request).
+//!
 //! usage: tcp-load --target ADDR:PORT --protocol http|memcache-get|memcache-set
 //!        [--connections N] [--duration-secs S] [--rate REQUESTS_PER_SECOND]
+//!        [--warmup-secs W]
 #![deny(unsafe_code)]
 
 use anyhow::{Context, Result, bail};
@@ -56,6 +62,10 @@ struct Arguments {
     /// Requests per second over all connections; 0: as fast as replies come.
     #[arg(long, value_name = "N", default_value_t = 0)]
     rate: u64,
+    /// Seconds of the same load before the measured ones, not counted.
+    #[arg(long, value_name = "W", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=60))]
+    warmup_secs: u64,
 }
 
 /// What one connection's thread measured.
@@ -80,8 +90,16 @@ fn main() {
     }
 }
 
+/// The main thread's timer slack (the file names the thread-group leader,
+/// which `run` is on); threads inherit it from the thread that creates
+/// them, so it is set once before they are spawned. Best effort: without
+/// it (an old kernel) the default 50 µs stays.
+const TIMER_SLACK: &str = "/proc/self/timerslack_ns";
+
 fn run(arguments: &Arguments) -> Result<RunResult> {
+    let _ = std::fs::write(TIMER_SLACK, "1");
     let duration = Duration::from_secs(arguments.duration_secs);
+    let warmup = Duration::from_secs(arguments.warmup_secs);
     let interval = (arguments.rate > 0)
         .then(|| Duration::from_secs_f64(f64::from(arguments.connections) / arguments.rate as f64));
     let start = Instant::now() + Duration::from_millis(200);
@@ -92,9 +110,13 @@ fn run(arguments: &Arguments) -> Result<RunResult> {
             let offset = interval.map_or(Duration::ZERO, |interval| {
                 interval.mul_f64(f64::from(index) / f64::from(arguments.connections))
             });
-            std::thread::spawn(move || {
-                connection(target, protocol, index, start + offset, duration, interval)
-            })
+            let schedule = Schedule {
+                start: start + offset,
+                measured_from: start + offset + warmup,
+                end: start + offset + warmup + duration,
+                interval,
+            };
+            std::thread::spawn(move || connection(target, protocol, index, schedule))
         })
         .collect();
     let mut total = Tally::default();
@@ -110,16 +132,34 @@ fn run(arguments: &Arguments) -> Result<RunResult> {
     Ok(result(total, duration.as_secs_f64(), arguments.rate))
 }
 
-/// One connection: sends until `duration` after `start`, reconnecting after
+/// When one connection sends, and which of its requests count.
+#[derive(Clone, Copy)]
+struct Schedule {
+    /// The first request's slot.
+    start: Instant,
+    /// Requests sent (or scheduled) from here on are counted.
+    measured_from: Instant,
+    /// No request is sent from here on.
+    end: Instant,
+    /// The fixed interval between requests; `None`: closed loop.
+    interval: Option<Duration>,
+}
+
+/// One connection: sends from `schedule.start` until `schedule.end`,
+/// counting what was sent from `schedule.measured_from`, reconnecting after
 /// an error.
 fn connection(
     target: SocketAddr,
     protocol: Protocol,
     index: u32,
-    start: Instant,
-    duration: Duration,
-    interval: Option<Duration>,
+    schedule: Schedule,
 ) -> Result<Tally> {
+    let Schedule {
+        start,
+        measured_from,
+        end,
+        interval,
+    } = schedule;
     let mut tally = Tally::default();
     let key = format!("wc-bench-{index}");
     let request = match protocol {
@@ -133,7 +173,6 @@ fn connection(
         read_reply(&mut stream, Protocol::MemcacheSet, &mut Vec::new())
             .context("setting the key before the run")?;
     }
-    let end = start + duration;
     let mut buffer = Vec::with_capacity(4096);
     let mut next = start;
     while Instant::now() < start {
@@ -156,15 +195,17 @@ fn connection(
             }
             None => now,
         };
-        tally.sent += 1;
+        let counted = sent_at >= measured_from;
+        tally.sent += u64::from(counted);
         let outcome = stream
             .write_all(&request)
             .map_err(anyhow::Error::from)
             .and_then(|()| read_reply(&mut stream, protocol, &mut buffer));
         match outcome {
-            Ok(()) => tally.latencies_ns.push(sent_at.elapsed().as_nanos() as u64),
+            Ok(()) if counted => tally.latencies_ns.push(sent_at.elapsed().as_nanos() as u64),
+            Ok(()) => {}
             Err(_) => {
-                tally.errors += 1;
+                tally.errors += u64::from(counted);
                 match connect(target) {
                     Ok(fresh) => stream = fresh,
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),

@@ -96,6 +96,16 @@ impl FlowSteering {
         self.rings.core()
     }
 
+    /// How many cores run the service.
+    pub fn cores(&self) -> usize {
+        self.rings.cores()
+    }
+
+    /// The seed of the owner hash the cores share ([`owner_core`]).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The owner of `tuple`'s flow when it is another core (and notes it
     /// for [`FlowSteering::hand_off`]: the caller keeps the packet in its
     /// batch); `None` when the flow is this core's.

@@ -349,6 +349,12 @@ impl FlowTable {
         }
     }
 
+    /// True when the flow of `tuple` (either direction) is tracked and
+    /// live.
+    pub fn contains(&self, tuple: &FiveTuple, now_ns: u64) -> bool {
+        self.find(&tuple.canonical().0, now_ns).is_some()
+    }
+
     /// The TCP state of the flow of `tuple` (either direction), if tracked.
     pub fn tcp_state(&self, tuple: &FiveTuple, now_ns: u64) -> Option<TcpState> {
         let (key, _) = tuple.canonical();

@@ -2,6 +2,7 @@
 //! nameable in a spec, and the contexts its factory receives.
 
 use super::{CoreLinks, HookPoint};
+use crate::claim::LocalClaim;
 use crate::icmp_error::ErrorLimiter;
 use crate::route::{LocalAddresses, RoutingTable};
 use crate::tcp::{Hosted, Listener, TcpApp};
@@ -48,6 +49,13 @@ pub trait ServiceKind: 'static {
     /// `context.links.take::<End>(hook)` (its first hook point). None by
     /// default.
     fn link_cores(_config: &Self::Config, _cores: usize) -> Vec<Box<dyn Any + Send>> {
+        Vec::new()
+    }
+
+    /// Packets for our own addresses that the service takes at
+    /// `ipv4:forward` instead of the local stack (a NAT's replies and
+    /// forwarded ports), given the spec's interfaces. None by default.
+    fn claims(_config: &Self::Config, _interfaces: &[InterfaceInfo]) -> Vec<LocalClaim> {
         Vec::new()
     }
 
@@ -198,6 +206,10 @@ pub trait ServiceConfig: Debug + Send + Sync {
     fn link_cores(&self, _cores: usize) -> Vec<Box<dyn Any + Send>> {
         Vec::new()
     }
+    /// See [`ServiceKind::claims`]; none by default.
+    fn claims(&self, _interfaces: &[InterfaceInfo]) -> Vec<LocalClaim> {
+        Vec::new()
+    }
     /// See [`ServiceKind::build`] and [`TcpServiceKind::build`].
     fn build(&self, context: &BuildContext<'_>) -> Built;
     /// True for a TCP app (it attaches only at `tcp:<port>`).
@@ -230,6 +242,10 @@ impl<K: ServiceKind> ServiceConfig for Configured<K> {
 
     fn link_cores(&self, cores: usize) -> Vec<Box<dyn Any + Send>> {
         K::link_cores(&self.0, cores)
+    }
+
+    fn claims(&self, interfaces: &[InterfaceInfo]) -> Vec<LocalClaim> {
+        K::claims(&self.0, interfaces)
     }
 
     fn build(&self, context: &BuildContext<'_>) -> Built {

@@ -25,6 +25,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
+use dataplane::rss::RssSteering;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, outputs};
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
@@ -77,6 +78,9 @@ pub struct Tcp {
     handed_in: Vec<Packet>,
     /// This core's ephemeral ports, for the connections it opens.
     ports: EphemeralPorts,
+    /// The RSS of interfaces whose NIC hashes flows with a key we know:
+    /// a connection opened there takes a port whose answers land here.
+    rss: Vec<RssSteering>,
     /// Routes: which of our addresses a connection we open leaves from.
     routes: RoutingTable,
     /// Connections apps asked for (listener, peer, token), opened after
@@ -129,6 +133,7 @@ impl Tcp {
             strays: None,
             handed_in: Vec::new(),
             ports: EphemeralPorts::new(0, 1, seed.rotate_left(29)),
+            rss: Vec::new(),
             routes: RoutingTable::default(),
             opening: Vec::new(),
             seed,
@@ -151,6 +156,18 @@ impl Tcp {
         self.core = strays.core();
         self.ports = EphemeralPorts::new(strays.core(), strays.cores(), self.seed.rotate_left(29));
         self.strays = Some(strays);
+        self
+    }
+
+    /// Tells the stack how an interface's NIC spreads flows over the
+    /// cores (its RSS key and table, and this core's queue): connections
+    /// opened over that interface take a local port, within this core's
+    /// share, whose segments from the peer the NIC hashes to this core, so
+    /// none of them strays to another core.
+    pub fn with_rss(mut self, steering: RssSteering) -> Self {
+        self.rss
+            .retain(|known| known.interface != steering.interface);
+        self.rss.push(steering);
         self
     }
 
@@ -888,12 +905,13 @@ impl Tcp {
         if self.index.len() >= self.config.max_connections {
             return Err(ConnectError::TableFull);
         }
-        let address = self
+        let (interface, address) = self
             .routes
             .lookup(*remote.ip())
-            .and_then(|(interface, _)| self.local.on_interface(interface))
+            .and_then(|(interface, _)| Some((interface, self.local.on_interface(interface)?)))
             .filter(|_| !remote.ip().is_broadcast() && !remote.ip().is_multicast())
             .ok_or(ConnectError::NoRoute)?;
+        let steering = self.rss.iter().find(|known| known.interface == interface);
         let (index, time_wait, listeners) = (&self.index, &self.time_wait, &self.listeners);
         let port = self
             .ports
@@ -905,6 +923,7 @@ impl Tcp {
                 !listeners.iter().any(|(served, _)| *served == port)
                     && !index.contains_key(&tuple)
                     && time_wait.get(&tuple).is_none()
+                    && steering.is_none_or(|steering| steering.lands_here(remote, tuple.local))
             })
             .ok_or(ConnectError::NoPort)?;
         let tuple = FourTuple {

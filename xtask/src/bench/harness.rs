@@ -5,7 +5,9 @@
 
 use crate::bench::drive::{echo_run, forward_run, loadgen, loadgen_args};
 use crate::bench::management::management_load_run;
-use crate::bench::systems::{echo_spec, hosted, linux_guest};
+use crate::bench::systems::{
+    echo_spec, echo_spec_on, hosted, linux_guest, multi_queue_tap, spec_on,
+};
 use crate::bench::tcp::{CLIENT_ADDRESS, HostServers, tcp_run, tcp_spec, wait_for_servers};
 use crate::bench::veth::veth_echo;
 use crate::net::devices::{Lan, Veth};
@@ -13,11 +15,11 @@ use crate::net::netns::Netns;
 use crate::qemu::session::QemuSession;
 use crate::shell::host::{target_dir, workspace_root};
 use crate::shell::process::{ChildGuard, cargo, run as run_step};
-use crate::spec_file::example;
+use crate::spec_file::{self, example};
 use anyhow::{Result, bail, ensure};
 use loadgen::run::RunResult;
 use perf::results::{Measurement, Outcome};
-use perf::scenario::{Scenario, System, Workload};
+use perf::scenario::{GuestNic, Scenario, System, Workload};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Instant;
@@ -198,11 +200,17 @@ fn print_appliance_effort(appliance: &mut QemuSession) {
     let sum = |labels: &[(&str, &str)]| counters.sum(None, labels);
     let rx = sum(&[("executor", "rx_packets")]);
     let per = |count: u64| rx as f64 / count.max(1) as f64;
+    // virtio-net counts its transmit notifications; igb its tail writes,
+    // receive refills and transmit bursts together.
+    let (doorbells, doorbell) = match sum(&[("stat", "notifications")]) {
+        0 => (sum(&[("stat", "doorbells")]), "tail write (rx + tx)"),
+        notifications => (notifications, "TX doorbell"),
+    };
     eprintln!(
-        "xtask: [bench]   appliance: {rx} packets, {:.1} per poll, {:.0} per sleep, {:.0} per TX doorbell, {} woken by packet",
+        "xtask: [bench]   appliance: {rx} packets, {:.1} per poll, {:.0} per sleep, {:.0} per {doorbell}, {} woken by packet",
         per(sum(&[("executor", "polls")])),
         per(sum(&[("idle", "sleeps")])),
-        per(sum(&[("stat", "notifications")])),
+        per(doorbells),
         sum(&[("idle", "wakeups_by_packet")]),
     );
 }
@@ -210,9 +218,9 @@ fn print_appliance_effort(appliance: &mut QemuSession) {
 /// The echo appliance on `cores` cores with one queue pair each (busy
 /// polling when `poll`), booted on a tap of its own network. The session
 /// comes first, so QEMU is gone before its tap when the pair drops.
-fn echo_appliance(cores: u32, poll: bool) -> Result<(QemuSession, Lan)> {
-    let lan = Lan::create(1, cores > 1, None)?;
-    let spec = echo_spec(cores, poll)?;
+fn echo_appliance(cores: u32, poll: bool, nic: GuestNic) -> Result<(QemuSession, Lan)> {
+    let lan = Lan::create(1, multi_queue_tap(nic, cores), None)?;
+    let spec = echo_spec_on(cores, poll, nic)?;
     let appliance =
         QemuSession::boot_appliance(&spec, cores, &lan.netns, &lan.tap_names(), cores as u16)?;
     Ok((appliance, lan))
@@ -230,7 +238,8 @@ fn measure(
             Workload::UdpEcho | Workload::IcmpEcho,
             System::WarpcoreQemu | System::WarpcoreQemuPoll,
         ) => {
-            let (mut appliance, lan) = echo_appliance(cores, system == System::WarpcoreQemuPoll)?;
+            let (mut appliance, lan) =
+                echo_appliance(cores, system == System::WarpcoreQemuPoll, scenario.nic)?;
             let result = echo_run(tools, scenario, &lan.netns, lan.tap());
             if result.is_ok() {
                 print_appliance_effort(&mut appliance);
@@ -238,7 +247,7 @@ fn measure(
             result
         }
         (Workload::UdpEcho | Workload::IcmpEcho, System::LinuxGuest) => {
-            let lan = Lan::create(1, cores > 1, None)?;
+            let lan = Lan::create(1, multi_queue_tap(scenario.nic, cores), None)?;
             let _guest = linux_guest(
                 tools,
                 scenario,
@@ -251,7 +260,7 @@ fn measure(
             echo_run(tools, scenario, &lan.netns, lan.tap())
         }
         (Workload::UdpEcho | Workload::Sink, System::QemuCeiling) => {
-            let (mut appliance, lan) = echo_appliance(cores, false)?;
+            let (mut appliance, lan) = echo_appliance(cores, false, scenario.nic)?;
             let rx = |session: &mut QemuSession| -> Result<u64> {
                 Ok(session.counters()?.sum(None, &[("executor", "rx_packets")]))
             };
@@ -281,15 +290,20 @@ fn measure(
             echo_run(tools, scenario, &client, veth.first())
         }
         (Workload::L3fwd, System::WarpcoreQemu) => {
-            let net = Lan::create(2, cores > 1, None)?;
-            let spec = example("router.toml");
+            let net = Lan::create(2, multi_queue_tap(scenario.nic, cores), None)?;
+            let text = std::fs::read_to_string(example("router.toml"))?;
+            let spec = spec_file::temporary(
+                &format!("bench-router-{cores}"),
+                &spec_on(&text, scenario.nic),
+            )?;
             let taps = net.tap_names();
-            let _router =
-                QemuSession::boot_appliance(&spec, cores, &net.netns, &taps, cores as u16)?;
+            let router = QemuSession::boot_appliance(&spec, cores, &net.netns, &taps, cores as u16);
+            let _ = std::fs::remove_file(&spec);
+            let _router = router?;
             forward_run(tools, scenario, &net.netns, [taps[0], taps[1]])
         }
         (Workload::L3fwd, System::LinuxGuest) => {
-            let net = Lan::create(2, cores > 1, None)?;
+            let net = Lan::create(2, multi_queue_tap(scenario.nic, cores), None)?;
             let taps = net.tap_names();
             let _guest = linux_guest(
                 tools,

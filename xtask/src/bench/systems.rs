@@ -4,11 +4,12 @@
 
 use crate::bench::harness::Tools;
 use crate::net::netns::Netns;
-use crate::qemu::command_line::{Accel, QemuConfig, tap_nic_args};
+use crate::qemu::command_line::{Accel, NicModel, QemuConfig, model_nic_args};
 use crate::qemu::session::QemuSession;
 use crate::shell::process::{ChildGuard, spawn_reading_lines, wait_for_line};
 use crate::spec_file::{self, example};
 use anyhow::{Context, Result};
+use perf::scenario::GuestNic;
 use perf::scenario::Scenario;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -24,14 +25,45 @@ pub fn echo_spec_text(cores: u32) -> Result<String> {
     spec_file::with_queues(&text, cores)
 }
 
+/// The QEMU NIC model of a scenario's `nic`.
+pub fn nic_model(nic: GuestNic) -> NicModel {
+    match nic {
+        GuestNic::Virtio => NicModel::Virtio,
+        GuestNic::Igb => NicModel::Igb,
+    }
+}
+
+/// Whether the tap needs one queue per core: virtio-net's queue pairs are
+/// tap queues; igb spreads one tap queue over its pairs by RSS.
+pub fn multi_queue_tap(nic: GuestNic, cores: u32) -> bool {
+    nic == GuestNic::Virtio && cores > 1
+}
+
+/// `text` (a spec with virtio interfaces) on `nic`.
+pub fn spec_on(text: &str, nic: GuestNic) -> String {
+    match nic {
+        GuestNic::Virtio => text.to_owned(),
+        GuestNic::Igb => text.replace("driver = \"virtio\"", "driver = \"igb\""),
+    }
+}
+
 /// `examples/echo.toml` with one queue pair per core, and with `idle =
 /// "poll"` when `poll` (cores that never sleep).
 pub fn echo_spec(cores: u32, poll: bool) -> Result<PathBuf> {
-    let mut text = echo_spec_text(cores)?;
+    echo_spec_on(cores, poll, GuestNic::Virtio)
+}
+
+/// [`echo_spec`] with the interface on `nic`.
+pub fn echo_spec_on(cores: u32, poll: bool, nic: GuestNic) -> Result<PathBuf> {
+    let mut text = spec_on(&echo_spec_text(cores)?, nic);
     if poll {
         text = format!("idle = \"poll\"\n{text}");
     }
-    let name = format!("bench-echo-{cores}{}", if poll { "-poll" } else { "" });
+    let name = format!(
+        "bench-echo-{cores}{}{}",
+        if poll { "-poll" } else { "" },
+        if nic == GuestNic::Igb { "-igb" } else { "" }
+    );
     spec_file::temporary(&name, &text)
 }
 
@@ -46,8 +78,9 @@ pub fn linux_guest(
     settings: &str,
 ) -> Result<QemuSession> {
     let mut extra_args = Vec::new();
+    let model = nic_model(scenario.nic);
     for (index, (tap, mac)) in taps.iter().zip(macs).enumerate() {
-        extra_args.extend(tap_nic_args(index, tap, mac, cores as u16));
+        extra_args.extend(model_nic_args(model, index, tap, mac, cores as u16));
     }
     let config = QemuConfig {
         smp: cores,

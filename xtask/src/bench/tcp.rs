@@ -200,6 +200,8 @@ fn tcp_load(
         &scenario.duration_secs.to_string(),
         "--rate",
         &scenario.rate.to_string(),
+        "--warmup-secs",
+        &scenario.warmup_secs.to_string(),
     ]);
     let output = command.output().context("running tcp-load")?;
     ensure!(

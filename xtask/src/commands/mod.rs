@@ -4,3 +4,4 @@ pub mod bench;
 pub mod miri;
 pub mod run;
 pub mod test;
+pub mod wasm_examples;

@@ -3,7 +3,7 @@
 //! names to choose from.
 
 use crate::cli::TestArguments;
-use crate::commands::miri;
+use crate::commands::{miri, wasm_examples};
 use crate::shell::host::{ensure_bare_metal_target, target_dir};
 use crate::shell::process::{cargo, run as run_step};
 use crate::suites::runner::Filter;
@@ -24,6 +24,7 @@ fn steps() -> Result<Vec<Step>> {
         Step::Check("fmt", fmt),
         Step::Check("clippy", clippy),
         Step::Check("host", host_tests),
+        Step::Check("wasm-examples", wasm_examples::test),
         Step::Check("fuzz-build", fuzz_build),
         Step::Check("clippy-kernel", kernel_clippy),
         Step::Suite(hosted::scenarios::names(), hosted::scenarios::run),

@@ -4,9 +4,10 @@
 //! time.
 //!
 //! Modes:
-//! - `echo TARGET FLOWS COUNT`: FLOWS sockets (distinct source ports) each send
-//!   COUNT datagrams of varied sizes and contents, one at a time, and expect
-//!   each back byte-identical within a second; prints
+//! - `echo TARGET FLOWS COUNT [--source-port P]`: FLOWS sockets (distinct
+//!   source ports, P + flow when given) each send COUNT datagrams of varied
+//!   sizes and contents, one at a time, and expect each back byte-identical
+//!   within a second; prints
 //!   `udp-echo sent=N received=N identical=N`.
 //! - `closed TARGET`: sends to a closed port and expects ICMP port unreachable,
 //!   which Linux reports on a connected socket as ECONNREFUSED; prints
@@ -34,11 +35,13 @@ pub fn run(mode: &UdpClientMode) -> Result<()> {
             flows,
             count,
             size,
+            source_port,
         } => echo(
             target,
             flows.clamp(1, 64),
             count.clamp(1, 100_000),
             size.map(|size| size.clamp(1, 65_507)),
+            source_port,
         ),
         UdpClientMode::Closed { target } => closed(target),
         UdpClientMode::Rtt { target, count } => rtt(target, count.clamp(1, 1000)),
@@ -77,10 +80,22 @@ fn payload(flow: usize, index: usize, size: Option<usize>) -> Vec<u8> {
         .collect()
 }
 
-fn echo(target: SocketAddr, flows: usize, count: usize, size: Option<usize>) -> Result<()> {
+fn echo(
+    target: SocketAddr,
+    flows: usize,
+    count: usize,
+    size: Option<usize>,
+    source_port: Option<u16>,
+) -> Result<()> {
     let sockets: Vec<UdpSocket> = (0..flows)
-        .map(|_| -> Result<UdpSocket> {
-            let socket = UdpSocket::bind("0.0.0.0:0")?;
+        .map(|flow| -> Result<UdpSocket> {
+            let port = match source_port {
+                Some(first) => first
+                    .checked_add(flow as u16)
+                    .ok_or_else(|| anyhow::anyhow!("source port {first} + {flow} overflows"))?,
+                None => 0,
+            };
+            let socket = UdpSocket::bind(("0.0.0.0", port))?;
             socket.connect(target)?;
             socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
             Ok(socket)

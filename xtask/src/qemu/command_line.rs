@@ -162,7 +162,8 @@ pub fn qemu_command(config: &QemuConfig, kernel: &Path, interactive: bool) -> Co
 }
 
 /// Arguments that give QEMU one NIC of `model` on `tap` (index `index`);
-/// igb gets one queue pair whatever `queues` says (the driver runs one).
+/// igb's tap has one queue whatever `queues` says: the device's own RSS
+/// spreads the frames over the driver's queue pairs.
 ///
 /// QEMU's igb registers its SR-IOV virtual functions at the function's
 /// slot + 16 and + 17 when it is created, so two igb functions in

@@ -151,9 +151,26 @@ fn curl(client: &Netns, args: &[&str]) -> Result<String> {
     client.run(&full)
 }
 
+/// Who steers flows to cores, and so whether the backend connections'
+/// answers may come back to another core than the one that dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steering {
+    /// The host (a tap's flow table, a fanout hash): strays are expected,
+    /// passed between cores.
+    Host,
+    /// Our RSS (igb): each backend connection takes a port whose answers
+    /// hash to its core, so none strays (`segments-handed-off` stays 0).
+    OurRss,
+}
+
 /// The proxy checks against an appliance serving [`SPEC`] with `cores`
 /// cores, reached from `client`, where the backend is started.
-pub fn proxy_checks(client: &Netns, counters: &mut ReadCounters, cores: u32) -> Result<()> {
+pub fn proxy_checks(
+    client: &Netns,
+    counters: &mut ReadCounters,
+    cores: u32,
+    steering: Steering,
+) -> Result<()> {
     ensure_programs(
         "the tcp-proxy tests",
         &[("curl", "curl"), ("wrk", "wrk"), ("sha256sum", "coreutils")],
@@ -236,7 +253,7 @@ pub fn proxy_checks(client: &Netns, counters: &mut ReadCounters, cores: u32) -> 
 
     let settled = settle_handoffs(counters)?;
     drop(backend);
-    check_counters(&before, &settled, requests + 18, cores)
+    check_counters(&before, &settled, requests + 18, cores, steering)
 }
 
 /// Counters once every segment passed between cores has been taken in
@@ -257,7 +274,13 @@ fn settle_handoffs(counters: &mut ReadCounters) -> Result<Counters> {
 /// At least one backend connection per client, opened on every core when
 /// there are two, one refusal counted, none that could not be tried, and
 /// no segment dropped for arriving on the wrong core.
-fn check_counters(before: &Counters, after: &Counters, clients: u64, cores: u32) -> Result<()> {
+fn check_counters(
+    before: &Counters,
+    after: &Counters,
+    clients: u64,
+    cores: u32,
+    steering: Steering,
+) -> Result<()> {
     let delta =
         |name: &str, core: Option<u32>| event(after, core, name) - event(before, core, name);
     let opened: Vec<u64> = (0..cores)
@@ -292,6 +315,11 @@ fn check_counters(before: &Counters, after: &Counters, clients: u64, cores: u32)
     ensure!(
         handed_off == handed_in,
         "{handed_off} segments handed off but {handed_in} taken in"
+    );
+    ensure!(
+        steering == Steering::Host || handed_off == 0,
+        "the NIC's RSS is ours, yet {handed_off} segments strayed to a core that did not open \
+         their connection"
     );
     let wrong_core = drop_count(after, "wrong-core") - drop_count(before, "wrong-core");
     ensure!(

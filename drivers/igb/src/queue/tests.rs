@@ -78,6 +78,8 @@ struct Rig {
     queue: IgbQueue<SimulatedRegisters>,
 }
 
+const NO_MSIX: crate::PairOptions = crate::PairOptions { msix: false };
+
 const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
 fn rig(descriptors: u16, buffers: usize) -> Rig {
@@ -96,7 +98,9 @@ fn rig(descriptors: u16, buffers: usize) -> Rig {
     let tx = ring_memory(descriptors);
     let (rx_ring, tx_ring) = (rx.virt.as_ptr().cast(), tx.virt.as_ptr().cast());
     let pool = Mempool::with_heap(buffers, 128).unwrap();
-    let queue = QueuePairSetup::new(device, rx, tx, "igb0.q0".into())
+    let queue = crate::program_queue_pairs(device, vec![(rx, tx)], "igb0", NO_MSIX)
+        .unwrap()
+        .remove(0)
         .start(pool)
         .unwrap();
     Rig {
@@ -368,7 +372,98 @@ fn small_buffers_are_refused() {
         .insert(rah(0), 0x5634 | Rah::AV.bits());
     let device = Igb::reset(registers).unwrap();
     let pool = Mempool::with_heap_data_size(8, 128, 1024).unwrap();
-    let result =
-        QueuePairSetup::new(device, ring_memory(16), ring_memory(16), "igb0.q0".into()).start(pool);
+    let result = crate::program_queue_pairs(
+        device,
+        vec![(ring_memory(16), ring_memory(16))],
+        "igb0",
+        NO_MSIX,
+    )
+    .unwrap()
+    .remove(0)
+    .start(pool);
     assert!(matches!(result, Err(IgbError::BufferTooSmall(1024))));
+}
+
+/// Two pairs with MSI-X on one simulated function: what the device is
+/// told, and pair 1 driving its own queue's registers only.
+fn two_pairs() -> (SimulatedRegisters, Vec<IgbQueue<SimulatedRegisters>>) {
+    let registers = SimulatedRegisters::default();
+    registers.0.borrow_mut().values.insert(ral(0), 0x0012_5452);
+    registers
+        .0
+        .borrow_mut()
+        .values
+        .insert(rah(0), 0x5634 | Rah::AV.bits());
+    let device = Igb::reset(registers.clone()).unwrap();
+    let rings = (0..2).map(|_| (ring_memory(16), ring_memory(16))).collect();
+    let options = crate::PairOptions { msix: true };
+    let setups = crate::program_queue_pairs(device, rings, "igb0", options).unwrap();
+    assert_eq!(setups.len(), 2);
+    assert!(setups.iter().all(QueuePairSetup::rx_interrupts));
+    let queues = setups
+        .into_iter()
+        .map(|setup| setup.start(Mempool::with_heap(64, 128).unwrap()).unwrap())
+        .collect();
+    (registers, queues)
+}
+
+#[test]
+fn two_pairs_get_rss_with_our_key_and_a_vector_each() {
+    use crate::registers::{GPIE, Gpie, IVAR0, MRQC, RETA, RSSRK};
+    let (registers, queues) = two_pairs();
+    let read = |offset| {
+        registers
+            .0
+            .borrow()
+            .values
+            .get(&offset)
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(read(MRQC) & 3, crate::registers::MRQC_ENABLE_RSS);
+    assert_eq!(read(RSSRK), 0x5a6d_5a6d);
+    assert_eq!(read(RETA), 0x0100_0100);
+    assert!(Gpie::from_bits_retain(read(GPIE)).contains(Gpie::MSIX_MODE));
+    // Queue 0 on vector 0, queue 1 on vector 1, receive and transmit.
+    assert_eq!(read(IVAR0) & 0xffff, 0x8080);
+    assert_eq!(read(IVAR0 + 4) & 0xffff, 0x8181);
+    assert_eq!(read(crate::registers::EIAC), 0b11);
+    // Each pair filled its own ring: one doorbell each.
+    assert_eq!(read(rx_queue::rdt(0)), 15);
+    assert_eq!(read(rx_queue::rdt(1)), 15);
+    assert_eq!(queues[1].queue(), 1);
+    assert_eq!(queues[1].name(), "igb0.q1");
+}
+
+#[test]
+fn a_pair_arms_its_own_vector_and_declines_to_sleep_on_a_pending_frame() {
+    use crate::registers::{EIMC, EIMS};
+    let (registers, mut queues) = two_pairs();
+    let read = |offset| {
+        registers
+            .0
+            .borrow()
+            .values
+            .get(&offset)
+            .copied()
+            .unwrap_or(0)
+    };
+    assert!(queues[1].enable_wakeup());
+    assert_eq!(read(EIMS), 0b10);
+    queues[1].disable_wakeup();
+    assert_eq!(read(EIMC), 0b10);
+    // A frame written back before the arm: the queue says "do not sleep"
+    // and masks its vector again.
+    // SAFETY: pair 1's receive ring is heap memory at its "physical"
+    // address; descriptor 0 holds a buffer.
+    unsafe {
+        let ring = queues[1].rx_ring.as_ptr();
+        let upper = (RxStatusError::DD | RxStatusError::EOP).bits() as u64 | (60u64 << 32);
+        core::ptr::addr_of_mut!((*ring).header_address).write_volatile(upper);
+    }
+    registers.0.borrow_mut().values.remove(&EIMC);
+    assert!(!queues[1].enable_wakeup());
+    assert_eq!(read(EIMC), 0b10);
+    let mut batch = Batch::new();
+    assert_eq!(queues[1].rx_burst(&mut batch), 1);
 }

@@ -17,6 +17,7 @@ use crate::net::netns::parse_mac;
 use crate::net::raw_frames;
 use crate::qemu::session::QemuSession;
 use crate::spec_file::{self, example};
+use crate::suites::appliance::tcp::Nic;
 use crate::suites::traffic::{ping_no_loss, udp_echo, wait_reachable};
 
 /// The appliance's address in examples/echo.toml, and ours on the tap.
@@ -124,6 +125,44 @@ fn counter_moved(
     }
 }
 
+/// What a NIC does to a catalogue frame before the driver sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeviceHandling {
+    /// Nothing: the frame reaches the stack as sent.
+    Passes,
+    /// The device drops it (its length or address filters): nothing moves.
+    Filters,
+    /// The device pads the short frame to 60 bytes with zeros, and the
+    /// stack counts the padded frame under `counter`.
+    Pads { counter: &'static str },
+}
+
+impl Nic {
+    /// How this NIC handles the catalogue frame `name`. virtio-net passes
+    /// every frame. The 82576 drops frames over 1518 bytes (`RCTL.LPE`
+    /// off) and frames for a unicast or multicast address it does not
+    /// filter for before any descriptor is written, and pads frames
+    /// shorter than 60 bytes (QEMU's model as the MAC does on the wire), so
+    /// a truncated ARP packet arrives whole with zero addresses and a
+    /// truncated IPv4 header whole with a wrong checksum.
+    fn device_handling(self, name: &str) -> DeviceHandling {
+        match (self, name) {
+            (Nic::Virtio, _) => DeviceHandling::Passes,
+            (
+                Nic::Igb,
+                "ethernet-oversized" | "ethernet-foreign-unicast" | "ethernet-unjoined-multicast",
+            ) => DeviceHandling::Filters,
+            (Nic::Igb, "arp-truncated") => DeviceHandling::Pads {
+                counter: "node=arp drop=not-for-us",
+            },
+            (Nic::Igb, "ipv4-truncated") => DeviceHandling::Pads {
+                counter: "node=ipv4 drop=bad-checksum",
+            },
+            (Nic::Igb, _) => DeviceHandling::Passes,
+        }
+    }
+}
+
 /// What one frame did to the counters.
 struct Outcome {
     name: &'static str,
@@ -138,9 +177,26 @@ struct Outcome {
 /// examples/echo.toml: every catalogue frame bumps exactly its counter, and
 /// the appliance still answers afterwards.
 pub fn malformed_frames_are_counted() -> Result<()> {
+    malformed_frames_are_counted_on(Nic::Virtio)
+}
+
+/// The same over igb (examples/echo.toml with `driver = "igb"`).
+pub fn malformed_frames_are_counted_on_igb() -> Result<()> {
+    malformed_frames_are_counted_on(Nic::Igb)
+}
+
+fn malformed_frames_are_counted_on(nic: Nic) -> Result<()> {
+    let text = nic.spec(&std::fs::read_to_string(example("echo.toml"))?)?;
+    let spec = spec_file::temporary("malformed", &text)?;
+    let result = malformed_frames_with(&spec, nic);
+    let _ = std::fs::remove_file(&spec);
+    result
+}
+
+fn malformed_frames_with(spec: &std::path::Path, nic: Nic) -> Result<()> {
     let lan = Lan::create(1, false, Some(&format!("{PEER_IP}/24")))?;
     lan.netns.ip(&["link", "set", lan.tap(), "mtu", TAP_MTU])?;
-    let spec = example("echo.toml");
+    let spec = spec.to_owned();
     let interfaces = spec_file::interfaces(&spec)?;
     let ours = MacAddr(parse_mac(
         &interfaces
@@ -162,6 +218,16 @@ pub fn malformed_frames_are_counted() -> Result<()> {
         let mut before = first.clone();
         let mut outcomes = Vec::new();
         for frame in &catalogue {
+            if nic == Nic::Igb && frame.after_ns > 0 {
+                // A reassembly timeout is the stack's timer, the same over
+                // any NIC: the igb case leaves out its 30 s waits (CI time).
+                eprintln!(
+                    "xtask: [appliance] frame {} left out over igb (a reassembly timeout, \
+                     NIC-independent; the virtio case checks it)",
+                    frame.name
+                );
+                continue;
+            }
             // The case's preceding frames (fragments) go right before it.
             let named = raw_frames::case_frames(frame);
             let preceding = named.len() as u64 - 1;
@@ -172,7 +238,11 @@ pub fn malformed_frames_are_counted() -> Result<()> {
                 "{}: a preceding frame was refused: {deliveries:?}",
                 frame.name
             );
-            let counter = format!("node={} drop={}", frame.counter.0, frame.counter.1);
+            let mut counter = format!("node={} drop={}", frame.counter.0, frame.counter.1);
+            let device = nic.device_handling(frame.name);
+            if let DeviceHandling::Pads { counter: padded } = device {
+                counter = padded.to_owned();
+            }
             ensure!(
                 first.contains_key(&counter),
                 "{}: the appliance has no counter `{counter}`",
@@ -192,6 +262,14 @@ pub fn malformed_frames_are_counted() -> Result<()> {
                     );
                     0
                 }
+            };
+            let expected = if device == DeviceHandling::Filters {
+                // Dropped by the device's own filters: give a frame that
+                // got through anyway time to show in the counters.
+                std::thread::sleep(Duration::from_millis(200));
+                0
+            } else {
+                expected
             };
             let after = if frame.after_ns > 0 {
                 // Left to time out in reassembly: the counter moves later,

@@ -3,6 +3,7 @@
 //! when idle.
 
 pub mod idle;
+pub mod igb_rss;
 pub mod malformed;
 pub mod supervise;
 pub mod tcp;

@@ -8,6 +8,7 @@ use crate::net::bridged::{BridgedClient, Direction};
 use crate::net::devices::Lan;
 use crate::qemu::session::QemuSession;
 use crate::spec_file::{self, example};
+use crate::suites::proxy_traffic::Steering;
 use crate::suites::tcp_traffic::{
     self, bulk_under_loss, closed_port, echo_round_trip, malformed_segments,
 };
@@ -55,16 +56,62 @@ pub fn reconcile_checks_in_qemu() -> Result<()> {
 /// backend (python http.server) and clients in the tap's namespace, and
 /// runs the proxy checks (`suites::proxy_traffic`).
 pub fn proxy_checks_in_qemu() -> Result<()> {
+    proxy_checks_on(Nic::Virtio)
+}
+
+/// The proxy checks with the interface on igb (one queue pair per core,
+/// our RSS): every backend connection's answers land on the core that
+/// dialled, so no segment strays.
+pub fn proxy_checks_on_igb() -> Result<()> {
+    proxy_checks_on(Nic::Igb)
+}
+
+/// The NIC a case runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nic {
+    /// virtio-net (QEMU's multi-queue tap steers).
+    Virtio,
+    /// igb (`driver = "igb"`; the device's RSS with our key steers).
+    Igb,
+}
+
+impl Nic {
+    /// `text` with its virtio interfaces on this NIC.
+    pub fn spec(self, text: &str) -> Result<String> {
+        match self {
+            Self::Virtio => Ok(text.to_owned()),
+            Self::Igb => {
+                anyhow::ensure!(
+                    text.contains("driver = \"virtio\""),
+                    "the spec has no virtio interface to put on igb"
+                );
+                Ok(text.replace("driver = \"virtio\"", "driver = \"igb\""))
+            }
+        }
+    }
+
+    /// Whether the tap needs a queue per queue pair (virtio-net's are tap
+    /// queues; igb spreads one tap queue itself).
+    pub fn multi_queue_tap(self) -> bool {
+        self == Self::Virtio
+    }
+}
+
+fn proxy_checks_on(nic: Nic) -> Result<()> {
     let text = spec_file::with_queues(&std::fs::read_to_string(example("tcp-proxy.toml"))?, 2)?;
-    let spec = spec_file::temporary("px", &text)?;
-    let lan = Lan::create(1, true, Some("10.0.0.1/24"))?;
+    let spec = spec_file::temporary("px", &nic.spec(&text)?)?;
+    let lan = Lan::create(1, nic.multi_queue_tap(), Some("10.0.0.1/24"))?;
     let booted = QemuSession::boot_appliance(&spec, 2, &lan.netns, &lan.tap_names(), 2);
     let _ = std::fs::remove_file(&spec);
     let session = RefCell::new(booted?);
     let mut counters = || session.borrow_mut().counters();
+    let steering = match nic {
+        Nic::Virtio => Steering::Host,
+        Nic::Igb => Steering::OurRss,
+    };
     let result = (|| -> Result<()> {
         wait_reachable(&lan.netns, tcp_traffic::APPLIANCE, 20)?;
-        crate::suites::proxy_traffic::proxy_checks(&lan.netns, &mut counters, 2)
+        crate::suites::proxy_traffic::proxy_checks(&lan.netns, &mut counters, 2, steering)
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.borrow().log())))
 }

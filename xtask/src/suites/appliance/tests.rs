@@ -49,6 +49,13 @@ fn cases() -> Vec<Case<Test>> {
             igb_echo_answers,
         ),
         Case::new(
+            "igb-rss",
+            "two cores, echo-igb.toml with queues = 2: RSS with our Toeplitz key, 24 UDP \
+             flows each echoed by exactly the core the hash predicts, both cores served; \
+             idle cores take no tick and wake by packet (MSI-X per queue)",
+            crate::suites::appliance::igb_rss::rss_lands_each_flow_on_its_predicted_core,
+        ),
+        Case::new(
             "fragments",
             "ping -s 65507, 4000-byte UDP echo, 1000 unfinished datagrams",
             fragments,
@@ -62,6 +69,13 @@ fn cases() -> Vec<Case<Test>> {
             "router",
             "two namespaces ping through, ttl decremented",
             router_forwards,
+        ),
+        Case::new(
+            "nat",
+            "nat.toml between two namespaces: ping, curl and a closed UDP port through the \
+             masquerade (the outside sees 10.0.2.1 and has no route inside), the forwarded \
+             port to an inside server, an unmapped port dropped and counted",
+            nat_translates,
         ),
         Case::new(
             "igb-router",
@@ -79,6 +93,12 @@ fn cases() -> Vec<Case<Test>> {
             "malformed",
             "every bad frame bumps exactly its drop counter, then ping and udp echo",
             crate::suites::appliance::malformed::malformed_frames_are_counted,
+        ),
+        Case::new(
+            "igb-malformed",
+            "malformed over igb: every bad frame bumps exactly its drop counter, then ping and \
+             udp echo",
+            crate::suites::appliance::malformed::malformed_frames_are_counted_on_igb,
         ),
         Case::new(
             "management",
@@ -105,6 +125,12 @@ fn cases() -> Vec<Case<Test>> {
             "two cores, tcp-proxy.toml: curl and wrk through the proxy to python http.server, \
              4 MiB by sha256, a refused backend, both cores dialling, strays passed",
             crate::suites::appliance::tcp::proxy_checks_in_qemu,
+        ),
+        Case::new(
+            "igb-tcp-proxy",
+            "tcp-proxy over igb on two cores: curl and wrk through the proxy, both cores \
+             dialling from ports whose answers our RSS hashes back to them: no segment strays",
+            crate::suites::appliance::tcp::proxy_checks_on_igb,
         ),
         Case::new(
             "idle",
@@ -368,6 +394,96 @@ fn router_forwards_with(spec: &std::path::Path) -> Result<()> {
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
     drop(session.counters()?);
+    Ok(())
+}
+
+/// examples/nat.toml in QEMU between an inside and an outside namespace
+/// (as `router`, but the outside has no route to the inside): the same
+/// checks as the hosted `nat-af-packet` case, fewer of them.
+fn nat_translates() -> Result<()> {
+    use crate::suites::hosted::nat::{curl, http_server, peers};
+    ensure_programs("the nat test", &[("curl", "curl"), ("python3", "python3")])?;
+    let host = Netns::create("wcq")?;
+    let inside = Netns::create("wcl")?;
+    let outside = Netns::create("wcr")?;
+    let mut taps = Vec::new();
+    let mut links = Vec::new();
+    for (side, address) in [(&inside, "10.0.1.2/24"), (&outside, "10.0.2.2/24")] {
+        let tap = Tap::create("wct", Some(&host), false)?;
+        let bridge = unique_name("wcb");
+        host.ip(&["link", "add", &bridge, "type", "bridge"])?;
+        host.ip(&["link", "set", &bridge, "up"])?;
+        let veth = Veth::create("wcv", Some(&host), Some(side))?;
+        host.ip(&["link", "set", tap.name(), "master", &bridge])?;
+        host.ip(&["link", "set", veth.first(), "master", &bridge])?;
+        host.configure(tap.name(), None)?;
+        side.configure(veth.second(), Some(address))?;
+        taps.push(tap);
+        links.push(veth);
+    }
+    inside.ip(&["route", "add", "default", "via", "10.0.1.1"])?;
+    let logs = std::env::temp_dir().join(unique_name("wcnq"));
+    std::fs::create_dir_all(&logs)?;
+    let (outside_log, inside_log) = (logs.join("outside.log"), logs.join("inside.log"));
+    let servers = [
+        http_server(&outside, "10.0.2.2", "8081", &outside_log)?,
+        http_server(&inside, "10.0.1.2", "8000", &inside_log)?,
+    ];
+    let tap_names: Vec<&str> = taps.iter().map(Tap::name).collect();
+    let mut session = QemuSession::boot_appliance(&example("nat.toml"), 1, &host, &tap_names, 1)?;
+    let result = (|| -> Result<()> {
+        wait_reachable(&inside, "10.0.1.1", 20)?;
+        wait_reachable(&inside, "10.0.2.2", 20)?;
+        ping_no_loss(&inside, &["-c", "3", "10.0.2.2"])?;
+        let answer = curl(&inside, "http://10.0.2.2:8081/", "20")?;
+        ensure!(
+            answer.0 == Some(0) && answer.1.starts_with("200"),
+            "curl through the NAT failed: {answer:?}"
+        );
+        let seen = peers(&outside_log)?;
+        ensure!(
+            seen.last().map(String::as_str) == Some("10.0.2.1"),
+            "the outside server saw {seen:?}, not the NAT address last"
+        );
+        udp_closed(&inside, "10.0.2.2")?;
+        let forwarded = curl(&outside, "http://10.0.2.1:8080/", "20")?;
+        ensure!(
+            forwarded.0 == Some(0) && forwarded.1.starts_with("200"),
+            "curl to the forwarded port failed: {forwarded:?}"
+        );
+        let inside_peers = peers(&inside_log)?;
+        ensure!(
+            inside_peers.last().map(String::as_str) == Some("10.0.2.2"),
+            "the inside server saw {inside_peers:?}, not the outside client last"
+        );
+        let unmapped = curl(&outside, "http://10.0.2.1:25000/", "2")?;
+        ensure!(
+            unmapped.0 == Some(28),
+            "an unmapped port answered: {unmapped:?}"
+        );
+        Ok(())
+    })();
+    drop(servers);
+    let _ = std::fs::remove_dir_all(&logs);
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
+    let counters = session.counters()?;
+    let nat = |key: &str, name: &str| counters.sum(None, &[("node", "nat"), (key, name)]);
+    eprintln!(
+        "xtask: [appliance] nat: masqueraded-flows={} forwarded-flows={} errors-translated={} translated={} no-mapping={}",
+        nat("event", "masqueraded-flows"),
+        nat("event", "forwarded-flows"),
+        nat("event", "errors-translated"),
+        nat("event", "translated"),
+        nat("drop", "no-mapping"),
+    );
+    for (name, value) in [
+        ("masqueraded-flows", nat("event", "masqueraded-flows")),
+        ("forwarded-flows", nat("event", "forwarded-flows")),
+        ("errors-translated", nat("event", "errors-translated")),
+        ("no-mapping drops", nat("drop", "no-mapping")),
+    ] {
+        ensure!(value > 0, "nat {name} counted nothing in QEMU");
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 pub mod firewall;
 pub mod idle;
 pub mod management;
+pub mod nat;
 pub mod process;
 pub mod scenarios;
 pub mod supervise;

@@ -94,6 +94,7 @@ fn cases() -> Vec<Case<Scenario>> {
     .chain(crate::suites::hosted::idle::cases())
     .chain(crate::suites::hosted::supervise::cases())
     .chain(crate::suites::hosted::firewall::cases())
+    .chain(crate::suites::hosted::nat::cases())
     .collect()
 }
 

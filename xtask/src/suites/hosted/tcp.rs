@@ -258,7 +258,12 @@ fn proxy(binary: &Path, cores: u32) -> Result<()> {
     let client = &setup.attachment.client;
     ping_no_loss(client, &["-c", "1", tcp_traffic::APPLIANCE])?;
     let appliance = &setup.appliance;
-    proxy_traffic::proxy_checks(client, &mut || appliance.counters(), cores)?;
+    proxy_traffic::proxy_checks(
+        client,
+        &mut || appliance.counters(),
+        cores,
+        proxy_traffic::Steering::Host,
+    )?;
     setup.appliance.stop()?;
     Ok(())
 }

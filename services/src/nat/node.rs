@@ -1,0 +1,485 @@
+//! `Nat`: translates each packet at `ipv4:forward` by its binding, makes
+//! bindings for flows the inside opens towards the outside (masquerade)
+//! and for forwarded ports, tracks every translated flow in a conntrack
+//! table (whose timeouts decide when a binding goes), and translates ICMP
+//! errors about translated flows with the packet they quote.
+
+use super::bindings::{BindError, Binding, Bindings, Way};
+use super::translate::{rewrite, rewrite_error};
+use crate::conntrack::{
+    CtState, FiveTuple, FlowPacket, FlowSteering, FlowTable, ParseError, owner_core,
+};
+use crate::route::RoutingTable;
+use crate::wire::ipv4::protocol;
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+use dataplane::{Batch, Ipv4Cidr, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
+
+drop_reasons! {
+    /// Why [`Nat`] drops a packet.
+    NatDrop {
+        /// Not a readable IPv4 packet with its transport header.
+        Malformed = "malformed",
+        /// A non-first fragment: no ports to find its binding by.
+        Fragment = "fragment",
+        /// From the outside (or to our address) and no binding or
+        /// forwarded port fits it.
+        NoMapping = "no-mapping",
+        /// Fits a binding's flow nowhere (a TCP segment that neither opens
+        /// nor continues it), or would need a binding it cannot open.
+        Invalid = "invalid",
+        /// The binding table, or the flow's conntrack bucket, is full.
+        TableFull = "table-full",
+        /// No free masquerade port for the flow's destination.
+        PortsExhausted = "ports-exhausted",
+        /// The reply tuple is another binding's already.
+        Conflict = "conflict",
+        /// A protocol other than TCP, UDP and ICMP towards the outside.
+        Unsupported = "unsupported",
+        /// Belongs to another core's flows, whose ring was full.
+        RingFull = "ring-full",
+    }
+}
+
+outputs! {
+    /// Where [`Nat`] sends a packet.
+    NatOutput {
+        /// On to the next service at the hook point (the router).
+        Pass = "pass",
+    }
+}
+
+/// The node's events: the flow table's first (as `conntrack`'s), then
+/// translations.
+const EVENTS: &[&str] = &[
+    "flows-created",
+    "flows-expired",
+    "flows-evicted",
+    "translated",
+    "untranslated",
+    "masqueraded-flows",
+    "forwarded-flows",
+    "hairpin-flows",
+    "errors-translated",
+    "bindings-released",
+    "handed-off",
+    "handed-in",
+];
+const TRANSLATED: usize = 3;
+const UNTRANSLATED: usize = 4;
+const MASQUERADED: usize = 5;
+const FORWARDED: usize = 6;
+const HAIRPIN: usize = 7;
+const ERRORS_TRANSLATED: usize = 8;
+const RELEASED: usize = 9;
+const HANDED_OFF: usize = 10;
+const HANDED_IN: usize = 11;
+
+/// One forwarded port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward {
+    /// TCP or UDP.
+    pub protocol: u8,
+    /// The port on the outside address.
+    pub port: u16,
+    /// The inside server.
+    pub to: (Ipv4Addr, u16),
+}
+
+/// What a NAT does, from its spec table.
+#[derive(Debug, Clone)]
+pub struct NatSettings {
+    /// The outside interface's index.
+    pub outside: usize,
+    /// Its address, which masqueraded flows leave from.
+    pub address: Ipv4Addr,
+    /// Sources to masquerade (empty: any).
+    pub inside: Vec<Ipv4Cidr>,
+    /// Masquerade ports and echo identifiers, inclusive.
+    pub ports: (u16, u16),
+    /// Inside hosts may reach forwarded ports.
+    pub hairpin: bool,
+    /// Forwarded ports.
+    pub forwards: Vec<Forward>,
+}
+
+/// The client end of a forwarded port's flow `tuple` belongs to (either
+/// way, before or after translation, or quoted).
+fn forward_client(settings: &NatSettings, tuple: &FiveTuple) -> Option<(Ipv4Addr, u16)> {
+    let address = settings.address;
+    settings
+        .forwards
+        .iter()
+        .filter(|forward| forward.protocol == tuple.protocol)
+        .find_map(|forward| {
+            let source = (tuple.source, tuple.source_port);
+            let destination = (tuple.destination, tuple.destination_port);
+            if destination == (address, forward.port) || destination == forward.to {
+                Some(source)
+            } else if source == (address, forward.port) || source == forward.to {
+                Some(destination)
+            } else {
+                None
+            }
+        })
+}
+
+/// What the owner core of `tuple`'s flow is hashed from: a forwarded
+/// port's flows by their client's address and port (the one end both
+/// directions share), every other flow by its tuple (masquerade ports are
+/// chosen so that the reply's tuple hashes to the core that chose them).
+pub fn steering_key(settings: &NatSettings, tuple: &FiveTuple) -> FiveTuple {
+    match forward_client(settings, tuple) {
+        Some((address, port)) => FiveTuple {
+            source: address,
+            destination: Ipv4Addr::UNSPECIFIED,
+            source_port: port,
+            destination_port: 0,
+            protocol: tuple.protocol,
+        },
+        None => *tuple,
+    }
+}
+
+/// The NAT of one core.
+#[derive(Debug)]
+pub struct Nat {
+    table: FlowTable,
+    bindings: Bindings,
+    settings: NatSettings,
+    routes: RoutingTable,
+    steering: Option<FlowSteering>,
+    /// With steering: this core, the cores, and the seed of the owner
+    /// hash (kept apart from `steering`, which is taken out while the
+    /// packets handed in are judged).
+    landing: Option<(usize, usize, u64)>,
+}
+
+/// A packet's binding once found or made.
+type Bound = (usize, Binding, Way, bool);
+
+impl Nat {
+    /// A NAT tracking flows in `table`, holding at most `capacity`
+    /// bindings (hashed with `seed`), routing with `routes` to tell the
+    /// outside from the inside.
+    pub fn new(
+        table: FlowTable,
+        capacity: usize,
+        settings: NatSettings,
+        routes: RoutingTable,
+        seed: u64,
+    ) -> Self {
+        Self {
+            table,
+            bindings: Bindings::new(capacity, seed),
+            settings,
+            routes,
+            steering: None,
+            landing: None,
+        }
+    }
+
+    /// Brings both directions of every flow to one core over `steering`;
+    /// masquerade ports are then chosen so that replies land on the core
+    /// that chose them.
+    pub fn with_steering(mut self, steering: FlowSteering) -> Self {
+        self.landing = Some((steering.core(), steering.cores(), steering.seed()));
+        self.steering = Some(steering);
+        self
+    }
+
+    /// The flow table.
+    pub fn table(&self) -> &FlowTable {
+        &self.table
+    }
+
+    /// The bindings.
+    pub fn bindings(&self) -> &Bindings {
+        &self.bindings
+    }
+
+    /// See [`steering_key`].
+    pub fn steering_key(&self, tuple: &FiveTuple) -> FiveTuple {
+        steering_key(&self.settings, tuple)
+    }
+
+    fn comes_from_outside(&self, source: Ipv4Addr) -> bool {
+        self.routes
+            .lookup(source)
+            .is_some_and(|(interface, _)| interface == self.settings.outside)
+    }
+
+    fn goes_outside(&self, destination: Ipv4Addr) -> bool {
+        self.routes
+            .lookup(destination)
+            .is_some_and(|(interface, _)| interface == self.settings.outside)
+    }
+
+    fn masquerades(&self, source: Ipv4Addr) -> bool {
+        self.settings.inside.is_empty()
+            || self
+                .settings
+                .inside
+                .iter()
+                .any(|prefix| prefix.contains(source))
+    }
+
+    /// Binds `original` to a masquerade port for destination `to`.
+    fn masquerade(&mut self, original: FiveTuple, to: (Ipv4Addr, u16)) -> Result<usize, BindError> {
+        let (landing, settings) = (self.landing, &self.settings);
+        let lands = |reply: &FiveTuple| {
+            landing.is_none_or(|(core, cores, seed)| {
+                owner_core(&steering_key(settings, reply), cores, seed) == core
+            })
+        };
+        self.bindings
+            .insert_masquerade(original, to, settings.address, settings.ports, lands)
+    }
+
+    /// A binding for a packet that has none, or `Ok(None)` when it passes
+    /// untranslated.
+    fn open(&mut self, flow: &FlowPacket, out: &mut Outputs<'_>) -> Result<Option<Bound>, Verdict> {
+        let tuple = flow.tuple;
+        let bind_error = |error| match error {
+            BindError::Full => Verdict::drop(NatDrop::TableFull),
+            BindError::PortsExhausted => Verdict::drop(NatDrop::PortsExhausted),
+            BindError::Conflict => Verdict::drop(NatDrop::Conflict),
+        };
+        let slot = if tuple.destination == self.settings.address {
+            // Claimed from the local stack: a forwarded port, or nothing.
+            let Some(forward) = self
+                .settings
+                .forwards
+                .iter()
+                .find(|forward| {
+                    forward.protocol == tuple.protocol && forward.port == tuple.destination_port
+                })
+                .copied()
+            else {
+                return Err(Verdict::drop(NatDrop::NoMapping));
+            };
+            if !flow.opens {
+                return Err(Verdict::drop(NatDrop::Invalid));
+            }
+            if self.comes_from_outside(tuple.source) {
+                let translated = FiveTuple {
+                    destination: forward.to.0,
+                    destination_port: forward.to.1,
+                    ..tuple
+                };
+                let slot = self
+                    .bindings
+                    .insert(tuple, translated)
+                    .map_err(bind_error)?;
+                out.count(FORWARDED, 1);
+                slot
+            } else if self.settings.hairpin {
+                let slot = self.masquerade(tuple, forward.to).map_err(bind_error)?;
+                out.count(HAIRPIN, 1);
+                slot
+            } else {
+                return Err(Verdict::drop(NatDrop::NoMapping));
+            }
+        } else if self.comes_from_outside(tuple.source) {
+            return Err(Verdict::drop(NatDrop::NoMapping));
+        } else if !self.goes_outside(tuple.destination) || !self.masquerades(tuple.source) {
+            return Ok(None);
+        } else if !matches!(
+            tuple.protocol,
+            protocol::TCP | protocol::UDP | protocol::ICMP
+        ) {
+            return Err(Verdict::drop(NatDrop::Unsupported));
+        } else if !flow.opens {
+            return Err(Verdict::drop(NatDrop::Invalid));
+        } else {
+            let slot = self
+                .masquerade(tuple, (tuple.destination, tuple.destination_port))
+                .map_err(bind_error)?;
+            out.count(MASQUERADED, 1);
+            slot
+        };
+        match self.bindings.get(slot) {
+            Some(binding) => Ok(Some((slot, binding, Way::Original, true))),
+            None => Err(Verdict::drop(NatDrop::TableFull)),
+        }
+    }
+
+    /// `steer`: a packet of another core's flow is kept in the batch for
+    /// [`FlowSteering::hand_off`] (false for packets handed in).
+    fn verdict(&mut self, packet: &mut Packet, steer: bool, out: &mut Outputs<'_>) -> Verdict {
+        let now_ns = out.now_ns();
+        let flow = match FlowPacket::parse(packet.payload()) {
+            Ok(flow) => flow,
+            Err(ParseError::Fragment) => return Verdict::drop(NatDrop::Fragment),
+            Err(_) => return Verdict::drop(NatDrop::Malformed),
+        };
+        if steer && self.steering.is_some() {
+            let key = self.steering_key(flow.quoted.as_ref().unwrap_or(&flow.tuple));
+            if let Some(steering) = &mut self.steering
+                && steering.elsewhere(&key).is_some()
+            {
+                return Verdict::Keep;
+            }
+        }
+        if let Some(quoted) = flow.quoted {
+            return self.error(packet, &flow, quoted, now_ns, out);
+        }
+        let (slot, binding, way, created) = match self.bindings.find(&flow.tuple) {
+            Some((slot, binding, way)) => (slot, binding, way, false),
+            None => match self.open(&flow, out) {
+                Ok(Some(bound)) => bound,
+                Ok(None) => {
+                    out.count(UNTRANSLATED, 1);
+                    return Verdict::emit(NatOutput::Pass.into());
+                }
+                Err(verdict) => return verdict,
+            },
+        };
+        let inside_view = FlowPacket {
+            tuple: binding.tracked_as(way),
+            ..flow
+        };
+        let reason = match self.table.track(&inside_view, now_ns).state {
+            CtState::Full => Some(NatDrop::TableFull),
+            CtState::Invalid => Some(NatDrop::Invalid),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            if created {
+                self.bindings.release(slot);
+            }
+            return Verdict::drop(reason);
+        }
+        if rewrite(packet.payload_mut(), &binding.leaves_as(way), false).is_err() {
+            return Verdict::drop(NatDrop::Malformed);
+        }
+        out.count(TRANSLATED, 1);
+        Verdict::emit(NatOutput::Pass.into())
+    }
+
+    /// An ICMP error quoting `quoted` (as that packet travelled).
+    fn error(
+        &mut self,
+        packet: &mut Packet,
+        flow: &FlowPacket,
+        quoted: FiveTuple,
+        now_ns: u64,
+        out: &mut Outputs<'_>,
+    ) -> Verdict {
+        // The error travels against the packet it quotes.
+        let arriving = quoted.reversed();
+        let Some((_, binding, way)) = self.bindings.find(&arriving) else {
+            let outer = flow.tuple;
+            if outer.destination == self.settings.address
+                || self.comes_from_outside(outer.source)
+                || self.goes_outside(outer.destination)
+            {
+                // About nothing we translated: it would tell the outside
+                // an inside address, or the inside nothing it knows.
+                return Verdict::drop(NatDrop::NoMapping);
+            }
+            out.count(UNTRANSLATED, 1);
+            return Verdict::emit(NatOutput::Pass.into());
+        };
+        let related = FlowPacket {
+            quoted: Some(binding.original),
+            ..*flow
+        };
+        if self.table.track(&related, now_ns).state != CtState::Related {
+            return Verdict::drop(NatDrop::Invalid);
+        }
+        let leaves = binding.leaves_as(way);
+        let outer = flow.tuple;
+        let source = if outer.source == arriving.source || leaves.source == self.settings.address {
+            leaves.source
+        } else {
+            outer.source
+        };
+        let destination = if outer.destination == arriving.destination {
+            leaves.destination
+        } else {
+            outer.destination
+        };
+        if rewrite_error(
+            packet.payload_mut(),
+            source,
+            destination,
+            &leaves.reversed(),
+        )
+        .is_err()
+        {
+            return Verdict::drop(NatDrop::Malformed);
+        }
+        out.count(ERRORS_TRANSLATED, 1);
+        Verdict::emit(NatOutput::Pass.into())
+    }
+
+    /// Translates the packets other cores handed to this one (their flows
+    /// are this core's).
+    fn take_handed_in(&mut self, out: &mut Outputs<'_>) {
+        let Some(mut steering) = self.steering.take() else {
+            return;
+        };
+        // `verdict` looks at `self.steering` only to steer, which handed-in
+        // packets are not.
+        let taken = steering.receive(|batch| {
+            out.dispatch(batch, |packet, out| self.verdict(packet, false, out));
+        });
+        self.steering = Some(steering);
+        if taken > 0 {
+            out.count(HANDED_IN, taken);
+        }
+    }
+
+    fn count(&mut self, out: &mut Outputs<'_>) {
+        crate::conntrack::count_table(self.table.take_stats(), out);
+        let released = self.bindings.take_released();
+        if released > 0 {
+            out.count(RELEASED, released);
+        }
+    }
+}
+
+impl Nanoservice for Nat {
+    fn name(&self) -> &'static str {
+        "nat"
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        NatOutput::NAMES
+    }
+
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        NatDrop::NAMES
+    }
+
+    fn events(&self) -> &'static [&'static str] {
+        EVENTS
+    }
+
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        self.take_handed_in(out);
+        out.dispatch(batch, |packet, out| self.verdict(packet, true, out));
+        if let Some(steering) = &mut self.steering {
+            steering.hand_off_counted(batch, out, NatDrop::RingFull.into(), HANDED_OFF);
+        }
+        self.count(out);
+    }
+
+    /// Now when another core handed this one packets of its flows.
+    fn next_deadline_ns(&self) -> Option<u64> {
+        self.steering
+            .as_ref()
+            .is_some_and(FlowSteering::pending)
+            .then_some(0)
+    }
+
+    fn tick(&mut self, out: &mut Outputs<'_>) {
+        self.take_handed_in(out);
+        let now_ns = out.now_ns();
+        self.table.sweep(now_ns, crate::conntrack::SWEEP_PER_TICK);
+        self.bindings
+            .sweep(&self.table, now_ns, crate::conntrack::SWEEP_PER_TICK);
+        self.count(out);
+    }
+}
