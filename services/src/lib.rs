@@ -22,6 +22,7 @@ pub mod ipv4_out;
 pub mod kv;
 pub mod l2fwd;
 pub mod l3fwd;
+pub mod lb;
 mod malformed;
 pub mod reassembly;
 pub mod registry;
