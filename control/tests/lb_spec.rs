@@ -29,15 +29,26 @@ fn the_example_parses() {
         .replace("flows = 65536", "");
     let spec = Spec::parse(&text, &Registry::with_builtin()).unwrap();
     let debug = format!("{:?}", spec.services[0].config);
-    assert!(debug.contains("table_size: 65537") && debug.contains("flows: 65536"), "{debug}");
+    assert!(
+        debug.contains("table_size: 65537") && debug.contains("flows: 65536"),
+        "{debug}"
+    );
 }
 
 #[test]
 fn mistakes_name_line_and_field() {
     // The service starts on line 23; vip on 25, backends on 26.
     for (from, to, says) in [
-        ("vip = \"10.0.2.100:80\"", "vip = \"10.0.2.100\"", "10.0.2.100"),
-        ("vip = \"10.0.2.100:80\"", "vip = \"10.0.2.100:0\"", "address:port"),
+        (
+            "vip = \"10.0.2.100:80\"",
+            "vip = \"10.0.2.100\"",
+            "10.0.2.100",
+        ),
+        (
+            "vip = \"10.0.2.100:80\"",
+            "vip = \"10.0.2.100:0\"",
+            "address:port",
+        ),
         ("\"10.0.2.3:8000\"", "\"10.0.2.3:http\"", "10.0.2.3:http"),
         ("\"10.0.2.3:8000\"", "\"10.0.2.2:8000\"", "listed twice"),
         ("table_size = 65537", "table_size = 65536", "table_size"),
