@@ -18,8 +18,9 @@ pub const DEFAULT_TABLE_SIZE: usize = 65_537;
 /// pass: the bound is on memory, 4 MiB a core).
 pub const MAX_TABLE_SIZE: usize = 1 << 22;
 
-/// Backends a service may have (each with its own counters).
-pub const MAX_BACKENDS: usize = 16;
+/// Backends a service may have: each has two counters of its own, and a
+/// node has at most 32 (`dataplane::MAX_EVENTS`).
+pub const MAX_BACKENDS: usize = 15;
 
 /// Flows each core pins when the spec does not say.
 pub const DEFAULT_FLOWS: usize = 65_536;

@@ -33,16 +33,18 @@ outputs! {
 }
 
 /// Backends with counters of their own in the node's events
-/// (`backend-0-flows` ... `backend-15-packets`): all of them, since a
-/// service has at most [`super::MAX_BACKENDS`].
-pub const BACKEND_COUNTERS: usize = 16;
+/// (`backend-0-flows` ... `backend-14-packets`): all of them, since a
+/// service has at most [`super::MAX_BACKENDS`] (2 × 15 + 2 events fill
+/// the node's 32).
+pub const BACKEND_COUNTERS: usize = 15;
 
 /// Event indices: flows per backend, packets per backend, then these.
 const PACKETS_0: usize = BACKEND_COUNTERS;
 const REPLIES: usize = 2 * BACKEND_COUNTERS;
 const EVICTED: usize = REPLIES + 1;
 
-const EVENTS: &[&str] = &[
+/// The node's event names.
+pub(crate) const EVENTS: &[&str] = &[
     "backend-0-flows",
     "backend-1-flows",
     "backend-2-flows",
@@ -58,7 +60,6 @@ const EVENTS: &[&str] = &[
     "backend-12-flows",
     "backend-13-flows",
     "backend-14-flows",
-    "backend-15-flows",
     "backend-0-packets",
     "backend-1-packets",
     "backend-2-packets",
@@ -74,7 +75,6 @@ const EVENTS: &[&str] = &[
     "backend-12-packets",
     "backend-13-packets",
     "backend-14-packets",
-    "backend-15-packets",
     "replies",
     "flows-evicted",
 ];
@@ -119,7 +119,7 @@ enum Role {
 }
 
 impl LoadBalancer {
-    /// A balancer of `vip` over `backends` (at most 16) through `table`,
+    /// A balancer of `vip` over `backends` (at most 15) through `table`,
     /// pinning flows in `pins`.
     pub fn new(vip: Endpoint, backends: Vec<Endpoint>, table: MaglevTable, pins: PinTable) -> Self {
         let count = backends.len();

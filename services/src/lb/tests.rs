@@ -395,3 +395,10 @@ fn a_full_pin_table_evicts_and_counts() {
     }
     assert!(evicted >= 100 - 8, "{evicted}");
 }
+
+#[test]
+fn every_event_has_a_counter() {
+    assert_eq!(node::EVENTS.len(), 2 * BACKEND_COUNTERS + 2);
+    assert!(node::EVENTS.len() <= dataplane::stats::MAX_EVENTS);
+    assert_eq!(BACKEND_COUNTERS, MAX_BACKENDS);
+}

@@ -72,6 +72,7 @@ fn cases() -> Vec<Case<Scenario>> {
     .chain(crate::suites::hosted::idle::cases())
     .chain(crate::suites::hosted::supervise::cases())
     .chain(crate::suites::hosted::firewall::cases())
+    .chain(crate::suites::hosted::lb::cases())
     .collect()
 }
 
