@@ -260,7 +260,7 @@ fn every_refusal_names_line_and_field() {
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nkind = \"nat\"\n"),
-            "line 7: service[0].kind: expected a registered service kind (conntrack, firewall, http, kv, l2fwd, l3fwd, tcp-echo, tcp-proxy, udp-echo), got \"nat\"",
+            "line 7: service[0].kind: expected a registered service kind (conntrack, firewall, http, kv, l2fwd, l3fwd, lb, tcp-echo, tcp-proxy, udp-echo), got \"nat\"",
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nport = 7\n"),
