@@ -96,6 +96,7 @@ fn cases() -> Vec<Case<Scenario>> {
     .chain(crate::suites::hosted::firewall::cases())
     .chain(crate::suites::hosted::nat::cases())
     .chain(crate::suites::hosted::wasm::cases())
+    .chain(crate::suites::hosted::lb::cases())
     .collect()
 }
 
