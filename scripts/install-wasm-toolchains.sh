@@ -45,7 +45,7 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 want="$(sed -n 's/.*"assemblyscript": "\([^"]*\)".*/\1/p' "$toolchain/package.json")"
 have="$(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' \
-    "$toolchain/node_modules/assemblyscript/package.json" 2>/dev/null | head -n1)"
+    "$toolchain/node_modules/assemblyscript/package.json" 2>/dev/null | head -n1 || true)"
 if [ "$have" != "$want" ]; then
     (cd "$toolchain" && npm ci --no-audit --no-fund)
 fi

@@ -13,6 +13,9 @@ pub enum HostedDriver {
     Tap,
     /// An AF_PACKET socket on an existing interface.
     AfPacket,
+    /// An AF_XDP socket per core on consecutive queues of an existing
+    /// interface.
+    AfXdp,
 }
 
 impl HostedDriver {
@@ -21,12 +24,14 @@ impl HostedDriver {
         match self {
             Self::Tap => "tap",
             Self::AfPacket => "af-packet",
+            Self::AfXdp => "af-xdp",
         }
     }
 }
 
-/// `--nic NAME=DRIVER:IFNAME`: spec interface `NAME` runs on `DRIVER` over
-/// Linux interface `IFNAME`.
+/// `--nic NAME=DRIVER:IFNAME[:QUEUE]`: spec interface `NAME` runs on
+/// `DRIVER` over Linux interface `IFNAME` (af-xdp: from queue `QUEUE` on,
+/// one per core).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NicOverride {
     /// The interface's name in the spec.
@@ -35,13 +40,15 @@ pub struct NicOverride {
     pub driver: HostedDriver,
     /// The Linux interface.
     pub ifname: String,
+    /// The first queue of the interface (af-xdp only; 0 when not given).
+    pub queue: u32,
 }
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(
     name = "warpcore-hosted",
-    about = "Runs a warpcore spec as a Linux process: one pinned worker thread per core over tap and AF_PACKET NICs.",
+    about = "Runs a warpcore spec as a Linux process: one pinned worker thread per core over tap, AF_PACKET and AF_XDP NICs.",
     after_help = "On exit, and on SIGUSR1, the counters dump goes to stdout: one
 `counter core=C ...key=value... value=N` line per counter, between
 `counters begin cores=N` and `counters end`."
@@ -51,9 +58,10 @@ pub struct Options {
     #[arg(long, value_name = "FILE")]
     pub spec: PathBuf,
     /// Run spec interface NAME on a hosted NIC instead of its spec driver;
-    /// DRIVER is tap or af-packet, IFNAME the Linux interface (a missing tap
-    /// is created). Repeatable.
-    #[arg(long = "nic", value_name = "NAME=DRIVER:IFNAME", value_parser = parse_nic)]
+    /// DRIVER is tap, af-packet or af-xdp, IFNAME the Linux interface (a
+    /// missing tap is created); af-xdp takes `:QUEUE`, the queue of core 0
+    /// (core N binds QUEUE+N; default 0). Repeatable.
+    #[arg(long = "nic", value_name = "NAME=DRIVER:IFNAME[:QUEUE]", value_parser = parse_nic)]
     pub nics: Vec<NicOverride>,
     /// Pinned worker threads, each with a queue on every interface.
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_cores)]
@@ -114,20 +122,36 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
-/// Parses `NAME=DRIVER:IFNAME`.
+/// Parses `NAME=DRIVER:IFNAME[:QUEUE]`.
 fn parse_nic(text: &str) -> Result<NicOverride, String> {
-    let shape = || format!("--nic takes NAME=DRIVER:IFNAME (like eth0=tap:wctap0), got `{text}`");
+    let shape =
+        || format!("--nic takes NAME=DRIVER:IFNAME[:QUEUE] (like eth0=tap:wctap0), got `{text}`");
     let (interface, rest) = text.split_once('=').ok_or_else(shape)?;
-    let (driver, ifname) = rest.split_once(':').ok_or_else(shape)?;
+    let (driver, target) = rest.split_once(':').ok_or_else(shape)?;
+    let (ifname, queue) = match target.split_once(':') {
+        Some((ifname, queue)) if driver == "af-xdp" || driver == "af_xdp" => {
+            let queue = queue.parse::<u32>().map_err(|_| {
+                format!("--nic `{text}`: queue `{queue}` is not a number from 0 to 4294967295")
+            })?;
+            (ifname, queue)
+        }
+        Some(_) => {
+            return Err(format!(
+                "--nic `{text}`: only af-xdp takes a queue (`:QUEUE` after the interface)"
+            ));
+        }
+        None => (target, 0),
+    };
     if interface.is_empty() {
         return Err(shape());
     }
     let driver = match driver {
         "tap" => HostedDriver::Tap,
         "af-packet" | "af_packet" => HostedDriver::AfPacket,
+        "af-xdp" | "af_xdp" => HostedDriver::AfXdp,
         other => {
             return Err(format!(
-                "--nic `{text}`: driver `{other}` is not a hosted driver (tap or af-packet)"
+                "--nic `{text}`: driver `{other}` is not a hosted driver (tap, af-packet or af-xdp)"
             ));
         }
     };
@@ -140,6 +164,7 @@ fn parse_nic(text: &str) -> Result<NicOverride, String> {
         interface: interface.to_owned(),
         driver,
         ifname: ifname.to_owned(),
+        queue,
     })
 }
 
@@ -176,7 +201,8 @@ mod tests {
             NicOverride {
                 interface: "eth1".into(),
                 driver: HostedDriver::AfPacket,
-                ifname: "veth1".into()
+                ifname: "veth1".into(),
+                queue: 0,
             }
         );
         assert_eq!(options.counters_file, Some(PathBuf::from("/tmp/c")));
@@ -186,11 +212,33 @@ mod tests {
     }
 
     #[test]
+    fn af_xdp_takes_a_first_queue() {
+        let options = parse_args(&[
+            "--spec",
+            "s",
+            "--nic",
+            "eth0=af-xdp:veth0:3",
+            "--nic",
+            "eth1=af-xdp:veth1",
+        ])
+        .unwrap();
+        assert_eq!(
+            (options.nics[0].driver, options.nics[0].queue),
+            (HostedDriver::AfXdp, 3)
+        );
+        assert_eq!(options.nics[0].ifname, "veth0");
+        assert_eq!(
+            (options.nics[1].ifname.as_str(), options.nics[1].queue),
+            ("veth1", 0)
+        );
+    }
+
+    #[test]
     fn help_lists_every_option() {
         let help = parse_args(&["--help"]).unwrap_err();
         for option in [
             "--spec <FILE>",
-            "--nic <NAME=DRIVER:IFNAME>",
+            "--nic <NAME=DRIVER:IFNAME[:QUEUE]>",
             "--cores <N>",
             "--duration-secs <N>",
             "--counters-file <PATH>",
@@ -210,6 +258,12 @@ mod tests {
             (&["--spec", "s", "--nic", "eth0"], "--nic"),
             (&["--spec", "s", "--nic", "eth0=virtio:x"], "virtio"),
             (&["--spec", "s", "--nic", "eth0=tap:"], "interface name"),
+            (&["--spec", "s", "--nic", "eth0=af-xdp:v:x"], "queue `x`"),
+            (&["--spec", "s", "--nic", "eth0=tap:v:1"], "only af-xdp"),
+            (
+                &["--spec", "s", "--nic", "eth0=af-xdp::1"],
+                "interface name",
+            ),
             (
                 &["--spec", "s", "--nic", "eth0=tap:a", "--nic", "eth0=tap:b"],
                 "mapped twice",

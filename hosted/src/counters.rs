@@ -4,6 +4,7 @@
 //! written by the appliance's writer (`dataplane::stats::CountersDump`).
 
 use af_packet_nic::AfPacketStats;
+use af_xdp_nic::AfXdpStats;
 use dataplane::stats::{CoreCounters, CountersDump};
 use std::sync::{Arc, Mutex, PoisonError};
 use tap_nic::TapStats;
@@ -19,6 +20,8 @@ pub enum DriverStats {
     Tap(Arc<TapStats>),
     /// An AF_PACKET socket.
     AfPacket(Arc<AfPacketStats>),
+    /// An AF_XDP socket.
+    AfXdp(Arc<AfXdpStats>),
 }
 
 /// What one core publishes once it runs.
@@ -87,6 +90,38 @@ fn driver_counters(stats: &DriverStats) -> Vec<(&'static str, u64)> {
             ("tx_doorbell_errors", socket.tx_doorbell_errors.get()),
             ("tx_doorbell_busy", socket.tx_doorbell_busy.get()),
             ("tx_rekicks", socket.tx_rekicks.get()),
+        ],
+        DriverStats::AfXdp(socket) => vec![
+            ("zero_copy", socket.zero_copy.get()),
+            ("rx_packets", socket.rx_packets.get()),
+            ("rx_bytes", socket.rx_bytes.get()),
+            ("rx_invalid", socket.rx_invalid.get()),
+            ("fill_posted", socket.fill_posted.get()),
+            ("fill_no_buffer", socket.fill_no_buffer.get()),
+            ("rx_wakeups", socket.rx_wakeups.get()),
+            ("tx_packets", socket.tx_packets.get()),
+            ("tx_bytes", socket.tx_bytes.get()),
+            ("tx_copied", socket.tx_copied.get()),
+            ("tx_ring_full", socket.tx_ring_full.get()),
+            ("tx_no_buffer", socket.tx_no_buffer.get()),
+            ("tx_wakeups", socket.tx_wakeups.get()),
+            ("tx_completed", socket.tx_completed.get()),
+            ("wakeups_busy", socket.wakeups_busy.get()),
+            ("wakeup_errors", socket.wakeup_errors.get()),
+            ("kernel_rx_dropped", socket.kernel_rx_dropped.get()),
+            (
+                "kernel_rx_invalid_descs",
+                socket.kernel_rx_invalid_descs.get(),
+            ),
+            (
+                "kernel_tx_invalid_descs",
+                socket.kernel_tx_invalid_descs.get(),
+            ),
+            ("kernel_rx_ring_full", socket.kernel_rx_ring_full.get()),
+            (
+                "kernel_rx_fill_ring_empty",
+                socket.kernel_rx_fill_ring_empty.get(),
+            ),
         ],
     }
 }

@@ -1,5 +1,5 @@
 //! `warpcore-hosted`: runs a warpcore spec as a Linux process, one pinned
-//! worker thread per core, over tap and AF_PACKET NICs.
+//! worker thread per core, over tap, AF_PACKET and AF_XDP NICs.
 //!
 //! Exit status: 0 after a clean stop (SIGINT, SIGTERM or `--duration-secs`),
 //! 2 for a bad command line or spec (the message names the field), 1 when
@@ -62,9 +62,12 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
     modules::install(&options.spec);
     let spec = control::Spec::parse(&text, &control::registry())
         .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
-    let plans = nics::plan(&spec, &options.nics).map_err(Failure::usage)?;
+    let mut plans = nics::plan(&spec, &options.nics).map_err(Failure::usage)?;
+    // Handlers first: a SIGINT or SIGTERM from here on ends the run through
+    // the normal path, which drops (detaches) the XDP programs.
     signals::install()
         .map_err(|error| Failure::runtime(format!("cannot install signal handlers: {error}")))?;
+    nics::attach_programs(&mut plans).map_err(Failure::runtime)?;
     worker::clock();
 
     let spec = Arc::new(spec);

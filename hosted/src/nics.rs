@@ -4,16 +4,18 @@
 use crate::cli::{HostedDriver, NicOverride};
 use crate::counters::DriverStats;
 use af_packet_nic::{AfPacketConfig, AfPacketNic};
+use af_xdp_nic::{AfXdpConfig, AfXdpNic, XdpProgram};
 use control::spec::{Driver, Spec};
 use dataplane::{MacAddr, Mempool, Nic};
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use tap_nic::{TapConfig, TapError, TapNic};
 
 /// Buffers in each NIC queue's receive pool.
 const RX_POOL_BUFFERS: usize = 1024;
 
 /// How one spec interface runs hosted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NicPlan {
     /// Index of the interface in the spec.
     pub interface: usize,
@@ -23,6 +25,11 @@ pub struct NicPlan {
     pub ifname: String,
     /// The spec's MAC for it.
     pub mac: MacAddr,
+    /// af-xdp: the queue core 0 binds (core N binds `queue + N`).
+    pub queue: u32,
+    /// af-xdp: the XDP program steering the queues into the sockets, set
+    /// by [`attach_programs`]; detached when the last holder drops it.
+    pub program: Option<Arc<XdpProgram>>,
 }
 
 /// Decides a hosted NIC for every spec interface: its `--nic` override, else
@@ -45,15 +52,16 @@ pub fn plan(spec: &Spec, overrides: &[NicOverride]) -> Result<Vec<NicPlan>, Stri
         .enumerate()
         .map(|(index, interface)| {
             let chosen = overrides.iter().find(|nic| nic.interface == interface.name);
-            let (driver, ifname) = match (chosen, interface.driver) {
-                (Some(nic), _) => (nic.driver, nic.ifname.clone()),
-                (None, Driver::Tap) => (HostedDriver::Tap, interface.name.clone()),
-                (None, Driver::AfPacket) => (HostedDriver::AfPacket, interface.name.clone()),
+            let (driver, ifname, queue) = match (chosen, interface.driver) {
+                (Some(nic), _) => (nic.driver, nic.ifname.clone(), nic.queue),
+                (None, Driver::Tap) => (HostedDriver::Tap, interface.name.clone(), 0),
+                (None, Driver::AfPacket) => (HostedDriver::AfPacket, interface.name.clone(), 0),
                 (None, other) => {
                     return Err(format!(
                         "interface[{index}].driver: `{}` ({}) cannot run hosted; map it with \
-                         --nic {}=tap:IFNAME or --nic {}=af-packet:IFNAME",
+                         --nic {}=tap:IFNAME, --nic {}=af-packet:IFNAME or --nic {}=af-xdp:IFNAME",
                         other.name(),
+                        interface.name,
                         interface.name,
                         interface.name,
                         interface.name
@@ -65,9 +73,46 @@ pub fn plan(spec: &Spec, overrides: &[NicOverride]) -> Result<Vec<NicPlan>, Stri
                 driver,
                 ifname,
                 mac: interface.mac,
+                queue,
+                program: None,
             })
         })
         .collect()
+}
+
+/// Attaches the XDP redirect program to every af-xdp interface (once per
+/// Linux interface), before any core opens a socket, so that a failure
+/// names the interface and libxdp's reason and nothing has started yet.
+pub fn attach_programs(plans: &mut [NicPlan]) -> Result<(), String> {
+    for index in 0..plans.len() {
+        if plans[index].driver != HostedDriver::AfXdp {
+            continue;
+        }
+        let shared = plans[..index]
+            .iter()
+            .find(|earlier| earlier.ifname == plans[index].ifname)
+            .and_then(|earlier| earlier.program.clone());
+        let program = match shared {
+            Some(program) => program,
+            None => {
+                let program = XdpProgram::attach(&plans[index].ifname)
+                    .map_err(|error| format!("af-xdp {}: {error}", plans[index].ifname))?;
+                log::info!(
+                    "af-xdp {}: XDP program {} ({} mode)",
+                    plans[index].ifname,
+                    if program.attached_here() {
+                        "attached"
+                    } else {
+                        "already attached, reused"
+                    },
+                    program.mode()
+                );
+                Arc::new(program)
+            }
+        };
+        plans[index].program = Some(program);
+    }
+    Ok(())
 }
 
 /// A freshly opened queue and what the runtime keeps of it.
@@ -148,6 +193,38 @@ pub fn open(plan: &NicPlan, core: usize, cores: usize) -> Result<OpenedNic, Stri
                 nic: Box::new(nic),
             })
         }
+        HostedDriver::AfXdp => {
+            let program = plan
+                .program
+                .clone()
+                .ok_or_else(|| format!("af-xdp {}: no XDP program attached", plan.ifname))?;
+            let queue = plan.queue + core as u32;
+            let config = AfXdpConfig {
+                queue,
+                mac: Some(plan.mac),
+                ..AfXdpConfig::new(&plan.ifname)
+            };
+            let nic = AfXdpNic::open(&config, program)
+                .map_err(|error| format!("af-xdp {} queue {queue}: {error}", plan.ifname))?;
+            log::info!(
+                "af-xdp {} queue {queue}: {} mode",
+                plan.ifname,
+                if nic.is_zero_copy() {
+                    "zero-copy (XDP_ZEROCOPY)"
+                } else {
+                    "copy (XDP_COPY)"
+                }
+            );
+            let wait_fd = nic.wait_fd().map_err(|error| {
+                format!("af-xdp {}: duplicating the socket: {error}", plan.ifname)
+            })?;
+            Ok(OpenedNic {
+                name: nic.name().to_owned(),
+                stats: DriverStats::AfXdp(nic.stats().clone()),
+                wait_fd,
+                nic: Box::new(nic),
+            })
+        }
     }
 }
 
@@ -180,6 +257,7 @@ address = \"10.0.1.2/24\"
                 HostedDriver::AfPacket
             },
             ifname: ifname.into(),
+            queue: 0,
         }
     }
 

@@ -117,7 +117,13 @@ pub fn reference_for(system: System) -> Option<System> {
         // The same appliance busy-polling: the ratio is what halting when
         // idle costs (or not) at peak.
         System::WarpcoreQemuPoll => Some(System::WarpcoreQemu),
-        System::WarpcoreQemu | System::WarpcoreHosted => None,
+        // DPDK on the same veth and PMD type as warpcore's driver.
+        System::TestpmdAfXdp | System::WarpcoreAfXdpPoll => Some(System::WarpcoreAfXdp),
+        System::TestpmdAfPacket | System::WarpcoreAfPacketPoll => Some(System::WarpcoreAfPacket),
+        System::WarpcoreQemu
+        | System::WarpcoreHosted
+        | System::WarpcoreAfXdp
+        | System::WarpcoreAfPacket => None,
     }
 }
 

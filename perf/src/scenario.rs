@@ -90,6 +90,19 @@ pub enum System {
     /// The warpcore appliance in QEMU with `idle = "poll"`: its cores
     /// never sleep (the reference for what halting costs under load).
     WarpcoreQemuPoll,
+    /// warpcore hosted on one end of a veth pair, through AF_XDP.
+    WarpcoreAfXdp,
+    /// warpcore hosted on one end of a veth pair, through AF_PACKET.
+    WarpcoreAfPacket,
+    /// `WarpcoreAfXdp` with `idle = "poll"`: its core never sleeps, as
+    /// testpmd's forwarding lcore.
+    WarpcoreAfXdpPoll,
+    /// `WarpcoreAfPacket` with `idle = "poll"`.
+    WarpcoreAfPacketPoll,
+    /// DPDK's `dpdk-testpmd` (5tswap) on the same veth, `net_af_xdp` PMD.
+    TestpmdAfXdp,
+    /// DPDK's `dpdk-testpmd` (5tswap) on the same veth, `net_af_packet` PMD.
+    TestpmdAfPacket,
 }
 
 impl System {
@@ -102,6 +115,12 @@ impl System {
             System::LinuxHost => "linux-host",
             System::QemuCeiling => "qemu-ceiling",
             System::WarpcoreQemuPoll => "warpcore-qemu-poll",
+            System::WarpcoreAfXdp => "warpcore-af-xdp",
+            System::WarpcoreAfPacket => "warpcore-af-packet",
+            System::WarpcoreAfXdpPoll => "warpcore-af-xdp-poll",
+            System::WarpcoreAfPacketPoll => "warpcore-af-packet-poll",
+            System::TestpmdAfXdp => "testpmd-af-xdp",
+            System::TestpmdAfPacket => "testpmd-af-packet",
         }
     }
 
@@ -109,7 +128,13 @@ impl System {
     pub fn is_warpcore(self) -> bool {
         matches!(
             self,
-            System::WarpcoreQemu | System::WarpcoreHosted | System::WarpcoreQemuPoll
+            System::WarpcoreQemu
+                | System::WarpcoreHosted
+                | System::WarpcoreQemuPoll
+                | System::WarpcoreAfXdp
+                | System::WarpcoreAfPacket
+                | System::WarpcoreAfXdpPoll
+                | System::WarpcoreAfPacketPoll
         )
     }
 }

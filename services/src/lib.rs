@@ -24,6 +24,7 @@ pub mod ipv4_out;
 pub mod kv;
 pub mod l2fwd;
 pub mod l3fwd;
+pub mod lb;
 mod malformed;
 pub mod nat;
 pub mod reassembly;

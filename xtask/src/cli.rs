@@ -188,7 +188,8 @@ pub struct BenchArguments {
     #[arg(long, value_name = "FILE", value_parser = existing_file)]
     pub scenarios: Option<PathBuf>,
     /// Only these systems: warpcore-qemu, warpcore-qemu-poll, linux-guest, qemu-ceiling,
-    /// warpcore-hosted, linux-host.
+    /// warpcore-hosted, linux-host, and on a veth warpcore-af-xdp[-poll],
+    /// warpcore-af-packet[-poll], testpmd-af-xdp, testpmd-af-packet.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = system)]
     pub systems: Option<Vec<System>>,
     /// Only the scenarios of these names (like `http-keepalive,kv-get`).
@@ -384,8 +385,9 @@ fn existing_file(text: &str) -> Result<PathBuf, String> {
 fn system(text: &str) -> Result<System, String> {
     serde_json::from_value(serde_json::Value::String(text.trim().into())).map_err(|_| {
         format!(
-            "unknown system `{text}` (expected warpcore-qemu, linux-guest, qemu-ceiling, \
-             warpcore-hosted or linux-host)"
+            "unknown system `{text}` (expected warpcore-qemu, warpcore-qemu-poll, linux-guest, \
+             qemu-ceiling, warpcore-hosted, linux-host, warpcore-af-xdp, warpcore-af-xdp-poll, \
+             warpcore-af-packet, warpcore-af-packet-poll, testpmd-af-xdp or testpmd-af-packet)"
         )
     })
 }

@@ -286,7 +286,7 @@ fn every_refusal_names_line_and_field() {
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nkind = \"teleport\"\n"),
-            "line 7: service[0].kind: expected a registered service kind (conntrack, firewall, http, kv, l2fwd, l3fwd, nat, tcp-echo, tcp-proxy, udp-echo), got \"teleport\"",
+            "line 7: service[0].kind: expected a registered service kind (conntrack, firewall, http, kv, l2fwd, l3fwd, lb, nat, tcp-echo, tcp-proxy, udp-echo), got \"teleport\"",
         ),
         (
             alloc::format!("{INTERFACE}[[service]]\nport = 7\n"),

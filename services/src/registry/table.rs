@@ -58,7 +58,7 @@ impl Registry {
     }
 
     /// A registry with the built-in kinds: `l2fwd`, `l3fwd`, `udp-echo`,
-    /// `conntrack`, `firewall`, `nat`, `tcp-echo`, `http`, `kv`, `tcp-proxy`.
+    /// `conntrack`, `firewall`, `lb`, `nat`, `tcp-echo`, `http`, `kv`, `tcp-proxy`.
     pub fn with_builtin() -> Self {
         let mut registry = Self::empty();
         for result in [
@@ -72,6 +72,7 @@ impl Registry {
                 .register::<crate::firewall::FirewallKind>()
                 .map(|_| ()),
             registry.register::<crate::nat::NatKind>().map(|_| ()),
+            registry.register::<crate::lb::LbKind>().map(|_| ()),
             registry.register_tcp::<TcpEchoKind>().map(|_| ()),
             registry.register_tcp::<HttpKind>().map(|_| ()),
             registry.register_tcp::<crate::kv::KvKind>().map(|_| ()),

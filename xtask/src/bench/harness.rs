@@ -9,6 +9,7 @@ use crate::bench::systems::{
     echo_spec, echo_spec_on, hosted, linux_guest, multi_queue_tap, spec_on,
 };
 use crate::bench::tcp::{CLIENT_ADDRESS, HostServers, tcp_run, tcp_spec, wait_for_servers};
+use crate::bench::veth::veth_echo;
 use crate::net::devices::{Lan, Veth};
 use crate::net::netns::Netns;
 use crate::qemu::session::QemuSession;
@@ -170,7 +171,14 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
         | System::WarpcoreQemuPoll
         | System::LinuxGuest
         | System::QemuCeiling => System::LinuxGuest,
-        System::WarpcoreHosted | System::LinuxHost => System::LinuxHost,
+        System::WarpcoreHosted
+        | System::LinuxHost
+        | System::WarpcoreAfXdp
+        | System::WarpcoreAfPacket
+        | System::WarpcoreAfXdpPoll
+        | System::WarpcoreAfPacketPoll
+        | System::TestpmdAfXdp
+        | System::TestpmdAfPacket => System::LinuxHost,
     };
     let peak = measurements
         .iter()
@@ -356,6 +364,15 @@ fn measure(
             let _servers = HostServers::start(&server, &client, cores)?;
             tcp_run(tools, scenario, &client)
         }
+        (
+            Workload::UdpEcho,
+            System::WarpcoreAfXdp
+            | System::WarpcoreAfPacket
+            | System::WarpcoreAfXdpPoll
+            | System::WarpcoreAfPacketPoll
+            | System::TestpmdAfXdp
+            | System::TestpmdAfPacket,
+        ) => veth_echo(tools, scenario, system, cores),
         (workload, system) => bail!("{workload:?} is not measured on {}", system.name()),
     }
 }

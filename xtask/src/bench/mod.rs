@@ -13,3 +13,4 @@ pub mod results;
 pub mod synthetic;
 pub mod systems;
 pub mod tcp;
+pub mod veth;

@@ -25,7 +25,7 @@ struct MiriRun {
 
 /// The unsafe layer under Miri: dataplane's rings, pool and packets (and
 /// the capture's safe lock-free ring); the af-packet frame hand-off
-/// against its fake kernel; the virtio-net virtqueue and queue against the
+/// and the af-xdp rings against their fake kernels; the virtio-net virtqueue and queue against the
 /// simulated device. Leaks fail a run,
 /// except in the tests named with `-Zmiri-ignore-leaks`, each for a reason.
 const MIRI_RUNS: &[MiriRun] = &[
@@ -54,6 +54,12 @@ const MIRI_RUNS: &[MiriRun] = &[
     MiriRun {
         package: "af-packet-nic",
         filter: "frames::",
+        skip: &[],
+        flags: "-Zmiri-strict-provenance",
+    },
+    MiriRun {
+        package: "af-xdp-nic",
+        filter: "ring::",
         skip: &[],
         flags: "-Zmiri-strict-provenance",
     },

@@ -20,17 +20,38 @@ impl Veth {
     /// namespace (`None`: the current one) and brings both up, without
     /// addresses.
     pub fn create(prefix: &str, first: Option<&Netns>, second: Option<&Netns>) -> Result<Self> {
+        Self::with_queues(prefix, first, second, 1)
+    }
+
+    /// [`create`](Self::create) with `queues` receive and transmit queues
+    /// on each end (a flow's transmit queue on one end is its receive
+    /// queue on the other).
+    pub fn with_queues(
+        prefix: &str,
+        first: Option<&Netns>,
+        second: Option<&Netns>,
+        queues: u32,
+    ) -> Result<Self> {
         let first_name = unique_name(prefix);
         let second_name = unique_name(prefix);
+        let queues = queues.to_string();
         ip(&[
             "link",
             "add",
             &first_name,
+            "numtxqueues",
+            &queues,
+            "numrxqueues",
+            &queues,
             "type",
             "veth",
             "peer",
             "name",
             &second_name,
+            "numtxqueues",
+            &queues,
+            "numrxqueues",
+            &queues,
         ])?;
         let mut veth = Self {
             first: first_name,

@@ -3,6 +3,7 @@
 
 pub mod firewall;
 pub mod idle;
+pub mod lb;
 pub mod management;
 pub mod nat;
 pub mod process;

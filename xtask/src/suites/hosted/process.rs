@@ -1,6 +1,6 @@
 //! A `warpcore-hosted` process under test, attached to client namespaces
-//! through a tap or a veth pair (AF_PACKET); every namespace, device and
-//! process is torn down by a guard, also on failure.
+//! through a tap or a veth pair (AF_PACKET or AF_XDP); every namespace,
+//! device and process is torn down by a guard, also on failure.
 
 use crate::counters::Counters;
 use crate::net::devices::{Tap, Veth};
@@ -23,6 +23,26 @@ pub enum Link {
     Tap,
     /// One end of a veth pair, through AF_PACKET.
     AfPacket,
+    /// One end of a veth pair, through AF_XDP (copy mode: veth has no
+    /// zero copy).
+    AfXdp,
+}
+
+impl Link {
+    /// The driver's name in `--nic`.
+    pub fn driver(self) -> &'static str {
+        match self {
+            Self::Tap => "tap",
+            Self::AfPacket => "af-packet",
+            Self::AfXdp => "af-xdp",
+        }
+    }
+
+    /// True when the appliance runs in a namespace of its own, holding
+    /// its veth end.
+    pub fn is_veth(self) -> bool {
+        matches!(self, Self::AfPacket | Self::AfXdp)
+    }
 }
 
 /// One appliance interface and the client namespace that reaches it. The
@@ -32,6 +52,8 @@ pub struct Attachment {
     pub nic_argument: String,
     /// The client-side interface, in `client`.
     pub client_ifname: String,
+    /// The appliance's end of a veth pair (`None` on a tap).
+    pub appliance_ifname: Option<String>,
     _tap: Option<Tap>,
     _veth: Option<Veth>,
     /// Where the client tools run (for a tap, also where the appliance runs).
@@ -48,6 +70,26 @@ pub fn attach(
     client_address: &str,
     appliance: Option<&Netns>,
 ) -> Result<Attachment> {
+    attach_with_queues(link, interface, client_address, appliance, 1)
+}
+
+/// [`attach`] over a veth pair of `queues` queues per end (the tap ignores
+/// `queues`: it gets one per appliance core when opened).
+///
+/// On AF_XDP the client end's transmit checksum offload is turned off:
+/// a veth hands frames from the client's stack over with the transport
+/// checksum left for "hardware" (`CHECKSUM_PARTIAL`), which AF_PACKET
+/// reports (the af-packet driver completes it) but XDP does not, so an
+/// AF_XDP socket would see a partial checksum. The same holds for every
+/// AF_XDP user on veth (DPDK's net_af_xdp too); real NICs deliver full
+/// checksums.
+pub fn attach_with_queues(
+    link: Link,
+    interface: &str,
+    client_address: &str,
+    appliance: Option<&Netns>,
+    queues: u32,
+) -> Result<Attachment> {
     let client = Netns::create("wchc")?;
     match link {
         Link::Tap => {
@@ -56,17 +98,22 @@ pub fn attach(
             Ok(Attachment {
                 nic_argument: format!("{interface}=tap:{}", tap.name()),
                 client_ifname: tap.name().to_owned(),
+                appliance_ifname: None,
                 _tap: Some(tap),
                 _veth: None,
                 client,
             })
         }
-        Link::AfPacket => {
-            let veth = Veth::create("wchv", appliance, Some(&client))?;
+        Link::AfPacket | Link::AfXdp => {
+            let veth = Veth::with_queues("wchv", appliance, Some(&client), queues)?;
             client.configure(veth.second(), Some(client_address))?;
+            if link == Link::AfXdp {
+                client.run(&["ethtool", "-K", veth.second(), "tx", "off"])?;
+            }
             Ok(Attachment {
-                nic_argument: format!("{interface}=af-packet:{}", veth.first()),
+                nic_argument: format!("{interface}={}:{}", link.driver(), veth.first()),
                 client_ifname: veth.second().to_owned(),
+                appliance_ifname: Some(veth.first().to_owned()),
                 _tap: None,
                 _veth: Some(veth),
                 client,
@@ -157,7 +204,8 @@ pub struct EchoSetup {
     pub appliance: Appliance,
     /// Its interface and the client namespace.
     pub attachment: Attachment,
-    _appliance_netns: Option<Netns>,
+    /// The appliance's own namespace (on a veth), where its end is.
+    pub appliance_netns: Option<Netns>,
 }
 
 impl EchoSetup {
@@ -171,17 +219,26 @@ impl EchoSetup {
     pub fn with_spec(binary: &Path, link: Link, cores: usize, spec: &str) -> Result<Self> {
         // On a tap the appliance runs where the tap is, in the client's
         // namespace; on AF_PACKET it gets its own, holding its veth end.
-        let appliance_netns = match link {
-            Link::Tap => None,
-            Link::AfPacket => Some(Netns::create("wcha")?),
+        let appliance_netns = if link.is_veth() {
+            Some(Netns::create("wcha")?)
+        } else {
+            None
         };
-        let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
+        // AF_XDP binds one socket per core to queues 0.., so the veth gets
+        // a queue per core.
+        let attachment = attach_with_queues(
+            link,
+            "eth0",
+            "10.0.0.1/24",
+            appliance_netns.as_ref(),
+            cores as u32,
+        )?;
         let run_in = appliance_netns.as_ref().unwrap_or(&attachment.client);
         let appliance = Appliance::start(binary, run_in, spec, &[&attachment.nic_argument], cores)?;
         Ok(Self {
             appliance,
             attachment,
-            _appliance_netns: appliance_netns,
+            appliance_netns,
         })
     }
 }

@@ -1,5 +1,5 @@
 //! Hosted integration tests: `warpcore-hosted` on a tap or on a veth (via
-//! AF_PACKET) in network namespaces these tests create, driven by `arping`,
+//! AF_PACKET or AF_XDP) in network namespaces these tests create, driven by `arping`,
 //! `ping`, the `__udp-client` and `__tcp-client` helpers and the
 //! `__send-frames` raw sender from another namespace (the same helpers the
 //! QEMU appliance tests use); the TCP scenarios are in `tcp`. Every traffic
@@ -11,7 +11,7 @@ use crate::net::raw_frames::{self, NamedFrame};
 use crate::shell::host::ensure_programs;
 use crate::shell::host::{is_root, target_dir};
 use crate::shell::process::{cargo, run as run_step};
-use crate::suites::hosted::process::{Appliance, EchoSetup, Link, attach};
+use crate::suites::hosted::process::{Appliance, Attachment, EchoSetup, Link, attach};
 use crate::suites::hosted::tcp::bounded;
 use crate::suites::runner::{self, Case, Filter};
 use crate::suites::traffic::{
@@ -40,8 +40,30 @@ fn cases() -> Vec<Case<Scenario>> {
         Case::new("echo-af-packet", "echo over af-packet", |binary| {
             echo(binary, Link::AfPacket)
         }),
-        Case::new("router-af-packet", "router over af-packet", router),
-        Case::new("malformed-tap", "malformed frames over tap", malformed),
+        Case::new("router-af-packet", "router over af-packet", |binary| {
+            router(binary, Link::AfPacket)
+        }),
+        Case::new("malformed-tap", "malformed frames over tap", |binary| {
+            malformed(binary, Link::Tap)
+        }),
+        Case::new("echo-af-xdp", "echo over af-xdp", |binary| {
+            echo(binary, Link::AfXdp)
+        }),
+        Case::new(
+            "router-af-xdp",
+            "router over af-xdp (two veths)",
+            |binary| router(binary, Link::AfXdp),
+        ),
+        Case::new(
+            "malformed-af-xdp",
+            "malformed frames over af-xdp",
+            |binary| malformed(binary, Link::AfXdp),
+        ),
+        Case::new(
+            "two-cores-af-xdp",
+            "two cores over af-xdp, two veth queues",
+            |binary| two_cores(binary, Link::AfXdp),
+        ),
         Case::new(
             "fragments-tap",
             "ping -s 65507, 4000-byte UDP echo, 1000 unfinished datagrams over tap",
@@ -74,6 +96,7 @@ fn cases() -> Vec<Case<Scenario>> {
     .chain(crate::suites::hosted::firewall::cases())
     .chain(crate::suites::hosted::nat::cases())
     .chain(crate::suites::hosted::wasm::cases())
+    .chain(crate::suites::hosted::lb::cases())
     .collect()
 }
 
@@ -124,6 +147,7 @@ fn executor(counters: &Counters, core: u32, name: &str) -> u64 {
 /// The echo acceptance checks over one link: ARP, ping (small and 1472-byte),
 /// UDP echo byte-identical, and port unreachable for a closed port.
 fn echo(binary: &Path, link: Link) -> Result<()> {
+    ensure_link_tools(link)?;
     let setup = EchoSetup::start(binary, link, 1)?;
     let (client, attachment, appliance) =
         (&setup.attachment.client, &setup.attachment, setup.appliance);
@@ -140,6 +164,77 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
     ensure!(
         executor(&counters, 0, "rx_packets") >= 100 + 5 + 50 + 3,
         "core 0 counted fewer packets than were answered"
+    );
+    if let Some(netns) = &setup.appliance_netns
+        && link == Link::AfXdp
+    {
+        af_xdp_checks(&counters, netns, &setup.attachment, 1)?;
+    }
+    Ok(())
+}
+
+/// The tools a link's cases need beyond the network tools: for AF_XDP,
+/// ethtool (checksum offload off on the client's veth end) and libxdp
+/// (the driver loads Debian's `libxdp.so.1`; `xdp-tools` brings it, and
+/// `xdp-loader` with it).
+fn ensure_link_tools(link: Link) -> Result<()> {
+    if link == Link::AfXdp {
+        ensure_programs(
+            "the AF_XDP cases",
+            &[("ethtool", "ethtool"), ("xdp-loader", "xdp-tools")],
+        )?;
+    }
+    Ok(())
+}
+
+/// After an AF_XDP run: every core's socket ran (copy mode on veth,
+/// said by its counter), received what the executor did, lent its own
+/// buffers back and forth (most replies went out zero-copy), and the XDP
+/// program is gone from the interface.
+fn af_xdp_checks(
+    counters: &Counters,
+    appliance_netns: &Netns,
+    attachment: &Attachment,
+    cores: u32,
+) -> Result<()> {
+    for core in 0..cores {
+        let nic = |stat: &str| counters.sum(Some(core), &[("stat", stat)]);
+        let received = nic("rx_packets");
+        ensure!(
+            received == executor(counters, core, "rx_packets"),
+            "core {core}: the socket counted {received} frames, the executor {}",
+            executor(counters, core, "rx_packets")
+        );
+        ensure!(
+            nic("zero_copy") == 0,
+            "core {core}: a veth socket claims zero copy"
+        );
+        let (sent, copied) = (nic("tx_packets"), nic("tx_copied"));
+        ensure!(
+            sent > 0 && copied < sent,
+            "core {core}: {sent} sent, {copied} of them copied: replies should go out in their own buffers"
+        );
+        for stat in [
+            "rx_invalid",
+            "kernel_rx_invalid_descs",
+            "kernel_tx_invalid_descs",
+        ] {
+            ensure!(nic(stat) == 0, "core {core}: {stat} = {}", nic(stat));
+        }
+    }
+    xdp_detached(appliance_netns, attachment)
+}
+
+/// Fails if the appliance's veth end still has an XDP program.
+fn xdp_detached(appliance_netns: &Netns, attachment: &Attachment) -> Result<()> {
+    let ifname = attachment
+        .appliance_ifname
+        .as_deref()
+        .context("an AF_XDP attachment has a veth end")?;
+    let shown = appliance_netns.ip(&["link", "show", "dev", ifname])?;
+    ensure!(
+        !shown.contains("prog/xdp"),
+        "the XDP program is still attached to {ifname} after the appliance stopped: {shown}"
     );
     Ok(())
 }
@@ -234,20 +329,11 @@ fn example_tcp_apps(binary: &Path) -> Result<()> {
 
 /// Two client namespaces ping each other through the hosted router; the
 /// TTL arrives decremented by one.
-fn router(binary: &Path) -> Result<()> {
+fn router(binary: &Path, link: Link) -> Result<()> {
+    ensure_link_tools(link)?;
     let appliance_netns = Netns::create("wcha")?;
-    let left = attach(
-        Link::AfPacket,
-        "eth0",
-        "10.0.1.2/24",
-        Some(&appliance_netns),
-    )?;
-    let right = attach(
-        Link::AfPacket,
-        "eth1",
-        "10.0.2.2/24",
-        Some(&appliance_netns),
-    )?;
+    let left = attach(link, "eth0", "10.0.1.2/24", Some(&appliance_netns))?;
+    let right = attach(link, "eth1", "10.0.2.2/24", Some(&appliance_netns))?;
     left.client
         .ip(&["route", "add", "default", "via", "10.0.1.1"])?;
     right
@@ -270,13 +356,28 @@ fn router(binary: &Path) -> Result<()> {
             "TTL not decremented exactly once: {text}"
         );
     }
-    appliance.stop()?;
+    let counters = appliance.stop()?;
+    if link == Link::AfXdp {
+        for attachment in [&left, &right] {
+            xdp_detached(&appliance_netns, attachment)?;
+        }
+        // A forwarded frame leaves through the other interface's socket,
+        // whose UMEM is another pool: it goes out copied. 10 pings each
+        // way, request and reply each forwarded once: 40 at least (ARP
+        // replies, built in the executor's pool, are copied too).
+        let copied = counters.sum(None, &[("stat", "tx_copied")]);
+        ensure!(
+            copied >= 40,
+            "only {copied} frames copied between the two UMEMs, 40 forwarded at least"
+        );
+    }
     Ok(())
 }
 
 /// With two cores, UDP flows from 16 source ports are spread over both
 /// cores' queues: each core's receive counter moves.
 fn two_cores(binary: &Path, link: Link) -> Result<()> {
+    ensure_link_tools(link)?;
     let setup = EchoSetup::start(binary, link, 2)?;
     let (client, appliance) = (&setup.attachment.client, setup.appliance);
     // Resolve ARP first, so the flows below are all UDP.
@@ -296,21 +397,37 @@ fn two_cores(binary: &Path, link: Link) -> Result<()> {
         moved.iter().all(|count| *count > 0),
         "16 flows did not reach both cores: {moved:?}"
     );
-    appliance.stop()?;
+    let counters = appliance.stop()?;
+    if let Some(netns) = &setup.appliance_netns
+        && link == Link::AfXdp
+    {
+        af_xdp_checks(&counters, netns, &setup.attachment, 2)?;
+    }
     Ok(())
 }
 
 /// Every frame of `services::malformed_frames` goes in from the
 /// client namespace; each named drop counter moves by exactly the number of
 /// frames naming it, and the appliance still answers ping and UDP echo.
-fn malformed(binary: &Path) -> Result<()> {
-    let attachment = attach(Link::Tap, "eth0", "10.0.0.1/24", None)?;
+fn malformed(binary: &Path, link: Link) -> Result<()> {
+    ensure_link_tools(link)?;
+    let appliance_netns = if link.is_veth() {
+        Some(Netns::create("wcha")?)
+    } else {
+        None
+    };
+    let attachment = attach(link, "eth0", "10.0.0.1/24", appliance_netns.as_ref())?;
     let client = &attachment.client;
-    // The catalogue has an oversized frame: let the client side send it.
+    // The catalogue has an oversized frame: let the client side send it,
+    // and a veth's other end take it (a veth drops what exceeds the
+    // receiving end's MTU; the appliance's own limit is 1514 bytes).
     client.ip(&["link", "set", &attachment.client_ifname, "mtu", "3000"])?;
+    if let (Some(netns), Some(ifname)) = (&appliance_netns, &attachment.appliance_ifname) {
+        netns.ip(&["link", "set", ifname, "mtu", "3000"])?;
+    }
     let appliance = Appliance::start(
         binary,
-        client,
+        appliance_netns.as_ref().unwrap_or(client),
         "examples/echo.toml",
         &[&attachment.nic_argument],
         1,

@@ -1,0 +1,273 @@
+//! `LoadBalancer`: the `lb` node. A TCP or UDP packet to the VIP goes to
+//! its flow's backend (pinned, else the Maglev table's pick) with the
+//! destination rewritten; a packet from a backend's address:port gets the
+//! VIP as its source (the backends route their replies through us);
+//! everything else passes untouched.
+
+use super::{Endpoint, MaglevTable, PinTable, RewriteError, flow_hash};
+use super::{rewrite_destination, rewrite_source};
+use crate::wire::Ipv4Packet;
+use crate::wire::ipv4::protocol;
+use alloc::vec;
+use alloc::vec::Vec;
+use dataplane::{Batch, Nanoservice, Outputs, Verdict, drop_reasons, outputs};
+
+drop_reasons! {
+    /// Why [`LoadBalancer`] drops a packet.
+    LbDrop {
+        /// To or from the VIP's backends, but not IPv4 with a whole TCP
+        /// or UDP header.
+        Malformed = "malformed",
+        /// A non-first fragment to the VIP: its ports are elsewhere, so
+        /// its backend is unknown (IPVS drops them too).
+        Fragment = "fragment",
+    }
+}
+
+outputs! {
+    /// Where [`LoadBalancer`] sends a packet.
+    LbOutput {
+        /// On to the next service at the hook point (the router).
+        Pass = "pass",
+    }
+}
+
+/// Backends with counters of their own in the node's events
+/// (`backend-0-flows` ... `backend-14-packets`): all of them, since a
+/// service has at most [`super::MAX_BACKENDS`] (2 × 15 + 2 events fill
+/// the node's 32).
+pub const BACKEND_COUNTERS: usize = 15;
+
+/// Event indices: flows per backend, packets per backend, then these.
+const PACKETS_0: usize = BACKEND_COUNTERS;
+const REPLIES: usize = 2 * BACKEND_COUNTERS;
+const EVICTED: usize = REPLIES + 1;
+
+/// The node's event names.
+pub(crate) const EVENTS: &[&str] = &[
+    "backend-0-flows",
+    "backend-1-flows",
+    "backend-2-flows",
+    "backend-3-flows",
+    "backend-4-flows",
+    "backend-5-flows",
+    "backend-6-flows",
+    "backend-7-flows",
+    "backend-8-flows",
+    "backend-9-flows",
+    "backend-10-flows",
+    "backend-11-flows",
+    "backend-12-flows",
+    "backend-13-flows",
+    "backend-14-flows",
+    "backend-0-packets",
+    "backend-1-packets",
+    "backend-2-packets",
+    "backend-3-packets",
+    "backend-4-packets",
+    "backend-5-packets",
+    "backend-6-packets",
+    "backend-7-packets",
+    "backend-8-packets",
+    "backend-9-packets",
+    "backend-10-packets",
+    "backend-11-packets",
+    "backend-12-packets",
+    "backend-13-packets",
+    "backend-14-packets",
+    "replies",
+    "flows-evicted",
+];
+
+/// The load balancer of one core.
+#[derive(Debug)]
+pub struct LoadBalancer {
+    vip: Endpoint,
+    backends: Vec<Endpoint>,
+    table: MaglevTable,
+    pins: PinTable,
+    flows: Vec<u64>,
+    packets: Vec<u64>,
+}
+
+/// What [`LoadBalancer::steer`] did with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steered {
+    /// Nothing: not to the VIP, not from a backend.
+    Passed,
+    /// A backend's reply: its source is now the VIP.
+    Reply,
+    /// To the VIP: its destination is now backend `index`'s.
+    Backend {
+        /// The backend's place in the spec's list.
+        index: usize,
+        /// The flow's first packet (since its pin lapsed).
+        new: bool,
+        /// Pinning it pushed another live flow out.
+        evicted: bool,
+    },
+}
+
+/// What one packet is to the load balancer.
+enum Role {
+    /// To the VIP: the client's address and port, and the protocol.
+    ToVip(core::net::Ipv4Addr, u16, u8),
+    /// From a backend's address and port.
+    FromBackend,
+    /// Neither.
+    Other,
+}
+
+impl LoadBalancer {
+    /// A balancer of `vip` over `backends` (at most 15) through `table`,
+    /// pinning flows in `pins`.
+    pub fn new(vip: Endpoint, backends: Vec<Endpoint>, table: MaglevTable, pins: PinTable) -> Self {
+        let count = backends.len();
+        Self {
+            vip,
+            backends,
+            table,
+            pins,
+            flows: vec![0; count],
+            packets: vec![0; count],
+        }
+    }
+
+    /// Flows sent to each backend (by its place in the spec's list).
+    pub fn backend_flows(&self) -> &[u64] {
+        &self.flows
+    }
+
+    /// Packets sent to each backend.
+    pub fn backend_packets(&self) -> &[u64] {
+        &self.packets
+    }
+
+    /// The Maglev table.
+    pub fn table(&self) -> &MaglevTable {
+        &self.table
+    }
+
+    /// Reads the addresses and ports of `ip`, or `None` when it cannot
+    /// concern the VIP (not IPv4, not TCP or UDP).
+    fn role(&self, ip: &[u8]) -> Result<Role, RewriteError> {
+        let Ok(view) = Ipv4Packet::new_checked(ip) else {
+            return Ok(Role::Other);
+        };
+        let proto = view.protocol();
+        if proto != protocol::TCP && proto != protocol::UDP {
+            return Ok(Role::Other);
+        }
+        let to_vip = view.destination() == self.vip.address;
+        let from_backend = self
+            .backends
+            .iter()
+            .any(|backend| backend.address == view.source());
+        if !to_vip && !from_backend {
+            return Ok(Role::Other);
+        }
+        if view.fragment_offset() != 0 {
+            return Err(RewriteError::Fragment);
+        }
+        // Both ports are the first 4 bytes of TCP and UDP headers.
+        let ports = view.payload().get(..4).ok_or(RewriteError::Malformed)?;
+        let source_port = u16::from_be_bytes([ports[0], ports[1]]);
+        let destination_port = u16::from_be_bytes([ports[2], ports[3]]);
+        if to_vip && destination_port == self.vip.port {
+            return Ok(Role::ToVip(view.source(), source_port, proto));
+        }
+        let source = Endpoint {
+            address: view.source(),
+            port: source_port,
+        };
+        if self.backends.contains(&source) {
+            return Ok(Role::FromBackend);
+        }
+        Ok(Role::Other)
+    }
+
+    /// Rewrites one packet (an IPv4 packet from its header on) and says
+    /// what it was; counts it in the per-backend counters.
+    pub fn steer(&mut self, ip: &mut [u8], now_ns: u64) -> Result<Steered, RewriteError> {
+        match self.role(ip)? {
+            Role::Other => Ok(Steered::Passed),
+            Role::FromBackend => rewrite_source(ip, self.vip).map(|()| Steered::Reply),
+            Role::ToVip(client, client_port, proto) => {
+                let hash = flow_hash(client, client_port, proto);
+                let table = &self.table;
+                let count = self.backends.len();
+                let Some(pinned) = self.pins.pin(
+                    hash,
+                    (client, client_port, proto),
+                    now_ns,
+                    |index| index < count,
+                    || table.lookup(hash),
+                ) else {
+                    // No backends: a checked spec has at least one.
+                    return Ok(Steered::Passed);
+                };
+                let backend = pinned.backend;
+                rewrite_destination(ip, self.backends[backend])?;
+                if pinned.new {
+                    self.flows[backend] += 1;
+                }
+                self.packets[backend] += 1;
+                Ok(Steered::Backend {
+                    index: backend,
+                    new: pinned.new,
+                    evicted: pinned.evicted,
+                })
+            }
+        }
+    }
+
+    /// One packet's verdict, counted.
+    fn verdict(&mut self, ip: &mut [u8], now_ns: u64, out: &mut Outputs<'_>) -> Verdict {
+        match self.steer(ip, now_ns) {
+            Ok(Steered::Passed) => {}
+            Ok(Steered::Reply) => out.count(REPLIES, 1),
+            Ok(Steered::Backend {
+                index,
+                new,
+                evicted,
+            }) => {
+                let counter = index.min(BACKEND_COUNTERS - 1);
+                if new {
+                    out.count(counter, 1);
+                }
+                if evicted {
+                    out.count(EVICTED, 1);
+                }
+                out.count(PACKETS_0 + counter, 1);
+            }
+            Err(RewriteError::Fragment) => return Verdict::drop(LbDrop::Fragment),
+            Err(RewriteError::Malformed) => return Verdict::drop(LbDrop::Malformed),
+        }
+        Verdict::emit(LbOutput::Pass.into())
+    }
+}
+
+impl Nanoservice for LoadBalancer {
+    fn name(&self) -> &'static str {
+        "lb"
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        LbOutput::NAMES
+    }
+
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        LbDrop::NAMES
+    }
+
+    fn events(&self) -> &'static [&'static str] {
+        EVENTS
+    }
+
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        let now_ns = out.now_ns();
+        out.dispatch(batch, |packet, out| {
+            self.verdict(packet.payload_mut(), now_ns, out)
+        });
+    }
+}

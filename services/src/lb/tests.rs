@@ -1,0 +1,404 @@
+//! The Maglev table against the paper's properties (balance, minimal
+//! disruption on removal and addition), the rewrites on byte fixtures
+//! with checksums recomputed independently, and the node's steering.
+
+use super::*;
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+
+fn backend(host: u8, port: u16) -> Endpoint {
+    Endpoint {
+        address: Ipv4Addr::new(10, 0, 2, host),
+        port,
+    }
+}
+
+fn backends(count: u8) -> Vec<Endpoint> {
+    (0..count).map(|index| backend(10 + index, 8000)).collect()
+}
+
+/// Slots per backend index.
+fn shares(table: &MaglevTable, count: usize) -> Vec<usize> {
+    let mut shares = alloc::vec![0; count];
+    for &slot in table.slots() {
+        shares[usize::from(slot)] += 1;
+    }
+    shares
+}
+
+#[test]
+fn every_backend_gets_its_share_of_the_slots() {
+    // Pseudocode 1 fills the table in rounds, one slot per backend per
+    // round: every backend ends with floor(M/N) or ceil(M/N) slots.
+    for count in [1u8, 2, 3, 7, 16] {
+        for size in [65_537usize, 251, 17] {
+            if size < usize::from(count) {
+                continue;
+            }
+            let table = MaglevTable::new(&backends(count), size);
+            assert_eq!(table.len(), size);
+            let shares = shares(&table, usize::from(count));
+            let low = size / usize::from(count);
+            for share in &shares {
+                assert!(
+                    *share == low || *share == low + 1,
+                    "{count} backends, {size} slots: {shares:?}"
+                );
+            }
+            assert_eq!(shares.iter().sum::<usize>(), size);
+        }
+    }
+}
+
+/// Slots whose backend changed between two tables, among those that did
+/// not belong to `except` in the first (by address, not index).
+fn moved(
+    before: (&MaglevTable, &[Endpoint]),
+    after: (&MaglevTable, &[Endpoint]),
+    except: Option<Endpoint>,
+) -> usize {
+    before
+        .0
+        .slots()
+        .iter()
+        .zip(after.0.slots())
+        .filter(|&(&old, &new)| {
+            let old = before.1[usize::from(old)];
+            Some(old) != except && old != after.1[usize::from(new)]
+        })
+        .count()
+}
+
+#[test]
+fn removing_a_backend_moves_its_slots_and_few_others() {
+    let size = 65_537;
+    for count in [3u8, 10] {
+        let all = backends(count);
+        let before = MaglevTable::new(&all, size);
+        let mut worst = 0;
+        for removed in 0..all.len() {
+            let mut rest = all.clone();
+            let gone = rest.remove(removed);
+            let after = MaglevTable::new(&rest, size);
+            // Every slot of the removed backend moves (it is gone); of
+            // the others' slots, a small fraction does (Maglev trades
+            // perfect stability for balance: the paper's Figure 10).
+            let others = moved((&before, &all), (&after, &rest), Some(gone));
+            worst = worst.max(others);
+            assert!(others * 100 < size, "removing {removed}: {others} moved");
+        }
+        std::println!(
+            "maglev removal, {count} backends, M = {size}: at most {worst} of the others' slots moved ({:.3} %)",
+            worst as f64 * 100.0 / size as f64
+        );
+    }
+}
+
+#[test]
+fn adding_a_backend_takes_its_share_and_moves_few_others() {
+    let size = 65_537;
+    let all = backends(10);
+    let before = MaglevTable::new(&all[..9], size);
+    let after = MaglevTable::new(&all, size);
+    let new = all[9];
+    // Slots that went to a backend other than the new one.
+    let elsewhere = before
+        .slots()
+        .iter()
+        .zip(after.slots())
+        .filter(|&(&old, &now)| {
+            let now = all[usize::from(now)];
+            now != new && all[usize::from(old)] != now
+        })
+        .count();
+    let taken = shares(&after, 10)[9];
+    assert!(taken == size / 10 || taken == size / 10 + 1);
+    assert!(elsewhere * 100 < size, "{elsewhere} moved elsewhere");
+    std::println!(
+        "maglev addition, 9 -> 10 backends, M = {size}: the new one took {taken} slots, {elsewhere} others moved ({:.3} %)",
+        elsewhere as f64 * 100.0 / size as f64
+    );
+}
+
+#[test]
+fn the_table_depends_on_the_backends_not_their_order() {
+    let all = backends(5);
+    let mut reversed = all.clone();
+    reversed.reverse();
+    let forward = MaglevTable::new(&all, 251);
+    let backward = MaglevTable::new(&reversed, 251);
+    // Ties within a round go by list order, so a few slots may differ.
+    let differ = moved((&forward, &all), (&backward, &reversed), None);
+    assert!(differ * 10 < 251, "{differ} slots differ");
+}
+
+#[test]
+fn table_sizes_are_primes() {
+    assert!(is_prime(65_537));
+    assert!(is_prime(2) && is_prime(3) && is_prime(251));
+    assert!(!is_prime(0) && !is_prime(1) && !is_prime(65_536) && !is_prime(65_535));
+    assert!(!is_prime(4_194_304));
+}
+
+/// The internet checksum of `data`, the plain way (RFC 1071).
+fn reference_sum(data: &[u8]) -> u32 {
+    let mut sum = 0u32;
+    for pair in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+    }
+    sum
+}
+
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// True when the IPv4 header and the TCP or UDP checksum of `ip` are
+/// right, recomputed from scratch.
+fn checksums_hold(ip: &[u8]) -> bool {
+    let header_len = usize::from(ip[0] & 0x0f) * 4;
+    if fold(reference_sum(&ip[..header_len])) != 0 {
+        return false;
+    }
+    let segment = &ip[header_len..];
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&ip[12..20]);
+    pseudo.extend_from_slice(&[0, ip[9]]);
+    pseudo.extend_from_slice(&(segment.len() as u16).to_be_bytes());
+    fold(reference_sum(&pseudo) + reference_sum(segment)) == 0
+}
+
+/// An IPv4 packet from `source` to `destination` (fixed ports 40000 →
+/// 80) of `protocol` 6 or 17 with `payload`, checksums filled.
+fn packet(protocol: u8, source: Endpoint, destination: Endpoint, payload: &[u8]) -> Vec<u8> {
+    let transport_len = if protocol == 6 { 20 } else { 8 };
+    let total = 20 + transport_len + payload.len();
+    let mut ip = alloc::vec![0u8; total];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    ip[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+    ip[8] = 64;
+    ip[9] = protocol;
+    ip[12..16].copy_from_slice(&source.address.octets());
+    ip[16..20].copy_from_slice(&destination.address.octets());
+    let sum = fold(reference_sum(&ip[..20]));
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let segment = &mut ip[20..];
+    segment[0..2].copy_from_slice(&source.port.to_be_bytes());
+    segment[2..4].copy_from_slice(&destination.port.to_be_bytes());
+    if protocol == 6 {
+        segment[4..8].copy_from_slice(&0x0102_0304u32.to_be_bytes());
+        segment[12] = 5 << 4;
+        segment[13] = 0x02; // SYN
+        segment[14..16].copy_from_slice(&64_240u16.to_be_bytes());
+    } else {
+        segment[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    }
+    segment[transport_len..].copy_from_slice(payload);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&ip[12..20]);
+    pseudo.extend_from_slice(&[0, protocol]);
+    pseudo.extend_from_slice(&((transport_len + payload.len()) as u16).to_be_bytes());
+    let sum = fold(reference_sum(&pseudo) + reference_sum(&ip[20..]));
+    let at = if protocol == 6 { 36 } else { 26 };
+    ip[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+    ip
+}
+
+const CLIENT: Endpoint = Endpoint {
+    address: Ipv4Addr::new(10, 0, 1, 2),
+    port: 40_000,
+};
+const VIP: Endpoint = Endpoint {
+    address: Ipv4Addr::new(10, 0, 2, 100),
+    port: 80,
+};
+
+#[test]
+fn rewriting_the_destination_keeps_tcp_and_udp_checksums_right() {
+    let to = backend(3, 8000);
+    for protocol in [6, 17] {
+        for payload in [&b""[..], b"GET / HTTP/1.0\r\n\r\n", b"odd"] {
+            let mut ip = packet(protocol, CLIENT, VIP, payload);
+            assert!(checksums_hold(&ip));
+            rewrite_destination(&mut ip, to).unwrap();
+            assert_eq!(&ip[16..20], &[10, 0, 2, 3]);
+            assert_eq!(&ip[22..24], &8000u16.to_be_bytes());
+            assert_eq!(&ip[12..16], &[10, 0, 1, 2], "the source stays the client's");
+            assert!(checksums_hold(&ip), "protocol {protocol}, {payload:?}");
+            // And the same bytes as building the packet to the backend.
+            assert_eq!(ip, packet(protocol, CLIENT, to, payload));
+        }
+    }
+}
+
+#[test]
+fn rewriting_a_reply_source_to_the_vip_keeps_checksums_right() {
+    let from = backend(3, 8000);
+    for protocol in [6, 17] {
+        let mut ip = packet(protocol, from, CLIENT, b"HTTP/1.0 200 OK\r\n");
+        rewrite_source(&mut ip, VIP).unwrap();
+        assert!(checksums_hold(&ip));
+        assert_eq!(ip, packet(protocol, VIP, CLIENT, b"HTTP/1.0 200 OK\r\n"));
+    }
+}
+
+#[test]
+fn a_udp_datagram_without_a_checksum_keeps_none() {
+    let mut ip = packet(17, CLIENT, VIP, b"x");
+    ip[26..28].copy_from_slice(&[0, 0]);
+    rewrite_destination(&mut ip, backend(3, 8000)).unwrap();
+    assert_eq!(&ip[26..28], &[0, 0]);
+    assert_eq!(fold(reference_sum(&ip[..20])), 0);
+}
+
+#[test]
+fn short_and_fragmented_packets_are_refused_unchanged() {
+    let whole = packet(6, CLIENT, VIP, b"");
+    for cut in [0, 10, 19, 20, 30, 39] {
+        let mut ip = whole[..cut].to_vec();
+        let before = ip.clone();
+        assert!(rewrite_destination(&mut ip, backend(3, 8000)).is_err());
+        assert_eq!(ip, before);
+    }
+    // A header that says more than the bytes hold.
+    let mut ip = whole.clone();
+    ip[2..4].copy_from_slice(&1000u16.to_be_bytes());
+    assert_eq!(
+        rewrite_destination(&mut ip, backend(3, 8000)),
+        Err(RewriteError::Malformed)
+    );
+    // A later fragment.
+    let mut ip = whole.clone();
+    ip[6..8].copy_from_slice(&0x0001u16.to_be_bytes());
+    let sum = {
+        ip[10..12].copy_from_slice(&[0, 0]);
+        fold(reference_sum(&ip[..20]))
+    };
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    assert_eq!(
+        rewrite_destination(&mut ip, backend(3, 8000)),
+        Err(RewriteError::Fragment)
+    );
+}
+
+fn balancer(backends: Vec<Endpoint>, size: usize, flows: usize) -> LoadBalancer {
+    let table = MaglevTable::new(&backends, size);
+    LoadBalancer::new(VIP, backends, table, PinTable::new(flows))
+}
+
+fn from_client(port: u16) -> Vec<u8> {
+    packet(
+        6,
+        Endpoint {
+            address: CLIENT.address,
+            port,
+        },
+        VIP,
+        b"",
+    )
+}
+
+#[test]
+fn flows_spread_over_the_backends_and_stick_to_theirs() {
+    let all = backends(3);
+    let mut node = balancer(all.clone(), 65_537, 4096);
+    let mut chosen = Vec::new();
+    for port in 40_000..40_300 {
+        let mut ip = from_client(port);
+        let Ok(Steered::Backend { index, new, .. }) = node.steer(&mut ip, 1) else {
+            panic!("not steered");
+        };
+        assert!(new);
+        assert_eq!(&ip[16..20], &all[index].address.octets());
+        assert!(checksums_hold(&ip));
+        chosen.push(index);
+    }
+    for (offset, port) in (40_000..40_300).enumerate() {
+        let mut ip = from_client(port);
+        assert_eq!(
+            node.steer(&mut ip, 2),
+            Ok(Steered::Backend {
+                index: chosen[offset],
+                new: false,
+                evicted: false
+            })
+        );
+    }
+    let flows = node.backend_flows();
+    assert_eq!(flows.iter().sum::<u64>(), 300);
+    // 300 flows over 3 backends: each gets some (and roughly a third).
+    assert!(flows.iter().all(|&count| count > 60), "{flows:?}");
+    assert_eq!(node.backend_packets().iter().sum::<u64>(), 600);
+}
+
+#[test]
+fn replies_get_the_vip_back_and_other_traffic_passes() {
+    let all = backends(3);
+    let mut node = balancer(all.clone(), 251, 64);
+    let mut reply = packet(6, all[1], CLIENT, b"hi");
+    assert_eq!(node.steer(&mut reply, 1), Ok(Steered::Reply));
+    assert_eq!(reply, packet(6, VIP, CLIENT, b"hi"));
+    // A backend's other ports, other destinations, ICMP: untouched.
+    for mut other in [
+        packet(6, backend(11, 22), CLIENT, b""),
+        packet(17, CLIENT, backend(3, 8000), b""),
+        packet(6, CLIENT, Endpoint { port: 81, ..VIP }, b""),
+    ] {
+        let before = other.clone();
+        assert_eq!(node.steer(&mut other, 1), Ok(Steered::Passed));
+        assert_eq!(other, before);
+    }
+    let mut garbage = alloc::vec![0x45u8, 0, 0, 20];
+    assert_eq!(node.steer(&mut garbage, 1), Ok(Steered::Passed));
+    let mut short = from_client(1234);
+    short.truncate(30);
+    short[2..4].copy_from_slice(&30u16.to_be_bytes());
+    short[10..12].copy_from_slice(&[0, 0]);
+    let sum = fold(reference_sum(&short[..20]));
+    short[10..12].copy_from_slice(&sum.to_be_bytes());
+    assert_eq!(node.steer(&mut short, 1), Err(RewriteError::Malformed));
+}
+
+#[test]
+fn pinned_flows_keep_their_backend_and_lapse_when_idle() {
+    let mut node = balancer(backends(3), 251, 8);
+    let mut ip = from_client(5555);
+    let Ok(Steered::Backend { index, .. }) = node.steer(&mut ip, 1) else {
+        panic!("not steered");
+    };
+    let mut again = from_client(5555);
+    assert!(matches!(
+        node.steer(&mut again, 1 + PIN_IDLE_NS - 1),
+        Ok(Steered::Backend { new: false, index: same, .. }) if same == index
+    ));
+    let mut later = from_client(5555);
+    assert!(matches!(
+        node.steer(&mut later, 10 * PIN_IDLE_NS),
+        Ok(Steered::Backend { new: true, index: same, .. }) if same == index
+    ));
+}
+
+#[test]
+fn a_full_pin_table_evicts_and_counts() {
+    // 8 flows: two buckets of 4; 100 flows push each other out.
+    let mut node = balancer(backends(3), 251, 8);
+    let mut evicted = 0;
+    for port in 1..=100 {
+        let mut ip = from_client(port);
+        if let Ok(Steered::Backend { evicted: true, .. }) = node.steer(&mut ip, u64::from(port)) {
+            evicted += 1;
+        }
+    }
+    assert!(evicted >= 100 - 8, "{evicted}");
+}
+
+#[test]
+fn every_event_has_a_counter() {
+    assert_eq!(node::EVENTS.len(), 2 * BACKEND_COUNTERS + 2);
+    assert!(node::EVENTS.len() <= dataplane::stats::MAX_EVENTS);
+    assert_eq!(BACKEND_COUNTERS, MAX_BACKENDS);
+}
