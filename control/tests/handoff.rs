@@ -154,3 +154,46 @@ fn a_core_without_tcp_services_hands_over_and_refuses_closed_ports() {
     assert_eq!(second.node_drops("tcp", "port-closed"), 1);
     assert_eq!(second.node_events("tcp-handoff", "handed-over"), 1);
 }
+
+#[test]
+fn the_platform_app_is_carried_into_a_rebuilt_stack_and_still_served_through_the_handoff() {
+    let (mut peer, mut first, _) = two_cores(TCP_SPEC);
+    // Core 0's stack, which serves the platform's app, rebuilt: the app
+    // is carried over (no recipe builds it), the handoff rings stay.
+    let counters = first.counters();
+    let tcp = counters
+        .nodes
+        .iter()
+        .position(|node| node.name == "tcp")
+        .unwrap();
+    assert!(first.executor.restart_node(tcp));
+    assert_eq!(counters.nodes[tcp].supervision.restarts.get(), 1);
+    first.executor.poll_once();
+    while first.take(0).is_some() {}
+    let header = peer.header(TcpFlags::SYN, syn_options(peer.timestamp));
+    peer.sequence = peer.sequence.wrapping_add(1);
+    assert!(peer.exchange(&header, b"").is_empty());
+    first.executor.poll_once();
+    let replies = sent_by(&mut first);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(replies[0].source_port, PORT);
+    peer.acknowledgment = replies[0].sequence.wrapping_add(1);
+    peer.echo = replies[0].timestamp();
+    assert!(peer.send(TcpFlags::ACK, b"").is_empty());
+    assert!(
+        peer.send(TcpFlags::PSH | TcpFlags::ACK, b"again")
+            .is_empty()
+    );
+    first.executor.poll_once();
+    let echoed: Vec<u8> = sent_by(&mut first)
+        .into_iter()
+        .flat_map(|segment| segment.payload)
+        .collect();
+    assert_eq!(echoed, b"again");
+    assert_eq!(
+        counters.node_events("tcp", "connections-accepted"),
+        1,
+        "by the rebuilt stack"
+    );
+}

@@ -148,6 +148,13 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// Node `node`'s service (its index in `CoreCounters::nodes`) as a
+    /// `T`, if it is one (tests look into a node's state).
+    pub fn node_as<T: Nanoservice>(&self, node: usize) -> Option<&T> {
+        let service: &dyn core::any::Any = &**self.services.get(node)?;
+        service.downcast_ref::<T>()
+    }
+
     /// The core's counters; clone the `Arc` to read them from elsewhere.
     pub fn counters(&self) -> &Arc<CoreCounters> {
         &self.counters
@@ -525,7 +532,13 @@ impl Executor {
         {
             let services = &mut self.services;
             let outcome = self.supervisor.guarded(|| {
-                let failed = core::mem::replace(&mut services[node], rebuild());
+                // Built first: a factory that fails leaves the links in
+                // the failed node for the next attempt.
+                let mut fresh = rebuild();
+                if let Some(links) = services[node].take_links() {
+                    fresh.adopt_links(links);
+                }
+                let failed = core::mem::replace(&mut services[node], fresh);
                 if drop_old {
                     drop(failed);
                 } else {

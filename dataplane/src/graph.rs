@@ -134,6 +134,20 @@ pub trait Nanoservice: core::any::Any {
     fn take_contained_ns(&mut self) -> u64 {
         0
     }
+
+    /// The ends of links to other cores this node holds (SPSC rings made
+    /// once per boot, shared tables), taken out of it so that its
+    /// replacement can [`adopt`](Self::adopt_links) them: supervision
+    /// asks a failed node for them when its rebuild has built the new
+    /// one. What a ring holds stays in the ring. None by default (a node
+    /// without links).
+    fn take_links(&mut self) -> Option<alloc::boxed::Box<dyn core::any::Any>> {
+        None
+    }
+
+    /// Takes the links a failed node of the same kind gave up
+    /// ([`take_links`](Self::take_links)). Ignored by default.
+    fn adopt_links(&mut self, _links: alloc::boxed::Box<dyn core::any::Any>) {}
 }
 
 /// Where a node's packets go while it runs. Each output stages a burst:

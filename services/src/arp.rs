@@ -227,9 +227,9 @@ impl Arp {
         self
     }
 
-    /// True when it shares what it learns with other cores (a relay's
-    /// rings cannot be built twice: such an ARP is not rebuilt after a
-    /// failure).
+    /// True when it shares what it learns with other cores (a rebuilt
+    /// ARP takes the failed one's relay: its rings are made once per
+    /// boot).
     pub fn has_relay(&self) -> bool {
         self.relay.is_some()
     }
@@ -247,17 +247,20 @@ impl Arp {
     /// Learns the bindings the other cores passed here, and sends what
     /// waited for them.
     fn take_shared(&mut self, out: &mut Outputs<'_>) {
-        let Some(mut relay) = self.relay.take() else {
-            return;
-        };
+        // One binding at a time, the relay left in place: a failure while
+        // sending what waited leaves it in the failed node, for the
+        // rebuilt one (`Nanoservice::take_links`).
         let now = out.now_ns();
-        for consumer in &mut relay.from {
-            while let Some((ip, mac)) = consumer.pop() {
-                self.cache.insert(ip, mac, now);
-                self.flush_pending(ip, mac, out);
-            }
+        loop {
+            let Some(relay) = &mut self.relay else {
+                return;
+            };
+            let Some((ip, mac)) = relay.from.iter_mut().find_map(|consumer| consumer.pop()) else {
+                return;
+            };
+            self.cache.insert(ip, mac, now);
+            self.flush_pending(ip, mac, out);
         }
-        self.relay = Some(relay);
     }
 
     /// The cache (for tests and management).
@@ -464,6 +467,19 @@ impl Arp {
 impl Nanoservice for Arp {
     fn name(&self) -> &'static str {
         "arp"
+    }
+
+    /// Its relay, for a rebuilt `arp` (the other cores keep theirs; the
+    /// bindings still in the rings reach the new cache).
+    fn take_links(&mut self) -> Option<alloc::boxed::Box<dyn core::any::Any>> {
+        let relay = self.relay.take()?;
+        Some(alloc::boxed::Box::new(relay))
+    }
+
+    fn adopt_links(&mut self, links: alloc::boxed::Box<dyn core::any::Any>) {
+        if let Ok(relay) = links.downcast::<ArpRelay>() {
+            self.relay = Some(*relay);
+        }
     }
 
     fn outputs(&self) -> &'static [&'static str] {

@@ -522,14 +522,13 @@ fn add_stack(
             .map(|interface| interface.mac)
             .collect(),
     };
-    let tcp_recipe = tcp.as_ref().and_then(|stack| {
-        let rebuildable = !stack.has_links_elsewhere()
-            && stack.apps_rebuildable()
-            && stack
-                .listener_tags()
-                .all(|(_, tag)| tag != PLATFORM_LISTENER);
-        rebuildable.then(|| tcp_recipe(stack, chains, spec, reuse))
-    });
+    // The stack is rebuilt from the spec's apps; what the spec cannot
+    // build (the links to other cores, the apps' links, the platform's
+    // apps) the rebuilt stack takes from the failed one
+    // (`Nanoservice::take_links`).
+    let tcp_recipe = tcp
+        .as_ref()
+        .map(|stack| tcp_recipe(stack, chains, spec, reuse));
     let ipv4 = builder.add_node(Box::new(ipv4));
     builder.rebuild(
         ipv4,
@@ -597,15 +596,14 @@ fn add_stack(
             })
         }));
         builder.tag_node(arp, tag)?;
-        // An ARP that shares its cache with other cores has rings made
-        // once per boot: it is not rebuilt.
-        if !builder.node_as::<Arp>(arp).is_some_and(Arp::has_relay) {
-            let (mac, address) = (config.mac, config.address);
-            builder.rebuild(
-                arp,
-                Box::new(move || -> Box<dyn Nanoservice> { Box::new(Arp::new(mac, address)) }),
-            )?;
-        }
+        // An ARP that shares its cache with other cores is rebuilt
+        // without its relay: the executor hands it the failed one's
+        // (`Nanoservice::take_links`), whose rings are made once per boot.
+        let (mac, address) = (config.mac, config.address);
+        builder.rebuild(
+            arp,
+            Box::new(move || -> Box<dyn Nanoservice> { Box::new(Arp::new(mac, address)) }),
+        )?;
         builder.connect(eth, "arp", Target::Node(arp))?;
         builder.connect(eth, "ipv4", Target::Node(ipv4))?;
         builder.connect(arp, "tx", Target::Port(port.id))?;
@@ -706,7 +704,6 @@ fn tcp_stack(
             continue;
         }
         let service = chain.services[*index];
-        let links_before = context.links.len();
         let listener = match service.config.build(context) {
             Built::Tcp(listener) => listener,
             Built::Node(node) => {
@@ -716,12 +713,12 @@ fn tcp_stack(
                 });
             }
         };
-        // Supervision rebuilds the app from its spec after a failure,
-        // unless its first build took links to other cores (kv on several
-        // cores: the rings went with the failed app, and a shard without
-        // them would answer for keys that are not its own).
-        let rebuild = (context.links.len() == links_before)
-            .then(|| rebuild_app(Arc::clone(&service.config), owned.clone()));
+        // Supervision rebuilds the app from its spec after a failure; an
+        // app whose first build took links to other cores (kv on several
+        // cores: its shard rings) gets the failed one's
+        // (`TcpApp::take_links`): a shard without them would answer for
+        // keys that are not its own.
+        let rebuild = Some(rebuild_app(Arc::clone(&service.config), owned.clone()));
         let service = listener.name();
         let stack = tcp.get_or_insert_with(new_stack);
         if !stack.listen_supervised(*port, listener, *tag, rebuild) {

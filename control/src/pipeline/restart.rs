@@ -1,6 +1,7 @@
 //! Supervision's factories: each service of a chain can be rebuilt from
 //! its spec after a failure, with the context the core first built it
-//! with (less the links between cores, which a first build consumed).
+//! with; the links between cores, which a first build consumed, the
+//! rebuilt node takes from the failed one (`Nanoservice::take_links`).
 
 use alloc::boxed::Box;
 use alloc::rc::Rc;
@@ -21,7 +22,8 @@ pub(super) struct OwnedContext {
     local: LocalAddresses,
     routes: RoutingTable,
     errors: ErrorLimiter,
-    /// Empty: a restarted service gets no links to other cores.
+    /// Empty: a restarted service takes the links to other cores from the
+    /// one that failed (`Nanoservice::take_links`, `TcpApp::take_links`).
     links: CoreLinks,
     doorbell: Option<Arc<Doorbell>>,
 }

@@ -39,6 +39,9 @@ pub struct KvApp {
     pub(super) max_item_bytes: usize,
     /// Last sequence number given to a remote request.
     sequence: u64,
+    /// Answers with a lower sequence number were asked for by the failed
+    /// app this one replaced: thrown away (counted as orphans).
+    stale_below: u64,
     /// Remote answers received, until their connection is resumed.
     arrivals: Vec<Reply>,
     /// Connections that closed awaiting remote answers: how many more to
@@ -62,6 +65,7 @@ impl KvApp {
             counters: KvCounters::default(),
             max_item_bytes,
             sequence: 0,
+            stale_below: 0,
             arrivals: Vec::new(),
             orphans: Vec::new(),
             connections: 0,
@@ -159,6 +163,10 @@ impl KvApp {
 
     /// Keeps a remote answer for its connection, unless it closed.
     fn arrive(&mut self, reply: Reply, ready: &mut Vec<ConnectionId>) {
+        if reply.sequence < self.stale_below {
+            self.counters.orphan_replies += 1;
+            return;
+        }
         if let Some(at) = self
             .orphans
             .iter()
@@ -178,8 +186,37 @@ impl KvApp {
     }
 }
 
+/// What a failed `kv` app hands the one rebuilt from its spec: its mesh
+/// (the rings to the other shards, with the messages waiting for room in
+/// them) and the last sequence number it gave, so that answers to its
+/// requests that arrive later are told apart and thrown away.
+struct KvLinks {
+    mesh: Mesh,
+    sequence: u64,
+}
+
 impl TcpApp for KvApp {
     type Session = KvSession;
+
+    fn take_links(&mut self) -> Option<Box<dyn core::any::Any>> {
+        if self.mesh.count() <= 1 {
+            return None;
+        }
+        let mesh = core::mem::replace(&mut self.mesh, Mesh::alone());
+        Some(Box::new(KvLinks {
+            mesh,
+            sequence: self.sequence,
+        }))
+    }
+
+    fn adopt_links(&mut self, links: Box<dyn core::any::Any>) {
+        if let Ok(links) = links.downcast::<KvLinks>() {
+            let KvLinks { mesh, sequence } = *links;
+            self.mesh = mesh;
+            self.sequence = sequence;
+            self.stale_below = sequence.saturating_add(1);
+        }
+    }
 
     fn accept(&mut self, _peer: SocketAddrV4, io: &mut Stream<'_>) -> Option<KvSession> {
         self.connections += 1;

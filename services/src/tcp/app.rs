@@ -132,6 +132,18 @@ pub trait TcpApp: 'static {
 
     /// The connection asked for with `token` never opened.
     fn connect_failed(&mut self, _token: u64, _error: ConnectError) {}
+
+    /// The ends of links to other cores the app holds (`kv`'s shard
+    /// rings), taken out of a failed app for the one rebuilt from its
+    /// spec, which [`adopt_links`](TcpApp::adopt_links) them. None by
+    /// default.
+    fn take_links(&mut self) -> Option<alloc::boxed::Box<dyn core::any::Any>> {
+        None
+    }
+
+    /// Takes the links a failed app of the same kind gave up. Ignored by
+    /// default.
+    fn adopt_links(&mut self, _links: alloc::boxed::Box<dyn core::any::Any>) {}
 }
 
 /// What an app may do with one connection while the stack lends it.

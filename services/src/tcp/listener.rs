@@ -34,6 +34,12 @@ pub trait Listener {
     fn connected(&mut self, slot: u32, token: u64, io: &mut Stream<'_>) -> bool;
     /// See [`TcpApp::connect_failed`].
     fn connect_failed(&mut self, token: u64, error: ConnectError);
+    /// See [`TcpApp::take_links`].
+    fn take_links(&mut self) -> Option<alloc::boxed::Box<dyn core::any::Any>> {
+        None
+    }
+    /// See [`TcpApp::adopt_links`].
+    fn adopt_links(&mut self, _links: alloc::boxed::Box<dyn core::any::Any>) {}
 }
 
 /// A [`TcpApp`] and its sessions by connection slot.
@@ -85,6 +91,14 @@ impl<A: TcpApp> Hosted<A> {
 impl<A: TcpApp> Listener for Hosted<A> {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn take_links(&mut self) -> Option<alloc::boxed::Box<dyn core::any::Any>> {
+        self.app.take_links()
+    }
+
+    fn adopt_links(&mut self, links: alloc::boxed::Box<dyn core::any::Any>) {
+        self.app.adopt_links(links);
     }
 
     fn accept(&mut self, slot: u32, peer: SocketAddrV4, io: &mut Stream<'_>) -> bool {

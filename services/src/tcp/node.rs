@@ -284,9 +284,8 @@ impl Tcp {
     }
 
     /// True when the stack is linked to other cores' (the flow directory,
-    /// the rings for stray segments) or serves a platform's app (the
-    /// management plane): such links are made once per boot, so a stack
-    /// with them is not rebuilt after a failure.
+    /// the rings for stray segments): such links are made once per boot,
+    /// and a rebuilt stack takes the failed one's (`Nanoservice::take_links`).
     pub fn has_links_elsewhere(&self) -> bool {
         self.directory.is_some() || self.strays.is_some()
     }
@@ -1139,9 +1138,103 @@ impl Tcp {
     }
 }
 
+/// What a failed stack hands the one rebuilt from its recipe: its links to
+/// the other cores' stacks (the flow directory, the rings for stray
+/// segments, the RSS it steers by), its apps' own links by port, and the
+/// apps no recipe can build (the platform's, like the management plane),
+/// carried over whole.
+struct TcpLinks {
+    core: usize,
+    directory: Option<Arc<FlowDirectory>>,
+    strays: Option<Strays>,
+    rss: Vec<RssSteering>,
+    apps: Vec<(u16, Box<dyn core::any::Any>)>,
+    carried: Vec<(u16, SupervisedApp, u64)>,
+}
+
 impl Nanoservice for Tcp {
     fn name(&self) -> &'static str {
         "tcp"
+    }
+
+    /// Its links, for the stack rebuilt after it failed. Its connections
+    /// are not carried: their claims in the shared directory are released
+    /// (another core's copy of a segment of theirs is no longer passed
+    /// here), and the carried apps hear that their sessions ended.
+    fn take_links(&mut self) -> Option<Box<dyn core::any::Any>> {
+        if let Some(directory) = &self.directory {
+            for tuple in self.index.keys() {
+                directory.release(tuple, self.core);
+            }
+        }
+        let mut apps = Vec::new();
+        let mut carried = Vec::new();
+        let listeners = core::mem::take(&mut self.listeners);
+        let tags = core::mem::take(&mut self.listener_tags);
+        for (index, ((port, mut app), tag)) in listeners.into_iter().zip(tags).enumerate() {
+            if app.rebuildable() {
+                if let Some(links) = app.take_links() {
+                    apps.push((port, links));
+                }
+                continue;
+            }
+            for (slot, connection) in self.connections.iter().enumerate() {
+                if connection
+                    .as_ref()
+                    .is_some_and(|connection| connection.listener == index)
+                {
+                    app.closed(slot as u32, CloseReason::Aborted);
+                }
+            }
+            carried.push((port, app, tag));
+        }
+        let links = TcpLinks {
+            core: self.core,
+            directory: self.directory.take(),
+            strays: self.strays.take(),
+            rss: core::mem::take(&mut self.rss),
+            apps,
+            carried,
+        };
+        let linked = links.directory.is_some()
+            || links.strays.is_some()
+            || !links.rss.is_empty()
+            || !links.apps.is_empty()
+            || !links.carried.is_empty();
+        linked.then(|| Box::new(links) as Box<dyn core::any::Any>)
+    }
+
+    fn adopt_links(&mut self, links: Box<dyn core::any::Any>) {
+        let Ok(links) = links.downcast::<TcpLinks>() else {
+            return;
+        };
+        let TcpLinks {
+            core,
+            directory,
+            strays,
+            rss,
+            apps,
+            carried,
+        } = *links;
+        self.core = core;
+        if let Some(strays) = strays {
+            self.ports =
+                EphemeralPorts::new(strays.core(), strays.cores(), self.seed.rotate_left(29));
+            self.strays = Some(strays);
+        }
+        self.directory = directory;
+        self.rss = rss;
+        for (port, links) in apps {
+            if let Some((_, app)) = self.listeners.iter_mut().find(|(bound, _)| *bound == port) {
+                app.adopt_links(links);
+            }
+        }
+        for (port, app, tag) in carried {
+            if !self.listeners.iter().any(|(bound, _)| *bound == port) {
+                self.listeners.push((port, app));
+                self.listener_tags.push(tag);
+            }
+        }
     }
 
     fn outputs(&self) -> &'static [&'static str] {

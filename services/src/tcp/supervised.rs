@@ -282,6 +282,13 @@ impl SupervisedApp {
         let unwinds = self.settings.guard.is_none_or(|guard| guard.unwinds);
         let mut built = None;
         let mut work = || {
+            // Built first: a factory that fails leaves the links to other
+            // cores in the failed app for the next attempt.
+            let mut fresh = rebuild();
+            if let Some(links) = failed.as_mut().and_then(|failed| failed.take_links()) {
+                fresh.adopt_links(links);
+            }
+            built = Some(fresh);
             if unwinds {
                 drop(failed.take());
             } else {
@@ -289,7 +296,6 @@ impl SupervisedApp {
                 // inconsistent beyond what dropping it tolerates.
                 core::mem::forget(failed.take());
             }
-            built = Some(rebuild());
         };
         let outcome = match self.settings.guard {
             None => {
@@ -299,6 +305,11 @@ impl SupervisedApp {
             Some(guard) => (guard.run)(&mut work).map_err(Failure::Panic),
         };
         self.rebuild = Some(rebuild);
+        // A factory that failed left the failed app (and its links) for
+        // the next attempt.
+        if self.failed.is_none() {
+            self.failed = failed;
+        }
         match (outcome, built) {
             (Ok(()), Some(app)) => {
                 self.app = Some(app);
@@ -398,6 +409,22 @@ impl Listener for SupervisedApp {
     fn connect_failed(&mut self, token: u64, error: ConnectError) {
         self.call((), |app| app.connect_failed(token, error));
     }
+
+    /// The running app's links, or the failed one's while it waits out
+    /// its backoff (the `tcp` node's own rebuild takes them either way).
+    fn take_links(&mut self) -> Option<alloc::boxed::Box<dyn core::any::Any>> {
+        match (&mut self.app, &mut self.failed) {
+            (Some(app), _) => app.take_links(),
+            (None, Some(failed)) => failed.take_links(),
+            (None, None) => None,
+        }
+    }
+
+    fn adopt_links(&mut self, links: alloc::boxed::Box<dyn core::any::Any>) {
+        if let Some(app) = &mut self.app {
+            app.adopt_links(links);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -480,6 +507,64 @@ mod tests {
         app.data(3, b"PANIC", &mut stream.stream());
         assert_eq!(app.counters().backoff_ms(), 100);
         assert_eq!(app.restart_at_ns(), Some(61_500_000_000));
+    }
+
+    /// An app holding a link to another core (a number here), which it
+    /// writes back on data; it panics on `PANIC`.
+    struct Linked {
+        link: Option<u8>,
+    }
+
+    impl crate::tcp::TcpApp for Linked {
+        type Session = ();
+
+        fn accept(&mut self, _peer: SocketAddrV4, _io: &mut Stream<'_>) -> Option<()> {
+            Some(())
+        }
+
+        fn data(&mut self, _session: &mut (), data: &[u8], io: &mut Stream<'_>) -> usize {
+            assert!(data != b"PANIC", "marked");
+            io.write(&[self.link.unwrap_or(b'-')]);
+            data.len()
+        }
+
+        fn take_links(&mut self) -> Option<Box<dyn core::any::Any>> {
+            Some(Box::new(self.link.take()?))
+        }
+
+        fn adopt_links(&mut self, links: Box<dyn core::any::Any>) {
+            if let Ok(link) = links.downcast::<u8>() {
+                self.link = Some(*link);
+            }
+        }
+    }
+
+    #[test]
+    fn a_rebuilt_app_takes_the_failed_ones_links() {
+        NOW_NS.store(1_000_000_000, Ordering::Relaxed);
+        let settings = AppSupervision {
+            guard: Some(CATCH_UNWIND),
+            clock,
+            policy: SupervisionPolicy::default(),
+            core: 0,
+        };
+        // The factory builds it from its spec: without the link.
+        let rebuild: AppRebuild =
+            Box::new(|| Box::new(Hosted::new("linked", Linked { link: None })));
+        let first = Box::new(Hosted::new("linked", Linked { link: Some(b'7') }));
+        let mut app = SupervisedApp::new(9, first, Some(rebuild), settings);
+        let mut stream = StreamHarness::new(64);
+        let peer = SocketAddrV4::new(core::net::Ipv4Addr::LOCALHOST, 1);
+        assert!(app.accept(0, peer, &mut stream.stream()));
+        app.data(0, b"x", &mut stream.stream());
+        assert_eq!(stream.take_sent(), b"7");
+        app.data(0, b"PANIC", &mut stream.stream());
+        assert!(app.is_down());
+        // Whatever the shared test clock says by now: after the backoff.
+        assert!(app.restart_if_due(u64::MAX));
+        assert!(app.accept(1, peer, &mut stream.stream()));
+        app.data(1, b"x", &mut stream.stream());
+        assert_eq!(stream.take_sent(), b"7", "the failed app's link");
     }
 
     #[test]
