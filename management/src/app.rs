@@ -24,7 +24,9 @@ use crate::stream::{
     Answer, Framing, MAX_STREAMS, Pumped, STREAMS_RETRY_AFTER_SECONDS, StreamReply, StreamSlots,
     Streaming, millis_until,
 };
-use crate::{LogRing, log_stream, logs, metrics, plan, status};
+use crate::modules::MAX_MODULE_BYTES;
+use crate::session::MODULE_PREFIX;
+use crate::{LogRing, log_stream, logs, metrics, modules, plan, status};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -50,7 +52,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Most received bytes a connection keeps unused: a head and a body, and
 /// room for chunk framing.
-pub const MAX_INPUT: usize = MAX_HEAD_BYTES + MAX_BODY_BYTES + 4096;
+pub const MAX_INPUT: usize = MAX_HEAD_BYTES + MAX_MODULE_BYTES + 4096;
 
 /// A connection idle this long is closed, unless the spec says otherwise
 /// (`[management] idle_timeout_ms`).
@@ -403,6 +405,8 @@ impl ManagementApp {
         let mut pending = Pending {
             endpoint: Endpoint::Index,
             put: head.method == Method::Put,
+            delete: head.method == Method::Delete,
+            module_name: Vec::new(),
             head_only: head.method == Method::Head,
             connection,
             verdict: Verdict::Allowed,
@@ -426,9 +430,13 @@ impl ManagementApp {
                 if endpoint.reads_query() {
                     pending.query = head.query(bytes).to_vec();
                 }
+                if endpoint == Endpoint::Module {
+                    pending.module_name = head.path(bytes)[MODULE_PREFIX.len()..].to_vec();
+                }
                 let allowed = match head.method {
-                    Method::Get | Method::Head => true,
-                    Method::Put => endpoint == Endpoint::Spec,
+                    Method::Get | Method::Head => endpoint != Endpoint::Module,
+                    Method::Put => matches!(endpoint, Endpoint::Spec | Endpoint::Module),
+                    Method::Delete => endpoint == Endpoint::Module,
                     _ => false,
                 };
                 if !allowed {
@@ -459,12 +467,18 @@ impl ManagementApp {
             }
         };
         pending.early = early.or_else(|| Self::refusal(&pending));
+        // A module may be larger than a spec.
+        let max_body = if pending.endpoint == Endpoint::Module {
+            MAX_MODULE_BYTES
+        } else {
+            MAX_BODY_BYTES
+        };
         let length = match head.framing {
             BodyFraming::None => {
                 self.answer(session, pending);
                 return;
             }
-            BodyFraming::Length(length) if length > MAX_BODY_BYTES as u64 => {
+            BodyFraming::Length(length) if length > max_body as u64 => {
                 Self::refuse(session, Reply::text(413, "413 Content Too Large\n"));
                 return;
             }
@@ -488,7 +502,7 @@ impl ManagementApp {
             Some(length) => Reading::Body(pending, length),
             None => Reading::Chunked(
                 pending,
-                ChunkDecoder::new(MAX_BODY_BYTES as u64, MAX_HEAD_BYTES),
+                ChunkDecoder::new(max_body as u64, MAX_HEAD_BYTES),
             ),
         };
     }
@@ -655,6 +669,22 @@ impl ManagementApp {
                 Err(error) => Self::query_error(error),
             },
             (Endpoint::Capture, _) => self.capture(pending),
+            (Endpoint::Modules, _) => {
+                let mut text = String::new();
+                let observed = self
+                    .controller
+                    .as_ref()
+                    .map_or(GENERATION, control::reconcile::Controller::observed_generation);
+                modules::render(
+                    &mut text,
+                    self.spec_text(),
+                    &self.board,
+                    self.generation(),
+                    observed,
+                );
+                Reply::json(200, text).into()
+            }
+            (Endpoint::Module, _) => self.module(pending).into(),
             #[cfg(test)]
             (Endpoint::TestStream, _) => crate::tests::test_stream(&pending.query),
         }
@@ -790,6 +820,89 @@ impl ManagementApp {
             return Reply::new(200, JSON, body.into_bytes());
         }
         self.apply_spec(peer, proposed, text, &changes, pending.now_ns)
+    }
+
+    /// `PUT` or `DELETE /api/v1/modules/<name>`: the spec served with the
+    /// module's `wasm` service put in (replacing one of that name) or
+    /// taken out, checked here (the module validated and translated on
+    /// this core, not the data cores) and applied as a new generation
+    /// like `PUT /api/v1/spec`. 400 for a bad name or query, 404 for an
+    /// unknown module to remove, 422 with the engine's reason for a
+    /// module the check refuses (nothing running changes).
+    fn module(&mut self, pending: &Pending) -> Reply {
+        let peer = pending.peer;
+        let name = String::from_utf8_lossy(&pending.module_name).into_owned();
+        if !modules::valid_name(&name) {
+            return Self::module_error(
+                400,
+                &alloc::format!("`{name}` is not a module name: [a-z0-9-], 1 to 32 characters"),
+            );
+        }
+        let current = String::from(self.spec_text());
+        let without = modules::without_block(&current, &name);
+        let (text, upload) = if pending.delete {
+            let Some(without) = without else {
+                return Self::module_error(404, &alloc::format!("no hot-loaded module `{name}`"));
+            };
+            (without, None)
+        } else {
+            let settings = match modules::ModuleSettings::parse(&pending.query) {
+                Ok(settings) => settings,
+                Err(message) => return Self::module_error(400, &message),
+            };
+            if pending.body.is_empty() {
+                return Self::module_error(400, "the body is empty: send the module's bytes");
+            }
+            let digest = sha256(&pending.body);
+            let reference = modules::reference(&name, &digest);
+            let block =
+                modules::block(&name, &reference, pending.body.len(), &digest, &settings);
+            let base = without.unwrap_or_else(|| current.clone());
+            (modules::with_block(&base, &block), Some(reference))
+        };
+        if let Some(reference) = &upload {
+            warpcore_wasm::uploads::store_upload(reference, Arc::new(pending.body.clone()));
+        }
+        let forget_unused = |served: &str| {
+            warpcore_wasm::uploads::retain_uploads(|reference| {
+                served.contains(reference) || current.contains(reference)
+            });
+        };
+        let proposed = match control::Spec::parse(&text, &self.registry) {
+            Ok(spec) => spec,
+            Err(error) => {
+                forget_unused(&current);
+                let message = alloc::format!("{}", error.kind);
+                log::info!("module {name} from {peer} refused: {message}");
+                let mut body = String::from("{\"error\":\"module\",\"field\":");
+                push_string(&mut body, &error.field);
+                body.push_str(",\"message\":");
+                push_string(&mut body, &message);
+                body.push('}');
+                return Reply::json(422, body);
+            }
+        };
+        let changes = plan::changes(self.spec(), &proposed);
+        if pending.dry_run {
+            forget_unused(&current);
+            let mut body = String::from("{\"dryRun\":true,\"valid\":true,\"changes\":");
+            plan::push_json(&mut body, &changes);
+            body.push('}');
+            return Reply::new(200, JSON, body.into_bytes());
+        }
+        let what = if pending.delete { "removal" } else { "upload" };
+        log::info!("module {name} {what} from {peer}: checked, applying");
+        let reply = self.apply_spec(peer, proposed, &text, &changes, pending.now_ns);
+        forget_unused(self.spec_text());
+        reply
+    }
+
+    /// A module request's error answer: `{"error":"module","message"}`.
+    fn module_error(status: u16, message: &str) -> Reply {
+        let mut body = String::from("{\"error\":\"module\",\"message\":");
+        push_string(&mut body, message);
+        body.push('}');
+        Reply::json(status, body)
     }
 
     /// A valid spec to apply: 409 naming the field when it needs a
