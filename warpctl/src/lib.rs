@@ -9,6 +9,7 @@ pub mod capture;
 mod chunked_reader;
 pub mod cli;
 pub mod commands;
+mod module_commands;
 mod endpoint;
 pub mod http;
 pub mod output;
