@@ -6,6 +6,7 @@
 pub mod appliance;
 pub mod hosted;
 pub mod idle_checks;
+pub mod hot_load;
 pub mod image;
 pub mod kernel;
 pub mod management_capture;
