@@ -17,15 +17,15 @@ use crate::budget::{REQUEST_BURST, REQUESTS_PER_SECOND, RequestBudget};
 use crate::capture::{self, CaptureFeed, CaptureQuery};
 use crate::config::ManagementConfig;
 use crate::json::push_string;
+use crate::modules::MAX_MODULE_BYTES;
 use crate::response::{HTML, JSON, Reply, TEXT};
+use crate::session::MODULE_PREFIX;
 use crate::session::{Endpoint, ManagementSession, Pending, Reading};
 use crate::status::GENERATION;
 use crate::stream::{
     Answer, Framing, MAX_STREAMS, Pumped, STREAMS_RETRY_AFTER_SECONDS, StreamReply, StreamSlots,
     Streaming, millis_until,
 };
-use crate::modules::MAX_MODULE_BYTES;
-use crate::session::MODULE_PREFIX;
 use crate::{LogRing, log_stream, logs, metrics, modules, plan, status};
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -500,10 +500,7 @@ impl ManagementApp {
         // With an early reply, the body is read and thrown away first.
         session.reading = match length {
             Some(length) => Reading::Body(pending, length),
-            None => Reading::Chunked(
-                pending,
-                ChunkDecoder::new(max_body as u64, MAX_HEAD_BYTES),
-            ),
+            None => Reading::Chunked(pending, ChunkDecoder::new(max_body as u64, MAX_HEAD_BYTES)),
         };
     }
 
@@ -671,10 +668,10 @@ impl ManagementApp {
             (Endpoint::Capture, _) => self.capture(pending),
             (Endpoint::Modules, _) => {
                 let mut text = String::new();
-                let observed = self
-                    .controller
-                    .as_ref()
-                    .map_or(GENERATION, control::reconcile::Controller::observed_generation);
+                let observed = self.controller.as_ref().map_or(
+                    GENERATION,
+                    control::reconcile::Controller::observed_generation,
+                );
                 modules::render(
                     &mut text,
                     self.spec_text(),
@@ -855,8 +852,7 @@ impl ManagementApp {
             }
             let digest = sha256(&pending.body);
             let reference = modules::reference(&name, &digest);
-            let block =
-                modules::block(&name, &reference, pending.body.len(), &digest, &settings);
+            let block = modules::block(&name, &reference, pending.body.len(), &digest, &settings);
             let base = without.unwrap_or_else(|| current.clone());
             (modules::with_block(&base, &block), Some(reference))
         };

@@ -14,8 +14,8 @@ use crate::json::push_string;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use dataplane::stats::CoreCounters;
 use dataplane::CountersBoard;
+use dataplane::stats::CoreCounters;
 
 /// Largest module body: 256 KiB; larger ones are answered 413.
 pub const MAX_MODULE_BYTES: usize = 256 * 1024;
@@ -120,7 +120,10 @@ impl ModuleSettings {
         let mut attach = String::from("ipv4:forward");
         let mut lines = Vec::new();
         let mut seen: Vec<String> = Vec::new();
-        for pair in query.split(|byte| *byte == b'&').filter(|pair| !pair.is_empty()) {
+        for pair in query
+            .split(|byte| *byte == b'&')
+            .filter(|pair| !pair.is_empty())
+        {
             let (key, value) = match pair.iter().position(|byte| *byte == b'=') {
                 Some(equals) => (&pair[..equals], &pair[equals + 1..]),
                 None => (pair, &b""[..]),
@@ -327,13 +330,7 @@ fn push_core_state(out: &mut String, core: usize, counters: &CoreCounters, name:
 
 /// `GET /api/v1/modules`: `{"generation":G,"observedGeneration":O,
 /// "modules":[{"name","size","sha256","module","attach","cores":[...]}]}`.
-pub fn render(
-    out: &mut String,
-    text: &str,
-    board: &CountersBoard,
-    generation: u64,
-    observed: u64,
-) {
+pub fn render(out: &mut String, text: &str, board: &CountersBoard, generation: u64, observed: u64) {
     let _ = write!(
         out,
         "{{\"generation\":{generation},\"observedGeneration\":{observed},\"modules\":["
@@ -370,9 +367,10 @@ mod tests {
 
     #[test]
     fn query_becomes_table_lines() {
-        let settings =
-            ModuleSettings::parse(b"attach=ipv4:proto:17&config=9+19&cores=0,1&fuel=5000&on_fault=pass")
-                .unwrap();
+        let settings = ModuleSettings::parse(
+            b"attach=ipv4:proto:17&config=9+19&cores=0,1&fuel=5000&on_fault=pass",
+        )
+        .unwrap();
         assert_eq!(settings.attach, "ipv4:proto:17");
         let text = block("acl", "upload:acl:abababababababab", 10, &DIGEST, &settings);
         assert!(text.contains("\nconfig = \"9 19\"\n"), "{text}");
@@ -399,14 +397,23 @@ mod tests {
     fn quotes_cannot_escape_the_string() {
         let settings = ModuleSettings::parse(b"config=%22%0A%5Bmanagement%5D").unwrap();
         let text = block("acl", "upload:acl:ab", 1, &DIGEST, &settings);
-        assert!(text.contains("config = \"\\\"\\n[management]\"\n"), "{text}");
+        assert!(
+            text.contains("config = \"\\\"\\n[management]\"\n"),
+            "{text}"
+        );
     }
 
     #[test]
     fn blocks_go_in_come_out_and_are_listed() {
         let base = "[management]\nlisten = \"10.0.0.2:8080\"";
         let settings = ModuleSettings::parse(b"attach=udp:9").unwrap();
-        let first = block("acl", "upload:acl:abababababababab", 321, &DIGEST, &settings);
+        let first = block(
+            "acl",
+            "upload:acl:abababababababab",
+            321,
+            &DIGEST,
+            &settings,
+        );
         let text = with_block(base, &first);
         let second = block("counter", "upload:counter:ab", 7, &DIGEST, &settings);
         let text = with_block(&text, &second);

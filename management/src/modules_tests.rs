@@ -41,7 +41,11 @@ fn one(client: &mut Client, request: &[u8]) -> crate::tests::Response {
 }
 
 fn has_node(executor: &dataplane::Executor, name: &str) -> bool {
-    executor.counters().nodes.iter().any(|node| node.name == name)
+    executor
+        .counters()
+        .nodes
+        .iter()
+        .any(|node| node.name == name)
 }
 
 #[test]
@@ -75,7 +79,11 @@ fn modules_are_pushed_replaced_refused_and_removed() {
     let path = "/api/v1/modules/acl?attach=ipv4:proto:17&config=9+19";
     let response = one(&mut client, &put_bytes(path, TOKEN, &acl));
     assert_eq!(response.status, 202, "{}", response.body);
-    assert!(response.body.starts_with("{\"generation\":2,"), "{}", response.body);
+    assert!(
+        response.body.starts_with("{\"generation\":2,"),
+        "{}",
+        response.body
+    );
     executor = controls[0].apply(executor);
     client.app.poll(&mut Vec::new());
     assert!(has_node(&executor, "acl"));
@@ -98,8 +106,15 @@ fn modules_are_pushed_replaced_refused_and_removed() {
         &put_bytes("/api/v1/modules/acl", TOKEN, b"\0asm not really"),
     );
     assert_eq!(response.status, 422, "{}", response.body);
-    assert!(response.body.contains("invalid module"), "{}", response.body);
-    assert_eq!(client.one(&get("/api/v1/spec", Some(TOKEN))).body, spec_text);
+    assert!(
+        response.body.contains("invalid module"),
+        "{}",
+        response.body
+    );
+    assert_eq!(
+        client.one(&get("/api/v1/spec", Some(TOKEN))).body,
+        spec_text
+    );
     assert_eq!(client.app.next_poll_ns(), None, "no change started");
 
     // Replaced: one service of that name, the new module's.
@@ -119,7 +134,10 @@ fn modules_are_pushed_replaced_refused_and_removed() {
     // Bad requests.
     for (request, status) in [
         (put_bytes("/api/v1/modules/ACL", TOKEN, &pass), 400),
-        (put_bytes("/api/v1/modules/acl?colour=red", TOKEN, &pass), 400),
+        (
+            put_bytes("/api/v1/modules/acl?colour=red", TOKEN, &pass),
+            400,
+        ),
         (put_bytes("/api/v1/modules/acl", TOKEN, b""), 400),
         (put_bytes("/api/v1/modules/acl", "wrong", &pass), 401),
         (delete("/api/v1/modules/nope", TOKEN).into_bytes(), 404),
@@ -141,7 +159,11 @@ fn modules_are_pushed_replaced_refused_and_removed() {
     // Removed: the core lets go of the node, the spec is the original.
     let response = client.one(&delete("/api/v1/modules/acl", TOKEN));
     assert_eq!(response.status, 202, "{}", response.body);
-    assert!(response.body.starts_with("{\"generation\":4,"), "{}", response.body);
+    assert!(
+        response.body.starts_with("{\"generation\":4,"),
+        "{}",
+        response.body
+    );
     executor = controls[0].apply(executor);
     client.app.poll(&mut Vec::new());
     assert!(!has_node(&executor, "acl"));
@@ -151,5 +173,8 @@ fn modules_are_pushed_replaced_refused_and_removed() {
         listed,
         "{\"generation\":4,\"observedGeneration\":4,\"modules\":[]}"
     );
-    assert_eq!(client.one(&delete("/api/v1/modules/acl", TOKEN)).status, 404);
+    assert_eq!(
+        client.one(&delete("/api/v1/modules/acl", TOKEN)).status,
+        404
+    );
 }

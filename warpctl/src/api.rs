@@ -304,7 +304,10 @@ impl fmt::Display for ApiError {
                 "the appliance refused module {name} (nothing running changed): {message}"
             ),
             ApiError::NoSuchModule { name } => {
-                write!(formatter, "no module named {name} is loaded (see `warpctl module ls`)")
+                write!(
+                    formatter,
+                    "no module named {name} is loaded (see `warpctl module ls`)"
+                )
             }
             ApiError::NotServed { path } => {
                 write!(formatter, "the appliance does not serve {path} (404)")
@@ -489,7 +492,12 @@ impl Api {
 
     /// `PUT /api/v1/modules/<name>?<query>`: uploads a Wasm module; the
     /// answer holds the new generation. `query` is already encoded.
-    pub fn push_module(&self, name: &str, query: &str, module: &[u8]) -> Result<JsonBody, ApiError> {
+    pub fn push_module(
+        &self,
+        name: &str,
+        query: &str,
+        module: &[u8],
+    ) -> Result<JsonBody, ApiError> {
         if module.len() > MAX_MODULE_BYTES {
             return Err(ApiError::ModuleTooLarge { size: module.len() });
         }

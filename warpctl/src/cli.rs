@@ -111,7 +111,12 @@ pub enum ModuleAction {
         #[arg(long)]
         wait: bool,
         /// With `--wait`: give up after SECS.
-        #[arg(long = "wait-timeout", value_name = "SECS", default_value_t = 60, requires = "wait")]
+        #[arg(
+            long = "wait-timeout",
+            value_name = "SECS",
+            default_value_t = 60,
+            requires = "wait"
+        )]
         wait_timeout: u64,
     },
     /// List the hot-loaded modules: size, hash, attach point, state per
@@ -147,7 +152,12 @@ pub struct PushArguments {
     #[arg(long)]
     pub wait: bool,
     /// With `--wait`: give up after SECS.
-    #[arg(long = "wait-timeout", value_name = "SECS", default_value_t = 60, requires = "wait")]
+    #[arg(
+        long = "wait-timeout",
+        value_name = "SECS",
+        default_value_t = 60,
+        requires = "wait"
+    )]
     pub wait_timeout: u64,
 }
 

@@ -236,7 +236,11 @@ fn apply(
 /// Polls the status until `observedGeneration` reaches `generation`,
 /// for at most `timeout`; an error if the generation was rolled back
 /// (its `Degraded` condition true).
-pub(crate) fn wait_observed(api: &Api, generation: u64, timeout: Duration) -> Result<(), CommandError> {
+pub(crate) fn wait_observed(
+    api: &Api,
+    generation: u64,
+    timeout: Duration,
+) -> Result<(), CommandError> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let status = api.status()?.value;

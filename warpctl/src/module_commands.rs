@@ -24,9 +24,21 @@ pub(crate) fn run(
         } => {
             let answer = api.remove_module(name)?;
             let generation = generation(&answer.value);
-            finish(api, format, out, &answer.text, generation, *wait, *wait_timeout, || {
-                format!("removed: module {name}, generation {}", generation.unwrap_or(0))
-            })
+            finish(
+                api,
+                format,
+                out,
+                &answer.text,
+                generation,
+                *wait,
+                *wait_timeout,
+                || {
+                    format!(
+                        "removed: module {name}, generation {}",
+                        generation.unwrap_or(0)
+                    )
+                },
+            )
         }
         ModuleAction::Ls => {
             let listing = api.modules()?;
@@ -155,7 +167,10 @@ pub(crate) fn table(listing: &Value) -> String {
                 let number = core.get("core").and_then(Value::as_u64).unwrap_or(0);
                 let state = core.get("state").and_then(Value::as_str).unwrap_or("?");
                 let faults = core.get("faults").and_then(Value::as_u64).unwrap_or(0);
-                let dropped = core.get("droppedByModule").and_then(Value::as_u64).unwrap_or(0);
+                let dropped = core
+                    .get("droppedByModule")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
                 format!("{number}:{state} (faults {faults}, dropped {dropped})")
             })
             .collect();
@@ -178,8 +193,8 @@ mod tests {
     use clap::Parser;
 
     fn push_arguments(args: &str) -> PushArguments {
-        let cli = Cli::try_parse_from(std::iter::once("warpctl").chain(args.split_whitespace()))
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(std::iter::once("warpctl").chain(args.split_whitespace())).unwrap();
         match cli.command {
             Command::Module {
                 action: ModuleAction::Push(arguments),
@@ -204,7 +219,12 @@ mod tests {
             )
         );
         let bad = push_arguments("module push a.wasm --name a --attach udp:9 --set fuel");
-        assert!(push_query(&bad).unwrap_err().to_string().contains("KEY=VALUE"));
+        assert!(
+            push_query(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("KEY=VALUE")
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub fn load_module(name: &str) -> Result<Arc<Vec<u8>>, String> {
     if name.starts_with(crate::uploads::UPLOAD_PREFIX) {
         // Hot loaded through the management API: the bytes are in memory.
         return crate::uploads::uploaded(name).ok_or_else(|| {
-            alloc::format!("no uploaded module `{name}` (upload it with PUT /api/v1/modules/<name>)")
+            alloc::format!(
+                "no uploaded module `{name}` (upload it with PUT /api/v1/modules/<name>)"
+            )
         });
     }
     match SOURCE.get() {

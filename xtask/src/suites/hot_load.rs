@@ -112,7 +112,15 @@ pub fn hot_load_checks(client: &Netns, client_ifname: &str, dir: &Path) -> Resul
 
     // Pushed: the ACL drops port 9, counted per rule.
     let pushed = run(&[
-        "module", "push", &acl, "--name", "acl", "--attach", "ipv4:proto:17", "--config", "9",
+        "module",
+        "push",
+        &acl,
+        "--name",
+        "acl",
+        "--attach",
+        "ipv4:proto:17",
+        "--config",
+        "9",
         "--wait",
     ])?;
     ensure!(
@@ -126,7 +134,15 @@ pub fn hot_load_checks(client: &Netns, client_ifname: &str, dir: &Path) -> Resul
     eprintln!("    pushed acl.wasm by warpctl module push --wait: port 9 dropped (3, counted)");
 
     // Malformed: refused with the reason; the ACL stays.
-    let refused = run(&["module", "push", &garbage, "--name", "acl", "--attach", "ipv4:proto:17"])?;
+    let refused = run(&[
+        "module",
+        "push",
+        &garbage,
+        "--name",
+        "acl",
+        "--attach",
+        "ipv4:proto:17",
+    ])?;
     let refusal = said(&refused);
     ensure!(
         !refused.status.success()
@@ -136,7 +152,10 @@ pub fn hot_load_checks(client: &Netns, client_ifname: &str, dir: &Path) -> Resul
     );
     udp_dropped(client, "10.0.0.2", 9, 1).context("port 9 after the refusal")?;
     let dropped = acl_drops(client, "dropped-by-module")?;
-    ensure!(dropped == 4.0, "acl dropped {dropped} after the refusal, expected 4");
+    ensure!(
+        dropped == 4.0,
+        "acl dropped {dropped} after the refusal, expected 4"
+    );
     eprintln!("    malformed module refused: {}", refusal.trim());
 
     let listed = run(&["module", "ls"])?;
@@ -174,6 +193,8 @@ pub fn hot_load_checks(client: &Netns, client_ifname: &str, dir: &Path) -> Resul
         sent > 0 && lost == 0 && received == sent,
         "loadgen under the hot load: sent {sent}, received {received}, lost {lost}"
     );
-    eprintln!("    loadgen on port 7: {sent} sent, {received} echoed, 0 lost while a module was pushed, refused and removed");
+    eprintln!(
+        "    loadgen on port 7: {sent} sent, {received} echoed, 0 lost while a module was pushed, refused and removed"
+    );
     Ok(())
 }

@@ -5,8 +5,8 @@
 
 pub mod appliance;
 pub mod hosted;
-pub mod idle_checks;
 pub mod hot_load;
+pub mod idle_checks;
 pub mod image;
 pub mod kernel;
 pub mod management_capture;

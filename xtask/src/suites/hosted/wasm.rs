@@ -23,16 +23,17 @@ type Scenario = fn(&Path) -> Result<()>;
 /// The hosted Wasm scenarios.
 pub fn cases() -> Vec<Case<Scenario>> {
     vec![
-    Case::new(
-        "wasm-tap",
-        "Wasm nanoservices over tap: an ACL module drops port 9 (counted per rule) and echoes port 7; a looping module stopped by fuel while port 7 echoes; a trapping one quarantined then rebuilt; a malformed one refused at start",
-        wasm as Scenario,
-    ),
-    Case::new(
-        "wasm-hot-load-tap",
-        "Wasm hot loading on two cores over tap (warpctl module push/rm/ls): an ACL pushed at run time drops port 9 (counted), a malformed push refused with the reason and nothing changed, rm restores the echo on port 9, loadgen's UDP echo load on port 7 loses nothing meanwhile",
-        hot_load as Scenario,
-    )]
+        Case::new(
+            "wasm-tap",
+            "Wasm nanoservices over tap: an ACL module drops port 9 (counted per rule) and echoes port 7; a looping module stopped by fuel while port 7 echoes; a trapping one quarantined then rebuilt; a malformed one refused at start",
+            wasm as Scenario,
+        ),
+        Case::new(
+            "wasm-hot-load-tap",
+            "Wasm hot loading on two cores over tap (warpctl module push/rm/ls): an ACL pushed at run time drops port 9 (counted), a malformed push refused with the reason and nothing changed, rm restores the echo on port 9, loadgen's UDP echo load on port 7 loses nothing meanwhile",
+            hot_load as Scenario,
+        ),
+    ]
 }
 
 /// The management spec with udp-echo on 9 too, and the ACL pushed and
@@ -44,7 +45,11 @@ fn hot_load(binary: &Path) -> Result<()> {
         let spec = dir.join("hot-load.toml");
         std::fs::write(&spec, hot_load_spec(&management))?;
         let setup = EchoSetup::with_spec(binary, Link::Tap, 2, &spec.to_string_lossy())?;
-        hot_load_checks(&setup.attachment.client, &setup.attachment.client_ifname, &dir)?;
+        hot_load_checks(
+            &setup.attachment.client,
+            &setup.attachment.client_ifname,
+            &dir,
+        )?;
         // The ACL is gone from the graph, and its counters with it.
         setup.appliance.stop()?;
         Ok(())
