@@ -72,8 +72,14 @@ fn acl_drops(client: &Netns, reason: &str) -> Result<f64> {
 }
 
 /// The checks, from `client` (reaching 10.0.0.2 on `client_ifname`),
-/// with the modules in `dir` (`acl.wasm`, `garbage.wasm`).
-pub fn hot_load_checks(client: &Netns, client_ifname: &str, dir: &Path) -> Result<()> {
+/// with the modules in `dir` (`acl.wasm`, `garbage.wasm`), against an
+/// instance of `cores` cores.
+pub fn hot_load_checks(
+    client: &Netns,
+    client_ifname: &str,
+    dir: &Path,
+    cores: usize,
+) -> Result<()> {
     let loadgen = build_loadgen()?;
     let warpctl_path = build_warpctl()?;
     let run = |args: &[&str]| warpctl(client, &warpctl_path, args);
@@ -164,8 +170,7 @@ pub fn hot_load_checks(client: &Netns, client_ifname: &str, dir: &Path) -> Resul
         listed.status.success()
             && listing.contains("acl")
             && listing.contains("ipv4:proto:17")
-            && listing.contains("0:running")
-            && listing.contains("1:running"),
+            && (0..cores).all(|core| listing.contains(&format!("{core}:running"))),
         "warpctl module ls: {listing}"
     );
 

@@ -49,6 +49,7 @@ fn hot_load(binary: &Path) -> Result<()> {
             &setup.attachment.client,
             &setup.attachment.client_ifname,
             &dir,
+            2,
         )?;
         // The ACL is gone from the graph, and its counters with it.
         setup.appliance.stop()?;
@@ -63,7 +64,7 @@ const BASE: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"virtio\"\nmac = \
     [[service]]\nkind = \"udp-echo\"\nport = 7\n\n[[service]]\nkind = \"udp-echo\"\nport = 9\n\n";
 
 /// A directory of this run with the test modules compiled to `.wasm`.
-fn module_dir() -> Result<PathBuf> {
+pub(crate) fn module_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("warpcore-wasm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     for (name, text) in [
