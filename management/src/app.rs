@@ -50,9 +50,26 @@ pub const MAX_HEAD_BYTES: usize = DEFAULT_MAX_HEADER_BYTES;
 /// Largest `PUT` body (a spec): 64 KiB; larger ones are answered 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Most received bytes a connection keeps unused: a head and a body, and
+/// Most received bytes a connection keeps unused: a head and a module
+/// upload's body (with the right token; else [`MAX_REQUEST_INPUT`]), and
 /// room for chunk framing.
 pub const MAX_INPUT: usize = MAX_HEAD_BYTES + MAX_MODULE_BYTES + 4096;
+
+/// Most received bytes a connection keeps while it is not reading the
+/// body of a module upload whose token was right.
+pub const MAX_REQUEST_INPUT: usize = MAX_HEAD_BYTES + MAX_BODY_BYTES + 4096;
+
+/// The most input a connection may keep while `reading`.
+fn input_bound(reading: &Reading) -> usize {
+    match reading {
+        Reading::Body(pending, _) | Reading::Chunked(pending, _)
+            if pending.endpoint == Endpoint::Module && pending.early.is_none() =>
+        {
+            MAX_INPUT
+        }
+        _ => MAX_REQUEST_INPUT,
+    }
+}
 
 /// A connection idle this long is closed, unless the spec says otherwise
 /// (`[management] idle_timeout_ms`).
@@ -467,8 +484,9 @@ impl ManagementApp {
             }
         };
         pending.early = early.or_else(|| Self::refusal(&pending));
-        // A module may be larger than a spec.
-        let max_body = if pending.endpoint == Endpoint::Module {
+        // A module may be larger than a spec, once its token is right:
+        // a connection without one keeps the smaller input bound.
+        let max_body = if pending.endpoint == Endpoint::Module && pending.early.is_none() {
             MAX_MODULE_BYTES
         } else {
             MAX_BODY_BYTES
@@ -479,7 +497,12 @@ impl ManagementApp {
                 return;
             }
             BodyFraming::Length(length) if length > max_body as u64 => {
-                Self::refuse(session, Reply::text(413, "413 Content Too Large\n"));
+                // A refused module upload says why (401...), not 413.
+                let reply = match pending.early.take() {
+                    Some(early) if pending.endpoint == Endpoint::Module => early,
+                    _ => Reply::text(413, "413 Content Too Large\n"),
+                };
+                Self::refuse(session, reply);
                 return;
             }
             BodyFraming::Length(length) => Some(length as usize),
@@ -994,13 +1017,23 @@ impl TcpApp for ManagementApp {
         if session.closed || matches!(session.reading, Reading::Stopped) {
             return data.len();
         }
-        let taken = data
-            .len()
-            .min(MAX_INPUT.saturating_sub(session.input.len()));
-        session.input.extend_from_slice(&data[..taken]);
         io.set_timeout(self.idle_timeout_ms);
-        self.serve(session, io);
-        taken
+        // Served as it comes: a head read may raise the bound (a module
+        // upload's body), so what the bound left is offered again.
+        let mut taken = 0;
+        loop {
+            let room = input_bound(&session.reading).saturating_sub(session.input.len());
+            let more = (data.len() - taken).min(room);
+            if more == 0 {
+                return taken;
+            }
+            session.input.extend_from_slice(&data[taken..taken + more]);
+            taken += more;
+            self.serve(session, io);
+            if session.closed || matches!(session.reading, Reading::Stopped) {
+                return data.len();
+            }
+        }
     }
 
     fn writable(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {

@@ -131,6 +131,30 @@ fn modules_are_pushed_replaced_refused_and_removed() {
     assert!(!replaced.contains("9 19"), "{replaced}");
     assert!(has_node(&executor, "acl"));
 
+    // A module past the 64 KiB of a spec (a 100 KiB custom section) is
+    // read whole with the right token.
+    let mut large = pass.clone();
+    let payload = 100 * 1024;
+    let size = payload + 2;
+    large.extend_from_slice(&[
+        0,
+        0x80 | (size & 0x7f) as u8,
+        0x80 | ((size >> 7) & 0x7f) as u8,
+        (size >> 14) as u8,
+        1,
+        b'x',
+    ]);
+    large.resize(large.len() + payload, 0);
+    let response = one(
+        &mut client,
+        &put_bytes(
+            "/api/v1/modules/acl?attach=ipv4:proto:17&dryRun=true",
+            TOKEN,
+            &large,
+        ),
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+
     // Bad requests.
     for (request, status) in [
         (put_bytes("/api/v1/modules/ACL", TOKEN, &pass), 400),
@@ -140,6 +164,7 @@ fn modules_are_pushed_replaced_refused_and_removed() {
         ),
         (put_bytes("/api/v1/modules/acl", TOKEN, b""), 400),
         (put_bytes("/api/v1/modules/acl", "wrong", &pass), 401),
+        (put_bytes("/api/v1/modules/acl", "wrong", &large), 401),
         (delete("/api/v1/modules/nope", TOKEN).into_bytes(), 404),
         (get("/api/v1/modules/acl", Some(TOKEN)).into_bytes(), 405),
         (
