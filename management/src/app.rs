@@ -17,14 +17,16 @@ use crate::budget::{REQUEST_BURST, REQUESTS_PER_SECOND, RequestBudget};
 use crate::capture::{self, CaptureFeed, CaptureQuery};
 use crate::config::ManagementConfig;
 use crate::json::push_string;
+use crate::modules::MAX_MODULE_BYTES;
 use crate::response::{HTML, JSON, Reply, TEXT};
+use crate::session::MODULE_PREFIX;
 use crate::session::{Endpoint, ManagementSession, Pending, Reading};
 use crate::status::GENERATION;
 use crate::stream::{
     Answer, Framing, MAX_STREAMS, Pumped, STREAMS_RETRY_AFTER_SECONDS, StreamReply, StreamSlots,
     Streaming, millis_until,
 };
-use crate::{LogRing, log_stream, logs, metrics, plan, status};
+use crate::{LogRing, log_stream, logs, metrics, modules, plan, status};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -48,9 +50,26 @@ pub const MAX_HEAD_BYTES: usize = DEFAULT_MAX_HEADER_BYTES;
 /// Largest `PUT` body (a spec): 64 KiB; larger ones are answered 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Most received bytes a connection keeps unused: a head and a body, and
+/// Most received bytes a connection keeps unused: a head and a module
+/// upload's body (with the right token; else [`MAX_REQUEST_INPUT`]), and
 /// room for chunk framing.
-pub const MAX_INPUT: usize = MAX_HEAD_BYTES + MAX_BODY_BYTES + 4096;
+pub const MAX_INPUT: usize = MAX_HEAD_BYTES + MAX_MODULE_BYTES + 4096;
+
+/// Most received bytes a connection keeps while it is not reading the
+/// body of a module upload whose token was right.
+pub const MAX_REQUEST_INPUT: usize = MAX_HEAD_BYTES + MAX_BODY_BYTES + 4096;
+
+/// The most input a connection may keep while `reading`.
+fn input_bound(reading: &Reading) -> usize {
+    match reading {
+        Reading::Body(pending, _) | Reading::Chunked(pending, _)
+            if pending.endpoint == Endpoint::Module && pending.early.is_none() =>
+        {
+            MAX_INPUT
+        }
+        _ => MAX_REQUEST_INPUT,
+    }
+}
 
 /// A connection idle this long is closed, unless the spec says otherwise
 /// (`[management] idle_timeout_ms`).
@@ -403,6 +422,8 @@ impl ManagementApp {
         let mut pending = Pending {
             endpoint: Endpoint::Index,
             put: head.method == Method::Put,
+            delete: head.method == Method::Delete,
+            module_name: Vec::new(),
             head_only: head.method == Method::Head,
             connection,
             verdict: Verdict::Allowed,
@@ -426,9 +447,13 @@ impl ManagementApp {
                 if endpoint.reads_query() {
                     pending.query = head.query(bytes).to_vec();
                 }
+                if endpoint == Endpoint::Module {
+                    pending.module_name = head.path(bytes)[MODULE_PREFIX.len()..].to_vec();
+                }
                 let allowed = match head.method {
-                    Method::Get | Method::Head => true,
-                    Method::Put => endpoint == Endpoint::Spec,
+                    Method::Get | Method::Head => endpoint != Endpoint::Module,
+                    Method::Put => matches!(endpoint, Endpoint::Spec | Endpoint::Module),
+                    Method::Delete => endpoint == Endpoint::Module,
                     _ => false,
                 };
                 if !allowed {
@@ -459,13 +484,25 @@ impl ManagementApp {
             }
         };
         pending.early = early.or_else(|| Self::refusal(&pending));
+        // A module may be larger than a spec, once its token is right:
+        // a connection without one keeps the smaller input bound.
+        let max_body = if pending.endpoint == Endpoint::Module && pending.early.is_none() {
+            MAX_MODULE_BYTES
+        } else {
+            MAX_BODY_BYTES
+        };
         let length = match head.framing {
             BodyFraming::None => {
                 self.answer(session, pending);
                 return;
             }
-            BodyFraming::Length(length) if length > MAX_BODY_BYTES as u64 => {
-                Self::refuse(session, Reply::text(413, "413 Content Too Large\n"));
+            BodyFraming::Length(length) if length > max_body as u64 => {
+                // A refused module upload says why (401...), not 413.
+                let reply = match pending.early.take() {
+                    Some(early) if pending.endpoint == Endpoint::Module => early,
+                    _ => Reply::text(413, "413 Content Too Large\n"),
+                };
+                Self::refuse(session, reply);
                 return;
             }
             BodyFraming::Length(length) => Some(length as usize),
@@ -486,10 +523,7 @@ impl ManagementApp {
         // With an early reply, the body is read and thrown away first.
         session.reading = match length {
             Some(length) => Reading::Body(pending, length),
-            None => Reading::Chunked(
-                pending,
-                ChunkDecoder::new(MAX_BODY_BYTES as u64, MAX_HEAD_BYTES),
-            ),
+            None => Reading::Chunked(pending, ChunkDecoder::new(max_body as u64, MAX_HEAD_BYTES)),
         };
     }
 
@@ -655,6 +689,22 @@ impl ManagementApp {
                 Err(error) => Self::query_error(error),
             },
             (Endpoint::Capture, _) => self.capture(pending),
+            (Endpoint::Modules, _) => {
+                let mut text = String::new();
+                let observed = self.controller.as_ref().map_or(
+                    GENERATION,
+                    control::reconcile::Controller::observed_generation,
+                );
+                modules::render(
+                    &mut text,
+                    self.spec_text(),
+                    &self.board,
+                    self.generation(),
+                    observed,
+                );
+                Reply::json(200, text).into()
+            }
+            (Endpoint::Module, _) => self.module(pending).into(),
             #[cfg(test)]
             (Endpoint::TestStream, _) => crate::tests::test_stream(&pending.query),
         }
@@ -792,6 +842,88 @@ impl ManagementApp {
         self.apply_spec(peer, proposed, text, &changes, pending.now_ns)
     }
 
+    /// `PUT` or `DELETE /api/v1/modules/<name>`: the spec served with the
+    /// module's `wasm` service put in (replacing one of that name) or
+    /// taken out, checked here (the module validated and translated on
+    /// this core, not the data cores) and applied as a new generation
+    /// like `PUT /api/v1/spec`. 400 for a bad name or query, 404 for an
+    /// unknown module to remove, 422 with the engine's reason for a
+    /// module the check refuses (nothing running changes).
+    fn module(&mut self, pending: &Pending) -> Reply {
+        let peer = pending.peer;
+        let name = String::from_utf8_lossy(&pending.module_name).into_owned();
+        if !modules::valid_name(&name) {
+            return Self::module_error(
+                400,
+                &alloc::format!("`{name}` is not a module name: [a-z0-9-], 1 to 32 characters"),
+            );
+        }
+        let current = String::from(self.spec_text());
+        let without = modules::without_block(&current, &name);
+        let (text, upload) = if pending.delete {
+            let Some(without) = without else {
+                return Self::module_error(404, &alloc::format!("no hot-loaded module `{name}`"));
+            };
+            (without, None)
+        } else {
+            let settings = match modules::ModuleSettings::parse(&pending.query) {
+                Ok(settings) => settings,
+                Err(message) => return Self::module_error(400, &message),
+            };
+            if pending.body.is_empty() {
+                return Self::module_error(400, "the body is empty: send the module's bytes");
+            }
+            let digest = sha256(&pending.body);
+            let reference = modules::reference(&name, &digest);
+            let block = modules::block(&name, &reference, pending.body.len(), &digest, &settings);
+            let base = without.unwrap_or_else(|| current.clone());
+            (modules::with_block(&base, &block), Some(reference))
+        };
+        if let Some(reference) = &upload {
+            warpcore_wasm::uploads::store_upload(reference, Arc::new(pending.body.clone()));
+        }
+        let forget_unused = |served: &str| {
+            warpcore_wasm::uploads::retain_uploads(|reference| {
+                served.contains(reference) || current.contains(reference)
+            });
+        };
+        let proposed = match control::Spec::parse(&text, &self.registry) {
+            Ok(spec) => spec,
+            Err(error) => {
+                forget_unused(&current);
+                let message = alloc::format!("{}", error.kind);
+                log::info!("module {name} from {peer} refused: {message}");
+                let mut body = String::from("{\"error\":\"module\",\"field\":");
+                push_string(&mut body, &error.field);
+                body.push_str(",\"message\":");
+                push_string(&mut body, &message);
+                body.push('}');
+                return Reply::json(422, body);
+            }
+        };
+        let changes = plan::changes(self.spec(), &proposed);
+        if pending.dry_run {
+            forget_unused(&current);
+            let mut body = String::from("{\"dryRun\":true,\"valid\":true,\"changes\":");
+            plan::push_json(&mut body, &changes);
+            body.push('}');
+            return Reply::new(200, JSON, body.into_bytes());
+        }
+        let what = if pending.delete { "removal" } else { "upload" };
+        log::info!("module {name} {what} from {peer}: checked, applying");
+        let reply = self.apply_spec(peer, proposed, &text, &changes, pending.now_ns);
+        forget_unused(self.spec_text());
+        reply
+    }
+
+    /// A module request's error answer: `{"error":"module","message"}`.
+    fn module_error(status: u16, message: &str) -> Reply {
+        let mut body = String::from("{\"error\":\"module\",\"message\":");
+        push_string(&mut body, message);
+        body.push('}');
+        Reply::json(status, body)
+    }
+
     /// A valid spec to apply: 409 naming the field when it needs a
     /// restart, 409 while another change is on its way, else 202 with
     /// the new generation (the controller goes on from there; the
@@ -885,13 +1017,23 @@ impl TcpApp for ManagementApp {
         if session.closed || matches!(session.reading, Reading::Stopped) {
             return data.len();
         }
-        let taken = data
-            .len()
-            .min(MAX_INPUT.saturating_sub(session.input.len()));
-        session.input.extend_from_slice(&data[..taken]);
         io.set_timeout(self.idle_timeout_ms);
-        self.serve(session, io);
-        taken
+        // Served as it comes: a head read may raise the bound (a module
+        // upload's body), so what the bound left is offered again.
+        let mut taken = 0;
+        loop {
+            let room = input_bound(&session.reading).saturating_sub(session.input.len());
+            let more = (data.len() - taken).min(room);
+            if more == 0 {
+                return taken;
+            }
+            session.input.extend_from_slice(&data[taken..taken + more]);
+            taken += more;
+            self.serve(session, io);
+            if session.closed || matches!(session.reading, Reading::Stopped) {
+                return data.len();
+            }
+        }
     }
 
     fn writable(&mut self, session: &mut ManagementSession, io: &mut Stream<'_>) {

@@ -23,6 +23,9 @@ pub mod log_ring;
 pub mod log_stream;
 pub mod logs;
 pub mod metrics;
+pub mod modules;
+#[cfg(test)]
+mod modules_tests;
 pub mod pcap;
 pub mod plan;
 #[cfg(test)]

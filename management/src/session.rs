@@ -10,6 +10,9 @@ use services::http::chunked::ChunkDecoder;
 use services::http::request::{HeadScanner, Version};
 use services::http::response::ConnectionField;
 
+/// The path of one hot-loaded module, before its name.
+pub const MODULE_PREFIX: &[u8] = b"/api/v1/modules/";
+
 /// The endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -28,6 +31,10 @@ pub enum Endpoint {
     LogStream,
     /// `/api/v1/capture`: an interface's frames, as a pcap stream.
     Capture,
+    /// `/api/v1/modules`: the hot-loaded Wasm modules.
+    Modules,
+    /// `/api/v1/modules/<name>`: upload (PUT) or remove (DELETE) one.
+    Module,
     /// `/test/stream?parts=N&every=MS&bytes=B`: a streaming response for
     /// the unit tests of the streaming machinery.
     #[cfg(test)]
@@ -45,6 +52,8 @@ impl Endpoint {
             b"/api/v1/logs" => Self::Logs,
             b"/api/v1/logs/stream" => Self::LogStream,
             b"/api/v1/capture" => Self::Capture,
+            b"/api/v1/modules" => Self::Modules,
+            _ if path.starts_with(MODULE_PREFIX) => Self::Module,
             #[cfg(test)]
             b"/test/stream" => Self::TestStream,
             _ => return None,
@@ -55,6 +64,7 @@ impl Endpoint {
     pub const fn allow(self) -> &'static str {
         match self {
             Self::Spec => "GET, HEAD, PUT",
+            Self::Module => "PUT, DELETE",
             _ => "GET, HEAD",
         }
     }
@@ -62,7 +72,7 @@ impl Endpoint {
     /// True when its answer reads the query string.
     pub const fn reads_query(self) -> bool {
         match self {
-            Self::Logs | Self::LogStream | Self::Capture => true,
+            Self::Logs | Self::LogStream | Self::Capture | Self::Module => true,
             #[cfg(test)]
             Self::TestStream => true,
             _ => false,
@@ -73,7 +83,13 @@ impl Endpoint {
     pub const fn protected(self) -> bool {
         matches!(
             self,
-            Self::Spec | Self::Status | Self::Logs | Self::LogStream | Self::Capture
+            Self::Spec
+                | Self::Status
+                | Self::Logs
+                | Self::LogStream
+                | Self::Capture
+                | Self::Modules
+                | Self::Module
         )
     }
 }
@@ -82,8 +98,12 @@ impl Endpoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pending {
     pub(crate) endpoint: Endpoint,
-    /// `PUT` (else `GET` or `HEAD`).
+    /// `PUT` (else `GET`, `HEAD` or `DELETE`).
     pub(crate) put: bool,
+    /// `DELETE`.
+    pub(crate) delete: bool,
+    /// `/api/v1/modules/<name>`: the name, as sent.
+    pub(crate) module_name: Vec<u8>,
     /// `HEAD`: the response goes without its body.
     pub(crate) head_only: bool,
     /// The response's `Connection` field.

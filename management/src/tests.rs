@@ -175,7 +175,7 @@ impl Response {
 }
 
 /// Splits a byte stream into responses (each with Content-Length).
-fn parse_responses(mut bytes: &[u8]) -> Vec<Response> {
+pub(crate) fn parse_responses(mut bytes: &[u8]) -> Vec<Response> {
     let mut responses = Vec::new();
     while !bytes.is_empty() {
         let end = bytes

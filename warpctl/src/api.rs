@@ -13,6 +13,9 @@ use std::time::Duration;
 /// it all and answer, and the operator would see a reset, not the cause.
 pub const MAX_SPEC_BYTES: usize = 64 * 1024;
 
+/// The largest module the appliance accepts (`PUT /api/v1/modules/<name>`).
+pub const MAX_MODULE_BYTES: usize = 256 * 1024;
+
 /// A JSON answer: the text as the server sent it and its parse.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JsonBody {
@@ -200,6 +203,24 @@ pub enum ApiError {
     },
     /// 413: the body is over the appliance's limit.
     TooLarge,
+    /// 413 for a module: it is over the appliance's limit.
+    ModuleTooLarge {
+        /// Its size in bytes.
+        size: usize,
+    },
+    /// 422 for a module: the appliance's check (wasmi's validation, the
+    /// ABI, its `warpcore_init`) refused it; nothing running changed.
+    ModuleRefused {
+        /// The module's name.
+        name: String,
+        /// The engine's reason.
+        message: String,
+    },
+    /// 404 for a module removal: no module of that name is loaded.
+    NoSuchModule {
+        /// The module's name.
+        name: String,
+    },
     /// 404: the appliance does not serve this path.
     NotServed {
         /// The path asked for.
@@ -272,6 +293,21 @@ impl fmt::Display for ApiError {
             },
             ApiError::TooLarge => {
                 formatter.write_str("the spec is larger than the appliance accepts (64 KiB)")
+            }
+            ApiError::ModuleTooLarge { size } => write!(
+                formatter,
+                "the module is {size} bytes, larger than the appliance accepts ({} KiB)",
+                MAX_MODULE_BYTES / 1024
+            ),
+            ApiError::ModuleRefused { name, message } => write!(
+                formatter,
+                "the appliance refused module {name} (nothing running changed): {message}"
+            ),
+            ApiError::NoSuchModule { name } => {
+                write!(
+                    formatter,
+                    "no module named {name} is loaded (see `warpctl module ls`)"
+                )
             }
             ApiError::NotServed { path } => {
                 write!(formatter, "the appliance does not serve {path} (404)")
@@ -452,6 +488,51 @@ impl Api {
             }),
             Err(other) => Err(other),
         }
+    }
+
+    /// `PUT /api/v1/modules/<name>?<query>`: uploads a Wasm module; the
+    /// answer holds the new generation. `query` is already encoded.
+    pub fn push_module(
+        &self,
+        name: &str,
+        query: &str,
+        module: &[u8],
+    ) -> Result<JsonBody, ApiError> {
+        if module.len() > MAX_MODULE_BYTES {
+            return Err(ApiError::ModuleTooLarge { size: module.len() });
+        }
+        let path = format!("/api/v1/modules/{}?{query}", percent_encode(name));
+        let headers = vec![("Content-Type", "application/wasm".to_string())];
+        match self.call(Method::Put, &path, true, headers, Some(module)) {
+            Ok(response) => json_body("/api/v1/modules", &response),
+            Err(ApiError::SpecRejected { message, .. }) => Err(ApiError::ModuleRefused {
+                name: name.to_string(),
+                message,
+            }),
+            Err(ApiError::TooLarge) => Err(ApiError::ModuleTooLarge { size: module.len() }),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `DELETE /api/v1/modules/<name>`: unloads a module; the answer
+    /// holds the new generation.
+    pub fn remove_module(&self, name: &str) -> Result<JsonBody, ApiError> {
+        let path = format!("/api/v1/modules/{}", percent_encode(name));
+        match self.call(Method::Delete, &path, true, Vec::new(), None) {
+            Ok(response) => json_body("/api/v1/modules", &response),
+            Err(ApiError::NotServed { .. }) => Err(ApiError::NoSuchModule {
+                name: name.to_string(),
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `GET /api/v1/modules`: the hot-loaded modules and their state per
+    /// core.
+    pub fn modules(&self) -> Result<JsonBody, ApiError> {
+        let path = "/api/v1/modules";
+        let response = self.call(Method::Get, path, true, Vec::new(), None)?;
+        json_body(path, &response)
     }
 
     /// Sends one request and turns every status but 200 into its error.

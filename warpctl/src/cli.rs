@@ -72,6 +72,14 @@ pub enum Command {
     /// core (`-w - | tshark -r -` reads them as they come); a summary on
     /// stderr.
     Capture(CaptureArguments),
+    /// Hot-load, unload and list sandboxed WebAssembly services
+    /// (`/api/v1/modules`): each module becomes a `wasm` service of the
+    /// running spec, applied on every core without a restart.
+    Module {
+        /// What to do.
+        #[command(subcommand)]
+        action: ModuleAction,
+    },
     /// The Prometheus scrape of `/metrics` (needs no token).
     Metrics {
         /// Print only the lines that contain TEXT.
@@ -86,6 +94,71 @@ pub enum Resource {
     /// The running spec's TOML on stdout; its generation and ETag on
     /// stderr (with `-o json`, one JSON object holding all three).
     Spec,
+}
+
+/// `warpctl module`'s actions.
+#[derive(Debug, Subcommand)]
+pub enum ModuleAction {
+    /// Upload a module (a `.wasm` file of the packet ABI, wasm/ABI.md): it
+    /// is checked on the appliance (a refused one changes nothing) and
+    /// runs as service NAME; pushing NAME again replaces it.
+    Push(PushArguments),
+    /// Unload module NAME (a new generation without its service).
+    Rm {
+        /// The module's name.
+        name: String,
+        /// Wait until every core has let go of it.
+        #[arg(long)]
+        wait: bool,
+        /// With `--wait`: give up after SECS.
+        #[arg(
+            long = "wait-timeout",
+            value_name = "SECS",
+            default_value_t = 60,
+            requires = "wait"
+        )]
+        wait_timeout: u64,
+    },
+    /// List the hot-loaded modules: size, hash, attach point, state per
+    /// core.
+    Ls,
+}
+
+/// `warpctl module push`'s options: the keys of the `wasm` service kind
+/// (wasm/host/README.md, "The spec").
+#[derive(Debug, Args)]
+pub struct PushArguments {
+    /// The module, a `.wasm` file; `-` reads stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The service's name: [a-z0-9-], 1 to 32 characters.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// The hook point (`ipv4:forward`, `ipv4:proto:17`, `udp:9`, `port:rx`...).
+    #[arg(long, value_name = "HOOK")]
+    pub attach: String,
+    /// The bytes handed to the module's `warpcore_init`.
+    #[arg(long, value_name = "TEXT")]
+    pub config: Option<String>,
+    /// The cores to run it on (`0,1`); every core without.
+    #[arg(long, value_name = "LIST")]
+    pub cores: Option<String>,
+    /// Other keys of the wasm kind, as KEY=VALUE (`fuel=100000`,
+    /// `on_fault=pass`, `window=256`, `outputs=if1`...); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Wait until every core runs it (`observedGeneration`); fail if the
+    /// change was rolled back.
+    #[arg(long)]
+    pub wait: bool,
+    /// With `--wait`: give up after SECS.
+    #[arg(
+        long = "wait-timeout",
+        value_name = "SECS",
+        default_value_t = 60,
+        requires = "wait"
+    )]
+    pub wait_timeout: u64,
 }
 
 /// `warpctl capture`'s options. The appliance bounds every capture: 1000

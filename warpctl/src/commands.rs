@@ -170,6 +170,9 @@ pub fn run_with(cli: &Cli, out: &mut dyn Write, notes: &mut dyn Write) -> Result
         Command::Apply(arguments) => apply(&api, arguments, cli.output, out)?,
         Command::Logs(arguments) => logs(&api, arguments, cli.output, out, notes, FOLLOW_IDLE)?,
         Command::Capture(arguments) => capture(&api, arguments, cli.output, out, notes)?,
+        Command::Module { action } => {
+            crate::module_commands::run(&api, action, cli.output, out)?;
+        }
         Command::Metrics { grep } => {
             let scrape = api.metrics()?;
             out.write_all(output::metrics(&scrape, grep.as_deref()).as_bytes())?;
@@ -233,7 +236,11 @@ fn apply(
 /// Polls the status until `observedGeneration` reaches `generation`,
 /// for at most `timeout`; an error if the generation was rolled back
 /// (its `Degraded` condition true).
-fn wait_observed(api: &Api, generation: u64, timeout: Duration) -> Result<(), CommandError> {
+pub(crate) fn wait_observed(
+    api: &Api,
+    generation: u64,
+    timeout: Duration,
+) -> Result<(), CommandError> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let status = api.status()?.value;

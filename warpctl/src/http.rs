@@ -19,6 +19,8 @@ pub enum Method {
     Get,
     /// `PUT`.
     Put,
+    /// `DELETE`.
+    Delete,
 }
 
 impl Method {
@@ -27,6 +29,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Put => "PUT",
+            Method::Delete => "DELETE",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 mod endpoint;
 pub mod http;
+mod module_commands;
 pub mod output;
 mod response_reader;
 pub mod sse;

@@ -20,6 +20,7 @@ mod map;
 mod module;
 mod node;
 mod source;
+pub mod uploads;
 
 pub use config::{OnFault, WasmConfig};
 pub use descriptor::{Descriptor, SlotVerdict};

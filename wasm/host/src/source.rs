@@ -18,8 +18,17 @@ pub fn set_module_source(source: ModuleSource) {
     SOURCE.call_once(|| source);
 }
 
-/// The bytes of module `name` from the platform's source.
+/// The bytes of module `name`: an upload (`upload:...`, see
+/// [`crate::uploads`]), else from the platform's source.
 pub fn load_module(name: &str) -> Result<Arc<Vec<u8>>, String> {
+    if name.starts_with(crate::uploads::UPLOAD_PREFIX) {
+        // Hot loaded through the management API: the bytes are in memory.
+        return crate::uploads::uploaded(name).ok_or_else(|| {
+            alloc::format!(
+                "no uploaded module `{name}` (upload it with PUT /api/v1/modules/<name>)"
+            )
+        });
+    }
     match SOURCE.get() {
         Some(source) => source(name),
         None => Err(String::from(

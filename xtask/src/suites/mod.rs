@@ -5,6 +5,7 @@
 
 pub mod appliance;
 pub mod hosted;
+pub mod hot_load;
 pub mod idle_checks;
 pub mod image;
 pub mod kernel;

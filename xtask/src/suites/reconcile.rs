@@ -63,7 +63,7 @@ print("port", s.getsockname()[1], ask(), flush=True)
 
 /// A child process killed and reaped when dropped (a failed check must not
 /// leave it running).
-struct Reaped(Child);
+pub(crate) struct Reaped(pub(crate) Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -314,7 +314,7 @@ fn read_line(reader: &mut BufReader<ChildStdout>) -> Result<String> {
 }
 
 /// Waits at most `seconds` for loadgen and parses its JSON.
-fn wait_json(child: &mut Child, seconds: u64) -> Result<serde_json::Value> {
+pub(crate) fn wait_json(child: &mut Child, seconds: u64) -> Result<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
         if let Some(status) = child.try_wait().context("waiting for loadgen")? {
@@ -338,7 +338,7 @@ fn wait_json(child: &mut Child, seconds: u64) -> Result<serde_json::Value> {
 }
 
 /// Builds loadgen; its path.
-fn build_loadgen() -> Result<PathBuf> {
+pub(crate) fn build_loadgen() -> Result<PathBuf> {
     run_step(
         "build loadgen",
         cargo().args(["build", "--release", "-p", "loadgen"]),

@@ -52,6 +52,28 @@ pub fn reconcile_checks_in_qemu() -> Result<()> {
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))
 }
 
+/// Boots examples/management.toml (its test copy) with udp-echo on port
+/// 9 too, on one core, and runs the Wasm hot-loading checks
+/// (`suites::hot_load`): a module pushed, refused and removed through the
+/// management API, its bytes carried in memory (no boot bundle).
+pub fn hot_load_checks_in_qemu() -> Result<()> {
+    let dir = crate::suites::hosted::wasm::module_dir()?;
+    let outcome = (|| -> Result<()> {
+        let management = std::fs::read_to_string(crate::suites::management_traffic::test_spec()?)?;
+        let spec = dir.join("hot-load.toml");
+        std::fs::write(&spec, crate::suites::hot_load::hot_load_spec(&management))?;
+        let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+        let session = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1)?;
+        let result = (|| -> Result<()> {
+            wait_reachable(&lan.netns, tcp_traffic::APPLIANCE, 20)?;
+            crate::suites::hot_load::hot_load_checks(&lan.netns, lan.tap(), &dir, 1)
+        })();
+        result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
 /// Boots examples/tcp-proxy.toml on two cores and two queue pairs, its
 /// backend (python http.server) and clients in the tap's namespace, and
 /// runs the proxy checks (`suites::proxy_traffic`).

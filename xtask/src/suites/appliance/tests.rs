@@ -121,6 +121,13 @@ fn cases() -> Vec<Case<Test>> {
             crate::suites::appliance::tcp::reconcile_checks_in_qemu,
         ),
         Case::new(
+            "wasm-hot-load",
+            "Wasm hot loading in QEMU (warpctl module push/rm/ls, the module's bytes in memory, \
+             no boot bundle): an ACL pushed drops port 9 (counted), a malformed push refused \
+             with the reason, rm restores port 9's echo, loadgen on port 7 loses nothing",
+            crate::suites::appliance::tcp::hot_load_checks_in_qemu,
+        ),
+        Case::new(
             "tcp",
             "tcp-echo: echo and 10 MB, 10 MB under 5 % loss, closed port, malformed segments, \
              20 000-SYN flood",

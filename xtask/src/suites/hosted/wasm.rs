@@ -8,6 +8,8 @@
 
 use crate::counters::Counters;
 use crate::suites::hosted::process::{EchoSetup, Link};
+use crate::suites::hot_load::{hot_load_checks, hot_load_spec};
+use crate::suites::management_traffic::test_spec;
 use crate::suites::runner::Case;
 use crate::suites::traffic::{udp_dropped, udp_echo};
 use anyhow::{Context, Result, ensure};
@@ -20,11 +22,41 @@ type Scenario = fn(&Path) -> Result<()>;
 
 /// The hosted Wasm scenarios.
 pub fn cases() -> Vec<Case<Scenario>> {
-    vec![Case::new(
-        "wasm-tap",
-        "Wasm nanoservices over tap: an ACL module drops port 9 (counted per rule) and echoes port 7; a looping module stopped by fuel while port 7 echoes; a trapping one quarantined then rebuilt; a malformed one refused at start",
-        wasm as Scenario,
-    )]
+    vec![
+        Case::new(
+            "wasm-tap",
+            "Wasm nanoservices over tap: an ACL module drops port 9 (counted per rule) and echoes port 7; a looping module stopped by fuel while port 7 echoes; a trapping one quarantined then rebuilt; a malformed one refused at start",
+            wasm as Scenario,
+        ),
+        Case::new(
+            "wasm-hot-load-tap",
+            "Wasm hot loading on two cores over tap (warpctl module push/rm/ls): an ACL pushed at run time drops port 9 (counted), a malformed push refused with the reason and nothing changed, rm restores the echo on port 9, loadgen's UDP echo load on port 7 loses nothing meanwhile",
+            hot_load as Scenario,
+        ),
+    ]
+}
+
+/// The management spec with udp-echo on 9 too, and the ACL pushed and
+/// removed through the management API while loadgen runs.
+fn hot_load(binary: &Path) -> Result<()> {
+    let dir = module_dir()?;
+    let outcome = (|| {
+        let management = std::fs::read_to_string(test_spec()?).context("reading the spec")?;
+        let spec = dir.join("hot-load.toml");
+        std::fs::write(&spec, hot_load_spec(&management))?;
+        let setup = EchoSetup::with_spec(binary, Link::Tap, 2, &spec.to_string_lossy())?;
+        hot_load_checks(
+            &setup.attachment.client,
+            &setup.attachment.client_ifname,
+            &dir,
+            2,
+        )?;
+        // The ACL is gone from the graph, and its counters with it.
+        setup.appliance.stop()?;
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
 }
 
 /// The interface and the echo services every spec here starts with.
@@ -32,7 +64,7 @@ const BASE: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"virtio\"\nmac = \
     [[service]]\nkind = \"udp-echo\"\nport = 7\n\n[[service]]\nkind = \"udp-echo\"\nport = 9\n\n";
 
 /// A directory of this run with the test modules compiled to `.wasm`.
-fn module_dir() -> Result<PathBuf> {
+pub(crate) fn module_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("warpcore-wasm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     for (name, text) in [
