@@ -62,8 +62,7 @@ pub fn bring_up(
     let pairs = interface
         .queues
         .min(u16::try_from(cores).unwrap_or(u16::MAX))
-        .min(igb::registers::QUEUES)
-        .max(1);
+        .clamp(1, igb::registers::QUEUES);
     let bytes = RingMemory::bytes(RING_DESCRIPTORS) as u64;
     let ring = || -> Result<RingMemory, String> {
         let phys = frames::allocate_zeroed(bytes, frames::FRAME_BYTES)
