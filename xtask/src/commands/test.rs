@@ -121,7 +121,10 @@ fn clippy() -> Result<()> {
 }
 
 fn host_tests() -> Result<()> {
-    run_step("host tests", cargo().args(["test", "--release"]))
+    run_step(
+        "host tests",
+        cargo().args(["test", "--profile", "test-release"]),
+    )
 }
 
 /// Lints the kernel for the bare-metal target twice: as the release image is

@@ -91,7 +91,8 @@ pub fn test() -> Result<()> {
     run(
         "wasm examples tests",
         cargo()
-            .args(["test", "--release", "-p", "warpcore-wasm-examples-test"])
+            .args(["test", "--profile", "test-release"])
+            .args(["-p", "warpcore-wasm-examples-test"])
             .env("WARPCORE_WASM_EXAMPLES", &folder),
     )
 }
