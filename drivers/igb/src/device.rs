@@ -5,10 +5,11 @@
 use crate::error::IgbError;
 use crate::registers::{
     self, BMCR_AUTONEG_ENABLE, BMCR_AUTONEG_RESTART, CTRL, CTRL_EXT, Ctrl, CtrlExt, EIAC, EIAM,
-    EICR, EIMC, EIMS, GPIE, Gpie, ICR, ICR_LSC, IMC, IMS, IVAR_VALID, MDIC, MDIC_REGISTER_SHIFT, MRQC, MRQC_ENABLE_RSS,
-    MRQC_RSS_FIELDS, MTA, MTA_REGISTERS, Mdic, PHY_BMCR, QUEUE_THRESHOLDS, QUEUES, QueueControl,
-    RCTL, RETA, RSSRK, RXCSUM, RXCSUM_PCSD, Rah, Rctl, STATUS, Srrctl, Status, TCTL,
-    TCTL_COLD_FULL_DUPLEX, TCTL_CT_DEFAULT, Tctl, rx_queue, srrctl_packet_buffer, stats, tx_queue,
+    EICR, EIMC, EIMS, GPIE, Gpie, ICR, ICR_LSC, IMC, IMS, IVAR_VALID, MDIC, MDIC_REGISTER_SHIFT,
+    MRQC, MRQC_ENABLE_RSS, MRQC_RSS_FIELDS, MTA, MTA_REGISTERS, Mdic, PHY_BMCR, QUEUE_THRESHOLDS,
+    QUEUES, QueueControl, RCTL, RETA, RSSRK, RXCSUM, RXCSUM_PCSD, Rah, Rctl, STATUS, Srrctl,
+    Status, TCTL, TCTL_COLD_FULL_DUPLEX, TCTL_CT_DEFAULT, Tctl, rx_queue, srrctl_packet_buffer,
+    stats, tx_queue,
 };
 use crate::rss::{self, RedirectionTable};
 

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 use core::sync::atomic::{Ordering, fence};
 
-use dataplane::{Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
+use dataplane::{Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, NicCounters, Packet};
 
 use crate::descriptors::{DESCRIPTOR_BYTES, RxDescriptor, TxDescriptor};
 use crate::device::{DeviceStats, Igb, QueueRings, Registers, link_state};
@@ -101,8 +101,14 @@ impl QueueStats {
             ("device_rx_missed", self.device_rx_missed.get()),
             ("device_rx_no_buffers", self.device_rx_no_buffers.get()),
             ("device_rx_crc_errors", self.device_rx_crc_errors.get()),
-            ("device_queue_rx_packets", self.device_queue_rx_packets.get()),
-            ("device_queue_tx_packets", self.device_queue_tx_packets.get()),
+            (
+                "device_queue_rx_packets",
+                self.device_queue_rx_packets.get(),
+            ),
+            (
+                "device_queue_tx_packets",
+                self.device_queue_tx_packets.get(),
+            ),
             ("device_queue_rx_drops", self.device_queue_rx_drops.get()),
             ("link_changes", self.link_changes.get()),
             ("link_up", self.link_up.get()),
@@ -119,6 +125,12 @@ impl QueueStats {
         set(&self.device_rx_missed, totals.rx_missed);
         set(&self.device_rx_no_buffers, totals.rx_no_buffers);
         set(&self.device_rx_crc_errors, totals.rx_crc_errors);
+    }
+}
+
+impl NicCounters for QueueStats {
+    fn counter_entries(&self) -> Vec<(&'static str, u64)> {
+        self.entries().to_vec()
     }
 }
 
@@ -351,7 +363,9 @@ impl<R: Registers> IgbQueue<R> {
                 self.stats.link_changes.increment();
             }
             let up = u64::from(link_state(&self.registers).up);
-            self.stats.link_up.add(up.wrapping_sub(self.stats.link_up.get()));
+            self.stats
+                .link_up
+                .add(up.wrapping_sub(self.stats.link_up.get()));
         }
         self.bursts_since_stats = 0;
     }
@@ -582,6 +596,10 @@ impl<R: Registers + 'static> Nic for IgbQueue<R> {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn counters(&self) -> Option<Arc<dyn NicCounters>> {
+        Some(self.stats.clone())
     }
 }
 

@@ -26,12 +26,14 @@ pub const CTRL_EXT: u32 = 0x0_0018;
 pub const RCTL: u32 = 0x0_0100;
 /// 0x00400: Transmit Control.
 pub const TCTL: u32 = 0x0_0400;
-/// 0x01500: Interrupt Cause Read (clear on read).
-pub const ICR: u32 = 0x0_1500;
-/// 0x01508: Interrupt Mask Set/Read.
-pub const IMS: u32 = 0x0_1508;
-/// 0x0150c: Interrupt Mask Clear.
-pub const IMC: u32 = 0x0_150c;
+/// 0x000c0: Interrupt Cause Read (clear on read). The datasheet also
+/// names 0x01500 for it; Linux's igb uses 0x000c0, and QEMU's model
+/// implements only that address (at 0x01500 it reads 0).
+pub const ICR: u32 = 0x0_00c0;
+/// 0x000d0: Interrupt Mask Set/Read (as `ICR`, not 0x01508).
+pub const IMS: u32 = 0x0_00d0;
+/// 0x000d8: Interrupt Mask Clear (as `ICR`, not 0x0150c).
+pub const IMC: u32 = 0x0_00d8;
 /// `ICR` / `IMS` bit 2: Link Status Change.
 pub const ICR_LSC: u32 = 1 << 2;
 /// 0x01528: Extended Interrupt Mask Clear.
