@@ -288,8 +288,10 @@ address = \"10.0.1.2/24\"
 
     #[test]
     fn spec_af_xdp_maps_like_its_nic_option() {
-        let text = SPEC
-            .replace("\"af-packet\"", "\"af-xdp\"\nifname = \"veth1\"\nfirst_queue = 3");
+        let text = SPEC.replace(
+            "\"af-packet\"",
+            "\"af-xdp\"\nifname = \"veth1\"\nfirst_queue = 3",
+        );
         let spec = Spec::parse(&text, &services::Registry::with_builtin()).unwrap();
         let plans = plan(&spec, &[override_of("eth0=tap:wctap0")]).unwrap();
         let option = crate::cli::parse_nic("eth1=af-xdp:veth1:3").unwrap();

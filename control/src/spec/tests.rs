@@ -53,7 +53,11 @@ fn the_examples_parse() {
     .unwrap();
     let interface = &af_xdp.interfaces[0];
     assert_eq!(
-        (interface.driver, interface.ifname.as_deref(), interface.first_queue),
+        (
+            interface.driver,
+            interface.ifname.as_deref(),
+            interface.first_queue
+        ),
         (Driver::AfXdp, Some("veth1"), 2)
     );
     assert!(interface.driver.is_hosted() && !Driver::Igb.is_hosted());
@@ -213,7 +217,10 @@ fn every_refusal_names_line_and_field() {
             "line 6: interface[0].ifname: driver `virtio` does not run on a Linux interface; ifname is for tap, af-packet and af-xdp",
         ),
         (
-            alloc::format!("{}ifname = \"a/b\"\n", INTERFACE.replace("virtio", "af-xdp")),
+            alloc::format!(
+                "{}ifname = \"a/b\"\n",
+                INTERFACE.replace("virtio", "af-xdp")
+            ),
             "line 6: interface[0].ifname: expected a Linux interface name of 1 to 15 bytes without / or spaces, got \"a/b\"",
         ),
         (
@@ -221,11 +228,17 @@ fn every_refusal_names_line_and_field() {
             "line 6: interface[0].ifname: expected a string, got an integer",
         ),
         (
-            alloc::format!("{}first_queue = 1\n", INTERFACE.replace("virtio", "af-packet")),
+            alloc::format!(
+                "{}first_queue = 1\n",
+                INTERFACE.replace("virtio", "af-packet")
+            ),
             "line 6: interface[0].first_queue: driver `af-packet` does not bind NIC queues by number; first_queue is for af-xdp",
         ),
         (
-            alloc::format!("{}first_queue = -1\n", INTERFACE.replace("virtio", "af-xdp")),
+            alloc::format!(
+                "{}first_queue = -1\n",
+                INTERFACE.replace("virtio", "af-xdp")
+            ),
             "line 6: interface[0].first_queue: expected a NIC queue number from 0 to 4294967295, got \"-1\"",
         ),
         (
