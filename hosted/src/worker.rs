@@ -5,9 +5,11 @@
 //! hand it work), for at most as long as its services' next deadline: a
 //! frame, a handoff or a timer wakes it at once, and the CPU it is pinned
 //! to serves others meanwhile (on a small host, the load generator and the
-//! kernel's tap work). It sleeps only after `SPIN_AFTER_WORK_NS` without
-//! work, so under load it does not. With `idle = "poll"` it never sleeps.
+//! kernel's tap work). With an AF_PACKET queue it sleeps only after
+//! `AF_PACKET_SPIN_AFTER_WORK_NS` without work, so under load it does
+//! not. With `idle = "poll"` it never sleeps.
 
+use crate::cli::HostedDriver;
 use crate::counters::CoreReport;
 use crate::nics::{self, NicPlan};
 use crate::wake::Wake;
@@ -28,14 +30,18 @@ const EXECUTOR_POOL_BUFFERS: usize = 1024;
 /// Empty polls in a row after which the worker sleeps until a frame, a
 /// doorbell or its next deadline.
 const WAIT_AFTER_EMPTY_POLLS: u32 = 64;
-/// How long a worker keeps polling after the last poll that found work
-/// before it may sleep. Under load the gaps between bursts are shorter
-/// than this, so the worker never sleeps and nobody pays for waking it
-/// (the wake-up runs in the sender's softirq, on the CPU that also feeds
-/// the load); once traffic stops it spins this long once, then sleeps,
-/// and a truly idle worker (no work since its last wake-up) sleeps after
-/// `WAIT_AFTER_EMPTY_POLLS` as before.
-const SPIN_AFTER_WORK_NS: u64 = 50_000;
+/// How long a worker with an AF_PACKET queue keeps polling after the last
+/// poll that found work before it may sleep. Under load the gaps between
+/// bursts are shorter than this, so the worker never sleeps and nobody
+/// pays for waking it per burst through the packet socket (the wake-up
+/// runs in the sender's softirq, on the CPU that also feeds the load);
+/// once traffic stops it spins this long once, then sleeps, and a truly
+/// idle worker (no work since its last wake-up) sleeps after
+/// `WAIT_AFTER_EMPTY_POLLS` as before. Workers without AF_PACKET queues
+/// (AF_XDP, tap) do not spin: on the two-CPU veth bench AF_XDP gains
+/// from the CPU its sleeps leave to the sender, and loses it spinning
+/// (perf/RESULTS.md, "Hosted on a veth pair").
+const AF_PACKET_SPIN_AFTER_WORK_NS: u64 = 50_000;
 
 /// Nanoseconds since the runtime started: the executors' clock.
 pub fn clock() -> u64 {
@@ -108,6 +114,14 @@ pub fn run(setup: WorkerSetup) {
     }
     let mut empty_polls: u32 = 0;
     let mut last_work_ns: u64 = 0;
+    let spin_after_work_ns = if plans
+        .iter()
+        .any(|plan| plan.driver == HostedDriver::AfPacket)
+    {
+        AF_PACKET_SPIN_AFTER_WORK_NS
+    } else {
+        0
+    };
     // Ordering: Relaxed; the flag carries no data, and the main thread joins
     // the worker afterwards, which synchronises everything else. The main
     // thread rings every doorbell after setting it.
@@ -122,7 +136,7 @@ pub fn run(setup: WorkerSetup) {
         }
         if executor.poll_once() > 0 {
             empty_polls = 0;
-            if wake.is_some() {
+            if wake.is_some() && spin_after_work_ns > 0 {
                 last_work_ns = clock();
             }
             continue;
@@ -132,7 +146,7 @@ pub fn run(setup: WorkerSetup) {
             continue;
         };
         if empty_polls >= WAIT_AFTER_EMPTY_POLLS
-            && clock().saturating_sub(last_work_ns) >= SPIN_AFTER_WORK_NS
+            && clock().saturating_sub(last_work_ns) >= spin_after_work_ns
         {
             empty_polls = 0;
             if let Idle::Sleep { deadline_ns } = executor.prepare_sleep() {
