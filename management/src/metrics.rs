@@ -408,12 +408,16 @@ fn handoff_family(out: &mut String, board: &CountersBoard, core_label: &mut Stri
     }
 }
 
+/// One NIC queue's counters as read for a scrape: core, queue name,
+/// `(counter, value)` pairs.
+type NicReading = (usize, String, Vec<(&'static str, u64)>);
+
 /// The NIC queues' driver counters (`Nic::counters`, such as igb's
 /// per-queue and device statistics registers): `warpcore_nic_<name>_total
 /// {core,queue}` for each counter name, and `warpcore_nic_link_up
 /// {core,queue}` as a gauge.
 fn nic_families(out: &mut String, board: &CountersBoard, core_label: &mut String) {
-    let nics: Vec<(usize, String, Vec<(&'static str, u64)>)> = board
+    let nics: Vec<NicReading> = board
         .nics()
         .into_iter()
         .map(|(core, name, counters)| (core, name, counters.counter_entries()))
