@@ -221,12 +221,17 @@ pub fn open(plan: &NicPlan, core: usize, cores: usize) -> Result<OpenedNic, Stri
             let nic = AfXdpNic::open(&config, program)
                 .map_err(|error| format!("af-xdp {} queue {queue}: {error}", plan.ifname))?;
             log::info!(
-                "af-xdp {} queue {queue}: {} mode",
+                "af-xdp {} queue {queue}: {} mode, {}",
                 plan.ifname,
                 if nic.is_zero_copy() {
                     "zero-copy (XDP_ZEROCOPY)"
                 } else {
                     "copy (XDP_COPY)"
+                },
+                if nic.is_busy_polling() {
+                    "busy polling"
+                } else {
+                    "no busy polling (the kernel refused SO_PREFER_BUSY_POLL)"
                 }
             );
             let wait_fd = nic.wait_fd().map_err(|error| {
