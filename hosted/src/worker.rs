@@ -38,9 +38,11 @@ const WAIT_AFTER_EMPTY_POLLS: u32 = 64;
 /// once traffic stops it spins this long once, then sleeps, and a truly
 /// idle worker (no work since its last wake-up) sleeps after
 /// `WAIT_AFTER_EMPTY_POLLS` as before. Workers without AF_PACKET queues
-/// (AF_XDP, tap) do not spin: on the two-CPU veth bench AF_XDP gains
-/// from the CPU its sleeps leave to the sender, and loses it spinning
-/// (perf/RESULTS.md, "Hosted on a veth pair").
+/// (AF_XDP, tap) do not spin: an AF_XDP socket busy-polls instead (each
+/// empty poll runs the interface's NAPI poll through `recvfrom`, so under
+/// load the polls find work), and spinning on top of that cost AF_XDP
+/// rate on the two-CPU veth bench (perf/RESULTS.md, "Hosted on a veth
+/// pair").
 const AF_PACKET_SPIN_AFTER_WORK_NS: u64 = 50_000;
 
 /// Nanoseconds since the runtime started: the executors' clock.
