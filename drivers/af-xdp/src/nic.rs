@@ -228,9 +228,9 @@ impl AfXdpNic {
             .map_err(AfXdpError::Program)?;
         // Busy polling is an optimisation: a kernel older than 5.11 or a
         // process without CAP_NET_ADMIN runs without it (`busy_poll` 0).
-        let busy_poll = config.busy_poll.is_some_and(|busy| {
-            sys::set_busy_poll(&socket, busy.usecs, busy.budget).is_ok()
-        });
+        let busy_poll = config
+            .busy_poll
+            .is_some_and(|busy| sys::set_busy_poll(&socket, busy.usecs, busy.budget).is_ok());
         let stats = Arc::new(AfXdpStats::default());
         stats.zero_copy.add(u64::from(zero_copy));
         stats.busy_poll.add(u64::from(busy_poll));

@@ -153,7 +153,11 @@ pub(crate) fn set_busy_poll(socket: &OwnedFd, usecs: u32, budget: u32) -> Result
     let clamp = |value: u32| libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
     set("setsockopt(SO_PREFER_BUSY_POLL)", SO_PREFER_BUSY_POLL, 1)?;
     set("setsockopt(SO_BUSY_POLL)", SO_BUSY_POLL, clamp(usecs))?;
-    set("setsockopt(SO_BUSY_POLL_BUDGET)", SO_BUSY_POLL_BUDGET, clamp(budget))
+    set(
+        "setsockopt(SO_BUSY_POLL_BUDGET)",
+        SO_BUSY_POLL_BUDGET,
+        clamp(budget),
+    )
 }
 
 /// `getsockopt(SOL_XDP, option)` into a `T`.

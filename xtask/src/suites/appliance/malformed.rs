@@ -241,7 +241,16 @@ fn malformed_frames_with(spec: &std::path::Path, nic: Nic) -> Result<()> {
             .collect();
         let rounds = rounds(&frames, nic);
         for (index, round) in rounds.iter().enumerate() {
-            before = send_round(&mut session, &lan, nic, round, index, &first, before, &mut outcomes)?;
+            before = send_round(
+                &mut session,
+                &lan,
+                nic,
+                round,
+                index,
+                &first,
+                before,
+                &mut outcomes,
+            )?;
         }
         eprintln!(
             "xtask: [appliance] {} frames in {} rounds (one counters dump each)",
@@ -290,7 +299,10 @@ fn rounds<'a>(
             counters.clear();
         }
         counters.push(counter);
-        rounds.last_mut().expect("a round was just pushed").push(frame);
+        rounds
+            .last_mut()
+            .expect("a round was just pushed")
+            .push(frame);
     }
     rounds
 }
@@ -517,13 +529,23 @@ mod tests {
             let names: Vec<&str> = frames.iter().map(|frame| frame.name).collect();
             assert_eq!(flat, names, "{nic:?}: every frame once, in catalogue order");
             for round in &rounds {
-                let mut counters: Vec<String> =
-                    round.iter().map(|frame| expected_counter(frame, nic)).collect();
+                let mut counters: Vec<String> = round
+                    .iter()
+                    .map(|frame| expected_counter(frame, nic))
+                    .collect();
                 counters.sort();
                 counters.dedup();
-                assert_eq!(counters.len(), round.len(), "{nic:?}: a counter twice in a round");
+                assert_eq!(
+                    counters.len(),
+                    round.len(),
+                    "{nic:?}: a counter twice in a round"
+                );
                 if round.iter().any(|frame| frame.after_ns > 0) {
-                    assert_eq!(round.len(), 1, "{nic:?}: a reassembly timeout shares a round");
+                    assert_eq!(
+                        round.len(),
+                        1,
+                        "{nic:?}: a reassembly timeout shares a round"
+                    );
                 }
             }
             assert!(
