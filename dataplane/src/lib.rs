@@ -45,7 +45,7 @@ pub use mem::mempool::{Mempool, MempoolConfig, MempoolError, MempoolStats};
 pub use mem::packet::{Packet, PacketError};
 pub use mem::region::DmaRegion;
 pub use mem::ring::{Consumer, Producer, RingError, SpscRing};
-pub use nic::{LinkInfo, Nic};
+pub use nic::{LinkInfo, Nic, NicCounters};
 pub use parts::{ExecutorParts, Tag};
 pub use shared_nic::SharedNic;
 pub use supervise::{Failure, Guard, Rebuild, ServiceState, SupervisionPolicy};

@@ -1,6 +1,16 @@
 //! The `Nic` trait: one receive/transmit queue pair of a network interface.
 
 use crate::{Batch, MacAddr};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+/// A queue's driver counters, readable from any core (the management
+/// plane's `/metrics`): names like `rx_packets`, values that only grow,
+/// except names ending in `link_up` (a 0/1 gauge).
+pub trait NicCounters: Send + Sync + core::fmt::Debug {
+    /// `(name, value)` of every counter.
+    fn counter_entries(&self) -> Vec<(&'static str, u64)>;
+}
 
 /// What a driver knows about its link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,4 +63,10 @@ pub trait Nic: core::any::Any {
     /// After the core woke: back to polling without signals. Harmless when
     /// `enable_wakeup` was not called.
     fn disable_wakeup(&mut self) {}
+
+    /// The queue's driver counters, for the platform's counters board;
+    /// `None` (the default) for a driver that exports none.
+    fn counters(&self) -> Option<Arc<dyn NicCounters>> {
+        None
+    }
 }

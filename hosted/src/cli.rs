@@ -123,7 +123,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Parses `NAME=DRIVER:IFNAME[:QUEUE]`.
-fn parse_nic(text: &str) -> Result<NicOverride, String> {
+pub(crate) fn parse_nic(text: &str) -> Result<NicOverride, String> {
     let shape =
         || format!("--nic takes NAME=DRIVER:IFNAME[:QUEUE] (like eth0=tap:wctap0), got `{text}`");
     let (interface, rest) = text.split_once('=').ok_or_else(shape)?;

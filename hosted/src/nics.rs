@@ -5,7 +5,7 @@ use crate::cli::{HostedDriver, NicOverride};
 use crate::counters::DriverStats;
 use af_packet_nic::{AfPacketConfig, AfPacketNic};
 use af_xdp_nic::{AfXdpConfig, AfXdpNic, XdpProgram};
-use control::spec::{Driver, Spec};
+use control::spec::{Driver, Interface, Spec};
 use dataplane::{MacAddr, Mempool, Nic};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -54,8 +54,13 @@ pub fn plan(spec: &Spec, overrides: &[NicOverride]) -> Result<Vec<NicPlan>, Stri
             let chosen = overrides.iter().find(|nic| nic.interface == interface.name);
             let (driver, ifname, queue) = match (chosen, interface.driver) {
                 (Some(nic), _) => (nic.driver, nic.ifname.clone(), nic.queue),
-                (None, Driver::Tap) => (HostedDriver::Tap, interface.name.clone(), 0),
-                (None, Driver::AfPacket) => (HostedDriver::AfPacket, interface.name.clone(), 0),
+                (None, Driver::Tap) => (HostedDriver::Tap, linux_name(interface), 0),
+                (None, Driver::AfPacket) => (HostedDriver::AfPacket, linux_name(interface), 0),
+                (None, Driver::AfXdp) => (
+                    HostedDriver::AfXdp,
+                    linux_name(interface),
+                    interface.first_queue,
+                ),
                 (None, other) => {
                     return Err(format!(
                         "interface[{index}].driver: `{}` ({}) cannot run hosted; map it with \
@@ -78,6 +83,15 @@ pub fn plan(spec: &Spec, overrides: &[NicOverride]) -> Result<Vec<NicPlan>, Stri
             })
         })
         .collect()
+}
+
+/// The Linux interface a spec interface with a hosted driver runs on: its
+/// `ifname`, else its own name.
+fn linux_name(interface: &Interface) -> String {
+    interface
+        .ifname
+        .clone()
+        .unwrap_or_else(|| interface.name.clone())
 }
 
 /// Attaches the XDP redirect program to every af-xdp interface (once per
@@ -207,12 +221,17 @@ pub fn open(plan: &NicPlan, core: usize, cores: usize) -> Result<OpenedNic, Stri
             let nic = AfXdpNic::open(&config, program)
                 .map_err(|error| format!("af-xdp {} queue {queue}: {error}", plan.ifname))?;
             log::info!(
-                "af-xdp {} queue {queue}: {} mode",
+                "af-xdp {} queue {queue}: {} mode, {}",
                 plan.ifname,
                 if nic.is_zero_copy() {
                     "zero-copy (XDP_ZEROCOPY)"
                 } else {
                     "copy (XDP_COPY)"
+                },
+                if nic.is_busy_polling() {
+                    "busy polling"
+                } else {
+                    "no busy polling (the kernel refused SO_PREFER_BUSY_POLL)"
                 }
             );
             let wait_fd = nic.wait_fd().map_err(|error| {
@@ -270,6 +289,22 @@ address = \"10.0.1.2/24\"
         assert_eq!(plans[0].mac, MacAddr([2, 0, 0, 0, 0, 1]));
         assert_eq!(plans[1].driver, HostedDriver::AfPacket);
         assert_eq!(plans[1].ifname, "eth1");
+    }
+
+    #[test]
+    fn spec_af_xdp_maps_like_its_nic_option() {
+        let text = SPEC.replace(
+            "\"af-packet\"",
+            "\"af-xdp\"\nifname = \"veth1\"\nfirst_queue = 3",
+        );
+        let spec = Spec::parse(&text, &services::Registry::with_builtin()).unwrap();
+        let plans = plan(&spec, &[override_of("eth0=tap:wctap0")]).unwrap();
+        let option = crate::cli::parse_nic("eth1=af-xdp:veth1:3").unwrap();
+        assert_eq!(
+            (plans[1].driver, plans[1].ifname.as_str(), plans[1].queue),
+            (option.driver, option.ifname.as_str(), option.queue)
+        );
+        assert_eq!(plans[1].driver, HostedDriver::AfXdp);
     }
 
     #[test]

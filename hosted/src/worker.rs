@@ -5,8 +5,11 @@
 //! hand it work), for at most as long as its services' next deadline: a
 //! frame, a handoff or a timer wakes it at once, and the CPU it is pinned
 //! to serves others meanwhile (on a small host, the load generator and the
-//! kernel's tap work). With `idle = "poll"` it never sleeps.
+//! kernel's tap work). With an AF_PACKET queue it sleeps only after
+//! `AF_PACKET_SPIN_AFTER_WORK_NS` without work, so under load it does
+//! not. With `idle = "poll"` it never sleeps.
 
+use crate::cli::HostedDriver;
 use crate::counters::CoreReport;
 use crate::nics::{self, NicPlan};
 use crate::wake::Wake;
@@ -27,6 +30,20 @@ const EXECUTOR_POOL_BUFFERS: usize = 1024;
 /// Empty polls in a row after which the worker sleeps until a frame, a
 /// doorbell or its next deadline.
 const WAIT_AFTER_EMPTY_POLLS: u32 = 64;
+/// How long a worker with an AF_PACKET queue keeps polling after the last
+/// poll that found work before it may sleep. Under load the gaps between
+/// bursts are shorter than this, so the worker never sleeps and nobody
+/// pays for waking it per burst through the packet socket (the wake-up
+/// runs in the sender's softirq, on the CPU that also feeds the load);
+/// once traffic stops it spins this long once, then sleeps, and a truly
+/// idle worker (no work since its last wake-up) sleeps after
+/// `WAIT_AFTER_EMPTY_POLLS` as before. Workers without AF_PACKET queues
+/// (AF_XDP, tap) do not spin: an AF_XDP socket busy-polls instead (each
+/// empty poll runs the interface's NAPI poll through `recvfrom`, so under
+/// load the polls find work), and spinning on top of that cost AF_XDP
+/// rate on the two-CPU veth bench (perf/RESULTS.md, "Hosted on a veth
+/// pair").
+const AF_PACKET_SPIN_AFTER_WORK_NS: u64 = 50_000;
 
 /// Nanoseconds since the runtime started: the executors' clock.
 pub fn clock() -> u64 {
@@ -98,6 +115,15 @@ pub fn run(setup: WorkerSetup) {
         control.set_doorbell(Arc::clone(doorbell));
     }
     let mut empty_polls: u32 = 0;
+    let mut last_work_ns: u64 = 0;
+    let spin_after_work_ns = if plans
+        .iter()
+        .any(|plan| plan.driver == HostedDriver::AfPacket)
+    {
+        AF_PACKET_SPIN_AFTER_WORK_NS
+    } else {
+        0
+    };
     // Ordering: Relaxed; the flag carries no data, and the main thread joins
     // the worker afterwards, which synchronises everything else. The main
     // thread rings every doorbell after setting it.
@@ -112,13 +138,18 @@ pub fn run(setup: WorkerSetup) {
         }
         if executor.poll_once() > 0 {
             empty_polls = 0;
+            if wake.is_some() && spin_after_work_ns > 0 {
+                last_work_ns = clock();
+            }
             continue;
         }
         empty_polls += 1;
         let Some(wake) = &wake else {
             continue;
         };
-        if empty_polls >= WAIT_AFTER_EMPTY_POLLS {
+        if empty_polls >= WAIT_AFTER_EMPTY_POLLS
+            && clock().saturating_sub(last_work_ns) >= spin_after_work_ns
+        {
             empty_polls = 0;
             if let Idle::Sleep { deadline_ns } = executor.prepare_sleep() {
                 let woken_by = sleep(&wait_fds, wake, deadline_ns);

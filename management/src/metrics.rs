@@ -4,6 +4,7 @@
 //! core 0 only).
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt::Write;
 use dataplane::stats::{CoreCounters, MAX_DROP_REASONS, NodeCounters};
 use dataplane::{CaptureBoard, CountersBoard};
@@ -157,6 +158,7 @@ pub fn render(out: &mut String, board: &CountersBoard, build_info: (&str, &str))
 
     idle_families(out, board, &mut core_label);
     handoff_family(out, board, &mut core_label);
+    nic_families(out, board, &mut core_label);
 
     let name = "warpcore_node_packets_total";
     family(out, name, "Packets a node received or emitted.", "counter");
@@ -403,6 +405,57 @@ fn handoff_family(out: &mut String, board: &CountersBoard, core_label: &mut Stri
         core_text(core_label, core);
         let value = counters.node_events("tcp-handoff", "handed-over");
         sample(out, name, &[("core", core_label)], value);
+    }
+}
+
+/// One NIC queue's counters as read for a scrape: core, queue name,
+/// `(counter, value)` pairs.
+type NicReading = (usize, String, Vec<(&'static str, u64)>);
+
+/// The NIC queues' driver counters (`Nic::counters`, such as igb's
+/// per-queue and device statistics registers): `warpcore_nic_<name>_total
+/// {core,queue}` for each counter name, and `warpcore_nic_link_up
+/// {core,queue}` as a gauge.
+fn nic_families(out: &mut String, board: &CountersBoard, core_label: &mut String) {
+    let nics: Vec<NicReading> = board
+        .nics()
+        .into_iter()
+        .map(|(core, name, counters)| (core, name, counters.counter_entries()))
+        .collect();
+    let mut names: Vec<&'static str> = Vec::new();
+    for (_, _, entries) in &nics {
+        for (name, _) in entries {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+    }
+    let mut metric = String::new();
+    for name in names {
+        metric.clear();
+        metric.push_str("warpcore_nic_");
+        metric.extend(name.chars().map(|character| match character {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' => character,
+            _ => '_',
+        }));
+        if name.ends_with("link_up") {
+            family(out, &metric, "1 while the NIC's link is up.", "gauge");
+        } else {
+            metric.push_str("_total");
+            family(out, &metric, "A NIC queue's driver counter.", "counter");
+        }
+        for (core, queue, entries) in &nics {
+            let Some((_, value)) = entries.iter().find(|(entry, _)| *entry == name) else {
+                continue;
+            };
+            core_text(core_label, *core);
+            sample(
+                out,
+                &metric,
+                &[("core", core_label), ("queue", queue)],
+                *value,
+            );
+        }
     }
 }
 

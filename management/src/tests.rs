@@ -312,6 +312,54 @@ fn check_exposition(text: &str) -> BTreeMap<String, u64> {
     samples
 }
 
+/// A NIC queue's counters as a driver would export them.
+#[derive(Debug, Default)]
+struct QueueCounters {
+    rx_packets: dataplane::Counter,
+    link_up: dataplane::Counter,
+}
+
+impl dataplane::NicCounters for QueueCounters {
+    fn counter_entries(&self) -> Vec<(&'static str, u64)> {
+        alloc::vec![
+            ("rx_packets", self.rx_packets.get()),
+            ("link_up", self.link_up.get())
+        ]
+    }
+}
+
+#[test]
+fn nic_queue_counters_are_families_per_core_and_queue() {
+    let (config, _) = config(None);
+    let queues: Vec<Arc<QueueCounters>> = (0..2).map(|_| Arc::default()).collect();
+    for (core, queue) in queues.iter().enumerate() {
+        let name = alloc::format!("igb0.q{core}");
+        config.board.register_nic(core, &name, queue.clone());
+    }
+    queues[1].rx_packets.add(7);
+    queues[0].link_up.add(1);
+    let mut client = Client::new(ManagementApp::new(config), 1 << 16);
+    let body = client.one(&get("/metrics", None)).body;
+    let samples = check_exposition(&body);
+    for (series, value) in [
+        (
+            "warpcore_nic_rx_packets_total{core=\"0\",queue=\"igb0.q0\"}",
+            0,
+        ),
+        (
+            "warpcore_nic_rx_packets_total{core=\"1\",queue=\"igb0.q1\"}",
+            7,
+        ),
+        ("warpcore_nic_link_up{core=\"0\",queue=\"igb0.q0\"}", 1),
+    ] {
+        assert_eq!(samples.get(series), Some(&value), "{series}\n{body}");
+    }
+    assert!(
+        body.contains("# TYPE warpcore_nic_link_up gauge\n"),
+        "{body}"
+    );
+}
+
 #[test]
 fn a_scrape_is_prometheus_and_moves_with_the_counters() {
     let (app, core0) = app_with(None);

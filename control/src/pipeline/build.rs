@@ -8,6 +8,7 @@ use super::chain::{Chain, ChainNode, Reuse, Stack, build_chain, chains, connect_
 use super::restart::{AppRecipe, OwnedContext, TcpRecipe, rebuild_app, rebuild_tcp};
 use crate::spec::Spec;
 use alloc::boxed::Box;
+use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -15,7 +16,7 @@ use dataplane::rss::RssSteering;
 use dataplane::stats::CoreCounters;
 use dataplane::{
     CaptureBoard, CountersBoard, Doorbell, Executor, ExecutorBuilder, ExecutorParts, Guard,
-    MacAddr, Mempool, Nanoservice, Nic, NodeId, PortId, Rebuild, Target,
+    MacAddr, Mempool, Nanoservice, Nic, NicCounters, NodeId, PortId, Rebuild, Target,
 };
 use services::icmp_error::ErrorLimiter;
 use services::reassembly::{Reassembly, ReassemblyLimits};
@@ -44,6 +45,10 @@ pub fn build_core(
     links: CoreLinks,
 ) -> Result<Executor, PipelineError> {
     check_ports(spec, &ports)?;
+    let nic_counters: Vec<(String, Arc<dyn NicCounters>)> = ports
+        .iter()
+        .filter_map(|(_, nic)| Some((nic.name().to_string(), nic.counters()?)))
+        .collect();
     let doorbell = links.take_shared::<Arc<Doorbell>>();
     // The platform's panic guard, when it can catch a panic (hosted).
     let guard = links.take_shared::<Guard>();
@@ -56,7 +61,7 @@ pub fn build_core(
         carry: Carry::empty(),
     };
     match build(spec, core, start, &links) {
-        Ok(executor) => Ok(on_the_board(executor, core, &links)),
+        Ok(executor) => Ok(on_the_board(executor, core, &links, nic_counters)),
         Err(failure) => Err(failure.error),
     }
 }
@@ -144,7 +149,7 @@ pub fn rebuild_core(
         Ok(executor) => {
             executor.counters().carry_from(&counters);
             executor.counters().graph_swaps.increment();
-            Ok(on_the_board(executor, core, &links))
+            Ok(on_the_board(executor, core, &links, Vec::new()))
         }
         Err(failure) => {
             let mut parts = ExecutorParts {
@@ -314,11 +319,21 @@ fn wire(
     wire_layer3(builder, &stack, &chains, &context, reuse)
 }
 
-/// Puts the core's counters up on the platform's counters board, when
-/// it shares one (for the management plane's `/metrics`).
-fn on_the_board(executor: Executor, core: usize, links: &CoreLinks) -> Executor {
+/// Puts the core's counters, and its NIC queues' driver counters (at
+/// the first build: a rebuild keeps the same queues), up on the
+/// platform's counters board, when it shares one (for the management
+/// plane's `/metrics`).
+fn on_the_board(
+    executor: Executor,
+    core: usize,
+    links: &CoreLinks,
+    nic_counters: Vec<(String, Arc<dyn NicCounters>)>,
+) -> Executor {
     if let Some(board) = links.take_shared::<Arc<CountersBoard>>() {
         board.register(core, executor.counters().clone());
+        for (name, counters) in nic_counters {
+            board.register_nic(core, &name, counters);
+        }
     }
     executor
 }

@@ -62,6 +62,12 @@ pub fn restart_needed(running: &Spec, proposed: &Spec) -> Option<RestartNeeded> 
         if old.queues != new.queues {
             return needs(format!("interface[{index}].queues"), QUEUES);
         }
+        if old.ifname != new.ifname {
+            return needs(format!("interface[{index}].ifname"), QUEUES);
+        }
+        if old.first_queue != new.first_queue {
+            return needs(format!("interface[{index}].first_queue"), QUEUES);
+        }
     }
     if running.tcp != proposed.tcp {
         return needs(

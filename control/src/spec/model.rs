@@ -22,6 +22,8 @@ pub enum Driver {
     Tap,
     /// Linux AF_PACKET (hosted).
     AfPacket,
+    /// Linux AF_XDP (hosted).
+    AfXdp,
     /// In-memory loopback (tests).
     Loopback,
 }
@@ -34,8 +36,14 @@ impl Driver {
             Self::Igb => "igb",
             Self::Tap => "tap",
             Self::AfPacket => "af-packet",
+            Self::AfXdp => "af-xdp",
             Self::Loopback => "loopback",
         }
+    }
+
+    /// True for the drivers that run on a Linux interface (hosted only).
+    pub const fn is_hosted(self) -> bool {
+        matches!(self, Self::Tap | Self::AfPacket | Self::AfXdp)
     }
 }
 
@@ -52,6 +60,12 @@ pub struct Interface {
     pub address: Ipv4Cidr,
     /// Queue pairs (one per core that serves it); at least 1.
     pub queues: u16,
+    /// Hosted drivers: the Linux interface it runs on (the spec's
+    /// `ifname`); `None` means the one called [`name`](Self::name).
+    pub ifname: Option<String>,
+    /// af-xdp: the NIC queue core 0 binds (the spec's `first_queue`); core
+    /// N binds `first_queue + N`. Zero for every other driver.
+    pub first_queue: u32,
 }
 
 /// A static route.

@@ -21,7 +21,7 @@ use toml::de::DeValue;
 
 const EXPECT_MAC: &str = "a MAC address like 02:00:00:00:00:01";
 const EXPECT_CIDR: &str = "an IPv4 address with prefix like 10.0.0.2/24";
-const EXPECT_DRIVER: &str = "one of virtio, igb, tap, af-packet, loopback";
+const EXPECT_DRIVER: &str = "one of virtio, igb, tap, af-packet, af-xdp, loopback";
 
 impl Spec {
     /// Parses and validates a spec whose services are kinds of `registry`.
@@ -87,7 +87,15 @@ impl Spec {
 }
 
 fn read_interface(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Interface, SpecError> {
-    reader.reject_unknown(&["name", "driver", "mac", "address", "queues"])?;
+    reader.reject_unknown(&[
+        "name",
+        "driver",
+        "mac",
+        "address",
+        "queues",
+        "ifname",
+        "first_queue",
+    ])?;
     let entry = reader.required("name")?;
     let name = reader.string(entry)?;
     if name.is_empty() {
@@ -102,6 +110,7 @@ fn read_interface(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Interface
         "igb" => Driver::Igb,
         "tap" => Driver::Tap,
         "af-packet" => Driver::AfPacket,
+        "af-xdp" => Driver::AfXdp,
         "loopback" => Driver::Loopback,
         other => return Err(reader.invalid(entry, EXPECT_DRIVER, other)),
     };
@@ -150,12 +159,56 @@ fn read_interface(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Interface
         Some(entry) => reader.integer(entry, 1, 64, "a queue count from 1 to 64")? as u16,
         None => 1,
     };
+    let ifname = match reader.get("ifname") {
+        Some(entry) if driver.is_hosted() => {
+            let text = reader.string(entry)?;
+            if text.is_empty() || text.len() > 15 || text.contains(['/', ' ', '\0']) {
+                return Err(reader.invalid(
+                    entry,
+                    "a Linux interface name of 1 to 15 bytes without / or spaces",
+                    text,
+                ));
+            }
+            Some(text.to_string())
+        }
+        Some(entry) => {
+            return Err(reader.error_at(
+                entry,
+                SpecErrorKind::Conflict(format!(
+                    "driver `{}` does not run on a Linux interface; ifname is for tap, \
+                     af-packet and af-xdp",
+                    driver.name()
+                )),
+            ));
+        }
+        None => None,
+    };
+    let first_queue = match reader.get("first_queue") {
+        Some(entry) if driver == Driver::AfXdp => reader.integer(
+            entry,
+            0,
+            i64::from(u32::MAX),
+            "a NIC queue number from 0 to 4294967295",
+        )? as u32,
+        Some(entry) => {
+            return Err(reader.error_at(
+                entry,
+                SpecErrorKind::Conflict(format!(
+                    "driver `{}` does not bind NIC queues by number; first_queue is for af-xdp",
+                    driver.name()
+                )),
+            ));
+        }
+        None => 0,
+    };
     Ok(Interface {
         name: name.to_string(),
         driver,
         mac,
         address,
         queues,
+        ifname,
+        first_queue,
     })
 }
 

@@ -45,6 +45,22 @@ fn the_examples_parse() {
         alloc::format!("{:?}", echo.config),
         "udp-echo UdpEchoConfig { port: UdpPort(7) }"
     );
+    assert_eq!((eth0.ifname.as_deref(), eth0.first_queue), (None, 0));
+    let af_xdp = parse(&alloc::format!(
+        "{}ifname = \"veth1\"\nfirst_queue = 2\n",
+        INTERFACE.replace("virtio", "af-xdp")
+    ))
+    .unwrap();
+    let interface = &af_xdp.interfaces[0];
+    assert_eq!(
+        (
+            interface.driver,
+            interface.ifname.as_deref(),
+            interface.first_queue
+        ),
+        (Driver::AfXdp, Some("veth1"), 2)
+    );
+    assert!(interface.driver.is_hosted() && !Driver::Igb.is_hosted());
     let igb = parse(ECHO_IGB).unwrap();
     assert_eq!(igb.interfaces[0].driver, Driver::Igb);
     assert_eq!(igb.interfaces[0].driver.name(), "igb");
@@ -174,7 +190,7 @@ fn every_refusal_names_line_and_field() {
         ),
         (
             INTERFACE.replace("virtio", "e1000"),
-            "line 3: interface[0].driver: expected one of virtio, igb, tap, af-packet, loopback, got \"e1000\"",
+            "line 3: interface[0].driver: expected one of virtio, igb, tap, af-packet, af-xdp, loopback, got \"e1000\"",
         ),
         (
             INTERFACE.replace("02:00:00:00:00:01", "01:00:5e:00:00:01"),
@@ -195,6 +211,35 @@ fn every_refusal_names_line_and_field() {
         (
             alloc::format!("{INTERFACE}queues = true\n"),
             "line 6: interface[0].queues: expected an integer, got a boolean",
+        ),
+        (
+            alloc::format!("{INTERFACE}ifname = \"veth1\"\n"),
+            "line 6: interface[0].ifname: driver `virtio` does not run on a Linux interface; ifname is for tap, af-packet and af-xdp",
+        ),
+        (
+            alloc::format!(
+                "{}ifname = \"a/b\"\n",
+                INTERFACE.replace("virtio", "af-xdp")
+            ),
+            "line 6: interface[0].ifname: expected a Linux interface name of 1 to 15 bytes without / or spaces, got \"a/b\"",
+        ),
+        (
+            alloc::format!("{}ifname = 7\n", INTERFACE.replace("virtio", "tap")),
+            "line 6: interface[0].ifname: expected a string, got an integer",
+        ),
+        (
+            alloc::format!(
+                "{}first_queue = 1\n",
+                INTERFACE.replace("virtio", "af-packet")
+            ),
+            "line 6: interface[0].first_queue: driver `af-packet` does not bind NIC queues by number; first_queue is for af-xdp",
+        ),
+        (
+            alloc::format!(
+                "{}first_queue = -1\n",
+                INTERFACE.replace("virtio", "af-xdp")
+            ),
+            "line 6: interface[0].first_queue: expected a NIC queue number from 0 to 4294967295, got \"-1\"",
         ),
         (
             alloc::format!("{INTERFACE}{INTERFACE}"),

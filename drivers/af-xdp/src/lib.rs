@@ -16,7 +16,7 @@ mod ring;
 mod stats;
 mod sys;
 
-pub use nic::{AfXdpConfig, AfXdpNic, BindMode};
+pub use nic::{AfXdpConfig, AfXdpNic, BindMode, BusyPoll};
 pub use program::{ProgramError, XdpProgram};
 pub use stats::AfXdpStats;
 pub use sys::AfXdpError;

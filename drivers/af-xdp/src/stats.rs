@@ -11,6 +11,12 @@ use dataplane::Counter;
 pub struct AfXdpStats {
     /// 1 when the socket runs zero copy (`XDP_ZEROCOPY`), 0 in copy mode.
     pub zero_copy: Counter,
+    /// 1 when the socket busy-polls (`AfXdpConfig::busy_poll` was set and
+    /// the kernel took it), else 0.
+    pub busy_poll: Counter,
+    /// `recvfrom` calls of a busy-polling socket whose RX ring was empty
+    /// (each runs the queue's NAPI poll once).
+    pub rx_busy_polls: Counter,
     /// Frames taken from the RX ring.
     pub rx_packets: Counter,
     /// Bytes of those frames.

@@ -125,6 +125,41 @@ fn set_option<T>(
     check(step, result).map(drop)
 }
 
+/// `SOL_SOCKET` options of socket busy polling (`asm-generic/socket.h`;
+/// x86 and arm use these values).
+const SO_BUSY_POLL: libc::c_int = 46;
+const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+
+/// Turns on preferred busy polling on `socket`: its `sendto`/`recvfrom`
+/// run the interface queue's NAPI poll (up to `budget` frames, for up to
+/// `usecs`) in the calling thread, and the kernel prefers that poll to
+/// its own softirq. Linux 5.11 or later; raising the time above
+/// `net.core.busy_read` needs `CAP_NET_ADMIN`.
+pub(crate) fn set_busy_poll(socket: &OwnedFd, usecs: u32, budget: u32) -> Result<(), AfXdpError> {
+    let set = |step: &'static str, option: libc::c_int, value: libc::c_int| {
+        // SAFETY: `value` is a live `c_int` and the length is its size.
+        let result = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&value as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        check(step, result).map(drop)
+    };
+    let clamp = |value: u32| libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+    set("setsockopt(SO_PREFER_BUSY_POLL)", SO_PREFER_BUSY_POLL, 1)?;
+    set("setsockopt(SO_BUSY_POLL)", SO_BUSY_POLL, clamp(usecs))?;
+    set(
+        "setsockopt(SO_BUSY_POLL_BUDGET)",
+        SO_BUSY_POLL_BUDGET,
+        clamp(budget),
+    )
+}
+
 /// `getsockopt(SOL_XDP, option)` into a `T`.
 fn get_option<T: Default>(
     socket: RawFd,

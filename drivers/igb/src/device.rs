@@ -5,10 +5,11 @@
 use crate::error::IgbError;
 use crate::registers::{
     self, BMCR_AUTONEG_ENABLE, BMCR_AUTONEG_RESTART, CTRL, CTRL_EXT, Ctrl, CtrlExt, EIAC, EIAM,
-    EICR, EIMC, GPIE, Gpie, ICR, IMC, IVAR_VALID, MDIC, MDIC_REGISTER_SHIFT, MRQC, MRQC_ENABLE_RSS,
-    MRQC_RSS_FIELDS, MTA, MTA_REGISTERS, Mdic, PHY_BMCR, QUEUE_THRESHOLDS, QUEUES, QueueControl,
-    RCTL, RETA, RSSRK, RXCSUM, RXCSUM_PCSD, Rah, Rctl, STATUS, Srrctl, Status, TCTL,
-    TCTL_COLD_FULL_DUPLEX, TCTL_CT_DEFAULT, Tctl, rx_queue, srrctl_packet_buffer, stats, tx_queue,
+    EICR, EIMC, EIMS, GPIE, Gpie, ICR, ICR_LSC, IMC, IMS, IVAR_VALID, MDIC, MDIC_REGISTER_SHIFT,
+    MRQC, MRQC_ENABLE_RSS, MRQC_RSS_FIELDS, MTA, MTA_REGISTERS, Mdic, PHY_BMCR, QUEUE_THRESHOLDS,
+    QUEUES, QueueControl, RCTL, RETA, RSSRK, RXCSUM, RXCSUM_PCSD, Rah, Rctl, STATUS, Srrctl,
+    Status, TCTL, TCTL_COLD_FULL_DUPLEX, TCTL_CT_DEFAULT, Tctl, rx_queue, srrctl_packet_buffer,
+    stats, tx_queue,
 };
 use crate::rss::{self, RedirectionTable};
 
@@ -98,6 +99,8 @@ pub struct Igb<R: Registers> {
     registers: R,
     mac: [u8; 6],
     stats: DeviceStats,
+    /// Link Status Change raises the "other" MSI-X vector.
+    link_interrupt: bool,
 }
 
 impl<R: Registers> Igb<R> {
@@ -135,6 +138,7 @@ impl<R: Registers> Igb<R> {
             registers,
             mac,
             stats: DeviceStats::default(),
+            link_interrupt: false,
         })
     }
 
@@ -204,15 +208,28 @@ impl<R: Registers> Igb<R> {
     /// MSI-X mode (8.8.15, as Linux's `igb_configure_msix`): receive and
     /// transmit queue `q` of the first `queues` raise MSI-X vector `q`,
     /// which clears its own cause when sent (`EIAC`) and is left masked
-    /// (`EIMS` clear) until its queue's core arms it before sleeping. The
-    /// other causes (link) get no vector.
-    pub fn configure_msix(&mut self, queues: u16) -> Result<(), IgbError> {
+    /// (`EIMS` clear) until its queue's core arms it before sleeping.
+    ///
+    /// With `link_interrupt`, the "other" causes get vector `queues`
+    /// (`IVAR_MISC`), of which only Link Status Change is enabled (`IMS`);
+    /// that vector stays unmasked and clears its own cause when sent, and
+    /// `ICR` (read by [`take_link_change`](Self::take_link_change)) says
+    /// what happened. A stale `ICR` is cleared first, so the link coming
+    /// up during bring-up raises nothing.
+    pub fn configure_msix(&mut self, queues: u16, link_interrupt: bool) -> Result<(), IgbError> {
         if queues == 0 || queues > QUEUES {
             return Err(IgbError::NoSuchQueue(queues));
         }
         let gpie = Gpie::MSIX_MODE | Gpie::PBA_SUPPORT | Gpie::EIAME | Gpie::NSICR;
         self.registers.write(GPIE, gpie.bits());
-        self.registers.write(registers::IVAR_MISC, 0);
+        let link_vector = if link_interrupt {
+            self.registers
+                .write(registers::IVAR_MISC, (u32::from(queues) | IVAR_VALID) << 8);
+            1u32 << queues
+        } else {
+            self.registers.write(registers::IVAR_MISC, 0);
+            0
+        };
         for queue in 0..queues {
             let entry = u32::from(queue) | IVAR_VALID;
             for (register, shift) in [registers::ivar_rx(queue), registers::ivar_tx(queue)] {
@@ -221,15 +238,31 @@ impl<R: Registers> Igb<R> {
             }
         }
         let vectors = queue_vectors(queues);
-        self.registers.write(EIAC, vectors);
+        self.registers.write(EIAC, vectors | link_vector);
         // No auto mask: a core masks its vector itself when it wakes
         // (`EIMC`), so that the contract does not hang on `EIAM`, which
         // QEMU's model does not apply.
         self.registers.write(EIAM, 0);
         self.registers.write(EIMC, !0);
         let _ = self.registers.read(EICR);
-        self.registers.write(EICR, vectors);
+        self.registers.write(EICR, vectors | link_vector);
+        if link_interrupt {
+            // `ICR` clears on read (`GPIE.NSICR`): a change that happened
+            // before this point is not announced again.
+            let _ = self.registers.read(ICR);
+            self.registers.write(IMS, ICR_LSC);
+            self.registers.write(EIMS, link_vector);
+        }
+        self.link_interrupt = link_interrupt;
         Ok(())
+    }
+
+    /// Whether the link changed since the last call (`ICR.LSC`, which the
+    /// read clears along with every other cause; only the link's are
+    /// enabled in `IMS`, and queue causes travel in `EICR`). Always `false`
+    /// without the link interrupt: nothing else reads `ICR`.
+    pub fn take_link_change(&mut self) -> bool {
+        self.link_interrupt && self.registers.read(ICR) & ICR_LSC != 0
     }
 
     /// Polls the link every millisecond for at most `budget_ms` ms (auto-

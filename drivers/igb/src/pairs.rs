@@ -20,6 +20,10 @@ pub struct PairOptions {
     /// Route each pair's receive and transmit causes to MSI-X vector
     /// `pair` (the platform routes the vector to the pair's core).
     pub msix: bool,
+    /// With `msix`: route Link Status Change to MSI-X vector `pairs` (the
+    /// platform routes it to pair 0's core, which reads `ICR` and counts
+    /// the change).
+    pub link_interrupt: bool,
 }
 
 /// The redirection table the function gets for `pairs` pairs: entry `i`
@@ -52,7 +56,7 @@ pub fn program_queue_pairs<R: Registers + Clone>(
         device.configure_rss(&WARPCORE_RSS_KEY, &redirection_table(pairs));
     }
     if options.msix {
-        device.configure_msix(pairs)?;
+        device.configure_msix(pairs, options.link_interrupt)?;
     }
     device.enable_receiver();
     device.enable_transmitter();

@@ -9,12 +9,12 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 use core::sync::atomic::{Ordering, fence};
 
-use dataplane::{Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
+use dataplane::{Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, NicCounters, Packet};
 
 use crate::descriptors::{DESCRIPTOR_BYTES, RxDescriptor, TxDescriptor};
 use crate::device::{DeviceStats, Igb, QueueRings, Registers, link_state};
 use crate::error::IgbError;
-use crate::registers::{EICR, EIMC, EIMS, rx_queue, tx_queue};
+use crate::registers::{EICR, EIMC, EIMS, rx_queue, stats, tx_queue};
 
 /// Receive bursts between two reads of the device's statistics registers
 /// (they clear on read and are 32 bits wide: at 1.5 Mpps, 1024 bursts come
@@ -67,11 +67,24 @@ pub struct QueueStats {
     pub device_rx_no_buffers: Counter,
     /// Device: frames with CRC errors (`CRCERRS`).
     pub device_rx_crc_errors: Counter,
+    /// Device, this queue: good packets received (`PQGPRC[n]`).
+    pub device_queue_rx_packets: Counter,
+    /// Device, this queue: good packets transmitted (`PQGPTC[n]`).
+    pub device_queue_tx_packets: Counter,
+    /// Device, this queue: frames dropped for want of a descriptor
+    /// (`RQDPC[n]`).
+    pub device_queue_rx_drops: Counter,
+    /// Link state changes the device signalled (`ICR.LSC` on the link
+    /// vector; pair 0 only).
+    pub link_changes: Counter,
+    /// 1 while the link is up, as of the last statistics read (a gauge;
+    /// pair 0 only).
+    pub link_up: Counter,
 }
 
 impl QueueStats {
     /// `(name, value)` of every counter, for dumps.
-    pub fn entries(&self) -> [(&'static str, u64); 15] {
+    pub fn entries(&self) -> [(&'static str, u64); 20] {
         [
             ("rx_packets", self.rx_packets.get()),
             ("rx_bytes", self.rx_bytes.get()),
@@ -88,6 +101,17 @@ impl QueueStats {
             ("device_rx_missed", self.device_rx_missed.get()),
             ("device_rx_no_buffers", self.device_rx_no_buffers.get()),
             ("device_rx_crc_errors", self.device_rx_crc_errors.get()),
+            (
+                "device_queue_rx_packets",
+                self.device_queue_rx_packets.get(),
+            ),
+            (
+                "device_queue_tx_packets",
+                self.device_queue_tx_packets.get(),
+            ),
+            ("device_queue_rx_drops", self.device_queue_rx_drops.get()),
+            ("link_changes", self.link_changes.get()),
+            ("link_up", self.link_up.get()),
         ]
     }
 
@@ -101,6 +125,12 @@ impl QueueStats {
         set(&self.device_rx_missed, totals.rx_missed);
         set(&self.device_rx_no_buffers, totals.rx_no_buffers);
         set(&self.device_rx_crc_errors, totals.rx_crc_errors);
+    }
+}
+
+impl NicCounters for QueueStats {
+    fn counter_entries(&self) -> Vec<(&'static str, u64)> {
+        self.entries().to_vec()
     }
 }
 
@@ -311,12 +341,31 @@ impl<R: Registers> IgbQueue<R> {
         self.tx_in_flight
     }
 
-    /// Reads the device's statistics registers into the counters (on the
-    /// pair that owns them; the others count their queue alone).
+    /// Reads the statistics registers into the counters: every pair its
+    /// own queue's (`PQGPRC`, `PQGPTC`, `RQDPC`, clear on read), pair 0
+    /// also the device-wide ones, a link change the device signalled and
+    /// the link state.
     pub fn refresh_device_stats(&mut self) {
+        let read = |registers: &R, offset| u64::from(registers.read(offset));
+        self.stats
+            .device_queue_rx_packets
+            .add(read(&self.registers, stats::pqgprc(self.queue)));
+        self.stats
+            .device_queue_tx_packets
+            .add(read(&self.registers, stats::pqgptc(self.queue)));
+        self.stats
+            .device_queue_rx_drops
+            .add(read(&self.registers, stats::rqdpc(self.queue)));
         if let Some(device) = &mut self.device {
             let totals = device.update_stats();
             self.stats.set_device(totals);
+            if device.take_link_change() {
+                self.stats.link_changes.increment();
+            }
+            let up = u64::from(link_state(&self.registers).up);
+            self.stats
+                .link_up
+                .add(up.wrapping_sub(self.stats.link_up.get()));
         }
         self.bursts_since_stats = 0;
     }
@@ -547,6 +596,10 @@ impl<R: Registers + 'static> Nic for IgbQueue<R> {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn counters(&self) -> Option<Arc<dyn NicCounters>> {
+        Some(self.stats.clone())
     }
 }
 

@@ -26,10 +26,16 @@ pub const CTRL_EXT: u32 = 0x0_0018;
 pub const RCTL: u32 = 0x0_0100;
 /// 0x00400: Transmit Control.
 pub const TCTL: u32 = 0x0_0400;
-/// 0x01500: Interrupt Cause Read (clear on read).
-pub const ICR: u32 = 0x0_1500;
-/// 0x0150c: Interrupt Mask Clear.
-pub const IMC: u32 = 0x0_150c;
+/// 0x000c0: Interrupt Cause Read (clear on read). The datasheet also
+/// names 0x01500 for it; Linux's igb uses 0x000c0, and QEMU's model
+/// implements only that address (at 0x01500 it reads 0).
+pub const ICR: u32 = 0x0_00c0;
+/// 0x000d0: Interrupt Mask Set/Read (as `ICR`, not 0x01508).
+pub const IMS: u32 = 0x0_00d0;
+/// 0x000d8: Interrupt Mask Clear (as `ICR`, not 0x0150c).
+pub const IMC: u32 = 0x0_00d8;
+/// `ICR` / `IMS` bit 2: Link Status Change.
+pub const ICR_LSC: u32 = 1 << 2;
 /// 0x01528: Extended Interrupt Mask Clear.
 pub const EIMC: u32 = 0x0_1528;
 /// 0x01580: Extended Interrupt Cause Read (write 1 to clear a cause).
@@ -206,6 +212,22 @@ pub mod stats {
     pub const GOTCH: u32 = 0x0_4094;
     /// 0x040a0: Receive No Buffers Count (the ring was empty).
     pub const RNBC: u32 = 0x0_40a0;
+
+    /// 0x0c030 + 0x40 * n: Receive Queue Drop Packet Count of queue `n`
+    /// (8.19.x, per queue; frames dropped for want of a descriptor).
+    pub const fn rqdpc(queue: u16) -> u32 {
+        0x0_c030 + 0x40 * queue as u32
+    }
+
+    /// 0x10010 + 0x100 * n: Per Queue Good Packets Received Count.
+    pub const fn pqgprc(queue: u16) -> u32 {
+        0x1_0010 + 0x100 * queue as u32
+    }
+
+    /// 0x10014 + 0x100 * n: Per Queue Good Packets Transmitted Count.
+    pub const fn pqgptc(queue: u16) -> u32 {
+        0x1_0014 + 0x100 * queue as u32
+    }
 }
 
 bitflags! {

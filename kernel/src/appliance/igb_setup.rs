@@ -12,6 +12,8 @@ use alloc::vec::Vec;
 use control::spec::{Driver, Interface};
 use igb::{Igb, PairOptions, QueuePairSetup, RingMemory};
 
+use crate::arch::smp;
+use crate::arch::trap::NIC_RX_VECTOR;
 use crate::boot::cmdline;
 use crate::dev::igb_platform::KernelIgbRegisters;
 use crate::dev::pci::PciDevice;
@@ -78,9 +80,28 @@ pub fn bring_up(
     for _ in 0..pairs {
         rings.push((ring()?, ring()?));
     }
-    let msix = crate::appliance::setup::route_rx_interrupts(device, pairs);
+    let mut msix = crate::appliance::setup::route_rx_interrupts(device, pairs);
+    // Link Status Change on the entry after the queues', to core 0, whose
+    // pair 0 reads `ICR` (the wake-up makes it look before sleeping again).
+    let link_interrupt = match &mut msix {
+        Some(table) if table.len() > pairs => {
+            let core0 = smp::record(0).and_then(|record| u8::try_from(record.apic_id()).ok());
+            match core0.map(|apic_id| table.set_entry(pairs, apic_id, NIC_RX_VECTOR)) {
+                Some(Ok(())) => true,
+                other => {
+                    log::warn!(
+                        "{}: link interrupt not routed ({other:?}): link changes are read, not signalled",
+                        device.address
+                    );
+                    false
+                }
+            }
+        }
+        _ => false,
+    };
     let options = PairOptions {
         msix: msix.is_some(),
+        link_interrupt,
     };
     let setups = igb::program_queue_pairs(nic, rings, &format!("igb{index}"), options)
         .map_err(|error| format!("igb queues: {error}"))?;
@@ -97,5 +118,11 @@ pub fn bring_up(
         if pairs > 1 { " (RSS)" } else { "" },
         if msix.is_some() { pairs } else { 0 },
     );
+    if link_interrupt {
+        log::info!(
+            "interface `{}`: link status change on MSI-X entry {pairs} (core 0)",
+            interface.name
+        );
+    }
     Ok(setups)
 }

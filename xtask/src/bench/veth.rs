@@ -83,6 +83,10 @@ fn start(
                 System::WarpcoreAfXdp | System::WarpcoreAfXdpPoll => "af-xdp",
                 _ => "af-packet",
             };
+            if driver == "af-xdp" {
+                // The driver loads Debian's libxdp.so.1 at run time.
+                ensure_programs("warpcore's AF_XDP NIC", &[("xdp-loader", "xdp-tools")])?;
+            }
             let poll = matches!(
                 system,
                 System::WarpcoreAfXdpPoll | System::WarpcoreAfPacketPoll

@@ -4,5 +4,6 @@
 pub mod command_line;
 pub mod console;
 pub mod image;
+pub mod monitor;
 pub mod scenario;
 pub mod session;

@@ -43,6 +43,19 @@ impl QemuSession {
         taps: &[&str],
         queues: u16,
     ) -> Result<Self> {
+        Self::boot_appliance_with(spec, smp, netns, taps, queues, Vec::new())
+    }
+
+    /// [`boot_appliance`](Self::boot_appliance) with more QEMU arguments
+    /// after the NICs' (a monitor socket, say).
+    pub fn boot_appliance_with(
+        spec: &Path,
+        smp: u32,
+        netns: &Netns,
+        taps: &[&str],
+        queues: u16,
+        more_args: Vec<String>,
+    ) -> Result<Self> {
         let interfaces = spec_file::interfaces(spec)?;
         ensure!(
             interfaces.len() == taps.len(),
@@ -61,6 +74,7 @@ impl QemuSession {
                 queues,
             ));
         }
+        extra_args.extend(more_args);
         let config = QemuConfig {
             smp,
             spec: Some(spec.to_owned()),

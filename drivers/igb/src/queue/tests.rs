@@ -21,7 +21,14 @@ struct RegisterFile {
 #[derive(Clone, Default)]
 struct SimulatedRegisters(Rc<RefCell<RegisterFile>>);
 
-const CLEAR_ON_READ: [u32; 9] = [
+const CLEAR_ON_READ: [u32; 16] = [
+    crate::registers::ICR,
+    stats::pqgprc(0),
+    stats::pqgptc(0),
+    stats::rqdpc(0),
+    stats::pqgprc(1),
+    stats::pqgptc(1),
+    stats::rqdpc(1),
     stats::GPRC,
     stats::GPTC,
     stats::GORCL,
@@ -78,7 +85,10 @@ struct Rig {
     queue: IgbQueue<SimulatedRegisters>,
 }
 
-const NO_MSIX: crate::PairOptions = crate::PairOptions { msix: false };
+const NO_MSIX: crate::PairOptions = crate::PairOptions {
+    msix: false,
+    link_interrupt: false,
+};
 
 const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
@@ -396,7 +406,10 @@ fn two_pairs() -> (SimulatedRegisters, Vec<IgbQueue<SimulatedRegisters>>) {
         .insert(rah(0), 0x5634 | Rah::AV.bits());
     let device = Igb::reset(registers.clone()).unwrap();
     let rings = (0..2).map(|_| (ring_memory(16), ring_memory(16))).collect();
-    let options = crate::PairOptions { msix: true };
+    let options = crate::PairOptions {
+        msix: true,
+        link_interrupt: true,
+    };
     let setups = crate::program_queue_pairs(device, rings, "igb0", options).unwrap();
     assert_eq!(setups.len(), 2);
     assert!(setups.iter().all(QueuePairSetup::rx_interrupts));
@@ -427,7 +440,12 @@ fn two_pairs_get_rss_with_our_key_and_a_vector_each() {
     // Queue 0 on vector 0, queue 1 on vector 1, receive and transmit.
     assert_eq!(read(IVAR0) & 0xffff, 0x8080);
     assert_eq!(read(IVAR0 + 4) & 0xffff, 0x8181);
-    assert_eq!(read(crate::registers::EIAC), 0b11);
+    // Link Status Change on vector 2, the one after the queues', left
+    // unmasked and auto-cleared; only LSC enabled among the other causes.
+    assert_eq!(read(crate::registers::EIAC), 0b111);
+    assert_eq!(read(crate::registers::IVAR_MISC), 0x82 << 8);
+    assert_eq!(read(crate::registers::IMS), crate::registers::ICR_LSC);
+    assert_eq!(read(crate::registers::EIMS), 0b100);
     // Each pair filled its own ring: one doorbell each.
     assert_eq!(read(rx_queue::rdt(0)), 15);
     assert_eq!(read(rx_queue::rdt(1)), 15);
@@ -466,4 +484,46 @@ fn a_pair_arms_its_own_vector_and_declines_to_sleep_on_a_pending_frame() {
     assert_eq!(read(EIMC), 0b10);
     let mut batch = Batch::new();
     assert_eq!(queues[1].rx_burst(&mut batch), 1);
+}
+
+#[test]
+fn per_queue_registers_and_link_changes_are_counted() {
+    use crate::registers::{ICR, ICR_LSC, STATUS, Status};
+    let (registers, mut queues) = two_pairs();
+    let set = |offset, value| {
+        registers.0.borrow_mut().values.insert(offset, value);
+    };
+    set(stats::pqgprc(1), 9);
+    set(stats::pqgptc(1), 4);
+    set(stats::rqdpc(1), 2);
+    set(stats::pqgprc(0), 5);
+    queues[1].refresh_device_stats();
+    queues[1].refresh_device_stats();
+    let pair1 = queues[1].stats();
+    assert_eq!(
+        (
+            pair1.device_queue_rx_packets.get(),
+            pair1.device_queue_tx_packets.get(),
+            pair1.device_queue_rx_drops.get(),
+        ),
+        (9, 4, 2)
+    );
+    // Pair 1 does not read the device-wide causes or link.
+    assert_eq!(pair1.link_changes.get(), 0);
+    // The link goes down: the device sets ICR.LSC and clears STATUS.LU.
+    set(ICR, ICR_LSC);
+    set(STATUS, 0);
+    queues[0].refresh_device_stats();
+    let pair0 = queues[0].stats();
+    assert_eq!(pair0.device_queue_rx_packets.get(), 5);
+    assert_eq!((pair0.link_changes.get(), pair0.link_up.get()), (1, 0));
+    // Read once: ICR cleared, nothing new.
+    queues[0].refresh_device_stats();
+    assert_eq!(pair0.link_changes.get(), 1);
+    // And up again.
+    set(ICR, ICR_LSC);
+    set(STATUS, Status::LU.bits());
+    queues[0].refresh_device_stats();
+    assert_eq!((pair0.link_changes.get(), pair0.link_up.get()), (2, 1));
+    assert!(pair0.entries().contains(&("link_changes", 2)));
 }

@@ -215,8 +215,26 @@ impl EchoSetup {
     }
 
     /// Starts the appliance with `spec` (one interface `eth0` at
-    /// 10.0.0.2/24) on `link` with `cores` workers.
+    /// 10.0.0.2/24) on `link` with `cores` workers, mapped by `--nic`.
     pub fn with_spec(binary: &Path, link: Link, cores: usize, spec: &str) -> Result<Self> {
+        Self::start_with(binary, link, cores, spec, false)
+    }
+
+    /// [`start`](Self::start) with the link named in the spec instead of
+    /// `--nic`: `examples/echo.toml` with `driver = "<link>"` and
+    /// `ifname = "<veth end>"` (its `first_queue` left at the default 0, the
+    /// queue `--nic eth0=<link>:<veth end>` binds).
+    pub fn with_driver_in_spec(binary: &Path, link: Link, cores: usize) -> Result<Self> {
+        Self::start_with(binary, link, cores, "examples/echo.toml", true)
+    }
+
+    fn start_with(
+        binary: &Path,
+        link: Link,
+        cores: usize,
+        spec: &str,
+        driver_in_spec: bool,
+    ) -> Result<Self> {
         // On a tap the appliance runs where the tap is, in the client's
         // namespace; on AF_PACKET it gets its own, holding its veth end.
         let appliance_netns = if link.is_veth() {
@@ -234,7 +252,30 @@ impl EchoSetup {
             cores as u32,
         )?;
         let run_in = appliance_netns.as_ref().unwrap_or(&attachment.client);
-        let appliance = Appliance::start(binary, run_in, spec, &[&attachment.nic_argument], cores)?;
+        let appliance = if driver_in_spec {
+            let ifname = attachment
+                .appliance_ifname
+                .as_deref()
+                .unwrap_or(&attachment.client_ifname);
+            let text = std::fs::read_to_string(workspace_root().join(spec))
+                .with_context(|| format!("reading {spec}"))?;
+            ensure!(
+                text.contains("driver = \"virtio\""),
+                "{spec}: no `driver = \"virtio\"` line to replace"
+            );
+            let text = text.replacen(
+                "driver = \"virtio\"",
+                &format!("driver = \"{}\"\nifname = \"{ifname}\"", link.driver()),
+                1,
+            );
+            let path = std::env::temp_dir().join(format!("{}.toml", unique_name("wchs")));
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            let started = Appliance::start(binary, run_in, &path.to_string_lossy(), &[], cores);
+            let _ = std::fs::remove_file(&path);
+            started?
+        } else {
+            Appliance::start(binary, run_in, spec, &[&attachment.nic_argument], cores)?
+        };
         Ok(Self {
             appliance,
             attachment,

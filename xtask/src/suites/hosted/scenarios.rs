@@ -146,9 +146,16 @@ fn executor(counters: &Counters, core: u32, name: &str) -> u64 {
 
 /// The echo acceptance checks over one link: ARP, ping (small and 1472-byte),
 /// UDP echo byte-identical, and port unreachable for a closed port.
+///
+/// Over AF_XDP the link is named in the spec (`driver = "af-xdp"`,
+/// `ifname`) rather than by `--nic`, which the other cases use.
 fn echo(binary: &Path, link: Link) -> Result<()> {
     ensure_link_tools(link)?;
-    let setup = EchoSetup::start(binary, link, 1)?;
+    let setup = if link == Link::AfXdp {
+        EchoSetup::with_driver_in_spec(binary, link, 1)?
+    } else {
+        EchoSetup::start(binary, link, 1)?
+    };
     let (client, attachment, appliance) =
         (&setup.attachment.client, &setup.attachment, setup.appliance);
 
