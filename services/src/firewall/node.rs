@@ -6,14 +6,18 @@
 use super::classifier::{Classifier, FlowFields};
 use super::reject::reset_for;
 use super::rule::Action;
-use crate::conntrack::{CtState, FlowPacket, FlowSteering, FlowTable, ParseError};
+use crate::conntrack::{
+    CtState, FlowPacket, FlowSteering, FlowTable, ParseError, SteerCounts, SteeredNode,
+};
 use crate::icmp_error::ErrorLimiter;
 use crate::route::{LocalAddresses, RoutingTable};
 use crate::wire::Ipv4Packet;
 use crate::wire::icmp::{kind, unreachable};
 use crate::wire::ipv4::protocol;
 use alloc::vec::Vec;
-use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
+use dataplane::{
+    Batch, DropCode, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs,
+};
 
 drop_reasons! {
     /// Why [`Firewall`] drops a packet.
@@ -129,6 +133,26 @@ impl Firewall {
         self
     }
 
+    /// Takes over `previous`'s flows (the firewall the previous spec ran
+    /// here) and, with them, its steering (whose rings the other cores'
+    /// successors keep too, so a flow keeps its owner core). Nothing is
+    /// taken when the tables differ in size or the service runs on a
+    /// different number of cores (the owners changed): then the flows
+    /// start afresh. True when taken.
+    pub fn adopt(&mut self, previous: Firewall) -> bool {
+        let cores = |steering: &Option<FlowSteering>| steering.as_ref().map(FlowSteering::cores);
+        if cores(&self.steering) != cores(&previous.steering)
+            || self.table.capacity() != previous.table.capacity()
+        {
+            return false;
+        }
+        self.table = previous.table;
+        if previous.steering.is_some() {
+            self.steering = previous.steering;
+        }
+        true
+    }
+
     /// Packets each rule matched, by rule index.
     pub fn rule_hits(&self) -> &[u64] {
         &self.hits
@@ -229,22 +253,22 @@ impl Firewall {
     }
 }
 
-impl Firewall {
-    /// Judges the packets other cores handed to this one (their flows
-    /// are this core's).
-    fn take_handed_in(&mut self, out: &mut Outputs<'_>) {
-        let Some(mut steering) = self.steering.take() else {
-            return;
-        };
-        let taken = steering.receive(|batch| {
-            out.dispatch(batch, |packet, out| self.verdict(packet, false, out));
-        });
-        if taken > 0 {
-            out.count(HANDED_IN, taken);
-        }
-        self.steering = Some(steering);
+impl SteeredNode for Firewall {
+    fn steering(&mut self) -> &mut Option<FlowSteering> {
+        &mut self.steering
+    }
+
+    fn judge(&mut self, packet: &mut Packet, steer: bool, out: &mut Outputs<'_>) -> Verdict {
+        self.verdict(packet, steer, out)
     }
 }
+
+/// Where the firewall counts its steering.
+const STEER_COUNTS: SteerCounts = SteerCounts {
+    handed_off: HANDED_OFF,
+    handed_in: HANDED_IN,
+    ring_full: DropCode(FirewallDrop::RingFull as u8),
+};
 
 impl Nanoservice for Firewall {
     fn name(&self) -> &'static str {
@@ -264,11 +288,7 @@ impl Nanoservice for Firewall {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
-        out.dispatch(batch, |packet, out| self.verdict(packet, true, out));
-        if let Some(steering) = &mut self.steering {
-            steering.hand_off_counted(batch, out, FirewallDrop::RingFull.into(), HANDED_OFF);
-        }
+        FlowSteering::process(self, batch, out, STEER_COUNTS);
         crate::conntrack::count_table(self.table.take_stats(), out);
     }
 
@@ -281,7 +301,7 @@ impl Nanoservice for Firewall {
     }
 
     fn tick(&mut self, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
+        FlowSteering::take_in(self, out, HANDED_IN);
         self.table
             .sweep(out.now_ns(), crate::conntrack::SWEEP_PER_TICK);
         crate::conntrack::count_table(self.table.take_stats(), out);

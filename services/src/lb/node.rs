@@ -133,6 +133,48 @@ impl LoadBalancer {
         }
     }
 
+    /// Takes over the flows `previous` pinned (the node of the same VIP
+    /// the previous spec ran here): a flow pinned to a backend this node
+    /// still has keeps it (its established connection survives the
+    /// change of backends), a flow of a removed backend is unpinned and
+    /// goes where the new Maglev table says. The per-backend counts of
+    /// kept backends carry over too. Returns the pins kept.
+    pub fn adopt(&mut self, previous: &LoadBalancer) -> usize {
+        let renumber = |old: usize| {
+            let endpoint = previous.backends.get(old)?;
+            self.backends.iter().position(|backend| backend == endpoint)
+        };
+        for (old, endpoint) in previous.backends.iter().enumerate() {
+            if let Some(new) = self.backends.iter().position(|backend| backend == endpoint) {
+                self.flows[new] = previous.flows[old];
+                self.packets[new] = previous.packets[old];
+            }
+        }
+        let renumbered: Vec<Option<usize>> =
+            (0..previous.backends.len()).map(renumber).collect();
+        self.pins.adopt(
+            &previous.pins,
+            |old| renumbered.get(old).copied().flatten(),
+            flow_hash,
+        )
+    }
+
+    /// The VIP.
+    pub fn vip(&self) -> Endpoint {
+        self.vip
+    }
+
+    /// The backends, in the spec's order.
+    pub fn backends(&self) -> &[Endpoint] {
+        &self.backends
+    }
+
+    /// The pinned flows' backends (by place in [`LoadBalancer::backends`])
+    /// still live at `now_ns`: one per flow.
+    pub fn pinned(&self, now_ns: u64) -> impl Iterator<Item = usize> + '_ {
+        self.pins.backends(now_ns)
+    }
+
     /// Flows sent to each backend (by its place in the spec's list).
     pub fn backend_flows(&self) -> &[u64] {
         &self.flows

@@ -402,3 +402,61 @@ fn every_event_has_a_counter() {
     assert!(node::EVENTS.len() <= dataplane::stats::MAX_EVENTS);
     assert_eq!(BACKEND_COUNTERS, MAX_BACKENDS);
 }
+
+/// Each port's backend (by address:port) through `node` at `now_ns`.
+fn steer_all(node: &mut LoadBalancer, ports: core::ops::Range<u16>, now_ns: u64) -> Vec<Endpoint> {
+    ports
+        .map(|port| {
+            let mut ip = from_client(port);
+            let Ok(Steered::Backend { index, .. }) = node.steer(&mut ip, now_ns) else {
+                panic!("port {port} not steered");
+            };
+            node.backends()[index]
+        })
+        .collect()
+}
+
+#[test]
+fn an_adopted_node_keeps_the_pins_of_surviving_backends() {
+    // Three backends; then 10.0.2.12 removed and 10.0.2.13 added, the
+    // survivors listed in another order (their indexes change).
+    let all = backends(4);
+    let first = alloc::vec![all[0], all[1], all[2]];
+    let mut before = balancer(first.clone(), 65_537, 4096);
+    let pinned = steer_all(&mut before, 40_000..40_400, 1);
+    let mut after = balancer(alloc::vec![all[3], all[1], all[0]], 65_537, 4096);
+    let kept = after.adopt(&before);
+    let removed = pinned.iter().filter(|&&backend| backend == all[2]).count();
+    assert!(removed > 0);
+    assert_eq!(kept, 400 - removed);
+    // The counts of kept backends follow them to their new places.
+    assert_eq!(after.backend_flows()[2], before.backend_flows()[0]);
+    assert_eq!(after.backend_flows()[0], 0);
+    let now = steer_all(&mut after, 40_000..40_400, 2);
+    let mut moved_to_new = 0;
+    for (old, new) in pinned.iter().zip(&now) {
+        if *old == all[2] {
+            assert_ne!(*new, all[2]);
+        } else {
+            // Pinned: the new backend takes none of the live flows, though
+            // its Maglev share would have taken about a third of them.
+            assert_eq!(old, new, "a surviving backend's flow moved");
+        }
+        if *new == all[3] {
+            moved_to_new += 1;
+        }
+    }
+    assert!(moved_to_new <= removed);
+    // Without adoption a fresh node would have moved survivors' flows.
+    let mut fresh = balancer(alloc::vec![all[3], all[1], all[0]], 65_537, 4096);
+    let fresh_now = steer_all(&mut fresh, 40_000..40_400, 2);
+    let disturbed = pinned
+        .iter()
+        .zip(&fresh_now)
+        .filter(|(old, new)| **old != all[2] && old != new)
+        .count();
+    assert!(disturbed > 0, "the test would not tell adoption from none");
+    // A smaller pin table keeps what fits in its buckets.
+    let mut small = balancer(first, 65_537, 64);
+    assert!(small.adopt(&before) <= 64);
+}

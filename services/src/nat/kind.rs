@@ -159,37 +159,62 @@ impl ServiceKind for NatKind {
     }
 
     fn build(config: &NatConfig, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
-        let seed = flow_seed(context.core);
-        // `check` made sure the interface exists.
-        let (outside, address) = config
-            .outside_of(context.interfaces)
-            .unwrap_or((0, core::net::Ipv4Addr::UNSPECIFIED));
-        let settings = NatSettings {
-            outside,
-            address,
-            inside: config.inside.iter().map(|prefix| prefix.0).collect(),
-            ports: (config.ports.0, config.ports.1),
-            hairpin: config.hairpin,
-            forwards: config
-                .forward
-                .iter()
-                .map(|forward| Forward {
-                    protocol: forward.protocol.0,
-                    port: forward.port,
-                    to: (*forward.to.ip(), forward.to.port()),
-                })
-                .collect(),
-        };
-        let nat = Nat::new(
-            FlowTable::new(config.capacity, Timeouts::LINUX, seed),
-            config.capacity,
-            settings,
-            context.routes.clone(),
-            seed.rotate_left(23),
-        );
-        match context.links.take::<SteerEnd>(HookPoint::Ipv4Forward) {
-            Some(end) => Box::new(nat.with_steering(FlowSteering::new(end, context.doorbell))),
-            None => Box::new(nat),
+        Box::new(nat(config, context))
+    }
+
+    /// A NAT is its predecessor's successor: its flows and bindings carry
+    /// over (a change of forwarded ports or port range leaves the
+    /// translations made under the old ones until their flows end).
+    fn adopt(
+        config: &NatConfig,
+        context: &BuildContext<'_>,
+        previous: Box<dyn Nanoservice>,
+    ) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>> {
+        if !(&*previous as &dyn Any).is::<Nat>() {
+            return Err(previous);
         }
+        let previous: Box<dyn Any> = previous;
+        let Ok(previous) = previous.downcast::<Nat>() else {
+            unreachable!("checked to be a Nat above");
+        };
+        let mut nat = nat(config, context);
+        nat.adopt(*previous);
+        Ok(Box::new(nat))
+    }
+}
+
+/// The NAT of one core as `config` says, with no flows yet.
+fn nat(config: &NatConfig, context: &BuildContext<'_>) -> Nat {
+    let seed = flow_seed(context.core);
+    // `check` made sure the interface exists.
+    let (outside, address) = config
+        .outside_of(context.interfaces)
+        .unwrap_or((0, core::net::Ipv4Addr::UNSPECIFIED));
+    let settings = NatSettings {
+        outside,
+        address,
+        inside: config.inside.iter().map(|prefix| prefix.0).collect(),
+        ports: (config.ports.0, config.ports.1),
+        hairpin: config.hairpin,
+        forwards: config
+            .forward
+            .iter()
+            .map(|forward| Forward {
+                protocol: forward.protocol.0,
+                port: forward.port,
+                to: (*forward.to.ip(), forward.to.port()),
+            })
+            .collect(),
+    };
+    let nat = Nat::new(
+        FlowTable::new(config.capacity, Timeouts::LINUX, seed),
+        config.capacity,
+        settings,
+        context.routes.clone(),
+        seed.rotate_left(23),
+    );
+    match context.links.take::<SteerEnd>(HookPoint::Ipv4Forward) {
+        Some(end) => nat.with_steering(FlowSteering::new(end, context.doorbell)),
+        None => nat,
     }
 }

@@ -6,14 +6,12 @@
 
 use super::bindings::{BindError, Binding, Bindings, Way};
 use super::translate::{rewrite, rewrite_error};
-use crate::conntrack::{
-    CtState, FiveTuple, FlowPacket, FlowSteering, FlowTable, ParseError, owner_core,
-};
+use crate::conntrack::{CtState, FiveTuple, FlowPacket, FlowSteering, FlowTable, ParseError, SteerCounts, SteeredNode, owner_core};
 use crate::route::RoutingTable;
 use crate::wire::ipv4::protocol;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
-use dataplane::{Batch, Ipv4Cidr, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
+use dataplane::{Batch, DropCode, Ipv4Cidr, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
 
 drop_reasons! {
     /// Why [`Nat`] drops a packet.
@@ -186,6 +184,29 @@ impl Nat {
         self.landing = Some((steering.core(), steering.cores(), steering.seed()));
         self.steering = Some(steering);
         self
+    }
+
+    /// Takes over `previous`'s flows and bindings (the NAT the previous
+    /// spec ran here) with its steering (whose rings the other cores'
+    /// successors keep, so flows keep their owner cores and masquerade
+    /// ports still land where they were chosen). Nothing is taken when
+    /// the tables differ in size or the service runs on a different
+    /// number of cores: then the flows start afresh. True when taken.
+    pub fn adopt(&mut self, previous: Nat) -> bool {
+        let cores = |landing: &Option<(usize, usize, u64)>| landing.map(|(_, cores, _)| cores);
+        if cores(&self.landing) != cores(&previous.landing)
+            || self.table.capacity() != previous.table.capacity()
+            || self.bindings.capacity() != previous.bindings.capacity()
+        {
+            return false;
+        }
+        self.table = previous.table;
+        self.bindings = previous.bindings;
+        if previous.steering.is_some() {
+            self.steering = previous.steering;
+            self.landing = previous.landing;
+        }
+        true
     }
 
     /// The flow table.
@@ -414,23 +435,6 @@ impl Nat {
         Verdict::emit(NatOutput::Pass.into())
     }
 
-    /// Translates the packets other cores handed to this one (their flows
-    /// are this core's).
-    fn take_handed_in(&mut self, out: &mut Outputs<'_>) {
-        let Some(mut steering) = self.steering.take() else {
-            return;
-        };
-        // `verdict` looks at `self.steering` only to steer, which handed-in
-        // packets are not.
-        let taken = steering.receive(|batch| {
-            out.dispatch(batch, |packet, out| self.verdict(packet, false, out));
-        });
-        self.steering = Some(steering);
-        if taken > 0 {
-            out.count(HANDED_IN, taken);
-        }
-    }
-
     fn count(&mut self, out: &mut Outputs<'_>) {
         crate::conntrack::count_table(self.table.take_stats(), out);
         let released = self.bindings.take_released();
@@ -439,6 +443,23 @@ impl Nat {
         }
     }
 }
+
+impl SteeredNode for Nat {
+    fn steering(&mut self) -> &mut Option<FlowSteering> {
+        &mut self.steering
+    }
+
+    fn judge(&mut self, packet: &mut Packet, steer: bool, out: &mut Outputs<'_>) -> Verdict {
+        self.verdict(packet, steer, out)
+    }
+}
+
+/// Where the NAT counts its steering.
+const STEER_COUNTS: SteerCounts = SteerCounts {
+    handed_off: HANDED_OFF,
+    handed_in: HANDED_IN,
+    ring_full: DropCode(NatDrop::RingFull as u8),
+};
 
 impl Nanoservice for Nat {
     fn name(&self) -> &'static str {
@@ -458,11 +479,7 @@ impl Nanoservice for Nat {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
-        out.dispatch(batch, |packet, out| self.verdict(packet, true, out));
-        if let Some(steering) = &mut self.steering {
-            steering.hand_off_counted(batch, out, NatDrop::RingFull.into(), HANDED_OFF);
-        }
+        FlowSteering::process(self, batch, out, STEER_COUNTS);
         self.count(out);
     }
 
@@ -475,7 +492,7 @@ impl Nanoservice for Nat {
     }
 
     fn tick(&mut self, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
+        FlowSteering::take_in(self, out, HANDED_IN);
         let now_ns = out.now_ns();
         self.table.sweep(now_ns, crate::conntrack::SWEEP_PER_TICK);
         self.bindings
