@@ -106,7 +106,10 @@ fn a_load_balancers_flows_keep_surviving_backends_over_a_change_of_backends() {
     let (mut core, mut controller, mut control) = start(spec);
     // Every backend (and the one added later) known on eth1.
     for host in 2..=5 {
-        let backend = (MacAddr([2, 0xbb, 0, 0, 0, host]), Ipv4Addr::new(10, 0, 2, host));
+        let backend = (
+            MacAddr([2, 0xbb, 0, 0, 0, host]),
+            Ipv4Addr::new(10, 0, 2, host),
+        );
         let ask = arp_frame(1, backend, (MacAddr([0; 6]), OUTSIDE), MacAddr::BROADCAST);
         core.exchange(1, &ask).expect("ARP reply on eth1");
     }

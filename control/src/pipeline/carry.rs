@@ -153,7 +153,9 @@ impl Carry {
     /// it does not take.
     pub fn adopt(
         &mut self,
-        mut adopt: impl FnMut(Box<dyn Nanoservice>) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>>,
+        mut adopt: impl FnMut(
+            Box<dyn Nanoservice>,
+        ) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>>,
     ) -> Option<Box<dyn Nanoservice>> {
         for (tag, slot) in &mut self.nodes {
             if self.protected.contains(tag) {

@@ -19,8 +19,6 @@ pub use kind::{DEFAULT_CAPACITY, MAX_CAPACITY};
 pub(crate) use kind::{check_capacity, flow_seed};
 pub use node::{Conntrack, ConntrackDrop, ConntrackEvent, ConntrackOutput};
 pub(crate) use node::{SWEEP_PER_TICK, count_table};
-pub use steer::{
-    FlowSteering, SteerCounts, SteerEnd, SteeredNode, link_steering, owner_core,
-};
+pub use steer::{FlowSteering, SteerCounts, SteerEnd, SteeredNode, link_steering, owner_core};
 pub use table::{CtState, FlowTable, TableStats, Tracked, WAYS};
 pub use tcp_state::{TcpState, Timeouts};

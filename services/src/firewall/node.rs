@@ -15,9 +15,7 @@ use crate::wire::Ipv4Packet;
 use crate::wire::icmp::{kind, unreachable};
 use crate::wire::ipv4::protocol;
 use alloc::vec::Vec;
-use dataplane::{
-    Batch, DropCode, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs,
-};
+use dataplane::{Batch, DropCode, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
 
 drop_reasons! {
     /// Why [`Firewall`] drops a packet.

@@ -20,8 +20,9 @@ pub const DEFAULT_TABLE_SIZE: usize = 65_537;
 pub const MAX_TABLE_SIZE: usize = 1 << 22;
 
 /// Backends a service may have: each has two counters of its own, and a
-/// node has at most 32 (`dataplane::MAX_EVENTS`).
-pub const MAX_BACKENDS: usize = 15;
+/// node has at most 32 (`dataplane::MAX_EVENTS`), three of them the
+/// node's own.
+pub const MAX_BACKENDS: usize = 14;
 
 /// Flows each core pins when the spec does not say.
 pub const DEFAULT_FLOWS: usize = 65_536;

@@ -133,6 +133,21 @@ impl PinTable {
         })
     }
 
+    /// The backend `flow` (with hash `hash`) is pinned to while live at
+    /// `now_ns`, without touching the pin.
+    pub fn peek(&self, hash: u64, flow: (Ipv4Addr, u16, u8), now_ns: u64) -> Option<usize> {
+        let key = Key {
+            client: flow.0,
+            client_port: flow.1,
+            protocol: flow.2,
+        };
+        let bucket = (hash as usize & self.mask) * PIN_WAYS;
+        self.entries[bucket..bucket + PIN_WAYS]
+            .iter()
+            .find(|entry| entry.key == key && entry.expires_ns > now_ns)
+            .map(|entry| usize::from(entry.backend))
+    }
+
     /// Takes over the pins of `previous` (the table of the node this one
     /// replaces), each with its backend renumbered by `renumber`: `None`
     /// for a backend that is gone, whose flows are then unpinned (their
@@ -147,7 +162,11 @@ impl PinTable {
         flow_hash: impl Fn(Ipv4Addr, u16, u8) -> u64,
     ) -> usize {
         let mut kept = 0;
-        for entry in previous.entries.iter().filter(|entry| entry.expires_ns != 0) {
+        for entry in previous
+            .entries
+            .iter()
+            .filter(|entry| entry.expires_ns != 0)
+        {
             let Some(backend) = renumber(usize::from(entry.backend)) else {
                 continue;
             };

@@ -6,12 +6,17 @@
 
 use super::bindings::{BindError, Binding, Bindings, Way};
 use super::translate::{rewrite, rewrite_error};
-use crate::conntrack::{CtState, FiveTuple, FlowPacket, FlowSteering, FlowTable, ParseError, SteerCounts, SteeredNode, owner_core};
+use crate::conntrack::{
+    CtState, FiveTuple, FlowPacket, FlowSteering, FlowTable, ParseError, SteerCounts, SteeredNode,
+    owner_core,
+};
 use crate::route::RoutingTable;
 use crate::wire::ipv4::protocol;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
-use dataplane::{Batch, DropCode, Ipv4Cidr, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
+use dataplane::{
+    Batch, DropCode, Ipv4Cidr, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs,
+};
 
 drop_reasons! {
     /// Why [`Nat`] drops a packet.

@@ -73,7 +73,9 @@ fn cases() -> Vec<Case<Test>> {
         ),
         Case::new(
             "router",
-            "two namespaces ping through, ttl decremented",
+            "two namespaces ping through, ttl decremented; an lb service in front of l3fwd \
+             spreads curl to its VIP over two http.server backends (NAT mode, the backends \
+             see the client)",
             router_forwards,
         ),
         Case::new(
@@ -397,7 +399,97 @@ fn example_service_filters() -> Result<()> {
 /// examples/router.toml: two namespaces ping each other through the appliance,
 /// with the TTL decremented once.
 fn router_forwards() -> Result<()> {
-    router_forwards_with(&example("router.toml"))
+    let text = std::fs::read_to_string(example("router.toml"))?;
+    let l3fwd = "[[service]]\nkind = \"l3fwd\"";
+    ensure!(
+        text.contains(l3fwd),
+        "router.toml no longer ends with its l3fwd service"
+    );
+    // The same boot also balances: an lb in front of l3fwd (spec order at
+    // ipv4:forward), its VIP on the right subnet, two backends there.
+    let spec = spec_file::temporary(
+        "router-lb",
+        &text.replace(l3fwd, &format!("{ROUTER_LB}{l3fwd}")),
+    )?;
+    let result = router_forwards_with(&spec, true);
+    let _ = std::fs::remove_file(&spec);
+    result
+}
+
+/// The lb service the router case's spec adds in front of l3fwd.
+const ROUTER_LB: &str = "[[service]]\nkind = \"lb\"\nvip = \"10.0.2.100:80\"\n\
+    backends = [\"10.0.2.2:8001\", \"10.0.2.2:8002\"]\ntable_size = 251\nflows = 1024\n\n";
+
+/// Requests to the router case's VIP, each from its own source port.
+const ROUTER_LB_FLOWS: u16 = 8;
+
+/// curl from `left` to the VIP `ROUTER_LB_FLOWS` times, each from its own
+/// source port, with two `http.server` backends on the right: both get
+/// some, every request reaches one, with the client's own address (NAT
+/// mode), and the lb counts them per backend.
+fn lb_spreads(left: &Netns, right: &Netns, session: &mut QemuSession) -> Result<()> {
+    use crate::suites::hosted::nat::{http_server, peers};
+    ensure_programs("the lb check", &[("curl", "curl"), ("python3", "python3")])?;
+    let logs = std::env::temp_dir().join(unique_name("wclq"));
+    std::fs::create_dir_all(&logs)?;
+    let result = (|| -> Result<()> {
+        let servers = [
+            http_server(right, "10.0.2.2", "8001", &logs.join("8001.log"))?,
+            http_server(right, "10.0.2.2", "8002", &logs.join("8002.log"))?,
+        ];
+        for port in 0..ROUTER_LB_FLOWS {
+            let local = (43_000 + port).to_string();
+            let output = left.output(&[
+                "timeout",
+                "-k",
+                "5",
+                "30",
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "20",
+                "--local-port",
+                &local,
+                "http://10.0.2.100/",
+            ])?;
+            ensure!(
+                output.status.success(),
+                "curl to the VIP from port {local}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        drop(servers);
+        let mut seen = Vec::new();
+        for backend in ["8001", "8002"] {
+            let from_left = peers(&logs.join(format!("{backend}.log")))?
+                .iter()
+                .filter(|peer| *peer == "10.0.1.2")
+                .count();
+            seen.push(from_left);
+        }
+        ensure!(
+            seen.iter().all(|count| *count > 0)
+                && seen.iter().sum::<usize>() == usize::from(ROUTER_LB_FLOWS),
+            "requests from 10.0.1.2 per backend: {seen:?}"
+        );
+        let counters = session.counters()?;
+        let lb = |name: &str| counters.sum(None, &[("node", "lb"), ("event", name)]);
+        let flows = [lb("backend-0-flows"), lb("backend-1-flows")];
+        ensure!(
+            flows.iter().sum::<u64>() == u64::from(ROUTER_LB_FLOWS) && lb("replies") > 0,
+            "lb counted flows {flows:?}, replies {}",
+            lb("replies")
+        );
+        eprintln!(
+            "xtask: [appliance] router: lb spread {ROUTER_LB_FLOWS} curl flows over two backends {seen:?}, backend flows {flows:?}, replies {}",
+            lb("replies")
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&logs);
+    result
 }
 
 /// examples/router.toml with `driver = "igb"` on both interfaces: two igb
@@ -412,14 +504,15 @@ fn igb_router_forwards() -> Result<()> {
         "router-igb",
         &text.replace("driver = \"virtio\"", "driver = \"igb\""),
     )?;
-    let result = router_forwards_with(&spec);
+    let result = router_forwards_with(&spec, false);
     let _ = std::fs::remove_file(&spec);
     result
 }
 
 /// Two namespaces ping each other through the appliance running `spec` (a
-/// router with the addresses of examples/router.toml).
-fn router_forwards_with(spec: &std::path::Path) -> Result<()> {
+/// router with the addresses of examples/router.toml); with `lb`, the
+/// spec's lb service spreads curl over two backends ([`lb_spreads`]).
+fn router_forwards_with(spec: &std::path::Path, lb: bool) -> Result<()> {
     let host = Netns::create("wcq")?;
     let left = Netns::create("wcl")?;
     let right = Netns::create("wcr")?;
@@ -453,6 +546,9 @@ fn router_forwards_with(spec: &std::path::Path) -> Result<()> {
                 text.contains("ttl=63"),
                 "replies from {to} should carry TTL 63 (64, forwarded once):\n{text}"
             );
+        }
+        if lb {
+            lb_spreads(&left, &right, &mut session)?;
         }
         Ok(())
     })();

@@ -58,6 +58,23 @@ const TOKEN: &str = "warpcore-test-token";
 const MANAGEMENT: &str = "\n[management]\nlisten = \"10.0.1.1:8080\"\n\
     token_sha256 = \"60a3494746353d4d57e93a6ef2014522edd91b61e08bc5d3d579e98a5acca3e3\"\n";
 
+/// A connected UDP socket to the VIP: prints `refused` when the ICMP
+/// port unreachable about its datagram reaches it, `silence` otherwise.
+const UDP_CLIENT: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("10.0.2.100", 80))
+s.send(b"anyone?")
+try:
+    s.recv(100)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("silence")
+"#;
+
 /// Keep-alive connections held across the spec changes.
 const HELD: u16 = 24;
 
@@ -208,8 +225,21 @@ fn apply(client: &Netns, warpctl: &str, spec: &str) -> Result<()> {
     std::fs::write(&file, spec).context("writing the spec for warpctl")?;
     let path = file.to_string_lossy().into_owned();
     let output = client.output(&[
-        "timeout", "-k", "5", "60", warpctl, "--server", API, "--token", TOKEN, "apply", "-f",
-        &path, "--wait", "--timeout", "30",
+        "timeout",
+        "-k",
+        "5",
+        "60",
+        warpctl,
+        "--server",
+        API,
+        "--token",
+        TOKEN,
+        "apply",
+        "-f",
+        &path,
+        "--wait",
+        "--timeout",
+        "30",
     ]);
     let _ = std::fs::remove_file(&file);
     let output = output?;
@@ -237,11 +267,7 @@ impl Held {
                 .command("timeout")
                 .args(["-k", "5", "240", "python3", "-c", HELD_CLIENT])
                 .arg(&flag)
-                .args([
-                    HELD_PORT.to_string(),
-                    HELD.to_string(),
-                    rounds.to_string(),
-                ])
+                .args([HELD_PORT.to_string(), HELD.to_string(), rounds.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -360,7 +386,12 @@ fn lb(binary: &Path) -> Result<()> {
     let spec_file = std::env::temp_dir().join(format!("wc-lb-{}.toml", std::process::id()));
     std::fs::write(&spec_file, spec_with(&[0, 1, 2])?)?;
     let result = (|| -> Result<()> {
-        let inside = attach(Link::AfPacket, "eth0", "10.0.1.2/24", Some(&appliance_netns))?;
+        let inside = attach(
+            Link::AfPacket,
+            "eth0",
+            "10.0.1.2/24",
+            Some(&appliance_netns),
+        )?;
         inside
             .client
             .ip(&["route", "add", "default", "via", "10.0.1.1"])?;
@@ -404,6 +435,24 @@ fn lb(binary: &Path) -> Result<()> {
         ensure!(
             event(&counters, "replies") > 0,
             "no reply was rewritten back to the VIP"
+        );
+
+        // UDP to the VIP: the backends serve no UDP on 8000, so the
+        // backend's kernel answers port unreachable; translated back, it
+        // reaches the client's connected socket (Linux matches the error
+        // to the socket by the quote: untranslated, it quotes the
+        // backend and the socket never hears of it).
+        let refused = client.output(&["timeout", "-k", "5", "20", "python3", "-c", UDP_CLIENT])?;
+        let said = String::from_utf8_lossy(&refused.stdout);
+        ensure!(
+            refused.status.success() && said.trim() == "refused",
+            "UDP to the VIP: `{said}` {}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        let translated = event(&appliance.counters()?, "errors-translated");
+        ensure!(translated >= 1, "errors-translated {translated}");
+        eprintln!(
+            "    lb: UDP to the VIP: the backend's port unreachable, translated ({translated}), refused the client's socket"
         );
 
         // 10.0.2.5 joins: no open connection moves.
