@@ -23,7 +23,8 @@ use crate::counters::Counters;
 use crate::net::netns::Netns;
 use crate::shell::host::ensure_programs;
 use crate::shell::process::ChildGuard;
-use crate::suites::hosted::process::{Appliance, Link, attach};
+use crate::suites::hosted::process::Appliance;
+use crate::suites::hosted::sides::Sides;
 use crate::suites::runner::Case;
 use anyhow::{Context, Result, ensure};
 use std::collections::BTreeMap;
@@ -324,13 +325,8 @@ fn lb(binary: &Path) -> Result<()> {
         &[("curl", "curl"), ("python3", "python3")],
     )?;
     let warpctl = crate::suites::management_traffic::build_warpctl()?;
-    let appliance_netns = Netns::create("wcla")?;
-    let outside = attach(
-        Link::AfPacket,
-        "eth1",
-        "10.0.2.2/24",
-        Some(&appliance_netns),
-    )?;
+    let sides = Sides::create("wcla")?;
+    let outside = &sides.outside;
     // The other backends are more addresses of the outside namespace.
     for address in &BACKENDS[1..] {
         outside.client.ip(&[
@@ -386,23 +382,15 @@ fn lb(binary: &Path) -> Result<()> {
     let spec_file = std::env::temp_dir().join(format!("wc-lb-{}.toml", std::process::id()));
     std::fs::write(&spec_file, spec_with(&[0, 1, 2])?)?;
     let result = (|| -> Result<()> {
-        let inside = attach(
-            Link::AfPacket,
-            "eth0",
-            "10.0.1.2/24",
-            Some(&appliance_netns),
-        )?;
-        inside
-            .client
-            .ip(&["route", "add", "default", "via", "10.0.1.1"])?;
+        let client = &sides.inside.client;
+        client.ip(&["route", "add", "default", "via", "10.0.1.1"])?;
         let appliance = Appliance::start(
             binary,
-            &appliance_netns,
+            &sides.appliance,
             &spec_file.to_string_lossy(),
-            &[inside.nic_argument.as_str(), outside.nic_argument.as_str()],
+            &sides.nics(),
             1,
         )?;
-        let client = &inside.client;
         let mut held = Held::start(client, 3)?;
         let first = held.round(0)?;
         let three = &BACKENDS[..3];

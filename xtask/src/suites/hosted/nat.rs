@@ -16,7 +16,8 @@ use crate::counters::Counters;
 use crate::net::netns::{Netns, unique_name};
 use crate::shell::host::{ensure_programs, workspace_root};
 use crate::shell::process::ChildGuard;
-use crate::suites::hosted::process::{Appliance, Link, attach};
+use crate::suites::hosted::process::Appliance;
+use crate::suites::hosted::sides::Sides;
 use crate::suites::runner::Case;
 use crate::suites::traffic::{ping_no_loss, udp_closed};
 use anyhow::{Context, Result, ensure};
@@ -52,30 +53,7 @@ const FLOOD: usize = 400;
 /// Flows of each kind (ping, curl) the two-core case adds.
 const MORE_FLOWS: usize = 12;
 
-/// `curl` from `client` to `url`, bounded: its exit status and what it said.
-pub fn curl(client: &Netns, url: &str, max_time: &str) -> Result<(Option<i32>, String)> {
-    let output = client.output(&[
-        "timeout",
-        "-k",
-        "5",
-        "30",
-        "curl",
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--max-time",
-        max_time,
-        url,
-    ])?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok((output.status.code(), text))
-}
+pub use crate::suites::hosted::sides::curl;
 
 /// A Python `http.server` on `address:port` in `netns`, its request log
 /// (which names each peer) in `log`; waits (bounded) until it answers.
@@ -184,19 +162,8 @@ fn nat(binary: &Path, cores: usize) -> Result<()> {
 }
 
 fn run(binary: &Path, cores: usize, spec: &Path) -> Result<()> {
-    let appliance_netns = Netns::create("wcna")?;
-    let inside = attach(
-        Link::AfPacket,
-        "eth0",
-        "10.0.1.2/24",
-        Some(&appliance_netns),
-    )?;
-    let outside = attach(
-        Link::AfPacket,
-        "eth1",
-        "10.0.2.2/24",
-        Some(&appliance_netns),
-    )?;
+    let sides = Sides::create("wcna")?;
+    let (inside, outside) = (&sides.inside, &sides.outside);
     let logs = std::env::temp_dir().join(unique_name("wcnl"));
     std::fs::create_dir_all(&logs)?;
     let (outside_log, inside_log) = (logs.join("outside.log"), logs.join("inside.log"));
@@ -213,9 +180,9 @@ fn run(binary: &Path, cores: usize, spec: &Path) -> Result<()> {
         .ip(&["route", "add", "default", "via", "10.0.1.1"])?;
     let appliance = Appliance::start(
         binary,
-        &appliance_netns,
+        &sides.appliance,
         &spec.to_string_lossy(),
-        &[&inside.nic_argument, &outside.nic_argument],
+        &sides.nics(),
         cores,
     )?;
     let (inside_ns, outside_ns) = (&inside.client, &outside.client);
