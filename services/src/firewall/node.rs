@@ -3,16 +3,14 @@
 //! not allowed is forgotten again, so only accepted flows hold entries
 //! (Linux confirms a conntrack entry only when its packet leaves).
 
-use super::classifier::{Classifier, FlowFields};
-use super::reject::reset_for;
+use super::classifier::Classifier;
+use super::filter::{Filter, Refusals};
 use super::rule::Action;
 use crate::conntrack::{
     CtState, FlowPacket, FlowSteering, FlowTable, ParseError, SteerCounts, SteeredNode,
 };
 use crate::icmp_error::ErrorLimiter;
 use crate::route::{LocalAddresses, RoutingTable};
-use crate::wire::Ipv4Packet;
-use crate::wire::icmp::{kind, unreachable};
 use crate::wire::ipv4::protocol;
 use alloc::vec::Vec;
 use dataplane::{Batch, DropCode, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
@@ -88,13 +86,8 @@ const HANDED_IN: usize = 24;
 #[derive(Debug)]
 pub struct Firewall {
     table: FlowTable,
-    classifier: Classifier,
-    actions: Vec<Action>,
-    default: Action,
-    hits: Vec<u64>,
-    local: LocalAddresses,
-    routes: RoutingTable,
-    errors: ErrorLimiter,
+    filter: Filter,
+    refusals: Refusals,
     steering: Option<FlowSteering>,
 }
 
@@ -110,16 +103,14 @@ impl Firewall {
         default: Action,
         (local, routes, errors): (LocalAddresses, RoutingTable, ErrorLimiter),
     ) -> Self {
-        let hits = alloc::vec![0; actions.len()];
         Self {
             table,
-            classifier,
-            actions,
-            default,
-            hits,
-            local,
-            routes,
-            errors,
+            filter: Filter::new(classifier, actions, default),
+            refusals: Refusals {
+                local,
+                routes,
+                errors,
+            },
             steering: None,
         }
     }
@@ -153,7 +144,7 @@ impl Firewall {
 
     /// Packets each rule matched, by rule index.
     pub fn rule_hits(&self) -> &[u64] {
-        &self.hits
+        self.filter.rule_hits()
     }
 
     /// The flow table.
@@ -182,32 +173,15 @@ impl Firewall {
             return Verdict::Keep;
         }
         let tracked = self.table.track(&flow, now_ns);
-        let state = match tracked.state {
-            CtState::Full => return Verdict::drop(FirewallDrop::TableFull),
-            CtState::New => 1,
-            CtState::Established | CtState::Related => 2,
-            CtState::Invalid => 3,
-        };
-        let fields = FlowFields {
-            source: flow.tuple.source.to_bits(),
-            destination: flow.tuple.destination.to_bits(),
-            source_port: flow.tuple.source_port,
-            destination_port: flow.tuple.destination_port,
-            protocol: flow.tuple.protocol,
-            state,
-        };
-        let action = match self.classifier.lookup(&fields) {
-            Some(rule) => {
-                let rule = rule as usize;
-                self.hits[rule] += 1;
-                out.count(RULE_0 + rule.min(RULE_COUNTERS), 1);
-                self.actions[rule]
-            }
-            None => {
-                out.count(DEFAULT_POLICY, 1);
-                self.default
-            }
-        };
+        if tracked.state == CtState::Full {
+            return Verdict::drop(FirewallDrop::TableFull);
+        }
+        let judged = self.filter.judge(&flow.tuple, tracked.state);
+        match judged.rule {
+            Some(rule) => out.count(RULE_0 + rule.min(RULE_COUNTERS), 1),
+            None => out.count(DEFAULT_POLICY, 1),
+        }
+        let action = judged.action;
         if action == Action::Allow {
             out.count(ALLOWED, 1);
             return Verdict::emit(FirewallOutput::Pass.into());
@@ -218,36 +192,13 @@ impl Firewall {
         if action == Action::Drop {
             return Verdict::drop(FirewallDrop::Denied);
         }
-        self.reject(packet, flow.tuple.protocol, out);
-        Verdict::drop(FirewallDrop::Rejected)
-    }
-
-    /// Tells the sender of `packet` it was refused.
-    fn reject(&mut self, packet: &Packet, protocol_number: u8, out: &mut Outputs<'_>) {
-        if protocol_number == protocol::TCP {
-            if let Some(reset) = reset_for(packet.payload(), out) {
+        if let Some(answer) = self.refusals.refusal(packet.payload(), out) {
+            if flow.tuple.protocol == protocol::TCP {
                 out.count(RESETS, 1);
-                out.emit(FirewallOutput::Errors.into(), reset);
             }
-            return;
+            out.emit(FirewallOutput::Errors.into(), answer);
         }
-        let Ok(view) = Ipv4Packet::new_checked(packet.payload()) else {
-            return;
-        };
-        let Some(source) = self
-            .routes
-            .lookup(view.source())
-            .and_then(|(interface, _)| self.local.on_interface(interface))
-        else {
-            return;
-        };
-        let kind = (kind::DESTINATION_UNREACHABLE, unreachable::PORT);
-        if let Some(error) = self
-            .errors
-            .error_for(out, &self.local, packet.payload(), source, kind)
-        {
-            out.emit(FirewallOutput::Errors.into(), error);
-        }
+        Verdict::drop(FirewallDrop::Rejected)
     }
 }
 

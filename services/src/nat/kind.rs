@@ -6,7 +6,9 @@ use crate::conntrack::{
     DEFAULT_CAPACITY, FlowSteering, FlowTable, SteerEnd, Timeouts, check_capacity, flow_seed,
     link_steering,
 };
-use crate::firewall::{PortRange, Prefix, ProtocolMatch};
+use crate::firewall::{
+    Filter, FilterConfig, MAX_RULES, PortRange, Prefix, ProtocolMatch, Refusals,
+};
 use crate::registry::{BuildContext, HookPoint, InterfaceInfo, ServiceKind, SpecSummary};
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -81,6 +83,12 @@ pub struct NatConfig {
     /// Forwarded ports.
     #[serde(default)]
     pub forward: Vec<ForwardConfig>,
+    /// Firewall rules in the same chain (`[service.filter]`), judged on
+    /// what nftables' forward hook sees: the source before source NAT,
+    /// the destination after destination NAT (the inside addresses both
+    /// ways); none by default.
+    #[serde(default)]
+    pub filter: Option<FilterConfig>,
 }
 
 impl NatConfig {
@@ -120,6 +128,14 @@ impl ServiceKind for NatKind {
                 "ports {low}-{high} must be from 1 and stay out of {}-{}, where the appliance's own TCP connections come from",
                 EPHEMERAL_PORTS.0,
                 EPHEMERAL_PORTS.1
+            ));
+        }
+        if let Some(filter) = &config.filter
+            && filter.rules.len() > MAX_RULES
+        {
+            return Err(alloc::format!(
+                "filter: at most {MAX_RULES} rules, got {}",
+                filter.rules.len()
             ));
         }
         for forward in &config.forward {
@@ -213,6 +229,17 @@ fn nat(config: &NatConfig, context: &BuildContext<'_>) -> Nat {
         context.routes.clone(),
         seed.rotate_left(23),
     );
+    let nat = match &config.filter {
+        Some(filter) => nat.with_filter(
+            Filter::from_rules(&filter.rules, filter.default, seed.rotate_left(17)),
+            Refusals {
+                local: context.local.clone(),
+                routes: context.routes.clone(),
+                errors: context.errors.clone(),
+            },
+        ),
+        None => nat,
+    };
     match context.links.take::<SteerEnd>(HookPoint::Ipv4Forward) {
         Some(end) => nat.with_steering(FlowSteering::new(end, context.doorbell)),
         None => nat,
