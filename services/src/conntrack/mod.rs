@@ -1,6 +1,6 @@
 //! Connection tracking: a bounded per-core flow table keyed by the 5-tuple
 //! (both directions find one entry), TCP state tracking with Linux
-//! conntrack's default timeouts per state, UDP and ICMP flows, ICMP errors
+//! conntrack's default timeouts per state and its window checks, UDP and ICMP flows, ICMP errors
 //! related to a tracked flow, and counted eviction when the table is full.
 //! The `conntrack` service kind runs it alone; the firewall embeds it.
 
@@ -12,8 +12,9 @@ mod table;
 mod tcp_state;
 #[cfg(test)]
 mod tests;
+mod window;
 
-pub use flow::{Direction, FiveTuple, FlowPacket, ParseError};
+pub use flow::{Direction, FiveTuple, FlowPacket, ParseError, Segment};
 pub use kind::{ConntrackConfig, ConntrackKind};
 pub use kind::{DEFAULT_CAPACITY, MAX_CAPACITY};
 pub(crate) use kind::{check_capacity, flow_seed};
