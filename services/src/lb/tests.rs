@@ -535,4 +535,9 @@ fn an_icmp_error_about_a_balanced_flow_is_translated_back_to_the_client() {
     }));
     short[10..12].copy_from_slice(&sum.to_be_bytes());
     assert_eq!(node.steer(&mut short, 2), Ok(Steered::Passed));
+    // Nor is one quoting garbage.
+    let mut garbage = unreachable(backend.address, CLIENT.address, &[0x99; 28]);
+    let before = garbage.clone();
+    assert_eq!(node.steer(&mut garbage, 2), Ok(Steered::Passed));
+    assert_eq!(garbage, before);
 }
