@@ -49,14 +49,14 @@ pub fn cases() -> Vec<Case<Scenario>> {
 const BACKENDS: [&str; 4] = ["10.0.2.2", "10.0.2.3", "10.0.2.4", "10.0.2.5"];
 
 /// The management API, on the inside interface.
-const API: &str = "http://10.0.1.1:8080";
+pub(crate) const API: &str = "http://10.0.1.1:8080";
 
 /// The token whose SHA-256 the management section holds (as in
 /// examples/management.toml).
-const TOKEN: &str = "warpcore-test-token";
+pub(crate) const TOKEN: &str = "warpcore-test-token";
 
 /// The management section added to examples/lb.toml.
-const MANAGEMENT: &str = "\n[management]\nlisten = \"10.0.1.1:8080\"\n\
+pub(crate) const MANAGEMENT: &str = "\n[management]\nlisten = \"10.0.1.1:8080\"\n\
     token_sha256 = \"60a3494746353d4d57e93a6ef2014522edd91b61e08bc5d3d579e98a5acca3e3\"\n";
 
 /// A connected UDP socket to the VIP: prints `refused` when the ICMP
@@ -77,7 +77,7 @@ except socket.timeout:
 "#;
 
 /// Keep-alive connections held across the spec changes.
-const HELD: u16 = 24;
+pub(crate) const HELD: u16 = 24;
 
 /// The first source port of the held connections.
 const HELD_PORT: u16 = 41_000;
@@ -221,7 +221,7 @@ fn spec_with(backends: &[usize]) -> Result<String> {
 
 /// `warpctl apply -f <spec> --wait` from `client`; fails with what
 /// warpctl said.
-fn apply(client: &Netns, warpctl: &str, spec: &str) -> Result<()> {
+pub(crate) fn apply(client: &Netns, warpctl: &str, spec: &str) -> Result<()> {
     let file = std::env::temp_dir().join(format!("wc-lb-apply-{}.toml", std::process::id()));
     std::fs::write(&file, spec).context("writing the spec for warpctl")?;
     let path = file.to_string_lossy().into_owned();
@@ -253,15 +253,48 @@ fn apply(client: &Netns, warpctl: &str, spec: &str) -> Result<()> {
     Ok(())
 }
 
+/// A `python3 -m http.server` (HTTP/1.1, keep-alive) in `netns` on
+/// `address:port`, serving `directory`, whose file `who` says `who`; its
+/// log (one line a request) to `log`.
+pub(crate) fn who_server(
+    netns: &Netns,
+    (address, port): (&str, &str),
+    directory: &Path,
+    who: &str,
+    log: impl Into<Stdio>,
+) -> Result<ChildGuard> {
+    std::fs::create_dir_all(directory)?;
+    std::fs::write(directory.join("who"), who)?;
+    ChildGuard::spawn(
+        netns
+            .command("python3")
+            .args([
+                "-m",
+                "http.server",
+                port,
+                "--protocol",
+                "HTTP/1.1",
+                "--bind",
+                address,
+                "--directory",
+            ])
+            .arg(directory)
+            .stdout(Stdio::null())
+            .stderr(log),
+    )
+}
+
 /// The held connections' client, reading its rounds.
-struct Held {
+pub(crate) struct Held {
     child: crate::suites::reconcile::Reaped,
     lines: std::io::BufReader<std::process::ChildStdout>,
     flag: PathBuf,
 }
 
 impl Held {
-    fn start(inside: &Netns, rounds: usize) -> Result<Self> {
+    /// Opens the connections from `inside` (10.0.1.2) to the VIP
+    /// 10.0.2.100:80, for `rounds` rounds.
+    pub(crate) fn start(inside: &Netns, rounds: usize) -> Result<Self> {
         let flag = std::env::temp_dir().join(format!("wc-lb-held-{}", std::process::id()));
         let mut child = crate::suites::reconcile::Reaped(
             inside
@@ -284,7 +317,7 @@ impl Held {
     }
 
     /// Starts round `round` (after the first) and reads its answers.
-    fn round(&mut self, round: usize) -> Result<BTreeMap<u16, String>> {
+    pub(crate) fn round(&mut self, round: usize) -> Result<BTreeMap<u16, String>> {
         use std::io::{BufRead, Read};
         if round > 0 {
             std::fs::write(format!("{}.{round}", self.flag.display()), b"")?;
@@ -340,26 +373,12 @@ fn lb(binary: &Path) -> Result<()> {
     let root = std::env::temp_dir().join(format!("wc-lb-www-{}", std::process::id()));
     let mut servers = Vec::new();
     for address in BACKENDS {
-        let directory = root.join(address);
-        std::fs::create_dir_all(&directory)?;
-        std::fs::write(directory.join("who"), address)?;
-        servers.push(ChildGuard::spawn(
-            outside
-                .client
-                .command("python3")
-                .args([
-                    "-m",
-                    "http.server",
-                    "8000",
-                    "--protocol",
-                    "HTTP/1.1",
-                    "--bind",
-                    address,
-                    "--directory",
-                ])
-                .arg(&directory)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
+        servers.push(who_server(
+            &outside.client,
+            (address, "8000"),
+            &root.join(address),
+            address,
+            Stdio::null(),
         )?);
     }
     // Each server answers locally first (see firewall.rs: http.server
