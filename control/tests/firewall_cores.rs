@@ -7,66 +7,18 @@
 
 mod support;
 
-use core::net::Ipv4Addr;
 use dataplane::MacAddr;
-use services::wire::{EtherType, EthernetFrame, IcmpPacket, Ipv4Packet};
+use support::routed::*;
 use support::*;
 
 const SPEC: &str = include_str!("../../examples/firewall.toml");
 
-const LEFT: MacAddr = MacAddr([2, 0, 0, 0, 1, 1]);
-const RIGHT: MacAddr = MacAddr([2, 0, 0, 0, 2, 1]);
-const A: (MacAddr, Ipv4Addr) = (MacAddr([2, 0xaa, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 1, 2));
-const B: (MacAddr, Ipv4Addr) = (MacAddr([2, 0xbb, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 2, 2));
-
-/// An ICMP echo request (`kind` 8) or reply (0) from `from` to the
-/// address `to.1`, in a frame to the MAC `to.0` (the router's port).
-fn echo(kind: u8, to: (MacAddr, Ipv4Addr), from: (MacAddr, Ipv4Addr), id: u16) -> Vec<u8> {
-    let mut bytes = vec![0u8; 14 + 20 + 16];
-    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
-    frame.set_destination(to.0);
-    frame.set_source(from.0);
-    frame.set_ethertype(EtherType::IPV4);
-    let icmp = &mut bytes[34..];
-    icmp[0] = kind;
-    icmp[4..6].copy_from_slice(&id.to_be_bytes());
-    icmp[6..8].copy_from_slice(&1u16.to_be_bytes());
-    icmp[8..].copy_from_slice(b"warpcore");
-    IcmpPacket::new_unchecked(&mut bytes[34..]).fill_checksum();
-    Ipv4Packet::new_unchecked(&mut bytes[14..]).emit_header(from.1, to.1, 1, 16, 64);
-    bytes
-}
-
-/// Both cores of the firewall example, with the cross-core links the
-/// platform makes, each knowing both hosts' MACs.
+/// Both cores of the firewall example.
 fn two_cores() -> [Harness; 2] {
-    let text = SPEC.replace("virtio", "loopback");
-    let spec = control::Spec::parse(&text, &services::Registry::with_builtin()).unwrap();
-    let mut links = control::core_links(&spec, 2);
-    let second = links.pop().unwrap();
-    let first = links.pop().unwrap();
-    let mut cores = [
-        Harness::on_core(&spec, 0, first),
-        Harness::on_core(&spec, 1, second),
-    ];
-    let ask =
-        |(mac, ip), ours| arp_frame(1, (mac, ip), (MacAddr([0; 6]), ours), MacAddr::BROADCAST);
-    for core in &mut cores {
-        core.exchange(0, &ask(A, Ipv4Addr::new(10, 0, 1, 1)))
-            .expect("ARP reply on eth0");
-        core.exchange(1, &ask(B, Ipv4Addr::new(10, 0, 2, 1)))
-            .expect("ARP reply on eth1");
-    }
-    cores
-}
-
-/// Lets both cores run a housekeeping poll, which takes in what the other
-/// core handed over.
-fn settle(cores: &mut [Harness; 2]) {
-    advance_clock(2_000_000);
-    for core in cores.iter_mut() {
-        core.executor.poll_once();
-    }
+    let mut cores = routed_cores(SPEC, 2);
+    let second = cores.pop().unwrap();
+    let first = cores.pop().unwrap();
+    [first, second]
 }
 
 #[test]

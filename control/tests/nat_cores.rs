@@ -9,35 +9,13 @@
 mod support;
 
 use core::net::Ipv4Addr;
-use dataplane::MacAddr;
-use services::wire::{EtherType, EthernetFrame, IcmpPacket, Ipv4Packet};
+use services::wire::{IcmpPacket, Ipv4Packet};
+use support::routed::*;
 use support::*;
 
 const SPEC: &str = include_str!("../../examples/nat.toml");
 
-const LEFT: MacAddr = MacAddr([2, 0, 0, 0, 1, 1]);
-const RIGHT: MacAddr = MacAddr([2, 0, 0, 0, 2, 1]);
-const NAT: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 1);
-const A: (MacAddr, Ipv4Addr) = (MacAddr([2, 0xaa, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 1, 2));
-const B: (MacAddr, Ipv4Addr) = (MacAddr([2, 0xbb, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 2, 2));
-
-/// An ICMP echo request (`kind` 8) or reply (0) from `from` to the
-/// address `to.1`, in a frame to the MAC `to.0` (the router's port).
-fn echo(kind: u8, to: (MacAddr, Ipv4Addr), from: (MacAddr, Ipv4Addr), id: u16) -> Vec<u8> {
-    let mut bytes = vec![0u8; 14 + 20 + 16];
-    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
-    frame.set_destination(to.0);
-    frame.set_source(from.0);
-    frame.set_ethertype(EtherType::IPV4);
-    let icmp = &mut bytes[34..];
-    icmp[0] = kind;
-    icmp[4..6].copy_from_slice(&id.to_be_bytes());
-    icmp[6..8].copy_from_slice(&1u16.to_be_bytes());
-    icmp[8..].copy_from_slice(b"warpcore");
-    IcmpPacket::new_unchecked(&mut bytes[34..]).fill_checksum();
-    Ipv4Packet::new_unchecked(&mut bytes[14..]).emit_header(from.1, to.1, 1, 16, 64);
-    bytes
-}
+const NAT: Ipv4Addr = OUTSIDE;
 
 /// The echo identifier and addresses of an echo frame, with its checksums
 /// checked.
@@ -49,25 +27,9 @@ fn read_echo(frame: &[u8]) -> (Ipv4Addr, Ipv4Addr, u16) {
     (ip.source(), ip.destination(), icmp.echo_ident())
 }
 
-/// The cores of the NAT example, with the cross-core links the platform
-/// makes, each knowing both hosts' MACs.
+/// The cores of the NAT example.
 fn cores(count: usize) -> Vec<Harness> {
-    let text = SPEC.replace("virtio", "loopback");
-    let spec = control::Spec::parse(&text, &services::Registry::with_builtin()).unwrap();
-    let links = control::core_links(&spec, count);
-    let mut cores: Vec<Harness> = links
-        .into_iter()
-        .enumerate()
-        .map(|(core, links)| Harness::on_core(&spec, core, links))
-        .collect();
-    let ask =
-        |(mac, ip), ours| arp_frame(1, (mac, ip), (MacAddr([0; 6]), ours), MacAddr::BROADCAST);
-    for core in &mut cores {
-        core.exchange(0, &ask(A, Ipv4Addr::new(10, 0, 1, 1)))
-            .expect("ARP reply on eth0");
-        core.exchange(1, &ask(B, NAT)).expect("ARP reply on eth1");
-    }
-    cores
+    routed_cores(SPEC, count)
 }
 
 /// Injects `bytes` on interface `from`, polls once, returns what left on
@@ -76,13 +38,6 @@ fn through(core: &mut Harness, from: usize, to: usize, bytes: &[u8]) -> Option<V
     core.inject(from, bytes);
     core.executor.poll_once();
     core.take(to)
-}
-
-fn settle(cores: &mut [Harness]) {
-    advance_clock(2_000_000);
-    for core in cores.iter_mut() {
-        core.executor.poll_once();
-    }
 }
 
 #[test]

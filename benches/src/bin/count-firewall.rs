@@ -8,7 +8,7 @@
 //! 1000 and 10 000 rules, which should stay flat.
 #![forbid(unsafe_code)]
 
-use services::conntrack::{CtState, FiveTuple, FlowPacket, FlowTable, Timeouts};
+use services::conntrack::{CtState, FiveTuple, FlowPacket, FlowTable, Segment, Timeouts};
 use services::firewall::{Classifier, FlowFields, RuleMatch};
 use services::wire::tcp::TcpFlags;
 use std::hint::black_box;
@@ -81,11 +81,28 @@ fn main() -> ExitCode {
             protocol: 6,
         })
         .collect();
-    let packet = |tuple: FiveTuple, flags: TcpFlags| FlowPacket {
-        tuple,
-        tcp_flags: flags,
-        quoted: None,
-        opens: flags == TcpFlags::SYN,
+    // The opener's ISN is 1000, the answerer's 5000; no payload.
+    let packet = |tuple: FiveTuple, flags: TcpFlags| {
+        let syn = flags.contains(TcpFlags::SYN);
+        let (seq, ack) = match (syn, tuple.destination_port == 443) {
+            (true, true) => (1000, 0),
+            (true, false) => (5000, 1001),
+            (false, true) => (1001, 5001),
+            (false, false) => (5001, 1001),
+        };
+        FlowPacket {
+            tuple,
+            tcp_flags: flags,
+            segment: Segment {
+                seq,
+                ack,
+                window: 64_240,
+                len: u32::from(syn),
+                window_scale: None,
+            },
+            quoted: None,
+            opens: flags == TcpFlags::SYN,
+        }
     };
     for tuple in &flows {
         table.track(&packet(*tuple, TcpFlags::SYN), 0);

@@ -3,7 +3,9 @@
 //! hook points in use, then every chain wired to its stage.
 
 use super::PipelineError;
-use super::carry::{Carry, PLATFORM_LISTENER, arp_tag, context_tag, listener_tag, tcp_tag};
+use super::carry::{
+    Carry, PLATFORM_LISTENER, arp_tag, context_tag, listener_tag, spec_tags, tcp_tag,
+};
 use super::chain::{Chain, ChainNode, Reuse, Stack, build_chain, chains, connect_slots, passes_on};
 use super::restart::{AppRecipe, OwnedContext, TcpRecipe, rebuild_app, rebuild_tcp};
 use crate::spec::Spec;
@@ -229,10 +231,13 @@ fn build(
     if let Some(doorbell) = &doorbell {
         builder.doorbell(Arc::clone(doorbell));
     }
+    let mut carry = carry;
+    let context = context_tag(spec);
+    carry.protect(spec_tags(spec, core, context));
     let carry = RefCell::new(carry);
     let reuse = Reuse {
         carry: &carry,
-        context: context_tag(spec),
+        context,
         apps: AppSupervision {
             guard,
             clock,

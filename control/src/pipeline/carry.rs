@@ -8,6 +8,13 @@
 //! address; for the TCP stack, the `[tcp]` settings. A node whose tag the
 //! next spec yields again is the same node: it is taken over with its
 //! state (ARP cache, connections, a KV store) instead of being built anew.
+//!
+//! A service whose settings changed has a new tag; its kind may still
+//! *adopt* its predecessor's node (`ServiceKind::adopt`: the `lb` keeps
+//! its flow pins over a change of backends, `firewall` and `nat` their
+//! flows and bindings over a change of rules). Only nodes that no
+//! service of the next spec takes over by tag are offered
+//! ([`Carry::protect`]).
 
 use crate::spec::{Service, Spec};
 use alloc::boxed::Box;
@@ -80,6 +87,20 @@ pub(super) fn context_tag(spec: &Spec) -> Tag {
     tag.finish()
 }
 
+/// The tags of every node of `spec`'s services that a graph of `core`
+/// could take over (each service at every per-port interface and at
+/// none), given the spec's [`context_tag`].
+pub(super) fn spec_tags(spec: &Spec, core: usize, context: Tag) -> Vec<Tag> {
+    let mut tags = Vec::new();
+    for service in spec.services_on(core) {
+        tags.push(node_tag(service, None, context));
+        for interface in 0..spec.interfaces.len() {
+            tags.push(node_tag(service, Some(interface), context));
+        }
+    }
+    tags
+}
+
 /// The tag of an interface's ARP stage.
 pub(super) fn arp_tag(interface: usize, mac: MacAddr, address: Ipv4Cidr) -> Tag {
     let mut tag = TagWriter::new();
@@ -98,6 +119,8 @@ pub(super) fn tcp_tag(config: &TcpConfig) -> Tag {
 #[derive(Default)]
 pub struct Carry {
     nodes: Vec<(Tag, Option<Box<dyn Nanoservice>>)>,
+    /// Tags the graph being built takes over by tag: never adopted.
+    protected: Vec<Tag>,
 }
 
 impl Carry {
@@ -115,7 +138,38 @@ impl Carry {
                 .filter(|(tag, _)| *tag != 0)
                 .map(|(tag, node)| (tag, Some(node)))
                 .collect(),
+            protected: Vec::new(),
         }
+    }
+
+    /// Keeps the nodes tagged with any of `tags` (those the next graph
+    /// takes over unchanged) from [`Carry::adopt`].
+    pub fn protect(&mut self, tags: Vec<Tag>) {
+        self.protected = tags;
+    }
+
+    /// Offers the nodes left (but the protected ones) to `adopt` in turn,
+    /// until one is adopted: what it built. `adopt` gives back the nodes
+    /// it does not take.
+    pub fn adopt(
+        &mut self,
+        mut adopt: impl FnMut(
+            Box<dyn Nanoservice>,
+        ) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>>,
+    ) -> Option<Box<dyn Nanoservice>> {
+        for (tag, slot) in &mut self.nodes {
+            if self.protected.contains(tag) {
+                continue;
+            }
+            let Some(previous) = slot.take() else {
+                continue;
+            };
+            match adopt(previous) {
+                Ok(built) => return Some(built),
+                Err(previous) => *slot = Some(previous),
+            }
+        }
+        None
     }
 
     /// Adds nodes back (those a failed build had taken).

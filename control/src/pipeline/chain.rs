@@ -81,6 +81,13 @@ pub(super) fn build_chain(
         }
         let tag = node_tag(service, context.interface, reuse.context);
         let carried = reuse.carry.borrow_mut().take(tag);
+        // A changed service may adopt its predecessor's state.
+        let carried = carried.or_else(|| {
+            reuse
+                .carry
+                .borrow_mut()
+                .adopt(|previous| service.config.adopt(context, previous))
+        });
         let node: Box<dyn Nanoservice> = match carried {
             Some(node) => node,
             None => match service.config.build(context) {

@@ -2,6 +2,7 @@
 //! NICs, a test clock, and frame builders.
 #![allow(dead_code)]
 
+pub mod routed;
 pub mod segments;
 
 use control::{CoreLinks, Spec, build_core};

@@ -3,7 +3,7 @@
 
 use crate::wire::icmp::kind;
 use crate::wire::ipv4::protocol;
-use crate::wire::tcp::TcpFlags;
+use crate::wire::tcp::{TcpFlags, parse_options};
 use crate::wire::{IcmpPacket, Ipv4Packet, TcpPacket, UdpPacket};
 use core::net::Ipv4Addr;
 
@@ -59,6 +59,22 @@ pub enum Direction {
     Reply,
 }
 
+/// Where a TCP segment lies in its sender's sequence space, for window
+/// tracking (all zero for other protocols).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Segment {
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number (meaningful with the ACK flag).
+    pub ack: u32,
+    /// The window field, unscaled.
+    pub window: u16,
+    /// Sequence space taken: payload bytes, one more each for SYN and FIN.
+    pub len: u32,
+    /// The window scale a SYN offers (its option), if any.
+    pub window_scale: Option<u8>,
+}
+
 /// What the tracker reads from one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowPacket {
@@ -66,6 +82,8 @@ pub struct FlowPacket {
     pub tuple: FiveTuple,
     /// TCP control bits (none for other protocols).
     pub tcp_flags: TcpFlags,
+    /// The TCP segment's sequence space (zero for other protocols).
+    pub segment: Segment,
     /// For an ICMP error: the tuple of the packet it quotes, reversed to
     /// the direction of the flow it belongs to (the error travels back
     /// to the quoted packet's source).
@@ -130,6 +148,7 @@ impl FlowPacket {
             protocol: view.protocol(),
         };
         let mut tcp_flags = TcpFlags::NONE;
+        let mut segment = Segment::default();
         let mut quoted = None;
         let mut opens = true;
         let payload = view.payload();
@@ -140,6 +159,7 @@ impl FlowPacket {
                     (tcp.source_port(), tcp.destination_port());
                 tcp_flags = tcp.flags();
                 opens = super::TcpState::open(tcp_flags).is_some();
+                segment = Self::segment(&tcp);
             }
             protocol::UDP => {
                 let udp = UdpPacket::new_checked(payload).map_err(|_| ParseError::Transport)?;
@@ -166,9 +186,32 @@ impl FlowPacket {
         Ok(Self {
             tuple,
             tcp_flags,
+            segment,
             quoted,
             opens,
         })
+    }
+
+    /// The sequence space of `tcp`; a SYN's window scale from its options
+    /// (malformed options offer none, as if absent).
+    fn segment(tcp: &TcpPacket<&[u8]>) -> Segment {
+        let flags = tcp.flags();
+        let syn = flags.contains(TcpFlags::SYN);
+        let controls = u32::from(syn) + u32::from(flags.contains(TcpFlags::FIN));
+        let window_scale = if syn {
+            parse_options(tcp.options())
+                .ok()
+                .and_then(|options| options.window_scale)
+        } else {
+            None
+        };
+        Segment {
+            seq: tcp.sequence_number(),
+            ack: tcp.acknowledgment_number(),
+            window: tcp.window(),
+            len: tcp.payload().len() as u32 + controls,
+            window_scale,
+        }
     }
 
     /// The tuple of the packet an ICMP error quotes (its IP header and at

@@ -23,7 +23,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::hash::BuildHasher;
-use dataplane::{Batch, Doorbell, DropCode, Outputs, Packet};
+use dataplane::{Batch, Doorbell, DropCode, Outputs, Packet, Verdict};
 
 /// One core's end of the flow-steering links: the rings to and from
 /// every other core running the service, and the hash seed they share.
@@ -58,6 +58,30 @@ pub fn owner_core(tuple: &FiveTuple, cores: usize, seed: u64) -> usize {
     let hash = foldhash::fast::FixedState::with_seed(seed).hash_one(canonical);
     // The high bits mix best; cores is small.
     ((hash >> 32) % cores as u64) as usize
+}
+
+/// Where a steered node counts its steering: events `handed_off` and
+/// `handed_in`, drop `ring_full`.
+#[derive(Debug, Clone, Copy)]
+pub struct SteerCounts {
+    /// The event counting packets put on a ring to their owner.
+    pub handed_off: usize,
+    /// The event counting packets taken from the rings.
+    pub handed_in: usize,
+    /// The drop of a packet whose ring to its owner was full.
+    pub ring_full: DropCode,
+}
+
+/// A node whose flows are steered to their owner cores
+/// ([`FlowSteering::process`] runs its bursts).
+pub trait SteeredNode {
+    /// The node's steering (`None` on one core).
+    fn steering(&mut self) -> &mut Option<FlowSteering>;
+
+    /// One packet's verdict; with `steer`, a packet of another core's
+    /// flow is [`Verdict::Keep`]t after [`FlowSteering::elsewhere`] named
+    /// its owner.
+    fn judge(&mut self, packet: &mut Packet, steer: bool, out: &mut Outputs<'_>) -> Verdict;
 }
 
 /// A node's flow steering on one core.
@@ -152,6 +176,42 @@ impl FlowSteering {
         let handed = self.hand_off(batch, |packet| out.drop(packet, ring_full));
         if handed > 0 {
             out.count(handed_off, handed);
+        }
+    }
+
+    /// A steered node's burst: the packets other cores handed to this one
+    /// are judged first (`SteeredNode::judge` without steering: their
+    /// flows are this core's), then the burst's own (with steering: a
+    /// packet of another core's flow is kept in the batch), and those
+    /// kept are handed off to their owners. Counted in `counts`.
+    pub fn process<N: SteeredNode>(
+        node: &mut N,
+        batch: &mut Batch,
+        out: &mut Outputs<'_>,
+        counts: SteerCounts,
+    ) {
+        Self::take_in(node, out, counts.handed_in);
+        out.dispatch(batch, |packet, out| node.judge(packet, true, out));
+        if let Some(steering) = node.steering() {
+            steering.hand_off_counted(batch, out, counts.ring_full, counts.handed_off);
+        }
+    }
+
+    /// Judges what other cores handed to `node`'s core (their flows are
+    /// this core's), counted as event `handed_in`; for a tick, or the
+    /// start of a burst.
+    pub fn take_in<N: SteeredNode>(node: &mut N, out: &mut Outputs<'_>, handed_in: usize) {
+        // Taken out while the node judges: `judge` looks at its steering
+        // only to steer, which handed-in packets are not.
+        let Some(mut steering) = node.steering().take() else {
+            return;
+        };
+        let taken = steering.receive(|batch| {
+            out.dispatch(batch, |packet, out| node.judge(packet, false, out));
+        });
+        *node.steering() = Some(steering);
+        if taken > 0 {
+            out.count(handed_in, taken);
         }
     }
 

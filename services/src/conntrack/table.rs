@@ -9,6 +9,7 @@
 
 use super::flow::{Direction, FiveTuple, FlowPacket};
 use super::tcp_state::{TcpState, TcpStep, Timeouts};
+use super::window::Windows;
 use crate::wire::ipv4::protocol;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -85,6 +86,8 @@ struct Entry {
     replied: bool,
     /// The direction of the first FIN (TCP).
     fin_by: Direction,
+    /// Both sides' sequence spaces (TCP).
+    windows: Windows,
 }
 
 impl Entry {
@@ -101,6 +104,7 @@ impl Entry {
         original_forward: true,
         replied: false,
         fin_by: Direction::Original,
+        windows: Windows::EMPTY,
     };
 
     fn live(&self, now_ns: u64) -> bool {
@@ -198,7 +202,7 @@ impl FlowTable {
         let (key, forward) = packet.tuple.canonical();
         let tracked = match self.find(&key, now_ns) {
             Some(index) => self.update(index, forward, packet, now_ns),
-            None if packet.opens => self.create(key, forward, now_ns),
+            None if packet.opens => self.create(key, forward, packet, now_ns),
             None => CtState::Invalid.into(),
         };
         if tracked.state == CtState::Invalid {
@@ -249,6 +253,15 @@ impl FlowTable {
                         // Reopened after TIME-WAIT or CLOSE: a new
                         // connection on the same tuple.
                         entry.replied = false;
+                        entry.windows = Windows::open(&packet.segment);
+                    } else if !entry.windows.accept(
+                        direction,
+                        packet.tcp_flags,
+                        state,
+                        &packet.segment,
+                    ) {
+                        // Out of the window: changes nothing.
+                        return CtState::Invalid.into();
                     }
                     if next == TcpState::FinWait && state != TcpState::FinWait {
                         entry.fin_by = direction;
@@ -272,8 +285,15 @@ impl FlowTable {
         }
     }
 
-    /// A new flow for canonical `key`, opened in the packet's direction.
-    fn create(&mut self, key: FiveTuple, forward: bool, now_ns: u64) -> Tracked {
+    /// A new flow for canonical `key`, opened by `packet` in its
+    /// direction.
+    fn create(
+        &mut self,
+        key: FiveTuple,
+        forward: bool,
+        packet: &FlowPacket,
+        now_ns: u64,
+    ) -> Tracked {
         let bucket = self.bucket(&key);
         let free = bucket
             .clone()
@@ -312,6 +332,11 @@ impl FlowTable {
             original_forward: forward,
             replied: false,
             fin_by: Direction::Original,
+            windows: if key.protocol == protocol::TCP {
+                Windows::open(&packet.segment)
+            } else {
+                Windows::EMPTY
+            },
         };
         entry.expires_ns =
             now_ns.saturating_add(u64::from(entry.timeout_s(&self.timeouts)) * 1_000_000_000);

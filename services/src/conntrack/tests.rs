@@ -1,5 +1,5 @@
 //! Byte-fixture tests of the flow table: both directions, TCP states and
-//! their timeouts, UDP and ICMP flows, related ICMP errors, garbage, and
+//! their timeouts, window checks, UDP and ICMP flows, related ICMP errors, garbage, and
 //! a flood beyond the table's size.
 
 use super::*;
@@ -213,6 +213,124 @@ fn segments_that_fit_no_connection_are_invalid() {
         );
     }
     assert_eq!(table.take_stats().invalid, 7);
+}
+
+/// A TCP segment at `seq`, acknowledging `ack`, advertising `window`,
+/// carrying `payload` bytes; a SYN may offer window scale `scale`.
+fn tcp_at(
+    (source, destination): ([u8; 4], [u8; 4]),
+    ports: (u16, u16),
+    flags: TcpFlags,
+    (seq, ack): (u32, u32),
+    window: u16,
+    payload: usize,
+    scale: Option<u8>,
+) -> Vec<u8> {
+    let options: &[u8] = match scale {
+        Some(shift) => &[1, 3, 3, shift],
+        None => &[],
+    };
+    let mut segment = Vec::from([0u8; 20]);
+    segment[0..2].copy_from_slice(&ports.0.to_be_bytes());
+    segment[2..4].copy_from_slice(&ports.1.to_be_bytes());
+    segment[4..8].copy_from_slice(&seq.to_be_bytes());
+    segment[8..12].copy_from_slice(&ack.to_be_bytes());
+    segment[12] = ((20 + options.len() as u8) / 4) << 4;
+    segment[13] = flags.0;
+    segment[14..16].copy_from_slice(&window.to_be_bytes());
+    segment.extend_from_slice(options);
+    segment.resize(segment.len() + payload, b'x');
+    ip(source, destination, protocol::TCP, &segment)
+}
+
+#[test]
+fn segments_outside_the_window_are_invalid_and_change_nothing() {
+    let mut table = table(64);
+    let (out, back) = ((40000, 443), (443, 40000));
+    let (up, down) = ((CLIENT, SERVER), (SERVER, CLIENT));
+    let state = |table: &FlowTable| {
+        let tuple = FlowPacket::parse(&tcp(CLIENT, SERVER, out, SYN))
+            .unwrap()
+            .tuple;
+        table.tcp_state(&tuple, SECOND)
+    };
+    // Client ISN 1000, server ISN 9000, both offer window scale 7.
+    let handshake = [
+        tcp_at(up, out, SYN, (1000, 0), 64240, 0, Some(7)),
+        tcp_at(down, back, SYN_ACK, (9000, 1001), 65160, 0, Some(7)),
+        tcp_at(up, out, ACK, (1001, 9001), 502, 0, None),
+        tcp_at(up, out, ACK, (1001, 9001), 502, 1000, None),
+        // The server acknowledges with a window of 2000 << 7 = 256 000.
+        tcp_at(down, back, ACK, (9001, 2001), 2000, 0, None),
+        // Out of order but within that scaled window (unscaled, 2000
+        // bytes, it would not be).
+        tcp_at(up, out, ACK, (202_001, 9001), 502, 100, None),
+    ];
+    for packet in &handshake {
+        assert_ne!(track(&mut table, packet, SECOND).state, CtState::Invalid);
+    }
+    assert_eq!(state(&table), Some(TcpState::Established));
+    table.take_stats();
+    let outside = [
+        (
+            tcp_at(up, out, ACK, (10_002_001, 9001), 502, 100, None),
+            "data beyond the receiver's window",
+        ),
+        (
+            tcp_at(
+                up,
+                out,
+                ACK,
+                (2001u32.wrapping_sub(400_000), 9001),
+                502,
+                1000,
+                None,
+            ),
+            "data a window behind what was sent",
+        ),
+        (
+            tcp_at(down, back, ACK, (9001, 302_001), 2000, 0, None),
+            "an acknowledgment of data never sent",
+        ),
+        (
+            tcp_at(
+                down,
+                back,
+                ACK,
+                (9001, 2001u32.wrapping_sub(300_000)),
+                2000,
+                0,
+                None,
+            ),
+            "an acknowledgment lagging more than a window",
+        ),
+        (
+            tcp_at(down, back, TcpFlags::RST, (5_009_001, 0), 0, 0, None),
+            "a RST guessed outside the window",
+        ),
+        (
+            tcp_at(up, out, FIN_ACK, (90_000_000, 9001), 502, 0, None),
+            "a FIN outside the window",
+        ),
+    ];
+    for (packet, what) in &outside {
+        assert_eq!(
+            track(&mut table, packet, SECOND).state,
+            CtState::Invalid,
+            "{what}"
+        );
+        assert_eq!(state(&table), Some(TcpState::Established), "{what}");
+    }
+    assert_eq!(table.take_stats().invalid, outside.len() as u64);
+    // The connection goes on; a RST in the window closes it.
+    let data = tcp_at(down, back, ACK, (9001, 202_101), 2000, 500, None);
+    assert_eq!(track(&mut table, &data, SECOND).state, CtState::Established);
+    let reset = tcp_at(up, out, TcpFlags::RST, (202_101, 0), 0, 0, None);
+    assert_eq!(
+        track(&mut table, &reset, SECOND).state,
+        CtState::Established
+    );
+    assert_eq!(state(&table), Some(TcpState::Close));
 }
 
 #[test]

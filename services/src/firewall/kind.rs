@@ -81,23 +81,48 @@ impl ServiceKind for FirewallKind {
     }
 
     fn build(config: &FirewallConfig, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
-        let seed = flow_seed(context.core);
-        let matches: Vec<_> = config.rules.iter().map(RuleConfig::to_match).collect();
-        let actions = config.rules.iter().map(|rule| rule.action).collect();
-        let firewall = Firewall::new(
-            FlowTable::new(config.capacity, Timeouts::LINUX, seed),
-            Classifier::new(&matches, seed.rotate_left(17)),
-            actions,
-            config.default,
-            (
-                context.local.clone(),
-                context.routes.clone(),
-                context.errors.clone(),
-            ),
-        );
-        match context.links.take::<SteerEnd>(HookPoint::Ipv4Forward) {
-            Some(end) => Box::new(firewall.with_steering(FlowSteering::new(end, context.doorbell))),
-            None => Box::new(firewall),
+        Box::new(firewall(config, context))
+    }
+
+    /// A firewall is its predecessor's successor: the new rules judge the
+    /// flows the old table tracked (established connections stay
+    /// established, as nftables keeps conntrack across a rule reload).
+    fn adopt(
+        config: &FirewallConfig,
+        context: &BuildContext<'_>,
+        previous: Box<dyn Nanoservice>,
+    ) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>> {
+        if !(&*previous as &dyn Any).is::<Firewall>() {
+            return Err(previous);
         }
+        let previous: Box<dyn Any> = previous;
+        let Ok(previous) = previous.downcast::<Firewall>() else {
+            unreachable!("checked to be a Firewall above");
+        };
+        let mut firewall = firewall(config, context);
+        firewall.adopt(*previous);
+        Ok(Box::new(firewall))
+    }
+}
+
+/// The firewall of one core as `config` says, with no flows yet.
+fn firewall(config: &FirewallConfig, context: &BuildContext<'_>) -> Firewall {
+    let seed = flow_seed(context.core);
+    let matches: Vec<_> = config.rules.iter().map(RuleConfig::to_match).collect();
+    let actions = config.rules.iter().map(|rule| rule.action).collect();
+    let firewall = Firewall::new(
+        FlowTable::new(config.capacity, Timeouts::LINUX, seed),
+        Classifier::new(&matches, seed.rotate_left(17)),
+        actions,
+        config.default,
+        (
+            context.local.clone(),
+            context.routes.clone(),
+            context.errors.clone(),
+        ),
+    );
+    match context.links.take::<SteerEnd>(HookPoint::Ipv4Forward) {
+        Some(end) => firewall.with_steering(FlowSteering::new(end, context.doorbell)),
+        None => firewall,
     }
 }

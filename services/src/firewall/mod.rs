@@ -4,6 +4,7 @@
 //! cost grows with the number of distinct rule shapes, not of rules.
 
 mod classifier;
+mod filter;
 mod kind;
 mod node;
 mod reject;
@@ -12,6 +13,7 @@ mod rule;
 mod tests;
 
 pub use classifier::{Classifier, FlowFields, RuleMatch, port_blocks};
+pub use filter::{Filter, FilterConfig, Judged, Refusals, state_code};
 pub use kind::{FirewallConfig, FirewallKind, MAX_RULES};
 pub use node::{Firewall, FirewallDrop, FirewallOutput, RULE_COUNTERS};
 pub use rule::{Action, PortRange, Prefix, ProtocolMatch, RuleConfig, StateMatch};

@@ -3,17 +3,17 @@
 //! not allowed is forgotten again, so only accepted flows hold entries
 //! (Linux confirms a conntrack entry only when its packet leaves).
 
-use super::classifier::{Classifier, FlowFields};
-use super::reject::reset_for;
+use super::classifier::Classifier;
+use super::filter::{Filter, Refusals};
 use super::rule::Action;
-use crate::conntrack::{CtState, FlowPacket, FlowSteering, FlowTable, ParseError};
+use crate::conntrack::{
+    CtState, FlowPacket, FlowSteering, FlowTable, ParseError, SteerCounts, SteeredNode,
+};
 use crate::icmp_error::ErrorLimiter;
 use crate::route::{LocalAddresses, RoutingTable};
-use crate::wire::Ipv4Packet;
-use crate::wire::icmp::{kind, unreachable};
 use crate::wire::ipv4::protocol;
 use alloc::vec::Vec;
-use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
+use dataplane::{Batch, DropCode, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
 
 drop_reasons! {
     /// Why [`Firewall`] drops a packet.
@@ -86,13 +86,8 @@ const HANDED_IN: usize = 24;
 #[derive(Debug)]
 pub struct Firewall {
     table: FlowTable,
-    classifier: Classifier,
-    actions: Vec<Action>,
-    default: Action,
-    hits: Vec<u64>,
-    local: LocalAddresses,
-    routes: RoutingTable,
-    errors: ErrorLimiter,
+    filter: Filter,
+    refusals: Refusals,
     steering: Option<FlowSteering>,
 }
 
@@ -108,16 +103,14 @@ impl Firewall {
         default: Action,
         (local, routes, errors): (LocalAddresses, RoutingTable, ErrorLimiter),
     ) -> Self {
-        let hits = alloc::vec![0; actions.len()];
         Self {
             table,
-            classifier,
-            actions,
-            default,
-            hits,
-            local,
-            routes,
-            errors,
+            filter: Filter::new(classifier, actions, default),
+            refusals: Refusals {
+                local,
+                routes,
+                errors,
+            },
             steering: None,
         }
     }
@@ -129,9 +122,29 @@ impl Firewall {
         self
     }
 
+    /// Takes over `previous`'s flows (the firewall the previous spec ran
+    /// here) and, with them, its steering (whose rings the other cores'
+    /// successors keep too, so a flow keeps its owner core). Nothing is
+    /// taken when the tables differ in size or the service runs on a
+    /// different number of cores (the owners changed): then the flows
+    /// start afresh. True when taken.
+    pub fn adopt(&mut self, previous: Firewall) -> bool {
+        let cores = |steering: &Option<FlowSteering>| steering.as_ref().map(FlowSteering::cores);
+        if cores(&self.steering) != cores(&previous.steering)
+            || self.table.capacity() != previous.table.capacity()
+        {
+            return false;
+        }
+        self.table = previous.table;
+        if previous.steering.is_some() {
+            self.steering = previous.steering;
+        }
+        true
+    }
+
     /// Packets each rule matched, by rule index.
     pub fn rule_hits(&self) -> &[u64] {
-        &self.hits
+        self.filter.rule_hits()
     }
 
     /// The flow table.
@@ -160,32 +173,15 @@ impl Firewall {
             return Verdict::Keep;
         }
         let tracked = self.table.track(&flow, now_ns);
-        let state = match tracked.state {
-            CtState::Full => return Verdict::drop(FirewallDrop::TableFull),
-            CtState::New => 1,
-            CtState::Established | CtState::Related => 2,
-            CtState::Invalid => 3,
-        };
-        let fields = FlowFields {
-            source: flow.tuple.source.to_bits(),
-            destination: flow.tuple.destination.to_bits(),
-            source_port: flow.tuple.source_port,
-            destination_port: flow.tuple.destination_port,
-            protocol: flow.tuple.protocol,
-            state,
-        };
-        let action = match self.classifier.lookup(&fields) {
-            Some(rule) => {
-                let rule = rule as usize;
-                self.hits[rule] += 1;
-                out.count(RULE_0 + rule.min(RULE_COUNTERS), 1);
-                self.actions[rule]
-            }
-            None => {
-                out.count(DEFAULT_POLICY, 1);
-                self.default
-            }
-        };
+        if tracked.state == CtState::Full {
+            return Verdict::drop(FirewallDrop::TableFull);
+        }
+        let judged = self.filter.judge(&flow.tuple, tracked.state);
+        match judged.rule {
+            Some(rule) => out.count(RULE_0 + rule.min(RULE_COUNTERS), 1),
+            None => out.count(DEFAULT_POLICY, 1),
+        }
+        let action = judged.action;
         if action == Action::Allow {
             out.count(ALLOWED, 1);
             return Verdict::emit(FirewallOutput::Pass.into());
@@ -196,55 +192,32 @@ impl Firewall {
         if action == Action::Drop {
             return Verdict::drop(FirewallDrop::Denied);
         }
-        self.reject(packet, flow.tuple.protocol, out);
+        if let Some(answer) = self.refusals.refusal(packet.payload(), out) {
+            if flow.tuple.protocol == protocol::TCP {
+                out.count(RESETS, 1);
+            }
+            out.emit(FirewallOutput::Errors.into(), answer);
+        }
         Verdict::drop(FirewallDrop::Rejected)
     }
+}
 
-    /// Tells the sender of `packet` it was refused.
-    fn reject(&mut self, packet: &Packet, protocol_number: u8, out: &mut Outputs<'_>) {
-        if protocol_number == protocol::TCP {
-            if let Some(reset) = reset_for(packet.payload(), out) {
-                out.count(RESETS, 1);
-                out.emit(FirewallOutput::Errors.into(), reset);
-            }
-            return;
-        }
-        let Ok(view) = Ipv4Packet::new_checked(packet.payload()) else {
-            return;
-        };
-        let Some(source) = self
-            .routes
-            .lookup(view.source())
-            .and_then(|(interface, _)| self.local.on_interface(interface))
-        else {
-            return;
-        };
-        let kind = (kind::DESTINATION_UNREACHABLE, unreachable::PORT);
-        if let Some(error) = self
-            .errors
-            .error_for(out, &self.local, packet.payload(), source, kind)
-        {
-            out.emit(FirewallOutput::Errors.into(), error);
-        }
+impl SteeredNode for Firewall {
+    fn steering(&mut self) -> &mut Option<FlowSteering> {
+        &mut self.steering
+    }
+
+    fn judge(&mut self, packet: &mut Packet, steer: bool, out: &mut Outputs<'_>) -> Verdict {
+        self.verdict(packet, steer, out)
     }
 }
 
-impl Firewall {
-    /// Judges the packets other cores handed to this one (their flows
-    /// are this core's).
-    fn take_handed_in(&mut self, out: &mut Outputs<'_>) {
-        let Some(mut steering) = self.steering.take() else {
-            return;
-        };
-        let taken = steering.receive(|batch| {
-            out.dispatch(batch, |packet, out| self.verdict(packet, false, out));
-        });
-        if taken > 0 {
-            out.count(HANDED_IN, taken);
-        }
-        self.steering = Some(steering);
-    }
-}
+/// Where the firewall counts its steering.
+const STEER_COUNTS: SteerCounts = SteerCounts {
+    handed_off: HANDED_OFF,
+    handed_in: HANDED_IN,
+    ring_full: DropCode(FirewallDrop::RingFull as u8),
+};
 
 impl Nanoservice for Firewall {
     fn name(&self) -> &'static str {
@@ -264,11 +237,7 @@ impl Nanoservice for Firewall {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
-        out.dispatch(batch, |packet, out| self.verdict(packet, true, out));
-        if let Some(steering) = &mut self.steering {
-            steering.hand_off_counted(batch, out, FirewallDrop::RingFull.into(), HANDED_OFF);
-        }
+        FlowSteering::process(self, batch, out, STEER_COUNTS);
         crate::conntrack::count_table(self.table.take_stats(), out);
     }
 
@@ -281,7 +250,7 @@ impl Nanoservice for Firewall {
     }
 
     fn tick(&mut self, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
+        FlowSteering::take_in(self, out, HANDED_IN);
         self.table
             .sweep(out.now_ns(), crate::conntrack::SWEEP_PER_TICK);
         crate::conntrack::count_table(self.table.take_stats(), out);

@@ -10,7 +10,7 @@ use dataplane::{Outputs, Packet};
 
 /// A RST answering the TCP segment in `ip`, from its destination; `None`
 /// for a RST (never answered), a malformed segment or an empty pool.
-pub(super) fn reset_for(ip: &[u8], out: &mut Outputs<'_>) -> Option<Packet> {
+pub(crate) fn reset_for(ip: &[u8], out: &mut Outputs<'_>) -> Option<Packet> {
     let view = Ipv4Packet::new_checked(ip).ok()?;
     let segment = TcpPacket::new_checked(view.payload()).ok()?;
     let flags = segment.flags();

@@ -380,3 +380,148 @@ fn the_node_allows_tracks_drops_and_rejects() {
     assert_eq!((icmp.msg_type(), icmp.code()), (3, 3));
     assert!(sent.take_transmitted().is_none());
 }
+
+/// A TCP segment at `seq` acknowledging `ack`, window 64 240.
+fn segment_at(
+    pool: &Mempool,
+    from: ([u8; 4], u16),
+    to: ([u8; 4], u16),
+    flags: TcpFlags,
+    (seq, ack): (u32, u32),
+) -> dataplane::Packet {
+    let mut bytes = [0u8; 20];
+    bytes[0..2].copy_from_slice(&from.1.to_be_bytes());
+    bytes[2..4].copy_from_slice(&to.1.to_be_bytes());
+    bytes[4..8].copy_from_slice(&seq.to_be_bytes());
+    bytes[8..12].copy_from_slice(&ack.to_be_bytes());
+    bytes[12] = 5 << 4;
+    bytes[13] = flags.0;
+    bytes[14..16].copy_from_slice(&64_240u16.to_be_bytes());
+    ip_packet(pool, from.0, to.0, 6, &bytes)
+}
+
+#[test]
+fn hostile_traffic_is_dropped_and_counted_and_the_connection_lives_on() {
+    let config: FirewallConfig = toml::from_str(
+        r#"
+        default = "drop"
+        [[rules]]
+        action = "allow"
+        state = "established"
+        [[rules]]
+        action = "allow"
+        protocol = "tcp"
+        destination_port = 80
+        state = "new"
+        "#,
+    )
+    .unwrap();
+    let addresses = [Ipv4Cidr::new([10, 0, 1, 1].into(), 24).unwrap()];
+    let matches: Vec<_> = config.rules.iter().map(RuleConfig::to_match).collect();
+    let firewall = Firewall::new(
+        FlowTable::new(64, Timeouts::LINUX, 3),
+        Classifier::new(&matches, 3),
+        config.rules.iter().map(|rule| rule.action).collect(),
+        config.default,
+        (
+            LocalAddresses::new(addresses.to_vec()),
+            RoutingTable::new(&addresses, &[]),
+            ErrorLimiter::new(),
+        ),
+    );
+    let mut builder = ExecutorBuilder::new();
+    builder.pool(Mempool::with_heap(64, 64).unwrap());
+    let port = builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 32)));
+    let errors = builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 32)));
+    let node = builder.add_node(Box::new(firewall));
+    builder.route_rx(port, node).unwrap();
+    builder.connect(node, "pass", Target::Port(port)).unwrap();
+    builder
+        .connect(node, "errors", Target::Port(errors))
+        .unwrap();
+    let mut executor = builder.build().unwrap();
+    // Injects what `make` builds from the pool, polls, returns how many
+    // packets passed.
+    let mut run = |make: &dyn Fn(&Mempool) -> Vec<dataplane::Packet>| {
+        let packets = make(executor.pool().unwrap());
+        let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+        for packet in packets {
+            nic.inject(packet).unwrap();
+        }
+        executor.poll_once();
+        let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+        let mut passed = 0;
+        while nic.take_transmitted().is_some() {
+            passed += 1;
+        }
+        (passed, executor.counters().clone())
+    };
+    let (up, down) = ((CLIENT, 40000), (SERVER, 80));
+    let ack = TcpFlags::ACK;
+    // A connection: client ISN 1000, server ISN 5000.
+    let (passed, _) = run(&|pool| {
+        Vec::from([
+            segment_at(pool, up, down, TcpFlags::SYN, (1000, 0)),
+            segment_at(pool, down, up, TcpFlags(0x12), (5000, 1001)),
+            segment_at(pool, up, down, ack, (1001, 5001)),
+        ])
+    });
+    assert_eq!(passed, 3);
+    // No flow, out of the window, ICMP errors quoting garbage or nothing
+    // tracked: all dropped, the connection untouched.
+    let (passed, counters) = run(&|pool| {
+        let mut garbage_quote = Vec::from([3u8, 3, 0, 0, 0, 0, 0, 0]);
+        garbage_quote.extend_from_slice(&[0x99; 30]);
+        let mut untracked_quote = Vec::from([3u8, 3, 0, 0, 0, 0, 0, 0]);
+        let quoted = segment_at(pool, (CLIENT, 41000), down, ack, (1, 1));
+        untracked_quote.extend_from_slice(&quoted.payload()[..28]);
+        Vec::from([
+            segment_at(pool, (CLIENT, 40999), down, ack, (1001, 5001)),
+            segment_at(pool, up, down, ack, (90_000_000, 5001)),
+            segment_at(pool, down, up, TcpFlags::RST, (70_000_000, 0)),
+            segment_at(pool, down, up, ack, (5001, 900_000)),
+            ip_packet(pool, SERVER, CLIENT, 1, &garbage_quote),
+            ip_packet(pool, SERVER, CLIENT, 1, &untracked_quote),
+        ])
+    });
+    let firewall = &counters.nodes[0];
+    assert_eq!(passed, 0);
+    assert_eq!(firewall.drops_named("denied"), Some(5));
+    assert_eq!(firewall.drops_named("malformed"), Some(1));
+    // A SYN flood four times the table: the unestablished flows evict one
+    // another (counted), the established one stays.
+    let mut admitted = 0;
+    for round in 0..8u8 {
+        let (passed, _) = run(&|pool| {
+            (0..32u8)
+                .map(|host| {
+                    segment_at(
+                        pool,
+                        ([192, 0, round, host], 1024),
+                        down,
+                        TcpFlags::SYN,
+                        (7, 0),
+                    )
+                })
+                .collect()
+        });
+        admitted += passed;
+    }
+    let (passed, counters) = run(&|pool| {
+        Vec::from([
+            segment_at(pool, up, down, ack, (1001, 5001)),
+            segment_at(pool, down, up, ack, (5001, 1001)),
+        ])
+    });
+    assert_eq!(passed, 2, "the connection outlived the flood");
+    let firewall = &counters.nodes[0];
+    let evicted = firewall.event_named("flows-evicted").unwrap();
+    let full = firewall.drops_named("table-full").unwrap();
+    assert!(evicted > 0, "evicted {evicted}");
+    assert_eq!(
+        admitted + full,
+        8 * 32,
+        "admitted {admitted}, table-full {full}"
+    );
+    assert_eq!(firewall.event_named("flows-created"), Some(1 + admitted));
+}

@@ -6,6 +6,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::any::Any;
 use core::net::Ipv4Addr;
 use dataplane::Nanoservice;
 use serde::{Deserialize, Deserializer};
@@ -19,8 +20,9 @@ pub const DEFAULT_TABLE_SIZE: usize = 65_537;
 pub const MAX_TABLE_SIZE: usize = 1 << 22;
 
 /// Backends a service may have: each has two counters of its own, and a
-/// node has at most 32 (`dataplane::MAX_EVENTS`).
-pub const MAX_BACKENDS: usize = 15;
+/// node has at most 32 (`dataplane::MAX_EVENTS`), three of them the
+/// node's own.
+pub const MAX_BACKENDS: usize = 14;
 
 /// Flows each core pins when the spec does not say.
 pub const DEFAULT_FLOWS: usize = 65_536;
@@ -78,6 +80,16 @@ pub struct LbConfig {
     /// Flows each core pins to their backend at most.
     #[serde(default = "default_flows")]
     pub flows: usize,
+}
+
+/// A balancer as `config` says, with no flows pinned yet.
+fn balancer(config: &LbConfig) -> LoadBalancer {
+    LoadBalancer::new(
+        config.vip,
+        config.backends.clone(),
+        MaglevTable::new(&config.backends, config.table_size),
+        PinTable::new(config.flows),
+    )
 }
 
 /// True when `n` is prime (trial division: at most 2 048 steps for the
@@ -144,11 +156,29 @@ impl ServiceKind for LbKind {
     }
 
     fn build(config: &LbConfig, _context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
-        Box::new(LoadBalancer::new(
-            config.vip,
-            config.backends.clone(),
-            MaglevTable::new(&config.backends, config.table_size),
-            PinTable::new(config.flows),
-        ))
+        Box::new(balancer(config))
+    }
+
+    /// The node of the same VIP is the predecessor: its flow pins carry
+    /// over (renumbered to the new list of backends), the Maglev table is
+    /// built for the new backends.
+    fn adopt(
+        config: &LbConfig,
+        _context: &BuildContext<'_>,
+        previous: Box<dyn Nanoservice>,
+    ) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>> {
+        let same_vip = (&*previous as &dyn Any)
+            .downcast_ref::<LoadBalancer>()
+            .is_some_and(|old| old.vip() == config.vip);
+        if !same_vip {
+            return Err(previous);
+        }
+        let previous: Box<dyn Any> = previous;
+        let Ok(previous) = previous.downcast::<LoadBalancer>() else {
+            unreachable!("checked to be a LoadBalancer above");
+        };
+        let mut balancer = balancer(config);
+        balancer.adopt(&previous);
+        Ok(Box::new(balancer))
     }
 }

@@ -132,4 +132,65 @@ impl PinTable {
             evicted,
         })
     }
+
+    /// The backend `flow` (with hash `hash`) is pinned to while live at
+    /// `now_ns`, without touching the pin.
+    pub fn peek(&self, hash: u64, flow: (Ipv4Addr, u16, u8), now_ns: u64) -> Option<usize> {
+        let key = Key {
+            client: flow.0,
+            client_port: flow.1,
+            protocol: flow.2,
+        };
+        let bucket = (hash as usize & self.mask) * PIN_WAYS;
+        self.entries[bucket..bucket + PIN_WAYS]
+            .iter()
+            .find(|entry| entry.key == key && entry.expires_ns > now_ns)
+            .map(|entry| usize::from(entry.backend))
+    }
+
+    /// Takes over the pins of `previous` (the table of the node this one
+    /// replaces), each with its backend renumbered by `renumber`: `None`
+    /// for a backend that is gone, whose flows are then unpinned (their
+    /// next packet is looked up in the Maglev table again). `flow_hash`
+    /// gives a flow's hash, as [`PinTable::pin`] takes it. Returns the
+    /// pins kept; a pin whose bucket here is full (a smaller table) is
+    /// dropped.
+    pub fn adopt(
+        &mut self,
+        previous: &PinTable,
+        renumber: impl Fn(usize) -> Option<usize>,
+        flow_hash: impl Fn(Ipv4Addr, u16, u8) -> u64,
+    ) -> usize {
+        let mut kept = 0;
+        for entry in previous
+            .entries
+            .iter()
+            .filter(|entry| entry.expires_ns != 0)
+        {
+            let Some(backend) = renumber(usize::from(entry.backend)) else {
+                continue;
+            };
+            let key = entry.key;
+            let hash = flow_hash(key.client, key.client_port, key.protocol);
+            let bucket = (hash as usize & self.mask) * PIN_WAYS;
+            let ways = &mut self.entries[bucket..bucket + PIN_WAYS];
+            if let Some(slot) = ways.iter_mut().find(|slot| slot.expires_ns == 0) {
+                *slot = Entry {
+                    key,
+                    backend: backend as u8,
+                    expires_ns: entry.expires_ns,
+                };
+                kept += 1;
+            }
+        }
+        kept
+    }
+
+    /// The live pins' backends (for tests): one per pinned flow.
+    pub fn backends(&self, now_ns: u64) -> impl Iterator<Item = usize> + '_ {
+        self.entries
+            .iter()
+            .filter(move |entry| entry.expires_ns > now_ns)
+            .map(|entry| usize::from(entry.backend))
+    }
 }

@@ -398,7 +398,146 @@ fn a_full_pin_table_evicts_and_counts() {
 
 #[test]
 fn every_event_has_a_counter() {
-    assert_eq!(node::EVENTS.len(), 2 * BACKEND_COUNTERS + 2);
+    assert_eq!(node::EVENTS.len(), 2 * BACKEND_COUNTERS + 3);
     assert!(node::EVENTS.len() <= dataplane::stats::MAX_EVENTS);
     assert_eq!(BACKEND_COUNTERS, MAX_BACKENDS);
+}
+
+/// Each port's backend (by address:port) through `node` at `now_ns`.
+fn steer_all(node: &mut LoadBalancer, ports: core::ops::Range<u16>, now_ns: u64) -> Vec<Endpoint> {
+    ports
+        .map(|port| {
+            let mut ip = from_client(port);
+            let Ok(Steered::Backend { index, .. }) = node.steer(&mut ip, now_ns) else {
+                panic!("port {port} not steered");
+            };
+            node.backends()[index]
+        })
+        .collect()
+}
+
+#[test]
+fn an_adopted_node_keeps_the_pins_of_surviving_backends() {
+    // Three backends; then 10.0.2.12 removed and 10.0.2.13 added, the
+    // survivors listed in another order (their indexes change).
+    let all = backends(4);
+    let first = alloc::vec![all[0], all[1], all[2]];
+    let mut before = balancer(first.clone(), 65_537, 4096);
+    let pinned = steer_all(&mut before, 40_000..40_400, 1);
+    let mut after = balancer(alloc::vec![all[3], all[1], all[0]], 65_537, 4096);
+    let kept = after.adopt(&before);
+    let removed = pinned.iter().filter(|&&backend| backend == all[2]).count();
+    assert!(removed > 0);
+    assert_eq!(kept, 400 - removed);
+    // The counts of kept backends follow them to their new places.
+    assert_eq!(after.backend_flows()[2], before.backend_flows()[0]);
+    assert_eq!(after.backend_flows()[0], 0);
+    let now = steer_all(&mut after, 40_000..40_400, 2);
+    let mut moved_to_new = 0;
+    for (old, new) in pinned.iter().zip(&now) {
+        if *old == all[2] {
+            assert_ne!(*new, all[2]);
+        } else {
+            // Pinned: the new backend takes none of the live flows, though
+            // its Maglev share would have taken about a third of them.
+            assert_eq!(old, new, "a surviving backend's flow moved");
+        }
+        if *new == all[3] {
+            moved_to_new += 1;
+        }
+    }
+    assert!(moved_to_new <= removed);
+    // Without adoption a fresh node would have moved survivors' flows.
+    let mut fresh = balancer(alloc::vec![all[3], all[1], all[0]], 65_537, 4096);
+    let fresh_now = steer_all(&mut fresh, 40_000..40_400, 2);
+    let disturbed = pinned
+        .iter()
+        .zip(&fresh_now)
+        .filter(|(old, new)| **old != all[2] && old != new)
+        .count();
+    assert!(disturbed > 0, "the test would not tell adoption from none");
+    // A smaller pin table keeps what fits in its buckets.
+    let mut small = balancer(first, 65_537, 64);
+    assert!(small.adopt(&before) <= 64);
+}
+
+/// An ICMP port unreachable from `from` to `to` quoting the first 28
+/// bytes of `quoted`, checksums filled.
+fn unreachable(from: Ipv4Addr, to: Ipv4Addr, quoted: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + 28;
+    let mut ip = alloc::vec![0u8; total];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 1;
+    ip[12..16].copy_from_slice(&from.octets());
+    ip[16..20].copy_from_slice(&to.octets());
+    let sum = fold(reference_sum(&ip[..20]));
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    ip[20] = 3;
+    ip[21] = 3;
+    ip[28..].copy_from_slice(&quoted[..28]);
+    let sum = fold(reference_sum(&ip[20..]));
+    ip[22..24].copy_from_slice(&sum.to_be_bytes());
+    ip
+}
+
+#[test]
+fn an_icmp_error_about_a_balanced_flow_is_translated_back_to_the_client() {
+    let all = backends(3);
+    let mut node = balancer(all.clone(), 251, 64);
+    let mut sent = packet(17, CLIENT, VIP, b"ping");
+    let Ok(Steered::Backend { index, .. }) = node.steer(&mut sent, 1) else {
+        panic!("not steered");
+    };
+    let backend = all[index];
+    // From the backend itself: from the VIP now, quoting the datagram as
+    // the client sent it.
+    let mut error = unreachable(backend.address, CLIENT.address, &sent);
+    assert_eq!(node.steer(&mut error, 2), Ok(Steered::Error));
+    let original = packet(17, CLIENT, VIP, b"ping");
+    assert_eq!(&error[12..16], &VIP.address.octets());
+    assert_eq!(&error[16..20], &CLIENT.address.octets());
+    assert_eq!(fold(reference_sum(&error[..20])), 0, "outer IPv4 checksum");
+    assert_eq!(fold(reference_sum(&error[20..])), 0, "ICMP checksum");
+    assert_eq!(
+        &error[28..56],
+        &original[..28],
+        "the quote as the client sent it"
+    );
+    // From a router on the way: its own address stays.
+    let router = Ipv4Addr::new(10, 0, 2, 254);
+    let mut error = unreachable(router, CLIENT.address, &sent);
+    assert_eq!(node.steer(&mut error, 2), Ok(Steered::Error));
+    assert_eq!(&error[12..16], &router.octets());
+    assert_eq!(&error[28..56], &original[..28]);
+    assert_eq!(fold(reference_sum(&error[20..])), 0);
+    // About a flow the client opened to the backend directly (not
+    // pinned through the VIP): not ours, untouched.
+    let other = Endpoint {
+        address: CLIENT.address,
+        port: 40_001,
+    };
+    let direct = packet(17, other, backend, b"ping");
+    let mut error = unreachable(backend.address, CLIENT.address, &direct);
+    let before = error.clone();
+    assert_eq!(node.steer(&mut error, 2), Ok(Steered::Passed));
+    assert_eq!(error, before);
+    // A quote cut short is no flow of ours either.
+    let mut short = unreachable(backend.address, CLIENT.address, &sent);
+    short.truncate(20 + 8 + 20);
+    short[2..4].copy_from_slice(&48u16.to_be_bytes());
+    let sum = fold(reference_sum(&{
+        let mut header = short[..20].to_vec();
+        header[10] = 0;
+        header[11] = 0;
+        header
+    }));
+    short[10..12].copy_from_slice(&sum.to_be_bytes());
+    assert_eq!(node.steer(&mut short, 2), Ok(Steered::Passed));
+    // Nor is one quoting garbage.
+    let mut garbage = unreachable(backend.address, CLIENT.address, &[0x99; 28]);
+    let before = garbage.clone();
+    assert_eq!(node.steer(&mut garbage, 2), Ok(Steered::Passed));
+    assert_eq!(garbage, before);
 }

@@ -95,6 +95,11 @@ impl Bindings {
         }
     }
 
+    /// Bindings it holds at most.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Bindings held.
     pub fn len(&self) -> usize {
         self.slots.len() - self.free.len()

@@ -6,7 +6,9 @@ use crate::conntrack::{
     DEFAULT_CAPACITY, FlowSteering, FlowTable, SteerEnd, Timeouts, check_capacity, flow_seed,
     link_steering,
 };
-use crate::firewall::{PortRange, Prefix, ProtocolMatch};
+use crate::firewall::{
+    Filter, FilterConfig, MAX_RULES, PortRange, Prefix, ProtocolMatch, Refusals,
+};
 use crate::registry::{BuildContext, HookPoint, InterfaceInfo, ServiceKind, SpecSummary};
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -81,6 +83,12 @@ pub struct NatConfig {
     /// Forwarded ports.
     #[serde(default)]
     pub forward: Vec<ForwardConfig>,
+    /// Firewall rules in the same chain (`[service.filter]`), judged on
+    /// what nftables' forward hook sees: the source before source NAT,
+    /// the destination after destination NAT (the inside addresses both
+    /// ways); none by default.
+    #[serde(default)]
+    pub filter: Option<FilterConfig>,
 }
 
 impl NatConfig {
@@ -122,6 +130,14 @@ impl ServiceKind for NatKind {
                 EPHEMERAL_PORTS.1
             ));
         }
+        if let Some(filter) = &config.filter
+            && filter.rules.len() > MAX_RULES
+        {
+            return Err(alloc::format!(
+                "filter: at most {MAX_RULES} rules, got {}",
+                filter.rules.len()
+            ));
+        }
         for forward in &config.forward {
             if !matches!(forward.protocol.0, 6 | 17) {
                 return Err(String::from("a forwarded port's protocol is tcp or udp"));
@@ -159,37 +175,73 @@ impl ServiceKind for NatKind {
     }
 
     fn build(config: &NatConfig, context: &BuildContext<'_>) -> Box<dyn Nanoservice> {
-        let seed = flow_seed(context.core);
-        // `check` made sure the interface exists.
-        let (outside, address) = config
-            .outside_of(context.interfaces)
-            .unwrap_or((0, core::net::Ipv4Addr::UNSPECIFIED));
-        let settings = NatSettings {
-            outside,
-            address,
-            inside: config.inside.iter().map(|prefix| prefix.0).collect(),
-            ports: (config.ports.0, config.ports.1),
-            hairpin: config.hairpin,
-            forwards: config
-                .forward
-                .iter()
-                .map(|forward| Forward {
-                    protocol: forward.protocol.0,
-                    port: forward.port,
-                    to: (*forward.to.ip(), forward.to.port()),
-                })
-                .collect(),
-        };
-        let nat = Nat::new(
-            FlowTable::new(config.capacity, Timeouts::LINUX, seed),
-            config.capacity,
-            settings,
-            context.routes.clone(),
-            seed.rotate_left(23),
-        );
-        match context.links.take::<SteerEnd>(HookPoint::Ipv4Forward) {
-            Some(end) => Box::new(nat.with_steering(FlowSteering::new(end, context.doorbell))),
-            None => Box::new(nat),
+        Box::new(nat(config, context))
+    }
+
+    /// A NAT is its predecessor's successor: its flows and bindings carry
+    /// over (a change of forwarded ports or port range leaves the
+    /// translations made under the old ones until their flows end).
+    fn adopt(
+        config: &NatConfig,
+        context: &BuildContext<'_>,
+        previous: Box<dyn Nanoservice>,
+    ) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>> {
+        if !(&*previous as &dyn Any).is::<Nat>() {
+            return Err(previous);
         }
+        let previous: Box<dyn Any> = previous;
+        let Ok(previous) = previous.downcast::<Nat>() else {
+            unreachable!("checked to be a Nat above");
+        };
+        let mut nat = nat(config, context);
+        nat.adopt(*previous);
+        Ok(Box::new(nat))
+    }
+}
+
+/// The NAT of one core as `config` says, with no flows yet.
+fn nat(config: &NatConfig, context: &BuildContext<'_>) -> Nat {
+    let seed = flow_seed(context.core);
+    // `check` made sure the interface exists.
+    let (outside, address) = config
+        .outside_of(context.interfaces)
+        .unwrap_or((0, core::net::Ipv4Addr::UNSPECIFIED));
+    let settings = NatSettings {
+        outside,
+        address,
+        inside: config.inside.iter().map(|prefix| prefix.0).collect(),
+        ports: (config.ports.0, config.ports.1),
+        hairpin: config.hairpin,
+        forwards: config
+            .forward
+            .iter()
+            .map(|forward| Forward {
+                protocol: forward.protocol.0,
+                port: forward.port,
+                to: (*forward.to.ip(), forward.to.port()),
+            })
+            .collect(),
+    };
+    let nat = Nat::new(
+        FlowTable::new(config.capacity, Timeouts::LINUX, seed),
+        config.capacity,
+        settings,
+        context.routes.clone(),
+        seed.rotate_left(23),
+    );
+    let nat = match &config.filter {
+        Some(filter) => nat.with_filter(
+            Filter::from_rules(&filter.rules, filter.default, seed.rotate_left(17)),
+            Refusals {
+                local: context.local.clone(),
+                routes: context.routes.clone(),
+                errors: context.errors.clone(),
+            },
+        ),
+        None => nat,
+    };
+    match context.links.take::<SteerEnd>(HookPoint::Ipv4Forward) {
+        Some(end) => nat.with_steering(FlowSteering::new(end, context.doorbell)),
+        None => nat,
     }
 }

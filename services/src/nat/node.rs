@@ -7,13 +7,17 @@
 use super::bindings::{BindError, Binding, Bindings, Way};
 use super::translate::{rewrite, rewrite_error};
 use crate::conntrack::{
-    CtState, FiveTuple, FlowPacket, FlowSteering, FlowTable, ParseError, owner_core,
+    CtState, FiveTuple, FlowPacket, FlowSteering, FlowTable, ParseError, SteerCounts, SteeredNode,
+    owner_core,
 };
+use crate::firewall::{Action, Filter, Refusals};
 use crate::route::RoutingTable;
 use crate::wire::ipv4::protocol;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
-use dataplane::{Batch, Ipv4Cidr, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs};
+use dataplane::{
+    Batch, DropCode, Ipv4Cidr, Nanoservice, Outputs, Packet, Verdict, drop_reasons, outputs,
+};
 
 drop_reasons! {
     /// Why [`Nat`] drops a packet.
@@ -38,6 +42,11 @@ drop_reasons! {
         Unsupported = "unsupported",
         /// Belongs to another core's flows, whose ring was full.
         RingFull = "ring-full",
+        /// The filter's rule or default policy said drop.
+        Denied = "denied",
+        /// The filter's rule or default policy said reject (RST or ICMP
+        /// sent).
+        Rejected = "rejected",
     }
 }
 
@@ -46,6 +55,8 @@ outputs! {
     NatOutput {
         /// On to the next service at the hook point (the router).
         Pass = "pass",
+        /// The filter's RSTs and ICMP errors, through routing.
+        Errors = "errors",
     }
 }
 
@@ -64,6 +75,8 @@ const EVENTS: &[&str] = &[
     "bindings-released",
     "handed-off",
     "handed-in",
+    "filter-allowed",
+    "filter-default-policy",
 ];
 const TRANSLATED: usize = 3;
 const UNTRANSLATED: usize = 4;
@@ -74,6 +87,8 @@ const ERRORS_TRANSLATED: usize = 8;
 const RELEASED: usize = 9;
 const HANDED_OFF: usize = 10;
 const HANDED_IN: usize = 11;
+const FILTER_ALLOWED: usize = 12;
+const FILTER_DEFAULT: usize = 13;
 
 /// One forwarded port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +168,8 @@ pub struct Nat {
     /// hash (kept apart from `steering`, which is taken out while the
     /// packets handed in are judged).
     landing: Option<(usize, usize, u64)>,
+    /// Firewall rules on the inside view, with what rejects answer from.
+    filter: Option<(Filter, Refusals)>,
 }
 
 /// A packet's binding once found or made.
@@ -176,6 +193,53 @@ impl Nat {
             routes,
             steering: None,
             landing: None,
+            filter: None,
+        }
+    }
+
+    /// Judges every packet it passes with `filter` (the firewall of the
+    /// same chain): on its source before source NAT and its destination
+    /// after destination NAT, as nftables' forward hook sees it, in the
+    /// conntrack state of its flow; rejects answer as `refusals` say.
+    pub fn with_filter(mut self, filter: Filter, refusals: Refusals) -> Self {
+        self.filter = Some((filter, refusals));
+        self
+    }
+
+    /// The filter's hits per rule (none without a filter).
+    pub fn filter_hits(&self) -> &[u64] {
+        self.filter
+            .as_ref()
+            .map_or(&[], |(filter, _)| filter.rule_hits())
+    }
+
+    /// The filter's verdict on `packet` (as it arrived) whose inside view
+    /// is `view` in `state`: `None` to let it through, else its drop
+    /// (a reject's answer sent).
+    fn filtered(
+        &mut self,
+        packet: &Packet,
+        view: &FiveTuple,
+        state: CtState,
+        out: &mut Outputs<'_>,
+    ) -> Option<Verdict> {
+        let (filter, refusals) = self.filter.as_mut()?;
+        let judged = filter.judge(view, state);
+        if judged.rule.is_none() {
+            out.count(FILTER_DEFAULT, 1);
+        }
+        match judged.action {
+            Action::Allow => {
+                out.count(FILTER_ALLOWED, 1);
+                None
+            }
+            Action::Drop => Some(Verdict::drop(NatDrop::Denied)),
+            Action::Reject => {
+                if let Some(answer) = refusals.refusal(packet.payload(), out) {
+                    out.emit(NatOutput::Errors.into(), answer);
+                }
+                Some(Verdict::drop(NatDrop::Rejected))
+            }
         }
     }
 
@@ -186,6 +250,29 @@ impl Nat {
         self.landing = Some((steering.core(), steering.cores(), steering.seed()));
         self.steering = Some(steering);
         self
+    }
+
+    /// Takes over `previous`'s flows and bindings (the NAT the previous
+    /// spec ran here) with its steering (whose rings the other cores'
+    /// successors keep, so flows keep their owner cores and masquerade
+    /// ports still land where they were chosen). Nothing is taken when
+    /// the tables differ in size or the service runs on a different
+    /// number of cores: then the flows start afresh. True when taken.
+    pub fn adopt(&mut self, previous: Nat) -> bool {
+        let cores = |landing: &Option<(usize, usize, u64)>| landing.map(|(_, cores, _)| cores);
+        if cores(&self.landing) != cores(&previous.landing)
+            || self.table.capacity() != previous.table.capacity()
+            || self.bindings.capacity() != previous.bindings.capacity()
+        {
+            return false;
+        }
+        self.table = previous.table;
+        self.bindings = previous.bindings;
+        if previous.steering.is_some() {
+            self.steering = previous.steering;
+            self.landing = previous.landing;
+        }
+        true
     }
 
     /// The flow table.
@@ -328,10 +415,7 @@ impl Nat {
             Some((slot, binding, way)) => (slot, binding, way, false),
             None => match self.open(&flow, out) {
                 Ok(Some(bound)) => bound,
-                Ok(None) => {
-                    out.count(UNTRANSLATED, 1);
-                    return Verdict::emit(NatOutput::Pass.into());
-                }
+                Ok(None) => return self.untranslated(packet, &flow, now_ns, out),
                 Err(verdict) => return verdict,
             },
         };
@@ -339,7 +423,8 @@ impl Nat {
             tuple: binding.tracked_as(way),
             ..flow
         };
-        let reason = match self.table.track(&inside_view, now_ns).state {
+        let tracked = self.table.track(&inside_view, now_ns);
+        let reason = match tracked.state {
             CtState::Full => Some(NatDrop::TableFull),
             CtState::Invalid => Some(NatDrop::Invalid),
             _ => None,
@@ -350,7 +435,23 @@ impl Nat {
             }
             return Verdict::drop(reason);
         }
-        if rewrite(packet.payload_mut(), &binding.leaves_as(way), false).is_err() {
+        let leaves = binding.leaves_as(way);
+        if self.filter.is_some() {
+            // Source as it came, destination as it leaves.
+            let view = FiveTuple {
+                destination: leaves.destination,
+                destination_port: leaves.destination_port,
+                ..flow.tuple
+            };
+            if let Some(refused) = self.filtered(packet, &view, tracked.state, out) {
+                if created {
+                    self.bindings.release(slot);
+                    self.table.forget(&inside_view.tuple, now_ns);
+                }
+                return refused;
+            }
+        }
+        if rewrite(packet.payload_mut(), &leaves, false).is_err() {
             return Verdict::drop(NatDrop::Malformed);
         }
         out.count(TRANSLATED, 1);
@@ -378,8 +479,7 @@ impl Nat {
                 // an inside address, or the inside nothing it knows.
                 return Verdict::drop(NatDrop::NoMapping);
             }
-            out.count(UNTRANSLATED, 1);
-            return Verdict::emit(NatOutput::Pass.into());
+            return self.untranslated(packet, flow, now_ns, out);
         };
         let related = FlowPacket {
             quoted: Some(binding.original),
@@ -400,6 +500,16 @@ impl Nat {
         } else {
             outer.destination
         };
+        if self.filter.is_some() {
+            // Its source as it came, its destination as it leaves.
+            let view = FiveTuple {
+                destination,
+                ..outer
+            };
+            if let Some(refused) = self.filtered(packet, &view, CtState::Related, out) {
+                return refused;
+            }
+        }
         if rewrite_error(
             packet.payload_mut(),
             source,
@@ -414,21 +524,30 @@ impl Nat {
         Verdict::emit(NatOutput::Pass.into())
     }
 
-    /// Translates the packets other cores handed to this one (their flows
-    /// are this core's).
-    fn take_handed_in(&mut self, out: &mut Outputs<'_>) {
-        let Some(mut steering) = self.steering.take() else {
-            return;
-        };
-        // `verdict` looks at `self.steering` only to steer, which handed-in
-        // packets are not.
-        let taken = steering.receive(|batch| {
-            out.dispatch(batch, |packet, out| self.verdict(packet, false, out));
-        });
-        self.steering = Some(steering);
-        if taken > 0 {
-            out.count(HANDED_IN, taken);
+    /// A packet the NAT leaves as it is (inside to inside, or from a
+    /// source it does not masquerade): passed, after the filter when
+    /// there is one (its flow then tracked for the filter's states).
+    fn untranslated(
+        &mut self,
+        packet: &Packet,
+        flow: &FlowPacket,
+        now_ns: u64,
+        out: &mut Outputs<'_>,
+    ) -> Verdict {
+        if self.filter.is_some() {
+            let tracked = self.table.track(flow, now_ns);
+            if tracked.state == CtState::Full {
+                return Verdict::drop(NatDrop::TableFull);
+            }
+            if let Some(refused) = self.filtered(packet, &flow.tuple, tracked.state, out) {
+                if tracked.created {
+                    self.table.forget(&flow.tuple, now_ns);
+                }
+                return refused;
+            }
         }
+        out.count(UNTRANSLATED, 1);
+        Verdict::emit(NatOutput::Pass.into())
     }
 
     fn count(&mut self, out: &mut Outputs<'_>) {
@@ -440,13 +559,35 @@ impl Nat {
     }
 }
 
+impl SteeredNode for Nat {
+    fn steering(&mut self) -> &mut Option<FlowSteering> {
+        &mut self.steering
+    }
+
+    fn judge(&mut self, packet: &mut Packet, steer: bool, out: &mut Outputs<'_>) -> Verdict {
+        self.verdict(packet, steer, out)
+    }
+}
+
+/// Where the NAT counts its steering.
+const STEER_COUNTS: SteerCounts = SteerCounts {
+    handed_off: HANDED_OFF,
+    handed_in: HANDED_IN,
+    ring_full: DropCode(NatDrop::RingFull as u8),
+};
+
 impl Nanoservice for Nat {
     fn name(&self) -> &'static str {
         "nat"
     }
 
+    /// `errors` only with a filter (which alone sends anything there).
     fn outputs(&self) -> &'static [&'static str] {
-        NatOutput::NAMES
+        if self.filter.is_some() {
+            NatOutput::NAMES
+        } else {
+            &NatOutput::NAMES[..1]
+        }
     }
 
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -458,11 +599,7 @@ impl Nanoservice for Nat {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
-        out.dispatch(batch, |packet, out| self.verdict(packet, true, out));
-        if let Some(steering) = &mut self.steering {
-            steering.hand_off_counted(batch, out, NatDrop::RingFull.into(), HANDED_OFF);
-        }
+        FlowSteering::process(self, batch, out, STEER_COUNTS);
         self.count(out);
     }
 
@@ -475,7 +612,7 @@ impl Nanoservice for Nat {
     }
 
     fn tick(&mut self, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
+        FlowSteering::take_in(self, out, HANDED_IN);
         let now_ns = out.now_ns();
         self.table.sweep(now_ns, crate::conntrack::SWEEP_PER_TICK);
         self.bindings

@@ -74,10 +74,21 @@ fn packet(source: Ipv4Addr, destination: Ipv4Addr, protocol: u8, transport: &[u8
 }
 
 fn tcp(from: (Ipv4Addr, u16), to: (Ipv4Addr, u16), flags: u8, payload: &[u8]) -> Vec<u8> {
+    tcp_at(from, to, flags, 1000, payload)
+}
+
+/// A TCP segment at sequence number `seq` (acknowledging 0).
+fn tcp_at(
+    from: (Ipv4Addr, u16),
+    to: (Ipv4Addr, u16),
+    flags: u8,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut segment = vec![0u8; 20];
     segment[0..2].copy_from_slice(&from.1.to_be_bytes());
     segment[2..4].copy_from_slice(&to.1.to_be_bytes());
-    segment[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    segment[4..8].copy_from_slice(&seq.to_be_bytes());
     segment[12] = 5 << 4;
     segment[13] = flags;
     segment[14..16].copy_from_slice(&64240u16.to_be_bytes());
@@ -400,12 +411,21 @@ fn masquerade_translates_both_ways_and_drops_what_has_no_mapping() {
             .is_none()
     );
     assert_eq!(nat.drops("invalid"), 1);
+    // Out of the flow's window: data far past what the server may send,
+    // a RST guessed there: invalid, and the flow goes on.
+    let to_us = (NAT, out.source_port);
+    for flags in [0x10, 0x04] {
+        let beyond = tcp_at((SERVER, 80), to_us, flags, 90_000_000, b"x");
+        assert!(nat.send(&beyond).is_none());
+    }
+    assert_eq!(nat.drops("invalid"), 3);
+    assert!(nat.send(&tcp((SERVER, 80), to_us, 0x10, b"ok")).is_some());
     // Between inside hosts: routed as it is.
     let local = tcp((INSIDE, 40000), ([10, 0, 1, 3].into(), 22), 0x02, b"");
     assert_eq!(nat.send(&local).unwrap(), local);
     assert_eq!(nat.event("untranslated"), 1);
     assert_eq!(nat.event("masqueraded-flows"), 1);
-    assert_eq!(nat.event("translated"), 3);
+    assert_eq!(nat.event("translated"), 4);
     assert_eq!(nat.event("flows-created"), 1);
 }
 
@@ -436,6 +456,15 @@ fn echo_and_icmp_errors_are_translated_back_to_the_inside_host() {
     assert!(nat.send(&icmp_error(ROUTER, NAT, 3, &stranger)).is_none());
     assert_eq!(nat.event("errors-translated"), 1);
     assert_eq!(nat.drops("no-mapping"), 1);
+    // An error quoting garbage (no IPv4 header, or one cut before its
+    // ports) is malformed, whoever it claims to be about.
+    let mut cut = sent.clone();
+    cut.truncate(24);
+    for quote in [&[0x99u8; 28][..], &cut[..]] {
+        assert!(nat.send(&icmp_error(SERVER, NAT, 3, quote)).is_none());
+    }
+    assert_eq!(nat.drops("malformed"), 2);
+    assert_eq!(nat.event("errors-translated"), 1);
 }
 
 #[test]

@@ -62,6 +62,25 @@ pub trait ServiceKind: 'static {
     /// Builds the node for one core (or one port of it, at a per-port hook
     /// point).
     fn build(config: &Self::Config, context: &BuildContext<'_>) -> Box<dyn Nanoservice>;
+
+    /// Builds the node for one core like [`build`](Self::build), for a
+    /// service whose settings changed, taking over the state of
+    /// `previous`: a node the previous spec ran here that no unchanged
+    /// service takes over (of any kind). A kind that can carry its state
+    /// across a change of settings (the `lb` its flow pins over a change
+    /// of backends, `firewall` and `nat` their flows and bindings over a
+    /// change of rules) checks that `previous` is its own predecessor
+    /// (its kind, and what names it, like the `lb`'s VIP) and returns the
+    /// new node; `Err(previous)`, untouched, when it is not (then
+    /// [`build`](Self::build) builds it anew, and `context` must not have
+    /// been used). By default nothing is adopted.
+    fn adopt(
+        _config: &Self::Config,
+        _context: &BuildContext<'_>,
+        previous: Box<dyn Nanoservice>,
+    ) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>> {
+        Err(previous)
+    }
 }
 
 /// A TCP app kind: a name bound to a factory for a [`TcpApp`] served on
@@ -212,6 +231,14 @@ pub trait ServiceConfig: Debug + Send + Sync {
     }
     /// See [`ServiceKind::build`] and [`TcpServiceKind::build`].
     fn build(&self, context: &BuildContext<'_>) -> Built;
+    /// See [`ServiceKind::adopt`]; nothing is adopted by default.
+    fn adopt(
+        &self,
+        _context: &BuildContext<'_>,
+        previous: Box<dyn Nanoservice>,
+    ) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>> {
+        Err(previous)
+    }
     /// True for a TCP app (it attaches only at `tcp:<port>`).
     fn serves_tcp(&self) -> bool {
         false
@@ -250,6 +277,14 @@ impl<K: ServiceKind> ServiceConfig for Configured<K> {
 
     fn build(&self, context: &BuildContext<'_>) -> Built {
         Built::Node(K::build(&self.0, context))
+    }
+
+    fn adopt(
+        &self,
+        context: &BuildContext<'_>,
+        previous: Box<dyn Nanoservice>,
+    ) -> Result<Box<dyn Nanoservice>, Box<dyn Nanoservice>> {
+        K::adopt(&self.0, context, previous)
     }
 }
 

@@ -73,7 +73,10 @@ fn cases() -> Vec<Case<Test>> {
         ),
         Case::new(
             "router",
-            "two namespaces ping through, ttl decremented",
+            "two namespaces ping through, ttl decremented; an lb service in front of l3fwd \
+             spreads curl to its VIP over two http.server backends (NAT mode, the backends \
+             see the client); warpctl apply takes one out live: keep-alive connections to \
+             the other answered again on the same connection, the removed one's moved",
             router_forwards,
         ),
         Case::new(
@@ -397,7 +400,179 @@ fn example_service_filters() -> Result<()> {
 /// examples/router.toml: two namespaces ping each other through the appliance,
 /// with the TTL decremented once.
 fn router_forwards() -> Result<()> {
-    router_forwards_with(&example("router.toml"))
+    let text = std::fs::read_to_string(example("router.toml"))?;
+    let l3fwd = "[[service]]\nkind = \"l3fwd\"";
+    ensure!(
+        text.contains(l3fwd),
+        "router.toml no longer ends with its l3fwd service"
+    );
+    // The same boot also balances: an lb in front of l3fwd (spec order at
+    // ipv4:forward), its VIP on the right subnet, two backends there; the
+    // management API on the left changes its backends live.
+    let spec = spec_file::temporary("router-lb", &router_lb_spec(&text, ROUTER_BACKENDS))?;
+    let result = router_forwards_with(&spec, true);
+    let _ = std::fs::remove_file(&spec);
+    result
+}
+
+/// The backends of the router case's lb, as `spec` names them (same
+/// address, two ports).
+const ROUTER_BACKENDS: &[&str] = &["10.0.2.2:8001", "10.0.2.2:8002"];
+
+/// examples/router.toml (`text`) with an lb service over `backends` in
+/// front of its l3fwd and the management API on 10.0.1.1:8080.
+fn router_lb_spec(text: &str, backends: &[&str]) -> String {
+    let listed: Vec<String> = backends
+        .iter()
+        .map(|backend| format!("\"{backend}\""))
+        .collect();
+    let lb = format!(
+        "[[service]]\nkind = \"lb\"\nvip = \"10.0.2.100:80\"\nbackends = [{}]\n\
+         table_size = 251\nflows = 1024\n\n",
+        listed.join(", ")
+    );
+    let l3fwd = "[[service]]\nkind = \"l3fwd\"";
+    let with_lb = text.replace(l3fwd, &format!("{lb}{l3fwd}"));
+    format!("{with_lb}{}", crate::suites::hosted::lb::MANAGEMENT)
+}
+
+/// Requests to the router case's VIP, each from its own source port.
+const ROUTER_LB_FLOWS: u16 = 8;
+
+/// curl from `left` to the VIP `ROUTER_LB_FLOWS` times, each from its own
+/// source port, with two `http.server` backends on the right: both get
+/// some, every request reaches one, with the client's own address (NAT
+/// mode), and the lb counts them per backend. Then live, through the
+/// controller: with `HELD` keep-alive connections open, `warpctl apply
+/// --wait` takes 10.0.2.2:8002 out; every connection to 8001 is answered
+/// again on the same connection by 8001 (its pin adopted by the new
+/// node), those to 8002 move (reset by 8001, which never saw them).
+fn lb_spreads(left: &Netns, right: &Netns, session: &mut QemuSession) -> Result<()> {
+    use crate::suites::hosted::lb::{HELD, Held, apply, who_server};
+    use crate::suites::hosted::nat::peers;
+    ensure_programs("the lb check", &[("curl", "curl"), ("python3", "python3")])?;
+    let warpctl = crate::suites::management_traffic::build_warpctl()?;
+    let logs = std::env::temp_dir().join(unique_name("wclq"));
+    std::fs::create_dir_all(&logs)?;
+    let result = (|| -> Result<()> {
+        let mut servers = Vec::new();
+        for port in ["8001", "8002"] {
+            let log = std::fs::File::create(logs.join(format!("{port}.log")))?;
+            let directory = logs.join(format!("www-{port}"));
+            servers.push(who_server(
+                right,
+                ("10.0.2.2", port),
+                &directory,
+                port,
+                log,
+            )?);
+        }
+        for port in ["8001", "8002"] {
+            let url = format!("http://10.0.2.2:{port}/who");
+            let mut answered = false;
+            for _ in 0..40 {
+                let output = right.output(&["curl", "-sS", "--max-time", "2", &url])?;
+                if output.status.success() && String::from_utf8_lossy(&output.stdout) == port {
+                    answered = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            ensure!(answered, "http.server on 10.0.2.2:{port} did not answer");
+        }
+        for port in 0..ROUTER_LB_FLOWS {
+            let local = (43_000 + port).to_string();
+            let output = left.output(&[
+                "timeout",
+                "-k",
+                "5",
+                "30",
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "20",
+                "--local-port",
+                &local,
+                "http://10.0.2.100/",
+            ])?;
+            ensure!(
+                output.status.success(),
+                "curl to the VIP from port {local}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let mut seen = Vec::new();
+        for backend in ["8001", "8002"] {
+            let from_left = peers(&logs.join(format!("{backend}.log")))?
+                .iter()
+                .filter(|peer| *peer == "10.0.1.2")
+                .count();
+            seen.push(from_left);
+        }
+        ensure!(
+            seen.iter().all(|count| *count > 0)
+                && seen.iter().sum::<usize>() == usize::from(ROUTER_LB_FLOWS),
+            "requests from 10.0.1.2 per backend: {seen:?}"
+        );
+        let counters = session.counters()?;
+        let lb = |name: &str| counters.sum(None, &[("node", "lb"), ("event", name)]);
+        let flows = [lb("backend-0-flows"), lb("backend-1-flows")];
+        ensure!(
+            flows.iter().sum::<u64>() == u64::from(ROUTER_LB_FLOWS) && lb("replies") > 0,
+            "lb counted flows {flows:?}, replies {}",
+            lb("replies")
+        );
+        eprintln!(
+            "xtask: [appliance] router: lb spread {ROUTER_LB_FLOWS} curl flows over two backends {seen:?}, backend flows {flows:?}, replies {}",
+            lb("replies")
+        );
+
+        // Live: 8002 leaves while the connections are open.
+        let mut held = Held::start(left, 2)?;
+        let before = held.round(0)?;
+        ensure!(
+            before.values().all(|who| who == "8001" || who == "8002"),
+            "a keep-alive connection was answered by {before:?}"
+        );
+        let text = std::fs::read_to_string(example("router.toml"))?;
+        apply(
+            left,
+            &warpctl,
+            &router_lb_spec(&text, &ROUTER_BACKENDS[..1]),
+        )?;
+        let after = held.round(1)?;
+        let (mut kept, mut moved) = (0, 0);
+        for (port, old) in &before {
+            let new = &after[port];
+            if old == "8001" {
+                ensure!(
+                    new == "8001",
+                    "the connection from port {port} to 8001 got {new} after 8002 left"
+                );
+                kept += 1;
+            } else {
+                ensure!(
+                    new != "8002",
+                    "the connection from port {port} still reached the removed 8002"
+                );
+                moved += 1;
+            }
+        }
+        ensure!(
+            kept > 0 && moved > 0,
+            "{HELD} connections: {kept} to 8001, {moved} to 8002"
+        );
+        drop(held);
+        drop(servers);
+        eprintln!(
+            "xtask: [appliance] router: 8002 removed by warpctl apply --wait: the {kept} connections to 8001 answered again on the same connection, the {moved} to 8002 moved"
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&logs);
+    result
 }
 
 /// examples/router.toml with `driver = "igb"` on both interfaces: two igb
@@ -412,14 +587,15 @@ fn igb_router_forwards() -> Result<()> {
         "router-igb",
         &text.replace("driver = \"virtio\"", "driver = \"igb\""),
     )?;
-    let result = router_forwards_with(&spec);
+    let result = router_forwards_with(&spec, false);
     let _ = std::fs::remove_file(&spec);
     result
 }
 
 /// Two namespaces ping each other through the appliance running `spec` (a
-/// router with the addresses of examples/router.toml).
-fn router_forwards_with(spec: &std::path::Path) -> Result<()> {
+/// router with the addresses of examples/router.toml); with `lb`, the
+/// spec's lb service spreads curl over two backends ([`lb_spreads`]).
+fn router_forwards_with(spec: &std::path::Path, lb: bool) -> Result<()> {
     let host = Netns::create("wcq")?;
     let left = Netns::create("wcl")?;
     let right = Netns::create("wcr")?;
@@ -453,6 +629,9 @@ fn router_forwards_with(spec: &std::path::Path) -> Result<()> {
                 text.contains("ttl=63"),
                 "replies from {to} should carry TTL 63 (64, forwarded once):\n{text}"
             );
+        }
+        if lb {
+            lb_spreads(&left, &right, &mut session)?;
         }
         Ok(())
     })();

@@ -11,7 +11,8 @@ use crate::counters::Counters;
 use crate::net::netns::Netns;
 use crate::shell::host::ensure_programs;
 use crate::shell::process::ChildGuard;
-use crate::suites::hosted::process::{Appliance, Link, attach};
+use crate::suites::hosted::process::Appliance;
+use crate::suites::hosted::sides::{Sides, curl};
 use crate::suites::runner::Case;
 use crate::suites::traffic::{ping_no_loss, udp_closed};
 use anyhow::{Result, ensure};
@@ -57,31 +58,6 @@ fn many_flows(inside: &Netns) -> Result<()> {
     Ok(())
 }
 
-/// `curl` from `client` to `url`, bounded: its exit status and what it said.
-fn curl(client: &Netns, url: &str, max_time: &str) -> Result<(Option<i32>, String)> {
-    let output = client.output(&[
-        "timeout",
-        "-k",
-        "5",
-        "30",
-        "curl",
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--max-time",
-        max_time,
-        url,
-    ])?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok((output.status.code(), text))
-}
-
 /// The firewall's event `event`, summed over cores.
 fn event(counters: &Counters, event: &str) -> u64 {
     counters.sum(None, &[("node", "firewall"), ("event", event)])
@@ -98,19 +74,8 @@ fn firewall(binary: &Path, cores: usize) -> Result<()> {
         "the firewall test",
         &[("curl", "curl"), ("python3", "python3")],
     )?;
-    let appliance_netns = Netns::create("wcfa")?;
-    let inside = attach(
-        Link::AfPacket,
-        "eth0",
-        "10.0.1.2/24",
-        Some(&appliance_netns),
-    )?;
-    let outside = attach(
-        Link::AfPacket,
-        "eth1",
-        "10.0.2.2/24",
-        Some(&appliance_netns),
-    )?;
+    let sides = Sides::create("wcfa")?;
+    let (inside, outside) = (&sides.inside, &sides.outside);
     let mut servers = Vec::new();
     for port in ["8080", "8081", "8082"] {
         servers.push(ChildGuard::spawn(
@@ -148,9 +113,9 @@ fn firewall(binary: &Path, cores: usize) -> Result<()> {
         .ip(&["route", "add", "default", "via", "10.0.2.1"])?;
     let appliance = Appliance::start(
         binary,
-        &appliance_netns,
+        &sides.appliance,
         "examples/firewall.toml",
-        &[&inside.nic_argument, &outside.nic_argument],
+        &sides.nics(),
         cores,
     )?;
     let (inside, outside) = (&inside.client, &outside.client);

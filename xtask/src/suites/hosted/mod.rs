@@ -8,6 +8,7 @@ pub mod management;
 pub mod nat;
 pub mod process;
 pub mod scenarios;
+pub mod sides;
 pub mod supervise;
 pub mod tcp;
 pub mod wasm;

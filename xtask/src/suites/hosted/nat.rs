@@ -16,7 +16,8 @@ use crate::counters::Counters;
 use crate::net::netns::{Netns, unique_name};
 use crate::shell::host::{ensure_programs, workspace_root};
 use crate::shell::process::ChildGuard;
-use crate::suites::hosted::process::{Appliance, Link, attach};
+use crate::suites::hosted::process::Appliance;
+use crate::suites::hosted::sides::Sides;
 use crate::suites::runner::Case;
 use crate::suites::traffic::{ping_no_loss, udp_closed};
 use anyhow::{Context, Result, ensure};
@@ -40,6 +41,11 @@ pub fn cases() -> Vec<Case<Scenario>> {
             "the same on two cores (fanout sockets): replies land on the core that chose the port, or are handed to it",
             (|binary| nat(binary, 2)) as Scenario,
         ),
+        Case::new(
+            "nat-firewall-af-packet",
+            "examples/nat-firewall.toml: the NAT's filter judges the inside view (source before masquerade, destination after forwarding): allowed, dropped by inside source, forwarded by inside destination, rejected with RST",
+            nat_firewall as Scenario,
+        ),
     ]
 }
 
@@ -52,30 +58,7 @@ const FLOOD: usize = 400;
 /// Flows of each kind (ping, curl) the two-core case adds.
 const MORE_FLOWS: usize = 12;
 
-/// `curl` from `client` to `url`, bounded: its exit status and what it said.
-pub fn curl(client: &Netns, url: &str, max_time: &str) -> Result<(Option<i32>, String)> {
-    let output = client.output(&[
-        "timeout",
-        "-k",
-        "5",
-        "30",
-        "curl",
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--max-time",
-        max_time,
-        url,
-    ])?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok((output.status.code(), text))
-}
+pub use crate::suites::hosted::sides::curl;
 
 /// A Python `http.server` on `address:port` in `netns`, its request log
 /// (which names each peer) in `log`; waits (bounded) until it answers.
@@ -184,19 +167,8 @@ fn nat(binary: &Path, cores: usize) -> Result<()> {
 }
 
 fn run(binary: &Path, cores: usize, spec: &Path) -> Result<()> {
-    let appliance_netns = Netns::create("wcna")?;
-    let inside = attach(
-        Link::AfPacket,
-        "eth0",
-        "10.0.1.2/24",
-        Some(&appliance_netns),
-    )?;
-    let outside = attach(
-        Link::AfPacket,
-        "eth1",
-        "10.0.2.2/24",
-        Some(&appliance_netns),
-    )?;
+    let sides = Sides::create("wcna")?;
+    let (inside, outside) = (&sides.inside, &sides.outside);
     let logs = std::env::temp_dir().join(unique_name("wcnl"));
     std::fs::create_dir_all(&logs)?;
     let (outside_log, inside_log) = (logs.join("outside.log"), logs.join("inside.log"));
@@ -213,9 +185,9 @@ fn run(binary: &Path, cores: usize, spec: &Path) -> Result<()> {
         .ip(&["route", "add", "default", "via", "10.0.1.1"])?;
     let appliance = Appliance::start(
         binary,
-        &appliance_netns,
+        &sides.appliance,
         &spec.to_string_lossy(),
-        &[&inside.nic_argument, &outside.nic_argument],
+        &sides.nics(),
         cores,
     )?;
     let (inside_ns, outside_ns) = (&inside.client, &outside.client);
@@ -403,5 +375,107 @@ fn run(binary: &Path, cores: usize, spec: &Path) -> Result<()> {
             drops(&counters, "ring-full")
         );
     }
+    Ok(())
+}
+
+/// examples/nat-firewall.toml: the firewall's rules name the inside
+/// addresses, yet the outside sees only 10.0.2.1 and the forwarded port.
+fn nat_firewall(binary: &Path) -> Result<()> {
+    ensure_programs(
+        "the NAT firewall test",
+        &[("curl", "curl"), ("python3", "python3")],
+    )?;
+    let sides = Sides::create("wcnf")?;
+    let (inside, outside) = (&sides.inside.client, &sides.outside.client);
+    let logs = std::env::temp_dir().join(unique_name("wcnf"));
+    std::fs::create_dir_all(&logs)?;
+    let servers = [
+        http_server(outside, "10.0.2.2", "8081", &logs.join("8081.log"))?,
+        http_server(outside, "10.0.2.2", "8082", &logs.join("8082.log"))?,
+        http_server(inside, "10.0.1.2", "8000", &logs.join("8000.log"))?,
+    ];
+    // A second inside host, which rule-1 does not name.
+    inside.ip(&[
+        "addr",
+        "add",
+        "10.0.1.3/24",
+        "dev",
+        &sides.inside.client_ifname,
+    ])?;
+    inside.ip(&["route", "add", "default", "via", "10.0.1.1"])?;
+    let appliance = Appliance::start(
+        binary,
+        &sides.appliance,
+        "examples/nat-firewall.toml",
+        &sides.nics(),
+        1,
+    )?;
+    let result = (|| -> Result<()> {
+        // rule-1 names 10.0.1.2, before masquerade; the server sees the NAT.
+        let allowed = curl(inside, "http://10.0.2.2:8081/", "10")?;
+        ensure!(
+            allowed.0 == Some(0) && allowed.1.starts_with("200"),
+            "curl from 10.0.1.2 to the allowed 8081 failed: {allowed:?}"
+        );
+        let seen = peers(&logs.join("8081.log"))?;
+        ensure!(
+            seen.last().map(String::as_str) == Some("10.0.2.1"),
+            "the outside server saw {seen:?}, not the NAT address last"
+        );
+        // The same from 10.0.1.3: no rule, the default drops it.
+        let output = inside.output(&[
+            "timeout",
+            "-k",
+            "5",
+            "20",
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "3",
+            "--interface",
+            "10.0.1.3",
+            "http://10.0.2.2:8081/",
+        ])?;
+        ensure!(
+            output.status.code() == Some(28),
+            "curl from 10.0.1.3 should time out (dropped): {:?} {}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // rule-2 names the inside server: the forwarded port reaches it.
+        let forwarded = curl(outside, "http://10.0.2.1:8080/", "10")?;
+        ensure!(
+            forwarded.0 == Some(0) && forwarded.1.starts_with("200"),
+            "curl to the forwarded port failed: {forwarded:?}"
+        );
+        // rule-3: a RST from the firewall (the server there would answer).
+        let refused = curl(inside, "http://10.0.2.2:8082/", "10")?;
+        ensure!(
+            refused.0 == Some(7),
+            "curl to the rejected 8082 should be refused: {refused:?}"
+        );
+        Ok(())
+    })();
+    let counters = appliance.stop()?;
+    drop(servers);
+    let _ = std::fs::remove_dir_all(&logs);
+    result?;
+    let (allowed, default, denied, rejected) = (
+        event(&counters, "filter-allowed"),
+        event(&counters, "filter-default-policy"),
+        drops(&counters, "denied"),
+        drops(&counters, "rejected"),
+    );
+    eprintln!(
+        "    nat filter: filter-allowed={allowed} filter-default-policy={default} denied={denied} rejected={rejected} masqueraded-flows={} forwarded-flows={}",
+        event(&counters, "masqueraded-flows"),
+        event(&counters, "forwarded-flows")
+    );
+    ensure!(
+        allowed > 0 && denied >= 1 && rejected >= 1 && default >= denied,
+        "filter counters: allowed {allowed}, default {default}, denied {denied}, rejected {rejected}"
+    );
     Ok(())
 }
