@@ -3,6 +3,7 @@
 //! the system, drive it with loadgen, and tear everything down, also on
 //! failure. Results go into a `perf::report::Report`.
 
+use crate::bench::appliances::appliance_run;
 use crate::bench::drive::{echo_run, forward_run, loadgen, loadgen_args};
 use crate::bench::management::management_load_run;
 use crate::bench::systems::{
@@ -373,6 +374,9 @@ fn measure(
             | System::TestpmdAfXdp
             | System::TestpmdAfPacket,
         ) => veth_echo(tools, scenario, system, cores),
+        (workload, System::WarpcoreQemu | System::LinuxGuest) if workload.is_appliance() => {
+            appliance_run(tools, scenario, system, cores)
+        }
         (workload, system) => bail!("{workload:?} is not measured on {}", system.name()),
     }
 }
