@@ -130,7 +130,9 @@ add_module igb
 # nftables with conntrack, NAT, masquerade and reject, and IPVS with the
 # Maglev (mh) and round-robin schedulers, in netfilter.order.
 order=netfilter.order
-for module in nf_tables nf_conntrack nf_nat nft_ct nft_chain_nat nft_nat nft_masq \
+# libcrc32c asks the crypto API for crc32c at load (a soft dependency,
+# not in `depends`): crc32c_generic first.
+for module in crc32c_generic nf_tables nf_conntrack nf_nat nft_ct nft_chain_nat nft_nat nft_masq \
     nf_reject_ipv4 nft_reject nft_reject_ipv4 ip_vs ip_vs_rr ip_vs_mh; do
   add_module "$module"
 done
@@ -176,8 +178,7 @@ stats() {
   ipvsadm -Ln --stats 2>/dev/null
   echo "conntrack entries: $(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null)"
   cat /proc/net/stat/nf_conntrack 2>/dev/null | head -n 2
-  ip -s link show eth0
-  ip -s link show eth1
+  cat /proc/net/dev
   echo "linux-guest stats end"
 }
 case "$mode" in

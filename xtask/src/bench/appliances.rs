@@ -15,7 +15,7 @@
 //! workloads open a new 5-tuple with every probe.
 
 use crate::bench::drive::{loadgen, loadgen_args};
-use crate::bench::harness::Tools;
+use crate::bench::harness::{Tools, print_appliance_effort};
 use crate::bench::systems::{linux_guest, multi_queue_tap, spec_on};
 use crate::net::devices::Lan;
 use crate::qemu::session::QemuSession;
@@ -145,7 +145,10 @@ pub fn appliance_run(
     // What the system says it did, printed beside the rate: the node's
     // counters, or the guest's nft/IPVS/conntrack counters.
     match system {
-        System::WarpcoreQemu => print_node_counters(&mut session, job),
+        System::WarpcoreQemu => {
+            print_appliance_effort(&mut session);
+            print_node_counters(&mut session, job);
+        }
         _ => print_guest_stats(&mut session),
     }
     let run = result?;

@@ -194,7 +194,7 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
 
 /// Prints how the appliance spent the run: packets per poll, per sleep and
 /// per TX doorbell (the guest's share of QEMU's per-packet work).
-fn print_appliance_effort(appliance: &mut QemuSession) {
+pub fn print_appliance_effort(appliance: &mut QemuSession) {
     let Ok(counters) = appliance.counters() else {
         return;
     };
