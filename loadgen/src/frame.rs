@@ -267,7 +267,8 @@ pub fn tuple_for(
     match (spread, workload) {
         (FlowSpread::NewPerProbe { destination_ports }, Workload::Udp { port, .. }) => {
             let address = (sequence / NEW_FLOW_PORTS) % NEW_FLOW_ADDRESSES;
-            let source_ip = Ipv4Addr::from(u32::from(endpoints.source_ip).wrapping_add(address as u32));
+            let source_ip =
+                Ipv4Addr::from(u32::from(endpoints.source_ip).wrapping_add(address as u32));
             let port = port.wrapping_add((sequence % u64::from(destination_ports.max(1))) as u16);
             (
                 Endpoints {
@@ -281,7 +282,11 @@ pub fn tuple_for(
                 (sequence % NEW_FLOW_PORTS) as u16,
             )
         }
-        _ => (*endpoints, workload, (sequence % u64::from(flows.max(1))) as u16),
+        _ => (
+            *endpoints,
+            workload,
+            (sequence % u64::from(flows.max(1))) as u16,
+        ),
     }
 }
 
@@ -318,8 +323,7 @@ pub fn parse_translated(
     }
     let ip_bytes = &frame[ETHERNET_LEN..];
     let ip = Ipv4Packet::new_checked(ip_bytes).ok()?;
-    if ip.protocol() != PROTOCOL_UDP
-        || expected.source.is_some_and(|source| ip.source() != source)
+    if ip.protocol() != PROTOCOL_UDP || expected.source.is_some_and(|source| ip.source() != source)
     {
         return None;
     }

@@ -428,10 +428,19 @@ mod tests {
         assert_eq!(parse(base).unwrap().config.translated, None);
         let alone = "--interface t0 --source-ip 10.0.1.100 --destination-ip 10.0.2.100";
         for (bad, names) in [
-            (format!("{alone} --translated-source 10.0.2.1"), "--receive-interface"),
+            (
+                format!("{alone} --translated-source 10.0.2.1"),
+                "--receive-interface",
+            ),
             (format!("{alone} --backend 10.0.2.2"), "--receive-interface"),
-            (format!("{alone} --new-flow-per-probe"), "--receive-interface"),
-            (format!("{base} --destination-ports 4"), "--new-flow-per-probe"),
+            (
+                format!("{alone} --new-flow-per-probe"),
+                "--receive-interface",
+            ),
+            (
+                format!("{base} --destination-ports 4"),
+                "--new-flow-per-probe",
+            ),
             (format!("{base} --new-flow-per-probe --flows 4"), "--flows"),
             (format!("{base} --flows 25001"), "--flows"),
         ] {

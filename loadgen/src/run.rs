@@ -157,14 +157,7 @@ pub fn run_on<P: FramePort>(
                     sequence,
                     sent_ns: now,
                 };
-                build(
-                    &endpoints,
-                    workload,
-                    flow,
-                    config.payload_len,
-                    probe,
-                    frame,
-                );
+                build(&endpoints, workload, flow, config.payload_len, probe, frame);
             }
             let sent = socket.send_batch(&frames[..allowed as usize])?;
             if sent == 0 {

@@ -95,7 +95,11 @@ impl Job {
         let at = text
             .rfind(router)
             .context("examples/firewall.toml no longer ends with its l3fwd service")?;
-        Ok(format!("{}{FIREWALL_BENCH_RULE}{}", &text[..at], &text[at..]))
+        Ok(format!(
+            "{}{FIREWALL_BENCH_RULE}{}",
+            &text[..at],
+            &text[at..]
+        ))
     }
 }
 
@@ -140,7 +144,11 @@ pub fn appliance_run(
             )?;
             (loadgen(tools, &net.netns, &args), guest)
         }
-        _ => bail!("{:?} is not measured on {}", scenario.workload, system.name()),
+        _ => bail!(
+            "{:?} is not measured on {}",
+            scenario.workload,
+            system.name()
+        ),
     };
     // What the system says it did, printed beside the rate: the node's
     // counters, or the guest's nft/IPVS/conntrack counters.
@@ -251,9 +259,9 @@ fn print_node_counters(appliance: &mut QemuSession, job: Job) {
 /// console) and prints them.
 fn print_guest_stats(guest: &mut QemuSession) {
     let start = guest.log().len();
-    let printed = guest.send(b"stats\n").and_then(|()| {
-        guest.wait_for("linux-guest stats end", start, Duration::from_secs(30))
-    });
+    let printed = guest
+        .send(b"stats\n")
+        .and_then(|()| guest.wait_for("linux-guest stats end", start, Duration::from_secs(30)));
     match printed {
         Ok(end) => {
             let log = guest.log();
