@@ -230,12 +230,17 @@ pub fn parse_forwarded(
 }
 
 /// How the probes of a run spread over UDP 5-tuples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowSpread {
-    /// Probe `s` travels on flow `s % flows`: the same few 5-tuples over
-    /// and over (established flows in a firewall, NAT or load balancer).
-    #[default]
-    RoundRobin,
+    /// Probe `s` travels on flow `f = s % flows`: the same few 5-tuples
+    /// over and over (established flows in a firewall, NAT or load
+    /// balancer), flow `f` to destination port `port + f %
+    /// destination_ports` (so that 10 000 flows through a masquerade do
+    /// not need 10 000 outside ports towards one destination).
+    RoundRobin {
+        /// Destination ports the flows spread over, from `port` up.
+        destination_ports: u16,
+    },
     /// Every probe opens a 5-tuple of its own (new flows per second):
     /// probe `s` leaves from source port `1024 + s % 64000` of source
     /// address `source_ip + (s / 64000) % 64` (4 096 000 tuples before one
@@ -247,6 +252,15 @@ pub enum FlowSpread {
         /// Destination ports the flows spread over, from `port` up.
         destination_ports: u16,
     },
+}
+
+impl Default for FlowSpread {
+    /// Round robin over the flows, all to one destination port.
+    fn default() -> Self {
+        FlowSpread::RoundRobin {
+            destination_ports: 1,
+        }
+    }
 }
 
 /// Source ports one source address takes in [`FlowSpread::NewPerProbe`].
@@ -281,6 +295,13 @@ pub fn tuple_for(
                 },
                 (sequence % NEW_FLOW_PORTS) as u16,
             )
+        }
+        (FlowSpread::RoundRobin { destination_ports }, Workload::Udp { port, source_port })
+            if destination_ports > 1 =>
+        {
+            let flow = (sequence % u64::from(flows.max(1))) as u16;
+            let port = port.wrapping_add(flow % destination_ports);
+            (*endpoints, Workload::Udp { port, source_port }, flow)
         }
         _ => (
             *endpoints,
@@ -497,8 +518,21 @@ mod tests {
         assert_eq!(ends.source_ip, Ipv4Addr::new(10, 0, 0, 163));
         // The round robin keeps the run's flows.
         assert_eq!(
-            tuple_for(&endpoints(), workload, 4, FlowSpread::RoundRobin, 6),
+            tuple_for(&endpoints(), workload, 4, FlowSpread::default(), 6),
             (endpoints(), workload, 2)
+        );
+        // Spread over destination ports, flow f goes to port 7 + f % 3.
+        let spread = FlowSpread::RoundRobin {
+            destination_ports: 3,
+        };
+        let (_, work, flow) = tuple_for(&endpoints(), workload, 4, spread, 6);
+        assert_eq!(flow, 2);
+        assert_eq!(
+            work,
+            Workload::Udp {
+                port: 9,
+                source_port: 40000
+            }
         );
     }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(
     name = "loadgen",
+    group(clap::ArgGroup::new("by_payload").multiple(true).args(["new_flow_per_probe", "translated_source", "backend"])),
     about = "Bounded UDP or ICMP echo load through one interface, with a table or JSON of rates, loss and latency.",
     long_about = "Bounded UDP or ICMP echo load through one interface, with a table or JSON of rates, \
 loss and latency.\n\nSends only on IF (an AF_PACKET socket bound to it) and answers ARP for \
@@ -80,10 +81,12 @@ struct Arguments {
     /// going round --flows.
     #[arg(long, conflicts_with = "flows", requires = "receive_interface")]
     new_flow_per_probe: bool,
-    /// With --new-flow-per-probe: spread the new flows over N destination
-    /// ports from --port up (a NAT can then reuse each outside port per
-    /// destination).
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "new_flow_per_probe", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    /// Spread the flows (new ones with --new-flow-per-probe, or the
+    /// --flows) over N destination ports from --port up, so that a NAT can
+    /// reuse each outside port per destination. Only where probes are
+    /// recognised by their payload (--new-flow-per-probe,
+    /// --translated-source or --backend).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "by_payload", value_parser = clap::value_parser!(u16).range(1..=1000))]
     destination_ports: u16,
     /// Forwarding through a masquerade: probes come out of the router with
     /// this source address (and any source port) and are recognised by
@@ -230,7 +233,9 @@ fn options(arguments: Arguments) -> Result<Options> {
                 destination_ports: arguments.destination_ports,
             }
         } else {
-            FlowSpread::RoundRobin
+            FlowSpread::RoundRobin {
+                destination_ports: arguments.destination_ports,
+            }
         },
         translated: (arguments.translated_source.is_some()
             || !arguments.backend.is_empty()
@@ -417,6 +422,16 @@ mod tests {
                 destination_ports: 40
             }
         );
+        let established = parse(&format!(
+            "{base} --translated-source 10.0.2.1 --flows 10000 --destination-ports 40"
+        ))
+        .unwrap();
+        assert_eq!(
+            established.config.spread,
+            FlowSpread::RoundRobin {
+                destination_ports: 40
+            }
+        );
         let expected = nat.config.translated.unwrap();
         assert_eq!(expected.source, Some(Ipv4Addr::new(10, 0, 2, 1)));
         let lb = parse(&format!(
@@ -440,6 +455,10 @@ mod tests {
             (
                 format!("{base} --destination-ports 4"),
                 "--new-flow-per-probe",
+            ),
+            (
+                format!("{base} --flows 4 --destination-ports 4"),
+                "--backend",
             ),
             (format!("{base} --new-flow-per-probe --flows 4"), "--flows"),
             (format!("{base} --flows 25001"), "--flows"),

@@ -34,8 +34,11 @@ const BACKENDS: [&str; 3] = ["10.0.2.2", "10.0.2.3", "10.0.2.4"];
 /// (warpcore's 65 536 per core, Linux's conntrack at 262 144 and IPVS),
 /// so the rate is of flows made, not of a full table's evictions.
 const NEW_FLOW_PROBES: u64 = 50_000;
-/// Destination ports the NAT's new flows spread over: 1 250 flows each at
-/// most, well within the masquerade's 10 000 ports per destination.
+/// Destination ports the NAT's flows spread over: 1 250 new flows each at
+/// most, 250 of the 10 000 established ones, well within the masquerade's
+/// 10 000 ports per destination (10 000 flows to one destination would
+/// take every port, and both systems drop flows when the last few ports
+/// take more probing than they allow).
 const NAT_DESTINATION_PORTS: u16 = 40;
 /// A rule that lets the benchmark's datagrams through the firewall; the
 /// Linux guest's ruleset (`perf/peers/nftables-firewall.conf`) has the
@@ -205,12 +208,10 @@ fn arguments(
         Job::Firewall => {}
         Job::Nat => {
             args.extend(["--translated-source", "10.0.2.1"].map(String::from));
-            if new_flows {
-                args.extend([
-                    "--destination-ports".into(),
-                    NAT_DESTINATION_PORTS.to_string(),
-                ]);
-            }
+            args.extend([
+                "--destination-ports".into(),
+                NAT_DESTINATION_PORTS.to_string(),
+            ]);
         }
         Job::Lb => {
             args.extend(["--port", "80"].map(String::from));
@@ -298,6 +299,11 @@ mod tests {
         assert!(text.contains("--new-flow-per-probe"), "{text}");
         assert!(text.contains("--count 50000"), "{text}");
         assert!(!text.contains("--flows"), "{text}");
+        let nat = arguments(&scenario("nat"), Job::Nat, false, taps)
+            .unwrap()
+            .join(" ");
+        assert!(nat.contains("--flows 10000 "), "{nat}");
+        assert!(nat.contains("--destination-ports 40"), "{nat}");
         let lb = arguments(&scenario("lb"), Job::Lb, false, taps)
             .unwrap()
             .join(" ");
