@@ -229,6 +229,142 @@ pub fn parse_forwarded(
     })
 }
 
+/// How the probes of a run spread over UDP 5-tuples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowSpread {
+    /// Probe `s` travels on flow `f = s % flows`: the same few 5-tuples
+    /// over and over (established flows in a firewall, NAT or load
+    /// balancer), flow `f` to destination port `port + f %
+    /// destination_ports` (so that 10 000 flows through a masquerade do
+    /// not need 10 000 outside ports towards one destination).
+    RoundRobin {
+        /// Destination ports the flows spread over, from `port` up.
+        destination_ports: u16,
+    },
+    /// Every probe opens a 5-tuple of its own (new flows per second):
+    /// probe `s` leaves from source port `1024 + s % 64000` of source
+    /// address `source_ip + (s / 64000) % 64` (4 096 000 tuples before one
+    /// repeats) to destination port `port + s % destination_ports`
+    /// (spreading the flows over destination ports lets a NAT reuse its
+    /// outside ports, as Linux's masquerade and warpcore's `nat` both do
+    /// per destination).
+    NewPerProbe {
+        /// Destination ports the flows spread over, from `port` up.
+        destination_ports: u16,
+    },
+}
+
+impl Default for FlowSpread {
+    /// Round robin over the flows, all to one destination port.
+    fn default() -> Self {
+        FlowSpread::RoundRobin {
+            destination_ports: 1,
+        }
+    }
+}
+
+/// Source ports one source address takes in [`FlowSpread::NewPerProbe`].
+const NEW_FLOW_PORTS: u64 = 64_000;
+/// The first of them.
+const NEW_FLOW_FIRST_PORT: u16 = 1024;
+/// Source addresses [`FlowSpread::NewPerProbe`] cycles through.
+const NEW_FLOW_ADDRESSES: u64 = 64;
+
+/// The addresses, workload and flow number probe `sequence` is built with.
+pub fn tuple_for(
+    endpoints: &Endpoints,
+    workload: Workload,
+    flows: u16,
+    spread: FlowSpread,
+    sequence: u64,
+) -> (Endpoints, Workload, u16) {
+    match (spread, workload) {
+        (FlowSpread::NewPerProbe { destination_ports }, Workload::Udp { port, .. }) => {
+            let address = (sequence / NEW_FLOW_PORTS) % NEW_FLOW_ADDRESSES;
+            let source_ip =
+                Ipv4Addr::from(u32::from(endpoints.source_ip).wrapping_add(address as u32));
+            let port = port.wrapping_add((sequence % u64::from(destination_ports.max(1))) as u16);
+            (
+                Endpoints {
+                    source_ip,
+                    ..*endpoints
+                },
+                Workload::Udp {
+                    port,
+                    source_port: NEW_FLOW_FIRST_PORT,
+                },
+                (sequence % NEW_FLOW_PORTS) as u16,
+            )
+        }
+        (FlowSpread::RoundRobin { destination_ports }, Workload::Udp { port, source_port })
+            if destination_ports > 1 =>
+        {
+            let flow = (sequence % u64::from(flows.max(1))) as u16;
+            let port = port.wrapping_add(flow % destination_ports);
+            (*endpoints, Workload::Udp { port, source_port }, flow)
+        }
+        _ => (
+            *endpoints,
+            workload,
+            (sequence % u64::from(flows.max(1))) as u16,
+        ),
+    }
+}
+
+/// What a probe looks like when it comes out of a system that translates
+/// addresses (a NAT, a load balancer): recognised by the probe in its UDP
+/// payload rather than by its ports, which the system rewrote.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TranslatedMatch {
+    /// The source address the probes leave with (a masquerade's outside
+    /// address); `None`: any.
+    pub source: Option<Ipv4Addr>,
+    /// The destination addresses they leave with (a load balancer's
+    /// backends); empty: the run's destination.
+    pub destinations: Vec<Ipv4Addr>,
+}
+
+/// Recognises one of our UDP probes forwarded and translated: on the
+/// receiving interface (`receiver_mac`), from `expected.source` (when
+/// given) to one of `expected.destinations` (or `endpoints.destination_ip`),
+/// any ports, carrying a probe. Its flow is the one the probe was sent on
+/// (`sequence % flows`). Anything else is `None`.
+pub fn parse_translated(
+    frame: &[u8],
+    receiver_mac: [u8; 6],
+    endpoints: &Endpoints,
+    expected: &TranslatedMatch,
+    flows: u16,
+) -> Option<Reply> {
+    if frame.len() < ETHERNET_LEN
+        || frame[..6] != receiver_mac
+        || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4
+    {
+        return None;
+    }
+    let ip_bytes = &frame[ETHERNET_LEN..];
+    let ip = Ipv4Packet::new_checked(ip_bytes).ok()?;
+    if ip.protocol() != PROTOCOL_UDP || expected.source.is_some_and(|source| ip.source() != source)
+    {
+        return None;
+    }
+    let destination = ip.destination();
+    let known = if expected.destinations.is_empty() {
+        destination == endpoints.destination_ip
+    } else {
+        expected.destinations.contains(&destination)
+    };
+    if !known {
+        return None;
+    }
+    let udp = &ip_bytes[ip.header_len()..usize::from(ip.total_len())];
+    let probe = Probe::read(udp.get(UDP_LEN..)?)?;
+    Some(Reply {
+        probe,
+        flow: (probe.sequence % u64::from(flows.max(1))) as u16,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +495,104 @@ mod tests {
             ),
             None
         );
+    }
+    #[test]
+    fn new_flow_per_probe_never_repeats_a_tuple_within_a_cycle() {
+        let workload = Workload::Udp {
+            port: 7,
+            source_port: 40000,
+        };
+        let spread = FlowSpread::NewPerProbe {
+            destination_ports: 40,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for sequence in (0..200_000).chain([4_095_999]) {
+            let (ends, work, flow) = tuple_for(&endpoints(), workload, 4, spread, sequence);
+            let Workload::Udp { port, source_port } = work else {
+                panic!("UDP stays UDP");
+            };
+            assert!((7..47).contains(&port));
+            assert!(seen.insert((ends.source_ip, source_port.wrapping_add(flow), port)));
+        }
+        let (ends, _, _) = tuple_for(&endpoints(), workload, 4, spread, 4_095_999);
+        assert_eq!(ends.source_ip, Ipv4Addr::new(10, 0, 0, 163));
+        // The round robin keeps the run's flows.
+        assert_eq!(
+            tuple_for(&endpoints(), workload, 4, FlowSpread::default(), 6),
+            (endpoints(), workload, 2)
+        );
+        // Spread over destination ports, flow f goes to port 7 + f % 3.
+        let spread = FlowSpread::RoundRobin {
+            destination_ports: 3,
+        };
+        let (_, work, flow) = tuple_for(&endpoints(), workload, 4, spread, 6);
+        assert_eq!(flow, 2);
+        assert_eq!(
+            work,
+            Workload::Udp {
+                port: 9,
+                source_port: 40000
+            }
+        );
+    }
+
+    #[test]
+    fn translated_probes_match_by_payload() {
+        let probe = Probe {
+            run_id: 4,
+            sequence: 10,
+            sent_ns: 1,
+        };
+        let workload = Workload::Udp {
+            port: 80,
+            source_port: 40000,
+        };
+        let mut frame = Vec::new();
+        build(&endpoints(), workload, 2, 64, probe, &mut frame);
+        let receiver = [2, 0, 0, 0, 0, 0x20];
+        frame[..6].copy_from_slice(&receiver);
+        // A masquerade: the source becomes 10.0.2.1:20001.
+        frame[26..30].copy_from_slice(&[10, 0, 2, 1]);
+        frame[34..36].copy_from_slice(&20001u16.to_be_bytes());
+        Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
+        let masquerade = TranslatedMatch {
+            source: Some(Ipv4Addr::new(10, 0, 2, 1)),
+            destinations: Vec::new(),
+        };
+        assert_eq!(
+            parse_translated(&frame, receiver, &endpoints(), &masquerade, 4),
+            Some(Reply { probe, flow: 2 })
+        );
+        // The untranslated parser no longer knows it.
+        assert_eq!(
+            parse_forwarded(&frame, receiver, &endpoints(), workload, 4),
+            None
+        );
+        // A load balancer: the destination becomes a backend.
+        frame[30..34].copy_from_slice(&[10, 0, 2, 3]);
+        Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
+        let backends = TranslatedMatch {
+            source: None,
+            destinations: vec![Ipv4Addr::new(10, 0, 2, 2), Ipv4Addr::new(10, 0, 2, 3)],
+        };
+        assert!(parse_translated(&frame, receiver, &endpoints(), &backends, 4).is_some());
+        assert_eq!(
+            parse_translated(&frame, receiver, &endpoints(), &masquerade, 4),
+            None
+        );
+        // Not to us, not a probe, truncated: refused without a panic.
+        assert_eq!(
+            parse_translated(&frame, [9; 6], &endpoints(), &backends, 4),
+            None
+        );
+        let mut foreign = frame.clone();
+        foreign[42] = b'X';
+        assert_eq!(
+            parse_translated(&foreign, receiver, &endpoints(), &backends, 4),
+            None
+        );
+        for length in 0..frame.len() {
+            let _ = parse_translated(&frame[..length], receiver, &endpoints(), &backends, 4);
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
-use loadgen::frame::{Endpoints, MIN_PAYLOAD, Workload};
+use loadgen::frame::{Endpoints, FlowSpread, MIN_PAYLOAD, TranslatedMatch, Workload};
 use loadgen::port::FramePort;
 use loadgen::run::{ReturnPath, RunConfig, RunResult, run_on};
 use loadgen::socket::{PacketSocket, parse_mac};
@@ -17,6 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(
     name = "loadgen",
+    group(clap::ArgGroup::new("by_payload").multiple(true).args(["new_flow_per_probe", "translated_source", "backend"])),
     about = "Bounded UDP or ICMP echo load through one interface, with a table or JSON of rates, loss and latency.",
     long_about = "Bounded UDP or ICMP echo load through one interface, with a table or JSON of rates, \
 loss and latency.\n\nSends only on IF (an AF_PACKET socket bound to it) and answers ARP for \
@@ -72,9 +73,32 @@ struct Arguments {
     /// UDP destination port.
     #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..))]
     port: u16,
-    /// Distinct source ports / ICMP ids.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    /// Distinct source ports / ICMP ids (UDP source ports 40000 up).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=25_000))]
     flows: u16,
+    /// New flows per second: every probe opens a UDP 5-tuple of its own
+    /// (source port and address vary; see --destination-ports) instead of
+    /// going round --flows.
+    #[arg(long, conflicts_with = "flows", requires = "receive_interface")]
+    new_flow_per_probe: bool,
+    /// Spread the flows (new ones with --new-flow-per-probe, or the
+    /// --flows) over N destination ports from --port up, so that a NAT can
+    /// reuse each outside port per destination. Only where probes are
+    /// recognised by their payload (--new-flow-per-probe,
+    /// --translated-source or --backend).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "by_payload", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    destination_ports: u16,
+    /// Forwarding through a masquerade: probes come out of the router with
+    /// this source address (and any source port) and are recognised by
+    /// their payload.
+    #[arg(long, value_name = "IP", requires = "receive_interface")]
+    translated_source: Option<Ipv4Addr>,
+    /// Forwarding through a load balancer: probes to --destination-ip (the
+    /// virtual address) come out of the router to this backend (any
+    /// port); loadgen answers ARP for it on the receiving interface.
+    /// Repeat for every backend.
+    #[arg(long, value_name = "IP", requires = "receive_interface")]
+    backend: Vec<Ipv4Addr>,
     /// Payload bytes, at least 24.
     #[arg(long, value_name = "BYTES", default_value_t = 64, value_parser = parse_size)]
     size: usize,
@@ -204,7 +228,26 @@ fn options(arguments: Arguments) -> Result<Options> {
         burst: arguments.burst as usize,
         run_id: std::process::id() ^ (loadgen::run::now_ns() as u32),
         progress: !arguments.json,
+        spread: if arguments.new_flow_per_probe {
+            FlowSpread::NewPerProbe {
+                destination_ports: arguments.destination_ports,
+            }
+        } else {
+            FlowSpread::RoundRobin {
+                destination_ports: arguments.destination_ports,
+            }
+        },
+        translated: (arguments.translated_source.is_some()
+            || !arguments.backend.is_empty()
+            || arguments.new_flow_per_probe)
+            .then(|| TranslatedMatch {
+                source: arguments.translated_source,
+                destinations: arguments.backend.clone(),
+            }),
     };
+    if arguments.new_flow_per_probe && !matches!(workload, Workload::Udp { .. }) {
+        bail!("--new-flow-per-probe opens UDP flows; use --workload udp");
+    }
     if arguments.receive_interface.is_some() && !matches!(workload, Workload::Udp { .. }) {
         bail!("--receive-interface measures UDP forwarding; use --workload udp");
     }
@@ -359,6 +402,70 @@ mod tests {
             let error = format!(
                 "{:#}",
                 parse(bad)
+                    .err()
+                    .unwrap_or_else(|| panic!("accepted `{bad}`"))
+            );
+            assert!(error.contains(names), "`{bad}`: `{error}` lacks `{names}`");
+        }
+    }
+
+    #[test]
+    fn translated_and_new_flow_modes_parse_and_need_a_receive_interface() {
+        let base = "--interface t0 --receive-interface t1 --source-ip 10.0.1.100 --destination-ip 10.0.2.100";
+        let nat = parse(&format!(
+            "{base} --translated-source 10.0.2.1 --new-flow-per-probe --destination-ports 40"
+        ))
+        .unwrap();
+        assert_eq!(
+            nat.config.spread,
+            FlowSpread::NewPerProbe {
+                destination_ports: 40
+            }
+        );
+        let established = parse(&format!(
+            "{base} --translated-source 10.0.2.1 --flows 10000 --destination-ports 40"
+        ))
+        .unwrap();
+        assert_eq!(
+            established.config.spread,
+            FlowSpread::RoundRobin {
+                destination_ports: 40
+            }
+        );
+        let expected = nat.config.translated.unwrap();
+        assert_eq!(expected.source, Some(Ipv4Addr::new(10, 0, 2, 1)));
+        let lb = parse(&format!(
+            "{base} --port 80 --backend 10.0.2.2 --backend 10.0.2.3 --flows 10000"
+        ))
+        .unwrap();
+        assert_eq!(lb.config.flows, 10_000);
+        assert_eq!(lb.config.translated.unwrap().destinations.len(), 2);
+        assert_eq!(parse(base).unwrap().config.translated, None);
+        let alone = "--interface t0 --source-ip 10.0.1.100 --destination-ip 10.0.2.100";
+        for (bad, names) in [
+            (
+                format!("{alone} --translated-source 10.0.2.1"),
+                "--receive-interface",
+            ),
+            (format!("{alone} --backend 10.0.2.2"), "--receive-interface"),
+            (
+                format!("{alone} --new-flow-per-probe"),
+                "--receive-interface",
+            ),
+            (
+                format!("{base} --destination-ports 4"),
+                "--new-flow-per-probe",
+            ),
+            (
+                format!("{base} --flows 4 --destination-ports 4"),
+                "--backend",
+            ),
+            (format!("{base} --new-flow-per-probe --flows 4"), "--flows"),
+            (format!("{base} --flows 25001"), "--flows"),
+        ] {
+            let error = format!(
+                "{:#}",
+                parse(&bad)
                     .err()
                     .unwrap_or_else(|| panic!("accepted `{bad}`"))
             );

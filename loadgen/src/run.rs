@@ -2,7 +2,10 @@
 //! or within a window of outstanding probes), answer ARP, match replies.
 
 use crate::arp;
-use crate::frame::{Endpoints, Workload, build, parse_forwarded, parse_reply};
+use crate::frame::{
+    Endpoints, FlowSpread, TranslatedMatch, Workload, build, parse_forwarded, parse_reply,
+    parse_translated, tuple_for,
+};
 use crate::port::FramePort;
 use crate::probe::Probe;
 use crate::socket::{FRAME_BUFFER, PacketSocket};
@@ -46,6 +49,13 @@ pub struct RunConfig {
     pub run_id: u32,
     /// Show a progress bar (on a terminal, for runs longer than a few seconds).
     pub progress: bool,
+    /// How probes spread over 5-tuples: `flows` round robin, or a new
+    /// one per probe.
+    pub spread: FlowSpread,
+    /// Forwarding through a system that rewrites addresses or ports:
+    /// recognise the probes on the receiving interface by payload (and
+    /// answer ARP there for its `destinations`).
+    pub translated: Option<TranslatedMatch>,
 }
 
 /// The figures of a finished run.
@@ -135,20 +145,19 @@ pub fn run_on<P: FramePort>(
             let now = now_ns();
             for (offset, frame) in frames.iter_mut().take(allowed as usize).enumerate() {
                 let sequence = tracker.sent() + offset as u64;
-                let flow = (sequence % u64::from(config.flows.max(1))) as u16;
+                let (endpoints, workload, flow) = tuple_for(
+                    &config.endpoints,
+                    config.workload,
+                    config.flows,
+                    config.spread,
+                    sequence,
+                );
                 let probe = Probe {
                     run_id: config.run_id,
                     sequence,
                     sent_ns: now,
                 };
-                build(
-                    &config.endpoints,
-                    config.workload,
-                    flow,
-                    config.payload_len,
-                    probe,
-                    frame,
-                );
+                build(&endpoints, workload, flow, config.payload_len, probe, frame);
             }
             let sent = socket.send_batch(&frames[..allowed as usize])?;
             if sent == 0 {
@@ -245,12 +254,25 @@ fn receive<P: FramePort>(
         let now = now_ns();
         for (buffer, &length) in buffers.iter().zip(lengths.iter()).take(arrived) {
             let frame = &buffer[..length];
-            if let Some(reply) =
-                parse_forwarded(frame, receiver.mac(), endpoints, config.workload, flows)
-            {
+            let reply = match &config.translated {
+                Some(expected) => {
+                    parse_translated(frame, receiver.mac(), endpoints, expected, flows)
+                }
+                None => parse_forwarded(frame, receiver.mac(), endpoints, config.workload, flows),
+            };
+            if let Some(reply) = reply {
                 tracker.on_reply(&reply, now);
-            } else if let Some(answer) =
-                arp::answer(frame, receiver.mac(), endpoints.destination_ip)
+                continue;
+            }
+            // Next hops loadgen stands in for: the destination, or the
+            // load balancer's backends.
+            let next_hops = match &config.translated {
+                Some(expected) if !expected.destinations.is_empty() => &expected.destinations[..],
+                _ => core::slice::from_ref(&endpoints.destination_ip),
+            };
+            if let Some(answer) = next_hops
+                .iter()
+                .find_map(|&address| arp::answer(frame, receiver.mac(), address))
             {
                 receiver.send_batch(&[answer])?;
             }

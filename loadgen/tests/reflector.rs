@@ -130,6 +130,8 @@ fn accounting_matches_the_script() {
         burst: 8,
         run_id: 77,
         progress: false,
+        spread: Default::default(),
+        translated: None,
     };
     let result = run(&generator, &config).unwrap();
     // Ordering: Relaxed: see the reflector's loop.

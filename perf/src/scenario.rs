@@ -41,6 +41,24 @@ pub enum Workload {
     /// Reported in its own table ([`crate::report::IdleRow`]), not as a
     /// rate.
     Idle,
+    /// UDP forwarded through a stateful firewall (warpcore's `firewall`
+    /// with `examples/firewall.toml`'s rules; nftables with conntrack in
+    /// the Linux guest), round robin over `flows` flows.
+    Firewall,
+    /// UDP forwarded through a masquerading NAT (`examples/nat.toml`;
+    /// nftables conntrack + masquerade), round robin over `flows` flows.
+    Nat,
+    /// UDP to a load balancer's virtual address, forwarded to its
+    /// backends (`examples/lb.toml`, Maglev; IPVS NAT mode with `mh`),
+    /// round robin over `flows` flows.
+    Lb,
+    /// [`Workload::Firewall`] with a new 5-tuple per probe: new flows per
+    /// second.
+    FirewallNewFlows,
+    /// [`Workload::Nat`] with a new 5-tuple per probe.
+    NatNewFlows,
+    /// [`Workload::Lb`] with a new client address:port per probe.
+    LbNewFlows,
 }
 
 impl Workload {
@@ -57,9 +75,27 @@ impl Workload {
         )
     }
 
+    /// True for the datacenter appliances (firewall, NAT, load balancer)
+    /// forwarding UDP between two interfaces.
+    pub fn is_appliance(self) -> bool {
+        matches!(
+            self,
+            Workload::Firewall
+                | Workload::Nat
+                | Workload::Lb
+                | Workload::FirewallNewFlows
+                | Workload::NatNewFlows
+                | Workload::LbNewFlows
+        )
+    }
+
     /// What the rate of a run counts, for table headers.
     pub fn rate_unit(self) -> &'static str {
         match self {
+            Workload::Firewall | Workload::Nat | Workload::Lb => "pps",
+            Workload::FirewallNewFlows | Workload::NatNewFlows | Workload::LbNewFlows => {
+                "new flows/s"
+            }
             Workload::UdpEcho
             | Workload::IcmpEcho
             | Workload::L3fwd
@@ -430,7 +466,7 @@ mod tests {
 
     #[test]
     fn shipped_scenario_files_parse() {
-        for file in ["quick.toml", "full.toml"] {
+        for file in ["quick.toml", "full.toml", "datacenter.toml"] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("scenarios")
                 .join(file);

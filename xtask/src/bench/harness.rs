@@ -3,6 +3,7 @@
 //! the system, drive it with loadgen, and tear everything down, also on
 //! failure. Results go into a `perf::report::Report`.
 
+use crate::bench::appliances::appliance_run;
 use crate::bench::drive::{echo_run, forward_run, loadgen, loadgen_args};
 use crate::bench::management::management_load_run;
 use crate::bench::systems::{
@@ -193,7 +194,7 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
 
 /// Prints how the appliance spent the run: packets per poll, per sleep and
 /// per TX doorbell (the guest's share of QEMU's per-packet work).
-fn print_appliance_effort(appliance: &mut QemuSession) {
+pub fn print_appliance_effort(appliance: &mut QemuSession) {
     let Ok(counters) = appliance.counters() else {
         return;
     };
@@ -373,6 +374,9 @@ fn measure(
             | System::TestpmdAfXdp
             | System::TestpmdAfPacket,
         ) => veth_echo(tools, scenario, system, cores),
+        (workload, System::WarpcoreQemu | System::LinuxGuest) if workload.is_appliance() => {
+            appliance_run(tools, scenario, system, cores)
+        }
         (workload, system) => bail!("{workload:?} is not measured on {}", system.name()),
     }
 }

@@ -3,6 +3,7 @@
 //! data path under a management load among its workloads), the idle
 //! systems' cost and the report's place in `perf/RESULTS.md`.
 
+pub mod appliances;
 pub mod callgrind;
 pub mod criterion;
 pub mod drive;
