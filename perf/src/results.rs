@@ -1,6 +1,6 @@
 //! Measurements of the systems under test and their medians over repetitions.
 
-use crate::scenario::{System, Workload};
+use crate::scenario::{Backend, System, Workload};
 use loadgen::run::RunResult;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +53,9 @@ pub struct Measurement {
     pub workload: Workload,
     /// The system under test.
     pub system: System,
+    /// The QEMU backend it ran on (`tap` for the host systems).
+    #[serde(default)]
+    pub backend: Backend,
     /// Cores (vCPUs or pinned threads) the system had.
     pub cores: u32,
     /// Which repetition, from 0.
@@ -70,6 +73,9 @@ pub struct Point {
     pub workload: Workload,
     /// The system.
     pub system: System,
+    /// The QEMU backend it ran on.
+    #[serde(default)]
+    pub backend: Backend,
     /// Cores.
     pub cores: u32,
     /// Median packets per second; `None` when every repetition failed.
@@ -91,14 +97,15 @@ pub struct Point {
     pub management: Option<ManagementLoad>,
 }
 
-/// Groups measurements by (scenario, system, cores), keeping the run with
-/// the median pps of each group, in first-seen order.
+/// Groups measurements by (scenario, system, backend, cores), keeping the
+/// run with the median pps of each group, in first-seen order.
 pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
-    let mut keys: Vec<(String, System, u32)> = Vec::new();
+    let mut keys: Vec<(String, System, Backend, u32)> = Vec::new();
     for measurement in measurements {
         let key = (
             measurement.scenario.clone(),
             measurement.system,
+            measurement.backend,
             measurement.cores,
         );
         if !keys.contains(&key) {
@@ -106,10 +113,15 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
         }
     }
     keys.into_iter()
-        .map(|(scenario, system, cores)| {
+        .map(|(scenario, system, backend, cores)| {
             let group: Vec<&Measurement> = measurements
                 .iter()
-                .filter(|m| m.scenario == scenario && m.system == system && m.cores == cores)
+                .filter(|m| {
+                    m.scenario == scenario
+                        && m.system == system
+                        && m.backend == backend
+                        && m.cores == cores
+                })
                 .collect();
             let mut measured: Vec<(f64, Option<&RunResult>, Option<&ManagementLoad>)> = group
                 .iter()
@@ -136,6 +148,7 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
                 scenario,
                 workload: group[0].workload,
                 system,
+                backend,
                 cores,
                 pps: median.map(|(pps, _, _)| *pps),
                 loss_percent: run.map(|r| r.summary.loss_percent),
@@ -159,6 +172,7 @@ mod tests {
             scenario: "udp".into(),
             workload: Workload::UdpEcho,
             system,
+            backend: Backend::Tap,
             cores: 1,
             repetition,
             outcome: Outcome::Measured {
@@ -191,6 +205,17 @@ mod tests {
         );
         assert_eq!(points[1].pps, Some(500.0));
         assert_eq!(points[1].failures, ["no ready line"]);
+        // The same system on another backend is a point of its own.
+        measurements.push(Measurement {
+            backend: Backend::VhostUser,
+            ..measured(System::LinuxGuest, 0, 1000.0)
+        });
+        let points = aggregate(&measurements);
+        assert_eq!(points.len(), 3);
+        assert_eq!(
+            (points[2].backend, points[2].pps),
+            (Backend::VhostUser, Some(1000.0))
+        );
     }
 
     #[test]
