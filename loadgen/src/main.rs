@@ -238,7 +238,8 @@ fn options(arguments: Arguments) -> Result<Options> {
     if arguments.receive_interface.is_some() && arguments.receive_interface == arguments.interface {
         bail!("--receive-interface must differ from --interface");
     }
-    if arguments.receive_vhost_user.is_some() && arguments.receive_vhost_user == arguments.vhost_user
+    if arguments.receive_vhost_user.is_some()
+        && arguments.receive_vhost_user == arguments.vhost_user
     {
         bail!("--receive-vhost-user must differ from --vhost-user");
     }

@@ -646,7 +646,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("| linux-guest | tap | 1 | 4.0 k | 0.00 % | 100 µs | 15000 µs | 50.00x |"),
+            text.contains(
+                "| linux-guest | tap | 1 | 4.0 k | 0.00 % | 100 µs | 15000 µs | 50.00x |"
+            ),
             "{text}"
         );
     }

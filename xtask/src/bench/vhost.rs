@@ -137,9 +137,7 @@ impl Rig {
             .stdin
             .take()
             .context("loadgen's stdin was not captured")?;
-        stdin
-            .write_all(b"start\n")
-            .context("starting loadgen")?;
+        stdin.write_all(b"start\n").context("starting loadgen")?;
         Ok(())
     }
 
@@ -239,6 +237,16 @@ fn print_device(run: &RunResult) {
             device.sleeps
         );
     }
+    if let Some(device) = &run.vhost_user_receive {
+        eprintln!(
+            "xtask: [bench]   vhost-user (receiving device): {} frames from the guest, {} to it, {} calls, {} kicks, {} sleeps",
+            device.frames_from_guest,
+            device.frames_to_guest,
+            device.calls,
+            device.kicks,
+            device.sleeps
+        );
+    }
 }
 
 /// The echo appliance's spec on `cores` cores.
@@ -254,8 +262,11 @@ pub fn measure(
     cores: u32,
 ) -> Result<(f64, Option<RunResult>)> {
     match (scenario.workload, system) {
-        (Workload::UdpEcho | Workload::IcmpEcho | Workload::UdpLatency, System::WarpcoreQemu) => {
-            let spec = echo_spec(cores)?;
+        (
+            Workload::UdpEcho | Workload::IcmpEcho | Workload::UdpLatency,
+            System::WarpcoreQemu | System::WarpcoreQemuPoll,
+        ) => {
+            let spec = crate::bench::systems::echo_spec(cores, system == System::WarpcoreQemuPoll)?;
             let args = echo_arguments(scenario)?;
             let mut rig = Rig::boot(
                 tools,
@@ -311,9 +322,15 @@ pub fn measure(
             set(&mut args, "--destination-ip", "10.0.2.100")?;
             let spec = if system == System::WarpcoreQemu {
                 let text = std::fs::read_to_string(example("router.toml"))?;
+                // router.toml names no queues: one pair, as on the tap.
+                let text = if cores > 1 {
+                    spec_file::with_queues(&text, cores)?
+                } else {
+                    text
+                };
                 Some(spec_file::temporary(
                     &format!("bench-vhost-router-{cores}"),
-                    &spec_file::with_queues(&text, cores)?,
+                    &text,
                 )?)
             } else {
                 None
@@ -395,7 +412,10 @@ fn print_effort(rig: &mut Rig) {
 /// the appliance received per second over `duration_secs` (its counter
 /// read before and after), beside testpmd's own Tx-pps.
 fn testpmd_ceiling(scenario: &Scenario, cores: u32) -> Result<(f64, Option<RunResult>)> {
-    ensure_programs("the testpmd vhost-user peer", &[("dpdk-testpmd", "dpdk-dev")])?;
+    ensure_programs(
+        "the testpmd vhost-user peer",
+        &[("dpdk-testpmd", "dpdk-dev")],
+    )?;
     ensure!(
         cores == 1,
         "testpmd runs one forwarding lcore here (a main lcore beside it)"
@@ -457,8 +477,9 @@ fn testpmd_run(
     for core in 0..cores {
         guest.wait_for(&format!("core {core} appliance running"), 0, BOOT_TIMEOUT)?;
     }
-    let received =
-        |guest: &mut QemuSession| -> Result<u64> { Ok(guest.counters()?.sum(None, &[("executor", "rx_packets")])) };
+    let received = |guest: &mut QemuSession| -> Result<u64> {
+        Ok(guest.counters()?.sum(None, &[("executor", "rx_packets")]))
+    };
     // Let testpmd see the link come up and start sending.
     std::thread::sleep(Duration::from_secs(1));
     while lines.try_recv().is_ok() {}
@@ -486,6 +507,9 @@ fn testpmd_run(
         tx_pps.len(),
         after.saturating_sub(before)
     );
-    ensure!(after > before, "the appliance received none of testpmd's frames");
+    ensure!(
+        after > before,
+        "the appliance received none of testpmd's frames"
+    );
     Ok((pps, None))
 }

@@ -279,14 +279,20 @@ mod tests {
         assert!(args[9].ends_with(",mq=on,vectors=6"));
         assert!(!vhost_user_nic_args(Path::new("s"), "m", 1, 64)[7].contains("queues"));
         let two = vhost_user_nics_args(
-            &[(Path::new("/tmp/a"), "02:00:00:00:01:01"), (Path::new("/tmp/b"), "02:00:00:00:02:01")],
+            &[
+                (Path::new("/tmp/a"), "02:00:00:00:01:01"),
+                (Path::new("/tmp/b"), "02:00:00:00:02:01"),
+            ],
             1,
             512,
         );
         assert_eq!(two.len(), 4 + 2 * 6);
         assert_eq!(two[11], "socket,id=vhost1,path=/tmp/b");
         assert_eq!(two[13], "vhost-user,id=net1,chardev=vhost1");
-        assert_eq!(two[15], "virtio-net-pci,netdev=net1,mac=02:00:00:00:02:01,romfile=");
+        assert_eq!(
+            two[15],
+            "virtio-net-pci,netdev=net1,mac=02:00:00:00:02:01,romfile="
+        );
     }
 
     #[test]
