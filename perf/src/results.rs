@@ -98,7 +98,10 @@ pub struct Point {
 }
 
 /// Groups measurements by (scenario, system, backend, cores), keeping the
-/// run with the median pps of each group, in first-seen order.
+/// run with the median pps of each group, in first-seen order. The
+/// fixed-rate workloads keep the run with the median p99 instead: every
+/// run offers the same rate, so a median by rate would be whichever run
+/// happened to be a few packets faster.
 pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
     let mut keys: Vec<(String, System, Backend, u32)> = Vec::new();
     for measurement in measurements {
@@ -134,7 +137,15 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
                     Outcome::Failed { .. } => None,
                 })
                 .collect();
-            measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if group[0].workload.is_fixed_rate() {
+                let p99 = |run: Option<&RunResult>| {
+                    run.and_then(|r| r.summary.latency_p99_ns)
+                        .unwrap_or(u64::MAX)
+                };
+                measured.sort_by_key(|(_, run, _)| p99(*run));
+            } else {
+                measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
             let failures = group
                 .iter()
                 .filter_map(|m| match &m.outcome {
@@ -216,6 +227,57 @@ mod tests {
             (points[2].backend, points[2].pps),
             (Backend::VhostUser, Some(1000.0))
         );
+    }
+
+    /// A udp-latency run at `pps` with this p99.
+    fn latency_run(repetition: u32, pps: f64, p99_ns: u64) -> Measurement {
+        let summary = loadgen::tracker::Summary {
+            sent: 100,
+            received: 100,
+            lost: 0,
+            loss_percent: 0.0,
+            duplicates: 0,
+            reordered: 0,
+            foreign: 0,
+            latency_p50_ns: Some(p99_ns / 10),
+            latency_p90_ns: Some(p99_ns / 2),
+            latency_p99_ns: Some(p99_ns),
+            latency_p999_ns: Some(p99_ns * 2),
+            latency_max_ns: Some(p99_ns * 3),
+        };
+        let run = RunResult {
+            summary,
+            send_seconds: 1.0,
+            sent_pps: pps,
+            offered_pps: Some(pps as u64),
+            received_pps: pps,
+            latency_cdf: Vec::new(),
+            vhost_user: None,
+            vhost_user_receive: None,
+        };
+        Measurement {
+            workload: Workload::UdpLatency,
+            outcome: Outcome::Measured {
+                pps,
+                run: Some(run),
+                management: None,
+            },
+            ..measured(System::WarpcoreQemu, repetition, pps)
+        }
+    }
+
+    #[test]
+    fn fixed_rate_keeps_the_median_latency() {
+        // The fastest run by a hair has the worst tail: a median by rate
+        // would report its 1638 µs, the median p99 is 172 µs.
+        let points = aggregate(&[
+            latency_run(0, 12_270.2, 1_638_399),
+            latency_run(1, 12_269.9, 172_031),
+            latency_run(2, 12_270.0, 67_071),
+        ]);
+        assert_eq!(points[0].latency_p99_ns, Some(172_031));
+        assert_eq!(points[0].pps, Some(12_269.9));
+        assert_eq!(points[0].runs, 3);
     }
 
     #[test]

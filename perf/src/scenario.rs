@@ -62,6 +62,12 @@ impl Workload {
         )
     }
 
+    /// True for the workloads offered at one fixed rate (`http-latency`,
+    /// `udp-latency`): their runs differ in latency, not in rate.
+    pub fn is_fixed_rate(self) -> bool {
+        matches!(self, Workload::HttpLatency | Workload::UdpLatency)
+    }
+
     /// What the rate of a run counts, for table headers.
     pub fn rate_unit(self) -> &'static str {
         match self {
