@@ -238,6 +238,9 @@ fn options(arguments: Arguments) -> Result<Options> {
     if arguments.receive_interface.is_some() && arguments.receive_interface == arguments.interface {
         bail!("--receive-interface must differ from --interface");
     }
+    if arguments.receive_vhost_user.is_some() && arguments.vhost_user.is_none() {
+        bail!("--receive-vhost-user is the second device of --vhost-user; give --vhost-user too");
+    }
     if arguments.receive_vhost_user.is_some()
         && arguments.receive_vhost_user == arguments.vhost_user
     {

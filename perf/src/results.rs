@@ -30,7 +30,7 @@ pub enum Outcome {
         /// forwarded packets for l3fwd, frames received at the NIC for sink.
         pps: f64,
         /// loadgen's figures, when replies came back to loadgen.
-        run: Option<RunResult>,
+        run: Option<Box<RunResult>>,
         /// The management load beside the run, for the workloads that
         /// have one.
         /// (Boxed: the other variants are far smaller.)
@@ -133,7 +133,7 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
                         pps,
                         run,
                         management,
-                    } => Some((*pps, run.as_ref(), management.as_deref())),
+                    } => Some((*pps, run.as_deref(), management.as_deref())),
                     Outcome::Failed { .. } => None,
                 })
                 .collect();
@@ -259,7 +259,7 @@ mod tests {
             workload: Workload::UdpLatency,
             outcome: Outcome::Measured {
                 pps,
-                run: Some(run),
+                run: Some(Box::new(run)),
                 management: None,
             },
             ..measured(System::WarpcoreQemu, repetition, pps)

@@ -146,7 +146,7 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
                     let outcome = match measured {
                         Ok((pps, run, management)) => Outcome::Measured {
                             pps,
-                            run,
+                            run: run.map(Box::new),
                             management,
                         },
                         Err(error) => Outcome::Failed {
