@@ -2,7 +2,7 @@
 //! table or JSON of rates, loss and latency.
 #![deny(unsafe_code)]
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use loadgen::frame::{Endpoints, FlowSpread, MIN_PAYLOAD, TranslatedMatch, Workload};
 use loadgen::port::FramePort;
@@ -67,6 +67,17 @@ struct Arguments {
     /// answers ARP for --destination-ip there).
     #[arg(long, value_name = "IF")]
     receive_interface: Option<String>,
+    /// vhost-user: measure forwarding through a second device of the
+    /// guest, served on this unix socket (`--vhost-user` is the first):
+    /// probes sent into the first come out, routed, on this one (loadgen
+    /// answers ARP for --destination-ip there).
+    #[arg(long, value_name = "SOCK", requires = "vhost_user")]
+    receive_vhost_user: Option<std::path::PathBuf>,
+    /// vhost-user: once the guest's rings are up, wait for a line (or the
+    /// end) on standard input before sending, so a harness can start the
+    /// load when the guest says its service runs, not when its driver is.
+    #[arg(long, requires = "vhost_user")]
+    wait_stdin: bool,
     /// UDP datagrams or ICMP echo requests.
     #[arg(long, value_enum, default_value = "udp")]
     workload: WorkloadKind,
@@ -149,16 +160,22 @@ fn main() {
 enum Attachment {
     /// An AF_PACKET socket on this interface.
     Interface(String),
-    /// A vhost-user device on this socket with this many queue pairs.
+    /// A vhost-user device on this socket with this many queue pairs; a
+    /// second device to receive forwarded probes on, when measuring a
+    /// router.
     VhostUser {
         socket: std::path::PathBuf,
+        receive_socket: Option<std::path::PathBuf>,
         queues: usize,
         guest_timeout: Duration,
+        wait_stdin: bool,
     },
 }
 
 /// loadgen's MAC on a vhost-user device when --source-mac says none.
 const VHOST_USER_MAC: [u8; 6] = [0x02, 0x57, 0x43, 0x4c, 0x47, 0x00];
+/// loadgen's MAC on the receiving vhost-user device (`--receive-vhost-user`).
+const VHOST_USER_RECEIVE_MAC: [u8; 6] = [0x02, 0x57, 0x43, 0x4c, 0x47, 0x01];
 
 /// Everything the command line says.
 struct Options {
@@ -248,7 +265,9 @@ fn options(arguments: Arguments) -> Result<Options> {
     if arguments.new_flow_per_probe && !matches!(workload, Workload::Udp { .. }) {
         bail!("--new-flow-per-probe opens UDP flows; use --workload udp");
     }
-    if arguments.receive_interface.is_some() && !matches!(workload, Workload::Udp { .. }) {
+    if (arguments.receive_interface.is_some() || arguments.receive_vhost_user.is_some())
+        && !matches!(workload, Workload::Udp { .. })
+    {
         bail!("--receive-interface measures UDP forwarding; use --workload udp");
     }
     if arguments.queues > 1 && arguments.vhost_user.is_none() {
@@ -262,10 +281,20 @@ fn options(arguments: Arguments) -> Result<Options> {
     if arguments.receive_interface.is_some() && arguments.receive_interface == arguments.interface {
         bail!("--receive-interface must differ from --interface");
     }
+    if arguments.receive_vhost_user.is_some() && arguments.vhost_user.is_none() {
+        bail!("--receive-vhost-user is the second device of --vhost-user; give --vhost-user too");
+    }
+    if arguments.receive_vhost_user.is_some()
+        && arguments.receive_vhost_user == arguments.vhost_user
+    {
+        bail!("--receive-vhost-user must differ from --vhost-user");
+    }
     let attachment = match (arguments.interface, arguments.vhost_user) {
         (Some(interface), None) => Attachment::Interface(interface),
         (None, Some(socket)) => Attachment::VhostUser {
             socket,
+            receive_socket: arguments.receive_vhost_user,
+            wait_stdin: arguments.wait_stdin,
             queues: arguments.queues as usize,
             guest_timeout: Duration::from_secs(arguments.guest_timeout),
         },
@@ -288,21 +317,47 @@ fn execute(options: Options) -> Result<()> {
     let result = match &options.attachment {
         Attachment::Interface(interface) => {
             let socket = PacketSocket::open(interface)?;
-            run_through(&socket, &options)?
+            let receiver = options
+                .receive_interface
+                .as_deref()
+                .map(PacketSocket::open)
+                .transpose()?;
+            let receiver_port = receiver.as_ref().map(|socket| socket as &dyn FramePort);
+            run_through(&socket, receiver_port, &options)?
         }
         Attachment::VhostUser {
             socket,
+            receive_socket,
             queues,
             guest_timeout,
+            wait_stdin,
         } => {
             let mut port = VhostUserPort::listen(
                 socket,
                 *queues,
                 options.source_mac.unwrap_or(VHOST_USER_MAC),
             )?;
+            // Both sockets listen before QEMU starts: it connects to each
+            // of its vhost-user netdevs in turn while it sets up, and each
+            // device's protocol runs on a thread of its own.
+            let mut receiver = receive_socket
+                .as_deref()
+                .map(|path| VhostUserPort::listen(path, *queues, VHOST_USER_RECEIVE_MAC))
+                .transpose()?;
             port.wait_for_guest(*guest_timeout)?;
-            let mut result = run_through(&port, &options)?;
+            if let Some(receiver) = &mut receiver {
+                receiver.wait_for_guest(*guest_timeout)?;
+            }
+            if *wait_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("waiting for the start line on standard input")?;
+            }
+            let receiver_port = receiver.as_ref().map(|port| port as &dyn FramePort);
+            let mut result = run_through(&port, receiver_port, &options)?;
             result.vhost_user = Some(Box::new(port.counters()));
+            result.vhost_user_receive = receiver.map(|port| Box::new(port.counters()));
             result
         }
     };
@@ -314,14 +369,14 @@ fn execute(options: Options) -> Result<()> {
     Ok(())
 }
 
-/// Resolves the destination through `port` (unless given) and runs the load.
-fn run_through<P: FramePort>(port: &P, options: &Options) -> Result<RunResult> {
+/// Resolves the destination through `port` (unless given) and runs the
+/// load; forwarded probes come back on `receiver` when there is one.
+fn run_through<P: FramePort>(
+    port: &P,
+    receiver: Option<&dyn FramePort>,
+    options: &Options,
+) -> Result<RunResult> {
     let mut config = options.config.clone();
-    let receiver = options
-        .receive_interface
-        .as_deref()
-        .map(PacketSocket::open)
-        .transpose()?;
     let next_hop = options.gateway.unwrap_or(options.destination_ip);
     let source_mac = options.source_mac.unwrap_or(port.mac());
     let destination_mac = match options.destination_mac {
@@ -336,9 +391,7 @@ fn run_through<P: FramePort>(port: &P, options: &Options) -> Result<RunResult> {
     };
     config.endpoints.source_mac = source_mac;
     config.endpoints.destination_mac = destination_mac;
-    let path = receiver
-        .as_ref()
-        .map_or(ReturnPath::Echo, ReturnPath::Forwarded);
+    let path = receiver.map_or(ReturnPath::Echo, ReturnPath::Forwarded);
     run_on(port, path, &config)
 }
 
@@ -478,8 +531,14 @@ mod tests {
         let ips = "--source-ip 10.0.0.100 --destination-ip 10.0.0.2";
         let options = parse(&format!("--vhost-user /tmp/lg.sock --queues 2 {ips}")).unwrap();
         match options.attachment {
-            Attachment::VhostUser { socket, queues, .. } => {
+            Attachment::VhostUser {
+                socket,
+                queues,
+                receive_socket,
+                ..
+            } => {
                 assert_eq!((socket.to_str(), queues), (Some("/tmp/lg.sock"), 2));
+                assert_eq!(receive_socket, None);
             }
             Attachment::Interface(_) => panic!("expected the vhost-user mode"),
         }
@@ -496,6 +555,18 @@ mod tests {
             (
                 format!("--vhost-user s --receive-interface veth1 {ips}"),
                 "not with --vhost-user",
+            ),
+            (
+                format!("--interface veth0 --receive-vhost-user r {ips}"),
+                "--vhost-user",
+            ),
+            (
+                format!("--vhost-user s --receive-vhost-user s {ips}"),
+                "must differ",
+            ),
+            (
+                format!("--vhost-user s --receive-vhost-user r --workload icmp {ips}"),
+                "UDP forwarding",
             ),
         ] {
             let error = format!(

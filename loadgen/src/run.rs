@@ -77,6 +77,9 @@ pub struct RunResult {
     /// runs have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhost_user: Option<Box<crate::vhost::device::DeviceCounters>>,
+    /// The receiving vhost-user device's counters (`--receive-vhost-user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost_user_receive: Option<Box<crate::vhost::device::DeviceCounters>>,
 }
 
 /// Nanoseconds on the monotonic clock since the first call.
@@ -86,14 +89,14 @@ pub fn now_ns() -> u64 {
 }
 
 /// Where probes come back: as replies on the sending socket, or forwarded by
-/// a router onto another interface.
+/// a router onto another port (an interface, or a second vhost-user device).
 #[derive(Clone, Copy)]
 pub enum ReturnPath<'a> {
     /// Replies come back on the socket that sent the probes.
     Echo,
-    /// Probes come out, forwarded, on this socket; loadgen answers ARP for
+    /// Probes come out, forwarded, on this port; loadgen answers ARP for
     /// the destination address there.
-    Forwarded(&'a PacketSocket),
+    Forwarded(&'a dyn FramePort),
 }
 
 /// Runs the load described by `config` on `socket`.
@@ -222,6 +225,7 @@ pub fn run_on<P: FramePort>(
         received_pps: received_while_sending as f64 / send_seconds,
         latency_cdf: tracker.latency_cdf(100),
         vhost_user: None,
+        vhost_user_receive: None,
     })
 }
 

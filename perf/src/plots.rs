@@ -37,6 +37,14 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The system's name, with its backend when that is not the tap.
+fn system_label(point: &crate::results::Point) -> String {
+    match point.backend {
+        crate::scenario::Backend::Tap => point.system.name().to_owned(),
+        backend => format!("{} ({})", point.system.name(), backend.name()),
+    }
+}
+
 /// Horizontal bars of packets per second, one per (scenario, cores,
 /// system), on a log scale; labels read left of the axis.
 fn throughput(report: &Report, path: &Path) -> Result<()> {
@@ -45,7 +53,7 @@ fn throughput(report: &Report, path: &Path) -> Result<()> {
         .points
         .iter()
         .filter_map(|p| {
-            let label = format!("{} {}c {}", p.scenario, p.cores, p.system.name());
+            let label = format!("{} {}c {}", p.scenario, p.cores, system_label(p));
             p.pps.map(|pps| (label, pps.max(1.0), p.system as usize))
         })
         .collect();
@@ -99,7 +107,7 @@ fn latency_cdf(report: &Report, path: &Path) -> Result<()> {
         .filter(|p| !p.latency_cdf.is_empty())
         .map(|p| {
             (
-                format!("{} {}c {}", p.scenario, p.cores, p.system.name()),
+                format!("{} {}c {}", p.scenario, p.cores, system_label(p)),
                 &p.latency_cdf,
             )
         })
@@ -146,7 +154,7 @@ fn scaling(report: &Report, path: &Path) -> Result<()> {
     let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for point in &report.points {
         let Some(pps) = point.pps else { continue };
-        let label = format!("{} {}", point.scenario, point.system.name());
+        let label = format!("{} {}", point.scenario, system_label(point));
         match lines.iter_mut().find(|(l, _)| *l == label) {
             Some((_, values)) => values.push((f64::from(point.cores), pps)),
             None => lines.push((label, vec![(f64::from(point.cores), pps)])),

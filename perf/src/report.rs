@@ -120,6 +120,8 @@ pub fn reference_for(system: System) -> Option<System> {
         // DPDK on the same veth and PMD type as warpcore's driver.
         System::TestpmdAfXdp | System::WarpcoreAfXdpPoll => Some(System::WarpcoreAfXdp),
         System::TestpmdAfPacket | System::WarpcoreAfPacketPoll => Some(System::WarpcoreAfPacket),
+        // testpmd's engine against loadgen's, into the same dropping guest.
+        System::TestpmdVhostCeiling => Some(System::QemuCeiling),
         System::WarpcoreQemu
         | System::WarpcoreHosted
         | System::WarpcoreAfXdp
@@ -139,9 +141,10 @@ fn micros(nanoseconds: Option<u64>) -> String {
     nanoseconds.map_or_else(|| "-".into(), |ns| format!("{:.0} µs", ns as f64 / 1e3))
 }
 
-/// The ratio of the reference warpcore system's rate to `point`'s; for
-/// `http-latency`, where both are offered the same rate, the ratio of
-/// `point`'s p99 latency to warpcore's (how many times lower warpcore's is).
+/// The ratio of the reference warpcore system's rate to `point`'s (on the
+/// same backend); for `http-latency` and `udp-latency`, where both are
+/// offered the same rate, the ratio of `point`'s p99 latency to warpcore's
+/// (how many times lower warpcore's is).
 pub fn warpcore_ratio(points: &[Point], point: &Point) -> Option<f64> {
     if point.workload == Workload::UdpEchoManagementLoad {
         // The system under the management load against itself alone.
@@ -150,9 +153,12 @@ pub fn warpcore_ratio(points: &[Point], point: &Point) -> Option<f64> {
     }
     let reference = reference_for(point.system)?;
     let ours = points.iter().find(|p| {
-        p.scenario == point.scenario && p.cores == point.cores && p.system == reference
+        p.scenario == point.scenario
+            && p.cores == point.cores
+            && p.system == reference
+            && p.backend == point.backend
     })?;
-    if point.workload == Workload::HttpLatency {
+    if matches!(point.workload, Workload::HttpLatency | Workload::UdpLatency) {
         let ours = ours.latency_p99_ns.filter(|ns| *ns > 0)?;
         return Some(point.latency_p99_ns? as f64 / ours as f64);
     }
@@ -163,7 +169,7 @@ pub fn warpcore_ratio(points: &[Point], point: &Point) -> Option<f64> {
 /// The ratio column's header for `workload`.
 fn ratio_header(workload: Workload) -> &'static str {
     match workload {
-        Workload::HttpLatency => "system p99 ÷ warpcore p99",
+        Workload::HttpLatency | Workload::UdpLatency => "system p99 ÷ warpcore p99",
         Workload::UdpEchoManagementLoad => "under load ÷ alone",
         _ => "warpcore ÷ system",
     }
@@ -199,7 +205,7 @@ pub fn summary_markdown(report: &Report) -> String {
         let loss = if workload.is_tcp() { "errors" } else { "loss" };
         let _ = writeln!(
             text,
-            "\n## {scenario}\n\n| system | cores | {} | {loss} | p50 | p99 | {} |\n|---|---:|---:|---:|---:|---:|---:|",
+            "\n## {scenario}\n\n| system | backend | cores | {} | {loss} | p50 | p99 | {} |\n|---|---|---:|---:|---:|---:|---:|---:|",
             workload.rate_unit(),
             ratio_header(workload),
         );
@@ -211,8 +217,9 @@ pub fn summary_markdown(report: &Report) -> String {
                 .map_or_else(|| "-".into(), |l| format!("{l:.2} %"));
             let _ = writeln!(
                 text,
-                "| {} | {} | {} | {loss} | {} | {} | {ratio} |",
+                "| {} | {} | {} | {} | {loss} | {} | {} | {ratio} |",
                 point.system.name(),
+                point.backend.name(),
                 point.cores,
                 rate(point.pps),
                 micros(point.latency_p50_ns),
@@ -221,7 +228,7 @@ pub fn summary_markdown(report: &Report) -> String {
             for failure in &point.failures {
                 let _ = writeln!(
                     text,
-                    "|  | | failed: {} | | | | |",
+                    "|  | | | failed: {} | | | | |",
                     failure.replace('|', "/").replace('\n', " ")
                 );
             }
@@ -370,19 +377,20 @@ fn idle_markdown(text: &mut String, rows: &[IdleRow]) {
 /// One CSV row per point.
 pub fn csv(report: &Report) -> String {
     let mut text = String::from(
-        "scenario,workload,system,cores,pps,loss_percent,p50_ns,p99_ns,runs,warpcore_ratio\n",
+        "scenario,workload,system,backend,cores,pps,loss_percent,p50_ns,p99_ns,runs,warpcore_ratio\n",
     );
     let optional = |value: Option<String>| value.unwrap_or_default();
     for point in &report.points {
         let _ = writeln!(
             text,
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{}",
             point.scenario,
             serde_json::to_value(point.workload)
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default(),
             point.system.name(),
+            point.backend.name(),
             point.cores,
             optional(point.pps.map(|p| format!("{p:.1}"))),
             optional(point.loss_percent.map(|l| format!("{l:.4}"))),
@@ -412,6 +420,7 @@ pub fn write(report: &Report, dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::results::{Outcome, aggregate};
+    use crate::scenario::Backend;
 
     /// A fixture: two QEMU systems and the ceiling, one failed host peer.
     fn fixture() -> Report {
@@ -419,6 +428,7 @@ mod tests {
             scenario: "udp-echo".into(),
             workload: Workload::UdpEcho,
             system,
+            backend: Backend::Tap,
             cores: 1,
             repetition: 0,
             outcome: match pps {
@@ -518,18 +528,18 @@ mod tests {
     fn summary_has_ratios_failures_and_sections() {
         let text = summary_markdown(&fixture());
         assert!(
-            text.contains("| warpcore-qemu | 1 | 600.0 k | - | - | - | - |"),
+            text.contains("| warpcore-qemu | tap | 1 | 600.0 k | - | - | - | - |"),
             "{text}"
         );
         assert!(
-            text.contains("| linux-guest | 1 | 20.0 k | - | - | - | 30.00x |"),
+            text.contains("| linux-guest | tap | 1 | 20.0 k | - | - | - | 30.00x |"),
             "{text}"
         );
         assert!(
-            text.contains("| qemu-ceiling | 1 | 1.00 M | - | - | - | 0.60x |"),
+            text.contains("| qemu-ceiling | tap | 1 | 1.00 M | - | - | - | 0.60x |"),
             "{text}"
         );
-        assert!(text.contains("| linux-host | 1 | failed |"), "{text}");
+        assert!(text.contains("| linux-host | tap | 1 | failed |"), "{text}");
         assert!(text.contains("failed: no / tap"), "{text}");
         assert!(text.contains("| core | 1 | 12.50 | 80.0 | - |"), "{text}");
         assert!(
@@ -556,6 +566,7 @@ mod tests {
             scenario: "udp-echo-management-load".into(),
             workload: Workload::UdpEchoManagementLoad,
             system,
+            backend: Backend::Tap,
             cores: 1,
             repetition: 0,
             outcome: Outcome::Measured {
@@ -592,7 +603,7 @@ mod tests {
             "{text}"
         );
         assert!(csv(&report).contains(
-            "udp-echo-management-load,udp-echo-management-load,warpcore-qemu,1,18000.0,,,,1,0.900"
+            "udp-echo-management-load,udp-echo-management-load,warpcore-qemu,tap,1,18000.0,,,,1,0.900"
         ));
         let json = serde_json::to_string(&report).unwrap();
         let back: Report = serde_json::from_str(&json).unwrap();
@@ -605,6 +616,7 @@ mod tests {
             scenario: "http-latency".into(),
             workload: Workload::HttpLatency,
             system,
+            backend: Backend::Tap,
             cores: 1,
             pps: Some(4_000.0),
             loss_percent: Some(0.0),
@@ -629,12 +641,14 @@ mod tests {
         let text = summary_markdown(&report);
         assert!(
             text.contains(
-                "| system | cores | requests/s | errors | p50 | p99 | system p99 ÷ warpcore p99 |"
+                "| system | backend | cores | requests/s | errors | p50 | p99 | system p99 ÷ warpcore p99 |"
             ),
             "{text}"
         );
         assert!(
-            text.contains("| linux-guest | 1 | 4.0 k | 0.00 % | 100 µs | 15000 µs | 50.00x |"),
+            text.contains(
+                "| linux-guest | tap | 1 | 4.0 k | 0.00 % | 100 µs | 15000 µs | 50.00x |"
+            ),
             "{text}"
         );
     }
@@ -645,7 +659,7 @@ mod tests {
         let csv = csv(&report);
         assert_eq!(csv.lines().count(), 5);
         assert!(
-            csv.contains("udp-echo,udp-echo,linux-guest,1,20000.0,,,,1,30.000"),
+            csv.contains("udp-echo,udp-echo,linux-guest,tap,1,20000.0,,,,1,30.000"),
             "{csv}"
         );
         let dir = std::env::temp_dir().join(format!("perf-report-{}", std::process::id()));

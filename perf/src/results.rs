@@ -1,6 +1,6 @@
 //! Measurements of the systems under test and their medians over repetitions.
 
-use crate::scenario::{System, Workload};
+use crate::scenario::{Backend, System, Workload};
 use loadgen::run::RunResult;
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +30,7 @@ pub enum Outcome {
         /// forwarded packets for l3fwd, frames received at the NIC for sink.
         pps: f64,
         /// loadgen's figures, when replies came back to loadgen.
-        run: Option<RunResult>,
+        run: Option<Box<RunResult>>,
         /// The management load beside the run, for the workloads that
         /// have one.
         /// (Boxed: the other variants are far smaller.)
@@ -53,6 +53,9 @@ pub struct Measurement {
     pub workload: Workload,
     /// The system under test.
     pub system: System,
+    /// The QEMU backend it ran on (`tap` for the host systems).
+    #[serde(default)]
+    pub backend: Backend,
     /// Cores (vCPUs or pinned threads) the system had.
     pub cores: u32,
     /// Which repetition, from 0.
@@ -70,6 +73,9 @@ pub struct Point {
     pub workload: Workload,
     /// The system.
     pub system: System,
+    /// The QEMU backend it ran on.
+    #[serde(default)]
+    pub backend: Backend,
     /// Cores.
     pub cores: u32,
     /// Median packets per second; `None` when every repetition failed.
@@ -91,14 +97,18 @@ pub struct Point {
     pub management: Option<ManagementLoad>,
 }
 
-/// Groups measurements by (scenario, system, cores), keeping the run with
-/// the median pps of each group, in first-seen order.
+/// Groups measurements by (scenario, system, backend, cores), keeping the
+/// run with the median pps of each group, in first-seen order. The
+/// fixed-rate workloads keep the run with the median p99 instead: every
+/// run offers the same rate, so a median by rate would be whichever run
+/// happened to be a few packets faster.
 pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
-    let mut keys: Vec<(String, System, u32)> = Vec::new();
+    let mut keys: Vec<(String, System, Backend, u32)> = Vec::new();
     for measurement in measurements {
         let key = (
             measurement.scenario.clone(),
             measurement.system,
+            measurement.backend,
             measurement.cores,
         );
         if !keys.contains(&key) {
@@ -106,10 +116,15 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
         }
     }
     keys.into_iter()
-        .map(|(scenario, system, cores)| {
+        .map(|(scenario, system, backend, cores)| {
             let group: Vec<&Measurement> = measurements
                 .iter()
-                .filter(|m| m.scenario == scenario && m.system == system && m.cores == cores)
+                .filter(|m| {
+                    m.scenario == scenario
+                        && m.system == system
+                        && m.backend == backend
+                        && m.cores == cores
+                })
                 .collect();
             let mut measured: Vec<(f64, Option<&RunResult>, Option<&ManagementLoad>)> = group
                 .iter()
@@ -118,11 +133,19 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
                         pps,
                         run,
                         management,
-                    } => Some((*pps, run.as_ref(), management.as_deref())),
+                    } => Some((*pps, run.as_deref(), management.as_deref())),
                     Outcome::Failed { .. } => None,
                 })
                 .collect();
-            measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if group[0].workload.is_fixed_rate() {
+                let p99 = |run: Option<&RunResult>| {
+                    run.and_then(|r| r.summary.latency_p99_ns)
+                        .unwrap_or(u64::MAX)
+                };
+                measured.sort_by_key(|(_, run, _)| p99(*run));
+            } else {
+                measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
             let failures = group
                 .iter()
                 .filter_map(|m| match &m.outcome {
@@ -136,6 +159,7 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
                 scenario,
                 workload: group[0].workload,
                 system,
+                backend,
                 cores,
                 pps: median.map(|(pps, _, _)| *pps),
                 loss_percent: run.map(|r| r.summary.loss_percent),
@@ -159,6 +183,7 @@ mod tests {
             scenario: "udp".into(),
             workload: Workload::UdpEcho,
             system,
+            backend: Backend::Tap,
             cores: 1,
             repetition,
             outcome: Outcome::Measured {
@@ -191,6 +216,68 @@ mod tests {
         );
         assert_eq!(points[1].pps, Some(500.0));
         assert_eq!(points[1].failures, ["no ready line"]);
+        // The same system on another backend is a point of its own.
+        measurements.push(Measurement {
+            backend: Backend::VhostUser,
+            ..measured(System::LinuxGuest, 0, 1000.0)
+        });
+        let points = aggregate(&measurements);
+        assert_eq!(points.len(), 3);
+        assert_eq!(
+            (points[2].backend, points[2].pps),
+            (Backend::VhostUser, Some(1000.0))
+        );
+    }
+
+    /// A udp-latency run at `pps` with this p99.
+    fn latency_run(repetition: u32, pps: f64, p99_ns: u64) -> Measurement {
+        let summary = loadgen::tracker::Summary {
+            sent: 100,
+            received: 100,
+            lost: 0,
+            loss_percent: 0.0,
+            duplicates: 0,
+            reordered: 0,
+            foreign: 0,
+            latency_p50_ns: Some(p99_ns / 10),
+            latency_p90_ns: Some(p99_ns / 2),
+            latency_p99_ns: Some(p99_ns),
+            latency_p999_ns: Some(p99_ns * 2),
+            latency_max_ns: Some(p99_ns * 3),
+        };
+        let run = RunResult {
+            summary,
+            send_seconds: 1.0,
+            sent_pps: pps,
+            offered_pps: Some(pps as u64),
+            received_pps: pps,
+            latency_cdf: Vec::new(),
+            vhost_user: None,
+            vhost_user_receive: None,
+        };
+        Measurement {
+            workload: Workload::UdpLatency,
+            outcome: Outcome::Measured {
+                pps,
+                run: Some(Box::new(run)),
+                management: None,
+            },
+            ..measured(System::WarpcoreQemu, repetition, pps)
+        }
+    }
+
+    #[test]
+    fn fixed_rate_keeps_the_median_latency() {
+        // The fastest run by a hair has the worst tail: a median by rate
+        // would report its 1638 µs, the median p99 is 172 µs.
+        let points = aggregate(&[
+            latency_run(0, 12_270.2, 1_638_399),
+            latency_run(1, 12_269.9, 172_031),
+            latency_run(2, 12_270.0, 67_071),
+        ]);
+        assert_eq!(points[0].latency_p99_ns, Some(172_031));
+        assert_eq!(points[0].pps, Some(12_269.9));
+        assert_eq!(points[0].runs, 3);
     }
 
     #[test]

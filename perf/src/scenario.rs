@@ -59,6 +59,11 @@ pub enum Workload {
     NatNewFlows,
     /// [`Workload::Lb`] with a new client address:port per probe.
     LbNewFlows,
+    /// UDP echo offered at a fixed rate, open loop (loadgen `--rate`): the
+    /// latency percentiles at that load. `rate = 0` offers half of the
+    /// Linux guest's `udp-echo` peak measured earlier in the same run on
+    /// the same backend.
+    UdpLatency,
 }
 
 impl Workload {
@@ -89,6 +94,12 @@ impl Workload {
         )
     }
 
+    /// True for the workloads offered at one fixed rate (`http-latency`,
+    /// `udp-latency`): their runs differ in latency, not in rate.
+    pub fn is_fixed_rate(self) -> bool {
+        matches!(self, Workload::HttpLatency | Workload::UdpLatency)
+    }
+
     /// What the rate of a run counts, for table headers.
     pub fn rate_unit(self) -> &'static str {
         match self {
@@ -100,7 +111,8 @@ impl Workload {
             | Workload::IcmpEcho
             | Workload::L3fwd
             | Workload::Sink
-            | Workload::UdpEchoManagementLoad => "pps",
+            | Workload::UdpEchoManagementLoad
+            | Workload::UdpLatency => "pps",
             Workload::HttpKeepalive | Workload::HttpLatency => "requests/s",
             Workload::HttpClose => "connections/s",
             Workload::KvGet | Workload::KvSet => "ops/s",
@@ -139,6 +151,12 @@ pub enum System {
     TestpmdAfXdp,
     /// DPDK's `dpdk-testpmd` (5tswap) on the same veth, `net_af_packet` PMD.
     TestpmdAfPacket,
+    /// DPDK's `dpdk-testpmd` as the guest's vhost-user backend (its
+    /// `net_vhost` PMD, `txonly`) in place of loadgen, sending into the
+    /// appliance that drops every frame at its NIC (a MAC it does not
+    /// own): the reference for loadgen's own engine ceiling
+    /// (`qemu-ceiling` on the `vhost-user` backend). Only on `vhost-user`.
+    TestpmdVhostCeiling,
 }
 
 impl System {
@@ -157,6 +175,7 @@ impl System {
             System::WarpcoreAfPacketPoll => "warpcore-af-packet-poll",
             System::TestpmdAfXdp => "testpmd-af-xdp",
             System::TestpmdAfPacket => "testpmd-af-packet",
+            System::TestpmdVhostCeiling => "testpmd-vhost-ceiling",
         }
     }
 
@@ -173,6 +192,57 @@ impl System {
                 | System::WarpcoreAfPacketPoll
         )
     }
+
+    /// Whether the system runs on `backend`: the QEMU guests on both, the
+    /// testpmd vhost-user backend only on `vhost-user`, the host systems
+    /// (which have no QEMU backend) once, under `tap`.
+    pub fn runs_on(self, backend: Backend) -> bool {
+        match self {
+            System::WarpcoreQemu
+            | System::WarpcoreQemuPoll
+            | System::LinuxGuest
+            | System::QemuCeiling => true,
+            System::TestpmdVhostCeiling => backend == Backend::VhostUser,
+            System::WarpcoreHosted
+            | System::LinuxHost
+            | System::WarpcoreAfXdp
+            | System::WarpcoreAfPacket
+            | System::WarpcoreAfXdpPoll
+            | System::WarpcoreAfPacketPoll
+            | System::TestpmdAfXdp
+            | System::TestpmdAfPacket => backend == Backend::Tap,
+        }
+    }
+}
+
+/// How QEMU connects a guest's virtio-net device to the traffic engine.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// `-netdev tap` in a network namespace, loadgen on AF_PACKET: QEMU's
+    /// I/O thread moves every frame with a syscall.
+    #[default]
+    Tap,
+    /// `-netdev vhost-user` with guest RAM in a shared memfd: loadgen
+    /// (`--vhost-user`) is the NIC and writes frames straight into the
+    /// guest's rings.
+    VhostUser,
+}
+
+impl Backend {
+    /// The name used in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Tap => "tap",
+            Backend::VhostUser => "vhost-user",
+        }
+    }
+}
+
+fn tap_only() -> Vec<Backend> {
+    vec![Backend::Tap]
 }
 
 /// Settings every scenario inherits unless it says otherwise.
@@ -253,6 +323,10 @@ pub struct ScenarioSpec {
     /// The NIC QEMU gives the guests (virtio when not named).
     #[serde(default)]
     pub nic: GuestNic,
+    /// The backends the QEMU systems run on, each measured in turn
+    /// (`["tap"]` when not named). Host systems ignore it.
+    #[serde(default = "tap_only")]
+    pub backends: Vec<Backend>,
 }
 
 /// The NIC model the QEMU systems of a scenario run on.
@@ -314,6 +388,9 @@ pub struct Scenario {
     pub rate: u64,
     /// The NIC of the QEMU systems.
     pub nic: GuestNic,
+    /// The backends of the QEMU systems.
+    #[serde(default = "tap_only")]
+    pub backends: Vec<Backend>,
     /// `http-latency`: unmeasured seconds of load before the measured ones.
     #[serde(default)]
     pub warmup_secs: u64,
@@ -365,6 +442,7 @@ impl ScenarioFile {
                 connections: spec.connections.unwrap_or(defaults.connections),
                 rate: spec.rate.unwrap_or(defaults.rate),
                 nic: spec.nic,
+                backends: spec.backends,
                 warmup_secs: spec.warmup_secs.unwrap_or(defaults.warmup_secs),
             };
             if !(1..=600).contains(&scenario.duration_secs)
@@ -383,6 +461,15 @@ impl ScenarioFile {
             }
             if scenario.warmup_secs > 60 {
                 bail!("scenario `{}`: warmup_secs 0..=60", scenario.name);
+            }
+            if scenario.backends.is_empty() {
+                bail!("scenario `{}`: backends is empty", scenario.name);
+            }
+            if scenario.backends.contains(&Backend::VhostUser) && scenario.nic != GuestNic::Virtio {
+                bail!(
+                    "scenario `{}`: the vhost-user backend serves virtio-net only",
+                    scenario.name
+                );
             }
             if !(1..=1024).contains(&scenario.connections) {
                 bail!("scenario `{}`: connections 1..=1024", scenario.name);
@@ -441,6 +528,12 @@ mod tests {
         assert_eq!(scenario.flows, 4);
         assert_eq!(scenario.systems, [System::WarpcoreQemu, System::LinuxGuest]);
         assert_eq!((scenario.connections, scenario.rate), (16, 0));
+        assert_eq!(scenario.backends, [Backend::Tap]);
+        let both = ScenarioFile::parse(
+            "[[scenario]]\nname = \"e\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\nbackends = [\"tap\", \"vhost-user\"]\n",
+        )
+        .unwrap();
+        assert_eq!(both[0].backends, [Backend::Tap, Backend::VhostUser]);
     }
 
     #[test]
@@ -457,6 +550,12 @@ mod tests {
             (String::from("[defaults]\naccel = \"hax\"\n"), "scenario"),
             (base("").replace("udp-echo", "tcp-echo"), "unknown variant"),
             (base("connections = 0"), "connections"),
+            (base("backends = []"), "backends"),
+            (base("backends = [\"af-xdp\"]"), "unknown variant"),
+            (
+                base("nic = \"igb\"\nbackends = [\"vhost-user\"]"),
+                "virtio-net only",
+            ),
             (format!("{}{}", base(""), base("")), "twice"),
         ] {
             let error = format!("{:#}", ScenarioFile::parse(&text).unwrap_err());
@@ -466,7 +565,13 @@ mod tests {
 
     #[test]
     fn shipped_scenario_files_parse() {
-        for file in ["quick.toml", "full.toml", "datacenter.toml"] {
+        for file in [
+            "quick.toml",
+            "full.toml",
+            "datacenter.toml",
+            "vhost-user.toml",
+            "veth.toml",
+        ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("scenarios")
                 .join(file);

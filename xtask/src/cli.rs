@@ -5,7 +5,7 @@ use crate::qemu::command_line::Image;
 use crate::qemu::command_line::{Accel, Machine, NicModel, QemuConfig};
 use crate::shell::host::workspace_root;
 use clap::{Args, Parser, Subcommand};
-use perf::scenario::System;
+use perf::scenario::{Backend, System};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -189,9 +189,14 @@ pub struct BenchArguments {
     pub scenarios: Option<PathBuf>,
     /// Only these systems: warpcore-qemu, warpcore-qemu-poll, linux-guest, qemu-ceiling,
     /// warpcore-hosted, linux-host, and on a veth warpcore-af-xdp[-poll],
-    /// warpcore-af-packet[-poll], testpmd-af-xdp, testpmd-af-packet.
+    /// warpcore-af-packet[-poll], testpmd-af-xdp, testpmd-af-packet, and on
+    /// vhost-user testpmd-vhost-ceiling.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = system)]
     pub systems: Option<Vec<System>>,
+    /// Only these QEMU backends of the scenarios that name them: tap,
+    /// vhost-user.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = backend)]
+    pub backends: Option<Vec<Backend>>,
     /// Only the scenarios of these names (like `http-keepalive,kv-get`).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub only: Option<Vec<String>>,
@@ -387,9 +392,15 @@ fn system(text: &str) -> Result<System, String> {
         format!(
             "unknown system `{text}` (expected warpcore-qemu, warpcore-qemu-poll, linux-guest, \
              qemu-ceiling, warpcore-hosted, linux-host, warpcore-af-xdp, warpcore-af-xdp-poll, \
-             warpcore-af-packet, warpcore-af-packet-poll, testpmd-af-xdp or testpmd-af-packet)"
+             warpcore-af-packet, warpcore-af-packet-poll, testpmd-af-xdp, testpmd-af-packet or \
+             testpmd-vhost-ceiling)"
         )
     })
+}
+
+fn backend(text: &str) -> Result<Backend, String> {
+    serde_json::from_value(serde_json::Value::String(text.trim().into()))
+        .map_err(|_| format!("unknown backend `{text}` (expected tap or vhost-user)"))
 }
 
 #[cfg(test)]

@@ -326,6 +326,7 @@ fn result(mut tally: Tally, seconds: f64, rate: u64) -> RunResult {
             .map(|percent| (f64::from(percent), at(f64::from(percent) / 100.0)))
             .collect(),
         vhost_user: None,
+        vhost_user_receive: None,
     }
 }
 

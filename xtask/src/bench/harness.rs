@@ -20,7 +20,7 @@ use crate::spec_file::{self, example};
 use anyhow::{Result, bail, ensure};
 use loadgen::run::RunResult;
 use perf::results::{Measurement, Outcome};
-use perf::scenario::{GuestNic, Scenario, System, Workload};
+use perf::scenario::{Backend, GuestNic, Scenario, System, Workload};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Instant;
@@ -111,10 +111,26 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
         .filter(|scenario| scenario.workload != Workload::Idle)
     {
         for &cores in &scenario.cores {
-            for &system in &scenario.systems {
+            let runs = scenario.backends.iter().flat_map(|&backend| {
+                scenario
+                    .systems
+                    .iter()
+                    .filter(move |system| system.runs_on(backend))
+                    .map(move |&system| (backend, system))
+            });
+            for (backend, system) in runs {
                 let mut scenario = scenario.clone();
                 if scenario.workload == Workload::HttpLatency && scenario.rate == 0 {
                     scenario.rate = half_peer_peak(&measurements, system, cores);
+                }
+                if scenario.workload == Workload::UdpLatency && scenario.rate == 0 {
+                    scenario.rate = half_linux_guest_echo_peak(&measurements, backend, cores);
+                    eprintln!(
+                        "xtask: [bench] {} on {}: offering {} pps (half the linux-guest udp-echo peak)",
+                        scenario.name,
+                        backend.name(),
+                        scenario.rate
+                    );
                 }
                 let scenario = &scenario;
                 for repetition in 0..scenario.repetitions {
@@ -122,13 +138,16 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
                     let measured = if scenario.workload == Workload::UdpEchoManagementLoad {
                         management_load_run(tools, scenario, system, cores)
                             .map(|(pps, run, load)| (pps, run, Some(Box::new(load))))
+                    } else if backend == Backend::VhostUser {
+                        crate::bench::vhost::measure(tools, scenario, system, cores)
+                            .map(|(pps, run)| (pps, run, None))
                     } else {
                         measure(tools, scenario, system, cores).map(|(pps, run)| (pps, run, None))
                     };
                     let outcome = match measured {
                         Ok((pps, run, management)) => Outcome::Measured {
                             pps,
-                            run,
+                            run: run.map(Box::new),
                             management,
                         },
                         Err(error) => Outcome::Failed {
@@ -142,16 +161,18 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
                         }
                     };
                     eprintln!(
-                        "xtask: [bench] {} {}c {} #{repetition}: {shown} ({:.0} s)",
+                        "xtask: [bench] {} {}c {} on {} #{repetition}: {shown} ({:.0} s)",
                         scenario.name,
                         cores,
                         system.name(),
+                        backend.name(),
                         started.elapsed().as_secs_f64()
                     );
                     measurements.push(Measurement {
                         scenario: scenario.name.clone(),
                         workload: scenario.workload,
                         system,
+                        backend,
                         cores,
                         repetition,
                         outcome,
@@ -161,6 +182,25 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
         }
     }
     measurements
+}
+
+/// Half of the Linux guest's best `udp-echo` rate measured so far in this
+/// run on `backend` at `cores` cores; 0 when there is none.
+fn half_linux_guest_echo_peak(measurements: &[Measurement], backend: Backend, cores: u32) -> u64 {
+    let peak = measurements
+        .iter()
+        .filter(|m| {
+            m.workload == Workload::UdpEcho
+                && m.system == System::LinuxGuest
+                && m.backend == backend
+                && m.cores == cores
+        })
+        .filter_map(|m| match m.outcome {
+            Outcome::Measured { pps, .. } => Some(pps),
+            Outcome::Failed { .. } => None,
+        })
+        .fold(0.0, f64::max);
+    (peak / 2.0) as u64
 }
 
 /// Half of the Linux peer's best `http-keepalive` rate measured so far in
@@ -179,7 +219,8 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
         | System::WarpcoreAfXdpPoll
         | System::WarpcoreAfPacketPoll
         | System::TestpmdAfXdp
-        | System::TestpmdAfPacket => System::LinuxHost,
+        | System::TestpmdAfPacket
+        | System::TestpmdVhostCeiling => System::LinuxHost,
     };
     let peak = measurements
         .iter()

@@ -1,7 +1,7 @@
 //! The benchmark room behind `cargo xtask bench`: criterion runs, callgrind
 //! counts, the in-guest synthetic runs, the systems-under-test harness (the
 //! data path under a management load among its workloads), the idle
-//! systems' cost and the report's place in `perf/RESULTS.md`.
+//! systems' cost, the vhost-user backend and the report's place in `perf/RESULTS.md`.
 
 pub mod appliances;
 pub mod callgrind;
@@ -15,3 +15,4 @@ pub mod synthetic;
 pub mod systems;
 pub mod tcp;
 pub mod veth;
+pub mod vhost;

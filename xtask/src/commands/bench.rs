@@ -57,6 +57,12 @@ pub fn run(options: &BenchArguments) -> Result<()> {
             }
             scenarios.retain(|scenario| !scenario.systems.is_empty());
         }
+        if let Some(only) = &options.backends {
+            for scenario in &mut scenarios {
+                scenario.backends.retain(|backend| only.contains(backend));
+            }
+            scenarios.retain(|scenario| !scenario.backends.is_empty());
+        }
         if let Some(only) = &options.only {
             if let Some(unknown) = only
                 .iter()

@@ -213,24 +213,35 @@ pub fn tap_nic_args(index: usize, tap: &str, mac: &str, queues: u16) -> Vec<Stri
 /// `mem_mib` MiB in shared memory the backend can map (`mem_mib` must be
 /// the configuration's `-m`).
 pub fn vhost_user_nic_args(socket: &Path, mac: &str, queues: u16, mem_mib: u32) -> Vec<String> {
-    let mut netdev = "vhost-user,id=net0,chardev=vhost0".to_owned();
-    let mut device = format!("virtio-net-pci,netdev=net0,mac={mac},romfile=");
-    if queues > 1 {
-        netdev.push_str(&format!(",queues={queues}"));
-        device.push_str(&format!(",mq=on,vectors={}", 2 * queues + 2));
-    }
-    vec![
+    vhost_user_nics_args(&[(socket, mac)], queues, mem_mib)
+}
+
+/// [`vhost_user_nic_args`] for several devices, one per (socket, MAC) in
+/// the order of the guest's interfaces, over one shared memory backend.
+pub fn vhost_user_nics_args(nics: &[(&Path, &str)], queues: u16, mem_mib: u32) -> Vec<String> {
+    let mut args = vec![
         "-object".into(),
         format!("memory-backend-memfd,id=mem,size={mem_mib}M,share=on"),
         "-numa".into(),
         "node,memdev=mem".into(),
-        "-chardev".into(),
-        format!("socket,id=vhost0,path={}", socket.display()),
-        "-netdev".into(),
-        netdev,
-        "-device".into(),
-        device,
-    ]
+    ];
+    for (index, (socket, mac)) in nics.iter().enumerate() {
+        let mut netdev = format!("vhost-user,id=net{index},chardev=vhost{index}");
+        let mut device = format!("virtio-net-pci,netdev=net{index},mac={mac},romfile=");
+        if queues > 1 {
+            netdev.push_str(&format!(",queues={queues}"));
+            device.push_str(&format!(",mq=on,vectors={}", 2 * queues + 2));
+        }
+        args.extend([
+            "-chardev".into(),
+            format!("socket,id=vhost{index},path={}", socket.display()),
+            "-netdev".into(),
+            netdev,
+            "-device".into(),
+            device,
+        ]);
+    }
+    args
 }
 
 #[cfg(test)]
@@ -267,6 +278,21 @@ mod tests {
         assert_eq!(args[7], "vhost-user,id=net0,chardev=vhost0,queues=2");
         assert!(args[9].ends_with(",mq=on,vectors=6"));
         assert!(!vhost_user_nic_args(Path::new("s"), "m", 1, 64)[7].contains("queues"));
+        let two = vhost_user_nics_args(
+            &[
+                (Path::new("/tmp/a"), "02:00:00:00:01:01"),
+                (Path::new("/tmp/b"), "02:00:00:00:02:01"),
+            ],
+            1,
+            512,
+        );
+        assert_eq!(two.len(), 4 + 2 * 6);
+        assert_eq!(two[11], "socket,id=vhost1,path=/tmp/b");
+        assert_eq!(two[13], "vhost-user,id=net1,chardev=vhost1");
+        assert_eq!(
+            two[15],
+            "virtio-net-pci,netdev=net1,mac=02:00:00:00:02:01,romfile="
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! service (its receive counter shows they arrived). Every run is bounded
 //! in count and time; QEMU and loadgen are killed when a case ends.
 
+use crate::bench::vhost::wait_json;
 use crate::qemu::command_line::{QemuConfig, vhost_user_nic_args};
 use crate::qemu::image::ensure_qemu;
 use crate::qemu::session::QemuSession;
@@ -14,7 +15,6 @@ use crate::spec_file::{self, example};
 use crate::suites::runner::{self, Case, Filter};
 use anyhow::{Context, Result, bail, ensure};
 use loadgen::run::RunResult;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -289,28 +289,4 @@ fn drive(
         .counters()?
         .sum(None, &[("executor", "rx_packets")]);
     Ok((run, received))
-}
-
-/// Waits at most `seconds` for loadgen and parses its JSON.
-fn wait_json(child: &mut std::process::Child, seconds: u64) -> Result<RunResult> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(status) = child.try_wait().context("waiting for loadgen")? {
-            let mut stdout = String::new();
-            if let Some(mut out) = child.stdout.take() {
-                out.read_to_string(&mut stdout)
-                    .context("loadgen's output")?;
-            }
-            let mut stderr = String::new();
-            if let Some(mut err) = child.stderr.take() {
-                let _ = err.read_to_string(&mut stderr);
-            }
-            ensure!(status.success(), "loadgen failed: {stderr}");
-            return serde_json::from_str(&stdout).context("parsing loadgen's JSON");
-        }
-        if Instant::now() > deadline {
-            bail!("loadgen did not end within {seconds} s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
