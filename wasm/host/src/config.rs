@@ -2,6 +2,7 @@
 //! `wasm/ABI.md`, "The spec"), each number checked against its range where
 //! it is read, so a mistake names its line and field.
 
+use crate::engine::EngineChoice;
 use crate::module::LoadedModule;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -31,6 +32,10 @@ pub struct WasmConfig {
     pub name: String,
     /// Hosted: a file path; bare metal: a boot module of that name.
     pub module: String,
+    /// The engine: `wasmi` (default, every platform) or `wasmtime`
+    /// (hosted built with the `wasmtime` feature; refused elsewhere).
+    #[serde(default)]
+    pub engine: EngineChoice,
     /// Bytes handed to `warpcore_init`, verbatim.
     #[serde(default)]
     pub config: String,
@@ -84,6 +89,7 @@ impl WasmConfig {
         Self {
             name: String::from(name),
             module: String::from(module),
+            engine: EngineChoice::Wasmi,
             config: String::new(),
             window: defaults::window(),
             slots: defaults::slots(),
@@ -125,6 +131,7 @@ impl fmt::Debug for WasmConfig {
         f.debug_struct("WasmConfig")
             .field("name", &self.name)
             .field("module", &self.module)
+            .field("engine", &self.engine)
             .field("config", &self.config)
             .field("window", &self.window)
             .field("slots", &self.slots)
