@@ -36,6 +36,31 @@ impl EngineChoice {
     }
 }
 
+/// The spec's `meter`: how a call that runs too long is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Meter {
+    /// Fuel: `fuel` units per call, about one per Wasm instruction
+    /// (both engines).
+    #[default]
+    Fuel,
+    /// Epoch interruption (wasmtime only): a call may run `deadline_ms`
+    /// of wall-clock time. Cheaper than fuel: the compiled code checks a
+    /// counter at function entries and loop headers instead of adding to
+    /// one in every basic block.
+    Epoch,
+}
+
+/// How a compiled module's calls are stopped: the spec's `meter` with
+/// its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Budget {
+    /// This much fuel per call.
+    Fuel(u64),
+    /// This many milliseconds per call (epoch interruption).
+    Deadline(u32),
+}
+
 /// A value type in an export's signature, as the ABI checks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ValueType {
@@ -76,6 +101,12 @@ pub(crate) enum AbiFunction {
 pub(crate) enum CallError {
     /// It ran out of fuel.
     Fuel,
+    /// It ran past its deadline (epoch interruption).
+    #[cfg_attr(
+        not(feature = "wasmtime"),
+        expect(dead_code, reason = "only wasmtime's epoch interruption has deadlines")
+    )]
+    Deadline,
     /// It trapped: the engine's reason.
     Trap(String),
 }
@@ -84,6 +115,7 @@ impl core::fmt::Display for CallError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Fuel => f.write_str("all fuel consumed"),
+            Self::Deadline => f.write_str("ran past its deadline"),
             Self::Trap(why) => f.write_str(why),
         }
     }
@@ -99,15 +131,26 @@ pub(crate) enum CompiledModule {
 }
 
 impl CompiledModule {
-    /// Validates and compiles `bytes` on `engine`: the engine's reason
-    /// when it refuses.
-    pub(crate) fn compile(engine: EngineChoice, bytes: &[u8]) -> Result<Self, String> {
-        match engine {
-            EngineChoice::Wasmi => interpreter::WasmiModule::compile(bytes).map(Self::Wasmi),
+    /// Validates and compiles `bytes` on `engine`, its calls metered by
+    /// `budget`: the engine's reason when it refuses.
+    pub(crate) fn compile(
+        engine: EngineChoice,
+        budget: Budget,
+        bytes: &[u8],
+    ) -> Result<Self, String> {
+        match (engine, budget) {
+            (EngineChoice::Wasmi, Budget::Fuel(fuel)) => {
+                interpreter::WasmiModule::compile(bytes, fuel).map(Self::Wasmi)
+            }
+            (EngineChoice::Wasmi, Budget::Deadline(_)) => Err(String::from(
+                "meter `epoch` needs engine = \"wasmtime\": wasmi meters fuel only",
+            )),
             #[cfg(feature = "wasmtime")]
-            EngineChoice::Wasmtime => cranelift::WasmtimeModule::compile(bytes).map(Self::Wasmtime),
+            (EngineChoice::Wasmtime, budget) => {
+                cranelift::WasmtimeModule::compile(bytes, budget).map(Self::Wasmtime)
+            }
             #[cfg(not(feature = "wasmtime"))]
-            EngineChoice::Wasmtime => Err(String::from(
+            (EngineChoice::Wasmtime, _) => Err(String::from(
                 "engine `wasmtime` is not in this build: the appliance runs wasmi only, \
                  hosted needs the `wasmtime` cargo feature; use engine = \"wasmi\"",
             )),
@@ -133,27 +176,33 @@ impl CompiledModule {
     }
 
     /// A fresh instance with its own store over `state`, memory capped at
-    /// `memory_bytes`, `fuel` in the tank for the start function and
-    /// the handshake.
+    /// `memory_bytes`, one budget for the start function and the
+    /// handshake.
     pub(crate) fn instantiate(
         &self,
         state: HostState,
         memory_bytes: usize,
-        fuel: u64,
     ) -> Result<EngineInstance, String> {
         match self {
             Self::Wasmi(module) => module
-                .instantiate(state, memory_bytes, fuel)
+                .instantiate(state, memory_bytes)
                 .map(EngineInstance::Wasmi),
             #[cfg(feature = "wasmtime")]
             Self::Wasmtime(module) => module
-                .instantiate(state, memory_bytes, fuel)
+                .instantiate(state, memory_bytes)
                 .map(EngineInstance::Wasmtime),
         }
     }
 }
 
 /// One core's instance of a module on its engine.
+#[cfg_attr(
+    feature = "wasmtime",
+    expect(
+        clippy::large_enum_variant,
+        reason = "one per core, made once and never moved per batch; a box would add a load to every wasmi call"
+    )
+)]
 pub(crate) enum EngineInstance {
     /// On wasmi.
     Wasmi(interpreter::WasmiInstance),
@@ -175,16 +224,17 @@ macro_rules! each_engine {
 }
 
 impl EngineInstance {
-    /// Calls `function` with `argument` after filling the tank with
-    /// `fuel` (`None`: what is left).
+    /// Calls `function` with `argument`, with a fresh budget (a full
+    /// tank of fuel, or a deadline from now) when `renew`, else what is
+    /// left of the last one.
     #[inline]
     pub(crate) fn call(
         &mut self,
         function: AbiFunction,
         argument: i32,
-        fuel: Option<u64>,
+        renew: bool,
     ) -> Result<i32, CallError> {
-        each_engine!(self, instance => instance.call(function, argument, fuel))
+        each_engine!(self, instance => instance.call(function, argument, renew))
     }
 
     /// The module's memory and the host's state, together.

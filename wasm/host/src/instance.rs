@@ -1,6 +1,6 @@
 //! `Instance`: one core's instance of a module (its own store, memory and
 //! map), and one batch through it: descriptors and windows in, one call
-//! per `slots` packets under the fuel limit, verdicts and dirty windows
+//! per `slots` packets under its fuel or deadline, verdicts and dirty windows
 //! back.
 
 use crate::descriptor::{self, DESCRIPTOR_SIZE, Descriptor, NONE, SlotVerdict};
@@ -88,7 +88,6 @@ pub struct Instance {
     buffer: usize,
     window: usize,
     slots: usize,
-    fuel: u64,
     /// Outputs the module may redirect to.
     redirects: usize,
     /// For each counter id, its event index in the node's events.
@@ -114,11 +113,9 @@ impl Instance {
     pub fn new(loaded: &LoadedModule, core: usize, now_ns: u64) -> Result<Self, String> {
         let mut state = HostState::new(loaded.name, core, loaded.map_entries);
         state.now_ns = now_ns;
-        let mut engine = loaded
-            .compiled
-            .instantiate(state, loaded.memory_bytes, loaded.fuel)?;
+        let mut engine = loaded.compiled.instantiate(state, loaded.memory_bytes)?;
         let version = engine
-            .call(AbiFunction::Version, 0, None)
+            .call(AbiFunction::Version, 0, false)
             .map_err(|error| format!("warpcore_abi_version trapped: {error}"))?;
         if version != ABI_VERSION {
             return Err(format!(
@@ -129,7 +126,7 @@ impl Instance {
         let size_arg = i32::try_from(size).map_err(|_| String::from("buffer over 2 GiB"))?;
         let refuse_buffer = |why: &str| format!("warpcore_buffer({size}) {why}");
         let buffer = engine
-            .call(AbiFunction::Buffer, size_arg, None)
+            .call(AbiFunction::Buffer, size_arg, false)
             .map_err(|error| format!("warpcore_buffer trapped: {error}"))?;
         let buffer = usize::try_from(buffer)
             .ok()
@@ -148,7 +145,7 @@ impl Instance {
         let config_len = loaded.config.len();
         memory[buffer..buffer + config_len].copy_from_slice(&loaded.config);
         state.in_init = true;
-        let accepted = engine.call(AbiFunction::Init, config_len as i32, None);
+        let accepted = engine.call(AbiFunction::Init, config_len as i32, false);
         engine.state_mut().in_init = false;
         match accepted {
             Ok(0) => {}
@@ -180,7 +177,6 @@ impl Instance {
             buffer,
             window: loaded.window,
             slots: loaded.slots,
-            fuel: loaded.fuel,
             redirects: loaded.redirects.len(),
             counter_events,
             l3: [NONE; BURST_SIZE],
@@ -212,14 +208,12 @@ impl Instance {
         while start < total {
             let filled = self.slots.min(total - start);
             self.fill(start, filled, view);
-            match self
-                .engine
-                .call(AbiFunction::Process, filled as i32, Some(self.fuel))
-            {
+            match self.engine.call(AbiFunction::Process, filled as i32, true) {
                 Ok(_) => report.bad_descriptors += self.read_back(start, filled, outcomes),
                 Err(error) => {
                     report.fault = Some(match error {
                         CallError::Fuel => FaultKind::Fuel,
+                        CallError::Deadline => FaultKind::Deadline,
                         CallError::Trap(_) => FaultKind::Trap,
                     });
                     outcomes[start..total].fill(Outcome::Fault);

@@ -26,7 +26,7 @@ pub mod uploads;
 
 pub use config::{OnFault, WasmConfig};
 pub use descriptor::{Descriptor, SlotVerdict};
-pub use engine::EngineChoice;
+pub use engine::{EngineChoice, Meter};
 pub use fault::{FaultKind, Quarantine};
 pub use instance::Instance;
 pub use kind::WasmKind;

@@ -33,7 +33,6 @@ pub struct LoadedModule {
     pub(crate) events: &'static [&'static str],
     pub(crate) window: usize,
     pub(crate) slots: usize,
-    pub(crate) fuel: u64,
     pub(crate) memory_bytes: usize,
     pub(crate) map_entries: usize,
     pub(crate) config: Vec<u8>,
@@ -61,7 +60,7 @@ impl LoadedModule {
     /// `warpcore_init` with the spec's config): a module that would be
     /// refused on a core is refused here, with the reason.
     pub fn load(bytes: &[u8], config: &WasmConfig) -> Result<Self, String> {
-        let compiled = CompiledModule::compile(config.engine, bytes)?;
+        let compiled = CompiledModule::compile(config.engine, config.budget(), bytes)?;
         check_exports(&compiled, config.memory_pages)?;
         for (module, name) in compiled.imports() {
             if module != "warpcore" {
@@ -91,7 +90,6 @@ impl LoadedModule {
             events: HOST_EVENTS,
             window: config.window as usize,
             slots: config.slots as usize,
-            fuel: config.fuel,
             memory_bytes: config.memory_pages as usize * PAGE,
             map_entries: config.map_entries as usize,
             config: config.config.as_bytes().to_vec(),

@@ -321,6 +321,52 @@ fn wasmtime_is_refused_where_it_is_not_built() {
     );
 }
 
+/// `meter = "epoch"` is wasmtime's alone: wasmi refuses it, saying why;
+/// `deadline_ms` is checked against its range.
+#[test]
+fn epoch_metering_is_refused_on_wasmi() {
+    let error = refusal("wasmi", "verdicts.wat", "meter = \"epoch\"\n");
+    assert!(
+        error.contains("service `bad`")
+            && error.contains("meter `epoch` needs engine = \"wasmtime\""),
+        "{error}"
+    );
+    let error = refusal("wasmi", "verdicts.wat", "deadline_ms = 0\n");
+    assert!(
+        error.contains("service[1].deadline_ms") && error.contains("1-1000"),
+        "{error}"
+    );
+}
+
+/// wasmtime with epoch interruption instead of fuel: a module that loops
+/// is stopped at its deadline (counted `deadline-exceeded`, its packet
+/// handled by `on_fault`), and the core goes on serving.
+#[cfg(feature = "wasmtime")]
+#[test]
+fn under_epoch_a_module_that_loops_is_stopped_by_its_deadline() {
+    let extra = "meter = \"epoch\"\ndeadline_ms = 2\non_fault = \"pass\"\n";
+    let mut harness = Harness::with_registry(&spec("wasmtime", extra), &registry());
+    harness.learn((PEER, PEER_IP));
+    assert_eq!(
+        echoed_from(&harness.exchange(0, &request(7)).unwrap()),
+        Some(7)
+    );
+    let reply = harness
+        .exchange(0, &request(15))
+        .expect("passed on fault: an ICMP port unreachable");
+    assert_eq!(echoed_from(&reply), None);
+    assert_eq!(
+        echoed_from(&harness.exchange(0, &request(7)).unwrap()),
+        Some(7)
+    );
+    assert_eq!(harness.exchange(0, &request(9)), None);
+    let counters = harness.counters();
+    assert_eq!(counters.node_events("judge", "deadline-exceeded"), 1);
+    assert_eq!(counters.node_events("judge", "fuel-exhausted"), 0);
+    assert_eq!(counters.node_events("judge", "fault-passed"), 1);
+    assert_eq!(counters.node_drops("judge", "dropped-by-module"), 1);
+}
+
 /// Runs each test on every engine this build has: wasmi always, wasmtime
 /// with the `wasmtime` feature (`cargo test -p warpcore-wasm --features
 /// wasmtime`).

@@ -1,23 +1,31 @@
 //! The wasmtime engine (hosted, the `wasmtime` feature): modules compiled
-//! by Cranelift with fuel metering, one store per instance with the memory
-//! cap as its limits. Same imports, same fuel meaning (units per call,
-//! out of fuel is a fault), same traps as wasmi.
+//! by Cranelift, one store per instance with the memory cap as its
+//! limits. Same imports, same traps as wasmi, and either the same fuel
+//! meaning (units per call, out of fuel is a fault) or, with `meter =
+//! "epoch"`, a wall-clock deadline per call: a thread per module ticks
+//! the engine's epoch every millisecond, and the compiled code checks it
+//! at function entries and loop headers.
 
-use super::{AbiFunction, CallError, ExportShape, ValueType};
+use super::{AbiFunction, Budget, CallError, ExportShape, ValueType};
 use crate::host::{HostState, limits, link_imports};
 use crate::module::one_line;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use std::time::Duration;
 use wasmtime::{
     Caller, Config, Engine, ExternType, Linker, Memory, Module, OptLevel, Store, StoreLimits,
     StoreLimitsBuilder, Trap, TypedFunc, ValType,
 };
 
+/// How often the epoch ticks under `meter = "epoch"`.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
 /// A module compiled by wasmtime.
 pub(crate) struct WasmtimeModule {
     engine: Engine,
     module: Module,
+    budget: Budget,
 }
 
 /// What a wasmtime store holds: the host's state, the memory once it
@@ -63,11 +71,14 @@ fn value_type(ty: &ValType) -> ValueType {
 }
 
 impl WasmtimeModule {
-    /// Validates and compiles `bytes` with Cranelift, fuel metering on.
-    pub(crate) fn compile(bytes: &[u8]) -> Result<Self, String> {
+    /// Validates and compiles `bytes` with Cranelift, metered by
+    /// `budget`: fuel, or epoch interruption with a ticking thread that
+    /// lives as long as the engine.
+    pub(crate) fn compile(bytes: &[u8], budget: Budget) -> Result<Self, String> {
         let mut config = Config::new();
         config
-            .consume_fuel(true)
+            .consume_fuel(matches!(budget, Budget::Fuel(_)))
+            .epoch_interruption(matches!(budget, Budget::Deadline(_)))
             .cranelift_opt_level(OptLevel::Speed)
             // A trap is counted and logged by the host; nobody reads its
             // Wasm backtrace, so do not pay for one.
@@ -75,7 +86,14 @@ impl WasmtimeModule {
         let engine = Engine::new(&config).map_err(|error| engine_error("wasmtime", &error))?;
         let module = Module::new(&engine, bytes)
             .map_err(|error| one_line(&format!("invalid module: {error:#}")))?;
-        Ok(Self { engine, module })
+        if let Budget::Deadline(_) = budget {
+            tick_epochs(&engine)?;
+        }
+        Ok(Self {
+            engine,
+            module,
+            budget,
+        })
     }
 
     /// The imports, as (module, name).
@@ -103,7 +121,6 @@ impl WasmtimeModule {
         &self,
         host: HostState,
         memory_bytes: usize,
-        fuel: u64,
     ) -> Result<WasmtimeInstance, String> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(memory_bytes)
@@ -119,9 +136,15 @@ impl WasmtimeModule {
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|data| &mut data.limits);
-        store
-            .set_fuel(fuel)
-            .map_err(|error| engine_error("fuel", &error))?;
+        match self.budget {
+            Budget::Fuel(fuel) => store
+                .set_fuel(fuel)
+                .map_err(|error| engine_error("fuel", &error))?,
+            Budget::Deadline(ms) => {
+                store.epoch_deadline_trap();
+                store.set_epoch_deadline(deadline_ticks(ms));
+            }
+        }
         let mut linker = Linker::new(&self.engine);
         let link = |linker: &mut Linker<StoreData>| -> wasmtime::Result<()> {
             link_imports!(linker, Caller<'_, StoreData>);
@@ -155,8 +178,32 @@ impl WasmtimeModule {
             buffer,
             init,
             process,
+            budget: self.budget,
         })
     }
+}
+
+/// Epoch ticks of a deadline of `ms` milliseconds: one more than `ms`,
+/// since the first tick may come at once.
+fn deadline_ticks(ms: u32) -> u64 {
+    u64::from(ms) + 1
+}
+
+/// Starts the thread that ticks `engine`'s epoch every [`EPOCH_TICK`]
+/// until the engine is dropped (the module unloaded).
+fn tick_epochs(engine: &Engine) -> Result<(), String> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name(String::from("wasm-epoch"))
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        .map_err(|error| format!("starting the epoch thread: {error}"))
 }
 
 /// One core's wasmtime store and instance.
@@ -167,6 +214,7 @@ pub(crate) struct WasmtimeInstance {
     buffer: TypedFunc<i32, i32>,
     init: TypedFunc<i32, i32>,
     process: TypedFunc<i32, ()>,
+    budget: Budget,
 }
 
 impl WasmtimeInstance {
@@ -176,11 +224,16 @@ impl WasmtimeInstance {
         &mut self,
         function: AbiFunction,
         argument: i32,
-        fuel: Option<u64>,
+        renew: bool,
     ) -> Result<i32, CallError> {
-        if let Some(fuel) = fuel {
-            // Cannot fail: fuel metering is on in every engine we make.
-            let _ = self.store.set_fuel(fuel);
+        if renew {
+            match self.budget {
+                Budget::Fuel(fuel) => {
+                    // Cannot fail: fuel metering is on for this budget.
+                    let _ = self.store.set_fuel(fuel);
+                }
+                Budget::Deadline(ms) => self.store.set_epoch_deadline(deadline_ticks(ms)),
+            }
         }
         let store = &mut self.store;
         match function {
@@ -191,6 +244,7 @@ impl WasmtimeInstance {
         }
         .map_err(|error| match error.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => CallError::Fuel,
+            Some(Trap::Interrupt) => CallError::Deadline,
             _ => CallError::Trap(one_line(&format!("{error:#}"))),
         })
     }

@@ -16,6 +16,8 @@ use wasmi::{
 pub(crate) struct WasmiModule {
     engine: Engine,
     module: Module,
+    /// Fuel per call.
+    fuel: u64,
 }
 
 /// What a wasmi store holds: the host's state, the memory once it
@@ -61,8 +63,9 @@ fn value_type(ty: &ValType) -> ValueType {
 }
 
 impl WasmiModule {
-    /// Validates and translates `bytes` eagerly, fuel metering on.
-    pub(crate) fn compile(bytes: &[u8]) -> Result<Self, String> {
+    /// Validates and translates `bytes` eagerly, fuel metering on, `fuel`
+    /// units per call.
+    pub(crate) fn compile(bytes: &[u8], fuel: u64) -> Result<Self, String> {
         let mut config = wasmi::Config::default();
         config
             .consume_fuel(true)
@@ -70,7 +73,11 @@ impl WasmiModule {
         let engine = Engine::new(&config);
         let module = Module::new(&engine, bytes)
             .map_err(|error| one_line(&format!("invalid module: {error}")))?;
-        Ok(Self { engine, module })
+        Ok(Self {
+            engine,
+            module,
+            fuel,
+        })
     }
 
     /// The imports, as (module, name).
@@ -98,7 +105,6 @@ impl WasmiModule {
         &self,
         host: HostState,
         memory_bytes: usize,
-        fuel: u64,
     ) -> Result<WasmiInstance, String> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(memory_bytes)
@@ -115,7 +121,7 @@ impl WasmiModule {
         let mut store = Store::new(&self.engine, data);
         store.limiter(|data| &mut data.limits);
         store
-            .set_fuel(fuel)
+            .set_fuel(self.fuel)
             .map_err(|error| engine_error("fuel", &error))?;
         let mut linker = Linker::new(&self.engine);
         let link = |linker: &mut Linker<StoreData>| -> Result<(), wasmi::Error> {
@@ -150,6 +156,7 @@ impl WasmiModule {
             buffer,
             init,
             process,
+            fuel: self.fuel,
         })
     }
 }
@@ -162,6 +169,8 @@ pub(crate) struct WasmiInstance {
     buffer: TypedFunc<i32, i32>,
     init: TypedFunc<i32, i32>,
     process: TypedFunc<i32, ()>,
+    /// Fuel per call.
+    fuel: u64,
 }
 
 impl WasmiInstance {
@@ -171,11 +180,11 @@ impl WasmiInstance {
         &mut self,
         function: AbiFunction,
         argument: i32,
-        fuel: Option<u64>,
+        renew: bool,
     ) -> Result<i32, CallError> {
-        if let Some(fuel) = fuel {
+        if renew {
             // Cannot fail: fuel metering is on in every engine we make.
-            let _ = self.store.set_fuel(fuel);
+            let _ = self.store.set_fuel(self.fuel);
         }
         let store = &mut self.store;
         match function {
