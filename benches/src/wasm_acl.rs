@@ -15,15 +15,18 @@ pub const PORTS: &str = "9 19 29 39 49 59 69 79";
 /// Bursts run before anything is counted or timed.
 pub const WARM_UP_BURSTS: u64 = 16;
 /// The variants, by the name `count-wasm` takes: none, native, the ACL
-/// module on wasmi and wasmtime, and a module that passes everything
-/// unread on each.
-pub const VARIANTS: [&str; 6] = [
+/// module on wasmi and wasmtime (metered by fuel, and by epoch
+/// interruption: `-epoch`), and a module that passes everything unread on
+/// each.
+pub const VARIANTS: [&str; 8] = [
     "echo",
     "native",
     "wasm",
     "wasm-pass",
     "wasmtime",
     "wasmtime-pass",
+    "wasmtime-epoch",
+    "wasmtime-epoch-pass",
 ];
 
 /// The ACL module, or the module that passes everything without looking
@@ -48,9 +51,15 @@ pub fn spec(variant: &str, window: u32) -> Result<Spec, String> {
             "[[service]]\nkind = \"port-filter\"\nblock = [{}]\n",
             PORTS.replace(' ', ", ")
         ),
-        "wasm" | "wasm-pass" | "wasmtime" | "wasmtime-pass" => format!(
+        "wasm"
+        | "wasm-pass"
+        | "wasmtime"
+        | "wasmtime-pass"
+        | "wasmtime-epoch"
+        | "wasmtime-epoch-pass" => format!(
             "[[service]]\nkind = \"wasm\"\nname = \"acl\"\nmodule = \"{}\"\n\
-             engine = \"{}\"\nattach = \"ipv4:proto:17\"\nconfig = \"{PORTS}\"\nwindow = {window}\n",
+             engine = \"{}\"\nmeter = \"{}\"\nattach = \"ipv4:proto:17\"\n\
+             config = \"{PORTS}\"\nwindow = {window}\n",
             if variant.ends_with("-pass") {
                 "pass.wasm"
             } else {
@@ -60,6 +69,11 @@ pub fn spec(variant: &str, window: u32) -> Result<Spec, String> {
                 "wasmtime"
             } else {
                 "wasmi"
+            },
+            if variant.starts_with("wasmtime-epoch") {
+                "epoch"
+            } else {
+                "fuel"
             }
         ),
         _ => return Err(format!("unknown variant `{variant}`")),

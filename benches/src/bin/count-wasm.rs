@@ -1,11 +1,11 @@
-//! `count-wasm echo|native|wasm|wasm-pass|wasmtime|wasmtime-pass PACKETS
-//! [WINDOW]`: the UDP echo core (`examples/echo.toml`) with an 8-rule UDP
+//! `count-wasm echo|native|wasm[-pass]|wasmtime[-pass]|wasmtime-epoch[-pass]
+//! PACKETS [WINDOW]`: the UDP echo core (`examples/echo.toml`) with an 8-rule UDP
 //! port ACL in front of the UDP stage (`ipv4:proto:17`): none (`echo`),
 //! the native `port-filter` nanoservice (`native`), or the same ACL as a
 //! Wasm module (`wasm/host/tests/modules/acl.wat`, `window` bytes copied
 //! per packet, 128 unless WINDOW says) on wasmi (`wasm`) or wasmtime
-//! (`wasmtime`, with the `wasmtime` feature); `wasm-pass` and
-//! `wasmtime-pass` call a module that passes every packet without looking
+//! (`wasmtime`, with the `wasmtime` feature: fuel metering, or epoch
+//! interruption for `wasmtime-epoch`); the `-pass` variants call a module that passes every packet without looking
 //! (the host's and the call's cost). Every request goes to port 7, which
 //! no rule blocks, so every ACL walks all eight rules and passes
 //! (`warpcore_benches::wasm_acl`). Made to run under `valgrind
@@ -20,7 +20,7 @@ use warpcore_benches::wasm_acl::{WARM_UP_BURSTS, acl_core, dropped, spec};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: count-wasm echo|native|wasm|wasm-pass|wasmtime|wasmtime-pass PACKETS [WINDOW] (PACKETS a multiple of 32)";
+    let usage = "usage: count-wasm echo|native|wasm[-pass]|wasmtime[-pass]|wasmtime-epoch[-pass] PACKETS [WINDOW] (PACKETS a multiple of 32)";
     let (Some(variant), Some(packets)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
