@@ -2,6 +2,7 @@
 //! `wasm/ABI.md`, "The spec"), each number checked against its range where
 //! it is read, so a mistake names its line and field.
 
+use crate::engine::{Budget, EngineChoice, Meter};
 use crate::module::LoadedModule;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -31,6 +32,10 @@ pub struct WasmConfig {
     pub name: String,
     /// Hosted: a file path; bare metal: a boot module of that name.
     pub module: String,
+    /// The engine: `wasmi` (default, every platform) or `wasmtime`
+    /// (hosted built with the `wasmtime` feature; refused elsewhere).
+    #[serde(default)]
+    pub engine: EngineChoice,
     /// Bytes handed to `warpcore_init`, verbatim.
     #[serde(default)]
     pub config: String,
@@ -40,9 +45,16 @@ pub struct WasmConfig {
     /// Packets per `warpcore_process_batch` call (1-256).
     #[serde(default = "defaults::slots", deserialize_with = "slots")]
     pub slots: u32,
-    /// Wasm fuel per call (1 - 2^40).
+    /// How a call that runs too long is stopped: `fuel` (default) or
+    /// `epoch` (wasmtime only).
+    #[serde(default)]
+    pub meter: Meter,
+    /// Wasm fuel per call (1 - 2^40), under `meter = "fuel"`.
     #[serde(default = "defaults::fuel", deserialize_with = "fuel")]
     pub fuel: u64,
+    /// Milliseconds a call may run (1-1000), under `meter = "epoch"`.
+    #[serde(default = "defaults::deadline_ms", deserialize_with = "deadline_ms")]
+    pub deadline_ms: u32,
     /// Cap on the module's memory, in 64 KiB pages (1-65536).
     #[serde(default = "defaults::memory_pages", deserialize_with = "memory_pages")]
     pub memory_pages: u32,
@@ -84,10 +96,13 @@ impl WasmConfig {
         Self {
             name: String::from(name),
             module: String::from(module),
+            engine: EngineChoice::Wasmi,
             config: String::new(),
             window: defaults::window(),
             slots: defaults::slots(),
+            meter: Meter::Fuel,
             fuel: defaults::fuel(),
+            deadline_ms: defaults::deadline_ms(),
             memory_pages: defaults::memory_pages(),
             map_entries: defaults::map_entries(),
             on_fault: OnFault::Drop,
@@ -95,6 +110,14 @@ impl WasmConfig {
             quarantine_window_ms: defaults::quarantine_window_ms(),
             outputs: Vec::new(),
             loaded: LoadedCell::default(),
+        }
+    }
+
+    /// How each call is metered: the `meter` with its budget.
+    pub(crate) fn budget(&self) -> Budget {
+        match self.meter {
+            Meter::Fuel => Budget::Fuel(self.fuel),
+            Meter::Epoch => Budget::Deadline(self.deadline_ms),
         }
     }
 
@@ -125,10 +148,13 @@ impl fmt::Debug for WasmConfig {
         f.debug_struct("WasmConfig")
             .field("name", &self.name)
             .field("module", &self.module)
+            .field("engine", &self.engine)
             .field("config", &self.config)
             .field("window", &self.window)
             .field("slots", &self.slots)
+            .field("meter", &self.meter)
             .field("fuel", &self.fuel)
+            .field("deadline_ms", &self.deadline_ms)
             .field("memory_pages", &self.memory_pages)
             .field("map_entries", &self.map_entries)
             .field("on_fault", &self.on_fault)
@@ -148,6 +174,9 @@ mod defaults {
     }
     pub(super) fn fuel() -> u64 {
         1_000_000
+    }
+    pub(super) fn deadline_ms() -> u32 {
+        10
     }
     pub(super) fn memory_pages() -> u32 {
         16
@@ -187,6 +216,7 @@ macro_rules! ranged_u32 {
 ranged_u32! {
     window: 64, 9216;
     slots: 1, 256;
+    deadline_ms: 1, 1000;
     memory_pages: 1, 65536;
     map_entries: 0, 1_048_576;
     quarantine_after: 1, 1000;

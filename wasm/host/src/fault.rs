@@ -11,6 +11,8 @@ use dataplane::SupervisionPolicy;
 pub enum FaultKind {
     /// It ran out of its batch's fuel.
     Fuel,
+    /// It ran past its call's deadline (`meter = "epoch"`).
+    Deadline,
     /// It trapped (unreachable, out-of-bounds, division by zero, stack
     /// overflow).
     Trap,
@@ -22,6 +24,7 @@ impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Fuel => "out of fuel",
+            Self::Deadline => "past its deadline",
             Self::Trap => "trap",
             Self::BadDescriptor => "bad descriptor",
         })

@@ -1,13 +1,14 @@
-//! The host side of one instance: its state in the wasmi store (the
+//! The host side of one instance, whatever the engine: its state (the
 //! packets of the call, the map, counters, log budget) and the imports of
-//! module `"warpcore"` that read it.
+//! module `"warpcore"` over the module's memory and that state. Each
+//! engine links them through `link_imports!`.
 
 use crate::config::plain_name;
 use crate::map::{BoundedMap, MapRefusal};
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::ops::Range;
 use dataplane::Batch;
-use wasmi::{Caller, Linker, Memory, StoreLimits};
 
 /// Most counters a module registers.
 pub const MAX_MODULE_COUNTERS: usize = 32;
@@ -23,8 +24,6 @@ pub struct HostState {
     pub(crate) start: usize,
     /// Slots filled in the current call.
     pub(crate) filled: usize,
-    /// The module's memory, once instantiated.
-    pub(crate) memory: Option<Memory>,
     /// Its map.
     pub(crate) map: BoundedMap,
     /// The clock at the call.
@@ -48,24 +47,16 @@ pub struct HostState {
     /// The service's name and the core, for logs.
     pub(crate) service: &'static str,
     pub(crate) core: usize,
-    /// The memory cap.
-    pub(crate) limits: StoreLimits,
 }
 
 impl HostState {
     /// State for an instance of `service` on `core` with a map of
-    /// `map_entries` and memory capped at `memory_bytes`.
-    pub(crate) fn new(
-        service: &'static str,
-        core: usize,
-        map_entries: usize,
-        memory_bytes: usize,
-    ) -> Self {
+    /// `map_entries`.
+    pub(crate) fn new(service: &'static str, core: usize, map_entries: usize) -> Self {
         Self {
             batch: Batch::new(),
             start: 0,
             filled: 0,
-            memory: None,
             map: BoundedMap::new(map_entries),
             now_ns: 0,
             in_init: false,
@@ -79,20 +70,26 @@ impl HostState {
             last_log: String::new(),
             service,
             core,
-            limits: wasmi::StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .memories(1)
-                .tables(4)
-                .table_elements(65_536)
-                .instances(1)
-                .build(),
         }
     }
 }
 
+/// The limits every engine's store puts on a module besides its memory
+/// cap: one memory, at most 4 tables of 65 536 elements, one instance.
+pub(crate) mod limits {
+    /// Memories per instance.
+    pub(crate) const MEMORIES: usize = 1;
+    /// Tables per instance.
+    pub(crate) const TABLES: usize = 4;
+    /// Elements per table.
+    pub(crate) const TABLE_ELEMENTS: usize = 65_536;
+    /// Instances per store.
+    pub(crate) const INSTANCES: usize = 1;
+}
+
 /// `[start, start + len)` as a range of a memory of `size` bytes, if it
 /// is one.
-fn range(start: i32, len: i32, size: usize) -> Option<core::ops::Range<usize>> {
+fn range(start: i32, len: i32, size: usize) -> Option<Range<usize>> {
     let (start, len) = (usize::try_from(start).ok()?, usize::try_from(len).ok()?);
     let end = start.checked_add(len)?;
     (end <= size).then_some(start..end)
@@ -104,47 +101,28 @@ fn packet_index(state: &HostState, slot: i32) -> Option<usize> {
     (slot < state.filled).then_some(state.start + slot)
 }
 
-fn packet_read(
-    mut caller: Caller<'_, HostState>,
-    slot: i32,
-    offset: i32,
-    dst: i32,
-    len: i32,
-) -> i32 {
-    let Some(memory) = caller.data().memory else {
-        return -1;
-    };
-    let (memory, state) = memory.data_and_store_mut(&mut caller);
-    let (Some(index), Some(dst), Ok(offset)) = (
-        packet_index(state, slot),
-        range(dst, len, memory.len()),
-        usize::try_from(offset),
-    ) else {
-        return -1;
-    };
-    let Some(packet) = state.batch.iter().nth(index) else {
-        return -1;
-    };
-    let bytes = packet.payload().get(offset..).unwrap_or(&[]);
-    let n = bytes.len().min(dst.len());
-    memory[dst.start..dst.start + n].copy_from_slice(&bytes[..n]);
-    n as i32
+/// Which way `packet_read` and `packet_write` copy.
+#[derive(Clone, Copy)]
+enum Direction {
+    /// Packet bytes into the module's memory.
+    Read,
+    /// The module's memory into the packet.
+    Write,
 }
 
-fn packet_write(
-    mut caller: Caller<'_, HostState>,
-    slot: i32,
-    offset: i32,
-    src: i32,
-    len: i32,
+/// `packet_read` and `packet_write`: `len` bytes between offset `offset`
+/// of slot `slot`'s packet (past the window too) and `span` of the
+/// module's memory; the bytes copied, 0 past the packet's end, -1 when an
+/// argument is out of range.
+fn packet_copy(
+    memory: &mut [u8],
+    state: &mut HostState,
+    direction: Direction,
+    (slot, offset, span, len): (i32, i32, i32, i32),
 ) -> i32 {
-    let Some(memory) = caller.data().memory else {
-        return -1;
-    };
-    let (memory, state) = memory.data_and_store_mut(&mut caller);
-    let (Some(index), Some(src), Ok(offset)) = (
+    let (Some(index), Some(span), Ok(offset)) = (
         packet_index(state, slot),
-        range(src, len, memory.len()),
+        range(span, len, memory.len()),
         usize::try_from(offset),
     ) else {
         return -1;
@@ -155,22 +133,40 @@ fn packet_write(
     let Some(bytes) = packet.payload_mut().get_mut(offset..) else {
         return 0;
     };
-    let n = bytes.len().min(src.len());
-    bytes[..n].copy_from_slice(&memory[src.start..src.start + n]);
+    let n = bytes.len().min(span.len());
+    let span = &mut memory[span.start..span.start + n];
+    match direction {
+        Direction::Read => span.copy_from_slice(&bytes[..n]),
+        Direction::Write => bytes[..n].copy_from_slice(span),
+    }
     n as i32
 }
 
-fn map_lookup(
-    mut caller: Caller<'_, HostState>,
-    key: i32,
-    key_len: i32,
-    value: i32,
-    cap: i32,
+/// `packet_read(slot, offset, dst, len) -> i32`.
+pub(crate) fn packet_read(
+    memory: &mut [u8],
+    state: &mut HostState,
+    args: (i32, i32, i32, i32),
 ) -> i32 {
-    let Some(memory) = caller.data().memory else {
-        return -1;
-    };
-    let (memory, state) = memory.data_and_store_mut(&mut caller);
+    packet_copy(memory, state, Direction::Read, args)
+}
+
+/// `packet_write(slot, offset, src, len) -> i32`.
+pub(crate) fn packet_write(
+    memory: &mut [u8],
+    state: &mut HostState,
+    args: (i32, i32, i32, i32),
+) -> i32 {
+    packet_copy(memory, state, Direction::Write, args)
+}
+
+/// `map_lookup(key, key_len, value, cap) -> i32`: the value's length,
+/// its first `cap` bytes copied; -1 when absent or out of range.
+pub(crate) fn map_lookup(
+    memory: &mut [u8],
+    state: &mut HostState,
+    (key, key_len, value, cap): (i32, i32, i32, i32),
+) -> i32 {
     let (Some(key), Some(value)) = (
         range(key, key_len, memory.len()),
         range(value, cap, memory.len()),
@@ -185,17 +181,13 @@ fn map_lookup(
     found.len() as i32
 }
 
-fn map_update(
-    mut caller: Caller<'_, HostState>,
-    key: i32,
-    key_len: i32,
-    value: i32,
-    value_len: i32,
+/// `map_update(key, key_len, value, value_len) -> i32`: 0, or -1 when
+/// refused (counted) or out of range.
+pub(crate) fn map_update(
+    memory: &mut [u8],
+    state: &mut HostState,
+    (key, key_len, value, value_len): (i32, i32, i32, i32),
 ) -> i32 {
-    let Some(memory) = caller.data().memory else {
-        return -1;
-    };
-    let (memory, state) = memory.data_and_store_mut(&mut caller);
     let (Some(key), Some(value)) = (
         range(key, key_len, memory.len()),
         range(value, value_len, memory.len()),
@@ -215,22 +207,30 @@ fn map_update(
     }
 }
 
-fn map_delete(mut caller: Caller<'_, HostState>, key: i32, key_len: i32) -> i32 {
-    let Some(memory) = caller.data().memory else {
-        return -1;
-    };
-    let (memory, state) = memory.data_and_store_mut(&mut caller);
+/// `map_delete(key, key_len) -> i32`: 0 when it was there, else -1.
+pub(crate) fn map_delete(
+    memory: &mut [u8],
+    state: &mut HostState,
+    (key, key_len): (i32, i32),
+) -> i32 {
     match range(key, key_len, memory.len()) {
         Some(key) if state.map.delete(&memory[key.clone()]) => 0,
         _ => -1,
     }
 }
 
-fn log_line(mut caller: Caller<'_, HostState>, level: i32, message: i32, len: i32) {
-    let Some(memory) = caller.data().memory else {
-        return;
-    };
-    let (memory, state) = memory.data_and_store_mut(&mut caller);
+/// `clock_ns() -> i64`: the clock at the call.
+pub(crate) fn clock_ns(state: &HostState) -> i64 {
+    state.now_ns as i64
+}
+
+/// `log(level, message, len)`: one line, at most 512 bytes, within the
+/// rate.
+pub(crate) fn log_line(
+    memory: &mut [u8],
+    state: &mut HostState,
+    (level, message, len): (i32, i32, i32),
+) {
     if state.now_ns.saturating_sub(state.log_second_ns) >= 1_000_000_000 {
         state.log_second_ns = state.now_ns;
         state.log_budget = LOG_LINES_PER_SECOND;
@@ -260,11 +260,9 @@ fn log_line(mut caller: Caller<'_, HostState>, level: i32, message: i32, len: i3
     state.last_log.push_str(&text);
 }
 
-fn counter(mut caller: Caller<'_, HostState>, name: i32, len: i32) -> i32 {
-    let Some(memory) = caller.data().memory else {
-        return -1;
-    };
-    let (memory, state) = memory.data_and_store_mut(&mut caller);
+/// `counter(name, len) -> i32`: the id of a counter registered during
+/// init, else -1.
+pub(crate) fn counter(memory: &mut [u8], state: &mut HostState, (name, len): (i32, i32)) -> i32 {
     let Some(name) = range(name, len, memory.len()) else {
         return -1;
     };
@@ -284,8 +282,8 @@ fn counter(mut caller: Caller<'_, HostState>, name: i32, len: i32) -> i32 {
     (state.counter_names.len() - 1) as i32
 }
 
-fn counter_add(mut caller: Caller<'_, HostState>, id: i32, delta: i64) {
-    let state = caller.data_mut();
+/// `counter_add(id, delta)`.
+pub(crate) fn counter_add(state: &mut HostState, id: i32, delta: i64) {
     if let Ok(id) = usize::try_from(id)
         && id < state.counter_names.len()
     {
@@ -293,19 +291,89 @@ fn counter_add(mut caller: Caller<'_, HostState>, id: i32, delta: i64) {
     }
 }
 
-/// A linker with the imports of module `"warpcore"`.
-pub(crate) fn linker(engine: &wasmi::Engine) -> Result<Linker<HostState>, wasmi::Error> {
-    let mut linker = Linker::new(engine);
-    linker.func_wrap("warpcore", "packet_read", packet_read)?;
-    linker.func_wrap("warpcore", "packet_write", packet_write)?;
-    linker.func_wrap("warpcore", "map_lookup", map_lookup)?;
-    linker.func_wrap("warpcore", "map_update", map_update)?;
-    linker.func_wrap("warpcore", "map_delete", map_delete)?;
-    linker.func_wrap("warpcore", "clock_ns", |caller: Caller<'_, HostState>| {
-        caller.data().now_ns as i64
-    })?;
-    linker.func_wrap("warpcore", "log", log_line)?;
-    linker.func_wrap("warpcore", "counter", counter)?;
-    linker.func_wrap("warpcore", "counter_add", counter_add)?;
-    Ok(linker)
+/// Links the imports of module `"warpcore"` into `$linker`, whose
+/// callers are `$caller`. The engine's module defines
+/// `with_memory(&mut caller, missing, |memory, state| ...)` (`missing`:
+/// what the import returns before the memory exists) and
+/// `host_state(&mut caller)`; the imports are the functions above, the
+/// same for every engine.
+macro_rules! link_imports {
+    ($linker:expr, $caller:ty) => {{
+        use $crate::host;
+        let linker = $linker;
+        linker.func_wrap(
+            "warpcore",
+            "packet_read",
+            |mut caller: $caller, a: i32, b: i32, c: i32, d: i32| {
+                with_memory(&mut caller, -1, |memory, state| {
+                    host::packet_read(memory, state, (a, b, c, d))
+                })
+            },
+        )?;
+        linker.func_wrap(
+            "warpcore",
+            "packet_write",
+            |mut caller: $caller, a: i32, b: i32, c: i32, d: i32| {
+                with_memory(&mut caller, -1, |memory, state| {
+                    host::packet_write(memory, state, (a, b, c, d))
+                })
+            },
+        )?;
+        linker.func_wrap(
+            "warpcore",
+            "map_lookup",
+            |mut caller: $caller, a: i32, b: i32, c: i32, d: i32| {
+                with_memory(&mut caller, -1, |memory, state| {
+                    host::map_lookup(memory, state, (a, b, c, d))
+                })
+            },
+        )?;
+        linker.func_wrap(
+            "warpcore",
+            "map_update",
+            |mut caller: $caller, a: i32, b: i32, c: i32, d: i32| {
+                with_memory(&mut caller, -1, |memory, state| {
+                    host::map_update(memory, state, (a, b, c, d))
+                })
+            },
+        )?;
+        linker.func_wrap(
+            "warpcore",
+            "map_delete",
+            |mut caller: $caller, a: i32, b: i32| {
+                with_memory(&mut caller, -1, |memory, state| {
+                    host::map_delete(memory, state, (a, b))
+                })
+            },
+        )?;
+        linker.func_wrap("warpcore", "clock_ns", |mut caller: $caller| {
+            host::clock_ns(host_state(&mut caller))
+        })?;
+        linker.func_wrap(
+            "warpcore",
+            "log",
+            |mut caller: $caller, a: i32, b: i32, c: i32| {
+                with_memory(&mut caller, (), |memory, state| {
+                    host::log_line(memory, state, (a, b, c))
+                })
+            },
+        )?;
+        linker.func_wrap(
+            "warpcore",
+            "counter",
+            |mut caller: $caller, a: i32, b: i32| {
+                with_memory(&mut caller, -1, |memory, state| {
+                    host::counter(memory, state, (a, b))
+                })
+            },
+        )?;
+        linker.func_wrap(
+            "warpcore",
+            "counter_add",
+            |mut caller: $caller, id: i32, delta: i64| {
+                host::counter_add(host_state(&mut caller), id, delta)
+            },
+        )?;
+    }};
 }
+pub(crate) use link_imports;

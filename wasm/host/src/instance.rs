@@ -1,18 +1,18 @@
 //! `Instance`: one core's instance of a module (its own store, memory and
 //! map), and one batch through it: descriptors and windows in, one call
-//! per `slots` packets under the fuel limit, verdicts and dirty windows
+//! per `slots` packets under its fuel or deadline, verdicts and dirty windows
 //! back.
 
 use crate::descriptor::{self, DESCRIPTOR_SIZE, Descriptor, NONE, SlotVerdict};
+use crate::engine::{AbiFunction, CallError, EngineInstance};
 use crate::fault::FaultKind;
-use crate::host::{self, HostState, MAX_MODULE_COUNTERS};
+use crate::host::{HostState, MAX_MODULE_COUNTERS};
 use crate::module::{ABI_VERSION, LoadedModule};
 use crate::node::HOST_EVENTS;
 use alloc::format;
 use alloc::string::String;
 use core::net::Ipv4Addr;
 use dataplane::{BURST_SIZE, Batch, Ipv4Cidr};
-use wasmi::{Memory, Store, TrapCode, TypedFunc};
 
 /// What became of one packet of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,14 +82,12 @@ pub struct BatchReport {
 
 /// A module instantiated for one core.
 pub struct Instance {
-    store: Store<HostState>,
-    memory: Memory,
-    process: TypedFunc<i32, ()>,
+    /// The engine's store and instance.
+    engine: EngineInstance,
     /// Address of the buffer in the module's memory.
     buffer: usize,
     window: usize,
     slots: usize,
-    fuel: u64,
     /// Outputs the module may redirect to.
     redirects: usize,
     /// For each counter id, its event index in the node's events.
@@ -109,46 +107,16 @@ impl core::fmt::Debug for Instance {
     }
 }
 
-/// A wasmi error as a sentence.
-fn engine_error(what: &str, error: &wasmi::Error) -> String {
-    crate::module::one_line(&format!("{what}: {error}"))
-}
-
 impl Instance {
     /// Instantiates `loaded` for `core` and runs its ABI handshake:
     /// version, buffer, init with the spec's config.
     pub fn new(loaded: &LoadedModule, core: usize, now_ns: u64) -> Result<Self, String> {
-        let mut state = HostState::new(loaded.name, core, loaded.map_entries, loaded.memory_bytes);
+        let mut state = HostState::new(loaded.name, core, loaded.map_entries);
         state.now_ns = now_ns;
-        let mut store = Store::new(&loaded.engine, state);
-        store.limiter(|state| &mut state.limits);
-        store
-            .set_fuel(loaded.fuel)
-            .map_err(|error| engine_error("fuel", &error))?;
-        let linker =
-            host::linker(&loaded.engine).map_err(|error| engine_error("imports", &error))?;
-        let instance = linker
-            .instantiate_and_start(&mut store, &loaded.module)
-            .map_err(|error| engine_error("instantiation refused", &error))?;
-        let memory = instance
-            .get_memory(&store, "memory")
-            .ok_or_else(|| String::from("does not export `memory`"))?;
-        store.data_mut().memory = Some(memory);
-        let typed = |name: &str| {
-            instance
-                .get_typed_func::<i32, i32>(&store, name)
-                .map_err(|error| engine_error(name, &error))
-        };
-        let buffer_func = typed("warpcore_buffer")?;
-        let init = typed("warpcore_init")?;
-        let process = instance
-            .get_typed_func::<i32, ()>(&store, "warpcore_process_batch")
-            .map_err(|error| engine_error("warpcore_process_batch", &error))?;
-        let version = instance
-            .get_typed_func::<(), i32>(&store, "warpcore_abi_version")
-            .map_err(|error| engine_error("warpcore_abi_version", &error))?
-            .call(&mut store, ())
-            .map_err(|error| engine_error("warpcore_abi_version trapped", &error))?;
+        let mut engine = loaded.compiled.instantiate(state, loaded.memory_bytes)?;
+        let version = engine
+            .call(AbiFunction::Version, 0, false)
+            .map_err(|error| format!("warpcore_abi_version trapped: {error}"))?;
         if version != ABI_VERSION {
             return Err(format!(
                 "speaks ABI version {version}; this host speaks version {ABI_VERSION}"
@@ -157,9 +125,9 @@ impl Instance {
         let size = loaded.buffer_size();
         let size_arg = i32::try_from(size).map_err(|_| String::from("buffer over 2 GiB"))?;
         let refuse_buffer = |why: &str| format!("warpcore_buffer({size}) {why}");
-        let buffer = buffer_func
-            .call(&mut store, size_arg)
-            .map_err(|error| engine_error("warpcore_buffer trapped", &error))?;
+        let buffer = engine
+            .call(AbiFunction::Buffer, size_arg, false)
+            .map_err(|error| format!("warpcore_buffer trapped: {error}"))?;
         let buffer = usize::try_from(buffer)
             .ok()
             .filter(|buffer| *buffer != 0)
@@ -167,31 +135,32 @@ impl Instance {
         if buffer % 8 != 0 {
             return Err(refuse_buffer("returned an address not 8-aligned"));
         }
+        let (memory, state) = engine.memory_and_state();
         if buffer
             .checked_add(size)
-            .is_none_or(|end| end > memory.data(&store).len())
+            .is_none_or(|end| end > memory.len())
         {
             return Err(refuse_buffer("returned a buffer past the end of memory"));
         }
         let config_len = loaded.config.len();
-        memory.data_mut(&mut store)[buffer..buffer + config_len].copy_from_slice(&loaded.config);
-        store.data_mut().in_init = true;
-        let accepted = init.call(&mut store, config_len as i32);
-        store.data_mut().in_init = false;
+        memory[buffer..buffer + config_len].copy_from_slice(&loaded.config);
+        state.in_init = true;
+        let accepted = engine.call(AbiFunction::Init, config_len as i32, false);
+        engine.state_mut().in_init = false;
         match accepted {
             Ok(0) => {}
             Ok(code) => {
-                let last = &store.data().last_log;
+                let last = &engine.state().last_log;
                 return Err(if last.is_empty() {
                     format!("warpcore_init refused its config with code {code}")
                 } else {
                     format!("warpcore_init refused its config with code {code}: {last}")
                 });
             }
-            Err(error) => return Err(engine_error("warpcore_init trapped", &error)),
+            Err(error) => return Err(format!("warpcore_init trapped: {error}")),
         }
         let mut counter_events = [u8::MAX; MAX_MODULE_COUNTERS];
-        for (id, name) in store.data().counter_names.iter().enumerate() {
+        for (id, name) in engine.state().counter_names.iter().enumerate() {
             // A trial instance (the loaded events are the host's only)
             // maps nothing; a core's maps each name to its event.
             if let Some(index) = loaded
@@ -204,13 +173,10 @@ impl Instance {
             }
         }
         Ok(Self {
-            store,
-            memory,
-            process,
+            engine,
             buffer,
             window: loaded.window,
             slots: loaded.slots,
-            fuel: loaded.fuel,
             redirects: loaded.redirects.len(),
             counter_events,
             l3: [NONE; BURST_SIZE],
@@ -219,7 +185,7 @@ impl Instance {
 
     /// The counters the module registered, by id.
     pub fn counter_names(&self) -> &[String] {
-        &self.store.data().counter_names
+        &self.engine.state().counter_names
     }
 
     /// Judges `batch` (which it leaves in place, dirty windows written
@@ -234,7 +200,7 @@ impl Instance {
         let total = batch.len();
         let mut report = BatchReport::default();
         {
-            let state = self.store.data_mut();
+            let state = self.engine.state_mut();
             state.batch.swap(batch);
             state.now_ns = now_ns;
         }
@@ -242,14 +208,13 @@ impl Instance {
         while start < total {
             let filled = self.slots.min(total - start);
             self.fill(start, filled, view);
-            // Cannot fail: fuel metering is on in every engine we make.
-            let _ = self.store.set_fuel(self.fuel);
-            match self.process.call(&mut self.store, filled as i32) {
-                Ok(()) => report.bad_descriptors += self.read_back(start, filled, outcomes),
+            match self.engine.call(AbiFunction::Process, filled as i32, true) {
+                Ok(_) => report.bad_descriptors += self.read_back(start, filled, outcomes),
                 Err(error) => {
-                    report.fault = Some(match error.as_trap_code() {
-                        Some(TrapCode::OutOfFuel) => FaultKind::Fuel,
-                        _ => FaultKind::Trap,
+                    report.fault = Some(match error {
+                        CallError::Fuel => FaultKind::Fuel,
+                        CallError::Deadline => FaultKind::Deadline,
+                        CallError::Trap(_) => FaultKind::Trap,
                     });
                     outcomes[start..total].fill(Outcome::Fault);
                     break;
@@ -257,73 +222,75 @@ impl Instance {
             }
             start += filled;
         }
-        let state = self.store.data_mut();
+        let state = self.engine.state_mut();
         state.batch.swap(batch);
         state.filled = 0;
         report
     }
 
-    /// Writes the descriptors and windows of packets `start..start + n`.
+    /// Writes the descriptors and windows of packets `start..start + n`:
+    /// each packet's first `window` bytes (no more, and nothing zeroed
+    /// past them: `len` says where they end). The slices are cut once per
+    /// call, so the loop has no bounds checks of its own.
     #[inline(always)]
     fn fill(&mut self, start: usize, n: usize, view: &HookView) {
         let (buffer, window, slots) = (self.buffer, self.window, self.slots);
-        let (memory, state) = self.memory.data_and_store_mut(&mut self.store);
+        let (memory, state) = self.engine.memory_and_state();
         state.start = start;
         state.filled = n;
         let (descriptors, windows) = memory[buffer..buffer + slots * (DESCRIPTOR_SIZE + window)]
             .split_at_mut(slots * DESCRIPTOR_SIZE);
-        for (slot, packet) in state.batch.packets_mut()[start..start + n]
+        let (descriptors, _) = descriptors.as_chunks_mut::<DESCRIPTOR_SIZE>();
+        let mut address = (buffer + slots * DESCRIPTOR_SIZE) as u32;
+        let slots = state.batch.packets_mut()[start..start + n]
             .iter()
-            .enumerate()
-        {
+            .zip(descriptors)
+            .zip(windows.chunks_exact_mut(window))
+            .zip(&mut self.l3[start..start + n]);
+        for (((packet, descriptor), window_bytes), l3_slot) in slots {
             let payload = packet.payload();
             let len = payload.len().min(window);
-            let window_bytes = &mut windows[slot * window..slot * window + len];
-            window_bytes.copy_from_slice(&payload[..len]);
+            window_bytes[..len].copy_from_slice(&payload[..len]);
             let (l3, l4) = descriptor::header_offsets(payload, view.ipv4_at(payload), len);
-            self.l3[start + slot] = l3;
-            let interface = view.interface(payload, l3);
-            let descriptor = Descriptor {
-                window: (buffer + slots * DESCRIPTOR_SIZE + slot * window) as u32,
+            *l3_slot = l3;
+            Descriptor {
+                window: address,
                 len: len as u16,
                 packet_len: payload.len().min(usize::from(u16::MAX)) as u16,
-                interface,
+                interface: view.interface(payload, l3),
                 l3,
                 l4,
-            };
-            let bytes: &mut [u8; DESCRIPTOR_SIZE] = (&mut descriptors
-                [slot * DESCRIPTOR_SIZE..(slot + 1) * DESCRIPTOR_SIZE])
-                .try_into()
-                .expect("a descriptor is 16 bytes");
-            descriptor.write(bytes);
+            }
+            .write(descriptor);
+            address += window as u32;
         }
     }
 
-    /// Reads the verdicts of packets `start..start + n` and writes dirty
-    /// windows back; returns how many descriptors were bad.
+    /// Reads the verdicts of packets `start..start + n` and writes back
+    /// the windows of dirty slots only (and the IPv4 checksum of those);
+    /// returns how many descriptors were bad.
     #[inline(always)]
     fn read_back(&mut self, start: usize, n: usize, outcomes: &mut [Outcome; BURST_SIZE]) -> u32 {
         let (buffer, window, slots, redirects) =
             (self.buffer, self.window, self.slots, self.redirects);
-        let (memory, state) = self.memory.data_and_store_mut(&mut self.store);
+        let (memory, state) = self.engine.memory_and_state();
         let area = &memory[buffer..buffer + slots * (DESCRIPTOR_SIZE + window)];
         let (descriptors, windows) = area.split_at(slots * DESCRIPTOR_SIZE);
+        let (descriptors, _) = descriptors.as_chunks::<DESCRIPTOR_SIZE>();
         let mut bad = 0;
-        let packets = state.batch.packets_mut();
-        for slot in 0..n {
-            let bytes: &[u8; DESCRIPTOR_SIZE] = descriptors
-                [slot * DESCRIPTOR_SIZE..(slot + 1) * DESCRIPTOR_SIZE]
-                .try_into()
-                .expect("a descriptor is 16 bytes");
-            let index = start + slot;
-            outcomes[index] = match descriptor::judge(bytes, redirects) {
+        let slots = state.batch.packets_mut()[start..start + n]
+            .iter_mut()
+            .zip(descriptors)
+            .zip(windows.chunks_exact(window))
+            .zip(&self.l3[start..start + n])
+            .zip(&mut outcomes[start..start + n]);
+        for ((((packet, descriptor), window_bytes), &l3), outcome) in slots {
+            *outcome = match descriptor::judge(descriptor, redirects) {
                 Some((verdict, dirty)) => {
                     if dirty {
-                        let payload = packets[index].payload_mut();
+                        let payload = packet.payload_mut();
                         let len = payload.len().min(window);
-                        payload[..len]
-                            .copy_from_slice(&windows[slot * window..slot * window + len]);
-                        let l3 = self.l3[index];
+                        payload[..len].copy_from_slice(&window_bytes[..len]);
                         if l3 != NONE {
                             descriptor::fix_ipv4_checksum(payload, usize::from(l3));
                         }
@@ -342,7 +309,7 @@ impl Instance {
     /// Hands each counter's delta since the last call to `add` (with its
     /// event index) and the host's map and log tallies.
     pub fn take_counters(&mut self, mut add: impl FnMut(usize, u64)) -> (u64, u64, u64) {
-        let state = self.store.data_mut();
+        let state = self.engine.state_mut();
         for (id, delta) in state
             .counter_deltas
             .iter_mut()
@@ -365,6 +332,6 @@ impl Instance {
 
     /// Entries in the module's map.
     pub fn map_len(&self) -> usize {
-        self.store.data().map.len()
+        self.engine.state().map.len()
     }
 }

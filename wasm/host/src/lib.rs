@@ -1,10 +1,11 @@
 //! `warpcore-wasm`: the `wasm` service kind. A WebAssembly module judges
 //! and rewrites packets in batches under the packet ABI of `wasm/ABI.md`
-//! (version 1), on wasmi, with its own store, memory cap and map per core,
+//! (version 1), on wasmi (or, hosted with the `wasmtime` feature,
+//! wasmtime), with its own store, memory cap and map per core,
 //! fuel per batch, faults handled by `on_fault` and quarantine after too
 //! many. The same code runs on bare metal and hosted; the platform says
 //! where module bytes come from ([`set_module_source`]).
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "wasmtime")), no_std)]
 #![deny(unsafe_code)]
 
 extern crate alloc;
@@ -12,6 +13,7 @@ extern crate alloc;
 pub mod bundle;
 mod config;
 pub mod descriptor;
+mod engine;
 mod fault;
 mod host;
 mod instance;
@@ -24,6 +26,7 @@ pub mod uploads;
 
 pub use config::{OnFault, WasmConfig};
 pub use descriptor::{Descriptor, SlotVerdict};
+pub use engine::{EngineChoice, Meter};
 pub use fault::{FaultKind, Quarantine};
 pub use instance::Instance;
 pub use kind::WasmKind;

@@ -4,13 +4,13 @@
 
 use crate::config::WasmConfig;
 use crate::descriptor::DESCRIPTOR_SIZE;
+use crate::engine::{CompiledModule, EngineChoice, ExportShape, ValueType};
 use crate::instance::Instance;
 use crate::node::HOST_EVENTS;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use wasmi::{CompilationMode, Engine, ExternType, Module, ValType};
 
 /// The ABI version this host speaks (`warpcore_abi_version`).
 pub const ABI_VERSION: i32 = 1;
@@ -19,8 +19,10 @@ pub const PAGE: usize = 65_536;
 
 /// A checked module and what its instances need to know.
 pub struct LoadedModule {
-    pub(crate) engine: Engine,
-    pub(crate) module: Module,
+    /// The engine it runs on.
+    pub(crate) engine: EngineChoice,
+    /// Validated and compiled by that engine.
+    pub(crate) compiled: CompiledModule,
     /// The service's name, leaked once per load: node names are `'static`.
     pub(crate) name: &'static str,
     /// `pass`, `out`, then the spec's `outputs`.
@@ -31,7 +33,6 @@ pub struct LoadedModule {
     pub(crate) events: &'static [&'static str],
     pub(crate) window: usize,
     pub(crate) slots: usize,
-    pub(crate) fuel: u64,
     pub(crate) memory_bytes: usize,
     pub(crate) map_entries: usize,
     pub(crate) config: Vec<u8>,
@@ -41,6 +42,7 @@ impl core::fmt::Debug for LoadedModule {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("LoadedModule")
             .field("name", &self.name)
+            .field("engine", &self.engine)
             .field("outputs", &self.outputs)
             .field("events", &self.events)
             .finish_non_exhaustive()
@@ -58,20 +60,12 @@ impl LoadedModule {
     /// `warpcore_init` with the spec's config): a module that would be
     /// refused on a core is refused here, with the reason.
     pub fn load(bytes: &[u8], config: &WasmConfig) -> Result<Self, String> {
-        let mut engine_config = wasmi::Config::default();
-        engine_config
-            .consume_fuel(true)
-            .compilation_mode(CompilationMode::Eager);
-        let engine = Engine::new(&engine_config);
-        let module = Module::new(&engine, bytes)
-            .map_err(|error| one_line(&format!("invalid module: {error}")))?;
-        check_exports(&module, config.memory_pages)?;
-        for import in module.imports() {
-            if import.module() != "warpcore" {
+        let compiled = CompiledModule::compile(config.engine, config.budget(), bytes)?;
+        check_exports(&compiled, config.memory_pages)?;
+        for (module, name) in compiled.imports() {
+            if module != "warpcore" {
                 return Err(format!(
-                    "imports `{}.{}`: only module \"warpcore\" is provided (no WASI)",
-                    import.module(),
-                    import.name()
+                    "imports `{module}.{name}`: only module \"warpcore\" is provided (no WASI)"
                 ));
             }
         }
@@ -88,15 +82,14 @@ impl LoadedModule {
             }
         }
         let mut loaded = Self {
-            engine,
-            module,
+            engine: config.engine,
+            compiled,
             name: leak(&config.name),
             outputs: Box::leak(outputs.into_boxed_slice()),
             redirects,
             events: HOST_EVENTS,
             window: config.window as usize,
             slots: config.slots as usize,
-            fuel: config.fuel,
             memory_bytes: config.memory_pages as usize * PAGE,
             map_entries: config.map_entries as usize,
             config: config.config.as_bytes().to_vec(),
@@ -111,6 +104,11 @@ impl LoadedModule {
     /// The service's name.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The engine it runs on.
+    pub fn engine(&self) -> EngineChoice {
+        self.engine
     }
 
     /// The node's events: the host's, then the module's counters.
@@ -130,38 +128,38 @@ pub(crate) fn one_line(text: &str) -> String {
 }
 
 /// Checks the exports the ABI requires.
-fn check_exports(module: &Module, memory_pages: u32) -> Result<(), String> {
-    let function = |name: &str, params: &[ValType], results: &[ValType]| -> Result<(), String> {
-        match module.get_export(name) {
-            Some(ExternType::Func(ty)) if ty.params() == params && ty.results() == results => {
-                Ok(())
-            }
-            Some(ExternType::Func(ty)) => Err(format!(
-                "export `{name}` has type {:?} -> {:?}, the ABI says {params:?} -> {results:?}",
-                ty.params(),
-                ty.results()
-            )),
-            Some(_) => Err(format!("export `{name}` is not a function")),
-            None => Err(format!(
-                "does not export `{name}` (wasm/ABI.md, version {ABI_VERSION})"
-            )),
+fn check_exports(module: &CompiledModule, memory_pages: u32) -> Result<(), String> {
+    use ValueType::I32;
+    let function = |name: &str, params: &[ValueType], results: &[ValueType]| match module
+        .export(name)
+    {
+        Some(ExportShape::Func(have_params, have_results))
+            if have_params == params && have_results == results =>
+        {
+            Ok(())
         }
+        Some(ExportShape::Func(have_params, have_results)) => Err(format!(
+            "export `{name}` has type {have_params:?} -> {have_results:?}, the ABI says {params:?} -> {results:?}"
+        )),
+        Some(_) => Err(format!("export `{name}` is not a function")),
+        None => Err(format!(
+            "does not export `{name}` (wasm/ABI.md, version {ABI_VERSION})"
+        )),
     };
-    match module.get_export("memory") {
-        Some(ExternType::Memory(memory)) => {
-            if memory.minimum() > u64::from(memory_pages) {
+    match module.export("memory") {
+        Some(ExportShape::Memory(minimum)) => {
+            if minimum > u64::from(memory_pages) {
                 return Err(format!(
-                    "its memory starts at {} pages, over memory_pages = {memory_pages}",
-                    memory.minimum()
+                    "its memory starts at {minimum} pages, over memory_pages = {memory_pages}"
                 ));
             }
         }
         Some(_) => return Err("export `memory` is not a memory".to_string()),
         None => return Err("does not export `memory`".to_string()),
     }
-    function("warpcore_abi_version", &[], &[ValType::I32])?;
-    function("warpcore_buffer", &[ValType::I32], &[ValType::I32])?;
-    function("warpcore_init", &[ValType::I32], &[ValType::I32])?;
-    function("warpcore_process_batch", &[ValType::I32], &[])?;
+    function("warpcore_abi_version", &[], &[I32])?;
+    function("warpcore_buffer", &[I32], &[I32])?;
+    function("warpcore_init", &[I32], &[I32])?;
+    function("warpcore_process_batch", &[I32], &[])?;
     Ok(())
 }

@@ -34,6 +34,7 @@ pub const HOST_EVENTS: &[&str] = &[
     "map-full",
     "map-too-long",
     "log-suppressed",
+    "deadline-exceeded",
 ];
 
 /// Indexes into [`HOST_EVENTS`].
@@ -47,6 +48,7 @@ mod event {
     pub(super) const MAP_FULL: usize = 6;
     pub(super) const MAP_TOO_LONG: usize = 7;
     pub(super) const LOG_SUPPRESSED: usize = 8;
+    pub(super) const DEADLINE: usize = 9;
 }
 
 /// Output indexes: `pass`, `out`, then the redirects.
@@ -210,10 +212,10 @@ impl Nanoservice for WasmNode {
                 }
                 if let Some(kind) = report.fault {
                     out.count(
-                        if kind == FaultKind::Fuel {
-                            event::FUEL
-                        } else {
-                            event::TRAP
+                        match kind {
+                            FaultKind::Fuel => event::FUEL,
+                            FaultKind::Deadline => event::DEADLINE,
+                            FaultKind::Trap | FaultKind::BadDescriptor => event::TRAP,
                         },
                         1,
                     );

@@ -43,11 +43,12 @@ fn registry() -> Registry {
 const INTERFACE: &str = "[[interface]]\nname = \"eth0\"\ndriver = \"loopback\"\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.2/24\"\n\
     [[service]]\nkind = \"udp-echo\"\nport = 7\n";
 
-/// A spec with the verdicts module at `port:rx` and these extra keys.
-fn spec(extra: &str) -> String {
+/// A spec with the verdicts module at `port:rx` on `engine` and these
+/// extra keys.
+fn spec(engine: &str, extra: &str) -> String {
     format!(
         "{INTERFACE}[[service]]\nkind = \"wasm\"\nname = \"judge\"\nmodule = \"verdicts.wat\"\n\
-         attach = \"port:rx\"\noutputs = [\"out\"]\nmap_entries = 2\n{extra}"
+         attach = \"port:rx\"\noutputs = [\"out\"]\nmap_entries = 2\n{extra}engine = \"{engine}\"\n"
     )
 }
 
@@ -66,9 +67,8 @@ fn echoed_from(reply: &[u8]) -> Option<u16> {
     Some(UdpPacket::new_checked(ip.payload()).ok()?.source_port())
 }
 
-#[test]
-fn every_verdict_does_what_the_module_says() {
-    let mut harness = Harness::with_registry(&spec(""), &registry());
+fn every_verdict_does_what_the_module_says(engine: &str) {
+    let mut harness = Harness::with_registry(&spec(engine, ""), &registry());
     harness.learn((PEER, PEER_IP));
     // pass: on to the stack, which echoes.
     let reply = harness.exchange(0, &request(7)).expect("echo");
@@ -92,9 +92,8 @@ fn every_verdict_does_what_the_module_says() {
     );
 }
 
-#[test]
-fn a_dirty_window_is_written_back_with_a_fresh_ipv4_checksum() {
-    let mut harness = Harness::with_registry(&spec(""), &registry());
+fn a_dirty_window_is_written_back_with_a_fresh_ipv4_checksum(engine: &str) {
+    let mut harness = Harness::with_registry(&spec(engine, ""), &registry());
     let sent = request(13);
     let back = harness.exchange(0, &sent).expect("sent back");
     assert_eq!(back.len(), sent.len());
@@ -110,9 +109,8 @@ fn a_dirty_window_is_written_back_with_a_fresh_ipv4_checksum() {
     assert_eq!(back[26..], sent[26..], "nothing else changed");
 }
 
-#[test]
-fn packet_and_map_imports_hold_their_bounds() {
-    let mut harness = Harness::with_registry(&spec(""), &registry());
+fn packet_and_map_imports_hold_their_bounds(engine: &str) {
+    let mut harness = Harness::with_registry(&spec(engine, ""), &registry());
     assert_eq!(harness.exchange(0, &request(16)), Some(request(16)));
     assert_eq!(harness.exchange(0, &request(17)), Some(request(17)));
     let counters = harness.counters();
@@ -122,11 +120,10 @@ fn packet_and_map_imports_hold_their_bounds() {
     assert_eq!(counters.node_events("judge", "map-full"), 1);
 }
 
-#[test]
-fn fuel_and_traps_are_faults_and_too_many_quarantine_until_the_backoff_ends() {
+fn fuel_and_traps_are_faults_and_too_many_quarantine_until_the_backoff_ends(engine: &str) {
     let extra =
         "on_fault = \"pass\"\nquarantine_after = 3\nquarantine_window_ms = 10000\nfuel = 100000\n";
-    let mut harness = Harness::with_registry(&spec(extra), &registry());
+    let mut harness = Harness::with_registry(&spec(engine, extra), &registry());
     harness.learn((PEER, PEER_IP));
     // A module that loops is stopped by fuel; its packet passes on
     // (on_fault) and the core goes on serving.
@@ -174,11 +171,12 @@ fn fuel_and_traps_are_faults_and_too_many_quarantine_until_the_backoff_ends() {
     assert_eq!(counters.node_drops("judge", "dropped-by-module"), 1);
 }
 
-/// The error of a spec whose wasm service has `module` and `extra`.
-fn refusal(module: &str, extra: &str) -> String {
+/// The error of a spec whose wasm service has `module`, `extra` and
+/// `engine` (last, so that the lines of `extra` keep their numbers).
+fn refusal(engine: &str, module: &str, extra: &str) -> String {
     let module = module.replace('\n', " ");
     let text = format!(
-        "{INTERFACE}[[service]]\nkind = \"wasm\"\nname = \"bad\"\nmodule = '{module}'\n{extra}"
+        "{INTERFACE}[[service]]\nkind = \"wasm\"\nname = \"bad\"\nmodule = '{module}'\n{extra}engine = \"{engine}\"\n"
     );
     Spec::parse(&text, &registry()).unwrap_err().to_string()
 }
@@ -188,9 +186,8 @@ const GOOD_EXPORTS: &str = r#"(func (export "warpcore_abi_version") (result i32)
     (func (export "warpcore_init") (param i32) (result i32) (i32.const 0))
     (func (export "warpcore_process_batch") (param i32))"#;
 
-#[test]
-fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
-    let error = refusal("bytes:not a module", "");
+fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service(engine: &str) {
+    let error = refusal(engine, "bytes:not a module", "");
     assert!(
         error.contains("service `bad`: module") && error.contains("invalid module"),
         "{error}"
@@ -199,9 +196,10 @@ fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
         error.starts_with("line 10: service[1].kind: service `bad`"),
         "{error}"
     );
-    let error = refusal("missing.wasm", "");
+    let error = refusal(engine, "missing.wasm", "");
     assert!(error.contains("missing.wasm"), "{error}");
     let error = refusal(
+        engine,
         r#"wat:(module (memory (export "memory") 1) (func (export "warpcore_abi_version") (result i32) (i32.const 1)))"#,
         "",
     );
@@ -210,6 +208,7 @@ fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
         "{error}"
     );
     let error = refusal(
+        engine,
         &format!(r#"wat:(module (memory (export "memory") 20) {GOOD_EXPORTS})"#),
         "",
     );
@@ -218,6 +217,7 @@ fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
         "{error}"
     );
     let error = refusal(
+        engine,
         &format!(
             r#"wat:(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (memory (export "memory") 1) {GOOD_EXPORTS})"#
         ),
@@ -225,6 +225,7 @@ fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
     );
     assert!(error.contains("no WASI"), "{error}");
     let error = refusal(
+        engine,
         &format!(
             r#"wat:(module (memory (export "memory") 1) {})"#,
             GOOD_EXPORTS.replace("(i32.const 1))", "(i32.const 2))")
@@ -233,6 +234,7 @@ fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
     );
     assert!(error.contains("ABI version 2"), "{error}");
     let error = refusal(
+        engine,
         &format!(
             r#"wat:(module (memory (export "memory") 1) {})"#,
             GOOD_EXPORTS.replace("(i32.const 1024)", "(i32.const 65528)")
@@ -240,9 +242,10 @@ fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
         "",
     );
     assert!(error.contains("past the end of memory"), "{error}");
-    let error = refusal("verdicts.wat", "config = \"refuse\"\n");
+    let error = refusal(engine, "verdicts.wat", "config = \"refuse\"\n");
     assert!(error.contains("code 7: hello from init"), "{error}");
     let error = refusal(
+        engine,
         &format!(
             r#"wat:(module (memory (export "memory") 1) {})"#,
             GOOD_EXPORTS
@@ -257,27 +260,25 @@ fn malformed_modules_are_refused_with_the_engines_reason_naming_the_service() {
     assert!(error.contains("warpcore_init trapped"), "{error}");
 }
 
-#[test]
-fn spec_keys_out_of_range_name_their_line_and_field() {
-    let error = refusal("verdicts.wat", "window = 32\n");
+fn spec_keys_out_of_range_name_their_line_and_field(engine: &str) {
+    let error = refusal(engine, "verdicts.wat", "window = 32\n");
     assert!(
         error.contains("line 13: service[1].window") && error.contains("64-9216"),
         "{error}"
     );
-    let error = refusal("verdicts.wat", "on_fault = \"explode\"\n");
+    let error = refusal(engine, "verdicts.wat", "on_fault = \"explode\"\n");
     assert!(error.contains("service[1].on_fault"), "{error}");
-    let error = refusal("verdicts.wat", "slots = 0\n");
+    let error = refusal(engine, "verdicts.wat", "slots = 0\n");
     assert!(error.contains("service[1].slots"), "{error}");
-    let error = refusal("verdicts.wat", "outputs = [\"if0\", \"if0\"]\n");
+    let error = refusal(engine, "verdicts.wat", "outputs = [\"if0\", \"if0\"]\n");
     assert!(error.contains("named twice"), "{error}");
 }
 
-#[test]
-fn the_acl_module_drops_its_ports_counted_per_rule() {
+fn the_acl_module_drops_its_ports_counted_per_rule(engine: &str) {
     let text = format!(
         "{INTERFACE}[[service]]\nkind = \"udp-echo\"\nport = 9\n\
          [[service]]\nkind = \"wasm\"\nname = \"acl\"\nmodule = \"acl.wat\"\n\
-         attach = \"ipv4:proto:17\"\nconfig = \"19 9\"\n"
+         attach = \"ipv4:proto:17\"\nconfig = \"19 9\"\nengine = \"{engine}\"\n"
     );
     let mut harness = Harness::with_registry(&text, &registry());
     harness.learn((PEER, PEER_IP));
@@ -299,3 +300,101 @@ fn the_acl_module_drops_its_ports_counted_per_rule() {
     let error = Spec::parse(&text, &registry()).unwrap_err().to_string();
     assert!(error.contains("refused its config with code 2"), "{error}");
 }
+
+fn memory_grows_to_its_cap_and_no_further(engine: &str) {
+    let mut harness = Harness::with_registry(&spec(engine, ""), &registry());
+    assert_eq!(harness.exchange(0, &request(18)), Some(request(18)));
+    let counters = harness.counters();
+    assert_eq!(counters.node_events("judge", "memory-capped"), 1);
+    assert_eq!(counters.node_events("judge", "trap"), 0);
+}
+
+/// Without the `wasmtime` feature (the appliance never has it), a spec
+/// asking for wasmtime is refused, saying why.
+#[cfg(not(feature = "wasmtime"))]
+#[test]
+fn wasmtime_is_refused_where_it_is_not_built() {
+    let error = refusal("wasmtime", "verdicts.wat", "");
+    assert!(
+        error.contains("service `bad`") && error.contains("engine `wasmtime` is not in this build"),
+        "{error}"
+    );
+}
+
+/// `meter = "epoch"` is wasmtime's alone: wasmi refuses it, saying why;
+/// `deadline_ms` is checked against its range.
+#[test]
+fn epoch_metering_is_refused_on_wasmi() {
+    let error = refusal("wasmi", "verdicts.wat", "meter = \"epoch\"\n");
+    assert!(
+        error.contains("service `bad`")
+            && error.contains("meter `epoch` needs engine = \"wasmtime\""),
+        "{error}"
+    );
+    let error = refusal("wasmi", "verdicts.wat", "deadline_ms = 0\n");
+    assert!(
+        error.contains("service[1].deadline_ms") && error.contains("1-1000"),
+        "{error}"
+    );
+}
+
+/// wasmtime with epoch interruption instead of fuel: a module that loops
+/// is stopped at its deadline (counted `deadline-exceeded`, its packet
+/// handled by `on_fault`), and the core goes on serving.
+#[cfg(feature = "wasmtime")]
+#[test]
+fn under_epoch_a_module_that_loops_is_stopped_by_its_deadline() {
+    let extra = "meter = \"epoch\"\ndeadline_ms = 2\non_fault = \"pass\"\n";
+    let mut harness = Harness::with_registry(&spec("wasmtime", extra), &registry());
+    harness.learn((PEER, PEER_IP));
+    assert_eq!(
+        echoed_from(&harness.exchange(0, &request(7)).unwrap()),
+        Some(7)
+    );
+    let reply = harness
+        .exchange(0, &request(15))
+        .expect("passed on fault: an ICMP port unreachable");
+    assert_eq!(echoed_from(&reply), None);
+    assert_eq!(
+        echoed_from(&harness.exchange(0, &request(7)).unwrap()),
+        Some(7)
+    );
+    assert_eq!(harness.exchange(0, &request(9)), None);
+    let counters = harness.counters();
+    assert_eq!(counters.node_events("judge", "deadline-exceeded"), 1);
+    assert_eq!(counters.node_events("judge", "fuel-exhausted"), 0);
+    assert_eq!(counters.node_events("judge", "fault-passed"), 1);
+    assert_eq!(counters.node_drops("judge", "dropped-by-module"), 1);
+}
+
+/// Runs each test on every engine this build has: wasmi always, wasmtime
+/// with the `wasmtime` feature (`cargo test -p warpcore-wasm --features
+/// wasmtime`).
+macro_rules! on_every_engine {
+    ($($test:ident),* $(,)?) => {
+        mod wasmi {
+            $(#[test]
+            fn $test() {
+                super::$test("wasmi");
+            })*
+        }
+        #[cfg(feature = "wasmtime")]
+        mod wasmtime {
+            $(#[test]
+            fn $test() {
+                super::$test("wasmtime");
+            })*
+        }
+    };
+}
+
+on_every_engine!(
+    every_verdict_does_what_the_module_says,
+    a_dirty_window_is_written_back_with_a_fresh_ipv4_checksum,
+    packet_and_map_imports_hold_their_bounds,
+    fuel_and_traps_are_faults_and_too_many_quarantine_until_the_backoff_ends,
+    malformed_modules_are_refused_with_the_engines_reason_naming_the_service,
+    spec_keys_out_of_range_name_their_line_and_field,
+    the_acl_module_drops_its_ports_counted_per_rule,
+    memory_grows_to_its_cap_and_no_further,
+);

@@ -8,8 +8,11 @@
 //! memcached `get` (a hit on a 32-byte value). `count-firewall` counts a
 //! firewall verdict (conntrack and classifier) at 10, 1000 and 10 000 rules.
 //! `count-wasm` counts the echo core with an 8-rule UDP port ACL in front
-//! of its UDP stage, native (`port-filter`) and as a Wasm module on wasmi,
-//! and with a Wasm module that passes everything unread (the host's cost).
+//! of its UDP stage, native (`port-filter`) and as a Wasm module on wasmi
+//! and on wasmtime (built with the `wasmtime` feature; valgrind told that
+//! code is written at run time, `--smc-check=all`) metered by fuel and by
+//! epoch interruption, and with a Wasm module that passes everything
+//! unread (the host's cost) on each.
 //! Deterministic, so the figures can be tracked commit to commit.
 
 use crate::shell::host::{ensure_programs, target_dir};
@@ -36,7 +39,7 @@ const HTTP_CONNECTIONS: [u64; 2] = [10, 10_000];
 /// stay flat (within 20 %) from the first to the last.
 const FIREWALL_RULES: [u64; 3] = [10, 1_000, 10_000];
 /// The `count-wasm` variants and their rows.
-const WASM_VARIANTS: [(&str, &str); 4] = [
+const WASM_VARIANTS: [(&str, &str); 8] = [
     ("echo", "udp-echo, no ACL (count-wasm baseline)"),
     ("native", "udp-echo + 8-rule port ACL, native port-filter"),
     (
@@ -46,6 +49,22 @@ const WASM_VARIANTS: [(&str, &str); 4] = [
     (
         "wasm",
         "udp-echo + 8-rule port ACL as a Wasm module (wasmi)",
+    ),
+    (
+        "wasmtime-pass",
+        "udp-echo + Wasm module passing all unread, wasmtime (host + call cost)",
+    ),
+    (
+        "wasmtime",
+        "udp-echo + 8-rule port ACL as a Wasm module (wasmtime)",
+    ),
+    (
+        "wasmtime-epoch-pass",
+        "udp-echo + Wasm module passing all unread, wasmtime, epoch deadline (host + call cost)",
+    ),
+    (
+        "wasmtime-epoch",
+        "udp-echo + 8-rule port ACL as a Wasm module (wasmtime, epoch deadline instead of fuel)",
     ),
 ];
 /// Requests per poll in `count-http`: 10, the most 10 clients with one
@@ -62,7 +81,7 @@ const REQUEST_COUNTERS: [(&str, &str); 2] =
 pub fn instructions() -> Result<Vec<InstructionRow>> {
     ensure_valgrind()?;
     run_step(
-        "build count-pipeline, count-http, count-kv, count-firewall and count-wasm",
+        "build count-pipeline, count-http, count-kv and count-firewall",
         cargo().args([
             "build",
             "--release",
@@ -76,6 +95,18 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             "count-kv",
             "--bin",
             "count-firewall",
+        ]),
+    )?;
+    // Alone, so that only count-wasm links wasmtime.
+    run_step(
+        "build count-wasm with wasmtime",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "warpcore-benches",
+            "--features",
+            "wasmtime",
             "--bin",
             "count-wasm",
         ]),
@@ -124,8 +155,9 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
     }
     let binary = target_dir().join("release/count-wasm");
     for (variant, benchmark) in WASM_VARIANTS {
-        let [small, large] = PACKETS
-            .map(|packets| total_instructions(&binary, &[variant.to_owned(), packets.to_string()]));
+        let [small, large] = PACKETS.map(|packets| {
+            total_instructions_jit(&binary, &[variant.to_owned(), packets.to_string()])
+        });
         let per_packet = per_packet(small?, large?)?;
         eprintln!("xtask: [callgrind] {benchmark}: {per_packet:.1} instructions/packet");
         rows.push(InstructionRow {
@@ -151,6 +183,18 @@ fn per_packet(small: u64, large: u64) -> Result<f64> {
 /// Runs `binary arguments...` under callgrind and returns its total
 /// instruction count.
 fn total_instructions(binary: &Path, arguments: &[String]) -> Result<u64> {
+    callgrind_total(binary, arguments, &[])
+}
+
+/// [`total_instructions`] of a program that writes code at run time (a
+/// JIT): valgrind checks every write for code it has translated.
+fn total_instructions_jit(binary: &Path, arguments: &[String]) -> Result<u64> {
+    callgrind_total(binary, arguments, &["--smc-check=all"])
+}
+
+/// Runs `binary arguments...` under callgrind with `options` and returns
+/// its total instruction count.
+fn callgrind_total(binary: &Path, arguments: &[String], options: &[&str]) -> Result<u64> {
     let command = arguments.join(" ");
     let output = std::env::temp_dir().join(format!(
         "warpcore-callgrind-{}-{}.out",
@@ -159,6 +203,7 @@ fn total_instructions(binary: &Path, arguments: &[String]) -> Result<u64> {
     ));
     let status = Command::new("valgrind")
         .arg("--tool=callgrind")
+        .args(options)
         .arg(format!("--callgrind-out-file={}", output.display()))
         .arg(binary)
         .args(arguments)

@@ -19,6 +19,12 @@ impl Filter {
         Self { patterns }
     }
 
+    /// Whether `name` is selected by a pattern that names it, not by
+    /// the empty filter that selects everything.
+    pub fn names(&self, name: &str) -> bool {
+        !self.patterns.is_empty() && self.selects(name)
+    }
+
     /// Whether `name` is selected.
     pub fn selects(&self, name: &str) -> bool {
         self.patterns.is_empty()
@@ -57,6 +63,9 @@ pub struct Case<T> {
     pub description: String,
     /// What the suite runs for this case.
     pub body: T,
+    /// Run only when `--only` names it, never in the whole run (CI): a
+    /// case too costly for every run.
+    pub on_demand: bool,
 }
 
 impl<T> Case<T> {
@@ -66,6 +75,15 @@ impl<T> Case<T> {
             name: name.into(),
             description: description.into(),
             body,
+            on_demand: false,
+        }
+    }
+
+    /// A case run only when `--only` names it (see [`Case::on_demand`]).
+    pub fn on_demand(name: impl Into<String>, description: impl Into<String>, body: T) -> Self {
+        Self {
+            on_demand: true,
+            ..Self::new(name, description, body)
         }
     }
 }
@@ -91,7 +109,14 @@ pub fn run<T, Prepared>(
 ) -> Result<()> {
     let selected: Vec<Case<T>> = cases
         .into_iter()
-        .filter(|case| filter.selects(&format!("{suite}/{}", case.name)))
+        .filter(|case| {
+            let name = format!("{suite}/{}", case.name);
+            if case.on_demand {
+                filter.names(&name)
+            } else {
+                filter.selects(&name)
+            }
+        })
         .collect();
     if selected.is_empty() {
         return Ok(());
@@ -176,5 +201,16 @@ mod tests {
         )
         .unwrap();
         assert!(!prepared, "nothing selected, nothing prepared");
+    }
+
+    #[test]
+    fn an_on_demand_case_runs_only_when_named() {
+        let cases = || vec![Case::on_demand("costly", "fails when run", false)];
+        let check = |_: &(), passes: &bool| {
+            if *passes { Ok(()) } else { bail!("ran") }
+        };
+        assert!(run("demo", cases(), &Filter::default(), || Ok(()), check).is_ok());
+        let named = Filter::new(vec!["demo/costly".into()]);
+        assert!(run("demo", cases(), &named, || Ok(()), check).is_err());
     }
 }

@@ -2,8 +2,9 @@
 ;;   9 drop, 10 tx, 11 redirect to outputs[0], 12 a bad verdict,
 ;;   13 TTL set to 5 (dirty) and tx, 14 trap, 15 loop forever,
 ;;   16 packet_read/write bounds then tx, 17 map bounds then tx,
+;;   18 memory.grow to the cap (16 pages) and one past it, then tx;
 ;;   anything else pass. Counts `judged` per packet and `bounds-ok` /
-;;   `map-ok` when every bound held.
+;;   `map-ok` / `memory-capped` when every bound held.
 (module
   (import "warpcore" "packet_read" (func $packet_read (param i32 i32 i32 i32) (result i32)))
   (import "warpcore" "packet_write" (func $packet_write (param i32 i32 i32 i32) (result i32)))
@@ -18,15 +19,18 @@
   (data (i32.const 32) "bounds-ok")
   (data (i32.const 48) "map-ok")
   (data (i32.const 64) "hello from init")
+  (data (i32.const 80) "memory-capped")
   (global $judged (mut i32) (i32.const 0))
   (global $bounds (mut i32) (i32.const 0))
   (global $map (mut i32) (i32.const 0))
+  (global $capped (mut i32) (i32.const 0))
   (func (export "warpcore_abi_version") (result i32) (i32.const 1))
   (func (export "warpcore_buffer") (param i32) (result i32) (i32.const 1024))
   (func (export "warpcore_init") (param $len i32) (result i32)
     (global.set $judged (call $counter (i32.const 16) (i32.const 6)))
     (global.set $bounds (call $counter (i32.const 32) (i32.const 9)))
     (global.set $map (call $counter (i32.const 48) (i32.const 6)))
+    (global.set $capped (call $counter (i32.const 80) (i32.const 13)))
     (call $log (i32.const 2) (i32.const 64) (i32.const 15))
     ;; config "refuse" refuses
     (if (i32.and (i32.eq (local.get $len) (i32.const 6))
@@ -111,6 +115,15 @@
             (then
               (if (call $map_holds)
                 (then (call $counter_add (global.get $map) (i64.const 1))))
+              (i32.store8 offset=9 (local.get $d) (i32.const 2))))
+          (if (i32.eq (local.get $port) (i32.const 18))
+            (then
+              ;; memory_pages = 16 (the default): from 2 pages to 16 is
+              ;; allowed, one more is not.
+              (if (i32.and
+                    (i32.eq (memory.grow (i32.const 14)) (i32.const 2))
+                    (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
+                (then (call $counter_add (global.get $capped) (i64.const 1))))
               (i32.store8 offset=9 (local.get $d) (i32.const 2))))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $each (i32.lt_u (local.get $i) (local.get $n)))))

@@ -113,6 +113,10 @@ pub fn run(filter: &Filter) -> Result<()> {
     })
 }
 
+/// The features the hosted suite builds `warpcore-hosted` with (not
+/// `wasmtime`: `hosted/wasm-wasmtime-tap` builds that binary itself).
+pub const HOSTED_FEATURES: &str = "example-port-filter,example-tcp-apps,test-services";
+
 /// Checks for root and the network tools and builds `warpcore-hosted`;
 /// returns its path.
 fn build() -> Result<PathBuf> {
@@ -128,7 +132,7 @@ fn build() -> Result<PathBuf> {
             "-p",
             "warpcore-hosted",
             "--features",
-            "example-port-filter,example-tcp-apps,test-services",
+            HOSTED_FEATURES,
         ]),
     )?;
     Ok(target_dir().join("release/warpcore-hosted"))

@@ -7,7 +7,10 @@
 //! engine's reason naming the service.
 
 use crate::counters::Counters;
+use crate::shell::host::target_dir;
+use crate::shell::process::{cargo, run as run_step};
 use crate::suites::hosted::process::{EchoSetup, Link};
+use crate::suites::hosted::scenarios::HOSTED_FEATURES;
 use crate::suites::hot_load::{hot_load_checks, hot_load_spec};
 use crate::suites::management_traffic::test_spec;
 use crate::suites::runner::Case;
@@ -27,6 +30,13 @@ pub fn cases() -> Vec<Case<Scenario>> {
             "wasm-tap",
             "Wasm nanoservices over tap: an ACL module drops port 9 (counted per rule) and echoes port 7; a looping module stopped by fuel while port 7 echoes; a trapping one quarantined then rebuilt; a malformed one refused at start",
             wasm as Scenario,
+        ),
+        // On demand: building warpcore-hosted with wasmtime costs minutes
+        // of CI time (see wasm/host/README.md).
+        Case::on_demand(
+            "wasm-wasmtime-tap",
+            "Wasm nanoservices on wasmtime (warpcore-hosted built with the `wasmtime` feature; only when --only names it), one boot: the ACL (epoch deadline) drops port 9 (counted per rule) and echoes port 7; behind it a module stopped by fuel when it loops and quarantined when it traps, port 7 echoed throughout",
+            wasmtime as Scenario,
         ),
         Case::new(
             "wasm-hot-load-tap",
@@ -103,6 +113,83 @@ fn wasm(binary: &Path) -> Result<()> {
         .and_then(|()| malformed(binary, &dir));
     let _ = std::fs::remove_dir_all(&dir);
     outcome
+}
+
+/// The wasmtime engine end to end: the ACL (`meter = "epoch"`) and,
+/// behind it in the chain, verdicts.wat (fuel; loops on 15, traps on 14),
+/// both `engine = "wasmtime"`, on a binary built with the `wasmtime`
+/// feature.
+fn wasmtime(_default_binary: &Path) -> Result<()> {
+    let binary = wasmtime_binary()?;
+    let dir = module_dir()?;
+    let outcome = (|| {
+        let spec = spec(
+            &dir,
+            "wasmtime",
+            "[[service]]\nkind = \"wasm\"\nname = \"acl\"\nmodule = \"acl.wasm\"\nengine = \"wasmtime\"\n\
+             meter = \"epoch\"\nattach = \"ipv4:proto:17\"\nconfig = \"9\"\n\n\
+             [[service]]\nkind = \"wasm\"\nname = \"judge\"\nmodule = \"verdicts.wasm\"\nengine = \"wasmtime\"\n\
+             attach = \"ipv4:proto:17\"\nfuel = 100000\non_fault = \"drop\"\nquarantine_after = 3\nquarantine_window_ms = 60000\n",
+        )?;
+        let setup = EchoSetup::with_spec(&binary, Link::Tap, 1, &spec)?;
+        let client = &setup.attachment.client;
+        udp_echo(client, "10.0.0.2", 1, 20)?;
+        udp_dropped(client, "10.0.0.2", 9, 3)?;
+        udp_dropped(client, "10.0.0.2", 15, 1)?;
+        udp_echo(client, "10.0.0.2", 1, 20)?;
+        udp_dropped(client, "10.0.0.2", 14, 2)?;
+        let counters = setup.appliance.stop()?;
+        for (node, label, expected) in [
+            ("acl", ("drop", "dropped-by-module"), 3),
+            ("acl", ("event", "rule-0"), 3),
+            ("judge", ("event", "fuel-exhausted"), 1),
+            ("judge", ("event", "trap"), 2),
+            ("judge", ("event", "quarantined"), 1),
+            ("judge", ("drop", "fault-dropped"), 3),
+        ] {
+            let count = node_count(&counters, node, label);
+            ensure!(
+                count == expected,
+                "{node}/{} counted {count}, expected {expected}",
+                label.1
+            );
+        }
+        let echoed = counters.sum(None, &[("node", "udp-echo"), ("stat", "received")]);
+        ensure!(
+            echoed >= 40,
+            "udp-echo received {echoed}, expected the 40 port-7 datagrams"
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// `warpcore-hosted` with the `wasmtime` feature, as
+/// `warpcore-hosted-wasmtime` beside the suite's binary, which is built
+/// again after it (cargo keeps both builds: the second only copies its
+/// binary back).
+fn wasmtime_binary() -> Result<PathBuf> {
+    let release = target_dir().join("release");
+    let build = |features: &str| {
+        run_step(
+            "build warpcore-hosted",
+            cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "warpcore-hosted",
+                "--features",
+                features,
+            ]),
+        )
+    };
+    build(&format!("{HOSTED_FEATURES},wasmtime"))?;
+    let binary = release.join("warpcore-hosted-wasmtime");
+    std::fs::copy(release.join("warpcore-hosted"), &binary)
+        .context("copying warpcore-hosted-wasmtime")?;
+    build(HOSTED_FEATURES)?;
+    Ok(binary)
 }
 
 /// The ACL in front of the UDP stage drops port 9, which udp-echo would
@@ -186,7 +273,7 @@ fn faults(binary: &Path, dir: &Path) -> Result<()> {
 /// A module that is not Wasm: the appliance refuses to start, status 2,
 /// naming the service, the module and the engine's reason.
 fn malformed(binary: &Path, dir: &Path) -> Result<()> {
-    let spec = spec(
+    let garbage = spec(
         dir,
         "malformed",
         "[[service]]\nkind = \"wasm\"\nname = \"bad\"\nmodule = \"garbage.wasm\"\n",
@@ -196,7 +283,7 @@ fn malformed(binary: &Path, dir: &Path) -> Result<()> {
             "20",
             &binary.to_string_lossy(),
             "--spec",
-            &spec,
+            &garbage,
             "--nic",
             "eth0=tap:wcnone",
         ])
@@ -217,5 +304,36 @@ fn malformed(binary: &Path, dir: &Path) -> Result<()> {
         "the refusal does not name the service, module and reason: {said}"
     );
     eprintln!("xtask: [hosted] malformed module refused: {}", said.trim());
+    // The suite's binary has no wasmtime: a spec asking for it is refused
+    // with the reason (as the appliance refuses it).
+    let no_wasmtime = spec(
+        dir,
+        "no-wasmtime",
+        "[[service]]\nkind = \"wasm\"\nname = \"jit\"\nmodule = \"acl.wasm\"\nengine = \"wasmtime\"\n",
+    )?;
+    let output = Command::new("timeout")
+        .args([
+            "20",
+            &binary.to_string_lossy(),
+            "--spec",
+            &no_wasmtime,
+            "--nic",
+            "eth0=tap:wcnone",
+        ])
+        .output()
+        .context("running warpcore-hosted")?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ensure!(
+        output.status.code() == Some(2)
+            && said.contains(
+                "service `jit`: module `acl.wasm` refused: engine `wasmtime` is not in this build"
+            ),
+        "engine = \"wasmtime\" without the feature: exit status {:?}, expected 2 and the reason: {said}",
+        output.status
+    );
     Ok(())
 }
