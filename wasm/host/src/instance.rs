@@ -6,6 +6,7 @@
 use crate::descriptor::{self, DESCRIPTOR_SIZE, Descriptor, NONE, SlotVerdict};
 use crate::fault::FaultKind;
 use crate::host::{self, HostState, MAX_MODULE_COUNTERS};
+use crate::map::BoundedMap;
 use crate::module::{ABI_VERSION, LoadedModule};
 use crate::node::HOST_EVENTS;
 use alloc::format;
@@ -366,5 +367,21 @@ impl Instance {
     /// Entries in the module's map.
     pub fn map_len(&self) -> usize {
         self.store.data().map.len()
+    }
+
+    /// The module's map, to read (wasm/examples-test checks its values).
+    pub fn map(&self) -> &BoundedMap {
+        &self.store.data().map
+    }
+
+    /// Fuel the last `warpcore_process_batch` call spent (each call
+    /// starts with the spec's `fuel`).
+    pub fn fuel_spent(&self) -> u64 {
+        self.fuel - self.store.get_fuel().unwrap_or(self.fuel)
+    }
+
+    /// Pages of memory the module has now.
+    pub fn memory_pages(&self) -> u64 {
+        self.memory.size(&self.store)
     }
 }

@@ -25,7 +25,7 @@ pub mod uploads;
 pub use config::{OnFault, WasmConfig};
 pub use descriptor::{Descriptor, SlotVerdict};
 pub use fault::{FaultKind, Quarantine};
-pub use instance::Instance;
+pub use instance::{BatchReport, HookView, Instance, Outcome};
 pub use kind::WasmKind;
 pub use map::BoundedMap;
 pub use module::{ABI_VERSION, LoadedModule};
