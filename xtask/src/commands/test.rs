@@ -9,6 +9,7 @@ use crate::shell::process::{cargo, run as run_step};
 use crate::suites::runner::Filter;
 use crate::suites::{appliance, hosted, image, kernel, vhost_user};
 use anyhow::{Result, bail};
+use std::time::{Duration, Instant};
 
 /// A step of the run: a cargo check or one of the suites.
 enum Step {
@@ -64,14 +65,48 @@ pub fn run(arguments: &TestArguments) -> Result<()> {
             arguments.only.join(" --only ")
         );
     }
+    let started = Instant::now();
+    let mut took = Vec::new();
     for step in &steps {
-        match step {
-            Step::Check(name, check) if filter.selects(name) => check()?,
-            Step::Check(..) => {}
-            Step::Suite(_, suite) => suite(&filter)?,
-        }
+        let step_started = Instant::now();
+        let name = match step {
+            Step::Check(name, check) if filter.selects(name) => {
+                check()?;
+                (*name).to_owned()
+            }
+            Step::Check(..) => continue,
+            Step::Suite(names, suite) => {
+                if !names.iter().any(|name| filter.selects(name)) {
+                    continue;
+                }
+                suite(&filter)?;
+                suite_name(names)
+            }
+        };
+        took.push((name, step_started.elapsed()));
     }
+    eprintln!("{}", timing_table(&took, started.elapsed()));
     Ok(())
+}
+
+/// The suite's name: what its cases' names start with before the `/`.
+fn suite_name(names: &[String]) -> String {
+    names
+        .first()
+        .and_then(|name| name.split_once('/'))
+        .map_or_else(|| "suite".to_owned(), |(suite, _)| suite.to_owned())
+}
+
+/// How long each step took, longest first, and the whole run: CI must stay
+/// well under its budget, and this says where the time goes.
+fn timing_table(took: &[(String, Duration)], total: Duration) -> String {
+    let mut sorted = took.to_vec();
+    sorted.sort_by_key(|(_, elapsed)| std::cmp::Reverse(*elapsed));
+    let mut table = format!("xtask: test took {:.1} min:", total.as_secs_f64() / 60.0);
+    for (name, elapsed) in sorted {
+        table.push_str(&format!("\n  {:>7.1} s  {name}", elapsed.as_secs_f64()));
+    }
+    table
 }
 
 fn fmt() -> Result<()> {
@@ -129,4 +164,23 @@ fn fuzz_build() -> Result<()> {
             ])
             .arg(target),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timing_table_puts_the_longest_step_first() {
+        let took = [
+            ("fmt".to_owned(), Duration::from_millis(1500)),
+            ("hosted".to_owned(), Duration::from_secs(300)),
+        ];
+        let table = timing_table(&took, Duration::from_secs(330));
+        assert_eq!(
+            table,
+            "xtask: test took 5.5 min:\n    300.0 s  hosted\n      1.5 s  fmt"
+        );
+        assert_eq!(suite_name(&["appliance/echo".to_owned()]), "appliance");
+    }
 }

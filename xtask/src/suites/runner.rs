@@ -101,8 +101,12 @@ pub fn run<T, Prepared>(
     for case in &selected {
         let name = format!("{suite}/{}", case.name);
         eprintln!("xtask: [{name}] {} ...", case.description);
+        let started = std::time::Instant::now();
         match run_case(&prepared, &case.body) {
-            Ok(()) => eprintln!("xtask: [{name}] ok"),
+            Ok(()) => eprintln!(
+                "xtask: [{name}] ok ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            ),
             Err(error) => {
                 eprintln!("xtask: [{name}] FAILED: {error:#}");
                 failed.push(name);
