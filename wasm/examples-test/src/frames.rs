@@ -2,7 +2,17 @@
 //! scratch, and checks of a frame's checksums that share nothing with the
 //! modules' incremental updates.
 
-use crate::host::internet_checksum;
+/// The Internet checksum of `bytes` (RFC 1071), computed from scratch.
+pub fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u64 = bytes
+        .chunks(2)
+        .map(|pair| u64::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
 
 /// An IPv4 packet (TCP, UDP, ICMP echo or any other protocol) to build.
 #[derive(Clone, Debug)]

@@ -1,10 +1,8 @@
 //! Runs the Wasm example modules (examples/wasm/{rust,c,assemblyscript})
-//! in wasmi under a minimal host that implements wasm/ABI.md version 1 as
-//! written, so that tests can check them value by value.
-//!
-//! This is a test harness, not the product's host: the appliance's `wasm`
-//! service kind is that. The harness exists so that the guest side (the
-//! bindings and examples of three languages) is checked on its own.
+//! through the product's `wasm` service kind (`warpcore-wasm`: the module
+//! loaded and checked as a spec's service is, then one core's instance of
+//! it, the code the appliance and hosted run per batch), so that tests can
+//! check them value by value: verdicts, bytes, counters and map.
 
 pub mod frames;
 pub mod host;

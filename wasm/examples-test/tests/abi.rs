@@ -102,8 +102,7 @@ fn a_buffer_over_the_memory_cap_refuses_the_module() {
             );
             let mut host = loaded(language, example, "", roomy);
             let mut frames = mix_frames();
-            host.process(&mut frames, 0)
-                .expect("a full-size window works");
+            host.process(&mut frames).expect("a full-size window works");
         }
     }
 }

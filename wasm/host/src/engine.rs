@@ -253,4 +253,15 @@ impl EngineInstance {
     pub(crate) fn state_mut(&mut self) -> &mut HostState {
         each_engine!(self, instance => instance.state_mut())
     }
+
+    /// Fuel the last call spent (0 under an epoch deadline, which meters
+    /// time, not work).
+    pub(crate) fn fuel_spent(&self) -> u64 {
+        each_engine!(self, instance => instance.fuel_spent())
+    }
+
+    /// Pages of memory the module has now.
+    pub(crate) fn memory_pages(&self) -> u64 {
+        each_engine!(self, instance => instance.memory_pages())
+    }
 }

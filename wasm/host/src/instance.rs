@@ -7,6 +7,7 @@ use crate::descriptor::{self, DESCRIPTOR_SIZE, Descriptor, NONE, SlotVerdict};
 use crate::engine::{AbiFunction, CallError, EngineInstance};
 use crate::fault::FaultKind;
 use crate::host::{HostState, MAX_MODULE_COUNTERS};
+use crate::map::BoundedMap;
 use crate::module::{ABI_VERSION, LoadedModule};
 use crate::node::HOST_EVENTS;
 use alloc::format;
@@ -333,5 +334,21 @@ impl Instance {
     /// Entries in the module's map.
     pub fn map_len(&self) -> usize {
         self.engine.state().map.len()
+    }
+
+    /// The module's map, to read (wasm/examples-test checks its values).
+    pub fn map(&self) -> &BoundedMap {
+        &self.engine.state().map
+    }
+
+    /// Fuel the last `warpcore_process_batch` call spent (each call
+    /// starts with the spec's `fuel`).
+    pub fn fuel_spent(&self) -> u64 {
+        self.engine.fuel_spent()
+    }
+
+    /// Pages of memory the module has now.
+    pub fn memory_pages(&self) -> u64 {
+        self.engine.memory_pages()
     }
 }

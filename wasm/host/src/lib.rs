@@ -28,7 +28,7 @@ pub use config::{OnFault, WasmConfig};
 pub use descriptor::{Descriptor, SlotVerdict};
 pub use engine::{EngineChoice, Meter};
 pub use fault::{FaultKind, Quarantine};
-pub use instance::Instance;
+pub use instance::{BatchReport, HookView, Instance, Outcome};
 pub use kind::WasmKind;
 pub use map::BoundedMap;
 pub use module::{ABI_VERSION, LoadedModule};

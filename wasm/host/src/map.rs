@@ -67,6 +67,14 @@ impl BoundedMap {
         Ok(())
     }
 
+    /// Every entry, in no particular order (tests and tools read the map
+    /// through this).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries
+            .iter()
+            .map(|(key, value)| (key.as_slice(), value.as_slice()))
+    }
+
     /// Removes `key`; false when it was absent.
     pub fn delete(&mut self, key: &[u8]) -> bool {
         match ArrayVec::<u8, MAX_KEY>::try_from(key) {

@@ -9,14 +9,12 @@
 //! the field; generations and the reconcile counters move.
 
 use crate::net::netns::Netns;
-use crate::shell::host::target_dir;
-use crate::shell::process::{cargo, run as run_step};
+use crate::suites::echo_load::{EchoLoad, Reaped};
 use crate::suites::management_traffic::{build_warpctl, curl_in, sample, test_spec};
 use crate::suites::traffic::{check_echo, udp_client};
 use anyhow::{Context, Result, bail, ensure};
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 /// The token whose SHA-256 the spec holds.
@@ -25,13 +23,9 @@ const TOKEN: &str = "warpcore-test-token";
 const BASE: &str = "http://10.0.0.2:8080";
 /// How long a generation may take to be observed: generous, for TCG.
 const OBSERVE_WITHIN: Duration = Duration::from_secs(30);
-/// loadgen's rate and length: 2000 probes a second for 8 s at most.
-const LOAD_PPS: u64 = 2000;
-const LOAD_SECONDS: u64 = 8;
-/// Where loadgen sends from (an address the namespace's kernel does not
-/// own, with a MAC it does not own either, as the benchmarks do).
-const LOADGEN_ADDRESS: &str = "10.0.0.100";
-const LOADGEN_MAC: &str = "02:00:00:00:00:64";
+/// loadgen's runs: 4 s each, at most 10 (`suites::echo_load`).
+const LOAD_RUN_SECONDS: u64 = 4;
+const LOAD_MAX_RUNS: u64 = 10;
 /// The keep-alive client: two requests on one connection, the second
 /// once `flag` exists (bounded waits everywhere); prints its local port
 /// and each status line.
@@ -61,21 +55,9 @@ while not os.path.exists(flag):
 print("port", s.getsockname()[1], ask(), flush=True)
 "#;
 
-/// A child process killed and reaped when dropped (a failed check must not
-/// leave it running).
-pub(crate) struct Reaped(pub(crate) Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The reconcile checks from `client` (a namespace reaching 10.0.0.2 on
 /// `client_ifname`).
 pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
-    let loadgen = build_loadgen()?;
     let api = Api { client };
     let base_text = std::fs::read_to_string(test_spec()?).context("reading the spec")?;
     let generation = api.generations()?.0;
@@ -103,34 +85,7 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
     ensure!(!routed()?, "192.0.2.1 got a reply before any route to it");
 
     // The load, and a keep-alive connection to the unchanged http service.
-    let mut load = Reaped(
-        client
-            .command(&loadgen.to_string_lossy())
-            .args([
-                "--interface",
-                client_ifname,
-                "--source-mac",
-                LOADGEN_MAC,
-                "--source-ip",
-                LOADGEN_ADDRESS,
-                "--destination-ip",
-                "10.0.0.2",
-                "--rate",
-                &LOAD_PPS.to_string(),
-                "--duration",
-                &LOAD_SECONDS.to_string(),
-                "--count",
-                &(LOAD_PPS * LOAD_SECONDS).to_string(),
-                "--timeout-ms",
-                "1000",
-                "--json",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting loadgen")?,
-    );
+    let load = EchoLoad::start(client, client_ifname, LOAD_RUN_SECONDS, LOAD_MAX_RUNS)?;
     let flag = std::env::temp_dir().join(format!("warpcore-keep-alive-{}", std::process::id()));
     let _ = std::fs::remove_file(&flag);
     let mut keep_alive = Reaped(
@@ -179,15 +134,11 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
         port(&first).unwrap_or_default()
     );
 
-    let run = wait_json(&mut load.0, LOAD_SECONDS + 20)?;
-    let sent = run["summary"]["sent"].as_u64().unwrap_or(0);
-    let received = run["summary"]["received"].as_u64().unwrap_or(0);
-    let lost = run["summary"]["lost"].as_u64().unwrap_or(u64::MAX);
-    ensure!(
-        sent > 0 && lost == 0 && received == sent,
-        "loadgen under the changes: sent {sent}, received {received}, lost {lost}"
+    let totals = load.finish()?;
+    eprintln!(
+        "    loadgen: {} sent, {} echoed, 0 lost while the graph changed twice",
+        totals.sent, totals.received
     );
-    eprintln!("    loadgen: {sent} sent, {received} echoed, 0 lost while the graph changed twice");
 
     // A route: the next ping after the generation is observed is answered.
     let route =
@@ -311,39 +262,6 @@ fn read_line(reader: &mut BufReader<ChildStdout>) -> Result<String> {
         .context("reading the client's output")?;
     ensure!(read > 0, "the keep-alive client ended without a line");
     Ok(line.trim().to_owned())
-}
-
-/// Waits at most `seconds` for loadgen and parses its JSON.
-pub(crate) fn wait_json(child: &mut Child, seconds: u64) -> Result<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(status) = child.try_wait().context("waiting for loadgen")? {
-            let mut stdout = String::new();
-            if let Some(mut out) = child.stdout.take() {
-                out.read_to_string(&mut stdout)
-                    .context("loadgen's output")?;
-            }
-            let mut stderr = String::new();
-            if let Some(mut err) = child.stderr.take() {
-                let _ = err.read_to_string(&mut stderr);
-            }
-            ensure!(status.success(), "loadgen failed: {stderr}");
-            return serde_json::from_str(&stdout).context("parsing loadgen's JSON");
-        }
-        if Instant::now() > deadline {
-            bail!("loadgen did not end within {seconds} s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Builds loadgen; its path.
-pub(crate) fn build_loadgen() -> Result<PathBuf> {
-    run_step(
-        "build loadgen",
-        cargo().args(["build", "--release", "-p", "loadgen"]),
-    )?;
-    Ok(target_dir().join("release/loadgen"))
 }
 
 /// The management API, by curl in the client namespace.

@@ -32,9 +32,9 @@ fn main() {
             .unwrap_or_else(|error| panic!("{language:?} {example:?}: {error:?}"));
             // The first batch warms the flow counter's map; measure the second.
             let mut warm = frames[..32].to_vec();
-            host.process(&mut warm, 0).expect("no fault");
+            host.process(&mut warm).expect("no fault");
             let mut batch = frames[..32].to_vec();
-            host.process(&mut batch, 0).expect("no fault");
+            host.process(&mut batch).expect("no fault");
             row.push(host.fuel_consumed() as f64 / 32.0);
         }
         println!(

@@ -266,4 +266,17 @@ impl WasmtimeInstance {
     pub(crate) fn state_mut(&mut self) -> &mut HostState {
         &mut self.store.data_mut().host
     }
+
+    /// Fuel the last call spent (0 under an epoch deadline).
+    pub(crate) fn fuel_spent(&self) -> u64 {
+        match self.budget {
+            Budget::Fuel(fuel) => fuel - self.store.get_fuel().unwrap_or(fuel),
+            Budget::Deadline(_) => 0,
+        }
+    }
+
+    /// Pages of memory the module has now.
+    pub(crate) fn memory_pages(&self) -> u64 {
+        self.memory.size(&self.store)
+    }
 }

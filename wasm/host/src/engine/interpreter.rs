@@ -216,4 +216,14 @@ impl WasmiInstance {
     pub(crate) fn state_mut(&mut self) -> &mut HostState {
         &mut self.store.data_mut().host
     }
+
+    /// Fuel the last call spent.
+    pub(crate) fn fuel_spent(&self) -> u64 {
+        self.fuel - self.store.get_fuel().unwrap_or(self.fuel)
+    }
+
+    /// Pages of memory the module has now.
+    pub(crate) fn memory_pages(&self) -> u64 {
+        self.memory.size(&self.store)
+    }
 }

@@ -54,9 +54,12 @@ pub fn reconcile_checks_in_qemu() -> Result<()> {
 
 /// Boots examples/management.toml (its test copy) with udp-echo on port
 /// 9 too, on one core, and runs the Wasm hot-loading checks
-/// (`suites::hot_load`): a module pushed, refused and removed through the
-/// management API, its bytes carried in memory (no boot bundle).
+/// (`suites::hot_load`): the example modules, built first (`cargo xtask
+/// wasm-examples`), and the hostile ones pushed, checked and removed
+/// through the management API, their bytes carried in memory (no boot
+/// bundle).
 pub fn hot_load_checks_in_qemu() -> Result<()> {
+    let examples_folder = crate::commands::wasm_examples::build()?;
     let dir = crate::suites::hosted::wasm::module_dir()?;
     let outcome = (|| -> Result<()> {
         let management = std::fs::read_to_string(crate::suites::management_traffic::test_spec()?)?;
@@ -66,13 +69,22 @@ pub fn hot_load_checks_in_qemu() -> Result<()> {
         let session = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1)?;
         let result = (|| -> Result<()> {
             wait_reachable(&lan.netns, tcp_traffic::APPLIANCE, 20)?;
-            crate::suites::hot_load::hot_load_checks(&lan.netns, lan.tap(), &dir, 1)
+            let modules = crate::suites::hot_load::HotLoadModules {
+                examples_folder: &examples_folder,
+                examples: &QEMU_EXAMPLES,
+                test_modules: &dir,
+            };
+            crate::suites::hot_load::hot_load_checks(&lan.netns, lan.tap(), &modules, 1)
         })();
         result.map_err(|error| error.context(format!("console:\n{}", session.log())))
     })();
     let _ = std::fs::remove_dir_all(&dir);
     outcome
 }
+
+/// The example modules the QEMU case pushes: all nine.
+const QEMU_EXAMPLES: [crate::suites::hot_load::ExampleModule; 9] =
+    crate::suites::hot_load::ExampleModule::ALL;
 
 /// Boots examples/tcp-proxy.toml on two cores and two queue pairs, its
 /// backend (python http.server) and clients in the tap's namespace, and

@@ -125,9 +125,11 @@ fn cases() -> Vec<Case<Test>> {
         ),
         Case::new(
             "wasm-hot-load",
-            "Wasm hot loading in QEMU (warpctl module push/rm/ls, the module's bytes in memory, \
-             no boot bundle): an ACL pushed drops port 9 (counted), a malformed push refused \
-             with the reason, rm restores port 9's echo, loadgen on port 7 loses nothing",
+            "Wasm hot loading in QEMU, one boot (warpctl module push/rm/ls, the bytes in memory, \
+             no boot bundle): the example modules built and pushed, checked on the wire and in \
+             their counters, removed with the previous path back; a malformed push refused with \
+             the reason; a loop stopped by fuel; a trap quarantined and rebuilt; loadgen on port \
+             7 loses nothing",
             crate::suites::appliance::tcp::hot_load_checks_in_qemu,
         ),
         Case::new(

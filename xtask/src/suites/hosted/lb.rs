@@ -286,7 +286,7 @@ pub(crate) fn who_server(
 
 /// The held connections' client, reading its rounds.
 pub(crate) struct Held {
-    child: crate::suites::reconcile::Reaped,
+    child: crate::suites::echo_load::Reaped,
     lines: std::io::BufReader<std::process::ChildStdout>,
     flag: PathBuf,
 }
@@ -296,7 +296,7 @@ impl Held {
     /// 10.0.2.100:80, for `rounds` rounds.
     pub(crate) fn start(inside: &Netns, rounds: usize) -> Result<Self> {
         let flag = std::env::temp_dir().join(format!("wc-lb-held-{}", std::process::id()));
-        let mut child = crate::suites::reconcile::Reaped(
+        let mut child = crate::suites::echo_load::Reaped(
             inside
                 .command("timeout")
                 .args(["-k", "5", "240", "python3", "-c", HELD_CLIENT])

@@ -11,7 +11,7 @@ use crate::shell::host::target_dir;
 use crate::shell::process::{cargo, run as run_step};
 use crate::suites::hosted::process::{EchoSetup, Link};
 use crate::suites::hosted::scenarios::HOSTED_FEATURES;
-use crate::suites::hot_load::{hot_load_checks, hot_load_spec};
+use crate::suites::hot_load::{ExampleModule, HotLoadModules, hot_load_checks, hot_load_spec};
 use crate::suites::management_traffic::test_spec;
 use crate::suites::runner::Case;
 use crate::suites::traffic::{udp_dropped, udp_echo};
@@ -40,25 +40,32 @@ pub fn cases() -> Vec<Case<Scenario>> {
         ),
         Case::new(
             "wasm-hot-load-tap",
-            "Wasm hot loading on two cores over tap (warpctl module push/rm/ls): an ACL pushed at run time drops port 9 (counted), a malformed push refused with the reason and nothing changed, rm restores the echo on port 9, loadgen's UDP echo load on port 7 loses nothing meanwhile",
+            "Wasm hot loading on two cores over tap (warpctl module push/rm/ls), one boot: the nine example modules (ACL, flow counter, rewriter in Rust, C, AssemblyScript) pushed, checked on the wire and in their counters, removed with the previous path back; a malformed push refused with the reason and nothing changed; a looping module stopped by fuel while port 7 echoes; a trapping one quarantined and rebuilt; loadgen's UDP echo load on port 7 loses nothing meanwhile",
             hot_load as Scenario,
         ),
     ]
 }
 
-/// The management spec with udp-echo on 9 too, and the ACL pushed and
-/// removed through the management API while loadgen runs.
+/// The management spec with udp-echo on 9 too, and the nine example
+/// modules and the hostile ones pushed and removed through the management
+/// API while loadgen runs.
 fn hot_load(binary: &Path) -> Result<()> {
+    let examples_folder = crate::commands::wasm_examples::build()?;
     let dir = module_dir()?;
     let outcome = (|| {
         let management = std::fs::read_to_string(test_spec()?).context("reading the spec")?;
         let spec = dir.join("hot-load.toml");
         std::fs::write(&spec, hot_load_spec(&management))?;
         let setup = EchoSetup::with_spec(binary, Link::Tap, 2, &spec.to_string_lossy())?;
+        let modules = HotLoadModules {
+            examples_folder: &examples_folder,
+            examples: &ExampleModule::ALL,
+            test_modules: &dir,
+        };
         hot_load_checks(
             &setup.attachment.client,
             &setup.attachment.client_ifname,
-            &dir,
+            &modules,
             2,
         )?;
         // The ACL is gone from the graph, and its counters with it.
