@@ -96,7 +96,11 @@ impl Ipv4Out {
         let checked_header = packet
             .checked()
             .is_ipv4()
-            .then(|| packet.payload().first_chunk::<{ crate::wire::ipv4::HEADER_LEN }>())
+            .then(|| {
+                packet
+                    .payload()
+                    .first_chunk::<{ crate::wire::ipv4::HEADER_LEN }>()
+            })
             .flatten();
         let destination = match checked_header {
             Some(header) => {

@@ -25,6 +25,8 @@ pub mod error;
 pub mod platform;
 pub mod queue;
 pub mod registers;
+#[cfg(any(test, feature = "simulated-device"))]
+pub mod simulated;
 pub mod transport;
 pub mod virtqueue;
 

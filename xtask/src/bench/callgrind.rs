@@ -10,7 +10,9 @@
 //! `count-wasm` counts the echo core with an 8-rule UDP port ACL in front
 //! of its UDP stage, native (`port-filter`) and as a Wasm module on wasmi,
 //! and with a Wasm module that passes everything unread (the host's cost).
-//! Deterministic, so the figures can be tracked commit to commit.
+//! `count-driver` counts macswap and udp-echo through the real virtio-net
+//! driver on its simulated device, with and without the device's own
+//! instructions. Deterministic, so the figures can be tracked commit to commit.
 
 use crate::shell::host::{ensure_programs, target_dir};
 use crate::shell::process::{cargo, run as run_step};
@@ -27,6 +29,12 @@ const WORKLOADS: [&str; 5] = [
     "udp-echo-tapped",
     "udp-echo-supervised",
 ];
+/// The pipelines counted NIC to NIC through the virtio-net driver, as
+/// `count-driver` names them.
+const DRIVER_WORKLOADS: [&str; 2] = ["macswap-driver", "udp-echo-driver"];
+/// The device model's function: its instructions are counted apart and
+/// left out of the driver-inclusive figure.
+const DEVICE_MODEL: &str = "*SimulatedWire*reflect*";
 /// The two packet counts (multiples of the 32-packet burst), also the
 /// two request counts (multiples of [`HTTP_BURST`]).
 const PACKETS: [u64; 2] = [3_200, 35_200];
@@ -62,7 +70,7 @@ const REQUEST_COUNTERS: [(&str, &str); 2] =
 pub fn instructions() -> Result<Vec<InstructionRow>> {
     ensure_valgrind()?;
     run_step(
-        "build count-pipeline, count-http, count-kv, count-firewall and count-wasm",
+        "build count-pipeline, count-driver, count-http, count-kv, count-firewall and count-wasm",
         cargo().args([
             "build",
             "--release",
@@ -70,6 +78,8 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             "warpcore-benches",
             "--bin",
             "count-pipeline",
+            "--bin",
+            "count-driver",
             "--bin",
             "count-http",
             "--bin",
@@ -92,6 +102,32 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             benchmark: workload.to_owned(),
             instructions_per_packet: per_packet,
         });
+    }
+    let binary = target_dir().join("release/count-driver");
+    for workload in DRIVER_WORKLOADS {
+        let arguments = |packets: u64| [workload.to_owned(), packets.to_string()];
+        let [small, large] =
+            PACKETS.map(|packets| total_instructions(&binary, &arguments(packets)));
+        let all = per_packet(small?, large?)?;
+        // Collected only inside the device model: `--toggle-collect`
+        // starts with collection off and turns it on while the function
+        // runs.
+        let device_model = format!("--toggle-collect={DEVICE_MODEL}");
+        let [small, large] = PACKETS.map(|packets| {
+            total_instructions_with(&binary, &arguments(packets), &[device_model.as_str()])
+        });
+        let device = per_packet(small?, large?)?;
+        for (what, figure) in [
+            ("driver + pipeline, NIC to NIC", all - device),
+            ("with the simulated device's copy", all),
+        ] {
+            let benchmark = format!("{workload} ({what})");
+            eprintln!("xtask: [callgrind] {benchmark}: {figure:.1} instructions/packet");
+            rows.push(InstructionRow {
+                benchmark,
+                instructions_per_packet: figure,
+            });
+        }
     }
     for (counter, name) in REQUEST_COUNTERS {
         let binary = target_dir().join("release").join(counter);
@@ -151,15 +187,22 @@ fn per_packet(small: u64, large: u64) -> Result<f64> {
 /// Runs `binary arguments...` under callgrind and returns its total
 /// instruction count.
 fn total_instructions(binary: &Path, arguments: &[String]) -> Result<u64> {
+    total_instructions_with(binary, arguments, &[])
+}
+
+/// [`total_instructions`] with more `valgrind` options.
+fn total_instructions_with(binary: &Path, arguments: &[String], valgrind: &[&str]) -> Result<u64> {
     let command = arguments.join(" ");
     let output = std::env::temp_dir().join(format!(
-        "warpcore-callgrind-{}-{}.out",
+        "warpcore-callgrind-{}-{}-{}.out",
         std::process::id(),
-        arguments.join("-")
+        arguments.join("-"),
+        valgrind.len()
     ));
     let status = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", output.display()))
+        .args(valgrind)
         .arg(binary)
         .args(arguments)
         .output()
