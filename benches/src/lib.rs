@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cpu;
+pub mod driver_loop;
 pub mod frames;
 pub mod http_clients;
 pub mod pipelines;

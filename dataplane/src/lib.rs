@@ -41,6 +41,7 @@ pub use graph::{DropCode, Nanoservice, NodeId, Outputs, Verdict};
 pub use idle::{Doorbell, Idle, WakeCause};
 pub use loopback::LoopbackNic;
 pub use mac::MacAddr;
+pub use mem::checked::Checked;
 pub use mem::mempool::{Mempool, MempoolConfig, MempoolError, MempoolStats};
 pub use mem::packet::{Packet, PacketError};
 pub use mem::region::DmaRegion;

@@ -1,73 +1,151 @@
 //! `LoopbackNic`: an in-memory NIC for tests and benchmarks.
 
-use crate::{
-    BURST_SIZE, Batch, Consumer, Counter, LinkInfo, MacAddr, Nic, Packet, Producer, SpscRing,
-};
-use arrayvec::ArrayVec;
+use crate::mem::burst::append_burst;
+use crate::{BURST_SIZE, Batch, Counter, LinkInfo, MacAddr, Nic, Packet};
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 
-/// A bounded FIFO of packets on both halves of an [`SpscRing`], so bursts
-/// move in at most two `memcpy` runs instead of one packet at a time. The
-/// ring is a power of two; `depth` bounds what it holds.
+/// A bounded FIFO of packets kept as whole bursts, oldest first, so that a
+/// transmitted burst that fits and a received burst taken into an empty
+/// batch move by [`Batch::swap`] (two pointers), as the executor's own node
+/// queues move them; only partial bursts copy packet handles.
 struct PacketQueue {
-    producer: Producer<Packet>,
-    consumer: Consumer<Packet>,
+    /// The bursts waiting; none is empty.
+    bursts: VecDeque<Batch>,
+    /// Empty bursts for `bursts` to grow into (made up front: moving
+    /// packets never allocates).
+    spare: Vec<Batch>,
+    /// Packets in `bursts`.
+    packets: usize,
     depth: usize,
 }
 
 impl PacketQueue {
     fn new(depth: usize) -> Self {
-        let (producer, consumer) = SpscRing::with_capacity(depth.max(1).next_power_of_two())
-            .expect("a power of two is a valid ring capacity");
+        // Every queued burst holds a packet, and one more is swapped out
+        // by a whole-burst move: never more than this many exist.
+        let bursts = depth.min(64 * BURST_SIZE) + 1;
         Self {
-            producer,
-            consumer,
+            bursts: VecDeque::with_capacity(bursts),
+            spare: (0..bursts.min(depth.div_ceil(BURST_SIZE) + 2))
+                .map(|_| Batch::new())
+                .collect(),
+            packets: 0,
             depth,
         }
     }
 
     #[inline]
     fn len(&self) -> usize {
-        self.producer.len()
+        self.packets
     }
 
     #[inline]
     fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.packets == 0
+    }
+
+    /// An empty burst from the spares.
+    fn spare_burst(&mut self) -> Batch {
+        self.spare.pop().unwrap_or_default()
     }
 
     fn push(&mut self, packet: Packet) -> Result<(), Packet> {
-        if self.len() >= self.depth {
+        if self.packets >= self.depth {
             return Err(packet);
         }
-        self.producer.push(packet)
+        self.packets += 1;
+        if let Some(tail) = self.bursts.back_mut().filter(|tail| !tail.is_full()) {
+            // Cannot fail: the burst has room.
+            let _ = tail.push(packet);
+            return Ok(());
+        }
+        let mut burst = self.spare_burst();
+        // Cannot fail: a spare burst is empty.
+        let _ = burst.push(packet);
+        self.bursts.push_back(burst);
+        Ok(())
     }
 
     fn pop(&mut self) -> Option<Packet> {
-        self.consumer.pop()
+        let front = self.bursts.front_mut()?;
+        let packet = front.packets_mut().remove(0);
+        if front.is_empty()
+            && let Some(empty) = self.bursts.pop_front()
+        {
+            self.spare.push(empty);
+        }
+        self.packets -= 1;
+        Some(packet)
     }
 
-    /// Moves packets from the front of `packets` while there is room;
-    /// the rest stay, in order. Returns how many moved.
+    /// Queues what fits of `batch` (its first packets), leaving the rest in
+    /// it; returns how many were queued.
     #[inline]
-    fn push_burst(&mut self, packets: &mut ArrayVec<Packet, BURST_SIZE>) -> usize {
-        let room = self.depth.saturating_sub(self.len());
-        if packets.len() <= room {
-            return self.producer.push_burst(packets);
+    fn push_burst(&mut self, batch: &mut Batch) -> usize {
+        let count = batch.len();
+        if count == 0 {
+            return 0;
         }
-        // Cold: fewer free places than packets; the ring may have more slots
-        // than `depth`, so move only `room` of them.
+        if count > self.depth.saturating_sub(self.packets) {
+            return self.push_some(batch);
+        }
+        self.packets += count;
+        match self.bursts.back_mut() {
+            Some(tail) if tail.remaining_capacity() >= count => {
+                append_burst(batch.packets_mut(), tail.packets_mut());
+            }
+            _ => {
+                let mut burst = self.spare_burst();
+                burst.swap(batch);
+                self.bursts.push_back(burst);
+            }
+        }
+        count
+    }
+
+    /// Cold: fewer free places than packets; moves only those that fit.
+    #[cold]
+    #[inline(never)]
+    fn push_some(&mut self, batch: &mut Batch) -> usize {
+        let room = self.depth.saturating_sub(self.packets);
         let mut moved = 0;
-        for packet in packets.drain(..room) {
-            if self.producer.push(packet).is_ok() {
+        for packet in batch.packets_mut().drain(..room) {
+            if self.push(packet).is_ok() {
                 moved += 1;
             }
         }
         moved
     }
 
+    /// Moves the oldest packets into `batch`, as many as it has room for.
     #[inline]
-    fn pop_burst(&mut self, packets: &mut ArrayVec<Packet, BURST_SIZE>) -> usize {
-        self.consumer.pop_burst(packets)
+    fn pop_burst(&mut self, batch: &mut Batch) -> usize {
+        let mut count = 0;
+        while let Some(front) = self.bursts.front_mut() {
+            let room = batch.remaining_capacity();
+            if room == 0 {
+                break;
+            }
+            let moved = if batch.is_empty() && front.len() <= room {
+                batch.swap(front);
+                batch.len()
+            } else {
+                let moved = room.min(front.len());
+                batch
+                    .packets_mut()
+                    .extend(front.packets_mut().drain(..moved));
+                moved
+            };
+            count += moved;
+            if front.is_empty()
+                && let Some(empty) = self.bursts.pop_front()
+            {
+                self.spare.push(empty);
+            }
+        }
+        self.packets -= count;
+        count
     }
 }
 
@@ -129,7 +207,7 @@ impl LoopbackNic {
 impl Nic for LoopbackNic {
     #[inline]
     fn rx_burst(&mut self, batch: &mut Batch) -> usize {
-        let count = self.received.pop_burst(batch.packets_mut());
+        let count = self.received.pop_burst(batch);
         self.rx_packets.add(count as u64);
         count
     }
@@ -141,7 +219,7 @@ impl Nic for LoopbackNic {
         } else {
             &mut self.transmitted
         };
-        let count = queue.push_burst(batch.packets_mut());
+        let count = queue.push_burst(batch);
         self.tx_packets.add(count as u64);
         self.tx_full.add(batch.len() as u64);
         count
@@ -189,6 +267,36 @@ mod tests {
         let mut received = Batch::new();
         assert_eq!(nic.rx_burst(&mut received), 4);
         assert_eq!(nic.rx_burst(&mut received), 0);
+    }
+
+    #[test]
+    fn whole_and_partial_bursts_keep_their_order() {
+        let pool = Mempool::with_heap(2 * BURST_SIZE, 0).unwrap();
+        let mut nic = LoopbackNic::looped(MacAddr::default(), BURST_SIZE + 8);
+        let marked = |mark: u8| {
+            let mut packet = pool.alloc().unwrap();
+            packet.append(1).unwrap()[0] = mark;
+            packet
+        };
+        for mark in 100..103 {
+            nic.inject(marked(mark)).unwrap();
+        }
+        let mut batch = Batch::new();
+        for mark in 0..BURST_SIZE as u8 {
+            batch.push(marked(mark)).unwrap();
+        }
+        assert_eq!(nic.tx_burst(&mut batch), BURST_SIZE);
+        assert!(batch.is_empty());
+        assert_eq!(nic.pending_rx(), BURST_SIZE + 3);
+        assert_eq!(nic.rx_burst(&mut batch), BURST_SIZE);
+        let marks: Vec<u8> = batch.iter().map(|packet| packet.payload()[0]).collect();
+        let expected: Vec<u8> = (100..103).chain(0..BURST_SIZE as u8 - 3).collect();
+        assert_eq!(marks, expected);
+        batch.clear();
+        assert_eq!(nic.rx_burst(&mut batch), 3);
+        assert_eq!(nic.take_transmitted().map(|packet| packet.len()), None);
+        drop((batch, nic));
+        assert_eq!(pool.available(), 2 * BURST_SIZE, "every buffer went back");
     }
 
     #[test]

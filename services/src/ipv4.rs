@@ -18,7 +18,7 @@ use crate::wire::{Ipv4Packet, WireError};
 use alloc::vec::Vec;
 use arrayvec::ArrayVec;
 use core::net::Ipv4Addr;
-use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict, drop_reasons};
+use dataplane::{Batch, Checked, Nanoservice, Outputs, Packet, Verdict, drop_reasons};
 
 drop_reasons! {
     /// Why [`Ipv4`] drops a packet.
@@ -183,7 +183,16 @@ impl Ipv4 {
             // Handled after the burst (see `handle_kept`).
             return Verdict::Keep;
         }
-        match self.local.locality(destination) {
+        // Claimed after `truncate` (which forgets claims): the header is
+        // checked, the packet ends where it says, and it is no fragment.
+        let locality = self.local.locality(destination);
+        let checked = Checked::IPV4_HEADER;
+        packet.set_checked(if locality == Locality::Unicast {
+            checked.local_unicast()
+        } else {
+            checked
+        });
+        match locality {
             Locality::Unicast
                 if !self.claims.is_empty() && claimed(&self.claims, packet.payload()) =>
             {

@@ -91,9 +91,26 @@ impl Ipv4Out {
     /// [`Self::send_fragments`]).
     #[inline(always)]
     fn send(&mut self, packet: &mut Packet) -> Verdict {
-        let destination = match Ipv4Packet::new_checked(packet.payload()) {
-            Ok(view) => view.destination(),
-            Err(_) => return Verdict::drop(Ipv4OutDrop::Malformed),
+        // A header checked upstream (the packet's claim) is not parsed
+        // again: its destination is at its usual place.
+        let checked_header = packet
+            .checked()
+            .is_ipv4()
+            .then(|| {
+                packet
+                    .payload()
+                    .first_chunk::<{ crate::wire::ipv4::HEADER_LEN }>()
+            })
+            .flatten();
+        let destination = match checked_header {
+            Some(header) => {
+                let [.., d0, d1, d2, d3] = *header;
+                Ipv4Addr::new(d0, d1, d2, d3)
+            }
+            None => match Ipv4Packet::new_checked(packet.payload()) {
+                Ok(view) => view.destination(),
+                Err(_) => return Verdict::drop(Ipv4OutDrop::Malformed),
+            },
         };
 
         let Some(&CachedRoute {

@@ -80,11 +80,32 @@ impl Udp {
     /// port; a closed port is answered with an ICMP error.
     #[inline(always)]
     fn demultiplex(&mut self, packet: &mut Packet) -> Verdict {
-        let Ok(ip) = Ipv4Packet::new_checked(packet.payload()) else {
-            return Verdict::drop(UdpDrop::Truncated);
+        let checked = packet.checked();
+        let bytes = packet.payload();
+        // The IPv4 header `ipv4` checked (the claim in the packet) is not
+        // parsed again; a packet without the claim is checked here.
+        let claimed = checked
+            .is_ipv4()
+            .then(|| bytes.first_chunk::<{ crate::wire::ipv4::HEADER_LEN }>())
+            .flatten();
+        let (addresses, datagram) = match claimed {
+            Some(header) => {
+                let header_len = usize::from(header[0] & 0x0f) * 4;
+                let Some(datagram) = bytes.get(header_len..) else {
+                    return Verdict::drop(UdpDrop::Truncated);
+                };
+                (addresses_of(header), datagram)
+            }
+            None => {
+                let Ok(ip) = Ipv4Packet::new_checked(bytes) else {
+                    return Verdict::drop(UdpDrop::Truncated);
+                };
+                let datagram = &bytes[ip.header_len()..usize::from(ip.total_len())];
+                ((ip.source(), ip.destination()), datagram)
+            }
         };
-        let (source, destination) = (ip.source(), ip.destination());
-        let port = match UdpPacket::new_checked(ip.payload()) {
+        let (source, destination) = addresses;
+        let port = match UdpPacket::new_checked(datagram) {
             Ok(udp) if !udp.verify_checksum(source, destination) => {
                 return Verdict::drop(UdpDrop::BadChecksum);
             }
@@ -92,6 +113,7 @@ impl Udp {
             Err(WireError::Truncated) => return Verdict::drop(UdpDrop::Truncated),
             Err(_) => return Verdict::drop(UdpDrop::BadLength),
         };
+        packet.set_checked(checked.udp());
         match self.ports.iter().position(|bound| *bound == port) {
             Some(app) => Verdict::emit(Self::APP_0 + app),
             // Answered after the burst, out of the per-packet loop.
@@ -136,6 +158,16 @@ impl Udp {
         );
         Verdict::drop(UdpDrop::PortClosed)
     }
+}
+
+/// The source and destination addresses of an IPv4 header.
+#[inline(always)]
+fn addresses_of(header: &[u8; 20]) -> (core::net::Ipv4Addr, core::net::Ipv4Addr) {
+    let [.., s0, s1, s2, s3, d0, d1, d2, d3] = *header;
+    (
+        core::net::Ipv4Addr::new(s0, s1, s2, s3),
+        core::net::Ipv4Addr::new(d0, d1, d2, d3),
+    )
 }
 
 impl Nanoservice for Udp {

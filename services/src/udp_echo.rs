@@ -7,7 +7,7 @@ use crate::route::{LocalAddresses, Locality};
 use crate::wire::ipv4::DEFAULT_TTL;
 use crate::wire::{Ipv4Packet, UdpPacket, udp};
 use dataplane::drop_reasons;
-use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict};
+use dataplane::{Batch, Checked, Nanoservice, Outputs, Packet, Verdict};
 
 drop_reasons! {
     /// Why [`UdpEcho`] drops a datagram.
@@ -37,6 +37,9 @@ impl UdpEcho {
     /// Turns the datagram in `packet` into its echo.
     #[inline(always)]
     fn echo(&self, packet: &mut Packet) -> Verdict {
+        if let Some(verdict) = Self::echo_checked(packet) {
+            return verdict;
+        }
         let Ok(mut ip) = Ipv4Packet::new_checked(packet.payload_mut()) else {
             return Verdict::drop(UdpEchoDrop::Malformed);
         };
@@ -61,6 +64,38 @@ impl UdpEcho {
         // full recomputation would.
         ip.set_ttl_updating_checksum(DEFAULT_TTL);
         Verdict::emit(Self::OUT)
+    }
+}
+
+impl UdpEcho {
+    /// The echo of a datagram whose IPv4 header (to one of our unicast
+    /// addresses) and UDP header and checksum were checked upstream (the
+    /// packet's [`Checked`] claims): nothing is parsed again. `None` when
+    /// the claims are missing or the datagram is padded: [`Self::echo`]
+    /// then checks it itself.
+    #[inline(always)]
+    fn echo_checked(packet: &mut Packet) -> Option<Verdict> {
+        let checked = packet.checked();
+        if !checked.is_udp() || !checked.is_local_unicast() {
+            return None;
+        }
+        let bytes = packet.payload_mut();
+        let offset = usize::from(*bytes.first()? & 0x0f) * 4;
+        let length = bytes.len().checked_sub(offset)?;
+        let (ip, datagram) = bytes.split_at_mut_checked(offset)?;
+        let header = datagram.first_chunk_mut::<{ udp::HEADER_LEN }>()?;
+        if usize::from(u16::from_be_bytes([header[4], header[5]])) != length {
+            return None;
+        }
+        UdpPacket::new_unchecked(&mut header[..]).swap_ports();
+        let mut ip = Ipv4Packet::new_unchecked(ip);
+        ip.swap_addresses();
+        ip.set_ttl_updating_checksum(DEFAULT_TTL);
+        // The header is as valid as it was (checksum updated), and the
+        // datagram too (a swap leaves its checksum right); the destination
+        // is the peer now.
+        packet.set_checked(Checked::IPV4_HEADER.udp());
+        Some(Verdict::emit(Self::OUT))
     }
 }
 

@@ -55,7 +55,7 @@ pub enum MempoolError {
     /// Headroom over 4 KiB, which the 16-bit packet offsets cannot express
     /// together with the data.
     HeadroomTooLarge,
-    /// More buffers than a 32-bit index can name.
+    /// More buffers than a packet's 24-bit index can name.
     TooManyBuffers,
     /// Headroom and data past 65535 bytes, which the 16-bit packet offsets
     /// cannot express.
@@ -69,7 +69,7 @@ impl core::fmt::Display for MempoolError {
                 write!(f, "region holds {fits} buffers, {wanted} wanted")
             }
             Self::HeadroomTooLarge => write!(f, "headroom larger than 4096 bytes"),
-            Self::TooManyBuffers => write!(f, "more than 2^32 - 1 buffers"),
+            Self::TooManyBuffers => write!(f, "more than 2^24 buffers"),
             Self::BufferTooLarge => write!(f, "headroom and data larger than 65535 bytes"),
         }
     }
@@ -172,7 +172,10 @@ impl Mempool {
                 fits,
             });
         }
-        let last_index = u32::try_from(capacity - 1).map_err(|_| MempoolError::TooManyBuffers)?;
+        let last_index = u32::try_from(capacity - 1)
+            .ok()
+            .filter(|last| *last <= super::packet::MAX_INDEX)
+            .ok_or(MempoolError::TooManyBuffers)?;
         // Highest index on top, so buffers are handed out from the start.
         let local_free: Vec<u32> = (0..=last_index).rev().collect();
         let shared = Box::new(PoolShared {

@@ -2,6 +2,7 @@
 #![allow(unsafe_code)]
 
 pub mod burst;
+pub mod checked;
 pub mod mempool;
 pub mod packet;
 pub mod region;

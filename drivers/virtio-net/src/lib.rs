@@ -9,7 +9,9 @@
 //! The driver does not know the platform. [`VirtioPlatform`] gives it PCI
 //! configuration space, mapped BARs and DMA memory; the bare-metal kernel
 //! implements it, and host tests drive [`virtqueue::SplitQueue`] against a
-//! simulated device in ordinary memory.
+//! simulated device in ordinary memory (`simulated`, public with the
+//! `simulated-device` feature: `count-driver` in `benches/` counts the
+//! driver's instructions against it).
 //!
 //! Bring-up is split by core: [`VirtioNet::init`] runs once (on any core),
 //! configures every queue and returns one [`QueuePairSetup`] per queue pair.
@@ -25,6 +27,8 @@ pub mod error;
 pub mod platform;
 pub mod queue;
 pub mod registers;
+#[cfg(any(test, feature = "simulated-device"))]
+pub mod simulated;
 pub mod transport;
 pub mod virtqueue;
 

@@ -309,8 +309,8 @@ impl Nic for VirtioNetQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulated::{HeapRing, SimulatedDevice};
     use crate::transport::Doorbell;
-    use crate::virtqueue::tests::{HeapRing, SimulatedDevice};
 
     struct Rig {
         _rx_memory: HeapRing,

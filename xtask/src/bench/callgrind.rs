@@ -13,7 +13,9 @@
 //! code is written at run time, `--smc-check=all`) metered by fuel and by
 //! epoch interruption, and with a Wasm module that passes everything
 //! unread (the host's cost) on each.
-//! Deterministic, so the figures can be tracked commit to commit.
+//! `count-driver` counts macswap and udp-echo through the real virtio-net
+//! driver on its simulated device, with and without the device's own
+//! instructions. Deterministic, so the figures can be tracked commit to commit.
 
 use crate::shell::host::{ensure_programs, target_dir};
 use crate::shell::process::{cargo, run as run_step};
@@ -30,6 +32,12 @@ const WORKLOADS: [&str; 5] = [
     "udp-echo-tapped",
     "udp-echo-supervised",
 ];
+/// The pipelines counted NIC to NIC through the virtio-net driver, as
+/// `count-driver` names them.
+const DRIVER_WORKLOADS: [&str; 2] = ["macswap-driver", "udp-echo-driver"];
+/// The device model's function: its instructions are counted apart and
+/// left out of the driver-inclusive figure.
+const DEVICE_MODEL: &str = "*SimulatedWire*reflect*";
 /// The two packet counts (multiples of the 32-packet burst), also the
 /// two request counts (multiples of [`HTTP_BURST`]).
 const PACKETS: [u64; 2] = [3_200, 35_200];
@@ -81,7 +89,7 @@ const REQUEST_COUNTERS: [(&str, &str); 2] =
 pub fn instructions() -> Result<Vec<InstructionRow>> {
     ensure_valgrind()?;
     run_step(
-        "build count-pipeline, count-http, count-kv and count-firewall",
+        "build count-pipeline, count-driver, count-http, count-kv and count-firewall",
         cargo().args([
             "build",
             "--release",
@@ -89,6 +97,8 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             "warpcore-benches",
             "--bin",
             "count-pipeline",
+            "--bin",
+            "count-driver",
             "--bin",
             "count-http",
             "--bin",
@@ -123,6 +133,32 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
             benchmark: workload.to_owned(),
             instructions_per_packet: per_packet,
         });
+    }
+    let binary = target_dir().join("release/count-driver");
+    for workload in DRIVER_WORKLOADS {
+        let arguments = |packets: u64| [workload.to_owned(), packets.to_string()];
+        let [small, large] =
+            PACKETS.map(|packets| total_instructions(&binary, &arguments(packets)));
+        let all = per_packet(small?, large?)?;
+        // Collected only inside the device model: `--toggle-collect`
+        // starts with collection off and turns it on while the function
+        // runs.
+        let device_model = format!("--toggle-collect={DEVICE_MODEL}");
+        let [small, large] = PACKETS.map(|packets| {
+            callgrind_total(&binary, &arguments(packets), &[device_model.as_str()])
+        });
+        let device = per_packet(small?, large?)?;
+        for (what, figure) in [
+            ("driver + pipeline, NIC to NIC", all - device),
+            ("with the simulated device's copy", all),
+        ] {
+            let benchmark = format!("{workload} ({what})");
+            eprintln!("xtask: [callgrind] {benchmark}: {figure:.1} instructions/packet");
+            rows.push(InstructionRow {
+                benchmark,
+                instructions_per_packet: figure,
+            });
+        }
     }
     for (counter, name) in REQUEST_COUNTERS {
         let binary = target_dir().join("release").join(counter);
@@ -197,9 +233,10 @@ fn total_instructions_jit(binary: &Path, arguments: &[String]) -> Result<u64> {
 fn callgrind_total(binary: &Path, arguments: &[String], options: &[&str]) -> Result<u64> {
     let command = arguments.join(" ");
     let output = std::env::temp_dir().join(format!(
-        "warpcore-callgrind-{}-{}.out",
+        "warpcore-callgrind-{}-{}-{}.out",
         std::process::id(),
-        arguments.join("-")
+        arguments.join("-"),
+        options.len()
     ));
     let status = Command::new("valgrind")
         .arg("--tool=callgrind")
