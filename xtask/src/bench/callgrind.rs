@@ -144,9 +144,8 @@ pub fn instructions() -> Result<Vec<InstructionRow>> {
         // starts with collection off and turns it on while the function
         // runs.
         let device_model = format!("--toggle-collect={DEVICE_MODEL}");
-        let [small, large] = PACKETS.map(|packets| {
-            callgrind_total(&binary, &arguments(packets), &[device_model.as_str()])
-        });
+        let [small, large] = PACKETS
+            .map(|packets| callgrind_total(&binary, &arguments(packets), &[device_model.as_str()]));
         let device = per_packet(small?, large?)?;
         for (what, figure) in [
             ("driver + pipeline, NIC to NIC", all - device),
