@@ -96,6 +96,16 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(checksums_hold(&ip), Some(true));
                 }
             }
+            Ok(Steered::Error) => {
+                // An ICMP error about a balanced flow, translated: still
+                // ICMP, the same length, its IPv4 header checksum kept
+                // right when it was right.
+                assert_eq!((ip[9], ip.len()), (1, before.len()));
+                let header_len = usize::from(ip[0] & 0x0f) * 4;
+                if folds_to_zero(u64::from(sum(&before[..header_len]))) {
+                    assert!(folds_to_zero(u64::from(sum(&ip[..header_len]))));
+                }
+            }
             Ok(Steered::Reply) => {
                 assert_eq!(&ip[12..16], &VIP.address.octets());
                 if held == Some(true) {
