@@ -28,7 +28,7 @@ use crate::qemu::session::QemuSession;
 use crate::spec_file::{self, example};
 use anyhow::{Context, Result, bail, ensure};
 use loadgen::run::RunResult;
-use perf::scenario::{GuestNic, Scenario, System, Workload};
+use perf::scenario::{Scenario, System, Workload};
 use std::time::Duration;
 
 /// The router's interfaces in `examples/router.toml`, which the
@@ -196,7 +196,8 @@ pub fn appliance_run_vhost_user(
     };
     let args = arguments(scenario, job, new_flows, Side::VhostUser)?;
     let forwarder = Forwarder {
-        spec_text: spec_on(&job.spec_text()?, GuestNic::Virtio),
+        // vhost-user devices are virtio-net, the examples' driver.
+        spec_text: job.spec_text()?,
         linux_settings: job.linux_settings(),
         name: job.name(),
     };
