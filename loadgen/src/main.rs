@@ -18,6 +18,7 @@ use std::time::Duration;
 #[command(
     name = "loadgen",
     group(clap::ArgGroup::new("by_payload").multiple(true).args(["new_flow_per_probe", "translated_source", "backend"])),
+    group(clap::ArgGroup::new("forwarding").multiple(true).args(["receive_interface", "receive_vhost_user"])),
     about = "Bounded UDP or ICMP echo load through one interface, with a table or JSON of rates, loss and latency.",
     long_about = "Bounded UDP or ICMP echo load through one interface, with a table or JSON of rates, \
 loss and latency.\n\nSends only on IF (an AF_PACKET socket bound to it) and answers ARP for \
@@ -89,8 +90,9 @@ struct Arguments {
     flows: u16,
     /// New flows per second: every probe opens a UDP 5-tuple of its own
     /// (source port and address vary; see --destination-ports) instead of
-    /// going round --flows.
-    #[arg(long, conflicts_with = "flows", requires = "receive_interface")]
+    /// going round --flows. Needs --receive-interface or
+    /// --receive-vhost-user.
+    #[arg(long, conflicts_with = "flows", requires = "forwarding")]
     new_flow_per_probe: bool,
     /// Spread the flows (new ones with --new-flow-per-probe, or the
     /// --flows) over N destination ports from --port up, so that a NAT can
@@ -101,14 +103,14 @@ struct Arguments {
     destination_ports: u16,
     /// Forwarding through a masquerade: probes come out of the router with
     /// this source address (and any source port) and are recognised by
-    /// their payload.
-    #[arg(long, value_name = "IP", requires = "receive_interface")]
+    /// their payload. Needs --receive-interface or --receive-vhost-user.
+    #[arg(long, value_name = "IP", requires = "forwarding")]
     translated_source: Option<Ipv4Addr>,
     /// Forwarding through a load balancer: probes to --destination-ip (the
     /// virtual address) come out of the router to this backend (any
-    /// port); loadgen answers ARP for it on the receiving interface.
-    /// Repeat for every backend.
-    #[arg(long, value_name = "IP", requires = "receive_interface")]
+    /// port); loadgen answers ARP for it on the receiving interface (or
+    /// device, --receive-vhost-user). Repeat for every backend.
+    #[arg(long, value_name = "IP", requires = "forwarding")]
     backend: Vec<Ipv4Addr>,
     /// Payload bytes, at least 24.
     #[arg(long, value_name = "BYTES", default_value_t = 64, value_parser = parse_size)]
@@ -542,6 +544,20 @@ mod tests {
             }
             Attachment::Interface(_) => panic!("expected the vhost-user mode"),
         }
+        // The appliances' modes work on two devices as on two interfaces.
+        let two = "--vhost-user s --receive-vhost-user r --source-ip 10.0.1.100 --destination-ip 10.0.2.100";
+        let nat = parse(&format!(
+            "{two} --translated-source 10.0.2.1 --new-flow-per-probe --destination-ports 40"
+        ))
+        .unwrap();
+        assert_eq!(
+            nat.config.spread,
+            FlowSpread::NewPerProbe {
+                destination_ports: 40
+            }
+        );
+        let lb = parse(&format!("{two} --port 80 --backend 10.0.2.2 --flows 10000")).unwrap();
+        assert_eq!(lb.config.translated.unwrap().destinations.len(), 1);
         for (bad, names) in [
             (
                 format!("--interface veth0 --vhost-user s {ips}"),
@@ -567,6 +583,14 @@ mod tests {
             (
                 format!("--vhost-user s --receive-vhost-user r --workload icmp {ips}"),
                 "UDP forwarding",
+            ),
+            (
+                format!("--vhost-user s --translated-source 10.0.2.1 {ips}"),
+                "--receive-vhost-user",
+            ),
+            (
+                format!("--vhost-user s --new-flow-per-probe {ips}"),
+                "--receive-vhost-user",
             ),
         ] {
             let error = format!(

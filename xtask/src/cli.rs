@@ -200,6 +200,10 @@ pub struct BenchArguments {
     /// Only the scenarios of these names (like `http-keepalive,kv-get`).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub only: Option<Vec<String>>,
+    /// Every scenario's repetitions instead of its file's (1 to 20): a
+    /// shorter run of a long file, named in the report's command.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub repetitions: Option<u32>,
     /// Skip the criterion microbenchmarks and callgrind counts.
     #[arg(long)]
     pub no_micro: bool,

@@ -13,10 +13,16 @@
 //! loadgen recognises them by the probe in their payload. Established
 //! flows go round robin over the scenario's `flows`; the new-flow
 //! workloads open a new 5-tuple with every probe.
+//!
+//! On the vhost-user backend the taps are two vhost-user devices that
+//! loadgen serves (`--vhost-user`, `--receive-vhost-user`, as l3fwd's in
+//! `bench::vhost`), with the same addresses, MACs, specs and guest
+//! settings, so QEMU's tap I/O thread is out of the path.
 
 use crate::bench::drive::{loadgen, loadgen_args};
 use crate::bench::harness::{Tools, print_appliance_effort};
 use crate::bench::systems::{linux_guest, multi_queue_tap, spec_on};
+use crate::bench::vhost::{self, Forwarder};
 use crate::net::devices::Lan;
 use crate::qemu::session::QemuSession;
 use crate::spec_file::{self, example};
@@ -81,6 +87,14 @@ impl Job {
         }
     }
 
+    /// The Linux guest's `wc.*` settings for this job.
+    fn linux_settings(self) -> String {
+        format!(
+            "wc.mode={} wc.eth0=10.0.1.1/24 wc.eth1=10.0.2.1/24",
+            self.name()
+        )
+    }
+
     /// The appliance's spec text: the example, with the benchmark's rule
     /// in front of the firewall's default.
     fn spec_text(self) -> Result<String> {
@@ -119,7 +133,7 @@ pub fn appliance_run(
     };
     let net = Lan::create(2, multi_queue_tap(scenario.nic, cores), None)?;
     let taps = net.tap_names();
-    let args = arguments(scenario, job, new_flows, [taps[0], taps[1]])?;
+    let args = arguments(scenario, job, new_flows, Side::Taps([taps[0], taps[1]]))?;
     let (result, mut session) = match system {
         System::WarpcoreQemu => {
             let spec = spec_file::temporary(
@@ -140,10 +154,7 @@ pub fn appliance_run(
                 &net.netns,
                 &taps,
                 &ROUTER_MACS,
-                &format!(
-                    "wc.mode={} wc.eth0=10.0.1.1/24 wc.eth1=10.0.2.1/24",
-                    job.name()
-                ),
+                &job.linux_settings(),
             )?;
             (loadgen(tools, &net.netns, &args), guest)
         }
@@ -172,15 +183,56 @@ pub fn appliance_run(
     Ok((run.received_pps, Some(run)))
 }
 
+/// [`appliance_run`] on the vhost-user backend: loadgen is both of the
+/// guest's NICs.
+pub fn appliance_run_vhost_user(
+    tools: &Tools,
+    scenario: &Scenario,
+    system: System,
+    cores: u32,
+) -> Result<(f64, Option<RunResult>)> {
+    let Some((job, new_flows)) = Job::of(scenario.workload) else {
+        bail!("{:?} is not an appliance workload", scenario.workload);
+    };
+    let args = arguments(scenario, job, new_flows, Side::VhostUser)?;
+    let forwarder = Forwarder {
+        // vhost-user devices are virtio-net, the examples' driver.
+        spec_text: job.spec_text()?,
+        linux_settings: job.linux_settings(),
+        name: job.name(),
+    };
+    let run = vhost::forward(
+        tools,
+        scenario,
+        system,
+        cores,
+        &forwarder,
+        &args,
+        |guest| match system {
+            System::WarpcoreQemu => print_node_counters(guest, job),
+            _ => print_guest_stats(guest),
+        },
+    )?;
+    Ok((run.received_pps, Some(run)))
+}
+
+/// Where loadgen meets the appliance.
+#[derive(Debug, Clone, Copy)]
+enum Side<'a> {
+    /// Two taps: loadgen sends on the first and receives on the second.
+    Taps([&'a str; 2]),
+    /// Two vhost-user devices: `bench::vhost` adds their sockets.
+    VhostUser,
+}
+
 /// loadgen's arguments: l3fwd's, with the appliance's translation and the
 /// flows the workload asks for.
-fn arguments(
-    scenario: &Scenario,
-    job: Job,
-    new_flows: bool,
-    taps: [&str; 2],
-) -> Result<Vec<String>> {
-    let mut args = loadgen_args(scenario, taps[0], true);
+fn arguments(scenario: &Scenario, job: Job, new_flows: bool, side: Side) -> Result<Vec<String>> {
+    let mut args = match side {
+        Side::Taps([send, _]) => loadgen_args(scenario, send, true),
+        // No ARP for the router through the rings: its MAC is known.
+        Side::VhostUser => vhost::arguments(scenario, true, ROUTER_MACS[0]),
+    };
     let mut set = |flag: &str, value: &str| -> Result<()> {
         let at = args
             .iter()
@@ -203,7 +255,9 @@ fn arguments(
         args.drain(at..at + 2);
         args.push("--new-flow-per-probe".into());
     }
-    args.extend(["--gateway", "10.0.1.1", "--receive-interface", taps[1]].map(String::from));
+    if let Side::Taps([_, receive]) = side {
+        args.extend(["--gateway", "10.0.1.1", "--receive-interface", receive].map(String::from));
+    }
     match job {
         Job::Firewall => {}
         Job::Nat => {
@@ -292,7 +346,7 @@ mod tests {
 
     #[test]
     fn loadgen_is_told_how_each_appliance_translates() {
-        let taps = ["t0", "t1"];
+        let taps = Side::Taps(["t0", "t1"]);
         let nat = arguments(&scenario("nat-new-flows"), Job::Nat, true, taps).unwrap();
         let text = nat.join(" ");
         assert!(text.contains("--translated-source 10.0.2.1"), "{text}");
@@ -311,6 +365,19 @@ mod tests {
         assert!(lb.contains("--port 80"), "{lb}");
         assert_eq!(lb.matches("--backend").count(), 3, "{lb}");
         assert!(lb.contains("--receive-interface t1"), "{lb}");
+        // Over vhost-user the same flags, the router's MAC instead of ARP,
+        // and no interface (the rig names the two sockets).
+        let lb = arguments(&scenario("lb-new-flows"), Job::Lb, true, Side::VhostUser)
+            .unwrap()
+            .join(" ");
+        assert!(lb.contains("--new-flow-per-probe"), "{lb}");
+        assert_eq!(lb.matches("--backend").count(), 3, "{lb}");
+        assert!(
+            lb.contains(&format!("--destination-mac {}", ROUTER_MACS[0])),
+            "{lb}"
+        );
+        assert!(!lb.contains("--interface"), "{lb}");
+        assert!(!lb.contains("--receive-interface"), "{lb}");
     }
 
     #[test]

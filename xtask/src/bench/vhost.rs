@@ -205,7 +205,7 @@ pub fn wait_json(child: &mut std::process::Child, seconds: u64) -> Result<RunRes
 
 /// loadgen's arguments for `scenario` without the port (the rig adds the
 /// sockets): closed loop with the scenario's window when `closed_loop`.
-fn arguments(scenario: &Scenario, closed_loop: bool, destination_mac: &str) -> Vec<String> {
+pub fn arguments(scenario: &Scenario, closed_loop: bool, destination_mac: &str) -> Vec<String> {
     let mut args = loadgen_args(scenario, "-", closed_loop);
     // `--interface -`: the rig names the sockets instead.
     args.drain(0..2);
@@ -214,7 +214,7 @@ fn arguments(scenario: &Scenario, closed_loop: bool, destination_mac: &str) -> V
 }
 
 /// Replaces the value of `flag` in `args`.
-fn set(args: &mut [String], flag: &str, value: &str) -> Result<()> {
+pub fn set(args: &mut [String], flag: &str, value: &str) -> Result<()> {
     let at = args
         .iter()
         .position(|arg| arg == flag)
@@ -320,47 +320,88 @@ pub fn measure(
             let mut args = arguments(scenario, true, ROUTER_MACS[0]);
             set(&mut args, "--source-ip", "10.0.1.100")?;
             set(&mut args, "--destination-ip", "10.0.2.100")?;
-            let spec = if system == System::WarpcoreQemu {
-                let text = std::fs::read_to_string(example("router.toml"))?;
-                // router.toml names no queues: one pair, as on the tap.
-                let text = if cores > 1 {
-                    spec_file::with_queues(&text, cores)?
-                } else {
-                    text
-                };
-                Some(spec_file::temporary(
-                    &format!("bench-vhost-router-{cores}"),
-                    &text,
-                )?)
-            } else {
-                None
+            let router = Forwarder {
+                spec_text: std::fs::read_to_string(example("router.toml"))?,
+                linux_settings: "wc.mode=forward wc.eth0=10.0.1.1/24 wc.eth1=10.0.2.1/24".into(),
+                name: "router",
             };
-            let guest = match &spec {
-                Some(spec) => Guest::Appliance(spec),
-                None => Guest::Linux("wc.mode=forward wc.eth0=10.0.1.1/24 wc.eth1=10.0.2.1/24"),
-            };
-            let rig = Rig::boot(tools, scenario, cores, guest, &ROUTER_MACS, &args);
-            if let Some(spec) = &spec {
-                let _ = std::fs::remove_file(spec);
-            }
-            let mut rig = rig?;
-            let run = rig.run(scenario)?;
-            print_device(&run);
-            if system == System::WarpcoreQemu {
-                print_effort(&mut rig);
-            }
-            ensure!(
-                run.summary.received > 0,
-                "nothing was forwarded ({} sent)",
-                run.summary.sent
-            );
+            let run = forward(tools, scenario, system, cores, &router, &args, |_| {})?;
             Ok((run.received_pps, Some(run)))
+        }
+        (workload, System::WarpcoreQemu | System::LinuxGuest) if workload.is_appliance() => {
+            crate::bench::appliances::appliance_run_vhost_user(tools, scenario, system, cores)
         }
         (workload, system) => bail!(
             "{workload:?} is not measured on {} over vhost-user",
             system.name()
         ),
     }
+}
+
+/// A guest that forwards from its first interface (10.0.1.1) to its
+/// second (10.0.2.1), as warpcore or as the Linux guest.
+pub struct Forwarder {
+    /// warpcore's spec (virtio interfaces with the router's MACs).
+    pub spec_text: String,
+    /// The Linux guest's `wc.*` kernel-command-line settings.
+    pub linux_settings: String,
+    /// What it is, for messages (`router`, `firewall`...).
+    pub name: &'static str,
+}
+
+/// Runs `system` as `forwarder` on two vhost-user devices with the
+/// router's MACs, loadgen serving both (`args` plus the sockets): probes
+/// sent into the first device, counted as they come out of the second.
+/// `report` sees the guest after the run, whether it succeeded or not.
+pub fn forward(
+    tools: &Tools,
+    scenario: &Scenario,
+    system: System,
+    cores: u32,
+    forwarder: &Forwarder,
+    args: &[String],
+    report: impl FnOnce(&mut QemuSession),
+) -> Result<RunResult> {
+    let spec = if system == System::WarpcoreQemu {
+        // The examples name no queues: one pair, as on the tap (more cores
+        // need a spec with `queues = 1` lines to raise).
+        let text = if cores > 1 {
+            spec_file::with_queues(&forwarder.spec_text, cores)?
+        } else {
+            forwarder.spec_text.clone()
+        };
+        Some(spec_file::temporary(
+            &format!("bench-vhost-{}-{cores}", forwarder.name),
+            &text,
+        )?)
+    } else {
+        None
+    };
+    let guest = match &spec {
+        Some(spec) => Guest::Appliance(spec),
+        None => Guest::Linux(&forwarder.linux_settings),
+    };
+    let rig = Rig::boot(tools, scenario, cores, guest, &ROUTER_MACS, args);
+    if let Some(spec) = &spec {
+        let _ = std::fs::remove_file(spec);
+    }
+    let mut rig = rig?;
+    let run = rig.run(scenario);
+    if let Ok(run) = &run {
+        print_device(run);
+    }
+    if system == System::WarpcoreQemu {
+        print_effort(&mut rig);
+    }
+    report(&mut rig.guest);
+    let run = run?;
+    ensure!(
+        run.summary.received > 0,
+        "nothing came through the {} ({} sent)",
+        forwarder.name,
+        run.summary.sent
+    );
+    Ok(run)
 }
 
 /// loadgen's arguments for the echo workloads: closed loop with the

@@ -72,6 +72,11 @@ pub fn run(options: &BenchArguments) -> Result<()> {
             }
             scenarios.retain(|scenario| only.contains(&scenario.name));
         }
+        if let Some(repetitions) = options.repetitions {
+            for scenario in &mut scenarios {
+                scenario.repetitions = repetitions;
+            }
+        }
         if scenarios.iter().any(|scenario| {
             scenario.workload.is_tcp() || scenario.workload == Workload::UdpEchoManagementLoad
         }) {
