@@ -150,23 +150,28 @@ pub struct SimulatedWire {
     /// A receive buffer taken for a frame `turn` refused, kept for the
     /// next frame rather than completed empty.
     held: Option<(u16, Descriptor)>,
+    /// The rings' memory, which the driver's queue points into: its
+    /// heap storage does not move with the wire.
+    _rx_memory: HeapRing,
+    _tx_memory: HeapRing,
 }
 
 impl SimulatedWire {
     /// A [`VirtioNetQueue`] with `size`-entry rings on simulated devices,
-    /// refilling from `pool`, and its wire. The rings' memory is leaked
-    /// (a few KiB per pair): the driver keeps raw pointers into it for as
-    /// long as it lives, so it must outlive whatever owns the queue; a
-    /// simulated device is made a few times per test or benchmark.
+    /// refilling from `pool`, and its wire. The wire owns the rings'
+    /// memory and the driver keeps raw pointers into it: keep the wire for
+    /// as long as the queue is used.
     pub fn pair(size: u16, pool: Mempool, mac: MacAddr) -> (VirtioNetQueue, Self) {
-        let rx_memory = alloc::boxed::Box::leak(alloc::boxed::Box::new(HeapRing::new(size)));
-        let tx_memory = alloc::boxed::Box::leak(alloc::boxed::Box::new(HeapRing::new(size)));
+        let mut rx_memory = HeapRing::new(size);
+        let mut tx_memory = HeapRing::new(size);
         let rx = rx_memory.queue(size);
         let tx = tx_memory.queue(size);
         let wire = Self {
             rx: SimulatedDevice::attach(&rx),
             tx: SimulatedDevice::attach(&tx),
             held: None,
+            _rx_memory: rx_memory,
+            _tx_memory: tx_memory,
         };
         let queue = VirtioNetQueue::new(
             RingWithSlots::new(rx, None),
