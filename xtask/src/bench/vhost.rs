@@ -14,10 +14,11 @@ use crate::qemu::session::QemuSession;
 use crate::shell::host::ensure_programs;
 use crate::shell::process::{ChildGuard, spawn_reading_lines};
 use crate::spec_file::{self, example};
+pub(crate) use crate::suites::echo_load::wait_json;
 use anyhow::{Context, Result, bail, ensure};
 use loadgen::run::RunResult;
 use perf::scenario::{Scenario, System, Workload};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -177,30 +178,6 @@ fn wait_for_sockets(sockets: &[PathBuf]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Waits at most `seconds` for loadgen to end and parses its JSON.
-pub fn wait_json(child: &mut std::process::Child, seconds: u64) -> Result<RunResult> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(status) = child.try_wait().context("waiting for loadgen")? {
-            let mut stdout = String::new();
-            if let Some(mut out) = child.stdout.take() {
-                out.read_to_string(&mut stdout)
-                    .context("loadgen's output")?;
-            }
-            let mut stderr = String::new();
-            if let Some(mut err) = child.stderr.take() {
-                let _ = err.read_to_string(&mut stderr);
-            }
-            ensure!(status.success(), "loadgen failed: {}", stderr.trim());
-            return serde_json::from_str(&stdout).context("parsing loadgen's JSON");
-        }
-        if Instant::now() > deadline {
-            bail!("loadgen did not end within {seconds} s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// loadgen's arguments for `scenario` without the port (the rig adds the

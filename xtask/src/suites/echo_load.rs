@@ -98,7 +98,7 @@ impl EchoLoad {
                     .spawn()
                     .context("starting loadgen")?;
                 let mut child = Reaped(child);
-                let report = wait_json(&mut child.0, run_seconds + 20)?;
+                let report: serde_json::Value = wait_json(&mut child.0, run_seconds + 20)?;
                 let summary = &report["summary"];
                 totals.runs += 1;
                 totals.sent += summary["sent"].as_u64().unwrap_or(0);
@@ -144,8 +144,12 @@ impl Drop for EchoLoad {
     }
 }
 
-/// Waits at most `seconds` for loadgen and parses its JSON.
-pub(crate) fn wait_json(child: &mut Child, seconds: u64) -> Result<serde_json::Value> {
+/// Waits at most `seconds` for loadgen to end and parses its JSON (as
+/// loadgen's `RunResult`, or as a `serde_json::Value` to read a few fields).
+pub(crate) fn wait_json<T: serde::de::DeserializeOwned>(
+    child: &mut Child,
+    seconds: u64,
+) -> Result<T> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
         if let Some(status) = child.try_wait().context("waiting for loadgen")? {
@@ -158,7 +162,7 @@ pub(crate) fn wait_json(child: &mut Child, seconds: u64) -> Result<serde_json::V
             if let Some(mut err) = child.stderr.take() {
                 let _ = err.read_to_string(&mut stderr);
             }
-            ensure!(status.success(), "loadgen failed: {stderr}");
+            ensure!(status.success(), "loadgen failed: {}", stderr.trim());
             return serde_json::from_str(&stdout).context("parsing loadgen's JSON");
         }
         if Instant::now() > deadline {
