@@ -14,6 +14,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 use crossbeam_queue::ArrayQueue;
 
@@ -282,6 +283,65 @@ impl Mempool {
         }
     }
 
+    /// Up to `count` empty packets, each handed to `each` as it leaves the
+    /// free stack: a driver refilling a receive ring by the burst. Returns
+    /// how many; the return queue is drained at most once and the counters
+    /// are updated once for the run (a short run counts one exhaustion).
+    #[inline]
+    pub fn alloc_bulk(&self, count: usize, mut each: impl FnMut(Packet)) -> usize {
+        if count == 0 {
+            return 0;
+        }
+        if self.with_local_free(|free| free.len()) < count {
+            self.drain_returns();
+        }
+        let mut taken = 0;
+        while taken < count {
+            // The stack is not borrowed while `each` runs (it may drop
+            // packets of this pool): one pop per borrow.
+            let Some(index) = self.with_local_free(|free| free.pop()) else {
+                break;
+            };
+            // SAFETY: `index` came off the free stack, so it is below
+            // `capacity` and no other packet owns the buffer.
+            each(unsafe { Packet::from_pool(self.shared, index) });
+            taken += 1;
+        }
+        let shared = self.shared();
+        shared.allocations.add(taken as u64);
+        if taken < count {
+            shared.exhausted.increment();
+        }
+        taken
+    }
+
+    /// Gives `packet` back without the core look-up a drop makes: a packet
+    /// of this pool goes straight onto the free stack (the pool is neither
+    /// `Send` nor `Sync`, so this runs on its owner core); a packet of
+    /// another pool drops as usual and goes home on its own. For drivers
+    /// returning a burst of completions (see [`free_bulk`](Self::free_bulk)).
+    #[inline]
+    pub fn free(&self, packet: Packet) {
+        if packet.pool_ptr() != self.shared {
+            drop(packet);
+            return;
+        }
+        let packet = ManuallyDrop::new(packet);
+        // Never reallocates: capacity was reserved for every buffer, and
+        // this one was out, so it is not on the stack.
+        self.with_local_free(|free| free.push(packet.index()));
+    }
+
+    /// [`free`](Self::free) for every packet of a run. The stack is
+    /// borrowed once per packet, never while the caller's iterator runs (it
+    /// may drop packets of this pool).
+    #[inline]
+    pub fn free_bulk(&self, packets: impl IntoIterator<Item = Packet>) {
+        for packet in packets {
+            self.free(packet);
+        }
+    }
+
     /// Buffers in the pool.
     pub fn capacity(&self) -> usize {
         self.shared().capacity
@@ -291,6 +351,11 @@ impl Mempool {
     pub fn available(&self) -> usize {
         self.drain_returns();
         self.with_local_free(|free| free.len())
+    }
+
+    /// Bytes of headroom in front of a freshly allocated packet's data.
+    pub fn headroom(&self) -> usize {
+        usize::from(self.shared().headroom)
     }
 
     /// Bytes of headroom and data one packet of this pool may use.
@@ -401,6 +466,46 @@ mod tests {
         expected.sort_unstable();
         assert_eq!(seen, expected, "each buffer once, none lost");
         assert!(pool.alloc().is_none());
+    }
+
+    #[test]
+    fn bulk_alloc_and_free_reuse_every_buffer_once() {
+        let pool = Mempool::with_heap(40, 32).unwrap();
+        let mut burst: Vec<Packet> = Vec::new();
+        assert_eq!(pool.alloc_bulk(0, |packet| burst.push(packet)), 0);
+        assert_eq!(pool.alloc_bulk(20, |packet| burst.push(packet)), 20);
+        assert_eq!(pool.alloc_bulk(12, |packet| burst.push(packet)), 12);
+        assert_eq!(pool.available(), 8);
+        assert!(burst.iter().all(|packet| packet.headroom() == 32));
+        let mut addresses: Vec<u64> = burst.iter().map(Packet::phys_addr).collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        assert_eq!(addresses.len(), 32, "distinct buffers");
+        let mut rest: Vec<Packet> = Vec::new();
+        assert_eq!(
+            pool.alloc_bulk(32, |packet| rest.push(packet)),
+            8,
+            "short: the pool ran dry"
+        );
+        let stats = pool.stats();
+        assert_eq!((stats.allocations, stats.exhausted), (40, 1));
+        pool.free_bulk(burst.drain(..));
+        assert_eq!(pool.available(), 32);
+        // A foreign packet in the run goes home to its own pool.
+        let other = Mempool::with_heap(2, 0).unwrap();
+        let stranger = other.alloc().unwrap();
+        pool.free_bulk(rest.drain(..).chain(core::iter::once(stranger)));
+        assert_eq!(pool.available(), 40);
+        assert_eq!(other.available(), 2);
+        // A packet dropped while the run is handed out comes back in time
+        // to be handed out again.
+        let mut again: Vec<Packet> = Vec::new();
+        assert_eq!(pool.alloc_bulk(41, |packet| again.push(packet)), 40);
+        again.truncate(39);
+        let mut handed = 0;
+        assert_eq!(pool.alloc_bulk(2, |packet| { handed += 1; drop(packet) }), 2);
+        assert_eq!(handed, 2);
+        assert_eq!(pool.available(), 1);
     }
 
     #[test]

@@ -200,9 +200,15 @@ impl Packet {
         self.slot &= MAX_INDEX;
     }
 
+    /// The pool the buffer belongs to.
+    #[inline(always)]
+    pub(crate) fn pool_ptr(&self) -> NonNull<PoolShared> {
+        self.pool
+    }
+
     /// The buffer's index in its pool.
     #[inline(always)]
-    fn index(&self) -> u32 {
+    pub(crate) fn index(&self) -> u32 {
         self.slot & MAX_INDEX
     }
 
