@@ -4,10 +4,10 @@
 
 use crate::registers::{NET_HEADER_LEN, NetStatus};
 use crate::transport::{Doorbell, NetConfigView};
-use crate::virtqueue::{Segment, SplitQueue};
+use crate::virtqueue::SplitQueue;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{Ordering, fence};
 use dataplane::{Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
 
@@ -53,8 +53,9 @@ impl QueueStats {
 pub(crate) struct RingWithSlots {
     pub(crate) ring: SplitQueue,
     pub(crate) doorbell: Option<Doorbell>,
-    /// Packet owned by the device, by head descriptor id.
-    pub(crate) slots: Vec<Option<Packet>>,
+    /// Packet owned by the device, by descriptor id (every chain is one
+    /// descriptor).
+    pub(crate) slots: Box<[Option<Packet>]>,
 }
 
 impl RingWithSlots {
@@ -78,13 +79,31 @@ impl RingWithSlots {
     }
 }
 
-/// Where the device writes a received frame into `packet`: the virtio header
-/// goes just in front of the packet's headroom boundary, so the frame lands
-/// where a freshly allocated packet's data starts and services keep their
-/// headroom. Returns (offset of the header in the buffer, frame offset).
-fn receive_offsets(packet: &Packet) -> (usize, usize) {
-    let frame = packet.headroom().max(NET_HEADER_LEN);
-    (frame - NET_HEADER_LEN, frame)
+/// Where the device writes a received frame into a buffer of `pool`: the
+/// virtio header goes just in front of the pool's headroom boundary, so the
+/// frame lands where a freshly allocated packet's data starts and services
+/// keep their headroom. The same for every buffer of the pool, so worked
+/// out once per queue.
+#[derive(Debug, Clone, Copy)]
+struct ReceiveLayout {
+    /// Offset of the virtio header in the buffer.
+    header: usize,
+    /// Offset of the frame in the buffer.
+    frame: usize,
+    /// Bytes the device may write (header and frame).
+    len: u32,
+}
+
+impl ReceiveLayout {
+    fn of(pool: &Mempool) -> Self {
+        let frame = pool.headroom().max(NET_HEADER_LEN);
+        let header = frame - NET_HEADER_LEN;
+        Self {
+            header,
+            frame,
+            len: u32::try_from(pool.buffer_len().saturating_sub(header)).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// One queue pair, polled by the core that owns its mempool.
@@ -92,6 +111,7 @@ pub struct VirtioNetQueue {
     rx: RingWithSlots,
     tx: RingWithSlots,
     pool: Mempool,
+    receive: ReceiveLayout,
     mac: MacAddr,
     config: Option<NetConfigView>,
     name: String,
@@ -116,6 +136,7 @@ impl VirtioNetQueue {
         let mut queue = Self {
             rx,
             tx,
+            receive: ReceiveLayout::of(&pool),
             pool,
             mac,
             config,
@@ -150,78 +171,78 @@ impl VirtioNetQueue {
         (usize::from(self.rx.ring.size()) / 8).clamp(1, dataplane::BURST_SIZE)
     }
 
-    /// Gives the device a buffer for every free receive descriptor; one fence
-    /// and at most one doorbell.
+    /// Gives the device a buffer for every free receive descriptor, taken
+    /// off the pool in one run; one fence and at most one doorbell.
     fn refill(&mut self) {
-        while self.rx.ring.free_count() > 0 {
-            let Some(packet) = self.pool.alloc() else {
-                self.stats.rx_pool_empty.increment();
-                break;
-            };
-            let (buffer_phys, capacity) = packet.buffer_phys();
-            let (header_offset, _) = receive_offsets(&packet);
-            let segment = Segment {
-                addr: buffer_phys + header_offset as u64,
-                len: (capacity - header_offset) as u32,
-                device_writes: true,
-            };
-            match self.rx.ring.push(&[segment]) {
-                Ok(id) => self.rx.slots[usize::from(id)] = Some(packet),
-                Err(_) => break,
+        let ReceiveLayout { header, len, .. } = self.receive;
+        let wanted = self.rx.ring.free_count();
+        let ring = &mut self.rx;
+        let allocated = self.pool.alloc_bulk(wanted, |packet| {
+            let (buffer_phys, _) = packet.buffer_phys();
+            // Never `None`: `wanted` descriptors were free.
+            if let Some(id) = ring.ring.push_single(buffer_phys + header as u64, len, true)
+                && let Some(slot) = ring.slots.get_mut(usize::from(id))
+            {
+                *slot = Some(packet);
             }
+        });
+        if allocated < wanted {
+            self.stats.rx_pool_empty.increment();
         }
         self.rx.publish(&self.stats);
     }
 
-    /// Takes back every packet the device finished sending; they return to
-    /// their pools as they drop.
+    /// Takes back every packet the device finished sending, in one pass
+    /// over the used ring, straight onto the pool's free stack when it is
+    /// the queue's own pool (`Mempool::free`).
     fn reclaim_tx(&mut self) {
-        let pending = self.tx.ring.used_pending();
-        for _ in 0..pending {
-            if let Some(used) = self.tx.ring.take_used()
-                && let Some(slot) = self.tx.slots.get_mut(used.id as usize)
-            {
-                drop(slot.take());
-                self.stats.tx_reclaimed.increment();
-            }
-        }
+        let slots = &mut self.tx.slots;
+        let pool = &self.pool;
+        let mut reclaimed = 0u64;
+        self.tx.ring.take_used_singles(usize::MAX, |id, _| {
+            let Some(packet) = slots.get_mut(usize::from(id)).and_then(Option::take) else {
+                return false;
+            };
+            pool.free(packet);
+            reclaimed += 1;
+            true
+        });
+        self.stats.tx_reclaimed.add(reclaimed);
     }
 }
 
 impl Nic for VirtioNetQueue {
     fn rx_burst(&mut self, batch: &mut Batch) -> usize {
-        let ready = usize::from(self.rx.ring.used_pending()).min(batch.remaining_capacity());
-        let mut received = 0;
-        for _ in 0..ready {
-            let Some(used) = self.rx.ring.take_used() else {
-                continue;
+        let slots = &mut self.rx.slots;
+        let frame = self.receive.frame;
+        let (mut received, mut bytes, mut bad) = (0usize, 0u64, 0u64);
+        let room = batch.remaining_capacity();
+        self.rx.ring.take_used_singles(room, |id, written| {
+            let Some(mut packet) = slots.get_mut(usize::from(id)).and_then(Option::take) else {
+                return false;
             };
-            let Some(mut packet) = self
-                .rx
-                .slots
-                .get_mut(used.id as usize)
-                .and_then(Option::take)
-            else {
-                continue;
-            };
-            let (_, frame) = receive_offsets(&packet);
-            let written = used.len as usize;
-            let Some(frame_len) = written.checked_sub(NET_HEADER_LEN) else {
-                self.stats.rx_bad_length.increment();
-                continue;
-            };
-            if packet.set_range(frame, frame_len).is_err() {
-                self.stats.rx_bad_length.increment();
-                continue;
+            let fits = (written as usize)
+                .checked_sub(NET_HEADER_LEN)
+                .filter(|&frame_len| packet.set_range(frame, frame_len).is_ok());
+            match fits {
+                Some(frame_len) => {
+                    bytes += frame_len as u64;
+                    // Never refused: `room` bounds the entries taken.
+                    if batch.push(packet).is_ok() {
+                        received += 1;
+                    }
+                }
+                // Shorter than the header or longer than the buffer: the
+                // buffer goes back to the pool.
+                None => bad += 1,
             }
-            self.stats.rx_bytes.add(frame_len as u64);
-            if batch.push(packet).is_err() {
-                // Impossible: `ready` was bounded by the batch's room.
-                continue;
-            }
-            received += 1;
-        }
+            true
+        });
         self.stats.rx_packets.add(received as u64);
+        self.stats.rx_bytes.add(bytes);
+        if bad > 0 {
+            self.stats.rx_bad_length.add(bad);
+        }
         // Refill in batches: each refill may cost a doorbell (a trap into
         // the hypervisor), and the device still holds 7/8 of the ring.
         if self.rx.ring.free_count() >= self.refill_batch() {
@@ -233,29 +254,32 @@ impl Nic for VirtioNetQueue {
     fn tx_burst(&mut self, batch: &mut Batch) -> usize {
         self.reclaim_tx();
         let room = self.tx.ring.free_count().min(batch.len());
-        let mut sent = 0u64;
+        let (mut sent, mut no_headroom) = (0u64, 0u64);
         for mut packet in batch.packets_mut().drain(..room) {
             let Ok(header) = packet.prepend(NET_HEADER_LEN) else {
-                self.stats.tx_no_headroom.increment();
+                no_headroom += 1;
                 continue;
             };
-            // No offloads: an all-zero header (flags 0, GSO_NONE).
-            header.fill(0);
-            let segment = Segment {
-                addr: packet.phys_addr(),
-                len: packet.len() as u32,
-                device_writes: false,
-            };
-            match self.tx.ring.push(&[segment]) {
-                Ok(id) => {
-                    self.tx.slots[usize::from(id)] = Some(packet);
-                    sent += 1;
-                }
-                // Impossible: `room` descriptors were free.
-                Err(_) => continue,
+            // No offloads: an all-zero header (flags 0, GSO_NONE), written
+            // as two stores rather than a call to `memset`.
+            if let Ok(header) = <&mut [u8; NET_HEADER_LEN]>::try_from(header) {
+                *header = [0; NET_HEADER_LEN];
+            }
+            // Never `None`: `room` descriptors were free.
+            if let Some(id) = self
+                .tx
+                .ring
+                .push_single(packet.phys_addr(), packet.len() as u32, false)
+                && let Some(slot) = self.tx.slots.get_mut(usize::from(id))
+            {
+                *slot = Some(packet);
+                sent += 1;
             }
         }
         self.stats.tx_packets.add(sent);
+        if no_headroom > 0 {
+            self.stats.tx_no_headroom.add(no_headroom);
+        }
         self.tx.publish(&self.stats);
         room
     }

@@ -303,6 +303,78 @@ impl SplitQueue {
         Some(element)
     }
 
+    /// Adds a chain of one descriptor (`addr`, `len`), the way the network
+    /// queues use the ring, invisible to the device until `publish`: one
+    /// descriptor store and one ring entry. Returns its id, or `None` when no
+    /// descriptor is free.
+    #[inline]
+    pub fn push_single(&mut self, addr: u64, len: u32, device_writes: bool) -> Option<u16> {
+        let id = self.free.pop()?;
+        let flags = if device_writes {
+            DescriptorFlags::VIRTQ_DESC_F_WRITE.bits()
+        } else {
+            0
+        };
+        // `len`, `flags` and `next` (0) as the descriptor's second 8 bytes,
+        // little-endian as virtio 1.x lays them out: two stores for the
+        // descriptor rather than four through a copy on the stack.
+        let tail = (u64::from(len) | u64::from(flags) << 32).to_le();
+        let descriptor = self.descriptor(id).cast::<u64>();
+        // SAFETY: `id` came off the free list, so it is below `size` and the
+        // device does not own the descriptor; the table is 16-byte aligned
+        // (`new` precondition 1), so both halves are aligned `u64`s.
+        unsafe {
+            descriptor.write_volatile(addr.to_le());
+            descriptor.add(1).write_volatile(tail);
+        }
+        let slot = usize::from(self.avail_index & (self.layout.size - 1));
+        // SAFETY: ring entry `slot < size` of the available ring; the device
+        // does not read entries at or past the published `idx`.
+        unsafe { self.avail_field(4 + 2 * slot).write_volatile(id) };
+        self.avail_index = self.avail_index.wrapping_add(1);
+        Some(id)
+    }
+
+    /// Takes up to `max` used entries, oldest first, with one load of
+    /// `used.idx` for all of them: each valid one goes to `complete` as
+    /// (head id, bytes written). `complete` returns true when the id named a
+    /// chain of one descriptor in flight (pushed by `push_single`), which is
+    /// then freed; false leaves the free list alone (an id the device
+    /// returned twice or never had). Ids out of range are consumed and not
+    /// passed on, so a misbehaving device cannot wedge the ring. Returns the
+    /// entries consumed.
+    #[inline]
+    pub fn take_used_singles(
+        &mut self,
+        max: usize,
+        mut complete: impl FnMut(u16, u32) -> bool,
+    ) -> usize {
+        let pending = usize::from(self.used_pending()).min(max);
+        let mask = self.layout.size - 1;
+        // SAFETY: the used ring's entries start after its `flags` and `idx`.
+        let entries = unsafe {
+            self.base
+                .as_ptr()
+                .add(self.layout.used + 4)
+                .cast::<UsedElement>()
+        };
+        let mut index = self.last_used;
+        for _ in 0..pending {
+            // SAFETY: entry `index & mask < size` of the used ring, which
+            // the device completed before the `idx` `used_pending` loaded.
+            let element = unsafe { entries.add(usize::from(index & mask)).read_volatile() };
+            index = index.wrapping_add(1);
+            if let Ok(id) = u16::try_from(element.id)
+                && id < self.layout.size
+                && complete(id, element.len)
+            {
+                self.free.push(id);
+            }
+        }
+        self.last_used = index;
+        pending
+    }
+
     /// Asks the device not to interrupt on used buffers (polling), or to
     /// interrupt again.
     pub fn set_interrupts(&mut self, enabled: bool) {
