@@ -165,7 +165,7 @@ impl DriverWorkload {
 mod tests {
     use super::*;
     use crate::frames::{ECHO_PORT, OUR_IP, PEER_IP, PEER_MAC, PEER_PORT, UdpSummary};
-    use crate::pipelines::run_bursts;
+    use crate::pipelines::{assert_full_bursts, run_bursts};
     use dataplane::{BURST_SIZE, SharedNic};
 
     #[test]
@@ -214,13 +214,7 @@ mod tests {
     fn driver_workloads_run_full_bursts() {
         for workload in DriverWorkload::ALL {
             assert_eq!(DriverWorkload::from_name(workload.name()), Some(workload));
-            let mut executor = workload.executor();
-            let counters = executor.counters().clone();
-            let (rx, tx) = (counters.rx_packets.get(), counters.tx_packets.get());
-            run_bursts(&mut executor, 8);
-            assert_eq!(counters.rx_packets.get() - rx, 8 * BURST_SIZE as u64);
-            assert_eq!(counters.tx_packets.get() - tx, 8 * BURST_SIZE as u64);
-            assert_eq!(counters.executor_drops(), 0, "{}", workload.name());
+            assert_full_bursts(workload.executor(), workload.name());
         }
         assert_eq!(DriverWorkload::from_name("macswap"), None);
     }

@@ -14,6 +14,7 @@ use dataplane::{
     Target,
 };
 use services::MacSwap;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Packets circulating in the macswap loop: a few bursts, so every poll
@@ -353,6 +354,69 @@ pub fn run_bursts(executor: &mut Executor, bursts: u64) {
     }
 }
 
+/// Bursts a counting binary runs before the counted ones, so that every
+/// queue and cache line the loop touches has been touched once.
+pub const WARM_UP_BURSTS: u64 = 16;
+
+/// The body of `count-pipeline` and `count-driver` (made to run under
+/// `valgrind --tool=callgrind`): parses `NAME PACKETS` from the command
+/// line, builds NAME's executor with `executor` (`None`: unknown name)
+/// once PACKETS is known to be good, warms it up, runs PACKETS packets (a multiple of the burst size) and
+/// fails if the loop dropped any.
+pub fn count_packets(usage: &str, executor: impl Fn(&str) -> Option<Executor>) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [name, packets] = args.as_slice() else {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    };
+    let packets: u64 = match packets.parse() {
+        Ok(packets) if packets % BURST_SIZE as u64 == 0 => packets,
+        _ => {
+            eprintln!("PACKETS `{packets}` is not a multiple of {BURST_SIZE}\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(mut executor) = executor(name) else {
+        eprintln!("unknown workload `{name}`\n{usage}");
+        return ExitCode::from(2);
+    };
+    run_bursts(&mut executor, WARM_UP_BURSTS);
+    run_bursts(&mut executor, packets / BURST_SIZE as u64);
+    let counters = executor.counters();
+    if counters.executor_drops() != 0 {
+        eprintln!(
+            "{name}: the loop dropped {} packets",
+            counters.executor_drops()
+        );
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "{name}: {packets} packets after {} warm-up",
+        WARM_UP_BURSTS * BURST_SIZE as u64
+    );
+    ExitCode::SUCCESS
+}
+
+/// Runs `executor` for eight bursts and checks that each received and sent
+/// a full burst without a drop (the tests of every workload list).
+#[cfg(test)]
+pub(crate) fn assert_full_bursts(mut executor: Executor, name: &str) {
+    let counters = executor.counters().clone();
+    let (rx, tx) = (counters.rx_packets.get(), counters.tx_packets.get());
+    run_bursts(&mut executor, 8);
+    assert_eq!(
+        counters.rx_packets.get() - rx,
+        8 * BURST_SIZE as u64,
+        "{name}"
+    );
+    assert_eq!(
+        counters.tx_packets.get() - tx,
+        8 * BURST_SIZE as u64,
+        "{name}"
+    );
+    assert_eq!(counters.executor_drops(), 0, "{name}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,13 +524,7 @@ mod tests {
     fn workloads_run_full_bursts() {
         for workload in Workload::ALL {
             assert_eq!(Workload::from_name(workload.name()), Some(workload));
-            let mut executor = workload.executor();
-            let counters = executor.counters().clone();
-            let (rx, tx) = (counters.rx_packets.get(), counters.tx_packets.get());
-            run_bursts(&mut executor, 8);
-            assert_eq!(counters.rx_packets.get() - rx, 8 * BURST_SIZE as u64);
-            assert_eq!(counters.tx_packets.get() - tx, 8 * BURST_SIZE as u64);
-            assert_eq!(counters.executor_drops(), 0, "{}", workload.name());
+            assert_full_bursts(workload.executor(), workload.name());
         }
         assert_eq!(Workload::from_name("l3fwd"), None);
     }
