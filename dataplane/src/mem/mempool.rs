@@ -503,7 +503,13 @@ mod tests {
         assert_eq!(pool.alloc_bulk(41, |packet| again.push(packet)), 40);
         again.truncate(39);
         let mut handed = 0;
-        assert_eq!(pool.alloc_bulk(2, |packet| { handed += 1; drop(packet) }), 2);
+        assert_eq!(
+            pool.alloc_bulk(2, |packet| {
+                handed += 1;
+                drop(packet)
+            }),
+            2
+        );
         assert_eq!(handed, 2);
         assert_eq!(pool.available(), 1);
     }

@@ -180,7 +180,9 @@ impl VirtioNetQueue {
         let allocated = self.pool.alloc_bulk(wanted, |packet| {
             let (buffer_phys, _) = packet.buffer_phys();
             // Never `None`: `wanted` descriptors were free.
-            if let Some(id) = ring.ring.push_single(buffer_phys + header as u64, len, true)
+            if let Some(id) = ring
+                .ring
+                .push_single(buffer_phys + header as u64, len, true)
                 && let Some(slot) = ring.slots.get_mut(usize::from(id))
             {
                 *slot = Some(packet);
@@ -266,10 +268,10 @@ impl Nic for VirtioNetQueue {
                 *header = [0; NET_HEADER_LEN];
             }
             // Never `None`: `room` descriptors were free.
-            if let Some(id) = self
-                .tx
-                .ring
-                .push_single(packet.phys_addr(), packet.len() as u32, false)
+            if let Some(id) =
+                self.tx
+                    .ring
+                    .push_single(packet.phys_addr(), packet.len() as u32, false)
                 && let Some(slot) = self.tx.slots.get_mut(usize::from(id))
             {
                 *slot = Some(packet);

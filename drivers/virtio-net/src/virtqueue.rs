@@ -503,6 +503,52 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn single_descriptor_bursts_free_only_what_was_in_flight() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        let first = queue.push_single(0x1000, 64, true).unwrap();
+        let second = queue.push_single(0x2000, 32, false).unwrap();
+        assert_eq!(queue.free_count(), 2);
+        assert!(queue.publish());
+        let (seen, chain) = device.next_chain().unwrap();
+        assert_eq!((seen, chain.len()), (first, 1));
+        assert_eq!((chain[0].addr, chain[0].len), (0x1000, 64));
+        assert_eq!(chain[0].flags, DescriptorFlags::VIRTQ_DESC_F_WRITE.bits());
+        let (_, chain) = device.next_chain().unwrap();
+        assert_eq!(
+            (chain[0].addr, chain[0].len, chain[0].flags),
+            (0x2000, 32, 0)
+        );
+        // `first` twice, an id past the ring, then `second`.
+        device.complete(first, 10);
+        device.complete(first, 10);
+        device.complete(17, 1);
+        device.complete(second, 20);
+        let mut in_flight = [true; 4];
+        let mut seen = Vec::new();
+        let consumed = queue.take_used_singles(3, |id, len| {
+            seen.push((id, len));
+            core::mem::take(&mut in_flight[usize::from(id)])
+        });
+        assert_eq!(consumed, 3, "bounded by `max`");
+        assert_eq!(
+            seen,
+            [(first, 10), (first, 10)],
+            "the bogus id is not passed on"
+        );
+        assert_eq!(queue.free_count(), 3, "`first` freed once");
+        let consumed = queue.take_used_singles(usize::MAX, |id, len| {
+            seen.push((id, len));
+            core::mem::take(&mut in_flight[usize::from(id)])
+        });
+        assert_eq!(consumed, 1);
+        assert_eq!(seen.last(), Some(&(second, 20)));
+        assert_eq!(queue.free_count(), 4);
+        assert_eq!(queue.used_pending(), 0);
+    }
+
+    #[test]
     fn bogus_used_ids_are_refused() {
         let mut memory = HeapRing::new(4);
         let mut queue = memory.queue(4);
