@@ -32,6 +32,11 @@
 //! synthetic cores=2 generator=core packets=1234567 seconds=1.000 mpps=1.234 cycles_per_packet=1620.5 busy_percent=97 generator_percent=12 generated=... echoed=... errors=0
 //! ```
 //!
+//! Before it, one `synthetic core=N packets=... busy_cycles=...
+//! cycles_per_packet=...` line per pipeline core; in benchmark mode
+//! `synthetic window=start` and `synthetic window=end` mark the measured
+//! window for the host, which reads its vCPU threads' CPU time then.
+//!
 //! `cycles_per_packet` is TSC cycles per packet of one pipeline core,
 //! counted only over polls that received packets (averaged over the cores);
 //! `busy_percent` says how much of the window the pipeline cores had work,
@@ -81,6 +86,12 @@ const WARM_UP_NS: u64 = 200_000_000;
 /// Guest-time limit for the whole run, and for the drain at its end.
 const TIMEOUT_NS: u64 = 120_000_000_000;
 const DRAIN_TIMEOUT_NS: u64 = 5_000_000_000;
+
+/// Printed by core 0 as the measured window (benchmark mode) opens and
+/// closes; `cargo xtask bench` samples the host's view of QEMU's vCPU
+/// threads when it reads them.
+const WINDOW_START_LINE: &str = "synthetic window=start";
+const WINDOW_END_LINE: &str = "synthetic window=end";
 
 /// Phases core 0 announces to the pipeline cores.
 const PHASE_SETUP: u8 = 0;
@@ -505,6 +516,9 @@ fn generator() -> ! {
                 measure_start = Some((now, cpu::rdtsc()));
                 // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
+                // For the host: the benchmark reads what QEMU's vCPU threads got
+                // of the host between these two lines.
+                crate::kprintln!("{WINDOW_START_LINE}");
             } else if phase == PHASE_MEASURE
                 && measure_start.is_some_and(|(begin, _)| now - begin >= window)
             {
@@ -513,6 +527,7 @@ fn generator() -> ! {
                 drain_start = now;
                 // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
+                crate::kprintln!("{WINDOW_END_LINE}");
             }
         } else if phase == PHASE_MEASURE && generated >= packet_budget {
             phase = PHASE_DRAIN;
@@ -644,11 +659,21 @@ fn report(
     let measured = lanes.iter().map(|lane| lane.measured).sum::<u64>() + reflected_measured;
     let unsolicited: u64 = lanes.iter().map(|lane| lane.unsolicited).sum();
     let (mut pipeline_packets, mut busy_cycles, mut drops) = (0u64, 0u64, 0u64);
-    for report in &REPORTS[1..=pipelines] {
+    for (core, report) in REPORTS.iter().enumerate().take(pipelines + 1).skip(1) {
         // Ordering: Relaxed: published by `REPORTED`, as above.
-        pipeline_packets += report.packets.load(Ordering::Relaxed);
-        busy_cycles += report.busy_cycles.load(Ordering::Relaxed);
+        let packets = report.packets.load(Ordering::Relaxed);
+        let cycles = report.busy_cycles.load(Ordering::Relaxed);
+        pipeline_packets += packets;
+        busy_cycles += cycles;
         drops += report.drops.load(Ordering::Relaxed);
+        // Each core's share of the work and what a packet cost it: an uneven
+        // split or one core slower than the other shows here.
+        let deci_cycles = u128::from(cycles) * 10 / u128::from(packets.max(1));
+        crate::kprintln!(
+            "synthetic core={core} packets={packets} busy_cycles={cycles} cycles_per_packet={}.{}",
+            deci_cycles / 10,
+            deci_cycles % 10
+        );
     }
     let window_ns = (end_ns - begin_ns).max(1);
     let window_cycles = (end_tsc - begin_tsc).max(1);
