@@ -119,6 +119,10 @@ enum Generator {
 static LOCAL_GENERATOR: AtomicBool = AtomicBool::new(false);
 
 /// What one pipeline core measured, published when it sees `PHASE_DONE`.
+/// A cache line of its own: with the local generator its core writes the
+/// `reflected` counts on every burst, and two cores' reports in one line
+/// (40 bytes each) made the host bounce that line between the vCPU threads.
+#[repr(align(64))]
 struct PipelineReport {
     packets: AtomicU64,
     busy_cycles: AtomicU64,
@@ -142,7 +146,12 @@ static REPORTS: [PipelineReport; MAX_CORES] = [EMPTY_REPORT; MAX_CORES];
 static REPORTED: AtomicUsize = AtomicUsize::new(0);
 /// Set by a pipeline core that is about to halt on an empty request ring;
 /// the generator clears it and sends a wake-up IPI after its next push.
-static SLEEPING: [AtomicBool; MAX_CORES] = [const { AtomicBool::new(false) }; MAX_CORES];
+/// One cache line per core, so one core's sleep does not disturb another's.
+static SLEEPING: [SleepFlag; MAX_CORES] = [const { SleepFlag(AtomicBool::new(false)) }; MAX_CORES];
+
+/// A pipeline core's sleep flag, alone in its cache line.
+#[repr(align(64))]
+struct SleepFlag(AtomicBool);
 /// Empty polls after which a pipeline core halts until the generator wakes
 /// it: a spinning vCPU would take host time from the generator under TCG.
 const PIPELINE_IDLE_POLLS: u32 = 16;
@@ -157,6 +166,9 @@ pub fn run(core_id: u32) -> ! {
 }
 
 /// A NIC made of two rings to the generator core: requests in, replies out.
+/// Written on every burst by its core, so its heap allocation gets cache
+/// lines of its own (the pipeline cores allocate side by side at setup).
+#[repr(align(64))]
 struct RingNic {
     requests: Consumer<Packet>,
     replies: Producer<Packet>,
@@ -340,7 +352,7 @@ fn sleep_until_fed(core: usize, executor: &mut dataplane::Executor, phase: u8) {
     // Ordering: Relaxed store, then a SeqCst fence before the ring check: with
     // the fence in `wake_if_sleeping` (after the push, before the flag load)
     // one side must see the other (store-load on both sides).
-    SLEEPING[core].store(true, Ordering::Relaxed);
+    SLEEPING[core].0.store(true, Ordering::Relaxed);
     fence(Ordering::SeqCst);
     // Acquire: as in the poll loop.
     if executor.enable_wakeup() && PHASE.load(Ordering::Acquire) == phase {
@@ -354,7 +366,7 @@ fn sleep_until_fed(core: usize, executor: &mut dataplane::Executor, phase: u8) {
     executor.disable_wakeup();
     // Ordering: Relaxed: we are awake and polling; a stale `true` seen by the
     // generator only costs a spurious IPI.
-    SLEEPING[core].store(false, Ordering::Relaxed);
+    SLEEPING[core].0.store(false, Ordering::Relaxed);
 }
 
 /// Wakes pipeline core `core` if it went to sleep on an empty request ring;
@@ -363,7 +375,7 @@ fn wake_if_sleeping(core: usize) {
     // Ordering: the SeqCst fence orders the caller's ring push before the flag
     // load (the mirror of `sleep_until_fed`); the swap itself can be Relaxed.
     fence(Ordering::SeqCst);
-    if SLEEPING[core].swap(false, Ordering::Relaxed)
+    if SLEEPING[core].0.swap(false, Ordering::Relaxed)
         && let Some(record) = smp::record(core)
     {
         apic::send_fixed(record.apic_id(), crate::arch::trap::WAKEUP_VECTOR);
