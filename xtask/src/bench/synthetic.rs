@@ -300,7 +300,8 @@ fn side_by_side_note(
             .join(" ")
     };
     format!(
-        "synthetic generator=local, two 1-core guests side by side (nothing shared in the guest): together median {}, min {} of one 1-core guest alone (rounds: {});          the 2-core guest reached median {:.2} of the pair's Mpps (rounds: {}); windows overlapped median {:.0}%",
+        "synthetic generator=local, two 1-core guests side by side (nothing shared in the guest): together median {}, min {} of one 1-core guest alone (rounds: {}); \
+         the 2-core guest reached median {:.2} of the pair's Mpps (rounds: {}); windows overlapped median {:.0}%",
         format_ratio(median(&host_scaling)),
         format_ratio(minimum(&host_scaling)),
         list(&host_scaling, "x"),
