@@ -213,6 +213,18 @@ pub struct BenchArguments {
     /// Skip the in-guest synthetic runs.
     #[arg(long)]
     pub no_synthetic: bool,
+    /// Only the in-guest synthetic runs (no criterion, callgrind or systems
+    /// under test; no root needed): writes the report, leaves RESULTS.md.
+    #[arg(long, conflicts_with_all = ["no_synthetic", "no_systems"])]
+    pub synthetic_only: bool,
+    /// Rounds of the in-guest synthetic runs (1 to 20) [default: 5]: every
+    /// round runs each case once; the report gives each generator's 2-core
+    /// scaling as the median and the minimum over the rounds.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub synthetic_runs: Option<u32>,
+    /// Only these synthetic generator modes: core, local [default: both].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = ["core", "local"])]
+    pub synthetic_generators: Option<Vec<String>>,
 }
 
 /// What `__udp-client` checks. Every loop is bounded in count and time.
@@ -475,6 +487,21 @@ mod tests {
         assert!(parse("bench --systems bsd").is_err());
         assert!(parse("bench --scenarios /nonexistent.toml").is_err());
         assert!(parse("bench --fast").is_err());
+        let Command::Bench(options) =
+            parse("bench --synthetic-only --synthetic-runs 7 --synthetic-generators local")
+                .unwrap()
+        else {
+            panic!("expected bench");
+        };
+        assert!(options.synthetic_only);
+        assert_eq!(options.synthetic_runs, Some(7));
+        assert_eq!(
+            options.synthetic_generators.as_deref(),
+            Some(&["local".to_owned()][..])
+        );
+        assert!(parse("bench --synthetic-runs 0").is_err());
+        assert!(parse("bench --synthetic-generators remote").is_err());
+        assert!(parse("bench --synthetic-only --no-synthetic").is_err());
     }
 
     #[test]

@@ -27,12 +27,38 @@ fn pit_count() -> u16 {
     }
 }
 
+/// Attempts at most at a calibration no single step of which stalled.
+const CALIBRATION_ATTEMPTS: u32 = 4;
+
 /// Measures the TSC frequency over `window_us` microseconds of PIT time and returns it.
 ///
 /// Channel 0 runs in mode 2 (rate generator) from 0xffff; we poll its latched count so
 /// it also works on machines without the port-0x61 speaker gate (microvm). The PIC has
 /// IRQ 0 masked, so the channel raises no interrupts.
+///
+/// The count wraps every 55 ms: if the hypervisor stalls this vCPU for longer
+/// between two reads, the PIT time of the wraps is lost and the frequency
+/// comes out too high (under TCG on a busy host a guest then took 0.6 s of
+/// host time for what it counted as 2 s). A step that took more than a
+/// quarter of the whole measurement is such a stall, or could be: measure
+/// again, up to `CALIBRATION_ATTEMPTS` times.
 pub fn calibrate(window_us: u64) -> u64 {
+    let mut hz = 0;
+    for _ in 0..CALIBRATION_ATTEMPTS {
+        let (measured, longest_step, total) = measure_tsc_hz(window_us);
+        hz = measured;
+        if longest_step.saturating_mul(4) <= total {
+            break;
+        }
+    }
+    set_tsc_hz(hz);
+    stop_pit();
+    hz
+}
+
+/// One measurement: TSC ticks per second, and the TSC ticks of the longest
+/// step between two PIT reads and of the whole measurement.
+fn measure_tsc_hz(window_us: u64) -> (u64, u64, u64) {
     // SAFETY: programming PIT channel 0 on its fixed ports; IRQ 0 is masked.
     unsafe {
         outb(PIT_COMMAND, 0x34); // channel 0, lobyte/hibyte, mode 2, binary
@@ -42,17 +68,17 @@ pub fn calibrate(window_us: u64) -> u64 {
     let target = PIT_HZ * window_us / 1_000_000;
     let mut previous = pit_count();
     let start_tsc = cpu::rdtsc();
-    let mut elapsed = 0u64;
+    let (mut elapsed, mut step_start, mut longest_step) = (0u64, start_tsc, 0u64);
     while elapsed < target {
         let now = pit_count();
+        let step_end = cpu::rdtsc();
+        longest_step = longest_step.max(step_end - step_start);
+        step_start = step_end;
         elapsed += u64::from(previous.wrapping_sub(now));
         previous = now;
     }
     let ticks = cpu::rdtsc() - start_tsc;
-    let hz = ticks * PIT_HZ / elapsed.max(1);
-    set_tsc_hz(hz);
-    stop_pit();
-    hz
+    (ticks * PIT_HZ / elapsed.max(1), longest_step, ticks)
 }
 
 /// Leaves PIT channel 0 in mode 0 (interrupt on terminal count) from

@@ -32,6 +32,11 @@
 //! synthetic cores=2 generator=core packets=1234567 seconds=1.000 mpps=1.234 cycles_per_packet=1620.5 busy_percent=97 generator_percent=12 generated=... echoed=... errors=0
 //! ```
 //!
+//! Before it, one `synthetic core=N packets=... busy_cycles=...
+//! cycles_per_packet=...` line per pipeline core; in benchmark mode
+//! `synthetic window=start` and `synthetic window=end` mark the measured
+//! window for the host, which reads its vCPU threads' CPU time then.
+//!
 //! `cycles_per_packet` is TSC cycles per packet of one pipeline core,
 //! counted only over polls that received packets (averaged over the cores);
 //! `busy_percent` says how much of the window the pipeline cores had work,
@@ -82,6 +87,12 @@ const WARM_UP_NS: u64 = 200_000_000;
 const TIMEOUT_NS: u64 = 120_000_000_000;
 const DRAIN_TIMEOUT_NS: u64 = 5_000_000_000;
 
+/// Printed by core 0 as the measured window (benchmark mode) opens and
+/// closes; `cargo xtask bench` samples the host's view of QEMU's vCPU
+/// threads when it reads them.
+const WINDOW_START_LINE: &str = "synthetic window=start";
+const WINDOW_END_LINE: &str = "synthetic window=end";
+
 /// Phases core 0 announces to the pipeline cores.
 const PHASE_SETUP: u8 = 0;
 const PHASE_WARM_UP: u8 = 1;
@@ -108,6 +119,10 @@ enum Generator {
 static LOCAL_GENERATOR: AtomicBool = AtomicBool::new(false);
 
 /// What one pipeline core measured, published when it sees `PHASE_DONE`.
+/// A cache line of its own: with the local generator its core writes the
+/// `reflected` counts on every burst, and two cores' reports in one line
+/// (40 bytes each) made the host bounce that line between the vCPU threads.
+#[repr(align(64))]
 struct PipelineReport {
     packets: AtomicU64,
     busy_cycles: AtomicU64,
@@ -131,7 +146,12 @@ static REPORTS: [PipelineReport; MAX_CORES] = [EMPTY_REPORT; MAX_CORES];
 static REPORTED: AtomicUsize = AtomicUsize::new(0);
 /// Set by a pipeline core that is about to halt on an empty request ring;
 /// the generator clears it and sends a wake-up IPI after its next push.
-static SLEEPING: [AtomicBool; MAX_CORES] = [const { AtomicBool::new(false) }; MAX_CORES];
+/// One cache line per core, so one core's sleep does not disturb another's.
+static SLEEPING: [SleepFlag; MAX_CORES] = [const { SleepFlag(AtomicBool::new(false)) }; MAX_CORES];
+
+/// A pipeline core's sleep flag, alone in its cache line.
+#[repr(align(64))]
+struct SleepFlag(AtomicBool);
 /// Empty polls after which a pipeline core halts until the generator wakes
 /// it: a spinning vCPU would take host time from the generator under TCG.
 const PIPELINE_IDLE_POLLS: u32 = 16;
@@ -146,6 +166,9 @@ pub fn run(core_id: u32) -> ! {
 }
 
 /// A NIC made of two rings to the generator core: requests in, replies out.
+/// Written on every burst by its core, so its heap allocation gets cache
+/// lines of its own (the pipeline cores allocate side by side at setup).
+#[repr(align(64))]
 struct RingNic {
     requests: Consumer<Packet>,
     replies: Producer<Packet>,
@@ -329,7 +352,7 @@ fn sleep_until_fed(core: usize, executor: &mut dataplane::Executor, phase: u8) {
     // Ordering: Relaxed store, then a SeqCst fence before the ring check: with
     // the fence in `wake_if_sleeping` (after the push, before the flag load)
     // one side must see the other (store-load on both sides).
-    SLEEPING[core].store(true, Ordering::Relaxed);
+    SLEEPING[core].0.store(true, Ordering::Relaxed);
     fence(Ordering::SeqCst);
     // Acquire: as in the poll loop.
     if executor.enable_wakeup() && PHASE.load(Ordering::Acquire) == phase {
@@ -343,7 +366,7 @@ fn sleep_until_fed(core: usize, executor: &mut dataplane::Executor, phase: u8) {
     executor.disable_wakeup();
     // Ordering: Relaxed: we are awake and polling; a stale `true` seen by the
     // generator only costs a spurious IPI.
-    SLEEPING[core].store(false, Ordering::Relaxed);
+    SLEEPING[core].0.store(false, Ordering::Relaxed);
 }
 
 /// Wakes pipeline core `core` if it went to sleep on an empty request ring;
@@ -352,7 +375,7 @@ fn wake_if_sleeping(core: usize) {
     // Ordering: the SeqCst fence orders the caller's ring push before the flag
     // load (the mirror of `sleep_until_fed`); the swap itself can be Relaxed.
     fence(Ordering::SeqCst);
-    if SLEEPING[core].swap(false, Ordering::Relaxed)
+    if SLEEPING[core].0.swap(false, Ordering::Relaxed)
         && let Some(record) = smp::record(core)
     {
         apic::send_fixed(record.apic_id(), crate::arch::trap::WAKEUP_VECTOR);
@@ -505,6 +528,9 @@ fn generator() -> ! {
                 measure_start = Some((now, cpu::rdtsc()));
                 // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
+                // For the host: the benchmark reads what QEMU's vCPU threads got
+                // of the host between these two lines.
+                crate::kprintln!("{WINDOW_START_LINE}");
             } else if phase == PHASE_MEASURE
                 && measure_start.is_some_and(|(begin, _)| now - begin >= window)
             {
@@ -513,6 +539,7 @@ fn generator() -> ! {
                 drain_start = now;
                 // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
+                crate::kprintln!("{WINDOW_END_LINE}");
             }
         } else if phase == PHASE_MEASURE && generated >= packet_budget {
             phase = PHASE_DRAIN;
@@ -644,11 +671,21 @@ fn report(
     let measured = lanes.iter().map(|lane| lane.measured).sum::<u64>() + reflected_measured;
     let unsolicited: u64 = lanes.iter().map(|lane| lane.unsolicited).sum();
     let (mut pipeline_packets, mut busy_cycles, mut drops) = (0u64, 0u64, 0u64);
-    for report in &REPORTS[1..=pipelines] {
+    for (core, report) in REPORTS.iter().enumerate().take(pipelines + 1).skip(1) {
         // Ordering: Relaxed: published by `REPORTED`, as above.
-        pipeline_packets += report.packets.load(Ordering::Relaxed);
-        busy_cycles += report.busy_cycles.load(Ordering::Relaxed);
+        let packets = report.packets.load(Ordering::Relaxed);
+        let cycles = report.busy_cycles.load(Ordering::Relaxed);
+        pipeline_packets += packets;
+        busy_cycles += cycles;
         drops += report.drops.load(Ordering::Relaxed);
+        // Each core's share of the work and what a packet cost it: an uneven
+        // split or one core slower than the other shows here.
+        let deci_cycles = u128::from(cycles) * 10 / u128::from(packets.max(1));
+        crate::kprintln!(
+            "synthetic core={core} packets={packets} busy_cycles={cycles} cycles_per_packet={}.{}",
+            deci_cycles / 10,
+            deci_cycles % 10
+        );
     }
     let window_ns = (end_ns - begin_ns).max(1);
     let window_cycles = (end_tsc - begin_tsc).max(1);

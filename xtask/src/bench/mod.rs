@@ -14,5 +14,6 @@ pub mod results;
 pub mod synthetic;
 pub mod systems;
 pub mod tcp;
+pub mod vcpu_time;
 pub mod veth;
 pub mod vhost;

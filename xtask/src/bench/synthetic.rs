@@ -1,62 +1,151 @@
 //! The in-guest synthetic pipeline (`test=synthetic`): measured in QEMU
-//! with 1 and 2 pipeline cores and both generator modes, medians reported.
+//! with 1 and 2 pipeline cores and both generator modes, in rounds; the
+//! report gives each case's median and each generator's 2-core scaling as
+//! the median and the minimum over the rounds, with what the host gave the
+//! pipeline vCPU threads during the measured windows.
 
+use crate::bench::vcpu_time::{Sample, WindowShare};
+use crate::cli::BenchArguments;
 use crate::qemu::command_line::Machine;
-use crate::qemu::scenario::run_scenario;
+use crate::qemu::scenario::run_scenario_watched;
 use crate::suites::kernel::checks::SyntheticLine;
 use crate::suites::kernel::scenarios::config;
 use anyhow::{Result, ensure};
 use perf::report::SyntheticRow;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Measured window of one in-guest synthetic run, and runs per core count
-/// (the median by Mpps is reported: single runs swing by 2x on a shared host).
+/// Measured window of one in-guest synthetic run, and rounds by default
+/// (single runs swing by 2x on a shared host).
 const SYNTHETIC_WINDOW_MS: u64 = 2000;
 const SYNTHETIC_QUICK_WINDOW_MS: u64 = 500;
-const SYNTHETIC_RUNS: usize = 5;
+const SYNTHETIC_RUNS: u32 = 5;
 /// Who turns echoes back into requests in the synthetic runs.
 const SYNTHETIC_GENERATORS: [&str; 2] = ["core", "local"];
+/// The guest's window markers (`kernel/src/scenarios/synthetic.rs`).
+const WINDOW_START_LINE: &str = "synthetic window=start";
+const WINDOW_END_LINE: &str = "synthetic window=end";
+
+/// Most the guest's measured window may differ from the host's view of it:
+/// the guest times it with a TSC calibrated at boot against the PIT, and a
+/// host stall across a PIT wrap during that millisecond skews every rate
+/// the guest reports (seen: a 1-core guest "measuring" 10.8 Mpps over what
+/// was 0.6 s of host time).
+const CLOCK_TOLERANCE: f64 = 0.05;
 
 /// How long one measuring boot may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// One measured run: the guest's result line and, when the host could read
+/// QEMU's threads at both window markers, what it gave the vCPUs.
+#[derive(Clone, Debug)]
+struct Run {
+    line: SyntheticLine,
+    /// Each pipeline core's packets and cycles per packet, as the guest's
+    /// `synthetic core=` lines give them.
+    per_core: String,
+    host: Option<WindowShare>,
+    /// When the host read the guest's window markers.
+    window: Option<(Instant, Instant)>,
+}
+
+impl Run {
+    /// Share of the window the pipeline vCPU threads (guest cores 1..) ran,
+    /// summed: 2.0 means two host CPUs throughout.
+    fn pipeline_cpus(&self) -> Option<f64> {
+        let host = self.host.as_ref()?;
+        let pipelines: Vec<_> = host.vcpus_between(1, self.line.cores).collect();
+        (pipelines.len() == self.line.cores as usize)
+            .then(|| pipelines.iter().map(|share| share.run).sum())
+    }
+}
+
 /// The in-guest synthetic pipeline (`test=synthetic`) with 1 and 2 pipeline
 /// cores, fed by a generator core and by local generators on the pipeline
 /// cores; failures become notes.
-pub fn synthetic(quick: bool, notes: &mut Vec<String>) -> Vec<SyntheticRow> {
-    let window_ms = if quick {
+pub fn synthetic(options: &BenchArguments, notes: &mut Vec<String>) -> Vec<SyntheticRow> {
+    let window_ms = if options.quick {
         SYNTHETIC_QUICK_WINDOW_MS
     } else {
         SYNTHETIC_WINDOW_MS
     };
-    let cases: Vec<(&str, u32)> = SYNTHETIC_GENERATORS
+    let rounds = options.synthetic_runs.unwrap_or(SYNTHETIC_RUNS) as usize;
+    let generators: Vec<&str> = SYNTHETIC_GENERATORS
+        .into_iter()
+        .filter(|generator| {
+            options
+                .synthetic_generators
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|name| name == generator))
+        })
+        .collect();
+    let cases: Vec<(&str, u32)> = generators
         .iter()
         .flat_map(|&generator| [(generator, 1), (generator, 2)])
         .collect();
     // Interleaved (every case once per round) so that a busy spell on the
-    // host hits every case alike.
-    let mut lines: Vec<Vec<SyntheticLine>> = vec![Vec::new(); cases.len()];
-    for _ in 0..SYNTHETIC_RUNS {
-        for (&(generator, pipelines), found) in cases.iter().zip(lines.iter_mut()) {
-            match measure(pipelines, generator, window_ms) {
-                Ok(line) => {
+    // host hits every case alike, and a round's 2-core run is compared with
+    // its 1-core run.
+    let mut runs: Vec<Vec<Option<Run>>> = vec![Vec::new(); cases.len()];
+    // Local generators only: two 1-core guests at once, per round.
+    let mut side_by_side: Vec<Option<SideBySide>> = Vec::new();
+    for round in 0..rounds {
+        for (&(generator, pipelines), found) in cases.iter().zip(runs.iter_mut()) {
+            let measured = measure(pipelines, generator, window_ms).or_else(|error| {
+                let reason = format!("{error:#}").lines().next().unwrap_or_default().to_owned();
+                eprintln!("xtask: [bench] synthetic round {} generator={generator} {pipelines} pipeline core(s) refused, measuring again: {reason}", round + 1);
+                notes.push(format!(
+                    "synthetic round {} generator={generator} with {pipelines} pipeline core(s) measured twice, the first refused: {reason}",
+                    round + 1
+                ));
+                measure(pipelines, generator, window_ms)
+            });
+            match measured {
+                Ok(run) => {
                     eprintln!(
-                        "xtask: [bench] synthetic generator={generator} {pipelines} pipeline core(s): {:.3} Mpps, {:.1} cycles/packet, {}% busy",
-                        line.mpps, line.cycles_per_packet, line.busy_percent
+                        "xtask: [bench] synthetic round {} generator={generator} {pipelines} pipeline core(s): {:.3} Mpps, {:.1} cycles/packet ({}), {}% busy; host: {}",
+                        round + 1,
+                        run.line.mpps,
+                        run.line.cycles_per_packet,
+                        run.per_core,
+                        run.line.busy_percent,
+                        run.host
+                            .as_ref()
+                            .map_or_else(|| "not read".to_owned(), WindowShare::describe)
                     );
-                    found.push(line);
+                    found.push(Some(run));
                 }
+                Err(error) => {
+                    notes.push(format!(
+                        "synthetic generator={generator} with {pipelines} pipeline core(s) failed: {}",
+                        format!("{error:#}").lines().next().unwrap_or_default()
+                    ));
+                    found.push(None);
+                }
+            }
+        }
+        if generators.contains(&"local") {
+            let pair = measure_side_by_side("local", window_ms);
+            match &pair {
+                Ok(pair) => eprintln!(
+                    "xtask: [bench] synthetic round {} two 1-core guests side by side: {:.3} + {:.3} Mpps, windows {:.0}% overlapped",
+                    round + 1,
+                    pair.mpps[0],
+                    pair.mpps[1],
+                    pair.overlap * 100.0
+                ),
                 Err(error) => notes.push(format!(
-                    "synthetic generator={generator} with {pipelines} pipeline core(s) failed: {}",
+                    "synthetic: two 1-core guests side by side failed: {}",
                     format!("{error:#}").lines().next().unwrap_or_default()
                 )),
             }
+            side_by_side.push(pair.ok());
         }
     }
     let mut rows = Vec::new();
-    for found in &mut lines {
-        found.sort_by(|a, b| a.mpps.total_cmp(&b.mpps));
-        if let Some(median) = found.get(found.len() / 2) {
+    for found in &runs {
+        let mut lines: Vec<&SyntheticLine> = found.iter().flatten().map(|run| &run.line).collect();
+        lines.sort_by(|a, b| a.mpps.total_cmp(&b.mpps));
+        if let Some(median) = lines.get(lines.len() / 2) {
             rows.push(SyntheticRow {
                 generator: median.generator.clone(),
                 cores: median.cores,
@@ -65,38 +154,204 @@ pub fn synthetic(quick: bool, notes: &mut Vec<String>) -> Vec<SyntheticRow> {
             });
         }
     }
-    let scaling = |generator: &str| {
-        let mpps = |cores| {
-            rows.iter()
-                .find(|row| row.generator == generator && row.cores == cores)
-                .map(|row| row.mpps)
+    for &generator in &generators {
+        let case = |cores| {
+            cases
+                .iter()
+                .position(|&case| case == (generator, cores))
+                .map(|index| &runs[index])
         };
-        match (mpps(1), mpps(2)) {
-            (Some(one), Some(two)) if one > 0.0 => format!("{:.2}x", two / one),
-            _ => "n/a".into(),
+        if let (Some(one), Some(two)) = (case(1), case(2)) {
+            notes.push(scaling_note(generator, one, two));
+            if generator == "local" {
+                notes.push(side_by_side_note(one, two, &side_by_side));
+            }
         }
-    };
+    }
     notes.push(format!(
-        "synthetic: the echo pipeline fed through rings (no NIC), medians of {SYNTHETIC_RUNS} runs; \
-         generator=core (a generator core turns echoes into requests): 2 pipeline cores give {} the Mpps of 1; \
-         generator=local (each pipeline core turns its own echoes around): {}. \
-         The core generator is a third vCPU competing for this host's {} CPUs",
-        scaling("core"),
-        scaling("local"),
+        "synthetic: the echo pipeline fed through rings (no NIC), {rounds} rounds of {window_ms} ms windows; \
+         generator=core: a generator core turns echoes into requests, a third vCPU competing for this host's {} CPUs; \
+         generator=local: each pipeline core turns its own echoes around. Command: `cargo xtask bench --synthetic-only`",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     ));
     rows
 }
 
+/// One generator's 2-core scaling over the rounds: each round's 2-core Mpps
+/// over the same round's 1-core Mpps, median and minimum; and the same
+/// per host CPU the pipeline vCPU threads got, which is what TCG's guest
+/// cannot see.
+fn scaling_note(generator: &str, one: &[Option<Run>], two: &[Option<Run>]) -> String {
+    let pairs: Vec<(&Run, &Run)> = one
+        .iter()
+        .zip(two)
+        .filter_map(|(one, two)| Some((one.as_ref()?, two.as_ref()?)))
+        .filter(|(one, _)| one.line.mpps > 0.0)
+        .collect();
+    let ratios: Vec<f64> = pairs
+        .iter()
+        .map(|(one, two)| two.line.mpps / one.line.mpps)
+        .collect();
+    let per_cpu: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(one, two)| {
+            let (cpus_one, cpus_two) = (one.pipeline_cpus()?, two.pipeline_cpus()?);
+            // Each run's Mpps per host CPU its pipeline vCPUs ran, times the
+            // pipeline cores: the scaling had every vCPU had a host CPU.
+            (cpus_one > 0.0 && cpus_two > 0.0).then(|| {
+                (two.line.mpps / cpus_two * f64::from(two.line.cores))
+                    / (one.line.mpps / cpus_one * f64::from(one.line.cores))
+            })
+        })
+        .collect();
+    let two_core_cpus: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(_, two)| two.pipeline_cpus())
+        .collect();
+    let list = |values: &[f64], unit: &str| {
+        values
+            .iter()
+            .map(|value| format!("{value:.2}{unit}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "synthetic scaling generator={generator}, 2 pipeline cores over 1, {} rounds: median {}, min {} (rounds: {}); \
+         the 2-core runs' pipeline vCPU threads got {} host CPUs (median; rounds: {}); \
+         had each pipeline vCPU had a whole host CPU, 2 cores would scale median {}, min {} (rounds: {})",
+        ratios.len(),
+        format_ratio(median(&ratios)),
+        format_ratio(minimum(&ratios)),
+        list(&ratios, "x"),
+        median(&two_core_cpus).map_or_else(|| "n/a".to_owned(), |cpus| format!("{cpus:.2}")),
+        list(&two_core_cpus, ""),
+        format_ratio(median(&per_cpu)),
+        format_ratio(minimum(&per_cpu)),
+        list(&per_cpu, "x"),
+    )
+}
+
+/// Two 1-core guests measured at once: what this host gives two busy
+/// pipeline vCPU threads that share no guest memory.
+#[derive(Clone, Debug)]
+struct SideBySide {
+    /// Each guest's Mpps.
+    mpps: [f64; 2],
+    /// Share of the longer measured window the two windows overlapped.
+    overlap: f64,
+}
+
+/// Boots two 1-core guests at once and measures both.
+fn measure_side_by_side(generator: &str, window_ms: u64) -> Result<SideBySide> {
+    let (first, second) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| measure(1, generator, window_ms));
+        let first = measure(1, generator, window_ms);
+        let second = other
+            .join()
+            .map_err(|_| anyhow::anyhow!("the second guest's thread panicked"))?;
+        anyhow::Ok((first?, second?))
+    })?;
+    let overlap = match (first.window, second.window) {
+        (Some((start_a, end_a)), Some((start_b, end_b))) => {
+            let shared = end_a
+                .min(end_b)
+                .saturating_duration_since(start_a.max(start_b));
+            let longest = (end_a - start_a).max(end_b - start_b);
+            shared.as_secs_f64() / longest.as_secs_f64().max(1e-9)
+        }
+        _ => 0.0,
+    };
+    Ok(SideBySide {
+        mpps: [first.line.mpps, second.line.mpps],
+        overlap,
+    })
+}
+
+/// The host's own 2-CPU scaling for this workload (two 1-core guests side
+/// by side over one alone, same round) beside the 2-core guest's scaling:
+/// where the 2-core guest reaches what two separate guests reach, the loss
+/// is the host's, not the guest's.
+fn side_by_side_note(
+    one: &[Option<Run>],
+    two: &[Option<Run>],
+    pairs: &[Option<SideBySide>],
+) -> String {
+    let mut host_scaling = Vec::new();
+    let mut guest_share = Vec::new();
+    let mut overlaps = Vec::new();
+    for ((one, two), pair) in one.iter().zip(two).zip(pairs) {
+        let Some(pair) = pair else { continue };
+        let together = pair.mpps[0] + pair.mpps[1];
+        overlaps.push(pair.overlap);
+        if let Some(one) = one.as_ref().filter(|one| one.line.mpps > 0.0) {
+            host_scaling.push(together / one.line.mpps);
+        }
+        if let Some(two) = two
+            && together > 0.0
+        {
+            guest_share.push(two.line.mpps / together);
+        }
+    }
+    let list = |values: &[f64], unit: &str| {
+        values
+            .iter()
+            .map(|value| format!("{value:.2}{unit}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "synthetic generator=local, two 1-core guests side by side (nothing shared in the guest): together median {}, min {} of one 1-core guest alone (rounds: {}); \
+         the 2-core guest reached median {:.2} of the pair's Mpps (rounds: {}); windows overlapped median {:.0}%",
+        format_ratio(median(&host_scaling)),
+        format_ratio(minimum(&host_scaling)),
+        list(&host_scaling, "x"),
+        median(&guest_share).unwrap_or(f64::NAN),
+        list(&guest_share, ""),
+        median(&overlaps).unwrap_or(0.0) * 100.0,
+    )
+}
+
+fn format_ratio(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "n/a".to_owned(), |ratio| format!("{ratio:.2}x"))
+}
+
+/// The median (the upper one of an even count).
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied()
+}
+
+fn minimum(values: &[f64]) -> Option<f64> {
+    values.iter().copied().min_by(f64::total_cmp)
+}
+
 /// Measures the in-guest synthetic pipeline with `pipelines` pipeline cores
-/// (plus the generator core) over a `window_ms` window.
-fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<SyntheticLine> {
-    let config = config(
+/// (plus core 0) over a `window_ms` window, reading QEMU's threads when the
+/// guest opens and closes the window.
+fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
+    let mut config = config(
         pipelines + 1,
         Machine::Q35,
         &format!("test=synthetic synthetic_generator={generator} synthetic_ms={window_ms}"),
     );
-    let outcome = run_scenario(&config, TIMEOUT)?;
+    // Names the vCPU threads `CPU <n>/TCG` for `Sample::read`.
+    config
+        .extra_args
+        .extend(["-name", "warpcore-synthetic,debug-threads=on"].map(String::from));
+    let (mut start, mut end) = (None, None);
+    let mut read_error = None;
+    let outcome = run_scenario_watched(&config, TIMEOUT, &mut |pid, line| {
+        let slot = match line {
+            Some(WINDOW_START_LINE) => &mut start,
+            Some(WINDOW_END_LINE) => &mut end,
+            _ => return,
+        };
+        match Sample::read(pid) {
+            Ok(sample) => *slot = Some(sample),
+            Err(error) => read_error = Some(error),
+        }
+    })?;
     let line = SyntheticLine::find(&outcome.serial_log)
         .map_err(|error| anyhow::anyhow!("{error:#}\n{}", outcome.serial_log))?;
     ensure!(
@@ -105,5 +360,59 @@ fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<SyntheticL
         outcome.describe_exit(),
         line
     );
-    Ok(line)
+    if let Some(error) = read_error {
+        eprintln!("xtask: [bench] synthetic: could not read QEMU's threads: {error:#}");
+    }
+    let (host, window) = match (start, end) {
+        (Some(start), Some(end)) => (Some(start.window_to(&end)), Some((start.at, end.at))),
+        _ => (None, None),
+    };
+    if let Some(host) = &host {
+        let guest_seconds = line.packets as f64 / (line.mpps.max(1e-9) * 1e6);
+        ensure!(
+            (host.seconds / guest_seconds - 1.0).abs() <= CLOCK_TOLERANCE,
+            "the guest's clock disagrees with the host's: its {guest_seconds:.2} s window took {:.2} s of host time",
+            host.seconds
+        );
+    }
+    let per_core = outcome
+        .serial_log
+        .lines()
+        .filter_map(|line| line.trim_end().strip_prefix("synthetic core="))
+        .map(|fields| {
+            let field = |name: &str| {
+                fields
+                    .split_whitespace()
+                    .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+                    .unwrap_or("?")
+            };
+            let core = fields.split_whitespace().next().unwrap_or("?");
+            format!(
+                "core {core}: {} packets at {} cycles",
+                field("packets"),
+                field("cycles_per_packet")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(Run {
+        line,
+        per_core,
+        host,
+        window,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_minimum_of_rounds() {
+        assert_eq!(median(&[2.0, 1.5, 1.9, 2.1, 1.7]), Some(1.9));
+        assert_eq!(minimum(&[2.0, 1.5, 1.9]), Some(1.5));
+        assert_eq!(median(&[]), None);
+        assert_eq!(format_ratio(minimum(&[])), "n/a");
+        assert_eq!(format_ratio(Some(1.954)), "1.95x");
+    }
 }

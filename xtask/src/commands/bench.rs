@@ -28,12 +28,23 @@ pub fn run(options: &BenchArguments) -> Result<()> {
             .join(" "),
         ..Report::default()
     };
-    if !options.no_micro {
+    if !options.no_micro && !options.synthetic_only {
         report.micro = criterion(options.quick)?;
         report.instructions = instructions()?;
     }
     if !options.no_systems && !options.no_synthetic {
-        report.synthetic = synthetic(options.quick, &mut report.notes);
+        report.synthetic = synthetic(options, &mut report.notes);
+    }
+    if options.synthetic_only {
+        // A part of the benchmark: its report, but not RESULTS.md's block
+        // for the whole run.
+        let dir = root
+            .join("perf/reports")
+            .join(report.created.replace([':', '-'], ""));
+        perf::report::write(&report, &dir)?;
+        print!("{}", perf::report::summary_markdown(&report));
+        eprintln!("xtask: [bench] report in {}", dir.display());
+        return Ok(());
     }
     if !options.no_systems {
         if !is_root() {

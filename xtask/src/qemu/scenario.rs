@@ -82,12 +82,24 @@ impl ScenarioOutcome {
 /// Boots the kernel with `config`, captures the serial log, and kills QEMU after
 /// `timeout`. Never fails because of what the kernel did; check the outcome.
 pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOutcome> {
+    run_scenario_watched(config, timeout, &mut |_, _| {})
+}
+
+/// As [`run_scenario`], calling `watch` with QEMU's process id and each
+/// console line as it arrives, and with `None` at least every 20 ms while
+/// QEMU runs (the synthetic benchmark samples QEMU's threads from it).
+pub fn run_scenario_watched(
+    config: &QemuConfig,
+    timeout: Duration,
+    watch: &mut dyn FnMut(u32, Option<&str>),
+) -> Result<ScenarioOutcome> {
     ensure_qemu_binary(config.binary())?;
     let kernel = image_for(config)?;
     let mut command = qemu_command(config, &kernel, false);
     command.stdin(Stdio::null());
     let started = Instant::now();
     let (mut child, console) = console::spawn(&mut command)?;
+    let pid = child.id();
     let mut serial_log = String::new();
     let mut ready_after = None;
     let deadline = started + timeout;
@@ -97,9 +109,10 @@ pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOu
                 if ready_after.is_none() && line.trim_start().starts_with(READY_PREFIX) {
                     ready_after = Some(at - started);
                 }
+                watch(pid, Some(line.trim_end()));
                 serial_log.push_str(&line);
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => watch(pid, None),
             // Both pipes closed: QEMU is gone or about to be.
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = wait_until(&mut child, deadline)?;
