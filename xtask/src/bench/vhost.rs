@@ -228,7 +228,7 @@ fn print_device(run: &RunResult) {
 
 /// The echo appliance's spec on `cores` cores.
 fn echo_spec(cores: u32) -> Result<PathBuf> {
-    crate::bench::systems::echo_spec(cores, false)
+    crate::bench::systems::echo_spec(cores, None)
 }
 
 /// One run of `system` on the vhost-user backend.
@@ -241,9 +241,9 @@ pub fn measure(
     match (scenario.workload, system) {
         (
             Workload::UdpEcho | Workload::IcmpEcho | Workload::UdpLatency,
-            System::WarpcoreQemu | System::WarpcoreQemuPoll,
+            System::WarpcoreQemu | System::WarpcoreQemuPoll | System::WarpcoreQemuHaltpoll,
         ) => {
-            let spec = crate::bench::systems::echo_spec(cores, system == System::WarpcoreQemuPoll)?;
+            let spec = crate::bench::systems::echo_spec(cores, system.appliance_idle())?;
             let args = echo_arguments(scenario)?;
             let mut rig = Rig::boot(
                 tools,
