@@ -33,6 +33,14 @@ impl Counter {
         self.add(1);
     }
 
+    /// Replaces the value (a gauge, like a core's halt-polling window).
+    /// Only the owning core may call this.
+    #[inline]
+    pub fn set(&self, value: u64) {
+        // Ordering: single writer; a statistic no other memory depends on.
+        self.0.store(value, Ordering::Relaxed);
+    }
+
     /// The current value, readable from any core.
     #[inline]
     pub fn get(&self) -> u64 {

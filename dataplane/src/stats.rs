@@ -142,11 +142,21 @@ pub struct IdleCounters {
     pub wakeups_by_timer: Counter,
     /// Sleeps something else ended (the console, a signal, spuriously).
     pub wakeups_by_other: Counter,
+    /// `idle = "haltpoll"`: idle stretches in which work came back while
+    /// the core still polled past its empty-poll threshold (a halt and
+    /// its wake-up saved).
+    pub poll_windows_caught: Counter,
+    /// `idle = "haltpoll"`: idle stretches whose polling window ran out,
+    /// after which the core went to sleep.
+    pub poll_windows_timed_out: Counter,
+    /// `idle = "haltpoll"`: the core's polling window now, in nanoseconds
+    /// (a gauge; 0 under the other idle modes and on a core left idle).
+    pub poll_window_ns: Counter,
 }
 
 impl IdleCounters {
     /// `(name, value)` of every counter, for dumps.
-    pub fn entries(&self) -> [(&'static str, u64); 6] {
+    pub fn entries(&self) -> [(&'static str, u64); 9] {
         [
             ("sleeps", self.sleeps.get()),
             ("sleeps_refused", self.sleeps_refused.get()),
@@ -154,6 +164,9 @@ impl IdleCounters {
             ("wakeups_by_doorbell", self.wakeups_by_doorbell.get()),
             ("wakeups_by_timer", self.wakeups_by_timer.get()),
             ("wakeups_by_other", self.wakeups_by_other.get()),
+            ("poll_windows_caught", self.poll_windows_caught.get()),
+            ("poll_windows_timed_out", self.poll_windows_timed_out.get()),
+            ("poll_window_ns", self.poll_window_ns.get()),
         ]
     }
 }
@@ -378,7 +391,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.first(), Some(&"counters begin cores=1"));
         assert_eq!(lines.last(), Some(&"counters end"));
-        assert_eq!(lines.len(), 2 + 2 * (12 + 6) + 3 + 2 + 1 + 1);
+        assert_eq!(lines.len(), 2 + 2 * (12 + 9) + 3 + 2 + 1 + 1);
         for expected in [
             "counter core=3 executor=polls value=0",
             "counter core=3 executor=rx_packets value=5",

@@ -88,11 +88,11 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
         &logger::LOG_RING,
     )
     .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
-    // With `idle = "halt"`, each worker sleeps when idle: its doorbell
+    // With `idle = "halt"` or `"haltpoll"`, each worker sleeps when idle: its doorbell
     // (an eventfd) goes to its links for the services fed by other cores'
     // rings, and stays here to wake it at the stop.
     let mut wakes = Vec::with_capacity(options.cores);
-    if spec.idle == control::spec::IdleMode::Halt {
+    if spec.idle.sleeps() {
         for core_links in &mut links {
             let wake = wake::Wake::new().map_err(|error| {
                 Failure::runtime(format!("cannot make a worker's eventfd: {error}"))

@@ -16,7 +16,7 @@ use crate::wake::Wake;
 use control::reconcile::CoreControl;
 use control::spec::IdleMode;
 use control::{CoreLinks, Spec};
-use dataplane::{Idle, Mempool, WakeCause};
+use dataplane::{HaltPoll, Idle, Mempool, WakeCause};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
@@ -110,7 +110,16 @@ pub fn run(setup: WorkerSetup) {
     };
     // A worker without its eventfd never sleeps: nothing would wake it
     // for a handoff or to stop.
-    let wake = wake.filter(|_| spec.idle == IdleMode::Halt);
+    let wake = wake.filter(|_| spec.idle.sleeps());
+    // `idle = "haltpoll"`: the adaptive window the worker keeps polling
+    // for once it may sleep, and when the current one opened.
+    let mut window = match spec.idle {
+        IdleMode::HaltPoll { max_window_us } => {
+            Some(HaltPoll::new(u64::from(max_window_us) * 1000))
+        }
+        IdleMode::Halt | IdleMode::Poll => None,
+    };
+    let mut window_opened_ns: Option<u64> = None;
     if let (Some(control), Some(doorbell)) = (&control, executor.doorbell()) {
         control.set_doorbell(Arc::clone(doorbell));
     }
@@ -138,6 +147,9 @@ pub fn run(setup: WorkerSetup) {
         }
         if executor.poll_once() > 0 {
             empty_polls = 0;
+            if window_opened_ns.take().is_some() {
+                executor.counters().idle.poll_windows_caught.increment();
+            }
             if wake.is_some() && spin_after_work_ns > 0 {
                 last_work_ns = clock();
             }
@@ -150,10 +162,31 @@ pub fn run(setup: WorkerSetup) {
         if empty_polls >= WAIT_AFTER_EMPTY_POLLS
             && clock().saturating_sub(last_work_ns) >= spin_after_work_ns
         {
+            let opened = match &window {
+                Some(window) => {
+                    let now = clock();
+                    let opened = *window_opened_ns.get_or_insert(now);
+                    if window.keep_polling(now.saturating_sub(opened)) {
+                        continue;
+                    }
+                    executor.counters().idle.poll_windows_timed_out.increment();
+                    window_opened_ns = None;
+                    Some(opened)
+                }
+                None => None,
+            };
             empty_polls = 0;
             if let Idle::Sleep { deadline_ns } = executor.prepare_sleep() {
                 let woken_by = sleep(&wait_fds, wake, deadline_ns);
                 executor.finish_sleep(woken_by);
+                if let (Some(window), Some(opened)) = (&mut window, opened) {
+                    window.after_sleep(clock().saturating_sub(opened));
+                    executor
+                        .counters()
+                        .idle
+                        .poll_window_ns
+                        .set(window.window_ns());
+                }
             }
         }
     }

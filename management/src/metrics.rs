@@ -341,8 +341,10 @@ pub fn render_capture(out: &mut String, capture: &CaptureBoard, interfaces: &[&s
     }
 }
 
-/// `warpcore_sleeps_total{core}`, `warpcore_sleeps_refused_total{core}`
-/// and `warpcore_wakeups_total{core,cause}` from each core's
+/// `warpcore_sleeps_total{core}`, `warpcore_sleeps_refused_total{core}`,
+/// `warpcore_wakeups_total{core,cause}`,
+/// `warpcore_halt_poll_windows_total{core,outcome}` and the gauge
+/// `warpcore_halt_poll_window_nanoseconds{core}` from each core's
 /// `IdleCounters`.
 fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut String) {
     for (metric, help, entry) in [
@@ -386,6 +388,46 @@ fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut Strin
             };
             sample(out, name, &[("core", core_label), ("cause", cause)], value);
         }
+    }
+    let name = "warpcore_halt_poll_windows_total";
+    family(
+        out,
+        name,
+        "idle = \"haltpoll\": idle stretches by how their polling window ended: caught (work came back while polling), timed_out (the core went to sleep).",
+        "counter",
+    );
+    for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
+        core_text(core_label, core);
+        let idle = &counters.idle;
+        for (outcome, value) in [
+            ("caught", idle.poll_windows_caught.get()),
+            ("timed_out", idle.poll_windows_timed_out.get()),
+        ] {
+            sample(
+                out,
+                name,
+                &[("core", core_label), ("outcome", outcome)],
+                value,
+            );
+        }
+    }
+    let name = "warpcore_halt_poll_window_nanoseconds";
+    family(
+        out,
+        name,
+        "idle = \"haltpoll\": how long a core now polls before it sleeps (0 under the other modes).",
+        "gauge",
+    );
+    for (core, counters) in board.cores() {
+        let counters: &CoreCounters = &counters;
+        core_text(core_label, core);
+        sample(
+            out,
+            name,
+            &[("core", core_label)],
+            counters.idle.poll_window_ns.get(),
+        );
     }
 }
 

@@ -382,6 +382,11 @@ fn a_scrape_is_prometheus_and_moves_with_the_counters() {
         ("warpcore_sleeps_refused_total{core=\"0\"}", 0),
         ("warpcore_wakeups_total{core=\"0\",cause=\"timer\"}", 0),
         ("warpcore_wakeups_total{core=\"1\",cause=\"doorbell\"}", 0),
+        (
+            "warpcore_halt_poll_windows_total{core=\"0\",outcome=\"caught\"}",
+            0,
+        ),
+        ("warpcore_halt_poll_window_nanoseconds{core=\"1\"}", 0),
         ("warpcore_tx_dropped_packets_total{core=\"0\"}", 0),
         ("warpcore_discarded_packets_total{core=\"1\"}", 0),
         (
@@ -429,6 +434,8 @@ fn a_scrape_is_prometheus_and_moves_with_the_counters() {
     core0.polls.add(5);
     core0.idle.sleeps.add(3);
     core0.idle.wakeups_by_packet.add(2);
+    core0.idle.poll_windows_caught.add(6);
+    core0.idle.poll_window_ns.set(100_000);
     core0.nodes[1].emitted.add(9);
     core0.nodes[2].drops[0].add(1);
     core0.nodes[3].events[1].add(4);
@@ -443,6 +450,11 @@ fn a_scrape_is_prometheus_and_moves_with_the_counters() {
         ("warpcore_polls_total{core=\"0\"}", 5),
         ("warpcore_sleeps_total{core=\"0\"}", 3),
         ("warpcore_wakeups_total{core=\"0\",cause=\"packet\"}", 2),
+        (
+            "warpcore_halt_poll_windows_total{core=\"0\",outcome=\"caught\"}",
+            6,
+        ),
+        ("warpcore_halt_poll_window_nanoseconds{core=\"0\"}", 100_000),
         (
             "warpcore_node_packets_total{core=\"0\",node=\"eth\",direction=\"emitted\"}",
             9,

@@ -116,7 +116,7 @@ pub fn reference_for(system: System) -> Option<System> {
         System::LinuxHost => Some(System::WarpcoreHosted),
         // The same appliance busy-polling: the ratio is what halting when
         // idle costs (or not) at peak.
-        System::WarpcoreQemuPoll => Some(System::WarpcoreQemu),
+        System::WarpcoreQemuPoll | System::WarpcoreQemuHaltpoll => Some(System::WarpcoreQemu),
         // DPDK on the same veth and PMD type as warpcore's driver.
         System::TestpmdAfXdp | System::WarpcoreAfXdpPoll => Some(System::WarpcoreAfXdp),
         System::TestpmdAfPacket | System::WarpcoreAfPacketPoll => Some(System::WarpcoreAfPacket),

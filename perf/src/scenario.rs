@@ -138,6 +138,9 @@ pub enum System {
     /// The warpcore appliance in QEMU with `idle = "poll"`: its cores
     /// never sleep (the reference for what halting costs under load).
     WarpcoreQemuPoll,
+    /// The warpcore appliance in QEMU with `idle = "haltpoll"`: its cores
+    /// poll for an adaptive window (up to 200 µs) before they halt.
+    WarpcoreQemuHaltpoll,
     /// warpcore hosted on one end of a veth pair, through AF_XDP.
     WarpcoreAfXdp,
     /// warpcore hosted on one end of a veth pair, through AF_PACKET.
@@ -169,6 +172,7 @@ impl System {
             System::LinuxHost => "linux-host",
             System::QemuCeiling => "qemu-ceiling",
             System::WarpcoreQemuPoll => "warpcore-qemu-poll",
+            System::WarpcoreQemuHaltpoll => "warpcore-qemu-haltpoll",
             System::WarpcoreAfXdp => "warpcore-af-xdp",
             System::WarpcoreAfPacket => "warpcore-af-packet",
             System::WarpcoreAfXdpPoll => "warpcore-af-xdp-poll",
@@ -179,6 +183,16 @@ impl System {
         }
     }
 
+    /// The spec's `idle` for the QEMU appliance systems that do not use
+    /// the default (`"halt"`): `"poll"` or `"haltpoll"`.
+    pub fn appliance_idle(self) -> Option<&'static str> {
+        match self {
+            System::WarpcoreQemuPoll => Some("poll"),
+            System::WarpcoreQemuHaltpoll => Some("haltpoll"),
+            _ => None,
+        }
+    }
+
     /// True for the warpcore systems.
     pub fn is_warpcore(self) -> bool {
         matches!(
@@ -186,6 +200,7 @@ impl System {
             System::WarpcoreQemu
                 | System::WarpcoreHosted
                 | System::WarpcoreQemuPoll
+                | System::WarpcoreQemuHaltpoll
                 | System::WarpcoreAfXdp
                 | System::WarpcoreAfPacket
                 | System::WarpcoreAfXdpPoll
@@ -200,6 +215,7 @@ impl System {
         match self {
             System::WarpcoreQemu
             | System::WarpcoreQemuPoll
+            | System::WarpcoreQemuHaltpoll
             | System::LinuxGuest
             | System::QemuCeiling => true,
             System::TestpmdVhostCeiling => backend == Backend::VhostUser,

@@ -187,7 +187,8 @@ pub struct BenchArguments {
     /// Scenario file [default: perf/scenarios/full.toml, or quick.toml with --quick].
     #[arg(long, value_name = "FILE", value_parser = existing_file)]
     pub scenarios: Option<PathBuf>,
-    /// Only these systems: warpcore-qemu, warpcore-qemu-poll, linux-guest, qemu-ceiling,
+    /// Only these systems: warpcore-qemu, warpcore-qemu-poll, warpcore-qemu-haltpoll,
+    /// linux-guest, qemu-ceiling,
     /// warpcore-hosted, linux-host, and on a veth warpcore-af-xdp[-poll],
     /// warpcore-af-packet[-poll], testpmd-af-xdp, testpmd-af-packet, and on
     /// vhost-user testpmd-vhost-ceiling.
@@ -406,7 +407,8 @@ fn existing_file(text: &str) -> Result<PathBuf, String> {
 fn system(text: &str) -> Result<System, String> {
     serde_json::from_value(serde_json::Value::String(text.trim().into())).map_err(|_| {
         format!(
-            "unknown system `{text}` (expected warpcore-qemu, warpcore-qemu-poll, linux-guest, \
+            "unknown system `{text}` (expected warpcore-qemu, warpcore-qemu-poll, \
+             warpcore-qemu-haltpoll, linux-guest, \
              qemu-ceiling, warpcore-hosted, linux-host, warpcore-af-xdp, warpcore-af-xdp-poll, \
              warpcore-af-packet, warpcore-af-packet-poll, testpmd-af-xdp, testpmd-af-packet or \
              testpmd-vhost-ceiling)"

@@ -77,6 +77,7 @@ impl<'i> Document<'i> {
                     | "management"
                     | "supervision"
                     | "idle"
+                    | "halt_poll_us"
             ) {
                 let field = match value.get_ref() {
                     DeValue::Table(_) => format!("[{name}]"),
@@ -118,6 +119,49 @@ impl<'i> Document<'i> {
                 },
             }),
         }
+    }
+
+    /// The top-level integer `name = N`, if present, in `min..=max`, with
+    /// the line of its value.
+    pub(super) fn integer(
+        &self,
+        name: &str,
+        min: i64,
+        max: i64,
+        expected: &'static str,
+    ) -> Result<Option<(i64, usize)>, SpecError> {
+        let Some((key, value)) = self.section(name) else {
+            return Ok(None);
+        };
+        let line = line_of(self.text, value.span().start);
+        let DeValue::Integer(integer) = value.get_ref() else {
+            return Err(SpecError {
+                line: line_of(self.text, key.span().start),
+                field: name.to_string(),
+                kind: SpecErrorKind::WrongType {
+                    expected: "an integer",
+                    found: type_name(value.get_ref()),
+                },
+            });
+        };
+        let invalid = || SpecError {
+            line,
+            field: name.to_string(),
+            kind: SpecErrorKind::InvalidValue {
+                expected,
+                got: integer.as_str().to_string(),
+            },
+        };
+        let digits: String = integer.as_str().chars().filter(|c| *c != '_').collect();
+        let digits = match integer.radix() {
+            10 => digits.as_str(),
+            _ => digits.get(2..).unwrap_or_default(),
+        };
+        let number = i64::from_str_radix(digits, integer.radix()).map_err(|_| invalid())?;
+        if !(min..=max).contains(&number) {
+            return Err(invalid());
+        }
+        Ok(Some((number, line)))
     }
 
     /// The one table `[name]`, if present.

@@ -13,6 +13,6 @@ mod tests;
 
 pub use error::{SpecError, SpecErrorKind};
 pub use model::{
-    DEFAULT_IDLE_TIMEOUT_MS, Driver, IdleMode, Interface, Ipv4Settings, MAX_INTERFACES, Management,
-    Route, Service, Spec,
+    DEFAULT_HALT_POLL_US, DEFAULT_IDLE_TIMEOUT_MS, Driver, IdleMode, Interface, Ipv4Settings,
+    MAX_HALT_POLL_US, MAX_INTERFACES, Management, Route, Service, Spec,
 };

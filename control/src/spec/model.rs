@@ -127,7 +127,25 @@ pub enum IdleMode {
     /// to pay on the guest's side), at the price of a whole CPU per core,
     /// busy or not.
     Poll,
+    /// `"haltpoll"`: like `"halt"`, but after its run of empty polls the
+    /// core keeps polling for an adaptive window before it sleeps, grown
+    /// when wake-ups come soon after a halt and shrunk when they come
+    /// late ([`dataplane::HaltPoll`], Linux's guest halt polling): work
+    /// that comes back within the window costs no wake-up; an idle core
+    /// shrinks its window to 0 and sleeps as under `"halt"`.
+    HaltPoll {
+        /// The largest window in microseconds (`halt_poll_us`, default
+        /// [`DEFAULT_HALT_POLL_US`], at most [`MAX_HALT_POLL_US`]).
+        max_window_us: u32,
+    },
 }
+
+/// The default largest halt-polling window (`halt_poll_us`): Linux's
+/// `guest_halt_poll_ns` default, 200 µs.
+pub const DEFAULT_HALT_POLL_US: u32 = (dataplane::haltpoll::DEFAULT_MAX_WINDOW_NS / 1000) as u32;
+/// The largest `halt_poll_us` a spec may ask for (10 ms): beyond it a
+/// core would spin through whole scheduler quanta of its host.
+pub const MAX_HALT_POLL_US: u32 = 10_000;
 
 impl IdleMode {
     /// The name as written in a spec.
@@ -135,7 +153,14 @@ impl IdleMode {
         match self {
             Self::Halt => "halt",
             Self::Poll => "poll",
+            Self::HaltPoll { .. } => "haltpoll",
         }
+    }
+
+    /// Whether idle cores sleep (`"halt"` and `"haltpoll"`): they need a
+    /// doorbell and their wake-up sources armed.
+    pub const fn sleeps(self) -> bool {
+        !matches!(self, Self::Poll)
     }
 }
 
@@ -154,7 +179,8 @@ pub struct Spec {
     pub tcp: TcpConfig,
     /// The management plane (`[management]`), if the spec asks for it.
     pub management: Option<Management>,
-    /// What idle cores do (`idle = "halt" | "poll"`, a top-level key).
+    /// What idle cores do (`idle = "halt" | "poll" | "haltpoll"` and
+    /// `halt_poll_us`, top-level keys).
     pub idle: IdleMode,
     /// How failing services are restarted (`[supervision]`).
     pub supervision: dataplane::SupervisionPolicy,

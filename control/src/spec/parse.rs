@@ -5,8 +5,8 @@
 use super::document::{Document, Entry, TableReader};
 use super::error::{SpecError, SpecErrorKind};
 use super::model::{
-    DEFAULT_IDLE_TIMEOUT_MS, Driver, IdleMode, Interface, Ipv4Settings, MAX_INTERFACES, Management,
-    Route, Spec, TcpConfig,
+    DEFAULT_HALT_POLL_US, DEFAULT_IDLE_TIMEOUT_MS, Driver, IdleMode, Interface, Ipv4Settings,
+    MAX_HALT_POLL_US, MAX_INTERFACES, Management, Route, Spec, TcpConfig,
 };
 use super::service_table::read_service;
 use alloc::format;
@@ -30,23 +30,10 @@ impl Spec {
     /// got "zz"`.
     pub fn parse(text: &str, registry: &Registry) -> Result<Spec, SpecError> {
         let document = Document::parse(text)?;
-        let mut spec = Spec::default();
-        if let Some((idle, line)) = document.string("idle")? {
-            spec.idle = match idle {
-                "halt" => IdleMode::Halt,
-                "poll" => IdleMode::Poll,
-                other => {
-                    return Err(SpecError {
-                        line,
-                        field: "idle".to_string(),
-                        kind: SpecErrorKind::InvalidValue {
-                            expected: "\"halt\" (sleep when idle) or \"poll\" (never sleep)",
-                            got: other.to_string(),
-                        },
-                    });
-                }
-            };
-        }
+        let mut spec = Spec {
+            idle: read_idle(&document)?,
+            ..Spec::default()
+        };
         for (index, table) in document.tables("interface")?.iter().enumerate() {
             let reader = TableReader::new(text, table, format!("interface[{index}]"));
             if index == MAX_INTERFACES {
@@ -84,6 +71,47 @@ impl Spec {
         super::service_table::check_services(&spec)?;
         Ok(spec)
     }
+}
+
+/// The top-level `idle` and `halt_poll_us` (only with `idle =
+/// "haltpoll"`).
+fn read_idle(document: &Document<'_>) -> Result<IdleMode, SpecError> {
+    let halt_poll_us = document.integer(
+        "halt_poll_us",
+        0,
+        i64::from(MAX_HALT_POLL_US),
+        "a window in microseconds from 0 to 10000",
+    )?;
+    let idle = match document.string("idle")? {
+        None => IdleMode::Halt,
+        Some(("halt", _)) => IdleMode::Halt,
+        Some(("poll", _)) => IdleMode::Poll,
+        Some(("haltpoll", _)) => IdleMode::HaltPoll {
+            // In range: checked against MAX_HALT_POLL_US, a u32, above.
+            max_window_us: halt_poll_us.map_or(DEFAULT_HALT_POLL_US, |(us, _)| us as u32),
+        },
+        Some((other, line)) => {
+            return Err(SpecError {
+                line,
+                field: "idle".to_string(),
+                kind: SpecErrorKind::InvalidValue {
+                    expected: "\"halt\" (sleep when idle), \"poll\" (never sleep) or \"haltpoll\" (poll a while, then sleep)",
+                    got: other.to_string(),
+                },
+            });
+        }
+    };
+    if let (Some((us, line)), false) = (halt_poll_us, matches!(idle, IdleMode::HaltPoll { .. })) {
+        return Err(SpecError {
+            line,
+            field: "halt_poll_us".to_string(),
+            kind: SpecErrorKind::InvalidValue {
+                expected: "halt_poll_us only with idle = \"haltpoll\"",
+                got: us.to_string(),
+            },
+        });
+    }
+    Ok(idle)
 }
 
 fn read_interface(reader: &TableReader<'_, '_>, spec: &Spec) -> Result<Interface, SpecError> {

@@ -546,7 +546,7 @@ fn idle_says_halt_or_poll_and_names_line_and_field() {
     for (text, expected) in [
         (
             format!("# comment\nidle = \"sleep\"\n{INTERFACE}"),
-            "line 2: idle: expected \"halt\" (sleep when idle) or \"poll\" (never sleep), got \"sleep\"",
+            "line 2: idle: expected \"halt\" (sleep when idle), \"poll\" (never sleep) or \"haltpoll\" (poll a while, then sleep), got \"sleep\"",
         ),
         (
             format!("idle = true\n{INTERFACE}"),
@@ -560,6 +560,47 @@ fn idle_says_halt_or_poll_and_names_line_and_field() {
         (
             format!("{INTERFACE}idle = \"poll\"\n"),
             "line 6: interface[0].idle: unknown key",
+        ),
+    ] {
+        assert_eq!(error(&text), expected, "{text}");
+    }
+}
+
+#[test]
+fn haltpoll_takes_a_bounded_window_only_with_its_mode() {
+    let spec = parse(&format!("idle = \"haltpoll\"\n{INTERFACE}")).unwrap();
+    assert_eq!(spec.idle, IdleMode::HaltPoll { max_window_us: 200 });
+    assert_eq!(spec.idle.name(), "haltpoll");
+    assert!(spec.idle.sleeps() && IdleMode::Halt.sleeps() && !IdleMode::Poll.sleeps());
+    for (text, window) in [("halt_poll_us = 1_000", 1000), ("halt_poll_us = 0", 0)] {
+        let spec = parse(&format!("idle = \"haltpoll\"\n{text}\n{INTERFACE}")).unwrap();
+        assert_eq!(
+            spec.idle,
+            IdleMode::HaltPoll {
+                max_window_us: window
+            }
+        );
+    }
+    for (text, expected) in [
+        (
+            format!("idle = \"haltpoll\"\nhalt_poll_us = 10001\n{INTERFACE}"),
+            "line 2: halt_poll_us: expected a window in microseconds from 0 to 10000, got \"10001\"",
+        ),
+        (
+            format!("idle = \"haltpoll\"\nhalt_poll_us = -1\n{INTERFACE}"),
+            "line 2: halt_poll_us: expected a window in microseconds from 0 to 10000, got \"-1\"",
+        ),
+        (
+            format!("idle = \"haltpoll\"\nhalt_poll_us = \"200\"\n{INTERFACE}"),
+            "line 2: halt_poll_us: expected an integer, got a string",
+        ),
+        (
+            format!("halt_poll_us = 100\n{INTERFACE}"),
+            "line 1: halt_poll_us: expected halt_poll_us only with idle = \"haltpoll\", got \"100\"",
+        ),
+        (
+            format!("idle = \"poll\"\nhalt_poll_us = 100\n{INTERFACE}"),
+            "line 2: halt_poll_us: expected halt_poll_us only with idle = \"haltpoll\", got \"100\"",
         ),
     ] {
         assert_eq!(error(&text), expected, "{text}");

@@ -1,14 +1,15 @@
 //! Each core's `dataplane` executor: a mempool on the core's share of the DMA region,
-//! and the poll loop that hibernates after a run of empty polls: NIC receive
-//! interrupts armed, a one-shot timer for the services' next deadline, halted
-//! until a packet, another core's wake-up IPI or the timer arrives.
+//! and the poll loop that hibernates after a run of empty polls (and, with
+//! `idle = "haltpoll"`, an adaptive polling window): NIC receive interrupts
+//! armed, a one-shot timer for the services' next deadline, halted until a
+//! packet, another core's wake-up IPI or the timer arrives.
 
 use alloc::sync::Arc;
 use core::ptr::NonNull;
 use core::sync::atomic::{Ordering, compiler_fence};
 
 use control::spec::IdleMode;
-use dataplane::{Doorbell, Executor, Idle, WakeCause};
+use dataplane::{Doorbell, Executor, HaltPoll, Idle, WakeCause};
 
 use crate::arch::trap::{TIMER_VECTOR, WAKEUP_VECTOR};
 use crate::{arch::apic, arch::cpu, arch::percpu, arch::smp, dev::time, mem::dma};
@@ -65,7 +66,7 @@ pub fn build(core_id: u32) -> Result<Executor, CoreExecutorError> {
 /// (`None`: until something wakes it).
 #[derive(Clone, Copy, Debug)]
 pub struct IdlePolicy {
-    /// Halt when idle, or never.
+    /// Halt when idle, poll a while and then halt, or never halt.
     pub mode: IdleMode,
     /// A bound on each sleep, for a core that some source of work cannot
     /// wake: a NIC queue without a receive interrupt (`wakeup=off`, no
@@ -95,7 +96,9 @@ pub fn doorbell() -> Arc<Doorbell> {
 /// a batch boundary: it may replace the executor). With `policy.mode` halt,
 /// after `IDLE_POLLS_BEFORE_HALT` (or `idle_polls=N`) empty polls in a row
 /// the core hibernates until a packet, a doorbell or its next deadline; with
-/// poll it never stops polling.
+/// haltpoll it first keeps polling for its adaptive window ([`HaltPoll`],
+/// measured from the end of that run of empty polls), and sleeps only when
+/// the window runs out; with poll it never stops polling.
 pub fn run(
     executor: &mut Executor,
     policy: IdlePolicy,
@@ -105,16 +108,48 @@ pub fn run(
         .and_then(|polls| u32::try_from(polls).ok())
         .unwrap_or(IDLE_POLLS_BEFORE_HALT)
         .max(1);
-    let mut idle = 0u32;
-    while keep_going(executor) {
-        if executor.poll_once() == 0 {
-            idle += 1;
-        } else {
-            idle = 0;
+    let mut window = match policy.mode {
+        IdleMode::HaltPoll { max_window_us } => {
+            Some(HaltPoll::new(u64::from(max_window_us) * 1000))
         }
-        if policy.mode == IdleMode::Halt && idle >= idle_polls_before_halt {
+        IdleMode::Halt | IdleMode::Poll => None,
+    };
+    let mut idle = 0u32;
+    // When the current idle stretch reached `idle_polls_before_halt`
+    // (haltpoll only): the start of its polling window.
+    let mut window_opened_ns: Option<u64> = None;
+    while keep_going(executor) {
+        if executor.poll_once() > 0 {
+            idle = 0;
+            if window_opened_ns.take().is_some() {
+                executor.counters().idle.poll_windows_caught.increment();
+            }
+            continue;
+        }
+        idle += 1;
+        if idle < idle_polls_before_halt || policy.mode == IdleMode::Poll {
+            continue;
+        }
+        let Some(window) = &mut window else {
             idle = 0;
             hibernate(executor, policy.max_sleep_ns);
+            continue;
+        };
+        let now = time::now_ns();
+        let opened = *window_opened_ns.get_or_insert(now);
+        if window.keep_polling(now.saturating_sub(opened)) {
+            continue;
+        }
+        idle = 0;
+        window_opened_ns = None;
+        executor.counters().idle.poll_windows_timed_out.increment();
+        if hibernate(executor, policy.max_sleep_ns) {
+            window.after_sleep(time::now_ns().saturating_sub(opened));
+            executor
+                .counters()
+                .idle
+                .poll_window_ns
+                .set(window.window_ns());
         }
     }
 }
@@ -124,19 +159,20 @@ pub fn run(
 /// arrives, with the LAPIC timer armed once for the services' next deadline
 /// (bounded by `max_sleep_ns`); then back to polling, the sleep counted
 /// under what ended it. Without a deadline or bound no timer is armed: a
-/// periodic timer the core runs (the scenarios') stays as it is.
+/// periodic timer the core runs (the scenarios') stays as it is. Returns
+/// whether the core slept (false: the last look found work).
 ///
 /// Interrupts stay disabled from preparing to `sti; hlt`: a receive
 /// interrupt or wake-up IPI raised after the last look stays pending in the
 /// LAPIC and ends the `hlt` at once, instead of running its handler before
 /// the `hlt` and leaving the core asleep.
-fn hibernate(executor: &mut Executor, max_sleep_ns: Option<u64>) {
+fn hibernate(executor: &mut Executor, max_sleep_ns: Option<u64>) -> bool {
     let interrupts = &percpu::current().interrupts;
     cpu::disable_interrupts();
     let Idle::Sleep { deadline_ns } = executor.prepare_sleep() else {
         // SAFETY: the IDT is loaded on this core and handles every vector in use.
         unsafe { cpu::enable_interrupts() };
-        return;
+        return false;
     };
     let now = time::now_ns();
     let sleep_ns = [
@@ -169,4 +205,5 @@ fn hibernate(executor: &mut Executor, max_sleep_ns: Option<u64>) {
         WakeCause::Other
     };
     executor.finish_sleep(woken_by);
+    true
 }

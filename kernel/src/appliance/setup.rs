@@ -98,7 +98,7 @@ pub fn run(core_id: u32) -> ! {
         .unwrap_or_default();
     let unsignalled_igb = igb_pairs.iter().any(|(_, pair)| !pair.rx_interrupts());
     let policy = idle_policy(spec, core_id, &setups, unsignalled_igb);
-    if spec.idle == IdleMode::Halt {
+    if spec.idle.sleeps() {
         links.insert_shared(executor::doorbell());
     }
     // A panicking service goes back to its executor, which restarts it.
@@ -117,8 +117,14 @@ pub fn run(core_id: u32) -> ! {
         control.set_doorbell(Arc::clone(doorbell));
     }
     log::info!(
-        "core {core_id} appliance running (idle = {}{})",
+        "core {core_id} appliance running (idle = {}{}{})",
         spec.idle.name(),
+        match spec.idle {
+            IdleMode::HaltPoll { max_window_us } => {
+                alloc::format!(", polls at most {max_window_us} us before halting")
+            }
+            IdleMode::Halt | IdleMode::Poll => String::new(),
+        },
         match policy.max_sleep_ns {
             Some(bound) => alloc::format!(", sleeps at most {} ms", bound / 1_000_000),
             None => String::new(),
@@ -347,7 +353,7 @@ fn bring_up() {
         refuse(format_args!("spec error ({source}): {error}"));
     }
     *LINKS.lock() = links;
-    if spec.idle == IdleMode::Halt {
+    if spec.idle.sleeps() {
         route_console();
     }
     SPEC.call_once(|| spec);

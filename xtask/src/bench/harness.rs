@@ -210,6 +210,7 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
     let peer = match system {
         System::WarpcoreQemu
         | System::WarpcoreQemuPoll
+        | System::WarpcoreQemuHaltpoll
         | System::LinuxGuest
         | System::QemuCeiling => System::LinuxGuest,
         System::WarpcoreHosted
@@ -260,9 +261,9 @@ pub fn print_appliance_effort(appliance: &mut QemuSession) {
 /// The echo appliance on `cores` cores with one queue pair each (busy
 /// polling when `poll`), booted on a tap of its own network. The session
 /// comes first, so QEMU is gone before its tap when the pair drops.
-fn echo_appliance(cores: u32, poll: bool, nic: GuestNic) -> Result<(QemuSession, Lan)> {
+fn echo_appliance(cores: u32, idle: Option<&str>, nic: GuestNic) -> Result<(QemuSession, Lan)> {
     let lan = Lan::create(1, multi_queue_tap(nic, cores), None)?;
-    let spec = echo_spec_on(cores, poll, nic)?;
+    let spec = echo_spec_on(cores, idle, nic)?;
     let appliance =
         QemuSession::boot_appliance(&spec, cores, &lan.netns, &lan.tap_names(), cores as u16)?;
     Ok((appliance, lan))
@@ -278,10 +279,10 @@ fn measure(
     match (scenario.workload, system) {
         (
             Workload::UdpEcho | Workload::IcmpEcho,
-            System::WarpcoreQemu | System::WarpcoreQemuPoll,
+            System::WarpcoreQemu | System::WarpcoreQemuPoll | System::WarpcoreQemuHaltpoll,
         ) => {
             let (mut appliance, lan) =
-                echo_appliance(cores, system == System::WarpcoreQemuPoll, scenario.nic)?;
+                echo_appliance(cores, system.appliance_idle(), scenario.nic)?;
             let result = echo_run(tools, scenario, &lan.netns, lan.tap());
             if result.is_ok() {
                 print_appliance_effort(&mut appliance);
@@ -302,7 +303,7 @@ fn measure(
             echo_run(tools, scenario, &lan.netns, lan.tap())
         }
         (Workload::UdpEcho | Workload::Sink, System::QemuCeiling) => {
-            let (mut appliance, lan) = echo_appliance(cores, false, scenario.nic)?;
+            let (mut appliance, lan) = echo_appliance(cores, None, scenario.nic)?;
             let rx = |session: &mut QemuSession| -> Result<u64> {
                 Ok(session.counters()?.sum(None, &[("executor", "rx_packets")]))
             };
@@ -316,7 +317,7 @@ fn measure(
         }
         (Workload::UdpEcho | Workload::IcmpEcho, System::WarpcoreHosted) => {
             let lan = Lan::create(1, cores > 1, None)?;
-            let spec = echo_spec(cores, false)?;
+            let spec = echo_spec(cores, None)?;
             let _hosted = hosted(tools, scenario, cores, &lan.netns, &spec, lan.tap())?;
             echo_run(tools, scenario, &lan.netns, lan.tap())
         }
@@ -358,9 +359,12 @@ fn measure(
             )?;
             forward_run(tools, scenario, &net.netns, [taps[0], taps[1]])
         }
-        (workload, System::WarpcoreQemu | System::WarpcoreQemuPoll) if workload.is_tcp() => {
+        (
+            workload,
+            System::WarpcoreQemu | System::WarpcoreQemuPoll | System::WarpcoreQemuHaltpoll,
+        ) if workload.is_tcp() => {
             let lan = Lan::create(1, cores > 1, Some(CLIENT_ADDRESS))?;
-            let spec = tcp_spec(cores, system == System::WarpcoreQemuPoll)?;
+            let spec = tcp_spec(cores, system.appliance_idle())?;
             let mut appliance = QemuSession::boot_appliance(
                 &spec,
                 cores,
@@ -391,7 +395,7 @@ fn measure(
         }
         (workload, System::WarpcoreHosted) if workload.is_tcp() => {
             let lan = Lan::create(1, cores > 1, Some(CLIENT_ADDRESS))?;
-            let spec = tcp_spec(cores, false)?;
+            let spec = tcp_spec(cores, None)?;
             let _hosted = hosted(tools, scenario, cores, &lan.netns, &spec, lan.tap())?;
             wait_for_servers(&lan.netns)?;
             tcp_run(tools, scenario, &lan.netns)

@@ -82,11 +82,9 @@ fn measure_idle(
 ) -> Result<IdleRow> {
     let lan = Lan::create(1, cores > 1, Some("10.0.0.1/24"))?;
     let mut session = match system {
-        System::WarpcoreQemu | System::WarpcoreQemuPoll => {
-            let mut text = echo_spec_text(cores)?;
-            if system == System::WarpcoreQemuPoll {
-                text = format!("idle = \"poll\"\n{text}");
-            }
+        System::WarpcoreQemu | System::WarpcoreQemuPoll | System::WarpcoreQemuHaltpoll => {
+            let text =
+                crate::bench::systems::with_idle(&echo_spec_text(cores)?, system.appliance_idle());
             let spec = spec_file::temporary(&format!("bench-idle-{}", system.name()), &text)?;
             let booted = QemuSession::boot_appliance(
                 &spec,

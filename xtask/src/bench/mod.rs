@@ -11,6 +11,7 @@ pub mod harness;
 pub mod idle;
 pub mod management;
 pub mod results;
+pub mod schedstat;
 pub mod synthetic;
 pub mod systems;
 pub mod tcp;

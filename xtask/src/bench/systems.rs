@@ -47,21 +47,27 @@ pub fn spec_on(text: &str, nic: GuestNic) -> String {
     }
 }
 
+/// `text` with the top-level `idle = "IDLE"` when `idle` is some.
+pub fn with_idle(text: &str, idle: Option<&str>) -> String {
+    match idle {
+        Some(idle) => format!("idle = \"{idle}\"\n{text}"),
+        None => text.to_owned(),
+    }
+}
+
 /// `examples/echo.toml` with one queue pair per core, and with `idle =
-/// "poll"` when `poll` (cores that never sleep).
-pub fn echo_spec(cores: u32, poll: bool) -> Result<PathBuf> {
-    echo_spec_on(cores, poll, GuestNic::Virtio)
+/// "IDLE"` when `idle` is some (`"poll"`: cores that never sleep;
+/// `"haltpoll"`: cores that poll a while before they sleep).
+pub fn echo_spec(cores: u32, idle: Option<&str>) -> Result<PathBuf> {
+    echo_spec_on(cores, idle, GuestNic::Virtio)
 }
 
 /// [`echo_spec`] with the interface on `nic`.
-pub fn echo_spec_on(cores: u32, poll: bool, nic: GuestNic) -> Result<PathBuf> {
-    let mut text = spec_on(&echo_spec_text(cores)?, nic);
-    if poll {
-        text = format!("idle = \"poll\"\n{text}");
-    }
+pub fn echo_spec_on(cores: u32, idle: Option<&str>, nic: GuestNic) -> Result<PathBuf> {
+    let text = with_idle(&spec_on(&echo_spec_text(cores)?, nic), idle);
     let name = format!(
         "bench-echo-{cores}{}{}",
-        if poll { "-poll" } else { "" },
+        idle.map(|idle| format!("-{idle}")).unwrap_or_default(),
         if nic == GuestNic::Igb { "-igb" } else { "" }
     );
     spec_file::temporary(&name, &text)

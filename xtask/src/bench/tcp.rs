@@ -41,17 +41,19 @@ pub fn ensure_tcp_tools() -> Result<()> {
 }
 
 /// `perf/specs/tcp.toml` (the `http` and `kv` apps on one interface) with
-/// one queue pair per core, and with `idle = "poll"` when `poll` (cores
-/// that never sleep).
-pub fn tcp_spec(cores: u32, poll: bool) -> Result<PathBuf> {
+/// one queue pair per core, and with `idle = "IDLE"` when `idle` is some
+/// (see [`echo_spec`](crate::bench::systems::echo_spec)).
+pub fn tcp_spec(cores: u32, idle: Option<&str>) -> Result<PathBuf> {
     let source = workspace_root().join("perf/specs/tcp.toml");
-    let mut text =
-        std::fs::read_to_string(&source).with_context(|| source.display().to_string())?;
-    if poll {
-        text = format!("idle = \"poll\"\n{text}");
-    }
+    let text = crate::bench::systems::with_idle(
+        &std::fs::read_to_string(&source).with_context(|| source.display().to_string())?,
+        idle,
+    );
     spec_file::temporary(
-        &format!("bench-tcp-{cores}{}", if poll { "-poll" } else { "" }),
+        &format!(
+            "bench-tcp-{cores}{}",
+            idle.map(|idle| format!("-{idle}")).unwrap_or_default()
+        ),
         &spec_file::with_queues(&text, cores)?,
     )
 }

@@ -91,7 +91,7 @@ fn start(
                 system,
                 System::WarpcoreAfXdpPoll | System::WarpcoreAfPacketPoll
             );
-            let spec = echo_spec(cores, poll)?;
+            let spec = echo_spec(cores, poll.then_some("poll"))?;
             let mut command = netns.command(&tools.hosted.to_string_lossy());
             command
                 .arg("--spec")

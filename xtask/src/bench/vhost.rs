@@ -8,6 +8,7 @@
 
 use crate::bench::drive::loadgen_args;
 use crate::bench::harness::Tools;
+use crate::bench::schedstat;
 use crate::counters::Counters;
 use crate::qemu::command_line::{Accel, QemuConfig, vhost_user_nics_args};
 use crate::qemu::session::QemuSession;
@@ -142,18 +143,37 @@ impl Rig {
         Ok(())
     }
 
-    /// Starts loadgen and waits (bounded) for its JSON.
+    /// Starts loadgen and waits (bounded) for its JSON; prints how the
+    /// host scheduled QEMU's and loadgen's threads meanwhile.
     fn run(&mut self, scenario: &Scenario) -> Result<RunResult> {
+        let pids = [
+            ("qemu", self.guest.pid()),
+            ("loadgen", self.loadgen.child_mut().id()),
+        ];
+        let before: Vec<_> = pids
+            .iter()
+            .map(|(_, pid)| schedstat::sample(*pid))
+            .collect();
         self.start()?;
         let bound = scenario.duration_secs + 60;
-        wait_json(self.loadgen.child_mut(), bound).map_err(|error| {
+        let result = wait_json(self.loadgen.child_mut(), bound).map_err(|error| {
             let log = self.guest.log();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
             error.context(format!(
                 "guest console (last lines, newest first):\n{}",
                 tail.join("\n")
             ))
-        })
+        });
+        for ((name, pid), before) in pids.iter().zip(before) {
+            // A loadgen that exited after its JSON has no threads left.
+            if let (Ok(before), Ok(after)) = (before, schedstat::sample(*pid)) {
+                eprintln!(
+                    "xtask: [bench]   host: {}",
+                    schedstat::describe(name, &before, &after)
+                );
+            }
+        }
+        result
     }
 
     /// The appliance's receive counter.
@@ -228,7 +248,7 @@ fn print_device(run: &RunResult) {
 
 /// The echo appliance's spec on `cores` cores.
 fn echo_spec(cores: u32) -> Result<PathBuf> {
-    crate::bench::systems::echo_spec(cores, false)
+    crate::bench::systems::echo_spec(cores, None)
 }
 
 /// One run of `system` on the vhost-user backend.
@@ -241,9 +261,9 @@ pub fn measure(
     match (scenario.workload, system) {
         (
             Workload::UdpEcho | Workload::IcmpEcho | Workload::UdpLatency,
-            System::WarpcoreQemu | System::WarpcoreQemuPoll,
+            System::WarpcoreQemu | System::WarpcoreQemuPoll | System::WarpcoreQemuHaltpoll,
         ) => {
-            let spec = crate::bench::systems::echo_spec(cores, system == System::WarpcoreQemuPoll)?;
+            let spec = crate::bench::systems::echo_spec(cores, system.appliance_idle())?;
             let args = echo_arguments(scenario)?;
             let mut rig = Rig::boot(
                 tools,

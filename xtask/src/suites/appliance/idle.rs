@@ -1,8 +1,9 @@
 //! The appliance idle: two cores that sleep with no periodic tick (counted
 //! in the serial dump's `interrupts=` and `idle=` lines and in `/metrics`),
 //! a TCP app timer that still fires on an idle core (the management plane's
-//! idle timeout closes a silent connection), and kv requests handed across
-//! cores that wake the sleeping shard through its doorbell.
+//! idle timeout closes a silent connection), kv requests handed across
+//! cores that wake the sleeping shard through its doorbell, and the
+//! `idle = "poll"` and `idle = "haltpoll"` modes.
 
 use crate::net::devices::Lan;
 use crate::qemu::session::QemuSession;
@@ -142,6 +143,80 @@ pub fn polling_core_never_sleeps() -> Result<()> {
         udp_echo(&lan.netns, "10.0.0.2", 1, 20)?;
         let session = std::cell::RefCell::new(&mut session);
         polling_cores_never_sleep(&mut || session.borrow_mut().counters(), 1, "appliance")
+    })();
+    result.map_err(|error| error.context(format!("console:\n{}", session.log())))
+}
+
+/// The largest polling window in the haltpoll case's spec: longer than
+/// the default 200 µs so that the gap between one echo's reply and the
+/// next request (the client's round trip through the host and QEMU's
+/// main loop, 100–400 µs under TCG) falls inside it.
+const HALT_POLL_US: u64 = 1000;
+/// Sequential UDP echoes in the haltpoll case: enough wake-ups for the
+/// window to grow from 0 and then catch the following requests.
+const HALT_POLL_ECHOES: u32 = 200;
+/// Polls a halt-polling core may make in a second without traffic: the
+/// counters dump wakes it once and it polls at most its window after
+/// that (a polling core makes hundreds of thousands).
+const IDLE_SECOND_POLL_LIMIT: u64 = 20_000;
+
+/// examples/echo.toml with `idle = "haltpoll"` and `halt_poll_us = 1000`
+/// on one core: it says so; back-to-back echoes grow its window and some
+/// of them are caught while it polls; the window stays within its bound;
+/// and without traffic it sleeps instead of polling.
+pub fn halt_polling_core_catches_work_and_sleeps_when_idle() -> Result<()> {
+    let text = std::fs::read_to_string(example("echo.toml"))?;
+    let spec = spec_file::temporary(
+        "idle-haltpoll",
+        &format!("idle = \"haltpoll\"\nhalt_poll_us = {HALT_POLL_US}\n{text}"),
+    )?;
+    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
+    let booted = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1);
+    let _ = std::fs::remove_file(&spec);
+    let mut session = booted?;
+    let result = (|| -> Result<()> {
+        ensure!(
+            session.log().contains(&format!(
+                "idle = haltpoll, polls at most {HALT_POLL_US} us before halting"
+            )),
+            "the core does not say it halt-polls with its window"
+        );
+        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
+        let before = session.counters()?;
+        udp_echo(&lan.netns, "10.0.0.2", 1, HALT_POLL_ECHOES)?;
+        let after = session.counters()?;
+        let caught = delta(&before, &after, 0, &[("idle", "poll_windows_caught")]);
+        let timed_out = delta(&before, &after, 0, &[("idle", "poll_windows_timed_out")]);
+        let window_ns = after.sum(Some(0), &[("idle", "poll_window_ns")]);
+        eprintln!(
+            "xtask: [appliance] idle = \"haltpoll\", {HALT_POLL_ECHOES} echoes one after \
+             another: {caught} windows caught work, {timed_out} timed out, window now {window_ns} ns; {}",
+            idle_moves(&before, &after, 1)
+        );
+        ensure!(
+            caught >= 1,
+            "no polling window caught an echo request in {HALT_POLL_ECHOES} back-to-back echoes \
+             ({timed_out} windows timed out)"
+        );
+        ensure!(
+            window_ns <= HALT_POLL_US * 1000,
+            "the window ({window_ns} ns) is above halt_poll_us = {HALT_POLL_US}"
+        );
+        let before = session.counters()?;
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let after = session.counters()?;
+        let sleeps = delta(&before, &after, 0, &[("idle", "sleeps")]);
+        let polls = delta(&before, &after, 0, &[("executor", "polls")]);
+        eprintln!(
+            "xtask: [appliance] idle = \"haltpoll\", 1 s without traffic: {}",
+            idle_moves(&before, &after, 1)
+        );
+        ensure!(
+            sleeps >= 1 && polls <= IDLE_SECOND_POLL_LIMIT,
+            "without traffic the halt-polling core slept {sleeps} times and polled {polls} times \
+             (at most {IDLE_SECOND_POLL_LIMIT} expected: it should sleep, not poll)"
+        );
+        Ok(())
     })();
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))
 }

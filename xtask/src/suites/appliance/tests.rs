@@ -162,6 +162,12 @@ fn cases() -> Vec<Case<Test>> {
             crate::suites::appliance::idle::polling_core_never_sleeps,
         ),
         Case::new(
+            "idle-haltpoll",
+            "idle = \"haltpoll\": back-to-back echoes are caught while the core polls, its \
+             window stays within halt_poll_us, and without traffic it sleeps",
+            crate::suites::appliance::idle::halt_polling_core_catches_work_and_sleeps_when_idle,
+        ),
+        Case::new(
             "supervise",
             "faulty-echo panics on marked datagrams: contained through the resume point, \
              restarted with backoff, udp-echo answering meanwhile",
