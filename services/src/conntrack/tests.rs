@@ -448,3 +448,62 @@ fn the_sweep_frees_expired_flows() {
     assert_eq!(table.len(), 0);
     assert_eq!(table.take_stats().expired, 10);
 }
+
+/// A tracker on each of two cores with steering between them, each in a
+/// graph on one loopback port (its `pass` back out of the port); the
+/// seed of their owner hash.
+fn steered_pair() -> (Vec<(dataplane::Executor, dataplane::PortId)>, u64) {
+    use dataplane::{ExecutorBuilder, LoopbackNic, MacAddr, Mempool, Target};
+    let steerings: Vec<FlowSteering> = link_steering(2)
+        .into_iter()
+        .map(|end| FlowSteering::new(*end.downcast::<SteerEnd>().unwrap(), None))
+        .collect();
+    let seed = steerings[0].seed();
+    let cores = steerings
+        .into_iter()
+        .map(|steering| {
+            let node = Conntrack::new(table(64), true).with_steering(steering);
+            let mut builder = ExecutorBuilder::new();
+            builder.pool(Mempool::with_heap(16, 2048).unwrap());
+            let nic = LoopbackNic::new(MacAddr::default(), 16);
+            let port = builder.add_port(alloc::boxed::Box::new(nic));
+            let node = builder.add_node(alloc::boxed::Box::new(node));
+            builder.route_rx(port, node).unwrap();
+            builder.connect(node, "pass", Target::Port(port)).unwrap();
+            (builder.build().unwrap(), port)
+        })
+        .collect();
+    (cores, seed)
+}
+
+#[test]
+fn two_cores_track_each_flow_on_its_owner() {
+    let (mut cores, seed) = steered_pair();
+    // A flow the second core owns, arriving at the first.
+    let ports = (40000..)
+        .map(|port| (port, 80))
+        .find(|&ports| owner_core(&tuple_of(&tcp(CLIENT, SERVER, ports, SYN)), 2, seed) == 1)
+        .unwrap();
+    let syn = tcp(CLIENT, SERVER, ports, SYN);
+    let (executor, port) = &mut cores[0];
+    let mut packet = executor.pool().unwrap().alloc().unwrap();
+    packet.append(syn.len()).unwrap().copy_from_slice(&syn);
+    let nic = executor.nic_as::<dataplane::LoopbackNic>(*port).unwrap();
+    nic.inject(packet).unwrap();
+    executor.poll_once();
+    let nic = executor.nic_as::<dataplane::LoopbackNic>(*port).unwrap();
+    assert!(nic.take_transmitted().is_none(), "kept for its owner");
+    let event = |executor: &dataplane::Executor, name: &str| {
+        executor.counters().nodes[0].event_named(name).unwrap()
+    };
+    assert_eq!(event(executor, "handed-off"), 1);
+    assert_eq!(event(executor, "flows-created"), 0);
+    // The owner tracks it when it takes it in, and passes it on.
+    let (owner, owner_port) = &mut cores[1];
+    owner.poll_once();
+    assert_eq!(event(owner, "handed-in"), 1);
+    assert_eq!(event(owner, "flows-created"), 1);
+    let nic = owner.nic_as::<dataplane::LoopbackNic>(*owner_port).unwrap();
+    let passed = nic.take_transmitted().expect("passed by its owner");
+    assert_eq!(passed.payload(), &syn[..]);
+}
