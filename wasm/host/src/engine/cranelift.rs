@@ -7,26 +7,24 @@
 //! at function entries and loop headers.
 
 use super::glue::engine_glue;
-use super::{AbiFunction, Budget, CallError, ExportShape};
+use super::{Budget, CallError};
 use crate::host::HostState;
 use crate::module::one_line;
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 use std::time::Duration;
-use wasmtime::{Config, Engine, Module, OptLevel, Trap};
+use wasmtime::{Config, Engine, Module, OptLevel, Store, Trap};
 
-engine_glue!(wasmtime);
+engine_glue!(wasmtime, Budget);
 
 /// How often the epoch ticks under `meter = "epoch"`.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// A module compiled by wasmtime.
-pub(crate) struct WasmtimeModule {
-    engine: Engine,
-    module: Module,
-    budget: Budget,
-}
+pub(crate) type WasmtimeModule = EngineModule;
+
+/// One core's wasmtime store and instance.
+pub(crate) type WasmtimeInstance = Instance;
 
 /// A wasmtime error as a sentence.
 fn engine_error(what: &str, error: &wasmtime::Error) -> String {
@@ -55,18 +53,8 @@ impl WasmtimeModule {
         Ok(Self {
             engine,
             module,
-            budget,
+            meter: budget,
         })
-    }
-
-    /// The imports, as (module, name).
-    pub(crate) fn imports(&self) -> Vec<(String, String)> {
-        imports(&self.module)
-    }
-
-    /// The export `name`.
-    pub(crate) fn export(&self, name: &str) -> Option<ExportShape> {
-        export(&self.module, name)
     }
 
     /// A fresh store and instance.
@@ -75,8 +63,8 @@ impl WasmtimeModule {
         host: HostState,
         memory_bytes: usize,
     ) -> Result<WasmtimeInstance, String> {
-        let (mut store, linker) = new_store(&self.engine, host, memory_bytes)?;
-        match self.budget {
+        let (mut store, linker) = self.new_store(host, memory_bytes)?;
+        match self.meter {
             Budget::Fuel(fuel) => store
                 .set_fuel(fuel)
                 .map_err(|error| engine_error("fuel", &error))?,
@@ -88,7 +76,7 @@ impl WasmtimeModule {
         let instance = linker
             .instantiate(&mut store, &self.module)
             .map_err(|error| engine_error("instantiation refused", &error))?;
-        Instance::bind(instance, store, self.budget)
+        Instance::bind(instance, store, self.meter)
     }
 }
 
@@ -115,40 +103,31 @@ fn tick_epochs(engine: &Engine) -> Result<(), String> {
         .map_err(|error| format!("starting the epoch thread: {error}"))
 }
 
-/// One core's wasmtime store and instance.
-pub(crate) type WasmtimeInstance = Instance<Budget>;
-
-impl WasmtimeInstance {
-    /// Calls `function`.
-    #[inline]
-    pub(crate) fn call(
-        &mut self,
-        function: AbiFunction,
-        argument: i32,
-        renew: bool,
-    ) -> Result<i32, CallError> {
-        if renew {
-            match self.meter {
-                Budget::Fuel(fuel) => {
-                    // Cannot fail: fuel metering is on for this budget.
-                    let _ = self.store.set_fuel(fuel);
-                }
-                Budget::Deadline(ms) => self.store.set_epoch_deadline(deadline_ticks(ms)),
-            }
+/// A fresh budget for the next call: a full tank, or a deadline from now.
+#[inline(always)]
+fn renew(store: &mut Store<StoreData>, budget: Budget) {
+    match budget {
+        Budget::Fuel(fuel) => {
+            // Cannot fail: fuel metering is on for this budget.
+            let _ = store.set_fuel(fuel);
         }
-        self.call_export(function, argument)
-            .map_err(|error| match error.downcast_ref::<Trap>() {
-                Some(Trap::OutOfFuel) => CallError::Fuel,
-                Some(Trap::Interrupt) => CallError::Deadline,
-                _ => CallError::Trap(one_line(&format!("{error:#}"))),
-            })
+        Budget::Deadline(ms) => store.set_epoch_deadline(deadline_ticks(ms)),
     }
+}
 
-    /// Fuel the last call spent (0 under an epoch deadline).
-    pub(crate) fn fuel_spent(&self) -> u64 {
-        match self.meter {
-            Budget::Fuel(fuel) => fuel - self.store.get_fuel().unwrap_or(fuel),
-            Budget::Deadline(_) => 0,
-        }
+/// Why a call did not return: out of fuel, past its deadline, or a trap.
+fn call_error(error: wasmtime::Error) -> CallError {
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => CallError::Fuel,
+        Some(Trap::Interrupt) => CallError::Deadline,
+        _ => CallError::Trap(one_line(&format!("{error:#}"))),
+    }
+}
+
+/// Fuel the last call spent (0 under an epoch deadline).
+fn fuel_spent(store: &Store<StoreData>, budget: Budget) -> u64 {
+    match budget {
+        Budget::Fuel(fuel) => fuel - store.get_fuel().unwrap_or(fuel),
+        Budget::Deadline(_) => 0,
     }
 }

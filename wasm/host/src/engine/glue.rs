@@ -6,20 +6,27 @@
 //! start function itself), metering, and reading traps.
 
 /// Expands, in an engine's module, to a module `shared` over the engine's
-/// crate `$api`, and imports from it: `new_store` (a store with the
-/// memory cap and [`crate::host::limits`], and a linker with the host's
-/// imports), `imports` and `export` (a module's imports and export shapes
-/// as the ABI checks them), and `Instance<M>` (a store, its memory and the
-/// ABI's typed exports, metered by `M`) with the accessors that do not
-/// depend on the meter. The engine's module defines
-/// `engine_error(what, &$api::Error) -> String`.
+/// crate `$api` whose calls are metered by `$meter` (a `Copy` value), and
+/// imports from it [`EngineModule`] (a compiled module: its imports and
+/// export shapes as the ABI checks them, and a fresh store with the
+/// memory cap, [`crate::host::limits`] and the host's imports linked) and
+/// `Instance` (one core's store, memory and the ABI's typed exports: the
+/// calls and the accessors). The engine's module defines the four things
+/// that differ:
+///
+/// - `engine_error(what, &$api::Error) -> String`, the engine's error as
+///   a sentence;
+/// - `renew(&mut Store<StoreData>, $meter)`, a fresh budget for a call;
+/// - `call_error($api::Error) -> CallError`, why a call did not return;
+/// - `fuel_spent(&Store<StoreData>, $meter) -> u64`, what the last call
+///   spent.
 macro_rules! engine_glue {
-    ($api:ident) => {
-        use shared::{Instance, export, imports, new_store};
+    ($api:ident, $meter:ident) => {
+        use shared::{EngineModule, Instance, StoreData};
 
         /// The glue over this engine's crate (see `engine::glue`).
         mod shared {
-            use super::engine_error;
+            use super::{$meter, call_error, engine_error, fuel_spent, renew};
             use alloc::string::{String, ToString};
             use alloc::vec::Vec;
             use core::borrow::Borrow;
@@ -27,7 +34,7 @@ macro_rules! engine_glue {
                 Caller, Engine, ExternType, Linker, Memory, Module, Store, StoreLimits,
                 StoreLimitsBuilder, TypedFunc, ValType,
             };
-            use $crate::engine::{AbiFunction, ExportShape, ValueType};
+            use $crate::engine::{AbiFunction, CallError, ExportShape, ValueType};
             use $crate::host::{HostState, limits, link_imports};
 
             /// What a store holds: the host's state, the memory once it
@@ -67,81 +74,90 @@ macro_rules! engine_glue {
                 }
             }
 
-            /// `module`'s imports, as (module, name).
-            pub(crate) fn imports(module: &Module) -> Vec<(String, String)> {
-                module
-                    .imports()
-                    .map(|import| (import.module().to_string(), import.name().to_string()))
-                    .collect()
+            /// A module compiled by the engine, and the meter of its calls.
+            pub(crate) struct EngineModule {
+                pub(super) engine: Engine,
+                pub(super) module: Module,
+                pub(super) meter: $meter,
             }
 
-            /// `module`'s export `name`. (wasmi lists a signature's types
-            /// as a slice, wasmtime as values: both borrow as `ValType`.)
-            pub(crate) fn export(module: &Module, name: &str) -> Option<ExportShape> {
-                Some(match module.get_export(name)? {
-                    ExternType::Func(ty) => ExportShape::Func(
-                        ty.params()
-                            .into_iter()
-                            .map(|ty| value_type(ty.borrow()))
-                            .collect(),
-                        ty.results()
-                            .into_iter()
-                            .map(|ty| value_type(ty.borrow()))
-                            .collect(),
-                    ),
-                    ExternType::Memory(memory) => ExportShape::Memory(memory.minimum()),
-                    _ => ExportShape::Other,
-                })
+            impl EngineModule {
+                /// The imports, as (module, name).
+                pub(crate) fn imports(&self) -> Vec<(String, String)> {
+                    self.module
+                        .imports()
+                        .map(|import| (import.module().to_string(), import.name().to_string()))
+                        .collect()
+                }
+
+                /// The export `name`. (wasmi lists a signature's types as a
+                /// slice, wasmtime as values: both borrow as `ValType`.)
+                pub(crate) fn export(&self, name: &str) -> Option<ExportShape> {
+                    Some(match self.module.get_export(name)? {
+                        ExternType::Func(ty) => ExportShape::Func(
+                            ty.params()
+                                .into_iter()
+                                .map(|ty| value_type(ty.borrow()))
+                                .collect(),
+                            ty.results()
+                                .into_iter()
+                                .map(|ty| value_type(ty.borrow()))
+                                .collect(),
+                        ),
+                        ExternType::Memory(memory) => ExportShape::Memory(memory.minimum()),
+                        _ => ExportShape::Other,
+                    })
+                }
+
+                /// A store over `host`, memory capped at `memory_bytes`, and
+                /// a linker with the host's imports.
+                pub(super) fn new_store(
+                    &self,
+                    host: HostState,
+                    memory_bytes: usize,
+                ) -> Result<(Store<StoreData>, Linker<StoreData>), String> {
+                    let limits = StoreLimitsBuilder::new()
+                        .memory_size(memory_bytes)
+                        .memories(limits::MEMORIES)
+                        .tables(limits::TABLES)
+                        .table_elements(limits::TABLE_ELEMENTS)
+                        .instances(limits::INSTANCES)
+                        .build();
+                    let data = StoreData {
+                        host,
+                        memory: None,
+                        limits,
+                    };
+                    let mut store = Store::new(&self.engine, data);
+                    store.limiter(|data| &mut data.limits);
+                    let mut linker = Linker::new(&self.engine);
+                    let link = |linker: &mut Linker<StoreData>| -> Result<(), $api::Error> {
+                        link_imports!(linker, Caller<'_, StoreData>);
+                        Ok(())
+                    };
+                    link(&mut linker).map_err(|error| engine_error("imports", &error))?;
+                    Ok((store, linker))
+                }
             }
 
-            /// A store on `engine` over `host`, memory capped at
-            /// `memory_bytes`, and a linker with the host's imports.
-            pub(crate) fn new_store(
-                engine: &Engine,
-                host: HostState,
-                memory_bytes: usize,
-            ) -> Result<(Store<StoreData>, Linker<StoreData>), String> {
-                let limits = StoreLimitsBuilder::new()
-                    .memory_size(memory_bytes)
-                    .memories(limits::MEMORIES)
-                    .tables(limits::TABLES)
-                    .table_elements(limits::TABLE_ELEMENTS)
-                    .instances(limits::INSTANCES)
-                    .build();
-                let data = StoreData {
-                    host,
-                    memory: None,
-                    limits,
-                };
-                let mut store = Store::new(engine, data);
-                store.limiter(|data| &mut data.limits);
-                let mut linker = Linker::new(engine);
-                let link = |linker: &mut Linker<StoreData>| -> Result<(), $api::Error> {
-                    link_imports!(linker, Caller<'_, StoreData>);
-                    Ok(())
-                };
-                link(&mut linker).map_err(|error| engine_error("imports", &error))?;
-                Ok((store, linker))
-            }
-
-            /// One core's store and instance, metered by `M`.
-            pub(crate) struct Instance<M> {
-                pub(super) store: Store<StoreData>,
+            /// One core's store and instance.
+            pub(crate) struct Instance {
+                store: Store<StoreData>,
                 memory: Memory,
                 version: TypedFunc<(), i32>,
                 buffer: TypedFunc<i32, i32>,
                 init: TypedFunc<i32, i32>,
                 process: TypedFunc<i32, ()>,
-                pub(super) meter: M,
+                meter: $meter,
             }
 
-            impl<M> Instance<M> {
+            impl Instance {
                 /// Binds `instance` in `store`: its memory (noted in the
                 /// store for the imports) and the ABI's exports, typed.
                 pub(super) fn bind(
                     instance: $api::Instance,
                     mut store: Store<StoreData>,
-                    meter: M,
+                    meter: $meter,
                 ) -> Result<Self, String> {
                     let memory = instance
                         .get_memory(&mut store, "memory")
@@ -171,13 +187,18 @@ macro_rules! engine_glue {
                     })
                 }
 
-                /// Calls `function` with `argument` on the meter as it is.
-                #[inline(always)]
-                pub(super) fn call_export(
+                /// Calls `function` with `argument`, with a fresh budget when
+                /// `renew`, else what is left of the last one.
+                #[inline]
+                pub(crate) fn call(
                     &mut self,
                     function: AbiFunction,
                     argument: i32,
-                ) -> Result<i32, $api::Error> {
+                    renew_budget: bool,
+                ) -> Result<i32, CallError> {
+                    if renew_budget {
+                        renew(&mut self.store, self.meter);
+                    }
                     let store = &mut self.store;
                     match function {
                         AbiFunction::Version => self.version.call(store, ()),
@@ -185,6 +206,12 @@ macro_rules! engine_glue {
                         AbiFunction::Init => self.init.call(store, argument),
                         AbiFunction::Process => self.process.call(store, argument).map(|()| 0),
                     }
+                    .map_err(call_error)
+                }
+
+                /// Fuel the last call spent.
+                pub(crate) fn fuel_spent(&self) -> u64 {
+                    fuel_spent(&self.store, self.meter)
                 }
 
                 /// The memory and the host's state.

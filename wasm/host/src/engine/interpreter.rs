@@ -1,28 +1,49 @@
 //! The wasmi engine: modules translated eagerly with fuel metering, one
 //! store per instance with the memory cap as its limits.
 
+use super::CallError;
 use super::glue::engine_glue;
-use super::{AbiFunction, CallError, ExportShape};
 use crate::host::HostState;
 use crate::module::one_line;
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
-use wasmi::{CompilationMode, Engine, Module, TrapCode};
+use wasmi::{CompilationMode, Engine, Module, Store, TrapCode};
 
-engine_glue!(wasmi);
+engine_glue!(wasmi, Fuel);
+
+/// Fuel per call: wasmi meters fuel only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fuel(u64);
 
 /// A module translated by wasmi.
-pub(crate) struct WasmiModule {
-    engine: Engine,
-    module: Module,
-    /// Fuel per call.
-    fuel: u64,
-}
+pub(crate) type WasmiModule = EngineModule;
+
+/// One core's wasmi store and instance.
+pub(crate) type WasmiInstance = Instance;
 
 /// A wasmi error as a sentence.
 fn engine_error(what: &str, error: &wasmi::Error) -> String {
     one_line(&format!("{what}: {error}"))
+}
+
+/// A full tank for the next call.
+#[inline(always)]
+fn renew(store: &mut Store<StoreData>, Fuel(fuel): Fuel) {
+    // Cannot fail: fuel metering is on in every engine we make.
+    let _ = store.set_fuel(fuel);
+}
+
+/// Why a call did not return: out of fuel, or a trap.
+fn call_error(error: wasmi::Error) -> CallError {
+    match error.as_trap_code() {
+        Some(TrapCode::OutOfFuel) => CallError::Fuel,
+        _ => CallError::Trap(one_line(&format!("{error}"))),
+    }
+}
+
+/// Fuel the last call spent.
+fn fuel_spent(store: &Store<StoreData>, Fuel(fuel): Fuel) -> u64 {
+    fuel - store.get_fuel().unwrap_or(fuel)
 }
 
 impl WasmiModule {
@@ -39,18 +60,8 @@ impl WasmiModule {
         Ok(Self {
             engine,
             module,
-            fuel,
+            meter: Fuel(fuel),
         })
-    }
-
-    /// The imports, as (module, name).
-    pub(crate) fn imports(&self) -> Vec<(String, String)> {
-        imports(&self.module)
-    }
-
-    /// The export `name`.
-    pub(crate) fn export(&self, name: &str) -> Option<ExportShape> {
-        export(&self.module, name)
     }
 
     /// A fresh store and instance (its start function run).
@@ -59,46 +70,14 @@ impl WasmiModule {
         host: HostState,
         memory_bytes: usize,
     ) -> Result<WasmiInstance, String> {
-        let (mut store, linker) = new_store(&self.engine, host, memory_bytes)?;
+        let (mut store, linker) = self.new_store(host, memory_bytes)?;
+        let Fuel(fuel) = self.meter;
         store
-            .set_fuel(self.fuel)
+            .set_fuel(fuel)
             .map_err(|error| engine_error("fuel", &error))?;
         let instance = linker
             .instantiate_and_start(&mut store, &self.module)
             .map_err(|error| engine_error("instantiation refused", &error))?;
-        Instance::bind(instance, store, Fuel(self.fuel))
-    }
-}
-
-/// Fuel per call.
-pub(crate) struct Fuel(u64);
-
-/// One core's wasmi store and instance.
-pub(crate) type WasmiInstance = Instance<Fuel>;
-
-impl WasmiInstance {
-    /// Calls `function`.
-    #[inline]
-    pub(crate) fn call(
-        &mut self,
-        function: AbiFunction,
-        argument: i32,
-        renew: bool,
-    ) -> Result<i32, CallError> {
-        if renew {
-            // Cannot fail: fuel metering is on in every engine we make.
-            let _ = self.store.set_fuel(self.meter.0);
-        }
-        self.call_export(function, argument)
-            .map_err(|error| match error.as_trap_code() {
-                Some(TrapCode::OutOfFuel) => CallError::Fuel,
-                _ => CallError::Trap(one_line(&format!("{error}"))),
-            })
-    }
-
-    /// Fuel the last call spent.
-    pub(crate) fn fuel_spent(&self) -> u64 {
-        let Fuel(fuel) = self.meter;
-        fuel - self.store.get_fuel().unwrap_or(fuel)
+        Instance::bind(instance, store, self.meter)
     }
 }
