@@ -26,7 +26,7 @@ macro_rules! engine_glue {
 
         /// The glue over this engine's crate (see `engine::glue`).
         mod shared {
-            use super::{$meter, call_error, engine_error, fuel_spent, renew};
+            use super::{call_error, engine_error, fuel_spent, renew, $meter};
             use alloc::string::{String, ToString};
             use alloc::vec::Vec;
             use core::borrow::Borrow;
