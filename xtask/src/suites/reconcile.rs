@@ -11,7 +11,7 @@
 use crate::net::keep_alive;
 use crate::net::netns::Netns;
 use crate::suites::echo_load::{EchoLoad, Reaped};
-use crate::suites::management_traffic::{build_warpctl, curl_in, sample, test_spec};
+use crate::suites::management_traffic::{build_warpctl, curl_in, sample, test_spec, warpctl_apply};
 use crate::suites::traffic::{check_echo, udp_client};
 use anyhow::{Context, Result, bail, ensure};
 use std::io::{BufRead, BufReader};
@@ -128,7 +128,7 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
     let route =
         format!("{base_text}\n[[route]]\ndestination = \"192.0.2.0/24\"\nvia = \"10.0.0.1\"\n");
     let warpctl = build_warpctl()?;
-    let applied = warpctl_apply(client, &warpctl, &route)?;
+    let applied = warpctl_apply(client, &warpctl, (BASE, TOKEN), &route)?;
     ensure!(
         applied.status.success()
             && String::from_utf8_lossy(&applied.stdout)
@@ -153,7 +153,7 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
             "\n[[service]]\nkind = \"udp-echo\"\nport = {port}\n"
         ));
     }
-    let refused = warpctl_apply(client, &warpctl, &crowded)?;
+    let refused = warpctl_apply(client, &warpctl, (BASE, TOKEN), &crowded)?;
     let said = String::from_utf8_lossy(&refused.stderr);
     ensure!(
         !refused.status.success() && said.contains("not applied") && said.contains("rolled back"),
@@ -210,32 +210,6 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
     );
     client.run(&["ip", "addr", "del", "192.0.2.1/32", "dev", client_ifname])?;
     Ok(())
-}
-
-/// `warpctl apply -f <text> --wait` from `client`.
-fn warpctl_apply(client: &Netns, warpctl: &str, text: &str) -> Result<std::process::Output> {
-    let file = std::env::temp_dir().join(format!("warpcore-warpctl-{}.toml", std::process::id()));
-    std::fs::write(&file, text).context("writing the spec for warpctl")?;
-    let path = file.to_string_lossy().into_owned();
-    let output = client.output(&[
-        "timeout",
-        "-k",
-        "5",
-        "60",
-        warpctl,
-        "--server",
-        BASE,
-        "--token",
-        TOKEN,
-        "apply",
-        "-f",
-        &path,
-        "--wait",
-        "--timeout",
-        "30",
-    ]);
-    let _ = std::fs::remove_file(&file);
-    output
 }
 
 /// Reads one line of a child's output.

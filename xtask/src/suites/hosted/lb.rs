@@ -26,6 +26,7 @@ use crate::shell::host::ensure_programs;
 use crate::shell::process::ChildGuard;
 use crate::suites::hosted::process::Appliance;
 use crate::suites::hosted::sides::Sides;
+use crate::suites::management_traffic::warpctl_apply;
 use crate::suites::runner::Case;
 use anyhow::{Context, Result, ensure};
 use std::collections::BTreeMap;
@@ -202,28 +203,7 @@ fn spec_with(backends: &[usize]) -> Result<String> {
 /// `warpctl apply -f <spec> --wait` from `client`; fails with what
 /// warpctl said.
 pub(crate) fn apply(client: &Netns, warpctl: &str, spec: &str) -> Result<()> {
-    let file = std::env::temp_dir().join(format!("wc-lb-apply-{}.toml", std::process::id()));
-    std::fs::write(&file, spec).context("writing the spec for warpctl")?;
-    let path = file.to_string_lossy().into_owned();
-    let output = client.output(&[
-        "timeout",
-        "-k",
-        "5",
-        "60",
-        warpctl,
-        "--server",
-        API,
-        "--token",
-        TOKEN,
-        "apply",
-        "-f",
-        &path,
-        "--wait",
-        "--timeout",
-        "30",
-    ]);
-    let _ = std::fs::remove_file(&file);
-    let output = output?;
+    let output = warpctl_apply(client, warpctl, (API, TOKEN), spec)?;
     ensure!(
         output.status.success(),
         "warpctl apply --wait failed: {}{}",
