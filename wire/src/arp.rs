@@ -2,6 +2,7 @@
 
 use crate::WireError;
 use crate::ethernet::mac_at;
+use crate::fields::{self, field_getters};
 use core::net::Ipv4Addr;
 use dataplane::MacAddr;
 
@@ -41,19 +42,6 @@ pub struct ArpPacket<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-fn u16_at(bytes: &[u8], range: core::ops::Range<usize>) -> u16 {
-    u16::from_be_bytes([bytes[range.start], bytes[range.start + 1]])
-}
-
-fn ip_at(bytes: &[u8], range: core::ops::Range<usize>) -> Ipv4Addr {
-    Ipv4Addr::new(
-        bytes[range.start],
-        bytes[range.start + 1],
-        bytes[range.start + 2],
-        bytes[range.start + 3],
-    )
-}
-
 impl<T: AsRef<[u8]>> ArpPacket<T> {
     /// Wraps `buffer` without checks.
     pub const fn new_unchecked(buffer: T) -> Self {
@@ -76,19 +64,20 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
             && self.buffer.as_ref()[field::PROTOCOL_LEN] == 4
     }
 
-    /// Hardware type (1 = Ethernet).
-    pub fn hardware_type(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::HARDWARE_TYPE)
-    }
-
-    /// Protocol type (0x0800 = IPv4).
-    pub fn protocol_type(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), field::PROTOCOL_TYPE)
+    field_getters! {
+        /// Hardware type (1 = Ethernet).
+        hardware_type: u16 = field::HARDWARE_TYPE;
+        /// Protocol type (0x0800 = IPv4).
+        protocol_type: u16 = field::PROTOCOL_TYPE;
+        /// Sender protocol address.
+        sender_ip: Ipv4Addr = field::SENDER_IP;
+        /// Target protocol address.
+        target_ip: Ipv4Addr = field::TARGET_IP;
     }
 
     /// Request or reply.
     pub fn operation(&self) -> ArpOperation {
-        ArpOperation(u16_at(self.buffer.as_ref(), field::OPERATION))
+        ArpOperation(fields::u16_at(self.buffer.as_ref(), field::OPERATION))
     }
 
     /// Sender hardware address.
@@ -96,19 +85,9 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
         mac_at(&self.buffer.as_ref()[field::SENDER_MAC])
     }
 
-    /// Sender protocol address.
-    pub fn sender_ip(&self) -> Ipv4Addr {
-        ip_at(self.buffer.as_ref(), field::SENDER_IP)
-    }
-
     /// Target hardware address.
     pub fn target_mac(&self) -> MacAddr {
         mac_at(&self.buffer.as_ref()[field::TARGET_MAC])
-    }
-
-    /// Target protocol address.
-    pub fn target_ip(&self) -> Ipv4Addr {
-        ip_at(self.buffer.as_ref(), field::TARGET_IP)
     }
 }
 

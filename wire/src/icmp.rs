@@ -1,5 +1,6 @@
 //! ICMPv4 messages (RFC 792): echo, destination unreachable, time exceeded.
 
+use crate::fields::{field_getters, field_setters};
 use crate::{WireError, checksum};
 
 /// Byte ranges of the ICMP header.
@@ -69,11 +70,6 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
         Ok(Self { buffer })
     }
 
-    fn u16_at(&self, range: core::ops::Range<usize>) -> u16 {
-        let bytes = self.buffer.as_ref();
-        u16::from_be_bytes([bytes[range.start], bytes[range.start + 1]])
-    }
-
     /// The message type.
     #[inline]
     pub fn msg_type(&self) -> u8 {
@@ -86,22 +82,13 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
         self.buffer.as_ref()[field::CODE]
     }
 
-    /// The checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
-    }
-
-    /// Echo identifier.
-    #[inline]
-    pub fn echo_ident(&self) -> u16 {
-        self.u16_at(field::IDENT)
-    }
-
-    /// Echo sequence number.
-    #[inline]
-    pub fn echo_sequence(&self) -> u16 {
-        self.u16_at(field::SEQUENCE)
+    field_getters! {
+        /// The checksum field.
+        checksum: u16 = field::CHECKSUM;
+        /// Echo identifier.
+        echo_ident: u16 = field::IDENT;
+        /// Echo sequence number.
+        echo_sequence: u16 = field::SEQUENCE;
     }
 
     /// True for error messages (which must never trigger another error).
@@ -136,10 +123,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
         self.buffer.as_mut()[field::CODE] = value;
     }
 
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, value: u16) {
-        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    field_setters! {
+        /// Sets the checksum field.
+        set_checksum: u16 = field::CHECKSUM;
     }
 
     /// Recomputes the checksum over the whole message.

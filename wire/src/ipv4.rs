@@ -1,6 +1,7 @@
 //! IPv4 headers (RFC 791): validation, fields, header checksum and the
 //! incremental TTL decrement used when forwarding.
 
+use crate::fields::{self, field_getters, field_setters};
 use crate::{WireError, checksum};
 use core::net::Ipv4Addr;
 
@@ -88,18 +89,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.buffer
     }
 
-    fn u16_at(&self, range: core::ops::Range<usize>) -> u16 {
-        let bytes = self.buffer.as_ref();
-        u16::from_be_bytes([bytes[range.start], bytes[range.start + 1]])
-    }
-
-    /// The address at `range` (four bytes), read as one word.
-    fn ip_at(&self, range: core::ops::Range<usize>) -> Ipv4Addr {
-        let mut octets = [0u8; 4];
-        octets.copy_from_slice(&self.buffer.as_ref()[range]);
-        Ipv4Addr::from(octets)
-    }
-
     /// The version field (4).
     #[inline]
     pub fn version(&self) -> u8 {
@@ -118,34 +107,41 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.buffer.as_ref()[field::DSCP_ECN]
     }
 
-    /// Total length: header and payload.
-    #[inline]
-    pub fn total_len(&self) -> u16 {
-        self.u16_at(field::TOTAL_LEN)
+    field_getters! {
+        /// Total length: header and payload.
+        total_len: u16 = field::TOTAL_LEN;
+        /// Identification.
+        ident: u16 = field::IDENT;
+        /// The header checksum field.
+        checksum: u16 = field::CHECKSUM;
+        /// Source address.
+        source: Ipv4Addr = field::SOURCE;
+        /// Destination address.
+        destination: Ipv4Addr = field::DESTINATION;
     }
 
-    /// Identification.
+    /// The flags and fragment offset, as one word.
     #[inline]
-    pub fn ident(&self) -> u16 {
-        self.u16_at(field::IDENT)
+    fn flags_fragment(&self) -> u16 {
+        fields::u16_at(self.buffer.as_ref(), field::FLAGS_FRAGMENT)
     }
 
     /// The don't-fragment flag.
     #[inline]
     pub fn dont_fragment(&self) -> bool {
-        self.u16_at(field::FLAGS_FRAGMENT) & 0x4000 != 0
+        self.flags_fragment() & 0x4000 != 0
     }
 
     /// The more-fragments flag.
     #[inline]
     pub fn more_fragments(&self) -> bool {
-        self.u16_at(field::FLAGS_FRAGMENT) & 0x2000 != 0
+        self.flags_fragment() & 0x2000 != 0
     }
 
     /// Fragment offset in bytes.
     #[inline]
     pub fn fragment_offset(&self) -> u16 {
-        (self.u16_at(field::FLAGS_FRAGMENT) & 0x1fff) * 8
+        (self.flags_fragment() & 0x1fff) * 8
     }
 
     /// True for any fragment (first, middle or last).
@@ -164,24 +160,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn protocol(&self) -> u8 {
         self.buffer.as_ref()[field::PROTOCOL]
-    }
-
-    /// The header checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
-    }
-
-    /// Source address.
-    #[inline]
-    pub fn source(&self) -> Ipv4Addr {
-        self.ip_at(field::SOURCE)
-    }
-
-    /// Destination address.
-    #[inline]
-    pub fn destination(&self) -> Ipv4Addr {
-        self.ip_at(field::DESTINATION)
     }
 
     /// True when the header checksum is right.
@@ -226,22 +204,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.buffer.as_mut()[field::TTL] = ttl;
     }
 
-    /// Sets the source address (checksum not updated).
-    #[inline]
-    pub fn set_source(&mut self, address: Ipv4Addr) {
-        self.buffer.as_mut()[field::SOURCE].copy_from_slice(&address.octets());
-    }
-
-    /// Sets the destination address (checksum not updated).
-    #[inline]
-    pub fn set_destination(&mut self, address: Ipv4Addr) {
-        self.buffer.as_mut()[field::DESTINATION].copy_from_slice(&address.octets());
-    }
-
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, value: u16) {
-        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    field_setters! {
+        /// Sets the source address (checksum not updated).
+        set_source: Ipv4Addr = field::SOURCE;
+        /// Sets the destination address (checksum not updated).
+        set_destination: Ipv4Addr = field::DESTINATION;
+        /// Sets the checksum field.
+        set_checksum: u16 = field::CHECKSUM;
+        /// Sets the total length (header and payload); the checksum is left
+        /// alone.
+        set_total_len: u16 = field::TOTAL_LEN;
     }
 
     /// Swaps source and destination (the checksum stays valid: the sum
@@ -297,13 +269,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         ]);
         let value = checksum::update(checksum, old_word, new_word);
         bytes[field::CHECKSUM].copy_from_slice(&value.to_ne_bytes());
-    }
-
-    /// Sets the total length (header and payload); the checksum is left
-    /// alone.
-    #[inline]
-    pub fn set_total_len(&mut self, value: u16) {
-        self.buffer.as_mut()[field::TOTAL_LEN].copy_from_slice(&value.to_be_bytes());
     }
 
     /// Sets the flags and fragment offset: don't-fragment, more-fragments

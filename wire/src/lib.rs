@@ -11,6 +11,7 @@ pub mod arp;
 pub mod checksum;
 mod error;
 pub mod ethernet;
+mod fields;
 pub mod icmp;
 pub mod ipv4;
 pub mod tcp;

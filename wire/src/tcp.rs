@@ -2,6 +2,7 @@
 //! pseudo header; flags, options (RFC 7323, RFC 2018) and the header repr
 //! live in the submodules.
 
+use crate::fields::{field_getters, field_setters};
 use crate::ipv4::protocol;
 use crate::{WireError, checksum};
 use core::net::Ipv4Addr;
@@ -68,39 +69,21 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.buffer
     }
 
-    fn u16_at(&self, range: core::ops::Range<usize>) -> u16 {
-        let bytes = self.buffer.as_ref();
-        u16::from_be_bytes([bytes[range.start], bytes[range.start + 1]])
-    }
-
-    fn u32_at(&self, range: core::ops::Range<usize>) -> u32 {
-        let mut word = [0u8; 4];
-        word.copy_from_slice(&self.buffer.as_ref()[range]);
-        u32::from_be_bytes(word)
-    }
-
-    /// Source port.
-    #[inline]
-    pub fn source_port(&self) -> u16 {
-        self.u16_at(field::SOURCE_PORT)
-    }
-
-    /// Destination port.
-    #[inline]
-    pub fn destination_port(&self) -> u16 {
-        self.u16_at(field::DESTINATION_PORT)
-    }
-
-    /// Sequence number.
-    #[inline]
-    pub fn sequence_number(&self) -> u32 {
-        self.u32_at(field::SEQUENCE_NUMBER)
-    }
-
-    /// Acknowledgment number (meaningful with ACK).
-    #[inline]
-    pub fn acknowledgment_number(&self) -> u32 {
-        self.u32_at(field::ACKNOWLEDGMENT_NUMBER)
+    field_getters! {
+        /// Source port.
+        source_port: u16 = field::SOURCE_PORT;
+        /// Destination port.
+        destination_port: u16 = field::DESTINATION_PORT;
+        /// Sequence number.
+        sequence_number: u32 = field::SEQUENCE_NUMBER;
+        /// Acknowledgment number (meaningful with ACK).
+        acknowledgment_number: u32 = field::ACKNOWLEDGMENT_NUMBER;
+        /// Window, unscaled (as on the wire).
+        window: u16 = field::WINDOW;
+        /// The checksum field.
+        checksum: u16 = field::CHECKSUM;
+        /// Urgent pointer (meaningful with URG).
+        urgent_pointer: u16 = field::URGENT_POINTER;
     }
 
     /// Header length in bytes (data offset × 4), options included.
@@ -113,24 +96,6 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     #[inline]
     pub fn flags(&self) -> TcpFlags {
         TcpFlags(self.buffer.as_ref()[field::FLAGS])
-    }
-
-    /// Window, unscaled (as on the wire).
-    #[inline]
-    pub fn window(&self) -> u16 {
-        self.u16_at(field::WINDOW)
-    }
-
-    /// The checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
-    }
-
-    /// Urgent pointer (meaningful with URG).
-    #[inline]
-    pub fn urgent_pointer(&self) -> u16 {
-        self.u16_at(field::URGENT_POINTER)
     }
 
     /// Where the header ends: `header_len`, kept within the buffer and at
@@ -170,28 +135,21 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
-    /// Sets the source port (checksum not updated).
-    #[inline]
-    pub fn set_source_port(&mut self, port: u16) {
-        self.buffer.as_mut()[field::SOURCE_PORT].copy_from_slice(&port.to_be_bytes());
-    }
-
-    /// Sets the destination port (checksum not updated).
-    #[inline]
-    pub fn set_destination_port(&mut self, port: u16) {
-        self.buffer.as_mut()[field::DESTINATION_PORT].copy_from_slice(&port.to_be_bytes());
-    }
-
-    /// Sets the sequence number (checksum not updated).
-    #[inline]
-    pub fn set_sequence_number(&mut self, value: u32) {
-        self.buffer.as_mut()[field::SEQUENCE_NUMBER].copy_from_slice(&value.to_be_bytes());
-    }
-
-    /// Sets the acknowledgment number (checksum not updated).
-    #[inline]
-    pub fn set_acknowledgment_number(&mut self, value: u32) {
-        self.buffer.as_mut()[field::ACKNOWLEDGMENT_NUMBER].copy_from_slice(&value.to_be_bytes());
+    field_setters! {
+        /// Sets the source port (checksum not updated).
+        set_source_port: u16 = field::SOURCE_PORT;
+        /// Sets the destination port (checksum not updated).
+        set_destination_port: u16 = field::DESTINATION_PORT;
+        /// Sets the sequence number (checksum not updated).
+        set_sequence_number: u32 = field::SEQUENCE_NUMBER;
+        /// Sets the acknowledgment number (checksum not updated).
+        set_acknowledgment_number: u32 = field::ACKNOWLEDGMENT_NUMBER;
+        /// Sets the window (checksum not updated).
+        set_window: u16 = field::WINDOW;
+        /// Sets the checksum field.
+        set_checksum: u16 = field::CHECKSUM;
+        /// Sets the urgent pointer (checksum not updated).
+        set_urgent_pointer: u16 = field::URGENT_POINTER;
     }
 
     /// Sets the data offset to `header_len / 4` (a multiple of 4 from 20
@@ -206,24 +164,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     #[inline]
     pub fn set_flags(&mut self, flags: TcpFlags) {
         self.buffer.as_mut()[field::FLAGS] = flags.0;
-    }
-
-    /// Sets the window (checksum not updated).
-    #[inline]
-    pub fn set_window(&mut self, window: u16) {
-        self.buffer.as_mut()[field::WINDOW].copy_from_slice(&window.to_be_bytes());
-    }
-
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, value: u16) {
-        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
-    }
-
-    /// Sets the urgent pointer (checksum not updated).
-    #[inline]
-    pub fn set_urgent_pointer(&mut self, value: u16) {
-        self.buffer.as_mut()[field::URGENT_POINTER].copy_from_slice(&value.to_be_bytes());
     }
 
     /// The payload, writable.

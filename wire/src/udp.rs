@@ -1,6 +1,7 @@
 //! UDP datagrams (RFC 768): ports, length, checksum with the IPv4 pseudo
 //! header (zero means "no checksum").
 
+use crate::fields::{field_getters, field_setters};
 use crate::{WireError, checksum};
 use core::net::Ipv4Addr;
 
@@ -41,33 +42,15 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         Ok(packet)
     }
 
-    fn u16_at(&self, range: core::ops::Range<usize>) -> u16 {
-        let bytes = self.buffer.as_ref();
-        u16::from_be_bytes([bytes[range.start], bytes[range.start + 1]])
-    }
-
-    /// Source port.
-    #[inline]
-    pub fn source_port(&self) -> u16 {
-        self.u16_at(field::SOURCE_PORT)
-    }
-
-    /// Destination port.
-    #[inline]
-    pub fn destination_port(&self) -> u16 {
-        self.u16_at(field::DESTINATION_PORT)
-    }
-
-    /// Length of header and payload.
-    #[inline]
-    pub fn length(&self) -> u16 {
-        self.u16_at(field::LENGTH)
-    }
-
-    /// The checksum field (0: none).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
+    field_getters! {
+        /// Source port.
+        source_port: u16 = field::SOURCE_PORT;
+        /// Destination port.
+        destination_port: u16 = field::DESTINATION_PORT;
+        /// Length of header and payload.
+        length: u16 = field::LENGTH;
+        /// The checksum field (0: none).
+        checksum: u16 = field::CHECKSUM;
     }
 
     /// True when the checksum is absent (0) or right.
@@ -89,22 +72,13 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
-    /// Sets the source port (checksum not updated).
-    #[inline]
-    pub fn set_source_port(&mut self, port: u16) {
-        self.buffer.as_mut()[field::SOURCE_PORT].copy_from_slice(&port.to_be_bytes());
-    }
-
-    /// Sets the destination port (checksum not updated).
-    #[inline]
-    pub fn set_destination_port(&mut self, port: u16) {
-        self.buffer.as_mut()[field::DESTINATION_PORT].copy_from_slice(&port.to_be_bytes());
-    }
-
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, value: u16) {
-        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    field_setters! {
+        /// Sets the source port (checksum not updated).
+        set_source_port: u16 = field::SOURCE_PORT;
+        /// Sets the destination port (checksum not updated).
+        set_destination_port: u16 = field::DESTINATION_PORT;
+        /// Sets the checksum field.
+        set_checksum: u16 = field::CHECKSUM;
     }
 
     /// Swaps the ports; a checksum stays valid when the addresses are

@@ -3,8 +3,12 @@
 //! router), drops what fits no flow unless told not to, and counts flows
 //! created, expired, evicted and refused.
 
-use super::{CtState, FlowPacket, FlowSteering, FlowTable, ParseError, TableStats};
-use dataplane::{Batch, Nanoservice, Outputs, Verdict, drop_reasons, events, outputs};
+use super::{
+    CtState, FlowPacket, FlowSteering, FlowTable, ParseError, SteerCounts, SteeredNode, TableStats,
+};
+use dataplane::{
+    Batch, DropCode, Nanoservice, Outputs, Packet, Verdict, drop_reasons, events, outputs,
+};
 
 drop_reasons! {
     /// Why [`Conntrack`] drops a packet.
@@ -70,6 +74,8 @@ pub struct Conntrack {
     table: FlowTable,
     drop_invalid: bool,
     steering: Option<FlowSteering>,
+    /// Non-first fragments passed since the last count.
+    fragments: u64,
 }
 
 impl Conntrack {
@@ -80,6 +86,7 @@ impl Conntrack {
             table,
             drop_invalid,
             steering: None,
+            fragments: 0,
         }
     }
 
@@ -97,12 +104,12 @@ impl Conntrack {
 
     /// `steer`: a packet of another core's flow is kept in the batch for
     /// [`FlowSteering::hand_off`] (false for packets handed in).
-    fn verdict(&mut self, ip: &[u8], steer: bool, now_ns: u64, fragments: &mut u64) -> Verdict {
+    fn verdict(&mut self, ip: &[u8], steer: bool, now_ns: u64) -> Verdict {
         let packet = match FlowPacket::parse(ip) {
             Ok(packet) => packet,
             Err(ParseError::Fragment) => {
                 // Later fragments carry no ports; the first one was tracked.
-                *fragments += 1;
+                self.fragments += 1;
                 return Verdict::emit(ConntrackOutput::Pass.into());
             }
             Err(_) => return Verdict::drop(ConntrackDrop::Malformed),
@@ -121,28 +128,34 @@ impl Conntrack {
             _ => Verdict::emit(ConntrackOutput::Pass.into()),
         }
     }
-}
 
-impl Conntrack {
-    /// Tracks the packets other cores handed to this one (their flows
-    /// are this core's).
-    fn take_handed_in(&mut self, out: &mut Outputs<'_>) {
-        let Some(mut steering) = self.steering.take() else {
-            return;
-        };
-        let now_ns = out.now_ns();
-        let mut fragments = 0;
-        let taken = steering.receive(|batch| {
-            out.dispatch(batch, |packet, _| {
-                self.verdict(packet.payload(), false, now_ns, &mut fragments)
-            });
-        });
-        if taken > 0 {
-            out.count(ConntrackEvent::HandedIn.into(), taken);
+    /// Counts the fragments passed and the table's changes since the
+    /// last count.
+    fn count(&mut self, out: &mut Outputs<'_>) {
+        let fragments = core::mem::take(&mut self.fragments);
+        if fragments > 0 {
+            out.count(ConntrackEvent::Fragments.into(), fragments);
         }
-        self.steering = Some(steering);
+        count_table(self.table.take_stats(), out);
     }
 }
+
+impl SteeredNode for Conntrack {
+    fn steering(&mut self) -> &mut Option<FlowSteering> {
+        &mut self.steering
+    }
+
+    fn judge(&mut self, packet: &mut Packet, steer: bool, out: &mut Outputs<'_>) -> Verdict {
+        self.verdict(packet.payload(), steer, out.now_ns())
+    }
+}
+
+/// Where the tracker counts its steering.
+const STEER_COUNTS: SteerCounts = SteerCounts {
+    handed_off: ConntrackEvent::HandedOff as usize,
+    handed_in: ConntrackEvent::HandedIn as usize,
+    ring_full: DropCode(ConntrackDrop::RingFull as u8),
+};
 
 impl Nanoservice for Conntrack {
     fn name(&self) -> &'static str {
@@ -162,24 +175,8 @@ impl Nanoservice for Conntrack {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
-        let now_ns = out.now_ns();
-        let mut fragments = 0;
-        out.dispatch(batch, |packet, _| {
-            self.verdict(packet.payload(), true, now_ns, &mut fragments)
-        });
-        if fragments > 0 {
-            out.count(ConntrackEvent::Fragments.into(), fragments);
-        }
-        if let Some(steering) = &mut self.steering {
-            steering.hand_off_counted(
-                batch,
-                out,
-                ConntrackDrop::RingFull.into(),
-                ConntrackEvent::HandedOff.into(),
-            );
-        }
-        count_table(self.table.take_stats(), out);
+        FlowSteering::process(self, batch, out, STEER_COUNTS);
+        self.count(out);
     }
 
     /// Now when another core handed this one packets of its flows.
@@ -191,8 +188,8 @@ impl Nanoservice for Conntrack {
     }
 
     fn tick(&mut self, out: &mut Outputs<'_>) {
-        self.take_handed_in(out);
+        FlowSteering::take_in(self, out, STEER_COUNTS.handed_in);
         self.table.sweep(out.now_ns(), SWEEP_PER_TICK);
-        count_table(self.table.take_stats(), out);
+        self.count(out);
     }
 }

@@ -59,6 +59,30 @@ fn table(capacity: usize) -> FlowTable {
     FlowTable::new(capacity, Timeouts::LINUX, 7)
 }
 
+/// The flow's tuple as `packet` (from the client) names it.
+fn tuple_of(packet: &[u8]) -> FiveTuple {
+    FlowPacket::parse(packet).expect("parses").tuple
+}
+
+/// A three-way handshake from CLIENT's port `ports.0` to SERVER's
+/// `ports.1` at `now_ns`; the flow's tuple.
+fn handshake(table: &mut FlowTable, ports: (u16, u16), now_ns: u64) -> FiveTuple {
+    let back = (ports.1, ports.0);
+    track(table, &tcp(CLIENT, SERVER, ports, SYN), now_ns);
+    track(table, &tcp(SERVER, CLIENT, back, SYN_ACK), now_ns);
+    track(table, &tcp(CLIENT, SERVER, ports, ACK), now_ns);
+    tuple_of(&tcp(CLIENT, SERVER, ports, ACK))
+}
+
+/// Which end of a test connection sends a segment.
+#[derive(Debug, Clone, Copy)]
+enum Sender {
+    /// CLIENT, the opener: its segments travel the original direction.
+    Client,
+    /// SERVER: its segments travel the reply direction.
+    Server,
+}
+
 const SYN: TcpFlags = TcpFlags::SYN;
 const SYN_ACK: TcpFlags = TcpFlags(TcpFlags::SYN.0 | TcpFlags::ACK.0);
 const ACK: TcpFlags = TcpFlags::ACK;
@@ -69,72 +93,36 @@ fn a_tcp_handshake_and_close_walk_the_states_both_ways() {
     let mut table = table(64);
     let out = (40000, 80);
     let back = (80, 40000);
-    let tuple = FlowPacket::parse(&tcp(CLIENT, SERVER, out, SYN))
-        .unwrap()
-        .tuple;
-    let steps: [(Vec<u8>, CtState, Direction, TcpState); 8] = [
-        (
-            tcp(CLIENT, SERVER, out, SYN),
-            CtState::New,
-            Direction::Original,
-            TcpState::SynSent,
-        ),
-        (
-            tcp(SERVER, CLIENT, back, SYN_ACK),
-            CtState::Established,
-            Direction::Reply,
-            TcpState::SynRecv,
-        ),
-        (
-            tcp(CLIENT, SERVER, out, ACK),
-            CtState::Established,
-            Direction::Original,
-            TcpState::Established,
-        ),
-        (
-            tcp(SERVER, CLIENT, back, ACK),
-            CtState::Established,
-            Direction::Reply,
-            TcpState::Established,
-        ),
-        (
-            tcp(CLIENT, SERVER, out, FIN_ACK),
-            CtState::Established,
-            Direction::Original,
-            TcpState::FinWait,
-        ),
-        (
-            tcp(SERVER, CLIENT, back, ACK),
-            CtState::Established,
-            Direction::Reply,
-            TcpState::CloseWait,
-        ),
-        (
-            tcp(SERVER, CLIENT, back, FIN_ACK),
-            CtState::Established,
-            Direction::Reply,
-            TcpState::LastAck,
-        ),
-        (
-            tcp(CLIENT, SERVER, out, ACK),
-            CtState::Established,
-            Direction::Original,
-            TcpState::TimeWait,
-        ),
+    let tuple = tuple_of(&tcp(CLIENT, SERVER, out, SYN));
+    use CtState::{Established, New};
+    use Sender::{Client, Server};
+    let steps = [
+        (Client, SYN, New, TcpState::SynSent),
+        (Server, SYN_ACK, Established, TcpState::SynRecv),
+        (Client, ACK, Established, TcpState::Established),
+        (Server, ACK, Established, TcpState::Established),
+        (Client, FIN_ACK, Established, TcpState::FinWait),
+        (Server, ACK, Established, TcpState::CloseWait),
+        (Server, FIN_ACK, Established, TcpState::LastAck),
+        (Client, ACK, Established, TcpState::TimeWait),
     ];
-    for (index, (packet, state, direction, tcp_state)) in steps.iter().enumerate() {
-        let tracked = track(&mut table, packet, SECOND);
+    for (index, (sender, flags, state, tcp_state)) in steps.into_iter().enumerate() {
+        let (packet, direction) = match sender {
+            Client => (tcp(CLIENT, SERVER, out, flags), Direction::Original),
+            Server => (tcp(SERVER, CLIENT, back, flags), Direction::Reply),
+        };
+        let tracked = track(&mut table, &packet, SECOND);
         assert_eq!(
             (tracked.state, tracked.direction),
-            (*state, *direction),
+            (state, direction),
             "step {index}"
         );
         assert_eq!(
             table.tcp_state(&tuple, SECOND),
-            Some(*tcp_state),
+            Some(tcp_state),
             "step {index}"
         );
-        assert_eq!(table.tcp_state(&tuple.reversed(), SECOND), Some(*tcp_state));
+        assert_eq!(table.tcp_state(&tuple.reversed(), SECOND), Some(tcp_state));
     }
     assert_eq!(table.len(), 1);
     // TIME-WAIT lasts 120 s (Linux): gone after.
@@ -148,20 +136,14 @@ fn a_tcp_handshake_and_close_walk_the_states_both_ways() {
 fn tcp_timeouts_follow_linux_defaults_per_state() {
     let mut table = table(64);
     let syn = tcp(CLIENT, SERVER, (1, 2), SYN);
-    let tuple = FlowPacket::parse(&syn).unwrap().tuple;
+    let tuple = tuple_of(&syn);
     track(&mut table, &syn, 0);
     assert!(table.tcp_state(&tuple, 119 * SECOND).is_some());
     assert!(
         table.tcp_state(&tuple, 121 * SECOND).is_none(),
         "SYN-SENT: 120 s"
     );
-    track(&mut table, &syn, 200 * SECOND);
-    track(
-        &mut table,
-        &tcp(SERVER, CLIENT, (2, 1), SYN_ACK),
-        200 * SECOND,
-    );
-    track(&mut table, &tcp(CLIENT, SERVER, (1, 2), ACK), 200 * SECOND);
+    assert_eq!(handshake(&mut table, (1, 2), 200 * SECOND), tuple);
     let day = 86_400 * SECOND;
     assert_eq!(
         table.tcp_state(&tuple, 200 * SECOND + 4 * day),
@@ -248,12 +230,8 @@ fn segments_outside_the_window_are_invalid_and_change_nothing() {
     let mut table = table(64);
     let (out, back) = ((40000, 443), (443, 40000));
     let (up, down) = ((CLIENT, SERVER), (SERVER, CLIENT));
-    let state = |table: &FlowTable| {
-        let tuple = FlowPacket::parse(&tcp(CLIENT, SERVER, out, SYN))
-            .unwrap()
-            .tuple;
-        table.tcp_state(&tuple, SECOND)
-    };
+    let tuple = tuple_of(&tcp(CLIENT, SERVER, out, SYN));
+    let state = |table: &FlowTable| table.tcp_state(&tuple, SECOND);
     // Client ISN 1000, server ISN 9000, both offer window scale 7.
     let handshake = [
         tcp_at(up, out, SYN, (1000, 0), 64240, 0, Some(7)),
@@ -434,19 +412,7 @@ fn a_flood_of_new_flows_evicts_unestablished_ones_and_spares_established() {
     // Established flows fill half the table.
     let mut established = Vec::new();
     for port in 0..(capacity / 2) as u16 {
-        let tuple = (10_000 + port, 80);
-        track(&mut table, &tcp(CLIENT, SERVER, tuple, SYN), 0);
-        track(
-            &mut table,
-            &tcp(SERVER, CLIENT, (tuple.1, tuple.0), SYN_ACK),
-            0,
-        );
-        track(&mut table, &tcp(CLIENT, SERVER, tuple, ACK), 0);
-        established.push(
-            FlowPacket::parse(&tcp(CLIENT, SERVER, tuple, ACK))
-                .unwrap()
-                .tuple,
-        );
+        established.push(handshake(&mut table, (10_000 + port, 80), 0));
     }
     // A SYN flood twenty times the table.
     let (mut refused, mut admitted) = (0, 0);
@@ -481,4 +447,63 @@ fn the_sweep_frees_expired_flows() {
     table.sweep(31 * SECOND, table.capacity());
     assert_eq!(table.len(), 0);
     assert_eq!(table.take_stats().expired, 10);
+}
+
+/// A tracker on each of two cores with steering between them, each in a
+/// graph on one loopback port (its `pass` back out of the port); the
+/// seed of their owner hash.
+fn steered_pair() -> (Vec<(dataplane::Executor, dataplane::PortId)>, u64) {
+    use dataplane::{ExecutorBuilder, LoopbackNic, MacAddr, Mempool, Target};
+    let steerings: Vec<FlowSteering> = link_steering(2)
+        .into_iter()
+        .map(|end| FlowSteering::new(*end.downcast::<SteerEnd>().unwrap(), None))
+        .collect();
+    let seed = steerings[0].seed();
+    let cores = steerings
+        .into_iter()
+        .map(|steering| {
+            let node = Conntrack::new(table(64), true).with_steering(steering);
+            let mut builder = ExecutorBuilder::new();
+            builder.pool(Mempool::with_heap(16, 2048).unwrap());
+            let nic = LoopbackNic::new(MacAddr::default(), 16);
+            let port = builder.add_port(alloc::boxed::Box::new(nic));
+            let node = builder.add_node(alloc::boxed::Box::new(node));
+            builder.route_rx(port, node).unwrap();
+            builder.connect(node, "pass", Target::Port(port)).unwrap();
+            (builder.build().unwrap(), port)
+        })
+        .collect();
+    (cores, seed)
+}
+
+#[test]
+fn two_cores_track_each_flow_on_its_owner() {
+    let (mut cores, seed) = steered_pair();
+    // A flow the second core owns, arriving at the first.
+    let ports = (40000..)
+        .map(|port| (port, 80))
+        .find(|&ports| owner_core(&tuple_of(&tcp(CLIENT, SERVER, ports, SYN)), 2, seed) == 1)
+        .unwrap();
+    let syn = tcp(CLIENT, SERVER, ports, SYN);
+    let (executor, port) = &mut cores[0];
+    let mut packet = executor.pool().unwrap().alloc().unwrap();
+    packet.append(syn.len()).unwrap().copy_from_slice(&syn);
+    let nic = executor.nic_as::<dataplane::LoopbackNic>(*port).unwrap();
+    nic.inject(packet).unwrap();
+    executor.poll_once();
+    let nic = executor.nic_as::<dataplane::LoopbackNic>(*port).unwrap();
+    assert!(nic.take_transmitted().is_none(), "kept for its owner");
+    let event = |executor: &dataplane::Executor, name: &str| {
+        executor.counters().nodes[0].event_named(name).unwrap()
+    };
+    assert_eq!(event(executor, "handed-off"), 1);
+    assert_eq!(event(executor, "flows-created"), 0);
+    // The owner tracks it when it takes it in, and passes it on.
+    let (owner, owner_port) = &mut cores[1];
+    owner.poll_once();
+    assert_eq!(event(owner, "handed-in"), 1);
+    assert_eq!(event(owner, "flows-created"), 1);
+    let nic = owner.nic_as::<dataplane::LoopbackNic>(*owner_port).unwrap();
+    let passed = nic.take_transmitted().expect("passed by its owner");
+    assert_eq!(passed.payload(), &syn[..]);
 }

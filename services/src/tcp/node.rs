@@ -320,17 +320,7 @@ impl Tcp {
             .listeners
             .iter()
             .position(|(bound, _)| *bound == port)?;
-        let slots: Vec<u32> = self
-            .connections
-            .iter()
-            .enumerate()
-            .filter(|(_, connection)| {
-                connection
-                    .as_ref()
-                    .is_some_and(|connection| connection.listener == index)
-            })
-            .map(|(slot, _)| slot as u32)
-            .collect();
+        let slots = self.slots_of(index);
         for slot in &slots {
             self.tally.bump(TcpEvent::Aborted);
             self.free_connection(*slot, CloseReason::Aborted);
@@ -343,6 +333,20 @@ impl Tcp {
             }
         }
         Some(slots.len())
+    }
+
+    /// The slots of the connections of the listener at `index`.
+    fn slots_of(&self, index: usize) -> Vec<u32> {
+        self.connections
+            .iter()
+            .enumerate()
+            .filter(|(_, connection)| {
+                connection
+                    .as_ref()
+                    .is_some_and(|connection| connection.listener == index)
+            })
+            .map(|(slot, _)| slot as u32)
+            .collect()
     }
 
     /// Our addresses changed (a new spec): segments for an address we no
@@ -522,6 +526,17 @@ impl Tcp {
         result
     }
 
+    /// Ends the connection in `slot` for `reason`, with a RST to the peer
+    /// first when it was aborted.
+    fn end(&mut self, slot: u32, reason: CloseReason, sink: &mut PacketSink<'_, '_>) {
+        if reason == CloseReason::Aborted
+            && let Some(connection) = self.connections[slot as usize].as_mut()
+        {
+            connection.send_reset(sink, &mut self.tally);
+        }
+        self.free_connection(slot, reason);
+    }
+
     /// After a connection handled something: end it, move it to
     /// TIME-WAIT, or put it on the burst's list.
     fn settle(&mut self, slot: u32, outcome: Outcome, now_ms: u64, sink: &mut PacketSink<'_, '_>) {
@@ -532,18 +547,12 @@ impl Tcp {
             self.opening.push((connection.listener, remote, token));
         }
         match outcome {
-            Outcome::Ended(reason) => {
-                if reason == CloseReason::Aborted {
-                    connection.send_reset(sink, &mut self.tally);
-                }
-                self.free_connection(slot, reason);
-            }
+            Outcome::Ended(reason) => self.end(slot, reason, sink),
             Outcome::TimeWait => self.enter_time_wait(slot, now_ms),
             Outcome::Open | Outcome::Dropped(_) => {
                 if connection.aborted() {
-                    connection.send_reset(sink, &mut self.tally);
                     self.tally.bump(TcpEvent::Aborted);
-                    self.free_connection(slot, CloseReason::Aborted);
+                    self.end(slot, CloseReason::Aborted, sink);
                     return;
                 }
                 if !connection.dirty {
@@ -900,12 +909,7 @@ impl Tcp {
             }
         }
         match outcome {
-            Outcome::Ended(reason) => {
-                if reason == CloseReason::Aborted {
-                    connection.send_reset(sink, &mut self.tally);
-                }
-                self.free_connection(slot, reason);
-            }
+            Outcome::Ended(reason) => self.end(slot, reason, sink),
             Outcome::TimeWait => self.enter_time_wait(slot, now_ms),
             _ => {
                 connection.dirty = false;
@@ -1108,24 +1112,11 @@ impl Tcp {
             if !self.listeners[index].1.take_failure() {
                 continue;
             }
-            let slots: Vec<u32> = self
-                .connections
-                .iter()
-                .enumerate()
-                .filter(|(_, connection)| {
-                    connection
-                        .as_ref()
-                        .is_some_and(|connection| connection.listener == index)
-                })
-                .map(|(slot, _)| slot as u32)
-                .collect();
+            let slots = self.slots_of(index);
             let mut sink = PacketSink::new(out);
             for slot in slots {
-                if let Some(connection) = self.connections[slot as usize].as_mut() {
-                    connection.send_reset(&mut sink, &mut self.tally);
-                }
                 self.tally.bump(TcpEvent::ResetAppFailed);
-                self.free_connection(slot, CloseReason::Aborted);
+                self.end(slot, CloseReason::Aborted, &mut sink);
             }
         }
     }

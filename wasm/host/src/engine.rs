@@ -7,6 +7,7 @@
 
 #[cfg(feature = "wasmtime")]
 mod cranelift;
+mod glue;
 mod interpreter;
 
 use crate::host::HostState;

@@ -1,10 +1,11 @@
 //! Network helpers for the tests and the benchmark harness: namespaces,
-//! devices, raw frames, a SYN flood, a reordering relay and UDP and TCP
-//! clients run inside a namespace.
+//! devices, raw frames, a SYN flood, a reordering relay, UDP and TCP
+//! clients and keep-alive HTTP clients run inside a namespace.
 
 pub mod bridged;
 pub mod devices;
 pub mod http_client;
+pub mod keep_alive;
 pub mod netns;
 pub mod nft;
 pub mod raw_frames;

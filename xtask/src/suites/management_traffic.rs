@@ -272,6 +272,39 @@ pub(crate) fn build_warpctl() -> Result<String> {
         .into_owned())
 }
 
+/// `warpctl apply -f <text> --wait` (30 s) from `client` against the
+/// management API at `server` with `token`, bounded: warpctl's output,
+/// whether it succeeded or not.
+pub(crate) fn warpctl_apply(
+    client: &Netns,
+    warpctl: &str,
+    (server, token): (&str, &str),
+    text: &str,
+) -> Result<std::process::Output> {
+    let file = std::env::temp_dir().join(format!("warpcore-warpctl-{}.toml", std::process::id()));
+    std::fs::write(&file, text).context("writing the spec for warpctl")?;
+    let path = file.to_string_lossy().into_owned();
+    let output = client.output(&[
+        "timeout",
+        "-k",
+        "5",
+        "60",
+        warpctl,
+        "--server",
+        server,
+        "--token",
+        token,
+        "apply",
+        "-f",
+        &path,
+        "--wait",
+        "--timeout",
+        "30",
+    ]);
+    let _ = std::fs::remove_file(&file);
+    output
+}
+
 /// `warpctl` against the same appliance: every subcommand but `logs`
 /// (in `management_logs`), and its errors for a wrong token and an
 /// invalid spec.

@@ -8,9 +8,10 @@
 //! the `Degraded` condition says why; `[tcp]` is refused with 409 naming
 //! the field; generations and the reconcile counters move.
 
+use crate::net::keep_alive;
 use crate::net::netns::Netns;
 use crate::suites::echo_load::{EchoLoad, Reaped};
-use crate::suites::management_traffic::{build_warpctl, curl_in, sample, test_spec};
+use crate::suites::management_traffic::{build_warpctl, curl_in, sample, test_spec, warpctl_apply};
 use crate::suites::traffic::{check_echo, udp_client};
 use anyhow::{Context, Result, bail, ensure};
 use std::io::{BufRead, BufReader};
@@ -26,33 +27,15 @@ const OBSERVE_WITHIN: Duration = Duration::from_secs(30);
 /// loadgen's runs: 4 s each, at most 10 (`suites::echo_load`).
 const LOAD_RUN_SECONDS: u64 = 4;
 const LOAD_MAX_RUNS: u64 = 10;
-/// The keep-alive client: two requests on one connection, the second
-/// once `flag` exists (bounded waits everywhere); prints its local port
-/// and each status line.
+/// The keep-alive client ([`keep_alive::client`]): two requests on one
+/// connection, the second once `flag` exists (bounded waits everywhere);
+/// prints its local port and each status line.
 const KEEP_ALIVE_CLIENT: &str = r#"
-import os, socket, sys, time
 flag = sys.argv[1]
 s = socket.create_connection(("10.0.0.2", 80), timeout=10)
-def ask():
-    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise SystemExit("closed before a response")
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0]
-    while len(body) < length:
-        body += s.recv(4096)
-    return head.split(b"\r\n")[0].decode()
-print("port", s.getsockname()[1], ask(), flush=True)
-deadline = time.time() + 60
-while not os.path.exists(flag):
-    if time.time() > deadline:
-        raise SystemExit("no flag")
-    time.sleep(0.05)
-print("port", s.getsockname()[1], ask(), flush=True)
+print("port", s.getsockname()[1], ask(s, "/", "a")[0], flush=True)
+wait_flag(flag, 60)
+print("port", s.getsockname()[1], ask(s, "/", "a")[0], flush=True)
 "#;
 
 /// The reconcile checks from `client` (a namespace reaching 10.0.0.2 on
@@ -91,7 +74,8 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
     let mut keep_alive = Reaped(
         client
             .command("timeout")
-            .args(["-k", "5", "90", "python3", "-c", KEEP_ALIVE_CLIENT])
+            .args(["-k", "5", "90", "python3", "-c"])
+            .arg(keep_alive::client(KEEP_ALIVE_CLIENT))
             .arg(&flag)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -144,7 +128,7 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
     let route =
         format!("{base_text}\n[[route]]\ndestination = \"192.0.2.0/24\"\nvia = \"10.0.0.1\"\n");
     let warpctl = build_warpctl()?;
-    let applied = warpctl_apply(client, &warpctl, &route)?;
+    let applied = warpctl_apply(client, &warpctl, (BASE, TOKEN), &route)?;
     ensure!(
         applied.status.success()
             && String::from_utf8_lossy(&applied.stdout)
@@ -169,7 +153,7 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
             "\n[[service]]\nkind = \"udp-echo\"\nport = {port}\n"
         ));
     }
-    let refused = warpctl_apply(client, &warpctl, &crowded)?;
+    let refused = warpctl_apply(client, &warpctl, (BASE, TOKEN), &crowded)?;
     let said = String::from_utf8_lossy(&refused.stderr);
     ensure!(
         !refused.status.success() && said.contains("not applied") && said.contains("rolled back"),
@@ -226,32 +210,6 @@ pub fn reconcile_checks(client: &Netns, client_ifname: &str) -> Result<()> {
     );
     client.run(&["ip", "addr", "del", "192.0.2.1/32", "dev", client_ifname])?;
     Ok(())
-}
-
-/// `warpctl apply -f <text> --wait` from `client`.
-fn warpctl_apply(client: &Netns, warpctl: &str, text: &str) -> Result<std::process::Output> {
-    let file = std::env::temp_dir().join(format!("warpcore-warpctl-{}.toml", std::process::id()));
-    std::fs::write(&file, text).context("writing the spec for warpctl")?;
-    let path = file.to_string_lossy().into_owned();
-    let output = client.output(&[
-        "timeout",
-        "-k",
-        "5",
-        "60",
-        warpctl,
-        "--server",
-        BASE,
-        "--token",
-        TOKEN,
-        "apply",
-        "-f",
-        &path,
-        "--wait",
-        "--timeout",
-        "30",
-    ]);
-    let _ = std::fs::remove_file(&file);
-    output
 }
 
 /// Reads one line of a child's output.

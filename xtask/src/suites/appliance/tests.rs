@@ -5,6 +5,7 @@
 //! in count and time. Counters come from the kernel's serial dump
 //! (`kernel/src/counters_dump.rs`).
 
+use crate::counters::Counters;
 use crate::net::devices::{Lan, Tap, Veth};
 use crate::net::netns::{Netns, ensure_net_tools, unique_name};
 use crate::qemu::command_line::QemuConfig;
@@ -237,19 +238,48 @@ fn invalid_spec_is_refused() -> Result<()> {
 
 /// examples/echo.toml: ARP, ping (small and 1472-byte), UDP echo, closed port.
 fn echo_answers() -> Result<()> {
+    boot_and_drive(&example("echo.toml"), echo_traffic).map(drop)
+}
+
+/// Boots `spec` on one core with one NIC on a fresh LAN (the host at
+/// 10.0.0.1), waits until the appliance (10.0.0.2) answers, drives it
+/// with `traffic` and returns its counters; an error carries the console.
+fn boot_and_drive(spec: &std::path::Path, traffic: fn(&Lan) -> Result<()>) -> Result<Counters> {
     let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
-    let mut session =
-        QemuSession::boot_appliance(&example("echo.toml"), 1, &lan.netns, &lan.tap_names(), 1)?;
-    let result = (|| -> Result<()> {
-        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
-        arping_answers(&lan.netns, lan.tap(), "10.0.0.2")?;
-        ping_no_loss(&lan.netns, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
-        ping_no_loss(&lan.netns, &["-c", "5", "-s", "1472", "10.0.0.2"])?;
-        udp_echo(&lan.netns, "10.0.0.2", 1, 200)?;
-        udp_closed(&lan.netns, "10.0.0.2")
-    })();
+    let mut session = QemuSession::boot_appliance(spec, 1, &lan.netns, &lan.tap_names(), 1)?;
+    let result = wait_reachable(&lan.netns, "10.0.0.2", 20).and_then(|()| traffic(&lan));
     result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
-    drop(session.counters()?);
+    session.counters()
+}
+
+/// The echo tests' traffic: ARP, ping (small and 1472-byte), UDP echo,
+/// a closed port.
+fn echo_traffic(lan: &Lan) -> Result<()> {
+    arping_answers(&lan.netns, lan.tap(), "10.0.0.2")?;
+    ping_no_loss(&lan.netns, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
+    ping_no_loss(&lan.netns, &["-c", "5", "-s", "1472", "10.0.0.2"])?;
+    udp_echo(&lan.netns, "10.0.0.2", 1, 200)?;
+    udp_closed(&lan.netns, "10.0.0.2")
+}
+
+/// The filter tests' traffic: port 7 echoed, three datagrams to port 9
+/// dropped without an answer, port 7 echoed again.
+fn filtered_traffic(lan: &Lan) -> Result<()> {
+    udp_echo(&lan.netns, "10.0.0.2", 1, 20)?;
+    udp_dropped(&lan.netns, "10.0.0.2", 9, 3)?;
+    udp_echo(&lan.netns, "10.0.0.2", 1, 20)
+}
+
+/// Checks that the counters matching `labels` sum to `expected`; the
+/// error names them by their values (`node/drop`).
+fn ensure_counted(counters: &Counters, labels: &[(&str, &str)], expected: u64) -> Result<()> {
+    let counted = counters.sum(None, labels);
+    let name: Vec<&str> = labels.iter().map(|(_, value)| *value).collect();
+    ensure!(
+        counted == expected,
+        "{} counted {counted}, expected {expected}",
+        name.join("/")
+    );
     Ok(())
 }
 
@@ -260,24 +290,7 @@ const IGB_FRAMES_AT_LEAST: u64 = 305;
 /// then its counters: the queue received and sent every frame of it, and
 /// the device's statistics registers (`GPRC`, `GPTC`) saw them too.
 fn igb_echo_answers() -> Result<()> {
-    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
-    let mut session = QemuSession::boot_appliance(
-        &example("echo-igb.toml"),
-        1,
-        &lan.netns,
-        &lan.tap_names(),
-        1,
-    )?;
-    let result = (|| -> Result<()> {
-        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
-        arping_answers(&lan.netns, lan.tap(), "10.0.0.2")?;
-        ping_no_loss(&lan.netns, &["-c", "100", "-i", "0.01", "10.0.0.2"])?;
-        ping_no_loss(&lan.netns, &["-c", "5", "-s", "1472", "10.0.0.2"])?;
-        udp_echo(&lan.netns, "10.0.0.2", 1, 200)?;
-        udp_closed(&lan.netns, "10.0.0.2")
-    })();
-    result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
-    let counters = session.counters()?;
+    let counters = boot_and_drive(&example("echo-igb.toml"), echo_traffic)?;
     let stat = |name: &str| counters.sum(None, &[("nic", "igb0.q0"), ("stat", name)]);
     eprintln!(
         "xtask: [appliance] igb0.q0: rx_packets={} tx_packets={} tx_reclaimed={} doorbells={} \
@@ -352,26 +365,14 @@ fn wasm_acl_filters() -> Result<()> {
              attach = \"ipv4:proto:17\"\nconfig = \"9\"\n"
         ),
     )?;
-    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
-    let outcome = (|| -> Result<()> {
-        let mut session = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1)?;
-        let result = (|| -> Result<()> {
-            wait_reachable(&lan.netns, "10.0.0.2", 20)?;
-            udp_echo(&lan.netns, "10.0.0.2", 1, 20)?;
-            udp_dropped(&lan.netns, "10.0.0.2", 9, 3)?;
-            udp_echo(&lan.netns, "10.0.0.2", 1, 20)
-        })();
-        result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
-        let counters = session.counters()?;
-        let dropped = counters.sum(None, &[("node", "acl"), ("drop", "dropped-by-module")]);
-        ensure!(
-            dropped == 3,
-            "acl/dropped-by-module counted {dropped}, expected 3"
-        );
-        let rule = counters.sum(None, &[("node", "acl"), ("event", "rule-0")]);
-        ensure!(rule == 3, "acl's rule-0 counted {rule}, expected 3");
-        Ok(())
-    })();
+    let outcome = boot_and_drive(&spec, filtered_traffic).and_then(|counters| {
+        ensure_counted(
+            &counters,
+            &[("node", "acl"), ("drop", "dropped-by-module")],
+            3,
+        )?;
+        ensure_counted(&counters, &[("node", "acl"), ("event", "rule-0")], 3)
+    });
     let _ = std::fs::remove_dir_all(&dir);
     outcome
 }
@@ -381,22 +382,12 @@ fn wasm_acl_filters() -> Result<()> {
 /// core): port 7 is echoed, datagrams to port 9 are dropped by
 /// `port-filter` before the UDP stage (so no ICMP error) and counted.
 fn example_service_filters() -> Result<()> {
-    let lan = Lan::create(1, false, Some("10.0.0.1/24"))?;
-    let spec = example("port-filter.toml");
-    let mut session = QemuSession::boot_appliance(&spec, 1, &lan.netns, &lan.tap_names(), 1)?;
-    let result = (|| -> Result<()> {
-        wait_reachable(&lan.netns, "10.0.0.2", 20)?;
-        udp_echo(&lan.netns, "10.0.0.2", 1, 20)?;
-        udp_dropped(&lan.netns, "10.0.0.2", 9, 3)?;
-        udp_echo(&lan.netns, "10.0.0.2", 1, 20)
-    })();
-    result.map_err(|error| error.context(format!("console:\n{}", session.log())))?;
-    let counters = session.counters()?;
-    let blocked = counters.sum(None, &[("node", "port-filter"), ("drop", "blocked")]);
-    ensure!(
-        blocked == 3,
-        "port-filter/blocked counted {blocked}, expected 3"
-    );
+    let counters = boot_and_drive(&example("port-filter.toml"), filtered_traffic)?;
+    ensure_counted(
+        &counters,
+        &[("node", "port-filter"), ("drop", "blocked")],
+        3,
+    )?;
     let closed = counters.sum(None, &[("node", "udp"), ("drop", "port-closed")]);
     ensure!(
         closed == 0,
@@ -600,6 +591,29 @@ fn igb_router_forwards() -> Result<()> {
     result
 }
 
+/// The two sides of a router-like appliance: for each (namespace,
+/// address), a tap in `host` (the appliance's NIC, in order) bridged to
+/// a veth whose other end, in the namespace, holds the address (CIDR).
+/// The veths must live as long as the test.
+fn two_sides(host: &Netns, sides: [(&Netns, &str); 2]) -> Result<(Vec<Tap>, Vec<Veth>)> {
+    let mut taps = Vec::new();
+    let mut links = Vec::new();
+    for (side, address) in sides {
+        let tap = Tap::create("wct", Some(host), false)?;
+        let bridge = unique_name("wcb");
+        host.ip(&["link", "add", &bridge, "type", "bridge"])?;
+        host.ip(&["link", "set", &bridge, "up"])?;
+        let veth = Veth::create("wcv", Some(host), Some(side))?;
+        host.ip(&["link", "set", tap.name(), "master", &bridge])?;
+        host.ip(&["link", "set", veth.first(), "master", &bridge])?;
+        host.configure(tap.name(), None)?;
+        side.configure(veth.second(), Some(address))?;
+        taps.push(tap);
+        links.push(veth);
+    }
+    Ok((taps, links))
+}
+
 /// Two namespaces ping each other through the appliance running `spec` (a
 /// router with the addresses of examples/router.toml); with `lb`, the
 /// spec's lb service spreads curl over two backends ([`lb_spreads`]).
@@ -607,25 +621,9 @@ fn router_forwards_with(spec: &std::path::Path, lb: bool) -> Result<()> {
     let host = Netns::create("wcq")?;
     let left = Netns::create("wcl")?;
     let right = Netns::create("wcr")?;
-    let mut taps = Vec::new();
-    let mut links = Vec::new();
-    for (side, address, gateway) in [
-        (&left, "10.0.1.2/24", "10.0.1.1"),
-        (&right, "10.0.2.2/24", "10.0.2.1"),
-    ] {
-        let tap = Tap::create("wct", Some(&host), false)?;
-        let bridge = unique_name("wcb");
-        host.ip(&["link", "add", &bridge, "type", "bridge"])?;
-        host.ip(&["link", "set", &bridge, "up"])?;
-        let veth = Veth::create("wcv", Some(&host), Some(side))?;
-        host.ip(&["link", "set", tap.name(), "master", &bridge])?;
-        host.ip(&["link", "set", veth.first(), "master", &bridge])?;
-        host.configure(tap.name(), None)?;
-        side.configure(veth.second(), Some(address))?;
-        side.ip(&["route", "add", "default", "via", gateway])?;
-        taps.push(tap);
-        links.push(veth);
-    }
+    let (taps, _links) = two_sides(&host, [(&left, "10.0.1.2/24"), (&right, "10.0.2.2/24")])?;
+    left.ip(&["route", "add", "default", "via", "10.0.1.1"])?;
+    right.ip(&["route", "add", "default", "via", "10.0.2.1"])?;
     let tap_names: Vec<&str> = taps.iter().map(Tap::name).collect();
     let mut session = QemuSession::boot_appliance(spec, 1, &host, &tap_names, 1)?;
     let result = (|| -> Result<()> {
@@ -657,21 +655,7 @@ fn nat_translates() -> Result<()> {
     let host = Netns::create("wcq")?;
     let inside = Netns::create("wcl")?;
     let outside = Netns::create("wcr")?;
-    let mut taps = Vec::new();
-    let mut links = Vec::new();
-    for (side, address) in [(&inside, "10.0.1.2/24"), (&outside, "10.0.2.2/24")] {
-        let tap = Tap::create("wct", Some(&host), false)?;
-        let bridge = unique_name("wcb");
-        host.ip(&["link", "add", &bridge, "type", "bridge"])?;
-        host.ip(&["link", "set", &bridge, "up"])?;
-        let veth = Veth::create("wcv", Some(&host), Some(side))?;
-        host.ip(&["link", "set", tap.name(), "master", &bridge])?;
-        host.ip(&["link", "set", veth.first(), "master", &bridge])?;
-        host.configure(tap.name(), None)?;
-        side.configure(veth.second(), Some(address))?;
-        taps.push(tap);
-        links.push(veth);
-    }
+    let (taps, _links) = two_sides(&host, [(&inside, "10.0.1.2/24"), (&outside, "10.0.2.2/24")])?;
     inside.ip(&["route", "add", "default", "via", "10.0.1.1"])?;
     let logs = std::env::temp_dir().join(unique_name("wcnq"));
     std::fs::create_dir_all(&logs)?;

@@ -20,11 +20,13 @@
 //! show.
 
 use crate::counters::Counters;
+use crate::net::keep_alive;
 use crate::net::netns::Netns;
 use crate::shell::host::ensure_programs;
 use crate::shell::process::ChildGuard;
 use crate::suites::hosted::process::Appliance;
 use crate::suites::hosted::sides::Sides;
+use crate::suites::management_traffic::warpctl_apply;
 use crate::suites::runner::Case;
 use anyhow::{Context, Result, ensure};
 use std::collections::BTreeMap;
@@ -82,13 +84,12 @@ pub(crate) const HELD: u16 = 24;
 /// The first source port of the held connections.
 const HELD_PORT: u16 = 41_000;
 
-/// The keep-alive client: `HELD` connections to the VIP from ports
+/// The keep-alive client ([`keep_alive::client`]): `HELD` connections to the VIP from ports
 /// `first..`, each asking `/who` once per round; a round starts when the
 /// file `<flag>.<round>` exists (the first at once), bounded waits
 /// everywhere. Prints one line per round: `round R PORT=WHO ...`, WHO
 /// `reset` for a connection that failed (it stays failed).
 const HELD_CLIENT: &str = r#"
-import os, socket, sys, time
 flag, first, count, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 conns = {}
 for port in range(first, first + count):
@@ -98,36 +99,16 @@ for port in range(first, first + count):
     s.settimeout(10)
     s.connect(("10.0.2.100", 80))
     conns[port] = s
-def ask(s):
-    s.sendall(b"GET /who HTTP/1.1\r\nHost: vip\r\n\r\n")
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise OSError("closed")
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0]
-    while len(body) < length:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise OSError("closed")
-        body += chunk
-    return body.decode().strip()
 for r in range(rounds):
     if r > 0:
-        deadline = time.time() + 90
-        while not os.path.exists(f"{flag}.{r}"):
-            if time.time() > deadline:
-                raise SystemExit("no flag")
-            time.sleep(0.05)
+        wait_flag(f"{flag}.{r}", 90)
     answers = []
     for port, s in conns.items():
         if s is None:
             answers.append(f"{port}=reset")
             continue
         try:
-            answers.append(f"{port}={ask(s)}")
+            answers.append(f"{port}={ask(s, '/who', 'vip')[1].strip()}")
         except OSError:
             s.close()
             conns[port] = None
@@ -222,28 +203,7 @@ fn spec_with(backends: &[usize]) -> Result<String> {
 /// `warpctl apply -f <spec> --wait` from `client`; fails with what
 /// warpctl said.
 pub(crate) fn apply(client: &Netns, warpctl: &str, spec: &str) -> Result<()> {
-    let file = std::env::temp_dir().join(format!("wc-lb-apply-{}.toml", std::process::id()));
-    std::fs::write(&file, spec).context("writing the spec for warpctl")?;
-    let path = file.to_string_lossy().into_owned();
-    let output = client.output(&[
-        "timeout",
-        "-k",
-        "5",
-        "60",
-        warpctl,
-        "--server",
-        API,
-        "--token",
-        TOKEN,
-        "apply",
-        "-f",
-        &path,
-        "--wait",
-        "--timeout",
-        "30",
-    ]);
-    let _ = std::fs::remove_file(&file);
-    let output = output?;
+    let output = warpctl_apply(client, warpctl, (API, TOKEN), spec)?;
     ensure!(
         output.status.success(),
         "warpctl apply --wait failed: {}{}",
@@ -299,7 +259,8 @@ impl Held {
         let mut child = crate::suites::echo_load::Reaped(
             inside
                 .command("timeout")
-                .args(["-k", "5", "240", "python3", "-c", HELD_CLIENT])
+                .args(["-k", "5", "240", "python3", "-c"])
+                .arg(keep_alive::client(HELD_CLIENT))
                 .arg(&flag)
                 .args([HELD_PORT.to_string(), HELD.to_string(), rounds.to_string()])
                 .stdin(Stdio::null())
