@@ -94,6 +94,7 @@ fn driver_counters(stats: &DriverStats) -> Vec<(&'static str, u64)> {
         DriverStats::AfXdp(socket) => vec![
             ("zero_copy", socket.zero_copy.get()),
             ("busy_poll", socket.busy_poll.get()),
+            ("napi_id", socket.napi_id.get()),
             ("rx_busy_polls", socket.rx_busy_polls.get()),
             ("rx_packets", socket.rx_packets.get()),
             ("rx_bytes", socket.rx_bytes.get()),

@@ -5,9 +5,9 @@
 //! hand it work), for at most as long as its services' next deadline: a
 //! frame, a handoff or a timer wakes it at once, and the CPU it is pinned
 //! to serves others meanwhile (on a small host, the load generator and the
-//! kernel's tap work). With an AF_PACKET queue it sleeps only after
-//! `AF_PACKET_SPIN_AFTER_WORK_NS` without work, so under load it does
-//! not. With `idle = "poll"` it never sleeps.
+//! kernel's tap work). With an AF_PACKET or AF_XDP queue it sleeps only
+//! after `SPIN_AFTER_WORK_NS` without work, so under load it does not.
+//! With `idle = "poll"` it never sleeps.
 
 use crate::cli::HostedDriver;
 use crate::counters::CoreReport;
@@ -30,20 +30,21 @@ const EXECUTOR_POOL_BUFFERS: usize = 1024;
 /// Empty polls in a row after which the worker sleeps until a frame, a
 /// doorbell or its next deadline.
 const WAIT_AFTER_EMPTY_POLLS: u32 = 64;
-/// How long a worker with an AF_PACKET queue keeps polling after the last
-/// poll that found work before it may sleep. Under load the gaps between
-/// bursts are shorter than this, so the worker never sleeps and nobody
-/// pays for waking it per burst through the packet socket (the wake-up
-/// runs in the sender's softirq, on the CPU that also feeds the load);
-/// once traffic stops it spins this long once, then sleeps, and a truly
-/// idle worker (no work since its last wake-up) sleeps after
-/// `WAIT_AFTER_EMPTY_POLLS` as before. Workers without AF_PACKET queues
-/// (AF_XDP, tap) do not spin: an AF_XDP socket busy-polls instead (each
-/// empty poll runs the interface's NAPI poll through `recvfrom`, so under
-/// load the polls find work), and spinning on top of that cost AF_XDP
-/// rate on the two-CPU veth bench (perf/RESULTS.md, "Hosted on a veth
-/// pair").
-const AF_PACKET_SPIN_AFTER_WORK_NS: u64 = 50_000;
+/// How long a worker with an AF_PACKET or AF_XDP queue keeps polling
+/// after the last poll that found work before it may sleep. Under load the
+/// gaps between bursts are shorter than this, so the worker never sleeps
+/// and nobody pays for waking it per burst through the socket (the
+/// wake-up runs in the sender's softirq, on the CPU that also feeds the
+/// load); once traffic stops it spins this long once, then sleeps, and a
+/// truly idle worker (no work since its last wake-up) sleeps after
+/// `WAIT_AFTER_EMPTY_POLLS` as before. Tap workers do not spin (their
+/// kernel work runs in their own `read`/`write`). For AF_XDP this became
+/// worth it once an empty poll stopped making a `recvfrom` that busy-polls
+/// nothing (a veth's queue has no NAPI id to busy poll): 64 empty polls
+/// then took a few microseconds instead of about 64, and the worker slept
+/// between bursts (perf/RESULTS.md, "AF_XDP on a veth: busy polling runs
+/// nothing").
+const SPIN_AFTER_WORK_NS: u64 = 50_000;
 
 /// Nanoseconds since the runtime started: the executors' clock.
 pub fn clock() -> u64 {
@@ -127,9 +128,9 @@ pub fn run(setup: WorkerSetup) {
     let mut last_work_ns: u64 = 0;
     let spin_after_work_ns = if plans
         .iter()
-        .any(|plan| plan.driver == HostedDriver::AfPacket)
+        .any(|plan| matches!(plan.driver, HostedDriver::AfPacket | HostedDriver::AfXdp))
     {
-        AF_PACKET_SPIN_AFTER_WORK_NS
+        SPIN_AFTER_WORK_NS
     } else {
         0
     };

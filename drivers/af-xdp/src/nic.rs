@@ -174,6 +174,11 @@ pub struct AfXdpNic {
     zero_copy: bool,
     /// Busy polling is on: an empty RX poll calls `recvfrom`.
     busy_poll: bool,
+    /// The socket's frames came from no NAPI instance the kernel can busy
+    /// poll (`SO_INCOMING_NAPI_ID` 0 after frames arrived: a veth's XDP
+    /// queue on Linux 6.18), so the empty-poll `recvfrom` would do nothing
+    /// but cost a system call; it is skipped until an id shows up.
+    napi_missing: bool,
     bursts: u32,
     stats: Arc<AfXdpStats>,
 }
@@ -247,6 +252,7 @@ impl AfXdpNic {
             mac: config.mac.unwrap_or(MacAddr(info.mac)),
             zero_copy,
             busy_poll,
+            napi_missing: false,
             bursts: 0,
             stats,
         };
@@ -347,8 +353,9 @@ impl AfXdpNic {
         }
     }
 
-    /// Copies the kernel's socket statistics into the counters.
-    fn read_kernel_statistics(&self) {
+    /// Copies the kernel's socket statistics into the counters, and looks
+    /// again whether busy polling has a NAPI instance to run.
+    fn read_kernel_statistics(&mut self) {
         let Some(kernel) = sys::statistics(self.socket.as_raw_fd()) else {
             return;
         };
@@ -363,6 +370,12 @@ impl AfXdpNic {
         set(&self.stats.kernel_tx_invalid_descs, kernel[2]);
         set(&self.stats.kernel_rx_ring_full, kernel[3]);
         set(&self.stats.kernel_rx_fill_ring_empty, kernel[4]);
+        if let Some(napi_id) = sys::incoming_napi_id(self.socket.as_raw_fd()) {
+            set(&self.stats.napi_id, u64::from(napi_id));
+            // The kernel marks the id when the first frame arrives; before
+            // any frame, 0 says nothing yet.
+            self.napi_missing = napi_id == 0 && self.stats.rx_packets.get() > 0;
+        }
     }
 
     /// The UMEM address of `packet`'s data if its buffer is one of our
@@ -388,7 +401,7 @@ impl Nic for AfXdpNic {
             self.wake_tx();
         }
         let mut ready = self.rings.rx.ready(batch.remaining_capacity() as u32);
-        if ready == 0 && self.busy_poll {
+        if ready == 0 && self.busy_poll && !self.napi_missing {
             // Run the queue's NAPI poll here, then look again.
             self.stats.rx_busy_polls.increment();
             self.count_kick(sys::kick_rx(self.socket.as_raw_fd()));

@@ -14,6 +14,11 @@ pub struct AfXdpStats {
     /// 1 when the socket busy-polls (`AfXdpConfig::busy_poll` was set and
     /// the kernel took it), else 0.
     pub busy_poll: Counter,
+    /// The NAPI instance the socket's frames come from
+    /// (`SO_INCOMING_NAPI_ID`), read with the kernel statistics: the one
+    /// busy polling runs. 0 means none, and busy polling then does
+    /// nothing (a veth's XDP queue on Linux 6.18 reports none).
+    pub napi_id: Counter,
     /// `recvfrom` calls of a busy-polling socket whose RX ring was empty
     /// (each runs the queue's NAPI poll once).
     pub rx_busy_polls: Counter,

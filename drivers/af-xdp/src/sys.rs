@@ -130,6 +130,7 @@ fn set_option<T>(
 const SO_BUSY_POLL: libc::c_int = 46;
 const SO_PREFER_BUSY_POLL: libc::c_int = 69;
 const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+const SO_INCOMING_NAPI_ID: libc::c_int = 56;
 
 /// Turns on preferred busy polling on `socket`: its `sendto`/`recvfrom`
 /// run the interface queue's NAPI poll (up to `budget` frames, for up to
@@ -158,6 +159,26 @@ pub(crate) fn set_busy_poll(socket: &OwnedFd, usecs: u32, budget: u32) -> Result
         SO_BUSY_POLL_BUDGET,
         clamp(budget),
     )
+}
+
+/// The NAPI instance the socket's frames came from
+/// (`SO_INCOMING_NAPI_ID`), which is the one its busy polling runs; 0 when
+/// the kernel has not marked one, and then busy polling does nothing.
+pub(crate) fn incoming_napi_id(socket: RawFd) -> Option<u32> {
+    let mut value: libc::c_uint = 0;
+    let mut len = size_of::<libc::c_uint>() as libc::socklen_t;
+    // SAFETY: `value` is a writable `c_uint` of `len` bytes that outlives
+    // the call; the kernel writes at most `len` bytes.
+    let result = unsafe {
+        libc::getsockopt(
+            socket,
+            libc::SOL_SOCKET,
+            SO_INCOMING_NAPI_ID,
+            (&raw mut value).cast(),
+            &mut len,
+        )
+    };
+    (result == 0).then_some(value)
 }
 
 /// `getsockopt(SOL_XDP, option)` into a `T`.

@@ -170,6 +170,9 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
 
     udp_echo(client, "10.0.0.2", 1, 50)?;
     udp_closed(client, "10.0.0.2")?;
+    if matches!(link, Link::AfPacket | Link::AfXdp) {
+        sleeps_after_spinning(&appliance)?;
+    }
 
     let counters = appliance.stop()?;
     ensure!(
@@ -181,6 +184,31 @@ fn echo(binary: &Path, link: Link) -> Result<()> {
     {
         af_xdp_checks(&counters, netns, &setup.attachment, 1)?;
     }
+    Ok(())
+}
+
+/// Polls a sleeping worker may make in [`QUIET_POLLS_WINDOW`] without
+/// traffic: a few wake-ups (a deadline, a stray frame) of about 64 polls
+/// each. A worker that kept spinning would poll millions of times.
+const QUIET_POLL_LIMIT: u64 = 2_000;
+/// The quiet window of [`sleeps_after_spinning`].
+const QUIET_POLLS_WINDOW: Duration = Duration::from_secs(1);
+
+/// An AF_PACKET or AF_XDP worker spins for a while after its last work
+/// (`hosted/src/worker.rs`) but then sleeps: once the traffic has stopped
+/// its executor barely polls.
+fn sleeps_after_spinning(appliance: &Appliance) -> Result<()> {
+    let polls = |counters: &Counters| counters.sum(Some(0), &[("executor", "polls")]);
+    let before = appliance.counters()?;
+    std::thread::sleep(QUIET_POLLS_WINDOW);
+    let after = appliance.counters()?;
+    let moved = polls(&after).saturating_sub(polls(&before));
+    eprintln!("xtask: [hosted]   {QUIET_POLLS_WINDOW:?} without traffic: executor=polls +{moved}");
+    ensure!(
+        polls(&before) > 0 && moved <= QUIET_POLL_LIMIT,
+        "core 0 polled {moved} times in {QUIET_POLLS_WINDOW:?} without traffic \
+         (a sleeping worker: at most {QUIET_POLL_LIMIT})"
+    );
     Ok(())
 }
 
