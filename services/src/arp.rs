@@ -1,6 +1,6 @@
 //! `Arp`: one interface's ARP (RFC 826). Answers requests for our address
 //! in place, learns senders into an [`ArpCache`], resolves next hops for
-//! outgoing IPv4 (queueing a few packets per destination while a request is
+//! outgoing IPv4 (queueing up to a burst per destination while a request is
 //! out) and announces itself with a gratuitous ARP on its first tick.
 //!
 //! Its input carries two kinds of frames, told apart by EtherType:
