@@ -33,6 +33,14 @@ pub trait FramePort {
         Ok(())
     }
 
+    /// How long a closed loop whose window is full keeps polling for
+    /// replies before it sleeps in [`FramePort::wait_readable`]: zero (sleep
+    /// at once) unless the port knows a host CPU is left for loadgen beside
+    /// the system under test.
+    fn poll_before_sleep(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// A name for messages (interface, socket path).
     fn describe(&self) -> String;
 }

@@ -3,8 +3,8 @@
 
 use crate::arp;
 use crate::frame::{
-    Endpoints, FlowSpread, TranslatedMatch, Workload, build, parse_forwarded, parse_reply,
-    parse_translated, tuple_for,
+    Endpoints, FlowSpread, ProbeTemplate, TranslatedMatch, Workload, build, parse_forwarded,
+    parse_reply, parse_translated, tuple_for,
 };
 use crate::port::FramePort;
 use crate::probe::Probe;
@@ -128,8 +128,14 @@ pub fn run_on<P: FramePort>(
         .collect();
     let mut buffers = vec![[0u8; FRAME_BUFFER]; MAX_BURST];
     let mut lengths = vec![0usize; MAX_BURST];
+    let templates = templates(config);
     let progress = progress_bar(config);
     let timeout_ns = config.timeout.as_nanos() as u64;
+    let spin = match path {
+        ReturnPath::Echo => socket.poll_before_sleep(),
+        ReturnPath::Forwarded(receiver) => receiver.poll_before_sleep(),
+    };
+    let mut idle_since: Option<Instant> = None;
     let start = Instant::now();
 
     while tracker.sent() < config.count && start.elapsed() < config.duration {
@@ -148,6 +154,11 @@ pub fn run_on<P: FramePort>(
             let now = now_ns();
             for (offset, frame) in frames.iter_mut().take(allowed as usize).enumerate() {
                 let sequence = tracker.sent() + offset as u64;
+                if let Some(templates) = &templates {
+                    let flow = (sequence % templates.len() as u64) as usize;
+                    templates[flow].write(sequence, now, frame);
+                    continue;
+                }
                 let (endpoints, workload, flow) = tuple_for(
                     &config.endpoints,
                     config.workload,
@@ -184,18 +195,30 @@ pub fn run_on<P: FramePort>(
             &mut lengths,
         )?;
         if window_full && received == 0 {
-            // Nothing came back to open the window: sleep until a reply
-            // arrives rather than spin; on a small host the system under
-            // test needs this CPU to produce it. (Pacing keeps spinning:
-            // a sleep would turn its steady stream into bursts.)
-            match path {
-                ReturnPath::Echo => socket.wait_readable(WINDOW_WAIT)?,
-                // Probes come back on the receiver; ARP on the sending
-                // port waits at most this one sleep.
-                ReturnPath::Forwarded(receiver) => receiver.wait_readable(WINDOW_WAIT)?,
+            // Nothing came back to open the window. A port with a host CPU
+            // of its own polls on for a while (a sleep and its wake-up add
+            // tens of microseconds to every round trip, which a closed loop
+            // pays in rate); then, or at once on a port that shares its
+            // CPU with the system under test, sleep until a reply arrives.
+            // (Pacing keeps spinning: a sleep would turn its steady stream
+            // into bursts.)
+            let waiting_since = *idle_since.get_or_insert_with(Instant::now);
+            if waiting_since.elapsed() < spin {
+                std::hint::spin_loop();
+            } else {
+                idle_since = None;
+                match path {
+                    ReturnPath::Echo => socket.wait_readable(WINDOW_WAIT)?,
+                    // Probes come back on the receiver; ARP on the sending
+                    // port waits at most this one sleep.
+                    ReturnPath::Forwarded(receiver) => receiver.wait_readable(WINDOW_WAIT)?,
+                }
             }
-        } else if allowed == 0 && received == 0 {
-            std::hint::spin_loop();
+        } else {
+            idle_since = None;
+            if allowed == 0 && received == 0 {
+                std::hint::spin_loop();
+            }
         }
     }
     let send_seconds = start.elapsed().as_secs_f64().max(1e-9);
@@ -227,6 +250,41 @@ pub fn run_on<P: FramePort>(
         vhost_user: None,
         vhost_user_receive: None,
     })
+}
+
+/// Flows whose frames are built once each and patched per probe; more
+/// than this and the frames are built whole (their templates would not
+/// stay in cache).
+const MAX_TEMPLATES: u16 = 4096;
+
+/// One frame template per flow when a probe's frame depends only on its
+/// flow (`sequence % flows`) and the probe: round robin over the flows.
+/// New flows per probe build every frame.
+fn templates(config: &RunConfig) -> Option<Vec<ProbeTemplate>> {
+    let flows = config.flows.max(1);
+    if !matches!(config.spread, FlowSpread::RoundRobin { .. }) || flows > MAX_TEMPLATES {
+        return None;
+    }
+    Some(
+        (0..u64::from(flows))
+            .map(|sequence| {
+                let (endpoints, workload, flow) = tuple_for(
+                    &config.endpoints,
+                    config.workload,
+                    flows,
+                    config.spread,
+                    sequence,
+                );
+                ProbeTemplate::new(
+                    &endpoints,
+                    workload,
+                    flow,
+                    config.payload_len,
+                    config.run_id,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Takes one burst of frames off the socket(s): answers ARP for our

@@ -7,9 +7,8 @@
 
 use super::handler::{MAX_QUEUE_PAIRS, NetDevice, SharedDevice, lock, memory};
 use super::protocol::{ProtocolError, serve};
-use super::rings::{
-    RingErrors, arm_kick, call_if_wanted, disarm_kick, has_available, pop_frame, push_frame,
-};
+use super::rings::{RingErrors, arm_kick, call, disarm_kick, has_available};
+use super::split::{Burst, GuestMap};
 use crate::port::FramePort;
 use crate::socket::FRAME_BUFFER;
 use anyhow::{Context, Result, bail};
@@ -23,6 +22,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use virtio_queue::QueueT;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
+
+/// How long a closed loop polls an empty transmit ring before it sleeps on
+/// its kicks, when loadgen has a host CPU of its own.
+const POLL_BEFORE_SLEEP: Duration = Duration::from_micros(200);
 
 /// What the device did besides moving frames, for the report.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -268,25 +271,40 @@ impl FramePort for VhostUserPort {
     fn send_batch(&self, frames: &[Vec<u8>]) -> io::Result<usize> {
         let mut device = lock(&self.device);
         let memory = memory(&device);
+        let map = GuestMap::new(&memory);
         let event_idx = device.event_idx();
         let mut counters = self.counters.get();
-        let mut touched = 0u32;
+        // One burst per receive ring, opened once: rings translated once,
+        // one used-index store and one call decision each.
+        let mut bursts: [Option<Burst<'_, '_>>; MAX_QUEUE_PAIRS] = std::array::from_fn(|pair| {
+            (pair < self.pairs)
+                .then(|| Burst::open(&device.queues[2 * pair].queue, &map))
+                .flatten()
+        });
         let mut sent = 0;
         for frame in frames {
             let pair = self.pair_of(frame);
-            let queue = &mut device.queues[2 * pair].queue;
-            if !queue.ready() || !push_frame(queue, &memory, frame, &mut counters.errors) {
+            let pushed = match &mut bursts[pair] {
+                Some(burst) => burst.push_frame(frame, &mut counters.errors),
+                None => {
+                    if device.queues[2 * pair].queue.ready() {
+                        counters.errors.used_ring_errors += 1;
+                    }
+                    false
+                }
+            };
+            if !pushed {
                 counters.receive_ring_full += 1;
                 break;
             }
-            touched |= 1 << pair;
             sent += 1;
         }
-        for pair in 0..self.pairs {
-            if touched & (1 << pair) != 0
-                && call_if_wanted(&mut device.queues[2 * pair], &memory, event_idx)?
-            {
-                counters.calls += 1;
+        for (pair, burst) in bursts.iter_mut().enumerate() {
+            if let Some(burst) = burst.take() {
+                let slot = &mut device.queues[2 * pair];
+                if burst.finish(&mut slot.queue, event_idx) && call(slot)? {
+                    counters.calls += 1;
+                }
             }
         }
         counters.frames_to_guest += sent as u64;
@@ -302,33 +320,30 @@ impl FramePort for VhostUserPort {
         let room = buffers.len().min(lengths.len());
         let mut device = lock(&self.device);
         let memory = memory(&device);
+        let map = GuestMap::new(&memory);
         let event_idx = device.event_idx();
         let mut counters = self.counters.get();
         let mut count = 0;
         let first = self.next_transmit.get();
         for step in 0..self.pairs {
             let slot = &mut device.queues[2 * ((first + step) % self.pairs) + 1];
-            if !slot.queue.ready() {
+            let Some(mut burst) = Burst::open(&slot.queue, &map) else {
+                if slot.queue.ready() {
+                    counters.errors.used_ring_errors += 1;
+                }
                 continue;
-            }
-            let mut taken = 0;
+            };
             while count < room {
-                match pop_frame(
-                    &mut slot.queue,
-                    &memory,
-                    &mut buffers[count],
-                    &mut counters.errors,
-                ) {
+                match burst.pop_frame(&mut buffers[count], &mut counters.errors) {
                     None => break,
                     Some(Some(length)) => {
                         lengths[count] = length;
                         count += 1;
-                        taken += 1;
                     }
-                    Some(None) => taken += 1,
+                    Some(None) => {}
                 }
             }
-            if taken > 0 && call_if_wanted(slot, &memory, event_idx)? {
+            if burst.finish(&mut slot.queue, event_idx) && call(slot)? {
                 counters.calls += 1;
             }
         }
@@ -344,6 +359,20 @@ impl FramePort for VhostUserPort {
 
     fn wait_send_room(&self, timeout: Duration) -> io::Result<()> {
         self.wait_on(0, timeout)
+    }
+
+    /// Polls for up to [`POLL_BEFORE_SLEEP`] when the host has a CPU beyond
+    /// one per guest vCPU (one queue pair each): then loadgen's polling
+    /// takes no vCPU's time, and a sleep's wake-up would add to every
+    /// round trip. Otherwise it sleeps at once and leaves the CPU to the
+    /// guest.
+    fn poll_before_sleep(&self) -> Duration {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        if cpus > self.pairs {
+            POLL_BEFORE_SLEEP
+        } else {
+            Duration::ZERO
+        }
     }
 
     fn describe(&self) -> String {
