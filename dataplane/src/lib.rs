@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod batch;
 pub mod board;
+pub mod burst_queue;
 mod builder;
 pub mod capture;
 pub mod cidr;
@@ -33,6 +34,7 @@ pub mod supervise;
 
 pub use batch::{BURST_SIZE, Batch};
 pub use board::CountersBoard;
+pub use burst_queue::BurstQueue;
 pub use capture::{CaptureBoard, PortTap};
 pub use cidr::Ipv4Cidr;
 pub use counters::Counter;
