@@ -105,7 +105,7 @@ impl Nic for LoopbackNic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Mempool;
+    use crate::{BURST_SIZE, Mempool};
 
     #[test]
     fn looped_nic_returns_what_it_sends_and_bounds_depth() {
