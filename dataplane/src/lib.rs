@@ -11,8 +11,8 @@ extern crate alloc;
 
 pub mod batch;
 pub mod board;
-pub mod burst_queue;
 mod builder;
+pub mod burst_queue;
 pub mod capture;
 pub mod cidr;
 pub mod core_id;
