@@ -361,22 +361,41 @@ pub const WARM_UP_BURSTS: u64 = 16;
 /// The body of `count-pipeline` and `count-driver` (made to run under
 /// `valgrind --tool=callgrind`): parses `NAME PACKETS` from the command
 /// line, builds NAME's executor with `executor` (`None`: unknown name)
-/// once PACKETS is known to be good, warms it up, runs PACKETS packets (a multiple of the burst size) and
-/// fails if the loop dropped any.
+/// once PACKETS is known to be good, and counts it ([`count_executor`]).
 pub fn count_packets(usage: &str, executor: impl Fn(&str) -> Option<Executor>) -> ExitCode {
+    match count_args(usage) {
+        Ok((name, packets)) => count_executor(usage, &name, packets, executor(&name)),
+        Err(code) => code,
+    }
+}
+
+/// `NAME PACKETS` from a counting binary's command line, PACKETS a
+/// multiple of the burst size; otherwise the usage is printed and the exit
+/// code to return.
+pub fn count_args(usage: &str) -> Result<(String, u64), ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [name, packets] = args.as_slice() else {
         eprintln!("{usage}");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     };
-    let packets: u64 = match packets.parse() {
-        Ok(packets) if packets % BURST_SIZE as u64 == 0 => packets,
+    match packets.parse() {
+        Ok(count) if count % BURST_SIZE as u64 == 0 => Ok((name.clone(), count)),
         _ => {
             eprintln!("PACKETS `{packets}` is not a multiple of {BURST_SIZE}\n{usage}");
-            return ExitCode::from(2);
+            Err(ExitCode::from(2))
         }
-    };
-    let Some(mut executor) = executor(name) else {
+    }
+}
+
+/// Warms `executor` (NAME's; `None`: an unknown name) up, runs PACKETS
+/// packets and fails if the loop dropped any.
+pub fn count_executor(
+    usage: &str,
+    name: &str,
+    packets: u64,
+    executor: Option<Executor>,
+) -> ExitCode {
+    let Some(mut executor) = executor else {
         eprintln!("unknown workload `{name}`\n{usage}");
         return ExitCode::from(2);
     };

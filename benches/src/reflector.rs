@@ -3,8 +3,7 @@
 //! fixed set of buffers.
 
 use crate::frames::turn_around;
-use dataplane::{BURST_SIZE, Batch, LinkInfo, MacAddr, Nic, Packet};
-use std::collections::VecDeque;
+use dataplane::{BURST_SIZE, Batch, BurstQueue, LinkInfo, MacAddr, Nic, Packet};
 
 /// What a [`ReflectorNic`] saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -28,28 +27,17 @@ pub struct ReflectorCounts {
 /// the executor's own queues move them.
 pub struct ReflectorNic {
     mac: MacAddr,
-    depth: usize,
-    /// The receive queue, oldest burst first; no burst in it is empty.
-    bursts: VecDeque<Batch>,
-    /// Packets in `bursts`.
-    waiting: usize,
-    /// Empty bursts, for `bursts` to grow into.
-    spare: Vec<Batch>,
+    /// The receive queue (the bounded burst FIFO `LoopbackNic` keeps too).
+    queue: BurstQueue,
     counts: ReflectorCounts,
 }
 
 impl ReflectorNic {
     /// A NIC with `mac` whose receive queue holds `depth` packets.
     pub fn new(mac: MacAddr, depth: usize) -> Self {
-        // Every queued burst holds a packet, so `depth` bursts, and one
-        // more to swap with a transmitted burst, are all it ever needs.
-        let bursts = depth + 1;
         Self {
             mac,
-            depth,
-            bursts: VecDeque::with_capacity(bursts),
-            waiting: 0,
-            spare: (0..bursts).map(|_| Batch::new()).collect(),
+            queue: BurstQueue::new(depth),
             counts: ReflectorCounts::default(),
         }
     }
@@ -57,71 +45,24 @@ impl ReflectorNic {
     /// Queues `packet` for `rx_burst` as it is; gives it back when the queue
     /// is full.
     pub fn inject(&mut self, packet: Packet) -> Result<(), Packet> {
-        if self.waiting >= self.depth {
-            return Err(packet);
-        }
-        self.push_back(packet);
-        Ok(())
+        self.queue.push(packet)
     }
 
     /// The packets waiting to be received, oldest first.
     pub fn waiting(&self) -> impl Iterator<Item = &Packet> {
-        self.bursts.iter().flat_map(Batch::iter)
+        self.queue.iter()
     }
 
     /// What the NIC saw so far.
     pub fn counts(&self) -> ReflectorCounts {
         self.counts
     }
-
-    /// An empty burst from the spares.
-    fn spare_burst(&mut self) -> Batch {
-        // `new` made enough spares; a fresh one would only allocate.
-        self.spare.pop().unwrap_or_default()
-    }
-
-    /// Queues one packet behind the others (the caller checked the depth).
-    fn push_back(&mut self, packet: Packet) {
-        self.waiting += 1;
-        if let Some(tail) = self.bursts.back_mut().filter(|tail| !tail.is_full()) {
-            // Cannot fail: the burst has room.
-            let _ = tail.push(packet);
-            return;
-        }
-        let mut burst = self.spare_burst();
-        // Cannot fail: a spare burst is empty.
-        let _ = burst.push(packet);
-        self.bursts.push_back(burst);
-    }
 }
 
 impl Nic for ReflectorNic {
     #[inline]
     fn rx_burst(&mut self, batch: &mut Batch) -> usize {
-        let mut count = 0;
-        while let Some(front) = self.bursts.front_mut() {
-            let room = batch.remaining_capacity();
-            if room == 0 {
-                break;
-            }
-            let moved = if batch.is_empty() && front.len() <= room {
-                batch.swap(front);
-                batch.len()
-            } else {
-                let moved = room.min(front.len());
-                batch
-                    .packets_mut()
-                    .extend(front.packets_mut().drain(..moved));
-                moved
-            };
-            count += moved;
-            if front.is_empty()
-                && let Some(empty) = self.bursts.pop_front()
-            {
-                self.spare.push(empty);
-            }
-        }
-        self.waiting -= count;
+        let count = self.queue.pop_burst(batch);
         self.counts.received += count as u64;
         count
     }
@@ -134,22 +75,18 @@ impl Nic for ReflectorNic {
             *turned = turn_around(packet.payload_mut());
         }
         let turned = &turned[..taken];
-        if turned.iter().all(|turned| *turned) && self.waiting + taken <= self.depth {
-            // The whole burst comes back: no packet handle moves.
-            if taken > 0 {
-                let mut burst = self.spare_burst();
-                burst.swap(batch);
-                self.bursts.push_back(burst);
-                self.waiting += taken;
-                self.counts.reflected += taken as u64;
-            }
+        if turned.iter().all(|turned| *turned) && self.queue.push_burst(batch) == taken {
+            // The whole burst comes back, moved as a burst.
+            self.counts.reflected += taken as u64;
             return taken;
         }
-        for (packet, turned) in batch.drain().zip(turned) {
+        // What `push_burst` had no room for stays in `batch`, at its front.
+        let reflected = taken - batch.len();
+        self.counts.reflected += reflected as u64;
+        for (packet, turned) in batch.drain().zip(&turned[reflected..]) {
             if !turned {
                 self.counts.ignored += 1;
-            } else if self.waiting < self.depth {
-                self.push_back(packet);
+            } else if self.queue.push(packet).is_ok() {
                 self.counts.reflected += 1;
             } else {
                 self.counts.overflowed += 1;

@@ -350,6 +350,7 @@ impl ExecutorBuilder {
                 ..CoreCounters::default()
             }),
             scratch: Batch::new(),
+            handoff: crate::graph::Handoff::new(),
             clock: self.clock.unwrap_or(default_clock),
             now_ns: 0,
             last_tick_ns: None,

@@ -2,7 +2,7 @@
 //! nanoservice graph to completion, flushes transmit bursts.
 
 use crate::capture::{Direction, PortTap};
-use crate::graph::{NodeId, Outputs};
+use crate::graph::{Handoff, NodeId, Outputs};
 use crate::idle::{Doorbell, Idle, WakeCause};
 use crate::queue::{NodeQueue, QUEUE_BURSTS};
 use crate::stats::CoreCounters;
@@ -17,6 +17,10 @@ pub use crate::builder::{ExecutorBuilder, ExecutorError};
 pub use crate::queue::NODE_QUEUE_DEPTH;
 /// Rounds over the graph per poll before leftovers count as a cycle.
 const MAX_PASSES: usize = 8;
+/// Bursts handed straight from node to node after one node ran, before
+/// the next one waits in its queue instead (a graph with a cycle would
+/// otherwise hand a burst round forever).
+const MAX_HANDOFFS: usize = 16;
 /// How often nodes get their `tick` while the core polls, in clock
 /// nanoseconds (a sleeping core wakes for the next deadline instead).
 pub const TICK_INTERVAL_NS: u64 = 1_000_000;
@@ -131,6 +135,8 @@ pub struct Executor {
     pub(crate) pool: Option<Mempool>,
     pub(crate) counters: Arc<CoreCounters>,
     pub(crate) scratch: Batch,
+    /// A burst handed straight to the next node (see [`Handoff`]).
+    pub(crate) handoff: Handoff,
     pub(crate) clock: fn() -> u64,
     pub(crate) now_ns: u64,
     /// When nodes last ticked; `None` before the first poll and after a
@@ -201,6 +207,7 @@ impl Executor {
             self.last_tick_ns = Some(self.now_ns);
             for node in 0..self.services.len() {
                 self.with_outputs(node, |service, _, outputs| service.tick(outputs));
+                self.run_handoffs();
             }
         }
         let mut received = 0;
@@ -391,8 +398,33 @@ impl Executor {
         }
     }
 
-    /// Runs one node over the scratch batch.
+    /// Runs one node over the scratch batch, then the nodes its bursts
+    /// were handed to, down the chain.
     fn run_node(&mut self, node: usize) {
+        self.run_one(node);
+        self.run_handoffs();
+    }
+
+    /// Runs the node a burst was handed to, and the next, until a node
+    /// hands nothing on; past [`MAX_HANDOFFS`] the burst is queued
+    /// instead, for `run_queued`.
+    #[inline]
+    fn run_handoffs(&mut self) {
+        let mut hops = 0;
+        while let Some(next) = self.handoff.node.take() {
+            self.scratch.swap(&mut self.handoff.burst);
+            hops += 1;
+            if hops > MAX_HANDOFFS {
+                let overflow = self.queues[next].append(&mut self.scratch);
+                self.counters.queue_full_drops.add(overflow as u64);
+                continue;
+            }
+            self.run_one(next);
+        }
+    }
+
+    /// Runs one node over the scratch batch.
+    fn run_one(&mut self, node: usize) {
         let received = self.scratch.len() as u64;
         self.counters.nodes[node].received.add(received);
         self.with_outputs(node, |service, scratch, outputs| {
@@ -434,6 +466,7 @@ impl Executor {
             ports: &mut self.ports,
             rings: &mut self.rings_out,
             pool: self.pool.as_ref(),
+            handoff: &mut self.handoff,
             emitted: 0,
             now_ns: self.now_ns,
             staged: false,

@@ -150,6 +150,28 @@ pub trait Nanoservice: core::any::Any {
     fn adopt_links(&mut self, _links: alloc::boxed::Box<dyn core::any::Any>) {}
 }
 
+/// A whole burst a node handed straight to the next node (see
+/// [`Outputs::emit_batch`]): the executor runs that node on it as soon as
+/// the emitting node returns, so a burst runs down a chain of nodes
+/// without entering a node queue between them (VPP's graph dispatch: a
+/// node's output vector is the next node's input).
+pub(crate) struct Handoff {
+    /// The node to run next, when a burst waits in `burst`.
+    pub(crate) node: Option<usize>,
+    /// The burst (empty while `node` is `None`).
+    pub(crate) burst: Batch,
+}
+
+impl Handoff {
+    /// No burst handed on.
+    pub(crate) fn new() -> Self {
+        Self {
+            node: None,
+            burst: Batch::new(),
+        }
+    }
+}
+
 /// Where a node's packets go while it runs. Each output stages a burst:
 /// `emit` adds a packet to it, and the whole burst moves on to its target
 /// (a node's input queue, a NIC's transmit burst, a ring) when it is full
@@ -163,6 +185,8 @@ pub struct Outputs<'a> {
     pub(crate) ports: &'a mut [PortState],
     pub(crate) rings: &'a mut [RingOut],
     pub(crate) pool: Option<&'a Mempool>,
+    /// Where a whole burst for a node with nothing queued goes.
+    pub(crate) handoff: &'a mut Handoff,
     pub(crate) emitted: u64,
     pub(crate) now_ns: u64,
     /// False until a packet is staged: a node that only moved whole bursts
@@ -218,6 +242,17 @@ impl Outputs<'_> {
             self.flush_output(output);
         }
         self.emitted += batch.len() as u64;
+        if let Target::Node(node) = self.edges[output]
+            && self.handoff.node.is_none()
+            && !batch.is_empty()
+            && self.queues[node.0].is_empty()
+        {
+            // Nothing waits before it at that node: it runs on this very
+            // burst when this node returns (the executor's `run_node`).
+            self.handoff.burst.swap(batch);
+            self.handoff.node = Some(node.0);
+            return;
+        }
         deliver(
             self.edges[output],
             batch,

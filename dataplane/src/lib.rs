@@ -12,6 +12,7 @@ extern crate alloc;
 pub mod batch;
 pub mod board;
 mod builder;
+pub mod burst_queue;
 pub mod capture;
 pub mod cidr;
 pub mod core_id;
@@ -34,6 +35,7 @@ pub mod supervise;
 
 pub use batch::{BURST_SIZE, Batch};
 pub use board::CountersBoard;
+pub use burst_queue::BurstQueue;
 pub use capture::{CaptureBoard, PortTap};
 pub use cidr::Ipv4Cidr;
 pub use counters::Counter;

@@ -1,153 +1,7 @@
 //! `LoopbackNic`: an in-memory NIC for tests and benchmarks.
 
-use crate::mem::burst::append_burst;
-use crate::{BURST_SIZE, Batch, Counter, LinkInfo, MacAddr, Nic, Packet};
-use alloc::collections::VecDeque;
-use alloc::vec::Vec;
-
-/// A bounded FIFO of packets kept as whole bursts, oldest first, so that a
-/// transmitted burst that fits and a received burst taken into an empty
-/// batch move by [`Batch::swap`] (two pointers), as the executor's own node
-/// queues move them; only partial bursts copy packet handles.
-struct PacketQueue {
-    /// The bursts waiting; none is empty.
-    bursts: VecDeque<Batch>,
-    /// Empty bursts for `bursts` to grow into (made up front: moving
-    /// packets never allocates).
-    spare: Vec<Batch>,
-    /// Packets in `bursts`.
-    packets: usize,
-    depth: usize,
-}
-
-impl PacketQueue {
-    fn new(depth: usize) -> Self {
-        // Every queued burst holds a packet, and one more is swapped out
-        // by a whole-burst move: never more than this many exist.
-        let bursts = depth.min(64 * BURST_SIZE) + 1;
-        Self {
-            bursts: VecDeque::with_capacity(bursts),
-            spare: (0..bursts.min(depth.div_ceil(BURST_SIZE) + 2))
-                .map(|_| Batch::new())
-                .collect(),
-            packets: 0,
-            depth,
-        }
-    }
-
-    #[inline]
-    fn len(&self) -> usize {
-        self.packets
-    }
-
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.packets == 0
-    }
-
-    /// An empty burst from the spares.
-    fn spare_burst(&mut self) -> Batch {
-        self.spare.pop().unwrap_or_default()
-    }
-
-    fn push(&mut self, packet: Packet) -> Result<(), Packet> {
-        if self.packets >= self.depth {
-            return Err(packet);
-        }
-        self.packets += 1;
-        if let Some(tail) = self.bursts.back_mut().filter(|tail| !tail.is_full()) {
-            // Cannot fail: the burst has room.
-            let _ = tail.push(packet);
-            return Ok(());
-        }
-        let mut burst = self.spare_burst();
-        // Cannot fail: a spare burst is empty.
-        let _ = burst.push(packet);
-        self.bursts.push_back(burst);
-        Ok(())
-    }
-
-    fn pop(&mut self) -> Option<Packet> {
-        let front = self.bursts.front_mut()?;
-        let packet = front.packets_mut().remove(0);
-        if front.is_empty()
-            && let Some(empty) = self.bursts.pop_front()
-        {
-            self.spare.push(empty);
-        }
-        self.packets -= 1;
-        Some(packet)
-    }
-
-    /// Queues what fits of `batch` (its first packets), leaving the rest in
-    /// it; returns how many were queued.
-    #[inline]
-    fn push_burst(&mut self, batch: &mut Batch) -> usize {
-        let count = batch.len();
-        if count == 0 {
-            return 0;
-        }
-        if count > self.depth.saturating_sub(self.packets) {
-            return self.push_some(batch);
-        }
-        self.packets += count;
-        match self.bursts.back_mut() {
-            Some(tail) if tail.remaining_capacity() >= count => {
-                append_burst(batch.packets_mut(), tail.packets_mut());
-            }
-            _ => {
-                let mut burst = self.spare_burst();
-                burst.swap(batch);
-                self.bursts.push_back(burst);
-            }
-        }
-        count
-    }
-
-    /// Cold: fewer free places than packets; moves only those that fit.
-    #[cold]
-    #[inline(never)]
-    fn push_some(&mut self, batch: &mut Batch) -> usize {
-        let room = self.depth.saturating_sub(self.packets);
-        let mut moved = 0;
-        for packet in batch.packets_mut().drain(..room) {
-            if self.push(packet).is_ok() {
-                moved += 1;
-            }
-        }
-        moved
-    }
-
-    /// Moves the oldest packets into `batch`, as many as it has room for.
-    #[inline]
-    fn pop_burst(&mut self, batch: &mut Batch) -> usize {
-        let mut count = 0;
-        while let Some(front) = self.bursts.front_mut() {
-            let room = batch.remaining_capacity();
-            if room == 0 {
-                break;
-            }
-            let moved = if batch.is_empty() && front.len() <= room {
-                batch.swap(front);
-                batch.len()
-            } else {
-                let moved = room.min(front.len());
-                batch
-                    .packets_mut()
-                    .extend(front.packets_mut().drain(..moved));
-                moved
-            };
-            count += moved;
-            if front.is_empty()
-                && let Some(empty) = self.bursts.pop_front()
-            {
-                self.spare.push(empty);
-            }
-        }
-        self.packets -= count;
-        count
-    }
-}
+use crate::burst_queue::BurstQueue;
+use crate::{Batch, Counter, LinkInfo, MacAddr, Nic, Packet};
 
 /// A NIC made of two bounded queues. In *looped* mode transmitted packets come
 /// back as received ones (a wire folded onto itself); otherwise tests
@@ -156,8 +10,8 @@ impl PacketQueue {
 pub struct LoopbackNic {
     mac: MacAddr,
     looped: bool,
-    received: PacketQueue,
-    transmitted: PacketQueue,
+    received: BurstQueue,
+    transmitted: BurstQueue,
     /// Packets handed out by `rx_burst`.
     pub rx_packets: Counter,
     /// Packets accepted by `tx_burst`.
@@ -172,8 +26,8 @@ impl LoopbackNic {
         Self {
             mac,
             looped: false,
-            received: PacketQueue::new(depth),
-            transmitted: PacketQueue::new(depth),
+            received: BurstQueue::new(depth),
+            transmitted: BurstQueue::new(depth),
             rx_packets: Counter::new(),
             tx_packets: Counter::new(),
             tx_full: Counter::new(),
@@ -251,7 +105,7 @@ impl Nic for LoopbackNic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Mempool;
+    use crate::{BURST_SIZE, Mempool};
 
     #[test]
     fn looped_nic_returns_what_it_sends_and_bounds_depth() {

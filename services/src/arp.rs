@@ -21,8 +21,10 @@
 
 use crate::arp_cache::ArpCache;
 use crate::icmp_error::is_martian;
+use crate::neighbour::Neighbour;
 use crate::wire::arp::{self, ArpOperation, ArpPacket};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame};
+use alloc::sync::Arc;
 use arrayvec::ArrayVec;
 use core::net::Ipv4Addr;
 use dataplane::Ipv4Cidr;
@@ -201,6 +203,9 @@ pub struct Arp {
     pending: ArrayVec<Pending, MAX_PENDING_DESTINATIONS>,
     announced: bool,
     relay: Option<ArpRelay>,
+    /// Where the binding in use is published for `ipv4-out` (see
+    /// [`crate::neighbour`]).
+    neighbour: Option<Arc<Neighbour>>,
 }
 
 impl Arp {
@@ -223,6 +228,7 @@ impl Arp {
             pending: ArrayVec::new(),
             announced: false,
             relay: None,
+            neighbour: None,
         }
     }
 
@@ -231,6 +237,32 @@ impl Arp {
     pub fn with_relay(mut self, relay: ArpRelay) -> Self {
         self.relay = Some(relay);
         self
+    }
+
+    /// Publishes the binding it uses (the next hop it last resolved from
+    /// its cache, or learned) in `neighbour`, for `ipv4-out`; `None`
+    /// publishes nothing. A binding already cached is published the next
+    /// time a packet to it passes.
+    pub fn set_neighbour(&mut self, neighbour: Option<Arc<Neighbour>>) {
+        self.neighbour = neighbour;
+    }
+
+    /// The cell it publishes in, if any (a graph change that carries this
+    /// ARP over hands its cell to the new `ipv4-out`).
+    pub fn neighbour(&self) -> Option<&Arc<Neighbour>> {
+        self.neighbour.as_ref()
+    }
+
+    /// Learns or refreshes `ip` at `mac` in the cache; the published
+    /// binding follows when it is about `ip` (a neighbour that moved) or
+    /// when none is published.
+    fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now: u64) {
+        self.cache.insert(ip, mac, now);
+        if let Some(neighbour) = &self.neighbour
+            && neighbour.address().is_none_or(|published| published == ip)
+        {
+            neighbour.publish(ip, mac, now);
+        }
     }
 
     /// True when it shares what it learns with other cores (a rebuilt
@@ -264,7 +296,7 @@ impl Arp {
             let Some((ip, mac)) = relay.from.iter_mut().find_map(|consumer| consumer.pop()) else {
                 return;
             };
-            self.cache.insert(ip, mac, now);
+            self.learn(ip, mac, now);
             self.flush_pending(ip, mac, out);
         }
     }
@@ -301,14 +333,14 @@ impl Arp {
         // RFC 826 merge: refresh a known sender whatever the target.
         let known = self.cache.contains(sender_ip);
         if known {
-            self.cache.insert(sender_ip, sender_mac, now);
+            self.learn(sender_ip, sender_mac, now);
         }
         if target_ip != ours {
             out.drop(packet, ArpDrop::NotForUs);
             return;
         }
         if !known && self.address.contains(sender_ip) {
-            self.cache.insert(sender_ip, sender_mac, now);
+            self.learn(sender_ip, sender_mac, now);
         }
         // An answer to a request: possibly another core's, whose answer
         // the NIC steered here.
@@ -391,8 +423,15 @@ impl Arp {
             MacAddr::BROADCAST
         } else if next_hop.is_unspecified() || next_hop.is_multicast() {
             return Verdict::drop(ArpDrop::BadResolutionHeader);
-        } else if let Some(mac) = self.cache.lookup(next_hop, now) {
+        } else if let Some((mac, learned_ns)) = self.cache.binding(next_hop, now) {
             *last = Resolved { next_hop, mac };
+            // The next hop in use becomes the published one: `ipv4-out`
+            // completes its frames itself from the next burst on.
+            if let Some(neighbour) = &self.neighbour
+                && neighbour.address() != Some(next_hop)
+            {
+                neighbour.publish(next_hop, mac, learned_ns);
+            }
             mac
         } else if packet.payload()[4] == 1 {
             ethernet::mac_at(&packet.payload()[6..12])

@@ -31,11 +31,18 @@ impl ArpCache {
     /// The MAC for `ip`, if known and not expired at `now_ns`.
     #[inline]
     pub fn lookup(&self, ip: Ipv4Addr, now_ns: u64) -> Option<MacAddr> {
+        self.binding(ip, now_ns).map(|(mac, _)| mac)
+    }
+
+    /// The MAC for `ip` and when it was learned, if known and not expired
+    /// at `now_ns`.
+    #[inline]
+    pub fn binding(&self, ip: Ipv4Addr, now_ns: u64) -> Option<(MacAddr, u64)> {
         self.bindings
             .iter()
             .find(|binding| binding.ip == ip)
             .filter(|binding| now_ns.saturating_sub(binding.learned_ns) < ARP_ENTRY_LIFETIME_NS)
-            .map(|binding| binding.mac)
+            .map(|binding| (binding.mac, binding.learned_ns))
     }
 
     /// True when `ip` has a binding (fresh or not).

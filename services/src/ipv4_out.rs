@@ -3,6 +3,12 @@
 //! fragments when longer than the MTU (the echo of a reassembled 65507-byte
 //! ping).
 //!
+//! When the interface's `arp` published the next hop's binding (see
+//! [`crate::neighbour`]), the packet gets its whole Ethernet header here
+//! and leaves on `tx<n>`, straight to the port: the common reply path
+//! does not pass through `arp`. Everything else goes to `arp` on `if<n>`
+//! behind a resolution header, as before.
+//!
 //! Only datagrams over the MTU come without link headroom (reassembled
 //! ones, in the reassembly pool's buffers), so the length is looked at
 //! only when the link header does not fit: the common path pays nothing.
@@ -12,8 +18,11 @@
 use crate::MAX_INTERFACES;
 use crate::arp::prepend_resolution_header;
 use crate::fragment::{Fragmenter, MTU};
+use crate::neighbour::Neighbour;
 use crate::route::RoutingTable;
 use crate::wire::Ipv4Packet;
+use crate::wire::ethernet::{self, EtherType};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 use dataplane::drop_reasons;
@@ -43,6 +52,28 @@ pub struct Ipv4Out {
     /// burst. The table never changes after construction, so an entry
     /// never goes stale.
     last_route: Option<CachedRoute>,
+    /// By interface, the binding its `arp` publishes (none: every packet
+    /// goes through `arp`).
+    neighbours: [Option<Arc<Neighbour>>; MAX_INTERFACES],
+}
+
+/// The Ethernet header `ipv4-out` wrote last in a burst, and where that
+/// frame went: the next packet to the same destination gets a copy.
+#[derive(Debug, Clone, Copy)]
+struct Rewrite {
+    destination: Ipv4Addr,
+    /// `TX_0 + interface`; `None` before a header was written.
+    output: Option<u8>,
+    header: [u8; ethernet::HEADER_LEN],
+}
+
+impl Rewrite {
+    /// Nothing written yet in this burst.
+    const NONE: Self = Self {
+        destination: Ipv4Addr::UNSPECIFIED,
+        output: None,
+        header: [0; ethernet::HEADER_LEN],
+    };
 }
 
 /// A route lookup's result for one destination.
@@ -55,8 +86,12 @@ struct CachedRoute {
 }
 
 impl Ipv4Out {
-    /// Output for interface 0; interface `n` is `INTERFACE_0 + n`.
+    /// Output for interface 0 (to its `arp`); interface `n` is
+    /// `INTERFACE_0 + n`.
     pub const INTERFACE_0: usize = 0;
+    /// Output for frames completed here for interface 0 (to its port);
+    /// interface `n` is `TX_0 + n`.
+    pub const TX_0: usize = MAX_INTERFACES;
 
     /// Routes with `routes`; `macs` are our MACs by interface index, for
     /// the reply hint (see [`crate::arp`]).
@@ -65,7 +100,15 @@ impl Ipv4Out {
             routes,
             macs,
             last_route: None,
+            neighbours: Default::default(),
         }
+    }
+
+    /// Completes frames itself, to the port, for the next hop the
+    /// interface's `arp` publishes in `neighbours[interface]`.
+    pub fn with_neighbours(mut self, neighbours: [Option<Arc<Neighbour>>; MAX_INTERFACES]) -> Self {
+        self.neighbours = neighbours;
+        self
     }
 
     /// The route for `destination`, from the one-entry cache or the table.
@@ -90,7 +133,7 @@ impl Ipv4Out {
     /// keeps a packet without headroom for it (see
     /// [`Self::send_fragments`]).
     #[inline(always)]
-    fn send(&mut self, packet: &mut Packet) -> Verdict {
+    fn send(&mut self, packet: &mut Packet, now_ns: u64, last: &mut Rewrite) -> Verdict {
         // A header checked upstream (the packet's claim) is not parsed
         // again: its destination is at its usual place.
         let checked_header = packet
@@ -112,6 +155,19 @@ impl Ipv4Out {
                 Err(_) => return Verdict::drop(Ipv4OutDrop::Malformed),
             },
         };
+        if destination == last.destination
+            && let Some(output) = last.output
+        {
+            // The burst's last destination again: its route, its next
+            // hop's binding and so its header hold for the whole burst.
+            let Ok(header) = packet.prepend(ethernet::HEADER_LEN) else {
+                return Verdict::Keep;
+            };
+            if let Some(header) = header.first_chunk_mut::<{ ethernet::HEADER_LEN }>() {
+                *header = last.header;
+            }
+            return Verdict::Emit(output);
+        }
 
         let Some(&CachedRoute {
             interface,
@@ -122,10 +178,35 @@ impl Ipv4Out {
         else {
             return Verdict::drop(Ipv4OutDrop::NoRoute);
         };
+        let interface = interface.min(MAX_INTERFACES - 1);
+        if let Some(source) = reply_from
+            && let Some(next_hop_mac) = self.neighbours[interface]
+                .as_ref()
+                .and_then(|neighbour| neighbour.lookup(next_hop, now_ns))
+        {
+            let Ok(header) = packet.prepend(ethernet::HEADER_LEN) else {
+                return Verdict::Keep;
+            };
+            let mut rewrite = [0u8; ethernet::HEADER_LEN];
+            rewrite[..6].copy_from_slice(&next_hop_mac.0);
+            rewrite[6..12].copy_from_slice(&source.0);
+            rewrite[12..].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
+            if let Some(header) = header.first_chunk_mut::<{ ethernet::HEADER_LEN }>() {
+                *header = rewrite;
+            }
+            let output = Self::TX_0 + interface;
+            *last = Rewrite {
+                destination,
+                // `TX_0 + interface` is below 8.
+                output: Some(output as u8),
+                header: rewrite,
+            };
+            return Verdict::emit(output);
+        }
         if prepend_resolution_header(packet, next_hop, reply_from).is_err() {
             return Verdict::Keep;
         }
-        Verdict::emit(Self::INTERFACE_0 + interface.min(MAX_INTERFACES - 1))
+        Verdict::emit(Self::INTERFACE_0 + interface)
     }
 }
 
@@ -186,7 +267,7 @@ impl Nanoservice for Ipv4Out {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["if0", "if1", "if2", "if3"]
+        &["if0", "if1", "if2", "if3", "tx0", "tx1", "tx2", "tx3"]
     }
 
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -194,7 +275,12 @@ impl Nanoservice for Ipv4Out {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, _| self.send(packet));
+        // The clock and the published bindings do not change during the
+        // burst: a header built once holds for its destination until the
+        // burst ends.
+        let now_ns = out.now_ns();
+        let mut last = Rewrite::NONE;
+        out.dispatch(batch, |packet, _| self.send(packet, now_ns, &mut last));
         // What `send` kept: packets without link headroom. Datagrams over
         // the MTU are those (reassembled ones live in headroom-free
         // buffers of up to 65535 bytes): they leave in fragments.

@@ -27,6 +27,7 @@ pub mod l3fwd;
 pub mod lb;
 mod malformed;
 pub mod nat;
+pub mod neighbour;
 pub mod reassembly;
 pub mod registry;
 pub mod route;

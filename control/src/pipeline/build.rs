@@ -21,6 +21,7 @@ use dataplane::{
     MacAddr, Mempool, Nanoservice, Nic, NicCounters, NodeId, PortId, Rebuild, Target,
 };
 use services::icmp_error::ErrorLimiter;
+use services::neighbour::Neighbour;
 use services::reassembly::{Reassembly, ReassemblyLimits};
 use services::registry::{BuildContext, CoreLinks, InterfaceInfo};
 use services::registry::{Built, PlatformListener};
@@ -536,6 +537,14 @@ fn add_stack(
         local: context.local.clone(),
         routes: context.routes.clone(),
         errors: context.errors.clone(),
+        // Per interface with a port here, the binding its ARP publishes
+        // for `ipv4-out` (`services::neighbour`).
+        neighbours: core::array::from_fn(|interface| {
+            ports
+                .iter()
+                .any(|port| port.interface == interface)
+                .then(|| Arc::new(Neighbour::new()))
+        }),
         macs: context
             .interfaces
             .iter()
@@ -554,10 +563,10 @@ fn add_stack(
         ipv4,
         stages.ipv4(forwarding, spec.ipv4.reassembly, protocols.clone()),
     )?;
-    let ipv4_out = builder.add_node(Box::new(Ipv4Out::new(
-        context.routes.clone(),
-        stages.macs.clone(),
-    )));
+    let ipv4_out = builder.add_node(Box::new(
+        Ipv4Out::new(context.routes.clone(), stages.macs.clone())
+            .with_neighbours(stages.neighbours.clone()),
+    ));
     builder.rebuild(ipv4_out, stages.ipv4_out())?;
     let icmp = builder.add_node(Box::new(Icmp::new(context.local.clone())));
     builder.rebuild(icmp, stages.icmp())?;
@@ -586,6 +595,8 @@ fn add_stack(
         relays.push(relay);
     }
     let mut eth_nodes = Vec::with_capacity(ports.len());
+    // Each interface's port, for the frames `ipv4-out` completes itself.
+    let mut tx_ports = [None; MAX_INTERFACES];
     for port in ports {
         let config = &spec.interfaces[port.interface];
         let mut eth = Eth::new(config.mac);
@@ -608,13 +619,25 @@ fn add_stack(
             .iter()
             .position(|relay| relay.interface == port.interface)
             .map(|index| relays.swap_remove(index));
-        let arp = builder.add_node(carried.unwrap_or_else(|| {
-            let arp = Arp::new(config.mac, config.address);
-            Box::new(match relay {
-                Some(relay) => arp.with_relay(relay),
-                None => arp,
-            })
-        }));
+        let neighbour = stages.neighbours[port.interface.min(MAX_INTERFACES - 1)].clone();
+        let arp = builder.add_node(match carried {
+            Some(mut carried) => {
+                // A carried ARP publishes for this graph's `ipv4-out` now.
+                let any: &mut dyn core::any::Any = &mut *carried;
+                if let Some(arp) = any.downcast_mut::<Arp>() {
+                    arp.set_neighbour(neighbour.clone());
+                }
+                carried
+            }
+            None => {
+                let mut arp = Arp::new(config.mac, config.address);
+                arp.set_neighbour(neighbour.clone());
+                Box::new(match relay {
+                    Some(relay) => arp.with_relay(relay),
+                    None => arp,
+                })
+            }
+        });
         builder.tag_node(arp, tag)?;
         // An ARP that shares its cache with other cores is rebuilt
         // without its relay: the executor hands it the failed one's
@@ -622,13 +645,18 @@ fn add_stack(
         let (mac, address) = (config.mac, config.address);
         builder.rebuild(
             arp,
-            Box::new(move || -> Box<dyn Nanoservice> { Box::new(Arp::new(mac, address)) }),
+            Box::new(move || -> Box<dyn Nanoservice> {
+                let mut arp = Arp::new(mac, address);
+                arp.set_neighbour(neighbour.clone());
+                Box::new(arp)
+            }),
         )?;
         builder.connect(eth, "arp", Target::Node(arp))?;
         builder.connect(eth, "ipv4", Target::Node(ipv4))?;
         builder.connect(arp, "tx", Target::Port(port.id))?;
         builder.connect(arp, "absorbed", Target::Discard)?;
         stack.arp[port.interface] = Some(arp);
+        tx_ports[port.interface.min(MAX_INTERFACES - 1)] = Some(port.id);
         let first = port.rx_chain.first().map_or(eth, |head| head.id);
         builder.route_rx(port.id, first)?;
         eth_nodes.push((eth, ethertypes));
@@ -636,6 +664,10 @@ fn add_stack(
     for (index, arp) in stack.arp.iter().enumerate() {
         let target = arp.map_or(Target::Discard, Target::Node);
         builder.connect(ipv4_out, &alloc::format!("if{index}"), target)?;
+    }
+    for (index, port) in tx_ports.iter().enumerate() {
+        let target = port.map_or(Target::Discard, Target::Port);
+        builder.connect(ipv4_out, &alloc::format!("tx{index}"), target)?;
     }
     builder.connect(icmp, "out", Target::Node(ipv4_out))?;
     builder.connect(udp, "errors", Target::Node(ipv4_out))?;
@@ -898,6 +930,8 @@ struct StageRecipe {
     local: LocalAddresses,
     routes: RoutingTable,
     errors: ErrorLimiter,
+    /// By interface, the binding its ARP publishes for `ipv4-out`.
+    neighbours: [Option<Arc<Neighbour>>; MAX_INTERFACES],
     macs: Vec<MacAddr>,
 }
 
@@ -939,8 +973,9 @@ impl StageRecipe {
 
     fn ipv4_out(&self) -> Rebuild {
         let (routes, macs) = (self.routes.clone(), self.macs.clone());
+        let neighbours = self.neighbours.clone();
         Box::new(move || -> Box<dyn Nanoservice> {
-            Box::new(Ipv4Out::new(routes.clone(), macs.clone()))
+            Box::new(Ipv4Out::new(routes.clone(), macs.clone()).with_neighbours(neighbours.clone()))
         })
     }
 
