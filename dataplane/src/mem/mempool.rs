@@ -315,6 +315,73 @@ impl Mempool {
         taken
     }
 
+    /// Up to `count` free buffers lent out without making packets of them,
+    /// each handed to `each` as (index, physical address of the buffer's
+    /// first byte) as it leaves the free stack: a driver posting receive
+    /// buffers to a device by the burst keeps the 4-byte index rather than
+    /// a 24-byte [`Packet`]. Each lent buffer comes back exactly once,
+    /// through [`take_lent`](Self::take_lent) (as a packet) or
+    /// [`return_lent`](Self::return_lent); until then the pool counts it as
+    /// in use. Returns how many; counted like [`alloc_bulk`](Self::alloc_bulk).
+    #[inline]
+    pub fn lend_bulk(&self, count: usize, mut each: impl FnMut(u32, u64)) -> usize {
+        if count == 0 {
+            return 0;
+        }
+        if self.with_local_free(|free| free.len()) < count {
+            self.drain_returns();
+        }
+        let shared = self.shared();
+        let (phys, stride) = (shared.phys, shared.stride as u64);
+        let mut taken = 0;
+        while taken < count {
+            // The stack is not borrowed while `each` runs (it may drop
+            // packets of this pool): one pop per borrow.
+            let Some(index) = self.with_local_free(|free| free.pop()) else {
+                break;
+            };
+            each(index, phys + u64::from(index) * stride);
+            taken += 1;
+        }
+        shared.allocations.add(taken as u64);
+        if taken < count {
+            shared.exhausted.increment();
+        }
+        taken
+    }
+
+    /// Buffer `index`, lent by [`lend_bulk`](Self::lend_bulk), as a packet
+    /// whose data is the `len` bytes at `offset` from the buffer's start
+    /// (where the device wrote a frame).
+    ///
+    /// # Safety
+    /// 1. `index` was lent by this pool's `lend_bulk` and has not come back
+    ///    since (neither `take_lent` nor `return_lent` on it).
+    /// 2. `offset + len <= self.buffer_len()`.
+    #[inline]
+    pub unsafe fn take_lent(&self, index: u32, offset: usize, len: usize) -> Packet {
+        debug_assert!(offset + len <= self.buffer_len());
+        // SAFETY: the pool outlives its packets (it is freed only once every
+        // buffer is back, `Drop for Mempool`); precondition 1 makes the
+        // buffer ours alone and `index` below capacity; precondition 2 is
+        // `from_pool_range`'s bound.
+        unsafe { Packet::from_pool_range(self.shared, index, offset as u16, (offset + len) as u16) }
+    }
+
+    /// Gives back buffer `index`, lent by [`lend_bulk`](Self::lend_bulk),
+    /// without making a packet of it (a receive buffer the device filled
+    /// with something unusable, or one still posted when the driver goes).
+    ///
+    /// # Safety
+    /// `index` was lent by this pool's `lend_bulk` and has not come back
+    /// since.
+    #[inline]
+    pub unsafe fn return_lent(&self, index: u32) {
+        // Never reallocates: capacity was reserved for every buffer, and
+        // this one was out (the precondition), so it is not on the stack.
+        self.with_local_free(|free| free.push(index));
+    }
+
     /// Gives `packet` back without the core look-up a drop makes: a packet
     /// of this pool goes straight onto the free stack (the pool is neither
     /// `Send` nor `Sync`, so this runs on its owner core); a packet of

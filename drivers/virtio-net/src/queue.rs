@@ -49,25 +49,45 @@ impl QueueStats {
     }
 }
 
-/// A virtqueue, its doorbell, and the packet lent to each descriptor.
-pub(crate) struct RingWithSlots {
+/// A virtqueue, its doorbell, and what the device holds for each
+/// descriptor (every chain is one descriptor): a [`Packet`] on the transmit
+/// ring, a [`LentBuffer`] on the receive ring.
+pub(crate) struct RingWithSlots<S> {
     pub(crate) ring: SplitQueue,
     pub(crate) doorbell: Option<Doorbell>,
-    /// Packet owned by the device, by descriptor id (every chain is one
-    /// descriptor).
-    pub(crate) slots: Box<[Option<Packet>]>,
+    /// By descriptor id; `S::default()` when the device holds nothing there.
+    pub(crate) slots: Box<[S]>,
 }
 
-impl RingWithSlots {
+/// A receive buffer of the queue's own pool posted to the device, by its
+/// pool index (`Mempool::lend_bulk`): 4 bytes a descriptor where a
+/// [`Packet`] is 24, and no packet made until a frame is in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LentBuffer(u32);
+
+impl LentBuffer {
+    /// No buffer posted on this descriptor.
+    const NONE: Self = Self(u32::MAX);
+}
+
+impl Default for LentBuffer {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
+impl<S: Default> RingWithSlots<S> {
     pub(crate) fn new(ring: SplitQueue, doorbell: Option<Doorbell>) -> Self {
-        let slots = (0..ring.size()).map(|_| None).collect();
+        let slots = (0..ring.size()).map(|_| S::default()).collect();
         Self {
             ring,
             doorbell,
             slots,
         }
     }
+}
 
+impl<S> RingWithSlots<S> {
     /// Publishes what was pushed and rings the doorbell if the device wants it.
     fn publish(&mut self, stats: &QueueStats) {
         if self.ring.publish()
@@ -108,8 +128,8 @@ impl ReceiveLayout {
 
 /// One queue pair, polled by the core that owns its mempool.
 pub struct VirtioNetQueue {
-    rx: RingWithSlots,
-    tx: RingWithSlots,
+    rx: RingWithSlots<LentBuffer>,
+    tx: RingWithSlots<Option<Packet>>,
     pool: Mempool,
     receive: ReceiveLayout,
     mac: MacAddr,
@@ -125,8 +145,8 @@ impl VirtioNetQueue {
     /// Wraps two configured rings and fills the receive ring from `pool`.
     /// Used-buffer notifications stay suppressed while the core polls.
     pub(crate) fn new(
-        rx: RingWithSlots,
-        tx: RingWithSlots,
+        rx: RingWithSlots<LentBuffer>,
+        tx: RingWithSlots<Option<Packet>>,
         pool: Mempool,
         mac: MacAddr,
         config: Option<NetConfigView>,
@@ -171,24 +191,27 @@ impl VirtioNetQueue {
         (usize::from(self.rx.ring.size()) / 8).clamp(1, dataplane::BURST_SIZE)
     }
 
-    /// Gives the device a buffer for every free receive descriptor, taken
-    /// off the pool in one run; one fence and at most one doorbell.
+    /// Gives the device a buffer for every free receive descriptor, lent
+    /// by the pool in one run (indices, no packets made); one fence and at
+    /// most one doorbell.
     fn refill(&mut self) {
         let ReceiveLayout { header, len, .. } = self.receive;
         let wanted = self.rx.ring.free_count();
         let ring = &mut self.rx;
-        let allocated = self.pool.alloc_bulk(wanted, |packet| {
-            let (buffer_phys, _) = packet.buffer_phys();
+        let pool = &self.pool;
+        let lent = pool.lend_bulk(wanted, |index, buffer_phys| {
             // Never `None`: `wanted` descriptors were free.
-            if let Some(id) = ring
+            match ring
                 .ring
                 .push_single(buffer_phys + header as u64, len, true)
-                && let Some(slot) = ring.slots.get_mut(usize::from(id))
+                .and_then(|id| ring.slots.get_mut(usize::from(id)))
             {
-                *slot = Some(packet);
+                Some(slot) => *slot = LentBuffer(index),
+                // SAFETY: `index` was just lent and is given back once.
+                None => unsafe { pool.return_lent(index) },
             }
         });
-        if allocated < wanted {
+        if lent < wanted {
             self.stats.rx_pool_empty.increment();
         }
         self.rx.publish(&self.stats);
@@ -213,30 +236,54 @@ impl VirtioNetQueue {
     }
 }
 
+impl Drop for VirtioNetQueue {
+    /// Gives the pool back the receive buffers still posted (the transmit
+    /// slots' packets go home as they drop).
+    fn drop(&mut self) {
+        for slot in self.rx.slots.iter_mut() {
+            let lent = core::mem::take(slot);
+            if lent != LentBuffer::NONE {
+                // SAFETY: `refill` lent it and put it in this slot, emptied
+                // above: it comes back once.
+                unsafe { self.pool.return_lent(lent.0) };
+            }
+        }
+    }
+}
+
 impl Nic for VirtioNetQueue {
     fn rx_burst(&mut self, batch: &mut Batch) -> usize {
         let slots = &mut self.rx.slots;
-        let frame = self.receive.frame;
+        let pool = &self.pool;
+        let ReceiveLayout { frame, len, .. } = self.receive;
         let (mut received, mut bytes, mut bad) = (0usize, 0u64, 0u64);
         let room = batch.remaining_capacity();
         self.rx.ring.take_used_singles(room, |id, written| {
-            let Some(mut packet) = slots.get_mut(usize::from(id)).and_then(Option::take) else {
+            let Some(slot) = slots.get_mut(usize::from(id)) else {
                 return false;
             };
-            let fits = (written as usize)
-                .checked_sub(NET_HEADER_LEN)
-                .filter(|&frame_len| packet.set_range(frame, frame_len).is_ok());
-            match fits {
-                Some(frame_len) => {
-                    bytes += frame_len as u64;
-                    // Never refused: `room` bounds the entries taken.
-                    if batch.push(packet).is_ok() {
-                        received += 1;
-                    }
-                }
-                // Shorter than the header or longer than the buffer: the
-                // buffer goes back to the pool.
-                None => bad += 1,
+            let lent = core::mem::take(slot);
+            if lent == LentBuffer::NONE {
+                return false;
+            }
+            // Shorter than the header or longer than the buffer posted: the
+            // buffer goes back to the pool.
+            if !(NET_HEADER_LEN as u32..=len).contains(&written) {
+                // SAFETY: `refill` lent `lent.0` and put it in this slot,
+                // emptied above: it comes back once.
+                unsafe { pool.return_lent(lent.0) };
+                bad += 1;
+                return true;
+            }
+            let frame_len = written as usize - NET_HEADER_LEN;
+            // SAFETY: as for `return_lent` above; the frame ends at
+            // `header + written <= header + len <= buffer_len`
+            // (`ReceiveLayout::of`).
+            let packet = unsafe { pool.take_lent(lent.0, frame, frame_len) };
+            bytes += frame_len as u64;
+            // Never refused: `room` bounds the entries taken.
+            if batch.push(packet).is_ok() {
+                received += 1;
             }
             true
         });
