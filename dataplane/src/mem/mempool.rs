@@ -350,6 +350,18 @@ impl Mempool {
         taken
     }
 
+    /// Lends `packet`'s buffer out by its index when it is this pool's (a
+    /// driver's transmit slot keeps 4 bytes rather than the packet until
+    /// the device is done, then [`return_lent`](Self::return_lent)); a
+    /// packet of another pool comes back as it is.
+    #[inline]
+    pub fn lend(&self, packet: Packet) -> Result<u32, Packet> {
+        if packet.pool_ptr() != self.shared {
+            return Err(packet);
+        }
+        Ok(ManuallyDrop::new(packet).index())
+    }
+
     /// Buffer `index`, lent by [`lend_bulk`](Self::lend_bulk), as a packet
     /// whose data is the `len` bytes at `offset` from the buffer's start
     /// (where the device wrote a frame).
@@ -368,13 +380,14 @@ impl Mempool {
         unsafe { Packet::from_pool_range(self.shared, index, offset as u16, (offset + len) as u16) }
     }
 
-    /// Gives back buffer `index`, lent by [`lend_bulk`](Self::lend_bulk),
-    /// without making a packet of it (a receive buffer the device filled
-    /// with something unusable, or one still posted when the driver goes).
+    /// Gives back buffer `index`, lent by [`lend_bulk`](Self::lend_bulk)
+    /// or [`lend`](Self::lend), without making a packet of it (a sent
+    /// frame, a receive buffer the device filled with something unusable,
+    /// or one still posted when the driver goes).
     ///
     /// # Safety
-    /// `index` was lent by this pool's `lend_bulk` and has not come back
-    /// since.
+    /// `index` was lent by this pool's `lend_bulk` or `lend` and has not
+    /// come back since.
     #[inline]
     pub unsafe fn return_lent(&self, index: u32) {
         // Never reallocates: capacity was reserved for every buffer, and
@@ -579,6 +592,37 @@ mod tests {
         );
         assert_eq!(handed, 2);
         assert_eq!(pool.available(), 1);
+    }
+
+    #[test]
+    fn lent_buffers_come_back_as_packets_or_indices() {
+        let pool = Mempool::with_heap(4, 64).unwrap();
+        let stride = pool.buffer_stride() as u64;
+        let mut lent = Vec::new();
+        assert_eq!(pool.lend_bulk(6, |index, phys| lent.push((index, phys))), 4);
+        assert_eq!(pool.stats().exhausted, 1, "a short run counts once");
+        assert_eq!(pool.available(), 0);
+        let (first_index, first_phys) = lent[0];
+        assert_eq!(lent[1].1 - first_phys, stride * u64::from(lent[1].0 - first_index));
+        // SAFETY: lent just above, taken back once; 64 + 60 fits.
+        let mut packet = unsafe { pool.take_lent(first_index, 64, 60) };
+        assert_eq!((packet.headroom(), packet.len()), (64, 60));
+        assert_eq!(packet.buffer_phys().0, first_phys);
+        packet.payload_mut().fill(7);
+        // Lent again for sending, then given back as an index.
+        let index = pool.lend(packet).unwrap();
+        assert_eq!(index, first_index);
+        // SAFETY: lent by `lend` above, comes back once.
+        unsafe { pool.return_lent(index) };
+        for &(index, _) in &lent[1..] {
+            // SAFETY: lent by `lend_bulk`, comes back once.
+            unsafe { pool.return_lent(index) };
+        }
+        assert_eq!(pool.available(), 4);
+        let other = Mempool::with_heap(1, 0).unwrap();
+        let stranger = other.alloc().unwrap();
+        assert!(pool.lend(stranger).is_err(), "another pool's packet stays one");
+        assert_eq!(other.available(), 1, "and went home when dropped");
     }
 
     #[test]
