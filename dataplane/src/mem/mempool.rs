@@ -603,7 +603,10 @@ mod tests {
         assert_eq!(pool.stats().exhausted, 1, "a short run counts once");
         assert_eq!(pool.available(), 0);
         let (first_index, first_phys) = lent[0];
-        assert_eq!(lent[1].1 - first_phys, stride * u64::from(lent[1].0 - first_index));
+        assert_eq!(
+            lent[1].1 - first_phys,
+            stride * u64::from(lent[1].0 - first_index)
+        );
         // SAFETY: lent just above, taken back once; 64 + 60 fits.
         let mut packet = unsafe { pool.take_lent(first_index, 64, 60) };
         assert_eq!((packet.headroom(), packet.len()), (64, 60));
@@ -621,7 +624,10 @@ mod tests {
         assert_eq!(pool.available(), 4);
         let other = Mempool::with_heap(1, 0).unwrap();
         let stranger = other.alloc().unwrap();
-        assert!(pool.lend(stranger).is_err(), "another pool's packet stays one");
+        assert!(
+            pool.lend(stranger).is_err(),
+            "another pool's packet stays one"
+        );
         assert_eq!(other.available(), 1, "and went home when dropped");
     }
 

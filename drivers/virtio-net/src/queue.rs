@@ -241,7 +241,11 @@ impl VirtioNetQueue {
                 // SAFETY: `tx_burst` lent it and put it in this slot,
                 // emptied above: it comes back once.
                 unsafe { pool.return_lent(lent.0) };
-            } else if foreign.get_mut(usize::from(id)).and_then(Option::take).is_none() {
+            } else if foreign
+                .get_mut(usize::from(id))
+                .and_then(Option::take)
+                .is_none()
+            {
                 // Nothing in flight on this descriptor: the device
                 // returned it twice or never had it.
                 return false;
@@ -332,10 +336,10 @@ impl Nic for VirtioNetQueue {
                 *header = [0; NET_HEADER_LEN];
             }
             // Never `None`: `room` descriptors were free.
-            let Some(id) =
-                self.tx
-                    .ring
-                    .push_single(packet.phys_addr(), packet.len() as u32, false)
+            let Some(id) = self
+                .tx
+                .ring
+                .push_single(packet.phys_addr(), packet.len() as u32, false)
             else {
                 continue;
             };
