@@ -315,6 +315,86 @@ impl Mempool {
         taken
     }
 
+    /// Up to `count` free buffers lent out without making packets of them,
+    /// each handed to `each` as (index, physical address of the buffer's
+    /// first byte) as it leaves the free stack: a driver posting receive
+    /// buffers to a device by the burst keeps the 4-byte index rather than
+    /// a 24-byte [`Packet`]. Each lent buffer comes back exactly once,
+    /// through [`take_lent`](Self::take_lent) (as a packet) or
+    /// [`return_lent`](Self::return_lent); until then the pool counts it as
+    /// in use. Returns how many; counted like [`alloc_bulk`](Self::alloc_bulk).
+    #[inline]
+    pub fn lend_bulk(&self, count: usize, mut each: impl FnMut(u32, u64)) -> usize {
+        if count == 0 {
+            return 0;
+        }
+        if self.with_local_free(|free| free.len()) < count {
+            self.drain_returns();
+        }
+        let shared = self.shared();
+        let (phys, stride) = (shared.phys, shared.stride as u64);
+        let mut taken = 0;
+        while taken < count {
+            // The stack is not borrowed while `each` runs (it may drop
+            // packets of this pool): one pop per borrow.
+            let Some(index) = self.with_local_free(|free| free.pop()) else {
+                break;
+            };
+            each(index, phys + u64::from(index) * stride);
+            taken += 1;
+        }
+        shared.allocations.add(taken as u64);
+        if taken < count {
+            shared.exhausted.increment();
+        }
+        taken
+    }
+
+    /// Lends `packet`'s buffer out by its index when it is this pool's (a
+    /// driver's transmit slot keeps 4 bytes rather than the packet until
+    /// the device is done, then [`return_lent`](Self::return_lent)); a
+    /// packet of another pool comes back as it is.
+    #[inline]
+    pub fn lend(&self, packet: Packet) -> Result<u32, Packet> {
+        if packet.pool_ptr() != self.shared {
+            return Err(packet);
+        }
+        Ok(ManuallyDrop::new(packet).index())
+    }
+
+    /// Buffer `index`, lent by [`lend_bulk`](Self::lend_bulk), as a packet
+    /// whose data is the `len` bytes at `offset` from the buffer's start
+    /// (where the device wrote a frame).
+    ///
+    /// # Safety
+    /// 1. `index` was lent by this pool's `lend_bulk` and has not come back
+    ///    since (neither `take_lent` nor `return_lent` on it).
+    /// 2. `offset + len <= self.buffer_len()`.
+    #[inline]
+    pub unsafe fn take_lent(&self, index: u32, offset: usize, len: usize) -> Packet {
+        debug_assert!(offset + len <= self.buffer_len());
+        // SAFETY: the pool outlives its packets (it is freed only once every
+        // buffer is back, `Drop for Mempool`); precondition 1 makes the
+        // buffer ours alone and `index` below capacity; precondition 2 is
+        // `from_pool_range`'s bound.
+        unsafe { Packet::from_pool_range(self.shared, index, offset as u16, (offset + len) as u16) }
+    }
+
+    /// Gives back buffer `index`, lent by [`lend_bulk`](Self::lend_bulk)
+    /// or [`lend`](Self::lend), without making a packet of it (a sent
+    /// frame, a receive buffer the device filled with something unusable,
+    /// or one still posted when the driver goes).
+    ///
+    /// # Safety
+    /// `index` was lent by this pool's `lend_bulk` or `lend` and has not
+    /// come back since.
+    #[inline]
+    pub unsafe fn return_lent(&self, index: u32) {
+        // Never reallocates: capacity was reserved for every buffer, and
+        // this one was out (the precondition), so it is not on the stack.
+        self.with_local_free(|free| free.push(index));
+    }
+
     /// Gives `packet` back without the core look-up a drop makes: a packet
     /// of this pool goes straight onto the free stack (the pool is neither
     /// `Send` nor `Sync`, so this runs on its owner core); a packet of
@@ -512,6 +592,43 @@ mod tests {
         );
         assert_eq!(handed, 2);
         assert_eq!(pool.available(), 1);
+    }
+
+    #[test]
+    fn lent_buffers_come_back_as_packets_or_indices() {
+        let pool = Mempool::with_heap(4, 64).unwrap();
+        let stride = pool.buffer_stride() as u64;
+        let mut lent = Vec::new();
+        assert_eq!(pool.lend_bulk(6, |index, phys| lent.push((index, phys))), 4);
+        assert_eq!(pool.stats().exhausted, 1, "a short run counts once");
+        assert_eq!(pool.available(), 0);
+        let (first_index, first_phys) = lent[0];
+        assert_eq!(
+            lent[1].1 - first_phys,
+            stride * u64::from(lent[1].0 - first_index)
+        );
+        // SAFETY: lent just above, taken back once; 64 + 60 fits.
+        let mut packet = unsafe { pool.take_lent(first_index, 64, 60) };
+        assert_eq!((packet.headroom(), packet.len()), (64, 60));
+        assert_eq!(packet.buffer_phys().0, first_phys);
+        packet.payload_mut().fill(7);
+        // Lent again for sending, then given back as an index.
+        let index = pool.lend(packet).unwrap();
+        assert_eq!(index, first_index);
+        // SAFETY: lent by `lend` above, comes back once.
+        unsafe { pool.return_lent(index) };
+        for &(index, _) in &lent[1..] {
+            // SAFETY: lent by `lend_bulk`, comes back once.
+            unsafe { pool.return_lent(index) };
+        }
+        assert_eq!(pool.available(), 4);
+        let other = Mempool::with_heap(1, 0).unwrap();
+        let stranger = other.alloc().unwrap();
+        assert!(
+            pool.lend(stranger).is_err(),
+            "another pool's packet stays one"
+        );
+        assert_eq!(other.available(), 1, "and went home when dropped");
     }
 
     #[test]

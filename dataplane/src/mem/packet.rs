@@ -75,6 +75,25 @@ impl Packet {
         }
     }
 
+    /// Wraps buffer `index` of `pool` with its data at `head..tail`.
+    ///
+    /// # Safety
+    /// `from_pool`'s preconditions, and `head <= tail <= ` the pool's
+    /// buffer length.
+    #[inline]
+    pub(crate) unsafe fn from_pool_range(
+        pool: NonNull<PoolShared>,
+        index: u32,
+        head: u16,
+        tail: u16,
+    ) -> Self {
+        // SAFETY: `from_pool`'s preconditions are ours.
+        let mut packet = unsafe { Self::from_pool(pool, index) };
+        packet.head = head;
+        packet.tail = tail;
+        packet
+    }
+
     fn buffer_len(&self) -> usize {
         // SAFETY: the pool outlives its packets (`from_pool` precondition 1),
         // so its shared state, buffer length included, is readable.

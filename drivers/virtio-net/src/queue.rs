@@ -49,25 +49,46 @@ impl QueueStats {
     }
 }
 
-/// A virtqueue, its doorbell, and the packet lent to each descriptor.
-pub(crate) struct RingWithSlots {
+/// A virtqueue, its doorbell, and what the device holds for each
+/// descriptor (every chain is one descriptor): a [`LentBuffer`] of the
+/// queue's own pool.
+pub(crate) struct RingWithSlots<S> {
     pub(crate) ring: SplitQueue,
     pub(crate) doorbell: Option<Doorbell>,
-    /// Packet owned by the device, by descriptor id (every chain is one
-    /// descriptor).
-    pub(crate) slots: Box<[Option<Packet>]>,
+    /// By descriptor id; `S::default()` when the device holds nothing there.
+    pub(crate) slots: Box<[S]>,
 }
 
-impl RingWithSlots {
+/// A buffer of the queue's own pool the device holds, by its pool index
+/// (`Mempool::lend_bulk` for a receive buffer, `Mempool::lend` for a frame
+/// sent): 4 bytes a descriptor where a [`Packet`] is 24, and no packet made
+/// for a receive buffer until a frame is in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LentBuffer(u32);
+
+impl LentBuffer {
+    /// No buffer posted on this descriptor.
+    const NONE: Self = Self(u32::MAX);
+}
+
+impl Default for LentBuffer {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
+impl<S: Default> RingWithSlots<S> {
     pub(crate) fn new(ring: SplitQueue, doorbell: Option<Doorbell>) -> Self {
-        let slots = (0..ring.size()).map(|_| None).collect();
+        let slots = (0..ring.size()).map(|_| S::default()).collect();
         Self {
             ring,
             doorbell,
             slots,
         }
     }
+}
 
+impl<S> RingWithSlots<S> {
     /// Publishes what was pushed and rings the doorbell if the device wants it.
     fn publish(&mut self, stats: &QueueStats) {
         if self.ring.publish()
@@ -108,8 +129,11 @@ impl ReceiveLayout {
 
 /// One queue pair, polled by the core that owns its mempool.
 pub struct VirtioNetQueue {
-    rx: RingWithSlots,
-    tx: RingWithSlots,
+    rx: RingWithSlots<LentBuffer>,
+    tx: RingWithSlots<LentBuffer>,
+    /// Frames sent from other pools, by transmit descriptor id (their slot
+    /// in `tx` stays empty): they go home when dropped.
+    tx_foreign: Box<[Option<Packet>]>,
     pool: Mempool,
     receive: ReceiveLayout,
     mac: MacAddr,
@@ -125,17 +149,19 @@ impl VirtioNetQueue {
     /// Wraps two configured rings and fills the receive ring from `pool`.
     /// Used-buffer notifications stay suppressed while the core polls.
     pub(crate) fn new(
-        rx: RingWithSlots,
-        tx: RingWithSlots,
+        rx: RingWithSlots<LentBuffer>,
+        tx: RingWithSlots<LentBuffer>,
         pool: Mempool,
         mac: MacAddr,
         config: Option<NetConfigView>,
         name: String,
         rx_interrupts: bool,
     ) -> Self {
+        let tx_foreign = (0..tx.ring.size()).map(|_| None).collect();
         let mut queue = Self {
             rx,
             tx,
+            tx_foreign,
             receive: ReceiveLayout::of(&pool),
             pool,
             mac,
@@ -171,41 +197,59 @@ impl VirtioNetQueue {
         (usize::from(self.rx.ring.size()) / 8).clamp(1, dataplane::BURST_SIZE)
     }
 
-    /// Gives the device a buffer for every free receive descriptor, taken
-    /// off the pool in one run; one fence and at most one doorbell.
+    /// Gives the device a buffer for every free receive descriptor, lent
+    /// by the pool in one run (indices, no packets made); one fence and at
+    /// most one doorbell.
     fn refill(&mut self) {
         let ReceiveLayout { header, len, .. } = self.receive;
         let wanted = self.rx.ring.free_count();
         let ring = &mut self.rx;
-        let allocated = self.pool.alloc_bulk(wanted, |packet| {
-            let (buffer_phys, _) = packet.buffer_phys();
+        let pool = &self.pool;
+        let lent = pool.lend_bulk(wanted, |index, buffer_phys| {
             // Never `None`: `wanted` descriptors were free.
-            if let Some(id) = ring
+            match ring
                 .ring
                 .push_single(buffer_phys + header as u64, len, true)
-                && let Some(slot) = ring.slots.get_mut(usize::from(id))
+                .and_then(|id| ring.slots.get_mut(usize::from(id)))
             {
-                *slot = Some(packet);
+                Some(slot) => *slot = LentBuffer(index),
+                // SAFETY: `index` was just lent and is given back once.
+                None => unsafe { pool.return_lent(index) },
             }
         });
-        if allocated < wanted {
+        if lent < wanted {
             self.stats.rx_pool_empty.increment();
         }
         self.rx.publish(&self.stats);
     }
 
-    /// Takes back every packet the device finished sending, in one pass
-    /// over the used ring, straight onto the pool's free stack when it is
-    /// the queue's own pool (`Mempool::free`).
+    /// Takes back every frame the device finished sending, in one pass
+    /// over the used ring: a buffer of the queue's own pool straight onto
+    /// its free stack (`Mempool::return_lent`), another pool's packet
+    /// dropped (it goes home).
     fn reclaim_tx(&mut self) {
         let slots = &mut self.tx.slots;
+        let foreign = &mut self.tx_foreign;
         let pool = &self.pool;
         let mut reclaimed = 0u64;
         self.tx.ring.take_used_singles(usize::MAX, |id, _| {
-            let Some(packet) = slots.get_mut(usize::from(id)).and_then(Option::take) else {
+            let Some(slot) = slots.get_mut(usize::from(id)) else {
                 return false;
             };
-            pool.free(packet);
+            let lent = core::mem::take(slot);
+            if lent != LentBuffer::NONE {
+                // SAFETY: `tx_burst` lent it and put it in this slot,
+                // emptied above: it comes back once.
+                unsafe { pool.return_lent(lent.0) };
+            } else if foreign
+                .get_mut(usize::from(id))
+                .and_then(Option::take)
+                .is_none()
+            {
+                // Nothing in flight on this descriptor: the device
+                // returned it twice or never had it.
+                return false;
+            }
             reclaimed += 1;
             true
         });
@@ -213,30 +257,54 @@ impl VirtioNetQueue {
     }
 }
 
+impl Drop for VirtioNetQueue {
+    /// Gives the pool back the buffers the device still holds (other
+    /// pools' packets go home as `tx_foreign` drops).
+    fn drop(&mut self) {
+        for slot in self.rx.slots.iter_mut().chain(self.tx.slots.iter_mut()) {
+            let lent = core::mem::take(slot);
+            if lent != LentBuffer::NONE {
+                // SAFETY: `refill` or `tx_burst` lent it and put it in
+                // this slot, emptied above: it comes back once.
+                unsafe { self.pool.return_lent(lent.0) };
+            }
+        }
+    }
+}
+
 impl Nic for VirtioNetQueue {
     fn rx_burst(&mut self, batch: &mut Batch) -> usize {
         let slots = &mut self.rx.slots;
-        let frame = self.receive.frame;
+        let pool = &self.pool;
+        let ReceiveLayout { frame, len, .. } = self.receive;
         let (mut received, mut bytes, mut bad) = (0usize, 0u64, 0u64);
         let room = batch.remaining_capacity();
         self.rx.ring.take_used_singles(room, |id, written| {
-            let Some(mut packet) = slots.get_mut(usize::from(id)).and_then(Option::take) else {
+            let Some(slot) = slots.get_mut(usize::from(id)) else {
                 return false;
             };
-            let fits = (written as usize)
-                .checked_sub(NET_HEADER_LEN)
-                .filter(|&frame_len| packet.set_range(frame, frame_len).is_ok());
-            match fits {
-                Some(frame_len) => {
-                    bytes += frame_len as u64;
-                    // Never refused: `room` bounds the entries taken.
-                    if batch.push(packet).is_ok() {
-                        received += 1;
-                    }
-                }
-                // Shorter than the header or longer than the buffer: the
-                // buffer goes back to the pool.
-                None => bad += 1,
+            let lent = core::mem::take(slot);
+            if lent == LentBuffer::NONE {
+                return false;
+            }
+            // Shorter than the header or longer than the buffer posted: the
+            // buffer goes back to the pool.
+            if !(NET_HEADER_LEN as u32..=len).contains(&written) {
+                // SAFETY: `refill` lent `lent.0` and put it in this slot,
+                // emptied above: it comes back once.
+                unsafe { pool.return_lent(lent.0) };
+                bad += 1;
+                return true;
+            }
+            let frame_len = written as usize - NET_HEADER_LEN;
+            // SAFETY: as for `return_lent` above; the frame ends at
+            // `header + written <= header + len <= buffer_len`
+            // (`ReceiveLayout::of`).
+            let packet = unsafe { pool.take_lent(lent.0, frame, frame_len) };
+            bytes += frame_len as u64;
+            // Never refused: `room` bounds the entries taken.
+            if batch.push(packet).is_ok() {
+                received += 1;
             }
             true
         });
@@ -268,15 +336,27 @@ impl Nic for VirtioNetQueue {
                 *header = [0; NET_HEADER_LEN];
             }
             // Never `None`: `room` descriptors were free.
-            if let Some(id) =
-                self.tx
-                    .ring
-                    .push_single(packet.phys_addr(), packet.len() as u32, false)
-                && let Some(slot) = self.tx.slots.get_mut(usize::from(id))
-            {
-                *slot = Some(packet);
-                sent += 1;
+            let Some(id) = self
+                .tx
+                .ring
+                .push_single(packet.phys_addr(), packet.len() as u32, false)
+            else {
+                continue;
+            };
+            let id = usize::from(id);
+            match self.pool.lend(packet) {
+                Ok(index) => {
+                    if let Some(slot) = self.tx.slots.get_mut(id) {
+                        *slot = LentBuffer(index);
+                    }
+                }
+                Err(packet) => {
+                    if let Some(slot) = self.tx_foreign.get_mut(id) {
+                        *slot = Some(packet);
+                    }
+                }
             }
+            sent += 1;
         }
         self.stats.tx_packets.add(sent);
         if no_headroom > 0 {
@@ -490,6 +570,35 @@ mod tests {
         // sender's pool is whole again and is freed (no leak) after it.
         drop(rig);
         assert_eq!(sender.available(), 16);
+    }
+
+    #[test]
+    fn own_pool_frames_sent_come_back_once_and_posted_buffers_on_drop() {
+        let mut rig = rig(8, 32);
+        assert_eq!(rig.queue.pool().available(), 24, "eight posted");
+        for index in 0..3u8 {
+            deliver(&mut rig.rx_device, &[index; 60]);
+        }
+        let mut batch = Batch::new();
+        assert_eq!(rig.queue.rx_burst(&mut batch), 3);
+        assert_eq!(rig.queue.pool().available(), 21, "three out, ring full");
+        assert_eq!(rig.queue.tx_burst(&mut batch), 3);
+        assert_eq!(rig.queue.pool().available(), 21, "lent to the device");
+        let (first, chain) = rig.tx_device.next_chain().unwrap();
+        // SAFETY: heap buffer, physical equals virtual in host tests.
+        let sent = unsafe { *(chain[0].addr as *const u8).add(NET_HEADER_LEN) };
+        assert_eq!(sent, 0, "the first frame received goes first");
+        rig.tx_device.complete(first, 0);
+        rig.tx_device.complete(first, 0); // returned twice
+        rig.tx_device.complete(200, 0); // never posted
+        assert_eq!(rig.queue.tx_burst(&mut batch), 0);
+        assert_eq!(rig.queue.pool().available(), 22, "freed once");
+        assert_eq!(rig.queue.stats().tx_reclaimed.get(), 1);
+        // Dropping the queue gives back the eight posted buffers and the
+        // two frames still lent for sending; the pool's state is freed only
+        // when all 32 are back, which Miri's leak check sees.
+        drop(batch);
+        drop(rig);
     }
 
     #[test]
