@@ -78,6 +78,16 @@ pub(crate) fn family(out: &mut String, name: &str, help: &str, kind: &str) {
 
 /// Writes one sample: `name{k="v",...} value`.
 pub(crate) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+    written_sample(out, name, labels, value);
+}
+
+/// [`sample`] for a value written as it displays (a [`Seconds`]).
+fn written_sample(
+    out: &mut String,
+    name: &str,
+    labels: &[(&str, &str)],
+    value: impl core::fmt::Display,
+) {
     out.push_str(name);
     if labels.is_empty() {
         let _ = writeln!(out, " {value}");
@@ -94,6 +104,21 @@ pub(crate) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], valu
         out.push('"');
     }
     let _ = writeln!(out, "}} {value}");
+}
+
+/// A duration counted in nanoseconds, written in seconds (Prometheus's
+/// base unit) as an exact decimal: 100 000 ns is `0.000100000`.
+struct Seconds(u64);
+
+impl core::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{}.{:09}",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
+    }
 }
 
 /// The distinct node names of a core, in graph order (per-port nodes
@@ -344,7 +369,7 @@ pub fn render_capture(out: &mut String, capture: &CaptureBoard, interfaces: &[&s
 /// `warpcore_sleeps_total{core}`, `warpcore_sleeps_refused_total{core}`,
 /// `warpcore_wakeups_total{core,cause}`,
 /// `warpcore_halt_poll_windows_total{core,outcome}` and the gauge
-/// `warpcore_halt_poll_window_nanoseconds{core}` from each core's
+/// `warpcore_halt_poll_window_seconds{core}` from each core's
 /// `IdleCounters`.
 fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut String) {
     for (metric, help, entry) in [
@@ -412,7 +437,7 @@ fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut Strin
             );
         }
     }
-    let name = "warpcore_halt_poll_window_nanoseconds";
+    let name = "warpcore_halt_poll_window_seconds";
     family(
         out,
         name,
@@ -422,11 +447,11 @@ fn idle_families(out: &mut String, board: &CountersBoard, core_label: &mut Strin
     for (core, counters) in board.cores() {
         let counters: &CoreCounters = &counters;
         core_text(core_label, core);
-        sample(
+        written_sample(
             out,
             name,
             &[("core", core_label)],
-            counters.idle.poll_window_ns.get(),
+            Seconds(counters.idle.poll_window_ns.get()),
         );
     }
 }

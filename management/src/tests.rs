@@ -302,7 +302,14 @@ fn check_exposition(text: &str) -> BTreeMap<String, u64> {
             };
             let (series, value) = (&line[..brace + 1 + close + 1], &rest[close + 1..]);
             let value = value.strip_prefix(' ').expect("a space before the value");
-            let value: u64 = value.parse().expect("an integer value");
+            // Counters and gauges are integers; a `_seconds` family is read
+            // back in nanoseconds so that every map of samples stays exact.
+            let value: u64 = if name.ends_with("_seconds") {
+                let seconds: f64 = value.parse().expect("a decimal value");
+                (seconds * 1e9).round() as u64
+            } else {
+                value.parse().expect("an integer value")
+            };
             assert!(
                 samples.insert(series.to_string(), value).is_none(),
                 "twice: {line}"
@@ -386,7 +393,7 @@ fn a_scrape_is_prometheus_and_moves_with_the_counters() {
             "warpcore_halt_poll_windows_total{core=\"0\",outcome=\"caught\"}",
             0,
         ),
-        ("warpcore_halt_poll_window_nanoseconds{core=\"1\"}", 0),
+        ("warpcore_halt_poll_window_seconds{core=\"1\"}", 0),
         ("warpcore_tx_dropped_packets_total{core=\"0\"}", 0),
         ("warpcore_discarded_packets_total{core=\"1\"}", 0),
         (
@@ -454,7 +461,7 @@ fn a_scrape_is_prometheus_and_moves_with_the_counters() {
             "warpcore_halt_poll_windows_total{core=\"0\",outcome=\"caught\"}",
             6,
         ),
-        ("warpcore_halt_poll_window_nanoseconds{core=\"0\"}", 100_000),
+        ("warpcore_halt_poll_window_seconds{core=\"0\"}", 100_000),
         (
             "warpcore_node_packets_total{core=\"0\",node=\"eth\",direction=\"emitted\"}",
             9,
