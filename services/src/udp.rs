@@ -118,9 +118,7 @@ impl core::fmt::Debug for PortTable {
                 *slot = Some(port);
             }
         }
-        f.debug_list()
-            .entries(bound.iter().flatten())
-            .finish()
+        f.debug_list().entries(bound.iter().flatten()).finish()
     }
 }
 
