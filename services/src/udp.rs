@@ -11,7 +11,8 @@ use crate::icmp_error::ErrorLimiter;
 use crate::route::LocalAddresses;
 use crate::wire::icmp::unreachable;
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
-use arrayvec::ArrayVec;
+use alloc::boxed::Box;
+use alloc::vec;
 use dataplane::drop_reasons;
 use dataplane::{Batch, Nanoservice, Outputs, Packet, Verdict};
 
@@ -41,11 +42,91 @@ pub enum BindError {
     TooManyApps,
 }
 
+/// The app of every port, indexed by the port as its two bytes arrive
+/// read in host order (no byte swap per packet): 0 for a closed port,
+/// `n + 1` for app `n` (VPP's `udp_dst_port` table, one byte an entry).
+/// 64 KiB per core's `udp` node; a lookup is one load.
+struct PortTable {
+    apps: Box<[u8; PortTable::PORTS]>,
+    bound: usize,
+}
+
+impl PortTable {
+    const PORTS: usize = 1 << 16;
+
+    fn new() -> Self {
+        Self {
+            apps: Self::boxed(vec![0u8; Self::PORTS]),
+            bound: 0,
+        }
+    }
+
+    /// `entries` (2^16 of them) boxed on the heap without passing the
+    /// stack (`Box::new` of a 64 KiB array would, on a kernel stack).
+    fn boxed(entries: alloc::vec::Vec<u8>) -> Box<[u8; Self::PORTS]> {
+        let Ok(apps) = entries.into_boxed_slice().try_into() else {
+            unreachable!("the table is built with PORTS entries");
+        };
+        apps
+    }
+
+    /// Where `port` (host order) sits: its wire bytes read natively.
+    #[inline(always)]
+    fn index(port: u16) -> usize {
+        usize::from(u16::from_ne_bytes(port.to_be_bytes()))
+    }
+
+    /// The app bound to the port whose wire bytes are `raw`, if any.
+    #[inline(always)]
+    fn app(&self, raw: [u8; 2]) -> Option<usize> {
+        // 2^16 entries: any u16 indexes them, no bounds check.
+        usize::from(self.apps[usize::from(u16::from_ne_bytes(raw))]).checked_sub(1)
+    }
+
+    fn bind(&mut self, port: u16) -> Result<usize, BindError> {
+        let index = Self::index(port);
+        if self.apps[index] != 0 {
+            return Err(BindError::PortInUse(port));
+        }
+        if self.bound == MAX_UDP_APPS {
+            return Err(BindError::TooManyApps);
+        }
+        self.bound += 1;
+        // `bound <= MAX_UDP_APPS` (8) fits a byte.
+        self.apps[index] = self.bound as u8;
+        Ok(self.bound - 1)
+    }
+}
+
+impl Clone for PortTable {
+    fn clone(&self) -> Self {
+        Self {
+            apps: Self::boxed(self.apps.to_vec()),
+            bound: self.bound,
+        }
+    }
+}
+
+impl core::fmt::Debug for PortTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut bound: [Option<u16>; MAX_UDP_APPS] = [None; MAX_UDP_APPS];
+        for port in 0..=u16::MAX {
+            if let Some(slot) = self
+                .app(port.to_be_bytes())
+                .and_then(|app| bound.get_mut(app))
+            {
+                *slot = Some(port);
+            }
+        }
+        f.debug_list().entries(bound.iter().flatten()).finish()
+    }
+}
+
 /// UDP demultiplexer.
 #[derive(Debug, Clone)]
 pub struct Udp {
     local: LocalAddresses,
-    ports: ArrayVec<u16, MAX_UDP_APPS>,
+    ports: PortTable,
     errors: ErrorLimiter,
 }
 
@@ -60,20 +141,14 @@ impl Udp {
     pub fn new(local: LocalAddresses, errors: ErrorLimiter) -> Self {
         Self {
             local,
-            ports: ArrayVec::new(),
+            ports: PortTable::new(),
             errors,
         }
     }
 
     /// Binds `port`; datagrams to it leave on output `app<n>` (returned).
     pub fn bind(&mut self, port: u16) -> Result<usize, BindError> {
-        if self.ports.contains(&port) {
-            return Err(BindError::PortInUse(port));
-        }
-        self.ports
-            .try_push(port)
-            .map_err(|_| BindError::TooManyApps)?;
-        Ok(self.ports.len() - 1)
+        self.ports.bind(port)
     }
 
     /// Checks the datagram in `packet` and picks the app bound to its
@@ -109,12 +184,13 @@ impl Udp {
             Ok(udp) if !udp.verify_checksum(source, destination) => {
                 return Verdict::drop(UdpDrop::BadChecksum);
             }
-            Ok(udp) => udp.destination_port(),
+            // Back to the wire's bytes: the swap and its undo cancel.
+            Ok(udp) => udp.destination_port().to_be_bytes(),
             Err(WireError::Truncated) => return Verdict::drop(UdpDrop::Truncated),
             Err(_) => return Verdict::drop(UdpDrop::BadLength),
         };
         packet.set_checked(checked.udp());
-        match self.ports.iter().position(|bound| *bound == port) {
+        match self.ports.app(port) {
             Some(app) => Verdict::emit(Self::APP_0 + app),
             // Answered after the burst, out of the per-packet loop.
             None => Verdict::Keep,
@@ -190,5 +266,49 @@ impl Nanoservice for Udp {
         if !batch.is_empty() {
             self.closed_ports(batch, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_found_by_their_wire_bytes() {
+        let mut table = PortTable::new();
+        assert_eq!(table.bind(7), Ok(0));
+        assert_eq!(table.bind(0x1234), Ok(1));
+        assert_eq!(table.app([0, 7]), Some(0));
+        assert_eq!(table.app([0x12, 0x34]), Some(1));
+        // The same bytes the other way round are another port, closed.
+        assert_eq!(table.app([7, 0]), None);
+        assert_eq!(table.app([0x34, 0x12]), None);
+        assert_eq!(table.app([0, 0]), None);
+        assert_eq!(table.app([0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn a_port_binds_once_and_at_most_eight_apps() {
+        let mut table = PortTable::new();
+        assert_eq!(table.bind(53), Ok(0));
+        assert_eq!(table.bind(53), Err(BindError::PortInUse(53)));
+        for (app, port) in (1..MAX_UDP_APPS).zip(1000u16..) {
+            assert_eq!(table.bind(port), Ok(app));
+        }
+        assert_eq!(table.bind(u16::MAX), Err(BindError::TooManyApps));
+        assert_eq!(table.app(u16::MAX.to_be_bytes()), None);
+        assert_eq!(table.app(1006u16.to_be_bytes()), Some(7));
+    }
+
+    #[test]
+    fn a_clone_is_a_table_of_its_own() {
+        let mut table = PortTable::new();
+        table.bind(9).unwrap();
+        let mut copy = table.clone();
+        copy.bind(10).unwrap();
+        assert_eq!(table.app(10u16.to_be_bytes()), None);
+        assert_eq!(copy.app(10u16.to_be_bytes()), Some(1));
+        assert_eq!(alloc::format!("{table:?}"), "[9]");
+        assert_eq!(alloc::format!("{copy:?}"), "[9, 10]");
     }
 }
