@@ -20,7 +20,8 @@ pub const WANTED_FEATURES: Features = Features::VIRTIO_F_VERSION_1
     .union(Features::VIRTIO_NET_F_MAC)
     .union(Features::VIRTIO_NET_F_STATUS)
     .union(Features::VIRTIO_NET_F_MQ)
-    .union(Features::VIRTIO_NET_F_CTRL_VQ);
+    .union(Features::VIRTIO_NET_F_CTRL_VQ)
+    .union(Features::VIRTIO_F_IN_ORDER);
 
 /// Polls of the device status or the control queue before giving up.
 const SPIN_BUDGET: u32 = 50_000_000;
@@ -151,10 +152,16 @@ impl VirtioNet {
                 RxInterrupts::Never => VIRTIO_MSI_NO_VECTOR,
                 RxInterrupts::MsixEntryPerPair => index,
             };
-            let (rx, rx_doorbell, accepted) =
+            let (mut rx, rx_doorbell, accepted) =
                 Self::make_queue(platform, &transport, 2 * index, rx_vector)?;
-            let (tx, tx_doorbell, _) =
+            let (mut tx, tx_doorbell, _) =
                 Self::make_queue(platform, &transport, 2 * index + 1, VIRTIO_MSI_NO_VECTOR)?;
+            // The control queue stays on its free list: its one command
+            // takes descriptors 0, 1, 2 in table order, as 2.7.9 asks.
+            if features.contains(Features::VIRTIO_F_IN_ORDER) {
+                rx.set_in_order();
+                tx.set_in_order();
+            }
             setups.push(QueuePairSetup {
                 index,
                 rx,

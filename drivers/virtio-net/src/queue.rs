@@ -186,6 +186,11 @@ impl VirtioNetQueue {
         &self.pool
     }
 
+    /// Whether both rings run in order (`VIRTIO_F_IN_ORDER` negotiated).
+    pub fn in_order(&self) -> bool {
+        self.rx.ring.in_order() && self.tx.ring.in_order()
+    }
+
     /// Buffers the device holds for reception.
     pub fn rx_posted(&self) -> usize {
         usize::from(self.rx.ring.size()) - self.rx.ring.free_count()
@@ -232,7 +237,7 @@ impl VirtioNetQueue {
         let foreign = &mut self.tx_foreign;
         let pool = &self.pool;
         let mut reclaimed = 0u64;
-        self.tx.ring.take_used_singles(usize::MAX, |id, _| {
+        self.tx.ring.take_used_singles(usize::MAX, false, |id, _| {
             let Some(slot) = slots.get_mut(usize::from(id)) else {
                 return false;
             };
@@ -279,7 +284,7 @@ impl Nic for VirtioNetQueue {
         let ReceiveLayout { frame, len, .. } = self.receive;
         let (mut received, mut bytes, mut bad) = (0usize, 0u64, 0u64);
         let room = batch.remaining_capacity();
-        self.rx.ring.take_used_singles(room, |id, written| {
+        self.rx.ring.take_used_singles(room, true, |id, written| {
             let Some(slot) = slots.get_mut(usize::from(id)) else {
                 return false;
             };
@@ -287,7 +292,8 @@ impl Nic for VirtioNetQueue {
             if lent == LentBuffer::NONE {
                 return false;
             }
-            // Shorter than the header or longer than the buffer posted: the
+            // Shorter than the header or longer than the buffer posted (or
+            // unknown, `u32::MAX`: a batched in-order completion): the
             // buffer goes back to the pool.
             if !(NET_HEADER_LEN as u32..=len).contains(&written) {
                 // SAFETY: `refill` lent `lent.0` and put it in this slot,

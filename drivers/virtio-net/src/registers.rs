@@ -183,6 +183,8 @@ bitflags! {
         const VIRTIO_F_ACCESS_PLATFORM = 1 << 33;
         /// Packed virtqueue layout.
         const VIRTIO_F_RING_PACKED = 1 << 34;
+        /// The device uses buffers in the order they were made available.
+        const VIRTIO_F_IN_ORDER = 1 << 35;
     }
 }
 

@@ -160,12 +160,28 @@ impl SimulatedWire {
     /// A [`VirtioNetQueue`] with `size`-entry rings on simulated devices,
     /// refilling from `pool`, and its wire. The wire owns the rings'
     /// memory and the driver keeps raw pointers into it: keep the wire for
-    /// as long as the queue is used.
+    /// as long as the queue is used. The devices complete every buffer in
+    /// the order it was made available and offer `VIRTIO_F_IN_ORDER`,
+    /// which the queue uses.
     pub fn pair(size: u16, pool: Mempool, mac: MacAddr) -> (VirtioNetQueue, Self) {
+        Self::pair_with(size, pool, mac, true)
+    }
+
+    /// [`Self::pair`] on devices that do not offer `VIRTIO_F_IN_ORDER`:
+    /// the driver's free-list path.
+    pub fn pair_out_of_order(size: u16, pool: Mempool, mac: MacAddr) -> (VirtioNetQueue, Self) {
+        Self::pair_with(size, pool, mac, false)
+    }
+
+    fn pair_with(size: u16, pool: Mempool, mac: MacAddr, in_order: bool) -> (VirtioNetQueue, Self) {
         let mut rx_memory = HeapRing::new(size);
         let mut tx_memory = HeapRing::new(size);
-        let rx = rx_memory.queue(size);
-        let tx = tx_memory.queue(size);
+        let mut rx = rx_memory.queue(size);
+        let mut tx = tx_memory.queue(size);
+        if in_order {
+            rx.set_in_order();
+            tx.set_in_order();
+        }
         let wire = Self {
             rx: SimulatedDevice::attach(&rx),
             tx: SimulatedDevice::attach(&tx),
@@ -274,8 +290,15 @@ mod tests {
 
     #[test]
     fn wire_delivers_and_reflects_through_the_driver() {
-        let pool = Mempool::with_heap(64, 128).unwrap();
-        let (mut queue, mut wire) = SimulatedWire::pair(16, pool, MAC);
+        for in_order in [true, false] {
+            let pool = Mempool::with_heap(64, 128).unwrap();
+            let (queue, wire) = SimulatedWire::pair_with(16, pool, MAC, in_order);
+            assert_eq!(queue.in_order(), in_order);
+            delivers_and_reflects(queue, wire);
+        }
+    }
+
+    fn delivers_and_reflects(mut queue: VirtioNetQueue, mut wire: SimulatedWire) {
         assert!(wire.deliver(&frame(1)));
         assert!(wire.deliver(&frame(2)));
         let mut batch = Batch::new();

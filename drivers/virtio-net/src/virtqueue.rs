@@ -4,6 +4,12 @@
 //!
 //! Descriptors are added with [`SplitQueue::push`] and become visible to the
 //! device only at [`SplitQueue::publish`]: one fence for the whole burst.
+//!
+//! With `VIRTIO_F_IN_ORDER` negotiated ([`SplitQueue::set_in_order`], 2.7.9)
+//! the device uses buffers in the order they were made available, so a
+//! single-descriptor queue needs no free list: descriptor `i` stays tied to
+//! ring slot `i` (the available ring holds the identity, written once), and
+//! `used.idx` alone says which descriptors came back.
 
 use crate::registers::{DescriptorFlags, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY};
 use alloc::vec::Vec;
@@ -115,6 +121,8 @@ pub struct SplitQueue {
     published: u16,
     /// Used-ring entries consumed so far.
     last_used: u16,
+    /// `VIRTIO_F_IN_ORDER`: descriptor id == ring position, no free list.
+    in_order: bool,
 }
 
 // SAFETY: the queue exclusively owns its ring memory (`new` precondition 1);
@@ -144,7 +152,35 @@ impl SplitQueue {
             avail_index: 0,
             published: 0,
             last_used: 0,
+            in_order: false,
         }
+    }
+
+    /// Switches a fresh queue to in-order use (`VIRTIO_F_IN_ORDER`
+    /// negotiated, 2.7.9) for single-descriptor chains ([`Self::push_single`]
+    /// and [`Self::take_used_singles`]): descriptor `i` is tied to available
+    /// ring slot `i`, written here once, and the descriptors of the chains
+    /// the device completed are known from `used.idx` alone. Does nothing
+    /// once a chain was pushed.
+    pub fn set_in_order(&mut self) {
+        if self.avail_index != 0 || self.last_used != 0 {
+            return;
+        }
+        for slot in 0..self.layout.size {
+            // SAFETY: ring entry `slot < size` of the available ring; nothing
+            // is published yet, so the device reads none of it.
+            unsafe {
+                self.avail_field(4 + 2 * usize::from(slot))
+                    .write_volatile(slot)
+            };
+        }
+        self.free.clear();
+        self.in_order = true;
+    }
+
+    /// Whether the queue runs in order ([`Self::set_in_order`]).
+    pub fn in_order(&self) -> bool {
+        self.in_order
     }
 
     /// Moves a fresh queue's indices to `index`, as if `index` chains had
@@ -165,7 +201,11 @@ impl SplitQueue {
 
     /// Descriptors not in use.
     pub fn free_count(&self) -> usize {
-        self.free.len()
+        if self.in_order {
+            usize::from(self.layout.size - self.avail_index.wrapping_sub(self.last_used))
+        } else {
+            self.free.len()
+        }
     }
 
     /// Where the device finds the three parts.
@@ -202,31 +242,37 @@ impl SplitQueue {
         if chain.is_empty() {
             return Err(PushError::Empty);
         }
-        if chain.len() > self.free.len() {
+        if self.in_order || chain.len() > self.free.len() {
             return Err(PushError::Full);
         }
-        let mut next: Option<u16> = None;
-        for segment in chain.iter().rev() {
-            let id = self.free.pop().ok_or(PushError::Full)?;
+        // The chain takes the top of the free stack in order, so a fresh
+        // queue's first chain is descriptors 0, 1, 2… linked in table
+        // order, as 2.7.9 asks of an in-order driver (the control queue's
+        // one command).
+        let top = self.free.len() - 1;
+        for (index, segment) in chain.iter().enumerate() {
+            let id = self.free[top - index];
             let mut flags = DescriptorFlags::empty();
             if segment.device_writes {
                 flags |= DescriptorFlags::VIRTQ_DESC_F_WRITE;
             }
-            if next.is_some() {
+            let mut next = 0;
+            if index + 1 < chain.len() {
                 flags |= DescriptorFlags::VIRTQ_DESC_F_NEXT;
+                next = self.free[top - index - 1];
             }
             let descriptor = Descriptor {
                 addr: segment.addr,
                 len: segment.len,
                 flags: flags.bits(),
-                next: next.unwrap_or(0),
+                next,
             };
-            // SAFETY: `id` came off the free list, so the device does not own
+            // SAFETY: `id` is on the free list, so the device does not own
             // the descriptor; the pointer is in bounds (`descriptor`).
             unsafe { self.descriptor(id).write_volatile(descriptor) };
-            next = Some(id);
         }
-        let head = next.ok_or(PushError::Empty)?;
+        let head = self.free[top];
+        self.free.truncate(self.free.len() - chain.len());
         let slot = usize::from(self.avail_index & (self.layout.size - 1));
         // SAFETY: ring entry `slot < size` of the available ring; the device
         // does not read entries at or past the published `idx`.
@@ -309,7 +355,14 @@ impl SplitQueue {
     /// descriptor is free.
     #[inline]
     pub fn push_single(&mut self, addr: u64, len: u32, device_writes: bool) -> Option<u16> {
-        let id = self.free.pop()?;
+        let id = if self.in_order {
+            if self.avail_index.wrapping_sub(self.last_used) == self.layout.size {
+                return None;
+            }
+            self.avail_index & (self.layout.size - 1)
+        } else {
+            self.free.pop()?
+        };
         let flags = if device_writes {
             DescriptorFlags::VIRTQ_DESC_F_WRITE.bits()
         } else {
@@ -320,17 +373,21 @@ impl SplitQueue {
         // descriptor rather than four through a copy on the stack.
         let tail = (u64::from(len) | u64::from(flags) << 32).to_le();
         let descriptor = self.descriptor(id).cast::<u64>();
-        // SAFETY: `id` came off the free list, so it is below `size` and the
-        // device does not own the descriptor; the table is 16-byte aligned
+        // SAFETY: `id` came off the free list or is the ring slot of a chain
+        // completed in order (fewer than `size` in flight), so it is below
+        // `size` and the device does not own the descriptor; the table is
+        // 16-byte aligned
         // (`new` precondition 1), so both halves are aligned `u64`s.
         unsafe {
             descriptor.write_volatile(addr.to_le());
             descriptor.add(1).write_volatile(tail);
         }
-        let slot = usize::from(self.avail_index & (self.layout.size - 1));
-        // SAFETY: ring entry `slot < size` of the available ring; the device
-        // does not read entries at or past the published `idx`.
-        unsafe { self.avail_field(4 + 2 * slot).write_volatile(id) };
+        if !self.in_order {
+            let slot = usize::from(self.avail_index & (self.layout.size - 1));
+            // SAFETY: ring entry `slot < size` of the available ring; the
+            // device does not read entries at or past the published `idx`.
+            unsafe { self.avail_field(4 + 2 * slot).write_volatile(id) };
+        }
         self.avail_index = self.avail_index.wrapping_add(1);
         Some(id)
     }
@@ -343,14 +400,26 @@ impl SplitQueue {
     /// returned twice or never had). Ids out of range are consumed and not
     /// passed on, so a misbehaving device cannot wedge the ring. Returns the
     /// entries consumed.
+    ///
+    /// In order ([`Self::set_in_order`]) the completed descriptors are the
+    /// ring positions from the last one taken to `used.idx` (never more than
+    /// were published), each freed whatever `complete` returns. The used
+    /// entries are read only with `lengths` (a transmit queue needs none):
+    /// an entry that does not name its position's descriptor (a device
+    /// batching completions, which 2.7.9 allows and leaves the lengths of
+    /// all but the last unknown) is passed on with length `u32::MAX`.
     #[inline]
     pub fn take_used_singles(
         &mut self,
         max: usize,
+        lengths: bool,
         mut complete: impl FnMut(u16, u32) -> bool,
     ) -> usize {
-        let pending = usize::from(self.used_pending()).min(max);
         let mask = self.layout.size - 1;
+        if self.in_order {
+            return self.take_in_order(max, lengths, complete);
+        }
+        let pending = usize::from(self.used_pending()).min(max);
         // SAFETY: the used ring's entries start after its `flags` and `idx`.
         let entries = unsafe {
             self.base
@@ -370,6 +439,47 @@ impl SplitQueue {
             {
                 self.free.push(id);
             }
+        }
+        self.last_used = index;
+        pending
+    }
+
+    #[inline]
+    fn take_in_order(
+        &mut self,
+        max: usize,
+        lengths: bool,
+        mut complete: impl FnMut(u16, u32) -> bool,
+    ) -> usize {
+        // A device claiming more than was published is believed only up to
+        // what it holds.
+        let in_flight = self.published.wrapping_sub(self.last_used);
+        let pending = usize::from(self.used_pending().min(in_flight)).min(max);
+        let mask = self.layout.size - 1;
+        // SAFETY: the used ring's entries start after its `flags` and `idx`.
+        let entries = unsafe {
+            self.base
+                .as_ptr()
+                .add(self.layout.used + 4)
+                .cast::<UsedElement>()
+        };
+        let mut index = self.last_used;
+        for _ in 0..pending {
+            let id = index & mask;
+            let len = if lengths {
+                // SAFETY: entry `id < size` of the used ring, which the
+                // device completed before the `idx` `used_pending` loaded.
+                let element = unsafe { entries.add(usize::from(id)).read_volatile() };
+                if element.id == u32::from(id) {
+                    element.len
+                } else {
+                    u32::MAX
+                }
+            } else {
+                0
+            };
+            complete(id, len);
+            index = index.wrapping_add(1);
         }
         self.last_used = index;
         pending
@@ -527,7 +637,7 @@ pub(crate) mod tests {
         device.complete(second, 20);
         let mut in_flight = [true; 4];
         let mut seen = Vec::new();
-        let consumed = queue.take_used_singles(3, |id, len| {
+        let consumed = queue.take_used_singles(3, true, |id, len| {
             seen.push((id, len));
             core::mem::take(&mut in_flight[usize::from(id)])
         });
@@ -538,7 +648,7 @@ pub(crate) mod tests {
             "the bogus id is not passed on"
         );
         assert_eq!(queue.free_count(), 3, "`first` freed once");
-        let consumed = queue.take_used_singles(usize::MAX, |id, len| {
+        let consumed = queue.take_used_singles(usize::MAX, true, |id, len| {
             seen.push((id, len));
             core::mem::take(&mut in_flight[usize::from(id)])
         });
@@ -546,6 +656,85 @@ pub(crate) mod tests {
         assert_eq!(seen.last(), Some(&(second, 20)));
         assert_eq!(queue.free_count(), 4);
         assert_eq!(queue.used_pending(), 0);
+    }
+
+    #[test]
+    fn in_order_ties_descriptors_to_ring_slots_across_the_wrap() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        assert!(queue.in_order());
+        assert_eq!(queue.push(&[segment(0, 1, true)]), Err(PushError::Full));
+        let (start, rounds) = if cfg!(miri) {
+            (65_530, 20)
+        } else {
+            (65_000, 1_000u32)
+        };
+        queue.skip_to(start);
+        device.skip_to(start);
+        for round in 0..rounds {
+            let ids: Vec<u16> = (0..3)
+                .map(|k| {
+                    queue
+                        .push_single(u64::from(round) * 8 + k, 60, true)
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(queue.free_count(), 1);
+            queue.publish();
+            for (k, &id) in ids.iter().enumerate() {
+                let (head, descriptor) = device.next_head().unwrap();
+                assert_eq!(head, id, "descriptor id is the ring slot");
+                assert_eq!(descriptor.addr, u64::from(round) * 8 + k as u64);
+                device.complete(head, u32::from(id) + 100);
+            }
+            let mut seen = Vec::new();
+            let taken = queue.take_used_singles(usize::MAX, true, |id, len| {
+                seen.push((id, len));
+                false
+            });
+            assert_eq!(taken, 3);
+            let lengths: Vec<(u16, u32)> =
+                ids.iter().map(|&id| (id, u32::from(id) + 100)).collect();
+            assert_eq!(seen, lengths);
+            assert_eq!(queue.free_count(), 4, "freed whatever `complete` said");
+        }
+    }
+
+    #[test]
+    fn in_order_bounds_what_a_misbehaving_device_claims() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        let first = queue.push_single(0x1000, 60, true).unwrap();
+        let second = queue.push_single(0x2000, 60, true).unwrap();
+        queue.publish();
+        // One used entry for both buffers, naming the last (a batch, as
+        // 2.7.9 allows), then an entry for a buffer never published.
+        device.next_head().unwrap();
+        device.next_head().unwrap();
+        device.complete(second, 42);
+        device.complete(second, 42);
+        device.complete(3, 1);
+        let mut seen = Vec::new();
+        let taken = queue.take_used_singles(usize::MAX, true, |id, len| {
+            seen.push((id, len));
+            true
+        });
+        assert_eq!(taken, 2, "only the two published");
+        assert_eq!(seen, [(first, u32::MAX), (second, 42)]);
+        assert_eq!(queue.free_count(), 4);
+        // Without lengths (transmit) the used entries are not read.
+        let third = queue.push_single(0x3000, 60, false).unwrap();
+        queue.publish();
+        let taken = queue.take_used_singles(usize::MAX, false, |id, len| {
+            seen.push((id, len));
+            true
+        });
+        assert_eq!(taken, 1, "the device's index was already past it");
+        assert_eq!(seen.last(), Some(&(third, 0)));
     }
 
     #[test]

@@ -198,9 +198,11 @@ pub fn model_nic_args(
 const IGB_FIRST_SLOT: usize = 4;
 
 /// Arguments that give QEMU one virtio-net device on `tap` (index `index`).
+/// `in_order=on`: the device offers `VIRTIO_F_IN_ORDER` (off by default in
+/// QEMU 10), which warpcore's driver negotiates.
 pub fn tap_nic_args(index: usize, tap: &str, mac: &str, queues: u16) -> Vec<String> {
     let mut netdev = format!("tap,id=net{index},ifname={tap},script=no,downscript=no,vhost=off");
-    let mut device = format!("virtio-net-pci,netdev=net{index},mac={mac},romfile=");
+    let mut device = format!("virtio-net-pci,netdev=net{index},mac={mac},romfile=,in_order=on");
     if queues > 1 {
         netdev.push_str(&format!(",queues={queues}"));
         device.push_str(&format!(",mq=on,vectors={}", 2 * queues + 2));
@@ -218,6 +220,8 @@ pub fn vhost_user_nic_args(socket: &Path, mac: &str, queues: u16, mem_mib: u32) 
 
 /// [`vhost_user_nic_args`] for several devices, one per (socket, MAC) in
 /// the order of the guest's interfaces, over one shared memory backend.
+/// `in_order=on`: QEMU offers `VIRTIO_F_IN_ORDER` to the guest when the
+/// backend does too (loadgen's does).
 pub fn vhost_user_nics_args(nics: &[(&Path, &str)], queues: u16, mem_mib: u32) -> Vec<String> {
     let mut args = vec![
         "-object".into(),
@@ -227,7 +231,7 @@ pub fn vhost_user_nics_args(nics: &[(&Path, &str)], queues: u16, mem_mib: u32) -
     ];
     for (index, (socket, mac)) in nics.iter().enumerate() {
         let mut netdev = format!("vhost-user,id=net{index},chardev=vhost{index}");
-        let mut device = format!("virtio-net-pci,netdev=net{index},mac={mac},romfile=");
+        let mut device = format!("virtio-net-pci,netdev=net{index},mac={mac},romfile=,in_order=on");
         if queues > 1 {
             netdev.push_str(&format!(",queues={queues}"));
             device.push_str(&format!(",mq=on,vectors={}", 2 * queues + 2));
@@ -257,7 +261,7 @@ mod tests {
         );
         assert_eq!(
             args[3],
-            "virtio-net-pci,netdev=net1,mac=02:00:00:00:00:01,romfile=,mq=on,vectors=6"
+            "virtio-net-pci,netdev=net1,mac=02:00:00:00:00:01,romfile=,in_order=on,mq=on,vectors=6"
         );
         assert!(!tap_nic_args(0, "t", "m", 1)[3].contains("mq"));
         let igb = model_nic_args(NicModel::Igb, 0, "wct0", "02:00:00:00:00:01", 2);
@@ -291,7 +295,7 @@ mod tests {
         assert_eq!(two[13], "vhost-user,id=net1,chardev=vhost1");
         assert_eq!(
             two[15],
-            "virtio-net-pci,netdev=net1,mac=02:00:00:00:02:01,romfile="
+            "virtio-net-pci,netdev=net1,mac=02:00:00:00:02:01,romfile=,in_order=on"
         );
     }
 
