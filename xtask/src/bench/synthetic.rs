@@ -208,13 +208,6 @@ fn scaling_note(generator: &str, one: &[Option<Run>], two: &[Option<Run>]) -> St
         .iter()
         .filter_map(|(_, two)| two.pipeline_cpus())
         .collect();
-    let list = |values: &[f64], unit: &str| {
-        values
-            .iter()
-            .map(|value| format!("{value:.2}{unit}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     format!(
         "synthetic scaling generator={generator}, 2 pipeline cores over 1, {} rounds: median {}, min {} (rounds: {}); \
          the 2-core runs' pipeline vCPU threads got {} host CPUs (median; rounds: {}); \
@@ -292,13 +285,6 @@ fn side_by_side_note(
             guest_share.push(two.line.mpps / together);
         }
     }
-    let list = |values: &[f64], unit: &str| {
-        values
-            .iter()
-            .map(|value| format!("{value:.2}{unit}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     format!(
         "synthetic generator=local, two 1-core guests side by side (nothing shared in the guest): together median {}, min {} of one 1-core guest alone (rounds: {}); \
          the 2-core guest reached median {:.2} of the pair's Mpps (rounds: {}); windows overlapped median {:.0}%",
@@ -401,6 +387,16 @@ fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
         host,
         window,
     })
+}
+
+/// `values` with two decimals and `unit` each, space-separated (a summary
+/// line's per-round figures).
+fn list(values: &[f64], unit: &str) -> String {
+    values
+        .iter()
+        .map(|value| format!("{value:.2}{unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
