@@ -350,6 +350,58 @@ impl Mempool {
         taken
     }
 
+    /// Lends up to `indices.len()` free buffers in one run: their indices
+    /// are copied off the free stack into `indices` (one borrow of the
+    /// stack, one copy), front first; the physical address of buffer `i`
+    /// is [`buffers_phys`](Self::buffers_phys)` + i * `
+    /// [`buffer_stride`](Self::buffer_stride). A driver posting receive
+    /// buffers by the burst writes the indices straight into its slot array
+    /// and then its descriptors from them. Each lent buffer comes back as
+    /// for [`lend_bulk`](Self::lend_bulk); returns how many were lent,
+    /// counted like [`alloc_bulk`](Self::alloc_bulk).
+    #[inline]
+    pub fn lend_run(&self, indices: &mut [u32]) -> usize {
+        let count = indices.len();
+        if count == 0 {
+            return 0;
+        }
+        if self.with_local_free(|free| free.len()) < count {
+            self.drain_returns();
+        }
+        let taken = self.with_local_free(|free| {
+            let taken = free.len().min(count);
+            let rest = free.len() - taken;
+            if let Some(lent) = indices.get_mut(..taken) {
+                lent.copy_from_slice(&free[rest..]);
+            }
+            free.truncate(rest);
+            taken
+        });
+        let shared = self.shared();
+        shared.allocations.add(taken as u64);
+        if taken < count {
+            shared.exhausted.increment();
+        }
+        taken
+    }
+
+    /// Physical address of buffer 0; buffer `i` starts
+    /// [`buffer_stride`](Self::buffer_stride)` * i` bytes after it (the
+    /// region is physically contiguous).
+    pub fn buffers_phys(&self) -> u64 {
+        self.shared().phys
+    }
+
+    /// What to add (wrapping) to the address of a byte in one of this
+    /// pool's buffers to get its physical address: the region is
+    /// contiguous both ways, so one offset serves every buffer (a driver
+    /// writes a descriptor for a frame from its data pointer, without the
+    /// multiply [`Packet::phys_addr`] does).
+    pub fn phys_offset(&self) -> u64 {
+        let shared = self.shared();
+        shared.phys.wrapping_sub(shared.base.as_ptr() as u64)
+    }
+
     /// Lends `packet`'s buffer out by its index when it is this pool's (a
     /// driver's transmit slot keeps 4 bytes rather than the packet until
     /// the device is done, then [`return_lent`](Self::return_lent)); a
@@ -362,13 +414,14 @@ impl Mempool {
         Ok(ManuallyDrop::new(packet).index())
     }
 
-    /// Buffer `index`, lent by [`lend_bulk`](Self::lend_bulk), as a packet
+    /// Buffer `index`, lent by [`lend_bulk`](Self::lend_bulk) or
+    /// [`lend_run`](Self::lend_run), as a packet
     /// whose data is the `len` bytes at `offset` from the buffer's start
     /// (where the device wrote a frame).
     ///
     /// # Safety
-    /// 1. `index` was lent by this pool's `lend_bulk` and has not come back
-    ///    since (neither `take_lent` nor `return_lent` on it).
+    /// 1. `index` was lent by this pool's `lend_bulk` or `lend_run` and has
+    ///    not come back since (neither `take_lent` nor `return_lent` on it).
     /// 2. `offset + len <= self.buffer_len()`.
     #[inline]
     pub unsafe fn take_lent(&self, index: u32, offset: usize, len: usize) -> Packet {
@@ -380,19 +433,36 @@ impl Mempool {
         unsafe { Packet::from_pool_range(self.shared, index, offset as u16, (offset + len) as u16) }
     }
 
-    /// Gives back buffer `index`, lent by [`lend_bulk`](Self::lend_bulk)
-    /// or [`lend`](Self::lend), without making a packet of it (a sent
+    /// Gives back buffer `index`, lent by [`lend_bulk`](Self::lend_bulk),
+    /// [`lend_run`](Self::lend_run) or [`lend`](Self::lend), without
+    /// making a packet of it (a sent
     /// frame, a receive buffer the device filled with something unusable,
     /// or one still posted when the driver goes).
     ///
     /// # Safety
-    /// `index` was lent by this pool's `lend_bulk` or `lend` and has not
-    /// come back since.
+    /// `index` was lent by this pool's `lend_bulk`, `lend_run` or `lend`
+    /// and has not come back since.
     #[inline]
     pub unsafe fn return_lent(&self, index: u32) {
         // Never reallocates: capacity was reserved for every buffer, and
         // this one was out (the precondition), so it is not on the stack.
         self.with_local_free(|free| free.push(index));
+    }
+
+    /// [`return_lent`](Self::return_lent) for a run of indices, appended
+    /// to the free stack with one borrow and one copy: a driver reclaiming
+    /// the transmit slots an in-order device completed.
+    ///
+    /// # Safety
+    /// Every index of `indices` was lent by this pool (`lend_bulk`,
+    /// `lend_run` or `lend`) and has not come back since; none appears
+    /// twice.
+    #[inline]
+    pub unsafe fn return_lent_run(&self, indices: &[u32]) {
+        // Never reallocates: capacity was reserved for every buffer, and
+        // these were out and distinct (the precondition), so none is on the
+        // stack.
+        self.with_local_free(|free| free.extend_from_slice(indices));
     }
 
     /// Gives `packet` back without the core look-up a drop makes: a packet
@@ -629,6 +699,45 @@ mod tests {
             "another pool's packet stays one"
         );
         assert_eq!(other.available(), 1, "and went home when dropped");
+    }
+
+    #[test]
+    fn runs_lent_and_returned_keep_every_buffer_once() {
+        let pool = Mempool::with_heap(6, 64).unwrap();
+        let stride = pool.buffer_stride() as u64;
+        let mut first = [u32::MAX; 4];
+        assert_eq!(pool.lend_run(&mut first), 4);
+        assert_eq!(pool.available(), 2);
+        let mut second = [u32::MAX; 4];
+        assert_eq!(pool.lend_run(&mut second), 2, "short: two were left");
+        assert_eq!(second[2..], [u32::MAX; 2], "the rest left alone");
+        let stats = pool.stats();
+        assert_eq!((stats.allocations, stats.exhausted), (6, 1));
+        assert_eq!(pool.lend_run(&mut []), 0);
+        let mut all: Vec<u32> = first.iter().chain(&second[..2]).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, [0, 1, 2, 3, 4, 5], "each buffer once");
+        // SAFETY: lent by `lend_run` above, taken back once; 64 + 60 fits.
+        let packet = unsafe { pool.take_lent(first[0], 64, 60) };
+        assert_eq!(
+            packet.buffer_phys().0,
+            pool.buffers_phys() + stride * u64::from(first[0])
+        );
+        assert_eq!(
+            (packet.payload().as_ptr() as u64).wrapping_add(pool.phys_offset()),
+            packet.phys_addr()
+        );
+        drop(packet);
+        // SAFETY: lent by `lend_run`, distinct, each given back once.
+        unsafe {
+            pool.return_lent_run(&first[1..]);
+            pool.return_lent_run(&second[..2]);
+        }
+        assert_eq!(pool.available(), 6);
+        let mut again = [0; 8];
+        assert_eq!(pool.lend_run(&mut again), 6);
+        // SAFETY: as above.
+        unsafe { pool.return_lent_run(&again[..6]) };
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 use crate::registers::{DescriptorFlags, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY};
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{Ordering, fence};
 
@@ -485,6 +486,83 @@ impl SplitQueue {
         pending
     }
 
+    /// In order: the descriptors free for new chains, as (first id,
+    /// count); the ids run up from `first`, wrapping at the queue size.
+    pub fn in_order_free(&self) -> (u16, u16) {
+        let mask = self.layout.size - 1;
+        let free = self.layout.size - self.avail_index.wrapping_sub(self.last_used);
+        (self.avail_index & mask, free)
+    }
+
+    /// In order: the descriptors the device may still hold (pushed, not
+    /// yet taken back), as (first id, count), wrapping at the queue size.
+    pub fn in_order_outstanding(&self) -> (u16, u16) {
+        let mask = self.layout.size - 1;
+        (
+            self.last_used & mask,
+            self.avail_index.wrapping_sub(self.last_used),
+        )
+    }
+
+    /// In order: a run of chains of one descriptor pushed at the next
+    /// `count` free positions (fewer when fewer are free; none when the
+    /// queue is not in order), in ring order, invisible to the device
+    /// until `publish`. The run keeps the ring position and the bound in
+    /// registers and stores the position once, when it ends.
+    #[inline]
+    pub fn in_order_run(&mut self, count: usize, device_writes: bool) -> InOrderRun<'_> {
+        let count = if self.in_order {
+            count.min(usize::from(self.in_order_free().1))
+        } else {
+            0
+        };
+        let flags = if device_writes {
+            DescriptorFlags::VIRTQ_DESC_F_WRITE.bits()
+        } else {
+            0
+        };
+        let position = self.avail_index;
+        InOrderRun {
+            table: self.base.as_ptr().cast::<u64>(),
+            mask: self.layout.size - 1,
+            flags: u64::from(flags) << 32,
+            position,
+            end: position.wrapping_add(count as u16),
+            queue: self,
+        }
+    }
+
+    /// In order: takes up to `max` completed chains at once (one load of
+    /// `used.idx`, never more than were published), ids running up from
+    /// the oldest and wrapping at the queue size; the run reads the
+    /// lengths the device wrote. Empty when the queue is not in order.
+    #[inline]
+    pub fn take_used_in_order(&mut self, max: usize) -> UsedRun<'_> {
+        let count = if self.in_order {
+            let in_flight = self.published.wrapping_sub(self.last_used);
+            usize::from(self.used_pending().min(in_flight)).min(max)
+        } else {
+            0
+        };
+        let mask = self.layout.size - 1;
+        let first = self.last_used & mask;
+        self.last_used = self.last_used.wrapping_add(count as u16);
+        UsedRun {
+            // SAFETY: the used ring's entries start after its `flags` and
+            // `idx`, inside the allocation (`RingLayout`).
+            entries: unsafe {
+                self.base
+                    .as_ptr()
+                    .add(self.layout.used + 4)
+                    .cast::<UsedElement>()
+            },
+            first,
+            count,
+            mask,
+            _queue: PhantomData,
+        }
+    }
+
     /// Asks the device not to interrupt on used buffers (polling), or to
     /// interrupt again.
     pub fn set_interrupts(&mut self, enabled: bool) {
@@ -495,6 +573,123 @@ impl SplitQueue {
         };
         // SAFETY: `avail.flags` at offset 0 of the available ring.
         unsafe { self.avail_field(0).write_volatile(flags) };
+    }
+}
+
+/// Chains of one descriptor being pushed in order at consecutive free
+/// positions ([`SplitQueue::in_order_run`]); the queue's available index
+/// moves past them when the run is dropped.
+pub struct InOrderRun<'a> {
+    queue: &'a mut SplitQueue,
+    table: *mut u64,
+    mask: u16,
+    /// The flags, `len`'s neighbours in a descriptor's second 8 bytes.
+    flags: u64,
+    /// The next position to push at.
+    position: u16,
+    /// One past the last position the run may push at.
+    end: u16,
+}
+
+impl InOrderRun<'_> {
+    /// The id of the descriptor the next [`Self::push`] writes, `None` once
+    /// the run is full.
+    #[inline(always)]
+    pub fn next_id(&self) -> Option<u16> {
+        (self.position != self.end).then_some(self.position & self.mask)
+    }
+
+    /// Writes the next descriptor (`addr`, `len`); nothing once the run is
+    /// full.
+    #[inline(always)]
+    pub fn push(&mut self, addr: u64, len: u32) {
+        if self.position == self.end {
+            return;
+        }
+        let id = self.position & self.mask;
+        // SAFETY: `id = position & (size - 1) < size`, so both halves lie in
+        // the descriptor table at offset 0, 16-byte aligned (`new`
+        // precondition 1); the position is one of those `in_order_run`
+        // found free (`position` runs from the available index to `end`,
+        // no further than the free count), so the device does not own the
+        // descriptor. `len`, `flags` and `next` (0) are the second 8 bytes,
+        // little-endian as virtio 1.x lays them out.
+        unsafe {
+            let descriptor = self.table.add(2 * usize::from(id));
+            descriptor.write_volatile(addr.to_le());
+            descriptor
+                .add(1)
+                .write_volatile((u64::from(len) | self.flags).to_le());
+        }
+        self.position = self.position.wrapping_add(1);
+    }
+
+    /// Chains pushed so far.
+    pub fn pushed(&self) -> usize {
+        usize::from(self.position.wrapping_sub(self.queue.avail_index))
+    }
+}
+
+impl Drop for InOrderRun<'_> {
+    fn drop(&mut self) {
+        self.queue.avail_index = self.position;
+    }
+}
+
+/// Chains of one descriptor the device completed in order, taken from the
+/// used ring at once ([`SplitQueue::take_used_in_order`]).
+pub struct UsedRun<'a> {
+    entries: *const UsedElement,
+    first: u16,
+    count: usize,
+    mask: u16,
+    _queue: PhantomData<&'a SplitQueue>,
+}
+
+impl UsedRun<'_> {
+    /// Chains in the run.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when the device completed none.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The id of the first descriptor; the others follow, wrapping at the
+    /// queue size.
+    #[inline(always)]
+    pub fn first(&self) -> u16 {
+        self.first
+    }
+
+    /// The id of the `offset`-th descriptor of the run.
+    #[inline(always)]
+    pub fn id(&self, offset: usize) -> u16 {
+        self.first.wrapping_add(offset as u16) & self.mask
+    }
+
+    /// The bytes the device wrote into descriptor `id`'s buffer, from the
+    /// used entry at its position; `u32::MAX` when the entry names another
+    /// descriptor (a device batching completions, which 2.7.9 allows and
+    /// leaves the lengths of all but the last unknown).
+    #[inline(always)]
+    pub fn written(&self, id: u16) -> u32 {
+        let id = id & self.mask;
+        // SAFETY: entry `id < size` of the used ring; the device completed
+        // it before the `idx` that `take_used_in_order` loaded (whose
+        // acquire fence orders this read after that load) and does not
+        // write it again before the descriptor is published anew, which
+        // the borrow of the queue held by the run rules out.
+        let element = unsafe { self.entries.add(usize::from(id)).read_volatile() };
+        if element.id == u32::from(id) {
+            element.len
+        } else {
+            u32::MAX
+        }
     }
 }
 
