@@ -28,7 +28,8 @@
 #   psched=1           `perf sched record` during the run
 #   extra=ARGS         more tcp-load arguments
 # Environment: SETTLE (seconds after listening, 1), TCGOPT (-accel ...),
-# SPEC (warpcore's spec), APPEND (warpcore's command line), OUT (files, /tmp/p99).
+# SPEC (warpcore's spec), APPEND (warpcore's command line), OUT (files, /tmp/p99),
+# NETOPT (more virtio-net-pci options; the bench's `,in_order=on` by default).
 # For warpcore, each variant also prints the appliance's own counters over
 # the run (serial `c` dumps before and after): packets, sleeps, wake-ups by
 # cause, TCP retransmissions.
@@ -48,7 +49,7 @@ ip -n $ns tuntap add dev $tap mode tap
 ip -n $ns addr add 10.0.0.1/24 dev $tap; ip -n $ns link set $tap up
 rm -f $OUT/serial.in $OUT/serial.out; mkfifo $OUT/serial.in $OUT/serial.out
 common="-M q35 -m 512 -smp 1 ${TCGOPT:--accel tcg,thread=multi} -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -display none -nic none -serial pipe:$OUT/serial -monitor none -name $sys,debug-threads=on"
-net="-netdev tap,id=net0,ifname=$tap,script=no,downscript=no,vhost=off -device virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01,romfile="
+net="-netdev tap,id=net0,ifname=$tap,script=no,downscript=no,vhost=off -device virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01,romfile=${NETOPT-,in_order=on}"
 if [ $sys = warpcore ]; then
   ip netns exec $ns qemu-system-x86_64 $common -kernel $W/target/x86_64-unknown-none/release/kernel ${APPEND:+-append "$APPEND"} -initrd $SPEC $net </dev/null &
 else
