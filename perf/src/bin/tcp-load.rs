@@ -239,7 +239,9 @@ fn connection(
         match outcome {
             Ok(()) if counted => {
                 let replied = Instant::now();
-                tally.latencies_ns.push((replied - sent_at).as_nanos() as u64);
+                tally
+                    .latencies_ns
+                    .push((replied - sent_at).as_nanos() as u64);
                 if trace {
                     tally.trace.push(TraceRecord {
                         port,

@@ -128,7 +128,10 @@ impl Connection {
             0
         };
         self.probe_deadline_ms = if in_flight && !self.in_recovery {
-            now_ms + self.rtt.probe_timeout_ms(self.snd_max - self.snd_una <= mss)
+            now_ms
+                + self
+                    .rtt
+                    .probe_timeout_ms(self.snd_max - self.snd_una <= mss)
         } else {
             0
         };
