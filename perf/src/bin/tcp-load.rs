@@ -11,9 +11,17 @@
 //! with a timer slack of 1 ns (Linux's default of 50 µs would add up to
 //! 50 µs of the client's own oversleep to every scheduled request).
 //!
+//! With `--trace FILE` every counted request is written to FILE as a CSV
+//! line: the connection's local port, its scheduled slot, when the client
+//! began writing it and when the whole reply was read, in nanoseconds of
+//! the wall clock (the clock packet captures stamp frames with), so that a
+//! capture on the server's side of the path can be joined to it request by
+//! request (`perf/experiments/request-path.py`). Its stderr then also
+//! says how late the client's own threads were for their slots.
+//!
 //! usage: tcp-load --target ADDR:PORT --protocol http|memcache-get|memcache-set
 //!        [--connections N] [--duration-secs S] [--rate REQUESTS_PER_SECOND]
-//!        [--warmup-secs W]
+//!        [--warmup-secs W] [--trace FILE]
 #![deny(unsafe_code)]
 
 use anyhow::{Context, Result, bail};
@@ -22,7 +30,8 @@ use loadgen::run::RunResult;
 use loadgen::tracker::Summary;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bytes of every memcached value (`set` stores it, `get` reads it back).
 const VALUE_BYTES: usize = 32;
@@ -66,6 +75,9 @@ struct Arguments {
     #[arg(long, value_name = "W", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=60))]
     warmup_secs: u64,
+    /// Writes every counted request's times to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 /// What one connection's thread measured.
@@ -74,6 +86,21 @@ struct Tally {
     sent: u64,
     errors: u64,
     latencies_ns: Vec<u64>,
+    /// With `--trace`: one record per counted request.
+    trace: Vec<TraceRecord>,
+}
+
+/// One request's times, for `--trace`.
+#[derive(Clone, Copy)]
+struct TraceRecord {
+    /// The connection's local port (how a capture names it).
+    port: u16,
+    /// Its slot on the schedule (closed loop: when it was sent).
+    slot: Instant,
+    /// When the client began writing it.
+    written: Instant,
+    /// When the whole reply had been read.
+    replied: Instant,
 }
 
 fn main() {
@@ -116,7 +143,8 @@ fn run(arguments: &Arguments) -> Result<RunResult> {
                 end: start + offset + warmup + duration,
                 interval,
             };
-            std::thread::spawn(move || connection(target, protocol, index, schedule))
+            let trace = arguments.trace.is_some();
+            std::thread::spawn(move || connection(target, protocol, index, schedule, trace))
         })
         .collect();
     let mut total = Tally::default();
@@ -125,9 +153,13 @@ fn run(arguments: &Arguments) -> Result<RunResult> {
         total.sent += tally.sent;
         total.errors += tally.errors;
         total.latencies_ns.extend(tally.latencies_ns);
+        total.trace.extend(tally.trace);
     }
     if total.latencies_ns.is_empty() {
         bail!("no replies ({} sent, {} errors)", total.sent, total.errors);
+    }
+    if let Some(path) = &arguments.trace {
+        write_trace(path, &mut total.trace)?;
     }
     Ok(result(total, duration.as_secs_f64(), arguments.rate))
 }
@@ -153,6 +185,7 @@ fn connection(
     protocol: Protocol,
     index: u32,
     schedule: Schedule,
+    trace: bool,
 ) -> Result<Tally> {
     let Schedule {
         start,
@@ -168,6 +201,7 @@ fn connection(
         Protocol::MemcacheSet => set_request(&key),
     };
     let mut stream = connect(target)?;
+    let mut port = stream.local_addr()?.port();
     if protocol == Protocol::MemcacheGet {
         stream.write_all(&set_request(&key))?;
         read_reply(&mut stream, Protocol::MemcacheSet, &mut Vec::new())
@@ -197,23 +231,88 @@ fn connection(
         };
         let counted = sent_at >= measured_from;
         tally.sent += u64::from(counted);
+        let written = Instant::now();
         let outcome = stream
             .write_all(&request)
             .map_err(anyhow::Error::from)
             .and_then(|()| read_reply(&mut stream, protocol, &mut buffer));
         match outcome {
-            Ok(()) if counted => tally.latencies_ns.push(sent_at.elapsed().as_nanos() as u64),
+            Ok(()) if counted => {
+                let replied = Instant::now();
+                tally
+                    .latencies_ns
+                    .push((replied - sent_at).as_nanos() as u64);
+                if trace {
+                    tally.trace.push(TraceRecord {
+                        port,
+                        slot: sent_at,
+                        written,
+                        replied,
+                    });
+                }
+            }
             Ok(()) => {}
             Err(_) => {
                 tally.errors += u64::from(counted);
                 match connect(target) {
-                    Ok(fresh) => stream = fresh,
+                    Ok(fresh) => {
+                        port = fresh.local_addr().map_or(0, |address| address.port());
+                        stream = fresh;
+                    }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
         }
     }
     Ok(tally)
+}
+
+/// Writes `records` (sorted by slot) to `path` as CSV, times in wall-clock
+/// nanoseconds, and prints to stderr how late the client was for its
+/// slots (the part of every latency that is the client's own).
+fn write_trace(path: &Path, records: &mut [TraceRecord]) -> Result<()> {
+    // One reading of both clocks maps the monotonic instants to the wall
+    // clock; over a run of seconds they do not drift apart measurably.
+    let (wall, monotonic) = (SystemTime::now(), Instant::now());
+    let wall_ns = wall.duration_since(UNIX_EPOCH)?.as_nanos() as i128;
+    let at = |instant: Instant| -> i128 {
+        if instant <= monotonic {
+            wall_ns - (monotonic - instant).as_nanos() as i128
+        } else {
+            wall_ns + (instant - monotonic).as_nanos() as i128
+        }
+    };
+    records.sort_unstable_by_key(|record| record.slot);
+    let mut text = String::from("port,slot_ns,written_ns,replied_ns\n");
+    for record in records.iter() {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            text,
+            "{},{},{},{}",
+            record.port,
+            at(record.slot),
+            at(record.written),
+            at(record.replied)
+        );
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    let mut late: Vec<u64> = records
+        .iter()
+        .map(|record| (record.written - record.slot).as_nanos() as u64)
+        .collect();
+    late.sort_unstable();
+    if let Some(&max) = late.last() {
+        let quantile_us =
+            |quantile: f64| late[((late.len() - 1) as f64 * quantile).round() as usize] / 1000;
+        eprintln!(
+            "tcp-load: the client's lateness for its slots: p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs",
+            quantile_us(0.5),
+            quantile_us(0.99),
+            quantile_us(0.999),
+            max / 1000
+        );
+    }
+    Ok(())
 }
 
 fn connect(target: SocketAddr) -> Result<TcpStream> {

@@ -3,6 +3,11 @@
 
 use super::config::TcpConfig;
 
+/// RFC 8985's `WCDelAckT`: how long a receiver may delay an ACK at worst
+/// (RFC 9293 3.8.6.3 allows up to 500 ms; RFC 8985 7.2 recommends 200 ms,
+/// Linux's `TCP_DELACK_MAX`).
+pub const WORST_CASE_DELAYED_ACK_MS: u64 = 200;
+
 /// Smoothed RTT, its variation and the current timeout.
 #[derive(Debug, Clone, Copy)]
 pub struct RttEstimator {
@@ -31,9 +36,18 @@ impl RttEstimator {
 
     /// The probe timeout of a tail loss probe (RFC 8985 7.2): twice the
     /// smoothed RTT, at least 10 ms, and before the retransmission
-    /// timeout; the timeout itself before the first sample.
-    pub fn probe_timeout_ms(&self) -> u64 {
+    /// timeout; the timeout itself before the first sample. With one
+    /// segment in flight (`one_segment`) the peer may be holding its ACK
+    /// back for a second segment that never comes (delayed ACK), so the
+    /// worst case of that wait is added ([`WORST_CASE_DELAYED_ACK_MS`]),
+    /// which leaves the retransmission timeout as the bound: a probe
+    /// sooner would resend a reply that is not lost, and its timer would
+    /// wake an idle core for every request-response exchange.
+    pub fn probe_timeout_ms(&self, one_segment: bool) -> u64 {
         match self.smoothed_ms {
+            Some(smoothed) if one_segment => {
+                (2 * smoothed + WORST_CASE_DELAYED_ACK_MS).min(self.timeout_ms)
+            }
             Some(smoothed) => (2 * smoothed).max(10).min(self.timeout_ms),
             None => self.timeout_ms,
         }
@@ -86,5 +100,27 @@ mod tests {
             rtt.back_off(&config);
         }
         assert_eq!(rtt.timeout_ms(), config.rto_max_ms);
+    }
+
+    #[test]
+    fn a_lone_segment_waits_out_a_delayed_ack_before_its_probe() {
+        let config = TcpConfig::default();
+        let mut rtt = RttEstimator::new(&config);
+        // Before a sample: the retransmission timeout, one segment or many.
+        assert_eq!(rtt.probe_timeout_ms(true), 1000);
+        assert_eq!(rtt.probe_timeout_ms(false), 1000);
+        rtt.sample(4, &config);
+        // SRTT 4, RTO 200: many segments are probed after 10 ms (2 SRTT,
+        // at least 10), a lone one not before the RTO (2 SRTT + 200 ms).
+        assert_eq!(rtt.timeout_ms(), 200);
+        assert_eq!(rtt.probe_timeout_ms(false), 10);
+        assert_eq!(rtt.probe_timeout_ms(true), 200);
+        for _ in 0..8 {
+            rtt.sample(100, &config);
+        }
+        // A long RTT: 2 SRTT beats the 10 ms floor, and still comes
+        // before the RTO for many segments.
+        assert!(rtt.probe_timeout_ms(false) < rtt.timeout_ms());
+        assert_eq!(rtt.probe_timeout_ms(true), rtt.timeout_ms());
     }
 }

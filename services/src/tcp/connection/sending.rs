@@ -128,7 +128,10 @@ impl Connection {
             0
         };
         self.probe_deadline_ms = if in_flight && !self.in_recovery {
-            now_ms + self.rtt.probe_timeout_ms()
+            now_ms
+                + self
+                    .rtt
+                    .probe_timeout_ms(self.snd_max - self.snd_una <= mss)
         } else {
             0
         };
@@ -266,8 +269,14 @@ impl Connection {
             if self.rto_deadline_ms == 0 {
                 self.rto_deadline_ms = now_ms + self.rtt.timeout_ms();
             }
-            if self.probe_deadline_ms == 0 && !self.in_recovery {
-                self.probe_deadline_ms = now_ms + self.rtt.probe_timeout_ms();
+            if !self.in_recovery {
+                // Armed by the first segment in flight; brought forward
+                // when a second one makes the delayed-ACK allowance moot.
+                let one_segment = self.snd_max - self.snd_una <= u32::from(self.mss);
+                let probe = now_ms + self.rtt.probe_timeout_ms(one_segment);
+                if self.probe_deadline_ms == 0 || probe < self.probe_deadline_ms {
+                    self.probe_deadline_ms = probe;
+                }
             }
             if fin {
                 break;
