@@ -6,7 +6,7 @@ use crate::bench::harness::Tools;
 use crate::net::netns::Netns;
 use anyhow::{Context, Result, bail, ensure};
 use loadgen::run::RunResult;
-use perf::scenario::{Scenario, Workload};
+use perf::scenario::{LoadgenEngine, Scenario, Workload};
 
 /// The appliance's address in `examples/echo.toml`.
 const ECHO_ADDRESS: &str = "10.0.0.2";
@@ -50,6 +50,9 @@ pub fn loadgen_args(scenario: &Scenario, interface: &str, closed_loop: bool) -> 
     .iter()
     .map(|arg| arg.to_string())
     .collect();
+    if scenario.loadgen_engine != LoadgenEngine::Sockets {
+        args.extend(["--engine".into(), scenario.loadgen_engine.name().into()]);
+    }
     if closed_loop && scenario.window > 0 {
         args.extend(["--window".into(), scenario.window.to_string()]);
     }
