@@ -5,9 +5,11 @@
 //! run the spec with `idle = "poll"`, busy-polling like testpmd. Besides packets per second,
 //! the CPU time the system's process used during the run is printed,
 //! since testpmd busy-polls and warpcore sleeps when idle: packets per
-//! CPU-second is the fair comparison.
+//! CPU-second is the fair comparison. loadgen is pinned to one CPU and the
+//! system's worker (or forwarding lcore) to the other, the same pair for
+//! every system, and loadgen's CPU and the softirq time are printed too.
 
-use crate::bench::drive::{loadgen, loadgen_args};
+use crate::bench::drive::{loadgen_args, loadgen_pinned};
 use crate::bench::harness::Tools;
 use crate::bench::systems::echo_spec;
 use crate::net::devices::Veth;
@@ -23,6 +25,12 @@ use std::time::Duration;
 /// The appliance's MAC in `examples/echo.toml`; testpmd's 5tswap answers
 /// whatever MAC the frames carry.
 const ECHO_MAC: &str = "02:00:00:00:00:01";
+/// The host CPU the system's one worker runs on (warpcore-hosted pins its
+/// first core's worker to the first CPU; testpmd's forwarding lcore is put
+/// there with `--main-lcore`), and the one loadgen is pinned to: every
+/// system meets loadgen on the same pair of CPUs.
+const SYSTEM_CPU: u32 = 0;
+const LOADGEN_CPU: u32 = 1;
 /// How long a system may take to say it runs.
 const START_WAIT: Duration = Duration::from_secs(60);
 
@@ -162,8 +170,9 @@ fn start(
             } else {
                 format!("net_af_packet0,iface={ifname},qpairs={cores}")
             };
-            // Lcore 0 is the main one (it prints the stats each second and
-            // sleeps otherwise), lcore 1 forwards, busy-polling: with two
+            // Lcore 1 is the main one (it prints the stats each second and
+            // sleeps otherwise, beside loadgen), lcore 0 forwards,
+            // busy-polling, on the CPU warpcore's worker gets: with two
             // CPUs that is all there is room for.
             ensure!(
                 cores == 1,
@@ -173,7 +182,9 @@ fn start(
             command
                 .args([
                     "-l",
-                    "0,1",
+                    &format!("{SYSTEM_CPU},{LOADGEN_CPU}"),
+                    "--main-lcore",
+                    &LOADGEN_CPU.to_string(),
                     "--no-huge",
                     "-m",
                     "512",
@@ -223,7 +234,9 @@ pub fn veth_echo(
         waited_children_cpu_seconds()?,
         MachineCpu::read()?,
     );
-    let run = loadgen(tools, &client, &args)?;
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let pin = (cpus > LOADGEN_CPU as usize).then_some(LOADGEN_CPU);
+    let run = loadgen_pinned(tools, &client, &args, pin)?;
     let (process_after, loadgen_after, machine_after) = (
         process_cpu_seconds(pid)?,
         waited_children_cpu_seconds()?,
