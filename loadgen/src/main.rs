@@ -146,6 +146,10 @@ struct Arguments {
         conflicts_with = "vhost_user"
     )]
     engine: EngineKind,
+    /// Closed loop: send only whole bursts (--burst probes), waiting
+    /// while the window has room for fewer.
+    #[arg(long, requires = "window")]
+    whole_bursts: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -279,6 +283,7 @@ fn options(arguments: Arguments) -> Result<Options> {
         window: arguments.window,
         timeout: Duration::from_millis(arguments.timeout_ms),
         burst: arguments.burst as usize,
+        whole_bursts: arguments.whole_bursts,
         run_id: std::process::id() ^ (loadgen::run::now_ns() as u32),
         progress: !arguments.json,
         spread: if arguments.new_flow_per_probe {
@@ -469,6 +474,12 @@ mod tests {
                 "--engine {engine}"
             );
         }
+        assert!(
+            parse(&format!("{base} --window 128 --whole-bursts"))
+                .unwrap()
+                .config
+                .whole_bursts
+        );
         let defaults = parse(base).unwrap();
         assert_eq!(
             (
@@ -499,6 +510,7 @@ mod tests {
             (&format!("{base} --source-mac 03:00:00:00:00:01"), "unicast"),
             (&format!("{base} --bogus"), "--bogus"),
             (&format!("{base} --engine dpdk"), "dpdk"),
+            (&format!("{base} --whole-bursts"), "--window"),
             (&format!("{base} --receive-interface veth0"), "must differ"),
             (
                 &format!("{base} --receive-interface veth1 --workload icmp"),

@@ -128,6 +128,7 @@ fn accounting_matches_the_script() {
         window: Some(16),
         timeout: Duration::from_millis(100),
         burst: 8,
+        whole_bursts: false,
         run_id: 77,
         progress: false,
         spread: Default::default(),

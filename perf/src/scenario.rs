@@ -647,6 +647,7 @@ mod tests {
             "datacenter.toml",
             "vhost-user.toml",
             "veth.toml",
+            "veth-engines.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("scenarios")

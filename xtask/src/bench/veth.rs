@@ -229,6 +229,10 @@ pub fn veth_echo(
     let pid = guard.child_mut().id();
     let mut args = loadgen_args(scenario, veth.first(), true);
     args.extend(["--destination-mac".into(), ECHO_MAC.into()]);
+    if scenario.window > 0 {
+        // Full bursts each way, whatever batching the run starts in.
+        args.push("--whole-bursts".into());
+    }
     let (process_before, loadgen_before, machine_before) = (
         process_cpu_seconds(pid)?,
         waited_children_cpu_seconds()?,
