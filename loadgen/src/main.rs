@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use loadgen::frame::{Endpoints, FlowSpread, MIN_PAYLOAD, TranslatedMatch, Workload};
 use loadgen::port::FramePort;
+use loadgen::ring_port::{Engine, RingPort};
 use loadgen::run::{ReturnPath, RunConfig, RunResult, run_on};
 use loadgen::socket::{PacketSocket, parse_mac};
 use loadgen::vhost::device::VhostUserPort;
@@ -133,9 +134,46 @@ struct Arguments {
     /// Probes per sendmmsg (at most 64).
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=64))]
     burst: u64,
+    /// How frames move on --interface (and --receive-interface):
+    /// `sockets` (a packet socket, `sendmmsg`/`recvmmsg`), `rings` (mapped
+    /// TPACKET_V2 rings, one `send` per burst, no call to receive) or
+    /// `af-xdp` (an XSK socket in copy mode with libxdp's redirect program
+    /// on the interface; needs Debian's libxdp1).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "sockets",
+        conflicts_with = "vhost_user"
+    )]
+    engine: EngineKind,
+    /// Closed loop: send only whole bursts (--burst probes), waiting
+    /// while the window has room for fewer.
+    #[arg(long, requires = "window")]
+    whole_bursts: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// `--engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EngineKind {
+    /// A packet socket with sendmmsg/recvmmsg.
+    Sockets,
+    /// The af-packet driver's mapped rings.
+    Rings,
+    /// The af-xdp driver in copy mode.
+    AfXdp,
+}
+
+impl From<EngineKind> for Engine {
+    fn from(kind: EngineKind) -> Self {
+        match kind {
+            EngineKind::Sockets => Engine::Sockets,
+            EngineKind::Rings => Engine::Rings,
+            EngineKind::AfXdp => Engine::AfXdp,
+        }
+    }
 }
 
 /// `--workload`.
@@ -160,8 +198,8 @@ fn main() {
 
 /// Where loadgen sends.
 enum Attachment {
-    /// An AF_PACKET socket on this interface.
-    Interface(String),
+    /// This interface, through this engine.
+    Interface(String, Engine),
     /// A vhost-user device on this socket with this many queue pairs; a
     /// second device to receive forwarded probes on, when measuring a
     /// router.
@@ -245,6 +283,7 @@ fn options(arguments: Arguments) -> Result<Options> {
         window: arguments.window,
         timeout: Duration::from_millis(arguments.timeout_ms),
         burst: arguments.burst as usize,
+        whole_bursts: arguments.whole_bursts,
         run_id: std::process::id() ^ (loadgen::run::now_ns() as u32),
         progress: !arguments.json,
         spread: if arguments.new_flow_per_probe {
@@ -292,7 +331,7 @@ fn options(arguments: Arguments) -> Result<Options> {
         bail!("--receive-vhost-user must differ from --vhost-user");
     }
     let attachment = match (arguments.interface, arguments.vhost_user) {
-        (Some(interface), None) => Attachment::Interface(interface),
+        (Some(interface), None) => Attachment::Interface(interface, arguments.engine.into()),
         (None, Some(socket)) => Attachment::VhostUser {
             socket,
             receive_socket: arguments.receive_vhost_user,
@@ -317,7 +356,7 @@ fn options(arguments: Arguments) -> Result<Options> {
 
 fn execute(options: Options) -> Result<()> {
     let result = match &options.attachment {
-        Attachment::Interface(interface) => {
+        Attachment::Interface(interface, Engine::Sockets) => {
             let socket = PacketSocket::open(interface)?;
             let receiver = options
                 .receive_interface
@@ -326,6 +365,16 @@ fn execute(options: Options) -> Result<()> {
                 .transpose()?;
             let receiver_port = receiver.as_ref().map(|socket| socket as &dyn FramePort);
             run_through(&socket, receiver_port, &options)?
+        }
+        Attachment::Interface(interface, engine) => {
+            let port = RingPort::open(interface, *engine)?;
+            let receiver = options
+                .receive_interface
+                .as_deref()
+                .map(|name| RingPort::open(name, *engine))
+                .transpose()?;
+            let receiver_port = receiver.as_ref().map(|port| port as &dyn FramePort);
+            run_through(&port, receiver_port, &options)?
         }
         Attachment::VhostUser {
             socket,
@@ -414,6 +463,23 @@ mod tests {
         assert_eq!(options.config.flows, 4);
         assert_eq!(options.config.rate_pps, Some(1000));
         assert!(matches!(options.config.workload, Workload::IcmpEcho { .. }));
+        for (engine, expected) in [
+            ("sockets", Engine::Sockets),
+            ("rings", Engine::Rings),
+            ("af-xdp", Engine::AfXdp),
+        ] {
+            let options = parse(&format!("{base} --engine {engine}")).unwrap();
+            assert!(
+                matches!(options.attachment, Attachment::Interface(_, chosen) if chosen == expected),
+                "--engine {engine}"
+            );
+        }
+        assert!(
+            parse(&format!("{base} --window 128 --whole-bursts"))
+                .unwrap()
+                .config
+                .whole_bursts
+        );
         let defaults = parse(base).unwrap();
         assert_eq!(
             (
@@ -443,6 +509,8 @@ mod tests {
             (&format!("{base} --destination-mac 02:00"), "six parts"),
             (&format!("{base} --source-mac 03:00:00:00:00:01"), "unicast"),
             (&format!("{base} --bogus"), "--bogus"),
+            (&format!("{base} --engine dpdk"), "dpdk"),
+            (&format!("{base} --whole-bursts"), "--window"),
             (&format!("{base} --receive-interface veth0"), "must differ"),
             (
                 &format!("{base} --receive-interface veth1 --workload icmp"),
@@ -542,7 +610,7 @@ mod tests {
                 assert_eq!((socket.to_str(), queues), (Some("/tmp/lg.sock"), 2));
                 assert_eq!(receive_socket, None);
             }
-            Attachment::Interface(_) => panic!("expected the vhost-user mode"),
+            Attachment::Interface(..) => panic!("expected the vhost-user mode"),
         }
         // The appliances' modes work on two devices as on two interfaces.
         let two = "--vhost-user s --receive-vhost-user r --source-ip 10.0.1.100 --destination-ip 10.0.2.100";
@@ -568,6 +636,7 @@ mod tests {
                 "--vhost-user",
             ),
             (format!("--vhost-user s --queues 9 {ips}"), "--queues"),
+            (format!("--vhost-user s --engine rings {ips}"), "--engine"),
             (
                 format!("--vhost-user s --receive-interface veth1 {ips}"),
                 "not with --vhost-user",

@@ -233,6 +233,9 @@ pub fn summary_markdown(report: &Report) -> String {
                 );
             }
         }
+        if !workload.is_tcp() && !matches!(workload, Workload::HttpLatency | Workload::UdpLatency) {
+            repetitions_markdown(&mut text, scenario, &report.measurements);
+        }
     }
     idle_markdown(&mut text, &report.idle);
     if !report.synthetic.is_empty() {
@@ -284,6 +287,80 @@ pub fn summary_markdown(report: &Report) -> String {
         }
     }
     text
+}
+
+/// Every repetition's rate of `scenario`'s systems, in the order they
+/// ran (the table above has their medians), and each one's ratio to the
+/// same repetition of the warpcore system it is compared with: with
+/// interleaved repetitions those two ran side by side. Written only when
+/// some system ran more than once.
+fn repetitions_markdown(text: &mut String, scenario: &str, measurements: &[Measurement]) {
+    let ran: Vec<&Measurement> = measurements
+        .iter()
+        .filter(|m| m.scenario == scenario)
+        .collect();
+    let key = |m: &Measurement| (m.system, m.backend, m.cores);
+    let mut groups: Vec<(System, crate::scenario::Backend, u32)> = Vec::new();
+    for m in &ran {
+        if !groups.contains(&key(m)) {
+            groups.push(key(m));
+        }
+    }
+    let count = |group: &(System, crate::scenario::Backend, u32)| {
+        ran.iter().filter(|m| key(m) == *group).count()
+    };
+    if groups.iter().all(|group| count(group) < 2) {
+        return;
+    }
+    let pps_of = |system: System, backend, cores, repetition: u32| {
+        ran.iter()
+            .find(|m| key(m) == (system, backend, cores) && m.repetition == repetition)
+            .and_then(|m| match m.outcome {
+                crate::results::Outcome::Measured { pps, .. } => Some(pps),
+                crate::results::Outcome::Failed { .. } => None,
+            })
+    };
+    let _ = writeln!(
+        text,
+        "\nRepetitions of {scenario}, in the order each system ran them:\n\n| system | backend | cores | rate by repetition | warpcore ÷ system by repetition |\n|---|---|---:|---|---|"
+    );
+    for &(system, backend, cores) in &groups {
+        let repetitions: Vec<u32> = ran
+            .iter()
+            .filter(|m| key(m) == (system, backend, cores))
+            .map(|m| m.repetition)
+            .collect();
+        let rates: Vec<String> = repetitions
+            .iter()
+            .map(|&repetition| rate(pps_of(system, backend, cores, repetition)))
+            .collect();
+        let ratios: Vec<String> = match reference_for(system) {
+            Some(reference) => repetitions
+                .iter()
+                .map(|&repetition| {
+                    let ours = pps_of(reference, backend, cores, repetition);
+                    let theirs = pps_of(system, backend, cores, repetition).filter(|p| *p > 0.0);
+                    match (ours, theirs) {
+                        (Some(ours), Some(theirs)) => format!("{:.3}x", ours / theirs),
+                        _ => "-".into(),
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {} | {cores} | {} | {} |",
+            system.name(),
+            backend.name(),
+            rates.join(", "),
+            if ratios.is_empty() {
+                "-".into()
+            } else {
+                ratios.join(", ")
+            },
+        );
+    }
 }
 
 /// A `udp-echo-management-load` scenario's table: each system's echo
@@ -608,6 +685,60 @@ mod tests {
         let json = serde_json::to_string(&report).unwrap();
         let back: Report = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
+    }
+
+    #[test]
+    fn repetitions_are_listed_in_run_order_with_their_ratios() {
+        let measurement = |system, repetition, pps| Measurement {
+            scenario: "veth-udp-echo".into(),
+            workload: Workload::UdpEcho,
+            system,
+            backend: Backend::Tap,
+            cores: 1,
+            repetition,
+            outcome: Outcome::Measured {
+                pps,
+                run: None,
+                management: None,
+            },
+        };
+        // Interleaved: A B A B A(failed) B.
+        let mut measurements = vec![
+            measurement(System::WarpcoreAfXdp, 0, 400_000.0),
+            measurement(System::TestpmdAfXdp, 0, 380_000.0),
+            measurement(System::WarpcoreAfXdp, 1, 300_000.0),
+            measurement(System::TestpmdAfXdp, 1, 320_000.0),
+        ];
+        measurements.push(Measurement {
+            outcome: Outcome::Failed {
+                reason: "boom".into(),
+            },
+            ..measurement(System::WarpcoreAfXdp, 2, 0.0)
+        });
+        measurements.push(measurement(System::TestpmdAfXdp, 2, 350_000.0));
+        let report = Report {
+            points: aggregate(&measurements),
+            measurements,
+            ..Report::default()
+        };
+        let text = summary_markdown(&report);
+        assert!(
+            text.contains("| warpcore-af-xdp | tap | 1 | 400.0 k, 300.0 k, failed | - |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| testpmd-af-xdp | tap | 1 | 380.0 k, 320.0 k, 350.0 k | 1.053x, 0.938x, - |"
+            ),
+            "{text}"
+        );
+        // One repetition each: no such table.
+        let single = Report {
+            measurements: report.measurements[..2].to_vec(),
+            points: aggregate(&report.measurements[..2]),
+            ..Report::default()
+        };
+        assert!(!summary_markdown(&single).contains("Repetitions of"));
     }
 
     #[test]

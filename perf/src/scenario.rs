@@ -288,6 +288,37 @@ pub struct Defaults {
     /// measured `duration_secs`, not counted (a freshly booted guest's
     /// first seconds are its warm-up, not its latency at that load).
     pub warmup_secs: u64,
+    /// Run the systems' repetitions in turn (A B C A B C …) instead of
+    /// one system's all together (A A A B B B …), so a change in the
+    /// host's load during the run reaches every system alike.
+    pub interleave: bool,
+    /// How loadgen moves frames on its interface (`sockets`, `rings` or
+    /// `af-xdp`; loadgen's `--engine`): not for the vhost-user backend.
+    pub loadgen_engine: LoadgenEngine,
+}
+
+/// loadgen's `--engine` on an interface (tap or veth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadgenEngine {
+    /// A packet socket with `sendmmsg`/`recvmmsg`.
+    #[default]
+    Sockets,
+    /// Mapped `TPACKET_V2` rings (the af-packet driver).
+    Rings,
+    /// An AF_XDP socket in copy mode (the af-xdp driver).
+    AfXdp,
+}
+
+impl LoadgenEngine {
+    /// loadgen's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sockets => "sockets",
+            Self::Rings => "rings",
+            Self::AfXdp => "af-xdp",
+        }
+    }
 }
 
 impl Default for Defaults {
@@ -303,6 +334,8 @@ impl Default for Defaults {
             connections: 16,
             rate: 0,
             warmup_secs: 0,
+            interleave: false,
+            loadgen_engine: LoadgenEngine::Sockets,
         }
     }
 }
@@ -336,6 +369,10 @@ pub struct ScenarioSpec {
     pub rate: Option<u64>,
     /// Overrides of the defaults.
     pub warmup_secs: Option<u64>,
+    /// Overrides of the defaults.
+    pub interleave: Option<bool>,
+    /// Overrides of the defaults.
+    pub loadgen_engine: Option<LoadgenEngine>,
     /// The NIC QEMU gives the guests (virtio when not named).
     #[serde(default)]
     pub nic: GuestNic,
@@ -410,6 +447,12 @@ pub struct Scenario {
     /// `http-latency`: unmeasured seconds of load before the measured ones.
     #[serde(default)]
     pub warmup_secs: u64,
+    /// The systems' repetitions run in turn.
+    #[serde(default)]
+    pub interleave: bool,
+    /// loadgen's engine on its interface.
+    #[serde(default)]
+    pub loadgen_engine: LoadgenEngine,
 }
 
 impl ScenarioFile {
@@ -460,6 +503,8 @@ impl ScenarioFile {
                 nic: spec.nic,
                 backends: spec.backends,
                 warmup_secs: spec.warmup_secs.unwrap_or(defaults.warmup_secs),
+                interleave: spec.interleave.unwrap_or(defaults.interleave),
+                loadgen_engine: spec.loadgen_engine.unwrap_or(defaults.loadgen_engine),
             };
             if !(1..=600).contains(&scenario.duration_secs)
                 || !(1..=20).contains(&scenario.repetitions)
@@ -550,6 +595,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(both[0].backends, [Backend::Tap, Backend::VhostUser]);
+        assert!(!scenario.interleave);
+        assert_eq!(scenario.loadgen_engine, LoadgenEngine::Sockets);
+        let interleaved = ScenarioFile::parse(
+            "[defaults]\ninterleave = true\nloadgen_engine = \"af-xdp\"\n[[scenario]]\nname = \"e\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\n[[scenario]]\nname = \"f\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\ninterleave = false\nloadgen_engine = \"rings\"\n",
+        )
+        .unwrap();
+        assert!(interleaved[0].interleave && !interleaved[1].interleave);
+        assert_eq!(interleaved[0].loadgen_engine, LoadgenEngine::AfXdp);
+        assert_eq!(interleaved[1].loadgen_engine, LoadgenEngine::Rings);
+        assert!(
+            ScenarioFile::parse(
+                "[[scenario]]\nname = \"e\"\nworkload = \"udp-echo\"\nsystems = [\"linux-guest\"]\nloadgen_engine = \"dpdk\"\n",
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -587,6 +647,7 @@ mod tests {
             "datacenter.toml",
             "vhost-user.toml",
             "veth.toml",
+            "veth-engines.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("scenarios")

@@ -78,6 +78,11 @@ impl AfPacketNic {
         sys::configure_socket(&socket)?;
         let rings = Rings::map(&socket, config.ring_frames)?;
         sys::bind(&socket, info.index)?;
+        // The kernel then skips the socket when the host transmits on the
+        // interface, instead of copying each of our own frames into the RX
+        // ring for `rx_burst` to skip (Linux 4.20; older kernels refuse it,
+        // and the skip below still holds).
+        let _ = sys::ignore_outgoing(&socket);
         sys::enable_promiscuous(&socket, info.index)?;
         if let Some(group) = config.fanout_group {
             sys::join_fanout(&socket, group)?;

@@ -6,7 +6,7 @@ use crate::bench::harness::Tools;
 use crate::net::netns::Netns;
 use anyhow::{Context, Result, bail, ensure};
 use loadgen::run::RunResult;
-use perf::scenario::{Scenario, Workload};
+use perf::scenario::{LoadgenEngine, Scenario, Workload};
 
 /// The appliance's address in `examples/echo.toml`.
 const ECHO_ADDRESS: &str = "10.0.0.2";
@@ -50,6 +50,9 @@ pub fn loadgen_args(scenario: &Scenario, interface: &str, closed_loop: bool) -> 
     .iter()
     .map(|arg| arg.to_string())
     .collect();
+    if scenario.loadgen_engine != LoadgenEngine::Sockets {
+        args.extend(["--engine".into(), scenario.loadgen_engine.name().into()]);
+    }
     if closed_loop && scenario.window > 0 {
         args.extend(["--window".into(), scenario.window.to_string()]);
     }
@@ -58,7 +61,26 @@ pub fn loadgen_args(scenario: &Scenario, interface: &str, closed_loop: bool) -> 
 
 /// Runs loadgen in `netns` and parses its JSON.
 pub fn loadgen(tools: &Tools, netns: &Netns, args: &[String]) -> Result<RunResult> {
-    let mut command = netns.command(&tools.loadgen.to_string_lossy());
+    loadgen_pinned(tools, netns, args, None)
+}
+
+/// [`loadgen`], pinned to host CPU `cpu` when one is given (`taskset`, so
+/// every system under test meets loadgen on the same CPU).
+pub fn loadgen_pinned(
+    tools: &Tools,
+    netns: &Netns,
+    args: &[String],
+    cpu: Option<u32>,
+) -> Result<RunResult> {
+    let program = tools.loadgen.to_string_lossy();
+    let mut command = match cpu {
+        Some(cpu) => {
+            let mut command = netns.command("taskset");
+            command.args(["-c", &cpu.to_string(), &program]);
+            command
+        }
+        None => netns.command(&program),
+    };
     command.args(args);
     let output = command.output().context("running loadgen")?;
     if !output.status.success() {

@@ -102,7 +102,9 @@ impl Tools {
 }
 
 /// Runs every scenario on every system it names; a system that fails is
-/// recorded with its reason and the run goes on.
+/// recorded with its reason and the run goes on. A scenario with
+/// `interleave` runs its systems' repetitions in turn (A B C A B C …),
+/// others one system's repetitions together.
 pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
     let mut measurements = Vec::new();
     // Idle scenarios measure no rate: see `bench::idle`.
@@ -111,77 +113,122 @@ pub fn measure_all(tools: &Tools, scenarios: &[Scenario]) -> Vec<Measurement> {
         .filter(|scenario| scenario.workload != Workload::Idle)
     {
         for &cores in &scenario.cores {
-            let runs = scenario.backends.iter().flat_map(|&backend| {
-                scenario
-                    .systems
-                    .iter()
-                    .filter(move |system| system.runs_on(backend))
-                    .map(move |&system| (backend, system))
-            });
-            for (backend, system) in runs {
-                let mut scenario = scenario.clone();
-                if scenario.workload == Workload::HttpLatency && scenario.rate == 0 {
-                    scenario.rate = half_peer_peak(&measurements, system, cores);
-                }
-                if scenario.workload == Workload::UdpLatency && scenario.rate == 0 {
-                    scenario.rate = half_linux_guest_echo_peak(&measurements, backend, cores);
-                    eprintln!(
-                        "xtask: [bench] {} on {}: offering {} pps (half the linux-guest udp-echo peak)",
-                        scenario.name,
-                        backend.name(),
-                        scenario.rate
-                    );
-                }
-                let scenario = &scenario;
-                for repetition in 0..scenario.repetitions {
-                    let started = Instant::now();
-                    let measured = if scenario.workload == Workload::UdpEchoManagementLoad {
-                        management_load_run(tools, scenario, system, cores)
-                            .map(|(pps, run, load)| (pps, run, Some(Box::new(load))))
-                    } else if backend == Backend::VhostUser {
-                        crate::bench::vhost::measure(tools, scenario, system, cores)
-                            .map(|(pps, run)| (pps, run, None))
-                    } else {
-                        measure(tools, scenario, system, cores).map(|(pps, run)| (pps, run, None))
-                    };
-                    let outcome = match measured {
-                        Ok((pps, run, management)) => Outcome::Measured {
-                            pps,
-                            run: run.map(Box::new),
-                            management,
-                        },
-                        Err(error) => Outcome::Failed {
-                            reason: format!("{error:#}"),
-                        },
-                    };
-                    let shown = match &outcome {
-                        Outcome::Measured { pps, .. } => format!("{pps:.0} pps"),
-                        Outcome::Failed { reason } => {
-                            format!("FAILED: {}", reason.lines().next().unwrap_or(""))
-                        }
-                    };
-                    eprintln!(
-                        "xtask: [bench] {} {}c {} on {} #{repetition}: {shown} ({:.0} s)",
-                        scenario.name,
-                        cores,
-                        system.name(),
-                        backend.name(),
-                        started.elapsed().as_secs_f64()
-                    );
-                    measurements.push(Measurement {
-                        scenario: scenario.name.clone(),
-                        workload: scenario.workload,
-                        system,
-                        backend,
-                        cores,
-                        repetition,
-                        outcome,
-                    });
-                }
+            let runs: Vec<(Backend, System)> = scenario
+                .backends
+                .iter()
+                .flat_map(|&backend| {
+                    scenario
+                        .systems
+                        .iter()
+                        .filter(move |system| system.runs_on(backend))
+                        .map(move |&system| (backend, system))
+                })
+                .collect();
+            let order: Vec<(usize, u32)> = if scenario.interleave {
+                (0..scenario.repetitions)
+                    .flat_map(|repetition| (0..runs.len()).map(move |run| (run, repetition)))
+                    .collect()
+            } else {
+                (0..runs.len())
+                    .flat_map(|run| {
+                        (0..scenario.repetitions).map(move |repetition| (run, repetition))
+                    })
+                    .collect()
+            };
+            // Each system's scenario, its offered rate settled before its
+            // first repetition.
+            let mut settled: Vec<Option<Scenario>> = vec![None; runs.len()];
+            for (run, repetition) in order {
+                let (backend, system) = runs[run];
+                let scenario = settled[run].get_or_insert_with(|| {
+                    settle_rate(scenario, &measurements, backend, system, cores)
+                });
+                measurements.push(measure_repetition(
+                    tools, scenario, backend, system, cores, repetition,
+                ));
             }
         }
     }
     measurements
+}
+
+/// `scenario` with the offered rate of the latency workloads filled in
+/// from the peers measured so far.
+fn settle_rate(
+    scenario: &Scenario,
+    measurements: &[Measurement],
+    backend: Backend,
+    system: System,
+    cores: u32,
+) -> Scenario {
+    let mut scenario = scenario.clone();
+    if scenario.workload == Workload::HttpLatency && scenario.rate == 0 {
+        scenario.rate = half_peer_peak(measurements, system, cores);
+    }
+    if scenario.workload == Workload::UdpLatency && scenario.rate == 0 {
+        scenario.rate = half_linux_guest_echo_peak(measurements, backend, cores);
+        eprintln!(
+            "xtask: [bench] {} on {}: offering {} pps (half the linux-guest udp-echo peak)",
+            scenario.name,
+            backend.name(),
+            scenario.rate
+        );
+    }
+    scenario
+}
+
+/// One repetition of `system` in `scenario`, measured or failed.
+fn measure_repetition(
+    tools: &Tools,
+    scenario: &Scenario,
+    backend: Backend,
+    system: System,
+    cores: u32,
+    repetition: u32,
+) -> Measurement {
+    let started = Instant::now();
+    let measured = if scenario.workload == Workload::UdpEchoManagementLoad {
+        management_load_run(tools, scenario, system, cores)
+            .map(|(pps, run, load)| (pps, run, Some(Box::new(load))))
+    } else if backend == Backend::VhostUser {
+        crate::bench::vhost::measure(tools, scenario, system, cores)
+            .map(|(pps, run)| (pps, run, None))
+    } else {
+        measure(tools, scenario, system, cores).map(|(pps, run)| (pps, run, None))
+    };
+    let outcome = match measured {
+        Ok((pps, run, management)) => Outcome::Measured {
+            pps,
+            run: run.map(Box::new),
+            management,
+        },
+        Err(error) => Outcome::Failed {
+            reason: format!("{error:#}"),
+        },
+    };
+    let shown = match &outcome {
+        Outcome::Measured { pps, .. } => format!("{pps:.0} pps"),
+        Outcome::Failed { reason } => {
+            format!("FAILED: {}", reason.lines().next().unwrap_or(""))
+        }
+    };
+    eprintln!(
+        "xtask: [bench] {} {}c {} on {} #{repetition}: {shown} ({:.0} s)",
+        scenario.name,
+        cores,
+        system.name(),
+        backend.name(),
+        started.elapsed().as_secs_f64()
+    );
+    Measurement {
+        scenario: scenario.name.clone(),
+        workload: scenario.workload,
+        system,
+        backend,
+        cores,
+        repetition,
+        outcome,
+    }
 }
 
 /// Half of the Linux guest's best `udp-echo` rate measured so far in this
