@@ -147,7 +147,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// True for any fragment (first, middle or last).
     #[inline]
     pub fn is_fragment(&self) -> bool {
-        self.more_fragments() || self.fragment_offset() != 0
+        // More-fragments or any offset bit, in one test of the word as it
+        // lies in memory (the mask in the same byte order, no swap).
+        let bytes = self.buffer.as_ref();
+        let word = u16::from_ne_bytes([
+            bytes[field::FLAGS_FRAGMENT.start],
+            bytes[field::FLAGS_FRAGMENT.start + 1],
+        ]);
+        word & u16::from_ne_bytes(0x3fff_u16.to_be_bytes()) != 0
     }
 
     /// Time to live.
