@@ -71,11 +71,13 @@ impl Nic for ReflectorNic {
     fn tx_burst(&mut self, batch: &mut Batch) -> usize {
         let taken = batch.len();
         let mut turned = [false; BURST_SIZE];
+        let mut all_turned = true;
         for (packet, turned) in batch.iter_mut().zip(&mut turned) {
             *turned = turn_around(packet.payload_mut());
+            all_turned &= *turned;
         }
         let turned = &turned[..taken];
-        if turned.iter().all(|turned| *turned) && self.queue.push_burst(batch) == taken {
+        if all_turned && self.queue.push_burst(batch) == taken {
             // The whole burst comes back, moved as a burst.
             self.counts.reflected += taken as u64;
             return taken;

@@ -43,6 +43,9 @@ pub enum EthertypeHookError {
 #[derive(Debug, Clone)]
 pub struct Eth {
     mac: MacAddr,
+    /// `mac` as the first six bytes of a frame read by [`mac_word`]: one
+    /// compare tells a frame to us.
+    mac_word: u64,
     multicast: ArrayVec<MacAddr, MAX_MULTICAST>,
     ethertypes: ArrayVec<u16, MAX_ETHERTYPE_HOOKS>,
 }
@@ -58,8 +61,10 @@ impl Eth {
 
     /// Accepts frames to `mac` and to broadcast.
     pub fn new(mac: MacAddr) -> Self {
+        let [b0, b1, b2, b3, b4, b5] = mac.0;
         Self {
             mac,
+            mac_word: u64::from_le_bytes([b0, b1, b2, b3, b4, b5, 0, 0]),
             multicast: ArrayVec::new(),
             ethertypes: ArrayVec::new(),
         }
@@ -96,31 +101,57 @@ impl Eth {
     /// Where `packet` goes; an IPv4 packet loses its Ethernet header here.
     #[inline(always)]
     fn classify(&self, packet: &mut Packet) -> Verdict {
-        let (destination, ethertype) = match EthernetFrame::new_checked(packet.payload()) {
-            Ok(frame) => (frame.destination(), frame.ethertype()),
-            Err(_) => return Verdict::drop(EthDrop::Runt),
+        let len = packet.len();
+        // Both bounds in one compare: a runt wraps around past the top.
+        if len.wrapping_sub(ethernet::HEADER_LEN) > ethernet::MAX_FRAME_LEN - ethernet::HEADER_LEN {
+            return Verdict::drop(if len < ethernet::HEADER_LEN {
+                EthDrop::Runt
+            } else {
+                EthDrop::Oversized
+            });
+        }
+        let Some(header) = packet.payload().first_chunk::<{ ethernet::HEADER_LEN }>() else {
+            return Verdict::drop(EthDrop::Runt);
         };
-        if packet.len() > ethernet::MAX_FRAME_LEN {
-            Verdict::drop(EthDrop::Oversized)
-        } else if !self.accepts(destination) {
-            Verdict::drop(EthDrop::NotForUs)
-        } else if ethertype == EtherType::ARP {
-            Verdict::emit(Self::ARP)
-        } else if ethertype == EtherType::IPV4 {
+        // Ours in one load and compare; broadcast and multicast after.
+        if mac_word(header) != self.mac_word {
+            let frame = EthernetFrame::new_unchecked(&header[..]);
+            if !self.accepts(frame.destination()) {
+                return Verdict::drop(EthDrop::NotForUs);
+            }
+        }
+        // The EtherType as it lies in the frame, compared with constants
+        // laid out the same way: no byte swap.
+        let ethertype = u16::from_ne_bytes([header[12], header[13]]);
+        if ethertype == wire_order(EtherType::IPV4) {
             // Cannot fail: the frame holds a whole header.
             let _ = packet.trim_front(ethernet::HEADER_LEN);
             Verdict::emit(Self::IPV4)
+        } else if ethertype == wire_order(EtherType::ARP) {
+            Verdict::emit(Self::ARP)
         } else {
-            match self
-                .ethertypes
-                .iter()
-                .position(|bound| *bound == ethertype.0)
-            {
+            let ethertype = u16::from_be_bytes(ethertype.to_ne_bytes());
+            match self.ethertypes.iter().position(|bound| *bound == ethertype) {
                 Some(index) => Verdict::emit(Self::ETHERTYPE_0 + index),
                 None => Verdict::drop(EthDrop::UnknownEthertype),
             }
         }
     }
+}
+
+/// The destination MAC of a frame as the low 48 bits of a word (one
+/// 8-byte load and a mask).
+#[inline(always)]
+fn mac_word(header: &[u8; ethernet::HEADER_LEN]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&header[..8]);
+    u64::from_le_bytes(word) & 0xffff_ffff_ffff
+}
+
+/// `ethertype` as its two wire bytes read in host order.
+#[inline(always)]
+const fn wire_order(ethertype: EtherType) -> u16 {
+    u16::from_ne_bytes(ethertype.0.to_be_bytes())
 }
 
 impl Nanoservice for Eth {
@@ -145,5 +176,77 @@ impl Nanoservice for Eth {
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         out.dispatch(batch, |packet, _| self.classify(packet));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::Mempool;
+
+    const OURS: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+
+    /// A frame of `len` bytes (at least the header) to `destination`.
+    fn classify(eth: &Eth, destination: MacAddr, ethertype: u16, len: usize) -> (Verdict, usize) {
+        let pool = Mempool::with_heap(1, 0).unwrap();
+        let mut packet = pool.alloc().unwrap();
+        let bytes = packet.append(len).unwrap();
+        if len >= ethernet::HEADER_LEN {
+            bytes[..6].copy_from_slice(&destination.0);
+            bytes[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+            bytes[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        }
+        let verdict = eth.classify(&mut packet);
+        (verdict, packet.len())
+    }
+
+    #[test]
+    fn frames_are_sorted_by_length_destination_and_ethertype() {
+        let mut eth = Eth::new(OURS);
+        let group = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]);
+        assert!(eth.join_multicast(group));
+        assert_eq!(eth.bind_ethertype(0x88cc), Ok(0));
+        let ipv4 = EtherType::IPV4.0;
+        let arp = EtherType::ARP.0;
+        let runt = Verdict::drop(EthDrop::Runt);
+        assert_eq!(classify(&eth, OURS, ipv4, 0), (runt, 0));
+        assert_eq!(classify(&eth, OURS, ipv4, 13), (runt, 13));
+        assert_eq!(
+            classify(&eth, OURS, ipv4, 14),
+            (Verdict::emit(Eth::IPV4), 0)
+        );
+        let longest = ethernet::MAX_FRAME_LEN;
+        assert_eq!(
+            classify(&eth, OURS, ipv4, longest),
+            (Verdict::emit(Eth::IPV4), longest - 14)
+        );
+        let oversized = Verdict::drop(EthDrop::Oversized);
+        assert_eq!(
+            classify(&eth, OURS, ipv4, longest + 1),
+            (oversized, longest + 1)
+        );
+        assert_eq!(classify(&eth, OURS, arp, 42), (Verdict::emit(Eth::ARP), 42));
+        let broadcast = MacAddr::BROADCAST;
+        assert_eq!(
+            classify(&eth, broadcast, arp, 42),
+            (Verdict::emit(Eth::ARP), 42)
+        );
+        assert_eq!(
+            classify(&eth, group, ipv4, 60),
+            (Verdict::emit(Eth::IPV4), 46)
+        );
+        let not_for_us = Verdict::drop(EthDrop::NotForUs);
+        for other in [MacAddr([2, 0, 0, 0, 0, 2]), MacAddr([3, 0, 0, 0, 0, 1])] {
+            assert_eq!(classify(&eth, other, ipv4, 60), (not_for_us, 60));
+        }
+        // Our MAC in the first six bytes only: the source's bytes behind
+        // it do not count.
+        assert_eq!(
+            classify(&eth, OURS, 0x88cc, 60),
+            (Verdict::emit(Eth::ETHERTYPE_0), 60)
+        );
+        let unknown = Verdict::drop(EthDrop::UnknownEthertype);
+        assert_eq!(classify(&eth, OURS, 0x86dd, 60), (unknown, 60));
+        assert_eq!(classify(&eth, OURS, 0x0008, 60), (unknown, 60));
     }
 }

@@ -209,10 +209,25 @@ impl ErrorLimiter {
 /// True when `address` can be no neighbour's own: unspecified, "this
 /// network" (0/8), loopback (127/8), multicast, reserved (240/4) or the
 /// limited broadcast (Linux's martians).
+#[inline]
 pub fn is_martian(address: Ipv4Addr) -> bool {
-    let first = address.octets()[0];
-    first == 0 || address.is_loopback() || first >= 224
+    // One load from a table by the first octet, instead of three compares
+    // on every received packet's source.
+    MARTIAN_FIRST_OCTETS[usize::from(address.octets()[0])]
 }
+
+/// By first octet, whether an address is a martian (see [`is_martian`]):
+/// 0 (0/8), 127 (loopback), 224 and above (multicast, reserved,
+/// broadcast).
+const MARTIAN_FIRST_OCTETS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut first = 0;
+    while first < 256 {
+        table[first] = first == 0 || first == 127 || first >= 224;
+        first += 1;
+    }
+    table
+};
 
 /// True when RFC 1122 allows an ICMP error about `offending`: not about an
 /// ICMP error, a non-first fragment, or a packet from a martian source
@@ -328,6 +343,34 @@ mod tests {
             assert!(!may_answer_with_error(&header), "{source:?}");
         }
         assert!(!is_martian(Ipv4Addr::new(10, 0, 0, 1)));
+    }
+
+    #[test]
+    fn martians_are_the_first_octets_linux_refuses() {
+        let martian = [
+            [0, 0, 0, 0],
+            [0, 255, 1, 2],
+            [127, 0, 0, 1],
+            [127, 255, 255, 254],
+            [224, 0, 0, 1],
+            [239, 1, 1, 1],
+            [240, 0, 0, 1],
+            [255, 255, 255, 255],
+        ];
+        let fine = [
+            [1, 0, 0, 0],
+            [10, 0, 0, 1],
+            [126, 255, 255, 255],
+            [128, 0, 0, 1],
+            [192, 168, 0, 1],
+            [223, 255, 255, 255],
+        ];
+        for octets in martian {
+            assert!(is_martian(Ipv4Addr::from(octets)), "{octets:?}");
+        }
+        for octets in fine {
+            assert!(!is_martian(Ipv4Addr::from(octets)), "{octets:?}");
+        }
     }
 
     #[test]

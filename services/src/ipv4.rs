@@ -148,8 +148,9 @@ impl Ipv4 {
 
     /// Validates `packet` and decides where it goes: to `icmp` or `udp`
     /// (trimmed to its total length), forwarded, or dropped.
+    /// `single` is `self.local.single()`, read once per burst.
     #[inline(always)]
-    fn receive(&mut self, packet: &mut Packet) -> Verdict {
+    fn receive(&mut self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
         let view = match Ipv4Packet::new_checked(packet.payload()) {
             Ok(view) => view,
             Err(error) => {
@@ -170,7 +171,11 @@ impl Ipv4 {
             // datagram for being received with a TTL below 2 (l3fwd drops
             // those it would forward).
             let source = view.source();
-            (is_martian(source) || self.local.is_ours(source)).then_some(Ipv4Drop::BadSource)
+            let ours = match single {
+                Some(address) => address == source,
+                None => self.local.is_ours(source),
+            };
+            (is_martian(source) || ours).then_some(Ipv4Drop::BadSource)
         };
         if let Some(reason) = reason {
             return Verdict::drop(reason);
@@ -185,7 +190,10 @@ impl Ipv4 {
         }
         // Claimed after `truncate` (which forgets claims): the header is
         // checked, the packet ends where it says, and it is no fragment.
-        let locality = self.local.locality(destination);
+        let locality = match single {
+            Some(address) if address == destination => Locality::Unicast,
+            _ => self.local.locality(destination),
+        };
         let checked = Checked::IPV4_HEADER;
         packet.set_checked(if locality == Locality::Unicast {
             checked.local_unicast()
@@ -340,7 +348,8 @@ impl Nanoservice for Ipv4 {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, _| self.receive(packet));
+        let single = self.local.single();
+        out.dispatch(batch, |packet, _| self.receive(packet, single));
         if !batch.is_empty() {
             self.handle_kept(batch, out);
         }

@@ -84,6 +84,13 @@ impl LocalAddresses {
         if destination.is_broadcast() {
             return Locality::Broadcast;
         }
+        // One address (a core with one interface, the common case): no
+        // loop to set up.
+        if let [only] = self.addresses.as_slice()
+            && only.address == destination
+        {
+            return Locality::Unicast;
+        }
         for cidr in &self.addresses {
             if cidr.address == destination {
                 return Locality::Unicast;
@@ -95,10 +102,26 @@ impl LocalAddresses {
         Locality::Remote
     }
 
+    /// Our only address, when there is one and it is not the limited
+    /// broadcast: then `locality(a)` is `Unicast` exactly for it and
+    /// `is_ours(a)` true exactly for it, so a per-packet caller can hold
+    /// it in a register and compare (see `ipv4`).
+    #[inline]
+    pub fn single(&self) -> Option<Ipv4Addr> {
+        match self.addresses.as_slice() {
+            [only] if !only.address.is_broadcast() => Some(only.address),
+            _ => None,
+        }
+    }
+
     /// True when `address` is one of our unicast addresses.
     #[inline]
     pub fn is_ours(&self, address: Ipv4Addr) -> bool {
-        self.addresses.iter().any(|cidr| cidr.address == address)
+        match self.addresses.as_slice() {
+            // One address: one compare, no loop to set up.
+            [only] => only.address == address,
+            all => all.iter().any(|cidr| cidr.address == address),
+        }
     }
 
     /// Our address on `interface`.

@@ -4,7 +4,7 @@
 //! behind `ipv4`, which verified it).
 
 use crate::route::{LocalAddresses, Locality};
-use crate::wire::ipv4::DEFAULT_TTL;
+use crate::wire::ipv4::{self, DEFAULT_TTL};
 use crate::wire::{Ipv4Packet, UdpPacket, udp};
 use dataplane::drop_reasons;
 use dataplane::{Batch, Checked, Nanoservice, Outputs, Packet, Verdict};
@@ -80,14 +80,19 @@ impl UdpEcho {
             return None;
         }
         let bytes = packet.payload_mut();
-        let offset = usize::from(*bytes.first()? & 0x0f) * 4;
-        let length = bytes.len().checked_sub(offset)?;
-        let (ip, datagram) = bytes.split_at_mut_checked(offset)?;
-        let header = datagram.first_chunk_mut::<{ udp::HEADER_LEN }>()?;
-        if usize::from(u16::from_be_bytes([header[4], header[5]])) != length {
+        let length = bytes.len();
+        // A header without options (nearly all): every offset below is a
+        // constant into one 28-byte array, so nothing is bounds-checked
+        // again. Options go the general way.
+        let Some(([0x45, ..], _)) = bytes.split_first_chunk::<ECHO_HEADERS>() else {
+            return None;
+        };
+        let headers = bytes.first_chunk_mut::<ECHO_HEADERS>()?;
+        let (ip, header) = headers.split_at_mut(ipv4::HEADER_LEN);
+        if usize::from(u16::from_be_bytes([header[4], header[5]])) + ipv4::HEADER_LEN != length {
             return None;
         }
-        UdpPacket::new_unchecked(&mut header[..]).swap_ports();
+        UdpPacket::new_unchecked(header).swap_ports();
         let mut ip = Ipv4Packet::new_unchecked(ip);
         ip.swap_addresses();
         ip.set_ttl_updating_checksum(DEFAULT_TTL);
@@ -98,6 +103,10 @@ impl UdpEcho {
         Some(Verdict::emit(Self::OUT))
     }
 }
+
+/// An IPv4 header without options and a UDP header: what the claimed
+/// path of [`UdpEcho::echo_checked`] reads as one array.
+const ECHO_HEADERS: usize = ipv4::HEADER_LEN + udp::HEADER_LEN;
 
 /// The datagrams `echo` kept, echoed or dropped one by one.
 #[cold]
@@ -151,5 +160,117 @@ impl Nanoservice for UdpEcho {
         if !batch.is_empty() {
             echo_kept(batch, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+    use core::net::Ipv4Addr;
+    use dataplane::{Ipv4Cidr, Mempool};
+
+    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    /// A request from the peer to our port 7: `options` bytes of IPv4
+    /// options (NOPs), `padding` bytes behind the datagram inside the IP
+    /// payload (RFC 768), both checksums right.
+    fn request(options: usize, padding: usize) -> Vec<u8> {
+        let payload = b"echo this";
+        let header_len = ipv4::HEADER_LEN + options;
+        let udp_len = udp::HEADER_LEN + payload.len();
+        let mut bytes = alloc::vec![0u8; header_len + udp_len + padding];
+        let datagram = &mut bytes[header_len..header_len + udp_len];
+        datagram[..2].copy_from_slice(&40_000u16.to_be_bytes());
+        datagram[2..4].copy_from_slice(&7u16.to_be_bytes());
+        datagram[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        datagram[8..].copy_from_slice(payload);
+        UdpPacket::new_unchecked(&mut datagram[..]).fill_checksum(PEER, US);
+        let mut ip = Ipv4Packet::new_unchecked(&mut bytes[..]);
+        ip.emit_header(PEER, US, ipv4::protocol::UDP, udp_len as u16, 9);
+        bytes[0] = 0x40 | (header_len / 4) as u8;
+        bytes[ipv4::HEADER_LEN..header_len].fill(1);
+        let mut ip = Ipv4Packet::new_unchecked(&mut bytes[..]);
+        ip.set_total_len((header_len + udp_len + padding) as u16);
+        ip.fill_checksum();
+        bytes
+    }
+
+    /// The echo of `request`, built field by field from scratch.
+    fn expected_echo(request: &[u8]) -> Vec<u8> {
+        let ip = Ipv4Packet::new_checked(request).unwrap();
+        let header_len = ip.header_len();
+        let udp = UdpPacket::new_checked(&request[header_len..]).unwrap();
+        let mut echo = request[..header_len + usize::from(udp.length())].to_vec();
+        let mut ip = Ipv4Packet::new_unchecked(&mut echo[..]);
+        ip.set_source(US);
+        ip.set_destination(PEER);
+        ip.set_ttl(DEFAULT_TTL);
+        ip.set_total_len((header_len + usize::from(udp.length())) as u16);
+        ip.fill_checksum();
+        let mut reply = UdpPacket::new_unchecked(&mut echo[header_len..]);
+        reply.set_source_port(7);
+        reply.set_destination_port(40_000);
+        echo
+    }
+
+    /// Runs `echo`, and the kept path as `process` would.
+    fn echoed(app: &UdpEcho, bytes: &[u8], checked: Checked) -> (Verdict, Vec<u8>, Checked) {
+        let pool = Mempool::with_heap(1, 0).unwrap();
+        let mut packet = pool.alloc().unwrap();
+        packet.append(bytes.len()).unwrap().copy_from_slice(bytes);
+        packet.set_checked(checked);
+        let mut verdict = app.echo(&mut packet);
+        if verdict == Verdict::Keep {
+            verdict = echo_padded(&mut packet);
+        }
+        (verdict, packet.payload().to_vec(), packet.checked())
+    }
+
+    #[test]
+    fn claimed_and_unclaimed_options_and_padding_all_echo_the_same_bytes() {
+        let app = UdpEcho::new(LocalAddresses::new(alloc::vec![Ipv4Cidr {
+            address: US,
+            prefix_len: 24,
+        }]));
+        let claimed = Checked::IPV4_HEADER.local_unicast().udp();
+        for (options, padding) in [(0, 0), (4, 0), (0, 6), (8, 3)] {
+            let request = request(options, padding);
+            let expected = expected_echo(&request);
+            for checked in [claimed, Checked::NONE, Checked::IPV4_HEADER.udp()] {
+                let (verdict, echo, after) = echoed(&app, &request, checked);
+                let case = (options, padding, checked);
+                assert_eq!(verdict, Verdict::emit(UdpEcho::OUT), "{case:?}");
+                assert_eq!(echo, expected, "{case:?}");
+                // Only the claimed path, on a datagram it echoes itself,
+                // vouches for the result; the others claim nothing.
+                let vouched = checked == claimed && options == 0 && padding == 0;
+                let claims = if vouched {
+                    Checked::IPV4_HEADER.udp()
+                } else {
+                    Checked::NONE
+                };
+                assert_eq!(after, claims, "{case:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_broadcast_or_a_malformed_datagram_is_dropped_without_claims() {
+        let app = UdpEcho::new(LocalAddresses::new(alloc::vec![Ipv4Cidr {
+            address: US,
+            prefix_len: 24,
+        }]));
+        let mut broadcast = request(0, 0);
+        let mut ip = Ipv4Packet::new_unchecked(&mut broadcast[..]);
+        ip.set_destination(Ipv4Addr::new(10, 0, 0, 255));
+        ip.fill_checksum();
+        let (verdict, ..) = echoed(&app, &broadcast, Checked::NONE);
+        assert_eq!(verdict, Verdict::drop(UdpEchoDrop::Broadcast));
+        let mut short = request(0, 0);
+        short[ipv4::HEADER_LEN + 4..ipv4::HEADER_LEN + 6].copy_from_slice(&4u16.to_be_bytes());
+        let (verdict, ..) = echoed(&app, &short, Checked::NONE);
+        assert_eq!(verdict, Verdict::drop(UdpEchoDrop::Malformed));
     }
 }

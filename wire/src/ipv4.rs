@@ -147,7 +147,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// True for any fragment (first, middle or last).
     #[inline]
     pub fn is_fragment(&self) -> bool {
-        self.more_fragments() || self.fragment_offset() != 0
+        // More-fragments or any offset bit, in one test of the word as it
+        // lies in memory (the mask in the same byte order, no swap).
+        let bytes = self.buffer.as_ref();
+        let word = u16::from_ne_bytes([
+            bytes[field::FLAGS_FRAGMENT.start],
+            bytes[field::FLAGS_FRAGMENT.start + 1],
+        ]);
+        word & u16::from_ne_bytes(0x3fff_u16.to_be_bytes()) != 0
     }
 
     /// Time to live.
@@ -259,15 +266,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn set_ttl_updating_checksum(&mut self, ttl: u8) {
         let bytes = self.buffer.as_mut();
-        let protocol = bytes[field::PROTOCOL];
-        let old_word = u16::from_ne_bytes([bytes[field::TTL], protocol]);
+        let old_ttl = bytes[field::TTL];
         bytes[field::TTL] = ttl;
-        let new_word = u16::from_ne_bytes([ttl, protocol]);
+        // `~m + m'` of RFC 1624 for the word [TTL, protocol]: the
+        // protocol byte and its complement add up to 0xff, so only the
+        // TTL is read. Laid out as the word is, in host order: the two
+        // byte pairs below sum to [!old_ttl + ttl, 0xff] with the carry
+        // where the word has it.
+        let delta = u32::from(u16::from_ne_bytes([!old_ttl, 0xff]))
+            + u32::from(u16::from_ne_bytes([ttl, 0]));
         let checksum = u16::from_ne_bytes([
             bytes[field::CHECKSUM.start],
             bytes[field::CHECKSUM.start + 1],
         ]);
-        let value = checksum::update(checksum, old_word, new_word);
+        let value = !checksum::fold(u64::from(u32::from(!checksum) + delta));
         bytes[field::CHECKSUM].copy_from_slice(&value.to_ne_bytes());
     }
 

@@ -151,7 +151,15 @@ impl Packet {
             return Err(PacketError::NoHeadroom);
         }
         self.head -= n as u16;
-        Ok(&mut self.payload_mut()[..n])
+        self.forget_checks();
+        // SAFETY: the new `head + n` is the old head, so the `n` bytes lie
+        // inside the data (`head <= tail <= capacity`), in the buffer we
+        // own; `&mut self` makes the borrow unique. Made directly rather
+        // than as `payload_mut()[..n]`, whose length check the compiler
+        // cannot drop (ipv4-out writes a header per packet through it).
+        Ok(unsafe {
+            core::slice::from_raw_parts_mut(self.buffer.as_ptr().add(self.head.into()), n)
+        })
     }
 
     /// Grows the data by `n` bytes at the end and returns them.
