@@ -84,8 +84,14 @@ fn an_unanswered_arp_request_is_retried_when_the_sleeping_core_wakes_for_it() {
 fn unacknowledged_data_is_probed_and_sent_again_as_the_sleeping_core_wakes_for_it() {
     let mut peer = Peer::new(TCP_SPEC, 40000, 7);
     peer.connect();
-    let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, b"hello");
-    assert_eq!(replies.len(), 1, "{replies:?}");
+    // Two echoes in flight, more than a segment's worth together and
+    // neither acknowledged (the peer's ACK stays at our SYN-ACK): no
+    // delayed ACK can be holding their answer back.
+    let (first, second) = (vec![b'a'; 1000], vec![b'b'; 1000]);
+    for payload in [&first, &second] {
+        let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, payload);
+        assert_eq!(replies.len(), 1, "{replies:?}");
+    }
     let sent = clock();
     // Woken first for the tail loss probe, then for the retransmission
     // timeout; the binding the peer's ARP taught goes stale much later.
@@ -101,14 +107,48 @@ fn unacknowledged_data_is_probed_and_sent_again_as_the_sleeping_core_wakes_for_i
         "the retransmission came {} ms after sending",
         waited / 1_000_000
     );
+    // The probe and the retransmission, each resending bytes of the
+    // unacknowledged stream (repacketised as the sender sees fit).
+    let stream = [first, second].concat();
     let again = peer.transmitted();
+    let lengths: Vec<usize> = again.iter().map(|segment| segment.payload.len()).collect();
     assert_eq!(
         again.len(),
         2,
-        "the probe and the retransmission: {again:?}"
+        "the probe and the retransmission: {lengths:?}"
     );
-    assert!(again.iter().all(|segment| segment.payload == b"hello"));
+    for segment in &again {
+        assert!(
+            !segment.payload.is_empty()
+                && stream
+                    .windows(segment.payload.len())
+                    .any(|bytes| bytes == segment.payload),
+            "a resent segment of {} bytes that the stream does not hold",
+            segment.payload.len()
+        );
+    }
     assert_eq!(peer.harness.counters().idle.wakeups_by_timer.get(), 2);
+}
+
+#[test]
+fn a_lone_unacknowledged_segment_wakes_the_core_once_at_the_retransmission_timeout() {
+    let mut peer = Peer::new(TCP_SPEC, 40000, 7);
+    peer.connect();
+    let replies = peer.send(TcpFlags::PSH | TcpFlags::ACK, b"hello");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let sent = clock();
+    // A lone segment's probe waits out the peer's worst-case delayed ACK
+    // (RFC 8985 7.2), which puts it at the retransmission timeout: one
+    // wake-up, one retransmission, no probe before it.
+    sleep_until_deadline(&mut peer.harness);
+    assert_eq!(peer.event("tail-loss-probes"), 0);
+    assert_eq!(peer.event("rto-expired"), 1);
+    assert_eq!(peer.event("retransmits"), 1);
+    assert!(clock() - sent >= 200_000_000);
+    let again = peer.transmitted();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].payload, b"hello");
+    assert_eq!(peer.harness.counters().idle.wakeups_by_timer.get(), 1);
 }
 
 /// A doorbell that counts its rings, in a core's links.
