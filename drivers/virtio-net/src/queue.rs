@@ -184,6 +184,26 @@ fn frame_with_header(packet: &mut Packet) -> Option<(u64, u32)> {
     Some((packet.phys_addr(), packet.len() as u32))
 }
 
+/// Keeps another pool's `packet`, sent on transmit descriptor `id`, until
+/// the device is done with it; returns where the device reads it. Out of
+/// line and cold: the in-order transmit loop keeps its registers for
+/// frames of the queue's own pool.
+#[cold]
+#[inline(never)]
+fn hold_foreign(
+    tx_foreign: &mut [Option<Packet>],
+    in_flight: &mut usize,
+    id: u16,
+    packet: Packet,
+) -> u64 {
+    let addr = packet.phys_addr();
+    if let Some(held) = tx_foreign.get_mut(usize::from(id)) {
+        *held = Some(packet);
+        *in_flight += 1;
+    }
+    addr
+}
+
 /// One queue pair, polled by the core that owns its mempool.
 pub struct VirtioNetQueue {
     rx: RingWithSlots,
@@ -530,12 +550,7 @@ impl Nic for VirtioNetQueue {
                     }
                     Err(packet) => {
                         slots[slot(id)] = NO_BUFFER;
-                        let addr = packet.phys_addr();
-                        if let Some(held) = tx_foreign.get_mut(usize::from(id)) {
-                            *held = Some(packet);
-                            *tx_foreign_in_flight += 1;
-                        }
-                        addr
+                        hold_foreign(tx_foreign, tx_foreign_in_flight, id, packet)
                     }
                 };
                 run.push(addr, len);
