@@ -446,6 +446,7 @@ impl Nic for VirtioNetQueue {
         let largest_frame = len.saturating_sub(NET_HEADER_LEN as u32);
         if self.rx.ring.in_order() {
             let used = self.rx.ring.take_used_in_order(room);
+            let before = batch.len();
             let slots = &self.rx.slots;
             for offset in 0..used.len() {
                 let id = used.id(offset);
@@ -467,10 +468,10 @@ impl Nic for VirtioNetQueue {
                 let packet = unsafe { pool.take_lent(lent, frame, frame_len as usize) };
                 bytes += u64::from(frame_len);
                 // Never refused: `room` bounds the entries taken.
-                if batch.push(packet).is_ok() {
-                    received += 1;
-                }
+                let _ = batch.push(packet);
             }
+            // Counted once from the batch rather than at every push.
+            received = batch.len() - before;
         } else {
             let slots = &mut self.rx.slots;
             self.rx.ring.take_used_singles(room, true, |id, written| {
