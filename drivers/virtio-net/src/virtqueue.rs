@@ -905,6 +905,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn in_order_runs_cross_the_u16_wrap_of_the_ring_indices() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        // Runs of three from just below 65536: the runs count positions
+        // in `usize`, which the ring's `u16` indices must follow.
+        queue.skip_to(65_530);
+        device.skip_to(65_530);
+        for round in 0..8u64 {
+            let mut run = queue.in_order_run(3, true);
+            let mut ids = Vec::new();
+            while let Some(id) = run.next_id() {
+                ids.push(id);
+                run.push(round * 8 + ids.len() as u64, 60);
+            }
+            assert_eq!(run.pushed(), 3);
+            drop(run);
+            assert_eq!(queue.in_order_free().1, 1);
+            queue.publish();
+            for (k, &id) in ids.iter().enumerate() {
+                let (head, descriptor) = device.next_head().unwrap();
+                assert_eq!(head, id, "descriptor id is the ring slot");
+                assert_eq!(descriptor.addr, round * 8 + k as u64 + 1);
+                device.complete(head, u32::from(id) + 100);
+            }
+            let used = queue.take_used_in_order(usize::MAX);
+            assert_eq!(used.len(), 3);
+            assert_eq!(used.first(), ids[0]);
+            for (offset, &id) in ids.iter().enumerate() {
+                assert_eq!(used.id(offset), id);
+                assert_eq!(used.written(id), u32::from(id) + 100);
+            }
+            assert_eq!(queue.in_order_free().1, 4);
+        }
+    }
+
+    #[test]
     fn in_order_bounds_what_a_misbehaving_device_claims() {
         let mut memory = HeapRing::new(4);
         let mut queue = memory.queue(4);
