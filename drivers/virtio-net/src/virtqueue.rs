@@ -521,13 +521,13 @@ impl SplitQueue {
         } else {
             0
         };
-        let position = self.avail_index;
+        let position = usize::from(self.avail_index);
         InOrderRun {
             table: self.base.as_ptr().cast::<u64>(),
-            mask: self.layout.size - 1,
+            mask: usize::from(self.layout.size - 1),
             flags: u64::from(flags) << 32,
             position,
-            end: position.wrapping_add(count as u16),
+            end: position + count,
             queue: self,
         }
     }
@@ -556,9 +556,9 @@ impl SplitQueue {
                     .add(self.layout.used + 4)
                     .cast::<UsedElement>()
             },
-            first,
+            first: usize::from(first),
             count,
-            mask,
+            mask: usize::from(mask),
             _queue: PhantomData,
         }
     }
@@ -582,13 +582,17 @@ impl SplitQueue {
 pub struct InOrderRun<'a> {
     queue: &'a mut SplitQueue,
     table: *mut u64,
-    mask: u16,
+    /// The queue size less one. It, the position and the end are kept as
+    /// `usize` rather than the ring's `u16`: an id masked out of them needs
+    /// no zero-extension before it indexes a table.
+    mask: usize,
     /// The flags, `len`'s neighbours in a descriptor's second 8 bytes.
     flags: u64,
-    /// The next position to push at.
-    position: u16,
+    /// The next position to push at, counted from the available index
+    /// without wrapping at 2^16 (the ring's index is it modulo 2^16).
+    position: usize,
     /// One past the last position the run may push at.
-    end: u16,
+    end: usize,
 }
 
 impl InOrderRun<'_> {
@@ -596,7 +600,7 @@ impl InOrderRun<'_> {
     /// the run is full.
     #[inline(always)]
     pub fn next_id(&self) -> Option<u16> {
-        (self.position != self.end).then_some(self.position & self.mask)
+        (self.position != self.end).then_some((self.position & self.mask) as u16)
     }
 
     /// Writes the next descriptor (`addr`, `len`); nothing once the run is
@@ -615,24 +619,25 @@ impl InOrderRun<'_> {
         // descriptor. `len`, `flags` and `next` (0) are the second 8 bytes,
         // little-endian as virtio 1.x lays them out.
         unsafe {
-            let descriptor = self.table.add(2 * usize::from(id));
+            let descriptor = self.table.add(2 * id);
             descriptor.write_volatile(addr.to_le());
             descriptor
                 .add(1)
                 .write_volatile((u64::from(len) | self.flags).to_le());
         }
-        self.position = self.position.wrapping_add(1);
+        self.position += 1;
     }
 
     /// Chains pushed so far.
     pub fn pushed(&self) -> usize {
-        usize::from(self.position.wrapping_sub(self.queue.avail_index))
+        self.position - usize::from(self.queue.avail_index)
     }
 }
 
 impl Drop for InOrderRun<'_> {
     fn drop(&mut self) {
-        self.queue.avail_index = self.position;
+        // Modulo 2^16, as the ring counts.
+        self.queue.avail_index = self.position as u16;
     }
 }
 
@@ -640,9 +645,11 @@ impl Drop for InOrderRun<'_> {
 /// used ring at once ([`SplitQueue::take_used_in_order`]).
 pub struct UsedRun<'a> {
     entries: *const UsedElement,
-    first: u16,
+    /// The first id, and the queue size less one, as `usize` (see
+    /// [`InOrderRun`]'s `mask`).
+    first: usize,
     count: usize,
-    mask: u16,
+    mask: usize,
     _queue: PhantomData<&'a SplitQueue>,
 }
 
@@ -663,13 +670,13 @@ impl UsedRun<'_> {
     /// queue size.
     #[inline(always)]
     pub fn first(&self) -> u16 {
-        self.first
+        self.first as u16
     }
 
     /// The id of the `offset`-th descriptor of the run.
     #[inline(always)]
     pub fn id(&self, offset: usize) -> u16 {
-        self.first.wrapping_add(offset as u16) & self.mask
+        ((self.first + offset) & self.mask) as u16
     }
 
     /// The bytes the device wrote into descriptor `id`'s buffer, from the
@@ -678,14 +685,14 @@ impl UsedRun<'_> {
     /// leaves the lengths of all but the last unknown).
     #[inline(always)]
     pub fn written(&self, id: u16) -> u32 {
-        let id = id & self.mask;
+        let id = usize::from(id) & self.mask;
         // SAFETY: entry `id < size` of the used ring; the device completed
         // it before the `idx` that `take_used_in_order` loaded (whose
         // acquire fence orders this read after that load) and does not
         // write it again before the descriptor is published anew, which
         // the borrow of the queue held by the run rules out.
-        let element = unsafe { self.entries.add(usize::from(id)).read_volatile() };
-        if element.id == u32::from(id) {
+        let element = unsafe { self.entries.add(id).read_volatile() };
+        if element.id as usize == id {
             element.len
         } else {
             u32::MAX
@@ -894,6 +901,44 @@ pub(crate) mod tests {
                 ids.iter().map(|&id| (id, u32::from(id) + 100)).collect();
             assert_eq!(seen, lengths);
             assert_eq!(queue.free_count(), 4, "freed whatever `complete` said");
+        }
+    }
+
+    #[test]
+    fn in_order_runs_cross_the_u16_wrap_of_the_ring_indices() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        // Runs of three from just below 65536: the runs count positions
+        // in `usize`, which the ring's `u16` indices must follow.
+        queue.skip_to(65_530);
+        device.skip_to(65_530);
+        for round in 0..8u64 {
+            let mut run = queue.in_order_run(3, true);
+            let mut ids = Vec::new();
+            while let Some(id) = run.next_id() {
+                ids.push(id);
+                run.push(round * 8 + ids.len() as u64, 60);
+            }
+            assert_eq!(run.pushed(), 3);
+            drop(run);
+            assert_eq!(queue.in_order_free().1, 1);
+            queue.publish();
+            for (k, &id) in ids.iter().enumerate() {
+                let (head, descriptor) = device.next_head().unwrap();
+                assert_eq!(head, id, "descriptor id is the ring slot");
+                assert_eq!(descriptor.addr, round * 8 + k as u64 + 1);
+                device.complete(head, u32::from(id) + 100);
+            }
+            let used = queue.take_used_in_order(usize::MAX);
+            assert_eq!(used.len(), 3);
+            assert_eq!(used.first(), ids[0]);
+            for (offset, &id) in ids.iter().enumerate() {
+                assert_eq!(used.id(offset), id);
+                assert_eq!(used.written(id), u32::from(id) + 100);
+            }
+            assert_eq!(queue.in_order_free().1, 4);
         }
     }
 
