@@ -57,6 +57,25 @@ impl Run {
         (pipelines.len() == self.line.cores as usize)
             .then(|| pipelines.iter().map(|share| share.run).sum())
     }
+
+    /// What the host took from the pipeline vCPU threads in the window:
+    /// their waiting for a host CPU (summed shares, 0.01: a hundredth of
+    /// one CPU's window), their involuntary switches, and the host's steal
+    /// (host CPUs).
+    fn pipeline_losses(&self) -> Option<(f64, u64, f64)> {
+        let host = self.host.as_ref()?;
+        let pipelines: Vec<_> = host.vcpus_between(1, self.line.cores).collect();
+        (pipelines.len() == self.line.cores as usize).then(|| {
+            (
+                pipelines.iter().map(|share| share.wait).sum(),
+                pipelines
+                    .iter()
+                    .map(|share| share.involuntary_switches)
+                    .sum(),
+                host.host_steal_cpus,
+            )
+        })
+    }
 }
 
 /// The in-guest synthetic pipeline (`test=synthetic`) with 1 and 2 pipeline
@@ -211,7 +230,8 @@ fn scaling_note(generator: &str, one: &[Option<Run>], two: &[Option<Run>]) -> St
     format!(
         "synthetic scaling generator={generator}, 2 pipeline cores over 1, {} rounds: median {}, min {} (rounds: {}); \
          the 2-core runs' pipeline vCPU threads got {} host CPUs (median; rounds: {}); \
-         had each pipeline vCPU had a whole host CPU, 2 cores would scale median {}, min {} (rounds: {})",
+         had each pipeline vCPU had a whole host CPU, 2 cores would scale median {}, min {} (rounds: {}); \
+         what the host took from the pipeline vCPU threads, 1-core run / 2-core run (waiting for a host CPU, preemptions; steal): {}",
         ratios.len(),
         format_ratio(median(&ratios)),
         format_ratio(minimum(&ratios)),
@@ -221,7 +241,27 @@ fn scaling_note(generator: &str, one: &[Option<Run>], two: &[Option<Run>]) -> St
         format_ratio(median(&per_cpu)),
         format_ratio(minimum(&per_cpu)),
         list(&per_cpu, "x"),
+        losses(&pairs),
     )
+}
+
+/// Each round's host losses for the scaling note: `0.1%, 5 / 1.5%, 900;
+/// steal 0.00`, the waiting as a share of one host CPU's window.
+fn losses(pairs: &[(&Run, &Run)]) -> String {
+    let describe = |run: &Run| {
+        run.pipeline_losses().map_or_else(
+            || ("n/a".to_owned(), 0.0),
+            |(wait, preempted, steal)| (format!("{:.1}%, {preempted}", wait * 100.0), steal),
+        )
+    };
+    pairs
+        .iter()
+        .map(|(one, two)| {
+            let ((one, steal_one), (two, steal_two)) = (describe(one), describe(two));
+            format!("{one} / {two}; steal {:.2}", steal_one.max(steal_two))
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Two 1-core guests measured at once: what this host gives two busy
@@ -374,9 +414,10 @@ fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
             };
             let core = fields.split_whitespace().next().unwrap_or("?");
             format!(
-                "core {core}: {} packets at {} cycles",
+                "core {core}: {} packets at {} cycles, {} ticks",
                 field("packets"),
-                field("cycles_per_packet")
+                field("cycles_per_packet"),
+                field("window_timer_interrupts")
             )
         })
         .collect::<Vec<_>>()
