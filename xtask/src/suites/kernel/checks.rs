@@ -223,6 +223,30 @@ pub fn check_synthetic(
         line.errors,
         line.drops
     );
+    if generator == "local" {
+        // The local mode runs tickless until the drain: a pipeline core that
+        // took timer interrupts in the window had the host's main loop and
+        // its own vCPU thread woken for nothing.
+        let cores: Vec<&str> = outcome
+            .serial_log
+            .lines()
+            .filter_map(|line| line.trim_end().strip_prefix("synthetic core="))
+            .collect();
+        ensure!(
+            cores.len() == pipelines as usize,
+            "{} `synthetic core=` lines, expected {pipelines}",
+            cores.len()
+        );
+        for fields in cores {
+            let ticks = fields
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("window_timer_interrupts="));
+            ensure!(
+                ticks == Some("0"),
+                "pipeline core {fields}: expected no timer interrupts in the measured window"
+            );
+        }
+    }
     ensure!(
         outcome.serial_log.contains("scenario synthetic: PASS"),
         "missing the synthetic PASS line"
@@ -296,8 +320,23 @@ mod tests {
             check_synthetic(&outcome(log), 2, "core", Some(121)).is_err(),
             "lost echo"
         );
-        let local = log.replace("cores=2", "cores=2 generator=local");
+        let per_core = "synthetic core=1 packets=50 busy_cycles=9 cycles_per_packet=0.1 window_timer_interrupts=0\n\
+            synthetic core=2 packets=50 busy_cycles=9 cycles_per_packet=0.1 window_timer_interrupts=0\n";
+        let local = format!(
+            "{per_core}{}",
+            log.replace("cores=2", "cores=2 generator=local")
+        );
         check_synthetic(&outcome(&local), 2, "local", None).unwrap();
+        let ticked = local.replacen("window_timer_interrupts=0", "window_timer_interrupts=3", 1);
+        assert!(
+            check_synthetic(&outcome(&ticked), 2, "local", None).is_err(),
+            "ticks in the local mode's window"
+        );
+        let one_core = local.replacen("synthetic core=2", "synthetic lane=2", 1);
+        assert!(
+            check_synthetic(&outcome(&one_core), 2, "local", None).is_err(),
+            "a pipeline core's line missing"
+        );
         let lost = local.replace("echoed=120", "echoed=119");
         assert!(
             check_synthetic(&outcome(&lost), 2, "local", None).is_err(),
