@@ -327,20 +327,18 @@ fn pipeline(core: usize) -> ! {
         apic::stop_timer();
     }
     let (mut packets, mut busy_cycles, mut idle) = (0u64, 0u64, 0u32);
-    // This core's timer interrupts when it saw the window open and close.
+    // This core's timer interrupts when it saw the window open and close
+    // (a core asleep through the drain sees it close at the end).
     let (mut seen_phase, mut window_timer) = (PHASE_SETUP, [0u64; 2]);
     loop {
         // Acquire: pairs with the generator's Release phase changes.
         let phase = PHASE.load(Ordering::Acquire);
-        if phase == PHASE_DONE {
-            break;
-        }
         if phase != seen_phase {
-            seen_phase = phase;
             let timer = percpu::current().interrupts.read().timer;
             if phase == PHASE_MEASURE {
                 window_timer[0] = timer;
-            } else if phase == PHASE_DRAIN {
+            }
+            if phase >= PHASE_DRAIN && seen_phase < PHASE_DRAIN {
                 window_timer[1] = timer;
                 if !ticking {
                     // The drain halts between polls: the tick is back as
@@ -349,6 +347,10 @@ fn pipeline(core: usize) -> ! {
                     ticking = true;
                 }
             }
+            seen_phase = phase;
+        }
+        if phase == PHASE_DONE {
+            break;
         }
         let start = cpu::rdtsc();
         let received = executor.poll_once();
