@@ -86,10 +86,10 @@ pub fn run_scenario(config: &QemuConfig, timeout: Duration) -> Result<ScenarioOu
 }
 
 /// How often the harness wakes while QEMU runs and prints nothing, to check
-/// the timeout. Rarely: on this 2-CPU host each wake-up preempts a busy
-/// vCPU thread (at 20 ms, a quarter of what preempted the synthetic
-/// benchmark's pipeline vCPUs in a window). QEMU's exit ends the wait at
-/// once (its console pipes close).
+/// the timeout. Rarely: on this 2-CPU host a wake-up can preempt a busy
+/// vCPU thread (from 20 ms to 200 ms the synthetic benchmark's two
+/// pipeline vCPUs went from about 270 to about 220 preemptions in a 2 s
+/// window). QEMU's exit ends the wait at once (its console pipes close).
 const IDLE_WAKE_INTERVAL: Duration = Duration::from_millis(200);
 
 /// As [`run_scenario`], calling `watch` with QEMU's process id and each
