@@ -145,13 +145,22 @@ pub fn synthetic(options: &BenchArguments, notes: &mut Vec<String>) -> Vec<Synth
         if generators.contains(&"local") {
             let pair = measure_side_by_side("local", window_ms);
             match &pair {
-                Ok(pair) => eprintln!(
-                    "xtask: [bench] synthetic round {} two 1-core guests side by side: {:.3} + {:.3} Mpps, windows {:.0}% overlapped",
-                    round + 1,
-                    pair.mpps[0],
-                    pair.mpps[1],
-                    pair.overlap * 100.0
-                ),
+                Ok(pair) => {
+                    let host = |share: &Option<WindowShare>| {
+                        share
+                            .as_ref()
+                            .map_or_else(|| "not read".to_owned(), WindowShare::describe)
+                    };
+                    eprintln!(
+                        "xtask: [bench] synthetic round {} two 1-core guests side by side: {:.3} + {:.3} Mpps, windows {:.0}% overlapped; host, first: {}; second: {}",
+                        round + 1,
+                        pair.mpps[0],
+                        pair.mpps[1],
+                        pair.overlap * 100.0,
+                        host(&pair.hosts[0]),
+                        host(&pair.hosts[1])
+                    )
+                }
                 Err(error) => notes.push(format!(
                     "synthetic: two 1-core guests side by side failed: {}",
                     format!("{error:#}").lines().next().unwrap_or_default()
@@ -272,6 +281,8 @@ struct SideBySide {
     mpps: [f64; 2],
     /// Share of the longer measured window the two windows overlapped.
     overlap: f64,
+    /// What the host gave each guest's vCPU threads in its window.
+    hosts: [Option<WindowShare>; 2],
 }
 
 /// Boots two 1-core guests at once and measures both.
@@ -297,6 +308,7 @@ fn measure_side_by_side(generator: &str, window_ms: u64) -> Result<SideBySide> {
     Ok(SideBySide {
         mpps: [first.line.mpps, second.line.mpps],
         overlap,
+        hosts: [first.host, second.host],
     })
 }
 
