@@ -72,6 +72,7 @@ use crate::scenarios::dispatch::fail;
 use crate::scenarios::synthetic_frames::{
     APPLIANCE_MAC, Reply, Verify, build_request, turn_around,
 };
+use crate::scenarios::synthetic_slices::{self, Slicer};
 use crate::{appliance::executor, arch::apic, arch::cpu, arch::smp, boot::cmdline, dev::time};
 
 /// Packets the generator moves per ring operation: larger than the
@@ -145,6 +146,9 @@ struct PipelineReport {
     /// Timer interrupts this core took in the measured window (0 in the
     /// local mode, which stops the tick).
     window_timer_interrupts: AtomicU64,
+    /// Local generator with `synthetic_slice_ms`: of the measured echoes,
+    /// those in slices of all cores and in slices of one core alone.
+    sliced: [AtomicU64; 2],
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // only used to fill the array below
@@ -155,6 +159,7 @@ const EMPTY_REPORT: PipelineReport = PipelineReport {
     reflected: AtomicU64::new(0),
     reflected_measured: AtomicU64::new(0),
     window_timer_interrupts: AtomicU64::new(0),
+    sliced: [AtomicU64::new(0), AtomicU64::new(0)],
 };
 static REPORTS: [PipelineReport; MAX_CORES] = [EMPTY_REPORT; MAX_CORES];
 /// Pipeline cores that published their report.
@@ -229,6 +234,7 @@ impl Reflector {
         add(&self.report.reflected);
         if phase == PHASE_MEASURE {
             add(&self.report.reflected_measured);
+            add(&self.report.sliced[synthetic_slices::current_kind()]);
         }
         taken as usize
     }
@@ -351,6 +357,11 @@ fn pipeline(core: usize) -> ! {
         }
         if phase == PHASE_DONE {
             break;
+        }
+        if phase == PHASE_MEASURE && !synthetic_slices::may_run(core) {
+            // Not this core's slice: its echoes wait in its queue.
+            synthetic_slices::park(core);
+            continue;
         }
         let start = cpu::rdtsc();
         let received = executor.poll_once();
@@ -479,6 +490,19 @@ fn generator() -> ! {
             format_args!("synthetic_generator takes core or local, not `{other}`"),
         ),
     };
+    // One boot, 1 and 2 cores in turn (`synthetic_slices`).
+    let mut slicer = match cmdline::get_u64("synthetic_slice_ms") {
+        None => None,
+        Some(ms) if ms > 0 && mode == Generator::Local && pipelines >= 2 => {
+            Some(Slicer::new(ms * 1_000_000, pipelines))
+        }
+        Some(_) => fail(
+            "synthetic",
+            format_args!(
+                "synthetic_slice_ms needs synthetic_generator=local, 2 pipeline cores or more and a length above 0"
+            ),
+        ),
+    };
     // Release: published before the ring ends the pipeline cores wait for.
     LOCAL_GENERATOR.store(mode == Generator::Local, Ordering::Release);
     let packet_budget = match window_ns {
@@ -564,6 +588,8 @@ fn generator() -> ! {
         PHASE.store(phase, Ordering::Release);
     }
     let mut drain_start = 0u64;
+    // The slices' count and each kind's TSC cycles, once the window closed.
+    let mut slices: Option<(u64, [u64; 2])> = None;
     let mut generator_busy_cycles = 0u64;
     loop {
         let now = time::now_ns();
@@ -572,12 +598,21 @@ fn generator() -> ! {
             if phase == PHASE_WARM_UP && now - start_ns >= WARM_UP_NS {
                 phase = PHASE_MEASURE;
                 measure_start = Some((now, cpu::rdtsc()));
+                if let (Some(slicer), Some(start)) = (&mut slicer, measure_start) {
+                    slicer.begin(start);
+                }
                 // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
                 // For the host: the benchmark reads what QEMU's vCPU threads got
                 // of the host between these two lines.
                 crate::kprintln!("{WINDOW_START_LINE}");
-            } else if phase == PHASE_MEASURE
+            } else if let Some(slicer) = slicer.as_mut().filter(|_| {
+                phase == PHASE_MEASURE
+                    && measure_start.is_some_and(|(begin, _)| now - begin < window)
+            }) {
+                slicer.advance((now, cpu::rdtsc()));
+            }
+            if phase == PHASE_MEASURE
                 && measure_start.is_some_and(|(begin, _)| now - begin >= window)
             {
                 phase = PHASE_DRAIN;
@@ -585,6 +620,10 @@ fn generator() -> ! {
                 drain_start = now;
                 // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
+                // After the phase: a parked core wakes into the drain.
+                if let (Some(slicer), Some((_, end))) = (&mut slicer, measure_end) {
+                    slices = Some(slicer.finish(end));
+                }
                 crate::kprintln!("{WINDOW_END_LINE}");
                 if mode == Generator::Local {
                     // The drain polls for the last echoes: ticks again, and
@@ -669,7 +708,12 @@ fn generator() -> ! {
                 // every halt, so a timer that fires a little early (its rate
                 // and the TSC's are calibrated apart) only sleeps again.
                 let deadline = match (phase, measure_start, window_ns) {
-                    (PHASE_MEASURE, Some((begin, _)), Some(window)) => begin + window,
+                    (PHASE_MEASURE, Some((begin, _)), Some(window)) => {
+                        let end = begin + window;
+                        slicer
+                            .as_ref()
+                            .map_or(end, |slicer| slicer.deadline().min(end))
+                    }
                     _ => start_ns + WARM_UP_NS,
                 };
                 apic::start_one_shot_timer(
@@ -697,6 +741,9 @@ fn generator() -> ! {
         }
         cpu::pause();
     }
+    if let (Some(slicer), Some((count, cycles))) = (&slicer, slices) {
+        report_slices(pipelines, slicer.slice_ns, count, cycles);
+    }
     report(
         &lanes,
         mode,
@@ -705,6 +752,32 @@ fn generator() -> ! {
         pipelines,
         generator_busy_cycles,
     )
+}
+
+/// Prints the `synthetic slices=` line: packets per second of each kind of
+/// slice's wall time (TSC), all pipeline cores and one alone.
+fn report_slices(pipelines: usize, slice_ns: u64, count: u64, cycles: [u64; 2]) {
+    let milli_mpps = |kind: usize| {
+        let packets: u64 = REPORTS[1..=pipelines]
+            .iter()
+            // Ordering: Relaxed: published by `REPORTED` (see the wait above).
+            .map(|report| report.sliced[kind].load(Ordering::Relaxed))
+            .sum();
+        let ns = time::ticks_to_ns(cycles[kind]).max(1);
+        u128::from(packets) * 1_000_000 / u128::from(ns)
+    };
+    let (one, all) = (
+        milli_mpps(synthetic_slices::SLICE_ALONE),
+        milli_mpps(synthetic_slices::SLICE_ALL),
+    );
+    crate::kprintln!(
+        "synthetic slices={count} slice_ms={} one_core_mpps={}.{:03} all_cores_mpps={}.{:03}",
+        slice_ns / 1_000_000,
+        one / 1000,
+        one % 1000,
+        all / 1000,
+        all % 1000
+    );
 }
 
 /// Prints the result line and exits: success when every request came back

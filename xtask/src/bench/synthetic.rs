@@ -8,7 +8,7 @@ use crate::bench::vcpu_time::{Sample, WindowShare};
 use crate::cli::BenchArguments;
 use crate::qemu::command_line::Machine;
 use crate::qemu::scenario::run_scenario_watched;
-use crate::suites::kernel::checks::SyntheticLine;
+use crate::suites::kernel::checks::{SlicesLine, SyntheticLine};
 use crate::suites::kernel::scenarios::config;
 use anyhow::{Result, ensure};
 use perf::report::SyntheticRow;
@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 const SYNTHETIC_WINDOW_MS: u64 = 2000;
 const SYNTHETIC_QUICK_WINDOW_MS: u64 = 500;
 const SYNTHETIC_RUNS: u32 = 5;
+/// Slices of the one-boot local run: both pipeline cores, then each alone
+/// in turn (`kernel/src/scenarios/synthetic_slices.rs`).
+const SLICE_MS: u64 = 200;
+const QUICK_SLICE_MS: u64 = 50;
 /// Who turns echoes back into requests in the synthetic runs.
 const SYNTHETIC_GENERATORS: [&str; 2] = ["core", "local"];
 /// The guest's window markers (`kernel/src/scenarios/synthetic.rs`).
@@ -46,6 +50,8 @@ struct Run {
     host: Option<WindowShare>,
     /// When the host read the guest's window markers.
     window: Option<(Instant, Instant)>,
+    /// A sliced run's figures (`synthetic_slice_ms`).
+    sliced: Option<SlicesLine>,
 }
 
 impl Run {
@@ -107,16 +113,18 @@ pub fn synthetic(options: &BenchArguments, notes: &mut Vec<String>) -> Vec<Synth
     let mut runs: Vec<Vec<Option<Run>>> = vec![Vec::new(); cases.len()];
     // Local generators only: two 1-core guests at once, per round.
     let mut side_by_side: Vec<Option<SideBySide>> = Vec::new();
+    // Local generators only: each round's one-boot sliced scaling.
+    let mut sliced_ratios: Vec<Option<f64>> = Vec::new();
     for round in 0..rounds {
         for (&(generator, pipelines), found) in cases.iter().zip(runs.iter_mut()) {
-            let measured = measure(pipelines, generator, window_ms).or_else(|error| {
+            let measured = measure(pipelines, generator, window_ms, None).or_else(|error| {
                 let reason = format!("{error:#}").lines().next().unwrap_or_default().to_owned();
                 eprintln!("xtask: [bench] synthetic round {} generator={generator} {pipelines} pipeline core(s) refused, measuring again: {reason}", round + 1);
                 notes.push(format!(
                     "synthetic round {} generator={generator} with {pipelines} pipeline core(s) measured twice, the first refused: {reason}",
                     round + 1
                 ));
-                measure(pipelines, generator, window_ms)
+                measure(pipelines, generator, window_ms, None)
             });
             match measured {
                 Ok(run) => {
@@ -167,6 +175,38 @@ pub fn synthetic(options: &BenchArguments, notes: &mut Vec<String>) -> Vec<Synth
                 )),
             }
             side_by_side.push(pair.ok());
+            let slice_ms = if options.quick {
+                QUICK_SLICE_MS
+            } else {
+                SLICE_MS
+            };
+            let sliced = measure(2, "local", window_ms, Some(slice_ms)).and_then(|run| {
+                run.sliced
+                    .filter(|line| line.one_core_mpps > 0.0)
+                    .map(|line| (line, run.host))
+                    .ok_or_else(|| anyhow::anyhow!("no slices line"))
+            });
+            match &sliced {
+                Ok((line, host)) => eprintln!(
+                    "xtask: [bench] synthetic round {} one boot in {slice_ms} ms slices ({} slices): both pipeline cores {:.3} Mpps, one alone (each in turn) {:.3}: {:.2}x; host: {}",
+                    round + 1,
+                    line.slices,
+                    line.all_cores_mpps,
+                    line.one_core_mpps,
+                    line.all_cores_mpps / line.one_core_mpps,
+                    host.as_ref()
+                        .map_or_else(|| "not read".to_owned(), WindowShare::describe)
+                ),
+                Err(error) => notes.push(format!(
+                    "synthetic: the sliced run failed: {}",
+                    format!("{error:#}").lines().next().unwrap_or_default()
+                )),
+            }
+            sliced_ratios.push(
+                sliced
+                    .ok()
+                    .map(|(line, _)| line.all_cores_mpps / line.one_core_mpps),
+            );
         }
     }
     let mut rows = Vec::new();
@@ -193,6 +233,13 @@ pub fn synthetic(options: &BenchArguments, notes: &mut Vec<String>) -> Vec<Synth
             notes.push(scaling_note(generator, one, two));
             if generator == "local" {
                 notes.push(side_by_side_note(one, two, &side_by_side));
+                let ratios: Vec<f64> = sliced_ratios.iter().flatten().copied().collect();
+                notes.push(format!(
+                    "synthetic generator=local, one boot in slices (both pipeline cores, then each alone in turn; packets per second of each kind of slice's wall time): 2 cores over 1 median {}, min {} (rounds: {})",
+                    format_ratio(median(&ratios)),
+                    format_ratio(minimum(&ratios)),
+                    list(&ratios, "x")
+                ));
             }
         }
     }
@@ -288,8 +335,8 @@ struct SideBySide {
 /// Boots two 1-core guests at once and measures both.
 fn measure_side_by_side(generator: &str, window_ms: u64) -> Result<SideBySide> {
     let (first, second) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| measure(1, generator, window_ms));
-        let first = measure(1, generator, window_ms);
+        let other = scope.spawn(|| measure(1, generator, window_ms, None));
+        let first = measure(1, generator, window_ms, None);
         let second = other
             .join()
             .map_err(|_| anyhow::anyhow!("the second guest's thread panicked"))?;
@@ -365,13 +412,16 @@ fn minimum(values: &[f64]) -> Option<f64> {
 }
 
 /// Measures the in-guest synthetic pipeline with `pipelines` pipeline cores
-/// (plus core 0) over a `window_ms` window, reading QEMU's threads when the
-/// guest opens and closes the window.
-fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
+/// (plus core 0) over a `window_ms` window, in slices of `slice_ms` when
+/// given, reading QEMU's threads when the guest opens and closes the window.
+fn measure(pipelines: u32, generator: &str, window_ms: u64, slice_ms: Option<u64>) -> Result<Run> {
+    let slices = slice_ms
+        .map(|ms| format!(" synthetic_slice_ms={ms}"))
+        .unwrap_or_default();
     let mut config = config(
         pipelines + 1,
         Machine::Q35,
-        &format!("test=synthetic synthetic_generator={generator} synthetic_ms={window_ms}"),
+        &format!("test=synthetic synthetic_generator={generator} synthetic_ms={window_ms}{slices}"),
     );
     // Names the vCPU threads `CPU <n>/TCG` for `Sample::read`.
     config
@@ -392,6 +442,10 @@ fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
     })?;
     let line = SyntheticLine::find(&outcome.serial_log)
         .map_err(|error| anyhow::anyhow!("{error:#}\n{}", outcome.serial_log))?;
+    let sliced = match slice_ms {
+        Some(_) => Some(SlicesLine::find(&outcome.serial_log)?),
+        None => None,
+    };
     ensure!(
         outcome.succeeded(),
         "synthetic run failed ({}): {:?}",
@@ -439,6 +493,7 @@ fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
         per_core,
         host,
         window,
+        sliced,
     })
 }
 

@@ -254,6 +254,58 @@ pub fn check_synthetic(
     Ok(())
 }
 
+/// The `synthetic slices=` line of a run with `synthetic_slice_ms`: its
+/// slice count and the packets per second of the slices with every
+/// pipeline core and with one alone, in Mpps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlicesLine {
+    /// Slices in the measured window.
+    pub slices: u64,
+    /// Mpps while one pipeline core ran alone (each in turn).
+    pub one_core_mpps: f64,
+    /// Mpps while every pipeline core ran.
+    pub all_cores_mpps: f64,
+}
+
+impl SlicesLine {
+    /// Finds and parses the line in a serial log.
+    pub fn find(log: &str) -> Result<Self> {
+        let line = log
+            .lines()
+            .map(str::trim_end)
+            .find(|line| line.starts_with("synthetic slices="))
+            .ok_or_else(|| anyhow::anyhow!("no `synthetic slices=` line on the console"))?;
+        let field = |name: &str| -> Result<f64> {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|value| value.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("`{line}`: no number for {name}"))
+        };
+        Ok(Self {
+            slices: field("slices")? as u64,
+            one_core_mpps: field("one_core_mpps")?,
+            all_cores_mpps: field("all_cores_mpps")?,
+        })
+    }
+}
+
+/// A sliced run (`synthetic_slice_ms`) measured at least `slices` slices
+/// (one fewer than the window holds can happen: core 0 may wake for the
+/// last slice after the window's end) and both kinds moved packets.
+pub fn check_slices(outcome: &ScenarioOutcome, slices: u64) -> Result<()> {
+    let line = SlicesLine::find(&outcome.serial_log)?;
+    ensure!(
+        line.slices >= slices,
+        "{} slices, expected at least {slices}",
+        line.slices
+    );
+    ensure!(
+        line.one_core_mpps > 0.0 && line.all_cores_mpps > 0.0,
+        "a kind of slice moved nothing: {line:?}"
+    );
+    Ok(())
+}
+
 /// FNV-1a, as the kernel's spec scenario computes it.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
@@ -342,6 +394,18 @@ mod tests {
             check_synthetic(&outcome(&lost), 2, "local", None).is_err(),
             "lost echo, window mode"
         );
+        let sliced = format!(
+            "{local}synthetic slices=6 slice_ms=50 one_core_mpps=3.012 all_cores_mpps=6.105\n"
+        );
+        let line = SlicesLine::find(&sliced).unwrap();
+        assert_eq!(line.slices, 6);
+        assert_eq!((line.one_core_mpps, line.all_cores_mpps), (3.012, 6.105));
+        check_slices(&outcome(&sliced), 6).unwrap();
+        check_slices(&outcome(&sliced), 5).unwrap();
+        assert!(check_slices(&outcome(&sliced), 7).is_err(), "slice count");
+        assert!(check_slices(&outcome(&local), 6).is_err(), "no slices line");
+        let idle = sliced.replace("one_core_mpps=3.012", "one_core_mpps=0.000");
+        assert!(check_slices(&outcome(&idle), 6).is_err(), "an empty kind");
         let bad = log.replace("errors=0", "errors=1");
         assert!(
             check_synthetic(&outcome(&bad), 2, "core", Some(120)).is_err(),
