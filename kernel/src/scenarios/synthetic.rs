@@ -30,6 +30,10 @@
 //! window), while next to a single pipeline core they land on the idle
 //! host CPU: a bias against two cores that was not the guest's work.
 //!
+//! `synthetic_slice_ms=S` (local mode, 2 pipeline cores or more) measures
+//! 2 cores and 1 in the same boot, in alternating slices of S ms (see
+//! `synthetic_slices`).
+//!
 //! Two ways to end: `synthetic_packets=N` sends exactly N requests (the
 //! correctness scenario of `cargo xtask test`); `synthetic_ms=M` measures for
 //! M ms after a warm-up (the benchmark). Either way every request must come
