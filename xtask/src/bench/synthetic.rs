@@ -20,9 +20,10 @@ const SYNTHETIC_WINDOW_MS: u64 = 2000;
 const SYNTHETIC_QUICK_WINDOW_MS: u64 = 500;
 const SYNTHETIC_RUNS: u32 = 5;
 /// Slices of the one-boot local run: both pipeline cores, then each alone
-/// in turn (`kernel/src/scenarios/synthetic_slices.rs`).
-const SLICE_MS: u64 = 200;
-const QUICK_SLICE_MS: u64 = 50;
+/// in turn (`kernel/src/scenarios/synthetic_slices.rs`); a window holds a
+/// multiple of four, so that each core runs alone as often as the other.
+const SLICE_MS: u64 = 250;
+const QUICK_SLICE_MS: u64 = 125;
 /// Who turns echoes back into requests in the synthetic runs.
 const SYNTHETIC_GENERATORS: [&str; 2] = ["core", "local"];
 /// The guest's window markers (`kernel/src/scenarios/synthetic.rs`).
