@@ -24,7 +24,8 @@ const SYNTHETIC_RUNS: u32 = 5;
 /// multiple of four, so that each core runs alone as often as the other.
 /// Short, so that a host CPU's slow spell of under a second falls on both
 /// kinds of slice (250 ms let one round fall to 1.84x, report
-/// 20261207T141043Z; 50 ms held 1.91-1.97x, 20261207T141427Z).
+/// 20261207T141043Z; 50 ms held 1.91-1.97x in 20261207T141427Z, and
+/// 1.86-1.96x in 20261207T142226Z).
 const SLICE_MS: u64 = 50;
 const QUICK_SLICE_MS: u64 = 25;
 /// Who turns echoes back into requests in the synthetic runs.
