@@ -7,3 +7,4 @@ pub mod mempool;
 pub mod pingpong;
 pub mod synthetic;
 pub mod synthetic_frames;
+pub mod synthetic_slices;

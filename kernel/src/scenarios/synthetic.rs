@@ -21,7 +21,18 @@
 //! fewer CPUs than vCPUs (this one has 2) the generator core competes with
 //! the pipeline cores for host time; the local mode measures how the
 //! pipeline scales without that, and its `cycles_per_packet` includes the
-//! turn-around.
+//! turn-around. The local mode runs tickless until the drain: the pipeline
+//! cores stop their timer and core 0 sleeps on a one-shot timer set to the
+//! next phase change. Under TCG every guest tick is a wake-up of QEMU's main
+//! loop (which runs the APIC timers) and often of a vCPU thread; with a
+//! pipeline vCPU on each of this host's CPUs those wake-ups preempt the
+//! pipelines (measured: 250–800 preemptions per vCPU thread in a 2 s
+//! window), while next to a single pipeline core they land on the idle
+//! host CPU: a bias against two cores that was not the guest's work.
+//!
+//! `synthetic_slice_ms=S` (local mode, 2 pipeline cores or more) measures
+//! 2 cores and 1 in the same boot, in alternating slices of S ms (see
+//! `synthetic_slices`).
 //!
 //! Two ways to end: `synthetic_packets=N` sends exactly N requests (the
 //! correctness scenario of `cargo xtask test`); `synthetic_ms=M` measures for
@@ -33,7 +44,8 @@
 //! ```
 //!
 //! Before it, one `synthetic core=N packets=... busy_cycles=...
-//! cycles_per_packet=...` line per pipeline core; in benchmark mode
+//! cycles_per_packet=... window_timer_interrupts=...` line per pipeline
+//! core; in benchmark mode
 //! `synthetic window=start` and `synthetic window=end` mark the measured
 //! window for the host, which reads its vCPU threads' CPU time then.
 //!
@@ -56,7 +68,7 @@ use dataplane::{
 };
 use spin::Mutex;
 
-use crate::arch::percpu::MAX_CORES;
+use crate::arch::percpu::{self, MAX_CORES};
 use crate::arch::trap::TIMER_VECTOR;
 use crate::dev::exit::{ExitCode, exit_qemu};
 use crate::runtime::idle_forever;
@@ -64,6 +76,7 @@ use crate::scenarios::dispatch::fail;
 use crate::scenarios::synthetic_frames::{
     APPLIANCE_MAC, Reply, Verify, build_request, turn_around,
 };
+use crate::scenarios::synthetic_slices::{self, Slicer};
 use crate::{appliance::executor, arch::apic, arch::cpu, arch::smp, boot::cmdline, dev::time};
 
 /// Packets the generator moves per ring operation: larger than the
@@ -79,6 +92,9 @@ const RING_CAPACITY: usize = 2048;
 /// (20 kHz with 512 in flight measured 1.43x from 1 to 2 pipeline cores,
 /// this 1.35x to 1.62x).
 const GENERATOR_TICK_HZ: u64 = 2_000;
+/// Shortest one-shot sleep core 0 arms in the local mode: a deadline that
+/// has just passed still gets a timer that fires.
+const MIN_ONE_SHOT_NS: u64 = 10_000;
 /// Requests sent when neither `synthetic_packets` nor `synthetic_ms` is given.
 const DEFAULT_PACKETS: u64 = 200_000;
 /// Warm-up before the measured window (benchmark mode).
@@ -131,6 +147,12 @@ struct PipelineReport {
     reflected: AtomicU64,
     /// Local generator: of those, the ones in the measured window.
     reflected_measured: AtomicU64,
+    /// Timer interrupts this core took in the measured window (0 in the
+    /// local mode, which stops the tick).
+    window_timer_interrupts: AtomicU64,
+    /// Local generator with `synthetic_slice_ms`: of the measured echoes,
+    /// those in slices of all cores and in slices of one core alone.
+    sliced: [AtomicU64; 2],
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // only used to fill the array below
@@ -140,6 +162,8 @@ const EMPTY_REPORT: PipelineReport = PipelineReport {
     drops: AtomicU64::new(0),
     reflected: AtomicU64::new(0),
     reflected_measured: AtomicU64::new(0),
+    window_timer_interrupts: AtomicU64::new(0),
+    sliced: [AtomicU64::new(0), AtomicU64::new(0)],
 };
 static REPORTS: [PipelineReport; MAX_CORES] = [EMPTY_REPORT; MAX_CORES];
 /// Pipeline cores that published their report.
@@ -214,6 +238,7 @@ impl Reflector {
         add(&self.report.reflected);
         if phase == PHASE_MEASURE {
             add(&self.report.reflected_measured);
+            add(&self.report.sliced[synthetic_slices::current_kind()]);
         }
         taken as usize
     }
@@ -291,6 +316,11 @@ fn pipeline(core: usize) -> ! {
         verify: verify_mode(),
         report: &REPORTS[core],
     });
+    // Local generator: no ticks until the drain (see the module's note).
+    // This core polls without a break until then, and it is never left
+    // asleep: its requests are its own echoes, and core 0 wakes it for the
+    // drain.
+    let mut ticking = reflector.is_none();
     let nic = RingNic {
         requests: ends.0,
         replies: ends.1,
@@ -303,12 +333,39 @@ fn pipeline(core: usize) -> ! {
         Ok(executor) => executor,
         Err(error) => fail("synthetic", format_args!("core {core}: {error}")),
     };
+    if !ticking {
+        apic::stop_timer();
+    }
     let (mut packets, mut busy_cycles, mut idle) = (0u64, 0u64, 0u32);
+    // This core's timer interrupts when it saw the window open and close
+    // (a core asleep through the drain sees it close at the end).
+    let (mut seen_phase, mut window_timer) = (PHASE_SETUP, [0u64; 2]);
     loop {
         // Acquire: pairs with the generator's Release phase changes.
         let phase = PHASE.load(Ordering::Acquire);
+        if phase != seen_phase {
+            let timer = percpu::current().interrupts.read().timer;
+            if phase == PHASE_MEASURE {
+                window_timer[0] = timer;
+            }
+            if phase >= PHASE_DRAIN && seen_phase < PHASE_DRAIN {
+                window_timer[1] = timer;
+                if !ticking {
+                    // The drain halts between polls: the tick is back as
+                    // the safety net beside core 0's wake-ups.
+                    apic::start_periodic_timer(TIMER_VECTOR, crate::runtime::TICK_HZ);
+                    ticking = true;
+                }
+            }
+            seen_phase = phase;
+        }
         if phase == PHASE_DONE {
             break;
+        }
+        if phase == PHASE_MEASURE && !synthetic_slices::may_run(core) {
+            // Not this core's slice: its echoes wait in its queue.
+            synthetic_slices::park(core);
+            continue;
         }
         let start = cpu::rdtsc();
         let received = executor.poll_once();
@@ -337,6 +394,10 @@ fn pipeline(core: usize) -> ! {
     // these to core 0's Acquire load.
     report.packets.store(packets, Ordering::Relaxed);
     report.busy_cycles.store(busy_cycles, Ordering::Relaxed);
+    report.window_timer_interrupts.store(
+        window_timer[1].wrapping_sub(window_timer[0]),
+        Ordering::Relaxed,
+    );
     report.drops.store(drops, Ordering::Relaxed);
     // Release: the report is visible before the count that announces it.
     REPORTED.fetch_add(1, Ordering::Release);
@@ -433,6 +494,19 @@ fn generator() -> ! {
             format_args!("synthetic_generator takes core or local, not `{other}`"),
         ),
     };
+    // One boot, 1 and 2 cores in turn (`synthetic_slices`).
+    let mut slicer = match cmdline::get_u64("synthetic_slice_ms") {
+        None => None,
+        Some(ms) if ms > 0 && mode == Generator::Local && pipelines >= 2 => {
+            Some(Slicer::new(ms * 1_000_000, pipelines))
+        }
+        Some(_) => fail(
+            "synthetic",
+            format_args!(
+                "synthetic_slice_ms needs synthetic_generator=local, 2 pipeline cores or more and a length above 0"
+            ),
+        ),
+    };
     // Release: published before the ring ends the pipeline cores wait for.
     LOCAL_GENERATOR.store(mode == Generator::Local, Ordering::Release);
     let packet_budget = match window_ns {
@@ -500,12 +574,12 @@ fn generator() -> ! {
             generated += 1;
         }
     }
-    // A local generator's core 0 only watches the clock until the drain.
-    let tick_hz = match mode {
-        Generator::Core => GENERATOR_TICK_HZ,
-        Generator::Local => crate::runtime::TICK_HZ,
-    };
-    apic::start_periodic_timer(TIMER_VECTOR, tick_hz);
+    // A local generator's core 0 only watches the clock until the drain:
+    // it sleeps on a one-shot timer to the next phase change (below).
+    match mode {
+        Generator::Core => apic::start_periodic_timer(TIMER_VECTOR, GENERATOR_TICK_HZ),
+        Generator::Local => apic::stop_timer(),
+    }
     let start_ns = time::now_ns();
     // Release: the rings' contents are visible to pipelines that see the phase.
     PHASE.store(PHASE_WARM_UP, Ordering::Release);
@@ -518,6 +592,8 @@ fn generator() -> ! {
         PHASE.store(phase, Ordering::Release);
     }
     let mut drain_start = 0u64;
+    // The slices' count and each kind's TSC cycles, once the window closed.
+    let mut slices: Option<(u64, [u64; 2])> = None;
     let mut generator_busy_cycles = 0u64;
     loop {
         let now = time::now_ns();
@@ -526,12 +602,21 @@ fn generator() -> ! {
             if phase == PHASE_WARM_UP && now - start_ns >= WARM_UP_NS {
                 phase = PHASE_MEASURE;
                 measure_start = Some((now, cpu::rdtsc()));
+                if let (Some(slicer), Some(start)) = (&mut slicer, measure_start) {
+                    slicer.begin(start);
+                }
                 // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
                 // For the host: the benchmark reads what QEMU's vCPU threads got
                 // of the host between these two lines.
                 crate::kprintln!("{WINDOW_START_LINE}");
-            } else if phase == PHASE_MEASURE
+            } else if let Some(slicer) = slicer.as_mut().filter(|_| {
+                phase == PHASE_MEASURE
+                    && measure_start.is_some_and(|(begin, _)| now - begin < window)
+            }) {
+                slicer.advance((now, cpu::rdtsc()));
+            }
+            if phase == PHASE_MEASURE
                 && measure_start.is_some_and(|(begin, _)| now - begin >= window)
             {
                 phase = PHASE_DRAIN;
@@ -539,7 +624,19 @@ fn generator() -> ! {
                 drain_start = now;
                 // Ordering: Release pairs with the pipelines' Acquire loads.
                 PHASE.store(phase, Ordering::Release);
+                // After the phase: a parked core wakes into the drain.
+                if let (Some(slicer), Some((_, end))) = (&mut slicer, measure_end) {
+                    slices = Some(slicer.finish(end));
+                }
                 crate::kprintln!("{WINDOW_END_LINE}");
+                if mode == Generator::Local {
+                    // The drain polls for the last echoes: ticks again, and
+                    // the pipeline cores awake to see the phase.
+                    apic::start_periodic_timer(TIMER_VECTOR, crate::runtime::TICK_HZ);
+                    for core in 1..=pipelines {
+                        wake_if_sleeping(core);
+                    }
+                }
             }
         } else if phase == PHASE_MEASURE && generated >= packet_budget {
             phase = PHASE_DRAIN;
@@ -610,8 +707,26 @@ fn generator() -> ! {
             generator_busy_cycles += cpu::rdtsc() - iteration_start;
         }
         if moved == 0 {
+            if mode == Generator::Local && phase < PHASE_DRAIN {
+                // Tickless: wake at the next phase change. Armed before
+                // every halt, so a timer that fires a little early (its rate
+                // and the TSC's are calibrated apart) only sleeps again.
+                let deadline = match (phase, measure_start, window_ns) {
+                    (PHASE_MEASURE, Some((begin, _)), Some(window)) => {
+                        let end = begin + window;
+                        slicer
+                            .as_ref()
+                            .map_or(end, |slicer| slicer.deadline().min(end))
+                    }
+                    _ => start_ns + WARM_UP_NS,
+                };
+                apic::start_one_shot_timer(
+                    TIMER_VECTOR,
+                    deadline.saturating_sub(time::now_ns()).max(MIN_ONE_SHOT_NS),
+                );
+            }
             // Nothing came back: sleep until the next tick rather than spin.
-            // SAFETY: the IDT is loaded and the timer ticks on this core.
+            // SAFETY: the IDT is loaded and a timer is armed on this core.
             unsafe { cpu::enable_interrupts_and_halt() };
         }
     }
@@ -630,6 +745,9 @@ fn generator() -> ! {
         }
         cpu::pause();
     }
+    if let (Some(slicer), Some((count, cycles))) = (&slicer, slices) {
+        report_slices(pipelines, slicer.slice_ns, count, cycles);
+    }
     report(
         &lanes,
         mode,
@@ -638,6 +756,32 @@ fn generator() -> ! {
         pipelines,
         generator_busy_cycles,
     )
+}
+
+/// Prints the `synthetic slices=` line: packets per second of each kind of
+/// slice's wall time (TSC), all pipeline cores and one alone.
+fn report_slices(pipelines: usize, slice_ns: u64, count: u64, cycles: [u64; 2]) {
+    let milli_mpps = |kind: usize| {
+        let packets: u64 = REPORTS[1..=pipelines]
+            .iter()
+            // Ordering: Relaxed: published by `REPORTED` (see the wait above).
+            .map(|report| report.sliced[kind].load(Ordering::Relaxed))
+            .sum();
+        let ns = time::ticks_to_ns(cycles[kind]).max(1);
+        u128::from(packets) * 1_000_000 / u128::from(ns)
+    };
+    let (one, all) = (
+        milli_mpps(synthetic_slices::SLICE_ALONE),
+        milli_mpps(synthetic_slices::SLICE_ALL),
+    );
+    crate::kprintln!(
+        "synthetic slices={count} slice_ms={} one_core_mpps={}.{:03} all_cores_mpps={}.{:03}",
+        slice_ns / 1_000_000,
+        one / 1000,
+        one % 1000,
+        all / 1000,
+        all % 1000
+    );
 }
 
 /// Prints the result line and exits: success when every request came back
@@ -682,9 +826,10 @@ fn report(
         // split or one core slower than the other shows here.
         let deci_cycles = u128::from(cycles) * 10 / u128::from(packets.max(1));
         crate::kprintln!(
-            "synthetic core={core} packets={packets} busy_cycles={cycles} cycles_per_packet={}.{}",
+            "synthetic core={core} packets={packets} busy_cycles={cycles} cycles_per_packet={}.{} window_timer_interrupts={}",
             deci_cycles / 10,
-            deci_cycles % 10
+            deci_cycles % 10,
+            report.window_timer_interrupts.load(Ordering::Relaxed)
         );
     }
     let window_ns = (end_ns - begin_ns).max(1);

@@ -8,7 +8,7 @@ use crate::bench::vcpu_time::{Sample, WindowShare};
 use crate::cli::BenchArguments;
 use crate::qemu::command_line::Machine;
 use crate::qemu::scenario::run_scenario_watched;
-use crate::suites::kernel::checks::SyntheticLine;
+use crate::suites::kernel::checks::{SlicesLine, SyntheticLine};
 use crate::suites::kernel::scenarios::config;
 use anyhow::{Result, ensure};
 use perf::report::SyntheticRow;
@@ -19,6 +19,15 @@ use std::time::{Duration, Instant};
 const SYNTHETIC_WINDOW_MS: u64 = 2000;
 const SYNTHETIC_QUICK_WINDOW_MS: u64 = 500;
 const SYNTHETIC_RUNS: u32 = 5;
+/// Slices of the one-boot local run: both pipeline cores, then each alone
+/// in turn (`kernel/src/scenarios/synthetic_slices.rs`); a window holds a
+/// multiple of four, so that each core runs alone as often as the other.
+/// Short, so that a host CPU's slow spell of under a second falls on both
+/// kinds of slice (250 ms let one round fall to 1.84x, report
+/// 20261207T141043Z; 50 ms held 1.91-1.97x in 20261207T141427Z, and
+/// 1.86-1.96x in 20261207T142226Z).
+const SLICE_MS: u64 = 50;
+const QUICK_SLICE_MS: u64 = 25;
 /// Who turns echoes back into requests in the synthetic runs.
 const SYNTHETIC_GENERATORS: [&str; 2] = ["core", "local"];
 /// The guest's window markers (`kernel/src/scenarios/synthetic.rs`).
@@ -46,6 +55,8 @@ struct Run {
     host: Option<WindowShare>,
     /// When the host read the guest's window markers.
     window: Option<(Instant, Instant)>,
+    /// A sliced run's figures (`synthetic_slice_ms`).
+    sliced: Option<SlicesLine>,
 }
 
 impl Run {
@@ -56,6 +67,25 @@ impl Run {
         let pipelines: Vec<_> = host.vcpus_between(1, self.line.cores).collect();
         (pipelines.len() == self.line.cores as usize)
             .then(|| pipelines.iter().map(|share| share.run).sum())
+    }
+
+    /// What the host took from the pipeline vCPU threads in the window:
+    /// their waiting for a host CPU (summed shares, 0.01: a hundredth of
+    /// one CPU's window), their involuntary switches, and the host's steal
+    /// (host CPUs).
+    fn pipeline_losses(&self) -> Option<(f64, u64, f64)> {
+        let host = self.host.as_ref()?;
+        let pipelines: Vec<_> = host.vcpus_between(1, self.line.cores).collect();
+        (pipelines.len() == self.line.cores as usize).then(|| {
+            (
+                pipelines.iter().map(|share| share.wait).sum(),
+                pipelines
+                    .iter()
+                    .map(|share| share.involuntary_switches)
+                    .sum(),
+                host.host_steal_cpus,
+            )
+        })
     }
 }
 
@@ -88,16 +118,18 @@ pub fn synthetic(options: &BenchArguments, notes: &mut Vec<String>) -> Vec<Synth
     let mut runs: Vec<Vec<Option<Run>>> = vec![Vec::new(); cases.len()];
     // Local generators only: two 1-core guests at once, per round.
     let mut side_by_side: Vec<Option<SideBySide>> = Vec::new();
+    // Local generators only: each round's one-boot sliced scaling.
+    let mut sliced_ratios: Vec<Option<f64>> = Vec::new();
     for round in 0..rounds {
         for (&(generator, pipelines), found) in cases.iter().zip(runs.iter_mut()) {
-            let measured = measure(pipelines, generator, window_ms).or_else(|error| {
+            let measured = measure(pipelines, generator, window_ms, None).or_else(|error| {
                 let reason = format!("{error:#}").lines().next().unwrap_or_default().to_owned();
                 eprintln!("xtask: [bench] synthetic round {} generator={generator} {pipelines} pipeline core(s) refused, measuring again: {reason}", round + 1);
                 notes.push(format!(
                     "synthetic round {} generator={generator} with {pipelines} pipeline core(s) measured twice, the first refused: {reason}",
                     round + 1
                 ));
-                measure(pipelines, generator, window_ms)
+                measure(pipelines, generator, window_ms, None)
             });
             match measured {
                 Ok(run) => {
@@ -126,19 +158,60 @@ pub fn synthetic(options: &BenchArguments, notes: &mut Vec<String>) -> Vec<Synth
         if generators.contains(&"local") {
             let pair = measure_side_by_side("local", window_ms);
             match &pair {
-                Ok(pair) => eprintln!(
-                    "xtask: [bench] synthetic round {} two 1-core guests side by side: {:.3} + {:.3} Mpps, windows {:.0}% overlapped",
-                    round + 1,
-                    pair.mpps[0],
-                    pair.mpps[1],
-                    pair.overlap * 100.0
-                ),
+                Ok(pair) => {
+                    let host = |share: &Option<WindowShare>| {
+                        share
+                            .as_ref()
+                            .map_or_else(|| "not read".to_owned(), WindowShare::describe)
+                    };
+                    eprintln!(
+                        "xtask: [bench] synthetic round {} two 1-core guests side by side: {:.3} + {:.3} Mpps, windows {:.0}% overlapped; host, first: {}; second: {}",
+                        round + 1,
+                        pair.mpps[0],
+                        pair.mpps[1],
+                        pair.overlap * 100.0,
+                        host(&pair.hosts[0]),
+                        host(&pair.hosts[1])
+                    )
+                }
                 Err(error) => notes.push(format!(
                     "synthetic: two 1-core guests side by side failed: {}",
                     format!("{error:#}").lines().next().unwrap_or_default()
                 )),
             }
             side_by_side.push(pair.ok());
+            let slice_ms = if options.quick {
+                QUICK_SLICE_MS
+            } else {
+                SLICE_MS
+            };
+            let sliced = measure(2, "local", window_ms, Some(slice_ms)).and_then(|run| {
+                run.sliced
+                    .filter(|line| line.one_core_mpps > 0.0)
+                    .map(|line| (line, run.host))
+                    .ok_or_else(|| anyhow::anyhow!("no slices line"))
+            });
+            match &sliced {
+                Ok((line, host)) => eprintln!(
+                    "xtask: [bench] synthetic round {} one boot in {slice_ms} ms slices ({} slices): both pipeline cores {:.3} Mpps, one alone (each in turn) {:.3}: {:.2}x; host: {}",
+                    round + 1,
+                    line.slices,
+                    line.all_cores_mpps,
+                    line.one_core_mpps,
+                    line.all_cores_mpps / line.one_core_mpps,
+                    host.as_ref()
+                        .map_or_else(|| "not read".to_owned(), WindowShare::describe)
+                ),
+                Err(error) => notes.push(format!(
+                    "synthetic: the sliced run failed: {}",
+                    format!("{error:#}").lines().next().unwrap_or_default()
+                )),
+            }
+            sliced_ratios.push(
+                sliced
+                    .ok()
+                    .map(|(line, _)| line.all_cores_mpps / line.one_core_mpps),
+            );
         }
     }
     let mut rows = Vec::new();
@@ -165,6 +238,13 @@ pub fn synthetic(options: &BenchArguments, notes: &mut Vec<String>) -> Vec<Synth
             notes.push(scaling_note(generator, one, two));
             if generator == "local" {
                 notes.push(side_by_side_note(one, two, &side_by_side));
+                let ratios: Vec<f64> = sliced_ratios.iter().flatten().copied().collect();
+                notes.push(format!(
+                    "synthetic generator=local, one boot in slices (both pipeline cores, then each alone in turn; packets per second of each kind of slice's wall time): 2 cores over 1 median {}, min {} (rounds: {})",
+                    format_ratio(median(&ratios)),
+                    format_ratio(minimum(&ratios)),
+                    list(&ratios, "x")
+                ));
             }
         }
     }
@@ -211,7 +291,8 @@ fn scaling_note(generator: &str, one: &[Option<Run>], two: &[Option<Run>]) -> St
     format!(
         "synthetic scaling generator={generator}, 2 pipeline cores over 1, {} rounds: median {}, min {} (rounds: {}); \
          the 2-core runs' pipeline vCPU threads got {} host CPUs (median; rounds: {}); \
-         had each pipeline vCPU had a whole host CPU, 2 cores would scale median {}, min {} (rounds: {})",
+         had each pipeline vCPU had a whole host CPU, 2 cores would scale median {}, min {} (rounds: {}); \
+         what the host took from the pipeline vCPU threads, 1-core run / 2-core run (waiting for a host CPU, preemptions; steal): {}",
         ratios.len(),
         format_ratio(median(&ratios)),
         format_ratio(minimum(&ratios)),
@@ -221,7 +302,27 @@ fn scaling_note(generator: &str, one: &[Option<Run>], two: &[Option<Run>]) -> St
         format_ratio(median(&per_cpu)),
         format_ratio(minimum(&per_cpu)),
         list(&per_cpu, "x"),
+        losses(&pairs),
     )
+}
+
+/// Each round's host losses for the scaling note: `0.1%, 5 / 1.5%, 900;
+/// steal 0.00`, the waiting as a share of one host CPU's window.
+fn losses(pairs: &[(&Run, &Run)]) -> String {
+    let describe = |run: &Run| {
+        run.pipeline_losses().map_or_else(
+            || ("n/a".to_owned(), 0.0),
+            |(wait, preempted, steal)| (format!("{:.1}%, {preempted}", wait * 100.0), steal),
+        )
+    };
+    pairs
+        .iter()
+        .map(|(one, two)| {
+            let ((one, steal_one), (two, steal_two)) = (describe(one), describe(two));
+            format!("{one} / {two}; steal {:.2}", steal_one.max(steal_two))
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Two 1-core guests measured at once: what this host gives two busy
@@ -232,13 +333,15 @@ struct SideBySide {
     mpps: [f64; 2],
     /// Share of the longer measured window the two windows overlapped.
     overlap: f64,
+    /// What the host gave each guest's vCPU threads in its window.
+    hosts: [Option<WindowShare>; 2],
 }
 
 /// Boots two 1-core guests at once and measures both.
 fn measure_side_by_side(generator: &str, window_ms: u64) -> Result<SideBySide> {
     let (first, second) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| measure(1, generator, window_ms));
-        let first = measure(1, generator, window_ms);
+        let other = scope.spawn(|| measure(1, generator, window_ms, None));
+        let first = measure(1, generator, window_ms, None);
         let second = other
             .join()
             .map_err(|_| anyhow::anyhow!("the second guest's thread panicked"))?;
@@ -257,6 +360,7 @@ fn measure_side_by_side(generator: &str, window_ms: u64) -> Result<SideBySide> {
     Ok(SideBySide {
         mpps: [first.line.mpps, second.line.mpps],
         overlap,
+        hosts: [first.host, second.host],
     })
 }
 
@@ -313,13 +417,16 @@ fn minimum(values: &[f64]) -> Option<f64> {
 }
 
 /// Measures the in-guest synthetic pipeline with `pipelines` pipeline cores
-/// (plus core 0) over a `window_ms` window, reading QEMU's threads when the
-/// guest opens and closes the window.
-fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
+/// (plus core 0) over a `window_ms` window, in slices of `slice_ms` when
+/// given, reading QEMU's threads when the guest opens and closes the window.
+fn measure(pipelines: u32, generator: &str, window_ms: u64, slice_ms: Option<u64>) -> Result<Run> {
+    let slices = slice_ms
+        .map(|ms| format!(" synthetic_slice_ms={ms}"))
+        .unwrap_or_default();
     let mut config = config(
         pipelines + 1,
         Machine::Q35,
-        &format!("test=synthetic synthetic_generator={generator} synthetic_ms={window_ms}"),
+        &format!("test=synthetic synthetic_generator={generator} synthetic_ms={window_ms}{slices}"),
     );
     // Names the vCPU threads `CPU <n>/TCG` for `Sample::read`.
     config
@@ -340,6 +447,10 @@ fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
     })?;
     let line = SyntheticLine::find(&outcome.serial_log)
         .map_err(|error| anyhow::anyhow!("{error:#}\n{}", outcome.serial_log))?;
+    let sliced = match slice_ms {
+        Some(_) => Some(SlicesLine::find(&outcome.serial_log)?),
+        None => None,
+    };
     ensure!(
         outcome.succeeded(),
         "synthetic run failed ({}): {:?}",
@@ -374,9 +485,10 @@ fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
             };
             let core = fields.split_whitespace().next().unwrap_or("?");
             format!(
-                "core {core}: {} packets at {} cycles",
+                "core {core}: {} packets at {} cycles, {} ticks",
                 field("packets"),
-                field("cycles_per_packet")
+                field("cycles_per_packet"),
+                field("window_timer_interrupts")
             )
         })
         .collect::<Vec<_>>()
@@ -386,6 +498,7 @@ fn measure(pipelines: u32, generator: &str, window_ms: u64) -> Result<Run> {
         per_core,
         host,
         window,
+        sliced,
     })
 }
 

@@ -1,9 +1,10 @@
 //! What the host gave QEMU's vCPU threads over a window: each thread's CPU
-//! time, its time runnable but waiting for a host CPU, and its involuntary
-//! context switches (`/proc/<pid>/task/*/{comm,schedstat,status}`), plus the
-//! CPU time the rest of the host used and the time this host's own
-//! hypervisor stole from its CPUs (`/proc/stat`). QEMU names its threads only
-//! with `-name debug-threads=on`.
+//! time, its time runnable but waiting for a host CPU, its involuntary
+//! context switches and its moves between host CPUs
+//! (`/proc/<pid>/task/*/{comm,schedstat,status,sched}`), plus the CPU time
+//! the rest of the host used, which of its threads used the most, and the
+//! time this host's own hypervisor stole from its CPUs (`/proc/stat`). QEMU
+//! names its threads only with `-name debug-threads=on`.
 //!
 //! Under TCG a guest core runs only while its vCPU thread has a host CPU, and
 //! the guest's clock keeps host time: a vCPU thread that waits for the host
@@ -26,6 +27,20 @@ pub struct VcpuTimes {
     pub wait_ns: u64,
     /// Times the host took the CPU away while it could still run.
     pub involuntary_switches: u64,
+    /// Times the host moved it to another CPU (`sched`'s `se.nr_migrations`;
+    /// `None` where the kernel has no scheduler debug files).
+    pub migrations: Option<u64>,
+}
+
+/// One thread outside QEMU: who it is and its CPU time so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostThread {
+    /// Its thread id.
+    pub tid: u32,
+    /// `comm (pid)` of its process and thread, for a human.
+    pub name: String,
+    /// Time on a host CPU (schedstat field 1).
+    pub run_ns: u64,
 }
 
 /// The host's view of one QEMU process at one moment.
@@ -42,6 +57,8 @@ pub struct Sample {
     /// Time the host's own hypervisor ran something else on its CPUs
     /// (`/proc/stat`'s steal: this host is a VM).
     pub host_steal_ns: u64,
+    /// Every other thread on the host (other processes, kernel threads).
+    pub others: Vec<HostThread>,
 }
 
 /// One vCPU thread over a window, as shares of the window's wall time.
@@ -55,6 +72,8 @@ pub struct VcpuShare {
     pub wait: f64,
     /// Involuntary context switches in the window.
     pub involuntary_switches: u64,
+    /// Moves to another host CPU in the window, when the host says.
+    pub migrations: Option<u64>,
 }
 
 /// What the host gave a QEMU process between two samples.
@@ -70,7 +89,17 @@ pub struct WindowShare {
     pub host_other_cpus: f64,
     /// Host CPUs' worth of time its hypervisor stole.
     pub host_steal_cpus: f64,
+    /// The threads outside QEMU that ran longest in the window, longest
+    /// first, in host CPUs (at most [`BUSIEST_SHOWN`], each at least
+    /// [`BUSIEST_FLOOR`]). Threads that started and ended inside the window
+    /// are not here, only in `host_other_cpus`.
+    pub busiest_others: Vec<(String, f64)>,
 }
+
+/// How many of the busiest other threads a window names.
+pub const BUSIEST_SHOWN: usize = 3;
+/// Least share of a host CPU for which a window names another thread.
+pub const BUSIEST_FLOOR: f64 = 0.002;
 
 impl Sample {
     /// Reads QEMU process `pid`'s threads and the host's busy time.
@@ -93,12 +122,16 @@ impl Sample {
                 .with_context(|| format!("{}: `{schedstat}`", dir.display()))?;
             qemu_run_ns += run_ns;
             if let Some(vcpu) = vcpu_of(&comm) {
+                let migrations = std::fs::read_to_string(dir.join("sched"))
+                    .ok()
+                    .and_then(|sched| sched_field(&sched, "se.nr_migrations"));
                 vcpus.push(VcpuTimes {
                     vcpu,
                     run_ns,
                     wait_ns,
                     involuntary_switches: status_field(&status, "nonvoluntary_ctxt_switches")
                         .unwrap_or(0),
+                    migrations,
                 });
             }
         }
@@ -111,6 +144,7 @@ impl Sample {
             qemu_run_ns,
             host_busy_ns: busy * NS_PER_USER_HZ_TICK,
             host_steal_ns: steal * NS_PER_USER_HZ_TICK,
+            others: host_threads(pid),
         })
     }
 
@@ -129,6 +163,10 @@ impl Sample {
                     involuntary_switches: end
                         .involuntary_switches
                         .saturating_sub(begin.involuntary_switches),
+                    migrations: end
+                        .migrations
+                        .zip(begin.migrations)
+                        .map(|(end, begin)| end.saturating_sub(begin)),
                 })
             })
             .collect();
@@ -143,8 +181,84 @@ impl Sample {
             host_other_cpus: (host - qemu).max(0.0),
             host_steal_cpus: later.host_steal_ns.saturating_sub(self.host_steal_ns) as f64
                 / wall_ns,
+            busiest_others: busiest(&self.others, &later.others, wall_ns),
         }
     }
+}
+
+/// The threads of `later` that ran longest since `earlier`, in host CPUs
+/// over `wall_ns`, by thread id (a kernel worker renames itself after the
+/// work it does). A thread born in between counts all its time, as does a
+/// reused thread id whose time went backwards.
+fn busiest(earlier: &[HostThread], later: &[HostThread], wall_ns: f64) -> Vec<(String, f64)> {
+    let mut moved: Vec<(String, f64)> = later
+        .iter()
+        .map(|thread| {
+            let before = earlier
+                .iter()
+                .find(|old| old.tid == thread.tid && old.run_ns <= thread.run_ns)
+                .map_or(0, |old| old.run_ns);
+            (
+                thread.name.clone(),
+                thread.run_ns.saturating_sub(before) as f64 / wall_ns,
+            )
+        })
+        .filter(|(_, cpus)| *cpus >= BUSIEST_FLOOR)
+        .collect();
+    moved.sort_by(|a, b| b.1.total_cmp(&a.1));
+    moved.truncate(BUSIEST_SHOWN);
+    moved
+}
+
+/// Every thread on the host outside process `skip`, with its CPU time so
+/// far. Threads that end while it reads are left out.
+fn host_threads(skip: u32) -> Vec<HostThread> {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut threads = Vec::new();
+    for process in processes.flatten() {
+        let Some(pid) = process
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == skip {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(process.path().join("task")) else {
+            continue;
+        };
+        let process_name = std::fs::read_to_string(process.path().join("comm")).unwrap_or_default();
+        for task in tasks.flatten() {
+            let Some(tid) = task
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let (Ok(comm), Ok(schedstat)) = (
+                std::fs::read_to_string(task.path().join("comm")),
+                std::fs::read_to_string(task.path().join("schedstat")),
+            ) else {
+                continue;
+            };
+            let Some((run_ns, _)) = parse_schedstat(&schedstat) else {
+                continue;
+            };
+            let (process_name, comm) = (process_name.trim(), comm.trim());
+            let name = if tid == pid || comm == process_name {
+                format!("{comm} ({tid})")
+            } else {
+                format!("{process_name}/{comm} ({tid})")
+            };
+            threads.push(HostThread { tid, name, run_ns });
+        }
+    }
+    threads
 }
 
 impl WindowShare {
@@ -161,8 +275,12 @@ impl WindowShare {
             .vcpus
             .iter()
             .map(|share| {
+                let moved = share
+                    .migrations
+                    .map(|count| format!(", {count} moved"))
+                    .unwrap_or_default();
                 format!(
-                    "vCPU{} ran {:.0}% waited {:.0}% ({} preempted)",
+                    "vCPU{} ran {:.0}% waited {:.0}% ({} preempted{moved})",
                     share.vcpu,
                     share.run * 100.0,
                     share.wait * 100.0,
@@ -170,8 +288,18 @@ impl WindowShare {
                 )
             })
             .collect();
+        let busiest: Vec<String> = self
+            .busiest_others
+            .iter()
+            .map(|(name, cpus)| format!("{name} {cpus:.3}"))
+            .collect();
+        let busiest = if busiest.is_empty() {
+            String::new()
+        } else {
+            format!(" (busiest: {})", busiest.join(", "))
+        };
         format!(
-            "{}; QEMU's other threads {:.2} CPUs, rest of host {:.2} CPUs, stolen {:.2} CPUs over {:.2} s",
+            "{}; QEMU's other threads {:.2} CPUs, rest of host {:.2} CPUs{busiest}, stolen {:.2} CPUs over {:.2} s",
             vcpus.join(", "),
             self.qemu_other_cpus,
             self.host_other_cpus,
@@ -202,6 +330,17 @@ fn status_field(text: &str, name: &str) -> Option<u64> {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))?
         .trim()
+        .parse()
+        .ok()
+}
+
+/// A numeric `name : value` field of a `sched` file (integer part).
+fn sched_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim_start().strip_prefix(':'))?
+        .trim()
+        .split('.')
+        .next()?
         .parse()
         .ok()
 }
@@ -243,11 +382,20 @@ mod tests {
         let stat = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n";
         assert_eq!(host_ticks(stat), Some((100 + 5 + 50 + 3 + 2, 1)));
         assert_eq!(host_ticks("intr 1 2"), None);
+        let sched = "qemu (12, #threads: 5)\n---\nse.sum_exec_runtime                          :          1234.5\nse.nr_migrations                             :                   42\n";
+        assert_eq!(sched_field(sched, "se.nr_migrations"), Some(42));
+        assert_eq!(sched_field(sched, "se.sum_exec_runtime"), Some(1234));
+        assert_eq!(sched_field(sched, "nr_switches"), None);
     }
 
     #[test]
     fn a_window_is_the_difference_of_two_samples() {
         let begin = Instant::now();
+        let thread = |tid, name: &str, run_ns| HostThread {
+            tid,
+            name: name.to_owned(),
+            run_ns,
+        };
         let sample = |at, run_ns, wait_ns, switches, qemu_run_ns, host_busy_ns: u64| Sample {
             host_steal_ns: host_busy_ns / 10,
             at,
@@ -257,16 +405,33 @@ mod tests {
                     run_ns: 0,
                     wait_ns: 0,
                     involuntary_switches: 0,
+                    migrations: None,
                 },
                 VcpuTimes {
                     vcpu: 1,
                     run_ns,
                     wait_ns,
                     involuntary_switches: switches,
+                    migrations: Some(switches / 5),
                 },
             ],
             qemu_run_ns,
             host_busy_ns,
+            // Thread 7 ran 0.4 s of the window, 8 was born in it and ran
+            // 0.1 s, 9 ran 1 ms (under the floor) and 10 ended before the end.
+            others: if run_ns == 1_000_000_000 {
+                vec![
+                    thread(7, "rustc (7)", 5_000_000_000),
+                    thread(9, "bash (9)", 10_000_000),
+                    thread(10, "git (10)", 1),
+                ]
+            } else {
+                vec![
+                    thread(7, "rustc (7)", 5_400_000_000),
+                    thread(8, "cargo/jobserver (8)", 100_000_000),
+                    thread(9, "bash-renamed (9)", 11_000_000),
+                ]
+            },
         };
         let first = sample(begin, 1_000_000_000, 0, 5, 1_100_000_000, 2_000_000_000);
         let second = sample(
@@ -284,6 +449,15 @@ mod tests {
         assert!((vcpu.run - 0.8).abs() < 1e-9);
         assert!((vcpu.wait - 0.15).abs() < 1e-9);
         assert_eq!(vcpu.involuntary_switches, 20);
+        assert_eq!(vcpu.migrations, Some(4));
+        assert_eq!(window.vcpus[0].migrations, None);
+        assert_eq!(
+            window.busiest_others,
+            [
+                ("rustc (7)".to_owned(), 0.2),
+                ("cargo/jobserver (8)".to_owned(), 0.05)
+            ]
+        );
         // QEMU used 1.8 s in 2 s (0.9 CPUs), 1.6 s of it vCPU 1: 0.1 CPUs else.
         assert!((window.qemu_other_cpus - 0.1).abs() < 1e-9);
         // The host was busy 3 s in 2 s (1.5 CPUs), 0.9 of it QEMU.
@@ -294,7 +468,12 @@ mod tests {
         assert!(
             window
                 .describe()
-                .contains("vCPU1 ran 80% waited 15% (20 preempted)")
+                .contains("vCPU1 ran 80% waited 15% (20 preempted, 4 moved)")
+        );
+        assert!(
+            window
+                .describe()
+                .contains("(busiest: rustc (7) 0.200, cargo/jobserver (8) 0.050)")
         );
     }
 }

@@ -223,9 +223,85 @@ pub fn check_synthetic(
         line.errors,
         line.drops
     );
+    if generator == "local" {
+        // The local mode runs tickless until the drain: a pipeline core that
+        // took timer interrupts in the window had the host's main loop and
+        // its own vCPU thread woken for nothing.
+        let cores: Vec<&str> = outcome
+            .serial_log
+            .lines()
+            .filter_map(|line| line.trim_end().strip_prefix("synthetic core="))
+            .collect();
+        ensure!(
+            cores.len() == pipelines as usize,
+            "{} `synthetic core=` lines, expected {pipelines}",
+            cores.len()
+        );
+        for fields in cores {
+            let ticks = fields
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("window_timer_interrupts="));
+            ensure!(
+                ticks == Some("0"),
+                "pipeline core {fields}: expected no timer interrupts in the measured window"
+            );
+        }
+    }
     ensure!(
         outcome.serial_log.contains("scenario synthetic: PASS"),
         "missing the synthetic PASS line"
+    );
+    Ok(())
+}
+
+/// The `synthetic slices=` line of a run with `synthetic_slice_ms`: its
+/// slice count and the packets per second of the slices with every
+/// pipeline core and with one alone, in Mpps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlicesLine {
+    /// Slices in the measured window.
+    pub slices: u64,
+    /// Mpps while one pipeline core ran alone (each in turn).
+    pub one_core_mpps: f64,
+    /// Mpps while every pipeline core ran.
+    pub all_cores_mpps: f64,
+}
+
+impl SlicesLine {
+    /// Finds and parses the line in a serial log.
+    pub fn find(log: &str) -> Result<Self> {
+        let line = log
+            .lines()
+            .map(str::trim_end)
+            .find(|line| line.starts_with("synthetic slices="))
+            .ok_or_else(|| anyhow::anyhow!("no `synthetic slices=` line on the console"))?;
+        let field = |name: &str| -> Result<f64> {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|value| value.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("`{line}`: no number for {name}"))
+        };
+        Ok(Self {
+            slices: field("slices")? as u64,
+            one_core_mpps: field("one_core_mpps")?,
+            all_cores_mpps: field("all_cores_mpps")?,
+        })
+    }
+}
+
+/// A sliced run (`synthetic_slice_ms`) measured at least `slices` slices
+/// (one fewer than the window holds can happen: core 0 may wake for the
+/// last slice after the window's end) and both kinds moved packets.
+pub fn check_slices(outcome: &ScenarioOutcome, slices: u64) -> Result<()> {
+    let line = SlicesLine::find(&outcome.serial_log)?;
+    ensure!(
+        line.slices >= slices,
+        "{} slices, expected at least {slices}",
+        line.slices
+    );
+    ensure!(
+        line.one_core_mpps > 0.0 && line.all_cores_mpps > 0.0,
+        "a kind of slice moved nothing: {line:?}"
     );
     Ok(())
 }
@@ -296,13 +372,40 @@ mod tests {
             check_synthetic(&outcome(log), 2, "core", Some(121)).is_err(),
             "lost echo"
         );
-        let local = log.replace("cores=2", "cores=2 generator=local");
+        let per_core = "synthetic core=1 packets=50 busy_cycles=9 cycles_per_packet=0.1 window_timer_interrupts=0\n\
+            synthetic core=2 packets=50 busy_cycles=9 cycles_per_packet=0.1 window_timer_interrupts=0\n";
+        let local = format!(
+            "{per_core}{}",
+            log.replace("cores=2", "cores=2 generator=local")
+        );
         check_synthetic(&outcome(&local), 2, "local", None).unwrap();
+        let ticked = local.replacen("window_timer_interrupts=0", "window_timer_interrupts=3", 1);
+        assert!(
+            check_synthetic(&outcome(&ticked), 2, "local", None).is_err(),
+            "ticks in the local mode's window"
+        );
+        let one_core = local.replacen("synthetic core=2", "synthetic lane=2", 1);
+        assert!(
+            check_synthetic(&outcome(&one_core), 2, "local", None).is_err(),
+            "a pipeline core's line missing"
+        );
         let lost = local.replace("echoed=120", "echoed=119");
         assert!(
             check_synthetic(&outcome(&lost), 2, "local", None).is_err(),
             "lost echo, window mode"
         );
+        let sliced = format!(
+            "{local}synthetic slices=6 slice_ms=50 one_core_mpps=3.012 all_cores_mpps=6.105\n"
+        );
+        let line = SlicesLine::find(&sliced).unwrap();
+        assert_eq!(line.slices, 6);
+        assert_eq!((line.one_core_mpps, line.all_cores_mpps), (3.012, 6.105));
+        check_slices(&outcome(&sliced), 6).unwrap();
+        check_slices(&outcome(&sliced), 5).unwrap();
+        assert!(check_slices(&outcome(&sliced), 7).is_err(), "slice count");
+        assert!(check_slices(&outcome(&local), 6).is_err(), "no slices line");
+        let idle = sliced.replace("one_core_mpps=3.012", "one_core_mpps=0.000");
+        assert!(check_slices(&outcome(&idle), 6).is_err(), "an empty kind");
         let bad = log.replace("errors=0", "errors=1");
         assert!(
             check_synthetic(&outcome(&bad), 2, "core", Some(120)).is_err(),

@@ -6,8 +6,8 @@ use crate::qemu::image::{QEMU_7_2, ensure_qemu, ensure_qemu_binary};
 use crate::qemu::scenario::{self, ScenarioOutcome};
 use crate::spec_file::example;
 use crate::suites::kernel::checks::{
-    check_boot, check_igb, check_mempool, check_page_fault, check_pci, check_pingpong, check_spec,
-    check_synthetic,
+    check_boot, check_igb, check_mempool, check_page_fault, check_pci, check_pingpong,
+    check_slices, check_spec, check_synthetic,
 };
 use crate::suites::runner::{self, Case, Filter};
 use anyhow::{Context, Result, bail, ensure};
@@ -264,14 +264,17 @@ fn cases() -> Result<Vec<Case<Scenario>>> {
     }
     list.push(Case::new(
         "synthetic-local",
-        "synthetic: local generators on 2 pipeline cores for 300 ms, every echo checked",
+        "synthetic: local generators on 2 pipeline cores for 300 ms in 50 ms slices (both, one alone in turn), every echo checked",
         Scenario::new(
             config(
                 3,
                 Machine::Q35,
-                "test=synthetic synthetic_verify=full synthetic_generator=local synthetic_ms=300",
+                "test=synthetic synthetic_verify=full synthetic_generator=local synthetic_ms=300 synthetic_slice_ms=50",
             ),
-            |outcome| check_synthetic(outcome, 2, "local", None),
+            |outcome| {
+                check_synthetic(outcome, 2, "local", None)?;
+                check_slices(outcome, 5)
+            },
         ),
     ));
     let (path, bytes) = spec_fixture()?;
