@@ -425,8 +425,6 @@ impl Executor {
 
     /// Runs one node over the scratch batch.
     fn run_one(&mut self, node: usize) {
-        let received = self.scratch.len() as u64;
-        self.counters.nodes[node].received.add(received);
         self.with_outputs(node, |service, scratch, outputs| {
             service.process(scratch, outputs)
         });
@@ -439,7 +437,10 @@ impl Executor {
     }
 
     /// Calls `f` with node `node`'s service, the scratch batch and the
-    /// node's outputs, hands on what it emitted and books it. The call
+    /// node's outputs, hands on what it emitted and books it: the scratch
+    /// batch as the node's received packets (none for a `tick`, which
+    /// runs with it empty), what left through its outputs as emitted,
+    /// both with the node's counters looked up once. The call
     /// runs under the supervisor: a node that panics or overruns its
     /// budget is stopped, and what it had in flight is dropped and
     /// counted ([`contain`](Self::contain)); a stopped node's input is
@@ -450,13 +451,14 @@ impl Executor {
         node: usize,
         f: impl FnOnce(&mut dyn Nanoservice, &mut Batch, &mut Outputs<'_>),
     ) {
+        let node_counters = &self.counters.nodes[node];
+        let batch_len = self.scratch.len() as u64;
+        node_counters.received.add(batch_len);
         if !self.supervisor.is_running(node) {
-            let dropped = self.scratch.len() as u64;
             self.scratch.clear();
-            self.counters.nodes[node].supervision.dropped.add(dropped);
+            node_counters.supervision.dropped.add(batch_len);
             return;
         }
-        let node_counters = &self.counters.nodes[node];
         let mut outputs = Outputs {
             edges: &self.edges[node],
             staging: &mut self.staging[node],
@@ -472,7 +474,6 @@ impl Executor {
             staged: false,
         };
         let service = &mut *self.services[node];
-        let batch_len = self.scratch.len() as u64;
         let scratch = &mut self.scratch;
         let started_ns = self.supervisor.budget_ns().map(|_| (self.clock)());
         let mut f = Some(f);

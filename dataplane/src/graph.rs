@@ -229,6 +229,42 @@ impl Outputs<'_> {
     /// burst moves on in one copy, or none into an empty node queue.
     #[inline]
     pub fn emit_batch(&mut self, output: usize, batch: &mut Batch) {
+        // The common case on a busy path, kept free of the delivery code so
+        // that it needs no saved registers: nothing staged on the output,
+        // a node behind it with nothing queued, no burst handed on yet.
+        if let (Some(staging), Some(Target::Node(node))) =
+            (self.staging.get(output), self.edges.get(output))
+            && staging.is_empty()
+            && self.handoff.node.is_none()
+            && !batch.is_empty()
+            && self.queues.get(node.0).is_some_and(NodeQueue::is_empty)
+        {
+            self.emitted += batch.len() as u64;
+            self.handoff.burst.swap(batch);
+            self.handoff.node = Some(node.0);
+            return;
+        }
+        // A full burst for a port with nothing staged before it: sent now,
+        // as `deliver` would send it, without the out-of-line call.
+        if let (Some(staging), Some(Target::Port(port))) =
+            (self.staging.get(output), self.edges.get(output))
+            && staging.is_empty()
+            && batch.is_full()
+            && let Some(port) = self.ports.get_mut(port.0)
+            && port.staging.is_empty()
+        {
+            self.emitted += batch.len() as u64;
+            port.transmit(batch, self.core, self.now_ns);
+            return;
+        }
+        self.emit_batch_cold(output, batch);
+    }
+
+    /// `emit_batch` for every other case: a staged burst to join or flush
+    /// first, a queue, port, ring or sink behind the output, a burst
+    /// already handed on, or no such output.
+    #[inline(never)]
+    fn emit_batch_cold(&mut self, output: usize, batch: &mut Batch) {
         let Some(staging) = self.staging.get_mut(output) else {
             self.node.invalid_output.add(batch.len() as u64);
             batch.clear();
