@@ -1,6 +1,6 @@
 //! The `Nanoservice` trait and `Outputs`, through which a service emits.
 
-use crate::executor::{PortState, RingOut};
+use crate::executor::Fabric;
 use crate::mem::burst::append_burst;
 use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, MAX_DROP_REASONS, NodeCounters};
@@ -181,12 +181,10 @@ pub struct Outputs<'a> {
     pub(crate) staging: &'a mut [Batch],
     pub(crate) node: &'a NodeCounters,
     pub(crate) core: &'a CoreCounters,
-    pub(crate) queues: &'a mut [NodeQueue],
-    pub(crate) ports: &'a mut [PortState],
-    pub(crate) rings: &'a mut [RingOut],
+    /// The node queues, ports and rings outputs lead to, and the hand-off
+    /// where a whole burst for a node with nothing queued goes.
+    pub(crate) fabric: &'a mut Fabric,
     pub(crate) pool: Option<&'a Mempool>,
-    /// Where a whole burst for a node with nothing queued goes.
-    pub(crate) handoff: &'a mut Handoff,
     pub(crate) emitted: u64,
     pub(crate) now_ns: u64,
     /// False until a packet is staged: a node that only moved whole bursts
@@ -235,13 +233,17 @@ impl Outputs<'_> {
         if let (Some(staging), Some(Target::Node(node))) =
             (self.staging.get(output), self.edges.get(output))
             && staging.is_empty()
-            && self.handoff.node.is_none()
+            && self.fabric.handoff.node.is_none()
             && !batch.is_empty()
-            && self.queues.get(node.0).is_some_and(NodeQueue::is_empty)
+            && self
+                .fabric
+                .queues
+                .get(node.0)
+                .is_some_and(NodeQueue::is_empty)
         {
             self.emitted += batch.len() as u64;
-            self.handoff.burst.swap(batch);
-            self.handoff.node = Some(node.0);
+            self.fabric.handoff.burst.swap(batch);
+            self.fabric.handoff.node = Some(node.0);
             return;
         }
         // A full burst for a port with nothing staged before it: sent now,
@@ -250,7 +252,7 @@ impl Outputs<'_> {
             (self.staging.get(output), self.edges.get(output))
             && staging.is_empty()
             && batch.is_full()
-            && let Some(port) = self.ports.get_mut(port.0)
+            && let Some(port) = self.fabric.ports.get_mut(port.0)
             && port.staging.is_empty()
         {
             self.emitted += batch.len() as u64;
@@ -279,23 +281,21 @@ impl Outputs<'_> {
         }
         self.emitted += batch.len() as u64;
         if let Target::Node(node) = self.edges[output]
-            && self.handoff.node.is_none()
+            && self.fabric.handoff.node.is_none()
             && !batch.is_empty()
-            && self.queues[node.0].is_empty()
+            && self.fabric.queues[node.0].is_empty()
         {
             // Nothing waits before it at that node: it runs on this very
             // burst when this node returns (the executor's `run_node`).
-            self.handoff.burst.swap(batch);
-            self.handoff.node = Some(node.0);
+            self.fabric.handoff.burst.swap(batch);
+            self.fabric.handoff.node = Some(node.0);
             return;
         }
         deliver(
             self.edges[output],
             batch,
             self.core,
-            self.queues,
-            self.ports,
-            self.rings,
+            self.fabric,
             self.now_ns,
         );
     }
@@ -367,9 +367,7 @@ impl Outputs<'_> {
             self.edges[output],
             staging,
             self.core,
-            self.queues,
-            self.ports,
-            self.rings,
+            self.fabric,
             self.now_ns,
         );
     }
@@ -386,15 +384,7 @@ impl Outputs<'_> {
                 continue;
             }
             self.emitted += staging.len() as u64;
-            deliver(
-                *target,
-                staging,
-                self.core,
-                self.queues,
-                self.ports,
-                self.rings,
-                self.now_ns,
-            );
+            deliver(*target, staging, self.core, self.fabric, self.now_ns);
         }
     }
 
@@ -453,20 +443,18 @@ fn deliver(
     target: Target,
     batch: &mut Batch,
     core: &CoreCounters,
-    queues: &mut [NodeQueue],
-    ports: &mut [PortState],
-    rings: &mut [RingOut],
+    fabric: &mut Fabric,
     now_ns: u64,
 ) {
     match target {
         Target::Node(node) => {
-            let overflow = queues[node.0].append(batch);
+            let overflow = fabric.queues[node.0].append(batch);
             if overflow > 0 {
                 core.queue_full_drops.add(overflow as u64);
             }
         }
         Target::Port(port) => {
-            let port = &mut ports[port.0];
+            let port = &mut fabric.ports[port.0];
             if port.staging.is_empty() && batch.is_full() {
                 // A full burst with nothing staged before it: what joining
                 // the staging burst and flushing it would send, minus a copy.
@@ -480,7 +468,7 @@ fn deliver(
             append_burst(batch.packets_mut(), port.staging.packets_mut());
         }
         Target::Ring(ring) => {
-            let ring = &mut rings[ring.0];
+            let ring = &mut fabric.rings_out[ring.0];
             if ring.staging.remaining_capacity() < batch.len() {
                 ring.flush(core);
             }
