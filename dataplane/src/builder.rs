@@ -1,6 +1,6 @@
 //! `ExecutorBuilder`: wires NICs, nanoservices and rings into one core's graph.
 
-use crate::executor::{PortState, RingIn, RingOut};
+use crate::executor::{Fabric, PortState, RingIn, RingOut};
 use crate::graph::NodeId;
 use crate::idle::Doorbell;
 use crate::queue::NodeQueue;
@@ -339,9 +339,12 @@ impl ExecutorBuilder {
             services: self.services,
             edges,
             staging,
-            queues,
-            ports: self.ports,
-            rings_out: self.rings_out,
+            fabric: Fabric {
+                queues,
+                ports: self.ports,
+                rings_out: self.rings_out,
+                handoff: crate::graph::Handoff::new(),
+            },
             rings_in: self.rings_in,
             pool: self.pool,
             counters: Arc::new(CoreCounters {
@@ -350,7 +353,6 @@ impl ExecutorBuilder {
                 ..CoreCounters::default()
             }),
             scratch: Batch::new(),
-            handoff: crate::graph::Handoff::new(),
             clock: self.clock.unwrap_or(default_clock),
             now_ns: 0,
             last_tick_ns: None,

@@ -121,6 +121,17 @@ pub(crate) struct RingIn {
     pub(crate) node: NodeId,
 }
 
+/// The places a node's bursts go, kept together so that a node's
+/// [`Outputs`] holds one pointer to them rather than a slice of each
+/// (built for every node call).
+pub(crate) struct Fabric {
+    pub(crate) queues: Vec<NodeQueue>,
+    pub(crate) ports: Vec<PortState>,
+    pub(crate) rings_out: Vec<RingOut>,
+    /// A burst handed straight to the next node (see [`Handoff`]).
+    pub(crate) handoff: Handoff,
+}
+
 /// One core's poll loop over its graph. Built by [`ExecutorBuilder`]; never
 /// shared: it runs on the core that built it.
 pub struct Executor {
@@ -128,15 +139,12 @@ pub struct Executor {
     pub(crate) edges: Vec<Vec<Target>>,
     /// Per node, one staged burst per output (see [`Outputs`]).
     pub(crate) staging: Vec<Vec<Batch>>,
-    pub(crate) queues: Vec<NodeQueue>,
-    pub(crate) ports: Vec<PortState>,
-    pub(crate) rings_out: Vec<RingOut>,
+    /// Where nodes' bursts go: what [`Outputs`] reaches through one pointer.
+    pub(crate) fabric: Fabric,
     pub(crate) rings_in: Vec<RingIn>,
     pub(crate) pool: Option<Mempool>,
     pub(crate) counters: Arc<CoreCounters>,
     pub(crate) scratch: Batch,
-    /// A burst handed straight to the next node (see [`Handoff`]).
-    pub(crate) handoff: Handoff,
     pub(crate) clock: fn() -> u64,
     pub(crate) now_ns: u64,
     /// When nodes last ticked; `None` before the first poll and after a
@@ -173,18 +181,18 @@ impl Executor {
 
     /// The NIC behind `port`.
     pub fn nic(&self, port: PortId) -> &dyn Nic {
-        &*self.ports[port.0].nic
+        &*self.fabric.ports[port.0].nic
     }
 
     /// The NIC behind `port`, mutable.
     pub fn nic_mut(&mut self, port: PortId) -> &mut dyn Nic {
-        &mut *self.ports[port.0].nic
+        &mut *self.fabric.ports[port.0].nic
     }
 
     /// The NIC behind `port` as its concrete driver type, if it is a `T`
     /// (tests inject and collect packets this way).
     pub fn nic_as<T: Nic>(&mut self, port: PortId) -> Option<&mut T> {
-        let nic: &mut dyn core::any::Any = &mut *self.ports[port.0].nic;
+        let nic: &mut dyn core::any::Any = &mut *self.fabric.ports[port.0].nic;
         nic.downcast_mut::<T>()
     }
 
@@ -211,11 +219,11 @@ impl Executor {
             }
         }
         let mut received = 0;
-        for port in 0..self.ports.len() {
-            let Some(node) = self.ports[port].rx_node else {
+        for port in 0..self.fabric.ports.len() {
+            let Some(node) = self.fabric.ports[port].rx_node else {
                 continue;
             };
-            let state = &mut self.ports[port];
+            let state = &mut self.fabric.ports[port];
             let count = state.nic.rx_burst(&mut self.scratch);
             if count > 0
                 && let Some(tap) = &mut state.tap
@@ -248,9 +256,9 @@ impl Executor {
     /// instead of sleeping. [`prepare_sleep`](Self::prepare_sleep) does
     /// this and more; platforms call that.
     pub fn enable_wakeup(&mut self) -> bool {
-        for index in 0..self.ports.len() {
-            if !self.ports[index].nic.enable_wakeup() {
-                for port in &mut self.ports[..index] {
+        for index in 0..self.fabric.ports.len() {
+            if !self.fabric.ports[index].nic.enable_wakeup() {
+                for port in &mut self.fabric.ports[..index] {
                     port.nic.disable_wakeup();
                 }
                 return false;
@@ -265,7 +273,7 @@ impl Executor {
 
     /// After the core woke: every port back to polling without signals.
     pub fn disable_wakeup(&mut self) {
-        for port in &mut self.ports {
+        for port in &mut self.fabric.ports {
             port.nic.disable_wakeup();
         }
     }
@@ -367,10 +375,10 @@ impl Executor {
         if self.scratch.is_empty() {
             return;
         }
-        if self.queues[node.0].is_empty() {
+        if self.fabric.queues[node.0].is_empty() {
             self.run_node(node.0);
         } else {
-            let overflow = self.queues[node.0].append(&mut self.scratch);
+            let overflow = self.fabric.queues[node.0].append(&mut self.scratch);
             self.counters.queue_full_drops.add(overflow as u64);
         }
     }
@@ -382,7 +390,7 @@ impl Executor {
             let mut ran = false;
             for node in 0..self.services.len() {
                 for _ in 0..QUEUE_BURSTS {
-                    if self.queues[node].pop_burst(&mut self.scratch) == 0 {
+                    if self.fabric.queues[node].pop_burst(&mut self.scratch) == 0 {
                         break;
                     }
                     self.run_node(node);
@@ -393,7 +401,7 @@ impl Executor {
                 return;
             }
         }
-        for queue in &mut self.queues {
+        for queue in &mut self.fabric.queues {
             self.counters.pass_limit_drops.add(queue.clear() as u64);
         }
     }
@@ -411,11 +419,11 @@ impl Executor {
     #[inline]
     fn run_handoffs(&mut self) {
         let mut hops = 0;
-        while let Some(next) = self.handoff.node.take() {
-            self.scratch.swap(&mut self.handoff.burst);
+        while let Some(next) = self.fabric.handoff.node.take() {
+            self.scratch.swap(&mut self.fabric.handoff.burst);
             hops += 1;
             if hops > MAX_HANDOFFS {
-                let overflow = self.queues[next].append(&mut self.scratch);
+                let overflow = self.fabric.queues[next].append(&mut self.scratch);
                 self.counters.queue_full_drops.add(overflow as u64);
                 continue;
             }
@@ -425,8 +433,6 @@ impl Executor {
 
     /// Runs one node over the scratch batch.
     fn run_one(&mut self, node: usize) {
-        let received = self.scratch.len() as u64;
-        self.counters.nodes[node].received.add(received);
         self.with_outputs(node, |service, scratch, outputs| {
             service.process(scratch, outputs)
         });
@@ -439,7 +445,10 @@ impl Executor {
     }
 
     /// Calls `f` with node `node`'s service, the scratch batch and the
-    /// node's outputs, hands on what it emitted and books it. The call
+    /// node's outputs, hands on what it emitted and books it: the scratch
+    /// batch as the node's received packets (none for a `tick`, which
+    /// runs with it empty), what left through its outputs as emitted,
+    /// both with the node's counters looked up once. The call
     /// runs under the supervisor: a node that panics or overruns its
     /// budget is stopped, and what it had in flight is dropped and
     /// counted ([`contain`](Self::contain)); a stopped node's input is
@@ -450,37 +459,41 @@ impl Executor {
         node: usize,
         f: impl FnOnce(&mut dyn Nanoservice, &mut Batch, &mut Outputs<'_>),
     ) {
+        let node_counters = &self.counters.nodes[node];
+        let batch_len = self.scratch.len() as u64;
+        node_counters.received.add(batch_len);
         if !self.supervisor.is_running(node) {
-            let dropped = self.scratch.len() as u64;
             self.scratch.clear();
-            self.counters.nodes[node].supervision.dropped.add(dropped);
+            node_counters.supervision.dropped.add(batch_len);
             return;
         }
-        let node_counters = &self.counters.nodes[node];
         let mut outputs = Outputs {
             edges: &self.edges[node],
             staging: &mut self.staging[node],
             node: node_counters,
             core: &self.counters,
-            queues: &mut self.queues,
-            ports: &mut self.ports,
-            rings: &mut self.rings_out,
+            fabric: &mut self.fabric,
             pool: self.pool.as_ref(),
-            handoff: &mut self.handoff,
             emitted: 0,
             now_ns: self.now_ns,
             staged: false,
         };
         let service = &mut *self.services[node];
-        let batch_len = self.scratch.len() as u64;
         let scratch = &mut self.scratch;
         let started_ns = self.supervisor.budget_ns().map(|_| (self.clock)());
-        let mut f = Some(f);
-        let outcome = self.supervisor.guarded(|| {
-            if let Some(f) = f.take() {
-                f(service, scratch, &mut outputs);
-            }
-        });
+        // Unguarded (the common case), the call is made straight, without
+        // the `Option` that hands a `FnOnce` to the guard's `FnMut`.
+        let outcome = if self.supervisor.guard().is_none() {
+            f(service, scratch, &mut outputs);
+            Ok(())
+        } else {
+            let mut f = Some(f);
+            self.supervisor.guarded(|| {
+                if let Some(f) = f.take() {
+                    f(service, scratch, &mut outputs);
+                }
+            })
+        };
         let outcome = match (outcome, started_ns) {
             // Time the node spent in parts it supervises itself (its own
             // budget checks judged those) is not the node's.
@@ -513,7 +526,7 @@ impl Executor {
     #[cold]
     #[inline(never)]
     fn contain(&mut self, node: usize, failure: &Failure, lost: u64) {
-        let in_flight = lost + self.queues[node].clear() as u64;
+        let in_flight = lost + self.fabric.queues[node].clear() as u64;
         self.scratch.clear();
         let counters = &self.counters.nodes[node];
         // The failure's own time, not the poll's: an overrun ends long
@@ -610,12 +623,12 @@ impl Executor {
 
     /// Transmits every staged burst.
     fn flush(&mut self) {
-        for port in &mut self.ports {
+        for port in &mut self.fabric.ports {
             if !port.staging.is_empty() {
                 port.flush(&self.counters, self.now_ns);
             }
         }
-        for ring in &mut self.rings_out {
+        for ring in &mut self.fabric.rings_out {
             if !ring.staging.is_empty() {
                 ring.flush(&self.counters);
             }

@@ -1,6 +1,6 @@
 //! The `Nanoservice` trait and `Outputs`, through which a service emits.
 
-use crate::executor::{PortState, RingOut};
+use crate::executor::Fabric;
 use crate::mem::burst::append_burst;
 use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, MAX_DROP_REASONS, NodeCounters};
@@ -181,12 +181,10 @@ pub struct Outputs<'a> {
     pub(crate) staging: &'a mut [Batch],
     pub(crate) node: &'a NodeCounters,
     pub(crate) core: &'a CoreCounters,
-    pub(crate) queues: &'a mut [NodeQueue],
-    pub(crate) ports: &'a mut [PortState],
-    pub(crate) rings: &'a mut [RingOut],
+    /// The node queues, ports and rings outputs lead to, and the hand-off
+    /// where a whole burst for a node with nothing queued goes.
+    pub(crate) fabric: &'a mut Fabric,
     pub(crate) pool: Option<&'a Mempool>,
-    /// Where a whole burst for a node with nothing queued goes.
-    pub(crate) handoff: &'a mut Handoff,
     pub(crate) emitted: u64,
     pub(crate) now_ns: u64,
     /// False until a packet is staged: a node that only moved whole bursts
@@ -229,6 +227,46 @@ impl Outputs<'_> {
     /// burst moves on in one copy, or none into an empty node queue.
     #[inline]
     pub fn emit_batch(&mut self, output: usize, batch: &mut Batch) {
+        // The common case on a busy path, kept free of the delivery code so
+        // that it needs no saved registers: nothing staged on the output,
+        // a node behind it with nothing queued, no burst handed on yet.
+        if let (Some(staging), Some(Target::Node(node))) =
+            (self.staging.get(output), self.edges.get(output))
+            && staging.is_empty()
+            && self.fabric.handoff.node.is_none()
+            && !batch.is_empty()
+            && self
+                .fabric
+                .queues
+                .get(node.0)
+                .is_some_and(NodeQueue::is_empty)
+        {
+            self.emitted += batch.len() as u64;
+            self.fabric.handoff.burst.swap(batch);
+            self.fabric.handoff.node = Some(node.0);
+            return;
+        }
+        // A full burst for a port with nothing staged before it: sent now,
+        // as `deliver` would send it, without the out-of-line call.
+        if let (Some(staging), Some(Target::Port(port))) =
+            (self.staging.get(output), self.edges.get(output))
+            && staging.is_empty()
+            && batch.is_full()
+            && let Some(port) = self.fabric.ports.get_mut(port.0)
+            && port.staging.is_empty()
+        {
+            self.emitted += batch.len() as u64;
+            port.transmit(batch, self.core, self.now_ns);
+            return;
+        }
+        self.emit_batch_cold(output, batch);
+    }
+
+    /// `emit_batch` for every other case: a staged burst to join or flush
+    /// first, a queue, port, ring or sink behind the output, a burst
+    /// already handed on, or no such output.
+    #[inline(never)]
+    fn emit_batch_cold(&mut self, output: usize, batch: &mut Batch) {
         let Some(staging) = self.staging.get_mut(output) else {
             self.node.invalid_output.add(batch.len() as u64);
             batch.clear();
@@ -243,23 +281,21 @@ impl Outputs<'_> {
         }
         self.emitted += batch.len() as u64;
         if let Target::Node(node) = self.edges[output]
-            && self.handoff.node.is_none()
+            && self.fabric.handoff.node.is_none()
             && !batch.is_empty()
-            && self.queues[node.0].is_empty()
+            && self.fabric.queues[node.0].is_empty()
         {
             // Nothing waits before it at that node: it runs on this very
             // burst when this node returns (the executor's `run_node`).
-            self.handoff.burst.swap(batch);
-            self.handoff.node = Some(node.0);
+            self.fabric.handoff.burst.swap(batch);
+            self.fabric.handoff.node = Some(node.0);
             return;
         }
         deliver(
             self.edges[output],
             batch,
             self.core,
-            self.queues,
-            self.ports,
-            self.rings,
+            self.fabric,
             self.now_ns,
         );
     }
@@ -331,9 +367,7 @@ impl Outputs<'_> {
             self.edges[output],
             staging,
             self.core,
-            self.queues,
-            self.ports,
-            self.rings,
+            self.fabric,
             self.now_ns,
         );
     }
@@ -350,15 +384,7 @@ impl Outputs<'_> {
                 continue;
             }
             self.emitted += staging.len() as u64;
-            deliver(
-                *target,
-                staging,
-                self.core,
-                self.queues,
-                self.ports,
-                self.rings,
-                self.now_ns,
-            );
+            deliver(*target, staging, self.core, self.fabric, self.now_ns);
         }
     }
 
@@ -417,20 +443,18 @@ fn deliver(
     target: Target,
     batch: &mut Batch,
     core: &CoreCounters,
-    queues: &mut [NodeQueue],
-    ports: &mut [PortState],
-    rings: &mut [RingOut],
+    fabric: &mut Fabric,
     now_ns: u64,
 ) {
     match target {
         Target::Node(node) => {
-            let overflow = queues[node.0].append(batch);
+            let overflow = fabric.queues[node.0].append(batch);
             if overflow > 0 {
                 core.queue_full_drops.add(overflow as u64);
             }
         }
         Target::Port(port) => {
-            let port = &mut ports[port.0];
+            let port = &mut fabric.ports[port.0];
             if port.staging.is_empty() && batch.is_full() {
                 // A full burst with nothing staged before it: what joining
                 // the staging burst and flushing it would send, minus a copy.
@@ -444,7 +468,7 @@ fn deliver(
             append_burst(batch.packets_mut(), port.staging.packets_mut());
         }
         Target::Ring(ring) => {
-            let ring = &mut rings[ring.0];
+            let ring = &mut fabric.rings_out[ring.0];
             if ring.staging.remaining_capacity() < batch.len() {
                 ring.flush(core);
             }

@@ -49,10 +49,11 @@ impl Executor {
     /// graph builds it afresh.
     pub fn into_parts(mut self) -> ExecutorParts {
         self.flush_staged();
-        for queue in &mut self.queues {
+        for queue in &mut self.fabric.queues {
             self.counters.pass_limit_drops.add(queue.clear() as u64);
         }
         let ports = self
+            .fabric
             .ports
             .into_iter()
             .zip(self.port_tags)
@@ -88,6 +89,7 @@ impl Executor {
                 .map(|ring| ring.consumer)
                 .collect(),
             rings_out: self
+                .fabric
                 .rings_out
                 .into_iter()
                 .map(|ring| ring.producer)
