@@ -689,19 +689,7 @@ mod tests {
 
     #[test]
     fn repetitions_are_listed_in_run_order_with_their_ratios() {
-        let measurement = |system, repetition, pps| Measurement {
-            scenario: "veth-udp-echo".into(),
-            workload: Workload::UdpEcho,
-            system,
-            backend: Backend::Tap,
-            cores: 1,
-            repetition,
-            outcome: Outcome::Measured {
-                pps,
-                run: None,
-                management: None,
-            },
-        };
+        let measurement = crate::results::tests::measured;
         // Interleaved: A B A B A(failed) B.
         let mut measurements = vec![
             measurement(System::WarpcoreAfXdp, 0, 400_000.0),

@@ -175,10 +175,12 @@ pub fn aggregate(measurements: &[Measurement]) -> Vec<Point> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn measured(system: System, repetition: u32, pps: f64) -> Measurement {
+    /// Repetition `repetition` of a UDP echo scenario on `system`,
+    /// measured at `pps` (for the report's tests too).
+    pub(crate) fn measured(system: System, repetition: u32, pps: f64) -> Measurement {
         Measurement {
             scenario: "udp".into(),
             workload: Workload::UdpEcho,

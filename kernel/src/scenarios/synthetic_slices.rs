@@ -107,7 +107,7 @@ impl Slicer {
         self.close(now.1);
         self.index += 1;
         self.start = now.1;
-        if self.index % 2 == 0 {
+        if self.index.is_multiple_of(2) {
             Self::enter(SLICE_ALL, u64::MAX, self.pipelines);
         } else {
             let alone = 1 + (self.index / 2) as usize % self.pipelines;
