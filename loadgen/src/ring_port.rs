@@ -14,13 +14,13 @@
 //! that CPU to the frames themselves.
 
 use crate::port::FramePort;
-use crate::socket::FRAME_BUFFER;
+use crate::socket::{FRAME_BUFFER, poll_for};
 use af_packet_nic::{AfPacketConfig, AfPacketNic};
 use af_xdp_nic::{AfXdpConfig, AfXdpNic, BindMode, XdpProgram};
 use anyhow::{Context, Result, anyhow};
 use dataplane::mem::mempool::DEFAULT_HEADROOM;
 use dataplane::{Batch, Mempool, Nic};
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::event::{PollFd, PollFlags};
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -192,15 +192,7 @@ impl FramePort for RingPort {
         if !self.state.borrow().incoming.is_empty() {
             return Ok(());
         }
-        let mut polled = [PollFd::new(&self.wait_fd, PollFlags::IN)];
-        let timeout = Timespec {
-            tv_sec: timeout.as_secs() as _,
-            tv_nsec: timeout.subsec_nanos() as _,
-        };
-        match poll(&mut polled, Some(&timeout)) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+        poll_for(&mut [PollFd::new(&self.wait_fd, PollFlags::IN)], timeout)
     }
 
     fn describe(&self) -> String {

@@ -140,11 +140,17 @@ pub fn wait_readable(sockets: &[&PacketSocket], timeout: std::time::Duration) ->
         .iter()
         .map(|socket| PollFd::new(&socket.fd, PollFlags::IN))
         .collect();
+    poll_for(&mut polled, timeout)
+}
+
+/// Waits until one of `polled` is ready or `timeout` passes; a signal
+/// ends the wait early, as a ready descriptor would.
+pub(crate) fn poll_for(polled: &mut [PollFd<'_>], timeout: std::time::Duration) -> io::Result<()> {
     let timeout = Timespec {
         tv_sec: timeout.as_secs() as _,
         tv_nsec: timeout.subsec_nanos() as _,
     };
-    match poll(&mut polled, Some(&timeout)) {
+    match poll(polled, Some(&timeout)) {
         Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
         Err(error) => Err(error.into()),
     }
