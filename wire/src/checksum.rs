@@ -69,7 +69,39 @@ pub fn sum_native(data: &[u8], native: u64) -> u64 {
 /// one's-complement zeros to themselves), so no swap and no second fold.
 #[inline]
 pub fn verifies(data: &[u8], native: u64) -> bool {
-    fold(sum_native(data, native)) == 0xffff
+    is_all_ones(sum_native(data, native))
+}
+
+/// The inverse of 0xffff modulo 2^64 (0xffff is odd, so it has one):
+/// Newton's iteration `x' = x (2 - d x)` doubles the correct low bits from
+/// the 3 that `x = d` starts with.
+const INVERSE_OF_0XFFFF: u64 = {
+    let mut inverse: u64 = 0xffff;
+    let mut step = 0;
+    while step < 5 {
+        inverse = inverse.wrapping_mul(2u64.wrapping_sub(0xffff_u64.wrapping_mul(inverse)));
+        step += 1;
+    }
+    inverse
+};
+const _: () = assert!(INVERSE_OF_0XFFFF.wrapping_mul(0xffff) == 1);
+
+/// True when `accumulator` folds to 0xffff, the one's-complement sum of a
+/// correct checksum, without folding it. Every fold step keeps the value
+/// modulo 0xffff (2^16 and 2^32 are 1 modulo 0xffff) and a fold of a
+/// non-zero accumulator is never 0, so the fold is 0xffff exactly when the
+/// accumulator is a non-zero multiple of 0xffff. Divisibility by the odd
+/// 0xffff is a multiply by its inverse and a compare (Granlund and
+/// Montgomery; Lemire's "faster remainder"): `n` is a multiple exactly when
+/// `n * inverse mod 2^64 <= (2^64 - 1) / 0xffff`, and 0 is taken out by
+/// the wrapping `- 1`, which turns its product into the largest number.
+/// Four instructions instead of the fold's ten and a compare.
+#[inline(always)]
+pub fn is_all_ones(accumulator: u64) -> bool {
+    accumulator
+        .wrapping_mul(INVERSE_OF_0XFFFF)
+        .wrapping_sub(1)
+        < u64::MAX / 0xffff
 }
 
 /// Adds the eight native-endian words of a 64-byte `block` to `native`.
@@ -239,6 +271,41 @@ mod tests {
         }
         assert!(!verifies(&[0; 20], 0));
         assert!(verifies(&[0xff; 20], 0));
+    }
+
+    #[test]
+    fn all_ones_is_a_fold_to_0xffff_without_the_fold() {
+        let mut values = alloc::vec![
+            0,
+            1,
+            0xfffe,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0x1_ffff,
+            0xffff_ffff,
+            0xffff_fffe,
+            0x1_0000_0000,
+            0xffff_0000_ffff,
+            u64::MAX,
+            u64::MAX - 1,
+            u64::MAX - 0xffff,
+            (u64::MAX / 0xffff) * 0xffff,
+            0x8000_0000_8000_0000,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            values.push(state);
+            // Multiples of 0xffff and their neighbours.
+            let multiple = (state >> 16).wrapping_mul(0xffff);
+            values.extend([multiple, multiple.wrapping_add(1), multiple.wrapping_sub(1)]);
+        }
+        for value in values {
+            assert_eq!(is_all_ones(value), fold(value) == 0xffff, "{value:#x}");
+        }
     }
 
     #[test]
