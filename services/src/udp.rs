@@ -157,6 +157,15 @@ impl Udp {
     fn demultiplex(&mut self, packet: &mut Packet) -> Verdict {
         let checked = packet.checked();
         let bytes = packet.payload();
+        if checked.is_ipv4()
+            && let Some(port) = plain_datagram_port(bytes)
+        {
+            let Some(port) = port else {
+                return Verdict::drop(UdpDrop::BadChecksum);
+            };
+            packet.set_checked(checked.udp());
+            return self.to_app(port);
+        }
         // The IPv4 header `ipv4` checked (the claim in the packet) is not
         // parsed again; a packet without the claim is checked here.
         let claimed = checked
@@ -190,6 +199,13 @@ impl Udp {
             Err(_) => return Verdict::drop(UdpDrop::BadLength),
         };
         packet.set_checked(checked.udp());
+        self.to_app(port)
+    }
+
+    /// Where a checked datagram to the port whose wire bytes are `port`
+    /// goes: its app's output, or kept for `closed_ports`.
+    #[inline(always)]
+    fn to_app(&self, port: [u8; 2]) -> Verdict {
         match self.ports.app(port) {
             Some(app) => Verdict::emit(Self::APP_0 + app),
             // Answered after the burst, out of the per-packet loop.
@@ -234,6 +250,31 @@ impl Udp {
         );
         Verdict::drop(UdpDrop::PortClosed)
     }
+}
+
+/// The common case, by constant offsets: `bytes` is a checked IPv4 packet
+/// (its total length is the packet's length) with a 20-byte header (no
+/// options) and a UDP datagram that fills the rest of it, no padding.
+/// Then one compare of the UDP length against the packet's length checks
+/// it (a packet of at least 28 bytes makes it at least 8), and the
+/// checksum is summed over the header's addresses and the datagram as one
+/// run. `Some(Some(port))`: the datagram is good, to the port with these
+/// wire bytes; `Some(None)`: its checksum is wrong; `None`: not this case
+/// (options, padding, too short, a bad length), which the general path
+/// decides.
+#[inline(always)]
+fn plain_datagram_port(bytes: &[u8]) -> Option<Option<[u8; 2]>> {
+    const PLAIN: usize = crate::wire::ipv4::HEADER_LEN;
+    let header = bytes.first_chunk::<{ PLAIN + crate::wire::udp::HEADER_LEN }>()?;
+    let length = usize::from(u16::from_be_bytes([header[PLAIN + 4], header[PLAIN + 5]]));
+    if header[0] != 0x45 || length + PLAIN != bytes.len() {
+        return None;
+    }
+    let port = [header[PLAIN + 2], header[PLAIN + 3]];
+    // From the source address (offset 12) to the end: the addresses, then
+    // the whole datagram.
+    let good = UdpPacket::<&[u8]>::verify_checksum_after_addresses(&bytes[12..])?;
+    Some(good.then_some(port))
 }
 
 /// The source and destination addresses of an IPv4 header.
@@ -298,6 +339,85 @@ mod tests {
         assert_eq!(table.bind(u16::MAX), Err(BindError::TooManyApps));
         assert_eq!(table.app(u16::MAX.to_be_bytes()), None);
         assert_eq!(table.app(1006u16.to_be_bytes()), Some(7));
+    }
+
+    /// An IPv4 packet (20-byte header) from 10.0.0.1 to 10.0.0.2 with a
+    /// UDP datagram 40000 → 7 carrying `payload` and a right checksum,
+    /// then `padding` zero bytes inside the IP total length.
+    fn plain_packet(payload: &[u8], padding: usize) -> alloc::vec::Vec<u8> {
+        use crate::wire::ipv4::HEADER_LEN;
+        let udp_len = 8 + payload.len();
+        let mut bytes = alloc::vec![0u8; HEADER_LEN + udp_len + padding];
+        bytes[0] = 0x45;
+        let total = bytes.len() as u16;
+        bytes[2..4].copy_from_slice(&total.to_be_bytes());
+        bytes[8] = 64;
+        bytes[9] = 17;
+        bytes[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        bytes[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        bytes[HEADER_LEN + 4..HEADER_LEN + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        bytes[HEADER_LEN + 8..HEADER_LEN + udp_len].copy_from_slice(payload);
+        let mut udp = UdpPacket::new_unchecked(&mut bytes[HEADER_LEN..HEADER_LEN + udp_len]);
+        udp.set_source_port(40000);
+        udp.set_destination_port(7);
+        udp.fill_checksum(
+            core::net::Ipv4Addr::new(10, 0, 0, 1),
+            core::net::Ipv4Addr::new(10, 0, 0, 2),
+        );
+        bytes
+    }
+
+    /// What the general path decides for a checked IPv4 packet: the
+    /// port's wire bytes, or the drop.
+    fn general(bytes: &[u8]) -> Result<[u8; 2], UdpDrop> {
+        let ip = Ipv4Packet::new_unchecked(bytes);
+        let datagram = &bytes[ip.header_len()..];
+        match UdpPacket::new_checked(datagram) {
+            Ok(udp) if !udp.verify_checksum(ip.source(), ip.destination()) => {
+                Err(UdpDrop::BadChecksum)
+            }
+            Ok(udp) => Ok(udp.destination_port().to_be_bytes()),
+            Err(WireError::Truncated) => Err(UdpDrop::Truncated),
+            Err(_) => Err(UdpDrop::BadLength),
+        }
+    }
+
+    #[test]
+    fn the_plain_fast_path_decides_as_the_general_path_or_not_at_all() {
+        let mut taken = 0;
+        for length in [0, 1, 7, 8, 9, 44, 52, 63, 64, 65, 100, 200] {
+            let payload: alloc::vec::Vec<u8> = (0..length).map(|i| (i * 37 + 11) as u8).collect();
+            for padding in [0, 1, 3] {
+                let packet = plain_packet(&payload, padding);
+                // Every bit of the UDP header and a few of the rest,
+                // flipped one at a time, and the packet as built.
+                let bits = (12 * 8..28 * 8).chain([28 * 8 + 3, packet.len() * 8 - 1]);
+                for bit in core::iter::once(None).chain(bits.map(Some)) {
+                    let mut bytes = packet.clone();
+                    if let Some(bit) = bit.filter(|bit| bit / 8 < bytes.len()) {
+                        bytes[bit / 8] ^= 1 << (bit % 8);
+                    }
+                    let Some(fast) = plain_datagram_port(&bytes) else {
+                        continue;
+                    };
+                    taken += 1;
+                    let fast = fast.ok_or(UdpDrop::BadChecksum);
+                    assert_eq!(fast, general(&bytes), "{length} {padding} {bit:?}");
+                }
+                if padding == 0 {
+                    assert_eq!(plain_datagram_port(&packet), Some(Some([0, 7])));
+                } else {
+                    assert_eq!(plain_datagram_port(&packet), None, "padding: general path");
+                }
+            }
+        }
+        assert!(taken > 1000, "{taken}");
+        // Options go the general way; so does anything shorter than the
+        // two headers.
+        let mut options = plain_packet(b"ping", 0);
+        options[0] = 0x46;
+        assert_eq!(plain_datagram_port(&options), None);
+        assert_eq!(plain_datagram_port(&plain_packet(b"", 0)[..27]), None);
     }
 
     #[test]

@@ -64,6 +64,27 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         checksum::verifies(&self.buffer.as_ref()[..usize::from(length)], pseudo)
     }
 
+    /// True when the checksum of the datagram behind `addresses` is absent
+    /// (0) or right, where `addresses` is what an IPv4 header without
+    /// options ends with: the source and destination addresses, 8 bytes,
+    /// then the datagram, exactly `length` bytes long (no padding). The
+    /// pseudo-header's addresses are then summed with the datagram as one
+    /// run of bytes, the first eight of its words, with no separate loads
+    /// and adds; its protocol and length are one constant and the length
+    /// field's wire bytes. `None` when `addresses` is shorter than the 8
+    /// addresses and a UDP header.
+    #[inline(always)]
+    pub fn verify_checksum_after_addresses(addresses: &[u8]) -> Option<bool> {
+        let [.., length_high, length_low, checksum_high, checksum_low] =
+            *addresses.first_chunk::<{ 8 + HEADER_LEN }>()?;
+        if [checksum_high, checksum_low] == [0, 0] {
+            return Some(true);
+        }
+        let protocol_and_length = u64::from(u16::from_ne_bytes([0, 17]))
+            + u64::from(u16::from_ne_bytes([length_high, length_low]));
+        Some(checksum::verifies(addresses, protocol_and_length))
+    }
+
     /// The payload (up to `length`).
     #[inline]
     pub fn payload(&self) -> &[u8] {
@@ -133,6 +154,41 @@ mod tests {
                 .unwrap()
                 .verify_checksum(SOURCE, SOURCE)
         );
+    }
+
+    #[test]
+    fn verifies_after_the_addresses_as_with_them_apart() {
+        let mut span = [0u8; 8 + 12];
+        span[..4].copy_from_slice(&SOURCE.octets());
+        span[4..8].copy_from_slice(&DESTINATION.octets());
+        span[8..].copy_from_slice(&DATAGRAM);
+        let verify = UdpPacket::<&[u8]>::verify_checksum_after_addresses;
+        assert_eq!(verify(&span), Some(true));
+        for index in 0..span.len() {
+            for bit in 0..8 {
+                let mut broken = span;
+                broken[index] ^= 1 << bit;
+                // The pseudo-header summed apart, with the length field
+                // as it now reads.
+                let address = |at: usize| Ipv4Addr::from(*broken[at..].first_chunk().unwrap());
+                let length = u16::from_be_bytes([broken[8 + 4], broken[8 + 5]]);
+                let pseudo = checksum::pseudo_header(address(0), address(4), 17, length);
+                let apart = broken[8 + 6..8 + 8] == [0, 0]
+                    || checksum::fold(checksum::sum(&broken[8..], pseudo)) == 0xffff;
+                assert_eq!(verify(&broken), Some(apart), "byte {index} bit {bit}");
+            }
+        }
+        // The length is a pseudo-header word too.
+        let mut longer = span;
+        longer[8 + 5] += 2;
+        assert_eq!(verify(&longer), Some(false));
+        // No checksum.
+        let mut none = span;
+        none[8 + 6..8 + 8].fill(0);
+        none[19] ^= 0xff;
+        assert_eq!(verify(&none), Some(true));
+        assert_eq!(verify(&span[..15]), None);
+        assert_eq!(verify(&span[..16]).is_some(), true);
     }
 
     #[test]
