@@ -29,16 +29,20 @@ pub fn sum_native(data: &[u8], native: u64) -> u64 {
     for block in &mut blocks {
         native = add_block(native, block);
     }
-    let mut pairs = blocks.remainder().chunks_exact(16);
-    for pair in &mut pairs {
-        let (first, second) = pair.split_at(8);
-        native = add_carry(native, u64::from_ne_bytes(eight(first)));
-        native = add_carry(native, u64::from_ne_bytes(eight(second)));
+    // Below 64 bytes: a run of 32, one of 16 and a word of 8 as the
+    // length's bits say, each one carry chain, with no loop.
+    let mut rest = blocks.remainder();
+    if let Some((words, tail)) = rest.split_first_chunk::<32>() {
+        native = add_words(native, words);
+        rest = tail;
     }
-    let mut rest = pairs.remainder();
-    if rest.len() >= 8 {
-        native = add_carry(native, u64::from_ne_bytes(eight(rest)));
-        rest = &rest[8..];
+    if let Some((words, tail)) = rest.split_first_chunk::<16>() {
+        native = add_words(native, words);
+        rest = tail;
+    }
+    if let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        native = add_carry(native, u64::from_ne_bytes(*word));
+        rest = tail;
     }
     // A length that is a multiple of eight leaves nothing here: one test
     // then skips the three below.
@@ -104,27 +108,37 @@ pub fn is_all_ones(accumulator: u64) -> bool {
         < u64::MAX / 0xffff
 }
 
-/// Adds the eight native-endian words of a 64-byte `block` to `native`.
-/// On x86_64 the carry out of each addition goes into the next (`add`,
-/// then seven `adc`), and only the last one is added back: one instruction
-/// per word instead of an `add`/`adc` pair. Deferring a carry by one word
-/// is still one's-complement addition (it is the same sum modulo
-/// `2^64 - 1`).
+/// Adds the eight native-endian words of a 64-byte `block` to `native`
+/// (see [`add_words`]).
 #[inline(always)]
 fn add_block(native: u64, block: &[u8]) -> u64 {
+    let Some(block) = block.first_chunk::<64>() else {
+        unreachable!("blocks are 64 bytes");
+    };
+    add_words(native, block)
+}
+
+/// Adds the native-endian words of `words` (`N` a multiple of 8) to
+/// `native`. On x86_64 the carry out of each addition goes into the next
+/// (`add`, then `adc`s), and only the last one is added back: one
+/// instruction per word instead of an `add`/`adc` pair. Deferring a carry
+/// by one word is still one's-complement addition (it is the same sum
+/// modulo `2^64 - 1`).
+#[inline(always)]
+fn add_words<const N: usize>(native: u64, words: &[u8; N]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::_addcarry_u64;
         let mut total = native;
         let mut carry = 0;
-        for word in block.chunks_exact(8) {
+        for word in words.chunks_exact(8) {
             carry = _addcarry_u64(carry, total, u64::from_ne_bytes(eight(word)), &mut total);
         }
         add_carry(total, u64::from(carry))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        block.chunks_exact(8).fold(native, |total, word| {
+        words.chunks_exact(8).fold(native, |total, word| {
             add_carry(total, u64::from_ne_bytes(eight(word)))
         })
     }
