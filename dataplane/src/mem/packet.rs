@@ -103,7 +103,10 @@ impl Packet {
     /// Bytes of data.
     #[inline]
     pub fn len(&self) -> usize {
-        usize::from(self.tail - self.head)
+        // Widened before the subtraction (`head <= tail` always): a 16-bit
+        // difference would need zero-extending again, an instruction in
+        // every node's per-packet `payload`.
+        usize::from(self.tail) - usize::from(self.head)
     }
 
     /// True when the packet holds no data.
