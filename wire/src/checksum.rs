@@ -102,10 +102,7 @@ const _: () = assert!(INVERSE_OF_0XFFFF.wrapping_mul(0xffff) == 1);
 /// Four instructions instead of the fold's ten and a compare.
 #[inline(always)]
 pub fn is_all_ones(accumulator: u64) -> bool {
-    accumulator
-        .wrapping_mul(INVERSE_OF_0XFFFF)
-        .wrapping_sub(1)
-        < u64::MAX / 0xffff
+    accumulator.wrapping_mul(INVERSE_OF_0XFFFF).wrapping_sub(1) < u64::MAX / 0xffff
 }
 
 /// Adds the eight native-endian words of a 64-byte `block` to `native`
