@@ -25,13 +25,16 @@ pub fn sum(data: &[u8], accumulator: u64) -> u64 {
 #[inline(always)]
 pub fn sum_native(data: &[u8], native: u64) -> u64 {
     let mut native = native;
-    let mut blocks = data.chunks_exact(64);
-    for block in &mut blocks {
-        native = add_block(native, block);
+    // Blocks of 64 bytes, walked by pointer and length (no block count and
+    // index worked out first, which short datagrams of one block or none
+    // paid for).
+    let mut rest = data;
+    while let Some((block, tail)) = rest.split_first_chunk::<64>() {
+        native = add_words(native, block);
+        rest = tail;
     }
     // Below 64 bytes: a run of 32, one of 16 and a word of 8 as the
     // length's bits say, each one carry chain, with no loop.
-    let mut rest = blocks.remainder();
     if let Some((words, tail)) = rest.split_first_chunk::<32>() {
         native = add_words(native, words);
         rest = tail;
@@ -103,16 +106,6 @@ const _: () = assert!(INVERSE_OF_0XFFFF.wrapping_mul(0xffff) == 1);
 #[inline(always)]
 pub fn is_all_ones(accumulator: u64) -> bool {
     accumulator.wrapping_mul(INVERSE_OF_0XFFFF).wrapping_sub(1) < u64::MAX / 0xffff
-}
-
-/// Adds the eight native-endian words of a 64-byte `block` to `native`
-/// (see [`add_words`]).
-#[inline(always)]
-fn add_block(native: u64, block: &[u8]) -> u64 {
-    let Some(block) = block.first_chunk::<64>() else {
-        unreachable!("blocks are 64 bytes");
-    };
-    add_words(native, block)
 }
 
 /// Adds the native-endian words of `words` (`N` a multiple of 8) to
