@@ -100,7 +100,7 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     /// True when the checksum over the whole message is right.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        checksum::fold(checksum::sum(self.buffer.as_ref(), 0)) == 0xffff
+        checksum::verifies(self.buffer.as_ref(), 0)
     }
 
     /// Bytes after the header (echo data, or the quoted datagram).
