@@ -188,7 +188,7 @@ mod tests {
         none[19] ^= 0xff;
         assert_eq!(verify(&none), Some(true));
         assert_eq!(verify(&span[..15]), None);
-        assert_eq!(verify(&span[..16]).is_some(), true);
+        assert!(verify(&span[..16]).is_some());
     }
 
     #[test]
