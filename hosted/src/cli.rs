@@ -83,7 +83,12 @@ pub struct Options {
     /// send-only socket), or `auto`: sendmmsg on veth and tun devices,
     /// which copy each frame out of the ring's pages anyway, the ring
     /// elsewhere.
-    #[arg(long = "af-packet-tx", value_name = "PATH", default_value = "auto", value_parser = parse_af_packet_tx)]
+    #[arg(
+        long = "af-packet-tx",
+        value_name = "PATH",
+        default_value = "auto",
+        value_parser = parse_af_packet_tx
+    )]
     pub af_packet_tx: TxPath,
 }
 
@@ -229,6 +234,27 @@ mod tests {
         let defaults = parse_args(&["--spec", "s"]).unwrap();
         assert_eq!((defaults.cores, defaults.duration), (1, None));
         assert!(defaults.nics.is_empty() && defaults.counters_file.is_none());
+    }
+
+    #[test]
+    fn af_packet_transmit_path_is_auto_unless_named() {
+        assert_eq!(
+            parse_args(&["--spec", "s"]).unwrap().af_packet_tx,
+            TxPath::Auto
+        );
+        for (name, path) in [
+            ("auto", TxPath::Auto),
+            ("ring", TxPath::Ring),
+            ("sendmmsg", TxPath::Sendmmsg),
+        ] {
+            let options = parse_args(&["--spec", "s", "--af-packet-tx", name]).unwrap();
+            assert_eq!(options.af_packet_tx, path);
+        }
+        let error = parse_args(&["--spec", "s", "--af-packet-tx", "mmap"]).unwrap_err();
+        assert!(
+            error.contains("`mmap` is not an af-packet transmit path (auto, ring or sendmmsg)"),
+            "{error}"
+        );
     }
 
     #[test]

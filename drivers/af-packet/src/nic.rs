@@ -53,9 +53,10 @@ impl AfPacketConfig {
 
 /// One AF_PACKET socket bound to an interface, its rings mapped. Receive
 /// copies frames from the RX ring into buffers of the queue's own mempool;
-/// transmit copies packets into the TX ring.
+/// transmit copies packets into the TX ring or, with [`TxPath::Sendmmsg`],
+/// hands each burst to one `sendmmsg` on a send-only socket.
 ///
-/// The doorbell (`send(2)`, which makes the kernel walk the TX ring) is
+/// On the ring path the doorbell (`send(2)`, which makes the kernel walk the TX ring) is
 /// coalesced across bursts, as NAPI's `xmit_more` coalesces a NIC's tail
 /// writes: while the RX ring keeps yielding frames, transmitted frames wait
 /// marked in the ring until [`AfPacketConfig::tx_kick_frames`] are pending;

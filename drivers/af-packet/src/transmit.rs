@@ -7,14 +7,16 @@ use crate::sys;
 use dataplane::Batch;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-/// [`AfPacketConfig::tx_kick_frames`](crate::AfPacketConfig::tx_kick_frames)'s default: four bursts.
+/// [`AfPacketConfig::tx_kick_frames`](crate::AfPacketConfig::tx_kick_frames)'s
+/// default: four bursts.
 pub const DEFAULT_TX_KICK_FRAMES: usize = 4 * dataplane::BURST_SIZE;
 /// Receive polls that found frames after which frames waiting for a
 /// doorbell get one anyway, so a reply never waits behind a long run of
 /// incoming frames that produce few replies.
 pub const MAX_DEFERRED_POLLS: u32 = 8;
 
-/// How an [`AfPacketNic`](crate::AfPacketNic) hands frames to the kernel for transmission.
+/// How an [`AfPacketNic`](crate::AfPacketNic) hands frames to the kernel
+/// for transmission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxPath {
     /// [`TxPath::Sendmmsg`] on devices that copy every transmitted frame
@@ -24,14 +26,18 @@ pub enum TxPath {
     Auto,
     /// Copied into the socket's mapped `TPACKET_V2` TX ring, which a
     /// doorbell `send(2)` makes the kernel walk (coalesced across bursts,
-    /// see [`AfPacketConfig::tx_kick_frames`](crate::AfPacketConfig::tx_kick_frames)). The kernel builds each
-    /// skb around the ring frame's page; a device that must own the data
-    /// (veth forwarding to its peer) then copies it into a fresh page.
+    /// see [`AfPacketConfig::tx_kick_frames`]). The kernel builds each skb
+    /// around the ring frame's page; a device that must own the data (veth
+    /// forwarding to its peer) then copies it into a fresh page.
+    ///
+    /// [`AfPacketConfig::tx_kick_frames`]: crate::AfPacketConfig::tx_kick_frames
     Ring,
     /// One `sendmmsg(2)` per burst on a second, send-only packet socket
     /// bound to the same interface: the kernel copies each frame into the
     /// skb's own buffer at once, which on a veth saves the ring path's page
-    /// allocation, copy and completion per frame.
+    /// allocation, copy and completion per frame (perf/RESULTS.md, "AF_PACKET
+    /// transmits with sendmmsg on a veth"). The TX ring is still mapped,
+    /// unused.
     Sendmmsg,
 }
 
