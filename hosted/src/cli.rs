@@ -1,6 +1,7 @@
 //! Command-line options of `warpcore-hosted` (clap), parsed into
 //! [`Options`] or a usage error that names the offending argument.
 
+use af_packet_nic::TxPath;
 use clap::Parser;
 use clap::error::ErrorKind;
 use std::path::PathBuf;
@@ -77,6 +78,30 @@ pub struct Options {
     /// Rewrite PATH with the counters dump every 100 ms.
     #[arg(long, value_name = "PATH")]
     pub counters_file: Option<PathBuf>,
+    /// How af-packet queues transmit: `ring` (the mapped TX ring and a
+    /// coalesced `send` doorbell), `sendmmsg` (one call per burst on a
+    /// send-only socket), or `auto`: sendmmsg on veth and tun devices,
+    /// which copy each frame out of the ring's pages anyway, the ring
+    /// elsewhere.
+    #[arg(
+        long = "af-packet-tx",
+        value_name = "PATH",
+        default_value = "auto",
+        value_parser = parse_af_packet_tx
+    )]
+    pub af_packet_tx: TxPath,
+}
+
+/// Parses `--af-packet-tx`.
+fn parse_af_packet_tx(text: &str) -> Result<TxPath, String> {
+    match text {
+        "auto" => Ok(TxPath::Auto),
+        "ring" => Ok(TxPath::Ring),
+        "sendmmsg" => Ok(TxPath::Sendmmsg),
+        other => Err(format!(
+            "`{other}` is not an af-packet transmit path (auto, ring or sendmmsg)"
+        )),
+    }
 }
 
 /// Most worker threads accepted.
@@ -209,6 +234,27 @@ mod tests {
         let defaults = parse_args(&["--spec", "s"]).unwrap();
         assert_eq!((defaults.cores, defaults.duration), (1, None));
         assert!(defaults.nics.is_empty() && defaults.counters_file.is_none());
+    }
+
+    #[test]
+    fn af_packet_transmit_path_is_auto_unless_named() {
+        assert_eq!(
+            parse_args(&["--spec", "s"]).unwrap().af_packet_tx,
+            TxPath::Auto
+        );
+        for (name, path) in [
+            ("auto", TxPath::Auto),
+            ("ring", TxPath::Ring),
+            ("sendmmsg", TxPath::Sendmmsg),
+        ] {
+            let options = parse_args(&["--spec", "s", "--af-packet-tx", name]).unwrap();
+            assert_eq!(options.af_packet_tx, path);
+        }
+        let error = parse_args(&["--spec", "s", "--af-packet-tx", "mmap"]).unwrap_err();
+        assert!(
+            error.contains("`mmap` is not an af-packet transmit path (auto, ring or sendmmsg)"),
+            "{error}"
+        );
     }
 
     #[test]

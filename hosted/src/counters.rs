@@ -82,6 +82,7 @@ fn driver_counters(stats: &DriverStats) -> Vec<(&'static str, u64)> {
             ),
             ("rx_outgoing_skipped", socket.rx_outgoing_skipped.get()),
             ("rx_no_buffer", socket.rx_no_buffer.get()),
+            ("tx_sendmmsg", socket.tx_sendmmsg.get()),
             ("tx_packets", socket.tx_packets.get()),
             ("tx_bytes", socket.tx_bytes.get()),
             ("tx_ring_full", socket.tx_ring_full.get()),
@@ -89,6 +90,17 @@ fn driver_counters(stats: &DriverStats) -> Vec<(&'static str, u64)> {
             ("tx_wrong_format", socket.tx_wrong_format.get()),
             ("tx_doorbell_errors", socket.tx_doorbell_errors.get()),
             ("tx_doorbell_busy", socket.tx_doorbell_busy.get()),
+            ("tx_doorbells", socket.tx_doorbells.get()),
+            ("tx_doorbells_pending", socket.tx_doorbells_pending.get()),
+            (
+                "tx_doorbells_cut_short",
+                socket.tx_doorbells_cut_short.get(),
+            ),
+            ("tx_doorbells_rx_empty", socket.tx_doorbells_rx_empty.get()),
+            (
+                "tx_doorbells_deferred_polls",
+                socket.tx_doorbells_deferred_polls.get(),
+            ),
             ("tx_rekicks", socket.tx_rekicks.get()),
         ],
         DriverStats::AfXdp(socket) => vec![

@@ -63,6 +63,9 @@ fn run(options: &cli::Options) -> Result<(), Failure> {
     let spec = control::Spec::parse(&text, &control::registry())
         .map_err(|error| Failure::usage(format!("{}: {error}", options.spec.display())))?;
     let mut plans = nics::plan(&spec, &options.nics).map_err(Failure::usage)?;
+    for plan in &mut plans {
+        plan.af_packet_tx = options.af_packet_tx;
+    }
     // Handlers first: a SIGINT or SIGTERM from here on ends the run through
     // the normal path, which drops (detaches) the XDP programs.
     signals::install()

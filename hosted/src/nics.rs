@@ -3,7 +3,7 @@
 
 use crate::cli::{HostedDriver, NicOverride};
 use crate::counters::DriverStats;
-use af_packet_nic::{AfPacketConfig, AfPacketNic};
+use af_packet_nic::{AfPacketConfig, AfPacketNic, DEFAULT_TX_KICK_FRAMES, TxPath};
 use af_xdp_nic::{AfXdpConfig, AfXdpNic, XdpProgram};
 use control::spec::{Driver, Interface, Spec};
 use dataplane::{MacAddr, Mempool, Nic};
@@ -27,6 +27,8 @@ pub struct NicPlan {
     pub mac: MacAddr,
     /// af-xdp: the queue core 0 binds (core N binds `queue + N`).
     pub queue: u32,
+    /// af-packet: how frames are transmitted (`--af-packet-tx`).
+    pub af_packet_tx: TxPath,
     /// af-xdp: the XDP program steering the queues into the sockets, set
     /// by [`attach_programs`]; detached when the last holder drops it.
     pub program: Option<Arc<XdpProgram>>,
@@ -79,6 +81,7 @@ pub fn plan(spec: &Spec, overrides: &[NicOverride]) -> Result<Vec<NicPlan>, Stri
                 ifname,
                 mac: interface.mac,
                 queue,
+                af_packet_tx: TxPath::Auto,
                 program: None,
             })
         })
@@ -194,6 +197,8 @@ pub fn open(plan: &NicPlan, core: usize, cores: usize) -> Result<OpenedNic, Stri
                 queue: core,
                 ring_frames: 512,
                 mac: Some(plan.mac),
+                tx_kick_frames: DEFAULT_TX_KICK_FRAMES,
+                tx_path: plan.af_packet_tx,
             };
             let nic = AfPacketNic::open(&config, pool)
                 .map_err(|error| format!("af-packet {}: {error}", plan.ifname))?;

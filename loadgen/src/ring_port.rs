@@ -80,6 +80,8 @@ impl RingPort {
                     .map_err(|error| anyhow!("receive pool: {error}"))?;
                 let config = AfPacketConfig {
                     ring_frames: RING_FRAMES,
+                    // A load generator's bursts go out as it sends them.
+                    tx_kick_frames: 1,
                     ..AfPacketConfig::new(interface)
                 };
                 let nic = AfPacketNic::open(&config, pool)

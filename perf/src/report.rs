@@ -119,7 +119,9 @@ pub fn reference_for(system: System) -> Option<System> {
         System::WarpcoreQemuPoll | System::WarpcoreQemuHaltpoll => Some(System::WarpcoreQemu),
         // DPDK on the same veth and PMD type as warpcore's driver.
         System::TestpmdAfXdp | System::WarpcoreAfXdpPoll => Some(System::WarpcoreAfXdp),
-        System::TestpmdAfPacket | System::WarpcoreAfPacketPoll => Some(System::WarpcoreAfPacket),
+        System::TestpmdAfPacket | System::WarpcoreAfPacketPoll | System::WarpcoreAfPacketRing => {
+            Some(System::WarpcoreAfPacket)
+        }
         // testpmd's engine against loadgen's, into the same dropping guest.
         System::TestpmdVhostCeiling => Some(System::QemuCeiling),
         System::WarpcoreQemu

@@ -150,6 +150,10 @@ pub enum System {
     WarpcoreAfXdpPoll,
     /// `WarpcoreAfPacket` with `idle = "poll"`.
     WarpcoreAfPacketPoll,
+    /// `WarpcoreAfPacket` transmitting through its TPACKET_V2 TX ring
+    /// (`--af-packet-tx ring`), as testpmd's `net_af_packet` does, instead
+    /// of the `sendmmsg` its default picks on a veth.
+    WarpcoreAfPacketRing,
     /// DPDK's `dpdk-testpmd` (5tswap) on the same veth, `net_af_xdp` PMD.
     TestpmdAfXdp,
     /// DPDK's `dpdk-testpmd` (5tswap) on the same veth, `net_af_packet` PMD.
@@ -177,6 +181,7 @@ impl System {
             System::WarpcoreAfPacket => "warpcore-af-packet",
             System::WarpcoreAfXdpPoll => "warpcore-af-xdp-poll",
             System::WarpcoreAfPacketPoll => "warpcore-af-packet-poll",
+            System::WarpcoreAfPacketRing => "warpcore-af-packet-ring",
             System::TestpmdAfXdp => "testpmd-af-xdp",
             System::TestpmdAfPacket => "testpmd-af-packet",
             System::TestpmdVhostCeiling => "testpmd-vhost-ceiling",
@@ -205,6 +210,7 @@ impl System {
                 | System::WarpcoreAfPacket
                 | System::WarpcoreAfXdpPoll
                 | System::WarpcoreAfPacketPoll
+                | System::WarpcoreAfPacketRing
         )
     }
 
@@ -225,6 +231,7 @@ impl System {
             | System::WarpcoreAfPacket
             | System::WarpcoreAfXdpPoll
             | System::WarpcoreAfPacketPoll
+            | System::WarpcoreAfPacketRing
             | System::TestpmdAfXdp
             | System::TestpmdAfPacket => backend == Backend::Tap,
         }

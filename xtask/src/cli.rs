@@ -410,7 +410,8 @@ fn system(text: &str) -> Result<System, String> {
             "unknown system `{text}` (expected warpcore-qemu, warpcore-qemu-poll, \
              warpcore-qemu-haltpoll, linux-guest, \
              qemu-ceiling, warpcore-hosted, linux-host, warpcore-af-xdp, warpcore-af-xdp-poll, \
-             warpcore-af-packet, warpcore-af-packet-poll, testpmd-af-xdp, testpmd-af-packet or \
+             warpcore-af-packet, warpcore-af-packet-poll, warpcore-af-packet-ring, testpmd-af-xdp, \
+             testpmd-af-packet or \
              testpmd-vhost-ceiling)"
         )
     })

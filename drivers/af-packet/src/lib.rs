@@ -5,8 +5,11 @@
 //! into the RX ring), and `PACKET_FANOUT_HASH` so that several cores'
 //! sockets on one interface each get whole flows.
 //!
-//! A receive burst walks the RX ring without a system call; a transmit burst
-//! fills TX frames and rings the doorbell with one `send(2)`.
+//! A receive burst walks the RX ring without a system call. A transmit burst
+//! either fills TX ring frames, whose doorbell `send(2)` is coalesced across
+//! bursts, or goes out in one `sendmmsg(2)` on a send-only socket, which is
+//! cheaper on devices that copy each frame out of the ring anyway (veth,
+//! tun); [`TxPath::Auto`] picks by the interface's driver.
 
 mod checksum;
 mod frames;
@@ -15,7 +18,9 @@ mod ring;
 pub mod socket;
 mod stats;
 mod sys;
+mod transmit;
 
 pub use nic::{AfPacketConfig, AfPacketNic};
 pub use stats::AfPacketStats;
 pub use sys::{AfPacketError, InterfaceInfo};
+pub use transmit::{DEFAULT_TX_KICK_FRAMES, MAX_DEFERRED_POLLS, TxPath};

@@ -5,6 +5,7 @@ use crate::frames::TX_MAX_FRAME;
 use crate::ring::Rings;
 use crate::stats::AfPacketStats;
 use crate::sys::{self, AfPacketError, Doorbell};
+use crate::transmit::{DEFAULT_TX_KICK_FRAMES, MAX_DEFERRED_POLLS, TxPath, send_burst};
 use dataplane::{Batch, LinkInfo, MacAddr, Mempool, Nic};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -25,6 +26,14 @@ pub struct AfPacketConfig {
     pub ring_frames: usize,
     /// The MAC the dataplane uses; `None` takes the interface's own.
     pub mac: Option<MacAddr>,
+    /// Frames a transmit burst leaves marked in the TX ring, without a
+    /// doorbell, while the receive ring still has frames: the doorbell
+    /// rings once this many are waiting, or from the next receive poll that
+    /// finds the RX ring empty, or after [`MAX_DEFERRED_POLLS`] receive
+    /// polls, whichever comes first. 1 rings it from every transmit burst.
+    pub tx_kick_frames: usize,
+    /// How transmitted frames reach the kernel.
+    pub tx_path: TxPath,
 }
 
 impl AfPacketConfig {
@@ -36,15 +45,29 @@ impl AfPacketConfig {
             queue: 0,
             ring_frames: 512,
             mac: None,
+            tx_kick_frames: DEFAULT_TX_KICK_FRAMES,
+            tx_path: TxPath::Auto,
         }
     }
 }
 
 /// One AF_PACKET socket bound to an interface, its rings mapped. Receive
 /// copies frames from the RX ring into buffers of the queue's own mempool;
-/// transmit copies packets into the TX ring and kicks it once per burst.
+/// transmit copies packets into the TX ring or, with [`TxPath::Sendmmsg`],
+/// hands each burst to one `sendmmsg` on a send-only socket.
 ///
-/// The kernel may leave frames of a burst in the ring (it stops early when
+/// On the ring path the doorbell (`send(2)`, which makes the kernel walk the TX ring) is
+/// coalesced across bursts, as NAPI's `xmit_more` coalesces a NIC's tail
+/// writes: while the RX ring keeps yielding frames, transmitted frames wait
+/// marked in the ring until [`AfPacketConfig::tx_kick_frames`] are pending;
+/// a receive poll that finds the RX ring empty rings it for whatever is
+/// pending, and so does the [`MAX_DEFERRED_POLLS`]th receive poll in a row
+/// that found frames. Under load that is one system call per several
+/// bursts; when traffic stops, the next (empty) poll sends the rest. The
+/// executor polls receive every round, so no frame waits longer than one
+/// round after its burst's input ran dry.
+///
+/// The kernel may leave frames of a kick in the ring (it stops early when
 /// the socket's send buffer is full or the device drops a frame, keeping
 /// them marked for a later doorbell). The NIC counts such frames and rings
 /// the doorbell again from every receive poll until the kernel has taken
@@ -54,6 +77,8 @@ pub struct AfPacketNic {
     // Field order: the mapping goes before the socket that owns the rings.
     rings: Rings,
     socket: OwnedFd,
+    /// The send-only socket of [`TxPath::Sendmmsg`].
+    tx_socket: Option<OwnedFd>,
     pool: Mempool,
     rx_next: usize,
     tx_next: usize,
@@ -61,6 +86,14 @@ pub struct AfPacketNic {
     /// slots just before `tx_next`. The kernel takes frames in ring order,
     /// so these are contiguous and the oldest is the kernel's ring head.
     tx_unsent: usize,
+    /// Of those, the frames marked since the last doorbell (the newest).
+    tx_unkicked: usize,
+    /// Receive polls that found frames since frames began waiting for a
+    /// doorbell.
+    tx_deferred_polls: u32,
+    /// When a transmit burst rings the doorbell itself: this many frames
+    /// waiting (at least 1, at most half the ring).
+    tx_kick_frames: usize,
     ifname: String,
     name: String,
     mac: MacAddr,
@@ -87,17 +120,42 @@ impl AfPacketNic {
         if let Some(group) = config.fanout_group {
             sys::join_fanout(&socket, group)?;
         }
+        let stats = Arc::new(AfPacketStats::default());
+        let tx_path = match config.tx_path {
+            TxPath::Auto => {
+                match sys::driver_name(socket.as_raw_fd(), &config.ifname)?.as_deref() {
+                    Some("veth" | "tun") => TxPath::Sendmmsg,
+                    _ => TxPath::Ring,
+                }
+            }
+            chosen => chosen,
+        };
+        let tx_socket = match tx_path {
+            TxPath::Auto | TxPath::Ring => None,
+            TxPath::Sendmmsg => {
+                let tx_socket = sys::packet_socket()?;
+                sys::bypass_qdisc(&tx_socket)?;
+                sys::bind_send_only(&tx_socket, info.index)?;
+                stats.tx_sendmmsg.set(1);
+                Some(tx_socket)
+            }
+        };
+        let tx_kick_frames = config.tx_kick_frames.clamp(1, (rings.frames() / 2).max(1));
         Ok(Self {
             rings,
             socket,
+            tx_socket,
             pool,
             rx_next: 0,
             tx_next: 0,
             tx_unsent: 0,
+            tx_unkicked: 0,
+            tx_deferred_polls: 0,
+            tx_kick_frames,
             ifname: config.ifname.clone(),
             name: format!("af-packet:{}.q{}", config.ifname, config.queue),
             mac: config.mac.unwrap_or(MacAddr(info.mac)),
-            stats: Arc::new(AfPacketStats::default()),
+            stats,
         })
     }
 
@@ -117,14 +175,26 @@ impl AfPacketNic {
         self.socket.try_clone()
     }
 
-    /// Frames in the TX ring that the kernel has not taken yet, as of the
-    /// last doorbell.
+    /// How this queue transmits ([`TxPath::Auto`] resolved).
+    pub fn tx_path(&self) -> TxPath {
+        if self.tx_socket.is_some() {
+            TxPath::Sendmmsg
+        } else {
+            TxPath::Ring
+        }
+    }
+
+    /// Frames in the TX ring that the kernel has not taken yet: those
+    /// waiting for a coalesced doorbell and those the last one left.
     pub fn unsent_frames(&self) -> usize {
         self.tx_unsent
     }
 
     /// Rings the doorbell, then forgets the unsent frames the kernel took.
     fn kick(&mut self) {
+        self.stats.tx_doorbells.increment();
+        self.tx_unkicked = 0;
+        self.tx_deferred_polls = 0;
         match sys::ring_doorbell(self.socket.as_raw_fd()) {
             Ok(Doorbell::Rung) => {}
             Ok(Doorbell::Busy) => self.stats.tx_doorbell_busy.increment(),
@@ -143,16 +213,10 @@ impl AfPacketNic {
             self.tx_unsent -= 1;
         }
     }
-}
 
-impl Nic for AfPacketNic {
-    fn rx_burst(&mut self, batch: &mut Batch) -> usize {
-        // The executor polls receive every round but transmits only when it
-        // has packets: frames a doorbell left behind go from here.
-        if self.tx_unsent > 0 {
-            self.stats.tx_rekicks.increment();
-            self.kick();
-        }
+    /// Copies frames from the RX ring into pool buffers until the batch is
+    /// full or the ring has none; returns how many.
+    fn receive(&mut self, batch: &mut Batch) -> usize {
         let mut received = 0;
         while !batch.is_full() {
             let index = self.rx_next;
@@ -197,8 +261,38 @@ impl Nic for AfPacketNic {
         }
         received
     }
+}
+
+impl Nic for AfPacketNic {
+    fn rx_burst(&mut self, batch: &mut Batch) -> usize {
+        let received = self.receive(batch);
+        // The executor polls receive every round but transmits only when it
+        // has packets: frames waiting for a coalesced doorbell, and frames
+        // a doorbell left behind, go from here.
+        if self.tx_unsent > 0 {
+            if self.tx_unkicked == 0 {
+                self.stats.tx_rekicks.increment();
+                self.kick();
+            } else if received == 0 {
+                self.stats.tx_doorbells_rx_empty.increment();
+                self.kick();
+            } else {
+                self.tx_deferred_polls += 1;
+                if self.tx_deferred_polls >= MAX_DEFERRED_POLLS {
+                    self.stats.tx_doorbells_deferred_polls.increment();
+                    self.kick();
+                }
+            }
+        }
+        received
+    }
 
     fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+        if let Some(tx_socket) = &self.tx_socket {
+            let sent = send_burst(tx_socket, batch, &self.stats);
+            batch.packets_mut().drain(..sent);
+            return sent;
+        }
         let mut sent = 0;
         for packet in batch.iter() {
             let index = self.tx_next;
@@ -221,11 +315,18 @@ impl Nic for AfPacketNic {
             unsafe { self.rings.fill_tx(index, frame) };
             self.tx_next = (index + 1) % self.rings.frames();
             self.tx_unsent += 1;
+            self.tx_unkicked += 1;
             self.stats.tx_packets.increment();
             self.stats.tx_bytes.add(frame.len() as u64);
             sent += 1;
         }
-        if sent > 0 {
+        if self.tx_unkicked >= self.tx_kick_frames {
+            self.stats.tx_doorbells_pending.increment();
+            self.kick();
+        } else if sent < batch.len() && self.tx_unkicked > 0 {
+            // Cut short (ring full, or a frame too large): let the kernel
+            // free slots now rather than after the next receive poll.
+            self.stats.tx_doorbells_cut_short.increment();
             self.kick();
         }
         batch.packets_mut().drain(..sent);

@@ -20,7 +20,10 @@ pub struct AfPacketStats {
     pub rx_outgoing_skipped: Counter,
     /// Bursts cut short because the mempool had no free buffer.
     pub rx_no_buffer: Counter,
-    /// Frames placed in the TX ring.
+    /// 1 when the queue transmits with `sendmmsg` on a send-only socket
+    /// (`TxPath::Sendmmsg`), 0 when through its TX ring.
+    pub tx_sendmmsg: Counter,
+    /// Frames placed in the TX ring or sent with `sendmmsg`.
     pub tx_packets: Counter,
     /// Bytes of those frames.
     pub tx_bytes: Counter,
@@ -30,10 +33,28 @@ pub struct AfPacketStats {
     pub tx_too_large: Counter,
     /// Frames the kernel rejected (`TP_STATUS_WRONG_FORMAT`).
     pub tx_wrong_format: Counter,
-    /// Doorbell `send(2)` calls that failed (other than `EAGAIN`/`ENOBUFS`).
+    /// Doorbell `send(2)` or `sendmmsg` calls that failed (other than
+    /// `EAGAIN`/`ENOBUFS`).
     pub tx_doorbell_errors: Counter,
-    /// Doorbells the kernel cut short with `EAGAIN` or `ENOBUFS`.
+    /// Doorbells the kernel cut short with `EAGAIN` or `ENOBUFS`; with
+    /// `sendmmsg`, bursts whose rest the executor then dropped.
     pub tx_doorbell_busy: Counter,
+    /// Doorbells rung (`send(2)` kicks of the TX ring), for any reason, or
+    /// `sendmmsg` calls; `tx_packets / tx_doorbells` is the frames per
+    /// system call.
+    pub tx_doorbells: Counter,
+    /// Doorbells a transmit burst rang because `tx_kick_frames` frames were
+    /// waiting.
+    pub tx_doorbells_pending: Counter,
+    /// Doorbells a transmit burst rang because it was cut short (TX ring
+    /// full, or a frame too large) with frames waiting.
+    pub tx_doorbells_cut_short: Counter,
+    /// Doorbells rung from a receive poll that found the RX ring empty,
+    /// for frames waiting since the last one.
+    pub tx_doorbells_rx_empty: Counter,
+    /// Doorbells rung after `MAX_DEFERRED_POLLS` receive polls in a row
+    /// found frames while frames waited.
+    pub tx_doorbells_deferred_polls: Counter,
     /// Doorbells rung again from a receive poll because frames were still
     /// marked `SEND_REQUEST` after the last one (no transmit burst to carry
     /// them).

@@ -110,6 +110,51 @@ pub(crate) fn interface_info(socket: RawFd, ifname: &str) -> Result<InterfaceInf
     })
 }
 
+/// `struct ethtool_drvinfo` (linux/ethtool.h), for `ETHTOOL_GDRVINFO`.
+#[repr(C)]
+struct EthtoolDriverInfo {
+    /* 0x00 */ command: u32,
+    /* 0x04 */ driver: [u8; 32],
+    /* 0x24 */ version: [u8; 32],
+    /* 0x44 */ firmware_version: [u8; 32],
+    /* 0x64 */ bus_info: [u8; 32],
+    /* 0x84 */ expansion_rom_version: [u8; 32],
+    /* 0xa4 */ reserved: [u8; 12],
+    /* 0xb0 */ private_flags: u32,
+    /* 0xb4 */ statistics: u32,
+    /* 0xb8 */ test_info_length: u32,
+    /* 0xbc */ eeprom_dump_length: u32,
+    /* 0xc0 */ register_dump_length: u32,
+}
+const _: () = assert!(size_of::<EthtoolDriverInfo>() == 0xc4);
+/// `ETHTOOL_GDRVINFO`: get driver information.
+const ETHTOOL_GDRVINFO: u32 = 0x0000_0003;
+
+/// The name of the kernel driver behind `ifname` (`veth`, `tun`, `igb`,
+/// ...), as `ethtool -i` prints it; `None` when the device answers no
+/// ethtool requests.
+pub(crate) fn driver_name(socket: RawFd, ifname: &str) -> Result<Option<String>, AfPacketError> {
+    let mut request = ifreq_for(ifname)?;
+    // SAFETY: plain old data; all-zero is valid.
+    let mut info: EthtoolDriverInfo = unsafe { core::mem::zeroed() };
+    info.command = ETHTOOL_GDRVINFO;
+    request.ifr_ifru.ifru_data = (&raw mut info).cast();
+    // SAFETY: SIOCETHTOOL with ETHTOOL_GDRVINFO reads the command word and
+    // fills one `ethtool_drvinfo` at `ifru_data`, which `info` is and which
+    // outlives the call.
+    if unsafe { libc::ioctl(socket, libc::SIOCETHTOOL as _, &mut request) } < 0 {
+        return Ok(None);
+    }
+    let end = info
+        .driver
+        .iter()
+        .position(|byte| *byte == 0)
+        .unwrap_or(info.driver.len());
+    Ok(Some(
+        String::from_utf8_lossy(&info.driver[..end]).into_owned(),
+    ))
+}
+
 /// A raw packet socket that receives nothing until bound.
 pub(crate) fn packet_socket() -> Result<OwnedFd, AfPacketError> {
     // SAFETY: socket has no memory preconditions. Protocol 0: no frames are
@@ -195,10 +240,21 @@ pub(crate) fn request_ring(
 
 /// Binds the socket to every protocol on interface `index`.
 pub(crate) fn bind(socket: &OwnedFd, index: i32) -> Result<(), AfPacketError> {
+    bind_protocol(socket, index, all_protocols())
+}
+
+/// Binds the socket to interface `index` for sending only: protocol 0
+/// registers no receive hook, so the kernel queues nothing to it.
+pub(crate) fn bind_send_only(socket: &OwnedFd, index: i32) -> Result<(), AfPacketError> {
+    bind_protocol(socket, index, 0)
+}
+
+/// Binds the socket to `protocol` (network order) on interface `index`.
+fn bind_protocol(socket: &OwnedFd, index: i32, protocol: u16) -> Result<(), AfPacketError> {
     // SAFETY: `sockaddr_ll` is plain old data; all-zero is valid.
     let mut address: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
     address.sll_family = libc::AF_PACKET as u16;
-    address.sll_protocol = all_protocols();
+    address.sll_protocol = protocol;
     address.sll_ifindex = index;
     // SAFETY: `address` is a live `sockaddr_ll` and the length says so.
     let result = unsafe {
@@ -267,4 +323,38 @@ pub(crate) fn ring_doorbell(socket: RawFd) -> io::Result<Doorbell> {
         };
     }
     Ok(Doorbell::Rung)
+}
+
+/// Sends `frames` on the bound socket with one `sendmmsg(2)`, without
+/// blocking; returns how many the kernel took (a prefix of `frames`; the
+/// frame after it was refused or dropped by the device).
+/// At most [`dataplane::BURST_SIZE`] frames go per call.
+pub(crate) fn send_frames(socket: RawFd, frames: &[&[u8]]) -> io::Result<usize> {
+    const MAX: usize = dataplane::BURST_SIZE;
+    let count = frames.len().min(MAX);
+    // SAFETY: iovec and mmsghdr are plain old data; all-zero is valid.
+    let mut vectors: [libc::iovec; MAX] = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let mut messages: [libc::mmsghdr; MAX] = unsafe { core::mem::zeroed() };
+    for ((vector, message), frame) in vectors.iter_mut().zip(&mut messages).zip(frames) {
+        vector.iov_base = frame.as_ptr().cast_mut().cast();
+        vector.iov_len = frame.len();
+        message.msg_hdr.msg_iov = vector;
+        message.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: the first `count` headers each point to one iovec that
+    // describes a live frame; the kernel only reads them (a send), and all
+    // of them outlive the call.
+    let sent = unsafe {
+        libc::sendmmsg(
+            socket,
+            messages.as_mut_ptr(),
+            count as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sent as usize)
 }

@@ -266,6 +266,7 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
         | System::WarpcoreAfPacket
         | System::WarpcoreAfXdpPoll
         | System::WarpcoreAfPacketPoll
+        | System::WarpcoreAfPacketRing
         | System::TestpmdAfXdp
         | System::TestpmdAfPacket
         | System::TestpmdVhostCeiling => System::LinuxHost,
@@ -463,6 +464,7 @@ fn measure(
             | System::WarpcoreAfPacket
             | System::WarpcoreAfXdpPoll
             | System::WarpcoreAfPacketPoll
+            | System::WarpcoreAfPacketRing
             | System::TestpmdAfXdp
             | System::TestpmdAfPacket,
         ) => veth_echo(tools, scenario, system, cores),

@@ -132,7 +132,8 @@ fn start(
         System::WarpcoreAfXdp
         | System::WarpcoreAfPacket
         | System::WarpcoreAfXdpPoll
-        | System::WarpcoreAfPacketPoll => {
+        | System::WarpcoreAfPacketPoll
+        | System::WarpcoreAfPacketRing => {
             let driver = match system {
                 System::WarpcoreAfXdp | System::WarpcoreAfXdpPoll => "af-xdp",
                 _ => "af-packet",
@@ -159,6 +160,11 @@ fn start(
                     &(scenario.duration_secs + 60).to_string(),
                 ])
                 .stderr(Stdio::inherit());
+            if system == System::WarpcoreAfPacketRing {
+                // testpmd's transmit path, for comparison with the
+                // `sendmmsg` the default picks on a veth.
+                command.args(["--af-packet-tx", "ring"]);
+            }
             let (guard, lines) = spawn_reading_lines(&mut command)?;
             wait_for_line(&lines, "warpcore-hosted: ready", START_WAIT)?;
             Ok(guard)
