@@ -24,6 +24,11 @@ pub struct QueueStats {
     pub rx_bad_length: Counter,
     /// Refills that found the mempool empty.
     pub rx_pool_empty: Counter,
+    /// In-order receive bursts whose last used entry named another
+    /// descriptor than its position (a device misbehaving, or batching
+    /// completions): their entries were each checked, and those naming
+    /// another descriptor dropped as `rx_bad_length`.
+    pub rx_used_id_mismatch: Counter,
     /// Frames handed to the device.
     pub tx_packets: Counter,
     /// Packets without headroom for the virtio header (dropped).
@@ -36,12 +41,13 @@ pub struct QueueStats {
 
 impl QueueStats {
     /// `(name, value)` of every counter, for dumps.
-    pub fn entries(&self) -> [(&'static str, u64); 8] {
+    pub fn entries(&self) -> [(&'static str, u64); 9] {
         [
             ("rx_packets", self.rx_packets.get()),
             ("rx_bytes", self.rx_bytes.get()),
             ("rx_bad_length", self.rx_bad_length.get()),
             ("rx_pool_empty", self.rx_pool_empty.get()),
+            ("rx_used_id_mismatch", self.rx_used_id_mismatch.get()),
             ("tx_packets", self.tx_packets.get()),
             ("tx_no_headroom", self.tx_no_headroom.get()),
             ("tx_reclaimed", self.tx_reclaimed.get()),
@@ -194,9 +200,12 @@ fn frame_with_header(packet: &mut Packet) -> Option<(u64, u32)> {
 /// returns (packets made, their bytes, the offsets in the run of the
 /// buffers with a bad length, one bit each). Those stay lent, for the
 /// caller to return after the loop, which so makes no call and keeps its
-/// values in registers.
+/// values in registers. With `CHECK_IDS` a used entry naming another
+/// descriptor than its position counts as a bad length (its length is
+/// unknown); without, the caller checked the run's last entry once
+/// ([`UsedRun::last_in_place`]).
 #[inline(always)]
-fn receive_in_order(
+fn receive_in_order<const CHECK_IDS: bool>(
     batch: &mut Batch,
     used: &UsedRun<'_>,
     slots: &[u32; SLOTS],
@@ -208,9 +217,14 @@ fn receive_in_order(
     // Written by index into the batch's spare room, its length stored once.
     let received = append_from_fn(batch.packets_mut(), used.len(), |offset| {
         let id = used.id(offset);
+        let written = if CHECK_IDS {
+            used.written(id)
+        } else {
+            used.written_in_place(id)
+        };
         // One comparison for both bounds: below the header wraps to a huge
         // frame length.
-        let frame_len = used.written(id).wrapping_sub(NET_HEADER_LEN as u32);
+        let frame_len = written.wrapping_sub(NET_HEADER_LEN as u32);
         if frame_len > largest_frame {
             refused |= 1 << offset;
             return None;
@@ -489,9 +503,15 @@ impl Nic for VirtioNetQueue {
         if self.rx.ring.in_order() {
             let used = self.rx.ring.take_used_in_order(room);
             let slots = &self.rx.slots;
-            let (made, made_bytes, mut refused) =
-                receive_in_order(batch, &used, slots, pool, frame, largest_frame);
-            (received, bytes) = (made, made_bytes);
+            // The run's lengths trusted after one look at its last entry's
+            // id, or each entry's id checked when that failed.
+            let mut refused;
+            (received, bytes, refused) = if used.last_in_place() {
+                receive_in_order::<false>(batch, &used, slots, pool, frame, largest_frame)
+            } else {
+                self.stats.rx_used_id_mismatch.increment();
+                receive_in_order::<true>(batch, &used, slots, pool, frame, largest_frame)
+            };
             bad = u64::from(refused.count_ones());
             while refused != 0 {
                 let offset = refused.trailing_zeros() as usize;
@@ -820,6 +840,33 @@ mod tests {
             drop(batch);
             assert_eq!(rig.queue.pool().available(), 64 - 16);
         }
+    }
+
+    #[test]
+    fn in_order_burst_whose_last_entry_names_another_descriptor_is_checked_entry_by_entry() {
+        let mut rig = rig_in(8, 32, true);
+        deliver(&mut rig.rx_device, &[1; 60]);
+        deliver(&mut rig.rx_device, &[2; 60]);
+        // The third buffer's used entry names the descriptor after it.
+        let (head, _) = rig.rx_device.next_chain().unwrap();
+        rig.rx_device
+            .complete((head + 1) % 8, (NET_HEADER_LEN + 60) as u32);
+        let mut batch = Batch::new();
+        assert_eq!(rig.queue.rx_burst(&mut batch), 2);
+        let first_bytes: Vec<u8> = batch.iter().map(|packet| packet.payload()[0]).collect();
+        assert_eq!(first_bytes, [1, 2]);
+        let stats = rig.queue.stats();
+        assert_eq!(stats.rx_used_id_mismatch.get(), 1);
+        assert_eq!(stats.rx_bad_length.get(), 1, "its length is unknown");
+        batch.clear();
+        // An honest burst after it is trusted again.
+        deliver(&mut rig.rx_device, &[3; 60]);
+        assert_eq!(rig.queue.rx_burst(&mut batch), 1);
+        assert_eq!(batch.iter().next().unwrap().payload(), &[3; 60]);
+        assert_eq!(stats.rx_used_id_mismatch.get(), 1);
+        assert_eq!(stats.rx_bad_length.get(), 1);
+        drop(batch);
+        assert_eq!(rig.queue.pool().available(), 32 - 8);
     }
 
     #[test]

@@ -679,6 +679,35 @@ impl UsedRun<'_> {
         ((self.first + offset) & self.mask) as u16
     }
 
+    /// The used entry at descriptor `id`'s position.
+    #[inline(always)]
+    fn entry(&self, id: usize) -> UsedElement {
+        // SAFETY: entry `id & mask < size` of the used ring; the device
+        // completed it before the `idx` that `take_used_in_order` loaded
+        // (whose acquire fence orders this read after that load) and does
+        // not write it again before the descriptor is published anew,
+        // which the borrow of the queue held by the run rules out.
+        unsafe { self.entries.add(id & self.mask).read_volatile() }
+    }
+
+    /// Whether the run's last used entry names its own descriptor, as an
+    /// in-order device's entries do: checked once a run, so that the
+    /// lengths can be read with [`Self::written_in_place`]. Entry `p` of
+    /// the ring names descriptor `p` on every lap, so a check of each
+    /// entry's id tells no more about an honest device; what it catches,
+    /// a device writing other ids (misbehaving) or only the last entry of
+    /// a batch (2.7.9 allows it, leaving the other lengths unknown), shows
+    /// at the last entry too, which every completion writes. An empty run
+    /// is in place.
+    #[inline(always)]
+    pub fn last_in_place(&self) -> bool {
+        if self.count == 0 {
+            return true;
+        }
+        let last = self.first + self.count - 1;
+        self.entry(last).id as usize == last & self.mask
+    }
+
     /// The bytes the device wrote into descriptor `id`'s buffer, from the
     /// used entry at its position; `u32::MAX` when the entry names another
     /// descriptor (a device batching completions, which 2.7.9 allows and
@@ -686,16 +715,26 @@ impl UsedRun<'_> {
     #[inline(always)]
     pub fn written(&self, id: u16) -> u32 {
         let id = usize::from(id) & self.mask;
-        // SAFETY: entry `id < size` of the used ring; the device completed
-        // it before the `idx` that `take_used_in_order` loaded (whose
-        // acquire fence orders this read after that load) and does not
-        // write it again before the descriptor is published anew, which
-        // the borrow of the queue held by the run rules out.
-        let element = unsafe { self.entries.add(id).read_volatile() };
+        let element = self.entry(id);
         if element.id as usize == id {
             element.len
         } else {
             u32::MAX
+        }
+    }
+
+    /// [`Self::written`] without the look at the entry's id, for a run
+    /// whose [`Self::last_in_place`] held: one load a packet.
+    #[inline(always)]
+    pub fn written_in_place(&self, id: u16) -> u32 {
+        let id = usize::from(id);
+        // SAFETY: as in `entry`; `len` at offset 4 of the 8-byte entry.
+        unsafe {
+            self.entries
+                .add(id & self.mask)
+                .cast::<u32>()
+                .add(1)
+                .read_volatile()
         }
     }
 }
@@ -934,9 +973,11 @@ pub(crate) mod tests {
             let used = queue.take_used_in_order(usize::MAX);
             assert_eq!(used.len(), 3);
             assert_eq!(used.first(), ids[0]);
+            assert!(used.last_in_place());
             for (offset, &id) in ids.iter().enumerate() {
                 assert_eq!(used.id(offset), id);
                 assert_eq!(used.written(id), u32::from(id) + 100);
+                assert_eq!(used.written_in_place(id), u32::from(id) + 100);
             }
             assert_eq!(queue.in_order_free().1, 4);
         }
@@ -975,6 +1016,37 @@ pub(crate) mod tests {
         });
         assert_eq!(taken, 1, "the device's index was already past it");
         assert_eq!(seen.last(), Some(&(third, 0)));
+    }
+
+    #[test]
+    fn a_used_run_whose_last_entry_names_another_descriptor_is_not_in_place() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        assert!(
+            queue.take_used_in_order(usize::MAX).last_in_place(),
+            "empty"
+        );
+        let mut run = queue.in_order_run(2, true);
+        run.push(0x1000, 60);
+        run.push(0x2000, 60);
+        drop(run);
+        queue.publish();
+        device.next_head().unwrap();
+        device.next_head().unwrap();
+        device.complete(0, 10);
+        device.complete(0, 20);
+        let used = queue.take_used_in_order(usize::MAX);
+        assert_eq!(used.len(), 2);
+        assert!(!used.last_in_place());
+        assert_eq!(used.written(0), 10);
+        assert_eq!(used.written(1), u32::MAX, "the entry names descriptor 0");
+        assert_eq!(
+            used.written_in_place(1),
+            20,
+            "read without a look at the id"
+        );
     }
 
     #[test]
