@@ -15,7 +15,7 @@ use crate::registers::{DescriptorFlags, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F
 use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::{Ordering, fence};
+use core::sync::atomic::{AtomicU16, Ordering, fence};
 
 /// Largest queue the driver sets up; devices may offer more.
 pub const MAX_QUEUE_SIZE: u16 = 256;
@@ -289,16 +289,25 @@ impl SplitQueue {
         if self.avail_index == self.published {
             return false;
         }
-        // Ordering: the descriptors and ring entries written above must be
-        // visible before the new index; then the index store must be ordered
-        // before the load of `used.flags` (store-load: a full fence), or we
-        // could miss the device re-enabling notifications.
-        fence(Ordering::SeqCst);
-        // SAFETY: `avail.idx` at offset 2 of the available ring.
-        unsafe { self.avail_field(2).write_volatile(self.avail_index) };
+        // Ordering (virtio 1.2 2.7.13.3, updating idx): the descriptors
+        // and ring entries written above must be visible before the new
+        // index, a store-store ordering. Linux gives it `virtio_wmb`, which
+        // for a device that is another CPU (no `VIRTIO_F_ORDER_PLATFORM`,
+        // which this driver does not negotiate: its `weak_barriers`) is
+        // `smp_wmb`, on x86 only a compiler barrier, x86 keeping stores in
+        // order. A release store of the index says the same: an ordinary
+        // store on x86, the barrier a weaker architecture needs elsewhere.
+        // SAFETY: `avail.idx` at offset 2 of the available ring, 2-byte
+        // aligned (`new` precondition 1); only this queue writes it, and
+        // only here and in `skip_to` (tests, before any device access).
+        let index = unsafe { AtomicU16::from_ptr(self.avail_field(2)) };
+        index.store(self.avail_index, Ordering::Release);
         self.published = self.avail_index;
-        // Ordering: the store-load fence named above (index store, then the
-        // `used.flags` load).
+        // Ordering (2.7.13.4, notifying the device): the index store must
+        // come before the load of `used.flags` below, a store-load
+        // ordering, or we could miss the device re-enabling notifications:
+        // a full fence, as Linux's `virtio_mb` (`smp_mb`, a locked
+        // instruction on x86).
         fence(Ordering::SeqCst);
         // SAFETY: `used.flags` at offset 0 of the used ring, written by the device.
         let used_flags = unsafe { self.used_field(0).read_volatile() };
