@@ -358,11 +358,16 @@ impl VirtioNetQueue {
                 pool.buffers_phys() + header as u64,
                 pool.buffer_stride() as u64,
             );
-            let slots = &self.rx.slots;
+            // The descriptors from the slots, in the same one or two spans
+            // (before and after the table's end).
+            let size = usize::from(self.rx.ring.size());
+            let first = usize::from(first);
+            let (wrapped, from_first) = self.rx.slots[..size].split_at(first);
+            let before_end = lent.min(from_first.len());
             let mut run = self.rx.ring.in_order_run(lent, true);
-            while let Some(id) = run.next_id() {
-                run.push(base + u64::from(slots[slot(id)]) * stride, len);
-            }
+            let address = |index: u32| base + u64::from(index) * stride;
+            run.push_span(&from_first[..before_end], len, address);
+            run.push_span(&wrapped[..lent - before_end], len, address);
             debug_assert_eq!(run.pushed(), lent, "`lent` descriptors were free");
             (usize::from(free), lent)
         } else {

@@ -637,6 +637,46 @@ impl InOrderRun<'_> {
         self.position += 1;
     }
 
+    /// Pushes a chain for each of `items`, at consecutive descriptors
+    /// from the next one, each (`address(item)`, `len`), up to the run's
+    /// end and no further than the table's last descriptor (a span that
+    /// does not wrap: the caller pushes what follows it, from descriptor
+    /// 0, with another call). Returns how many it pushed. Written by one
+    /// descriptor pointer bumped, with no mask or bound to check a chain:
+    /// a refill writing the descriptors of a run of slots.
+    #[inline(always)]
+    pub fn push_span<T: Copy>(
+        &mut self,
+        items: &[T],
+        len: u32,
+        mut address: impl FnMut(T) -> u64,
+    ) -> usize {
+        let id = self.position & self.mask;
+        let count = items
+            .len()
+            .min(self.end - self.position)
+            .min(self.mask + 1 - id);
+        let tail = (u64::from(len) | self.flags).to_le();
+        // SAFETY: `id < size`, so the descriptor lies in the table at
+        // offset 0 (16-byte aligned, `new` precondition 1).
+        let mut descriptor = unsafe { self.table.add(2 * id) };
+        for &item in &items[..count] {
+            // SAFETY: the `count` descriptors from `id` lie in the table
+            // (`count <= size - id`) and are among those `in_order_run`
+            // found free (`count <= end - position`), so the device does
+            // not own them; both halves are aligned `u64`s, `len`, `flags`
+            // and `next` (0) the second, little-endian as virtio 1.x lays
+            // them out.
+            unsafe {
+                descriptor.write_volatile(address(item).to_le());
+                descriptor.add(1).write_volatile(tail);
+                descriptor = descriptor.add(2);
+            }
+        }
+        self.position += count;
+        count
+    }
+
     /// Chains pushed so far.
     pub fn pushed(&self) -> usize {
         self.position - usize::from(self.queue.avail_index)
@@ -1056,6 +1096,42 @@ pub(crate) mod tests {
             20,
             "read without a look at the id"
         );
+    }
+
+    #[test]
+    fn spans_stop_at_the_table_end_and_at_the_run_end() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        // Three positions on: the next descriptor is the table's last.
+        queue.skip_to(3);
+        device.skip_to(3);
+        let mut run = queue.in_order_run(3, true);
+        let address = |item: u64| item * 0x1000;
+        assert_eq!(
+            run.push_span(&[1, 2, 3], 60, address),
+            1,
+            "to the table's end"
+        );
+        assert_eq!(
+            run.push_span(&[2, 3, 4], 60, address),
+            2,
+            "to the run's end"
+        );
+        assert_eq!(run.push_span(&[4], 60, address), 0);
+        assert_eq!(run.pushed(), 3);
+        drop(run);
+        queue.publish();
+        for (id, item) in [(3, 1), (0, 2), (1, 3)] {
+            let (head, descriptor) = device.next_head().unwrap();
+            assert_eq!(
+                (head, descriptor.addr, descriptor.len),
+                (id, item * 0x1000, 60)
+            );
+            assert_eq!(descriptor.flags, DescriptorFlags::VIRTQ_DESC_F_WRITE.bits());
+        }
+        assert!(device.next_head().is_none());
     }
 
     #[test]
