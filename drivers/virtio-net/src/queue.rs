@@ -4,12 +4,13 @@
 
 use crate::registers::{NET_HEADER_LEN, NetStatus};
 use crate::transport::{Doorbell, NetConfigView};
-use crate::virtqueue::{MAX_QUEUE_SIZE, SplitQueue};
+use crate::virtqueue::{MAX_QUEUE_SIZE, SplitQueue, UsedRun};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{Ordering, fence};
-use dataplane::{Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
+use dataplane::mem::burst::append_from_fn;
+use dataplane::{BURST_SIZE, Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
 
 /// Counters of one queue pair; shared (`Arc`) so the platform can print them
 /// while the executor owns the queue. Only the owning core writes.
@@ -23,6 +24,11 @@ pub struct QueueStats {
     pub rx_bad_length: Counter,
     /// Refills that found the mempool empty.
     pub rx_pool_empty: Counter,
+    /// In-order receive bursts whose last used entry named another
+    /// descriptor than its position (a device misbehaving, or batching
+    /// completions): their entries were each checked, and those naming
+    /// another descriptor dropped as `rx_bad_length`.
+    pub rx_used_id_mismatch: Counter,
     /// Frames handed to the device.
     pub tx_packets: Counter,
     /// Packets without headroom for the virtio header (dropped).
@@ -35,12 +41,13 @@ pub struct QueueStats {
 
 impl QueueStats {
     /// `(name, value)` of every counter, for dumps.
-    pub fn entries(&self) -> [(&'static str, u64); 8] {
+    pub fn entries(&self) -> [(&'static str, u64); 9] {
         [
             ("rx_packets", self.rx_packets.get()),
             ("rx_bytes", self.rx_bytes.get()),
             ("rx_bad_length", self.rx_bad_length.get()),
             ("rx_pool_empty", self.rx_pool_empty.get()),
+            ("rx_used_id_mismatch", self.rx_used_id_mismatch.get()),
             ("tx_packets", self.tx_packets.get()),
             ("tx_no_headroom", self.tx_no_headroom.get()),
             ("tx_reclaimed", self.tx_reclaimed.get()),
@@ -53,6 +60,9 @@ impl QueueStats {
 /// that a descriptor id reduced modulo it (`slot`) indexes the array
 /// without a bounds check.
 const SLOTS: usize = MAX_QUEUE_SIZE as usize;
+
+// A receive burst's refused buffers are kept as one bit each of a `u64`.
+const _: () = assert!(BURST_SIZE <= 64);
 
 /// A slot holding no buffer of the queue's own pool.
 const NO_BUFFER: u32 = u32::MAX;
@@ -184,6 +194,52 @@ fn frame_with_header(packet: &mut Packet) -> Option<(u64, u32)> {
     Some((packet.phys_addr(), packet.len() as u32))
 }
 
+/// The in-order receive loop: makes a packet of each buffer of `used`
+/// (their indices in `slots`, by descriptor id) and appends it to
+/// `batch`, which has room for them all (`take_used_in_order(room)`);
+/// returns (packets made, their bytes, the offsets in the run of the
+/// buffers with a bad length, one bit each). Those stay lent, for the
+/// caller to return after the loop, which so makes no call and keeps its
+/// values in registers. With `CHECK_IDS` a used entry naming another
+/// descriptor than its position counts as a bad length (its length is
+/// unknown); without, the caller checked the run's last entry once
+/// ([`UsedRun::last_in_place`]).
+#[inline(always)]
+fn receive_in_order<const CHECK_IDS: bool>(
+    batch: &mut Batch,
+    used: &UsedRun<'_>,
+    slots: &[u32; SLOTS],
+    pool: &Mempool,
+    frame: usize,
+    largest_frame: u32,
+) -> (usize, u64, u64) {
+    let (mut bytes, mut refused) = (0u64, 0u64);
+    // Written by index into the batch's spare room, its length stored once.
+    let received = append_from_fn(batch.packets_mut(), used.len(), |offset| {
+        let id = used.id(offset);
+        let written = if CHECK_IDS {
+            used.written(id)
+        } else {
+            used.written_in_place(id)
+        };
+        // One comparison for both bounds: below the header wraps to a huge
+        // frame length.
+        let frame_len = written.wrapping_sub(NET_HEADER_LEN as u32);
+        if frame_len > largest_frame {
+            refused |= 1 << offset;
+            return None;
+        }
+        bytes += u64::from(frame_len);
+        // SAFETY: `refill` lent the index in the slot of this descriptor,
+        // which the device completed and which is taken once
+        // (`take_used_in_order` moved past it); the frame ends at `frame +
+        // frame_len = header + written <= header + len <= buffer_len`
+        // (`ReceiveLayout::of`).
+        Some(unsafe { pool.take_lent(slots[slot(id)], frame, frame_len as usize) })
+    });
+    (received, bytes, refused)
+}
+
 /// Keeps another pool's `packet`, sent on transmit descriptor `id`, until
 /// the device is done with it; returns where the device reads it. Out of
 /// line and cold: the in-order transmit loop keeps its registers for
@@ -302,11 +358,16 @@ impl VirtioNetQueue {
                 pool.buffers_phys() + header as u64,
                 pool.buffer_stride() as u64,
             );
-            let slots = &self.rx.slots;
+            // The descriptors from the slots, in the same one or two spans
+            // (before and after the table's end).
+            let size = usize::from(self.rx.ring.size());
+            let first = usize::from(first);
+            let (wrapped, from_first) = self.rx.slots[..size].split_at(first);
+            let before_end = lent.min(from_first.len());
             let mut run = self.rx.ring.in_order_run(lent, true);
-            while let Some(id) = run.next_id() {
-                run.push(base + u64::from(slots[slot(id)]) * stride, len);
-            }
+            let address = |index: u32| base + u64::from(index) * stride;
+            run.push_span(&from_first[..before_end], len, address);
+            run.push_span(&wrapped[..lent - before_end], len, address);
             debug_assert_eq!(run.pushed(), lent, "`lent` descriptors were free");
             (usize::from(free), lent)
         } else {
@@ -446,35 +507,26 @@ impl Nic for VirtioNetQueue {
         let largest_frame = len.saturating_sub(NET_HEADER_LEN as u32);
         if self.rx.ring.in_order() {
             let used = self.rx.ring.take_used_in_order(room);
-            let before = batch.len();
             let slots = &self.rx.slots;
-            for offset in 0..used.len() {
-                let id = used.id(offset);
-                let lent = slots[slot(id)];
-                // One comparison for both bounds: below the header wraps
-                // to a huge frame length.
-                let frame_len = used.written(id).wrapping_sub(NET_HEADER_LEN as u32);
-                if frame_len > largest_frame {
-                    // SAFETY: `refill` lent `lent` and put it in the slot of
-                    // this descriptor, which the device completed and which
-                    // is taken once (`take_used_in_order` moved past it).
-                    unsafe { pool.return_lent(lent) };
-                    bad += 1;
-                    continue;
-                }
-                // SAFETY: as for `return_lent` above; the frame ends at
-                // `frame + frame_len = header + written <= header + len <=
-                // buffer_len` (`ReceiveLayout::of`).
-                let packet = unsafe { pool.take_lent(lent, frame, frame_len as usize) };
-                bytes += u64::from(frame_len);
-                // Never full: `take_used_in_order(room)` took at most the
-                // batch's free room, so this push cannot panic; unlike
-                // `Batch::push` it leaves no refused packet to drop, a call
-                // that would cost the loop registers.
-                batch.packets_mut().push(packet);
+            // The run's lengths trusted after one look at its last entry's
+            // id, or each entry's id checked when that failed.
+            let mut refused;
+            (received, bytes, refused) = if used.last_in_place() {
+                receive_in_order::<false>(batch, &used, slots, pool, frame, largest_frame)
+            } else {
+                self.stats.rx_used_id_mismatch.increment();
+                receive_in_order::<true>(batch, &used, slots, pool, frame, largest_frame)
+            };
+            bad = u64::from(refused.count_ones());
+            while refused != 0 {
+                let offset = refused.trailing_zeros() as usize;
+                refused &= refused - 1;
+                // SAFETY: `refill` lent the index in this descriptor's
+                // slot, which the device completed and `take_used_in_order`
+                // moved past; a refused buffer was not made a packet
+                // (`receive_in_order`), so it comes back once, here.
+                unsafe { pool.return_lent(slots[slot(used.id(offset))]) };
             }
-            // Counted once from the batch rather than at every push.
-            received = batch.len() - before;
         } else {
             let slots = &mut self.rx.slots;
             self.rx.ring.take_used_singles(room, true, |id, written| {
@@ -763,6 +815,63 @@ mod tests {
             batch.clear();
             assert_eq!(rig.queue.rx_burst(&mut batch), 0);
         }
+    }
+
+    #[test]
+    fn bad_lengths_between_good_frames_go_back_and_the_rest_keep_order() {
+        for in_order in [false, true] {
+            let mut rig = rig_in(16, 64, in_order);
+            for index in 0..7u8 {
+                if index % 3 == 1 {
+                    let (head, _) = rig.rx_device.next_chain().unwrap();
+                    // Alternately shorter than the header and longer than
+                    // the buffer.
+                    let written = if index == 1 { 5 } else { 60_000 };
+                    rig.rx_device.complete(head, written);
+                } else {
+                    deliver(&mut rig.rx_device, &[index; 60]);
+                }
+            }
+            let mut batch = Batch::new();
+            assert_eq!(rig.queue.rx_burst(&mut batch), 5);
+            let first_bytes: Vec<u8> = batch.iter().map(|packet| packet.payload()[0]).collect();
+            assert_eq!(first_bytes, [0, 2, 3, 5, 6]);
+            assert_eq!(rig.queue.stats().rx_bad_length.get(), 2);
+            assert_eq!(rig.queue.stats().rx_bytes.get(), 300);
+            // 16 posted again, five out as packets: the two refused
+            // buffers went back to the pool.
+            assert_eq!(rig.queue.rx_posted(), 16);
+            assert_eq!(rig.queue.pool().available(), 64 - 16 - 5);
+            drop(batch);
+            assert_eq!(rig.queue.pool().available(), 64 - 16);
+        }
+    }
+
+    #[test]
+    fn in_order_burst_whose_last_entry_names_another_descriptor_is_checked_entry_by_entry() {
+        let mut rig = rig_in(8, 32, true);
+        deliver(&mut rig.rx_device, &[1; 60]);
+        deliver(&mut rig.rx_device, &[2; 60]);
+        // The third buffer's used entry names the descriptor after it.
+        let (head, _) = rig.rx_device.next_chain().unwrap();
+        rig.rx_device
+            .complete((head + 1) % 8, (NET_HEADER_LEN + 60) as u32);
+        let mut batch = Batch::new();
+        assert_eq!(rig.queue.rx_burst(&mut batch), 2);
+        let first_bytes: Vec<u8> = batch.iter().map(|packet| packet.payload()[0]).collect();
+        assert_eq!(first_bytes, [1, 2]);
+        let stats = rig.queue.stats();
+        assert_eq!(stats.rx_used_id_mismatch.get(), 1);
+        assert_eq!(stats.rx_bad_length.get(), 1, "its length is unknown");
+        batch.clear();
+        // An honest burst after it is trusted again.
+        deliver(&mut rig.rx_device, &[3; 60]);
+        assert_eq!(rig.queue.rx_burst(&mut batch), 1);
+        assert_eq!(batch.iter().next().unwrap().payload(), &[3; 60]);
+        assert_eq!(stats.rx_used_id_mismatch.get(), 1);
+        assert_eq!(stats.rx_bad_length.get(), 1);
+        drop(batch);
+        assert_eq!(rig.queue.pool().available(), 32 - 8);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::registers::{DescriptorFlags, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F
 use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::{Ordering, fence};
+use core::sync::atomic::{AtomicU16, Ordering, fence};
 
 /// Largest queue the driver sets up; devices may offer more.
 pub const MAX_QUEUE_SIZE: u16 = 256;
@@ -289,16 +289,25 @@ impl SplitQueue {
         if self.avail_index == self.published {
             return false;
         }
-        // Ordering: the descriptors and ring entries written above must be
-        // visible before the new index; then the index store must be ordered
-        // before the load of `used.flags` (store-load: a full fence), or we
-        // could miss the device re-enabling notifications.
-        fence(Ordering::SeqCst);
-        // SAFETY: `avail.idx` at offset 2 of the available ring.
-        unsafe { self.avail_field(2).write_volatile(self.avail_index) };
+        // Ordering (virtio 1.2 2.7.13.3, updating idx): the descriptors
+        // and ring entries written above must be visible before the new
+        // index, a store-store ordering. Linux gives it `virtio_wmb`, which
+        // for a device that is another CPU (no `VIRTIO_F_ORDER_PLATFORM`,
+        // which this driver does not negotiate: its `weak_barriers`) is
+        // `smp_wmb`, on x86 only a compiler barrier, x86 keeping stores in
+        // order. A release store of the index says the same: an ordinary
+        // store on x86, the barrier a weaker architecture needs elsewhere.
+        // SAFETY: `avail.idx` at offset 2 of the available ring, 2-byte
+        // aligned (`new` precondition 1); only this queue writes it, and
+        // only here and in `skip_to` (tests, before any device access).
+        let index = unsafe { AtomicU16::from_ptr(self.avail_field(2)) };
+        index.store(self.avail_index, Ordering::Release);
         self.published = self.avail_index;
-        // Ordering: the store-load fence named above (index store, then the
-        // `used.flags` load).
+        // Ordering (2.7.13.4, notifying the device): the index store must
+        // come before the load of `used.flags` below, a store-load
+        // ordering, or we could miss the device re-enabling notifications:
+        // a full fence, as Linux's `virtio_mb` (`smp_mb`, a locked
+        // instruction on x86).
         fence(Ordering::SeqCst);
         // SAFETY: `used.flags` at offset 0 of the used ring, written by the device.
         let used_flags = unsafe { self.used_field(0).read_volatile() };
@@ -628,6 +637,46 @@ impl InOrderRun<'_> {
         self.position += 1;
     }
 
+    /// Pushes a chain for each of `items`, at consecutive descriptors
+    /// from the next one, each (`address(item)`, `len`), up to the run's
+    /// end and no further than the table's last descriptor (a span that
+    /// does not wrap: the caller pushes what follows it, from descriptor
+    /// 0, with another call). Returns how many it pushed. Written by one
+    /// descriptor pointer bumped, with no mask or bound to check a chain:
+    /// a refill writing the descriptors of a run of slots.
+    #[inline(always)]
+    pub fn push_span<T: Copy>(
+        &mut self,
+        items: &[T],
+        len: u32,
+        mut address: impl FnMut(T) -> u64,
+    ) -> usize {
+        let id = self.position & self.mask;
+        let count = items
+            .len()
+            .min(self.end - self.position)
+            .min(self.mask + 1 - id);
+        let tail = (u64::from(len) | self.flags).to_le();
+        // SAFETY: `id < size`, so the descriptor lies in the table at
+        // offset 0 (16-byte aligned, `new` precondition 1).
+        let mut descriptor = unsafe { self.table.add(2 * id) };
+        for &item in &items[..count] {
+            // SAFETY: the `count` descriptors from `id` lie in the table
+            // (`count <= size - id`) and are among those `in_order_run`
+            // found free (`count <= end - position`), so the device does
+            // not own them; both halves are aligned `u64`s, `len`, `flags`
+            // and `next` (0) the second, little-endian as virtio 1.x lays
+            // them out.
+            unsafe {
+                descriptor.write_volatile(address(item).to_le());
+                descriptor.add(1).write_volatile(tail);
+                descriptor = descriptor.add(2);
+            }
+        }
+        self.position += count;
+        count
+    }
+
     /// Chains pushed so far.
     pub fn pushed(&self) -> usize {
         self.position - usize::from(self.queue.avail_index)
@@ -679,6 +728,35 @@ impl UsedRun<'_> {
         ((self.first + offset) & self.mask) as u16
     }
 
+    /// The used entry at descriptor `id`'s position.
+    #[inline(always)]
+    fn entry(&self, id: usize) -> UsedElement {
+        // SAFETY: entry `id & mask < size` of the used ring; the device
+        // completed it before the `idx` that `take_used_in_order` loaded
+        // (whose acquire fence orders this read after that load) and does
+        // not write it again before the descriptor is published anew,
+        // which the borrow of the queue held by the run rules out.
+        unsafe { self.entries.add(id & self.mask).read_volatile() }
+    }
+
+    /// Whether the run's last used entry names its own descriptor, as an
+    /// in-order device's entries do: checked once a run, so that the
+    /// lengths can be read with [`Self::written_in_place`]. Entry `p` of
+    /// the ring names descriptor `p` on every lap, so a check of each
+    /// entry's id tells no more about an honest device; what it catches,
+    /// a device writing other ids (misbehaving) or only the last entry of
+    /// a batch (2.7.9 allows it, leaving the other lengths unknown), shows
+    /// at the last entry too, which every completion writes. An empty run
+    /// is in place.
+    #[inline(always)]
+    pub fn last_in_place(&self) -> bool {
+        if self.count == 0 {
+            return true;
+        }
+        let last = self.first + self.count - 1;
+        self.entry(last).id as usize == last & self.mask
+    }
+
     /// The bytes the device wrote into descriptor `id`'s buffer, from the
     /// used entry at its position; `u32::MAX` when the entry names another
     /// descriptor (a device batching completions, which 2.7.9 allows and
@@ -686,16 +764,26 @@ impl UsedRun<'_> {
     #[inline(always)]
     pub fn written(&self, id: u16) -> u32 {
         let id = usize::from(id) & self.mask;
-        // SAFETY: entry `id < size` of the used ring; the device completed
-        // it before the `idx` that `take_used_in_order` loaded (whose
-        // acquire fence orders this read after that load) and does not
-        // write it again before the descriptor is published anew, which
-        // the borrow of the queue held by the run rules out.
-        let element = unsafe { self.entries.add(id).read_volatile() };
+        let element = self.entry(id);
         if element.id as usize == id {
             element.len
         } else {
             u32::MAX
+        }
+    }
+
+    /// [`Self::written`] without the look at the entry's id, for a run
+    /// whose [`Self::last_in_place`] held: one load a packet.
+    #[inline(always)]
+    pub fn written_in_place(&self, id: u16) -> u32 {
+        let id = usize::from(id);
+        // SAFETY: as in `entry`; `len` at offset 4 of the 8-byte entry.
+        unsafe {
+            self.entries
+                .add(id & self.mask)
+                .cast::<u32>()
+                .add(1)
+                .read_volatile()
         }
     }
 }
@@ -934,9 +1022,11 @@ pub(crate) mod tests {
             let used = queue.take_used_in_order(usize::MAX);
             assert_eq!(used.len(), 3);
             assert_eq!(used.first(), ids[0]);
+            assert!(used.last_in_place());
             for (offset, &id) in ids.iter().enumerate() {
                 assert_eq!(used.id(offset), id);
                 assert_eq!(used.written(id), u32::from(id) + 100);
+                assert_eq!(used.written_in_place(id), u32::from(id) + 100);
             }
             assert_eq!(queue.in_order_free().1, 4);
         }
@@ -975,6 +1065,73 @@ pub(crate) mod tests {
         });
         assert_eq!(taken, 1, "the device's index was already past it");
         assert_eq!(seen.last(), Some(&(third, 0)));
+    }
+
+    #[test]
+    fn a_used_run_whose_last_entry_names_another_descriptor_is_not_in_place() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        assert!(
+            queue.take_used_in_order(usize::MAX).last_in_place(),
+            "empty"
+        );
+        let mut run = queue.in_order_run(2, true);
+        run.push(0x1000, 60);
+        run.push(0x2000, 60);
+        drop(run);
+        queue.publish();
+        device.next_head().unwrap();
+        device.next_head().unwrap();
+        device.complete(0, 10);
+        device.complete(0, 20);
+        let used = queue.take_used_in_order(usize::MAX);
+        assert_eq!(used.len(), 2);
+        assert!(!used.last_in_place());
+        assert_eq!(used.written(0), 10);
+        assert_eq!(used.written(1), u32::MAX, "the entry names descriptor 0");
+        assert_eq!(
+            used.written_in_place(1),
+            20,
+            "read without a look at the id"
+        );
+    }
+
+    #[test]
+    fn spans_stop_at_the_table_end_and_at_the_run_end() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        // Three positions on: the next descriptor is the table's last.
+        queue.skip_to(3);
+        device.skip_to(3);
+        let mut run = queue.in_order_run(3, true);
+        let address = |item: u64| item * 0x1000;
+        assert_eq!(
+            run.push_span(&[1, 2, 3], 60, address),
+            1,
+            "to the table's end"
+        );
+        assert_eq!(
+            run.push_span(&[2, 3, 4], 60, address),
+            2,
+            "to the run's end"
+        );
+        assert_eq!(run.push_span(&[4], 60, address), 0);
+        assert_eq!(run.pushed(), 3);
+        drop(run);
+        queue.publish();
+        for (id, item) in [(3, 1), (0, 2), (1, 3)] {
+            let (head, descriptor) = device.next_head().unwrap();
+            assert_eq!(
+                (head, descriptor.addr, descriptor.len),
+                (id, item * 0x1000, 60)
+            );
+            assert_eq!(descriptor.flags, DescriptorFlags::VIRTQ_DESC_F_WRITE.bits());
+        }
+        assert!(device.next_head().is_none());
     }
 
     #[test]
