@@ -5,6 +5,10 @@ use crate::fields::{self, field_getters, field_setters};
 use crate::{WireError, checksum};
 use core::net::Ipv4Addr;
 
+mod plain;
+
+pub use plain::PlainHeader;
+
 /// Byte ranges of the IPv4 header.
 mod field {
     use core::ops::Range;
