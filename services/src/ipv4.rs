@@ -209,9 +209,10 @@ impl Ipv4 {
     /// single address as [`address_key`] makes it, or [`NO_ADDRESS`].
     /// Everything else goes through [`Self::receive`], which checks it
     /// step by step and names what is wrong: nothing here decides
-    /// otherwise than it would.
+    /// otherwise than it would. `CLAIMS` is false when the node has no
+    /// claims (see [`Self::claim`]): that loop then has no test for them.
     #[inline(always)]
-    fn receive_plain(&self, packet: &mut Packet, ours: u64) -> Option<usize> {
+    fn receive_plain<const CLAIMS: bool>(&self, packet: &mut Packet, ours: u64) -> Option<usize> {
         let header = PlainHeader::read(packet.payload())?;
         let source = header.source_octets();
         if is_martian(Ipv4Addr::from(source))
@@ -224,7 +225,7 @@ impl Ipv4 {
         packet.truncate(usize::from(header.total_len()));
         // After `truncate`, which forgets claims (see `receive`).
         packet.set_checked(Checked::IPV4_HEADER.local_unicast());
-        if !self.claims.is_empty() && claimed(&self.claims, packet.payload()) {
+        if CLAIMS && claimed(&self.claims, packet.payload()) {
             return Some(Self::FORWARD);
         }
         Some(output)
@@ -428,10 +429,23 @@ impl Nanoservice for Ipv4 {
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         let single = self.local.single();
         let ours = single.map_or(NO_ADDRESS, |address| address_key(address.octets()));
-        out.dispatch(batch, |packet, _| match self.receive_plain(packet, ours) {
-            Some(output) => Verdict::emit(output),
-            None => self.receive(packet, single),
-        });
+        // A loop of its own for a node without claims (no NAT), which
+        // then tests for none per packet.
+        if self.claims.is_empty() {
+            out.dispatch(batch, |packet, _| {
+                match self.receive_plain::<false>(packet, ours) {
+                    Some(output) => Verdict::emit(output),
+                    None => self.receive(packet, single),
+                }
+            });
+        } else {
+            out.dispatch(batch, |packet, _| {
+                match self.receive_plain::<true>(packet, ours) {
+                    Some(output) => Verdict::emit(output),
+                    None => self.receive(packet, single),
+                }
+            });
+        }
         if !batch.is_empty() {
             self.handle_kept(batch, out);
         }
