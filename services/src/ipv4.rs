@@ -231,13 +231,19 @@ impl Ipv4 {
         Some(output)
     }
 
-    /// Validates `packet` and decides where it goes: to `icmp` or `udp`
-    /// (trimmed to its total length), forwarded, or dropped.
-    /// `single` is `self.local.single()`, read once per burst. Out of
-    /// line: the packets [`Self::receive_plain`] leaves are few, and the
-    /// loop keeps its registers for those it takes.
+    /// [`Self::receive_checked`] out of line, behind the plain path: the
+    /// packets [`Self::receive_plain`] leaves are few, and the loop keeps
+    /// its registers for those it takes.
     #[inline(never)]
     fn receive(&mut self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
+        self.receive_checked(packet, single)
+    }
+
+    /// Validates `packet` and decides where it goes: to `icmp` or `udp`
+    /// (trimmed to its total length), forwarded, or dropped.
+    /// `single` is `self.local.single()`, read once per burst.
+    #[inline(always)]
+    fn receive_checked(&mut self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
         let view = match Ipv4Packet::new_checked(packet.payload()) {
             Ok(view) => view,
             Err(error) => {
@@ -429,9 +435,13 @@ impl Nanoservice for Ipv4 {
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         let single = self.local.single();
         let ours = single.map_or(NO_ADDRESS, |address| address_key(address.octets()));
-        // A loop of its own for a node without claims (no NAT), which
-        // then tests for none per packet.
-        if self.claims.is_empty() {
+        // A core with several addresses: no packet is plain to it (the
+        // plain path compares with one), so every packet takes the full
+        // checks, inline. Otherwise a loop of its own for a node without
+        // claims (no NAT), which then tests for none per packet.
+        if single.is_none() {
+            out.dispatch(batch, |packet, _| self.receive_checked(packet, None));
+        } else if self.claims.is_empty() {
             out.dispatch(batch, |packet, _| {
                 match self.receive_plain::<false>(packet, ours) {
                     Some(output) => Verdict::emit(output),
