@@ -13,6 +13,7 @@ use crate::icmp_error::{ErrorLimiter, is_martian};
 use crate::reassembly::{FragmentError, Outcome, Reassembly, into_regular_buffer};
 use crate::route::{LocalAddresses, Locality};
 use crate::wire::icmp::{kind, time_exceeded, unreachable};
+use crate::wire::ipv4::PlainHeader;
 use crate::wire::ipv4::protocol;
 use crate::wire::{Ipv4Packet, WireError};
 use alloc::vec::Vec;
@@ -64,6 +65,16 @@ drop_reasons! {
     }
 }
 
+/// An address's wire bytes read natively, widened: one compare tells two
+/// addresses apart.
+#[inline(always)]
+fn address_key(octets: [u8; 4]) -> u64 {
+    u64::from(u32::from_ne_bytes(octets))
+}
+
+/// Above every [`address_key`]: no address is ours.
+const NO_ADDRESS: u64 = 1 << 32;
+
 /// Most protocols besides ICMP and UDP that services can attach to
 /// (`ipv4:proto:<n>`) on one core.
 pub const MAX_PROTOCOL_HOOKS: usize = 4;
@@ -75,6 +86,46 @@ pub enum ProtocolHookError {
     TooMany,
 }
 
+/// The output of each IP protocol for us, by its number: one load where
+/// a match on ICMP and UDP and a search of the bound protocols took a
+/// compare each.
+#[derive(Debug, Clone)]
+struct ProtocolOutputs {
+    /// [`Self::NONE`] where nothing takes the protocol.
+    by_number: [u8; 256],
+}
+
+impl ProtocolOutputs {
+    /// No output.
+    const NONE: u8 = u8::MAX;
+
+    /// ICMP and UDP to their outputs, nothing else.
+    fn new() -> Self {
+        let mut by_number = [Self::NONE; 256];
+        by_number[usize::from(protocol::ICMP)] = Ipv4::ICMP as u8;
+        by_number[usize::from(protocol::UDP)] = Ipv4::UDP as u8;
+        Self { by_number }
+    }
+
+    /// Delivers `protocol` on `output`, unless it is ICMP or UDP, which
+    /// keep their own outputs.
+    fn bind(&mut self, protocol: u8, output: usize) {
+        if protocol != protocol::ICMP && protocol != protocol::UDP {
+            // Outputs are below `Ipv4::ERRORS`, far below 255.
+            self.by_number[usize::from(protocol)] = output as u8;
+        }
+    }
+
+    /// The output of `protocol`, if any.
+    #[inline(always)]
+    fn get(&self, protocol: u8) -> Option<usize> {
+        match self.by_number[usize::from(protocol)] {
+            Self::NONE => None,
+            output => Some(usize::from(output)),
+        }
+    }
+}
+
 /// IPv4 input: validation and reassembly, then local delivery by
 /// protocol, or the `forward` output for packets to others (when something
 /// forwards).
@@ -83,6 +134,8 @@ pub struct Ipv4 {
     local: LocalAddresses,
     forwarding: bool,
     protocols: ArrayVec<u8, MAX_PROTOCOL_HOOKS>,
+    /// The output of each protocol for us, by its number.
+    outputs: ProtocolOutputs,
     errors: ErrorLimiter,
     reassembly: Reassembly,
     /// Packets for us that a service at `ipv4:forward` takes (NAT).
@@ -119,6 +172,7 @@ impl Ipv4 {
             local,
             forwarding,
             protocols: ArrayVec::new(),
+            outputs: ProtocolOutputs::new(),
             errors,
             reassembly,
             claims: Vec::new(),
@@ -143,14 +197,53 @@ impl Ipv4 {
         self.protocols
             .try_push(protocol)
             .map_err(|_| ProtocolHookError::TooMany)?;
-        Ok(self.protocols.len() - 1)
+        let index = self.protocols.len() - 1;
+        self.outputs.bind(protocol, Self::PROTOCOL_0 + index);
+        Ok(index)
+    }
+
+    /// The output of the packet nearly every one is, or `None`: a plain
+    /// header (version 4, no options, no fragment, total length in bounds,
+    /// checksum right: see [`PlainHeader`]) from a source that is neither
+    /// a martian nor ours, to `ours`, ICMP or UDP. `ours` is the core's
+    /// single address as [`address_key`] makes it, or [`NO_ADDRESS`].
+    /// Everything else goes through [`Self::receive`], which checks it
+    /// step by step and names what is wrong: nothing here decides
+    /// otherwise than it would. `CLAIMS` is false when the node has no
+    /// claims (see [`Self::claim`]): that loop then has no test for them.
+    #[inline(always)]
+    fn receive_plain<const CLAIMS: bool>(&self, packet: &mut Packet, ours: u64) -> Option<usize> {
+        let header = PlainHeader::read(packet.payload())?;
+        let source = header.source_octets();
+        if is_martian(Ipv4Addr::from(source))
+            || address_key(source) == ours
+            || address_key(header.destination_octets()) != ours
+        {
+            return None;
+        }
+        let output = self.outputs.get(header.protocol())?;
+        packet.truncate(usize::from(header.total_len()));
+        // After `truncate`, which forgets claims (see `receive`).
+        packet.set_checked(Checked::IPV4_HEADER.local_unicast());
+        if CLAIMS && claimed(&self.claims, packet.payload()) {
+            return Some(Self::FORWARD);
+        }
+        Some(output)
+    }
+
+    /// [`Self::receive_checked`] out of line, behind the plain path: the
+    /// packets [`Self::receive_plain`] leaves are few, and the loop keeps
+    /// its registers for those it takes.
+    #[inline(never)]
+    fn receive(&mut self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
+        self.receive_checked(packet, single)
     }
 
     /// Validates `packet` and decides where it goes: to `icmp` or `udp`
     /// (trimmed to its total length), forwarded, or dropped.
     /// `single` is `self.local.single()`, read once per burst.
     #[inline(always)]
-    fn receive(&mut self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
+    fn receive_checked(&mut self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
         let view = match Ipv4Packet::new_checked(packet.payload()) {
             Ok(view) => view,
             Err(error) => {
@@ -206,14 +299,10 @@ impl Ipv4 {
             {
                 Verdict::emit(Self::FORWARD)
             }
-            Locality::Unicast | Locality::Broadcast => match protocol {
-                protocol::ICMP => Verdict::emit(Self::ICMP),
-                protocol::UDP => Verdict::emit(Self::UDP),
-                other => match self.protocols.iter().position(|bound| *bound == other) {
-                    Some(index) => Verdict::emit(Self::PROTOCOL_0 + index),
-                    // Answered after the burst (see `handle_kept`).
-                    None => Verdict::Keep,
-                },
+            Locality::Unicast | Locality::Broadcast => match self.outputs.get(protocol) {
+                Some(output) => Verdict::emit(output),
+                // Answered after the burst (see `handle_kept`).
+                None => Verdict::Keep,
             },
             Locality::Remote => self.not_ours(destination),
         }
@@ -265,13 +354,9 @@ impl Ipv4 {
         destination: Ipv4Addr,
         out: &mut Outputs<'_>,
     ) -> Verdict {
-        match protocol {
-            protocol::ICMP => Verdict::emit(Self::ICMP),
-            protocol::UDP => Verdict::emit(Self::UDP),
-            other => match self.protocols.iter().position(|bound| *bound == other) {
-                Some(index) => Verdict::emit(Self::PROTOCOL_0 + index),
-                None => self.protocol_unreachable(packet, destination, out),
-            },
+        match self.outputs.get(protocol) {
+            Some(output) => Verdict::emit(output),
+            None => self.protocol_unreachable(packet, destination, out),
         }
     }
 
@@ -349,7 +434,28 @@ impl Nanoservice for Ipv4 {
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         let single = self.local.single();
-        out.dispatch(batch, |packet, _| self.receive(packet, single));
+        let ours = single.map_or(NO_ADDRESS, |address| address_key(address.octets()));
+        // A core with several addresses: no packet is plain to it (the
+        // plain path compares with one), so every packet takes the full
+        // checks, inline. Otherwise a loop of its own for a node without
+        // claims (no NAT), which then tests for none per packet.
+        if single.is_none() {
+            out.dispatch(batch, |packet, _| self.receive_checked(packet, None));
+        } else if self.claims.is_empty() {
+            out.dispatch(batch, |packet, _| {
+                match self.receive_plain::<false>(packet, ours) {
+                    Some(output) => Verdict::emit(output),
+                    None => self.receive(packet, single),
+                }
+            });
+        } else {
+            out.dispatch(batch, |packet, _| {
+                match self.receive_plain::<true>(packet, ours) {
+                    Some(output) => Verdict::emit(output),
+                    None => self.receive(packet, single),
+                }
+            });
+        }
         if !batch.is_empty() {
             self.handle_kept(batch, out);
         }
@@ -386,3 +492,6 @@ impl Nanoservice for Ipv4 {
         self.reassembly.next_expiry_ns()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -89,7 +89,11 @@ impl UdpEcho {
         };
         let headers = bytes.first_chunk_mut::<ECHO_HEADERS>()?;
         let (ip, header) = headers.split_at_mut(ipv4::HEADER_LEN);
-        if usize::from(u16::from_be_bytes([header[4], header[5]])) + ipv4::HEADER_LEN != length {
+        // The datagram fills the packet: its length field compared as its
+        // wire bytes, with no swap.
+        let fills = u16::try_from(length - ipv4::HEADER_LEN)
+            .is_ok_and(|udp_length| udp_length.to_be_bytes() == [header[4], header[5]]);
+        if !fills {
             return None;
         }
         UdpPacket::new_unchecked(header).swap_ports();

@@ -5,6 +5,10 @@ use crate::fields::{self, field_getters, field_setters};
 use crate::{WireError, checksum};
 use core::net::Ipv4Addr;
 
+mod plain;
+
+pub use plain::PlainHeader;
+
 /// Byte ranges of the IPv4 header.
 mod field {
     use core::ops::Range;
@@ -255,10 +259,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(value);
     }
 
-    /// Sets the TTL and updates the checksum incrementally (RFC 1624 eqn. 3).
-    /// When the header checksum was valid, the result is the same bytes
-    /// [`fill_checksum`](Self::fill_checksum) writes: both lie in
-    /// `1..=0xffff` and agree modulo `0xffff`.
+    /// Sets the TTL and updates the checksum incrementally (RFC 1624):
+    /// the checksum less the TTL's change, in one's complement. When the
+    /// header checksum was valid, the result is the same bytes
+    /// [`fill_checksum`](Self::fill_checksum) writes: both agree modulo
+    /// `0xffff` and lie in `0..=0xfffe` (a full recomputation complements
+    /// a nonzero sum, so never writes `0xffff`).
     ///
     /// The words are read and written in host byte order, without swaps:
     /// one's-complement arithmetic gives the same bytes in either order
@@ -268,18 +274,22 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         let bytes = self.buffer.as_mut();
         let old_ttl = bytes[field::TTL];
         bytes[field::TTL] = ttl;
-        // `~m + m'` of RFC 1624 for the word [TTL, protocol]: the
-        // protocol byte and its complement add up to 0xff, so only the
-        // TTL is read. Laid out as the word is, in host order: the two
-        // byte pairs below sum to [!old_ttl + ttl, 0xff] with the carry
-        // where the word has it.
-        let delta = u32::from(u16::from_ne_bytes([!old_ttl, 0xff]))
-            + u32::from(u16::from_ne_bytes([ttl, 0]));
+        // The TTL's change as it weighs in the word [TTL, protocol] laid
+        // out in host order, plus 0xffff (one's-complement zero) so that
+        // it is never negative, folded once: it lies in 1..=0xffff.
+        let change = 0xffff + u32::from(u16::from_ne_bytes([ttl, 0]))
+            - u32::from(u16::from_ne_bytes([old_ttl, 0]));
+        let change = (change as u16).wrapping_add((change >> 16) as u16);
         let checksum = u16::from_ne_bytes([
             bytes[field::CHECKSUM.start],
             bytes[field::CHECKSUM.start + 1],
         ]);
-        let value = !checksum::fold(u64::from(u32::from(!checksum) + delta));
+        // End-around borrow: the checksum less a change of 1..=0xffff
+        // lands in 0..=0xfffe, the form `fill_checksum` writes, even from
+        // a checksum field of 0xffff (the other zero, which a sender may
+        // use where the sum allows it).
+        let (value, borrow) = checksum.overflowing_sub(change);
+        let value = value - u16::from(borrow);
         bytes[field::CHECKSUM].copy_from_slice(&value.to_ne_bytes());
     }
 
@@ -412,6 +422,39 @@ mod tests {
                     incremental, refilled,
                     "ident {ident:#x} ttl {ttl} -> {new_ttl}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn setting_the_ttl_from_the_other_zero_checksum_matches_refilling() {
+        // A header whose checksum is 0x0000 is as valid with 0xffff in
+        // the field: the update gives what refilling gives from either.
+        let mut bytes = HEADER;
+        let ident = (0..=0xffffu16)
+            .find(|ident| {
+                bytes[4..6].copy_from_slice(&ident.to_be_bytes());
+                let mut packet = Ipv4Packet::new_unchecked(&mut bytes[..]);
+                packet.fill_checksum();
+                packet.checksum() == 0
+            })
+            .unwrap();
+        bytes[4..6].copy_from_slice(&ident.to_be_bytes());
+        for field in [0x0000u16, 0xffff] {
+            bytes[10..12].copy_from_slice(&field.to_be_bytes());
+            assert!(
+                Ipv4Packet::new_checked(&bytes[..])
+                    .unwrap()
+                    .verify_checksum()
+            );
+            for new_ttl in 0..=255u8 {
+                let mut incremental = bytes;
+                Ipv4Packet::new_unchecked(&mut incremental[..]).set_ttl_updating_checksum(new_ttl);
+                let mut refilled = bytes;
+                let mut packet = Ipv4Packet::new_unchecked(&mut refilled[..]);
+                packet.set_ttl(new_ttl);
+                packet.fill_checksum();
+                assert_eq!(incremental, refilled, "{field:#x} -> ttl {new_ttl}");
             }
         }
     }

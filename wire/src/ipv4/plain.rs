@@ -1,0 +1,246 @@
+//! `PlainHeader`: the common IPv4 header (no options, no fragment, right
+//! checksum) recognised from three words as they lie in memory.
+
+use super::HEADER_LEN;
+use core::net::Ipv4Addr;
+
+/// The first eight header bytes' bits that a plain header fixes, as the
+/// word lies in memory: the version and IHL byte, and the more-fragments
+/// flag with the fragment offset (bytes 6 and 7 under `0x3fff`; the
+/// don't-fragment flag and the reserved bit may be anything).
+const PLAIN_MASK: u64 = u64::from_ne_bytes([0xff, 0, 0, 0, 0, 0, 0x3f, 0xff]);
+/// What a plain header has under [`PLAIN_MASK`]: version 4, IHL 5, not a
+/// fragment.
+const PLAIN_BITS: u64 = u64::from_ne_bytes([0x45, 0, 0, 0, 0, 0, 0, 0]);
+
+/// An IPv4 header in the form nearly every packet has, checked as a whole:
+/// version 4, IHL 5 (no options), not a fragment (neither more-fragments
+/// nor an offset), a total length from 20 bytes to the packet's length,
+/// and a right header checksum. [`PlainHeader::read`] tells it with one
+/// masked compare of the first eight bytes and the checksum's three words
+/// added with carry; anything else is `None` and goes through
+/// [`Ipv4Packet::new_checked`](super::Ipv4Packet::new_checked) and
+/// [`verify_checksum`](super::Ipv4Packet::verify_checksum), which name
+/// what is wrong. The fields are kept as the words were loaded, in host
+/// order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainHeader {
+    /// Bytes 0..8: version and IHL, DSCP/ECN, total length,
+    /// identification, flags and fragment offset.
+    front: u64,
+    /// Bytes 8..16: TTL, protocol, checksum, source.
+    middle: u64,
+    /// Bytes 16..20: the destination.
+    destination: u32,
+    /// The total length (bytes 2..4, also inside `front`).
+    total_len: u16,
+}
+
+impl PlainHeader {
+    /// The plain header at the start of `packet`, or `None` when it is
+    /// not one (too short, another version, options, a fragment, a total
+    /// length out of bounds, or a wrong checksum).
+    #[inline(always)]
+    pub fn read(packet: &[u8]) -> Option<Self> {
+        let header = packet.first_chunk::<HEADER_LEN>()?;
+        let (front, rest) = header.split_first_chunk::<8>()?;
+        let (middle, destination) = rest.split_first_chunk::<8>()?;
+        let plain = Self {
+            front: u64::from_ne_bytes(*front),
+            middle: u64::from_ne_bytes(*middle),
+            destination: u32::from_ne_bytes(*destination.first_chunk::<4>()?),
+            // Read from the bytes again rather than out of `front`: taken
+            // from the word, the compiler split the word's load in pieces.
+            total_len: u16::from_be_bytes([header[2], header[3]]),
+        };
+        let total_len = usize::from(plain.total_len);
+        if plain.front & PLAIN_MASK != PLAIN_BITS
+            || total_len < HEADER_LEN
+            || total_len > packet.len()
+            || !plain.sums_to_all_ones()
+        {
+            return None;
+        }
+        Some(plain)
+    }
+
+    /// True when the header's one's-complement sum is all ones (its
+    /// checksum is right). The three words are added with end-around
+    /// carry into a 64-bit accumulator, which is congruent to the 16-bit
+    /// sum modulo 0xffff (2^16 and 2^64 are both 1 modulo 0xffff, and a
+    /// byte order is a permutation of the 16-bit words' bytes that keeps
+    /// 0 modulo 0xffff). A nonzero accumulator folds to 0xffff exactly
+    /// when it is a multiple of 0xffff, and this one is nonzero (its first
+    /// byte is 0x45, and end-around addition never reaches zero from a
+    /// nonzero operand). A multiple of an odd constant is told by one
+    /// multiplication and compare, where folding to 16 bits takes two
+    /// add-with-carry steps.
+    #[inline(always)]
+    fn sums_to_all_ones(&self) -> bool {
+        let (sum, carry) = self.front.overflowing_add(self.middle);
+        let sum = sum + u64::from(carry);
+        let (sum, carry) = sum.overflowing_add(u64::from(self.destination));
+        let sum = sum + u64::from(carry);
+        sum % 0xffff == 0
+    }
+
+    /// Total length: header and payload (20 to the packet's length).
+    #[inline(always)]
+    pub fn total_len(&self) -> u16 {
+        self.total_len
+    }
+
+    /// The payload's protocol.
+    #[inline(always)]
+    pub fn protocol(&self) -> u8 {
+        self.middle.to_ne_bytes()[1]
+    }
+
+    /// The source address's wire bytes.
+    #[inline(always)]
+    pub fn source_octets(&self) -> [u8; 4] {
+        let middle = self.middle.to_ne_bytes();
+        [middle[4], middle[5], middle[6], middle[7]]
+    }
+
+    /// The source address.
+    #[inline(always)]
+    pub fn source(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.source_octets())
+    }
+
+    /// The destination address's wire bytes.
+    #[inline(always)]
+    pub fn destination_octets(&self) -> [u8; 4] {
+        self.destination.to_ne_bytes()
+    }
+
+    /// The destination address.
+    #[inline(always)]
+    pub fn destination(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.destination_octets())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::HEADER;
+    use super::super::{Ipv4Packet, protocol};
+    use super::*;
+
+    /// What the general checks say about `bytes`: a plain header exactly
+    /// when the view is valid, without options or fragment bits, and its
+    /// checksum right.
+    fn plain_by_the_general_checks(bytes: &[u8]) -> bool {
+        Ipv4Packet::new_checked(bytes).is_ok_and(|view| {
+            view.header_len() == HEADER_LEN && !view.is_fragment() && view.verify_checksum()
+        })
+    }
+
+    /// `bytes` with the checksum filled in when it has a header's room.
+    fn with_checksum(mut bytes: alloc::vec::Vec<u8>) -> alloc::vec::Vec<u8> {
+        if bytes.len() >= HEADER_LEN && bytes[0] & 0x0f >= 5 {
+            let header_len = usize::from(bytes[0] & 0x0f) * 4;
+            if header_len <= bytes.len() {
+                bytes[10..12].fill(0);
+                let value = !crate::checksum::fold(crate::checksum::sum(&bytes[..header_len], 0));
+                bytes[10..12].copy_from_slice(&value.to_be_bytes());
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn reads_the_fields_of_a_plain_header() {
+        let plain = PlainHeader::read(&HEADER).unwrap();
+        assert_eq!(plain.total_len(), 20);
+        assert_eq!(plain.protocol(), protocol::UDP);
+        assert_eq!(plain.source(), Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(plain.destination(), Ipv4Addr::new(192, 168, 0, 199));
+        assert_eq!(plain.destination_octets(), [192, 168, 0, 199]);
+    }
+
+    #[test]
+    fn agrees_with_the_general_checks_on_every_flag_length_and_checksum() {
+        let mut cases = 0;
+        for version_ihl in [0x45u8, 0x46, 0x44, 0x35, 0x55, 0x4f] {
+            for flags in [0x00u8, 0x40, 0x80, 0xc0, 0x20, 0x01, 0x60] {
+                for offset_low in [0x00u8, 0x01, 0x80] {
+                    for (total_len, padding) in
+                        [(20u16, 0usize), (28, 8), (28, 12), (24, 0), (19, 0)]
+                    {
+                        for corrupt in [false, true] {
+                            let mut bytes = HEADER.to_vec();
+                            bytes.resize(HEADER_LEN + padding, 0xab);
+                            bytes[0] = version_ihl;
+                            bytes[2..4].copy_from_slice(&total_len.to_be_bytes());
+                            bytes[6] = flags;
+                            bytes[7] = offset_low;
+                            let mut bytes = with_checksum(bytes);
+                            if corrupt {
+                                bytes[13] ^= 0x10;
+                            }
+                            let case =
+                                (version_ihl, flags, offset_low, total_len, padding, corrupt);
+                            assert_eq!(
+                                PlainHeader::read(&bytes).is_some(),
+                                plain_by_the_general_checks(&bytes),
+                                "{case:x?}"
+                            );
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 6 * 7 * 3 * 5 * 2);
+        // Too short for a header.
+        assert_eq!(PlainHeader::read(&HEADER[..19]), None);
+    }
+
+    #[test]
+    fn tells_every_wrong_checksum_and_only_those() {
+        // Every value of the checksum field over a header: one is right.
+        // The zero sum never passes for all ones (0 is a multiple of
+        // 0xffff, but a plain header's sum is never 0).
+        let mut right = 0;
+        let mut bytes = HEADER;
+        for value in 0..=u16::MAX {
+            bytes[10..12].copy_from_slice(&value.to_be_bytes());
+            let general = Ipv4Packet::new_checked(&bytes[..])
+                .unwrap()
+                .verify_checksum();
+            assert_eq!(PlainHeader::read(&bytes).is_some(), general, "{value:#06x}");
+            right += usize::from(general);
+        }
+        assert_eq!(right, 1);
+    }
+
+    #[test]
+    fn both_encodings_of_zero_and_carries_out_of_64_bits() {
+        // With the checksum field fixed at 0x0000 or 0xffff (both zero in
+        // one's complement), every identification: exactly the ones that
+        // make the sum all ones pass, whichever zero the field holds, with
+        // words of all ones that carry out of 64 bits and words of zeros.
+        for fill in [0x00u8, 0xff] {
+            for field in [0x0000u16, 0xffff] {
+                let mut bytes = HEADER;
+                bytes[8] = fill;
+                bytes[12..20].fill(fill);
+                bytes[10..12].copy_from_slice(&field.to_be_bytes());
+                let mut passed = 0;
+                for ident in 0..=u16::MAX {
+                    bytes[4..6].copy_from_slice(&ident.to_be_bytes());
+                    let general = plain_by_the_general_checks(&bytes);
+                    assert_eq!(
+                        PlainHeader::read(&bytes).is_some(),
+                        general,
+                        "{fill:#x} {field:#x} {ident:#x}"
+                    );
+                    passed += usize::from(general);
+                }
+                assert!((1..=2).contains(&passed), "{fill:#x} {field:#x}: {passed}");
+            }
+        }
+    }
+}
