@@ -9,7 +9,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{Ordering, fence};
-use dataplane::mem::burst::append_from_fn;
+use dataplane::mem::burst::{append_from_fn, take_front};
 use dataplane::{BURST_SIZE, Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
 
 /// Counters of one queue pair; shared (`Arc`) so the platform can print them
@@ -192,6 +192,19 @@ fn frame_with_header(packet: &mut Packet) -> Option<(u64, u32)> {
         *header = [0; NET_HEADER_LEN];
     }
     Some((packet.phys_addr(), packet.len() as u32))
+}
+
+/// [`frame_with_header`] for a frame of a pool whose physical addresses
+/// are its virtual ones moved by `phys_offset` (`Mempool::phys_offset`):
+/// no multiply by the buffer stride.
+#[inline(always)]
+fn frame_with_header_at(packet: &mut Packet, phys_offset: u64) -> Option<(u64, u32)> {
+    let header = packet.prepend(NET_HEADER_LEN).ok()?;
+    if let Ok(header) = <&mut [u8; NET_HEADER_LEN]>::try_from(header) {
+        *header = [0; NET_HEADER_LEN];
+    }
+    let start = packet.payload().as_ptr() as u64;
+    Some((start.wrapping_add(phys_offset), packet.len() as u32))
 }
 
 /// The in-order receive loop: makes a packet of each buffer of `used`
@@ -571,7 +584,6 @@ impl Nic for VirtioNetQueue {
         self.reclaim_tx();
         let room = self.tx.ring.free_count().min(batch.len());
         let (mut sent, mut no_headroom) = (0u64, 0u64);
-        let mut packets = batch.packets_mut().drain(..room);
         if self.tx.ring.in_order() {
             // A frame of the queue's own pool: its physical address is its
             // virtual one moved by the pool's fixed offset.
@@ -583,36 +595,71 @@ impl Nic for VirtioNetQueue {
                 pool,
                 ..
             } = &mut *self;
-            let slots = &mut tx.slots;
+            let size = usize::from(tx.ring.size());
+            let slots = &mut tx.slots[..size];
+            let slots_start = slots.as_ptr().addr();
+            let lender = pool.lender();
+            let mut packets = take_front(batch.packets_mut(), room);
             let mut run = tx.ring.in_order_run(room, false);
             while let Some(id) = run.next_id() {
-                let Some(mut packet) = packets.next() else {
-                    break;
+                // The queue's own frames with headroom, each slot and
+                // descriptor written as the frame is taken, up to the
+                // table's end.
+                run.push_span_while(&mut slots[usize::from(id)..], |slot| {
+                    let mut packet = packets.next_if(|packet| {
+                        lender.owns(packet) && packet.headroom() >= NET_HEADER_LEN
+                    })?;
+                    // Never `None` nor `Err`: the headroom and the pool
+                    // were just looked at; counted and kept whole all the
+                    // same.
+                    let Some((addr, len)) = frame_with_header_at(&mut packet, phys_offset) else {
+                        no_headroom += 1;
+                        return None;
+                    };
+                    let (index, addr) = match lender.lend(packet) {
+                        Ok(index) => (index, addr),
+                        Err(packet) => {
+                            let id = (core::ptr::from_mut(slot).addr() - slots_start)
+                                / size_of::<u32>();
+                            let addr =
+                                hold_foreign(tx_foreign, tx_foreign_in_flight, id as u16, packet);
+                            (NO_BUFFER, addr)
+                        }
+                    };
+                    *slot = index;
+                    Some((addr, len))
+                });
+                // Stopped at the table's end (the next span starts at
+                // descriptor 0), at the run's or the burst's end, or at a
+                // packet of another pool or without headroom, sent here.
+                let Some(mut packet) = packets.next_if(|packet| {
+                    !lender.owns(packet) || packet.headroom() < NET_HEADER_LEN
+                }) else {
+                    if packets.is_empty() {
+                        break;
+                    }
+                    continue;
                 };
-                let Ok(header) = packet.prepend(NET_HEADER_LEN) else {
+                let Some((addr, len)) = frame_with_header(&mut packet) else {
                     no_headroom += 1;
                     continue;
                 };
-                // No offloads: an all-zero header (flags 0, GSO_NONE),
-                // written as two stores rather than a call to `memset`.
-                if let Ok(header) = <&mut [u8; NET_HEADER_LEN]>::try_from(header) {
-                    *header = [0; NET_HEADER_LEN];
-                }
-                let (start, len) = (packet.payload().as_ptr() as u64, packet.len() as u32);
-                let addr = match pool.lend(packet) {
-                    Ok(index) => {
-                        slots[slot(id)] = index;
-                        start.wrapping_add(phys_offset)
-                    }
+                let Some(id) = run.next_id() else {
+                    break;
+                };
+                let held = &mut slots[slot(id)];
+                *held = match pool.lend(packet) {
+                    Ok(index) => index,
                     Err(packet) => {
-                        slots[slot(id)] = NO_BUFFER;
-                        hold_foreign(tx_foreign, tx_foreign_in_flight, id, packet)
+                        hold_foreign(tx_foreign, tx_foreign_in_flight, id, packet);
+                        NO_BUFFER
                     }
                 };
                 run.push(addr, len);
             }
             sent = run.pushed() as u64;
         } else {
+            let mut packets = batch.packets_mut().drain(..room);
             for mut packet in packets.by_ref() {
                 let Some((addr, len)) = frame_with_header(&mut packet) else {
                     no_headroom += 1;
@@ -626,7 +673,6 @@ impl Nic for VirtioNetQueue {
                 sent += 1;
             }
         }
-        drop(packets);
         self.stats.tx_packets.add(sent);
         if no_headroom > 0 {
             self.stats.tx_no_headroom.add(no_headroom);
