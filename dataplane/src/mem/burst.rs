@@ -176,6 +176,30 @@ impl<T, const N: usize> Front<'_, T, N> {
     }
 }
 
+impl<T, const N: usize> Front<'_, T, N> {
+    /// [`Self::next_if`] with the item handed straight to `then`: the
+    /// caller's code runs on the taken item with no look at whether an
+    /// `Option` of it holds one.
+    #[inline(always)]
+    pub fn next_if_then<R>(
+        &mut self,
+        wanted: impl FnOnce(&T) -> bool,
+        then: impl FnOnce(T) -> R,
+    ) -> Option<R> {
+        if self.next == self.end {
+            return None;
+        }
+        // SAFETY: as in `next_if`.
+        let item = ManuallyDrop::new(unsafe { self.next.read() });
+        if !wanted(&item) {
+            return None;
+        }
+        // SAFETY: as in `next_if`.
+        self.next = unsafe { self.next.add(1) };
+        Some(then(ManuallyDrop::into_inner(item)))
+    }
+}
+
 impl<T, const N: usize> Iterator for Front<'_, T, N> {
     type Item = T;
 
@@ -278,7 +302,8 @@ mod tests {
         assert_eq!(front.len(), 3);
         assert_eq!(front.next_if(|s| s == "a").as_deref(), Some("a"));
         assert_eq!(front.next_if(|s| s == "a"), None);
-        assert_eq!(front.next().as_deref(), Some("b"));
+        assert_eq!(front.next_if_then(|s| s == "b", |s| s.len()), Some(1));
+        assert_eq!(front.next_if_then(|s| s == "b", |s| s.len()), None);
         assert_eq!(front.len(), 1);
         // "c" is dropped with the front, "d" and "e" move up.
         drop(front);

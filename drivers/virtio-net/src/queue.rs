@@ -606,28 +606,36 @@ impl Nic for VirtioNetQueue {
                 // descriptor written as the frame is taken, up to the
                 // table's end.
                 run.push_span_while(&mut slots[usize::from(id)..], |slot| {
-                    let mut packet = packets.next_if(|packet| {
-                        lender.owns(packet) && packet.headroom() >= NET_HEADER_LEN
-                    })?;
-                    // Never `None` nor `Err`: the headroom and the pool
-                    // were just looked at; counted and kept whole all the
-                    // same.
-                    let Some((addr, len)) = frame_with_header_at(&mut packet, phys_offset) else {
-                        no_headroom += 1;
-                        return None;
-                    };
-                    let (index, addr) = match lender.lend(packet) {
-                        Ok(index) => (index, addr),
-                        Err(packet) => {
-                            let id = (core::ptr::from_mut(slot).addr() - slots_start)
-                                / size_of::<u32>();
-                            let addr =
-                                hold_foreign(tx_foreign, tx_foreign_in_flight, id as u16, packet);
-                            (NO_BUFFER, addr)
-                        }
-                    };
-                    *slot = index;
-                    Some((addr, len))
+                    let own_with_headroom =
+                        |packet: &Packet| lender.owns(packet) && packet.headroom() >= NET_HEADER_LEN;
+                    packets
+                        .next_if_then(own_with_headroom, |mut packet| {
+                            // Never `None` nor `Err`: the headroom and the
+                            // pool were just looked at; counted and kept
+                            // whole all the same.
+                            let Some((addr, len)) = frame_with_header_at(&mut packet, phys_offset)
+                            else {
+                                no_headroom += 1;
+                                return None;
+                            };
+                            let (index, addr) = match lender.lend(packet) {
+                                Ok(index) => (index, addr),
+                                Err(packet) => {
+                                    let id = (core::ptr::from_mut(slot).addr() - slots_start)
+                                        / size_of::<u32>();
+                                    let addr = hold_foreign(
+                                        tx_foreign,
+                                        tx_foreign_in_flight,
+                                        id as u16,
+                                        packet,
+                                    );
+                                    (NO_BUFFER, addr)
+                                }
+                            };
+                            *slot = index;
+                            Some((addr, len))
+                        })
+                        .flatten()
                 });
                 // Stopped at the table's end (the next span starts at
                 // descriptor 0), at the run's or the burst's end, or at a
