@@ -297,7 +297,10 @@ mod tests {
 
     #[test]
     fn takes_the_front_while_wanted_and_keeps_what_is_behind() {
-        let mut from: ArrayVec<String, 5> = ["a", "b", "c", "d", "e"].iter().map(|s| s.to_string()).collect();
+        let mut from: ArrayVec<String, 5> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut front = take_front(&mut from, 3);
         assert_eq!(front.len(), 3);
         assert_eq!(front.next_if(|s| s == "a").as_deref(), Some("a"));

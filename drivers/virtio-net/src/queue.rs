@@ -606,8 +606,9 @@ impl Nic for VirtioNetQueue {
                 // descriptor written as the frame is taken, up to the
                 // table's end.
                 run.push_span_while(&mut slots[usize::from(id)..], |slot| {
-                    let own_with_headroom =
-                        |packet: &Packet| lender.owns(packet) && packet.headroom() >= NET_HEADER_LEN;
+                    let own_with_headroom = |packet: &Packet| {
+                        lender.owns(packet) && packet.headroom() >= NET_HEADER_LEN
+                    };
                     packets
                         .next_if_then(own_with_headroom, |mut packet| {
                             // Never `None` nor `Err`: the headroom and the
@@ -640,9 +641,9 @@ impl Nic for VirtioNetQueue {
                 // Stopped at the table's end (the next span starts at
                 // descriptor 0), at the run's or the burst's end, or at a
                 // packet of another pool or without headroom, sent here.
-                let Some(mut packet) = packets.next_if(|packet| {
-                    !lender.owns(packet) || packet.headroom() < NET_HEADER_LEN
-                }) else {
+                let Some(mut packet) = packets
+                    .next_if(|packet| !lender.owns(packet) || packet.headroom() < NET_HEADER_LEN)
+                else {
                     if packets.is_empty() {
                         break;
                     }
