@@ -1160,6 +1160,51 @@ mod tests {
     }
 
     #[test]
+    fn in_order_transmit_goes_round_other_pools_and_short_headroom_in_order() {
+        let mut rig = rig_in(8, 24, true);
+        let sender = Mempool::with_heap(8, 128).unwrap();
+        let mut batch = Batch::new();
+        for round in 0..4u8 {
+            // Ten frames for eight free descriptors: the first of the
+            // queue's pool, the second too but without headroom, the
+            // third another pool's, the rest the queue's; the last two
+            // stay in the batch. Each round starts further round the ring.
+            for position in 0..10u8 {
+                let pool = if position == 2 {
+                    &sender
+                } else {
+                    rig.queue.pool()
+                };
+                let mut packet = pool.alloc().unwrap();
+                if position == 1 {
+                    let headroom = packet.headroom();
+                    packet.prepend(headroom).unwrap();
+                }
+                packet.append(60).unwrap().fill(round * 16 + position);
+                batch.push(packet).unwrap();
+            }
+            assert_eq!(rig.queue.tx_burst(&mut batch), 8);
+            let left: Vec<u8> = batch.iter().map(|packet| packet.payload()[0]).collect();
+            assert_eq!(left, [round * 16 + 8, round * 16 + 9], "kept, in order");
+            batch.clear();
+            let sent: Vec<u8> = (0..7).map(|_| take_sent(&mut rig.tx_device)).collect();
+            let expected: Vec<u8> = [0, 2, 3, 4, 5, 6, 7]
+                .iter()
+                .map(|p| round * 16 + p)
+                .collect();
+            assert_eq!(sent, expected, "in order, round the rest");
+            assert!(rig.tx_device.next_chain().is_none());
+            assert_eq!(sender.available(), 7, "held until reclaimed");
+            // The next round's reclaim (or the queue's drop) sends them home.
+        }
+        let stats = rig.queue.stats();
+        assert_eq!(stats.tx_no_headroom.get(), 4);
+        assert_eq!(stats.tx_packets.get(), 28);
+        drop(rig);
+        assert_eq!(sender.available(), 8);
+    }
+
+    #[test]
     fn in_order_refill_short_of_buffers_counts_and_catches_up() {
         let mut rig = rig_in(8, 10, true);
         assert_eq!(rig.queue.pool().available(), 2);
