@@ -200,6 +200,31 @@ impl<T, const N: usize> Front<'_, T, N> {
     }
 }
 
+impl<T, const N: usize> Front<'_, T, N> {
+    /// [`Self::next_if_then`] without the look at whether the front is
+    /// empty: a loop bounded by [`Self::len`] already knows it is not, and
+    /// checks one bound a pass rather than two.
+    ///
+    /// # Safety
+    /// The front is not empty (`!self.is_empty()`).
+    #[inline(always)]
+    pub unsafe fn next_if_then_unchecked<R>(
+        &mut self,
+        wanted: impl FnOnce(&T) -> bool,
+        then: impl FnOnce(T) -> R,
+    ) -> Option<R> {
+        debug_assert!(!self.is_empty(), "next_if_then_unchecked on an empty front");
+        // SAFETY: `next < end` (the precondition), as in `next_if`.
+        let item = ManuallyDrop::new(unsafe { self.next.read() });
+        if !wanted(&item) {
+            return None;
+        }
+        // SAFETY: as in `next_if`.
+        self.next = unsafe { self.next.add(1) };
+        Some(then(ManuallyDrop::into_inner(item)))
+    }
+}
+
 impl<T, const N: usize> Iterator for Front<'_, T, N> {
     type Item = T;
 
@@ -307,6 +332,11 @@ mod tests {
         assert_eq!(front.next_if(|s| s == "a"), None);
         assert_eq!(front.next_if_then(|s| s == "b", |s| s.len()), Some(1));
         assert_eq!(front.next_if_then(|s| s == "b", |s| s.len()), None);
+        // SAFETY: "c" is left.
+        assert_eq!(
+            unsafe { front.next_if_then_unchecked(|s| s == "b", |s| s.len()) },
+            None
+        );
         assert_eq!(front.len(), 1);
         // "c" is dropped with the front, "d" and "e" move up.
         drop(front);

@@ -605,12 +605,20 @@ impl Nic for VirtioNetQueue {
                 // The queue's own frames with headroom, each slot and
                 // descriptor written as the frame is taken, up to the
                 // table's end.
-                run.push_span_while(&mut slots[usize::from(id)..], |slot| {
+                // No more slots than frames left, so that the span's
+                // bound is the front's too.
+                let id = usize::from(id);
+                let span = &mut slots[id..(id + packets.len()).min(size)];
+                run.push_span_while(span, |slot| {
                     let own_with_headroom = |packet: &Packet| {
                         lender.owns(packet) && packet.headroom() >= NET_HEADER_LEN
                     };
-                    packets
-                        .next_if_then(own_with_headroom, |mut packet| {
+                    // SAFETY: the span calls this at most once a slot,
+                    // and stops at the first call that takes no frame:
+                    // each earlier call took one, and there were no more
+                    // slots than frames.
+                    unsafe {
+                        packets.next_if_then_unchecked(own_with_headroom, |mut packet| {
                             // Never `None` nor `Err`: the headroom and the
                             // pool were just looked at; counted and kept
                             // whole all the same.
@@ -636,7 +644,8 @@ impl Nic for VirtioNetQueue {
                             *slot = index;
                             Some((addr, len))
                         })
-                        .flatten()
+                    }
+                    .flatten()
                 });
                 // Stopped at the table's end (the next span starts at
                 // descriptor 0), at the run's or the burst's end, or at a
