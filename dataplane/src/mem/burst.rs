@@ -333,10 +333,8 @@ mod tests {
         assert_eq!(front.next_if_then(|s| s == "b", |s| s.len()), Some(1));
         assert_eq!(front.next_if_then(|s| s == "b", |s| s.len()), None);
         // SAFETY: "c" is left.
-        assert_eq!(
-            unsafe { front.next_if_then_unchecked(|s| s == "b", |s| s.len()) },
-            None
-        );
+        let taken = unsafe { front.next_if_then_unchecked(|s| s == "b", |s| s.len()) };
+        assert_eq!(taken, None);
         assert_eq!(front.len(), 1);
         // "c" is dropped with the front, "d" and "e" move up.
         drop(front);
