@@ -1,7 +1,10 @@
 //! Moving a whole burst of packets between two bursts with one `memcpy`,
-//! and filling a burst by index with its length stored once.
+//! filling a burst by index with its length stored once, and taking a
+//! burst's front out one item at a time.
 
 use arrayvec::ArrayVec;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 
 /// Moves every item of `from` to the end of `to`, in order, with one bitwise
 /// copy; `from` is left empty. Returns how many moved.
@@ -92,6 +95,169 @@ pub fn append_from_fn<T, const N: usize>(
     appended
 }
 
+/// The first items of an `ArrayVec`, taken out one at a time in order
+/// ([`take_front`]): a driver's transmit loop looks at the next packet and
+/// takes it only when its fast path can send it, with one pointer bumped
+/// and one bound. Dropped, it drops the front's items not taken and moves
+/// the items behind the front up.
+pub struct Front<'a, T, const N: usize> {
+    /// Held as a pointer, like `ArrayVec`'s own `Drain`: the item pointers
+    /// below are derived from it, and a use of a `&mut` to the whole
+    /// vector while they live would invalidate them (Stacked Borrows).
+    from: *mut ArrayVec<T, N>,
+    _from: PhantomData<&'a mut ArrayVec<T, N>>,
+    /// The next item to take, and one past the front's last.
+    next: *mut T,
+    end: *mut T,
+    /// Items in the front when it was taken, and behind it.
+    count: usize,
+    behind: usize,
+}
+
+/// The first `count` items of `from` as a [`Front`]. While it lives `from`
+/// reads as empty: a panic meanwhile leaks the items rather than dropping
+/// one twice.
+///
+/// # Panics
+/// When `from` holds fewer than `count` items.
+#[inline(always)]
+pub fn take_front<T, const N: usize>(from: &mut ArrayVec<T, N>, count: usize) -> Front<'_, T, N> {
+    let length = from.len();
+    assert!(count <= length, "take_front: fewer items than asked");
+    // SAFETY: 0 items are initialised as far as `from` knows from here on;
+    // the front and `Drop for Front` own all `length` of them.
+    unsafe { from.set_len(0) };
+    let from = core::ptr::from_mut(from);
+    // SAFETY: `from` came from a `&mut` borrowed for the front's life.
+    let next = unsafe { (*from).as_mut_ptr() };
+    Front {
+        from,
+        _from: PhantomData,
+        next,
+        end: next.wrapping_add(count),
+        count,
+        behind: length - count,
+    }
+}
+
+impl<T, const N: usize> Front<'_, T, N> {
+    /// Items left in the front.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        // SAFETY: both lie in the front's items, `next` at or before `end`.
+        unsafe { self.end.offset_from(self.next) as usize }
+    }
+
+    /// True once every item of the front was taken.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.next == self.end
+    }
+
+    /// Takes the next item if `wanted` says so; it stays in the front
+    /// otherwise.
+    #[inline(always)]
+    pub fn next_if(&mut self, wanted: impl FnOnce(&T) -> bool) -> Option<T> {
+        if self.next == self.end {
+            return None;
+        }
+        // SAFETY: `next` is before `end`, at an initialised item of the
+        // front not taken yet. Read once, so that `wanted` looks at a
+        // value in registers; while not wanted its bits stay where they
+        // are, owned by the front (the copy is forgotten), and once taken
+        // `next` moves past them.
+        let item = ManuallyDrop::new(unsafe { self.next.read() });
+        if !wanted(&item) {
+            return None;
+        }
+        // SAFETY: `next < end`, so one past it is at most `end`.
+        self.next = unsafe { self.next.add(1) };
+        Some(ManuallyDrop::into_inner(item))
+    }
+}
+
+impl<T, const N: usize> Front<'_, T, N> {
+    /// [`Self::next_if`] with the item handed straight to `then`: the
+    /// caller's code runs on the taken item with no look at whether an
+    /// `Option` of it holds one.
+    #[inline(always)]
+    pub fn next_if_then<R>(
+        &mut self,
+        wanted: impl FnOnce(&T) -> bool,
+        then: impl FnOnce(T) -> R,
+    ) -> Option<R> {
+        if self.next == self.end {
+            return None;
+        }
+        // SAFETY: as in `next_if`.
+        let item = ManuallyDrop::new(unsafe { self.next.read() });
+        if !wanted(&item) {
+            return None;
+        }
+        // SAFETY: as in `next_if`.
+        self.next = unsafe { self.next.add(1) };
+        Some(then(ManuallyDrop::into_inner(item)))
+    }
+}
+
+impl<T, const N: usize> Front<'_, T, N> {
+    /// [`Self::next_if_then`] without the look at whether the front is
+    /// empty: a loop bounded by [`Self::len`] already knows it is not, and
+    /// checks one bound a pass rather than two.
+    ///
+    /// # Safety
+    /// The front is not empty (`!self.is_empty()`).
+    #[inline(always)]
+    pub unsafe fn next_if_then_unchecked<R>(
+        &mut self,
+        wanted: impl FnOnce(&T) -> bool,
+        then: impl FnOnce(T) -> R,
+    ) -> Option<R> {
+        debug_assert!(!self.is_empty(), "next_if_then_unchecked on an empty front");
+        // SAFETY: `next < end` (the precondition), as in `next_if`.
+        let item = ManuallyDrop::new(unsafe { self.next.read() });
+        if !wanted(&item) {
+            return None;
+        }
+        // SAFETY: as in `next_if`.
+        self.next = unsafe { self.next.add(1) };
+        Some(then(ManuallyDrop::into_inner(item)))
+    }
+}
+
+impl<T, const N: usize> Iterator for Front<'_, T, N> {
+    type Item = T;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<T> {
+        self.next_if(|_| true)
+    }
+}
+
+impl<T, const N: usize> Drop for Front<'_, T, N> {
+    #[inline]
+    fn drop(&mut self) {
+        let left = self.len();
+        // SAFETY: the `left` items from `next` were not taken: they are
+        // initialised and owned here, dropped once (`from` reads as empty,
+        // so a panic in a drop leaks the rest).
+        unsafe { core::ptr::drop_in_place(core::ptr::slice_from_raw_parts_mut(self.next, left)) };
+        // SAFETY: `from` is borrowed for the front's life, and the item
+        // pointers are not used again. The `behind` items after the
+        // front's `count` are initialised and in bounds; moved bitwise to
+        // the start (the ranges may overlap: `copy`), after which `from`
+        // owns them once.
+        unsafe {
+            let from = &mut *self.from;
+            if self.behind > 0 {
+                let base = from.as_mut_ptr();
+                core::ptr::copy(base.add(self.count), base, self.behind);
+            }
+            from.set_len(self.behind);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +318,39 @@ mod tests {
     fn refuses_to_make_more_than_fits() {
         let mut to: ArrayVec<u8, 2> = [1].into_iter().collect();
         append_from_fn(&mut to, 2, |_| None::<u8>);
+    }
+
+    #[test]
+    fn takes_the_front_while_wanted_and_keeps_what_is_behind() {
+        let mut from: ArrayVec<String, 5> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut front = take_front(&mut from, 3);
+        assert_eq!(front.len(), 3);
+        assert_eq!(front.next_if(|s| s == "a").as_deref(), Some("a"));
+        assert_eq!(front.next_if(|s| s == "a"), None);
+        assert_eq!(front.next_if_then(|s| s == "b", |s| s.len()), Some(1));
+        assert_eq!(front.next_if_then(|s| s == "b", |s| s.len()), None);
+        // SAFETY: "c" is left.
+        let taken = unsafe { front.next_if_then_unchecked(|s| s == "b", |s| s.len()) };
+        assert_eq!(taken, None);
+        assert_eq!(front.len(), 1);
+        // "c" is dropped with the front, "d" and "e" move up.
+        drop(front);
+        assert_eq!(from.as_slice(), ["d", "e"]);
+        let mut front = take_front(&mut from, 2);
+        assert_eq!(front.by_ref().count(), 2);
+        assert!(front.is_empty());
+        assert_eq!(front.next(), None);
+        drop(front);
+        assert!(from.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "fewer items than asked")]
+    fn refuses_a_front_longer_than_the_items() {
+        let mut from: ArrayVec<u8, 2> = [1].into_iter().collect();
+        take_front(&mut from, 2);
     }
 }

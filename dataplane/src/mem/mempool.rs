@@ -402,16 +402,23 @@ impl Mempool {
         shared.phys.wrapping_sub(shared.base.as_ptr() as u64)
     }
 
+    /// The pool's identity as a copyable value, for a loop that lends
+    /// packets ([`Lender`]).
+    #[inline(always)]
+    pub fn lender(&self) -> Lender<'_> {
+        Lender {
+            shared: self.shared,
+            _pool: PhantomData,
+        }
+    }
+
     /// Lends `packet`'s buffer out by its index when it is this pool's (a
     /// driver's transmit slot keeps 4 bytes rather than the packet until
     /// the device is done, then [`return_lent`](Self::return_lent)); a
     /// packet of another pool comes back as it is.
     #[inline]
     pub fn lend(&self, packet: Packet) -> Result<u32, Packet> {
-        if packet.pool_ptr() != self.shared {
-            return Err(packet);
-        }
-        Ok(ManuallyDrop::new(packet).index())
+        self.lender().lend(packet)
     }
 
     /// Buffer `index`, lent by [`lend_bulk`](Self::lend_bulk) or
@@ -528,6 +535,36 @@ impl Mempool {
             exhausted: shared.exhausted.get(),
             remote_returns: shared.remote_returns.get(),
         }
+    }
+}
+
+/// A pool's identity copied out of it ([`Mempool::lender`]): a driver's
+/// transmit loop asks of each packet whether it is the pool's and lends
+/// its buffer by index, with the pool's address in a register. Through
+/// `&Mempool` it is loaded again after every store the loop makes (the
+/// frame headers it writes), which the compiler cannot tell from writes
+/// to the pool.
+#[derive(Clone, Copy)]
+pub struct Lender<'a> {
+    shared: NonNull<PoolShared>,
+    _pool: PhantomData<&'a Mempool>,
+}
+
+impl Lender<'_> {
+    /// Whether `packet`'s buffer is one of the pool's (so that
+    /// [`lend`](Self::lend) takes it).
+    #[inline(always)]
+    pub fn owns(&self, packet: &Packet) -> bool {
+        packet.pool_ptr() == self.shared
+    }
+
+    /// [`Mempool::lend`].
+    #[inline(always)]
+    pub fn lend(&self, packet: Packet) -> Result<u32, Packet> {
+        if !self.owns(&packet) {
+            return Err(packet);
+        }
+        Ok(ManuallyDrop::new(packet).index())
     }
 }
 

@@ -9,7 +9,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{Ordering, fence};
-use dataplane::mem::burst::append_from_fn;
+use dataplane::mem::burst::{append_from_fn, take_front};
 use dataplane::{BURST_SIZE, Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
 
 /// Counters of one queue pair; shared (`Arc`) so the platform can print them
@@ -192,6 +192,19 @@ fn frame_with_header(packet: &mut Packet) -> Option<(u64, u32)> {
         *header = [0; NET_HEADER_LEN];
     }
     Some((packet.phys_addr(), packet.len() as u32))
+}
+
+/// [`frame_with_header`] for a frame of a pool whose physical addresses
+/// are its virtual ones moved by `phys_offset` (`Mempool::phys_offset`):
+/// no multiply by the buffer stride.
+#[inline(always)]
+fn frame_with_header_at(packet: &mut Packet, phys_offset: u64) -> Option<(u64, u32)> {
+    let header = packet.prepend(NET_HEADER_LEN).ok()?;
+    if let Ok(header) = <&mut [u8; NET_HEADER_LEN]>::try_from(header) {
+        *header = [0; NET_HEADER_LEN];
+    }
+    let start = packet.payload().as_ptr() as u64;
+    Some((start.wrapping_add(phys_offset), packet.len() as u32))
 }
 
 /// The in-order receive loop: makes a packet of each buffer of `used`
@@ -571,7 +584,6 @@ impl Nic for VirtioNetQueue {
         self.reclaim_tx();
         let room = self.tx.ring.free_count().min(batch.len());
         let (mut sent, mut no_headroom) = (0u64, 0u64);
-        let mut packets = batch.packets_mut().drain(..room);
         if self.tx.ring.in_order() {
             // A frame of the queue's own pool: its physical address is its
             // virtual one moved by the pool's fixed offset.
@@ -583,36 +595,89 @@ impl Nic for VirtioNetQueue {
                 pool,
                 ..
             } = &mut *self;
-            let slots = &mut tx.slots;
+            let size = usize::from(tx.ring.size());
+            let slots = &mut tx.slots[..size];
+            let slots_start = slots.as_ptr().addr();
+            let lender = pool.lender();
+            let mut packets = take_front(batch.packets_mut(), room);
             let mut run = tx.ring.in_order_run(room, false);
             while let Some(id) = run.next_id() {
-                let Some(mut packet) = packets.next() else {
-                    break;
+                // The queue's own frames with headroom, each slot and
+                // descriptor written as the frame is taken, up to the
+                // table's end.
+                // No more slots than frames left, so that the span's
+                // bound is the front's too.
+                let id = usize::from(id);
+                let span = &mut slots[id..(id + packets.len()).min(size)];
+                run.push_span_while(span, |slot| {
+                    let own_with_headroom = |packet: &Packet| {
+                        lender.owns(packet) && packet.headroom() >= NET_HEADER_LEN
+                    };
+                    // SAFETY: the span calls this at most once a slot,
+                    // and stops at the first call that takes no frame:
+                    // each earlier call took one, and there were no more
+                    // slots than frames.
+                    unsafe {
+                        packets.next_if_then_unchecked(own_with_headroom, |mut packet| {
+                            // Never `None` nor `Err`: the headroom and the
+                            // pool were just looked at; counted and kept
+                            // whole all the same.
+                            let Some((addr, len)) = frame_with_header_at(&mut packet, phys_offset)
+                            else {
+                                no_headroom += 1;
+                                return None;
+                            };
+                            let (index, addr) = match lender.lend(packet) {
+                                Ok(index) => (index, addr),
+                                Err(packet) => {
+                                    let id = (core::ptr::from_mut(slot).addr() - slots_start)
+                                        / size_of::<u32>();
+                                    let addr = hold_foreign(
+                                        tx_foreign,
+                                        tx_foreign_in_flight,
+                                        id as u16,
+                                        packet,
+                                    );
+                                    (NO_BUFFER, addr)
+                                }
+                            };
+                            *slot = index;
+                            Some((addr, len))
+                        })
+                    }
+                    .flatten()
+                });
+                // Stopped at the table's end (the next span starts at
+                // descriptor 0), at the run's or the burst's end, or at a
+                // packet of another pool or without headroom, sent here.
+                let Some(mut packet) = packets
+                    .next_if(|packet| !lender.owns(packet) || packet.headroom() < NET_HEADER_LEN)
+                else {
+                    if packets.is_empty() {
+                        break;
+                    }
+                    continue;
                 };
-                let Ok(header) = packet.prepend(NET_HEADER_LEN) else {
+                let Some((addr, len)) = frame_with_header(&mut packet) else {
                     no_headroom += 1;
                     continue;
                 };
-                // No offloads: an all-zero header (flags 0, GSO_NONE),
-                // written as two stores rather than a call to `memset`.
-                if let Ok(header) = <&mut [u8; NET_HEADER_LEN]>::try_from(header) {
-                    *header = [0; NET_HEADER_LEN];
-                }
-                let (start, len) = (packet.payload().as_ptr() as u64, packet.len() as u32);
-                let addr = match pool.lend(packet) {
-                    Ok(index) => {
-                        slots[slot(id)] = index;
-                        start.wrapping_add(phys_offset)
-                    }
+                let Some(id) = run.next_id() else {
+                    break;
+                };
+                let held = &mut slots[slot(id)];
+                *held = match pool.lend(packet) {
+                    Ok(index) => index,
                     Err(packet) => {
-                        slots[slot(id)] = NO_BUFFER;
-                        hold_foreign(tx_foreign, tx_foreign_in_flight, id, packet)
+                        hold_foreign(tx_foreign, tx_foreign_in_flight, id, packet);
+                        NO_BUFFER
                     }
                 };
                 run.push(addr, len);
             }
             sent = run.pushed() as u64;
         } else {
+            let mut packets = batch.packets_mut().drain(..room);
             for mut packet in packets.by_ref() {
                 let Some((addr, len)) = frame_with_header(&mut packet) else {
                     no_headroom += 1;
@@ -626,7 +691,6 @@ impl Nic for VirtioNetQueue {
                 sent += 1;
             }
         }
-        drop(packets);
         self.stats.tx_packets.add(sent);
         if no_headroom > 0 {
             self.stats.tx_no_headroom.add(no_headroom);
@@ -1100,6 +1164,51 @@ mod tests {
         foreign.append(42).unwrap();
         batch.push(foreign).unwrap();
         assert_eq!(rig.queue.tx_burst(&mut batch), 4);
+        drop(rig);
+        assert_eq!(sender.available(), 8);
+    }
+
+    #[test]
+    fn in_order_transmit_goes_round_other_pools_and_short_headroom_in_order() {
+        let mut rig = rig_in(8, 24, true);
+        let sender = Mempool::with_heap(8, 128).unwrap();
+        let mut batch = Batch::new();
+        for round in 0..4u8 {
+            // Ten frames for eight free descriptors: the first of the
+            // queue's pool, the second too but without headroom, the
+            // third another pool's, the rest the queue's; the last two
+            // stay in the batch. Each round starts further round the ring.
+            for position in 0..10u8 {
+                let pool = if position == 2 {
+                    &sender
+                } else {
+                    rig.queue.pool()
+                };
+                let mut packet = pool.alloc().unwrap();
+                if position == 1 {
+                    let headroom = packet.headroom();
+                    packet.prepend(headroom).unwrap();
+                }
+                packet.append(60).unwrap().fill(round * 16 + position);
+                batch.push(packet).unwrap();
+            }
+            assert_eq!(rig.queue.tx_burst(&mut batch), 8);
+            let left: Vec<u8> = batch.iter().map(|packet| packet.payload()[0]).collect();
+            assert_eq!(left, [round * 16 + 8, round * 16 + 9], "kept, in order");
+            batch.clear();
+            let sent: Vec<u8> = (0..7).map(|_| take_sent(&mut rig.tx_device)).collect();
+            let expected: Vec<u8> = [0, 2, 3, 4, 5, 6, 7]
+                .iter()
+                .map(|p| round * 16 + p)
+                .collect();
+            assert_eq!(sent, expected, "in order, round the rest");
+            assert!(rig.tx_device.next_chain().is_none());
+            assert_eq!(sender.available(), 7, "held until reclaimed");
+            // The next round's reclaim (or the queue's drop) sends them home.
+        }
+        let stats = rig.queue.stats();
+        assert_eq!(stats.tx_no_headroom.get(), 4);
+        assert_eq!(stats.tx_packets.get(), 28);
         drop(rig);
         assert_eq!(sender.available(), 8);
     }

@@ -677,6 +677,52 @@ impl InOrderRun<'_> {
         count
     }
 
+    /// Pushes a chain for each of `side`'s items in turn, at consecutive
+    /// descriptors from the next one, while `describe` gives it
+    /// (`address`, `len`); stops at the first item it gives none for, at
+    /// the run's end, or at the table's last descriptor (a span that does
+    /// not wrap: the caller goes on from descriptor 0 with another call).
+    /// `side` is what the caller keeps by descriptor, from the next one's
+    /// (a driver's slots): item `k` belongs to the `k`-th descriptor
+    /// pushed. Returns how many it pushed. Written by a descriptor pointer
+    /// and an item pointer bumped, with no mask: a transmit burst writing
+    /// each frame's descriptor and slot as it takes the frame.
+    #[inline(always)]
+    pub fn push_span_while<S>(
+        &mut self,
+        side: &mut [S],
+        mut describe: impl FnMut(&mut S) -> Option<(u64, u32)>,
+    ) -> usize {
+        let id = self.position & self.mask;
+        let count = side
+            .len()
+            .min(self.end - self.position)
+            .min(self.mask + 1 - id);
+        // SAFETY: `id < size`, so the descriptor lies in the table at
+        // offset 0 (16-byte aligned, `new` precondition 1).
+        let first = unsafe { self.table.add(2 * id) };
+        let mut descriptor = first;
+        for item in &mut side[..count] {
+            let Some((addr, len)) = describe(item) else {
+                break;
+            };
+            // SAFETY: as in `push_span`: at most `count` descriptors from
+            // `id` are written, which lie in the table and are among those
+            // `in_order_run` found free.
+            unsafe {
+                descriptor.write_volatile(addr.to_le());
+                descriptor
+                    .add(1)
+                    .write_volatile((u64::from(len) | self.flags).to_le());
+                descriptor = descriptor.add(2);
+            }
+        }
+        // SAFETY: both in the table, `descriptor` moved 2 `u64`s a chain.
+        let pushed = unsafe { descriptor.offset_from(first) } as usize / 2;
+        self.position += pushed;
+        pushed
+    }
+
     /// Chains pushed so far.
     pub fn pushed(&self) -> usize {
         self.position - usize::from(self.queue.avail_index)
