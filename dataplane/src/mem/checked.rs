@@ -127,7 +127,13 @@ mod tests {
         // The plain claim needs every other one.
         assert!(!ip.local_unicast().plain().is_plain_local_udp());
         assert!(!ip.udp().plain().is_plain_local_udp());
-        assert!(!Checked::NONE.local_unicast().udp().plain().is_plain_local_udp());
+        assert!(
+            !Checked::NONE
+                .local_unicast()
+                .udp()
+                .plain()
+                .is_plain_local_udp()
+        );
         // A claim above IPv4 means nothing without the IPv4 claim.
         assert!(!Checked::NONE.udp().is_udp());
         assert!(!Checked::NONE.local_unicast().is_local_unicast());
