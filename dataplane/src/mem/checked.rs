@@ -31,6 +31,10 @@ impl Checked {
     /// length field is at least 8 and at most the rest of the packet, and
     /// its checksum is right (or absent).
     const UDP: u8 = 4;
+    /// With [`Self::UDP`]: the IPv4 header has no options (IHL 5) and the
+    /// UDP length field is exactly the rest of the packet (no padding
+    /// behind the datagram), so its headers lie at constant offsets.
+    const PLAIN: u8 = 8;
 
     /// An IPv4 header was checked as described above (`IPV4`).
     pub const IPV4_HEADER: Self = Self { bits: Self::IPV4 };
@@ -55,6 +59,24 @@ impl Checked {
     #[inline(always)]
     pub const fn is_ipv4(self) -> bool {
         self.bits & Self::IPV4 != 0
+    }
+
+    /// `self`, and its IPv4 header has no options and its UDP datagram
+    /// fills the packet exactly (`PLAIN`).
+    #[inline(always)]
+    pub const fn plain(self) -> Self {
+        Self {
+            bits: self.bits | Self::PLAIN,
+        }
+    }
+
+    /// True when the IPv4 header and the UDP datagram were checked, the
+    /// header has no options and the datagram fills the packet, and the
+    /// destination is ours and unicast: every claim in one masked compare.
+    #[inline(always)]
+    pub const fn is_plain_local_udp(self) -> bool {
+        const ALL: u8 = Checked::IPV4 | Checked::LOCAL_UNICAST | Checked::UDP | Checked::PLAIN;
+        self.bits & ALL == ALL
     }
 
     /// True when the IPv4 header was checked and its destination found
@@ -100,6 +122,18 @@ mod tests {
         assert!(!ip.is_local_unicast());
         let all = ip.local_unicast().udp();
         assert!(all.is_local_unicast() && all.is_udp() && all.is_ipv4());
+        assert!(!all.is_plain_local_udp());
+        assert!(all.plain().is_plain_local_udp());
+        // The plain claim needs every other one.
+        assert!(!ip.local_unicast().plain().is_plain_local_udp());
+        assert!(!ip.udp().plain().is_plain_local_udp());
+        assert!(
+            !Checked::NONE
+                .local_unicast()
+                .udp()
+                .plain()
+                .is_plain_local_udp()
+        );
         // A claim above IPv4 means nothing without the IPv4 claim.
         assert!(!Checked::NONE.udp().is_udp());
         assert!(!Checked::NONE.local_unicast().is_local_unicast());
