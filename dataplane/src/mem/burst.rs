@@ -158,21 +158,7 @@ impl<T, const N: usize> Front<'_, T, N> {
     /// otherwise.
     #[inline(always)]
     pub fn next_if(&mut self, wanted: impl FnOnce(&T) -> bool) -> Option<T> {
-        if self.next == self.end {
-            return None;
-        }
-        // SAFETY: `next` is before `end`, at an initialised item of the
-        // front not taken yet. Read once, so that `wanted` looks at a
-        // value in registers; while not wanted its bits stay where they
-        // are, owned by the front (the copy is forgotten), and once taken
-        // `next` moves past them.
-        let item = ManuallyDrop::new(unsafe { self.next.read() });
-        if !wanted(&item) {
-            return None;
-        }
-        // SAFETY: `next < end`, so one past it is at most `end`.
-        self.next = unsafe { self.next.add(1) };
-        Some(ManuallyDrop::into_inner(item))
+        self.next_if_then(wanted, core::convert::identity)
     }
 }
 
@@ -189,12 +175,16 @@ impl<T, const N: usize> Front<'_, T, N> {
         if self.next == self.end {
             return None;
         }
-        // SAFETY: as in `next_if`.
+        // SAFETY: `next` is before `end`, at an initialised item of the
+        // front not taken yet. Read once, so that `wanted` looks at a
+        // value in registers; while not wanted its bits stay where they
+        // are, owned by the front (the copy is forgotten), and once taken
+        // `next` moves past them.
         let item = ManuallyDrop::new(unsafe { self.next.read() });
         if !wanted(&item) {
             return None;
         }
-        // SAFETY: as in `next_if`.
+        // SAFETY: `next < end`, so one past it is at most `end`.
         self.next = unsafe { self.next.add(1) };
         Some(then(ManuallyDrop::into_inner(item)))
     }
@@ -214,12 +204,12 @@ impl<T, const N: usize> Front<'_, T, N> {
         then: impl FnOnce(T) -> R,
     ) -> Option<R> {
         debug_assert!(!self.is_empty(), "next_if_then_unchecked on an empty front");
-        // SAFETY: `next < end` (the precondition), as in `next_if`.
+        // SAFETY: `next < end` (the precondition), as in `next_if_then`.
         let item = ManuallyDrop::new(unsafe { self.next.read() });
         if !wanted(&item) {
             return None;
         }
-        // SAFETY: as in `next_if`.
+        // SAFETY: as in `next_if_then`.
         self.next = unsafe { self.next.add(1) };
         Some(then(ManuallyDrop::into_inner(item)))
     }
