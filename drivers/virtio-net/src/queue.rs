@@ -215,8 +215,8 @@ fn frame_with_header_at(packet: &mut Packet, phys_offset: u64) -> Option<(u64, u
 /// caller to return after the loop, which so makes no call and keeps its
 /// values in registers. With `CHECK_IDS` a used entry naming another
 /// descriptor than its position counts as a bad length (its length is
-/// unknown); without, the caller checked the run's last entry once
-/// ([`UsedRun::last_in_place`]).
+/// unknown); without, the caller checked the run's first and last
+/// entries once ([`UsedRun::ends_in_place`]).
 #[inline(always)]
 fn receive_in_order<const CHECK_IDS: bool>(
     batch: &mut Batch,
@@ -521,10 +521,10 @@ impl Nic for VirtioNetQueue {
         if self.rx.ring.in_order() {
             let used = self.rx.ring.take_used_in_order(room);
             let slots = &self.rx.slots;
-            // The run's lengths trusted after one look at its last entry's
-            // id, or each entry's id checked when that failed.
+            // The run's lengths trusted after one look at its first and last
+            // entries' ids, or each entry's id checked when that failed.
             let mut refused;
-            (received, bytes, refused) = if used.last_in_place() {
+            (received, bytes, refused) = if used.ends_in_place() {
                 receive_in_order::<false>(batch, &used, slots, pool, frame, largest_frame)
             } else {
                 self.stats.rx_used_id_mismatch.increment();

@@ -785,22 +785,31 @@ impl UsedRun<'_> {
         unsafe { self.entries.add(id & self.mask).read_volatile() }
     }
 
-    /// Whether the run's last used entry names its own descriptor, as an
-    /// in-order device's entries do: checked once a run, so that the
-    /// lengths can be read with [`Self::written_in_place`]. Entry `p` of
-    /// the ring names descriptor `p` on every lap, so a check of each
-    /// entry's id tells no more about an honest device; what it catches,
-    /// a device writing other ids (misbehaving) or only the last entry of
-    /// a batch (2.7.9 allows it, leaving the other lengths unknown), shows
-    /// at the last entry too, which every completion writes. An empty run
-    /// is in place.
+    /// Whether the run's first and last used entries name their own
+    /// descriptors, as the entries of an in-order device that completes
+    /// buffers one by one do: checked once a run, so that the lengths can
+    /// be read with [`Self::written_in_place`]. Entry `p` of the ring
+    /// names descriptor `p` on every lap of such a device, so checking
+    /// each entry's id tells no more about it. What the check is for is a
+    /// device that batches completions, which 2.7.10 allows: it writes one
+    /// entry, at the batch's first position, naming the batch's last
+    /// buffer, and moves `used.idx` past the whole batch, leaving the
+    /// other lengths unknown (the entries behind the first still hold the
+    /// last lap's, which name their own descriptors). A batch that starts
+    /// at the run's first entry shows there, and a device writing other
+    /// ids (misbehaving) at either end shows too; a batch that starts
+    /// inside the run is not seen here (the per-entry check,
+    /// [`Self::written`], sees its first entry and refuses it). QEMU's
+    /// virtio-net and the simulated device complete receive buffers one
+    /// by one. An empty run is in place.
     #[inline(always)]
-    pub fn last_in_place(&self) -> bool {
+    pub fn ends_in_place(&self) -> bool {
         if self.count == 0 {
             return true;
         }
         let last = self.first + self.count - 1;
-        self.entry(last).id as usize == last & self.mask
+        self.entry(self.first).id as usize == self.first & self.mask
+            && self.entry(last).id as usize == last & self.mask
     }
 
     /// The bytes the device wrote into descriptor `id`'s buffer, from the
@@ -819,7 +828,7 @@ impl UsedRun<'_> {
     }
 
     /// [`Self::written`] without the look at the entry's id, for a run
-    /// whose [`Self::last_in_place`] held: one load a packet.
+    /// whose [`Self::ends_in_place`] held: one load a packet.
     #[inline(always)]
     pub fn written_in_place(&self, id: u16) -> u32 {
         let id = usize::from(id);
@@ -1068,7 +1077,7 @@ pub(crate) mod tests {
             let used = queue.take_used_in_order(usize::MAX);
             assert_eq!(used.len(), 3);
             assert_eq!(used.first(), ids[0]);
-            assert!(used.last_in_place());
+            assert!(used.ends_in_place());
             for (offset, &id) in ids.iter().enumerate() {
                 assert_eq!(used.id(offset), id);
                 assert_eq!(used.written(id), u32::from(id) + 100);
@@ -1114,13 +1123,49 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_used_run_whose_last_entry_names_another_descriptor_is_not_in_place() {
+    fn a_batch_completed_with_one_entry_at_the_run_start_is_not_in_place() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        // A lap completed one by one: every entry names its descriptor.
+        for lap in 0..2 {
+            let mut run = queue.in_order_run(4, true);
+            for buffer in 0..4u64 {
+                run.push(0x1000 * (buffer + 1), 60);
+            }
+            drop(run);
+            queue.publish();
+            for _ in 0..4 {
+                device.next_head().unwrap();
+            }
+            if lap == 0 {
+                for id in 0..4 {
+                    device.complete(id, 10 + u32::from(id));
+                }
+                let used = queue.take_used_in_order(usize::MAX);
+                assert!(used.ends_in_place());
+                continue;
+            }
+            // The next lap as one batch: entry 0 names descriptor 3 and
+            // entries 1-3 still hold the first lap's, which name their
+            // own descriptors.
+            device.complete_batch(3, 4, 99);
+            let used = queue.take_used_in_order(usize::MAX);
+            assert_eq!(used.len(), 4);
+            assert!(!used.ends_in_place(), "the batch shows at the run's start");
+            assert_eq!(used.written(0), u32::MAX, "its length is unknown");
+        }
+    }
+
+    #[test]
+    fn a_used_run_whose_last_entry_names_another_descriptor_is_not_in_place_at_its_ends() {
         let mut memory = HeapRing::new(4);
         let mut queue = memory.queue(4);
         let mut device = SimulatedDevice::attach(&queue);
         queue.set_in_order();
         assert!(
-            queue.take_used_in_order(usize::MAX).last_in_place(),
+            queue.take_used_in_order(usize::MAX).ends_in_place(),
             "empty"
         );
         let mut run = queue.in_order_run(2, true);
@@ -1134,7 +1179,7 @@ pub(crate) mod tests {
         device.complete(0, 20);
         let used = queue.take_used_in_order(usize::MAX);
         assert_eq!(used.len(), 2);
-        assert!(!used.last_in_place());
+        assert!(!used.ends_in_place());
         assert_eq!(used.written(0), 10);
         assert_eq!(used.written(1), u32::MAX, "the entry names descriptor 0");
         assert_eq!(
