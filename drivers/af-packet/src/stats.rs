@@ -31,7 +31,8 @@ pub struct AfPacketStats {
     pub tx_ring_full: Counter,
     /// Packets too large for a TX frame, left to the executor to drop.
     pub tx_too_large: Counter,
-    /// Frames the kernel rejected (`TP_STATUS_WRONG_FORMAT`).
+    /// Frames the kernel rejected (`TP_STATUS_WRONG_FORMAT` on the ring;
+    /// `EMSGSIZE` or `EINVAL` from `sendmmsg`), taken off the burst.
     pub tx_wrong_format: Counter,
     /// Doorbell `send(2)` or `sendmmsg` calls that failed (other than
     /// `EAGAIN`/`ENOBUFS`).

@@ -42,7 +42,9 @@ pub enum TxPath {
 }
 
 /// [`TxPath::Sendmmsg`]'s transmit: the batch's leading frames that fit a
-/// frame slot, in one `sendmmsg`; returns how many the kernel took.
+/// frame slot, in one `sendmmsg`; returns how many it took off the
+/// batch: those sent, and those the kernel refused for themselves
+/// (counted in `tx_wrong_format`).
 pub(crate) fn send_burst(socket: &OwnedFd, batch: &Batch, stats: &AfPacketStats) -> usize {
     let mut frames: [&[u8]; dataplane::BURST_SIZE] = [&[]; dataplane::BURST_SIZE];
     let mut count = 0;
@@ -59,33 +61,40 @@ pub(crate) fn send_burst(socket: &OwnedFd, batch: &Batch, stats: &AfPacketStats)
         return 0;
     }
     // A call stops at a frame the kernel refused or the device dropped
-    // (ENOBUFS: a full peer ring); the next call starts with that frame
-    // and ends the burst if it fails again. Bounded: every call but the
-    // last sends at least one frame.
-    let mut sent = 0;
-    while sent < count {
+    // (ENOBUFS: a full peer ring); the next call starts with that frame.
+    // A frame refused for itself (EMSGSIZE: longer than the link's MTU;
+    // EINVAL: a header the link refuses) is counted, taken and skipped, as
+    // the ring path skips a frame marked `TP_STATUS_WRONG_FORMAT`, so the
+    // frames behind it still go out; any other error, or the device busy,
+    // ends the burst and leaves the rest to the executor. Bounded: every
+    // call but the last takes at least one frame.
+    let mut taken = 0;
+    while taken < count {
         stats.tx_doorbells.increment();
-        match sys::send_frames(socket.as_raw_fd(), &frames[sent..count]) {
+        match sys::send_frames(socket.as_raw_fd(), &frames[taken..count]) {
             Ok(0) => break,
-            Ok(taken) => sent += taken,
-            Err(error)
-                if matches!(
-                    error.raw_os_error(),
-                    Some(libc::EAGAIN) | Some(libc::ENOBUFS)
-                ) =>
-            {
-                stats.tx_doorbell_busy.increment();
-                break;
+            Ok(sent) => {
+                for frame in &frames[taken..taken + sent] {
+                    stats.tx_packets.increment();
+                    stats.tx_bytes.add(frame.len() as u64);
+                }
+                taken += sent;
             }
-            Err(_) => {
-                stats.tx_doorbell_errors.increment();
-                break;
-            }
+            Err(error) => match error.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
+                    stats.tx_doorbell_busy.increment();
+                    break;
+                }
+                Some(libc::EMSGSIZE) | Some(libc::EINVAL) => {
+                    stats.tx_wrong_format.increment();
+                    taken += 1;
+                }
+                _ => {
+                    stats.tx_doorbell_errors.increment();
+                    break;
+                }
+            },
         }
     }
-    for frame in &frames[..sent] {
-        stats.tx_packets.increment();
-        stats.tx_bytes.add(frame.len() as u64);
-    }
-    sent
+    taken
 }

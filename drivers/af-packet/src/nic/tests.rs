@@ -324,6 +324,40 @@ fn auto_picks_sendmmsg_on_a_veth() {
     }
 }
 
+/// A frame the kernel refuses for itself (longer than the veth's MTU) is
+/// counted and skipped on the `sendmmsg` path; the frames behind it in the
+/// same burst still go out.
+#[test]
+fn a_refused_frame_does_not_end_its_sendmmsg_burst() {
+    let outcome = with_veth_pair(|| {
+        let mut a = open_with("wcua", TxPath::Sendmmsg, 16);
+        let mut b = AfPacketNic::open(
+            &AfPacketConfig::new("wcub"),
+            Mempool::with_heap(64, 128).unwrap(),
+        )
+        .unwrap();
+        let mut oversized = flow_frame(b.mac().0, 1000, 0xee);
+        oversized.resize(1600, 0xee);
+        let good: Vec<Vec<u8>> = (0..3).map(|n| flow_frame(b.mac().0, 1000, n)).collect();
+        let burst = vec![good[0].clone(), oversized, good[1].clone(), good[2].clone()];
+        let pool = Mempool::with_heap(16, 128).unwrap();
+        send(&mut a, &pool, &burst);
+        let received = receive(&mut [&mut b], 3);
+        assert_eq!(received[0], good);
+        assert_eq!(a.stats().tx_wrong_format.get(), 1);
+        assert_eq!(a.stats().tx_packets.get(), 3);
+        assert_eq!(a.stats().tx_doorbell_errors.get(), 0);
+        assert_eq!(
+            pool.available(),
+            16,
+            "every frame taken off the burst went back"
+        );
+    });
+    if outcome.is_none() {
+        skip();
+    }
+}
+
 /// Says why a test could not run; under `CI=true` that fails it.
 fn skip() {
     let why = "cannot create a network namespace with veth (needs root)";
