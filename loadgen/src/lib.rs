@@ -18,5 +18,6 @@ pub mod run;
 // comment.
 #[allow(unsafe_code)]
 pub mod socket;
+pub mod tcp;
 pub mod tracker;
 pub mod vhost;

@@ -9,6 +9,8 @@ use loadgen::port::FramePort;
 use loadgen::ring_port::{Engine, RingPort};
 use loadgen::run::{ReturnPath, RunConfig, RunResult, run_on};
 use loadgen::socket::{PacketSocket, parse_mac};
+use loadgen::tcp::client::{TcpConfig, run_tcp};
+use loadgen::tcp::protocol::Protocol;
 use loadgen::vhost::device::VhostUserPort;
 use loadgen::{arp, report};
 use std::net::Ipv4Addr;
@@ -83,9 +85,17 @@ struct Arguments {
     /// UDP datagrams or ICMP echo requests.
     #[arg(long, value_enum, default_value = "udp")]
     workload: WorkloadKind,
-    /// UDP destination port.
-    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..))]
-    port: u16,
+    /// UDP destination port (default 7), or the TCP server's (default 80
+    /// for http, 11211 for memcache-*).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+    /// TCP: connections, each with one request outstanding.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    connections: u32,
+    /// TCP: seconds of the same load before the measured --duration, not
+    /// counted.
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60))]
+    warmup: u64,
     /// Distinct source ports / ICMP ids (UDP source ports 40000 up).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=25_000))]
     flows: u16,
@@ -116,19 +126,23 @@ struct Arguments {
     /// Payload bytes, at least 24.
     #[arg(long, value_name = "BYTES", default_value_t = 64, value_parser = parse_size)]
     size: usize,
-    /// Stop after N probes (at most 10^9).
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
-    count: u64,
+    /// Stop after N probes (at most 10^9; default 10 000), or with TCP
+    /// after N requests (default: none, --duration bounds the run).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    count: Option<u64>,
     /// Stop sending after SECS (at most 600).
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     duration: u64,
-    /// Pace to PPS probes per second (default: as fast as possible).
+    /// Pace to PPS probes per second (default: as fast as possible); with
+    /// TCP, requests per second over all connections, each on a fixed
+    /// schedule with latency counted from its slot.
     #[arg(long, value_name = "PPS", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     rate: Option<u64>,
     /// Closed loop: at most N probes outstanding.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     window: Option<u64>,
-    /// A probe unanswered after MS is lost.
+    /// A probe unanswered after MS is lost (TCP: a request; its
+    /// connection reconnects).
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     timeout_ms: u64,
     /// Probes per sendmmsg (at most 64).
@@ -183,6 +197,25 @@ enum WorkloadKind {
     Udp,
     /// ICMP echo requests.
     Icmp,
+    /// TCP (--vhost-user only): HTTP/1.1 keep-alive `GET /`, one request
+    /// outstanding per connection (--connections).
+    Http,
+    /// TCP: memcached `get` of a key each connection sets first.
+    MemcacheGet,
+    /// TCP: memcached `set` of a 32-byte value.
+    MemcacheSet,
+}
+
+impl WorkloadKind {
+    /// The TCP protocol of a TCP workload.
+    fn tcp(self) -> Option<Protocol> {
+        match self {
+            Self::Udp | Self::Icmp => None,
+            Self::Http => Some(Protocol::Http),
+            Self::MemcacheGet => Some(Protocol::MemcacheGet),
+            Self::MemcacheSet => Some(Protocol::MemcacheSet),
+        }
+    }
 }
 
 fn main() {
@@ -227,6 +260,8 @@ struct Options {
     gateway: Option<Ipv4Addr>,
     receive_interface: Option<String>,
     config: RunConfig,
+    /// A TCP workload's configuration (then `config` is unused).
+    tcp: Option<TcpConfig>,
     json: bool,
 }
 
@@ -260,11 +295,11 @@ fn parse_size(text: &str) -> Result<usize, String> {
 /// Checks what clap cannot check alone and builds the run's configuration.
 fn options(arguments: Arguments) -> Result<Options> {
     let workload = match arguments.workload {
-        WorkloadKind::Udp => Workload::Udp {
-            port: arguments.port,
+        WorkloadKind::Icmp => Workload::IcmpEcho { identifier: 0x5700 },
+        _ => Workload::Udp {
+            port: arguments.port.unwrap_or(7),
             source_port: 40_000,
         },
-        WorkloadKind::Icmp => Workload::IcmpEcho { identifier: 0x5700 },
     };
     let endpoints = Endpoints {
         source_mac: [0; 6],
@@ -277,7 +312,7 @@ fn options(arguments: Arguments) -> Result<Options> {
         workload,
         flows: arguments.flows,
         payload_len: arguments.size,
-        count: arguments.count,
+        count: arguments.count.unwrap_or(10_000),
         duration: Duration::from_secs(arguments.duration),
         rate_pps: arguments.rate,
         window: arguments.window,
@@ -330,6 +365,39 @@ fn options(arguments: Arguments) -> Result<Options> {
     {
         bail!("--receive-vhost-user must differ from --vhost-user");
     }
+    let tcp = match arguments.workload.tcp() {
+        None => None,
+        Some(protocol) => {
+            if arguments.vhost_user.is_none() {
+                bail!(
+                    "the TCP workloads run over --vhost-user only (on an interface the host's own TCP would answer the server's segments)"
+                );
+            }
+            if arguments.receive_vhost_user.is_some() || arguments.window.is_some() {
+                bail!(
+                    "the TCP workloads take --connections (one request outstanding each), not --window or --receive-vhost-user"
+                );
+            }
+            Some(TcpConfig {
+                source_mac: arguments.source_mac.unwrap_or(VHOST_USER_MAC),
+                source_ip: arguments.source_ip,
+                prefix_len: 24,
+                destination_ip: arguments.destination_ip,
+                port: arguments.port.unwrap_or(match protocol {
+                    Protocol::Http => 80,
+                    Protocol::MemcacheGet | Protocol::MemcacheSet => 11211,
+                }),
+                protocol,
+                connections: arguments.connections,
+                duration: Duration::from_secs(arguments.duration),
+                warmup: Duration::from_secs(arguments.warmup),
+                rate: arguments.rate,
+                count: arguments.count,
+                reply_timeout: Duration::from_millis(arguments.timeout_ms),
+                seed: u64::from(config.run_id),
+            })
+        }
+    };
     let attachment = match (arguments.interface, arguments.vhost_user) {
         (Some(interface), None) => Attachment::Interface(interface, arguments.engine.into()),
         (None, Some(socket)) => Attachment::VhostUser {
@@ -350,6 +418,7 @@ fn options(arguments: Arguments) -> Result<Options> {
         gateway: arguments.gateway,
         receive_interface: arguments.receive_interface,
         config,
+        tcp,
         json: arguments.json,
     })
 }
@@ -406,7 +475,21 @@ fn execute(options: Options) -> Result<()> {
                     .context("waiting for the start line on standard input")?;
             }
             let receiver_port = receiver.as_ref().map(|port| port as &dyn FramePort);
-            let mut result = run_through(&port, receiver_port, &options)?;
+            let mut result = match &options.tcp {
+                Some(tcp) => {
+                    let (result, counters, failure) = run_tcp(&port, tcp)?;
+                    eprintln!(
+                        "loadgen: tcp: {} connects, {} failed requests, {} smoltcp polls, {} foreign frames{}",
+                        counters.connects,
+                        counters.failures,
+                        counters.polls,
+                        counters.foreign_frames,
+                        failure.map(|failure| format!("; first failure: {failure}")).unwrap_or_default()
+                    );
+                    result
+                }
+                None => run_through(&port, receiver_port, &options)?,
+            };
             result.vhost_user = Some(Box::new(port.counters()));
             result.vhost_user_receive = receiver.map(|port| Box::new(port.counters()));
             result
@@ -612,6 +695,26 @@ mod tests {
             }
             Attachment::Interface(..) => panic!("expected the vhost-user mode"),
         }
+        assert!(options.tcp.is_none());
+        // The TCP client: its server's port by protocol, its bounds.
+        let http = parse(&format!(
+            "--vhost-user s --workload http --connections 64 --rate 5000 --warmup 2 {ips}"
+        ))
+        .unwrap()
+        .tcp
+        .unwrap();
+        assert_eq!(
+            (http.protocol, http.port, http.connections, http.rate, http.count),
+            (Protocol::Http, 80, 64, Some(5000), None)
+        );
+        assert_eq!(http.warmup, Duration::from_secs(2));
+        let kv = parse(&format!(
+            "--vhost-user s --workload memcache-get --count 500 {ips}"
+        ))
+        .unwrap()
+        .tcp
+        .unwrap();
+        assert_eq!((kv.port, kv.count), (11211, Some(500)));
         // The appliances' modes work on two devices as on two interfaces.
         let two = "--vhost-user s --receive-vhost-user r --source-ip 10.0.1.100 --destination-ip 10.0.2.100";
         let nat = parse(&format!(
@@ -660,6 +763,18 @@ mod tests {
             (
                 format!("--vhost-user s --new-flow-per-probe {ips}"),
                 "--receive-vhost-user",
+            ),
+            (
+                format!("--interface veth0 --workload http {ips}"),
+                "--vhost-user only",
+            ),
+            (
+                format!("--vhost-user s --workload http --window 8 {ips}"),
+                "--connections",
+            ),
+            (
+                format!("--vhost-user s --workload http --connections 0 {ips}"),
+                "--connections",
             ),
         ] {
             let error = format!(

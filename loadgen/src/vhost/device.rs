@@ -247,7 +247,7 @@ impl VhostUserPort {
         Ok(())
     }
 
-    /// The pair a frame goes to: by its UDP source port or ICMP identifier,
+    /// The pair a frame goes to: by its UDP or TCP source port or ICMP identifier,
     /// so that one flow stays on one queue (and one guest core), as RSS
     /// would keep it.
     fn pair_of(&self, frame: &[u8]) -> usize {
@@ -255,7 +255,7 @@ impl VhostUserPort {
             return 0;
         }
         let key = match frame[23] {
-            17 => u16::from_be_bytes([frame[34], frame[35]]),
+            6 | 17 => u16::from_be_bytes([frame[34], frame[35]]),
             1 => u16::from_be_bytes([frame[38], frame[39]]),
             _ => 0,
         };

@@ -25,30 +25,17 @@
 #![deny(unsafe_code)]
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use loadgen::run::RunResult;
+use loadgen::tcp::protocol::{self, Protocol};
 use loadgen::tracker::Summary;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Bytes of every memcached value (`set` stores it, `get` reads it back).
-const VALUE_BYTES: usize = 32;
 /// How long one reply may take before the connection counts an error.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// What the client asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Protocol {
-    /// `GET / HTTP/1.1`, keep-alive; the reply's Content-Length says where
-    /// it ends.
-    Http,
-    /// memcached `get` of a key the connection set before the run.
-    MemcacheGet,
-    /// memcached `set` of a 32-byte value.
-    MemcacheSet,
-}
 
 /// A TCP request/response client for the benchmarks.
 #[derive(Debug, Parser)]
@@ -194,16 +181,11 @@ fn connection(
         interval,
     } = schedule;
     let mut tally = Tally::default();
-    let key = format!("wc-bench-{index}");
-    let request = match protocol {
-        Protocol::Http => format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", target.ip()).into_bytes(),
-        Protocol::MemcacheGet => format!("get {key}\r\n").into_bytes(),
-        Protocol::MemcacheSet => set_request(&key),
-    };
+    let request = protocol::request(protocol, &target.ip().to_string(), index);
     let mut stream = connect(target)?;
     let mut port = stream.local_addr()?.port();
-    if protocol == Protocol::MemcacheGet {
-        stream.write_all(&set_request(&key))?;
+    if let Some(preamble) = protocol::preamble(protocol, index) {
+        stream.write_all(&preamble)?;
         read_reply(&mut stream, Protocol::MemcacheSet, &mut Vec::new())
             .context("setting the key before the run")?;
     }
@@ -323,22 +305,12 @@ fn connect(target: SocketAddr) -> Result<TcpStream> {
     Ok(stream)
 }
 
-fn set_request(key: &str) -> Vec<u8> {
-    let mut request = format!("set {key} 0 0 {VALUE_BYTES}\r\n").into_bytes();
-    request.extend(std::iter::repeat_n(b'v', VALUE_BYTES));
-    request.extend(b"\r\n");
-    request
-}
-
 /// Reads one whole reply into `buffer` (cleared first).
 fn read_reply(stream: &mut TcpStream, protocol: Protocol, buffer: &mut Vec<u8>) -> Result<()> {
     buffer.clear();
     let mut chunk = [0u8; 4096];
     loop {
-        if let Some(complete) = reply_complete(protocol, buffer)? {
-            if complete != buffer.len() {
-                bail!("more bytes than one reply: the server answered unasked");
-            }
+        if protocol::exactly_one_reply(protocol, buffer)? {
             return Ok(());
         }
         let read = stream.read(&mut chunk)?;
@@ -347,50 +319,6 @@ fn read_reply(stream: &mut TcpStream, protocol: Protocol, buffer: &mut Vec<u8>) 
         }
         buffer.extend_from_slice(&chunk[..read]);
     }
-}
-
-/// The length of the reply at the start of `bytes` once all of it is
-/// there; an error for a reply that says the request failed.
-fn reply_complete(protocol: Protocol, bytes: &[u8]) -> Result<Option<usize>> {
-    match protocol {
-        Protocol::Http => {
-            let Some(head) = find(bytes, b"\r\n\r\n") else {
-                return Ok(None);
-            };
-            let header = String::from_utf8_lossy(&bytes[..head]);
-            if !header.starts_with("HTTP/1.1 200") {
-                bail!("HTTP status: {}", header.lines().next().unwrap_or(""));
-            }
-            let length = header
-                .lines()
-                .find_map(|line| {
-                    let (name, value) = line.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse::<usize>().ok())?
-                })
-                .context("a reply without Content-Length")?;
-            let total = head + 4 + length;
-            Ok((bytes.len() >= total).then_some(total))
-        }
-        Protocol::MemcacheGet => {
-            if bytes.starts_with(b"END\r\n") {
-                bail!("get missed the key");
-            }
-            Ok(find(bytes, b"\r\nEND\r\n").map(|at| at + 7))
-        }
-        Protocol::MemcacheSet => match find(bytes, b"\r\n") {
-            Some(_) if !bytes.starts_with(b"STORED\r\n") => {
-                bail!("set: {}", String::from_utf8_lossy(bytes).trim())
-            }
-            found => Ok(found.map(|at| at + 2)),
-        },
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
 
 /// loadgen's figures for the run: requests as probes, errors as lost.
@@ -426,35 +354,5 @@ fn result(mut tally: Tally, seconds: f64, rate: u64) -> RunResult {
             .collect(),
         vhost_user: None,
         vhost_user_receive: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replies_end_where_their_protocol_says() {
-        let http = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nhello from warpcore\n";
-        assert_eq!(
-            reply_complete(Protocol::Http, http).unwrap(),
-            Some(http.len())
-        );
-        assert_eq!(
-            reply_complete(Protocol::Http, &http[..http.len() - 1]).unwrap(),
-            None
-        );
-        assert!(reply_complete(Protocol::Http, b"HTTP/1.1 404 Not Found\r\n\r\n").is_err());
-        let get = b"VALUE k 0 3\r\nabc\r\nEND\r\n";
-        assert_eq!(
-            reply_complete(Protocol::MemcacheGet, get).unwrap(),
-            Some(get.len())
-        );
-        assert!(reply_complete(Protocol::MemcacheGet, b"END\r\n").is_err());
-        assert_eq!(
-            reply_complete(Protocol::MemcacheSet, b"STORED\r\n").unwrap(),
-            Some(8)
-        );
-        assert!(reply_complete(Protocol::MemcacheSet, b"SERVER_ERROR out of memory\r\n").is_err());
     }
 }
