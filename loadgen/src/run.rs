@@ -86,6 +86,9 @@ pub struct RunResult {
     /// The receiving vhost-user device's counters (`--receive-vhost-user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhost_user_receive: Option<Box<crate::vhost::device::DeviceCounters>>,
+    /// The TCP client's own counters (`--workload http|memcache-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_client: Option<Box<crate::tcp::client::ClientCounters>>,
 }
 
 /// Nanoseconds on the monotonic clock since the first call.
@@ -263,6 +266,7 @@ pub fn run_on<P: FramePort>(
         latency_cdf: tracker.latency_cdf(100),
         vhost_user: None,
         vhost_user_receive: None,
+        tcp_client: None,
     })
 }
 

@@ -256,6 +256,7 @@ pub(crate) mod tests {
             latency_cdf: Vec::new(),
             vhost_user: None,
             vhost_user_receive: None,
+            tcp_client: None,
         };
         Measurement {
             workload: Workload::UdpLatency,

@@ -40,8 +40,11 @@ const FIRST_PORT: u16 = 20_000;
 const PORT_SPAN: u32 = 40_000;
 /// The longest sleep on the port when nothing is due.
 const MAX_SLEEP: Duration = Duration::from_millis(1);
-/// How long connections may take to be established before the load.
+/// How long one handshake may take before its connection tries again.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long all connections together may take to be established before
+/// the load (a guest whose driver is up may not serve yet).
+const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What to ask, of whom, how fast and for how long.
 #[derive(Debug, Clone)]
@@ -76,17 +79,25 @@ pub struct TcpConfig {
 }
 
 /// What the client counted besides the requests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientCounters {
     /// Connections opened (the first ones and reconnections).
     pub connects: u64,
-    /// Requests that failed (timeout, error reply, reset); their
-    /// connection reconnected.
+    /// Requests or handshakes that failed (timeout, error reply, reset);
+    /// their connection reconnected.
     pub failures: u64,
     /// Frames from the port that no shard takes (not ARP or IPv4).
     pub foreign_frames: u64,
     /// smoltcp polls, over all shards.
     pub polls: u64,
+    /// Replies taken during the load, counted or not (warm-up too).
+    pub replies: u64,
+    /// CPU time of the data thread during the load.
+    pub cpu_ns: u64,
+    /// Of it, the time spent polling the port for frames before a sleep:
+    /// the client's own work per request is the difference over
+    /// `replies`.
+    pub spin_ns: u64,
 }
 
 /// Where a connection is.
@@ -171,8 +182,15 @@ pub fn run_tcp(
     }
     let mut client = Client::new(config)?;
     client.connect(port)?;
-    client.load(port)?;
-    let (tally, seconds) = (client.tally, config.duration.as_secs_f64());
+    let stopped = client.load(port)?;
+    // The measured part: its whole duration, or up to the last request of
+    // a --count that ran out first.
+    let seconds = stopped
+        .min(client.clock.end)
+        .saturating_duration_since(client.clock.measured_from)
+        .as_secs_f64()
+        .max(1e-3);
+    let tally = client.tally;
     if tally.latency.is_empty() {
         bail!(
             "no replies ({} sent, {} failed; first failure: {})",
@@ -293,9 +311,9 @@ impl<'c> Client<'c> {
         }
         // Until every connection is Idle, nothing is sent but handshakes
         // and preambles: the schedule has not started.
-        self.clock.end = now + CONNECT_TIMEOUT;
+        self.clock.end = now + ESTABLISH_TIMEOUT;
         self.clock.measured_from = self.clock.end;
-        let deadline = now + CONNECT_TIMEOUT;
+        let deadline = now + ESTABLISH_TIMEOUT;
         loop {
             self.step(port, true)?;
             let ready = self
@@ -314,7 +332,7 @@ impl<'c> Client<'c> {
                     .filter(|connection| connection.phase != Phase::Idle)
                     .count();
                 bail!(
-                    "{waiting} of {} connections to {}:{} not established within {CONNECT_TIMEOUT:?}",
+                    "{waiting} of {} connections to {}:{} not established within {ESTABLISH_TIMEOUT:?}",
                     self.config.connections,
                     self.config.destination_ip,
                     self.config.port
@@ -344,8 +362,10 @@ impl<'c> Client<'c> {
 
     /// Runs the load until its end (or count) and every outstanding reply
     /// came or timed out.
-    fn load(&mut self, port: &dyn FramePort) -> Result<()> {
+    /// Returns when the last request was answered (or the load ended).
+    fn load(&mut self, port: &dyn FramePort) -> Result<Instant> {
         let hard_end = self.clock.end + self.config.reply_timeout + Duration::from_secs(1);
+        let cpu_before = thread_cpu_ns();
         loop {
             self.step(port, false)?;
             let busy = self
@@ -354,9 +374,14 @@ impl<'c> Client<'c> {
                 .flat_map(|shard| &shard.connections)
                 .any(|connection| connection.phase != Phase::Done);
             if !busy || Instant::now() >= hard_end {
-                return Ok(());
+                break;
             }
         }
+        let stopped = Instant::now();
+        if let (Some(before), Some(after)) = (cpu_before, thread_cpu_ns()) {
+            self.tally.counters.cpu_ns = after.saturating_sub(before);
+        }
+        Ok(stopped)
     }
 
     /// One round: frames in, shards that have work polled and served,
@@ -541,8 +566,13 @@ impl<'c> Client<'c> {
             let mut length = [0usize; 1];
             if port.recv_batch(&mut buffer, &mut length)? > 0 {
                 self.dispatch(&buffer[0][..length[0]]);
-                return Ok(());
+                break;
             }
+        }
+        let spun = Instant::now().saturating_duration_since(now);
+        self.tally.counters.spin_ns += spun.as_nanos() as u64;
+        if spun > Duration::ZERO && Instant::now() < spin_until {
+            return Ok(());
         }
         let now = Instant::now();
         if until > now {
@@ -665,6 +695,7 @@ fn advance(
                 if !read_reply(connection, socket, config.protocol)? {
                     return waiting(connection, socket, now);
                 }
+                tally.counters.replies += 1;
                 if connection.counted {
                     let latency = now.saturating_duration_since(connection.sent_at);
                     let _ = tally
@@ -723,6 +754,13 @@ fn read_reply(
     }
 }
 
+/// The calling thread's time on a CPU so far (`/proc/thread-self/schedstat`,
+/// nanoseconds), if the kernel says.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// Connection `index`'s local port in its `generation`-th connection.
 fn local_port(index: u32, generation: u32, connections: u32) -> u16 {
     let offset = (u64::from(index) + u64::from(generation) * u64::from(connections)) % u64::from(PORT_SPAN);
@@ -778,5 +816,6 @@ fn result(tally: &Tally, seconds: f64, rate: Option<u64>) -> RunResult {
         },
         vhost_user: None,
         vhost_user_receive: None,
+        tcp_client: None,
     }
 }

@@ -354,5 +354,6 @@ fn result(mut tally: Tally, seconds: f64, rate: u64) -> RunResult {
             .collect(),
         vhost_user: None,
         vhost_user_receive: None,
+        tcp_client: None,
     }
 }

@@ -163,7 +163,13 @@ fn settle_rate(
 ) -> Scenario {
     let mut scenario = scenario.clone();
     if scenario.workload == Workload::HttpLatency && scenario.rate == 0 {
-        scenario.rate = half_peer_peak(measurements, system, cores);
+        scenario.rate = half_peer_peak(measurements, backend, system, cores);
+        eprintln!(
+            "xtask: [bench] {} on {}: offering {} requests/s (half the Linux peer's http-keepalive peak)",
+            scenario.name,
+            backend.name(),
+            scenario.rate
+        );
     }
     if scenario.workload == Workload::UdpLatency && scenario.rate == 0 {
         scenario.rate = half_linux_guest_echo_peak(measurements, backend, cores);
@@ -251,9 +257,14 @@ fn half_linux_guest_echo_peak(measurements: &[Measurement], backend: Backend, co
 }
 
 /// Half of the Linux peer's best `http-keepalive` rate measured so far in
-/// this run at `cores` cores: the Linux guest for the QEMU systems, the
-/// Linux host for the hosted ones; 0 when there is none.
-fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u64 {
+/// this run at `cores` cores on `backend`: the Linux guest for the QEMU
+/// systems, the Linux host for the hosted ones; 0 when there is none.
+fn half_peer_peak(
+    measurements: &[Measurement],
+    backend: Backend,
+    system: System,
+    cores: u32,
+) -> u64 {
     let peer = match system {
         System::WarpcoreQemu
         | System::WarpcoreQemuPoll
@@ -273,7 +284,12 @@ fn half_peer_peak(measurements: &[Measurement], system: System, cores: u32) -> u
     };
     let peak = measurements
         .iter()
-        .filter(|m| m.workload == Workload::HttpKeepalive && m.system == peer && m.cores == cores)
+        .filter(|m| {
+            m.workload == Workload::HttpKeepalive
+                && m.system == peer
+                && m.cores == cores
+                && m.backend == backend
+        })
         .filter_map(|m| match m.outcome {
             Outcome::Measured { pps, .. } => Some(pps),
             Outcome::Failed { .. } => None,

@@ -276,6 +276,7 @@ pub(crate) fn parse_wrk(text: &str, seconds: f64) -> Result<RunResult> {
             .collect(),
         vhost_user: None,
         vhost_user_receive: None,
+        tcp_client: None,
     })
 }
 

@@ -155,7 +155,7 @@ impl Rig {
             .map(|(_, pid)| schedstat::sample(*pid))
             .collect();
         self.start()?;
-        let bound = scenario.duration_secs + 60;
+        let bound = scenario.duration_secs + scenario.warmup_secs + 60;
         let result = wait_json(self.loadgen.child_mut(), bound).map_err(|error| {
             let log = self.guest.log();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
@@ -232,6 +232,19 @@ fn print_device(run: &RunResult) {
             device.calls,
             device.kicks,
             device.sleeps
+        );
+    }
+    if let Some(client) = &run.tcp_client {
+        let busy_ns = client.cpu_ns.saturating_sub(client.spin_ns);
+        eprintln!(
+            "xtask: [bench]   tcp client: {} replies, {} connects, {} failed, {} smoltcp polls; its thread {} ms on a CPU ({} ms polling before sleeps), {:.2} µs a reply besides",
+            client.replies,
+            client.connects,
+            client.failures,
+            client.polls,
+            client.cpu_ns / 1_000_000,
+            client.spin_ns / 1_000_000,
+            busy_ns as f64 / 1000.0 / client.replies.max(1) as f64
         );
     }
     if let Some(device) = &run.vhost_user_receive {
@@ -325,6 +338,47 @@ pub fn measure(
             let run = forward(tools, scenario, system, cores, &router, &args, |_| {})?;
             Ok((run.received_pps, Some(run)))
         }
+        (
+            Workload::HttpKeepalive | Workload::HttpLatency | Workload::KvGet | Workload::KvSet,
+            System::WarpcoreQemu | System::WarpcoreQemuPoll | System::WarpcoreQemuHaltpoll,
+        ) => {
+            let spec = crate::bench::tcp::tcp_spec(cores, system.appliance_idle())?;
+            let args = tcp_arguments(scenario)?;
+            let rig = Rig::boot(
+                tools,
+                scenario,
+                cores,
+                Guest::Appliance(&spec),
+                &[ECHO_MAC],
+                &args,
+            );
+            let _ = std::fs::remove_file(&spec);
+            let mut rig = rig?;
+            let run = rig.run(scenario)?;
+            print_device(&run);
+            print_effort(&mut rig);
+            echoed(run)
+        }
+        (
+            Workload::HttpKeepalive | Workload::HttpLatency | Workload::KvGet | Workload::KvSet,
+            System::LinuxGuest,
+        ) => {
+            let args = tcp_arguments(scenario)?;
+            let mut rig = Rig::boot(
+                tools,
+                scenario,
+                cores,
+                Guest::Linux(&format!(
+                    "wc.mode=tcp wc.eth0={}/24",
+                    crate::bench::tcp::SERVER_ADDRESS
+                )),
+                &[ECHO_MAC],
+                &args,
+            )?;
+            let run = rig.run(scenario)?;
+            print_device(&run);
+            echoed(run)
+        }
         (workload, System::WarpcoreQemu | System::LinuxGuest) if workload.is_appliance() => {
             crate::bench::appliances::appliance_run_vhost_user(tools, scenario, system, cores)
         }
@@ -415,6 +469,50 @@ fn echo_arguments(scenario: &Scenario) -> Result<Vec<String>> {
     let count = (scenario.rate * scenario.duration_secs).min(scenario.max_probes);
     set(&mut args, "--count", &count.to_string())?;
     args.extend(["--rate".into(), scenario.rate.to_string()]);
+    Ok(args)
+}
+
+/// loadgen's arguments for the TCP workloads over vhost-user: its smoltcp
+/// client (`--workload http|memcache-get|memcache-set`) with the
+/// scenario's connections, one request outstanding each; `http-latency`
+/// at the scenario's fixed rate with its warm-up. Connection-per-request
+/// (`http-close`) is not among them: the client keeps its connections.
+fn tcp_arguments(scenario: &Scenario) -> Result<Vec<String>> {
+    let protocol = match scenario.workload {
+        Workload::HttpKeepalive | Workload::HttpLatency => "http",
+        Workload::KvGet => "memcache-get",
+        Workload::KvSet => "memcache-set",
+        other => bail!("{other:?} is not a TCP workload loadgen's client runs"),
+    };
+    let mut args: Vec<String> = [
+        "--workload",
+        protocol,
+        "--source-ip",
+        "10.0.0.100",
+        "--destination-ip",
+        crate::bench::tcp::SERVER_ADDRESS,
+        "--timeout-ms",
+        "2000",
+        "--json",
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .collect();
+    args.extend([
+        "--connections".into(),
+        scenario.connections.to_string(),
+        "--duration".into(),
+        scenario.duration_secs.to_string(),
+        "--warmup".into(),
+        scenario.warmup_secs.to_string(),
+    ]);
+    if scenario.workload == Workload::HttpLatency {
+        ensure!(
+            scenario.rate > 0,
+            "http-latency needs a rate: none given and no linux-guest http-keepalive peak measured earlier in this run on this backend"
+        );
+        args.extend(["--rate".into(), scenario.rate.to_string()]);
+    }
     Ok(args)
 }
 

@@ -38,7 +38,14 @@ struct Test {
     echo: bool,
     /// Boot the Linux peer guest (its echo server) instead of the appliance.
     linux: bool,
+    /// loadgen's TCP client against the appliance's `http` app
+    /// (`perf/specs/tcp.toml`) instead of UDP probes.
+    tcp: bool,
 }
+
+/// HTTP requests of the `tcp-http` case, over its connections.
+const REQUESTS: u64 = 2000;
+const REQUESTS_TEXT: &str = "2000";
 
 fn cases() -> Vec<Case<Test>> {
     vec![
@@ -50,6 +57,7 @@ fn cases() -> Vec<Case<Test>> {
                 cores: 1,
                 echo: true,
                 linux: false,
+                tcp: false,
             },
         ),
         Case::new(
@@ -59,6 +67,7 @@ fn cases() -> Vec<Case<Test>> {
                 cores: 2,
                 echo: true,
                 linux: false,
+                tcp: false,
             },
         ),
         Case::new(
@@ -69,6 +78,7 @@ fn cases() -> Vec<Case<Test>> {
                 cores: 1,
                 echo: false,
                 linux: false,
+                tcp: false,
             },
         ),
         Case::new(
@@ -80,6 +90,18 @@ fn cases() -> Vec<Case<Test>> {
                 cores: 1,
                 echo: true,
                 linux: true,
+                tcp: false,
+            },
+        ),
+        Case::new(
+            "tcp-http",
+            "loadgen's TCP client (smoltcp) as the appliance's NIC: 16 keep-alive connections to \
+             its http app, 2000 GET / requests, 2000 whole 200 replies, none failed, no ring errors",
+            Test {
+                cores: 1,
+                echo: true,
+                linux: false,
+                tcp: true,
             },
         ),
     ]
@@ -111,6 +133,9 @@ pub fn run(filter: &Filter) -> Result<()> {
 /// The spec a case boots: echo.toml with one queue pair per core, or
 /// without its echo service.
 fn spec_for(test: &Test) -> Result<PathBuf> {
+    if test.tcp {
+        return crate::bench::tcp::tcp_spec(test.cores, None);
+    }
     let text = std::fs::read_to_string(example("echo.toml"))?;
     let mut text = spec_file::with_queues(&text, test.cores)?;
     if !test.echo {
@@ -147,15 +172,31 @@ fn run_case(loadgen: &Path, test: &Test) -> Result<()> {
         "--timeout-ms",
         "2000",
     ];
-    // Echo runs keep a window of 32 outstanding; a guest that answers
-    // nothing would hold that window shut until every timeout, so the drop
-    // run is paced instead (a full receive ring delays probes, never loses
-    // them).
-    arguments.extend(if test.echo {
-        ["--window", WINDOW_TEXT]
+    if test.tcp {
+        // No --count of probes: the client's own count of requests.
+        arguments = vec![
+            "--workload",
+            "http",
+            "--connections",
+            "16",
+            "--count",
+            REQUESTS_TEXT,
+            "--duration",
+            "60",
+            "--timeout-ms",
+            "2000",
+        ];
     } else {
-        ["--rate", "20000"]
-    });
+        // Echo runs keep a window of 32 outstanding; a guest that answers
+        // nothing would hold that window shut until every timeout, so the
+        // drop run is paced instead (a full receive ring delays probes,
+        // never loses them).
+        arguments.extend(if test.echo {
+            ["--window", WINDOW_TEXT]
+        } else {
+            ["--rate", "20000"]
+        });
+    }
     let result = drive(
         loadgen,
         &spec,
@@ -184,6 +225,22 @@ fn run_case(loadgen: &Path, test: &Test) -> Result<()> {
         device.kicks,
         device.sleeps,
     );
+    if test.tcp {
+        ensure!(
+            summary.sent == REQUESTS && summary.received == REQUESTS && summary.lost == 0,
+            "expected {REQUESTS} requests sent and answered, none lost: {summary:?}"
+        );
+        ensure!(
+            device.errors == Default::default(),
+            "ring errors: {:?}",
+            device.errors
+        );
+        ensure!(
+            received_by_appliance >= REQUESTS,
+            "the appliance received {received_by_appliance} frames, fewer than the {REQUESTS} requests"
+        );
+        return Ok(());
+    }
     ensure!(summary.sent == PROBES, "sent {} of {PROBES}", summary.sent);
     ensure!(
         device.errors == Default::default(),
