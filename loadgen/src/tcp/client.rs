@@ -214,6 +214,8 @@ struct Client<'c> {
     tally: Tally,
     requests: Vec<Vec<u8>>,
     clock: Clock,
+    /// Frames read from the port, one burst (allocated once: 128 KiB).
+    buffers: Box<[[u8; FRAME_BUFFER]]>,
 }
 
 impl<'c> Client<'c> {
@@ -292,6 +294,7 @@ impl<'c> Client<'c> {
                 .map(|index| protocol::request(config.protocol, &host, index))
                 .collect(),
             clock,
+            buffers: vec![[0u8; FRAME_BUFFER]; RECEIVE_BURST].into_boxed_slice(),
         })
     }
 
@@ -387,12 +390,14 @@ impl<'c> Client<'c> {
     /// One round: frames in, shards that have work polled and served,
     /// frames out; sleeps on the port when nothing was to do.
     fn step(&mut self, port: &dyn FramePort, connecting: bool) -> Result<()> {
-        let mut buffers = [[0u8; FRAME_BUFFER]; RECEIVE_BURST];
+        let mut buffers = std::mem::take(&mut self.buffers);
         let mut lengths = [0usize; RECEIVE_BURST];
-        let received = port.recv_batch(&mut buffers, &mut lengths)?;
-        for (buffer, &length) in buffers.iter().zip(&lengths).take(received) {
+        let received = port.recv_batch(&mut buffers, &mut lengths);
+        for (buffer, &length) in buffers.iter().zip(&lengths).take(*received.as_ref().unwrap_or(&0)) {
             self.dispatch(&buffer[..length]);
         }
+        self.buffers = buffers;
+        let received = received?;
         let now = Instant::now();
         for shard_index in 0..self.shards.len() {
             let shard = &self.shards[shard_index];
@@ -562,10 +567,14 @@ impl<'c> Client<'c> {
         let spin_until = (now + port.poll_before_sleep()).min(until);
         while Instant::now() < spin_until {
             std::hint::spin_loop();
-            let mut buffer = [[0u8; FRAME_BUFFER]; 1];
             let mut length = [0usize; 1];
-            if port.recv_batch(&mut buffer, &mut length)? > 0 {
-                self.dispatch(&buffer[0][..length[0]]);
+            let mut buffers = std::mem::take(&mut self.buffers);
+            let received = port.recv_batch(&mut buffers[..1], &mut length);
+            if matches!(received, Ok(1)) {
+                self.dispatch(&buffers[0][..length[0]]);
+            }
+            self.buffers = buffers;
+            if received? > 0 {
                 break;
             }
         }
