@@ -100,9 +100,7 @@ fn serve(to_server: Queue, to_client: Queue, stop: Arc<AtomicBool>, answered: Ar
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        device
-            .received
-            .extend(to_server.lock().unwrap().drain(..));
+        device.received.extend(to_server.lock().unwrap().drain(..));
         interface.poll(now(), &mut device, &mut sockets);
         for (handle, pending) in &mut listeners {
             let socket = sockets.get_mut::<tcp::Socket>(*handle);
@@ -123,17 +121,18 @@ fn serve(to_server: Queue, to_client: Queue, stop: Arc<AtomicBool>, answered: Ar
             }
         }
         interface.poll(now(), &mut device, &mut sockets);
-        to_client
-            .lock()
-            .unwrap()
-            .extend(device.to_send.drain(..));
+        to_client.lock().unwrap().extend(device.to_send.drain(..));
         std::thread::sleep(Duration::from_micros(20));
     }
 }
 
 /// Runs the client against a fresh server; returns the client's result
 /// and the requests the server answered.
-fn against_server(connections: u32, count: Option<u64>, rate: Option<u64>) -> (loadgen::run::RunResult, u64) {
+fn against_server(
+    connections: u32,
+    count: Option<u64>,
+    rate: Option<u64>,
+) -> (loadgen::run::RunResult, u64) {
     let (to_server, to_client): (Queue, Queue) = Default::default();
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
@@ -160,6 +159,7 @@ fn against_server(connections: u32, count: Option<u64>, rate: Option<u64>) -> (l
         count,
         reply_timeout: Duration::from_secs(5),
         seed: 7,
+        poll_before_sleep: None,
     };
     let outcome = run_tcp(&port, &config);
     stop.store(true, Ordering::Relaxed);
@@ -175,7 +175,10 @@ fn a_counted_closed_loop_gets_every_request_answered_once() {
     let connections = CONNECTIONS_PER_SHARD as u32 * 2 + 3;
     let (result, answered) = against_server(connections, Some(2000), None);
     let summary = &result.summary;
-    assert_eq!((summary.sent, summary.received, summary.lost), (2000, 2000, 0));
+    assert_eq!(
+        (summary.sent, summary.received, summary.lost),
+        (2000, 2000, 0)
+    );
     assert_eq!(answered, 2000);
     assert!(summary.latency_p99_ns.is_some());
     assert_eq!(result.latency_cdf.len(), 101);

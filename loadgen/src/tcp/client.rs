@@ -76,6 +76,10 @@ pub struct TcpConfig {
     pub reply_timeout: Duration,
     /// Seeds smoltcp's initial sequence numbers.
     pub seed: u64,
+    /// How long to poll the port for frames before sleeping on it when
+    /// nothing is due; `None`: the port's own rule
+    /// ([`FramePort::poll_before_sleep`]).
+    pub poll_before_sleep: Option<Duration>,
 }
 
 /// What the client counted besides the requests.
@@ -154,7 +158,9 @@ struct Clock {
 
 impl Clock {
     fn smoltcp(&self, now: Instant) -> smoltcp::time::Instant {
-        smoltcp::time::Instant::from_micros(now.saturating_duration_since(self.origin).as_micros() as i64)
+        smoltcp::time::Instant::from_micros(
+            now.saturating_duration_since(self.origin).as_micros() as i64
+        )
     }
 
     fn std(&self, at: smoltcp::time::Instant) -> Instant {
@@ -180,6 +186,11 @@ pub fn run_tcp(
     if config.connections == 0 || config.connections as usize > PORT_SPAN as usize {
         bail!("--connections must be between 1 and {PORT_SPAN}");
     }
+    // The data thread sleeps until each connection's slot: with Linux's
+    // default timer slack of 50 µs its own oversleep would be charged to
+    // the server from the slot (as tcp-load, best effort; the file names
+    // the thread-group leader, which loadgen's data thread is).
+    let _ = std::fs::write("/proc/self/timerslack_ns", "1");
     let mut client = Client::new(config)?;
     client.connect(port)?;
     let stopped = client.load(port)?;
@@ -232,14 +243,20 @@ impl<'c> Client<'c> {
         let mut shards = Vec::with_capacity(shard_count);
         for shard in 0..shard_count {
             let mut device = QueueDevice::default();
-            let mut interface_config =
-                Config::new(HardwareAddress::Ethernet(EthernetAddress(config.source_mac)));
-            interface_config.random_seed = config.seed ^ (shard as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let mut interface = Interface::new(interface_config, &mut device, clock.smoltcp(origin));
+            let mut interface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(
+                config.source_mac,
+            )));
+            interface_config.random_seed =
+                config.seed ^ (shard as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut interface =
+                Interface::new(interface_config, &mut device, clock.smoltcp(origin));
             let mut bad_address = false;
             interface.update_ip_addrs(|addresses| {
                 bad_address = addresses
-                    .push(IpCidr::new(IpAddress::Ipv4(config.source_ip), config.prefix_len))
+                    .push(IpCidr::new(
+                        IpAddress::Ipv4(config.source_ip),
+                        config.prefix_len,
+                    ))
                     .is_err();
             });
             if bad_address {
@@ -302,7 +319,10 @@ impl<'c> Client<'c> {
     /// fixes the schedule from the moment all are established.
     fn connect(&mut self, port: &dyn FramePort) -> Result<()> {
         let now = Instant::now();
-        let remote = (IpAddress::Ipv4(self.config.destination_ip), self.config.port);
+        let remote = (
+            IpAddress::Ipv4(self.config.destination_ip),
+            self.config.port,
+        );
         for shard in &mut self.shards {
             for connection in &mut shard.connections {
                 let socket = shard.sockets.get_mut::<tcp::Socket>(connection.handle);
@@ -393,7 +413,11 @@ impl<'c> Client<'c> {
         let mut buffers = std::mem::take(&mut self.buffers);
         let mut lengths = [0usize; RECEIVE_BURST];
         let received = port.recv_batch(&mut buffers, &mut lengths);
-        for (buffer, &length) in buffers.iter().zip(&lengths).take(*received.as_ref().unwrap_or(&0)) {
+        for (buffer, &length) in buffers
+            .iter()
+            .zip(&lengths)
+            .take(*received.as_ref().unwrap_or(&0))
+        {
             self.dispatch(&buffer[..length]);
         }
         self.buffers = buffers;
@@ -508,7 +532,9 @@ impl<'c> Client<'c> {
                 wrote = true;
             }
             if connection.phase == Phase::Idle {
-                next_due = Some(next_due.map_or(connection.next_slot, |due| due.min(connection.next_slot)));
+                next_due = Some(
+                    next_due.map_or(connection.next_slot, |due| due.min(connection.next_slot)),
+                );
             }
         }
         shard.next_due = next_due;
@@ -564,7 +590,11 @@ impl<'c> Client<'c> {
             return Ok(());
         }
         // Spinning is cheaper than a sleep's wake-up when a CPU is ours.
-        let spin_until = (now + port.poll_before_sleep()).min(until);
+        let spin = self
+            .config
+            .poll_before_sleep
+            .unwrap_or_else(|| port.poll_before_sleep());
+        let spin_until = (now + spin).min(until);
         while Instant::now() < spin_until {
             std::hint::spin_loop();
             let mut length = [0usize; 1];
@@ -671,9 +701,7 @@ fn advance(
                 if connecting {
                     return Ok(());
                 }
-                let out_of_count = config
-                    .count
-                    .is_some_and(|count| tally.sent >= count);
+                let out_of_count = config.count.is_some_and(|count| tally.sent >= count);
                 if now >= clock.end || out_of_count {
                     connection.phase = Phase::Done;
                     return Ok(());
@@ -707,9 +735,7 @@ fn advance(
                 tally.counters.replies += 1;
                 if connection.counted {
                     let latency = now.saturating_duration_since(connection.sent_at);
-                    let _ = tally
-                        .latency
-                        .record((latency.as_nanos() as u64).max(1));
+                    let _ = tally.latency.record((latency.as_nanos() as u64).max(1));
                 }
                 connection.phase = Phase::Idle;
             }
@@ -772,7 +798,8 @@ fn thread_cpu_ns() -> Option<u64> {
 
 /// Connection `index`'s local port in its `generation`-th connection.
 fn local_port(index: u32, generation: u32, connections: u32) -> u16 {
-    let offset = (u64::from(index) + u64::from(generation) * u64::from(connections)) % u64::from(PORT_SPAN);
+    let offset =
+        (u64::from(index) + u64::from(generation) * u64::from(connections)) % u64::from(PORT_SPAN);
     FIRST_PORT + offset as u16
 }
 

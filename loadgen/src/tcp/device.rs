@@ -70,7 +70,7 @@ impl Device for QueueDevice {
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<FrameTx<'_>> {
-        (self.to_send.len() < TRANSMIT_BACKLOG).then(|| FrameTx(&mut self.to_send))
+        (self.to_send.len() < TRANSMIT_BACKLOG).then_some(FrameTx(&mut self.to_send))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

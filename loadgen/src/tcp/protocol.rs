@@ -8,8 +8,7 @@ use std::fmt;
 pub const VALUE_BYTES: usize = 32;
 
 /// What the client asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[derive(clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
     /// `GET / HTTP/1.1`, keep-alive; the reply's Content-Length says where
     /// it ends.
@@ -42,7 +41,10 @@ impl fmt::Display for ReplyError {
             Self::NoContentLength => write!(formatter, "a reply without Content-Length"),
             Self::Miss => write!(formatter, "get missed the key"),
             Self::NotStored(line) => write!(formatter, "set: {line}"),
-            Self::Unasked => write!(formatter, "more bytes than one reply: the server answered unasked"),
+            Self::Unasked => write!(
+                formatter,
+                "more bytes than one reply: the server answered unasked"
+            ),
         }
     }
 }
@@ -168,16 +170,25 @@ mod tests {
         assert!(reply_complete(Protocol::MemcacheSet, b"SERVER_ERROR out of memory\r\n").is_err());
         let mut two = http.to_vec();
         two.extend_from_slice(http);
-        assert_eq!(exactly_one_reply(Protocol::Http, &two), Err(ReplyError::Unasked));
+        assert_eq!(
+            exactly_one_reply(Protocol::Http, &two),
+            Err(ReplyError::Unasked)
+        );
         assert_eq!(exactly_one_reply(Protocol::Http, http), Ok(true));
     }
 
     #[test]
     fn requests_name_the_connections_key() {
-        assert_eq!(request(Protocol::MemcacheGet, "x", 3), b"get wc-bench-3\r\n");
+        assert_eq!(
+            request(Protocol::MemcacheGet, "x", 3),
+            b"get wc-bench-3\r\n"
+        );
         let set = set_request(3);
         assert!(set.starts_with(b"set wc-bench-3 0 0 32\r\n"));
-        assert_eq!(set.len(), "set wc-bench-3 0 0 32\r\n".len() + VALUE_BYTES + 2);
+        assert_eq!(
+            set.len(),
+            "set wc-bench-3 0 0 32\r\n".len() + VALUE_BYTES + 2
+        );
         assert_eq!(preamble(Protocol::Http, 0), None);
         assert_eq!(
             request(Protocol::Http, "10.0.0.2", 0),
