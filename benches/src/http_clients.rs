@@ -41,6 +41,13 @@ pub const KV_STORED: &[u8] = b"STORED\r\n";
 pub const KV_GET: &[u8] = b"get key\r\n";
 /// What the `kv` app answers the get, whole, in one segment.
 pub const KV_VALUE: &[u8] = b"VALUE key 0 32\r\n0123456789abcdef0123456789abcdef\r\nEND\r\n";
+/// [`KV_SET`] of another key, `kez`: of two shards, `key` is shard 0's
+/// and `kez` shard 1's (the two-shard harness checks it).
+pub const KV_OTHER_SET: &[u8] = b"set kez 0 0 32\r\n0123456789abcdef0123456789abcdef\r\n";
+/// [`KV_GET`] of `kez`.
+pub const KV_OTHER_GET: &[u8] = b"get kez\r\n";
+/// [`KV_VALUE`] of `kez`.
+pub const KV_OTHER_VALUE: &[u8] = b"VALUE kez 0 32\r\n0123456789abcdef0123456789abcdef\r\nEND\r\n";
 
 /// What the clients say: the server's port, a first exchange each client
 /// makes once, and the exchange it repeats.
@@ -67,6 +74,12 @@ impl Protocol {
         port: KV_PORT,
         first: (KV_SET, KV_STORED),
         steady: (KV_GET, KV_VALUE),
+    };
+    /// As [`Protocol::MEMCACHE_GET`] with the key `kez`.
+    pub const MEMCACHE_GET_OTHER_KEY: Self = Self {
+        port: KV_PORT,
+        first: (KV_OTHER_SET, KV_STORED),
+        steady: (KV_OTHER_GET, KV_OTHER_VALUE),
     };
 }
 
@@ -169,6 +182,10 @@ pub struct ClientCounts {
     pub syn_acks: u64,
     /// Correct responses taken.
     pub responses: u64,
+    /// Bare ACKs of a request, before its response: a segment more per
+    /// request on the wire (an answer that was not ready within the
+    /// burst that brought its request).
+    pub bare_acks: u64,
     /// Transmitted frames that were not IPv4 (ARP), dropped.
     pub ignored: u64,
     /// Transmitted frames that were wrong: not TCP to a client, bad
@@ -178,11 +195,13 @@ pub struct ClientCounts {
 }
 
 /// A NIC playing `connections` HTTP/1.1 clients from 10.0.0.1 (ports from
-/// [`FIRST_CLIENT_PORT`]) to the appliance's port 80, or the clients of
-/// another [`Protocol`].
+/// [`FIRST_CLIENT_PORT`], or another first port) to the appliance's port
+/// 80, or the clients of another [`Protocol`].
 pub struct HttpClients {
     mac: MacAddr,
     clients: Vec<Client>,
+    /// Client `i` sends from `first_port + i`.
+    first_port: u16,
     /// The ARP request that teaches the stack the clients' MAC, sent alone
     /// first.
     arp: Option<Vec<u8>>,
@@ -237,6 +256,7 @@ impl HttpClients {
         Self {
             mac: OUR_MAC,
             clients,
+            first_port: FIRST_CLIENT_PORT,
             arp: Some(arp_request()),
             syns_sent: 0,
             acks_owed: VecDeque::with_capacity(connections),
@@ -251,6 +271,19 @@ impl HttpClients {
             verify_checksums: false,
             counts: ClientCounts::default(),
         }
+    }
+
+    /// The same clients sending from `first_port` up (clients of two
+    /// cores' NICs must not share a 4-tuple); panics when the last
+    /// client's port would pass 65 535.
+    pub fn with_first_port(mut self, first_port: u16) -> Self {
+        assert!(
+            usize::from(first_port) + self.clients.len() <= usize::from(u16::MAX),
+            "ports from {first_port} for {} clients",
+            self.clients.len()
+        );
+        self.first_port = first_port;
+        self
     }
 
     /// Checks both checksums of every transmitted frame from now on.
@@ -338,7 +371,7 @@ impl HttpClients {
     fn handshake_frame(&self, index: usize, flags: TcpFlags, options: TcpOptions) -> Vec<u8> {
         let client = &self.clients[index];
         let header = TcpHeader {
-            source_port: client_port(index),
+            source_port: client_port(self.first_port, index),
             destination_port: self.port,
             sequence: if flags.contains(TcpFlags::SYN) {
                 CLIENT_ISN
@@ -381,7 +414,12 @@ impl HttpClients {
                 break;
             }
             let client = &mut self.clients[index];
-            write_request(packet.payload_mut(), exchange, client, index);
+            write_request(
+                packet.payload_mut(),
+                exchange,
+                client,
+                client_port(self.first_port, index),
+            );
             client.sequence = client.sequence.wrapping_add(exchange.request_len);
             client.stage = Stage::Waiting;
             // Cannot fail: `room` is within the batch's capacity.
@@ -419,7 +457,7 @@ impl HttpClients {
         {
             return Taken::Wrong;
         }
-        let index = usize::from(segment.destination_port().wrapping_sub(FIRST_CLIENT_PORT));
+        let index = usize::from(segment.destination_port().wrapping_sub(self.first_port));
         let Some(client) = self.clients.get_mut(index) else {
             return Taken::Wrong;
         };
@@ -453,6 +491,14 @@ impl HttpClients {
                 client.turn = Turn::Steady;
                 Taken::Response
             }
+            Stage::Waiting
+                if flags == TcpFlags::ACK
+                    && segment.payload().is_empty()
+                    && segment.sequence_number() == client.acknowledgment
+                    && segment.acknowledgment_number() == client.sequence =>
+            {
+                Taken::BareAck
+            }
             _ => Taken::Wrong,
         }
     }
@@ -463,13 +509,14 @@ impl HttpClients {
 enum Taken {
     SynAck,
     Response,
+    BareAck,
     Ignored,
     Wrong,
 }
 
-/// Client `index`'s port.
-fn client_port(index: usize) -> u16 {
-    FIRST_CLIENT_PORT + index as u16
+/// The port of client `index` of clients from `first_port`.
+fn client_port(first_port: u16, index: usize) -> u16 {
+    first_port + index as u16
 }
 
 /// Folds a ones' complement sum to 16 bits.
@@ -480,20 +527,20 @@ fn fold(mut sum: u32) -> u16 {
     sum as u16
 }
 
-/// Writes client `index`'s next request into `frame` (a copy of the
-/// exchange's template with its port, numbers and checksum patched in).
+/// Writes the next request of `client`, sending from `port`, into `frame`
+/// (a copy of the exchange's template with its port, numbers and checksum
+/// patched in).
 #[inline]
-fn write_request(frame: &mut [u8], exchange: &Exchange, client: &Client, index: usize) {
+fn write_request(frame: &mut [u8], exchange: &Exchange, client: &Client, port: u16) {
     frame.copy_from_slice(&exchange.template);
     let (sequence, acknowledgment) = (client.sequence, client.acknowledgment);
     let sum = u32::from(exchange.base)
-        + u32::from(client_port(index))
+        + u32::from(port)
         + (sequence >> 16)
         + (sequence & 0xffff)
         + (acknowledgment >> 16)
         + (acknowledgment & 0xffff);
-    frame[offset::SOURCE_PORT..offset::SOURCE_PORT + 2]
-        .copy_from_slice(&client_port(index).to_be_bytes());
+    frame[offset::SOURCE_PORT..offset::SOURCE_PORT + 2].copy_from_slice(&port.to_be_bytes());
     frame[offset::SEQUENCE..offset::SEQUENCE + 4].copy_from_slice(&sequence.to_be_bytes());
     frame[offset::ACKNOWLEDGMENT..offset::ACKNOWLEDGMENT + 4]
         .copy_from_slice(&acknowledgment.to_be_bytes());
@@ -558,6 +605,7 @@ impl Nic for HttpClients {
             match self.take(packet.payload()) {
                 Taken::SynAck => self.counts.syn_acks += 1,
                 Taken::Response => self.counts.responses += 1,
+                Taken::BareAck => self.counts.bare_acks += 1,
                 Taken::Ignored => self.counts.ignored += 1,
                 Taken::Wrong => self.counts.wrong += 1,
             }
@@ -605,12 +653,13 @@ mod tests {
                 turn: Turn::Steady,
             };
             let mut frame = vec![0u8; exchange.template.len()];
-            write_request(&mut frame, &exchange, &client, index);
+            let port = client_port(FIRST_CLIENT_PORT, index);
+            write_request(&mut frame, &exchange, &client, port);
             let ip = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]).unwrap();
             assert!(ip.verify_checksum());
             let segment = TcpPacket::new_checked(ip.payload()).unwrap();
             assert!(segment.verify_checksum(PEER_IP, OUR_IP), "{index}");
-            assert_eq!(segment.source_port(), client_port(index));
+            assert_eq!(segment.source_port(), port);
             assert_eq!(segment.sequence_number(), sequence);
             assert_eq!(segment.acknowledgment_number(), acknowledgment);
             assert_eq!(segment.payload(), REQUEST);

@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod driver_loop;
 pub mod frames;
 pub mod http_clients;
+pub mod kv_shards;
 pub mod pipelines;
 pub mod reflector;
 pub mod request_counter;

@@ -85,6 +85,14 @@ impl Counters {
             .map(|line| line.value)
             .sum()
     }
+
+    /// The cores the dump has lines of, in order.
+    pub fn cores(&self) -> Vec<u32> {
+        let mut cores: Vec<u32> = self.lines.iter().map(|line| line.core).collect();
+        cores.sort_unstable();
+        cores.dedup();
+        cores
+    }
 }
 
 #[cfg(test)]
@@ -109,6 +117,7 @@ mod tests {
             4
         );
         assert_eq!(counters.sum(None, &[("node", "udp")]), 0);
+        assert_eq!(counters.cores(), vec![0, 1]);
         assert!(Counters::parse_dump("counter core=x value=1\ncounters end\n").is_err());
         assert!(Counters::parse_dump("counter node=ipv4 value=1\ncounters end\n").is_err());
         // Without its end line a dump is incomplete.

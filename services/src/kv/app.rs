@@ -2,12 +2,13 @@
 //! [`TcpApp`]: its shard of the store, its connections, and (on several
 //! cores) the mesh to the other shards, served from [`TcpApp::poll`].
 
+use super::buffers::Buffers;
 use super::counters::KvCounters;
 use super::operation;
 use super::replies::Flushed;
-use super::reply::{GATHER_BYTES, Silent};
+use super::reply::{self, GATHER_BYTES, Silent};
 use super::session::KvSession;
-use super::shard::{Answer, Mesh, Message, Reply, Request, ShardEnd, Work};
+use super::shard::{Answer, KEY_SEPARATOR, Mesh, Message, Reply, Request, ShardEnd, Work};
 use super::stats::ShardStats;
 use super::store::Store;
 use crate::tcp::{CloseReason, ConnectionId, Stream, TcpApp};
@@ -51,6 +52,8 @@ pub struct KvApp {
     pub(super) total_connections: u64,
     /// Where a get's answer is gathered before it is written.
     pub(super) gather: Box<[u8; GATHER_BYTES]>,
+    /// Spare buffers for remote gets' keys and answers.
+    pub(super) buffers: Buffers,
 }
 
 impl KvApp {
@@ -71,6 +74,7 @@ impl KvApp {
             connections: 0,
             total_connections: 0,
             gather: Box::new([0; GATHER_BYTES]),
+            buffers: Buffers::default(),
         }
     }
 
@@ -92,6 +96,7 @@ impl KvApp {
             get_misses: store.get_misses,
             cmd_set: store.cmd_set,
             evictions: store.evictions,
+            message_buffers_allocated: self.buffers.allocated(),
             ..self.counters
         }
     }
@@ -112,10 +117,11 @@ impl KvApp {
         self.sequence
     }
 
-    /// Writes what the queue can, closes when asked and drained, and
-    /// pauses or resumes reading as the queue fills or drains.
-    pub(super) fn settle(session: &mut KvSession, io: &mut Stream<'_>) {
-        let flushed = session.replies.flush(io);
+    /// Writes what the queue can (keeping the written answers' buffers
+    /// in `buffers`), closes when asked and drained, and pauses or resumes
+    /// reading as the queue fills or drains.
+    pub(super) fn settle(session: &mut KvSession, io: &mut Stream<'_>, buffers: &mut Buffers) {
+        let flushed = session.replies.flush(io, buffers);
         if flushed == Flushed::Blocked {
             io.want_writable();
         }
@@ -136,15 +142,23 @@ impl KvApp {
         self.counters.remote_requests_served += 1;
         let now = seconds(request.now_ns);
         let answer = match request.work {
-            Work::Get { keys, with_cas } => {
-                let mut bytes = Vec::new();
-                for key in &keys {
+            Work::Get {
+                keys,
+                with_cas,
+                end,
+            } => {
+                let mut bytes = self.buffers.take();
+                for key in keys.split(|byte| *byte == KEY_SEPARATOR) {
                     operation::get(&mut self.store, key, with_cas, now, &mut bytes);
                 }
+                if end {
+                    bytes.extend_from_slice(reply::END);
+                }
+                self.buffers.give(keys);
                 Answer::Bytes(bytes)
             }
             Work::Operation(operation) if request.answer => {
-                let mut bytes = Vec::new();
+                let mut bytes = self.buffers.take();
                 operation::apply(&mut self.store, operation.borrow(), now, &mut bytes);
                 Answer::Bytes(bytes)
             }
@@ -225,14 +239,20 @@ impl TcpApp for KvApp {
     }
 
     fn data(&mut self, session: &mut KvSession, data: &[u8], io: &mut Stream<'_>) -> usize {
-        session.replies.flush(io);
+        session.replies.flush(io, &mut self.buffers);
         let consumed = self.consume(session, data, io);
-        Self::settle(session, io);
+        Self::settle(session, io, &mut self.buffers);
+        if session.replies.waiting_parts() > 0 {
+            // Answers come from another core within the next polls: the
+            // ACK of this request goes with them, not in a segment of
+            // its own.
+            io.hold_ack();
+        }
         consumed
     }
 
     fn writable(&mut self, session: &mut KvSession, io: &mut Stream<'_>) {
-        Self::settle(session, io);
+        Self::settle(session, io, &mut self.buffers);
     }
 
     /// The client sent all it will (`printf ... | nc` half-closes at once):
@@ -241,7 +261,7 @@ impl TcpApp for KvApp {
     /// default would close now and orphan them).
     fn read_closed(&mut self, session: &mut KvSession, io: &mut Stream<'_>) {
         session.closing = true;
-        Self::settle(session, io);
+        Self::settle(session, io, &mut self.buffers);
     }
 
     fn resume(&mut self, session: &mut KvSession, io: &mut Stream<'_>) {
@@ -249,12 +269,14 @@ impl TcpApp for KvApp {
         while at < self.arrivals.len() {
             if self.arrivals[at].connection == session.id {
                 let reply = self.arrivals.swap_remove(at);
-                session.replies.fill(reply.sequence, reply.answer);
+                session
+                    .replies
+                    .fill(reply.sequence, reply.answer, &mut self.buffers);
             } else {
                 at += 1;
             }
         }
-        Self::settle(session, io);
+        Self::settle(session, io, &mut self.buffers);
     }
 
     fn poll(&mut self, ready: &mut Vec<ConnectionId>) {

@@ -25,6 +25,9 @@ pub struct KvCounters {
     pub protocol_errors: u64,
     /// Answers from other cores for connections that had closed.
     pub orphan_replies: u64,
+    /// Buffers for remote gets' keys and answers taken from the heap
+    /// (no spare was left): grows with the traffic in flight, then stays.
+    pub message_buffers_allocated: u64,
 }
 
 impl KvCounters {
@@ -40,5 +43,6 @@ impl KvCounters {
         self.ring_full_retries += other.ring_full_retries;
         self.protocol_errors += other.protocol_errors;
         self.orphan_replies += other.orphan_replies;
+        self.message_buffers_allocated += other.message_buffers_allocated;
     }
 }

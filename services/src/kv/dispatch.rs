@@ -10,10 +10,8 @@ use super::command::Command;
 use super::operation::{self, Operation, OwnedOperation};
 use super::reply::{self, Gather, Silent, Sink};
 use super::session::KvSession;
-use super::shard::{Message, Request, Work};
+use super::shard::{KEY_SEPARATOR, Message, Request, Work};
 use crate::tcp::Stream;
-use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 impl KvApp {
     /// Runs a parsed command other than a storage command (whose data
@@ -114,15 +112,24 @@ impl KvApp {
                 return;
             };
             let owner = self.mesh.owner(key);
-            let mut run: Vec<Box<[u8]>> = alloc::vec![key.into()];
+            let mut run = self.buffers.take();
+            run.extend_from_slice(key);
             while let Some(next) = keys.next_if(|next| self.mesh.owner(next) == owner) {
-                run.push(next.into());
+                run.push(KEY_SEPARATOR);
+                run.extend_from_slice(next);
             }
+            // A run that ends the get brings the `END` along: one answer
+            // to write, nothing queued behind it.
+            let end = keys.peek().is_none();
             let work = Work::Get {
                 keys: run,
                 with_cas,
+                end,
             };
             self.send(session, owner, work, true, 1, io);
+            if end {
+                return;
+            }
         }
     }
 

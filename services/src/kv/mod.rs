@@ -3,6 +3,7 @@
 //! rings between the cores.
 
 pub mod app;
+pub mod buffers;
 pub mod command;
 pub mod config;
 pub mod counters;

@@ -3,6 +3,7 @@
 //! answers behind it wait too, so the client reads them in the order it
 //! asked. When nothing waits, answers go straight into the send buffer.
 
+use super::buffers::Buffers;
 use super::reply::Sink;
 use super::shard::Answer;
 use super::stats::ShardStats;
@@ -104,7 +105,9 @@ impl ReplyQueue {
 
     /// Puts a remote answer in its place; false when no slot has that
     /// sequence number (a bug, or an answer to a connection that closed).
-    pub fn fill(&mut self, sequence: u64, answer: Answer) -> bool {
+    /// An answer's buffer becomes the slot's, or goes to `buffers` once
+    /// copied.
+    pub fn fill(&mut self, sequence: u64, answer: Answer, buffers: &mut Buffers) -> bool {
         let Some(slot) = self
             .slots
             .iter_mut()
@@ -118,9 +121,10 @@ impl ReplyQueue {
             (Answer::Bytes(bytes), _) => {
                 self.queued += bytes.len();
                 if slot.bytes.is_empty() {
-                    slot.bytes = bytes;
+                    buffers.give(core::mem::replace(&mut slot.bytes, bytes));
                 } else {
                     slot.bytes.extend_from_slice(&bytes);
+                    buffers.give(bytes);
                 }
             }
             (Answer::Stats(figures), Some(sum)) => sum.total.add(&figures),
@@ -136,8 +140,19 @@ impl ReplyQueue {
         true
     }
 
-    /// Writes ready answers from the front into the send buffer.
-    pub fn flush(&mut self, io: &mut Stream<'_>) -> Flushed {
+    /// Writes ready answers from the front into the send buffer; the
+    /// buffers of those written go to `buffers`.
+    #[inline]
+    pub fn flush(&mut self, io: &mut Stream<'_>, buffers: &mut Buffers) -> Flushed {
+        // Nothing queued, the common case of a local answer: no call.
+        if self.slots.is_empty() {
+            return Flushed::Drained;
+        }
+        self.flush_slots(io, buffers)
+    }
+
+    /// [`ReplyQueue::flush`] with answers queued.
+    fn flush_slots(&mut self, io: &mut Stream<'_>, buffers: &mut Buffers) -> Flushed {
         while let Some(front) = self.slots.front() {
             if front.waiting > 0 {
                 return Flushed::Waiting;
@@ -148,7 +163,9 @@ impl ReplyQueue {
             if self.written < front.bytes.len() {
                 return Flushed::Blocked;
             }
-            self.slots.pop_front();
+            if let Some(done) = self.slots.pop_front() {
+                buffers.give(done.bytes);
+            }
             self.written = 0;
         }
         Flushed::Drained

@@ -10,7 +10,6 @@ use super::hash::shard_of;
 use super::operation::OwnedOperation;
 use super::stats::ShardStats;
 use crate::tcp::ConnectionId;
-use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -21,11 +20,16 @@ pub const RING_CAPACITY: usize = 1024;
 /// Most messages taken from one peer's ring per poll, so that one busy
 /// peer cannot hold the core.
 const RECEIVE_BURST: usize = 256;
+/// Between two keys of a [`Work::Get`]: a space, which no key holds (the
+/// command line is split at spaces).
+pub const KEY_SEPARATOR: u8 = b' ';
 
 /// A command sent to the core that owns its key(s). It owns its keys and
-/// data: a remote request costs an allocation or two (the key, the data
-/// block, the message's vectors), the price of a table no other core
-/// shares. Local commands allocate nothing beyond what the store keeps.
+/// data: a remote operation costs an allocation or two (the key, the data
+/// block), the price of a table no other core shares; a remote get's keys
+/// and answer travel in buffers the cores reuse
+/// ([`Buffers`](super::buffers::Buffers)), so it allocates nothing once
+/// warm. Local commands allocate nothing beyond what the store keeps.
 #[derive(Debug)]
 pub struct Request {
     /// The connection on the origin core that waits for the answer.
@@ -45,12 +49,17 @@ pub struct Request {
 /// What a [`Request`] asks of the owner.
 #[derive(Debug)]
 pub enum Work {
-    /// The `VALUE` blocks of these keys, in order (no `END`).
+    /// The `VALUE` blocks of these keys, in order, then `END` when `end`.
     Get {
-        /// The keys (a run of consecutive keys of one get owned by one core).
-        keys: Vec<Box<[u8]>>,
+        /// The keys (a run of consecutive keys of one get owned by one
+        /// core), each after the last with a [`KEY_SEPARATOR`] between:
+        /// one buffer, from the origin's [`Buffers`](super::buffers::Buffers).
+        keys: Vec<u8>,
         /// `gets`.
         with_cas: bool,
+        /// The run ends the get: the owner appends its `END`, so that the
+        /// whole answer comes in one piece.
+        end: bool,
     },
     /// One operation and its answer.
     Operation(OwnedOperation),
@@ -72,7 +81,9 @@ pub struct Reply {
 /// An answer's content.
 #[derive(Debug)]
 pub enum Answer {
-    /// Reply bytes, written to the client as they are.
+    /// Reply bytes, written to the client as they are (a buffer of the
+    /// owner's [`Buffers`](super::buffers::Buffers), kept by the origin
+    /// once written).
     Bytes(Vec<u8>),
     /// Figures the origin adds to its own for `stats`.
     Stats(ShardStats),

@@ -171,6 +171,8 @@ pub(crate) struct Requests {
     pub(crate) timeout_ms: Option<u32>,
     /// Open a connection to this address, the app's token with it.
     pub(crate) connect: Option<(SocketAddrV4, u64)>,
+    /// Hold the ACK owed for what arrived: the answer follows shortly.
+    pub(crate) hold_ack: bool,
 }
 
 impl Stream<'_> {
@@ -235,6 +237,18 @@ impl Stream<'_> {
     /// with `token`.
     pub fn connect(&mut self, remote: SocketAddrV4, token: u64) {
         self.requests.connect = Some((remote, token));
+    }
+
+    /// The answer to what arrived is on its way (another core prepares
+    /// it) and will be written within a millisecond or two: the stack
+    /// holds the bare ACK it owes, so that the ACK leaves with the answer
+    /// (one segment instead of two). A delayed ACK as RFC 9293 3.8.6.3
+    /// allows, bounded tighter: sent alone after
+    /// [`ACK_HOLD_MS`](super::connection::ACK_HOLD_MS) at most, and at
+    /// once when two full-sized segments are unacknowledged or the
+    /// connection is not established.
+    pub fn hold_ack(&mut self) {
+        self.requests.hold_ack = true;
     }
 
     /// Calls [`TcpApp::timeout`] after `milliseconds` (0 clears the timer).

@@ -110,6 +110,13 @@ events! {
         HandedIn = "segments-handed-in",
         /// Connections reset because their app failed (supervision).
         ResetAppFailed = "connections-reset-app-failed",
+        /// Bare ACKs held back because the app's answer was on its way
+        /// ([`Stream::hold_ack`](super::Stream::hold_ack)): the ACK goes
+        /// with the answer, one segment instead of two.
+        AcksHeld = "acks-held",
+        /// Held ACKs sent alone after all, the answer not written within
+        /// [`ACK_HOLD_MS`](super::connection::ACK_HOLD_MS).
+        AcksHeldExpired = "acks-held-expired",
     }
 }
 

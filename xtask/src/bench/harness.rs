@@ -320,6 +320,26 @@ pub fn print_appliance_effort(appliance: &mut QemuSession) {
         per(doorbells),
         sum(&[("idle", "wakeups_by_packet")]),
     );
+    // On several cores, each core's share and what woke it: a doorbell
+    // wake-up is another core's IPI (a ring it fed while this one slept).
+    let cores = counters.cores();
+    if cores.len() > 1 {
+        for core in cores {
+            let of = |labels: &[(&str, &str)]| counters.sum(Some(core), labels);
+            eprintln!(
+                "xtask: [bench]   core {core}: {} packets, {} polls ({} empty), {} sleeps ({} refused), woken by packet {}, doorbell {}, timer {}, other {}",
+                of(&[("executor", "rx_packets")]),
+                of(&[("executor", "polls")]),
+                of(&[("executor", "idle_polls")]),
+                of(&[("idle", "sleeps")]),
+                of(&[("idle", "sleeps_refused")]),
+                of(&[("idle", "wakeups_by_packet")]),
+                of(&[("idle", "wakeups_by_doorbell")]),
+                of(&[("idle", "wakeups_by_timer")]),
+                of(&[("idle", "wakeups_by_other")]),
+            );
+        }
+    }
 }
 
 /// The echo appliance on `cores` cores with one queue pair each (busy

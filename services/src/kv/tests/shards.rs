@@ -204,3 +204,66 @@ fn a_half_close_with_nothing_waiting_closes_at_once() {
     assert_eq!(cores.sent(), "STORED\r\n");
     assert!(cores.stream.requests.close);
 }
+
+#[test]
+fn warm_remote_gets_allocate_no_message_buffers() {
+    let mut cores = TwoCores::new(16);
+    let remote = key_on(1, "r");
+    cores.send(&alloc::format!("set {remote} 0 0 2\r\nhi\r\n"));
+    cores.run(1);
+    assert_eq!(cores.sent(), "STORED\r\n");
+    let value = alloc::format!("VALUE {remote} 0 2\r\nhi\r\nEND\r\n");
+    // One get at a time: core 0 writes the keys into the buffer of the
+    // last answer it wrote out, core 1 the answer into the buffer of the
+    // last keys it served. Only core 1's first answers (the set's, the
+    // first get's) come from the heap.
+    for _ in 0..100 {
+        cores.send(&alloc::format!("get {remote}\r\n"));
+        cores.run(1);
+        assert_eq!(cores.sent(), value);
+    }
+    let allocated =
+        |cores: &TwoCores| [0, 1].map(|core| cores.apps[core].counters().message_buffers_allocated);
+    assert_eq!(allocated(&cores), [0, 2]);
+    // Eight in flight at once: core 0 holds one spare and takes seven
+    // more; core 1 gets each run's keys back before the next answer.
+    // Once they have come back, eight more take nothing new.
+    for round in 0..2 {
+        for _ in 0..8 {
+            cores.send(&alloc::format!("get {remote}\r\n"));
+        }
+        cores.run(1);
+        assert_eq!(cores.sent(), value.repeat(8), "round {round}");
+        assert_eq!(allocated(&cores), [7, 2], "round {round}");
+    }
+    let (origin, owner) = (cores.apps[0].counters(), cores.apps[1].counters());
+    assert_eq!(origin.remote_requests_sent, 117);
+    assert_eq!(owner.remote_requests_served, 117);
+    assert_eq!((owner.cmd_get, owner.get_hits), (116, 116));
+}
+
+#[test]
+fn a_multi_key_get_ending_remote_brings_its_end_along() {
+    let mut cores = TwoCores::new(16);
+    let (local, remote, other) = (key_on(0, "l"), key_on(1, "r"), key_on(1, "s"));
+    let missing = key_on(1, "m");
+    cores.send(&alloc::format!(
+        "set {local} 0 0 1\r\nL\r\nset {remote} 0 0 1\r\nR\r\nset {other} 0 0 1\r\nS\r\n"
+    ));
+    cores.run(1);
+    assert_eq!(cores.sent(), "STORED\r\nSTORED\r\nSTORED\r\n");
+    // The local value is written at once; the remote run of three keys
+    // (one missing) is one request and comes back whole, `END` included.
+    cores.send(&alloc::format!(
+        "get {local} {remote} {missing} {other}\r\n"
+    ));
+    assert_eq!(cores.sent(), alloc::format!("VALUE {local} 0 1\r\nL\r\n"));
+    cores.run(1);
+    assert_eq!(
+        cores.sent(),
+        alloc::format!("VALUE {remote} 0 1\r\nR\r\nVALUE {other} 0 1\r\nS\r\nEND\r\n")
+    );
+    let (origin, owner) = (cores.apps[0].counters(), cores.apps[1].counters());
+    assert_eq!(origin.remote_requests_sent, 3);
+    assert_eq!((owner.cmd_get, owner.get_hits, owner.get_misses), (3, 2, 1));
+}

@@ -340,6 +340,10 @@ impl Connection {
         if let Some(request) = requests.connect {
             self.connect_request = Some(request);
         }
+        if requests.hold_ack && self.ack_pending && self.ack_hold_deadline_ms == 0 {
+            // From the first hold: holding again does not push it back.
+            self.ack_hold_deadline_ms = now_ms + ACK_HOLD_MS;
+        }
         if let Some(milliseconds) = requests.timeout_ms {
             self.app_deadline_ms = if milliseconds == 0 {
                 0

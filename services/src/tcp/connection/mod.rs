@@ -228,6 +228,11 @@ pub struct Connection {
     read_closed_told: bool,
     /// An ACK is owed (sent with data or alone at the end of the burst).
     pub ack_pending: bool,
+    /// Until when the ACK owed waits for the app's answer to carry it
+    /// ([`Stream::hold_ack`](crate::tcp::Stream::hold_ack)); 0: not held.
+    pub ack_hold_deadline_ms: u64,
+    /// What the last ACK we sent acknowledged.
+    rcv_acked: Seq,
     /// On the node's list of connections to visit after the burst.
     pub dirty: bool,
 }
@@ -235,6 +240,14 @@ pub struct Connection {
 /// The MSS we offer and send with at most: the link MTU less the IPv4 and
 /// TCP headers (every interface has the Ethernet MTU).
 pub const LOCAL_MSS: u16 = (crate::fragment::MTU - 40) as u16;
+
+/// Longest an ACK is held for the app's answer ([`Stream::hold_ack`]):
+/// sent alone once this many milliseconds (of the platform clock, so
+/// between one less and this many) have passed. Far below the 200 ms
+/// of a delayed ACK, so the peer's timers never notice.
+///
+/// [`Stream::hold_ack`]: crate::tcp::Stream::hold_ack
+pub const ACK_HOLD_MS: u64 = 2;
 
 /// The initial congestion window (RFC 6928): ten segments.
 const INITIAL_WINDOW_SEGMENTS: u32 = 10;
@@ -364,6 +377,8 @@ impl Connection {
             read_paused: false,
             read_closed_told: false,
             ack_pending: false,
+            ack_hold_deadline_ms: 0,
+            rcv_acked: Seq(0),
             dirty: false,
         }
     }
@@ -375,6 +390,7 @@ impl Connection {
             self.app_deadline_ms,
             self.probe_deadline_ms,
             self.linger_deadline_ms,
+            self.ack_hold_deadline_ms,
         ]
         .into_iter()
         .filter(|deadline| *deadline != 0)
@@ -476,6 +492,8 @@ impl Connection {
             tally.add(TcpEvent::BytesOut, segment.payload_len as u64);
             if segment.flags.contains(TcpFlags::ACK) {
                 self.ack_pending = false;
+                self.ack_hold_deadline_ms = 0;
+                self.rcv_acked = segment.ack;
             }
         } else {
             tally.bump(TcpEvent::NoBuffer);

@@ -283,9 +283,29 @@ impl Connection {
             }
         }
         if self.ack_pending {
-            self.send_ack(now_ms, config, sink, tally);
+            if self.holds_ack(now_ms) {
+                tally.bump(TcpEvent::AcksHeld);
+            } else {
+                if self.ack_hold_deadline_ms != 0 {
+                    tally.bump(TcpEvent::AcksHeldExpired);
+                }
+                self.send_ack(now_ms, config, sink, tally);
+            }
+        } else {
+            self.ack_hold_deadline_ms = 0;
         }
         Outcome::Open
+    }
+
+    /// True while the ACK owed waits for the app's answer: the app asked
+    /// ([`Stream::hold_ack`](crate::tcp::Stream::hold_ack)), the hold has
+    /// not run out, the connection is established (a FIN's ACK is not
+    /// held) and less than two full-sized segments are unacknowledged
+    /// (RFC 9293 3.8.6.3).
+    fn holds_ack(&self, now_ms: u64) -> bool {
+        self.ack_hold_deadline_ms > now_ms
+            && self.state == State::Established
+            && self.rcv_nxt - self.rcv_acked < 2 * u32::from(self.mss)
     }
 
     /// Gives our FIN a sequence number once the app closed and every byte
