@@ -344,6 +344,7 @@ impl ExecutorBuilder {
                 ports: self.ports,
                 rings_out: self.rings_out,
                 handoff: crate::graph::Handoff::new(),
+                queued: false,
             },
             rings_in: self.rings_in,
             pool: self.pool,

@@ -130,6 +130,30 @@ pub(crate) struct Fabric {
     pub(crate) rings_out: Vec<RingOut>,
     /// A burst handed straight to the next node (see [`Handoff`]).
     pub(crate) handoff: Handoff,
+    /// False when every node queue is empty: set by [`enqueue`] (the only
+    /// way packets enter a queue), cleared by the executor when a pass
+    /// finds every queue empty. While it is false, a poll skips the pass
+    /// over the queues and a hand-off looks at no queue.
+    ///
+    /// [`enqueue`]: Self::enqueue
+    pub(crate) queued: bool,
+}
+
+impl Fabric {
+    /// Appends `batch` to node `node`'s input queue (see
+    /// [`NodeQueue::append`]); returns how many packets did not fit.
+    #[inline]
+    pub(crate) fn enqueue(&mut self, node: usize, batch: &mut Batch) -> usize {
+        self.queued = true;
+        self.queues[node].append(batch)
+    }
+
+    /// True when node `node`'s input queue is empty (one flag while every
+    /// queue is).
+    #[inline(always)]
+    pub(crate) fn queue_is_empty(&self, node: usize) -> bool {
+        !self.queued || self.queues.get(node).is_none_or(NodeQueue::is_empty)
+    }
 }
 
 /// One core's poll loop over its graph. Built by [`ExecutorBuilder`]; never
@@ -375,10 +399,10 @@ impl Executor {
         if self.scratch.is_empty() {
             return;
         }
-        if self.fabric.queues[node.0].is_empty() {
+        if self.fabric.queue_is_empty(node.0) {
             self.run_node(node.0);
         } else {
-            let overflow = self.fabric.queues[node.0].append(&mut self.scratch);
+            let overflow = self.fabric.enqueue(node.0, &mut self.scratch);
             self.counters.queue_full_drops.add(overflow as u64);
         }
     }
@@ -386,6 +410,9 @@ impl Executor {
     /// Runs every node with queued input, in order, until all queues are
     /// empty or the pass limit is hit.
     fn run_queued(&mut self) {
+        if !self.fabric.queued {
+            return;
+        }
         for _ in 0..MAX_PASSES {
             let mut ran = false;
             for node in 0..self.services.len() {
@@ -398,12 +425,14 @@ impl Executor {
                 }
             }
             if !ran {
+                self.fabric.queued = false;
                 return;
             }
         }
         for queue in &mut self.fabric.queues {
             self.counters.pass_limit_drops.add(queue.clear() as u64);
         }
+        self.fabric.queued = false;
     }
 
     /// Runs one node over the scratch batch, then the nodes its bursts
@@ -423,7 +452,7 @@ impl Executor {
             self.scratch.swap(&mut self.fabric.handoff.burst);
             hops += 1;
             if hops > MAX_HANDOFFS {
-                let overflow = self.fabric.queues[next].append(&mut self.scratch);
+                let overflow = self.fabric.enqueue(next, &mut self.scratch);
                 self.counters.queue_full_drops.add(overflow as u64);
                 continue;
             }

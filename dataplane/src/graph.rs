@@ -2,7 +2,6 @@
 
 use crate::executor::Fabric;
 use crate::mem::burst::append_burst;
-use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, MAX_DROP_REASONS, NodeCounters};
 use crate::{BURST_SIZE, Batch, Mempool, Packet, Target};
 use arrayvec::ArrayVec;
@@ -235,11 +234,7 @@ impl Outputs<'_> {
             && staging.is_empty()
             && self.fabric.handoff.node.is_none()
             && !batch.is_empty()
-            && self
-                .fabric
-                .queues
-                .get(node.0)
-                .is_some_and(NodeQueue::is_empty)
+            && self.fabric.queue_is_empty(node.0)
         {
             self.emitted += batch.len() as u64;
             self.fabric.handoff.burst.swap(batch);
@@ -283,7 +278,7 @@ impl Outputs<'_> {
         if let Target::Node(node) = self.edges[output]
             && self.fabric.handoff.node.is_none()
             && !batch.is_empty()
-            && self.fabric.queues[node.0].is_empty()
+            && self.fabric.queue_is_empty(node.0)
         {
             // Nothing waits before it at that node: it runs on this very
             // burst when this node returns (the executor's `run_node`).
@@ -448,7 +443,7 @@ fn deliver(
 ) {
     match target {
         Target::Node(node) => {
-            let overflow = fabric.queues[node.0].append(batch);
+            let overflow = fabric.enqueue(node.0, batch);
             if overflow > 0 {
                 core.queue_full_drops.add(overflow as u64);
             }
