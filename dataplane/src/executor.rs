@@ -156,13 +156,20 @@ impl Fabric {
     }
 }
 
+/// One node of the graph: its service, and for each of its outputs where
+/// it leads and the burst staged on it (see [`Outputs`]). Kept together so
+/// that a node's call finds all three with one index.
+pub(crate) struct GraphNode {
+    pub(crate) service: Box<dyn Nanoservice>,
+    pub(crate) edges: Vec<Target>,
+    pub(crate) staging: Vec<Batch>,
+}
+
 /// One core's poll loop over its graph. Built by [`ExecutorBuilder`]; never
 /// shared: it runs on the core that built it.
 pub struct Executor {
-    pub(crate) services: Vec<Box<dyn Nanoservice>>,
-    pub(crate) edges: Vec<Vec<Target>>,
-    /// Per node, one staged burst per output (see [`Outputs`]).
-    pub(crate) staging: Vec<Vec<Batch>>,
+    /// The graph's nodes, by [`NodeId`].
+    pub(crate) nodes: Vec<GraphNode>,
     /// Where nodes' bursts go: what [`Outputs`] reaches through one pointer.
     pub(crate) fabric: Fabric,
     pub(crate) rings_in: Vec<RingIn>,
@@ -189,7 +196,7 @@ impl Executor {
     /// Node `node`'s service (its index in `CoreCounters::nodes`) as a
     /// `T`, if it is one (tests look into a node's state).
     pub fn node_as<T: Nanoservice>(&self, node: usize) -> Option<&T> {
-        let service: &dyn core::any::Any = &**self.services.get(node)?;
+        let service: &dyn core::any::Any = &*self.nodes.get(node)?.service;
         service.downcast_ref::<T>()
     }
 
@@ -237,7 +244,7 @@ impl Executor {
             .is_none_or(|last| self.now_ns.wrapping_sub(last) >= TICK_INTERVAL_NS)
         {
             self.last_tick_ns = Some(self.now_ns);
-            for node in 0..self.services.len() {
+            for node in 0..self.nodes.len() {
                 self.with_outputs(node, |service, _, outputs| service.tick(outputs));
                 self.run_handoffs();
             }
@@ -319,11 +326,11 @@ impl Executor {
     /// timer.
     pub fn next_deadline_ns(&self) -> Option<u64> {
         let supervisor = &self.supervisor;
-        self.services
+        self.nodes
             .iter()
             .enumerate()
             .filter(|(node, _)| supervisor.is_running(*node))
-            .filter_map(|(_, service)| service.next_deadline_ns())
+            .filter_map(|(_, node)| node.service.next_deadline_ns())
             .chain(supervisor.next_restart_ns())
             .min()
     }
@@ -415,7 +422,7 @@ impl Executor {
         }
         for _ in 0..MAX_PASSES {
             let mut ran = false;
-            for node in 0..self.services.len() {
+            for node in 0..self.nodes.len() {
                 for _ in 0..QUEUE_BURSTS {
                     if self.fabric.queues[node].pop_burst(&mut self.scratch) == 0 {
                         break;
@@ -515,9 +522,14 @@ impl Executor {
             node_counters.supervision.dropped.add(batch_len);
             return;
         }
+        let GraphNode {
+            service,
+            edges,
+            staging,
+        } = &mut self.nodes[node];
         let mut outputs = Outputs {
-            edges: &self.edges[node],
-            staging: &mut self.staging[node],
+            edges,
+            staging,
             node: node_counters,
             core: &self.counters,
             fabric: &mut self.fabric,
@@ -526,7 +538,7 @@ impl Executor {
             now_ns: self.now_ns,
             staged: false,
         };
-        let service = &mut *self.services[node];
+        let service = &mut **service;
         let scratch = &mut self.scratch;
         let started_ns = self.supervisor.budget_ns().map(|_| (self.clock)());
         // Unguarded (the common case), the call is made straight, without
@@ -624,15 +636,15 @@ impl Executor {
     /// `Guard::unwinds`).
     fn rebuild_node(&mut self, node: usize, mut rebuild: Rebuild, drop_old: bool) {
         {
-            let services = &mut self.services;
+            let nodes = &mut self.nodes;
             let outcome = self.supervisor.guarded(|| {
                 // Built first: a factory that fails leaves the links in
                 // the failed node for the next attempt.
                 let mut fresh = rebuild();
-                if let Some(links) = services[node].take_links() {
+                if let Some(links) = nodes[node].service.take_links() {
                     fresh.adopt_links(links);
                 }
-                let failed = core::mem::replace(&mut services[node], fresh);
+                let failed = core::mem::replace(&mut nodes[node].service, fresh);
                 if drop_old {
                     drop(failed);
                 } else {
