@@ -229,9 +229,10 @@ impl Outputs<'_> {
         // The common case on a busy path, kept free of the delivery code so
         // that it needs no saved registers: nothing staged on the output,
         // a node behind it with nothing queued, no burst handed on yet.
-        if let (Some(staging), Some(Target::Node(node))) =
-            (self.staging.get(output), self.edges.get(output))
-            && staging.is_empty()
+        // Nothing is staged on any output until `staged` is set (the
+        // staged bursts are all empty when a node's call starts).
+        if let Some(Target::Node(node)) = self.edges.get(output)
+            && (!self.staged || self.staging.get(output).is_some_and(Batch::is_empty))
             && self.fabric.handoff.node.is_none()
             && !batch.is_empty()
             && self.fabric.queue_is_empty(node.0)
@@ -243,9 +244,8 @@ impl Outputs<'_> {
         }
         // A full burst for a port with nothing staged before it: sent now,
         // as `deliver` would send it, without the out-of-line call.
-        if let (Some(staging), Some(Target::Port(port))) =
-            (self.staging.get(output), self.edges.get(output))
-            && staging.is_empty()
+        if let Some(Target::Port(port)) = self.edges.get(output)
+            && (!self.staged || self.staging.get(output).is_some_and(Batch::is_empty))
             && batch.is_full()
             && let Some(port) = self.fabric.ports.get_mut(port.0)
             && port.staging.is_empty()
