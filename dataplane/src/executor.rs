@@ -517,6 +517,29 @@ impl Executor {
         let node_counters = &self.counters.nodes[node];
         let batch_len = self.scratch.len() as u64;
         node_counters.received.add(batch_len);
+        if self.supervisor.is_unwatched() {
+            // The common case: no guard, no budget, every node running.
+            let GraphNode {
+                service,
+                edges,
+                staging,
+            } = &mut self.nodes[node];
+            let mut outputs = Outputs {
+                edges,
+                staging,
+                node: node_counters,
+                core: &self.counters,
+                fabric: &mut self.fabric,
+                pool: self.pool.as_ref(),
+                emitted: 0,
+                now_ns: self.now_ns,
+                staged: false,
+            };
+            f(&mut **service, &mut self.scratch, &mut outputs);
+            outputs.flush();
+            node_counters.emitted.add(outputs.emitted);
+            return;
+        }
         if !self.supervisor.is_running(node) {
             self.scratch.clear();
             node_counters.supervision.dropped.add(batch_len);
