@@ -130,6 +130,10 @@ pub(crate) struct Fabric {
     pub(crate) rings_out: Vec<RingOut>,
     /// A burst handed straight to the next node (see [`Handoff`]).
     pub(crate) handoff: Handoff,
+    /// The core's pool, if it was given one (see [`Outputs::alloc`]).
+    pub(crate) pool: Option<Mempool>,
+    /// The platform's clock as read at the start of the poll.
+    pub(crate) now_ns: u64,
     /// False when every node queue is empty: set by [`enqueue`] (the only
     /// way packets enter a queue), cleared by the executor when a pass
     /// finds every queue empty. While it is false, a poll skips the pass
@@ -173,11 +177,9 @@ pub struct Executor {
     /// Where nodes' bursts go: what [`Outputs`] reaches through one pointer.
     pub(crate) fabric: Fabric,
     pub(crate) rings_in: Vec<RingIn>,
-    pub(crate) pool: Option<Mempool>,
     pub(crate) counters: Arc<CoreCounters>,
     pub(crate) scratch: Batch,
     pub(crate) clock: fn() -> u64,
-    pub(crate) now_ns: u64,
     /// When nodes last ticked; `None` before the first poll and after a
     /// sleep (the next poll ticks).
     pub(crate) last_tick_ns: Option<u64>,
@@ -207,7 +209,7 @@ impl Executor {
 
     /// The core's pool, if it was given one.
     pub fn pool(&self) -> Option<&Mempool> {
-        self.pool.as_ref()
+        self.fabric.pool.as_ref()
     }
 
     /// The NIC behind `port`.
@@ -231,19 +233,19 @@ impl Executor {
     /// the graph until no node has input, flush every transmit burst.
     /// Returns the packets received.
     pub fn poll_once(&mut self) -> usize {
-        self.now_ns = (self.clock)();
+        self.fabric.now_ns = (self.clock)();
         if self
             .supervisor
             .next_restart_ns()
-            .is_some_and(|next| next <= self.now_ns)
+            .is_some_and(|next| next <= self.fabric.now_ns)
         {
             self.restart_due();
         }
         if self
             .last_tick_ns
-            .is_none_or(|last| self.now_ns.wrapping_sub(last) >= TICK_INTERVAL_NS)
+            .is_none_or(|last| self.fabric.now_ns.wrapping_sub(last) >= TICK_INTERVAL_NS)
         {
-            self.last_tick_ns = Some(self.now_ns);
+            self.last_tick_ns = Some(self.fabric.now_ns);
             for node in 0..self.nodes.len() {
                 self.with_outputs(node, |service, _, outputs| service.tick(outputs));
                 self.run_handoffs();
@@ -259,7 +261,7 @@ impl Executor {
             if count > 0
                 && let Some(tap) = &mut state.tap
             {
-                tap.observe(Direction::Received, &self.scratch, self.now_ns);
+                tap.observe(Direction::Received, &self.scratch, self.fabric.now_ns);
             }
             received += count;
             self.deliver_scratch(node);
@@ -530,9 +532,7 @@ impl Executor {
                 node: node_counters,
                 core: &self.counters,
                 fabric: &mut self.fabric,
-                pool: self.pool.as_ref(),
                 emitted: 0,
-                now_ns: self.now_ns,
                 staged: false,
             };
             f(&mut **service, &mut self.scratch, &mut outputs);
@@ -556,9 +556,7 @@ impl Executor {
             node: node_counters,
             core: &self.counters,
             fabric: &mut self.fabric,
-            pool: self.pool.as_ref(),
             emitted: 0,
-            now_ns: self.now_ns,
             staged: false,
         };
         let service = &mut **service;
@@ -646,7 +644,7 @@ impl Executor {
     #[cold]
     #[inline(never)]
     fn restart_due(&mut self) {
-        while let Some((node, rebuild)) = self.supervisor.take_due(self.now_ns) {
+        while let Some((node, rebuild)) = self.supervisor.take_due(self.fabric.now_ns) {
             let drop_old = self.supervisor.drops_failed();
             self.rebuild_node(node, rebuild, drop_old);
         }
@@ -681,7 +679,7 @@ impl Executor {
                     self.supervisor.restarted(
                         node,
                         counters.name,
-                        self.now_ns,
+                        self.fabric.now_ns,
                         &counters.supervision,
                     );
                 }
@@ -690,7 +688,7 @@ impl Executor {
                         node,
                         counters.name,
                         &failure,
-                        self.now_ns,
+                        self.fabric.now_ns,
                         0,
                         &counters.supervision,
                     );
@@ -708,7 +706,7 @@ impl Executor {
     fn flush(&mut self) {
         for port in &mut self.fabric.ports {
             if !port.staging.is_empty() {
-                port.flush(&self.counters, self.now_ns);
+                port.flush(&self.counters, self.fabric.now_ns);
             }
         }
         for ring in &mut self.fabric.rings_out {

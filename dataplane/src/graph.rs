@@ -183,9 +183,7 @@ pub struct Outputs<'a> {
     /// The node queues, ports and rings outputs lead to, and the hand-off
     /// where a whole burst for a node with nothing queued goes.
     pub(crate) fabric: &'a mut Fabric,
-    pub(crate) pool: Option<&'a Mempool>,
     pub(crate) emitted: u64,
-    pub(crate) now_ns: u64,
     /// False until a packet is staged: a node that only moved whole bursts
     /// on (or dropped) leaves no staged burst for [`flush`](Self::flush)
     /// to look for.
@@ -251,7 +249,8 @@ impl Outputs<'_> {
             && port.staging.is_empty()
         {
             self.emitted += batch.len() as u64;
-            port.transmit(batch, self.core, self.now_ns);
+            let now_ns = self.fabric.now_ns;
+            port.transmit(batch, self.core, now_ns);
             return;
         }
         self.emit_batch_cold(output, batch);
@@ -286,13 +285,7 @@ impl Outputs<'_> {
             self.fabric.handoff.node = Some(node.0);
             return;
         }
-        deliver(
-            self.edges[output],
-            batch,
-            self.core,
-            self.fabric,
-            self.now_ns,
-        );
+        deliver(self.edges[output], batch, self.core, self.fabric);
     }
 
     /// Decides every packet of `batch` in place with `decide`, then sends
@@ -358,13 +351,7 @@ impl Outputs<'_> {
     fn flush_output(&mut self, output: usize) {
         let staging = &mut self.staging[output];
         self.emitted += staging.len() as u64;
-        deliver(
-            self.edges[output],
-            staging,
-            self.core,
-            self.fabric,
-            self.now_ns,
-        );
+        deliver(self.edges[output], staging, self.core, self.fabric);
     }
 
     /// Hands every staged burst on to its target, in output order (the
@@ -379,7 +366,7 @@ impl Outputs<'_> {
                 continue;
             }
             self.emitted += staging.len() as u64;
-            deliver(*target, staging, self.core, self.fabric, self.now_ns);
+            deliver(*target, staging, self.core, self.fabric);
         }
     }
 
@@ -419,7 +406,7 @@ impl Outputs<'_> {
     /// The platform's monotonic clock, in nanoseconds, read once per poll.
     #[inline]
     pub fn now_ns(&self) -> u64 {
-        self.now_ns
+        self.fabric.now_ns
     }
 
     /// A fresh packet from this core's pool, for services that originate
@@ -427,20 +414,15 @@ impl Outputs<'_> {
     /// it is exhausted (the pool counts that).
     #[inline]
     pub fn alloc(&mut self) -> Option<Packet> {
-        self.pool.and_then(Mempool::alloc)
+        self.fabric.pool.as_ref().and_then(Mempool::alloc)
     }
 }
 
 /// Moves every packet of `batch` to `target` and leaves `batch` empty;
 /// what the target has no room for is dropped and counted.
 #[inline]
-fn deliver(
-    target: Target,
-    batch: &mut Batch,
-    core: &CoreCounters,
-    fabric: &mut Fabric,
-    now_ns: u64,
-) {
+fn deliver(target: Target, batch: &mut Batch, core: &CoreCounters, fabric: &mut Fabric) {
+    let now_ns = fabric.now_ns;
     match target {
         Target::Node(node) => {
             let overflow = fabric.enqueue(node.0, batch);

@@ -79,7 +79,7 @@ impl Executor {
         ExecutorParts {
             ports,
             nodes,
-            pool: self.pool,
+            pool: self.fabric.pool,
             clock: self.clock,
             doorbell: self.doorbell,
             guard: self.supervisor.guard(),

@@ -541,7 +541,11 @@ impl Nanoservice for Alternate {
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         let (mut first, mut second) = (Batch::new(), Batch::new());
         for (index, packet) in batch.drain().enumerate() {
-            let half = if index % 2 == 0 { &mut first } else { &mut second };
+            let half = if index % 2 == 0 {
+                &mut first
+            } else {
+                &mut second
+            };
             let _ = half.push(packet);
         }
         out.emit_batch(0, &mut first);
@@ -571,10 +575,16 @@ fn a_burst_split_across_two_nodes_runs_both_the_handed_on_and_the_queued_part() 
     let first = builder.add_node(Box::new(Increment));
     let second = builder.add_node(Box::new(Increment));
     builder.route_rx(port, alternate).unwrap();
-    builder.connect(alternate, "first", Target::Node(first)).unwrap();
-    builder.connect(alternate, "second", Target::Node(second)).unwrap();
+    builder
+        .connect(alternate, "first", Target::Node(first))
+        .unwrap();
+    builder
+        .connect(alternate, "second", Target::Node(second))
+        .unwrap();
     builder.connect(first, "out", Target::Port(port_a)).unwrap();
-    builder.connect(second, "out", Target::Port(port_b)).unwrap();
+    builder
+        .connect(second, "out", Target::Port(port_b))
+        .unwrap();
     let mut executor = builder.build().unwrap();
     assert_eq!(executor.poll_once(), 32);
     let mut sent = |port| -> Vec<u8> {
