@@ -1,6 +1,6 @@
 //! `ExecutorBuilder`: wires NICs, nanoservices and rings into one core's graph.
 
-use crate::executor::{Fabric, PortState, RingIn, RingOut};
+use crate::executor::{Fabric, GraphNode, PortState, RingIn, RingOut};
 use crate::graph::NodeId;
 use crate::idle::Doorbell;
 use crate::queue::NodeQueue;
@@ -326,9 +326,15 @@ impl ExecutorBuilder {
             .flat_map(|service| service.supervised_parts())
             .collect();
         let queues = (0..self.services.len()).map(|_| NodeQueue::new()).collect();
-        let staging = edges
-            .iter()
-            .map(|node_edges: &Vec<Target>| node_edges.iter().map(|_| Batch::new()).collect())
+        let graph_nodes = self
+            .services
+            .into_iter()
+            .zip(edges)
+            .map(|(service, edges)| GraphNode {
+                staging: edges.iter().map(|_| Batch::new()).collect(),
+                service,
+                edges,
+            })
             .collect();
         if let Some(doorbell) = &self.doorbell {
             for ring in &self.rings_in {
@@ -336,17 +342,17 @@ impl ExecutorBuilder {
             }
         }
         Ok(Executor {
-            services: self.services,
-            edges,
-            staging,
+            nodes: graph_nodes,
             fabric: Fabric {
                 queues,
                 ports: self.ports,
                 rings_out: self.rings_out,
                 handoff: crate::graph::Handoff::new(),
+                queued: false,
+                pool: self.pool,
+                now_ns: 0,
             },
             rings_in: self.rings_in,
-            pool: self.pool,
             counters: Arc::new(CoreCounters {
                 nodes,
                 parts,
@@ -354,7 +360,6 @@ impl ExecutorBuilder {
             }),
             scratch: Batch::new(),
             clock: self.clock.unwrap_or(default_clock),
-            now_ns: 0,
             last_tick_ns: None,
             doorbell: self.doorbell,
             node_tags: self.node_tags,

@@ -130,23 +130,56 @@ pub(crate) struct Fabric {
     pub(crate) rings_out: Vec<RingOut>,
     /// A burst handed straight to the next node (see [`Handoff`]).
     pub(crate) handoff: Handoff,
+    /// The core's pool, if it was given one (see [`Outputs::alloc`]).
+    pub(crate) pool: Option<Mempool>,
+    /// The platform's clock as read at the start of the poll.
+    pub(crate) now_ns: u64,
+    /// False when every node queue is empty: set by [`enqueue`] (the only
+    /// way packets enter a queue), cleared by the executor when a pass
+    /// finds every queue empty. While it is false, a poll skips the pass
+    /// over the queues and a hand-off looks at no queue.
+    ///
+    /// [`enqueue`]: Self::enqueue
+    pub(crate) queued: bool,
+}
+
+impl Fabric {
+    /// Appends `batch` to node `node`'s input queue (see
+    /// [`NodeQueue::append`]); returns how many packets did not fit.
+    #[inline]
+    pub(crate) fn enqueue(&mut self, node: usize, batch: &mut Batch) -> usize {
+        self.queued = true;
+        self.queues[node].append(batch)
+    }
+
+    /// True when node `node`'s input queue is empty (one flag while every
+    /// queue is).
+    #[inline(always)]
+    pub(crate) fn queue_is_empty(&self, node: usize) -> bool {
+        !self.queued || self.queues.get(node).is_none_or(NodeQueue::is_empty)
+    }
+}
+
+/// One node of the graph: its service, and for each of its outputs where
+/// it leads and the burst staged on it (see [`Outputs`]). Kept together so
+/// that a node's call finds all three with one index.
+pub(crate) struct GraphNode {
+    pub(crate) service: Box<dyn Nanoservice>,
+    pub(crate) edges: Vec<Target>,
+    pub(crate) staging: Vec<Batch>,
 }
 
 /// One core's poll loop over its graph. Built by [`ExecutorBuilder`]; never
 /// shared: it runs on the core that built it.
 pub struct Executor {
-    pub(crate) services: Vec<Box<dyn Nanoservice>>,
-    pub(crate) edges: Vec<Vec<Target>>,
-    /// Per node, one staged burst per output (see [`Outputs`]).
-    pub(crate) staging: Vec<Vec<Batch>>,
+    /// The graph's nodes, by [`NodeId`].
+    pub(crate) nodes: Vec<GraphNode>,
     /// Where nodes' bursts go: what [`Outputs`] reaches through one pointer.
     pub(crate) fabric: Fabric,
     pub(crate) rings_in: Vec<RingIn>,
-    pub(crate) pool: Option<Mempool>,
     pub(crate) counters: Arc<CoreCounters>,
     pub(crate) scratch: Batch,
     pub(crate) clock: fn() -> u64,
-    pub(crate) now_ns: u64,
     /// When nodes last ticked; `None` before the first poll and after a
     /// sleep (the next poll ticks).
     pub(crate) last_tick_ns: Option<u64>,
@@ -165,7 +198,7 @@ impl Executor {
     /// Node `node`'s service (its index in `CoreCounters::nodes`) as a
     /// `T`, if it is one (tests look into a node's state).
     pub fn node_as<T: Nanoservice>(&self, node: usize) -> Option<&T> {
-        let service: &dyn core::any::Any = &**self.services.get(node)?;
+        let service: &dyn core::any::Any = &*self.nodes.get(node)?.service;
         service.downcast_ref::<T>()
     }
 
@@ -176,7 +209,7 @@ impl Executor {
 
     /// The core's pool, if it was given one.
     pub fn pool(&self) -> Option<&Mempool> {
-        self.pool.as_ref()
+        self.fabric.pool.as_ref()
     }
 
     /// The NIC behind `port`.
@@ -200,20 +233,20 @@ impl Executor {
     /// the graph until no node has input, flush every transmit burst.
     /// Returns the packets received.
     pub fn poll_once(&mut self) -> usize {
-        self.now_ns = (self.clock)();
+        self.fabric.now_ns = (self.clock)();
         if self
             .supervisor
             .next_restart_ns()
-            .is_some_and(|next| next <= self.now_ns)
+            .is_some_and(|next| next <= self.fabric.now_ns)
         {
             self.restart_due();
         }
         if self
             .last_tick_ns
-            .is_none_or(|last| self.now_ns.wrapping_sub(last) >= TICK_INTERVAL_NS)
+            .is_none_or(|last| self.fabric.now_ns.wrapping_sub(last) >= TICK_INTERVAL_NS)
         {
-            self.last_tick_ns = Some(self.now_ns);
-            for node in 0..self.services.len() {
+            self.last_tick_ns = Some(self.fabric.now_ns);
+            for node in 0..self.nodes.len() {
                 self.with_outputs(node, |service, _, outputs| service.tick(outputs));
                 self.run_handoffs();
             }
@@ -228,7 +261,7 @@ impl Executor {
             if count > 0
                 && let Some(tap) = &mut state.tap
             {
-                tap.observe(Direction::Received, &self.scratch, self.now_ns);
+                tap.observe(Direction::Received, &self.scratch, self.fabric.now_ns);
             }
             received += count;
             self.deliver_scratch(node);
@@ -295,11 +328,11 @@ impl Executor {
     /// timer.
     pub fn next_deadline_ns(&self) -> Option<u64> {
         let supervisor = &self.supervisor;
-        self.services
+        self.nodes
             .iter()
             .enumerate()
             .filter(|(node, _)| supervisor.is_running(*node))
-            .filter_map(|(_, service)| service.next_deadline_ns())
+            .filter_map(|(_, node)| node.service.next_deadline_ns())
             .chain(supervisor.next_restart_ns())
             .min()
     }
@@ -375,10 +408,10 @@ impl Executor {
         if self.scratch.is_empty() {
             return;
         }
-        if self.fabric.queues[node.0].is_empty() {
+        if self.fabric.queue_is_empty(node.0) {
             self.run_node(node.0);
         } else {
-            let overflow = self.fabric.queues[node.0].append(&mut self.scratch);
+            let overflow = self.fabric.enqueue(node.0, &mut self.scratch);
             self.counters.queue_full_drops.add(overflow as u64);
         }
     }
@@ -386,9 +419,12 @@ impl Executor {
     /// Runs every node with queued input, in order, until all queues are
     /// empty or the pass limit is hit.
     fn run_queued(&mut self) {
+        if !self.fabric.queued {
+            return;
+        }
         for _ in 0..MAX_PASSES {
             let mut ran = false;
-            for node in 0..self.services.len() {
+            for node in 0..self.nodes.len() {
                 for _ in 0..QUEUE_BURSTS {
                     if self.fabric.queues[node].pop_burst(&mut self.scratch) == 0 {
                         break;
@@ -398,40 +434,61 @@ impl Executor {
                 }
             }
             if !ran {
+                self.fabric.queued = false;
                 return;
             }
         }
         for queue in &mut self.fabric.queues {
             self.counters.pass_limit_drops.add(queue.clear() as u64);
         }
+        self.fabric.queued = false;
     }
 
     /// Runs one node over the scratch batch, then the nodes its bursts
-    /// were handed to, down the chain.
+    /// were handed to, down the chain, in one loop: the call of each node
+    /// is inlined here, so a chain saves and restores registers once
+    /// rather than once a node.
+    #[inline(never)]
     fn run_node(&mut self, node: usize) {
-        self.run_one(node);
-        self.run_handoffs();
-    }
-
-    /// Runs the node a burst was handed to, and the next, until a node
-    /// hands nothing on; past [`MAX_HANDOFFS`] the burst is queued
-    /// instead, for `run_queued`.
-    #[inline]
-    fn run_handoffs(&mut self) {
+        let mut node = node;
         let mut hops = 0;
-        while let Some(next) = self.fabric.handoff.node.take() {
+        loop {
+            self.run_one(node);
+            let Some(next) = self.fabric.handoff.node.take() else {
+                return;
+            };
             self.scratch.swap(&mut self.fabric.handoff.burst);
             hops += 1;
             if hops > MAX_HANDOFFS {
-                let overflow = self.fabric.queues[next].append(&mut self.scratch);
-                self.counters.queue_full_drops.add(overflow as u64);
-                continue;
+                self.queue_handoff(next);
+                return;
             }
-            self.run_one(next);
+            node = next;
+        }
+    }
+
+    /// Queues the scratch batch, a burst handed to `node` past
+    /// [`MAX_HANDOFFS`], for `run_queued` (a graph with a cycle).
+    #[cold]
+    #[inline(never)]
+    fn queue_handoff(&mut self, node: usize) {
+        let overflow = self.fabric.enqueue(node, &mut self.scratch);
+        self.counters.queue_full_drops.add(overflow as u64);
+    }
+
+    /// Runs the node a burst was handed to (by a node's `tick`), and the
+    /// next, until a node hands nothing on (see [`run_node`]).
+    ///
+    /// [`run_node`]: Self::run_node
+    fn run_handoffs(&mut self) {
+        if let Some(next) = self.fabric.handoff.node.take() {
+            self.scratch.swap(&mut self.fabric.handoff.burst);
+            self.run_node(next);
         }
     }
 
     /// Runs one node over the scratch batch.
+    #[inline(always)]
     fn run_one(&mut self, node: usize) {
         self.with_outputs(node, |service, scratch, outputs| {
             service.process(scratch, outputs)
@@ -462,23 +519,47 @@ impl Executor {
         let node_counters = &self.counters.nodes[node];
         let batch_len = self.scratch.len() as u64;
         node_counters.received.add(batch_len);
+        if self.supervisor.is_unwatched() {
+            // The common case: no guard, no budget, every node running.
+            let GraphNode {
+                service,
+                edges,
+                staging,
+            } = &mut self.nodes[node];
+            let mut outputs = Outputs {
+                edges,
+                staging,
+                node: node_counters,
+                core: &self.counters,
+                fabric: &mut self.fabric,
+                emitted: 0,
+                staged: false,
+            };
+            f(&mut **service, &mut self.scratch, &mut outputs);
+            outputs.flush();
+            node_counters.emitted.add(outputs.emitted);
+            return;
+        }
         if !self.supervisor.is_running(node) {
             self.scratch.clear();
             node_counters.supervision.dropped.add(batch_len);
             return;
         }
+        let GraphNode {
+            service,
+            edges,
+            staging,
+        } = &mut self.nodes[node];
         let mut outputs = Outputs {
-            edges: &self.edges[node],
-            staging: &mut self.staging[node],
+            edges,
+            staging,
             node: node_counters,
             core: &self.counters,
             fabric: &mut self.fabric,
-            pool: self.pool.as_ref(),
             emitted: 0,
-            now_ns: self.now_ns,
             staged: false,
         };
-        let service = &mut *self.services[node];
+        let service = &mut **service;
         let scratch = &mut self.scratch;
         let started_ns = self.supervisor.budget_ns().map(|_| (self.clock)());
         // Unguarded (the common case), the call is made straight, without
@@ -563,7 +644,7 @@ impl Executor {
     #[cold]
     #[inline(never)]
     fn restart_due(&mut self) {
-        while let Some((node, rebuild)) = self.supervisor.take_due(self.now_ns) {
+        while let Some((node, rebuild)) = self.supervisor.take_due(self.fabric.now_ns) {
             let drop_old = self.supervisor.drops_failed();
             self.rebuild_node(node, rebuild, drop_old);
         }
@@ -576,15 +657,15 @@ impl Executor {
     /// `Guard::unwinds`).
     fn rebuild_node(&mut self, node: usize, mut rebuild: Rebuild, drop_old: bool) {
         {
-            let services = &mut self.services;
+            let nodes = &mut self.nodes;
             let outcome = self.supervisor.guarded(|| {
                 // Built first: a factory that fails leaves the links in
                 // the failed node for the next attempt.
                 let mut fresh = rebuild();
-                if let Some(links) = services[node].take_links() {
+                if let Some(links) = nodes[node].service.take_links() {
                     fresh.adopt_links(links);
                 }
-                let failed = core::mem::replace(&mut services[node], fresh);
+                let failed = core::mem::replace(&mut nodes[node].service, fresh);
                 if drop_old {
                     drop(failed);
                 } else {
@@ -598,7 +679,7 @@ impl Executor {
                     self.supervisor.restarted(
                         node,
                         counters.name,
-                        self.now_ns,
+                        self.fabric.now_ns,
                         &counters.supervision,
                     );
                 }
@@ -607,7 +688,7 @@ impl Executor {
                         node,
                         counters.name,
                         &failure,
-                        self.now_ns,
+                        self.fabric.now_ns,
                         0,
                         &counters.supervision,
                     );
@@ -625,7 +706,7 @@ impl Executor {
     fn flush(&mut self) {
         for port in &mut self.fabric.ports {
             if !port.staging.is_empty() {
-                port.flush(&self.counters, self.now_ns);
+                port.flush(&self.counters, self.fabric.now_ns);
             }
         }
         for ring in &mut self.fabric.rings_out {

@@ -2,7 +2,6 @@
 
 use crate::executor::Fabric;
 use crate::mem::burst::append_burst;
-use crate::queue::NodeQueue;
 use crate::stats::{CoreCounters, MAX_DROP_REASONS, NodeCounters};
 use crate::{BURST_SIZE, Batch, Mempool, Packet, Target};
 use arrayvec::ArrayVec;
@@ -184,9 +183,7 @@ pub struct Outputs<'a> {
     /// The node queues, ports and rings outputs lead to, and the hand-off
     /// where a whole burst for a node with nothing queued goes.
     pub(crate) fabric: &'a mut Fabric,
-    pub(crate) pool: Option<&'a Mempool>,
     pub(crate) emitted: u64,
-    pub(crate) now_ns: u64,
     /// False until a packet is staged: a node that only moved whole bursts
     /// on (or dropped) leaves no staged burst for [`flush`](Self::flush)
     /// to look for.
@@ -230,16 +227,13 @@ impl Outputs<'_> {
         // The common case on a busy path, kept free of the delivery code so
         // that it needs no saved registers: nothing staged on the output,
         // a node behind it with nothing queued, no burst handed on yet.
-        if let (Some(staging), Some(Target::Node(node))) =
-            (self.staging.get(output), self.edges.get(output))
-            && staging.is_empty()
+        // Nothing is staged on any output until `staged` is set (the
+        // staged bursts are all empty when a node's call starts).
+        if let Some(Target::Node(node)) = self.edges.get(output)
+            && (!self.staged || self.staging.get(output).is_some_and(Batch::is_empty))
             && self.fabric.handoff.node.is_none()
             && !batch.is_empty()
-            && self
-                .fabric
-                .queues
-                .get(node.0)
-                .is_some_and(NodeQueue::is_empty)
+            && self.fabric.queue_is_empty(node.0)
         {
             self.emitted += batch.len() as u64;
             self.fabric.handoff.burst.swap(batch);
@@ -248,15 +242,15 @@ impl Outputs<'_> {
         }
         // A full burst for a port with nothing staged before it: sent now,
         // as `deliver` would send it, without the out-of-line call.
-        if let (Some(staging), Some(Target::Port(port))) =
-            (self.staging.get(output), self.edges.get(output))
-            && staging.is_empty()
+        if let Some(Target::Port(port)) = self.edges.get(output)
+            && (!self.staged || self.staging.get(output).is_some_and(Batch::is_empty))
             && batch.is_full()
             && let Some(port) = self.fabric.ports.get_mut(port.0)
             && port.staging.is_empty()
         {
             self.emitted += batch.len() as u64;
-            port.transmit(batch, self.core, self.now_ns);
+            let now_ns = self.fabric.now_ns;
+            port.transmit(batch, self.core, now_ns);
             return;
         }
         self.emit_batch_cold(output, batch);
@@ -283,7 +277,7 @@ impl Outputs<'_> {
         if let Target::Node(node) = self.edges[output]
             && self.fabric.handoff.node.is_none()
             && !batch.is_empty()
-            && self.fabric.queues[node.0].is_empty()
+            && self.fabric.queue_is_empty(node.0)
         {
             // Nothing waits before it at that node: it runs on this very
             // burst when this node returns (the executor's `run_node`).
@@ -291,13 +285,7 @@ impl Outputs<'_> {
             self.fabric.handoff.node = Some(node.0);
             return;
         }
-        deliver(
-            self.edges[output],
-            batch,
-            self.core,
-            self.fabric,
-            self.now_ns,
-        );
+        deliver(self.edges[output], batch, self.core, self.fabric);
     }
 
     /// Decides every packet of `batch` in place with `decide`, then sends
@@ -363,13 +351,7 @@ impl Outputs<'_> {
     fn flush_output(&mut self, output: usize) {
         let staging = &mut self.staging[output];
         self.emitted += staging.len() as u64;
-        deliver(
-            self.edges[output],
-            staging,
-            self.core,
-            self.fabric,
-            self.now_ns,
-        );
+        deliver(self.edges[output], staging, self.core, self.fabric);
     }
 
     /// Hands every staged burst on to its target, in output order (the
@@ -384,7 +366,7 @@ impl Outputs<'_> {
                 continue;
             }
             self.emitted += staging.len() as u64;
-            deliver(*target, staging, self.core, self.fabric, self.now_ns);
+            deliver(*target, staging, self.core, self.fabric);
         }
     }
 
@@ -424,7 +406,7 @@ impl Outputs<'_> {
     /// The platform's monotonic clock, in nanoseconds, read once per poll.
     #[inline]
     pub fn now_ns(&self) -> u64 {
-        self.now_ns
+        self.fabric.now_ns
     }
 
     /// A fresh packet from this core's pool, for services that originate
@@ -432,23 +414,18 @@ impl Outputs<'_> {
     /// it is exhausted (the pool counts that).
     #[inline]
     pub fn alloc(&mut self) -> Option<Packet> {
-        self.pool.and_then(Mempool::alloc)
+        self.fabric.pool.as_ref().and_then(Mempool::alloc)
     }
 }
 
 /// Moves every packet of `batch` to `target` and leaves `batch` empty;
 /// what the target has no room for is dropped and counted.
 #[inline]
-fn deliver(
-    target: Target,
-    batch: &mut Batch,
-    core: &CoreCounters,
-    fabric: &mut Fabric,
-    now_ns: u64,
-) {
+fn deliver(target: Target, batch: &mut Batch, core: &CoreCounters, fabric: &mut Fabric) {
+    let now_ns = fabric.now_ns;
     match target {
         Target::Node(node) => {
-            let overflow = fabric.queues[node.0].append(batch);
+            let overflow = fabric.enqueue(node.0, batch);
             if overflow > 0 {
                 core.queue_full_drops.add(overflow as u64);
             }

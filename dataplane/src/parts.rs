@@ -64,7 +64,7 @@ impl Executor {
         let nodes = self
             .node_tags
             .into_iter()
-            .zip(self.services)
+            .zip(self.nodes.into_iter().map(|node| node.service))
             .enumerate()
             .filter_map(|(index, node)| {
                 if supervisor.is_running(index) {
@@ -79,7 +79,7 @@ impl Executor {
         ExecutorParts {
             ports,
             nodes,
-            pool: self.pool,
+            pool: self.fabric.pool,
             clock: self.clock,
             doorbell: self.doorbell,
             guard: self.supervisor.guard(),

@@ -493,3 +493,122 @@ fn dispatch_moves_a_uniform_batch_whole() {
     assert!(even.is_empty() && odd.is_empty());
     assert_eq!(executor.counters().nodes[0].invalid_output.get(), 3);
 }
+
+#[test]
+fn drops_in_the_middle_and_at_the_end_of_a_full_burst_are_counted_exactly() {
+    // 32 packets: even bytes in order, with empty ones (dropped) at the
+    // first, a middle and the last place, and one odd (kept, then sent on
+    // `odd`) beside them: every way a full burst's verdicts can differ
+    // from its first packet's.
+    let mut bytes: Vec<Option<u8>> = (0..32u8).map(|index| Some(2 * index)).collect();
+    for index in [0, 15, 31] {
+        bytes[index] = None;
+    }
+    bytes[16] = Some(33);
+    let (even, odd, executor, pool) = dispatch_once(&bytes);
+    let expected: Vec<u8> = (0..32u8)
+        .filter(|index| ![0, 15, 16, 31].contains(index))
+        .map(|index| 2 * index)
+        .collect();
+    assert_eq!(even, expected);
+    assert_eq!(odd, [33]);
+    let node = &executor.counters().nodes[0];
+    assert_eq!(node.received.get(), 32);
+    assert_eq!(node.drops_named("empty"), Some(3));
+    assert_eq!(node.emitted.get(), 29);
+    assert_eq!(node.invalid_output.get(), 0);
+    // Only the last packet differs: the burst is not taken for uniform.
+    let mut bytes = [Some(2); 32];
+    bytes[31] = None;
+    let (even, odd, executor, _pool) = dispatch_once(&bytes);
+    assert_eq!((even.len(), odd.len()), (31, 0));
+    assert_eq!(executor.counters().nodes[0].drops_named("empty"), Some(1));
+    drop(executor);
+    assert_eq!(pool.available(), 64);
+}
+
+/// Hands its burst on as two whole bursts: the packets at even places
+/// on `first`, those at odd places on `second`, one `emit_batch` each.
+struct Alternate;
+
+impl Nanoservice for Alternate {
+    fn name(&self) -> &'static str {
+        "alternate"
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["first", "second"]
+    }
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        let (mut first, mut second) = (Batch::new(), Batch::new());
+        for (index, packet) in batch.drain().enumerate() {
+            let half = if index % 2 == 0 {
+                &mut first
+            } else {
+                &mut second
+            };
+            let _ = half.push(packet);
+        }
+        out.emit_batch(0, &mut first);
+        out.emit_batch(1, &mut second);
+    }
+}
+
+#[test]
+fn a_burst_split_across_two_nodes_runs_both_the_handed_on_and_the_queued_part() {
+    // `alternate` hands its first half straight to one `increment` (the
+    // hand-off) and its second to another, which finds the hand-off taken
+    // and so waits in its node queue: both must run in the same poll, in
+    // the order emitted, and a later poll with nothing received runs
+    // neither.
+    let pool = Mempool::with_heap(64, 0).unwrap();
+    let mut nic = LoopbackNic::new(MacAddr::default(), 64);
+    for byte in 0..32 {
+        nic.inject(packet_with(&pool, Some(byte * 2))).unwrap();
+    }
+    let out_a = LoopbackNic::new(MacAddr::default(), 64);
+    let out_b = LoopbackNic::new(MacAddr::default(), 64);
+    let mut builder = ExecutorBuilder::new();
+    let port = builder.add_port(Box::new(nic));
+    let port_a = builder.add_port(Box::new(out_a));
+    let port_b = builder.add_port(Box::new(out_b));
+    let alternate = builder.add_node(Box::new(Alternate));
+    let first = builder.add_node(Box::new(Increment));
+    let second = builder.add_node(Box::new(Increment));
+    builder.route_rx(port, alternate).unwrap();
+    builder
+        .connect(alternate, "first", Target::Node(first))
+        .unwrap();
+    builder
+        .connect(alternate, "second", Target::Node(second))
+        .unwrap();
+    builder.connect(first, "out", Target::Port(port_a)).unwrap();
+    builder
+        .connect(second, "out", Target::Port(port_b))
+        .unwrap();
+    let mut executor = builder.build().unwrap();
+    assert_eq!(executor.poll_once(), 32);
+    let mut sent = |port| -> Vec<u8> {
+        let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+        std::iter::from_fn(|| nic.take_transmitted())
+            .map(|packet| packet.payload()[0])
+            .collect()
+    };
+    let (a, b) = (sent(port_a), sent(port_b));
+    assert_eq!(a, (0..16).map(|index| index * 4 + 1).collect::<Vec<u8>>());
+    assert_eq!(b, (0..16).map(|index| index * 4 + 3).collect::<Vec<u8>>());
+    let counters = executor.counters();
+    assert_eq!(counters.nodes[0].emitted.get(), 32);
+    for node in [1, 2] {
+        assert_eq!(counters.nodes[node].received.get(), 16);
+        assert_eq!(counters.nodes[node].emitted.get(), 16);
+    }
+    assert_eq!(counters.queue_full_drops.get(), 0);
+    assert_eq!(counters.pass_limit_drops.get(), 0);
+    assert_eq!(executor.poll_once(), 0);
+    for node in 0..3 {
+        let received = executor.counters().nodes[node].received.get();
+        assert_eq!(received, if node == 0 { 32 } else { 16 });
+    }
+    drop(executor);
+    assert_eq!(pool.available(), 64);
+}

@@ -82,6 +82,9 @@ pub(crate) struct Supervisor {
     /// Nodes not running: 0 on a healthy core, which then checks nothing
     /// per node.
     down: usize,
+    /// No guard, no budget and no node down: a call needs no supervision
+    /// at all (one test a call instead of three).
+    unwatched: bool,
     /// The earliest `restart_at_ns` of any slot.
     next_restart_ns: Option<u64>,
 }
@@ -112,8 +115,16 @@ impl Supervisor {
                 })
                 .collect(),
             down: 0,
+            unwatched: guard.is_none() && policy.budget_ns().is_none(),
             next_restart_ns: None,
         }
+    }
+
+    /// True when calls need no supervision: no guard, no budget, and every
+    /// node running.
+    #[inline(always)]
+    pub(crate) fn is_unwatched(&self) -> bool {
+        self.unwatched
     }
 
     /// True when `node` runs (a failed one's input is dropped instead).
@@ -190,6 +201,7 @@ impl Supervisor {
         if slot.running {
             slot.running = false;
             self.down += 1;
+            self.unwatched = false;
         }
         if now_ns.saturating_sub(slot.running_since_ns) >= policy.reset_after_ns() {
             slot.failures_in_row = 0;
@@ -272,6 +284,7 @@ impl Supervisor {
         if !slot.running {
             slot.running = true;
             self.down -= 1;
+            self.unwatched = self.down == 0 && self.guard.is_none() && self.budget_ns.is_none();
         }
         slot.running_since_ns = now_ns;
         counters.restarts.increment();
