@@ -403,28 +403,31 @@ impl VirtioNetQueue {
     fn refill(&mut self) {
         let ReceiveLayout { header, len, .. } = self.receive;
         let (wanted, lent) = if self.rx.ring.in_order() {
-            let (first, free) = self.rx.ring.in_order_free();
+            let RingWithSlots { ring, slots, .. } = &mut self.rx;
             let pool = &self.pool;
-            let (head, wrapped) = self.rx.slot_runs(first, usize::from(free));
-            let mut lent = pool.lend_run(head);
-            if lent == head.len() {
-                lent += pool.lend_run(wrapped);
-            }
             let (base, stride) = (
                 pool.buffers_phys() + header as u64,
                 pool.buffer_stride() as u64,
             );
-            // The descriptors from the slots, in the same one or two spans
-            // (before and after the table's end).
-            let size = usize::from(self.rx.ring.size());
-            let first = usize::from(first);
-            let (wrapped, from_first) = self.rx.slots[..size].split_at(first);
-            let before_end = lent.min(from_first.len());
-            let mut run = self.rx.ring.in_order_run(lent, true);
             let address = |index: u32| base + u64::from(index) * stride;
-            run.push_span(&from_first[..before_end], len, address);
-            run.push_span(&wrapped[..lent - before_end], len, address);
-            debug_assert_eq!(run.pushed(), lent, "`lent` descriptors were free");
+            // The free descriptors' slots, in one or two spans (before and
+            // after the table's end): the pool lends into each, and the
+            // descriptors are written from it.
+            let (first, free) = ring.in_order_free();
+            let (first, free) = (usize::from(first), usize::from(free));
+            let size = usize::from(ring.size());
+            let (wrapped, from_first) = slots[..size].split_at_mut(first);
+            let head = free.min(from_first.len());
+            let (head, rest) = (&mut from_first[..head], &mut wrapped[..free - head]);
+            let mut run = ring.in_order_run(free, true);
+            let mut lent = pool.lend_run(head);
+            run.push_span(&head[..lent], len, address);
+            if lent == head.len() && !rest.is_empty() {
+                let more = pool.lend_run(rest);
+                run.push_span(&rest[..more], len, address);
+                lent += more;
+            }
+            debug_assert_eq!(run.pushed(), lent, "`free` descriptors were free");
             (usize::from(free), lent)
         } else {
             let wanted = self.rx.ring.free_count();
