@@ -4,12 +4,14 @@
 
 use crate::registers::{NET_HEADER_LEN, NetStatus};
 use crate::transport::{Doorbell, NetConfigView};
-use crate::virtqueue::{MAX_QUEUE_SIZE, SplitQueue, UsedRun, UsedSpan};
+use crate::virtqueue::{InOrderRun, MAX_QUEUE_SIZE, SplitQueue, UsedRun, UsedSpan};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
+use core::mem::ManuallyDrop;
 use core::sync::atomic::{Ordering, fence};
-use dataplane::mem::burst::{append_from_fn, take_front};
+use dataplane::mem::burst::{self, append_from_fn, take_front};
+use dataplane::mem::mempool::Lender;
 use dataplane::{BURST_SIZE, Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
 
 /// Counters of one queue pair; shared (`Arc`) so the platform can print them
@@ -316,6 +318,129 @@ fn hold_foreign(
     addr
 }
 
+/// What the in-order transmit loop works with: the transmit slots (the
+/// queue size of them), the queue's pool as a [`Lender`], and where
+/// another pool's frames are held.
+struct InOrderSend<'a> {
+    slots: &'a mut [u32],
+    /// The slots' address, from which a slot's descriptor id is worked out.
+    slots_start: usize,
+    lender: Lender<'a>,
+    phys_offset: u64,
+    tx_foreign: &'a mut [Option<Packet>],
+    tx_foreign_in_flight: &'a mut usize,
+    /// Frames dropped for want of headroom.
+    no_headroom: u64,
+}
+
+type Front<'b> = burst::Front<'b, Packet, BURST_SIZE>;
+
+impl InOrderSend<'_> {
+    /// Sends the queue's own frames with headroom from the front of
+    /// `packets`, each slot and descriptor written as the frame is taken,
+    /// from the run's next descriptor up to the table's end at most; stops
+    /// at the first other frame. Not inlined: alone in its function, the
+    /// loop has every register for itself.
+    #[inline(never)]
+    fn span(&mut self, run: &mut InOrderRun<'_>, packets: &mut Front<'_>) {
+        let Some(id) = run.next_id() else {
+            return;
+        };
+        let id = usize::from(id);
+        // No more slots than frames left, so that the span's bound is the
+        // front's too.
+        let end = (id + packets.len()).min(self.slots.len());
+        let Some(span) = self.slots.get_mut(id..end) else {
+            return;
+        };
+        let Self {
+            slots_start,
+            lender,
+            phys_offset,
+            tx_foreign,
+            tx_foreign_in_flight,
+            no_headroom,
+            ..
+        } = self;
+        let (lender, phys_offset, slots_start) = (*lender, *phys_offset, *slots_start);
+        // The front's items read in place, the position kept here and
+        // moved past those taken once the span ends.
+        let next = packets.as_ptr();
+        let mut taken = 0;
+        run.push_span_while(span, |slot| {
+            // SAFETY: the span calls this at most once a slot and stops at
+            // the first call that takes no frame; each earlier call took
+            // one, and there were no more slots than frames, so `taken <
+            // packets.len()`: an item of the front not read out yet.
+            // Read once, so that the checks look at a value in registers;
+            // while not wanted its bits stay where they are, the front's
+            // (the copy is forgotten).
+            let packet = ManuallyDrop::new(unsafe { next.add(taken).read() });
+            if !(lender.owns(&packet) && packet.headroom() >= NET_HEADER_LEN) {
+                return None;
+            }
+            // Taken: read out once (`taken` moves past it), for
+            // `skip_taken` below.
+            let mut packet = ManuallyDrop::into_inner(packet);
+            taken += 1;
+            // Never `None` nor `Err`: the headroom and the pool were just
+            // looked at; counted and kept whole all the same.
+            let Some((addr, len)) = frame_with_header_at(&mut packet, phys_offset) else {
+                *no_headroom += 1;
+                return None;
+            };
+            let (index, addr) = match lender.lend(packet) {
+                Ok(index) => (index, addr),
+                Err(packet) => {
+                    let id = (core::ptr::from_mut(slot).addr() - slots_start) / size_of::<u32>();
+                    let addr = hold_foreign(tx_foreign, tx_foreign_in_flight, id as u16, packet);
+                    (NO_BUFFER, addr)
+                }
+            };
+            *slot = index;
+            Some((addr, len))
+        });
+        // SAFETY: the first `taken` items were each read out once, above.
+        unsafe { packets.skip_taken(taken) };
+    }
+
+    /// Sends what [`Self::span`] left of the front: span after span, each
+    /// stopped at the table's end (the next starts at descriptor 0), at the
+    /// run's or the burst's end, or at a frame of another pool (sent apart,
+    /// held whole) or without headroom (dropped, counted).
+    #[cold]
+    #[inline(never)]
+    fn rest(&mut self, run: &mut InOrderRun<'_>, packets: &mut Front<'_>, pool: &Mempool) {
+        let lender = self.lender;
+        loop {
+            let Some(mut packet) = packets
+                .next_if(|packet| !lender.owns(packet) || packet.headroom() < NET_HEADER_LEN)
+            else {
+                if packets.is_empty() || run.next_id().is_none() {
+                    return;
+                }
+                self.span(run, packets);
+                continue;
+            };
+            let Some((addr, len)) = frame_with_header(&mut packet) else {
+                self.no_headroom += 1;
+                continue;
+            };
+            let Some(id) = run.next_id() else {
+                return;
+            };
+            self.slots[slot(id)] = match pool.lend(packet) {
+                Ok(index) => index,
+                Err(packet) => {
+                    hold_foreign(self.tx_foreign, self.tx_foreign_in_flight, id, packet);
+                    NO_BUFFER
+                }
+            };
+            run.push(addr, len);
+        }
+    }
+}
+
 /// One queue pair, polled by the core that owns its mempool.
 pub struct VirtioNetQueue {
     rx: RingWithSlots,
@@ -475,7 +600,9 @@ impl VirtioNetQueue {
                 // them); distinct descriptors hold distinct buffers.
                 unsafe {
                     pool.return_lent_run(head);
-                    pool.return_lent_run(wrapped);
+                    if !wrapped.is_empty() {
+                        pool.return_lent_run(wrapped);
+                    }
                 }
             } else {
                 let mask = self.tx.ring.size() - 1;
@@ -635,9 +762,6 @@ impl Nic for VirtioNetQueue {
         let room = self.tx.ring.free_count().min(batch.len());
         let (mut sent, mut no_headroom) = (0u64, 0u64);
         if self.tx.ring.in_order() {
-            // A frame of the queue's own pool: its physical address is its
-            // virtual one moved by the pool's fixed offset.
-            let phys_offset = self.pool.phys_offset();
             let Self {
                 tx,
                 tx_foreign,
@@ -647,84 +771,28 @@ impl Nic for VirtioNetQueue {
             } = &mut *self;
             let size = usize::from(tx.ring.size());
             let slots = &mut tx.slots[..size];
-            let slots_start = slots.as_ptr().addr();
-            let lender = pool.lender();
+            let mut send = InOrderSend {
+                slots_start: slots.as_ptr().addr(),
+                slots,
+                lender: pool.lender(),
+                // A frame of the queue's own pool: its physical address is
+                // its virtual one moved by the pool's fixed offset.
+                phys_offset: pool.phys_offset(),
+                tx_foreign,
+                tx_foreign_in_flight,
+                no_headroom: 0,
+            };
             let mut packets = take_front(batch.packets_mut(), room);
             let mut run = tx.ring.in_order_run(room, false);
-            while let Some(id) = run.next_id() {
-                // The queue's own frames with headroom, each slot and
-                // descriptor written as the frame is taken, up to the
-                // table's end.
-                // No more slots than frames left, so that the span's
-                // bound is the front's too.
-                let id = usize::from(id);
-                let span = &mut slots[id..(id + packets.len()).min(size)];
-                run.push_span_while(span, |slot| {
-                    let own_with_headroom = |packet: &Packet| {
-                        lender.owns(packet) && packet.headroom() >= NET_HEADER_LEN
-                    };
-                    // SAFETY: the span calls this at most once a slot,
-                    // and stops at the first call that takes no frame:
-                    // each earlier call took one, and there were no more
-                    // slots than frames.
-                    unsafe {
-                        packets.next_if_then_unchecked(own_with_headroom, |mut packet| {
-                            // Never `None` nor `Err`: the headroom and the
-                            // pool were just looked at; counted and kept
-                            // whole all the same.
-                            let Some((addr, len)) = frame_with_header_at(&mut packet, phys_offset)
-                            else {
-                                no_headroom += 1;
-                                return None;
-                            };
-                            let (index, addr) = match lender.lend(packet) {
-                                Ok(index) => (index, addr),
-                                Err(packet) => {
-                                    let id = (core::ptr::from_mut(slot).addr() - slots_start)
-                                        / size_of::<u32>();
-                                    let addr = hold_foreign(
-                                        tx_foreign,
-                                        tx_foreign_in_flight,
-                                        id as u16,
-                                        packet,
-                                    );
-                                    (NO_BUFFER, addr)
-                                }
-                            };
-                            *slot = index;
-                            Some((addr, len))
-                        })
-                    }
-                    .flatten()
-                });
-                // Stopped at the table's end (the next span starts at
-                // descriptor 0), at the run's or the burst's end, or at a
-                // packet of another pool or without headroom, sent here.
-                let Some(mut packet) = packets
-                    .next_if(|packet| !lender.owns(packet) || packet.headroom() < NET_HEADER_LEN)
-                else {
-                    if packets.is_empty() {
-                        break;
-                    }
-                    continue;
-                };
-                let Some((addr, len)) = frame_with_header(&mut packet) else {
-                    no_headroom += 1;
-                    continue;
-                };
-                let Some(id) = run.next_id() else {
-                    break;
-                };
-                let held = &mut slots[slot(id)];
-                *held = match pool.lend(packet) {
-                    Ok(index) => index,
-                    Err(packet) => {
-                        hold_foreign(tx_foreign, tx_foreign_in_flight, id, packet);
-                        NO_BUFFER
-                    }
-                };
-                run.push(addr, len);
+            // The common burst goes out whole in the first span; the rest
+            // (the table's end crossed, a frame of another pool or without
+            // headroom) out of line, so that the first span's loop keeps
+            // its values in registers.
+            send.span(&mut run, &mut packets);
+            if !packets.is_empty() {
+                send.rest(&mut run, &mut packets, pool);
             }
+            no_headroom = send.no_headroom;
             sent = run.pushed() as u64;
         } else {
             let mut packets = batch.packets_mut().drain(..room);

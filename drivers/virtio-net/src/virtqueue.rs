@@ -585,6 +585,10 @@ impl SplitQueue {
     }
 }
 
+/// A device-writable descriptor's flags as `InOrderRun::flags` holds them
+/// (`len`'s neighbours in the descriptor's second 8 bytes).
+const WRITE_FLAGS: u64 = (DescriptorFlags::VIRTQ_DESC_F_WRITE.bits() as u64) << 32;
+
 /// Chains of one descriptor being pushed in order at consecutive free
 /// positions ([`SplitQueue::in_order_run`]); the queue's available index
 /// moves past them when the run is dropped.
@@ -691,8 +695,25 @@ impl InOrderRun<'_> {
     pub fn push_span_while<S>(
         &mut self,
         side: &mut [S],
+        describe: impl FnMut(&mut S) -> Option<(u64, u32)>,
+    ) -> usize {
+        // The flags as a constant where they are none (a transmit run):
+        // the loop then stores the length as it is.
+        if self.flags == 0 {
+            self.push_span_while_flagged::<0, S>(side, describe)
+        } else {
+            self.push_span_while_flagged::<WRITE_FLAGS, S>(side, describe)
+        }
+    }
+
+    /// [`Self::push_span_while`] for a run whose `flags` are `FLAGS`.
+    #[inline(always)]
+    fn push_span_while_flagged<const FLAGS: u64, S>(
+        &mut self,
+        side: &mut [S],
         mut describe: impl FnMut(&mut S) -> Option<(u64, u32)>,
     ) -> usize {
+        debug_assert_eq!(self.flags, FLAGS);
         let id = self.position & self.mask;
         let count = side
             .len()
@@ -713,7 +734,7 @@ impl InOrderRun<'_> {
                 descriptor.write_volatile(addr.to_le());
                 descriptor
                     .add(1)
-                    .write_volatile((u64::from(len) | self.flags).to_le());
+                    .write_volatile((u64::from(len) | FLAGS).to_le());
                 descriptor = descriptor.add(2);
             }
         }
