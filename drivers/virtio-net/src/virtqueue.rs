@@ -1391,6 +1391,45 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn spans_pushed_while_described_carry_the_runs_flags() {
+        for device_writes in [false, true] {
+            let mut memory = HeapRing::new(4);
+            let mut queue = memory.queue(4);
+            let mut device = SimulatedDevice::attach(&queue);
+            queue.set_in_order();
+            let mut run = queue.in_order_run(4, device_writes);
+            let mut side = [0u32; 4];
+            let mut described = 0u64;
+            // The third item gives no descriptor: the span stops there.
+            let pushed = run.push_span_while(&mut side, |item| {
+                described += 1;
+                *item = described as u32;
+                (described < 3).then_some((0x1000 * described, 60 + described as u32))
+            });
+            assert_eq!(pushed, 2);
+            assert_eq!(run.pushed(), 2);
+            drop(run);
+            queue.publish();
+            assert_eq!(side, [1, 2, 3, 0]);
+            let flags = if device_writes {
+                DescriptorFlags::VIRTQ_DESC_F_WRITE.bits()
+            } else {
+                0
+            };
+            for id in 0..2u16 {
+                let (head, descriptor) = device.next_head().unwrap();
+                assert_eq!(head, id);
+                let expected = (0x1000 * u64::from(id + 1), 61 + u32::from(id), flags);
+                assert_eq!(
+                    (descriptor.addr, descriptor.len, descriptor.flags),
+                    expected
+                );
+            }
+            assert!(device.next_head().is_none());
+        }
+    }
+
+    #[test]
     fn bogus_used_ids_are_refused() {
         let mut memory = HeapRing::new(4);
         let mut queue = memory.queue(4);
