@@ -553,7 +553,7 @@ impl VirtioNetQueue {
                 lent += more;
             }
             debug_assert_eq!(run.pushed(), lent, "`free` descriptors were free");
-            (usize::from(free), lent)
+            (free, lent)
         } else {
             let wanted = self.rx.ring.free_count();
             let ring = &mut self.rx;

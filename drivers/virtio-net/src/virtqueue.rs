@@ -1333,7 +1333,6 @@ pub(crate) mod tests {
         // SAFETY: both below the span's length.
         let in_place = unsafe { (wrapped.written_in_place(0), wrapped.written_in_place(1)) };
         assert_eq!(in_place, (10, 11));
-        drop(used);
         // A run that does not cross the table's end is one span.
         let mut run = queue.in_order_run(2, true);
         run.push(0x1000, 60);
