@@ -215,6 +215,32 @@ impl<T, const N: usize> Front<'_, T, N> {
     }
 }
 
+impl<T, const N: usize> Front<'_, T, N> {
+    /// The next item not taken, for a loop that reads the front's items
+    /// in place by index (`as_ptr().add(k)`, `k < len()`) and moves the
+    /// ones it takes out bitwise, then says how many with
+    /// [`Self::skip_taken`]: the front's position stays in the loop's
+    /// register rather than in memory at each item.
+    #[inline(always)]
+    pub fn as_ptr(&self) -> *mut T {
+        self.next
+    }
+
+    /// Moves past the next `count` items, which the caller moved out
+    /// (read bitwise from [`Self::as_ptr`]) and now owns: the front neither
+    /// drops nor keeps them.
+    ///
+    /// # Safety
+    /// `count <= self.len()`, and each of the next `count` items was read
+    /// out once, after which it is not used through the front again.
+    #[inline(always)]
+    pub unsafe fn skip_taken(&mut self, count: usize) {
+        debug_assert!(count <= self.len(), "skip_taken past the front");
+        // SAFETY: `count <= len()`, so the new `next` is at most `end`.
+        self.next = unsafe { self.next.add(count) };
+    }
+}
+
 impl<T, const N: usize> Iterator for Front<'_, T, N> {
     type Item = T;
 
@@ -335,6 +361,26 @@ mod tests {
         assert_eq!(front.next(), None);
         drop(front);
         assert!(from.is_empty());
+    }
+
+    #[test]
+    fn items_read_in_place_and_skipped_are_the_callers() {
+        let mut from: ArrayVec<String, 4> =
+            ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let mut front = take_front(&mut from, 3);
+        let next = front.as_ptr();
+        // SAFETY: the first two of three are read out once each, then
+        // skipped; the rest stay the front's.
+        let taken = unsafe {
+            let taken = [next.read(), next.add(1).read()];
+            front.skip_taken(2);
+            taken
+        };
+        assert_eq!(taken, ["a", "b"]);
+        assert_eq!(front.len(), 1);
+        assert_eq!(front.next().as_deref(), Some("c"));
+        drop(front);
+        assert_eq!(from.as_slice(), ["d"]);
     }
 
     #[test]

@@ -4,12 +4,14 @@
 
 use crate::registers::{NET_HEADER_LEN, NetStatus};
 use crate::transport::{Doorbell, NetConfigView};
-use crate::virtqueue::{MAX_QUEUE_SIZE, SplitQueue, UsedRun};
+use crate::virtqueue::{InOrderRun, MAX_QUEUE_SIZE, SplitQueue, UsedRun, UsedSpan};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
+use core::mem::ManuallyDrop;
 use core::sync::atomic::{Ordering, fence};
-use dataplane::mem::burst::{append_from_fn, take_front};
+use dataplane::mem::burst::{self, append_from_fn, take_front};
+use dataplane::mem::mempool::Lender;
 use dataplane::{BURST_SIZE, Batch, Counter, LinkInfo, MacAddr, Mempool, Nic, Packet};
 
 /// Counters of one queue pair; shared (`Arc`) so the platform can print them
@@ -213,10 +215,12 @@ fn frame_with_header_at(packet: &mut Packet, phys_offset: u64) -> Option<(u64, u
 /// returns (packets made, their bytes, the offsets in the run of the
 /// buffers with a bad length, one bit each). Those stay lent, for the
 /// caller to return after the loop, which so makes no call and keeps its
-/// values in registers. With `CHECK_IDS` a used entry naming another
-/// descriptor than its position counts as a bad length (its length is
-/// unknown); without, the caller checked the run's first and last
-/// entries once ([`UsedRun::ends_in_place`]).
+/// values in registers. The run is walked by its one or two spans of
+/// consecutive descriptors ([`UsedRun::spans`]): a span's used entries
+/// and slots are read at one index, with no mask. With `CHECK_IDS` a used
+/// entry naming another descriptor than its position counts as a bad
+/// length (its length is unknown); without, the caller checked the run's
+/// first and last entries once ([`UsedRun::ends_in_place`]).
 #[inline(always)]
 fn receive_in_order<const CHECK_IDS: bool>(
     batch: &mut Batch,
@@ -226,31 +230,72 @@ fn receive_in_order<const CHECK_IDS: bool>(
     frame: usize,
     largest_frame: u32,
 ) -> (usize, u64, u64) {
-    let (mut bytes, mut refused) = (0u64, 0u64);
+    let [head, wrapped] = used.spans();
+    let (mut received, mut bytes, mut refused) =
+        receive_span::<CHECK_IDS>(batch, &head, 0, slots, pool, frame, largest_frame);
+    if !wrapped.is_empty() {
+        let (more, more_bytes, more_refused) = receive_span::<CHECK_IDS>(
+            batch,
+            &wrapped,
+            head.len(),
+            slots,
+            pool,
+            frame,
+            largest_frame,
+        );
+        received += more;
+        bytes += more_bytes;
+        refused |= more_refused;
+    }
+    (received, bytes, refused)
+}
+
+/// [`receive_in_order`] over one span of the run, which starts
+/// `run_offset` entries into it: the span's used entries and slots read
+/// at one index.
+#[inline(always)]
+fn receive_span<const CHECK_IDS: bool>(
+    batch: &mut Batch,
+    span: &UsedSpan<'_>,
+    run_offset: usize,
+    slots: &[u32; SLOTS],
+    pool: &Mempool,
+    frame: usize,
+    largest_frame: u32,
+) -> (usize, u64, u64) {
+    // A span's ids lie below the queue size, at most `SLOTS`
+    // (`RingWithSlots::new`), so the slice is never empty for want of
+    // room; were it, the span's buffers would stay lent (leaked, never
+    // reused), not misread.
+    let lent = slots
+        .get(span.first()..span.first() + span.len())
+        .unwrap_or(&[]);
+    // A burst's bytes fit 32 bits (at most 64 frames below 64 KiB).
+    let (mut bytes, mut refused) = (0u32, 0u64);
     // Written by index into the batch's spare room, its length stored once.
-    let received = append_from_fn(batch.packets_mut(), used.len(), |offset| {
-        let id = used.id(offset);
+    let received = append_from_fn(batch.packets_mut(), lent.len(), |k| {
         let written = if CHECK_IDS {
-            used.written(id)
+            span.written(k)
         } else {
-            used.written_in_place(id)
+            // SAFETY: `k < lent.len()`, which is the span's length (or 0).
+            unsafe { span.written_in_place(k) }
         };
-        // One comparison for both bounds: below the header wraps to a huge
-        // frame length.
+        // One comparison for both bounds: below the header wraps to a
+        // huge frame length.
         let frame_len = written.wrapping_sub(NET_HEADER_LEN as u32);
         if frame_len > largest_frame {
-            refused |= 1 << offset;
+            refused |= 1 << (run_offset + k);
             return None;
         }
-        bytes += u64::from(frame_len);
+        bytes = bytes.wrapping_add(frame_len);
         // SAFETY: `refill` lent the index in the slot of this descriptor,
         // which the device completed and which is taken once
         // (`take_used_in_order` moved past it); the frame ends at `frame +
         // frame_len = header + written <= header + len <= buffer_len`
         // (`ReceiveLayout::of`).
-        Some(unsafe { pool.take_lent(slots[slot(id)], frame, frame_len as usize) })
+        Some(unsafe { pool.take_lent(lent[k], frame, frame_len as usize) })
     });
-    (received, bytes, refused)
+    (received, u64::from(bytes), refused)
 }
 
 /// Keeps another pool's `packet`, sent on transmit descriptor `id`, until
@@ -271,6 +316,129 @@ fn hold_foreign(
         *in_flight += 1;
     }
     addr
+}
+
+/// What the in-order transmit loop works with: the transmit slots (the
+/// queue size of them), the queue's pool as a [`Lender`], and where
+/// another pool's frames are held.
+struct InOrderSend<'a> {
+    slots: &'a mut [u32],
+    /// The slots' address, from which a slot's descriptor id is worked out.
+    slots_start: usize,
+    lender: Lender<'a>,
+    phys_offset: u64,
+    tx_foreign: &'a mut [Option<Packet>],
+    tx_foreign_in_flight: &'a mut usize,
+    /// Frames dropped for want of headroom.
+    no_headroom: u64,
+}
+
+type Front<'b> = burst::Front<'b, Packet, BURST_SIZE>;
+
+impl InOrderSend<'_> {
+    /// Sends the queue's own frames with headroom from the front of
+    /// `packets`, each slot and descriptor written as the frame is taken,
+    /// from the run's next descriptor up to the table's end at most; stops
+    /// at the first other frame. Not inlined: alone in its function, the
+    /// loop has every register for itself.
+    #[inline(never)]
+    fn span(&mut self, run: &mut InOrderRun<'_>, packets: &mut Front<'_>) {
+        let Some(id) = run.next_id() else {
+            return;
+        };
+        let id = usize::from(id);
+        // No more slots than frames left, so that the span's bound is the
+        // front's too.
+        let end = (id + packets.len()).min(self.slots.len());
+        let Some(span) = self.slots.get_mut(id..end) else {
+            return;
+        };
+        let Self {
+            slots_start,
+            lender,
+            phys_offset,
+            tx_foreign,
+            tx_foreign_in_flight,
+            no_headroom,
+            ..
+        } = self;
+        let (lender, phys_offset, slots_start) = (*lender, *phys_offset, *slots_start);
+        // The front's items read in place, the position kept here and
+        // moved past those taken once the span ends.
+        let next = packets.as_ptr();
+        let mut taken = 0;
+        run.push_span_while(span, |slot| {
+            // SAFETY: the span calls this at most once a slot and stops at
+            // the first call that takes no frame; each earlier call took
+            // one, and there were no more slots than frames, so `taken <
+            // packets.len()`: an item of the front not read out yet.
+            // Read once, so that the checks look at a value in registers;
+            // while not wanted its bits stay where they are, the front's
+            // (the copy is forgotten).
+            let packet = ManuallyDrop::new(unsafe { next.add(taken).read() });
+            if !(lender.owns(&packet) && packet.headroom() >= NET_HEADER_LEN) {
+                return None;
+            }
+            // Taken: read out once (`taken` moves past it), for
+            // `skip_taken` below.
+            let mut packet = ManuallyDrop::into_inner(packet);
+            taken += 1;
+            // Never `None` nor `Err`: the headroom and the pool were just
+            // looked at; counted and kept whole all the same.
+            let Some((addr, len)) = frame_with_header_at(&mut packet, phys_offset) else {
+                *no_headroom += 1;
+                return None;
+            };
+            let (index, addr) = match lender.lend(packet) {
+                Ok(index) => (index, addr),
+                Err(packet) => {
+                    let id = (core::ptr::from_mut(slot).addr() - slots_start) / size_of::<u32>();
+                    let addr = hold_foreign(tx_foreign, tx_foreign_in_flight, id as u16, packet);
+                    (NO_BUFFER, addr)
+                }
+            };
+            *slot = index;
+            Some((addr, len))
+        });
+        // SAFETY: the first `taken` items were each read out once, above.
+        unsafe { packets.skip_taken(taken) };
+    }
+
+    /// Sends what [`Self::span`] left of the front: span after span, each
+    /// stopped at the table's end (the next starts at descriptor 0), at the
+    /// run's or the burst's end, or at a frame of another pool (sent apart,
+    /// held whole) or without headroom (dropped, counted).
+    #[cold]
+    #[inline(never)]
+    fn rest(&mut self, run: &mut InOrderRun<'_>, packets: &mut Front<'_>, pool: &Mempool) {
+        let lender = self.lender;
+        loop {
+            let Some(mut packet) = packets
+                .next_if(|packet| !lender.owns(packet) || packet.headroom() < NET_HEADER_LEN)
+            else {
+                if packets.is_empty() || run.next_id().is_none() {
+                    return;
+                }
+                self.span(run, packets);
+                continue;
+            };
+            let Some((addr, len)) = frame_with_header(&mut packet) else {
+                self.no_headroom += 1;
+                continue;
+            };
+            let Some(id) = run.next_id() else {
+                return;
+            };
+            self.slots[slot(id)] = match pool.lend(packet) {
+                Ok(index) => index,
+                Err(packet) => {
+                    hold_foreign(self.tx_foreign, self.tx_foreign_in_flight, id, packet);
+                    NO_BUFFER
+                }
+            };
+            run.push(addr, len);
+        }
+    }
 }
 
 /// One queue pair, polled by the core that owns its mempool.
@@ -360,29 +528,32 @@ impl VirtioNetQueue {
     fn refill(&mut self) {
         let ReceiveLayout { header, len, .. } = self.receive;
         let (wanted, lent) = if self.rx.ring.in_order() {
-            let (first, free) = self.rx.ring.in_order_free();
+            let RingWithSlots { ring, slots, .. } = &mut self.rx;
             let pool = &self.pool;
-            let (head, wrapped) = self.rx.slot_runs(first, usize::from(free));
-            let mut lent = pool.lend_run(head);
-            if lent == head.len() {
-                lent += pool.lend_run(wrapped);
-            }
             let (base, stride) = (
                 pool.buffers_phys() + header as u64,
                 pool.buffer_stride() as u64,
             );
-            // The descriptors from the slots, in the same one or two spans
-            // (before and after the table's end).
-            let size = usize::from(self.rx.ring.size());
-            let first = usize::from(first);
-            let (wrapped, from_first) = self.rx.slots[..size].split_at(first);
-            let before_end = lent.min(from_first.len());
-            let mut run = self.rx.ring.in_order_run(lent, true);
             let address = |index: u32| base + u64::from(index) * stride;
-            run.push_span(&from_first[..before_end], len, address);
-            run.push_span(&wrapped[..lent - before_end], len, address);
-            debug_assert_eq!(run.pushed(), lent, "`lent` descriptors were free");
-            (usize::from(free), lent)
+            // The free descriptors' slots, in one or two spans (before and
+            // after the table's end): the pool lends into each, and the
+            // descriptors are written from it.
+            let (first, free) = ring.in_order_free();
+            let (first, free) = (usize::from(first), usize::from(free));
+            let size = usize::from(ring.size());
+            let (wrapped, from_first) = slots[..size].split_at_mut(first);
+            let head = free.min(from_first.len());
+            let (head, rest) = (&mut from_first[..head], &mut wrapped[..free - head]);
+            let mut run = ring.in_order_run(free, true);
+            let mut lent = pool.lend_run(head);
+            run.push_span(&head[..lent], len, address);
+            if lent == head.len() && !rest.is_empty() {
+                let more = pool.lend_run(rest);
+                run.push_span(&rest[..more], len, address);
+                lent += more;
+            }
+            debug_assert_eq!(run.pushed(), lent, "`free` descriptors were free");
+            (free, lent)
         } else {
             let wanted = self.rx.ring.free_count();
             let ring = &mut self.rx;
@@ -429,7 +600,9 @@ impl VirtioNetQueue {
                 // them); distinct descriptors hold distinct buffers.
                 unsafe {
                     pool.return_lent_run(head);
-                    pool.return_lent_run(wrapped);
+                    if !wrapped.is_empty() {
+                        pool.return_lent_run(wrapped);
+                    }
                 }
             } else {
                 let mask = self.tx.ring.size() - 1;
@@ -530,7 +703,11 @@ impl Nic for VirtioNetQueue {
                 self.stats.rx_used_id_mismatch.increment();
                 receive_in_order::<true>(batch, &used, slots, pool, frame, largest_frame)
             };
-            bad = u64::from(refused.count_ones());
+            // Counted only when there are any: `count_ones` is a dozen
+            // instructions on the baseline x86-64 (no `popcnt`).
+            if refused != 0 {
+                bad = u64::from(refused.count_ones());
+            }
             while refused != 0 {
                 let offset = refused.trailing_zeros() as usize;
                 refused &= refused - 1;
@@ -585,9 +762,6 @@ impl Nic for VirtioNetQueue {
         let room = self.tx.ring.free_count().min(batch.len());
         let (mut sent, mut no_headroom) = (0u64, 0u64);
         if self.tx.ring.in_order() {
-            // A frame of the queue's own pool: its physical address is its
-            // virtual one moved by the pool's fixed offset.
-            let phys_offset = self.pool.phys_offset();
             let Self {
                 tx,
                 tx_foreign,
@@ -597,84 +771,28 @@ impl Nic for VirtioNetQueue {
             } = &mut *self;
             let size = usize::from(tx.ring.size());
             let slots = &mut tx.slots[..size];
-            let slots_start = slots.as_ptr().addr();
-            let lender = pool.lender();
+            let mut send = InOrderSend {
+                slots_start: slots.as_ptr().addr(),
+                slots,
+                lender: pool.lender(),
+                // A frame of the queue's own pool: its physical address is
+                // its virtual one moved by the pool's fixed offset.
+                phys_offset: pool.phys_offset(),
+                tx_foreign,
+                tx_foreign_in_flight,
+                no_headroom: 0,
+            };
             let mut packets = take_front(batch.packets_mut(), room);
             let mut run = tx.ring.in_order_run(room, false);
-            while let Some(id) = run.next_id() {
-                // The queue's own frames with headroom, each slot and
-                // descriptor written as the frame is taken, up to the
-                // table's end.
-                // No more slots than frames left, so that the span's
-                // bound is the front's too.
-                let id = usize::from(id);
-                let span = &mut slots[id..(id + packets.len()).min(size)];
-                run.push_span_while(span, |slot| {
-                    let own_with_headroom = |packet: &Packet| {
-                        lender.owns(packet) && packet.headroom() >= NET_HEADER_LEN
-                    };
-                    // SAFETY: the span calls this at most once a slot,
-                    // and stops at the first call that takes no frame:
-                    // each earlier call took one, and there were no more
-                    // slots than frames.
-                    unsafe {
-                        packets.next_if_then_unchecked(own_with_headroom, |mut packet| {
-                            // Never `None` nor `Err`: the headroom and the
-                            // pool were just looked at; counted and kept
-                            // whole all the same.
-                            let Some((addr, len)) = frame_with_header_at(&mut packet, phys_offset)
-                            else {
-                                no_headroom += 1;
-                                return None;
-                            };
-                            let (index, addr) = match lender.lend(packet) {
-                                Ok(index) => (index, addr),
-                                Err(packet) => {
-                                    let id = (core::ptr::from_mut(slot).addr() - slots_start)
-                                        / size_of::<u32>();
-                                    let addr = hold_foreign(
-                                        tx_foreign,
-                                        tx_foreign_in_flight,
-                                        id as u16,
-                                        packet,
-                                    );
-                                    (NO_BUFFER, addr)
-                                }
-                            };
-                            *slot = index;
-                            Some((addr, len))
-                        })
-                    }
-                    .flatten()
-                });
-                // Stopped at the table's end (the next span starts at
-                // descriptor 0), at the run's or the burst's end, or at a
-                // packet of another pool or without headroom, sent here.
-                let Some(mut packet) = packets
-                    .next_if(|packet| !lender.owns(packet) || packet.headroom() < NET_HEADER_LEN)
-                else {
-                    if packets.is_empty() {
-                        break;
-                    }
-                    continue;
-                };
-                let Some((addr, len)) = frame_with_header(&mut packet) else {
-                    no_headroom += 1;
-                    continue;
-                };
-                let Some(id) = run.next_id() else {
-                    break;
-                };
-                let held = &mut slots[slot(id)];
-                *held = match pool.lend(packet) {
-                    Ok(index) => index,
-                    Err(packet) => {
-                        hold_foreign(tx_foreign, tx_foreign_in_flight, id, packet);
-                        NO_BUFFER
-                    }
-                };
-                run.push(addr, len);
+            // The common burst goes out whole in the first span; the rest
+            // (the table's end crossed, a frame of another pool or without
+            // headroom) out of line, so that the first span's loop keeps
+            // its values in registers.
+            send.span(&mut run, &mut packets);
+            if !packets.is_empty() {
+                send.rest(&mut run, &mut packets, pool);
             }
+            no_headroom = send.no_headroom;
             sent = run.pushed() as u64;
         } else {
             let mut packets = batch.packets_mut().drain(..room);
@@ -908,6 +1026,75 @@ mod tests {
             assert_eq!(rig.queue.pool().available(), 64 - 16 - 5);
             drop(batch);
             assert_eq!(rig.queue.pool().available(), 64 - 16);
+        }
+    }
+
+    #[test]
+    fn in_order_receive_across_the_table_end_refuses_bad_lengths_in_both_spans() {
+        // Twice: the second time the run's last used entry names another
+        // descriptor, so each entry is checked, in both spans.
+        for last_mismatched in [false, true] {
+            let mut rig = rig_in(8, 32, true);
+            // Five frames taken first: the next run starts at descriptor 5.
+            for _ in 0..5 {
+                deliver(&mut rig.rx_device, &[0; 60]);
+            }
+            let mut batch = Batch::new();
+            assert_eq!(rig.queue.rx_burst(&mut batch), 5);
+            batch.clear();
+            // Descriptors 5, 6, 7 | 0, 1, 2, 3: a bad length in each span
+            // (6 shorter than the header, 1 longer than the buffer).
+            for index in 0..7u8 {
+                let (head, chain) = rig.rx_device.next_chain().unwrap();
+                assert_eq!(head, (5 + u16::from(index)) % 8);
+                match index {
+                    1 => rig.rx_device.complete(head, 5),
+                    4 => rig.rx_device.complete(head, 60_000),
+                    6 if last_mismatched => rig
+                        .rx_device
+                        .complete(head - 1, (NET_HEADER_LEN + 60) as u32),
+                    _ => {
+                        assert!(chain[0].len as usize >= NET_HEADER_LEN + 60);
+                        // SAFETY: heap buffer, physical equals virtual in
+                        // host tests; the posted buffer holds 12 + 60 bytes.
+                        unsafe {
+                            let target = chain[0].addr as *mut u8;
+                            target
+                                .add(NET_HEADER_LEN)
+                                .write_bytes(10 + index, 60 - usize::from(index));
+                        }
+                        let len = NET_HEADER_LEN + 60 - usize::from(index);
+                        rig.rx_device.complete(head, len as u32);
+                    }
+                }
+            }
+            let expected: &[u8] = if last_mismatched {
+                &[10, 12, 13, 15]
+            } else {
+                &[10, 12, 13, 15, 16]
+            };
+            assert_eq!(rig.queue.rx_burst(&mut batch), expected.len());
+            let seen: Vec<(u8, usize)> = batch
+                .iter()
+                .map(|packet| (packet.payload()[0], packet.len()))
+                .collect();
+            let wanted: Vec<(u8, usize)> = expected
+                .iter()
+                .map(|&first| (first, 60 - usize::from(first - 10)))
+                .collect();
+            assert_eq!(seen, wanted, "in order across the table's end");
+            let stats = rig.queue.stats();
+            let refused = 2 + u64::from(last_mismatched);
+            assert_eq!(stats.rx_bad_length.get(), refused);
+            assert_eq!(stats.rx_used_id_mismatch.get(), u64::from(last_mismatched));
+            let bytes: usize = wanted.iter().map(|(_, len)| len).sum();
+            assert_eq!(stats.rx_bytes.get(), 5 * 60 + bytes as u64);
+            // The refused buffers went back to the pool and were posted
+            // again: the ring is full, the packets are the only ones out.
+            assert_eq!(rig.queue.rx_posted(), 8);
+            assert_eq!(rig.queue.pool().available(), 32 - 8 - expected.len());
+            drop(batch);
+            assert_eq!(rig.queue.pool().available(), 32 - 8);
         }
     }
 

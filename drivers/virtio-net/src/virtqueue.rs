@@ -585,6 +585,10 @@ impl SplitQueue {
     }
 }
 
+/// A device-writable descriptor's flags as `InOrderRun::flags` holds them
+/// (`len`'s neighbours in the descriptor's second 8 bytes).
+const WRITE_FLAGS: u64 = (DescriptorFlags::VIRTQ_DESC_F_WRITE.bits() as u64) << 32;
+
 /// Chains of one descriptor being pushed in order at consecutive free
 /// positions ([`SplitQueue::in_order_run`]); the queue's available index
 /// moves past them when the run is dropped.
@@ -691,8 +695,25 @@ impl InOrderRun<'_> {
     pub fn push_span_while<S>(
         &mut self,
         side: &mut [S],
+        describe: impl FnMut(&mut S) -> Option<(u64, u32)>,
+    ) -> usize {
+        // The flags as a constant where they are none (a transmit run):
+        // the loop then stores the length as it is.
+        if self.flags == 0 {
+            self.push_span_while_flagged::<0, S>(side, describe)
+        } else {
+            self.push_span_while_flagged::<WRITE_FLAGS, S>(side, describe)
+        }
+    }
+
+    /// [`Self::push_span_while`] for a run whose `flags` are `FLAGS`.
+    #[inline(always)]
+    fn push_span_while_flagged<const FLAGS: u64, S>(
+        &mut self,
+        side: &mut [S],
         mut describe: impl FnMut(&mut S) -> Option<(u64, u32)>,
     ) -> usize {
+        debug_assert_eq!(self.flags, FLAGS);
         let id = self.position & self.mask;
         let count = side
             .len()
@@ -713,7 +734,7 @@ impl InOrderRun<'_> {
                 descriptor.write_volatile(addr.to_le());
                 descriptor
                     .add(1)
-                    .write_volatile((u64::from(len) | self.flags).to_le());
+                    .write_volatile((u64::from(len) | FLAGS).to_le());
                 descriptor = descriptor.add(2);
             }
         }
@@ -840,6 +861,99 @@ impl UsedRun<'_> {
                 .add(1)
                 .read_volatile()
         }
+    }
+
+    /// The run as its one or two spans of consecutive descriptors, in
+    /// order: the first from the run's first descriptor up to the table's
+    /// end at most, the second from descriptor 0 (empty unless the run
+    /// crosses the table's end). A receive loop walks each with one
+    /// index, no mask: entry `k` of a span and the `k`-th of the caller's
+    /// slots from the span's first id.
+    #[inline(always)]
+    pub fn spans(&self) -> [UsedSpan<'_>; 2] {
+        // `first <= mask`, so the table has `mask + 1 - first` entries from it.
+        let head = self.count.min(self.mask + 1 - self.first);
+        [
+            UsedSpan {
+                // SAFETY: `first <= mask`: inside the used ring.
+                entries: unsafe { self.entries.add(self.first) },
+                first: self.first,
+                count: head,
+                _run: PhantomData,
+            },
+            UsedSpan {
+                entries: self.entries,
+                first: 0,
+                count: self.count - head,
+                _run: PhantomData,
+            },
+        ]
+    }
+}
+
+/// Consecutive entries of a [`UsedRun`] that do not cross the table's
+/// end ([`UsedRun::spans`]): entry `k` is descriptor `first + k`'s.
+pub struct UsedSpan<'a> {
+    /// The used ring's entry at the span's first descriptor.
+    entries: *const UsedElement,
+    first: usize,
+    count: usize,
+    _run: PhantomData<&'a UsedRun<'a>>,
+}
+
+impl UsedSpan<'_> {
+    /// The id of the span's first descriptor; entry `k` is descriptor
+    /// `first() + k`'s.
+    #[inline(always)]
+    pub fn first(&self) -> usize {
+        self.first
+    }
+
+    /// Entries in the span.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when the span has no entry.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// [`UsedRun::written`] of the span's `k`-th entry: the bytes the
+    /// device wrote into descriptor `first() + k`'s buffer, or `u32::MAX`
+    /// when the entry names another descriptor or `k` is past the span.
+    #[inline(always)]
+    pub fn written(&self, k: usize) -> u32 {
+        if k >= self.count {
+            return u32::MAX;
+        }
+        // SAFETY: `k < count`, so the entry is one of the run's, inside the
+        // used ring (`spans` stops at the table's end), completed by the
+        // device before the `idx` `take_used_in_order` loaded and not
+        // written again while the run borrows the queue (as in
+        // `UsedRun::entry`).
+        let element = unsafe { self.entries.add(k).read_volatile() };
+        if element.id as usize == self.first + k {
+            element.len
+        } else {
+            u32::MAX
+        }
+    }
+
+    /// [`Self::written`] without the look at the entry's id, for a run
+    /// whose [`UsedRun::ends_in_place`] held: one load a packet, no bound
+    /// checked.
+    ///
+    /// # Safety
+    /// `k < self.len()`.
+    #[inline(always)]
+    pub unsafe fn written_in_place(&self, k: usize) -> u32 {
+        debug_assert!(k < self.count);
+        // SAFETY: as in `written`, `k < count` being the precondition;
+        // `len` at offset 4 of the 8-byte entry.
+        unsafe { self.entries.add(k).cast::<u32>().add(1).read_volatile() }
     }
 }
 
@@ -1190,6 +1304,56 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_used_run_splits_into_spans_at_the_table_end() {
+        let mut memory = HeapRing::new(4);
+        let mut queue = memory.queue(4);
+        let mut device = SimulatedDevice::attach(&queue);
+        queue.set_in_order();
+        // Three positions on: the run covers descriptors 3, 0 and 1.
+        queue.skip_to(3);
+        device.skip_to(3);
+        let mut run = queue.in_order_run(3, true);
+        for buffer in 0..3u64 {
+            run.push(0x1000 * (buffer + 1), 60);
+        }
+        drop(run);
+        queue.publish();
+        for (id, written) in [(3, 13), (0, 10), (1, 11)] {
+            assert_eq!(device.next_head().unwrap().0, id);
+            device.complete(id, written);
+        }
+        let used = queue.take_used_in_order(usize::MAX);
+        assert!(used.ends_in_place());
+        let [head, wrapped] = used.spans();
+        assert_eq!((head.first(), head.len()), (3, 1));
+        assert_eq!((wrapped.first(), wrapped.len()), (0, 2));
+        assert_eq!(head.written(0), 13);
+        assert_eq!(head.written(1), u32::MAX, "past the span");
+        assert_eq!((wrapped.written(0), wrapped.written(1)), (10, 11));
+        // SAFETY: both below the span's length.
+        let in_place = unsafe { (wrapped.written_in_place(0), wrapped.written_in_place(1)) };
+        assert_eq!(in_place, (10, 11));
+        // A run that does not cross the table's end is one span.
+        let mut run = queue.in_order_run(2, true);
+        run.push(0x1000, 60);
+        run.push(0x2000, 60);
+        drop(run);
+        queue.publish();
+        device.next_head().unwrap();
+        device.next_head().unwrap();
+        device.complete(2, 20);
+        // Names descriptor 2 again: seen by `written`, not by the in-place read.
+        device.complete(2, 21);
+        let used = queue.take_used_in_order(usize::MAX);
+        let [head, wrapped] = used.spans();
+        assert_eq!((head.first(), head.len()), (2, 2));
+        assert!(wrapped.is_empty());
+        assert_eq!((head.written(0), head.written(1)), (20, u32::MAX));
+        // SAFETY: below the span's length.
+        assert_eq!(unsafe { head.written_in_place(1) }, 21);
+    }
+
+    #[test]
     fn spans_stop_at_the_table_end_and_at_the_run_end() {
         let mut memory = HeapRing::new(4);
         let mut queue = memory.queue(4);
@@ -1223,6 +1387,45 @@ pub(crate) mod tests {
             assert_eq!(descriptor.flags, DescriptorFlags::VIRTQ_DESC_F_WRITE.bits());
         }
         assert!(device.next_head().is_none());
+    }
+
+    #[test]
+    fn spans_pushed_while_described_carry_the_runs_flags() {
+        for device_writes in [false, true] {
+            let mut memory = HeapRing::new(4);
+            let mut queue = memory.queue(4);
+            let mut device = SimulatedDevice::attach(&queue);
+            queue.set_in_order();
+            let mut run = queue.in_order_run(4, device_writes);
+            let mut side = [0u32; 4];
+            let mut described = 0u64;
+            // The third item gives no descriptor: the span stops there.
+            let pushed = run.push_span_while(&mut side, |item| {
+                described += 1;
+                *item = described as u32;
+                (described < 3).then_some((0x1000 * described, 60 + described as u32))
+            });
+            assert_eq!(pushed, 2);
+            assert_eq!(run.pushed(), 2);
+            drop(run);
+            queue.publish();
+            assert_eq!(side, [1, 2, 3, 0]);
+            let flags = if device_writes {
+                DescriptorFlags::VIRTQ_DESC_F_WRITE.bits()
+            } else {
+                0
+            };
+            for id in 0..2u16 {
+                let (head, descriptor) = device.next_head().unwrap();
+                assert_eq!(head, id);
+                let expected = (0x1000 * u64::from(id + 1), 61 + u32::from(id), flags);
+                assert_eq!(
+                    (descriptor.addr, descriptor.len, descriptor.flags),
+                    expected
+                );
+            }
+            assert!(device.next_head().is_none());
+        }
     }
 
     #[test]
