@@ -521,6 +521,7 @@ impl Executor {
         node_counters.received.add(batch_len);
         if self.supervisor.is_unwatched() {
             // The common case: no guard, no budget, every node running.
+            debug_assert!(self.supervisor.is_running(node));
             let GraphNode {
                 service,
                 edges,

@@ -367,6 +367,11 @@ impl InOrderSend<'_> {
         // moved past those taken once the span ends.
         let next = packets.as_ptr();
         let mut taken = 0;
+        // Nothing in the closure may panic: the front moves past the items
+        // read out only after the span (`skip_taken`), so an unwinding
+        // closure would leave `Front`'s drop to return those packets to
+        // the pool a second time. (Nothing in it can panic today:
+        // `hold_foreign` and `frame_with_header_at` do not.)
         run.push_span_while(span, |slot| {
             // SAFETY: the span calls this at most once a slot and stops at
             // the first call that takes no frame; each earlier call took
