@@ -877,19 +877,27 @@ fn local_port(index: u32, generation: u32, connections: u32) -> u16 {
 /// the end that count: with a rate, those it never sent (it ends behind
 /// its schedule), which are then counted sent and unanswered.
 fn unsent_slots(connection: &Connection, clock: &Clock) -> u64 {
-    let Some(interval) = clock.interval else {
-        return 0;
-    };
+    clock.interval.map_or(0, |interval| {
+        slots_between(
+            connection.next_slot,
+            interval,
+            clock.measured_from,
+            clock.end,
+        )
+    })
+}
+
+/// How many of the slots `next + k * interval` (k = 0, 1, ...) fall in
+/// `[from, end)`: a schedule's slots left unsent at its end that count
+/// (`tcp-load` uses it too).
+pub fn slots_between(next: Instant, interval: Duration, from: Instant, end: Instant) -> u64 {
     let interval = interval.as_nanos().max(1);
-    let first = connection.next_slot.max(clock.measured_from);
-    if first >= clock.end {
+    let first = next.max(from);
+    if first >= end {
         return 0;
     }
-    // The slots are next_slot + k * interval; count those in [first, end).
-    let skipped = (first - connection.next_slot).as_nanos().div_ceil(interval);
-    let before_end = (clock.end - connection.next_slot)
-        .as_nanos()
-        .div_ceil(interval);
+    let skipped = (first - next).as_nanos().div_ceil(interval);
+    let before_end = (end - next).as_nanos().div_ceil(interval);
     u64::try_from(before_end.saturating_sub(skipped)).unwrap_or(u64::MAX)
 }
 
