@@ -532,6 +532,12 @@ impl<'c> Client<'c> {
         let remote = (IpAddress::Ipv4(config.destination_ip), config.port);
         for connection in &mut shard.connections {
             let socket = shard.sockets.get_mut::<tcp::Socket>(connection.handle);
+            if connection.phase == Phase::Backoff && now >= connection.deadline && now >= clock.end
+            {
+                // The load ended while it waited: it sends nothing more.
+                tally.sent += unsent_slots(connection, &clock);
+                connection.phase = Phase::Done;
+            }
             if connection.phase == Phase::Backoff && now >= connection.deadline {
                 // The reset went out when the connection failed (the poll
                 // after the abort); a fresh port of its own block now.
