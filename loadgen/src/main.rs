@@ -486,12 +486,13 @@ fn execute(options: Options) -> Result<()> {
                     let (result, counters, failure) = run_tcp(&port, tcp)?;
                     let busy_ns = counters.cpu_ns.saturating_sub(counters.spin_ns);
                     eprintln!(
-                        "loadgen: tcp: {} connects, {} failed, {} replies, {} smoltcp polls, {} foreign frames; data thread {} ms on a CPU, {} ms of it polling before sleeps, {:.2} µs a reply besides{}",
+                        "loadgen: tcp: {} connects, {} failed, {} replies, {} smoltcp polls, {} foreign frames, {} malformed; data thread {} ms on a CPU, {} ms of it polling before sleeps, {:.2} µs a reply besides{}",
                         counters.connects,
                         counters.failures,
                         counters.replies,
                         counters.polls,
                         counters.foreign_frames,
+                        counters.malformed_frames,
                         counters.cpu_ns / 1_000_000,
                         counters.spin_ns / 1_000_000,
                         busy_ns as f64 / 1000.0 / counters.replies.max(1) as f64,

@@ -34,8 +34,9 @@ pub const CONNECTIONS_PER_SHARD: usize = 16;
 const SOCKET_BUFFER: usize = 4096;
 /// Frames read from the port at once.
 const RECEIVE_BURST: usize = 64;
-/// The first local port; connection `i`'s `g`-th connection uses
-/// `FIRST_PORT + (i + g * connections) % PORT_SPAN`.
+/// The first local port; connection `i` of `N` owns the ports
+/// `FIRST_PORT + i + k * N` for `k < PORT_SPAN / N` and uses them in turn
+/// ([`local_port`]), so no two connections ever share one.
 const FIRST_PORT: u16 = 20_000;
 const PORT_SPAN: u32 = 40_000;
 /// The longest sleep on the port when nothing is due.
@@ -44,7 +45,11 @@ const MAX_SLEEP: Duration = Duration::from_millis(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long all connections together may take to be established before
 /// the load (a guest whose driver is up may not serve yet).
-const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+pub const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a failed connection waits before it connects again (as
+/// `tcp-load`), so a server that refuses or resets is not met with SYNs
+/// at the round-trip rate.
+pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// What to ask, of whom, how fast and for how long.
 #[derive(Debug, Clone)]
@@ -92,6 +97,11 @@ pub struct ClientCounters {
     pub failures: u64,
     /// Frames from the port that no shard takes (not ARP or IPv4).
     pub foreign_frames: u64,
+    /// IPv4 frames from the port too short or malformed for a shard to
+    /// take (a TCP segment without its ports, a bad header length):
+    /// dropped before smoltcp, which would drop them uncounted.
+    #[serde(default)]
+    pub malformed_frames: u64,
     /// smoltcp polls, over all shards.
     pub polls: u64,
     /// Replies taken during the load, counted or not (warm-up too).
@@ -115,6 +125,8 @@ enum Phase {
     Idle,
     /// A request outstanding since its slot `sent_at`.
     Waiting,
+    /// Failed and reset; connects again at its `deadline`.
+    Backoff,
     /// Sends nothing more.
     Done,
 }
@@ -130,7 +142,8 @@ struct Connection {
     /// The outstanding request's slot, and whether it counts.
     sent_at: Instant,
     counted: bool,
-    /// When the outstanding request (or the handshake) fails by time.
+    /// When the outstanding request (or the handshake) fails by time; in
+    /// [`Phase::Backoff`], when it connects again.
     deadline: Instant,
     reply: Vec<u8>,
 }
@@ -145,6 +158,10 @@ struct Shard {
     poll_at: Option<Instant>,
     /// When its first idle connection's slot comes.
     next_due: Option<Instant>,
+    /// When its first connection that waits (handshake, reply, backoff)
+    /// runs out of time: smoltcp has no timer for a request the server
+    /// acknowledged and never answered, so this one must wake the shard.
+    next_deadline: Option<Instant>,
 }
 
 /// The run's fixed times.
@@ -176,6 +193,10 @@ struct Tally {
     /// What the first failed request said, for messages.
     first_failure: Option<String>,
 }
+
+/// The histogram's largest latency (100 s); a slower reply is recorded as
+/// this, never dropped (it would then count as lost).
+const LATENCY_MAX_NS: u64 = 100_000_000_000;
 
 /// Runs the TCP load of `config` through `port` and returns loadgen's
 /// figures: requests as probes, failed requests as lost.
@@ -269,6 +290,7 @@ impl<'c> Client<'c> {
                 connections: Vec::new(),
                 poll_at: None,
                 next_due: None,
+                next_deadline: None,
             });
         }
         let mut shard_of_port = vec![0u16; 65_536].into_boxed_slice();
@@ -303,7 +325,7 @@ impl<'c> Client<'c> {
             shard_of_port,
             tally: Tally {
                 sent: 0,
-                latency: Histogram::new_with_bounds(1, 100_000_000_000, 3)?,
+                latency: Histogram::new_with_bounds(1, LATENCY_MAX_NS, 3)?,
                 counters: ClientCounters::default(),
                 first_failure: None,
             },
@@ -331,6 +353,7 @@ impl<'c> Client<'c> {
                 self.tally.counters.connects += 1;
             }
             shard.poll_at = Some(now);
+            shard.next_deadline = Some(now + CONNECT_TIMEOUT);
         }
         // Until every connection is Idle, nothing is sent but handshakes
         // and preambles: the schedule has not started.
@@ -401,6 +424,18 @@ impl<'c> Client<'c> {
             }
         }
         let stopped = Instant::now();
+        // Slots a connection never reached (it waited on a slow or silent
+        // server until the hard end) were due: sent, and lost.
+        for connection in self
+            .shards
+            .iter_mut()
+            .flat_map(|shard| &mut shard.connections)
+        {
+            if connection.phase != Phase::Done {
+                self.tally.sent += unsent_slots(connection, &self.clock);
+                connection.phase = Phase::Done;
+            }
+        }
         if let (Some(before), Some(after)) = (cpu_before, thread_cpu_ns()) {
             self.tally.counters.cpu_ns = after.saturating_sub(before);
         }
@@ -427,7 +462,8 @@ impl<'c> Client<'c> {
             let shard = &self.shards[shard_index];
             let due = shard.device.has_received()
                 || shard.poll_at.is_some_and(|at| at <= now)
-                || shard.next_due.is_some_and(|at| at <= now);
+                || shard.next_due.is_some_and(|at| at <= now)
+                || shard.next_deadline.is_some_and(|at| at <= now);
             if due {
                 self.serve(shard_index, connecting);
             }
@@ -456,8 +492,15 @@ impl<'c> Client<'c> {
                 }
             }
             [0x08, 0x00] => {
-                let shard = tcp_destination_port(frame)
-                    .map_or(0, |port| usize::from(self.shard_of_port[usize::from(port)]));
+                let shard = match ipv4_tcp_destination_port(frame) {
+                    Ok(Some(port)) => usize::from(self.shard_of_port[usize::from(port)]),
+                    // Other protocols (an ICMP echo) go to the first shard.
+                    Ok(None) => 0,
+                    Err(Malformed) => {
+                        self.tally.counters.malformed_frames += 1;
+                        return;
+                    }
+                };
                 self.shards[shard].device.received.push_back(frame.to_vec());
             }
             _ => self.tally.counters.foreign_frames += 1,
@@ -485,8 +528,33 @@ impl<'c> Client<'c> {
         let now = Instant::now();
         let mut wrote = false;
         let mut next_due: Option<Instant> = None;
+        let mut next_deadline: Option<Instant> = None;
+        let remote = (IpAddress::Ipv4(config.destination_ip), config.port);
         for connection in &mut shard.connections {
             let socket = shard.sockets.get_mut::<tcp::Socket>(connection.handle);
+            if connection.phase == Phase::Backoff && now >= connection.deadline && now >= clock.end
+            {
+                // The load ended while it waited: it sends nothing more.
+                tally.sent += unsent_slots(connection, &clock);
+                connection.phase = Phase::Done;
+            }
+            if connection.phase == Phase::Backoff && now >= connection.deadline {
+                // The reset went out when the connection failed (the poll
+                // after the abort); a fresh port of its own block now.
+                connection.generation = connection.generation.wrapping_add(1);
+                connection.local_port =
+                    local_port(connection.index, connection.generation, config.connections);
+                shard_of_port[usize::from(connection.local_port)] = index as u16;
+                if socket
+                    .connect(shard.interface.context(), remote, connection.local_port)
+                    .is_ok()
+                {
+                    tally.counters.connects += 1;
+                }
+                connection.phase = Phase::Connecting;
+                connection.deadline = now + CONNECT_TIMEOUT;
+                wrote = true;
+            }
             let outcome = advance(
                 connection,
                 socket,
@@ -510,34 +578,40 @@ impl<'c> Client<'c> {
                 // A counted request that failed stays sent and unanswered:
                 // the lost column.
                 tally.counters.failures += 1;
+                // The reset goes out on this round's second poll (a
+                // `connect` now would wipe the tuple first and leave the
+                // server a half-open connection); the connection connects
+                // again after a backoff, unless the load is over.
                 socket.abort();
-                connection.generation += 1;
-                connection.local_port =
-                    local_port(connection.index, connection.generation, config.connections);
-                shard_of_port[usize::from(connection.local_port)] = index as u16;
-                let remote = (IpAddress::Ipv4(config.destination_ip), config.port);
-                if socket
-                    .connect(shard.interface.context(), remote, connection.local_port)
-                    .is_ok()
-                {
-                    tally.counters.connects += 1;
-                }
-                connection.phase = if now >= clock.end {
-                    Phase::Done
-                } else {
-                    Phase::Connecting
-                };
-                connection.deadline = now + CONNECT_TIMEOUT;
                 connection.reply.clear();
                 wrote = true;
+                if now >= clock.end {
+                    tally.sent += unsent_slots(connection, &clock);
+                    connection.phase = Phase::Done;
+                } else {
+                    connection.phase = Phase::Backoff;
+                    connection.deadline = now + RECONNECT_BACKOFF;
+                }
             }
-            if connection.phase == Phase::Idle {
-                next_due = Some(
-                    next_due.map_or(connection.next_slot, |due| due.min(connection.next_slot)),
-                );
+            match connection.phase {
+                // While connecting no slot is due: the schedule starts once
+                // every connection is established.
+                Phase::Idle if !connecting => {
+                    next_due = Some(
+                        next_due.map_or(connection.next_slot, |due| due.min(connection.next_slot)),
+                    );
+                }
+                Phase::Connecting | Phase::Preamble | Phase::Waiting | Phase::Backoff => {
+                    next_deadline = Some(
+                        next_deadline
+                            .map_or(connection.deadline, |due| due.min(connection.deadline)),
+                    );
+                }
+                Phase::Idle | Phase::Done => {}
             }
         }
         shard.next_due = next_due;
+        shard.next_deadline = next_deadline;
         if wrote {
             let timestamp = clock.smoltcp(Instant::now());
             shard
@@ -582,7 +656,7 @@ impl<'c> Client<'c> {
         let next = self
             .shards
             .iter()
-            .flat_map(|shard| [shard.poll_at, shard.next_due])
+            .flat_map(|shard| [shard.poll_at, shard.next_due, shard.next_deadline])
             .flatten()
             .min();
         let until = next.map_or(now + MAX_SLEEP, |next| next.min(now + MAX_SLEEP));
@@ -669,7 +743,7 @@ fn advance(
     } = context;
     loop {
         match connection.phase {
-            Phase::Done => return Ok(()),
+            Phase::Done | Phase::Backoff => return Ok(()),
             Phase::Connecting => {
                 if socket.may_send() {
                     match protocol::preamble(config.protocol, connection.index) {
@@ -702,19 +776,18 @@ fn advance(
                     return Ok(());
                 }
                 let out_of_count = config.count.is_some_and(|count| tally.sent >= count);
-                if now >= clock.end || out_of_count {
-                    connection.phase = Phase::Done;
-                    return Ok(());
-                }
+                // With a rate, a connection behind its schedule at the end
+                // still sends the slots before it (late, and charged from
+                // the slot): it ends when its next slot is past the end.
                 let slot = match clock.interval {
                     Some(_) => connection.next_slot,
                     None => now,
                 };
-                if slot > now {
+                if slot >= clock.end || out_of_count {
+                    connection.phase = Phase::Done;
                     return Ok(());
                 }
-                if slot >= clock.end {
-                    connection.phase = Phase::Done;
+                if slot > now {
                     return Ok(());
                 }
                 send(socket, request)?;
@@ -735,7 +808,8 @@ fn advance(
                 tally.counters.replies += 1;
                 if connection.counted {
                     let latency = now.saturating_duration_since(connection.sent_at);
-                    let _ = tally.latency.record((latency.as_nanos() as u64).max(1));
+                    let nanoseconds = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+                    tally.latency.saturating_record(nanoseconds.max(1));
                 }
                 connection.phase = Phase::Idle;
             }
@@ -796,23 +870,67 @@ fn thread_cpu_ns() -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// Connection `index`'s local port in its `generation`-th connection.
+/// Connection `index`'s local port in its `generation`-th connection: the
+/// `generation % (PORT_SPAN / connections)`-th of its own block, so it is
+/// `index` modulo `connections` and no other connection's, ever.
 fn local_port(index: u32, generation: u32, connections: u32) -> u16 {
-    let offset =
-        (u64::from(index) + u64::from(generation) * u64::from(connections)) % u64::from(PORT_SPAN);
-    FIRST_PORT + offset as u16
+    let per_connection = (PORT_SPAN / connections.max(1)).max(1);
+    let offset = index + connections * (generation % per_connection);
+    FIRST_PORT + (offset % PORT_SPAN) as u16
 }
 
-/// The TCP destination port of an IPv4 frame, if it is TCP and whole
-/// enough to say.
-fn tcp_destination_port(frame: &[u8]) -> Option<u16> {
-    let ip = frame.get(14..)?;
-    let header_len = usize::from(ip.first()? & 0x0f) * 4;
-    if *ip.get(9)? != 6 || header_len < 20 {
-        return None;
+/// Slots of connection `connection`'s schedule from its next one up to
+/// the end that count: with a rate, those it never sent (it ends behind
+/// its schedule), which are then counted sent and unanswered.
+fn unsent_slots(connection: &Connection, clock: &Clock) -> u64 {
+    clock.interval.map_or(0, |interval| {
+        slots_between(
+            connection.next_slot,
+            interval,
+            clock.measured_from,
+            clock.end,
+        )
+    })
+}
+
+/// How many of the slots `next + k * interval` (k = 0, 1, ...) fall in
+/// `[from, end)`: a schedule's slots left unsent at its end that count
+/// (`tcp-load` uses it too).
+pub fn slots_between(next: Instant, interval: Duration, from: Instant, end: Instant) -> u64 {
+    let interval = interval.as_nanos().max(1);
+    let first = next.max(from);
+    if first >= end {
+        return 0;
     }
-    let port = ip.get(header_len + 2..header_len + 4)?;
-    Some(u16::from_be_bytes([port[0], port[1]]))
+    let skipped = (first - next).as_nanos().div_ceil(interval);
+    let before_end = (end - next).as_nanos().div_ceil(interval);
+    u64::try_from(before_end.saturating_sub(skipped)).unwrap_or(u64::MAX)
+}
+
+/// An IPv4 frame too short or malformed to go to a shard.
+struct Malformed;
+
+/// The TCP destination port of an IPv4 frame (`None`: another protocol),
+/// or [`Malformed`] when its header or the TCP ports are not whole.
+fn ipv4_tcp_destination_port(frame: &[u8]) -> Result<Option<u16>, Malformed> {
+    let ip = frame.get(14..).ok_or(Malformed)?;
+    let first = *ip.first().ok_or(Malformed)?;
+    let header_len = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || header_len < 20 || ip.len() < header_len {
+        return Err(Malformed);
+    }
+    let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if total_len < header_len || total_len > ip.len() {
+        return Err(Malformed);
+    }
+    if ip[9] != 6 {
+        return Ok(None);
+    }
+    let port = ip
+        .get(header_len + 2..header_len + 4)
+        .filter(|_| total_len >= header_len + 20)
+        .ok_or(Malformed)?;
+    Ok(Some(u16::from_be_bytes([port[0], port[1]])))
 }
 
 /// loadgen's figures: requests as probes, failures as lost.
@@ -853,5 +971,71 @@ fn result(tally: &Tally, seconds: f64, rate: Option<u64>) -> RunResult {
         vhost_user: None,
         vhost_user_receive: None,
         tcp_client: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_ports_never_collide_between_connections() {
+        // 256 does not divide 40 000: the old `(i + g * N) % 40 000` gave
+        // connection i + 64's port at generation g + 156 to connection i.
+        for connections in [1u32, 3, 7, 256, 1000, 30_000, PORT_SPAN] {
+            let per_connection = PORT_SPAN / connections;
+            let mut owner = vec![u32::MAX; 65_536];
+            for index in (0..connections).step_by((connections as usize / 300).max(1)) {
+                for generation in 0..per_connection.min(400) + 3 {
+                    let port = local_port(index, generation, connections);
+                    assert!((FIRST_PORT..FIRST_PORT + PORT_SPAN as u16).contains(&port));
+                    let slot = &mut owner[usize::from(port)];
+                    assert!(
+                        *slot == u32::MAX || *slot == index,
+                        "{connections} connections: port {port} of {index} and {slot}"
+                    );
+                    *slot = index;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsent_slots_count_the_schedule_left_before_the_end() {
+        let origin = Instant::now();
+        let at = |ms: u64| origin + Duration::from_millis(ms);
+        let clock = Clock {
+            origin,
+            measured_from: at(100),
+            end: at(1000),
+            interval: Some(Duration::from_millis(10)),
+        };
+        let mut connection = Connection {
+            index: 0,
+            handle: SocketSet::new(Vec::new()).add(tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; 1]),
+                tcp::SocketBuffer::new(vec![0; 1]),
+            )),
+            local_port: FIRST_PORT,
+            generation: 0,
+            phase: Phase::Idle,
+            next_slot: at(955),
+            sent_at: origin,
+            counted: false,
+            deadline: origin,
+            reply: Vec::new(),
+        };
+        // 955, 965, ..., 995.
+        assert_eq!(unsent_slots(&connection, &clock), 5);
+        connection.next_slot = at(1000);
+        assert_eq!(unsent_slots(&connection, &clock), 0);
+        // Warm-up slots (before 100 ms) do not count: 105, ..., 995.
+        connection.next_slot = at(5);
+        assert_eq!(unsent_slots(&connection, &clock), 90);
+        let closed_loop = Clock {
+            interval: None,
+            ..clock
+        };
+        assert_eq!(unsent_slots(&connection, &closed_loop), 0);
     }
 }

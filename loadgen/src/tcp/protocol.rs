@@ -7,6 +7,12 @@ use std::fmt;
 /// Bytes of every memcached value (`set` stores it, `get` reads it back).
 pub const VALUE_BYTES: usize = 32;
 
+/// The longest reply a client takes: one that says it is longer, or that
+/// has not ended by then, fails with [`ReplyError::TooLong`] (the client
+/// keeps what arrived and rescans it until the reply ends, so an unended
+/// reply must not grow without bound).
+pub const MAX_REPLY: usize = 64 * 1024;
+
 /// What the client asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
@@ -32,6 +38,8 @@ pub enum ReplyError {
     NotStored(String),
     /// Bytes beyond the one reply asked for.
     Unasked,
+    /// A reply longer than [`MAX_REPLY`] (said or received).
+    TooLong,
 }
 
 impl fmt::Display for ReplyError {
@@ -45,6 +53,7 @@ impl fmt::Display for ReplyError {
                 formatter,
                 "more bytes than one reply: the server answered unasked"
             ),
+            Self::TooLong => write!(formatter, "a reply longer than {MAX_REPLY} bytes"),
         }
     }
 }
@@ -101,7 +110,10 @@ pub fn reply_complete(protocol: Protocol, bytes: &[u8]) -> Result<Option<usize>,
                         .then(|| value.trim().parse::<usize>().ok())?
                 })
                 .ok_or(ReplyError::NoContentLength)?;
-            let total = head + 4 + length;
+            let total = length
+                .checked_add(head + 4)
+                .filter(|&total| total <= MAX_REPLY)
+                .ok_or(ReplyError::TooLong)?;
             Ok((bytes.len() >= total).then_some(total))
         }
         Protocol::MemcacheGet => {
@@ -119,11 +131,14 @@ pub fn reply_complete(protocol: Protocol, bytes: &[u8]) -> Result<Option<usize>,
     }
 }
 
-/// Whether `bytes` hold exactly one whole reply (`Ok(false)`: not yet).
+/// Whether `bytes` hold exactly one whole reply (`Ok(false)`: not yet);
+/// [`ReplyError::TooLong`] once more than [`MAX_REPLY`] bytes have not
+/// ended one.
 pub fn exactly_one_reply(protocol: Protocol, bytes: &[u8]) -> Result<bool, ReplyError> {
     match reply_complete(protocol, bytes)? {
         Some(length) if length == bytes.len() => Ok(true),
         Some(_) => Err(ReplyError::Unasked),
+        None if bytes.len() > MAX_REPLY => Err(ReplyError::TooLong),
         None => Ok(false),
     }
 }
@@ -175,6 +190,37 @@ mod tests {
             Err(ReplyError::Unasked)
         );
         assert_eq!(exactly_one_reply(Protocol::Http, http), Ok(true));
+    }
+
+    #[test]
+    fn a_reply_too_long_to_take_is_an_error_not_an_overflow() {
+        let huge = b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n";
+        assert_eq!(
+            reply_complete(Protocol::Http, huge),
+            Err(ReplyError::TooLong)
+        );
+        let over = format!("HTTP/1.1 200 OK\r\nContent-Length: {MAX_REPLY}\r\n\r\n");
+        assert_eq!(
+            exactly_one_reply(Protocol::Http, over.as_bytes()),
+            Err(ReplyError::TooLong)
+        );
+        // Replies that never end: a header without its blank line, a value
+        // without END, a set answer without its line end.
+        for protocol in [Protocol::Http, Protocol::MemcacheGet, Protocol::MemcacheSet] {
+            let mut endless = match protocol {
+                Protocol::Http => b"HTTP/1.1 200 OK\r\nX: ".to_vec(),
+                Protocol::MemcacheGet => b"VALUE k 0 99999\r\n".to_vec(),
+                Protocol::MemcacheSet => b"STORED".to_vec(),
+            };
+            endless.resize(MAX_REPLY, b'x');
+            assert_eq!(exactly_one_reply(protocol, &endless), Ok(false));
+            endless.push(b'x');
+            assert_eq!(
+                exactly_one_reply(protocol, &endless),
+                Err(ReplyError::TooLong),
+                "{protocol:?}"
+            );
+        }
     }
 
     #[test]

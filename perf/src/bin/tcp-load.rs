@@ -27,6 +27,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use loadgen::run::RunResult;
+use loadgen::tcp::client::slots_between;
 use loadgen::tcp::protocol::{self, Protocol};
 use loadgen::tracker::Summary;
 use std::io::{Read, Write};
@@ -194,9 +195,26 @@ fn connection(
     while Instant::now() < start {
         std::thread::sleep(start - Instant::now());
     }
+    // With a rate, a connection behind its schedule at the end still sends
+    // the slots before the end (late, charged from the slot) for up to one
+    // reply timeout more; slots left then count as sent and failed, never
+    // vanish (coordinated omission at the end).
+    let hard_end = end + REPLY_TIMEOUT;
     loop {
         let now = Instant::now();
-        if now >= end {
+        let finished = match interval {
+            Some(_) => next >= end,
+            None => now >= end,
+        };
+        if finished {
+            break;
+        }
+        if now >= hard_end {
+            if let Some(interval) = interval {
+                let unsent = slots_between(next, interval, measured_from, end);
+                tally.sent += unsent;
+                tally.errors += unsent;
+            }
             break;
         }
         // Open loop: wait for this request's slot and count from it.

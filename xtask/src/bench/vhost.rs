@@ -155,7 +155,16 @@ impl Rig {
             .map(|(_, pid)| schedstat::sample(*pid))
             .collect();
         self.start()?;
-        let bound = scenario.duration_secs + scenario.warmup_secs + 60;
+        // loadgen's own worst case, so that it is not killed before it
+        // says what went wrong: the TCP client's establishing, then the
+        // warm-up and load, the last reply's timeout and its second of
+        // slack; and a minute for the rest (start-up, exit).
+        let bound = loadgen::tcp::client::ESTABLISH_TIMEOUT.as_secs()
+            + scenario.warmup_secs
+            + scenario.duration_secs
+            + TCP_REPLY_TIMEOUT_MS.div_ceil(1000)
+            + 1
+            + 60;
         let result = wait_json(self.loadgen.child_mut(), bound).map_err(|error| {
             let log = self.guest.log();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
@@ -472,6 +481,10 @@ fn echo_arguments(scenario: &Scenario) -> Result<Vec<String>> {
     Ok(args)
 }
 
+/// How long loadgen's TCP client waits for a reply before it fails the
+/// request and reconnects (`--timeout-ms`).
+const TCP_REPLY_TIMEOUT_MS: u64 = 2000;
+
 /// loadgen's arguments for the TCP workloads over vhost-user: its smoltcp
 /// client (`--workload http|memcache-get|memcache-set`) with the
 /// scenario's connections, one request outstanding each; `http-latency`
@@ -491,13 +504,12 @@ fn tcp_arguments(scenario: &Scenario) -> Result<Vec<String>> {
         "10.0.0.100",
         "--destination-ip",
         crate::bench::tcp::SERVER_ADDRESS,
-        "--timeout-ms",
-        "2000",
         "--json",
     ]
     .iter()
     .map(|arg| (*arg).to_owned())
     .collect();
+    args.extend(["--timeout-ms".into(), TCP_REPLY_TIMEOUT_MS.to_string()]);
     args.extend([
         "--connections".into(),
         scenario.connections.to_string(),

@@ -230,6 +230,16 @@ fn run_case(loadgen: &Path, test: &Test) -> Result<()> {
             summary.sent == REQUESTS && summary.received == REQUESTS && summary.lost == 0,
             "expected {REQUESTS} requests sent and answered, none lost: {summary:?}"
         );
+        let client = run
+            .tcp_client
+            .as_ref()
+            .context("loadgen reported no TCP client counters")?;
+        ensure!(
+            client.failures == 0 && client.malformed_frames == 0,
+            "the TCP client counted {} failed requests or handshakes and {} malformed frames: {client:?}",
+            client.failures,
+            client.malformed_frames
+        );
         ensure!(
             device.errors == Default::default(),
             "ring errors: {:?}",
