@@ -307,3 +307,16 @@ fn remote_sets_with_answers_balance_the_buffer_pools() {
     assert_eq!(allocated(&cores), [8, 1]);
     assert_eq!(cores.apps[1].counters().remote_requests_served, 518);
 }
+
+#[test]
+fn data_holds_the_ack_only_while_a_remote_answer_is_awaited() {
+    let mut cores = TwoCores::new(16);
+    let (local, remote) = (key_on(0, "l"), key_on(1, "r"));
+    cores.send(&alloc::format!("get {local}\r\n"));
+    assert_eq!(cores.sent(), "END\r\n");
+    assert!(!cores.stream.requests.hold_ack, "answered at once: no hold");
+    cores.send(&alloc::format!("get {remote}\r\n"));
+    assert!(cores.stream.requests.hold_ack, "the ACK waits for the answer");
+    cores.run(1);
+    assert_eq!(cores.sent(), "END\r\n");
+}
