@@ -316,7 +316,10 @@ fn data_holds_the_ack_only_while_a_remote_answer_is_awaited() {
     assert_eq!(cores.sent(), "END\r\n");
     assert!(!cores.stream.requests.hold_ack, "answered at once: no hold");
     cores.send(&alloc::format!("get {remote}\r\n"));
-    assert!(cores.stream.requests.hold_ack, "the ACK waits for the answer");
+    assert!(
+        cores.stream.requests.hold_ack,
+        "the ACK waits for the answer"
+    );
     cores.run(1);
     assert_eq!(cores.sent(), "END\r\n");
 }

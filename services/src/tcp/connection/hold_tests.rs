@@ -38,7 +38,8 @@ struct Sent(Vec<(TcpFlags, Seq, usize)>);
 
 impl SegmentSink for Sent {
     fn send(&mut self, _tuple: &FourTuple, segment: &Outgoing, _send: &SendBuffer) -> bool {
-        self.0.push((segment.flags, segment.ack, segment.payload_len));
+        self.0
+            .push((segment.flags, segment.ack, segment.payload_len));
         true
     }
 }
@@ -96,7 +97,11 @@ impl Harness {
             now_ms: 1_000,
         };
         harness.segment(PEER_ISS + 1, TcpFlags::ACK, &[]);
-        assert!(harness.connection.accept(&mut harness.app, 0, &mut harness.tally));
+        assert!(
+            harness
+                .connection
+                .accept(&mut harness.app, 0, &mut harness.tally)
+        );
         harness.sent.0.clear();
         harness
     }
@@ -158,7 +163,11 @@ fn a_held_ack_goes_at_two_full_segments_with_timestamps() {
     harness.output();
     assert_eq!(harness.count(TcpEvent::AcksHeld), 1);
     harness.segment(DATA + 1448, TcpFlags::ACK, &full);
-    assert_eq!(harness.bare_acks(), [DATA + 2896], "two full segments: ACK now");
+    assert_eq!(
+        harness.bare_acks(),
+        [DATA + 2896],
+        "two full segments: ACK now"
+    );
     assert_eq!(harness.count(TcpEvent::AcksHeldReleased), 1);
     assert_eq!(harness.count(TcpEvent::AcksHeldExpired), 0);
 }
