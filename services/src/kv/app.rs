@@ -160,10 +160,18 @@ impl KvApp {
             Work::Operation(operation) if request.answer => {
                 let mut bytes = self.buffers.take();
                 operation::apply(&mut self.store, operation.borrow(), now, &mut bytes);
+                // The key's buffer stays here for the next answer: the
+                // origin keeps this answer's, so both pools balance.
+                if let Some(key) = operation.into_key() {
+                    self.buffers.give(key);
+                }
                 Answer::Bytes(bytes)
             }
             Work::Operation(operation) => {
                 operation::apply(&mut self.store, operation.borrow(), now, &mut Silent);
+                if let Some(key) = operation.into_key() {
+                    self.buffers.give(key);
+                }
                 return None;
             }
             Work::Stats => Answer::Stats(self.shard_stats()),

@@ -25,8 +25,11 @@ pub struct KvCounters {
     pub protocol_errors: u64,
     /// Answers from other cores for connections that had closed.
     pub orphan_replies: u64,
-    /// Buffers for remote gets' keys and answers taken from the heap
-    /// (no spare was left): grows with the traffic in flight, then stays.
+    /// Buffers for remote requests' keys and answers taken from the heap
+    /// (no spare was left): grows with the traffic in flight, then stays,
+    /// except that each remote operation sent with `noreply` takes one
+    /// on its origin (its key buffer stays with the owner, nothing comes
+    /// back).
     pub message_buffers_allocated: u64,
 }
 

@@ -50,7 +50,10 @@ impl KvApp {
                 self.operation(session, key, operation, noreply, io);
             }
             Command::FlushAll { delay, noreply } => self.flush_all(session, delay, noreply, io),
-            Command::Version => session.replies.sink(io).put(reply::VERSION),
+            Command::Version => session
+                .replies
+                .sink(io, &mut self.buffers)
+                .put(reply::VERSION),
             Command::Stats => self.stats(session, io),
             Command::Quit => session.closing = true,
         }
@@ -75,12 +78,12 @@ impl KvApp {
                     &mut self.store,
                     operation,
                     now,
-                    &mut session.replies.sink(io),
+                    &mut session.replies.sink(io, &mut self.buffers),
                 );
             }
             return;
         }
-        let work = Work::Operation(operation.to_owned());
+        let work = Work::Operation(operation.to_owned(self.buffers.take()));
         self.send(session, owner, work, !noreply, 1, io);
     }
 
@@ -99,7 +102,10 @@ impl KvApp {
         let mut keys = keys.peekable();
         loop {
             {
-                let mut out = Gather::new(&mut self.gather, session.replies.sink(io));
+                let mut out = Gather::new(
+                    &mut self.gather,
+                    session.replies.sink(io, &mut self.buffers),
+                );
                 while let Some(key) = keys.next_if(|key| self.mesh.owner(key) == here) {
                     operation::get(&mut self.store, key, with_cas, now, &mut out);
                 }
@@ -139,7 +145,11 @@ impl KvApp {
         let uptime = seconds(io.now_ns());
         let shards = self.mesh.count();
         if shards == 1 {
-            local.write(&mut session.replies.sink(io), uptime, shards);
+            local.write(
+                &mut session.replies.sink(io, &mut self.buffers),
+                uptime,
+                shards,
+            );
             return;
         }
         let sequence = self.next_sequence();
@@ -173,7 +183,7 @@ impl KvApp {
             self.post(session, peer, 0, work, false, io);
         }
         if !noreply {
-            session.replies.sink(io).put(reply::OK);
+            session.replies.sink(io, &mut self.buffers).put(reply::OK);
         }
     }
 

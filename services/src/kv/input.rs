@@ -70,7 +70,10 @@ impl KvApp {
                     Line::Incomplete => break,
                     Line::TooLong => {
                         self.counters.protocol_errors += 1;
-                        session.replies.sink(io).put(reply::LINE_TOO_LONG);
+                        session
+                            .replies
+                            .sink(io, &mut self.buffers)
+                            .put(reply::LINE_TOO_LONG);
                         session.closing = true;
                         return data.len();
                     }
@@ -99,7 +102,10 @@ impl KvApp {
             Err(rejected) => {
                 self.counters.protocol_errors += 1;
                 if !rejected.noreply {
-                    session.replies.sink(io).put(rejected.error.reply());
+                    session
+                        .replies
+                        .sink(io, &mut self.buffers)
+                        .put(rejected.error.reply());
                 }
                 return 0;
             }
@@ -120,7 +126,10 @@ impl KvApp {
         if item_size(key.len(), bytes) > self.max_item_bytes {
             self.counters.protocol_errors += 1;
             if !noreply {
-                session.replies.sink(io).put(reply::TOO_LARGE);
+                session
+                    .replies
+                    .sink(io, &mut self.buffers)
+                    .put(reply::TOO_LARGE);
             }
             if mode == super::command::StoreMode::Set {
                 // memcached drops the old value of a refused set.
@@ -170,7 +179,10 @@ impl KvApp {
         if terminator != b"\r\n" {
             self.counters.protocol_errors += 1;
             if !noreply {
-                session.replies.sink(io).put(reply::BAD_DATA_CHUNK);
+                session
+                    .replies
+                    .sink(io, &mut self.buffers)
+                    .put(reply::BAD_DATA_CHUNK);
             }
             return;
         }

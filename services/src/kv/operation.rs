@@ -4,7 +4,6 @@
 use super::command::{Direction, StoreMode};
 use super::reply::{self, Sink};
 use super::store::{ArithmeticOutcome, Store, StoreOutcome};
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 /// An operation on one key (or on the whole shard), its bytes borrowed.
@@ -59,7 +58,7 @@ pub enum OwnedOperation {
         /// How.
         mode: StoreMode,
         /// The key.
-        key: Box<[u8]>,
+        key: Vec<u8>,
         /// Client flags.
         flags: u32,
         /// Expiry as written.
@@ -70,12 +69,12 @@ pub enum OwnedOperation {
     /// See [`Operation::Delete`].
     Delete {
         /// The key.
-        key: Box<[u8]>,
+        key: Vec<u8>,
     },
     /// See [`Operation::Arithmetic`].
     Arithmetic {
         /// The key.
-        key: Box<[u8]>,
+        key: Vec<u8>,
         /// The amount.
         delta: u64,
         /// Which way.
@@ -84,7 +83,7 @@ pub enum OwnedOperation {
     /// See [`Operation::Touch`].
     Touch {
         /// The key.
-        key: Box<[u8]>,
+        key: Vec<u8>,
         /// The new expiry.
         exptime: i64,
     },
@@ -96,9 +95,17 @@ pub enum OwnedOperation {
 }
 
 impl Operation<'_> {
-    /// A copy that owns its bytes (two allocations at most: the key and
-    /// the data block).
-    pub fn to_owned(self) -> OwnedOperation {
+    /// A copy that owns its bytes: the key written into `key_buffer`
+    /// (a spare from [`Buffers`](super::buffers::Buffers), which the
+    /// owner keeps for its answers) and the data block copied (one
+    /// allocation).
+    pub fn to_owned(self, key_buffer: Vec<u8>) -> OwnedOperation {
+        let mut key_buffer = key_buffer;
+        let mut owned_key = |key: &[u8]| {
+            key_buffer.clear();
+            key_buffer.extend_from_slice(key);
+            core::mem::take(&mut key_buffer)
+        };
         match self {
             Self::Store {
                 mode,
@@ -108,23 +115,25 @@ impl Operation<'_> {
                 data,
             } => OwnedOperation::Store {
                 mode,
-                key: key.into(),
+                key: owned_key(key),
                 flags,
                 exptime,
                 data: data.to_vec(),
             },
-            Self::Delete { key } => OwnedOperation::Delete { key: key.into() },
+            Self::Delete { key } => OwnedOperation::Delete {
+                key: owned_key(key),
+            },
             Self::Arithmetic {
                 key,
                 delta,
                 direction,
             } => OwnedOperation::Arithmetic {
-                key: key.into(),
+                key: owned_key(key),
                 delta,
                 direction,
             },
             Self::Touch { key, exptime } => OwnedOperation::Touch {
-                key: key.into(),
+                key: owned_key(key),
                 exptime,
             },
             Self::FlushAll { delay } => OwnedOperation::FlushAll { delay },
@@ -133,6 +142,18 @@ impl Operation<'_> {
 }
 
 impl OwnedOperation {
+    /// The key's buffer, once the operation has run (none for
+    /// `flush_all`).
+    pub fn into_key(self) -> Option<Vec<u8>> {
+        match self {
+            Self::Store { key, .. }
+            | Self::Delete { key }
+            | Self::Arithmetic { key, .. }
+            | Self::Touch { key, .. } => Some(key),
+            Self::FlushAll { .. } => None,
+        }
+    }
+
     /// The operation with its bytes borrowed.
     pub fn borrow(&self) -> Operation<'_> {
         match self {

@@ -172,23 +172,38 @@ impl ReplyQueue {
     }
 
     /// A sink that writes through this queue into `io`.
-    pub fn sink<'q, 's>(&'q mut self, io: &'q mut Stream<'s>) -> QueueSink<'q, 's> {
-        QueueSink { queue: self, io }
+    /// A slot it starts takes its buffer from `buffers`.
+    pub fn sink<'q, 's>(
+        &'q mut self,
+        io: &'q mut Stream<'s>,
+        buffers: &'q mut Buffers,
+    ) -> QueueSink<'q, 's> {
+        QueueSink {
+            queue: self,
+            io,
+            buffers,
+        }
     }
 
-    /// Appends `bytes` as (part of) a ready answer at the back.
-    fn push_ready(&mut self, bytes: &[u8]) {
+    /// Appends `bytes` as (part of) a ready answer at the back; a new
+    /// slot's buffer comes from `buffers` (it goes back there once
+    /// written).
+    fn push_ready(&mut self, bytes: &[u8], buffers: &mut Buffers) {
         self.queued += bytes.len();
         match self.slots.back_mut() {
             Some(last) if last.waiting == 0 && last.stats.is_none() => {
                 last.bytes.extend_from_slice(bytes)
             }
-            _ => self.slots.push_back(Slot {
-                sequence: 0,
-                waiting: 0,
-                bytes: bytes.to_vec(),
-                stats: None,
-            }),
+            _ => {
+                let mut buffer = buffers.take();
+                buffer.extend_from_slice(bytes);
+                self.slots.push_back(Slot {
+                    sequence: 0,
+                    waiting: 0,
+                    bytes: buffer,
+                    stats: None,
+                });
+            }
         }
     }
 }
@@ -199,6 +214,7 @@ impl ReplyQueue {
 pub struct QueueSink<'q, 's> {
     queue: &'q mut ReplyQueue,
     io: &'q mut Stream<'s>,
+    buffers: &'q mut Buffers,
 }
 
 impl Sink for QueueSink<'_, '_> {
@@ -210,7 +226,7 @@ impl Sink for QueueSink<'_, '_> {
             bytes
         };
         if !rest.is_empty() {
-            self.queue.push_ready(rest);
+            self.queue.push_ready(rest, self.buffers);
         }
     }
 }

@@ -117,6 +117,10 @@ events! {
         /// Held ACKs sent alone after all, the answer not written within
         /// [`ACK_HOLD_MS`](super::connection::ACK_HOLD_MS).
         AcksHeldExpired = "acks-held-expired",
+        /// Held ACKs sent before their deadline without an answer: a FIN
+        /// or state change, two full-sized segments unacknowledged, or
+        /// data out of order.
+        AcksHeldReleased = "acks-held-released",
     }
 }
 

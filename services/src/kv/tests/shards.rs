@@ -215,8 +215,9 @@ fn warm_remote_gets_allocate_no_message_buffers() {
     let value = alloc::format!("VALUE {remote} 0 2\r\nhi\r\nEND\r\n");
     // One get at a time: core 0 writes the keys into the buffer of the
     // last answer it wrote out, core 1 the answer into the buffer of the
-    // last keys it served. Only core 1's first answers (the set's, the
-    // first get's) come from the heap.
+    // last keys it served. Only the set's key (core 0) and answer
+    // (core 1) come from the heap; the set's key buffer stays with core 1
+    // for its answers.
     for _ in 0..100 {
         cores.send(&alloc::format!("get {remote}\r\n"));
         cores.run(1);
@@ -224,7 +225,7 @@ fn warm_remote_gets_allocate_no_message_buffers() {
     }
     let allocated =
         |cores: &TwoCores| [0, 1].map(|core| cores.apps[core].counters().message_buffers_allocated);
-    assert_eq!(allocated(&cores), [0, 2]);
+    assert_eq!(allocated(&cores), [1, 1]);
     // Eight in flight at once: core 0 holds one spare and takes seven
     // more; core 1 gets each run's keys back before the next answer.
     // Once they have come back, eight more take nothing new.
@@ -234,7 +235,7 @@ fn warm_remote_gets_allocate_no_message_buffers() {
         }
         cores.run(1);
         assert_eq!(cores.sent(), value.repeat(8), "round {round}");
-        assert_eq!(allocated(&cores), [7, 2], "round {round}");
+        assert_eq!(allocated(&cores), [8, 1], "round {round}");
     }
     let (origin, owner) = (cores.apps[0].counters(), cores.apps[1].counters());
     assert_eq!(origin.remote_requests_sent, 117);
@@ -258,6 +259,10 @@ fn a_multi_key_get_ending_remote_brings_its_end_along() {
         "get {local} {remote} {missing} {other}\r\n"
     ));
     assert_eq!(cores.sent(), alloc::format!("VALUE {local} 0 1\r\nL\r\n"));
+    // Queued: only the remote run's slot, waiting; no ready `END` behind
+    // it (the run brings it).
+    assert_eq!(cores.session.replies.waiting_parts(), 1);
+    assert_eq!(cores.session.replies.queued_bytes(), 0);
     cores.run(1);
     assert_eq!(
         cores.sent(),
@@ -266,4 +271,55 @@ fn a_multi_key_get_ending_remote_brings_its_end_along() {
     let (origin, owner) = (cores.apps[0].counters(), cores.apps[1].counters());
     assert_eq!(origin.remote_requests_sent, 3);
     assert_eq!((owner.cmd_get, owner.get_hits, owner.get_misses), (3, 2, 1));
+}
+
+#[test]
+fn remote_sets_with_answers_balance_the_buffer_pools() {
+    let mut cores = TwoCores::new(16);
+    let remote = key_on(1, "r");
+    let allocated =
+        |cores: &TwoCores| [0, 1].map(|core| cores.apps[core].counters().message_buffers_allocated);
+    // One at a time: the origin writes each key into the buffer of the
+    // last answer; the owner writes each answer into the last key's.
+    for round in 0..500 {
+        cores.send(&alloc::format!("set {remote} 0 0 2\r\nhi\r\n"));
+        cores.run(1);
+        assert_eq!(cores.sent(), "STORED\r\n", "set {round}");
+    }
+    assert_eq!(allocated(&cores), [1, 1]);
+    // incr and delete too, eight in flight at once, twice: the origin
+    // takes seven more; the owner gets each key back before the next
+    // answer.
+    cores.send(&alloc::format!("set {remote} 0 0 1\r\n0\r\n"));
+    cores.run(1);
+    assert_eq!(cores.sent(), "STORED\r\n");
+    for round in 0..2 {
+        for _ in 0..8 {
+            cores.send(&alloc::format!("incr {remote} 1\r\n"));
+        }
+        cores.run(1);
+        assert_eq!(cores.sent().lines().count(), 8, "round {round}");
+        assert_eq!(allocated(&cores), [8, 1], "round {round}");
+    }
+    cores.send(&alloc::format!("delete {remote}\r\n"));
+    cores.run(1);
+    assert_eq!(cores.sent(), "DELETED\r\n");
+    assert_eq!(allocated(&cores), [8, 1]);
+    assert_eq!(cores.apps[1].counters().remote_requests_served, 518);
+}
+
+#[test]
+fn data_holds_the_ack_only_while_a_remote_answer_is_awaited() {
+    let mut cores = TwoCores::new(16);
+    let (local, remote) = (key_on(0, "l"), key_on(1, "r"));
+    cores.send(&alloc::format!("get {local}\r\n"));
+    assert_eq!(cores.sent(), "END\r\n");
+    assert!(!cores.stream.requests.hold_ack, "answered at once: no hold");
+    cores.send(&alloc::format!("get {remote}\r\n"));
+    assert!(
+        cores.stream.requests.hold_ack,
+        "the ACK waits for the answer"
+    );
+    cores.run(1);
+    assert_eq!(cores.sent(), "END\r\n");
 }

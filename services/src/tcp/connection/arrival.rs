@@ -200,6 +200,10 @@ impl Connection {
                 if self.rcv_nxt != before {
                     tally.add(TcpEvent::BytesIn, u64::from(self.rcv_nxt - before));
                     self.deliver_buffered(app, now_ns);
+                    // A segment that fills a gap is ACKed at once (RFC
+                    // 5681 4.2), whatever the app asked.
+                    self.ack_hold_deadline_ms = 0;
+                    self.ack_hold_counted = false;
                 }
             }
         }

@@ -23,6 +23,8 @@ use core::net::SocketAddrV4;
 
 mod active;
 mod arrival;
+#[cfg(test)]
+mod hold_tests;
 mod sack;
 mod sending;
 mod timers;
@@ -231,6 +233,8 @@ pub struct Connection {
     /// Until when the ACK owed waits for the app's answer to carry it
     /// ([`Stream::hold_ack`](crate::tcp::Stream::hold_ack)); 0: not held.
     pub ack_hold_deadline_ms: u64,
+    /// The hold now armed was counted (`acks-held`).
+    ack_hold_counted: bool,
     /// What the last ACK we sent acknowledged.
     rcv_acked: Seq,
     /// On the node's list of connections to visit after the burst.
@@ -378,6 +382,7 @@ impl Connection {
             read_closed_told: false,
             ack_pending: false,
             ack_hold_deadline_ms: 0,
+            ack_hold_counted: false,
             rcv_acked: Seq(0),
             dirty: false,
         }
@@ -493,6 +498,7 @@ impl Connection {
             if segment.flags.contains(TcpFlags::ACK) {
                 self.ack_pending = false;
                 self.ack_hold_deadline_ms = 0;
+                self.ack_hold_counted = false;
                 self.rcv_acked = segment.ack;
             }
         } else {

@@ -284,15 +284,31 @@ impl Connection {
         }
         if self.ack_pending {
             if self.holds_ack(now_ms) {
-                tally.bump(TcpEvent::AcksHeld);
+                // Counted once a hold, not on every pass that keeps it.
+                if !self.ack_hold_counted {
+                    self.ack_hold_counted = true;
+                    tally.bump(TcpEvent::AcksHeld);
+                }
             } else {
                 if self.ack_hold_deadline_ms != 0 {
-                    tally.bump(TcpEvent::AcksHeldExpired);
+                    // Only a hold that held (was counted) ends counted.
+                    if self.ack_hold_counted {
+                        tally.bump(if self.ack_hold_deadline_ms <= now_ms {
+                            TcpEvent::AcksHeldExpired
+                        } else {
+                            TcpEvent::AcksHeldReleased
+                        });
+                    }
+                    // Once: a failed send (no packet buffer) retries
+                    // unheld at the next pass.
+                    self.ack_hold_deadline_ms = 0;
+                    self.ack_hold_counted = false;
                 }
                 self.send_ack(now_ms, config, sink, tally);
             }
         } else {
             self.ack_hold_deadline_ms = 0;
+            self.ack_hold_counted = false;
         }
         Outcome::Open
     }
@@ -300,12 +316,15 @@ impl Connection {
     /// True while the ACK owed waits for the app's answer: the app asked
     /// ([`Stream::hold_ack`](crate::tcp::Stream::hold_ack)), the hold has
     /// not run out, the connection is established (a FIN's ACK is not
-    /// held) and less than two full-sized segments are unacknowledged
-    /// (RFC 9293 3.8.6.3).
-    fn holds_ack(&self, now_ms: u64) -> bool {
+    /// held), less than two full-sized segments (of the payload room
+    /// they have with our options) are unacknowledged (RFC 9293 3.8.6.3),
+    /// and nothing waits out of order (the ACK carries SACK blocks, RFC
+    /// 5681 4.2).
+    pub(super) fn holds_ack(&self, now_ms: u64) -> bool {
         self.ack_hold_deadline_ms > now_ms
             && self.state == State::Established
-            && self.rcv_nxt - self.rcv_acked < 2 * u32::from(self.mss)
+            && ((self.rcv_nxt - self.rcv_acked) as usize) < 2 * self.payload_room()
+            && !self.receive.has_gaps()
     }
 
     /// Gives our FIN a sequence number once the app closed and every byte
