@@ -172,21 +172,11 @@ impl<T, const N: usize> Front<'_, T, N> {
         wanted: impl FnOnce(&T) -> bool,
         then: impl FnOnce(T) -> R,
     ) -> Option<R> {
-        if self.next == self.end {
+        if self.is_empty() {
             return None;
         }
-        // SAFETY: `next` is before `end`, at an initialised item of the
-        // front not taken yet. Read once, so that `wanted` looks at a
-        // value in registers; while not wanted its bits stay where they
-        // are, owned by the front (the copy is forgotten), and once taken
-        // `next` moves past them.
-        let item = ManuallyDrop::new(unsafe { self.next.read() });
-        if !wanted(&item) {
-            return None;
-        }
-        // SAFETY: `next < end`, so one past it is at most `end`.
-        self.next = unsafe { self.next.add(1) };
-        Some(then(ManuallyDrop::into_inner(item)))
+        // SAFETY: just checked that the front is not empty.
+        unsafe { self.next_if_then_unchecked(wanted, then) }
     }
 }
 
@@ -204,12 +194,16 @@ impl<T, const N: usize> Front<'_, T, N> {
         then: impl FnOnce(T) -> R,
     ) -> Option<R> {
         debug_assert!(!self.is_empty(), "next_if_then_unchecked on an empty front");
-        // SAFETY: `next < end` (the precondition), as in `next_if_then`.
+        // SAFETY: `next` is before `end` (the precondition), at an
+        // initialised item of the front not taken yet. Read once, so that
+        // `wanted` looks at a value in registers; while not wanted its
+        // bits stay where they are, owned by the front (the copy is
+        // forgotten), and once taken `next` moves past them.
         let item = ManuallyDrop::new(unsafe { self.next.read() });
         if !wanted(&item) {
             return None;
         }
-        // SAFETY: as in `next_if_then`.
+        // SAFETY: `next < end`, so one past it is at most `end`.
         self.next = unsafe { self.next.add(1) };
         Some(then(ManuallyDrop::into_inner(item)))
     }
