@@ -166,35 +166,16 @@ impl Ipv4Out {
         self.last_route.as_ref()
     }
 
-    /// Puts the resolution header for its route in front of `packet`;
-    /// keeps a packet without headroom for it (see
-    /// [`Self::send_fragments`]).
+    /// Puts the link header for its route in front of `packet`: the
+    /// burst's last header again when the packet goes where the one
+    /// before went (the common case, in the loop), else
+    /// [`Self::send_first`]'s, remembered in `last`. Keeps a packet
+    /// without headroom for it (see [`Self::send_fragments`]).
     #[inline(always)]
     fn send(&mut self, packet: &mut Packet, now_ns: u64, last: &mut Rewrite) -> Verdict {
-        // A header checked upstream (the packet's claim) is not parsed
-        // again: its destination is at its usual place.
-        let checked_header = packet
-            .checked()
-            .is_ipv4()
-            .then(|| {
-                packet
-                    .payload()
-                    .first_chunk::<{ crate::wire::ipv4::HEADER_LEN }>()
-            })
-            .flatten();
-        let destination = match checked_header {
-            Some(header) => {
-                // One 4-byte load (the bytes taken one by one made four).
-                let mut destination = [0; 4];
-                destination.copy_from_slice(&header[16..]);
-                destination
-            }
-            None => match Ipv4Packet::new_checked(packet.payload()) {
-                Ok(view) => view.destination().octets(),
-                Err(_) => return Verdict::drop(Ipv4OutDrop::Malformed),
-            },
-        };
-        if Rewrite::key(destination) == last.key {
+        if let Some(destination) = checked_destination(packet)
+            && Rewrite::key(destination) == last.key
+        {
             // The burst's last destination again: its route, its next
             // hop's binding and so its header hold for the whole burst.
             let Ok(header) = packet.prepend(ethernet::HEADER_LEN) else {
@@ -205,8 +186,29 @@ impl Ipv4Out {
             }
             return Verdict::Emit(last.output);
         }
-        let destination = Ipv4Addr::from(destination);
+        let (verdict, rewrite) = self.send_first(packet, now_ns);
+        if let Some(rewrite) = rewrite {
+            *last = rewrite;
+        }
+        verdict
+    }
 
+    /// [`Self::send`] for the first packet of a burst to its destination
+    /// (or one without the upstream claim): the route and the next hop's
+    /// binding looked up, and the header written, returned to be
+    /// remembered when it went straight to the port. Out of line and
+    /// returning the header by value, so that the loop keeps the
+    /// remembered header in registers (a `&mut` into a call made it live
+    /// on the stack, reloaded each packet).
+    #[inline(never)]
+    fn send_first(&mut self, packet: &mut Packet, now_ns: u64) -> (Verdict, Option<Rewrite>) {
+        let destination = match checked_destination(packet) {
+            Some(destination) => Ipv4Addr::from(destination),
+            None => match Ipv4Packet::new_checked(packet.payload()) {
+                Ok(view) => view.destination(),
+                Err(_) => return (Verdict::drop(Ipv4OutDrop::Malformed), None),
+            },
+        };
         let Some(&CachedRoute {
             interface,
             next_hop,
@@ -214,7 +216,7 @@ impl Ipv4Out {
             ..
         }) = self.route(destination)
         else {
-            return Verdict::drop(Ipv4OutDrop::NoRoute);
+            return (Verdict::drop(Ipv4OutDrop::NoRoute), None);
         };
         let interface = interface.min(MAX_INTERFACES - 1);
         if let Some(source) = reply_from
@@ -223,7 +225,7 @@ impl Ipv4Out {
                 .and_then(|neighbour| neighbour.lookup(next_hop, now_ns))
         {
             let Ok(header) = packet.prepend(ethernet::HEADER_LEN) else {
-                return Verdict::Keep;
+                return (Verdict::Keep, None);
             };
             let mut rewrite = [0u8; ethernet::HEADER_LEN];
             rewrite[..6].copy_from_slice(&next_hop_mac.0);
@@ -234,14 +236,31 @@ impl Ipv4Out {
             }
             let output = Self::TX_0 + interface;
             // `TX_0 + interface` is below 8.
-            *last = Rewrite::new(destination, output as u8, &rewrite);
-            return Verdict::emit(output);
+            let remembered = Rewrite::new(destination, output as u8, &rewrite);
+            return (Verdict::emit(output), Some(remembered));
         }
         if prepend_resolution_header(packet, next_hop, reply_from).is_err() {
-            return Verdict::Keep;
+            return (Verdict::Keep, None);
         }
-        Verdict::emit(Self::INTERFACE_0 + interface)
+        (Verdict::emit(Self::INTERFACE_0 + interface), None)
     }
+}
+
+/// The destination's wire bytes of a packet whose IPv4 header was checked
+/// upstream (the packet's claim): read at its usual place, not parsed
+/// again. `None` without the claim.
+#[inline(always)]
+fn checked_destination(packet: &Packet) -> Option<[u8; 4]> {
+    if !packet.checked().is_ipv4() {
+        return None;
+    }
+    let header = packet
+        .payload()
+        .first_chunk::<{ crate::wire::ipv4::HEADER_LEN }>()?;
+    // One 4-byte load (the bytes taken one by one made four).
+    let mut destination = [0; 4];
+    destination.copy_from_slice(&header[16..]);
+    Some(destination)
 }
 
 impl Ipv4Out {
