@@ -305,9 +305,37 @@ impl Outputs<'_> {
         batch: &mut Batch,
         mut decide: impl FnMut(&mut Packet, &mut Self) -> Verdict,
     ) {
+        self.dispatch_codes(batch, |packet, outputs| decide(packet, outputs).code());
+    }
+
+    /// [`dispatch`](Self::dispatch) for a node whose common packet is told
+    /// by a quick test: `fast` gives that packet's output, or `None` for a
+    /// packet that `slow` then decides. Each path makes its verdict's code
+    /// itself, so the loop does not test, after the two meet, which one
+    /// it took.
+    #[inline(always)]
+    pub fn dispatch_fast(
+        &mut self,
+        batch: &mut Batch,
+        mut fast: impl FnMut(&mut Packet) -> Option<u8>,
+        mut slow: impl FnMut(&mut Packet, &mut Self) -> Verdict,
+    ) {
+        self.dispatch_codes(batch, |packet, outputs| match fast(packet) {
+            Some(output) => u16::from(output),
+            None => slow(packet, outputs).code(),
+        });
+    }
+
+    /// [`dispatch`](Self::dispatch) with each verdict as its code.
+    #[inline(always)]
+    fn dispatch_codes(
+        &mut self,
+        batch: &mut Batch,
+        mut decide: impl FnMut(&mut Packet, &mut Self) -> u16,
+    ) {
         let mut codes = [0u16; BURST_SIZE];
         for (packet, code) in batch.iter_mut().zip(&mut codes) {
-            *code = decide(packet, self).code();
+            *code = decide(packet, self);
         }
         let Some(&first) = codes.first().filter(|_| !batch.is_empty()) else {
             return;

@@ -72,8 +72,34 @@ fn address_key(octets: [u8; 4]) -> u64 {
     u64::from(u32::from_ne_bytes(octets))
 }
 
-/// Above every [`address_key`]: no address is ours.
-const NO_ADDRESS: u64 = 1 << 32;
+/// True when `header`'s source is neither a martian nor ours and its
+/// destination is ours (`ours` as [`address_key`] makes it): what the
+/// plain path asks of a packet's addresses.
+#[inline(always)]
+fn addresses_accepted(header: &PlainHeader, ours: u64) -> bool {
+    let source = header.source_octets();
+    !is_martian(Ipv4Addr::from(source))
+        && address_key(source) != ours
+        && address_key(header.destination_octets()) == ours
+}
+
+/// A pair of addresses (as [`PlainHeader::addresses`] reads them) that
+/// [`addresses_accepted`] accepts for a core whose single address is
+/// `ours`: to `ours` from 10.0.0.1, or from 10.0.0.2 when that is ours. It
+/// seeds a burst's last accepted pair, so that the plain path needs no
+/// test for "none yet". Out of line: the loop gets the pair as one word
+/// (inlined, the compiler kept its eight bytes apart and joined them for
+/// every packet's compare).
+#[inline(never)]
+fn accepted_seed(ours: Ipv4Addr) -> u64 {
+    let peer = if ours == Ipv4Addr::new(10, 0, 0, 1) {
+        Ipv4Addr::new(10, 0, 0, 2)
+    } else {
+        Ipv4Addr::new(10, 0, 0, 1)
+    };
+    let ([s0, s1, s2, s3], [d0, d1, d2, d3]) = (peer.octets(), ours.octets());
+    u64::from_ne_bytes([s0, s1, s2, s3, d0, d1, d2, d3])
+}
 
 /// Most protocols besides ICMP and UDP that services can attach to
 /// (`ipv4:proto:<n>`) on one core.
@@ -119,9 +145,16 @@ impl ProtocolOutputs {
     /// The output of `protocol`, if any.
     #[inline(always)]
     fn get(&self, protocol: u8) -> Option<usize> {
+        self.get_byte(protocol).map(usize::from)
+    }
+
+    /// The output of `protocol` as the byte a [`Verdict::Emit`] holds,
+    /// if any: no widening, and no clamp as [`Verdict::emit`] makes.
+    #[inline(always)]
+    fn get_byte(&self, protocol: u8) -> Option<u8> {
         match self.by_number[usize::from(protocol)] {
             Self::NONE => None,
-            output => Some(usize::from(output)),
+            output => Some(output),
         }
     }
 }
@@ -206,27 +239,36 @@ impl Ipv4 {
     /// header (version 4, no options, no fragment, total length in bounds,
     /// checksum right: see [`PlainHeader`]) from a source that is neither
     /// a martian nor ours, to `ours`, ICMP or UDP. `ours` is the core's
-    /// single address as [`address_key`] makes it, or [`NO_ADDRESS`].
+    /// single address as [`address_key`] makes it. `accepted` is the
+    /// last pair of addresses (see [`PlainHeader::addresses`]) whose
+    /// source and destination passed those checks, kept for the burst:
+    /// a packet with the same pair (a burst from one peer) passes them in
+    /// one compare, and a new pair that passes becomes `accepted`.
     /// Everything else goes through [`Self::receive`], which checks it
     /// step by step and names what is wrong: nothing here decides
     /// otherwise than it would. `CLAIMS` is false when the node has no
     /// claims (see [`Self::claim`]): that loop then has no test for them.
     #[inline(always)]
-    fn receive_plain<const CLAIMS: bool>(&self, packet: &mut Packet, ours: u64) -> Option<usize> {
+    fn receive_plain<const CLAIMS: bool>(
+        &self,
+        packet: &mut Packet,
+        ours: u64,
+        accepted: &mut u64,
+    ) -> Option<u8> {
         let header = PlainHeader::read(packet.payload())?;
-        let source = header.source_octets();
-        if is_martian(Ipv4Addr::from(source))
-            || address_key(source) == ours
-            || address_key(header.destination_octets()) != ours
-        {
-            return None;
+        if header.addresses() != *accepted {
+            if !addresses_accepted(&header, ours) {
+                return None;
+            }
+            *accepted = header.addresses();
         }
-        let output = self.outputs.get(header.protocol())?;
+        let output = self.outputs.get_byte(header.protocol())?;
         packet.truncate(usize::from(header.total_len()));
         // After `truncate`, which forgets claims (see `receive`).
         packet.set_checked(Checked::IPV4_HEADER.local_unicast());
         if CLAIMS && claimed(&self.claims, packet.payload()) {
-            return Some(Self::FORWARD);
+            // `FORWARD` is 2.
+            return Some(Self::FORWARD as u8);
         }
         Some(output)
     }
@@ -235,7 +277,7 @@ impl Ipv4 {
     /// packets [`Self::receive_plain`] leaves are few, and the loop keeps
     /// its registers for those it takes.
     #[inline(never)]
-    fn receive(&mut self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
+    fn receive(&self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
         self.receive_checked(packet, single)
     }
 
@@ -243,7 +285,7 @@ impl Ipv4 {
     /// (trimmed to its total length), forwarded, or dropped.
     /// `single` is `self.local.single()`, read once per burst.
     #[inline(always)]
-    fn receive_checked(&mut self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
+    fn receive_checked(&self, packet: &mut Packet, single: Option<Ipv4Addr>) -> Verdict {
         let view = match Ipv4Packet::new_checked(packet.payload()) {
             Ok(view) => view,
             Err(error) => {
@@ -434,27 +476,31 @@ impl Nanoservice for Ipv4 {
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
         let single = self.local.single();
-        let ours = single.map_or(NO_ADDRESS, |address| address_key(address.octets()));
         // A core with several addresses: no packet is plain to it (the
         // plain path compares with one), so every packet takes the full
         // checks, inline. Otherwise a loop of its own for a node without
         // claims (no NAT), which then tests for none per packet.
-        if single.is_none() {
+        let Some(address) = single else {
             out.dispatch(batch, |packet, _| self.receive_checked(packet, None));
-        } else if self.claims.is_empty() {
-            out.dispatch(batch, |packet, _| {
-                match self.receive_plain::<false>(packet, ours) {
-                    Some(output) => Verdict::emit(output),
-                    None => self.receive(packet, single),
-                }
-            });
+            if !batch.is_empty() {
+                self.handle_kept(batch, out);
+            }
+            return;
+        };
+        let ours = address_key(address.octets());
+        let mut accepted = accepted_seed(address);
+        if self.claims.is_empty() {
+            out.dispatch_fast(
+                batch,
+                |packet| self.receive_plain::<false>(packet, ours, &mut accepted),
+                |packet, _| self.receive(packet, single),
+            );
         } else {
-            out.dispatch(batch, |packet, _| {
-                match self.receive_plain::<true>(packet, ours) {
-                    Some(output) => Verdict::emit(output),
-                    None => self.receive(packet, single),
-                }
-            });
+            out.dispatch_fast(
+                batch,
+                |packet| self.receive_plain::<true>(packet, ours, &mut accepted),
+                |packet, _| self.receive(packet, single),
+            );
         }
         if !batch.is_empty() {
             self.handle_kept(batch, out);

@@ -72,13 +72,42 @@ fn packet(pool: &Mempool, bytes: &[u8]) -> Packet {
     packet
 }
 
-/// The plain path as `process` picks it: with the claims test only when
-/// the node has claims.
-fn receive_plain(node: &Ipv4, packet: &mut Packet, ours: u64) -> Option<usize> {
-    if node.claims.is_empty() {
-        node.receive_plain::<false>(packet, ours)
+/// The plain path as `process` picks it: none for a core with several
+/// addresses, with the claims test only when the node has claims, and
+/// `accepted` the burst's last accepted pair of addresses (`None`: a
+/// burst's first packet, the pair seeded).
+fn receive_plain(
+    node: &Ipv4,
+    packet: &mut Packet,
+    single: Option<Ipv4Addr>,
+    accepted: Option<&mut u64>,
+) -> Option<usize> {
+    let address = single?;
+    let ours = address_key(address.octets());
+    let mut seeded = accepted_seed(address);
+    let accepted = accepted.unwrap_or(&mut seeded);
+    let output = if node.claims.is_empty() {
+        node.receive_plain::<false>(packet, ours, accepted)
     } else {
-        node.receive_plain::<true>(packet, ours)
+        node.receive_plain::<true>(packet, ours, accepted)
+    };
+    output.map(usize::from)
+}
+
+#[test]
+fn the_seeded_pair_of_addresses_is_one_the_checks_accept() {
+    let pool = Mempool::with_heap(1, 0).unwrap();
+    for ours in [US, PEER, Ipv4Addr::new(192, 168, 7, 1)] {
+        let node = node(&[(ours, 24)], false);
+        let seed = accepted_seed(ours).to_ne_bytes();
+        let source = Ipv4Addr::new(seed[0], seed[1], seed[2], seed[3]);
+        let destination = Ipv4Addr::new(seed[4], seed[5], seed[6], seed[7]);
+        assert_eq!(destination, ours);
+        assert_ne!(source, ours);
+        // A packet with the seeded pair is taken by the full checks too.
+        let bytes = packet_bytes(source, destination, protocol::UDP, 0, |_| {}, true);
+        let verdict = node.receive(&mut packet(&pool, &bytes), Some(ours));
+        assert_eq!(verdict, Verdict::emit(Ipv4::UDP), "{ours}");
     }
 }
 
@@ -92,6 +121,13 @@ fn the_plain_path_takes_the_common_packets_and_decides_as_the_full_checks() {
     // (case, bytes, whether the plain path takes it)
     let cases: Vec<(&str, Vec<u8>, bool)> = vec![
         ("udp", packet_bytes(PEER, US, udp, 0, keep, true), true),
+        // Another peer: the pair carried from here on is this one, so the
+        // cases from `PEER` below have their addresses checked anew.
+        (
+            "another peer",
+            packet_bytes(Ipv4Addr::new(10, 0, 0, 7), US, udp, 0, keep, true),
+            true,
+        ),
         (
             "icmp",
             packet_bytes(PEER, US, protocol::ICMP, 0, keep, true),
@@ -205,13 +241,19 @@ fn the_plain_path_takes_the_common_packets_and_decides_as_the_full_checks() {
         (&single[..], true, true),
         (&two[..], false, false),
     ] {
-        let mut node = node(addresses, claim);
+        let node = node(addresses, claim);
         let single = node.local.single();
-        let ours = single.map_or(NO_ADDRESS, |address| address_key(address.octets()));
         let mut taken = 0;
+        // The last accepted pair carried from case to case, as along a
+        // burst: a pair accepted before never lets a packet past a check
+        // of anything but its addresses, and a new pair is checked.
+        let mut accepted = single.map_or(0, accepted_seed);
         for (case, bytes, common) in &cases {
             let (mut plain, mut full) = (packet(&pool, bytes), packet(&pool, bytes));
-            let output = receive_plain(&node, &mut plain, ours);
+            let output = receive_plain(&node, &mut plain, single, None);
+            let mut carried = packet(&pool, bytes);
+            let carried = receive_plain(&node, &mut carried, single, Some(&mut accepted));
+            assert_eq!(carried, output, "{case:?}");
             let verdict = node.receive(&mut full, single);
             let case = (case, addresses.len(), claim);
             assert_eq!(output.is_some(), *common && plain_at_all, "{case:?}");
@@ -222,15 +264,14 @@ fn the_plain_path_takes_the_common_packets_and_decides_as_the_full_checks() {
                 taken += 1;
             }
         }
-        let expected = if plain_at_all { 5 } else { 0 };
+        let expected = if plain_at_all { 6 } else { 0 };
         assert_eq!(taken, expected, "{addresses:?}");
     }
     // The claimed datagram (UDP to port 7) goes to `forward` from the
     // plain path too.
-    let mut claiming = node(&single, true);
-    let ours = address_key(US.octets());
+    let claiming = node(&single, true);
     let bytes = packet_bytes(PEER, US, udp, 0, keep, true);
-    let output = receive_plain(&claiming, &mut packet(&pool, &bytes), ours);
+    let output = receive_plain(&claiming, &mut packet(&pool, &bytes), Some(US), None);
     assert_eq!(output, Some(Ipv4::FORWARD));
     let verdict = claiming.receive(&mut packet(&pool, &bytes), Some(US));
     assert_eq!(verdict, Verdict::emit(Ipv4::FORWARD));

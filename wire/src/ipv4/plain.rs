@@ -28,10 +28,11 @@ pub struct PlainHeader {
     /// Bytes 0..8: version and IHL, DSCP/ECN, total length,
     /// identification, flags and fragment offset.
     front: u64,
-    /// Bytes 8..16: TTL, protocol, checksum, source.
-    middle: u64,
-    /// Bytes 16..20: the destination.
-    destination: u32,
+    /// Bytes 8..12: TTL, protocol, checksum.
+    middle: u32,
+    /// Bytes 12..20: the source and the destination, one word (see
+    /// [`PlainHeader::addresses`]).
+    addresses: u64,
     /// The total length (bytes 2..4, also inside `front`).
     total_len: u16,
 }
@@ -44,19 +45,20 @@ impl PlainHeader {
     pub fn read(packet: &[u8]) -> Option<Self> {
         let header = packet.first_chunk::<HEADER_LEN>()?;
         let (front, rest) = header.split_first_chunk::<8>()?;
-        let (middle, destination) = rest.split_first_chunk::<8>()?;
+        let (middle, addresses) = rest.split_first_chunk::<4>()?;
         let plain = Self {
             front: u64::from_ne_bytes(*front),
-            middle: u64::from_ne_bytes(*middle),
-            destination: u32::from_ne_bytes(*destination.first_chunk::<4>()?),
+            middle: u32::from_ne_bytes(*middle),
+            addresses: u64::from_ne_bytes(*addresses.first_chunk::<8>()?),
             // Read from the bytes again rather than out of `front`: taken
             // from the word, the compiler split the word's load in pieces.
             total_len: u16::from_be_bytes([header[2], header[3]]),
         };
-        let total_len = usize::from(plain.total_len);
+        // From 20 to the packet's length (at least 20 here) in one
+        // compare: a total length below 20 wraps around past the top.
+        let beyond_header = usize::from(plain.total_len).wrapping_sub(HEADER_LEN);
         if plain.front & PLAIN_MASK != PLAIN_BITS
-            || total_len < HEADER_LEN
-            || total_len > packet.len()
+            || beyond_header > packet.len() - HEADER_LEN
             || !plain.sums_to_all_ones()
         {
             return None;
@@ -65,23 +67,33 @@ impl PlainHeader {
     }
 
     /// True when the header's one's-complement sum is all ones (its
-    /// checksum is right). The three words are added with end-around
-    /// carry into a 64-bit accumulator, which is congruent to the 16-bit
-    /// sum modulo 0xffff (2^16 and 2^64 are both 1 modulo 0xffff, and a
-    /// byte order is a permutation of the 16-bit words' bytes that keeps
-    /// 0 modulo 0xffff). A nonzero accumulator folds to 0xffff exactly
-    /// when it is a multiple of 0xffff, and this one is nonzero (its first
-    /// byte is 0x45, and end-around addition never reaches zero from a
-    /// nonzero operand). A multiple of an odd constant is told by one
+    /// checksum is right). The three words (bytes 0..8, 8..12 and 12..20,
+    /// each starting at an even offset) are added with end-around carry
+    /// into a 64-bit accumulator, which is congruent to the 16-bit sum
+    /// modulo 0xffff (2^16 and 2^64 are both 1 modulo 0xffff, so a word is
+    /// congruent to the sum of its 16-bit pieces, and a byte order is a
+    /// permutation of the 16-bit words' bytes that keeps 0 modulo
+    /// 0xffff). A nonzero accumulator folds to 0xffff exactly when it is
+    /// a multiple of 0xffff, and this one is nonzero (its first byte is
+    /// 0x45, and end-around addition never reaches zero from a nonzero
+    /// operand). A multiple of an odd constant is told by one
     /// multiplication and compare, where folding to 16 bits takes two
     /// add-with-carry steps.
     #[inline(always)]
     fn sums_to_all_ones(&self) -> bool {
-        let (sum, carry) = self.front.overflowing_add(self.middle);
+        let (sum, carry) = self.front.overflowing_add(self.addresses);
         let sum = sum + u64::from(carry);
-        let (sum, carry) = sum.overflowing_add(u64::from(self.destination));
+        let (sum, carry) = sum.overflowing_add(u64::from(self.middle));
         let sum = sum + u64::from(carry);
         sum % 0xffff == 0
+    }
+
+    /// The source's and the destination's wire bytes (bytes 12..20) as
+    /// one word read natively: one compare tells two headers' address
+    /// pairs apart.
+    #[inline(always)]
+    pub fn addresses(&self) -> u64 {
+        self.addresses
     }
 
     /// Total length: header and payload (20 to the packet's length).
@@ -99,8 +111,8 @@ impl PlainHeader {
     /// The source address's wire bytes.
     #[inline(always)]
     pub fn source_octets(&self) -> [u8; 4] {
-        let middle = self.middle.to_ne_bytes();
-        [middle[4], middle[5], middle[6], middle[7]]
+        let [s0, s1, s2, s3, ..] = self.addresses.to_ne_bytes();
+        [s0, s1, s2, s3]
     }
 
     /// The source address.
@@ -112,7 +124,8 @@ impl PlainHeader {
     /// The destination address's wire bytes.
     #[inline(always)]
     pub fn destination_octets(&self) -> [u8; 4] {
-        self.destination.to_ne_bytes()
+        let [.., d0, d1, d2, d3] = self.addresses.to_ne_bytes();
+        [d0, d1, d2, d3]
     }
 
     /// The destination address.
@@ -158,6 +171,10 @@ mod tests {
         assert_eq!(plain.source(), Ipv4Addr::new(192, 168, 0, 1));
         assert_eq!(plain.destination(), Ipv4Addr::new(192, 168, 0, 199));
         assert_eq!(plain.destination_octets(), [192, 168, 0, 199]);
+        assert_eq!(
+            plain.addresses().to_ne_bytes(),
+            [192, 168, 0, 1, 192, 168, 0, 199]
+        );
     }
 
     #[test]
