@@ -43,6 +43,9 @@ impl PlainHeader {
     /// length out of bounds, or a wrong checksum).
     #[inline(always)]
     pub fn read(packet: &[u8]) -> Option<Self> {
+        // The bytes behind a header's 20: the one subtraction both tells
+        // a packet too short and bounds the total length below.
+        let room = packet.len().checked_sub(HEADER_LEN)?;
         let header = packet.first_chunk::<HEADER_LEN>()?;
         let (front, rest) = header.split_first_chunk::<8>()?;
         let (middle, addresses) = rest.split_first_chunk::<4>()?;
@@ -50,15 +53,16 @@ impl PlainHeader {
             front: u64::from_ne_bytes(*front),
             middle: u32::from_ne_bytes(*middle),
             addresses: u64::from_ne_bytes(*addresses.first_chunk::<8>()?),
-            // Read from the bytes again rather than out of `front`: taken
-            // from the word, the compiler split the word's load in pieces.
-            total_len: u16::from_be_bytes([header[2], header[3]]),
+            // Bytes 2 and 3, the low half of the first four in network
+            // order: one byte swap of a word, where the two bytes alone
+            // took a shift and a rotate.
+            total_len: u32::from_be_bytes(*header.first_chunk::<4>()?) as u16,
         };
         // From 20 to the packet's length (at least 20 here) in one
         // compare: a total length below 20 wraps around past the top.
         let beyond_header = usize::from(plain.total_len).wrapping_sub(HEADER_LEN);
         if plain.front & PLAIN_MASK != PLAIN_BITS
-            || beyond_header > packet.len() - HEADER_LEN
+            || beyond_header > room
             || !plain.sums_to_all_ones()
         {
             return None;
