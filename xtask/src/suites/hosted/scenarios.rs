@@ -9,8 +9,7 @@ use crate::counters::Counters;
 use crate::net::netns::{Netns, ensure_net_tools};
 use crate::net::raw_frames::{self, NamedFrame};
 use crate::shell::host::ensure_programs;
-use crate::shell::host::{is_root, target_dir};
-use crate::shell::process::{cargo, run as run_step};
+use crate::shell::host::is_root;
 use crate::suites::hosted::process::{Appliance, Attachment, EchoSetup, Link, attach};
 use crate::suites::hosted::tcp::bounded;
 use crate::suites::runner::{self, Case, Filter};
@@ -113,29 +112,14 @@ pub fn run(filter: &Filter) -> Result<()> {
     })
 }
 
-/// The features the hosted suite builds `warpcore-hosted` with (not
-/// `wasmtime`: `hosted/wasm-wasmtime-tap` builds that binary itself).
-pub const HOSTED_FEATURES: &str = "example-port-filter,example-tcp-apps,test-services";
-
-/// Checks for root and the network tools and builds `warpcore-hosted`;
-/// returns its path.
+/// Checks for root and the network tools and builds `warpcore-hosted`
+/// (with warpctl and loadgen, `suites::binaries`); returns its path.
 fn build() -> Result<PathBuf> {
     if !is_root() {
         bail!("hosted tests need root (network namespaces, taps, AF_PACKET)");
     }
     ensure_net_tools()?;
-    run_step(
-        "build warpcore-hosted",
-        cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "warpcore-hosted",
-            "--features",
-            HOSTED_FEATURES,
-        ]),
-    )?;
-    Ok(target_dir().join("release/warpcore-hosted"))
+    crate::suites::binaries::hosted()
 }
 
 /// Drops for `reason` at every node called `node`, summed over cores.
