@@ -50,9 +50,11 @@ pub fn run_command() -> Result<()> {
 /// tests, and fmt and clippy of the wasm32 workspace and the test crate
 /// (neither is in the host's default build). The harness tests on the
 /// modules run in the `host` step's `cargo test`, which shares their
-/// dependencies' builds.
-pub fn test() -> Result<()> {
-    build()?;
+/// dependencies' builds; with `harness_tests` (the `host` step not
+/// selected, e.g. `--only wasm-examples`) here, in a `cargo test` of their
+/// own.
+pub fn test(harness_tests: bool) -> Result<()> {
+    let folder = build()?;
     let rust_examples = workspace_root().join("examples/wasm/rust");
     run(
         "wasm examples fmt",
@@ -94,7 +96,17 @@ pub fn test() -> Result<()> {
             "-D",
             "warnings",
         ]),
-    )
+    )?;
+    if harness_tests {
+        run(
+            "wasm examples tests",
+            cargo()
+                .args(["test", "--profile", "test-release"])
+                .args(["-p", "warpcore-wasm-examples-test"])
+                .env(MODULES_VARIABLE, &folder),
+        )?;
+    }
+    Ok(())
 }
 
 /// The host's target triple, for the guest crate's unit tests (the wasm32
