@@ -52,7 +52,6 @@ impl Tools {
     /// Builds loadgen, the hosted runtime, the echo server (host and static
     /// builds), tcp-load and the Linux peer guest.
     pub fn build() -> Result<Self> {
-        let root = workspace_root();
         run_step(
             "build loadgen, hosted, echo server",
             cargo().args([
@@ -66,6 +65,34 @@ impl Tools {
                 "perf",
             ]),
         )?;
+        let guest = LinuxGuest::build()?;
+        let release = target_dir().join("release");
+        Ok(Self {
+            loadgen: release.join("loadgen"),
+            hosted: release.join("warpcore-hosted"),
+            echo_server_host: release.join("udp-echo-server"),
+            tcp_load: release.join("tcp-load"),
+            guest_kernel: guest.kernel,
+            guest_initrd: guest.initrd,
+        })
+    }
+}
+
+/// The Linux peer guest alone: what `cargo xtask test`'s
+/// `vhost-user/linux-guest` boots, without the rest of [`Tools`] (the
+/// harness's loadgen, hosted and perf builds, which that case never runs).
+pub struct LinuxGuest {
+    /// The guest's kernel.
+    pub kernel: PathBuf,
+    /// The guest's initramfs, with the static UDP echo server in it.
+    pub initrd: PathBuf,
+}
+
+impl LinuxGuest {
+    /// Builds the static echo server and, from it, the guest
+    /// (`scripts/build-linux-guest.sh`, cached under `target/linux-guest`).
+    pub fn build() -> Result<Self> {
+        let root = workspace_root();
         run_step(
             "build static echo server",
             cargo()
@@ -89,14 +116,9 @@ impl Tools {
                 .arg(&guest)
                 .arg(&static_echo),
         )?;
-        let release = target_dir().join("release");
         Ok(Self {
-            loadgen: release.join("loadgen"),
-            hosted: release.join("warpcore-hosted"),
-            echo_server_host: release.join("udp-echo-server"),
-            tcp_load: release.join("tcp-load"),
-            guest_kernel: guest.join("bzImage"),
-            guest_initrd: guest.join("initramfs.cpio.gz"),
+            kernel: guest.join("bzImage"),
+            initrd: guest.join("initramfs.cpio.gz"),
         })
     }
 }

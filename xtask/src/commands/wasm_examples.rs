@@ -2,7 +2,8 @@
 //! counter, rewriter in Rust, C and AssemblyScript) built from source into
 //! `target/wasm-examples/<language>/<example>.wasm`, with their sizes and
 //! the wasmi fuel each spends per packet; and the `wasm-examples` test
-//! step, which builds them and runs `warpcore-wasm-examples-test` on them.
+//! step, which builds them and lints the crates around them (the `host`
+//! step runs `warpcore-wasm-examples-test` on them).
 
 use crate::shell::host::{target_dir, workspace_root};
 use crate::shell::process::{cargo, checked_output, run};
@@ -15,6 +16,10 @@ const EXAMPLES: [&str; 3] = ["acl", "flow-counter", "rewriter"];
 
 /// The languages, by folder under `examples/wasm/`.
 const LANGUAGES: [&str; 3] = ["rust", "c", "assemblyscript"];
+
+/// The environment variable that tells `warpcore-wasm-examples-test`
+/// where the modules are.
+pub const MODULES_VARIABLE: &str = "WARPCORE_WASM_EXAMPLES";
 
 /// Where the modules go.
 pub fn output_folder() -> PathBuf {
@@ -37,14 +42,18 @@ pub fn run_command() -> Result<()> {
                 "warpcore-wasm-examples-test",
             ])
             .args(["--bin", "wasm-example-costs"])
-            .env("WARPCORE_WASM_EXAMPLES", &folder),
+            .env(MODULES_VARIABLE, &folder),
     )
 }
 
-/// The `wasm-examples` test step: the modules built, the harness tests run
-/// on them, the guest crate's own tests, and fmt and clippy of the wasm32
-/// workspace and the test crate (neither is in the host's default build).
-pub fn test() -> Result<()> {
+/// The `wasm-examples` test step: the modules built, the guest crate's own
+/// tests, and fmt and clippy of the wasm32 workspace and the test crate
+/// (neither is in the host's default build). The harness tests on the
+/// modules run in the `host` step's `cargo test`, which shares their
+/// dependencies' builds; with `harness_tests` (the `host` step not
+/// selected, e.g. `--only wasm-examples`) here, in a `cargo test` of their
+/// own.
+pub fn test(harness_tests: bool) -> Result<()> {
     let folder = build()?;
     let rust_examples = workspace_root().join("examples/wasm/rust");
     run(
@@ -88,13 +97,16 @@ pub fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
-    run(
-        "wasm examples tests",
-        cargo()
-            .args(["test", "--profile", "test-release"])
-            .args(["-p", "warpcore-wasm-examples-test"])
-            .env("WARPCORE_WASM_EXAMPLES", &folder),
-    )
+    if harness_tests {
+        run(
+            "wasm examples tests",
+            cargo()
+                .args(["test", "--profile", "test-release"])
+                .args(["-p", "warpcore-wasm-examples-test"])
+                .env(MODULES_VARIABLE, &folder),
+        )?;
+    }
+    Ok(())
 }
 
 /// The host's target triple, for the guest crate's unit tests (the wasm32

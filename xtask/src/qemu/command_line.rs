@@ -98,11 +98,11 @@ impl QemuConfig {
 /// Which kernel image a configuration boots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Image {
-    /// The release image: the appliance, or the image with the example
-    /// services when the spec names one of them.
+    /// The release image: the appliance, or the test image (it has the
+    /// example services) when the spec names one of them.
     #[default]
     Appliance,
-    /// The image with the in-kernel test scenarios (cargo feature
+    /// The test image, with the in-kernel test scenarios (cargo feature
     /// `scenarios`), for `test=NAME`.
     Scenarios,
 }

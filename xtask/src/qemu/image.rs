@@ -70,14 +70,14 @@ pub fn kernel_image() -> Result<PathBuf> {
     built_once(&IMAGE, build_kernel)
 }
 
-/// The image that can boot `config`: the scenario image for
-/// [`Image::Scenarios`]; else the release image, or the one built with the
-/// example services (cargo feature `example-port-filter`) when the spec
-/// names one of them. A spec that does not parse gets the release image,
-/// which refuses it with the same error.
+/// The image that can boot `config`: the test image for
+/// [`Image::Scenarios`]; else the release image, or the test image when
+/// the spec names one of the example services or test-only kinds (which
+/// the release image does not register). A spec that does not parse gets
+/// the release image, which refuses it with the same error.
 pub fn image_for(config: &QemuConfig) -> Result<PathBuf> {
     if config.image == Image::Scenarios {
-        return scenario_kernel_image();
+        return test_kernel_image();
     }
     let needs_examples = config
         .spec
@@ -85,35 +85,36 @@ pub fn image_for(config: &QemuConfig) -> Result<PathBuf> {
         .and_then(|spec| spec_file::read(spec).ok())
         .is_some_and(|spec| spec_file::needs_example_services(&spec));
     if needs_examples {
-        example_kernel_image()
+        test_kernel_image()
     } else {
         kernel_image()
     }
 }
 
-/// Builds (once per xtask process) the image with the in-kernel test
-/// scenarios, in its own target directory so that it never overwrites the
-/// release image.
-pub fn scenario_kernel_image() -> Result<PathBuf> {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    built_once(&IMAGE, || {
-        build_image(
-            "kernel with scenarios",
-            &["scenarios"],
-            &target_dir().join("scenario-image"),
-        )
-    })
-}
+/// The cargo features of the test image: the in-kernel test scenarios,
+/// the example services and the test-only kinds (`faulty-echo`).
+pub const TEST_IMAGE_FEATURES: [&str; 4] = [
+    "scenarios",
+    "example-port-filter",
+    "example-tcp-apps",
+    "test-services",
+];
 
-/// Builds (once per xtask process) the image with the example services and
-/// the test-only kinds (`faulty-echo`), in its own target directory.
-fn example_kernel_image() -> Result<PathBuf> {
+/// Builds (once per xtask process) the test image: the release profile
+/// with [`TEST_IMAGE_FEATURES`], in its own target directory so that it
+/// never overwrites the release image. One image serves the kernel
+/// scenarios (`test=NAME`) and the appliance specs that name an example
+/// service or a test-only kind: without `test=` on the command line the
+/// scenario code never runs (`kernel/src/runtime.rs`), and one image
+/// instead of two saves a whole bare-metal build (its dependencies and
+/// fat LTO) from every `cargo xtask test`.
+pub fn test_kernel_image() -> Result<PathBuf> {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
     built_once(&IMAGE, || {
         build_image(
-            "kernel with example services",
-            &["example-port-filter", "example-tcp-apps", "test-services"],
-            &target_dir().join("example-image"),
+            "kernel with scenarios and example services",
+            &TEST_IMAGE_FEATURES,
+            &target_dir().join("test-image"),
         )
     })
 }

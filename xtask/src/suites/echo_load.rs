@@ -6,8 +6,6 @@
 //! verdict is every probe of every run echoed.
 
 use crate::net::netns::Netns;
-use crate::shell::host::target_dir;
-use crate::shell::process::{cargo, run as run_step};
 use anyhow::{Context, Result, bail, ensure};
 use std::io::Read;
 use std::path::PathBuf;
@@ -172,11 +170,8 @@ pub(crate) fn wait_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Builds loadgen; its path.
+/// Builds loadgen (with the suites' other programs, `suites::binaries`);
+/// its path.
 pub(crate) fn build_loadgen() -> Result<PathBuf> {
-    run_step(
-        "build loadgen",
-        cargo().args(["build", "--release", "-p", "loadgen"]),
-    )?;
-    Ok(target_dir().join("release/loadgen"))
+    crate::suites::binaries::loadgen()
 }

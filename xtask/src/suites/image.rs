@@ -1,9 +1,9 @@
 //! The image suite: what the release image holds. Its symbol table must name
 //! no test scenario (they are behind the kernel's cargo feature
-//! `scenarios`); as a control, the scenario image's must, so the check is
-//! known to find them when they are there.
+//! `scenarios`); as a control, the test image's (scenarios and example
+//! services) must, so the check is known to find them when they are there.
 
-use crate::qemu::image::{kernel_image, scenario_kernel_image};
+use crate::qemu::image::{kernel_image, test_kernel_image};
 use crate::shell::host::ensure_programs;
 use crate::suites::runner::{self, Case, Filter};
 use anyhow::{Context, Result, ensure};
@@ -28,7 +28,7 @@ fn cases() -> Vec<Case<Check>> {
         ),
         Case::new(
             "control-scenario-image-has-them",
-            "control: the scenario image's symbol table names them",
+            "control: the test image's symbol table names them",
             scenario_image_has_them,
         ),
     ]
@@ -91,7 +91,7 @@ fn release_has_no_scenarios() -> Result<()> {
 }
 
 fn scenario_image_has_them() -> Result<()> {
-    let image = scenario_kernel_image()?;
+    let image = test_kernel_image()?;
     let found = scenario_symbols(&image)?;
     ensure!(
         !found.is_empty(),

@@ -8,7 +8,6 @@
 
 use crate::net::netns::Netns;
 use crate::shell::host::{ensure_programs, target_dir, workspace_root};
-use crate::shell::process::{cargo, run as run_step};
 use crate::suites::management_capture::capture_checks;
 use crate::suites::management_logs::LogChecks;
 use crate::suites::management_robustness::robustness_checks;
@@ -260,14 +259,10 @@ pub fn management_checks(client: &Netns) -> Result<()> {
     robustness_checks(client, IDLE_TIMEOUT_MS)
 }
 
-/// Builds warpctl; its path.
+/// Builds warpctl (with the suites' other programs, `suites::binaries`);
+/// its path.
 pub(crate) fn build_warpctl() -> Result<String> {
-    run_step(
-        "build warpctl",
-        cargo().args(["build", "--release", "-p", "warpctl"]),
-    )?;
-    Ok(target_dir()
-        .join("release/warpctl")
+    Ok(crate::suites::binaries::warpctl()?
         .to_string_lossy()
         .into_owned())
 }

@@ -4,6 +4,7 @@
 //! idle cores in `idle_checks`).
 
 pub mod appliance;
+pub mod binaries;
 pub mod echo_load;
 pub mod hosted;
 pub mod hot_load;

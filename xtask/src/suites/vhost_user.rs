@@ -9,8 +9,7 @@ use crate::bench::vhost::wait_json;
 use crate::qemu::command_line::{QemuConfig, vhost_user_nic_args};
 use crate::qemu::image::ensure_qemu;
 use crate::qemu::session::QemuSession;
-use crate::shell::host::target_dir;
-use crate::shell::process::{ChildGuard, cargo, run as run_step};
+use crate::shell::process::ChildGuard;
 use crate::spec_file::{self, example};
 use crate::suites::runner::{self, Case, Filter};
 use anyhow::{Context, Result, bail, ensure};
@@ -120,11 +119,7 @@ pub fn run(filter: &Filter) -> Result<()> {
         filter,
         || {
             ensure_qemu()?;
-            run_step(
-                "build loadgen",
-                cargo().args(["build", "--release", "-p", "loadgen"]),
-            )?;
-            Ok(target_dir().join("release/loadgen"))
+            crate::suites::binaries::loadgen()
         },
         |loadgen, test| run_case(loadgen, test),
     )
@@ -154,7 +149,7 @@ fn spec_for(test: &Test) -> Result<PathBuf> {
 
 fn run_case(loadgen: &Path, test: &Test) -> Result<()> {
     let guest = if test.linux {
-        Some(crate::bench::harness::Tools::build()?)
+        Some(crate::bench::harness::LinuxGuest::build()?)
     } else {
         None
     };
@@ -298,7 +293,7 @@ fn drive(
     socket: &Path,
     cores: u32,
     arguments: &[&str],
-    linux: Option<&crate::bench::harness::Tools>,
+    linux: Option<&crate::bench::harness::LinuxGuest>,
 ) -> Result<(RunResult, u64)> {
     let mut command = Command::new(loadgen);
     command
@@ -335,15 +330,15 @@ fn drive(
         ),
         ..QemuConfig::default()
     };
-    if let Some(tools) = linux {
+    if let Some(guest) = linux {
         // The harness's peer guest, as `bench::systems::linux_guest` boots
         // it, on this backend.
-        config.spec = Some(tools.guest_initrd.clone());
+        config.spec = Some(guest.initrd.clone());
         config.cmdline = format!("console=ttyS0 quiet wc.mode=echo wc.eth0={ECHO_IP}/24");
-        let mut guest = QemuSession::start_kernel(&config, &tools.guest_kernel, None)?;
-        guest.wait_for("linux-guest ready", 0, BOOT_TIMEOUT)?;
+        let mut session = QemuSession::start_kernel(&config, &guest.kernel, None)?;
+        session.wait_for("linux-guest ready", 0, BOOT_TIMEOUT)?;
         let run = wait_json(generator.child_mut(), 200)
-            .map_err(|error| error.context(format!("console:\n{}", guest.log())))?;
+            .map_err(|error| error.context(format!("console:\n{}", session.log())))?;
         return Ok((run, 0));
     }
     let mut appliance = QemuSession::start(&config, None)?;

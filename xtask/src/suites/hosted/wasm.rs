@@ -7,10 +7,9 @@
 //! engine's reason naming the service.
 
 use crate::counters::Counters;
-use crate::shell::host::target_dir;
 use crate::shell::process::{cargo, run as run_step};
+use crate::suites::binaries;
 use crate::suites::hosted::process::{EchoSetup, Link};
-use crate::suites::hosted::scenarios::HOSTED_FEATURES;
 use crate::suites::hot_load::{ExampleModule, HotLoadModules, hot_load_checks, hot_load_spec};
 use crate::suites::management_traffic::test_spec;
 use crate::suites::runner::Case;
@@ -177,25 +176,18 @@ fn wasmtime(_default_binary: &Path) -> Result<()> {
 /// again after it (cargo keeps both builds: the second only copies its
 /// binary back).
 fn wasmtime_binary() -> Result<PathBuf> {
-    let release = target_dir().join("release");
-    let build = |features: &str| {
-        run_step(
-            "build warpcore-hosted",
-            cargo().args([
-                "build",
-                "--release",
-                "-p",
-                "warpcore-hosted",
-                "--features",
-                features,
-            ]),
-        )
-    };
-    build(&format!("{HOSTED_FEATURES},wasmtime"))?;
-    let binary = release.join("warpcore-hosted-wasmtime");
-    std::fs::copy(release.join("warpcore-hosted"), &binary)
+    let folder = binaries::folder();
+    run_step(
+        "build warpcore-hosted with wasmtime",
+        cargo()
+            .args(["build", "--profile", binaries::PROFILE])
+            .args(["-p", "warpcore-hosted", "--features"])
+            .arg(format!("{},wasmtime", binaries::HOSTED_FEATURES)),
+    )?;
+    let binary = folder.join("warpcore-hosted-wasmtime");
+    std::fs::copy(folder.join("warpcore-hosted"), &binary)
         .context("copying warpcore-hosted-wasmtime")?;
-    build(HOSTED_FEATURES)?;
+    binaries::build()?;
     Ok(binary)
 }
 
