@@ -2,6 +2,7 @@
 //! (ARP frames whole, IPv4 with the Ethernet header trimmed) and drops what
 //! is not ours.
 
+use crate::uniform::{Decide, dispatch_uniform};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame};
 use arrayvec::ArrayVec;
 use dataplane::drop_reasons;
@@ -157,6 +158,13 @@ const fn wire_order(ethertype: EtherType) -> u16 {
     u16::from_ne_bytes(ethertype.0.to_be_bytes())
 }
 
+impl Decide for Eth {
+    #[inline(always)]
+    fn decide(&mut self, packet: &mut Packet) -> Verdict {
+        self.classify(packet)
+    }
+}
+
 impl Nanoservice for Eth {
     fn name(&self) -> &'static str {
         "eth"
@@ -178,7 +186,7 @@ impl Nanoservice for Eth {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, _| self.classify(packet));
+        dispatch_uniform(self, batch, out);
     }
 }
 

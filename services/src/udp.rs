@@ -9,6 +9,7 @@
 
 use crate::icmp_error::ErrorLimiter;
 use crate::route::LocalAddresses;
+use crate::uniform::{Decide, dispatch_uniform};
 use crate::wire::icmp::unreachable;
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
 use alloc::boxed::Box;
@@ -289,6 +290,13 @@ fn addresses_of(header: &[u8; 20]) -> (core::net::Ipv4Addr, core::net::Ipv4Addr)
     )
 }
 
+impl Decide for Udp {
+    #[inline(always)]
+    fn decide(&mut self, packet: &mut Packet) -> Verdict {
+        self.demultiplex(packet)
+    }
+}
+
 impl Nanoservice for Udp {
     fn name(&self) -> &'static str {
         "udp"
@@ -305,7 +313,7 @@ impl Nanoservice for Udp {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, _| self.demultiplex(packet));
+        dispatch_uniform(self, batch, out);
         if !batch.is_empty() {
             self.closed_ports(batch, out);
         }
