@@ -113,8 +113,7 @@ pub fn turn_around(frame: &mut [u8]) -> bool {
         && headers[offset::VERSION_IHL] == 0x45
         && headers[offset::PROTOCOL] == protocol::UDP
     {
-        let (destination, source) = headers[offset::MACS].split_at_mut(6);
-        destination.swap_with_slice(source);
+        swap_macs(headers);
         rotate_halves::<8>(&mut headers[offset::ADDRESSES]);
         rotate_halves::<4>(&mut headers[offset::ADDRESSES.end..PLAIN_HEADERS - 4]);
         return true;
@@ -136,6 +135,28 @@ pub fn turn_around(frame: &mut [u8]) -> bool {
     let (destination, source) = frame[ports..ports + 4].split_at_mut(2);
     destination.swap_with_slice(source);
     true
+}
+
+/// Swaps the destination and source MAC at the head of `frame` with two
+/// overlapping 8-byte loads: the first word's low six bytes are the
+/// destination, the second's (from byte 4) high six the source, so the new
+/// first eight bytes are one double shift of the two (`shrd` on x86) and
+/// the last four the destination's high bytes.
+#[inline(always)]
+fn swap_macs<const N: usize>(frame: &mut [u8; N]) {
+    const { assert!(N >= 12) };
+    let word = |at: usize, frame: &[u8; N]| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&frame[at..at + 8]);
+        u64::from_le_bytes(bytes)
+    };
+    let (first, second) = (word(0, frame), word(4, frame));
+    // Bytes 0..6: the source (bytes 6..12, the second word's top six);
+    // bytes 6..8: the destination's first two.
+    let head = (second >> 16) | (first << 48);
+    frame[..8].copy_from_slice(&head.to_le_bytes());
+    // Bytes 8..12: the destination's last four (bytes 2..6).
+    frame[8..12].copy_from_slice(&((first >> 16) as u32).to_le_bytes());
 }
 
 /// Ethernet, IPv4 without options and the UDP ports and length.

@@ -3,7 +3,7 @@
 //! fixed set of buffers.
 
 use crate::frames::turn_around;
-use dataplane::{BURST_SIZE, Batch, BurstQueue, LinkInfo, MacAddr, Nic, Packet};
+use dataplane::{Batch, BurstQueue, LinkInfo, MacAddr, Nic, Packet};
 
 /// What a [`ReflectorNic`] saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,36 @@ impl ReflectorNic {
     pub fn counts(&self) -> ReflectorCounts {
         self.counts
     }
+
+    /// `tx_burst` when a frame is not IPv4/UDP or the queue has no room
+    /// for the whole burst: `batch` holds what `push_burst` left of it (all
+    /// of it when a frame did not turn), and its first `first_unturned`
+    /// frames of the burst were turned; the frame at that index did not
+    /// turn, and those behind it were not tried yet. One frame at a time,
+    /// in order: each turned frame queued if there is room (else counted
+    /// as overflowed), every other one dropped as ignored.
+    #[cold]
+    #[inline(never)]
+    fn tx_rest(&mut self, batch: &mut Batch, first_unturned: usize) {
+        let taken = first_unturned.max(batch.len());
+        // Frames `push_burst` already queued (only when all turned).
+        let queued = taken - batch.len();
+        self.counts.reflected += queued as u64;
+        for (index, mut packet) in (queued..).zip(batch.drain()) {
+            let turned = match index.cmp(&first_unturned) {
+                core::cmp::Ordering::Less => true,
+                core::cmp::Ordering::Equal => false,
+                core::cmp::Ordering::Greater => turn_around(packet.payload_mut()),
+            };
+            if !turned {
+                self.counts.ignored += 1;
+            } else if self.queue.push(packet).is_ok() {
+                self.counts.reflected += 1;
+            } else {
+                self.counts.overflowed += 1;
+            }
+        }
+    }
 }
 
 impl Nic for ReflectorNic {
@@ -70,30 +100,24 @@ impl Nic for ReflectorNic {
     #[inline]
     fn tx_burst(&mut self, batch: &mut Batch) -> usize {
         let taken = batch.len();
-        let mut turned = [false; BURST_SIZE];
-        let mut all_turned = true;
-        for (packet, turned) in batch.iter_mut().zip(&mut turned) {
-            *turned = turn_around(packet.payload_mut());
-            all_turned &= *turned;
-        }
-        let turned = &turned[..taken];
+        // Every frame turned in one tight loop that stops at the first
+        // one that is not IPv4/UDP: no per-frame bookkeeping of which
+        // frames turned when all of them do (the common case).
+        // (`all` rather than `position`: no index kept in the loop; the
+        // index is worked out from what is left once a frame fails.)
+        let mut frames = batch.iter_mut();
+        let all_turned = frames.all(|packet| turn_around(packet.payload_mut()));
+        let first_unturned = if all_turned {
+            taken
+        } else {
+            taken - frames.len() - 1
+        };
         if all_turned && self.queue.push_burst(batch) == taken {
             // The whole burst comes back, moved as a burst.
             self.counts.reflected += taken as u64;
             return taken;
         }
-        // What `push_burst` had no room for stays in `batch`, at its front.
-        let reflected = taken - batch.len();
-        self.counts.reflected += reflected as u64;
-        for (packet, turned) in batch.drain().zip(&turned[reflected..]) {
-            if !turned {
-                self.counts.ignored += 1;
-            } else if self.queue.push(packet).is_ok() {
-                self.counts.reflected += 1;
-            } else {
-                self.counts.overflowed += 1;
-            }
-        }
+        self.tx_rest(batch, first_unturned);
         taken
     }
 
@@ -118,7 +142,7 @@ impl Nic for ReflectorNic {
 mod tests {
     use super::*;
     use crate::frames::{PEER_MAC, UdpSummary, arp_request, echo_payload, udp_echo_request};
-    use dataplane::Mempool;
+    use dataplane::{BURST_SIZE, Mempool};
 
     fn packet(pool: &Mempool, bytes: &[u8]) -> Packet {
         let mut packet = pool.alloc().unwrap();

@@ -34,6 +34,7 @@ pub mod route;
 pub mod tcp;
 pub mod udp;
 pub mod udp_echo;
+mod uniform;
 /// The wire formats, reachable as `services::wire` and `crate::wire`.
 pub use wire;
 

@@ -9,6 +9,7 @@
 
 use crate::icmp_error::ErrorLimiter;
 use crate::route::LocalAddresses;
+use crate::uniform::{Decide, dispatch_uniform};
 use crate::wire::icmp::unreachable;
 use crate::wire::{Ipv4Packet, UdpPacket, WireError};
 use alloc::boxed::Box;
@@ -268,8 +269,11 @@ impl Udp {
 fn plain_datagram_port(bytes: &[u8]) -> Option<Option<[u8; 2]>> {
     const PLAIN: usize = crate::wire::ipv4::HEADER_LEN;
     let header = bytes.first_chunk::<{ PLAIN + crate::wire::udp::HEADER_LEN }>()?;
-    let length = usize::from(u16::from_be_bytes([header[PLAIN + 4], header[PLAIN + 5]]));
-    if header[0] != 0x45 || length + PLAIN != bytes.len() {
+    // The UDP length a datagram filling the packet has, as its wire bytes:
+    // compared as they lie, with no byte swap of the field. A packet holds
+    // at most 65 535 bytes (its bounds are 16-bit), so it fits.
+    let length = ((bytes.len() - PLAIN) as u16).to_be_bytes();
+    if header[0] != 0x45 || [header[PLAIN + 4], header[PLAIN + 5]] != length {
         return None;
     }
     let port = [header[PLAIN + 2], header[PLAIN + 3]];
@@ -289,6 +293,13 @@ fn addresses_of(header: &[u8; 20]) -> (core::net::Ipv4Addr, core::net::Ipv4Addr)
     )
 }
 
+impl Decide for Udp {
+    #[inline(always)]
+    fn decide(&mut self, packet: &mut Packet) -> Verdict {
+        self.demultiplex(packet)
+    }
+}
+
 impl Nanoservice for Udp {
     fn name(&self) -> &'static str {
         "udp"
@@ -305,7 +316,7 @@ impl Nanoservice for Udp {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, _| self.demultiplex(packet));
+        dispatch_uniform(self, batch, out);
         if !batch.is_empty() {
             self.closed_ports(batch, out);
         }

@@ -4,6 +4,7 @@
 //! behind `ipv4`, which verified it).
 
 use crate::route::{LocalAddresses, Locality};
+use crate::uniform::{Decide, dispatch_uniform};
 use crate::wire::ipv4::{self, DEFAULT_TTL};
 use crate::wire::{Ipv4Packet, UdpPacket, udp};
 use dataplane::drop_reasons;
@@ -138,6 +139,13 @@ fn echo_padded(packet: &mut Packet) -> Verdict {
     Verdict::emit(UdpEcho::OUT)
 }
 
+impl Decide for UdpEcho {
+    #[inline(always)]
+    fn decide(&mut self, packet: &mut Packet) -> Verdict {
+        self.echo(packet)
+    }
+}
+
 impl Nanoservice for UdpEcho {
     fn name(&self) -> &'static str {
         "udp-echo"
@@ -148,7 +156,7 @@ impl Nanoservice for UdpEcho {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        out.dispatch(batch, |packet, _| self.echo(packet));
+        dispatch_uniform(self, batch, out);
         // What `echo` kept: datagrams with padding behind them, or
         // malformed ones.
         if !batch.is_empty() {

@@ -269,10 +269,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// The words are read and written in host byte order, without swaps:
     /// one's-complement arithmetic gives the same bytes in either order
     /// (RFC 1071 §2B).
+    ///
+    /// A TTL that is already `ttl` (a neighbour sending with the common
+    /// default of 64, answered with 64) changes nothing, and the checksum
+    /// is left as it is unless it is `0xffff`, the one form `fill_checksum`
+    /// never writes, which the update turns into its `0x0000`.
     #[inline]
     pub fn set_ttl_updating_checksum(&mut self, ttl: u8) {
         let bytes = self.buffer.as_mut();
         let old_ttl = bytes[field::TTL];
+        if old_ttl == ttl && bytes[field::CHECKSUM] != [0xff, 0xff] {
+            return;
+        }
         bytes[field::TTL] = ttl;
         // The TTL's change as it weighs in the word [TTL, protocol] laid
         // out in host order, plus 0xffff (one's-complement zero) so that

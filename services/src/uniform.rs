@@ -1,0 +1,234 @@
+//! `dispatch_uniform`: a node's per-packet decisions over a burst whose
+//! packets all go the same way, in one tight loop and one hand-off.
+
+use dataplane::{Batch, DropCode, Outputs, Packet, Verdict};
+
+/// A node's decision for one packet it looks at in place, as
+/// [`dispatch_uniform`] asks for it: what a closure handed to
+/// [`Outputs::dispatch`] does, as a method that is always inlined (a
+/// closure called from more than one place is not, and a call a packet
+/// costs more than the loop).
+pub(crate) trait Decide {
+    /// Where `packet` goes.
+    fn decide(&mut self, packet: &mut Packet) -> Verdict;
+}
+
+/// Decides every packet of `batch` with `node`, exactly once each and in
+/// order, and sends each where its [`Verdict`] says, as
+/// [`Outputs::dispatch`] does: `Keep` packets stay in `batch`, in order.
+///
+/// Made for the busy path, where a burst goes one way: while every packet
+/// gets the first one's verdict, the loop walks the packets by pointer and
+/// writes nothing per packet (no verdict code, no index), and the burst
+/// then moves on whole. At the first packet that goes another way the rest
+/// of the burst is decided and sent by `Outputs::dispatch`, the packets
+/// already decided with the verdicts they got.
+#[inline(always)]
+pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: &mut Outputs<'_>) {
+    let count = batch.len();
+    let mut packets = batch.iter_mut();
+    // The codes (see [`code`]) of the first packet's verdict and of the
+    // first one unlike it; no verdict has code `UNDECIDED`, so the first
+    // packet takes the branch that sets `uniform`. Only codes are kept in
+    // the loop: a `Verdict` kept there holds registers in every turn.
+    let mut uniform = UNDECIDED;
+    let mut other = UNDECIDED;
+    let all_alike = packets.all(|packet| {
+        let code = code(node.decide(packet));
+        if code == uniform {
+            return true;
+        }
+        if uniform == UNDECIDED {
+            uniform = code;
+            return true;
+        }
+        other = code;
+        false
+    });
+    let verdict = from_code(uniform);
+    if all_alike {
+        match verdict {
+            Verdict::Emit(output) => out.emit_batch(usize::from(output), batch),
+            Verdict::Drop(reason) => drop_all(batch, out, reason),
+            // An empty batch ends here too (`UNDECIDED` reads as keep).
+            Verdict::Keep => {}
+        }
+        return;
+    }
+    // Packets `0..differing` got `verdict`, packet `differing` got `other`.
+    let differing = count - packets.len() - 1;
+    dispatch_rest(node, batch, out, (verdict, differing, from_code(other)));
+}
+
+/// A code no [`Verdict`] has (see [`code`]).
+const UNDECIDED: u16 = u16::MAX;
+
+/// `verdict` as one number, so that verdicts compare in one instruction:
+/// outputs `0..=0xff`, drops `0x100..=0x1ff`, keep `0x200`.
+#[inline(always)]
+fn code(verdict: Verdict) -> u16 {
+    match verdict {
+        Verdict::Emit(output) => u16::from(output),
+        Verdict::Drop(reason) => 0x100 | u16::from(reason.0),
+        Verdict::Keep => 0x200,
+    }
+}
+
+/// The verdict whose [`code`] is `code` (`UNDECIDED`: keep).
+#[inline(always)]
+fn from_code(code: u16) -> Verdict {
+    match code >> 8 {
+        0 => Verdict::Emit(code as u8),
+        1 => Verdict::Drop(DropCode(code as u8)),
+        _ => Verdict::Keep,
+    }
+}
+
+/// Drops every packet of `batch`, counted under `reason`.
+#[cold]
+#[inline(never)]
+fn drop_all(batch: &mut Batch, out: &mut Outputs<'_>, reason: DropCode) {
+    for packet in batch.drain() {
+        out.drop(packet, reason);
+    }
+}
+
+/// `dispatch_uniform` once packet `differing` went another way (`other`)
+/// than those before it (`verdict`): the packets behind it are decided
+/// now, and the whole burst is sent packet by packet.
+#[inline(never)]
+fn dispatch_rest<D: Decide>(
+    node: &mut D,
+    batch: &mut Batch,
+    out: &mut Outputs<'_>,
+    (verdict, differing, other): (Verdict, usize, Verdict),
+) {
+    let mut index = 0;
+    out.dispatch(batch, |packet, _| {
+        let decided = match index.cmp(&differing) {
+            core::cmp::Ordering::Less => verdict,
+            core::cmp::Ordering::Equal => other,
+            core::cmp::Ordering::Greater => node.decide(packet),
+        };
+        index += 1;
+        decided
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::boxed::Box;
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use dataplane::{ExecutorBuilder, LoopbackNic, MacAddr, Mempool, Nanoservice, Target};
+
+    /// Decides by a packet's two bytes: `e<n>` emits on output `n`, `d<n>`
+    /// drops with reason `n`, anything else is kept (then emitted on
+    /// output 0 behind the rest); counts its decisions.
+    struct ByBytes {
+        decisions: Arc<AtomicUsize>,
+    }
+
+    impl Nanoservice for ByBytes {
+        fn name(&self) -> &'static str {
+            "by-bytes"
+        }
+        fn outputs(&self) -> &'static [&'static str] {
+            &["out0", "out1"]
+        }
+        fn drop_reasons(&self) -> &'static [&'static str] {
+            &["zero", "one"]
+        }
+        fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+            dispatch_uniform(self, batch, out);
+            for packet in batch.drain() {
+                out.emit(0, packet);
+            }
+        }
+    }
+
+    impl Decide for ByBytes {
+        fn decide(&mut self, packet: &mut Packet) -> Verdict {
+            self.decisions.fetch_add(1, Ordering::Relaxed);
+            match *packet.payload() {
+                [b'e', n, ..] => Verdict::emit(usize::from(n - b'0')),
+                [b'd', n, ..] => Verdict::Drop(DropCode(n - b'0')),
+                _ => Verdict::Keep,
+            }
+        }
+    }
+
+    /// Runs `frames` (each numbered by a third byte) through one burst:
+    /// what each output sent (by number), the drops by reason, and the
+    /// decisions made.
+    fn run(frames: &[&[u8; 2]]) -> ([Vec<u8>; 2], [u64; 2], usize) {
+        let pool = Mempool::with_heap(64, 0).unwrap();
+        let mut nic = LoopbackNic::new(MacAddr::default(), 64);
+        for (number, frame) in frames.iter().enumerate() {
+            let mut packet = pool.alloc().unwrap();
+            let bytes = packet.append(3).unwrap();
+            bytes[..2].copy_from_slice(&frame[..]);
+            bytes[2] = number as u8;
+            nic.inject(packet).unwrap();
+        }
+        let decisions = Arc::new(AtomicUsize::new(0));
+        let mut builder = ExecutorBuilder::new();
+        let input = builder.add_port(Box::new(nic));
+        let outputs =
+            [(); 2].map(|_| builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 64))));
+        let node = builder.add_node(Box::new(ByBytes {
+            decisions: decisions.clone(),
+        }));
+        builder.route_rx(input, node).unwrap();
+        builder
+            .connect(node, "out0", Target::Port(outputs[0]))
+            .unwrap();
+        builder
+            .connect(node, "out1", Target::Port(outputs[1]))
+            .unwrap();
+        let mut executor = builder.build().unwrap();
+        assert_eq!(executor.poll_once(), frames.len());
+        let sent = outputs.map(|port| {
+            let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+            core::iter::from_fn(|| nic.take_transmitted())
+                .map(|packet| packet.payload()[2])
+                .collect()
+        });
+        let counters = executor.counters().clone();
+        let drops = ["zero", "one"].map(|reason| counters.nodes[0].drops_named(reason).unwrap());
+        (sent, drops, decisions.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn a_uniform_burst_and_a_mixed_one_go_where_each_packet_was_decided() {
+        let all_one = [b"e1"; 5];
+        assert_eq!(
+            run(&all_one),
+            ([alloc::vec![], alloc::vec![0, 1, 2, 3, 4]], [0, 0], 5)
+        );
+        let dropped = [b"d1"; 3];
+        assert_eq!(run(&dropped), ([alloc::vec![], alloc::vec![]], [0, 3], 3));
+        let kept = [b"k?"; 2];
+        assert_eq!(run(&kept), ([alloc::vec![0, 1], alloc::vec![]], [0, 0], 2));
+        // Another way at the start, in the middle and at the end; each
+        // packet decided once.
+        let mixed = [b"e1", b"e1", b"e0", b"e1", b"d0", b"k?", b"e1", b"d1"];
+        assert_eq!(
+            run(&mixed),
+            ([alloc::vec![2, 5], alloc::vec![0, 1, 3, 6]], [1, 1], 8)
+        );
+        let first_differs = [b"e0", b"e1", b"e1"];
+        assert_eq!(
+            run(&first_differs),
+            ([alloc::vec![0], alloc::vec![1, 2]], [0, 0], 3)
+        );
+        let last_differs = [b"e1", b"e1", b"k?"];
+        assert_eq!(
+            run(&last_differs),
+            ([alloc::vec![2], alloc::vec![0, 1]], [0, 0], 3)
+        );
+        assert_eq!(run(&[]), ([alloc::vec![], alloc::vec![]], [0, 0], 0));
+    }
+}
