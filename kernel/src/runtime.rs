@@ -44,10 +44,24 @@ pub fn core_main() -> ! {
     run_on_core(percpu::core_id())
 }
 
-/// Starts the core's timer, then runs the appliance, or with the feature
-/// `scenarios` the scenario `test=NAME` names; never returns.
+/// Starts the core's timer and enables interrupts, then runs the appliance,
+/// or with the feature `scenarios` the scenario `test=NAME` names; never
+/// returns.
+///
+/// Every core arrives here with interrupts off: the application processors
+/// from `core_main`'s check-then-halt loop, the boot core from
+/// `smp::wait_online`'s. Left off, a core that did not halt before its first
+/// real work kept them off until its first `sti`, its ticks latched in the
+/// IRR meanwhile: a synthetic pipeline core that arrived after core 0 had
+/// its rings ready (a slow boot) never halted before its window, and took
+/// the tick latched before it stopped its timer at its first halt in the
+/// measured window (`kernel/timer` checks both cores enter with interrupts
+/// on).
 fn run_on_core(core_id: u32) -> ! {
     apic::start_periodic_timer(TIMER_VECTOR, TICK_HZ);
+    // SAFETY: the IDT is loaded on every core before it gets here and
+    // handles the timer, wake-up and device vectors.
+    unsafe { cpu::enable_interrupts() };
     #[cfg(feature = "scenarios")]
     if let Some(name) = cmdline::get("test") {
         crate::scenarios::dispatch::run(core_id, name)

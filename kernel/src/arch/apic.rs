@@ -210,7 +210,51 @@ pub fn start_one_shot_timer(vector: u8, ns: u64) {
     write(register::TIMER_INITIAL, count as u32);
 }
 
-/// Stops the LAPIC timer on the calling core.
+/// Halts the calling core until an interrupt, with its LAPIC timer armed to
+/// interrupt once on `vector` at `deadline_ns` (`time::now_ns`), or after
+/// `min_ns` if that is later: the timer always fires, so the core wakes.
+///
+/// Interrupts are off from before the timer is armed until `sti; hlt`. With
+/// them on, a timer that expires before the `hlt` (a short count, or the
+/// hypervisor preempting the vCPU in between) would run its handler first
+/// and leave the core halted with no timer armed: a lost wake-up. With them
+/// off it stays pending in the IRR and ends the `hlt` at once. Returns with
+/// interrupts on.
+///
+/// # Safety
+/// 1. An IDT able to handle every interrupt that may arrive must be loaded.
+#[cfg(feature = "scenarios")] // the synthetic local mode's core 0
+pub unsafe fn halt_until(vector: u8, deadline_ns: u64, min_ns: u64) {
+    // SAFETY: the caller's guarantee, passed on.
+    unsafe { halt_until_after(vector, deadline_ns, min_ns, || {}) }
+}
+
+/// `halt_until`, running `before_halt` between arming the timer and halting,
+/// with interrupts off: where a hypervisor may preempt the vCPU. The timer
+/// scenario stalls there on purpose, past the timer's expiry.
+///
+/// # Safety
+/// 1. An IDT able to handle every interrupt that may arrive must be loaded.
+#[cfg(feature = "scenarios")]
+pub unsafe fn halt_until_after(
+    vector: u8,
+    deadline_ns: u64,
+    min_ns: u64,
+    before_halt: impl FnOnce(),
+) {
+    cpu::disable_interrupts();
+    let remaining = deadline_ns.saturating_sub(crate::dev::time::now_ns());
+    start_one_shot_timer(vector, remaining.max(min_ns).max(1));
+    before_halt();
+    // SAFETY: the caller guarantees an IDT; `sti; hlt` takes an interrupt
+    // that became pending since the `cli` only once `hlt` has begun, and
+    // that ends the `hlt`.
+    unsafe { cpu::enable_interrupts_and_halt() };
+}
+
+/// Stops the LAPIC timer on the calling core. A tick that fired before it
+/// stays pending in the IRR (masking the LVT does not withdraw it): with
+/// interrupts on it is taken at once, with them off at the next `sti`.
 pub fn stop_timer() {
     write(register::LVT_TIMER, LVT_MASKED);
     write(register::TIMER_INITIAL, 0);

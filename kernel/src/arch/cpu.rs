@@ -148,6 +148,15 @@ pub unsafe fn enable_interrupts() {
     unsafe { asm!("sti", options(nomem, nostack)) }
 }
 
+/// Whether maskable interrupts are enabled on this core (RFLAGS.IF).
+#[cfg(feature = "scenarios")] // the timer scenario's check
+pub fn interrupts_enabled() -> bool {
+    let flags: u64;
+    // SAFETY: `pushfq; pop` only reads RFLAGS through this core's stack.
+    unsafe { asm!("pushfq", "pop {}", out(reg) flags, options(nomem, preserves_flags)) }
+    flags & (1 << 9) != 0
+}
+
 /// Atomically enables interrupts and halts until the next one arrives.
 ///
 /// # Safety

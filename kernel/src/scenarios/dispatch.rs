@@ -9,7 +9,7 @@ use crate::arch::{percpu, smp};
 use crate::dev::exit::{ExitCode, exit_qemu};
 use crate::dev::time;
 use crate::runtime::idle_forever;
-use crate::scenarios::{checks, igb, mempool, pingpong, synthetic};
+use crate::scenarios::{checks, igb, mempool, pingpong, synthetic, timer};
 
 /// Cores that reported their executor running.
 static EXECUTORS_RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -21,6 +21,7 @@ pub fn run(core_id: u32, name: &str) -> ! {
         "pingpong" => pingpong::run(core_id),
         "mempool" => mempool::run(core_id),
         "synthetic" => synthetic::run(core_id),
+        "timer" => timer::run(core_id),
         _ if core_id != 0 => idle_forever(),
         "pagefault" => checks::page_fault(),
         "pci" => checks::pci_expect(),

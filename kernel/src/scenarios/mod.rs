@@ -8,3 +8,4 @@ pub mod pingpong;
 pub mod synthetic;
 pub mod synthetic_frames;
 pub mod synthetic_slices;
+pub mod timer;

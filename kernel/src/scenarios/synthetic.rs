@@ -334,6 +334,9 @@ fn pipeline(core: usize) -> ! {
         Err(error) => fail("synthetic", format_args!("core {core}: {error}")),
     };
     if !ticking {
+        // Interrupts are on (`runtime::run_on_core`): a tick latched before
+        // the stop is taken now, before the loop below counts this core's
+        // ticks for the measured window.
         apic::stop_timer();
     }
     let (mut packets, mut busy_cycles, mut idle) = (0u64, 0u64, 0u32);
@@ -710,7 +713,9 @@ fn generator() -> ! {
             if mode == Generator::Local && phase < PHASE_DRAIN {
                 // Tickless: wake at the next phase change. Armed before
                 // every halt, so a timer that fires a little early (its rate
-                // and the TSC's are calibrated apart) only sleeps again.
+                // and the TSC's are calibrated apart) only sleeps again; and
+                // armed with interrupts off, so one that fires before the
+                // `hlt` ends it rather than leave core 0 asleep for good.
                 let deadline = match (phase, measure_start, window_ns) {
                     (PHASE_MEASURE, Some((begin, _)), Some(window)) => {
                         let end = begin + window;
@@ -720,14 +725,13 @@ fn generator() -> ! {
                     }
                     _ => start_ns + WARM_UP_NS,
                 };
-                apic::start_one_shot_timer(
-                    TIMER_VECTOR,
-                    deadline.saturating_sub(time::now_ns()).max(MIN_ONE_SHOT_NS),
-                );
+                // SAFETY: the IDT is loaded and handles the timer vector.
+                unsafe { apic::halt_until(TIMER_VECTOR, deadline, MIN_ONE_SHOT_NS) };
+            } else {
+                // Nothing came back: sleep until the next tick rather than spin.
+                // SAFETY: the IDT is loaded and the periodic tick runs on this core.
+                unsafe { cpu::enable_interrupts_and_halt() };
             }
-            // Nothing came back: sleep until the next tick rather than spin.
-            // SAFETY: the IDT is loaded and a timer is armed on this core.
-            unsafe { cpu::enable_interrupts_and_halt() };
         }
     }
     apic::start_periodic_timer(TIMER_VECTOR, crate::runtime::TICK_HZ);

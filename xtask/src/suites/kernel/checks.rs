@@ -254,6 +254,26 @@ pub fn check_synthetic(
     Ok(())
 }
 
+/// Both cores entered with interrupts on, core 1 took ticks while running
+/// and none after stopping its timer, and every one of core 0's one-shot
+/// sleeps ended by its own timer (`kernel/src/scenarios/timer.rs`).
+pub fn check_timer(outcome: &ScenarioOutcome) -> Result<()> {
+    ensure!(
+        outcome.succeeded(),
+        "expected success, got {}",
+        outcome.describe_exit()
+    );
+    for needle in [
+        "scenario timer: core 1 interrupts_on_entry=true ",
+        " ticks_after_stop=0",
+        "scenario timer: core 0 interrupts_on_entry=true one_shot_wakeups=25",
+        "scenario timer: PASS",
+    ] {
+        ensure!(outcome.serial_log.contains(needle), "missing `{needle}`");
+    }
+    Ok(())
+}
+
 /// The `synthetic slices=` line of a run with `synthetic_slice_ms`: its
 /// slice count and the packets per second of the slices with every
 /// pipeline core and with one alone, in Mpps.
@@ -410,6 +430,60 @@ mod tests {
         assert!(
             check_synthetic(&outcome(&bad), 2, "core", Some(120)).is_err(),
             "wrong echo"
+        );
+    }
+
+    #[test]
+    fn timer_check_needs_every_finding() {
+        let outcome = |log: &str, exit_code| ScenarioOutcome {
+            exit_code: Some(exit_code),
+            serial_log: log.into(),
+            timed_out: false,
+            ready_after: None,
+            elapsed: Duration::ZERO,
+        };
+        let log =
+            "scenario timer: core 1 interrupts_on_entry=true ticks_running=3 ticks_after_stop=0
+            scenario timer: core 0 interrupts_on_entry=true one_shot_wakeups=25
+            scenario timer: PASS
+";
+        check_timer(&outcome(log, exit_status::SUCCESS)).unwrap();
+        for (from, to, why) in [
+            (
+                "core 1 interrupts_on_entry=true",
+                "core 1 interrupts_on_entry=false",
+                "core 1 entered with interrupts off",
+            ),
+            (
+                "core 0 interrupts_on_entry=true",
+                "core 0 interrupts_on_entry=false",
+                "core 0 entered with interrupts off",
+            ),
+            (
+                "ticks_after_stop=0",
+                "ticks_after_stop=1",
+                "a tick after the stop",
+            ),
+            (
+                "one_shot_wakeups=25",
+                "one_shot_wakeups=24",
+                "a sleep missing",
+            ),
+            (
+                "scenario timer: PASS",
+                "scenario timer: FAIL",
+                "no PASS line",
+            ),
+        ] {
+            let bad = log.replace(from, to);
+            assert!(
+                check_timer(&outcome(&bad, exit_status::SUCCESS)).is_err(),
+                "{why}"
+            );
+        }
+        assert!(
+            check_timer(&outcome(log, exit_status::FAILURE)).is_err(),
+            "failure exit"
         );
     }
 }

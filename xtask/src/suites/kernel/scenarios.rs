@@ -7,7 +7,7 @@ use crate::qemu::scenario::{self, ScenarioOutcome};
 use crate::spec_file::example;
 use crate::suites::kernel::checks::{
     check_boot, check_igb, check_mempool, check_page_fault, check_pci, check_pingpong,
-    check_slices, check_spec, check_synthetic,
+    check_slices, check_spec, check_synthetic, check_timer,
 };
 use crate::suites::runner::{self, Case, Filter};
 use anyhow::{Context, Result, bail, ensure};
@@ -277,6 +277,19 @@ fn cases() -> Result<Vec<Case<Scenario>>> {
             },
         ),
     ));
+    list.push(Case::new(
+        "timer",
+        "LAPIC timer: cores run with interrupts on, no tick after stop_timer, one-shot sleeps wake even when the timer expires before the hlt",
+        Scenario::new(config(2, Machine::Q35, "test=timer"), check_timer),
+    ));
+    list.push(Case::new(
+        "control-timer",
+        "control: a one-shot timer armed with interrupts on and expiring before the hlt loses the wake-up (the watchdog catches it)",
+        Scenario::control(
+            config(2, Machine::Q35, "test=timer timer_halt=interrupts-on"),
+            check_timer,
+        ),
+    ));
     let (path, bytes) = spec_fixture()?;
     let expected = bytes.clone();
     list.push(Case::new(
@@ -393,10 +406,10 @@ mod tests {
     #[test]
     fn scenario_names_are_unique_words() {
         let names = names().unwrap();
-        assert_eq!(names.len(), 21);
+        assert_eq!(names.len(), 23);
         // QEMU 7.2 boots every scenario but the two that need QEMU 8.
         let old_qemu = names_on_qemu_7_2().unwrap();
-        assert_eq!(old_qemu.len(), 19);
+        assert_eq!(old_qemu.len(), 21);
         assert!(names.contains(&format!("{SUITE}/{IGB_CASE}")));
         assert!(
             !old_qemu
