@@ -63,6 +63,8 @@ impl Tools {
                 "warpcore-hosted",
                 "-p",
                 "perf",
+                "-p",
+                "udp-echo-server",
             ]),
         )?;
         let guest = LinuxGuest::build()?;
@@ -89,21 +91,15 @@ pub struct LinuxGuest {
 }
 
 impl LinuxGuest {
-    /// Builds the static echo server and, from it, the guest
+    /// Builds the static echo server (its own crate: three dependencies,
+    /// not perf's) and, from it, the guest
     /// (`scripts/build-linux-guest.sh`, cached under `target/linux-guest`).
     pub fn build() -> Result<Self> {
         let root = workspace_root();
         run_step(
             "build static echo server",
             cargo()
-                .args([
-                    "build",
-                    "--release",
-                    "-p",
-                    "perf",
-                    "--bin",
-                    "udp-echo-server",
-                ])
+                .args(["build", "--release", "-p", "udp-echo-server"])
                 .args(["--target", "x86_64-unknown-linux-gnu"])
                 .env("RUSTFLAGS", "-C target-feature=+crt-static"),
         )?;
