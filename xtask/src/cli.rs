@@ -148,7 +148,7 @@ impl RunArguments {
                 _ => self.append.clone(),
             },
             extra_args: Vec::new(),
-            // `--append test=NAME` runs a scenario: only the scenario image has them.
+            // `--append test=NAME` runs a scenario: only the test image has them.
             image: if self
                 .append
                 .split_whitespace()

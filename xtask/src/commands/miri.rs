@@ -2,10 +2,13 @@
 //! pinned nightly, leaks failing every run but the one about a leak on
 //! purpose.
 
-use crate::shell::host::{have, workspace_root};
+use crate::shell::host::{have, target_dir, workspace_root};
 use crate::shell::process::{describe, run as run_step};
 use anyhow::{Context, Result, bail};
-use std::process::Command;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 /// The nightly Miri runs on, pinned by date: Miri's checks change from one
 /// nightly to the next, and a check that starts failing should be a commit.
@@ -131,10 +134,11 @@ pub fn run() -> Result<()> {
         "miri build",
         miri_command(toolchain, &MIRI_RUNS[0]).arg("--list"),
     )?;
-    let lanes: Vec<Result<String>> = std::thread::scope(|scope| {
+    let lanes: Vec<Result<()>> = std::thread::scope(|scope| {
         let handles: Vec<_> = MIRI_LANES
             .iter()
-            .map(|lane| scope.spawn(move || run_lane(toolchain, lane)))
+            .enumerate()
+            .map(|(number, lane)| scope.spawn(move || run_lane(toolchain, number, lane)))
             .collect();
         handles
             .into_iter()
@@ -145,13 +149,10 @@ pub fn run() -> Result<()> {
             })
             .collect()
     });
-    let mut failures = Vec::new();
-    for lane in lanes {
-        match lane {
-            Ok(output) => eprint!("{output}"),
-            Err(error) => failures.push(format!("{error:#}")),
-        }
-    }
+    let failures: Vec<String> = lanes
+        .into_iter()
+        .filter_map(|lane| lane.err().map(|error| format!("{error:#}")))
+        .collect();
     if !failures.is_empty() {
         bail!("miri failed:\n{}", failures.join("\n"));
     }
@@ -184,26 +185,57 @@ fn miri_command(toolchain: &str, miri: &MiriRun) -> Command {
     command
 }
 
-/// Runs a lane's runs one after another, their output kept (the lanes run
-/// side by side, so it is printed after); fails at the first run that
-/// fails, with its command line and output.
-fn run_lane(toolchain: &str, lane: &[MiriRun]) -> Result<String> {
-    let mut log = String::new();
+/// Where lane `number` writes its runs' output: the lanes run side by
+/// side, so each streams to a file of its own, which is there as the runs
+/// go (and after a run CI killed), not only when the lanes end.
+fn lane_log(number: usize) -> PathBuf {
+    target_dir().join(format!("miri-lane-{number}.log"))
+}
+
+/// Runs a lane's runs one after another, their output streamed to
+/// [`lane_log`]; fails at the first run that fails, with its command line
+/// and the lane's log. A lane that passes prints its runs' `test result`
+/// lines.
+fn run_lane(toolchain: &str, number: usize, lane: &[MiriRun]) -> Result<()> {
+    let path = lane_log(number);
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("could not create {}", folder.display()))?;
+    }
+    let mut log =
+        File::create(&path).with_context(|| format!("could not create {}", path.display()))?;
+    eprintln!("xtask: [miri] lane {number}: output in {}", path.display());
     for miri in lane {
         let mut command = miri_command(toolchain, miri);
         let line = describe(&command);
-        eprintln!("xtask: [miri] {line}");
-        let output = command
-            .output()
+        eprintln!("xtask: [miri] lane {number}: {line}");
+        writeln!(log, "xtask: [miri] {line}")
+            .with_context(|| format!("could not write {}", path.display()))?;
+        let stdout = log
+            .try_clone()
+            .with_context(|| format!("could not share {}", path.display()))?;
+        let stderr = log
+            .try_clone()
+            .with_context(|| format!("could not share {}", path.display()))?;
+        let status = command
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .status()
             .with_context(|| format!("could not start `{line}`"))?;
-        log.push_str(&format!(
-            "xtask: [miri] {line}\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-        if !output.status.success() {
-            bail!("`{line}` failed ({}):\n{log}", output.status);
+        if !status.success() {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|error| format!("(could not read {}: {error})", path.display()));
+            bail!(
+                "`{line}` failed ({status}); lane {number}'s log, {}:\n{text}",
+                path.display()
+            );
         }
     }
-    Ok(log)
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    for result in text.lines().filter(|line| line.starts_with("test result:")) {
+        eprintln!("xtask: [miri] lane {number}: {result}");
+    }
+    Ok(())
 }

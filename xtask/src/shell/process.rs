@@ -46,9 +46,26 @@ pub fn checked_output(command: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// The command line of `command`, for logs and error messages.
+/// The command line of `command`, for logs and error messages: the
+/// environment variables set on it first, as a shell line would give them
+/// (`MIRIFLAGS='-Zmiri-strict-provenance' rustup run ...`), so that the
+/// line reruns the same command.
 pub fn describe(command: &Command) -> String {
-    let mut text = command.get_program().to_string_lossy().into_owned();
+    let mut text = String::new();
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            let value = value.to_string_lossy();
+            text.push_str(&key.to_string_lossy());
+            text.push('=');
+            if value.is_empty() || value.contains(char::is_whitespace) {
+                text.push_str(&format!("'{value}'"));
+            } else {
+                text.push_str(&value);
+            }
+            text.push(' ');
+        }
+    }
+    text.push_str(&command.get_program().to_string_lossy());
     for arg in command.get_args() {
         text.push(' ');
         text.push_str(&arg.to_string_lossy());
@@ -127,5 +144,28 @@ impl Drop for ChildGuard {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_puts_the_environment_before_the_command_line() {
+        let mut command = Command::new("cargo");
+        command
+            .args(["miri", "test"])
+            .env("MIRIFLAGS", "-Zmiri-strict-provenance -Zmiri-ignore-leaks");
+        assert_eq!(
+            describe(&command),
+            "MIRIFLAGS='-Zmiri-strict-provenance -Zmiri-ignore-leaks' cargo miri test"
+        );
+        command.env("MIRIFLAGS", "-Zmiri-strict-provenance");
+        assert_eq!(
+            describe(&command),
+            "MIRIFLAGS=-Zmiri-strict-provenance cargo miri test"
+        );
+        assert_eq!(describe(Command::new("true").arg("x")), "true x");
     }
 }

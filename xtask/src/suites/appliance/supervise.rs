@@ -1,9 +1,9 @@
 //! Supervision in the appliance under QEMU: the test-only `faulty-echo`
-//! (the example image, built with `test-services`) panics on marked
-//! datagrams; the panic handler goes back to the core's executor through
-//! its resume point (bare metal cannot unwind), `udp-echo` keeps
-//! answering, and the restarts are counted and spaced by the backoff, as
-//! the console's log lines show on the kernel's clock.
+//! (the test image) panics on marked datagrams; the panic handler goes
+//! back to the core's executor through its resume point (bare metal
+//! cannot unwind), `udp-echo` keeps answering, and the restarts are
+//! counted and spaced by the backoff, as the console's log lines show on
+//! the kernel's clock.
 
 use crate::net::devices::Lan;
 use crate::qemu::session::QemuSession;
