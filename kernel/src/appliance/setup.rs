@@ -69,11 +69,23 @@ pub fn run(core_id: u32) -> ! {
     if core_id == 0 {
         bring_up();
     } else {
-        // Acquire pairs with the Release store in `bring_up`.
-        while STATE.load(Ordering::Acquire) == PENDING {
-            // SAFETY: the IDT is loaded and the timer ticks on this core.
+        // Check-then-halt with interrupts off, as `runtime::core_main`: the
+        // release IPI arriving between the look and the `hlt` stays pending
+        // and ends the `hlt`, rather than running first and leaving this
+        // core asleep until its next tick.
+        loop {
+            cpu::disable_interrupts();
+            // Acquire pairs with the Release store in `bring_up`.
+            if STATE.load(Ordering::Acquire) != PENDING {
+                break;
+            }
+            // SAFETY: the IDT is loaded and the timer ticks on this core;
+            // `sti; hlt` takes a pending interrupt only once `hlt` began.
             unsafe { cpu::enable_interrupts_and_halt() };
         }
+        // Cores run the appliance with interrupts on, as they arrived.
+        // SAFETY: the IDT is loaded and handles every vector in use.
+        unsafe { cpu::enable_interrupts() };
     }
     // No periodic tick from here on: a core that sleeps arms a one-shot
     // timer for its next deadline, one that polls needs none.

@@ -225,7 +225,8 @@ pub fn start_one_shot_timer(vector: u8, ns: u64) {
 /// 1. An IDT able to handle every interrupt that may arrive must be loaded.
 #[cfg(feature = "scenarios")] // the synthetic local mode's core 0
 pub unsafe fn halt_until(vector: u8, deadline_ns: u64, min_ns: u64) {
-    // SAFETY: the caller's guarantee, passed on.
+    // SAFETY: the caller's guarantee (1), passed on; the empty closure
+    // leaves interrupts off (2).
     unsafe { halt_until_after(vector, deadline_ns, min_ns, || {}) }
 }
 
@@ -235,6 +236,10 @@ pub unsafe fn halt_until(vector: u8, deadline_ns: u64, min_ns: u64) {
 ///
 /// # Safety
 /// 1. An IDT able to handle every interrupt that may arrive must be loaded.
+/// 2. `before_halt` must leave interrupts off (no `sti`, nothing that
+///    enables them): with them on, the timer's handler may run before the
+///    `hlt` and the core sleeps with no timer armed (the lost wake-up this
+///    function exists to prevent).
 #[cfg(feature = "scenarios")]
 pub unsafe fn halt_until_after(
     vector: u8,
@@ -246,10 +251,15 @@ pub unsafe fn halt_until_after(
     let remaining = deadline_ns.saturating_sub(crate::dev::time::now_ns());
     start_one_shot_timer(vector, remaining.max(min_ns).max(1));
     before_halt();
-    // SAFETY: the caller guarantees an IDT; `sti; hlt` takes an interrupt
-    // that became pending since the `cli` only once `hlt` has begun, and
-    // that ends the `hlt`.
+    // `cli`/`sti` are `nomem` asm: keep memory accesses (the caller's state,
+    // `before_halt`'s) from moving across the halt.
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    // SAFETY: the caller guarantees an IDT (precondition 1) and that
+    // interrupts are still off here (precondition 2); `sti; hlt` takes an
+    // interrupt that became pending since the `cli` only once `hlt` has
+    // begun, and that ends the `hlt`.
     unsafe { cpu::enable_interrupts_and_halt() };
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
 }
 
 /// Stops the LAPIC timer on the calling core. A tick that fired before it

@@ -274,6 +274,41 @@ pub fn check_timer(outcome: &ScenarioOutcome) -> Result<()> {
     Ok(())
 }
 
+/// The sleeps of the timer scenario whose timer expires before the `hlt`
+/// (after its 5 plain ones): the only ones `timer_halt=interrupts-on` arms
+/// in the wrong order.
+const TIMER_STALLED_SLEEPS: std::ops::Range<u64> = 5..25;
+
+/// The timer scenario's control (`timer_halt=interrupts-on`) failed the one
+/// way it must: core 1's watchdog woke core 0 from a stalled sleep whose
+/// timer ran its handler before the `hlt`. Any other end (a success, a QEMU
+/// timeout, an exception, another FAIL line such as `needs 2 cores` or a
+/// rejected `timer_halt`) is rejected: it would not show the lost wake-up.
+pub fn check_timer_lost_wakeup(outcome: &ScenarioOutcome) -> Result<()> {
+    ensure!(
+        !outcome.timed_out && outcome.exit_code == Some(exit_status::FAILURE),
+        "expected the scenario's failure exit, got {}",
+        outcome.describe_exit()
+    );
+    const PREFIX: &str =
+        "scenario timer: FAIL core 0 stayed asleep past its one-shot timer (sleep ";
+    const SUFFIX: &str = "): woken by the watchdog";
+    let sleep = outcome
+        .serial_log
+        .lines()
+        .map(str::trim)
+        .find_map(|line| line.strip_prefix(PREFIX)?.strip_suffix(SUFFIX))
+        .ok_or_else(|| anyhow::anyhow!("no `{PREFIX}N{SUFFIX}` line"))?;
+    let sleep: u64 = sleep
+        .parse()
+        .map_err(|_| anyhow::anyhow!("watchdog line names sleep `{sleep}`, not a number"))?;
+    ensure!(
+        TIMER_STALLED_SLEEPS.contains(&sleep),
+        "sleep {sleep} lost its wake-up, expected one of the stalled sleeps {TIMER_STALLED_SLEEPS:?}"
+    );
+    Ok(())
+}
+
 /// The `synthetic slices=` line of a run with `synthetic_slice_ms`: its
 /// slice count and the packets per second of the slices with every
 /// pipeline core and with one alone, in Mpps.
@@ -443,7 +478,7 @@ mod tests {
             elapsed: Duration::ZERO,
         };
         let log =
-            "scenario timer: core 1 interrupts_on_entry=true ticks_running=3 ticks_after_stop=0
+            "scenario timer: core 1 interrupts_on_entry=true ticks_running=1 ticks_after_stop=0
             scenario timer: core 0 interrupts_on_entry=true one_shot_wakeups=25
             scenario timer: PASS
 ";
@@ -485,5 +520,62 @@ mod tests {
             check_timer(&outcome(log, exit_status::FAILURE)).is_err(),
             "failure exit"
         );
+    }
+
+    #[test]
+    fn timer_control_check_needs_the_lost_wakeup() {
+        let outcome = |log: &str, exit_code, timed_out| ScenarioOutcome {
+            exit_code,
+            serial_log: log.into(),
+            timed_out,
+            ready_after: None,
+            elapsed: Duration::from_secs(if timed_out { 60 } else { 3 }),
+        };
+        let lost = "warpcore ready cores=2
+scenario timer: FAIL core 0 stayed asleep past its one-shot timer (sleep 5): woken by the watchdog
+";
+        check_timer_lost_wakeup(&outcome(lost, Some(exit_status::FAILURE), false)).unwrap();
+        let later = lost.replace("(sleep 5)", "(sleep 24)");
+        check_timer_lost_wakeup(&outcome(&later, Some(exit_status::FAILURE), false)).unwrap();
+        let plain = lost.replace("(sleep 5)", "(sleep 2)");
+        for (log, exit_code, timed_out, why) in [
+            ("warpcore ready cores=2\n", None, true, "a QEMU timeout"),
+            (lost, None, true, "the line, then a timeout"),
+            (
+                "warpcore ready cores=2\nscenario timer: FAIL needs 2 cores (core 1 is the watchdog)\n",
+                Some(exit_status::FAILURE),
+                false,
+                "a failure for another reason",
+            ),
+            (
+                "scenario timer: FAIL timer_halt takes interrupts-off or interrupts-on, not `interrupt-on`\n",
+                Some(exit_status::FAILURE),
+                false,
+                "a mistyped switch",
+            ),
+            (
+                lost,
+                Some(exit_status::EXCEPTION),
+                false,
+                "an exception exit",
+            ),
+            (
+                "scenario timer: PASS\n",
+                Some(exit_status::SUCCESS),
+                false,
+                "a success",
+            ),
+            (
+                plain.as_str(),
+                Some(exit_status::FAILURE),
+                false,
+                "a plain sleep lost",
+            ),
+        ] {
+            assert!(
+                check_timer_lost_wakeup(&outcome(log, exit_code, timed_out)).is_err(),
+                "{why}"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@ use crate::qemu::scenario::{self, ScenarioOutcome};
 use crate::spec_file::example;
 use crate::suites::kernel::checks::{
     check_boot, check_igb, check_mempool, check_page_fault, check_pci, check_pingpong,
-    check_slices, check_spec, check_synthetic, check_timer,
+    check_slices, check_spec, check_synthetic, check_timer, check_timer_lost_wakeup,
 };
 use crate::suites::runner::{self, Case, Filter};
 use anyhow::{Context, Result, bail, ensure};
@@ -285,9 +285,12 @@ fn cases() -> Result<Vec<Case<Scenario>>> {
     list.push(Case::new(
         "control-timer",
         "control: a one-shot timer armed with interrupts on and expiring before the hlt loses the wake-up (the watchdog catches it)",
-        Scenario::control(
+        // Not `Scenario::control` with `check_timer`: that rejects any
+        // failure (a timeout, `needs 2 cores`, a mistyped switch) and would
+        // pass on all of them. This run must fail exactly by the watchdog.
+        Scenario::new(
             config(2, Machine::Q35, "test=timer timer_halt=interrupts-on"),
-            check_timer,
+            check_timer_lost_wakeup,
         ),
     ));
     let (path, bytes) = spec_fixture()?;
