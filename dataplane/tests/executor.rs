@@ -1,6 +1,9 @@
 //! The executor end to end on loopback NICs: routing between nodes, fan-in,
 //! rings to another executor, every kind of drop counted.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use dataplane::{
     Batch, DropCode, ExecutorBuilder, ExecutorError, LoopbackNic, MacAddr, Mempool, Nanoservice,
     Outputs, SpscRing, Target, Verdict,
@@ -525,6 +528,176 @@ fn drops_in_the_middle_and_at_the_end_of_a_full_burst_are_counted_exactly() {
     assert_eq!(executor.counters().nodes[0].drops_named("empty"), Some(1));
     drop(executor);
     assert_eq!(pool.available(), 64);
+}
+
+/// On `Outputs::dispatch_fast`: the fast test sends even first bytes
+/// below 0x80 to `fast`; the rest go to the slow one, which drops empty
+/// packets as `empty` and bytes from 0x80 up as `high`, and keeps odd
+/// ones, which are noted and then emitted on `kept` by hand. The first
+/// bytes the slow one saw are noted too.
+struct FastDispatcher {
+    slow_seen: Rc<RefCell<Vec<Option<u8>>>>,
+    kept: Rc<RefCell<Vec<u8>>>,
+}
+
+impl Nanoservice for FastDispatcher {
+    fn name(&self) -> &'static str {
+        "fast-dispatcher"
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["fast", "kept"]
+    }
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        &["empty", "high"]
+    }
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        let slow_seen = &self.slow_seen;
+        out.dispatch_fast(
+            batch,
+            |packet| match packet.payload().first() {
+                Some(&byte) if byte < 0x80 && byte % 2 == 0 => Some(0),
+                _ => None,
+            },
+            |packet, _| {
+                let first = packet.payload().first().copied();
+                slow_seen.borrow_mut().push(first);
+                match first {
+                    None => Verdict::drop(DropCode(0)),
+                    Some(byte) if byte >= 0x80 => Verdict::drop(DropCode(1)),
+                    Some(_) => Verdict::Keep,
+                }
+            },
+        );
+        self.kept
+            .borrow_mut()
+            .extend(batch.iter_mut().map(|packet| packet.payload()[0]));
+        for packet in batch.drain() {
+            out.emit(1, packet);
+        }
+    }
+}
+
+/// What one run of `FastDispatcher` did.
+struct FastRun {
+    /// First bytes sent on `fast`, in order.
+    fast: Vec<u8>,
+    /// First bytes left in the batch after `dispatch_fast`, in order.
+    kept: Vec<u8>,
+    /// First bytes the slow test was asked about, in order.
+    slow_seen: Vec<Option<u8>>,
+    executor: dataplane::Executor,
+    pool: Mempool,
+}
+
+/// Runs `FastDispatcher` once on frames with these first bytes.
+fn dispatch_fast_once(bytes: &[Option<u8>]) -> FastRun {
+    let pool = Mempool::with_heap(64, 0).unwrap();
+    let mut nic = LoopbackNic::new(MacAddr::default(), 64);
+    for byte in bytes {
+        nic.inject(packet_with(&pool, *byte)).unwrap();
+    }
+    let kept_nic = LoopbackNic::new(MacAddr::default(), 64);
+    let (slow_seen, kept) = (Rc::default(), Rc::default());
+    let node = FastDispatcher {
+        slow_seen: Rc::clone(&slow_seen),
+        kept: Rc::clone(&kept),
+    };
+    let mut builder = ExecutorBuilder::new();
+    let fast_port = builder.add_port(Box::new(nic));
+    let kept_port = builder.add_port(Box::new(kept_nic));
+    let node = builder.add_node(Box::new(node));
+    builder.route_rx(fast_port, node).unwrap();
+    builder
+        .connect(node, "fast", Target::Port(fast_port))
+        .unwrap();
+    builder
+        .connect(node, "kept", Target::Port(kept_port))
+        .unwrap();
+    let mut executor = builder.build().unwrap();
+    assert_eq!(executor.poll_once(), bytes.len());
+    let fast = {
+        let nic = executor.nic_as::<LoopbackNic>(fast_port).unwrap();
+        std::iter::from_fn(|| nic.take_transmitted())
+            .map(|packet| packet.payload()[0])
+            .collect()
+    };
+    let kept_sent: Vec<u8> = {
+        let nic = executor.nic_as::<LoopbackNic>(kept_port).unwrap();
+        std::iter::from_fn(|| nic.take_transmitted())
+            .map(|packet| packet.payload()[0])
+            .collect()
+    };
+    let kept = kept.take();
+    assert_eq!(
+        kept_sent, kept,
+        "kept packets are the ones left in the batch"
+    );
+    FastRun {
+        fast,
+        kept,
+        slow_seen: slow_seen.take(),
+        executor,
+        pool,
+    }
+}
+
+#[test]
+fn dispatch_fast_sends_both_paths_in_order_and_keeps_what_slow_keeps() {
+    // Fast, slow drop (empty), fast, slow keep, slow drop (high), slow
+    // keep, fast, slow drop (high), fast.
+    let bytes = [
+        Some(2),
+        None,
+        Some(4),
+        Some(1),
+        Some(0x80),
+        Some(3),
+        Some(6),
+        Some(0x81),
+        Some(8),
+    ];
+    let run = dispatch_fast_once(&bytes);
+    assert_eq!(run.fast, [2, 4, 6, 8]);
+    assert_eq!(run.kept, [1, 3]);
+    // The slow test is asked about exactly what the fast one declined.
+    assert_eq!(
+        run.slow_seen,
+        [None, Some(1), Some(0x80), Some(3), Some(0x81)]
+    );
+    let node = &run.executor.counters().nodes[0];
+    assert_eq!(node.received.get(), 9);
+    assert_eq!(node.drops_named("empty"), Some(1));
+    assert_eq!(node.drops_named("high"), Some(2));
+    assert_eq!(node.emitted.get(), 6);
+    assert_eq!(node.invalid_output.get(), 0);
+    assert_eq!(run.executor.counters().unconsumed_drops.get(), 0);
+    drop(run.executor);
+    assert_eq!(run.pool.available(), 64);
+}
+
+#[test]
+fn dispatch_fast_handles_a_uniform_batch_of_either_path() {
+    // All fast: the whole burst moves on, the slow test never asked.
+    let run = dispatch_fast_once(&[Some(2); 32]);
+    assert_eq!((run.fast.len(), run.kept.len()), (32, 0));
+    assert!(run.slow_seen.is_empty());
+    assert_eq!(run.executor.counters().nodes[0].emitted.get(), 32);
+    // All slow drops.
+    let run = dispatch_fast_once(&[Some(0x90); 5]);
+    assert!(run.fast.is_empty() && run.kept.is_empty());
+    assert_eq!(run.slow_seen.len(), 5);
+    assert_eq!(
+        run.executor.counters().nodes[0].drops_named("high"),
+        Some(5)
+    );
+    // All kept: every packet stays in the batch, in order.
+    let run = dispatch_fast_once(&[Some(1), Some(3), Some(5)]);
+    assert!(run.fast.is_empty());
+    assert_eq!(run.kept, [1, 3, 5]);
+    assert_eq!(
+        run.executor.counters().nodes[0].drops_named("high"),
+        Some(0)
+    );
 }
 
 /// Hands its burst on as two whole bursts: the packets at even places

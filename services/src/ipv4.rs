@@ -85,7 +85,7 @@ fn addresses_accepted(header: &PlainHeader, ours: u64) -> bool {
 
 /// A pair of addresses (as [`PlainHeader::addresses`] reads them) that
 /// [`addresses_accepted`] accepts for a core whose single address is
-/// `ours`: to `ours` from 10.0.0.1, or from 10.0.0.2 when that is ours. It
+/// `ours`: to `ours` from 10.0.0.1, or from 10.0.0.2 when 10.0.0.1 is ours. It
 /// seeds a burst's last accepted pair, so that the plain path needs no
 /// test for "none yet". Out of line: the loop gets the pair as one word
 /// (inlined, the compiler kept its eight bytes apart and joined them for

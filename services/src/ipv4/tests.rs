@@ -212,8 +212,20 @@ fn the_plain_path_takes_the_common_packets_and_decides_as_the_full_checks() {
             packet_bytes(Ipv4Addr::LOCALHOST, US, udp, 0, keep, true),
             false,
         ),
+        // Each rejected pair twice in a row: a rejected pair never
+        // becomes the carried one, so the second is checked anew too.
+        (
+            "martian source, again",
+            packet_bytes(Ipv4Addr::LOCALHOST, US, udp, 0, keep, true),
+            false,
+        ),
         (
             "our own source",
+            packet_bytes(US, US, udp, 0, keep, true),
+            false,
+        ),
+        (
+            "our own source, again",
             packet_bytes(US, US, udp, 0, keep, true),
             false,
         ),
@@ -275,4 +287,106 @@ fn the_plain_path_takes_the_common_packets_and_decides_as_the_full_checks() {
     assert_eq!(output, Some(Ipv4::FORWARD));
     let verdict = claiming.receive(&mut packet(&pool, &bytes), Some(US));
     assert_eq!(verdict, Verdict::emit(Ipv4::FORWARD));
+}
+
+/// A UDP packet from `source` to `US` whose identification is `id`.
+fn numbered(source: Ipv4Addr, id: u16) -> Vec<u8> {
+    let id = id.to_be_bytes();
+    packet_bytes(
+        source,
+        US,
+        protocol::UDP,
+        0,
+        |b| b[4..6].copy_from_slice(&id),
+        true,
+    )
+}
+
+/// Runs a node for `US` (claiming UDP ports 7 to 9 when `claim`) once on
+/// `burst`, one burst through `process`; returns the identifications of
+/// the packets it delivered (on `forward` when claimed, else on `udp`),
+/// in order, and its `bad-source` drops.
+fn process_once(burst: &[Vec<u8>], claim: bool) -> (Vec<u16>, Option<u64>) {
+    use dataplane::{ExecutorBuilder, LoopbackNic, MacAddr, Target};
+    let pool = Mempool::with_heap(16, 0).unwrap();
+    let mut nic = LoopbackNic::new(MacAddr::default(), 16);
+    for bytes in burst {
+        nic.inject(packet(&pool, bytes)).unwrap();
+    }
+    let ipv4 = node(&[(US, 24)], claim);
+    let outputs = ipv4.outputs();
+    let mut builder = ExecutorBuilder::new();
+    let port = builder.add_port(Box::new(nic));
+    let delivered = builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 16)));
+    let node = builder.add_node(Box::new(ipv4));
+    builder.route_rx(port, node).unwrap();
+    let taken = if claim { "forward" } else { "udp" };
+    for output in outputs {
+        let target = if *output == taken {
+            Target::Port(delivered)
+        } else {
+            Target::Discard
+        };
+        builder.connect(node, output, target).unwrap();
+    }
+    let mut executor = builder.build().unwrap();
+    assert_eq!(executor.poll_once(), burst.len());
+    let bad_source = executor.counters().nodes[0].drops_named("bad-source");
+    let nic = executor.nic_as::<LoopbackNic>(delivered).unwrap();
+    let ids = core::iter::from_fn(|| nic.take_transmitted())
+        .map(|packet| Ipv4Packet::new_checked(packet.payload()).unwrap().ident())
+        .collect();
+    (ids, bad_source)
+}
+
+#[test]
+fn a_rejected_pair_of_addresses_is_rejected_again_within_a_burst() {
+    let other_peer = Ipv4Addr::new(10, 0, 0, 7);
+    // (burst, identifications delivered, bad-source drops)
+    let cases: [(Vec<Vec<u8>>, Vec<u16>, u64); 3] = [
+        // From the seeded peer: its first packet takes the carried pair.
+        (
+            vec![
+                numbered(PEER, 1),
+                numbered(Ipv4Addr::LOCALHOST, 2),
+                numbered(Ipv4Addr::LOCALHOST, 3),
+                numbered(PEER, 4),
+            ],
+            vec![1, 4],
+            2,
+        ),
+        // From another peer first: its pair is checked and carried, then
+        // the rejected pairs, each twice, are checked every time.
+        (
+            vec![
+                numbered(other_peer, 1),
+                numbered(Ipv4Addr::LOCALHOST, 2),
+                numbered(Ipv4Addr::LOCALHOST, 3),
+                numbered(other_peer, 4),
+                numbered(US, 5),
+                numbered(US, 6),
+                numbered(other_peer, 7),
+            ],
+            vec![1, 4, 7],
+            4,
+        ),
+        // A rejected pair first.
+        (
+            vec![numbered(US, 1), numbered(US, 2), numbered(other_peer, 3)],
+            vec![3],
+            2,
+        ),
+    ];
+    // Every case run before any is judged: a wrong one names them all.
+    let mut wrong = Vec::new();
+    for claim in [false, true] {
+        for (index, (burst, ids, bad_source)) in cases.iter().enumerate() {
+            let expected = (ids.clone(), Some(*bad_source));
+            let got = process_once(burst, claim);
+            if got != expected {
+                wrong.push((index, claim, got, expected));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "(case, claim, got, expected): {wrong:?}");
 }
