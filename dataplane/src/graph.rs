@@ -53,9 +53,10 @@ impl Verdict {
     }
 
     /// The verdict as one integer, so that a burst's verdicts compare as
-    /// plain numbers: outputs are `0..=0xff`, drops `0x100..=0x1ff`.
+    /// plain numbers (one instruction): outputs are `0..=0xff`, drops
+    /// `0x100..=0x1ff`, keep `0x200`.
     #[inline(always)]
-    const fn code(self) -> u16 {
+    pub const fn code(self) -> u16 {
         match self {
             Self::Emit(output) => output as u16,
             Self::Drop(reason) => 0x100 | reason.0 as u16,
@@ -63,9 +64,10 @@ impl Verdict {
         }
     }
 
-    /// The verdict whose [`code`](Self::code) is `code`.
+    /// The verdict whose [`code`](Self::code) is `code`; every code past
+    /// the drops (`0x200` and up) reads as keep.
     #[inline(always)]
-    const fn from_code(code: u16) -> Self {
+    pub const fn from_code(code: u16) -> Self {
         match code >> 8 {
             0 => Self::Emit(code as u8),
             1 => Self::Drop(DropCode(code as u8)),
@@ -73,6 +75,11 @@ impl Verdict {
         }
     }
 }
+
+/// A code no [`Verdict`] has (see [`Verdict::code`]): in
+/// `Outputs::dispatch_codes`, "the same as the first packet's" (and, before
+/// the first packet, "none yet").
+const AS_FIRST: u16 = u16::MAX;
 
 /// A small state machine with one job. It receives a batch, and emits each
 /// packet to one of its named outputs or drops it with a reason. It runs on
@@ -327,28 +334,44 @@ impl Outputs<'_> {
     }
 
     /// [`dispatch`](Self::dispatch) with each verdict as its code.
+    ///
+    /// The loop walks the packets by pointer and, while each gets the
+    /// first one's code (the busy path), writes nothing per packet: only a
+    /// packet that goes another way has its code kept, at its index, for
+    /// `dispatch_mixed`. `decide` is called from this one place, so it is
+    /// inlined.
     #[inline(always)]
     fn dispatch_codes(
         &mut self,
         batch: &mut Batch,
         mut decide: impl FnMut(&mut Packet, &mut Self) -> u16,
     ) {
-        let mut codes = [0u16; BURST_SIZE];
-        for (packet, code) in batch.iter_mut().zip(&mut codes) {
-            *code = decide(packet, self);
+        let count = batch.len();
+        // `AS_FIRST` where a packet got the first one's code.
+        let mut codes = [AS_FIRST; BURST_SIZE];
+        let mut first = AS_FIRST;
+        let mut mixed = false;
+        let mut packets = batch.iter_mut();
+        while let Some(packet) = packets.next() {
+            let code = decide(packet, self);
+            if code == first {
+                continue;
+            }
+            if first == AS_FIRST {
+                first = code;
+                continue;
+            }
+            // Cannot miss: the index is that of the packet just decided.
+            if let Some(slot) = codes.get_mut(count - packets.len() - 1) {
+                *slot = code;
+            }
+            mixed = true;
         }
-        let Some(&first) = codes.first().filter(|_| !batch.is_empty()) else {
-            return;
-        };
-        // One pass of OR over the codes, branch-free: any verdict unlike
-        // the first leaves a bit set.
-        let differ = codes[..batch.len()]
-            .iter()
-            .fold(0, |differ, code| differ | (code ^ first));
-        if differ != 0 {
-            self.dispatch_mixed(batch, &codes);
+        if mixed {
+            self.dispatch_mixed(batch, first, &codes);
             return;
         }
+        // An empty batch reads as keep (`AS_FIRST` is past the drops).
         match Verdict::from_code(first) {
             Verdict::Emit(output) => self.emit_batch(usize::from(output), batch),
             Verdict::Drop(reason) => {
@@ -360,12 +383,15 @@ impl Outputs<'_> {
         }
     }
 
-    /// `dispatch` for a batch whose packets go different ways: one at a time.
+    /// `dispatch` for a batch whose packets go different ways: one at a
+    /// time, each with its code in `codes`, or `first` where that is
+    /// `AS_FIRST`.
     #[inline(never)]
-    fn dispatch_mixed(&mut self, batch: &mut Batch, codes: &[u16; BURST_SIZE]) {
+    fn dispatch_mixed(&mut self, batch: &mut Batch, first: u16, codes: &[u16; BURST_SIZE]) {
         let mut kept: ArrayVec<Packet, BURST_SIZE> = ArrayVec::new();
-        for (packet, code) in batch.drain().zip(codes) {
-            match Verdict::from_code(*code) {
+        for (packet, &code) in batch.drain().zip(codes) {
+            let code = if code == AS_FIRST { first } else { code };
+            match Verdict::from_code(code) {
                 Verdict::Emit(output) => self.emit(usize::from(output), packet),
                 Verdict::Drop(reason) => self.drop(packet, reason),
                 Verdict::Keep => kept.push(packet),

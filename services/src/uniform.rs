@@ -27,14 +27,14 @@ pub(crate) trait Decide {
 pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: &mut Outputs<'_>) {
     let count = batch.len();
     let mut packets = batch.iter_mut();
-    // The codes (see [`code`]) of the first packet's verdict and of the
+    // The codes (see [`Verdict::code`]) of the first packet's verdict and of the
     // first one unlike it; no verdict has code `UNDECIDED`, so the first
     // packet takes the branch that sets `uniform`. Only codes are kept in
     // the loop: a `Verdict` kept there holds registers in every turn.
     let mut uniform = UNDECIDED;
     let mut other = UNDECIDED;
     let all_alike = packets.all(|packet| {
-        let code = code(node.decide(packet));
+        let code = node.decide(packet).code();
         if code == uniform {
             return true;
         }
@@ -45,7 +45,7 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
         other = code;
         false
     });
-    let verdict = from_code(uniform);
+    let verdict = Verdict::from_code(uniform);
     if all_alike {
         match verdict {
             Verdict::Emit(output) => out.emit_batch(usize::from(output), batch),
@@ -57,32 +57,16 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
     }
     // Packets `0..differing` got `verdict`, packet `differing` got `other`.
     let differing = count - packets.len() - 1;
-    dispatch_rest(node, batch, out, (verdict, differing, from_code(other)));
+    dispatch_rest(
+        node,
+        batch,
+        out,
+        (verdict, differing, Verdict::from_code(other)),
+    );
 }
 
-/// A code no [`Verdict`] has (see [`code`]).
+/// A code no [`Verdict`] has (see [`Verdict::code`]); it reads as keep.
 const UNDECIDED: u16 = u16::MAX;
-
-/// `verdict` as one number, so that verdicts compare in one instruction:
-/// outputs `0..=0xff`, drops `0x100..=0x1ff`, keep `0x200`.
-#[inline(always)]
-fn code(verdict: Verdict) -> u16 {
-    match verdict {
-        Verdict::Emit(output) => u16::from(output),
-        Verdict::Drop(reason) => 0x100 | u16::from(reason.0),
-        Verdict::Keep => 0x200,
-    }
-}
-
-/// The verdict whose [`code`] is `code` (`UNDECIDED`: keep).
-#[inline(always)]
-fn from_code(code: u16) -> Verdict {
-    match code >> 8 {
-        0 => Verdict::Emit(code as u8),
-        1 => Verdict::Drop(DropCode(code as u8)),
-        _ => Verdict::Keep,
-    }
-}
 
 /// Drops every packet of `batch`, counted under `reason`.
 #[cold]
