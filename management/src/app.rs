@@ -232,10 +232,15 @@ impl ManagementApp {
             if session.written < session.output.len() {
                 let wrote = io.write(&session.output[session.written..]);
                 session.written += wrote;
-                if let Some(streaming) = session.streaming.as_mut()
-                    && wrote > 0
-                {
-                    streaming.last_progress_ns = io.now_ns();
+                if wrote > 0 {
+                    match session.streaming.as_mut() {
+                        Some(streaming) => streaming.last_progress_ns = io.now_ns(),
+                        // The idle timeout is for a client that takes
+                        // nothing: a response on its way starts it again
+                        // (nginx's `send_timeout` likewise), so a long one
+                        // to a slow or busy client is not reset halfway.
+                        None => io.set_timeout(self.idle_timeout_ms),
+                    }
                 }
                 if session.written < session.output.len() {
                     io.want_writable();

@@ -25,7 +25,8 @@ pub struct ManagementConfig {
     /// started; `None`: the time of the app's first connection.
     pub started_ns: Option<u64>,
     /// A connection idle this long is closed (one stalled mid-request or
-    /// mid-response is reset): the spec's `idle_timeout_ms`.
+    /// mid-response is reset; every piece of a response written starts
+    /// the time again): the spec's `idle_timeout_ms`.
     pub idle_timeout_ms: u32,
     /// The platform's log ring, which its logger appends to (searched by
     /// `GET /api/v1/logs`).

@@ -727,6 +727,44 @@ fn the_idle_timeout_is_the_configured_one() {
 }
 
 #[test]
+fn a_response_on_its_way_restarts_the_idle_timer() {
+    let (mut config, _) = config(None);
+    config.idle_timeout_ms = 2000;
+    // A send buffer much smaller than a scrape: the response goes out over
+    // many `writable` calls.
+    let mut client = Client::new(ManagementApp::new(config), 64);
+    let request = get("/metrics", None);
+    client.app.data(
+        &mut client.session,
+        request.as_bytes(),
+        &mut client.harness.stream(),
+    );
+    assert!(client.harness.wants_writable());
+    assert_eq!(client.harness.take_timeout_ms(), Some(2000));
+    // The client takes 64 bytes every 1.5 s: each piece written starts the
+    // 2 s again, so the response outlives the first timer.
+    for step in 1..=3 {
+        client.harness.set_now_ns(step * 1500 * MS);
+        assert_eq!(client.harness.take_sent().len(), 64);
+        client
+            .app
+            .writable(&mut client.session, &mut client.harness.stream());
+        assert_eq!(client.harness.take_timeout_ms(), Some(2000));
+    }
+    // A call that can write nothing (the client took nothing) leaves the
+    // timer as it was.
+    client
+        .app
+        .writable(&mut client.session, &mut client.harness.stream());
+    assert_eq!(client.harness.take_timeout_ms(), None);
+    // The timer then fires mid-response: the stalled connection is reset.
+    client
+        .app
+        .timeout(&mut client.session, &mut client.harness.stream());
+    assert!(client.harness.aborted());
+}
+
+#[test]
 fn idle_connections_close_and_stalled_ones_reset() {
     let (app, _) = app_with(None);
     let mut client = Client::new(app, 1 << 16);

@@ -83,4 +83,10 @@ impl StreamHarness {
     pub fn timeout_ms(&self) -> Option<u32> {
         self.requests.timeout_ms
     }
+
+    /// The app's last timer request, forgotten here: a call after this
+    /// that returns `None` shows the app did not set its timer since.
+    pub fn take_timeout_ms(&mut self) -> Option<u32> {
+        self.requests.timeout_ms.take()
+    }
 }
