@@ -363,7 +363,9 @@ pub enum TcpClientMode {
     },
     /// CONNECTIONS sockets, all open at once, each send `GET PATH` with
     /// `Connection: close` and read the response to EOF; prints
-    /// `http-many connections=N connected=N ok=N seconds=S` (ok: 200).
+    /// `http-many connections=N connected=N ok=N open_seconds=S seconds=S`
+    /// (ok: 200; open_seconds: until the last connection was open, the
+    /// first one's idle wait).
     HttpMany {
         /// The HTTP server, `ADDRESS:PORT`.
         target: SocketAddr,
@@ -378,8 +380,9 @@ pub enum TcpClientMode {
     /// CONNECTIONS sockets each send half a request head and then nothing;
     /// a whole `GET PATH` on a fresh connection while they hang and
     /// another once all are closed by the server; prints `slowloris
-    /// connections=N connected=N closed=N max_close_ms=N during=NNN
-    /// after=NNN`.
+    /// connections=N connected=N closed=N open_ms=N min_close_ms=N
+    /// max_close_ms=N during=NNN after=NNN` (open: until every half head
+    /// was sent; the close times count from then, each seen when read).
     Slowloris {
         /// The HTTP server, `ADDRESS:PORT`.
         target: SocketAddr,

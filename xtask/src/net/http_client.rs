@@ -131,6 +131,9 @@ pub fn many(target: SocketAddr, connections: usize, path: &str, timeout: Duratio
     let mut failures = 0;
     let mut streams = open_all(target, connections, deadline, &mut failures);
     let connected = streams.iter().flatten().count();
+    // How long the first connection waited idle before its request: a
+    // server's idle timeout shorter than this closes it, rightly.
+    let open_seconds = started.elapsed().as_secs_f64();
     let request = get_request(path);
     for (index, slot) in streams.iter_mut().enumerate() {
         if let Some(stream) = slot
@@ -161,7 +164,7 @@ pub fn many(target: SocketAddr, connections: usize, path: &str, timeout: Duratio
     }
     drop(streams);
     println!(
-        "http-many connections={connections} connected={connected} ok={ok} seconds={:.2}",
+        "http-many connections={connections} connected={connected} ok={ok} open_seconds={open_seconds:.2} seconds={:.2}",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -175,7 +178,8 @@ pub fn slowloris(
     path: &str,
     timeout: Duration,
 ) -> Result<()> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let mut failures = 0;
     let half = format!("GET {path} HTTP/1.1\r\nHost: warpcore\r\nX-Slow: ");
     let mut streams: Vec<TcpStream> = Vec::with_capacity(connections);
@@ -199,11 +203,12 @@ pub fn slowloris(
     // The connections are read in turn: the time one is seen closed is
     // at most a read later than when it was.
     let mut closed = 0;
-    let mut max_close = Duration::ZERO;
+    let (mut min_close, mut max_close) = (Duration::MAX, Duration::ZERO);
     for (index, stream) in streams.iter_mut().enumerate() {
         let response = read_response(stream, deadline);
         if response.closed && response.bytes.is_empty() {
             closed += 1;
+            min_close = min_close.min(hung.elapsed());
             max_close = max_close.max(hung.elapsed());
         } else {
             note(
@@ -222,7 +227,9 @@ pub fn slowloris(
         .and_then(|response| status_code(&response.bytes));
     println!(
         "slowloris connections={connections} connected={connected} closed={closed} \
-         max_close_ms={} during={} after={}",
+         open_ms={} min_close_ms={} max_close_ms={} during={} after={}",
+        (hung - started).as_millis(),
+        min_close.min(max_close).as_millis(),
         max_close.as_millis(),
         shown(during),
         shown(after)

@@ -8,7 +8,9 @@
 //!   source ports, P + flow when given) each send COUNT datagrams of varied
 //!   sizes and contents, one at a time, and expect each back byte-identical
 //!   within a second; prints
-//!   `udp-echo sent=N received=N identical=N`.
+//!   `udp-echo sent=N received=N identical=N late=N` (late: echoes of
+//!   earlier datagrams that came after their second, told apart by
+//!   content and counted in neither `received` nor `identical`).
 //! - `closed TARGET`: sends to a closed port and expects ICMP port unreachable,
 //!   which Linux reports on a connected socket as ECONNREFUSED; prints
 //!   `udp-closed refused=true|false`.
@@ -22,7 +24,7 @@
 use crate::cli::UdpClientMode;
 use anyhow::{Result, bail};
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a reply may take.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -101,29 +103,57 @@ fn echo(
             Ok(socket)
         })
         .collect::<Result<_>>()?;
-    let (mut sent, mut received, mut identical) = (0usize, 0usize, 0usize);
-    let started = std::time::Instant::now();
+    let (mut sent, mut received, mut identical, mut late) = (0usize, 0usize, 0usize, 0usize);
+    // Per flow, the datagrams whose echo did not come in time: one that
+    // comes later is told from the reply awaited now (and counted late),
+    // instead of making every reply after it look wrong.
+    let mut unanswered: Vec<Vec<usize>> = vec![Vec::new(); flows];
+    let started = Instant::now();
     let mut buffer = vec![0u8; 65_536];
     for index in 0..count {
         for (flow, socket) in sockets.iter().enumerate() {
             let message = payload(flow, index, size);
             socket.send(&message)?;
             sent += 1;
-            match socket.recv(&mut buffer) {
-                Ok(len) => {
-                    received += 1;
-                    if buffer[..len] == message[..] {
+            let deadline = Instant::now() + REPLY_TIMEOUT;
+            loop {
+                let reply = match deadline.checked_duration_since(Instant::now()) {
+                    Some(wait) if !wait.is_zero() => socket
+                        .set_read_timeout(Some(wait))
+                        .and_then(|()| socket.recv(&mut buffer)),
+                    _ => Err(std::io::ErrorKind::TimedOut.into()),
+                };
+                match reply {
+                    Ok(len) if buffer[..len] == message[..] => {
+                        received += 1;
                         identical += 1;
-                    } else {
+                    }
+                    Ok(len) => {
+                        // With a fixed `size`, payloads repeat every 256
+                        // datagrams: an echo that late reads as the
+                        // current one's.
+                        let earlier = unanswered[flow]
+                            .iter()
+                            .position(|&before| buffer[..len] == payload(flow, before, size)[..]);
+                        if let Some(position) = earlier {
+                            unanswered[flow].swap_remove(position);
+                            late += 1;
+                            continue;
+                        }
+                        received += 1;
                         eprintln!("flow {flow} datagram {index}: reply differs ({len} bytes)");
                     }
+                    Err(error) => {
+                        unanswered[flow].push(index);
+                        eprintln!("flow {flow} datagram {index}: no reply ({error})");
+                    }
                 }
-                Err(error) => eprintln!("flow {flow} datagram {index}: no reply ({error})"),
+                break;
             }
         }
     }
     println!(
-        "udp-echo sent={sent} received={received} identical={identical} seconds={:.4}",
+        "udp-echo sent={sent} received={received} identical={identical} late={late} seconds={:.4}",
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -94,7 +94,11 @@ pub fn moved(before: &Counters, after: &Counters) -> String {
 pub fn tcp_client(netns: &Netns, args: &[&str]) -> Result<String> {
     let me = std::env::current_exe().context("locating the xtask binary")?;
     let mut command = netns.command(&me.to_string_lossy());
-    command.arg("__tcp-client").args(args);
+    // Its notes on what failed (a few, bounded) go straight to the log.
+    command
+        .arg("__tcp-client")
+        .args(args)
+        .stderr(std::process::Stdio::inherit());
     let output = checked_output(&mut command)?;
     // A long argument (a request of kilobytes) is shown by its start.
     let shown: Vec<String> = args
