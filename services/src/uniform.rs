@@ -28,17 +28,17 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
     let count = batch.len();
     let mut packets = batch.iter_mut();
     // The codes (see [`Verdict::code`]) of the first packet's verdict and of the
-    // first one unlike it; no verdict has code `UNDECIDED`, so the first
+    // first one unlike it; no verdict has code `Verdict::NO_CODE`, so the first
     // packet takes the branch that sets `uniform`. Only codes are kept in
     // the loop: a `Verdict` kept there holds registers in every turn.
-    let mut uniform = UNDECIDED;
-    let mut other = UNDECIDED;
+    let mut uniform = Verdict::NO_CODE;
+    let mut other = Verdict::NO_CODE;
     let all_alike = packets.all(|packet| {
         let code = node.decide(packet).code();
         if code == uniform {
             return true;
         }
-        if uniform == UNDECIDED {
+        if uniform == Verdict::NO_CODE {
             uniform = code;
             return true;
         }
@@ -50,7 +50,7 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
         match verdict {
             Verdict::Emit(output) => out.emit_batch(usize::from(output), batch),
             Verdict::Drop(reason) => drop_all(batch, out, reason),
-            // An empty batch ends here too (`UNDECIDED` reads as keep).
+            // An empty batch ends here too (`NO_CODE` reads as keep).
             Verdict::Keep => {}
         }
         return;
@@ -64,9 +64,6 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
         (verdict, differing, Verdict::from_code(other)),
     );
 }
-
-/// A code no [`Verdict`] has (see [`Verdict::code`]); it reads as keep.
-const UNDECIDED: u16 = u16::MAX;
 
 /// Drops every packet of `batch`, counted under `reason`.
 #[cold]

@@ -258,6 +258,17 @@ fn malformed_frames_with(spec: &std::path::Path, nic: Nic) -> Result<()> {
             .iter()
             .enumerate()
             .partition(|(_, round)| round.iter().any(|frame| frame.after_ns > 0));
+        // Sends and settles the rounds that wait on no timer, one after
+        // another; `before` is the counters they start from.
+        let send_immediate = |session: &mut QemuSession,
+                              mut before: BTreeMap<String, u64>,
+                              outcomes: &mut Vec<Outcome>|
+         -> Result<BTreeMap<String, u64>> {
+            for (index, round) in &immediate {
+                before = send_round(session, &lan, nic, round, *index, &first, before, outcomes)?;
+            }
+            Ok(before)
+        };
         let mut pending = Vec::new();
         for (position, (index, round)) in waiting.iter().enumerate() {
             if let Some((_, _, _, sent)) = pending.last() {
@@ -272,33 +283,11 @@ fn malformed_frames_with(spec: &std::path::Path, nic: Nic) -> Result<()> {
             before = counters_after(&mut session, &baseline, sent.to_receive)?;
             pending.push((*index, *round, baseline, sent));
             if position == 0 {
-                for (index, round) in &immediate {
-                    before = send_round(
-                        &mut session,
-                        &lan,
-                        nic,
-                        round,
-                        *index,
-                        &first,
-                        before,
-                        &mut outcomes,
-                    )?;
-                }
+                before = send_immediate(&mut session, before, &mut outcomes)?;
             }
         }
         if waiting.is_empty() {
-            for (index, round) in &immediate {
-                before = send_round(
-                    &mut session,
-                    &lan,
-                    nic,
-                    round,
-                    *index,
-                    &first,
-                    before,
-                    &mut outcomes,
-                )?;
-            }
+            before = send_immediate(&mut session, before, &mut outcomes)?;
         }
         let mut previous: Option<BTreeMap<String, u64>> = None;
         for (index, round, baseline, sent) in pending {
