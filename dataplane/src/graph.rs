@@ -396,7 +396,11 @@ impl Outputs<'_> {
     fn dispatch_mixed(&mut self, batch: &mut Batch, first: u16, codes: &[u16; BURST_SIZE]) {
         let mut kept: ArrayVec<Packet, BURST_SIZE> = ArrayVec::new();
         for (packet, &code) in batch.drain().zip(codes) {
-            let code = if code == Verdict::NO_CODE { first } else { code };
+            let code = if code == Verdict::NO_CODE {
+                first
+            } else {
+                code
+            };
             match Verdict::from_code(code) {
                 Verdict::Emit(output) => self.emit(usize::from(output), packet),
                 Verdict::Drop(reason) => self.drop(packet, reason),
