@@ -137,7 +137,11 @@ impl Eth {
 
     /// Where a frame that is not IPv4 goes, by its EtherType as it lies in
     /// the frame: out of line, so that IPv4, the busy case, is tested
-    /// first and alone (inlined, the compiler tested ARP first).
+    /// first and alone (inlined, the compiler tested ARP first). `#[cold]`
+    /// covers every frame that is not IPv4: ARP, the EtherTypes a service
+    /// bound with [`bind_ethertype`](Self::bind_ethertype) (those frames
+    /// take this call too, still counted and sent on their output) and
+    /// the unknown ones it drops.
     #[cold]
     #[inline(never)]
     fn classify_other(&self, ethertype: u16) -> Verdict {

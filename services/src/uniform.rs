@@ -212,4 +212,53 @@ mod tests {
         );
         assert_eq!(run(&[]), ([alloc::vec![], alloc::vec![]], [0, 0], 0));
     }
+
+    #[test]
+    fn a_drop_or_keep_prefix_then_another_verdict_sends_each_packet_its_way() {
+        // Dropped ones first (the uniform verdict is a drop), then an
+        // emitted one, then drops under both reasons behind it.
+        let drops_first = [b"d0", b"d0", b"e1", b"d1", b"d0"];
+        assert_eq!(
+            run(&drops_first),
+            ([alloc::vec![], alloc::vec![2]], [3, 1], 5)
+        );
+        // Kept ones first, then a drop, then kept and emitted ones: the
+        // kept stay in the batch in order (then out0 behind the rest).
+        let kept_first = [b"k?", b"k?", b"d1", b"k?", b"e1"];
+        assert_eq!(
+            run(&kept_first),
+            ([alloc::vec![0, 1, 3], alloc::vec![4]], [0, 1], 5)
+        );
+        // A drop prefix then a keep: not dropped with the prefix.
+        let then_kept = [b"d1", b"d1", b"k?"];
+        assert_eq!(
+            run(&then_kept),
+            ([alloc::vec![2], alloc::vec![]], [0, 2], 3)
+        );
+    }
+
+    #[test]
+    fn a_full_burst_differing_only_at_its_last_packet_sends_that_one_its_way() {
+        let first_31: Vec<u8> = (0..31).collect();
+        let mut frames = [b"e1"; 32];
+        frames[31] = b"d0";
+        assert_eq!(
+            run(&frames),
+            ([alloc::vec![], first_31.clone()], [1, 0], 32)
+        );
+        frames[31] = b"k?";
+        assert_eq!(
+            run(&frames),
+            ([alloc::vec![31], first_31.clone()], [0, 0], 32)
+        );
+        let mut frames = [b"d1"; 32];
+        frames[31] = b"e1";
+        assert_eq!(
+            run(&frames),
+            ([alloc::vec![], alloc::vec![31]], [0, 31], 32)
+        );
+        // And the same burst whole: one way, 32 decisions.
+        let all: Vec<u8> = (0..32).collect();
+        assert_eq!(run(&[b"e1"; 32]), ([alloc::vec![], all], [0, 0], 32));
+    }
 }
