@@ -2,7 +2,7 @@
 //! (ARP frames whole, IPv4 with the Ethernet header trimmed) and drops what
 //! is not ours.
 
-use crate::uniform::{Decide, dispatch_uniform};
+use crate::uniform::{Decide, dispatch_expecting};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame};
 use arrayvec::ArrayVec;
 use dataplane::drop_reasons;
@@ -200,7 +200,7 @@ impl Nanoservice for Eth {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        dispatch_uniform(self, batch, out);
+        dispatch_expecting(self, batch, out, Verdict::emit(Self::IPV4));
     }
 }
 

@@ -65,6 +65,42 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
     );
 }
 
+/// [`dispatch_uniform`] for a node that knows the verdict its busy path
+/// gives (`expected`, e.g. eth's `Emit(IPV4)`): the loop compares each
+/// verdict with that constant, which the inlined `decide` folds into its
+/// own branches, so the busy path neither makes a verdict code nor keeps
+/// one. Sends every packet exactly where [`dispatch_uniform`] would: a
+/// burst that goes all the expected way moves on whole; from the first
+/// packet that does not (even a burst uniformly another way) the rest is
+/// decided and sent by `Outputs::dispatch`, the packets before it with
+/// `expected`.
+#[inline(always)]
+pub(crate) fn dispatch_expecting<D: Decide>(
+    node: &mut D,
+    batch: &mut Batch,
+    out: &mut Outputs<'_>,
+    expected: Verdict,
+) {
+    let count = batch.len();
+    let mut packets = batch.iter_mut();
+    let mut other = expected;
+    let all_expected = packets.all(|packet| {
+        other = node.decide(packet);
+        other == expected
+    });
+    if all_expected {
+        match expected {
+            Verdict::Emit(output) => out.emit_batch(usize::from(output), batch),
+            Verdict::Drop(reason) => drop_all(batch, out, reason),
+            Verdict::Keep => {}
+        }
+        return;
+    }
+    // Packets `0..differing` got `expected`, packet `differing` got `other`.
+    let differing = count - packets.len() - 1;
+    dispatch_rest(node, batch, out, (expected, differing, other));
+}
+
 /// Drops every packet of `batch`, counted under `reason`.
 #[cold]
 #[inline(never)]
@@ -107,9 +143,12 @@ mod tests {
 
     /// Decides by a packet's two bytes: `e<n>` emits on output `n`, `d<n>`
     /// drops with reason `n`, anything else is kept (then emitted on
-    /// output 0 behind the rest); counts its decisions.
+    /// output 0 behind the rest); counts its decisions. Dispatches with
+    /// `dispatch_expecting` when `expecting` is set, else with
+    /// `dispatch_uniform`.
     struct ByBytes {
         decisions: Arc<AtomicUsize>,
+        expecting: Option<Verdict>,
     }
 
     impl Nanoservice for ByBytes {
@@ -123,7 +162,10 @@ mod tests {
             &["zero", "one"]
         }
         fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-            dispatch_uniform(self, batch, out);
+            match self.expecting {
+                Some(expected) => dispatch_expecting(self, batch, out, expected),
+                None => dispatch_uniform(self, batch, out),
+            }
             for packet in batch.drain() {
                 out.emit(0, packet);
             }
@@ -141,10 +183,35 @@ mod tests {
         }
     }
 
+    /// What [`run_once`] reports.
+    type Outcome = ([Vec<u8>; 2], [u64; 2], usize);
+
+    /// [`run_once`] with `dispatch_uniform`, checked to give what
+    /// `dispatch_expecting` gives whatever verdict it expects (the one the
+    /// burst has, another, or none of them).
+    fn run(frames: &[&[u8; 2]]) -> Outcome {
+        let uniform = run_once(frames, None);
+        let expectations = [
+            Verdict::emit(0),
+            Verdict::emit(1),
+            Verdict::Drop(DropCode(0)),
+            Verdict::Drop(DropCode(1)),
+            Verdict::Keep,
+        ];
+        for expected in expectations {
+            assert_eq!(
+                run_once(frames, Some(expected)),
+                uniform,
+                "expecting {expected:?}"
+            );
+        }
+        uniform
+    }
+
     /// Runs `frames` (each numbered by a third byte) through one burst:
     /// what each output sent (by number), the drops by reason, and the
     /// decisions made.
-    fn run(frames: &[&[u8; 2]]) -> ([Vec<u8>; 2], [u64; 2], usize) {
+    fn run_once(frames: &[&[u8; 2]], expecting: Option<Verdict>) -> Outcome {
         let pool = Mempool::with_heap(64, 0).unwrap();
         let mut nic = LoopbackNic::new(MacAddr::default(), 64);
         for (number, frame) in frames.iter().enumerate() {
@@ -161,6 +228,7 @@ mod tests {
             [(); 2].map(|_| builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 64))));
         let node = builder.add_node(Box::new(ByBytes {
             decisions: decisions.clone(),
+            expecting,
         }));
         builder.route_rx(input, node).unwrap();
         builder
