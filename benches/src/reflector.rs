@@ -25,10 +25,22 @@ pub struct ReflectorCounts {
 /// kept in bursts, so a transmitted burst that comes back whole, and a
 /// whole burst received into an empty batch, move by [`Batch::swap`], as
 /// the executor's own queues move them.
+///
+/// A whole burst that turns while nothing waits skips the queue: it waits
+/// in `ready`, one burst swapped in by `tx_burst` and out by `rx_burst`
+/// (the busy path of an echo loop with one burst in flight), with none of
+/// the queue's bookkeeping.
 pub struct ReflectorNic {
     mac: MacAddr,
+    /// A whole turned burst, received before anything in `queue`. Holds
+    /// packets only while `queue` is empty and never more than `depth`:
+    /// every push into `queue` first moves it there (`spill_ready`), so
+    /// the two together stay within `depth`, oldest first.
+    ready: Batch,
     /// The receive queue (the bounded burst FIFO `LoopbackNic` keeps too).
     queue: BurstQueue,
+    /// Most packets `ready` and `queue` hold together.
+    depth: usize,
     counts: ReflectorCounts,
 }
 
@@ -37,7 +49,9 @@ impl ReflectorNic {
     pub fn new(mac: MacAddr, depth: usize) -> Self {
         Self {
             mac,
+            ready: Batch::new(),
             queue: BurstQueue::new(depth),
+            depth,
             counts: ReflectorCounts::default(),
         }
     }
@@ -45,12 +59,35 @@ impl ReflectorNic {
     /// Queues `packet` for `rx_burst` as it is; gives it back when the queue
     /// is full.
     pub fn inject(&mut self, packet: Packet) -> Result<(), Packet> {
+        self.spill_ready();
         self.queue.push(packet)
     }
 
     /// The packets waiting to be received, oldest first.
     pub fn waiting(&self) -> impl Iterator<Item = &Packet> {
-        self.queue.iter()
+        self.ready.iter().chain(self.queue.iter())
+    }
+
+    /// Moves the `ready` burst into the (then empty) queue, so that what is
+    /// pushed next waits behind it and within `depth`. Cannot overflow:
+    /// `ready` holds packets only while the queue is empty, and at most
+    /// `depth` of them.
+    #[inline]
+    fn spill_ready(&mut self) {
+        if !self.ready.is_empty() {
+            self.spill_ready_now();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn spill_ready_now(&mut self) {
+        let count = self.ready.len();
+        let queued = self.queue.push_burst(&mut self.ready);
+        debug_assert_eq!(queued, count, "ready waits only on an empty queue");
+        // Unreachable by the invariant above; counted, not lost, if not.
+        self.counts.overflowed += self.ready.len() as u64;
+        self.ready.clear();
     }
 
     /// What the NIC saw so far.
@@ -92,7 +129,15 @@ impl ReflectorNic {
 impl Nic for ReflectorNic {
     #[inline]
     fn rx_burst(&mut self, batch: &mut Batch) -> usize {
-        let count = self.queue.pop_burst(batch);
+        let count = if batch.is_empty() && !self.ready.is_empty() {
+            // The queue is empty (see `ready`): the ready burst is all
+            // there is, and fits an empty batch whole.
+            batch.swap(&mut self.ready);
+            batch.len()
+        } else {
+            self.spill_ready();
+            self.queue.pop_burst(batch)
+        };
         self.counts.received += count as u64;
         count
     }
@@ -112,6 +157,13 @@ impl Nic for ReflectorNic {
         } else {
             taken - frames.len() - 1
         };
+        if all_turned && self.ready.is_empty() && self.queue.is_empty() && taken <= self.depth {
+            // Nothing waits: the burst comes back whole as the ready one.
+            self.ready.swap(batch);
+            self.counts.reflected += taken as u64;
+            return taken;
+        }
+        self.spill_ready();
         if all_turned && self.queue.push_burst(batch) == taken {
             // The whole burst comes back, moved as a burst.
             self.counts.reflected += taken as u64;
@@ -244,5 +296,94 @@ mod tests {
         assert_eq!(order, expected);
         drop((batch, burst, nic));
         assert_eq!(pool.available(), 2 * BURST_SIZE);
+    }
+
+    #[test]
+    fn a_ready_burst_keeps_its_place_and_counts_in_the_depth() {
+        let pool = Mempool::with_heap(32, 128).unwrap();
+        let mut nic = ReflectorNic::new(PEER_MAC, 6);
+        let mut reply = udp_echo_request(&echo_payload());
+        assert!(turn_around(&mut reply));
+        let marked = |index: usize| {
+            let mut bytes = reply.clone();
+            *bytes.last_mut().unwrap() = index as u8;
+            packet(&pool, &bytes)
+        };
+        let last_byte = |packet: &Packet| usize::from(*packet.payload().last().unwrap());
+        let burst = |indices: &[usize]| {
+            let mut batch = Batch::new();
+            for &index in indices {
+                batch.push(marked(index)).unwrap();
+            }
+            batch
+        };
+        let waiting = |nic: &ReflectorNic| nic.waiting().map(last_byte).collect::<Vec<_>>();
+
+        // Nothing waits: the burst is the ready one; what comes after it,
+        // injected or transmitted, waits behind it, and the two together
+        // hold at most 6.
+        assert_eq!(nic.tx_burst(&mut burst(&[0, 1, 2, 3])), 4);
+        assert_eq!(waiting(&nic), [0, 1, 2, 3]);
+        assert!(nic.inject(marked(100)).is_ok());
+        assert_eq!(waiting(&nic), [0, 1, 2, 3, 100]);
+        assert_eq!(nic.tx_burst(&mut burst(&[10, 11, 12])), 3);
+        assert_eq!(waiting(&nic), [0, 1, 2, 3, 100, 10]);
+        assert_eq!(
+            nic.counts(),
+            ReflectorCounts {
+                received: 0,
+                reflected: 5,
+                ignored: 0,
+                overflowed: 2
+            }
+        );
+        let mut batch = Batch::new();
+        assert_eq!(nic.rx_burst(&mut batch), 6);
+        assert_eq!(
+            batch.iter().map(last_byte).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 100, 10]
+        );
+        assert_eq!(nic.rx_burst(&mut Batch::new()), 0);
+        batch.clear();
+
+        // Ready, then received whole into an empty batch, then nothing.
+        assert_eq!(nic.tx_burst(&mut burst(&[20, 21])), 2);
+        assert_eq!(nic.rx_burst(&mut batch), 2);
+        assert_eq!(batch.iter().map(last_byte).collect::<Vec<_>>(), [20, 21]);
+        assert_eq!(nic.rx_burst(&mut Batch::new()), 0);
+
+        // Ready, received into a batch that holds a packet already: behind it.
+        assert_eq!(nic.tx_burst(&mut burst(&[30, 31])), 2);
+        let mut partial = burst(&[99]);
+        assert_eq!(nic.rx_burst(&mut partial), 2);
+        assert_eq!(
+            partial.iter().map(last_byte).collect::<Vec<_>>(),
+            [99, 30, 31]
+        );
+        assert_eq!(nic.waiting().count(), 0);
+
+        // More than the depth with nothing waiting: not ready, the queue
+        // takes what fits and the rest overflows.
+        let overflowed = nic.counts().overflowed;
+        assert_eq!(
+            nic.tx_burst(&mut burst(&[40, 41, 42, 43, 44, 45, 46, 47])),
+            8
+        );
+        assert_eq!(waiting(&nic), [40, 41, 42, 43, 44, 45]);
+        assert_eq!(nic.counts().overflowed, overflowed + 2);
+
+        // A ready burst ahead of a burst with an ARP frame in it.
+        let mut drained = Batch::new();
+        assert_eq!(nic.rx_burst(&mut drained), 6);
+        assert_eq!(nic.tx_burst(&mut burst(&[50])), 1);
+        let mut mixed = burst(&[51]);
+        mixed.push(packet(&pool, &arp_request())).unwrap();
+        mixed.push(marked(52)).unwrap();
+        assert_eq!(nic.tx_burst(&mut mixed), 3);
+        assert_eq!(waiting(&nic), [50, 51, 52]);
+        assert_eq!(nic.counts().ignored, 1);
+        assert_eq!(nic.counts().received, 6 + 2 + 2 + 6);
+        drop((batch, partial, drained, mixed, nic));
+        assert_eq!(pool.available(), 32);
     }
 }

@@ -35,6 +35,11 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// A code no verdict has (see [`code`](Self::code)): a loop over a
+    /// burst's codes starts from it for "none yet", and
+    /// [`from_code`](Self::from_code) reads it as keep.
+    pub const NO_CODE: u16 = u16::MAX;
+
     /// Send along output `output`. Outputs past 254 do not fit: they
     /// become 255, which is invalid unless the node has 256 outputs.
     #[inline(always)]
@@ -54,7 +59,8 @@ impl Verdict {
 
     /// The verdict as one integer, so that a burst's verdicts compare as
     /// plain numbers (one instruction): outputs are `0..=0xff`, drops
-    /// `0x100..=0x1ff`, keep `0x200`.
+    /// `0x100..=0x1ff`, keep `0x200`. [`NO_CODE`](Self::NO_CODE)
+    /// (`u16::MAX`) is never a verdict's code.
     #[inline(always)]
     pub const fn code(self) -> u16 {
         match self {
@@ -75,11 +81,6 @@ impl Verdict {
         }
     }
 }
-
-/// A code no [`Verdict`] has (see [`Verdict::code`]): in
-/// `Outputs::dispatch_codes`, "the same as the first packet's" (and, before
-/// the first packet, "none yet").
-const AS_FIRST: u16 = u16::MAX;
 
 /// A small state machine with one job. It receives a batch, and emits each
 /// packet to one of its named outputs or drops it with a reason. It runs on
@@ -347,9 +348,14 @@ impl Outputs<'_> {
         mut decide: impl FnMut(&mut Packet, &mut Self) -> u16,
     ) {
         let count = batch.len();
-        // `AS_FIRST` where a packet got the first one's code.
-        let mut codes = [AS_FIRST; BURST_SIZE];
-        let mut first = AS_FIRST;
+        if count == 0 {
+            // Nothing to decide, nothing to move.
+            return;
+        }
+        // `NO_CODE` where a packet got the first one's code; `first` is
+        // `NO_CODE` until the first packet is decided.
+        let mut codes = [Verdict::NO_CODE; BURST_SIZE];
+        let mut first = Verdict::NO_CODE;
         let mut mixed = false;
         let mut packets = batch.iter_mut();
         while let Some(packet) = packets.next() {
@@ -357,21 +363,21 @@ impl Outputs<'_> {
             if code == first {
                 continue;
             }
-            if first == AS_FIRST {
+            if first == Verdict::NO_CODE {
                 first = code;
                 continue;
             }
-            // Cannot miss: the index is that of the packet just decided.
-            if let Some(slot) = codes.get_mut(count - packets.len() - 1) {
-                *slot = code;
-            }
+            // The index of the packet just decided: below `count`, which
+            // is at most `BURST_SIZE`. Indexed, not `get_mut`: were it ever
+            // out of range, a silent miss would send the packet the first
+            // one's way.
+            codes[count - packets.len() - 1] = code;
             mixed = true;
         }
         if mixed {
             self.dispatch_mixed(batch, first, &codes);
             return;
         }
-        // An empty batch reads as keep (`AS_FIRST` is past the drops).
         match Verdict::from_code(first) {
             Verdict::Emit(output) => self.emit_batch(usize::from(output), batch),
             Verdict::Drop(reason) => {
@@ -385,12 +391,16 @@ impl Outputs<'_> {
 
     /// `dispatch` for a batch whose packets go different ways: one at a
     /// time, each with its code in `codes`, or `first` where that is
-    /// `AS_FIRST`.
+    /// `Verdict::NO_CODE`.
     #[inline(never)]
     fn dispatch_mixed(&mut self, batch: &mut Batch, first: u16, codes: &[u16; BURST_SIZE]) {
         let mut kept: ArrayVec<Packet, BURST_SIZE> = ArrayVec::new();
         for (packet, &code) in batch.drain().zip(codes) {
-            let code = if code == AS_FIRST { first } else { code };
+            let code = if code == Verdict::NO_CODE {
+                first
+            } else {
+                code
+            };
             match Verdict::from_code(code) {
                 Verdict::Emit(output) => self.emit(usize::from(output), packet),
                 Verdict::Drop(reason) => self.drop(packet, reason),
@@ -509,5 +519,23 @@ fn deliver(target: Target, batch: &mut Batch, core: &CoreCounters, fabric: &mut 
             core.discarded.add(batch.len() as u64);
             batch.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_verdict_has_the_no_code_sentinel_and_each_code_reads_back() {
+        let verdicts = (0..=u8::MAX)
+            .flat_map(|byte| [Verdict::Emit(byte), Verdict::Drop(DropCode(byte))])
+            .chain([Verdict::Keep]);
+        for verdict in verdicts {
+            assert_ne!(verdict.code(), Verdict::NO_CODE, "{verdict:?}");
+            assert_eq!(Verdict::from_code(verdict.code()), verdict);
+        }
+        // The sentinel, where a loop reads it back, is keep.
+        assert_eq!(Verdict::from_code(Verdict::NO_CODE), Verdict::Keep);
     }
 }

@@ -498,6 +498,23 @@ fn dispatch_moves_a_uniform_batch_whole() {
 }
 
 #[test]
+fn dispatch_sends_packets_like_an_emitted_first_one_on_its_output() {
+    // The first packet is emitted; those like it later in the burst are
+    // stored as "the same as the first", and must go to `even` too, not
+    // be kept or dropped.
+    let bytes = [Some(2), None, Some(4), Some(1), Some(6), None, Some(8)];
+    let (even, odd, executor, pool) = dispatch_once(&bytes);
+    assert_eq!(even, [2, 4, 6, 8]);
+    assert_eq!(odd, [1]);
+    let node = &executor.counters().nodes[0];
+    assert_eq!(node.drops_named("empty"), Some(2));
+    assert_eq!(node.emitted.get(), 5);
+    assert_eq!(node.invalid_output.get(), 0);
+    drop(executor);
+    assert_eq!(pool.available(), 64);
+}
+
+#[test]
 fn drops_in_the_middle_and_at_the_end_of_a_full_burst_are_counted_exactly() {
     // 32 packets: even bytes in order, with empty ones (dropped) at the
     // first, a middle and the last place, and one odd (kept, then sent on
@@ -698,6 +715,72 @@ fn dispatch_fast_handles_a_uniform_batch_of_either_path() {
         run.executor.counters().nodes[0].drops_named("high"),
         Some(0)
     );
+}
+
+#[test]
+fn dispatch_fast_handles_a_burst_that_starts_on_the_slow_path() {
+    // Slow drop, fast, fast, slow drop: the first packet's verdict is a
+    // drop, and the last, like it, must be dropped under the same reason.
+    let run = dispatch_fast_once(&[None, Some(2), Some(4), None]);
+    assert_eq!(run.fast, [2, 4]);
+    assert!(run.kept.is_empty());
+    assert_eq!(run.slow_seen, [None, None]);
+    let node = &run.executor.counters().nodes[0];
+    assert_eq!(node.drops_named("empty"), Some(2));
+    assert_eq!(node.drops_named("high"), Some(0));
+    assert_eq!(node.emitted.get(), 2);
+    // Slow keep, fast, fast, slow drop under another reason.
+    let run = dispatch_fast_once(&[Some(1), Some(2), Some(4), Some(0x80)]);
+    assert_eq!(run.fast, [2, 4]);
+    assert_eq!(run.kept, [1]);
+    assert_eq!(run.slow_seen, [Some(1), Some(0x80)]);
+    let node = &run.executor.counters().nodes[0];
+    assert_eq!(node.drops_named("empty"), Some(0));
+    assert_eq!(node.drops_named("high"), Some(1));
+    assert_eq!(run.executor.counters().unconsumed_drops.get(), 0);
+    drop(run.executor);
+    assert_eq!(run.pool.available(), 64);
+}
+
+#[test]
+fn dispatch_fast_handles_a_single_packet_burst_on_either_path() {
+    let run = dispatch_fast_once(&[Some(2)]);
+    assert_eq!(run.fast, [2]);
+    assert!(run.kept.is_empty() && run.slow_seen.is_empty());
+    let run = dispatch_fast_once(&[Some(3)]);
+    assert!(run.fast.is_empty());
+    assert_eq!(run.kept, [3]);
+    assert_eq!(run.slow_seen, [Some(3)]);
+    let run = dispatch_fast_once(&[None]);
+    assert!(run.fast.is_empty() && run.kept.is_empty());
+    assert_eq!(
+        run.executor.counters().nodes[0].drops_named("empty"),
+        Some(1)
+    );
+}
+
+#[test]
+fn dispatch_fast_sends_the_differing_last_packet_of_a_full_burst_its_own_way() {
+    // 31 fast packets, then one the slow test drops.
+    let mut bytes: Vec<Option<u8>> = (0..32u8).map(|index| Some(2 * index)).collect();
+    bytes[31] = None;
+    let run = dispatch_fast_once(&bytes);
+    let expected: Vec<u8> = (0..31u8).map(|index| 2 * index).collect();
+    assert_eq!(run.fast, expected);
+    assert!(run.kept.is_empty());
+    assert_eq!(run.slow_seen, [None]);
+    let node = &run.executor.counters().nodes[0];
+    assert_eq!(node.received.get(), 32);
+    assert_eq!(node.drops_named("empty"), Some(1));
+    assert_eq!(node.emitted.get(), 31);
+    // 31 fast packets, then one the slow test keeps.
+    bytes[31] = Some(5);
+    let run = dispatch_fast_once(&bytes);
+    assert_eq!(run.fast, expected);
+    assert_eq!(run.kept, [5]);
+    assert_eq!(run.slow_seen, [Some(5)]);
+    drop(run.executor);
+    assert_eq!(run.pool.available(), 64);
 }
 
 /// Hands its burst on as two whole bursts: the packets at even places

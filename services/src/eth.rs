@@ -2,7 +2,7 @@
 //! (ARP frames whole, IPv4 with the Ethernet header trimmed) and drops what
 //! is not ours.
 
-use crate::uniform::{Decide, dispatch_uniform};
+use crate::uniform::{Decide, dispatch_expecting};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame};
 use arrayvec::ArrayVec;
 use dataplane::drop_reasons;
@@ -137,7 +137,11 @@ impl Eth {
 
     /// Where a frame that is not IPv4 goes, by its EtherType as it lies in
     /// the frame: out of line, so that IPv4, the busy case, is tested
-    /// first and alone (inlined, the compiler tested ARP first).
+    /// first and alone (inlined, the compiler tested ARP first). `#[cold]`
+    /// covers every frame that is not IPv4: ARP, the EtherTypes a service
+    /// bound with [`bind_ethertype`](Self::bind_ethertype) (those frames
+    /// take this call too, still counted and sent on their output) and
+    /// the unknown ones it drops.
     #[cold]
     #[inline(never)]
     fn classify_other(&self, ethertype: u16) -> Verdict {
@@ -196,7 +200,7 @@ impl Nanoservice for Eth {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        dispatch_uniform(self, batch, out);
+        dispatch_expecting(self, batch, out, Verdict::emit(Self::IPV4));
     }
 }
 

@@ -4,7 +4,7 @@
 //! behind `ipv4`, which verified it).
 
 use crate::route::{LocalAddresses, Locality};
-use crate::uniform::{Decide, dispatch_uniform};
+use crate::uniform::{Decide, dispatch_expecting};
 use crate::wire::ipv4::{self, DEFAULT_TTL};
 use crate::wire::{Ipv4Packet, UdpPacket, udp};
 use dataplane::drop_reasons;
@@ -156,7 +156,7 @@ impl Nanoservice for UdpEcho {
     }
 
     fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-        dispatch_uniform(self, batch, out);
+        dispatch_expecting(self, batch, out, Verdict::emit(Self::OUT));
         // What `echo` kept: datagrams with padding behind them, or
         // malformed ones.
         if !batch.is_empty() {

@@ -28,17 +28,17 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
     let count = batch.len();
     let mut packets = batch.iter_mut();
     // The codes (see [`Verdict::code`]) of the first packet's verdict and of the
-    // first one unlike it; no verdict has code `UNDECIDED`, so the first
+    // first one unlike it; no verdict has code `Verdict::NO_CODE`, so the first
     // packet takes the branch that sets `uniform`. Only codes are kept in
     // the loop: a `Verdict` kept there holds registers in every turn.
-    let mut uniform = UNDECIDED;
-    let mut other = UNDECIDED;
+    let mut uniform = Verdict::NO_CODE;
+    let mut other = Verdict::NO_CODE;
     let all_alike = packets.all(|packet| {
         let code = node.decide(packet).code();
         if code == uniform {
             return true;
         }
-        if uniform == UNDECIDED {
+        if uniform == Verdict::NO_CODE {
             uniform = code;
             return true;
         }
@@ -50,7 +50,7 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
         match verdict {
             Verdict::Emit(output) => out.emit_batch(usize::from(output), batch),
             Verdict::Drop(reason) => drop_all(batch, out, reason),
-            // An empty batch ends here too (`UNDECIDED` reads as keep).
+            // An empty batch ends here too (`NO_CODE` reads as keep).
             Verdict::Keep => {}
         }
         return;
@@ -65,8 +65,41 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
     );
 }
 
-/// A code no [`Verdict`] has (see [`Verdict::code`]); it reads as keep.
-const UNDECIDED: u16 = u16::MAX;
+/// [`dispatch_uniform`] for a node that knows the verdict its busy path
+/// gives (`expected`, e.g. eth's `Emit(IPV4)`): the loop compares each
+/// verdict with that constant, which the inlined `decide` folds into its
+/// own branches, so the busy path neither makes a verdict code nor keeps
+/// one. Sends every packet exactly where [`dispatch_uniform`] would: a
+/// burst that goes all the expected way moves on whole; from the first
+/// packet that does not (even a burst uniformly another way) the rest is
+/// decided and sent by `Outputs::dispatch`, the packets before it with
+/// `expected`.
+#[inline(always)]
+pub(crate) fn dispatch_expecting<D: Decide>(
+    node: &mut D,
+    batch: &mut Batch,
+    out: &mut Outputs<'_>,
+    expected: Verdict,
+) {
+    let count = batch.len();
+    let mut packets = batch.iter_mut();
+    let mut other = expected;
+    let all_expected = packets.all(|packet| {
+        other = node.decide(packet);
+        other == expected
+    });
+    if all_expected {
+        match expected {
+            Verdict::Emit(output) => out.emit_batch(usize::from(output), batch),
+            Verdict::Drop(reason) => drop_all(batch, out, reason),
+            Verdict::Keep => {}
+        }
+        return;
+    }
+    // Packets `0..differing` got `expected`, packet `differing` got `other`.
+    let differing = count - packets.len() - 1;
+    dispatch_rest(node, batch, out, (expected, differing, other));
+}
 
 /// Drops every packet of `batch`, counted under `reason`.
 #[cold]
@@ -110,9 +143,12 @@ mod tests {
 
     /// Decides by a packet's two bytes: `e<n>` emits on output `n`, `d<n>`
     /// drops with reason `n`, anything else is kept (then emitted on
-    /// output 0 behind the rest); counts its decisions.
+    /// output 0 behind the rest); counts its decisions. Dispatches with
+    /// `dispatch_expecting` when `expecting` is set, else with
+    /// `dispatch_uniform`.
     struct ByBytes {
         decisions: Arc<AtomicUsize>,
+        expecting: Option<Verdict>,
     }
 
     impl Nanoservice for ByBytes {
@@ -126,7 +162,10 @@ mod tests {
             &["zero", "one"]
         }
         fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
-            dispatch_uniform(self, batch, out);
+            match self.expecting {
+                Some(expected) => dispatch_expecting(self, batch, out, expected),
+                None => dispatch_uniform(self, batch, out),
+            }
             for packet in batch.drain() {
                 out.emit(0, packet);
             }
@@ -144,10 +183,35 @@ mod tests {
         }
     }
 
+    /// What [`run_once`] reports.
+    type Outcome = ([Vec<u8>; 2], [u64; 2], usize);
+
+    /// [`run_once`] with `dispatch_uniform`, checked to give what
+    /// `dispatch_expecting` gives whatever verdict it expects (the one the
+    /// burst has, another, or none of them).
+    fn run(frames: &[&[u8; 2]]) -> Outcome {
+        let uniform = run_once(frames, None);
+        let expectations = [
+            Verdict::emit(0),
+            Verdict::emit(1),
+            Verdict::Drop(DropCode(0)),
+            Verdict::Drop(DropCode(1)),
+            Verdict::Keep,
+        ];
+        for expected in expectations {
+            assert_eq!(
+                run_once(frames, Some(expected)),
+                uniform,
+                "expecting {expected:?}"
+            );
+        }
+        uniform
+    }
+
     /// Runs `frames` (each numbered by a third byte) through one burst:
     /// what each output sent (by number), the drops by reason, and the
     /// decisions made.
-    fn run(frames: &[&[u8; 2]]) -> ([Vec<u8>; 2], [u64; 2], usize) {
+    fn run_once(frames: &[&[u8; 2]], expecting: Option<Verdict>) -> Outcome {
         let pool = Mempool::with_heap(64, 0).unwrap();
         let mut nic = LoopbackNic::new(MacAddr::default(), 64);
         for (number, frame) in frames.iter().enumerate() {
@@ -164,6 +228,7 @@ mod tests {
             [(); 2].map(|_| builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 64))));
         let node = builder.add_node(Box::new(ByBytes {
             decisions: decisions.clone(),
+            expecting,
         }));
         builder.route_rx(input, node).unwrap();
         builder
@@ -214,5 +279,54 @@ mod tests {
             ([alloc::vec![2], alloc::vec![0, 1]], [0, 0], 3)
         );
         assert_eq!(run(&[]), ([alloc::vec![], alloc::vec![]], [0, 0], 0));
+    }
+
+    #[test]
+    fn a_drop_or_keep_prefix_then_another_verdict_sends_each_packet_its_way() {
+        // Dropped ones first (the uniform verdict is a drop), then an
+        // emitted one, then drops under both reasons behind it.
+        let drops_first = [b"d0", b"d0", b"e1", b"d1", b"d0"];
+        assert_eq!(
+            run(&drops_first),
+            ([alloc::vec![], alloc::vec![2]], [3, 1], 5)
+        );
+        // Kept ones first, then a drop, then kept and emitted ones: the
+        // kept stay in the batch in order (then out0 behind the rest).
+        let kept_first = [b"k?", b"k?", b"d1", b"k?", b"e1"];
+        assert_eq!(
+            run(&kept_first),
+            ([alloc::vec![0, 1, 3], alloc::vec![4]], [0, 1], 5)
+        );
+        // A drop prefix then a keep: not dropped with the prefix.
+        let then_kept = [b"d1", b"d1", b"k?"];
+        assert_eq!(
+            run(&then_kept),
+            ([alloc::vec![2], alloc::vec![]], [0, 2], 3)
+        );
+    }
+
+    #[test]
+    fn a_full_burst_differing_only_at_its_last_packet_sends_that_one_its_way() {
+        let first_31: Vec<u8> = (0..31).collect();
+        let mut frames = [b"e1"; 32];
+        frames[31] = b"d0";
+        assert_eq!(
+            run(&frames),
+            ([alloc::vec![], first_31.clone()], [1, 0], 32)
+        );
+        frames[31] = b"k?";
+        assert_eq!(
+            run(&frames),
+            ([alloc::vec![31], first_31.clone()], [0, 0], 32)
+        );
+        let mut frames = [b"d1"; 32];
+        frames[31] = b"e1";
+        assert_eq!(
+            run(&frames),
+            ([alloc::vec![], alloc::vec![31]], [0, 31], 32)
+        );
+        // And the same burst whole: one way, 32 decisions.
+        let all: Vec<u8> = (0..32).collect();
+        assert_eq!(run(&[b"e1"; 32]), ([alloc::vec![], all], [0, 0], 32));
     }
 }
