@@ -47,12 +47,8 @@ pub(crate) fn dispatch_uniform<D: Decide>(node: &mut D, batch: &mut Batch, out: 
     });
     let verdict = Verdict::from_code(uniform);
     if all_alike {
-        match verdict {
-            Verdict::Emit(output) => out.emit_batch(usize::from(output), batch),
-            Verdict::Drop(reason) => drop_all(batch, out, reason),
-            // An empty batch ends here too (`NO_CODE` reads as keep).
-            Verdict::Keep => {}
-        }
+        // An empty batch ends here too (`NO_CODE` reads as keep).
+        send_whole(batch, out, verdict);
         return;
     }
     // Packets `0..differing` got `verdict`, packet `differing` got `other`.
@@ -89,16 +85,23 @@ pub(crate) fn dispatch_expecting<D: Decide>(
         other == expected
     });
     if all_expected {
-        match expected {
-            Verdict::Emit(output) => out.emit_batch(usize::from(output), batch),
-            Verdict::Drop(reason) => drop_all(batch, out, reason),
-            Verdict::Keep => {}
-        }
+        send_whole(batch, out, expected);
         return;
     }
     // Packets `0..differing` got `expected`, packet `differing` got `other`.
     let differing = count - packets.len() - 1;
     dispatch_rest(node, batch, out, (expected, differing, other));
+}
+
+/// Sends the whole of `batch` where `verdict` says, which every packet
+/// of it got.
+#[inline(always)]
+fn send_whole(batch: &mut Batch, out: &mut Outputs<'_>, verdict: Verdict) {
+    match verdict {
+        Verdict::Emit(output) => out.emit_batch(usize::from(output), batch),
+        Verdict::Drop(reason) => drop_all(batch, out, reason),
+        Verdict::Keep => {}
+    }
 }
 
 /// Drops every packet of `batch`, counted under `reason`.
