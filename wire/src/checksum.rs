@@ -33,10 +33,6 @@ pub fn sum_native(data: &[u8], native: u64) -> u64 {
         native = add_words(native, block);
         rest = tail;
     }
-    // Whole blocks leave nothing: one test skips every one below.
-    if rest.is_empty() {
-        return native;
-    }
     // Below 64 bytes: a run of 32, one of 16 and a word of 8 as the
     // length's bits say, each one carry chain, with no loop.
     if let Some((words, tail)) = rest.split_first_chunk::<32>() {
@@ -84,10 +80,15 @@ pub fn sum_native(data: &[u8], native: u64) -> u64 {
 pub fn verifies_after<const N: usize>(head: &[u8; N], rest: &[u8], native: u64) -> bool {
     const { assert!(N.is_multiple_of(8), "the head is whole 64-bit words") };
     // With a block behind the head, head and block are one carry chain
-    // (one carry added back, not two) and the block loop starts behind it.
+    // (not two, each with its carry added back) and the block loop sums
+    // what follows the block. The chain comes last and the block first in
+    // it: a chain that began with the head in every arm would be hoisted
+    // above the length test, its carry saved and restored around it.
     let native = match rest.split_first_chunk::<64>() {
-        Some((block, rest)) => sum_native(rest, add_runs(native, head, block)),
-        None => sum_native(rest, add_words(native, head)),
+        // Whole blocks: nothing behind the first is tested for twice.
+        Some((block, [])) => add_runs(native, block, head),
+        Some((block, rest)) => add_runs(sum_native(rest, native), block, head),
+        None => add_runs(sum_native(rest, native), head, &[]),
     };
     is_all_ones(native)
 }
@@ -142,6 +143,12 @@ fn add_words<const N: usize>(native: u64, words: &[u8; N]) -> u64 {
 /// last one is added back: one instruction per word instead of an
 /// `add`/`adc` pair. Deferring a carry by one word is still one's-complement
 /// addition (it is the same sum modulo `2^64 - 1`).
+///
+/// Adding that last carry back cannot carry again, so it is one `adc`:
+/// a step of the chain ends with a total of all ones and a carry only when
+/// it added all ones to all ones with a carry in, that is, when the step
+/// before it ended the same way, and the first step (an `add`) has no
+/// carry in.
 #[inline(always)]
 fn add_runs<const N: usize, const M: usize>(native: u64, first: &[u8; N], second: &[u8; M]) -> u64 {
     #[cfg(target_arch = "x86_64")]
@@ -157,7 +164,9 @@ fn add_runs<const N: usize, const M: usize>(native: u64, first: &[u8; N], second
         for word in second.chunks_exact(8) {
             carry = _addcarry_u64(carry, total, u64::from_ne_bytes(eight(word)), &mut total);
         }
-        add_carry(total, u64::from(carry))
+        // One more `adc` of 0, whose own carry out is never set (above).
+        _addcarry_u64(carry, total, 0, &mut total);
+        total
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -351,6 +360,48 @@ mod tests {
         }
         for value in values {
             assert_eq!(is_all_ones(value), fold(value) == 0xffff, "{value:#x}");
+        }
+    }
+
+    #[test]
+    fn a_chain_adds_its_last_carry_back_exactly() {
+        // Words of all ones and near it, where carries pile up: the chain's
+        // total is the exact sum modulo 2^64 - 1, and 0 only for a zero sum.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let pick = |value: u64| match value % 4 {
+                0 => u64::MAX,
+                1 => u64::MAX - (value >> 60),
+                2 => 0,
+                _ => value,
+            };
+            let native = pick(next());
+            let mut words = [0u8; 80];
+            for word in words.chunks_exact_mut(8) {
+                word.copy_from_slice(&pick(next()).to_ne_bytes());
+            }
+            let (head, block) = words.split_first_chunk::<16>().unwrap();
+            let block: &[u8; 64] = block.try_into().unwrap();
+            let exact = words
+                .chunks_exact(8)
+                .map(|word| u128::from(u64::from_ne_bytes(word.try_into().unwrap())))
+                .sum::<u128>()
+                + u128::from(native);
+            let modulus = u128::from(u64::MAX);
+            for total in [add_runs(native, block, head), add_words(native, &words)] {
+                assert_eq!(
+                    u128::from(total) % modulus,
+                    exact % modulus,
+                    "round {round}"
+                );
+                assert_eq!(total == 0, exact == 0, "round {round}");
+            }
         }
     }
 
