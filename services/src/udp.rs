@@ -169,6 +169,22 @@ impl Udp {
             packet.set_checked(checked.udp().plain());
             return self.to_app(port);
         }
+        match Self::demultiplex_general(packet) {
+            Ok(port) => self.to_app(port),
+            Err(reason) => Verdict::drop(reason),
+        }
+    }
+
+    /// `demultiplex` of a packet off the plain fast path (no IPv4 claim,
+    /// options, padding, a bad length): the port's wire bytes of a good
+    /// datagram (the UDP claim set), or why it is dropped. Out of line, so
+    /// that its registers are not taken from the fast path's loop, and the
+    /// port looked up by the fast path's code.
+    #[cold]
+    #[inline(never)]
+    fn demultiplex_general(packet: &mut Packet) -> Result<[u8; 2], UdpDrop> {
+        let checked = packet.checked();
+        let bytes = packet.payload();
         // The IPv4 header `ipv4` checked (the claim in the packet) is not
         // parsed again; a packet without the claim is checked here.
         let claimed = checked
@@ -179,13 +195,13 @@ impl Udp {
             Some(header) => {
                 let header_len = usize::from(header[0] & 0x0f) * 4;
                 let Some(datagram) = bytes.get(header_len..) else {
-                    return Verdict::drop(UdpDrop::Truncated);
+                    return Err(UdpDrop::Truncated);
                 };
                 (addresses_of(header), datagram)
             }
             None => {
                 let Ok(ip) = Ipv4Packet::new_checked(bytes) else {
-                    return Verdict::drop(UdpDrop::Truncated);
+                    return Err(UdpDrop::Truncated);
                 };
                 let datagram = &bytes[ip.header_len()..usize::from(ip.total_len())];
                 ((ip.source(), ip.destination()), datagram)
@@ -194,15 +210,15 @@ impl Udp {
         let (source, destination) = addresses;
         let port = match UdpPacket::new_checked(datagram) {
             Ok(udp) if !udp.verify_checksum(source, destination) => {
-                return Verdict::drop(UdpDrop::BadChecksum);
+                return Err(UdpDrop::BadChecksum);
             }
             // Back to the wire's bytes: the swap and its undo cancel.
             Ok(udp) => udp.destination_port().to_be_bytes(),
-            Err(WireError::Truncated) => return Verdict::drop(UdpDrop::Truncated),
-            Err(_) => return Verdict::drop(UdpDrop::BadLength),
+            Err(WireError::Truncated) => return Err(UdpDrop::Truncated),
+            Err(_) => return Err(UdpDrop::BadLength),
         };
         packet.set_checked(checked.udp());
-        self.to_app(port)
+        Ok(port)
     }
 
     /// Where a checked datagram to the port whose wire bytes are `port`
