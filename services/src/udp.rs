@@ -449,6 +449,77 @@ mod tests {
         assert_eq!(plain_datagram_port(&plain_packet(b"", 0)[..27]), None);
     }
 
+    /// `plain_packet` with `options` bytes of IPv4 options (NOPs) and the
+    /// datagram to `port`, its checksum right (0: none).
+    fn packet_with(
+        payload: &[u8],
+        options: usize,
+        padding: usize,
+        port: u16,
+    ) -> alloc::vec::Vec<u8> {
+        use crate::wire::ipv4::HEADER_LEN;
+        let mut bytes = plain_packet(payload, padding);
+        let udp_len = 8 + payload.len();
+        let mut udp = UdpPacket::new_unchecked(&mut bytes[HEADER_LEN..HEADER_LEN + udp_len]);
+        udp.set_destination_port(port);
+        udp.fill_checksum(
+            core::net::Ipv4Addr::new(10, 0, 0, 1),
+            core::net::Ipv4Addr::new(10, 0, 0, 2),
+        );
+        bytes.splice(HEADER_LEN..HEADER_LEN, core::iter::repeat_n(1, options));
+        bytes[0] = 0x45 + (options / 4) as u8;
+        let total = bytes.len() as u16;
+        bytes[2..4].copy_from_slice(&total.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn the_node_decides_every_datagram_as_the_general_path_does() {
+        let mut node = Udp::new(LocalAddresses::new(alloc::vec![]), ErrorLimiter::new());
+        assert_eq!(node.bind(7), Ok(0));
+        let pool = dataplane::Mempool::with_heap(1, 0).unwrap();
+        let mut fast = 0;
+        for length in [0, 1, 8, 56, 63, 64, 65, 100, 128, 129, 200] {
+            let payload: alloc::vec::Vec<u8> = (0..length).map(|i| (i * 29 + 3) as u8).collect();
+            for (options, padding, port) in [(0, 0, 7), (0, 0, 9), (4, 0, 7), (0, 2, 7), (8, 3, 9)]
+            {
+                let good = packet_with(&payload, options, padding, port);
+                let checksum_at = 20 + options + 6;
+                let mut bad_checksum = good.clone();
+                bad_checksum[checksum_at + 1] ^= 0x40;
+                let mut bad_payload = good.clone();
+                *bad_payload.last_mut().unwrap() ^= 0x01;
+                let mut no_checksum = good.clone();
+                no_checksum[checksum_at..checksum_at + 2].fill(0);
+                for bytes in [good, bad_checksum, bad_payload, no_checksum] {
+                    let expected = match general(&bytes) {
+                        Ok([0, 7]) => Verdict::emit(Udp::APP_0),
+                        Ok(_) => Verdict::Keep,
+                        Err(reason) => Verdict::drop(reason),
+                    };
+                    let plain = options == 0 && padding == 0;
+                    for claims in [dataplane::Checked::IPV4_HEADER, dataplane::Checked::NONE] {
+                        let mut packet = pool.alloc().unwrap();
+                        packet.append(bytes.len()).unwrap().copy_from_slice(&bytes);
+                        packet.set_checked(claims);
+                        let case = (length, options, padding, port, claims);
+                        assert_eq!(node.decide(&mut packet), expected, "{case:?}");
+                        let after = match expected {
+                            Verdict::Drop(_) => claims,
+                            _ if plain && claims.is_ipv4() => claims.udp().plain(),
+                            _ => claims.udp(),
+                        };
+                        assert_eq!(packet.checked(), after, "{case:?}");
+                        fast += usize::from(after == claims.udp().plain());
+                    }
+                }
+            }
+        }
+        // The plain good datagrams, to port 7 or 9, with a checksum or
+        // none, of the claimed packets: 11 lengths, 2 ports, 2 checksums.
+        assert_eq!(fast, 44);
+    }
+
     #[test]
     fn a_clone_is_a_table_of_its_own() {
         let mut table = PortTable::new();
