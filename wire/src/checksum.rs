@@ -88,7 +88,10 @@ pub fn verifies_after<const N: usize>(head: &[u8; N], rest: &[u8], native: u64) 
         // Whole blocks: nothing behind the first is tested for twice.
         Some((block, [])) => add_runs(native, block, head),
         Some((block, rest)) => add_runs(sum_native(rest, native), block, head),
-        None => add_runs(sum_native(rest, native), head, &[]),
+        // The head first here: had this arm ended with a chain too, the
+        // compiler would have merged the two chains' last `adc`, saving
+        // the carry (`setb`) to restore it after the merge.
+        None => sum_native(rest, add_words(native, head)),
     };
     is_all_ones(native)
 }
