@@ -69,6 +69,37 @@ pub fn sum_native(data: &[u8], native: u64) -> u64 {
     native
 }
 
+/// [`verifies`] of `head` followed by `rest`, for data whose first `N`
+/// bytes (a multiple of 8) are always there, such as the pseudo-header's
+/// addresses and a UDP header: the head is one carry chain at constant
+/// offsets, with no length test, and `rest` goes through the block loop.
+/// A datagram whose payload is whole 64-byte blocks then leaves the loop
+/// with nothing behind it, instead of a run of 16 tested for and summed
+/// behind the blocks.
+#[inline(always)]
+pub fn verifies_after<const N: usize>(head: &[u8; N], rest: &[u8], native: u64) -> bool {
+    const { assert!(N.is_multiple_of(8), "the head is whole 64-bit words") };
+    // With a block behind the head, head and block are one carry chain
+    // (not two, each with its carry added back) and the block loop sums
+    // what follows the block. The chain comes last and the block first in
+    // it: a chain that began with the head in every arm would be hoisted
+    // above the length test, its carry saved and restored around it.
+    // One block and nothing behind it (a 64-byte payload) is tested for
+    // first, by one compare, and verified on its own: its chain then runs
+    // straight into the all-ones test.
+    if let Ok(block) = <&[u8; 64]>::try_from(rest) {
+        return is_all_ones(add_runs(native, block, head));
+    }
+    let native = match rest.split_first_chunk::<64>() {
+        Some((block, rest)) => add_runs(sum_native(rest, native), block, head),
+        // The head first here: had this arm ended with a chain too, the
+        // compiler would have merged the two chains' last `adc`, saving
+        // the carry (`setb`) to restore it after the merge.
+        None => sum_native(rest, add_words(native, head)),
+    };
+    is_all_ones(native)
+}
+
 /// True when `data`, with the host-order accumulator `native` (0, or a
 /// [`pseudo_header_native`]), sums to all ones: the checksum in it is
 /// right. Folding in host order reaches 0xffff exactly when folding in
@@ -79,58 +110,76 @@ pub fn verifies(data: &[u8], native: u64) -> bool {
     is_all_ones(sum_native(data, native))
 }
 
-/// The inverse of 0xffff modulo 2^64 (0xffff is odd, so it has one):
-/// Newton's iteration `x' = x (2 - d x)` doubles the correct low bits from
-/// the 3 that `x = d` starts with.
-const INVERSE_OF_0XFFFF: u64 = {
-    let mut inverse: u64 = 0xffff;
-    let mut step = 0;
-    while step < 5 {
-        inverse = inverse.wrapping_mul(2u64.wrapping_sub(0xffff_u64.wrapping_mul(inverse)));
-        step += 1;
-    }
-    inverse
-};
-const _: () = assert!(INVERSE_OF_0XFFFF.wrapping_mul(0xffff) == 1);
+/// `(2^64 - 1) / 0xffff`, a one in each 16-bit lane; its negation modulo
+/// 2^64 is the inverse of 0xffff (`0xffff * 0xfffe_fffe_fffe_ffff = 1`).
+const LANE_ONES: u64 = u64::MAX / 0xffff;
+const _: () = assert!(LANE_ONES.wrapping_neg().wrapping_mul(0xffff) == 1);
 
 /// True when `accumulator` folds to 0xffff, the one's-complement sum of a
 /// correct checksum, without folding it. Every fold step keeps the value
 /// modulo 0xffff (2^16 and 2^32 are 1 modulo 0xffff) and a fold of a
 /// non-zero accumulator is never 0, so the fold is 0xffff exactly when the
-/// accumulator is a non-zero multiple of 0xffff. Divisibility by the odd
-/// 0xffff is a multiply by its inverse and a compare (Granlund and
-/// Montgomery; Lemire's "faster remainder"): `n` is a multiple exactly when
-/// `n * inverse mod 2^64 <= (2^64 - 1) / 0xffff`, and 0 is taken out by
-/// the wrapping `- 1`, which turns its product into the largest number.
-/// Four instructions instead of the fold's ten and a compare.
+/// accumulator is a non-zero multiple of 0xffff.
+///
+/// Divisibility by the odd 0xffff (Granlund and Montgomery; Lemire's
+/// "faster remainder"): a non-zero `n` is a multiple exactly when
+/// `n * inverse mod 2^64` lies in `1..=LANE_ONES`. The inverse is
+/// `-LANE_ONES`, so with `m = n * LANE_ONES mod 2^64` (not 0, as `n` is
+/// not) that is `2^64 - m <= LANE_ONES`: `m + LANE_ONES` carries out of 64
+/// bits. For `n = 0`, `m = 0` and nothing carries, so 0 is refused
+/// without a test of its own: a multiply, an add and the carry flag, with
+/// one constant.
 #[inline(always)]
 pub fn is_all_ones(accumulator: u64) -> bool {
-    accumulator.wrapping_mul(INVERSE_OF_0XFFFF).wrapping_sub(1) < u64::MAX / 0xffff
+    accumulator
+        .wrapping_mul(LANE_ONES)
+        .overflowing_add(LANE_ONES)
+        .1
 }
 
 /// Adds the native-endian words of `words` (`N` a multiple of 8) to
-/// `native`. On x86_64 the carry out of each addition goes into the next
-/// (`add`, then `adc`s), and only the last one is added back: one
-/// instruction per word instead of an `add`/`adc` pair. Deferring a carry
-/// by one word is still one's-complement addition (it is the same sum
-/// modulo `2^64 - 1`).
+/// `native`: [`add_runs`] of one run.
 #[inline(always)]
 fn add_words<const N: usize>(native: u64, words: &[u8; N]) -> u64 {
+    add_runs(native, words, &[])
+}
+
+/// Adds the native-endian words of `first`, then of `second` (`N` and `M`
+/// multiples of 8), to `native`. On x86_64 the carry out of each addition
+/// goes into the next (`add`, then `adc`s), across both runs, and only the
+/// last one is added back: one instruction per word instead of an
+/// `add`/`adc` pair. Deferring a carry by one word is still one's-complement
+/// addition (it is the same sum modulo `2^64 - 1`).
+///
+/// Adding that last carry back cannot carry again, so it is one `adc`:
+/// a step of the chain ends with a total of all ones and a carry only when
+/// it added all ones to all ones with a carry in, that is, when the step
+/// before it ended the same way, and the first step (an `add`) has no
+/// carry in.
+#[inline(always)]
+fn add_runs<const N: usize, const M: usize>(native: u64, first: &[u8; N], second: &[u8; M]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::_addcarry_u64;
         let mut total = native;
         let mut carry = 0;
-        for word in words.chunks_exact(8) {
+        // Two loops, not one over chained iterators, which the compiler
+        // does not unroll.
+        for word in first.chunks_exact(8) {
             carry = _addcarry_u64(carry, total, u64::from_ne_bytes(eight(word)), &mut total);
         }
-        add_carry(total, u64::from(carry))
+        for word in second.chunks_exact(8) {
+            carry = _addcarry_u64(carry, total, u64::from_ne_bytes(eight(word)), &mut total);
+        }
+        // One more `adc` of 0, whose own carry out is never set (above).
+        _addcarry_u64(carry, total, 0, &mut total);
+        total
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        words.chunks_exact(8).fold(native, |total, word| {
-            add_carry(total, u64::from_ne_bytes(eight(word)))
-        })
+        let add = |total, word: &[u8]| add_carry(total, u64::from_ne_bytes(eight(word)));
+        let total = first.chunks_exact(8).fold(native, add);
+        second.chunks_exact(8).fold(total, add)
     }
 }
 
@@ -260,6 +309,13 @@ mod tests {
                     "len {len}"
                 );
                 assert_eq!(verifies(bytes, 0), fold(sum(bytes, 0)) == 0xffff);
+                // The same sum with its first 16 or 8 bytes as a head.
+                if let Some((head, rest)) = bytes.split_first_chunk::<16>() {
+                    assert_eq!(verifies_after(head, rest, native), verifies(bytes, native));
+                }
+                if let Some((head, rest)) = bytes.split_first_chunk::<8>() {
+                    assert_eq!(verifies_after(head, rest, 0), verifies(bytes, 0));
+                }
                 verifies(bytes, native)
             };
             check(&bytes);
@@ -274,7 +330,9 @@ mod tests {
             }
         }
         assert!(!verifies(&[0; 20], 0));
+        assert!(!verifies_after(&[0; 16], &[0; 4], 0));
         assert!(verifies(&[0xff; 20], 0));
+        assert!(verifies_after(&[0xff; 16], &[0xff; 4], 0));
     }
 
     #[test]
@@ -309,6 +367,48 @@ mod tests {
         }
         for value in values {
             assert_eq!(is_all_ones(value), fold(value) == 0xffff, "{value:#x}");
+        }
+    }
+
+    #[test]
+    fn a_chain_adds_its_last_carry_back_exactly() {
+        // Words of all ones and near it, where carries pile up: the chain's
+        // total is the exact sum modulo 2^64 - 1, and 0 only for a zero sum.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let pick = |value: u64| match value % 4 {
+                0 => u64::MAX,
+                1 => u64::MAX - (value >> 60),
+                2 => 0,
+                _ => value,
+            };
+            let native = pick(next());
+            let mut words = [0u8; 80];
+            for word in words.chunks_exact_mut(8) {
+                word.copy_from_slice(&pick(next()).to_ne_bytes());
+            }
+            let (head, block) = words.split_first_chunk::<16>().unwrap();
+            let block: &[u8; 64] = block.try_into().unwrap();
+            let exact = words
+                .chunks_exact(8)
+                .map(|word| u128::from(u64::from_ne_bytes(word.try_into().unwrap())))
+                .sum::<u128>()
+                + u128::from(native);
+            let modulus = u128::from(u64::MAX);
+            for total in [add_runs(native, block, head), add_words(native, &words)] {
+                assert_eq!(
+                    u128::from(total) % modulus,
+                    exact % modulus,
+                    "round {round}"
+                );
+                assert_eq!(total == 0, exact == 0, "round {round}");
+            }
         }
     }
 
