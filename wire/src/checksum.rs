@@ -84,13 +84,9 @@ pub fn verifies_after<const N: usize>(head: &[u8; N], rest: &[u8], native: u64) 
     // what follows the block. The chain comes last and the block first in
     // it: a chain that began with the head in every arm would be hoisted
     // above the length test, its carry saved and restored around it.
-    // One block and nothing behind it (a 64-byte payload) is tested for
-    // first, by one compare, and verified on its own: its chain then runs
-    // straight into the all-ones test.
-    if let Ok(block) = <&[u8; 64]>::try_from(rest) {
-        return is_all_ones(add_runs(native, block, head));
-    }
     let native = match rest.split_first_chunk::<64>() {
+        // One block and nothing behind it, tested for first: one compare.
+        _ if let Ok(block) = <&[u8; 64]>::try_from(rest) => add_runs(native, block, head),
         Some((block, rest)) => add_runs(sum_native(rest, native), block, head),
         // The head first here: had this arm ended with a chain too, the
         // compiler would have merged the two chains' last `adc`, saving
