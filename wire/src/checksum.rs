@@ -85,8 +85,8 @@ pub fn verifies_after<const N: usize>(head: &[u8; N], rest: &[u8], native: u64) 
     // it: a chain that began with the head in every arm would be hoisted
     // above the length test, its carry saved and restored around it.
     let native = match rest.split_first_chunk::<64>() {
-        // One block and nothing behind it, tested for first: one compare.
-        _ if let Ok(block) = <&[u8; 64]>::try_from(rest) => add_runs(native, block, head),
+        // Whole blocks: nothing behind the first is tested for twice.
+        Some((block, [])) => add_runs(native, block, head),
         Some((block, rest)) => add_runs(sum_native(rest, native), block, head),
         // The head first here: had this arm ended with a chain too, the
         // compiler would have merged the two chains' last `adc`, saving
