@@ -111,6 +111,27 @@ impl Rewrite {
         header[..8].copy_from_slice(&self.front);
         header[6..].copy_from_slice(&self.back);
     }
+
+    /// Puts the remembered header in front of `packet` when it goes to
+    /// the same destination (by its upstream claim) and has the headroom:
+    /// true, and it leaves on `output`. Otherwise false, and `packet` is
+    /// as it was.
+    #[inline(always)]
+    fn send_again(&self, packet: &mut Packet) -> bool {
+        let Some(destination) = checked_destination(packet) else {
+            return false;
+        };
+        if Self::key(destination) != self.key {
+            return false;
+        }
+        let Ok(header) = packet.prepend(ethernet::HEADER_LEN) else {
+            return false;
+        };
+        if let Some(header) = header.first_chunk_mut::<{ ethernet::HEADER_LEN }>() {
+            self.write(header);
+        }
+        true
+    }
 }
 
 /// A route lookup's result for one destination.
@@ -168,24 +189,24 @@ impl Ipv4Out {
 
     /// Puts the link header for its route in front of `packet`: the
     /// burst's last header again when the packet goes where the one
-    /// before went (the common case, in the loop), else
+    /// before went (see [`Rewrite::send_again`]), else
     /// [`Self::send_first`]'s, remembered in `last`. Keeps a packet
     /// without headroom for it (see [`Self::send_fragments`]).
     #[inline(always)]
     fn send(&mut self, packet: &mut Packet, now_ns: u64, last: &mut Rewrite) -> Verdict {
-        if let Some(destination) = checked_destination(packet)
-            && Rewrite::key(destination) == last.key
-        {
+        if last.send_again(packet) {
             // The burst's last destination again: its route, its next
             // hop's binding and so its header hold for the whole burst.
-            let Ok(header) = packet.prepend(ethernet::HEADER_LEN) else {
-                return Verdict::Keep;
-            };
-            if let Some(header) = header.first_chunk_mut::<{ ethernet::HEADER_LEN }>() {
-                last.write(header);
-            }
             return Verdict::Emit(last.output);
         }
+        self.send_new(packet, now_ns, last)
+    }
+
+    /// [`Self::send`] for a packet that does not go where the one before
+    /// went: [`Self::send_first`]'s header, remembered in `last` when it
+    /// went straight to the port.
+    #[inline(always)]
+    fn send_new(&mut self, packet: &mut Packet, now_ns: u64, last: &mut Rewrite) -> Verdict {
         let (verdict, rewrite) = self.send_first(packet, now_ns);
         if let Some(rewrite) = rewrite {
             *last = rewrite;
@@ -264,6 +285,29 @@ fn checked_destination(packet: &Packet) -> Option<[u8; 4]> {
 }
 
 impl Ipv4Out {
+    /// Sends `batch`, whose packets `0..decided` got `verdict` already,
+    /// each where [`Self::send`] says (`last` as the packet before the
+    /// rest left it); `Keep` packets stay in `batch`.
+    #[inline(never)]
+    fn send_rest(
+        &mut self,
+        batch: &mut Batch,
+        out: &mut Outputs<'_>,
+        (verdict, decided): (Verdict, usize),
+        now_ns: u64,
+        mut last: Rewrite,
+    ) {
+        let mut index = 0;
+        out.dispatch(batch, |packet, _| {
+            index += 1;
+            if index <= decided {
+                verdict
+            } else {
+                self.send(packet, now_ns, &mut last)
+            }
+        });
+    }
+
     /// The packets `send` kept: fragmented when over the MTU, else
     /// dropped.
     #[cold]
@@ -333,7 +377,30 @@ impl Nanoservice for Ipv4Out {
         // burst ends.
         let now_ns = out.now_ns();
         let mut last = Rewrite::NONE;
-        out.dispatch(batch, |packet, _| self.send(packet, now_ns, &mut last));
+        let mut packets = batch.iter_mut();
+        let Some(first) = packets.next() else {
+            return;
+        };
+        let verdict = self.send_new(first, now_ns, &mut last);
+        // The busy path: the first packet went straight to the port, and
+        // so do those behind it, to the same destination. They get its
+        // header in a loop that writes nothing else, and the burst moves
+        // on whole.
+        let mut decided = 1;
+        if verdict == Verdict::Emit(last.output) {
+            let behind = packets.len();
+            // `all`, not `position`: no count kept per packet; what is
+            // left of the walk tells where it stopped.
+            if packets.all(|packet| last.send_again(packet)) {
+                out.emit_batch(usize::from(last.output), batch);
+                return;
+            }
+            // Those that took the header; the one that did not is
+            // decided again below, untouched.
+            decided += behind - packets.len() - 1;
+        }
+        // The packets `0..decided` got `verdict`; the rest one by one.
+        self.send_rest(batch, out, (verdict, decided), now_ns, last);
         // What `send` kept: packets without link headroom. Datagrams over
         // the MTU are those (reassembled ones live in headroom-free
         // buffers of up to 65535 bytes): they leave in fragments.
@@ -342,3 +409,6 @@ impl Nanoservice for Ipv4Out {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

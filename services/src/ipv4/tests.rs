@@ -308,8 +308,9 @@ fn numbered(source: Ipv4Addr, id: u16) -> Vec<u8> {
 /// in order, and its `bad-source` drops.
 fn process_once(burst: &[Vec<u8>], claim: bool) -> (Vec<u16>, Option<u64>) {
     use dataplane::{ExecutorBuilder, LoopbackNic, MacAddr, Target};
-    let pool = Mempool::with_heap(16, 0).unwrap();
-    let mut nic = LoopbackNic::new(MacAddr::default(), 16);
+    let room = burst.len().max(16);
+    let pool = Mempool::with_heap(room, 0).unwrap();
+    let mut nic = LoopbackNic::new(MacAddr::default(), room);
     for bytes in burst {
         nic.inject(packet(&pool, bytes)).unwrap();
     }
@@ -317,7 +318,7 @@ fn process_once(burst: &[Vec<u8>], claim: bool) -> (Vec<u16>, Option<u64>) {
     let outputs = ipv4.outputs();
     let mut builder = ExecutorBuilder::new();
     let port = builder.add_port(Box::new(nic));
-    let delivered = builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 16)));
+    let delivered = builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), room)));
     let node = builder.add_node(Box::new(ipv4));
     builder.route_rx(port, node).unwrap();
     let taken = if claim { "forward" } else { "udp" };
@@ -389,4 +390,122 @@ fn a_rejected_pair_of_addresses_is_rejected_again_within_a_burst() {
         }
     }
     assert!(wrong.is_empty(), "(case, claim, got, expected): {wrong:?}");
+}
+
+#[test]
+fn a_burst_of_one_flow_and_every_packet_that_leaves_it_go_as_they_would_one_a_burst() {
+    // (case, the packet put at an index of a burst from `PEER`)
+    type Variant = (&'static str, fn(u16) -> Vec<u8>);
+    let variants: Vec<Variant> = vec![
+        ("alike", |id| numbered(PEER, id)),
+        ("bad checksum", |id| {
+            let id = id.to_be_bytes();
+            packet_bytes(
+                PEER,
+                US,
+                protocol::UDP,
+                0,
+                |b| {
+                    b[4..6].copy_from_slice(&id);
+                    b[10] ^= 1
+                },
+                false,
+            )
+        }),
+        ("padding", |id| {
+            let id = id.to_be_bytes();
+            packet_bytes(
+                PEER,
+                US,
+                protocol::UDP,
+                4,
+                |b| b[4..6].copy_from_slice(&id),
+                true,
+            )
+        }),
+        ("options", |id| {
+            let id = id.to_be_bytes();
+            packet_bytes(
+                PEER,
+                US,
+                protocol::UDP,
+                0,
+                |b| {
+                    b.splice(20..20, [1, 1, 1, 0]);
+                    b[0] = 0x46;
+                    b[2..4].copy_from_slice(&36u16.to_be_bytes());
+                    b[4..6].copy_from_slice(&id);
+                },
+                true,
+            )
+        }),
+        ("another peer", |id| {
+            numbered(Ipv4Addr::new(10, 0, 0, 7), id)
+        }),
+        ("icmp", |id| {
+            let id = id.to_be_bytes();
+            packet_bytes(
+                PEER,
+                US,
+                protocol::ICMP,
+                0,
+                |b| b[4..6].copy_from_slice(&id),
+                true,
+            )
+        }),
+        ("broadcast", |id| {
+            let id = id.to_be_bytes();
+            packet_bytes(
+                PEER,
+                Ipv4Addr::new(10, 0, 0, 255),
+                protocol::UDP,
+                0,
+                |b| b[4..6].copy_from_slice(&id),
+                true,
+            )
+        }),
+        ("our own source", |id| numbered(US, id)),
+        ("a fragment", |id| {
+            let id = id.to_be_bytes();
+            packet_bytes(
+                PEER,
+                US,
+                protocol::UDP,
+                0,
+                |b| {
+                    b[4..6].copy_from_slice(&id);
+                    b[6] = 0x20
+                },
+                true,
+            )
+        }),
+    ];
+    let mut wrong = Vec::new();
+    for claim in [false, true] {
+        for (case, variant) in &variants {
+            for index in [0usize, 1, 15, 31] {
+                let burst: Vec<Vec<u8>> = (0..32u16)
+                    .map(|id| {
+                        if usize::from(id) == index {
+                            variant(id)
+                        } else {
+                            numbered(PEER, id)
+                        }
+                    })
+                    .collect();
+                let whole = process_once(&burst, claim);
+                let mut ids = Vec::new();
+                let mut bad_source = 0;
+                for bytes in &burst {
+                    let (got, drops) = process_once(core::slice::from_ref(bytes), claim);
+                    ids.extend(got);
+                    bad_source += drops.unwrap_or(0);
+                }
+                if whole != (ids.clone(), Some(bad_source)) {
+                    wrong.push((case, index, claim, whole, ids, bad_source));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:?}");
 }

@@ -13,6 +13,10 @@ const PLAIN_MASK: u64 = u64::from_ne_bytes([0xff, 0, 0, 0, 0, 0, 0x3f, 0xff]);
 /// fragment.
 const PLAIN_BITS: u64 = u64::from_ne_bytes([0x45, 0, 0, 0, 0, 0, 0, 0]);
 
+/// The inverse of 0xffff modulo 2^64: `n` is a multiple of 0xffff
+/// exactly when `n * INVERSE_OF_0XFFFF mod 2^64 <= (2^64 - 1) / 0xffff`.
+const INVERSE_OF_0XFFFF: u64 = 0xfffe_fffe_fffe_ffff;
+
 /// An IPv4 header in the form nearly every packet has, checked as a whole:
 /// version 4, IHL 5 (no options), not a fragment (neither more-fragments
 /// nor an offset), a total length from 20 bytes to the packet's length,
@@ -70,6 +74,43 @@ impl PlainHeader {
         Some(plain)
     }
 
+    /// The plain header at the start of `packet` when it is alike
+    /// `model`, a plain header read before: the same first eight bytes
+    /// but the identification (so the same version, IHL, fragment bits
+    /// and total length), the same addresses and the same protocol, and
+    /// a right checksum. Otherwise `None` (whether or not [`Self::read`]
+    /// would take it). What `read` checks holds for such a header as it
+    /// held for `model`: the fixed bits and the total length's lower
+    /// bound are `model`'s, and the total length is compared with this
+    /// packet's length again. The packets of one flow are alike: one
+    /// compare of bytes 0..4 and one of 6..8 stand for the fixed bits and
+    /// the total length's byte swap and bound.
+    #[inline(always)]
+    pub fn read_alike(packet: &[u8], model: &Self) -> Option<Self> {
+        let header = packet.first_chunk::<HEADER_LEN>()?;
+        let (front, rest) = header.split_first_chunk::<8>()?;
+        let (middle, addresses) = rest.split_first_chunk::<4>()?;
+        let alike = Self {
+            front: u64::from_ne_bytes(*front),
+            middle: u32::from_ne_bytes(*middle),
+            addresses: u64::from_ne_bytes(*addresses.first_chunk::<8>()?),
+            total_len: model.total_len,
+        };
+        // Bytes 0..4 and 6..8 compared apart: no 64-bit mask to hold in a
+        // register. The length last, where the caller's trim compares the
+        // same two numbers.
+        if alike.front as u32 != model.front as u32
+            || u16::from_ne_bytes([front[6], front[7]]) != (model.front >> 48) as u16
+            || alike.addresses != model.addresses
+            || header[9] != model.protocol()
+            || !alike.sums_to_all_ones()
+            || packet.len() < usize::from(model.total_len)
+        {
+            return None;
+        }
+        Some(alike)
+    }
+
     /// True when the header's one's-complement sum is all ones (its
     /// checksum is right). The three words (bytes 0..8, 8..12 and 12..20,
     /// each starting at an even offset) are added with end-around carry
@@ -83,13 +124,33 @@ impl PlainHeader {
     /// operand). A multiple of an odd constant is told by one
     /// multiplication and compare, where folding to 16 bits takes two
     /// add-with-carry steps.
+    ///
+    /// The first addition's carry goes in with `middle` (a 32-bit word,
+    /// so that sum stays below 2^64 + 2^32 and its own carry, added last,
+    /// cannot carry again): on x86_64 one add-with-carry chain, `add`,
+    /// `adc`, `adc 0`, where two end-around carries took two instructions
+    /// each.
     #[inline(always)]
     fn sums_to_all_ones(&self) -> bool {
-        let (sum, carry) = self.front.overflowing_add(self.addresses);
-        let sum = sum + u64::from(carry);
-        let (sum, carry) = sum.overflowing_add(u64::from(self.middle));
-        let sum = sum + u64::from(carry);
-        sum % 0xffff == 0
+        #[cfg(target_arch = "x86_64")]
+        let sum = {
+            use core::arch::x86_64::_addcarry_u64;
+            let mut sum = 0;
+            let carry = _addcarry_u64(0, self.front, self.addresses, &mut sum);
+            let carry = _addcarry_u64(carry, sum, u64::from(self.middle), &mut sum);
+            // Cannot overflow: after a carry `sum` is below 2^32.
+            sum + u64::from(carry)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let sum = {
+            let (sum, carry) = self.front.overflowing_add(self.addresses);
+            // `middle` is below 2^32: adding the carry cannot overflow.
+            let (sum, carry) = sum.overflowing_add(u64::from(self.middle) + u64::from(carry));
+            sum + u64::from(carry)
+        };
+        // `sum % 0xffff == 0`, written as the multiplication and compare
+        // it is (left to the compiler, a division came out in one loop).
+        sum.wrapping_mul(INVERSE_OF_0XFFFF) <= u64::MAX / 0xffff
     }
 
     /// The source's and the destination's wire bytes (bytes 12..20) as
@@ -261,6 +322,47 @@ mod tests {
                     passed += usize::from(general);
                 }
                 assert!((1..=2).contains(&passed), "{fill:#x} {field:#x}: {passed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_alike_its_model_is_one_read_takes_and_no_other_is() {
+        let model = PlainHeader::read(&HEADER).unwrap();
+        // (edit, whether the result is still alike the model)
+        type Edit = (&'static str, fn(&mut [u8; 20]), bool);
+        let edits: [Edit; 9] = [
+            ("same", |_| {}, true),
+            (
+                "identification",
+                |b| b[4..6].copy_from_slice(&[0x12, 0x34]),
+                true,
+            ),
+            ("dscp", |b| b[1] = 4, false),
+            ("total length", |b| b[3] = 24, false),
+            ("don't fragment", |b| b[6] ^= 0x40, false),
+            ("fragment offset", |b| b[7] = 1, false),
+            ("ttl", |b| b[8] = 9, true),
+            ("protocol", |b| b[9] = protocol::ICMP, false),
+            ("source", |b| b[15] ^= 1, false),
+        ];
+        for (case, edit, alike) in edits {
+            for corrupt in [false, true] {
+                let mut bytes = HEADER;
+                edit(&mut bytes);
+                let mut bytes = with_checksum(bytes.to_vec());
+                if corrupt {
+                    bytes[11] ^= 1;
+                }
+                let read = PlainHeader::read(&bytes);
+                let got = PlainHeader::read_alike(&bytes, &model);
+                assert_eq!(got.is_some(), alike && !corrupt, "{case} {corrupt}");
+                if got.is_some() {
+                    assert_eq!(got, read, "{case}");
+                }
+                // Shorter than the model's total length: never alike.
+                bytes.push(0);
+                assert_eq!(PlainHeader::read_alike(&bytes[..19], &model), None);
             }
         }
     }
