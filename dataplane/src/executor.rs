@@ -247,7 +247,7 @@ impl Executor {
         {
             self.last_tick_ns = Some(self.fabric.now_ns);
             for node in 0..self.nodes.len() {
-                self.with_outputs(node, |service, _, outputs| service.tick(outputs));
+                self.with_outputs::<false>(node, |service, _, outputs| service.tick(outputs));
                 self.run_handoffs();
             }
         }
@@ -448,12 +448,28 @@ impl Executor {
     /// were handed to, down the chain, in one loop: the call of each node
     /// is inlined here, so a chain saves and restores registers once
     /// rather than once a node.
+    ///
+    /// Whether the calls need supervision is asked once a chain: nothing
+    /// a node does while unwatched can change it (only a contained
+    /// failure, which needs a guard or a budget, stops a node; see
+    /// [`Supervisor::is_unwatched`]).
     #[inline(never)]
     fn run_node(&mut self, node: usize) {
+        if self.supervisor.is_unwatched() {
+            self.run_chain::<true>(node);
+        } else {
+            self.run_chain::<false>(node);
+        }
+    }
+
+    /// [`run_node`](Self::run_node)'s loop; `UNWATCHED` when the chain
+    /// runs with no guard, no budget and every node running.
+    #[inline(always)]
+    fn run_chain<const UNWATCHED: bool>(&mut self, node: usize) {
         let mut node = node;
         let mut hops = 0;
         loop {
-            self.run_one(node);
+            self.run_one::<UNWATCHED>(node);
             let Some(next) = self.fabric.handoff.node.take() else {
                 return;
             };
@@ -489,8 +505,8 @@ impl Executor {
 
     /// Runs one node over the scratch batch.
     #[inline(always)]
-    fn run_one(&mut self, node: usize) {
-        self.with_outputs(node, |service, scratch, outputs| {
+    fn run_one<const UNWATCHED: bool>(&mut self, node: usize) {
+        self.with_outputs::<UNWATCHED>(node, |service, scratch, outputs| {
             service.process(scratch, outputs)
         });
         if !self.scratch.is_empty() {
@@ -510,8 +526,11 @@ impl Executor {
     /// budget is stopped, and what it had in flight is dropped and
     /// counted ([`contain`](Self::contain)); a stopped node's input is
     /// dropped and counted without a call.
+    ///
+    /// `UNWATCHED` says the caller knows the supervisor
+    /// [is unwatched](Supervisor::is_unwatched), so the call skips asking.
     #[inline]
-    fn with_outputs(
+    fn with_outputs<const UNWATCHED: bool>(
         &mut self,
         node: usize,
         f: impl FnOnce(&mut dyn Nanoservice, &mut Batch, &mut Outputs<'_>),
@@ -519,7 +538,8 @@ impl Executor {
         let node_counters = &self.counters.nodes[node];
         let batch_len = self.scratch.len() as u64;
         node_counters.received.add(batch_len);
-        if self.supervisor.is_unwatched() {
+        debug_assert!(!UNWATCHED || self.supervisor.is_unwatched());
+        if UNWATCHED || self.supervisor.is_unwatched() {
             // The common case: no guard, no budget, every node running.
             debug_assert!(self.supervisor.is_running(node));
             let GraphNode {

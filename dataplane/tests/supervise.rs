@@ -271,3 +271,94 @@ fn a_node_without_a_factory_stays_failed_and_the_core_runs_on() {
     );
     assert_eq!(setup.pool.available(), 64);
 }
+
+/// Hands its whole burst on (the executor's hand-off); panics on a burst
+/// holding a packet whose second byte is 0xee.
+struct BatchBomb;
+
+impl Nanoservice for BatchBomb {
+    fn name(&self) -> &'static str {
+        "batch-bomb"
+    }
+    fn process(&mut self, batch: &mut Batch, out: &mut Outputs<'_>) {
+        if batch
+            .iter()
+            .any(|packet| packet.payload().get(1) == Some(&0xee))
+        {
+            panic!("marked burst");
+        }
+        out.emit_batch(0, batch);
+    }
+}
+
+#[test]
+fn a_node_that_panics_inside_a_chain_of_hand_offs_is_contained_on_its_own() {
+    // rx -> echo -> batch-bomb -> echo -> port: every burst is handed
+    // straight from node to node (no queue between them), under the guard.
+    let pool = Mempool::with_heap(64, 0).unwrap();
+    let mut builder = ExecutorBuilder::new();
+    builder
+        .clock(clock)
+        .supervision(0, SupervisionPolicy::default())
+        .guard(GUARD);
+    let port = builder.add_port(Box::new(LoopbackNic::new(MacAddr::default(), 64)));
+    let first = builder.add_node(Box::new(Echo));
+    let bomb = builder.add_node(Box::new(BatchBomb));
+    let last = builder.add_node(Box::new(Echo));
+    builder.route_rx(port, first).unwrap();
+    builder.connect(first, "out", Target::Node(bomb)).unwrap();
+    builder.connect(bomb, "out", Target::Node(last)).unwrap();
+    builder.connect(last, "out", Target::Port(port)).unwrap();
+    builder
+        .rebuild(bomb, Box::new(|| Box::new(BatchBomb)))
+        .unwrap();
+    let mut executor = builder.build().unwrap();
+    let exchange = |executor: &mut dataplane::Executor, packets: &[[u8; 2]]| {
+        let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+        for bytes in packets {
+            let mut packet = pool.alloc().unwrap();
+            packet.append(2).unwrap().copy_from_slice(bytes);
+            nic.inject(packet).unwrap();
+        }
+        executor.poll_once();
+        let nic = executor.nic_as::<LoopbackNic>(port).unwrap();
+        std::iter::from_fn(|| nic.take_transmitted())
+            .map(|packet| packet.payload()[0])
+            .collect::<Vec<u8>>()
+    };
+    assert_eq!(exchange(&mut executor, &[[1, 0], [2, 0]]), [1, 2]);
+
+    // The marked burst is lost at the bomb, counted there; the node
+    // before it handed it on and counts it as emitted, the one after
+    // never sees it.
+    assert!(exchange(&mut executor, &[[3, 0], [4, 0xee], [5, 0]]).is_empty());
+    let counters = executor.counters();
+    let (first, bomb, last) = (first.index(), bomb.index(), last.index());
+    assert_eq!(counters.nodes[first].received.get(), 5);
+    assert_eq!(counters.nodes[first].emitted.get(), 5);
+    assert_eq!(counters.nodes[bomb].received.get(), 5);
+    assert_eq!(counters.nodes[bomb].emitted.get(), 2);
+    assert_eq!(counters.nodes[bomb].supervision.panics.get(), 1);
+    assert_eq!(counters.nodes[bomb].supervision.dropped.get(), 3);
+    assert_eq!(
+        counters.nodes[bomb].supervision.state(),
+        ServiceState::Backoff
+    );
+    assert_eq!(counters.nodes[last].received.get(), 2);
+    assert_eq!(pool.available(), 64, "no buffer leaks");
+
+    // While the bomb waits, the chain's bursts stop there, counted; the
+    // first node runs on.
+    assert!(exchange(&mut executor, &[[6, 0]]).is_empty());
+    let counters = executor.counters();
+    assert_eq!(counters.nodes[first].emitted.get(), 6);
+    assert_eq!(counters.nodes[bomb].supervision.dropped.get(), 4);
+
+    // Rebuilt after its backoff, the chain runs whole again.
+    advance_ms(100);
+    assert_eq!(exchange(&mut executor, &[[7, 0], [8, 0]]), [7, 8]);
+    let counters = executor.counters();
+    assert_eq!(counters.nodes[bomb].supervision.restarts.get(), 1);
+    assert_eq!(counters.nodes[last].received.get(), 4);
+    assert_eq!(pool.available(), 64);
+}
