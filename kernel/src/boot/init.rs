@@ -81,7 +81,12 @@ extern "C" fn kernel_main(start_info_paddr: u64) -> ! {
     percpu::set_boot_apic_id(apic::id());
 
     let lapic_start = apic::start_timer_calibration();
-    time::calibrate(cmdline::get_u64("tsc_calibrate_us").unwrap_or(1000));
+    // 20 ms of PIT time: under TCG a PIT read is a device exit that can take
+    // a few hundred microseconds, and over the former 1 ms window one late
+    // read put the TSC at 1756 MHz on a 2445 MHz host (every guest second
+    // 0.72 s: the management idle timeout of 8 s fired after 5.75 s).
+    // Still under the PIT's 55 ms wrap.
+    time::calibrate(cmdline::get_u64("tsc_calibrate_us").unwrap_or(20_000));
     apic::finish_timer_calibration(lapic_start);
 
     let apic_ids: Vec<u32> = acpi
