@@ -229,6 +229,19 @@ fn slowloris(client: &Netns, idle_timeout_ms: u64) -> Result<()> {
         slowest <= idle_timeout_ms + margin_ms,
         "slowloris: the last connection closed after {slowest} ms, the idle timeout is {idle_timeout_ms} ms"
     );
+    // None may close early either: the first half head went out `open_ms`
+    // before the close times' start, so it closes `idle_timeout_ms` less
+    // that later at the earliest. A tenth early is a clock that runs fast
+    // (a TSC calibrated badly at boot made 8 s into 5.75 s).
+    let (opening, earliest) = (
+        count(&output, "open_ms")? as u64,
+        count(&output, "min_close_ms")? as u64,
+    );
+    ensure!(
+        (earliest + opening) * 10 >= idle_timeout_ms * 9,
+        "slowloris: a connection closed {earliest} ms after the half heads ({opening} ms to send them), \
+         the idle timeout is {idle_timeout_ms} ms: the appliance's clock runs fast?"
+    );
     for key in ["during", "after"] {
         let status = field(&output, key)?;
         ensure!(
