@@ -302,6 +302,31 @@ fn numbered(source: Ipv4Addr, id: u16) -> Vec<u8> {
     )
 }
 
+/// A packet from `PEER` to `destination` with identification `id`, then
+/// `edit`ed, before the header checksum is filled when `refill` (as
+/// [`packet_bytes`]).
+fn numbered_to(
+    destination: Ipv4Addr,
+    protocol: u8,
+    padding: usize,
+    id: u16,
+    edit: impl Fn(&mut Vec<u8>),
+    refill: bool,
+) -> Vec<u8> {
+    let id = id.to_be_bytes();
+    packet_bytes(
+        PEER,
+        destination,
+        protocol,
+        padding,
+        |b| {
+            b[4..6].copy_from_slice(&id);
+            edit(b)
+        },
+        refill,
+    )
+}
+
 /// Runs a node for `US` (claiming UDP ports 7 to 9 when `claim`) once on
 /// `burst`, one burst through `process`; returns the identifications of
 /// the packets it delivered (on `forward` when claimed, else on `udp`),
@@ -399,85 +424,32 @@ fn a_burst_of_one_flow_and_every_packet_that_leaves_it_go_as_they_would_one_a_bu
     let variants: Vec<Variant> = vec![
         ("alike", |id| numbered(PEER, id)),
         ("bad checksum", |id| {
-            let id = id.to_be_bytes();
-            packet_bytes(
-                PEER,
-                US,
-                protocol::UDP,
-                0,
-                |b| {
-                    b[4..6].copy_from_slice(&id);
-                    b[10] ^= 1
-                },
-                false,
-            )
+            numbered_to(US, protocol::UDP, 0, id, |b| b[10] ^= 1, false)
         }),
         ("padding", |id| {
-            let id = id.to_be_bytes();
-            packet_bytes(
-                PEER,
-                US,
-                protocol::UDP,
-                4,
-                |b| b[4..6].copy_from_slice(&id),
-                true,
-            )
+            numbered_to(US, protocol::UDP, 4, id, |_| {}, true)
         }),
         ("options", |id| {
-            let id = id.to_be_bytes();
-            packet_bytes(
-                PEER,
-                US,
-                protocol::UDP,
-                0,
-                |b| {
-                    b.splice(20..20, [1, 1, 1, 0]);
-                    b[0] = 0x46;
-                    b[2..4].copy_from_slice(&36u16.to_be_bytes());
-                    b[4..6].copy_from_slice(&id);
-                },
-                true,
-            )
+            let options = |b: &mut Vec<u8>| {
+                b.splice(20..20, [1, 1, 1, 0]);
+                b[0] = 0x46;
+                b[2..4].copy_from_slice(&36u16.to_be_bytes());
+            };
+            numbered_to(US, protocol::UDP, 0, id, options, true)
         }),
         ("another peer", |id| {
             numbered(Ipv4Addr::new(10, 0, 0, 7), id)
         }),
         ("icmp", |id| {
-            let id = id.to_be_bytes();
-            packet_bytes(
-                PEER,
-                US,
-                protocol::ICMP,
-                0,
-                |b| b[4..6].copy_from_slice(&id),
-                true,
-            )
+            numbered_to(US, protocol::ICMP, 0, id, |_| {}, true)
         }),
         ("broadcast", |id| {
-            let id = id.to_be_bytes();
-            packet_bytes(
-                PEER,
-                Ipv4Addr::new(10, 0, 0, 255),
-                protocol::UDP,
-                0,
-                |b| b[4..6].copy_from_slice(&id),
-                true,
-            )
+            let broadcast = Ipv4Addr::new(10, 0, 0, 255);
+            numbered_to(broadcast, protocol::UDP, 0, id, |_| {}, true)
         }),
         ("our own source", |id| numbered(US, id)),
         ("a fragment", |id| {
-            let id = id.to_be_bytes();
-            packet_bytes(
-                PEER,
-                US,
-                protocol::UDP,
-                0,
-                |b| {
-                    b[4..6].copy_from_slice(&id);
-                    b[6] = 0x20
-                },
-                true,
-            )
+            numbered_to(US, protocol::UDP, 0, id, |b| b[6] = 0x20, true)
         }),
     ];
     let mut wrong = Vec::new();
